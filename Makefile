@@ -1,0 +1,91 @@
+# picolog / pinnacle_persist / vault -- build, test, bench.
+#   make            examples and tools
+#   make test       the whole suite: plain, ASan+UBSan, TSan (what CI runs)
+#   make demo       the examples, end to end
+#   make bench      benchmarks (see bench/README and docs/performance.md)
+#   make deps       install missing Debian packages (liburing-dev, ...) as root
+
+CC      ?= cc
+CXX     ?= c++
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+CSTD    := -std=c11
+URING_CFLAGS := $(shell pkg-config --cflags liburing 2>/dev/null)
+URING_LIBS   := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
+LIBS    := $(URING_LIBS) -lpthread
+HEADERS := $(wildcard *.h)
+B       := build
+
+EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
+TOOLS    := $(patsubst tools/%.c,$(B)/%,$(wildcard tools/*.c))
+TESTS    := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+BENCHES  := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+
+# A source file may ask for extra link flags with a line "// LIBS: -lfoo",
+# and a test may leave out a sanitizer run with "// NO_TSAN" or "// NO_ASAN".
+libs_of  = $(shell sed -n 's|^// LIBS: *||p' $(1))
+TSAN_TESTS := $(foreach t,$(TESTS),$(if $(shell grep -l '^// NO_TSAN' tests/$(t).c),,$(t)))
+ASAN_TESTS := $(foreach t,$(TESTS),$(if $(shell grep -l '^// NO_ASAN' tests/$(t).c),,$(t)))
+
+SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN_TSAN := -O1 -g -fsanitize=thread
+
+.PHONY: all test test-plain test-asan test-tsan demo bench deps clean check-headers plot soak fuzz
+all: $(EXAMPLES) $(TOOLS)
+
+deps:
+	bash tools/deps.sh
+
+$(B)/%: examples/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
+
+$(B)/%: tools/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
+
+$(B)/bench/%: bench/%.c $(HEADERS) $(wildcard bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O2 -g $(WARN) $(URING_CFLAGS) -I. -Ibench $< -o $@ $(call libs_of,$<) $(LIBS) -lm
+
+$(B)/test/%: tests/%.c $(HEADERS) tests/t.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
+
+$(B)/asan/%: tests/%.c $(HEADERS) tests/t.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(SAN_ASAN) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
+
+$(B)/tsan/%: tests/%.c $(HEADERS) tests/t.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(SAN_TSAN) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
+
+# Every header as C11 and C++17, with gcc and (when present) clang.
+check-headers:
+	@bash tests/compile_check.sh
+
+test-plain: $(addprefix $(B)/test/,$(TESTS)) $(EXAMPLES) $(TOOLS)
+	@bash tests/run.sh plain tests/compile_check.sh $(addprefix $(B)/test/,$(TESTS))
+test-asan: $(addprefix $(B)/asan/,$(ASAN_TESTS))
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  bash tests/run.sh asan+ubsan $(addprefix $(B)/asan/,$(ASAN_TESTS))
+test-tsan: $(addprefix $(B)/tsan/,$(TSAN_TESTS))
+	@TSAN_OPTIONS=halt_on_error=1 PLG_TEST_QUICK=1 bash tests/run.sh tsan $(addprefix $(B)/tsan/,$(TSAN_TESTS))
+
+# One summary line for the whole suite: "N passed, N failed".
+test:
+	@rm -f $(B)/totals; mkdir -p $(B)
+	@$(MAKE) --no-print-directory test-plain PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
+	@$(MAKE) --no-print-directory test-asan PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
+	@$(MAKE) --no-print-directory test-tsan PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
+	@awk 'BEGIN{p=0;f=0;s=0} {p+=$$1;f+=$$2;s+=$$3} END{ if (NR<3) f+=1; printf "%d passed, %d failed, %d skipped\n",p,f,s; exit (f>0) }' $(B)/totals 2>/dev/null \
+	  || { test -f $(B)/totals || echo "0 passed, 1 failed"; exit 1; }
+
+demo: $(EXAMPLES)
+	@bash examples/demo.sh
+
+bench: $(BENCHES)
+	@bash bench/run.sh
+
+clean:
+	rm -rf $(B)

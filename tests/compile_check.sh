@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every header compiles warning-free on its own (declarations only, and with its
+# implementation) as C11 and as C++17, under gcc and clang when present; and all
+# headers with all implementations together in one translation unit.
+set -u
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+passed=0; failed=0
+try() { # label, compiler, args...
+  local label=$1; shift
+  if out=$("$@" 2>&1); then passed=$((passed+1)); else failed=$((failed+1)); echo "FAIL $label"; echo "$out" | head -20; fi
+}
+uring=$(pkg-config --cflags liburing 2>/dev/null)
+hdrs=$(ls picolog.h pinnacle_persist.h vault.h 2>/dev/null)
+all_impl=""; all_inc=""
+for h in $hdrs; do
+  impl=$(echo "${h%.h}" | tr a-z A-Z)_IMPLEMENTATION
+  printf '#include "%s"\nint main(void){return 0;}\n' "$h" > "$tmp/decl_${h%.h}.c"
+  printf '#define %s\n#include "%s"\nint main(void){return 0;}\n' "$impl" "$h" > "$tmp/impl_${h%.h}.c"
+  cp "$tmp/impl_${h%.h}.c" "$tmp/impl_${h%.h}.cpp"
+  all_impl+="#define $impl"$'\n'; all_inc+="#include \"$h\""$'\n'
+  for cc in gcc clang; do
+    command -v $cc >/dev/null || continue
+    cxx=g++; [ $cc = clang ] && cxx=clang++
+    try "$h decl $cc c11" $cc -std=c11 -Wall -Wextra -Werror $uring -I. -c "$tmp/decl_${h%.h}.c" -o /dev/null
+    try "$h impl $cc c11" $cc -std=c11 -Wall -Wextra -Werror -Wshadow $uring -I. -c "$tmp/impl_${h%.h}.c" -o /dev/null
+    command -v $cxx >/dev/null && try "$h impl $cxx c++17" $cxx -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/impl_${h%.h}.cpp" -o /dev/null
+  done
+done
+if [ -n "$hdrs" ]; then
+  printf '%s%s%s\n' "$all_impl" "$all_inc" 'int main(void){return 0;}' > "$tmp/all.c"; cp "$tmp/all.c" "$tmp/all.cpp"
+  try "all headers, one TU, gcc c11" gcc -std=c11 -Wall -Wextra -Werror $uring -I. -c "$tmp/all.c" -o /dev/null
+  try "all headers, one TU, g++ c++17" g++ -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/all.cpp" -o /dev/null
+  if [ -f picolog.h ]; then
+    printf '#define PICOLOG_IMPLEMENTATION\n#define PICOLOG_STATIC\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/static.c"
+    try "picolog.h PICOLOG_STATIC" gcc -std=c11 -Wall -Wextra -Werror -Wno-unused-function $uring -I. -c "$tmp/static.c" -o /dev/null
+    printf '#define PICOLOG_IMPLEMENTATION\n#define PICOLOG_NO_URING\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/nouring.c"
+    try "picolog.h PICOLOG_NO_URING" gcc -std=c11 -Wall -Wextra -Werror -I. -c "$tmp/nouring.c" -o /dev/null
+  fi
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,69 @@
+/* t.h - the project's minimal test harness.
+ *
+ *   static void test_something(void) { CHECK(x == 1); CHECK_EQ(a, b); }
+ *   int main(void) { RUN(test_something); return t_done(); }
+ *
+ * A test that runs no CHECK and did not SKIP counts as failed: a test that
+ * asserts nothing is a defect. Each binary ends with "N passed, N failed";
+ * tests/run.sh adds them up. Scratch directories live under $PLG_TEST_DIR
+ * (default build/tmp), which must be on a filesystem with O_DIRECT for the
+ * picolog tests; tests that need O_DIRECT say so when they skip. */
+#ifndef T_H
+#define T_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int t__passed, t__failed, t__skipped;
+static int t__cur_failed, t__cur_checks, t__cur_skipped;
+static const char *t__cur_name = "";
+
+#define CHECK(c) do { t__cur_checks++; if (!(c)) { t__cur_failed++; \
+    fprintf(stderr, "  %s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, t__cur_name, #c); } } while (0)
+#define CHECK_EQ(a, b) do { long long t__a = (long long)(a), t__b = (long long)(b); t__cur_checks++; \
+    if (t__a != t__b) { t__cur_failed++; fprintf(stderr, "  %s:%d: %s: CHECK_EQ(%s, %s) failed: %lld != %lld\n", \
+    __FILE__, __LINE__, t__cur_name, #a, #b, t__a, t__b); } } while (0)
+/* Stop the current test early (after a failed precondition). */
+#define REQUIRE(c) do { CHECK(c); if (!(c)) return; } while (0)
+#define SKIP(why) do { t__cur_skipped = 1; printf("  skip %s: %s\n", t__cur_name, why); return; } while (0)
+#define RUN(fn) t__run(#fn, fn)
+
+static void t__run(const char *name, void (*fn)(void)) {
+    t__cur_name = name; t__cur_failed = 0; t__cur_checks = 0; t__cur_skipped = 0;
+    fn();
+    if (t__cur_skipped && !t__cur_failed) { t__skipped++; return; }
+    if (t__cur_checks == 0) { fprintf(stderr, "  %s: ran no CHECK\n", name); t__cur_failed = 1; }
+    if (t__cur_failed) { t__failed++; printf("FAIL %s\n", name); }
+    else { t__passed++; printf("ok   %s (%d checks)\n", name, t__cur_checks); }
+    fflush(stdout);
+}
+
+static int t_done(void) {
+    printf("%d passed, %d failed, %d skipped\n", t__passed, t__failed, t__skipped);
+    return t__failed ? 1 : 0;
+}
+
+/* A fresh, empty scratch directory for one test: $PLG_TEST_DIR/<name>. */
+static const char *t_dir(const char *name) {
+    static char buf[4][512]; static int k;
+    char *p = buf[k++ & 3];
+    const char *base = getenv("PLG_TEST_DIR");
+    if (!base || !*base) base = "build/tmp";
+    char cmd[1200];
+    snprintf(p, 512, "%s/%s", base, name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", p, p);
+    if (system(cmd) != 0) { fprintf(stderr, "t_dir: cannot make %s\n", p); exit(2); }
+    return p;
+}
+
+/* Deterministic PRNG for tests (splitmix64). */
+static uint64_t t_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+#endif
