@@ -1,0 +1,1930 @@
+/* picolog.h - v0.1 - crash-consistent write-ahead log for trading engines
+ *
+ * A trading thread appends a record (a memcpy into a lock-free single-producer
+ * single-consumer ring, no syscall, no lock, no allocation) and gets a dense
+ * sequence number back. A background thread packs records into 4 KiB pages and
+ * writes them with O_DIRECT through io_uring, with RWF_DSYNC so each completed
+ * write has passed the disk's volatile cache. plg_durable() is the group-commit
+ * high-water mark: every record up to it survives power loss, so the engine may
+ * confirm those trades. A reader recovers the log after a crash.
+ *
+ * DO THIS in exactly one C or C++ file, before any other #include:
+ *
+ *     #define PICOLOG_IMPLEMENTATION
+ *     #include "picolog.h"
+ *
+ * and link with -luring -lpthread. Other files just #include "picolog.h".
+ *
+ *     plg_config cfg = {0};
+ *     cfg.path = "trades.plg";                     // a directory of segments
+ *     plg_log *log;
+ *     if (plg_open(&log, &cfg) != 0) ...
+ *     int64_t seq = plg_append(log, &trade, sizeof trade);   // hot path
+ *     if (seq < 0) ...                              // PLG_EFULL: ring full, nothing consumed
+ *     if (plg_durable(log) >= (uint64_t)seq) confirm(trade);  // group commit
+ *     plg_wait(log, (uint64_t)seq, 1000000);        // or block up to 1 ms
+ *     plg_close(log);                               // 0: everything appended is durable
+ *
+ *     plg_reader *r; plg_record rec;
+ *     plg_reader_open(&r, "trades.plg");
+ *     while (plg_reader_next(r, &rec) == 1) use(rec.seq, rec.data, rec.len);
+ *     plg_reader_close(r);
+ *
+ * ARCHITECTURE
+ *   hot path   plg_append / plg_reserve+plg_commit: copy into the ring, publish
+ *              the head with a release store, return the next sequence number.
+ *              A full ring returns PLG_EFULL at once and consumes no number.
+ *   writer     one background thread drains everything available, frames each
+ *              record (length, sequence, epoch, CRC32C) into 4 KiB pages, and
+ *              writes runs of pages: at once when the device is idle, batched
+ *              while writes are in flight, never holding a record longer than
+ *              flush_interval_ns. Completions move `written`, and, once the data
+ *              is on stable storage, `durable`, always contiguously.
+ *   on disk    a directory of preallocated, pre-zeroed segment files. Records
+ *              larger than a page span pages as fragments. The format is in
+ *              docs/picolog-format.md.
+ *   recovery   plg_open finds the last valid record, discards a torn tail and
+ *              continues at the next sequence number; corruption deeper in the
+ *              log fails closed with the file and offset.
+ *
+ * DURABILITY MODES (plg_config.sync_mode)
+ *   PLG_SYNC_DSYNC          default. Writes carry RWF_DSYNC (FUA, or a cache
+ *                           flush): acknowledged = survives power loss.
+ *   PLG_SYNC_FDATASYNC      plain writes, then fdatasync; acknowledged after the
+ *                           sync completes. Same guarantee, different cost curve.
+ *   PLG_SYNC_NONE_UNSAFE    acknowledged when the write completes: survives a
+ *                           process crash, NOT power loss (the disk's volatile
+ *                           cache). For benchmarks and throwaway data.
+ *   plg_config.io_mode = PLG_IO_BUFFERED_FDATASYNC opts into page-cache writes
+ *   (for filesystems without O_DIRECT such as tmpfs); the sync mode still
+ *   decides when a record is acknowledged.
+ *
+ * COMPILE-TIME OPTIONS
+ *   PICOLOG_STATIC            every function static (private copy per file)
+ *   PICOLOG_NO_URING          pwritev2 from the writer thread instead of io_uring
+ *   PICOLOG_MALLOC/REALLOC/FREE  allocator override (all three or none)
+ *   PICOLOG_ASSERT(x)         assert override (default: assert)
+ *
+ * CONTENTS
+ *   errors, config, records, stats ........ public declarations below
+ *   >>util >>crc >>files >>format >>ring >>io >>segments >>scan >>writer
+ *   >>api >>reader ......................... implementation sections (grep them)
+ *
+ * LICENSE: MIT, see the end of the file.
+ */
+#if defined(PICOLOG_IMPLEMENTATION) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1
+#endif
+#ifndef PICOLOG_H
+#define PICOLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef PICOLOG_STATIC
+#define PLGDEF static
+#else
+#define PLGDEF extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes: 0 is success, every error is negative. Stable numbers. */
+#define PLG_ERRORS(X) \
+    X(PLG_EFULL,     -1,  "ring full: record not appended, no sequence number consumed") \
+    X(PLG_ETOOBIG,   -2,  "record can never fit the configured ring") \
+    X(PLG_EINVAL,    -3,  "invalid argument or configuration") \
+    X(PLG_EIO,       -4,  "I/O error: the log is poisoned and acknowledges nothing more") \
+    X(PLG_ENOSPC,    -5,  "no space left on device: the log is poisoned") \
+    X(PLG_ECORRUPT,  -6,  "corruption in the middle of the log (not a torn tail)") \
+    X(PLG_ELOCKED,   -7,  "the log is already open for writing by another writer") \
+    X(PLG_ETIMEDOUT, -8,  "timed out before the record became durable") \
+    X(PLG_ENOMEM,    -9,  "out of memory") \
+    X(PLG_ENODIRECT, -10, "filesystem does not support O_DIRECT (opt into PLG_IO_BUFFERED_FDATASYNC)") \
+    X(PLG_ESHORT,    -11, "short write: the log is poisoned") \
+    X(PLG_EFORMAT,   -12, "not a picolog log, or an unsupported format version") \
+    X(PLG_ENOENT,    -13, "no such log or record") \
+    X(PLG_ESYS,      -14, "system call failed (see plg_stats.last_errno)") \
+    X(PLG_EURING,    -15, "io_uring setup failed") \
+    X(PLG_ETYPE,     -16, "record length does not match the typed struct") \
+    X(PLG_ECLOSED,   -17, "the log is closing") \
+    X(PLG_EBUSY,     -18, "a reservation is already open")
+
+enum {
+#define PLG__ENUM(name, val, msg) name = (val),
+    PLG_OK = 0,
+    PLG_ERRORS(PLG__ENUM)
+#undef PLG__ENUM
+    PLG__ERR_LAST
+};
+
+enum plg_sync_mode {
+    PLG_SYNC_DSYNC = 0,        /* default: RWF_DSYNC writes; ack = power-loss safe */
+    PLG_SYNC_FDATASYNC = 1,    /* write, then fdatasync; ack = power-loss safe */
+    PLG_SYNC_NONE_UNSAFE = 2   /* ack on write completion: loses acked data on power loss */
+};
+enum plg_io_mode {
+    PLG_IO_DIRECT = 0,               /* default: O_DIRECT; error PLG_ENODIRECT where unsupported */
+    PLG_IO_BUFFERED_FDATASYNC = 1    /* page cache; durability still from the sync mode */
+};
+enum plg_flags {
+    PLG_PIN_WRITER = 1u << 0   /* pin the writer thread to config.writer_cpu */
+};
+
+#define PLG_PAGE_SIZE 4096u
+
+/* Optional I/O engine, for fault injection in tests and simulators. When
+ * plg_config.io is NULL the log uses io_uring (or pwritev2). Every call is made
+ * from the writer thread. A submitted operation completes exactly once, via
+ * reap(), with res = bytes written (writes), 0 (fsync), or -errno. */
+typedef struct plg_io_cqe { uint64_t tag; int32_t res; } plg_io_cqe;
+typedef struct plg_io {
+    void *ctx;
+    int (*submit_write)(void *ctx, int fd, const void *buf, uint32_t len, uint64_t off, int dsync, uint64_t tag);
+    int (*submit_fsync)(void *ctx, int fd, uint64_t tag);
+    /* up to max completions; waits at most timeout_ns for the first (0: don't wait) */
+    int (*reap)(void *ctx, plg_io_cqe *out, int max, uint64_t timeout_ns);
+} plg_io;
+
+typedef struct plg_config {
+    const char *path;            /* log directory (created if missing) */
+    size_t   ring_capacity;      /* bytes, power of two; default 8 MiB */
+    uint64_t flush_interval_ns;  /* longest a record waits while writes are in flight; default 1 ms */
+    uint64_t poll_interval_ns;   /* writer idle sleep; default 10 us; 1 = spin */
+    uint64_t segment_size;       /* bytes per segment file, multiple of 4 KiB; default 64 MiB */
+    uint32_t max_write_bytes;    /* largest single write; default 256 KiB */
+    uint32_t max_inflight;       /* writes in flight at once; default 4 */
+    int      sync_mode;          /* enum plg_sync_mode */
+    int      io_mode;            /* enum plg_io_mode */
+    uint32_t flags;              /* enum plg_flags */
+    int      writer_cpu;         /* with PLG_PIN_WRITER */
+    const plg_io *io;            /* NULL: io_uring */
+    void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
+    void    *log_user;
+} plg_config;
+
+typedef struct plg_record { uint64_t seq; const void *data; uint32_t len; } plg_record;
+
+typedef struct plg_stats {
+    uint64_t appended, written, durable;  /* positions: appended >= written >= durable */
+    uint64_t records, bytes;              /* accepted by plg_append/plg_commit */
+    uint64_t ring_full;                   /* PLG_EFULL returns */
+    uint64_t writes, pages_written, bytes_written, syncs;
+    uint64_t segments_created, segment_stalls;
+    uint64_t max_write_pages;
+    int      error;                       /* 0, or the code that poisoned the log */
+    int      last_errno;
+    const char *backend;                  /* "io_uring", "pwritev2", "custom" */
+} plg_stats;
+
+/* Result of scanning a whole log (plg_check and the dump tool). */
+typedef struct plg_check_result {
+    uint64_t records, first_seq, last_seq, bytes, segments;
+    int      status;        /* 0: valid log (maybe a torn tail); PLG_ECORRUPT; other < 0 */
+    int      torn_tail;     /* 1: bytes after the valid end were discarded as a torn tail */
+    char     file[4096];    /* segment where the valid log ends, or the corruption is */
+    uint64_t offset;        /* byte offset in that file */
+    char     detail[256];
+} plg_check_result;
+
+typedef struct plg_log plg_log;
+typedef struct plg_reader plg_reader;
+
+/* >>api */
+PLGDEF int      plg_open(plg_log **out, const plg_config *cfg);
+PLGDEF plg_config plg_config_defaults(const plg_config *cfg);  /* cfg with defaults filled in */
+PLGDEF int64_t  plg_append(plg_log *log, const void *data, uint32_t len);
+PLGDEF void    *plg_reserve(plg_log *log, uint32_t len);   /* NULL: see plg_reserve_error */
+PLGDEF int      plg_reserve_error(const plg_log *log);     /* why the last plg_reserve gave NULL */
+PLGDEF int64_t  plg_commit(plg_log *log);
+PLGDEF uint64_t plg_appended(const plg_log *log);
+PLGDEF uint64_t plg_written(const plg_log *log);
+PLGDEF uint64_t plg_durable(const plg_log *log);
+PLGDEF int      plg_wait(plg_log *log, uint64_t seq, int64_t timeout_ns); /* < 0: no timeout */
+PLGDEF int      plg_error(const plg_log *log);              /* 0, or what poisoned it */
+PLGDEF void     plg_get_stats(const plg_log *log, plg_stats *out);
+PLGDEF int      plg_close(plg_log *log);
+PLGDEF const char *plg_strerror(int err);
+
+PLGDEF int      plg_reader_open(plg_reader **out, const char *path);
+PLGDEF int      plg_reader_next(plg_reader *r, plg_record *rec);  /* 1, 0 = end, < 0 error */
+PLGDEF int      plg_reader_seek(plg_reader *r, uint64_t seq);
+PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset); /* file/offset of the next read, or of the corruption */
+PLGDEF void     plg_reader_close(plg_reader *r);
+PLGDEF int      plg_check(const char *path, plg_check_result *out);
+
+/* Shared primitives (also used by pinnacle_persist.h). */
+PLGDEF uint32_t plg_crc32c(uint32_t crc, const void *data, size_t len);  /* crc 0 to start; chainable */
+PLGDEF uint32_t plg_crc32c_portable(uint32_t crc, const void *data, size_t len);
+PLGDEF int      plg_fsync_dir(const char *dir);
+PLGDEF int      plg_write_file_durable(const char *path, const void *data, size_t len, unsigned mode);
+PLGDEF uint64_t plg_now_ns(void);       /* CLOCK_MONOTONIC */
+PLGDEF int      plg_random(void *buf, size_t len);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+/* Typed helper: one call logs one fixed-size POD struct (the original
+ * Picolog's Logger<Trade>).  PLG_TYPED(trade, struct trade) defines
+ *   int64_t trade_append(plg_log *, const struct trade *)
+ *   int     trade_get(const plg_record *, struct trade *)   0 or PLG_ETYPE */
+#define PLG_TYPED(name, T) \
+    static inline int64_t name##_append(plg_log *log_, const T *v_) { \
+        return plg_append(log_, v_, (uint32_t)sizeof(T)); } \
+    static inline int name##_get(const plg_record *r_, T *out_) { \
+        if (r_->len != sizeof(T)) return PLG_ETYPE; \
+        memcpy(out_, r_->data, sizeof(T)); return 0; }
+
+#ifdef __cplusplus
+#include <cstring>
+#include <type_traits>
+namespace plg {
+template <class T> struct logger {
+    static_assert(std::is_trivially_copyable<T>::value, "plg::logger<T> needs a trivially copyable (POD) T");
+    plg_log *log;
+    explicit logger(plg_log *l) : log(l) {}
+    int64_t append(const T &v) { return plg_append(log, &v, (uint32_t)sizeof(T)); }
+    static int get(const plg_record &r, T &out) {
+        if (r.len != sizeof(T)) return PLG_ETYPE;
+        std::memcpy(&out, r.data, sizeof(T)); return 0;
+    }
+};
+} /* namespace plg */
+#endif
+
+#endif /* PICOLOG_H */
+
+/* ======================================================================== */
+#ifdef PICOLOG_IMPLEMENTATION
+#ifndef PICOLOG_IMPLEMENTATION_DONE
+#define PICOLOG_IMPLEMENTATION_DONE
+
+#if defined(__GLIBC__) && !defined(__USE_GNU)
+#error "picolog.h: the implementation needs _GNU_SOURCE; put #define PICOLOG_IMPLEMENTATION and #include \"picolog.h\" before any system header, or compile with -D_GNU_SOURCE"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <linux/futex.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#ifndef PICOLOG_NO_URING
+#include <liburing.h>
+#endif
+
+#if defined(PICOLOG_MALLOC) && defined(PICOLOG_FREE) && defined(PICOLOG_REALLOC)
+#elif !defined(PICOLOG_MALLOC) && !defined(PICOLOG_FREE) && !defined(PICOLOG_REALLOC)
+#define PICOLOG_MALLOC(sz) malloc(sz)
+#define PICOLOG_REALLOC(p, sz) realloc(p, sz)
+#define PICOLOG_FREE(p) free(p)
+#else
+#error "picolog.h: define all of PICOLOG_MALLOC, PICOLOG_REALLOC and PICOLOG_FREE, or none"
+#endif
+#ifndef PICOLOG_ASSERT
+#include <assert.h>
+#define PICOLOG_ASSERT(x) assert(x)
+#endif
+
+#ifndef RWF_DSYNC
+#define RWF_DSYNC 0x00000002
+#endif
+
+#ifdef __cplusplus
+#define PLG__STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define PLG__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+/* >>util ------------------------------------------------------------------ */
+/* Atomics through the GCC/Clang builtins so the same code is C11 and C++. */
+#define plg__load_rlx(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define plg__load_acq(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define plg__store_rlx(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define plg__store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define plg__add_rlx(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+/* single-writer counter: no locked RMW on the hot path */
+#define plg__bump(p, v)      plg__store_rlx((p), plg__load_rlx(p) + (v))
+
+#define PLG__FRAG_HDR   24u   /* fragment header bytes */
+#define PLG__MIN_FRAG   32u   /* a page tail shorter than this is padding */
+#define PLG__ALIGN8(x)  (((x) + 7u) & ~(uint64_t)7u)
+
+static inline void plg__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+PLGDEF uint64_t plg_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void plg__sleep_ns(uint64_t ns) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static void plg__put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void plg__put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void plg__put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint16_t plg__get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t plg__get32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint64_t plg__get64(const uint8_t *p) { return (uint64_t)plg__get32(p) | ((uint64_t)plg__get32(p + 4) << 32); }
+
+PLGDEF int plg_random(void *buf, size_t len) {
+    uint8_t *p = (uint8_t *)buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) { if (errno == EINTR) continue; return PLG_ESYS; }
+        p += n; len -= (size_t)n;
+    }
+    return 0;
+}
+
+PLGDEF const char *plg_strerror(int err) {
+    switch (err) {
+    case PLG_OK: return "success";
+#define PLG__STR(name, val, msg) case name: return #name ": " msg;
+    PLG_ERRORS(PLG__STR)
+#undef PLG__STR
+    default: return "unknown picolog error";
+    }
+}
+
+/* errno -> picolog code */
+static int plg__from_errno(int e) {
+    switch (e) {
+    case ENOSPC: case EDQUOT: return PLG_ENOSPC;
+    case EIO: return PLG_EIO;
+    case ENOMEM: return PLG_ENOMEM;
+    case ENOENT: return PLG_ENOENT;
+    case EWOULDBLOCK: return PLG_ELOCKED;
+    default: return PLG_ESYS;
+    }
+}
+
+/* >>crc ------------------------------------------------------------------- */
+/* CRC32C (Castagnoli): SSE4.2 crc32 instruction when the CPU has it,
+ * slicing-by-8 tables otherwise. plg_crc32c(0, "123456789", 9) == 0xE3069283. */
+static uint32_t plg__crc_tab[8][256];
+static pthread_once_t plg__crc_once = PTHREAD_ONCE_INIT;
+static void plg__crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+        plg__crc_tab[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            plg__crc_tab[t][i] = (plg__crc_tab[t - 1][i] >> 8) ^ plg__crc_tab[0][plg__crc_tab[t - 1][i] & 0xFF];
+}
+
+PLGDEF uint32_t plg_crc32c_portable(uint32_t crc, const void *data, size_t len) {
+    pthread_once(&plg__crc_once, plg__crc_init);
+    const uint8_t *p = (const uint8_t *)data;
+    uint32_t c = ~crc;
+    while (len >= 8) {
+        uint32_t lo = c ^ plg__get32(p), hi = plg__get32(p + 4);
+        c = plg__crc_tab[7][lo & 0xFF] ^ plg__crc_tab[6][(lo >> 8) & 0xFF] ^
+            plg__crc_tab[5][(lo >> 16) & 0xFF] ^ plg__crc_tab[4][lo >> 24] ^
+            plg__crc_tab[3][hi & 0xFF] ^ plg__crc_tab[2][(hi >> 8) & 0xFF] ^
+            plg__crc_tab[1][(hi >> 16) & 0xFF] ^ plg__crc_tab[0][hi >> 24];
+        p += 8; len -= 8;
+    }
+    while (len--) c = (c >> 8) ^ plg__crc_tab[0][(c ^ *p++) & 0xFF];
+    return ~c;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2")))
+static uint32_t plg__crc32c_hw(uint32_t crc, const void *data, size_t len) {
+    const uint8_t *p = (const uint8_t *)data;
+    uint64_t c = (uint32_t)~crc;
+    while (len && ((uintptr_t)p & 7)) { c = __builtin_ia32_crc32qi((uint32_t)c, *p++); len--; }
+    while (len >= 8) { uint64_t v; memcpy(&v, p, 8); c = __builtin_ia32_crc32di(c, v); p += 8; len -= 8; }
+    while (len--) c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+static int plg__crc_hw = -1;
+PLGDEF uint32_t plg_crc32c(uint32_t crc, const void *data, size_t len) {
+    int hw = plg__load_rlx(&plg__crc_hw);
+    if (hw < 0) { hw = __builtin_cpu_supports("sse4.2") ? 1 : 0; plg__store_rlx(&plg__crc_hw, hw); }
+    return hw ? plg__crc32c_hw(crc, data, len) : plg_crc32c_portable(crc, data, len);
+}
+#else
+PLGDEF uint32_t plg_crc32c(uint32_t crc, const void *data, size_t len) {
+    return plg_crc32c_portable(crc, data, len);
+}
+#endif
+
+/* >>files ----------------------------------------------------------------- */
+static int plg__fsync_fd(int fd) {
+    while (fsync(fd) != 0) { if (errno != EINTR) return plg__from_errno(errno); }
+    return 0;
+}
+
+PLGDEF int plg_fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return plg__from_errno(errno);
+    int rc = plg__fsync_fd(fd);
+    close(fd);
+    return rc;
+}
+
+static int plg__dirname(const char *path, char *out, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) { if (cap < 2) return PLG_EINVAL; strcpy(out, "."); return 0; }
+    size_t n = (size_t)(slash - path);
+    if (n == 0) n = 1;
+    if (n + 1 > cap) return PLG_EINVAL;
+    memcpy(out, path, n); out[n] = 0;
+    return 0;
+}
+
+static int plg__write_all(int fd, const void *data, size_t len, uint64_t off) {
+    const uint8_t *p = (const uint8_t *)data;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) { if (errno == EINTR) continue; return plg__from_errno(errno); }
+        if (n == 0) return PLG_ESHORT;
+        p += n; len -= (size_t)n; off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int plg__read_full(int fd, void *buf, size_t len, uint64_t off, size_t *got) {
+    uint8_t *p = (uint8_t *)buf; size_t total = 0;
+    while (total < len) {
+        ssize_t n = pread(fd, p + total, len - total, (off_t)(off + total));
+        if (n < 0) { if (errno == EINTR) continue; return plg__from_errno(errno); }
+        if (n == 0) break;
+        total += (size_t)n;
+    }
+    *got = total;
+    return 0;
+}
+
+/* Replace `path` atomically and durably: write path.tmp, fsync, rename,
+ * fsync the directory. A crash leaves the old file or the new one. */
+PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len, unsigned mode) {
+    char tmp[4096], dir[4096];
+    if (!path || snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return PLG_EINVAL;
+    int rc = plg__dirname(path, dir, sizeof dir);
+    if (rc) return rc;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    if (fd < 0) return plg__from_errno(errno);
+    rc = plg__write_all(fd, data, len, 0);
+    if (!rc) rc = plg__fsync_fd(fd);
+    if (close(fd) != 0 && !rc) rc = plg__from_errno(errno);
+    if (!rc && rename(tmp, path) != 0) rc = plg__from_errno(errno);
+    if (rc) { unlink(tmp); return rc; }
+    return plg_fsync_dir(dir);
+}
+
+/* >>format ---------------------------------------------------------------- */
+/* Segment file <dir>/<20-digit index>.plg: page 0 is the segment header, the
+ * other pages hold fragments. Fragment header, little-endian, 8-byte aligned:
+ *   0 u32 crc32c(log_id || bytes 4..23 || payload)
+ *   4 u16 payload length          6 u8 type (FULL FIRST MIDDLE LAST)
+ *   7 u8 flags (EPOCH_START)      8 u32 epoch (random per writer incarnation)
+ *  12 u32 aux (FULL/FIRST: whole record length)   16 u64 sequence number
+ * Fragments never cross a page; a page tail shorter than 32 bytes is padding. */
+enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
+#define PLG__F_EPOCH_START 1u
+#define PLG__MAX_RECORD   (1u << 30)
+#define PLG__SEG_MAGIC    "PICOLOG1"
+#define PLG__VERSION      1u
+
+typedef struct plg__seghdr {
+    uint64_t log_id, seg_index, seg_size, window, created_ns;
+} plg__seghdr;
+
+static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
+    memset(page, 0, PLG_PAGE_SIZE);
+    memcpy(page, PLG__SEG_MAGIC, 8);
+    plg__put32(page + 8, PLG__VERSION);
+    plg__put32(page + 12, PLG_PAGE_SIZE);
+    plg__put64(page + 16, h->log_id);
+    plg__put64(page + 24, h->seg_index);
+    plg__put64(page + 32, h->seg_size);
+    plg__put64(page + 40, h->window);
+    plg__put64(page + 48, h->created_ns);
+    plg__put32(page + 60, plg_crc32c(0, page, 60));
+}
+
+static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
+    if (memcmp(page, PLG__SEG_MAGIC, 8) != 0) return PLG_EFORMAT;
+    if (plg__get32(page + 60) != plg_crc32c(0, page, 60)) return PLG_ECORRUPT;
+    if (plg__get32(page + 8) != PLG__VERSION || plg__get32(page + 12) != PLG_PAGE_SIZE) return PLG_EFORMAT;
+    h->log_id = plg__get64(page + 16);
+    h->seg_index = plg__get64(page + 24);
+    h->seg_size = plg__get64(page + 32);
+    h->window = plg__get64(page + 40);
+    h->created_ns = plg__get64(page + 48);
+    if (h->seg_size < 4 * PLG_PAGE_SIZE || h->seg_size % PLG_PAGE_SIZE || h->window < PLG_PAGE_SIZE)
+        return PLG_EFORMAT;
+    return 0;
+}
+
+typedef struct plg__frag {
+    uint32_t len, epoch, aux;
+    uint8_t type, flags;
+    uint64_t seq;
+    const uint8_t *payload;
+} plg__frag;
+
+static uint32_t plg__frag_crc(uint64_t log_id, const uint8_t *hdr, const void *payload, uint32_t len) {
+    uint8_t id[8];
+    plg__put64(id, log_id);
+    uint32_t c = plg_crc32c(0, id, 8);
+    c = plg_crc32c(c, hdr + 4, PLG__FRAG_HDR - 4);
+    return plg_crc32c(c, payload, len);
+}
+
+/* Frame one fragment at `at`; returns the bytes it takes (8-aligned). */
+static uint32_t plg__frag_put(uint8_t *at, uint64_t log_id, int type, unsigned flags, uint32_t epoch,
+                              uint32_t aux, uint64_t seq, const void *payload, uint32_t len) {
+    plg__put16(at + 4, (uint16_t)len);
+    at[6] = (uint8_t)type;
+    at[7] = (uint8_t)flags;
+    plg__put32(at + 8, epoch);
+    plg__put32(at + 12, aux);
+    plg__put64(at + 16, seq);
+    memcpy(at + PLG__FRAG_HDR, payload, len);
+    uint32_t total = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + len);
+    memset(at + PLG__FRAG_HDR + len, 0, total - PLG__FRAG_HDR - len);
+    plg__put32(at, plg__frag_crc(log_id, at, at + PLG__FRAG_HDR, len));
+    return total;
+}
+
+/* 1 if a well-formed fragment with a matching checksum starts at `at`. */
+static int plg__frag_get(const uint8_t *at, uint32_t room, uint64_t log_id, plg__frag *f) {
+    if (room < PLG__MIN_FRAG) return 0;
+    f->len = plg__get16(at + 4);
+    f->type = at[6];
+    f->flags = at[7];
+    f->epoch = plg__get32(at + 8);
+    f->aux = plg__get32(at + 12);
+    f->seq = plg__get64(at + 16);
+    f->payload = at + PLG__FRAG_HDR;
+    if (f->len == 0 || f->type < PLG__FULL || f->type > PLG__LAST || f->seq == 0) return 0;
+    if (PLG__FRAG_HDR + f->len > room) return 0;
+    if (f->type == PLG__FULL && f->aux != f->len) return 0;
+    if (f->type == PLG__FIRST && (f->aux <= f->len || f->aux > PLG__MAX_RECORD)) return 0;
+    return plg__get32(at) == plg__frag_crc(log_id, at, f->payload, f->len);
+}
+
+static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) {
+    snprintf(out, cap, "%s/%020llu.plg", dir, (unsigned long long)idx);
+}
+
+/* Segment indexes present in dir, sorted; removes stale *.plg.tmp files. */
+static int plg__list_segments(const char *dir, uint64_t **out, size_t *count) {
+    DIR *d = opendir(dir);
+    if (!d) return plg__from_errno(errno);
+    uint64_t *v = NULL; size_t n = 0, cap = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        size_t len = strlen(nm);
+        int digits = 1;
+        for (int i = 0; i < 20 && i < (int)len; i++) if (nm[i] < '0' || nm[i] > '9') digits = 0;
+        if (len < 24 || !digits) continue;
+        if (len == 28 && strcmp(nm + 20, ".plg.tmp") == 0) {
+            char p[4096]; snprintf(p, sizeof p, "%s/%s", dir, nm); unlink(p); continue;
+        }
+        if (len != 24 || strcmp(nm + 20, ".plg") != 0) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            uint64_t *nv = (uint64_t *)PICOLOG_REALLOC(v, nc * sizeof *v);
+            if (!nv) { rc = PLG_ENOMEM; break; }
+            v = nv; cap = nc;
+        }
+        v[n++] = strtoull(nm, NULL, 10);
+    }
+    closedir(d);
+    if (rc) { PICOLOG_FREE(v); return rc; }
+    for (size_t i = 1; i < n; i++) {              /* insertion sort: few segments */
+        uint64_t x = v[i]; size_t j = i;
+        while (j > 0 && v[j - 1] > x) { v[j] = v[j - 1]; j--; }
+        v[j] = x;
+    }
+    *out = v; *count = n;
+    return 0;
+}
+
+/* >>scan ------------------------------------------------------------------ */
+/* One walker over a log directory, used by recovery, the reader and plg_check.
+ * Global data page g (0-based, across segments) lives in segment g / D + 1 at
+ * page g % D + 1, where D is the number of data pages per segment; so the
+ * byte position g * 4096 + off is linear over the whole log. */
+#define PLG__CHUNK_PAGES 256u
+#define PLG__EVIDENCE_PAGES 4096u   /* pages read past the in-flight window */
+
+typedef struct plg__scan {
+    char *dir;
+    uint64_t log_id, seg_size, window, D;
+    uint64_t seg_first, seg_last;
+    int fd; uint64_t fd_seg;
+    uint8_t *chunk; uint64_t chunk_g; uint32_t chunk_n, ra;
+    uint8_t *one;                            /* a single page for binary search */
+    uint64_t g; uint32_t off;                /* next fragment */
+    uint64_t expect;                         /* next sequence number, 0 = any */
+    uint32_t epoch; int have_epoch;
+    int skip_cont;                           /* skip continuation fragments (after a seek) */
+    int in_rec; uint64_t rec_seq; uint32_t rec_total, rec_len, rec_epoch; uint64_t rec_g; uint32_t rec_off;
+    uint8_t *rec; size_t rec_cap;
+    uint64_t ret_g; uint32_t ret_off;        /* start of the record last returned */
+    uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
+    int done, status, torn;
+    uint64_t end_g; uint32_t end_off;        /* where the valid log ends */
+    uint64_t where_g; uint32_t where_off;    /* reported position (end, or corruption) */
+    char where_file[4096];
+    char detail[256];
+} plg__scan;
+
+static uint64_t plg__seg_of(const plg__scan *s, uint64_t g) { return g / s->D + 1; }
+static uint64_t plg__page_off(uint64_t D, uint64_t g) { return (g % D + 1) * (uint64_t)PLG_PAGE_SIZE; }
+
+static void plg__scan_close(plg__scan *s) {
+    if (s->fd >= 0) close(s->fd);
+    PICOLOG_FREE(s->dir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+}
+
+static void plg__strlcpy(char *dst, const char *src, size_t cap) {
+    size_t n = strlen(src);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src, n); dst[n] = 0;
+}
+
+static void plg__scan_setwhere(plg__scan *s, uint64_t g, uint32_t off) {
+    s->where_g = g; s->where_off = off;
+    plg__seg_name(s->where_file, sizeof s->where_file, s->dir, plg__seg_of(s, g));
+}
+
+static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
+    char name[4096]; uint8_t page[PLG_PAGE_SIZE]; size_t got = 0;
+    plg__seg_name(name, sizeof name, dir, idx);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return plg__from_errno(errno);
+    int rc = plg__read_full(fd, page, sizeof page, 0, &got);
+    close(fd);
+    if (rc) return rc;
+    if (got < sizeof page) return PLG_ECORRUPT;
+    rc = plg__seghdr_decode(page, h);
+    if (!rc && h->seg_index != idx) rc = PLG_ECORRUPT;
+    return rc;
+}
+
+static int plg__scan_open(plg__scan *s, const char *dir) {
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    size_t dl = strlen(dir);
+    s->dir = (char *)PICOLOG_MALLOC(dl + 1);
+    s->chunk = (uint8_t *)PICOLOG_MALLOC((size_t)PLG__CHUNK_PAGES * PLG_PAGE_SIZE);
+    s->one = (uint8_t *)PICOLOG_MALLOC(PLG_PAGE_SIZE);
+    if (!s->dir || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
+    memcpy(s->dir, dir, dl + 1);
+    uint64_t *segs = NULL; size_t n = 0;
+    int rc = plg__list_segments(dir, &segs, &n);
+    if (rc) { plg__scan_close(s); return rc; }
+    if (n == 0) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOENT; }
+    s->seg_first = segs[0]; s->seg_last = segs[n - 1];
+    for (size_t i = 0; i < n && !rc; i++) {
+        plg__seghdr h;
+        if (segs[i] != segs[0] + i) {
+            snprintf(s->detail, sizeof s->detail, "segment %llu is missing", (unsigned long long)(segs[0] + i));
+            rc = PLG_ECORRUPT; break;
+        }
+        rc = plg__read_seghdr(dir, segs[i], &h);
+        if (rc) {
+            snprintf(s->detail, sizeof s->detail, "bad header in segment %llu", (unsigned long long)segs[i]);
+            break;
+        }
+        if (i == 0) { s->log_id = h.log_id; s->seg_size = h.seg_size; s->window = h.window; }
+        else if (h.log_id != s->log_id || h.seg_size != s->seg_size) {
+            snprintf(s->detail, sizeof s->detail, "segment %llu belongs to another log", (unsigned long long)segs[i]);
+            rc = PLG_ECORRUPT;
+        }
+        if (h.window > s->window) s->window = h.window;
+    }
+    PICOLOG_FREE(segs);
+    if (rc) {
+        s->D = 1;
+        plg__scan_setwhere(s, 0, 0);
+        s->status = rc;
+        return rc;
+    }
+    s->D = s->seg_size / PLG_PAGE_SIZE - 1;
+    s->g = (s->seg_first - 1) * s->D;
+    s->expect = s->seg_first == 1 ? 1 : 0;
+    s->skip_cont = s->seg_first > 1;
+    return 0;
+}
+
+static int plg__scan_fd(plg__scan *s, uint64_t seg) {
+    if (s->fd >= 0 && s->fd_seg == seg) return s->fd;
+    if (s->fd >= 0) close(s->fd);
+    char name[4096];
+    plg__seg_name(name, sizeof name, s->dir, seg);
+    s->fd = open(name, O_RDONLY | O_CLOEXEC);
+    s->fd_seg = seg;
+    return s->fd;
+}
+
+/* Page g through the chunk cache; NULL past the last segment or on error. */
+static const uint8_t *plg__scan_page(plg__scan *s, uint64_t g) {
+    uint64_t seg = plg__seg_of(s, g);
+    if (seg < s->seg_first || seg > s->seg_last) return NULL;
+    if (g >= s->chunk_g && g < s->chunk_g + s->chunk_n)
+        return s->chunk + (g - s->chunk_g) * PLG_PAGE_SIZE;
+    int fd = plg__scan_fd(s, seg);
+    if (fd < 0) { s->status = plg__from_errno(errno); return NULL; }
+    uint64_t left = s->D - g % s->D;
+    uint32_t want = s->ra ? s->ra : PLG__CHUNK_PAGES;     /* small reads right after a seek */
+    uint32_t n = (uint32_t)(left < want ? left : want);
+    if (s->ra && s->ra < PLG__CHUNK_PAGES) s->ra *= 2;
+    size_t got = 0;
+    int rc = plg__read_full(fd, s->chunk, (size_t)n * PLG_PAGE_SIZE, plg__page_off(s->D, g), &got);
+    if (rc) { s->status = rc; return NULL; }
+    memset(s->chunk + got, 0, (size_t)n * PLG_PAGE_SIZE - got);
+    s->chunk_g = g; s->chunk_n = n;
+    return s->chunk;
+}
+
+/* Page g read on its own (binary search); NULL past the end or on error. */
+static const uint8_t *plg__scan_one(plg__scan *s, uint64_t g) {
+    uint64_t seg = plg__seg_of(s, g);
+    if (seg < s->seg_first || seg > s->seg_last) return NULL;
+    int fd = plg__scan_fd(s, seg);
+    if (fd < 0) return NULL;
+    size_t got = 0;
+    if (plg__read_full(fd, s->one, PLG_PAGE_SIZE, plg__page_off(s->D, g), &got)) return NULL;
+    memset(s->one + got, 0, PLG_PAGE_SIZE - got);
+    return s->one;
+}
+
+/* First fragment of page g, if valid. */
+static int plg__scan_first_frag(plg__scan *s, uint64_t g, plg__frag *f) {
+    const uint8_t *p = plg__scan_one(s, g);
+    return p && plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, f);
+}
+
+/* Valid data from this log past the in-flight window behind position
+ * (xg, xoff) means the bytes at x were damaged after they were durable:
+ * corruption, not a torn tail. Returns 1 and the page if found. */
+static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t *at) {
+    uint64_t limit = xg * PLG_PAGE_SIZE + xoff + s->window;
+    uint64_t q = limit / PLG_PAGE_SIZE + 1;
+    uint64_t seg_end = (plg__seg_of(s, q) ) * s->D;   /* first page of the next segment */
+    uint32_t budget = PLG__EVIDENCE_PAGES;
+    plg__frag f;
+    for (; q < seg_end && budget; q++, budget--) {
+        const uint8_t *p = plg__scan_page(s, q);
+        if (!p) break;
+        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > s->last_seq) { *at = q; return 1; }
+    }
+    for (uint64_t seg = plg__seg_of(s, q); seg <= s->seg_last; seg++) {
+        uint64_t g0 = (seg - 1) * s->D;
+        if (g0 * PLG_PAGE_SIZE <= limit) continue;
+        if (plg__scan_first_frag(s, g0, &f) && f.seq > s->last_seq) { *at = g0; return 1; }
+    }
+    return 0;
+}
+
+/* The walk stopped at (g, off): an invalid fragment (invalid = 1) or the end
+ * of the segment files. Decide torn tail (0) or corruption (PLG_ECORRUPT). */
+static int plg__scan_end(plg__scan *s, int invalid) {
+    uint64_t xg = s->g; uint32_t xoff = s->off;
+    s->done = 1;
+    s->end_g = s->in_rec ? s->rec_g : xg;
+    s->end_off = s->in_rec ? s->rec_off : xoff;
+    if (s->status) return s->status;
+    if (s->in_rec) s->torn = 1;
+    if (invalid) {
+        const uint8_t *p = plg__scan_page(s, xg);
+        for (uint32_t i = xoff; p && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
+        uint64_t at = 0;
+        if (plg__scan_evidence(s, xg, xoff, &at)) {
+            plg__scan_setwhere(s, xg, xoff);
+            snprintf(s->detail, sizeof s->detail,
+                     "invalid record where seq %llu was expected, but valid records follow in segment %llu at offset %llu",
+                     (unsigned long long)(s->in_rec ? s->rec_seq : s->last_seq + 1),
+                     (unsigned long long)plg__seg_of(s, at), (unsigned long long)plg__page_off(s->D, at));
+            s->status = PLG_ECORRUPT;
+            return s->status;
+        }
+    }
+    plg__scan_setwhere(s, s->end_g, s->end_off);
+    return 0;
+}
+
+static int plg__scan_grow(plg__scan *s, size_t need) {
+    if (need <= s->rec_cap) return 0;
+    size_t cap = s->rec_cap ? s->rec_cap : 65536;
+    while (cap < need) cap *= 2;
+    uint8_t *p = (uint8_t *)PICOLOG_REALLOC(s->rec, cap);
+    if (!p) return PLG_ENOMEM;
+    s->rec = p; s->rec_cap = cap;
+    return 0;
+}
+
+/* 1 = accept, 2 = skip (continuation after a seek), 0 = invalid here. */
+static int plg__scan_accept(plg__scan *s, const plg__frag *f) {
+    if (!s->in_rec) {
+        if (f->type == PLG__MIDDLE || f->type == PLG__LAST) return s->skip_cont ? 2 : 0;
+        if (s->expect && f->seq != s->expect) return 0;
+        if (s->have_epoch && f->epoch != s->epoch && !(f->flags & PLG__F_EPOCH_START)) return 0;
+        return 1;
+    }
+    if (f->type != PLG__MIDDLE && f->type != PLG__LAST) return 0;
+    if (f->seq != s->rec_seq || f->epoch != s->rec_epoch) return 0;
+    if (f->type == PLG__MIDDLE && s->rec_len + f->len >= s->rec_total) return 0;
+    if (f->type == PLG__LAST && s->rec_len + f->len != s->rec_total) return 0;
+    return 1;
+}
+
+static void plg__scan_took(plg__scan *s, uint64_t seq, uint32_t epoch, uint32_t len) {
+    s->last_seq = seq; s->last_epoch = epoch; s->expect = seq + 1;
+    s->epoch = epoch; s->have_epoch = 1; s->skip_cont = 0;
+    if (!s->first_seq) s->first_seq = seq;
+    s->records++; s->bytes += len;
+}
+
+static int plg__scan_next(plg__scan *s, plg_record *rec) {
+    if (s->done) return s->status < 0 ? s->status : 0;
+    for (;;) {
+        if (s->off + PLG__MIN_FRAG > PLG_PAGE_SIZE) { s->g++; s->off = 0; }
+        const uint8_t *page = plg__scan_page(s, s->g);
+        if (!page) return plg__scan_end(s, 0);
+        plg__frag f;
+        int ok = plg__frag_get(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, &f);
+        if (ok) ok = plg__scan_accept(s, &f);
+        if (!ok) return plg__scan_end(s, 1);
+        uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
+        if (ok == 2) { s->off += step; continue; }
+        if (f.type == PLG__FULL) {
+            s->ret_g = s->g; s->ret_off = s->off;
+            s->off += step;
+            plg__scan_took(s, f.seq, f.epoch, f.len);
+            rec->seq = f.seq; rec->data = f.payload; rec->len = f.len;
+            return 1;
+        }
+        if (f.type == PLG__FIRST) {
+            if (plg__scan_grow(s, f.aux)) { s->status = PLG_ENOMEM; s->done = 1; return PLG_ENOMEM; }
+            s->in_rec = 1; s->rec_seq = f.seq; s->rec_total = f.aux; s->rec_len = 0;
+            s->rec_epoch = f.epoch; s->rec_g = s->g; s->rec_off = s->off;
+        }
+        memcpy(s->rec + s->rec_len, f.payload, f.len);
+        s->rec_len += f.len;
+        s->off += step;
+        if (f.type == PLG__LAST) {
+            s->in_rec = 0;
+            s->ret_g = s->rec_g; s->ret_off = s->rec_off;
+            plg__scan_took(s, s->rec_seq, s->rec_epoch, s->rec_total);
+            rec->seq = s->rec_seq; rec->data = s->rec; rec->len = s->rec_total;
+            return 1;
+        }
+    }
+}
+
+/* Restart the walk at page g, not knowing the sequence number there. */
+static void plg__scan_restart(plg__scan *s, uint64_t g) {
+    s->g = g; s->off = 0; s->expect = 0; s->have_epoch = 0; s->skip_cont = 1;
+    s->in_rec = 0; s->done = 0; s->status = 0; s->torn = 0;
+    s->chunk_n = 0; s->ra = 4;
+}
+
+/* >>ring ------------------------------------------------------------------ */
+/* Byte ring of 8-byte-aligned entries {u32 len, u32 kind, payload}. The
+ * producer owns head (and a cached copy of tail), the consumer owns tail (and
+ * a cached copy of head); each side's fields sit on their own cache lines.
+ * An entry never wraps: a WRAP entry fills the end of the buffer instead. */
+#define PLG__RING_REC  1u
+#define PLG__RING_WRAP 2u
+
+typedef struct plg__ring_ctl {
+    /* producer line(s) */
+    uint64_t head, cached_tail, next_seq, pend_pos;
+    uint32_t pend_len, pend_need;
+    int32_t  reserve_err; uint32_t pend_open;
+    uint64_t records, bytes, ring_full;
+    char pad1[128 - 8 * 4 - 16 - 24];
+    /* consumer line(s) */
+    uint64_t tail;
+    char pad2[128 - 8];
+} plg__ring_ctl;
+PLG__STATIC_ASSERT(sizeof(plg__ring_ctl) == 256, "ring control block layout");
+
+/* one write (or fsync) in flight, in submission order */
+typedef struct plg__wr {
+    uint64_t g0, end_seq;
+    uint32_t npages, expect;
+    uint8_t partial, is_sync, done, failed;
+} plg__wr;
+
+#define PLG__MAX_INFLIGHT 64
+
+struct plg_log {
+    plg_config cfg;
+    char *path;
+    int dirfd;
+    /* ring (mmap: control block page, then data) */
+    void *map; size_t map_len;
+    plg__ring_ctl *rc; uint8_t *rdata; uint64_t cap, mask;
+    /* shared positions and state (atomics) */
+    uint64_t written, durable;
+    uint32_t durable_gen, waiters;
+    int error, last_errno, stop;
+    /* log identity */
+    uint64_t log_id, seg_size, window, D;
+    uint32_t epoch;
+    /* writer: staging pages g map to slot g % S */
+    uint8_t *stage, *shadow; size_t stage_len; uint32_t S;
+    uint64_t *slot_end;
+    uint64_t g_fill, g_sub, g_free;
+    uint32_t fill_off, partial_off;
+    int tail_inflight, epoch_start, broken;
+    uint64_t fill_end_seq, cseq, ctail;
+    uint32_t pack_done;
+    uint64_t oldest_ns;
+    plg__wr wr[PLG__MAX_INFLIGHT]; uint32_t wr_head, wr_n, sync_inflight;
+    uint32_t max_write_pages;
+    uint64_t cur_seg; int fd_cur;
+    /* I/O engine */
+    int io_kind;  /* 0 io_uring, 1 pwritev2, 2 custom */
+#ifndef PICOLOG_NO_URING
+    struct io_uring uring; int uring_ok, fixed;
+#endif
+    plg_io_cqe sq[PLG__MAX_INFLIGHT + 2]; uint32_t sq_n;
+    /* segment preallocation thread */
+    pthread_t writer, prealloc;
+    int writer_started, prealloc_started;
+    pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
+    uint64_t pa_want, pa_ready; int pa_err, pa_stop;
+    uint8_t *zero; size_t zero_len;
+    /* stats (writer-owned, read relaxed) */
+    uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw;
+};
+
+static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (L && L->cfg.log_fn) L->cfg.log_fn(L->cfg.log_user, code, buf);
+    else fprintf(stderr, "picolog: %s\n", buf);
+}
+
+static void plg__futex_wake(uint32_t *addr) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static void plg__wake_waiters(plg_log *L) {
+    __atomic_fetch_add(&L->durable_gen, 1u, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&L->waiters, __ATOMIC_SEQ_CST)) plg__futex_wake(&L->durable_gen);
+}
+
+/* The first error poisons the log for good: nothing more is acknowledged. */
+static void plg__poison(plg_log *L, int code, int err) {
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&L->error, &expected, code, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        plg__store_rlx(&L->last_errno, err);
+        plg__msg(L, code, "%s: log poisoned: %s (errno %d); durable stays at %llu", L->path,
+                 plg_strerror(code), err, (unsigned long long)plg__load_rlx(&L->durable));
+    }
+    plg__wake_waiters(L);
+}
+
+/* Producer side: room for `need` contiguous bytes, writing a WRAP entry first
+ * when the end of the buffer is too short. Returns the position or -1. */
+static int64_t plg__ring_room(plg_log *L, uint64_t need) {
+    plg__ring_ctl *c = L->rc;
+    uint64_t head = c->head;
+    uint64_t pos = head & L->mask, to_end = L->cap - pos;
+    if (need > to_end) {
+        if (head + to_end - c->cached_tail > L->cap) {
+            c->cached_tail = plg__load_acq(&c->tail);
+            if (head + to_end - c->cached_tail > L->cap) return -1;
+        }
+        uint8_t *e = L->rdata + pos;
+        plg__put32(e, (uint32_t)(to_end - 8));
+        plg__put32(e + 4, PLG__RING_WRAP);
+        head += to_end;
+        plg__store_rel(&c->head, head);
+        pos = 0;
+    }
+    if (head + need - c->cached_tail > L->cap) {
+        c->cached_tail = plg__load_acq(&c->tail);
+        if (head + need - c->cached_tail > L->cap) return -1;
+    }
+    return (int64_t)pos;
+}
+
+PLGDEF void *plg_reserve(plg_log *L, uint32_t len) {
+    plg__ring_ctl *c = L->rc;
+    int err = plg__load_rlx(&L->error);
+    if (!err && len == 0) err = PLG_EINVAL;
+    uint64_t need = 8 + PLG__ALIGN8((uint64_t)len);
+    if (!err && need > L->cap) err = PLG_ETOOBIG;
+    if (!err && plg__load_rlx(&L->stop)) err = PLG_ECLOSED;
+    int64_t pos = -1;
+    if (!err) {
+        pos = plg__ring_room(L, need);
+        if (pos < 0) { err = PLG_EFULL; plg__bump(&c->ring_full, 1); }
+    }
+    c->reserve_err = err;
+    if (err) { c->pend_open = 0; return NULL; }
+    c->pend_pos = (uint64_t)pos; c->pend_len = len; c->pend_need = (uint32_t)need; c->pend_open = 1;
+    return L->rdata + pos + 8;
+}
+
+PLGDEF int plg_reserve_error(const plg_log *L) { return L->rc->reserve_err; }
+
+PLGDEF int64_t plg_commit(plg_log *L) {
+    plg__ring_ctl *c = L->rc;
+    if (!c->pend_open) return PLG_EINVAL;
+    uint8_t *e = L->rdata + c->pend_pos;
+    plg__put32(e, c->pend_len);
+    plg__put32(e + 4, PLG__RING_REC);
+    c->pend_open = 0;
+    uint64_t seq = c->next_seq;
+    plg__store_rlx(&c->next_seq, seq + 1);
+    plg__bump(&c->records, 1);
+    plg__bump(&c->bytes, c->pend_len);
+    plg__store_rel(&c->head, c->head + c->pend_need);
+    return (int64_t)seq;
+}
+
+PLGDEF int64_t plg_append(plg_log *L, const void *data, uint32_t len) {
+    void *p = plg_reserve(L, len);
+    if (!p) return L->rc->reserve_err;
+    memcpy(p, data, len);
+    return plg_commit(L);
+}
+
+/* >>io -------------------------------------------------------------------- */
+/* io_uring (default), pwritev2 from the writer thread (PICOLOG_NO_URING, or
+ * when io_uring is unavailable), or the caller's plg_io (tests). */
+static int plg__pwrite_dsync(int fd, const void *buf, uint32_t len, uint64_t off, int dsync) {
+    struct iovec iov;
+    iov.iov_base = (void *)buf; iov.iov_len = len;
+    for (;;) {
+        ssize_t n = pwritev2(fd, &iov, 1, (off_t)off, dsync ? RWF_DSYNC : 0);
+        if (n < 0 && errno == EINTR) continue;
+        return n < 0 ? -errno : (int)n;
+    }
+}
+
+static int plg__io_write(plg_log *L, int fd, const void *buf, uint32_t len, uint64_t off, int dsync, uint64_t tag) {
+    if (L->io_kind == 2) return L->cfg.io->submit_write(L->cfg.io->ctx, fd, buf, len, off, dsync, tag);
+#ifndef PICOLOG_NO_URING
+    if (L->io_kind == 0) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&L->uring);
+        if (!sqe) return -EBUSY;
+        if (L->fixed) io_uring_prep_write_fixed(sqe, fd, buf, len, off, 0);
+        else io_uring_prep_write(sqe, fd, buf, len, off);
+        sqe->rw_flags = dsync ? RWF_DSYNC : 0;
+        io_uring_sqe_set_data64(sqe, tag);
+        int r = io_uring_submit(&L->uring);
+        return r < 0 ? r : 0;
+    }
+#endif
+    L->sq[L->sq_n].tag = tag;
+    L->sq[L->sq_n].res = plg__pwrite_dsync(fd, buf, len, off, dsync);
+    L->sq_n++;
+    return 0;
+}
+
+static int plg__io_fsync(plg_log *L, int fd, uint64_t tag) {
+    if (L->io_kind == 2) return L->cfg.io->submit_fsync(L->cfg.io->ctx, fd, tag);
+#ifndef PICOLOG_NO_URING
+    if (L->io_kind == 0) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&L->uring);
+        if (!sqe) return -EBUSY;
+        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+        io_uring_sqe_set_data64(sqe, tag);
+        int r = io_uring_submit(&L->uring);
+        return r < 0 ? r : 0;
+    }
+#endif
+    L->sq[L->sq_n].tag = tag;
+    L->sq[L->sq_n].res = fdatasync(fd) == 0 ? 0 : -errno;
+    L->sq_n++;
+    return 0;
+}
+
+static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_ns) {
+    if (L->io_kind == 2) return L->cfg.io->reap(L->cfg.io->ctx, out, max, timeout_ns);
+#ifndef PICOLOG_NO_URING
+    if (L->io_kind == 0) {
+        struct io_uring_cqe *cqe = NULL;
+        int n = 0, r;
+        if (timeout_ns) {
+            struct __kernel_timespec ts;
+            ts.tv_sec = (long long)(timeout_ns / 1000000000ull);
+            ts.tv_nsec = (long long)(timeout_ns % 1000000000ull);
+            r = io_uring_wait_cqe_timeout(&L->uring, &cqe, &ts);
+        } else {
+            r = io_uring_peek_cqe(&L->uring, &cqe);
+        }
+        if (r == -ETIME || r == -EAGAIN || r == -EINTR) return 0;
+        if (r < 0) return r;
+        while (n < max && io_uring_peek_cqe(&L->uring, &cqe) == 0) {
+            out[n].tag = io_uring_cqe_get_data64(cqe);
+            out[n].res = cqe->res;
+            io_uring_cqe_seen(&L->uring, cqe);
+            n++;
+        }
+        return n;
+    }
+#endif
+    int n = 0;
+    while (n < max && (uint32_t)n < L->sq_n) { out[n] = L->sq[n]; n++; }
+    memmove(L->sq, L->sq + n, (L->sq_n - (uint32_t)n) * sizeof L->sq[0]);
+    L->sq_n -= (uint32_t)n;
+    return n;
+}
+
+/* >>segments -------------------------------------------------------------- */
+/* A segment is born complete: <name>.tmp gets the header and zeros over its
+ * whole length (written, not fallocated, so later writes are overwrites that
+ * change no metadata), is synced, then renamed into place and the directory
+ * synced. Written without O_DSYNC; one fdatasync at the end. */
+static int plg__seg_create(plg_log *L, uint64_t idx) {
+    char name[4096], tmp[4200];
+    plg__seg_name(name, sizeof name, L->path, idx);
+    if (access(name, F_OK) == 0) return 0;         /* preallocated earlier */
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
+    int fd = open(tmp, flags, 0644);
+    if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
+    int rc = 0;
+    if (fallocate(fd, 0, 0, (off_t)L->seg_size) != 0 && errno != EOPNOTSUPP) rc = plg__from_errno(errno);
+    plg__seghdr h;
+    h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
+    h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+    memset(L->zero, 0, L->zero_len);
+    plg__seghdr_encode(L->zero, &h);
+    for (uint64_t off = 0; !rc && off < L->seg_size; ) {
+        uint64_t n = L->seg_size - off < L->zero_len ? L->seg_size - off : L->zero_len;
+        rc = plg__write_all(fd, L->zero, (size_t)n, off);
+        if (off == 0) memset(L->zero, 0, PLG_PAGE_SIZE);
+        off += n;
+    }
+    if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
+    close(fd);
+    if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
+    if (!rc) rc = plg__fsync_fd(L->dirfd);
+    if (rc) { unlink(tmp); if (!plg__load_rlx(&L->last_errno)) plg__store_rlx(&L->last_errno, errno); }
+    else plg__add_rlx(&L->st_segs, 1);
+    return rc;
+}
+
+static void *plg__prealloc_main(void *arg) {
+    plg_log *L = (plg_log *)arg;
+    prctl(PR_SET_NAME, "plg-prealloc", 0, 0, 0);
+    pthread_mutex_lock(&L->pa_mu);
+    for (;;) {
+        while (!L->pa_stop && (L->pa_want <= L->pa_ready || L->pa_err)) pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        if (L->pa_stop) break;
+        uint64_t idx = L->pa_ready + 1;
+        pthread_mutex_unlock(&L->pa_mu);
+        int rc = plg__seg_create(L, idx);
+        pthread_mutex_lock(&L->pa_mu);
+        if (rc) L->pa_err = rc; else L->pa_ready = idx;
+        pthread_cond_broadcast(&L->pa_cv);
+    }
+    pthread_mutex_unlock(&L->pa_mu);
+    return NULL;
+}
+
+static void plg__prealloc_request(plg_log *L, uint64_t idx) {
+    pthread_mutex_lock(&L->pa_mu);
+    if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
+    pthread_mutex_unlock(&L->pa_mu);
+}
+
+static int plg__open_seg_fd(plg_log *L, uint64_t idx) {
+    char name[4096];
+    plg__seg_name(name, sizeof name, L->path, idx);
+    int flags = O_WRONLY | O_CLOEXEC | (L->cfg.io_mode == PLG_IO_DIRECT ? O_DIRECT : 0);
+    int fd = open(name, flags);
+    if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
+    return fd;
+}
+
+/* Writer: move to segment idx (nothing in flight). Waits for the
+ * preallocator if it is behind; that wait is counted as a stall. */
+static int plg__switch_segment(plg_log *L, uint64_t idx) {
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && L->fd_cur >= 0 &&
+        plg__load_rlx(&L->written) > plg__load_rlx(&L->durable)) {
+        if (fdatasync(L->fd_cur) != 0) return plg__from_errno(errno);
+        plg__add_rlx(&L->st_syncs, 1);
+        plg__store_rel(&L->durable, plg__load_rlx(&L->written));
+        plg__wake_waiters(L);
+    }
+    pthread_mutex_lock(&L->pa_mu);
+    if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
+    int stalled = 0;
+    while (L->pa_ready < idx && !L->pa_err) { stalled = 1; pthread_cond_wait(&L->pa_cv, &L->pa_mu); }
+    int err = L->pa_ready >= idx ? 0 : L->pa_err;
+    if (idx + 1 > L->pa_want) { L->pa_want = idx + 1; pthread_cond_broadcast(&L->pa_cv); }
+    pthread_mutex_unlock(&L->pa_mu);
+    if (stalled) plg__add_rlx(&L->st_stalls, 1);
+    if (err) return err;
+    int fd = plg__open_seg_fd(L, idx);
+    if (fd < 0) return fd;
+    if (L->fd_cur >= 0) close(L->fd_cur);
+    L->fd_cur = fd; L->cur_seg = idx;
+    return 0;
+}
+
+/* >>writer ---------------------------------------------------------------- */
+static uint8_t *plg__slot(plg_log *L, uint64_t g) { return L->stage + (size_t)(g % L->S) * PLG_PAGE_SIZE; }
+
+/* Start the next page, if the staging area has a free slot. */
+static int plg__next_page(plg_log *L) {
+    if (L->g_fill + 1 - L->g_free >= L->S) return 0;
+    L->g_fill++;
+    L->fill_off = 0; L->partial_off = 0;
+    memset(plg__slot(L, L->g_fill), 0, PLG_PAGE_SIZE);
+    L->slot_end[L->g_fill % L->S] = L->fill_end_seq;
+    return 1;
+}
+
+/* Drain the ring into staging pages. Returns 1 if it packed anything. */
+static int plg__drain(plg_log *L) {
+    plg__ring_ctl *c = L->rc;
+    uint64_t head = plg__load_acq(&c->head), tail = L->ctail;
+    int did = 0;
+    while (tail != head) {
+        uint64_t pos = tail & L->mask;
+        const uint8_t *e = L->rdata + pos;
+        uint32_t len = plg__get32(e), kind = plg__get32(e + 4);
+        if (kind == PLG__RING_WRAP) { tail += L->cap - pos; continue; }
+        PICOLOG_ASSERT(kind == PLG__RING_REC && len > 0);
+        while (L->pack_done < len) {
+            if (PLG_PAGE_SIZE - L->fill_off < PLG__MIN_FRAG && !plg__next_page(L)) goto out;
+            uint32_t room = PLG_PAGE_SIZE - L->fill_off - PLG__FRAG_HDR;
+            uint32_t rem = len - L->pack_done, n = rem < room ? rem : room;
+            int type = L->pack_done == 0 ? (n == len ? PLG__FULL : PLG__FIRST) : (n == rem ? PLG__LAST : PLG__MIDDLE);
+            unsigned flags = (L->epoch_start && L->pack_done == 0) ? PLG__F_EPOCH_START : 0;
+            L->fill_off += plg__frag_put(plg__slot(L, L->g_fill) + L->fill_off, L->log_id, type, flags, L->epoch,
+                                         (type == PLG__FULL || type == PLG__FIRST) ? len : 0, L->cseq,
+                                         e + 8 + L->pack_done, n);
+            L->pack_done += n;
+            if (!L->oldest_ns) L->oldest_ns = plg_now_ns();
+            did = 1;
+        }
+        L->fill_end_seq = L->cseq;
+        L->slot_end[L->g_fill % L->S] = L->cseq;
+        L->cseq++;
+        L->pack_done = 0;
+        L->epoch_start = 0;
+        tail += 8 + PLG__ALIGN8((uint64_t)len);
+        if (PLG_PAGE_SIZE - L->fill_off < PLG__MIN_FRAG) plg__next_page(L);
+    }
+out:
+    if (tail != L->ctail) { L->ctail = tail; plg__store_rel(&c->tail, tail); }
+    return did;
+}
+
+static uint32_t plg__writes_inflight(const plg_log *L) { return L->wr_n - L->sync_inflight; }
+
+static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_seq, int partial, int is_sync) {
+    uint32_t i = (L->wr_head + L->wr_n) % PLG__MAX_INFLIGHT;
+    plg__wr *w = &L->wr[i];
+    memset(w, 0, sizeof *w);
+    w->g0 = g0; w->npages = npages; w->end_seq = end_seq;
+    w->partial = (uint8_t)partial; w->is_sync = (uint8_t)is_sync;
+    w->expect = is_sync ? 0 : npages * PLG_PAGE_SIZE;
+    L->wr_n++;
+    int r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
+                    : plg__io_write(L, L->fd_cur, partial ? L->shadow : plg__slot(L, g0), w->expect,
+                                    plg__page_off(L->D, g0), L->cfg.sync_mode == PLG_SYNC_DSYNC, i);
+    if (r < 0) { w->done = 1; w->failed = 1; plg__poison(L, plg__from_errno(-r), -r); return r; }
+    if (is_sync) { L->sync_inflight = 1; plg__add_rlx(&L->st_syncs, 1); }
+    else {
+        plg__add_rlx(&L->st_writes, 1); plg__add_rlx(&L->st_pages, npages);
+        plg__add_rlx(&L->st_bytes, (uint64_t)npages * PLG_PAGE_SIZE);
+        if (npages > L->st_maxw) plg__store_rlx(&L->st_maxw, (uint64_t)npages);
+    }
+    return 0;
+}
+
+static void plg__set_durable(plg_log *L, uint64_t seq) {
+    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
+}
+
+/* Completions may arrive in any order; positions move only over the
+ * contiguous prefix of finished operations, in submission order. */
+static int plg__reap(plg_log *L, uint64_t timeout_ns) {
+    plg_io_cqe cq[PLG__MAX_INFLIGHT];
+    if (!L->wr_n) return 0;
+    int n = plg__io_reap(L, cq, PLG__MAX_INFLIGHT, timeout_ns);
+    if (n < 0) { plg__poison(L, PLG_EIO, -n); return 0; }
+    for (int i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)cq[i].tag;
+        if (k >= PLG__MAX_INFLIGHT) { plg__poison(L, PLG_EIO, EINVAL); continue; }
+        plg__wr *w = &L->wr[k];
+        w->done = 1;
+        if (w->is_sync) L->sync_inflight = 0;
+        if (w->partial) L->tail_inflight = 0;
+        if (cq[i].res < 0) { w->failed = 1; plg__poison(L, plg__from_errno(-cq[i].res), -cq[i].res); }
+        else if ((uint32_t)cq[i].res != w->expect) { w->failed = 1; plg__poison(L, PLG_ESHORT, 0); }
+    }
+    while (L->wr_n && L->wr[L->wr_head].done) {
+        plg__wr *w = &L->wr[L->wr_head];
+        if (w->failed) L->broken = 1;          /* nothing after a failure ever counts */
+        if (L->broken) {}
+        else if (w->is_sync) plg__set_durable(L, w->end_seq);
+        else {
+            if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
+            if (!w->partial) L->g_free = w->g0 + w->npages;
+            if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
+        }
+        L->wr_head = (L->wr_head + 1) % PLG__MAX_INFLIGHT;
+        L->wr_n--;
+    }
+    return n > 0;
+}
+
+/* Decide what to write: everything at once when the device is idle; while
+ * writes are in flight, only full batches of max_write_bytes, until the
+ * oldest waiting record is flush_interval old. A partly filled page goes out
+ * from a shadow copy and is never in flight twice, so two writes of the same
+ * page can never reorder. */
+static int plg__submit(plg_log *L, int stopping) {
+    int did = 0;
+    uint64_t now = 0;
+    while (!plg__load_rlx(&L->error) && !L->tail_inflight && plg__writes_inflight(L) < L->cfg.max_inflight) {
+        uint64_t n_full = L->g_fill - L->g_sub;
+        int partial = L->fill_off > L->partial_off;
+        if (!n_full && !partial) break;
+        uint64_t seg = L->g_sub / L->D + 1;
+        if (seg != L->cur_seg) {
+            if (L->wr_n) break;
+            int rc = plg__switch_segment(L, seg);
+            if (rc) { plg__poison(L, rc, errno); break; }
+        }
+        int idle = plg__writes_inflight(L) == 0, due = stopping || idle;
+        if (!due) {
+            if (!now) now = plg_now_ns();
+            due = L->oldest_ns && now - L->oldest_ns >= L->cfg.flush_interval_ns;
+        }
+        if (n_full) {
+            uint64_t n = n_full;
+            if (n > L->max_write_pages) n = L->max_write_pages;
+            uint64_t to_seg_end = seg * L->D - L->g_sub, to_wrap = L->S - L->g_sub % L->S;
+            if (n > to_seg_end) n = to_seg_end;
+            if (n > to_wrap) n = to_wrap;
+            if (!due && n < L->max_write_pages) break;
+            uint64_t last = L->g_sub + n - 1;
+            if (plg__wr_push(L, L->g_sub, (uint32_t)n, L->slot_end[last % L->S], 0, 0)) break;
+            L->g_sub += n;
+            did = 1;
+            continue;
+        }
+        if (!due) break;
+        memcpy(L->shadow, plg__slot(L, L->g_fill), PLG_PAGE_SIZE);
+        if (plg__wr_push(L, L->g_fill, 1, L->fill_end_seq, 1, 0)) break;
+        L->tail_inflight = 1;
+        L->partial_off = L->fill_off;
+        did = 1;
+        break;
+    }
+    if (L->g_sub == L->g_fill && L->fill_off == L->partial_off) L->oldest_ns = 0;
+    /* fdatasync mode: one sync covers every write completed before it */
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) &&
+        L->wr_n < PLG__MAX_INFLIGHT && plg__load_rlx(&L->written) > plg__load_rlx(&L->durable) &&
+        plg__writes_inflight(L) == 0) {
+        if (plg__wr_push(L, 0, 0, plg__load_rlx(&L->written), 0, 1) == 0) did = 1;
+    }
+    return did;
+}
+
+static int plg__ring_empty(plg_log *L) { return plg__load_acq(&L->rc->head) == L->ctail; }
+
+static void *plg__writer_main(void *arg) {
+    plg_log *L = (plg_log *)arg;
+    prctl(PR_SET_NAME, "plg-writer", 0, 0, 0);
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    if (L->cfg.flags & PLG_PIN_WRITER) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(L->cfg.writer_cpu, &set);
+        if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+            plg__msg(L, 0, "%s: could not pin the writer to CPU %d", L->path, L->cfg.writer_cpu);
+    }
+    for (;;) {
+        int progress = plg__reap(L, 0);
+        if (plg__load_rlx(&L->error)) break;
+        progress |= plg__drain(L);
+        int stopping = plg__load_acq(&L->stop);
+        progress |= plg__submit(L, stopping);
+        if (plg__load_rlx(&L->error)) break;
+        if (stopping && plg__ring_empty(L) && L->pack_done == 0 && L->wr_n == 0 &&
+            L->g_sub == L->g_fill && L->fill_off == L->partial_off &&
+            plg__load_rlx(&L->durable) == plg__load_rlx(&L->written))
+            break;
+        if (progress) continue;
+        if (L->wr_n) {
+            uint64_t wait = L->cfg.poll_interval_ns;
+            if (L->oldest_ns) {
+                uint64_t now = plg_now_ns(), dl = L->oldest_ns + L->cfg.flush_interval_ns;
+                if (dl > now && dl - now < wait) wait = dl - now;
+                if (dl <= now) wait = 1000;
+            }
+            plg__reap(L, wait ? wait : 1000);
+        } else if (L->cfg.poll_interval_ns > 1) {
+            plg__sleep_ns(L->cfg.poll_interval_ns);
+        } else {
+            plg__cpu_relax();
+        }
+    }
+    /* Poisoned or done: let every write in flight finish before the buffers go. */
+    for (int i = 0; i < 100000 && L->wr_n; i++) plg__reap(L, 10000000);
+    plg__wake_waiters(L);
+    return NULL;
+}
+
+/* >>api ------------------------------------------------------------------- */
+PLGDEF plg_config plg_config_defaults(const plg_config *in) {
+    plg_config c;
+    memset(&c, 0, sizeof c);
+    if (in) c = *in;
+    if (!c.ring_capacity) c.ring_capacity = (size_t)8 << 20;
+    if (!c.flush_interval_ns) c.flush_interval_ns = 1000000;
+    if (!c.poll_interval_ns) c.poll_interval_ns = 10000;
+    if (!c.segment_size) c.segment_size = (uint64_t)64 << 20;
+    if (!c.max_write_bytes) c.max_write_bytes = 256u << 10;
+    if (!c.max_inflight) c.max_inflight = 4;
+    return c;
+}
+
+static int plg__validate(const plg_config *c) {
+    if (!c->path || !*c->path) return PLG_EINVAL;
+    if (c->ring_capacity < 4096 || c->ring_capacity > ((size_t)1 << 31) ||
+        (c->ring_capacity & (c->ring_capacity - 1)))
+        return PLG_EINVAL;
+    if (c->segment_size % PLG_PAGE_SIZE || c->segment_size < 16 * PLG_PAGE_SIZE) return PLG_EINVAL;
+    if (c->max_write_bytes % PLG_PAGE_SIZE || c->max_write_bytes > (64u << 20)) return PLG_EINVAL;
+    if (c->max_inflight > PLG__MAX_INFLIGHT - 2) return PLG_EINVAL;
+    if (c->sync_mode < PLG_SYNC_DSYNC || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
+    if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
+    if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
+    if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= CPU_SETSIZE)) return PLG_EINVAL;
+    return 0;
+}
+
+static void *plg__map(size_t len) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void plg__free(plg_log *L) {
+    if (!L) return;
+#ifndef PICOLOG_NO_URING
+    if (L->uring_ok) io_uring_queue_exit(&L->uring);
+#endif
+    if (L->fd_cur >= 0) close(L->fd_cur);
+    if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
+    if (L->map) munmap(L->map, L->map_len);
+    if (L->stage) munmap(L->stage, L->stage_len);
+    if (L->zero) munmap(L->zero, L->zero_len);
+    PICOLOG_FREE(L->slot_end);
+    PICOLOG_FREE(L->path);
+    pthread_mutex_destroy(&L->pa_mu);
+    pthread_cond_destroy(&L->pa_cv);
+    PICOLOG_FREE(L);
+}
+
+/* Find where the log ends. Scans from a few segments before the last one
+ * that holds data (enough to cover the in-flight window), or from the start. */
+static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch) {
+    plg__scan s;
+    int rc = plg__scan_open(&s, L->path);
+    if (rc) {
+        if (rc != PLG_ENOENT)
+            plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
+        plg__scan_close(&s);
+        return rc;
+    }
+    L->log_id = s.log_id; L->seg_size = s.seg_size; L->window = s.window; L->D = s.D;
+    plg__frag f;
+    uint64_t k = s.seg_last;
+    while (k > s.seg_first && !plg__scan_first_frag(&s, (k - 1) * s.D, &f)) k--;
+    uint64_t back = 2 + s.window / (s.D * PLG_PAGE_SIZE);
+    uint64_t start = k > s.seg_first + back ? k - back : s.seg_first;
+    while (start > s.seg_first &&
+           !(plg__scan_first_frag(&s, (start - 1) * s.D, &f) && (f.type == PLG__FULL || f.type == PLG__FIRST)))
+        start--;
+    for (int pass = 0; pass < 2; pass++) {
+        if (start != s.seg_first) plg__scan_restart(&s, (start - 1) * s.D);
+        plg_record rec;
+        while ((rc = plg__scan_next(&s, &rec)) == 1) {}
+        if (rc == 0 && s.records == 0 && start != s.seg_first) {   /* one record spans it all */
+            uint64_t sf = s.seg_first;
+            plg__scan_restart(&s, (sf - 1) * s.D);
+            s.expect = sf == 1 ? 1 : 0; s.skip_cont = sf > 1; s.ra = 0;
+            start = sf;
+            continue;
+        }
+        break;
+    }
+    if (rc < 0) {
+        plg__msg(L, rc, "%s: %s at %s offset %llu: %s. Not opened (fail closed); inspect with plg_dump.",
+                 L->path, plg_strerror(rc), s.where_file, (unsigned long long)s.where_off, s.detail);
+        plg__scan_close(&s);
+        return rc;
+    }
+    if (s.torn)
+        plg__msg(L, 0, "%s: torn tail discarded at %s offset %llu (after seq %llu)", L->path, s.where_file,
+                 (unsigned long long)s.where_off, (unsigned long long)s.last_seq);
+    *end_g = s.end_g; *end_off = s.end_off; *last_seq = s.last_seq; *last_epoch = s.last_epoch;
+    L->pa_ready = s.seg_last;
+    plg__scan_close(&s);
+    return 0;
+}
+
+/* Load the valid prefix of the tail page into staging, and erase whatever
+ * lies behind the valid end within the in-flight window (a torn write's
+ * leftovers), durably, before anything new is written. */
+static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off) {
+    uint8_t *slot = plg__slot(L, g);
+    memset(slot, 0, PLG_PAGE_SIZE);
+    uint64_t npages = L->window / PLG_PAGE_SIZE + 1;
+    uint8_t *buf = (uint8_t *)PICOLOG_MALLOC((size_t)npages * PLG_PAGE_SIZE);
+    if (!buf) return PLG_ENOMEM;
+    int rc = 0;
+    for (uint64_t q = g; q < g + npages && !rc; ) {
+        uint64_t seg = q / L->D + 1, n = seg * L->D - q;
+        if (n > g + npages - q) n = g + npages - q;
+        if (seg > L->pa_ready) break;
+        char name[4096];
+        plg__seg_name(name, sizeof name, L->path, seg);
+        int fd = open(name, O_RDWR | O_CLOEXEC);
+        if (fd < 0) { rc = plg__from_errno(errno); break; }
+        size_t got = 0, len = (size_t)n * PLG_PAGE_SIZE;
+        rc = plg__read_full(fd, buf, len, plg__page_off(L->D, q), &got);
+        if (!rc && q == g) memcpy(slot, buf, off);
+        int dirty = 0;
+        for (size_t i = (q == g ? off : 0); !rc && i < got && !dirty; i++) dirty = buf[i] != 0;
+        if (!rc && dirty) {
+            memset(buf, 0, len);
+            if (q == g) memcpy(buf, slot, off);
+            rc = plg__write_all(fd, buf, len, plg__page_off(L->D, q));
+            if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
+        }
+        close(fd);
+        q += n;
+    }
+    PICOLOG_FREE(buf);
+    return rc;
+}
+
+static int plg__io_init(plg_log *L) {
+    if (L->cfg.io) { L->io_kind = 2; return 0; }
+    L->io_kind = 1;
+#ifndef PICOLOG_NO_URING
+    unsigned entries = 8;
+    while (entries < 2 * (L->cfg.max_inflight + 2)) entries *= 2;
+    int r = io_uring_queue_init(entries, &L->uring, 0);
+    if (r < 0) {
+        plg__msg(L, PLG_EURING, "%s: io_uring unavailable (%s); writing with pwritev2", L->path, strerror(-r));
+        return 0;
+    }
+    L->uring_ok = 1; L->io_kind = 0;
+    struct iovec iov;
+    iov.iov_base = L->stage; iov.iov_len = L->stage_len;
+    L->fixed = io_uring_register_buffers(&L->uring, &iov, 1) == 0;
+#endif
+    return 0;
+}
+
+PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
+    if (!out || !cfg_in) return PLG_EINVAL;
+    *out = NULL;
+    plg_config cfg = plg_config_defaults(cfg_in);
+    int rc = plg__validate(&cfg);
+    if (rc) return rc;
+    plg_log *L = (plg_log *)PICOLOG_MALLOC(sizeof *L);
+    if (!L) return PLG_ENOMEM;
+    memset(L, 0, sizeof *L);
+    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1;
+    pthread_mutex_init(&L->pa_mu, NULL);
+    pthread_cond_init(&L->pa_cv, NULL);
+    size_t pl = strlen(cfg.path);
+    while (pl > 1 && cfg.path[pl - 1] == '/') pl--;
+    L->path = (char *)PICOLOG_MALLOC(pl + 1);
+    if (!L->path) { plg__free(L); return PLG_ENOMEM; }
+    memcpy(L->path, cfg.path, pl); L->path[pl] = 0;
+    L->cfg.path = L->path;
+    uint64_t end_g = 0, last_seq = 0;
+    uint32_t end_off = 0, last_epoch = 0;
+    uint64_t wpages = cfg.max_write_bytes / PLG_PAGE_SIZE;
+
+    if (mkdir(L->path, 0755) == 0) {
+        char parent[4096];
+        if (plg__dirname(L->path, parent, sizeof parent) == 0) plg_fsync_dir(parent);
+    } else if (errno != EEXIST) { rc = plg__from_errno(errno); goto fail; }
+    L->dirfd = open(L->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (L->dirfd < 0) { rc = plg__from_errno(errno); goto fail; }
+    if (flock(L->dirfd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? PLG_ELOCKED : plg__from_errno(errno);
+        goto fail;
+    }
+    L->zero_len = (size_t)1 << 20;
+    L->zero = (uint8_t *)plg__map(L->zero_len);
+    if (!L->zero) { rc = PLG_ENOMEM; goto fail; }
+
+    rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch);
+    if (rc == PLG_ENOENT) {                                /* a new log */
+        rc = plg_random(&L->log_id, sizeof L->log_id);
+        if (rc) goto fail;
+        L->log_id |= 1;
+        L->seg_size = cfg.segment_size;
+        L->D = L->seg_size / PLG_PAGE_SIZE - 1;
+        L->window = (uint64_t)cfg.max_inflight * cfg.max_write_bytes + PLG_PAGE_SIZE;
+        rc = plg__seg_create(L, 1);
+        if (rc) goto fail;
+        L->pa_ready = 1;
+    } else if (rc) {
+        goto fail;
+    }
+    /* Never put more bytes in flight than the log's recorded window. */
+    if (wpages > L->D) wpages = L->D;
+    while ((uint64_t)L->cfg.max_inflight * wpages * PLG_PAGE_SIZE + PLG_PAGE_SIZE > L->window) {
+        if (wpages > 1) wpages /= 2;
+        else if (L->cfg.max_inflight > 1) L->cfg.max_inflight--;
+        else break;
+    }
+    L->max_write_pages = (uint32_t)wpages;
+    if (end_g / L->D + 1 > L->pa_ready) {                 /* the end is in a segment not made yet */
+        rc = plg__seg_create(L, end_g / L->D + 1);
+        if (rc) goto fail;
+        L->pa_ready = end_g / L->D + 1;
+    }
+    L->pa_want = L->pa_ready;
+
+    /* ring and staging, touched now so the hot path never page-faults */
+    L->cap = cfg.ring_capacity; L->mask = L->cap - 1;
+    L->map_len = PLG_PAGE_SIZE + L->cap;
+    L->map = plg__map(L->map_len);
+    L->S = (uint32_t)(2 * L->cfg.max_inflight * L->max_write_pages + 8);
+    if (L->S < 64) L->S = 64;
+    L->stage_len = ((size_t)L->S + 1) * PLG_PAGE_SIZE;
+    L->stage = (uint8_t *)plg__map(L->stage_len);
+    L->slot_end = (uint64_t *)PICOLOG_MALLOC(L->S * sizeof(uint64_t));
+    if (!L->map || !L->stage || !L->slot_end) { rc = PLG_ENOMEM; goto fail; }
+    L->rc = (plg__ring_ctl *)L->map;
+    L->rdata = (uint8_t *)L->map + PLG_PAGE_SIZE;
+    L->shadow = L->stage + (size_t)L->S * PLG_PAGE_SIZE;
+
+    rc = plg__prepare_tail(L, end_g, end_off);
+    if (rc) goto fail;
+    do {
+        rc = plg_random(&L->epoch, sizeof L->epoch);
+        if (rc) goto fail;
+    } while (L->epoch == 0 || L->epoch == last_epoch);
+    L->epoch_start = 1;
+    L->g_fill = L->g_sub = L->g_free = end_g;
+    L->fill_off = L->partial_off = end_off;
+    L->slot_end[end_g % L->S] = last_seq;
+    L->fill_end_seq = last_seq;
+    L->cseq = last_seq + 1;
+    L->rc->next_seq = last_seq + 1;
+    L->written = L->durable = last_seq;
+
+    rc = plg__io_init(L);
+    if (rc) goto fail;
+    if (pthread_create(&L->prealloc, NULL, plg__prealloc_main, L) != 0) { rc = PLG_ESYS; goto fail; }
+    L->prealloc_started = 1;
+    plg__prealloc_request(L, end_g / L->D + 2);
+    if (pthread_create(&L->writer, NULL, plg__writer_main, L) != 0) { rc = PLG_ESYS; goto fail; }
+    L->writer_started = 1;
+    *out = L;
+    return 0;
+fail:
+    if (L->prealloc_started) {
+        pthread_mutex_lock(&L->pa_mu); L->pa_stop = 1; pthread_cond_broadcast(&L->pa_cv);
+        pthread_mutex_unlock(&L->pa_mu);
+        pthread_join(L->prealloc, NULL);
+    }
+    plg__free(L);
+    return rc;
+}
+
+PLGDEF uint64_t plg_appended(const plg_log *L) { return plg__load_rlx(&L->rc->next_seq) - 1; }
+PLGDEF uint64_t plg_written(const plg_log *L) { return plg__load_acq(&L->written); }
+PLGDEF uint64_t plg_durable(const plg_log *L) { return plg__load_acq(&L->durable); }
+PLGDEF int plg_error(const plg_log *L) { return plg__load_acq(&L->error); }
+
+PLGDEF int plg_wait(plg_log *L, uint64_t seq, int64_t timeout_ns) {
+    if (plg__load_acq(&L->durable) >= seq) return 0;
+    if (seq > plg_appended(L)) return PLG_EINVAL;
+    uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
+    for (int i = 0; i < 256; i++) {
+        if (plg__load_acq(&L->durable) >= seq) return 0;
+        plg__cpu_relax();
+    }
+    for (;;) {
+        uint32_t gen = __atomic_load_n(&L->durable_gen, __ATOMIC_SEQ_CST);
+        if (plg__load_acq(&L->durable) >= seq) return 0;
+        int e = plg__load_acq(&L->error);
+        if (e) return e;
+        if (timeout_ns == 0) return PLG_ETIMEDOUT;
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns > 0) {
+            uint64_t now = plg_now_ns();
+            if (now >= deadline) return PLG_ETIMEDOUT;
+            ts.tv_sec = (time_t)((deadline - now) / 1000000000ull);
+            ts.tv_nsec = (long)((deadline - now) % 1000000000ull);
+            tsp = &ts;
+        }
+        __atomic_fetch_add(&L->waiters, 1u, __ATOMIC_SEQ_CST);
+        if (plg__load_acq(&L->durable) < seq && !plg__load_acq(&L->error))
+            syscall(SYS_futex, &L->durable_gen, FUTEX_WAIT_PRIVATE, gen, tsp, NULL, 0);
+        __atomic_fetch_sub(&L->waiters, 1u, __ATOMIC_SEQ_CST);
+    }
+}
+
+PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
+    memset(o, 0, sizeof *o);
+    o->appended = plg_appended(L);
+    o->written = plg_written(L);
+    o->durable = plg_durable(L);
+    o->records = plg__load_rlx(&L->rc->records);
+    o->bytes = plg__load_rlx(&L->rc->bytes);
+    o->ring_full = plg__load_rlx(&L->rc->ring_full);
+    o->writes = plg__load_rlx(&L->st_writes);
+    o->pages_written = plg__load_rlx(&L->st_pages);
+    o->bytes_written = plg__load_rlx(&L->st_bytes);
+    o->syncs = plg__load_rlx(&L->st_syncs);
+    o->segments_created = plg__load_rlx(&L->st_segs);
+    o->segment_stalls = plg__load_rlx(&L->st_stalls);
+    o->max_write_pages = plg__load_rlx(&L->st_maxw);
+    o->error = plg_error(L);
+    o->last_errno = plg__load_rlx(&L->last_errno);
+    o->backend = L->io_kind == 0 ? "io_uring" : L->io_kind == 1 ? "pwritev2" : "custom";
+}
+
+PLGDEF int plg_close(plg_log *L) {
+    if (!L) return PLG_EINVAL;
+    plg__store_rel(&L->stop, 1);
+    if (L->writer_started) pthread_join(L->writer, NULL);
+    int rc = plg__load_acq(&L->error);
+    if (!rc && plg_durable(L) != plg_appended(L)) rc = PLG_EIO;
+    if (L->prealloc_started) {
+        pthread_mutex_lock(&L->pa_mu); L->pa_stop = 1; pthread_cond_broadcast(&L->pa_cv);
+        pthread_mutex_unlock(&L->pa_mu);
+        pthread_join(L->prealloc, NULL);
+    }
+    plg__free(L);
+    return rc;
+}
+
+/* >>reader ---------------------------------------------------------------- */
+struct plg_reader { plg__scan s; };
+
+PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
+    if (!out || !path) return PLG_EINVAL;
+    *out = NULL;
+    plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
+    if (!r) return PLG_ENOMEM;
+    int rc = plg__scan_open(&r->s, path);
+    if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
+    *out = r;
+    return 0;
+}
+
+PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) { return plg__scan_next(&r->s, rec); }
+
+/* The last page in [lo, hi) whose first fragment is valid with seq < target,
+ * by binary search (pages hold increasing sequence numbers, then zeros). */
+static uint64_t plg__bsearch(plg__scan *s, uint64_t lo, uint64_t hi, uint64_t step, uint64_t target, int *found) {
+    uint64_t a = lo, b = hi;                      /* invariant: pred true below a, false from b */
+    plg__frag f;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2;
+        if (plg__scan_first_frag(s, mid * step, &f) && f.seq < target) a = mid + 1; else b = mid;
+    }
+    *found = a > lo;
+    return a > lo ? a - 1 : lo;
+}
+
+PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
+    plg__scan *s = &r->s;
+    if (seq == 0) return PLG_EINVAL;
+    int found = 0;
+    uint64_t seg = plg__bsearch(s, s->seg_first - 1, s->seg_last, s->D, seq, &found);  /* 0-based */
+    uint64_t g = (s->seg_first - 1) * s->D;
+    if (found) g = plg__bsearch(s, seg * s->D, (seg + 1) * s->D, 1, seq, &found);
+    plg__scan_restart(s, g);
+    if (!found && s->seg_first == 1) { s->expect = 1; s->skip_cont = 0; }
+    for (;;) {
+        plg_record rec;
+        int rc = plg__scan_next(s, &rec);
+        if (rc < 0) return rc;
+        if (rc == 0) return s->last_seq + 1 == seq ? 0 : PLG_ENOENT;
+        if (rec.seq > seq) return PLG_ENOENT;
+        if (rec.seq == seq) {
+            s->g = s->ret_g; s->off = s->ret_off;
+            s->expect = seq; s->have_epoch = 0; s->skip_cont = 0; s->in_rec = 0;
+            s->last_seq = seq - 1; s->records--;
+            return 0;
+        }
+    }
+}
+
+PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset) {
+    plg__scan *s = (plg__scan *)&r->s;
+    if (!s->done) plg__scan_setwhere(s, s->g, s->off);
+    if (offset) *offset = plg__page_off(s->D, s->where_g) + s->where_off;
+    return s->where_file;
+}
+
+PLGDEF void plg_reader_close(plg_reader *r) {
+    if (!r) return;
+    plg__scan_close(&r->s);
+    PICOLOG_FREE(r);
+}
+
+PLGDEF int plg_check(const char *path, plg_check_result *out) {
+    plg__scan s;
+    memset(out, 0, sizeof *out);
+    int rc = plg__scan_open(&s, path);
+    if (!rc) {
+        plg_record rec;
+        while ((rc = plg__scan_next(&s, &rec)) == 1) {}
+    }
+    out->records = s.records; out->first_seq = s.first_seq; out->last_seq = s.last_seq;
+    out->bytes = s.bytes; out->torn_tail = s.torn; out->status = rc;
+    out->segments = s.seg_last >= s.seg_first && s.seg_last ? s.seg_last - s.seg_first + 1 : 0;
+    if (s.dir) {
+        plg__strlcpy(out->file, s.where_file, sizeof out->file);
+        out->offset = plg__page_off(s.D ? s.D : 1, s.where_g) + s.where_off;
+    }
+    plg__strlcpy(out->detail, s.detail, sizeof out->detail);
+    plg__scan_close(&s);
+    return rc;
+}
+
+#endif /* PICOLOG_IMPLEMENTATION_DONE */
+#endif /* PICOLOG_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the picolog authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of
+the Software, and to permit persons to whom the Software is furnished to do so,
+subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS
+FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR
+COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER
+IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
+CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+*/
