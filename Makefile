@@ -89,3 +89,11 @@ bench: $(BENCHES)
 
 clean:
 	rm -rf $(B)
+
+# ---- fault injection, crash torture, fuzzing, valgrind (issue 6) -------------
+#   make soak [SEEDS=N] [ROUNDS=N]   the simulated disk and the SIGKILL torture, longer
+#   make fuzz [FUZZ_SECONDS=N]       every libFuzzer target in fuzz/ (clang), longer
+#   make test-fuzz / test-valgrind   the short CI runs (part of `make test`)
+# Test helpers in tests/*.h are prerequisites of every test binary.
+TEST_HELPERS := $(filter-out tests/t.h,$(wildcard tests/*.h))
+$(addprefix $(B)/test/,$(TESTS)) $(addprefix $(B)/asan/,$(TESTS)) $(addprefix $(B)/tsan/,$(TESTS)): $(TEST_HELPERS)
