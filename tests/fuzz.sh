@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target fuzz/fuzz_*.c for SECONDS each (clang,
+# -fsanitize=fuzzer,address,undefined), starting from the seed corpus the
+# tests make (build/fuzz/seeds/<target>, by tests/test_fuzz_<header>.c) plus
+# the inputs kept in fuzz/regress/<target>. The corpus grows in
+# build/fuzz/corpus/<target>. A crash fails the run and leaves the input in
+# build/fuzz/artifacts/<target>/: copy it to fuzz/regress/<target>/ (it then
+# runs in every `make test`) and fix the bug.
+# usage: tests/fuzz.sh SECONDS      prints "N passed, N failed, N skipped"
+set -u
+secs=${1:-45}
+cd "$(dirname "$0")/.."
+B=build
+passed=0; failed=0; skipped=0
+done_line() { echo "fuzz: $passed passed, $failed failed, $skipped skipped"; echo "$passed $failed $skipped" >> "${PLG_TEST_TOTALS:-/dev/null}"; }
+targets=$(ls fuzz/fuzz_*.c 2>/dev/null | sed 's|fuzz/||;s|\.c$||')
+if [ -z "$targets" ]; then echo "fuzz: no targets"; done_line; exit 0; fi
+probe=$(mktemp -d)
+printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t*d,size_t n){(void)d;(void)n;return 0;}\n' > "$probe/p.c"
+if ! command -v "${FUZZ_CC:-clang}" >/dev/null || ! "${FUZZ_CC:-clang}" -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>/dev/null; then
+  rm -rf "$probe"
+  echo "  skip fuzz: clang with libFuzzer not available (DEPS_OPTIONAL=1 tools/deps.sh installs clang and libclang-rt-14-dev)"
+  skipped=$(echo "$targets" | wc -w); done_line; exit 0
+fi
+rm -rf "$probe"
+for t in $targets; do
+  hdr=${t#fuzz_}; hdr=${hdr%%_*}                       # fuzz_picolog_reader -> picolog
+  if ! make --no-print-directory -s "$B/fuzz/$t" >/dev/null; then echo "[fuzz] FAIL $t: does not build"; failed=$((failed+1)); continue; fi
+  seeds="$B/fuzz/seeds/$t"
+  if [ ! -d "$seeds" ] && [ -f "tests/test_fuzz_$hdr.c" ]; then
+    make --no-print-directory -s "$B/test/test_fuzz_$hdr" >/dev/null && PLG_TEST_DIR=$B/tmp/fuzzseeds "$B/test/test_fuzz_$hdr" >/dev/null
+  fi
+  corpus="$B/fuzz/corpus/$t"; art="$B/fuzz/artifacts/$t"
+  mkdir -p "$corpus" "$art"
+  dirs="$corpus"; for d in "$seeds" "fuzz/regress/$t"; do [ -d "$d" ] && dirs="$dirs $d"; done
+  log=$(mktemp)
+  start=$(date +%s)
+  # -fork is not used: one process, bounded memory and time
+  ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=262144 \
+      -print_final_stats=1 -artifact_prefix="$art/" $dirs >"$log" 2>&1
+  rc=$?
+  runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+  cov=$(grep -E '#[0-9]+.*cov:' "$log" | tail -n 1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+  if [ $rc -eq 0 ]; then
+    echo "[fuzz] ok   $t: ${runs:-?} executions in $(( $(date +%s) - start ))s, coverage ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs"
+    passed=$((passed+1))
+  else
+    echo "[fuzz] FAIL $t (rc=$rc) after ${runs:-?} executions; crash input in $art/ (copy it to fuzz/regress/$t/)"
+    grep -E 'ERROR|SUMMARY|#[0-9] ' "$log" | head -30 | sed 's/^/    /'
+    failed=$((failed+1))
+  fi
+  rm -f "$log"
+done
+done_line
+[ $failed -eq 0 ]
