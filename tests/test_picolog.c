@@ -660,7 +660,7 @@ static void test_tmpfs(void) {
 typedef struct conc { plg_log *L; uint64_t n; int done; uint64_t bad; } conc;
 static void *conc_producer(void *arg) {
     conc *k = (conc *)arg;
-    uint8_t buf[64];
+    uint8_t buf[64] = {0};   /* bytes 8.. are appended too: initialised (valgrind) */
     for (uint64_t i = 1; i <= k->n; i++) {
         memcpy(buf, &i, 8);
         int64_t s;
