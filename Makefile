@@ -30,7 +30,7 @@ ASAN_TESTS := $(foreach t,$(TESTS),$(if $(shell grep -l '^// NO_ASAN' tests/$(t)
 SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 SAN_TSAN := -O1 -g -fsanitize=thread
 
-.PHONY: all test test-plain test-asan test-tsan demo bench deps clean check-headers plot soak fuzz
+.PHONY: all test test-plain test-asan test-tsan demo bench deps clean check-headers plot soak fuzz test-fuzz test-valgrind
 all: $(EXAMPLES) $(TOOLS)
 
 deps:
@@ -78,6 +78,8 @@ test:
 	@$(MAKE) --no-print-directory test-plain PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
 	@$(MAKE) --no-print-directory test-asan PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
 	@$(MAKE) --no-print-directory test-tsan PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
+	@$(MAKE) --no-print-directory test-fuzz PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
+	@$(MAKE) --no-print-directory test-valgrind PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
 	@awk 'BEGIN{p=0;f=0;s=0} {p+=$$1;f+=$$2;s+=$$3} END{ if (NR<3) f+=1; printf "%d passed, %d failed, %d skipped\n",p,f,s; exit (f>0) }' $(B)/totals 2>/dev/null \
 	  || { test -f $(B)/totals || echo "0 passed, 1 failed"; exit 1; }
 
@@ -106,7 +108,24 @@ $(B)/fuzz/%: fuzz/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
+VALGRIND_TESTS := $(filter test_picolog% test_%_picolog,$(TESTS))
+test-valgrind: $(addprefix $(B)/test/,$(VALGRIND_TESTS))
+	@bash tests/valgrind.sh $(addprefix $(B)/test/,$(VALGRIND_TESTS))
+
+# make soak SEEDS=N ROUNDS=N [SEED_BASE=N]: fresh seeds each time unless SEED_BASE is given
+SEEDS     ?= 20000
+ROUNDS    ?= 2000
+ifndef SEED_BASE
+SEED_BASE := $(shell date +%s)
+endif
+soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog
+	@echo "soak: $(SEEDS) simulated-disk seeds from $(SEED_BASE), $(ROUNDS) SIGKILL rounds"
+	PLG_SIM_SEEDS=$(SEEDS) PLG_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_picolog
+	PLG_CRASH_ROUNDS=$(ROUNDS) PLG_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_picolog
+
 fuzz:
 	@bash tests/fuzz.sh $(FUZZ_SECONDS)
 test-fuzz:
 	@bash tests/fuzz.sh $(FUZZ_CI_SECONDS)
+# tests that #include another test's source
+$(B)/test/test_picolog_nouring $(B)/asan/test_picolog_nouring $(B)/tsan/test_picolog_nouring: tests/test_picolog.c

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# valgrind memcheck over the test binaries of the plain build (both picolog
+# I/O engines: io_uring in test_picolog, pwritev2 in test_picolog_nouring;
+# valgrind 3.19 runs io_uring here). A test opts out with a "// NO_VALGRIND"
+# line. Budgets are smaller under valgrind (quick mode, fewer seeds/rounds).
+# Errors or definite leaks fail the test (--error-exitcode). Skips, with a
+# message, when valgrind is missing (DEPS_OPTIONAL=1 tools/deps.sh installs it).
+# usage: tests/valgrind.sh BIN...
+set -u
+cd "$(dirname "$0")/.."
+if ! command -v valgrind >/dev/null; then
+  echo "  skip valgrind: not installed (DEPS_OPTIONAL=1 bash tools/deps.sh installs it)"
+  echo "valgrind: 0 passed, 0 failed, $# skipped"
+  echo "0 0 $#" >> "${PLG_TEST_TOTALS:-/dev/null}"
+  exit 0
+fi
+wrap=build/valgrind
+rm -rf "$wrap"; mkdir -p "$wrap"
+bins=()
+for bin in "$@"; do
+  name=$(basename "$bin")
+  [ -f "tests/$name.c" ] && grep -q '^// NO_VALGRIND' "tests/$name.c" && continue
+  cat > "$wrap/$name" <<SH
+#!/usr/bin/env bash
+export PLG_TEST_QUICK=1 PLG_SIM_SEEDS=\${PLG_SIM_SEEDS:-50} PLG_CRASH_ROUNDS=\${PLG_CRASH_ROUNDS:-20}
+exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
+  --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no "$PWD/$bin" "\$@"
+SH
+  chmod +x "$wrap/$name"
+  bins+=("$wrap/$name")
+done
+TEST_TIMEOUT=${TEST_TIMEOUT:-900} bash tests/run.sh valgrind "${bins[@]}"
