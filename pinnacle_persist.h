@@ -389,6 +389,22 @@ static int pp__mkdir(const char *path) {
     return errno == EEXIST ? 0 : pp__from_errno(errno);
 }
 
+/* mkdir -p: each directory created is made durable in its parent. */
+static int pp__mkdir_p(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return PP_EINVAL;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] != '/') continue;
+        buf[i] = 0;
+        int rc = pp__mkdir(buf);
+        buf[i] = '/';
+        if (rc) return rc;
+    }
+    return pp__mkdir(buf);
+}
+
 static int pp__fdatasync(int fd) {
     while (fdatasync(fd) != 0) { if (errno != EINTR) return pp__from_errno(errno); }
     return 0;
@@ -1004,7 +1020,7 @@ static int pp__snapshot(pp_book *b) {
         rc = plg_write_file_durable(p, buf, len, 0644) ? PP_EIO : 0;
     }
     PINNACLE_PERSIST_FREE(buf);
-    if (!rc) { pp__add_rlx(&b->st_snapshots, 1); rc = pp__snap_rotate(b); }
+    if (!rc) { rc = pp__snap_rotate(b); pp__add_rlx(&b->st_snapshots, 1); }
     pthread_mutex_unlock(&b->snap_mu);
     if (rc) PP__MSG(b->s, rc, "%s: snapshot at seq %llu failed: %s", b->name, (unsigned long long)seq, pp_strerror(rc));
     return rc;
@@ -1690,7 +1706,7 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     if (!S->dir) { pp__store_free(S); return PP_ENOMEM; }
     memcpy(S->dir, cfg.data_dir, dl); S->dir[dl] = 0;
     S->cfg.data_dir = S->dir;
-    rc = pp__mkdir(S->dir);
+    rc = pp__mkdir_p(S->dir);
     char *lk = rc ? NULL : pp__join(S->dir, "LOCK");
     if (!rc && !lk) rc = PP_ENOMEM;
     if (!rc) {
