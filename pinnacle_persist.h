@@ -37,9 +37,11 @@
  *              48-byte entry {crc, type, side, len, seq, id, price, qty, ts},
  *              copies it into the journal mapping and into an in-memory SPSC
  *              event ring, and publishes both with release stores.
- *   syncer     (one background thread per store) grows the journal file ahead
- *              of the writer in preallocated chunks and msyncs + fdatasyncs the
- *              new entries every journal_sync_interval_ms; pp_durable() moves.
+ *   grower     (one background thread per store) grows each journal file
+ *              ahead of the writer in preallocated chunks, pages faulted in.
+ *   syncer     (one background thread per store) msyncs (a ranged fdatasync
+ *              on Linux) the new entries every journal_sync_interval_ms, then
+ *              a durable mark; pp_durable() moves.
  *   maintainer (one background thread per store) drains each event ring into
  *              the book's shadow (the full active-order state, kept off the
  *              trading thread), takes a snapshot every snapshot_interval_min,
@@ -668,7 +670,8 @@ struct pp_book {
     pp__shadow shadow;
     uint64_t applied;            /* seq of the last event in the shadow */
     /* segments */
-    pthread_mutex_t seg_mu;      /* list, next, file growth */
+    pthread_mutex_t seg_mu;      /* list, cur, next_seg (held briefly) */
+    pthread_mutex_t grow_mu;     /* file growth (slow: fallocate + page population) */
     pthread_mutex_t create_mu;   /* one segment creation at a time */
     pp__seg *segs, *tail, *next_seg;
     pthread_mutex_t sync_mu;     /* one sync at a time; segment deletion */
@@ -692,7 +695,7 @@ struct pp_store {
     pp_book **books; size_t nbooks, cap;
     pthread_mutex_t wake_mu; pthread_cond_t wake_cv;
     int stop;
-    pthread_t syncer, maint; int threads;
+    pthread_t syncer, maint, grower; int threads;
     uint64_t snap_ns;
 };
 
@@ -765,7 +768,7 @@ static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__se
 }
 
 /* Extend the file under the mapping by chunks until `want` bytes are
- * allocated (capped at the mapping). Called with seg_mu held. */
+ * allocated (capped at the mapping). Called with grow_mu held. */
 static int pp__seg_grow(pp_book *b, pp__seg *g, uint64_t want) {
     uint64_t have = pp__load_acq(&g->alloc_end), chunk = b->s->cfg.journal_chunk_bytes;
     if (want > g->map_len) want = g->map_len;
@@ -801,46 +804,68 @@ static int pp__prepare_next(pp_book *b) {
     return rc;
 }
 
-/* Hot path, slow part: room for one entry. Takes the prepared next segment
- * when a roll was requested or the segment is full (a pointer swap and a
- * header update in the mapping: no syscall), else grows the file. */
+/* Hot path, slow part: room for one entry. Usually the syncer has already
+ * grown the file: one atomic load, no lock. A roll takes the prepared next
+ * segment (a pointer swap and a header update in the mapping: no syscall).
+ * Only when the background threads lag does the hot path create a segment or
+ * grow the file itself (counted in grow_stalls). */
 static int pp__room_slow(pp_book *b) {
     int rc = 0;
+    int roll = (pp__load_rlx(&b->ctl) & PP__CTL_ROLL) != 0;
     int full = b->woff + PP__ENTRY > b->cur->map_len;
+    if (!roll && !full) {
+        b->lim = pp__load_acq(&b->cur->alloc_end);
+        if (b->woff + PP__ENTRY <= b->lim) return 0;
+    }
     if (full) {
         pp__bump(&b->st_grow);
         rc = pp__prepare_next(b);
     }
-    pthread_mutex_lock(&b->seg_mu);
-    pp__seg *g = b->cur;
-    if (!rc && ((pp__load_rlx(&b->ctl) & PP__CTL_ROLL) || full) && b->next_seg) {
-        pp__seg *nx = b->next_seg;
-        b->next_seg = NULL;
-        nx->first_seq = b->last + 1;
-        pp__hdr_encode(nx->base, nx);      /* bytes 0..63; the syncer writes only the mark at 512 */
-        pp__store_rel(&g->final_end, b->woff);
-        nx->next = NULL; b->tail->next = nx; b->tail = nx;
-        b->cur = nx; b->woff = PP__DATA_OFF; b->seed = nx->seed;
-        pp__bump(&b->st_rolls);
-        g = nx;
+    if (!rc && (roll || full)) {
+        pthread_mutex_lock(&b->seg_mu);
+        if (b->next_seg) {
+            pp__seg *g = b->cur, *nx = b->next_seg;
+            b->next_seg = NULL;
+            nx->first_seq = b->last + 1;
+            pp__hdr_encode(nx->base, nx);      /* bytes 0..63; the syncer writes only the mark at 512 */
+            pp__store_rel(&g->final_end, b->woff);
+            nx->next = NULL; b->tail->next = nx; b->tail = nx;
+            b->cur = nx; b->woff = PP__DATA_OFF; b->seed = nx->seed;
+            pp__bump(&b->st_rolls);
+        }
+        __atomic_fetch_and(&b->ctl, ~PP__CTL_ROLL, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&b->seg_mu);
     }
-    __atomic_fetch_and(&b->ctl, ~PP__CTL_ROLL, __ATOMIC_RELAXED);
+    pp__seg *g = b->cur;
     if (!rc && b->woff + PP__ENTRY > pp__load_acq(&g->alloc_end)) {
         pp__bump(&b->st_grow);
+        pthread_mutex_lock(&b->grow_mu);
         rc = pp__seg_grow(b, g, b->woff + b->s->cfg.journal_chunk_bytes);
+        pthread_mutex_unlock(&b->grow_mu);
     }
     b->lim = pp__load_acq(&g->alloc_end);
-    pthread_mutex_unlock(&b->seg_mu);
     if (rc) { pp__poison(b, rc); return rc; }
     return 0;
 }
 
 /* >>sync ------------------------------------------------------------------ */
-static int pp__msync(uint8_t *base, uint64_t from, uint64_t to) {
+/* msync(MS_SYNC) of [from, to). On Linux this is vfs_fsync_range(file,
+ * start, end, datasync=1) (mm/msync.c): the range is written back and the
+ * filesystem commits what is needed to read it and flushes the device cache,
+ * i.e. a ranged fdatasync. A whole-file fdatasync on top would also write back
+ * the pages pre-faulted ahead of the writer, write-protect them, and make the
+ * hot path fault on each; so it is added only where msync is not known to be
+ * ranged-durable (not Linux). */
+static int pp__msync(int fd, uint8_t *base, uint64_t from, uint64_t to) {
     uint64_t a = from & ~(uint64_t)(PP__PAGE - 1);
+    (void)fd;
     if (to <= a) return 0;
     if (msync(base + a, to - a, MS_SYNC) != 0) return pp__from_errno(errno);
+#ifndef __linux__
+    return pp__fdatasync(fd);
+#else
     return 0;
+#endif
 }
 
 static uint64_t pp__seq_at(const pp__seg *g, uint64_t end) {
@@ -851,7 +876,7 @@ static uint64_t pp__seq_at(const pp__seg *g, uint64_t end) {
  * in order, data then its durable mark (two flushes), so an entry is called
  * durable only when a mark covering it is on stable storage. sync_mu keeps
  * compaction from freeing segments meanwhile. */
-static int pp__sync_mmap(pp_book *b) {
+static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
     int rc = pp__load_acq(&b->err);
     if (rc) return rc;
     pthread_mutex_lock(&b->sync_mu);
@@ -862,15 +887,21 @@ static int pp__sync_mmap(pp_book *b) {
     while (g) {
         uint64_t fin = pp__load_acq(&g->final_end);
         uint64_t end = fin ? fin : pp__load_acq(&g->pub_end);
+        if (!fin && whole_pages_only) {
+            /* background syncs stop at the last whole page: msync write-protects
+             * what it writes back, and the hot path would fault on a partly
+             * filled tail page; the entries on it wait for the next round */
+            uint64_t pe = end & ~(uint64_t)(PP__PAGE - 1);
+            end = pe <= PP__DATA_OFF ? PP__DATA_OFF : PP__DATA_OFF + (pe - PP__DATA_OFF) / PP__ENTRY * PP__ENTRY;
+        }
         if (end > g->synced_end && g->base) {
             uint64_t seq = pp__seq_at(g, end);
             /* the first sync of a segment includes its header page (first_seq set at the roll) */
-            rc = pp__msync(g->base, g->synced_end == PP__DATA_OFF ? 0 : g->synced_end, end);
-            if (!rc) rc = pp__fdatasync(g->fd);
+            uint64_t to = whole_pages_only && !fin ? end & ~(uint64_t)(PP__PAGE - 1) : end;
+            rc = pp__msync(g->fd, g->base, g->synced_end == PP__DATA_OFF ? 0 : g->synced_end, to);
             if (!rc) {
                 pp__mark_put(g->base, g->salt, end, seq);
-                rc = pp__msync(g->base, 0, PP__PAGE);
-                if (!rc) rc = pp__fdatasync(g->fd);
+                rc = pp__msync(g->fd, g->base, 0, PP__PAGE);
             }
             if (rc) break;
             g->synced_end = end;
@@ -971,7 +1002,7 @@ static int pp__wait_durable(pp_book *b, uint64_t seq) {
         if (seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
         return 0;
     }
-    int rc = pp__sync_mmap(b);
+    int rc = pp__sync_mmap(b, 0);
     if (!rc && pp__load_acq(&b->durable) < seq) rc = PP_EIO;
     return rc;
 }
@@ -1087,7 +1118,7 @@ static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size) {
     *size = (uint64_t)st.st_size;
     *p = NULL;
     if (st.st_size >= (off_t)PP__PAGE) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
         if (m == MAP_FAILED) { close(fd); return pp__from_errno(errno); }
         madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
         *p = (uint8_t *)m;
@@ -1381,6 +1412,7 @@ static int pp__compact_mmap(pp_book *b, int force) {
     uint64_t oldest = pp__load_acq(&b->snap_oldest);
     int rc = 0, did = 0;
     pthread_mutex_lock(&b->sync_mu);
+    pthread_mutex_lock(&b->grow_mu);          /* the syncer may be growing a segment we could free */
     pthread_mutex_lock(&b->seg_mu);
     uint64_t total = pp__journal_bytes(b);
     if (force || total > b->s->cfg.compaction_threshold) {
@@ -1397,6 +1429,7 @@ static int pp__compact_mmap(pp_book *b, int force) {
         }
     }
     pthread_mutex_unlock(&b->seg_mu);
+    pthread_mutex_unlock(&b->grow_mu);
     pthread_mutex_unlock(&b->sync_mu);
     if (did) pp__add_rlx(&b->st_compactions, 1);
     return rc;
@@ -1468,10 +1501,37 @@ static pp_book *pp__book_at(pp_store *S, size_t i) {
     return b;
 }
 
-/* Syncer: keeps every live segment allocated two chunks ahead of the writer,
- * and syncs each book every journal_sync_interval_ms. */
+/* Grower: keeps every live segment allocated (and its pages faulted in)
+ * three chunks ahead of the writer. Its own thread, so a slow msync or a
+ * snapshot's fsync never leaves the hot path without room. */
+static void *pp__grower_main(void *arg) {
+    pp_store *S = (pp_store *)arg;
+    pthread_setname_np(pthread_self(), "pp-grow");
+    uint64_t chunk = S->cfg.journal_chunk_bytes;
+    for (;;) {
+        if (pp__sleep(S, 200000ull)) break;
+        pp_book *b;
+        for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+            if (b->mode != PP_JOURNAL_MMAP || pp__load_acq(&b->err)) continue;
+            pthread_mutex_lock(&b->grow_mu);
+            pthread_mutex_lock(&b->seg_mu);
+            pp__seg *g = b->cur;
+            pthread_mutex_unlock(&b->seg_mu);
+            int rc = 0;
+            uint64_t pub = pp__load_acq(&g->pub_end);
+            if (pp__load_acq(&g->alloc_end) < pub + 2 * chunk) rc = pp__seg_grow(b, g, pub + 3 * chunk);
+            pthread_mutex_unlock(&b->grow_mu);
+            if (rc) pp__poison(b, rc);
+        }
+    }
+    return NULL;
+}
+
+/* Syncer: syncs each book every journal_sync_interval_ms (strict mode: just
+ * follows picolog's durable mark). */
 static void *pp__syncer_main(void *arg) {
     pp_store *S = (pp_store *)arg;
+    pthread_setname_np(pthread_self(), "pp-sync");
     uint64_t interval = (uint64_t)S->cfg.journal_sync_interval_ms * 1000000ull;
     uint64_t tick = interval < 1000000ull ? interval : 1000000ull;
     for (;;) {
@@ -1485,17 +1545,9 @@ static void *pp__syncer_main(void *arg) {
                 continue;
             }
             if (pp__load_acq(&b->err)) continue;
-            pthread_mutex_lock(&b->seg_mu);
-            pp__seg *g = b->cur;
-            uint64_t chunk = S->cfg.journal_chunk_bytes;
-            int rc = 0;
-            if (pp__load_acq(&g->alloc_end) < pp__load_acq(&g->pub_end) + 2 * chunk)
-                rc = pp__seg_grow(b, g, pp__load_acq(&g->pub_end) + 3 * chunk);
-            pthread_mutex_unlock(&b->seg_mu);
-            if (rc) pp__poison(b, rc);
             if (stop || now - b->last_sync_ns >= interval) {
                 b->last_sync_ns = now;
-                pp__sync_mmap(b);
+                pp__sync_mmap(b, !stop);
             }
         }
         if (stop) break;
@@ -1506,6 +1558,7 @@ static void *pp__syncer_main(void *arg) {
 /* Maintainer: shadow upkeep, periodic snapshots, compaction. */
 static void *pp__maint_main(void *arg) {
     pp_store *S = (pp_store *)arg;
+    pthread_setname_np(pthread_self(), "pp-maint");
     for (;;) {
         int stop = pp__sleep(S, 1000000ull);
         if (stop) break;
@@ -1575,7 +1628,7 @@ static void pp__book_free(pp_book *b) {
     pp__idx_free(&b->idx);
     pp__shadow_free(&b->shadow);
     if (b->ring) munmap(b->ring, (size_t)(b->ring_mask + 1) * PP__ENTRY);
-    pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu);
+    pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu); pthread_mutex_destroy(&b->grow_mu);
     pthread_mutex_destroy(&b->sync_mu); pthread_mutex_destroy(&b->snap_mu);
     pthread_mutex_destroy(&b->create_mu);
     PINNACLE_PERSIST_FREE(b->name); PINNACLE_PERSIST_FREE(b->dir); PINNACLE_PERSIST_FREE(b->jdir);
@@ -1589,7 +1642,7 @@ static int pp__is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 
 static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     pp_book *b = (pp_book *)pp__alloc(sizeof *b);
     if (!b) return PP_ENOMEM;
-    pthread_mutex_init(&b->shadow_mu, NULL); pthread_mutex_init(&b->seg_mu, NULL);
+    pthread_mutex_init(&b->shadow_mu, NULL); pthread_mutex_init(&b->seg_mu, NULL); pthread_mutex_init(&b->grow_mu, NULL);
     pthread_mutex_init(&b->sync_mu, NULL); pthread_mutex_init(&b->snap_mu, NULL);
     pthread_mutex_init(&b->create_mu, NULL);
     b->s = S;
@@ -1735,12 +1788,17 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     }
     if (d) closedir(d);
     if (!rc) {
-        if (pthread_create(&S->syncer, NULL, pp__syncer_main, S) != 0) rc = PP_ESYS;
-        else if (pthread_create(&S->maint, NULL, pp__maint_main, S) != 0) {
+        int started = 0;
+        if (pthread_create(&S->syncer, NULL, pp__syncer_main, S) == 0) started++;
+        if (started == 1 && pthread_create(&S->grower, NULL, pp__grower_main, S) == 0) started++;
+        if (started == 2 && pthread_create(&S->maint, NULL, pp__maint_main, S) == 0) started++;
+        if (started == 3) S->threads = 1;
+        else {
             rc = PP_ESYS;
             pthread_mutex_lock(&S->wake_mu); S->stop = 1; pthread_cond_broadcast(&S->wake_cv); pthread_mutex_unlock(&S->wake_mu);
-            pthread_join(S->syncer, NULL);
-        } else S->threads = 1;
+            if (started > 0) pthread_join(S->syncer, NULL);
+            if (started > 1) pthread_join(S->grower, NULL);
+        }
     }
     if (rc) { pp__store_free(S); return rc; }
     *out = S;
@@ -1781,13 +1839,14 @@ PPDEF int pp_close(pp_store *S) {
     if (S->threads) {
         pthread_mutex_lock(&S->wake_mu); S->stop = 1; pthread_cond_broadcast(&S->wake_cv); pthread_mutex_unlock(&S->wake_mu);
         pthread_join(S->maint, NULL);
+        pthread_join(S->grower, NULL);
         pthread_join(S->syncer, NULL);
     }
     int rc = 0;
     for (size_t i = 0; i < S->nbooks; i++) {
         pp_book *b = S->books[i];
         int r = pp__load_acq(&b->err);
-        if (!r && b->mode == PP_JOURNAL_MMAP) r = pp__sync_mmap(b);
+        if (!r && b->mode == PP_JOURNAL_MMAP) r = pp__sync_mmap(b, 0);
         if (!r && b->mode == PP_JOURNAL_STRICT) {
             r = plg_close(b->log);
             b->log = NULL;
