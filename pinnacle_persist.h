@@ -1176,8 +1176,12 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
     return rc;
 }
 
+/* Data first, then the mark that vouches for it: a mark is never durable
+ * before the entries below it. */
 static int pp__mark_write_fd(int fd, uint64_t salt, uint64_t end, uint64_t seq) {
     uint8_t h[PP__PAGE];
+    int rc = pp__fdatasync(fd);
+    if (rc) return rc;
     pp__mark_put(h, salt, end, seq);
     if (pwrite(fd, h + PP__MARK_OFF, 20, PP__MARK_OFF) != 20) return errno ? pp__from_errno(errno) : PP_EIO;
     return pp__fdatasync(fd);
