@@ -74,6 +74,7 @@ test-tsan: $(addprefix $(B)/tsan/,$(TSAN_TESTS))
 
 # One summary line for the whole suite: "N passed, N failed".
 test:
+	@bash tools/deps.sh
 	@rm -f $(B)/totals; mkdir -p $(B)
 	@$(MAKE) --no-print-directory test-plain PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
 	@$(MAKE) --no-print-directory test-asan PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
@@ -81,7 +82,9 @@ test:
 	@awk 'BEGIN{p=0;f=0;s=0} {p+=$$1;f+=$$2;s+=$$3} END{ if (NR<3) f+=1; printf "%d passed, %d failed, %d skipped\n",p,f,s; exit (f>0) }' $(B)/totals 2>/dev/null \
 	  || { test -f $(B)/totals || echo "0 passed, 1 failed"; exit 1; }
 
-demo: $(EXAMPLES)
+demo:
+	@bash tools/deps.sh
+	@$(MAKE) --no-print-directory $(EXAMPLES)
 	@bash examples/demo.sh
 
 bench: $(BENCHES)
