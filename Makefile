@@ -65,7 +65,7 @@ check-headers:
 	@bash tests/compile_check.sh
 
 test-plain: $(addprefix $(B)/test/,$(TESTS)) $(EXAMPLES) $(TOOLS)
-	@bash tests/run.sh plain tests/compile_check.sh $(addprefix $(B)/test/,$(TESTS))
+	@bash tests/run.sh plain tests/compile_check.sh $(wildcard tests/test_*.sh) $(addprefix $(B)/test/,$(TESTS))
 test-asan: $(addprefix $(B)/asan/,$(ASAN_TESTS))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  bash tests/run.sh asan+ubsan $(addprefix $(B)/asan/,$(ASAN_TESTS))

@@ -263,8 +263,12 @@ template <class T> struct logger {
 #ifndef PICOLOG_IMPLEMENTATION_DONE
 #define PICOLOG_IMPLEMENTATION_DONE
 
-#if defined(__GLIBC__) && !defined(__USE_GNU)
-#error "picolog.h: the implementation needs _GNU_SOURCE; put #define PICOLOG_IMPLEMENTATION and #include \"picolog.h\" before any system header, or compile with -D_GNU_SOURCE"
+/* The implementation defines _GNU_SOURCE itself when it comes first. If a
+ * system header was included before it, only POSIX 2008 + the default BSD/SVID
+ * declarations are needed (gnu11/gnu++ modes have them); the few GNU-only calls
+ * go through syscall() then. A strict -std=c11 TU needs it first. */
+#if defined(__GLIBC__) && !(defined(__USE_MISC) && defined(__USE_XOPEN2K8))
+#error "picolog.h: put #define PICOLOG_IMPLEMENTATION and #include \"picolog.h\" before any system header, or compile with -D_GNU_SOURCE"
 #endif
 
 #include <errno.h>
@@ -306,6 +310,9 @@ template <class T> struct logger {
 
 #ifndef RWF_DSYNC
 #define RWF_DSYNC 0x00000002
+#endif
+#if !defined(O_DIRECT) && defined(__O_DIRECT)
+#define O_DIRECT __O_DIRECT
 #endif
 
 #ifdef __cplusplus
@@ -954,6 +961,7 @@ typedef struct plg__wr {
 } plg__wr;
 
 #define PLG__MAX_INFLIGHT 64
+#define PLG__MAX_CPUS 1024
 
 struct plg_log {
     plg_config cfg;
@@ -1101,7 +1109,11 @@ static int plg__pwrite_dsync(int fd, const void *buf, uint32_t len, uint64_t off
     struct iovec iov;
     iov.iov_base = (void *)buf; iov.iov_len = len;
     for (;;) {
+#ifdef __USE_GNU
         ssize_t n = pwritev2(fd, &iov, 1, (off_t)off, dsync ? RWF_DSYNC : 0);
+#else
+        ssize_t n = (ssize_t)syscall(SYS_pwritev2, fd, &iov, 1, (long)off, 0L, dsync ? RWF_DSYNC : 0);
+#endif
         if (n < 0 && errno == EINTR) continue;
         return n < 0 ? -errno : (int)n;
     }
@@ -1192,7 +1204,8 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     int fd = open(tmp, flags, 0644);
     if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
     int rc = 0;
-    if (fallocate(fd, 0, 0, (off_t)L->seg_size) != 0 && errno != EOPNOTSUPP) rc = plg__from_errno(errno);
+    if (syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 && errno != EOPNOTSUPP)
+        rc = plg__from_errno(errno);
     plg__seghdr h;
     h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
     h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
@@ -1443,10 +1456,10 @@ static void *plg__writer_main(void *arg) {
     prctl(PR_SET_NAME, "plg-writer", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     if (L->cfg.flags & PLG_PIN_WRITER) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(L->cfg.writer_cpu, &set);
-        if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        uint64_t mask[PLG__MAX_CPUS / 64];
+        memset(mask, 0, sizeof mask);
+        mask[L->cfg.writer_cpu / 64] |= 1ull << (L->cfg.writer_cpu % 64);
+        if (syscall(SYS_sched_setaffinity, 0, sizeof mask, mask) != 0)   /* this thread */
             plg__msg(L, 0, "%s: could not pin the writer to CPU %d", L->path, L->cfg.writer_cpu);
     }
     for (;;) {
@@ -1506,7 +1519,7 @@ static int plg__validate(const plg_config *c) {
     if (c->sync_mode < PLG_SYNC_DSYNC || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
     if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
     if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
-    if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= CPU_SETSIZE)) return PLG_EINVAL;
+    if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= PLG__MAX_CPUS)) return PLG_EINVAL;
     return 0;
 }
 

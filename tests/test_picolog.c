@@ -638,6 +638,18 @@ static void test_sync_modes(void) {
     }
 }
 
+static void test_pinned_writer(void) {
+    const char *dir = t_dir("plg_pin");
+    plg_config c = cfg_for(dir);
+    c.flags = PLG_PIN_WRITER; c.writer_cpu = 0;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 100, 100, 4);
+    CHECK_EQ(plg_close(L), 0);
+    c.writer_cpu = -1;
+    CHECK_EQ(plg_open(&L, &c), PLG_EINVAL);
+}
+
 static void test_tmpfs(void) {
     struct stat sb;
     if (stat("/dev/shm", &sb) != 0) SKIP("no /dev/shm");
@@ -735,6 +747,7 @@ int main(void) {
     RUN(test_reserve_commit_and_typed);
     RUN(test_second_writer_refused);
     RUN(test_sync_modes);
+    RUN(test_pinned_writer);
     RUN(test_tmpfs);
     RUN(test_concurrent_producer_and_waiters);
     return t_done();
