@@ -48,10 +48,15 @@
  *              log fails closed with the file and offset.
  *
  * DURABILITY MODES (plg_config.sync_mode)
- *   PLG_SYNC_DSYNC          default. Writes carry RWF_DSYNC (FUA, or a cache
- *                           flush): acknowledged = survives power loss.
- *   PLG_SYNC_FDATASYNC      plain writes, then fdatasync; acknowledged after the
- *                           sync completes. Same guarantee, different cost curve.
+ *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
+ *                           FDATASYNC otherwise. Survives power loss either way.
+ *   PLG_SYNC_DSYNC          writes carry RWF_DSYNC (FUA, or a cache flush after
+ *                           each write): acknowledged = survives power loss.
+ *   PLG_SYNC_FDATASYNC      plain O_DIRECT writes, then the writer thread calls
+ *                           fdatasync, which covers every write completed before
+ *                           it (group commit); acknowledged after it returns.
+ *                           Same guarantee; on a disk without FUA it avoids the
+ *                           kernel worker that completes RWF_DSYNC writes.
  *   PLG_SYNC_NONE_UNSAFE    acknowledged when the write completes: survives a
  *                           process crash, NOT power loss (the disk's volatile
  *                           cache). For benchmarks and throwaway data.
@@ -122,9 +127,10 @@ enum {
 };
 
 enum plg_sync_mode {
-    PLG_SYNC_DSYNC = 0,        /* default: RWF_DSYNC writes; ack = power-loss safe */
-    PLG_SYNC_FDATASYNC = 1,    /* write, then fdatasync; ack = power-loss safe */
-    PLG_SYNC_NONE_UNSAFE = 2   /* ack on write completion: loses acked data on power loss */
+    PLG_SYNC_AUTO = 0,         /* default: DSYNC on a FUA device, else FDATASYNC */
+    PLG_SYNC_DSYNC = 1,        /* RWF_DSYNC writes; ack = power-loss safe */
+    PLG_SYNC_FDATASYNC = 2,    /* write, then fdatasync; ack = power-loss safe */
+    PLG_SYNC_NONE_UNSAFE = 3   /* ack on write completion: loses acked data on power loss */
 };
 enum plg_io_mode {
     PLG_IO_DIRECT = 0,               /* default: O_DIRECT; error PLG_ENODIRECT where unsupported */
@@ -157,7 +163,7 @@ typedef struct plg_config {
     uint64_t segment_size;       /* bytes per segment file, multiple of 4 KiB; default 64 MiB */
     uint32_t max_write_bytes;    /* largest single write; default 256 KiB */
     uint32_t max_inflight;       /* writes in flight at once; default 4 */
-    int      sync_mode;          /* enum plg_sync_mode */
+    int      sync_mode;          /* enum plg_sync_mode; plg_stats tells what AUTO chose */
     int      io_mode;            /* enum plg_io_mode */
     uint32_t flags;              /* enum plg_flags */
     int      writer_cpu;         /* with PLG_PIN_WRITER */
@@ -175,6 +181,7 @@ typedef struct plg_stats {
     uint64_t writes, pages_written, bytes_written, syncs;
     uint64_t segments_created, segment_stalls;
     uint64_t max_write_pages;
+    int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
     const char *backend;                  /* "io_uring", "pwritev2", "custom" */
@@ -289,6 +296,7 @@ template <class T> struct logger {
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #ifndef PICOLOG_NO_URING
@@ -1440,11 +1448,24 @@ static int plg__submit(plg_log *L, int stopping) {
         break;
     }
     if (L->g_sub == L->g_fill && L->fill_off == L->partial_off) L->oldest_ns = 0;
-    /* fdatasync mode: one sync covers every write completed before it */
+    /* fdatasync mode: one sync covers every write completed before it. The
+     * writer thread calls it itself: an io_uring fsync would run on an io-wq
+     * worker, which on a busy machine waits for a CPU (milliseconds). */
+    uint64_t target = plg__load_rlx(&L->written);
     if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) &&
-        L->wr_n < PLG__MAX_INFLIGHT && plg__load_rlx(&L->written) > plg__load_rlx(&L->durable) &&
-        plg__writes_inflight(L) == 0) {
-        if (plg__wr_push(L, 0, 0, plg__load_rlx(&L->written), 0, 1) == 0) did = 1;
+        target > plg__load_rlx(&L->durable)) {
+        if (L->io_kind == 2) {
+            if (L->wr_n < PLG__MAX_INFLIGHT && plg__writes_inflight(L) == 0 &&
+                plg__wr_push(L, 0, 0, target, 0, 1) == 0)
+                did = 1;
+        } else {
+            int r = 0;
+            while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
+            plg__add_rlx(&L->st_syncs, 1);
+            if (r != 0) plg__poison(L, plg__from_errno(errno), errno);
+            else plg__set_durable(L, target);
+            did = 1;
+        }
     }
     return did;
 }
@@ -1516,7 +1537,7 @@ static int plg__validate(const plg_config *c) {
     if (c->segment_size % PLG_PAGE_SIZE || c->segment_size < 16 * PLG_PAGE_SIZE) return PLG_EINVAL;
     if (c->max_write_bytes % PLG_PAGE_SIZE || c->max_write_bytes > (64u << 20)) return PLG_EINVAL;
     if (c->max_inflight > PLG__MAX_INFLIGHT - 2) return PLG_EINVAL;
-    if (c->sync_mode < PLG_SYNC_DSYNC || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
+    if (c->sync_mode < PLG_SYNC_AUTO || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
     if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
     if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
     if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= PLG__MAX_CPUS)) return PLG_EINVAL;
@@ -1629,6 +1650,24 @@ static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off) {
     return rc;
 }
 
+/* Does the block device under dir write FUA (so RWF_DSYNC needs no flush)? */
+static int plg__device_fua(int dirfd) {
+    struct stat st;
+    if (fstat(dirfd, &st) != 0) return 0;
+    char p[128], buf[8] = {0};
+    unsigned maj = major(st.st_dev), min = minor(st.st_dev);
+    const char *fmt[2] = { "/sys/dev/block/%u:%u/queue/fua", "/sys/dev/block/%u:%u/../queue/fua" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, fmt[i], maj, min);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        return n > 0 && buf[0] == '1';
+    }
+    return 0;
+}
+
 static int plg__io_init(plg_log *L) {
     if (L->cfg.io) { L->io_kind = 2; return 0; }
     L->io_kind = 1;
@@ -1684,6 +1723,9 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->zero = (uint8_t *)plg__map(L->zero_len);
     if (!L->zero) { rc = PLG_ENOMEM; goto fail; }
 
+    if (L->cfg.sync_mode == PLG_SYNC_AUTO)
+        L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
+                               ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
     rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch);
     if (rc == PLG_ENOENT) {                                /* a new log */
         rc = plg_random(&L->log_id, sizeof L->log_id);
@@ -1810,6 +1852,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segments_created = plg__load_rlx(&L->st_segs);
     o->segment_stalls = plg__load_rlx(&L->st_stalls);
     o->max_write_pages = plg__load_rlx(&L->st_maxw);
+    o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
     o->backend = L->io_kind == 0 ? "io_uring" : L->io_kind == 1 ? "pwritev2" : "custom";

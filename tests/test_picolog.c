@@ -103,6 +103,8 @@ static void test_roundtrip_and_reopen(void) {
     CHECK_EQ(plg_append(L, "x", 1), 1);            /* a new log starts at 1 */
     write_records(L, 2999, 100, 1);
     CHECK_EQ(plg_durable(L), 3000);
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK(st.sync_mode == PLG_SYNC_DSYNC || st.sync_mode == PLG_SYNC_FDATASYNC);   /* AUTO resolved */
     CHECK_EQ(plg_close(L), 0);
     for (int round = 0; round < 3; round++) {      /* dense across restarts */
         REQUIRE(plg_open(&L, &c) == 0);
@@ -621,8 +623,8 @@ static void test_config_validation(void) {
 }
 
 static void test_sync_modes(void) {
-    int modes[2] = { PLG_SYNC_FDATASYNC, PLG_SYNC_NONE_UNSAFE };
-    for (int m = 0; m < 2; m++) {
+    int modes[3] = { PLG_SYNC_DSYNC, PLG_SYNC_FDATASYNC, PLG_SYNC_NONE_UNSAFE };
+    for (int m = 0; m < 3; m++) {
         const char *dir = t_dir("plg_modes");
         plg_config c = cfg_for(dir);
         c.sync_mode = modes[m];
@@ -630,7 +632,9 @@ static void test_sync_modes(void) {
         REQUIRE(plg_open(&L, &c) == 0);
         write_records(L, 2000, 100, 4);
         plg_stats st; plg_get_stats(L, &st);
+        CHECK_EQ(st.sync_mode, modes[m]);
         if (modes[m] == PLG_SYNC_FDATASYNC) CHECK(st.syncs > 0);
+        else CHECK_EQ(st.syncs, 0);
         CHECK_EQ(plg_close(L), 0);
         int rc;
         CHECK_EQ(read_all(dir, 100, 4, &rc), 2000);
