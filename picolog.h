@@ -677,6 +677,7 @@ typedef struct plg__scan {
     int skip_cont;                           /* skip continuation fragments (after a seek) */
     int in_rec; uint64_t rec_seq; uint32_t rec_total, rec_len, rec_epoch; uint64_t rec_g; uint32_t rec_off;
     uint8_t *rec; size_t rec_cap;
+    uint64_t *seg_seq;                       /* first seq of each segment, for seeks */
     uint64_t ret_g; uint32_t ret_off;        /* start of the record last returned */
     uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
     int done, status, torn;
@@ -692,6 +693,7 @@ static uint64_t plg__page_off(uint64_t D, uint64_t g) { return (g % D + 1) * (ui
 static void plg__scan_close(plg__scan *s) {
     if (s->fd >= 0) close(s->fd);
     PICOLOG_FREE(s->dir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
+    PICOLOG_FREE(s->seg_seq);
     memset(s, 0, sizeof *s);
     s->fd = -1;
 }
@@ -1891,24 +1893,64 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) { return plg__scan_ne
 
 /* The last page in [lo, hi) whose first fragment is valid with seq < target,
  * by binary search (pages hold increasing sequence numbers, then zeros). */
-static uint64_t plg__bsearch(plg__scan *s, uint64_t lo, uint64_t hi, uint64_t step, uint64_t target, int *found) {
-    uint64_t a = lo, b = hi;                      /* invariant: pred true below a, false from b */
+/* Sequence number of the first fragment of page g (0: no valid fragment). */
+static uint64_t plg__page_seq(plg__scan *s, uint64_t g) {
     plg__frag f;
-    while (a < b) {
-        uint64_t mid = a + (b - a) / 2;
-        if (plg__scan_first_frag(s, mid * step, &f) && f.seq < target) a = mid + 1; else b = mid;
+    return plg__scan_first_frag(s, g, &f) ? f.seq : 0;
+}
+
+/* First sequence number of segment idx, read once and cached. */
+static uint64_t plg__seg_seq(plg__scan *s, uint64_t idx) {
+    uint64_t i = idx - s->seg_first;
+    if (!s->seg_seq) {
+        size_t n = (size_t)(s->seg_last - s->seg_first + 1);
+        s->seg_seq = (uint64_t *)PICOLOG_MALLOC(n * sizeof(uint64_t));
+        if (!s->seg_seq) return plg__page_seq(s, (idx - 1) * s->D);
+        for (size_t k = 0; k < n; k++) s->seg_seq[k] = UINT64_MAX;
     }
-    *found = a > lo;
-    return a > lo ? a - 1 : lo;
+    if (s->seg_seq[i] == UINT64_MAX) s->seg_seq[i] = plg__page_seq(s, (idx - 1) * s->D);
+    return s->seg_seq[i];
+}
+
+/* The last page in [lo, hi) whose first fragment is valid with seq < target;
+ * page lo is known to qualify (its seq is lo_seq), hi_seq is the seq at page
+ * hi when known (else 0). Pages hold increasing sequence numbers, then zeros,
+ * so the search interpolates by sequence number (records of similar size
+ * land in a read or two) and bisects whenever a guess did not halve the range. */
+static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64_t lo_seq, uint64_t hi_seq,
+                                  uint64_t target) {
+    uint64_t a = lo + 1, b = hi, sa = lo_seq, sb = hi_seq;
+    int guess = 1;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2, width = b - a;
+        if (guess && sb > sa && target > sa) {
+            double frac = (double)(target - sa) / (double)(sb - sa);
+            mid = (a - 1) + (uint64_t)(frac * (double)(b - (a - 1)));
+            if (mid < a) mid = a;
+            if (mid >= b) mid = b - 1;
+        }
+        uint64_t q = plg__page_seq(s, mid);
+        if (q && q < target) { a = mid + 1; sa = q; } else { b = mid; sb = q; }
+        guess = (b - a) <= width / 2;
+    }
+    return a - 1;
 }
 
 PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
     plg__scan *s = &r->s;
     if (seq == 0) return PLG_EINVAL;
-    int found = 0;
-    uint64_t seg = plg__bsearch(s, s->seg_first - 1, s->seg_last, s->D, seq, &found);  /* 0-based */
+    /* the last segment whose first page starts below seq (binary search) */
+    uint64_t a = s->seg_first, b = s->seg_last + 1;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2, q = plg__seg_seq(s, mid);
+        if (q && q < seq) a = mid + 1; else b = mid;
+    }
+    int found = a > s->seg_first;
     uint64_t g = (s->seg_first - 1) * s->D;
-    if (found) g = plg__bsearch(s, seg * s->D, (seg + 1) * s->D, 1, seq, &found);
+    if (found) {
+        uint64_t seg = a - 1, next = seg < s->seg_last ? plg__seg_seq(s, seg + 1) : 0;
+        g = plg__search_pages(s, (seg - 1) * s->D, seg * s->D, plg__seg_seq(s, seg), next, seq);
+    }
     plg__scan_restart(s, g);
     if (!found && s->seg_first == 1) { s->expect = 1; s->skip_cont = 0; }
     for (;;) {
