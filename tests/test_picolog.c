@@ -223,7 +223,7 @@ static void test_torn_tail_every_sector(void) {
     first -= first % 512;
     int cases = 0, ok = 0;
     uint64_t s = 11;
-    for (int garble = 0; garble < 2; garble++) {
+    for (int garble = 0; garble < 3; garble++) {      /* zeros, garbage, truncated file */
         for (uint64_t b = first; b < end; b += (quick() ? 1536 : 512)) {
             plg_config c = cfg_for(dir);
             c.segment_size = 256 * 1024;
@@ -235,9 +235,10 @@ static void test_torn_tail_every_sector(void) {
             /* the tear: from sector b to past the end, zeros or garbage */
             uint8_t junk[4 * 4096 + 8192];
             uint64_t len = end + 4096 - b;
-            for (uint64_t i = 0; i < len; i++) junk[i] = garble ? (uint8_t)t_rand(&s) : 0;
+            for (uint64_t i = 0; i < len; i++) junk[i] = garble == 1 ? (uint8_t)t_rand(&s) : 0;
             char f[600]; seg_path(f, sizeof f, dir, 1);
-            poke(f, b, junk, (size_t)len);
+            if (garble == 2) CHECK_EQ(truncate(f, (off_t)b), 0);
+            else poke(f, b, junk, (size_t)len);
             uint64_t expect = 0;
             while (expect < N && rec_end(expect + 1) <= b) expect++;
             REQUIRE(plg_open(&L, &c) == 0);
