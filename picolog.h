@@ -181,6 +181,7 @@ typedef struct plg_stats {
     uint64_t writes, pages_written, bytes_written, syncs;
     uint64_t segments_created, segment_stalls;
     uint64_t max_write_pages;
+    uint64_t errors;                      /* failed or short I/O operations seen */
     int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
@@ -1012,7 +1013,7 @@ struct plg_log {
     uint64_t pa_want, pa_ready; int pa_err, pa_stop;
     uint8_t *zero; size_t zero_len;
     /* stats (writer-owned, read relaxed) */
-    uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw;
+    uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
 };
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -1037,6 +1038,7 @@ static void plg__wake_waiters(plg_log *L) {
 /* The first error poisons the log for good: nothing more is acknowledged. */
 static void plg__poison(plg_log *L, int code, int err) {
     int expected = 0;
+    plg__add_rlx(&L->st_errors, 1);
     if (__atomic_compare_exchange_n(&L->error, &expected, code, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         plg__store_rlx(&L->last_errno, err);
         plg__msg(L, code, "%s: log poisoned: %s (errno %d); durable stays at %llu", L->path,
@@ -1854,6 +1856,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segments_created = plg__load_rlx(&L->st_segs);
     o->segment_stalls = plg__load_rlx(&L->st_stalls);
     o->max_write_pages = plg__load_rlx(&L->st_maxw);
+    o->errors = plg__load_rlx(&L->st_errors);
     o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);

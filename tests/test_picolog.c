@@ -500,6 +500,7 @@ static void test_write_error_poisons(void) {
         CHECK_EQ(plg_append(L, buf, 100), want);       /* appends refused from now on */
         plg_stats st; plg_get_stats(L, &st);
         CHECK_EQ(st.error, want);
+        CHECK_EQ(st.errors, 1);
         CHECK_EQ(st.durable, 2);
         CHECK_EQ(plg_close(L), want);
         /* what was acknowledged is there; nothing was retried as if it worked */
