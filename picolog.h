@@ -621,8 +621,9 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
     snprintf(out, cap, "%s/%020llu.plg", dir, (unsigned long long)idx);
 }
 
-/* Segment indexes present in dir, sorted; removes stale *.plg.tmp files. */
-static int plg__list_segments(const char *dir, uint64_t **out, size_t *count) {
+/* Segment indexes present in dir, sorted. The writer (holding the lock) also
+ * removes stale *.plg.tmp files; a reader must not: one may be in progress. */
+static int plg__list_segments(const char *dir, int clean, uint64_t **out, size_t *count) {
     DIR *d = opendir(dir);
     if (!d) return plg__from_errno(errno);
     uint64_t *v = NULL; size_t n = 0, cap = 0;
@@ -635,7 +636,8 @@ static int plg__list_segments(const char *dir, uint64_t **out, size_t *count) {
         for (int i = 0; i < 20 && i < (int)len; i++) if (nm[i] < '0' || nm[i] > '9') digits = 0;
         if (len < 24 || !digits) continue;
         if (len == 28 && strcmp(nm + 20, ".plg.tmp") == 0) {
-            char p[4096]; snprintf(p, sizeof p, "%s/%s", dir, nm); unlink(p); continue;
+            if (clean) { char p[4096]; snprintf(p, sizeof p, "%s/%s", dir, nm); unlink(p); }
+            continue;
         }
         if (len != 24 || strcmp(nm + 20, ".plg") != 0) continue;
         if (n == cap) {
@@ -724,7 +726,7 @@ static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
     return rc;
 }
 
-static int plg__scan_open(plg__scan *s, const char *dir) {
+static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     size_t dl = strlen(dir);
@@ -734,7 +736,7 @@ static int plg__scan_open(plg__scan *s, const char *dir) {
     if (!s->dir || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
     memcpy(s->dir, dir, dl + 1);
     uint64_t *segs = NULL; size_t n = 0;
-    int rc = plg__list_segments(dir, &segs, &n);
+    int rc = plg__list_segments(dir, writer, &segs, &n);
     if (rc) { plg__scan_close(s); return rc; }
     if (n == 0) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOENT; }
     s->seg_first = segs[0]; s->seg_last = segs[n - 1];
@@ -1574,7 +1576,7 @@ static void plg__free(plg_log *L) {
  * that holds data (enough to cover the in-flight window), or from the start. */
 static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch) {
     plg__scan s;
-    int rc = plg__scan_open(&s, L->path);
+    int rc = plg__scan_open(&s, L->path, 1);
     if (rc) {
         if (rc != PLG_ENOENT)
             plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
@@ -1886,7 +1888,7 @@ PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
-    int rc = plg__scan_open(&r->s, path);
+    int rc = plg__scan_open(&r->s, path, 0);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     *out = r;
     return 0;
@@ -1987,7 +1989,7 @@ PLGDEF void plg_reader_close(plg_reader *r) {
 PLGDEF int plg_check(const char *path, plg_check_result *out) {
     plg__scan s;
     memset(out, 0, sizeof *out);
-    int rc = plg__scan_open(&s, path);
+    int rc = plg__scan_open(&s, path, 0);
     if (!rc) {
         plg_record rec;
         while ((rc = plg__scan_next(&s, &rec)) == 1) {}

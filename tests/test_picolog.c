@@ -605,6 +605,27 @@ static void test_second_writer_refused(void) {
     CHECK_EQ(plg_close(L2), 0);
 }
 
+/* A reader never deletes a segment being preallocated; the writer cleans
+ * leftovers of a crashed preallocation at open. */
+static void test_reader_leaves_tmp_files(void) {
+    const char *dir = t_dir("plg_tmpfiles");
+    plg_config c = cfg_for(dir);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 10, 100, 1);
+    char tmp[600]; snprintf(tmp, sizeof tmp, "%s/00000000000000000099.plg.tmp", dir);
+    FILE *f = fopen(tmp, "w"); REQUIRE(f != NULL); fputs("x", f); fclose(f);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_reader_close(r);
+    CHECK_EQ(access(tmp, F_OK), 0);
+    CHECK_EQ(plg_close(L), 0);
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK(access(tmp, F_OK) != 0);
+    CHECK_EQ(plg_appended(L), 10);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 static void test_config_validation(void) {
     plg_config c; memset(&c, 0, sizeof c);
     plg_log *L;
@@ -752,6 +773,7 @@ int main(void) {
     RUN(test_ring_full);
     RUN(test_reserve_commit_and_typed);
     RUN(test_second_writer_refused);
+    RUN(test_reader_leaves_tmp_files);
     RUN(test_sync_modes);
     RUN(test_pinned_writer);
     RUN(test_tmpfs);
