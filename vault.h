@@ -1032,7 +1032,7 @@ static long vault__b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
             uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) | (uint32_t)v[3];
             out[o++] = (uint8_t)(w >> 16);
             if (!last || pad < 2) out[o++] = (uint8_t)(w >> 8);
-            else if ((w >> 8) & 0xffff) return -1;      /* non-zero unused bits */
+            else if (w & 0xffff) return -1;              /* non-zero unused bits */
             if (!last || pad < 1) out[o++] = (uint8_t)w;
             else if (pad == 1 && (w & 0xff)) return -1;
         }
@@ -1106,11 +1106,12 @@ static int vault__json_parse(const char *p, size_t len, vault__json *j) {
             else if (j->seen[f] || vault__field_is_num[f]) return VAULT_EFORMAT;
             else { j->seen[f] = 1; j->s[f] = s; j->n[f] = sn; }
         } else if (*p >= '0' && *p <= '9') {
-            uint64_t v = 0; int digits = 0;
+            uint64_t v = 0;
             if (*p == '0' && p + 1 < e && p[1] >= '0' && p[1] <= '9') return VAULT_EFORMAT;
-            while (p < e && *p >= '0' && *p <= '9') {
-                if (++digits > 19) return VAULT_EFORMAT;  /* bounded; anything this big is out of range anyway */
-                v = v * 10 + (uint64_t)(*p - '0'); p++;
+            while (p < e && *p >= '0' && *p <= '9') {      /* saturates: huge is out of range, not a new value */
+                uint64_t d = (uint64_t)(*p - '0');
+                v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+                p++;
             }
             if (p < e && (*p == '.' || *p == 'e' || *p == 'E')) return VAULT_EFORMAT;
             if (f == VAULT__F_N) j->unknown = 1;
