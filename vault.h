@@ -45,10 +45,15 @@
  *                          MADV_DONTDUMP where allowed), not in these.
  *   VAULT_ASSERT(x)        defaults to assert(x)
  *   VAULT_NO_ACCEL         never use AES-NI / SHA-NI (portable code only)
- *   VAULT_CT_DECLASSIFY(p,n)  hook for constant-time testing (ctgrind): called
- *                          on values that are public by design (MAC verdict,
- *                          padding verdict, plaintext length, decrypted map
- *                          before it is parsed). Default: nothing.
+ *   VAULT_CT_SECRET(p,n) / VAULT_CT_DECLASSIFY(p,n)
+ *                          hooks for constant-time testing (ctgrind, see
+ *                          tests/test_vault_ctgrind.c). SECRET marks where
+ *                          secrets enter the store code (the password after
+ *                          strlen, the map before it is encrypted); DECLASSIFY
+ *                          marks values public by design (MAC verdict, padding
+ *                          verdict and length, ciphertext and tag, the map once
+ *                          decrypted, since its parsing is not constant-time).
+ *                          Default: nothing.
  *
  * RUN-TIME: vault_cpu_features() says which accelerated paths are in use;
  * vault_set_cpu_features(mask) restricts them (0 = portable only; for tests).
@@ -258,6 +263,9 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 
 #ifndef VAULT_CT_DECLASSIFY
 #define VAULT_CT_DECLASSIFY(p, n) ((void)(p), (void)(n))
+#endif
+#ifndef VAULT_CT_SECRET
+#define VAULT_CT_SECRET(p, n) ((void)(p), (void)(n))
 #endif
 
 #if !defined(VAULT_NO_ACCEL) && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -1351,8 +1359,10 @@ static const char vault__label_mac[] = "vault.h v1 authentication key";
 /* master = PBKDF2(password, salt, iter, 32); enc/mac = HKDF-Expand(master, label, 32). */
 static void vault__derive(vault__keyset *k, const char *password, const uint8_t *salt, uint32_t iter) {
     uint8_t master[32], info[64];
-    size_t n;
-    vault_pbkdf2_sha256(password, strlen(password), salt, VAULT__SALT_LEN, iter, master, 32);
+    size_t n, pwlen = strlen(password);          /* the password's length is not hidden */
+    VAULT_CT_SECRET(password, pwlen);
+    vault_pbkdf2_sha256(password, pwlen, salt, VAULT__SALT_LEN, iter, master, 32);
+    VAULT_CT_DECLASSIFY(password, pwlen);        /* the caller's buffer, as it was */
     n = sizeof vault__label_enc - 1;
     memcpy(info, vault__label_enc, n); info[n] = 1;
     vault_hmac_sha256(master, 32, info, n + 1, k->enc);
@@ -1408,8 +1418,12 @@ static int vault__serialize(vault *v, char **out, size_t *outlen) {
     if ((rc = vault_random(iv, sizeof iv)) != 0) return rc;
     ct = (uint8_t *)VAULT_MALLOC(ctlen);
     if (!ct) return VAULT_ENOMEM;
+    VAULT_CT_SECRET(v->map.p, padded);
     vault__cbc_encrypt(&vault__ks(v)->aes, iv, v->map.p, padded, ct);
+    VAULT_CT_DECLASSIFY(ct, ctlen);               /* the ciphertext and tag are public */
     vault__tag(vault__ks(v), v->iterations, v->salt, iv, ct, ctlen, tag);
+    VAULT_CT_DECLASSIFY(tag, sizeof tag);
+    VAULT_CT_DECLASSIFY(v->map.p, padded);        /* back to the (not constant-time) map code */
     vault__b64_encode(v->salt, VAULT__SALT_LEN, b64salt);
     vault__b64_encode(iv, 16, b64iv);
     vault__b64_encode(tag, 32, b64tag);
