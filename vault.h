@@ -88,7 +88,11 @@
 #include <stdint.h>
 
 #ifdef VAULT_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define VAULTDEF static __attribute__((unused))
+#else
 #define VAULTDEF static
+#endif
 #else
 #define VAULTDEF extern
 #endif
@@ -238,6 +242,7 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1206,6 +1211,17 @@ static void vault__audit(const vault_options *o, int ev, int result, const char 
     o->audit(&e, o->audit_user_data);
 }
 
+/* snprintf for messages (paths can be long: truncation is fine). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void vault__msg(char *buf, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+}
+
 static int vault__errno(int e) {
     switch (e) {
     case ELOOP: return VAULT_ESYMLINK;
@@ -1227,34 +1243,34 @@ static int vault__read_file(const char *path, char **buf, size_t *len, char *msg
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         rc = vault__errno(errno);
-        if (rc == VAULT_ESYMLINK) snprintf(msg, msgcap, "'%s' is a symbolic link; refusing to follow it", path);
-        else snprintf(msg, msgcap, "cannot open '%s': %s", path, strerror(errno));
+        if (rc == VAULT_ESYMLINK) vault__msg(msg, msgcap, "'%s' is a symbolic link; refusing to follow it", path);
+        else vault__msg(msg, msgcap, "cannot open '%s': %s", path, strerror(errno));
         return rc;
     }
-    if (fstat(fd, &st) != 0) { rc = VAULT_EIO; snprintf(msg, msgcap, "cannot stat '%s': %s", path, strerror(errno)); goto fail; }
-    if (!S_ISREG(st.st_mode)) { rc = VAULT_ENOTREG; snprintf(msg, msgcap, "'%s' is not a regular file", path); goto fail; }
+    if (fstat(fd, &st) != 0) { rc = VAULT_EIO; vault__msg(msg, msgcap, "cannot stat '%s': %s", path, strerror(errno)); goto fail; }
+    if (!S_ISREG(st.st_mode)) { rc = VAULT_ENOTREG; vault__msg(msg, msgcap, "'%s' is not a regular file", path); goto fail; }
     if (st.st_uid != geteuid()) {
         rc = VAULT_EOWNER;
-        snprintf(msg, msgcap, "'%s' is owned by uid %lu, not by this user (uid %lu); refusing it", path,
+        vault__msg(msg, msgcap, "'%s' is owned by uid %lu, not by this user (uid %lu); refusing it", path,
                  (unsigned long)st.st_uid, (unsigned long)geteuid());
         goto fail;
     }
     if (st.st_mode & 077) {
         rc = VAULT_EPERM;
-        snprintf(msg, msgcap, "permissions 0%03o for '%s' are too open: it must not be accessible by others (chmod 600 '%s')",
+        vault__msg(msg, msgcap, "permissions 0%03o for '%s' are too open: it must not be accessible by others (chmod 600 '%s')",
                  (unsigned)(st.st_mode & 0777), path, path);
         goto fail;
     }
-    if (st.st_size > (off_t)VAULT_FILE_MAX) { rc = VAULT_ETOOBIG; snprintf(msg, msgcap, "'%s' is larger than %u bytes", path, VAULT_FILE_MAX); goto fail; }
+    if (st.st_size > (off_t)VAULT_FILE_MAX) { rc = VAULT_ETOOBIG; vault__msg(msg, msgcap, "'%s' is larger than %u bytes", path, VAULT_FILE_MAX); goto fail; }
     b = (char *)VAULT_MALLOC((size_t)st.st_size + 1);
-    if (!b) { rc = VAULT_ENOMEM; snprintf(msg, msgcap, "out of memory"); goto fail; }
+    if (!b) { rc = VAULT_ENOMEM; vault__msg(msg, msgcap, "out of memory"); goto fail; }
     for (;;) {
         ssize_t r = read(fd, b + got, (size_t)st.st_size + 1 - got);   /* +1: notices growth */
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) { VAULT_FREE(b); rc = VAULT_EIO; snprintf(msg, msgcap, "cannot read '%s': %s", path, strerror(errno)); goto fail; }
+        if (r < 0) { VAULT_FREE(b); rc = VAULT_EIO; vault__msg(msg, msgcap, "cannot read '%s': %s", path, strerror(errno)); goto fail; }
         if (r == 0) break;
         got += (size_t)r;
-        if (got > (size_t)st.st_size) { VAULT_FREE(b); rc = VAULT_EIO; snprintf(msg, msgcap, "'%s' changed while being read", path); goto fail; }
+        if (got > (size_t)st.st_size) { VAULT_FREE(b); rc = VAULT_EIO; vault__msg(msg, msgcap, "'%s' changed while being read", path); goto fail; }
     }
     close(fd);
     *buf = b; *len = got;
@@ -1480,7 +1496,7 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     v->iterations = v->opt.iterations;
     if (v->iterations < v->opt.min_iterations || v->iterations > v->opt.max_iterations) {
         rc = VAULT_EKDFPARAM;
-        snprintf(msg, sizeof msg, "refusing to create '%s' with %lu PBKDF2 iterations (accepted: %lu..%lu)", path,
+        vault__msg(msg, sizeof msg, "refusing to create '%s' with %lu PBKDF2 iterations (accepted: %lu..%lu)", path,
                  (unsigned long)v->iterations, (unsigned long)v->opt.min_iterations, (unsigned long)v->opt.max_iterations);
         vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, msg);
         vault_close(v);
@@ -1493,7 +1509,7 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
         if (rc == 0) rc = vault__write_atomic(path, js, jl, 1);
         VAULT_FREE(js);
     }
-    snprintf(msg, sizeof msg, rc == 0 ? "created '%s'" : "could not create '%s'", path);
+    vault__msg(msg, sizeof msg, rc == 0 ? "created '%s'" : "could not create '%s'", path);
     vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, rc == 0 ? msg : NULL);
     if (rc != 0) { vault_close(v); return rc; }
     *out = v;
@@ -1512,26 +1528,26 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     long n, m;
     size_t ctcap;
     int rc, ok;
-    if ((rc = vault__json_parse(text, len, &j)) != 0) { snprintf(msg, msgcap, "'%s' is not a vault file (JSON)", v->path); return rc; }
+    if ((rc = vault__json_parse(text, len, &j)) != 0) { vault__msg(msg, msgcap, "'%s' is not a vault file (JSON)", v->path); return rc; }
     if (!vault__jeq(&j, VAULT__F_FORMAT, VAULT__MAGIC) || !j.seen[VAULT__F_VERSION]) {
-        snprintf(msg, msgcap, "'%s' is not a vault file (no \"format\": \"%s\" and version)", v->path, VAULT__MAGIC);
+        vault__msg(msg, msgcap, "'%s' is not a vault file (no \"format\": \"%s\" and version)", v->path, VAULT__MAGIC);
         return VAULT_EFORMAT;
     }
     if (j.num[VAULT__F_VERSION] != VAULT_FORMAT_VERSION) {
-        snprintf(msg, msgcap, "'%s' has format version %llu; this vault.h reads version %d", v->path,
+        vault__msg(msg, msgcap, "'%s' has format version %llu; this vault.h reads version %d", v->path,
                  (unsigned long long)j.num[VAULT__F_VERSION], VAULT_FORMAT_VERSION);
         return VAULT_EVERSION;
     }
     for (rc = 0; rc < VAULT__F_N; rc++)
-        if (!j.seen[rc]) { snprintf(msg, msgcap, "'%s' lacks the field \"%s\"", v->path, vault__fields[rc]); return VAULT_EFORMAT; }
-    if (j.unknown) { snprintf(msg, msgcap, "'%s' has fields this version does not know", v->path); return VAULT_EFORMAT; }
+        if (!j.seen[rc]) { vault__msg(msg, msgcap, "'%s' lacks the field \"%s\"", v->path, vault__fields[rc]); return VAULT_EFORMAT; }
+    if (j.unknown) { vault__msg(msg, msgcap, "'%s' has fields this version does not know", v->path); return VAULT_EFORMAT; }
     if (!vault__jeq(&j, VAULT__F_KDF, VAULT__KDF) || !vault__jeq(&j, VAULT__F_CIPHER, VAULT__CIPHER) || !vault__jeq(&j, VAULT__F_MAC, VAULT__MAC)) {
-        snprintf(msg, msgcap, "'%s' uses an algorithm this version does not support (want %s, %s, %s)", v->path,
+        vault__msg(msg, msgcap, "'%s' uses an algorithm this version does not support (want %s, %s, %s)", v->path,
                  VAULT__KDF, VAULT__CIPHER, VAULT__MAC);
         return VAULT_EALGO;
     }
     if (j.num[VAULT__F_ITER] < v->opt.min_iterations || j.num[VAULT__F_ITER] > v->opt.max_iterations) {
-        snprintf(msg, msgcap, "'%s' asks for %llu PBKDF2 iterations; accepted range is %lu..%lu", v->path,
+        vault__msg(msg, msgcap, "'%s' asks for %llu PBKDF2 iterations; accepted range is %lu..%lu", v->path,
                  (unsigned long long)j.num[VAULT__F_ITER], (unsigned long)v->opt.min_iterations, (unsigned long)v->opt.max_iterations);
         return VAULT_EKDFPARAM;
     }
@@ -1539,17 +1555,17 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     if (vault__b64_decode(j.s[VAULT__F_SALT], j.n[VAULT__F_SALT], v->salt, sizeof v->salt) != VAULT__SALT_LEN ||
         vault__b64_decode(j.s[VAULT__F_IV], j.n[VAULT__F_IV], iv, sizeof iv) != 16 ||
         vault__b64_decode(j.s[VAULT__F_TAG], j.n[VAULT__F_TAG], tag, sizeof tag) != 32) {
-        snprintf(msg, msgcap, "'%s': salt, IV or tag is not canonical base64 of the right length", v->path);
+        vault__msg(msg, msgcap, "'%s': salt, IV or tag is not canonical base64 of the right length", v->path);
         return VAULT_EFORMAT;
     }
     ctcap = j.n[VAULT__F_CT] / 4 * 3;
-    if (ctcap == 0 || ctcap > VAULT_CBC_OUT_LEN(VAULT_MAP_MAX) + 2) { snprintf(msg, msgcap, "'%s': ciphertext size out of range", v->path); return VAULT_EFORMAT; }
+    if (ctcap == 0 || ctcap > VAULT_CBC_OUT_LEN(VAULT_MAP_MAX) + 2) { vault__msg(msg, msgcap, "'%s': ciphertext size out of range", v->path); return VAULT_EFORMAT; }
     ct = (uint8_t *)VAULT_MALLOC(ctcap);
     if (!ct) return VAULT_ENOMEM;
     n = vault__b64_decode(j.s[VAULT__F_CT], j.n[VAULT__F_CT], ct, ctcap);
     if (n <= 0 || n % 16 != 0 || (size_t)n > VAULT_CBC_OUT_LEN(VAULT_MAP_MAX)) {
         VAULT_FREE(ct);
-        snprintf(msg, msgcap, "'%s': ciphertext is not canonical base64 of whole AES blocks", v->path);
+        vault__msg(msg, msgcap, "'%s': ciphertext is not canonical base64 of whole AES blocks", v->path);
         return VAULT_EFORMAT;
     }
     /* Authenticate before anything is decrypted. */
@@ -1562,17 +1578,17 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
         VAULT_FREE(ct);
         vault__audit(&v->opt, VAULT_AUDIT_AUTH_FAILED, VAULT_EAUTH, v->path, v->iterations,
                      "decryption refused: the tag does not match (wrong password or modified file)");
-        snprintf(msg, msgcap, "'%s': wrong password or the file was modified", v->path);
+        vault__msg(msg, msgcap, "'%s': wrong password or the file was modified", v->path);
         return VAULT_EAUTH;
     }
     if ((rc = vault__sec_alloc(&v->map, (size_t)n)) != 0) { VAULT_FREE(ct); return rc; }
     m = vault__cbc_decrypt(&vault__ks(v)->aes, iv, ct, (size_t)n, v->map.p);
     VAULT_FREE(ct);
-    if (m < 0) { snprintf(msg, msgcap, "'%s': authenticated but badly padded", v->path); return VAULT_ECORRUPT; }
+    if (m < 0) { vault__msg(msg, msgcap, "'%s': authenticated but badly padded", v->path); return VAULT_ECORRUPT; }
     /* The map's layout is public to this code from here on (not constant-time). */
     VAULT_CT_DECLASSIFY(v->map.p, (size_t)m);
     m = vault__map_check(v->map.p, (size_t)m);
-    if (m < 0) { snprintf(msg, msgcap, "'%s': authenticated but the credential map is malformed", v->path); return VAULT_ECORRUPT; }
+    if (m < 0) { vault__msg(msg, msgcap, "'%s': authenticated but the credential map is malformed", v->path); return VAULT_ECORRUPT; }
     v->map_len = (size_t)m;
     return 0;
 }
@@ -1593,7 +1609,7 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
         rc = vault__load(v, text, len, password, msg, sizeof msg);
         VAULT_FREE(text);
     }
-    if (rc == 0) snprintf(msg, sizeof msg, "opened '%s'", path);
+    if (rc == 0) vault__msg(msg, sizeof msg, "opened '%s'", path);
     vault__audit(&v->opt, VAULT_AUDIT_OPEN, rc, path, v->iterations, msg[0] ? msg : NULL);
     if (rc != 0) { vault_close(v); return rc; }
     *out = v;
@@ -1708,8 +1724,8 @@ static int vault__save_as(vault *v, int event) {
     int rc = vault__serialize(v, &js, &jl);
     if (rc == 0) rc = vault__write_atomic(v->path, js, jl, 0);
     VAULT_FREE(js);
-    if (rc == 0) snprintf(msg, sizeof msg, "saved '%s' (%d credentials)", v->path, vault_count(v));
-    else snprintf(msg, sizeof msg, "could not save '%s': %s", v->path, vault_strerror(rc));
+    if (rc == 0) vault__msg(msg, sizeof msg, "saved '%s' (%d credentials)", v->path, vault_count(v));
+    else vault__msg(msg, sizeof msg, "could not save '%s': %s", v->path, vault_strerror(rc));
     vault__audit(&v->opt, event, rc, v->path, v->iterations, msg);
     return rc;
 }
