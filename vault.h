@@ -296,10 +296,14 @@ extern "C" {
 /* >>util ----------------------------------------------------------------- */
 
 VAULTDEF void vault_wipe(void *p, size_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+    /* memset, then an asm barrier that claims to read the memory: the store
+     * cannot be dropped as dead (the BoringSSL OPENSSL_cleanse idiom) */
+    if (n) memset(p, 0, n);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+#else
     volatile uint8_t *q = (volatile uint8_t *)p;
     while (n--) *q++ = 0;
-#if defined(__GNUC__) || defined(__clang__)
-    __asm__ __volatile__("" : : "r"(p) : "memory");
 #endif
 }
 
@@ -433,31 +437,38 @@ static const uint32_t vault__H256[8] = {
 
 #define VAULT__ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-static void vault__sha256_portable(uint32_t h[8], const uint8_t *p, size_t nblocks) {
-    uint32_t w[16], s[8], t1, t2, s0, s1;
+#define VAULT__CH(x, y, z) (((x) & ((y) ^ (z))) ^ (z))
+#define VAULT__MAJ(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
+#define VAULT__RND(a, b, c, d, e, f, g, h, k) \
+    t1 = h + (VAULT__ROR(e, 6) ^ VAULT__ROR(e, 11) ^ VAULT__ROR(e, 25)) + VAULT__CH(e, f, g) + vault__K256[k] + w[k]; \
+    t2 = (VAULT__ROR(a, 2) ^ VAULT__ROR(a, 13) ^ VAULT__ROR(a, 22)) + VAULT__MAJ(a, b, c); \
+    d += t1; h = t1 + t2;
+
+static void vault__sha256_portable(uint32_t st[8], const uint8_t *p, size_t nblocks) {
+    uint32_t w[64], a, b, c, d, e, f, g, h, t1, t2;
     int i;
     while (nblocks--) {
-        for (i = 0; i < 8; i++) s[i] = h[i];
-        for (i = 0; i < 64; i++) {
-            if (i < 16) {
-                w[i] = vault__be32(p + 4 * i);
-            } else {
-                uint32_t a = w[(i + 1) & 15], b = w[(i + 14) & 15];
-                s0 = VAULT__ROR(a, 7) ^ VAULT__ROR(a, 18) ^ (a >> 3);
-                s1 = VAULT__ROR(b, 17) ^ VAULT__ROR(b, 19) ^ (b >> 10);
-                w[i & 15] += s0 + s1 + w[(i + 9) & 15];
-            }
-            t1 = s[7] + (VAULT__ROR(s[4], 6) ^ VAULT__ROR(s[4], 11) ^ VAULT__ROR(s[4], 25))
-               + ((s[4] & s[5]) ^ (~s[4] & s[6])) + vault__K256[i] + w[i & 15];
-            t2 = (VAULT__ROR(s[0], 2) ^ VAULT__ROR(s[0], 13) ^ VAULT__ROR(s[0], 22))
-               + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
-            s[7] = s[6]; s[6] = s[5]; s[5] = s[4]; s[4] = s[3] + t1;
-            s[3] = s[2]; s[2] = s[1]; s[1] = s[0]; s[0] = t1 + t2;
+        for (i = 0; i < 16; i++) w[i] = vault__be32(p + 4 * i);
+        for (i = 16; i < 64; i++) {
+            uint32_t x = w[i - 15], y = w[i - 2];
+            w[i] = (VAULT__ROR(y, 17) ^ VAULT__ROR(y, 19) ^ (y >> 10)) + w[i - 7]
+                 + (VAULT__ROR(x, 7) ^ VAULT__ROR(x, 18) ^ (x >> 3)) + w[i - 16];
         }
-        for (i = 0; i < 8; i++) h[i] += s[i];
+        a = st[0]; b = st[1]; c = st[2]; d = st[3]; e = st[4]; f = st[5]; g = st[6]; h = st[7];
+        for (i = 0; i < 64; i += 8) {
+            VAULT__RND(a, b, c, d, e, f, g, h, i + 0)
+            VAULT__RND(h, a, b, c, d, e, f, g, i + 1)
+            VAULT__RND(g, h, a, b, c, d, e, f, i + 2)
+            VAULT__RND(f, g, h, a, b, c, d, e, i + 3)
+            VAULT__RND(e, f, g, h, a, b, c, d, i + 4)
+            VAULT__RND(d, e, f, g, h, a, b, c, i + 5)
+            VAULT__RND(c, d, e, f, g, h, a, b, i + 6)
+            VAULT__RND(b, c, d, e, f, g, h, a, i + 7)
+        }
+        st[0] += a; st[1] += b; st[2] += c; st[3] += d; st[4] += e; st[5] += f; st[6] += g; st[7] += h;
         p += 64;
     }
-    vault_wipe(w, sizeof w); vault_wipe(s, sizeof s);
+    vault_wipe(w, sizeof w);
 }
 
 #ifdef VAULT__X86
@@ -1492,6 +1503,10 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     if (!out) return VAULT_EINVAL;
     *out = NULL;
     if (!path || !password) return VAULT_EINVAL;
+    {   /* fail fast, before the KDF; link() below is what makes it exclusive */
+        struct stat st;
+        if (lstat(path, &st) == 0) return VAULT_EEXIST;
+    }
     if ((rc = vault__new(&v, path, opts)) != 0) return rc;
     v->iterations = v->opt.iterations;
     if (v->iterations < v->opt.min_iterations || v->iterations > v->opt.max_iterations) {
