@@ -5,6 +5,7 @@
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"
+#include <openssl/hmac.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -275,6 +276,77 @@ static void test_ct_equal(void) {
     b[39] ^= 0x80; b[0] ^= 1; CHECK(!vault_ct_equal(a, b, 40));
 }
 
+
+/* docs/vault-format.md, followed byte for byte with OpenSSL: derive the keys,
+ * recompute the tag over the documented mac_input, decrypt, parse the map. */
+static const char *jfield(const char *js, const char *key, char *out, size_t cap) {
+    char pat[64]; const char *v, *e; size_t n;
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    v = strstr(js, pat); if (!v) return NULL;
+    v += strlen(pat); if (*v == '"') v++;
+    e = v; while (*e && *e != '"' && *e != ',' && *e != '\n') e++;
+    n = (size_t)(e - v); if (n >= cap) return NULL;
+    memcpy(out, v, n); out[n] = 0;
+    return out;
+}
+static int unb64(const char *s, uint8_t *out) {
+    return EVP_DecodeBlock(out, (const unsigned char *)s, (int)strlen(s)) - (strlen(s) > 1 && s[strlen(s) - 1] == '=') - (strlen(s) > 2 && s[strlen(s) - 2] == '=');
+}
+static void put32(uint8_t **p, uint32_t v) { (*p)[0] = (uint8_t)(v >> 24); (*p)[1] = (uint8_t)(v >> 16); (*p)[2] = (uint8_t)(v >> 8); (*p)[3] = (uint8_t)v; *p += 4; }
+static void putstr(uint8_t **p, const char *s) { size_t n = strlen(s); **p = (uint8_t)n; memcpy(*p + 1, s, n); *p += 1 + n; }
+
+static void test_format_doc_with_openssl(void) {
+    const char *d = t_dir("vault_doc"), *pw = "doc password";
+    char path[600], js[8192], b[4096];
+    vault_options o;
+    vault *v;
+    uint8_t salt[64], iv[32], tag[64], ct[2048], master[32], ek[32], mk[32], info[64], mac_in[4096], t2[32], pt[2048];
+    unsigned int tl;
+    int rc, ctn;
+    memset(&o, 0, sizeof o); o.iterations = 1500; o.min_iterations = 1000;
+    snprintf(path, sizeof path, "%s/v.json", d);
+    rc = vault_create_ex(&v, path, pw, &o);
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    vault_set(v, "b.secret", "S3");
+    vault_set(v, "a.key", "K1");
+    CHECK_EQ(vault_save(v), 0);
+    vault_close(v);
+    FILE *f = fopen(path, "r");
+    size_t jn = fread(js, 1, sizeof js - 1, f); js[jn] = 0; fclose(f);
+    uint32_t iter = (uint32_t)atoi(jfield(js, "kdf_iterations", b, sizeof b));
+    CHECK_EQ(iter, 1500);
+    CHECK_EQ(unb64(jfield(js, "kdf_salt", b, sizeof b), salt), 32);
+    CHECK_EQ(unb64(jfield(js, "iv", b, sizeof b), iv), 16);
+    CHECK_EQ(unb64(jfield(js, "tag", b, sizeof b), tag), 32);
+    ctn = unb64(jfield(js, "ciphertext", b, sizeof b), ct);
+    CHECK(ctn > 0 && ctn % 16 == 0);
+    PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, 32, (int)iter, EVP_sha256(), 32, master);
+    size_t ln = strlen("vault.h v1 encryption key");
+    memcpy(info, "vault.h v1 encryption key", ln); info[ln] = 1;
+    HMAC(EVP_sha256(), master, 32, info, ln + 1, ek, &tl);
+    ln = strlen("vault.h v1 authentication key");
+    memcpy(info, "vault.h v1 authentication key", ln); info[ln] = 1;
+    HMAC(EVP_sha256(), master, 32, info, ln + 1, mk, &tl);
+    uint8_t *p = mac_in;
+    memcpy(p, "vault.h/secure_config", 22); p += 22;
+    put32(&p, 1); putstr(&p, "pbkdf2-hmac-sha256"); put32(&p, iter);
+    *p++ = 32; memcpy(p, salt, 32); p += 32;
+    putstr(&p, "aes-256-cbc"); memcpy(p, iv, 16); p += 16; putstr(&p, "hmac-sha256");
+    put32(&p, 0); put32(&p, (uint32_t)ctn); memcpy(p, ct, (size_t)ctn); p += ctn;
+    HMAC(EVP_sha256(), mk, 32, mac_in, (size_t)(p - mac_in), t2, &tl);
+    CHECK(memcmp(t2, tag, 32) == 0);
+    int ptn = ossl_cbc(0, ek, iv, ct, ctn, pt);
+    CHECK_EQ(ptn, 256);                                  /* map padded to 256, then PKCS#7 */
+    static const uint8_t want[] = {0, 0, 0, 2,
+        0, 0, 0, 5, 'a', '.', 'k', 'e', 'y', 0, 0, 0, 0, 2, 'K', '1', 0,
+        0, 0, 0, 8, 'b', '.', 's', 'e', 'c', 'r', 'e', 't', 0, 0, 0, 0, 2, 'S', '3', 0};
+    CHECK(memcmp(pt, want, sizeof want) == 0);
+    int i, zeros = 1;
+    for (i = (int)sizeof want; i < 256; i++) zeros &= pt[i] == 0;
+    CHECK(zeros);
+}
+
 static void test_cpu_features(void) {
     int f = vault_cpu_features();
     printf("  cpu features in use: %s%s%s\n", f & VAULT_CPU_AESNI ? "AES-NI " : "", f & VAULT_CPU_SHANI ? "SHA-NI " : "",
@@ -286,7 +358,7 @@ static void test_cpu_features(void) {
 }
 
 int main(void) {
-    (void)t_dir;
+
     RUN(test_cpu_features);
     RUN(test_aes_known_answers);
     RUN(test_sha256_known_answers);
@@ -297,5 +369,6 @@ int main(void) {
     RUN(test_aes_cbc_vs_openssl);
     RUN(test_padding_negative);
     RUN(test_ct_equal);
+    RUN(test_format_doc_with_openssl);
     return t_done();
 }
