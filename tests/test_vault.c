@@ -401,6 +401,53 @@ static void test_bad_input(void) {
     free(js);
 }
 
+
+/* Bounded random mutations of a valid file straight into the loader: every
+ * result is one of the documented codes, never a crash (ASan/UBSan runs this
+ * too). Real fuzzing is a separate issue. */
+static void test_mutations_never_crash(void) {
+    const char *d = t_dir("vault_mutate"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v, *w;
+    char *js, *m, msg[512];
+    size_t len, i;
+    uint64_t s = 7;
+    int counts[32] = {0}, odd = 0, k;
+    { int r_ = vault_create_ex(&v, p, "pw", &o); CHECK_EQ(r_, 0); if (r_) return; }
+    vault_set(v, "name", "value");
+    vault_save(v);
+    vault_close(v);
+    js = slurp(p, &len);
+    REQUIRE(js != NULL);
+    m = (char *)malloc(len + 64);
+    for (k = 0; k < 1500; k++) {
+        size_t n = len, j, edits = 1 + (size_t)(t_rand(&s) % 3);
+        memcpy(m, js, len);
+        for (j = 0; j < edits; j++) {
+            size_t at = (size_t)(t_rand(&s) % n);
+            switch (t_rand(&s) % 4) {
+            case 0: m[at] = (char)t_rand(&s); break;                              /* any byte */
+            case 1: m[at] = "{}[]\",:0123456789=A/ \n\\-.e"[t_rand(&s) % 27]; break; /* JSON-ish byte */
+            case 2: n = at; break;                                                 /* truncate */
+            case 3: if (n + 1 < len + 64) { memmove(m + at + 1, m + at, n - at); m[at] = m[(at * 7) % n]; n++; } break;
+            }
+            if (n == 0) break;
+        }
+        if (vault__new(&w, p, &o) != 0) { odd++; break; }
+        int rc = vault__load(w, m, n, "pw", msg, sizeof msg);
+        vault_close(w);
+        if (rc > 0 || rc < -31) odd++;
+        else counts[-rc]++;
+    }
+    CHECK_EQ(odd, 0);
+    printf("  1500 mutated files (\"opened\": edits in whitespace):");
+    for (i = 0; i < 32; i++) if (counts[i]) printf(" %s=%d", i ? vault_strerror(-(int)i) : "opened", counts[i]);
+    printf("\n");
+    CHECK(counts[-VAULT_EFORMAT] > 0);
+    CHECK(counts[-VAULT_EAUTH] > 0);
+    free(m); free(js);
+}
+
 static void test_authenticated_but_malformed(void) {
     const char *d = t_dir("vault_corrupt"), *p = pathin(d, "v.json");
     vault_options o = fast();
@@ -627,6 +674,7 @@ int main(void) {
     RUN(test_wrong_password_and_tampering);
     RUN(test_kdf_param_range);
     RUN(test_bad_input);
+    RUN(test_mutations_never_crash);
     RUN(test_authenticated_but_malformed);
     RUN(test_file_checks);
     RUN(test_save_is_atomic_and_private);
