@@ -10,6 +10,19 @@
  * inversion in GF(2^8) done eight bytes at a time in 64-bit words); AES-NI and
  * SHA-NI are used when the CPU has them (chosen at run time, no -m flags needed).
  *
+ * HOW IT WORKS
+ *   on disk    secure_config.json, mode 0600: format, version, kdf, kdf_iterations,
+ *              kdf_salt, cipher, iv, mac, ciphertext, tag (docs/vault-format.md)
+ *   keys       master = PBKDF2-HMAC-SHA256(password, salt, iterations);
+ *              enc key, MAC key = HKDF-Expand(master, two labels)
+ *   open       O_NOFOLLOW + owner/mode checks -> strict bounded JSON parse ->
+ *              iteration range -> KDF -> tag compared in constant time ->
+ *              decrypt straight into locked pages -> map checked
+ *   in memory  the map and the derived keys in mmap'd pages, mlock'd and
+ *              MADV_DONTDUMP, wiped on close; set/remove rebuild the map
+ *   save       re-encrypt with a fresh IV (no KDF), temp file + fsync +
+ *              rename + directory fsync
+ *
  * DO THIS in exactly one C or C++ file, BEFORE any other #include:
  *
  *     #define VAULT_IMPLEMENTATION
@@ -40,7 +53,9 @@
  *   VAULT_IMPLEMENTATION   compile the implementation in this file
  *   VAULT_STATIC           make every function static (private to the file)
  *   VAULT_MALLOC(sz) / VAULT_REALLOC(p,sz) / VAULT_FREE(p)
- *                          allocator for non-secret buffers; all three or none.
+ *                          allocator for non-secret buffers; all three or none
+ *                          (REALLOC is not called today; it is there so the set
+ *                          stays complete if it is).
  *                          Secrets live in their own mmap'd pages (mlock'd and
  *                          MADV_DONTDUMP where allowed), not in these.
  *   VAULT_ASSERT(x)        defaults to assert(x)
@@ -1307,46 +1322,54 @@ static int vault__fsync_dir(const char *path) {
         VAULT_FREE(dir);
     }
     if (fd < 0) return VAULT_EIO;
-    if (fsync(fd) != 0) rc = VAULT_EIO;
+    if (fsync(fd) != 0) { int err = errno; rc = VAULT_EIO; close(fd); errno = err; return rc; }
     close(fd);
     return rc;
 }
 
-/* Writes data to a fresh temp file beside path (0600, O_EXCL|O_NOFOLLOW),
+/* Errors: VAULT_EIO with errno saying why (VAULT_EEXIST / VAULT_ENOENT when
+ * creating). Writes data to a fresh temp file beside path (0600, O_EXCL|O_NOFOLLOW),
  * fsyncs it, then puts it in place: rename() to replace, or link() when
  * exclusive (fails with VAULT_EEXIST if path exists), then fsyncs the dir. */
 static int vault__write_atomic(const char *path, const char *data, size_t len, int exclusive) {
     size_t pl = strlen(path), off = 0;
     char *tmp = (char *)VAULT_MALLOC(pl + 32);
     uint8_t rnd[8];
-    int fd, rc = 0, i;
+    int fd, rc = 0, err = 0, i;
     if (!tmp) return VAULT_ENOMEM;
     if (vault_random(rnd, sizeof rnd) != 0) { VAULT_FREE(tmp); return VAULT_ERANDOM; }
     memcpy(tmp, path, pl);
     memcpy(tmp + pl, ".tmp-", 5);
     for (i = 0; i < 8; i++) snprintf(tmp + pl + 5 + 2 * i, 3, "%02x", rnd[i]);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) { rc = vault__errno(errno); if (rc == VAULT_EEXIST) rc = VAULT_EIO; VAULT_FREE(tmp); return rc; }
-    if (fchmod(fd, 0600) != 0) rc = VAULT_EIO;     /* exact mode whatever the umask */
+    if (fd < 0) {
+        err = errno;
+        VAULT_FREE(tmp);
+        errno = err;
+        return exclusive && err == ENOENT ? VAULT_ENOENT : VAULT_EIO;   /* errno says why */
+    }
+    if (fchmod(fd, 0600) != 0) { err = errno; rc = VAULT_EIO; }    /* exact mode whatever the umask */
     while (rc == 0 && off < len) {
         ssize_t w = write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { rc = VAULT_EIO; break; }
+        if (w <= 0) { err = w < 0 ? errno : ENOSPC; rc = VAULT_EIO; break; }
         off += (size_t)w;
     }
-    if (rc == 0 && fsync(fd) != 0) rc = VAULT_EIO;
-    if (close(fd) != 0 && rc == 0) rc = VAULT_EIO;
+    /* A failed fsync is final for this file: the next save writes a new one. */
+    if (rc == 0 && fsync(fd) != 0) { err = errno; rc = VAULT_EIO; }
+    if (close(fd) != 0 && rc == 0) { err = errno; rc = VAULT_EIO; }
     if (rc == 0) {
         if (exclusive) {
-            if (link(tmp, path) != 0) rc = vault__errno(errno);
+            if (link(tmp, path) != 0) { err = errno; rc = err == EEXIST ? VAULT_EEXIST : VAULT_EIO; }
             unlink(tmp);
         } else if (rename(tmp, path) != 0) {
-            rc = vault__errno(errno);
+            err = errno; rc = VAULT_EIO;
         }
     }
     if (rc != 0) unlink(tmp);
-    else rc = vault__fsync_dir(path);
+    else if ((rc = vault__fsync_dir(path)) != 0) err = errno;
     VAULT_FREE(tmp);
+    if (rc != 0) errno = err;
     return rc;
 }
 
@@ -1740,7 +1763,8 @@ static int vault__save_as(vault *v, int event) {
     if (rc == 0) rc = vault__write_atomic(v->path, js, jl, 0);
     VAULT_FREE(js);
     if (rc == 0) vault__msg(msg, sizeof msg, "saved '%s' (%d credentials)", v->path, vault_count(v));
-    else vault__msg(msg, sizeof msg, "could not save '%s': %s", v->path, vault_strerror(rc));
+    else vault__msg(msg, sizeof msg, "could not save '%s': %s (%s)", v->path,
+                    vault_strerror(rc), rc == VAULT_EIO ? strerror(errno) : "-");
     vault__audit(&v->opt, event, rc, v->path, v->iterations, msg);
     return rc;
 }

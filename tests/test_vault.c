@@ -534,6 +534,41 @@ static void test_save_is_atomic_and_private(void) {
     vault_close(v);
 }
 
+
+/* When the file cannot be written, save/rekey/rotate fail, say so in the
+ * audit, and leave the handle as it was: same keys, same map. */
+static void test_failed_writes_change_nothing(void) {
+    const char *d = t_dir("vault_failwrite");
+    char dir[600], moved[600], p[700], buf[32];
+    vault_options o = fast();
+    vault *v;
+    snprintf(dir, sizeof dir, "%s/sub", d);
+    snprintf(moved, sizeof moved, "%s/moved", d);
+    snprintf(p, sizeof p, "%s/v.json", dir);
+    CHECK(mkdir(dir, 0700) == 0);
+    o.audit = audit_cb;
+    { int r_ = vault_create_ex(&v, p, "pw", &o); CHECK_EQ(r_, 0); if (r_) return; }
+    vault_set(v, "k", "old");
+    CHECK_EQ(vault_save(v), 0);
+    CHECK(rename(dir, moved) == 0);                    /* the directory is gone */
+    memset(&au, 0, sizeof au);
+    CHECK(vault_save(v) < 0);
+    CHECK(au.n == 1 && au.ev[0] == VAULT_AUDIT_SAVE && au.res[0] < 0);
+    printf("  audit says: %s\n", au.n ? au.msg[0] : "");
+    CHECK(vault_rotate(v, "k", "new") < 0);
+    CHECK_EQ(vault_get(v, "k", buf, sizeof buf), 3);
+    CHECK(strcmp(buf, "old") == 0);                    /* rotate rolled back */
+    CHECK(vault_rekey(v, "other") < 0);
+    CHECK(rename(moved, dir) == 0);
+    vault_set(v, "k2", "v2");
+    CHECK_EQ(vault_save(v), 0);                        /* still the old keys */
+    vault_close(v);
+    CHECK_EQ(vault_open_ex(&v, p, "other", &o), VAULT_EAUTH);
+    { int r_ = vault_open_ex(&v, p, "pw", &o); CHECK_EQ(r_, 0); if (r_) return; }
+    CHECK_EQ(vault_get(v, "k2", buf, sizeof buf), 2);
+    vault_close(v);
+}
+
 static void test_rekey(void) {
     const char *d = t_dir("vault_rekey"), *p = pathin(d, "v.json");
     vault_options o = fast();
@@ -678,6 +713,7 @@ int main(void) {
     RUN(test_authenticated_but_malformed);
     RUN(test_file_checks);
     RUN(test_save_is_atomic_and_private);
+    RUN(test_failed_writes_change_nothing);
     RUN(test_rekey);
     RUN(test_rotate);
     RUN(test_audit_events);
