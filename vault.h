@@ -1528,7 +1528,12 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     if (!path || !password) return VAULT_EINVAL;
     {   /* fail fast, before the KDF; link() below is what makes it exclusive */
         struct stat st;
-        if (lstat(path, &st) == 0) return VAULT_EEXIST;
+        if (lstat(path, &st) == 0) {
+            vault_options o = vault_options_defaults(opts);
+            vault__msg(msg, sizeof msg, "refusing to create '%s': it already exists", path);
+            vault__audit(&o, VAULT_AUDIT_CREATE, VAULT_EEXIST, path, 0, msg);
+            return VAULT_EEXIST;
+        }
     }
     if ((rc = vault__new(&v, path, opts)) != 0) return rc;
     v->iterations = v->opt.iterations;
@@ -1547,8 +1552,10 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
         if (rc == 0) rc = vault__write_atomic(path, js, jl, 1);
         VAULT_FREE(js);
     }
-    vault__msg(msg, sizeof msg, rc == 0 ? "created '%s'" : "could not create '%s'", path);
-    vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, rc == 0 ? msg : NULL);
+    if (rc == 0) vault__msg(msg, sizeof msg, "created '%s'", path);
+    else vault__msg(msg, sizeof msg, "could not create '%s': %s (%s)", path, vault_strerror(rc),
+                    rc == VAULT_EIO ? strerror(errno) : "-");
+    vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, msg);
     if (rc != 0) { vault_close(v); return rc; }
     *out = v;
     return 0;
