@@ -640,13 +640,36 @@ static void pp__mark_put(uint8_t *h, uint64_t salt, uint64_t end, uint64_t seq) 
     pp__put64(m, end); pp__put64(m + 8, seq); pp__put32(m + 16, plg_crc32c(0, b, 24));
 }
 
-/* The durable mark, or end = 0 when there is none (never synced, or torn). */
-static void pp__mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *seq) {
+/* The durable mark: 1 valid, 0 none (all zero: never synced), -1 damaged.
+ * The mark sits alone in its 512-byte sector, so a torn write cannot damage
+ * it; a damaged one means the header was damaged after it was written. */
+static int pp__mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *seq) {
     const uint8_t *m = h + PP__MARK_OFF;
     uint8_t b[24];
     pp__put64(b, salt); memcpy(b + 8, m, 16);
     *end = 0; *seq = 0;
-    if (pp__get32(m + 16) == plg_crc32c(0, b, 24)) { *end = pp__get64(m); *seq = pp__get64(m + 8); }
+    if (pp__get32(m + 16) == plg_crc32c(0, b, 24)) { *end = pp__get64(m); *seq = pp__get64(m + 8); return 1; }
+    for (int i = 0; i < 20; i++) if (m[i]) return -1;
+    return 0;
+}
+
+/* 1 if the data area of a segment file holds any nonzero byte */
+static int pp__has_data(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    uint8_t buf[65536];
+    uint64_t off = PP__DATA_OFF;
+    int found = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, (off_t)off);
+        if (n < 0) { found = 1; break; }      /* cannot tell: assume data */
+        if (n == 0) break;
+        for (ssize_t i = 0; i < n && !found; i++) found = buf[i] != 0;
+        if (found) break;
+        off += (uint64_t)n;
+    }
+    close(fd);
+    return found;
 }
 
 struct pp_book {
@@ -1072,7 +1095,12 @@ static int pp__scan_seg(const uint8_t *p, uint64_t size, uint64_t salt, uint64_t
     uint32_t seed = pp__seed(salt);
     memset(r, 0, sizeof *r);
     r->file_size = size;
-    pp__mark_get(p, salt, &r->mark_end, &r->mark_seq);
+    if (pp__mark_get(p, salt, &r->mark_end, &r->mark_seq) < 0) {
+        snprintf(r->detail, sizeof r->detail, "the durable mark is damaged");
+        r->status = PP_ECORRUPT; r->bad_off = PP__MARK_OFF; r->end = PP__DATA_OFF;
+        r->first_seq = first; r->last_seq = first - 1;
+        return PP_ECORRUPT;
+    }
     uint64_t off = PP__DATA_OFF, expect = first;
     pp__ev v;
     while (off + PP__ENTRY <= size && pp__dec(p + off, seed, &v) && v.seq == expect) {
@@ -1227,10 +1255,19 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             if (S) PP__MSG(S, rc, "%s: journal segment %s has a bad header (offset 0); not opened (fail closed)", name, path);
         }
     }
-    /* The last segment with a bad header (crash while it was being created)
-     * or segments prepared but never rolled into (first_seq 0): unused. */
+    /* Trailing segments prepared but never rolled into (first_seq 0 on disk:
+     * no sync ever covered them, as the first sync writes the header page)
+     * are unused. A bad header is damage (headers are written whole, before
+     * the rename): unused only if the file holds no data at all. */
     while (!rc && n && (f[n - 1].hdr || f[n - 1].first == 0)) {
-        if (b) { pp__numbered(path, sizeof path, jdir, v[n - 1], ".ppj"); unlink(path); plg_fsync_dir(jdir); }
+        pp__numbered(path, sizeof path, jdir, v[n - 1], ".ppj");
+        if (f[n - 1].hdr && pp__has_data(path)) {
+            rc = PP_ECORRUPT;
+            pp__chk_where(chk, path, 0, "bad segment header on a segment that holds data");
+            if (S) PP__MSG(S, rc, "%s: journal segment %s has a bad header (offset 0) but holds data; not opened (fail closed)", name, path);
+            break;
+        }
+        if (b) { unlink(path); plg_fsync_dir(jdir); }
         n--;
     }
     for (size_t i = 0; i < n && !rc; i++)
@@ -1286,8 +1323,9 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
                 uint8_t *q = NULL; uint64_t qs = 0, me = 0, ms = 0;
                 char qp[4096];
                 pp__numbered(qp, sizeof qp, jdir, v[k], ".ppj");
-                if (pp__map_ro(qp, &q, &qs) == 0 && q) { pp__mark_get(q, f[k].salt, &me, &ms); munmap(q, qs); }
-                if (me > PP__DATA_OFF) {
+                int mk = 0;
+                if (pp__map_ro(qp, &q, &qs) == 0 && q) { mk = pp__mark_get(q, f[k].salt, &me, &ms); munmap(q, qs); }
+                if (me > PP__DATA_OFF || mk < 0) {
                     rc = PP_ECORRUPT;
                     snprintf(msg, sizeof msg, "valid journal ends at seq %llu here, but segment %llu holds durable entries: entries missing",
                              (unsigned long long)jlast, (unsigned long long)v[k]);

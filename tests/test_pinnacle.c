@@ -229,6 +229,24 @@ static void test_mid_journal_corruption_fails_closed(void) {
     CHECK(strstr(r.file, "00000000000000000001.ppj") != NULL);
     c.log_fn = keep_msg;
     CHECK_EQ(pp_open(&s, &c), PP_ECORRUPT);
+    {   /* a damaged durable mark, or a damaged header over data: also fail closed, nothing deleted */
+        const char *d2 = t_dir("pp_corrupt_mark");
+        pp_config c2 = cfg_for(d2);
+        OK(pp_open(&s, &c2));
+        OK(pp_book_open(s, "M", &b));
+        for (int i = 0; i < 50; i++) step(b, &M2, &rng, &next);
+        CHECK_EQ(pp_close(s), 0);
+        uint8_t z = 0x77;
+        poke(seg(d2, "M", 1), 516, &z, 1);
+        CHECK_EQ(pp_open(&s, &c2), PP_ECORRUPT);
+        pp_check_result r2;
+        CHECK_EQ(pp_check(d2, "M", &r2), PP_ECORRUPT);
+        CHECK_EQ(r2.offset, 512);
+        poke(seg(d2, "M", 1), 516, &z, 1);  /* (same byte again: still damaged) */
+        poke(seg(d2, "M", 1), 40 - 20, &z, 1);   /* header bytes 0..59 */
+        CHECK_EQ(pp_open(&s, &c2), PP_ECORRUPT);
+        CHECK(exists(seg(d2, "M", 1)));
+    }
     CHECK(strstr(last_msg, "C:") != NULL || strstr(last_msg, "recovery failed") != NULL);
     /* the data is left as it was: still reported, never truncated */
     CHECK_EQ(pp_check(dir, "C", &r), PP_ECORRUPT);
