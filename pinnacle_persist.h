@@ -68,6 +68,8 @@
  * THREADS  Events of one book come from one thread at a time (different books
  *   may be fed by different threads). pp_sync, pp_snapshot, pp_orders,
  *   pp_durable, pp_last_seq and pp_get_stats may be called from any thread.
+ *   A pp_orders visitor must not journal events on the same book (it runs
+ *   under the book's shadow lock); collect, then act.
  *
  * COMPILE-TIME OPTIONS
  *   PINNACLE_PERSIST_STATIC      every function static
@@ -1480,7 +1482,15 @@ static int pp__compact_mmap(pp_book *b, int force) {
 /* Strict mode: delete the picolog segment files that lie wholly before the
  * record after the oldest kept snapshot (picolog's reader accepts a log whose
  * first segments are gone). See docs/pinnacle-format.md. */
+static int pp__compact_strict_locked(pp_book *b, int force);
 static int pp__compact_strict(pp_book *b, int force) {
+    pthread_mutex_lock(&b->sync_mu);        /* pp_compact and the maintainer, one at a time */
+    int rc = pp__compact_strict_locked(b, force);
+    pthread_mutex_unlock(&b->sync_mu);
+    return rc;
+}
+
+static int pp__compact_strict_locked(pp_book *b, int force) {
     uint64_t oldest = pp__load_acq(&b->snap_oldest);
     if (!oldest) return 0;
     /* picolog keeps no byte count of old segments: estimate what is covered */
