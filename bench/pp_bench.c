@@ -159,7 +159,7 @@ static void *snap_main(void *a) {
     __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
-typedef struct why { long ivcsw, minflt; uint64_t lock_stalls; } why;
+typedef struct why { long ivcsw, minflt; uint64_t ring_stalls, grow_stalls; } why;
 static void bench_snapshot(uint64_t norders, double *secs, double *maxlat, uint64_t *over10, uint64_t *appends, double *bytes_per_order, why *w) {
     char dir[2048];
     fresh(dir, sizeof dir, "snapshot");
@@ -202,7 +202,8 @@ static void bench_snapshot(uint64_t norders, double *secs, double *maxlat, uint6
     pp_get_stats(b, &st1);
     w->ivcsw = ru1.ru_nivcsw - ru0.ru_nivcsw;       /* the appending thread was preempted */
     w->minflt = ru1.ru_minflt - ru0.ru_minflt;      /* ... or took page faults */
-    w->lock_stalls = (st1.ring_full_stalls - st0.ring_full_stalls) + (st1.grow_stalls - st0.grow_stalls);
+    w->ring_stalls = st1.ring_full_stalls - st0.ring_full_stalls;
+    w->grow_stalls = st1.grow_stalls - st0.grow_stalls;
     if (j.rc) { fprintf(stderr, "snapshot: %s\n", pp_strerror(j.rc)); exit(1); }
     *secs = j.secs; *maxlat = mx; *over10 = over; *appends = n;
     pp_close(s);
@@ -226,9 +227,9 @@ int main(int argc, char **argv) {
         bench_append(n_append, &a50[r], &a99[r], &a999[r], &amx[r], &arate[r]);
         rr[r] = bench_replay(n_replay, &ev);
         bench_snapshot(n_snap, &ss[r], &sm[r], &over[r], &apps[r], &bpo[r], &w[r]);
-        printf("  run %d: append p50 %.0f ns p99 %.0f p99.9 %.0f max %.0f, %.2fM ev/s; replay %.2fM ev/s; snapshot %.3f s, max append %.1f us (%llu of %llu > 10 us; appender preempted %ld times, %ld page faults, %llu store stalls); %.0f B/order\n",
+        printf("  run %d: append p50 %.0f ns p99 %.0f p99.9 %.0f max %.0f, %.2fM ev/s; replay %.2fM ev/s; snapshot %.3f s, max append %.1f us (%llu of %llu > 10 us; appender preempted %ld times, %ld page faults, store stalls: %llu ring full, %llu grow); %.0f B/order\n",
                r + 1, a50[r], a99[r], a999[r], amx[r], arate[r] / 1e6, rr[r] / 1e6, ss[r], sm[r] / 1000,
-               (unsigned long long)over[r], (unsigned long long)apps[r], w[r].ivcsw, w[r].minflt, (unsigned long long)w[r].lock_stalls, bpo[r]);
+               (unsigned long long)over[r], (unsigned long long)apps[r], w[r].ivcsw, w[r].minflt, (unsigned long long)w[r].ring_stalls, (unsigned long long)w[r].grow_stalls, bpo[r]);
         fflush(stdout);
     }
     int n = runs < 16 ? runs : 16;
