@@ -941,6 +941,13 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
         }
         if (end > PP__DATA_OFF && g->synced_end >= end) target = pp__seq_at(g, end);
         if (!fin || g->synced_end < fin) break;
+        if (g->base) {            /* finished and durable: release it (the grower may still hold it) */
+            pthread_mutex_lock(&b->grow_mu);
+            munmap(g->base, g->map_len);
+            g->base = NULL;
+            if (g->fd >= 0) { close(g->fd); g->fd = -1; }
+            pthread_mutex_unlock(&b->grow_mu);
+        }
         pthread_mutex_lock(&b->seg_mu);
         g = g->next;
         pthread_mutex_unlock(&b->seg_mu);
