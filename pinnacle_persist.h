@@ -959,9 +959,10 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
 }
 
 /* >>shadow ---------------------------------------------------------------- */
-/* Drain the event ring into the shadow. shadow_mu held. */
-static int pp__drain(pp_book *b) {
+/* Drain up to max events of the ring into the shadow. shadow_mu held. */
+static int pp__drain_n(pp_book *b, uint64_t max) {
     uint64_t t = pp__load_rlx(&b->ring_tail), h = pp__load_acq(&b->ring_head);
+    if (h - t > max) h = t + max;
     int rc = 0;
     for (; t < h; t++) {
         const uint8_t *e = b->ring + (t & b->ring_mask) * PP__ENTRY;
@@ -977,6 +978,7 @@ static int pp__drain(pp_book *b) {
     pp__store_rel(&b->ring_tail, t);
     return rc;
 }
+static int pp__drain(pp_book *b) { return pp__drain_n(b, UINT64_MAX); }
 
 /* >>snapshot -------------------------------------------------------------- */
 /* Snapshot file snapshots/<20-digit seq>.pps:
@@ -1063,18 +1065,25 @@ static int pp__snapshot(pp_book *b) {
         pthread_mutex_unlock(&b->snap_mu);
         return 0;
     }
+    /* Under the lock only one straight copy of the table (the ring buffers
+     * the events meanwhile); packing the orders happens after. */
+    uint64_t cap = b->shadow.mask + 1;
+    pp__oslot *raw = NULL;
     if (!rc) {
         len = PP__SNAP_HDR + (size_t)n * PP__ENTRY + PP__SNAP_TAIL;
         buf = (uint8_t *)PINNACLE_PERSIST_MALLOC(len);
-        if (!buf) rc = PP_ENOMEM;
-    }
-    if (!rc) {
-        uint8_t *o = buf + PP__SNAP_HDR;
-        const pp__oslot *t = b->shadow.t;
-        for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++)
-            if (t[i].id) { memcpy(o, &t[i], PP__ENTRY); o += PP__ENTRY; }
+        raw = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)cap * sizeof *raw);
+        if (!buf || !raw) rc = PP_ENOMEM;
+        else memcpy(raw, b->shadow.t, (size_t)cap * sizeof *raw);
     }
     pthread_mutex_unlock(&b->shadow_mu);
+    if (!rc) {
+        uint8_t *o = buf + PP__SNAP_HDR;
+        for (uint64_t i = 0; i < cap; i++)
+            if (raw[i].id) { memcpy(o, &raw[i], PP__ENTRY); o += PP__ENTRY; }
+        PINNACLE_PERSIST_ASSERT(o == buf + PP__SNAP_HDR + (size_t)n * PP__ENTRY);
+    }
+    PINNACLE_PERSIST_FREE(raw);
     if (!rc) {
         memset(buf, 0, PP__SNAP_HDR);
         memcpy(buf, PP__SNAP_MAGIC, 8);
@@ -1957,7 +1966,7 @@ static inline int pp__journal(pp_book *b, pp__ev *v) {
         b->tail_cache = pp__load_acq(&b->ring_tail);
         if (b->head - b->tail_cache > b->ring_mask) {
             pthread_mutex_lock(&b->shadow_mu);
-            int rc = pp__drain(b);
+            int rc = pp__drain_n(b, 256);      /* just make room: a bounded stall */
             pthread_mutex_unlock(&b->shadow_mu);
             pp__bump(&b->st_ring_full);
             if (rc) pp__poison(b, rc);
