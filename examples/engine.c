@@ -146,7 +146,8 @@ static int load_visit(const pp_order *o, void *ctx) {
 }
 
 static pp_config make_cfg(const char *dir) {
-    pp_config c = {0};
+    pp_config c;
+    memset(&c, 0, sizeof c);
     c.data_dir = dir;
     c.journal_sync_interval_ms = 5;
     c.snapshot_interval_ms = 150;          /* snapshots during the run (the default is 5 minutes) */
