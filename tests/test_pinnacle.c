@@ -546,6 +546,30 @@ static void test_background_sync_and_snapshots(void) {
     CHECK_EQ(pp_close(s), 0);
 }
 
+/* A quiet writer: a few events, no snapshot, no pp_sync; the background
+ * sync alone must make every one durable (also those on a partial page). */
+static void test_background_sync_quiet_writer(void) {
+    const char *dir = t_dir("pp_quiet");
+    pp_config c = cfg_for(dir);
+    c.journal_sync_interval_ms = 2;
+    pp_store *s; pp_book *b;
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "Q", &b));
+    for (uint64_t i = 1; i <= 1000; i++) { pp_order o = {i, 100, 1, i, PP_BUY, 0}; CHECK_EQ(pp_add(b, &o), 0); }
+    uint64_t t0 = plg_now_ns();
+    while (pp_durable(b) < 1000 && plg_now_ns() - t0 < 5000000000ull) usleep(1000);
+    CHECK_EQ(pp_durable(b), 1000);
+    pp_order o = {5000, 100, 1, 0, PP_SELL, 0};
+    CHECK_EQ(pp_add(b, &o), 0);                     /* one more, alone on the tail page */
+    t0 = plg_now_ns();
+    while (pp_durable(b) < 1001 && plg_now_ns() - t0 < 5000000000ull) usleep(1000);
+    CHECK_EQ(pp_durable(b), 1001);
+    pp_stats st;
+    pp_get_stats(b, &st);
+    CHECK_EQ(st.snapshots, 0);
+    CHECK_EQ(pp_close(s), 0);
+}
+
 /* A child journals, syncs part of it, and dies without closing. */
 static void test_child_crash(void) {
     const char *dir = t_dir("pp_crash");
@@ -761,6 +785,7 @@ int main(void) {
     RUN(test_lock_two_stores);
     RUN(test_instrument_names_and_config);
     RUN(test_background_sync_and_snapshots);
+    RUN(test_background_sync_quiet_writer);
     RUN(test_child_crash);
     RUN(test_concurrent_snapshots);
     RUN(test_many_instruments);
