@@ -23,6 +23,7 @@
  *     if (seq < 0) ...                              // PLG_EFULL: ring full, nothing consumed
  *     if (plg_durable(log) >= (uint64_t)seq) confirm(trade);  // group commit
  *     plg_wait(log, (uint64_t)seq, 1000000);        // or block up to 1 ms
+ *     plg_release(log, snapshot_seq);               // optional: old segments go, and are reused
  *     plg_close(log);                               // 0: everything appended is durable
  *
  *     plg_reader *r; plg_record rec;
@@ -182,6 +183,7 @@ typedef struct plg_stats {
     uint64_t segments_created, segment_stalls;
     uint64_t max_write_pages;
     uint64_t errors;                      /* failed or short I/O operations seen */
+    uint64_t segments_released, segments_recycled;
     int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
@@ -214,6 +216,7 @@ PLGDEF uint64_t plg_durable(const plg_log *log);
 PLGDEF int      plg_wait(plg_log *log, uint64_t seq, int64_t timeout_ns); /* < 0: no timeout */
 PLGDEF int      plg_error(const plg_log *log);              /* 0, or what poisoned it */
 PLGDEF void     plg_get_stats(const plg_log *log, plg_stats *out);
+PLGDEF int      plg_release(plg_log *log, uint64_t seq);  /* records < seq may go: old segments are reused */
 PLGDEF int      plg_close(plg_log *log);
 PLGDEF const char *plg_strerror(int err);
 
@@ -859,7 +862,9 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     if (s->in_rec) s->torn = 1;
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
-        for (uint32_t i = xoff; p && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
+        plg__frag of;
+        int stale = p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &of) && of.seq <= s->last_seq;
+        for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
         if (plg__scan_evidence(s, xg, xoff, &at)) {
             plg__scan_setwhere(s, xg, xoff);
@@ -1019,8 +1024,10 @@ struct plg_log {
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_stop;
+    uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
+    uint64_t st_released, st_recycled;
 };
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -1220,10 +1227,55 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
 #endif
 #define PLG__ZERO_CHUNK ((size_t)1 << 20)
 
+#define PLG__MAX_FREE 2      /* released segments kept for reuse */
+
+static void plg__free_name(char *out, size_t cap, const char *dir, uint64_t idx) {
+    snprintf(out, cap, "%s/free-%020llu.plg", dir, (unsigned long long)idx);
+}
+
+/* Reuse a released segment: new header, first data page zeroed, synced, then
+ * renamed into place. The rest keeps old records of this log; their sequence
+ * numbers are below everything written here, so they never validate where a
+ * record is expected (and seeks ignore them). 1 = done, 0 = none to reuse. */
+static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
+    DIR *d = opendir(L->path);
+    if (!d) return 0;
+    char from[4200] = {0};
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "free-", 5) == 0 && strlen(e->d_name) == 29) {
+            snprintf(from, sizeof from, "%s/%s", L->path, e->d_name);
+            break;
+        }
+    closedir(d);
+    if (!from[0]) return 0;
+    int fd = open(from, O_WRONLY | O_CLOEXEC | (L->cfg.io_mode == PLG_IO_DIRECT ? O_DIRECT : 0));
+    struct stat st;
+    uint8_t *buf = (uint8_t *)plg__map(2 * PLG_PAGE_SIZE);
+    int ok = fd >= 0 && buf && fstat(fd, &st) == 0 && (uint64_t)st.st_size == L->seg_size;
+    if (ok) {
+        plg__seghdr h;
+        h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
+        h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+        plg__seghdr_encode(buf, &h);
+        ok = plg__write_all(fd, buf, 2 * PLG_PAGE_SIZE, 0) == 0 && fdatasync(fd) == 0;
+    }
+    if (fd >= 0) close(fd);
+    if (buf) munmap(buf, 2 * PLG_PAGE_SIZE);
+    ok = ok && rename(from, name) == 0 && plg__fsync_fd(L->dirfd) == 0;
+    if (!ok) unlink(from);             /* unusable: make a new one instead */
+    pthread_mutex_lock(&L->pa_mu);
+    if (L->nfree) L->nfree--;
+    pthread_mutex_unlock(&L->pa_mu);
+    if (ok) plg__add_rlx(&L->st_recycled, 1);
+    return ok;
+}
+
 static int plg__seg_create(plg_log *L, uint64_t idx) {
     char name[4096], tmp[4200];
     plg__seg_name(name, sizeof name, L->path, idx);
     if (access(name, F_OK) == 0) return 0;         /* preallocated earlier */
+    if (plg__seg_recycle(L, idx, name)) { plg__add_rlx(&L->st_segs, 1); return 0; }
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
@@ -1258,13 +1310,47 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     return rc;
 }
 
+/* Release the oldest segments that hold only records below release_below
+ * and are behind the writer: keep a few for reuse, delete the rest. Runs on
+ * the preallocation thread (which owns segment files), with pa_mu held. */
+static void plg__release_segments(plg_log *L) {
+    uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
+    for (;;) {
+        uint64_t next = L->seg_first + 1, below = L->release_below;
+        if (next > cur) break;
+        char name[4096], to[4200];
+        plg__seg_name(name, sizeof name, L->path, next);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__frag f;
+        int ok = plg__read_full(fd, page, sizeof page, PLG_PAGE_SIZE, &got) == 0 && got == sizeof page &&
+                 plg__frag_get(page, PLG_PAGE_SIZE, L->log_id, &f) && f.seq < below;
+        close(fd);
+        if (!ok) break;                 /* segment seg_first still holds records >= below */
+        plg__seg_name(name, sizeof name, L->path, L->seg_first);
+        int r;
+        if (L->nfree < PLG__MAX_FREE) {
+            plg__free_name(to, sizeof to, L->path, L->seg_first);
+            r = rename(name, to);
+            if (r == 0) L->nfree++;
+        } else {
+            r = unlink(name);
+        }
+        if (r != 0 || plg__fsync_fd(L->dirfd) != 0) break;
+        L->seg_first++;
+        plg__add_rlx(&L->st_released, 1);
+    }
+}
+
 static void *plg__prealloc_main(void *arg) {
     plg_log *L = (plg_log *)arg;
     prctl(PR_SET_NAME, "plg-prealloc", 0, 0, 0);
     pthread_mutex_lock(&L->pa_mu);
     for (;;) {
-        while (!L->pa_stop && (L->pa_want <= L->pa_ready || L->pa_err)) pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        while (!L->pa_stop && !L->release_pending && (L->pa_want <= L->pa_ready || L->pa_err))
+            pthread_cond_wait(&L->pa_cv, &L->pa_mu);
         if (L->pa_stop) break;
+        if (L->release_pending) { L->release_pending = 0; plg__release_segments(L); continue; }
         uint64_t idx = L->pa_ready + 1;
         pthread_mutex_unlock(&L->pa_mu);
         int rc = plg__seg_create(L, idx);
@@ -1313,7 +1399,8 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     int fd = plg__open_seg_fd(L, idx);
     if (fd < 0) return fd;
     if (L->fd_cur >= 0) close(L->fd_cur);
-    L->fd_cur = fd; L->cur_seg = idx;
+    L->fd_cur = fd;
+    plg__store_rel(&L->cur_seg, idx);
     return 0;
 }
 
@@ -1629,6 +1716,7 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
                  (unsigned long long)s.where_off, (unsigned long long)s.last_seq);
     *end_g = s.end_g; *end_off = s.end_off; *last_seq = s.last_seq; *last_epoch = s.last_epoch;
     L->pa_ready = s.seg_last;
+    L->seg_first = s.seg_first;
     plg__scan_close(&s);
     return 0;
 }
@@ -1739,6 +1827,13 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         goto fail;
     }
 
+    {                                                  /* released segments kept for reuse */
+        DIR *dd = opendir(L->path);
+        struct dirent *e;
+        while (dd && (e = readdir(dd)) != NULL)
+            if (strncmp(e->d_name, "free-", 5) == 0 && strlen(e->d_name) == 29) L->nfree++;
+        if (dd) closedir(dd);
+    }
     if (L->cfg.sync_mode == PLG_SYNC_AUTO)
         L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
                                ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
@@ -1752,7 +1847,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->window = (uint64_t)cfg.max_inflight * cfg.max_write_bytes + PLG_PAGE_SIZE;
         rc = plg__seg_create(L, 1);
         if (rc) goto fail;
-        L->pa_ready = 1;
+        L->pa_ready = 1; L->seg_first = 1;
     } else if (rc) {
         goto fail;
     }
@@ -1819,6 +1914,14 @@ fail:
     return rc;
 }
 
+PLGDEF int plg_release(plg_log *L, uint64_t seq) {
+    if (!L) return PLG_EINVAL;
+    pthread_mutex_lock(&L->pa_mu);
+    if (seq > L->release_below) { L->release_below = seq; L->release_pending = 1; pthread_cond_broadcast(&L->pa_cv); }
+    pthread_mutex_unlock(&L->pa_mu);
+    return 0;
+}
+
 PLGDEF uint64_t plg_appended(const plg_log *L) { return plg__load_rlx(&L->rc->next_seq) - 1; }
 PLGDEF uint64_t plg_written(const plg_log *L) { return plg__load_acq(&L->written); }
 PLGDEF uint64_t plg_durable(const plg_log *L) { return plg__load_acq(&L->durable); }
@@ -1869,6 +1972,8 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segment_stalls = plg__load_rlx(&L->st_stalls);
     o->max_write_pages = plg__load_rlx(&L->st_maxw);
     o->errors = plg__load_rlx(&L->st_errors);
+    o->segments_released = plg__load_rlx(&L->st_released);
+    o->segments_recycled = plg__load_rlx(&L->st_recycled);
     o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
@@ -1945,6 +2050,7 @@ static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64
             if (mid >= b) mid = b - 1;
         }
         uint64_t q = plg__page_seq(s, mid);
+        if (q < lo_seq) q = 0;                 /* old records in a reused segment */
         if (q && q < target) { a = mid + 1; sa = q; } else { b = mid; sb = q; }
         guess = (b - a) <= width / 2;
     }
