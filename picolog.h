@@ -1005,6 +1005,7 @@ struct plg_log {
     uint8_t *stage, *shadow; size_t stage_len; uint32_t S;
     uint64_t *slot_end;
     uint64_t g_fill, g_sub, g_free;
+    uint64_t g_synced; int unsynced;   /* fdatasync mode: pages below g_synced are on stable storage */
     uint32_t fill_off, partial_off;
     int tail_inflight, epoch_start, broken;
     uint64_t fill_end_seq, cseq, ctail;
@@ -1059,6 +1060,10 @@ static void plg__poison(plg_log *L, int code, int err) {
                  plg_strerror(code), err, (unsigned long long)plg__load_rlx(&L->durable));
     }
     plg__wake_waiters(L);
+}
+
+static void plg__set_durable(plg_log *L, uint64_t seq) {
+    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
 }
 
 /* Producer side: room for `need` contiguous bytes, writing a WRAP entry first
@@ -1379,13 +1384,34 @@ static int plg__open_seg_fd(plg_log *L, uint64_t idx) {
 
 /* Writer: move to segment idx (nothing in flight). Waits for the
  * preallocator if it is behind; that wait is counted as a stall. */
+/* fdatasync of the current segment, now (nothing in flight), through the
+ * caller's plg_io when there is one so a simulated disk sees it. */
+static int plg__sync_now(plg_log *L) {
+    if (L->io_kind != 2) {
+        int r;
+        while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
+        return r == 0 ? 0 : -errno;
+    }
+    int r = plg__io_fsync(L, L->fd_cur, PLG__MAX_INFLIGHT);
+    for (int i = 0; r == 0 && i < 1000000; i++) {
+        plg_io_cqe cq[4];
+        int n = plg__io_reap(L, cq, 4, 1000000);
+        if (n < 0) return n;
+        for (int k = 0; k < n; k++) if (cq[k].tag == PLG__MAX_INFLIGHT) return cq[k].res;
+    }
+    return r ? r : -EIO;
+}
+
 static int plg__switch_segment(plg_log *L, uint64_t idx) {
-    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && L->fd_cur >= 0 &&
-        plg__load_rlx(&L->written) > plg__load_rlx(&L->durable)) {
-        if (fdatasync(L->fd_cur) != 0) return plg__from_errno(errno);
+    /* Every completed write to the old segment must be on stable storage
+     * before the writer moves on: later syncs only cover the new file. */
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && L->fd_cur >= 0 && L->unsynced) {
+        int r = plg__sync_now(L);
         plg__add_rlx(&L->st_syncs, 1);
-        plg__store_rel(&L->durable, plg__load_rlx(&L->written));
-        plg__wake_waiters(L);
+        if (r != 0) return plg__from_errno(-r);
+        L->unsynced = 0;
+        L->g_synced = L->g_sub;
+        plg__set_durable(L, plg__load_rlx(&L->written));
     }
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
@@ -1477,9 +1503,6 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     return 0;
 }
 
-static void plg__set_durable(plg_log *L, uint64_t seq) {
-    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
-}
 
 /* Completions may arrive in any order; positions move only over the
  * contiguous prefix of finished operations, in submission order. */
@@ -1502,8 +1525,9 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         plg__wr *w = &L->wr[L->wr_head];
         if (w->failed) L->broken = 1;          /* nothing after a failure ever counts */
         if (L->broken) {}
-        else if (w->is_sync) plg__set_durable(L, w->end_seq);
+        else if (w->is_sync) { plg__set_durable(L, w->end_seq); L->g_synced = w->g0; }
         else {
+            L->unsynced = 1;
             if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
             if (!w->partial) L->g_free = w->g0 + w->npages;
             if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
@@ -1544,6 +1568,13 @@ static int plg__submit(plg_log *L, int stopping) {
             if (n > to_seg_end) n = to_seg_end;
             if (n > to_wrap) n = to_wrap;
             if (!due && n < L->max_write_pages) break;
+            if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC) {
+                /* Completed but unsynced writes are in flight too, as far as a
+                 * power cut is concerned: never more than the recovery window. */
+                uint64_t room = L->window / PLG_PAGE_SIZE - 1, used = L->g_sub - L->g_synced;
+                if (used >= room) break;
+                if (n > room - used) n = room - used;
+            }
             uint64_t last = L->g_sub + n - 1;
             if (plg__wr_push(L, L->g_sub, (uint32_t)n, L->slot_end[last % L->S], 0, 0)) break;
             L->g_sub += n;
@@ -1551,6 +1582,7 @@ static int plg__submit(plg_log *L, int stopping) {
             continue;
         }
         if (!due) break;
+        if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && (L->g_fill + 1 - L->g_synced) * PLG_PAGE_SIZE > L->window) break;
         memcpy(L->shadow, plg__slot(L, L->g_fill), PLG_PAGE_SIZE);
         if (plg__wr_push(L, L->g_fill, 1, L->fill_end_seq, 1, 0)) break;
         L->tail_inflight = 1;
@@ -1563,18 +1595,21 @@ static int plg__submit(plg_log *L, int stopping) {
      * writer thread calls it itself: an io_uring fsync would run on an io-wq
      * worker, which on a busy machine waits for a CPU (milliseconds). */
     uint64_t target = plg__load_rlx(&L->written);
-    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) &&
-        target > plg__load_rlx(&L->durable)) {
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) && L->unsynced) {
         if (L->io_kind == 2) {
             if (L->wr_n < PLG__MAX_INFLIGHT && plg__writes_inflight(L) == 0 &&
-                plg__wr_push(L, 0, 0, target, 0, 1) == 0)
+                plg__wr_push(L, L->g_free, 0, target, 0, 1) == 0) {
+                L->unsynced = 0;
                 did = 1;
+            }
         } else {
+            uint64_t g_done = L->g_free;
             int r = 0;
+            L->unsynced = 0;
             while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
             plg__add_rlx(&L->st_syncs, 1);
             if (r != 0) plg__poison(L, plg__from_errno(errno), errno);
-            else plg__set_durable(L, target);
+            else { plg__set_durable(L, target); L->g_synced = g_done; }
             did = 1;
         }
     }
@@ -1887,7 +1922,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         if (rc) goto fail;
     } while (L->epoch == 0 || L->epoch == last_epoch);
     L->epoch_start = 1;
-    L->g_fill = L->g_sub = L->g_free = end_g;
+    L->g_fill = L->g_sub = L->g_free = L->g_synced = end_g;
     L->fill_off = L->partial_off = end_off;
     L->slot_end[end_g % L->S] = last_seq;
     L->fill_end_seq = last_seq;
@@ -1958,9 +1993,9 @@ PLGDEF int plg_wait(plg_log *L, uint64_t seq, int64_t timeout_ns) {
 
 PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     memset(o, 0, sizeof *o);
+    o->durable = plg_durable(L);          /* read in this order, monotonic counters */
+    o->written = plg_written(L);          /* give appended >= written >= durable */
     o->appended = plg_appended(L);
-    o->written = plg_written(L);
-    o->durable = plg_durable(L);
     o->records = plg__load_rlx(&L->rc->records);
     o->bytes = plg__load_rlx(&L->rc->bytes);
     o->ring_full = plg__load_rlx(&L->rc->ring_full);

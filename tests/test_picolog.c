@@ -441,38 +441,42 @@ static void tio_release_all(tio *t) {
 static void wait_until(int (*cond)(void *), void *arg) {
     for (int i = 0; i < 5000 && !cond(arg); i++) usleep(1000);
 }
-static int three_pending(void *t) { return tio_pending((tio *)t) >= 3; }
+static int four_pending(void *t) { return tio_pending((tio *)t) >= 4; }
 
-/* Completions arriving out of order never move durable past a gap. */
+/* Completions arriving out of order never move durable past a gap. Records
+ * of 4072 bytes fill a page each, so each is its own one-page write. */
+static int dur_at_least_1(void *L) { return plg_durable((plg_log *)L) >= 1; }
 static void test_durable_is_contiguous(void) {
     const char *dir = t_dir("plg_order");
     tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
     plg_config c = cfg_for(dir);
     c.io = &io; c.max_write_bytes = 4096; c.max_inflight = 4;
-    c.flush_interval_ns = 1000; c.poll_interval_ns = 20000;
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
-    t.hold = 1;
-    uint8_t buf[100]; memset(buf, 1, sizeof buf);
-    /* 32 records fill page 1 exactly; 96 fill three pages; one write each */
-    for (int i = 0; i < 96; i++) CHECK_EQ(plg_append(L, buf, 100), i + 1);
-    wait_until(three_pending, &t);
-    REQUIRE(tio_pending(&t) >= 3);
+    static uint8_t buf[4072];
+    memset(buf, 1, sizeof buf);
+    for (int i = 0; i < 6; i++) CHECK_EQ(plg_append(L, buf, sizeof buf), i + 1);
+    wait_until(four_pending, &t);
+    int pending = tio_pending(&t);
+    CHECK_EQ(pending, 4);                              /* max_inflight writes, one record each */
     CHECK_EQ(plg_durable(L), 0);
-    tio_release(&t, 2);                                /* the third write completes first */
-    usleep(20000);
-    CHECK_EQ(plg_durable(L), 0);
-    CHECK_EQ(plg_written(L), 0);
-    tio_release(&t, 0);                                /* then the first: durable covers only it */
-    usleep(20000);
-    uint64_t d1 = plg_durable(L);
-    CHECK(d1 >= 1 && d1 < 96);
+    if (pending >= 3) {
+        tio_release(&t, 2);                            /* the third write completes first */
+        usleep(20000);
+        CHECK_EQ(plg_durable(L), 0);
+        CHECK_EQ(plg_written(L), 0);
+        tio_release(&t, 0);                            /* then the first: durable covers only it */
+        wait_until(dur_at_least_1, L);
+        usleep(20000);
+        CHECK_EQ(plg_durable(L), 1);
+    }
     tio_release_all(&t);
-    CHECK_EQ(plg_wait(L, 96, 5000000000ll), 0);
-    CHECK_EQ(plg_durable(L), 96);
+    CHECK_EQ(plg_wait(L, 6, 10000000000ll), 0);
+    CHECK_EQ(plg_durable(L), 6);
     CHECK_EQ(plg_close(L), 0);
     int rc;
-    CHECK_EQ(read_all(dir, 0, 0, &rc), 96);
+    CHECK_EQ(read_all(dir, 0, 0, &rc), 6);
 }
 
 static void test_write_error_poisons(void) {
@@ -791,15 +795,12 @@ static void *conc_waiter(void *arg) {
     while (!__atomic_load_n(&k->done, __ATOMIC_ACQUIRE) || plg_durable(k->L) < k->n) {
         uint64_t a = plg_appended(k->L);
         if (a > last) {
-            if (plg_wait(k->L, a, 5000000000ll) != 0) { __atomic_add_fetch(&k->bad, 1, __ATOMIC_RELAXED); break; }
+            if (plg_wait(k->L, a, 60000000000ll) != 0) { __atomic_add_fetch(&k->bad, 1, __ATOMIC_RELAXED); break; }
             if (plg_durable(k->L) < a) __atomic_add_fetch(&k->bad, 1, __ATOMIC_RELAXED);
             last = a;
         }
         plg_stats st; plg_get_stats(k->L, &st);
-        if (!(st.appended >= st.written && st.written >= st.durable)) {
-            /* sampled at different instants; durable <= written must hold */
-            if (st.written < st.durable) __atomic_add_fetch(&k->bad, 1, __ATOMIC_RELAXED);
-        }
+        if (!(st.appended >= st.written && st.written >= st.durable)) __atomic_add_fetch(&k->bad, 1, __ATOMIC_RELAXED);
     }
     return NULL;
 }
