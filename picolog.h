@@ -193,6 +193,7 @@ typedef struct plg_stats {
 /* Result of scanning a whole log (plg_check and the dump tool). */
 typedef struct plg_check_result {
     uint64_t records, first_seq, last_seq, bytes, segments;
+    uint64_t first_segment;  /* index of the oldest segment file (above 1 after plg_release) */
     int      status;        /* 0: valid log (maybe a torn tail); PLG_ECORRUPT; other < 0 */
     int      torn_tail;     /* 1: bytes after the valid end were discarded as a torn tail */
     char     file[4096];    /* segment where the valid log ends, or the corruption is */
@@ -2148,6 +2149,7 @@ PLGDEF int plg_check(const char *path, plg_check_result *out) {
     out->records = s.records; out->first_seq = s.first_seq; out->last_seq = s.last_seq;
     out->bytes = s.bytes; out->torn_tail = s.torn; out->status = rc;
     out->segments = s.seg_last >= s.seg_first && s.seg_last ? s.seg_last - s.seg_first + 1 : 0;
+    out->first_segment = out->segments ? s.seg_first : 0;
     if (s.dir) {
         plg__strlcpy(out->file, s.where_file, sizeof out->file);
         out->offset = plg__page_off(s.D ? s.D : 1, s.where_g) + s.where_off;
