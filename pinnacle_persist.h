@@ -5,7 +5,8 @@
  * active orders at every sequence number, point-in-time snapshots with
  * rotation, journal compaction, and recovery of every instrument at start-up.
  * The trading thread pays a validation lookup, a CRC32C and two 48-byte
- * memcpys per event: no syscall, no lock, no allocation. Built on picolog.h
+ * memcpys per event: no syscall, no lock, no allocation (in the steady state:
+ * see expected_orders and ring_entries). Built on picolog.h
  * (CRC32C, durable file primitives, and the strict journal backend).
  *
  * DO THIS in exactly one C or C++ file, before any other #include:
@@ -59,8 +60,8 @@
  *                      survives power loss once pp_durable(b) >= its seq: the
  *                      syncer gets there within journal_sync_interval_ms, and
  *                      pp_sync() gets there at once.
- *   PP_JOURNAL_STRICT  each event goes through a picolog log (O_DIRECT +
- *                      RWF_DSYNC, group commit): pp_durable() follows picolog's
+ *   PP_JOURNAL_STRICT  each event goes through a picolog log (O_DIRECT, its
+ *                      sync_mode, group commit): pp_durable() follows picolog's
  *                      durable mark within microseconds to a millisecond, and
  *                      pp_sync() waits for it. Needs a filesystem with O_DIRECT
  *                      unless strict_log->io_mode says otherwise.
