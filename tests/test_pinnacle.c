@@ -6,6 +6,7 @@
 #include "t.h"
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 /* REQUIRE evaluates its argument twice: calls go through OK */
@@ -570,6 +571,56 @@ static void test_background_sync_quiet_writer(void) {
     CHECK_EQ(pp_close(s), 0);
 }
 
+/* A storage error poisons the book: the journal cannot grow (RLIMIT_FSIZE in
+ * a child); every later event and sync returns the error, nothing is retried,
+ * and what was journaled before recovers. */
+static void test_growth_failure_poisons(void) {
+    const char *dir = t_dir("pp_poison");
+    pp_config c = cfg_for(dir);
+    c.journal_chunk_bytes = 8192;
+    c.journal_segment_bytes = 1 << 20;
+    int fds[2];
+    OK(pipe(fds));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pp_store *s; pp_book *b;
+        if (pp_open(&s, &c) || pp_book_open(s, "P", &b)) _exit(3);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = {32768, 32768};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        int64_t res[4] = {0, 0, 0, 0};       /* first error, last seq, later add, sync */
+        for (uint64_t i = 1; i <= 5000; i++) {
+            pp_order o = {i, 100, 1, i, PP_BUY, 0};
+            int rc = pp_add(b, &o);
+            if (rc) { res[0] = rc; break; }
+        }
+        res[1] = (int64_t)pp_last_seq(b);
+        pp_order o = {99999, 100, 1, 0, PP_BUY, 0};
+        res[2] = pp_add(b, &o);
+        res[3] = pp_sync(b);
+        if (write(fds[1], res, sizeof res) != sizeof res) _exit(4);
+        _exit(pp_close(s) != 0 ? 0 : 5);      /* close reports the error too */
+    }
+    close(fds[1]);
+    int64_t res[4] = {0, 0, 0, 0};
+    CHECK(read(fds[0], res, sizeof res) == sizeof res);
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(res[0] < 0);                             /* the growth failed ... */
+    CHECK(res[1] > 100 && res[1] < 1000);          /* ... somewhere below 32 KiB */
+    CHECK_EQ(res[2], res[0]);                      /* poisoned: the same error, no retry */
+    CHECK_EQ(res[3], res[0]);
+    pp_store *s; pp_book *b;
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "P", &b));
+    CHECK_EQ(pp_last_seq(b), (uint64_t)res[1]);    /* everything journaled before is there */
+    CHECK_EQ(pp_order_count(b), (uint64_t)res[1]);
+    CHECK_EQ(pp_close(s), 0);
+}
+
 /* A child journals, syncs part of it, and dies without closing. */
 static void test_child_crash(void) {
     const char *dir = t_dir("pp_crash");
@@ -786,6 +837,7 @@ int main(void) {
     RUN(test_instrument_names_and_config);
     RUN(test_background_sync_and_snapshots);
     RUN(test_background_sync_quiet_writer);
+    RUN(test_growth_failure_poisons);
     RUN(test_child_crash);
     RUN(test_concurrent_snapshots);
     RUN(test_many_instruments);
