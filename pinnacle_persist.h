@@ -129,7 +129,8 @@ extern "C" {
     X(PP_EFORMAT,   -14, "not a pinnacle file, or an unsupported version") \
     X(PP_EMODE,     -15, "instrument was created in the other journal mode") \
     X(PP_ELOG,      -16, "the strict-mode picolog log failed (see the log message)") \
-    X(PP_ECLOSED,   -17, "the store is closing")
+    X(PP_ECLOSED,   -17, "the store is closing") \
+    X(PP_EDUP,      -18, "duplicate tick: exchange seq at or below the last journaled one (not journaled)")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -230,6 +231,70 @@ PPDEF void     pp_get_stats(pp_book *b, pp_stats *out);
 PPDEF const char *pp_strerror(int err);
 
 PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_result *out);
+
+/* ---- Market data (>>marketdata) ------------------------------------------
+ * Ticker events of an exchange feed, journaled in the book's own journal
+ * (same modes, same seq numbering, same syncs), so one instrument's order
+ * events and market data share one durable, ordered history. A tick takes
+ * three consecutive 48-byte entries (docs/pinnacle-format.md); order replay
+ * skips them. Prices and sizes are integers in the instrument's declared
+ * scale (price_scale = 100 means 1 unit = 0.01). The shadow side (the
+ * maintainer, off the trading thread) keeps the last tick, the raw ticks of
+ * the retention window, 1 s and 1 min OHLCV bars and the gaps; they are
+ * persisted with each snapshot (<instrument>/md/<seq>.ppm), so history
+ * survives compaction of the journal. Queries may run from any thread. */
+typedef struct pp_tick {
+    uint64_t exch_seq;      /* the exchange's sequence number, > 0, increasing per instrument */
+    uint64_t exch_ts_ns;    /* exchange timestamp, ns since the epoch */
+    uint64_t recv_ts_ns;    /* local receive timestamp, ns */
+    int64_t  price, size;   /* last trade price and size (scaled integers) */
+    int64_t  bid, bid_size, ask, ask_size;
+    int64_t  volume_24h;
+    uint64_t trade_id;
+    uint8_t  side;          /* taker side: PP_BUY, PP_SELL, or 0 when unknown */
+} pp_tick;
+
+typedef struct pp_bar {
+    uint64_t start_ns;      /* bar open time: exch_ts rounded down to the resolution */
+    int64_t  open, high, low, close;
+    int64_t  volume;        /* sum of the trade sizes */
+    uint64_t trades;        /* trade count (ticks) */
+    uint64_t gaps;          /* gap events whose tick falls in this bar */
+} pp_bar;
+
+typedef struct pp_gap {
+    uint64_t after_seq;     /* last exchange seq journaled before the jump */
+    uint64_t next_seq;      /* the seq that arrived: after_seq+1 .. next_seq-1 are missing */
+    uint64_t exch_ts_ns;    /* the exchange time of the tick that revealed it */
+} pp_gap;
+
+typedef struct pp_md_spec {
+    int64_t  price_scale, size_scale;   /* units per 1.0; default 1; stored with the instrument */
+    uint32_t tick_window_s;             /* raw ticks kept (by exchange time); default 3600 */
+    uint32_t bar_window_s;              /* bars kept; default 30 days */
+    uint64_t max_ticks;                 /* raw ticks kept at most; default 1048576 */
+} pp_md_spec;
+
+#define PP_BAR_1S  1u
+#define PP_BAR_1M  60u
+
+PPDEF int      pp_md_declare(pp_book *b, const pp_md_spec *spec);   /* durable; before the first tick or any time */
+PPDEF int      pp_md_spec_get(pp_book *b, pp_md_spec *out);
+PPDEF int      pp_tick_append(pp_book *b, const pp_tick *t);        /* 0, PP_EDUP (not journaled), or an error */
+PPDEF uint64_t pp_md_last_exch_seq(pp_book *b);                    /* last journaled exchange seq, 0 if none */
+PPDEF int      pp_md_last(pp_book *b, pp_tick *out);                /* 0 or PP_ENOENT */
+/* History by exchange time [from_ns, to_ns). Each fills at most cap items in
+ * time order and returns how many there are in all (>= 0), or an error. */
+PPDEF int64_t  pp_md_ticks(pp_book *b, uint64_t from_ns, uint64_t to_ns, pp_tick *out, size_t cap);
+PPDEF int64_t  pp_md_bars(pp_book *b, unsigned res_s, uint64_t from_ns, uint64_t to_ns, pp_bar *out, size_t cap);
+PPDEF int64_t  pp_md_gaps(pp_book *b, uint64_t from_ns, uint64_t to_ns, pp_gap *out, size_t cap);
+
+/* Connection state: small named blobs (feed URL, channels, session id...),
+ * each replaced atomically (temp + fsync + rename + dir fsync) under
+ * <data_dir>/.conn/<name>. Names follow the instrument name rules. */
+#define PP_CONN_MAX (1u << 20)
+PPDEF int      pp_conn_put(pp_store *s, const char *name, const void *data, size_t len);
+PPDEF int64_t  pp_conn_get(pp_store *s, const char *name, void *buf, size_t cap);  /* length, or PP_ENOENT... */
 
 #ifdef __cplusplus
 } /* extern "C" */
@@ -545,6 +610,9 @@ PP__MAP(pp__shadow, pp__oslot)
  * the fill leaves qty 0. MODIFY: id, new price, new remaining qty. */
 typedef struct pp__ev { uint64_t seq, id; int64_t price, qty; uint64_t ts; int type, side; } pp__ev;
 
+/* market data entries (>>marketdata): a tick is TICK1, TICK2, TICK3 at consecutive seqs */
+enum { PP__EV_TICK1 = 5, PP__EV_TICK2 = 6, PP__EV_TICK3 = 7, PP__EV_GAP = 8 };
+
 static inline void pp__enc(uint8_t *e, uint32_t seed, const pp__ev *v) {
     e[4] = (uint8_t)v->type; e[5] = (uint8_t)v->side; e[6] = (uint8_t)PP__ENTRY; e[7] = 0;
     pp__put64(e + 8, v->seq); pp__put64(e + 16, v->id);
@@ -554,7 +622,7 @@ static inline void pp__enc(uint8_t *e, uint32_t seed, const pp__ev *v) {
 
 /* 1 if a valid entry of this salt is at e */
 static inline int pp__dec(const uint8_t *e, uint32_t seed, pp__ev *v) {
-    if (e[6] != PP__ENTRY || e[7] != 0 || e[4] < PP_EV_ADD || e[4] > PP_EV_MODIFY) return 0;
+    if (e[6] != PP__ENTRY || e[7] != 0 || e[4] < PP_EV_ADD || e[4] > PP__EV_GAP) return 0;
     if (pp__get32(e) != plg_crc32c(seed, e + 4, PP__ENTRY - 4)) return 0;
     v->type = e[4]; v->side = e[5];
     v->seq = pp__get64(e + 8); v->id = pp__get64(e + 16);
@@ -567,6 +635,25 @@ static uint32_t pp__seed(uint64_t salt) {
     pp__put64(b, salt);
     return plg_crc32c(0, b, 8);
 }
+
+/* >>marketdata (state; the code is in the >>marketdata section below) */
+/* A growable array whose live items are p[head .. head+n) (cheap drop-front). */
+typedef struct pp__vec { uint8_t *p; size_t head, n, cap, sz; } pp__vec;
+typedef struct pp__md {
+    int used, has_last, have;           /* have: slots of the pending tick seen (0..2) */
+    pp_md_spec spec;
+    pp_tick last, pend;
+    uint64_t pend_seq, gap_pending;
+    pp__vec ticks, b1, b60, gaps;       /* pp_tick, pp_bar, pp_bar, pp_gap */
+} pp__md;
+static int pp__md_apply(pp__md *md, const pp__ev *v);
+/* Where replay and the ring drain send market-data entries: the book being
+ * recovered or drained by this thread (NULL: skip them, e.g. pp_check). */
+static __thread pp__md *pp__md_sink;
+typedef struct pp_book pp_book;
+static int pp__md_serialize(pp_book *b, uint64_t seq, uint8_t **out, size_t *len);
+static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len);
+static int pp__md_rotate(pp_book *b);
 
 /* The shadow's slot for an id is a cache miss; replay and the ring drain
  * know the ids ahead, so they prefetch the slot PP__AHEAD entries early. */
@@ -601,6 +688,8 @@ static int pp__apply(pp__shadow *m, const pp__ev *v) {
         if (v->price != o->price || v->qty > o->qty) o->seq = v->seq;   /* loses time priority */
         o->price = v->price; o->qty = v->qty;
         return 0;
+    case PP__EV_TICK1: case PP__EV_TICK2: case PP__EV_TICK3: case PP__EV_GAP:
+        return pp__md_sink ? pp__md_apply(pp__md_sink, v) : 0;   /* market data: not the book's */
     default:
         return PP_ECORRUPT;
     }
@@ -718,6 +807,11 @@ struct pp_book {
     pp_store *s;
     int mode;
     char *name, *dir, *jdir, *sdir, *ldir;
+    /* market data */
+    uint64_t md_hp_last;         /* hot path: last exchange seq journaled */
+    uint64_t md_last_pub;        /* atomic copy for other threads */
+    pp__md md;                   /* shadow side, under shadow_mu */
+    char *mdir;
 };
 
 struct pp_store {
@@ -969,6 +1063,7 @@ static int pp__drain_n(pp_book *b, uint64_t max) {
     uint64_t t = pp__load_rlx(&b->ring_tail), h = pp__load_acq(&b->ring_head);
     if (h - t > max) h = t + max;
     int rc = 0;
+    pp__md_sink = &b->md;
     for (; t < h; t++) {
         const uint8_t *e = b->ring + (t & b->ring_mask) * PP__ENTRY;
         if (t + PP__AHEAD < h) pp__prefetch(&b->shadow, b->ring + ((t + PP__AHEAD) & b->ring_mask) * PP__ENTRY);
@@ -980,6 +1075,7 @@ static int pp__drain_n(pp_book *b, uint64_t max) {
         if (r && !rc) rc = r;
         b->applied = v.seq;
     }
+    pp__md_sink = NULL;
     pp__store_rel(&b->ring_tail, t);
     return rc;
 }
@@ -1074,6 +1170,8 @@ static int pp__snapshot(pp_book *b) {
      * the events meanwhile); packing the orders happens after. */
     uint64_t cap = b->shadow.mask + 1;
     pp__oslot *raw = NULL;
+    uint8_t *mdbuf = NULL; size_t mdlen = 0;
+    if (!rc) rc = pp__md_serialize(b, seq, &mdbuf, &mdlen);
     if (!rc) {
         len = PP__SNAP_HDR + (size_t)n * PP__ENTRY + PP__SNAP_TAIL;
         buf = (uint8_t *)PINNACLE_PERSIST_MALLOC(len);
@@ -1099,6 +1197,8 @@ static int pp__snapshot(pp_book *b) {
         pp__put32(buf + len - 4, 0);
         rc = pp__wait_durable(b, seq);
     }
+    if (!rc && mdbuf) rc = pp__md_write(b, seq, mdbuf, mdlen);   /* before the snapshot that needs it */
+    PINNACLE_PERSIST_FREE(mdbuf);
     if (!rc) {
         char p[4096];
         pp__numbered(p, sizeof p, b->sdir, seq, ".pps");
@@ -1106,8 +1206,318 @@ static int pp__snapshot(pp_book *b) {
     }
     PINNACLE_PERSIST_FREE(buf);
     if (!rc) { rc = pp__snap_rotate(b); pp__add_rlx(&b->st_snapshots, 1); }
+    if (!rc) rc = pp__md_rotate(b);
     pthread_mutex_unlock(&b->snap_mu);
     if (rc) PP__MSG(b->s, rc, "%s: snapshot at seq %llu failed: %s", b->name, (unsigned long long)seq, pp_strerror(rc));
+    return rc;
+}
+
+/* >>marketdata ------------------------------------------------------------ */
+/* Shadow-side state of an instrument's market data (under shadow_mu):
+ * the last tick, raw ticks of the retention window, 1 s and 1 min bars and
+ * gaps. Persisted as <instrument>/md/<seq>.ppm with each snapshot, and the
+ * declared spec as <instrument>/md/spec. */
+#define PP__MD_MAGIC  "PPMDST01"
+#define PP__MD_HDR    64u
+#define PP__TICK_REC  96u
+#define PP__SPEC_REC  40u
+
+static void *pp__vec_at(const pp__vec *v, size_t i) { return v->p + (v->head + i) * v->sz; }
+static void *pp__vec_push(pp__vec *v) {
+    if (v->head + v->n == v->cap) {
+        if (v->head && v->head >= v->n) {          /* mostly dropped: slide down */
+            memmove(v->p, v->p + v->head * v->sz, v->n * v->sz);
+            v->head = 0;
+        } else {
+            size_t nc = v->cap ? v->cap * 2 : 256;
+            uint8_t *np = (uint8_t *)PINNACLE_PERSIST_REALLOC(v->p, nc * v->sz);
+            if (!np) return NULL;
+            v->p = np; v->cap = nc;
+        }
+    }
+    return v->p + (v->head + v->n++) * v->sz;
+}
+static void pp__vec_drop(pp__vec *v, size_t k) { v->head += k; v->n -= k; if (!v->n) v->head = 0; }
+static void pp__vec_free(pp__vec *v) { PINNACLE_PERSIST_FREE(v->p); v->p = NULL; v->head = v->n = v->cap = 0; }
+
+static pp_md_spec pp__md_spec_defaults(const pp_md_spec *in) {
+    pp_md_spec s;
+    if (in) s = *in; else memset(&s, 0, sizeof s);
+    if (!s.price_scale) s.price_scale = 1;
+    if (!s.size_scale) s.size_scale = 1;
+    if (!s.tick_window_s) s.tick_window_s = 3600;
+    if (!s.bar_window_s) s.bar_window_s = 30u * 86400u;
+    if (!s.max_ticks) s.max_ticks = 1u << 20;
+    return s;
+}
+
+static void pp__md_init(pp__md *md) {
+    memset(md, 0, sizeof *md);
+    md->spec = pp__md_spec_defaults(NULL);
+    md->ticks.sz = sizeof(pp_tick); md->gaps.sz = sizeof(pp_gap);
+    md->b1.sz = sizeof(pp_bar); md->b60.sz = sizeof(pp_bar);
+}
+static void pp__md_free(pp__md *md) {
+    pp__vec_free(&md->ticks); pp__vec_free(&md->b1); pp__vec_free(&md->b60); pp__vec_free(&md->gaps);
+}
+
+/* first index whose key (u64 at offset 0 of each item, sorted) is >= k */
+static size_t pp__vec_lower(const pp__vec *v, size_t key_off, uint64_t k) {
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t x; memcpy(&x, (const uint8_t *)pp__vec_at(v, mid) + key_off, 8);
+        if (x < k) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static int pp__bar_add(pp__vec *v, uint64_t res_ns, uint64_t window_ns, const pp_tick *t, uint64_t gaps) {
+    uint64_t start = t->exch_ts_ns / res_ns * res_ns;
+    pp_bar *x = v->n ? (pp_bar *)pp__vec_at(v, v->n - 1) : NULL;
+    if (!x || x->start_ns != start) {
+        if (x && start < x->start_ns) {            /* a late tick: its bar, or a new one in order */
+            size_t i = pp__vec_lower(v, 0, start);
+            x = (pp_bar *)pp__vec_at(v, i);
+            if (x->start_ns != start) {
+                if (!pp__vec_push(v)) return PP_ENOMEM;
+                x = (pp_bar *)pp__vec_at(v, i);
+                memmove(x + 1, x, (v->n - 1 - i) * sizeof *x);
+                memset(x, 0, sizeof *x);
+                x->start_ns = start; x->open = x->high = x->low = t->price;
+            }
+        } else {
+            if (!(x = (pp_bar *)pp__vec_push(v))) return PP_ENOMEM;
+            memset(x, 0, sizeof *x);
+            x->start_ns = start; x->open = x->high = x->low = t->price;
+            size_t k = 0;                           /* retention: bars older than the window */
+            while (k < v->n && ((pp_bar *)pp__vec_at(v, k))->start_ns + window_ns < start) k++;
+            if (k) { pp__vec_drop(v, k); x = (pp_bar *)pp__vec_at(v, v->n - 1); }
+        }
+    }
+    if (t->price > x->high) x->high = t->price;
+    if (t->price < x->low) x->low = t->price;
+    x->close = t->price;
+    x->volume += t->size;
+    x->trades++;
+    x->gaps += gaps;
+    return 0;
+}
+
+static int pp__md_commit(pp__md *md, const pp_tick *t) {
+    md->used = 1;
+    md->last = *t; md->has_last = 1;
+    uint64_t win = (uint64_t)md->spec.tick_window_s * 1000000000ull;
+    size_t k = 0;
+    while (k < md->ticks.n && (md->ticks.n - k >= md->spec.max_ticks ||
+                               ((pp_tick *)pp__vec_at(&md->ticks, k))->exch_ts_ns + win < t->exch_ts_ns)) k++;
+    if (k) pp__vec_drop(&md->ticks, k);
+    pp_tick *d = (pp_tick *)pp__vec_push(&md->ticks);
+    if (!d) return PP_ENOMEM;
+    *d = *t;
+    uint64_t bw = (uint64_t)md->spec.bar_window_s * 1000000000ull;
+    int rc = pp__bar_add(&md->b1, 1000000000ull, bw, t, md->gap_pending);
+    if (!rc) rc = pp__bar_add(&md->b60, 60000000000ull, bw, t, md->gap_pending);
+    md->gap_pending = 0;
+    return rc;
+}
+
+static int pp__md_apply(pp__md *md, const pp__ev *v) {
+    md->used = 1;
+    switch (v->type) {
+    case PP__EV_TICK1:
+        memset(&md->pend, 0, sizeof md->pend);
+        md->pend.exch_seq = v->id; md->pend.price = v->price; md->pend.size = v->qty;
+        md->pend.exch_ts_ns = v->ts; md->pend.side = (uint8_t)v->side;
+        md->pend_seq = v->seq; md->have = 1;
+        return 0;
+    case PP__EV_TICK2:
+        if (md->have != 1 || v->seq != md->pend_seq + 1) { md->have = 0; return 0; }   /* orphan: skipped */
+        md->pend.trade_id = v->id; md->pend.bid = v->price; md->pend.bid_size = v->qty; md->pend.recv_ts_ns = v->ts;
+        md->have = 2;
+        return 0;
+    case PP__EV_TICK3:
+        if (md->have != 2 || v->seq != md->pend_seq + 2) { md->have = 0; return 0; }
+        md->pend.volume_24h = (int64_t)v->id; md->pend.ask = v->price; md->pend.ask_size = v->qty;
+        md->have = 0;
+        return pp__md_commit(md, &md->pend);
+    case PP__EV_GAP: {
+        md->have = 0;
+        if (md->gaps.n) {          /* the same gap journaled again by a retried append */
+            const pp_gap *l = (const pp_gap *)pp__vec_at(&md->gaps, md->gaps.n - 1);
+            if (l->after_seq == v->id && l->next_seq == (uint64_t)v->price) return 0;
+        }
+        pp_gap *g = (pp_gap *)pp__vec_push(&md->gaps);
+        if (!g) return PP_ENOMEM;
+        g->after_seq = v->id; g->next_seq = (uint64_t)v->price; g->exch_ts_ns = v->ts;
+        md->gap_pending++;
+        uint64_t bw = (uint64_t)md->spec.bar_window_s * 1000000000ull;
+        size_t k = 0;
+        while (k < md->gaps.n && ((pp_gap *)pp__vec_at(&md->gaps, k))->exch_ts_ns + bw < v->ts) k++;
+        if (k) pp__vec_drop(&md->gaps, k);
+        return 0;
+    }
+    default:
+        return PP_ECORRUPT;
+    }
+}
+
+static void pp__tick_put(uint8_t *p, const pp_tick *t) {
+    pp__put64(p, t->exch_seq); pp__put64(p + 8, t->exch_ts_ns); pp__put64(p + 16, t->recv_ts_ns);
+    pp__put64(p + 24, (uint64_t)t->price); pp__put64(p + 32, (uint64_t)t->size);
+    pp__put64(p + 40, (uint64_t)t->bid); pp__put64(p + 48, (uint64_t)t->bid_size);
+    pp__put64(p + 56, (uint64_t)t->ask); pp__put64(p + 64, (uint64_t)t->ask_size);
+    pp__put64(p + 72, (uint64_t)t->volume_24h); pp__put64(p + 80, t->trade_id); pp__put64(p + 88, t->side);
+}
+static void pp__tick_get(const uint8_t *p, pp_tick *t) {
+    memset(t, 0, sizeof *t);
+    t->exch_seq = pp__get64(p); t->exch_ts_ns = pp__get64(p + 8); t->recv_ts_ns = pp__get64(p + 16);
+    t->price = (int64_t)pp__get64(p + 24); t->size = (int64_t)pp__get64(p + 32);
+    t->bid = (int64_t)pp__get64(p + 40); t->bid_size = (int64_t)pp__get64(p + 48);
+    t->ask = (int64_t)pp__get64(p + 56); t->ask_size = (int64_t)pp__get64(p + 64);
+    t->volume_24h = (int64_t)pp__get64(p + 72); t->trade_id = pp__get64(p + 80); t->side = (uint8_t)pp__get64(p + 88);
+}
+static void pp__spec_put(uint8_t *p, const pp_md_spec *s) {
+    memset(p, 0, PP__SPEC_REC);
+    pp__put64(p, (uint64_t)s->price_scale); pp__put64(p + 8, (uint64_t)s->size_scale);
+    pp__put32(p + 16, s->tick_window_s); pp__put32(p + 20, s->bar_window_s); pp__put64(p + 24, s->max_ticks);
+}
+static int pp__spec_get(const uint8_t *p, pp_md_spec *s) {
+    s->price_scale = (int64_t)pp__get64(p); s->size_scale = (int64_t)pp__get64(p + 8);
+    s->tick_window_s = pp__get32(p + 16); s->bar_window_s = pp__get32(p + 20); s->max_ticks = pp__get64(p + 24);
+    return s->price_scale > 0 && s->size_scale > 0 && s->tick_window_s && s->bar_window_s && s->max_ticks ? 0 : PP_ECORRUPT;
+}
+PP__STATIC_ASSERT(sizeof(pp_bar) == 64 && sizeof(pp_gap) == 24, "pp_bar and pp_gap are stored as they are");
+
+/* State file: 64-byte header {magic, u32 version, u32 0, u64 seq, u64 last
+ * exch seq, u64 ticks, u64 bars1s, u64 bars1m, u64 gaps}, then spec (40),
+ * u64 flags (bit0 has_last, bits 8..15 have), u64 pend_seq, u64 gap_pending,
+ * last tick (96), pending tick (96), the arrays, CRC32C of all before, u32 0.
+ * Built under shadow_mu at snapshot time: the state at exactly seq. */
+static int pp__md_serialize(pp_book *b, uint64_t seq, uint8_t **out, size_t *len) {
+    pp__md *md = &b->md;
+    *out = NULL; *len = 0;
+    if (!md->used) return 0;
+    size_t n = PP__MD_HDR + PP__SPEC_REC + 24 + 2 * PP__TICK_REC + md->ticks.n * PP__TICK_REC +
+               (md->b1.n + md->b60.n) * sizeof(pp_bar) + md->gaps.n * sizeof(pp_gap) + 8;
+    uint8_t *p = (uint8_t *)pp__alloc(n), *o;
+    if (!p) return PP_ENOMEM;
+    memcpy(p, PP__MD_MAGIC, 8); pp__put32(p + 8, PP__VERSION);
+    pp__put64(p + 16, seq); pp__put64(p + 24, md->has_last ? md->last.exch_seq : 0);
+    pp__put64(p + 32, md->ticks.n); pp__put64(p + 40, md->b1.n); pp__put64(p + 48, md->b60.n); pp__put64(p + 56, md->gaps.n);
+    o = p + PP__MD_HDR;
+    pp__spec_put(o, &md->spec); o += PP__SPEC_REC;
+    pp__put64(o, (uint64_t)md->has_last | ((uint64_t)md->have << 8)); pp__put64(o + 8, md->pend_seq); pp__put64(o + 16, md->gap_pending); o += 24;
+    pp__tick_put(o, &md->last); o += PP__TICK_REC;
+    pp__tick_put(o, &md->pend); o += PP__TICK_REC;
+    for (size_t i = 0; i < md->ticks.n; i++, o += PP__TICK_REC) pp__tick_put(o, (const pp_tick *)pp__vec_at(&md->ticks, i));
+    if (md->b1.n) { memcpy(o, pp__vec_at(&md->b1, 0), md->b1.n * sizeof(pp_bar)); o += md->b1.n * sizeof(pp_bar); }
+    if (md->b60.n) { memcpy(o, pp__vec_at(&md->b60, 0), md->b60.n * sizeof(pp_bar)); o += md->b60.n * sizeof(pp_bar); }
+    if (md->gaps.n) { memcpy(o, pp__vec_at(&md->gaps, 0), md->gaps.n * sizeof(pp_gap)); o += md->gaps.n * sizeof(pp_gap); }
+    pp__put32(o, plg_crc32c(0, p, (size_t)(o - p)));
+    PINNACLE_PERSIST_ASSERT((size_t)(o - p) + 8 == n);
+    *out = p; *len = n;
+    return 0;
+}
+
+static int pp__md_fill(pp__vec *v, const uint8_t *src, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        void *d = pp__vec_push(v);
+        if (!d) return PP_ENOMEM;
+        memcpy(d, src + i * v->sz, v->sz);
+    }
+    return 0;
+}
+
+static int pp__md_decode(pp__md *md, const uint8_t *p, size_t len, uint64_t want_seq) {
+    if (len < PP__MD_HDR + PP__SPEC_REC + 24 + 2 * PP__TICK_REC + 8 || memcmp(p, PP__MD_MAGIC, 8) ||
+        pp__get32(p + 8) != PP__VERSION || pp__get64(p + 16) != want_seq) return PP_EFORMAT;
+    uint64_t nt = pp__get64(p + 32), n1 = pp__get64(p + 40), n60 = pp__get64(p + 48), ng = pp__get64(p + 56);
+    if (nt > len || n1 > len || n60 > len || ng > len) return PP_ECORRUPT;
+    size_t need = PP__MD_HDR + PP__SPEC_REC + 24 + 2 * PP__TICK_REC + nt * PP__TICK_REC + (n1 + n60) * sizeof(pp_bar) +
+                  ng * sizeof(pp_gap) + 8;
+    if (need != len || pp__get32(p + len - 8) != plg_crc32c(0, p, len - 8)) return PP_ECORRUPT;
+    const uint8_t *o = p + PP__MD_HDR;
+    if (pp__spec_get(o, &md->spec)) return PP_ECORRUPT;
+    o += PP__SPEC_REC;
+    uint64_t fl = pp__get64(o);
+    md->has_last = (int)(fl & 1); md->have = (int)((fl >> 8) & 0xff); md->pend_seq = pp__get64(o + 8); md->gap_pending = pp__get64(o + 16);
+    o += 24;
+    pp__tick_get(o, &md->last); o += PP__TICK_REC;
+    pp__tick_get(o, &md->pend); o += PP__TICK_REC;
+    for (uint64_t i = 0; i < nt; i++, o += PP__TICK_REC) {
+        pp_tick *d = (pp_tick *)pp__vec_push(&md->ticks);
+        if (!d) return PP_ENOMEM;
+        pp__tick_get(o, d);
+    }
+    int rc = pp__md_fill(&md->b1, o, n1); o += n1 * sizeof(pp_bar);
+    if (!rc) rc = pp__md_fill(&md->b60, o, n60);
+    o += n60 * sizeof(pp_bar);
+    if (!rc) rc = pp__md_fill(&md->gaps, o, ng);
+    md->used = 1;
+    return rc;
+}
+
+/* At open, before the journal replay: the spec, and the state at the snapshot. */
+static int pp__md_load(pp_book *b, uint64_t snap) {
+    pp__md *md = &b->md;
+    char p[4096];
+    { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
+    snprintf(p, sizeof p, "%s/spec", b->mdir);
+    uint8_t *buf; size_t len;
+    int rc = pp__read_file(p, &buf, &len);
+    if (!rc) {
+        pp_md_spec sp;
+        if (len != PP__SPEC_REC + 8 || pp__get32(buf + PP__SPEC_REC) != plg_crc32c(0, buf, PP__SPEC_REC) || pp__spec_get(buf, &sp)) rc = PP_ECORRUPT;
+        else { md->spec = sp; md->used = 1; }
+        PINNACLE_PERSIST_FREE(buf);
+        if (rc) { PP__MSG(b->s, rc, "%s: market-data spec %s is corrupt", b->name, p); return rc; }
+    } else if (rc != PP_ENOENT) return rc;
+    if (!snap) return 0;
+    pp__numbered(p, sizeof p, b->mdir, snap, ".ppm");
+    rc = pp__read_file(p, &buf, &len);
+    if (rc == PP_ENOENT) {
+        PP__MSG(b->s, 0, "%s: no market-data state at snapshot %llu: history before it is not recovered",
+                b->name, (unsigned long long)snap);
+        return 0;
+    }
+    if (rc) return rc;
+    pp_md_spec keep = md->spec;
+    rc = pp__md_decode(md, buf, len, snap);
+    PINNACLE_PERSIST_FREE(buf);
+    if (md->used) md->spec = keep.price_scale ? keep : md->spec;
+    if (rc) {
+        PP__MSG(b->s, rc, "%s: market-data state %s is unusable (%s): history before seq %llu is not recovered",
+                b->name, p, pp_strerror(rc), (unsigned long long)snap);
+        pp_md_spec sp = md->spec;
+        pp__md_free(md); pp__md_init(md); md->spec = sp; md->used = 1;
+    }
+    return 0;
+}
+
+/* Write the state file for snapshot seq (before the snapshot itself, so
+ * every snapshot has its market data), and drop files older than the
+ * oldest snapshot kept. */
+static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len) {
+    int rc = pp__mkdir(b->mdir);
+    if (rc) return rc;
+    char p[4096];
+    pp__numbered(p, sizeof p, b->mdir, seq, ".ppm");
+    return plg_write_file_durable(p, buf, len, 0644) ? PP_EIO : 0;
+}
+static int pp__md_rotate(pp_book *b) {
+    { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
+    uint64_t *v; size_t n, del = 0;
+    int rc = pp__list_numbered(b->mdir, ".ppm", 1, &v, &n);
+    if (rc) return rc;
+    uint64_t oldest = pp__load_acq(&b->snap_oldest);
+    for (size_t i = 0; i + 1 < n && v[i] < oldest; i++) {
+        char p[4096];
+        pp__numbered(p, sizeof p, b->mdir, v[i], ".ppm");
+        unlink(p); del++;
+    }
+    if (del && plg_fsync_dir(b->mdir)) rc = PP_EIO;
+    PINNACLE_PERSIST_FREE(v);
     return rc;
 }
 
@@ -1715,6 +2125,7 @@ static void pp__book_free(pp_book *b) {
     pthread_mutex_destroy(&b->create_mu);
     PINNACLE_PERSIST_FREE(b->name); PINNACLE_PERSIST_FREE(b->dir); PINNACLE_PERSIST_FREE(b->jdir);
     PINNACLE_PERSIST_FREE(b->sdir); PINNACLE_PERSIST_FREE(b->ldir);
+    pp__md_free(&b->md); PINNACLE_PERSIST_FREE(b->mdir);
     PINNACLE_PERSIST_FREE(b);
 }
 
@@ -1731,7 +2142,9 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     b->name = pp__strdup(name);
     b->dir = pp__join(S->dir, name);
     if (b->dir) { b->jdir = pp__join(b->dir, "journal"); b->sdir = pp__join(b->dir, "snapshots"); b->ldir = pp__join(b->dir, "strict"); }
-    int rc = (!b->name || !b->jdir || !b->sdir || !b->ldir) ? PP_ENOMEM : 0;
+    if (b->dir) b->mdir = pp__join(b->dir, "md");
+    pp__md_init(&b->md);
+    int rc = (!b->name || !b->jdir || !b->sdir || !b->ldir || !b->mdir) ? PP_ENOMEM : 0;
     if (!rc) {
         int has_j = pp__is_dir(b->jdir), has_l = pp__is_dir(b->ldir);
         b->mode = has_j ? PP_JOURNAL_MMAP : has_l ? PP_JOURNAL_STRICT : S->cfg.mode;
@@ -1746,9 +2159,13 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     if (!rc) rc = pp__shadow_init(&b->shadow, S->cfg.expected_orders);
     uint64_t snap = 0, last = 0;
     if (!rc) rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
+    if (!rc) rc = pp__md_load(b, snap);
     if (!rc) {
+        pp__md_sink = &b->md;      /* market-data entries after the snapshot go to b->md */
         if (b->mode == PP_JOURNAL_MMAP) rc = pp__recover_journal(S, b, name, b->jdir, &b->shadow, snap, &last, NULL);
         else rc = pp__recover_strict(S, name, b->ldir, &b->shadow, snap, &last, NULL);
+        pp__md_sink = NULL;
+        b->md_hp_last = b->md_last_pub = b->md.has_last ? b->md.last.exch_seq : 0;
     }
     if (!rc && last < snap) last = snap;
     if (!rc && b->mode == PP_JOURNAL_MMAP && !b->cur) {
@@ -2131,6 +2548,143 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
     o->ring_full_stalls = pp__load_rlx(&b->st_ring_full);
     o->grow_stalls = pp__load_rlx(&b->st_grow);
     o->error = pp_error(b);
+}
+
+/* ---- market data: the hot path and the queries (>>marketdata) ---- */
+PPDEF int pp_tick_append(pp_book *b, const pp_tick *t) {
+    if (!b || !t || !t->exch_seq || t->exch_seq > INT64_MAX) return PP_EINVAL;
+    if (t->exch_seq <= b->md_hp_last) return PP_EDUP;
+    pp__ev v;
+    int rc;
+    if (b->md_hp_last && t->exch_seq != b->md_hp_last + 1) {
+        v.type = PP__EV_GAP; v.side = 0; v.id = b->md_hp_last; v.price = (int64_t)t->exch_seq; v.qty = 0; v.ts = t->exch_ts_ns;
+        if ((rc = pp__journal(b, &v))) return rc;
+    }
+    v.type = PP__EV_TICK1; v.side = t->side; v.id = t->exch_seq; v.price = t->price; v.qty = t->size; v.ts = t->exch_ts_ns;
+    if ((rc = pp__journal(b, &v))) return rc;
+    v.type = PP__EV_TICK2; v.side = 0; v.id = t->trade_id; v.price = t->bid; v.qty = t->bid_size; v.ts = t->recv_ts_ns;
+    if ((rc = pp__journal(b, &v))) return rc;   /* an incomplete tick is skipped by replay; a retry journals it whole */
+    v.type = PP__EV_TICK3; v.side = 0; v.id = (uint64_t)t->volume_24h; v.price = t->ask; v.qty = t->ask_size; v.ts = 0;
+    if ((rc = pp__journal(b, &v))) return rc;
+    b->md_hp_last = t->exch_seq;
+    pp__store_rel(&b->md_last_pub, t->exch_seq);
+    return 0;
+}
+
+PPDEF uint64_t pp_md_last_exch_seq(pp_book *b) { return b ? pp__load_acq(&b->md_last_pub) : 0; }
+
+PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
+    if (!b || !spec) return PP_EINVAL;
+    if (spec->price_scale < 0 || spec->size_scale < 0 || spec->tick_window_s > 366u * 86400u) return PP_ECONFIG;
+    pp_md_spec s = pp__md_spec_defaults(spec);
+    uint8_t buf[PP__SPEC_REC + 8];
+    pp__spec_put(buf, &s);
+    pp__put32(buf + PP__SPEC_REC, plg_crc32c(0, buf, PP__SPEC_REC));
+    pp__put32(buf + PP__SPEC_REC + 4, 0);
+    int rc = pp__mkdir(b->mdir);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/spec", b->mdir);
+    if (!rc) rc = plg_write_file_durable(p, buf, sizeof buf, 0644) ? PP_EIO : 0;
+    if (rc) return rc;
+    pthread_mutex_lock(&b->shadow_mu);
+    b->md.spec = s; b->md.used = 1;
+    pthread_mutex_unlock(&b->shadow_mu);
+    return 0;
+}
+
+PPDEF int pp_md_spec_get(pp_book *b, pp_md_spec *out) {
+    if (!b || !out) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    *out = b->md.spec;
+    pthread_mutex_unlock(&b->shadow_mu);
+    return 0;
+}
+
+PPDEF int pp_md_last(pp_book *b, pp_tick *out) {
+    if (!b || !out) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int rc = pp__drain(b);
+    if (!rc && !b->md.has_last) rc = PP_ENOENT;
+    if (!rc) *out = b->md.last;
+    pthread_mutex_unlock(&b->shadow_mu);
+    return rc;
+}
+
+/* Items of v with key (u64 at key_off) in [from, to): copied to out (up to cap). */
+static int64_t pp__md_range(pp_book *b, const pp__vec *v, size_t key_off, uint64_t from, uint64_t to, void *out, size_t cap) {
+    size_t i = pp__vec_lower(v, key_off, from), n = 0;
+    for (; i < v->n; i++, n++) {
+        const uint8_t *x = (const uint8_t *)pp__vec_at(v, i);
+        uint64_t k; memcpy(&k, x + key_off, 8);
+        if (k >= to) break;
+        if (n < cap) memcpy((uint8_t *)out + n * v->sz, x, v->sz);
+    }
+    (void)b;
+    return (int64_t)n;
+}
+
+PPDEF int64_t pp_md_ticks(pp_book *b, uint64_t from, uint64_t to, pp_tick *out, size_t cap) {
+    if (!b || (cap && !out)) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int64_t r = pp__drain(b);
+    if (!r) r = pp__md_range(b, &b->md.ticks, offsetof(pp_tick, exch_ts_ns), from, to, out, cap);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return r;
+}
+
+PPDEF int64_t pp_md_bars(pp_book *b, unsigned res_s, uint64_t from, uint64_t to, pp_bar *out, size_t cap) {
+    if (!b || (cap && !out) || (res_s != PP_BAR_1S && res_s != PP_BAR_1M)) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int64_t r = pp__drain(b);
+    if (!r) r = pp__md_range(b, res_s == PP_BAR_1S ? &b->md.b1 : &b->md.b60, 0, from, to, out, cap);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return r;
+}
+
+PPDEF int64_t pp_md_gaps(pp_book *b, uint64_t from, uint64_t to, pp_gap *out, size_t cap) {
+    if (!b || (cap && !out)) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int64_t r = pp__drain(b);
+    if (!r) r = pp__md_range(b, &b->md.gaps, offsetof(pp_gap, exch_ts_ns), from, to, out, cap);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return r;
+}
+
+/* ---- connection state (>>marketdata): <data_dir>/.conn/<name> =
+ *      "PPCONN01", u32 length, u32 CRC32C(data), data ---- */
+PPDEF int pp_conn_put(pp_store *S, const char *name, const void *data, size_t len) {
+    if (!S || !name || (len && !data) || len > PP_CONN_MAX) return PP_EINVAL;
+    if (pp_valid_name(name)) return PP_ENAME;
+    char d[4096], p[4096 + PP_MAX_NAME + 2];
+    snprintf(d, sizeof d, "%s/.conn", S->dir);
+    int rc = pp__mkdir(d);
+    if (rc) return rc;
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    uint8_t *buf = (uint8_t *)PINNACLE_PERSIST_MALLOC(16 + len);
+    if (!buf) return PP_ENOMEM;
+    memcpy(buf, "PPCONN01", 8);
+    pp__put32(buf + 8, (uint32_t)len);
+    pp__put32(buf + 12, plg_crc32c(0, data, len));
+    if (len) memcpy(buf + 16, data, len);
+    rc = plg_write_file_durable(p, buf, 16 + len, 0600) ? PP_EIO : 0;
+    PINNACLE_PERSIST_FREE(buf);
+    return rc;
+}
+
+PPDEF int64_t pp_conn_get(pp_store *S, const char *name, void *out, size_t cap) {
+    if (!S || !name || (cap && !out)) return PP_EINVAL;
+    if (pp_valid_name(name)) return PP_ENAME;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/.conn/%s", S->dir, name);
+    uint8_t *buf; size_t len;
+    int rc = pp__read_file(p, &buf, &len);
+    if (rc) return rc;
+    uint32_t n = len >= 16 ? pp__get32(buf + 8) : 0;
+    if (len < 16 || memcmp(buf, "PPCONN01", 8) || len != 16 + (size_t)n || pp__get32(buf + 12) != plg_crc32c(0, buf + 16, n))
+        rc = PP_ECORRUPT;
+    else if (n) memcpy(out, buf + 16, n < cap ? n : cap);
+    PINNACLE_PERSIST_FREE(buf);
+    return rc ? rc : (int64_t)n;
 }
 
 /* >>check ----------------------------------------------------------------- */
