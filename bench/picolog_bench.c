@@ -4,7 +4,7 @@
  *   picolog_bench [--dir D] [--duration S] [--record BYTES] [--ring BYTES]
  *                 [--flush-ns NS] [--poll-ns NS] [--max-write BYTES]
  *                 [--inflight N] [--sync dsync|fdatasync|none]
- *                 [--rate RECS_PER_S] [--stride K] [--label NAME]
+ *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--label NAME]
  *
  * Defaults are the original's scenario: 100-byte records, a 4 KiB ring, 1 ms
  * flush interval, 10 us poll interval, 3 s. --rate 0 (default) is the burst:
@@ -38,7 +38,7 @@ static bench_hist sub_hist, ovh_hist, dur_hist;
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--max-write B] [--inflight N] [--sync dsync|fdatasync|none]\n"
-                    "         [--rate R] [--stride K] [--label NAME]\n");
+                    "         [--rate R] [--stride K] [--warmup S] [--label NAME]\n");
     exit(2);
 }
 
@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
     cfg.flush_interval_ns = 1000000;
     cfg.poll_interval_ns = 10000;
     long stride = -1;
+    double warmup = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = bench_opt(argc, argv, &i, "--dir"))) dir = v;
@@ -67,6 +68,7 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--rate"))) rate = atof(v);
         else if ((v = bench_opt(argc, argv, &i, "--stride"))) stride = atol(v);
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
+        else if ((v = bench_opt(argc, argv, &i, "--warmup"))) warmup = atof(v);
         else usage();
     }
     if (!strcmp(sync, "dsync")) cfg.sync_mode = PLG_SYNC_DSYNC;
@@ -175,14 +177,15 @@ int main(int argc, char **argv) {
     bench_rmtree(path);
     if (err) { fprintf(stderr, "picolog error: %s\n", plg_strerror(err)); return 1; }
 
-    /* durable latency: first advance covering each sampled seq */
+    /* durable latency: first advance covering each sampled seq appended after the warm-up */
+    uint64_t t_warm = t_start + bench_ns_to_ticks(warmup * 1e9);
     size_t e = 0;
     for (uint64_t s = (uint64_t)stride; stride > 0 && s <= appended; s += (uint64_t)stride) {
         if ((size_t)(s / (uint64_t)stride) >= cap_samples) break;
         while (e < nev && ev[e].durable < s) e++;
         if (e == nev) break;
         uint64_t a = app_tick[s / (uint64_t)stride];
-        if (a && ev[e].tick >= a) bench_hist_add(&dur_hist, ev[e].tick - a);
+        if (a && a >= t_warm && ev[e].tick >= a) bench_hist_add(&dur_hist, ev[e].tick - a);
     }
 
     double secs = bench_ticks_to_ns(t_stop - t_start) / 1e9;

@@ -109,8 +109,11 @@ for round in $(seq 1 "$RUNS"); do
   run $B/raw_bench --duration "$DUR" --size 64k --qd 4
   run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
   for p in "${peers[@]}"; do run $B/${p}_peer --duration "$DUR"; done
-  for rate in 10000 100000 1000000; do run $B/picolog_bench --duration "$DUR" --ring 8M --rate $rate; done
-  run $B/picolog_bench --duration "$DUR" --ring 4096 --rate 10000 --label paced-10000-ring4k
+  # paced: latency at a given load; the first second (second segment being preallocated) left out
+  for rate in 10000 100000 1000000; do
+    run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
+  done
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 4096 --rate 10000 --label paced-10000-ring4k
   run $B/picolog_bench --duration "$DUR" --ring 8M --stride 0 --label rss-ring8m
   for other in pp_bench vault_bench; do [ -x "$B/$other" ] && run $B/$other; done
 done
