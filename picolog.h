@@ -48,10 +48,15 @@
  *              log fails closed with the file and offset.
  *
  * DURABILITY MODES (plg_config.sync_mode)
- *   PLG_SYNC_DSYNC          default. Writes carry RWF_DSYNC (FUA, or a cache
- *                           flush): acknowledged = survives power loss.
- *   PLG_SYNC_FDATASYNC      plain writes, then fdatasync; acknowledged after the
- *                           sync completes. Same guarantee, different cost curve.
+ *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
+ *                           FDATASYNC otherwise. Survives power loss either way.
+ *   PLG_SYNC_DSYNC          writes carry RWF_DSYNC (FUA, or a cache flush after
+ *                           each write): acknowledged = survives power loss.
+ *   PLG_SYNC_FDATASYNC      plain O_DIRECT writes, then the writer thread calls
+ *                           fdatasync, which covers every write completed before
+ *                           it (group commit); acknowledged after it returns.
+ *                           Same guarantee; on a disk without FUA it avoids the
+ *                           kernel worker that completes RWF_DSYNC writes.
  *   PLG_SYNC_NONE_UNSAFE    acknowledged when the write completes: survives a
  *                           process crash, NOT power loss (the disk's volatile
  *                           cache). For benchmarks and throwaway data.
@@ -122,9 +127,10 @@ enum {
 };
 
 enum plg_sync_mode {
-    PLG_SYNC_DSYNC = 0,        /* default: RWF_DSYNC writes; ack = power-loss safe */
-    PLG_SYNC_FDATASYNC = 1,    /* write, then fdatasync; ack = power-loss safe */
-    PLG_SYNC_NONE_UNSAFE = 2   /* ack on write completion: loses acked data on power loss */
+    PLG_SYNC_AUTO = 0,         /* default: DSYNC on a FUA device, else FDATASYNC */
+    PLG_SYNC_DSYNC = 1,        /* RWF_DSYNC writes; ack = power-loss safe */
+    PLG_SYNC_FDATASYNC = 2,    /* write, then fdatasync; ack = power-loss safe */
+    PLG_SYNC_NONE_UNSAFE = 3   /* ack on write completion: loses acked data on power loss */
 };
 enum plg_io_mode {
     PLG_IO_DIRECT = 0,               /* default: O_DIRECT; error PLG_ENODIRECT where unsupported */
@@ -157,7 +163,7 @@ typedef struct plg_config {
     uint64_t segment_size;       /* bytes per segment file, multiple of 4 KiB; default 64 MiB */
     uint32_t max_write_bytes;    /* largest single write; default 256 KiB */
     uint32_t max_inflight;       /* writes in flight at once; default 4 */
-    int      sync_mode;          /* enum plg_sync_mode */
+    int      sync_mode;          /* enum plg_sync_mode; plg_stats tells what AUTO chose */
     int      io_mode;            /* enum plg_io_mode */
     uint32_t flags;              /* enum plg_flags */
     int      writer_cpu;         /* with PLG_PIN_WRITER */
@@ -175,6 +181,8 @@ typedef struct plg_stats {
     uint64_t writes, pages_written, bytes_written, syncs;
     uint64_t segments_created, segment_stalls;
     uint64_t max_write_pages;
+    uint64_t errors;                      /* failed or short I/O operations seen */
+    int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
     const char *backend;                  /* "io_uring", "pwritev2", "custom" */
@@ -263,8 +271,12 @@ template <class T> struct logger {
 #ifndef PICOLOG_IMPLEMENTATION_DONE
 #define PICOLOG_IMPLEMENTATION_DONE
 
-#if defined(__GLIBC__) && !defined(__USE_GNU)
-#error "picolog.h: the implementation needs _GNU_SOURCE; put #define PICOLOG_IMPLEMENTATION and #include \"picolog.h\" before any system header, or compile with -D_GNU_SOURCE"
+/* The implementation defines _GNU_SOURCE itself when it comes first. If a
+ * system header was included before it, only POSIX 2008 + the default BSD/SVID
+ * declarations are needed (gnu11/gnu++ modes have them); the few GNU-only calls
+ * go through syscall() then. A strict -std=c11 TU needs it first. */
+#if defined(__GLIBC__) && !(defined(__USE_MISC) && defined(__USE_XOPEN2K8))
+#error "picolog.h: put #define PICOLOG_IMPLEMENTATION and #include \"picolog.h\" before any system header, or compile with -D_GNU_SOURCE"
 #endif
 
 #include <errno.h>
@@ -285,6 +297,7 @@ template <class T> struct logger {
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #ifndef PICOLOG_NO_URING
@@ -306,6 +319,9 @@ template <class T> struct logger {
 
 #ifndef RWF_DSYNC
 #define RWF_DSYNC 0x00000002
+#endif
+#if !defined(O_DIRECT) && defined(__O_DIRECT)
+#define O_DIRECT __O_DIRECT
 #endif
 
 #ifdef __cplusplus
@@ -605,8 +621,9 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
     snprintf(out, cap, "%s/%020llu.plg", dir, (unsigned long long)idx);
 }
 
-/* Segment indexes present in dir, sorted; removes stale *.plg.tmp files. */
-static int plg__list_segments(const char *dir, uint64_t **out, size_t *count) {
+/* Segment indexes present in dir, sorted. The writer (holding the lock) also
+ * removes stale *.plg.tmp files; a reader must not: one may be in progress. */
+static int plg__list_segments(const char *dir, int clean, uint64_t **out, size_t *count) {
     DIR *d = opendir(dir);
     if (!d) return plg__from_errno(errno);
     uint64_t *v = NULL; size_t n = 0, cap = 0;
@@ -619,7 +636,8 @@ static int plg__list_segments(const char *dir, uint64_t **out, size_t *count) {
         for (int i = 0; i < 20 && i < (int)len; i++) if (nm[i] < '0' || nm[i] > '9') digits = 0;
         if (len < 24 || !digits) continue;
         if (len == 28 && strcmp(nm + 20, ".plg.tmp") == 0) {
-            char p[4096]; snprintf(p, sizeof p, "%s/%s", dir, nm); unlink(p); continue;
+            if (clean) { char p[4096]; snprintf(p, sizeof p, "%s/%s", dir, nm); unlink(p); }
+            continue;
         }
         if (len != 24 || strcmp(nm + 20, ".plg") != 0) continue;
         if (n == cap) {
@@ -662,6 +680,7 @@ typedef struct plg__scan {
     int skip_cont;                           /* skip continuation fragments (after a seek) */
     int in_rec; uint64_t rec_seq; uint32_t rec_total, rec_len, rec_epoch; uint64_t rec_g; uint32_t rec_off;
     uint8_t *rec; size_t rec_cap;
+    uint64_t *seg_seq;                       /* first seq of each segment, for seeks */
     uint64_t ret_g; uint32_t ret_off;        /* start of the record last returned */
     uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
     int done, status, torn;
@@ -677,6 +696,7 @@ static uint64_t plg__page_off(uint64_t D, uint64_t g) { return (g % D + 1) * (ui
 static void plg__scan_close(plg__scan *s) {
     if (s->fd >= 0) close(s->fd);
     PICOLOG_FREE(s->dir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
+    PICOLOG_FREE(s->seg_seq);
     memset(s, 0, sizeof *s);
     s->fd = -1;
 }
@@ -706,7 +726,7 @@ static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
     return rc;
 }
 
-static int plg__scan_open(plg__scan *s, const char *dir) {
+static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     size_t dl = strlen(dir);
@@ -716,7 +736,7 @@ static int plg__scan_open(plg__scan *s, const char *dir) {
     if (!s->dir || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
     memcpy(s->dir, dir, dl + 1);
     uint64_t *segs = NULL; size_t n = 0;
-    int rc = plg__list_segments(dir, &segs, &n);
+    int rc = plg__list_segments(dir, writer, &segs, &n);
     if (rc) { plg__scan_close(s); return rc; }
     if (n == 0) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOENT; }
     s->seg_first = segs[0]; s->seg_last = segs[n - 1];
@@ -954,6 +974,7 @@ typedef struct plg__wr {
 } plg__wr;
 
 #define PLG__MAX_INFLIGHT 64
+#define PLG__MAX_CPUS 1024
 
 struct plg_log {
     plg_config cfg;
@@ -994,7 +1015,7 @@ struct plg_log {
     uint64_t pa_want, pa_ready; int pa_err, pa_stop;
     uint8_t *zero; size_t zero_len;
     /* stats (writer-owned, read relaxed) */
-    uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw;
+    uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
 };
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -1019,6 +1040,7 @@ static void plg__wake_waiters(plg_log *L) {
 /* The first error poisons the log for good: nothing more is acknowledged. */
 static void plg__poison(plg_log *L, int code, int err) {
     int expected = 0;
+    plg__add_rlx(&L->st_errors, 1);
     if (__atomic_compare_exchange_n(&L->error, &expected, code, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         plg__store_rlx(&L->last_errno, err);
         plg__msg(L, code, "%s: log poisoned: %s (errno %d); durable stays at %llu", L->path,
@@ -1101,7 +1123,11 @@ static int plg__pwrite_dsync(int fd, const void *buf, uint32_t len, uint64_t off
     struct iovec iov;
     iov.iov_base = (void *)buf; iov.iov_len = len;
     for (;;) {
+#ifdef __USE_GNU
         ssize_t n = pwritev2(fd, &iov, 1, (off_t)off, dsync ? RWF_DSYNC : 0);
+#else
+        ssize_t n = (ssize_t)syscall(SYS_pwritev2, fd, &iov, 1, (long)off, 0L, dsync ? RWF_DSYNC : 0);
+#endif
         if (n < 0 && errno == EINTR) continue;
         return n < 0 ? -errno : (int)n;
     }
@@ -1192,7 +1218,8 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     int fd = open(tmp, flags, 0644);
     if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
     int rc = 0;
-    if (fallocate(fd, 0, 0, (off_t)L->seg_size) != 0 && errno != EOPNOTSUPP) rc = plg__from_errno(errno);
+    if (syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 && errno != EOPNOTSUPP)
+        rc = plg__from_errno(errno);
     plg__seghdr h;
     h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
     h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
@@ -1427,11 +1454,24 @@ static int plg__submit(plg_log *L, int stopping) {
         break;
     }
     if (L->g_sub == L->g_fill && L->fill_off == L->partial_off) L->oldest_ns = 0;
-    /* fdatasync mode: one sync covers every write completed before it */
+    /* fdatasync mode: one sync covers every write completed before it. The
+     * writer thread calls it itself: an io_uring fsync would run on an io-wq
+     * worker, which on a busy machine waits for a CPU (milliseconds). */
+    uint64_t target = plg__load_rlx(&L->written);
     if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) &&
-        L->wr_n < PLG__MAX_INFLIGHT && plg__load_rlx(&L->written) > plg__load_rlx(&L->durable) &&
-        plg__writes_inflight(L) == 0) {
-        if (plg__wr_push(L, 0, 0, plg__load_rlx(&L->written), 0, 1) == 0) did = 1;
+        target > plg__load_rlx(&L->durable)) {
+        if (L->io_kind == 2) {
+            if (L->wr_n < PLG__MAX_INFLIGHT && plg__writes_inflight(L) == 0 &&
+                plg__wr_push(L, 0, 0, target, 0, 1) == 0)
+                did = 1;
+        } else {
+            int r = 0;
+            while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
+            plg__add_rlx(&L->st_syncs, 1);
+            if (r != 0) plg__poison(L, plg__from_errno(errno), errno);
+            else plg__set_durable(L, target);
+            did = 1;
+        }
     }
     return did;
 }
@@ -1443,10 +1483,10 @@ static void *plg__writer_main(void *arg) {
     prctl(PR_SET_NAME, "plg-writer", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     if (L->cfg.flags & PLG_PIN_WRITER) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(L->cfg.writer_cpu, &set);
-        if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        uint64_t mask[PLG__MAX_CPUS / 64];
+        memset(mask, 0, sizeof mask);
+        mask[L->cfg.writer_cpu / 64] |= 1ull << (L->cfg.writer_cpu % 64);
+        if (syscall(SYS_sched_setaffinity, 0, sizeof mask, mask) != 0)   /* this thread */
             plg__msg(L, 0, "%s: could not pin the writer to CPU %d", L->path, L->cfg.writer_cpu);
     }
     for (;;) {
@@ -1503,10 +1543,10 @@ static int plg__validate(const plg_config *c) {
     if (c->segment_size % PLG_PAGE_SIZE || c->segment_size < 16 * PLG_PAGE_SIZE) return PLG_EINVAL;
     if (c->max_write_bytes % PLG_PAGE_SIZE || c->max_write_bytes > (64u << 20)) return PLG_EINVAL;
     if (c->max_inflight > PLG__MAX_INFLIGHT - 2) return PLG_EINVAL;
-    if (c->sync_mode < PLG_SYNC_DSYNC || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
+    if (c->sync_mode < PLG_SYNC_AUTO || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
     if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
     if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
-    if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= CPU_SETSIZE)) return PLG_EINVAL;
+    if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= PLG__MAX_CPUS)) return PLG_EINVAL;
     return 0;
 }
 
@@ -1536,7 +1576,7 @@ static void plg__free(plg_log *L) {
  * that holds data (enough to cover the in-flight window), or from the start. */
 static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch) {
     plg__scan s;
-    int rc = plg__scan_open(&s, L->path);
+    int rc = plg__scan_open(&s, L->path, 1);
     if (rc) {
         if (rc != PLG_ENOENT)
             plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
@@ -1616,6 +1656,24 @@ static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off) {
     return rc;
 }
 
+/* Does the block device under dir write FUA (so RWF_DSYNC needs no flush)? */
+static int plg__device_fua(int dirfd) {
+    struct stat st;
+    if (fstat(dirfd, &st) != 0) return 0;
+    char p[128], buf[8] = {0};
+    unsigned maj = major(st.st_dev), min = minor(st.st_dev);
+    const char *fmt[2] = { "/sys/dev/block/%u:%u/queue/fua", "/sys/dev/block/%u:%u/../queue/fua" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, fmt[i], maj, min);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        return n > 0 && buf[0] == '1';
+    }
+    return 0;
+}
+
 static int plg__io_init(plg_log *L) {
     if (L->cfg.io) { L->io_kind = 2; return 0; }
     L->io_kind = 1;
@@ -1671,6 +1729,9 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->zero = (uint8_t *)plg__map(L->zero_len);
     if (!L->zero) { rc = PLG_ENOMEM; goto fail; }
 
+    if (L->cfg.sync_mode == PLG_SYNC_AUTO)
+        L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
+                               ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
     rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch);
     if (rc == PLG_ENOENT) {                                /* a new log */
         rc = plg_random(&L->log_id, sizeof L->log_id);
@@ -1797,6 +1858,8 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segments_created = plg__load_rlx(&L->st_segs);
     o->segment_stalls = plg__load_rlx(&L->st_stalls);
     o->max_write_pages = plg__load_rlx(&L->st_maxw);
+    o->errors = plg__load_rlx(&L->st_errors);
+    o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
     o->backend = L->io_kind == 0 ? "io_uring" : L->io_kind == 1 ? "pwritev2" : "custom";
@@ -1825,7 +1888,7 @@ PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
-    int rc = plg__scan_open(&r->s, path);
+    int rc = plg__scan_open(&r->s, path, 0);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     *out = r;
     return 0;
@@ -1835,24 +1898,64 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) { return plg__scan_ne
 
 /* The last page in [lo, hi) whose first fragment is valid with seq < target,
  * by binary search (pages hold increasing sequence numbers, then zeros). */
-static uint64_t plg__bsearch(plg__scan *s, uint64_t lo, uint64_t hi, uint64_t step, uint64_t target, int *found) {
-    uint64_t a = lo, b = hi;                      /* invariant: pred true below a, false from b */
+/* Sequence number of the first fragment of page g (0: no valid fragment). */
+static uint64_t plg__page_seq(plg__scan *s, uint64_t g) {
     plg__frag f;
-    while (a < b) {
-        uint64_t mid = a + (b - a) / 2;
-        if (plg__scan_first_frag(s, mid * step, &f) && f.seq < target) a = mid + 1; else b = mid;
+    return plg__scan_first_frag(s, g, &f) ? f.seq : 0;
+}
+
+/* First sequence number of segment idx, read once and cached. */
+static uint64_t plg__seg_seq(plg__scan *s, uint64_t idx) {
+    uint64_t i = idx - s->seg_first;
+    if (!s->seg_seq) {
+        size_t n = (size_t)(s->seg_last - s->seg_first + 1);
+        s->seg_seq = (uint64_t *)PICOLOG_MALLOC(n * sizeof(uint64_t));
+        if (!s->seg_seq) return plg__page_seq(s, (idx - 1) * s->D);
+        for (size_t k = 0; k < n; k++) s->seg_seq[k] = UINT64_MAX;
     }
-    *found = a > lo;
-    return a > lo ? a - 1 : lo;
+    if (s->seg_seq[i] == UINT64_MAX) s->seg_seq[i] = plg__page_seq(s, (idx - 1) * s->D);
+    return s->seg_seq[i];
+}
+
+/* The last page in [lo, hi) whose first fragment is valid with seq < target;
+ * page lo is known to qualify (its seq is lo_seq), hi_seq is the seq at page
+ * hi when known (else 0). Pages hold increasing sequence numbers, then zeros,
+ * so the search interpolates by sequence number (records of similar size
+ * land in a read or two) and bisects whenever a guess did not halve the range. */
+static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64_t lo_seq, uint64_t hi_seq,
+                                  uint64_t target) {
+    uint64_t a = lo + 1, b = hi, sa = lo_seq, sb = hi_seq;
+    int guess = 1;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2, width = b - a;
+        if (guess && sb > sa && target > sa) {
+            double frac = (double)(target - sa) / (double)(sb - sa);
+            mid = (a - 1) + (uint64_t)(frac * (double)(b - (a - 1)));
+            if (mid < a) mid = a;
+            if (mid >= b) mid = b - 1;
+        }
+        uint64_t q = plg__page_seq(s, mid);
+        if (q && q < target) { a = mid + 1; sa = q; } else { b = mid; sb = q; }
+        guess = (b - a) <= width / 2;
+    }
+    return a - 1;
 }
 
 PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
     plg__scan *s = &r->s;
     if (seq == 0) return PLG_EINVAL;
-    int found = 0;
-    uint64_t seg = plg__bsearch(s, s->seg_first - 1, s->seg_last, s->D, seq, &found);  /* 0-based */
+    /* the last segment whose first page starts below seq (binary search) */
+    uint64_t a = s->seg_first, b = s->seg_last + 1;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2, q = plg__seg_seq(s, mid);
+        if (q && q < seq) a = mid + 1; else b = mid;
+    }
+    int found = a > s->seg_first;
     uint64_t g = (s->seg_first - 1) * s->D;
-    if (found) g = plg__bsearch(s, seg * s->D, (seg + 1) * s->D, 1, seq, &found);
+    if (found) {
+        uint64_t seg = a - 1, next = seg < s->seg_last ? plg__seg_seq(s, seg + 1) : 0;
+        g = plg__search_pages(s, (seg - 1) * s->D, seg * s->D, plg__seg_seq(s, seg), next, seq);
+    }
     plg__scan_restart(s, g);
     if (!found && s->seg_first == 1) { s->expect = 1; s->skip_cont = 0; }
     for (;;) {
@@ -1886,7 +1989,7 @@ PLGDEF void plg_reader_close(plg_reader *r) {
 PLGDEF int plg_check(const char *path, plg_check_result *out) {
     plg__scan s;
     memset(out, 0, sizeof *out);
-    int rc = plg__scan_open(&s, path);
+    int rc = plg__scan_open(&s, path, 0);
     if (!rc) {
         plg_record rec;
         while ((rc = plg__scan_next(&s, &rec)) == 1) {}

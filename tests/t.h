@@ -28,7 +28,8 @@ static const char *t__cur_name = "";
     if (t__a != t__b) { t__cur_failed++; fprintf(stderr, "  %s:%d: %s: CHECK_EQ(%s, %s) failed: %lld != %lld\n", \
     __FILE__, __LINE__, t__cur_name, #a, #b, t__a, t__b); } } while (0)
 /* Stop the current test early (after a failed precondition). */
-#define REQUIRE(c) do { CHECK(c); if (!(c)) return; } while (0)
+#define REQUIRE(c) do { int t__ok = (c) ? 1 : 0; t__cur_checks++; if (!t__ok) { t__cur_failed++; \
+    fprintf(stderr, "  %s:%d: %s: REQUIRE(%s) failed\n", __FILE__, __LINE__, t__cur_name, #c); return; } } while (0)
 #define SKIP(why) do { t__cur_skipped = 1; printf("  skip %s: %s\n", t__cur_name, why); return; } while (0)
 #define RUN(fn) t__run(#fn, fn)
 
