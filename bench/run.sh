@@ -96,9 +96,11 @@ if [ $MAIN = 1 ]; then
 for round in $(seq 1 "$RUNS"); do
   echo "== round $round of $RUNS"
   load | tee -a "$meta"
-  # the original's scenario (4 KiB ring), then the default 8 MiB ring
+  # the original's scenario (4 KiB ring), then the default 8 MiB ring; sync mode
+  # is the library's default (auto) unless the label says dsync
   run $B/picolog_bench --duration "$DUR" --ring 4096 --label burst-ring4k
   run $B/picolog_bench --duration "$DUR" --ring 8M --label burst-ring8m
+  run $B/picolog_bench --duration "$DUR" --ring 8M --sync dsync --label burst-ring8m-dsync
   # the write size picolog actually used, rounded to 4 KiB
   w=$(awk -F, -v r=$round '$1==r && $2=="picolog" && $3=="burst-ring8m" && $4=="write_bytes_avg"{printf "%d", ($5+2048)/4096; exit}' "$raw")
   w=$(( ${w:-16} < 1 ? 1 : ${w:-16} )); w=$((w * 4096))
@@ -113,6 +115,7 @@ for round in $(seq 1 "$RUNS"); do
   for rate in 10000 100000 1000000; do
     run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
   done
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 4096 --rate 10000 --label paced-10000-ring4k
   run $B/picolog_bench --duration "$DUR" --ring 8M --stride 0 --label rss-ring8m
   for other in pp_bench vault_bench; do [ -x "$B/$other" ] && run $B/$other; done
