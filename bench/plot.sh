@@ -17,7 +17,8 @@ trap 'rm -rf "$tmp"' EXIT
 awk -F, 'NR>1 && $3=="durable_rps" && $2 !~ /^paced/ {print $1 "," $2 "," $4}' "$csv" | sort -t, -k3,3g |
   while IFS=, read -r b c v; do
     x=$(awk -F, -v b="$b" -v c="$c" '$1==b && $2==c && $3=="ratio_to_device_limit"{print $4}' "$csv")
-    printf '"%s %s" %s %s\n' "$b" "$c" "$v" "${x:-0}"
+    case $b in picolog) col=1 ;; raw_dsync) col=2 ;; *) col=3 ;; esac
+    printf '"%s %s" %s %s %s\n' "$b" "$c" "$v" "${x:-0}" "$col"
   done > "$tmp/thr.dat"
 
 # submission latency percentiles (net of the timer), one block per picolog config
@@ -58,7 +59,7 @@ gnuplot <<EOF
 set terminal pngcairo size 1100,620 font "sans,10" noenhanced
 
 set output "$out/throughput.png"
-set title "Durable throughput, 100-byte records (median of runs; label = ratio to the raw O_DIRECT+DSYNC limit at picolog's write size)"
+set title "Durable throughput, 100-byte records (median of runs; label = ratio to the raw O_DIRECT+DSYNC limit at picolog's write size)\nred: picolog, grey: raw device, blue: other stores"
 set style fill solid 0.6 border -1
 set boxwidth 0.7
 set logscale y
@@ -69,7 +70,11 @@ set grid ytics
 unset key
 set bmargin 9
 set rmargin 8
-plot "$tmp/thr.dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
+set palette maxcolors 3
+set palette defined (1 "#cc6677", 2 "#777777", 3 "#4477aa")
+set cbrange [0.5:3.5]
+unset colorbox
+plot "$tmp/thr.dat" using 0:2:4:xtic(1) with boxes lc palette, \
      "" using 0:2:(sprintf("%.2fx", \$3)) with labels offset 0,0.8 font "sans,9"
 
 set output "$out/latency.png"
