@@ -365,6 +365,12 @@ static void plg__sleep_ns(uint64_t ns) {
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
+/* Page-aligned memory, touched now so the hot path never page-faults. */
+static void *plg__map(size_t len) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 static void plg__put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void plg__put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static void plg__put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -1013,7 +1019,6 @@ struct plg_log {
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_stop;
-    uint8_t *zero; size_t zero_len;
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
 };
@@ -1207,7 +1212,14 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
 /* A segment is born complete: <name>.tmp gets the header and zeros over its
  * whole length (written, not fallocated, so later writes are overwrites that
  * change no metadata), is synced, then renamed into place and the directory
- * synced. Written without O_DSYNC; one fdatasync at the end. */
+ * synced. Written without O_DSYNC; one fdatasync at the end. Where the device
+ * can write zeroes itself (FALLOC_FL_WRITE_ZEROES, Linux 6.17+), the extents
+ * become written zeros without the data transfer. */
+#ifndef FALLOC_FL_WRITE_ZEROES
+#define FALLOC_FL_WRITE_ZEROES 0x80
+#endif
+#define PLG__ZERO_CHUNK ((size_t)1 << 20)
+
 static int plg__seg_create(plg_log *L, uint64_t idx) {
     char name[4096], tmp[4200];
     plg__seg_name(name, sizeof name, L->path, idx);
@@ -1217,20 +1229,26 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
     int fd = open(tmp, flags, 0644);
     if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
-    int rc = 0;
-    if (syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 && errno != EOPNOTSUPP)
+    uint8_t *buf = (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
+    int rc = buf ? 0 : PLG_ENOMEM;
+    int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
+    if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
+        errno != EOPNOTSUPP)
         rc = plg__from_errno(errno);
-    plg__seghdr h;
-    h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
-    h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
-    memset(L->zero, 0, L->zero_len);
-    plg__seghdr_encode(L->zero, &h);
-    for (uint64_t off = 0; !rc && off < L->seg_size; ) {
-        uint64_t n = L->seg_size - off < L->zero_len ? L->seg_size - off : L->zero_len;
-        rc = plg__write_all(fd, L->zero, (size_t)n, off);
-        if (off == 0) memset(L->zero, 0, PLG_PAGE_SIZE);
+    if (!rc) {
+        plg__seghdr h;
+        h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
+        h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+        plg__seghdr_encode(buf, &h);
+    }
+    for (uint64_t off = 0; !rc && off < (zeroed ? PLG_PAGE_SIZE : L->seg_size); ) {
+        uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
+        if (zeroed) n = PLG_PAGE_SIZE;
+        rc = plg__write_all(fd, buf, (size_t)n, off);
+        if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
+    if (buf) munmap(buf, PLG__ZERO_CHUNK);
     if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
     close(fd);
     if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
@@ -1550,10 +1568,6 @@ static int plg__validate(const plg_config *c) {
     return 0;
 }
 
-static void *plg__map(size_t len) {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
 
 static void plg__free(plg_log *L) {
     if (!L) return;
@@ -1564,7 +1578,6 @@ static void plg__free(plg_log *L) {
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
     if (L->map) munmap(L->map, L->map_len);
     if (L->stage) munmap(L->stage, L->stage_len);
-    if (L->zero) munmap(L->zero, L->zero_len);
     PICOLOG_FREE(L->slot_end);
     PICOLOG_FREE(L->path);
     pthread_mutex_destroy(&L->pa_mu);
@@ -1725,9 +1738,6 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         rc = errno == EWOULDBLOCK ? PLG_ELOCKED : plg__from_errno(errno);
         goto fail;
     }
-    L->zero_len = (size_t)1 << 20;
-    L->zero = (uint8_t *)plg__map(L->zero_len);
-    if (!L->zero) { rc = PLG_ENOMEM; goto fail; }
 
     if (L->cfg.sync_mode == PLG_SYNC_AUTO)
         L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
@@ -1765,7 +1775,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->cap = cfg.ring_capacity; L->mask = L->cap - 1;
     L->map_len = PLG_PAGE_SIZE + L->cap;
     L->map = plg__map(L->map_len);
-    L->S = (uint32_t)(2 * L->cfg.max_inflight * L->max_write_pages + 8);
+    L->S = (uint32_t)((L->cfg.max_inflight + 1) * L->max_write_pages + 8);   /* in flight + one batch filling */
     if (L->S < 64) L->S = 64;
     L->stage_len = ((size_t)L->S + 1) * PLG_PAGE_SIZE;
     L->stage = (uint8_t *)plg__map(L->stage_len);
