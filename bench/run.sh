@@ -3,6 +3,7 @@
 # the median of each number: a table on the terminal, a CSV in bench/results/.
 #
 #   bash bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only]
+#   bash bench/run.sh --report bench/results/raw-bench-STAMP.txt   (tables again)
 #   (make bench builds the binaries, then runs this; make plot draws the CSV)
 #
 # Environment: BENCH_RUNS (3), BENCH_DURATION (3 s per bench), BENCH_DIR
@@ -17,13 +18,14 @@ RUNS=${BENCH_RUNS:-3}
 DUR=${BENCH_DURATION:-3}
 DATA=${BENCH_DIR:-build/bench-data}
 RES=bench/results
-SEEK=0; MAIN=1
+SEEK=0; MAIN=1; REPORT=""
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift ;;
     --duration) DUR=$2; shift ;;
     --seek) SEEK=1 ;;
     --seek-only) SEEK=1; MAIN=0 ;;
+    --report) REPORT=$2; shift ;;
     *) echo "usage: bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only]" >&2; exit 2 ;;
   esac
   shift
@@ -34,13 +36,19 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 kind=bench; [ $MAIN = 0 ] && kind=seek
 raw=$RES/raw-$kind-$stamp.txt
 csv=$RES/$kind-$stamp.csv
-: > "$raw"
+meta=$RES/meta-$kind-$stamp.txt
+if [ -n "$REPORT" ]; then   # aggregate an earlier run again; run nothing
+  raw=$REPORT; csv=${REPORT/raw-/}; csv=${csv%.txt}.csv; meta=${REPORT/raw-/meta-}; SEEK=0
+  RUNS=$(cut -d, -f1 "$raw" | sort -u | wc -l)
+else
+  : > "$raw"
+fi
 
 for b in picolog_bench raw_bench picolog_seek; do
   [ -x "$B/$b" ] || { echo "missing $B/$b: run make bench" >&2; exit 1; }
 done
 
-if [ $MAIN = 1 ]; then
+if [ $MAIN = 1 ] && [ -z "$REPORT" ]; then
 # ---- optional peers: build each one only when its library is there ----------
 CC=${CC:-cc}
 CFLAGS="-std=c11 -O2 -g -Wall -Wextra -Werror -Ibench"
@@ -75,8 +83,7 @@ run() {
 }
 
 # ---- machine ----------------------------------------------------------------
-meta=$RES/meta-$kind-$stamp.txt
-{
+[ -z "$REPORT" ] && {
   echo "date: $(date -u)"
   echo "kernel: $(uname -sr)"
   echo "cpus: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -88,11 +95,11 @@ meta=$RES/meta-$kind-$stamp.txt
   done
   echo "runs: $RUNS x $DUR s per bench"
 } > "$meta"
-cat "$meta"
+cat "$meta" 2>/dev/null
 
 load() { echo "    load: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure: $(awk '/some/{print $2}' /proc/pressure/cpu 2>/dev/null); io pressure: $(awk '/some/{print $2}' /proc/pressure/io 2>/dev/null)"; }
 
-if [ $MAIN = 1 ]; then
+if [ $MAIN = 1 ] && [ -z "$REPORT" ]; then
 for round in $(seq 1 "$RUNS"); do
   echo "== round $round of $RUNS"
   load | tee -a "$meta"
@@ -128,6 +135,15 @@ if [ $SEEK = 1 ]; then
 fi
 rm -rf "$DATA"/picolog-* "$DATA"/raw-* "$DATA"/peer-* 2>/dev/null
 
+# each round's ratio to that round's own device limit (rounds see different load)
+if ! grep -q ',ratio_same_round,' "$raw"; then
+  awk -F, '$4=="durable_rps" { v[$1 "," $2 "," $3] = $5
+                               if ($2=="raw_dsync" && ($3=="same-qd1" || $3=="same-qd4") && $5 > L[$1]) L[$1] = $5 }
+    END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_same_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] } }' \
+    "$raw" > "$raw.tmp"
+  cat "$raw.tmp" >> "$raw"; rm -f "$raw.tmp"
+fi
+
 # ---- medians ------------------------------------------------------------------
 # raw: round,bench,config,metric,value,unit  ->  csv: bench,config,metric,median,unit,runs,min,max
 echo "bench,config,metric,median,unit,runs,min,max" > "$csv"
@@ -157,12 +173,13 @@ get() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {print $4
 echo
 echo "medians of $RUNS runs, $DUR s each; machine shared with other work (see load lines above)"
 echo "device limit: raw O_DIRECT+RWF_DSYNC at picolog's write size ($(get raw_dsync same-qd4 write_bytes) B): $(printf '%.0f' "$limit") rec/s"
-printf "%-20s %-20s %14s %8s %12s %12s\n" bench config "durable rec/s" "x limit" "lat P50" "lat P99"
+echo "x limit: ratio of the medians; per round: median of each round's ratio to that round's limit"
+printf "%-20s %-20s %14s %8s %9s %12s %12s\n" bench config "durable rec/s" "x limit" "per round" "lat P50" "lat P99"
 awk -F, 'NR>1 && $3=="durable_rps" {print $1 "," $2}' "$csv" | while IFS=, read -r b c; do
-  r=$(get "$b" "$c" durable_rps); x=$(get "$b" "$c" ratio_to_device_limit)
+  r=$(get "$b" "$c" durable_rps); x=$(get "$b" "$c" ratio_to_device_limit); xr=$(get "$b" "$c" ratio_same_round)
   p50=$(get "$b" "$c" lat_p50_us); p99=$(get "$b" "$c" lat_p99_us)
   [ -z "$p50" ] && p50=$(get "$b" "$c" dur_p50_us) && p99=$(get "$b" "$c" dur_p99_us)
-  printf "%-20s %-20s %14.0f %8.3f %10s us %10s us\n" "$b" "$c" "$r" "${x:-0}" "${p50:--}" "${p99:--}"
+  printf "%-20s %-20s %14.0f %8.3f %9.3f %10s us %10s us\n" "$b" "$c" "$r" "${x:-0}" "${xr:-0}" "${p50:--}" "${p99:--}"
 done
 echo
 echo "picolog submission latency (net of timer; timer overhead and resolution in the CSV):"
