@@ -23,6 +23,7 @@
  *     if (seq < 0) ...                              // PLG_EFULL: ring full, nothing consumed
  *     if (plg_durable(log) >= (uint64_t)seq) confirm(trade);  // group commit
  *     plg_wait(log, (uint64_t)seq, 1000000);        // or block up to 1 ms
+ *     plg_release(log, snapshot_seq);               // optional: old segments go, and are reused
  *     plg_close(log);                               // 0: everything appended is durable
  *
  *     plg_reader *r; plg_record rec;
@@ -182,6 +183,7 @@ typedef struct plg_stats {
     uint64_t segments_created, segment_stalls;
     uint64_t max_write_pages;
     uint64_t errors;                      /* failed or short I/O operations seen */
+    uint64_t segments_released, segments_recycled;
     int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
@@ -214,6 +216,7 @@ PLGDEF uint64_t plg_durable(const plg_log *log);
 PLGDEF int      plg_wait(plg_log *log, uint64_t seq, int64_t timeout_ns); /* < 0: no timeout */
 PLGDEF int      plg_error(const plg_log *log);              /* 0, or what poisoned it */
 PLGDEF void     plg_get_stats(const plg_log *log, plg_stats *out);
+PLGDEF int      plg_release(plg_log *log, uint64_t seq);  /* records < seq may go: old segments are reused */
 PLGDEF int      plg_close(plg_log *log);
 PLGDEF const char *plg_strerror(int err);
 
@@ -859,7 +862,9 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     if (s->in_rec) s->torn = 1;
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
-        for (uint32_t i = xoff; p && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
+        plg__frag of;
+        int stale = p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &of) && of.seq <= s->last_seq;
+        for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
         if (plg__scan_evidence(s, xg, xoff, &at)) {
             plg__scan_setwhere(s, xg, xoff);
@@ -1000,6 +1005,7 @@ struct plg_log {
     uint8_t *stage, *shadow; size_t stage_len; uint32_t S;
     uint64_t *slot_end;
     uint64_t g_fill, g_sub, g_free;
+    uint64_t g_synced; int unsynced;   /* fdatasync mode: pages below g_synced are on stable storage */
     uint32_t fill_off, partial_off;
     int tail_inflight, epoch_start, broken;
     uint64_t fill_end_seq, cseq, ctail;
@@ -1019,8 +1025,10 @@ struct plg_log {
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_stop;
+    uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
+    uint64_t st_released, st_recycled;
 };
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -1052,6 +1060,10 @@ static void plg__poison(plg_log *L, int code, int err) {
                  plg_strerror(code), err, (unsigned long long)plg__load_rlx(&L->durable));
     }
     plg__wake_waiters(L);
+}
+
+static void plg__set_durable(plg_log *L, uint64_t seq) {
+    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
 }
 
 /* Producer side: room for `need` contiguous bytes, writing a WRAP entry first
@@ -1220,10 +1232,55 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
 #endif
 #define PLG__ZERO_CHUNK ((size_t)1 << 20)
 
+#define PLG__MAX_FREE 2      /* released segments kept for reuse */
+
+static void plg__free_name(char *out, size_t cap, const char *dir, uint64_t idx) {
+    snprintf(out, cap, "%s/free-%020llu.plg", dir, (unsigned long long)idx);
+}
+
+/* Reuse a released segment: new header, first data page zeroed, synced, then
+ * renamed into place. The rest keeps old records of this log; their sequence
+ * numbers are below everything written here, so they never validate where a
+ * record is expected (and seeks ignore them). 1 = done, 0 = none to reuse. */
+static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
+    DIR *d = opendir(L->path);
+    if (!d) return 0;
+    char from[4200] = {0};
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "free-", 5) == 0 && strlen(e->d_name) == 29) {
+            snprintf(from, sizeof from, "%s/%s", L->path, e->d_name);
+            break;
+        }
+    closedir(d);
+    if (!from[0]) return 0;
+    int fd = open(from, O_WRONLY | O_CLOEXEC | (L->cfg.io_mode == PLG_IO_DIRECT ? O_DIRECT : 0));
+    struct stat st;
+    uint8_t *buf = (uint8_t *)plg__map(2 * PLG_PAGE_SIZE);
+    int ok = fd >= 0 && buf && fstat(fd, &st) == 0 && (uint64_t)st.st_size == L->seg_size;
+    if (ok) {
+        plg__seghdr h;
+        h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
+        h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+        plg__seghdr_encode(buf, &h);
+        ok = plg__write_all(fd, buf, 2 * PLG_PAGE_SIZE, 0) == 0 && fdatasync(fd) == 0;
+    }
+    if (fd >= 0) close(fd);
+    if (buf) munmap(buf, 2 * PLG_PAGE_SIZE);
+    ok = ok && rename(from, name) == 0 && plg__fsync_fd(L->dirfd) == 0;
+    if (!ok) unlink(from);             /* unusable: make a new one instead */
+    pthread_mutex_lock(&L->pa_mu);
+    if (L->nfree) L->nfree--;
+    pthread_mutex_unlock(&L->pa_mu);
+    if (ok) plg__add_rlx(&L->st_recycled, 1);
+    return ok;
+}
+
 static int plg__seg_create(plg_log *L, uint64_t idx) {
     char name[4096], tmp[4200];
     plg__seg_name(name, sizeof name, L->path, idx);
     if (access(name, F_OK) == 0) return 0;         /* preallocated earlier */
+    if (plg__seg_recycle(L, idx, name)) { plg__add_rlx(&L->st_segs, 1); return 0; }
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
@@ -1258,13 +1315,47 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     return rc;
 }
 
+/* Release the oldest segments that hold only records below release_below
+ * and are behind the writer: keep a few for reuse, delete the rest. Runs on
+ * the preallocation thread (which owns segment files), with pa_mu held. */
+static void plg__release_segments(plg_log *L) {
+    uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
+    for (;;) {
+        uint64_t next = L->seg_first + 1, below = L->release_below;
+        if (next > cur) break;
+        char name[4096], to[4200];
+        plg__seg_name(name, sizeof name, L->path, next);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__frag f;
+        int ok = plg__read_full(fd, page, sizeof page, PLG_PAGE_SIZE, &got) == 0 && got == sizeof page &&
+                 plg__frag_get(page, PLG_PAGE_SIZE, L->log_id, &f) && f.seq < below;
+        close(fd);
+        if (!ok) break;                 /* segment seg_first still holds records >= below */
+        plg__seg_name(name, sizeof name, L->path, L->seg_first);
+        int r;
+        if (L->nfree < PLG__MAX_FREE) {
+            plg__free_name(to, sizeof to, L->path, L->seg_first);
+            r = rename(name, to);
+            if (r == 0) L->nfree++;
+        } else {
+            r = unlink(name);
+        }
+        if (r != 0 || plg__fsync_fd(L->dirfd) != 0) break;
+        L->seg_first++;
+        plg__add_rlx(&L->st_released, 1);
+    }
+}
+
 static void *plg__prealloc_main(void *arg) {
     plg_log *L = (plg_log *)arg;
     prctl(PR_SET_NAME, "plg-prealloc", 0, 0, 0);
     pthread_mutex_lock(&L->pa_mu);
     for (;;) {
-        while (!L->pa_stop && (L->pa_want <= L->pa_ready || L->pa_err)) pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        while (!L->pa_stop && !L->release_pending && (L->pa_want <= L->pa_ready || L->pa_err))
+            pthread_cond_wait(&L->pa_cv, &L->pa_mu);
         if (L->pa_stop) break;
+        if (L->release_pending) { L->release_pending = 0; plg__release_segments(L); continue; }
         uint64_t idx = L->pa_ready + 1;
         pthread_mutex_unlock(&L->pa_mu);
         int rc = plg__seg_create(L, idx);
@@ -1293,13 +1384,34 @@ static int plg__open_seg_fd(plg_log *L, uint64_t idx) {
 
 /* Writer: move to segment idx (nothing in flight). Waits for the
  * preallocator if it is behind; that wait is counted as a stall. */
+/* fdatasync of the current segment, now (nothing in flight), through the
+ * caller's plg_io when there is one so a simulated disk sees it. */
+static int plg__sync_now(plg_log *L) {
+    if (L->io_kind != 2) {
+        int r;
+        while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
+        return r == 0 ? 0 : -errno;
+    }
+    int r = plg__io_fsync(L, L->fd_cur, PLG__MAX_INFLIGHT);
+    for (int i = 0; r == 0 && i < 1000000; i++) {
+        plg_io_cqe cq[4];
+        int n = plg__io_reap(L, cq, 4, 1000000);
+        if (n < 0) return n;
+        for (int k = 0; k < n; k++) if (cq[k].tag == PLG__MAX_INFLIGHT) return cq[k].res;
+    }
+    return r ? r : -EIO;
+}
+
 static int plg__switch_segment(plg_log *L, uint64_t idx) {
-    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && L->fd_cur >= 0 &&
-        plg__load_rlx(&L->written) > plg__load_rlx(&L->durable)) {
-        if (fdatasync(L->fd_cur) != 0) return plg__from_errno(errno);
+    /* Every completed write to the old segment must be on stable storage
+     * before the writer moves on: later syncs only cover the new file. */
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && L->fd_cur >= 0 && L->unsynced) {
+        int r = plg__sync_now(L);
         plg__add_rlx(&L->st_syncs, 1);
-        plg__store_rel(&L->durable, plg__load_rlx(&L->written));
-        plg__wake_waiters(L);
+        if (r != 0) return plg__from_errno(-r);
+        L->unsynced = 0;
+        L->g_synced = L->g_sub;
+        plg__set_durable(L, plg__load_rlx(&L->written));
     }
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
@@ -1313,7 +1425,8 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     int fd = plg__open_seg_fd(L, idx);
     if (fd < 0) return fd;
     if (L->fd_cur >= 0) close(L->fd_cur);
-    L->fd_cur = fd; L->cur_seg = idx;
+    L->fd_cur = fd;
+    plg__store_rel(&L->cur_seg, idx);
     return 0;
 }
 
@@ -1390,9 +1503,6 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     return 0;
 }
 
-static void plg__set_durable(plg_log *L, uint64_t seq) {
-    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
-}
 
 /* Completions may arrive in any order; positions move only over the
  * contiguous prefix of finished operations, in submission order. */
@@ -1415,8 +1525,9 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         plg__wr *w = &L->wr[L->wr_head];
         if (w->failed) L->broken = 1;          /* nothing after a failure ever counts */
         if (L->broken) {}
-        else if (w->is_sync) plg__set_durable(L, w->end_seq);
+        else if (w->is_sync) { plg__set_durable(L, w->end_seq); L->g_synced = w->g0; }
         else {
+            L->unsynced = 1;
             if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
             if (!w->partial) L->g_free = w->g0 + w->npages;
             if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
@@ -1457,6 +1568,13 @@ static int plg__submit(plg_log *L, int stopping) {
             if (n > to_seg_end) n = to_seg_end;
             if (n > to_wrap) n = to_wrap;
             if (!due && n < L->max_write_pages) break;
+            if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC) {
+                /* Completed but unsynced writes are in flight too, as far as a
+                 * power cut is concerned: never more than the recovery window. */
+                uint64_t room = L->window / PLG_PAGE_SIZE - 1, used = L->g_sub - L->g_synced;
+                if (used >= room) break;
+                if (n > room - used) n = room - used;
+            }
             uint64_t last = L->g_sub + n - 1;
             if (plg__wr_push(L, L->g_sub, (uint32_t)n, L->slot_end[last % L->S], 0, 0)) break;
             L->g_sub += n;
@@ -1464,6 +1582,7 @@ static int plg__submit(plg_log *L, int stopping) {
             continue;
         }
         if (!due) break;
+        if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && (L->g_fill + 1 - L->g_synced) * PLG_PAGE_SIZE > L->window) break;
         memcpy(L->shadow, plg__slot(L, L->g_fill), PLG_PAGE_SIZE);
         if (plg__wr_push(L, L->g_fill, 1, L->fill_end_seq, 1, 0)) break;
         L->tail_inflight = 1;
@@ -1476,18 +1595,21 @@ static int plg__submit(plg_log *L, int stopping) {
      * writer thread calls it itself: an io_uring fsync would run on an io-wq
      * worker, which on a busy machine waits for a CPU (milliseconds). */
     uint64_t target = plg__load_rlx(&L->written);
-    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) &&
-        target > plg__load_rlx(&L->durable)) {
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) && L->unsynced) {
         if (L->io_kind == 2) {
             if (L->wr_n < PLG__MAX_INFLIGHT && plg__writes_inflight(L) == 0 &&
-                plg__wr_push(L, 0, 0, target, 0, 1) == 0)
+                plg__wr_push(L, L->g_free, 0, target, 0, 1) == 0) {
+                L->unsynced = 0;
                 did = 1;
+            }
         } else {
+            uint64_t g_done = L->g_free;
             int r = 0;
+            L->unsynced = 0;
             while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
             plg__add_rlx(&L->st_syncs, 1);
             if (r != 0) plg__poison(L, plg__from_errno(errno), errno);
-            else plg__set_durable(L, target);
+            else { plg__set_durable(L, target); L->g_synced = g_done; }
             did = 1;
         }
     }
@@ -1629,6 +1751,7 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
                  (unsigned long long)s.where_off, (unsigned long long)s.last_seq);
     *end_g = s.end_g; *end_off = s.end_off; *last_seq = s.last_seq; *last_epoch = s.last_epoch;
     L->pa_ready = s.seg_last;
+    L->seg_first = s.seg_first;
     plg__scan_close(&s);
     return 0;
 }
@@ -1739,6 +1862,13 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         goto fail;
     }
 
+    {                                                  /* released segments kept for reuse */
+        DIR *dd = opendir(L->path);
+        struct dirent *e;
+        while (dd && (e = readdir(dd)) != NULL)
+            if (strncmp(e->d_name, "free-", 5) == 0 && strlen(e->d_name) == 29) L->nfree++;
+        if (dd) closedir(dd);
+    }
     if (L->cfg.sync_mode == PLG_SYNC_AUTO)
         L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
                                ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
@@ -1752,7 +1882,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->window = (uint64_t)cfg.max_inflight * cfg.max_write_bytes + PLG_PAGE_SIZE;
         rc = plg__seg_create(L, 1);
         if (rc) goto fail;
-        L->pa_ready = 1;
+        L->pa_ready = 1; L->seg_first = 1;
     } else if (rc) {
         goto fail;
     }
@@ -1792,7 +1922,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         if (rc) goto fail;
     } while (L->epoch == 0 || L->epoch == last_epoch);
     L->epoch_start = 1;
-    L->g_fill = L->g_sub = L->g_free = end_g;
+    L->g_fill = L->g_sub = L->g_free = L->g_synced = end_g;
     L->fill_off = L->partial_off = end_off;
     L->slot_end[end_g % L->S] = last_seq;
     L->fill_end_seq = last_seq;
@@ -1817,6 +1947,14 @@ fail:
     }
     plg__free(L);
     return rc;
+}
+
+PLGDEF int plg_release(plg_log *L, uint64_t seq) {
+    if (!L) return PLG_EINVAL;
+    pthread_mutex_lock(&L->pa_mu);
+    if (seq > L->release_below) { L->release_below = seq; L->release_pending = 1; pthread_cond_broadcast(&L->pa_cv); }
+    pthread_mutex_unlock(&L->pa_mu);
+    return 0;
 }
 
 PLGDEF uint64_t plg_appended(const plg_log *L) { return plg__load_rlx(&L->rc->next_seq) - 1; }
@@ -1855,9 +1993,9 @@ PLGDEF int plg_wait(plg_log *L, uint64_t seq, int64_t timeout_ns) {
 
 PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     memset(o, 0, sizeof *o);
+    o->durable = plg_durable(L);          /* read in this order, monotonic counters */
+    o->written = plg_written(L);          /* give appended >= written >= durable */
     o->appended = plg_appended(L);
-    o->written = plg_written(L);
-    o->durable = plg_durable(L);
     o->records = plg__load_rlx(&L->rc->records);
     o->bytes = plg__load_rlx(&L->rc->bytes);
     o->ring_full = plg__load_rlx(&L->rc->ring_full);
@@ -1869,6 +2007,8 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segment_stalls = plg__load_rlx(&L->st_stalls);
     o->max_write_pages = plg__load_rlx(&L->st_maxw);
     o->errors = plg__load_rlx(&L->st_errors);
+    o->segments_released = plg__load_rlx(&L->st_released);
+    o->segments_recycled = plg__load_rlx(&L->st_recycled);
     o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
@@ -1945,6 +2085,7 @@ static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64
             if (mid >= b) mid = b - 1;
         }
         uint64_t q = plg__page_seq(s, mid);
+        if (q < lo_seq) q = 0;                 /* old records in a reused segment */
         if (q && q < target) { a = mid + 1; sa = q; } else { b = mid; sb = q; }
         guess = (b - a) <= width / 2;
     }
