@@ -4,7 +4,8 @@
  *   picolog_bench [--dir D] [--duration S] [--record BYTES] [--ring BYTES]
  *                 [--flush-ns NS] [--poll-ns NS] [--max-write BYTES]
  *                 [--inflight N] [--sync auto|dsync|fdatasync|none]
- *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--label NAME]
+ *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--release]
+ *                 [--label NAME]
  *
  * Defaults are the original's scenario: 100-byte records, a 4 KiB ring, 1 ms
  * flush interval, 10 us poll interval, 3 s, and the library's default sync
@@ -24,6 +25,9 @@
  *                       advance that covers it minus its append tick: what an
  *                       engine that polls the mark would see.
  *   throughput          records durable at the end of the window / window.
+ *                       --release calls plg_release(durable) every 2^19 durable
+ *                       records, as a retention policy would: old segments are
+ *                       then reused instead of new ones being zeroed.
  *   memory              VmRSS before plg_open and at the end (picolog's
  *                       share), VmHWM, against ring + in-flight + 2 MiB. */
 #define PICOLOG_IMPLEMENTATION
@@ -39,7 +43,7 @@ static bench_hist sub_hist, ovh_hist, dur_hist;
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
-                    "         [--rate R] [--stride K] [--warmup S] [--label NAME]\n");
+                    "         [--rate R] [--stride K] [--warmup S] [--release] [--label NAME]\n");
     exit(2);
 }
 
@@ -55,6 +59,7 @@ int main(int argc, char **argv) {
     cfg.poll_interval_ns = 10000;
     long stride = -1;
     double warmup = 0;
+    int release = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = bench_opt(argc, argv, &i, "--dir"))) dir = v;
@@ -70,6 +75,7 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--stride"))) stride = atol(v);
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--warmup"))) warmup = atof(v);
+        else if (!strcmp(argv[i], "--release")) release = 1;
         else usage();
     }
     if (!strcmp(sync, "auto")) cfg.sync_mode = PLG_SYNC_AUTO;
@@ -133,7 +139,7 @@ int main(int argc, char **argv) {
 
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
     double period = rate > 0 ? 1e9 / rate / bench__ns_per_tick : 0;
-    uint64_t nfull = 0, nev = 0, last_d = 0, k = 0;
+    uint64_t nfull = 0, nev = 0, last_d = 0, k = 0, last_rel = 0;
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, next = t_start;
     int err = 0;
     for (;;) {
@@ -161,6 +167,7 @@ int main(int argc, char **argv) {
         }
         uint64_t d = plg_durable(log);
         if (d != last_d && nev < cap_ev) { ev[nev].tick = t1; ev[nev].durable = d; nev++; last_d = d; }
+        if (release && d - last_rel >= (1u << 19)) { plg_release(log, d); last_rel = d; }
     }
     uint64_t t_stop = bench_tick();
     uint64_t durable_at_end = plg_durable(log), appended = plg_appended(log);
@@ -212,6 +219,8 @@ int main(int argc, char **argv) {
            durable_at_end / secs, (unsigned long long)nfull, (unsigned long long)st.writes, avg_write,
            (unsigned long long)st.max_write_pages, (unsigned long long)st.syncs,
            (unsigned long long)st.segments_created, (unsigned long long)st.segment_stalls);
+    printf("# segments released %llu, reused without zeroing %llu\n", (unsigned long long)st.segments_released,
+           (unsigned long long)st.segments_recycled);
 
     bench_result(B, cfgname, "durable_rps", durable_at_end / secs, "rec/s");
     bench_result(B, cfgname, "appended_rps", appended / secs, "rec/s");
@@ -242,6 +251,7 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "write_bytes_avg", avg_write, "B");
     bench_result(B, cfgname, "writes_per_s", st.writes / secs, "1/s");
     bench_result(B, cfgname, "syncs_per_s", st.syncs / secs, "1/s");
+    bench_result(B, cfgname, "segments_recycled", (double)st.segments_recycled, "segments");
     bench_result(B, cfgname, "rss_process_start_mib", rss_start / 1048576.0, "MiB");
     bench_result(B, cfgname, "rss_picolog_open_mib", ((double)rss_open - (double)rss_before) / 1048576.0, "MiB");
     bench_result(B, cfgname, "rss_picolog_end_mib", ((double)rss_end - (double)rss_before) / 1048576.0, "MiB");

@@ -108,6 +108,8 @@ for round in $(seq 1 "$RUNS"); do
   run $B/picolog_bench --duration "$DUR" --ring 4096 --label burst-ring4k
   run $B/picolog_bench --duration "$DUR" --ring 8M --label burst-ring8m
   run $B/picolog_bench --duration "$DUR" --ring 8M --sync dsync --label burst-ring8m-dsync
+  # as with a retention policy: old segments released, so new ones are reused, not zeroed
+  run $B/picolog_bench --duration "$DUR" --ring 8M --release --label burst-ring8m-release
   # the write size picolog actually used, rounded to 4 KiB
   w=$(awk -F, -v r=$round '$1==r && $2=="picolog" && $3=="burst-ring8m" && $4=="write_bytes_avg"{printf "%d", ($5+2048)/4096; exit}' "$raw")
   w=$(( ${w:-16} < 1 ? 1 : ${w:-16} )); w=$((w * 4096))
