@@ -39,8 +39,9 @@
  *              record (length, sequence, epoch, CRC32C) into 4 KiB pages, and
  *              writes runs of pages: at once when the device is idle, batched
  *              while writes are in flight, never holding a record longer than
- *              flush_interval_ns. Completions move `written`, and, once the data
- *              is on stable storage, `durable`, always contiguously.
+ *              flush_interval_ns; a lone page on an idle device goes out as a
+ *              synchronous RWF_DSYNC write. Completions move `written`, and,
+ *              once the data is on stable storage, `durable`, contiguously.
  *   on disk    a directory of preallocated, pre-zeroed segment files. Records
  *              larger than a page span pages as fragments. The format is in
  *              docs/picolog-format.md.
@@ -138,7 +139,8 @@ enum plg_io_mode {
     PLG_IO_BUFFERED_FDATASYNC = 1    /* page cache; durability still from the sync mode */
 };
 enum plg_flags {
-    PLG_PIN_WRITER = 1u << 0   /* pin the writer thread to config.writer_cpu */
+    PLG_PIN_WRITER = 1u << 0,  /* pin the writer thread to config.writer_cpu */
+    PLG_URING_ONLY = 1u << 1   /* no synchronous RWF_DSYNC write when the device is idle */
 };
 
 #define PLG_PAGE_SIZE 4096u
@@ -193,6 +195,7 @@ typedef struct plg_stats {
 /* Result of scanning a whole log (plg_check and the dump tool). */
 typedef struct plg_check_result {
     uint64_t records, first_seq, last_seq, bytes, segments;
+    uint64_t first_segment;  /* index of the oldest segment file (above 1 after plg_release) */
     int      status;        /* 0: valid log (maybe a torn tail); PLG_ECORRUPT; other < 0 */
     int      torn_tail;     /* 1: bytes after the valid end were discarded as a torn tail */
     char     file[4096];    /* segment where the valid log ends, or the corruption is */
@@ -981,7 +984,7 @@ PLG__STATIC_ASSERT(sizeof(plg__ring_ctl) == 256, "ring control block layout");
 typedef struct plg__wr {
     uint64_t g0, end_seq;
     uint32_t npages, expect;
-    uint8_t partial, is_sync, done, failed;
+    uint8_t partial, is_sync, done, failed, dsynced;
 } plg__wr;
 
 #define PLG__MAX_INFLIGHT 64
@@ -1191,7 +1194,7 @@ static int plg__io_fsync(plg_log *L, int fd, uint64_t tag) {
 static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_ns) {
     if (L->io_kind == 2) return L->cfg.io->reap(L->cfg.io->ctx, out, max, timeout_ns);
 #ifndef PICOLOG_NO_URING
-    if (L->io_kind == 0) {
+    if (L->io_kind == 0 && L->sq_n == 0) {
         struct io_uring_cqe *cqe = NULL;
         int n = 0, r;
         if (timeout_ns) {
@@ -1490,9 +1493,23 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     w->partial = (uint8_t)partial; w->is_sync = (uint8_t)is_sync;
     w->expect = is_sync ? 0 : npages * PLG_PAGE_SIZE;
     L->wr_n++;
-    int r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
-                    : plg__io_write(L, L->fd_cur, partial ? L->shadow : plg__slot(L, g0), w->expect,
-                                    plg__page_off(L->D, g0), L->cfg.sync_mode == PLG_SYNC_DSYNC, i);
+    const void *buf = partial ? L->shadow : plg__slot(L, g0);
+    int r;
+    if (!is_sync && L->io_kind == 0 && L->wr_n == 1 && !L->unsynced && npages == 1 &&
+        L->cfg.sync_mode != PLG_SYNC_NONE_UNSAFE && !(L->cfg.flags & PLG_URING_ONLY)) {
+        /* The device is idle and this is one page: a synchronous RWF_DSYNC
+         * write from this thread is the lowest latency there is (no kernel
+         * worker to wait for). Under load the writes go through io_uring. */
+        w->dsynced = 1;
+        L->sq[L->sq_n].tag = i;
+        L->sq[L->sq_n].res = plg__pwrite_dsync(L->fd_cur, buf, w->expect, plg__page_off(L->D, g0), 1);
+        L->sq_n++;
+        r = 0;
+    } else {
+        r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
+                    : plg__io_write(L, L->fd_cur, buf, w->expect, plg__page_off(L->D, g0),
+                                    L->cfg.sync_mode == PLG_SYNC_DSYNC, i);
+    }
     if (r < 0) { w->done = 1; w->failed = 1; plg__poison(L, plg__from_errno(-r), -r); return r; }
     if (is_sync) { L->sync_inflight = 1; plg__add_rlx(&L->st_syncs, 1); }
     else {
@@ -1527,10 +1544,11 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         if (L->broken) {}
         else if (w->is_sync) { plg__set_durable(L, w->end_seq); L->g_synced = w->g0; }
         else {
-            L->unsynced = 1;
             if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
             if (!w->partial) L->g_free = w->g0 + w->npages;
-            if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
+            if (w->dsynced && !L->unsynced) { plg__set_durable(L, w->end_seq); L->g_synced = L->g_free; }
+            else if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
+            else L->unsynced = 1;
         }
         L->wr_head = (L->wr_head + 1) % PLG__MAX_INFLIGHT;
         L->wr_n--;
@@ -2148,6 +2166,7 @@ PLGDEF int plg_check(const char *path, plg_check_result *out) {
     out->records = s.records; out->first_seq = s.first_seq; out->last_seq = s.last_seq;
     out->bytes = s.bytes; out->torn_tail = s.torn; out->status = rc;
     out->segments = s.seg_last >= s.seg_first && s.seg_last ? s.seg_last - s.seg_first + 1 : 0;
+    out->first_segment = out->segments ? s.seg_first : 0;
     if (s.dir) {
         plg__strlcpy(out->file, s.where_file, sizeof out->file);
         out->offset = plg__page_off(s.D ? s.D : 1, s.where_g) + s.where_off;
