@@ -49,7 +49,8 @@ add_dur() {  # bench config prefix title
 for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="dur_p50_us"{print $2}' "$csv"); do
   add_dur picolog "$c" dur "picolog $c"
 done
-add_dur raw_dsync 4k-qd1 lat "raw 4 KiB DSYNC write"
+add_dur raw_dsync 4k-qd1 lat "raw 4 KiB DSYNC write (io_uring)"
+add_dur raw_dsync 4k-pwritev2 lat "raw 4 KiB DSYNC write (pwritev2)"
 for p in rocksdb sqlite lmdb; do
   c=$(awk -F, -v b=$p '$1==b && $3=="lat_p50_us"{print $2; exit}' "$csv")
   [ -n "$c" ] && add_dur "$p" "$c" lat "$p $c commit"

@@ -2,7 +2,8 @@
  * same stream of records as picolog_bench.
  *
  *   raw_bench [--mode direct|buffered] [--size BYTES] [--qd N] [--dir D]
- *             [--duration S] [--record BYTES] [--file-size BYTES] [--label NAME]
+ *             [--duration S] [--record BYTES] [--file-size BYTES] [--engine uring|pwritev2]
+ *             [--label NAME]
  *
  * direct    O_DIRECT writes of --size bytes, each with RWF_DSYNC (on a disk
  *           with a volatile cache and no FUA: write + cache flush), through
@@ -10,6 +11,8 @@
  *           sequential offsets in a file that was written and synced first
  *           (so no write changes metadata, as in picolog's preallocated
  *           segments). floor(size / record) records are packed per write.
+ *           --engine pwritev2: one synchronous pwritev2(RWF_DSYNC) at a time
+ *           from this thread instead (no io_uring, no kernel worker).
  * buffered  pwrite of --size bytes into the page cache, then fdatasync; one
  *           at a time.
  * Latency is per write (submission to completion); throughput counts records. */
@@ -26,7 +29,7 @@ static bench_hist lat;
 
 static void usage(void) {
     fprintf(stderr, "usage: raw_bench [--mode direct|buffered] [--size B] [--qd N] [--dir D] [--duration S]\n"
-                    "         [--record B] [--file-size B] [--label NAME]\n");
+                    "         [--record B] [--file-size B] [--engine uring|pwritev2] [--label NAME]\n");
     exit(2);
 }
 
@@ -37,7 +40,7 @@ static void pack(uint8_t *buf, size_t size, uint32_t rec_len, uint64_t *next_rec
 
 int main(int argc, char **argv) {
     const char *dir = getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "build/bench-data";
-    const char *mode = "direct", *label = NULL;
+    const char *mode = "direct", *label = NULL, *engine = "uring";
     double duration = 3.0;
     uint64_t size = 4096, file_size = 256ull << 20;
     uint32_t rec_len = BENCH_RECORD_DEFAULT;
@@ -52,9 +55,13 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--record"))) rec_len = (uint32_t)bench_size(v);
         else if ((v = bench_opt(argc, argv, &i, "--file-size"))) file_size = bench_size(v);
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
+        else if ((v = bench_opt(argc, argv, &i, "--engine"))) engine = v;
         else usage();
     }
     int direct = !strcmp(mode, "direct");
+    int sync_engine = !strcmp(engine, "pwritev2");
+    if (!sync_engine && strcmp(engine, "uring")) usage();
+    if (sync_engine) qd = 1;
     if ((!direct && strcmp(mode, "buffered")) || size < 4096 || size % 4096 || qd < 1 || qd > 64 ||
         rec_len == 0 || rec_len > size || file_size < size * (uint64_t)qd)
         usage();
@@ -63,6 +70,7 @@ int main(int argc, char **argv) {
     uint32_t per_write = (uint32_t)(size / rec_len);
     char cfgname[64], path[4096];
     if (label) snprintf(cfgname, sizeof cfgname, "%s", label);
+    else if (direct && sync_engine) snprintf(cfgname, sizeof cfgname, "%lluk-pwritev2", (unsigned long long)(size >> 10));
     else if (direct) snprintf(cfgname, sizeof cfgname, "%lluk-qd%d", (unsigned long long)(size >> 10), qd);
     else snprintf(cfgname, sizeof cfgname, "%lluk", (unsigned long long)(size >> 10));
     const char *B = direct ? "raw_dsync" : "buffered_fdatasync";
@@ -84,7 +92,23 @@ int main(int argc, char **argv) {
     uint64_t next_rec = 1, writes = 0, off = 0;
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, t_stop;
-    if (direct) {
+    if (direct && sync_engine) {
+        for (;;) {
+            uint64_t t0 = bench_tick();
+            if (t0 >= t_end) break;
+            pack(bufs, size, rec_len, &next_rec, per_write);
+            struct iovec iov = {bufs, (size_t)size};
+            t0 = bench_tick();
+            if (pwritev2(fd, &iov, 1, (off_t)off, RWF_DSYNC) != (ssize_t)size) {
+                fprintf(stderr, "pwritev2: %s\n", strerror(errno));
+                return 1;
+            }
+            bench_hist_add(&lat, bench_tick() - t0);
+            writes++;
+            off = (off + size) % file_size;
+        }
+        t_stop = bench_tick();
+    } else if (direct) {
         struct io_uring ring;
         int r = io_uring_queue_init(64, &ring, 0);
         if (r < 0) { fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-r)); return 1; }

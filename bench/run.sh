@@ -116,6 +116,7 @@ for round in $(seq 1 "$RUNS"); do
   run $B/raw_bench --duration "$DUR" --size $w --qd 1 --label same-qd1
   run $B/raw_bench --duration "$DUR" --size $w --qd 4 --label same-qd4
   run $B/raw_bench --duration "$DUR" --size 4096 --qd 1
+  run $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
   run $B/raw_bench --duration "$DUR" --size 64k --qd 1
   run $B/raw_bench --duration "$DUR" --size 64k --qd 4
   run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
