@@ -105,7 +105,7 @@ extern "C" {
     X(PLG_ETOOBIG,   -2,  "record can never fit the configured ring") \
     X(PLG_EINVAL,    -3,  "invalid argument or configuration") \
     X(PLG_EIO,       -4,  "I/O error: the log is poisoned and acknowledges nothing more") \
-    X(PLG_ENOSPC,    -5,  "no space left on device: the log is poisoned") \
+    X(PLG_ENOSPC,    -5,  "no space left on device (a writing log is poisoned by it)") \
     X(PLG_ECORRUPT,  -6,  "corruption in the middle of the log (not a torn tail)") \
     X(PLG_ELOCKED,   -7,  "the log is already open for writing by another writer") \
     X(PLG_ETIMEDOUT, -8,  "timed out before the record became durable") \
@@ -118,7 +118,8 @@ extern "C" {
     X(PLG_EURING,    -15, "io_uring setup failed") \
     X(PLG_ETYPE,     -16, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -17, "the log is closing") \
-    X(PLG_EBUSY,     -18, "a reservation is already open")
+    X(PLG_EBUSY,     -18, "a reservation is already open") \
+    X(PLG_EACCES,    -19, "permission denied, or a read-only filesystem")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -413,6 +414,7 @@ static int plg__from_errno(int e) {
     case EIO: return PLG_EIO;
     case ENOMEM: return PLG_ENOMEM;
     case ENOENT: return PLG_ENOENT;
+    case EACCES: case EPERM: case EROFS: return PLG_EACCES;
     case EWOULDBLOCK: return PLG_ELOCKED;
     default: return PLG_ESYS;
     }
@@ -1030,7 +1032,7 @@ struct plg_log {
     pthread_t writer, prealloc;
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
-    uint64_t pa_want, pa_ready; int pa_err, pa_stop;
+    uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
@@ -1316,8 +1318,14 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     close(fd);
     if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
     if (!rc) rc = plg__fsync_fd(L->dirfd);
-    if (rc) { unlink(tmp); if (!plg__load_rlx(&L->last_errno)) plg__store_rlx(&L->last_errno, errno); }
-    else plg__add_rlx(&L->st_segs, 1);
+    if (rc) {
+        int e = errno;
+        unlink(tmp);
+        plg__store_rlx(&L->pa_errno, e);
+        plg__msg(L, rc, "%s: cannot create segment %s: %s (%s)", L->path, name, plg_strerror(rc), strerror(e));
+    } else {
+        plg__add_rlx(&L->st_segs, 1);
+    }
     return rc;
 }
 
@@ -1574,8 +1582,8 @@ static int plg__submit(plg_log *L, int stopping) {
         uint64_t seg = L->g_sub / L->D + 1;
         if (seg != L->cur_seg) {
             if (L->wr_n) break;
-            int rc = plg__switch_segment(L, seg);
-            if (rc) { plg__poison(L, rc, errno); break; }
+            int e0 = errno, rc = plg__switch_segment(L, seg);
+            if (rc) { int e = plg__load_rlx(&L->pa_errno); plg__poison(L, rc, e ? e : (errno ? errno : e0)); break; }
         }
         int idle = plg__writes_inflight(L) == 0, due = stopping || idle;
         if (!due) {
@@ -1976,6 +1984,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     *out = L;
     return 0;
 fail:
+    if (rc != PLG_ECORRUPT && rc != PLG_EFORMAT) {          /* those were explained by recovery */
+        int e = errno;
+        plg__msg(L, rc, "%s: cannot open the log: %s%s%s%s", L->path, plg_strerror(rc),
+                 rc == PLG_ELOCKED ? " (another writer holds it)" : "", e ? ": " : "", e ? strerror(e) : "");
+    }
     if (L->prealloc_started) {
         pthread_mutex_lock(&L->pa_mu); L->pa_stop = 1; pthread_cond_broadcast(&L->pa_cv);
         pthread_mutex_unlock(&L->pa_mu);
