@@ -90,5 +90,15 @@ demo:
 bench: $(BENCHES)
 	@bash bench/run.sh
 
+# Benchmark extras (docs/performance.md): the optional peer libraries, the
+# 10 GiB seek benchmark (slow, needs 25 GiB free), and the plots.
+.PHONY: bench-deps bench-seek
+bench-deps:
+	bash bench/deps.sh
+bench-seek: $(BENCHES)
+	@bash bench/run.sh --seek-only
+plot:
+	@bash bench/plot.sh
+
 clean:
 	rm -rf $(B)

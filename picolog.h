@@ -105,7 +105,7 @@ extern "C" {
     X(PLG_ETOOBIG,   -2,  "record can never fit the configured ring") \
     X(PLG_EINVAL,    -3,  "invalid argument or configuration") \
     X(PLG_EIO,       -4,  "I/O error: the log is poisoned and acknowledges nothing more") \
-    X(PLG_ENOSPC,    -5,  "no space left on device: the log is poisoned") \
+    X(PLG_ENOSPC,    -5,  "no space left on device (a writing log is poisoned by it)") \
     X(PLG_ECORRUPT,  -6,  "corruption in the middle of the log (not a torn tail)") \
     X(PLG_ELOCKED,   -7,  "the log is already open for writing by another writer") \
     X(PLG_ETIMEDOUT, -8,  "timed out before the record became durable") \
@@ -118,7 +118,8 @@ extern "C" {
     X(PLG_EURING,    -15, "io_uring setup failed") \
     X(PLG_ETYPE,     -16, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -17, "the log is closing") \
-    X(PLG_EBUSY,     -18, "a reservation is already open")
+    X(PLG_EBUSY,     -18, "a reservation is already open") \
+    X(PLG_EACCES,    -19, "permission denied, or a read-only filesystem")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -413,6 +414,7 @@ static int plg__from_errno(int e) {
     case EIO: return PLG_EIO;
     case ENOMEM: return PLG_ENOMEM;
     case ENOENT: return PLG_ENOENT;
+    case EACCES: case EPERM: case EROFS: return PLG_EACCES;
     case EWOULDBLOCK: return PLG_ELOCKED;
     default: return PLG_ESYS;
     }
@@ -547,6 +549,8 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
 enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__F_EPOCH_START 1u
 #define PLG__MAX_RECORD   (1u << 30)
+#define PLG__MAX_SEGMENT  ((uint64_t)1 << 40)
+#define PLG__MAX_WINDOW   ((uint64_t)62 * (64u << 20) + PLG_PAGE_SIZE)   /* max_inflight * max_write_bytes + 4 KiB */
 #define PLG__SEG_MAGIC    "PICOLOG1"
 #define PLG__VERSION      1u
 
@@ -576,8 +580,9 @@ static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
     h->seg_size = plg__get64(page + 32);
     h->window = plg__get64(page + 40);
     h->created_ns = plg__get64(page + 48);
-    if (h->seg_size < 4 * PLG_PAGE_SIZE || h->seg_size % PLG_PAGE_SIZE || h->window < PLG_PAGE_SIZE)
-        return PLG_EFORMAT;
+    if (h->seg_size < 4 * PLG_PAGE_SIZE || h->seg_size % PLG_PAGE_SIZE || h->seg_size > PLG__MAX_SEGMENT ||
+        h->window < PLG_PAGE_SIZE || h->window > PLG__MAX_WINDOW)
+        return PLG_EFORMAT;                        /* checksummed, but not something plg_open makes */
     return 0;
 }
 
@@ -1027,7 +1032,7 @@ struct plg_log {
     pthread_t writer, prealloc;
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
-    uint64_t pa_want, pa_ready; int pa_err, pa_stop;
+    uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
@@ -1313,8 +1318,14 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     close(fd);
     if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
     if (!rc) rc = plg__fsync_fd(L->dirfd);
-    if (rc) { unlink(tmp); if (!plg__load_rlx(&L->last_errno)) plg__store_rlx(&L->last_errno, errno); }
-    else plg__add_rlx(&L->st_segs, 1);
+    if (rc) {
+        int e = errno;
+        unlink(tmp);
+        plg__store_rlx(&L->pa_errno, e);
+        plg__msg(L, rc, "%s: cannot create segment %s: %s (%s)", L->path, name, plg_strerror(rc), strerror(e));
+    } else {
+        plg__add_rlx(&L->st_segs, 1);
+    }
     return rc;
 }
 
@@ -1571,8 +1582,8 @@ static int plg__submit(plg_log *L, int stopping) {
         uint64_t seg = L->g_sub / L->D + 1;
         if (seg != L->cur_seg) {
             if (L->wr_n) break;
-            int rc = plg__switch_segment(L, seg);
-            if (rc) { plg__poison(L, rc, errno); break; }
+            int e0 = errno, rc = plg__switch_segment(L, seg);
+            if (rc) { int e = plg__load_rlx(&L->pa_errno); plg__poison(L, rc, e ? e : (errno ? errno : e0)); break; }
         }
         int idle = plg__writes_inflight(L) == 0, due = stopping || idle;
         if (!due) {
@@ -1698,7 +1709,8 @@ static int plg__validate(const plg_config *c) {
     if (c->ring_capacity < 4096 || c->ring_capacity > ((size_t)1 << 31) ||
         (c->ring_capacity & (c->ring_capacity - 1)))
         return PLG_EINVAL;
-    if (c->segment_size % PLG_PAGE_SIZE || c->segment_size < 16 * PLG_PAGE_SIZE) return PLG_EINVAL;
+    if (c->segment_size % PLG_PAGE_SIZE || c->segment_size < 16 * PLG_PAGE_SIZE || c->segment_size > PLG__MAX_SEGMENT)
+        return PLG_EINVAL;
     if (c->max_write_bytes % PLG_PAGE_SIZE || c->max_write_bytes > (64u << 20)) return PLG_EINVAL;
     if (c->max_inflight > PLG__MAX_INFLIGHT - 2) return PLG_EINVAL;
     if (c->sync_mode < PLG_SYNC_AUTO || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
@@ -1727,7 +1739,8 @@ static void plg__free(plg_log *L) {
 
 /* Find where the log ends. Scans from a few segments before the last one
  * that holds data (enough to cover the in-flight window), or from the start. */
-static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch) {
+static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch,
+                        uint64_t *stop_g) {
     plg__scan s;
     int rc = plg__scan_open(&s, L->path, 1);
     if (rc) {
@@ -1768,43 +1781,56 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
         plg__msg(L, 0, "%s: torn tail discarded at %s offset %llu (after seq %llu)", L->path, s.where_file,
                  (unsigned long long)s.where_off, (unsigned long long)s.last_seq);
     *end_g = s.end_g; *end_off = s.end_off; *last_seq = s.last_seq; *last_epoch = s.last_epoch;
+    *stop_g = s.g > s.end_g ? s.g : s.end_g;       /* a torn record's fragments reach up to here */
     L->pa_ready = s.seg_last;
     L->seg_first = s.seg_first;
     plg__scan_close(&s);
     return 0;
 }
 
-/* Load the valid prefix of the tail page into staging, and erase whatever
- * lies behind the valid end within the in-flight window (a torn write's
- * leftovers), durably, before anything new is written. */
-static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off) {
+/* Load the valid prefix of the tail page into staging, and erase what
+ * recovery discarded (a torn record's fragments reach stop_g) plus the
+ * in-flight window after it, durably, before anything new is written. The
+ * erase runs from the far end back to the valid end, one synced chunk of at
+ * most window + 1 pages at a time: a crash during it leaves a shorter torn
+ * tail, never zeros followed by valid-looking fragments more than a window
+ * further on (which the next recovery would call corruption). */
+static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop_g) {
     uint8_t *slot = plg__slot(L, g);
     memset(slot, 0, PLG_PAGE_SIZE);
-    uint64_t npages = L->window / PLG_PAGE_SIZE + 1;
-    uint8_t *buf = (uint8_t *)PICOLOG_MALLOC((size_t)npages * PLG_PAGE_SIZE);
+    uint64_t chunk = L->window / PLG_PAGE_SIZE + 1;
+    uint64_t end = (stop_g > g ? stop_g : g) + chunk, limit = L->pa_ready * L->D;
+    if (end > limit) end = limit;
+    uint8_t *buf = (uint8_t *)PICOLOG_MALLOC((size_t)chunk * PLG_PAGE_SIZE);
     if (!buf) return PLG_ENOMEM;
     int rc = 0;
-    for (uint64_t q = g; q < g + npages && !rc; ) {
-        uint64_t seg = q / L->D + 1, n = seg * L->D - q;
-        if (n > g + npages - q) n = g + npages - q;
-        if (seg > L->pa_ready) break;
+    if (end <= g && off) {                          /* the tail page itself only */
+        char name[4096]; size_t got = 0;
+        plg__seg_name(name, sizeof name, L->path, g / L->D + 1);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) rc = plg__from_errno(errno);
+        else { rc = plg__read_full(fd, slot, off, plg__page_off(L->D, g), &got); close(fd); }
+    }
+    for (uint64_t hi = end; hi > g && !rc; ) {
+        uint64_t seg = (hi - 1) / L->D + 1, lo = hi - g < chunk ? g : hi - chunk;
+        if (lo < (seg - 1) * L->D) lo = (seg - 1) * L->D;          /* one segment at a time */
         char name[4096];
         plg__seg_name(name, sizeof name, L->path, seg);
         int fd = open(name, O_RDWR | O_CLOEXEC);
         if (fd < 0) { rc = plg__from_errno(errno); break; }
-        size_t got = 0, len = (size_t)n * PLG_PAGE_SIZE;
-        rc = plg__read_full(fd, buf, len, plg__page_off(L->D, q), &got);
-        if (!rc && q == g) memcpy(slot, buf, off);
+        size_t got = 0, len = (size_t)(hi - lo) * PLG_PAGE_SIZE;
+        rc = plg__read_full(fd, buf, len, plg__page_off(L->D, lo), &got);
+        if (!rc && lo == g) memcpy(slot, buf, off);
         int dirty = 0;
-        for (size_t i = (q == g ? off : 0); !rc && i < got && !dirty; i++) dirty = buf[i] != 0;
+        for (size_t i = (lo == g ? off : 0); !rc && i < got && !dirty; i++) dirty = buf[i] != 0;
         if (!rc && dirty) {
             memset(buf, 0, len);
-            if (q == g) memcpy(buf, slot, off);
-            rc = plg__write_all(fd, buf, len, plg__page_off(L->D, q));
+            if (lo == g) memcpy(buf, slot, off);
+            rc = plg__write_all(fd, buf, len, plg__page_off(L->D, lo));
             if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
         }
         close(fd);
-        q += n;
+        hi = lo;
     }
     PICOLOG_FREE(buf);
     return rc;
@@ -1865,7 +1891,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     if (!L->path) { plg__free(L); return PLG_ENOMEM; }
     memcpy(L->path, cfg.path, pl); L->path[pl] = 0;
     L->cfg.path = L->path;
-    uint64_t end_g = 0, last_seq = 0;
+    uint64_t end_g = 0, last_seq = 0, stop_g = 0;
     uint32_t end_off = 0, last_epoch = 0;
     uint64_t wpages = cfg.max_write_bytes / PLG_PAGE_SIZE;
 
@@ -1890,7 +1916,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     if (L->cfg.sync_mode == PLG_SYNC_AUTO)
         L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
                                ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
-    rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch);
+    rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch, &stop_g);
     if (rc == PLG_ENOENT) {                                /* a new log */
         rc = plg_random(&L->log_id, sizeof L->log_id);
         if (rc) goto fail;
@@ -1933,7 +1959,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->rdata = (uint8_t *)L->map + PLG_PAGE_SIZE;
     L->shadow = L->stage + (size_t)L->S * PLG_PAGE_SIZE;
 
-    rc = plg__prepare_tail(L, end_g, end_off);
+    rc = plg__prepare_tail(L, end_g, end_off, stop_g);
     if (rc) goto fail;
     do {
         rc = plg_random(&L->epoch, sizeof L->epoch);
@@ -1958,6 +1984,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     *out = L;
     return 0;
 fail:
+    if (rc != PLG_ECORRUPT && rc != PLG_EFORMAT) {          /* those were explained by recovery */
+        int e = errno;
+        plg__msg(L, rc, "%s: cannot open the log: %s%s%s%s", L->path, plg_strerror(rc),
+                 rc == PLG_ELOCKED ? " (another writer holds it)" : "", e ? ": " : "", e ? strerror(e) : "");
+    }
     if (L->prealloc_started) {
         pthread_mutex_lock(&L->pa_mu); L->pa_stop = 1; pthread_cond_broadcast(&L->pa_cv);
         pthread_mutex_unlock(&L->pa_mu);
