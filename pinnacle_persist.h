@@ -50,6 +50,11 @@
  *   on disk    <data_dir>/LOCK, and per instrument <data_dir>/<name>/journal/
  *              (mmap segments), or .../strict/ (a picolog log, strict mode),
  *              and .../snapshots/<seq>.pps. Format: docs/pinnacle-format.md.
+ *   market data  pp_tick_append journals a feed tick as three entries of the
+ *              book's journal (duplicates refused, gaps journaled); the
+ *              maintainer keeps last tick, raw ticks, 1 s/1 min bars and gaps,
+ *              saved with each snapshot as md/<seq>.ppm; pp_conn_put/get keep
+ *              named connection-state blobs in <data_dir>/.conn/.
  *   recovery   newest valid snapshot (older ones if it is corrupt), then the
  *              journal entries after it; a torn tail is truncated; corruption
  *              below the durable mark fails closed with file and offset.
@@ -82,7 +87,8 @@
  * CONTENTS
  *   errors, config, order, stats, API ...... public declarations below
  *   >>util >>maps >>entry >>segments >>sync >>shadow >>snapshot >>recovery
- *   >>compaction >>threads >>api >>check .... implementation (grep them)
+ *   market data (ticks, bars, gaps, connection state) ... declarations after pp_check
+ *   >>compaction >>threads >>api >>marketdata >>check .... implementation (grep them)
  *
  * LICENSE: MIT, see the end of the file.
  */
@@ -636,7 +642,7 @@ static uint32_t pp__seed(uint64_t salt) {
     return plg_crc32c(0, b, 8);
 }
 
-/* >>marketdata (state; the code is in the >>marketdata section below) */
+/* >>marketdata state (the code: the >>marketdata sections below) */
 /* A growable array whose live items are p[head .. head+n) (cheap drop-front). */
 typedef struct pp__vec { uint8_t *p; size_t head, n, cap, sz; } pp__vec;
 typedef struct pp__md {
