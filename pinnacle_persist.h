@@ -277,8 +277,9 @@ typedef struct pp_gap {
 typedef struct pp_md_spec {
     int64_t  price_scale, size_scale;   /* units per 1.0; default 1; stored with the instrument */
     uint32_t tick_window_s;             /* raw ticks kept (by exchange time); default 3600 */
-    uint32_t bar_window_s;              /* bars kept; default 30 days */
+    uint32_t bar_window_s;              /* 1 min bars and gaps kept; default 30 days */
     uint64_t max_ticks;                 /* raw ticks kept at most; default 1048576 */
+    uint32_t bar1s_window_s;            /* 1 s bars kept; default 1 day */
 } pp_md_spec;
 
 #define PP_BAR_1S  1u
@@ -1254,6 +1255,7 @@ static pp_md_spec pp__md_spec_defaults(const pp_md_spec *in) {
     if (!s.tick_window_s) s.tick_window_s = 3600;
     if (!s.bar_window_s) s.bar_window_s = 30u * 86400u;
     if (!s.max_ticks) s.max_ticks = 1u << 20;
+    if (!s.bar1s_window_s) s.bar1s_window_s = 86400;
     return s;
 }
 
@@ -1321,8 +1323,8 @@ static int pp__md_commit(pp__md *md, const pp_tick *t) {
     pp_tick *d = (pp_tick *)pp__vec_push(&md->ticks);
     if (!d) return PP_ENOMEM;
     *d = *t;
-    uint64_t bw = (uint64_t)md->spec.bar_window_s * 1000000000ull;
-    int rc = pp__bar_add(&md->b1, 1000000000ull, bw, t, md->gap_pending);
+    uint64_t bw = (uint64_t)md->spec.bar_window_s * 1000000000ull, bw1 = (uint64_t)md->spec.bar1s_window_s * 1000000000ull;
+    int rc = pp__bar_add(&md->b1, 1000000000ull, bw1, t, md->gap_pending);
     if (!rc) rc = pp__bar_add(&md->b60, 60000000000ull, bw, t, md->gap_pending);
     md->gap_pending = 0;
     return rc;
@@ -1387,10 +1389,13 @@ static void pp__spec_put(uint8_t *p, const pp_md_spec *s) {
     memset(p, 0, PP__SPEC_REC);
     pp__put64(p, (uint64_t)s->price_scale); pp__put64(p + 8, (uint64_t)s->size_scale);
     pp__put32(p + 16, s->tick_window_s); pp__put32(p + 20, s->bar_window_s); pp__put64(p + 24, s->max_ticks);
+    pp__put32(p + 32, s->bar1s_window_s);
 }
 static int pp__spec_get(const uint8_t *p, pp_md_spec *s) {
     s->price_scale = (int64_t)pp__get64(p); s->size_scale = (int64_t)pp__get64(p + 8);
     s->tick_window_s = pp__get32(p + 16); s->bar_window_s = pp__get32(p + 20); s->max_ticks = pp__get64(p + 24);
+    s->bar1s_window_s = pp__get32(p + 32);
+    if (!s->bar1s_window_s) s->bar1s_window_s = 86400;
     return s->price_scale > 0 && s->size_scale > 0 && s->tick_window_s && s->bar_window_s && s->max_ticks ? 0 : PP_ECORRUPT;
 }
 PP__STATIC_ASSERT(sizeof(pp_bar) == 64 && sizeof(pp_gap) == 24, "pp_bar and pp_gap are stored as they are");
@@ -2581,7 +2586,8 @@ PPDEF uint64_t pp_md_last_exch_seq(pp_book *b) { return b ? pp__load_acq(&b->md_
 
 PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
     if (!b || !spec) return PP_EINVAL;
-    if (spec->price_scale < 0 || spec->size_scale < 0 || spec->tick_window_s > 366u * 86400u) return PP_ECONFIG;
+    if (spec->price_scale < 0 || spec->size_scale < 0 || spec->tick_window_s > 366u * 86400u ||
+        spec->bar1s_window_s > 366u * 86400u) return PP_ECONFIG;
     pp_md_spec s = pp__md_spec_defaults(spec);
     uint8_t buf[PP__SPEC_REC + 8];
     pp__spec_put(buf, &s);
