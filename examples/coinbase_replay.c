@@ -16,8 +16,8 @@
  *
  * 1. A child process opens the store, saves the connection state (feed, channel,
  *    products, session, and a replay checkpoint every 250 lines) and journals
- *    the feed, then is SIGKILLed at 60% of it: nothing closed, nothing synced
- *    by hand.
+ *    the feed, snapshotting every book at 30%, then is SIGKILLed at 60% of
+ *    it: nothing closed, nothing synced by hand.
  * 2. The parent reopens the store, reads the connection state back, and
  *    "reconnects" at the checkpoint: the lines between the checkpoint and the
  *    crash arrive again and are refused as PP_EDUP (already journaled).
@@ -200,6 +200,7 @@ static void fmt_dec(char *out, size_t cap, int64_t v, int dec) {
 }
 
 typedef struct run { long lines, journaled, dups, malformed, gaps_seen; } run;
+static long snapshot_at_line = -1;     /* the writer snapshots every book here: recovery reads md/<seq>.ppm, then the journal */
 
 static int open_store(const char *dir, pp_store **s, pp_book **books) {
     pp_config c;
@@ -245,6 +246,9 @@ static int journal_feed(FILE *f, long from, long stop_line, pp_store *s, pp_book
         if (rc) { fprintf(stderr, "pp_tick_append: %s\n", pp_strerror(rc)); return rc; }
         if (before && t.exch_seq != before + 1) r->gaps_seen++;
         r->journaled++;
+        if (r->lines == snapshot_at_line)
+            for (int i = 0; i < NPROD; i++)
+                if ((rc = pp_snapshot(books[i]))) { fprintf(stderr, "pp_snapshot: %s\n", pp_strerror(rc)); return rc; }
         if (r->lines % 250 == 0) {
             /* the checkpoint is a replay position a reconnect may start from;
              * ticks journaled after it simply come again and are refused */
@@ -299,9 +303,10 @@ int main(int argc, char **argv) {
             pp_conn_put(s, "feed_file", feed, strlen(feed)) || put_u64(s, "feed_offset", 0) || put_u64(s, "feed_line", 0))
             _exit(4);
         run r; memset(&r, 0, sizeof r);
+        snapshot_at_line = crash_at / 2;
         if (journal_feed(f, 0, crash_at, s, books, &r)) _exit(5);
-        printf("writer: %ld lines, %ld ticks journaled, %ld skipped (malformed or not a ticker), %ld duplicates refused; SIGKILL now\n",
-               r.lines, r.journaled, r.malformed, r.dups);
+        printf("writer: snapshots at line %ld; %ld lines, %ld ticks journaled, %ld skipped (malformed or not a ticker), %ld duplicates refused; SIGKILL now\n",
+               snapshot_at_line, r.lines, r.journaled, r.malformed, r.dups);
         fflush(stdout);
         raise(SIGKILL);                            /* a crash: no pp_close, no pp_sync */
         _exit(6);
