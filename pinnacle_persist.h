@@ -1476,11 +1476,12 @@ static int pp__md_load(pp_book *b, uint64_t snap) {
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
     snprintf(p, sizeof p, "%s/spec", b->mdir);
     uint8_t *buf; size_t len;
+    int have_spec = 0;
     int rc = pp__read_file(p, &buf, &len);
     if (!rc) {
         pp_md_spec sp;
         if (len != PP__SPEC_REC + 8 || pp__get32(buf + PP__SPEC_REC) != plg_crc32c(0, buf, PP__SPEC_REC) || pp__spec_get(buf, &sp)) rc = PP_ECORRUPT;
-        else { md->spec = sp; md->used = 1; }
+        else { md->spec = sp; md->used = 1; have_spec = 1; }
         PINNACLE_PERSIST_FREE(buf);
         if (rc) { PP__MSG(b->s, rc, "%s: market-data spec %s is corrupt", b->name, p); return rc; }
     } else if (rc != PP_ENOENT) return rc;
@@ -1496,7 +1497,7 @@ static int pp__md_load(pp_book *b, uint64_t snap) {
     pp_md_spec keep = md->spec;
     rc = pp__md_decode(md, buf, len, snap);
     PINNACLE_PERSIST_FREE(buf);
-    if (md->used) md->spec = keep.price_scale ? keep : md->spec;
+    if (have_spec) md->spec = keep;          /* md/spec is the declaration; the state's copy is older or equal */
     if (rc) {
         PP__MSG(b->s, rc, "%s: market-data state %s is unusable (%s): history before seq %llu is not recovered",
                 b->name, p, pp_strerror(rc), (unsigned long long)snap);

@@ -217,6 +217,18 @@ static void test_survives_restart_and_compaction(void) {
     CHECK(n > 0 && tick_eq(&got[0], &all[NT + 5 - want]));
     CHECK_EQ(pp_tick_append(b, &extra[4]), PP_EDUP);
     CHECK_EQ(pp_close(s), 0);
+    /* without md/spec, the state file's copy of the declaration is used */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/SOL-USD/md/spec", dir);
+    CHECK_EQ(unlink(p), 0);
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "SOL-USD", &b));
+    memset(&g, 0, sizeof g);
+    CHECK_EQ(pp_md_spec_get(b, &g), 0);
+    CHECK_EQ(g.price_scale, 1000);
+    CHECK_EQ(g.tick_window_s, 600);
+    CHECK(bars_equal(b, PP_BAR_1M, all, NT + 5));
+    CHECK_EQ(pp_close(s), 0);
 }
 
 /* A tick whose append stopped after its first entry (as a crash between the
