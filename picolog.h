@@ -1798,8 +1798,8 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
 static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop_g) {
     uint8_t *slot = plg__slot(L, g);
     memset(slot, 0, PLG_PAGE_SIZE);
-    uint64_t chunk = L->window / PLG_PAGE_SIZE + 1;
-    uint64_t end = (stop_g > g ? stop_g : g) + chunk, limit = L->pa_ready * L->D;
+    uint64_t reach = L->window / PLG_PAGE_SIZE + 1, chunk = reach < 256 ? reach : 256;   /* <= 1 MiB buffer */
+    uint64_t end = (stop_g > g ? stop_g : g) + reach, limit = L->pa_ready * L->D;
     if (end > limit) end = limit;
     uint8_t *buf = (uint8_t *)PICOLOG_MALLOC((size_t)chunk * PLG_PAGE_SIZE);
     if (!buf) return PLG_ENOMEM;
