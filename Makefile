@@ -65,7 +65,7 @@ check-headers:
 	@bash tests/compile_check.sh
 
 test-plain: $(addprefix $(B)/test/,$(TESTS)) $(EXAMPLES) $(TOOLS)
-	@bash tests/run.sh plain tests/compile_check.sh $(addprefix $(B)/test/,$(TESTS))
+	@bash tests/run.sh plain tests/compile_check.sh $(wildcard tests/test_*.sh) $(addprefix $(B)/test/,$(TESTS))
 test-asan: $(addprefix $(B)/asan/,$(ASAN_TESTS))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  bash tests/run.sh asan+ubsan $(addprefix $(B)/asan/,$(ASAN_TESTS))
@@ -74,6 +74,7 @@ test-tsan: $(addprefix $(B)/tsan/,$(TSAN_TESTS))
 
 # One summary line for the whole suite: "N passed, N failed".
 test:
+	@bash tools/deps.sh
 	@rm -f $(B)/totals; mkdir -p $(B)
 	@$(MAKE) --no-print-directory test-plain PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
 	@$(MAKE) --no-print-directory test-asan PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
@@ -83,11 +84,23 @@ test:
 	@awk 'BEGIN{p=0;f=0;s=0} {p+=$$1;f+=$$2;s+=$$3} END{ if (NR<3) f+=1; printf "%d passed, %d failed, %d skipped\n",p,f,s; exit (f>0) }' $(B)/totals 2>/dev/null \
 	  || { test -f $(B)/totals || echo "0 passed, 1 failed"; exit 1; }
 
-demo: $(EXAMPLES)
+demo:
+	@bash tools/deps.sh
+	@$(MAKE) --no-print-directory $(EXAMPLES)
 	@bash examples/demo.sh
 
 bench: $(BENCHES)
 	@bash bench/run.sh
+
+# Benchmark extras (docs/performance.md): the optional peer libraries, the
+# 10 GiB seek benchmark (slow, needs 25 GiB free), and the plots.
+.PHONY: bench-deps bench-seek
+bench-deps:
+	bash bench/deps.sh
+bench-seek: $(BENCHES)
+	@bash bench/run.sh --seek-only
+plot:
+	@bash bench/plot.sh
 
 clean:
 	rm -rf $(B)

@@ -23,6 +23,7 @@
  *     if (seq < 0) ...                              // PLG_EFULL: ring full, nothing consumed
  *     if (plg_durable(log) >= (uint64_t)seq) confirm(trade);  // group commit
  *     plg_wait(log, (uint64_t)seq, 1000000);        // or block up to 1 ms
+ *     plg_release(log, snapshot_seq);               // optional: old segments go, and are reused
  *     plg_close(log);                               // 0: everything appended is durable
  *
  *     plg_reader *r; plg_record rec;
@@ -38,8 +39,9 @@
  *              record (length, sequence, epoch, CRC32C) into 4 KiB pages, and
  *              writes runs of pages: at once when the device is idle, batched
  *              while writes are in flight, never holding a record longer than
- *              flush_interval_ns. Completions move `written`, and, once the data
- *              is on stable storage, `durable`, always contiguously.
+ *              flush_interval_ns; a lone page on an idle device goes out as a
+ *              synchronous RWF_DSYNC write. Completions move `written`, and,
+ *              once the data is on stable storage, `durable`, contiguously.
  *   on disk    a directory of preallocated, pre-zeroed segment files. Records
  *              larger than a page span pages as fragments. The format is in
  *              docs/picolog-format.md.
@@ -48,10 +50,15 @@
  *              log fails closed with the file and offset.
  *
  * DURABILITY MODES (plg_config.sync_mode)
- *   PLG_SYNC_DSYNC          default. Writes carry RWF_DSYNC (FUA, or a cache
- *                           flush): acknowledged = survives power loss.
- *   PLG_SYNC_FDATASYNC      plain writes, then fdatasync; acknowledged after the
- *                           sync completes. Same guarantee, different cost curve.
+ *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
+ *                           FDATASYNC otherwise. Survives power loss either way.
+ *   PLG_SYNC_DSYNC          writes carry RWF_DSYNC (FUA, or a cache flush after
+ *                           each write): acknowledged = survives power loss.
+ *   PLG_SYNC_FDATASYNC      plain O_DIRECT writes, then the writer thread calls
+ *                           fdatasync, which covers every write completed before
+ *                           it (group commit); acknowledged after it returns.
+ *                           Same guarantee; on a disk without FUA it avoids the
+ *                           kernel worker that completes RWF_DSYNC writes.
  *   PLG_SYNC_NONE_UNSAFE    acknowledged when the write completes: survives a
  *                           process crash, NOT power loss (the disk's volatile
  *                           cache). For benchmarks and throwaway data.
@@ -98,7 +105,7 @@ extern "C" {
     X(PLG_ETOOBIG,   -2,  "record can never fit the configured ring") \
     X(PLG_EINVAL,    -3,  "invalid argument or configuration") \
     X(PLG_EIO,       -4,  "I/O error: the log is poisoned and acknowledges nothing more") \
-    X(PLG_ENOSPC,    -5,  "no space left on device: the log is poisoned") \
+    X(PLG_ENOSPC,    -5,  "no space left on device (a writing log is poisoned by it)") \
     X(PLG_ECORRUPT,  -6,  "corruption in the middle of the log (not a torn tail)") \
     X(PLG_ELOCKED,   -7,  "the log is already open for writing by another writer") \
     X(PLG_ETIMEDOUT, -8,  "timed out before the record became durable") \
@@ -111,7 +118,8 @@ extern "C" {
     X(PLG_EURING,    -15, "io_uring setup failed") \
     X(PLG_ETYPE,     -16, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -17, "the log is closing") \
-    X(PLG_EBUSY,     -18, "a reservation is already open")
+    X(PLG_EBUSY,     -18, "a reservation is already open") \
+    X(PLG_EACCES,    -19, "permission denied, or a read-only filesystem")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -122,16 +130,18 @@ enum {
 };
 
 enum plg_sync_mode {
-    PLG_SYNC_DSYNC = 0,        /* default: RWF_DSYNC writes; ack = power-loss safe */
-    PLG_SYNC_FDATASYNC = 1,    /* write, then fdatasync; ack = power-loss safe */
-    PLG_SYNC_NONE_UNSAFE = 2   /* ack on write completion: loses acked data on power loss */
+    PLG_SYNC_AUTO = 0,         /* default: DSYNC on a FUA device, else FDATASYNC */
+    PLG_SYNC_DSYNC = 1,        /* RWF_DSYNC writes; ack = power-loss safe */
+    PLG_SYNC_FDATASYNC = 2,    /* write, then fdatasync; ack = power-loss safe */
+    PLG_SYNC_NONE_UNSAFE = 3   /* ack on write completion: loses acked data on power loss */
 };
 enum plg_io_mode {
     PLG_IO_DIRECT = 0,               /* default: O_DIRECT; error PLG_ENODIRECT where unsupported */
     PLG_IO_BUFFERED_FDATASYNC = 1    /* page cache; durability still from the sync mode */
 };
 enum plg_flags {
-    PLG_PIN_WRITER = 1u << 0   /* pin the writer thread to config.writer_cpu */
+    PLG_PIN_WRITER = 1u << 0,  /* pin the writer thread to config.writer_cpu */
+    PLG_URING_ONLY = 1u << 1   /* no synchronous RWF_DSYNC write when the device is idle */
 };
 
 #define PLG_PAGE_SIZE 4096u
@@ -157,7 +167,7 @@ typedef struct plg_config {
     uint64_t segment_size;       /* bytes per segment file, multiple of 4 KiB; default 64 MiB */
     uint32_t max_write_bytes;    /* largest single write; default 256 KiB */
     uint32_t max_inflight;       /* writes in flight at once; default 4 */
-    int      sync_mode;          /* enum plg_sync_mode */
+    int      sync_mode;          /* enum plg_sync_mode; plg_stats tells what AUTO chose */
     int      io_mode;            /* enum plg_io_mode */
     uint32_t flags;              /* enum plg_flags */
     int      writer_cpu;         /* with PLG_PIN_WRITER */
@@ -175,6 +185,9 @@ typedef struct plg_stats {
     uint64_t writes, pages_written, bytes_written, syncs;
     uint64_t segments_created, segment_stalls;
     uint64_t max_write_pages;
+    uint64_t errors;                      /* failed or short I/O operations seen */
+    uint64_t segments_released, segments_recycled;
+    int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
     const char *backend;                  /* "io_uring", "pwritev2", "custom" */
@@ -183,6 +196,7 @@ typedef struct plg_stats {
 /* Result of scanning a whole log (plg_check and the dump tool). */
 typedef struct plg_check_result {
     uint64_t records, first_seq, last_seq, bytes, segments;
+    uint64_t first_segment;  /* index of the oldest segment file (above 1 after plg_release) */
     int      status;        /* 0: valid log (maybe a torn tail); PLG_ECORRUPT; other < 0 */
     int      torn_tail;     /* 1: bytes after the valid end were discarded as a torn tail */
     char     file[4096];    /* segment where the valid log ends, or the corruption is */
@@ -206,6 +220,7 @@ PLGDEF uint64_t plg_durable(const plg_log *log);
 PLGDEF int      plg_wait(plg_log *log, uint64_t seq, int64_t timeout_ns); /* < 0: no timeout */
 PLGDEF int      plg_error(const plg_log *log);              /* 0, or what poisoned it */
 PLGDEF void     plg_get_stats(const plg_log *log, plg_stats *out);
+PLGDEF int      plg_release(plg_log *log, uint64_t seq);  /* records < seq may go: old segments are reused */
 PLGDEF int      plg_close(plg_log *log);
 PLGDEF const char *plg_strerror(int err);
 
@@ -263,8 +278,12 @@ template <class T> struct logger {
 #ifndef PICOLOG_IMPLEMENTATION_DONE
 #define PICOLOG_IMPLEMENTATION_DONE
 
-#if defined(__GLIBC__) && !defined(__USE_GNU)
-#error "picolog.h: the implementation needs _GNU_SOURCE; put #define PICOLOG_IMPLEMENTATION and #include \"picolog.h\" before any system header, or compile with -D_GNU_SOURCE"
+/* The implementation defines _GNU_SOURCE itself when it comes first. If a
+ * system header was included before it, only POSIX 2008 + the default BSD/SVID
+ * declarations are needed (gnu11/gnu++ modes have them); the few GNU-only calls
+ * go through syscall() then. A strict -std=c11 TU needs it first. */
+#if defined(__GLIBC__) && !(defined(__USE_MISC) && defined(__USE_XOPEN2K8))
+#error "picolog.h: put #define PICOLOG_IMPLEMENTATION and #include \"picolog.h\" before any system header, or compile with -D_GNU_SOURCE"
 #endif
 
 #include <errno.h>
@@ -285,6 +304,7 @@ template <class T> struct logger {
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #ifndef PICOLOG_NO_URING
@@ -306,6 +326,9 @@ template <class T> struct logger {
 
 #ifndef RWF_DSYNC
 #define RWF_DSYNC 0x00000002
+#endif
+#if !defined(O_DIRECT) && defined(__O_DIRECT)
+#define O_DIRECT __O_DIRECT
 #endif
 
 #ifdef __cplusplus
@@ -349,6 +372,12 @@ static void plg__sleep_ns(uint64_t ns) {
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
+/* Page-aligned memory, touched now so the hot path never page-faults. */
+static void *plg__map(size_t len) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 static void plg__put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void plg__put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static void plg__put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -385,6 +414,7 @@ static int plg__from_errno(int e) {
     case EIO: return PLG_EIO;
     case ENOMEM: return PLG_ENOMEM;
     case ENOENT: return PLG_ENOENT;
+    case EACCES: case EPERM: case EROFS: return PLG_EACCES;
     case EWOULDBLOCK: return PLG_ELOCKED;
     default: return PLG_ESYS;
     }
@@ -519,6 +549,8 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
 enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__F_EPOCH_START 1u
 #define PLG__MAX_RECORD   (1u << 30)
+#define PLG__MAX_SEGMENT  ((uint64_t)1 << 40)
+#define PLG__MAX_WINDOW   ((uint64_t)62 * (64u << 20) + PLG_PAGE_SIZE)   /* max_inflight * max_write_bytes + 4 KiB */
 #define PLG__SEG_MAGIC    "PICOLOG1"
 #define PLG__VERSION      1u
 
@@ -548,8 +580,9 @@ static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
     h->seg_size = plg__get64(page + 32);
     h->window = plg__get64(page + 40);
     h->created_ns = plg__get64(page + 48);
-    if (h->seg_size < 4 * PLG_PAGE_SIZE || h->seg_size % PLG_PAGE_SIZE || h->window < PLG_PAGE_SIZE)
-        return PLG_EFORMAT;
+    if (h->seg_size < 4 * PLG_PAGE_SIZE || h->seg_size % PLG_PAGE_SIZE || h->seg_size > PLG__MAX_SEGMENT ||
+        h->window < PLG_PAGE_SIZE || h->window > PLG__MAX_WINDOW)
+        return PLG_EFORMAT;                        /* checksummed, but not something plg_open makes */
     return 0;
 }
 
@@ -605,8 +638,9 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
     snprintf(out, cap, "%s/%020llu.plg", dir, (unsigned long long)idx);
 }
 
-/* Segment indexes present in dir, sorted; removes stale *.plg.tmp files. */
-static int plg__list_segments(const char *dir, uint64_t **out, size_t *count) {
+/* Segment indexes present in dir, sorted. The writer (holding the lock) also
+ * removes stale *.plg.tmp files; a reader must not: one may be in progress. */
+static int plg__list_segments(const char *dir, int clean, uint64_t **out, size_t *count) {
     DIR *d = opendir(dir);
     if (!d) return plg__from_errno(errno);
     uint64_t *v = NULL; size_t n = 0, cap = 0;
@@ -619,7 +653,8 @@ static int plg__list_segments(const char *dir, uint64_t **out, size_t *count) {
         for (int i = 0; i < 20 && i < (int)len; i++) if (nm[i] < '0' || nm[i] > '9') digits = 0;
         if (len < 24 || !digits) continue;
         if (len == 28 && strcmp(nm + 20, ".plg.tmp") == 0) {
-            char p[4096]; snprintf(p, sizeof p, "%s/%s", dir, nm); unlink(p); continue;
+            if (clean) { char p[4096]; snprintf(p, sizeof p, "%s/%s", dir, nm); unlink(p); }
+            continue;
         }
         if (len != 24 || strcmp(nm + 20, ".plg") != 0) continue;
         if (n == cap) {
@@ -662,6 +697,7 @@ typedef struct plg__scan {
     int skip_cont;                           /* skip continuation fragments (after a seek) */
     int in_rec; uint64_t rec_seq; uint32_t rec_total, rec_len, rec_epoch; uint64_t rec_g; uint32_t rec_off;
     uint8_t *rec; size_t rec_cap;
+    uint64_t *seg_seq;                       /* first seq of each segment, for seeks */
     uint64_t ret_g; uint32_t ret_off;        /* start of the record last returned */
     uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
     int done, status, torn;
@@ -677,6 +713,7 @@ static uint64_t plg__page_off(uint64_t D, uint64_t g) { return (g % D + 1) * (ui
 static void plg__scan_close(plg__scan *s) {
     if (s->fd >= 0) close(s->fd);
     PICOLOG_FREE(s->dir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
+    PICOLOG_FREE(s->seg_seq);
     memset(s, 0, sizeof *s);
     s->fd = -1;
 }
@@ -706,7 +743,7 @@ static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
     return rc;
 }
 
-static int plg__scan_open(plg__scan *s, const char *dir) {
+static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     size_t dl = strlen(dir);
@@ -716,7 +753,7 @@ static int plg__scan_open(plg__scan *s, const char *dir) {
     if (!s->dir || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
     memcpy(s->dir, dir, dl + 1);
     uint64_t *segs = NULL; size_t n = 0;
-    int rc = plg__list_segments(dir, &segs, &n);
+    int rc = plg__list_segments(dir, writer, &segs, &n);
     if (rc) { plg__scan_close(s); return rc; }
     if (n == 0) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOENT; }
     s->seg_first = segs[0]; s->seg_last = segs[n - 1];
@@ -833,7 +870,9 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     if (s->in_rec) s->torn = 1;
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
-        for (uint32_t i = xoff; p && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
+        plg__frag of;
+        int stale = p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &of) && of.seq <= s->last_seq;
+        for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
         if (plg__scan_evidence(s, xg, xoff, &at)) {
             plg__scan_setwhere(s, xg, xoff);
@@ -950,10 +989,11 @@ PLG__STATIC_ASSERT(sizeof(plg__ring_ctl) == 256, "ring control block layout");
 typedef struct plg__wr {
     uint64_t g0, end_seq;
     uint32_t npages, expect;
-    uint8_t partial, is_sync, done, failed;
+    uint8_t partial, is_sync, done, failed, dsynced;
 } plg__wr;
 
 #define PLG__MAX_INFLIGHT 64
+#define PLG__MAX_CPUS 1024
 
 struct plg_log {
     plg_config cfg;
@@ -973,6 +1013,7 @@ struct plg_log {
     uint8_t *stage, *shadow; size_t stage_len; uint32_t S;
     uint64_t *slot_end;
     uint64_t g_fill, g_sub, g_free;
+    uint64_t g_synced; int unsynced;   /* fdatasync mode: pages below g_synced are on stable storage */
     uint32_t fill_off, partial_off;
     int tail_inflight, epoch_start, broken;
     uint64_t fill_end_seq, cseq, ctail;
@@ -991,10 +1032,11 @@ struct plg_log {
     pthread_t writer, prealloc;
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
-    uint64_t pa_want, pa_ready; int pa_err, pa_stop;
-    uint8_t *zero; size_t zero_len;
+    uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
+    uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
-    uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw;
+    uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
+    uint64_t st_released, st_recycled;
 };
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -1019,12 +1061,17 @@ static void plg__wake_waiters(plg_log *L) {
 /* The first error poisons the log for good: nothing more is acknowledged. */
 static void plg__poison(plg_log *L, int code, int err) {
     int expected = 0;
+    plg__add_rlx(&L->st_errors, 1);
     if (__atomic_compare_exchange_n(&L->error, &expected, code, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         plg__store_rlx(&L->last_errno, err);
         plg__msg(L, code, "%s: log poisoned: %s (errno %d); durable stays at %llu", L->path,
                  plg_strerror(code), err, (unsigned long long)plg__load_rlx(&L->durable));
     }
     plg__wake_waiters(L);
+}
+
+static void plg__set_durable(plg_log *L, uint64_t seq) {
+    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
 }
 
 /* Producer side: room for `need` contiguous bytes, writing a WRAP entry first
@@ -1101,7 +1148,11 @@ static int plg__pwrite_dsync(int fd, const void *buf, uint32_t len, uint64_t off
     struct iovec iov;
     iov.iov_base = (void *)buf; iov.iov_len = len;
     for (;;) {
+#ifdef __USE_GNU
         ssize_t n = pwritev2(fd, &iov, 1, (off_t)off, dsync ? RWF_DSYNC : 0);
+#else
+        ssize_t n = (ssize_t)syscall(SYS_pwritev2, fd, &iov, 1, (long)off, 0L, dsync ? RWF_DSYNC : 0);
+#endif
         if (n < 0 && errno == EINTR) continue;
         return n < 0 ? -errno : (int)n;
     }
@@ -1148,7 +1199,7 @@ static int plg__io_fsync(plg_log *L, int fd, uint64_t tag) {
 static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_ns) {
     if (L->io_kind == 2) return L->cfg.io->reap(L->cfg.io->ctx, out, max, timeout_ns);
 #ifndef PICOLOG_NO_URING
-    if (L->io_kind == 0) {
+    if (L->io_kind == 0 && L->sq_n == 0) {
         struct io_uring_cqe *cqe = NULL;
         int n = 0, r;
         if (timeout_ns) {
@@ -1181,36 +1232,133 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
 /* A segment is born complete: <name>.tmp gets the header and zeros over its
  * whole length (written, not fallocated, so later writes are overwrites that
  * change no metadata), is synced, then renamed into place and the directory
- * synced. Written without O_DSYNC; one fdatasync at the end. */
+ * synced. Written without O_DSYNC; one fdatasync at the end. Where the device
+ * can write zeroes itself (FALLOC_FL_WRITE_ZEROES, Linux 6.17+), the extents
+ * become written zeros without the data transfer. */
+#ifndef FALLOC_FL_WRITE_ZEROES
+#define FALLOC_FL_WRITE_ZEROES 0x80
+#endif
+#define PLG__ZERO_CHUNK ((size_t)1 << 20)
+
+#define PLG__MAX_FREE 2      /* released segments kept for reuse */
+
+static void plg__free_name(char *out, size_t cap, const char *dir, uint64_t idx) {
+    snprintf(out, cap, "%s/free-%020llu.plg", dir, (unsigned long long)idx);
+}
+
+/* Reuse a released segment: new header, first data page zeroed, synced, then
+ * renamed into place. The rest keeps old records of this log; their sequence
+ * numbers are below everything written here, so they never validate where a
+ * record is expected (and seeks ignore them). 1 = done, 0 = none to reuse. */
+static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
+    DIR *d = opendir(L->path);
+    if (!d) return 0;
+    char from[4200] = {0};
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "free-", 5) == 0 && strlen(e->d_name) == 29) {
+            snprintf(from, sizeof from, "%s/%s", L->path, e->d_name);
+            break;
+        }
+    closedir(d);
+    if (!from[0]) return 0;
+    int fd = open(from, O_WRONLY | O_CLOEXEC | (L->cfg.io_mode == PLG_IO_DIRECT ? O_DIRECT : 0));
+    struct stat st;
+    uint8_t *buf = (uint8_t *)plg__map(2 * PLG_PAGE_SIZE);
+    int ok = fd >= 0 && buf && fstat(fd, &st) == 0 && (uint64_t)st.st_size == L->seg_size;
+    if (ok) {
+        plg__seghdr h;
+        h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
+        h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+        plg__seghdr_encode(buf, &h);
+        ok = plg__write_all(fd, buf, 2 * PLG_PAGE_SIZE, 0) == 0 && fdatasync(fd) == 0;
+    }
+    if (fd >= 0) close(fd);
+    if (buf) munmap(buf, 2 * PLG_PAGE_SIZE);
+    ok = ok && rename(from, name) == 0 && plg__fsync_fd(L->dirfd) == 0;
+    if (!ok) unlink(from);             /* unusable: make a new one instead */
+    pthread_mutex_lock(&L->pa_mu);
+    if (L->nfree) L->nfree--;
+    pthread_mutex_unlock(&L->pa_mu);
+    if (ok) plg__add_rlx(&L->st_recycled, 1);
+    return ok;
+}
+
 static int plg__seg_create(plg_log *L, uint64_t idx) {
     char name[4096], tmp[4200];
     plg__seg_name(name, sizeof name, L->path, idx);
     if (access(name, F_OK) == 0) return 0;         /* preallocated earlier */
+    if (plg__seg_recycle(L, idx, name)) { plg__add_rlx(&L->st_segs, 1); return 0; }
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
     int fd = open(tmp, flags, 0644);
     if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
-    int rc = 0;
-    if (fallocate(fd, 0, 0, (off_t)L->seg_size) != 0 && errno != EOPNOTSUPP) rc = plg__from_errno(errno);
-    plg__seghdr h;
-    h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
-    h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
-    memset(L->zero, 0, L->zero_len);
-    plg__seghdr_encode(L->zero, &h);
-    for (uint64_t off = 0; !rc && off < L->seg_size; ) {
-        uint64_t n = L->seg_size - off < L->zero_len ? L->seg_size - off : L->zero_len;
-        rc = plg__write_all(fd, L->zero, (size_t)n, off);
-        if (off == 0) memset(L->zero, 0, PLG_PAGE_SIZE);
+    uint8_t *buf = (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
+    int rc = buf ? 0 : PLG_ENOMEM;
+    int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
+    if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
+        errno != EOPNOTSUPP)
+        rc = plg__from_errno(errno);
+    if (!rc) {
+        plg__seghdr h;
+        h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
+        h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+        plg__seghdr_encode(buf, &h);
+    }
+    for (uint64_t off = 0; !rc && off < (zeroed ? PLG_PAGE_SIZE : L->seg_size); ) {
+        uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
+        if (zeroed) n = PLG_PAGE_SIZE;
+        rc = plg__write_all(fd, buf, (size_t)n, off);
+        if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
+    if (buf) munmap(buf, PLG__ZERO_CHUNK);
     if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
     close(fd);
     if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
     if (!rc) rc = plg__fsync_fd(L->dirfd);
-    if (rc) { unlink(tmp); if (!plg__load_rlx(&L->last_errno)) plg__store_rlx(&L->last_errno, errno); }
-    else plg__add_rlx(&L->st_segs, 1);
+    if (rc) {
+        int e = errno;
+        unlink(tmp);
+        plg__store_rlx(&L->pa_errno, e);
+        plg__msg(L, rc, "%s: cannot create segment %s: %s (%s)", L->path, name, plg_strerror(rc), strerror(e));
+    } else {
+        plg__add_rlx(&L->st_segs, 1);
+    }
     return rc;
+}
+
+/* Release the oldest segments that hold only records below release_below
+ * and are behind the writer: keep a few for reuse, delete the rest. Runs on
+ * the preallocation thread (which owns segment files), with pa_mu held. */
+static void plg__release_segments(plg_log *L) {
+    uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
+    for (;;) {
+        uint64_t next = L->seg_first + 1, below = L->release_below;
+        if (next > cur) break;
+        char name[4096], to[4200];
+        plg__seg_name(name, sizeof name, L->path, next);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__frag f;
+        int ok = plg__read_full(fd, page, sizeof page, PLG_PAGE_SIZE, &got) == 0 && got == sizeof page &&
+                 plg__frag_get(page, PLG_PAGE_SIZE, L->log_id, &f) && f.seq < below;
+        close(fd);
+        if (!ok) break;                 /* segment seg_first still holds records >= below */
+        plg__seg_name(name, sizeof name, L->path, L->seg_first);
+        int r;
+        if (L->nfree < PLG__MAX_FREE) {
+            plg__free_name(to, sizeof to, L->path, L->seg_first);
+            r = rename(name, to);
+            if (r == 0) L->nfree++;
+        } else {
+            r = unlink(name);
+        }
+        if (r != 0 || plg__fsync_fd(L->dirfd) != 0) break;
+        L->seg_first++;
+        plg__add_rlx(&L->st_released, 1);
+    }
 }
 
 static void *plg__prealloc_main(void *arg) {
@@ -1218,8 +1366,10 @@ static void *plg__prealloc_main(void *arg) {
     prctl(PR_SET_NAME, "plg-prealloc", 0, 0, 0);
     pthread_mutex_lock(&L->pa_mu);
     for (;;) {
-        while (!L->pa_stop && (L->pa_want <= L->pa_ready || L->pa_err)) pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        while (!L->pa_stop && !L->release_pending && (L->pa_want <= L->pa_ready || L->pa_err))
+            pthread_cond_wait(&L->pa_cv, &L->pa_mu);
         if (L->pa_stop) break;
+        if (L->release_pending) { L->release_pending = 0; plg__release_segments(L); continue; }
         uint64_t idx = L->pa_ready + 1;
         pthread_mutex_unlock(&L->pa_mu);
         int rc = plg__seg_create(L, idx);
@@ -1248,13 +1398,34 @@ static int plg__open_seg_fd(plg_log *L, uint64_t idx) {
 
 /* Writer: move to segment idx (nothing in flight). Waits for the
  * preallocator if it is behind; that wait is counted as a stall. */
+/* fdatasync of the current segment, now (nothing in flight), through the
+ * caller's plg_io when there is one so a simulated disk sees it. */
+static int plg__sync_now(plg_log *L) {
+    if (L->io_kind != 2) {
+        int r;
+        while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
+        return r == 0 ? 0 : -errno;
+    }
+    int r = plg__io_fsync(L, L->fd_cur, PLG__MAX_INFLIGHT);
+    for (int i = 0; r == 0 && i < 1000000; i++) {
+        plg_io_cqe cq[4];
+        int n = plg__io_reap(L, cq, 4, 1000000);
+        if (n < 0) return n;
+        for (int k = 0; k < n; k++) if (cq[k].tag == PLG__MAX_INFLIGHT) return cq[k].res;
+    }
+    return r ? r : -EIO;
+}
+
 static int plg__switch_segment(plg_log *L, uint64_t idx) {
-    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && L->fd_cur >= 0 &&
-        plg__load_rlx(&L->written) > plg__load_rlx(&L->durable)) {
-        if (fdatasync(L->fd_cur) != 0) return plg__from_errno(errno);
+    /* Every completed write to the old segment must be on stable storage
+     * before the writer moves on: later syncs only cover the new file. */
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && L->fd_cur >= 0 && L->unsynced) {
+        int r = plg__sync_now(L);
         plg__add_rlx(&L->st_syncs, 1);
-        plg__store_rel(&L->durable, plg__load_rlx(&L->written));
-        plg__wake_waiters(L);
+        if (r != 0) return plg__from_errno(-r);
+        L->unsynced = 0;
+        L->g_synced = L->g_sub;
+        plg__set_durable(L, plg__load_rlx(&L->written));
     }
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
@@ -1268,7 +1439,8 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     int fd = plg__open_seg_fd(L, idx);
     if (fd < 0) return fd;
     if (L->fd_cur >= 0) close(L->fd_cur);
-    L->fd_cur = fd; L->cur_seg = idx;
+    L->fd_cur = fd;
+    plg__store_rel(&L->cur_seg, idx);
     return 0;
 }
 
@@ -1332,9 +1504,23 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     w->partial = (uint8_t)partial; w->is_sync = (uint8_t)is_sync;
     w->expect = is_sync ? 0 : npages * PLG_PAGE_SIZE;
     L->wr_n++;
-    int r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
-                    : plg__io_write(L, L->fd_cur, partial ? L->shadow : plg__slot(L, g0), w->expect,
-                                    plg__page_off(L->D, g0), L->cfg.sync_mode == PLG_SYNC_DSYNC, i);
+    const void *buf = partial ? L->shadow : plg__slot(L, g0);
+    int r;
+    if (!is_sync && L->io_kind == 0 && L->wr_n == 1 && !L->unsynced && npages == 1 &&
+        L->cfg.sync_mode != PLG_SYNC_NONE_UNSAFE && !(L->cfg.flags & PLG_URING_ONLY)) {
+        /* The device is idle and this is one page: a synchronous RWF_DSYNC
+         * write from this thread is the lowest latency there is (no kernel
+         * worker to wait for). Under load the writes go through io_uring. */
+        w->dsynced = 1;
+        L->sq[L->sq_n].tag = i;
+        L->sq[L->sq_n].res = plg__pwrite_dsync(L->fd_cur, buf, w->expect, plg__page_off(L->D, g0), 1);
+        L->sq_n++;
+        r = 0;
+    } else {
+        r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
+                    : plg__io_write(L, L->fd_cur, buf, w->expect, plg__page_off(L->D, g0),
+                                    L->cfg.sync_mode == PLG_SYNC_DSYNC, i);
+    }
     if (r < 0) { w->done = 1; w->failed = 1; plg__poison(L, plg__from_errno(-r), -r); return r; }
     if (is_sync) { L->sync_inflight = 1; plg__add_rlx(&L->st_syncs, 1); }
     else {
@@ -1345,9 +1531,6 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     return 0;
 }
 
-static void plg__set_durable(plg_log *L, uint64_t seq) {
-    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
-}
 
 /* Completions may arrive in any order; positions move only over the
  * contiguous prefix of finished operations, in submission order. */
@@ -1370,11 +1553,13 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         plg__wr *w = &L->wr[L->wr_head];
         if (w->failed) L->broken = 1;          /* nothing after a failure ever counts */
         if (L->broken) {}
-        else if (w->is_sync) plg__set_durable(L, w->end_seq);
+        else if (w->is_sync) { plg__set_durable(L, w->end_seq); L->g_synced = w->g0; }
         else {
             if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
             if (!w->partial) L->g_free = w->g0 + w->npages;
-            if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
+            if (w->dsynced && !L->unsynced) { plg__set_durable(L, w->end_seq); L->g_synced = L->g_free; }
+            else if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
+            else L->unsynced = 1;
         }
         L->wr_head = (L->wr_head + 1) % PLG__MAX_INFLIGHT;
         L->wr_n--;
@@ -1397,8 +1582,8 @@ static int plg__submit(plg_log *L, int stopping) {
         uint64_t seg = L->g_sub / L->D + 1;
         if (seg != L->cur_seg) {
             if (L->wr_n) break;
-            int rc = plg__switch_segment(L, seg);
-            if (rc) { plg__poison(L, rc, errno); break; }
+            int e0 = errno, rc = plg__switch_segment(L, seg);
+            if (rc) { int e = plg__load_rlx(&L->pa_errno); plg__poison(L, rc, e ? e : (errno ? errno : e0)); break; }
         }
         int idle = plg__writes_inflight(L) == 0, due = stopping || idle;
         if (!due) {
@@ -1412,6 +1597,13 @@ static int plg__submit(plg_log *L, int stopping) {
             if (n > to_seg_end) n = to_seg_end;
             if (n > to_wrap) n = to_wrap;
             if (!due && n < L->max_write_pages) break;
+            if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC) {
+                /* Completed but unsynced writes are in flight too, as far as a
+                 * power cut is concerned: never more than the recovery window. */
+                uint64_t room = L->window / PLG_PAGE_SIZE - 1, used = L->g_sub - L->g_synced;
+                if (used >= room) break;
+                if (n > room - used) n = room - used;
+            }
             uint64_t last = L->g_sub + n - 1;
             if (plg__wr_push(L, L->g_sub, (uint32_t)n, L->slot_end[last % L->S], 0, 0)) break;
             L->g_sub += n;
@@ -1419,6 +1611,7 @@ static int plg__submit(plg_log *L, int stopping) {
             continue;
         }
         if (!due) break;
+        if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && (L->g_fill + 1 - L->g_synced) * PLG_PAGE_SIZE > L->window) break;
         memcpy(L->shadow, plg__slot(L, L->g_fill), PLG_PAGE_SIZE);
         if (plg__wr_push(L, L->g_fill, 1, L->fill_end_seq, 1, 0)) break;
         L->tail_inflight = 1;
@@ -1427,11 +1620,27 @@ static int plg__submit(plg_log *L, int stopping) {
         break;
     }
     if (L->g_sub == L->g_fill && L->fill_off == L->partial_off) L->oldest_ns = 0;
-    /* fdatasync mode: one sync covers every write completed before it */
-    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) &&
-        L->wr_n < PLG__MAX_INFLIGHT && plg__load_rlx(&L->written) > plg__load_rlx(&L->durable) &&
-        plg__writes_inflight(L) == 0) {
-        if (plg__wr_push(L, 0, 0, plg__load_rlx(&L->written), 0, 1) == 0) did = 1;
+    /* fdatasync mode: one sync covers every write completed before it. The
+     * writer thread calls it itself: an io_uring fsync would run on an io-wq
+     * worker, which on a busy machine waits for a CPU (milliseconds). */
+    uint64_t target = plg__load_rlx(&L->written);
+    if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) && L->unsynced) {
+        if (L->io_kind == 2) {
+            if (L->wr_n < PLG__MAX_INFLIGHT && plg__writes_inflight(L) == 0 &&
+                plg__wr_push(L, L->g_free, 0, target, 0, 1) == 0) {
+                L->unsynced = 0;
+                did = 1;
+            }
+        } else {
+            uint64_t g_done = L->g_free;
+            int r = 0;
+            L->unsynced = 0;
+            while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
+            plg__add_rlx(&L->st_syncs, 1);
+            if (r != 0) plg__poison(L, plg__from_errno(errno), errno);
+            else { plg__set_durable(L, target); L->g_synced = g_done; }
+            did = 1;
+        }
     }
     return did;
 }
@@ -1443,10 +1652,10 @@ static void *plg__writer_main(void *arg) {
     prctl(PR_SET_NAME, "plg-writer", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     if (L->cfg.flags & PLG_PIN_WRITER) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(L->cfg.writer_cpu, &set);
-        if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        uint64_t mask[PLG__MAX_CPUS / 64];
+        memset(mask, 0, sizeof mask);
+        mask[L->cfg.writer_cpu / 64] |= 1ull << (L->cfg.writer_cpu % 64);
+        if (syscall(SYS_sched_setaffinity, 0, sizeof mask, mask) != 0)   /* this thread */
             plg__msg(L, 0, "%s: could not pin the writer to CPU %d", L->path, L->cfg.writer_cpu);
     }
     for (;;) {
@@ -1500,20 +1709,17 @@ static int plg__validate(const plg_config *c) {
     if (c->ring_capacity < 4096 || c->ring_capacity > ((size_t)1 << 31) ||
         (c->ring_capacity & (c->ring_capacity - 1)))
         return PLG_EINVAL;
-    if (c->segment_size % PLG_PAGE_SIZE || c->segment_size < 16 * PLG_PAGE_SIZE) return PLG_EINVAL;
+    if (c->segment_size % PLG_PAGE_SIZE || c->segment_size < 16 * PLG_PAGE_SIZE || c->segment_size > PLG__MAX_SEGMENT)
+        return PLG_EINVAL;
     if (c->max_write_bytes % PLG_PAGE_SIZE || c->max_write_bytes > (64u << 20)) return PLG_EINVAL;
     if (c->max_inflight > PLG__MAX_INFLIGHT - 2) return PLG_EINVAL;
-    if (c->sync_mode < PLG_SYNC_DSYNC || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
+    if (c->sync_mode < PLG_SYNC_AUTO || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
     if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
     if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
-    if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= CPU_SETSIZE)) return PLG_EINVAL;
+    if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= PLG__MAX_CPUS)) return PLG_EINVAL;
     return 0;
 }
 
-static void *plg__map(size_t len) {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
 
 static void plg__free(plg_log *L) {
     if (!L) return;
@@ -1524,7 +1730,6 @@ static void plg__free(plg_log *L) {
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
     if (L->map) munmap(L->map, L->map_len);
     if (L->stage) munmap(L->stage, L->stage_len);
-    if (L->zero) munmap(L->zero, L->zero_len);
     PICOLOG_FREE(L->slot_end);
     PICOLOG_FREE(L->path);
     pthread_mutex_destroy(&L->pa_mu);
@@ -1534,9 +1739,10 @@ static void plg__free(plg_log *L) {
 
 /* Find where the log ends. Scans from a few segments before the last one
  * that holds data (enough to cover the in-flight window), or from the start. */
-static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch) {
+static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch,
+                        uint64_t *stop_g) {
     plg__scan s;
-    int rc = plg__scan_open(&s, L->path);
+    int rc = plg__scan_open(&s, L->path, 1);
     if (rc) {
         if (rc != PLG_ENOENT)
             plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
@@ -1575,45 +1781,77 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
         plg__msg(L, 0, "%s: torn tail discarded at %s offset %llu (after seq %llu)", L->path, s.where_file,
                  (unsigned long long)s.where_off, (unsigned long long)s.last_seq);
     *end_g = s.end_g; *end_off = s.end_off; *last_seq = s.last_seq; *last_epoch = s.last_epoch;
+    *stop_g = s.g > s.end_g ? s.g : s.end_g;       /* a torn record's fragments reach up to here */
     L->pa_ready = s.seg_last;
+    L->seg_first = s.seg_first;
     plg__scan_close(&s);
     return 0;
 }
 
-/* Load the valid prefix of the tail page into staging, and erase whatever
- * lies behind the valid end within the in-flight window (a torn write's
- * leftovers), durably, before anything new is written. */
-static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off) {
+/* Load the valid prefix of the tail page into staging, and erase what
+ * recovery discarded (a torn record's fragments reach stop_g) plus the
+ * in-flight window after it, durably, before anything new is written. The
+ * erase runs from the far end back to the valid end, one synced chunk of at
+ * most window + 1 pages at a time: a crash during it leaves a shorter torn
+ * tail, never zeros followed by valid-looking fragments more than a window
+ * further on (which the next recovery would call corruption). */
+static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop_g) {
     uint8_t *slot = plg__slot(L, g);
     memset(slot, 0, PLG_PAGE_SIZE);
-    uint64_t npages = L->window / PLG_PAGE_SIZE + 1;
-    uint8_t *buf = (uint8_t *)PICOLOG_MALLOC((size_t)npages * PLG_PAGE_SIZE);
+    uint64_t reach = L->window / PLG_PAGE_SIZE + 1, chunk = reach < 256 ? reach : 256;   /* <= 1 MiB buffer */
+    uint64_t end = (stop_g > g ? stop_g : g) + reach, limit = L->pa_ready * L->D;
+    if (end > limit) end = limit;
+    uint8_t *buf = (uint8_t *)PICOLOG_MALLOC((size_t)chunk * PLG_PAGE_SIZE);
     if (!buf) return PLG_ENOMEM;
     int rc = 0;
-    for (uint64_t q = g; q < g + npages && !rc; ) {
-        uint64_t seg = q / L->D + 1, n = seg * L->D - q;
-        if (n > g + npages - q) n = g + npages - q;
-        if (seg > L->pa_ready) break;
+    if (end <= g && off) {                          /* the tail page itself only */
+        char name[4096]; size_t got = 0;
+        plg__seg_name(name, sizeof name, L->path, g / L->D + 1);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) rc = plg__from_errno(errno);
+        else { rc = plg__read_full(fd, slot, off, plg__page_off(L->D, g), &got); close(fd); }
+    }
+    for (uint64_t hi = end; hi > g && !rc; ) {
+        uint64_t seg = (hi - 1) / L->D + 1, lo = hi - g < chunk ? g : hi - chunk;
+        if (lo < (seg - 1) * L->D) lo = (seg - 1) * L->D;          /* one segment at a time */
         char name[4096];
         plg__seg_name(name, sizeof name, L->path, seg);
         int fd = open(name, O_RDWR | O_CLOEXEC);
         if (fd < 0) { rc = plg__from_errno(errno); break; }
-        size_t got = 0, len = (size_t)n * PLG_PAGE_SIZE;
-        rc = plg__read_full(fd, buf, len, plg__page_off(L->D, q), &got);
-        if (!rc && q == g) memcpy(slot, buf, off);
+        size_t got = 0, len = (size_t)(hi - lo) * PLG_PAGE_SIZE;
+        rc = plg__read_full(fd, buf, len, plg__page_off(L->D, lo), &got);
+        if (!rc && lo == g) memcpy(slot, buf, off);
         int dirty = 0;
-        for (size_t i = (q == g ? off : 0); !rc && i < got && !dirty; i++) dirty = buf[i] != 0;
+        for (size_t i = (lo == g ? off : 0); !rc && i < got && !dirty; i++) dirty = buf[i] != 0;
         if (!rc && dirty) {
             memset(buf, 0, len);
-            if (q == g) memcpy(buf, slot, off);
-            rc = plg__write_all(fd, buf, len, plg__page_off(L->D, q));
+            if (lo == g) memcpy(buf, slot, off);
+            rc = plg__write_all(fd, buf, len, plg__page_off(L->D, lo));
             if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
         }
         close(fd);
-        q += n;
+        hi = lo;
     }
     PICOLOG_FREE(buf);
     return rc;
+}
+
+/* Does the block device under dir write FUA (so RWF_DSYNC needs no flush)? */
+static int plg__device_fua(int dirfd) {
+    struct stat st;
+    if (fstat(dirfd, &st) != 0) return 0;
+    char p[128], buf[8] = {0};
+    unsigned maj = major(st.st_dev), min = minor(st.st_dev);
+    const char *fmt[2] = { "/sys/dev/block/%u:%u/queue/fua", "/sys/dev/block/%u:%u/../queue/fua" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, fmt[i], maj, min);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        return n > 0 && buf[0] == '1';
+    }
+    return 0;
 }
 
 static int plg__io_init(plg_log *L) {
@@ -1653,7 +1891,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     if (!L->path) { plg__free(L); return PLG_ENOMEM; }
     memcpy(L->path, cfg.path, pl); L->path[pl] = 0;
     L->cfg.path = L->path;
-    uint64_t end_g = 0, last_seq = 0;
+    uint64_t end_g = 0, last_seq = 0, stop_g = 0;
     uint32_t end_off = 0, last_epoch = 0;
     uint64_t wpages = cfg.max_write_bytes / PLG_PAGE_SIZE;
 
@@ -1667,11 +1905,18 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         rc = errno == EWOULDBLOCK ? PLG_ELOCKED : plg__from_errno(errno);
         goto fail;
     }
-    L->zero_len = (size_t)1 << 20;
-    L->zero = (uint8_t *)plg__map(L->zero_len);
-    if (!L->zero) { rc = PLG_ENOMEM; goto fail; }
 
-    rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch);
+    {                                                  /* released segments kept for reuse */
+        DIR *dd = opendir(L->path);
+        struct dirent *e;
+        while (dd && (e = readdir(dd)) != NULL)
+            if (strncmp(e->d_name, "free-", 5) == 0 && strlen(e->d_name) == 29) L->nfree++;
+        if (dd) closedir(dd);
+    }
+    if (L->cfg.sync_mode == PLG_SYNC_AUTO)
+        L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
+                               ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
+    rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch, &stop_g);
     if (rc == PLG_ENOENT) {                                /* a new log */
         rc = plg_random(&L->log_id, sizeof L->log_id);
         if (rc) goto fail;
@@ -1681,7 +1926,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->window = (uint64_t)cfg.max_inflight * cfg.max_write_bytes + PLG_PAGE_SIZE;
         rc = plg__seg_create(L, 1);
         if (rc) goto fail;
-        L->pa_ready = 1;
+        L->pa_ready = 1; L->seg_first = 1;
     } else if (rc) {
         goto fail;
     }
@@ -1704,7 +1949,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->cap = cfg.ring_capacity; L->mask = L->cap - 1;
     L->map_len = PLG_PAGE_SIZE + L->cap;
     L->map = plg__map(L->map_len);
-    L->S = (uint32_t)(2 * L->cfg.max_inflight * L->max_write_pages + 8);
+    L->S = (uint32_t)((L->cfg.max_inflight + 1) * L->max_write_pages + 8);   /* in flight + one batch filling */
     if (L->S < 64) L->S = 64;
     L->stage_len = ((size_t)L->S + 1) * PLG_PAGE_SIZE;
     L->stage = (uint8_t *)plg__map(L->stage_len);
@@ -1714,14 +1959,14 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->rdata = (uint8_t *)L->map + PLG_PAGE_SIZE;
     L->shadow = L->stage + (size_t)L->S * PLG_PAGE_SIZE;
 
-    rc = plg__prepare_tail(L, end_g, end_off);
+    rc = plg__prepare_tail(L, end_g, end_off, stop_g);
     if (rc) goto fail;
     do {
         rc = plg_random(&L->epoch, sizeof L->epoch);
         if (rc) goto fail;
     } while (L->epoch == 0 || L->epoch == last_epoch);
     L->epoch_start = 1;
-    L->g_fill = L->g_sub = L->g_free = end_g;
+    L->g_fill = L->g_sub = L->g_free = L->g_synced = end_g;
     L->fill_off = L->partial_off = end_off;
     L->slot_end[end_g % L->S] = last_seq;
     L->fill_end_seq = last_seq;
@@ -1739,6 +1984,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     *out = L;
     return 0;
 fail:
+    if (rc != PLG_ECORRUPT && rc != PLG_EFORMAT) {          /* those were explained by recovery */
+        int e = errno;
+        plg__msg(L, rc, "%s: cannot open the log: %s%s%s%s", L->path, plg_strerror(rc),
+                 rc == PLG_ELOCKED ? " (another writer holds it)" : "", e ? ": " : "", e ? strerror(e) : "");
+    }
     if (L->prealloc_started) {
         pthread_mutex_lock(&L->pa_mu); L->pa_stop = 1; pthread_cond_broadcast(&L->pa_cv);
         pthread_mutex_unlock(&L->pa_mu);
@@ -1746,6 +1996,14 @@ fail:
     }
     plg__free(L);
     return rc;
+}
+
+PLGDEF int plg_release(plg_log *L, uint64_t seq) {
+    if (!L) return PLG_EINVAL;
+    pthread_mutex_lock(&L->pa_mu);
+    if (seq > L->release_below) { L->release_below = seq; L->release_pending = 1; pthread_cond_broadcast(&L->pa_cv); }
+    pthread_mutex_unlock(&L->pa_mu);
+    return 0;
 }
 
 PLGDEF uint64_t plg_appended(const plg_log *L) { return plg__load_rlx(&L->rc->next_seq) - 1; }
@@ -1784,9 +2042,9 @@ PLGDEF int plg_wait(plg_log *L, uint64_t seq, int64_t timeout_ns) {
 
 PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     memset(o, 0, sizeof *o);
+    o->durable = plg_durable(L);          /* read in this order, monotonic counters */
+    o->written = plg_written(L);          /* give appended >= written >= durable */
     o->appended = plg_appended(L);
-    o->written = plg_written(L);
-    o->durable = plg_durable(L);
     o->records = plg__load_rlx(&L->rc->records);
     o->bytes = plg__load_rlx(&L->rc->bytes);
     o->ring_full = plg__load_rlx(&L->rc->ring_full);
@@ -1797,6 +2055,10 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segments_created = plg__load_rlx(&L->st_segs);
     o->segment_stalls = plg__load_rlx(&L->st_stalls);
     o->max_write_pages = plg__load_rlx(&L->st_maxw);
+    o->errors = plg__load_rlx(&L->st_errors);
+    o->segments_released = plg__load_rlx(&L->st_released);
+    o->segments_recycled = plg__load_rlx(&L->st_recycled);
+    o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
     o->backend = L->io_kind == 0 ? "io_uring" : L->io_kind == 1 ? "pwritev2" : "custom";
@@ -1825,7 +2087,7 @@ PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
-    int rc = plg__scan_open(&r->s, path);
+    int rc = plg__scan_open(&r->s, path, 0);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     *out = r;
     return 0;
@@ -1835,24 +2097,65 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) { return plg__scan_ne
 
 /* The last page in [lo, hi) whose first fragment is valid with seq < target,
  * by binary search (pages hold increasing sequence numbers, then zeros). */
-static uint64_t plg__bsearch(plg__scan *s, uint64_t lo, uint64_t hi, uint64_t step, uint64_t target, int *found) {
-    uint64_t a = lo, b = hi;                      /* invariant: pred true below a, false from b */
+/* Sequence number of the first fragment of page g (0: no valid fragment). */
+static uint64_t plg__page_seq(plg__scan *s, uint64_t g) {
     plg__frag f;
-    while (a < b) {
-        uint64_t mid = a + (b - a) / 2;
-        if (plg__scan_first_frag(s, mid * step, &f) && f.seq < target) a = mid + 1; else b = mid;
+    return plg__scan_first_frag(s, g, &f) ? f.seq : 0;
+}
+
+/* First sequence number of segment idx, read once and cached. */
+static uint64_t plg__seg_seq(plg__scan *s, uint64_t idx) {
+    uint64_t i = idx - s->seg_first;
+    if (!s->seg_seq) {
+        size_t n = (size_t)(s->seg_last - s->seg_first + 1);
+        s->seg_seq = (uint64_t *)PICOLOG_MALLOC(n * sizeof(uint64_t));
+        if (!s->seg_seq) return plg__page_seq(s, (idx - 1) * s->D);
+        for (size_t k = 0; k < n; k++) s->seg_seq[k] = UINT64_MAX;
     }
-    *found = a > lo;
-    return a > lo ? a - 1 : lo;
+    if (s->seg_seq[i] == UINT64_MAX) s->seg_seq[i] = plg__page_seq(s, (idx - 1) * s->D);
+    return s->seg_seq[i];
+}
+
+/* The last page in [lo, hi) whose first fragment is valid with seq < target;
+ * page lo is known to qualify (its seq is lo_seq), hi_seq is the seq at page
+ * hi when known (else 0). Pages hold increasing sequence numbers, then zeros,
+ * so the search interpolates by sequence number (records of similar size
+ * land in a read or two) and bisects whenever a guess did not halve the range. */
+static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64_t lo_seq, uint64_t hi_seq,
+                                  uint64_t target) {
+    uint64_t a = lo + 1, b = hi, sa = lo_seq, sb = hi_seq;
+    int guess = 1;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2, width = b - a;
+        if (guess && sb > sa && target > sa) {
+            double frac = (double)(target - sa) / (double)(sb - sa);
+            mid = (a - 1) + (uint64_t)(frac * (double)(b - (a - 1)));
+            if (mid < a) mid = a;
+            if (mid >= b) mid = b - 1;
+        }
+        uint64_t q = plg__page_seq(s, mid);
+        if (q < lo_seq) q = 0;                 /* old records in a reused segment */
+        if (q && q < target) { a = mid + 1; sa = q; } else { b = mid; sb = q; }
+        guess = (b - a) <= width / 2;
+    }
+    return a - 1;
 }
 
 PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
     plg__scan *s = &r->s;
     if (seq == 0) return PLG_EINVAL;
-    int found = 0;
-    uint64_t seg = plg__bsearch(s, s->seg_first - 1, s->seg_last, s->D, seq, &found);  /* 0-based */
+    /* the last segment whose first page starts below seq (binary search) */
+    uint64_t a = s->seg_first, b = s->seg_last + 1;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2, q = plg__seg_seq(s, mid);
+        if (q && q < seq) a = mid + 1; else b = mid;
+    }
+    int found = a > s->seg_first;
     uint64_t g = (s->seg_first - 1) * s->D;
-    if (found) g = plg__bsearch(s, seg * s->D, (seg + 1) * s->D, 1, seq, &found);
+    if (found) {
+        uint64_t seg = a - 1, next = seg < s->seg_last ? plg__seg_seq(s, seg + 1) : 0;
+        g = plg__search_pages(s, (seg - 1) * s->D, seg * s->D, plg__seg_seq(s, seg), next, seq);
+    }
     plg__scan_restart(s, g);
     if (!found && s->seg_first == 1) { s->expect = 1; s->skip_cont = 0; }
     for (;;) {
@@ -1886,7 +2189,7 @@ PLGDEF void plg_reader_close(plg_reader *r) {
 PLGDEF int plg_check(const char *path, plg_check_result *out) {
     plg__scan s;
     memset(out, 0, sizeof *out);
-    int rc = plg__scan_open(&s, path);
+    int rc = plg__scan_open(&s, path, 0);
     if (!rc) {
         plg_record rec;
         while ((rc = plg__scan_next(&s, &rec)) == 1) {}
@@ -1894,6 +2197,7 @@ PLGDEF int plg_check(const char *path, plg_check_result *out) {
     out->records = s.records; out->first_seq = s.first_seq; out->last_seq = s.last_seq;
     out->bytes = s.bytes; out->torn_tail = s.torn; out->status = rc;
     out->segments = s.seg_last >= s.seg_first && s.seg_last ? s.seg_last - s.seg_first + 1 : 0;
+    out->first_segment = out->segments ? s.seg_first : 0;
     if (s.dir) {
         plg__strlcpy(out->file, s.where_file, sizeof out->file);
         out->offset = plg__page_off(s.D ? s.D : 1, s.where_g) + s.where_off;

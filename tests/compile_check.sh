@@ -36,6 +36,12 @@ if [ -n "$hdrs" ]; then
     try "picolog.h PICOLOG_STATIC" gcc -std=c11 -Wall -Wextra -Werror -Wno-unused-function $uring -I. -c "$tmp/static.c" -o /dev/null
     printf '#define PICOLOG_IMPLEMENTATION\n#define PICOLOG_NO_URING\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/nouring.c"
     try "picolog.h PICOLOG_NO_URING" gcc -std=c11 -Wall -Wextra -Werror -I. -c "$tmp/nouring.c" -o /dev/null
+    printf '#include <stdlib.h>\nstatic void *my_malloc(size_t n){return malloc(n);}\nstatic void *my_realloc(void *p,size_t n){return realloc(p,n);}\nstatic void my_free(void *p){free(p);}\n#define PICOLOG_MALLOC(n) my_malloc(n)\n#define PICOLOG_REALLOC(p,n) my_realloc(p,n)\n#define PICOLOG_FREE(p) my_free(p)\n#define PICOLOG_ASSERT(x) ((void)(x))\n#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/alloc.c"
+    try "picolog.h allocator overrides, after <stdlib.h>, gnu11" gcc -std=gnu11 -Wall -Wextra -Werror $uring -I. -c "$tmp/alloc.c" -o /dev/null
+    printf '#define PICOLOG_MALLOC(n) malloc(n)\n#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\n' > "$tmp/half.c"
+    if gcc -std=c11 $uring -I. -c "$tmp/half.c" -o /dev/null 2>/dev/null; then failed=$((failed+1)); echo "FAIL picolog.h accepted a partial allocator override"; else passed=$((passed+1)); fi
+    printf '#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\nstruct Trade { unsigned long long price, qty; };\nint main(){ plg::logger<Trade> lg(nullptr); (void)lg; plg_record r{}; Trade t; return plg::logger<Trade>::get(r, t) == PLG_ETYPE ? 0 : 1; }\n' > "$tmp/typed.cpp"
+    for cxx in g++ clang++; do command -v $cxx >/dev/null && try "picolog.h plg::logger<T> with $cxx" $cxx -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/typed.cpp" -o /dev/null; done
   fi
 fi
 echo "$passed passed, $failed failed"

@@ -6,6 +6,8 @@ need=()
 pkg-config --exists liburing 2>/dev/null || need+=(liburing-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)      # test oracle for vault.h only
+# vault.h's constant-time (ctgrind) test runs under memcheck and needs its header
+{ command -v valgrind >/dev/null && [ -f /usr/include/valgrind/memcheck.h ]; } || need+=(valgrind)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 # sanitizer runtimes for gcc (make test runs the suite under ASan+UBSan and TSan)
@@ -16,7 +18,6 @@ if [ -n "$gccver" ]; then
 fi
 if [ "${DEPS_OPTIONAL:-0}" = 1 ]; then
   command -v clang >/dev/null || need+=(clang libclang-rt-14-dev)
-  command -v valgrind >/dev/null || need+=(valgrind)
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "deps: installing ${need[*]}"

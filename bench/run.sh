@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Runs picolog_bench and its peers side by side, several rounds, and reports
+# the median of each number: a table on the terminal, a CSV in bench/results/.
+#
+#   bash bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only]
+#   bash bench/run.sh --report bench/results/raw-bench-STAMP.txt   (tables again)
+#   (make bench builds the binaries, then runs this; make plot draws the CSV)
+#
+# Environment: BENCH_RUNS (3), BENCH_DURATION (3 s per bench), BENCH_DIR
+# (build/bench-data: must be on the filesystem you want to measure; removed
+# afterwards), BENCH_SEEK_GIB (10). Peers that need an optional library are
+# compiled here only when the library is installed (make bench-deps installs
+# them); the others are reported as skipped.
+set -u
+cd "$(dirname "$0")/.."
+B=build/bench
+RUNS=${BENCH_RUNS:-3}
+DUR=${BENCH_DURATION:-3}
+DATA=${BENCH_DIR:-build/bench-data}
+RES=bench/results
+SEEK=0; MAIN=1; REPORT=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) RUNS=$2; shift ;;
+    --duration) DUR=$2; shift ;;
+    --seek) SEEK=1 ;;
+    --seek-only) SEEK=1; MAIN=0 ;;
+    --report) REPORT=$2; shift ;;
+    *) echo "usage: bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only]" >&2; exit 2 ;;
+  esac
+  shift
+done
+mkdir -p "$RES" "$DATA" "$B"
+export BENCH_DIR=$DATA
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+kind=bench; [ $MAIN = 0 ] && kind=seek
+raw=$RES/raw-$kind-$stamp.txt
+csv=$RES/$kind-$stamp.csv
+meta=$RES/meta-$kind-$stamp.txt
+if [ -n "$REPORT" ]; then   # aggregate an earlier run again; run nothing
+  raw=$REPORT; csv=${REPORT/raw-/}; csv=${csv%.txt}.csv; meta=${REPORT/raw-/meta-}; SEEK=0
+  RUNS=$(cut -d, -f1 "$raw" | sort -u | wc -l)
+else
+  : > "$raw"
+fi
+
+for b in picolog_bench raw_bench picolog_seek; do
+  [ -x "$B/$b" ] || { echo "missing $B/$b: run make bench" >&2; exit 1; }
+done
+
+if [ $MAIN = 1 ] && [ -z "$REPORT" ]; then
+# ---- optional peers: build each one only when its library is there ----------
+CC=${CC:-cc}
+CFLAGS="-std=c11 -O2 -g -Wall -Wextra -Werror -Ibench"
+peers=()
+build_peer() {  # name header package libs
+  local name=$1 header=$2 pkg=$3 libs=$4
+  if ! echo "#include <$header>" | $CC -E -x c - >/dev/null 2>&1; then
+    echo "skipped: $name (install $pkg, or run make bench-deps)"; return
+  fi
+  if $CC $CFLAGS bench/peers/${name}_peer.c -o $B/${name}_peer $libs -lm 2>"$B/${name}_peer.log"; then
+    peers+=("$name")
+  else
+    echo "skipped: $name (build failed, see $B/${name}_peer.log)"
+  fi
+}
+build_peer rocksdb rocksdb/c.h librocksdb-dev -lrocksdb
+build_peer sqlite sqlite3.h libsqlite3-dev -lsqlite3
+build_peer lmdb lmdb.h liblmdb-dev -llmdb
+for other in pp_bench vault_bench; do
+  [ -x "$B/$other" ] || echo "skipped: $other (not built: its header or bench/$other.c is not there yet)"
+done
+fi
+
+# run NAME ARGS...: one bench, its R lines tagged with the round
+run() {
+  local out
+  out=$("$@" 2>&1)
+  local rc=$?
+  echo "$out" | grep -v '^R,' | sed 's/^/    /'
+  echo "$out" | grep '^R,' | sed "s/^R,/$round,/" >> "$raw"
+  [ $rc -eq 0 ] || echo "    ($1 exited with $rc)"
+}
+
+# ---- machine ----------------------------------------------------------------
+[ -z "$REPORT" ] && {
+  echo "date: $(date -u)"
+  echo "kernel: $(uname -sr)"
+  echo "cpus: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  src=$(df -P "$DATA" | awk 'NR==2{print $1}'); dev=$(basename "$src")
+  echo "filesystem: $(df -PT "$DATA" | awk 'NR==2{print $2}') on $dev"
+  for f in rotational write_cache fua logical_block_size; do
+    [ -r /sys/block/$dev/queue/$f ] && echo "  $f: $(cat /sys/block/$dev/queue/$f)"
+  done
+  echo "runs: $RUNS x $DUR s per bench"
+} > "$meta"
+cat "$meta" 2>/dev/null
+
+load() { echo "    load: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure: $(awk '/some/{print $2}' /proc/pressure/cpu 2>/dev/null); io pressure: $(awk '/some/{print $2}' /proc/pressure/io 2>/dev/null)"; }
+
+if [ $MAIN = 1 ] && [ -z "$REPORT" ]; then
+for round in $(seq 1 "$RUNS"); do
+  echo "== round $round of $RUNS"
+  load | tee -a "$meta"
+  # the original's scenario (4 KiB ring), then the default 8 MiB ring; sync mode
+  # is the library's default (auto) unless the label says dsync
+  run $B/picolog_bench --duration "$DUR" --ring 4096 --label burst-ring4k
+  run $B/picolog_bench --duration "$DUR" --ring 8M --label burst-ring8m
+  run $B/picolog_bench --duration "$DUR" --ring 8M --sync dsync --label burst-ring8m-dsync
+  # as with a retention policy: old segments released, so new ones are reused, not zeroed
+  run $B/picolog_bench --duration "$DUR" --ring 8M --release --label burst-ring8m-release
+  # the write size picolog actually used, rounded to 4 KiB
+  w=$(awk -F, -v r=$round '$1==r && $2=="picolog" && $3=="burst-ring8m" && $4=="write_bytes_avg"{printf "%d", ($5+2048)/4096; exit}' "$raw")
+  w=$(( ${w:-16} < 1 ? 1 : ${w:-16} )); w=$((w * 4096))
+  run $B/raw_bench --duration "$DUR" --size $w --qd 1 --label same-qd1
+  run $B/raw_bench --duration "$DUR" --size $w --qd 4 --label same-qd4
+  run $B/raw_bench --duration "$DUR" --size 4096 --qd 1
+  run $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
+  run $B/raw_bench --duration "$DUR" --size 64k --qd 1
+  run $B/raw_bench --duration "$DUR" --size 64k --qd 4
+  run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
+  for p in "${peers[@]}"; do run $B/${p}_peer --duration "$DUR"; done
+  # paced: latency at a given load; the first second (second segment being preallocated) left out
+  for rate in 10000 100000 1000000; do
+    run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
+  done
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 4096 --rate 10000 --label paced-10000-ring4k
+  run $B/picolog_bench --duration "$DUR" --ring 8M --stride 0 --label rss-ring8m
+  for other in pp_bench vault_bench; do [ -x "$B/$other" ] && run $B/$other; done
+done
+fi
+
+if [ $SEEK = 1 ]; then
+  round=1
+  run $B/picolog_seek --gib "${BENCH_SEEK_GIB:-10}"
+fi
+rm -rf "$DATA"/picolog-* "$DATA"/raw-* "$DATA"/peer-* 2>/dev/null
+
+# each round's ratio to that round's own device limit (rounds see different load)
+if ! grep -q ',ratio_same_round,' "$raw"; then
+  awk -F, '$4=="durable_rps" { v[$1 "," $2 "," $3] = $5
+                               if ($2=="raw_dsync" && ($3=="same-qd1" || $3=="same-qd4") && $5 > L[$1]) L[$1] = $5 }
+    END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_same_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] } }' \
+    "$raw" > "$raw.tmp"
+  cat "$raw.tmp" >> "$raw"; rm -f "$raw.tmp"
+fi
+
+# ---- medians ------------------------------------------------------------------
+# raw: round,bench,config,metric,value,unit  ->  csv: bench,config,metric,median,unit,runs,min,max
+echo "bench,config,metric,median,unit,runs,min,max" > "$csv"
+sort -t, -k2,2 -k3,3 -k4,4 -k5,5g "$raw" | awk -F, '
+  function flush() { if (n) { m = (n % 2) ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2;
+                     printf "%s,%s,%s,%.6g,%s,%d,%.6g,%.6g\n", kb, kc, km, m, ku, n, v[1], v[n] } }
+  { key = $2 "," $3 "," $4
+    if (key != last) { flush(); n = 0; last = key; kb = $2; kc = $3; km = $4; ku = $6 }
+    v[++n] = $5 }
+  END { flush() }' >> "$csv"
+
+# ratios to the device limit: raw O_DIRECT+RWF_DSYNC at picolog's write size,
+# the better of one and four writes in flight
+limit=$(awk -F, '$1=="raw_dsync" && ($2=="same-qd1" || $2=="same-qd4") && $3=="durable_rps" && $4>m {m=$4} END{print m+0}' "$csv")
+awk -F, -v L="$limit" 'NR>1 && $3=="durable_rps" && L>0 {printf "%s,%s,ratio_to_device_limit,%.4g,x,%s,,\n", $1, $2, $4/L, $6}' "$csv" > "$csv.ratio"
+cat "$csv.ratio" >> "$csv"; rm -f "$csv.ratio"
+cp "$csv" "$RES/latest-$kind.csv"
+cp "$meta" "$RES/latest-$kind-meta.txt"
+if [ $MAIN = 0 ]; then
+  echo "picolog seek: $(awk -F, '$1=="picolog_seek"{printf "%s %s=%s%s  ", $2, $3, $4, $5}' "$csv")"
+  echo "csv: $csv"
+  exit 0
+fi
+
+# ---- the table ----------------------------------------------------------------
+get() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {print $4; f=1} END{if(!f) print ""}' "$csv"; }
+echo
+echo "medians of $RUNS runs, $DUR s each; machine shared with other work (see load lines above)"
+echo "device limit: raw O_DIRECT+RWF_DSYNC at picolog's write size ($(get raw_dsync same-qd4 write_bytes) B): $(printf '%.0f' "$limit") rec/s"
+echo "x limit: ratio of the medians; per round: median of each round's ratio to that round's limit"
+printf "%-20s %-20s %14s %8s %9s %12s %12s\n" bench config "durable rec/s" "x limit" "per round" "lat P50" "lat P99"
+awk -F, 'NR>1 && $3=="durable_rps" {print $1 "," $2}' "$csv" | while IFS=, read -r b c; do
+  r=$(get "$b" "$c" durable_rps); x=$(get "$b" "$c" ratio_to_device_limit); xr=$(get "$b" "$c" ratio_same_round)
+  p50=$(get "$b" "$c" lat_p50_us); p99=$(get "$b" "$c" lat_p99_us)
+  [ -z "$p50" ] && p50=$(get "$b" "$c" dur_p50_us) && p99=$(get "$b" "$c" dur_p99_us)
+  printf "%-20s %-20s %14.0f %8.3f %9.3f %10s us %10s us\n" "$b" "$c" "$r" "${x:-0}" "${xr:-0}" "${p50:--}" "${p99:--}"
+done
+echo
+echo "picolog submission latency (net of timer; timer overhead and resolution in the CSV):"
+printf "%-20s %8s %8s %8s %8s %10s %10s\n" config P50 P95 P99 P99.9 max "mean net"
+awk -F, 'NR>1 && $1=="picolog" && $3=="sub_p50_ns" {print $2}' "$csv" | while read -r c; do
+  printf "%-20s %6.0fns %6.0fns %6.0fns %6.0fns %8.0fns %8.1fns\n" "$c" "$(get picolog "$c" sub_p50_ns)" \
+    "$(get picolog "$c" sub_p95_ns)" "$(get picolog "$c" sub_p99_ns)" "$(get picolog "$c" sub_p999_ns)" \
+    "$(get picolog "$c" sub_max_ns)" "$(get picolog "$c" sub_mean_net_ns)"
+done
+echo
+echo "picolog memory: process VmHWM net of the bench's own arrays $(get picolog rss-ring8m hwm_net_of_bench_mib) MiB," \
+     "picolog's own share $(get picolog rss-ring8m rss_picolog_end_mib) MiB, budget (ring + in-flight + 2 MiB)" \
+     "$(get picolog rss-ring8m rss_budget_mib) MiB"
+if [ $SEEK = 1 ]; then
+  echo "picolog seek: $(awk -F, '$1=="picolog_seek"{printf "%s %s=%s%s  ", $2, $3, $4, $5}' "$csv")"
+fi
+echo
+echo "csv: $csv (also $RES/latest-$kind.csv); machine: $meta; plots: make plot"

@@ -1,0 +1,2749 @@
+/* pinnacle_persist.h - v0.1 - order-book persistence for trading engines
+ *
+ * Gives every instrument of a matching engine or market maker a durable
+ * memory: a journal of order events (add, cancel, execute, modify), the
+ * active orders at every sequence number, point-in-time snapshots with
+ * rotation, journal compaction, and recovery of every instrument at start-up.
+ * The trading thread pays a validation lookup, a CRC32C and two 48-byte
+ * memcpys per event: no syscall, no lock, no allocation (in the steady state:
+ * see expected_orders and ring_entries). Built on picolog.h
+ * (CRC32C, durable file primitives, and the strict journal backend).
+ *
+ * DO THIS in exactly one C or C++ file, before any other #include:
+ *
+ *     #define PINNACLE_PERSIST_IMPLEMENTATION
+ *     #include "pinnacle_persist.h"      // also compiles picolog's implementation
+ *
+ * and link with -luring -lpthread. Other files just #include "pinnacle_persist.h".
+ * picolog's implementation comes with it (defining PICOLOG_IMPLEMENTATION as
+ * well in that file is harmless); if another file of yours already compiles
+ * picolog's implementation, define PINNACLE_PERSIST_NO_PICOLOG_IMPLEMENTATION.
+ *
+ *     pp_config cfg = {0};  cfg.data_dir = "/var/lib/engine";   // zero = defaults
+ *     pp_store *st;  pp_book *b;
+ *     if (pp_open(&st, &cfg) != 0) ...            // locks and recovers every instrument
+ *     pp_book_open(st, "BTC-USD", &b);             // recovered, or new
+ *     pp_order o = {42, 6500000, 10, now_ns, PP_BUY};
+ *     if (pp_add(b, &o) != 0) ...                  // hot path: validated, journaled, seq = pp_last_seq(b)
+ *     pp_execute(b, 42, 4, 6500000);               // partial fill; at qty 0 the order leaves
+ *     pp_sync(b);                                  // everything so far survives power loss
+ *     if (pp_durable(b) >= seq) confirm(...);      // or: acknowledge on the background sync
+ *     pp_orders(b, visit, ctx);                    // the active orders, in priority order
+ *     pp_close(st);
+ *
+ * ARCHITECTURE
+ *   hot path   (one thread per book) validates the event against a compact
+ *              index id -> remaining qty (unknown order, duplicate id,
+ *              overfill, bad side/qty: an error, nothing journaled), encodes a
+ *              48-byte entry {crc, type, side, len, seq, id, price, qty, ts},
+ *              copies it into the journal mapping and into an in-memory SPSC
+ *              event ring, and publishes both with release stores.
+ *   grower     (one background thread per store) grows each journal file
+ *              ahead of the writer in preallocated chunks, pages faulted in.
+ *   syncer     (one background thread per store) msyncs (a ranged fdatasync
+ *              on Linux) the new entries every journal_sync_interval_ms, then
+ *              a durable mark; pp_durable() moves.
+ *   maintainer (one background thread per store) drains each event ring into
+ *              the book's shadow (the full active-order state, kept off the
+ *              trading thread), takes a snapshot every snapshot_interval_min,
+ *              rotates them, and compacts journals above compaction_threshold.
+ *   on disk    <data_dir>/LOCK, and per instrument <data_dir>/<name>/journal/
+ *              (mmap segments), or .../strict/ (a picolog log, strict mode),
+ *              and .../snapshots/<seq>.pps. Format: docs/pinnacle-format.md.
+ *   market data  pp_tick_append journals a feed tick as three entries of the
+ *              book's journal (duplicates refused, gaps journaled); the
+ *              maintainer keeps last tick, raw ticks, 1 s/1 min bars and gaps,
+ *              saved with each snapshot as md/<seq>.ppm; pp_conn_put/get keep
+ *              named connection-state blobs in <data_dir>/.conn/.
+ *   recovery   newest valid snapshot (older ones if it is corrupt), then the
+ *              journal entries after it; a torn tail is truncated; corruption
+ *              below the durable mark fails closed with file and offset.
+ *
+ * DURABILITY MODES (pp_config.mode)
+ *   PP_JOURNAL_MMAP    default. An event survives a process crash as soon as
+ *                      pp_add & co. return (it is in the page cache). It
+ *                      survives power loss once pp_durable(b) >= its seq: the
+ *                      syncer gets there within journal_sync_interval_ms, and
+ *                      pp_sync() gets there at once.
+ *   PP_JOURNAL_STRICT  each event goes through a picolog log (O_DIRECT, its
+ *                      sync_mode, group commit): pp_durable() follows picolog's
+ *                      durable mark within microseconds to a millisecond, and
+ *                      pp_sync() waits for it. Needs a filesystem with O_DIRECT
+ *                      unless strict_log->io_mode says otherwise.
+ *
+ * THREADS  Events of one book come from one thread at a time (different books
+ *   may be fed by different threads). pp_sync, pp_snapshot, pp_orders,
+ *   pp_durable, pp_last_seq and pp_get_stats may be called from any thread.
+ *   A pp_orders visitor must not journal events on the same book (it runs
+ *   under the book's shadow lock); collect, then act.
+ *
+ * COMPILE-TIME OPTIONS
+ *   PINNACLE_PERSIST_STATIC      every function static
+ *   PINNACLE_PERSIST_MALLOC/REALLOC/FREE  allocator override (all or none)
+ *   PINNACLE_PERSIST_ASSERT(x)   assert override (default: assert)
+ *   PINNACLE_PERSIST_NO_PICOLOG_IMPLEMENTATION  picolog's implementation is
+ *                                compiled elsewhere
+ *
+ * CONTENTS
+ *   errors, config, order, stats, API ...... public declarations below
+ *   >>util >>maps >>entry >>segments >>sync >>shadow >>snapshot >>recovery
+ *   market data (ticks, bars, gaps, connection state) ... declarations after pp_check
+ *   >>compaction >>threads >>api >>marketdata >>check .... implementation (grep them)
+ *
+ * LICENSE: MIT, see the end of the file.
+ */
+#if defined(PINNACLE_PERSIST_IMPLEMENTATION) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1
+#endif
+#ifndef PINNACLE_PERSIST_H
+#define PINNACLE_PERSIST_H
+
+#if defined(PINNACLE_PERSIST_IMPLEMENTATION) && !defined(PINNACLE_PERSIST_NO_PICOLOG_IMPLEMENTATION) && \
+    !defined(PICOLOG_IMPLEMENTATION)
+#define PICOLOG_IMPLEMENTATION
+#endif
+#include "picolog.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef PINNACLE_PERSIST_STATIC
+#define PPDEF static
+#else
+#define PPDEF extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes: 0 is success, every error is negative. Stable numbers. */
+#define PP_ERRORS(X) \
+    X(PP_EINVAL,    -1,  "invalid argument") \
+    X(PP_ECONFIG,   -2,  "invalid configuration value") \
+    X(PP_ENOMEM,    -3,  "out of memory") \
+    X(PP_EIO,       -4,  "I/O error: the book is poisoned and acknowledges nothing more") \
+    X(PP_ENOSPC,    -5,  "no space left on device: the book is poisoned") \
+    X(PP_ECORRUPT,  -6,  "corruption in the middle of a journal or in a snapshot (fail closed)") \
+    X(PP_ELOCKED,   -7,  "the data directory is already open by another store") \
+    X(PP_ENOENT,    -8,  "no such order or instrument") \
+    X(PP_EEXIST,    -9,  "an active order with this id already exists") \
+    X(PP_EOVERFILL, -10, "fill larger than the order's remaining quantity") \
+    X(PP_ENAME,     -11, "invalid instrument name (empty, too long, '/', '..' or leading '.')") \
+    X(PP_EFULL,     -12, "strict journal ring full: event not journaled, retry") \
+    X(PP_ESYS,      -13, "system call failed") \
+    X(PP_EFORMAT,   -14, "not a pinnacle file, or an unsupported version") \
+    X(PP_EMODE,     -15, "instrument was created in the other journal mode") \
+    X(PP_ELOG,      -16, "the strict-mode picolog log failed (see the log message)") \
+    X(PP_ECLOSED,   -17, "the store is closing") \
+    X(PP_EDUP,      -18, "duplicate tick: exchange seq at or below the last journaled one (not journaled)")
+
+enum {
+#define PP__ENUM(name, val, msg) name = (val),
+    PP_OK = 0,
+    PP_ERRORS(PP__ENUM)
+#undef PP__ENUM
+    PP__ERR_LAST
+};
+
+enum pp_side { PP_BUY = 1, PP_SELL = 2 };
+enum pp_mode { PP_JOURNAL_MMAP = 0, PP_JOURNAL_STRICT = 1 };
+enum pp_flags {
+    PP_NO_AUTO_SNAPSHOT = 1u << 0,   /* no periodic snapshots (pp_snapshot still works) */
+    PP_NO_AUTO_COMPACT  = 1u << 1    /* no background compaction (pp_compact still works) */
+};
+enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
+
+#define PP_MAX_NAME 64   /* longest instrument name, bytes */
+
+typedef struct pp_config {
+    const char *data_dir;              /* created if missing */
+    uint32_t journal_sync_interval_ms; /* background msync+fdatasync period; default 10, max 60000 */
+    uint32_t snapshot_interval_min;    /* periodic snapshot per book; default 5, max 10080 */
+    uint32_t keep_snapshots;           /* snapshots kept per book; default 3, max 1000 */
+    uint64_t compaction_threshold;     /* journal bytes that trigger compaction; default 256 MiB, min 64 KiB */
+    /* beyond the original design */
+    int      mode;                     /* enum pp_mode */
+    uint32_t flags;                    /* enum pp_flags */
+    uint32_t snapshot_interval_ms;     /* if nonzero, overrides snapshot_interval_min (tests, demos) */
+    uint64_t journal_chunk_bytes;      /* file growth step, multiple of 4 KiB; default 8 MiB */
+    uint64_t journal_segment_bytes;    /* largest segment (virtual reservation); default 1 GiB */
+    uint32_t expected_orders;          /* initial index capacity per book; default 65536 */
+    uint32_t ring_entries;             /* hot path -> shadow ring, power of two; default 262144 */
+    const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
+    void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
+    void    *log_user;
+} pp_config;
+
+typedef struct pp_order {
+    uint64_t id;       /* nonzero, unique among the book's active orders */
+    int64_t  price;    /* ticks */
+    int64_t  qty;      /* lots remaining, > 0 */
+    uint64_t ts_ns;    /* the engine's timestamp, stored as given */
+    uint8_t  side;     /* PP_BUY or PP_SELL */
+    uint64_t seq;      /* out: seq of the add, or of the modify that reset its priority; pp_add ignores it */
+} pp_order;
+
+typedef struct pp_stats {
+    uint64_t last_seq, durable_seq, applied_seq;   /* journaled >= durable; journaled >= applied (shadow) */
+    uint64_t active_orders;
+    uint64_t journal_bytes, journal_segments, journal_first_seq;
+    uint64_t syncs, snapshots, last_snapshot_seq, oldest_snapshot_seq;
+    uint64_t compactions, segments_deleted, rolls;
+    uint64_t ring_full_stalls;      /* hot path drained the ring itself (the maintainer lagged) */
+    uint64_t grow_stalls;           /* hot path grew the journal file itself (the syncer lagged) */
+    int      error;                 /* 0, or what poisoned the book */
+} pp_stats;
+
+/* What pp_check found in one instrument (the inspect tool; read-only). */
+typedef struct pp_check_result {
+    int      mode;                  /* enum pp_mode */
+    int      status;                /* 0 = recoverable (maybe a torn tail), or < 0 */
+    uint64_t snapshots, snapshots_corrupt, newest_snapshot_seq, oldest_snapshot_seq, snapshot_orders;
+    uint64_t segments, journal_first_seq, journal_last_seq, journal_bytes, durable_mark_seq;
+    int      torn_tail;             /* bytes after the valid end would be discarded */
+    char     file[4096];            /* where the corruption (or the torn tail) is */
+    uint64_t offset;
+    char     detail[256];
+} pp_check_result;
+
+typedef struct pp_store pp_store;
+typedef struct pp_book pp_book;
+
+/* >>api */
+PPDEF pp_config pp_config_defaults(const pp_config *cfg);  /* cfg with defaults filled in */
+PPDEF int      pp_open(pp_store **out, const pp_config *cfg);
+PPDEF int      pp_close(pp_store *s);                       /* 0: everything journaled is durable */
+PPDEF int      pp_book_open(pp_store *s, const char *instrument, pp_book **out);
+PPDEF int      pp_books(pp_store *s, int (*visit)(const char *instrument, pp_book *b, void *ctx), void *ctx);
+PPDEF int      pp_valid_name(const char *instrument);       /* 0 or PP_ENAME */
+
+PPDEF int      pp_add(pp_book *b, const pp_order *o);
+PPDEF int      pp_cancel(pp_book *b, uint64_t order_id);
+PPDEF int      pp_execute(pp_book *b, uint64_t order_id, int64_t qty, int64_t price);
+PPDEF int      pp_modify(pp_book *b, uint64_t order_id, int64_t price, int64_t qty);
+
+PPDEF int      pp_sync(pp_book *b);                         /* journal durable up to pp_last_seq now */
+PPDEF int      pp_snapshot(pp_book *b);                     /* point-in-time snapshot now */
+PPDEF int      pp_compact(pp_book *b);                      /* compaction now (whatever the threshold) */
+PPDEF int      pp_orders(pp_book *b, int (*visit)(const pp_order *o, void *ctx), void *ctx);
+PPDEF int      pp_find(pp_book *b, uint64_t order_id, pp_order *out);  /* 0 or PP_ENOENT */
+PPDEF uint64_t pp_order_count(pp_book *b);
+PPDEF uint64_t pp_last_seq(const pp_book *b);
+PPDEF uint64_t pp_durable(const pp_book *b);                /* every seq <= this survives power loss */
+PPDEF int      pp_error(const pp_book *b);
+PPDEF const char *pp_book_name(const pp_book *b);
+PPDEF void     pp_get_stats(pp_book *b, pp_stats *out);
+PPDEF const char *pp_strerror(int err);
+
+PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_result *out);
+
+/* ---- Market data (>>marketdata) ------------------------------------------
+ * Ticker events of an exchange feed, journaled in the book's own journal
+ * (same modes, same seq numbering, same syncs), so one instrument's order
+ * events and market data share one durable, ordered history. A tick takes
+ * three consecutive 48-byte entries (docs/pinnacle-format.md); order replay
+ * skips them. Prices and sizes are integers in the instrument's declared
+ * scale (price_scale = 100 means 1 unit = 0.01). The shadow side (the
+ * maintainer, off the trading thread) keeps the last tick, the raw ticks of
+ * the retention window, 1 s and 1 min OHLCV bars and the gaps; they are
+ * persisted with each snapshot (<instrument>/md/<seq>.ppm), so history
+ * survives compaction of the journal. Queries may run from any thread. */
+typedef struct pp_tick {
+    uint64_t exch_seq;      /* the exchange's sequence number, > 0, increasing per instrument */
+    uint64_t exch_ts_ns;    /* exchange timestamp, ns since the epoch */
+    uint64_t recv_ts_ns;    /* local receive timestamp, ns */
+    int64_t  price, size;   /* last trade price and size (scaled integers) */
+    int64_t  bid, bid_size, ask, ask_size;
+    int64_t  volume_24h;
+    uint64_t trade_id;
+    uint8_t  side;          /* taker side: PP_BUY, PP_SELL, or 0 when unknown */
+} pp_tick;
+
+typedef struct pp_bar {
+    uint64_t start_ns;      /* bar open time: exch_ts rounded down to the resolution */
+    int64_t  open, high, low, close;
+    int64_t  volume;        /* sum of the trade sizes */
+    uint64_t trades;        /* trade count (ticks) */
+    uint64_t gaps;          /* gap events whose tick falls in this bar */
+} pp_bar;
+
+typedef struct pp_gap {
+    uint64_t after_seq;     /* last exchange seq journaled before the jump */
+    uint64_t next_seq;      /* the seq that arrived: after_seq+1 .. next_seq-1 are missing */
+    uint64_t exch_ts_ns;    /* the exchange time of the tick that revealed it */
+} pp_gap;
+
+typedef struct pp_md_spec {
+    int64_t  price_scale, size_scale;   /* units per 1.0; default 1; stored with the instrument */
+    uint32_t tick_window_s;             /* raw ticks kept (by exchange time); default 3600 */
+    uint32_t bar_window_s;              /* 1 min bars and gaps kept; default 30 days */
+    uint64_t max_ticks;                 /* raw ticks kept at most; default 1048576 */
+    uint32_t bar1s_window_s;            /* 1 s bars kept; default 1 day */
+} pp_md_spec;
+
+#define PP_BAR_1S  1u
+#define PP_BAR_1M  60u
+
+PPDEF int      pp_md_declare(pp_book *b, const pp_md_spec *spec);   /* durable; before the first tick or any time */
+PPDEF int      pp_md_spec_get(pp_book *b, pp_md_spec *out);
+PPDEF int      pp_tick_append(pp_book *b, const pp_tick *t);        /* 0, PP_EDUP (not journaled), or an error */
+PPDEF uint64_t pp_md_last_exch_seq(pp_book *b);                    /* last journaled exchange seq, 0 if none */
+PPDEF int      pp_md_last(pp_book *b, pp_tick *out);                /* 0 or PP_ENOENT */
+/* History by exchange time [from_ns, to_ns). Each fills at most cap items in
+ * time order and returns how many there are in all (>= 0), or an error. */
+PPDEF int64_t  pp_md_ticks(pp_book *b, uint64_t from_ns, uint64_t to_ns, pp_tick *out, size_t cap);
+PPDEF int64_t  pp_md_bars(pp_book *b, unsigned res_s, uint64_t from_ns, uint64_t to_ns, pp_bar *out, size_t cap);
+PPDEF int64_t  pp_md_gaps(pp_book *b, uint64_t from_ns, uint64_t to_ns, pp_gap *out, size_t cap);
+
+/* Connection state: small named blobs (feed URL, channels, session id...),
+ * each replaced atomically (temp + fsync + rename + dir fsync) under
+ * <data_dir>/.conn/<name>. Names follow the instrument name rules. */
+#define PP_CONN_MAX (1u << 20)
+PPDEF int      pp_conn_put(pp_store *s, const char *name, const void *data, size_t len);
+PPDEF int64_t  pp_conn_get(pp_store *s, const char *name, void *buf, size_t cap);  /* length, or PP_ENOENT... */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+#endif /* PINNACLE_PERSIST_H */
+
+/* ======================================================================== */
+#ifdef PINNACLE_PERSIST_IMPLEMENTATION
+#ifndef PINNACLE_PERSIST_IMPLEMENTATION_DONE
+#define PINNACLE_PERSIST_IMPLEMENTATION_DONE
+
+#if defined(__GLIBC__) && !defined(__USE_GNU)
+#error "pinnacle_persist.h: the implementation needs _GNU_SOURCE; put #define PINNACLE_PERSIST_IMPLEMENTATION and #include \"pinnacle_persist.h\" before any system header, or compile with -D_GNU_SOURCE"
+#endif
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "pinnacle_persist.h: little-endian hosts only (the on-disk format is little-endian and copied as is)"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#if defined(PINNACLE_PERSIST_MALLOC) && defined(PINNACLE_PERSIST_FREE) && defined(PINNACLE_PERSIST_REALLOC)
+#elif !defined(PINNACLE_PERSIST_MALLOC) && !defined(PINNACLE_PERSIST_FREE) && !defined(PINNACLE_PERSIST_REALLOC)
+#define PINNACLE_PERSIST_MALLOC(sz) malloc(sz)
+#define PINNACLE_PERSIST_REALLOC(p, sz) realloc(p, sz)
+#define PINNACLE_PERSIST_FREE(p) free(p)
+#else
+#error "pinnacle_persist.h: define all of PINNACLE_PERSIST_MALLOC, PINNACLE_PERSIST_REALLOC and PINNACLE_PERSIST_FREE, or none"
+#endif
+#ifndef PINNACLE_PERSIST_ASSERT
+#include <assert.h>
+#define PINNACLE_PERSIST_ASSERT(x) assert(x)
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#ifdef __cplusplus
+#define PP__STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define PP__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+/* >>util ------------------------------------------------------------------ */
+#define pp__load_rlx(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define pp__load_acq(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define pp__store_rlx(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define pp__store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define pp__add_rlx(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define pp__bump(p)         pp__store_rlx((p), pp__load_rlx(p) + 1)   /* single writer */
+
+#define PP__PAGE      4096u
+#define PP__ENTRY     48u          /* every journal entry and snapshot order: 48 bytes */
+#define PP__DATA_OFF  4096u        /* first entry of a segment */
+#define PP__MARK_OFF  512u         /* durable mark inside the header page */
+#define PP__SEG_MAGIC "PPJRNL01"
+#define PP__SNAP_MAGIC "PPSNAP01"
+#define PP__VERSION   1u
+#define PP__SNAP_HDR  64u
+#define PP__SNAP_TAIL 8u
+
+#define PP__CTL_ROLL   1u          /* a prepared next segment waits for the hot path */
+
+PPDEF const char *pp_strerror(int err) {
+    switch (err) {
+    case PP_OK: return "success";
+#define PP__STR(name, val, msg) case name: return #name ": " msg;
+    PP_ERRORS(PP__STR)
+#undef PP__STR
+    default: return "unknown pinnacle_persist error";
+    }
+}
+
+static int pp__from_errno(int e) {
+    switch (e) {
+    case ENOSPC: case EDQUOT: return PP_ENOSPC;
+    case EIO: return PP_EIO;
+    case ENOMEM: return PP_ENOMEM;
+    case ENOENT: return PP_ENOENT;
+    case EWOULDBLOCK: return PP_ELOCKED;
+    default: return PP_ESYS;
+    }
+}
+
+static int pp__from_plg(int e) {
+    switch (e) {
+    case PLG_EIO: return PP_EIO;
+    case PLG_ENOSPC: return PP_ENOSPC;
+    case PLG_ECORRUPT: return PP_ECORRUPT;
+    case PLG_ENOMEM: return PP_ENOMEM;
+    case PLG_EFULL: return PP_EFULL;
+    case PLG_ELOCKED: return PP_ELOCKED;
+    case PLG_EINVAL: return PP_ECONFIG;
+    default: return PP_ELOG;
+    }
+}
+
+static void pp__put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void pp__put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static uint64_t pp__get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t pp__get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+static void *pp__alloc(size_t n) {
+    void *p = PINNACLE_PERSIST_MALLOC(n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+static void pp__strlcpy(char *dst, const char *src, size_t cap) {
+    size_t n = strlen(src);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src, n); dst[n] = 0;
+}
+
+static char *pp__strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = (char *)PINNACLE_PERSIST_MALLOC(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+static char *pp__join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *p = (char *)PINNACLE_PERSIST_MALLOC(na + nb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, na); p[na] = '/'; memcpy(p + na + 1, b, nb + 1);
+    return p;
+}
+
+static void pp__msg_to(void (*fn)(void *, int, const char *), void *user, int code, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (fn) fn(user, code, buf);
+    else fprintf(stderr, "pinnacle_persist: %s\n", buf);
+}
+#define PP__MSG(S, code, ...) pp__msg_to((S)->cfg.log_fn, (S)->cfg.log_user, (code), __VA_ARGS__)
+
+static int pp__mkdir(const char *path) {
+    if (mkdir(path, 0755) == 0) {
+        char parent[4096];
+        const char *sl = strrchr(path, '/');
+        size_t n = sl ? (size_t)(sl - path) : 0;
+        if (n == 0) { parent[0] = sl ? '/' : '.'; parent[1] = 0; }
+        else if (n < sizeof parent) { memcpy(parent, path, n); parent[n] = 0; }
+        else return PP_EINVAL;
+        return plg_fsync_dir(parent) ? PP_EIO : 0;
+    }
+    return errno == EEXIST ? 0 : pp__from_errno(errno);
+}
+
+/* mkdir -p: each directory created is made durable in its parent. */
+static int pp__mkdir_p(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return PP_EINVAL;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] != '/') continue;
+        buf[i] = 0;
+        int rc = pp__mkdir(buf);
+        buf[i] = '/';
+        if (rc) return rc;
+    }
+    return pp__mkdir(buf);
+}
+
+static int pp__fdatasync(int fd) {
+    while (fdatasync(fd) != 0) { if (errno != EINTR) return pp__from_errno(errno); }
+    return 0;
+}
+
+/* Sorted list of u64 numbers from names "<20 digits><suffix>" in dir. Files
+ * named "<anything>.tmp" are stale leftovers of an interrupted write: removed
+ * when clean_tmp. */
+static int pp__list_numbered(const char *dir, const char *suffix, int clean_tmp, uint64_t **out, size_t *count) {
+    *out = NULL; *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : pp__from_errno(errno);
+    uint64_t *v = NULL; size_t n = 0, cap = 0;
+    size_t sl = strlen(suffix);
+    struct dirent *e;
+    int rc = 0, removed = 0;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        size_t len = strlen(nm);
+        if (len > 4 && strcmp(nm + len - 4, ".tmp") == 0) {
+            if (clean_tmp) {
+                char *p = pp__join(dir, nm);
+                if (p) { unlink(p); PINNACLE_PERSIST_FREE(p); removed = 1; }
+            }
+            continue;
+        }
+        if (len != 20 + sl || strcmp(nm + 20, suffix) != 0) continue;
+        int digits = 1;
+        for (int i = 0; i < 20; i++) if (nm[i] < '0' || nm[i] > '9') digits = 0;
+        if (!digits) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            uint64_t *nv = (uint64_t *)PINNACLE_PERSIST_REALLOC(v, nc * sizeof *v);
+            if (!nv) { rc = PP_ENOMEM; break; }
+            v = nv; cap = nc;
+        }
+        v[n++] = strtoull(nm, NULL, 10);
+    }
+    closedir(d);
+    if (removed) plg_fsync_dir(dir);
+    if (rc) { PINNACLE_PERSIST_FREE(v); return rc; }
+    for (size_t i = 1; i < n; i++) {
+        uint64_t x = v[i]; size_t j = i;
+        while (j > 0 && v[j - 1] > x) { v[j] = v[j - 1]; j--; }
+        v[j] = x;
+    }
+    *out = v; *count = n;
+    return 0;
+}
+
+static void pp__numbered(char *out, size_t cap, const char *dir, uint64_t n, const char *suffix) {
+    snprintf(out, cap, "%s/%020llu%s", dir, (unsigned long long)n, suffix);
+}
+
+PPDEF int pp_valid_name(const char *nm) {
+    if (!nm) return PP_ENAME;
+    size_t n = strnlen(nm, PP_MAX_NAME + 1);
+    if (n == 0 || n > PP_MAX_NAME || nm[0] == '.') return PP_ENAME;
+    if (strstr(nm, "..")) return PP_ENAME;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)nm[i];
+        if (c == '/' || c == '\\' || c < 0x21 || c > 0x7e) return PP_ENAME;
+    }
+    return 0;
+}
+
+/* >>maps ------------------------------------------------------------------ */
+/* Open addressing, linear probing, backward-shift deletion (no tombstones),
+ * key 0 = empty. PP__MAP(name, slot) defines name_find/_put/_del/_grow. */
+static inline uint64_t pp__hash(uint64_t x) {
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
+    return x;
+}
+
+typedef struct pp__islot { uint64_t id; int64_t qty; } pp__islot;                  /* hot-path index */
+typedef struct pp__oslot { uint64_t id; int64_t price, qty; uint64_t ts, seq; uint64_t side; } pp__oslot; /* shadow */
+PP__STATIC_ASSERT(sizeof(pp__oslot) == PP__ENTRY, "shadow slot is one snapshot record");
+
+#define PP__MAP(name, slot_t)                                                                    \
+    typedef struct name { slot_t *t; uint64_t mask, n; } name;                                   \
+    static int name##_init(name *m, uint64_t want) {                                             \
+        uint64_t cap = 16;                                                                        \
+        while (cap < want * 2) cap *= 2;                                                          \
+        m->t = (slot_t *)pp__alloc((size_t)cap * sizeof(slot_t));                                \
+        m->mask = cap - 1; m->n = 0;                                                              \
+        return m->t ? 0 : PP_ENOMEM;                                                              \
+    }                                                                                             \
+    static void name##_free(name *m) { PINNACLE_PERSIST_FREE(m->t); m->t = NULL; m->n = 0; }      \
+    static inline slot_t *name##_find(const name *m, uint64_t id) {                               \
+        uint64_t i = pp__hash(id) & m->mask;                                                      \
+        for (;;) {                                                                                \
+            slot_t *s = &m->t[i];                                                                 \
+            if (s->id == id) return s;                                                            \
+            if (s->id == 0) return NULL;                                                          \
+            i = (i + 1) & m->mask;                                                                \
+        }                                                                                         \
+    }                                                                                             \
+    static inline slot_t *name##_slot(name *m, uint64_t id) { /* insert point, id absent */      \
+        uint64_t i = pp__hash(id) & m->mask;                                                      \
+        while (m->t[i].id) i = (i + 1) & m->mask;                                                 \
+        return &m->t[i];                                                                          \
+    }                                                                                             \
+    static int name##_grow(name *m) {                                                             \
+        uint64_t cap = (m->mask + 1) * 2;                                                         \
+        slot_t *old = m->t; uint64_t ocap = m->mask + 1;                                          \
+        slot_t *t = (slot_t *)pp__alloc((size_t)cap * sizeof(slot_t));                          \
+        if (!t) return PP_ENOMEM;                                                                 \
+        m->t = t; m->mask = cap - 1;                                                              \
+        for (uint64_t i = 0; i < ocap; i++) if (old[i].id) *name##_slot(m, old[i].id) = old[i];   \
+        PINNACLE_PERSIST_FREE(old);                                                               \
+        return 0;                                                                                 \
+    }                                                                                             \
+    static inline void name##_del(name *m, slot_t *s) {                                           \
+        uint64_t i = (uint64_t)(s - m->t), j = i;                                                 \
+        for (;;) {                                                                                \
+            j = (j + 1) & m->mask;                                                                \
+            if (m->t[j].id == 0) break;                                                           \
+            uint64_t k = pp__hash(m->t[j].id) & m->mask;                                          \
+            if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) { m->t[i] = m->t[j]; i = j; } \
+        }                                                                                         \
+        m->t[i].id = 0;                                                                           \
+        m->n--;                                                                                   \
+    }
+
+PP__MAP(pp__idx, pp__islot)
+PP__MAP(pp__shadow, pp__oslot)
+
+/* >>entry ----------------------------------------------------------------- */
+/* Journal entry, 48 bytes, little-endian:
+ *   0 u32 crc32c(salt || bytes 4..47)    4 u8 type   5 u8 side   6 u16 length (48)
+ *   8 u64 seq   16 u64 order id   24 i64 price   32 i64 qty   40 u64 ts_ns
+ * ADD: the order. CANCEL: id. EXECUTE: id, fill price, fill qty, side = 1 when
+ * the fill leaves qty 0. MODIFY: id, new price, new remaining qty. */
+typedef struct pp__ev { uint64_t seq, id; int64_t price, qty; uint64_t ts; int type, side; } pp__ev;
+
+/* market data entries (>>marketdata): a tick is TICK1, TICK2, TICK3 at consecutive seqs */
+enum { PP__EV_TICK1 = 5, PP__EV_TICK2 = 6, PP__EV_TICK3 = 7, PP__EV_GAP = 8 };
+
+static inline void pp__enc(uint8_t *e, uint32_t seed, const pp__ev *v) {
+    e[4] = (uint8_t)v->type; e[5] = (uint8_t)v->side; e[6] = (uint8_t)PP__ENTRY; e[7] = 0;
+    pp__put64(e + 8, v->seq); pp__put64(e + 16, v->id);
+    pp__put64(e + 24, (uint64_t)v->price); pp__put64(e + 32, (uint64_t)v->qty); pp__put64(e + 40, v->ts);
+    pp__put32(e, plg_crc32c(seed, e + 4, PP__ENTRY - 4));
+}
+
+/* 1 if a valid entry of this salt is at e */
+static inline int pp__dec(const uint8_t *e, uint32_t seed, pp__ev *v) {
+    if (e[6] != PP__ENTRY || e[7] != 0 || e[4] < PP_EV_ADD || e[4] > PP__EV_GAP) return 0;
+    if (pp__get32(e) != plg_crc32c(seed, e + 4, PP__ENTRY - 4)) return 0;
+    v->type = e[4]; v->side = e[5];
+    v->seq = pp__get64(e + 8); v->id = pp__get64(e + 16);
+    v->price = (int64_t)pp__get64(e + 24); v->qty = (int64_t)pp__get64(e + 32); v->ts = pp__get64(e + 40);
+    return 1;
+}
+
+static uint32_t pp__seed(uint64_t salt) {
+    uint8_t b[8];
+    pp__put64(b, salt);
+    return plg_crc32c(0, b, 8);
+}
+
+/* >>marketdata state (the code: the >>marketdata sections below) */
+/* A growable array whose live items are p[head .. head+n) (cheap drop-front). */
+typedef struct pp__vec { uint8_t *p; size_t head, n, cap, sz; } pp__vec;
+typedef struct pp__md {
+    int used, has_last, have;           /* have: slots of the pending tick seen (0..2) */
+    pp_md_spec spec;
+    pp_tick last, pend;
+    uint64_t pend_seq, gap_pending;
+    pp__vec ticks, b1, b60, gaps;       /* pp_tick, pp_bar, pp_bar, pp_gap */
+} pp__md;
+static int pp__md_apply(pp__md *md, const pp__ev *v);
+/* Where replay and the ring drain send market-data entries: the book being
+ * recovered or drained by this thread (NULL: skip them, e.g. pp_check). */
+static __thread pp__md *pp__md_sink;
+typedef struct pp_book pp_book;
+static int pp__md_serialize(pp_book *b, uint64_t seq, uint8_t **out, size_t *len);
+static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len);
+static int pp__md_rotate(pp_book *b);
+
+/* The shadow's slot for an id is a cache miss; replay and the ring drain
+ * know the ids ahead, so they prefetch the slot PP__AHEAD entries early. */
+#define PP__AHEAD 8
+static inline void pp__prefetch(const pp__shadow *m, const uint8_t *entry) {
+    __builtin_prefetch(&m->t[pp__hash(pp__get64(entry + 16)) & m->mask], 1);
+}
+
+/* Apply one event to a full-state map (shadow, or recovery). 0 or PP_ECORRUPT
+ * when the event does not fit the book (it was validated when journaled). */
+static int pp__apply(pp__shadow *m, const pp__ev *v) {
+    pp__oslot *o;
+    switch (v->type) {
+    case PP_EV_ADD:
+        if (pp__shadow_find(m, v->id)) return PP_ECORRUPT;
+        if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) return PP_ENOMEM;
+        o = pp__shadow_slot(m, v->id);
+        o->id = v->id; o->price = v->price; o->qty = v->qty; o->ts = v->ts; o->seq = v->seq; o->side = (uint64_t)v->side;
+        m->n++;
+        return 0;
+    case PP_EV_CANCEL:
+        if (!(o = pp__shadow_find(m, v->id))) return PP_ECORRUPT;
+        pp__shadow_del(m, o);
+        return 0;
+    case PP_EV_EXECUTE:
+        if (!(o = pp__shadow_find(m, v->id)) || v->qty <= 0 || v->qty > o->qty) return PP_ECORRUPT;
+        o->qty -= v->qty;
+        if (o->qty == 0) pp__shadow_del(m, o);
+        return 0;
+    case PP_EV_MODIFY:
+        if (!(o = pp__shadow_find(m, v->id)) || v->qty <= 0) return PP_ECORRUPT;
+        if (v->price != o->price || v->qty > o->qty) o->seq = v->seq;   /* loses time priority */
+        o->price = v->price; o->qty = v->qty;
+        return 0;
+    case PP__EV_TICK1: case PP__EV_TICK2: case PP__EV_TICK3: case PP__EV_GAP:
+        return pp__md_sink ? pp__md_apply(pp__md_sink, v) : 0;   /* market data: not the book's */
+    default:
+        return PP_ECORRUPT;
+    }
+}
+
+/* >>segments -------------------------------------------------------------- */
+/* Segment file journal/<20-digit index>.ppj. Header page:
+ *   0 "PPJRNL01"  8 u32 version  12 u32 entry size  16 u64 salt  24 u64 index
+ *  32 u64 first_seq (0 = prepared, never written)  40 u64 created (realtime ns)
+ *  60 u32 crc32c(bytes 0..59)
+ * Durable mark at 512: u64 end, u64 seq, u32 crc32c(salt || end || seq):
+ * every entry below `end` was durable when the mark was written. Entries from
+ * 4096 on. The file is mapped once over journal_segment_bytes (beyond EOF) and
+ * grows underneath the mapping, so the mapping never moves. */
+typedef struct pp__seg {
+    struct pp__seg *next;
+    uint64_t index, first_seq, salt, map_len;
+    uint32_t seed;
+    int fd;
+    uint8_t *base;
+    uint64_t alloc_end;    /* atomic: bytes allocated in the file */
+    uint64_t pub_end;      /* atomic: bytes published by the hot path */
+    uint64_t final_end;    /* atomic: nonzero once the hot path left it (rolled) */
+    uint64_t synced_end;   /* syncer: entries below are durable (and marked) */
+    char *path;
+} pp__seg;
+
+static void pp__hdr_encode(uint8_t *h, const pp__seg *g) {
+    memcpy(h, PP__SEG_MAGIC, 8);
+    pp__put32(h + 8, PP__VERSION); pp__put32(h + 12, PP__ENTRY);
+    pp__put64(h + 16, g->salt); pp__put64(h + 24, g->index); pp__put64(h + 32, g->first_seq);
+    pp__put32(h + 60, plg_crc32c(0, h, 60));
+}
+
+static int pp__hdr_decode(const uint8_t *h, uint64_t *salt, uint64_t *index, uint64_t *first) {
+    if (memcmp(h, PP__SEG_MAGIC, 8) != 0) return PP_EFORMAT;
+    if (pp__get32(h + 60) != plg_crc32c(0, h, 60)) return PP_ECORRUPT;
+    if (pp__get32(h + 8) != PP__VERSION || pp__get32(h + 12) != PP__ENTRY) return PP_EFORMAT;
+    *salt = pp__get64(h + 16); *index = pp__get64(h + 24); *first = pp__get64(h + 32);
+    return 0;
+}
+
+static void pp__mark_put(uint8_t *h, uint64_t salt, uint64_t end, uint64_t seq) {
+    uint8_t b[24];
+    pp__put64(b, salt); pp__put64(b + 8, end); pp__put64(b + 16, seq);
+    uint8_t *m = h + PP__MARK_OFF;
+    pp__put64(m, end); pp__put64(m + 8, seq); pp__put32(m + 16, plg_crc32c(0, b, 24));
+}
+
+/* The durable mark: 1 valid, 0 none (all zero: never synced), -1 damaged.
+ * The mark sits alone in its 512-byte sector, so a torn write cannot damage
+ * it; a damaged one means the header was damaged after it was written. */
+static int pp__mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *seq) {
+    const uint8_t *m = h + PP__MARK_OFF;
+    uint8_t b[24];
+    pp__put64(b, salt); memcpy(b + 8, m, 16);
+    *end = 0; *seq = 0;
+    if (pp__get32(m + 16) == plg_crc32c(0, b, 24)) { *end = pp__get64(m); *seq = pp__get64(m + 8); return 1; }
+    for (int i = 0; i < 20; i++) if (m[i]) return -1;
+    return 0;
+}
+
+/* 1 if the data area of a segment file holds any nonzero byte */
+static int pp__has_data(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    uint8_t buf[65536];
+    uint64_t off = PP__DATA_OFF;
+    int found = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, (off_t)off);
+        if (n < 0) { found = 1; break; }      /* cannot tell: assume data */
+        if (n == 0) break;
+        for (ssize_t i = 0; i < n && !found; i++) found = buf[i] != 0;
+        if (found) break;
+        off += (uint64_t)n;
+    }
+    close(fd);
+    return found;
+}
+
+struct pp_book {
+    /* hot path: owned by the thread feeding the book */
+    pp__seg *cur;
+    uint64_t woff, lim, last;    /* write offset, cached alloc_end, last seq (private copy) */
+    uint32_t seed;
+    uint32_t ctl;                /* atomic: PP__CTL_* */
+    int err;                     /* atomic: what poisoned the book */
+    pp__idx idx;
+    uint8_t *ring; uint64_t ring_mask, head, tail_cache;
+    plg_log *log;                /* strict mode */
+    uint64_t last_seq;           /* atomic, for other threads */
+    uint64_t st_ring_full, st_grow, st_rolls;
+    char pad1[64];
+    /* consumer side */
+    uint64_t ring_head;          /* atomic: published head */
+    char pad2[64];
+    uint64_t ring_tail;          /* atomic */
+    pthread_mutex_t shadow_mu;   /* shadow, ring consumption */
+    pp__shadow shadow;
+    uint64_t applied;            /* seq of the last event in the shadow */
+    /* segments */
+    pthread_mutex_t seg_mu;      /* list, cur, next_seg (held briefly) */
+    pthread_mutex_t grow_mu;     /* file growth (slow: fallocate + page population) */
+    pthread_mutex_t create_mu;   /* one segment creation at a time */
+    pp__seg *segs, *tail, *next_seg;
+    pthread_mutex_t sync_mu;     /* one sync at a time; segment deletion */
+    uint64_t durable;            /* atomic */
+    uint64_t st_syncs, st_compactions, st_deleted;
+    pthread_mutex_t snap_mu;
+    uint64_t snap_newest, snap_oldest, st_snapshots;  /* atomic */
+    uint64_t next_snap_ns, last_sync_ns;
+    uint64_t strict_compacted;   /* strict mode: oldest snapshot seq at the last compaction */
+    /* identity */
+    pp_store *s;
+    int mode;
+    char *name, *dir, *jdir, *sdir, *ldir;
+    /* market data */
+    uint64_t md_hp_last;         /* hot path: last exchange seq journaled */
+    uint64_t md_last_pub;        /* atomic copy for other threads */
+    pp__md md;                   /* shadow side, under shadow_mu */
+    char *mdir;
+};
+
+struct pp_store {
+    pp_config cfg;
+    char *dir;
+    int lock_fd;
+    pthread_mutex_t mu;          /* books array */
+    pp_book **books; size_t nbooks, cap;
+    pthread_mutex_t wake_mu; pthread_cond_t wake_cv;
+    int stop;
+    pthread_t syncer, maint, grower; int threads;
+    uint64_t snap_ns;
+};
+
+static void pp__poison(pp_book *b, int err) {
+    int zero = 0;
+    if (__atomic_compare_exchange_n(&b->err, &zero, err, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        PP__MSG(b->s, err, "%s: book poisoned: %s; it acknowledges nothing more", b->name, pp_strerror(err));
+}
+
+static void pp__seg_free(pp__seg *g) {
+    if (!g) return;
+    if (g->base) munmap(g->base, g->map_len);
+    if (g->fd >= 0) close(g->fd);
+    PINNACLE_PERSIST_FREE(g->path);
+    PINNACLE_PERSIST_FREE(g);
+}
+
+/* Map an open segment for appending: one mapping over map_len, never moved. */
+static int pp__seg_map(pp__seg *g, uint64_t map_len) {
+    g->map_len = map_len;
+    void *p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
+    if (p == MAP_FAILED) return pp__from_errno(errno);
+    g->base = (uint8_t *)p;
+    return 0;
+}
+
+/* Create segment `index` (first_seq may be 0: prepared ahead): temp file with
+ * the header and the first chunk, synced, renamed, directory synced. */
+static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__seg **out) {
+    const pp_config *c = &b->s->cfg;
+    char name[4096], tmp[4200];
+    pp__numbered(name, sizeof name, b->jdir, index, ".ppj");
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    pp__seg *g = (pp__seg *)pp__alloc(sizeof *g);
+    if (!g) return PP_ENOMEM;
+    g->fd = -1; g->index = index; g->first_seq = first_seq;
+    int rc = plg_random(&g->salt, sizeof g->salt) ? PP_ESYS : 0;
+    g->seed = pp__seed(g->salt);
+    g->path = pp__strdup(name);
+    if (!rc && !g->path) rc = PP_ENOMEM;
+    int fd = rc ? -1 : open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!rc && fd < 0) rc = pp__from_errno(errno);
+    uint64_t first_alloc = c->journal_chunk_bytes;
+    if (!rc && fallocate(fd, 0, 0, (off_t)first_alloc) != 0) {
+        if (errno != EOPNOTSUPP) rc = pp__from_errno(errno);
+        else if (ftruncate(fd, (off_t)first_alloc) != 0) rc = pp__from_errno(errno);
+    }
+    if (!rc) {
+        uint8_t h[PP__PAGE];
+        memset(h, 0, sizeof h);
+        pp__hdr_encode(h, g);
+        if (pwrite(fd, h, sizeof h, 0) != (ssize_t)sizeof h) rc = errno ? pp__from_errno(errno) : PP_EIO;
+    }
+    if (!rc) rc = pp__fdatasync(fd);
+    if (!rc && rename(tmp, name) != 0) rc = pp__from_errno(errno);
+    if (!rc && plg_fsync_dir(b->jdir)) rc = PP_EIO;
+    if (rc) {
+        if (fd >= 0) { close(fd); unlink(tmp); }
+        pp__seg_free(g);
+        return rc;
+    }
+    g->fd = fd;
+    rc = pp__seg_map(g, c->journal_segment_bytes);
+    if (rc) { pp__seg_free(g); return rc; }
+    g->alloc_end = first_alloc;
+    g->pub_end = g->synced_end = PP__DATA_OFF;
+    madvise(g->base, first_alloc, MADV_POPULATE_WRITE);
+    *out = g;
+    return 0;
+}
+
+/* Extend the file under the mapping by chunks until `want` bytes are
+ * allocated (capped at the mapping). Called with grow_mu held. */
+static int pp__seg_grow(pp_book *b, pp__seg *g, uint64_t want) {
+    uint64_t have = pp__load_acq(&g->alloc_end), chunk = b->s->cfg.journal_chunk_bytes;
+    if (want > g->map_len) want = g->map_len;
+    while (have < want) {
+        uint64_t n = chunk;
+        if (have + n > g->map_len) n = g->map_len - have;
+        if (fallocate(g->fd, 0, (off_t)have, (off_t)n) != 0) {
+            if (errno != EOPNOTSUPP) return pp__from_errno(errno);
+            if (ftruncate(g->fd, (off_t)(have + n)) != 0) return pp__from_errno(errno);
+        }
+        madvise(g->base + have, n, MADV_POPULATE_WRITE);   /* fault the pages in here, not on the hot path */
+        have += n;
+        pp__store_rel(&g->alloc_end, have);
+    }
+    return 0;
+}
+
+/* Make sure b->next_seg is a prepared segment (index cur + 1). Maintainer,
+ * or the hot path when a segment filled up before the maintainer got to it. */
+static int pp__prepare_next(pp_book *b) {
+    int rc = 0;
+    pthread_mutex_lock(&b->create_mu);
+    pthread_mutex_lock(&b->seg_mu);
+    int have = b->next_seg != NULL;
+    uint64_t idx = b->cur->index + 1;
+    pthread_mutex_unlock(&b->seg_mu);
+    if (!have) {
+        pp__seg *nx = NULL;
+        rc = pp__seg_create(b, idx, 0, &nx);
+        if (!rc) { pthread_mutex_lock(&b->seg_mu); b->next_seg = nx; pthread_mutex_unlock(&b->seg_mu); }
+    }
+    pthread_mutex_unlock(&b->create_mu);
+    return rc;
+}
+
+/* Hot path, slow part: room for one entry. Usually the syncer has already
+ * grown the file: one atomic load, no lock. A roll takes the prepared next
+ * segment (a pointer swap and a header update in the mapping: no syscall).
+ * Only when the background threads lag does the hot path create a segment or
+ * grow the file itself (counted in grow_stalls). */
+static int pp__room_slow(pp_book *b) {
+    int rc = 0;
+    int roll = (pp__load_rlx(&b->ctl) & PP__CTL_ROLL) != 0;
+    int full = b->woff + PP__ENTRY > b->cur->map_len;
+    if (!roll && !full) {
+        b->lim = pp__load_acq(&b->cur->alloc_end);
+        if (b->woff + PP__ENTRY <= b->lim) return 0;
+    }
+    if (full) {
+        pp__bump(&b->st_grow);
+        rc = pp__prepare_next(b);
+    }
+    if (!rc && (roll || full)) {
+        pthread_mutex_lock(&b->seg_mu);
+        if (b->next_seg) {
+            pp__seg *g = b->cur, *nx = b->next_seg;
+            b->next_seg = NULL;
+            nx->first_seq = b->last + 1;
+            pp__hdr_encode(nx->base, nx);      /* bytes 0..63; the syncer writes only the mark at 512 */
+            pp__store_rel(&g->final_end, b->woff);
+            nx->next = NULL; b->tail->next = nx; b->tail = nx;
+            b->cur = nx; b->woff = PP__DATA_OFF; b->seed = nx->seed;
+            pp__bump(&b->st_rolls);
+        }
+        __atomic_fetch_and(&b->ctl, ~PP__CTL_ROLL, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&b->seg_mu);
+    }
+    pp__seg *g = b->cur;
+    if (!rc && b->woff + PP__ENTRY > pp__load_acq(&g->alloc_end)) {
+        pp__bump(&b->st_grow);
+        pthread_mutex_lock(&b->grow_mu);
+        rc = pp__seg_grow(b, g, b->woff + b->s->cfg.journal_chunk_bytes);
+        pthread_mutex_unlock(&b->grow_mu);
+    }
+    b->lim = pp__load_acq(&g->alloc_end);
+    if (rc) { pp__poison(b, rc); return rc; }
+    return 0;
+}
+
+/* >>sync ------------------------------------------------------------------ */
+/* msync(MS_SYNC) of [from, to). On Linux this is vfs_fsync_range(file,
+ * start, end, datasync=1) (mm/msync.c): the range is written back and the
+ * filesystem commits what is needed to read it and flushes the device cache,
+ * i.e. a ranged fdatasync. A whole-file fdatasync on top would also write back
+ * the pages pre-faulted ahead of the writer, write-protect them, and make the
+ * hot path fault on each; so it is added only where msync is not known to be
+ * ranged-durable (not Linux). */
+static int pp__msync(int fd, uint8_t *base, uint64_t from, uint64_t to) {
+    uint64_t a = from & ~(uint64_t)(PP__PAGE - 1);
+    (void)fd;
+    if (to <= a) return 0;
+    if (msync(base + a, to - a, MS_SYNC) != 0) return pp__from_errno(errno);
+#ifndef __linux__
+    return pp__fdatasync(fd);
+#else
+    return 0;
+#endif
+}
+
+static uint64_t pp__seq_at(const pp__seg *g, uint64_t end) {
+    return g->first_seq + (end - PP__DATA_OFF) / PP__ENTRY - 1;
+}
+
+/* Make the mmap journal durable up to what is published now: each segment
+ * in order, data then its durable mark (two flushes), so an entry is called
+ * durable only when a mark covering it is on stable storage. sync_mu keeps
+ * compaction from freeing segments meanwhile. */
+static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
+    int rc = pp__load_acq(&b->err);
+    if (rc) return rc;
+    pthread_mutex_lock(&b->sync_mu);
+    uint64_t target = 0;
+    pthread_mutex_lock(&b->seg_mu);
+    pp__seg *g = b->segs;
+    pthread_mutex_unlock(&b->seg_mu);
+    while (g) {
+        uint64_t fin = pp__load_acq(&g->final_end);
+        uint64_t end = fin ? fin : pp__load_acq(&g->pub_end);
+        int partial = 0;
+        if (!fin && whole_pages_only) {
+            /* background syncs stop at the last whole page: msync write-protects
+             * what it writes back, and the hot path would fault on a partly
+             * filled tail page; the entries on it go with the next round. When
+             * whole pages bring nothing new (a quiet writer), the tail is
+             * synced too, so nothing waits longer than about one interval. */
+            uint64_t pe = end & ~(uint64_t)(PP__PAGE - 1);
+            uint64_t we = pe <= PP__DATA_OFF ? PP__DATA_OFF : PP__DATA_OFF + (pe - PP__DATA_OFF) / PP__ENTRY * PP__ENTRY;
+            if (we > g->synced_end) { end = we; partial = 1; }
+        }
+        if (end > g->synced_end && g->base) {
+            uint64_t seq = pp__seq_at(g, end);
+            /* the first sync of a segment includes its header page (first_seq set at the roll) */
+            uint64_t to = partial ? end & ~(uint64_t)(PP__PAGE - 1) : end;
+            rc = pp__msync(g->fd, g->base, g->synced_end == PP__DATA_OFF ? 0 : g->synced_end, to);
+            if (!rc) {
+                pp__mark_put(g->base, g->salt, end, seq);
+                rc = pp__msync(g->fd, g->base, 0, PP__PAGE);
+            }
+            if (rc) break;
+            g->synced_end = end;
+            pp__add_rlx(&b->st_syncs, 1);
+        }
+        if (end > PP__DATA_OFF && g->synced_end >= end) target = pp__seq_at(g, end);
+        if (!fin || g->synced_end < fin) break;
+        if (g->base) {            /* finished and durable: release it (the grower may still hold it) */
+            pthread_mutex_lock(&b->grow_mu);
+            munmap(g->base, g->map_len);
+            g->base = NULL;
+            if (g->fd >= 0) { close(g->fd); g->fd = -1; }
+            pthread_mutex_unlock(&b->grow_mu);
+        }
+        pthread_mutex_lock(&b->seg_mu);
+        g = g->next;
+        pthread_mutex_unlock(&b->seg_mu);
+    }
+    if (!rc && target > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, target);
+    pthread_mutex_unlock(&b->sync_mu);
+    if (rc) pp__poison(b, rc);
+    return rc;
+}
+
+/* >>shadow ---------------------------------------------------------------- */
+/* Drain up to max events of the ring into the shadow. shadow_mu held. */
+static int pp__drain_n(pp_book *b, uint64_t max) {
+    uint64_t t = pp__load_rlx(&b->ring_tail), h = pp__load_acq(&b->ring_head);
+    if (h - t > max) h = t + max;
+    int rc = 0;
+    pp__md_sink = &b->md;
+    for (; t < h; t++) {
+        const uint8_t *e = b->ring + (t & b->ring_mask) * PP__ENTRY;
+        if (t + PP__AHEAD < h) pp__prefetch(&b->shadow, b->ring + ((t + PP__AHEAD) & b->ring_mask) * PP__ENTRY);
+        pp__ev v;
+        v.type = e[4]; v.side = e[5];
+        v.seq = pp__get64(e + 8); v.id = pp__get64(e + 16);
+        v.price = (int64_t)pp__get64(e + 24); v.qty = (int64_t)pp__get64(e + 32); v.ts = pp__get64(e + 40);
+        int r = pp__apply(&b->shadow, &v);
+        if (r && !rc) rc = r;
+        b->applied = v.seq;
+    }
+    pp__md_sink = NULL;
+    pp__store_rel(&b->ring_tail, t);
+    return rc;
+}
+static int pp__drain(pp_book *b) { return pp__drain_n(b, UINT64_MAX); }
+
+/* >>snapshot -------------------------------------------------------------- */
+/* Snapshot file snapshots/<20-digit seq>.pps:
+ *   0 "PPSNAP01"  8 u32 version  12 u32 record size (48)  16 u64 seq
+ *  24 u64 order count  32 u64 created (realtime ns)  40..63 zero
+ *  64 count x {u64 id, i64 price, i64 qty, u64 ts_ns, u64 priority seq, u64 side}
+ *  end: u32 crc32c(everything before), u32 zero */
+static int pp__snap_decode(const uint8_t *p, size_t len, uint64_t *seq, uint64_t *count) {
+    if (len < PP__SNAP_HDR + PP__SNAP_TAIL || memcmp(p, PP__SNAP_MAGIC, 8) != 0) return PP_EFORMAT;
+    if (pp__get32(p + 8) != PP__VERSION || pp__get32(p + 12) != PP__ENTRY) return PP_EFORMAT;
+    *seq = pp__get64(p + 16); *count = pp__get64(p + 24);
+    if (*count > (len - PP__SNAP_HDR - PP__SNAP_TAIL) / PP__ENTRY ||
+        len != PP__SNAP_HDR + *count * PP__ENTRY + PP__SNAP_TAIL) return PP_ECORRUPT;
+    if (pp__get32(p + len - PP__SNAP_TAIL) != plg_crc32c(0, p, len - PP__SNAP_TAIL)) return PP_ECORRUPT;
+    return 0;
+}
+
+static int pp__read_file(const char *path, uint8_t **out, size_t *len) {
+    *out = NULL; *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pp__from_errno(errno);
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) rc = pp__from_errno(errno);
+    uint8_t *p = NULL;
+    if (!rc) { p = (uint8_t *)PINNACLE_PERSIST_MALLOC((size_t)st.st_size + 1); if (!p) rc = PP_ENOMEM; }
+    size_t got = 0;
+    while (!rc && got < (size_t)st.st_size) {
+        ssize_t n = pread(fd, p + got, (size_t)st.st_size - got, (off_t)got);
+        if (n < 0) { if (errno == EINTR) continue; rc = pp__from_errno(errno); }
+        else if (n == 0) break;
+        else got += (size_t)n;
+    }
+    close(fd);
+    if (rc) { PINNACLE_PERSIST_FREE(p); return rc; }
+    *out = p; *len = got;
+    return 0;
+}
+
+/* Delete snapshots beyond keep_snapshots (oldest first) and record the range. */
+static int pp__snap_rotate(pp_book *b) {
+    uint64_t *v; size_t n;
+    int rc = pp__list_numbered(b->sdir, ".pps", 0, &v, &n);
+    if (rc) return rc;
+    size_t keep = b->s->cfg.keep_snapshots, del = n > keep ? n - keep : 0;
+    for (size_t i = 0; i < del; i++) {
+        char p[4096];
+        pp__numbered(p, sizeof p, b->sdir, v[i], ".pps");
+        unlink(p);
+    }
+    if (del && plg_fsync_dir(b->sdir)) rc = PP_EIO;
+    pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
+    pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
+    PINNACLE_PERSIST_FREE(v);
+    return rc;
+}
+
+static int pp__wait_durable(pp_book *b, uint64_t seq) {
+    if (pp__load_acq(&b->durable) >= seq) return 0;
+    if (b->mode == PP_JOURNAL_STRICT) {
+        int r = plg_wait(b->log, seq, -1);
+        if (r) { r = pp__from_plg(r); pp__poison(b, r); return r; }
+        if (seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
+        return 0;
+    }
+    int rc = pp__sync_mmap(b, 0);
+    if (!rc && pp__load_acq(&b->durable) < seq) rc = PP_EIO;
+    return rc;
+}
+
+/* Capture the shadow at its newest seq (shadow_mu held only for the copy; the
+ * hot path never takes it), make the journal durable up to that seq (the
+ * snapshot must never be ahead of the journal), write it durably, rotate. */
+static int pp__snapshot(pp_book *b) {
+    int rc = pp__load_acq(&b->err);
+    if (rc) return rc;
+    pthread_mutex_lock(&b->snap_mu);
+    pthread_mutex_lock(&b->shadow_mu);
+    rc = pp__drain(b);
+    uint64_t seq = b->applied, n = b->shadow.n;
+    uint8_t *buf = NULL; size_t len = 0;
+    if (!rc && seq == pp__load_acq(&b->snap_newest)) {     /* nothing new since the last one */
+        pthread_mutex_unlock(&b->shadow_mu);
+        pthread_mutex_unlock(&b->snap_mu);
+        return 0;
+    }
+    /* Under the lock only one straight copy of the table (the ring buffers
+     * the events meanwhile); packing the orders happens after. */
+    uint64_t cap = b->shadow.mask + 1;
+    pp__oslot *raw = NULL;
+    uint8_t *mdbuf = NULL; size_t mdlen = 0;
+    if (!rc) rc = pp__md_serialize(b, seq, &mdbuf, &mdlen);
+    if (!rc) {
+        len = PP__SNAP_HDR + (size_t)n * PP__ENTRY + PP__SNAP_TAIL;
+        buf = (uint8_t *)PINNACLE_PERSIST_MALLOC(len);
+        raw = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)cap * sizeof *raw);
+        if (!buf || !raw) rc = PP_ENOMEM;
+        else memcpy(raw, b->shadow.t, (size_t)cap * sizeof *raw);
+    }
+    pthread_mutex_unlock(&b->shadow_mu);
+    if (!rc) {
+        uint8_t *o = buf + PP__SNAP_HDR;
+        for (uint64_t i = 0; i < cap; i++)
+            if (raw[i].id) { memcpy(o, &raw[i], PP__ENTRY); o += PP__ENTRY; }
+        PINNACLE_PERSIST_ASSERT(o == buf + PP__SNAP_HDR + (size_t)n * PP__ENTRY);
+    }
+    PINNACLE_PERSIST_FREE(raw);
+    if (!rc) {
+        memset(buf, 0, PP__SNAP_HDR);
+        memcpy(buf, PP__SNAP_MAGIC, 8);
+        pp__put32(buf + 8, PP__VERSION); pp__put32(buf + 12, PP__ENTRY);
+        pp__put64(buf + 16, seq); pp__put64(buf + 24, n);
+        pp__put64(buf + 32, (uint64_t)time(NULL) * 1000000000ull);
+        pp__put32(buf + len - PP__SNAP_TAIL, plg_crc32c(0, buf, len - PP__SNAP_TAIL));
+        pp__put32(buf + len - 4, 0);
+        rc = pp__wait_durable(b, seq);
+    }
+    if (!rc && mdbuf) rc = pp__md_write(b, seq, mdbuf, mdlen);   /* before the snapshot that needs it */
+    PINNACLE_PERSIST_FREE(mdbuf);
+    if (!rc) {
+        char p[4096];
+        pp__numbered(p, sizeof p, b->sdir, seq, ".pps");
+        rc = plg_write_file_durable(p, buf, len, 0644) ? PP_EIO : 0;
+    }
+    PINNACLE_PERSIST_FREE(buf);
+    if (!rc) { rc = pp__snap_rotate(b); pp__add_rlx(&b->st_snapshots, 1); }
+    if (!rc) rc = pp__md_rotate(b);
+    pthread_mutex_unlock(&b->snap_mu);
+    if (rc) PP__MSG(b->s, rc, "%s: snapshot at seq %llu failed: %s", b->name, (unsigned long long)seq, pp_strerror(rc));
+    return rc;
+}
+
+/* >>marketdata ------------------------------------------------------------ */
+/* Shadow-side state of an instrument's market data (under shadow_mu):
+ * the last tick, raw ticks of the retention window, 1 s and 1 min bars and
+ * gaps. Persisted as <instrument>/md/<seq>.ppm with each snapshot, and the
+ * declared spec as <instrument>/md/spec. */
+#define PP__MD_MAGIC  "PPMDST01"
+#define PP__MD_HDR    64u
+#define PP__TICK_REC  96u
+#define PP__SPEC_REC  40u
+
+static void *pp__vec_at(const pp__vec *v, size_t i) { return v->p + (v->head + i) * v->sz; }
+static void *pp__vec_push(pp__vec *v) {
+    if (v->head + v->n == v->cap) {
+        if (v->head && v->head >= v->n) {          /* mostly dropped: slide down */
+            memmove(v->p, v->p + v->head * v->sz, v->n * v->sz);
+            v->head = 0;
+        } else {
+            size_t nc = v->cap ? v->cap * 2 : 256;
+            uint8_t *np = (uint8_t *)PINNACLE_PERSIST_REALLOC(v->p, nc * v->sz);
+            if (!np) return NULL;
+            v->p = np; v->cap = nc;
+        }
+    }
+    return v->p + (v->head + v->n++) * v->sz;
+}
+static void pp__vec_drop(pp__vec *v, size_t k) { v->head += k; v->n -= k; if (!v->n) v->head = 0; }
+static void pp__vec_free(pp__vec *v) { PINNACLE_PERSIST_FREE(v->p); v->p = NULL; v->head = v->n = v->cap = 0; }
+
+static pp_md_spec pp__md_spec_defaults(const pp_md_spec *in) {
+    pp_md_spec s;
+    if (in) s = *in; else memset(&s, 0, sizeof s);
+    if (!s.price_scale) s.price_scale = 1;
+    if (!s.size_scale) s.size_scale = 1;
+    if (!s.tick_window_s) s.tick_window_s = 3600;
+    if (!s.bar_window_s) s.bar_window_s = 30u * 86400u;
+    if (!s.max_ticks) s.max_ticks = 1u << 20;
+    if (!s.bar1s_window_s) s.bar1s_window_s = 86400;
+    return s;
+}
+
+static void pp__md_init(pp__md *md) {
+    memset(md, 0, sizeof *md);
+    md->spec = pp__md_spec_defaults(NULL);
+    md->ticks.sz = sizeof(pp_tick); md->gaps.sz = sizeof(pp_gap);
+    md->b1.sz = sizeof(pp_bar); md->b60.sz = sizeof(pp_bar);
+}
+static void pp__md_free(pp__md *md) {
+    pp__vec_free(&md->ticks); pp__vec_free(&md->b1); pp__vec_free(&md->b60); pp__vec_free(&md->gaps);
+}
+
+/* first index whose key (u64 at offset 0 of each item, sorted) is >= k */
+static size_t pp__vec_lower(const pp__vec *v, size_t key_off, uint64_t k) {
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t x; memcpy(&x, (const uint8_t *)pp__vec_at(v, mid) + key_off, 8);
+        if (x < k) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static int pp__bar_add(pp__vec *v, uint64_t res_ns, uint64_t window_ns, const pp_tick *t, uint64_t gaps) {
+    uint64_t start = t->exch_ts_ns / res_ns * res_ns;
+    pp_bar *x = v->n ? (pp_bar *)pp__vec_at(v, v->n - 1) : NULL;
+    if (!x || x->start_ns != start) {
+        if (x && start < x->start_ns) {            /* a late tick: its bar, or a new one in order */
+            size_t i = pp__vec_lower(v, 0, start);
+            x = (pp_bar *)pp__vec_at(v, i);
+            if (x->start_ns != start) {
+                if (!pp__vec_push(v)) return PP_ENOMEM;
+                x = (pp_bar *)pp__vec_at(v, i);
+                memmove(x + 1, x, (v->n - 1 - i) * sizeof *x);
+                memset(x, 0, sizeof *x);
+                x->start_ns = start; x->open = x->high = x->low = t->price;
+            }
+        } else {
+            if (!(x = (pp_bar *)pp__vec_push(v))) return PP_ENOMEM;
+            memset(x, 0, sizeof *x);
+            x->start_ns = start; x->open = x->high = x->low = t->price;
+            size_t k = 0;                           /* retention: bars older than the window */
+            while (k < v->n && ((pp_bar *)pp__vec_at(v, k))->start_ns + window_ns < start) k++;
+            if (k) { pp__vec_drop(v, k); x = (pp_bar *)pp__vec_at(v, v->n - 1); }
+        }
+    }
+    if (t->price > x->high) x->high = t->price;
+    if (t->price < x->low) x->low = t->price;
+    x->close = t->price;
+    x->volume += t->size;
+    x->trades++;
+    x->gaps += gaps;
+    return 0;
+}
+
+static int pp__md_commit(pp__md *md, const pp_tick *t) {
+    md->used = 1;
+    md->last = *t; md->has_last = 1;
+    uint64_t win = (uint64_t)md->spec.tick_window_s * 1000000000ull;
+    size_t k = 0;
+    while (k < md->ticks.n && (md->ticks.n - k >= md->spec.max_ticks ||
+                               ((pp_tick *)pp__vec_at(&md->ticks, k))->exch_ts_ns + win < t->exch_ts_ns)) k++;
+    if (k) pp__vec_drop(&md->ticks, k);
+    pp_tick *d = (pp_tick *)pp__vec_push(&md->ticks);
+    if (!d) return PP_ENOMEM;
+    *d = *t;
+    uint64_t bw = (uint64_t)md->spec.bar_window_s * 1000000000ull, bw1 = (uint64_t)md->spec.bar1s_window_s * 1000000000ull;
+    int rc = pp__bar_add(&md->b1, 1000000000ull, bw1, t, md->gap_pending);
+    if (!rc) rc = pp__bar_add(&md->b60, 60000000000ull, bw, t, md->gap_pending);
+    md->gap_pending = 0;
+    return rc;
+}
+
+static int pp__md_apply(pp__md *md, const pp__ev *v) {
+    md->used = 1;
+    switch (v->type) {
+    case PP__EV_TICK1:
+        memset(&md->pend, 0, sizeof md->pend);
+        md->pend.exch_seq = v->id; md->pend.price = v->price; md->pend.size = v->qty;
+        md->pend.exch_ts_ns = v->ts; md->pend.side = (uint8_t)v->side;
+        md->pend_seq = v->seq; md->have = 1;
+        return 0;
+    case PP__EV_TICK2:
+        if (md->have != 1 || v->seq != md->pend_seq + 1) { md->have = 0; return 0; }   /* orphan: skipped */
+        md->pend.trade_id = v->id; md->pend.bid = v->price; md->pend.bid_size = v->qty; md->pend.recv_ts_ns = v->ts;
+        md->have = 2;
+        return 0;
+    case PP__EV_TICK3:
+        if (md->have != 2 || v->seq != md->pend_seq + 2) { md->have = 0; return 0; }
+        md->pend.volume_24h = (int64_t)v->id; md->pend.ask = v->price; md->pend.ask_size = v->qty;
+        md->have = 0;
+        return pp__md_commit(md, &md->pend);
+    case PP__EV_GAP: {
+        md->have = 0;
+        if (md->gaps.n) {          /* the same gap journaled again by a retried append */
+            const pp_gap *l = (const pp_gap *)pp__vec_at(&md->gaps, md->gaps.n - 1);
+            if (l->after_seq == v->id && l->next_seq == (uint64_t)v->price) return 0;
+        }
+        pp_gap *g = (pp_gap *)pp__vec_push(&md->gaps);
+        if (!g) return PP_ENOMEM;
+        g->after_seq = v->id; g->next_seq = (uint64_t)v->price; g->exch_ts_ns = v->ts;
+        md->gap_pending++;
+        uint64_t bw = (uint64_t)md->spec.bar_window_s * 1000000000ull;
+        size_t k = 0;
+        while (k < md->gaps.n && ((pp_gap *)pp__vec_at(&md->gaps, k))->exch_ts_ns + bw < v->ts) k++;
+        if (k) pp__vec_drop(&md->gaps, k);
+        return 0;
+    }
+    default:
+        return PP_ECORRUPT;
+    }
+}
+
+static void pp__tick_put(uint8_t *p, const pp_tick *t) {
+    pp__put64(p, t->exch_seq); pp__put64(p + 8, t->exch_ts_ns); pp__put64(p + 16, t->recv_ts_ns);
+    pp__put64(p + 24, (uint64_t)t->price); pp__put64(p + 32, (uint64_t)t->size);
+    pp__put64(p + 40, (uint64_t)t->bid); pp__put64(p + 48, (uint64_t)t->bid_size);
+    pp__put64(p + 56, (uint64_t)t->ask); pp__put64(p + 64, (uint64_t)t->ask_size);
+    pp__put64(p + 72, (uint64_t)t->volume_24h); pp__put64(p + 80, t->trade_id); pp__put64(p + 88, t->side);
+}
+static void pp__tick_get(const uint8_t *p, pp_tick *t) {
+    memset(t, 0, sizeof *t);
+    t->exch_seq = pp__get64(p); t->exch_ts_ns = pp__get64(p + 8); t->recv_ts_ns = pp__get64(p + 16);
+    t->price = (int64_t)pp__get64(p + 24); t->size = (int64_t)pp__get64(p + 32);
+    t->bid = (int64_t)pp__get64(p + 40); t->bid_size = (int64_t)pp__get64(p + 48);
+    t->ask = (int64_t)pp__get64(p + 56); t->ask_size = (int64_t)pp__get64(p + 64);
+    t->volume_24h = (int64_t)pp__get64(p + 72); t->trade_id = pp__get64(p + 80); t->side = (uint8_t)pp__get64(p + 88);
+}
+static void pp__spec_put(uint8_t *p, const pp_md_spec *s) {
+    memset(p, 0, PP__SPEC_REC);
+    pp__put64(p, (uint64_t)s->price_scale); pp__put64(p + 8, (uint64_t)s->size_scale);
+    pp__put32(p + 16, s->tick_window_s); pp__put32(p + 20, s->bar_window_s); pp__put64(p + 24, s->max_ticks);
+    pp__put32(p + 32, s->bar1s_window_s);
+}
+static int pp__spec_get(const uint8_t *p, pp_md_spec *s) {
+    s->price_scale = (int64_t)pp__get64(p); s->size_scale = (int64_t)pp__get64(p + 8);
+    s->tick_window_s = pp__get32(p + 16); s->bar_window_s = pp__get32(p + 20); s->max_ticks = pp__get64(p + 24);
+    s->bar1s_window_s = pp__get32(p + 32);
+    if (!s->bar1s_window_s) s->bar1s_window_s = 86400;
+    return s->price_scale > 0 && s->size_scale > 0 && s->tick_window_s && s->bar_window_s && s->max_ticks ? 0 : PP_ECORRUPT;
+}
+PP__STATIC_ASSERT(sizeof(pp_bar) == 64 && sizeof(pp_gap) == 24, "pp_bar and pp_gap are stored as they are");
+
+/* State file: 64-byte header {magic, u32 version, u32 0, u64 seq, u64 last
+ * exch seq, u64 ticks, u64 bars1s, u64 bars1m, u64 gaps}, then spec (40),
+ * u64 flags (bit0 has_last, bits 8..15 have), u64 pend_seq, u64 gap_pending,
+ * last tick (96), pending tick (96), the arrays, CRC32C of all before, u32 0.
+ * Built under shadow_mu at snapshot time: the state at exactly seq. */
+static int pp__md_serialize(pp_book *b, uint64_t seq, uint8_t **out, size_t *len) {
+    pp__md *md = &b->md;
+    *out = NULL; *len = 0;
+    if (!md->used) return 0;
+    size_t n = PP__MD_HDR + PP__SPEC_REC + 24 + 2 * PP__TICK_REC + md->ticks.n * PP__TICK_REC +
+               (md->b1.n + md->b60.n) * sizeof(pp_bar) + md->gaps.n * sizeof(pp_gap) + 8;
+    uint8_t *p = (uint8_t *)pp__alloc(n), *o;
+    if (!p) return PP_ENOMEM;
+    memcpy(p, PP__MD_MAGIC, 8); pp__put32(p + 8, PP__VERSION);
+    pp__put64(p + 16, seq); pp__put64(p + 24, md->has_last ? md->last.exch_seq : 0);
+    pp__put64(p + 32, md->ticks.n); pp__put64(p + 40, md->b1.n); pp__put64(p + 48, md->b60.n); pp__put64(p + 56, md->gaps.n);
+    o = p + PP__MD_HDR;
+    pp__spec_put(o, &md->spec); o += PP__SPEC_REC;
+    pp__put64(o, (uint64_t)md->has_last | ((uint64_t)md->have << 8)); pp__put64(o + 8, md->pend_seq); pp__put64(o + 16, md->gap_pending); o += 24;
+    pp__tick_put(o, &md->last); o += PP__TICK_REC;
+    pp__tick_put(o, &md->pend); o += PP__TICK_REC;
+    for (size_t i = 0; i < md->ticks.n; i++, o += PP__TICK_REC) pp__tick_put(o, (const pp_tick *)pp__vec_at(&md->ticks, i));
+    if (md->b1.n) { memcpy(o, pp__vec_at(&md->b1, 0), md->b1.n * sizeof(pp_bar)); o += md->b1.n * sizeof(pp_bar); }
+    if (md->b60.n) { memcpy(o, pp__vec_at(&md->b60, 0), md->b60.n * sizeof(pp_bar)); o += md->b60.n * sizeof(pp_bar); }
+    if (md->gaps.n) { memcpy(o, pp__vec_at(&md->gaps, 0), md->gaps.n * sizeof(pp_gap)); o += md->gaps.n * sizeof(pp_gap); }
+    pp__put32(o, plg_crc32c(0, p, (size_t)(o - p)));
+    PINNACLE_PERSIST_ASSERT((size_t)(o - p) + 8 == n);
+    *out = p; *len = n;
+    return 0;
+}
+
+static int pp__md_fill(pp__vec *v, const uint8_t *src, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        void *d = pp__vec_push(v);
+        if (!d) return PP_ENOMEM;
+        memcpy(d, src + i * v->sz, v->sz);
+    }
+    return 0;
+}
+
+static int pp__md_decode(pp__md *md, const uint8_t *p, size_t len, uint64_t want_seq) {
+    if (len < PP__MD_HDR + PP__SPEC_REC + 24 + 2 * PP__TICK_REC + 8 || memcmp(p, PP__MD_MAGIC, 8) ||
+        pp__get32(p + 8) != PP__VERSION || pp__get64(p + 16) != want_seq) return PP_EFORMAT;
+    uint64_t nt = pp__get64(p + 32), n1 = pp__get64(p + 40), n60 = pp__get64(p + 48), ng = pp__get64(p + 56);
+    if (nt > len || n1 > len || n60 > len || ng > len) return PP_ECORRUPT;
+    size_t need = PP__MD_HDR + PP__SPEC_REC + 24 + 2 * PP__TICK_REC + nt * PP__TICK_REC + (n1 + n60) * sizeof(pp_bar) +
+                  ng * sizeof(pp_gap) + 8;
+    if (need != len || pp__get32(p + len - 8) != plg_crc32c(0, p, len - 8)) return PP_ECORRUPT;
+    const uint8_t *o = p + PP__MD_HDR;
+    if (pp__spec_get(o, &md->spec)) return PP_ECORRUPT;
+    o += PP__SPEC_REC;
+    uint64_t fl = pp__get64(o);
+    md->has_last = (int)(fl & 1); md->have = (int)((fl >> 8) & 0xff); md->pend_seq = pp__get64(o + 8); md->gap_pending = pp__get64(o + 16);
+    o += 24;
+    pp__tick_get(o, &md->last); o += PP__TICK_REC;
+    pp__tick_get(o, &md->pend); o += PP__TICK_REC;
+    for (uint64_t i = 0; i < nt; i++, o += PP__TICK_REC) {
+        pp_tick *d = (pp_tick *)pp__vec_push(&md->ticks);
+        if (!d) return PP_ENOMEM;
+        pp__tick_get(o, d);
+    }
+    int rc = pp__md_fill(&md->b1, o, n1); o += n1 * sizeof(pp_bar);
+    if (!rc) rc = pp__md_fill(&md->b60, o, n60);
+    o += n60 * sizeof(pp_bar);
+    if (!rc) rc = pp__md_fill(&md->gaps, o, ng);
+    md->used = 1;
+    return rc;
+}
+
+/* At open, before the journal replay: the spec, and the state at the snapshot. */
+static int pp__md_load(pp_book *b, uint64_t snap) {
+    pp__md *md = &b->md;
+    char p[4096];
+    { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
+    snprintf(p, sizeof p, "%s/spec", b->mdir);
+    uint8_t *buf; size_t len;
+    int have_spec = 0;
+    int rc = pp__read_file(p, &buf, &len);
+    if (!rc) {
+        pp_md_spec sp;
+        if (len != PP__SPEC_REC + 8 || pp__get32(buf + PP__SPEC_REC) != plg_crc32c(0, buf, PP__SPEC_REC) || pp__spec_get(buf, &sp)) rc = PP_ECORRUPT;
+        else { md->spec = sp; md->used = 1; have_spec = 1; }
+        PINNACLE_PERSIST_FREE(buf);
+        if (rc) { PP__MSG(b->s, rc, "%s: market-data spec %s is corrupt", b->name, p); return rc; }
+    } else if (rc != PP_ENOENT) return rc;
+    if (!snap) return 0;
+    pp__numbered(p, sizeof p, b->mdir, snap, ".ppm");
+    rc = pp__read_file(p, &buf, &len);
+    if (rc == PP_ENOENT) {
+        PP__MSG(b->s, 0, "%s: no market-data state at snapshot %llu: history before it is not recovered",
+                b->name, (unsigned long long)snap);
+        return 0;
+    }
+    if (rc) return rc;
+    pp_md_spec keep = md->spec;
+    rc = pp__md_decode(md, buf, len, snap);
+    PINNACLE_PERSIST_FREE(buf);
+    if (have_spec) md->spec = keep;          /* md/spec is the declaration; the state's copy is older or equal */
+    if (rc) {
+        PP__MSG(b->s, rc, "%s: market-data state %s is unusable (%s): history before seq %llu is not recovered",
+                b->name, p, pp_strerror(rc), (unsigned long long)snap);
+        pp_md_spec sp = md->spec;
+        pp__md_free(md); pp__md_init(md); md->spec = sp; md->used = 1;
+    }
+    return 0;
+}
+
+/* Write the state file for snapshot seq (before the snapshot itself, so
+ * every snapshot has its market data), and drop files older than the
+ * oldest snapshot kept. */
+static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len) {
+    int rc = pp__mkdir(b->mdir);
+    if (rc) return rc;
+    char p[4096];
+    pp__numbered(p, sizeof p, b->mdir, seq, ".ppm");
+    return plg_write_file_durable(p, buf, len, 0644) ? PP_EIO : 0;
+}
+static int pp__md_rotate(pp_book *b) {
+    { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
+    uint64_t *v; size_t n, del = 0;
+    int rc = pp__list_numbered(b->mdir, ".ppm", 1, &v, &n);
+    if (rc) return rc;
+    uint64_t oldest = pp__load_acq(&b->snap_oldest);
+    for (size_t i = 0; i + 1 < n && v[i] < oldest; i++) {
+        char p[4096];
+        pp__numbered(p, sizeof p, b->mdir, v[i], ".ppm");
+        unlink(p); del++;
+    }
+    if (del && plg_fsync_dir(b->mdir)) rc = PP_EIO;
+    PINNACLE_PERSIST_FREE(v);
+    return rc;
+}
+
+/* >>recovery -------------------------------------------------------------- */
+typedef struct pp__scanres {
+    uint64_t first_seq, last_seq, end, file_size, mark_end, mark_seq, entries;
+    int status;            /* 0 = clean end, 1 = torn tail, PP_ECORRUPT */
+    uint64_t bad_off;
+    char detail[200];
+} pp__scanres;
+
+/* Walk one segment's entries from its header's first_seq. Entries with seq >
+ * apply_after are applied to m (when m is set). */
+static int pp__scan_seg(const uint8_t *p, uint64_t size, uint64_t salt, uint64_t first, pp__shadow *m,
+                        uint64_t apply_after, pp__scanres *r) {
+    uint32_t seed = pp__seed(salt);
+    memset(r, 0, sizeof *r);
+    r->file_size = size;
+    if (pp__mark_get(p, salt, &r->mark_end, &r->mark_seq) < 0) {
+        snprintf(r->detail, sizeof r->detail, "the durable mark is damaged");
+        r->status = PP_ECORRUPT; r->bad_off = PP__MARK_OFF; r->end = PP__DATA_OFF;
+        r->first_seq = first; r->last_seq = first - 1;
+        return PP_ECORRUPT;
+    }
+    uint64_t off = PP__DATA_OFF, expect = first;
+    pp__ev v;
+    while (off + PP__ENTRY <= size && pp__dec(p + off, seed, &v) && v.seq == expect) {
+        if (m && off + (PP__AHEAD + 1) * PP__ENTRY <= size) pp__prefetch(m, p + off + PP__AHEAD * PP__ENTRY);
+        if (m && v.seq > apply_after) {
+            int rc = pp__apply(m, &v);
+            if (rc) {
+                snprintf(r->detail, sizeof r->detail, "entry seq %llu does not fit the book (%s)",
+                         (unsigned long long)v.seq, pp_strerror(rc));
+                r->status = rc; r->bad_off = off; r->end = off;
+                return rc;
+            }
+        }
+        off += PP__ENTRY; expect++; r->entries++;
+    }
+    r->end = off;
+    r->first_seq = first;
+    r->last_seq = expect - 1;
+    if (off < r->mark_end || (r->mark_end && r->mark_seq > r->last_seq)) {
+        snprintf(r->detail, sizeof r->detail,
+                 "invalid entry where seq %llu was expected, below the durable mark (offset %llu, seq %llu)",
+                 (unsigned long long)expect, (unsigned long long)r->mark_end, (unsigned long long)r->mark_seq);
+        r->status = PP_ECORRUPT; r->bad_off = off;
+        return PP_ECORRUPT;
+    }
+    for (uint64_t i = off; i < size; i++)
+        if (p[i]) {
+            r->status = 1; r->bad_off = off;
+            snprintf(r->detail, sizeof r->detail, "torn tail after seq %llu (unsynced bytes from offset %llu)",
+                     (unsigned long long)r->last_seq, (unsigned long long)off);
+            break;
+        }
+    return 0;
+}
+
+typedef struct pp__segfile { uint64_t index, salt, first; int hdr; } pp__segfile;
+
+/* Map a whole segment file read-only. */
+static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pp__from_errno(errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0) { close(fd); return pp__from_errno(errno); }
+    *size = (uint64_t)st.st_size;
+    *p = NULL;
+    if (st.st_size >= (off_t)PP__PAGE) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+        if (m == MAP_FAILED) { close(fd); return pp__from_errno(errno); }
+        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+        *p = (uint8_t *)m;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Newest valid snapshot into m; older ones when newer are corrupt. */
+static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp__shadow *m, uint64_t *seq_out,
+                             pp_check_result *chk) {
+    uint64_t *v; size_t n;
+    *seq_out = 0;
+    int rc = pp__list_numbered(sdir, ".pps", chk == NULL, &v, &n);
+    if (rc) return rc;
+    if (chk) { chk->snapshots = n; if (n) { chk->newest_snapshot_seq = v[n - 1]; chk->oldest_snapshot_seq = v[0]; } }
+    for (size_t k = n; k-- > 0;) {
+        char p[4096];
+        pp__numbered(p, sizeof p, sdir, v[k], ".pps");
+        uint8_t *buf; size_t len;
+        uint64_t seq = 0, count = 0;
+        rc = pp__read_file(p, &buf, &len);
+        if (rc == PP_ENOMEM) break;
+        if (!rc) rc = pp__snap_decode(buf, len, &seq, &count);
+        if (!rc && seq != v[k]) rc = PP_ECORRUPT;
+        if (rc) {
+            if (chk) chk->snapshots_corrupt++;
+            else if (S) PP__MSG(S, rc, "%s: snapshot %s is unusable (%s); falling back to an older one", name, p, pp_strerror(rc));
+            PINNACLE_PERSIST_FREE(buf);
+            rc = 0;
+            continue;
+        }
+        if (m) {
+            for (uint64_t i = 0; i < count && !rc; i++) {
+                pp__oslot o;
+                memcpy(&o, buf + PP__SNAP_HDR + i * PP__ENTRY, PP__ENTRY);
+                if (!o.id || o.qty <= 0 || pp__shadow_find(m, o.id)) { rc = PP_ECORRUPT; break; }
+                if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) { rc = PP_ENOMEM; break; }
+                *pp__shadow_slot(m, o.id) = o;
+                m->n++;
+            }
+        }
+        PINNACLE_PERSIST_FREE(buf);
+        if (rc) {   /* checksummed but inconsistent: treat as corrupt, try older */
+            if (m) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
+            if (chk) chk->snapshots_corrupt++;
+            rc = 0;
+            continue;
+        }
+        *seq_out = seq;
+        if (chk) chk->snapshot_orders = count;
+        break;
+    }
+    PINNACLE_PERSIST_FREE(v);
+    return rc;
+}
+
+/* Data first, then the mark that vouches for it: a mark is never durable
+ * before the entries below it. */
+static int pp__mark_write_fd(int fd, uint64_t salt, uint64_t end, uint64_t seq) {
+    uint8_t h[PP__PAGE];
+    int rc = pp__fdatasync(fd);
+    if (rc) return rc;
+    pp__mark_put(h, salt, end, seq);
+    if (pwrite(fd, h + PP__MARK_OFF, 20, PP__MARK_OFF) != 20) return errno ? pp__from_errno(errno) : PP_EIO;
+    return pp__fdatasync(fd);
+}
+
+static void pp__chk_where(pp_check_result *chk, const char *file, uint64_t off, const char *detail) {
+    if (!chk) return;
+    pp__strlcpy(chk->file, file, sizeof chk->file);
+    chk->offset = off;
+    pp__strlcpy(chk->detail, detail, sizeof chk->detail);
+}
+
+/* Recover (or, with chk and no book, only inspect) the mmap journal of one
+ * book. Segments wholly before the snapshot are not read. From the segment
+ * holding snap_seq + 1 on, entries are checked and those after snap_seq are
+ * applied to m. At the first invalid entry: below the durable mark, fail
+ * closed (corruption, with file and offset); otherwise the valid journal ends
+ * there: the torn bytes are cut and later segments (which can hold nothing
+ * durable: checked) are deleted. With a book, the segments are then made
+ * durable, marked, and the last one is mapped for appending. */
+static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const char *jdir, pp__shadow *m,
+                               uint64_t snap_seq, uint64_t *last_out, pp_check_result *chk) {
+    uint64_t *v; size_t n;
+    int rc = pp__list_numbered(jdir, ".ppj", b != NULL, &v, &n);
+    if (rc) return rc;
+    pp__segfile *f = (pp__segfile *)pp__alloc((n ? n : 1) * sizeof *f);
+    pp__scanres *res = (pp__scanres *)pp__alloc((n ? n : 1) * sizeof *res);
+    if (!f || !res) { PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(res); return PP_ENOMEM; }
+    char path[4096], msg[256];
+    for (size_t i = 0; i < n && !rc; i++) {                          /* headers */
+        uint8_t h[PP__PAGE];
+        pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
+        f[i].index = v[i];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+        if (fd >= 0) close(fd);
+        uint64_t idx = 0;
+        f[i].hdr = got == (ssize_t)sizeof h ? pp__hdr_decode(h, &f[i].salt, &idx, &f[i].first) : PP_ECORRUPT;
+        if (!f[i].hdr && idx != v[i]) f[i].hdr = PP_ECORRUPT;
+        if (f[i].hdr && i + 1 < n) {
+            rc = PP_ECORRUPT;
+            pp__chk_where(chk, path, 0, "bad segment header");
+            if (S) PP__MSG(S, rc, "%s: journal segment %s has a bad header (offset 0); not opened (fail closed)", name, path);
+        }
+    }
+    /* Trailing segments prepared but never rolled into (first_seq 0 on disk:
+     * no sync ever covered them, as the first sync writes the header page)
+     * are unused. A bad header is damage (headers are written whole, before
+     * the rename): unused only if the file holds no data at all. */
+    while (!rc && n && (f[n - 1].hdr || f[n - 1].first == 0)) {
+        pp__numbered(path, sizeof path, jdir, v[n - 1], ".ppj");
+        if (f[n - 1].hdr && pp__has_data(path)) {
+            rc = PP_ECORRUPT;
+            pp__chk_where(chk, path, 0, "bad segment header on a segment that holds data");
+            if (S) PP__MSG(S, rc, "%s: journal segment %s has a bad header (offset 0) but holds data; not opened (fail closed)", name, path);
+            break;
+        }
+        if (b) { unlink(path); plg_fsync_dir(jdir); }
+        n--;
+    }
+    for (size_t i = 0; i < n && !rc; i++)
+        if (f[i].first == 0) {
+            rc = PP_ECORRUPT;
+            pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
+            pp__chk_where(chk, path, 32, "segment without a first seq before others");
+            if (S) PP__MSG(S, rc, "%s: segment %s has no first seq but later ones exist; not opened", name, path);
+        }
+    size_t start = 0;
+    if (!rc && n) {
+        for (size_t i = 0; i < n; i++) if (f[i].first <= snap_seq + 1) start = i;
+        if (f[start].first > snap_seq + 1) {
+            rc = PP_ECORRUPT;
+            pp__numbered(path, sizeof path, jdir, v[start], ".ppj");
+            snprintf(msg, sizeof msg, "journal starts at seq %llu; the newest usable snapshot covers only up to seq %llu: entries missing",
+                     (unsigned long long)f[start].first, (unsigned long long)snap_seq);
+            pp__chk_where(chk, path, PP__DATA_OFF, msg);
+            if (S) PP__MSG(S, rc, "%s: %s; not opened (fail closed)", name, msg);
+        }
+    }
+    if (chk) { chk->segments = n; chk->journal_first_seq = n ? f[0].first : 0; }
+    size_t end_seg = n;
+    uint64_t jlast = 0, expect = 0;
+    int torn = 0;
+    for (size_t i = start; i < n && !rc; i++) {
+        pp__scanres *r = &res[i];
+        pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
+        uint8_t *p = NULL; uint64_t size = 0;
+        rc = pp__map_ro(path, &p, &size);
+        if (!rc && p) {
+            rc = pp__scan_seg(p, size, f[i].salt, f[i].first, m, snap_seq, r);
+            munmap(p, size);
+        } else if (!rc) {
+            r->first_seq = f[i].first; r->last_seq = f[i].first - 1; r->end = PP__DATA_OFF; r->file_size = size;
+        }
+        if (rc) {
+            pp__chk_where(chk, path, r->bad_off, r->detail);
+            if (S) PP__MSG(S, rc, "%s: %s at %s offset %llu: %s. Not opened (fail closed); inspect with pp_inspect.",
+                           name, pp_strerror(rc), path, (unsigned long long)r->bad_off, r->detail);
+            break;
+        }
+        if (chk) { chk->journal_bytes += r->end; if (r->mark_seq > chk->durable_mark_seq) chk->durable_mark_seq = r->mark_seq; }
+        jlast = r->last_seq;
+        expect = r->last_seq + 1;
+        if (r->status == 1 || (i + 1 < n && f[i + 1].first != expect)) {
+            /* the valid journal ends here; what follows was never durable (checked) */
+            torn = r->status == 1;
+            end_seg = i + 1;
+            pp__strlcpy(msg, r->detail[0] ? r->detail : "valid journal ends before the next segment starts", sizeof msg);
+            if (chk) { chk->torn_tail = 1; pp__chk_where(chk, path, r->end, msg); }
+            for (size_t k = i + 1; k < n && !rc; k++) {
+                uint8_t *q = NULL; uint64_t qs = 0, me = 0, ms = 0;
+                char qp[4096];
+                pp__numbered(qp, sizeof qp, jdir, v[k], ".ppj");
+                int mk = 0;
+                if (pp__map_ro(qp, &q, &qs) == 0 && q) { mk = pp__mark_get(q, f[k].salt, &me, &ms); munmap(q, qs); }
+                if (me > PP__DATA_OFF || mk < 0) {
+                    rc = PP_ECORRUPT;
+                    snprintf(msg, sizeof msg, "valid journal ends at seq %llu here, but segment %llu holds durable entries: entries missing",
+                             (unsigned long long)jlast, (unsigned long long)v[k]);
+                    pp__chk_where(chk, path, r->end, msg);
+                    if (S) PP__MSG(S, rc, "%s: %s at %s offset %llu; not opened (fail closed)", name, msg, path, (unsigned long long)r->end);
+                }
+            }
+            if (!rc && S && b) PP__MSG(S, 0, "%s: %s in %s; discarded%s", name, msg, path,
+                                       end_seg < n ? ", with the unsynced segments after it" : "");
+            break;
+        }
+    }
+    uint64_t last = jlast > snap_seq ? jlast : snap_seq;
+    if (chk || rc || !b) {
+        if (chk) chk->journal_last_seq = n ? jlast : 0;
+        *last_out = last;
+        PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
+        return rc;
+    }
+    for (size_t k = end_seg; k < n; k++) { pp__numbered(path, sizeof path, jdir, v[k], ".ppj"); unlink(path); }
+    if (end_seg < n) plg_fsync_dir(jdir);
+    n = end_seg;
+    /* the live segment: the last one, if the journal reaches the snapshot */
+    int live_ok = n > 0 && jlast >= snap_seq;
+    for (size_t i = 0; i < n && !rc; i++) {
+        pp__seg *g = (pp__seg *)pp__alloc(sizeof *g);
+        if (!g) { rc = PP_ENOMEM; break; }
+        g->fd = -1; g->index = v[i]; g->first_seq = f[i].first; g->salt = f[i].salt; g->seed = pp__seed(g->salt);
+        pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
+        g->path = pp__strdup(path);
+        if (!g->path) { pp__seg_free(g); rc = PP_ENOMEM; break; }
+        if (!b->segs) b->segs = g; else b->tail->next = g;
+        b->tail = g;
+        uint64_t end = i + 1 < n ? PP__DATA_OFF + (f[i + 1].first - f[i].first) * PP__ENTRY : res[i].end;
+        if (i < start) { g->final_end = g->pub_end = g->synced_end = end; continue; }
+        g->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (g->fd < 0) { rc = pp__from_errno(errno); break; }
+        uint64_t size = res[i].file_size;
+        if (i + 1 == n && torn) {        /* cut the torn tail, durably, before anything new is written */
+            if (ftruncate(g->fd, (off_t)end) != 0) { rc = pp__from_errno(errno); break; }
+            size = end;
+        }
+        /* whatever the crash left in the page cache is durable from here on, and marked so */
+        if (end > PP__DATA_OFF || torn) rc = pp__mark_write_fd(g->fd, g->salt, end, pp__seq_at(g, end));
+        if (rc) break;
+        g->pub_end = g->synced_end = end;
+        if (i + 1 == n && live_ok) {
+            uint64_t ml = S->cfg.journal_segment_bytes;
+            if (ml < size) ml = size;
+            rc = pp__seg_map(g, ml);
+            if (rc) break;
+            g->alloc_end = size;
+            b->cur = g; b->woff = end; b->seed = g->seed; b->lim = size;
+        } else {
+            g->final_end = end;
+        }
+    }
+    PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
+    *last_out = last;
+    return rc;
+}
+
+/* Strict mode: replay the picolog log after snap_seq. */
+static int pp__recover_strict(pp_store *S, const char *name, const char *ldir, pp__shadow *m, uint64_t snap_seq,
+                              uint64_t *last_out, pp_check_result *chk) {
+    plg_reader *rd;
+    uint64_t last = snap_seq;
+    int rc = plg_reader_open(&rd, ldir);
+    if (rc == PLG_ENOENT) { *last_out = last; return 0; }
+    if (rc) {
+        if (S) PP__MSG(S, PP_ECORRUPT, "%s: strict log %s: %s", name, ldir, plg_strerror(rc));
+        if (chk) { pp__strlcpy(chk->file, ldir, sizeof chk->file); pp__strlcpy(chk->detail, plg_strerror(rc), sizeof chk->detail); }
+        return pp__from_plg(rc);
+    }
+    uint32_t seed = pp__seed(0);
+    if (snap_seq) {
+        rc = plg_reader_seek(rd, snap_seq + 1);
+        if (rc == PLG_ENOENT) {
+            rc = PLG_ECORRUPT;
+            if (S) PP__MSG(S, PP_ECORRUPT, "%s: strict log does not hold seq %llu (after the snapshot): entries missing", name, (unsigned long long)(snap_seq + 1));
+        }
+    }
+    plg_record rec;
+    while (!rc && (rc = plg_reader_next(rd, &rec)) == 1) {
+        pp__ev ev;
+        rc = 0;
+        if (rec.len != PP__ENTRY || !pp__dec((const uint8_t *)rec.data, seed, &ev) || ev.seq != rec.seq) rc = PLG_ECORRUPT;
+        else if (rec.seq <= snap_seq) continue;
+        else if (m && pp__apply(m, &ev)) rc = PLG_ECORRUPT;
+        if (chk && !chk->journal_first_seq) chk->journal_first_seq = rec.seq;
+        if (!rc) last = rec.seq;
+    }
+    if (rc < 0) {
+        uint64_t off = 0;
+        const char *file = plg_reader_where(rd, &off);
+        if (S) PP__MSG(S, PP_ECORRUPT, "%s: strict log corrupt at %s offset %llu (after seq %llu). Not opened (fail closed).",
+                       name, file, (unsigned long long)off, (unsigned long long)last);
+        if (chk) { pp__strlcpy(chk->file, file, sizeof chk->file); chk->offset = off; snprintf(chk->detail, sizeof chk->detail, "invalid record after seq %llu", (unsigned long long)last); }
+        plg_reader_close(rd);
+        return pp__from_plg(rc);
+    }
+    plg_reader_close(rd);
+    if (chk) {
+        plg_check_result pc;
+        if (plg_check(ldir, &pc) == 0) { chk->torn_tail = pc.torn_tail; chk->segments = pc.segments; chk->journal_bytes = pc.bytes; if (pc.torn_tail) { pp__strlcpy(chk->file, pc.file, sizeof chk->file); chk->offset = pc.offset; } }
+    }
+    *last_out = last;
+    return 0;
+}
+
+/* >>compaction ------------------------------------------------------------ */
+static uint64_t pp__journal_bytes(pp_book *b) {
+    uint64_t t = 0;
+    for (pp__seg *g = b->segs; g; g = g->next) {
+        uint64_t fe = pp__load_acq(&g->final_end);
+        t += fe ? fe : pp__load_acq(&g->pub_end);
+    }
+    return t;
+}
+
+/* Drop finished segments whose every entry is covered by the oldest kept
+ * snapshot, oldest first, each unlink followed by a directory fsync; a crash
+ * anywhere in between leaves a suffix of the journal that still holds every
+ * entry after the oldest kept snapshot. */
+static int pp__compact_mmap(pp_book *b, int force) {
+    uint64_t oldest = pp__load_acq(&b->snap_oldest);
+    int rc = 0, did = 0;
+    pthread_mutex_lock(&b->sync_mu);
+    pthread_mutex_lock(&b->grow_mu);          /* the syncer may be growing a segment we could free */
+    pthread_mutex_lock(&b->seg_mu);
+    uint64_t total = pp__journal_bytes(b);
+    if (force || total > b->s->cfg.compaction_threshold) {
+        while (b->segs && b->segs->next && b->segs != b->cur) {
+            pp__seg *g = b->segs;
+            uint64_t last = g->next->first_seq - 1;
+            if (!oldest || last > oldest || g->synced_end < pp__load_acq(&g->final_end)) break;
+            if (unlink(g->path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
+            if (plg_fsync_dir(b->jdir)) { rc = PP_EIO; break; }
+            b->segs = g->next;
+            pp__seg_free(g);
+            pp__add_rlx(&b->st_deleted, 1);
+            did = 1;
+        }
+    }
+    pthread_mutex_unlock(&b->seg_mu);
+    pthread_mutex_unlock(&b->grow_mu);
+    pthread_mutex_unlock(&b->sync_mu);
+    if (did) pp__add_rlx(&b->st_compactions, 1);
+    return rc;
+}
+
+/* Strict mode: delete the picolog segment files that lie wholly before the
+ * record after the oldest kept snapshot (picolog's reader accepts a log whose
+ * first segments are gone). See docs/pinnacle-format.md. */
+static int pp__compact_strict_locked(pp_book *b, int force);
+static int pp__compact_strict(pp_book *b, int force) {
+    pthread_mutex_lock(&b->sync_mu);        /* pp_compact and the maintainer, one at a time */
+    int rc = pp__compact_strict_locked(b, force);
+    pthread_mutex_unlock(&b->sync_mu);
+    return rc;
+}
+
+static int pp__compact_strict_locked(pp_book *b, int force) {
+    uint64_t oldest = pp__load_acq(&b->snap_oldest);
+    if (!oldest) return 0;
+    /* picolog keeps no byte count of old segments: estimate what is covered */
+    if (!force && (oldest - b->strict_compacted) * (uint64_t)(PP__ENTRY + 24) < b->s->cfg.compaction_threshold) return 0;
+    b->strict_compacted = oldest;
+    plg_reader *rd;
+    if (plg_reader_open(&rd, b->ldir)) return 0;
+    int rc = 0;
+    if (plg_reader_seek(rd, oldest + 1) == 0) {
+        uint64_t off;
+        const char *file = plg_reader_where(rd, &off);
+        const char *base = strrchr(file, '/');
+        uint64_t keep_from = base ? strtoull(base + 1, NULL, 10) : 0;
+        uint64_t *v; size_t n;
+        if (keep_from > 1 && pp__list_numbered(b->ldir, ".plg", 0, &v, &n) == 0) {
+            int did = 0;
+            for (size_t i = 0; i < n && v[i] < keep_from; i++) {
+                char p[4096];
+                pp__numbered(p, sizeof p, b->ldir, v[i], ".plg");
+                if (unlink(p) == 0) { did = 1; pp__add_rlx(&b->st_deleted, 1); if (plg_fsync_dir(b->ldir)) { rc = PP_EIO; break; } }
+            }
+            if (did) pp__add_rlx(&b->st_compactions, 1);
+            PINNACLE_PERSIST_FREE(v);
+        }
+    }
+    plg_reader_close(rd);
+    return rc;
+}
+
+/* Maintainer: prepare the next segment and ask the hot path to roll when the
+ * live segment reached the compaction threshold (so the covered prefix
+ * becomes a whole file) or 3/4 of its reservation. */
+static void pp__maybe_roll(pp_book *b) {
+    if (pp__load_rlx(&b->ctl) & PP__CTL_ROLL) return;
+    pthread_mutex_lock(&b->seg_mu);
+    pp__seg *g = b->cur;
+    uint64_t used = pp__load_acq(&g->pub_end);
+    int want = used >= b->s->cfg.compaction_threshold || used >= g->map_len / 4 * 3;
+    pthread_mutex_unlock(&b->seg_mu);
+    if (want && pp__prepare_next(b) == 0) __atomic_fetch_or(&b->ctl, PP__CTL_ROLL, __ATOMIC_RELEASE);
+}
+
+/* >>threads --------------------------------------------------------------- */
+static int pp__sleep(pp_store *S, uint64_t ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t t = (uint64_t)ts.tv_nsec + ns;
+    ts.tv_sec += (time_t)(t / 1000000000ull); ts.tv_nsec = (long)(t % 1000000000ull);
+    pthread_mutex_lock(&S->wake_mu);
+    if (!S->stop) pthread_cond_timedwait(&S->wake_cv, &S->wake_mu, &ts);
+    int stop = S->stop;
+    pthread_mutex_unlock(&S->wake_mu);
+    return stop;
+}
+
+static pp_book *pp__book_at(pp_store *S, size_t i) {
+    pthread_mutex_lock(&S->mu);
+    pp_book *b = i < S->nbooks ? S->books[i] : NULL;
+    pthread_mutex_unlock(&S->mu);
+    return b;
+}
+
+/* Grower: keeps every live segment allocated (and its pages faulted in)
+ * three chunks ahead of the writer. Its own thread, so a slow msync or a
+ * snapshot's fsync never leaves the hot path without room. */
+static void *pp__grower_main(void *arg) {
+    pp_store *S = (pp_store *)arg;
+    pthread_setname_np(pthread_self(), "pp-grow");
+    uint64_t chunk = S->cfg.journal_chunk_bytes;
+    for (;;) {
+        if (pp__sleep(S, 200000ull)) break;
+        pp_book *b;
+        for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+            if (b->mode != PP_JOURNAL_MMAP || pp__load_acq(&b->err)) continue;
+            pthread_mutex_lock(&b->grow_mu);
+            pthread_mutex_lock(&b->seg_mu);
+            pp__seg *g = b->cur;
+            pthread_mutex_unlock(&b->seg_mu);
+            int rc = 0;
+            uint64_t pub = pp__load_acq(&g->pub_end);
+            if (pp__load_acq(&g->alloc_end) < pub + 2 * chunk) rc = pp__seg_grow(b, g, pub + 3 * chunk);
+            pthread_mutex_unlock(&b->grow_mu);
+            if (rc) pp__poison(b, rc);
+        }
+    }
+    return NULL;
+}
+
+/* Syncer: syncs each book every journal_sync_interval_ms (strict mode: just
+ * follows picolog's durable mark). */
+static void *pp__syncer_main(void *arg) {
+    pp_store *S = (pp_store *)arg;
+    pthread_setname_np(pthread_self(), "pp-sync");
+    uint64_t interval = (uint64_t)S->cfg.journal_sync_interval_ms * 1000000ull;
+    uint64_t tick = interval < 1000000ull ? interval : 1000000ull;
+    for (;;) {
+        int stop = pp__sleep(S, tick);
+        uint64_t now = plg_now_ns();
+        pp_book *b;
+        for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+            if (b->mode == PP_JOURNAL_STRICT) {
+                uint64_t d = plg_durable(b->log);
+                if (d > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, d);
+                continue;
+            }
+            if (pp__load_acq(&b->err)) continue;
+            if (stop || now - b->last_sync_ns >= interval) {
+                b->last_sync_ns = now;
+                pp__sync_mmap(b, !stop);
+            }
+        }
+        if (stop) break;
+    }
+    return NULL;
+}
+
+/* Maintainer: shadow upkeep, periodic snapshots, compaction. */
+static void *pp__maint_main(void *arg) {
+    pp_store *S = (pp_store *)arg;
+    pthread_setname_np(pthread_self(), "pp-maint");
+    for (;;) {
+        int stop = pp__sleep(S, 1000000ull);
+        if (stop) break;
+        uint64_t now = plg_now_ns();
+        pp_book *b;
+        for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+            pthread_mutex_lock(&b->shadow_mu);
+            int rc = pp__drain(b);
+            pthread_mutex_unlock(&b->shadow_mu);
+            if (rc) pp__poison(b, rc);
+            if (pp__load_acq(&b->err)) continue;
+            if (!(S->cfg.flags & PP_NO_AUTO_SNAPSHOT) && now >= b->next_snap_ns) {
+                b->next_snap_ns = now + S->snap_ns;
+                pp__snapshot(b);
+            }
+            if (b->mode == PP_JOURNAL_MMAP) pp__maybe_roll(b);
+            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) {
+                if (b->mode == PP_JOURNAL_MMAP) pp__compact_mmap(b, 0);
+                else pp__compact_strict(b, 0);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* >>api ------------------------------------------------------------------- */
+PPDEF pp_config pp_config_defaults(const pp_config *in) {
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    if (in) c = *in;
+    if (!c.journal_sync_interval_ms) c.journal_sync_interval_ms = 10;
+    if (!c.snapshot_interval_min) c.snapshot_interval_min = 5;
+    if (!c.keep_snapshots) c.keep_snapshots = 3;
+    if (!c.compaction_threshold) c.compaction_threshold = (uint64_t)256 << 20;
+    if (!c.journal_chunk_bytes) c.journal_chunk_bytes = (uint64_t)8 << 20;
+    if (!c.journal_segment_bytes) c.journal_segment_bytes = (uint64_t)1 << 30;
+    if (!c.expected_orders) c.expected_orders = 65536;
+    if (!c.ring_entries) c.ring_entries = 1u << 18;
+    return c;
+}
+
+static int pp__validate(pp_store *S, const pp_config *c) {
+    const char *bad = NULL;
+    if (!c->data_dir || !*c->data_dir) bad = "data_dir is required";
+    else if (c->journal_sync_interval_ms > 60000) bad = "journal_sync_interval_ms must be 1..60000";
+    else if (c->snapshot_interval_min > 10080) bad = "snapshot_interval_min must be 1..10080 (a week)";
+    else if (c->keep_snapshots > 1000) bad = "keep_snapshots must be 1..1000";
+    else if (c->compaction_threshold < (64u << 10)) bad = "compaction_threshold must be at least 64 KiB";
+    else if (c->mode != PP_JOURNAL_MMAP && c->mode != PP_JOURNAL_STRICT) bad = "mode must be PP_JOURNAL_MMAP or PP_JOURNAL_STRICT";
+    else if (c->journal_chunk_bytes % PP__PAGE || c->journal_chunk_bytes < 2 * PP__PAGE) bad = "journal_chunk_bytes must be a multiple of 4096, at least 8192";
+    else if (c->journal_segment_bytes % c->journal_chunk_bytes || c->journal_segment_bytes < 2 * c->journal_chunk_bytes)
+        bad = "journal_segment_bytes must be a multiple of journal_chunk_bytes, at least two chunks";
+    else if (c->journal_segment_bytes > ((uint64_t)1 << 40)) bad = "journal_segment_bytes must be at most 1 TiB";
+    else if (c->ring_entries & (c->ring_entries - 1) || c->ring_entries < 64 || c->ring_entries > (1u << 26))
+        bad = "ring_entries must be a power of two, 64..2^26";
+    else if (c->expected_orders > (1u << 30)) bad = "expected_orders must be at most 2^30";
+    if (bad) { pp__msg_to(c->log_fn, c->log_user, PP_ECONFIG, "invalid configuration: %s", bad); (void)S; return PP_ECONFIG; }
+    return 0;
+}
+
+static void pp__book_free(pp_book *b) {
+    if (!b) return;
+    if (b->log) plg_close(b->log);
+    pp__seg *g = b->segs;
+    while (g) { pp__seg *nx = g->next; pp__seg_free(g); g = nx; }
+    if (b->next_seg) pp__seg_free(b->next_seg);
+    pp__idx_free(&b->idx);
+    pp__shadow_free(&b->shadow);
+    if (b->ring) munmap(b->ring, (size_t)(b->ring_mask + 1) * PP__ENTRY);
+    pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu); pthread_mutex_destroy(&b->grow_mu);
+    pthread_mutex_destroy(&b->sync_mu); pthread_mutex_destroy(&b->snap_mu);
+    pthread_mutex_destroy(&b->create_mu);
+    PINNACLE_PERSIST_FREE(b->name); PINNACLE_PERSIST_FREE(b->dir); PINNACLE_PERSIST_FREE(b->jdir);
+    PINNACLE_PERSIST_FREE(b->sdir); PINNACLE_PERSIST_FREE(b->ldir);
+    pp__md_free(&b->md); PINNACLE_PERSIST_FREE(b->mdir);
+    PINNACLE_PERSIST_FREE(b);
+}
+
+static int pp__is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+
+/* Open one book: recover it from disk, or create it. */
+static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
+    pp_book *b = (pp_book *)pp__alloc(sizeof *b);
+    if (!b) return PP_ENOMEM;
+    pthread_mutex_init(&b->shadow_mu, NULL); pthread_mutex_init(&b->seg_mu, NULL); pthread_mutex_init(&b->grow_mu, NULL);
+    pthread_mutex_init(&b->sync_mu, NULL); pthread_mutex_init(&b->snap_mu, NULL);
+    pthread_mutex_init(&b->create_mu, NULL);
+    b->s = S;
+    b->name = pp__strdup(name);
+    b->dir = pp__join(S->dir, name);
+    if (b->dir) { b->jdir = pp__join(b->dir, "journal"); b->sdir = pp__join(b->dir, "snapshots"); b->ldir = pp__join(b->dir, "strict"); }
+    if (b->dir) b->mdir = pp__join(b->dir, "md");
+    pp__md_init(&b->md);
+    int rc = (!b->name || !b->jdir || !b->sdir || !b->ldir || !b->mdir) ? PP_ENOMEM : 0;
+    if (!rc) {
+        int has_j = pp__is_dir(b->jdir), has_l = pp__is_dir(b->ldir);
+        b->mode = has_j ? PP_JOURNAL_MMAP : has_l ? PP_JOURNAL_STRICT : S->cfg.mode;
+        if ((has_j || has_l) && b->mode != S->cfg.mode) {
+            rc = PP_EMODE;
+            PP__MSG(S, rc, "%s: created in %s mode; the store is configured for the other mode", name, b->mode ? "strict" : "mmap");
+        }
+    }
+    if (!rc) rc = pp__mkdir(b->dir);
+    if (!rc) rc = pp__mkdir(b->sdir);
+    if (!rc) rc = pp__mkdir(b->mode == PP_JOURNAL_MMAP ? b->jdir : b->ldir);
+    if (!rc) rc = pp__shadow_init(&b->shadow, S->cfg.expected_orders);
+    uint64_t snap = 0, last = 0;
+    if (!rc) rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
+    if (!rc) rc = pp__md_load(b, snap);
+    if (!rc) {
+        pp__md_sink = &b->md;      /* market-data entries after the snapshot go to b->md */
+        if (b->mode == PP_JOURNAL_MMAP) rc = pp__recover_journal(S, b, name, b->jdir, &b->shadow, snap, &last, NULL);
+        else rc = pp__recover_strict(S, name, b->ldir, &b->shadow, snap, &last, NULL);
+        pp__md_sink = NULL;
+        b->md_hp_last = b->md_last_pub = b->md.has_last ? b->md.last.exch_seq : 0;
+    }
+    if (!rc && last < snap) last = snap;
+    if (!rc && b->mode == PP_JOURNAL_MMAP && !b->cur) {
+        /* no segment to append to (new book, or the journal ends before the snapshot) */
+        uint64_t idx = b->tail ? b->tail->index + 1 : 1;
+        pp__seg *g = NULL;
+        rc = pp__seg_create(b, idx, last + 1, &g);
+        if (!rc) {
+            if (b->tail) b->tail->next = g;
+            else b->segs = g;
+            b->tail = g; b->cur = g; b->woff = PP__DATA_OFF; b->seed = g->seed;
+            b->lim = g->alloc_end;
+        }
+    }
+    if (!rc && b->mode == PP_JOURNAL_STRICT) {
+        plg_config lc;
+        if (S->cfg.strict_log) lc = *S->cfg.strict_log; else memset(&lc, 0, sizeof lc);
+        lc.path = b->ldir;
+        if (!lc.log_fn) { lc.log_fn = S->cfg.log_fn; lc.log_user = S->cfg.log_user; }
+        int r = plg_open(&b->log, &lc);
+        if (r) {
+            rc = pp__from_plg(r);
+            PP__MSG(S, rc, "%s: cannot open strict log %s: %s", name, b->ldir, plg_strerror(r));
+        } else if (plg_appended(b->log) != last) {
+            rc = PP_ECORRUPT;
+            PP__MSG(S, rc, "%s: strict log ends at seq %llu but the book is at seq %llu: entries missing",
+                    name, (unsigned long long)plg_appended(b->log), (unsigned long long)last);
+        }
+        b->seed = pp__seed(0);
+    }
+    if (!rc) {
+        b->last = last; b->last_seq = last; b->applied = last; b->durable = last;
+        rc = pp__idx_init(&b->idx, S->cfg.expected_orders > b->shadow.n ? S->cfg.expected_orders : b->shadow.n);
+    }
+    if (!rc) {
+        for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++)
+            if (b->shadow.t[i].id) {
+                pp__islot *x = pp__idx_slot(&b->idx, b->shadow.t[i].id);
+                x->id = b->shadow.t[i].id; x->qty = b->shadow.t[i].qty; b->idx.n++;
+            }
+        size_t rl = (size_t)S->cfg.ring_entries * PP__ENTRY;
+        void *p = mmap(NULL, rl, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (p == MAP_FAILED) rc = PP_ENOMEM;
+        else { b->ring = (uint8_t *)p; b->ring_mask = S->cfg.ring_entries - 1; }
+    }
+    if (!rc) rc = pp__snap_rotate(b);
+    if (!rc) b->next_snap_ns = plg_now_ns() + S->snap_ns;
+    if (rc) { pp__book_free(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+static int pp__store_add(pp_store *S, pp_book *b) {
+    pthread_mutex_lock(&S->mu);
+    if (S->nbooks == S->cap) {
+        size_t nc = S->cap ? S->cap * 2 : 8;
+        pp_book **nb = (pp_book **)PINNACLE_PERSIST_REALLOC(S->books, nc * sizeof *nb);
+        if (!nb) { pthread_mutex_unlock(&S->mu); return PP_ENOMEM; }
+        S->books = nb; S->cap = nc;
+    }
+    S->books[S->nbooks++] = b;
+    pthread_mutex_unlock(&S->mu);
+    return 0;
+}
+
+static void pp__store_free(pp_store *S) {
+    for (size_t i = 0; i < S->nbooks; i++) pp__book_free(S->books[i]);
+    PINNACLE_PERSIST_FREE(S->books);
+    if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
+    pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
+    PINNACLE_PERSIST_FREE(S->dir);
+    PINNACLE_PERSIST_FREE(S);
+}
+
+PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
+    if (!out || !cfg_in) return PP_EINVAL;
+    *out = NULL;
+    pp_config cfg = pp_config_defaults(cfg_in);
+    int rc = pp__validate(NULL, &cfg);
+    if (rc) return rc;
+    pp_store *S = (pp_store *)pp__alloc(sizeof *S);
+    if (!S) return PP_ENOMEM;
+    S->cfg = cfg; S->lock_fd = -1;
+    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
+    S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
+                                         : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
+    size_t dl = strlen(cfg.data_dir);
+    while (dl > 1 && cfg.data_dir[dl - 1] == '/') dl--;
+    S->dir = (char *)PINNACLE_PERSIST_MALLOC(dl + 1);
+    if (!S->dir) { pp__store_free(S); return PP_ENOMEM; }
+    memcpy(S->dir, cfg.data_dir, dl); S->dir[dl] = 0;
+    S->cfg.data_dir = S->dir;
+    rc = pp__mkdir_p(S->dir);
+    char *lk = rc ? NULL : pp__join(S->dir, "LOCK");
+    if (!rc && !lk) rc = PP_ENOMEM;
+    if (!rc) {
+        S->lock_fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (S->lock_fd < 0) rc = pp__from_errno(errno);
+        else if (flock(S->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            rc = errno == EWOULDBLOCK ? PP_ELOCKED : pp__from_errno(errno);
+            if (rc == PP_ELOCKED) PP__MSG(S, rc, "%s is already open by another store", S->dir);
+        }
+    }
+    PINNACLE_PERSIST_FREE(lk);
+    /* recover every instrument found under data_dir */
+    DIR *d = rc ? NULL : opendir(S->dir);
+    if (!rc && !d) rc = pp__from_errno(errno);
+    struct dirent *e;
+    while (!rc && d && (e = readdir(d)) != NULL) {
+        if (pp_valid_name(e->d_name) != 0 || strcmp(e->d_name, "LOCK") == 0) continue;
+        char *p = pp__join(S->dir, e->d_name);
+        int isdir = p && pp__is_dir(p);
+        PINNACLE_PERSIST_FREE(p);
+        if (!isdir) continue;
+        pp_book *b = NULL;
+        rc = pp__book_load(S, e->d_name, &b);
+        if (!rc) { rc = pp__store_add(S, b); if (rc) pp__book_free(b); }
+        if (rc) PP__MSG(S, rc, "%s: recovery failed: %s", e->d_name, pp_strerror(rc));
+    }
+    if (d) closedir(d);
+    if (!rc) {
+        int started = 0;
+        if (pthread_create(&S->syncer, NULL, pp__syncer_main, S) == 0) started++;
+        if (started == 1 && pthread_create(&S->grower, NULL, pp__grower_main, S) == 0) started++;
+        if (started == 2 && pthread_create(&S->maint, NULL, pp__maint_main, S) == 0) started++;
+        if (started == 3) S->threads = 1;
+        else {
+            rc = PP_ESYS;
+            pthread_mutex_lock(&S->wake_mu); S->stop = 1; pthread_cond_broadcast(&S->wake_cv); pthread_mutex_unlock(&S->wake_mu);
+            if (started > 0) pthread_join(S->syncer, NULL);
+            if (started > 1) pthread_join(S->grower, NULL);
+        }
+    }
+    if (rc) { pp__store_free(S); return rc; }
+    *out = S;
+    return 0;
+}
+
+PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
+    if (!S || !out) return PP_EINVAL;
+    *out = NULL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (strcmp(name, "LOCK") == 0) return PP_ENAME;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks; i++)
+        if (strcmp(S->books[i]->name, name) == 0) { *out = S->books[i]; pthread_mutex_unlock(&S->mu); return 0; }
+    pthread_mutex_unlock(&S->mu);
+    pp_book *b = NULL;
+    rc = pp__book_load(S, name, &b);
+    if (rc) return rc;
+    rc = pp__store_add(S, b);
+    if (rc) { pp__book_free(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+PPDEF int pp_books(pp_store *S, int (*visit)(const char *, pp_book *, void *), void *ctx) {
+    if (!S || !visit) return PP_EINVAL;
+    pp_book *b;
+    for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+        int r = visit(b->name, b, ctx);
+        if (r) return r;
+    }
+    return 0;
+}
+
+PPDEF int pp_close(pp_store *S) {
+    if (!S) return PP_EINVAL;
+    if (S->threads) {
+        pthread_mutex_lock(&S->wake_mu); S->stop = 1; pthread_cond_broadcast(&S->wake_cv); pthread_mutex_unlock(&S->wake_mu);
+        pthread_join(S->maint, NULL);
+        pthread_join(S->grower, NULL);
+        pthread_join(S->syncer, NULL);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < S->nbooks; i++) {
+        pp_book *b = S->books[i];
+        int r = pp__load_acq(&b->err);
+        if (!r && b->mode == PP_JOURNAL_MMAP) r = pp__sync_mmap(b, 0);
+        if (!r && b->mode == PP_JOURNAL_STRICT) {
+            r = plg_close(b->log);
+            b->log = NULL;
+            if (r) r = pp__from_plg(r);
+        }
+        if (r && !rc) rc = r;
+    }
+    pp__store_free(S);
+    return rc;
+}
+
+/* ---- the hot path ---- */
+static inline int pp__journal(pp_book *b, pp__ev *v) {
+    int err = pp__load_rlx(&b->err);
+    if (__builtin_expect(err != 0, 0)) return err;
+    v->seq = b->last + 1;
+    uint8_t e[PP__ENTRY];
+    if (b->mode == PP_JOURNAL_MMAP) {
+        if (__builtin_expect(b->woff + PP__ENTRY > b->lim || (pp__load_rlx(&b->ctl) & PP__CTL_ROLL), 0)) {
+            int rc = pp__room_slow(b);
+            if (rc) return rc;
+            if (b->woff + PP__ENTRY > b->lim) { pp__poison(b, PP_ENOSPC); return PP_ENOSPC; }
+        }
+        pp__enc(b->cur->base + b->woff, b->seed, v);
+        memcpy(e, b->cur->base + b->woff, PP__ENTRY);
+        b->woff += PP__ENTRY;
+        pp__store_rel(&b->cur->pub_end, b->woff);
+    } else {
+        pp__enc(e, b->seed, v);
+        int64_t r = plg_append(b->log, e, PP__ENTRY);
+        if (r < 0) {
+            int rc = pp__from_plg((int)r);
+            if (rc != PP_EFULL) pp__poison(b, rc);
+            return rc;
+        }
+        if ((uint64_t)r != v->seq) { pp__poison(b, PP_ECORRUPT); return PP_ECORRUPT; }
+    }
+    /* to the shadow: the ring; when full, drain it here (the maintainer lags) */
+    if (__builtin_expect(b->head - b->tail_cache > b->ring_mask, 0)) {
+        b->tail_cache = pp__load_acq(&b->ring_tail);
+        if (b->head - b->tail_cache > b->ring_mask) {
+            pthread_mutex_lock(&b->shadow_mu);
+            int rc = pp__drain_n(b, 256);      /* just make room: a bounded stall */
+            pthread_mutex_unlock(&b->shadow_mu);
+            pp__bump(&b->st_ring_full);
+            if (rc) pp__poison(b, rc);
+            b->tail_cache = pp__load_acq(&b->ring_tail);
+        }
+    }
+    memcpy(b->ring + (b->head & b->ring_mask) * PP__ENTRY, e, PP__ENTRY);
+    b->head++;
+    pp__store_rel(&b->ring_head, b->head);
+    b->last = v->seq;
+    pp__store_rel(&b->last_seq, v->seq);
+    return 0;
+}
+
+PPDEF int pp_add(pp_book *b, const pp_order *o) {
+    if (!b || !o || o->id == 0 || o->qty <= 0 || (o->side != PP_BUY && o->side != PP_SELL)) return PP_EINVAL;
+    if (pp__idx_find(&b->idx, o->id)) return PP_EEXIST;
+    if (__builtin_expect((b->idx.n + 1) * 2 > b->idx.mask + 1, 0) && pp__idx_grow(&b->idx)) return PP_ENOMEM;
+    pp__ev v;
+    v.type = PP_EV_ADD; v.side = o->side; v.id = o->id; v.price = o->price; v.qty = o->qty; v.ts = o->ts_ns;
+    int rc = pp__journal(b, &v);
+    if (rc) return rc;
+    pp__islot *s = pp__idx_slot(&b->idx, o->id);
+    s->id = o->id; s->qty = o->qty;
+    b->idx.n++;
+    return 0;
+}
+
+PPDEF int pp_cancel(pp_book *b, uint64_t id) {
+    if (!b || !id) return PP_EINVAL;
+    pp__islot *s = pp__idx_find(&b->idx, id);
+    if (!s) return PP_ENOENT;
+    pp__ev v;
+    v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = 0;
+    int rc = pp__journal(b, &v);
+    if (rc) return rc;
+    pp__idx_del(&b->idx, s);
+    return 0;
+}
+
+PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
+    if (!b || !id || qty <= 0) return PP_EINVAL;
+    pp__islot *s = pp__idx_find(&b->idx, id);
+    if (!s) return PP_ENOENT;
+    if (qty > s->qty) return PP_EOVERFILL;
+    pp__ev v;
+    v.type = PP_EV_EXECUTE; v.side = qty == s->qty; v.id = id; v.price = price; v.qty = qty; v.ts = 0;
+    int rc = pp__journal(b, &v);
+    if (rc) return rc;
+    s->qty -= qty;
+    if (s->qty == 0) pp__idx_del(&b->idx, s);
+    return 0;
+}
+
+PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
+    if (!b || !id || qty <= 0) return PP_EINVAL;
+    pp__islot *s = pp__idx_find(&b->idx, id);
+    if (!s) return PP_ENOENT;
+    pp__ev v;
+    v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = 0;
+    int rc = pp__journal(b, &v);
+    if (rc) return rc;
+    s->qty = qty;
+    return 0;
+}
+
+PPDEF int pp_sync(pp_book *b) {
+    if (!b) return PP_EINVAL;
+    return pp__wait_durable(b, pp__load_acq(&b->last_seq));
+}
+
+PPDEF int pp_snapshot(pp_book *b) { return b ? pp__snapshot(b) : PP_EINVAL; }
+
+PPDEF int pp_compact(pp_book *b) {
+    if (!b) return PP_EINVAL;
+    return b->mode == PP_JOURNAL_MMAP ? pp__compact_mmap(b, 1) : pp__compact_strict(b, 1);
+}
+
+static int pp__by_seq(const void *a, const void *c) {
+    uint64_t x = (*(const pp__oslot *const *)a)->seq, y = (*(const pp__oslot *const *)c)->seq;
+    return x < y ? -1 : x > y;
+}
+
+PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ctx) {
+    if (!b || !visit) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int rc = pp__drain(b);
+    if (rc) { pthread_mutex_unlock(&b->shadow_mu); pp__poison(b, rc); return rc; }
+    uint64_t n = b->shadow.n, k = 0;
+    pp__oslot **v = (pp__oslot **)PINNACLE_PERSIST_MALLOC((n ? n : 1) * sizeof *v);
+    if (!v) { pthread_mutex_unlock(&b->shadow_mu); return PP_ENOMEM; }
+    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = &b->shadow.t[i];
+    qsort(v, (size_t)k, sizeof *v, pp__by_seq);
+    for (uint64_t i = 0; i < k && !rc; i++) {
+        pp_order o;
+        memset(&o, 0, sizeof o);
+        o.id = v[i]->id; o.price = v[i]->price; o.qty = v[i]->qty; o.ts_ns = v[i]->ts;
+        o.side = (uint8_t)v[i]->side; o.seq = v[i]->seq;
+        rc = visit(&o, ctx);
+    }
+    pthread_mutex_unlock(&b->shadow_mu);
+    PINNACLE_PERSIST_FREE(v);
+    return rc;
+}
+
+PPDEF int pp_find(pp_book *b, uint64_t id, pp_order *out) {
+    if (!b || !out) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int rc = pp__drain(b);
+    pp__oslot *s = rc ? NULL : pp__shadow_find(&b->shadow, id);
+    if (s) {
+        memset(out, 0, sizeof *out);
+        out->id = s->id; out->price = s->price; out->qty = s->qty; out->ts_ns = s->ts; out->side = (uint8_t)s->side; out->seq = s->seq;
+    }
+    pthread_mutex_unlock(&b->shadow_mu);
+    return rc ? rc : s ? 0 : PP_ENOENT;
+}
+
+PPDEF uint64_t pp_order_count(pp_book *b) {
+    pthread_mutex_lock(&b->shadow_mu);
+    pp__drain(b);
+    uint64_t n = b->shadow.n;
+    pthread_mutex_unlock(&b->shadow_mu);
+    return n;
+}
+
+PPDEF uint64_t pp_last_seq(const pp_book *b) { return pp__load_acq(&b->last_seq); }
+PPDEF uint64_t pp_durable(const pp_book *b) {
+    if (b->mode == PP_JOURNAL_STRICT && b->log) return plg_durable(b->log);
+    return pp__load_acq(&b->durable);
+}
+PPDEF int pp_error(const pp_book *b) { return pp__load_acq(&b->err); }
+PPDEF const char *pp_book_name(const pp_book *b) { return b->name; }
+
+PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
+    memset(o, 0, sizeof *o);
+    o->last_seq = pp_last_seq(b);
+    o->durable_seq = pp_durable(b);
+    pthread_mutex_lock(&b->shadow_mu);
+    o->applied_seq = b->applied;
+    o->active_orders = b->shadow.n;
+    pthread_mutex_unlock(&b->shadow_mu);
+    if (b->mode == PP_JOURNAL_MMAP) {
+        pthread_mutex_lock(&b->seg_mu);
+        o->journal_bytes = pp__journal_bytes(b);
+        for (pp__seg *g = b->segs; g; g = g->next) o->journal_segments++;
+        o->journal_first_seq = b->segs ? b->segs->first_seq : 0;
+        pthread_mutex_unlock(&b->seg_mu);
+    }
+    o->syncs = pp__load_rlx(&b->st_syncs);
+    o->snapshots = pp__load_rlx(&b->st_snapshots);
+    o->last_snapshot_seq = pp__load_acq(&b->snap_newest);
+    o->oldest_snapshot_seq = pp__load_acq(&b->snap_oldest);
+    o->compactions = pp__load_rlx(&b->st_compactions);
+    o->segments_deleted = pp__load_rlx(&b->st_deleted);
+    o->rolls = pp__load_rlx(&b->st_rolls);
+    o->ring_full_stalls = pp__load_rlx(&b->st_ring_full);
+    o->grow_stalls = pp__load_rlx(&b->st_grow);
+    o->error = pp_error(b);
+}
+
+/* ---- market data: the hot path and the queries (>>marketdata) ---- */
+PPDEF int pp_tick_append(pp_book *b, const pp_tick *t) {
+    if (!b || !t || !t->exch_seq || t->exch_seq > INT64_MAX) return PP_EINVAL;
+    if (t->exch_seq <= b->md_hp_last) return PP_EDUP;
+    pp__ev v;
+    int rc;
+    if (b->md_hp_last && t->exch_seq != b->md_hp_last + 1) {
+        v.type = PP__EV_GAP; v.side = 0; v.id = b->md_hp_last; v.price = (int64_t)t->exch_seq; v.qty = 0; v.ts = t->exch_ts_ns;
+        if ((rc = pp__journal(b, &v))) return rc;
+    }
+    v.type = PP__EV_TICK1; v.side = t->side; v.id = t->exch_seq; v.price = t->price; v.qty = t->size; v.ts = t->exch_ts_ns;
+    if ((rc = pp__journal(b, &v))) return rc;
+    v.type = PP__EV_TICK2; v.side = 0; v.id = t->trade_id; v.price = t->bid; v.qty = t->bid_size; v.ts = t->recv_ts_ns;
+    if ((rc = pp__journal(b, &v))) return rc;   /* an incomplete tick is skipped by replay; a retry journals it whole */
+    v.type = PP__EV_TICK3; v.side = 0; v.id = (uint64_t)t->volume_24h; v.price = t->ask; v.qty = t->ask_size; v.ts = 0;
+    if ((rc = pp__journal(b, &v))) return rc;
+    b->md_hp_last = t->exch_seq;
+    pp__store_rel(&b->md_last_pub, t->exch_seq);
+    return 0;
+}
+
+PPDEF uint64_t pp_md_last_exch_seq(pp_book *b) { return b ? pp__load_acq(&b->md_last_pub) : 0; }
+
+PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
+    if (!b || !spec) return PP_EINVAL;
+    if (spec->price_scale < 0 || spec->size_scale < 0 || spec->tick_window_s > 366u * 86400u ||
+        spec->bar1s_window_s > 366u * 86400u) return PP_ECONFIG;
+    pp_md_spec s = pp__md_spec_defaults(spec);
+    uint8_t buf[PP__SPEC_REC + 8];
+    pp__spec_put(buf, &s);
+    pp__put32(buf + PP__SPEC_REC, plg_crc32c(0, buf, PP__SPEC_REC));
+    pp__put32(buf + PP__SPEC_REC + 4, 0);
+    int rc = pp__mkdir(b->mdir);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/spec", b->mdir);
+    if (!rc) rc = plg_write_file_durable(p, buf, sizeof buf, 0644) ? PP_EIO : 0;
+    if (rc) return rc;
+    pthread_mutex_lock(&b->shadow_mu);
+    b->md.spec = s; b->md.used = 1;
+    pthread_mutex_unlock(&b->shadow_mu);
+    return 0;
+}
+
+PPDEF int pp_md_spec_get(pp_book *b, pp_md_spec *out) {
+    if (!b || !out) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    *out = b->md.spec;
+    pthread_mutex_unlock(&b->shadow_mu);
+    return 0;
+}
+
+PPDEF int pp_md_last(pp_book *b, pp_tick *out) {
+    if (!b || !out) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int rc = pp__drain(b);
+    if (!rc && !b->md.has_last) rc = PP_ENOENT;
+    if (!rc) *out = b->md.last;
+    pthread_mutex_unlock(&b->shadow_mu);
+    return rc;
+}
+
+/* Items of v with key (u64 at key_off) in [from, to): copied to out (up to cap). */
+static int64_t pp__md_range(pp_book *b, const pp__vec *v, size_t key_off, uint64_t from, uint64_t to, void *out, size_t cap) {
+    size_t i = pp__vec_lower(v, key_off, from), n = 0;
+    for (; i < v->n; i++, n++) {
+        const uint8_t *x = (const uint8_t *)pp__vec_at(v, i);
+        uint64_t k; memcpy(&k, x + key_off, 8);
+        if (k >= to) break;
+        if (n < cap) memcpy((uint8_t *)out + n * v->sz, x, v->sz);
+    }
+    (void)b;
+    return (int64_t)n;
+}
+
+PPDEF int64_t pp_md_ticks(pp_book *b, uint64_t from, uint64_t to, pp_tick *out, size_t cap) {
+    if (!b || (cap && !out)) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int64_t r = pp__drain(b);
+    if (!r) r = pp__md_range(b, &b->md.ticks, offsetof(pp_tick, exch_ts_ns), from, to, out, cap);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return r;
+}
+
+PPDEF int64_t pp_md_bars(pp_book *b, unsigned res_s, uint64_t from, uint64_t to, pp_bar *out, size_t cap) {
+    if (!b || (cap && !out) || (res_s != PP_BAR_1S && res_s != PP_BAR_1M)) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int64_t r = pp__drain(b);
+    if (!r) r = pp__md_range(b, res_s == PP_BAR_1S ? &b->md.b1 : &b->md.b60, 0, from, to, out, cap);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return r;
+}
+
+PPDEF int64_t pp_md_gaps(pp_book *b, uint64_t from, uint64_t to, pp_gap *out, size_t cap) {
+    if (!b || (cap && !out)) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int64_t r = pp__drain(b);
+    if (!r) r = pp__md_range(b, &b->md.gaps, offsetof(pp_gap, exch_ts_ns), from, to, out, cap);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return r;
+}
+
+/* ---- connection state (>>marketdata): <data_dir>/.conn/<name> =
+ *      "PPCONN01", u32 length, u32 CRC32C(data), data ---- */
+PPDEF int pp_conn_put(pp_store *S, const char *name, const void *data, size_t len) {
+    if (!S || !name || (len && !data) || len > PP_CONN_MAX) return PP_EINVAL;
+    if (pp_valid_name(name)) return PP_ENAME;
+    char d[4096], p[4096 + PP_MAX_NAME + 2];
+    snprintf(d, sizeof d, "%s/.conn", S->dir);
+    int rc = pp__mkdir(d);
+    if (rc) return rc;
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    uint8_t *buf = (uint8_t *)PINNACLE_PERSIST_MALLOC(16 + len);
+    if (!buf) return PP_ENOMEM;
+    memcpy(buf, "PPCONN01", 8);
+    pp__put32(buf + 8, (uint32_t)len);
+    pp__put32(buf + 12, plg_crc32c(0, data, len));
+    if (len) memcpy(buf + 16, data, len);
+    rc = plg_write_file_durable(p, buf, 16 + len, 0600) ? PP_EIO : 0;
+    PINNACLE_PERSIST_FREE(buf);
+    return rc;
+}
+
+PPDEF int64_t pp_conn_get(pp_store *S, const char *name, void *out, size_t cap) {
+    if (!S || !name || (cap && !out)) return PP_EINVAL;
+    if (pp_valid_name(name)) return PP_ENAME;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/.conn/%s", S->dir, name);
+    uint8_t *buf; size_t len;
+    int rc = pp__read_file(p, &buf, &len);
+    if (rc) return rc;
+    uint32_t n = len >= 16 ? pp__get32(buf + 8) : 0;
+    if (len < 16 || memcmp(buf, "PPCONN01", 8) || len != 16 + (size_t)n || pp__get32(buf + 12) != plg_crc32c(0, buf + 16, n))
+        rc = PP_ECORRUPT;
+    else if (n) memcpy(out, buf + 16, n < cap ? n : cap);
+    PINNACLE_PERSIST_FREE(buf);
+    return rc ? rc : (int64_t)n;
+}
+
+/* >>check ----------------------------------------------------------------- */
+PPDEF int pp_check(const char *data_dir, const char *name, pp_check_result *out) {
+    if (!data_dir || !out) return PP_EINVAL;
+    memset(out, 0, sizeof *out);
+    int rc = pp_valid_name(name);
+    if (rc) return out->status = rc;
+    char *dir = pp__join(data_dir, name);
+    char *jdir = dir ? pp__join(dir, "journal") : NULL, *sdir = dir ? pp__join(dir, "snapshots") : NULL;
+    char *ldir = dir ? pp__join(dir, "strict") : NULL;
+    if (!jdir || !sdir || !ldir) rc = PP_ENOMEM;
+    else if (!pp__is_dir(dir)) rc = PP_ENOENT;
+    uint64_t snap = 0, last = 0;
+    if (!rc) rc = pp__load_snapshot(NULL, name, sdir, NULL, &snap, out);
+    if (!rc) {
+        out->mode = pp__is_dir(ldir) && !pp__is_dir(jdir) ? PP_JOURNAL_STRICT : PP_JOURNAL_MMAP;
+        if (out->mode == PP_JOURNAL_MMAP) rc = pp__recover_journal(NULL, NULL, name, jdir, NULL, snap, &last, out);
+        else { rc = pp__recover_strict(NULL, name, ldir, NULL, snap, &last, out); if (!rc) out->journal_last_seq = last; }
+    }
+    PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(jdir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(ldir);
+    return out->status = rc;
+}
+
+#endif /* PINNACLE_PERSIST_IMPLEMENTATION_DONE */
+#endif /* PINNACLE_PERSIST_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the pinnacle_persist authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of
+the Software, and to permit persons to whom the Software is furnished to do so,
+subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS
+FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR
+COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER
+IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
+CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+*/
