@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #ifndef FZ_F6_FIXED
-#define FZ_F6_FIXED 0
+#define FZ_F6_FIXED 1
 #endif
 #define FZ_MAX_SEGS 3
 #define FZ_MAX_FILE (1u << 20)

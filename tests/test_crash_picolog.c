@@ -13,18 +13,13 @@
  * Power loss is tests/test_sim_picolog.c. All three sync modes run here,
  * PLG_SYNC_NONE_UNSAFE included: it promises to survive a process crash.
  *
- * Logs with a small in-flight window (max_inflight * max_write_bytes) are left
- * out until finding F5 (/work/notes/faults-findings.md: the torn-tail erase
- * covers only the window, front to back, so a torn record larger than the
- * window, or a kill during the erase, leaves fragments that the next recovery
- * reads as mid-log corruption) is fixed in picolog.h; set CRASH_F5_FIXED to 1
- * then, or pass --small-windows.
+ * Logs with a small in-flight window (max_inflight * max_write_bytes) are
+ * included: they found F5 (a torn record larger than the window, or a kill
+ * during the torn-tail erase, read as mid-log corruption on the next open),
+ * fixed in picolog.h.
  *
- * usage: test_crash_picolog [--rounds N] [--seed N] [--small-windows]
+ * usage: test_crash_picolog [--rounds N] [--seed N]
  *   env PLG_CRASH_ROUNDS, PLG_CRASH_SEED */
-#ifndef CRASH_F5_FIXED
-#define CRASH_F5_FIXED 0
-#endif
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "t.h"
@@ -57,8 +52,6 @@ static void fill(uint8_t *p, uint32_t len, uint64_t seq, uint32_t gen) {
     }
 }
 
-static int small_windows = CRASH_F5_FIXED;
-
 /* `round` is the generation: the config a log is created with is its first
  * round's, and fixes its window for good. */
 static plg_config cfg_for(const char *dir, uint32_t round) {
@@ -72,7 +65,6 @@ static plg_config cfg_for(const char *dir, uint32_t round) {
     c.sync_mode = m < 3 ? PLG_SYNC_DSYNC : m == 3 ? PLG_SYNC_FDATASYNC : PLG_SYNC_NONE_UNSAFE;
     c.max_inflight = 1 + round % 4;
     c.max_write_bytes = 4096u << (round % 4);
-    if (!small_windows) { c.max_inflight = 4; c.max_write_bytes = 256u << 10; }   /* F5 */
     return c;
 }
 
@@ -225,19 +217,12 @@ static void test_sigkill_rounds(void) {
            (double)(plg_now_ns() - t_start) / 1e9);
 }
 
-static void test_sigkill_small_windows(void) {
-    if (small_windows) SKIP("ran above (--small-windows or CRASH_F5_FIXED)");
-    SKIP("pending F5 in faults-findings.md (torn-tail erase); reproduce: test_crash_picolog --small-windows");
-}
-
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rounds") && i + 1 < argc) opt_rounds = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) opt_seed = strtoull(argv[++i], NULL, 0);
-        else if (!strcmp(argv[i], "--small-windows")) small_windows = 1;
     }
     if (!opt_rounds && getenv("PLG_CRASH_SEED")) opt_seed = strtoull(getenv("PLG_CRASH_SEED"), NULL, 0);
     RUN(test_sigkill_rounds);
-    RUN(test_sigkill_small_windows);
     return t_done();
 }

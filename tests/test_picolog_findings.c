@@ -1,21 +1,15 @@
-/* Reproducers for the findings in /work/notes/faults-findings.md, one test
- * each, SKIPped while the fix is pending in picolog.h: flip the FIXED_Fn
- * switch when it lands (the test must then pass). */
+/* Regression tests for bugs found by the fault-injection work (issue 6),
+ * one test each; the fix is in picolog.h. */
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "t.h"
 #include <fcntl.h>
-
-#ifndef FIXED_F5
-#define FIXED_F5 0
-#endif
 
 static void quiet_log(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
 
 /* F5: a torn record longer than the in-flight window; reopen (torn tail
  * discarded), close without appending, reopen: must not be PLG_ECORRUPT. */
 static void test_f5_torn_big_record_then_reopen(void) {
-    if (!FIXED_F5) SKIP("pending F5 in faults-findings.md (torn-tail erase shorter than a torn record)");
     const char *dir = t_dir("plg_f5");
     plg_config c; memset(&c, 0, sizeof c);
     c.path = dir; c.log_fn = quiet_log;

@@ -24,19 +24,15 @@
  * synchronous, synced I/O (not through plg_io): the model treats them as
  * durable when they return, which is what they guarantee.
  *
- * PLG_SYNC_FDATASYNC is left out of the seeds until findings F1 and F2
- * (/work/notes/faults-findings.md: a segment switch that skips the sync loses
- * acknowledged records; an unsynced region larger than the recovery window
- * turns a power cut into PLG_ECORRUPT) are fixed in picolog.h: set
- * SIM_FDATASYNC_FIXED to 1 then. `--fdatasync` runs them anyway.
+ * PLG_SYNC_FDATASYNC seeds found F1 (a segment switch that skipped the sync
+ * lost acknowledged records; seed 5) and F2 (an unsynced region larger than
+ * the recovery window turned a power cut into PLG_ECORRUPT; seed 18), both
+ * fixed in picolog.h.
  *
  * usage: test_sim_picolog [--seed N] [--seeds N] [--base N] [--fdatasync] [-v]
  *   env PLG_SIM_SEEDS, PLG_SIM_BASE (make soak sets them), PLG_SIM_DIR
  *   (scratch directory; default /dev/shm when present: the simulated disk
  *   makes real fsyncs pointless). SIM_TRACE=1 prints every disk operation. */
-#ifndef SIM_FDATASYNC_FIXED
-#define SIM_FDATASYNC_FIXED 0
-#endif
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #define SIM_DISK_INTERPOSE_SYNC
@@ -45,7 +41,7 @@
 #include <time.h>
 #include <ftw.h>
 
-static int verbose, with_fdatasync = SIM_FDATASYNC_FIXED;
+static int verbose, with_fdatasync = 1;
 static uint64_t one_seed = 0; static int have_one_seed;
 
 static void quiet_log(void *user, int code, const char *msg) {
@@ -496,8 +492,6 @@ static void test_sim_catches_unsafe_mode(void) {
 /* The seeds that showed F1 (5: acknowledged records lost) and F2 (18: a
  * power cut read as corruption), with PLG_SYNC_FDATASYNC allowed. */
 static void test_sim_fdatasync_findings(void) {
-    if (!SIM_FDATASYNC_FIXED && !with_fdatasync)
-        SKIP("pending F1+F2 in faults-findings.md (FDATASYNC mode); reproduce: test_sim_picolog --seed 5 --fdatasync");
     if (have_one_seed) SKIP("--seed given");
     int save = with_fdatasync;
     with_fdatasync = 1;
