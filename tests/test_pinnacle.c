@@ -203,6 +203,7 @@ static void test_torn_tail_truncated(void) {
     CHECK(same(b, &M1));
     {   /* the torn bytes are gone (the file may already have grown again: zeros) */
         uint8_t back[30];
+        memset(back, 0, sizeof back);      /* pread may return short: the file may end at the cut */
         int fd = open(seg(dir, "T", 1), O_RDONLY);
         CHECK(fd >= 0 && pread(fd, back, sizeof back, 4096 + 100 * 48) >= 0);
         if (fd >= 0) close(fd);
