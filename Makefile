@@ -121,7 +121,7 @@ $(B)/fuzz/%: fuzz/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
-VALGRIND_TESTS := $(filter test_picolog% test_%_picolog,$(TESTS))
+VALGRIND_TESTS := $(TESTS)
 test-valgrind: $(addprefix $(B)/test/,$(VALGRIND_TESTS))
 	@bash tests/valgrind.sh $(addprefix $(B)/test/,$(VALGRIND_TESTS))
 

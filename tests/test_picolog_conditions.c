@@ -11,7 +11,6 @@
  * Each prints the error and the message picolog gave, so the run shows what
  * an operator would see. */
 // NO_TSAN
-// NO_VALGRIND (forks children that drop to nobody and mount filesystems; failed under memcheck, not yet diagnosed)
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "t.h"
@@ -238,8 +237,10 @@ static void test_read_only_filesystem(void) {
     snprintf(view, sizeof view, "%s/view", base);
     make_log(logdir, 300);
     mkdir(view, 0755);
-    if (mount(logdir, view, NULL, MS_BIND, NULL) != 0) SKIP("bind mount not allowed here");
-    if (mount(NULL, view, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) { umount(view); SKIP("read-only remount not allowed here"); }
+    /* the type is ignored for bind mounts and remounts; "none" rather than NULL
+     * keeps valgrind from reporting a NULL string argument */
+    if (mount(logdir, view, "none", MS_BIND, NULL) != 0) SKIP("bind mount not allowed here");
+    if (mount("none", view, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) { umount(view); SKIP("read-only remount not allowed here"); }
     plg_config c = cfg_for(view);
     plg_log *L;
     int rc = open_log(&L, &c);

@@ -11,6 +11,7 @@
  * the portable one; AES-NI is emulated and is checked too. */
 // NO_ASAN
 // NO_TSAN
+// NO_VALGRIND (it starts itself under valgrind, in the plain run)
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
 #define HAVE_MEMCHECK 1

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# valgrind memcheck over the test binaries of the plain build (both picolog
+# valgrind memcheck over every test binary of the plain build (both picolog
 # I/O engines: io_uring in test_picolog, pwritev2 in test_picolog_nouring;
 # valgrind 3.19 runs io_uring here). A test opts out with a "// NO_VALGRIND"
-# line. Budgets are smaller under valgrind (quick mode, fewer seeds/rounds).
+# line and says why. Budgets are smaller under valgrind (quick mode, fewer
+# seeds/rounds); two binaries run at once. Programs a test execs are traced
+# too (e.g. vaultctl), except the compilers and shells some tests start.
 # Errors or definite leaks fail the test (--error-exitcode). Skips, with a
 # message, when valgrind is missing (DEPS_OPTIONAL=1 tools/deps.sh installs it).
 # usage: tests/valgrind.sh BIN...
@@ -23,10 +25,10 @@ for bin in "$@"; do
   cat > "$wrap/$name" <<SH
 #!/usr/bin/env bash
 export PLG_TEST_QUICK=1 PLG_SIM_SEEDS=\${PLG_SIM_SEEDS:-50} PLG_CRASH_ROUNDS=\${PLG_CRASH_ROUNDS:-20}
-exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
-  --show-leak-kinds=definite --trace-children=yes --child-silent-after-fork=no "$PWD/$bin" "\$@"
+exec valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
+  --show-leak-kinds=definite --trace-children=yes --trace-children-skip='*/sh,*/bash,*/cc,*/gcc*,*/c++,*/g++*,*/clang*,*/cc1*,*/as,*/ld*,*/collect2,*/rm,*/mkdir,*/cp' --child-silent-after-fork=no "$PWD/$bin" "\$@"
 SH
   chmod +x "$wrap/$name"
   bins+=("$wrap/$name")
 done
-TEST_TIMEOUT=${TEST_TIMEOUT:-900} bash tests/run.sh valgrind "${bins[@]}"
+PLG_TEST_JOBS=${PLG_TEST_JOBS:-2} TEST_TIMEOUT=${TEST_TIMEOUT:-900} bash tests/run.sh valgrind "${bins[@]}"
