@@ -1625,6 +1625,7 @@ static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size) {
 }
 
 /* Newest valid snapshot into m; older ones when newer are corrupt. */
+static void pp__chk_where(pp_check_result *chk, const char *file, uint64_t off, const char *detail);
 static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp__shadow *m, uint64_t *seq_out,
                              pp_check_result *chk) {
     uint64_t *v; size_t n;
@@ -1639,6 +1640,11 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
         uint64_t seq = 0, count = 0;
         rc = pp__read_file(p, &buf, &len);
         if (rc == PP_ENOMEM) break;
+        if (rc == PP_EACCES) {    /* not damage: an older snapshot would hide the cause */
+            if (S) PP__MSG(S, rc, "%s: cannot read snapshot %s: %s; not opened", name, p, pp_strerror(rc));
+            if (chk) pp__chk_where(chk, p, 0, "snapshot not readable (permission denied)");
+            break;
+        }
         if (!rc) rc = pp__snap_decode(buf, len, &seq, &count);
         if (!rc && seq != v[k]) rc = PP_ECORRUPT;
         if (rc) {
@@ -1714,7 +1720,14 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         f[i].index = v[i];
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+        int e = errno;
         if (fd >= 0) close(fd);
+        if (got < 0) {            /* cannot read it (permissions, I/O): say so, it is not corruption */
+            rc = pp__from_errno(e);
+            pp__chk_where(chk, path, 0, strerror(e));
+            if (S) PP__MSG(S, rc, "%s: cannot read journal segment %s: %s; not opened", name, path, strerror(e));
+            break;
+        }
         uint64_t idx = 0;
         f[i].hdr = got == (ssize_t)sizeof h ? pp__hdr_decode(h, &f[i].salt, &idx, &f[i].first) : PP_ECORRUPT;
         if (!f[i].hdr && idx != v[i]) f[i].hdr = PP_ECORRUPT;
