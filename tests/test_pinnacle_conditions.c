@@ -291,7 +291,7 @@ static int child_ro_dir_as_store(const char *dir) {
     return child_open_expect(dir, "read-only directory as data_dir", PP_EACCES);
 }
 static int child_store_of_another_user(const char *dir) {
-    return child_open_expect(dir, "existing store, owned by another user", PP_EACCES);
+    return child_open_expect(dir, "existing store, owned by another user (not root: read-only files)", PP_EACCES);
 }
 static int child_store_with_mode_000_file(const char *dir) {
     return child_open_expect(dir, "own store, one journal segment mode 000", PP_EACCES);
@@ -360,13 +360,20 @@ static void test_read_only_directory_and_wrong_permissions(void) {
     CHECK_EQ(as_nobody(child_ro_dir_as_store, ro), 0);
 
     make_store(data, 1);                        /* this user's files, 0644, dirs 0755 */
+    if (geteuid() != 0) {                       /* no second user: take write permission away instead */
+        snprintf(cmd, sizeof cmd, "chmod -R a-w '%s'", data);
+        CHECK_EQ(run(cmd), 0);
+    }
     CHECK_EQ(as_nobody(child_store_of_another_user, data), 0);
+    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'", data);
+    CHECK_EQ(run(cmd), 0);
     CHECK(store_ok(data, 500));                 /* nothing damaged */
 
-    if (geteuid() != 0) { printf("  (not root: the mode 000 cases need a second user)\n"); return; }
-    /* the child's own store (owned by nobody) with one file it cannot open */
+    /* the child's own store (owned by nobody, or by this user when not
+     * root) with one file it cannot open */
+    const char *own = geteuid() == 0 ? "chown -R 65534:65534" : "true";
     make_store(mine, 1);
-    snprintf(cmd, sizeof cmd, "chown -R 65534:65534 '%s' && chmod 000 '%s/A/journal/00000000000000000001.ppj'", mine, mine);
+    snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s/A/journal/00000000000000000001.ppj'", own, mine, mine);
     CHECK_EQ(run(cmd), 0);
     CHECK_EQ(as_nobody(child_store_with_mode_000_file, mine), 0);
     snprintf(cmd, sizeof cmd, "chmod 644 '%s/A/journal/00000000000000000001.ppj' && chmod 000 '%s'/A/snapshots/*.pps", mine, mine);
@@ -376,7 +383,7 @@ static void test_read_only_directory_and_wrong_permissions(void) {
      * fallback to an older snapshot could only end in "entries missing" */
     char mine2[700]; snprintf(mine2, sizeof mine2, "%s/mine2", base);
     make_store(mine2, 2);
-    snprintf(cmd, sizeof cmd, "chown -R 65534:65534 '%s' && chmod 000 '%s'/A/snapshots/*.pps", mine2, mine2);
+    snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s'/A/snapshots/*.pps", own, mine2, mine2);
     CHECK_EQ(run(cmd), 0);
     CHECK_EQ(as_nobody(child_compacted_store_with_mode_000_snapshot, mine2), 0);
     snprintf(cmd, sizeof cmd, "chmod 644 '%s'/A/snapshots/*.pps", mine2);
