@@ -147,6 +147,8 @@ static void test_full_disk(void) {
     if (rc == 0) rc = pp_book_open(s, "BTC-USD", &b);
     CHECK_EQ(rc, 0);
     if (rc) { if (s) pp_close(s); umount(mnt); return; }
+    static const char conn1[] = "wss://feed.example/v1 channels=ticker";
+    CHECK_EQ(pp_conn_put(s, "feed", conn1, sizeof conn1), 0);
     uint64_t acked = 0;
     int err = run_events(b, 2000000, 1000, &acked);
     uint64_t journaled = pp_last_seq(b);
@@ -174,6 +176,15 @@ static void test_full_disk(void) {
             CHECK(got >= acked);
             CHECK(got <= journaled);
             CHECK(book_is(b, got));
+            /* connection state cannot be replaced either; the old one stays */
+            static char conn2[64 << 10];
+            memset(conn2, 'c', sizeof conn2);
+            int pr = pp_conn_put(s, "feed", conn2, sizeof conn2);
+            say("connection state on the full disk", pr);
+            CHECK_EQ(pr, PP_ENOSPC);
+            char cb[128];
+            CHECK_EQ(pp_conn_get(s, "feed", cb, sizeof cb), (int64_t)sizeof conn1);
+            CHECK(memcmp(cb, conn1, sizeof conn1) == 0);
             /* a snapshot needs room it does not have */
             int sr = pp_snapshot(b);
             say("snapshot on the full disk", sr);
@@ -215,6 +226,14 @@ static void test_full_disk(void) {
             int sr = pp_snapshot(b);
             say("snapshot after freeing space", sr);
             CHECK_EQ(sr, 0);
+            /* with a snapshot, compaction gives the journal's space back */
+            pp_stats st0, st1;
+            pp_get_stats(b, &st0);
+            CHECK_EQ(pp_compact(b), 0);
+            pp_get_stats(b, &st1);
+            printf("  compaction after the snapshot: %llu -> %llu journal segments\n",
+                   (unsigned long long)st0.journal_segments, (unsigned long long)st1.journal_segments);
+            CHECK(st1.journal_segments < st0.journal_segments);
             got = a2;
         }
         CHECK_EQ(pp_close(s), 0);
