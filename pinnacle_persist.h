@@ -2193,6 +2193,7 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
             PP__MSG(S, rc, "%s: created in %s mode; the store is configured for the other mode", name, b->mode ? "strict" : "mmap");
         }
     }
+    int fresh = !rc && !pp__is_dir(b->dir);    /* a new instrument: undo its directories if it fails */
     if (!rc) rc = pp__mkdir(b->dir);
     if (!rc) rc = pp__mkdir(b->sdir);
     if (!rc) rc = pp__mkdir(b->mode == PP_JOURNAL_MMAP ? b->jdir : b->ldir);
@@ -2253,6 +2254,17 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     }
     if (!rc) rc = pp__snap_rotate(b);
     if (!rc) b->next_snap_ns = plg_now_ns() + S->snap_ns;
+    if (rc && fresh) {
+        /* Left behind, an instrument directory without a journal segment
+         * would have to get one at every later pp_open: on a full disk the
+         * whole store would then fail to open. rmdir removes only what is
+         * still empty. */
+        if (b->mdir) rmdir(b->mdir);
+        if (b->jdir) rmdir(b->jdir);
+        if (b->ldir) rmdir(b->ldir);
+        if (b->sdir) rmdir(b->sdir);
+        if (b->dir && rmdir(b->dir) == 0) plg_fsync_dir(S->dir);
+    }
     if (rc) { pp__book_free(b); return rc; }
     *out = b;
     return 0;
