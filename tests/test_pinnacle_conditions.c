@@ -261,8 +261,31 @@ static void test_full_disk(void) {
         say("a new book on a full disk", rc);
         CHECK_EQ(rc, PP_ENOSPC);
         CHECK_EQ(pp_close(s), 0);
+        rc = open_store(&s, &c2);          /* the failed book must not keep the store from opening */
+        say("reopen that store, still full", rc);
+        CHECK_EQ(rc, 0);
+        if (rc == 0) pp_close(s);
     } else {
         CHECK_EQ(rc, PP_ENOSPC);
+    }
+    /* a new instrument in the full store with books, with room for its
+     * directories but not for its first journal chunk: refused, and the
+     * store still opens afterwards with the books it had */
+    snprintf(cmd, sizeof cmd, "rm -f '%s'1 '%s'2 && dd if=/dev/zero of='%s/gap' bs=4k count=6 status=none && sync && "
+             "for i in 1 2; do dd if=/dev/zero of='%s'$i bs=4k count=100000 status=none 2>/dev/null; sync; done; "
+             "rm '%s/gap' && sync", ballast, ballast, mnt, ballast, mnt);
+    CHECK_EQ(run(cmd), 0);
+    rc = open_store(&s, &c);
+    CHECK_EQ(rc, 0);
+    if (rc == 0) {
+        rc = pp_book_open(s, "SOL-USD", &b);
+        say("a new instrument in a store on a full disk", rc);
+        CHECK_EQ(rc, PP_ENOSPC);
+        CHECK_EQ(pp_close(s), 0);
+        rc = open_store(&s, &c);
+        say("reopen that store, still full", rc);
+        CHECK_EQ(rc, 0);
+        if (rc == 0) pp_close(s);
     }
     rc = open_store(&s, &c);                                   /* the other store is untouched */
     CHECK_EQ(rc, 0);
