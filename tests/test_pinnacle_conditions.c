@@ -3,7 +3,8 @@
  *   - a full disk: a small loop-mounted ext4 (root, loop devices), else SKIP;
  *     journal growth and snapshots fail with PP_ENOSPC, the book is poisoned,
  *     and everything acknowledged comes back after pp_close + pp_open, on the
- *     full disk and after space is freed;
+ *     full disk and after space is freed; in strict mode (a picolog journal)
+ *     the log's PLG_ENOSPC reaches the book as PP_ENOSPC;
  *   - a read-only directory, files owned by another user, mode 000 files (as
  *     an unprivileged user: a child drops to nobody when run as root, since
  *     root ignores permission bits), and a read-only filesystem: PP_EACCES,
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -103,7 +105,7 @@ static int book_is(pp_book *b, uint64_t L) {
 static int run_events(pp_book *b, uint64_t max, uint64_t every, uint64_t *acked) {
     int rc = 0;
     for (uint64_t i = 0; i < max && !rc; i++) {
-        rc = event(b, pp_last_seq(b) + 1);
+        while ((rc = event(b, pp_last_seq(b) + 1)) == PP_EFULL) sched_yield();   /* strict mode's ring */
         if (!rc && (i + 1) % every == 0) rc = pp_sync(b);
     }
     if (!rc) rc = pp_sync(b);
@@ -294,6 +296,78 @@ static void test_full_disk(void) {
         CHECK_EQ(pp_book_open(s, "BTC-USD", &b), 0);
         if (b) CHECK(book_is(b, got));
         pp_close(s);
+    }
+    CHECK_EQ(umount(mnt), 0);
+}
+
+/* Strict mode: the journal is a picolog log; its ENOSPC reaches the book as
+ * PP_ENOSPC (not PP_ELOG) and the acknowledged events come back. */
+static void test_full_disk_strict(void) {
+    if (geteuid() != 0) SKIP("needs root to mount a small filesystem");
+    {
+        const char *tb = getenv("PLG_TEST_DIR");
+        char old[600];
+        snprintf(old, sizeof old, "%s/pp_full_disk_strict/mnt", tb && *tb ? tb : "build/tmp");
+        umount2(old, MNT_DETACH);
+    }
+    const char *base = t_dir("pp_full_disk_strict");
+    char img[600], mnt[600], cmd[4000], data[700];
+    snprintf(img, sizeof img, "%s/disk.img", base);
+    snprintf(mnt, sizeof mnt, "%s/mnt", base);
+    mkdir(mnt, 0755);
+    snprintf(cmd, sizeof cmd, "truncate -s 12M '%s' && mkfs.ext4 -q -F -m 0 '%s' >/dev/null 2>&1 && mount -o loop '%s' '%s' 2>/dev/null",
+             img, img, img, mnt);
+    if (run(cmd) != 0) SKIP("cannot mount a loop ext4 here (no loop devices?)");
+    snprintf(data, sizeof data, "%s/data", mnt);
+    plg_config lc;
+    memset(&lc, 0, sizeof lc);
+    lc.segment_size = 1 << 20; lc.ring_capacity = 1 << 20;
+    pp_config c = cfg_for(data);
+    c.mode = PP_JOURNAL_STRICT; c.strict_log = &lc;
+    pp_store *s; pp_book *b = NULL;
+    int rc = open_store(&s, &c);
+    if (rc == 0) rc = pp_book_open(s, "BTC-USD", &b);
+    if (rc == PP_ELOG || rc == PP_ECONFIG) {                  /* no O_DIRECT on this loop fs */
+        if (s) pp_close(s);
+        lc.io_mode = PLG_IO_BUFFERED_FDATASYNC;
+        rc = open_store(&s, &c);
+        if (rc == 0) rc = pp_book_open(s, "BTC-USD", &b);
+    }
+    say("strict store on the small fs", rc);
+    CHECK_EQ(rc, 0);
+    if (rc) { umount(mnt); return; }
+    uint64_t acked = 0;
+    int err = run_events(b, 2000000, 1000, &acked);
+    uint64_t journaled = pp_last_seq(b);
+    say("filling the disk, strict mode", err);
+    printf("  %llu events journaled, %llu acknowledged\n", (unsigned long long)journaled, (unsigned long long)acked);
+    CHECK_EQ(err, PP_ENOSPC);
+    CHECK_EQ(pp_error(b), PP_ENOSPC);
+    CHECK(acked > 10000);
+    int cr = pp_close(s);
+    CHECK(cr == PP_ENOSPC || cr == PP_ELOG);
+    clear_msg();
+    /* space comes back: the log itself filled the disk (no ballast to
+     * drop), so the filesystem is grown */
+    snprintf(cmd, sizeof cmd, "umount '%s' && truncate -s 24M '%s' && e2fsck -fy '%s' >/dev/null 2>&1; resize2fs '%s' >/dev/null 2>&1 && mount -o loop '%s' '%s'",
+             mnt, img, img, img, img, mnt);
+    CHECK_EQ(run(cmd), 0);
+    rc = open_store(&s, &c);
+    say("reopen strict store after growing the fs", rc);
+    CHECK_EQ(rc, 0);
+    if (rc == 0) {
+        b = NULL;
+        CHECK_EQ(pp_book_open(s, "BTC-USD", &b), 0);
+        if (b) {
+            uint64_t got = pp_last_seq(b);
+            CHECK(got >= acked);
+            CHECK(got <= journaled);
+            CHECK(book_is(b, got));
+            uint64_t a2 = 0;
+            CHECK_EQ(run_events(b, 1000, 100, &a2), 0);
+            CHECK_EQ(a2, got + 1000);
+        }
+        CHECK_EQ(pp_close(s), 0);
     }
     CHECK_EQ(umount(mnt), 0);
 }
@@ -525,5 +599,6 @@ int main(void) {
     RUN(test_read_only_directory_and_wrong_permissions);
     RUN(test_read_only_filesystem);
     RUN(test_full_disk);
+    RUN(test_full_disk_strict);
     return t_done();
 }
