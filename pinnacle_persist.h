@@ -123,7 +123,7 @@ extern "C" {
     X(PP_ECONFIG,   -2,  "invalid configuration value") \
     X(PP_ENOMEM,    -3,  "out of memory") \
     X(PP_EIO,       -4,  "I/O error: the book is poisoned and acknowledges nothing more") \
-    X(PP_ENOSPC,    -5,  "no space left on device: the book is poisoned") \
+    X(PP_ENOSPC,    -5,  "no space left on device (a book that is journaling is poisoned by it)") \
     X(PP_ECORRUPT,  -6,  "corruption in the middle of a journal or in a snapshot (fail closed)") \
     X(PP_ELOCKED,   -7,  "the data directory is already open by another store") \
     X(PP_ENOENT,    -8,  "no such order or instrument") \
@@ -136,7 +136,8 @@ extern "C" {
     X(PP_EMODE,     -15, "instrument was created in the other journal mode") \
     X(PP_ELOG,      -16, "the strict-mode picolog log failed (see the log message)") \
     X(PP_ECLOSED,   -17, "the store is closing") \
-    X(PP_EDUP,      -18, "duplicate tick: exchange seq at or below the last journaled one (not journaled)")
+    X(PP_EDUP,      -18, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
+    X(PP_EACCES,    -19, "permission denied, or a read-only filesystem")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -392,8 +393,21 @@ static int pp__from_errno(int e) {
     case EIO: return PP_EIO;
     case ENOMEM: return PP_ENOMEM;
     case ENOENT: return PP_ENOENT;
+    case EACCES: case EPERM: case EROFS: return PP_EACCES;
     case EWOULDBLOCK: return PP_ELOCKED;
     default: return PP_ESYS;
+    }
+}
+
+/* picolog's durable file primitives (plg_write_file_durable): a full disk or
+ * a permission problem keeps its own code; anything else is an I/O error. */
+static int pp__from_plg_file(int e) {
+    switch (e) {
+    case 0: return 0;
+    case PLG_ENOSPC: return PP_ENOSPC;
+    case PLG_EACCES: return PP_EACCES;
+    case PLG_ENOMEM: return PP_ENOMEM;
+    default: return PP_EIO;
     }
 }
 
@@ -405,6 +419,7 @@ static int pp__from_plg(int e) {
     case PLG_ENOMEM: return PP_ENOMEM;
     case PLG_EFULL: return PP_EFULL;
     case PLG_ELOCKED: return PP_ELOCKED;
+    case PLG_EACCES: return PP_EACCES;
     case PLG_EINVAL: return PP_ECONFIG;
     default: return PP_ELOG;
     }
@@ -1209,7 +1224,7 @@ static int pp__snapshot(pp_book *b) {
     if (!rc) {
         char p[4096];
         pp__numbered(p, sizeof p, b->sdir, seq, ".pps");
-        rc = plg_write_file_durable(p, buf, len, 0644) ? PP_EIO : 0;
+        rc = pp__from_plg_file(plg_write_file_durable(p, buf, len, 0644));
     }
     PINNACLE_PERSIST_FREE(buf);
     if (!rc) { rc = pp__snap_rotate(b); pp__add_rlx(&b->st_snapshots, 1); }
@@ -1515,7 +1530,7 @@ static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len
     if (rc) return rc;
     char p[4096];
     pp__numbered(p, sizeof p, b->mdir, seq, ".ppm");
-    return plg_write_file_durable(p, buf, len, 0644) ? PP_EIO : 0;
+    return pp__from_plg_file(plg_write_file_durable(p, buf, len, 0644));
 }
 static int pp__md_rotate(pp_book *b) {
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
@@ -1610,6 +1625,7 @@ static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size) {
 }
 
 /* Newest valid snapshot into m; older ones when newer are corrupt. */
+static void pp__chk_where(pp_check_result *chk, const char *file, uint64_t off, const char *detail);
 static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp__shadow *m, uint64_t *seq_out,
                              pp_check_result *chk) {
     uint64_t *v; size_t n;
@@ -1624,6 +1640,11 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
         uint64_t seq = 0, count = 0;
         rc = pp__read_file(p, &buf, &len);
         if (rc == PP_ENOMEM) break;
+        if (rc == PP_EACCES) {    /* not damage: an older snapshot would hide the cause */
+            if (S) PP__MSG(S, rc, "%s: cannot read snapshot %s: %s; not opened", name, p, pp_strerror(rc));
+            if (chk) pp__chk_where(chk, p, 0, "snapshot not readable (permission denied)");
+            break;
+        }
         if (!rc) rc = pp__snap_decode(buf, len, &seq, &count);
         if (!rc && seq != v[k]) rc = PP_ECORRUPT;
         if (rc) {
@@ -1699,7 +1720,14 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         f[i].index = v[i];
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+        int e = errno;
         if (fd >= 0) close(fd);
+        if (got < 0) {            /* cannot read it (permissions, I/O): say so, it is not corruption */
+            rc = pp__from_errno(e);
+            pp__chk_where(chk, path, 0, strerror(e));
+            if (S) PP__MSG(S, rc, "%s: cannot read journal segment %s: %s; not opened", name, path, strerror(e));
+            break;
+        }
         uint64_t idx = 0;
         f[i].hdr = got == (ssize_t)sizeof h ? pp__hdr_decode(h, &f[i].salt, &idx, &f[i].first) : PP_ECORRUPT;
         if (!f[i].hdr && idx != v[i]) f[i].hdr = PP_ECORRUPT;
@@ -2165,6 +2193,7 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
             PP__MSG(S, rc, "%s: created in %s mode; the store is configured for the other mode", name, b->mode ? "strict" : "mmap");
         }
     }
+    int fresh = !rc && !pp__is_dir(b->dir);    /* a new instrument: undo its directories if it fails */
     if (!rc) rc = pp__mkdir(b->dir);
     if (!rc) rc = pp__mkdir(b->sdir);
     if (!rc) rc = pp__mkdir(b->mode == PP_JOURNAL_MMAP ? b->jdir : b->ldir);
@@ -2225,6 +2254,17 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     }
     if (!rc) rc = pp__snap_rotate(b);
     if (!rc) b->next_snap_ns = plg_now_ns() + S->snap_ns;
+    if (rc && fresh) {
+        /* Left behind, an instrument directory without a journal segment
+         * would have to get one at every later pp_open: on a full disk the
+         * whole store would then fail to open. rmdir removes only what is
+         * still empty. */
+        if (b->mdir) rmdir(b->mdir);
+        if (b->jdir) rmdir(b->jdir);
+        if (b->ldir) rmdir(b->ldir);
+        if (b->sdir) rmdir(b->sdir);
+        if (b->dir && rmdir(b->dir) == 0) plg_fsync_dir(S->dir);
+    }
     if (rc) { pp__book_free(b); return rc; }
     *out = b;
     return 0;
@@ -2281,6 +2321,10 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
             if (rc == PP_ELOCKED) PP__MSG(S, rc, "%s is already open by another store", S->dir);
         }
     }
+    if (rc && rc != PP_ELOCKED) {
+        int e = errno;
+        PP__MSG(S, rc, "%s: cannot create or lock the data directory: %s (%s)", S->dir, pp_strerror(rc), strerror(e));
+    }
     PINNACLE_PERSIST_FREE(lk);
     /* recover every instrument found under data_dir */
     DIR *d = rc ? NULL : opendir(S->dir);
@@ -2328,7 +2372,7 @@ PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
     pthread_mutex_unlock(&S->mu);
     pp_book *b = NULL;
     rc = pp__book_load(S, name, &b);
-    if (rc) return rc;
+    if (rc) { PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc)); return rc; }
     rc = pp__store_add(S, b);
     if (rc) { pp__book_free(b); return rc; }
     *out = b;
@@ -2597,7 +2641,7 @@ PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
     int rc = pp__mkdir(b->mdir);
     char p[4096];
     snprintf(p, sizeof p, "%s/spec", b->mdir);
-    if (!rc) rc = plg_write_file_durable(p, buf, sizeof buf, 0644) ? PP_EIO : 0;
+    if (!rc) rc = pp__from_plg_file(plg_write_file_durable(p, buf, sizeof buf, 0644));
     if (rc) return rc;
     pthread_mutex_lock(&b->shadow_mu);
     b->md.spec = s; b->md.used = 1;
@@ -2679,7 +2723,7 @@ PPDEF int pp_conn_put(pp_store *S, const char *name, const void *data, size_t le
     pp__put32(buf + 8, (uint32_t)len);
     pp__put32(buf + 12, plg_crc32c(0, data, len));
     if (len) memcpy(buf + 16, data, len);
-    rc = plg_write_file_durable(p, buf, 16 + len, 0600) ? PP_EIO : 0;
+    rc = pp__from_plg_file(plg_write_file_durable(p, buf, 16 + len, 0600));
     PINNACLE_PERSIST_FREE(buf);
     return rc;
 }
