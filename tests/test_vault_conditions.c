@@ -17,7 +17,6 @@
  *     writer's change is lost. A lock around the save alone would not change
  *     that (the read-modify-write spans open..save), so none is added; the
  *     test shows the lost update rather than hiding it. */
-// NO_VALGRIND (mounts filesystems and forks children that drop to nobody, as test_picolog_conditions)
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"
