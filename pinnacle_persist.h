@@ -1082,7 +1082,7 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
     while (g) {
         uint64_t fin = pp__load_acq(&g->final_end);
         uint64_t end = fin ? fin : pp__load_acq(&g->pub_end);
-        int partial = 0;
+        uint64_t to = 0;          /* msync up to here: end, or the last whole page */
         if (!fin && whole_pages_only) {
             /* background syncs stop at the last whole page: msync write-protects
              * what it writes back, and the hot path would fault on a partly
@@ -1091,12 +1091,12 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
              * synced too, so nothing waits longer than about one interval. */
             uint64_t pe = end & ~(uint64_t)(PP__PAGE - 1);
             uint64_t we = pe <= PP__DATA_OFF ? PP__DATA_OFF : PP__DATA_OFF + (pe - PP__DATA_OFF) / PP__ENTRY * PP__ENTRY;
-            if (we > g->synced_end) { end = we; partial = 1; }
+            if (we > g->synced_end) { end = we; to = pe; }   /* pe >= we: every entry below we is synced */
         }
         if (end > g->synced_end && g->base) {
             uint64_t seq = pp__seq_at(g, end);
             /* the first sync of a segment includes its header page (first_seq set at the roll) */
-            uint64_t to = partial ? end & ~(uint64_t)(PP__PAGE - 1) : end;
+            if (!to) to = end;
             rc = pp__msync(g->fd, g->base, g->synced_end == PP__DATA_OFF ? 0 : g->synced_end, to);
             if (!rc) {
                 pp__mark_put(g->base, g->salt, end, seq);
