@@ -1075,6 +1075,10 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
     int rc = pp__load_acq(&b->err);
     if (rc) return rc;
     pthread_mutex_lock(&b->sync_mu);
+    /* a sync that failed while this one waited: its pages may be gone, and a
+     * second msync would succeed anyway (the error is reported once) */
+    rc = pp__load_acq(&b->err);
+    if (rc) { pthread_mutex_unlock(&b->sync_mu); return rc; }
     uint64_t target = 0;
     pthread_mutex_lock(&b->seg_mu);
     pp__seg *g = b->segs;
@@ -1120,8 +1124,8 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
         pthread_mutex_unlock(&b->seg_mu);
     }
     if (!rc && target > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, target);
+    if (rc) pp__poison(b, rc);                /* before the next sync can start */
     pthread_mutex_unlock(&b->sync_mu);
-    if (rc) pp__poison(b, rc);
     return rc;
 }
 
