@@ -457,7 +457,7 @@ SIM__UNUSED static uint64_t sim__r(uint64_t *s) {               /* splitmix64, f
     return z ^ (z >> 31);
 }
 
-typedef struct sim_img { dev_t dev; ino_t ino; uint8_t *data; uint64_t size, cap; } sim_img;
+typedef struct sim_img { dev_t dev; ino_t ino; uint8_t *data; uint64_t size, cap; int failed; } sim_img;
 enum { SIM_DIR_RENAME = 1, SIM_DIR_UNLINK = 2 };
 typedef struct sim_dirop { int kind, done; char dir[512], a[512], b[512], grave_a[1100], grave_b[1100]; } sim_dirop;
 enum { SIM_ERR_MSYNC = 1, SIM_ERR_FDATASYNC = 2, SIM_ERR_GROW = 3, SIM_ERR_SHORT = 4 };
@@ -499,7 +499,7 @@ SIM__UNUSED static void sim__img_capture(sim_disk *d, int fd, uint64_t off, uint
     struct stat sb;
     if (fstat(fd, &sb) != 0) return;
     sim_img *im = sim__img_find(d, sb.st_dev, sb.st_ino, 0);
-    if (im && d->cfg.lie_sync) return;
+    if (im && (d->cfg.lie_sync || im->failed)) return;
     if (!im) { im = sim__img_find(d, sb.st_dev, sb.st_ino, 1); off = 0; len = (uint64_t)sb.st_size; }
     uint64_t fsz = (uint64_t)sb.st_size;
     if (fsz > im->cap) {
@@ -527,8 +527,13 @@ SIM__UNUSED static void sim__fd_path(int fd, char *out, size_t cap) {
     out[n > 0 ? n : 0] = 0;
 }
 
-/* Caller holds the lock: an injected error was delivered on fd. */
+/* Caller holds the lock: an injected error was delivered on fd. After a
+ * failed sync nothing more of the file becomes durable (the kernel may have
+ * dropped the dirty pages and marked them clean: PostgreSQL's fsyncgate). */
 SIM__UNUSED static void sim__img_err(sim_disk *d, int fd, int kind, int err) {
+    struct stat sb;
+    if ((kind == SIM_ERR_MSYNC || kind == SIM_ERR_FDATASYNC) && fstat(fd, &sb) == 0)
+        sim__img_find(d, sb.st_dev, sb.st_ino, 1)->failed = 1;    /* a new file: nothing of it is durable */
     if (!d->first_error) { d->first_error = err; d->first_error_step = d->step; }
     if (sim__nerrs < SIM_MAX_ERRS) {
         sim__errs[sim__nerrs].kind = kind;
