@@ -48,12 +48,23 @@
 static int verbose;
 static uint64_t one_seed; static int have_one_seed;
 
-static char last_msg[1024];
+/* the store's last message (its threads log too) */
+static char last_msg_buf[1024], last_msg[1024];
+static pthread_mutex_t msg_mu = PTHREAD_MUTEX_INITIALIZER;
 static void keep_msg(void *u, int code, const char *msg) {
     (void)u; (void)code;
-    snprintf(last_msg, sizeof last_msg, "%s", msg);
+    pthread_mutex_lock(&msg_mu);
+    snprintf(last_msg_buf, sizeof last_msg_buf, "%s", msg);
+    pthread_mutex_unlock(&msg_mu);
     if (verbose > 1) fprintf(stderr, "    pinnacle: %s\n", msg);
 }
+static const char *msg_now(void) {
+    pthread_mutex_lock(&msg_mu);
+    memcpy(last_msg, last_msg_buf, sizeof last_msg);
+    pthread_mutex_unlock(&msg_mu);
+    return last_msg;
+}
+static void msg_clear(void) { pthread_mutex_lock(&msg_mu); last_msg_buf[0] = 0; pthread_mutex_unlock(&msg_mu); }
 
 typedef struct totals {
     uint64_t seeds, failed, incarnations, cuts, events, acked, recovered, snapshots, compactions, rolls;
@@ -198,7 +209,7 @@ static void verify(run *r, pp_store *S, pp_book **books, int inc) {
     for (int i = 0; i < r->ninst && !r->violation[0]; i++) {
         pp_book *b = NULL;
         int rc = pp_book_open(S, inst_name(i), &b);
-        if (rc) { violate(r, "inc %d %s: pp_book_open: %s (%s)", inc, inst_name(i), pp_strerror(rc), last_msg); return; }
+        if (rc) { violate(r, "inc %d %s: pp_book_open: %s (%s)", inc, inst_name(i), pp_strerror(rc), msg_now()); return; }
         books[i] = b;
         uint64_t last = pp_last_seq(b);
         if (last < r->acked[i]) {
@@ -248,11 +259,11 @@ static void incarnation(run *r, int inc, const char *dir, const char *next) {
     pp_config cfg = cfg_for(r, dir);
     pp_store *S = NULL;
     pp_book *books[MAXINST] = {0};
-    last_msg[0] = 0;
+    msg_clear();
     int rc = pp_open(&S, &cfg);
     if (rc) {
         T.fail_closed++;
-        violate(r, "inc %d: pp_open failed: %s (%s)", inc, pp_strerror(rc), last_msg);
+        violate(r, "inc %d: pp_open failed: %s (%s)", inc, pp_strerror(rc), msg_now());
         pp_test_set_io(NULL); sim_destroy(&d); rm_rf(grave);
         return;
     }
@@ -361,9 +372,9 @@ static int run_seed(uint64_t seed, int unsafe) {
         pp_config cfg = cfg_for(r, next);
         pp_store *S = NULL;
         pp_book *books[MAXINST];
-        last_msg[0] = 0;
+        msg_clear();
         int rc = pp_open(&S, &cfg);
-        if (rc) { T.fail_closed++; violate(r, "final: pp_open failed: %s (%s)", pp_strerror(rc), last_msg); }
+        if (rc) { T.fail_closed++; violate(r, "final: pp_open failed: %s (%s)", pp_strerror(rc), msg_now()); }
         else { verify(r, S, books, incs); pp_close(S); }
     }
     rm_rf(root);
