@@ -80,6 +80,7 @@ typedef struct sim_op {
     int32_t res;
     uint32_t delay, len;
     uint64_t off, done_at;
+    pthread_t owner;                 /* the submitting thread: only its reap delivers the op */
     const void *ubuf;                /* the caller's buffer (checked unchanged at completion) */
     uint8_t *data;                   /* copy taken at submission */
     uint8_t *dead;                   /* per sector: superseded by a later durable write */
@@ -198,6 +199,7 @@ static sim_op *sim__new_op(sim_disk *d) {
     sim_op *o = &d->ops[d->nops++];
     memset(o, 0, sizeof *o);
     o->id = ++d->next_id;
+    o->owner = pthread_self();       /* several logs on one disk: each writer thread reaps its own */
     o->delay = d->cfg.max_delay ? (uint32_t)(sim_rand(d) % (d->cfg.max_delay + 1)) : 0;
     return o;
 }
@@ -291,20 +293,22 @@ static int sim_reap(sim_disk *d, uint64_t *tags, int32_t *res, int max, uint64_t
     pthread_mutex_lock(&d->mu);
     d->step++; d->st.reaps++;
     int n = 0, undelivered = 0;
-    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && d->ops[i].delay) d->ops[i].delay--;
+    pthread_t self = pthread_self();
+#define SIM__MINE(o) pthread_equal((o)->owner, self)
+    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && d->ops[i].delay && SIM__MINE(&d->ops[i])) d->ops[i].delay--;
     for (int pass = 0; pass < 2 && n == 0; pass++) {
         int idx[512], nr = 0, first_ready = -1;
         for (int i = 0; i < d->nops && nr < 512; i++)
-            if (!d->ops[i].delivered && d->ops[i].delay == 0) {
+            if (!d->ops[i].delivered && d->ops[i].delay == 0 && SIM__MINE(&d->ops[i])) {
                 if (first_ready < 0) first_ready = i;
                 idx[nr++] = i;
             }
         if (nr == 0) {
             if (!timeout_ns) break;
             uint32_t m = UINT32_MAX;                   /* advance simulated time */
-            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && d->ops[i].delay < m) m = d->ops[i].delay;
+            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && SIM__MINE(&d->ops[i]) && d->ops[i].delay < m) m = d->ops[i].delay;
             if (m == UINT32_MAX) break;
-            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered) d->ops[i].delay -= m;
+            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && SIM__MINE(&d->ops[i])) d->ops[i].delay -= m;
             continue;
         }
         for (int i = nr - 1; i > 0; i--) {             /* any order */
@@ -330,7 +334,8 @@ static int sim_reap(sim_disk *d, uint64_t *tags, int32_t *res, int max, uint64_t
         sim_op *o = &d->ops[i];
         if (o->delivered && (o->state == -1 || (o->is_sync))) sim__remove(d, i); else i++;
     }
-    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered) undelivered++;
+    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && SIM__MINE(&d->ops[i])) undelivered++;
+#undef SIM__MINE
     void (*cb)(sim_disk *, void *, int) = d->dead ? NULL : d->on_step;
     pthread_mutex_unlock(&d->mu);
     if (cb) cb(d, d->user, undelivered);
@@ -611,6 +616,8 @@ SIM__UNUSED static void sim__emit(sim_disk *d, const char *src, const char *dst,
     uint8_t *cur; uint64_t clen;
     if (stat(src, &sb) != 0 || sim__read_all(src, &cur, &clen) != 0) return;
     sim_img *im = sim__img_find(d, sb.st_dev, sb.st_ino, 0);
+    for (int i = 0; i < d->nfiles && im; i++)          /* written through plg_io: sim_cut made the file what survived */
+        if (d->files[i].dev == sb.st_dev && d->files[i].ino == sb.st_ino) im = NULL;
     size_t nl = strlen(src);
     if (!im) {
         int how = 0;                                   /* 0 copy, 1 drop, 2 torn */
@@ -847,8 +854,12 @@ SIM__UNUSED static int sim__pp_write_file_durable(void *ctx, const char *path, c
             sim_img *im = sim__img_find(d, sb.st_dev, sb.st_ino, 0);
             if (im) { free(im->data); *im = d->imgs[--d->nimgs]; }
         }
+        /* not under the lock: its fsyncs may be interposed (SIM_DISK_INTERPOSE_SYNC).
+         * Durable when it returns, as it promises. */
+        pthread_mutex_unlock(&d->mu);
         rc = plg_write_file_durable(path, data, len, mode);
-        int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+        pthread_mutex_lock(&d->mu);
+        int fd = rc || d->dead ? -1 : open(path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) { sim__img_capture(d, fd, 0, UINT64_MAX / 2); close(fd); }
     }
     pthread_mutex_unlock(&d->mu);

@@ -26,6 +26,11 @@
  * pp_last_seq; an injected msync error poisons the book (its later events
  * fail, pp_durable stops); an event that fails leaves the book poisoned.
  *
+ * Strict mode (one seed in eight, seed % 8 == 3): each book's picolog log
+ * runs on the same simulated disk through plg_io (sim_disk.h's pending
+ * writes, late and reordered completions, EIO/ENOSPC/short writes), its
+ * snapshots and compaction through pp_io.
+ *
  * The workload, fault rates and cut choices come from the seed. Seeds with
  * seed % 4 == 0 run the background syncer, snapshots and compaction every
  * few ms (thread timing is not reproducible there); the others drive sync,
@@ -40,6 +45,7 @@
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #define PINNACLE_PERSIST_TEST_IO
 #include "pinnacle_persist.h"
+#define SIM_DISK_INTERPOSE_SYNC        /* picolog's own fsyncs (strict mode) reach the simulated disk */
 #include "sim_disk.h"
 #include "t.h"
 #include "pp_model.h"
@@ -68,7 +74,7 @@ static void msg_clear(void) { pthread_mutex_lock(&msg_mu); last_msg_buf[0] = 0; 
 
 typedef struct totals {
     uint64_t seeds, failed, incarnations, cuts, events, acked, recovered, snapshots, compactions, rolls;
-    uint64_t poisoned, errors_injected, fail_closed, lost_unsafe, bg_seeds;
+    uint64_t poisoned, errors_injected, fail_closed, lost_unsafe, bg_seeds, strict_seeds;
     sim_stats sim;
 } totals;
 static totals T;
@@ -98,7 +104,8 @@ static const char *sim_base(void) {
 
 typedef struct run {
     uint64_t seed, rng;
-    int ninst, bg, unsafe;
+    int ninst, bg, unsafe, strict;
+    plg_config plc;                 /* strict mode: the picolog template (io: this incarnation's disk) */
     ppm m[MAXINST];
     uint64_t acked[MAXINST], appended[MAXINST];
     char violation[1400];
@@ -124,6 +131,19 @@ static pp_config cfg_for(run *r, const char *dir) {
     c.compaction_threshold = 64 << 10;
     c.journal_chunk_bytes = ((k >> 24) & 1) ? 8192 : 16384;
     c.journal_segment_bytes = c.journal_chunk_bytes * (((k >> 26) & 1) ? 8 : 16);
+    if (r->strict) {
+        c.mode = PP_JOURNAL_STRICT;
+        plg_config *l = &r->plc;
+        l->log_fn = keep_msg;
+        l->segment_size = (64u << 10) << ((k >> 32) % 3);
+        l->ring_capacity = 256u << 10;
+        l->max_inflight = 1 + (uint32_t)((k >> 34) % 6);
+        l->max_write_bytes = 4096u * (1 + (uint32_t)((k >> 37) % 16));
+        l->poll_interval_ns = 20000;
+        l->sync_mode = (k >> 41) % 5 < 3 ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
+        l->io_mode = PLG_IO_BUFFERED_FDATASYNC;          /* tmpfs: no O_DIRECT */
+        c.strict_log = l;
+    }
     if (r->bg) {
         c.journal_sync_interval_ms = 1 + (uint32_t)(k >> 28) % 3;
         c.snapshot_interval_ms = 2 + (uint32_t)(k >> 30) % 5;
@@ -138,11 +158,16 @@ static void set_faults(sim_disk *d, run *r, int on) {
     uint64_t k = r->seed * 0xD1B54A32D192ED03ull;
     pthread_mutex_lock(&d->mu);
     d->cfg.p_sync_eio = d->cfg.p_grow_enospc = d->cfg.p_file_enospc = d->cfg.p_write_short = 0;
+    d->cfg.p_write_eio = d->cfg.p_write_enospc = d->cfg.p_submit_fail = 0;
     if (on && (k >> 40) % 3 == 0) {
         d->cfg.p_sync_eio = 300 + (uint32_t)((k >> 8) % 3000);
         d->cfg.p_grow_enospc = 2000;
         d->cfg.p_file_enospc = 10000;
         d->cfg.p_write_short = 20000;
+        if (r->strict) {                               /* picolog's writes through plg_io */
+            d->cfg.p_write_short = 1000;
+            d->cfg.p_write_eio = 1500; d->cfg.p_write_enospc = 1000; d->cfg.p_submit_fail = 300;
+        }
     }
     pthread_mutex_unlock(&d->mu);
 }
@@ -246,7 +271,16 @@ static void incarnation(run *r, int inc, const char *dir, const char *next) {
     sim_cfg sc; memset(&sc, 0, sizeof sc);
     sc.seed = r->seed * 1000 + (uint64_t)inc;
     sc.lie_sync = r->unsafe;
+    if (r->strict) {
+        uint64_t k = ppm_rand(&r->rng);
+        sc.max_delay = (uint32_t)(k % 5);
+        sc.p_hold = (uint32_t)((k >> 8) % 3) * 100000;
+        sc.p_writeback = (uint32_t)((k >> 16) % 3) * 50000;
+    }
     sim_init(&d, &sc);
+    plg_io pio;
+    sim_plg_io(&d, &pio);
+    r->plc.io = &pio;
     char grave[700];
     snprintf(grave, sizeof grave, "%s.grave", dir);
     sim_img_init(&d, grave);
@@ -291,7 +325,7 @@ static void incarnation(run *r, int inc, const char *dir, const char *next) {
                 if (err_seen[i]) violate(r, "inc %d %s: an event was journaled after the book was poisoned", inc, inst_name(i));
                 ppm_push(m, &e);
                 T.events++;
-            } else if (!pp_error(b)) {
+            } else if (erc != PP_EFULL && !pp_error(b)) {
                 violate(r, "inc %d %s: event %llu failed with %s but the book is not poisoned", inc, inst_name(i),
                         (unsigned long long)(m->n + 1), pp_strerror(erc));
             }
@@ -355,6 +389,8 @@ static int run_seed(uint64_t seed, int unsafe) {
     r->seed = seed; r->rng = seed ^ 0xB00C5ull; r->unsafe = unsafe;
     r->ninst = 2 + (int)(ppm_rand(&r->rng) % 3);
     r->bg = seed % 4 == 0;
+    r->strict = seed % 8 == 3;
+    if (r->strict) T.strict_seeds++;
     if (r->bg) T.bg_seeds++;
     for (int i = 0; i < r->ninst; i++) ppm_init(&r->m[i], NULL, MAXEV);
     char root[512], dir[600], next[600];
@@ -366,9 +402,10 @@ static int run_seed(uint64_t seed, int unsafe) {
         snprintf(dir, sizeof dir, "%s/d%d", root, inc);
         snprintf(next, sizeof next, "%s/d%d", root, inc + 1);
         incarnation(r, inc, dir, next);
-        rm_rf(dir);
+        if (!r->violation[0] || !have_one_seed) rm_rf(dir);
     }
     if (!r->violation[0]) {                                 /* the state after the last cut */
+        r->plc.io = NULL;
         pp_config cfg = cfg_for(r, next);
         pp_store *S = NULL;
         pp_book *books[MAXINST];
@@ -377,8 +414,9 @@ static int run_seed(uint64_t seed, int unsafe) {
         if (rc) { T.fail_closed++; violate(r, "final: pp_open failed: %s (%s)", pp_strerror(rc), msg_now()); }
         else { verify(r, S, books, incs); pp_close(S); }
     }
-    rm_rf(root);
     int fail = r->violation[0] != 0;
+    if (fail && !unsafe && have_one_seed) fprintf(stderr, "  files kept in %s\n", root);
+    else rm_rf(root);
     if (fail && !unsafe)
         fprintf(stderr, "  seed %llu FAILED: %s\n  reproduce: build/test/test_sim_pinnacle --seed %llu -v\n",
                 (unsigned long long)seed, r->violation, (unsigned long long)seed);
@@ -413,15 +451,17 @@ static void test_sim_pinnacle_seeds(void) {
     }
     CHECK_EQ(T.failed, 0);
     CHECK_EQ(T.fail_closed, 0);
-    printf("  sim: %llu seeds (base %llu; %llu with background threads), %llu failed; %llu incarnations, %llu power cuts; "
+    printf("  sim: %llu seeds (base %llu; %llu with background threads, %llu in strict mode), %llu failed; %llu incarnations, %llu power cuts; "
            "%llu events journaled, %llu recovered and checked, %llu of them acknowledged before their cut; "
            "%llu snapshots, %llu compactions, %llu rolls; %llu injected errors, %llu books poisoned; %.1f s\n",
-           (unsigned long long)T.seeds, (unsigned long long)base, (unsigned long long)T.bg_seeds, (unsigned long long)T.failed,
+           (unsigned long long)T.seeds, (unsigned long long)base, (unsigned long long)T.bg_seeds, (unsigned long long)T.strict_seeds,
+           (unsigned long long)T.failed,
            (unsigned long long)T.incarnations, (unsigned long long)T.cuts, (unsigned long long)T.events,
            (unsigned long long)T.recovered, (unsigned long long)T.acked, (unsigned long long)T.snapshots,
            (unsigned long long)T.compactions, (unsigned long long)T.rolls, (unsigned long long)T.errors_injected,
            (unsigned long long)T.poisoned, (double)(plg_now_ns() - t0) / 1e9);
     printf("  "); sim_img_print_stats(&T.sim, stdout);
+    printf("  strict mode, picolog on the simulated disk: "); sim_print_stats(&T.sim, stdout);
 }
 
 /* The checker has teeth: a disk whose msync succeeds without making anything
@@ -553,6 +593,6 @@ int main(int argc, char **argv) {
     RUN(test_failed_sync_stops_a_waiting_sync);
     RUN(test_sim_catches_unsafe_disk);
     RUN(test_sim_pinnacle_seeds);
-    rm_rf(sim_base());
+    if (!have_one_seed || !T.failed) rm_rf(sim_base());
     return t_done();
 }
