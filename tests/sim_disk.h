@@ -787,8 +787,10 @@ SIM__UNUSED static int64_t sim__pp_pwrite(void *ctx, int fd, const void *buf, si
     sim_disk *d = (sim_disk *)ctx;
     SIM__PP_ENTER(d);
     size_t n = len;
-    if (len > 1 && sim_chance(d, d->cfg.p_write_short)) {
-        n = 1 + (size_t)(sim_rand(d) % (len - 1)); d->st.inj_short++; sim__img_err(d, fd, SIM_ERR_SHORT, SIM_ESHORT);
+    if (len > SIM_SECTOR && sim_chance(d, d->cfg.p_write_short)) {   /* whole sectors missing at the end */
+        size_t ns = (len + SIM_SECTOR - 1) / SIM_SECTOR;
+        n = (1 + (size_t)(sim_rand(d) % (ns - 1))) * SIM_SECTOR;
+        d->st.inj_short++; sim__img_err(d, fd, SIM_ERR_SHORT, SIM_ESHORT);
     }
     ssize_t w = pwrite(fd, buf, n, (off_t)off);
     int e = errno;

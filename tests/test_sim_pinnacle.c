@@ -74,7 +74,7 @@ static void msg_clear(void) { pthread_mutex_lock(&msg_mu); last_msg_buf[0] = 0; 
 
 typedef struct totals {
     uint64_t seeds, failed, incarnations, cuts, events, acked, recovered, snapshots, compactions, rolls;
-    uint64_t poisoned, errors_injected, fail_closed, lost_unsafe, bg_seeds, strict_seeds;
+    uint64_t poisoned, errors_injected, fail_closed, lost_unsafe, bg_seeds, strict_seeds, open_faults;
     sim_stats sim;
 } totals;
 static totals T;
@@ -154,6 +154,11 @@ static pp_config cfg_for(run *r, const char *dir) {
     return c;
 }
 
+static uint64_t injected(sim_stats *st) {
+    return st->inj_eio + st->inj_enospc + st->inj_short + st->inj_sync_eio + st->inj_submit + st->inj_grow_enospc +
+           st->inj_file_enospc + st->inj_dir_eio;
+}
+
 static void set_faults(sim_disk *d, run *r, int on) {
     uint64_t k = r->seed * 0xD1B54A32D192ED03ull;
     pthread_mutex_lock(&d->mu);
@@ -164,6 +169,9 @@ static void set_faults(sim_disk *d, run *r, int on) {
         d->cfg.p_grow_enospc = 2000;
         d->cfg.p_file_enospc = 10000;
         d->cfg.p_write_short = 20000;
+        if (on == 2) {                                 /* recovery: few operations, so often */
+            d->cfg.p_sync_eio = 100000; d->cfg.p_grow_enospc = 100000; d->cfg.p_write_short = 200000;
+        }
         if (r->strict) {                               /* picolog's writes through plg_io */
             d->cfg.p_write_short = 1000;
             d->cfg.p_write_eio = 1500; d->cfg.p_write_enospc = 1000; d->cfg.p_submit_fail = 300;
@@ -294,7 +302,24 @@ static void incarnation(run *r, int inc, const char *dir, const char *next) {
     pp_store *S = NULL;
     pp_book *books[MAXINST] = {0};
     msg_clear();
+    /* one seed in four with faults: recovery itself (torn tail cut, marks,
+     * deletions) runs with faults on; when it fails on an injected fault,
+     * that is a power cut during recovery: cut there, check next time */
+    int open_faults = inc > 0 && ((r->seed * 0xD1B54A32D192ED03ull) >> 40) % 3 == 0 && (r->seed >> 2) % 4 == 1;
+    set_faults(&d, r, open_faults ? 2 : 0);
+    uint64_t inj0 = injected(&d.st);
     int rc = pp_open(&S, &cfg);
+    set_faults(&d, r, 0);
+    if (rc && open_faults && injected(&d.st) > inj0) {
+        T.open_faults++;
+        sim_cut(&d, 0);
+        T.cuts++;
+        pp_test_set_io(NULL);
+        sim_img_build(&d, dir, next, (int)(ppm_rand(&r->rng) % 3), r->seed * 31 + (uint64_t)inc);
+        sim_stats_add(&T.sim, &d.st);
+        sim_destroy(&d); rm_rf(grave);
+        return;
+    }
     if (rc) {
         T.fail_closed++;
         violate(r, "inc %d: pp_open failed: %s (%s)", inc, pp_strerror(rc), msg_now());
@@ -453,13 +478,14 @@ static void test_sim_pinnacle_seeds(void) {
     CHECK_EQ(T.fail_closed, 0);
     printf("  sim: %llu seeds (base %llu; %llu with background threads, %llu in strict mode), %llu failed; %llu incarnations, %llu power cuts; "
            "%llu events journaled, %llu recovered and checked, %llu of them acknowledged before their cut; "
-           "%llu snapshots, %llu compactions, %llu rolls; %llu injected errors, %llu books poisoned; %.1f s\n",
+           "%llu snapshots, %llu compactions, %llu rolls; %llu injected errors, %llu books poisoned; "
+           "%llu recoveries failed on an injected fault and were cut there; %.1f s\n",
            (unsigned long long)T.seeds, (unsigned long long)base, (unsigned long long)T.bg_seeds, (unsigned long long)T.strict_seeds,
            (unsigned long long)T.failed,
            (unsigned long long)T.incarnations, (unsigned long long)T.cuts, (unsigned long long)T.events,
            (unsigned long long)T.recovered, (unsigned long long)T.acked, (unsigned long long)T.snapshots,
            (unsigned long long)T.compactions, (unsigned long long)T.rolls, (unsigned long long)T.errors_injected,
-           (unsigned long long)T.poisoned, (double)(plg_now_ns() - t0) / 1e9);
+           (unsigned long long)T.poisoned, (unsigned long long)T.open_faults, (double)(plg_now_ns() - t0) / 1e9);
     printf("  "); sim_img_print_stats(&T.sim, stdout);
     printf("  strict mode, picolog on the simulated disk: "); sim_print_stats(&T.sim, stdout);
 }
