@@ -1103,8 +1103,15 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
             if (!to) to = end;
             rc = pp__msync(g->fd, g->base, g->synced_end == PP__DATA_OFF ? 0 : g->synced_end, to);
             if (!rc) {
-                pp__mark_put(g->base, g->salt, end, seq);
-                rc = pp__msync(g->fd, g->base, 0, PP__PAGE);
+                /* one write(2) of the whole mark, not stores into the mapping:
+                 * a kill between stores left a torn mark in the page cache
+                 * (new end, old crc) that recovery must refuse; a 20-byte
+                 * write within a page is all or nothing, also for writeback */
+                uint8_t h[PP__MARK_OFF + 20];
+                pp__mark_put(h, g->salt, end, seq);
+                errno = 0;
+                if (pp__sys_pwrite(g->fd, h + PP__MARK_OFF, 20, PP__MARK_OFF) != 20) rc = errno ? pp__from_errno(errno) : PP_EIO;
+                else rc = pp__msync(g->fd, g->base, 0, PP__PAGE);
             }
             if (rc) break;
             g->synced_end = end;

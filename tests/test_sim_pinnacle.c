@@ -608,6 +608,56 @@ static void test_failed_sync_stops_a_waiting_sync(void) {
     rm_rf(dir);
 }
 
+/* Regression (found by test_crash_pinnacle under ASan, round 11): the
+ * syncer stored the 20-byte durable mark into the shared mapping with plain
+ * stores (end, seq, crc), so a SIGKILL between them left a torn mark in the
+ * page cache: new end, old seq, old crc. Recovery reads that as a damaged
+ * header and refuses the book for good (fail closed) although nothing was
+ * lost. The mark must change only by one write(2) of all 20 bytes (atomic
+ * in the page cache, against a kill and against writeback): every msync of
+ * a header page here checks that its mark is the one last written by
+ * pwrite (or still zero). */
+static uint8_t mark_last[32][20];
+static int mark_bad, mark_writes;
+static int64_t mark_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    (void)ctx;
+    if (off == PP__MARK_OFF && len == 20 && fd < 32) { memcpy(mark_last[fd], buf, 20); __atomic_fetch_add(&mark_writes, 1, __ATOMIC_RELAXED); }
+    return (int64_t)pwrite(fd, buf, len, (off_t)off);
+}
+static int mark_msync(void *ctx, int fd, void *addr, size_t len, int64_t off) {
+    (void)ctx;
+    if (off == 0 && fd < 32 && memcmp((uint8_t *)addr + PP__MARK_OFF, mark_last[fd], 20) != 0) __atomic_store_n(&mark_bad, 1, __ATOMIC_RELAXED);
+    return msync(addr, len, MS_SYNC);
+}
+static void test_mark_written_in_one_write(void) {
+    if (have_one_seed) SKIP("--seed given");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/markwrite", sim_base());
+    rm_rf(dir);
+    memset(mark_last, 0, sizeof mark_last); mark_bad = 0; mark_writes = 0;
+    pp_io io; memset(&io, 0, sizeof io);
+    io.msync = mark_msync; io.pwrite = mark_pwrite;
+    pp_test_set_io(&io);
+    run r; memset(&r, 0, sizeof r); r.seed = 1;
+    pp_config cfg = cfg_for(&r, dir);
+    pp_store *S; pp_book *b;
+    REQUIRE(pp_open(&S, &cfg) == 0);
+    REQUIRE(pp_book_open(S, "I0", &b) == 0);
+    ppm m; ppm_init(&m, NULL, MAXEV);
+    uint64_t rng = 5;
+    for (int k = 0; k < 20; k++) {
+        for (int i = 0; i < 50; i++) { ppm_ev e; ppm_gen(&m, &rng, &e); if (ppm_call(b, &e) == 0) ppm_push(&m, &e); }
+        CHECK_EQ(pp_sync(b), 0);
+    }
+    CHECK_EQ(pp_durable(b), 1000);
+    CHECK(mark_writes >= 20);
+    CHECK_EQ(mark_bad, 0);
+    CHECK_EQ(pp_close(S), 0);
+    pp_test_set_io(NULL);
+    ppm_free(&m);
+    rm_rf(dir);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) { one_seed = strtoull(argv[++i], NULL, 0); have_one_seed = 1; }
@@ -617,6 +667,7 @@ int main(int argc, char **argv) {
     }
     RUN(test_background_sync_mark_not_ahead);
     RUN(test_failed_sync_stops_a_waiting_sync);
+    RUN(test_mark_written_in_one_write);
     RUN(test_sim_catches_unsafe_disk);
     RUN(test_sim_pinnacle_seeds);
     if (!have_one_seed || !T.failed) rm_rf(sim_base());
