@@ -942,6 +942,7 @@ static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__se
         uint8_t h[PP__PAGE];
         memset(h, 0, sizeof h);
         pp__hdr_encode(h, g);
+        errno = 0;                                     /* a short write sets none */
         if (pp__sys_pwrite(fd, h, sizeof h, 0) != (int64_t)sizeof h) rc = errno ? pp__from_errno(errno) : PP_EIO;
     }
     if (!rc) rc = pp__fdatasync(fd);
@@ -1737,6 +1738,7 @@ static int pp__mark_write_fd(int fd, uint64_t salt, uint64_t end, uint64_t seq) 
     int rc = pp__fdatasync(fd);
     if (rc) return rc;
     pp__mark_put(h, salt, end, seq);
+    errno = 0;                                         /* a short write sets none */
     if (pp__sys_pwrite(fd, h + PP__MARK_OFF, 20, PP__MARK_OFF) != 20) return errno ? pp__from_errno(errno) : PP_EIO;
     return pp__fdatasync(fd);
 }

@@ -658,6 +658,46 @@ static void test_mark_written_in_one_write(void) {
     rm_rf(dir);
 }
 
+/* Regression (seen in this simulator with faults during recovery, seed 87:
+ * "recovery failed: PP_ENOENT: no such order or instrument"): a short write
+ * of a segment header or a durable mark was reported as errno's stale value
+ * from an earlier failed call (a short write sets no errno), so a disk
+ * problem came out as PP_ENOENT. It is PP_EIO. */
+static int64_t short_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    (void)ctx;
+    return (int64_t)pwrite(fd, buf, len / 2, (off_t)off);   /* half, errno untouched */
+}
+static void test_short_write_is_eio(void) {
+    if (have_one_seed) SKIP("--seed given");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/shortw", sim_base());
+    rm_rf(dir);
+    run r; memset(&r, 0, sizeof r); r.seed = 1;
+    pp_config cfg = cfg_for(&r, dir);
+    pp_store *S; pp_book *b;
+    REQUIRE(pp_open(&S, &cfg) == 0);
+    REQUIRE(pp_book_open(S, "I0", &b) == 0);
+    ppm m; ppm_init(&m, NULL, MAXEV);
+    uint64_t rng = 5;
+    for (int i = 0; i < 300; i++) { ppm_ev e; ppm_gen(&m, &rng, &e); if (ppm_call(b, &e) == 0) ppm_push(&m, &e); }
+    CHECK_EQ(pp_close(S), 0);
+    pp_io io; memset(&io, 0, sizeof io);
+    io.pwrite = short_pwrite;                         /* recovery rewrites the mark: short */
+    pp_test_set_io(&io);
+    errno = ENOENT;                                   /* whatever an earlier call left */
+    int rc = pp_open(&S, &cfg);
+    CHECK_EQ(rc, PP_EIO);
+    if (rc == 0) pp_close(S);
+    pp_test_set_io(NULL);
+    REQUIRE(pp_open(&S, &cfg) == 0);                  /* and nothing was lost */
+    REQUIRE(pp_book_open(S, "I0", &b) == 0);
+    char why[300];
+    CHECK(ppm_same(&m, b, why, sizeof why));
+    CHECK_EQ(pp_close(S), 0);
+    ppm_free(&m);
+    rm_rf(dir);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) { one_seed = strtoull(argv[++i], NULL, 0); have_one_seed = 1; }
@@ -668,6 +708,7 @@ int main(int argc, char **argv) {
     RUN(test_background_sync_mark_not_ahead);
     RUN(test_failed_sync_stops_a_waiting_sync);
     RUN(test_mark_written_in_one_write);
+    RUN(test_short_write_is_eio);
     RUN(test_sim_catches_unsafe_disk);
     RUN(test_sim_pinnacle_seeds);
     if (!have_one_seed || !T.failed) rm_rf(sim_base());
