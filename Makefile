@@ -131,10 +131,12 @@ ROUNDS    ?= 2000
 ifndef SEED_BASE
 SEED_BASE := $(shell date +%s)
 endif
-soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog
+soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog $(B)/test/test_sim_pinnacle $(B)/test/test_crash_pinnacle
 	@echo "soak: $(SEEDS) simulated-disk seeds from $(SEED_BASE), $(ROUNDS) SIGKILL rounds"
 	PLG_SIM_SEEDS=$(SEEDS) PLG_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_picolog
 	PLG_CRASH_ROUNDS=$(ROUNDS) PLG_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_picolog
+	PP_SIM_SEEDS=$(SEEDS) PP_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_pinnacle
+	PP_CRASH_ROUNDS=$(ROUNDS) PP_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_pinnacle
 
 fuzz:
 	@bash tests/fuzz.sh $(FUZZ_SECONDS)

@@ -2141,7 +2141,10 @@ static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64
     return a - 1;
 }
 
-PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
+static int plg__seek(plg_reader *r, uint64_t seq, int again);
+PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) { return plg__seek(r, seq, 1); }
+
+static int plg__seek(plg_reader *r, uint64_t seq, int again) {
     plg__scan *s = &r->s;
     if (seq == 0) return PLG_EINVAL;
     /* the last segment whose first page starts below seq (binary search) */
@@ -2162,7 +2165,15 @@ PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
         plg_record rec;
         int rc = plg__scan_next(s, &rec);
         if (rc < 0) return rc;
-        if (rc == 0) return s->last_seq + 1 == seq ? 0 : PLG_ENOENT;
+        if (rc == 0) {
+            if (s->last_seq + 1 == seq) return 0;
+            /* seq may be the position after the last record, and the search
+             * landed on a page holding only that record's end (a continuation,
+             * skipped): find the record itself; what follows it is seq */
+            if (again && seq > 1 && plg__seek(r, seq - 1, 0) == 0 && plg__scan_next(s, &rec) == 1 && rec.seq == seq - 1)
+                return 0;
+            return PLG_ENOENT;
+        }
         if (rec.seq > seq) return PLG_ENOENT;
         if (rec.seq == seq) {
             s->g = s->ret_g; s->off = s->ret_off;

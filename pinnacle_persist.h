@@ -239,6 +239,34 @@ PPDEF const char *pp_strerror(int err);
 
 PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_result *out);
 
+#ifdef PINNACLE_PERSIST_TEST_IO
+/* Test-only I/O hook (fault injection, simulated power loss), compiled in
+ * only with PINNACLE_PERSIST_TEST_IO defined in the implementation's
+ * translation unit; without it every call below is the plain syscall. It
+ * covers every point where the store makes something durable or changes
+ * which files exist: the journal's msyncs and fdatasyncs, file growth, the
+ * header and durable-mark pwrites, renames, unlinks, directory fsyncs and the
+ * snapshot/market-data/connection files (plg_write_file_durable). A NULL
+ * member means the real call. The syscall-like members return what the
+ * syscall does (-1 with errno set on failure; pwrite the byte count);
+ * fsync_dir and write_file_durable return what plg_fsync_dir and
+ * plg_write_file_durable do (0, or a negative PLG_ error). Set it before
+ * pp_open; it applies to every store in the process. */
+typedef struct pp_io {
+    void *ctx;
+    int     (*msync)(void *ctx, int fd, void *addr, size_t len, int64_t file_off); /* msync(addr, len, MS_SYNC); addr maps file_off of fd */
+    int     (*fdatasync)(void *ctx, int fd);
+    int     (*fallocate)(void *ctx, int fd, int64_t off, int64_t len); /* mode 0 */
+    int     (*ftruncate)(void *ctx, int fd, int64_t len);
+    int64_t (*pwrite)(void *ctx, int fd, const void *buf, size_t len, int64_t off);
+    int     (*rename)(void *ctx, const char *from, const char *to);
+    int     (*unlink)(void *ctx, const char *path);
+    int     (*fsync_dir)(void *ctx, const char *dir);
+    int     (*write_file_durable)(void *ctx, const char *path, const void *data, size_t len, unsigned mode);
+} pp_io;
+PPDEF void     pp_test_set_io(const pp_io *io);   /* NULL: the real syscalls */
+#endif
+
 /* ---- Market data (>>marketdata) ------------------------------------------
  * Ticker events of an exchange feed, journaled in the book's own journal
  * (same modes, same seq numbering, same syncs), so one instrument's order
@@ -497,8 +525,41 @@ static int pp__mkdir_p(const char *path) {
     return pp__mkdir(buf);
 }
 
+/* The I/O that makes things durable or changes which files exist, through
+ * the test hook when PINNACLE_PERSIST_TEST_IO is defined (tests only). */
+#ifdef PINNACLE_PERSIST_TEST_IO
+static const pp_io *pp__tio;
+PPDEF void pp_test_set_io(const pp_io *io) { __atomic_store_n(&pp__tio, io, __ATOMIC_RELEASE); }
+#define PP__HOOK(member, ...) do { const pp_io *pp__h = __atomic_load_n(&pp__tio, __ATOMIC_ACQUIRE); \
+    if (pp__h && pp__h->member) return pp__h->member(pp__h->ctx, __VA_ARGS__); } while (0)
+#else
+#define PP__HOOK(member, ...) do { } while (0)
+#endif
+static int pp__sys_msync(int fd, void *addr, size_t len, uint64_t file_off) {
+    PP__HOOK(msync, fd, addr, len, (int64_t)file_off);
+    (void)fd; (void)file_off;
+    return msync(addr, len, MS_SYNC);
+}
+static int pp__sys_fdatasync(int fd) { PP__HOOK(fdatasync, fd); return fdatasync(fd); }
+static int pp__sys_fallocate(int fd, uint64_t off, uint64_t len) {
+    PP__HOOK(fallocate, fd, (int64_t)off, (int64_t)len);
+    return fallocate(fd, 0, (off_t)off, (off_t)len);
+}
+static int pp__sys_ftruncate(int fd, uint64_t len) { PP__HOOK(ftruncate, fd, (int64_t)len); return ftruncate(fd, (off_t)len); }
+static int64_t pp__sys_pwrite(int fd, const void *buf, size_t len, uint64_t off) {
+    PP__HOOK(pwrite, fd, buf, len, (int64_t)off);
+    return (int64_t)pwrite(fd, buf, len, (off_t)off);
+}
+static int pp__sys_rename(const char *from, const char *to) { PP__HOOK(rename, from, to); return rename(from, to); }
+static int pp__sys_unlink(const char *path) { PP__HOOK(unlink, path); return unlink(path); }
+static int pp__fsync_dir(const char *dir) { PP__HOOK(fsync_dir, dir); return plg_fsync_dir(dir); }
+static int pp__write_file_durable(const char *path, const void *data, size_t len, unsigned mode) {
+    PP__HOOK(write_file_durable, path, data, len, mode);
+    return plg_write_file_durable(path, data, len, mode);
+}
+
 static int pp__fdatasync(int fd) {
-    while (fdatasync(fd) != 0) { if (errno != EINTR) return pp__from_errno(errno); }
+    while (pp__sys_fdatasync(fd) != 0) { if (errno != EINTR) return pp__from_errno(errno); }
     return 0;
 }
 
@@ -519,7 +580,7 @@ static int pp__list_numbered(const char *dir, const char *suffix, int clean_tmp,
         if (len > 4 && strcmp(nm + len - 4, ".tmp") == 0) {
             if (clean_tmp) {
                 char *p = pp__join(dir, nm);
-                if (p) { unlink(p); PINNACLE_PERSIST_FREE(p); removed = 1; }
+                if (p) { pp__sys_unlink(p); PINNACLE_PERSIST_FREE(p); removed = 1; }
             }
             continue;
         }
@@ -536,7 +597,7 @@ static int pp__list_numbered(const char *dir, const char *suffix, int clean_tmp,
         v[n++] = strtoull(nm, NULL, 10);
     }
     closedir(d);
-    if (removed) plg_fsync_dir(dir);
+    if (removed) pp__fsync_dir(dir);
     if (rc) { PINNACLE_PERSIST_FREE(v); return rc; }
     for (size_t i = 1; i < n; i++) {
         uint64_t x = v[i]; size_t j = i;
@@ -888,21 +949,22 @@ static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__se
     int fd = rc ? -1 : open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (!rc && fd < 0) rc = pp__from_errno(errno);
     uint64_t first_alloc = c->journal_chunk_bytes;
-    if (!rc && fallocate(fd, 0, 0, (off_t)first_alloc) != 0) {
+    if (!rc && pp__sys_fallocate(fd, 0, first_alloc) != 0) {
         if (errno != EOPNOTSUPP) rc = pp__from_errno(errno);
-        else if (ftruncate(fd, (off_t)first_alloc) != 0) rc = pp__from_errno(errno);
+        else if (pp__sys_ftruncate(fd, first_alloc) != 0) rc = pp__from_errno(errno);
     }
     if (!rc) {
         uint8_t h[PP__PAGE];
         memset(h, 0, sizeof h);
         pp__hdr_encode(h, g);
-        if (pwrite(fd, h, sizeof h, 0) != (ssize_t)sizeof h) rc = errno ? pp__from_errno(errno) : PP_EIO;
+        errno = 0;                                     /* a short write sets none */
+        if (pp__sys_pwrite(fd, h, sizeof h, 0) != (int64_t)sizeof h) rc = errno ? pp__from_errno(errno) : PP_EIO;
     }
     if (!rc) rc = pp__fdatasync(fd);
-    if (!rc && rename(tmp, name) != 0) rc = pp__from_errno(errno);
-    if (!rc && plg_fsync_dir(b->jdir)) rc = PP_EIO;
+    if (!rc && pp__sys_rename(tmp, name) != 0) rc = pp__from_errno(errno);
+    if (!rc && pp__fsync_dir(b->jdir)) rc = PP_EIO;
     if (rc) {
-        if (fd >= 0) { close(fd); unlink(tmp); }
+        if (fd >= 0) { close(fd); pp__sys_unlink(tmp); }
         pp__seg_free(g);
         return rc;
     }
@@ -924,9 +986,9 @@ static int pp__seg_grow(pp_book *b, pp__seg *g, uint64_t want) {
     while (have < want) {
         uint64_t n = chunk;
         if (have + n > g->map_len) n = g->map_len - have;
-        if (fallocate(g->fd, 0, (off_t)have, (off_t)n) != 0) {
+        if (pp__sys_fallocate(g->fd, have, n) != 0) {
             if (errno != EOPNOTSUPP) return pp__from_errno(errno);
-            if (ftruncate(g->fd, (off_t)(have + n)) != 0) return pp__from_errno(errno);
+            if (pp__sys_ftruncate(g->fd, (have + n)) != 0) return pp__from_errno(errno);
         }
         madvise(g->base + have, n, MADV_POPULATE_WRITE);   /* fault the pages in here, not on the hot path */
         have += n;
@@ -1009,7 +1071,7 @@ static int pp__msync(int fd, uint8_t *base, uint64_t from, uint64_t to) {
     uint64_t a = from & ~(uint64_t)(PP__PAGE - 1);
     (void)fd;
     if (to <= a) return 0;
-    if (msync(base + a, to - a, MS_SYNC) != 0) return pp__from_errno(errno);
+    if (pp__sys_msync(fd, base + a, to - a, a) != 0) return pp__from_errno(errno);
 #ifndef __linux__
     return pp__fdatasync(fd);
 #else
@@ -1029,6 +1091,10 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
     int rc = pp__load_acq(&b->err);
     if (rc) return rc;
     pthread_mutex_lock(&b->sync_mu);
+    /* a sync that failed while this one waited: its pages may be gone, and a
+     * second msync would succeed anyway (the error is reported once) */
+    rc = pp__load_acq(&b->err);
+    if (rc) { pthread_mutex_unlock(&b->sync_mu); return rc; }
     uint64_t target = 0;
     pthread_mutex_lock(&b->seg_mu);
     pp__seg *g = b->segs;
@@ -1036,7 +1102,7 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
     while (g) {
         uint64_t fin = pp__load_acq(&g->final_end);
         uint64_t end = fin ? fin : pp__load_acq(&g->pub_end);
-        int partial = 0;
+        uint64_t to = 0;          /* msync up to here: end, or the last whole page */
         if (!fin && whole_pages_only) {
             /* background syncs stop at the last whole page: msync write-protects
              * what it writes back, and the hot path would fault on a partly
@@ -1045,16 +1111,23 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
              * synced too, so nothing waits longer than about one interval. */
             uint64_t pe = end & ~(uint64_t)(PP__PAGE - 1);
             uint64_t we = pe <= PP__DATA_OFF ? PP__DATA_OFF : PP__DATA_OFF + (pe - PP__DATA_OFF) / PP__ENTRY * PP__ENTRY;
-            if (we > g->synced_end) { end = we; partial = 1; }
+            if (we > g->synced_end) { end = we; to = pe; }   /* pe >= we: every entry below we is synced */
         }
         if (end > g->synced_end && g->base) {
             uint64_t seq = pp__seq_at(g, end);
             /* the first sync of a segment includes its header page (first_seq set at the roll) */
-            uint64_t to = partial ? end & ~(uint64_t)(PP__PAGE - 1) : end;
+            if (!to) to = end;
             rc = pp__msync(g->fd, g->base, g->synced_end == PP__DATA_OFF ? 0 : g->synced_end, to);
             if (!rc) {
-                pp__mark_put(g->base, g->salt, end, seq);
-                rc = pp__msync(g->fd, g->base, 0, PP__PAGE);
+                /* one write(2) of the whole mark, not stores into the mapping:
+                 * a kill between stores left a torn mark in the page cache
+                 * (new end, old crc) that recovery must refuse; a 20-byte
+                 * write within a page is all or nothing, also for writeback */
+                uint8_t h[PP__MARK_OFF + 20];
+                pp__mark_put(h, g->salt, end, seq);
+                errno = 0;
+                if (pp__sys_pwrite(g->fd, h + PP__MARK_OFF, 20, PP__MARK_OFF) != 20) rc = errno ? pp__from_errno(errno) : PP_EIO;
+                else rc = pp__msync(g->fd, g->base, 0, PP__PAGE);
             }
             if (rc) break;
             g->synced_end = end;
@@ -1074,8 +1147,8 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
         pthread_mutex_unlock(&b->seg_mu);
     }
     if (!rc && target > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, target);
+    if (rc) pp__poison(b, rc);                /* before the next sync can start */
     pthread_mutex_unlock(&b->sync_mu);
-    if (rc) pp__poison(b, rc);
     return rc;
 }
 
@@ -1150,9 +1223,9 @@ static int pp__snap_rotate(pp_book *b) {
     for (size_t i = 0; i < del; i++) {
         char p[4096];
         pp__numbered(p, sizeof p, b->sdir, v[i], ".pps");
-        unlink(p);
+        pp__sys_unlink(p);
     }
-    if (del && plg_fsync_dir(b->sdir)) rc = PP_EIO;
+    if (del && pp__fsync_dir(b->sdir)) rc = PP_EIO;
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
     PINNACLE_PERSIST_FREE(v);
@@ -1224,7 +1297,7 @@ static int pp__snapshot(pp_book *b) {
     if (!rc) {
         char p[4096];
         pp__numbered(p, sizeof p, b->sdir, seq, ".pps");
-        rc = pp__from_plg_file(plg_write_file_durable(p, buf, len, 0644));
+        rc = pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
     }
     PINNACLE_PERSIST_FREE(buf);
     if (!rc) { rc = pp__snap_rotate(b); pp__add_rlx(&b->st_snapshots, 1); }
@@ -1530,7 +1603,7 @@ static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len
     if (rc) return rc;
     char p[4096];
     pp__numbered(p, sizeof p, b->mdir, seq, ".ppm");
-    return pp__from_plg_file(plg_write_file_durable(p, buf, len, 0644));
+    return pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
 }
 static int pp__md_rotate(pp_book *b) {
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
@@ -1541,9 +1614,9 @@ static int pp__md_rotate(pp_book *b) {
     for (size_t i = 0; i + 1 < n && v[i] < oldest; i++) {
         char p[4096];
         pp__numbered(p, sizeof p, b->mdir, v[i], ".ppm");
-        unlink(p); del++;
+        pp__sys_unlink(p); del++;
     }
-    if (del && plg_fsync_dir(b->mdir)) rc = PP_EIO;
+    if (del && pp__fsync_dir(b->mdir)) rc = PP_EIO;
     PINNACLE_PERSIST_FREE(v);
     return rc;
 }
@@ -1686,7 +1759,8 @@ static int pp__mark_write_fd(int fd, uint64_t salt, uint64_t end, uint64_t seq) 
     int rc = pp__fdatasync(fd);
     if (rc) return rc;
     pp__mark_put(h, salt, end, seq);
-    if (pwrite(fd, h + PP__MARK_OFF, 20, PP__MARK_OFF) != 20) return errno ? pp__from_errno(errno) : PP_EIO;
+    errno = 0;                                         /* a short write sets none */
+    if (pp__sys_pwrite(fd, h + PP__MARK_OFF, 20, PP__MARK_OFF) != 20) return errno ? pp__from_errno(errno) : PP_EIO;
     return pp__fdatasync(fd);
 }
 
@@ -1749,7 +1823,7 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             if (S) PP__MSG(S, rc, "%s: journal segment %s has a bad header (offset 0) but holds data; not opened (fail closed)", name, path);
             break;
         }
-        if (b) { unlink(path); plg_fsync_dir(jdir); }
+        if (b) { pp__sys_unlink(path); pp__fsync_dir(jdir); }
         n--;
     }
     for (size_t i = 0; i < n && !rc; i++)
@@ -1827,8 +1901,8 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
         return rc;
     }
-    for (size_t k = end_seg; k < n; k++) { pp__numbered(path, sizeof path, jdir, v[k], ".ppj"); unlink(path); }
-    if (end_seg < n) plg_fsync_dir(jdir);
+    for (size_t k = end_seg; k < n; k++) { pp__numbered(path, sizeof path, jdir, v[k], ".ppj"); pp__sys_unlink(path); }
+    if (end_seg < n) pp__fsync_dir(jdir);
     n = end_seg;
     /* the live segment: the last one, if the journal reaches the snapshot */
     int live_ok = n > 0 && jlast >= snap_seq;
@@ -1847,7 +1921,7 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         if (g->fd < 0) { rc = pp__from_errno(errno); break; }
         uint64_t size = res[i].file_size;
         if (i + 1 == n && torn) {        /* cut the torn tail, durably, before anything new is written */
-            if (ftruncate(g->fd, (off_t)end) != 0) { rc = pp__from_errno(errno); break; }
+            if (pp__sys_ftruncate(g->fd, end) != 0) { rc = pp__from_errno(errno); break; }
             size = end;
         }
         /* whatever the crash left in the page cache is durable from here on, and marked so */
@@ -1944,8 +2018,8 @@ static int pp__compact_mmap(pp_book *b, int force) {
             pp__seg *g = b->segs;
             uint64_t last = g->next->first_seq - 1;
             if (!oldest || last > oldest || g->synced_end < pp__load_acq(&g->final_end)) break;
-            if (unlink(g->path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
-            if (plg_fsync_dir(b->jdir)) { rc = PP_EIO; break; }
+            if (pp__sys_unlink(g->path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
+            if (pp__fsync_dir(b->jdir)) { rc = PP_EIO; break; }
             b->segs = g->next;
             pp__seg_free(g);
             pp__add_rlx(&b->st_deleted, 1);
@@ -1990,7 +2064,7 @@ static int pp__compact_strict_locked(pp_book *b, int force) {
             for (size_t i = 0; i < n && v[i] < keep_from; i++) {
                 char p[4096];
                 pp__numbered(p, sizeof p, b->ldir, v[i], ".plg");
-                if (unlink(p) == 0) { did = 1; pp__add_rlx(&b->st_deleted, 1); if (plg_fsync_dir(b->ldir)) { rc = PP_EIO; break; } }
+                if (pp__sys_unlink(p) == 0) { did = 1; pp__add_rlx(&b->st_deleted, 1); if (pp__fsync_dir(b->ldir)) { rc = PP_EIO; break; } }
             }
             if (did) pp__add_rlx(&b->st_compactions, 1);
             PINNACLE_PERSIST_FREE(v);
@@ -2263,7 +2337,7 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
         if (b->jdir) rmdir(b->jdir);
         if (b->ldir) rmdir(b->ldir);
         if (b->sdir) rmdir(b->sdir);
-        if (b->dir && rmdir(b->dir) == 0) plg_fsync_dir(S->dir);
+        if (b->dir && rmdir(b->dir) == 0) pp__fsync_dir(S->dir);
     }
     if (rc) { pp__book_free(b); return rc; }
     *out = b;
@@ -2641,7 +2715,7 @@ PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
     int rc = pp__mkdir(b->mdir);
     char p[4096];
     snprintf(p, sizeof p, "%s/spec", b->mdir);
-    if (!rc) rc = pp__from_plg_file(plg_write_file_durable(p, buf, sizeof buf, 0644));
+    if (!rc) rc = pp__from_plg_file(pp__write_file_durable(p, buf, sizeof buf, 0644));
     if (rc) return rc;
     pthread_mutex_lock(&b->shadow_mu);
     b->md.spec = s; b->md.used = 1;
@@ -2723,7 +2797,7 @@ PPDEF int pp_conn_put(pp_store *S, const char *name, const void *data, size_t le
     pp__put32(buf + 8, (uint32_t)len);
     pp__put32(buf + 12, plg_crc32c(0, data, len));
     if (len) memcpy(buf + 16, data, len);
-    rc = pp__from_plg_file(plg_write_file_durable(p, buf, 16 + len, 0600));
+    rc = pp__from_plg_file(pp__write_file_durable(p, buf, 16 + len, 0600));
     PINNACLE_PERSIST_FREE(buf);
     return rc;
 }

@@ -43,6 +43,15 @@ if [ -n "$hdrs" ]; then
     printf '#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\nstruct Trade { unsigned long long price, qty; };\nint main(){ plg::logger<Trade> lg(nullptr); (void)lg; plg_record r{}; Trade t; return plg::logger<Trade>::get(r, t) == PLG_ETYPE ? 0 : 1; }\n' > "$tmp/typed.cpp"
     for cxx in g++ clang++; do command -v $cxx >/dev/null && try "picolog.h plg::logger<T> with $cxx" $cxx -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/typed.cpp" -o /dev/null; done
   fi
+  if [ -f pinnacle_persist.h ]; then
+    printf '#define PINNACLE_PERSIST_IMPLEMENTATION\n#define PINNACLE_PERSIST_TEST_IO\n#include "pinnacle_persist.h"\nint main(void){pp_test_set_io(0);return 0;}\n' > "$tmp/ppio.c"; cp "$tmp/ppio.c" "$tmp/ppio.cpp"
+    for cc in gcc clang; do
+      command -v $cc >/dev/null || continue
+      cxx=g++; [ $cc = clang ] && cxx=clang++
+      try "pinnacle_persist.h PINNACLE_PERSIST_TEST_IO $cc c11" $cc -std=c11 -Wall -Wextra -Werror -Wshadow $uring -I. -c "$tmp/ppio.c" -o /dev/null
+      command -v $cxx >/dev/null && try "pinnacle_persist.h PINNACLE_PERSIST_TEST_IO $cxx c++17" $cxx -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/ppio.cpp" -o /dev/null
+    done
+  fi
 fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -55,6 +55,10 @@ typedef struct sim_cfg {
     uint32_t p_writeback;     /* per reap call, per pending completed write */
     uint32_t max_delay;       /* reap calls an op may be held before it is ready */
     uint32_t p_hold;          /* a ready op is held back once more (late, reordered) */
+    /* durable images (pp_io, below): */
+    uint32_t p_grow_enospc;   /* fallocate fails with ENOSPC */
+    uint32_t p_file_enospc;   /* a whole-file durable write (snapshot...) fails with ENOSPC, leaving a torn temp */
+    int      lie_sync;        /* UNSAFE, for checking the checker: msync/fdatasync succeed but make nothing durable */
 } sim_cfg;
 
 typedef struct sim_stats {
@@ -64,6 +68,8 @@ typedef struct sim_stats {
     uint64_t cuts, cut_kept, cut_dropped, cut_torn, sectors_kept, sectors_dropped;
     uint64_t buf_changed_in_flight;   /* the caller modified a buffer before completion: a bug */
     uint64_t ops_after_cut, ext_syncs;
+    uint64_t img_syncs, img_files, img_sectors_new, img_sectors_kept, img_sectors_reverted, img_sizes_reverted;
+    uint64_t dir_ops, dir_ops_undone, tmp_dropped, tmp_torn, inj_grow_enospc, inj_file_enospc, inj_dir_eio;
 } sim_stats;
 
 enum { SIM_SUBMITTED = 0, SIM_CACHED = 1, SIM_LIMBO = 2 };
@@ -74,6 +80,7 @@ typedef struct sim_op {
     int32_t res;
     uint32_t delay, len;
     uint64_t off, done_at;
+    pthread_t owner;                 /* the submitting thread: only its reap delivers the op */
     const void *ubuf;                /* the caller's buffer (checked unchanged at completion) */
     uint8_t *data;                   /* copy taken at submission */
     uint8_t *dead;                   /* per sector: superseded by a later durable write */
@@ -96,6 +103,11 @@ typedef struct sim_disk {
      * completions are chosen; `remaining` ops are still undelivered. */
     void (*on_step)(struct sim_disk *d, void *user, int remaining);
     void *user;
+    /* durable images (pp_io, below) */
+    struct sim_img *imgs; int nimgs, capimgs;
+    struct sim_dirop *dirops; int ndirops, capdirops;
+    char grave[1024]; uint64_t ngrave;
+    int err_files;                   /* injected sync/growth errors delivered on journal files */
 } sim_disk;
 
 static uint64_t sim_rand(sim_disk *d) {
@@ -120,8 +132,10 @@ static void sim_init(sim_disk *d, const sim_cfg *cfg) {
 
 static void sim__free_op(sim_op *o) { free(o->data); free(o->dead); o->data = NULL; o->dead = NULL; }
 
+static void sim__img_free(sim_disk *d);
 static void sim_destroy(sim_disk *d) {
     if (sim__active == d) sim__active = NULL;
+    sim__img_free(d);
     for (int i = 0; i < d->nops; i++) sim__free_op(&d->ops[i]);
     free(d->ops);
     for (int i = 0; i < d->nfiles; i++) close(d->files[i].fd);
@@ -185,6 +199,7 @@ static sim_op *sim__new_op(sim_disk *d) {
     sim_op *o = &d->ops[d->nops++];
     memset(o, 0, sizeof *o);
     o->id = ++d->next_id;
+    o->owner = pthread_self();       /* several logs on one disk: each writer thread reaps its own */
     o->delay = d->cfg.max_delay ? (uint32_t)(sim_rand(d) % (d->cfg.max_delay + 1)) : 0;
     return o;
 }
@@ -278,20 +293,22 @@ static int sim_reap(sim_disk *d, uint64_t *tags, int32_t *res, int max, uint64_t
     pthread_mutex_lock(&d->mu);
     d->step++; d->st.reaps++;
     int n = 0, undelivered = 0;
-    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && d->ops[i].delay) d->ops[i].delay--;
+    pthread_t self = pthread_self();
+#define SIM__MINE(o) pthread_equal((o)->owner, self)
+    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && d->ops[i].delay && SIM__MINE(&d->ops[i])) d->ops[i].delay--;
     for (int pass = 0; pass < 2 && n == 0; pass++) {
         int idx[512], nr = 0, first_ready = -1;
         for (int i = 0; i < d->nops && nr < 512; i++)
-            if (!d->ops[i].delivered && d->ops[i].delay == 0) {
+            if (!d->ops[i].delivered && d->ops[i].delay == 0 && SIM__MINE(&d->ops[i])) {
                 if (first_ready < 0) first_ready = i;
                 idx[nr++] = i;
             }
         if (nr == 0) {
             if (!timeout_ns) break;
             uint32_t m = UINT32_MAX;                   /* advance simulated time */
-            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && d->ops[i].delay < m) m = d->ops[i].delay;
+            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && SIM__MINE(&d->ops[i]) && d->ops[i].delay < m) m = d->ops[i].delay;
             if (m == UINT32_MAX) break;
-            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered) d->ops[i].delay -= m;
+            for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && SIM__MINE(&d->ops[i])) d->ops[i].delay -= m;
             continue;
         }
         for (int i = nr - 1; i > 0; i--) {             /* any order */
@@ -317,7 +334,8 @@ static int sim_reap(sim_disk *d, uint64_t *tags, int32_t *res, int max, uint64_t
         sim_op *o = &d->ops[i];
         if (o->delivered && (o->state == -1 || (o->is_sync))) sim__remove(d, i); else i++;
     }
-    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered) undelivered++;
+    for (int i = 0; i < d->nops; i++) if (!d->ops[i].delivered && SIM__MINE(&d->ops[i])) undelivered++;
+#undef SIM__MINE
     void (*cb)(sim_disk *, void *, int) = d->dead ? NULL : d->on_step;
     pthread_mutex_unlock(&d->mu);
     if (cb) cb(d, d->user, undelivered);
@@ -409,6 +427,455 @@ static void sim_plg_io(sim_disk *d, plg_io *io) {
 }
 #endif
 
+/* ---- durable images: files changed in place (a shared mapping, pwrite) and
+ * made durable by msync/fdatasync, as pinnacle_persist.h's mmap journal is.
+ *
+ * Model: the real file always holds the current contents (the page cache).
+ * For every file it has seen synced, the sim keeps a durable image: the bytes
+ * and the size that successful syncs made durable (an msync: its range; an
+ * fdatasync: the whole file; a whole-file durable write: the file). A failed
+ * sync makes nothing durable (its pages may or may not be written: they stay
+ * "maybe"). Renames and unlinks are directory metadata: durable only once an
+ * fsync of the directory returned; until then a power cut may undo them (the
+ * latest first, as a journaling filesystem commits in order). Unlinked files
+ * are kept as hard links in a graveyard so an undo can bring them back and
+ * no inode is reused meanwhile (images are keyed by inode).
+ *
+ * sim_img_build() makes the state after a power cut in a separate directory,
+ * once the disk is dead (sim_cut): each file is copied, and in every 512-byte
+ * sector where the current contents differ from the durable image the cut
+ * keeps the new bytes or reverts to the durable ones (mode 0: each sector at
+ * random; 1: revert all, the worst case; 2: keep all, a process crash); a
+ * size not yet durable may revert too. A file never synced that is a temp
+ * file (*.tmp) may be missing, complete or torn; other never-synced files
+ * (the lock file; picolog's files, which the plg_io part above handles) are
+ * copied as they are. Then undone directory operations are applied.
+ *
+ * pinnacle_persist.h's pp_io on top: sim_pp_io() when the test compiled the
+ * implementation with PINNACLE_PERSIST_TEST_IO. */
+#include <dirent.h>
+#define SIM__UNUSED __attribute__((unused))   /* a test uses the part it needs */
+
+SIM__UNUSED static uint64_t sim__r(uint64_t *s) {               /* splitmix64, for the cut's own choices */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+typedef struct sim_img { dev_t dev; ino_t ino; uint8_t *data; uint64_t size, cap; int failed; } sim_img;
+enum { SIM_DIR_RENAME = 1, SIM_DIR_UNLINK = 2 };
+typedef struct sim_dirop { int kind, done; char dir[512], a[512], b[512], grave_a[1100], grave_b[1100]; } sim_dirop;
+enum { SIM_ERR_MSYNC = 1, SIM_ERR_FDATASYNC = 2, SIM_ERR_GROW = 3, SIM_ERR_SHORT = 4 };
+#define SIM_MAX_ERRS 16
+typedef struct sim_errrec { int kind; char path[512]; } sim_errrec;
+static sim_errrec sim__errs[SIM_MAX_ERRS]; static int sim__nerrs;
+
+SIM__UNUSED static void sim__img_free(sim_disk *d) {
+    for (int i = 0; i < d->nimgs; i++) free(d->imgs[i].data);
+    free(d->imgs); free(d->dirops);
+    d->imgs = NULL; d->dirops = NULL; d->nimgs = d->capimgs = d->ndirops = d->capdirops = 0;
+}
+
+/* Where unlinked and replaced files are kept (same filesystem as the data). */
+SIM__UNUSED static void sim_img_init(sim_disk *d, const char *grave_dir) {
+    snprintf(d->grave, sizeof d->grave, "%s", grave_dir);
+    mkdir(d->grave, 0755);
+    sim__nerrs = 0;
+}
+
+SIM__UNUSED static sim_img *sim__img_find(sim_disk *d, dev_t dev, ino_t ino, int add) {
+    for (int i = 0; i < d->nimgs; i++) if (d->imgs[i].dev == dev && d->imgs[i].ino == ino) return &d->imgs[i];
+    if (!add) return NULL;
+    if (d->nimgs == d->capimgs) {
+        d->capimgs = d->capimgs ? 2 * d->capimgs : 32;
+        d->imgs = (sim_img *)realloc(d->imgs, (size_t)d->capimgs * sizeof *d->imgs);
+        if (!d->imgs) abort();
+    }
+    sim_img *im = &d->imgs[d->nimgs++];
+    memset(im, 0, sizeof *im);
+    im->dev = dev; im->ino = ino;
+    d->st.img_files++;
+    return im;
+}
+
+/* Caller holds the lock: [off, off+len) of fd's current contents is durable,
+ * and so is the file's size. With lie_sync only a file's first sync counts. */
+SIM__UNUSED static void sim__img_capture(sim_disk *d, int fd, uint64_t off, uint64_t len) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return;
+    sim_img *im = sim__img_find(d, sb.st_dev, sb.st_ino, 0);
+    if (im && (d->cfg.lie_sync || im->failed)) return;
+    if (!im) { im = sim__img_find(d, sb.st_dev, sb.st_ino, 1); off = 0; len = (uint64_t)sb.st_size; }
+    uint64_t fsz = (uint64_t)sb.st_size;
+    if (fsz > im->cap) {
+        uint64_t nc = im->cap ? im->cap : 65536;
+        while (nc < fsz) nc *= 2;
+        im->data = (uint8_t *)realloc(im->data, nc);
+        if (!im->data) abort();
+        im->cap = nc;
+    }
+    if (fsz > im->size) memset(im->data + im->size, 0, fsz - im->size);
+    im->size = fsz;
+    uint64_t end = off + len < fsz ? off + len : fsz;
+    while (off < end) {
+        ssize_t n = pread(fd, im->data + off, end - off, (off_t)off);
+        if (n <= 0) break;
+        off += (uint64_t)n;
+    }
+    d->st.img_syncs++;
+}
+
+SIM__UNUSED static void sim__fd_path(int fd, char *out, size_t cap) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(p, out, cap - 1);
+    out[n > 0 ? n : 0] = 0;
+}
+
+/* Caller holds the lock: an injected error was delivered on fd. After a
+ * failed sync nothing more of the file becomes durable (the kernel may have
+ * dropped the dirty pages and marked them clean: PostgreSQL's fsyncgate). */
+SIM__UNUSED static void sim__img_err(sim_disk *d, int fd, int kind, int err) {
+    struct stat sb;
+    if ((kind == SIM_ERR_MSYNC || kind == SIM_ERR_FDATASYNC) && fstat(fd, &sb) == 0)
+        sim__img_find(d, sb.st_dev, sb.st_ino, 1)->failed = 1;    /* a new file: nothing of it is durable */
+    if (!d->first_error) { d->first_error = err; d->first_error_step = d->step; }
+    if (sim__nerrs < SIM_MAX_ERRS) {
+        sim__errs[sim__nerrs].kind = kind;
+        sim__fd_path(fd, sim__errs[sim__nerrs].path, sizeof sim__errs[0].path);
+        sim__nerrs++;
+    }
+}
+
+SIM__UNUSED static void sim__dirname(const char *path, char *out, size_t cap) {
+    snprintf(out, cap, "%s", path);
+    char *sl = strrchr(out, '/');
+    if (sl && sl != out) *sl = 0; else snprintf(out, cap, "%s", sl ? "/" : ".");
+}
+
+/* Caller holds the lock: keep path's file alive in the graveyard. */
+SIM__UNUSED static int sim__bury(sim_disk *d, const char *path, char *grave, size_t cap) {
+    grave[0] = 0;
+    if (!d->grave[0]) return 0;
+    snprintf(grave, cap, "%s/%llu", d->grave, (unsigned long long)++d->ngrave);
+    if (link(path, grave) != 0) { grave[0] = 0; return -1; }
+    return 0;
+}
+
+SIM__UNUSED static sim_dirop *sim__dirop(sim_disk *d, int kind, const char *a, const char *b) {
+    if (d->ndirops == d->capdirops) {
+        d->capdirops = d->capdirops ? 2 * d->capdirops : 64;
+        d->dirops = (sim_dirop *)realloc(d->dirops, (size_t)d->capdirops * sizeof *d->dirops);
+        if (!d->dirops) abort();
+    }
+    sim_dirop *o = &d->dirops[d->ndirops++];
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    snprintf(o->a, sizeof o->a, "%s", a);
+    if (b) snprintf(o->b, sizeof o->b, "%s", b);
+    sim__dirname(b ? b : a, o->dir, sizeof o->dir);
+    d->st.dir_ops++;
+    return o;
+}
+
+/* ---- the state after the cut ---- */
+SIM__UNUSED static int sim__read_all(const char *path, uint8_t **out, uint64_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) { close(fd); return -1; }
+    uint8_t *p = (uint8_t *)malloc((size_t)sb.st_size + 1);
+    uint64_t got = 0;
+    while (p && got < (uint64_t)sb.st_size) {
+        ssize_t n = pread(fd, p + got, (size_t)((uint64_t)sb.st_size - got), (off_t)got);
+        if (n <= 0) break;
+        got += (uint64_t)n;
+    }
+    close(fd);
+    if (!p) return -1;
+    *out = p; *len = got;
+    return 0;
+}
+
+SIM__UNUSED static void sim__write_all(const char *path, const uint8_t *p, uint64_t len, mode_t mode) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) { fprintf(stderr, "sim_disk: cannot create %s: %s\n", path, strerror(errno)); abort(); }
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(fd, p + done, (size_t)(len - done), (off_t)done);
+        if (n <= 0) { fprintf(stderr, "sim_disk: cannot write %s\n", path); abort(); }
+        done += (uint64_t)n;
+    }
+    close(fd);
+}
+
+/* One file as the cut leaves it: src (current contents; its inode names the
+ * image) to dst. */
+SIM__UNUSED static void sim__emit(sim_disk *d, const char *src, const char *dst, int mode, uint64_t *rng) {
+    struct stat sb;
+    uint8_t *cur; uint64_t clen;
+    if (stat(src, &sb) != 0 || sim__read_all(src, &cur, &clen) != 0) return;
+    sim_img *im = sim__img_find(d, sb.st_dev, sb.st_ino, 0);
+    for (int i = 0; i < d->nfiles && im; i++)          /* written through plg_io: sim_cut made the file what survived */
+        if (d->files[i].dev == sb.st_dev && d->files[i].ino == sb.st_ino) im = NULL;
+    size_t nl = strlen(src);
+    if (!im) {
+        int how = 0;                                   /* 0 copy, 1 drop, 2 torn */
+        if (nl > 4 && !strcmp(src + nl - 4, ".tmp")) how = mode == 1 ? 1 : mode == 2 ? 0 : (int)(sim__r(rng) % 3);
+        if (how == 1) { d->st.tmp_dropped++; free(cur); return; }
+        if (how == 2) { clen = clen ? (sim__r(rng) % ((clen + SIM_SECTOR - 1) / SIM_SECTOR)) * SIM_SECTOR : 0; d->st.tmp_torn++; }
+        sim__write_all(dst, cur, clen, sb.st_mode & 0777);
+        free(cur);
+        return;
+    }
+    uint64_t size = clen;
+    if (clen != im->size) {
+        int revert = mode == 1 || (mode == 0 && (sim__r(rng) & 1));
+        if (revert) { size = im->size; d->st.img_sizes_reverted++; }
+    }
+    uint8_t *out = (uint8_t *)calloc(1, (size_t)size + 1);
+    if (!out) abort();
+    for (uint64_t s = 0; s < size; s += SIM_SECTOR) {
+        uint64_t n = size - s < SIM_SECTOR ? size - s : SIM_SECTOR;
+        uint8_t nw[SIM_SECTOR], old[SIM_SECTOR];
+        memset(nw, 0, sizeof nw); memset(old, 0, sizeof old);
+        if (s < clen) memcpy(nw, cur + s, clen - s < n ? clen - s : n);
+        if (s < im->size) memcpy(old, im->data + s, im->size - s < n ? im->size - s : n);
+        const uint8_t *pick = nw;
+        if (memcmp(nw, old, n) != 0) {
+            d->st.img_sectors_new++;
+            int keep = mode == 2 || (mode == 0 && (sim__r(rng) & 1));
+            if (keep) d->st.img_sectors_kept++; else { d->st.img_sectors_reverted++; pick = old; }
+        }
+        memcpy(out + s, pick, n);
+    }
+    sim__write_all(dst, out, size, sb.st_mode & 0777);
+    free(out); free(cur);
+}
+
+SIM__UNUSED static int sim__cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+SIM__UNUSED static void sim__build_tree(sim_disk *d, const char *src, const char *dst, int mode, uint64_t *rng) {
+    mkdir(dst, 0755);
+    DIR *dir = opendir(src);
+    if (!dir) return;
+    char *names[4096]; int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL && n < 4096)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names[n++] = strdup(e->d_name);
+    closedir(dir);
+    qsort(names, (size_t)n, sizeof names[0], sim__cmpstr);     /* same order, same choices */
+    for (int i = 0; i < n; i++) {
+        char s[1024], t[1024];
+        struct stat sb;
+        snprintf(s, sizeof s, "%s/%s", src, names[i]);
+        snprintf(t, sizeof t, "%s/%s", dst, names[i]);
+        if (lstat(s, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode)) sim__build_tree(d, s, t, mode, rng);
+            else if (S_ISREG(sb.st_mode)) sim__emit(d, s, t, mode, rng);
+        }
+        free(names[i]);
+    }
+}
+
+/* src's path under dst (src must be the prefix the store used), or 0. */
+SIM__UNUSED static int sim__map_path(const char *src, const char *dst, const char *path, char *out, size_t cap) {
+    size_t n = strlen(src);
+    if (strncmp(path, src, n) != 0 || (path[n] != '/' && path[n] != 0)) return 0;
+    snprintf(out, cap, "%s%s", dst, path + n);
+    return 1;
+}
+
+/* The state after a power cut of the files under src (the data directory as
+ * the store named it), built in dst (must not exist). The disk must be dead. */
+SIM__UNUSED static void sim_img_build(sim_disk *d, const char *src, const char *dst, int mode, uint64_t seed) {
+    uint64_t rng = seed ^ 0xC0FFEE123ull;
+    sim__build_tree(d, src, dst, mode, &rng);
+    /* directory operations not yet durable: per directory, a suffix is undone */
+    for (int i = 0; i < d->ndirops; i++) {
+        sim_dirop *o = &d->dirops[i];
+        if (o->done) continue;
+        int pending = 0;
+        for (int j = i; j < d->ndirops; j++) if (!d->dirops[j].done && !strcmp(d->dirops[j].dir, o->dir)) pending++;
+        int keep = mode == 2 ? pending : mode == 1 ? 0 : (int)(sim__r(&rng) % (uint64_t)(pending + 1));
+        int idx[4096], k = 0;
+        for (int j = i; j < d->ndirops && k < 4096; j++)
+            if (!d->dirops[j].done && !strcmp(d->dirops[j].dir, o->dir)) { d->dirops[j].done = 1; idx[k++] = j; }
+        for (int q = k - 1; q >= keep; q--) {          /* undo, latest first */
+            sim_dirop *u = &d->dirops[idx[q]];
+            char pa[1200], pb[1200];
+            if (u->kind == SIM_DIR_RENAME && sim__map_path(src, dst, u->a, pa, sizeof pa) && sim__map_path(src, dst, u->b, pb, sizeof pb)) {
+                rename(pb, pa);
+                if (u->grave_b[0]) sim__emit(d, u->grave_b, pb, mode, &rng);
+            } else if (u->kind == SIM_DIR_UNLINK && u->grave_a[0] && sim__map_path(src, dst, u->a, pa, sizeof pa)) {
+                sim__emit(d, u->grave_a, pa, mode, &rng);
+            }
+            d->st.dir_ops_undone++;
+        }
+    }
+}
+
+/* Every file under dir is durable as it is now (a store closed cleanly). */
+SIM__UNUSED static void sim_img_adopt(sim_disk *d, const char *dir) {
+    DIR *dh = opendir(dir);
+    if (!dh) return;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[1024];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (lstat(p, &sb) != 0) continue;
+        if (S_ISDIR(sb.st_mode)) { sim_img_adopt(d, p); continue; }
+        if (!S_ISREG(sb.st_mode)) continue;
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        pthread_mutex_lock(&d->mu);
+        sim__img_capture(d, fd, 0, UINT64_MAX / 2);
+        pthread_mutex_unlock(&d->mu);
+        close(fd);
+    }
+    closedir(dh);
+}
+
+/* The injected errors delivered so far: kind (SIM_ERR_*) and file. */
+SIM__UNUSED static int sim_img_errors(const sim_errrec **out) { *out = sim__errs; return sim__nerrs; }
+
+#if defined(PINNACLE_PERSIST_H) && defined(PINNACLE_PERSIST_TEST_IO)
+#define SIM__PP_ENTER(d) pthread_mutex_lock(&(d)->mu); \
+    if ((d)->dead) { (d)->st.ops_after_cut++; pthread_mutex_unlock(&(d)->mu); errno = EIO; return -1; }
+SIM__UNUSED static int sim__pp_msync(void *ctx, int fd, void *addr, size_t len, int64_t off) {
+    sim_disk *d = (sim_disk *)ctx;
+    (void)addr;
+    SIM__PP_ENTER(d);
+    int rc = 0;
+    if (sim_chance(d, d->cfg.p_sync_eio)) { d->st.inj_sync_eio++; sim__img_err(d, fd, SIM_ERR_MSYNC, EIO); rc = EIO; }
+    else sim__img_capture(d, fd, (uint64_t)off, len);
+    pthread_mutex_unlock(&d->mu);
+    if (rc) { errno = rc; return -1; }
+    return 0;
+}
+SIM__UNUSED static int sim__pp_fdatasync(void *ctx, int fd) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    int rc = 0;
+    if (sim_chance(d, d->cfg.p_sync_eio)) { d->st.inj_sync_eio++; sim__img_err(d, fd, SIM_ERR_FDATASYNC, EIO); rc = EIO; }
+    else sim__img_capture(d, fd, 0, UINT64_MAX / 2);
+    pthread_mutex_unlock(&d->mu);
+    if (rc) { errno = rc; return -1; }
+    return 0;
+}
+SIM__UNUSED static int sim__pp_fallocate(void *ctx, int fd, int64_t off, int64_t len) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    int rc = 0;
+    if (sim_chance(d, d->cfg.p_grow_enospc)) { d->st.inj_grow_enospc++; sim__img_err(d, fd, SIM_ERR_GROW, ENOSPC); rc = ENOSPC; }
+    else if (fallocate(fd, 0, (off_t)off, (off_t)len) != 0) rc = errno;
+    pthread_mutex_unlock(&d->mu);
+    if (rc) { errno = rc; return -1; }
+    return 0;
+}
+SIM__UNUSED static int sim__pp_ftruncate(void *ctx, int fd, int64_t len) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    int rc = ftruncate(fd, (off_t)len) != 0 ? errno : 0;
+    pthread_mutex_unlock(&d->mu);
+    if (rc) { errno = rc; return -1; }
+    return 0;
+}
+SIM__UNUSED static int64_t sim__pp_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    size_t n = len;
+    if (len > SIM_SECTOR && sim_chance(d, d->cfg.p_write_short)) {   /* whole sectors missing at the end */
+        size_t ns = (len + SIM_SECTOR - 1) / SIM_SECTOR;
+        n = (1 + (size_t)(sim_rand(d) % (ns - 1))) * SIM_SECTOR;
+        d->st.inj_short++; sim__img_err(d, fd, SIM_ERR_SHORT, SIM_ESHORT);
+    }
+    ssize_t w = pwrite(fd, buf, n, (off_t)off);
+    int e = errno;
+    pthread_mutex_unlock(&d->mu);
+    errno = e;
+    return (int64_t)w;
+}
+SIM__UNUSED static int sim__pp_rename(void *ctx, const char *from, const char *to) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    char grave[1100];
+    if (access(to, F_OK) == 0) sim__bury(d, to, grave, sizeof grave); else grave[0] = 0;
+    int rc = rename(from, to) != 0 ? errno : 0;
+    if (!rc) { sim_dirop *o = sim__dirop(d, SIM_DIR_RENAME, from, to); snprintf(o->grave_b, sizeof o->grave_b, "%s", grave); }
+    pthread_mutex_unlock(&d->mu);
+    if (rc) { errno = rc; return -1; }
+    return 0;
+}
+SIM__UNUSED static int sim__pp_unlink(void *ctx, const char *path) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    char grave[1100];
+    sim__bury(d, path, grave, sizeof grave);
+    int rc = unlink(path) != 0 ? errno : 0;
+    if (!rc) { sim_dirop *o = sim__dirop(d, SIM_DIR_UNLINK, path, NULL); snprintf(o->grave_a, sizeof o->grave_a, "%s", grave); }
+    pthread_mutex_unlock(&d->mu);
+    if (rc) { errno = rc; return -1; }
+    return 0;
+}
+SIM__UNUSED static int sim__pp_fsync_dir(void *ctx, const char *dir) {
+    sim_disk *d = (sim_disk *)ctx;
+    pthread_mutex_lock(&d->mu);
+    int rc = 0;
+    if (d->dead) { d->st.ops_after_cut++; rc = PLG_EIO; }
+    else if (sim_chance(d, d->cfg.p_sync_eio)) { d->st.inj_dir_eio++; rc = PLG_EIO; }
+    else {
+        char nd[512];
+        snprintf(nd, sizeof nd, "%s", dir);
+        size_t l = strlen(nd);
+        while (l > 1 && nd[l - 1] == '/') nd[--l] = 0;
+        for (int i = 0; i < d->ndirops; i++) if (!strcmp(d->dirops[i].dir, nd)) d->dirops[i].done = 1;
+        int w = 0;                                     /* forget what is durable */
+        for (int i = 0; i < d->ndirops; i++) if (!d->dirops[i].done) d->dirops[w++] = d->dirops[i];
+        d->ndirops = w;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+SIM__UNUSED static int sim__pp_write_file_durable(void *ctx, const char *path, const void *data, size_t len, unsigned mode) {
+    sim_disk *d = (sim_disk *)ctx;
+    pthread_mutex_lock(&d->mu);
+    int rc = 0;
+    if (d->dead) { d->st.ops_after_cut++; rc = PLG_EIO; }
+    else if (sim_chance(d, d->cfg.p_file_enospc)) {    /* the disk filled up half way: a torn temp is left */
+        char tmp[1024];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        sim__write_all(tmp, (const uint8_t *)data, len / 2, (mode_t)mode);
+        d->st.inj_file_enospc++;
+        rc = PLG_ENOSPC;
+    } else {
+        struct stat sb;                                /* the old file goes: forget its image */
+        if (stat(path, &sb) == 0) {
+            sim_img *im = sim__img_find(d, sb.st_dev, sb.st_ino, 0);
+            if (im) { free(im->data); *im = d->imgs[--d->nimgs]; }
+        }
+        /* not under the lock: its fsyncs may be interposed (SIM_DISK_INTERPOSE_SYNC).
+         * Durable when it returns, as it promises. */
+        pthread_mutex_unlock(&d->mu);
+        rc = plg_write_file_durable(path, data, len, mode);
+        pthread_mutex_lock(&d->mu);
+        int fd = rc || d->dead ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) { sim__img_capture(d, fd, 0, UINT64_MAX / 2); close(fd); }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+SIM__UNUSED static void sim_pp_io(sim_disk *d, pp_io *io) {
+    memset(io, 0, sizeof *io);
+    io->ctx = d;
+    io->msync = sim__pp_msync; io->fdatasync = sim__pp_fdatasync; io->fallocate = sim__pp_fallocate;
+    io->ftruncate = sim__pp_ftruncate; io->pwrite = sim__pp_pwrite; io->rename = sim__pp_rename;
+    io->unlink = sim__pp_unlink; io->fsync_dir = sim__pp_fsync_dir; io->write_file_durable = sim__pp_write_file_durable;
+}
+#endif
+
 static void sim_print_stats(const sim_stats *s, FILE *f) {
     fprintf(f, "sim: %llu writes, %llu syncs, %llu reaps, %llu reordered, %llu held late; durable by dsync %llu, "
             "by fsync %llu, by writeback %llu; injected: %llu EIO, %llu ENOSPC, %llu short, %llu sync EIO, "
@@ -420,6 +887,18 @@ static void sim_print_stats(const sim_stats *s, FILE *f) {
             (unsigned long long)s->inj_submit, (unsigned long long)s->cuts, (unsigned long long)s->cut_kept,
             (unsigned long long)s->cut_dropped, (unsigned long long)s->cut_torn, (unsigned long long)s->sectors_kept,
             (unsigned long long)s->sectors_dropped);
+}
+
+SIM__UNUSED static void sim_img_print_stats(const sim_stats *s, FILE *f) {
+    fprintf(f, "sim images: %llu files, %llu syncs captured; at the cuts %llu sectors differed from the durable image: "
+            "%llu kept, %llu reverted; %llu sizes reverted; %llu renames/unlinks, %llu undone; temp files %llu dropped, "
+            "%llu torn; injected: %llu sync EIO, %llu dir-fsync EIO, %llu growth ENOSPC, %llu file ENOSPC, %llu short writes\n",
+            (unsigned long long)s->img_files, (unsigned long long)s->img_syncs, (unsigned long long)s->img_sectors_new,
+            (unsigned long long)s->img_sectors_kept, (unsigned long long)s->img_sectors_reverted,
+            (unsigned long long)s->img_sizes_reverted, (unsigned long long)s->dir_ops, (unsigned long long)s->dir_ops_undone,
+            (unsigned long long)s->tmp_dropped, (unsigned long long)s->tmp_torn, (unsigned long long)s->inj_sync_eio,
+            (unsigned long long)s->inj_dir_eio, (unsigned long long)s->inj_grow_enospc, (unsigned long long)s->inj_file_enospc,
+            (unsigned long long)s->inj_short);
 }
 
 static void sim_stats_add(sim_stats *a, const sim_stats *b) {
