@@ -112,12 +112,13 @@ clean:
 # Test helpers in tests/*.h are prerequisites of every test binary.
 TEST_HELPERS := $(filter-out tests/t.h,$(wildcard tests/*.h))
 $(addprefix $(B)/test/,$(TESTS)) $(addprefix $(B)/asan/,$(TESTS)) $(addprefix $(B)/tsan/,$(TESTS)): $(TEST_HELPERS)
-$(B)/test/test_fuzz_picolog $(B)/asan/test_fuzz_picolog $(B)/tsan/test_fuzz_picolog: $(wildcard fuzz/*.c)
+FUZZ_TESTS := $(filter test_fuzz_%,$(TESTS))
+$(foreach t,$(FUZZ_TESTS),$(B)/test/$(t) $(B)/asan/$(t) $(B)/tsan/$(t)): $(wildcard fuzz/*.c fuzz/*.h)
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
 FUZZ_CI_SECONDS ?= 45
-$(B)/fuzz/%: fuzz/%.c $(HEADERS)
+$(B)/fuzz/%: fuzz/%.c $(HEADERS) $(wildcard fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
