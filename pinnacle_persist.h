@@ -1298,8 +1298,12 @@ static int pp__bar_add(pp__vec *v, uint64_t res_ns, uint64_t window_ns, const pp
             if (!(x = (pp_bar *)pp__vec_push(v))) return PP_ENOMEM;
             memset(x, 0, sizeof *x);
             x->start_ns = start; x->open = x->high = x->low = t->price;
-            size_t k = 0;                           /* retention: bars older than the window */
-            while (k < v->n && ((pp_bar *)pp__vec_at(v, k))->start_ns + window_ns < start) k++;
+            size_t k = 0;                           /* retention: bars older than the window, never the new one */
+            while (k + 1 < v->n) {                  /* (start_ns + window_ns would wrap for a far-future tick) */
+                uint64_t s0 = ((pp_bar *)pp__vec_at(v, k))->start_ns;
+                if (s0 >= start || start - s0 <= window_ns) break;
+                k++;
+            }
             if (k) { pp__vec_drop(v, k); x = (pp_bar *)pp__vec_at(v, v->n - 1); }
         }
     }
