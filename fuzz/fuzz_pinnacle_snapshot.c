@@ -6,8 +6,9 @@
  *
  * Input: byte 0 = flags, then chunks (little-endian u32 length, bytes): the
  * snapshot file, then md/<seq>.ppm (flags bit 1), then md/spec (bit 2).
- *   flags bit 0  fix the checksums first (snapshot count and CRC, the CRC of
- *                md/<seq>.ppm and md/spec), so mutations reach the decoders
+ *   flags bit 0  fix the checksums first (snapshot count and CRC; the gap
+ *                count and CRC of md/<seq>.ppm; the CRC of md/spec), so
+ *                mutations reach the decoders
  *   flags bit 1  a market-data state chunk follows (md/<seq>.ppm, the
  *                snapshot's seq)
  *   flags bit 2  an md/spec chunk follows
@@ -82,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t *f = (uint8_t *)malloc(n ? n : 1);
         if (!f) return 0;
         memcpy(f, p, n);
-        if (flags & 1) pf_fix_tail_crc(f, n);
+        if (flags & 1) { pf_fix_md_counts(f, n); pf_fix_tail_crc(f, n); }
         if (n >= 32) exch_seq = pp__get64(f + 24) + 1;
         if (n >= 144) exch_ts = pp__get64(f + 136) + 1000000000ull;
         pf_path(path, sizeof path, "md", seq, ".ppm");
