@@ -1734,6 +1734,14 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
             pp__chk_where(chk, path, 32, "segment without a first seq before others");
             if (S) PP__MSG(S, rc, "%s: segment %s has no first seq but later ones exist; not opened", name, path);
+        } else if (i > 0 && f[i].first < f[i - 1].first) {
+            /* segments are created in seq order: a later one starting earlier would
+             * hide the earlier one's entries from recovery (and wrap its end) */
+            rc = PP_ECORRUPT;
+            pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
+            pp__chk_where(chk, path, 32, "segment starts at a lower seq than the one before it");
+            if (S) PP__MSG(S, rc, "%s: segment %s starts at seq %llu, before its predecessor (seq %llu); not opened (fail closed)",
+                           name, path, (unsigned long long)f[i].first, (unsigned long long)f[i - 1].first);
         }
     size_t start = 0;
     if (!rc && n) {
