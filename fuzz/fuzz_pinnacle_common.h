@@ -44,6 +44,9 @@ static pp_config pf_config(const char *dir) {
 }
 
 /* A data directory per process (tmpfs when there is one: fsync is cheap). */
+static void pf_rm_rf(const char *path);
+static const char *pf_base(void);
+static void pf_cleanup(void) { pf_rm_rf(pf_base()); rmdir(pf_base()); }
 static const char *pf_base(void) {
     static char dir[256];
     if (!dir[0]) {
@@ -51,6 +54,7 @@ static const char *pf_base(void) {
         const char *base = (stat("/dev/shm", &sb) == 0 && access("/dev/shm", W_OK) == 0) ? "/dev/shm" : "/tmp";
         snprintf(dir, sizeof dir, "%s/pp_fuzz_%d", base, (int)getpid());
         mkdir(dir, 0755);
+        atexit(pf_cleanup);               /* libFuzzer exits through exit() */
     }
     return dir;
 }
@@ -278,6 +282,12 @@ static void pf_open_and_use(int round_trip, int snapshot) {
         if (s.last_seq != pp_last_seq(b) || s.durable_seq > s.last_seq || pp_durable(b) > pp_last_seq(b)) {
             fprintf(stderr, "fuzz_pinnacle: after recovery: last %llu, stats last %llu, durable %llu\n",
                     (unsigned long long)pp_last_seq(b), (unsigned long long)s.last_seq, (unsigned long long)pp_durable(b));
+            abort();
+        }
+        /* a sync with nothing new: every journaled event is durable, and no more */
+        if (pf_check_rc("pp_sync", pp_sync(b)) == 0 && pp_durable(b) != pp_last_seq(b)) {
+            fprintf(stderr, "fuzz_pinnacle: after recovery and pp_sync, durable %llu but last %llu\n",
+                    (unsigned long long)pp_durable(b), (unsigned long long)pp_last_seq(b));
             abort();
         }
         if (round_trip) { pf_round_trip(st, b, snapshot); return; }

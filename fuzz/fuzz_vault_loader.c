@@ -47,6 +47,7 @@ static vault_options fv_opts(void) {
     return o;
 }
 
+static void fv_cleanup(void);
 static const char *fv_dir(void) {
     static char dir[256];
     if (!dir[0]) {
@@ -54,6 +55,7 @@ static const char *fv_dir(void) {
         const char *base = (stat("/dev/shm", &sb) == 0 && access("/dev/shm", W_OK) == 0) ? "/dev/shm" : "/tmp";
         snprintf(dir, sizeof dir, "%s/vault_fuzz_%d", base, (int)getpid());
         mkdir(dir, 0700);
+        atexit(fv_cleanup);               /* libFuzzer exits through exit() */
     }
     return dir;
 }
@@ -76,6 +78,8 @@ static void fv_clean(void) {
     }
     closedir(dd);
 }
+
+static void fv_cleanup(void) { fv_clean(); rmdir(fv_dir()); }
 
 static void fv_write(const char *d, size_t n) {
     int fd = open(fv_path(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
