@@ -106,7 +106,7 @@ clean:
 	rm -rf $(B)
 
 # ---- fault injection, crash torture, fuzzing, valgrind (issue 6) -------------
-#   make soak [SEEDS=N] [ROUNDS=N]   the simulated disk and the SIGKILL torture, longer
+#   make soak [SEEDS=N] [ROUNDS=N]   the simulated disk and the SIGKILL torture (picolog, vault), longer
 #   make fuzz [FUZZ_SECONDS=N]       every libFuzzer target in fuzz/ (clang), longer
 #   make test-fuzz / test-valgrind   the short CI runs (part of `make test`)
 # Test helpers in tests/*.h are prerequisites of every test binary.
@@ -134,10 +134,11 @@ ROUNDS    ?= 2000
 ifndef SEED_BASE
 SEED_BASE := $(shell date +%s)
 endif
-soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog
-	@echo "soak: $(SEEDS) simulated-disk seeds from $(SEED_BASE), $(ROUNDS) SIGKILL rounds"
+soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog $(B)/test/test_crash_vault
+	@echo "soak: $(SEEDS) simulated-disk seeds from $(SEED_BASE), $(ROUNDS) SIGKILL rounds (picolog and vault)"
 	PLG_SIM_SEEDS=$(SEEDS) PLG_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_picolog
 	PLG_CRASH_ROUNDS=$(ROUNDS) PLG_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_picolog
+	VAULT_CRASH_ROUNDS=$(ROUNDS) VAULT_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_vault
 
 fuzz:
 	@bash tests/fuzz.sh $(FUZZ_SECONDS)
