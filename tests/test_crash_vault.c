@@ -4,7 +4,8 @@
  * to save and the last version whose vault_save returned 0 (and likewise the
  * password a rekey is about to set and the last one a rekey returned 0 for).
  * The parent SIGKILLs it at a random moment (sometimes during vault_create,
- * when the directory is fresh, or during vault_open) and checks:
+ * when the directory is fresh, during vault_open, or during a vault_rekey:
+ * all three are counted) and checks:
  *   - secure_config.json exists (unless vault_create never returned) and
  *     opens with the right password: the last acknowledged one, or the one
  *     an unacknowledged rekey was setting;
@@ -175,7 +176,7 @@ static void test_sigkill_rounds(void) {
     char path[600];
     int64_t version = 0, pw_idx = 0;
     int exists = 0;
-    uint64_t bad = 0, in_create = 0, in_open = 0, missing_ok = 0, found_intent = 0, found_acked = 0;
+    uint64_t bad = 0, in_create = 0, in_open = 0, in_rekey = 0, missing_ok = 0, found_intent = 0, found_acked = 0;
     uint64_t new_pw = 0, saves = 0, rekeys = 0, max_temps = 0, temps_seen = 0;
     struct timespec ts0, ts1;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
@@ -217,6 +218,7 @@ static void test_sigkill_rounds(void) {
         saves += (uint64_t)sh->saves; rekeys += (uint64_t)sh->rekeys;
         if (!exists && !created) in_create++;
         else if (!sh->opened) in_open++;
+        else if (pwi != pwa) in_rekey++;
         /* check */
         char why[300] = "";
         struct stat sb;
@@ -266,12 +268,12 @@ static void test_sigkill_rounds(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts1);
     CHECK_EQ(bad, 0);
     CHECK(saves > 0);
-    printf("  crash: %llu SIGKILL rounds in %.1f s (%llu during vault_create, %llu during vault_open), %llu failed;\n"
+    printf("  crash: %llu SIGKILL rounds in %.1f s (%llu during vault_create, %llu during vault_open, %llu during vault_rekey), %llu failed;\n"
            "         %llu saves and %llu rekeys acknowledged; the file held the acknowledged version %llu times and the one\n"
            "         being saved %llu times (%llu times under the password of an unacknowledged rekey); missing only\n"
            "         before vault_create returned: %llu; temp files left in %llu rounds (at most %llu at once), never in the way\n",
            (unsigned long long)rounds, (double)(ts1.tv_sec - ts0.tv_sec) + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e9,
-           (unsigned long long)in_create, (unsigned long long)in_open, (unsigned long long)bad, (unsigned long long)saves,
+           (unsigned long long)in_create, (unsigned long long)in_open, (unsigned long long)in_rekey, (unsigned long long)bad, (unsigned long long)saves,
            (unsigned long long)rekeys, (unsigned long long)found_acked, (unsigned long long)found_intent,
            (unsigned long long)new_pw, (unsigned long long)missing_ok, (unsigned long long)temps_seen, (unsigned long long)max_temps);
 }
