@@ -673,9 +673,12 @@ static inline void pp__prefetch(const pp__shadow *m, const uint8_t *entry) {
  * when the event does not fit the book (it was validated when journaled). */
 static int pp__apply(pp__shadow *m, const pp__ev *v) {
     pp__oslot *o;
+    /* id 0 marks an empty slot (pp__shadow_find(m, 0) returns one), and a
+     * snapshot refuses qty <= 0: such entries were never journaled by pp_add & co. */
+    if (v->type >= PP_EV_ADD && v->type <= PP_EV_MODIFY && v->id == 0) return PP_ECORRUPT;
     switch (v->type) {
     case PP_EV_ADD:
-        if (pp__shadow_find(m, v->id)) return PP_ECORRUPT;
+        if (v->qty <= 0 || pp__shadow_find(m, v->id)) return PP_ECORRUPT;
         if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) return PP_ENOMEM;
         o = pp__shadow_slot(m, v->id);
         o->id = v->id; o->price = v->price; o->qty = v->qty; o->ts = v->ts; o->seq = v->seq; o->side = (uint64_t)v->side;
