@@ -106,18 +106,21 @@ clean:
 	rm -rf $(B)
 
 # ---- fault injection, crash torture, fuzzing, valgrind (issue 6) -------------
-#   make soak [SEEDS=N] [ROUNDS=N]   the simulated disk and the SIGKILL torture, longer
+#   make soak [SEEDS=N] [ROUNDS=N]   the simulated disk and the SIGKILL torture (picolog, vault), longer
 #   make fuzz [FUZZ_SECONDS=N]       every libFuzzer target in fuzz/ (clang), longer
 #   make test-fuzz / test-valgrind   the short CI runs (part of `make test`)
 # Test helpers in tests/*.h are prerequisites of every test binary.
 TEST_HELPERS := $(filter-out tests/t.h,$(wildcard tests/*.h))
 $(addprefix $(B)/test/,$(TESTS)) $(addprefix $(B)/asan/,$(TESTS)) $(addprefix $(B)/tsan/,$(TESTS)): $(TEST_HELPERS)
-$(B)/test/test_fuzz_picolog $(B)/asan/test_fuzz_picolog $(B)/tsan/test_fuzz_picolog: $(wildcard fuzz/*.c)
+FUZZ_TESTS := $(filter test_fuzz_%,$(TESTS))
+$(foreach t,$(FUZZ_TESTS),$(B)/test/$(t) $(B)/asan/$(t) $(B)/tsan/$(t)): $(wildcard fuzz/*.c fuzz/*.h)
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
-FUZZ_CI_SECONDS ?= 45
-$(B)/fuzz/%: fuzz/%.c $(HEADERS)
+# per target: 4 targets (picolog reader, pinnacle journal and snapshot, vault
+# loader) x 30 s = about 2 minutes of `make test`
+FUZZ_CI_SECONDS ?= 30
+$(B)/fuzz/%: fuzz/%.c $(HEADERS) $(wildcard fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
@@ -131,12 +134,13 @@ ROUNDS    ?= 2000
 ifndef SEED_BASE
 SEED_BASE := $(shell date +%s)
 endif
-soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog $(B)/test/test_sim_pinnacle $(B)/test/test_crash_pinnacle
-	@echo "soak: $(SEEDS) simulated-disk seeds from $(SEED_BASE), $(ROUNDS) SIGKILL rounds"
+soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog $(B)/test/test_sim_pinnacle $(B)/test/test_crash_pinnacle $(B)/test/test_crash_vault
+	@echo "soak: $(SEEDS) simulated-disk seeds from $(SEED_BASE), $(ROUNDS) SIGKILL rounds (picolog, pinnacle, vault)"
 	PLG_SIM_SEEDS=$(SEEDS) PLG_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_picolog
 	PLG_CRASH_ROUNDS=$(ROUNDS) PLG_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_picolog
 	PP_SIM_SEEDS=$(SEEDS) PP_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_pinnacle
 	PP_CRASH_ROUNDS=$(ROUNDS) PP_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_pinnacle
+	VAULT_CRASH_ROUNDS=$(ROUNDS) VAULT_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_vault
 
 fuzz:
 	@bash tests/fuzz.sh $(FUZZ_SECONDS)

@@ -749,9 +749,12 @@ static inline void pp__prefetch(const pp__shadow *m, const uint8_t *entry) {
  * when the event does not fit the book (it was validated when journaled). */
 static int pp__apply(pp__shadow *m, const pp__ev *v) {
     pp__oslot *o;
+    /* id 0 marks an empty slot (pp__shadow_find(m, 0) returns one), and a
+     * snapshot refuses qty <= 0: such entries were never journaled by pp_add & co. */
+    if (v->type >= PP_EV_ADD && v->type <= PP_EV_MODIFY && v->id == 0) return PP_ECORRUPT;
     switch (v->type) {
     case PP_EV_ADD:
-        if (pp__shadow_find(m, v->id)) return PP_ECORRUPT;
+        if (v->qty <= 0 || pp__shadow_find(m, v->id)) return PP_ECORRUPT;
         if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) return PP_ENOMEM;
         o = pp__shadow_slot(m, v->id);
         o->id = v->id; o->price = v->price; o->qty = v->qty; o->ts = v->ts; o->seq = v->seq; o->side = (uint64_t)v->side;
@@ -1386,8 +1389,12 @@ static int pp__bar_add(pp__vec *v, uint64_t res_ns, uint64_t window_ns, const pp
             if (!(x = (pp_bar *)pp__vec_push(v))) return PP_ENOMEM;
             memset(x, 0, sizeof *x);
             x->start_ns = start; x->open = x->high = x->low = t->price;
-            size_t k = 0;                           /* retention: bars older than the window */
-            while (k < v->n && ((pp_bar *)pp__vec_at(v, k))->start_ns + window_ns < start) k++;
+            size_t k = 0;                           /* retention: bars older than the window, never the new one */
+            while (k + 1 < v->n) {                  /* (start_ns + window_ns would wrap for a far-future tick) */
+                uint64_t s0 = ((pp_bar *)pp__vec_at(v, k))->start_ns;
+                if (s0 >= start || start - s0 <= window_ns) break;
+                k++;
+            }
             if (k) { pp__vec_drop(v, k); x = (pp_bar *)pp__vec_at(v, v->n - 1); }
         }
     }
@@ -1832,6 +1839,14 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
             pp__chk_where(chk, path, 32, "segment without a first seq before others");
             if (S) PP__MSG(S, rc, "%s: segment %s has no first seq but later ones exist; not opened", name, path);
+        } else if (i > 0 && f[i].first < f[i - 1].first) {
+            /* segments are created in seq order: a later one starting earlier would
+             * hide the earlier one's entries from recovery (and wrap its end) */
+            rc = PP_ECORRUPT;
+            pp__numbered(path, sizeof path, jdir, v[i], ".ppj");
+            pp__chk_where(chk, path, 32, "segment starts at a lower seq than the one before it");
+            if (S) PP__MSG(S, rc, "%s: segment %s starts at seq %llu, before its predecessor (seq %llu); not opened (fail closed)",
+                           name, path, (unsigned long long)f[i].first, (unsigned long long)f[i - 1].first);
         }
     size_t start = 0;
     if (!rc && n) {

@@ -8,7 +8,7 @@
 # runs in every `make test`) and fix the bug.
 # usage: tests/fuzz.sh SECONDS      prints "N passed, N failed, N skipped"
 set -u
-secs=${1:-45}
+secs=${1:-30}
 cd "$(dirname "$0")/.."
 B=build
 passed=0; failed=0; skipped=0

@@ -1,0 +1,64 @@
+/* libFuzzer target: the pinnacle_persist journal loader (pp_check, pp_open's
+ * recovery of an mmap journal: segment headers, durable marks, the entry
+ * scan, torn-tail cutting, the replay into the book), then pp_orders and the
+ * market-data queries, and pp_close, on fuzzed journal segment files (and,
+ * if the input asks, a snapshot) of one instrument.
+ *
+ * Input: byte 0 = flags, then chunks, each a little-endian u32 length and
+ * that many bytes: the snapshot file first (flags bit 1), then up to 3
+ * journal segments in the compact encoding of fuzz/fuzz_pinnacle_common.h.
+ *   flags bit 0     fix the checksums first (segment header CRC, durable
+ *                   mark CRC, every entry's CRC with its segment's salt;
+ *                   snapshot count and CRC), so mutations reach the
+ *                   structural checks (seqs, marks, the book) instead of
+ *                   dying at a CRC
+ *   flags bit 1     a snapshot chunk comes first (snapshots/<seq>.pps, named
+ *                   by the seq in its header; bit 7: by that seq + 1)
+ *   flags bit 2     after a successful open: one more event, sync, clean
+ *                   close, reopen, and the book must be exactly the same
+ *                   (orders, seqs, market-data counts) plus that event
+ *   flags bit 3     ... with pp_snapshot and pp_compact before the close
+ *   flags bits 4-5  index of the first segment: 1, 2, 0, 1000
+ *   flags bit 6     a gap in the segment indexes (the second is first + 2)
+ *
+ * Must never crash, leak, hang or allocate without bound; every result is 0
+ * or a PP_E* code. Built with clang -fsanitize=fuzzer,address,undefined
+ * (make fuzz); the same function runs in tests/test_fuzz_pinnacle.c on every
+ * file in fuzz/regress/fuzz_pinnacle_journal/ and on the seeds. */
+#include "fuzz_pinnacle_common.h"
+
+#define FJ_MAX_SEGS 3
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    uint8_t flags = data[0];
+    size_t at = 1;
+    const uint8_t *p; size_t n;
+    char path[700];
+    pf_reset();
+    if ((flags & 2) && pf_chunk(data, size, &at, &p, &n)) {
+        uint8_t *f = (uint8_t *)malloc(n ? n : 1);
+        if (!f) return 0;
+        memcpy(f, p, n);
+        if (flags & 1) pf_fix_snapshot(f, n);
+        uint64_t seq = n >= 24 ? pp__get64(f + 16) : 0;
+        if (flags & 0x80) seq++;
+        pf_path(path, sizeof path, "snapshots", seq, ".pps");
+        pf_write(path, f, n);
+        free(f);
+    }
+    static const uint64_t first_index[4] = {1, 2, 0, 1000};
+    uint64_t idx = first_index[(flags >> 4) & 3];
+    for (int i = 0; i < FJ_MAX_SEGS && pf_chunk(data, size, &at, &p, &n); i++) {
+        size_t len = 0;
+        uint8_t *f = pf_expand_segment(p, n, &len);
+        if (!f) return 0;
+        if (flags & 1) pf_fix_segment(f, len);
+        pf_path(path, sizeof path, "journal", idx, ".ppj");
+        pf_write(path, f, len);
+        free(f);
+        idx += (i == 0 && (flags & 0x40)) ? 2 : 1;
+    }
+    pf_open_and_use((flags & 4) != 0, (flags & 8) != 0);
+    return 0;
+}

@@ -1,0 +1,256 @@
+/* The pinnacle_persist fuzz targets fuzz/fuzz_pinnacle_journal.c and
+ * fuzz/fuzz_pinnacle_snapshot.c in the ordinary test builds (plain,
+ * ASan+UBSan, TSan):
+ *   - makes their seed corpora from real stores (order events only, rolled
+ *     segments, snapshots, market data with a gap, a torn tail) into
+ *     $PLG_FUZZ_SEEDS/fuzz_pinnacle_journal and .../fuzz_pinnacle_snapshot
+ *     (default build/fuzz/seeds/...), which `make fuzz` / `make test-fuzz`
+ *     start from, and runs each seed;
+ *   - replays every input in fuzz/regress/fuzz_pinnacle_journal/ and
+ *     fuzz/regress/fuzz_pinnacle_snapshot/: each crash libFuzzer ever finds
+ *     is copied there and stays a regression test. */
+#define LLVMFuzzerTestOneInput fuzz_pinnacle_journal_one
+#include "fuzz/fuzz_pinnacle_journal.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_pinnacle_snapshot_one
+#include "fuzz/fuzz_pinnacle_snapshot.c"
+#undef LLVMFuzzerTestOneInput
+#include "t.h"
+
+static int mkdirs(const char *p) {
+    char cmd[600]; snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+    return system(cmd);
+}
+
+static const char *seeds_dir(const char *target) {
+    static char d[2][512]; static int k;
+    char *s = d[k++ & 1];
+    const char *e = getenv("PLG_FUZZ_SEEDS");
+    snprintf(s, 512, "%s/%s", e && *e ? e : "build/fuzz/seeds", target);
+    return s;
+}
+
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END); long n = ftell(fp); fseek(fp, 0, SEEK_SET);
+    uint8_t *b = (uint8_t *)malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) { free(b); b = NULL; }
+    fclose(fp);
+    if (b) *len = (size_t)n;
+    return b;
+}
+
+/* an input being built: flags byte, then chunks */
+typedef struct inbuf { uint8_t *p; size_t n, cap; } inbuf;
+static void in_put(inbuf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t nc = (b->n + n) * 2;
+        uint8_t *p = (uint8_t *)realloc(b->p, nc);
+        if (!p) abort();
+        b->p = p; b->cap = nc;
+    }
+    memcpy(b->p + b->n, d, n); b->n += n;
+}
+static void in_chunk(inbuf *b, const uint8_t *d, size_t n) {
+    uint32_t l = (uint32_t)n;
+    in_put(b, &l, 4);
+    in_put(b, d, n);
+}
+
+static int nseeds_j, nseeds_s;
+static void emit(const char *target, const char *name, inbuf *b, int (*fn)(const uint8_t *, size_t), int *count) {
+    char p[800]; snprintf(p, sizeof p, "%s/%s_f%02x", seeds_dir(target), name, b->p[0]);
+    FILE *fp = fopen(p, "wb");
+    if (fp) { fwrite(b->p, 1, b->n, fp); fclose(fp); (*count)++; }
+    CHECK_EQ(fn(b->p, b->n), 0);
+}
+
+/* a segment file in the compact encoding, trailing zeros cut */
+static uint8_t *compact_segment(const uint8_t *f, size_t len, size_t *out) {
+    if (len < PP__DATA_OFF) { *out = 0; return NULL; }
+    size_t e = len;
+    while (e > PP__DATA_OFF && f[e - 1] == 0) e--;
+    e = PP__DATA_OFF + (e - PP__DATA_OFF + PP__ENTRY - 1) / PP__ENTRY * PP__ENTRY;
+    if (e > len) e = len;
+    uint8_t *c = (uint8_t *)malloc(PF_HDR_CHUNK + (e - PP__DATA_OFF) + 1);
+    if (!c) abort();
+    memcpy(c, f, 64);
+    memcpy(c + 64, f + PP__MARK_OFF, 20);
+    memcpy(c + PF_HDR_CHUNK, f + PP__DATA_OFF, e - PP__DATA_OFF);
+    *out = PF_HDR_CHUNK + (e - PP__DATA_OFF);
+    return c;
+}
+
+static uint64_t newest(const char *dir, const char *suffix) {
+    uint64_t *v; size_t n;
+    if (pp__list_numbered(dir, suffix, 0, &v, &n) != 0 || n == 0) return UINT64_MAX;
+    uint64_t r = v[n - 1];
+    free(v);
+    return r;
+}
+
+/* Feeds a store the way an engine does: adds, fills, modifies, cancels, and
+ * (ticks) market data with one gap; snapshots at the given event counts. */
+static void make_store(const char *dir, int nev, int ticks, int snap_at, int snap_at2, uint64_t seed) {
+    pp_config c = pf_config(dir);
+    pp_store *st;
+    REQUIRE(pp_open(&st, &c) == 0);
+    pp_book *b;
+    REQUIRE(pp_book_open(st, PF_INSTR, &b) == 0);
+    if (ticks) {
+        pp_md_spec sp; memset(&sp, 0, sizeof sp);
+        sp.price_scale = 100; sp.size_scale = 1000; sp.tick_window_s = 600;
+        CHECK_EQ(pp_md_declare(b, &sp), 0);
+    }
+    uint64_t live[64]; int nlive = 0, nextid = 1, exch = 1;
+    for (int i = 0; i < nev; i++) {
+        uint64_t r = t_rand(&seed);
+        if (i == snap_at || i == snap_at2) CHECK_EQ(pp_snapshot(b), 0);
+        if (ticks && r % 4 == 0) {
+            pp_tick t; memset(&t, 0, sizeof t);
+            exch += (r % 97 == 0) ? 3 : 1;                     /* now and then a gap */
+            t.exch_seq = (uint64_t)exch; t.exch_ts_ns = 1700000000000000000ull + (uint64_t)i * 250000000ull;
+            t.recv_ts_ns = t.exch_ts_ns + 1000; t.price = 6500000 + (int64_t)(r % 100); t.size = 1 + (int64_t)(r % 7);
+            t.bid = t.price - 1; t.ask = t.price + 1; t.bid_size = 3; t.ask_size = 4; t.trade_id = (uint64_t)i; t.side = PP_BUY;
+            CHECK_EQ(pp_tick_append(b, &t), 0);
+            continue;
+        }
+        if (nlive < 8 || (nlive < 64 && r % 3 == 0)) {
+            pp_order o = {(uint64_t)nextid++, 1000 + (int64_t)(r % 50), 1 + (int64_t)(r % 20), (uint64_t)i, (uint8_t)(r % 2 ? PP_BUY : PP_SELL), 0};
+            CHECK_EQ(pp_add(b, &o), 0);
+            live[nlive++] = o.id;
+            continue;
+        }
+        int k = (int)((r >> 8) % (uint64_t)nlive);
+        pp_order cur;
+        CHECK_EQ(pp_find(b, live[k], &cur), 0);
+        switch ((r >> 16) % 3) {
+        case 0: CHECK_EQ(pp_cancel(b, live[k]), 0); live[k] = live[--nlive]; break;
+        case 1:
+            CHECK_EQ(pp_execute(b, live[k], cur.qty > 1 ? 1 : cur.qty, cur.price), 0);
+            if (cur.qty == 1) live[k] = live[--nlive];
+            break;
+        default: CHECK_EQ(pp_modify(b, live[k], cur.price + 1, cur.qty), 0); break;
+        }
+    }
+    CHECK_EQ(pp_close(st), 0);
+}
+
+static void emit_store(const char *dir, const char *name, int torn) {
+    char jdir[600], sdir[600], mdir[600], p[800];
+    snprintf(jdir, sizeof jdir, "%s/%s/journal", dir, PF_INSTR);
+    snprintf(sdir, sizeof sdir, "%s/%s/snapshots", dir, PF_INSTR);
+    snprintf(mdir, sizeof mdir, "%s/%s/md", dir, PF_INSTR);
+    uint64_t *v; size_t n;
+    REQUIRE(pp__list_numbered(jdir, ".ppj", 0, &v, &n) == 0);
+    uint8_t *seg[3]; size_t segn[3]; size_t ns = 0;
+    for (size_t i = 0; i < n && ns < 3; i++) {
+        pp__numbered(p, sizeof p, jdir, v[i], ".ppj");
+        size_t len = 0;
+        uint8_t *f = slurp(p, &len);
+        if (!f) continue;
+        seg[ns] = compact_segment(f, len, &segn[ns]);
+        free(f);
+        if (seg[ns]) ns++;
+    }
+    free(v);
+    if (torn && ns) {   /* garbage where the next entry would go */
+        uint8_t *s = (uint8_t *)realloc(seg[ns - 1], segn[ns - 1] + 100);
+        REQUIRE(s != NULL);
+        memset(s + segn[ns - 1], 0x5c, 100);
+        seg[ns - 1] = s; segn[ns - 1] += 100;
+    }
+    uint64_t sseq = newest(sdir, ".pps");
+    uint8_t *snap = NULL, *md = NULL, *spec = NULL; size_t snapn = 0, mdn = 0, specn = 0;
+    if (sseq != UINT64_MAX) { pp__numbered(p, sizeof p, sdir, sseq, ".pps"); snap = slurp(p, &snapn); }
+    if (sseq != UINT64_MAX) { pp__numbered(p, sizeof p, mdir, sseq, ".ppm"); md = slurp(p, &mdn); }
+    snprintf(p, sizeof p, "%s/spec", mdir); spec = slurp(p, &specn);
+    /* the journal target */
+    static const uint8_t jflags[] = {0x00, 0x01, 0x04, 0x0d};
+    for (size_t k = 0; k < sizeof jflags; k++) {
+        inbuf b = {0, 0, 0};
+        uint8_t fl = (uint8_t)(jflags[k] | (snap ? 2 : 0));
+        in_put(&b, &fl, 1);
+        if (snap) in_chunk(&b, snap, snapn);
+        for (size_t i = 0; i < ns; i++) in_chunk(&b, seg[i], segn[i]);
+        emit("fuzz_pinnacle_journal", name, &b, fuzz_pinnacle_journal_one, &nseeds_j);
+        free(b.p);
+    }
+    /* the snapshot target */
+    if (snap) {
+        static const uint8_t sflags[] = {0x00, 0x01, 0x08, 0x18, 0x28, 0xa8, 0x48};
+        for (size_t k = 0; k < sizeof sflags; k++) {
+            inbuf b = {0, 0, 0};
+            uint8_t fl = (uint8_t)(sflags[k] | (md ? 2 : 0) | (spec ? 4 : 0));
+            in_put(&b, &fl, 1);
+            in_chunk(&b, snap, snapn);
+            if (md) in_chunk(&b, md, mdn);
+            if (spec) in_chunk(&b, spec, specn);
+            emit("fuzz_pinnacle_snapshot", name, &b, fuzz_pinnacle_snapshot_one, &nseeds_s);
+            free(b.p);
+        }
+    }
+    for (size_t i = 0; i < ns; i++) free(seg[i]);
+    free(snap); free(md); free(spec);
+}
+
+static int quick(void) { return getenv("PLG_TEST_QUICK") != NULL; }
+
+static void test_seed_corpus(void) {
+    CHECK_EQ(mkdirs(seeds_dir("fuzz_pinnacle_journal")), 0);
+    CHECK_EQ(mkdirs(seeds_dir("fuzz_pinnacle_snapshot")), 0);
+    const char *d;
+    d = t_dir("fzp_small");   make_store(d, 40, 0, -1, -1, 1);   emit_store(d, "small", 0);
+    d = t_dir("fzp_snap");    make_store(d, 120, 0, 60, -1, 2);  emit_store(d, "snapshot", 0);
+    d = t_dir("fzp_md");      make_store(d, 200, 1, 80, 150, 3); emit_store(d, "marketdata", 0);
+    d = t_dir("fzp_torn");    make_store(d, 60, 1, 30, -1, 4);   emit_store(d, "torn", 1);
+    if (!quick()) { d = t_dir("fzp_rolled"); make_store(d, 2200, 1, 900, 1900, 5); emit_store(d, "rolled", 0); }
+    /* an empty snapshot and nothing else */
+    {
+        uint8_t s[PP__SNAP_HDR + PP__SNAP_TAIL]; memset(s, 0, sizeof s);
+        memcpy(s, PP__SNAP_MAGIC, 8); pp__put32(s + 8, PP__VERSION); pp__put32(s + 12, PP__ENTRY); pp__put64(s + 16, 5);
+        pf_fix_snapshot(s, sizeof s);
+        inbuf b = {0, 0, 0};
+        uint8_t fl = 0x08;
+        in_put(&b, &fl, 1); in_chunk(&b, s, sizeof s);
+        emit("fuzz_pinnacle_snapshot", "empty", &b, fuzz_pinnacle_snapshot_one, &nseeds_s);
+        free(b.p);
+    }
+    CHECK(nseeds_j >= 16);
+    CHECK(nseeds_s >= 15);
+    printf("  %d + %d seed inputs in %s and %s\n", nseeds_j, nseeds_s, seeds_dir("fuzz_pinnacle_journal"), seeds_dir("fuzz_pinnacle_snapshot"));
+}
+
+static void replay(const char *target, int (*fn)(const uint8_t *, size_t)) {
+    char rd[300]; snprintf(rd, sizeof rd, "fuzz/regress/%s", target);
+    DIR *dd = opendir(rd);
+    if (!dd) SKIP("no fuzz/regress/<target> (run from the repository root)");
+    struct dirent *e;
+    int n = 0, pending = 0;
+    while ((e = readdir(dd)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        size_t nl = strlen(e->d_name);
+        /* NAME.pending: a crash whose fix is pending in pinnacle_persist.h */
+        if (nl > 8 && !strcmp(e->d_name + nl - 8, ".pending")) { pending++; continue; }
+        char p[700]; snprintf(p, sizeof p, "%s/%s", rd, e->d_name);
+        size_t len = 0;
+        uint8_t *in = slurp(p, &len);
+        if (!in) continue;
+        CHECK_EQ(fn(in, len), 0);
+        free(in);
+        n++;
+    }
+    closedir(dd);
+    CHECK(n >= 1);
+    printf("  %s: %d regression inputs replayed, %d pending a fix (*.pending)\n", target, n, pending);
+}
+static void test_regressions_journal(void) { replay("fuzz_pinnacle_journal", fuzz_pinnacle_journal_one); }
+static void test_regressions_snapshot(void) { replay("fuzz_pinnacle_snapshot", fuzz_pinnacle_snapshot_one); }
+
+int main(void) {
+    RUN(test_seed_corpus);
+    RUN(test_regressions_journal);
+    RUN(test_regressions_snapshot);
+    return t_done();       /* the scratch directory goes at exit */
+}
