@@ -262,6 +262,8 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -1327,26 +1329,87 @@ static int vault__fsync_dir(const char *path) {
     return rc;
 }
 
+/* Temp files are "<path>.tmp-" + 16 hex digits, flock()ed by their writer
+ * from creation until they are renamed or unlinked. One left behind by a
+ * killed save is a whole copy of the vault under the password of its time
+ * (an old one, after a rekey): every successful save removes those of this
+ * user that nobody holds locked. A writer that finds its new temp unlinked
+ * (a cleaner won the race between its open and its flock) starts over. */
+static int vault__is_temp_of(const char *name, const char *base) {
+    size_t bl = strlen(base), i;
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp-", 5) != 0) return 0;
+    for (i = 0; i < 16; i++) {
+        char c = name[bl + 5 + i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
+    }
+    return name[bl + 5 + 16] == 0;
+}
+
+static void vault__remove_stale_temps(const char *path) {
+    const char *sl = strrchr(path, '/');
+    const char *base = sl ? sl + 1 : path;
+    size_t dl = sl ? (size_t)(sl - path) : 0;
+    char *dir = (char *)VAULT_MALLOC(dl + 2), *full;
+    DIR *d;
+    struct dirent *e;
+    int removed = 0;
+    if (!dir) return;
+    if (!sl) { dir[0] = '.'; dir[1] = 0; }
+    else if (dl == 0) { dir[0] = '/'; dir[1] = 0; }
+    else { memcpy(dir, path, dl); dir[dl] = 0; }
+    d = opendir(dir);
+    full = (char *)VAULT_MALLOC(strlen(dir) + strlen(base) + 32);
+    while (d && full && (e = readdir(d)) != NULL) {
+        struct stat st;
+        int fd;
+        if (!vault__is_temp_of(e->d_name, base)) continue;
+        sprintf(full, "%s/%s", dir, e->d_name);
+        fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0)
+            removed = 1;
+        close(fd);
+    }
+    if (d) closedir(d);
+    VAULT_FREE(full);
+    if (removed) {   /* best effort: the removal need not be durable */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) { if (fsync(dfd) != 0) { /* nothing depends on it */ } close(dfd); }
+    }
+    VAULT_FREE(dir);
+}
+
 /* Errors: VAULT_EIO with errno saying why (VAULT_EEXIST / VAULT_ENOENT when
- * creating). Writes data to a fresh temp file beside path (0600, O_EXCL|O_NOFOLLOW),
- * fsyncs it, then puts it in place: rename() to replace, or link() when
- * exclusive (fails with VAULT_EEXIST if path exists), then fsyncs the dir. */
+ * creating). Writes data to a fresh temp file beside path (0600, O_EXCL|O_NOFOLLOW,
+ * flock()ed while it exists), fsyncs it, then puts it in place: rename() to
+ * replace, or link() when exclusive (fails with VAULT_EEXIST if path exists),
+ * then fsyncs the dir. */
 static int vault__write_atomic(const char *path, const char *data, size_t len, int exclusive) {
     size_t pl = strlen(path), off = 0;
     char *tmp = (char *)VAULT_MALLOC(pl + 32);
     uint8_t rnd[8];
-    int fd, rc = 0, err = 0, i;
+    int fd, rc = 0, err = 0, i, attempt;
+    struct stat st;
     if (!tmp) return VAULT_ENOMEM;
-    if (vault_random(rnd, sizeof rnd) != 0) { VAULT_FREE(tmp); return VAULT_ERANDOM; }
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp-", 5);
-    for (i = 0; i < 8; i++) snprintf(tmp + pl + 5 + 2 * i, 3, "%02x", rnd[i]);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        err = errno;
-        VAULT_FREE(tmp);
-        errno = err;
-        return exclusive && err == ENOENT ? VAULT_ENOENT : VAULT_EIO;   /* errno says why */
+    for (attempt = 0;; attempt++) {
+        if (vault_random(rnd, sizeof rnd) != 0) { VAULT_FREE(tmp); return VAULT_ERANDOM; }
+        memcpy(tmp, path, pl);
+        memcpy(tmp + pl, ".tmp-", 5);
+        for (i = 0; i < 8; i++) snprintf(tmp + pl + 5 + 2 * i, 3, "%02x", rnd[i]);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            err = errno;
+            VAULT_FREE(tmp);
+            errno = err;
+            return exclusive && err == ENOENT ? VAULT_ENOENT : VAULT_EIO;   /* errno says why */
+        }
+        if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
+            err = errno; close(fd); unlink(tmp); VAULT_FREE(tmp); errno = err; return VAULT_EIO;
+        }
+        if (st.st_nlink > 0) break;              /* still ours: nobody removed it */
+        close(fd);
+        if (attempt == 8) { VAULT_FREE(tmp); errno = EAGAIN; return VAULT_EIO; }
     }
     if (fchmod(fd, 0600) != 0) { err = errno; rc = VAULT_EIO; }    /* exact mode whatever the umask */
     while (rc == 0 && off < len) {
@@ -1357,8 +1420,7 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
     }
     /* A failed fsync is final for this file: the next save writes a new one. */
     if (rc == 0 && fsync(fd) != 0) { err = errno; rc = VAULT_EIO; }
-    if (close(fd) != 0 && rc == 0) { err = errno; rc = VAULT_EIO; }
-    if (rc == 0) {
+    if (rc == 0) {               /* renamed or linked while still locked */
         if (exclusive) {
             if (link(tmp, path) != 0) { err = errno; rc = err == EEXIST ? VAULT_EEXIST : VAULT_EIO; }
             unlink(tmp);
@@ -1367,7 +1429,9 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
         }
     }
     if (rc != 0) unlink(tmp);
-    else if ((rc = vault__fsync_dir(path)) != 0) err = errno;
+    if (close(fd) != 0 && rc == 0) { err = errno; rc = VAULT_EIO; }
+    if (rc == 0 && (rc = vault__fsync_dir(path)) != 0) err = errno;
+    if (rc == 0) vault__remove_stale_temps(path);
     VAULT_FREE(tmp);
     if (rc != 0) errno = err;
     return rc;

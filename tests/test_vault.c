@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <sys/file.h>
 #include <time.h>
 
 /* (REQUIRE evaluates its argument twice: calls go through r_ first.)
@@ -701,6 +702,43 @@ static void test_strerror(void) {
     vault_close(NULL);
 }
 
+/* A temp left by a killed save is a whole copy of the vault (perhaps under an
+ * old password): a successful save removes it, but not one another writer
+ * holds locked (a save in progress), nor files that only look similar. */
+static void test_stale_temps_removed(void) {
+    const char *dir = t_dir("vault_stale_tmp");
+    const char *path = pathin(dir, "secure_config.json");
+    const char *stale = pathin(dir, "secure_config.json.tmp-0123456789abcdef");
+    const char *busy = pathin(dir, "secure_config.json.tmp-fedcba9876543210");
+    char other[600]; snprintf(other, sizeof other, "%s/secure_config.json.tmp-notours", dir);
+    vault_options o = fast();
+    vault *v;
+    REQUIRE(vault_create_ex(&v, path, "pw", &o) == 0);
+    REQUIRE(vault_set(v, "k", "v1") == 0);
+    REQUIRE(vault_save(v) == 0);
+    spit(stale, "old copy", 8);
+    spit(busy, "in progress", 11);
+    spit(other, "x", 1);
+    int bfd = open(busy, O_RDONLY);
+    REQUIRE(bfd >= 0);
+    REQUIRE(flock(bfd, LOCK_EX) == 0);
+    CHECK_EQ(vault_set(v, "k", "v2"), 0);
+    CHECK_EQ(vault_save(v), 0);
+    CHECK(access(stale, F_OK) != 0);          /* removed */
+    CHECK(access(busy, F_OK) == 0);           /* locked by its writer: kept */
+    CHECK(access(other, F_OK) == 0);          /* not a temp name of ours */
+    close(bfd);                               /* its writer died */
+    CHECK_EQ(vault_save(v), 0);
+    CHECK(access(busy, F_OK) != 0);
+    CHECK(access(other, F_OK) == 0);
+    vault_close(v);
+    char buf[16];
+    REQUIRE(vault_open_ex(&v, path, "pw", &o) == 0);
+    CHECK_EQ(vault_get(v, "k", buf, sizeof buf), 2);
+    CHECK(strcmp(buf, "v2") == 0);
+    vault_close(v);
+}
+
 int main(void) {
     RUN(test_create_open_roundtrip);
     RUN(test_create_refuses_existing);
@@ -720,5 +758,6 @@ int main(void) {
     RUN(test_secrets_locked_and_not_dumped);
     RUN(test_default_iterations);
     RUN(test_strerror);
+    RUN(test_stale_temps_removed);
     return t_done();
 }
