@@ -676,7 +676,7 @@ static int count_visit(const pp_order *o, void *c) { (void)o; (*(uint64_t *)c)++
 static void *conc_main(void *arg) {
     conc *x = (conc *)arg;
     while (!__atomic_load_n(&x->stop, __ATOMIC_ACQUIRE)) {
-        if (pp_snapshot(x->b) == 0) x->snaps++;
+        if (pp_snapshot(x->b) == 0) __atomic_add_fetch(&x->snaps, 1, __ATOMIC_RELEASE);
         uint64_t n = 0;
         pp_orders(x->b, count_visit, &n);
         pp_sync(x->b);
@@ -699,6 +699,9 @@ static void test_concurrent_snapshots(void) {
     OK(pthread_create(&th, NULL, conc_main, &x));
     int n = quick() ? 5000 : 50000;
     for (int i = 0; i < n; i++) CHECK_EQ(step(b, &M1, &rng, &next), 0);
+    /* on a loaded machine the appender can finish before the other thread ran:
+     * let it take at least one snapshot (bounded) before stopping it */
+    for (int w = 0; w < 10000 && !__atomic_load_n(&x.snaps, __ATOMIC_ACQUIRE); w++) usleep(1000);
     __atomic_store_n(&x.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     CHECK(x.snaps > 0);
