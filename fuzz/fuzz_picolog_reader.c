@@ -29,15 +29,18 @@
 
 static void fz_quiet(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
 
+static void fz_clean(const char *dir);
+static char fz_dirname[256];
+static void fz_cleanup(void) { fz_clean(fz_dirname); rmdir(fz_dirname); }   /* libFuzzer exits through exit() */
 static const char *fz_dir(void) {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!fz_dirname[0]) {
         struct stat sb;
         const char *base = (stat("/dev/shm", &sb) == 0 && access("/dev/shm", W_OK) == 0) ? "/dev/shm" : "/tmp";
-        snprintf(dir, sizeof dir, "%s/plg_fuzz_%d", base, (int)getpid());
-        mkdir(dir, 0755);
+        snprintf(fz_dirname, sizeof fz_dirname, "%s/plg_fuzz_%d", base, (int)getpid());
+        mkdir(fz_dirname, 0755);
+        atexit(fz_cleanup);
     }
-    return dir;
+    return fz_dirname;
 }
 
 /* Recompute the segment header CRC and every fragment CRC of one file. */
