@@ -148,6 +148,8 @@ static uint64_t opt_rounds, opt_seed = 1;
 
 static void test_sigkill_rounds(void) {
     uint64_t rounds = opt_rounds ? opt_rounds : env_u64("PP_CRASH_ROUNDS", default_rounds());
+    useconds_t time_scale = (useconds_t)env_u64("PLG_TEST_TIME_SCALE", 1);
+    if (time_scale < 1) time_scale = 1;
     uint64_t rng = opt_seed;
     sh = (shared *)mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(sh != MAP_FAILED);
@@ -176,7 +178,7 @@ static void test_sigkill_rounds(void) {
         if (pid == 0) child_main(dir, strict, store, cseed);
         uint64_t r = t_rand(&rng);
         useconds_t us = (r % 8 == 0) ? (useconds_t)(r >> 8) % 3000 : 2000 + (useconds_t)((r >> 8) % 38000);
-        usleep(us);
+        usleep(us * time_scale);   /* PLG_TEST_TIME_SCALE: valgrind runs the child ~30x slower */
         kill(pid, SIGKILL);
         int st = 0;
         waitpid(pid, &st, 0);

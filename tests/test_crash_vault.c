@@ -23,7 +23,8 @@
  * replaced atomically, whatever the moment of death).
  *
  * usage: test_crash_vault [--rounds N] [--seed N]
- *   env VAULT_CRASH_ROUNDS, VAULT_CRASH_SEED; PLG_TEST_QUICK: fewer rounds */
+ *   env VAULT_CRASH_ROUNDS, VAULT_CRASH_SEED; PLG_TEST_QUICK: fewer rounds;
+ *   PLG_TEST_TIME_SCALE: stretch the kill delays (under valgrind) */
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"
@@ -170,6 +171,10 @@ static uint64_t opt_rounds, opt_seed = 1;
 
 static void test_sigkill_rounds(void) {
     uint64_t rounds = opt_rounds ? opt_rounds : env_u64("VAULT_CRASH_ROUNDS", default_rounds());
+    /* PLG_TEST_TIME_SCALE (valgrind sets 30): the child runs that much slower,
+     * so the kill delays stretch with it (otherwise every kill lands in create) */
+    useconds_t time_scale = (useconds_t)env_u64("PLG_TEST_TIME_SCALE", 1);
+    if (time_scale < 1) time_scale = 1;
     uint64_t rng = opt_seed;
     shared *sh = (shared *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(sh != MAP_FAILED);
@@ -207,7 +212,7 @@ static void test_sigkill_rounds(void) {
         uint64_t r = t_rand(&rng);
         int early = r % 6 == 0 || (!exists && round % per_dir == 0);
         useconds_t us = early ? (useconds_t)((r >> 8) % 1500) : 500 + (useconds_t)((r >> 8) % 24500);
-        usleep(us);
+        usleep(us * time_scale);
         kill(pid, SIGKILL);
         int st = 0;
         waitpid(pid, &st, 0);
