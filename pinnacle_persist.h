@@ -1830,7 +1830,14 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             if (S) PP__MSG(S, rc, "%s: journal segment %s has a bad header (offset 0) but holds data; not opened (fail closed)", name, path);
             break;
         }
-        if (b) { pp__sys_unlink(path); pp__fsync_dir(jdir); }
+        if (b) {                /* durably gone, or not opened: see the deletion after the valid end below */
+            if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+            else if (pp__fsync_dir(jdir)) rc = PP_EIO;
+            if (rc) {
+                if (S) PP__MSG(S, rc, "%s: cannot durably remove unused segment %s: %s; not opened", name, path, pp_strerror(rc));
+                break;
+            }
+        }
         n--;
     }
     for (size_t i = 0; i < n && !rc; i++)
@@ -1916,8 +1923,24 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
         return rc;
     }
-    for (size_t k = end_seg; k < n; k++) { pp__numbered(path, sizeof path, jdir, v[k], ".ppj"); pp__sys_unlink(path); }
-    if (end_seg < n) pp__fsync_dir(jdir);
+    /* The segments after the valid end must be durably gone before anything
+     * is appended to the one before them: a deletion a power cut undoes would
+     * bring back a segment starting at a seq the live one goes on to write,
+     * and the next recovery would start from it and skip the live one's
+     * acknowledged entries. So a failed unlink or directory fsync fails the
+     * open (a retry redoes the deletion). */
+    for (size_t k = end_seg; k < n && !rc; k++) {
+        pp__numbered(path, sizeof path, jdir, v[k], ".ppj");
+        if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    }
+    if (!rc && end_seg < n && pp__fsync_dir(jdir)) rc = PP_EIO;
+    if (rc) {
+        if (S) PP__MSG(S, rc, "%s: cannot durably remove the segments after the valid journal end in %s: %s; not opened",
+                       name, jdir, pp_strerror(rc));
+        PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
+        *last_out = last;
+        return rc;
+    }
     n = end_seg;
     /* the live segment: the last one, if the journal reaches the snapshot */
     int live_ok = n > 0 && jlast >= snap_seq;

@@ -710,6 +710,68 @@ static void test_short_write_is_eio(void) {
     rm_rf(dir);
 }
 
+/* Regression (found by this simulator, seed 1255): recovery deletes the
+ * segments after the valid end of the journal (nothing in them is durable)
+ * and appends to the segment before them, but it ignored a failed directory
+ * fsync after the unlinks. A later power cut could undo the deletion: the
+ * old segment came back with a first seq the live segment had gone on to
+ * write, the next recovery started from it (it is the last segment starting
+ * at or before the snapshot) and never read the live segment's acknowledged
+ * entries. A deletion recovery cannot make durable now fails the open. Two
+ * stale segments after a clean journal: one starting past a gap (the valid
+ * end), one prepared and never used (first seq 0). */
+static int fail_fsync_dir(void *ctx, const char *dir) { (void)ctx; (void)dir; return -1; }
+static void stale_segment(const char *jdir, uint64_t index, uint64_t first_seq) {
+    pp__seg g; memset(&g, 0, sizeof g);
+    g.index = index; g.first_seq = first_seq; g.salt = 0x5EED0000ull + index;
+    uint8_t h[PP__PAGE]; memset(h, 0, sizeof h);
+    pp__hdr_encode(h, &g);
+    char path[700];
+    pp__numbered(path, sizeof path, jdir, index, ".ppj");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, h, sizeof h, 0) == (ssize_t)sizeof h);
+    REQUIRE(ftruncate(fd, 3 * PP__PAGE) == 0);
+    close(fd);
+}
+static void test_recovery_deletion_must_be_durable(void) {
+    if (have_one_seed) SKIP("--seed given");
+    char dir[600], jdir[700], path[800];
+    snprintf(dir, sizeof dir, "%s/deldur", sim_base());
+    snprintf(jdir, sizeof jdir, "%s/I0/journal", dir);
+    for (int unused = 0; unused < 2; unused++) {
+        rm_rf(dir);
+        run r; memset(&r, 0, sizeof r); r.seed = 1;
+        pp_config cfg = cfg_for(&r, dir);
+        pp_store *S; pp_book *b;
+        REQUIRE(pp_open(&S, &cfg) == 0);
+        REQUIRE(pp_book_open(S, "I0", &b) == 0);
+        ppm m; ppm_init(&m, NULL, MAXEV);
+        uint64_t rng = 9;
+        for (int i = 0; i < 200; i++) { ppm_ev e; ppm_gen(&m, &rng, &e); if (ppm_call(b, &e) == 0) ppm_push(&m, &e); }
+        CHECK_EQ(pp_close(S), 0);
+        stale_segment(jdir, 2, unused ? 0 : m.n + 50);
+        pp__numbered(path, sizeof path, jdir, 2, ".ppj");
+        pp_io io; memset(&io, 0, sizeof io);
+        io.fsync_dir = fail_fsync_dir;
+        pp_test_set_io(&io);
+        int rc = pp_open(&S, &cfg);
+        pp_test_set_io(NULL);
+        CHECK_EQ(rc, PP_EIO);                          /* not opened on a deletion that may come undone */
+        if (rc == 0) pp_close(S);
+        stale_segment(jdir, 2, unused ? 0 : m.n + 50); /* as a power cut may leave it */
+        REQUIRE(pp_open(&S, &cfg) == 0);                /* and a sound disk opens it: nothing lost */
+        REQUIRE(pp_book_open(S, "I0", &b) == 0);
+        CHECK_EQ(pp_last_seq(b), m.n);
+        char why[300];
+        CHECK(ppm_same(&m, b, why, sizeof why));
+        CHECK(access(path, F_OK) != 0);
+        CHECK_EQ(pp_close(S), 0);
+        ppm_free(&m);
+    }
+    rm_rf(dir);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) { one_seed = strtoull(argv[++i], NULL, 0); have_one_seed = 1; }
@@ -721,6 +783,7 @@ int main(int argc, char **argv) {
     RUN(test_failed_sync_stops_a_waiting_sync);
     RUN(test_mark_written_in_one_write);
     RUN(test_short_write_is_eio);
+    RUN(test_recovery_deletion_must_be_durable);
     RUN(test_sim_catches_unsafe_disk);
     RUN(test_sim_pinnacle_seeds);
     if (!have_one_seed || !T.failed) rm_rf(sim_base());
