@@ -1821,8 +1821,15 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
     /* Trailing segments prepared but never rolled into (first_seq 0 on disk:
      * no sync ever covered them, as the first sync writes the header page)
      * are unused. A bad header is damage (headers are written whole, before
-     * the rename): unused only if the file holds no data at all. */
-    while (!rc && n && (f[n - 1].hdr || f[n - 1].first == 0)) {
+     * the rename): unused only if the file holds no data at all.
+     * So are the segments after one whose header still says first seq 0:
+     * syncs go segment by segment, so none of them was ever synced, but two
+     * rolls between syncs and a power cut can leave a later header on disk
+     * (written back early) and not that one. They are unused unless one
+     * carries a durable mark, which only a sync writes (then: damage). */
+    size_t z = n;                                  /* the first segment saying first seq 0 */
+    for (size_t i = 0; i < n && z == n; i++) if (!f[i].hdr && f[i].first == 0) z = i;
+    while (!rc && n && (f[n - 1].hdr || f[n - 1].first == 0 || n - 1 > z)) {
         pp__numbered(path, sizeof path, jdir, v[n - 1], ".ppj");
         if (f[n - 1].hdr && pp__has_data(path)) {
             rc = PP_ECORRUPT;
@@ -1830,7 +1837,25 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             if (S) PP__MSG(S, rc, "%s: journal segment %s has a bad header (offset 0) but holds data; not opened (fail closed)", name, path);
             break;
         }
-        if (b) { pp__sys_unlink(path); pp__fsync_dir(jdir); }
+        if (!f[n - 1].hdr && f[n - 1].first != 0) {   /* after segment z */
+            uint8_t *q = NULL; uint64_t qs = 0, me = 0, ms = 0;
+            int mk = 0;
+            if (pp__map_ro(path, &q, &qs) == 0 && q) { mk = pp__mark_get(q, f[n - 1].salt, &me, &ms); munmap(q, qs); }
+            if (mk < 0 || me > PP__DATA_OFF) {
+                rc = PP_ECORRUPT;
+                pp__chk_where(chk, path, PP__MARK_OFF, "durable entries after a segment without a first seq");
+                if (S) PP__MSG(S, rc, "%s: segment %s holds durable entries but an earlier one has no first seq; not opened (fail closed)", name, path);
+                break;
+            }
+        }
+        if (b) {                /* durably gone, or not opened: see the deletion after the valid end below */
+            if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+            else if (pp__fsync_dir(jdir)) rc = PP_EIO;
+            if (rc) {
+                if (S) PP__MSG(S, rc, "%s: cannot durably remove unused segment %s: %s; not opened", name, path, pp_strerror(rc));
+                break;
+            }
+        }
         n--;
     }
     for (size_t i = 0; i < n && !rc; i++)
@@ -1916,8 +1941,24 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
         return rc;
     }
-    for (size_t k = end_seg; k < n; k++) { pp__numbered(path, sizeof path, jdir, v[k], ".ppj"); pp__sys_unlink(path); }
-    if (end_seg < n) pp__fsync_dir(jdir);
+    /* The segments after the valid end must be durably gone before anything
+     * is appended to the one before them: a deletion a power cut undoes would
+     * bring back a segment starting at a seq the live one goes on to write,
+     * and the next recovery would start from it and skip the live one's
+     * acknowledged entries. So a failed unlink or directory fsync fails the
+     * open (a retry redoes the deletion). */
+    for (size_t k = end_seg; k < n && !rc; k++) {
+        pp__numbered(path, sizeof path, jdir, v[k], ".ppj");
+        if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    }
+    if (!rc && end_seg < n && pp__fsync_dir(jdir)) rc = PP_EIO;
+    if (rc) {
+        if (S) PP__MSG(S, rc, "%s: cannot durably remove the segments after the valid journal end in %s: %s; not opened",
+                       name, jdir, pp_strerror(rc));
+        PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
+        *last_out = last;
+        return rc;
+    }
     n = end_seg;
     /* the live segment: the last one, if the journal reaches the snapshot */
     int live_ok = n > 0 && jlast >= snap_seq;

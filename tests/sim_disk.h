@@ -690,6 +690,7 @@ SIM__UNUSED static int sim__map_path(const char *src, const char *dst, const cha
  * the store named it), built in dst (must not exist). The disk must be dead. */
 SIM__UNUSED static void sim_img_build(sim_disk *d, const char *src, const char *dst, int mode, uint64_t seed) {
     uint64_t rng = seed ^ 0xC0FFEE123ull;
+    SIM_TRACE("img_build %s -> %s mode %d\n", src, dst, mode);
     sim__build_tree(d, src, dst, mode, &rng);
     /* directory operations not yet durable: per directory, a suffix is undone */
     for (int i = 0; i < d->ndirops; i++) {
@@ -704,6 +705,7 @@ SIM__UNUSED static void sim_img_build(sim_disk *d, const char *src, const char *
         for (int q = k - 1; q >= keep; q--) {          /* undo, latest first */
             sim_dirop *u = &d->dirops[idx[q]];
             char pa[1200], pb[1200];
+            SIM_TRACE("undo %s %s %s\n", u->kind == SIM_DIR_RENAME ? "rename" : "unlink", u->a, u->b);
             if (u->kind == SIM_DIR_RENAME && sim__map_path(src, dst, u->a, pa, sizeof pa) && sim__map_path(src, dst, u->b, pb, sizeof pb)) {
                 rename(pb, pa);
                 if (u->grave_b[0]) sim__emit(d, u->grave_b, pb, mode, &rng);
@@ -744,6 +746,11 @@ SIM__UNUSED static int sim_img_errors(const sim_errrec **out) { *out = sim__errs
 #if defined(PINNACLE_PERSIST_H) && defined(PINNACLE_PERSIST_TEST_IO)
 #define SIM__PP_ENTER(d) pthread_mutex_lock(&(d)->mu); \
     if ((d)->dead) { (d)->st.ops_after_cut++; pthread_mutex_unlock(&(d)->mu); errno = EIO; return -1; }
+#define SIM__PP_TRACE(op, fd, a, b, rc) do { if (sim__trace < 0) sim__trace = getenv("SIM_TRACE") != NULL; \
+    if (sim__trace) { char p_[512]; sim__fd_path(fd, p_, sizeof p_); \
+        fprintf(stderr, "sim: pp %s %s %lld %lld -> %d\n", op, p_, (long long)(a), (long long)(b), rc); } } while (0)
+#define SIM__PP_TRACEP(op, pa, pb, rc) do { if (sim__trace < 0) sim__trace = getenv("SIM_TRACE") != NULL; \
+    if (sim__trace) fprintf(stderr, "sim: pp %s %s %s -> %d\n", op, pa, pb ? pb : "", rc); } while (0)
 SIM__UNUSED static int sim__pp_msync(void *ctx, int fd, void *addr, size_t len, int64_t off) {
     sim_disk *d = (sim_disk *)ctx;
     (void)addr;
@@ -751,6 +758,7 @@ SIM__UNUSED static int sim__pp_msync(void *ctx, int fd, void *addr, size_t len, 
     int rc = 0;
     if (sim_chance(d, d->cfg.p_sync_eio)) { d->st.inj_sync_eio++; sim__img_err(d, fd, SIM_ERR_MSYNC, EIO); rc = EIO; }
     else sim__img_capture(d, fd, (uint64_t)off, len);
+    SIM__PP_TRACE("msync", fd, off, len, rc);
     pthread_mutex_unlock(&d->mu);
     if (rc) { errno = rc; return -1; }
     return 0;
@@ -761,6 +769,7 @@ SIM__UNUSED static int sim__pp_fdatasync(void *ctx, int fd) {
     int rc = 0;
     if (sim_chance(d, d->cfg.p_sync_eio)) { d->st.inj_sync_eio++; sim__img_err(d, fd, SIM_ERR_FDATASYNC, EIO); rc = EIO; }
     else sim__img_capture(d, fd, 0, UINT64_MAX / 2);
+    SIM__PP_TRACE("fdatasync", fd, 0, 0, rc);
     pthread_mutex_unlock(&d->mu);
     if (rc) { errno = rc; return -1; }
     return 0;
@@ -771,6 +780,7 @@ SIM__UNUSED static int sim__pp_fallocate(void *ctx, int fd, int64_t off, int64_t
     int rc = 0;
     if (sim_chance(d, d->cfg.p_grow_enospc)) { d->st.inj_grow_enospc++; sim__img_err(d, fd, SIM_ERR_GROW, ENOSPC); rc = ENOSPC; }
     else if (fallocate(fd, 0, (off_t)off, (off_t)len) != 0) rc = errno;
+    SIM__PP_TRACE("fallocate", fd, off, len, rc);
     pthread_mutex_unlock(&d->mu);
     if (rc) { errno = rc; return -1; }
     return 0;
@@ -779,6 +789,7 @@ SIM__UNUSED static int sim__pp_ftruncate(void *ctx, int fd, int64_t len) {
     sim_disk *d = (sim_disk *)ctx;
     SIM__PP_ENTER(d);
     int rc = ftruncate(fd, (off_t)len) != 0 ? errno : 0;
+    SIM__PP_TRACE("ftruncate", fd, len, 0, rc);
     pthread_mutex_unlock(&d->mu);
     if (rc) { errno = rc; return -1; }
     return 0;
@@ -794,6 +805,7 @@ SIM__UNUSED static int64_t sim__pp_pwrite(void *ctx, int fd, const void *buf, si
     }
     ssize_t w = pwrite(fd, buf, n, (off_t)off);
     int e = errno;
+    SIM__PP_TRACE("pwrite", fd, off, len, (int)w);
     pthread_mutex_unlock(&d->mu);
     errno = e;
     return (int64_t)w;
@@ -805,6 +817,7 @@ SIM__UNUSED static int sim__pp_rename(void *ctx, const char *from, const char *t
     if (access(to, F_OK) == 0) sim__bury(d, to, grave, sizeof grave); else grave[0] = 0;
     int rc = rename(from, to) != 0 ? errno : 0;
     if (!rc) { sim_dirop *o = sim__dirop(d, SIM_DIR_RENAME, from, to); snprintf(o->grave_b, sizeof o->grave_b, "%s", grave); }
+    SIM__PP_TRACEP("rename", from, to, rc);
     pthread_mutex_unlock(&d->mu);
     if (rc) { errno = rc; return -1; }
     return 0;
@@ -816,6 +829,7 @@ SIM__UNUSED static int sim__pp_unlink(void *ctx, const char *path) {
     sim__bury(d, path, grave, sizeof grave);
     int rc = unlink(path) != 0 ? errno : 0;
     if (!rc) { sim_dirop *o = sim__dirop(d, SIM_DIR_UNLINK, path, NULL); snprintf(o->grave_a, sizeof o->grave_a, "%s", grave); }
+    SIM__PP_TRACEP("unlink", path, (const char *)NULL, rc);
     pthread_mutex_unlock(&d->mu);
     if (rc) { errno = rc; return -1; }
     return 0;
@@ -836,6 +850,7 @@ SIM__UNUSED static int sim__pp_fsync_dir(void *ctx, const char *dir) {
         for (int i = 0; i < d->ndirops; i++) if (!d->dirops[i].done) d->dirops[w++] = d->dirops[i];
         d->ndirops = w;
     }
+    SIM__PP_TRACEP("fsync_dir", dir, (const char *)NULL, rc);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
@@ -864,6 +879,7 @@ SIM__UNUSED static int sim__pp_write_file_durable(void *ctx, const char *path, c
         int fd = rc || d->dead ? -1 : open(path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) { sim__img_capture(d, fd, 0, UINT64_MAX / 2); close(fd); }
     }
+    SIM__PP_TRACEP("write_file_durable", path, (const char *)NULL, rc);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }

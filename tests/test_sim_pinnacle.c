@@ -570,16 +570,20 @@ static void test_background_sync_mark_not_ahead(void) {
  * the kernel may already have dropped the dirty pages and reports the error
  * only once), and pp_durable advanced over events that may be lost. Made
  * deterministic: the failing msync starts the second pp_sync and waits until
- * it is blocked before returning EIO. */
+ * it is blocked before returning EIO. The store's syncer runs too (its first
+ * round syncs at once, however long the interval; on a loaded machine that
+ * can be after the test's first pp_sync): only the test thread's msync fails,
+ * and pp_durable is checked against its value at the failure. */
 static pp_book *race_book;
-static int race_armed, race_failed;
-static uint64_t race_second_ok;
-static pthread_t race_thread;
+static int race_armed, race_failed, race_started;
+static uint64_t race_second_ok, race_durable_at_fail;
+static pthread_t race_thread, race_main;
 static void *race_second_sync(void *arg) { (void)arg; pp_sync(race_book); return NULL; }
 static int race_msync(void *ctx, int fd, void *addr, size_t len, int64_t off) {
     (void)ctx; (void)fd; (void)off;
-    if (__atomic_exchange_n(&race_armed, 0, __ATOMIC_ACQ_REL)) {
-        pthread_create(&race_thread, NULL, race_second_sync, NULL);
+    if (pthread_equal(pthread_self(), race_main) && __atomic_exchange_n(&race_armed, 0, __ATOMIC_ACQ_REL)) {
+        race_durable_at_fail = pp_durable(race_book);   /* this sync holds the sync lock: no other moves it */
+        race_started = pthread_create(&race_thread, NULL, race_second_sync, NULL) == 0;
         struct timespec ts = {0, 30 * 1000000}; nanosleep(&ts, NULL);   /* it is blocked on the sync lock now */
         __atomic_store_n(&race_failed, 1, __ATOMIC_RELEASE);
         errno = EIO;
@@ -593,6 +597,7 @@ static void test_failed_sync_stops_a_waiting_sync(void) {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/syncrace", sim_base());
     rm_rf(dir);
+    race_main = pthread_self();                         /* before the store's threads start */
     pp_io io; memset(&io, 0, sizeof io);
     io.msync = race_msync;
     pp_test_set_io(&io);
@@ -608,12 +613,15 @@ static void test_failed_sync_stops_a_waiting_sync(void) {
     uint64_t before = pp_durable(race_book);
     CHECK_EQ(before, 100);
     for (int i = 0; i < 100; i++) { ppm_ev e; ppm_gen(&m, &rng, &e); if (ppm_call(race_book, &e) == 0) ppm_push(&m, &e); }
-    race_armed = 1; race_failed = 0; race_second_ok = 0;
+    race_failed = 0; race_second_ok = 0; race_started = 0;
+    __atomic_store_n(&race_armed, 1, __ATOMIC_RELEASE);
     CHECK(pp_sync(race_book) != 0);
-    pthread_join(race_thread, NULL);
+    CHECK(race_started);
+    if (race_started) pthread_join(race_thread, NULL);
     CHECK(pp_error(race_book) != 0);
     CHECK_EQ(race_second_ok, 0);                        /* no msync after the failed one */
-    CHECK_EQ(pp_durable(race_book), before);
+    CHECK(race_durable_at_fail >= before);
+    CHECK_EQ(pp_durable(race_book), race_durable_at_fail);
     pp_close(S);
     pp_test_set_io(NULL);
     ppm_free(&m);
@@ -710,6 +718,119 @@ static void test_short_write_is_eio(void) {
     rm_rf(dir);
 }
 
+/* Regression (found by this simulator, seed 1255): recovery deletes the
+ * segments after the valid end of the journal (nothing in them is durable)
+ * and appends to the segment before them, but it ignored a failed directory
+ * fsync after the unlinks. A later power cut could undo the deletion: the
+ * old segment came back with a first seq the live segment had gone on to
+ * write, the next recovery started from it (it is the last segment starting
+ * at or before the snapshot) and never read the live segment's acknowledged
+ * entries. A deletion recovery cannot make durable now fails the open. Two
+ * stale segments after a clean journal: one starting past a gap (the valid
+ * end), one prepared and never used (first seq 0). */
+static int fail_fsync_dir(void *ctx, const char *dir) { (void)ctx; (void)dir; return -1; }
+static void stale_segment_marked(const char *jdir, uint64_t index, uint64_t first_seq, int marked) {
+    pp__seg g; memset(&g, 0, sizeof g);
+    g.index = index; g.first_seq = first_seq; g.salt = 0x5EED0000ull + index;
+    uint8_t h[PP__PAGE]; memset(h, 0, sizeof h);
+    pp__hdr_encode(h, &g);
+    if (marked) pp__mark_put(h, g.salt, PP__DATA_OFF + PP__ENTRY, first_seq);
+    char path[700];
+    pp__numbered(path, sizeof path, jdir, index, ".ppj");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, h, sizeof h, 0) == (ssize_t)sizeof h);
+    REQUIRE(ftruncate(fd, 3 * PP__PAGE) == 0);
+    close(fd);
+}
+static void stale_segment(const char *jdir, uint64_t index, uint64_t first_seq) { stale_segment_marked(jdir, index, first_seq, 0); }
+static void test_recovery_deletion_must_be_durable(void) {
+    if (have_one_seed) SKIP("--seed given");
+    char dir[600], jdir[700], path[800];
+    snprintf(dir, sizeof dir, "%s/deldur", sim_base());
+    snprintf(jdir, sizeof jdir, "%s/I0/journal", dir);
+    for (int unused = 0; unused < 2; unused++) {
+        rm_rf(dir);
+        run r; memset(&r, 0, sizeof r); r.seed = 1;
+        pp_config cfg = cfg_for(&r, dir);
+        pp_store *S; pp_book *b;
+        REQUIRE(pp_open(&S, &cfg) == 0);
+        REQUIRE(pp_book_open(S, "I0", &b) == 0);
+        ppm m; ppm_init(&m, NULL, MAXEV);
+        uint64_t rng = 9;
+        for (int i = 0; i < 200; i++) { ppm_ev e; ppm_gen(&m, &rng, &e); if (ppm_call(b, &e) == 0) ppm_push(&m, &e); }
+        CHECK_EQ(pp_close(S), 0);
+        stale_segment(jdir, 2, unused ? 0 : m.n + 50);
+        pp__numbered(path, sizeof path, jdir, 2, ".ppj");
+        pp_io io; memset(&io, 0, sizeof io);
+        io.fsync_dir = fail_fsync_dir;
+        pp_test_set_io(&io);
+        int rc = pp_open(&S, &cfg);
+        pp_test_set_io(NULL);
+        CHECK_EQ(rc, PP_EIO);                          /* not opened on a deletion that may come undone */
+        if (rc == 0) pp_close(S);
+        stale_segment(jdir, 2, unused ? 0 : m.n + 50); /* as a power cut may leave it */
+        REQUIRE(pp_open(&S, &cfg) == 0);                /* and a sound disk opens it: nothing lost */
+        REQUIRE(pp_book_open(S, "I0", &b) == 0);
+        CHECK_EQ(pp_last_seq(b), m.n);
+        char why[300];
+        CHECK(ppm_same(&m, b, why, sizeof why));
+        CHECK(access(path, F_OK) != 0);
+        CHECK_EQ(pp_close(S), 0);
+        ppm_free(&m);
+    }
+    rm_rf(dir);
+}
+
+/* Regression (found by this simulator, seed 1479, a full run in eight):
+ * recovery failed closed ("segment 2 has no first seq but later ones
+ * exist") after a plain power cut. A book rolled into segment 2 and on into
+ * segment 3 with no sync in between; the cut kept segment 3's header page
+ * (written back early) and not segment 2's, which still said first seq 0.
+ * Syncs go segment by segment, so nothing in either was ever durable: both
+ * are unused, as a trailing prepared segment is. Only a durable mark in a
+ * later segment makes it damage. */
+static void test_unsynced_segments_after_a_prepared_one(void) {
+    if (have_one_seed) SKIP("--seed given");
+    char dir[600], jdir[700], p2[800], p3[800];
+    snprintf(dir, sizeof dir, "%s/unsynced2", sim_base());
+    snprintf(jdir, sizeof jdir, "%s/I0/journal", dir);
+    pp__numbered(p2, sizeof p2, jdir, 2, ".ppj");
+    pp__numbered(p3, sizeof p3, jdir, 3, ".ppj");
+    for (int marked = 0; marked < 2; marked++) {
+        rm_rf(dir);
+        run r; memset(&r, 0, sizeof r); r.seed = 1;
+        pp_config cfg = cfg_for(&r, dir);
+        pp_store *S; pp_book *b;
+        REQUIRE(pp_open(&S, &cfg) == 0);
+        REQUIRE(pp_book_open(S, "I0", &b) == 0);
+        ppm m; ppm_init(&m, NULL, MAXEV);
+        uint64_t rng = 11;
+        for (int i = 0; i < 200; i++) { ppm_ev e; ppm_gen(&m, &rng, &e); if (ppm_call(b, &e) == 0) ppm_push(&m, &e); }
+        CHECK_EQ(pp_close(S), 0);
+        stale_segment(jdir, 2, 0);                              /* rolled into, header never durable */
+        stale_segment_marked(jdir, 3, m.n + 300, marked);       /* header written back; marked: damage */
+        int rc = pp_open(&S, &cfg);
+        if (marked) {
+            CHECK_EQ(rc, PP_ECORRUPT);                          /* a mark only a sync writes: fail closed */
+            if (rc == 0) pp_close(S);
+        } else {
+            CHECK_EQ(rc, 0);
+            if (rc == 0) {
+                REQUIRE(pp_book_open(S, "I0", &b) == 0);
+                CHECK_EQ(pp_last_seq(b), m.n);
+                char why[300];
+                CHECK(ppm_same(&m, b, why, sizeof why));
+                CHECK(access(p2, F_OK) != 0);
+                CHECK(access(p3, F_OK) != 0);
+                CHECK_EQ(pp_close(S), 0);
+            }
+        }
+        ppm_free(&m);
+    }
+    rm_rf(dir);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) { one_seed = strtoull(argv[++i], NULL, 0); have_one_seed = 1; }
@@ -721,6 +842,8 @@ int main(int argc, char **argv) {
     RUN(test_failed_sync_stops_a_waiting_sync);
     RUN(test_mark_written_in_one_write);
     RUN(test_short_write_is_eio);
+    RUN(test_recovery_deletion_must_be_durable);
+    RUN(test_unsynced_segments_after_a_prepared_one);
     RUN(test_sim_catches_unsafe_disk);
     RUN(test_sim_pinnacle_seeds);
     if (!have_one_seed || !T.failed) rm_rf(sim_base());
