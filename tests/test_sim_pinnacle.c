@@ -613,13 +613,14 @@ static void test_failed_sync_stops_a_waiting_sync(void) {
     uint64_t before = pp_durable(race_book);
     CHECK_EQ(before, 100);
     for (int i = 0; i < 100; i++) { ppm_ev e; ppm_gen(&m, &rng, &e); if (ppm_call(race_book, &e) == 0) ppm_push(&m, &e); }
-    race_failed = 0; race_second_ok = 0; race_started = 0;
+    /* the store's syncer reads these in race_msync: atomic, for TSan too */
+    __atomic_store_n(&race_failed, 0, __ATOMIC_RELEASE); __atomic_store_n(&race_second_ok, 0, __ATOMIC_RELAXED); race_started = 0;
     __atomic_store_n(&race_armed, 1, __ATOMIC_RELEASE);
     CHECK(pp_sync(race_book) != 0);
     CHECK(race_started);
     if (race_started) pthread_join(race_thread, NULL);
     CHECK(pp_error(race_book) != 0);
-    CHECK_EQ(race_second_ok, 0);                        /* no msync after the failed one */
+    CHECK_EQ(__atomic_load_n(&race_second_ok, __ATOMIC_RELAXED), 0);   /* no msync after the failed one */
     CHECK(race_durable_at_fail >= before);
     CHECK_EQ(pp_durable(race_book), race_durable_at_fail);
     pp_close(S);
