@@ -8,6 +8,7 @@
  *     libFuzzer ever finds is copied there and stays a regression test. */
 #include "fuzz/fuzz_picolog_reader.c"
 #include "t.h"
+#include "fuzz_replay.h"
 #include <dirent.h>
 #include <fcntl.h>
 
@@ -98,31 +99,7 @@ static void test_seed_corpus(void) {
     printf("  %d seed inputs in %s\n", nseeds, seeds_dir());
 }
 
-static void test_regressions(void) {
-    const char *rd = "fuzz/regress/fuzz_picolog_reader";
-    DIR *dd = opendir(rd);
-    if (!dd) SKIP("no fuzz/regress/fuzz_picolog_reader (run from the repository root)");
-    struct dirent *e;
-    int n = 0, pending = 0;
-    static uint8_t in[4 << 20];
-    while ((e = readdir(dd)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        size_t nl = strlen(e->d_name);
-        /* NAME.pending: a crash whose fix is pending in picolog.h (see the
-         * finding named in NAME); drop the suffix when the fix lands */
-        if (nl > 8 && !strcmp(e->d_name + nl - 8, ".pending")) { pending++; continue; }
-        char p[700]; snprintf(p, sizeof p, "%s/%s", rd, e->d_name);
-        FILE *fp = fopen(p, "rb");
-        if (!fp) continue;
-        size_t len = fread(in, 1, sizeof in, fp);
-        fclose(fp);
-        CHECK_EQ(LLVMFuzzerTestOneInput(in, len), 0);
-        n++;
-    }
-    closedir(dd);
-    CHECK(n >= 1);
-    printf("  %d regression inputs replayed, %d pending a fix (*.pending)\n", n, pending);
-}
+static void test_regressions(void) { t_fuzz_replay("fuzz_picolog_reader", LLVMFuzzerTestOneInput); }
 
 int main(void) {
     RUN(test_seed_corpus);

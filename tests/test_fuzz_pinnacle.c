@@ -16,6 +16,7 @@
 #include "fuzz/fuzz_pinnacle_snapshot.c"
 #undef LLVMFuzzerTestOneInput
 #include "t.h"
+#include "fuzz_replay.h"
 
 static int mkdirs(const char *p) {
     char cmd[600]; snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
@@ -222,31 +223,8 @@ static void test_seed_corpus(void) {
     printf("  %d + %d seed inputs in %s and %s\n", nseeds_j, nseeds_s, seeds_dir("fuzz_pinnacle_journal"), seeds_dir("fuzz_pinnacle_snapshot"));
 }
 
-static void replay(const char *target, int (*fn)(const uint8_t *, size_t)) {
-    char rd[300]; snprintf(rd, sizeof rd, "fuzz/regress/%s", target);
-    DIR *dd = opendir(rd);
-    if (!dd) SKIP("no fuzz/regress/<target> (run from the repository root)");
-    struct dirent *e;
-    int n = 0, pending = 0;
-    while ((e = readdir(dd)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        size_t nl = strlen(e->d_name);
-        /* NAME.pending: a crash whose fix is pending in pinnacle_persist.h */
-        if (nl > 8 && !strcmp(e->d_name + nl - 8, ".pending")) { pending++; continue; }
-        char p[700]; snprintf(p, sizeof p, "%s/%s", rd, e->d_name);
-        size_t len = 0;
-        uint8_t *in = slurp(p, &len);
-        if (!in) continue;
-        CHECK_EQ(fn(in, len), 0);
-        free(in);
-        n++;
-    }
-    closedir(dd);
-    CHECK(n >= 1);
-    printf("  %s: %d regression inputs replayed, %d pending a fix (*.pending)\n", target, n, pending);
-}
-static void test_regressions_journal(void) { replay("fuzz_pinnacle_journal", fuzz_pinnacle_journal_one); }
-static void test_regressions_snapshot(void) { replay("fuzz_pinnacle_snapshot", fuzz_pinnacle_snapshot_one); }
+static void test_regressions_journal(void) { t_fuzz_replay("fuzz_pinnacle_journal", fuzz_pinnacle_journal_one); }
+static void test_regressions_snapshot(void) { t_fuzz_replay("fuzz_pinnacle_snapshot", fuzz_pinnacle_snapshot_one); }
 
 int main(void) {
     RUN(test_seed_corpus);

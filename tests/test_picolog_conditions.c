@@ -14,6 +14,7 @@
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "t.h"
+#include "conditions.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -84,15 +85,9 @@ static int run(const char *cmd) { return system(cmd); }
 /* ---- a full disk -------------------------------------------------------- */
 static void test_full_disk(void) {
     if (geteuid() != 0) SKIP("needs root to mount a small filesystem; ENOSPC is covered by the simulated disk (test_sim_picolog)");
-    const char *base = t_dir("plg_full_disk");
     char img[600], mnt[600], cmd[4000];
-    snprintf(img, sizeof img, "%s/disk.img", base);
-    snprintf(mnt, sizeof mnt, "%s/mnt", base);
-    mkdir(mnt, 0755);
     const char *kind = "loop-mounted ext4, 12 MiB";
-    snprintf(cmd, sizeof cmd, "truncate -s 12M '%s' && mkfs.ext4 -q -F -m 0 '%s' >/dev/null 2>&1 && mount -o loop '%s' '%s' 2>/dev/null",
-             img, img, img, mnt);
-    if (run(cmd) != 0) {
+    if (t_mount_small_ext4("plg_full_disk", mnt, sizeof mnt, img, sizeof img) != 0) {
         kind = "size-limited tmpfs, 12 MiB";
         if (mount("tmpfs", mnt, "tmpfs", 0, "size=12m") != 0)
             SKIP("cannot mount a loop ext4 or a tmpfs here; ENOSPC is covered by the simulated disk (test_sim_picolog)");
@@ -161,24 +156,6 @@ static void test_full_disk(void) {
 }
 
 /* ---- permissions, as an unprivileged user -------------------------------- */
-/* Runs fn in a child that is not root (drops to nobody when root); returns
- * its exit status (0 = all its checks passed). */
-static int as_nobody(int (*fn)(const char *), const char *arg) {
-    fflush(stdout); fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (geteuid() == 0) {
-            if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(90);
-        }
-        int r = fn(arg);
-        fflush(stdout); fflush(stderr);
-        _exit(r);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
-}
-
 static int child_new_log_in_ro_dir(const char *parent) {
     char dir[700]; snprintf(dir, sizeof dir, "%s/log", parent);
     plg_config c = cfg_for(dir);
@@ -220,9 +197,9 @@ static void test_read_only_directory_and_wrong_permissions(void) {
     /* t_dir's parents must be traversable by nobody */
     snprintf(cmd, sizeof cmd, "d='%s'; while [ \"$d\" != . ] && [ \"$d\" != / ]; do chmod o+x \"$d\" 2>/dev/null; d=$(dirname \"$d\"); done", base);
     CHECK_EQ(run(cmd), 0);
-    CHECK_EQ(as_nobody(child_new_log_in_ro_dir, ro), 0);
+    CHECK_EQ(t_as_nobody(child_new_log_in_ro_dir, ro), 0);
     make_log(logdir, 500);                     /* owned by this user, 0644 files */
-    CHECK_EQ(as_nobody(child_existing_log_not_writable, logdir), 0);
+    CHECK_EQ(t_as_nobody(child_existing_log_not_writable, logdir), 0);
     CHECK_EQ(count_valid(logdir, 100), 500);    /* nothing lost */
     plg_check_result cr;
     CHECK_EQ(plg_check(logdir, &cr), 0);

@@ -17,6 +17,7 @@
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
 #include "t.h"
+#include "conditions.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -121,20 +122,9 @@ static int count_tmp(const char *dir) {
 /* ---- a full disk -------------------------------------------------------- */
 static void test_full_disk(void) {
     if (geteuid() != 0) SKIP("needs root to mount a small filesystem");
-    {   /* a run that died half-way (a sanitizer's halt) may have left its mount */
-        const char *tb = getenv("PLG_TEST_DIR");
-        char old[600];
-        snprintf(old, sizeof old, "%s/pp_full_disk/mnt", tb && *tb ? tb : "build/tmp");
-        umount2(old, MNT_DETACH);
-    }
-    const char *base = t_dir("pp_full_disk");
     char img[600], mnt[600], cmd[4000], data[700], ballast[700];
-    snprintf(img, sizeof img, "%s/disk.img", base);
-    snprintf(mnt, sizeof mnt, "%s/mnt", base);
-    mkdir(mnt, 0755);
-    snprintf(cmd, sizeof cmd, "truncate -s 12M '%s' && mkfs.ext4 -q -F -m 0 '%s' >/dev/null 2>&1 && mount -o loop '%s' '%s' 2>/dev/null",
-             img, img, img, mnt);
-    if (run(cmd) != 0) SKIP("cannot mount a loop ext4 here (no loop devices?)");
+    if (t_mount_small_ext4("pp_full_disk", mnt, sizeof mnt, img, sizeof img) != 0)
+        SKIP("cannot mount a loop ext4 here (no loop devices?)");
     printf("  full disk: loop-mounted ext4, 12 MiB\n");
     snprintf(data, sizeof data, "%s/data", mnt);
     snprintf(ballast, sizeof ballast, "%s/ballast", mnt);
@@ -302,20 +292,9 @@ static void test_full_disk(void) {
  * PP_ENOSPC (not PP_ELOG) and the acknowledged events come back. */
 static void test_full_disk_strict(void) {
     if (geteuid() != 0) SKIP("needs root to mount a small filesystem");
-    {
-        const char *tb = getenv("PLG_TEST_DIR");
-        char old[600];
-        snprintf(old, sizeof old, "%s/pp_full_disk_strict/mnt", tb && *tb ? tb : "build/tmp");
-        umount2(old, MNT_DETACH);
-    }
-    const char *base = t_dir("pp_full_disk_strict");
     char img[600], mnt[600], cmd[4000], data[700];
-    snprintf(img, sizeof img, "%s/disk.img", base);
-    snprintf(mnt, sizeof mnt, "%s/mnt", base);
-    mkdir(mnt, 0755);
-    snprintf(cmd, sizeof cmd, "truncate -s 12M '%s' && mkfs.ext4 -q -F -m 0 '%s' >/dev/null 2>&1 && mount -o loop '%s' '%s' 2>/dev/null",
-             img, img, img, mnt);
-    if (run(cmd) != 0) SKIP("cannot mount a loop ext4 here (no loop devices?)");
+    if (t_mount_small_ext4("pp_full_disk_strict", mnt, sizeof mnt, img, sizeof img) != 0)
+        SKIP("cannot mount a loop ext4 here (no loop devices?)");
     snprintf(data, sizeof data, "%s/data", mnt);
     plg_config lc;
     memset(&lc, 0, sizeof lc);
@@ -371,24 +350,6 @@ static void test_full_disk_strict(void) {
 }
 
 /* ---- permissions, as an unprivileged user -------------------------------- */
-/* Runs fn in a child that is not root (drops to nobody when root); returns
- * its exit status (0 = all its checks passed). */
-static int as_nobody(int (*fn)(const char *), const char *arg) {
-    fflush(stdout); fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (geteuid() == 0) {
-            if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(90);
-        }
-        int r = fn(arg);
-        fflush(stdout); fflush(stderr);
-        _exit(r);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
-}
-
 static int child_open_expect(const char *dir, const char *what, int want) {
     pp_config c = cfg_for(dir);
     pp_store *s = NULL;
@@ -470,15 +431,15 @@ static void test_read_only_directory_and_wrong_permissions(void) {
     /* t_dir's parents must be traversable by nobody */
     snprintf(cmd, sizeof cmd, "d='%s'; while [ \"$d\" != . ] && [ \"$d\" != / ]; do chmod o+x \"$d\" 2>/dev/null; d=$(dirname \"$d\"); done", base);
     CHECK_EQ(run(cmd), 0);
-    CHECK_EQ(as_nobody(child_new_store_in_ro_dir, ro), 0);
-    CHECK_EQ(as_nobody(child_ro_dir_as_store, ro), 0);
+    CHECK_EQ(t_as_nobody(child_new_store_in_ro_dir, ro), 0);
+    CHECK_EQ(t_as_nobody(child_ro_dir_as_store, ro), 0);
 
     make_store(data, 1);                        /* this user's files, 0644, dirs 0755 */
     if (geteuid() != 0) {                       /* no second user: take write permission away instead */
         snprintf(cmd, sizeof cmd, "chmod -R a-w '%s'", data);
         CHECK_EQ(run(cmd), 0);
     }
-    CHECK_EQ(as_nobody(child_store_of_another_user, data), 0);
+    CHECK_EQ(t_as_nobody(child_store_of_another_user, data), 0);
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'", data);
     CHECK_EQ(run(cmd), 0);
     CHECK(store_ok(data, 500));                 /* nothing damaged */
@@ -489,23 +450,23 @@ static void test_read_only_directory_and_wrong_permissions(void) {
     make_store(mine, 1);
     snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s/A/journal/00000000000000000001.ppj'", own, mine, mine);
     CHECK_EQ(run(cmd), 0);
-    CHECK_EQ(as_nobody(child_store_with_mode_000_file, mine), 0);
+    CHECK_EQ(t_as_nobody(child_store_with_mode_000_file, mine), 0);
     snprintf(cmd, sizeof cmd, "chmod 644 '%s/A/journal/00000000000000000001.ppj' && chmod 000 '%s'/A/snapshots/*.pps", mine, mine);
     CHECK_EQ(run(cmd), 0);
-    CHECK_EQ(as_nobody(child_store_with_mode_000_snapshot, mine), 0);
+    CHECK_EQ(t_as_nobody(child_store_with_mode_000_snapshot, mine), 0);
     /* compacted: the journal no longer covers what the snapshot holds, so a
      * fallback to an older snapshot could only end in "entries missing" */
     char mine2[700]; snprintf(mine2, sizeof mine2, "%s/mine2", base);
     make_store(mine2, 2);
     snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s'/A/snapshots/*.pps", own, mine2, mine2);
     CHECK_EQ(run(cmd), 0);
-    CHECK_EQ(as_nobody(child_compacted_store_with_mode_000_snapshot, mine2), 0);
+    CHECK_EQ(t_as_nobody(child_compacted_store_with_mode_000_snapshot, mine2), 0);
     snprintf(cmd, sizeof cmd, "chmod 644 '%s'/A/snapshots/*.pps", mine2);
     CHECK_EQ(run(cmd), 0);
     CHECK(store_ok(mine2, 40100));
     snprintf(cmd, sizeof cmd, "chmod 644 '%s'/A/snapshots/*.pps && chmod 555 '%s'", mine, mine);
     CHECK_EQ(run(cmd), 0);
-    CHECK_EQ(as_nobody(child_new_book_in_ro_store, mine), 0);
+    CHECK_EQ(t_as_nobody(child_new_book_in_ro_store, mine), 0);
     snprintf(cmd, sizeof cmd, "chmod 755 '%s'", mine);
     CHECK_EQ(run(cmd), 0);
     CHECK(store_ok(mine, 500));                 /* nothing damaged by any of it */

@@ -20,6 +20,7 @@
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"
+#include "conditions.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -79,20 +80,9 @@ static int holds(const char *path, const char *pw, const char *name, const char 
 /* ---- a full disk -------------------------------------------------------- */
 static void test_full_disk(void) {
     if (geteuid() != 0) SKIP("needs root to mount a small filesystem");
-    {   /* a run that died half-way may have left its mount */
-        const char *tb = getenv("PLG_TEST_DIR");
-        char old[600];
-        snprintf(old, sizeof old, "%s/vault_full_disk/mnt", tb && *tb ? tb : "build/tmp");
-        umount2(old, MNT_DETACH);
-    }
-    const char *base = t_dir("vault_full_disk");
     char img[600], mnt[600], cmd[4000], ballast[700];
-    snprintf(img, sizeof img, "%s/disk.img", base);
-    snprintf(mnt, sizeof mnt, "%s/mnt", base);
-    mkdir(mnt, 0755);
-    snprintf(cmd, sizeof cmd, "truncate -s 12M '%s' && mkfs.ext4 -q -F -m 0 '%s' >/dev/null 2>&1 && mount -o loop '%s' '%s' 2>/dev/null",
-             img, img, img, mnt);
-    if (run(cmd) != 0) SKIP("cannot mount a loop ext4 here (no loop devices?)");
+    if (t_mount_small_ext4("vault_full_disk", mnt, sizeof mnt, img, sizeof img) != 0)
+        SKIP("cannot mount a loop ext4 here (no loop devices?)");
     printf("  full disk: loop-mounted ext4, 12 MiB\n");
     snprintf(ballast, sizeof ballast, "%s/ballast", mnt);
     const char *p = pathin(mnt, "secure_config.json");
@@ -166,22 +156,6 @@ static void test_full_disk(void) {
 }
 
 /* ---- permissions, as an unprivileged user -------------------------------- */
-static int as_nobody(int (*fn)(const char *), const char *arg) {
-    fflush(stdout); fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (geteuid() == 0) {
-            if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(90);
-        }
-        int r = fn(arg);
-        fflush(stdout); fflush(stderr);
-        _exit(r);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
-}
-
 static int child_create_in_ro_dir(const char *ro) {
     vault_options o = fast_audited();
     vault *v = NULL;
@@ -262,10 +236,10 @@ static void test_read_only_directory_and_wrong_permissions(void) {
     snprintf(cmd, sizeof cmd, "d='%s'; while [ \"$d\" != . ] && [ \"$d\" != / ]; do chmod o+x \"$d\" 2>/dev/null; d=$(dirname \"$d\"); done", base);
     CHECK_EQ(run(cmd), 0);
     if (geteuid() == 0) CHECK_EQ(chown(own, 65534, 65534), 0);
-    CHECK_EQ(as_nobody(child_create_in_ro_dir, ro), 0);
+    CHECK_EQ(t_as_nobody(child_create_in_ro_dir, ro), 0);
     CHECK_EQ(count_prefix(ro, ""), 2);                       /* only . and .. */
-    CHECK_EQ(as_nobody(child_save_in_ro_dir, own), 0);
-    CHECK_EQ(as_nobody(child_mode_000, own), 0);
+    CHECK_EQ(t_as_nobody(child_save_in_ro_dir, own), 0);
+    CHECK_EQ(t_as_nobody(child_mode_000, own), 0);
     /* a vault of this user (root when root), opened by nobody */
     vault_options o = fast();
     vault *v;
@@ -277,10 +251,10 @@ static void test_read_only_directory_and_wrong_permissions(void) {
     CHECK_EQ(vault_save(v), 0);
     vault_close(v);
     if (geteuid() != 0) CHECK_EQ(chmod(p, 0), 0);           /* no second user: unreadable instead */
-    CHECK_EQ(as_nobody(child_open_foreign_file, p), 0);
+    CHECK_EQ(t_as_nobody(child_open_foreign_file, p), 0);
     if (geteuid() == 0) {                                    /* readable by nobody, still not theirs */
         CHECK_EQ(chmod(p, 0644), 0);
-        CHECK_EQ(as_nobody(child_open_foreign_file, p), 0);
+        CHECK_EQ(t_as_nobody(child_open_foreign_file, p), 0);
     }
     CHECK_EQ(chmod(p, 0600), 0);
     CHECK(holds(p, "pw", "k", "v"));                         /* nothing damaged */
