@@ -99,34 +99,35 @@
 extern "C" {
 #endif
 
-/* Error codes: 0 is success, every error is negative. Stable numbers. */
+/* Error codes: 0 is success, every error is negative. Stable numbers, in
+ * -30199..-30101, outside errno's range (as LMDB's): picolog.h -301xx,
+ * pinnacle_persist.h -302xx, vault.h -303xx, picolog_raft.h -304xx. */
 #define PLG_ERRORS(X) \
-    X(PLG_EFULL,     -1,  "ring full: record not appended, no sequence number consumed") \
-    X(PLG_ETOOBIG,   -2,  "record can never fit the configured ring") \
-    X(PLG_EINVAL,    -3,  "invalid argument or configuration") \
-    X(PLG_EIO,       -4,  "I/O error: the log is poisoned and acknowledges nothing more") \
-    X(PLG_ENOSPC,    -5,  "no space left on device (a writing log is poisoned by it)") \
-    X(PLG_ECORRUPT,  -6,  "corruption in the middle of the log (not a torn tail)") \
-    X(PLG_ELOCKED,   -7,  "the log is already open for writing by another writer") \
-    X(PLG_ETIMEDOUT, -8,  "timed out before the record became durable") \
-    X(PLG_ENOMEM,    -9,  "out of memory") \
-    X(PLG_ENODIRECT, -10, "filesystem does not support O_DIRECT (opt into PLG_IO_BUFFERED_FDATASYNC)") \
-    X(PLG_ESHORT,    -11, "short write: the log is poisoned") \
-    X(PLG_EFORMAT,   -12, "not a picolog log, or an unsupported format version") \
-    X(PLG_ENOENT,    -13, "no such log or record") \
-    X(PLG_ESYS,      -14, "system call failed (see plg_stats.last_errno)") \
-    X(PLG_EURING,    -15, "io_uring setup failed") \
-    X(PLG_ETYPE,     -16, "record length does not match the typed struct") \
-    X(PLG_ECLOSED,   -17, "the log is closing") \
-    X(PLG_EBUSY,     -18, "a reservation is already open") \
-    X(PLG_EACCES,    -19, "permission denied, or a read-only filesystem")
+    X(PLG_EFULL,     -30101, "ring full: record not appended, no sequence number consumed") \
+    X(PLG_ETOOBIG,   -30102, "record can never fit the configured ring") \
+    X(PLG_EINVAL,    -30103, "invalid argument or configuration") \
+    X(PLG_EIO,       -30104, "I/O error: the log is poisoned and acknowledges nothing more") \
+    X(PLG_ENOSPC,    -30105, "no space left on device (a writing log is poisoned by it)") \
+    X(PLG_ECORRUPT,  -30106, "corruption in the middle of the log (not a torn tail)") \
+    X(PLG_ELOCKED,   -30107, "the log is already open for writing by another writer") \
+    X(PLG_ETIMEDOUT, -30108, "timed out before the record became durable") \
+    X(PLG_ENOMEM,    -30109, "out of memory") \
+    X(PLG_ENODIRECT, -30110, "filesystem does not support O_DIRECT (opt into PLG_IO_BUFFERED_FDATASYNC)") \
+    X(PLG_ESHORT,    -30111, "short write: the log is poisoned") \
+    X(PLG_EFORMAT,   -30112, "not a picolog log, or an unsupported format version") \
+    X(PLG_ENOENT,    -30113, "no such log or record") \
+    X(PLG_ESYS,      -30114, "system call failed (see plg_stats.last_errno)") \
+    X(PLG_EURING,    -30115, "io_uring setup failed") \
+    X(PLG_ETYPE,     -30116, "record length does not match the typed struct") \
+    X(PLG_ECLOSED,   -30117, "the log is closing") \
+    X(PLG_EBUSY,     -30118, "a reservation is already open") \
+    X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
     PLG_OK = 0,
     PLG_ERRORS(PLG__ENUM)
 #undef PLG__ENUM
-    PLG__ERR_LAST
 };
 
 enum plg_sync_mode {

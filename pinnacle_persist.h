@@ -117,34 +117,35 @@
 extern "C" {
 #endif
 
-/* Error codes: 0 is success, every error is negative. Stable numbers. */
+/* Error codes: 0 is success, every error is negative. Stable numbers, in
+ * -30299..-30201, outside errno's range (as LMDB's): picolog.h -301xx,
+ * pinnacle_persist.h -302xx, vault.h -303xx, picolog_raft.h -304xx. */
 #define PP_ERRORS(X) \
-    X(PP_EINVAL,    -1,  "invalid argument") \
-    X(PP_ECONFIG,   -2,  "invalid configuration value") \
-    X(PP_ENOMEM,    -3,  "out of memory") \
-    X(PP_EIO,       -4,  "I/O error: the book is poisoned and acknowledges nothing more") \
-    X(PP_ENOSPC,    -5,  "no space left on device (a book that is journaling is poisoned by it)") \
-    X(PP_ECORRUPT,  -6,  "corruption in the middle of a journal or in a snapshot (fail closed)") \
-    X(PP_ELOCKED,   -7,  "the data directory is already open by another store") \
-    X(PP_ENOENT,    -8,  "no such order or instrument") \
-    X(PP_EEXIST,    -9,  "an active order with this id already exists") \
-    X(PP_EOVERFILL, -10, "fill larger than the order's remaining quantity") \
-    X(PP_ENAME,     -11, "invalid instrument name (empty, too long, '/', '..' or leading '.')") \
-    X(PP_EFULL,     -12, "strict journal ring full: event not journaled, retry") \
-    X(PP_ESYS,      -13, "system call failed") \
-    X(PP_EFORMAT,   -14, "not a pinnacle file, or an unsupported version") \
-    X(PP_EMODE,     -15, "instrument was created in the other journal mode") \
-    X(PP_ELOG,      -16, "the strict-mode picolog log failed (see the log message)") \
-    X(PP_ECLOSED,   -17, "the store is closing") \
-    X(PP_EDUP,      -18, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
-    X(PP_EACCES,    -19, "permission denied, or a read-only filesystem")
+    X(PP_EINVAL,    -30201, "invalid argument") \
+    X(PP_ECONFIG,   -30202, "invalid configuration value") \
+    X(PP_ENOMEM,    -30203, "out of memory") \
+    X(PP_EIO,       -30204, "I/O error: the book is poisoned and acknowledges nothing more") \
+    X(PP_ENOSPC,    -30205, "no space left on device (a book that is journaling is poisoned by it)") \
+    X(PP_ECORRUPT,  -30206, "corruption in the middle of a journal or in a snapshot (fail closed)") \
+    X(PP_ELOCKED,   -30207, "the data directory is already open by another store") \
+    X(PP_ENOENT,    -30208, "no such order or instrument") \
+    X(PP_EEXIST,    -30209, "an active order with this id already exists") \
+    X(PP_EOVERFILL, -30210, "fill larger than the order's remaining quantity") \
+    X(PP_ENAME,     -30211, "invalid instrument name (empty, too long, '/', '..' or leading '.')") \
+    X(PP_EFULL,     -30212, "strict journal ring full: event not journaled, retry") \
+    X(PP_ESYS,      -30213, "system call failed") \
+    X(PP_EFORMAT,   -30214, "not a pinnacle file, or an unsupported version") \
+    X(PP_EMODE,     -30215, "instrument was created in the other journal mode") \
+    X(PP_ELOG,      -30216, "the strict-mode picolog log failed (see the log message)") \
+    X(PP_ECLOSED,   -30217, "the store is closing") \
+    X(PP_EDUP,      -30218, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
+    X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
     PP_OK = 0,
     PP_ERRORS(PP__ENUM)
 #undef PP__ENUM
-    PP__ERR_LAST
 };
 
 enum pp_side { PP_BUY = 1, PP_SELL = 2 };

@@ -116,35 +116,36 @@
 extern "C" {
 #endif
 
-/* Error codes: 0 is success, every error is negative. Stable numbers. */
+/* Error codes: 0 is success, every error is negative. Stable numbers, in
+ * -30399..-30301, outside errno's range (as LMDB's): picolog.h -301xx,
+ * pinnacle_persist.h -302xx, vault.h -303xx, picolog_raft.h -304xx. */
 #define VAULT_ERRORS(X) \
     X(VAULT_OK,        0,  "success") \
-    X(VAULT_EINVAL,   -1,  "invalid argument") \
-    X(VAULT_ENOMEM,   -2,  "out of memory") \
-    X(VAULT_EIO,      -3,  "I/O error (errno has the cause)") \
-    X(VAULT_EEXIST,   -4,  "the vault file already exists") \
-    X(VAULT_ENOENT,   -5,  "no such vault file") \
-    X(VAULT_ENOTFOUND,-6,  "no credential with that name") \
-    X(VAULT_EAUTH,    -7,  "authentication failed: wrong password or tampered file") \
-    X(VAULT_EFORMAT,  -8,  "not a vault file, or truncated or malformed") \
-    X(VAULT_EVERSION, -9,  "unsupported vault format version") \
-    X(VAULT_EALGO,    -10, "unsupported KDF, cipher or MAC algorithm") \
-    X(VAULT_EKDFPARAM,-11, "KDF iteration count outside the accepted range") \
-    X(VAULT_EPERM,    -12, "vault file is accessible by group or others (chmod 600 it)") \
-    X(VAULT_EOWNER,   -13, "vault file is owned by another user") \
-    X(VAULT_ESYMLINK, -14, "vault path is a symbolic link (refused)") \
-    X(VAULT_ENOTREG,  -15, "vault path is not a regular file") \
-    X(VAULT_ETOOBIG,  -16, "file, name or value too large") \
-    X(VAULT_ERANGE,   -17, "buffer too small") \
-    X(VAULT_ERANDOM,  -18, "no random bytes (getrandom failed)") \
-    X(VAULT_ECORRUPT, -19, "authenticated contents are malformed") \
-    X(VAULT_EPAD,     -20, "bad PKCS#7 padding")
+    X(VAULT_EINVAL,   -30301, "invalid argument") \
+    X(VAULT_ENOMEM,   -30302, "out of memory") \
+    X(VAULT_EIO,      -30303, "I/O error (errno has the cause)") \
+    X(VAULT_EEXIST,   -30304, "the vault file already exists") \
+    X(VAULT_ENOENT,   -30305, "no such vault file") \
+    X(VAULT_ENOTFOUND,-30306, "no credential with that name") \
+    X(VAULT_EAUTH,    -30307, "authentication failed: wrong password or tampered file") \
+    X(VAULT_EFORMAT,  -30308, "not a vault file, or truncated or malformed") \
+    X(VAULT_EVERSION, -30309, "unsupported vault format version") \
+    X(VAULT_EALGO,    -30310, "unsupported KDF, cipher or MAC algorithm") \
+    X(VAULT_EKDFPARAM,-30311, "KDF iteration count outside the accepted range") \
+    X(VAULT_EPERM,    -30312, "vault file is accessible by group or others (chmod 600 it)") \
+    X(VAULT_EOWNER,   -30313, "vault file is owned by another user") \
+    X(VAULT_ESYMLINK, -30314, "vault path is a symbolic link (refused)") \
+    X(VAULT_ENOTREG,  -30315, "vault path is not a regular file") \
+    X(VAULT_ETOOBIG,  -30316, "file, name or value too large") \
+    X(VAULT_ERANGE,   -30317, "buffer too small") \
+    X(VAULT_ERANDOM,  -30318, "no random bytes (getrandom failed)") \
+    X(VAULT_ECORRUPT, -30319, "authenticated contents are malformed") \
+    X(VAULT_EPAD,     -30320, "bad PKCS#7 padding")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
     VAULT_ERRORS(VAULT__ENUM)
 #undef VAULT__ENUM
-    VAULT__ERR_END
 };
 
 /* Audit events (vault_audit_event.event). */

@@ -437,15 +437,16 @@ static void test_mutations_never_crash(void) {
         if (vault__new(&w, p, &o) != 0) { odd++; break; }
         int rc = vault__load(w, m, n, "pw", msg, sizeof msg);
         vault_close(w);
-        if (rc > 0 || rc < -31) odd++;
-        else counts[-rc]++;
+        int k = rc == 0 ? 0 : -rc - 30300;             /* vault codes are -30301.. */
+        if (rc > 0 || k < 0 || k >= 32) odd++;
+        else counts[k]++;
     }
     CHECK_EQ(odd, 0);
     printf("  1500 mutated files (\"opened\": edits in whitespace):");
-    for (i = 0; i < 32; i++) if (counts[i]) printf(" %s=%d", i ? vault_strerror(-(int)i) : "opened", counts[i]);
+    for (i = 0; i < 32; i++) if (counts[i]) printf(" %s=%d", i ? vault_strerror(-30300 - (int)i) : "opened", counts[i]);
     printf("\n");
-    CHECK(counts[-VAULT_EFORMAT] > 0);
-    CHECK(counts[-VAULT_EAUTH] > 0);
+    CHECK(counts[-VAULT_EFORMAT - 30300] > 0);
+    CHECK(counts[-VAULT_EAUTH - 30300] > 0);
     free(m); free(js);
 }
 
