@@ -121,7 +121,8 @@ extern "C" {
     X(PLG_ETYPE,     -30116, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -30117, "the log is closing") \
     X(PLG_EBUSY,     -30118, "a reservation is already open") \
-    X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem")
+    X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
+    X(PLG_EMETA,     -30120, "the log's meta file (durable mark) is damaged or belongs to another log")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -175,6 +176,7 @@ typedef struct plg_config {
     const plg_io *io;            /* NULL: io_uring */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
     void    *log_user;
+    uint64_t first_seq;          /* seq of the first record of a new log; default 1 */
 } plg_config;
 
 typedef struct plg_record { uint64_t seq; const void *data; uint32_t len; } plg_record;
@@ -192,6 +194,12 @@ typedef struct plg_stats {
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
     const char *backend;                  /* "io_uring", "pwritev2", "custom" */
+    /* what plg_open's recovery discarded after the valid end (a torn tail):
+     * the bytes were copied to `quarantine` (a file in the log directory)
+     * before they were erased; NULL and 0 when nothing was discarded */
+    uint64_t discarded_bytes, discarded_records;
+    const char *quarantine;
+    uint64_t mark;                        /* durable mark last persisted in the meta file */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -222,6 +230,8 @@ PLGDEF int      plg_wait(plg_log *log, uint64_t seq, int64_t timeout_ns); /* < 0
 PLGDEF int      plg_error(const plg_log *log);              /* 0, or what poisoned it */
 PLGDEF void     plg_get_stats(const plg_log *log, plg_stats *out);
 PLGDEF int      plg_release(plg_log *log, uint64_t seq);  /* records < seq may go: old segments are reused */
+PLGDEF int      plg_truncate(plg_log *log, uint64_t seq);  /* drop every record after seq; durable on return */
+PLGDEF int      plg_reset(plg_log *log, uint64_t next_seq); /* drop every record; the next append is next_seq */
 PLGDEF int      plg_close(plg_log *log);
 PLGDEF const char *plg_strerror(int err);
 
@@ -639,6 +649,106 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
     snprintf(out, cap, "%s/%020llu.plg", dir, (unsigned long long)idx);
 }
 
+/* >>meta ------------------------------------------------------------------ */
+/* <dir>/picolog.meta: what recovery needs to tell damage from a tear. 4 KiB,
+ * made whole when the log is created (so rewriting it later needs no new
+ * blocks), holding two 512-byte slots written alternately in place, each
+ * with its own checksum: a torn write of one leaves the other. The slot with
+ * the higher generation wins. Slot, little-endian:
+ *   0 "PLGMETA1"  8 u32 version   16 u64 log_id   24 u64 generation
+ *  32 u64 mark: every record <= mark was durable (lazily raised; lowered
+ *     before a truncate erases anything)
+ *  40 u64 base_seg  48 u64 base_g  56 u32 base_off  64 u64 base_seq: the log
+ *     begins at global page base_g, offset base_off, with seq base_seq
+ *     (a new log: segment 1, page 0, plg_config.first_seq; moved by plg_reset)
+ *  60 u32 clean: 1 = closed cleanly, mark is the last record
+ * 508 u32 crc32c of bytes 0..507 */
+#define PLG__META_NAME  "picolog.meta"
+#define PLG__META_MAGIC "PLGMETA1"
+#define PLG__META_SLOT  512u
+#define PLG__META_FILE  4096u
+
+typedef struct plg__meta {
+    uint64_t log_id, gen, mark, base_seg, base_g, base_seq;
+    uint32_t base_off, clean;
+} plg__meta;
+
+static void plg__meta_name(char *out, size_t cap, const char *dir) {
+    snprintf(out, cap, "%s/%s", dir, PLG__META_NAME);
+}
+
+static void plg__meta_encode(uint8_t *slot, const plg__meta *m) {
+    memset(slot, 0, PLG__META_SLOT);
+    memcpy(slot, PLG__META_MAGIC, 8);
+    plg__put32(slot + 8, 1u);
+    plg__put64(slot + 16, m->log_id);
+    plg__put64(slot + 24, m->gen);
+    plg__put64(slot + 32, m->mark);
+    plg__put64(slot + 40, m->base_seg);
+    plg__put64(slot + 48, m->base_g);
+    plg__put32(slot + 56, m->base_off);
+    plg__put32(slot + 60, m->clean);
+    plg__put64(slot + 64, m->base_seq);
+    plg__put32(slot + PLG__META_SLOT - 4, plg_crc32c(0, slot, PLG__META_SLOT - 4));
+}
+
+static int plg__meta_decode(const uint8_t *slot, plg__meta *m) {
+    if (memcmp(slot, PLG__META_MAGIC, 8) != 0 || plg__get32(slot + 8) != 1u) return 0;
+    if (plg__get32(slot + PLG__META_SLOT - 4) != plg_crc32c(0, slot, PLG__META_SLOT - 4)) return 0;
+    m->log_id = plg__get64(slot + 16);
+    m->gen = plg__get64(slot + 24);
+    m->mark = plg__get64(slot + 32);
+    m->base_seg = plg__get64(slot + 40);
+    m->base_g = plg__get64(slot + 48);
+    m->base_off = plg__get32(slot + 56);
+    m->clean = plg__get32(slot + 60);
+    m->base_seq = plg__get64(slot + 64);
+    return m->base_seg >= 1 && m->base_seq >= 1 && m->base_off < PLG_PAGE_SIZE;
+}
+
+/* 1 = read, 0 = no meta file (a log made before it existed), < 0 = error
+ * (PLG_EMETA: both slots damaged). */
+static int plg__meta_read(const char *dir, plg__meta *m) {
+    char name[4200]; uint8_t buf[2 * PLG__META_SLOT]; size_t got = 0;
+    plg__meta_name(name, sizeof name, dir);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : plg__from_errno(errno);
+    int rc = plg__read_full(fd, buf, sizeof buf, 0, &got);
+    close(fd);
+    if (rc) return rc;
+    memset(buf + got, 0, sizeof buf - got);
+    plg__meta a, b;
+    int ok_a = plg__meta_decode(buf, &a), ok_b = plg__meta_decode(buf + PLG__META_SLOT, &b);
+    if (!ok_a && !ok_b) return PLG_EMETA;
+    *m = (ok_a && (!ok_b || a.gen > b.gen)) ? a : b;
+    return 1;
+}
+
+/* Write the next generation of m in place (the slot not holding the
+ * current one) and make it durable. */
+static int plg__meta_put(int fd, plg__meta *m) {
+    uint8_t slot[PLG__META_SLOT];
+    m->gen++;
+    plg__meta_encode(slot, m);
+    int rc = plg__write_all(fd, slot, sizeof slot, (m->gen & 1) * PLG__META_SLOT);
+    if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
+    return rc;
+}
+
+/* A new meta file, durably (temp, fsync, rename, directory fsync). */
+static int plg__meta_create(const char *dir, plg__meta *m) {
+    char name[4200];
+    uint8_t *buf = (uint8_t *)PICOLOG_MALLOC(PLG__META_FILE);
+    if (!buf) return PLG_ENOMEM;
+    memset(buf, 0, PLG__META_FILE);
+    m->gen = 2;                                    /* slot 0 */
+    plg__meta_encode(buf, m);
+    plg__meta_name(name, sizeof name, dir);
+    int rc = plg_write_file_durable(name, buf, PLG__META_FILE, 0644);
+    PICOLOG_FREE(buf);
+    return rc;
+}
+
 /* Segment indexes present in dir, sorted. The writer (holding the lock) also
  * removes stale *.plg.tmp files; a reader must not: one may be in progress. */
 static int plg__list_segments(const char *dir, int clean, uint64_t **out, size_t *count) {
@@ -703,6 +813,7 @@ typedef struct plg__scan {
     uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
     int done, status, torn;
     uint64_t end_g; uint32_t end_off;        /* where the valid log ends */
+    plg__meta meta; int has_meta;            /* durable mark and where the log begins */
     uint64_t where_g; uint32_t where_off;    /* reported position (end, or corruption) */
     char where_file[4096];
     char detail[256];
@@ -744,6 +855,20 @@ static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
     return rc;
 }
 
+/* Where a walk from the start of the log begins: where the meta says the log
+ * begins (with its seq), or, once plg_release retired that segment, at the
+ * oldest segment, not knowing the seq there (continuations of a record whose
+ * head was retired are skipped; a LAST one gives the seq). */
+static void plg__scan_begin(plg__scan *s) {
+    uint64_t g0 = (s->seg_first - 1) * s->D;
+    s->g = g0; s->off = 0; s->expect = 0; s->skip_cont = 1;
+    if (s->meta.base_seg == s->seg_first) {
+        s->g = s->meta.base_g; s->off = s->meta.base_off;
+        s->expect = s->meta.base_seq; s->skip_cont = 0;
+        if (s->last_seq < s->meta.base_seq - 1) s->last_seq = s->meta.base_seq - 1;
+    }
+}
+
 static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
@@ -753,15 +878,31 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
     s->one = (uint8_t *)PICOLOG_MALLOC(PLG_PAGE_SIZE);
     if (!s->dir || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
     memcpy(s->dir, dir, dl + 1);
-    uint64_t *segs = NULL; size_t n = 0;
+    uint64_t *segs = NULL; size_t n = 0, i0 = 0;
     int rc = plg__list_segments(dir, writer, &segs, &n);
     if (rc) { plg__scan_close(s); return rc; }
     if (n == 0) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOENT; }
-    s->seg_first = segs[0]; s->seg_last = segs[n - 1];
-    for (size_t i = 0; i < n && !rc; i++) {
+    rc = plg__meta_read(dir, &s->meta);
+    s->has_meta = rc == 1;
+    if (rc < 0) {
+        PICOLOG_FREE(segs);
+        snprintf(s->detail, sizeof s->detail, "both slots of %s are damaged", PLG__META_NAME);
+        s->D = 1; s->status = rc;
+        plg__meta_name(s->where_file, sizeof s->where_file, dir);
+        return rc;
+    }
+    rc = 0;
+    while (s->has_meta && i0 + 1 < n && segs[i0] < s->meta.base_seg) i0++;   /* before a plg_reset: dead */
+    s->seg_first = segs[i0]; s->seg_last = segs[n - 1];
+    if (s->has_meta && s->meta.base_seg > s->seg_first) {
+        snprintf(s->detail, sizeof s->detail, "segment %llu, where the log begins, is missing",
+                 (unsigned long long)s->meta.base_seg);
+        rc = PLG_ECORRUPT;
+    }
+    for (size_t i = i0; i < n && !rc; i++) {
         plg__seghdr h;
-        if (segs[i] != segs[0] + i) {
-            snprintf(s->detail, sizeof s->detail, "segment %llu is missing", (unsigned long long)(segs[0] + i));
+        if (segs[i] != segs[i0] + i - i0) {
+            snprintf(s->detail, sizeof s->detail, "segment %llu is missing", (unsigned long long)(segs[i0] + i - i0));
             rc = PLG_ECORRUPT; break;
         }
         rc = plg__read_seghdr(dir, segs[i], &h);
@@ -769,7 +910,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
             snprintf(s->detail, sizeof s->detail, "bad header in segment %llu", (unsigned long long)segs[i]);
             break;
         }
-        if (i == 0) { s->log_id = h.log_id; s->seg_size = h.seg_size; s->window = h.window; }
+        if (i == i0) { s->log_id = h.log_id; s->seg_size = h.seg_size; s->window = h.window; }
         else if (h.log_id != s->log_id || h.seg_size != s->seg_size) {
             snprintf(s->detail, sizeof s->detail, "segment %llu belongs to another log", (unsigned long long)segs[i]);
             rc = PLG_ECORRUPT;
@@ -784,9 +925,17 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
         return rc;
     }
     s->D = s->seg_size / PLG_PAGE_SIZE - 1;
-    s->g = (s->seg_first - 1) * s->D;
-    s->expect = s->seg_first == 1 ? 1 : 0;
-    s->skip_cont = s->seg_first > 1;
+    if (s->has_meta && s->meta.log_id != s->log_id) {
+        snprintf(s->detail, sizeof s->detail, "%s belongs to another log", PLG__META_NAME);
+        plg__meta_name(s->where_file, sizeof s->where_file, dir);
+        s->status = PLG_EMETA;
+        return PLG_EMETA;
+    }
+    if (!s->has_meta) {                              /* an old log: begins at seq 1, no mark */
+        memset(&s->meta, 0, sizeof s->meta);
+        s->meta.base_seg = 1; s->meta.base_seq = 1;
+    }
+    plg__scan_begin(s);
     return 0;
 }
 
@@ -886,6 +1035,13 @@ static int plg__scan_end(plg__scan *s, int invalid) {
         }
     }
     plg__scan_setwhere(s, s->end_g, s->end_off);
+    if (s->meta.mark > s->last_seq) {              /* acknowledged records are missing: damage, not a tear */
+        snprintf(s->detail, sizeof s->detail,
+                 "seq %llu is missing or damaged here, but every seq up to %llu was durable (durable mark in %s)",
+                 (unsigned long long)(s->last_seq + 1), (unsigned long long)s->meta.mark, PLG__META_NAME);
+        s->status = PLG_ECORRUPT;
+        return s->status;
+    }
     return 0;
 }
 
@@ -932,7 +1088,12 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         if (ok) ok = plg__scan_accept(s, &f);
         if (!ok) return plg__scan_end(s, 1);
         uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
-        if (ok == 2) { s->off += step; continue; }
+        if (ok == 2) {
+            /* the end of a record whose head was retired: what follows is seq + 1 */
+            if (f.type == PLG__LAST) { s->expect = f.seq + 1; if (f.seq > s->last_seq) s->last_seq = f.seq; }
+            s->off += step;
+            continue;
+        }
         if (f.type == PLG__FULL) {
             s->ret_g = s->g; s->ret_off = s->off;
             s->off += step;
@@ -1038,6 +1199,13 @@ struct plg_log {
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
     uint64_t st_released, st_recycled;
+    /* meta file (durable mark), written by the writer thread, or by
+     * plg_open/plg_close while it is not running */
+    int meta_fd; plg__meta meta; uint64_t mark_ns;
+    uint64_t discarded_bytes, discarded_records; char *quarantine;
+    /* plg_truncate / plg_reset, carried out by the writer thread */
+    pthread_mutex_t op_mu; pthread_cond_t op_cv;
+    int op_req, op_kind, op_rc, op_done; uint64_t op_arg;
 };
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -1228,6 +1396,9 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
     L->sq_n -= (uint32_t)n;
     return n;
 }
+
+static void plg__mark_tick(plg_log *L, int force);
+static void plg__op_run(plg_log *L);
 
 /* >>segments -------------------------------------------------------------- */
 /* A segment is born complete: <name>.tmp gets the header and zeros over its
@@ -1442,6 +1613,7 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     if (L->fd_cur >= 0) close(L->fd_cur);
     L->fd_cur = fd;
     plg__store_rel(&L->cur_seg, idx);
+    plg__mark_tick(L, 1);
     return 0;
 }
 
@@ -1666,6 +1838,13 @@ static void *plg__writer_main(void *arg) {
         int stopping = plg__load_acq(&L->stop);
         progress |= plg__submit(L, stopping);
         if (plg__load_rlx(&L->error)) break;
+        plg__mark_tick(L, 0);
+        if (plg__load_acq(&L->op_req) && plg__ring_empty(L) && L->pack_done == 0 && L->wr_n == 0 &&
+            L->g_sub == L->g_fill && L->fill_off == L->partial_off &&
+            plg__load_rlx(&L->durable) == plg__load_rlx(&L->written)) {
+            plg__op_run(L);
+            continue;
+        }
         if (stopping && plg__ring_empty(L) && L->pack_done == 0 && L->wr_n == 0 &&
             L->g_sub == L->g_fill && L->fill_off == L->partial_off &&
             plg__load_rlx(&L->durable) == plg__load_rlx(&L->written))
@@ -1702,6 +1881,7 @@ PLGDEF plg_config plg_config_defaults(const plg_config *in) {
     if (!c.segment_size) c.segment_size = (uint64_t)64 << 20;
     if (!c.max_write_bytes) c.max_write_bytes = 256u << 10;
     if (!c.max_inflight) c.max_inflight = 4;
+    if (!c.first_seq) c.first_seq = 1;
     return c;
 }
 
@@ -1728,13 +1908,17 @@ static void plg__free(plg_log *L) {
     if (L->uring_ok) io_uring_queue_exit(&L->uring);
 #endif
     if (L->fd_cur >= 0) close(L->fd_cur);
+    if (L->meta_fd >= 0) close(L->meta_fd);
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
     if (L->map) munmap(L->map, L->map_len);
     if (L->stage) munmap(L->stage, L->stage_len);
     PICOLOG_FREE(L->slot_end);
     PICOLOG_FREE(L->path);
+    PICOLOG_FREE(L->quarantine);
     pthread_mutex_destroy(&L->pa_mu);
     pthread_cond_destroy(&L->pa_cv);
+    pthread_mutex_destroy(&L->op_mu);
+    pthread_cond_destroy(&L->op_cv);
     PICOLOG_FREE(L);
 }
 
@@ -1766,7 +1950,7 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
         if (rc == 0 && s.records == 0 && start != s.seg_first) {   /* one record spans it all */
             uint64_t sf = s.seg_first;
             plg__scan_restart(&s, (sf - 1) * s.D);
-            s.expect = sf == 1 ? 1 : 0; s.skip_cont = sf > 1; s.ra = 0;
+            plg__scan_begin(&s); s.ra = 0;
             start = sf;
             continue;
         }
@@ -1774,17 +1958,34 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     }
     if (rc < 0) {
         plg__msg(L, rc, "%s: %s at %s offset %llu: %s. Not opened (fail closed); inspect with plg_dump.",
-                 L->path, plg_strerror(rc), s.where_file, (unsigned long long)s.where_off, s.detail);
+                 L->path, plg_strerror(rc), s.where_file,
+                 (unsigned long long)(plg__page_off(s.D, s.where_g) + s.where_off), s.detail);
         plg__scan_close(&s);
         return rc;
     }
     if (s.torn)
         plg__msg(L, 0, "%s: torn tail discarded at %s offset %llu (after seq %llu)", L->path, s.where_file,
-                 (unsigned long long)s.where_off, (unsigned long long)s.last_seq);
+                 (unsigned long long)(plg__page_off(s.D, s.where_g) + s.where_off), (unsigned long long)s.last_seq);
     *end_g = s.end_g; *end_off = s.end_off; *last_seq = s.last_seq; *last_epoch = s.last_epoch;
     *stop_g = s.g > s.end_g ? s.g : s.end_g;       /* a torn record's fragments reach up to here */
     L->pa_ready = s.seg_last;
     L->seg_first = s.seg_first;
+    if (s.has_meta) L->meta = s.meta;
+    else {                                       /* a log older than the meta file */
+        memset(&L->meta, 0, sizeof L->meta);
+        L->meta.log_id = s.log_id; L->meta.base_seg = 1; L->meta.base_seq = 1;
+    }
+    uint64_t *segs = NULL; size_t n = 0;               /* segments before a plg_reset: dead */
+    if (plg__list_segments(L->path, 0, &segs, &n) == 0) {
+        int gone = 0;
+        for (size_t i = 0; i < n && segs[i] < L->meta.base_seg; i++) {
+            char name[4096];
+            plg__seg_name(name, sizeof name, L->path, segs[i]);
+            gone |= unlink(name) == 0;
+        }
+        if (gone) plg__fsync_fd(L->dirfd);
+        PICOLOG_FREE(segs);
+    }
     plg__scan_close(&s);
     return 0;
 }
@@ -1837,6 +2038,123 @@ static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop
     return rc;
 }
 
+/* Before recovery erases what it discarded after the valid end (page g from
+ * offset off up to `end`), copy every page there that may hold an
+ * acknowledged record to a quarantine file next to the segments, durably.
+ * Skipped: zeros, and pages whose first fragment is an older record of this
+ * log (seq <= last_seq: stale bytes of a reused segment). Each entry: 32-byte
+ * header "PLGQUAR1", u64 segment index, u64 file offset, u32 length, u32
+ * crc32c of the bytes; then the bytes. */
+static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, uint64_t last_seq) {
+    char name[4200]; int fd = -1, rc = 0, cur = -1; uint64_t cur_seg = 0;
+    uint8_t page[PLG_PAGE_SIZE], hdr[32];
+    for (uint64_t q = g; q < end && !rc; q++) {
+        uint64_t seg = q / L->D + 1;
+        if (seg != cur_seg) {
+            if (cur >= 0) close(cur);
+            plg__seg_name(name, sizeof name, L->path, seg);
+            cur = open(name, O_RDONLY | O_CLOEXEC); cur_seg = seg;
+            if (cur < 0) break;
+        }
+        size_t got = 0;
+        if ((rc = plg__read_full(cur, page, sizeof page, plg__page_off(L->D, q), &got)) != 0) break;
+        memset(page + got, 0, sizeof page - got);
+        uint32_t from = q == g ? off : 0, nz = 0;
+        for (uint32_t i = from; i < PLG_PAGE_SIZE && !nz; i++) nz = page[i] != 0;
+        plg__frag f;
+        if (!nz || (from == 0 && plg__frag_get(page, PLG_PAGE_SIZE, L->log_id, &f) && f.seq <= last_seq)) continue;
+        for (uint32_t o = from; o + PLG__MIN_FRAG <= PLG_PAGE_SIZE; ) {   /* records in it, damaged ones too */
+            int ok = plg__frag_get(page + o, PLG_PAGE_SIZE - o, L->log_id, &f);
+            if (ok && (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq > last_seq) L->discarded_records++;
+            else if (!ok && q == g && o == from) L->discarded_records++;      /* the torn one at the end */
+            o += ok ? (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len) : 8u;
+        }
+        if (fd < 0) {
+            for (int k = 0; k < 1000 && fd < 0; k++) {
+                snprintf(name, sizeof name, "%s/quarantine-%020llu-%llu-%d.plgq", L->path, (unsigned long long)seg,
+                         (unsigned long long)(plg__page_off(L->D, q) + from), k);
+                fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                if (fd < 0 && errno != EEXIST) { rc = plg__from_errno(errno); break; }
+            }
+            if (fd < 0) { if (!rc) rc = PLG_ESYS; break; }
+            size_t nl = strlen(name) + 1;
+            L->quarantine = (char *)PICOLOG_MALLOC(nl);
+            if (!L->quarantine) { rc = PLG_ENOMEM; break; }
+            memcpy(L->quarantine, name, nl);
+        }
+        memset(hdr, 0, sizeof hdr);
+        memcpy(hdr, "PLGQUAR1", 8);
+        plg__put64(hdr + 8, seg);
+        plg__put64(hdr + 16, plg__page_off(L->D, q) + from);
+        plg__put32(hdr + 24, PLG_PAGE_SIZE - from);
+        plg__put32(hdr + 28, plg_crc32c(0, page + from, PLG_PAGE_SIZE - from));
+        struct stat st;
+        rc = fstat(fd, &st) == 0 ? 0 : plg__from_errno(errno);
+        if (!rc) rc = plg__write_all(fd, hdr, sizeof hdr, (uint64_t)st.st_size);
+        if (!rc) rc = plg__write_all(fd, page + from, PLG_PAGE_SIZE - from, (uint64_t)st.st_size + sizeof hdr);
+        if (!rc) L->discarded_bytes += PLG_PAGE_SIZE - from;
+    }
+    if (cur >= 0) close(cur);
+    if (fd >= 0) {
+        if (!rc) rc = plg__fsync_fd(fd);
+        close(fd);
+        if (!rc) rc = plg__fsync_fd(L->dirfd);
+        if (!rc)
+            plg__msg(L, 0, "%s: recovery discarded %llu bytes (%llu records) after seq %llu; copied to %s", L->path,
+                     (unsigned long long)L->discarded_bytes, (unsigned long long)L->discarded_records,
+                     (unsigned long long)last_seq, L->quarantine);
+    }
+    return rc;
+}
+
+/* Every segment that may hold recovered records still only in the page
+ * cache (a process crash, not a power cut) is synced before the durable
+ * mark may cover them. */
+static int plg__sync_tail(plg_log *L, uint64_t end_g) {
+    uint64_t back = L->window / PLG_PAGE_SIZE + 1, lo = end_g > back ? end_g - back : 0;
+    for (uint64_t seg = lo / L->D + 1; seg <= end_g / L->D + 1; seg++) {
+        char name[4096];
+        plg__seg_name(name, sizeof name, L->path, seg);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) { if (errno == ENOENT) continue; return plg__from_errno(errno); }
+        int rc = plg__fsync_fd(fd);
+        close(fd);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Open the meta file for this session, made when missing, and record that
+ * the log is open (not clean) with mark = last_seq. */
+static int plg__meta_attach(plg_log *L, uint64_t last_seq) {
+    char name[4200];
+    int exists = L->meta.gen != 0;
+    L->meta.mark = last_seq; L->meta.clean = 0; L->meta.log_id = L->log_id;
+    int rc = exists ? 0 : plg__meta_create(L->path, &L->meta);
+    if (rc) return rc;
+    plg__meta_name(name, sizeof name, L->path);
+    L->meta_fd = open(name, O_RDWR | O_CLOEXEC);
+    if (L->meta_fd < 0) return plg__from_errno(errno);
+    return exists ? plg__meta_put(L->meta_fd, &L->meta) : 0;
+}
+
+/* Writer: persist the durable mark, at most every PLG__MARK_INTERVAL_NS
+ * unless forced (segment switch). A failure poisons the log. */
+#define PLG__MARK_INTERVAL_NS 1000000000ull
+static void plg__mark_tick(plg_log *L, int force) {
+    uint64_t d = plg__load_rlx(&L->durable);
+    if (L->meta_fd < 0 || d <= L->meta.mark) return;
+    uint64_t now = plg_now_ns();
+    if (!force && now - L->mark_ns < PLG__MARK_INTERVAL_NS) return;
+    L->mark_ns = now;
+    plg__meta m = L->meta;
+    m.mark = d;
+    int rc = plg__meta_put(L->meta_fd, &m);
+    if (rc) { plg__poison(L, rc, errno); return; }
+    L->meta.gen = m.gen;
+    plg__store_rlx(&L->meta.mark, d);
+}
+
 /* Does the block device under dir write FUA (so RWF_DSYNC needs no flush)? */
 static int plg__device_fua(int dirfd) {
     struct stat st;
@@ -1883,9 +2201,17 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     plg_log *L = (plg_log *)PICOLOG_MALLOC(sizeof *L);
     if (!L) return PLG_ENOMEM;
     memset(L, 0, sizeof *L);
-    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1;
+    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1;
     pthread_mutex_init(&L->pa_mu, NULL);
     pthread_cond_init(&L->pa_cv, NULL);
+    pthread_mutex_init(&L->op_mu, NULL);
+    {
+        pthread_condattr_t ca;                         /* CLOCK_MONOTONIC: NTP steps never stall a wait */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&L->op_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     size_t pl = strlen(cfg.path);
     while (pl > 1 && cfg.path[pl - 1] == '/') pl--;
     L->path = (char *)PICOLOG_MALLOC(pl + 1);
@@ -1925,6 +2251,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->seg_size = cfg.segment_size;
         L->D = L->seg_size / PLG_PAGE_SIZE - 1;
         L->window = (uint64_t)cfg.max_inflight * cfg.max_write_bytes + PLG_PAGE_SIZE;
+        memset(&L->meta, 0, sizeof L->meta);         /* the meta first: it says where seq first_seq is */
+        L->meta.base_seg = 1; L->meta.base_seq = cfg.first_seq;
+        last_seq = cfg.first_seq - 1;
+        rc = plg__meta_attach(L, last_seq);
+        if (rc) goto fail;
         rc = plg__seg_create(L, 1);
         if (rc) goto fail;
         L->pa_ready = 1; L->seg_first = 1;
@@ -1960,8 +2291,19 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->rdata = (uint8_t *)L->map + PLG_PAGE_SIZE;
     L->shadow = L->stage + (size_t)L->S * PLG_PAGE_SIZE;
 
+    if (L->meta_fd < 0 && !L->meta.clean) {            /* not closed cleanly: keep what is discarded */
+        uint64_t reach = L->window / PLG_PAGE_SIZE + 1, end = (stop_g > end_g ? stop_g : end_g) + reach;
+        if (end > L->pa_ready * L->D) end = L->pa_ready * L->D;
+        rc = plg__quarantine(L, end_g, end_off, end, last_seq);
+        if (rc) goto fail;
+    }
     rc = plg__prepare_tail(L, end_g, end_off, stop_g);
     if (rc) goto fail;
+    if (L->meta_fd < 0) {
+        rc = plg__sync_tail(L, end_g);
+        if (!rc) rc = plg__meta_attach(L, last_seq);
+        if (rc) goto fail;
+    }
     do {
         rc = plg_random(&L->epoch, sizeof L->epoch);
         if (rc) goto fail;
@@ -2063,6 +2405,10 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
     o->backend = L->io_kind == 0 ? "io_uring" : L->io_kind == 1 ? "pwritev2" : "custom";
+    o->discarded_bytes = L->discarded_bytes;
+    o->discarded_records = L->discarded_records;
+    o->quarantine = L->quarantine;
+    o->mark = plg__load_rlx(&L->meta.mark);
 }
 
 PLGDEF int plg_close(plg_log *L) {
@@ -2071,6 +2417,12 @@ PLGDEF int plg_close(plg_log *L) {
     if (L->writer_started) pthread_join(L->writer, NULL);
     int rc = plg__load_acq(&L->error);
     if (!rc && plg_durable(L) != plg_appended(L)) rc = PLG_EIO;
+    if (L->meta_fd >= 0) {                             /* the durable mark, and a clean close */
+        plg__meta m = L->meta;
+        m.mark = plg_durable(L); m.clean = rc == 0;
+        int r = plg__meta_put(L->meta_fd, &m);
+        if (!rc && r) rc = r;
+    }
     if (L->prealloc_started) {
         pthread_mutex_lock(&L->pa_mu); L->pa_stop = 1; pthread_cond_broadcast(&L->pa_cv);
         pthread_mutex_unlock(&L->pa_mu);
@@ -2081,7 +2433,28 @@ PLGDEF int plg_close(plg_log *L) {
 }
 
 /* >>reader ---------------------------------------------------------------- */
-struct plg_reader { plg__scan s; };
+/* A walk's position between two records, to go back to. */
+typedef struct plg__pos {
+    uint64_t g, expect, last_seq, first_seq, records, bytes;
+    uint32_t off, epoch, last_epoch; int have_epoch, skip_cont;
+} plg__pos;
+
+static void plg__pos_save(const plg__scan *s, plg__pos *p) {
+    p->g = s->g; p->off = s->off; p->expect = s->expect; p->epoch = s->epoch; p->have_epoch = s->have_epoch;
+    p->skip_cont = s->skip_cont; p->last_seq = s->last_seq; p->last_epoch = s->last_epoch;
+    p->first_seq = s->first_seq; p->records = s->records; p->bytes = s->bytes;
+}
+
+static void plg__pos_load(plg__scan *s, const plg__pos *p) {
+    s->g = p->g; s->off = p->off; s->expect = p->expect; s->epoch = p->epoch; s->have_epoch = p->have_epoch;
+    s->skip_cont = p->skip_cont; s->last_seq = p->last_seq; s->last_epoch = p->last_epoch;
+    s->first_seq = p->first_seq; s->records = p->records; s->bytes = p->bytes;
+    s->in_rec = 0; s->done = 0; s->status = 0; s->torn = 0;
+}
+
+/* verified: every record up to seq `vseq` was reached by a walk from the
+ * start (front: where that walk stands), so a seek at or below it may jump. */
+struct plg_reader { plg__scan s; plg__pos front; uint64_t vseq; };
 
 PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     if (!out || !path) return PLG_EINVAL;
@@ -2090,11 +2463,17 @@ PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     if (!r) return PLG_ENOMEM;
     int rc = plg__scan_open(&r->s, path, 0);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
+    plg__pos_save(&r->s, &r->front);
+    r->vseq = 0;
     *out = r;
     return 0;
 }
 
-PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) { return plg__scan_next(&r->s, rec); }
+PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
+    int rc = plg__scan_next(&r->s, rec);
+    if (rc == 1 && rec->seq > r->vseq) { r->vseq = rec->seq; plg__pos_save(&r->s, &r->front); }
+    return rc;
+}
 
 /* The last page in [lo, hi) whose first fragment is valid with seq < target,
  * by binary search (pages hold increasing sequence numbers, then zeros). */
@@ -2143,7 +2522,34 @@ static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64
 }
 
 static int plg__seek(plg_reader *r, uint64_t seq, int again);
-PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) { return plg__seek(r, seq, 1); }
+
+/* A seek returns exactly what a walk from the start would: below the
+ * verified mark it jumps (binary search); beyond it, it walks on from the
+ * verified front up to seq, so damage before seq gives the walk's error and
+ * damage after seq is not looked at. */
+PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
+    plg__scan *s = &r->s;
+    if (seq == 0) return PLG_EINVAL;
+    if (seq <= r->vseq && plg__seek(r, seq, 1) == 0) return 0;
+    plg__pos before;
+    if (seq <= r->vseq) {                         /* the jump failed: walk from the start */
+        plg__scan_restart(s, (s->seg_first - 1) * s->D);
+        plg__scan_begin(s);
+        s->last_seq = s->meta.base_seg == s->seg_first ? s->meta.base_seq - 1 : 0;
+        s->first_seq = s->records = s->bytes = 0; s->have_epoch = 0;
+    } else {
+        plg__pos_load(s, &r->front);
+    }
+    for (;;) {
+        plg_record rec;
+        plg__pos_save(s, &before);
+        int rc = plg_reader_next(r, &rec);
+        if (rc < 0) return rc;
+        if (rc == 0) return s->last_seq + 1 == seq ? 0 : PLG_ENOENT;
+        if (rec.seq > seq) return PLG_ENOENT;
+        if (rec.seq == seq) { plg__pos_load(s, &before); return 0; }
+    }
+}
 
 static int plg__seek(plg_reader *r, uint64_t seq, int again) {
     plg__scan *s = &r->s;
@@ -2161,7 +2567,7 @@ static int plg__seek(plg_reader *r, uint64_t seq, int again) {
         g = plg__search_pages(s, (seg - 1) * s->D, seg * s->D, plg__seg_seq(s, seg), next, seq);
     }
     plg__scan_restart(s, g);
-    if (!found && s->seg_first == 1) { s->expect = 1; s->skip_cont = 0; }
+    if (!found || (s->meta.base_seg == s->seg_first && g <= s->meta.base_g)) plg__scan_begin(s);
     for (;;) {
         plg_record rec;
         int rc = plg__scan_next(s, &rec);
@@ -2196,6 +2602,125 @@ PLGDEF void plg_reader_close(plg_reader *r) {
     if (!r) return;
     plg__scan_close(&r->s);
     PICOLOG_FREE(r);
+}
+
+/* >>truncate -------------------------------------------------------------- */
+/* plg_truncate and plg_reset run on the writer thread once everything
+ * appended is durable and nothing is in flight (the caller, the producer,
+ * waits). Crash safety:
+ *   truncate  the durable mark is lowered to seq first (durably), then the
+ *             bytes after seq are erased from the far end back, one synced
+ *             chunk of at most a window at a time (plg__prepare_tail): a crash
+ *             leaves the log ending between seq and the old end, never zeros
+ *             followed by valid records further than a window on.
+ *   reset     one meta write is the commit: the log now begins where the old
+ *             one ended, with seq next_seq; the old records are dead (readers
+ *             and recovery start at the new beginning; recovery deletes the
+ *             segments before it). */
+static void plg__op_restart(plg_log *L, uint64_t g, uint32_t off, uint64_t last) {
+    L->g_fill = L->g_sub = L->g_free = L->g_synced = g;
+    L->fill_off = L->partial_off = off;
+    L->slot_end[g % L->S] = last;
+    L->fill_end_seq = last;
+    L->cseq = last + 1;
+    L->oldest_ns = 0;
+    plg__store_rel(&L->written, last);
+    plg__store_rel(&L->durable, last);
+    uint32_t old = L->epoch;
+    while (L->epoch == old || L->epoch == 0)
+        if (plg_random(&L->epoch, sizeof L->epoch)) L->epoch = old + 1;
+    L->epoch_start = 1;
+    plg__wake_waiters(L);
+}
+
+static int plg__op_reset(plg_log *L, uint64_t next_seq) {
+    uint64_t g = L->g_fill; uint32_t off = L->fill_off;
+    plg__meta m = L->meta;
+    m.base_seg = g / L->D + 1; m.base_g = g; m.base_off = off; m.base_seq = next_seq;
+    m.mark = next_seq - 1; m.clean = 0;
+    int rc = plg__meta_put(L->meta_fd, &m);
+    if (rc) return rc;
+    L->meta = m;
+    plg__op_restart(L, g, off, next_seq - 1);
+    return 0;
+}
+
+static int plg__op_truncate(plg_log *L, uint64_t seq) {
+    if (seq >= L->cseq - 1) return 0;                 /* nothing after seq; all of it durable */
+    plg_reader *r;
+    int rc = plg_reader_open(&r, L->path);
+    if (rc) return rc;
+    rc = plg__seek(r, seq + 1, 1);
+    uint64_t g = r->s.g; uint32_t off = r->s.off;
+    int all = 0;
+    if (rc == PLG_ENOENT) {                           /* seq is before the oldest record kept */
+        plg_record rec;
+        plg__scan_restart(&r->s, (r->s.seg_first - 1) * r->s.D);
+        plg__scan_begin(&r->s);
+        int n = plg__scan_next(&r->s, &rec);
+        all = n == 0 || (n == 1 && rec.seq > seq);
+        rc = all ? 0 : PLG_ENOENT;
+    }
+    plg_reader_close(r);
+    if (rc) return rc;
+    if (all) return plg__op_reset(L, seq + 1);
+    if (L->meta.mark > seq) {                         /* first: never claim what is erased next */
+        plg__meta m = L->meta;
+        m.mark = seq; m.clean = 0;
+        rc = plg__meta_put(L->meta_fd, &m);
+        if (rc) return rc;
+        L->meta.gen = m.gen;
+        plg__store_rlx(&L->meta.mark, seq);
+    }
+    rc = plg__prepare_tail(L, g, off, L->g_fill + 1);
+    if (rc) return rc;
+    plg__op_restart(L, g, off, seq);
+    if (g / L->D + 1 != L->cur_seg) rc = plg__switch_segment(L, g / L->D + 1);
+    return rc;
+}
+
+static void plg__op_run(plg_log *L) {
+    pthread_mutex_lock(&L->op_mu);
+    int kind = L->op_kind; uint64_t arg = L->op_arg;
+    pthread_mutex_unlock(&L->op_mu);
+    int rc = kind == 1 ? plg__op_truncate(L, arg) : plg__op_reset(L, arg);
+    if (rc) plg__poison(L, rc, errno);                /* the files are in an unknown state: stop */
+    pthread_mutex_lock(&L->op_mu);
+    L->op_rc = rc; L->op_done = 1;
+    plg__store_rel(&L->op_req, 0);
+    pthread_cond_broadcast(&L->op_cv);
+    pthread_mutex_unlock(&L->op_mu);
+}
+
+static int plg__op_call(plg_log *L, int kind, uint64_t arg) {
+    int rc = plg_error(L);
+    if (rc) return rc;
+    if (L->rc->pend_open) return PLG_EBUSY;
+    pthread_mutex_lock(&L->op_mu);
+    L->op_kind = kind; L->op_arg = arg; L->op_done = 0; L->op_rc = 0;
+    plg__store_rel(&L->op_req, 1);
+    while (!L->op_done && !plg_error(L)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 10000000;
+        if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+        pthread_cond_timedwait(&L->op_cv, &L->op_mu, &ts);
+    }
+    rc = L->op_done ? L->op_rc : plg_error(L);
+    plg__store_rel(&L->op_req, 0);
+    pthread_mutex_unlock(&L->op_mu);
+    if (!rc) plg__store_rlx(&L->rc->next_seq, L->cseq);   /* the writer is idle: the ring is empty */
+    return rc;
+}
+
+PLGDEF int plg_truncate(plg_log *L, uint64_t seq) {
+    if (!L || seq > plg_appended(L)) return PLG_EINVAL;
+    return plg__op_call(L, 1, seq);
+}
+
+PLGDEF int plg_reset(plg_log *L, uint64_t next_seq) {
+    if (!L || next_seq == 0 || next_seq == UINT64_MAX) return PLG_EINVAL;
+    return plg__op_call(L, 2, next_seq);
 }
 
 PLGDEF int plg_check(const char *path, plg_check_result *out) {
