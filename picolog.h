@@ -2001,7 +2001,9 @@ static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop
     uint8_t *slot = plg__slot(L, g);
     memset(slot, 0, PLG_PAGE_SIZE);
     uint64_t reach = L->window / PLG_PAGE_SIZE + 1, chunk = reach < 256 ? reach : 256;   /* <= 1 MiB buffer */
+    pthread_mutex_lock(&L->pa_mu);                  /* plg_truncate: the preallocator runs */
     uint64_t end = (stop_g > g ? stop_g : g) + reach, limit = L->pa_ready * L->D;
+    pthread_mutex_unlock(&L->pa_mu);
     if (end > limit) end = limit;
     uint8_t *buf = (uint8_t *)PICOLOG_MALLOC((size_t)chunk * PLG_PAGE_SIZE);
     if (!buf) return PLG_ENOMEM;
@@ -2640,7 +2642,9 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
     m.mark = next_seq - 1; m.clean = 0;
     int rc = plg__meta_put(L->meta_fd, &m);
     if (rc) return rc;
-    L->meta = m;
+    L->meta.gen = m.gen; L->meta.clean = 0;           /* field by field: plg_get_stats reads the mark */
+    L->meta.base_seg = m.base_seg; L->meta.base_g = m.base_g; L->meta.base_off = off; L->meta.base_seq = next_seq;
+    plg__store_rlx(&L->meta.mark, m.mark);
     plg__op_restart(L, g, off, next_seq - 1);
     return 0;
 }
