@@ -48,6 +48,20 @@
  *   recovery   plg_open finds the last valid record, discards a torn tail and
  *              continues at the next sequence number; corruption deeper in the
  *              log fails closed with the file and offset.
+ *   mark       picolog.meta holds the durable mark (highest seq known durable;
+ *              raised at segment switches, once a second, at close), a clean-
+ *              close flag and where the log begins (plg_config.first_seq,
+ *              plg_reset). A record missing at or below the mark is
+ *              PLG_ECORRUPT, never a torn tail. What recovery discards is first
+ *              copied to quarantine-*.plgq in the log directory (synced) and
+ *              reported in plg_stats (discarded_bytes/records, quarantine).
+ *   replication plg_truncate(log, seq) drops every record after seq;
+ *              plg_reset(log, next_seq) drops every record and continues at
+ *              next_seq. Both run on the writer thread, are durable on return,
+ *              are called from the appending thread, and are crash-safe (a
+ *              truncate leaves the log ending between seq and the old end).
+ *   seeks      plg_reader_seek returns exactly what a scan from the start
+ *              would; beyond what the reader has verified it walks there once.
  *
  * DURABILITY MODES (plg_config.sync_mode)
  *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
