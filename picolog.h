@@ -104,7 +104,7 @@ extern "C" {
  * pinnacle_persist.h -302xx, vault.h -303xx, picolog_raft.h -304xx. */
 #define PLG_ERRORS(X) \
     X(PLG_EFULL,     -30101, "ring full: record not appended, no sequence number consumed") \
-    X(PLG_ETOOBIG,   -30102, "record can never fit the configured ring") \
+    X(PLG_ETOOBIG,   -30102, "record longer than PLG_MAX_RECORD_BYTES or than the ring can ever hold") \
     X(PLG_EINVAL,    -30103, "invalid argument or configuration") \
     X(PLG_EIO,       -30104, "I/O error: the log is poisoned and acknowledges nothing more") \
     X(PLG_ENOSPC,    -30105, "no space left on device (a writing log is poisoned by it)") \
@@ -121,7 +121,8 @@ extern "C" {
     X(PLG_ETYPE,     -30116, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -30117, "the log is closing") \
     X(PLG_EBUSY,     -30118, "a reservation is already open") \
-    X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem")
+    X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
+    X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -142,10 +143,14 @@ enum plg_io_mode {
 };
 enum plg_flags {
     PLG_PIN_WRITER = 1u << 0,  /* pin the writer thread to config.writer_cpu */
-    PLG_URING_ONLY = 1u << 1   /* no synchronous RWF_DSYNC write when the device is idle */
+    PLG_URING_ONLY = 1u << 1,  /* no synchronous RWF_DSYNC write when the device is idle */
+    PLG_ALLOW_VOLATILE = 1u << 2  /* open on tmpfs/ramfs (RAM: nothing survives power loss) */
 };
 
 #define PLG_PAGE_SIZE 4096u
+/* Largest record, in bytes: plg_append and plg_reserve refuse a longer one with
+ * PLG_ETOOBIG, and the reader refuses a first fragment that claims more. */
+#define PLG_MAX_RECORD_BYTES (1u << 30)
 
 /* Optional I/O engine, for fault injection in tests and simulators. When
  * plg_config.io is NULL the log uses io_uring (or pwritev2). Every call is made
@@ -308,6 +313,7 @@ template <class T> struct logger {
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #ifndef PICOLOG_NO_URING
 #include <liburing.h>
 #endif
@@ -416,8 +422,7 @@ static int plg__from_errno(int e) {
     case ENOMEM: return PLG_ENOMEM;
     case ENOENT: return PLG_ENOENT;
     case EACCES: case EPERM: case EROFS: return PLG_EACCES;
-    case EWOULDBLOCK: return PLG_ELOCKED;
-    default: return PLG_ESYS;
+    default: return PLG_ESYS;      /* EAGAIN, EINVAL, ...: plg_stats.last_errno says which */
     }
 }
 
@@ -549,7 +554,7 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
  * Fragments never cross a page; a page tail shorter than 32 bytes is padding. */
 enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__F_EPOCH_START 1u
-#define PLG__MAX_RECORD   (1u << 30)
+#define PLG__MAX_RECORD   PLG_MAX_RECORD_BYTES   /* one limit for writer and reader */
 #define PLG__MAX_SEGMENT  ((uint64_t)1 << 40)
 #define PLG__MAX_WINDOW   ((uint64_t)62 * (64u << 20) + PLG_PAGE_SIZE)   /* max_inflight * max_write_bytes + 4 KiB */
 #define PLG__SEG_MAGIC    "PICOLOG1"
@@ -1103,9 +1108,13 @@ static int64_t plg__ring_room(plg_log *L, uint64_t need) {
 PLGDEF void *plg_reserve(plg_log *L, uint32_t len) {
     plg__ring_ctl *c = L->rc;
     int err = plg__load_rlx(&L->error);
+    if (!err && c->pend_open) {        /* misuse: the open reservation stays as it is */
+        c->reserve_err = PLG_EBUSY;
+        return NULL;
+    }
     if (!err && len == 0) err = PLG_EINVAL;
     uint64_t need = 8 + PLG__ALIGN8((uint64_t)len);
-    if (!err && need > L->cap) err = PLG_ETOOBIG;
+    if (!err && (need > L->cap || len > PLG__MAX_RECORD)) err = PLG_ETOOBIG;
     if (!err && plg__load_rlx(&L->stop)) err = PLG_ECLOSED;
     int64_t pos = -1;
     if (!err) {
@@ -1855,6 +1864,22 @@ static int plg__device_fua(int dirfd) {
     return 0;
 }
 
+/* tmpfs and ramfs keep the files in RAM (tmpfs even accepts O_DIRECT): a
+ * "durable" record there is lost at power loss. Refused unless opted in. */
+#define PLG__TMPFS_MAGIC 0x01021994u
+#define PLG__RAMFS_MAGIC 0x858458f6u
+static int plg__check_volatile(plg_log *L) {
+    struct statfs sf;
+    if (fstatfs(L->dirfd, &sf) != 0) return plg__from_errno(errno);
+    uint32_t type = (uint32_t)sf.f_type;
+    if (type != PLG__TMPFS_MAGIC && type != PLG__RAMFS_MAGIC) return 0;
+    if (L->cfg.flags & PLG_ALLOW_VOLATILE) return 0;
+    errno = 0;
+    plg__msg(L, PLG_EVOLATILE, "%s: on %s, which keeps data in RAM only; set PLG_ALLOW_VOLATILE in plg_config.flags "
+             "to use it anyway", L->path, type == PLG__TMPFS_MAGIC ? "tmpfs" : "ramfs");
+    return PLG_EVOLATILE;
+}
+
 static int plg__io_init(plg_log *L) {
     if (L->cfg.io) { L->io_kind = 2; return 0; }
     L->io_kind = 1;
@@ -1906,6 +1931,8 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         rc = errno == EWOULDBLOCK ? PLG_ELOCKED : plg__from_errno(errno);
         goto fail;
     }
+    rc = plg__check_volatile(L);
+    if (rc) goto fail;
 
     {                                                  /* released segments kept for reuse */
         DIR *dd = opendir(L->path);
