@@ -122,7 +122,8 @@ extern "C" {
     X(PLG_ECLOSED,   -30117, "the log is closing") \
     X(PLG_EBUSY,     -30118, "a reservation is already open") \
     X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
-    X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)")
+    X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)") \
+    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release (not corruption)")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -812,7 +813,12 @@ static const uint8_t *plg__scan_page(plg__scan *s, uint64_t g) {
     if (g >= s->chunk_g && g < s->chunk_g + s->chunk_n)
         return s->chunk + (g - s->chunk_g) * PLG_PAGE_SIZE;
     int fd = plg__scan_fd(s, seg);
-    if (fd < 0) { s->status = plg__from_errno(errno); return NULL; }
+    if (fd < 0) {            /* listed at open, gone now: only plg_release removes segments */
+        s->status = errno == ENOENT ? PLG_ERELEASED : plg__from_errno(errno);
+        if (errno == ENOENT)
+            snprintf(s->detail, sizeof s->detail, "segment %llu was released", (unsigned long long)seg);
+        return NULL;
+    }
     uint64_t left = s->D - g % s->D;
     uint32_t want = s->ra ? s->ra : PLG__CHUNK_PAGES;     /* small reads right after a seek */
     uint32_t n = (uint32_t)(left < want ? left : want);
@@ -865,6 +871,34 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     return 0;
 }
 
+static int plg__scan_accept(plg__scan *s, const plg__frag *f);
+
+/* Was segment seg released (and maybe reused) since this scan listed it? Its
+ * name is gone, or names another file than the one open, or the open file
+ * now carries another index. Segment names are never reused, and only
+ * plg_release removes a segment of an open log. */
+static int plg__scan_released(plg__scan *s, uint64_t seg) {
+    char name[4096];
+    struct stat a, b;
+    plg__seg_name(name, sizeof name, s->dir, seg);
+    if (stat(name, &a) != 0) return errno == ENOENT;
+    if (s->fd < 0 || s->fd_seg != seg || fstat(s->fd, &b) != 0) return 0;
+    if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) return 1;
+    uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__seghdr h;
+    return plg__read_full(s->fd, page, sizeof page, 0, &got) == 0 && got == sizeof page &&
+           plg__seghdr_decode(page, &h) == 0 && h.seg_index != seg;
+}
+
+/* The fragment at (xg, xoff) was invalid when read; is it valid now, read
+ * again? Then a writer filled it after the first read: the live end of the
+ * log, not damage. (Data a whole window further on is only written after
+ * everything before it completed, so a healthy log passes this check.) */
+static int plg__scan_filled(plg__scan *s, uint64_t xg, uint32_t xoff) {
+    plg__frag f;
+    const uint8_t *p = plg__scan_one(s, xg);
+    return p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &f) && plg__scan_accept(s, &f) != 0;
+}
+
 /* The walk stopped at (g, off): an invalid fragment (invalid = 1) or the end
  * of the segment files. Decide torn tail (0) or corruption (PLG_ECORRUPT). */
 static int plg__scan_end(plg__scan *s, int invalid) {
@@ -874,13 +908,30 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     s->end_off = s->in_rec ? s->rec_off : xoff;
     if (s->status) return s->status;
     if (s->in_rec) s->torn = 1;
+    for (uint64_t seg = plg__seg_of(s, s->end_g); invalid && seg <= plg__seg_of(s, xg); seg++)
+        if (plg__scan_released(s, seg)) {
+            plg__scan_setwhere(s, xg, xoff);
+            snprintf(s->detail, sizeof s->detail, "segment %llu was released while this reader needed it",
+                     (unsigned long long)seg);
+            s->status = PLG_ERELEASED;
+            return s->status;
+        }
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
         plg__frag of;
         int stale = p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &of) && of.seq <= s->last_seq;
         for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
-        if (plg__scan_evidence(s, xg, xoff, &at)) {
+        int evidence = plg__scan_evidence(s, xg, xoff, &at);
+        if (evidence && plg__scan_filled(s, xg, xoff)) {
+            /* a live log moved on while this walk read it: end for now; the
+             * next call reads again from the start of the unfinished record */
+            s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
+            s->chunk_n = 0; s->done = 0;
+            plg__scan_setwhere(s, s->end_g, s->end_off);
+            return 0;
+        }
+        if (evidence) {
             plg__scan_setwhere(s, xg, xoff);
             snprintf(s->detail, sizeof s->detail,
                      "invalid record where seq %llu was expected, but valid records follow in segment %llu at offset %llu",
