@@ -194,6 +194,9 @@ typedef struct plg_stats {
     uint64_t max_write_pages;
     uint64_t errors;                      /* failed or short I/O operations seen */
     uint64_t segments_released, segments_recycled;
+    uint64_t dir_syncs;                   /* directory fsyncs for segment files (create, reuse, release) */
+    int      prealloc_error;              /* 0, or why the last segment preallocation failed (it is retried) */
+    int      prealloc_errno;              /* the errno behind prealloc_error */
     int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
@@ -1093,7 +1096,7 @@ struct plg_log {
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
-    uint64_t st_released, st_recycled;
+    uint64_t st_released, st_recycled, st_dirsyncs;
 };
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -1303,6 +1306,11 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
 
 #define PLG__MAX_FREE 2      /* released segments kept for reuse */
 
+static int plg__dirsync(plg_log *L) {
+    plg__add_rlx(&L->st_dirsyncs, 1);
+    return plg__fsync_fd(L->dirfd);
+}
+
 static void plg__free_name(char *out, size_t cap, const char *dir, uint64_t idx) {
     snprintf(out, cap, "%s/free-%020llu.plg", dir, (unsigned long long)idx);
 }
@@ -1336,7 +1344,7 @@ static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
     }
     if (fd >= 0) close(fd);
     if (buf) munmap(buf, 2 * PLG_PAGE_SIZE);
-    ok = ok && rename(from, name) == 0 && plg__fsync_fd(L->dirfd) == 0;
+    ok = ok && rename(from, name) == 0 && plg__dirsync(L) == 0;
     if (!ok) unlink(from);             /* unusable: make a new one instead */
     pthread_mutex_lock(&L->pa_mu);
     if (L->nfree) L->nfree--;
@@ -1378,7 +1386,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
     close(fd);
     if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
-    if (!rc) rc = plg__fsync_fd(L->dirfd);
+    if (!rc) rc = plg__dirsync(L);
     if (rc) {
         int e = errno;
         unlink(tmp);
@@ -1416,7 +1424,7 @@ static void plg__release_segments(plg_log *L) {
         } else {
             r = unlink(name);
         }
-        if (r != 0 || plg__fsync_fd(L->dirfd) != 0) break;
+        if (r != 0 || plg__dirsync(L) != 0) break;
         L->seg_first++;
         plg__add_rlx(&L->st_released, 1);
     }
@@ -2137,6 +2145,11 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->errors = plg__load_rlx(&L->st_errors);
     o->segments_released = plg__load_rlx(&L->st_released);
     o->segments_recycled = plg__load_rlx(&L->st_recycled);
+    o->dir_syncs = plg__load_rlx(&L->st_dirsyncs);
+    pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
+    o->prealloc_error = L->pa_err;
+    o->prealloc_errno = plg__load_rlx(&L->pa_errno);
+    pthread_mutex_unlock((pthread_mutex_t *)&L->pa_mu);
     o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
