@@ -1093,6 +1093,7 @@ struct plg_log {
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
+    uint64_t pa_fail_ns, pa_retry_ns;   /* failing since, next retry (CLOCK_MONOTONIC) */
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
@@ -1361,14 +1362,14 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
-    int fd = open(tmp, flags, 0644);
-    if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
-    uint8_t *buf = (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
-    int rc = buf ? 0 : PLG_ENOMEM;
+    int fd = open(tmp, flags, 0644), e = fd < 0 ? errno : 0;   /* e: the errno behind rc */
+    int rc = fd >= 0 ? 0 : e == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(e);
+    uint8_t *buf = rc ? NULL : (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
+    if (!rc && !buf) { e = errno; rc = PLG_ENOMEM; }
     int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
     if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
         errno != EOPNOTSUPP)
-        rc = plg__from_errno(errno);
+        { e = errno; rc = plg__from_errno(e); }
     if (!rc) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
@@ -1379,17 +1380,17 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
         if (zeroed) n = PLG_PAGE_SIZE;
         rc = plg__write_all(fd, buf, (size_t)n, off);
+        if (rc) e = errno;
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
     if (buf) munmap(buf, PLG__ZERO_CHUNK);
-    if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
-    close(fd);
-    if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
-    if (!rc) rc = plg__dirsync(L);
+    if (!rc && fdatasync(fd) != 0) { e = errno; rc = plg__from_errno(e); }
+    if (fd >= 0) close(fd);
+    if (!rc && rename(tmp, name) != 0) { e = errno; rc = plg__from_errno(e); }
+    if (!rc && (rc = plg__dirsync(L)) != 0) e = errno;
     if (rc) {
-        int e = errno;
-        unlink(tmp);
+        if (fd >= 0) unlink(tmp);
         plg__store_rlx(&L->pa_errno, e);
         plg__msg(L, rc, "%s: cannot create segment %s: %s (%s)", L->path, name, plg_strerror(rc), strerror(e));
     } else {
@@ -1400,11 +1401,21 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
 
 /* Release the oldest segments that hold only records below release_below
  * and are behind the writer: keep a few for reuse, delete the rest. Runs on
- * the preallocation thread (which owns segment files), with pa_mu held. */
-static void plg__release_segments(plg_log *L) {
+ * the preallocation thread (which owns segment files and seg_first, nfree)
+ * WITHOUT pa_mu: plg_release and the writer's segment switch never wait for
+ * it. At most PLG__RELEASE_BATCH segments, then one directory fsync; returns
+ * 1 if more may be due (the caller makes new segments first, then goes on). */
+#define PLG__RELEASE_BATCH 64
+static int plg__release_segments(plg_log *L) {
     uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
+    pthread_mutex_lock(&L->pa_mu);
+    uint64_t below = L->release_below;
+    pthread_mutex_unlock(&L->pa_mu);
+    uint32_t done = 0;
+    int more = 0;
     for (;;) {
-        uint64_t next = L->seg_first + 1, below = L->release_below;
+        if (done == PLG__RELEASE_BATCH) { more = 1; break; }
+        uint64_t next = L->seg_first + 1;
         if (next > cur) break;
         char name[4096], to[4200];
         plg__seg_name(name, sizeof name, L->path, next);
@@ -1417,33 +1428,73 @@ static void plg__release_segments(plg_log *L) {
         if (!ok) break;                 /* segment seg_first still holds records >= below */
         plg__seg_name(name, sizeof name, L->path, L->seg_first);
         int r;
-        if (L->nfree < PLG__MAX_FREE) {
+        pthread_mutex_lock(&L->pa_mu);
+        uint32_t nfree = L->nfree;
+        pthread_mutex_unlock(&L->pa_mu);
+        if (nfree < PLG__MAX_FREE) {
             plg__free_name(to, sizeof to, L->path, L->seg_first);
             r = rename(name, to);
-            if (r == 0) L->nfree++;
+            if (r == 0) { pthread_mutex_lock(&L->pa_mu); L->nfree++; pthread_mutex_unlock(&L->pa_mu); }
         } else {
             r = unlink(name);
         }
-        if (r != 0 || plg__dirsync(L) != 0) break;
+        if (r != 0) break;
         L->seg_first++;
-        plg__add_rlx(&L->st_released, 1);
+        done++;
     }
+    if (done && plg__dirsync(L) == 0) plg__add_rlx(&L->st_released, done);
+    return more;
+}
+
+/* The background thread for segment files: makes the segments the writer
+ * will want (first: the writer may be waiting), then retires released ones.
+ * A failed preallocation (a full disk, say) is retried with backoff, 1 ms
+ * doubling to 1 s, and at once after a plg_release (space may be free). */
+#define PLG__RETRY_MIN_NS 1000000ull
+#define PLG__RETRY_MAX_NS 1000000000ull
+static void plg__cond_wait_until(plg_log *L, uint64_t when_ns) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(when_ns / 1000000000ull);
+    ts.tv_nsec = (long)(when_ns % 1000000000ull);
+    pthread_cond_timedwait(&L->pa_cv, &L->pa_mu, &ts);     /* pa_cv runs on CLOCK_MONOTONIC */
 }
 
 static void *plg__prealloc_main(void *arg) {
     plg_log *L = (plg_log *)arg;
     prctl(PR_SET_NAME, "plg-prealloc", 0, 0, 0);
+    uint64_t backoff = 0;
     pthread_mutex_lock(&L->pa_mu);
     for (;;) {
-        while (!L->pa_stop && !L->release_pending && (L->pa_want <= L->pa_ready || L->pa_err))
-            pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        int create = 0;
+        while (!L->pa_stop) {
+            create = L->pa_want > L->pa_ready && (!L->pa_err || plg_now_ns() >= L->pa_retry_ns);
+            if (create || L->release_pending) break;
+            if (L->pa_want > L->pa_ready) plg__cond_wait_until(L, L->pa_retry_ns);
+            else pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        }
         if (L->pa_stop) break;
-        if (L->release_pending) { L->release_pending = 0; plg__release_segments(L); continue; }
+        if (!create) {
+            L->release_pending = 0;
+            pthread_mutex_unlock(&L->pa_mu);
+            int more = plg__release_segments(L);
+            pthread_mutex_lock(&L->pa_mu);
+            if (more) L->release_pending = 1;
+            continue;
+        }
         uint64_t idx = L->pa_ready + 1;
         pthread_mutex_unlock(&L->pa_mu);
         int rc = plg__seg_create(L, idx);
         pthread_mutex_lock(&L->pa_mu);
-        if (rc) L->pa_err = rc; else L->pa_ready = idx;
+        if (rc) {
+            uint64_t now = plg_now_ns();
+            if (!L->pa_err) L->pa_fail_ns = now;
+            L->pa_err = rc;
+            backoff = backoff ? (2 * backoff < PLG__RETRY_MAX_NS ? 2 * backoff : PLG__RETRY_MAX_NS) : PLG__RETRY_MIN_NS;
+            L->pa_retry_ns = now + backoff;
+        } else {
+            L->pa_err = 0; backoff = 0;
+            L->pa_ready = idx;
+        }
         pthread_cond_broadcast(&L->pa_cv);
     }
     pthread_mutex_unlock(&L->pa_mu);
@@ -1485,6 +1536,7 @@ static int plg__sync_now(plg_log *L) {
     return r ? r : -EIO;
 }
 
+#define PLG__PREALLOC_WAIT_NS 5000000000ull   /* the writer's wait for a failing preallocation */
 static int plg__switch_segment(plg_log *L, uint64_t idx) {
     /* Every completed write to the old segment must be on stable storage
      * before the writer moves on: later syncs only cover the new file. */
@@ -1499,7 +1551,12 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
     int stalled = 0;
-    while (L->pa_ready < idx && !L->pa_err) { stalled = 1; pthread_cond_wait(&L->pa_cv, &L->pa_mu); }
+    while (L->pa_ready < idx) {
+        /* preallocation failing: wait while it is retried, for a while */
+        if (L->pa_err && (plg__load_acq(&L->stop) || plg_now_ns() - L->pa_fail_ns >= PLG__PREALLOC_WAIT_NS)) break;
+        stalled = 1;
+        plg__cond_wait_until(L, plg_now_ns() + 100000000ull);
+    }
     int err = L->pa_ready >= idx ? 0 : L->pa_err;
     if (idx + 1 > L->pa_want) { L->pa_want = idx + 1; pthread_cond_broadcast(&L->pa_cv); }
     pthread_mutex_unlock(&L->pa_mu);
@@ -1969,7 +2026,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     memset(L, 0, sizeof *L);
     L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1;
     pthread_mutex_init(&L->pa_mu, NULL);
-    pthread_cond_init(&L->pa_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&L->pa_cv, &ca);
+    pthread_condattr_destroy(&ca);
     size_t pl = strlen(cfg.path);
     while (pl > 1 && cfg.path[pl - 1] == '/') pl--;
     L->path = (char *)PICOLOG_MALLOC(pl + 1);
@@ -2089,6 +2150,7 @@ PLGDEF int plg_release(plg_log *L, uint64_t seq) {
     if (!L) return PLG_EINVAL;
     pthread_mutex_lock(&L->pa_mu);
     if (seq > L->release_below) { L->release_below = seq; L->release_pending = 1; pthread_cond_broadcast(&L->pa_cv); }
+    L->pa_retry_ns = 0;                           /* space may be free now: retry a failed preallocation */
     pthread_mutex_unlock(&L->pa_mu);
     return 0;
 }

@@ -783,6 +783,58 @@ static void test_release_and_recycle(void) {
     CHECK_EQ(first + n - 1, a + 50);
 }
 
+/* A failed preallocation is retried (with backoff) and reported with its
+ * real errno: a directory in the way of segment 3's temp file fails it with
+ * EISDIR; once it is gone, the log continues past segment 3 unharmed. */
+static void test_failed_preallocation_is_retried(void) {
+    const char *dir = t_dir("plg_prealloc_retry");
+    plg_config c = cfg_for(dir);                   /* 64 KiB segments: 480 records of 100 bytes */
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    char blocker[600]; snprintf(blocker, sizeof blocker, "%s/00000000000000000003.plg.tmp", dir);
+    REQUIRE(mkdir(blocker, 0755) == 0);
+    write_records(L, 600, 100, 5);                 /* into segment 2: segment 3 is wanted */
+    plg_stats st;
+    for (int i = 0; i < 5000; i++) { plg_get_stats(L, &st); if (st.prealloc_error) break; usleep(1000); }
+    CHECK(st.prealloc_error != 0);
+    CHECK_EQ(st.prealloc_errno, EISDIR);
+    CHECK_EQ(plg_error(L), 0);
+    REQUIRE(rmdir(blocker) == 0);
+    write_records(L, 1400, 100, 5);                /* through segments 3 and 4 */
+    CHECK_EQ(plg_error(L), 0);
+    plg_get_stats(L, &st);
+    CHECK_EQ(st.prealloc_error, 0);
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 5, &rc), 2000);
+    CHECK_EQ(rc, 0);
+}
+
+/* Retiring released segments costs one directory fsync per batch, not one
+ * per segment (and runs on the background thread, off the lock that
+ * plg_release and the writer's segment switch take). */
+static void test_release_batches_directory_syncs(void) {
+    const char *dir = t_dir("plg_release_batch");
+    plg_config c = cfg_for(dir);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    int segs = quick() ? 20 : 60;
+    write_records(L, (uint64_t)segs * 480, 100, 6);
+    plg_stats st0, st;
+    plg_get_stats(L, &st0);
+    CHECK_EQ(plg_release(L, plg_appended(L) + 1), 0);
+    for (int i = 0; i < 10000; i++) {
+        plg_get_stats(L, &st);
+        if (st.segments_released >= (uint64_t)segs - 3) break;
+        usleep(1000);
+    }
+    uint64_t released = st.segments_released - st0.segments_released, syncs = st.dir_syncs - st0.dir_syncs;
+    printf("  %llu segments released with %llu directory fsyncs\n", (unsigned long long)released, (unsigned long long)syncs);
+    CHECK(released >= (uint64_t)segs - 3);
+    CHECK(syncs <= released / 8 + 2);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 static void test_config_validation(void) {
     plg_config c; memset(&c, 0, sizeof c);
     plg_log *L;
@@ -943,6 +995,8 @@ int main(void) {
     RUN(test_second_writer_refused);
     RUN(test_reader_leaves_tmp_files);
     RUN(test_release_and_recycle);
+    RUN(test_failed_preallocation_is_retried);
+    RUN(test_release_batches_directory_syncs);
     RUN(test_sync_modes);
     RUN(test_pinned_writer);
     RUN(test_volatile_filesystem_refused);
