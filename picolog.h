@@ -118,7 +118,7 @@ extern "C" {
  * pinnacle_persist.h -302xx, vault.h -303xx, picolog_raft.h -304xx. */
 #define PLG_ERRORS(X) \
     X(PLG_EFULL,     -30101, "ring full: record not appended, no sequence number consumed") \
-    X(PLG_ETOOBIG,   -30102, "record can never fit the configured ring") \
+    X(PLG_ETOOBIG,   -30102, "record longer than PLG_MAX_RECORD_BYTES or than the ring can ever hold") \
     X(PLG_EINVAL,    -30103, "invalid argument or configuration") \
     X(PLG_EIO,       -30104, "I/O error: the log is poisoned and acknowledges nothing more") \
     X(PLG_ENOSPC,    -30105, "no space left on device (a writing log is poisoned by it)") \
@@ -136,7 +136,9 @@ extern "C" {
     X(PLG_ECLOSED,   -30117, "the log is closing") \
     X(PLG_EBUSY,     -30118, "a reservation is already open") \
     X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
-    X(PLG_EMETA,     -30120, "the log's meta file (durable mark) is damaged or belongs to another log")
+    X(PLG_EMETA,     -30120, "the log's meta file (durable mark) is damaged or belongs to another log") \
+    X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)") \
+    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release (not corruption)")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -157,10 +159,14 @@ enum plg_io_mode {
 };
 enum plg_flags {
     PLG_PIN_WRITER = 1u << 0,  /* pin the writer thread to config.writer_cpu */
-    PLG_URING_ONLY = 1u << 1   /* no synchronous RWF_DSYNC write when the device is idle */
+    PLG_URING_ONLY = 1u << 1,  /* no synchronous RWF_DSYNC write when the device is idle */
+    PLG_ALLOW_VOLATILE = 1u << 2  /* open on tmpfs/ramfs (RAM: nothing survives power loss) */
 };
 
 #define PLG_PAGE_SIZE 4096u
+/* Largest record, in bytes: plg_append and plg_reserve refuse a longer one with
+ * PLG_ETOOBIG, and the reader refuses a first fragment that claims more. */
+#define PLG_MAX_RECORD_BYTES (1u << 30)
 
 /* Optional I/O engine, for fault injection in tests and simulators. When
  * plg_config.io is NULL the log uses io_uring (or pwritev2). Every call is made
@@ -204,6 +210,9 @@ typedef struct plg_stats {
     uint64_t max_write_pages;
     uint64_t errors;                      /* failed or short I/O operations seen */
     uint64_t segments_released, segments_recycled;
+    uint64_t dir_syncs;                   /* directory fsyncs for segment files (create, reuse, release) */
+    int      prealloc_error;              /* 0, or why the last segment preallocation failed (it is retried) */
+    int      prealloc_errno;              /* the errno behind prealloc_error */
     int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
@@ -332,6 +341,7 @@ template <class T> struct logger {
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #ifndef PICOLOG_NO_URING
 #include <liburing.h>
 #endif
@@ -440,8 +450,7 @@ static int plg__from_errno(int e) {
     case ENOMEM: return PLG_ENOMEM;
     case ENOENT: return PLG_ENOENT;
     case EACCES: case EPERM: case EROFS: return PLG_EACCES;
-    case EWOULDBLOCK: return PLG_ELOCKED;
-    default: return PLG_ESYS;
+    default: return PLG_ESYS;      /* EAGAIN, EINVAL, ...: plg_stats.last_errno says which */
     }
 }
 
@@ -573,7 +582,7 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
  * Fragments never cross a page; a page tail shorter than 32 bytes is padding. */
 enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__F_EPOCH_START 1u
-#define PLG__MAX_RECORD   (1u << 30)
+#define PLG__MAX_RECORD   PLG_MAX_RECORD_BYTES   /* one limit for writer and reader */
 #define PLG__MAX_SEGMENT  ((uint64_t)1 << 40)
 #define PLG__MAX_WINDOW   ((uint64_t)62 * (64u << 20) + PLG_PAGE_SIZE)   /* max_inflight * max_write_bytes + 4 KiB */
 #define PLG__SEG_MAGIC    "PICOLOG1"
@@ -970,7 +979,12 @@ static const uint8_t *plg__scan_page(plg__scan *s, uint64_t g) {
     if (g >= s->chunk_g && g < s->chunk_g + s->chunk_n)
         return s->chunk + (g - s->chunk_g) * PLG_PAGE_SIZE;
     int fd = plg__scan_fd(s, seg);
-    if (fd < 0) { s->status = plg__from_errno(errno); return NULL; }
+    if (fd < 0) {            /* listed at open, gone now: only plg_release removes segments */
+        s->status = errno == ENOENT ? PLG_ERELEASED : plg__from_errno(errno);
+        if (errno == ENOENT)
+            snprintf(s->detail, sizeof s->detail, "segment %llu was released", (unsigned long long)seg);
+        return NULL;
+    }
     uint64_t left = s->D - g % s->D;
     uint32_t want = s->ra ? s->ra : PLG__CHUNK_PAGES;     /* small reads right after a seek */
     uint32_t n = (uint32_t)(left < want ? left : want);
@@ -1023,6 +1037,34 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     return 0;
 }
 
+static int plg__scan_accept(plg__scan *s, const plg__frag *f);
+
+/* Was segment seg released (and maybe reused) since this scan listed it? Its
+ * name is gone, or names another file than the one open, or the open file
+ * now carries another index. Segment names are never reused, and only
+ * plg_release removes a segment of an open log. */
+static int plg__scan_released(plg__scan *s, uint64_t seg) {
+    char name[4096];
+    struct stat a, b;
+    plg__seg_name(name, sizeof name, s->dir, seg);
+    if (stat(name, &a) != 0) return errno == ENOENT;
+    if (s->fd < 0 || s->fd_seg != seg || fstat(s->fd, &b) != 0) return 0;
+    if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) return 1;
+    uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__seghdr h;
+    return plg__read_full(s->fd, page, sizeof page, 0, &got) == 0 && got == sizeof page &&
+           plg__seghdr_decode(page, &h) == 0 && h.seg_index != seg;
+}
+
+/* The fragment at (xg, xoff) was invalid when read; is it valid now, read
+ * again? Then a writer filled it after the first read: the live end of the
+ * log, not damage. (Data a whole window further on is only written after
+ * everything before it completed, so a healthy log passes this check.) */
+static int plg__scan_filled(plg__scan *s, uint64_t xg, uint32_t xoff) {
+    plg__frag f;
+    const uint8_t *p = plg__scan_one(s, xg);
+    return p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &f) && plg__scan_accept(s, &f) != 0;
+}
+
 /* The walk stopped at (g, off): an invalid fragment (invalid = 1) or the end
  * of the segment files. Decide torn tail (0) or corruption (PLG_ECORRUPT). */
 static int plg__scan_end(plg__scan *s, int invalid) {
@@ -1032,13 +1074,30 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     s->end_off = s->in_rec ? s->rec_off : xoff;
     if (s->status) return s->status;
     if (s->in_rec) s->torn = 1;
+    for (uint64_t seg = plg__seg_of(s, s->end_g); invalid && seg <= plg__seg_of(s, xg); seg++)
+        if (plg__scan_released(s, seg)) {
+            plg__scan_setwhere(s, xg, xoff);
+            snprintf(s->detail, sizeof s->detail, "segment %llu was released while this reader needed it",
+                     (unsigned long long)seg);
+            s->status = PLG_ERELEASED;
+            return s->status;
+        }
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
         plg__frag of;
         int stale = p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &of) && of.seq <= s->last_seq;
         for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
-        if (plg__scan_evidence(s, xg, xoff, &at)) {
+        int evidence = plg__scan_evidence(s, xg, xoff, &at);
+        if (evidence && plg__scan_filled(s, xg, xoff)) {
+            /* a live log moved on while this walk read it: end for now; the
+             * next call reads again from the start of the unfinished record */
+            s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
+            s->chunk_n = 0; s->done = 0;
+            plg__scan_setwhere(s, s->end_g, s->end_off);
+            return 0;
+        }
+        if (evidence) {
             plg__scan_setwhere(s, xg, xoff);
             snprintf(s->detail, sizeof s->detail,
                      "invalid record where seq %llu was expected, but valid records follow in segment %llu at offset %llu",
@@ -1209,10 +1268,11 @@ struct plg_log {
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
+    uint64_t pa_fail_ns, pa_retry_ns;   /* failing since, next retry (CLOCK_MONOTONIC) */
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
-    uint64_t st_released, st_recycled;
+    uint64_t st_released, st_recycled, st_dirsyncs;
     /* meta file (durable mark), written by the writer thread, or by
      * plg_open/plg_close while it is not running */
     int meta_fd; plg__meta meta; uint64_t mark_ns;
@@ -1285,9 +1345,13 @@ static int64_t plg__ring_room(plg_log *L, uint64_t need) {
 PLGDEF void *plg_reserve(plg_log *L, uint32_t len) {
     plg__ring_ctl *c = L->rc;
     int err = plg__load_rlx(&L->error);
+    if (!err && c->pend_open) {        /* misuse: the open reservation stays as it is */
+        c->reserve_err = PLG_EBUSY;
+        return NULL;
+    }
     if (!err && len == 0) err = PLG_EINVAL;
     uint64_t need = 8 + PLG__ALIGN8((uint64_t)len);
-    if (!err && need > L->cap) err = PLG_ETOOBIG;
+    if (!err && (need > L->cap || len > PLG__MAX_RECORD)) err = PLG_ETOOBIG;
     if (!err && plg__load_rlx(&L->stop)) err = PLG_ECLOSED;
     int64_t pos = -1;
     if (!err) {
@@ -1428,6 +1492,11 @@ static void plg__op_run(plg_log *L);
 
 #define PLG__MAX_FREE 2      /* released segments kept for reuse */
 
+static int plg__dirsync(plg_log *L) {
+    plg__add_rlx(&L->st_dirsyncs, 1);
+    return plg__fsync_fd(L->dirfd);
+}
+
 static void plg__free_name(char *out, size_t cap, const char *dir, uint64_t idx) {
     snprintf(out, cap, "%s/free-%020llu.plg", dir, (unsigned long long)idx);
 }
@@ -1461,7 +1530,7 @@ static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
     }
     if (fd >= 0) close(fd);
     if (buf) munmap(buf, 2 * PLG_PAGE_SIZE);
-    ok = ok && rename(from, name) == 0 && plg__fsync_fd(L->dirfd) == 0;
+    ok = ok && rename(from, name) == 0 && plg__dirsync(L) == 0;
     if (!ok) unlink(from);             /* unusable: make a new one instead */
     pthread_mutex_lock(&L->pa_mu);
     if (L->nfree) L->nfree--;
@@ -1478,14 +1547,14 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
-    int fd = open(tmp, flags, 0644);
-    if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
-    uint8_t *buf = (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
-    int rc = buf ? 0 : PLG_ENOMEM;
+    int fd = open(tmp, flags, 0644), e = fd < 0 ? errno : 0;   /* e: the errno behind rc */
+    int rc = fd >= 0 ? 0 : e == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(e);
+    uint8_t *buf = rc ? NULL : (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
+    if (!rc && !buf) { e = errno; rc = PLG_ENOMEM; }
     int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
     if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
         errno != EOPNOTSUPP)
-        rc = plg__from_errno(errno);
+        { e = errno; rc = plg__from_errno(e); }
     if (!rc) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
@@ -1496,17 +1565,17 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
         if (zeroed) n = PLG_PAGE_SIZE;
         rc = plg__write_all(fd, buf, (size_t)n, off);
+        if (rc) e = errno;
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
     if (buf) munmap(buf, PLG__ZERO_CHUNK);
-    if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
-    close(fd);
-    if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
-    if (!rc) rc = plg__fsync_fd(L->dirfd);
+    if (!rc && fdatasync(fd) != 0) { e = errno; rc = plg__from_errno(e); }
+    if (fd >= 0) close(fd);
+    if (!rc && rename(tmp, name) != 0) { e = errno; rc = plg__from_errno(e); }
+    if (!rc && (rc = plg__dirsync(L)) != 0) e = errno;
     if (rc) {
-        int e = errno;
-        unlink(tmp);
+        if (fd >= 0) unlink(tmp);
         plg__store_rlx(&L->pa_errno, e);
         plg__msg(L, rc, "%s: cannot create segment %s: %s (%s)", L->path, name, plg_strerror(rc), strerror(e));
     } else {
@@ -1517,11 +1586,21 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
 
 /* Release the oldest segments that hold only records below release_below
  * and are behind the writer: keep a few for reuse, delete the rest. Runs on
- * the preallocation thread (which owns segment files), with pa_mu held. */
-static void plg__release_segments(plg_log *L) {
+ * the preallocation thread (which owns segment files and seg_first, nfree)
+ * WITHOUT pa_mu: plg_release and the writer's segment switch never wait for
+ * it. At most PLG__RELEASE_BATCH segments, then one directory fsync; returns
+ * 1 if more may be due (the caller makes new segments first, then goes on). */
+#define PLG__RELEASE_BATCH 64
+static int plg__release_segments(plg_log *L) {
     uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
+    pthread_mutex_lock(&L->pa_mu);
+    uint64_t below = L->release_below;
+    pthread_mutex_unlock(&L->pa_mu);
+    uint32_t done = 0;
+    int more = 0;
     for (;;) {
-        uint64_t next = L->seg_first + 1, below = L->release_below;
+        if (done == PLG__RELEASE_BATCH) { more = 1; break; }
+        uint64_t next = L->seg_first + 1;
         if (next > cur) break;
         char name[4096], to[4200];
         plg__seg_name(name, sizeof name, L->path, next);
@@ -1534,33 +1613,73 @@ static void plg__release_segments(plg_log *L) {
         if (!ok) break;                 /* segment seg_first still holds records >= below */
         plg__seg_name(name, sizeof name, L->path, L->seg_first);
         int r;
-        if (L->nfree < PLG__MAX_FREE) {
+        pthread_mutex_lock(&L->pa_mu);
+        uint32_t nfree = L->nfree;
+        pthread_mutex_unlock(&L->pa_mu);
+        if (nfree < PLG__MAX_FREE) {
             plg__free_name(to, sizeof to, L->path, L->seg_first);
             r = rename(name, to);
-            if (r == 0) L->nfree++;
+            if (r == 0) { pthread_mutex_lock(&L->pa_mu); L->nfree++; pthread_mutex_unlock(&L->pa_mu); }
         } else {
             r = unlink(name);
         }
-        if (r != 0 || plg__fsync_fd(L->dirfd) != 0) break;
+        if (r != 0) break;
         L->seg_first++;
-        plg__add_rlx(&L->st_released, 1);
+        done++;
     }
+    if (done && plg__dirsync(L) == 0) plg__add_rlx(&L->st_released, done);
+    return more;
+}
+
+/* The background thread for segment files: makes the segments the writer
+ * will want (first: the writer may be waiting), then retires released ones.
+ * A failed preallocation (a full disk, say) is retried with backoff, 1 ms
+ * doubling to 1 s, and at once after a plg_release (space may be free). */
+#define PLG__RETRY_MIN_NS 1000000ull
+#define PLG__RETRY_MAX_NS 1000000000ull
+static void plg__cond_wait_until(plg_log *L, uint64_t when_ns) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(when_ns / 1000000000ull);
+    ts.tv_nsec = (long)(when_ns % 1000000000ull);
+    pthread_cond_timedwait(&L->pa_cv, &L->pa_mu, &ts);     /* pa_cv runs on CLOCK_MONOTONIC */
 }
 
 static void *plg__prealloc_main(void *arg) {
     plg_log *L = (plg_log *)arg;
     prctl(PR_SET_NAME, "plg-prealloc", 0, 0, 0);
+    uint64_t backoff = 0;
     pthread_mutex_lock(&L->pa_mu);
     for (;;) {
-        while (!L->pa_stop && !L->release_pending && (L->pa_want <= L->pa_ready || L->pa_err))
-            pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        int create = 0;
+        while (!L->pa_stop) {
+            create = L->pa_want > L->pa_ready && (!L->pa_err || plg_now_ns() >= L->pa_retry_ns);
+            if (create || L->release_pending) break;
+            if (L->pa_want > L->pa_ready) plg__cond_wait_until(L, L->pa_retry_ns);
+            else pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        }
         if (L->pa_stop) break;
-        if (L->release_pending) { L->release_pending = 0; plg__release_segments(L); continue; }
+        if (!create) {
+            L->release_pending = 0;
+            pthread_mutex_unlock(&L->pa_mu);
+            int more = plg__release_segments(L);
+            pthread_mutex_lock(&L->pa_mu);
+            if (more) L->release_pending = 1;
+            continue;
+        }
         uint64_t idx = L->pa_ready + 1;
         pthread_mutex_unlock(&L->pa_mu);
         int rc = plg__seg_create(L, idx);
         pthread_mutex_lock(&L->pa_mu);
-        if (rc) L->pa_err = rc; else L->pa_ready = idx;
+        if (rc) {
+            uint64_t now = plg_now_ns();
+            if (!L->pa_err) L->pa_fail_ns = now;
+            L->pa_err = rc;
+            backoff = backoff ? (2 * backoff < PLG__RETRY_MAX_NS ? 2 * backoff : PLG__RETRY_MAX_NS) : PLG__RETRY_MIN_NS;
+            L->pa_retry_ns = now + backoff;
+        } else {
+            L->pa_err = 0; backoff = 0;
+            L->pa_ready = idx;
+        }
         pthread_cond_broadcast(&L->pa_cv);
     }
     pthread_mutex_unlock(&L->pa_mu);
@@ -1602,6 +1721,7 @@ static int plg__sync_now(plg_log *L) {
     return r ? r : -EIO;
 }
 
+#define PLG__PREALLOC_WAIT_NS 5000000000ull   /* the writer's wait for a failing preallocation */
 static int plg__switch_segment(plg_log *L, uint64_t idx) {
     /* Every completed write to the old segment must be on stable storage
      * before the writer moves on: later syncs only cover the new file. */
@@ -1616,7 +1736,12 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
     int stalled = 0;
-    while (L->pa_ready < idx && !L->pa_err) { stalled = 1; pthread_cond_wait(&L->pa_cv, &L->pa_mu); }
+    while (L->pa_ready < idx) {
+        /* preallocation failing: wait while it is retried, for a while */
+        if (L->pa_err && (plg__load_acq(&L->stop) || plg_now_ns() - L->pa_fail_ns >= PLG__PREALLOC_WAIT_NS)) break;
+        stalled = 1;
+        plg__cond_wait_until(L, plg_now_ns() + 100000000ull);
+    }
     int err = L->pa_ready >= idx ? 0 : L->pa_err;
     if (idx + 1 > L->pa_want) { L->pa_want = idx + 1; pthread_cond_broadcast(&L->pa_cv); }
     pthread_mutex_unlock(&L->pa_mu);
@@ -2189,6 +2314,22 @@ static int plg__device_fua(int dirfd) {
     return 0;
 }
 
+/* tmpfs and ramfs keep the files in RAM (tmpfs even accepts O_DIRECT): a
+ * "durable" record there is lost at power loss. Refused unless opted in. */
+#define PLG__TMPFS_MAGIC 0x01021994u
+#define PLG__RAMFS_MAGIC 0x858458f6u
+static int plg__check_volatile(plg_log *L) {
+    struct statfs sf;
+    if (fstatfs(L->dirfd, &sf) != 0) return plg__from_errno(errno);
+    uint32_t type = (uint32_t)sf.f_type;
+    if (type != PLG__TMPFS_MAGIC && type != PLG__RAMFS_MAGIC) return 0;
+    if (L->cfg.flags & PLG_ALLOW_VOLATILE) return 0;
+    errno = 0;
+    plg__msg(L, PLG_EVOLATILE, "%s: on %s, which keeps data in RAM only; set PLG_ALLOW_VOLATILE in plg_config.flags "
+             "to use it anyway", L->path, type == PLG__TMPFS_MAGIC ? "tmpfs" : "ramfs");
+    return PLG_EVOLATILE;
+}
+
 static int plg__io_init(plg_log *L) {
     if (L->cfg.io) { L->io_kind = 2; return 0; }
     L->io_kind = 1;
@@ -2219,12 +2360,12 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     memset(L, 0, sizeof *L);
     L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1;
     pthread_mutex_init(&L->pa_mu, NULL);
-    pthread_cond_init(&L->pa_cv, NULL);
     pthread_mutex_init(&L->op_mu, NULL);
     {
         pthread_condattr_t ca;                         /* CLOCK_MONOTONIC: NTP steps never stall a wait */
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&L->pa_cv, &ca);
         pthread_cond_init(&L->op_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
@@ -2248,6 +2389,8 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         rc = errno == EWOULDBLOCK ? PLG_ELOCKED : plg__from_errno(errno);
         goto fail;
     }
+    rc = plg__check_volatile(L);
+    if (rc) goto fail;
 
     {                                                  /* released segments kept for reuse */
         DIR *dd = opendir(L->path);
@@ -2361,6 +2504,7 @@ PLGDEF int plg_release(plg_log *L, uint64_t seq) {
     if (!L) return PLG_EINVAL;
     pthread_mutex_lock(&L->pa_mu);
     if (seq > L->release_below) { L->release_below = seq; L->release_pending = 1; pthread_cond_broadcast(&L->pa_cv); }
+    L->pa_retry_ns = 0;                           /* space may be free now: retry a failed preallocation */
     pthread_mutex_unlock(&L->pa_mu);
     return 0;
 }
@@ -2417,6 +2561,11 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->errors = plg__load_rlx(&L->st_errors);
     o->segments_released = plg__load_rlx(&L->st_released);
     o->segments_recycled = plg__load_rlx(&L->st_recycled);
+    o->dir_syncs = plg__load_rlx(&L->st_dirsyncs);
+    pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
+    o->prealloc_error = L->pa_err;
+    o->prealloc_errno = plg__load_rlx(&L->pa_errno);
+    pthread_mutex_unlock((pthread_mutex_t *)&L->pa_mu);
     o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
