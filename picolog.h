@@ -1,4 +1,5 @@
-/* picolog.h - v0.1 - crash-consistent write-ahead log for trading engines
+/* SPDX-License-Identifier: MIT */
+/* picolog.h - v0.2.0 - crash-consistent write-ahead log for trading engines
  *
  * A trading thread appends a record (a memcpy into a lock-free single-producer
  * single-consumer ring, no syscall, no lock, no allocation) and gets a dense
@@ -95,9 +96,21 @@
 #define PLGDEF extern
 #endif
 
+/* Version of this header (semantic versioning; CHANGELOG.md says what each
+ * release changed in the API and the on-disk format). plg_version() gives the
+ * version of the compiled implementation, PICOLOG_VERSION the one of the
+ * header a file was compiled against. */
+#define PICOLOG_VERSION_MAJOR 0
+#define PICOLOG_VERSION_MINOR 2
+#define PICOLOG_VERSION_PATCH 0
+#define PICOLOG_VERSION (PICOLOG_VERSION_MAJOR * 10000 + PICOLOG_VERSION_MINOR * 100 + PICOLOG_VERSION_PATCH)
+#define PICOLOG_VERSION_STRING "0.2.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+PLGDEF uint32_t plg_version(void);  /* PICOLOG_VERSION of the compiled implementation */
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30199..-30101, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -278,6 +291,7 @@ template <class T> struct logger {
 #ifdef PICOLOG_IMPLEMENTATION
 #ifndef PICOLOG_IMPLEMENTATION_DONE
 #define PICOLOG_IMPLEMENTATION_DONE
+PLGDEF uint32_t plg_version(void) { return PICOLOG_VERSION; }
 
 /* The implementation defines _GNU_SOURCE itself when it comes first. If a
  * system header was included before it, only POSIX 2008 + the default BSD/SVID

@@ -1,4 +1,5 @@
-/* pinnacle_persist.h - v0.1 - order-book persistence for trading engines
+/* SPDX-License-Identifier: MIT */
+/* pinnacle_persist.h - v0.2.0 - order-book persistence for trading engines
  *
  * Gives every instrument of a matching engine or market maker a durable
  * memory: a journal of order events (add, cancel, execute, modify), the
@@ -113,9 +114,23 @@
 #define PPDEF extern
 #endif
 
+/* Version of this header (semantic versioning; CHANGELOG.md). pp_version()
+ * gives the version of the compiled implementation. The three headers are
+ * released together: this one needs the picolog.h of the same release. */
+#define PP_VERSION_MAJOR 0
+#define PP_VERSION_MINOR 2
+#define PP_VERSION_PATCH 0
+#define PP_VERSION (PP_VERSION_MAJOR * 10000 + PP_VERSION_MINOR * 100 + PP_VERSION_PATCH)
+#define PP_VERSION_STRING "0.2.0"
+#if !defined(PICOLOG_VERSION) || PICOLOG_VERSION != PP_VERSION
+#error "pinnacle_persist.h needs the picolog.h of the same release (PICOLOG_VERSION == PP_VERSION)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+PPDEF uint32_t pp_version(void);  /* PP_VERSION of the compiled implementation */
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30299..-30201, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -342,6 +357,7 @@ PPDEF int64_t  pp_conn_get(pp_store *s, const char *name, void *buf, size_t cap)
 #ifdef PINNACLE_PERSIST_IMPLEMENTATION
 #ifndef PINNACLE_PERSIST_IMPLEMENTATION_DONE
 #define PINNACLE_PERSIST_IMPLEMENTATION_DONE
+PPDEF uint32_t pp_version(void) { return PP_VERSION; }
 
 #if defined(__GLIBC__) && !defined(__USE_GNU)
 #error "pinnacle_persist.h: the implementation needs _GNU_SOURCE; put #define PINNACLE_PERSIST_IMPLEMENTATION and #include \"pinnacle_persist.h\" before any system header, or compile with -D_GNU_SOURCE"

@@ -1,4 +1,5 @@
-/* vault.h - v0.1 - encrypted credential store with bundled constant-time crypto
+/* SPDX-License-Identifier: MIT */
+/* vault.h - v0.2.0 - encrypted credential store with bundled constant-time crypto
  *
  * An engine keeps its exchange API keys, secrets and passphrases in one file,
  * `secure_config.json`, encrypted under a master password. The file holds the
@@ -112,9 +113,19 @@
 #define VAULTDEF extern
 #endif
 
+/* Version of this header (semantic versioning; CHANGELOG.md). vault_version()
+ * gives the version of the compiled implementation. */
+#define VAULT_VERSION_MAJOR 0
+#define VAULT_VERSION_MINOR 2
+#define VAULT_VERSION_PATCH 0
+#define VAULT_VERSION (VAULT_VERSION_MAJOR * 10000 + VAULT_VERSION_MINOR * 100 + VAULT_VERSION_PATCH)
+#define VAULT_VERSION_STRING "0.2.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+VAULTDEF uint32_t vault_version(void);  /* VAULT_VERSION of the compiled implementation */
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30399..-30301, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -250,6 +261,7 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 /* ======================================================================== */
 #if defined(VAULT_IMPLEMENTATION) && !defined(VAULT__IMPLEMENTED)
 #define VAULT__IMPLEMENTED
+VAULTDEF uint32_t vault_version(void) { return VAULT_VERSION; }
 
 #include <features.h>
 #if defined(__GLIBC__) && !defined(__USE_MISC)
