@@ -41,7 +41,7 @@ $(B)/%: examples/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
-$(B)/%: tools/%.c $(HEADERS)
+$(B)/%: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 

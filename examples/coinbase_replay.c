@@ -279,7 +279,11 @@ static int reference(const char *path, ref *out) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 3) { fprintf(stderr, "usage: %s <scratch-dir> [feed.jsonl]\n", argv[0]); return 2; }
+    if (argc < 2 || argc > 3 || argv[1][0] == '-') {  /* "--help" must not become a directory */
+        int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+        fprintf(help ? stdout : stderr, "usage: %s <scratch-dir> [feed.jsonl]\n", argv[0]);
+        return help ? 0 : 2;
+    }
     const char *dir = argv[1];
     const char *feed = argc == 3 ? argv[2] : "examples/data/coinbase_ticker.jsonl";
     FILE *f = fopen(feed, "r");
