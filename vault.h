@@ -1454,7 +1454,7 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
 
 VAULTDEF const char *vault_strerror(int err) {
     switch (err) {
-#define VAULT__CASE(name, num, text) case num: return text;
+#define VAULT__CASE(name, num, text) case num: return num ? #name ": " text : text;  /* "NAME: text", as plg_ and pp_strerror */
     VAULT_ERRORS(VAULT__CASE)
 #undef VAULT__CASE
     default: return "unknown vault error";
