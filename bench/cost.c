@@ -114,6 +114,24 @@ int main(int argc, char **argv) {
     row("pinnacle book (each of 10 more)", c, b, (books_disk - du_kib(cmd)) > 0 ? books_disk - du_kib(cmd) : -1, 10);
     pp_close(st);
 
+    /* strict mode: each book journals into its own picolog log */
+    snprintf(p, sizeof p, "%s/strict", base);
+    pc.mode = PP_JOURNAL_STRICT;
+    rc = pp_open(&st, &pc);
+    if (rc) { fprintf(stderr, "pp_open strict: %s\n", pp_strerror(rc)); return 1; }
+    a = now();
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "INST-%d", i);
+        if ((rc = pp_book_open(st, name, &bk)) != 0) { fprintf(stderr, "strict book: %s\n", pp_strerror(rc)); return 1; }
+        pp_order o;
+        memset(&o, 0, sizeof o);
+        o.id = 1; o.price = 100; o.qty = 1; o.side = PP_BUY;
+        if (pp_add(bk, &o) || pp_sync(bk)) { fprintf(stderr, "strict pp_add/pp_sync failed\n"); return 1; }
+    }
+    b = now();
+    row("pinnacle book, strict mode (each)", a, b, du_kib(p), 2);
+    pp_close(st);
+
     /* a vault handle */
     snprintf(p, sizeof p, "%s/secure_config.json", base);
     vault_options vo;
