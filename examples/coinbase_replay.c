@@ -1,4 +1,5 @@
-/* coinbase_replay.c - journal a recorded Coinbase Exchange `ticker` feed,
+/* coinbase_replay.c - journal a Coinbase Exchange `ticker` feed (by default the one
+ * examples/data/gen_coinbase.py generates, not a recording of the exchange),
  * crash partway, restart, resume without a duplicate or a gap, print bars.
  *
  *   build/coinbase_replay <scratch-dir> [feed.jsonl]
