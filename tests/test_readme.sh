@@ -37,20 +37,25 @@ static pp_store *st;
 static pp_book *b;
 '''
 s = open('README.md').read()
+files = {}   # lang -> [tops, functions]
 n = 0
 for m in re.finditer(r'^```(c|cpp)\n(.*?)^```', s, re.S | re.M):
     lang, body = m.group(1), m.group(2)
-    top = [l for l in body.splitlines() if l.startswith('#') and '_IMPLEMENTATION' not in l]
-    if lang == 'cpp': top += ['#include <cstdio>', '#include <cstring>']
-    rest = ['' if l.startswith('#') else l for l in body.splitlines()]  # keeps README line numbers
     n += 1
     line = s[:m.start()].count('\n') + 1
-    src = '\n'.join(top) + '\n' + prelude + '\nint readme_snippet(void);\nint readme_snippet(void) {\n#line %d "README.md"\n' % (line + 1) \
-        + '\n'.join(rest) + '\n    return 0;\n}\nint main(void) { return 0; }\n'
-    open('%s/snippet%02d_line%d.%s' % (out, n, line, lang), 'w').write(src)
-print(n)
+    f = files.setdefault(lang, [[], []])
+    f[0] += [l for l in body.splitlines() if l.startswith('#') and '_IMPLEMENTATION' not in l]
+    rest = ['' if l.startswith('#') else l for l in body.splitlines()]  # keeps README line numbers
+    f[1].append('int readme_snippet%d(void);\nint readme_snippet%d(void) {\n#line %d "README.md"\n%s\n    return 0;\n}\n'
+                % (n, n, line + 1, '\n'.join(rest)))
+for lang, (top, funcs) in files.items():
+    if lang == 'cpp': top += ['#include <cstdio>', '#include <cstring>']
+    # one file per language: every snippet is a function of it
+    open('%s/readme_snippets.%s' % (out, lang), 'w').write(
+        '\n'.join(dict.fromkeys(top)) + '\n' + prelude + '\n'.join(funcs) + 'int main(void) { return 0; }\n')
+open('%s/count' % out, 'w').write(str(n))
 PY
-count=$(ls "$tmp" | wc -l)
+count=$(cat "$tmp/count"); rm -f "$tmp/count"
 [ "$count" -ge 6 ] || { echo "FAIL found only $count snippets in README.md"; failed=$((failed+1)); }
 uring=$(pkg-config --cflags liburing 2>/dev/null)
 quiet="-Wno-unused-variable -Wno-unused-but-set-variable -Wno-unused-function"
