@@ -64,6 +64,17 @@ endif()
 FetchContent_Declare(picolog URL \"file://$dir/picolog-src.tar.gz\")
 FetchContent_MakeAvailable(picolog)"
   build_run "cmake FetchContent from a source archive" "$dir/b-fetch"
+
+  # the way the README shows: a git URL and a commit (this checkout's HEAD,
+  # so it checks what is committed)
+  if head=$(git rev-parse HEAD 2>/dev/null); then
+    consumer_cmake "include(FetchContent)
+FetchContent_Declare(picolog GIT_REPOSITORY \"file://$root\" GIT_TAG $head)
+FetchContent_MakeAvailable(picolog)"
+    build_run "cmake FetchContent from a git URL at a commit" "$dir/b-fetch-git"
+  else
+    skip "not a git checkout: FetchContent from a git URL not checked"
+  fi
 else
   skip "cmake not installed: add_subdirectory, FetchContent and find_package not checked (bash tools/deps.sh test)"
 fi
@@ -81,14 +92,13 @@ else
   bad "make install PREFIX" "$out"
 fi
 if command -v cmake >/dev/null; then
-  consumer_cmake "find_package(picolog $version REQUIRED)"
-  build_run "cmake find_package(picolog) after make install" "$dir/b-find" -DCMAKE_PREFIX_PATH="$prefix"
+  # the version file refuses another version; then the real one is found
   consumer_cmake "find_package(picolog 99.0 QUIET)
 if(picolog_FOUND)
   message(FATAL_ERROR \"find_package accepted version 99.0\")
 endif()
-find_package(picolog REQUIRED)"
-  build_run "cmake find_package refuses a version it is not" "$dir/b-find99" -DCMAKE_PREFIX_PATH="$prefix"
+find_package(picolog $version REQUIRED)"
+  build_run "cmake find_package(picolog $version) after make install (and not 99.0)" "$dir/b-find" -DCMAKE_PREFIX_PATH="$prefix"
 fi
 if command -v pkg-config >/dev/null; then
   flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs picolog 2>&1)
