@@ -111,6 +111,10 @@ extern "C" {
 #endif
 
 PLGDEF uint32_t plg_version(void);  /* PICOLOG_VERSION of the compiled implementation */
+/* The errno behind this thread's last failed plg_open (PLG_ESYS, PLG_EACCES,
+ * PLG_ELOCKED, ...): plg_stats.last_errno needs a log, which a failed open
+ * does not give. 0 after a successful open, or when no system call failed. */
+PLGDEF int      plg_open_errno(void);
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30199..-30101, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -129,7 +133,7 @@ PLGDEF uint32_t plg_version(void);  /* PICOLOG_VERSION of the compiled implement
     X(PLG_ESHORT,    -30111, "short write: the log is poisoned") \
     X(PLG_EFORMAT,   -30112, "not a picolog log, or an unsupported format version") \
     X(PLG_ENOENT,    -30113, "no such log or record") \
-    X(PLG_ESYS,      -30114, "system call failed (see plg_stats.last_errno)") \
+    X(PLG_ESYS,      -30114, "system call failed (see plg_stats.last_errno, or plg_open_errno after a failed open)") \
     X(PLG_EURING,    -30115, "io_uring setup failed") \
     X(PLG_ETYPE,     -30116, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -30117, "the log is closing") \
@@ -292,6 +296,8 @@ template <class T> struct logger {
 #ifndef PICOLOG_IMPLEMENTATION_DONE
 #define PICOLOG_IMPLEMENTATION_DONE
 PLGDEF uint32_t plg_version(void) { return PICOLOG_VERSION; }
+static __thread int plg__open_errno;
+PLGDEF int plg_open_errno(void) { return plg__open_errno; }
 
 /* The implementation defines _GNU_SOURCE itself when it comes first. If a
  * system header was included before it, only POSIX 2008 + the default BSD/SVID
@@ -1889,6 +1895,7 @@ static int plg__io_init(plg_log *L) {
 }
 
 PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
+    plg__open_errno = 0;
     if (!out || !cfg_in) return PLG_EINVAL;
     *out = NULL;
     plg_config cfg = plg_config_defaults(cfg_in);
@@ -2001,6 +2008,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
 fail:
     if (rc != PLG_ECORRUPT && rc != PLG_EFORMAT) {          /* those were explained by recovery */
         int e = errno;
+        plg__open_errno = e;
         plg__msg(L, rc, "%s: cannot open the log: %s%s%s%s", L->path, plg_strerror(rc),
                  rc == PLG_ELOCKED ? " (another writer holds it)" : "", e ? ": " : "", e ? strerror(e) : "");
     }
