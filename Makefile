@@ -3,7 +3,8 @@
 #   make test       the whole suite: plain, ASan+UBSan, TSan (what CI runs)
 #   make demo       the examples, end to end
 #   make bench      benchmarks (see bench/README and docs/performance.md)
-#   make deps       install missing Debian packages (liburing-dev, ...) as root
+#   make deps       install missing Debian packages for the tests (tools/deps.sh; demo: only liburing)
+#   make install    PREFIX=/usr/local DESTDIR=: headers, tools, man pages, picolog.pc, CMake package
 
 CC      ?= cc
 CXX     ?= c++
@@ -34,13 +35,13 @@ SAN_TSAN := -O1 -g -fsanitize=thread
 all: $(EXAMPLES) $(TOOLS)
 
 deps:
-	bash tools/deps.sh
+	bash tools/deps.sh test
 
 $(B)/%: examples/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
-$(B)/%: tools/%.c $(HEADERS)
+$(B)/%: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
@@ -72,9 +73,9 @@ test-asan: $(addprefix $(B)/asan/,$(ASAN_TESTS))
 test-tsan: $(addprefix $(B)/tsan/,$(TSAN_TESTS))
 	@TSAN_OPTIONS=halt_on_error=1 PLG_TEST_QUICK=1 bash tests/run.sh tsan $(addprefix $(B)/tsan/,$(TSAN_TESTS))
 
-# One summary line for the whole suite: "N passed, N failed".
+# One summary line for the whole suite: "N passed, N failed, N skipped".
 test:
-	@bash tools/deps.sh
+	@bash tools/deps.sh test
 	@rm -f $(B)/totals; mkdir -p $(B)
 	@$(MAKE) --no-print-directory test-plain PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
 	@$(MAKE) --no-print-directory test-asan PLG_TEST_TOTALS=$(CURDIR)/$(B)/totals || true
@@ -85,7 +86,7 @@ test:
 	  || { test -f $(B)/totals || echo "0 passed, 1 failed"; exit 1; }
 
 demo:
-	@bash tools/deps.sh
+	@bash tools/deps.sh demo
 	@$(MAKE) --no-print-directory $(EXAMPLES)
 	@bash examples/demo.sh
 
@@ -104,6 +105,27 @@ plot:
 
 clean:
 	rm -rf $(B)
+
+# ---- install ------------------------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=]   headers, tools, man pages,
+#   picolog.pc (pkg-config) and the CMake package (find_package(picolog); needs cmake)
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell sed -n 's/^\#define PICOLOG_VERSION_STRING "\(.*\)"/\1/p' picolog.h)
+INSTALL_HEADERS := picolog.h pinnacle_persist.h vault.h
+MANPAGES := $(wildcard docs/man/*.1)
+.PHONY: install
+install: $(TOOLS)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' picolog.pc.in > $(B)/picolog.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(INSTALL_HEADERS) $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(MANPAGES),install -m 644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/)
+	install -m 644 $(B)/picolog.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	@if command -v cmake >/dev/null; then \
+	  cmake -S . -B $(B)/cmake-install -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCMAKE_INSTALL_LIBDIR=lib >/dev/null && \
+	  DESTDIR=$(DESTDIR) cmake --install $(B)/cmake-install --component cmake; \
+	else echo "install: cmake not found: the CMake package (find_package(picolog)) is not installed"; fi
 
 # ---- fault injection, crash torture, fuzzing, valgrind (issue 6) -------------
 #   make soak [SEEDS=N] [ROUNDS=N]   the simulated disk and the SIGKILL torture (picolog, vault), longer

@@ -1,4 +1,5 @@
-/* picolog.h - v0.1 - crash-consistent write-ahead log for trading engines
+/* SPDX-License-Identifier: MIT */
+/* picolog.h - v0.2.0 - crash-consistent write-ahead log for trading engines
  *
  * A trading thread appends a record (a memcpy into a lock-free single-producer
  * single-consumer ring, no syscall, no lock, no allocation) and gets a dense
@@ -109,9 +110,25 @@
 #define PLGDEF extern
 #endif
 
+/* Version of this header (semantic versioning; CHANGELOG.md says what each
+ * release changed in the API and the on-disk format). plg_version() gives the
+ * version of the compiled implementation, PICOLOG_VERSION the one of the
+ * header a file was compiled against. */
+#define PICOLOG_VERSION_MAJOR 0
+#define PICOLOG_VERSION_MINOR 2
+#define PICOLOG_VERSION_PATCH 0
+#define PICOLOG_VERSION (PICOLOG_VERSION_MAJOR * 10000 + PICOLOG_VERSION_MINOR * 100 + PICOLOG_VERSION_PATCH)
+#define PICOLOG_VERSION_STRING "0.2.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+PLGDEF uint32_t plg_version(void);  /* PICOLOG_VERSION of the compiled implementation */
+/* The errno behind this thread's last failed plg_open (PLG_ESYS, PLG_EACCES,
+ * PLG_ELOCKED, ...): plg_stats.last_errno needs a log, which a failed open
+ * does not give. 0 after a successful open, or when no system call failed. */
+PLGDEF int      plg_open_errno(void);
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30199..-30101, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -130,7 +147,7 @@ extern "C" {
     X(PLG_ESHORT,    -30111, "short write: the log is poisoned") \
     X(PLG_EFORMAT,   -30112, "not a picolog log, or an unsupported format version") \
     X(PLG_ENOENT,    -30113, "no such log or record") \
-    X(PLG_ESYS,      -30114, "system call failed (see plg_stats.last_errno)") \
+    X(PLG_ESYS,      -30114, "system call failed (see plg_stats.last_errno, or plg_open_errno after a failed open)") \
     X(PLG_EURING,    -30115, "io_uring setup failed") \
     X(PLG_ETYPE,     -30116, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -30117, "the log is closing") \
@@ -311,6 +328,9 @@ template <class T> struct logger {
 #ifdef PICOLOG_IMPLEMENTATION
 #ifndef PICOLOG_IMPLEMENTATION_DONE
 #define PICOLOG_IMPLEMENTATION_DONE
+PLGDEF uint32_t plg_version(void) { return PICOLOG_VERSION; }
+static __thread int plg__open_errno;
+PLGDEF int plg_open_errno(void) { return plg__open_errno; }
 
 /* The implementation defines _GNU_SOURCE itself when it comes first. If a
  * system header was included before it, only POSIX 2008 + the default BSD/SVID
@@ -2350,6 +2370,7 @@ static int plg__io_init(plg_log *L) {
 }
 
 PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
+    plg__open_errno = 0;
     if (!out || !cfg_in) return PLG_EINVAL;
     *out = NULL;
     plg_config cfg = plg_config_defaults(cfg_in);
@@ -2488,6 +2509,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
 fail:
     if (rc != PLG_ECORRUPT && rc != PLG_EFORMAT) {          /* those were explained by recovery */
         int e = errno;
+        plg__open_errno = e;
         plg__msg(L, rc, "%s: cannot open the log: %s%s%s%s", L->path, plg_strerror(rc),
                  rc == PLG_ELOCKED ? " (another writer holds it)" : "", e ? ": " : "", e ? strerror(e) : "");
     }
@@ -2936,3 +2958,158 @@ COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER
 IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
 CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 */
+
+/* ======================================================================== */
+/* C++: RAII handles and errors as values (C++11 or later). plg::log and
+ * plg::reader own their C handle and close it when they go out of scope;
+ * every call that can fail returns a plg::result<T>: the value, or the
+ * PLG_E* code (no exceptions). The C API stays available through get().
+ *
+ *     auto lg = plg::log::open("trades.plg");
+ *     if (!lg) { std::fprintf(stderr, "%s\n", lg.message()); return 1; }
+ *     auto seq = lg->append(trade);                  // result<uint64_t>
+ *     if (auto slot = lg->reserve<Trade>()) {        // zero-copy, typed
+ *         (*slot)->price = 100; auto s = lg->commit();
+ *     }
+ *     auto rd = plg::reader::open("trades.plg");
+ *     plg_record rec;
+ *     while (rd && rd->next(rec).value()) use(rec);
+ */
+#if defined(__cplusplus) && !defined(PICOLOG_CXX_DONE)
+#define PICOLOG_CXX_DONE
+#include <new>
+#include <type_traits>
+#include <utility>
+namespace plg {
+/* The value, or a negative PLG_E* code. value() of an error is a
+ * default-constructed T: check ok() (or the bool conversion) first. */
+template <class T> class result {
+public:
+    result(T v) : v_(std::move(v)), err_(0) {}  /* NOLINT: implicit on purpose */
+    static result failure(int err) { result r; r.err_ = err; return r; }
+    bool ok() const { return err_ == 0; }
+    explicit operator bool() const { return err_ == 0; }
+    int error() const { return err_; }
+    const char *message() const { return plg_strerror(err_); }
+    T &value() & { return v_; }
+    const T &value() const & { return v_; }
+    T &&value() && { return std::move(v_); }
+    T value_or(T alt) const { return err_ ? alt : v_; }
+    T *operator->() { return &v_; }
+    const T *operator->() const { return &v_; }
+    T &operator*() & { return v_; }
+private:
+    result() : v_(), err_(0) {}
+    T v_;
+    int err_;
+};
+template <> class result<void> {
+public:
+    result() : err_(0) {}
+    static result failure(int err) { result r; r.err_ = err; return r; }
+    bool ok() const { return err_ == 0; }
+    explicit operator bool() const { return err_ == 0; }
+    int error() const { return err_; }
+    const char *message() const { return plg_strerror(err_); }
+private:
+    int err_;
+};
+inline result<void> status(int rc) { return rc < 0 ? result<void>::failure(rc) : result<void>(); }
+
+class log {
+public:
+    log() noexcept : h_(nullptr) {}
+    explicit log(plg_log *h) noexcept : h_(h) {}
+    log(log &&o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+    log &operator=(log &&o) noexcept { if (this != &o) { close(); h_ = o.h_; o.h_ = nullptr; } return *this; }
+    log(const log &) = delete;
+    log &operator=(const log &) = delete;
+    ~log() { close(); }
+
+    static result<log> open(const plg_config &cfg) {
+        plg_log *h = nullptr;
+        int rc = plg_open(&h, &cfg);
+        return rc ? result<log>::failure(rc) : result<log>(log(h));
+    }
+    static result<log> open(const char *path) {
+        plg_config cfg;
+        std::memset(&cfg, 0, sizeof cfg);
+        cfg.path = path;
+        return open(cfg);
+    }
+    result<uint64_t> append(const void *data, uint32_t len) { return seq(plg_append(h_, data, len)); }
+    template <class T> result<uint64_t> append(const T &v) {
+        static_assert(std::is_trivially_copyable<T>::value, "plg::log::append<T> needs a trivially copyable T");
+        return append(&v, (uint32_t)sizeof(T));
+    }
+    /* Zero-copy: a T-sized slot in the ring (8-byte aligned), published by commit(). */
+    template <class T> result<T *> reserve() {
+        static_assert(std::is_trivially_copyable<T>::value && std::is_trivially_destructible<T>::value,
+                      "plg::log::reserve<T> needs a trivially copyable T");
+        static_assert(alignof(T) <= 8, "plg::log::reserve<T>: ring slots are 8-byte aligned");
+        void *p = plg_reserve(h_, (uint32_t)sizeof(T));
+        if (!p) return result<T *>::failure(plg_reserve_error(h_));
+        return result<T *>(::new (p) T);
+    }
+    result<void *> reserve(uint32_t len) {
+        void *p = plg_reserve(h_, len);
+        return p ? result<void *>(p) : result<void *>::failure(plg_reserve_error(h_));
+    }
+    result<uint64_t> commit() { return seq(plg_commit(h_)); }
+    uint64_t appended() const { return plg_appended(h_); }
+    uint64_t written() const { return plg_written(h_); }
+    uint64_t durable() const { return plg_durable(h_); }
+    result<void> wait(uint64_t s, int64_t timeout_ns) { return status(plg_wait(h_, s, timeout_ns)); }
+    result<void> release_before(uint64_t s) { return status(plg_release(h_, s)); }
+    int error() const { return plg_error(h_); }
+    /* 0 (ok) means everything appended is durable; closing twice is a no-op. */
+    result<void> close() {
+        if (!h_) return result<void>();
+        int rc = plg_close(h_);
+        h_ = nullptr;
+        return status(rc);
+    }
+    plg_log *get() const noexcept { return h_; }
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+private:
+    static result<uint64_t> seq(int64_t s) { return s < 0 ? result<uint64_t>::failure((int)s) : result<uint64_t>((uint64_t)s); }
+    plg_log *h_;
+};
+
+class reader {
+public:
+    reader() noexcept : h_(nullptr) {}
+    reader(reader &&o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+    reader &operator=(reader &&o) noexcept { if (this != &o) { close(); h_ = o.h_; o.h_ = nullptr; } return *this; }
+    reader(const reader &) = delete;
+    reader &operator=(const reader &) = delete;
+    ~reader() { close(); }
+    static result<reader> open(const char *path) {
+        plg_reader *h = nullptr;
+        int rc = plg_reader_open(&h, path);
+        if (rc) return result<reader>::failure(rc);
+        reader r; r.h_ = h;
+        return result<reader>(std::move(r));
+    }
+    /* true: rec is the next record (valid until the next call); false: end of the valid log. */
+    result<bool> next(plg_record &rec) {
+        int rc = plg_reader_next(h_, &rec);
+        return rc < 0 ? result<bool>::failure(rc) : result<bool>(rc == 1);
+    }
+    /* The next record as a T (PLG_ETYPE if its length is not sizeof(T)); false at the end. */
+    template <class T> result<bool> next(T &out, uint64_t *seq_out = nullptr) {
+        plg_record rec;
+        result<bool> r = next(rec);
+        if (!r || !r.value()) return r;
+        if (logger<T>::get(rec, out) != 0) return result<bool>::failure(PLG_ETYPE);
+        if (seq_out) *seq_out = rec.seq;
+        return r;
+    }
+    result<void> seek(uint64_t seq) { return status(plg_reader_seek(h_, seq)); }
+    void close() { if (h_) plg_reader_close(h_); h_ = nullptr; }
+    plg_reader *get() const noexcept { return h_; }
+private:
+    plg_reader *h_;
+};
+} /* namespace plg */
+#endif /* __cplusplus */

@@ -1,4 +1,5 @@
-/* pinnacle_persist.h - v0.1 - order-book persistence for trading engines
+/* SPDX-License-Identifier: MIT */
+/* pinnacle_persist.h - v0.2.0 - order-book persistence for trading engines
  *
  * Gives every instrument of a matching engine or market maker a durable
  * memory: a journal of order events (add, cancel, execute, modify), the
@@ -113,9 +114,23 @@
 #define PPDEF extern
 #endif
 
+/* Version of this header (semantic versioning; CHANGELOG.md). pp_version()
+ * gives the version of the compiled implementation. The three headers are
+ * released together: this one needs the picolog.h of the same release. */
+#define PP_VERSION_MAJOR 0
+#define PP_VERSION_MINOR 2
+#define PP_VERSION_PATCH 0
+#define PP_VERSION (PP_VERSION_MAJOR * 10000 + PP_VERSION_MINOR * 100 + PP_VERSION_PATCH)
+#define PP_VERSION_STRING "0.2.0"
+#if !defined(PICOLOG_VERSION) || PICOLOG_VERSION != PP_VERSION
+#error "pinnacle_persist.h needs the picolog.h of the same release (PICOLOG_VERSION == PP_VERSION)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+PPDEF uint32_t pp_version(void);  /* PP_VERSION of the compiled implementation */
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30299..-30201, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -342,6 +357,7 @@ PPDEF int64_t  pp_conn_get(pp_store *s, const char *name, void *buf, size_t cap)
 #ifdef PINNACLE_PERSIST_IMPLEMENTATION
 #ifndef PINNACLE_PERSIST_IMPLEMENTATION_DONE
 #define PINNACLE_PERSIST_IMPLEMENTATION_DONE
+PPDEF uint32_t pp_version(void) { return PP_VERSION; }
 
 #if defined(__GLIBC__) && !defined(__USE_GNU)
 #error "pinnacle_persist.h: the implementation needs _GNU_SOURCE; put #define PINNACLE_PERSIST_IMPLEMENTATION and #include \"pinnacle_persist.h\" before any system header, or compile with -D_GNU_SOURCE"
@@ -2922,3 +2938,138 @@ COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER
 IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
 CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 */
+
+/* ======================================================================== */
+/* C++: RAII and errors as values (C++11 or later). pp::store owns a
+ * pp_store and closes it (with every book) when it goes out of scope;
+ * pp::book is a light handle to a book the store owns (valid until the
+ * store closes). Calls that can fail return a pp::result<T>: the value or
+ * the PP_E* code, no exceptions.
+ *
+ *     pp_config cfg{};  cfg.data_dir = "/var/lib/engine";
+ *     auto st = pp::store::open(cfg);
+ *     if (!st) { std::fprintf(stderr, "%s\n", st.message()); return 1; }
+ *     auto b = st->book("BTC-USD");
+ *     if (!b) ...;
+ *     pp_order o{};  o.id = 42; o.price = 6500000; o.qty = 10; o.side = PP_BUY;
+ *     if (auto r = b->add(o); !r) ...;               // C++17 if-init, or two lines
+ *     b->orders([](const pp_order &ord) { use(ord); });
+ */
+#if defined(__cplusplus) && !defined(PINNACLE_PERSIST_CXX_DONE)
+#define PINNACLE_PERSIST_CXX_DONE
+#include <type_traits>
+#include <utility>
+namespace pp {
+/* The value, or a negative PP_E* code. value() of an error is a
+ * default-constructed T: check ok() (or the bool conversion) first. */
+template <class T> class result {
+public:
+    result(T v) : v_(std::move(v)), err_(0) {}  /* NOLINT: implicit on purpose */
+    static result failure(int err) { result r; r.err_ = err; return r; }
+    bool ok() const { return err_ == 0; }
+    explicit operator bool() const { return err_ == 0; }
+    int error() const { return err_; }
+    const char *message() const { return pp_strerror(err_); }
+    T &value() & { return v_; }
+    const T &value() const & { return v_; }
+    T &&value() && { return std::move(v_); }
+    T value_or(T alt) const { return err_ ? alt : v_; }
+    T *operator->() { return &v_; }
+    const T *operator->() const { return &v_; }
+    T &operator*() & { return v_; }
+private:
+    result() : v_(), err_(0) {}
+    T v_;
+    int err_;
+};
+template <> class result<void> {
+public:
+    result() : err_(0) {}
+    static result failure(int err) { result r; r.err_ = err; return r; }
+    bool ok() const { return err_ == 0; }
+    explicit operator bool() const { return err_ == 0; }
+    int error() const { return err_; }
+    const char *message() const { return pp_strerror(err_); }
+private:
+    int err_;
+};
+inline result<void> status(int rc) { return rc < 0 ? result<void>::failure(rc) : result<void>(); }
+
+namespace detail {
+template <class F> struct visitor {
+    /* a visitor may return void (visit everything) or int/bool (nonzero stops) */
+    template <class G> static auto call(G &f, const pp_order &o, int) -> decltype((int)f(o)) { return (int)f(o); }
+    template <class G> static int call(G &f, const pp_order &o, long) { f(o); return 0; }
+    static int trampoline(const pp_order *o, void *ctx) { return call(*static_cast<F *>(ctx), *o, 0); }
+};
+} /* namespace detail */
+
+class book {
+public:
+    book() noexcept : b_(nullptr) {}
+    explicit book(pp_book *b) noexcept : b_(b) {}
+    result<void> add(const pp_order &o) { return status(pp_add(b_, &o)); }
+    result<void> cancel(uint64_t id) { return status(pp_cancel(b_, id)); }
+    result<void> execute(uint64_t id, int64_t qty, int64_t price) { return status(pp_execute(b_, id, qty, price)); }
+    result<void> modify(uint64_t id, int64_t price, int64_t qty) { return status(pp_modify(b_, id, price, qty)); }
+    result<void> sync() { return status(pp_sync(b_)); }
+    result<void> snapshot() { return status(pp_snapshot(b_)); }
+    result<void> compact() { return status(pp_compact(b_)); }
+    result<void> tick(const pp_tick &t) { return status(pp_tick_append(b_, &t)); }
+    result<pp_order> find(uint64_t id) {
+        pp_order o;
+        int rc = pp_find(b_, id, &o);
+        return rc ? result<pp_order>::failure(rc) : result<pp_order>(o);
+    }
+    /* Visit the active orders in priority order: f(const pp_order &). */
+    template <class F> result<void> orders(F &&f) {
+        typedef typename std::remove_reference<F>::type G;
+        int rc = pp_orders(b_, &detail::visitor<G>::trampoline, (void *)&f);
+        return rc < 0 ? result<void>::failure(rc) : result<void>();
+    }
+    uint64_t order_count() const { return pp_order_count(b_); }
+    uint64_t last_seq() const { return pp_last_seq(b_); }
+    uint64_t durable() const { return pp_durable(b_); }
+    int error() const { return pp_error(b_); }
+    const char *name() const { return pp_book_name(b_); }
+    pp_book *get() const noexcept { return b_; }
+    explicit operator bool() const noexcept { return b_ != nullptr; }
+private:
+    pp_book *b_;
+};
+
+class store {
+public:
+    store() noexcept : s_(nullptr) {}
+    store(store &&o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+    store &operator=(store &&o) noexcept { if (this != &o) { close(); s_ = o.s_; o.s_ = nullptr; } return *this; }
+    store(const store &) = delete;
+    store &operator=(const store &) = delete;
+    ~store() { close(); }
+    static result<store> open(const pp_config &cfg) {
+        pp_store *s = nullptr;
+        int rc = pp_open(&s, &cfg);
+        if (rc) return result<store>::failure(rc);
+        store st; st.s_ = s;
+        return result<store>(std::move(st));
+    }
+    /* The book of an instrument: recovered, or new. Owned by the store. */
+    result<pp::book> book(const char *instrument) {
+        pp_book *b = nullptr;
+        int rc = pp_book_open(s_, instrument, &b);
+        return rc ? result<pp::book>::failure(rc) : result<pp::book>(pp::book(b));
+    }
+    /* 0 (ok) means everything journaled is durable; closing twice is a no-op. */
+    result<void> close() {
+        if (!s_) return result<void>();
+        int rc = pp_close(s_);
+        s_ = nullptr;
+        return status(rc);
+    }
+    pp_store *get() const noexcept { return s_; }
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+private:
+    pp_store *s_;
+};
+} /* namespace pp */
+#endif /* __cplusplus */

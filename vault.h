@@ -1,4 +1,5 @@
-/* vault.h - v0.1 - encrypted credential store with bundled constant-time crypto
+/* SPDX-License-Identifier: MIT */
+/* vault.h - v0.2.0 - encrypted credential store with bundled constant-time crypto
  *
  * An engine keeps its exchange API keys, secrets and passphrases in one file,
  * `secure_config.json`, encrypted under a master password. The file holds the
@@ -112,9 +113,19 @@
 #define VAULTDEF extern
 #endif
 
+/* Version of this header (semantic versioning; CHANGELOG.md). vault_version()
+ * gives the version of the compiled implementation. */
+#define VAULT_VERSION_MAJOR 0
+#define VAULT_VERSION_MINOR 2
+#define VAULT_VERSION_PATCH 0
+#define VAULT_VERSION (VAULT_VERSION_MAJOR * 10000 + VAULT_VERSION_MINOR * 100 + VAULT_VERSION_PATCH)
+#define VAULT_VERSION_STRING "0.2.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+VAULTDEF uint32_t vault_version(void);  /* VAULT_VERSION of the compiled implementation */
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30399..-30301, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -250,6 +261,7 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 /* ======================================================================== */
 #if defined(VAULT_IMPLEMENTATION) && !defined(VAULT__IMPLEMENTED)
 #define VAULT__IMPLEMENTED
+VAULTDEF uint32_t vault_version(void) { return VAULT_VERSION; }
 
 #include <features.h>
 #if defined(__GLIBC__) && !defined(__USE_MISC)
@@ -1442,7 +1454,7 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
 
 VAULTDEF const char *vault_strerror(int err) {
     switch (err) {
-#define VAULT__CASE(name, num, text) case num: return text;
+#define VAULT__CASE(name, num, text) case num: return num ? #name ": " text : text;  /* "NAME: text", as plg_ and pp_strerror */
     VAULT_ERRORS(VAULT__CASE)
 #undef VAULT__CASE
     default: return "unknown vault error";
@@ -1926,3 +1938,99 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 ------------------------------------------------------------------------------
 */
+
+/* ======================================================================== */
+/* C++: an RAII handle and errors as values (C++11 or later). The namespace
+ * is vlt, not vault: in C++ a namespace cannot share its name with the C
+ * type `vault` declared above. vlt::handle owns a vault and closes it
+ * (wiping every secret) when it goes out of scope; calls that can fail
+ * return a vlt::result<T>, no exceptions. get() fills a caller's buffer:
+ * nothing here copies a secret into a std::string (unlocked heap memory).
+ *
+ *     auto v = vlt::handle::open("secure_config.json", password);
+ *     if (!v) { std::fprintf(stderr, "%s\n", v.message()); return 1; }
+ *     char key[256];
+ *     auto n = v->get("binance.api_key", key);       // result<size_t>
+ *     vault_wipe(key, sizeof key);
+ */
+#if defined(__cplusplus) && !defined(VAULT_CXX_DONE)
+#define VAULT_CXX_DONE
+#include <utility>
+namespace vlt {
+/* The value, or a negative VAULT_E* code. value() of an error is a
+ * default-constructed T: check ok() (or the bool conversion) first. */
+template <class T> class result {
+public:
+    result(T v) : v_(std::move(v)), err_(0) {}  /* NOLINT: implicit on purpose */
+    static result failure(int err) { result r; r.err_ = err; return r; }
+    bool ok() const { return err_ == 0; }
+    explicit operator bool() const { return err_ == 0; }
+    int error() const { return err_; }
+    const char *message() const { return vault_strerror(err_); }
+    T &value() & { return v_; }
+    const T &value() const & { return v_; }
+    T &&value() && { return std::move(v_); }
+    T value_or(T alt) const { return err_ ? alt : v_; }
+    T *operator->() { return &v_; }
+    const T *operator->() const { return &v_; }
+    T &operator*() & { return v_; }
+private:
+    result() : v_(), err_(0) {}
+    T v_;
+    int err_;
+};
+template <> class result<void> {
+public:
+    result() : err_(0) {}
+    static result failure(int err) { result r; r.err_ = err; return r; }
+    bool ok() const { return err_ == 0; }
+    explicit operator bool() const { return err_ == 0; }
+    int error() const { return err_; }
+    const char *message() const { return vault_strerror(err_); }
+private:
+    int err_;
+};
+inline result<void> status(int rc) { return rc < 0 ? result<void>::failure(rc) : result<void>(); }
+
+class handle {
+public:
+    handle() noexcept : v_(nullptr) {}
+    handle(handle &&o) noexcept : v_(o.v_) { o.v_ = nullptr; }
+    handle &operator=(handle &&o) noexcept { if (this != &o) { close(); v_ = o.v_; o.v_ = nullptr; } return *this; }
+    handle(const handle &) = delete;
+    handle &operator=(const handle &) = delete;
+    ~handle() { close(); }
+    static result<handle> open(const char *path, const char *password, const vault_options *opts = nullptr) {
+        return wrap(vault_open_ex, path, password, opts);
+    }
+    static result<handle> create(const char *path, const char *password, const vault_options *opts = nullptr) {
+        return wrap(vault_create_ex, path, password, opts);
+    }
+    result<void> set(const char *name, const char *value) { return status(vault_set(v_, name, value)); }
+    /* The value's length; the value and a NUL are in buf. */
+    result<size_t> get(const char *name, char *buf, size_t cap) {
+        int n = vault_get(v_, name, buf, cap);
+        return n < 0 ? result<size_t>::failure(n) : result<size_t>((size_t)n);
+    }
+    template <size_t N> result<size_t> get(const char *name, char (&buf)[N]) { return get(name, buf, N); }
+    result<void> remove(const char *name) { return status(vault_remove(v_, name)); }
+    result<void> save() { return status(vault_save(v_)); }
+    result<void> rekey(const char *new_password) { return status(vault_rekey(v_, new_password)); }
+    result<void> rotate(const char *name, const char *new_value) { return status(vault_rotate(v_, name, new_value)); }
+    int count() const { return vault_count(v_); }
+    void close() { if (v_) vault_close(v_); v_ = nullptr; }
+    vault *get() const noexcept { return v_; }
+    explicit operator bool() const noexcept { return v_ != nullptr; }
+private:
+    static result<handle> wrap(int (*fn)(vault **, const char *, const char *, const vault_options *),
+                               const char *path, const char *password, const vault_options *opts) {
+        vault *v = nullptr;
+        int rc = fn(&v, path, password, opts);
+        if (rc) return result<handle>::failure(rc);
+        handle h; h.v_ = v;
+        return result<handle>(std::move(h));
+    }
+    vault *v_;
+};
+} /* namespace vlt */
+#endif /* __cplusplus */

@@ -1,4 +1,5 @@
-/* coinbase_replay.c - journal a recorded Coinbase Exchange `ticker` feed,
+/* coinbase_replay.c - journal a Coinbase Exchange `ticker` feed (by default the one
+ * examples/data/gen_coinbase.py generates, not a recording of the exchange),
  * crash partway, restart, resume without a duplicate or a gap, print bars.
  *
  *   build/coinbase_replay <scratch-dir> [feed.jsonl]
@@ -279,7 +280,11 @@ static int reference(const char *path, ref *out) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 3) { fprintf(stderr, "usage: %s <scratch-dir> [feed.jsonl]\n", argv[0]); return 2; }
+    if (argc < 2 || argc > 3 || argv[1][0] == '-') {  /* "--help" must not become a directory */
+        int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+        fprintf(help ? stdout : stderr, "usage: %s <scratch-dir> [feed.jsonl]\n", argv[0]);
+        return help ? 0 : 2;
+    }
     const char *dir = argv[1];
     const char *feed = argc == 3 ? argv[2] : "examples/data/coinbase_ticker.jsonl";
     FILE *f = fopen(feed, "r");

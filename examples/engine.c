@@ -225,7 +225,11 @@ static int cmp_visit(const pp_order *o, void *ctx) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: %s <fresh-data-dir>\n", argv[0]); return 2; }
+    if (argc != 2 || argv[1][0] == '-') {  /* "engine --help" must not create a data directory named --help */
+        int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+        fprintf(help ? stdout : stderr, "usage: %s <fresh-data-dir>\n", argv[0]);
+        return help ? 0 : 2;
+    }
     const char *dir = argv[1];
     uint64_t seed0 = plg_now_ns();
     printf("engine: data dir %s, %d instruments, order flow seed %llu\n", dir, NINST, (unsigned long long)seed0);

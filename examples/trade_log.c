@@ -25,6 +25,12 @@ typedef struct Trade {      /* POD: written to the log as is */
 PLG_TYPED(trade, Trade)     /* trade_append(log, &t), trade_get(&rec, &t) */
 
 int main(int argc, char **argv) {
+    /* an option is never taken for a path: "trade_log --help" must not create a log named --help */
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+        fprintf(help ? stdout : stderr, "usage: %s [LOGDIR]   (default trades.plg)\n", argv[0]);
+        return help ? 0 : 2;
+    }
     const char *path = argc > 1 ? argv[1] : "trades.plg";
     plg_config cfg = {0};
     cfg.path = path;

@@ -97,11 +97,12 @@ static void audit_print(const vault_audit_event *e, void *ud) {
 
 static int print_name(const char *name, void *ctx) { (void)ctx; puts(name); return 0; }
 
-static int usage(void) {
-    fprintf(stderr, "usage: vaultctl [-f FILE] [--password-fd N] [--new-password-fd N] [--iterations N] [--audit]\n"
+static int usage_to(FILE *f, int code) {
+    fprintf(f, "usage: vaultctl [-f FILE] [--password-fd N] [--new-password-fd N] [--iterations N] [--audit]\n"
                     "                init | set NAME | get NAME | list | rm NAME | rekey\n");
-    return 2;
+    return code;
 }
+static int usage(void) { return usage_to(stderr, 2); }
 
 static int fail(const char *what, int rc) {
     fprintf(stderr, "vaultctl: %s: %s\n", what, vault_strerror(rc));
@@ -129,6 +130,7 @@ int main(int argc, char **argv) {
             if (o.iterations < VAULT_DEFAULT_MIN_ITERATIONS) o.min_iterations = o.iterations;
         } else if (!strcmp(argv[i], "--audit")) o.audit = audit_print;
         else if (!strncmp(argv[i], "--password", 10)) { fprintf(stderr, "vaultctl: passwords are never taken from the command line\n"); return 2; }
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage_to(stdout, 0);
         else if (argv[i][0] == '-') return usage();
         else if (!cmd) cmd = argv[i];
         else if (!name) name = argv[i];

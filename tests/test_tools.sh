@@ -1,12 +1,35 @@
 #!/usr/bin/env bash
-# The command-line tools against real logs: plg_dump on a valid log, on a torn
-# tail and on mid-log corruption (exit status 2 and the exact offset).
+# SPDX-License-Identifier: MIT
+# The command-line tools against real logs and data directories: plg_dump on
+# a valid log, a torn tail and mid-log corruption (exit 1 and the exact
+# offset); pp_inspect on a clean, a corrupt and an unreadable data dir; the
+# shared conventions (--help, --version, validated numbers, exit codes 0 ok /
+# 1 damage / 2 usage or I/O, --json lines that each parse, --stats,
+# --from/--to); the examples take no option for a directory name.
 set -u
 cd "$(dirname "$0")/.."
-passed=0; failed=0
+passed=0; failed=0; skipped=0
 ok()   { passed=$((passed+1)); echo "ok   $1"; }
 bad()  { failed=$((failed+1)); echo "FAIL $1"; }
+skip() { skipped=$((skipped+1)); echo "  skip $1"; }
 dir="${PLG_TEST_DIR:-build/tmp}/tools"; rm -rf "$dir"; mkdir -p "$dir"
+trap 'chmod -R u+rwX "$dir" 2>/dev/null; rm -rf "$dir"' EXIT
+# Every line of stdin is one JSON object; the last one has "type":"summary".
+# Prints the number of objects of type $1.
+json_lines() {
+  python3 -c '
+import json, sys
+want = sys.argv[1]; n = 0; last = None
+for line in sys.stdin:
+    o = json.loads(line)
+    assert isinstance(o, dict), line
+    last = o.get("type"); n += last == want
+assert last == "summary", "last object is not the summary"
+print(n)' "$1"
+}
+have_py=0; command -v python3 >/dev/null && have_py=1
+version=$(sed -n 's/^#define PICOLOG_VERSION_STRING "\(.*\)"/\1/p' picolog.h)
+
 if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
   log="$dir/trades"
   build/trade_log "$log" >/dev/null 2>&1 && ok "trade_log writes and reads back 100000 trades" || bad "trade_log"
@@ -15,13 +38,43 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
     && ok "plg_dump summary of a valid log" || bad "plg_dump summary: rc=$rc $out"
   out=$(build/plg_dump -r -s 99999 -x 4 "$log" | head -2)
   [ "$(echo "$out" | head -1 | cut -d' ' -f1-4)" = "seq 99999 len 32" ] && ok "plg_dump -r -s seeks" || bad "plg_dump -r -s: $out"
+  out=$(build/plg_dump --from 500 --to 502 --hex 0 "$log"); rc=$?
+  [ $rc -eq 0 ] && [ "$out" = "$(printf 'seq 500 len 32 ...\nseq 501 len 32 ...\nseq 502 len 32 ...')" ] \
+    && ok "plg_dump --from/--to prints exactly that range" || bad "plg_dump --from/--to: rc=$rc $out"
+  out=$(build/plg_dump --stats --from 101 --to 1100 "$log"); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^records    1000 in range, 32000 payload bytes" \
+    && echo "$out" | grep -q "min 32, avg 32.0, max 32"; } && ok "plg_dump --stats counts the range" || bad "plg_dump --stats: rc=$rc $out"
+  out=$(build/plg_dump --help); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^usage: plg_dump" && echo "$out" | grep -q "1  damage found" \
+    && echo "$out" | grep -q "2  usage error"; } && ok "plg_dump --help: usage and exit codes, exit 0" || bad "plg_dump --help: rc=$rc"
+  out=$(build/plg_dump --version); [ $? -eq 0 ] && [ "$out" = "plg_dump (picolog) $version" ] \
+    && ok "plg_dump --version" || bad "plg_dump --version: $out"
+  for args in "-s abc" "--from 0" "--from 12x" "--from -1" "--to 5 --from 9" "--count" "--bogus" "--hex 99999999"; do
+    # shellcheck disable=SC2086
+    build/plg_dump $args "$log" >/dev/null 2>&1; rc=$?
+    [ $rc -eq 2 ] && ok "plg_dump $args: usage error, exit 2" || bad "plg_dump $args: exit $rc, want 2"
+  done
+  build/plg_dump "$dir/no-such-log" >/dev/null 2>&1; rc=$?
+  [ $rc -eq 2 ] && ok "plg_dump on a missing log: exit 2" || bad "plg_dump missing log: exit $rc"
+  if [ $have_py = 1 ]; then
+    n=$(build/plg_dump --json --from 10 --to 19 "$log" | json_lines record)
+    [ "$n" = 10 ] && ok "plg_dump --json: 10 record lines and a summary, each parses" || bad "plg_dump --json: $n"
+    n=$(build/plg_dump --json --stats "$log" | json_lines stats)
+    [ "$n" = 1 ] && ok "plg_dump --json --stats: one stats object, then the summary" || bad "plg_dump --json --stats: $n"
+  else skip "python3 missing: --json lines not parsed"; fi
+
   seg="$log/00000000000000000001.plg"
   # Trade = 32 bytes -> 64-byte fragments, 64 a page; record 100 starts at 4096 + 1*4096 + 35*64
   off=$((4096 + 4096 + 35 * 64))
   printf '\xff' | dd of="$seg" bs=1 seek=$((off + 30)) conv=notrunc status=none
   out=$(build/plg_dump "$log"); rc=$?
-  { [ $rc -eq 2 ] && echo "$out" | grep -q "CORRUPT    $seg offset $off"; } \
-    && ok "plg_dump reports mid-log corruption with file and offset, exit 2" || bad "plg_dump corruption: rc=$rc $out"
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "CORRUPT    $seg offset $off"; } \
+    && ok "plg_dump reports mid-log corruption with file and offset, exit 1" || bad "plg_dump corruption: rc=$rc $out"
+  if [ $have_py = 1 ]; then
+    out=$(build/plg_dump --json "$log"); rc=$?
+    { [ $rc -eq 1 ] && [ "$(echo "$out" | json_lines summary)" = 1 ] && echo "$out" | grep -q "\"status\":\"corrupt\".*\"offset\":$off,"; } \
+      && ok "plg_dump --json on a corrupt log: status corrupt, offset, exit 1" || bad "plg_dump --json corrupt: rc=$rc $out"
+  fi
   log2="$dir/torn"
   build/trade_log "$log2" >/dev/null 2>&1
   end=$(build/plg_dump "$log2" | sed -n 's/^valid end .* offset //p')
@@ -33,5 +86,64 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
 else
   bad "build/trade_log and build/plg_dump are built by make (run make test-plain)"
 fi
-echo "$passed passed, $failed failed"
+
+if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
+  data="$dir/pp"
+  build/coinbase_replay "$data" >/dev/null 2>&1 && ok "coinbase_replay builds a data directory" || bad "coinbase_replay"
+  out=$(build/pp_inspect "$data"); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "4 instrument(s) in $data: all recoverable"; } \
+    && ok "pp_inspect: 4 clean instruments, exit 0" || bad "pp_inspect clean: rc=$rc $out"
+  out=$(build/pp_inspect --stats "$data"); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^totals     4 instrument(s): 4 segment(s)"; } \
+    && ok "pp_inspect --stats: totals" || bad "pp_inspect --stats: rc=$rc $out"
+  out=$(build/pp_inspect --help); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^usage: pp_inspect" && echo "$out" | grep -q "1  damage found"; } \
+    && ok "pp_inspect --help: usage and exit codes, exit 0" || bad "pp_inspect --help: rc=$rc $out"
+  out=$(build/pp_inspect --version); [ $? -eq 0 ] && [ "$out" = "pp_inspect (pinnacle_persist) $version" ] \
+    && ok "pp_inspect --version" || bad "pp_inspect --version: $out"
+  build/pp_inspect --bogus "$data" >/dev/null 2>&1; rc=$?
+  [ $rc -eq 2 ] && ok "pp_inspect --bogus: usage error, exit 2" || bad "pp_inspect --bogus: exit $rc"
+  build/pp_inspect "$dir/no-such-dir" >/dev/null 2>&1; rc=$?
+  [ $rc -eq 2 ] && ok "pp_inspect on a missing directory: exit 2" || bad "pp_inspect missing dir: exit $rc"
+  if [ $have_py = 1 ]; then
+    n=$(build/pp_inspect --json "$data" | json_lines instrument)
+    [ "$n" = 4 ] && ok "pp_inspect --json: 4 instrument lines and a summary, each parses" || bad "pp_inspect --json: $n"
+  fi
+  # an unreadable journal is an error that kept the check from running, not damage
+  jf="$data/BTC-USD/journal/00000000000000000001.ppj"
+  chmod 000 "$jf"
+  nocap=()
+  # as root, drop the capabilities that bypass file permissions (if this
+  # container lets us: setpriv needs CAP_SETPCAP)
+  [ "$(id -u)" = 0 ] && setpriv --bounding-set -dac_override,-dac_read_search true 2>/dev/null \
+    && nocap=(setpriv --bounding-set -dac_override,-dac_read_search)
+  if [ "$(id -u)" != 0 ] || [ ${#nocap[@]} -gt 0 ]; then
+    out=$("${nocap[@]}" build/pp_inspect "$data" BTC-USD); rc=$?
+    { [ $rc -eq 2 ] && echo "$out" | grep -q "ERROR      PP_EACCES" && ! echo "$out" | grep -q CORRUPT; } \
+      && ok "pp_inspect: a permission error is exit 2, not corruption" || bad "pp_inspect permission: rc=$rc $out"
+  else skip "root and setpriv cannot drop CAP_DAC_OVERRIDE: cannot make a file unreadable"; fi
+  chmod 644 "$jf"
+  f="$data/SOL-USD/journal/00000000000000000001.ppj"
+  printf '\xff' | dd of="$f" bs=1 seek=$((4096 + 48 * 100 + 20)) conv=notrunc status=none
+  out=$(build/pp_inspect "$data"); rc=$?
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "at $f offset 8896: invalid entry where seq 101 was expected"; } \
+    && ok "pp_inspect: mid-journal corruption with file and offset, exit 1" || bad "pp_inspect corrupt: rc=$rc $out"
+  if [ $have_py = 1 ]; then
+    out=$(build/pp_inspect --json "$data"); rc=$?
+    { [ $rc -eq 1 ] && [ "$(echo "$out" | json_lines instrument)" = 4 ] && echo "$out" | grep -q '"name":"SOL-USD","status":"corrupt"'; } \
+      && ok "pp_inspect --json on a corrupt instrument: status corrupt, exit 1" || bad "pp_inspect --json corrupt: rc=$rc $out"
+  fi
+else
+  bad "build/coinbase_replay and build/pp_inspect are built by make (run make test-plain)"
+fi
+
+# The examples and tools never take an option for a directory name
+cwd="$dir/cwd"; mkdir -p "$cwd"
+for t in trade_log engine coinbase_replay vaultctl plg_dump pp_inspect; do
+  [ -x "build/$t" ] || { bad "build/$t missing"; continue; }
+  (cd "$cwd" && "$OLDPWD/build/$t" --help >/dev/null 2>&1); rc=$?
+  [ $rc -eq 0 ] && [ -z "$(ls -A "$cwd")" ] && ok "$t --help: exit 0, creates nothing" || bad "$t --help: exit $rc, created: $(ls -A "$cwd")"
+  rm -rf "${cwd:?}"/* "${cwd:?}"/.[!.]* 2>/dev/null
+done
+echo "$passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]

@@ -693,7 +693,7 @@ static void test_default_iterations(void) {
 }
 
 static void test_strerror(void) {
-    CHECK(strcmp(vault_strerror(VAULT_EAUTH), "authentication failed: wrong password or tampered file") == 0);
+    CHECK(strcmp(vault_strerror(VAULT_EAUTH), "VAULT_EAUTH: authentication failed: wrong password or tampered file") == 0);
     CHECK(strcmp(vault_strerror(0), "success") == 0);
     CHECK(strcmp(vault_strerror(-999), "unknown vault error") == 0);
     CHECK_EQ(vault_open(NULL, "x", "y"), VAULT_EINVAL);

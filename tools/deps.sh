@@ -1,26 +1,42 @@
 #!/usr/bin/env bash
-# Installs what the project needs to build and test, when it is missing.
-# Debian/Ubuntu only; needs root (or sudo) only when something is missing.
+# SPDX-License-Identifier: MIT
+# Installs what one step needs, when it is missing (Debian/Ubuntu; needs root
+# or sudo only when something is missing).
+#   bash tools/deps.sh demo   build and run the examples: a C compiler, make, liburing
+#   bash tools/deps.sh test   the test suite: the above, plus OpenSSL (vault's test
+#                             oracle), valgrind, the sanitizer runtimes, a C++
+#                             compiler, cmake, pkg-config and python3 (JSON checks)
+#   bash tools/deps.sh        the same as test
+# DEPS_OPTIONAL=1 adds clang (fuzzing, the clang compile checks); DEPS_DRY_RUN=1
+# only prints what would be installed.
 set -euo pipefail
+step=${1:-test}
+case $step in demo|test) ;; *) echo "usage: tools/deps.sh [demo|test]" >&2; exit 2;; esac
 need=()
-pkg-config --exists liburing 2>/dev/null || need+=(liburing-dev)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-[ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)      # test oracle for vault.h only
-# vault.h's constant-time (ctgrind) test runs under memcheck and needs its header
-{ command -v valgrind >/dev/null && [ -f /usr/include/valgrind/memcheck.h ]; } || need+=(valgrind)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
-# sanitizer runtimes for gcc (make test runs the suite under ASan+UBSan and TSan)
-gccver=$(gcc -dumpversion 2>/dev/null | cut -d. -f1 || true)
-if [ -n "$gccver" ]; then
-  ls /usr/lib/gcc/x86_64-linux-gnu/"$gccver"/libasan.so >/dev/null 2>&1 || need+=(libasan8)
-  ls /usr/lib/gcc/x86_64-linux-gnu/"$gccver"/libtsan.so >/dev/null 2>&1 || need+=(libtsan2)
-fi
-if [ "${DEPS_OPTIONAL:-0}" = 1 ]; then
-  command -v clang >/dev/null || need+=(clang libclang-rt-14-dev)
+{ pkg-config --exists liburing 2>/dev/null || [ -f /usr/include/liburing.h ]; } || need+=(liburing-dev)
+if [ "$step" = test ]; then
+  [ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)      # test oracle for vault.h only
+  # vault.h's constant-time (ctgrind) test runs under memcheck and needs its header
+  { command -v valgrind >/dev/null && [ -f /usr/include/valgrind/memcheck.h ]; } || need+=(valgrind)
+  command -v g++ >/dev/null || need+=(g++)                    # the headers as C++, the C++ wrappers
+  command -v cmake >/dev/null || need+=(cmake)                # tests/test_cmake.sh
+  command -v pkg-config >/dev/null || need+=(pkg-config)      # tests/test_cmake.sh
+  command -v python3 >/dev/null || need+=(python3)            # tests/test_tools.sh checks --json lines
+  # sanitizer runtimes for gcc (make test runs the suite under ASan+UBSan and TSan)
+  gccver=$(gcc -dumpversion 2>/dev/null | cut -d. -f1 || true)
+  if [ -n "$gccver" ]; then
+    ls /usr/lib/gcc/x86_64-linux-gnu/"$gccver"/libasan.so >/dev/null 2>&1 || need+=(libasan8)
+    ls /usr/lib/gcc/x86_64-linux-gnu/"$gccver"/libtsan.so >/dev/null 2>&1 || need+=(libtsan2)
+  fi
+  if [ "${DEPS_OPTIONAL:-0}" = 1 ]; then
+    command -v clang >/dev/null || need+=(clang libclang-rt-14-dev)
+  fi
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-echo "deps: installing ${need[*]}"
+echo "deps ($step): installing ${need[*]}"
+[ "${DEPS_DRY_RUN:-0}" = 1 ] && exit 0
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null; then SUDO=sudo; else
