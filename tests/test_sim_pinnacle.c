@@ -74,7 +74,7 @@ static void msg_clear(void) { pthread_mutex_lock(&msg_mu); last_msg_buf[0] = 0; 
 
 typedef struct totals {
     uint64_t seeds, failed, incarnations, cuts, events, acked, recovered, snapshots, compactions, rolls;
-    uint64_t poisoned, errors_injected, fail_closed, lost_unsafe, bg_seeds, strict_seeds, open_faults;
+    uint64_t poisoned, errors_injected, fail_closed, bg_seeds, strict_seeds, open_faults;
     sim_stats sim;
 } totals;
 static totals T;
@@ -105,6 +105,7 @@ static const char *sim_base(void) {
 typedef struct run {
     uint64_t seed, rng;
     int ninst, bg, unsafe, strict;
+    int lost;                       /* the violation is a loss of acknowledged events */
     plg_config plc;                 /* strict mode: the picolog template (io: this incarnation's disk) */
     ppm m[MAXINST];
     uint64_t acked[MAXINST], appended[MAXINST];
@@ -164,7 +165,7 @@ static void set_faults(sim_disk *d, run *r, int on) {
     pthread_mutex_lock(&d->mu);
     d->cfg.p_sync_eio = d->cfg.p_grow_enospc = d->cfg.p_file_enospc = d->cfg.p_write_short = 0;
     d->cfg.p_write_eio = d->cfg.p_write_enospc = d->cfg.p_submit_fail = 0;
-    if (on && (k >> 40) % 3 == 0) {
+    if (on && !r->unsafe && (k >> 40) % 3 == 0) {
         d->cfg.p_sync_eio = 300 + (uint32_t)((k >> 8) % 3000);
         d->cfg.p_grow_enospc = 2000;
         d->cfg.p_file_enospc = 10000;
@@ -239,6 +240,17 @@ static int msync_failed(run *r, int i) {
 /* The store in dir after a cut: every instrument checked against its model;
  * the model is cut back to what was recovered. */
 static void verify(run *r, pp_store *S, pp_book **books, int inc) {
+    if (r->unsafe) {                 /* checking the checker: look for a loss in every book first, */
+        for (int i = 0; i < r->ninst; i++) {          /* so another book's other violation cannot hide it */
+            pp_book *b = NULL;
+            if (pp_book_open(S, inst_name(i), &b) == 0 && pp_last_seq(b) < r->acked[i]) {
+                violate(r, "inc %d %s: LOST ACKNOWLEDGED EVENTS: recovered up to seq %llu, pp_durable was %llu before the cut",
+                        inc, inst_name(i), (unsigned long long)pp_last_seq(b), (unsigned long long)r->acked[i]);
+                r->lost = 1;
+                return;
+            }
+        }
+    }
     for (int i = 0; i < r->ninst && !r->violation[0]; i++) {
         pp_book *b = NULL;
         int rc = pp_book_open(S, inst_name(i), &b);
@@ -248,7 +260,7 @@ static void verify(run *r, pp_store *S, pp_book **books, int inc) {
         if (last < r->acked[i]) {
             violate(r, "inc %d %s: LOST ACKNOWLEDGED EVENTS: recovered up to seq %llu, pp_durable was %llu before the cut",
                     inc, inst_name(i), (unsigned long long)last, (unsigned long long)r->acked[i]);
-            T.lost_unsafe++;
+            r->lost = 1;
             return;
         }
         if (last > r->appended[i]) {
@@ -305,7 +317,7 @@ static void incarnation(run *r, int inc, const char *dir, const char *next) {
     /* one seed in four with faults: recovery itself (torn tail cut, marks,
      * deletions) runs with faults on; when it fails on an injected fault,
      * that is a power cut during recovery: cut there, check next time */
-    int open_faults = inc > 0 && ((r->seed * 0xD1B54A32D192ED03ull) >> 40) % 3 == 0 && (r->seed >> 2) % 4 == 1;
+    int open_faults = !r->unsafe && inc > 0 && ((r->seed * 0xD1B54A32D192ED03ull) >> 40) % 3 == 0 && (r->seed >> 2) % 4 == 1;
     set_faults(&d, r, open_faults ? 2 : 0);
     uint64_t inj0 = injected(&d.st);
     int rc = pp_open(&S, &cfg);
@@ -410,14 +422,20 @@ static void incarnation(run *r, int inc, const char *dir, const char *next) {
 }
 
 /* One seed: 3 incarnations, each ended by a power cut, then a last check.
- * Returns 0, or 1 on a violation (printed with the seed). */
+ * Returns 0, or 1 on a violation (printed with the seed), 2 when that
+ * violation is a loss of acknowledged events. */
+static int unsafe_other;             /* unsafe seeds whose violation was not a loss */
 static int run_seed(uint64_t seed, int unsafe) {
     run *r = (run *)calloc(1, sizeof *r);
     if (!r) abort();
     r->seed = seed; r->rng = seed ^ 0xB00C5ull; r->unsafe = unsafe;
     r->ninst = 2 + (int)(ppm_rand(&r->rng) % 3);
-    r->bg = seed % 4 == 0;
-    r->strict = seed % 8 == 3;
+    /* Checking the checker (unsafe) takes the seeds whose outcome the
+     * workload alone decides: no background syncer (its timing would decide
+     * what a lying disk's first capture of a file holds), no strict mode (the
+     * lie is in pp_io's msync, not in picolog's plg_io), no injected faults. */
+    r->bg = !unsafe && seed % 4 == 0;
+    r->strict = !unsafe && seed % 8 == 3;
     if (r->strict) T.strict_seeds++;
     if (r->bg) T.bg_seeds++;
     for (int i = 0; i < r->ninst; i++) ppm_init(&r->m[i], NULL, MAXEV);
@@ -448,7 +466,9 @@ static int run_seed(uint64_t seed, int unsafe) {
     if (fail && !unsafe)
         fprintf(stderr, "  seed %llu FAILED: %s\n  reproduce: build/test/test_sim_pinnacle --seed %llu -v\n",
                 (unsigned long long)seed, r->violation, (unsigned long long)seed);
-    else if (fail && verbose) fprintf(stderr, "  unsafe seed %llu: %s\n", (unsigned long long)seed, r->violation);
+    else if (fail && (verbose || (!r->lost && ++unsafe_other <= 3)))   /* a violation of another kind: say which */
+        fprintf(stderr, "  unsafe seed %llu: %s\n", (unsigned long long)seed, r->violation);
+    if (fail && r->lost) fail = 2;
     for (int i = 0; i < r->ninst; i++) ppm_free(&r->m[i]);
     free(r);
     return fail;
@@ -494,26 +514,31 @@ static void test_sim_pinnacle_seeds(void) {
 }
 
 /* The checker has teeth: a disk whose msync succeeds without making anything
- * durable, cut in the worst way, must lose acknowledged events. */
+ * durable, cut in the worst way, must lose acknowledged events, and the
+ * checker must say so as a loss (a violation of another kind does not show
+ * that it can see one). The seeds run in the foreground without faults (see
+ * run_seed), so the workload alone decides what is lost; most of them must
+ * be caught. A violation of another kind is printed: it is worth a look. */
+static void count_unsafe(const char *what, uint64_t base, int unsafe) {
+    totals save = T;
+    uint64_t n = 30, caught = 0, lost = 0;
+    unsafe_other = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = run_seed(base + i, unsafe);
+        if (rc) caught++;
+        if (rc == 2) lost++;
+    }
+    T = save;
+    printf("  %s: violations in %llu of %llu seeds, %llu of them lost acknowledged events\n", what,
+           (unsigned long long)caught, (unsigned long long)n, (unsigned long long)lost);
+    CHECK(lost * 3 >= n * 2);
+}
 static void test_sim_catches_unsafe_disk(void) {
     if (have_one_seed) SKIP("--seed given");
-    totals save = T;
-    uint64_t n = 30, caught = 0;
-    for (uint64_t i = 0; i < n; i++) if (run_seed(700000 + i, 1)) caught++;
-    uint64_t lost = T.lost_unsafe;
-    T = save;
-    printf("  unsafe disk (msync makes nothing durable): violations in %llu of %llu seeds, %llu of them lost acknowledged events\n",
-           (unsigned long long)caught, (unsigned long long)n, (unsigned long long)lost);
-    CHECK(lost > 0);
+    count_unsafe("unsafe disk (msync makes nothing durable)", 700000, 1);
     /* and a model that calls everything appended acknowledged (as if pp_durable
      * were sampled wrongly) is caught on an honest disk */
-    save = T; caught = 0;
-    for (uint64_t i = 0; i < n; i++) if (run_seed(710000 + i, 2)) caught++;
-    lost = T.lost_unsafe;
-    T = save;
-    printf("  acknowledging pp_last_seq instead of pp_durable: violations in %llu of %llu seeds, %llu of them lost \"acknowledged\" events\n",
-           (unsigned long long)caught, (unsigned long long)n, (unsigned long long)lost);
-    CHECK(lost > 0);
+    count_unsafe("acknowledging pp_last_seq instead of pp_durable", 710000, 2);
 }
 
 /* Regression (found by this simulator, seeds 6, 36, ...): a background sync
