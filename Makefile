@@ -137,6 +137,12 @@ soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog $(B)/test/test_sim
 	PP_CRASH_ROUNDS=$(ROUNDS) PP_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_pinnacle
 	VAULT_CRASH_ROUNDS=$(ROUNDS) VAULT_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_vault
 
+# make mutants: plant each bug of the mutation audit (issue 19) in a scratch
+# copy, run the tests that should catch it, print caught / NOT CAUGHT
+.PHONY: mutants
+mutants:
+	@bash tools/mutants.sh
+
 fuzz:
 	@bash tests/fuzz.sh $(FUZZ_SECONDS)
 test-fuzz:
