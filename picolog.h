@@ -287,6 +287,21 @@ PLGDEF uint32_t plg_crc32c(uint32_t crc, const void *data, size_t len);  /* crc 
 PLGDEF uint32_t plg_crc32c_portable(uint32_t crc, const void *data, size_t len);
 PLGDEF int      plg_fsync_dir(const char *dir);
 PLGDEF int      plg_write_file_durable(const char *path, const void *data, size_t len, unsigned mode);
+/* The same, with each step (create the temp, write, fsync, close, rename,
+ * fsync the directory, unlink the temp after a failure) made through ops, so
+ * a test can route them through a simulated disk. NULL ops or a NULL member:
+ * the real call. Members return what the syscall does (-1 and errno). */
+typedef struct plg_file_ops {
+    void *ctx;
+    int     (*open)(void *ctx, const char *path, int flags, unsigned mode);
+    int64_t (*pwrite)(void *ctx, int fd, const void *buf, size_t len, int64_t off);
+    int     (*fsync)(void *ctx, int fd);
+    int     (*close)(void *ctx, int fd);
+    int     (*rename)(void *ctx, const char *from, const char *to);
+    int     (*unlink)(void *ctx, const char *path);
+    int     (*fsync_dir)(void *ctx, const char *dir);
+} plg_file_ops;
+PLGDEF int      plg_write_file_durable_ops(const plg_file_ops *ops, const char *path, const void *data, size_t len, unsigned mode);
 PLGDEF uint64_t plg_now_ns(void);       /* CLOCK_MONOTONIC */
 PLGDEF int      plg_random(void *buf, size_t len);
 
@@ -577,19 +592,57 @@ static int plg__read_full(int fd, void *buf, size_t len, uint64_t off, size_t *g
 
 /* Replace `path` atomically and durably: write path.tmp, fsync, rename,
  * fsync the directory. A crash leaves the old file or the new one. */
-PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len, unsigned mode) {
+static int plg__real_open(void *c, const char *p, int flags, unsigned mode) { (void)c; return open(p, flags, (mode_t)mode); }
+static int64_t plg__real_pwrite(void *c, int fd, const void *buf, size_t len, int64_t off) {
+    (void)c; return (int64_t)pwrite(fd, buf, len, (off_t)off);
+}
+static int plg__real_fsync(void *c, int fd) { (void)c; return fsync(fd); }
+static int plg__real_close(void *c, int fd) { (void)c; return close(fd); }
+static int plg__real_rename(void *c, const char *from, const char *to) { (void)c; return rename(from, to); }
+static int plg__real_unlink(void *c, const char *p) { (void)c; return unlink(p); }
+static int plg__real_fsync_dir(void *c, const char *dir) {
+    (void)c;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd), err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+PLGDEF int plg_write_file_durable_ops(const plg_file_ops *ops, const char *path, const void *data, size_t len, unsigned mode) {
+    plg_file_ops o;
+    memset(&o, 0, sizeof o);
+    if (ops) o = *ops;
+    if (!o.open) o.open = plg__real_open;
+    if (!o.pwrite) o.pwrite = plg__real_pwrite;
+    if (!o.fsync) o.fsync = plg__real_fsync;
+    if (!o.close) o.close = plg__real_close;
+    if (!o.rename) o.rename = plg__real_rename;
+    if (!o.unlink) o.unlink = plg__real_unlink;
+    if (!o.fsync_dir) o.fsync_dir = plg__real_fsync_dir;
     char tmp[4096], dir[4096];
     if (!path || snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return PLG_EINVAL;
     int rc = plg__dirname(path, dir, sizeof dir);
     if (rc) return rc;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    int fd = o.open(o.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return plg__from_errno(errno);
-    rc = plg__write_all(fd, data, len, 0);
-    if (!rc) rc = plg__fsync_fd(fd);
-    if (close(fd) != 0 && !rc) rc = plg__from_errno(errno);
-    if (!rc && rename(tmp, path) != 0) rc = plg__from_errno(errno);
-    if (rc) { unlink(tmp); return rc; }
-    return plg_fsync_dir(dir);
+    const uint8_t *p = (const uint8_t *)data;
+    for (uint64_t off = 0, left = len; left > 0 && !rc; ) {          /* write */
+        int64_t n = o.pwrite(o.ctx, fd, p + off, (size_t)left, (int64_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) rc = plg__from_errno(errno);
+        else if (n == 0) rc = PLG_ESHORT;
+        else { off += (uint64_t)n; left -= (uint64_t)n; }
+    }
+    while (!rc && o.fsync(o.ctx, fd) != 0) if (errno != EINTR) rc = plg__from_errno(errno);
+    if (o.close(o.ctx, fd) != 0 && !rc) rc = plg__from_errno(errno);
+    if (!rc && o.rename(o.ctx, tmp, path) != 0) rc = plg__from_errno(errno);
+    if (rc) { o.unlink(o.ctx, tmp); return rc; }
+    while (o.fsync_dir(o.ctx, dir) != 0) if (errno != EINTR) return plg__from_errno(errno);
+    return 0;
+}
+PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len, unsigned mode) {
+    return plg_write_file_durable_ops(NULL, path, data, len, mode);
 }
 
 /* >>format ---------------------------------------------------------------- */

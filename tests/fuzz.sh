@@ -12,15 +12,20 @@ secs=${1:-30}
 cd "$(dirname "$0")/.."
 B=build
 passed=0; failed=0; skipped=0
-done_line() { echo "fuzz: $passed passed, $failed failed, $skipped skipped"; echo "$passed $failed $skipped" >> "${PLG_TEST_TOTALS:-/dev/null}"; }
+done_line() { echo "fuzz: $passed passed, $failed failed, $skipped skipped"; echo "$passed $failed $skipped fuzz" >> "${PLG_TEST_TOTALS:-/dev/null}"; }
 targets=$(ls fuzz/fuzz_*.c 2>/dev/null | sed 's|fuzz/||;s|\.c$||')
-if [ -z "$targets" ]; then echo "fuzz: no targets"; done_line; exit 0; fi
+if [ -z "$targets" ]; then echo "[fuzz] FAIL: no targets in fuzz/"; failed=1; done_line; exit 1; fi
 probe=$(mktemp -d)
 printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t*d,size_t n){(void)d;(void)n;return 0;}\n' > "$probe/p.c"
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null || ! "${FUZZ_CC:-clang}" -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>/dev/null; then
   rm -rf "$probe"
+  skipped=$(echo "$targets" | wc -w)
+  if [ "${PLG_CI:-0}" = 1 ]; then    # .ci/run installs clang (DEPS_OPTIONAL=1): not running is a failure there
+    echo "[fuzz] FAIL: clang with libFuzzer not available (PLG_CI=1: CI must run this configuration)"
+    failed=1; done_line; exit 1
+  fi
   echo "  skip fuzz: clang with libFuzzer not available (DEPS_OPTIONAL=1 tools/deps.sh installs clang and libclang-rt-14-dev)"
-  skipped=$(echo "$targets" | wc -w); done_line; exit 0
+  done_line; exit 0
 fi
 rm -rf "$probe"
 for t in $targets; do

@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
 # Runs test binaries and adds up their "N passed, N failed" lines.
+# A binary fails when it exits non-zero, when it is missing (not built), when
+# it prints no "N passed, N failed" line, or when it passed and skipped
+# nothing (0 passed, 0 skipped: it ran no test). Appends "P F S LABEL" to
+# $PLG_TEST_TOTALS (tests/suite.sh checks that every configuration reported)
+# and exits non-zero when anything failed.
 # usage: tests/run.sh LABEL BIN...
 #   PLG_TEST_DIR is $PLG_TEST_BASE/LABEL/<binary> (default base build/tmp), so
 #   binaries never share scratch directories. PLG_TEST_JOBS=N runs up to N
@@ -15,6 +20,7 @@ trap 'rm -rf "$work"' EXIT
 run_one() {   # index bin
   local i=$1 bin=$2 start rc
   start=$(date +%s)
+  if [ ! -x "$bin" ]; then echo "run.sh: $bin does not exist: it was not built" > "$work/$i.out"; echo "127 0" > "$work/$i.rc"; return; fi
   PLG_TEST_DIR="$base/$(basename "$bin")" timeout "${TEST_TIMEOUT:-600}" "$bin" >"$work/$i.out" 2>&1
   rc=$?
   echo "$rc $(( $(date +%s) - start ))" > "$work/$i.rc"
@@ -37,18 +43,23 @@ for bin in "$@"; do
   read -r rc secs < "$work/$i.rc"
   i=$((i + 1))
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+  why=""
   if [ -n "$line" ]; then
     p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
     s=$(echo "$line" | sed -n 's/.*, \([0-9]*\) skipped.*/\1/p'); s=${s:-0}
-  else p=0; f=0; s=0; fi
+    if [ "$p" = 0 ] && [ "$s" = 0 ] && [ "$f" = 0 ]; then f=1; why="it ran no test (0 passed, 0 skipped)"; fi
+  else p=0; f=1; s=0; why="no \"N passed, N failed\" line"; fi
   if [ "$rc" -ne 0 ] && [ "$f" = 0 ]; then f=1; fi   # crashed, timed out or sanitizer report
+  [ "$rc" = 127 ] && [ -z "$line" ] && why="not built"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   if [ "$f" != 0 ]; then
-    echo "[$label] FAIL $name ($p passed, $f failed, rc=$rc, ${secs}s)"; sed 's/^/    /' "$out" | tail -n 60
+    echo "[$label] FAIL $name ($p passed, $f failed, rc=$rc, ${secs}s${why:+: $why})"; sed 's/^/    /' "$out" | tail -n 60
   else
     echo "[$label] ok   $name ($p passed, $s skipped, ${secs}s)"
     grep -E '^  skip ' "$out" | sed "s/^/    /"
   fi
 done
+if [ $# -eq 0 ]; then echo "[$label] FAIL: no test binaries given"; failed=$((failed + 1)); fi
 echo "$label: $passed passed, $failed failed, $skipped skipped"
-echo "$passed $failed $skipped" >> "${PLG_TEST_TOTALS:-/dev/null}"
+echo "$passed $failed $skipped $label" >> "${PLG_TEST_TOTALS:-/dev/null}"
+[ "$failed" -eq 0 ]

@@ -108,6 +108,11 @@ typedef struct sim_disk {
     struct sim_dirop *dirops; int ndirops, capdirops;
     char grave[1024]; uint64_t ngrave;
     int err_files;                   /* injected sync/growth errors delivered on journal files */
+    /* pp_io: the power goes at the cut_at_op-th operation (0: never), before
+     * it is done, so a cut can land between any two steps of a sync, a
+     * snapshot or a file replacement; the pending plg_io writes are cut in
+     * cut_at_mode (see sim_cut) */
+    uint64_t cut_at_op, pp_ops; int cut_at_mode;
 } sim_disk;
 
 static uint64_t sim_rand(sim_disk *d) {
@@ -345,9 +350,8 @@ static int sim_reap(sim_disk *d, uint64_t *tags, int32_t *res, int max, uint64_t
 /* Power loss. mode 0: each pending write kept, dropped or torn at random;
  * mode 1: every pending write dropped (the worst case for acknowledged data).
  * Caller may hold no lock. Afterwards the disk is dead. */
-static void sim_cut(sim_disk *d, int mode) {
-    pthread_mutex_lock(&d->mu);
-    if (d->dead) { pthread_mutex_unlock(&d->mu); return; }
+static void sim__cut_locked(sim_disk *d, int mode) {
+    if (d->dead) return;
     d->st.cuts++;
     for (int i = 0; i < d->nops; i++) {
         sim_op *o = &d->ops[i];
@@ -366,6 +370,10 @@ static void sim_cut(sim_disk *d, int mode) {
         d->ops[i].res = -EIO; d->ops[i].failed = 1; d->ops[i].state = SIM_LIMBO; d->ops[i].file = -1;
     }
     d->dead = 1;
+}
+static void sim_cut(sim_disk *d, int mode) {
+    pthread_mutex_lock(&d->mu);
+    sim__cut_locked(d, mode);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -744,13 +752,19 @@ SIM__UNUSED static void sim_img_adopt(sim_disk *d, const char *dir) {
 SIM__UNUSED static int sim_img_errors(const sim_errrec **out) { *out = sim__errs; return sim__nerrs; }
 
 #if defined(PINNACLE_PERSIST_H) && defined(PINNACLE_PERSIST_TEST_IO)
-#define SIM__PP_ENTER(d) pthread_mutex_lock(&(d)->mu); \
+#define SIM__PP_ENTER(d) pthread_mutex_lock(&(d)->mu); sim__pp_tick(d); \
     if ((d)->dead) { (d)->st.ops_after_cut++; pthread_mutex_unlock(&(d)->mu); errno = EIO; return -1; }
 #define SIM__PP_TRACE(op, fd, a, b, rc) do { if (sim__trace < 0) sim__trace = getenv("SIM_TRACE") != NULL; \
     if (sim__trace) { char p_[512]; sim__fd_path(fd, p_, sizeof p_); \
         fprintf(stderr, "sim: pp %s %s %lld %lld -> %d\n", op, p_, (long long)(a), (long long)(b), rc); } } while (0)
 #define SIM__PP_TRACEP(op, pa, pb, rc) do { if (sim__trace < 0) sim__trace = getenv("SIM_TRACE") != NULL; \
     if (sim__trace) fprintf(stderr, "sim: pp %s %s %s -> %d\n", op, pa, pb ? pb : "", rc); } while (0)
+SIM__UNUSED static void sim__pp_tick(sim_disk *d) {   /* caller holds the lock */
+    if (d->cut_at_op && !d->dead && ++d->pp_ops >= d->cut_at_op) {
+        SIM_TRACE("power cut at pp operation %llu\n", (unsigned long long)d->pp_ops);
+        sim__cut_locked(d, d->cut_at_mode);
+    }
+}
 SIM__UNUSED static int sim__pp_msync(void *ctx, int fd, void *addr, size_t len, int64_t off) {
     sim_disk *d = (sim_disk *)ctx;
     (void)addr;
@@ -837,6 +851,7 @@ SIM__UNUSED static int sim__pp_unlink(void *ctx, const char *path) {
 SIM__UNUSED static int sim__pp_fsync_dir(void *ctx, const char *dir) {
     sim_disk *d = (sim_disk *)ctx;
     pthread_mutex_lock(&d->mu);
+    sim__pp_tick(d);
     int rc = 0;
     if (d->dead) { d->st.ops_after_cut++; rc = PLG_EIO; }
     else if (sim_chance(d, d->cfg.p_sync_eio)) { d->st.inj_dir_eio++; rc = PLG_EIO; }
@@ -854,34 +869,58 @@ SIM__UNUSED static int sim__pp_fsync_dir(void *ctx, const char *dir) {
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
-SIM__UNUSED static int sim__pp_write_file_durable(void *ctx, const char *path, const void *data, size_t len, unsigned mode) {
+/* A file replaced durably (snapshot, market data, connection state): every
+ * step of plg_write_file_durable_ops is an operation of this disk. The temp
+ * file is pending until its fsync (a cut may leave it missing or torn), the
+ * rename until the directory's fsync (a cut may undo it: the old file comes
+ * back), as the model above says for any file. */
+SIM__UNUSED static int sim__fop_open(void *ctx, const char *path, int flags, unsigned mode) {
     sim_disk *d = (sim_disk *)ctx;
-    pthread_mutex_lock(&d->mu);
-    int rc = 0;
-    if (d->dead) { d->st.ops_after_cut++; rc = PLG_EIO; }
-    else if (sim_chance(d, d->cfg.p_file_enospc)) {    /* the disk filled up half way: a torn temp is left */
-        char tmp[1024];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        sim__write_all(tmp, (const uint8_t *)data, len / 2, (mode_t)mode);
-        d->st.inj_file_enospc++;
-        rc = PLG_ENOSPC;
-    } else {
-        struct stat sb;                                /* the old file goes: forget its image */
-        if (stat(path, &sb) == 0) {
-            sim_img *im = sim__img_find(d, sb.st_dev, sb.st_ino, 0);
-            if (im) { free(im->data); *im = d->imgs[--d->nimgs]; }
-        }
-        /* not under the lock: its fsyncs may be interposed (SIM_DISK_INTERPOSE_SYNC).
-         * Durable when it returns, as it promises. */
-        pthread_mutex_unlock(&d->mu);
-        rc = plg_write_file_durable(path, data, len, mode);
-        pthread_mutex_lock(&d->mu);
-        int fd = rc || d->dead ? -1 : open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) { sim__img_capture(d, fd, 0, UINT64_MAX / 2); close(fd); }
-    }
-    SIM__PP_TRACEP("write_file_durable", path, (const char *)NULL, rc);
+    SIM__PP_ENTER(d);
+    int fd = open(path, (flags & ~O_ACCMODE) | O_RDWR, (mode_t)mode), e = errno;   /* readable: its sync reads it */
+    SIM__PP_TRACEP("open", path, (const char *)NULL, fd);
     pthread_mutex_unlock(&d->mu);
-    return rc;
+    errno = e;
+    return fd;
+}
+SIM__UNUSED static int64_t sim__fop_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    int64_t w;
+    int e;
+    if (sim_chance(d, d->cfg.p_file_enospc)) {         /* the disk filled up half way */
+        w = (int64_t)pwrite(fd, buf, len / 2, (off_t)off);
+        d->st.inj_file_enospc++;
+        w = -1; e = ENOSPC;
+    } else {
+        w = (int64_t)pwrite(fd, buf, len, (off_t)off); e = errno;
+    }
+    SIM__PP_TRACE("file pwrite", fd, off, len, (int)w);
+    pthread_mutex_unlock(&d->mu);
+    errno = e;
+    return w;
+}
+SIM__UNUSED static int sim__fop_fsync(void *ctx, int fd) {
+    sim_disk *d = (sim_disk *)ctx;
+    SIM__PP_ENTER(d);
+    sim__img_capture(d, fd, 0, UINT64_MAX / 2);        /* a new file: its first sync makes it durable */
+    SIM__PP_TRACE("file fsync", fd, 0, 0, 0);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+SIM__UNUSED static int sim__fop_close(void *ctx, int fd) { (void)ctx; return close(fd); }
+SIM__UNUSED static int sim__fop_fsync_dir(void *ctx, const char *dir) {
+    int rc = sim__pp_fsync_dir(ctx, dir);
+    if (rc) { errno = EIO; return -1; }
+    return 0;
+}
+SIM__UNUSED static int sim__pp_write_file_durable(void *ctx, const char *path, const void *data, size_t len, unsigned mode) {
+    plg_file_ops ops;
+    memset(&ops, 0, sizeof ops);
+    ops.ctx = ctx;
+    ops.open = sim__fop_open; ops.pwrite = sim__fop_pwrite; ops.fsync = sim__fop_fsync; ops.close = sim__fop_close;
+    ops.rename = sim__pp_rename; ops.unlink = sim__pp_unlink; ops.fsync_dir = sim__fop_fsync_dir;
+    return plg_write_file_durable_ops(&ops, path, data, len, mode);
 }
 SIM__UNUSED static void sim_pp_io(sim_disk *d, pp_io *io) {
     memset(io, 0, sizeof *io);

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <stdint.h>
 #include <inttypes.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +61,23 @@ static const char *t_dir(const char *name) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", p, p);
     if (system(cmd) != 0) { fprintf(stderr, "t_dir: cannot make %s\n", p); exit(2); }
     return p;
+}
+
+/* Whether files in dir can be opened with O_DIRECT: 1 yes, 0 the filesystem
+ * refuses it (EINVAL), -1 the probe itself failed. For tests that may skip
+ * only for want of O_DIRECT. Needs _GNU_SOURCE before the first include. */
+__attribute__((unused)) static int t_has_odirect(const char *dir) {
+#ifdef O_DIRECT
+    char p[600];
+    snprintf(p, sizeof p, "%s/.odirect_probe", dir);
+    int fd = open(p, O_CREAT | O_WRONLY | O_DIRECT, 0600);
+    int e = errno;
+    if (fd >= 0) { close(fd); unlink(p); return 1; }
+    return e == EINVAL ? 0 : -1;
+#else
+    (void)dir;
+    return -1;
+#endif
 }
 
 /* Deterministic PRNG for tests (splitmix64). */

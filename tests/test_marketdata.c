@@ -293,7 +293,7 @@ static void test_strict_mode(void) {
     make_ticks(T, 1000, 5);
     OK(pp_open(&s, &c));
     int rc = pp_book_open(s, "STRICT", &b);
-    if (rc == PP_ELOG) { pp_close(s); SKIP("picolog cannot open here (O_DIRECT?)"); }
+    if (rc == PP_ELOG && t_has_odirect(dir) == 0) { pp_close(s); SKIP("no O_DIRECT on this filesystem (strict mode's picolog needs it)"); }
     CHECK_EQ(rc, 0);
     int bad = 0;
     for (int i = 0; i < 1000 && !rc; i++) {

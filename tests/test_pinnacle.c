@@ -756,7 +756,7 @@ static void test_strict_mode_round_trip(void) {
     m_reset(&M1);
     OK(pp_open(&s, &c));
     int rc = pp_book_open(s, "STRICT", &b);
-    if (rc == PP_ELOG) { pp_close(s); SKIP("picolog cannot open here (O_DIRECT?)"); }
+    if (rc == PP_ELOG && t_has_odirect(dir) == 0) { pp_close(s); SKIP("no O_DIRECT on this filesystem (strict mode's picolog needs it)"); }
     OK(rc);
     for (int i = 0; i < 3000; i++) {
         int r;
@@ -808,7 +808,7 @@ static void test_strict_mode_compaction(void) {
     m_reset(&M1);
     OK(pp_open(&s, &c));
     int rc = pp_book_open(s, "SC", &b);
-    if (rc == PP_ELOG) { pp_close(s); SKIP("picolog cannot open here (O_DIRECT?)"); }
+    if (rc == PP_ELOG && t_has_odirect(dir) == 0) { pp_close(s); SKIP("no O_DIRECT on this filesystem (strict mode's picolog needs it)"); }
     OK(rc);
     for (int i = 0; i < 4000; i++) { int r; while ((r = step(b, &M1, &rng, &next)) == PP_EFULL) usleep(100); CHECK_EQ(r, 0); }
     CHECK_EQ(pp_snapshot(b), 0);

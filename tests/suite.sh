@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole suite, as `make test` runs it: every configuration in turn, then
+# one line "N passed, N failed, N skipped" for all of them.
+#
+# Each configuration must report (tests/run.sh, tests/valgrind.sh and
+# tests/fuzz.sh append "P F S LABEL" to $PLG_TEST_TOTALS). One that did not
+# report (a test binary that does not build stops its make before anything
+# runs), or whose make failed although it reported no failure, counts as a
+# failure and is named. A configuration that skipped everything (valgrind or
+# clang missing) is named too; with PLG_CI=1 (.ci/run) those fail instead.
+# usage: tests/suite.sh            (MAKE and B from the Makefile)
+set -u
+cd "$(dirname "$0")/.."
+B=${B:-build}
+MAKE=${MAKE:-make}
+mkdir -p "$B"
+totals="$PWD/$B/totals"
+rm -f "$totals"; touch "$totals"
+parts="plain:test-plain asan+ubsan:test-asan tsan:test-tsan fuzz:test-fuzz valgrind:test-valgrind"
+extra=0
+notes=""
+for part in $parts; do
+  label=${part%%:*}; target=${part#*:}
+  before=$(wc -l < "$totals")
+  $MAKE --no-print-directory "$target" PLG_TEST_TOTALS="$totals"
+  rc=$?
+  line=$(tail -n +"$((before + 1))" "$totals" | awk -v l="$label" '$4 == l' | tail -n 1)
+  if [ -z "$line" ]; then
+    notes="$notes\n  FAIL $label: did not report (make $target exited $rc: a test binary that does not build, or the runner did not run)"
+    extra=$((extra + 1))
+    continue
+  fi
+  read -r p f s _ <<< "$line"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    notes="$notes\n  FAIL $label: make $target exited $rc but reported no failure"
+    extra=$((extra + 1))
+  elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    notes="$notes\n  SKIPPED $label: nothing ran ($s skipped)"
+  fi
+done
+[ -n "$notes" ] && printf "suite:$notes\n"
+awk -v extra="$extra" 'BEGIN{p=0;f=0;s=0} {p+=$1;f+=$2;s+=$3} END{ f+=extra; printf "%d passed, %d failed, %d skipped\n",p,f,s; exit (f>0) }' "$totals"
