@@ -139,7 +139,8 @@ extern "C" {
     X(PP_ELOG,      -30216, "the strict-mode picolog log failed (see the log message)") \
     X(PP_ECLOSED,   -30217, "the store is closing") \
     X(PP_EDUP,      -30218, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
-    X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem")
+    X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem") \
+    X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
