@@ -72,7 +72,8 @@
  *                      unless strict_log->io_mode says otherwise.
  *
  * THREADS  Events of one book come from one thread at a time (different books
- *   may be fed by different threads). pp_sync, pp_snapshot, pp_orders,
+ *   may be fed by different threads). pp_book_open may be called from any
+ *   thread, also for the same new instrument at once (both get one book). pp_sync, pp_snapshot, pp_orders,
  *   pp_durable, pp_last_seq and pp_get_stats may be called from any thread.
  *   A pp_orders visitor must not journal events on the same book (it runs
  *   under the book's shadow lock); collect, then act.
@@ -425,18 +426,22 @@ static int pp__from_errno(int e) {
     case ENOENT: return PP_ENOENT;
     case EACCES: case EPERM: case EROFS: return PP_EACCES;
     case EWOULDBLOCK: return PP_ELOCKED;
+    case EMFILE: case ENFILE: return PP_EMFILE;
     default: return PP_ESYS;
     }
 }
 
-/* picolog's durable file primitives (plg_write_file_durable): a full disk or
- * a permission problem keeps its own code; anything else is an I/O error. */
+/* picolog's durable file primitives (plg_write_file_durable, plg_fsync_dir):
+ * a full disk, a permission problem or a failed system call (out of file
+ * descriptors, a failed rename) keeps its own code; an I/O error is PP_EIO. */
 static int pp__from_plg_file(int e) {
     switch (e) {
     case 0: return 0;
     case PLG_ENOSPC: return PP_ENOSPC;
     case PLG_EACCES: return PP_EACCES;
     case PLG_ENOMEM: return PP_ENOMEM;
+    case PLG_ENOENT: return PP_ENOENT;
+    case PLG_ESYS: return errno ? pp__from_errno(errno) : PP_ESYS;   /* picolog leaves errno set: say what failed */
     default: return PP_EIO;
     }
 }
@@ -506,7 +511,7 @@ static int pp__mkdir(const char *path) {
         if (n == 0) { parent[0] = sl ? '/' : '.'; parent[1] = 0; }
         else if (n < sizeof parent) { memcpy(parent, path, n); parent[n] = 0; }
         else return PP_EINVAL;
-        return plg_fsync_dir(parent) ? PP_EIO : 0;
+        return pp__from_plg_file(plg_fsync_dir(parent));
     }
     return errno == EEXIST ? 0 : pp__from_errno(errno);
 }
@@ -554,7 +559,8 @@ static int64_t pp__sys_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 }
 static int pp__sys_rename(const char *from, const char *to) { PP__HOOK(rename, from, to); return rename(from, to); }
 static int pp__sys_unlink(const char *path) { PP__HOOK(unlink, path); return unlink(path); }
-static int pp__fsync_dir(const char *dir) { PP__HOOK(fsync_dir, dir); return plg_fsync_dir(dir); }
+static int pp__fsync_dir_plg(const char *dir) { PP__HOOK(fsync_dir, dir); return plg_fsync_dir(dir); }
+static int pp__fsync_dir(const char *dir) { errno = 0; return pp__from_plg_file(pp__fsync_dir_plg(dir)); }   /* 0 or PP_ */
 static int pp__write_file_durable(const char *path, const void *data, size_t len, unsigned mode) {
     PP__HOOK(write_file_durable, path, data, len, mode);
     return plg_write_file_durable(path, data, len, mode);
@@ -907,6 +913,7 @@ struct pp_store {
     char *dir;
     int lock_fd;
     pthread_mutex_t mu;          /* books array */
+    pthread_mutex_t open_mu;     /* pp_book_open: one lookup-or-create at a time */
     pp_book **books; size_t nbooks, cap;
     pthread_mutex_t wake_mu; pthread_cond_t wake_cv;
     int stop;
@@ -967,7 +974,7 @@ static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__se
     }
     if (!rc) rc = pp__fdatasync(fd);
     if (!rc && pp__sys_rename(tmp, name) != 0) rc = pp__from_errno(errno);
-    if (!rc && pp__fsync_dir(b->jdir)) rc = PP_EIO;
+    if (!rc) rc = pp__fsync_dir(b->jdir);
     if (rc) {
         if (fd >= 0) { close(fd); pp__sys_unlink(tmp); }
         pp__seg_free(g);
@@ -1230,7 +1237,7 @@ static int pp__snap_rotate(pp_book *b) {
         pp__numbered(p, sizeof p, b->sdir, v[i], ".pps");
         pp__sys_unlink(p);
     }
-    if (del && pp__fsync_dir(b->sdir)) rc = PP_EIO;
+    if (del) rc = pp__fsync_dir(b->sdir);
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
     PINNACLE_PERSIST_FREE(v);
@@ -1571,6 +1578,10 @@ static int pp__md_load(pp_book *b, uint64_t snap) {
     pp__md *md = &b->md;
     char p[4096];
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
+    {   /* before any thread writes here: leftovers of an interrupted write go */
+        uint64_t *v; size_t n;
+        if (pp__list_numbered(b->mdir, ".ppm", 1, &v, &n) == 0) PINNACLE_PERSIST_FREE(v);
+    }
     snprintf(p, sizeof p, "%s/spec", b->mdir);
     uint8_t *buf; size_t len;
     int have_spec = 0;
@@ -1617,7 +1628,9 @@ static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len
 static int pp__md_rotate(pp_book *b) {
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
     uint64_t *v; size_t n, del = 0;
-    int rc = pp__list_numbered(b->mdir, ".ppm", 1, &v, &n);
+    /* No clean-up of *.tmp here: pp_md_declare may be writing spec.tmp from
+     * another thread right now. Stale ones go at the book's load. */
+    int rc = pp__list_numbered(b->mdir, ".ppm", 0, &v, &n);
     if (rc) return rc;
     uint64_t oldest = pp__load_acq(&b->snap_oldest);
     for (size_t i = 0; i + 1 < n && v[i] < oldest; i++) {
@@ -1625,7 +1638,7 @@ static int pp__md_rotate(pp_book *b) {
         pp__numbered(p, sizeof p, b->mdir, v[i], ".ppm");
         pp__sys_unlink(p); del++;
     }
-    if (del && pp__fsync_dir(b->mdir)) rc = PP_EIO;
+    if (del) rc = pp__fsync_dir(b->mdir);
     PINNACLE_PERSIST_FREE(v);
     return rc;
 }
@@ -1852,7 +1865,7 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         }
         if (b) {                /* durably gone, or not opened: see the deletion after the valid end below */
             if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
-            else if (pp__fsync_dir(jdir)) rc = PP_EIO;
+            else rc = pp__fsync_dir(jdir);
             if (rc) {
                 if (S) PP__MSG(S, rc, "%s: cannot durably remove unused segment %s: %s; not opened", name, path, pp_strerror(rc));
                 break;
@@ -1953,7 +1966,7 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         pp__numbered(path, sizeof path, jdir, v[k], ".ppj");
         if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
     }
-    if (!rc && end_seg < n && pp__fsync_dir(jdir)) rc = PP_EIO;
+    if (!rc && end_seg < n) rc = pp__fsync_dir(jdir);
     if (rc) {
         if (S) PP__MSG(S, rc, "%s: cannot durably remove the segments after the valid journal end in %s: %s; not opened",
                        name, jdir, pp_strerror(rc));
@@ -2077,7 +2090,7 @@ static int pp__compact_mmap(pp_book *b, int force) {
             uint64_t last = g->next->first_seq - 1;
             if (!oldest || last > oldest || g->synced_end < pp__load_acq(&g->final_end)) break;
             if (pp__sys_unlink(g->path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
-            if (pp__fsync_dir(b->jdir)) { rc = PP_EIO; break; }
+            if ((rc = pp__fsync_dir(b->jdir)) != 0) break;
             b->segs = g->next;
             pp__seg_free(g);
             pp__add_rlx(&b->st_deleted, 1);
@@ -2092,7 +2105,7 @@ static int pp__compact_mmap(pp_book *b, int force) {
 }
 
 /* Strict mode: delete the picolog segment files that lie wholly before the
- * record after the oldest kept snapshot (picolog's reader accepts a log whose
+ * record at the oldest kept snapshot (picolog's reader accepts a log whose
  * first segments are gone). See docs/pinnacle-format.md. */
 static int pp__compact_strict_locked(pp_book *b, int force);
 static int pp__compact_strict(pp_book *b, int force) {
@@ -2111,7 +2124,13 @@ static int pp__compact_strict_locked(pp_book *b, int force) {
     plg_reader *rd;
     if (plg_reader_open(&rd, b->ldir)) return 0;
     int rc = 0;
-    if (plg_reader_seek(rd, oldest + 1) == 0) {
+    /* Seek to the record AT the oldest kept snapshot, not the one after: when
+     * the snapshot was taken at the tip, seq oldest + 1 does not exist yet and
+     * the reader's position past the end names a segment after the last one,
+     * so every segment would go, and the reopened log would no longer hold
+     * the seq the book is at. Keeping that one record costs at most one
+     * segment. */
+    if (plg_reader_seek(rd, oldest) == 0) {
         uint64_t off;
         const char *file = plg_reader_where(rd, &off);
         const char *base = strrchr(file, '/');
@@ -2122,7 +2141,7 @@ static int pp__compact_strict_locked(pp_book *b, int force) {
             for (size_t i = 0; i < n && v[i] < keep_from; i++) {
                 char p[4096];
                 pp__numbered(p, sizeof p, b->ldir, v[i], ".plg");
-                if (pp__sys_unlink(p) == 0) { did = 1; pp__add_rlx(&b->st_deleted, 1); if (pp__fsync_dir(b->ldir)) { rc = PP_EIO; break; } }
+                if (pp__sys_unlink(p) == 0) { did = 1; pp__add_rlx(&b->st_deleted, 1); if ((rc = pp__fsync_dir(b->ldir)) != 0) break; }
             }
             if (did) pp__add_rlx(&b->st_compactions, 1);
             PINNACLE_PERSIST_FREE(v);
@@ -2419,7 +2438,7 @@ static void pp__store_free(pp_store *S) {
     for (size_t i = 0; i < S->nbooks; i++) pp__book_free(S->books[i]);
     PINNACLE_PERSIST_FREE(S->books);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
-    pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
+    pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
     PINNACLE_PERSIST_FREE(S);
 }
@@ -2433,7 +2452,7 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     pp_store *S = (pp_store *)pp__alloc(sizeof *S);
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
-    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
+    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
                                          : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
     size_t dl = strlen(cfg.data_dir);
@@ -2464,10 +2483,15 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     struct dirent *e;
     while (!rc && d && (e = readdir(d)) != NULL) {
         if (pp_valid_name(e->d_name) != 0 || strcmp(e->d_name, "LOCK") == 0) continue;
+        /* An instrument is a directory holding the journal the store created
+         * in it (journal/ or strict/); anything else under data_dir
+         * (lost+found, an operator's backup/) is not ours to adopt. */
         char *p = pp__join(S->dir, e->d_name);
-        int isdir = p && pp__is_dir(p);
-        PINNACLE_PERSIST_FREE(p);
-        if (!isdir) continue;
+        char *pj = p ? pp__join(p, "journal") : NULL, *pl = p ? pp__join(p, "strict") : NULL;
+        if (!p || !pj || !pl) rc = PP_ENOMEM;
+        int ours = pj && pl && (pp__is_dir(pj) || pp__is_dir(pl));
+        PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
+        if (!ours) continue;
         pp_book *b = NULL;
         rc = pp__book_load(S, e->d_name, &b);
         if (!rc) { rc = pp__store_add(S, b); if (rc) pp__book_free(b); }
@@ -2498,15 +2522,22 @@ PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
     int rc = pp_valid_name(name);
     if (rc) return rc;
     if (strcmp(name, "LOCK") == 0) return PP_ENAME;
-    pthread_mutex_lock(&S->mu);
-    for (size_t i = 0; i < S->nbooks; i++)
-        if (strcmp(S->books[i]->name, name) == 0) { *out = S->books[i]; pthread_mutex_unlock(&S->mu); return 0; }
-    pthread_mutex_unlock(&S->mu);
+    /* Held across lookup and creation: two threads opening the same new
+     * instrument would otherwise both create (and rename over each other)
+     * its first journal segment and register two books for one name. Other
+     * books keep journaling meanwhile (open_mu is not on their path). */
+    pthread_mutex_lock(&S->open_mu);
     pp_book *b = NULL;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++)
+        if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
+    pthread_mutex_unlock(&S->mu);
+    if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
     rc = pp__book_load(S, name, &b);
-    if (rc) { PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc)); return rc; }
-    rc = pp__store_add(S, b);
-    if (rc) { pp__book_free(b); return rc; }
+    if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
+    else if ((rc = pp__store_add(S, b)) != 0) pp__book_free(b);
+    pthread_mutex_unlock(&S->open_mu);
+    if (rc) return rc;
     *out = b;
     return 0;
 }
@@ -2684,6 +2715,7 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
 
 PPDEF int pp_find(pp_book *b, uint64_t id, pp_order *out) {
     if (!b || !out) return PP_EINVAL;
+    if (id == 0) return PP_ENOENT;           /* 0 marks an empty slot of the table, never an order */
     pthread_mutex_lock(&b->shadow_mu);
     int rc = pp__drain(b);
     pp__oslot *s = rc ? NULL : pp__shadow_find(&b->shadow, id);
