@@ -177,6 +177,10 @@ typedef struct pp_config {
     const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
     void    *log_user;
+    /* the engine's clock, ns: the timestamp of cancels, executions and
+     * modifies (pp_add journals the order's ts_ns). NULL: CLOCK_REALTIME. */
+    uint64_t (*clock_ns)(void *user);
+    void    *clock_user;
 } pp_config;
 
 typedef struct pp_order {
@@ -564,6 +568,25 @@ static int pp__fsync_dir(const char *dir) { errno = 0; return pp__from_plg_file(
 static int pp__write_file_durable(const char *path, const void *data, size_t len, unsigned mode) {
     PP__HOOK(write_file_durable, path, data, len, mode);
     return plg_write_file_durable(path, data, len, mode);
+}
+
+/* Allocate [off, off + len) of a journal file for real. Where fallocate is
+ * unsupported, zeros are written: ftruncate alone would leave a sparse file
+ * under a shared mapping, and a full disk would then be a SIGBUS on the
+ * trading thread's store instead of PP_ENOSPC from this call. */
+static int pp__alloc_range(int fd, uint64_t off, uint64_t len) {
+    if (pp__sys_fallocate(fd, off, len) == 0) return 0;
+    if (errno != EOPNOTSUPP) return pp__from_errno(errno);
+    static const uint8_t zeros[64 << 10];
+    while (len > 0) {
+        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+        errno = 0;
+        int64_t w = pp__sys_pwrite(fd, zeros, n, off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return errno ? pp__from_errno(errno) : PP_ENOSPC;   /* no progress: no room */
+        off += (uint64_t)w; len -= (uint64_t)w;
+    }
+    return 0;
 }
 
 static int pp__fdatasync(int fd) {
@@ -961,10 +984,7 @@ static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__se
     int fd = rc ? -1 : open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (!rc && fd < 0) rc = pp__from_errno(errno);
     uint64_t first_alloc = c->journal_chunk_bytes;
-    if (!rc && pp__sys_fallocate(fd, 0, first_alloc) != 0) {
-        if (errno != EOPNOTSUPP) rc = pp__from_errno(errno);
-        else if (pp__sys_ftruncate(fd, first_alloc) != 0) rc = pp__from_errno(errno);
-    }
+    if (!rc) rc = pp__alloc_range(fd, 0, first_alloc);
     if (!rc) {
         uint8_t h[PP__PAGE];
         memset(h, 0, sizeof h);
@@ -998,10 +1018,8 @@ static int pp__seg_grow(pp_book *b, pp__seg *g, uint64_t want) {
     while (have < want) {
         uint64_t n = chunk;
         if (have + n > g->map_len) n = g->map_len - have;
-        if (pp__sys_fallocate(g->fd, have, n) != 0) {
-            if (errno != EOPNOTSUPP) return pp__from_errno(errno);
-            if (pp__sys_ftruncate(g->fd, (have + n)) != 0) return pp__from_errno(errno);
-        }
+        int rc = pp__alloc_range(g->fd, have, n);
+        if (rc) return rc;
         madvise(g->base + have, n, MADV_POPULATE_WRITE);   /* fault the pages in here, not on the hot path */
         have += n;
         pp__store_rel(&g->alloc_end, have);
@@ -1299,7 +1317,11 @@ static int pp__snapshot(pp_book *b) {
         memcpy(buf, PP__SNAP_MAGIC, 8);
         pp__put32(buf + 8, PP__VERSION); pp__put32(buf + 12, PP__ENTRY);
         pp__put64(buf + 16, seq); pp__put64(buf + 24, n);
-        pp__put64(buf + 32, (uint64_t)time(NULL) * 1000000000ull);
+        {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            pp__put64(buf + 32, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+        }
         pp__put32(buf + len - PP__SNAP_TAIL, plg_crc32c(0, buf, len - PP__SNAP_TAIL));
         pp__put32(buf + len - 4, 0);
         rc = pp__wait_durable(b, seq);
@@ -1719,7 +1741,22 @@ static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size) {
     return 0;
 }
 
-/* Newest valid snapshot into m; older ones when newer are corrupt. */
+/* A snapshot that does not load is renamed <seq>.pps.corrupt (kept for the
+ * operator, invisible to the store): left under its name, rotation would count
+ * it among keep_snapshots and delete the good ones, compaction would trim the
+ * journal to it, and pp_snapshot would see "a snapshot at this seq exists"
+ * and write none. Durable before the open goes on. */
+static int pp__snap_quarantine(pp_store *S, const char *name, const char *sdir, const char *path) {
+    char q[4200];
+    snprintf(q, sizeof q, "%s.corrupt", path);
+    errno = 0;
+    int rc = pp__sys_rename(path, q) != 0 ? pp__from_errno(errno) : pp__fsync_dir(sdir);
+    if (rc && S) PP__MSG(S, rc, "%s: cannot set the unusable snapshot %s aside: %s; not opened", name, path, pp_strerror(rc));
+    else if (S) PP__MSG(S, 0, "%s: unusable snapshot set aside as %s", name, q);
+    return rc;
+}
+
+/* Newest valid snapshot into m; older ones when newer are corrupt (set aside). */
 static void pp__chk_where(pp_check_result *chk, const char *file, uint64_t off, const char *detail);
 static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp__shadow *m, uint64_t *seq_out,
                              pp_check_result *chk) {
@@ -1746,7 +1783,8 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
             if (chk) chk->snapshots_corrupt++;
             else if (S) PP__MSG(S, rc, "%s: snapshot %s is unusable (%s); falling back to an older one", name, p, pp_strerror(rc));
             PINNACLE_PERSIST_FREE(buf);
-            rc = 0;
+            rc = chk ? 0 : pp__snap_quarantine(S, name, sdir, p);
+            if (rc) break;
             continue;
         }
         if (m) {
@@ -1763,7 +1801,8 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
         if (rc) {   /* checksummed but inconsistent: treat as corrupt, try older */
             if (m) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
             if (chk) chk->snapshots_corrupt++;
-            rc = 0;
+            rc = chk ? 0 : pp__snap_quarantine(S, name, sdir, p);
+            if (rc) break;
             continue;
         }
         *seq_out = seq;
@@ -2322,6 +2361,28 @@ static void pp__book_free(pp_book *b) {
 
 static int pp__is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
 
+/* When the book's next periodic snapshot is due: snapshot_interval after the
+ * newest snapshot was written (its header's creation time), not after this
+ * open; a process restarted more often than the interval would otherwise
+ * never snapshot, nor compact. */
+static uint64_t pp__next_snap_ns(pp_store *S, const char *sdir, uint64_t snap) {
+    uint64_t now = plg_now_ns();
+    if (!snap) return now + S->snap_ns;
+    char p[4096];
+    pp__numbered(p, sizeof p, sdir, snap, ".pps");
+    uint8_t h[PP__SNAP_HDR];
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+    if (fd >= 0) close(fd);
+    if (got != (ssize_t)sizeof h) return now + S->snap_ns;
+    uint64_t created = pp__get64(h + 32);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t wall = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    uint64_t age = wall > created ? wall - created : 0;   /* a clock step back: as if just written */
+    return age >= S->snap_ns ? now : now + (S->snap_ns - age);
+}
+
 /* Open one book: recover it from disk, or create it. */
 static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     pp_book *b = (pp_book *)pp__alloc(sizeof *b);
@@ -2404,7 +2465,7 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
         else { b->ring = (uint8_t *)p; b->ring_mask = S->cfg.ring_entries - 1; }
     }
     if (!rc) rc = pp__snap_rotate(b);
-    if (!rc) b->next_snap_ns = plg_now_ns() + S->snap_ns;
+    if (!rc) b->next_snap_ns = pp__next_snap_ns(S, b->sdir, snap);
     if (rc && fresh) {
         /* Left behind, an instrument directory without a journal segment
          * would have to get one at every later pp_open: on a full disk the
@@ -2562,6 +2623,21 @@ PPDEF int pp_close(pp_store *S) {
     }
     int rc = 0;
     for (size_t i = 0; i < S->nbooks; i++) {
+        /* A snapshot of every book with events since its last one, so that
+         * the next open replays little and compaction has something to cut
+         * at, however often the process restarts. Its failure is logged by
+         * pp__snapshot and loses nothing: the journal still holds it all. */
+        pp_book *b = S->books[i];
+        if (!(S->cfg.flags & PP_NO_AUTO_SNAPSHOT) && !pp__load_acq(&b->err) &&
+            pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) {
+            (void)pp__snapshot(b);
+            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) {
+                if (b->mode == PP_JOURNAL_MMAP) (void)pp__compact_mmap(b, 0);
+                else (void)pp__compact_strict(b, 0);
+            }
+        }
+    }
+    for (size_t i = 0; i < S->nbooks; i++) {
         pp_book *b = S->books[i];
         int r = pp__load_acq(&b->err);
         if (!r && b->mode == PP_JOURNAL_MMAP) r = pp__sync_mmap(b, 0);
@@ -2577,6 +2653,14 @@ PPDEF int pp_close(pp_store *S) {
 }
 
 /* ---- the hot path ---- */
+static inline uint64_t pp__now(const pp_book *b) {
+    const pp_config *c = &b->s->cfg;
+    if (c->clock_ns) return c->clock_ns(c->clock_user);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static inline int pp__journal(pp_book *b, pp__ev *v) {
     int err = pp__load_rlx(&b->err);
     if (__builtin_expect(err != 0, 0)) return err;
@@ -2641,7 +2725,7 @@ PPDEF int pp_cancel(pp_book *b, uint64_t id) {
     pp__islot *s = pp__idx_find(&b->idx, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
-    v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = 0;
+    v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     pp__idx_del(&b->idx, s);
@@ -2654,7 +2738,7 @@ PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
     if (!s) return PP_ENOENT;
     if (qty > s->qty) return PP_EOVERFILL;
     pp__ev v;
-    v.type = PP_EV_EXECUTE; v.side = qty == s->qty; v.id = id; v.price = price; v.qty = qty; v.ts = 0;
+    v.type = PP_EV_EXECUTE; v.side = qty == s->qty; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty -= qty;
@@ -2667,7 +2751,7 @@ PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
     pp__islot *s = pp__idx_find(&b->idx, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
-    v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = 0;
+    v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty = qty;
