@@ -2046,7 +2046,12 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             g->alloc_end = size;
             b->cur = g; b->woff = end; b->seed = g->seed; b->lim = size;
         } else {
+            /* finished and durable (marked above): nothing writes to it again,
+             * compaction unlinks it by name. Its descriptor goes now, or every
+             * recovered segment would hold one until compaction (a store with
+             * many segments or books then runs out of descriptors). */
             g->final_end = end;
+            close(g->fd); g->fd = -1;
         }
     }
     PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);

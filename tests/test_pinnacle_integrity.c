@@ -323,6 +323,40 @@ static void test_out_of_descriptors_is_emfile(void) {
     CHECK_EQ(WEXITSTATUS(st), 0);
 }
 
+/* ---- 7b. descriptors of a recovered journal ----
+ * A reopened store held one descriptor per recovered journal segment until
+ * compaction; with many segments or books it ran out of them. */
+static int open_fds(void) {
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++) if (fcntl(fd, F_GETFD) != -1) n++;
+    return n;
+}
+static void test_reopen_holds_no_descriptor_per_segment(void) {
+    const char *dir = t_dir("pp_int_fds");
+    pp_config c = cfg_for(dir);
+    c.journal_segment_bytes = 128 << 10;        /* two 64 KiB chunks: a roll every ~2,700 events */
+    c.compaction_threshold = 64 << 10;
+    pp_store *s; pp_book *b;
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "SEGS", &b));
+    for (uint64_t i = 1; i <= 40000; i++) { pp_order o = order(i); int rc = pp_add(b, &o); if (rc) { CHECK_EQ(rc, 0); break; } }
+    CHECK_EQ(pp_sync(b), 0);
+    pp_stats st;
+    pp_get_stats(b, &st);
+    CHECK_EQ(pp_close(s), 0);
+    printf("  %llu journal segments\n", (unsigned long long)st.journal_segments);
+    CHECK(st.journal_segments >= 10);
+    int before = open_fds();
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "SEGS", &b));
+    int held = open_fds() - before;
+    printf("  descriptors held by the reopened store: %d\n", held);
+    CHECK(held <= 4);                            /* LOCK, the live segment (+ a prepared one) */
+    CHECK_EQ(pp_last_seq(b), 40000);
+    CHECK_EQ(pp_order_count(b), 40000);
+    CHECK_EQ(pp_close(s), 0);
+}
+
 /* ---- 8. only what the store created is an instrument ---- */
 static int count_book(const char *nm, pp_book *bk, void *ctx) { (void)nm; (void)bk; (*(int *)ctx)++; return 0; }
 static void test_open_adopts_only_instruments(void) {
@@ -442,6 +476,7 @@ int main(void) {
     RUN(test_find_id_zero_is_enoent);
     RUN(test_growth_without_fallocate_reports_full_disk);
     RUN(test_out_of_descriptors_is_emfile);
+    RUN(test_reopen_holds_no_descriptor_per_segment);
     RUN(test_open_adopts_only_instruments);
     RUN(test_close_snapshots_and_timer_survives_restart);
     RUN(test_events_carry_engine_time);
