@@ -577,7 +577,7 @@ static int pp__write_file_durable(const char *path, const void *data, size_t len
 static int pp__alloc_range(int fd, uint64_t off, uint64_t len) {
     if (pp__sys_fallocate(fd, off, len) == 0) return 0;
     if (errno != EOPNOTSUPP) return pp__from_errno(errno);
-    static const uint8_t zeros[64 << 10];
+    static const uint8_t zeros[64 << 10] = {0};
     while (len > 0) {
         size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
         errno = 0;
