@@ -73,7 +73,8 @@
  *                      unless strict_log->io_mode says otherwise.
  *
  * THREADS  Events of one book come from one thread at a time (different books
- *   may be fed by different threads). pp_sync, pp_snapshot, pp_orders,
+ *   may be fed by different threads). pp_book_open may be called from any
+ *   thread, also for the same new instrument at once (both get one book). pp_sync, pp_snapshot, pp_orders,
  *   pp_durable, pp_last_seq and pp_get_stats may be called from any thread.
  *   A pp_orders visitor must not journal events on the same book (it runs
  *   under the book's shadow lock); collect, then act.
@@ -154,7 +155,8 @@ PPDEF uint32_t pp_version(void);  /* PP_VERSION of the compiled implementation *
     X(PP_ELOG,      -30216, "the strict-mode picolog log failed (see the log message)") \
     X(PP_ECLOSED,   -30217, "the store is closing") \
     X(PP_EDUP,      -30218, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
-    X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem")
+    X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem") \
+    X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -190,6 +192,10 @@ typedef struct pp_config {
     const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
     void    *log_user;
+    /* the engine's clock, ns: the timestamp of cancels, executions and
+     * modifies (pp_add journals the order's ts_ns). NULL: CLOCK_REALTIME. */
+    uint64_t (*clock_ns)(void *user);
+    void    *clock_user;
 } pp_config;
 
 typedef struct pp_order {
@@ -440,18 +446,22 @@ static int pp__from_errno(int e) {
     case ENOENT: return PP_ENOENT;
     case EACCES: case EPERM: case EROFS: return PP_EACCES;
     case EWOULDBLOCK: return PP_ELOCKED;
+    case EMFILE: case ENFILE: return PP_EMFILE;
     default: return PP_ESYS;
     }
 }
 
-/* picolog's durable file primitives (plg_write_file_durable): a full disk or
- * a permission problem keeps its own code; anything else is an I/O error. */
+/* picolog's durable file primitives (plg_write_file_durable, plg_fsync_dir):
+ * a full disk, a permission problem or a failed system call (out of file
+ * descriptors, a failed rename) keeps its own code; an I/O error is PP_EIO. */
 static int pp__from_plg_file(int e) {
     switch (e) {
     case 0: return 0;
     case PLG_ENOSPC: return PP_ENOSPC;
     case PLG_EACCES: return PP_EACCES;
     case PLG_ENOMEM: return PP_ENOMEM;
+    case PLG_ENOENT: return PP_ENOENT;
+    case PLG_ESYS: return errno ? pp__from_errno(errno) : PP_ESYS;   /* picolog leaves errno set: say what failed */
     default: return PP_EIO;
     }
 }
@@ -521,7 +531,7 @@ static int pp__mkdir(const char *path) {
         if (n == 0) { parent[0] = sl ? '/' : '.'; parent[1] = 0; }
         else if (n < sizeof parent) { memcpy(parent, path, n); parent[n] = 0; }
         else return PP_EINVAL;
-        return plg_fsync_dir(parent) ? PP_EIO : 0;
+        return pp__from_plg_file(plg_fsync_dir(parent));
     }
     return errno == EEXIST ? 0 : pp__from_errno(errno);
 }
@@ -569,10 +579,30 @@ static int64_t pp__sys_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 }
 static int pp__sys_rename(const char *from, const char *to) { PP__HOOK(rename, from, to); return rename(from, to); }
 static int pp__sys_unlink(const char *path) { PP__HOOK(unlink, path); return unlink(path); }
-static int pp__fsync_dir(const char *dir) { PP__HOOK(fsync_dir, dir); return plg_fsync_dir(dir); }
+static int pp__fsync_dir_plg(const char *dir) { PP__HOOK(fsync_dir, dir); return plg_fsync_dir(dir); }
+static int pp__fsync_dir(const char *dir) { errno = 0; return pp__from_plg_file(pp__fsync_dir_plg(dir)); }   /* 0 or PP_ */
 static int pp__write_file_durable(const char *path, const void *data, size_t len, unsigned mode) {
     PP__HOOK(write_file_durable, path, data, len, mode);
     return plg_write_file_durable(path, data, len, mode);
+}
+
+/* Allocate [off, off + len) of a journal file for real. Where fallocate is
+ * unsupported, zeros are written: ftruncate alone would leave a sparse file
+ * under a shared mapping, and a full disk would then be a SIGBUS on the
+ * trading thread's store instead of PP_ENOSPC from this call. */
+static int pp__alloc_range(int fd, uint64_t off, uint64_t len) {
+    if (pp__sys_fallocate(fd, off, len) == 0) return 0;
+    if (errno != EOPNOTSUPP) return pp__from_errno(errno);
+    static const uint8_t zeros[64 << 10] = {0};
+    while (len > 0) {
+        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+        errno = 0;
+        int64_t w = pp__sys_pwrite(fd, zeros, n, off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return errno ? pp__from_errno(errno) : PP_ENOSPC;   /* no progress: no room */
+        off += (uint64_t)w; len -= (uint64_t)w;
+    }
+    return 0;
 }
 
 static int pp__fdatasync(int fd) {
@@ -922,6 +952,7 @@ struct pp_store {
     char *dir;
     int lock_fd;
     pthread_mutex_t mu;          /* books array */
+    pthread_mutex_t open_mu;     /* pp_book_open: one lookup-or-create at a time */
     pp_book **books; size_t nbooks, cap;
     pthread_mutex_t wake_mu; pthread_cond_t wake_cv;
     int stop;
@@ -969,10 +1000,7 @@ static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__se
     int fd = rc ? -1 : open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (!rc && fd < 0) rc = pp__from_errno(errno);
     uint64_t first_alloc = c->journal_chunk_bytes;
-    if (!rc && pp__sys_fallocate(fd, 0, first_alloc) != 0) {
-        if (errno != EOPNOTSUPP) rc = pp__from_errno(errno);
-        else if (pp__sys_ftruncate(fd, first_alloc) != 0) rc = pp__from_errno(errno);
-    }
+    if (!rc) rc = pp__alloc_range(fd, 0, first_alloc);
     if (!rc) {
         uint8_t h[PP__PAGE];
         memset(h, 0, sizeof h);
@@ -982,7 +1010,7 @@ static int pp__seg_create(pp_book *b, uint64_t index, uint64_t first_seq, pp__se
     }
     if (!rc) rc = pp__fdatasync(fd);
     if (!rc && pp__sys_rename(tmp, name) != 0) rc = pp__from_errno(errno);
-    if (!rc && pp__fsync_dir(b->jdir)) rc = PP_EIO;
+    if (!rc) rc = pp__fsync_dir(b->jdir);
     if (rc) {
         if (fd >= 0) { close(fd); pp__sys_unlink(tmp); }
         pp__seg_free(g);
@@ -1006,10 +1034,8 @@ static int pp__seg_grow(pp_book *b, pp__seg *g, uint64_t want) {
     while (have < want) {
         uint64_t n = chunk;
         if (have + n > g->map_len) n = g->map_len - have;
-        if (pp__sys_fallocate(g->fd, have, n) != 0) {
-            if (errno != EOPNOTSUPP) return pp__from_errno(errno);
-            if (pp__sys_ftruncate(g->fd, (have + n)) != 0) return pp__from_errno(errno);
-        }
+        int rc = pp__alloc_range(g->fd, have, n);
+        if (rc) return rc;
         madvise(g->base + have, n, MADV_POPULATE_WRITE);   /* fault the pages in here, not on the hot path */
         have += n;
         pp__store_rel(&g->alloc_end, have);
@@ -1245,7 +1271,7 @@ static int pp__snap_rotate(pp_book *b) {
         pp__numbered(p, sizeof p, b->sdir, v[i], ".pps");
         pp__sys_unlink(p);
     }
-    if (del && pp__fsync_dir(b->sdir)) rc = PP_EIO;
+    if (del) rc = pp__fsync_dir(b->sdir);
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
     PINNACLE_PERSIST_FREE(v);
@@ -1307,7 +1333,11 @@ static int pp__snapshot(pp_book *b) {
         memcpy(buf, PP__SNAP_MAGIC, 8);
         pp__put32(buf + 8, PP__VERSION); pp__put32(buf + 12, PP__ENTRY);
         pp__put64(buf + 16, seq); pp__put64(buf + 24, n);
-        pp__put64(buf + 32, (uint64_t)time(NULL) * 1000000000ull);
+        {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            pp__put64(buf + 32, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+        }
         pp__put32(buf + len - PP__SNAP_TAIL, plg_crc32c(0, buf, len - PP__SNAP_TAIL));
         pp__put32(buf + len - 4, 0);
         rc = pp__wait_durable(b, seq);
@@ -1586,6 +1616,10 @@ static int pp__md_load(pp_book *b, uint64_t snap) {
     pp__md *md = &b->md;
     char p[4096];
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
+    {   /* before any thread writes here: leftovers of an interrupted write go */
+        uint64_t *v; size_t n;
+        if (pp__list_numbered(b->mdir, ".ppm", 1, &v, &n) == 0) PINNACLE_PERSIST_FREE(v);
+    }
     snprintf(p, sizeof p, "%s/spec", b->mdir);
     uint8_t *buf; size_t len;
     int have_spec = 0;
@@ -1632,7 +1666,9 @@ static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len
 static int pp__md_rotate(pp_book *b) {
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
     uint64_t *v; size_t n, del = 0;
-    int rc = pp__list_numbered(b->mdir, ".ppm", 1, &v, &n);
+    /* No clean-up of *.tmp here: pp_md_declare may be writing spec.tmp from
+     * another thread right now. Stale ones go at the book's load. */
+    int rc = pp__list_numbered(b->mdir, ".ppm", 0, &v, &n);
     if (rc) return rc;
     uint64_t oldest = pp__load_acq(&b->snap_oldest);
     for (size_t i = 0; i + 1 < n && v[i] < oldest; i++) {
@@ -1640,7 +1676,7 @@ static int pp__md_rotate(pp_book *b) {
         pp__numbered(p, sizeof p, b->mdir, v[i], ".ppm");
         pp__sys_unlink(p); del++;
     }
-    if (del && pp__fsync_dir(b->mdir)) rc = PP_EIO;
+    if (del) rc = pp__fsync_dir(b->mdir);
     PINNACLE_PERSIST_FREE(v);
     return rc;
 }
@@ -1721,7 +1757,22 @@ static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size) {
     return 0;
 }
 
-/* Newest valid snapshot into m; older ones when newer are corrupt. */
+/* A snapshot that does not load is renamed <seq>.pps.corrupt (kept for the
+ * operator, invisible to the store): left under its name, rotation would count
+ * it among keep_snapshots and delete the good ones, compaction would trim the
+ * journal to it, and pp_snapshot would see "a snapshot at this seq exists"
+ * and write none. Durable before the open goes on. */
+static int pp__snap_quarantine(pp_store *S, const char *name, const char *sdir, const char *path) {
+    char q[4200];
+    snprintf(q, sizeof q, "%s.corrupt", path);
+    errno = 0;
+    int rc = pp__sys_rename(path, q) != 0 ? pp__from_errno(errno) : pp__fsync_dir(sdir);
+    if (rc && S) PP__MSG(S, rc, "%s: cannot set the unusable snapshot %s aside: %s; not opened", name, path, pp_strerror(rc));
+    else if (S) PP__MSG(S, 0, "%s: unusable snapshot set aside as %s", name, q);
+    return rc;
+}
+
+/* Newest valid snapshot into m; older ones when newer are corrupt (set aside). */
 static void pp__chk_where(pp_check_result *chk, const char *file, uint64_t off, const char *detail);
 static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp__shadow *m, uint64_t *seq_out,
                              pp_check_result *chk) {
@@ -1748,7 +1799,8 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
             if (chk) chk->snapshots_corrupt++;
             else if (S) PP__MSG(S, rc, "%s: snapshot %s is unusable (%s); falling back to an older one", name, p, pp_strerror(rc));
             PINNACLE_PERSIST_FREE(buf);
-            rc = 0;
+            rc = chk ? 0 : pp__snap_quarantine(S, name, sdir, p);
+            if (rc) break;
             continue;
         }
         if (m) {
@@ -1765,7 +1817,8 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
         if (rc) {   /* checksummed but inconsistent: treat as corrupt, try older */
             if (m) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
             if (chk) chk->snapshots_corrupt++;
-            rc = 0;
+            rc = chk ? 0 : pp__snap_quarantine(S, name, sdir, p);
+            if (rc) break;
             continue;
         }
         *seq_out = seq;
@@ -1867,7 +1920,7 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         }
         if (b) {                /* durably gone, or not opened: see the deletion after the valid end below */
             if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
-            else if (pp__fsync_dir(jdir)) rc = PP_EIO;
+            else rc = pp__fsync_dir(jdir);
             if (rc) {
                 if (S) PP__MSG(S, rc, "%s: cannot durably remove unused segment %s: %s; not opened", name, path, pp_strerror(rc));
                 break;
@@ -1968,7 +2021,7 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
         pp__numbered(path, sizeof path, jdir, v[k], ".ppj");
         if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
     }
-    if (!rc && end_seg < n && pp__fsync_dir(jdir)) rc = PP_EIO;
+    if (!rc && end_seg < n) rc = pp__fsync_dir(jdir);
     if (rc) {
         if (S) PP__MSG(S, rc, "%s: cannot durably remove the segments after the valid journal end in %s: %s; not opened",
                        name, jdir, pp_strerror(rc));
@@ -2009,7 +2062,12 @@ static int pp__recover_journal(pp_store *S, pp_book *b, const char *name, const 
             g->alloc_end = size;
             b->cur = g; b->woff = end; b->seed = g->seed; b->lim = size;
         } else {
+            /* finished and durable (marked above): nothing writes to it again,
+             * compaction unlinks it by name. Its descriptor goes now, or every
+             * recovered segment would hold one until compaction (a store with
+             * many segments or books then runs out of descriptors). */
             g->final_end = end;
+            close(g->fd); g->fd = -1;
         }
     }
     PINNACLE_PERSIST_FREE(f); PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(res);
@@ -2092,7 +2150,7 @@ static int pp__compact_mmap(pp_book *b, int force) {
             uint64_t last = g->next->first_seq - 1;
             if (!oldest || last > oldest || g->synced_end < pp__load_acq(&g->final_end)) break;
             if (pp__sys_unlink(g->path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
-            if (pp__fsync_dir(b->jdir)) { rc = PP_EIO; break; }
+            if ((rc = pp__fsync_dir(b->jdir)) != 0) break;
             b->segs = g->next;
             pp__seg_free(g);
             pp__add_rlx(&b->st_deleted, 1);
@@ -2107,7 +2165,7 @@ static int pp__compact_mmap(pp_book *b, int force) {
 }
 
 /* Strict mode: delete the picolog segment files that lie wholly before the
- * record after the oldest kept snapshot (picolog's reader accepts a log whose
+ * record at the oldest kept snapshot (picolog's reader accepts a log whose
  * first segments are gone). See docs/pinnacle-format.md. */
 static int pp__compact_strict_locked(pp_book *b, int force);
 static int pp__compact_strict(pp_book *b, int force) {
@@ -2126,7 +2184,13 @@ static int pp__compact_strict_locked(pp_book *b, int force) {
     plg_reader *rd;
     if (plg_reader_open(&rd, b->ldir)) return 0;
     int rc = 0;
-    if (plg_reader_seek(rd, oldest + 1) == 0) {
+    /* Seek to the record AT the oldest kept snapshot, not the one after: when
+     * the snapshot was taken at the tip, seq oldest + 1 does not exist yet and
+     * the reader's position past the end names a segment after the last one,
+     * so every segment would go, and the reopened log would no longer hold
+     * the seq the book is at. Keeping that one record costs at most one
+     * segment. */
+    if (plg_reader_seek(rd, oldest) == 0) {
         uint64_t off;
         const char *file = plg_reader_where(rd, &off);
         const char *base = strrchr(file, '/');
@@ -2137,7 +2201,7 @@ static int pp__compact_strict_locked(pp_book *b, int force) {
             for (size_t i = 0; i < n && v[i] < keep_from; i++) {
                 char p[4096];
                 pp__numbered(p, sizeof p, b->ldir, v[i], ".plg");
-                if (pp__sys_unlink(p) == 0) { did = 1; pp__add_rlx(&b->st_deleted, 1); if (pp__fsync_dir(b->ldir)) { rc = PP_EIO; break; } }
+                if (pp__sys_unlink(p) == 0) { did = 1; pp__add_rlx(&b->st_deleted, 1); if ((rc = pp__fsync_dir(b->ldir)) != 0) break; }
             }
             if (did) pp__add_rlx(&b->st_compactions, 1);
             PINNACLE_PERSIST_FREE(v);
@@ -2318,6 +2382,28 @@ static void pp__book_free(pp_book *b) {
 
 static int pp__is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
 
+/* When the book's next periodic snapshot is due: snapshot_interval after the
+ * newest snapshot was written (its header's creation time), not after this
+ * open; a process restarted more often than the interval would otherwise
+ * never snapshot, nor compact. */
+static uint64_t pp__next_snap_ns(pp_store *S, const char *sdir, uint64_t snap) {
+    uint64_t now = plg_now_ns();
+    if (!snap) return now + S->snap_ns;
+    char p[4096];
+    pp__numbered(p, sizeof p, sdir, snap, ".pps");
+    uint8_t h[PP__SNAP_HDR];
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+    if (fd >= 0) close(fd);
+    if (got != (ssize_t)sizeof h) return now + S->snap_ns;
+    uint64_t created = pp__get64(h + 32);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t wall = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    uint64_t age = wall > created ? wall - created : 0;   /* a clock step back: as if just written */
+    return age >= S->snap_ns ? now : now + (S->snap_ns - age);
+}
+
 /* Open one book: recover it from disk, or create it. */
 static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     pp_book *b = (pp_book *)pp__alloc(sizeof *b);
@@ -2400,7 +2486,7 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
         else { b->ring = (uint8_t *)p; b->ring_mask = S->cfg.ring_entries - 1; }
     }
     if (!rc) rc = pp__snap_rotate(b);
-    if (!rc) b->next_snap_ns = plg_now_ns() + S->snap_ns;
+    if (!rc) b->next_snap_ns = pp__next_snap_ns(S, b->sdir, snap);
     if (rc && fresh) {
         /* Left behind, an instrument directory without a journal segment
          * would have to get one at every later pp_open: on a full disk the
@@ -2434,7 +2520,7 @@ static void pp__store_free(pp_store *S) {
     for (size_t i = 0; i < S->nbooks; i++) pp__book_free(S->books[i]);
     PINNACLE_PERSIST_FREE(S->books);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
-    pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
+    pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
     PINNACLE_PERSIST_FREE(S);
 }
@@ -2448,7 +2534,7 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     pp_store *S = (pp_store *)pp__alloc(sizeof *S);
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
-    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
+    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
                                          : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
     size_t dl = strlen(cfg.data_dir);
@@ -2479,10 +2565,15 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     struct dirent *e;
     while (!rc && d && (e = readdir(d)) != NULL) {
         if (pp_valid_name(e->d_name) != 0 || strcmp(e->d_name, "LOCK") == 0) continue;
+        /* An instrument is a directory holding the journal the store created
+         * in it (journal/ or strict/); anything else under data_dir
+         * (lost+found, an operator's backup/) is not ours to adopt. */
         char *p = pp__join(S->dir, e->d_name);
-        int isdir = p && pp__is_dir(p);
-        PINNACLE_PERSIST_FREE(p);
-        if (!isdir) continue;
+        char *pj = p ? pp__join(p, "journal") : NULL, *pl = p ? pp__join(p, "strict") : NULL;
+        if (!p || !pj || !pl) rc = PP_ENOMEM;
+        int ours = pj && pl && (pp__is_dir(pj) || pp__is_dir(pl));
+        PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
+        if (!ours) continue;
         pp_book *b = NULL;
         rc = pp__book_load(S, e->d_name, &b);
         if (!rc) { rc = pp__store_add(S, b); if (rc) pp__book_free(b); }
@@ -2513,15 +2604,22 @@ PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
     int rc = pp_valid_name(name);
     if (rc) return rc;
     if (strcmp(name, "LOCK") == 0) return PP_ENAME;
-    pthread_mutex_lock(&S->mu);
-    for (size_t i = 0; i < S->nbooks; i++)
-        if (strcmp(S->books[i]->name, name) == 0) { *out = S->books[i]; pthread_mutex_unlock(&S->mu); return 0; }
-    pthread_mutex_unlock(&S->mu);
+    /* Held across lookup and creation: two threads opening the same new
+     * instrument would otherwise both create (and rename over each other)
+     * its first journal segment and register two books for one name. Other
+     * books keep journaling meanwhile (open_mu is not on their path). */
+    pthread_mutex_lock(&S->open_mu);
     pp_book *b = NULL;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++)
+        if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
+    pthread_mutex_unlock(&S->mu);
+    if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
     rc = pp__book_load(S, name, &b);
-    if (rc) { PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc)); return rc; }
-    rc = pp__store_add(S, b);
-    if (rc) { pp__book_free(b); return rc; }
+    if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
+    else if ((rc = pp__store_add(S, b)) != 0) pp__book_free(b);
+    pthread_mutex_unlock(&S->open_mu);
+    if (rc) return rc;
     *out = b;
     return 0;
 }
@@ -2546,6 +2644,21 @@ PPDEF int pp_close(pp_store *S) {
     }
     int rc = 0;
     for (size_t i = 0; i < S->nbooks; i++) {
+        /* A snapshot of every book with events since its last one, so that
+         * the next open replays little and compaction has something to cut
+         * at, however often the process restarts. Its failure is logged by
+         * pp__snapshot and loses nothing: the journal still holds it all. */
+        pp_book *b = S->books[i];
+        if (!(S->cfg.flags & PP_NO_AUTO_SNAPSHOT) && !pp__load_acq(&b->err) &&
+            pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) {
+            (void)pp__snapshot(b);
+            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) {
+                if (b->mode == PP_JOURNAL_MMAP) (void)pp__compact_mmap(b, 0);
+                else (void)pp__compact_strict(b, 0);
+            }
+        }
+    }
+    for (size_t i = 0; i < S->nbooks; i++) {
         pp_book *b = S->books[i];
         int r = pp__load_acq(&b->err);
         if (!r && b->mode == PP_JOURNAL_MMAP) r = pp__sync_mmap(b, 0);
@@ -2561,6 +2674,14 @@ PPDEF int pp_close(pp_store *S) {
 }
 
 /* ---- the hot path ---- */
+static inline uint64_t pp__now(const pp_book *b) {
+    const pp_config *c = &b->s->cfg;
+    if (c->clock_ns) return c->clock_ns(c->clock_user);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static inline int pp__journal(pp_book *b, pp__ev *v) {
     int err = pp__load_rlx(&b->err);
     if (__builtin_expect(err != 0, 0)) return err;
@@ -2625,7 +2746,7 @@ PPDEF int pp_cancel(pp_book *b, uint64_t id) {
     pp__islot *s = pp__idx_find(&b->idx, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
-    v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = 0;
+    v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     pp__idx_del(&b->idx, s);
@@ -2638,7 +2759,7 @@ PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
     if (!s) return PP_ENOENT;
     if (qty > s->qty) return PP_EOVERFILL;
     pp__ev v;
-    v.type = PP_EV_EXECUTE; v.side = qty == s->qty; v.id = id; v.price = price; v.qty = qty; v.ts = 0;
+    v.type = PP_EV_EXECUTE; v.side = qty == s->qty; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty -= qty;
@@ -2651,7 +2772,7 @@ PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
     pp__islot *s = pp__idx_find(&b->idx, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
-    v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = 0;
+    v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty = qty;
@@ -2699,6 +2820,7 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
 
 PPDEF int pp_find(pp_book *b, uint64_t id, pp_order *out) {
     if (!b || !out) return PP_EINVAL;
+    if (id == 0) return PP_ENOENT;           /* 0 marks an empty slot of the table, never an order */
     pthread_mutex_lock(&b->shadow_mu);
     int rc = pp__drain(b);
     pp__oslot *s = rc ? NULL : pp__shadow_find(&b->shadow, id);

@@ -15,6 +15,17 @@
  *              append during it.      target: <= 1 s, appends stall <= 10 us
  *   memory     RSS growth per active order (index + shadow + ring share).
  *
+ *   usage: pp_bench --books N [data_dir] [runs]   (issue 12: many instruments)
+ *
+ *   books      default configuration, N instruments with no orders: wall time
+ *              of pp_open + pp_book_open of all N (created, then reopened),
+ *              RSS growth, threads, file descriptors and disk used; then
+ *              pp_add -> pp_durable lag with 1, 100 and 400 (at most N) active
+ *              books: each round adds one event to each active book and
+ *              polls until all are durable; mean, p50, p99 and max of the
+ *              per-event lag, and the syncs (one per dirty book per round
+ *              today) per second.
+ *
  * Every figure is the median of `runs` runs. The machine this was written on is
  * a shared 2-core VM: noisy neighbours show up as outliers in max and P99.9.
  */
@@ -209,7 +220,108 @@ static void bench_snapshot(uint64_t norders, double *secs, double *maxlat, uint6
     pp_close(s);
 }
 
+/* ---- many instruments (issue 12) ---- */
+#include <dirent.h>
+#include <ftw.h>
+static uint64_t du_bytes;
+static int du_visit(const char *p, const struct stat *st, int flag, struct FTW *f) {
+    (void)p; (void)flag; (void)f;
+    du_bytes += (uint64_t)st->st_blocks * 512;
+    return 0;
+}
+static uint64_t du(const char *dir) { du_bytes = 0; nftw(dir, du_visit, 64, FTW_PHYS); return du_bytes; }
+static int count_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - (strcmp(dir, "/proc/self/fd") == 0);   /* the DIR's own descriptor */
+}
+static int cmp_u64(const void *a, const void *b) { uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b; return x < y ? -1 : x > y; }
+
+static void books_lag(pp_book **bk, int active, int rounds) {
+    uint64_t *lag = (uint64_t *)malloc((size_t)active * (size_t)rounds * sizeof *lag), *seq = (uint64_t *)malloc((size_t)active * sizeof *seq);
+    uint64_t *t_add = (uint64_t *)malloc((size_t)active * sizeof *t_add);
+    uint8_t *done = (uint8_t *)malloc((size_t)active);
+    size_t nl = 0;
+    uint64_t syncs0 = 0, syncs1 = 0;
+    pp_stats st;
+    for (int i = 0; i < active; i++) { pp_get_stats(bk[i], &st); syncs0 += st.syncs; }
+    static uint64_t id = 1000000;
+    uint64_t t0 = plg_now_ns();
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < active; i++) {
+            pp_order o = {id++, 100000, 1, plg_now_ns(), PP_BUY, 0};
+            t_add[i] = plg_now_ns();
+            if (pp_add(bk[i], &o)) { fprintf(stderr, "pp_add failed\n"); exit(1); }
+            seq[i] = pp_last_seq(bk[i]); done[i] = 0;
+        }
+        for (int left = active; left > 0;) {
+            for (int i = 0; i < active; i++)
+                if (!done[i] && pp_durable(bk[i]) >= seq[i]) { done[i] = 1; left--; lag[nl++] = plg_now_ns() - t_add[i]; }
+            if (left) usleep(50);
+        }
+    }
+    double secs = (double)(plg_now_ns() - t0) / 1e9;
+    for (int i = 0; i < active; i++) { pp_get_stats(bk[i], &st); syncs1 += st.syncs; }
+    qsort(lag, nl, sizeof *lag, cmp_u64);
+    double sum = 0;
+    for (size_t i = 0; i < nl; i++) sum += (double)lag[i];
+    printf("  lag with %4d active books: mean %.1f ms  p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%zu events, %d rounds); %.0f book syncs/s\n",
+           active, sum / (double)nl / 1e6, (double)lag[nl / 2] / 1e6, (double)lag[nl * 99 / 100] / 1e6, (double)lag[nl - 1] / 1e6,
+           nl, rounds, (double)(syncs1 - syncs0) / secs);
+    fflush(stdout);
+    free(lag); free(seq); free(t_add); free(done);
+}
+
+static int bench_books(int nbooks, const char *dir_in) {
+    char dir[2048];
+    snprintf(base, sizeof base, "%s", dir_in);
+    fresh(dir, sizeof dir, "books");
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.data_dir = dir;                                 /* defaults otherwise */
+    pp_book **bk = (pp_book **)calloc((size_t)nbooks, sizeof *bk);
+    for (int pass = 0; pass < 2; pass++) {
+        double rss0 = rss_mb();
+        int fd0 = count_dir("/proc/self/fd");
+        uint64_t t0 = plg_now_ns();
+        pp_store *s;
+        int rc = pp_open(&s, &c);
+        if (rc) { fprintf(stderr, "pp_open: %s\n", pp_strerror(rc)); return 1; }
+        for (int i = 0; i < nbooks; i++) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "INST%05d", i);
+            rc = pp_book_open(s, nm, &bk[i]);
+            if (rc) { fprintf(stderr, "pp_book_open %s: %s\n", nm, pp_strerror(rc)); return 1; }
+        }
+        double secs = (double)(plg_now_ns() - t0) / 1e9;
+        printf("books %d, %s: pp_open + pp_book_open %.2f s; RSS +%.0f MiB; threads %d; fds +%d; disk %.0f MiB\n", nbooks,
+               pass ? "reopened" : "created", secs, rss_mb() - rss0, count_dir("/proc/self/task"),
+               count_dir("/proc/self/fd") - fd0, (double)du(dir) / 1048576.0);
+        fflush(stdout);
+        if (pass == 1) {
+            static const int act[] = {1, 100, 400};
+            for (size_t k = 0; k < 3; k++) {
+                int a = act[k] < nbooks ? act[k] : nbooks;
+                books_lag(bk, a, a >= 400 ? 20 : a >= 100 ? 40 : 200);
+                if (a == nbooks) break;
+            }
+        }
+        uint64_t tc = plg_now_ns();
+        rc = pp_close(s);
+        printf("  pp_close %.2f s (%s)\n", (double)(plg_now_ns() - tc) / 1e9, rc ? pp_strerror(rc) : "ok");
+    }
+    free(bk);
+    snprintf(dir, sizeof dir, "rm -rf '%s/books'", base);
+    return system(dir) != 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--books") == 0)
+        return bench_books(atoi(argv[2]), argc > 3 ? argv[3] : "build/bench/pp_data");
     snprintf(base, sizeof base, "%s", argc > 1 ? argv[1] : "build/bench/pp_data");
     int runs = argc > 2 ? atoi(argv[2]) : 3;
     if (runs < 1) runs = 1;
