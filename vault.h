@@ -20,7 +20,10 @@
  *              decrypt straight into locked pages -> map checked
  *   in memory  the map and the derived keys in mmap'd pages, mlock'd and
  *              MADV_DONTDUMP, wiped on close; set/remove rebuild the map
- *   save       re-encrypt with a fresh IV (no KDF), temp file + fsync +
+ *   save       under flock of "<path>.lock" (waits up to lock_timeout_ms:
+ *              VAULT_ELOCKED); refused with VAULT_ECONFLICT if the file is no
+ *              longer the one this handle read or wrote (reopen, redo, save);
+ *              re-encrypt with a fresh IV (no KDF), temp file + fsync +
  *              rename + directory fsync
  *
  * DO THIS in exactly one C or C++ file, BEFORE any other #include:
@@ -140,7 +143,9 @@ extern "C" {
     X(VAULT_ERANGE,   -30317, "buffer too small") \
     X(VAULT_ERANDOM,  -30318, "no random bytes (getrandom failed)") \
     X(VAULT_ECORRUPT, -30319, "authenticated contents are malformed") \
-    X(VAULT_EPAD,     -30320, "bad PKCS#7 padding")
+    X(VAULT_EPAD,     -30320, "bad PKCS#7 padding") \
+    X(VAULT_ECONFLICT,-30321, "the vault file changed since this handle read it (reopen, redo the change, save again)") \
+    X(VAULT_ELOCKED,  -30322, "another writer held the vault's lock file longer than lock_timeout_ms")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
@@ -174,6 +179,7 @@ enum {
 #define VAULT_MAP_MAX    (4u << 20)         /* bytes of the whole encoded map */
 #define VAULT_FILE_MAX   (8u << 20)         /* bytes of secure_config.json */
 #define VAULT_FORMAT_VERSION 1
+#define VAULT_DEFAULT_LOCK_TIMEOUT_MS 10000u /* a save waits this long for another writer */
 
 /* What the audit callback receives. Never contains a secret: no password, no
  * key, no credential name or value. `message` is a human-readable sentence. */
@@ -193,6 +199,7 @@ typedef struct vault_options {
     uint32_t max_iterations;  /* files with more are refused (0 = 10000000) */
     vault_audit_fn audit;     /* optional: told of opens, failed decryptions, saves, ... */
     void *audit_user_data;
+    uint32_t lock_timeout_ms; /* how long a save waits for another writer's lock (0 = 10000) */
 } vault_options;
 
 typedef struct vault vault;
@@ -269,6 +276,7 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #if defined(VAULT_MALLOC) && defined(VAULT_FREE) && defined(VAULT_REALLOC)
 #elif !defined(VAULT_MALLOC) && !defined(VAULT_FREE) && !defined(VAULT_REALLOC)
@@ -1224,6 +1232,8 @@ struct vault {
     size_t map_len;
     uint8_t salt[VAULT__SALT_LEN];
     uint32_t iterations;
+    uint8_t file_tag[32];  /* the tag of the file as this handle last read or wrote it */
+    struct stat file_st;   /* and its identity then (used when it cannot be read back) */
 };
 
 typedef struct vault__keyset {
@@ -1263,7 +1273,7 @@ static int vault__errno(int e) {
 
 /* Reads the whole vault file after the OpenSSH-style checks. *msg gets a
  * sentence for the audit log. */
-static int vault__read_file(const char *path, char **buf, size_t *len, char *msg, size_t msgcap) {
+static int vault__read_file(const char *path, char **buf, size_t *len, char *msg, size_t msgcap, struct stat *st_out) {
     struct stat st;
     int fd, rc;
     size_t got = 0;
@@ -1303,6 +1313,7 @@ static int vault__read_file(const char *path, char **buf, size_t *len, char *msg
     }
     close(fd);
     *buf = b; *len = got;
+    if (st_out) *st_out = st;
     return 0;
 fail:
     close(fd);
@@ -1438,6 +1449,73 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
     return rc;
 }
 
+/* Writers take turns on "<path>.lock" (flock, exclusive): created on first
+ * use, never removed (removing it would let two writers lock two different
+ * files). A writer that finds it held retries every few milliseconds for up
+ * to timeout_ms, then gives up with VAULT_ELOCKED. *fd is closed to unlock. */
+static int vault__lock(const char *path, uint32_t timeout_ms, int *fd) {
+    size_t pl = strlen(path);
+    char *lp = (char *)VAULT_MALLOC(pl + 6);
+    struct timespec t0, now, nap;
+    struct stat st;
+    int err;
+    *fd = -1;
+    if (!lp) return VAULT_ENOMEM;
+    memcpy(lp, path, pl); memcpy(lp + pl, ".lock", 6);
+    *fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    err = errno;
+    VAULT_FREE(lp);
+    if (*fd < 0) { errno = err; return vault__errno(err); }
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(*fd); *fd = -1; return VAULT_ENOTREG; }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    nap.tv_sec = 0; nap.tv_nsec = 2000000;   /* 2 ms, doubling up to 64 ms */
+    while (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        uint64_t ms;
+        if (errno != EWOULDBLOCK && errno != EINTR) { err = errno; close(*fd); *fd = -1; errno = err; return VAULT_EIO; }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000u + (uint64_t)((now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (ms >= timeout_ms) { close(*fd); *fd = -1; return VAULT_ELOCKED; }
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 64000000) nap.tv_nsec *= 2;
+    }
+    return 0;
+}
+
+/* Is the file at path still the one this handle read or last wrote? The tag
+ * decides (public, and different for every save: each draws a fresh IV); it
+ * is read without the owner and mode checks, which do not matter for it.
+ * When the file cannot be read (mode 000 for its owner), the same inode,
+ * size and mtime count as the same file. 1 same, 0 changed or gone, < 0 error. */
+static int vault__unchanged(const vault *v) {
+    struct stat st;
+    vault__json j;
+    uint8_t tag[32];
+    char *b;
+    size_t got = 0;
+    int fd = open(v->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), rc;
+    if (fd < 0) {
+        if (errno == ENOENT) return 0;
+        if (errno != EACCES || lstat(v->path, &st) != 0) return vault__errno(errno);
+        return st.st_dev == v->file_st.st_dev && st.st_ino == v->file_st.st_ino && st.st_size == v->file_st.st_size &&
+               st.st_mtim.tv_sec == v->file_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == v->file_st.st_mtim.tv_nsec;
+    }
+    if (fstat(fd, &st) != 0) { rc = vault__errno(errno); close(fd); return rc; }
+    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)VAULT_FILE_MAX) { close(fd); return 0; }
+    b = (char *)VAULT_MALLOC((size_t)st.st_size + 1);
+    if (!b) { close(fd); return VAULT_ENOMEM; }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    rc = vault__json_parse(b, got, &j) == 0 && j.seen[VAULT__F_TAG] &&
+         vault__b64_decode(j.s[VAULT__F_TAG], j.n[VAULT__F_TAG], tag, 32) == 32 && vault_ct_equal(tag, v->file_tag, 32);
+    VAULT_FREE(b);
+    return rc;
+}
+
 /* >>store ---------------------------------------------------------------- */
 
 VAULTDEF const char *vault_strerror(int err) {
@@ -1465,6 +1543,7 @@ VAULTDEF vault_options vault_options_defaults(const vault_options *opts) {
     if (!o.min_iterations) o.min_iterations = VAULT_DEFAULT_MIN_ITERATIONS;
     if (o.min_iterations < VAULT_ITERATIONS_FLOOR) o.min_iterations = VAULT_ITERATIONS_FLOOR;
     if (!o.max_iterations) o.max_iterations = VAULT_DEFAULT_MAX_ITERATIONS;
+    if (!o.lock_timeout_ms) o.lock_timeout_ms = VAULT_DEFAULT_LOCK_TIMEOUT_MS;
     return o;
 }
 
@@ -1521,7 +1600,7 @@ static void vault__tag(const vault__keyset *k, uint32_t iter, const uint8_t *sal
 static vault__keyset *vault__ks(vault *v) { return (vault__keyset *)v->keys.p; }
 
 /* Encrypts the map with a fresh IV and returns the JSON text (VAULT_MALLOC). */
-static int vault__serialize(vault *v, char **out, size_t *outlen) {
+static int vault__serialize(vault *v, char **out, size_t *outlen, uint8_t tag_out[32]) {
     size_t padded = (v->map_len + VAULT__MAP_ALIGN - 1) / VAULT__MAP_ALIGN * VAULT__MAP_ALIGN;
     size_t ctlen = VAULT_CBC_OUT_LEN(padded), cap;
     uint8_t iv[16], tag[32];
@@ -1553,6 +1632,7 @@ static int vault__serialize(vault *v, char **out, size_t *outlen) {
     p += strlen(p);
     p += snprintf(p, cap - (size_t)(p - js), "\",\n  \"tag\": \"%s\"\n}\n", b64tag);
     VAULT_FREE(ct);
+    memcpy(tag_out, tag, 32);
     *out = js; *outlen = (size_t)(p - js);
     return 0;
 }
@@ -1613,8 +1693,11 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     if ((rc = vault__sec_alloc(&v->map, VAULT__MAP_ALIGN)) == 0 && (rc = vault_random(v->salt, sizeof v->salt)) == 0) {
         v->map_len = 4;                           /* count 0 */
         vault__derive(vault__ks(v), password, v->salt, v->iterations);
-        rc = vault__serialize(v, &js, &jl);
+        rc = vault__serialize(v, &js, &jl, v->file_tag);
+        /* no writers' lock: link() makes it exclusive, and a save through
+         * another handle finds no file of its own, a conflict */
         if (rc == 0) rc = vault__write_atomic(path, js, jl, 1);
+        if (rc == 0 && lstat(path, &v->file_st) != 0) memset(&v->file_st, 0, sizeof v->file_st);
         VAULT_FREE(js);
     }
     if (rc == 0) vault__msg(msg, sizeof msg, "created '%s'", path);
@@ -1700,6 +1783,7 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     m = vault__map_check(v->map.p, (size_t)m);
     if (m < 0) { vault__msg(msg, msgcap, "'%s': authenticated but the credential map is malformed", v->path); return VAULT_ECORRUPT; }
     v->map_len = (size_t)m;
+    memcpy(v->file_tag, tag, 32);
     return 0;
 }
 
@@ -1714,7 +1798,7 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
     if (!path || !password) return VAULT_EINVAL;
     if ((rc = vault__new(&v, path, opts)) != 0) return rc;
     msg[0] = 0;
-    rc = vault__read_file(path, &text, &len, msg, sizeof msg);
+    rc = vault__read_file(path, &text, &len, msg, sizeof msg, &v->file_st);
     if (rc == 0) {
         rc = vault__load(v, text, len, password, msg, sizeof msg);
         VAULT_FREE(text);
@@ -1827,14 +1911,30 @@ VAULTDEF int vault_list(vault *v, int (*visit)(const char *name, void *ctx), voi
     return (int)count;
 }
 
+/* Under the writers' lock: refuses (VAULT_ECONFLICT) when the file is no
+ * longer the one this handle read or last wrote, so a stale handle never
+ * undoes another writer's save (a rekey, an added credential). */
 static int vault__save_as(vault *v, int event) {
     char *js = NULL;
     size_t jl = 0;
     char msg[256];
-    int rc = vault__serialize(v, &js, &jl);
+    uint8_t tag[32];
+    int lfd = -1, rc = vault__lock(v->path, v->opt.lock_timeout_ms, &lfd);
+    if (rc == 0) {
+        rc = vault__unchanged(v);
+        rc = rc == 1 ? 0 : rc == 0 ? VAULT_ECONFLICT : rc;
+    }
+    if (rc == 0) rc = vault__serialize(v, &js, &jl, tag);
     if (rc == 0) rc = vault__write_atomic(v->path, js, jl, 0);
+    if (rc == 0) {               /* ours until the lock is released */
+        memcpy(v->file_tag, tag, 32);
+        if (lstat(v->path, &v->file_st) != 0) memset(&v->file_st, 0, sizeof v->file_st);
+    }
+    if (lfd >= 0) close(lfd);
     VAULT_FREE(js);
     if (rc == 0) vault__msg(msg, sizeof msg, "saved '%s' (%d credentials)", v->path, vault_count(v));
+    else if (rc == VAULT_ECONFLICT)
+        vault__msg(msg, sizeof msg, "refused to save '%s': another writer saved it after this handle read it", v->path);
     else vault__msg(msg, sizeof msg, "could not save '%s': %s (%s)", v->path,
                     vault_strerror(rc), rc == VAULT_EIO ? strerror(errno) : "-");
     vault__audit(&v->opt, event, rc, v->path, v->iterations, msg);

@@ -518,7 +518,8 @@ static void test_save_is_atomic_and_private(void) {
     umask(old);
     CHECK(stat(p, &st) == 0);
     CHECK_EQ(st.st_mode & 0777, 0600);
-    CHECK_EQ(count_entries(d), 1);                     /* no temp file left behind */
+    CHECK_EQ(count_entries(d), 2);                     /* the vault and its lock file: no temp left behind */
+    CHECK(access(pathin(d, "v.json.lock"), F_OK) == 0);
     char *a = slurp(p, NULL);
     CHECK_EQ(vault_save(v), 0);
     char *b = slurp(p, NULL);
