@@ -305,6 +305,26 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 #include <immintrin.h>
 #define VAULT__TARGET_AES __attribute__((target("aes,sse2")))
 #define VAULT__TARGET_SHA __attribute__((target("sha,sse4.1,ssse3")))
+/* Zeroes the SSE registers: the AES-NI and SHA-NI code leaves round keys and
+ * key-derived hash states in them, and a core dump's register notes (or a
+ * ptrace of the process) would show them long after. */
+#if defined(__x86_64__)
+#define VAULT__CLEAR_VREGS() __asm__ __volatile__( \
+    "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t" \
+    "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\tpxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t" \
+    "pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\tpxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t" \
+    "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\tpxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15" \
+    : : : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+          "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory")
+#else
+#define VAULT__CLEAR_VREGS() __asm__ __volatile__( \
+    "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t" \
+    "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\tpxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7" \
+    : : : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "memory")
+#endif
+#endif
+#ifndef VAULT__CLEAR_VREGS
+#define VAULT__CLEAR_VREGS() ((void)0)
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -407,6 +427,23 @@ static int vault__sec_alloc(vault__sec *s, size_t n) {
     s->locked = mlock(p, cap) == 0;
     s->p = (uint8_t *)p; s->cap = cap;
     return 0;
+}
+
+/* After a store operation that held keys: zero the stack below the caller
+ * (the dead frames of the KDF, HMAC and AES code, and whatever the compiler
+ * spilled there) and the vector registers. A core dump of the process then
+ * holds no key outside the MADV_DONTDUMP pages. */
+#define VAULT__BURN_BYTES 16384
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void vault__burn_stack(void) {
+    uint8_t b[VAULT__BURN_BYTES];
+    vault_wipe(b, sizeof b);
+}
+static void vault__scrub(void) {
+    vault__burn_stack();
+    VAULT__CLEAR_VREGS();
 }
 
 static void vault__sec_free(vault__sec *s) {
@@ -548,6 +585,7 @@ VAULT__TARGET_SHA static void vault__sha256_shani(uint32_t h[8], const uint8_t *
     st1 = _mm_alignr_epi8(st1, tmp, 8);          /* HGFE */
     _mm_storeu_si128((__m128i *)&h[0], st0);
     _mm_storeu_si128((__m128i *)&h[4], st1);
+    VAULT__CLEAR_VREGS();
 }
 #endif
 
@@ -721,6 +759,7 @@ VAULT__TARGET_SHA static void vault__pbkdf2_loop_shani(const vault__hmac_key *k,
     _mm_storeu_si128((__m128i *)(u + 16), _mm_shuffle_epi8(w1, bswap));
     _mm_storeu_si128((__m128i *)(t + 0), _mm_shuffle_epi8(t0, bswap));
     _mm_storeu_si128((__m128i *)(t + 16), _mm_shuffle_epi8(t1, bswap));
+    VAULT__CLEAR_VREGS();
 }
 #endif
 
@@ -895,6 +934,7 @@ VAULT__TARGET_AES static void vault__aesni_cbc_enc(const vault__aes_key *ks, uin
     }
     _mm_storeu_si128((__m128i *)iv, x);
     vault_wipe(k, sizeof k);
+    VAULT__CLEAR_VREGS();
 }
 
 VAULT__TARGET_AES static void vault__aesni_cbc_dec(const vault__aes_key *ks, uint8_t iv[16], const uint8_t *in, uint8_t *out, size_t nblocks) {
@@ -915,6 +955,7 @@ VAULT__TARGET_AES static void vault__aesni_cbc_dec(const vault__aes_key *ks, uin
     }
     _mm_storeu_si128((__m128i *)iv, prev);
     vault_wipe(k, sizeof k);
+    VAULT__CLEAR_VREGS();
 }
 #endif
 
@@ -1704,6 +1745,7 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     else vault__msg(msg, sizeof msg, "could not create '%s': %s (%s)", path, vault_strerror(rc),
                     rc == VAULT_EIO ? strerror(errno) : "-");
     vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, msg);
+    vault__scrub();
     if (rc != 0) { vault_close(v); return rc; }
     *out = v;
     return 0;
@@ -1805,6 +1847,7 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
     }
     if (rc == 0) vault__msg(msg, sizeof msg, "opened '%s'", path);
     vault__audit(&v->opt, VAULT_AUDIT_OPEN, rc, path, v->iterations, msg[0] ? msg : NULL);
+    vault__scrub();
     if (rc != 0) { vault_close(v); return rc; }
     *out = v;
     return 0;
@@ -1938,6 +1981,7 @@ static int vault__save_as(vault *v, int event) {
     else vault__msg(msg, sizeof msg, "could not save '%s': %s (%s)", v->path,
                     vault_strerror(rc), rc == VAULT_EIO ? strerror(errno) : "-");
     vault__audit(&v->opt, event, rc, v->path, v->iterations, msg);
+    vault__scrub();
     return rc;
 }
 

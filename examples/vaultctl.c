@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -119,6 +120,9 @@ int main(int argc, char **argv) {
     vault_options o;
     vault *v = NULL;
     memset(&o, 0, sizeof o);
+    /* No core dump and no ptrace by other processes of this user: the
+     * password, the keys and the secrets are in this process's memory. */
+    if (prctl(PR_SET_DUMPABLE, 0) != 0) { perror("vaultctl: prctl(PR_SET_DUMPABLE)"); return 1; }
     if (!file || !*file) file = "secure_config.json";
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-f") && i + 1 < argc) file = argv[++i];
