@@ -50,6 +50,7 @@
  *   Options (zero = defaults): vault_create_ex / vault_open_ex with a
  *   vault_options: PBKDF2 iterations, accepted iteration range, and an audit
  *   callback (+ user_data) told of every open, failed decryption and save.
+ *   Values are any bytes with vault_set_bytes (vault_set: a C string).
  *   The command-line tool examples/vaultctl.c does init/set/get/list/rm/rekey.
  *
  * COMPILE-TIME OPTIONS
@@ -214,7 +215,9 @@ VAULTDEF int  vault_create_ex(vault **out, const char *path, const char *passwor
 VAULTDEF int  vault_open(vault **out, const char *path, const char *password);   /* VAULT_EAUTH: wrong password or tampered file */
 VAULTDEF int  vault_open_ex(vault **out, const char *path, const char *password, const vault_options *opts);
 VAULTDEF int  vault_set(vault *v, const char *name, const char *value);          /* in memory until vault_save */
-VAULTDEF int  vault_get(vault *v, const char *name, char *buf, size_t cap);      /* value length (NUL added), or < 0; (buf NULL, cap 0) asks the length */
+VAULTDEF int  vault_set_bytes(vault *v, const char *name, const void *value, size_t len); /* any bytes (newlines, NUL), up to VAULT_VALUE_MAX */
+VAULTDEF int  vault_get(vault *v, const char *name, char *buf, size_t cap);      /* value length (NUL added), or < 0; (buf NULL, cap 0) asks the length;
+                                                                                    a value set with vault_set_bytes may hold NULs: use the length */
 VAULTDEF int  vault_remove(vault *v, const char *name);                          /* in memory until vault_save */
 VAULTDEF int  vault_count(const vault *v);
 VAULTDEF int  vault_list(vault *v, int (*visit)(const char *name, void *ctx), void *ctx); /* sorted; visit returns nonzero to stop; returns count visited */
@@ -1254,7 +1257,7 @@ static long vault__map_check(const uint8_t *p, size_t len) {
         off += nl + 1;
         vl = vault__be32(p + off); off += 4;
         if (vl > VAULT_VALUE_MAX || len - off < (size_t)vl + 1) return VAULT_ECORRUPT;
-        if (memchr(p + off, 0, vl) || p[off + vl] != 0) return VAULT_ECORRUPT;
+        if (p[off + vl] != 0) return VAULT_ECORRUPT;   /* values are any bytes, then a NUL */
         off += vl + 1;
         if (i > 0 && strcmp((const char *)p + prev_name, (const char *)p + name) >= 0) return VAULT_ECORRUPT;
         prev_name = name;
@@ -1874,10 +1877,10 @@ static size_t vault__find(const vault *v, const char *name, size_t *ins) {
 }
 
 /* Rebuilds the map: drops the entry at `del` (if nonzero), inserts name=value at `ins` (if name). */
-static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, const char *value) {
+static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, const void *value, size_t vl) {
     vault__sec nm;
     const uint8_t *p = v->map.p;
-    size_t dlen = 0, nl = name ? strlen(name) : 0, vl = value ? strlen(value) : 0;
+    size_t dlen = 0, nl = name ? strlen(name) : 0;
     size_t add = name ? vault__entry_len(nl, vl) : 0, len, o;
     uint32_t count = vault__be32(p);
     int rc;
@@ -1896,7 +1899,8 @@ static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, co
     o = ins;
     if (name) {
         vault__put_be32(nm.p + o, (uint32_t)nl); memcpy(nm.p + o + 4, name, nl + 1); o += 4 + nl + 1;
-        vault__put_be32(nm.p + o, (uint32_t)vl); memcpy(nm.p + o + 4, value, vl + 1); o += 4 + vl + 1;
+        vault__put_be32(nm.p + o, (uint32_t)vl); if (vl) memcpy(nm.p + o + 4, value, vl);
+        nm.p[o + 4 + vl] = 0; o += 4 + vl + 1;
     }
     memcpy(nm.p + o, p + ins + dlen, v->map_len - ins - dlen);
     vault__sec_free(&v->map);
@@ -1905,14 +1909,19 @@ static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, co
     return 0;
 }
 
-VAULTDEF int vault_set(vault *v, const char *name, const char *value) {
-    size_t off, ins = 0, nl, vl;
-    if (!v || !name || !value) return VAULT_EINVAL;
-    nl = strlen(name); vl = strlen(value);
+VAULTDEF int vault_set_bytes(vault *v, const char *name, const void *value, size_t vl) {
+    size_t off, ins = 0, nl;
+    if (!v || !name || (!value && vl)) return VAULT_EINVAL;
+    nl = strlen(name);
     if (nl == 0) return VAULT_EINVAL;
     if (nl > VAULT_NAME_MAX || vl > VAULT_VALUE_MAX) return VAULT_ETOOBIG;
     off = vault__find(v, name, &ins);
-    return vault__rebuild(v, off, ins, name, value);
+    return vault__rebuild(v, off, ins, name, value, vl);
+}
+
+VAULTDEF int vault_set(vault *v, const char *name, const char *value) {
+    if (!value) return VAULT_EINVAL;
+    return vault_set_bytes(v, name, value, strlen(value));
 }
 
 VAULTDEF int vault_remove(vault *v, const char *name) {
@@ -1920,7 +1929,7 @@ VAULTDEF int vault_remove(vault *v, const char *name) {
     if (!v || !name) return VAULT_EINVAL;
     off = vault__find(v, name, &ins);
     if (!off) return VAULT_ENOTFOUND;
-    return vault__rebuild(v, off, 0, NULL, NULL);
+    return vault__rebuild(v, off, 0, NULL, NULL, 0);
 }
 
 VAULTDEF int vault_get(vault *v, const char *name, char *buf, size_t cap) {
@@ -2029,7 +2038,7 @@ VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
     if ((rc = vault__sec_alloc(&old, v->map.cap)) != 0) return rc;
     memcpy(old.p, v->map.p, v->map.cap);
     old_len = v->map_len;
-    rc = vault__rebuild(v, off, ins, name, new_value);
+    rc = vault__rebuild(v, off, ins, name, new_value, vl);
     if (rc == 0) rc = vault__save_as(v, VAULT_AUDIT_ROTATE);
     if (rc != 0) {
         vault__sec_free(&v->map);

@@ -741,6 +741,43 @@ static void test_stale_temps_removed(void) {
     vault_close(v);
 }
 
+/* A value is any bytes: newlines (a PEM key), NULs, 0xff, up to
+ * VAULT_VALUE_MAX; it comes back whole after a save and a reopen. */
+static void test_values_hold_any_bytes(void) {
+    const char *d = t_dir("vault_bytes"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v;
+    static char big[VAULT_VALUE_MAX + 2];
+    char buf[64];
+    const char bin[] = {'a', 0, '\n', (char)0xff, 0, '\r', 'z'};
+    size_t i;
+    for (i = 0; i < sizeof big; i++) big[i] = (char)(i * 7);
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    CHECK_EQ(vault_set_bytes(v, "bin", bin, sizeof bin), 0);
+    CHECK_EQ(vault_set_bytes(v, "empty", NULL, 0), 0);
+    CHECK_EQ(vault_set_bytes(v, "big", big, VAULT_VALUE_MAX), 0);
+    CHECK_EQ(vault_set_bytes(v, "toobig", big, VAULT_VALUE_MAX + 1), VAULT_ETOOBIG);
+    CHECK_EQ(vault_set_bytes(v, "x", NULL, 1), VAULT_EINVAL);
+    CHECK_EQ(vault_save(v), 0);
+    vault_close(v);
+    REQUIRE(vault_open_ex(&v, p, "pw", &o) == 0);
+    memset(buf, 'Q', sizeof buf);
+    CHECK_EQ(vault_get(v, "bin", buf, sizeof buf), (int)sizeof bin);
+    CHECK(memcmp(buf, bin, sizeof bin) == 0);
+    CHECK_EQ(buf[sizeof bin], 0);
+    CHECK_EQ(vault_get(v, "empty", buf, sizeof buf), 0);
+    CHECK_EQ(vault_get(v, "big", NULL, 0), (int)VAULT_VALUE_MAX);
+    {
+        char *b = (char *)malloc(VAULT_VALUE_MAX + 1);
+        CHECK_EQ(vault_get(v, "big", b, VAULT_VALUE_MAX + 1), (int)VAULT_VALUE_MAX);
+        CHECK(b && memcmp(b, big, VAULT_VALUE_MAX) == 0);
+        free(b);
+    }
+    CHECK_EQ(vault_rotate(v, "bin", "plain"), 0);
+    CHECK_EQ(vault_get(v, "bin", buf, sizeof buf), 5);
+    vault_close(v);
+}
+
 int main(void) {
     RUN(test_create_open_roundtrip);
     RUN(test_create_refuses_existing);
@@ -761,5 +798,6 @@ int main(void) {
     RUN(test_default_iterations);
     RUN(test_strerror);
     RUN(test_stale_temps_removed);
+    RUN(test_values_hold_any_bytes);
     return t_done();
 }
