@@ -79,17 +79,6 @@ static void on_fatal_signal(int sig) {
     signal(sig, SIG_DFL);
     raise(sig);
 }
-/* Ctrl-Z: echo back on while stopped; fg: echo off again, still reading. */
-static void on_tstp(int sig) {
-    int was_off = tty_echo_off, e = errno;
-    restore_tty();
-    signal(sig, SIG_DFL);
-    raise(sig);                              /* stops here until SIGCONT */
-    signal(sig, on_tstp);
-    if (was_off && tcsetattr(tty_fd, TCSAFLUSH, &noecho_tio) == 0) tty_echo_off = 1;
-    errno = e;
-}
-
 static void catch_signal(int sig, void (*fn)(int)) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -97,6 +86,22 @@ static void catch_signal(int sig, void (*fn)(int)) {
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, NULL);               /* no SA_RESTART: read() sees EINTR and retries */
 }
+
+/* Ctrl-Z: echo back on while stopped; fg: echo off again, still reading. */
+static void on_tstp(int sig) {
+    int was_off = tty_echo_off, e = errno;
+    sigset_t set;
+    restore_tty();
+    signal(sig, SIG_DFL);
+    sigemptyset(&set); sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);    /* blocked while in its handler */
+    raise(sig);                              /* stops here until SIGCONT */
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    catch_signal(sig, on_tstp);
+    if (was_off && tcsetattr(tty_fd, TCSAFLUSH, &noecho_tio) == 0) tty_echo_off = 1;
+    errno = e;
+}
+
 
 /* One line from fd, byte by byte (so several lines can come from one fd);
  * the newline (and a CR before it) is dropped. Returns the length, or -1. */

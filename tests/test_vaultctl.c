@@ -4,6 +4,10 @@
 // NO_TSAN
 #define _GNU_SOURCE 1
 #include "t.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
 static char out[4096];
@@ -140,11 +144,100 @@ static void test_vaultctl_password_sources(void) {
 #undef NOFD
 }
 
+/* The terminal prompt: echo off while it reads, back on while vaultctl is
+ * stopped by Ctrl-Z (SIGTSTP), off again after fg (SIGCONT). vaultctl runs on
+ * a pseudo-terminal, in a foreground process group that is not orphaned
+ * (stop signals to orphaned groups are discarded). */
+static int echo_on(int fd) { struct termios t; return tcgetattr(fd, &t) == 0 ? !!(t.c_lflag & ECHO) : -1; }
+static char proc_state(pid_t pid) {
+    char p[64], b[256], *q;
+    FILE *f;
+    size_t n;
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(p, "r"))) return 0;
+    n = fread(b, 1, sizeof b - 1, f); fclose(f); b[n] = 0;
+    q = strrchr(b, ')');
+    return q && q[1] == ' ' ? q[2] : 0;
+}
+static int wait_for(int (*cond)(int, pid_t), int fd, pid_t pid) {
+    int i;
+    for (i = 0; i < 2000; i++) { if (cond(fd, pid)) return 1; usleep(5000); }   /* up to 10 s */
+    return 0;
+}
+static int c_echo_off(int fd, pid_t pid) { (void)pid; return echo_on(fd) == 0; }
+static int c_stopped(int fd, pid_t pid) { (void)fd; return proc_state(pid) == 'T'; }
+
+static void test_vaultctl_prompt_survives_ctrl_z(void) {
+    const char *d = t_dir("vaultctl_tty");
+    char exe[4096], vf[700];
+    int m, s, st, pp[2];
+    pid_t mid, kid = 0;
+    if (access("build/vaultctl", X_OK) != 0) SKIP("build/vaultctl not built (make build/vaultctl)");
+    REQUIRE(realpath("build/vaultctl", exe) != NULL);
+    snprintf(vf, sizeof vf, "%s/secure_config.json", d);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "init 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\nsecret-value' | " CTL "set k 2>&1", d), 0);
+    m = posix_openpt(O_RDWR | O_NOCTTY);
+    REQUIRE(m >= 0);
+    REQUIRE(grantpt(m) == 0 && unlockpt(m) == 0);
+    s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    REQUIRE(s >= 0);
+    REQUIRE(pipe(pp) == 0);
+    fflush(stdout); fflush(stderr);
+    mid = fork();
+    REQUIRE(mid >= 0);
+    if (mid == 0) {                      /* session leader owning the terminal */
+        pid_t k;
+        int ks;
+        setsid();
+        if (ioctl(s, TIOCSCTTY, 0) != 0) _exit(90);
+        k = fork();
+        if (k == 0) {
+            setpgid(0, 0);
+            tcsetpgrp(s, getpgrp());
+            dup2(s, 0); dup2(s, 1); dup2(s, 2);
+            execl(exe, "vaultctl", "-f", vf, "--iterations", "1000", "get", "k", (char *)NULL);
+            _exit(91);
+        }
+        setpgid(k, k);
+        tcsetpgrp(s, k);
+        if (write(pp[1], &k, sizeof k) != (ssize_t)sizeof k) _exit(92);
+        while (waitpid(k, &ks, 0) < 0) {}
+        _exit(WIFEXITED(ks) ? WEXITSTATUS(ks) : 93);
+    }
+    close(pp[1]);
+    CHECK_EQ(read(pp[0], &kid, sizeof kid), (ssize_t)sizeof kid);
+    close(pp[0]);
+    CHECK(wait_for(c_echo_off, s, kid));         /* prompting, echo off */
+    kill(kid, SIGTSTP);
+    CHECK(wait_for(c_stopped, s, kid));
+    CHECK_EQ(echo_on(s), 1);                      /* stopped: the shell gets its echo back */
+    kill(kid, SIGCONT);
+    CHECK(wait_for(c_echo_off, s, kid));         /* fg: still reading, echo off again */
+    CHECK_EQ(write(m, "pw1\n", 4), 4);
+    REQUIRE(waitpid(mid, &st, 0) == mid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(echo_on(s), 1);
+    {
+        char buf[256];
+        ssize_t n;
+        int fl = fcntl(m, F_GETFL);
+        fcntl(m, F_SETFL, fl | O_NONBLOCK);
+        n = read(m, buf, sizeof buf - 1);
+        buf[n > 0 ? n : 0] = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st)) printf("  status 0x%x, the terminal shows: [%s]\n", st, buf);
+        CHECK(strstr(buf, "pw1") == NULL);        /* the password was never echoed */
+        CHECK(strstr(buf, "secret-value") != NULL); /* and get printed the value */
+    }
+    close(s); close(m);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_vaultctl_end_to_end);
     RUN(test_vaultctl_set_takes_any_bytes);
     RUN(test_vaultctl_options_are_strict);
     RUN(test_vaultctl_password_sources);
+    RUN(test_vaultctl_prompt_survives_ctrl_z);
     return t_done();
 }
