@@ -278,6 +278,7 @@ VAULTDEF void vault_set_cpu_features(int mask);      /* use only these (if prese
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -383,24 +384,36 @@ static void vault__put_le64(uint8_t *p, uint64_t v) {
     for (i = 0; i < 8; i++) { p[i] = (uint8_t)v; v >>= 8; }
 }
 
+/* The fallback when getrandom() is missing (ENOSYS, very old kernels): only
+ * the kernel's random character device (1:8 random, 1:9 urandom) will do.
+ * Anything else at that path (a regular file of zeros in a chroot, a
+ * symlink, another device) fails closed: no salt or IV from it. */
+static int vault__random_dev(const char *dev, uint8_t *p, size_t n) {
+    struct stat st;
+    int fd = open(dev, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0) return VAULT_ERANDOM;
+    if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 ||
+        (minor(st.st_rdev) != 8 && minor(st.st_rdev) != 9)) {
+        close(fd);
+        return VAULT_ERANDOM;
+    }
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { close(fd); return VAULT_ERANDOM; }
+        p += r; n -= (size_t)r;
+    }
+    close(fd);
+    return 0;
+}
+
 VAULTDEF int vault_random(void *buf, size_t n) {
     uint8_t *p = (uint8_t *)buf;
     while (n > 0) {
         ssize_t r = getrandom(p, n, 0);
         if (r < 0) {
             if (errno == EINTR) continue;
-            if (errno == ENOSYS) {   /* very old kernel */
-                int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0) return VAULT_ERANDOM;
-                while (n > 0) {
-                    r = read(fd, p, n);
-                    if (r < 0 && errno == EINTR) continue;
-                    if (r <= 0) { close(fd); return VAULT_ERANDOM; }
-                    p += r; n -= (size_t)r;
-                }
-                close(fd);
-                return 0;
-            }
+            if (errno == ENOSYS) return vault__random_dev("/dev/urandom", p, n);
             return VAULT_ERANDOM;
         }
         p += r; n -= (size_t)r;

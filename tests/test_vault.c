@@ -778,6 +778,29 @@ static void test_values_hold_any_bytes(void) {
     vault_close(v);
 }
 
+/* The /dev/urandom fallback (kernels without getrandom) takes random bytes
+ * only from the character device: in a chroot where the path is a regular
+ * file of zeros, or a symlink, or a directory, it fails closed. */
+static void test_random_fallback_needs_the_device(void) {
+    const char *d = t_dir("vault_urandom"), *zeros = pathin(d, "urandom"), *lnk = pathin(d, "link");
+    uint8_t b[32];
+    char z[64];
+    int i, nonzero = 0;
+    memset(z, 0, sizeof z);
+    spit(zeros, z, sizeof z);
+    memset(b, 0, sizeof b);
+    CHECK_EQ(vault__random_dev(zeros, b, sizeof b), VAULT_ERANDOM);
+    CHECK_EQ(symlink("/dev/urandom", lnk), 0);
+    CHECK_EQ(vault__random_dev(lnk, b, sizeof b), VAULT_ERANDOM);
+    CHECK_EQ(vault__random_dev(d, b, sizeof b), VAULT_ERANDOM);
+    CHECK_EQ(vault__random_dev("/dev/null", b, sizeof b), VAULT_ERANDOM);   /* a char device, but not random */
+    if (access("/dev/urandom", R_OK) == 0) {
+        CHECK_EQ(vault__random_dev("/dev/urandom", b, sizeof b), 0);
+        for (i = 0; i < (int)sizeof b; i++) nonzero |= b[i];
+        CHECK(nonzero != 0);
+    }
+}
+
 int main(void) {
     RUN(test_create_open_roundtrip);
     RUN(test_create_refuses_existing);
@@ -799,5 +822,6 @@ int main(void) {
     RUN(test_strerror);
     RUN(test_stale_temps_removed);
     RUN(test_values_hold_any_bytes);
+    RUN(test_random_fallback_needs_the_device);
     return t_done();
 }
