@@ -146,7 +146,10 @@ extern "C" {
     X(VAULT_ECORRUPT, -30319, "authenticated contents are malformed") \
     X(VAULT_EPAD,     -30320, "bad PKCS#7 padding") \
     X(VAULT_ECONFLICT,-30321, "the vault file changed since this handle read it (reopen, redo the change, save again)") \
-    X(VAULT_ELOCKED,  -30322, "another writer held the vault's lock file longer than lock_timeout_ms")
+    X(VAULT_ELOCKED,  -30322, "another writer held the vault's lock file longer than lock_timeout_ms") \
+    X(VAULT_EFORKED,  -30323, "vault handle used in a forked child (its secrets were wiped at fork); open the vault again") \
+    X(VAULT_EACCES,   -30324, "permission denied (the vault file or its directory)") \
+    X(VAULT_ENOSPC,   -30325, "no space left on the device (or quota exceeded)")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
@@ -161,7 +164,8 @@ enum {
     X(VAULT_AUDIT_AUTH_FAILED, 3, "decryption failed") \
     X(VAULT_AUDIT_SAVE,        4, "save") \
     X(VAULT_AUDIT_REKEY,       5, "rekey") \
-    X(VAULT_AUDIT_ROTATE,      6, "rotate")
+    X(VAULT_AUDIT_ROTATE,      6, "rotate") \
+    X(VAULT_AUDIT_WARNING,     7, "warning")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
@@ -423,7 +427,7 @@ VAULTDEF int vault_random(void *buf, size_t n) {
 
 /* Secure pages: anonymous mmap, mlock'd (failure is not fatal: RLIMIT_MEMLOCK),
  * excluded from core dumps (MADV_DONTDUMP), wiped before unmapping. */
-typedef struct vault__sec { uint8_t *p; size_t cap; int locked; } vault__sec;
+typedef struct vault__sec { uint8_t *p; size_t cap; int locked, lock_errno; } vault__sec;
 
 static size_t vault__page(void) {
     long ps = sysconf(_SC_PAGESIZE);
@@ -440,7 +444,18 @@ static int vault__sec_alloc(vault__sec *s, size_t n) {
 #ifdef MADV_DONTDUMP
     (void)madvise(p, cap, MADV_DONTDUMP);
 #endif
+    /* A forked child gets zero pages instead of the keys and the map
+     * (MADV_WIPEONFORK, Linux 4.14); older kernels: no pages at all. */
+#if defined(MADV_WIPEONFORK)
+    if (madvise(p, cap, MADV_WIPEONFORK) != 0)
+#endif
+#ifdef MADV_DONTFORK
+        (void)madvise(p, cap, MADV_DONTFORK);
+#else
+        {}
+#endif
     s->locked = mlock(p, cap) == 0;
+    s->lock_errno = s->locked ? 0 : errno;
     s->p = (uint8_t *)p; s->cap = cap;
     return 0;
 }
@@ -467,7 +482,7 @@ static void vault__sec_free(vault__sec *s) {
     vault_wipe(s->p, s->cap);
     if (s->locked) (void)munlock(s->p, s->cap);
     (void)munmap(s->p, s->cap);
-    s->p = NULL; s->cap = 0; s->locked = 0;
+    s->p = NULL; s->cap = 0; s->locked = 0; s->lock_errno = 0;
 }
 
 /* >>cpu ------------------------------------------------------------------ */
@@ -1291,6 +1306,8 @@ struct vault {
     uint32_t iterations;
     uint8_t file_tag[32];  /* the tag of the file as this handle last read or wrote it */
     struct stat file_st;   /* and its identity then (used when it cannot be read back) */
+    pid_t pid;             /* the process that opened it: a forked child's copy has no secrets */
+    int mlock_warned;      /* the audit heard once that pages could not be locked */
 };
 
 typedef struct vault__keyset {
@@ -1305,6 +1322,17 @@ static void vault__audit(const vault_options *o, int ev, int result, const char 
     e.event = ev; e.result = result; e.path = path; e.iterations = iter;
     e.message = msg ? msg : vault_strerror(result);
     o->audit(&e, o->audit_user_data);
+}
+
+/* Tells the audit callback, once per handle, that secret pages could not be
+ * locked in memory (they can then reach swap or a hibernation image). */
+static void vault__check_locked(vault *v, const vault__sec *s) {
+    char msg[256];
+    if (!s->p || s->locked || v->mlock_warned) return;
+    v->mlock_warned = 1;
+    snprintf(msg, sizeof msg, "secret pages of '%s' could not be locked in memory (mlock: %s; RLIMIT_MEMLOCK?): they may be swapped out",
+             v->path, strerror(s->lock_errno));
+    vault__audit(&v->opt, VAULT_AUDIT_WARNING, 0, v->path, 0, msg);
 }
 
 /* snprintf for messages (paths can be long: truncation is fine). */
@@ -1324,8 +1352,15 @@ static int vault__errno(int e) {
     case ENOENT: return VAULT_ENOENT;
     case EEXIST: return VAULT_EEXIST;
     case ENOMEM: return VAULT_ENOMEM;
+    case EACCES: case EPERM: case EROFS: return VAULT_EACCES;
+    case ENOSPC: case EDQUOT: return VAULT_ENOSPC;
     default: return VAULT_EIO;
     }
+}
+
+/* Errors whose errno is worth printing. */
+static int vault__errno_said(int rc) {
+    return rc == VAULT_EIO || rc == VAULT_EACCES || rc == VAULT_ENOSPC || rc == VAULT_ENOENT;
 }
 
 /* Reads the whole vault file after the OpenSSH-style checks. *msg gets a
@@ -1392,8 +1427,8 @@ static int vault__fsync_dir(const char *path) {
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         VAULT_FREE(dir);
     }
-    if (fd < 0) return VAULT_EIO;
-    if (fsync(fd) != 0) { int err = errno; rc = VAULT_EIO; close(fd); errno = err; return rc; }
+    if (fd < 0) return vault__errno(errno);
+    if (fsync(fd) != 0) { int err = errno; rc = vault__errno(err); close(fd); errno = err; return rc; }
     close(fd);
     return rc;
 }
@@ -1449,7 +1484,7 @@ static void vault__remove_stale_temps(const char *path) {
     VAULT_FREE(dir);
 }
 
-/* Errors: VAULT_EIO with errno saying why (VAULT_EEXIST / VAULT_ENOENT when
+/* Errors: VAULT_EACCES, VAULT_ENOSPC, else VAULT_EIO, with errno saying why (VAULT_EEXIST / VAULT_ENOENT when
  * creating). Writes data to a fresh temp file beside path (0600, O_EXCL|O_NOFOLLOW,
  * flock()ed while it exists), fsyncs it, then puts it in place: rename() to
  * replace, or link() when exclusive (fails with VAULT_EEXIST if path exists),
@@ -1471,34 +1506,34 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
             err = errno;
             VAULT_FREE(tmp);
             errno = err;
-            return exclusive && err == ENOENT ? VAULT_ENOENT : VAULT_EIO;   /* errno says why */
+            return vault__errno(err);   /* errno says why */
         }
         if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
-            err = errno; close(fd); unlink(tmp); VAULT_FREE(tmp); errno = err; return VAULT_EIO;
+            err = errno; close(fd); unlink(tmp); VAULT_FREE(tmp); errno = err; return vault__errno(err);
         }
         if (st.st_nlink > 0) break;              /* still ours: nobody removed it */
         close(fd);
         if (attempt == 8) { VAULT_FREE(tmp); errno = EAGAIN; return VAULT_EIO; }
     }
-    if (fchmod(fd, 0600) != 0) { err = errno; rc = VAULT_EIO; }    /* exact mode whatever the umask */
+    if (fchmod(fd, 0600) != 0) { err = errno; rc = vault__errno(err); }    /* exact mode whatever the umask */
     while (rc == 0 && off < len) {
         ssize_t w = write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { err = w < 0 ? errno : ENOSPC; rc = VAULT_EIO; break; }
+        if (w <= 0) { err = w < 0 ? errno : ENOSPC; rc = vault__errno(err); break; }
         off += (size_t)w;
     }
     /* A failed fsync is final for this file: the next save writes a new one. */
-    if (rc == 0 && fsync(fd) != 0) { err = errno; rc = VAULT_EIO; }
+    if (rc == 0 && fsync(fd) != 0) { err = errno; rc = vault__errno(err); }
     if (rc == 0) {               /* renamed or linked while still locked */
         if (exclusive) {
-            if (link(tmp, path) != 0) { err = errno; rc = err == EEXIST ? VAULT_EEXIST : VAULT_EIO; }
+            if (link(tmp, path) != 0) { err = errno; rc = vault__errno(err); }
             unlink(tmp);
         } else if (rename(tmp, path) != 0) {
-            err = errno; rc = VAULT_EIO;
+            err = errno; rc = vault__errno(err);
         }
     }
     if (rc != 0) unlink(tmp);
-    if (close(fd) != 0 && rc == 0) { err = errno; rc = VAULT_EIO; }
+    if (close(fd) != 0 && rc == 0) { err = errno; rc = vault__errno(err); }
     if (rc == 0 && (rc = vault__fsync_dir(path)) != 0) err = errno;
     if (rc == 0) vault__remove_stale_temps(path);
     VAULT_FREE(tmp);
@@ -1705,6 +1740,7 @@ static int vault__new(vault **out, const char *path, const vault_options *opts) 
     v->path = (char *)VAULT_MALLOC(pl + 1);
     if (!v->path) { VAULT_FREE(v); return VAULT_ENOMEM; }
     memcpy(v->path, path, pl + 1);
+    v->pid = getpid();
     if (vault__sec_alloc(&v->keys, sizeof(vault__keyset)) != 0) { VAULT_FREE(v->path); VAULT_FREE(v); return VAULT_ENOMEM; }
     *out = v;
     return 0;
@@ -1727,7 +1763,7 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     char msg[256];
     if (!out) return VAULT_EINVAL;
     *out = NULL;
-    if (!path || !password) return VAULT_EINVAL;
+    if (!path || !password || !password[0]) return VAULT_EINVAL;   /* an empty password protects nothing */
     {   /* fail fast, before the KDF; link() below is what makes it exclusive */
         struct stat st;
         if (lstat(path, &st) == 0) {
@@ -1759,10 +1795,12 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     }
     if (rc == 0) vault__msg(msg, sizeof msg, "created '%s'", path);
     else vault__msg(msg, sizeof msg, "could not create '%s': %s (%s)", path, vault_strerror(rc),
-                    rc == VAULT_EIO ? strerror(errno) : "-");
+                    vault__errno_said(rc) ? strerror(errno) : "-");
     vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, msg);
     vault__scrub();
     if (rc != 0) { vault_close(v); return rc; }
+    vault__check_locked(v, &v->keys);
+    vault__check_locked(v, &v->map);
     *out = v;
     return 0;
 }
@@ -1865,6 +1903,8 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
     vault__audit(&v->opt, VAULT_AUDIT_OPEN, rc, path, v->iterations, msg[0] ? msg : NULL);
     vault__scrub();
     if (rc != 0) { vault_close(v); return rc; }
+    vault__check_locked(v, &v->keys);
+    vault__check_locked(v, &v->map);
     *out = v;
     return 0;
 }
@@ -1916,15 +1956,20 @@ static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, co
         nm.p[o + 4 + vl] = 0; o += 4 + vl + 1;
     }
     memcpy(nm.p + o, p + ins + dlen, v->map_len - ins - dlen);
+    vault__check_locked(v, &nm);
     vault__sec_free(&v->map);
     v->map = nm;
     v->map_len = len;
     return 0;
 }
 
+/* A forked child's copy of a handle has zero pages for keys and map. */
+#define VAULT__IN_OWNER(v) ((v)->pid == getpid())
+
 VAULTDEF int vault_set_bytes(vault *v, const char *name, const void *value, size_t vl) {
     size_t off, ins = 0, nl;
     if (!v || !name || (!value && vl)) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     nl = strlen(name);
     if (nl == 0) return VAULT_EINVAL;
     if (nl > VAULT_NAME_MAX || vl > VAULT_VALUE_MAX) return VAULT_ETOOBIG;
@@ -1933,13 +1978,14 @@ VAULTDEF int vault_set_bytes(vault *v, const char *name, const void *value, size
 }
 
 VAULTDEF int vault_set(vault *v, const char *name, const char *value) {
-    if (!value) return VAULT_EINVAL;
+    if (!v || !value) return VAULT_EINVAL;
     return vault_set_bytes(v, name, value, strlen(value));
 }
 
 VAULTDEF int vault_remove(vault *v, const char *name) {
     size_t off, ins = 0;
     if (!v || !name) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     off = vault__find(v, name, &ins);
     if (!off) return VAULT_ENOTFOUND;
     return vault__rebuild(v, off, 0, NULL, NULL, 0);
@@ -1949,6 +1995,7 @@ VAULTDEF int vault_get(vault *v, const char *name, char *buf, size_t cap) {
     size_t off, ins = 0;
     uint32_t nl, vl;
     if (!v || !name || (!buf && cap)) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     off = vault__find(v, name, &ins);
     if (!off) return VAULT_ENOTFOUND;
     nl = vault__be32(v->map.p + off);
@@ -1960,13 +2007,15 @@ VAULTDEF int vault_get(vault *v, const char *name, char *buf, size_t cap) {
 }
 
 VAULTDEF int vault_count(const vault *v) {
-    return v ? (int)vault__be32(v->map.p) : VAULT_EINVAL;
+    if (!v) return VAULT_EINVAL;
+    return VAULT__IN_OWNER(v) ? (int)vault__be32(v->map.p) : VAULT_EFORKED;
 }
 
 VAULTDEF int vault_list(vault *v, int (*visit)(const char *name, void *ctx), void *ctx) {
     uint32_t count, i;
     size_t off = 4;
     if (!v || !visit) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     count = vault__be32(v->map.p);
     for (i = 0; i < count; i++) {
         uint32_t nl = vault__be32(v->map.p + off), vl = vault__be32(v->map.p + off + 4 + nl + 1);
@@ -2001,7 +2050,7 @@ static int vault__save_as(vault *v, int event) {
     else if (rc == VAULT_ECONFLICT)
         vault__msg(msg, sizeof msg, "refused to save '%s': another writer saved it after this handle read it", v->path);
     else vault__msg(msg, sizeof msg, "could not save '%s': %s (%s)", v->path,
-                    vault_strerror(rc), rc == VAULT_EIO ? strerror(errno) : "-");
+                    vault_strerror(rc), vault__errno_said(rc) ? strerror(errno) : "-");
     vault__audit(&v->opt, event, rc, v->path, v->iterations, msg);
     vault__scrub();
     return rc;
@@ -2009,6 +2058,7 @@ static int vault__save_as(vault *v, int event) {
 
 VAULTDEF int vault_save(vault *v) {
     if (!v) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     return vault__save_as(v, VAULT_AUDIT_SAVE);
 }
 
@@ -2017,7 +2067,8 @@ VAULTDEF int vault_rekey(vault *v, const char *new_password) {
     uint8_t oldsalt[VAULT__SALT_LEN];
     uint32_t olditer;
     int rc;
-    if (!v || !new_password) return VAULT_EINVAL;
+    if (!v || !new_password || !new_password[0]) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     if (v->opt.iterations < v->opt.min_iterations || v->opt.iterations > v->opt.max_iterations) return VAULT_EKDFPARAM;
     oldkeys = v->keys; olditer = v->iterations;
     memcpy(oldsalt, v->salt, sizeof oldsalt);
@@ -2043,6 +2094,7 @@ VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
     size_t old_len;
     int rc;
     if (!v || !name || !new_value) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     vl = strlen(new_value);
     if (vl > VAULT_VALUE_MAX) return VAULT_ETOOBIG;
     off = vault__find(v, name, &ins);

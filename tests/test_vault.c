@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <sys/file.h>
 #include <time.h>
+#include <sys/wait.h>
 
 /* (REQUIRE evaluates its argument twice: calls go through r_ first.)
  * Small PBKDF2 counts keep the suite fast; one test runs the default. */
@@ -529,7 +530,7 @@ static void test_save_is_atomic_and_private(void) {
     /* a save that cannot write leaves the old file */
     CHECK(chmod(d, 0500) == 0);
     if (geteuid() != 0) {
-        CHECK_EQ(vault_save(v), VAULT_EIO);
+        CHECK_EQ(vault_save(v), VAULT_EACCES);
     }
     CHECK(chmod(d, 0700) == 0);
     vault_close(v);
@@ -801,6 +802,64 @@ static void test_random_fallback_needs_the_device(void) {
     }
 }
 
+/* The library refuses an empty password for a new vault or a rekey (vaultctl
+ * always did); a file made with one by an older version still opens. */
+static void test_empty_password_refused(void) {
+    const char *d = t_dir("vault_emptypw"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    CHECK_EQ(vault_create_ex(&v, p, "", &o), VAULT_EINVAL);
+    CHECK(v == NULL);
+    CHECK(access(p, F_OK) != 0);
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    CHECK_EQ(vault_rekey(v, ""), VAULT_EINVAL);
+    vault_close(v);
+    CHECK_EQ(vault_open_ex(&v, p, "pw", &o), 0);    /* the rekey changed nothing */
+    vault_close(v);
+}
+
+/* A forked child does not inherit the keys or the map (MADV_WIPEONFORK):
+ * its copy of the pages is zero, and the handle refuses to work there
+ * rather than save an empty vault under zero keys. */
+static void test_secrets_wiped_in_forked_child(void) {
+    const char *d = t_dir("vault_fork"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    int st;
+    pid_t pid;
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    REQUIRE(vault_set(v, "coinbase.api_key", "secret") == 0);
+    REQUIRE(vault_save(v) == 0);
+    fflush(stdout); fflush(stderr);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        size_t i;
+        int nz = 0, bad = 0;
+        char buf[32];
+        for (i = 0; i < v->keys.cap; i++) nz |= v->keys.p[i];
+        for (i = 0; i < v->map.cap; i++) nz |= v->map.p[i];
+        if (vault_get(v, "coinbase.api_key", buf, sizeof buf) != VAULT_EFORKED) bad |= 2;
+        if (vault_set(v, "x", "y") != VAULT_EFORKED) bad |= 4;
+        if (vault_save(v) != VAULT_EFORKED) bad |= 8;
+        if (vault_rotate(v, "coinbase.api_key", "z") != VAULT_EFORKED) bad |= 16;
+        _exit((nz ? 1 : 0) | bad);
+    }
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WEXITSTATUS(st), 0);
+    if (WEXITSTATUS(st) & 1) printf("  the child saw the parent's key or map bytes\n");
+    {   /* the parent's handle is untouched, and the file was not overwritten */
+        char buf[32];
+        CHECK_EQ(vault_get(v, "coinbase.api_key", buf, sizeof buf), 6);
+        CHECK_EQ(vault_save(v), 0);
+    }
+    vault_close(v);
+    REQUIRE(vault_open_ex(&v, p, "pw", &o) == 0);
+    CHECK_EQ(vault_count(v), 1);
+    vault_close(v);
+}
+
 int main(void) {
     RUN(test_create_open_roundtrip);
     RUN(test_create_refuses_existing);
@@ -823,5 +882,7 @@ int main(void) {
     RUN(test_stale_temps_removed);
     RUN(test_values_hold_any_bytes);
     RUN(test_random_fallback_needs_the_device);
+    RUN(test_empty_password_refused);
+    RUN(test_secrets_wiped_in_forked_child);
     return t_done();
 }
