@@ -227,7 +227,7 @@ VAULTDEF int  vault_count(const vault *v);
 VAULTDEF int  vault_list(vault *v, int (*visit)(const char *name, void *ctx), void *ctx); /* sorted; visit returns nonzero to stop; returns count visited */
 VAULTDEF int  vault_save(vault *v);                                              /* atomic, mode 0600, new IV */
 VAULTDEF int  vault_rekey(vault *v, const char *new_password);                   /* new password + new salt, saved now */
-VAULTDEF int  vault_rotate(vault *v, const char *name, const char *new_value);   /* replace one existing credential, saved now */
+VAULTDEF int  vault_rotate(vault *v, const char *name, const char *new_value);   /* replace one existing credential, saved now under a fresh salt (one PBKDF2) */
 VAULTDEF void vault_close(vault *v);                                             /* wipes every secret */
 
 /* The crypto, usable on its own. */
@@ -1301,6 +1301,7 @@ struct vault {
     vault_options opt;
     vault__sec keys;     /* vault__keyset */
     vault__sec map;      /* the encoded map, zero after map_len */
+    vault__sec pw;       /* the password, NUL-terminated: rotate re-derives with a fresh salt */
     size_t map_len;
     uint8_t salt[VAULT__SALT_LEN];
     uint32_t iterations;
@@ -1691,6 +1692,20 @@ static void vault__tag(const vault__keyset *k, uint32_t iter, const uint8_t *sal
 
 static vault__keyset *vault__ks(vault *v) { return (vault__keyset *)v->keys.p; }
 
+/* Keeps a copy of the password in its own secure pages. */
+static int vault__keep_password(vault *v, const char *password) {
+    vault__sec n;
+    size_t len = strlen(password);
+    int rc = vault__sec_alloc(&n, len + 1);
+    if (rc != 0) return rc;
+    memcpy(n.p, password, len + 1);
+    vault__check_locked(v, &n);
+    vault__sec_free(&v->pw);
+    v->pw = n;
+    return 0;
+}
+
+
 /* Encrypts the map with a fresh IV and returns the JSON text (VAULT_MALLOC). */
 static int vault__serialize(vault *v, char **out, size_t *outlen, uint8_t tag_out[32]) {
     size_t padded = (v->map_len + VAULT__MAP_ALIGN - 1) / VAULT__MAP_ALIGN * VAULT__MAP_ALIGN;
@@ -1750,6 +1765,7 @@ VAULTDEF void vault_close(vault *v) {
     if (!v) return;
     vault__sec_free(&v->keys);
     vault__sec_free(&v->map);
+    vault__sec_free(&v->pw);
     VAULT_FREE(v->path);
     vault_wipe(v, sizeof *v);
     VAULT_FREE(v);
@@ -1798,6 +1814,7 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
                     vault__errno_said(rc) ? strerror(errno) : "-");
     vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, msg);
     vault__scrub();
+    if (rc == 0) rc = vault__keep_password(v, password);
     if (rc != 0) { vault_close(v); return rc; }
     vault__check_locked(v, &v->keys);
     vault__check_locked(v, &v->map);
@@ -1902,6 +1919,7 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
     if (rc == 0) vault__msg(msg, sizeof msg, "opened '%s'", path);
     vault__audit(&v->opt, VAULT_AUDIT_OPEN, rc, path, v->iterations, msg[0] ? msg : NULL);
     vault__scrub();
+    if (rc == 0) rc = vault__keep_password(v, password);
     if (rc != 0) { vault_close(v); return rc; }
     vault__check_locked(v, &v->keys);
     vault__check_locked(v, &v->map);
@@ -2062,30 +2080,38 @@ VAULTDEF int vault_save(vault *v) {
     return vault__save_as(v, VAULT_AUDIT_SAVE);
 }
 
-VAULTDEF int vault_rekey(vault *v, const char *new_password) {
-    vault__sec oldkeys;
+/* New salt, keys derived from password at iter, saved now. On failure the
+ * handle keeps its old keys, salt and password (the file has them too). */
+static int vault__rederive_and_save(vault *v, const char *password, uint32_t iter, int event) {
+    vault__sec oldkeys = v->keys, oldpw = v->pw;
     uint8_t oldsalt[VAULT__SALT_LEN];
-    uint32_t olditer;
+    uint32_t olditer = v->iterations;
     int rc;
-    if (!v || !new_password || !new_password[0]) return VAULT_EINVAL;
-    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
-    if (v->opt.iterations < v->opt.min_iterations || v->opt.iterations > v->opt.max_iterations) return VAULT_EKDFPARAM;
-    oldkeys = v->keys; olditer = v->iterations;
     memcpy(oldsalt, v->salt, sizeof oldsalt);
     if ((rc = vault__sec_alloc(&v->keys, sizeof(vault__keyset))) != 0) { v->keys = oldkeys; return rc; }
-    if ((rc = vault_random(v->salt, sizeof v->salt)) == 0) {
-        v->iterations = v->opt.iterations;
-        vault__derive(vault__ks(v), new_password, v->salt, v->iterations);
-        rc = vault__save_as(v, VAULT_AUDIT_REKEY);
+    memset(&v->pw, 0, sizeof v->pw);
+    if ((rc = vault_random(v->salt, sizeof v->salt)) == 0 && (rc = vault__keep_password(v, password)) == 0) {
+        v->iterations = iter;
+        vault__derive(vault__ks(v), password, v->salt, v->iterations);
+        rc = vault__save_as(v, event);
     }
     if (rc != 0) {               /* the file still has the old keys: so does the handle */
         vault__sec_free(&v->keys);
-        v->keys = oldkeys; v->iterations = olditer;
+        vault__sec_free(&v->pw);
+        v->keys = oldkeys; v->pw = oldpw; v->iterations = olditer;
         memcpy(v->salt, oldsalt, sizeof oldsalt);
         return rc;
     }
     vault__sec_free(&oldkeys);
+    vault__sec_free(&oldpw);
     return 0;
+}
+
+VAULTDEF int vault_rekey(vault *v, const char *new_password) {
+    if (!v || !new_password || !new_password[0]) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
+    if (v->opt.iterations < v->opt.min_iterations || v->opt.iterations > v->opt.max_iterations) return VAULT_EKDFPARAM;
+    return vault__rederive_and_save(v, new_password, v->opt.iterations, VAULT_AUDIT_REKEY);
 }
 
 VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
@@ -2104,7 +2130,9 @@ VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
     memcpy(old.p, v->map.p, v->map.cap);
     old_len = v->map_len;
     rc = vault__rebuild(v, off, ins, name, new_value, vl);
-    if (rc == 0) rc = vault__save_as(v, VAULT_AUDIT_ROTATE);
+    /* a fresh salt, so keys taken from this process before do not open the
+     * file after (the password is the same: one PBKDF2 run) */
+    if (rc == 0) rc = vault__rederive_and_save(v, (const char *)v->pw.p, v->iterations, VAULT_AUDIT_ROTATE);
     if (rc != 0) {
         vault__sec_free(&v->map);
         v->map = old; v->map_len = old_len;

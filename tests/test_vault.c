@@ -860,6 +860,40 @@ static void test_secrets_wiped_in_forked_child(void) {
     vault_close(v);
 }
 
+/* Rotating a credential (because it leaked) re-derives the keys with a fresh
+ * salt: keys taken from the process before the rotate (a core, a swap file)
+ * do not open or forge the file after it. After a rekey the rotate uses the
+ * new password. */
+static void salt_of(const char *p, char out[64]) {
+    char *t = slurp(p, NULL), *s = t ? strstr(t, "\"kdf_salt\": \"") : NULL;
+    out[0] = 0;
+    if (s) { s += 13; snprintf(out, 64, "%.*s", (int)(strchr(s, '"') - s), s); }
+    free(t);
+}
+static void test_rotate_draws_a_fresh_salt(void) {
+    const char *d = t_dir("vault_rotsalt"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    char s1[64], s2[64], s3[64], buf[16];
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    REQUIRE(vault_set(v, "k", "leaked") == 0);
+    REQUIRE(vault_save(v) == 0);
+    salt_of(p, s1);
+    CHECK_EQ(vault_rotate(v, "k", "fresh"), 0);
+    salt_of(p, s2);
+    CHECK(s1[0] && s2[0] && strcmp(s1, s2) != 0);
+    CHECK_EQ(vault_rekey(v, "pw2"), 0);
+    CHECK_EQ(vault_rotate(v, "k", "fresher"), 0);
+    salt_of(p, s3);
+    CHECK(s3[0] && strcmp(s2, s3) != 0);
+    vault_close(v);
+    CHECK_EQ(vault_open_ex(&v, p, "pw", &o), VAULT_EAUTH);
+    REQUIRE(vault_open_ex(&v, p, "pw2", &o) == 0);
+    CHECK_EQ(vault_get(v, "k", buf, sizeof buf), 7);
+    CHECK(strcmp(buf, "fresher") == 0);
+    vault_close(v);
+}
+
 int main(void) {
     RUN(test_create_open_roundtrip);
     RUN(test_create_refuses_existing);
@@ -884,5 +918,6 @@ int main(void) {
     RUN(test_random_fallback_needs_the_device);
     RUN(test_empty_password_refused);
     RUN(test_secrets_wiped_in_forked_child);
+    RUN(test_rotate_draws_a_fresh_salt);
     return t_done();
 }
