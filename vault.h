@@ -48,8 +48,11 @@
  *
  *   New file: vault_create(&v, path, password) (fails if the file exists).
  *   Options (zero = defaults): vault_create_ex / vault_open_ex with a
- *   vault_options: PBKDF2 iterations, accepted iteration range, and an audit
- *   callback (+ user_data) told of every open, failed decryption and save.
+ *   vault_options: PBKDF2 iterations, accepted iteration range, an audit
+ *   callback (+ user_data) told of every open, failed decryption and save,
+ *   how long a save waits for another writer's lock, and rollback_state (a
+ *   file keeping the highest save counter seen: an older vault file put back
+ *   is then refused with VAULT_EROLLBACK).
  *   Values are any bytes with vault_set_bytes (vault_set: a C string).
  *   The command-line tool examples/vaultctl.c does init/set/get/list/rm/rekey.
  *
@@ -149,7 +152,8 @@ extern "C" {
     X(VAULT_ELOCKED,  -30322, "another writer held the vault's lock file longer than lock_timeout_ms") \
     X(VAULT_EFORKED,  -30323, "vault handle used in a forked child (its secrets were wiped at fork); open the vault again") \
     X(VAULT_EACCES,   -30324, "permission denied (the vault file or its directory)") \
-    X(VAULT_ENOSPC,   -30325, "no space left on the device (or quota exceeded)")
+    X(VAULT_ENOSPC,   -30325, "no space left on the device (or quota exceeded)") \
+    X(VAULT_EROLLBACK,-30326, "the vault file is older than one already seen (rollback): restore refused")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
@@ -183,7 +187,8 @@ enum {
 #define VAULT_VALUE_MAX  65536u             /* bytes in a credential value */
 #define VAULT_MAP_MAX    (4u << 20)         /* bytes of the whole encoded map */
 #define VAULT_FILE_MAX   (8u << 20)         /* bytes of secure_config.json */
-#define VAULT_FORMAT_VERSION 1
+#define VAULT_FORMAT_VERSION 1              /* written without rollback detection */
+#define VAULT_FORMAT_VERSION_COUNTER 2      /* written with it: adds an authenticated save counter */
 #define VAULT_DEFAULT_LOCK_TIMEOUT_MS 10000u /* a save waits this long for another writer */
 
 /* What the audit callback receives. Never contains a secret: no password, no
@@ -205,6 +210,8 @@ typedef struct vault_options {
     vault_audit_fn audit;     /* optional: told of opens, failed decryptions, saves, ... */
     void *audit_user_data;
     uint32_t lock_timeout_ms; /* how long a save waits for another writer's lock (0 = 10000) */
+    const char *rollback_state; /* optional: a file (keep it apart from the vault) holding the highest
+                                   save counter seen; an older vault file is then VAULT_EROLLBACK */
 } vault_options;
 
 typedef struct vault vault;
@@ -1175,10 +1182,10 @@ static long vault__b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
 #define VAULT__SALT_LEN 32
 
 enum { VAULT__F_FORMAT, VAULT__F_VERSION, VAULT__F_KDF, VAULT__F_ITER, VAULT__F_SALT, VAULT__F_CIPHER,
-       VAULT__F_IV, VAULT__F_MAC, VAULT__F_CT, VAULT__F_TAG, VAULT__F_N };
+       VAULT__F_IV, VAULT__F_MAC, VAULT__F_CT, VAULT__F_TAG, VAULT__F_COUNTER, VAULT__F_N };
 static const char *const vault__fields[VAULT__F_N] = {
-    "format", "version", "kdf", "kdf_iterations", "kdf_salt", "cipher", "iv", "mac", "ciphertext", "tag"};
-static const int vault__field_is_num[VAULT__F_N] = {0, 1, 0, 1, 0, 0, 0, 0, 0, 0};
+    "format", "version", "kdf", "kdf_iterations", "kdf_salt", "cipher", "iv", "mac", "ciphertext", "tag", "counter"};
+static const int vault__field_is_num[VAULT__F_N] = {0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1};
 
 typedef struct vault__json {
     const char *s[VAULT__F_N]; size_t n[VAULT__F_N]; uint64_t num[VAULT__F_N]; int seen[VAULT__F_N];
@@ -1305,6 +1312,8 @@ struct vault {
     size_t map_len;
     uint8_t salt[VAULT__SALT_LEN];
     uint32_t iterations;
+    uint32_t version;      /* of the file: 2 carries a save counter */
+    uint64_t counter;      /* the file's save counter (version 2) */
     uint8_t file_tag[32];  /* the tag of the file as this handle last read or wrote it */
     struct stat file_st;   /* and its identity then (used when it cannot be read back) */
     pid_t pid;             /* the process that opened it: a forked child's copy has no secrets */
@@ -1609,6 +1618,40 @@ static int vault__unchanged(const vault *v) {
     return rc;
 }
 
+/* Rollback state: one decimal number and a newline, the highest save
+ * counter seen, in a file the caller names (kept apart from the vault: an
+ * attacker who can put back an old vault must not be able to put back this
+ * too). Missing: 0. Written like the vault (temp, fsync, rename). */
+static int vault__state_read(const char *path, uint64_t *out) {
+    char b[32];
+    size_t got = 0, i;
+    uint64_t v = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    *out = 0;
+    if (fd < 0) return errno == ENOENT ? 0 : vault__errno(errno);
+    for (;;) {
+        ssize_t r = read(fd, b + got, sizeof b - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof b) break;
+    }
+    close(fd);
+    if (got < 2 || got == sizeof b || b[got - 1] != '\n') return VAULT_EFORMAT;
+    for (i = 0; i + 1 < got; i++) {
+        if (b[i] < '0' || b[i] > '9' || v > (UINT64_MAX - 9) / 10) return VAULT_EFORMAT;
+        v = v * 10 + (uint64_t)(b[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int vault__state_write(const char *path, uint64_t v) {
+    char b[32];
+    int n = snprintf(b, sizeof b, "%llu\n", (unsigned long long)v);
+    return vault__write_atomic(path, b, (size_t)n, 0);
+}
+
 /* >>store ---------------------------------------------------------------- */
 
 VAULTDEF const char *vault_strerror(int err) {
@@ -1668,16 +1711,17 @@ static void vault__mac_str(vault_sha256_ctx *c, const char *s) {
 }
 
 /* The tag covers a canonical binary encoding of everything in the file:
- *   "vault.h/secure_config" 0x00, u32be version, str(kdf), u32be iterations,
+ *   "vault.h/secure_config" 0x00, u32be version, [version 2: u64be counter], str(kdf), u32be iterations,
  *   u8 salt_len, salt, str(cipher), iv[16], str(mac), u64be ct_len, ct
  * where str(s) = u8 length, bytes. */
-static void vault__tag(const vault__keyset *k, uint32_t iter, const uint8_t *salt, const uint8_t iv[16],
-                       const uint8_t *ct, size_t ctlen, uint8_t tag[32]) {
+static void vault__tag(const vault__keyset *k, uint32_t version, uint64_t counter, uint32_t iter, const uint8_t *salt,
+                       const uint8_t iv[16], const uint8_t *ct, size_t ctlen, uint8_t tag[32]) {
     vault_sha256_ctx c;
     uint8_t b[8];
     vault__hmac_start(&c, &k->hmac);
     vault_sha256_update(&c, VAULT__MAGIC, sizeof VAULT__MAGIC);   /* with its NUL */
-    vault__put_be32(b, VAULT_FORMAT_VERSION); vault_sha256_update(&c, b, 4);
+    vault__put_be32(b, version); vault_sha256_update(&c, b, 4);
+    if (version >= VAULT_FORMAT_VERSION_COUNTER) { vault__put_be64(b, counter); vault_sha256_update(&c, b, 8); }
     vault__mac_str(&c, VAULT__KDF);
     vault__put_be32(b, iter); vault_sha256_update(&c, b, 4);
     b[0] = VAULT__SALT_LEN; vault_sha256_update(&c, b, 1);
@@ -1707,7 +1751,7 @@ static int vault__keep_password(vault *v, const char *password) {
 
 
 /* Encrypts the map with a fresh IV and returns the JSON text (VAULT_MALLOC). */
-static int vault__serialize(vault *v, char **out, size_t *outlen, uint8_t tag_out[32]) {
+static int vault__serialize(vault *v, uint64_t counter, char **out, size_t *outlen, uint8_t tag_out[32]) {
     size_t padded = (v->map_len + VAULT__MAP_ALIGN - 1) / VAULT__MAP_ALIGN * VAULT__MAP_ALIGN;
     size_t ctlen = VAULT_CBC_OUT_LEN(padded), cap;
     uint8_t iv[16], tag[32];
@@ -1722,7 +1766,7 @@ static int vault__serialize(vault *v, char **out, size_t *outlen, uint8_t tag_ou
     VAULT_CT_SECRET(v->map.p, padded);
     vault__cbc_encrypt(&vault__ks(v)->aes, iv, v->map.p, padded, ct);
     VAULT_CT_DECLASSIFY(ct, ctlen);               /* the ciphertext and tag are public */
-    vault__tag(vault__ks(v), v->iterations, v->salt, iv, ct, ctlen, tag);
+    vault__tag(vault__ks(v), v->version, counter, v->iterations, v->salt, iv, ct, ctlen, tag);
     VAULT_CT_DECLASSIFY(tag, sizeof tag);
     VAULT_CT_DECLASSIFY(v->map.p, padded);        /* back to the (not constant-time) map code */
     vault__b64_encode(v->salt, VAULT__SALT_LEN, b64salt);
@@ -1732,9 +1776,12 @@ static int vault__serialize(vault *v, char **out, size_t *outlen, uint8_t tag_ou
     js = (char *)VAULT_MALLOC(cap);
     if (!js) { VAULT_FREE(ct); return VAULT_ENOMEM; }
     p = js;
-    p += snprintf(p, cap, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"kdf\": \"%s\",\n  \"kdf_iterations\": %lu,\n"
+    p += snprintf(p, cap, "{\n  \"format\": \"%s\",\n  \"version\": %lu,\n", VAULT__MAGIC, (unsigned long)v->version);
+    if (v->version >= VAULT_FORMAT_VERSION_COUNTER)
+        p += snprintf(p, cap - (size_t)(p - js), "  \"counter\": %llu,\n", (unsigned long long)counter);
+    p += snprintf(p, cap - (size_t)(p - js), "  \"kdf\": \"%s\",\n  \"kdf_iterations\": %lu,\n"
                   "  \"kdf_salt\": \"%s\",\n  \"cipher\": \"%s\",\n  \"iv\": \"%s\",\n  \"mac\": \"%s\",\n  \"ciphertext\": \"",
-                  VAULT__MAGIC, VAULT_FORMAT_VERSION, VAULT__KDF, (unsigned long)v->iterations, b64salt, VAULT__CIPHER, b64iv, VAULT__MAC);
+                  VAULT__KDF, (unsigned long)v->iterations, b64salt, VAULT__CIPHER, b64iv, VAULT__MAC);
     vault__b64_encode(ct, ctlen, p);
     p += strlen(p);
     p += snprintf(p, cap - (size_t)(p - js), "\",\n  \"tag\": \"%s\"\n}\n", b64tag);
@@ -1801,12 +1848,15 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     }
     if ((rc = vault__sec_alloc(&v->map, VAULT__MAP_ALIGN)) == 0 && (rc = vault_random(v->salt, sizeof v->salt)) == 0) {
         v->map_len = 4;                           /* count 0 */
+        v->version = v->opt.rollback_state ? VAULT_FORMAT_VERSION_COUNTER : VAULT_FORMAT_VERSION;
+        v->counter = v->opt.rollback_state ? 1 : 0;
         vault__derive(vault__ks(v), password, v->salt, v->iterations);
-        rc = vault__serialize(v, &js, &jl, v->file_tag);
+        rc = vault__serialize(v, v->counter, &js, &jl, v->file_tag);
         /* no writers' lock: link() makes it exclusive, and a save through
          * another handle finds no file of its own, a conflict */
         if (rc == 0) rc = vault__write_atomic(path, js, jl, 1);
         if (rc == 0 && lstat(path, &v->file_st) != 0) memset(&v->file_st, 0, sizeof v->file_st);
+        if (rc == 0 && v->opt.rollback_state) rc = vault__state_write(v->opt.rollback_state, v->counter);
         VAULT_FREE(js);
     }
     if (rc == 0) vault__msg(msg, sizeof msg, "created '%s'", path);
@@ -1839,13 +1889,19 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
         vault__msg(msg, msgcap, "'%s' is not a vault file (no \"format\": \"%s\" and version)", v->path, VAULT__MAGIC);
         return VAULT_EFORMAT;
     }
-    if (j.num[VAULT__F_VERSION] != VAULT_FORMAT_VERSION) {
-        vault__msg(msg, msgcap, "'%s' has format version %llu; this vault.h reads version %d", v->path,
-                 (unsigned long long)j.num[VAULT__F_VERSION], VAULT_FORMAT_VERSION);
+    if (j.num[VAULT__F_VERSION] != VAULT_FORMAT_VERSION && j.num[VAULT__F_VERSION] != VAULT_FORMAT_VERSION_COUNTER) {
+        vault__msg(msg, msgcap, "'%s' has format version %llu; this vault.h reads versions %d and %d", v->path,
+                 (unsigned long long)j.num[VAULT__F_VERSION], VAULT_FORMAT_VERSION, VAULT_FORMAT_VERSION_COUNTER);
         return VAULT_EVERSION;
     }
+    v->version = (uint32_t)j.num[VAULT__F_VERSION];
     for (rc = 0; rc < VAULT__F_N; rc++)
-        if (!j.seen[rc]) { vault__msg(msg, msgcap, "'%s' lacks the field \"%s\"", v->path, vault__fields[rc]); return VAULT_EFORMAT; }
+        if (!j.seen[rc] && rc != VAULT__F_COUNTER) { vault__msg(msg, msgcap, "'%s' lacks the field \"%s\"", v->path, vault__fields[rc]); return VAULT_EFORMAT; }
+    if (j.seen[VAULT__F_COUNTER] != (v->version >= VAULT_FORMAT_VERSION_COUNTER)) {
+        vault__msg(msg, msgcap, "'%s': \"counter\" belongs to format version %d files, and only to them", v->path, VAULT_FORMAT_VERSION_COUNTER);
+        return VAULT_EFORMAT;
+    }
+    v->counter = j.num[VAULT__F_COUNTER];
     if (j.unknown) { vault__msg(msg, msgcap, "'%s' has fields this version does not know", v->path); return VAULT_EFORMAT; }
     if (!vault__jeq(&j, VAULT__F_KDF, VAULT__KDF) || !vault__jeq(&j, VAULT__F_CIPHER, VAULT__CIPHER) || !vault__jeq(&j, VAULT__F_MAC, VAULT__MAC)) {
         vault__msg(msg, msgcap, "'%s' uses an algorithm this version does not support (want %s, %s, %s)", v->path,
@@ -1876,7 +1932,7 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     }
     /* Authenticate before anything is decrypted. */
     vault__derive(vault__ks(v), password, v->salt, v->iterations);
-    vault__tag(vault__ks(v), v->iterations, v->salt, iv, ct, (size_t)n, want);
+    vault__tag(vault__ks(v), v->version, v->counter, v->iterations, v->salt, iv, ct, (size_t)n, want);
     ok = vault_ct_equal(want, tag, 32);
     VAULT_CT_DECLASSIFY(&ok, sizeof ok);
     vault_wipe(want, sizeof want);
@@ -1915,6 +1971,20 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
     if (rc == 0) {
         rc = vault__load(v, text, len, password, msg, sizeof msg);
         VAULT_FREE(text);
+    }
+    if (rc == 0 && v->opt.rollback_state) {     /* after the tag: the counter is authentic */
+        uint64_t seen = 0;
+        rc = vault__state_read(v->opt.rollback_state, &seen);
+        if (rc != 0) vault__msg(msg, sizeof msg, "cannot read the rollback state '%s': %s", v->opt.rollback_state, vault_strerror(rc));
+        else if (v->counter < seen) {
+            rc = VAULT_EROLLBACK;
+            vault__msg(msg, sizeof msg, "'%s' has save counter %llu but counter %llu was already seen: an older copy was put back; refused",
+                       path, (unsigned long long)v->counter, (unsigned long long)seen);
+        } else if (v->counter > seen) {
+            rc = vault__state_write(v->opt.rollback_state, v->counter);
+            if (rc != 0) vault__msg(msg, sizeof msg, "cannot write the rollback state '%s': %s", v->opt.rollback_state, vault_strerror(rc));
+        }
+        v->version = VAULT_FORMAT_VERSION_COUNTER;   /* saves from now on carry the counter */
     }
     if (rc == 0) vault__msg(msg, sizeof msg, "opened '%s'", path);
     vault__audit(&v->opt, VAULT_AUDIT_OPEN, rc, path, v->iterations, msg[0] ? msg : NULL);
@@ -2051,16 +2121,25 @@ static int vault__save_as(vault *v, int event) {
     size_t jl = 0;
     char msg[256];
     uint8_t tag[32];
+    uint64_t next;
     int lfd = -1, rc = vault__lock(v->path, v->opt.lock_timeout_ms, &lfd);
     if (rc == 0) {
         rc = vault__unchanged(v);
         rc = rc == 1 ? 0 : rc == 0 ? VAULT_ECONFLICT : rc;
     }
-    if (rc == 0) rc = vault__serialize(v, &js, &jl, tag);
+    next = v->version >= VAULT_FORMAT_VERSION_COUNTER ? v->counter + 1 : 0;
+    if (rc == 0) rc = vault__serialize(v, next, &js, &jl, tag);
     if (rc == 0) rc = vault__write_atomic(v->path, js, jl, 0);
     if (rc == 0) {               /* ours until the lock is released */
         memcpy(v->file_tag, tag, 32);
+        v->counter = next;
         if (lstat(v->path, &v->file_st) != 0) memset(&v->file_st, 0, sizeof v->file_st);
+        if (v->opt.rollback_state && vault__state_write(v->opt.rollback_state, next) != 0) {
+            char w[256];   /* the vault is saved; the next open still accepts it */
+            vault__msg(w, sizeof w, "saved '%s' but could not record counter %llu in '%s': %s", v->path,
+                       (unsigned long long)next, v->opt.rollback_state, strerror(errno));
+            vault__audit(&v->opt, VAULT_AUDIT_WARNING, 0, v->path, 0, w);
+        }
     }
     if (lfd >= 0) close(lfd);
     VAULT_FREE(js);

@@ -357,7 +357,8 @@ static void test_bad_input(void) {
         "{\"format\": \"vault.h/secure_config\", \"version\": -1}", "{\"format\": \"vault.h/secure_config\", \"version\": 01}",
         "{\"format\": \"vault.h/secure_config\", \"version\": {\"a\": 1}}", "{\"a\": \"\\u0041\"}"};
     for (i = 0; i < sizeof junk / sizeof junk[0]; i++) CHECK_EQ(open_text(d, junk[i], &o), VAULT_EFORMAT);
-    t = with_field(js, "version", "2");            CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
+    t = with_field(js, "version", "3");            CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
+    t = with_field(js, "version", "2");            CHECK_EQ(open_text(d, t, &o), VAULT_EFORMAT); free(t);   /* 2 needs its counter */
     t = with_field(js, "version", "0");            CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
     t = with_field(js, "version", "1.0");          CHECK_EQ(open_text(d, t, &o), VAULT_EFORMAT); free(t);
     t = with_field(js, "version", "99999999999999999999999"); CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
