@@ -1950,6 +1950,7 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     /* The map's layout is public to this code from here on (not constant-time). */
     VAULT_CT_DECLASSIFY(v->map.p, (size_t)m);
     m = vault__map_check(v->map.p, (size_t)m);
+    if (m > (long)VAULT_MAP_MAX) m = VAULT_ECORRUPT;   /* the limit set() enforces, checked here too */
     if (m < 0) { vault__msg(msg, msgcap, "'%s': authenticated but the credential map is malformed", v->path); return VAULT_ECORRUPT; }
     v->map_len = (size_t)m;
     memcpy(v->file_tag, tag, 32);

@@ -895,6 +895,35 @@ static void test_rotate_draws_a_fresh_salt(void) {
     vault_close(v);
 }
 
+/* One size limit, the same on both sides: a map of exactly VAULT_MAP_MAX
+ * bytes saves and opens again; a set that would pass it is refused before
+ * anything is written. */
+static void test_map_size_limit_both_sides(void) {
+    const char *d = t_dir("vault_mapmax"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    static char val[VAULT_VALUE_MAX + 1];
+    char name[32];
+    size_t left;
+    int i, rc = 0;
+    memset(val, 'a', VAULT_VALUE_MAX);
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    for (i = 0; rc == 0; i++) { snprintf(name, sizeof name, "k%04d", i); rc = vault_set(v, name, val); }
+    CHECK_EQ(rc, VAULT_ETOOBIG);
+    left = VAULT_MAP_MAX - v->map_len;                 /* fill to the byte: name "zz" = 2 */
+    REQUIRE(left > 4 + 2 + 1 + 4 + 1 && left < VAULT_VALUE_MAX);
+    val[left - (4 + 2 + 1 + 4 + 1) + 1] = 0;
+    CHECK_EQ(vault_set(v, "zz", val), VAULT_ETOOBIG);  /* one byte over */
+    val[left - (4 + 2 + 1 + 4 + 1)] = 0;
+    CHECK_EQ(vault_set(v, "zz", val), 0);               /* exactly at the limit */
+    CHECK_EQ(v->map_len, (size_t)VAULT_MAP_MAX);
+    CHECK_EQ(vault_save(v), 0);
+    vault_close(v);
+    rc = vault_open_ex(&v, p, "pw", &o);
+    CHECK_EQ(rc, 0);
+    if (rc == 0) { CHECK_EQ(v->map_len, (size_t)VAULT_MAP_MAX); vault_close(v); }
+}
+
 int main(void) {
     RUN(test_create_open_roundtrip);
     RUN(test_create_refuses_existing);
@@ -920,5 +949,6 @@ int main(void) {
     RUN(test_empty_password_refused);
     RUN(test_secrets_wiped_in_forked_child);
     RUN(test_rotate_draws_a_fresh_salt);
+    RUN(test_map_size_limit_both_sides);
     return t_done();
 }
