@@ -6,6 +6,7 @@ need=()
 pkg-config --exists liburing 2>/dev/null || need+=(liburing-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)      # test oracle for vault.h only
+command -v openssl >/dev/null || need+=(openssl)            # vault.h's recovery recipe (docs/vault-format.md), tested
 # vault.h's constant-time (ctgrind) test runs under memcheck and needs its header
 { command -v valgrind >/dev/null && [ -f /usr/include/valgrind/memcheck.h ]; } || need+=(valgrind)
 command -v gcc >/dev/null || need+=(gcc)
