@@ -258,6 +258,29 @@ VAULTDEF int  vault_ct_equal(const void *a, const void *b, size_t n);           
 VAULTDEF void vault_wipe(void *p, size_t n);                                     /* a store the compiler cannot drop */
 VAULTDEF int  vault_random(void *buf, size_t n);                                 /* getrandom; 0 or VAULT_ERANDOM */
 
+#ifdef VAULT_TEST_IO
+/* Test-only I/O hook (simulated power loss), compiled in only with
+ * VAULT_TEST_IO defined in the implementation's translation unit; without
+ * it every step below is the plain syscall. It covers every step of the
+ * atomic save that makes something durable or changes which files exist:
+ * creating the temp file, writing it, its fsync, the rename (or link and
+ * unlink of create), the directory fsync, and the unlink of stale temps. A
+ * NULL member means the real call; each returns what the syscall does (-1
+ * with errno set on failure; write the byte count). fsync_dir gets the
+ * directory's fd and path. Set it before the call; it applies process-wide. */
+typedef struct vault_io {
+    void *ctx;
+    int  (*open)(void *ctx, const char *path, int flags, unsigned mode);   /* creates the temp file */
+    long (*write)(void *ctx, int fd, const void *buf, size_t len);
+    int  (*fsync)(void *ctx, int fd);
+    int  (*rename)(void *ctx, const char *from, const char *to);
+    int  (*link)(void *ctx, const char *from, const char *to);
+    int  (*unlink)(void *ctx, const char *path);
+    int  (*fsync_dir)(void *ctx, int dirfd, const char *dir);
+} vault_io;
+VAULTDEF void vault_test_set_io(const vault_io *io);   /* NULL: the real syscalls */
+#endif
+
 #define VAULT_CPU_AESNI 1
 #define VAULT_CPU_SHANI 2
 VAULTDEF int  vault_cpu_features(void);              /* VAULT_CPU_* bits in use */
@@ -1422,24 +1445,38 @@ fail:
     return rc;
 }
 
+/* The steps of the atomic save, through the test hook with VAULT_TEST_IO. */
+#ifdef VAULT_TEST_IO
+static const vault_io *vault__tio;
+VAULTDEF void vault_test_set_io(const vault_io *io) { __atomic_store_n(&vault__tio, io, __ATOMIC_RELEASE); }
+#define VAULT__HOOK(member, ...) do { const vault_io *vault__h = __atomic_load_n(&vault__tio, __ATOMIC_ACQUIRE); \
+    if (vault__h && vault__h->member) return vault__h->member(vault__h->ctx, __VA_ARGS__); } while (0)
+#else
+#define VAULT__HOOK(member, ...) do { } while (0)
+#endif
+static int vault__sys_open(const char *path, int flags, unsigned mode) { VAULT__HOOK(open, path, flags, mode); return open(path, flags, (mode_t)mode); }
+static long vault__sys_write(int fd, const void *buf, size_t len) { VAULT__HOOK(write, fd, buf, len); return (long)write(fd, buf, len); }
+static int vault__sys_fsync(int fd) { VAULT__HOOK(fsync, fd); return fsync(fd); }
+static int vault__sys_rename(const char *from, const char *to) { VAULT__HOOK(rename, from, to); return rename(from, to); }
+static int vault__sys_link(const char *from, const char *to) { VAULT__HOOK(link, from, to); return link(from, to); }
+static int vault__sys_unlink(const char *path) { VAULT__HOOK(unlink, path); return unlink(path); }
+static int vault__sys_fsync_dir(int dirfd, const char *dir) { VAULT__HOOK(fsync_dir, dirfd, dir); (void)dir; return fsync(dirfd); }
+
 static int vault__fsync_dir(const char *path) {
     const char *slash = strrchr(path, '/');
     char *dir;
     int fd, rc = 0;
     size_t n;
-    if (!slash) {
-        fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    } else {
-        n = slash == path ? 1 : (size_t)(slash - path);
-        dir = (char *)VAULT_MALLOC(n + 1);
-        if (!dir) return VAULT_ENOMEM;
-        memcpy(dir, path, n); dir[n] = 0;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        VAULT_FREE(dir);
-    }
-    if (fd < 0) return vault__errno(errno);
-    if (fsync(fd) != 0) { int err = errno; rc = vault__errno(err); close(fd); errno = err; return rc; }
+    n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    dir = (char *)VAULT_MALLOC(n + 1);
+    if (!dir) return VAULT_ENOMEM;
+    if (!slash) dir[0] = '.'; else memcpy(dir, path, n);
+    dir[n] = 0;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) { int err = errno; VAULT_FREE(dir); errno = err; return vault__errno(err); }
+    if (vault__sys_fsync_dir(fd, dir) != 0) { int err = errno; rc = vault__errno(err); close(fd); VAULT_FREE(dir); errno = err; return rc; }
     close(fd);
+    VAULT_FREE(dir);
     return rc;
 }
 
@@ -1481,7 +1518,7 @@ static void vault__remove_stale_temps(const char *path) {
         fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) continue;
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-            flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0)
+            flock(fd, LOCK_EX | LOCK_NB) == 0 && vault__sys_unlink(full) == 0)
             removed = 1;
         close(fd);
     }
@@ -1511,7 +1548,7 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
         memcpy(tmp, path, pl);
         memcpy(tmp + pl, ".tmp-", 5);
         for (i = 0; i < 8; i++) snprintf(tmp + pl + 5 + 2 * i, 3, "%02x", rnd[i]);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = vault__sys_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             err = errno;
             VAULT_FREE(tmp);
@@ -1519,7 +1556,7 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
             return vault__errno(err);   /* errno says why */
         }
         if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
-            err = errno; close(fd); unlink(tmp); VAULT_FREE(tmp); errno = err; return vault__errno(err);
+            err = errno; close(fd); vault__sys_unlink(tmp); VAULT_FREE(tmp); errno = err; return vault__errno(err);
         }
         if (st.st_nlink > 0) break;              /* still ours: nobody removed it */
         close(fd);
@@ -1527,22 +1564,22 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
     }
     if (fchmod(fd, 0600) != 0) { err = errno; rc = vault__errno(err); }    /* exact mode whatever the umask */
     while (rc == 0 && off < len) {
-        ssize_t w = write(fd, data + off, len - off);
+        long w = vault__sys_write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) { err = w < 0 ? errno : ENOSPC; rc = vault__errno(err); break; }
         off += (size_t)w;
     }
     /* A failed fsync is final for this file: the next save writes a new one. */
-    if (rc == 0 && fsync(fd) != 0) { err = errno; rc = vault__errno(err); }
+    if (rc == 0 && vault__sys_fsync(fd) != 0) { err = errno; rc = vault__errno(err); }
     if (rc == 0) {               /* renamed or linked while still locked */
         if (exclusive) {
-            if (link(tmp, path) != 0) { err = errno; rc = vault__errno(err); }
-            unlink(tmp);
-        } else if (rename(tmp, path) != 0) {
+            if (vault__sys_link(tmp, path) != 0) { err = errno; rc = vault__errno(err); }
+            vault__sys_unlink(tmp);
+        } else if (vault__sys_rename(tmp, path) != 0) {
             err = errno; rc = vault__errno(err);
         }
     }
-    if (rc != 0) unlink(tmp);
+    if (rc != 0) vault__sys_unlink(tmp);
     if (close(fd) != 0 && rc == 0) { err = errno; rc = vault__errno(err); }
     if (rc == 0 && (rc = vault__fsync_dir(path)) != 0) err = errno;
     if (rc == 0) vault__remove_stale_temps(path);
