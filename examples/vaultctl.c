@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VAULTCTL_VERSION "0.2"
@@ -43,6 +44,13 @@ static int usage(FILE *to, int code) {
 "  list            the names, one a line\n"
 "  rm NAME         remove a credential\n"
 "  rekey           new password and new salt\n"
+"  export --env -- CMD [ARG...]\n"
+"                  run CMD with every credential in its environment (as sops\n"
+"                  exec-env): nothing is written to disk. NAME becomes NAME in\n"
+"                  upper case with every character other than A-Z, 0-9 and _\n"
+"                  turned into _ (coinbase.api_key: COINBASE_API_KEY)\n"
+"  audit           print the audit log of the vault: every open, failed\n"
+"                  decryption, save, rekey and refusal, one a line (no password)\n"
 "options:\n"
 "  -f, --vault FILE          the vault (default $VAULT_FILE, else ./secure_config.json)\n"
 "  --file PATH               set: read the value from PATH\n"
@@ -56,7 +64,9 @@ static int usage(FILE *to, int code) {
 "                            be the same N: lines are read one after the other)\n"
 "  --iterations N            PBKDF2 count for init/rekey (default 600000); also\n"
 "                            accepts existing files down to N (1000..10000000)\n"
-"  --audit                   print the store's audit events to stderr\n"
+"  --audit                   print the store's audit events to stderr too\n"
+"  --audit-log PATH          where events are appended (default FILE.audit.log;\n"
+"                            \"-\" for none); mode 0600, one line per event\n"
 "  -h, --help                this text\n"
 "  -V, --version             the version\n"
 "environment:\n"
@@ -66,6 +76,10 @@ static int usage(FILE *to, int code) {
 "Passwords are never taken from the command line.\n", VAULT_VALUE_MAX);
     return code;
 }
+
+static int write_all(int fd, const char *p, size_t n);
+/* Secrets live in one locked, non-dumpable buffer, wiped at exit. */
+static struct { char pw[PW_MAX], pw2[PW_MAX], value[VAULT_VALUE_MAX + 2]; } *sec;
 
 /* ---- the terminal ------------------------------------------------------- */
 static struct termios saved_tio, noecho_tio;
@@ -234,10 +248,77 @@ static long get_password(const pw_source *s, const char *prompt, char *buf, size
 }
 
 /* ---- the rest ----------------------------------------------------------- */
+/* Audit events go to the log file (appended, 0600, one line each: UTC time,
+ * uid, pid, event, result, message) and, with --audit, to stderr. */
+static int audit_fd = -1, audit_stderr;
 static void audit_print(const vault_audit_event *e, void *ud) {
     (void)ud;
-    fprintf(stderr, "vaultctl: audit: %s: %s (%s)\n", vault_audit_name(e->event), e->message,
-            e->result ? vault_strerror(e->result) : "ok");
+    if (audit_stderr)
+        fprintf(stderr, "vaultctl: audit: %s: %s (%s)\n", vault_audit_name(e->event), e->message,
+                e->result ? vault_strerror(e->result) : "ok");
+    if (audit_fd >= 0) {
+        char line[1024], ts[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        int n;
+        gmtime_r(&now, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        n = snprintf(line, sizeof line, "%s uid=%lu pid=%ld %s: %s (%s)\n", ts, (unsigned long)getuid(), (long)getpid(),
+                     vault_audit_name(e->event), e->message, e->result ? vault_strerror(e->result) : "ok");
+        if (n > (int)sizeof line - 1) { n = (int)sizeof line - 1; line[n - 1] = '\n'; }
+        if (write(audit_fd, line, (size_t)n) < 0) { /* the operation goes on; stderr may say more */ }
+    }
+}
+
+static int open_audit_log(const char *path) {
+    struct stat st;
+    audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (audit_fd < 0) { fprintf(stderr, "vaultctl: audit log '%s': %s\n", path, strerror(errno)); return -1; }
+    if (fstat(audit_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        fprintf(stderr, "vaultctl: audit log '%s' must be a regular file of this user, mode 0600\n", path);
+        close(audit_fd); audit_fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static int print_audit_log(const char *path) {
+    char buf[4096];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) { fprintf(stderr, "vaultctl: audit log '%s': %s\n", path, strerror(errno)); return 1; }
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        if (write_all(1, buf, (size_t)n) != 0) { close(fd); return 1; }
+    close(fd);
+    return n < 0 ? 1 : 0;
+}
+
+/* NAME as an environment variable name: A-Z 0-9 _, upper case. */
+static void env_name(const char *name, char *out, size_t cap) {
+    size_t i;
+    for (i = 0; name[i] && i + 1 < cap; i++) {
+        char c = name[i];
+        if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
+        out[i] = c;
+    }
+    out[i] = 0;
+}
+
+typedef struct { vault *v; int bad; } export_ctx;
+static int export_one(const char *name, void *ctx) {
+    export_ctx *x = (export_ctx *)ctx;
+    char var[VAULT_NAME_MAX + 1];
+    int n = vault_get(x->v, name, sec->value, sizeof sec->value);
+    if (n < 0) { fprintf(stderr, "vaultctl: %s: %s\n", name, vault_strerror(n)); x->bad = 1; return 1; }
+    if (memchr(sec->value, 0, (size_t)n)) {
+        fprintf(stderr, "vaultctl: %s holds a NUL byte: it cannot go into the environment\n", name);
+        x->bad = 1; return 1;
+    }
+    env_name(name, var, sizeof var);
+    if (var[0] >= '0' && var[0] <= '9') { fprintf(stderr, "vaultctl: %s: not a variable name (%s)\n", name, var); x->bad = 1; return 1; }
+    if (setenv(var, sec->value, 1) != 0) { perror("vaultctl: setenv"); x->bad = 1; return 1; }
+    return 0;
 }
 
 static int print_name(const char *name, void *ctx) { (void)ctx; puts(name); return 0; }
@@ -272,12 +353,10 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
-/* Secrets live in one locked, non-dumpable buffer, wiped at exit. */
-static struct { char pw[PW_MAX], pw2[PW_MAX], value[VAULT_VALUE_MAX + 2]; } *sec;
-
 static void wipe_secrets(void) { if (sec) vault_wipe(sec, sizeof *sec); }
 
-enum { OPT_PWFD = 1000, OPT_NEWFD, OPT_PWFILE, OPT_NEWFILE, OPT_PWCMD, OPT_NEWCMD, OPT_ITER, OPT_AUDIT, OPT_FILE, OPT_PASSWORD };
+enum { OPT_PWFD = 1000, OPT_NEWFD, OPT_PWFILE, OPT_NEWFILE, OPT_PWCMD, OPT_NEWCMD, OPT_ITER, OPT_AUDIT, OPT_FILE, OPT_PASSWORD,
+       OPT_ENV, OPT_AUDITLOG };
 
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -291,12 +370,17 @@ int main(int argc, char **argv) {
         {"new-password-command", required_argument, NULL, OPT_NEWCMD},
         {"iterations", required_argument, NULL, OPT_ITER},
         {"audit", no_argument, NULL, OPT_AUDIT},
+        {"audit-log", required_argument, NULL, OPT_AUDITLOG},
+        {"env", no_argument, NULL, OPT_ENV},
         {"password", optional_argument, NULL, OPT_PASSWORD},
         {"new-password", optional_argument, NULL, OPT_PASSWORD},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    const char *file = getenv("VAULT_FILE"), *cmd, *name = NULL, *value_file = NULL;
+    const char *file = getenv("VAULT_FILE"), *cmd, *name = NULL, *value_file = NULL, *audit_log = NULL;
+    char audit_default[4200];
+    char **child_argv = NULL;
+    int env_flag = 0;
     pw_source pw = {-1, NULL, NULL}, npw = {-1, NULL, NULL};
     unsigned long num;
     int c, rc, ret = 0;
@@ -324,7 +408,9 @@ int main(int argc, char **argv) {
             o.iterations = (uint32_t)num;
             if (o.iterations < VAULT_DEFAULT_MIN_ITERATIONS) o.min_iterations = o.iterations;
             break;
-        case OPT_AUDIT: o.audit = audit_print; break;
+        case OPT_AUDIT: audit_stderr = 1; break;
+        case OPT_AUDITLOG: audit_log = optarg; break;
+        case OPT_ENV: env_flag = 1; break;
         case OPT_PASSWORD:
             fprintf(stderr, "vaultctl: passwords are never taken from the command line (see --help)\n");
             return 2;
@@ -349,8 +435,17 @@ int main(int argc, char **argv) {
             if (optind >= argc) return usage(stderr, 2);
             name = argv[optind++];
         }
+        if (!strcmp(cmd, "export")) {
+            if (!env_flag || optind >= argc) { fprintf(stderr, "vaultctl: export --env -- CMD [ARG...]\n"); return 2; }
+            child_argv = argv + optind;
+            optind = argc;
+        } else if (env_flag) { fprintf(stderr, "vaultctl: --env is for export\n"); return 2; }
         if (optind != argc) return usage(stderr, 2);
     }
+    if (!audit_log) { snprintf(audit_default, sizeof audit_default, "%s.audit.log", file); audit_log = audit_default; }
+    if (!strcmp(cmd, "audit")) return print_audit_log(audit_log);
+    if (strcmp(audit_log, "-") && open_audit_log(audit_log) != 0) return 1;
+    o.audit = audit_print;
     if (value_file && strcmp(cmd, "set")) { fprintf(stderr, "vaultctl: --file is for set\n"); return 2; }
 
     sec = (__typeof__(sec))mmap(NULL, sizeof *sec, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -375,7 +470,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultctl: created %s\n", file);
         return 0;
     }
-    if (strcmp(cmd, "set") && strcmp(cmd, "get") && strcmp(cmd, "list") && strcmp(cmd, "rm") && strcmp(cmd, "rekey"))
+    if (strcmp(cmd, "set") && strcmp(cmd, "get") && strcmp(cmd, "list") && strcmp(cmd, "rm") && strcmp(cmd, "rekey") &&
+        strcmp(cmd, "export"))
         return usage(stderr, 2);
     if (get_password(&pw, "Vault password: ", sec->pw, sizeof sec->pw) < 0) return 1;
     rc = vault_open_ex(&v, file, sec->pw, &o);
@@ -392,6 +488,18 @@ int main(int argc, char **argv) {
         }
     } else if (!strcmp(cmd, "list")) {
         vault_list(v, print_name, NULL);
+    } else if (!strcmp(cmd, "export")) {
+        /* the credentials go into this process's environment, then exec
+         * replaces it with the command: nothing is written to disk */
+        export_ctx x = {v, 0};
+        vault_list(v, export_one, &x);
+        vault_wipe(sec->value, sizeof sec->value);
+        vault_close(v);
+        if (x.bad) return 1;
+        if (audit_fd >= 0) close(audit_fd);
+        execvp(child_argv[0], child_argv);
+        fprintf(stderr, "vaultctl: %s: %s\n", child_argv[0], strerror(errno));
+        return 127;
     } else if (!strcmp(cmd, "rm")) {
         rc = vault_remove(v, name);
         if (rc == 0) rc = vault_save(v);

@@ -232,6 +232,32 @@ static void test_vaultctl_prompt_survives_ctrl_z(void) {
     close(s); close(m);
 }
 
+/* export --env runs a command with the credentials in its environment;
+ * audit prints the log of opens, failed decryptions and saves. */
+static void test_vaultctl_export_env_and_audit(void) {
+    const char *d = t_dir("vaultctl_export");
+    if (access("build/vaultctl", X_OK) != 0) SKIP("build/vaultctl not built (make build/vaultctl)");
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "init 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\nak-123' | " CTL "set coinbase.api_key 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\nline1\\nline2' | " CTL "set binance-secret 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "export --env -- sh -c 'printf \"%%s|%%s\" \"$COINBASE_API_KEY\" \"$BINANCE_SECRET\"' 2>&1", d), 0);
+    CHECK(strcmp(out, "ak-123|line1\nline2") == 0);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "export --env -- sh -c 'exit 7' 2>&1", d), 7);   /* the command's status */
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "export -- true 2>&1", d), 2);                  /* --env is required */
+    CHECK_EQ(sh("printf 'nope\\n' | " CTL "export --env -- true 2>&1", d), 1);
+    /* nothing of the values on disk besides the vault: no temp file, and the log has no secret */
+    CHECK_EQ(sh("ls %s", d), 0);
+    CHECK(strcmp(out, "secure_config.json\nsecure_config.json.audit.log\nsecure_config.json.lock\n") == 0);
+    CHECK_EQ(sh("build/vaultctl -f %s/secure_config.json audit 2>&1", d), 0);
+    CHECK(strstr(out, "create: created") != NULL);
+    CHECK(strstr(out, "save: saved") != NULL);
+    CHECK(strstr(out, "decryption failed:") != NULL);
+    CHECK(strstr(out, "open: ") != NULL && strstr(out, "uid=") != NULL);
+    CHECK(strstr(out, "ak-123") == NULL && strstr(out, "pw1") == NULL && strstr(out, "coinbase") == NULL);
+    CHECK_EQ(sh("stat -c %%a %s/secure_config.json.audit.log", d), 0);
+    CHECK(strcmp(out, "600\n") == 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_vaultctl_end_to_end);
@@ -239,5 +265,6 @@ int main(void) {
     RUN(test_vaultctl_options_are_strict);
     RUN(test_vaultctl_password_sources);
     RUN(test_vaultctl_prompt_survives_ctrl_z);
+    RUN(test_vaultctl_export_env_and_audit);
     return t_done();
 }
