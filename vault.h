@@ -54,6 +54,7 @@
  *   file keeping the highest save counter seen: an older vault file put back
  *   is then refused with VAULT_EROLLBACK).
  *   Values are any bytes with vault_set_bytes (vault_set: a C string).
+ *   vault_open_with takes the password from a callback (keyring, manager).
  *   The command-line tool examples/vaultctl.c does init/set/get/list/rm/rekey.
  *
  * COMPILE-TIME OPTIONS
@@ -225,6 +226,13 @@ VAULTDEF int  vault_create(vault **out, const char *path, const char *password);
 VAULTDEF int  vault_create_ex(vault **out, const char *path, const char *password, const vault_options *opts);
 VAULTDEF int  vault_open(vault **out, const char *path, const char *password);   /* VAULT_EAUTH: wrong password or tampered file */
 VAULTDEF int  vault_open_ex(vault **out, const char *path, const char *password, const vault_options *opts);
+/* The password from a callback (a keyring, a secrets manager, a helper
+ * program): it writes a NUL-terminated password into buf (cap bytes, in
+ * locked, non-dumpable memory that is wiped and unmapped right after the
+ * KDF) and returns 0, or a negative code that vault_open_with returns. */
+typedef int (*vault_password_fn)(char *buf, size_t cap, void *user_data);
+#define VAULT_PASSWORD_MAX 4096u                                                 /* cap given to the callback, NUL included */
+VAULTDEF int  vault_open_with(vault **out, const char *path, vault_password_fn fn, void *user_data, const vault_options *opts);
 VAULTDEF int  vault_set(vault *v, const char *name, const char *value);          /* in memory until vault_save */
 VAULTDEF int  vault_set_bytes(vault *v, const char *name, const void *value, size_t len); /* any bytes (newlines, NUL), up to VAULT_VALUE_MAX */
 VAULTDEF int  vault_get(vault *v, const char *name, char *buf, size_t cap);      /* value length (NUL added), or < 0; (buf NULL, cap 0) asks the length;
@@ -2037,6 +2045,21 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
 
 VAULTDEF int vault_open(vault **out, const char *path, const char *password) {
     return vault_open_ex(out, path, password, NULL);
+}
+
+VAULTDEF int vault_open_with(vault **out, const char *path, vault_password_fn fn, void *user_data, const vault_options *opts) {
+    vault__sec pw;
+    int rc;
+    if (!out) return VAULT_EINVAL;
+    *out = NULL;
+    if (!path || !fn) return VAULT_EINVAL;
+    if ((rc = vault__sec_alloc(&pw, VAULT_PASSWORD_MAX)) != 0) return rc;
+    rc = fn((char *)pw.p, VAULT_PASSWORD_MAX, user_data);
+    if (rc > 0) rc = VAULT_EINVAL;                 /* 0 or a negative code, nothing else */
+    if (rc == 0 && !memchr(pw.p, 0, VAULT_PASSWORD_MAX)) rc = VAULT_ETOOBIG;   /* not terminated in buf */
+    if (rc == 0) rc = vault_open_ex(out, path, (const char *)pw.p, opts);
+    vault__sec_free(&pw);                          /* wiped, then unmapped */
+    return rc;
 }
 
 /* Finds name: returns the entry offset, or 0 and *ins = where it would go. */

@@ -924,6 +924,36 @@ static void test_map_size_limit_both_sides(void) {
     if (rc == 0) { CHECK_EQ(v->map_len, (size_t)VAULT_MAP_MAX); vault_close(v); }
 }
 
+/* The password from a callback (a keyring, a secrets manager): it fills a
+ * buffer the library gives it; its error comes back as is; a password that
+ * fills the whole buffer without a NUL is refused. */
+static int pw_from_ctx(char *buf, size_t cap, void *ud) {
+    const char *pw = (const char *)ud;
+    if (!pw) return VAULT_EAUTH;                      /* "the keyring said no" */
+    if (!strcmp(pw, "overflow")) { memset(buf, 'x', cap); return 0; }
+    if (strlen(pw) + 1 > cap) return VAULT_ERANGE;
+    memcpy(buf, pw, strlen(pw) + 1);
+    return 0;
+}
+static void test_password_from_a_callback(void) {
+    const char *d = t_dir("vault_pwcb"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    char buf[8];
+    REQUIRE(vault_create_ex(&v, p, "from the keyring", &o) == 0);
+    REQUIRE(vault_set(v, "k", "v") == 0);
+    REQUIRE(vault_save(v) == 0);
+    vault_close(v);
+    v = NULL;
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, (void *)"from the keyring", &o), 0);
+    if (v) { CHECK_EQ(vault_get(v, "k", buf, sizeof buf), 1); vault_close(v); v = NULL; }
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, (void *)"wrong", &o), VAULT_EAUTH);
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, NULL, &o), VAULT_EAUTH);
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, (void *)"overflow", &o), VAULT_ETOOBIG);
+    CHECK_EQ(vault_open_with(&v, p, NULL, NULL, &o), VAULT_EINVAL);
+    CHECK(v == NULL);
+}
+
 int main(void) {
     RUN(test_create_open_roundtrip);
     RUN(test_create_refuses_existing);
@@ -950,5 +980,6 @@ int main(void) {
     RUN(test_secrets_wiped_in_forked_child);
     RUN(test_rotate_draws_a_fresh_salt);
     RUN(test_map_size_limit_both_sides);
+    RUN(test_password_from_a_callback);
     return t_done();
 }
