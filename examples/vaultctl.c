@@ -442,9 +442,16 @@ int main(int argc, char **argv) {
         } else if (env_flag) { fprintf(stderr, "vaultctl: --env is for export\n"); return 2; }
         if (optind != argc) return usage(stderr, 2);
     }
-    if (!audit_log) { snprintf(audit_default, sizeof audit_default, "%s.audit.log", file); audit_log = audit_default; }
-    if (!strcmp(cmd, "audit")) return print_audit_log(audit_log);
-    if (strcmp(audit_log, "-") && open_audit_log(audit_log) != 0) return 1;
+    {   /* the default log beside the vault may be impossible (a read-only
+         * directory): say so and go on; a log asked for by name must work */
+        int named = audit_log != NULL;
+        if (!named) { snprintf(audit_default, sizeof audit_default, "%s.audit.log", file); audit_log = audit_default; }
+        if (!strcmp(cmd, "audit")) return print_audit_log(audit_log);
+        if (strcmp(audit_log, "-") && open_audit_log(audit_log) != 0) {
+            if (named) return 1;
+            fprintf(stderr, "vaultctl: warning: going on without the audit log\n");
+        }
+    }
     o.audit = audit_print;
     if (value_file && strcmp(cmd, "set")) { fprintf(stderr, "vaultctl: --file is for set\n"); return 2; }
 

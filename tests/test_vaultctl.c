@@ -259,6 +259,10 @@ static void test_vaultctl_export_env_and_audit(void) {
     CHECK(strstr(out, "ak-123") == NULL && strstr(out, "pw1") == NULL && strstr(out, "coinbase") == NULL);
     CHECK_EQ(sh("stat -c %%a %s/secure_config.json.audit.log", d), 0);
     CHECK(strcmp(out, "600\n") == 0);
+    /* a log that cannot be written: named, it stops vaultctl; the default one only warns */
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "--audit-log %s/no/such/dir/log list 2>&1", d), 1);
+    CHECK_EQ(sh("rm %s/secure_config.json.audit.log && mkdir %s/secure_config.json.audit.log && printf 'pw1\\n' | " CTL "list 2>&1", d), 0);
+    CHECK(strstr(out, "going on without the audit log") != NULL && strstr(out, "coinbase.api_key") != NULL);
 }
 
 int main(void) {
