@@ -21,7 +21,10 @@
  *              decrypt straight into locked pages -> map checked
  *   in memory  the map and the derived keys in mmap'd pages, mlock'd and
  *              MADV_DONTDUMP, wiped on close; set/remove rebuild the map
- *   save       re-encrypt with a fresh IV (no KDF), temp file + fsync +
+ *   save       under flock of "<path>.lock" (waits up to lock_timeout_ms:
+ *              VAULT_ELOCKED); refused with VAULT_ECONFLICT if the file is no
+ *              longer the one this handle read or wrote (reopen, redo, save);
+ *              re-encrypt with a fresh IV (no KDF), temp file + fsync +
  *              rename + directory fsync
  *
  * DO THIS in exactly one C or C++ file, BEFORE any other #include:
@@ -46,8 +49,13 @@
  *
  *   New file: vault_create(&v, path, password) (fails if the file exists).
  *   Options (zero = defaults): vault_create_ex / vault_open_ex with a
- *   vault_options: PBKDF2 iterations, accepted iteration range, and an audit
- *   callback (+ user_data) told of every open, failed decryption and save.
+ *   vault_options: PBKDF2 iterations, accepted iteration range, an audit
+ *   callback (+ user_data) told of every open, failed decryption and save,
+ *   how long a save waits for another writer's lock, and rollback_state (a
+ *   file keeping the highest save counter seen: an older vault file put back
+ *   is then refused with VAULT_EROLLBACK).
+ *   Values are any bytes with vault_set_bytes (vault_set: a C string).
+ *   vault_open_with takes the password from a callback (keyring, manager).
  *   The command-line tool examples/vaultctl.c does init/set/get/list/rm/rekey.
  *
  * COMPILE-TIME OPTIONS
@@ -151,7 +159,13 @@ VAULTDEF uint32_t vault_version(void);  /* VAULT_VERSION of the compiled impleme
     X(VAULT_ERANGE,   -30317, "buffer too small") \
     X(VAULT_ERANDOM,  -30318, "no random bytes (getrandom failed)") \
     X(VAULT_ECORRUPT, -30319, "authenticated contents are malformed") \
-    X(VAULT_EPAD,     -30320, "bad PKCS#7 padding")
+    X(VAULT_EPAD,     -30320, "bad PKCS#7 padding") \
+    X(VAULT_ECONFLICT,-30321, "the vault file changed since this handle read it (reopen, redo the change, save again)") \
+    X(VAULT_ELOCKED,  -30322, "another writer held the vault's lock file longer than lock_timeout_ms") \
+    X(VAULT_EFORKED,  -30323, "vault handle used in a forked child (its secrets were wiped at fork); open the vault again") \
+    X(VAULT_EACCES,   -30324, "permission denied (the vault file or its directory)") \
+    X(VAULT_ENOSPC,   -30325, "no space left on the device (or quota exceeded)") \
+    X(VAULT_EROLLBACK,-30326, "the vault file is older than one already seen (rollback): restore refused")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
@@ -166,7 +180,8 @@ enum {
     X(VAULT_AUDIT_AUTH_FAILED, 3, "decryption failed") \
     X(VAULT_AUDIT_SAVE,        4, "save") \
     X(VAULT_AUDIT_REKEY,       5, "rekey") \
-    X(VAULT_AUDIT_ROTATE,      6, "rotate")
+    X(VAULT_AUDIT_ROTATE,      6, "rotate") \
+    X(VAULT_AUDIT_WARNING,     7, "warning")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
@@ -184,7 +199,9 @@ enum {
 #define VAULT_VALUE_MAX  65536u             /* bytes in a credential value */
 #define VAULT_MAP_MAX    (4u << 20)         /* bytes of the whole encoded map */
 #define VAULT_FILE_MAX   (8u << 20)         /* bytes of secure_config.json */
-#define VAULT_FORMAT_VERSION 1
+#define VAULT_FORMAT_VERSION 1              /* written without rollback detection */
+#define VAULT_FORMAT_VERSION_COUNTER 2      /* written with it: adds an authenticated save counter */
+#define VAULT_DEFAULT_LOCK_TIMEOUT_MS 10000u /* a save waits this long for another writer */
 
 /* What the audit callback receives. Never contains a secret: no password, no
  * key, no credential name or value. `message` is a human-readable sentence. */
@@ -204,6 +221,9 @@ typedef struct vault_options {
     uint32_t max_iterations;  /* files with more are refused (0 = 10000000) */
     vault_audit_fn audit;     /* optional: told of opens, failed decryptions, saves, ... */
     void *audit_user_data;
+    uint32_t lock_timeout_ms; /* how long a save waits for another writer's lock (0 = 10000) */
+    const char *rollback_state; /* optional: a file (keep it apart from the vault) holding the highest
+                                   save counter seen; an older vault file is then VAULT_EROLLBACK */
 } vault_options;
 
 typedef struct vault vault;
@@ -217,14 +237,23 @@ VAULTDEF int  vault_create(vault **out, const char *path, const char *password);
 VAULTDEF int  vault_create_ex(vault **out, const char *path, const char *password, const vault_options *opts);
 VAULTDEF int  vault_open(vault **out, const char *path, const char *password);   /* VAULT_EAUTH: wrong password or tampered file */
 VAULTDEF int  vault_open_ex(vault **out, const char *path, const char *password, const vault_options *opts);
+/* The password from a callback (a keyring, a secrets manager, a helper
+ * program): it writes a NUL-terminated password into buf (cap bytes, in
+ * locked, non-dumpable memory that is wiped and unmapped right after the
+ * KDF) and returns 0, or a negative code that vault_open_with returns. */
+typedef int (*vault_password_fn)(char *buf, size_t cap, void *user_data);
+#define VAULT_PASSWORD_MAX 4096u                                                 /* cap given to the callback, NUL included */
+VAULTDEF int  vault_open_with(vault **out, const char *path, vault_password_fn fn, void *user_data, const vault_options *opts);
 VAULTDEF int  vault_set(vault *v, const char *name, const char *value);          /* in memory until vault_save */
-VAULTDEF int  vault_get(vault *v, const char *name, char *buf, size_t cap);      /* value length (NUL added), or < 0; (buf NULL, cap 0) asks the length */
+VAULTDEF int  vault_set_bytes(vault *v, const char *name, const void *value, size_t len); /* any bytes (newlines, NUL), up to VAULT_VALUE_MAX */
+VAULTDEF int  vault_get(vault *v, const char *name, char *buf, size_t cap);      /* value length (NUL added), or < 0; (buf NULL, cap 0) asks the length;
+                                                                                    a value set with vault_set_bytes may hold NULs: use the length */
 VAULTDEF int  vault_remove(vault *v, const char *name);                          /* in memory until vault_save */
 VAULTDEF int  vault_count(const vault *v);
 VAULTDEF int  vault_list(vault *v, int (*visit)(const char *name, void *ctx), void *ctx); /* sorted; visit returns nonzero to stop; returns count visited */
 VAULTDEF int  vault_save(vault *v);                                              /* atomic, mode 0600, new IV */
 VAULTDEF int  vault_rekey(vault *v, const char *new_password);                   /* new password + new salt, saved now */
-VAULTDEF int  vault_rotate(vault *v, const char *name, const char *new_value);   /* replace one existing credential, saved now */
+VAULTDEF int  vault_rotate(vault *v, const char *name, const char *new_value);   /* replace one existing credential, saved now under a fresh salt (one PBKDF2) */
 VAULTDEF void vault_close(vault *v);                                             /* wipes every secret */
 
 /* The crypto, usable on its own. */
@@ -247,6 +276,29 @@ VAULTDEF void vault_aes256_decrypt_block(const uint8_t key[32], const uint8_t in
 VAULTDEF int  vault_ct_equal(const void *a, const void *b, size_t n);            /* 1 if equal; time depends on n only */
 VAULTDEF void vault_wipe(void *p, size_t n);                                     /* a store the compiler cannot drop */
 VAULTDEF int  vault_random(void *buf, size_t n);                                 /* getrandom; 0 or VAULT_ERANDOM */
+
+#ifdef VAULT_TEST_IO
+/* Test-only I/O hook (simulated power loss), compiled in only with
+ * VAULT_TEST_IO defined in the implementation's translation unit; without
+ * it every step below is the plain syscall. It covers every step of the
+ * atomic save that makes something durable or changes which files exist:
+ * creating the temp file, writing it, its fsync, the rename (or link and
+ * unlink of create), the directory fsync, and the unlink of stale temps. A
+ * NULL member means the real call; each returns what the syscall does (-1
+ * with errno set on failure; write the byte count). fsync_dir gets the
+ * directory's fd and path. Set it before the call; it applies process-wide. */
+typedef struct vault_io {
+    void *ctx;
+    int  (*open)(void *ctx, const char *path, int flags, unsigned mode);   /* creates the temp file */
+    long (*write)(void *ctx, int fd, const void *buf, size_t len);
+    int  (*fsync)(void *ctx, int fd);
+    int  (*rename)(void *ctx, const char *from, const char *to);
+    int  (*link)(void *ctx, const char *from, const char *to);
+    int  (*unlink)(void *ctx, const char *path);
+    int  (*fsync_dir)(void *ctx, int dirfd, const char *dir);
+} vault_io;
+VAULTDEF void vault_test_set_io(const vault_io *io);   /* NULL: the real syscalls */
+#endif
 
 #define VAULT_CPU_AESNI 1
 #define VAULT_CPU_SHANI 2
@@ -280,7 +332,9 @@ VAULTDEF uint32_t vault_version(void) { return VAULT_VERSION; }
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <time.h>
 
 #if defined(VAULT_MALLOC) && defined(VAULT_FREE) && defined(VAULT_REALLOC)
 #elif !defined(VAULT_MALLOC) && !defined(VAULT_FREE) && !defined(VAULT_REALLOC)
@@ -309,6 +363,26 @@ VAULTDEF uint32_t vault_version(void) { return VAULT_VERSION; }
 #include <immintrin.h>
 #define VAULT__TARGET_AES __attribute__((target("aes,sse2")))
 #define VAULT__TARGET_SHA __attribute__((target("sha,sse4.1,ssse3")))
+/* Zeroes the SSE registers: the AES-NI and SHA-NI code leaves round keys and
+ * key-derived hash states in them, and a core dump's register notes (or a
+ * ptrace of the process) would show them long after. */
+#if defined(__x86_64__)
+#define VAULT__CLEAR_VREGS() __asm__ __volatile__( \
+    "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t" \
+    "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\tpxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t" \
+    "pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\tpxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t" \
+    "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\tpxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15" \
+    : : : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+          "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory")
+#else
+#define VAULT__CLEAR_VREGS() __asm__ __volatile__( \
+    "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t" \
+    "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\tpxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7" \
+    : : : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "memory")
+#endif
+#endif
+#ifndef VAULT__CLEAR_VREGS
+#define VAULT__CLEAR_VREGS() ((void)0)
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -364,24 +438,36 @@ static void vault__put_le64(uint8_t *p, uint64_t v) {
     for (i = 0; i < 8; i++) { p[i] = (uint8_t)v; v >>= 8; }
 }
 
+/* The fallback when getrandom() is missing (ENOSYS, very old kernels): only
+ * the kernel's random character device (1:8 random, 1:9 urandom) will do.
+ * Anything else at that path (a regular file of zeros in a chroot, a
+ * symlink, another device) fails closed: no salt or IV from it. */
+static int vault__random_dev(const char *dev, uint8_t *p, size_t n) {
+    struct stat st;
+    int fd = open(dev, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0) return VAULT_ERANDOM;
+    if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 ||
+        (minor(st.st_rdev) != 8 && minor(st.st_rdev) != 9)) {
+        close(fd);
+        return VAULT_ERANDOM;
+    }
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { close(fd); return VAULT_ERANDOM; }
+        p += r; n -= (size_t)r;
+    }
+    close(fd);
+    return 0;
+}
+
 VAULTDEF int vault_random(void *buf, size_t n) {
     uint8_t *p = (uint8_t *)buf;
     while (n > 0) {
         ssize_t r = getrandom(p, n, 0);
         if (r < 0) {
             if (errno == EINTR) continue;
-            if (errno == ENOSYS) {   /* very old kernel */
-                int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0) return VAULT_ERANDOM;
-                while (n > 0) {
-                    r = read(fd, p, n);
-                    if (r < 0 && errno == EINTR) continue;
-                    if (r <= 0) { close(fd); return VAULT_ERANDOM; }
-                    p += r; n -= (size_t)r;
-                }
-                close(fd);
-                return 0;
-            }
+            if (errno == ENOSYS) return vault__random_dev("/dev/urandom", p, n);
             return VAULT_ERANDOM;
         }
         p += r; n -= (size_t)r;
@@ -391,7 +477,7 @@ VAULTDEF int vault_random(void *buf, size_t n) {
 
 /* Secure pages: anonymous mmap, mlock'd (failure is not fatal: RLIMIT_MEMLOCK),
  * excluded from core dumps (MADV_DONTDUMP), wiped before unmapping. */
-typedef struct vault__sec { uint8_t *p; size_t cap; int locked; } vault__sec;
+typedef struct vault__sec { uint8_t *p; size_t cap; int locked, lock_errno; } vault__sec;
 
 static size_t vault__page(void) {
     long ps = sysconf(_SC_PAGESIZE);
@@ -408,9 +494,37 @@ static int vault__sec_alloc(vault__sec *s, size_t n) {
 #ifdef MADV_DONTDUMP
     (void)madvise(p, cap, MADV_DONTDUMP);
 #endif
+    /* A forked child gets zero pages instead of the keys and the map
+     * (MADV_WIPEONFORK, Linux 4.14); older kernels: no pages at all. */
+#if defined(MADV_WIPEONFORK)
+    if (madvise(p, cap, MADV_WIPEONFORK) != 0)
+#endif
+#ifdef MADV_DONTFORK
+        (void)madvise(p, cap, MADV_DONTFORK);
+#else
+        {}
+#endif
     s->locked = mlock(p, cap) == 0;
+    s->lock_errno = s->locked ? 0 : errno;
     s->p = (uint8_t *)p; s->cap = cap;
     return 0;
+}
+
+/* After a store operation that held keys: zero the stack below the caller
+ * (the dead frames of the KDF, HMAC and AES code, and whatever the compiler
+ * spilled there) and the vector registers. A core dump of the process then
+ * holds no key outside the MADV_DONTDUMP pages. */
+#define VAULT__BURN_BYTES 16384
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void vault__burn_stack(void) {
+    uint8_t b[VAULT__BURN_BYTES];
+    vault_wipe(b, sizeof b);
+}
+static void vault__scrub(void) {
+    vault__burn_stack();
+    VAULT__CLEAR_VREGS();
 }
 
 static void vault__sec_free(vault__sec *s) {
@@ -418,7 +532,7 @@ static void vault__sec_free(vault__sec *s) {
     vault_wipe(s->p, s->cap);
     if (s->locked) (void)munlock(s->p, s->cap);
     (void)munmap(s->p, s->cap);
-    s->p = NULL; s->cap = 0; s->locked = 0;
+    s->p = NULL; s->cap = 0; s->locked = 0; s->lock_errno = 0;
 }
 
 /* >>cpu ------------------------------------------------------------------ */
@@ -552,6 +666,7 @@ VAULT__TARGET_SHA static void vault__sha256_shani(uint32_t h[8], const uint8_t *
     st1 = _mm_alignr_epi8(st1, tmp, 8);          /* HGFE */
     _mm_storeu_si128((__m128i *)&h[0], st0);
     _mm_storeu_si128((__m128i *)&h[4], st1);
+    VAULT__CLEAR_VREGS();
 }
 #endif
 
@@ -725,6 +840,7 @@ VAULT__TARGET_SHA static void vault__pbkdf2_loop_shani(const vault__hmac_key *k,
     _mm_storeu_si128((__m128i *)(u + 16), _mm_shuffle_epi8(w1, bswap));
     _mm_storeu_si128((__m128i *)(t + 0), _mm_shuffle_epi8(t0, bswap));
     _mm_storeu_si128((__m128i *)(t + 16), _mm_shuffle_epi8(t1, bswap));
+    VAULT__CLEAR_VREGS();
 }
 #endif
 
@@ -899,6 +1015,7 @@ VAULT__TARGET_AES static void vault__aesni_cbc_enc(const vault__aes_key *ks, uin
     }
     _mm_storeu_si128((__m128i *)iv, x);
     vault_wipe(k, sizeof k);
+    VAULT__CLEAR_VREGS();
 }
 
 VAULT__TARGET_AES static void vault__aesni_cbc_dec(const vault__aes_key *ks, uint8_t iv[16], const uint8_t *in, uint8_t *out, size_t nblocks) {
@@ -919,6 +1036,7 @@ VAULT__TARGET_AES static void vault__aesni_cbc_dec(const vault__aes_key *ks, uin
     }
     _mm_storeu_si128((__m128i *)iv, prev);
     vault_wipe(k, sizeof k);
+    VAULT__CLEAR_VREGS();
 }
 #endif
 
@@ -1107,10 +1225,10 @@ static long vault__b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
 #define VAULT__SALT_LEN 32
 
 enum { VAULT__F_FORMAT, VAULT__F_VERSION, VAULT__F_KDF, VAULT__F_ITER, VAULT__F_SALT, VAULT__F_CIPHER,
-       VAULT__F_IV, VAULT__F_MAC, VAULT__F_CT, VAULT__F_TAG, VAULT__F_N };
+       VAULT__F_IV, VAULT__F_MAC, VAULT__F_CT, VAULT__F_TAG, VAULT__F_COUNTER, VAULT__F_N };
 static const char *const vault__fields[VAULT__F_N] = {
-    "format", "version", "kdf", "kdf_iterations", "kdf_salt", "cipher", "iv", "mac", "ciphertext", "tag"};
-static const int vault__field_is_num[VAULT__F_N] = {0, 1, 0, 1, 0, 0, 0, 0, 0, 0};
+    "format", "version", "kdf", "kdf_iterations", "kdf_salt", "cipher", "iv", "mac", "ciphertext", "tag", "counter"};
+static const int vault__field_is_num[VAULT__F_N] = {0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1};
 
 typedef struct vault__json {
     const char *s[VAULT__F_N]; size_t n[VAULT__F_N]; uint64_t num[VAULT__F_N]; int seen[VAULT__F_N];
@@ -1217,7 +1335,7 @@ static long vault__map_check(const uint8_t *p, size_t len) {
         off += nl + 1;
         vl = vault__be32(p + off); off += 4;
         if (vl > VAULT_VALUE_MAX || len - off < (size_t)vl + 1) return VAULT_ECORRUPT;
-        if (memchr(p + off, 0, vl) || p[off + vl] != 0) return VAULT_ECORRUPT;
+        if (p[off + vl] != 0) return VAULT_ECORRUPT;   /* values are any bytes, then a NUL */
         off += vl + 1;
         if (i > 0 && strcmp((const char *)p + prev_name, (const char *)p + name) >= 0) return VAULT_ECORRUPT;
         prev_name = name;
@@ -1233,9 +1351,16 @@ struct vault {
     vault_options opt;
     vault__sec keys;     /* vault__keyset */
     vault__sec map;      /* the encoded map, zero after map_len */
+    vault__sec pw;       /* the password, NUL-terminated: rotate re-derives with a fresh salt */
     size_t map_len;
     uint8_t salt[VAULT__SALT_LEN];
     uint32_t iterations;
+    uint32_t version;      /* of the file: 2 carries a save counter */
+    uint64_t counter;      /* the file's save counter (version 2) */
+    uint8_t file_tag[32];  /* the tag of the file as this handle last read or wrote it */
+    struct stat file_st;   /* and its identity then (used when it cannot be read back) */
+    pid_t pid;             /* the process that opened it: a forked child's copy has no secrets */
+    int mlock_warned;      /* the audit heard once that pages could not be locked */
 };
 
 typedef struct vault__keyset {
@@ -1250,6 +1375,17 @@ static void vault__audit(const vault_options *o, int ev, int result, const char 
     e.event = ev; e.result = result; e.path = path; e.iterations = iter;
     e.message = msg ? msg : vault_strerror(result);
     o->audit(&e, o->audit_user_data);
+}
+
+/* Tells the audit callback, once per handle, that secret pages could not be
+ * locked in memory (they can then reach swap or a hibernation image). */
+static void vault__check_locked(vault *v, const vault__sec *s) {
+    char msg[256];
+    if (!s->p || s->locked || v->mlock_warned) return;
+    v->mlock_warned = 1;
+    snprintf(msg, sizeof msg, "secret pages of '%s' could not be locked in memory (mlock: %s; RLIMIT_MEMLOCK?): they may be swapped out",
+             v->path, strerror(s->lock_errno));
+    vault__audit(&v->opt, VAULT_AUDIT_WARNING, 0, v->path, 0, msg);
 }
 
 /* snprintf for messages (paths can be long: truncation is fine). */
@@ -1269,13 +1405,20 @@ static int vault__errno(int e) {
     case ENOENT: return VAULT_ENOENT;
     case EEXIST: return VAULT_EEXIST;
     case ENOMEM: return VAULT_ENOMEM;
+    case EACCES: case EPERM: case EROFS: return VAULT_EACCES;
+    case ENOSPC: case EDQUOT: return VAULT_ENOSPC;
     default: return VAULT_EIO;
     }
 }
 
+/* Errors whose errno is worth printing. */
+static int vault__errno_said(int rc) {
+    return rc == VAULT_EIO || rc == VAULT_EACCES || rc == VAULT_ENOSPC || rc == VAULT_ENOENT;
+}
+
 /* Reads the whole vault file after the OpenSSH-style checks. *msg gets a
  * sentence for the audit log. */
-static int vault__read_file(const char *path, char **buf, size_t *len, char *msg, size_t msgcap) {
+static int vault__read_file(const char *path, char **buf, size_t *len, char *msg, size_t msgcap, struct stat *st_out) {
     struct stat st;
     int fd, rc;
     size_t got = 0;
@@ -1315,30 +1458,45 @@ static int vault__read_file(const char *path, char **buf, size_t *len, char *msg
     }
     close(fd);
     *buf = b; *len = got;
+    if (st_out) *st_out = st;
     return 0;
 fail:
     close(fd);
     return rc;
 }
 
+/* The steps of the atomic save, through the test hook with VAULT_TEST_IO. */
+#ifdef VAULT_TEST_IO
+static const vault_io *vault__tio;
+VAULTDEF void vault_test_set_io(const vault_io *io) { __atomic_store_n(&vault__tio, io, __ATOMIC_RELEASE); }
+#define VAULT__HOOK(member, ...) do { const vault_io *vault__h = __atomic_load_n(&vault__tio, __ATOMIC_ACQUIRE); \
+    if (vault__h && vault__h->member) return vault__h->member(vault__h->ctx, __VA_ARGS__); } while (0)
+#else
+#define VAULT__HOOK(member, ...) do { } while (0)
+#endif
+static int vault__sys_open(const char *path, int flags, unsigned mode) { VAULT__HOOK(open, path, flags, mode); return open(path, flags, (mode_t)mode); }
+static long vault__sys_write(int fd, const void *buf, size_t len) { VAULT__HOOK(write, fd, buf, len); return (long)write(fd, buf, len); }
+static int vault__sys_fsync(int fd) { VAULT__HOOK(fsync, fd); return fsync(fd); }
+static int vault__sys_rename(const char *from, const char *to) { VAULT__HOOK(rename, from, to); return rename(from, to); }
+static int vault__sys_link(const char *from, const char *to) { VAULT__HOOK(link, from, to); return link(from, to); }
+static int vault__sys_unlink(const char *path) { VAULT__HOOK(unlink, path); return unlink(path); }
+static int vault__sys_fsync_dir(int dirfd, const char *dir) { VAULT__HOOK(fsync_dir, dirfd, dir); (void)dir; return fsync(dirfd); }
+
 static int vault__fsync_dir(const char *path) {
     const char *slash = strrchr(path, '/');
     char *dir;
     int fd, rc = 0;
     size_t n;
-    if (!slash) {
-        fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    } else {
-        n = slash == path ? 1 : (size_t)(slash - path);
-        dir = (char *)VAULT_MALLOC(n + 1);
-        if (!dir) return VAULT_ENOMEM;
-        memcpy(dir, path, n); dir[n] = 0;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        VAULT_FREE(dir);
-    }
-    if (fd < 0) return VAULT_EIO;
-    if (fsync(fd) != 0) { int err = errno; rc = VAULT_EIO; close(fd); errno = err; return rc; }
+    n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    dir = (char *)VAULT_MALLOC(n + 1);
+    if (!dir) return VAULT_ENOMEM;
+    if (!slash) dir[0] = '.'; else memcpy(dir, path, n);
+    dir[n] = 0;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) { int err = errno; VAULT_FREE(dir); errno = err; return vault__errno(err); }
+    if (vault__sys_fsync_dir(fd, dir) != 0) { int err = errno; rc = vault__errno(err); close(fd); VAULT_FREE(dir); errno = err; return rc; }
     close(fd);
+    VAULT_FREE(dir);
     return rc;
 }
 
@@ -1380,7 +1538,7 @@ static void vault__remove_stale_temps(const char *path) {
         fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) continue;
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-            flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0)
+            flock(fd, LOCK_EX | LOCK_NB) == 0 && vault__sys_unlink(full) == 0)
             removed = 1;
         close(fd);
     }
@@ -1393,7 +1551,7 @@ static void vault__remove_stale_temps(const char *path) {
     VAULT_FREE(dir);
 }
 
-/* Errors: VAULT_EIO with errno saying why (VAULT_EEXIST / VAULT_ENOENT when
+/* Errors: VAULT_EACCES, VAULT_ENOSPC, else VAULT_EIO, with errno saying why (VAULT_EEXIST / VAULT_ENOENT when
  * creating). Writes data to a fresh temp file beside path (0600, O_EXCL|O_NOFOLLOW,
  * flock()ed while it exists), fsyncs it, then puts it in place: rename() to
  * replace, or link() when exclusive (fails with VAULT_EEXIST if path exists),
@@ -1410,44 +1568,145 @@ static int vault__write_atomic(const char *path, const char *data, size_t len, i
         memcpy(tmp, path, pl);
         memcpy(tmp + pl, ".tmp-", 5);
         for (i = 0; i < 8; i++) snprintf(tmp + pl + 5 + 2 * i, 3, "%02x", rnd[i]);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = vault__sys_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             err = errno;
             VAULT_FREE(tmp);
             errno = err;
-            return exclusive && err == ENOENT ? VAULT_ENOENT : VAULT_EIO;   /* errno says why */
+            return vault__errno(err);   /* errno says why */
         }
         if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
-            err = errno; close(fd); unlink(tmp); VAULT_FREE(tmp); errno = err; return VAULT_EIO;
+            err = errno; close(fd); vault__sys_unlink(tmp); VAULT_FREE(tmp); errno = err; return vault__errno(err);
         }
         if (st.st_nlink > 0) break;              /* still ours: nobody removed it */
         close(fd);
         if (attempt == 8) { VAULT_FREE(tmp); errno = EAGAIN; return VAULT_EIO; }
     }
-    if (fchmod(fd, 0600) != 0) { err = errno; rc = VAULT_EIO; }    /* exact mode whatever the umask */
+    if (fchmod(fd, 0600) != 0) { err = errno; rc = vault__errno(err); }    /* exact mode whatever the umask */
     while (rc == 0 && off < len) {
-        ssize_t w = write(fd, data + off, len - off);
+        long w = vault__sys_write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { err = w < 0 ? errno : ENOSPC; rc = VAULT_EIO; break; }
+        if (w <= 0) { err = w < 0 ? errno : ENOSPC; rc = vault__errno(err); break; }
         off += (size_t)w;
     }
     /* A failed fsync is final for this file: the next save writes a new one. */
-    if (rc == 0 && fsync(fd) != 0) { err = errno; rc = VAULT_EIO; }
+    if (rc == 0 && vault__sys_fsync(fd) != 0) { err = errno; rc = vault__errno(err); }
     if (rc == 0) {               /* renamed or linked while still locked */
         if (exclusive) {
-            if (link(tmp, path) != 0) { err = errno; rc = err == EEXIST ? VAULT_EEXIST : VAULT_EIO; }
-            unlink(tmp);
-        } else if (rename(tmp, path) != 0) {
-            err = errno; rc = VAULT_EIO;
+            if (vault__sys_link(tmp, path) != 0) { err = errno; rc = vault__errno(err); }
+            vault__sys_unlink(tmp);
+        } else if (vault__sys_rename(tmp, path) != 0) {
+            err = errno; rc = vault__errno(err);
         }
     }
-    if (rc != 0) unlink(tmp);
-    if (close(fd) != 0 && rc == 0) { err = errno; rc = VAULT_EIO; }
+    if (rc != 0) vault__sys_unlink(tmp);
+    if (close(fd) != 0 && rc == 0) { err = errno; rc = vault__errno(err); }
     if (rc == 0 && (rc = vault__fsync_dir(path)) != 0) err = errno;
     if (rc == 0) vault__remove_stale_temps(path);
     VAULT_FREE(tmp);
     if (rc != 0) errno = err;
     return rc;
+}
+
+/* Writers take turns on "<path>.lock" (flock, exclusive): created on first
+ * use, never removed (removing it would let two writers lock two different
+ * files). A writer that finds it held retries every few milliseconds for up
+ * to timeout_ms, then gives up with VAULT_ELOCKED. *fd is closed to unlock. */
+static int vault__lock(const char *path, uint32_t timeout_ms, int *fd) {
+    size_t pl = strlen(path);
+    char *lp = (char *)VAULT_MALLOC(pl + 6);
+    struct timespec t0, now, nap;
+    struct stat st;
+    int err;
+    *fd = -1;
+    if (!lp) return VAULT_ENOMEM;
+    memcpy(lp, path, pl); memcpy(lp + pl, ".lock", 6);
+    *fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    err = errno;
+    VAULT_FREE(lp);
+    if (*fd < 0) { errno = err; return vault__errno(err); }
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(*fd); *fd = -1; return VAULT_ENOTREG; }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    nap.tv_sec = 0; nap.tv_nsec = 2000000;   /* 2 ms, doubling up to 64 ms */
+    while (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        uint64_t ms;
+        if (errno != EWOULDBLOCK && errno != EINTR) { err = errno; close(*fd); *fd = -1; errno = err; return VAULT_EIO; }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000u + (uint64_t)((now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (ms >= timeout_ms) { close(*fd); *fd = -1; return VAULT_ELOCKED; }
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 64000000) nap.tv_nsec *= 2;
+    }
+    return 0;
+}
+
+/* Is the file at path still the one this handle read or last wrote? The tag
+ * decides (public, and different for every save: each draws a fresh IV); it
+ * is read without the owner and mode checks, which do not matter for it.
+ * When the file cannot be read (mode 000 for its owner), the same inode,
+ * size and mtime count as the same file. 1 same, 0 changed or gone, < 0 error. */
+static int vault__unchanged(const vault *v) {
+    struct stat st;
+    vault__json j;
+    uint8_t tag[32];
+    char *b;
+    size_t got = 0;
+    int fd = open(v->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), rc;
+    if (fd < 0) {
+        if (errno == ENOENT) return 0;
+        if (errno != EACCES || lstat(v->path, &st) != 0) return vault__errno(errno);
+        return st.st_dev == v->file_st.st_dev && st.st_ino == v->file_st.st_ino && st.st_size == v->file_st.st_size &&
+               st.st_mtim.tv_sec == v->file_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == v->file_st.st_mtim.tv_nsec;
+    }
+    if (fstat(fd, &st) != 0) { rc = vault__errno(errno); close(fd); return rc; }
+    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)VAULT_FILE_MAX) { close(fd); return 0; }
+    b = (char *)VAULT_MALLOC((size_t)st.st_size + 1);
+    if (!b) { close(fd); return VAULT_ENOMEM; }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    rc = vault__json_parse(b, got, &j) == 0 && j.seen[VAULT__F_TAG] &&
+         vault__b64_decode(j.s[VAULT__F_TAG], j.n[VAULT__F_TAG], tag, 32) == 32 && vault_ct_equal(tag, v->file_tag, 32);
+    VAULT_FREE(b);
+    return rc;
+}
+
+/* Rollback state: one decimal number and a newline, the highest save
+ * counter seen, in a file the caller names (kept apart from the vault: an
+ * attacker who can put back an old vault must not be able to put back this
+ * too). Missing: 0. Written like the vault (temp, fsync, rename). */
+static int vault__state_read(const char *path, uint64_t *out) {
+    char b[32];
+    size_t got = 0, i;
+    uint64_t v = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    *out = 0;
+    if (fd < 0) return errno == ENOENT ? 0 : vault__errno(errno);
+    for (;;) {
+        ssize_t r = read(fd, b + got, sizeof b - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof b) break;
+    }
+    close(fd);
+    if (got < 2 || got == sizeof b || b[got - 1] != '\n') return VAULT_EFORMAT;
+    for (i = 0; i + 1 < got; i++) {
+        if (b[i] < '0' || b[i] > '9' || v > (UINT64_MAX - 9) / 10) return VAULT_EFORMAT;
+        v = v * 10 + (uint64_t)(b[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int vault__state_write(const char *path, uint64_t v) {
+    char b[32];
+    int n = snprintf(b, sizeof b, "%llu\n", (unsigned long long)v);
+    return vault__write_atomic(path, b, (size_t)n, 0);
 }
 
 /* >>store ---------------------------------------------------------------- */
@@ -1477,6 +1736,7 @@ VAULTDEF vault_options vault_options_defaults(const vault_options *opts) {
     if (!o.min_iterations) o.min_iterations = VAULT_DEFAULT_MIN_ITERATIONS;
     if (o.min_iterations < VAULT_ITERATIONS_FLOOR) o.min_iterations = VAULT_ITERATIONS_FLOOR;
     if (!o.max_iterations) o.max_iterations = VAULT_DEFAULT_MAX_ITERATIONS;
+    if (!o.lock_timeout_ms) o.lock_timeout_ms = VAULT_DEFAULT_LOCK_TIMEOUT_MS;
     return o;
 }
 
@@ -1508,16 +1768,17 @@ static void vault__mac_str(vault_sha256_ctx *c, const char *s) {
 }
 
 /* The tag covers a canonical binary encoding of everything in the file:
- *   "vault.h/secure_config" 0x00, u32be version, str(kdf), u32be iterations,
+ *   "vault.h/secure_config" 0x00, u32be version, [version 2: u64be counter], str(kdf), u32be iterations,
  *   u8 salt_len, salt, str(cipher), iv[16], str(mac), u64be ct_len, ct
  * where str(s) = u8 length, bytes. */
-static void vault__tag(const vault__keyset *k, uint32_t iter, const uint8_t *salt, const uint8_t iv[16],
-                       const uint8_t *ct, size_t ctlen, uint8_t tag[32]) {
+static void vault__tag(const vault__keyset *k, uint32_t version, uint64_t counter, uint32_t iter, const uint8_t *salt,
+                       const uint8_t iv[16], const uint8_t *ct, size_t ctlen, uint8_t tag[32]) {
     vault_sha256_ctx c;
     uint8_t b[8];
     vault__hmac_start(&c, &k->hmac);
     vault_sha256_update(&c, VAULT__MAGIC, sizeof VAULT__MAGIC);   /* with its NUL */
-    vault__put_be32(b, VAULT_FORMAT_VERSION); vault_sha256_update(&c, b, 4);
+    vault__put_be32(b, version); vault_sha256_update(&c, b, 4);
+    if (version >= VAULT_FORMAT_VERSION_COUNTER) { vault__put_be64(b, counter); vault_sha256_update(&c, b, 8); }
     vault__mac_str(&c, VAULT__KDF);
     vault__put_be32(b, iter); vault_sha256_update(&c, b, 4);
     b[0] = VAULT__SALT_LEN; vault_sha256_update(&c, b, 1);
@@ -1532,8 +1793,22 @@ static void vault__tag(const vault__keyset *k, uint32_t iter, const uint8_t *sal
 
 static vault__keyset *vault__ks(vault *v) { return (vault__keyset *)v->keys.p; }
 
+/* Keeps a copy of the password in its own secure pages. */
+static int vault__keep_password(vault *v, const char *password) {
+    vault__sec n;
+    size_t len = strlen(password);
+    int rc = vault__sec_alloc(&n, len + 1);
+    if (rc != 0) return rc;
+    memcpy(n.p, password, len + 1);
+    vault__check_locked(v, &n);
+    vault__sec_free(&v->pw);
+    v->pw = n;
+    return 0;
+}
+
+
 /* Encrypts the map with a fresh IV and returns the JSON text (VAULT_MALLOC). */
-static int vault__serialize(vault *v, char **out, size_t *outlen) {
+static int vault__serialize(vault *v, uint64_t counter, char **out, size_t *outlen, uint8_t tag_out[32]) {
     size_t padded = (v->map_len + VAULT__MAP_ALIGN - 1) / VAULT__MAP_ALIGN * VAULT__MAP_ALIGN;
     size_t ctlen = VAULT_CBC_OUT_LEN(padded), cap;
     uint8_t iv[16], tag[32];
@@ -1548,7 +1823,7 @@ static int vault__serialize(vault *v, char **out, size_t *outlen) {
     VAULT_CT_SECRET(v->map.p, padded);
     vault__cbc_encrypt(&vault__ks(v)->aes, iv, v->map.p, padded, ct);
     VAULT_CT_DECLASSIFY(ct, ctlen);               /* the ciphertext and tag are public */
-    vault__tag(vault__ks(v), v->iterations, v->salt, iv, ct, ctlen, tag);
+    vault__tag(vault__ks(v), v->version, counter, v->iterations, v->salt, iv, ct, ctlen, tag);
     VAULT_CT_DECLASSIFY(tag, sizeof tag);
     VAULT_CT_DECLASSIFY(v->map.p, padded);        /* back to the (not constant-time) map code */
     vault__b64_encode(v->salt, VAULT__SALT_LEN, b64salt);
@@ -1558,13 +1833,17 @@ static int vault__serialize(vault *v, char **out, size_t *outlen) {
     js = (char *)VAULT_MALLOC(cap);
     if (!js) { VAULT_FREE(ct); return VAULT_ENOMEM; }
     p = js;
-    p += snprintf(p, cap, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"kdf\": \"%s\",\n  \"kdf_iterations\": %lu,\n"
+    p += snprintf(p, cap, "{\n  \"format\": \"%s\",\n  \"version\": %lu,\n", VAULT__MAGIC, (unsigned long)v->version);
+    if (v->version >= VAULT_FORMAT_VERSION_COUNTER)
+        p += snprintf(p, cap - (size_t)(p - js), "  \"counter\": %llu,\n", (unsigned long long)counter);
+    p += snprintf(p, cap - (size_t)(p - js), "  \"kdf\": \"%s\",\n  \"kdf_iterations\": %lu,\n"
                   "  \"kdf_salt\": \"%s\",\n  \"cipher\": \"%s\",\n  \"iv\": \"%s\",\n  \"mac\": \"%s\",\n  \"ciphertext\": \"",
-                  VAULT__MAGIC, VAULT_FORMAT_VERSION, VAULT__KDF, (unsigned long)v->iterations, b64salt, VAULT__CIPHER, b64iv, VAULT__MAC);
+                  VAULT__KDF, (unsigned long)v->iterations, b64salt, VAULT__CIPHER, b64iv, VAULT__MAC);
     vault__b64_encode(ct, ctlen, p);
     p += strlen(p);
     p += snprintf(p, cap - (size_t)(p - js), "\",\n  \"tag\": \"%s\"\n}\n", b64tag);
     VAULT_FREE(ct);
+    memcpy(tag_out, tag, 32);
     *out = js; *outlen = (size_t)(p - js);
     return 0;
 }
@@ -1580,6 +1859,7 @@ static int vault__new(vault **out, const char *path, const vault_options *opts) 
     v->path = (char *)VAULT_MALLOC(pl + 1);
     if (!v->path) { VAULT_FREE(v); return VAULT_ENOMEM; }
     memcpy(v->path, path, pl + 1);
+    v->pid = getpid();
     if (vault__sec_alloc(&v->keys, sizeof(vault__keyset)) != 0) { VAULT_FREE(v->path); VAULT_FREE(v); return VAULT_ENOMEM; }
     *out = v;
     return 0;
@@ -1589,6 +1869,7 @@ VAULTDEF void vault_close(vault *v) {
     if (!v) return;
     vault__sec_free(&v->keys);
     vault__sec_free(&v->map);
+    vault__sec_free(&v->pw);
     VAULT_FREE(v->path);
     vault_wipe(v, sizeof *v);
     VAULT_FREE(v);
@@ -1602,7 +1883,7 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     char msg[256];
     if (!out) return VAULT_EINVAL;
     *out = NULL;
-    if (!path || !password) return VAULT_EINVAL;
+    if (!path || !password || !password[0]) return VAULT_EINVAL;   /* an empty password protects nothing */
     {   /* fail fast, before the KDF; link() below is what makes it exclusive */
         struct stat st;
         if (lstat(path, &st) == 0) {
@@ -1624,16 +1905,26 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     }
     if ((rc = vault__sec_alloc(&v->map, VAULT__MAP_ALIGN)) == 0 && (rc = vault_random(v->salt, sizeof v->salt)) == 0) {
         v->map_len = 4;                           /* count 0 */
+        v->version = v->opt.rollback_state ? VAULT_FORMAT_VERSION_COUNTER : VAULT_FORMAT_VERSION;
+        v->counter = v->opt.rollback_state ? 1 : 0;
         vault__derive(vault__ks(v), password, v->salt, v->iterations);
-        rc = vault__serialize(v, &js, &jl);
+        rc = vault__serialize(v, v->counter, &js, &jl, v->file_tag);
+        /* no writers' lock: link() makes it exclusive, and a save through
+         * another handle finds no file of its own, a conflict */
         if (rc == 0) rc = vault__write_atomic(path, js, jl, 1);
+        if (rc == 0 && lstat(path, &v->file_st) != 0) memset(&v->file_st, 0, sizeof v->file_st);
+        if (rc == 0 && v->opt.rollback_state) rc = vault__state_write(v->opt.rollback_state, v->counter);
         VAULT_FREE(js);
     }
     if (rc == 0) vault__msg(msg, sizeof msg, "created '%s'", path);
     else vault__msg(msg, sizeof msg, "could not create '%s': %s (%s)", path, vault_strerror(rc),
-                    rc == VAULT_EIO ? strerror(errno) : "-");
+                    vault__errno_said(rc) ? strerror(errno) : "-");
     vault__audit(&v->opt, VAULT_AUDIT_CREATE, rc, path, v->iterations, msg);
+    vault__scrub();
+    if (rc == 0) rc = vault__keep_password(v, password);
     if (rc != 0) { vault_close(v); return rc; }
+    vault__check_locked(v, &v->keys);
+    vault__check_locked(v, &v->map);
     *out = v;
     return 0;
 }
@@ -1655,13 +1946,19 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
         vault__msg(msg, msgcap, "'%s' is not a vault file (no \"format\": \"%s\" and version)", v->path, VAULT__MAGIC);
         return VAULT_EFORMAT;
     }
-    if (j.num[VAULT__F_VERSION] != VAULT_FORMAT_VERSION) {
-        vault__msg(msg, msgcap, "'%s' has format version %llu; this vault.h reads version %d", v->path,
-                 (unsigned long long)j.num[VAULT__F_VERSION], VAULT_FORMAT_VERSION);
+    if (j.num[VAULT__F_VERSION] != VAULT_FORMAT_VERSION && j.num[VAULT__F_VERSION] != VAULT_FORMAT_VERSION_COUNTER) {
+        vault__msg(msg, msgcap, "'%s' has format version %llu; this vault.h reads versions %d and %d", v->path,
+                 (unsigned long long)j.num[VAULT__F_VERSION], VAULT_FORMAT_VERSION, VAULT_FORMAT_VERSION_COUNTER);
         return VAULT_EVERSION;
     }
+    v->version = (uint32_t)j.num[VAULT__F_VERSION];
     for (rc = 0; rc < VAULT__F_N; rc++)
-        if (!j.seen[rc]) { vault__msg(msg, msgcap, "'%s' lacks the field \"%s\"", v->path, vault__fields[rc]); return VAULT_EFORMAT; }
+        if (!j.seen[rc] && rc != VAULT__F_COUNTER) { vault__msg(msg, msgcap, "'%s' lacks the field \"%s\"", v->path, vault__fields[rc]); return VAULT_EFORMAT; }
+    if (j.seen[VAULT__F_COUNTER] != (v->version >= VAULT_FORMAT_VERSION_COUNTER)) {
+        vault__msg(msg, msgcap, "'%s': \"counter\" belongs to format version %d files, and only to them", v->path, VAULT_FORMAT_VERSION_COUNTER);
+        return VAULT_EFORMAT;
+    }
+    v->counter = j.num[VAULT__F_COUNTER];
     if (j.unknown) { vault__msg(msg, msgcap, "'%s' has fields this version does not know", v->path); return VAULT_EFORMAT; }
     if (!vault__jeq(&j, VAULT__F_KDF, VAULT__KDF) || !vault__jeq(&j, VAULT__F_CIPHER, VAULT__CIPHER) || !vault__jeq(&j, VAULT__F_MAC, VAULT__MAC)) {
         vault__msg(msg, msgcap, "'%s' uses an algorithm this version does not support (want %s, %s, %s)", v->path,
@@ -1692,7 +1989,7 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     }
     /* Authenticate before anything is decrypted. */
     vault__derive(vault__ks(v), password, v->salt, v->iterations);
-    vault__tag(vault__ks(v), v->iterations, v->salt, iv, ct, (size_t)n, want);
+    vault__tag(vault__ks(v), v->version, v->counter, v->iterations, v->salt, iv, ct, (size_t)n, want);
     ok = vault_ct_equal(want, tag, 32);
     VAULT_CT_DECLASSIFY(&ok, sizeof ok);
     vault_wipe(want, sizeof want);
@@ -1710,8 +2007,10 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     /* The map's layout is public to this code from here on (not constant-time). */
     VAULT_CT_DECLASSIFY(v->map.p, (size_t)m);
     m = vault__map_check(v->map.p, (size_t)m);
+    if (m > (long)VAULT_MAP_MAX) m = VAULT_ECORRUPT;   /* the limit set() enforces, checked here too */
     if (m < 0) { vault__msg(msg, msgcap, "'%s': authenticated but the credential map is malformed", v->path); return VAULT_ECORRUPT; }
     v->map_len = (size_t)m;
+    memcpy(v->file_tag, tag, 32);
     return 0;
 }
 
@@ -1726,20 +2025,53 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
     if (!path || !password) return VAULT_EINVAL;
     if ((rc = vault__new(&v, path, opts)) != 0) return rc;
     msg[0] = 0;
-    rc = vault__read_file(path, &text, &len, msg, sizeof msg);
+    rc = vault__read_file(path, &text, &len, msg, sizeof msg, &v->file_st);
     if (rc == 0) {
         rc = vault__load(v, text, len, password, msg, sizeof msg);
         VAULT_FREE(text);
     }
+    if (rc == 0 && v->opt.rollback_state) {     /* after the tag: the counter is authentic */
+        uint64_t seen = 0;
+        rc = vault__state_read(v->opt.rollback_state, &seen);
+        if (rc != 0) vault__msg(msg, sizeof msg, "cannot read the rollback state '%s': %s", v->opt.rollback_state, vault_strerror(rc));
+        else if (v->counter < seen) {
+            rc = VAULT_EROLLBACK;
+            vault__msg(msg, sizeof msg, "'%s' has save counter %llu but counter %llu was already seen: an older copy was put back; refused",
+                       path, (unsigned long long)v->counter, (unsigned long long)seen);
+        } else if (v->counter > seen) {
+            rc = vault__state_write(v->opt.rollback_state, v->counter);
+            if (rc != 0) vault__msg(msg, sizeof msg, "cannot write the rollback state '%s': %s", v->opt.rollback_state, vault_strerror(rc));
+        }
+        v->version = VAULT_FORMAT_VERSION_COUNTER;   /* saves from now on carry the counter */
+    }
     if (rc == 0) vault__msg(msg, sizeof msg, "opened '%s'", path);
     vault__audit(&v->opt, VAULT_AUDIT_OPEN, rc, path, v->iterations, msg[0] ? msg : NULL);
+    vault__scrub();
+    if (rc == 0) rc = vault__keep_password(v, password);
     if (rc != 0) { vault_close(v); return rc; }
+    vault__check_locked(v, &v->keys);
+    vault__check_locked(v, &v->map);
     *out = v;
     return 0;
 }
 
 VAULTDEF int vault_open(vault **out, const char *path, const char *password) {
     return vault_open_ex(out, path, password, NULL);
+}
+
+VAULTDEF int vault_open_with(vault **out, const char *path, vault_password_fn fn, void *user_data, const vault_options *opts) {
+    vault__sec pw;
+    int rc;
+    if (!out) return VAULT_EINVAL;
+    *out = NULL;
+    if (!path || !fn) return VAULT_EINVAL;
+    if ((rc = vault__sec_alloc(&pw, VAULT_PASSWORD_MAX)) != 0) return rc;
+    rc = fn((char *)pw.p, VAULT_PASSWORD_MAX, user_data);
+    if (rc > 0) rc = VAULT_EINVAL;                 /* 0 or a negative code, nothing else */
+    if (rc == 0 && !memchr(pw.p, 0, VAULT_PASSWORD_MAX)) rc = VAULT_ETOOBIG;   /* not terminated in buf */
+    if (rc == 0) rc = vault_open_ex(out, path, (const char *)pw.p, opts);
+    vault__sec_free(&pw);                          /* wiped, then unmapped */
+    return rc;
 }
 
 /* Finds name: returns the entry offset, or 0 and *ins = where it would go. */
@@ -1759,10 +2091,10 @@ static size_t vault__find(const vault *v, const char *name, size_t *ins) {
 }
 
 /* Rebuilds the map: drops the entry at `del` (if nonzero), inserts name=value at `ins` (if name). */
-static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, const char *value) {
+static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, const void *value, size_t vl) {
     vault__sec nm;
     const uint8_t *p = v->map.p;
-    size_t dlen = 0, nl = name ? strlen(name) : 0, vl = value ? strlen(value) : 0;
+    size_t dlen = 0, nl = name ? strlen(name) : 0;
     size_t add = name ? vault__entry_len(nl, vl) : 0, len, o;
     uint32_t count = vault__be32(p);
     int rc;
@@ -1781,37 +2113,50 @@ static int vault__rebuild(vault *v, size_t del, size_t ins, const char *name, co
     o = ins;
     if (name) {
         vault__put_be32(nm.p + o, (uint32_t)nl); memcpy(nm.p + o + 4, name, nl + 1); o += 4 + nl + 1;
-        vault__put_be32(nm.p + o, (uint32_t)vl); memcpy(nm.p + o + 4, value, vl + 1); o += 4 + vl + 1;
+        vault__put_be32(nm.p + o, (uint32_t)vl); if (vl) memcpy(nm.p + o + 4, value, vl);
+        nm.p[o + 4 + vl] = 0; o += 4 + vl + 1;
     }
     memcpy(nm.p + o, p + ins + dlen, v->map_len - ins - dlen);
+    vault__check_locked(v, &nm);
     vault__sec_free(&v->map);
     v->map = nm;
     v->map_len = len;
     return 0;
 }
 
-VAULTDEF int vault_set(vault *v, const char *name, const char *value) {
-    size_t off, ins = 0, nl, vl;
-    if (!v || !name || !value) return VAULT_EINVAL;
-    nl = strlen(name); vl = strlen(value);
+/* A forked child's copy of a handle has zero pages for keys and map. */
+#define VAULT__IN_OWNER(v) ((v)->pid == getpid())
+
+VAULTDEF int vault_set_bytes(vault *v, const char *name, const void *value, size_t vl) {
+    size_t off, ins = 0, nl;
+    if (!v || !name || (!value && vl)) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
+    nl = strlen(name);
     if (nl == 0) return VAULT_EINVAL;
     if (nl > VAULT_NAME_MAX || vl > VAULT_VALUE_MAX) return VAULT_ETOOBIG;
     off = vault__find(v, name, &ins);
-    return vault__rebuild(v, off, ins, name, value);
+    return vault__rebuild(v, off, ins, name, value, vl);
+}
+
+VAULTDEF int vault_set(vault *v, const char *name, const char *value) {
+    if (!v || !value) return VAULT_EINVAL;
+    return vault_set_bytes(v, name, value, strlen(value));
 }
 
 VAULTDEF int vault_remove(vault *v, const char *name) {
     size_t off, ins = 0;
     if (!v || !name) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     off = vault__find(v, name, &ins);
     if (!off) return VAULT_ENOTFOUND;
-    return vault__rebuild(v, off, 0, NULL, NULL);
+    return vault__rebuild(v, off, 0, NULL, NULL, 0);
 }
 
 VAULTDEF int vault_get(vault *v, const char *name, char *buf, size_t cap) {
     size_t off, ins = 0;
     uint32_t nl, vl;
     if (!v || !name || (!buf && cap)) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     off = vault__find(v, name, &ins);
     if (!off) return VAULT_ENOTFOUND;
     nl = vault__be32(v->map.p + off);
@@ -1823,13 +2168,15 @@ VAULTDEF int vault_get(vault *v, const char *name, char *buf, size_t cap) {
 }
 
 VAULTDEF int vault_count(const vault *v) {
-    return v ? (int)vault__be32(v->map.p) : VAULT_EINVAL;
+    if (!v) return VAULT_EINVAL;
+    return VAULT__IN_OWNER(v) ? (int)vault__be32(v->map.p) : VAULT_EFORKED;
 }
 
 VAULTDEF int vault_list(vault *v, int (*visit)(const char *name, void *ctx), void *ctx) {
     uint32_t count, i;
     size_t off = 4;
     if (!v || !visit) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     count = vault__be32(v->map.p);
     for (i = 0; i < count; i++) {
         uint32_t nl = vault__be32(v->map.p + off), vl = vault__be32(v->map.p + off + 4 + nl + 1);
@@ -1839,48 +2186,84 @@ VAULTDEF int vault_list(vault *v, int (*visit)(const char *name, void *ctx), voi
     return (int)count;
 }
 
+/* Under the writers' lock: refuses (VAULT_ECONFLICT) when the file is no
+ * longer the one this handle read or last wrote, so a stale handle never
+ * undoes another writer's save (a rekey, an added credential). */
 static int vault__save_as(vault *v, int event) {
     char *js = NULL;
     size_t jl = 0;
     char msg[256];
-    int rc = vault__serialize(v, &js, &jl);
+    uint8_t tag[32];
+    uint64_t next;
+    int lfd = -1, rc = vault__lock(v->path, v->opt.lock_timeout_ms, &lfd);
+    if (rc == 0) {
+        rc = vault__unchanged(v);
+        rc = rc == 1 ? 0 : rc == 0 ? VAULT_ECONFLICT : rc;
+    }
+    next = v->version >= VAULT_FORMAT_VERSION_COUNTER ? v->counter + 1 : 0;
+    if (rc == 0) rc = vault__serialize(v, next, &js, &jl, tag);
     if (rc == 0) rc = vault__write_atomic(v->path, js, jl, 0);
+    if (rc == 0) {               /* ours until the lock is released */
+        memcpy(v->file_tag, tag, 32);
+        v->counter = next;
+        if (lstat(v->path, &v->file_st) != 0) memset(&v->file_st, 0, sizeof v->file_st);
+        if (v->opt.rollback_state && vault__state_write(v->opt.rollback_state, next) != 0) {
+            char w[256];   /* the vault is saved; the next open still accepts it */
+            vault__msg(w, sizeof w, "saved '%s' but could not record counter %llu in '%s': %s", v->path,
+                       (unsigned long long)next, v->opt.rollback_state, strerror(errno));
+            vault__audit(&v->opt, VAULT_AUDIT_WARNING, 0, v->path, 0, w);
+        }
+    }
+    if (lfd >= 0) close(lfd);
     VAULT_FREE(js);
     if (rc == 0) vault__msg(msg, sizeof msg, "saved '%s' (%d credentials)", v->path, vault_count(v));
+    else if (rc == VAULT_ECONFLICT)
+        vault__msg(msg, sizeof msg, "refused to save '%s': another writer saved it after this handle read it", v->path);
     else vault__msg(msg, sizeof msg, "could not save '%s': %s (%s)", v->path,
-                    vault_strerror(rc), rc == VAULT_EIO ? strerror(errno) : "-");
+                    vault_strerror(rc), vault__errno_said(rc) ? strerror(errno) : "-");
     vault__audit(&v->opt, event, rc, v->path, v->iterations, msg);
+    vault__scrub();
     return rc;
 }
 
 VAULTDEF int vault_save(vault *v) {
     if (!v) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     return vault__save_as(v, VAULT_AUDIT_SAVE);
 }
 
-VAULTDEF int vault_rekey(vault *v, const char *new_password) {
-    vault__sec oldkeys;
+/* New salt, keys derived from password at iter, saved now. On failure the
+ * handle keeps its old keys, salt and password (the file has them too). */
+static int vault__rederive_and_save(vault *v, const char *password, uint32_t iter, int event) {
+    vault__sec oldkeys = v->keys, oldpw = v->pw;
     uint8_t oldsalt[VAULT__SALT_LEN];
-    uint32_t olditer;
+    uint32_t olditer = v->iterations;
     int rc;
-    if (!v || !new_password) return VAULT_EINVAL;
-    if (v->opt.iterations < v->opt.min_iterations || v->opt.iterations > v->opt.max_iterations) return VAULT_EKDFPARAM;
-    oldkeys = v->keys; olditer = v->iterations;
     memcpy(oldsalt, v->salt, sizeof oldsalt);
     if ((rc = vault__sec_alloc(&v->keys, sizeof(vault__keyset))) != 0) { v->keys = oldkeys; return rc; }
-    if ((rc = vault_random(v->salt, sizeof v->salt)) == 0) {
-        v->iterations = v->opt.iterations;
-        vault__derive(vault__ks(v), new_password, v->salt, v->iterations);
-        rc = vault__save_as(v, VAULT_AUDIT_REKEY);
+    memset(&v->pw, 0, sizeof v->pw);
+    if ((rc = vault_random(v->salt, sizeof v->salt)) == 0 && (rc = vault__keep_password(v, password)) == 0) {
+        v->iterations = iter;
+        vault__derive(vault__ks(v), password, v->salt, v->iterations);
+        rc = vault__save_as(v, event);
     }
     if (rc != 0) {               /* the file still has the old keys: so does the handle */
         vault__sec_free(&v->keys);
-        v->keys = oldkeys; v->iterations = olditer;
+        vault__sec_free(&v->pw);
+        v->keys = oldkeys; v->pw = oldpw; v->iterations = olditer;
         memcpy(v->salt, oldsalt, sizeof oldsalt);
         return rc;
     }
     vault__sec_free(&oldkeys);
+    vault__sec_free(&oldpw);
     return 0;
+}
+
+VAULTDEF int vault_rekey(vault *v, const char *new_password) {
+    if (!v || !new_password || !new_password[0]) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
+    if (v->opt.iterations < v->opt.min_iterations || v->opt.iterations > v->opt.max_iterations) return VAULT_EKDFPARAM;
+    return vault__rederive_and_save(v, new_password, v->opt.iterations, VAULT_AUDIT_REKEY);
 }
 
 VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
@@ -1889,6 +2272,7 @@ VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
     size_t old_len;
     int rc;
     if (!v || !name || !new_value) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
     vl = strlen(new_value);
     if (vl > VAULT_VALUE_MAX) return VAULT_ETOOBIG;
     off = vault__find(v, name, &ins);
@@ -1897,8 +2281,10 @@ VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
     if ((rc = vault__sec_alloc(&old, v->map.cap)) != 0) return rc;
     memcpy(old.p, v->map.p, v->map.cap);
     old_len = v->map_len;
-    rc = vault__rebuild(v, off, ins, name, new_value);
-    if (rc == 0) rc = vault__save_as(v, VAULT_AUDIT_ROTATE);
+    rc = vault__rebuild(v, off, ins, name, new_value, vl);
+    /* a fresh salt, so keys taken from this process before do not open the
+     * file after (the password is the same: one PBKDF2 run) */
+    if (rc == 0) rc = vault__rederive_and_save(v, (const char *)v->pw.p, v->iterations, VAULT_AUDIT_ROTATE);
     if (rc != 0) {
         vault__sec_free(&v->map);
         v->map = old; v->map_len = old_len;

@@ -122,7 +122,8 @@ static char *fv_fix_tag(const char *text, size_t len, size_t *outlen) {
     if (!ct) return NULL;
     long n = vault__b64_decode(j.s[VAULT__F_CT], j.n[VAULT__F_CT], ct, cap);
     if (n < 0) { free(ct); return NULL; }
-    vault__tag(fv_keys(salt, (uint32_t)j.num[VAULT__F_ITER]), (uint32_t)j.num[VAULT__F_ITER], salt, iv, ct, (size_t)n, tag);
+    vault__tag(fv_keys(salt, (uint32_t)j.num[VAULT__F_ITER]), (uint32_t)j.num[VAULT__F_VERSION], j.num[VAULT__F_COUNTER],
+               (uint32_t)j.num[VAULT__F_ITER], salt, iv, ct, (size_t)n, tag);
     free(ct);
     char b64[48];
     vault__b64_encode(tag, 32, b64);
@@ -151,7 +152,7 @@ static char *fv_wrap_map(const uint8_t *map, size_t len, size_t *outlen) {
         vault_aes256_cbc_encrypt(ks->enc, iv, map, len, ct, &got);   /* PKCS#7 */
         ctlen = got;
     }
-    vault__tag(ks, VAULT_ITERATIONS_FLOOR, salt, iv, ct, ctlen, tag);
+    vault__tag(ks, VAULT_FORMAT_VERSION, 0, VAULT_ITERATIONS_FLOOR, salt, iv, ct, ctlen, tag);
     char b64salt[64], b64iv[32], b64tag[48];
     vault__b64_encode(salt, sizeof salt, b64salt);
     vault__b64_encode(iv, 16, b64iv);

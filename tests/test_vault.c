@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <sys/file.h>
 #include <time.h>
+#include <sys/wait.h>
 
 /* (REQUIRE evaluates its argument twice: calls go through r_ first.)
  * Small PBKDF2 counts keep the suite fast; one test runs the default. */
@@ -357,7 +358,8 @@ static void test_bad_input(void) {
         "{\"format\": \"vault.h/secure_config\", \"version\": -1}", "{\"format\": \"vault.h/secure_config\", \"version\": 01}",
         "{\"format\": \"vault.h/secure_config\", \"version\": {\"a\": 1}}", "{\"a\": \"\\u0041\"}"};
     for (i = 0; i < sizeof junk / sizeof junk[0]; i++) CHECK_EQ(open_text(d, junk[i], &o), VAULT_EFORMAT);
-    t = with_field(js, "version", "2");            CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
+    t = with_field(js, "version", "3");            CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
+    t = with_field(js, "version", "2");            CHECK_EQ(open_text(d, t, &o), VAULT_EFORMAT); free(t);   /* 2 needs its counter */
     t = with_field(js, "version", "0");            CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
     t = with_field(js, "version", "1.0");          CHECK_EQ(open_text(d, t, &o), VAULT_EFORMAT); free(t);
     t = with_field(js, "version", "99999999999999999999999"); CHECK_EQ(open_text(d, t, &o), VAULT_EVERSION); free(t);
@@ -506,13 +508,20 @@ static int count_entries(const char *dir) {
     return n;
 }
 
-static vault *unwritable_vault;
+/* The child opens the vault itself: a handle does not survive fork (its
+ * secret pages are wiped in the child, VAULT_EFORKED). */
+static const char *unwritable_path;
 static int child_save_cannot_write(const char *dir) {
     (void)dir;
-    int rc = vault_save(unwritable_vault);
-    int e = errno;
-    printf("  save into a directory this user cannot write: %s (errno %s)\n", vault_strerror(rc), strerror(e));
-    return rc == VAULT_EIO && e == EACCES ? 0 : 1;
+    vault_options o = fast();
+    vault *v = NULL;
+    int rc = vault_open_ex(&v, unwritable_path, "pw", &o);
+    if (rc) { printf("  child could not open the vault: %s\n", vault_strerror(rc)); return 2; }
+    vault_set(v, "x", "z");
+    rc = vault_save(v);
+    printf("  save into a directory this user cannot write: %s\n", vault_strerror(rc));
+    vault_close(v);
+    return rc == VAULT_EACCES ? 0 : 1;
 }
 
 static void test_save_is_atomic_and_private(void) {
@@ -528,7 +537,8 @@ static void test_save_is_atomic_and_private(void) {
     umask(old);
     CHECK(stat(p, &st) == 0);
     CHECK_EQ(st.st_mode & 0777, 0600);
-    CHECK_EQ(count_entries(d), 1);                     /* no temp file left behind */
+    CHECK_EQ(count_entries(d), 2);                     /* the vault and its lock file: no temp left behind */
+    CHECK(access(pathin(d, "v.json.lock"), F_OK) == 0);
     char *a = slurp(p, NULL);
     CHECK_EQ(vault_save(v), 0);
     char *b = slurp(p, NULL);
@@ -540,15 +550,16 @@ static void test_save_is_atomic_and_private(void) {
      * root ignores permission bits); the file is byte for byte the old one */
     char *before = slurp(p, NULL);
     uid_t me = geteuid();
-    if (me == 0) CHECK(chown(d, 65534, 65534) == 0);
+    const char *lk = pathin(d, "v.json.lock");
+    if (me == 0) CHECK(chown(d, 65534, 65534) == 0 && chown(p, 65534, 65534) == 0 && chown(lk, 65534, 65534) == 0);
     CHECK(chmod(d, 0500) == 0);
-    unwritable_vault = v;
+    unwritable_path = p;
     CHECK_EQ(t_as_nobody(child_save_cannot_write, d), 0);
     CHECK(chmod(d, 0700) == 0);
-    if (me == 0) CHECK(chown(d, 0, 0) == 0);
+    if (me == 0) CHECK(chown(d, 0, 0) == 0 && chown(p, 0, 0) == 0 && chown(lk, 0, 0) == 0);
     char *after = slurp(p, NULL);
     CHECK(before && after && strcmp(before, after) == 0);
-    CHECK_EQ(count_entries(d), 1);                     /* and no temp file */
+    CHECK_EQ(count_entries(d), 2);                     /* the vault and its lock: no temp file */
     free(before); free(after);
     vault_close(v);
     CHECK_EQ(vault_open_ex(&v, p, "pw", &o), 0);
@@ -759,6 +770,217 @@ static void test_stale_temps_removed(void) {
     vault_close(v);
 }
 
+/* A value is any bytes: newlines (a PEM key), NULs, 0xff, up to
+ * VAULT_VALUE_MAX; it comes back whole after a save and a reopen. */
+static void test_values_hold_any_bytes(void) {
+    const char *d = t_dir("vault_bytes"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v;
+    static char big[VAULT_VALUE_MAX + 2];
+    char buf[64];
+    const char bin[] = {'a', 0, '\n', (char)0xff, 0, '\r', 'z'};
+    size_t i;
+    for (i = 0; i < sizeof big; i++) big[i] = (char)(i * 7);
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    CHECK_EQ(vault_set_bytes(v, "bin", bin, sizeof bin), 0);
+    CHECK_EQ(vault_set_bytes(v, "empty", NULL, 0), 0);
+    CHECK_EQ(vault_set_bytes(v, "big", big, VAULT_VALUE_MAX), 0);
+    CHECK_EQ(vault_set_bytes(v, "toobig", big, VAULT_VALUE_MAX + 1), VAULT_ETOOBIG);
+    CHECK_EQ(vault_set_bytes(v, "x", NULL, 1), VAULT_EINVAL);
+    CHECK_EQ(vault_save(v), 0);
+    vault_close(v);
+    REQUIRE(vault_open_ex(&v, p, "pw", &o) == 0);
+    memset(buf, 'Q', sizeof buf);
+    CHECK_EQ(vault_get(v, "bin", buf, sizeof buf), (int)sizeof bin);
+    CHECK(memcmp(buf, bin, sizeof bin) == 0);
+    CHECK_EQ(buf[sizeof bin], 0);
+    CHECK_EQ(vault_get(v, "empty", buf, sizeof buf), 0);
+    CHECK_EQ(vault_get(v, "big", NULL, 0), (int)VAULT_VALUE_MAX);
+    {
+        char *b = (char *)malloc(VAULT_VALUE_MAX + 1);
+        CHECK_EQ(vault_get(v, "big", b, VAULT_VALUE_MAX + 1), (int)VAULT_VALUE_MAX);
+        CHECK(b && memcmp(b, big, VAULT_VALUE_MAX) == 0);
+        free(b);
+    }
+    CHECK_EQ(vault_rotate(v, "bin", "plain"), 0);
+    CHECK_EQ(vault_get(v, "bin", buf, sizeof buf), 5);
+    vault_close(v);
+}
+
+/* The /dev/urandom fallback (kernels without getrandom) takes random bytes
+ * only from the character device: in a chroot where the path is a regular
+ * file of zeros, or a symlink, or a directory, it fails closed. */
+static void test_random_fallback_needs_the_device(void) {
+    const char *d = t_dir("vault_urandom"), *zeros = pathin(d, "urandom"), *lnk = pathin(d, "link");
+    uint8_t b[32];
+    char z[64];
+    int i, nonzero = 0;
+    memset(z, 0, sizeof z);
+    spit(zeros, z, sizeof z);
+    memset(b, 0, sizeof b);
+    CHECK_EQ(vault__random_dev(zeros, b, sizeof b), VAULT_ERANDOM);
+    CHECK_EQ(symlink("/dev/urandom", lnk), 0);
+    CHECK_EQ(vault__random_dev(lnk, b, sizeof b), VAULT_ERANDOM);
+    CHECK_EQ(vault__random_dev(d, b, sizeof b), VAULT_ERANDOM);
+    CHECK_EQ(vault__random_dev("/dev/null", b, sizeof b), VAULT_ERANDOM);   /* a char device, but not random */
+    if (access("/dev/urandom", R_OK) == 0) {
+        CHECK_EQ(vault__random_dev("/dev/urandom", b, sizeof b), 0);
+        for (i = 0; i < (int)sizeof b; i++) nonzero |= b[i];
+        CHECK(nonzero != 0);
+    }
+}
+
+/* The library refuses an empty password for a new vault or a rekey (vaultctl
+ * always did); a file made with one by an older version still opens. */
+static void test_empty_password_refused(void) {
+    const char *d = t_dir("vault_emptypw"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    CHECK_EQ(vault_create_ex(&v, p, "", &o), VAULT_EINVAL);
+    CHECK(v == NULL);
+    CHECK(access(p, F_OK) != 0);
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    CHECK_EQ(vault_rekey(v, ""), VAULT_EINVAL);
+    vault_close(v);
+    CHECK_EQ(vault_open_ex(&v, p, "pw", &o), 0);    /* the rekey changed nothing */
+    vault_close(v);
+}
+
+/* A forked child does not inherit the keys or the map (MADV_WIPEONFORK):
+ * its copy of the pages is zero, and the handle refuses to work there
+ * rather than save an empty vault under zero keys. */
+static void test_secrets_wiped_in_forked_child(void) {
+    const char *d = t_dir("vault_fork"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    int st;
+    pid_t pid;
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    REQUIRE(vault_set(v, "coinbase.api_key", "secret") == 0);
+    REQUIRE(vault_save(v) == 0);
+    fflush(stdout); fflush(stderr);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        size_t i;
+        int nz = 0, bad = 0;
+        char buf[32];
+        for (i = 0; i < v->keys.cap; i++) nz |= v->keys.p[i];
+        for (i = 0; i < v->map.cap; i++) nz |= v->map.p[i];
+        if (vault_get(v, "coinbase.api_key", buf, sizeof buf) != VAULT_EFORKED) bad |= 2;
+        if (vault_set(v, "x", "y") != VAULT_EFORKED) bad |= 4;
+        if (vault_save(v) != VAULT_EFORKED) bad |= 8;
+        if (vault_rotate(v, "coinbase.api_key", "z") != VAULT_EFORKED) bad |= 16;
+        _exit((nz ? 1 : 0) | bad);
+    }
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WEXITSTATUS(st), 0);
+    if (WEXITSTATUS(st) & 1) printf("  the child saw the parent's key or map bytes\n");
+    {   /* the parent's handle is untouched, and the file was not overwritten */
+        char buf[32];
+        CHECK_EQ(vault_get(v, "coinbase.api_key", buf, sizeof buf), 6);
+        CHECK_EQ(vault_save(v), 0);
+    }
+    vault_close(v);
+    REQUIRE(vault_open_ex(&v, p, "pw", &o) == 0);
+    CHECK_EQ(vault_count(v), 1);
+    vault_close(v);
+}
+
+/* Rotating a credential (because it leaked) re-derives the keys with a fresh
+ * salt: keys taken from the process before the rotate (a core, a swap file)
+ * do not open or forge the file after it. After a rekey the rotate uses the
+ * new password. */
+static void salt_of(const char *p, char out[64]) {
+    char *t = slurp(p, NULL), *s = t ? strstr(t, "\"kdf_salt\": \"") : NULL;
+    out[0] = 0;
+    if (s) { s += 13; snprintf(out, 64, "%.*s", (int)(strchr(s, '"') - s), s); }
+    free(t);
+}
+static void test_rotate_draws_a_fresh_salt(void) {
+    const char *d = t_dir("vault_rotsalt"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    char s1[64], s2[64], s3[64], buf[16];
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    REQUIRE(vault_set(v, "k", "leaked") == 0);
+    REQUIRE(vault_save(v) == 0);
+    salt_of(p, s1);
+    CHECK_EQ(vault_rotate(v, "k", "fresh"), 0);
+    salt_of(p, s2);
+    CHECK(s1[0] && s2[0] && strcmp(s1, s2) != 0);
+    CHECK_EQ(vault_rekey(v, "pw2"), 0);
+    CHECK_EQ(vault_rotate(v, "k", "fresher"), 0);
+    salt_of(p, s3);
+    CHECK(s3[0] && strcmp(s2, s3) != 0);
+    vault_close(v);
+    CHECK_EQ(vault_open_ex(&v, p, "pw", &o), VAULT_EAUTH);
+    REQUIRE(vault_open_ex(&v, p, "pw2", &o) == 0);
+    CHECK_EQ(vault_get(v, "k", buf, sizeof buf), 7);
+    CHECK(strcmp(buf, "fresher") == 0);
+    vault_close(v);
+}
+
+/* One size limit, the same on both sides: a map of exactly VAULT_MAP_MAX
+ * bytes saves and opens again; a set that would pass it is refused before
+ * anything is written. */
+static void test_map_size_limit_both_sides(void) {
+    const char *d = t_dir("vault_mapmax"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    static char val[VAULT_VALUE_MAX + 1];
+    char name[32];
+    size_t left;
+    int i, rc = 0;
+    memset(val, 'a', VAULT_VALUE_MAX);
+    REQUIRE(vault_create_ex(&v, p, "pw", &o) == 0);
+    for (i = 0; rc == 0; i++) { snprintf(name, sizeof name, "k%04d", i); rc = vault_set(v, name, val); }
+    CHECK_EQ(rc, VAULT_ETOOBIG);
+    left = VAULT_MAP_MAX - v->map_len;                 /* fill to the byte: name "zz" = 2 */
+    REQUIRE(left > 4 + 2 + 1 + 4 + 1 && left < VAULT_VALUE_MAX);
+    val[left - (4 + 2 + 1 + 4 + 1) + 1] = 0;
+    CHECK_EQ(vault_set(v, "zz", val), VAULT_ETOOBIG);  /* one byte over */
+    val[left - (4 + 2 + 1 + 4 + 1)] = 0;
+    CHECK_EQ(vault_set(v, "zz", val), 0);               /* exactly at the limit */
+    CHECK_EQ(v->map_len, (size_t)VAULT_MAP_MAX);
+    CHECK_EQ(vault_save(v), 0);
+    vault_close(v);
+    rc = vault_open_ex(&v, p, "pw", &o);
+    CHECK_EQ(rc, 0);
+    if (rc == 0) { CHECK_EQ(v->map_len, (size_t)VAULT_MAP_MAX); vault_close(v); }
+}
+
+/* The password from a callback (a keyring, a secrets manager): it fills a
+ * buffer the library gives it; its error comes back as is; a password that
+ * fills the whole buffer without a NUL is refused. */
+static int pw_from_ctx(char *buf, size_t cap, void *ud) {
+    const char *pw = (const char *)ud;
+    if (!pw) return VAULT_EAUTH;                      /* "the keyring said no" */
+    if (!strcmp(pw, "overflow")) { memset(buf, 'x', cap); return 0; }
+    if (strlen(pw) + 1 > cap) return VAULT_ERANGE;
+    memcpy(buf, pw, strlen(pw) + 1);
+    return 0;
+}
+static void test_password_from_a_callback(void) {
+    const char *d = t_dir("vault_pwcb"), *p = pathin(d, "v.json");
+    vault_options o = fast();
+    vault *v = NULL;
+    char buf[8];
+    REQUIRE(vault_create_ex(&v, p, "from the keyring", &o) == 0);
+    REQUIRE(vault_set(v, "k", "v") == 0);
+    REQUIRE(vault_save(v) == 0);
+    vault_close(v);
+    v = NULL;
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, (void *)"from the keyring", &o), 0);
+    if (v) { CHECK_EQ(vault_get(v, "k", buf, sizeof buf), 1); vault_close(v); v = NULL; }
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, (void *)"wrong", &o), VAULT_EAUTH);
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, NULL, &o), VAULT_EAUTH);
+    CHECK_EQ(vault_open_with(&v, p, pw_from_ctx, (void *)"overflow", &o), VAULT_ETOOBIG);
+    CHECK_EQ(vault_open_with(&v, p, NULL, NULL, &o), VAULT_EINVAL);
+    CHECK(v == NULL);
+}
+
 int main(void) {
     (void)t_mount_small_ext4;
     RUN(test_create_open_roundtrip);
@@ -780,5 +1002,12 @@ int main(void) {
     RUN(test_default_iterations);
     RUN(test_strerror);
     RUN(test_stale_temps_removed);
+    RUN(test_values_hold_any_bytes);
+    RUN(test_random_fallback_needs_the_device);
+    RUN(test_empty_password_refused);
+    RUN(test_secrets_wiped_in_forked_child);
+    RUN(test_rotate_draws_a_fresh_salt);
+    RUN(test_map_size_limit_both_sides);
+    RUN(test_password_from_a_callback);
     return t_done();
 }

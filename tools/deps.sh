@@ -18,6 +18,7 @@ command -v make >/dev/null || need+=(make)
 { pkg-config --exists liburing 2>/dev/null || [ -f /usr/include/liburing.h ]; } || need+=(liburing-dev)
 if [ "$step" = test ]; then
   [ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)      # test oracle for vault.h only
+  command -v openssl >/dev/null || need+=(openssl)            # vault.h's recovery recipe (docs/vault-format.md), tested
   # vault.h's constant-time (ctgrind) test runs under memcheck and needs its header
   { command -v valgrind >/dev/null && [ -f /usr/include/valgrind/memcheck.h ]; } || need+=(valgrind)
   command -v g++ >/dev/null || need+=(g++)                    # the headers as C++, the C++ wrappers
