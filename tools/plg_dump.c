@@ -535,7 +535,7 @@ int main(int argc, char **argv) {
     if (want_fix) return fix(dir, yes);
     if (want_follow) return follow(dir, from, to, hex, json, interval);
     if (want_stats) records = 0;  /* --stats reads the range but prints no records */
-    progress_on = isatty(2);
+    progress_on = isatty(2) && !(records && isatty(1));   /* records on the same terminal are progress enough */
 
     if (records || want_stats || verify) {
         plg_reader *r;
