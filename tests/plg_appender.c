@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
     plg_config c;
     memset(&c, 0, sizeof c);
     c.path = argv[1];
-    c.segment_size = 256u << 10;
+    c.segment_size = 64u << 10;
     c.ring_capacity = 1u << 20;
     c.log_fn = quiet;
     plg_log *log;
