@@ -80,7 +80,8 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
     && echo "$out" | grep -q "2  usage error"; } && ok "plg_dump --help: usage and exit codes, exit 0" || bad "plg_dump --help: rc=$rc"
   out=$(build/plg_dump --version); [ $? -eq 0 ] && [ "$out" = "plg_dump (picolog) $version" ] \
     && ok "plg_dump --version" || bad "plg_dump --version: $out"
-  for args in "-s abc" "--from 0" "--from 12x" "--from -1" "--to 5 --from 9" "--count" "--bogus" "--hex 99999999"; do
+  for args in "-s abc" "--from 0" "--from 12x" "--from -1" "--to 5 --from 9" "--count" "--bogus" "--hex 99999999" \
+              "--yes" "--fix --json" "--follow --stats" "--follow --interval 0"; do
     # shellcheck disable=SC2086
     build/plg_dump $args "$log" >/dev/null 2>&1; rc=$?
     [ $rc -eq 2 ] && ok "plg_dump $args: usage error, exit 2" || bad "plg_dump $args: exit $rc, want 2"
