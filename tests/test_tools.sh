@@ -5,7 +5,10 @@
 # offset); pp_inspect on a clean, a corrupt and an unreadable data dir; the
 # shared conventions (--help, --version, validated numbers, exit codes 0 ok /
 # 1 damage / 2 usage or I/O, --json lines that each parse, --stats,
-# --from/--to); the examples take no option for a directory name.
+# --from/--to); plg_dump --verify, --fix (cut a torn tail with a copy, refuse
+# damage below the durable mark) and --follow (a writer appends while it
+# runs); progress under a pseudo-terminal, none into a file; the examples take
+# no option for a directory name.
 set -u
 cd "$(dirname "$0")/.."
 passed=0; failed=0; skipped=0
@@ -28,6 +31,34 @@ assert last == "summary", "last object is not the summary"
 print(n)' "$1"
 }
 have_py=0; command -v python3 >/dev/null && have_py=1
+# ptyrun OUT INPUT CMD...: CMD with stdin and stderr on a pseudo-terminal and
+# stdout into OUT; INPUT is typed on the terminal. Prints what the terminal
+# showed; exits with CMD's status.
+ptyrun() {
+  python3 -c '
+import os, pty, select, subprocess, sys, time
+out, data, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+m, s = pty.openpty()
+with open(out, "wb") as f:
+    p = subprocess.Popen(cmd, stdin=s, stdout=f, stderr=s)
+os.close(s)
+if data:
+    os.write(m, data.encode())
+seen = b""
+deadline = time.time() + 60
+while True:
+    if not select.select([m], [], [], max(0, deadline - time.time()))[0]:
+        p.kill(); seen += b"\n[ptyrun: killed after 60 s]\n"; break
+    try:
+        b = os.read(m, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    seen += b
+sys.stdout.write(seen.decode("utf-8", "replace"))
+sys.exit(p.wait())' "$@"
+}
 version=$(sed -n 's/^#define PICOLOG_VERSION_STRING "\(.*\)"/\1/p' picolog.h)
 
 if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
@@ -49,7 +80,8 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
     && echo "$out" | grep -q "2  usage error"; } && ok "plg_dump --help: usage and exit codes, exit 0" || bad "plg_dump --help: rc=$rc"
   out=$(build/plg_dump --version); [ $? -eq 0 ] && [ "$out" = "plg_dump (picolog) $version" ] \
     && ok "plg_dump --version" || bad "plg_dump --version: $out"
-  for args in "-s abc" "--from 0" "--from 12x" "--from -1" "--to 5 --from 9" "--count" "--bogus" "--hex 99999999"; do
+  for args in "-s abc" "--from 0" "--from 12x" "--from -1" "--to 5 --from 9" "--count" "--bogus" "--hex 99999999" \
+              "--yes" "--fix --json" "--follow --stats" "--follow --interval 0"; do
     # shellcheck disable=SC2086
     build/plg_dump $args "$log" >/dev/null 2>&1; rc=$?
     [ $rc -eq 2 ] && ok "plg_dump $args: usage error, exit 2" || bad "plg_dump $args: exit $rc, want 2"
@@ -62,6 +94,52 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
     n=$(build/plg_dump --json --stats "$log" | json_lines stats)
     [ "$n" = 1 ] && ok "plg_dump --json --stats: one stats object, then the summary" || bad "plg_dump --json --stats: $n"
   else skip "python3 missing: --json lines not parsed"; fi
+  out=$(build/plg_dump --verify "$log" 2>"$dir/err"); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^verified   100000 records read" && echo "$out" | grep -q "clean end" \
+    && [ ! -s "$dir/err" ]; } && ok "plg_dump --verify reads all 100000 records, no progress into a file" \
+    || bad "plg_dump --verify: rc=$rc $out $(cat "$dir/err")"
+  if [ $have_py = 1 ]; then
+    tty=$(ptyrun "$dir/stdout" "" build/plg_dump --verify "$log"); rc=$?
+    { [ $rc -eq 0 ] && echo "$tty" | grep -q "plg_dump: verifying: 100000 records, segment 1 of 2 .*done" \
+      && grep -q "^verified   100000 records read" "$dir/stdout" && ! grep -q "verifying" "$dir/stdout"; } \
+      && ok "plg_dump --verify: progress on a terminal (stderr), not in stdout" || bad "plg_dump --verify progress: rc=$rc $tty"
+    tty=$(ptyrun "$dir/stdout" "" build/plg_dump --stats "$log"); rc=$?
+    { [ $rc -eq 0 ] && echo "$tty" | grep -q "plg_dump: reading: 100000 records.*done"; } \
+      && ok "plg_dump --stats: progress on a terminal" || bad "plg_dump --stats progress: rc=$rc $tty"
+  else skip "python3 missing: no pseudo-terminal for the progress tests"; fi
+
+  # --follow: a writer appends while plg_dump follows; every record exactly once, in order
+  if [ $have_py = 1 ] && cc -std=c11 -O0 -I. tests/plg_appender.c -o "$dir/plg_appender" $(pkg-config --libs liburing 2>/dev/null || echo -luring) -lpthread; then
+    flog="$dir/follow"; fout="$dir/follow.out"; nrec=5000
+    "$dir/plg_appender" "$flog" $nrec 100 "$dir/ready" "$dir/go" & wpid=$!
+    for _ in $(seq 600); do [ -e "$dir/ready" ] && break; sleep 0.05; done
+    build/plg_dump --follow --json --interval 10 "$flog" >"$fout" 2>"$dir/follow.err" & fpid=$!
+    # the follower reaches the end of the first batch, then the writer goes on
+    for _ in $(seq 600); do [ "$(grep -c '"record"' "$fout")" -ge 100 ] && break; sleep 0.05; done
+    atend=$(grep -c '"record"' "$fout")
+    touch "$dir/go"; wait $wpid; wrc=$?
+    for _ in $(seq 600); do [ "$(grep -c '"record"' "$fout")" -ge $nrec ] && break; sleep 0.05; done
+    kill -TERM $fpid
+    for _ in $(seq 200); do kill -0 $fpid 2>/dev/null || break; sleep 0.05; done
+    kill -0 $fpid 2>/dev/null && { kill -KILL $fpid; echo "plg_dump --follow ignored SIGTERM" >>"$dir/follow.err"; }
+    wait $fpid; frc=$?
+    check=$(python3 -c '
+import json, sys
+n = int(sys.argv[2]); seqs = []; last = None
+for line in open(sys.argv[1]):
+    o = json.loads(line); last = o
+    if o["type"] == "record":
+        k = o["seq"]; seqs.append(k)
+        want = k.to_bytes(8, "little").hex() + (k * 31).to_bytes(8, "little").hex()
+        assert o["hex"] == want, "record %d holds %s" % (k, o["hex"])
+assert seqs == list(range(1, n + 1)), "seqs: %d lines, first wrong at %s" % (len(seqs), next((i + 1 for i, k in enumerate(seqs) if k != i + 1), len(seqs) + 1))
+assert last["type"] == "summary" and last["status"] == "stopped" and last["records"] == n and last["exit"] == 0, last
+print("ok")' "$fout" $nrec 2>&1 | tail -1)
+    segs=$(ls "$flog" | grep -c '\.plg$')
+    { [ "$atend" = 100 ] && [ $wrc -eq 0 ] && [ $frc -eq 0 ] && [ "$check" = ok ] && [ "$segs" -gt 2 ]; } \
+      && ok "plg_dump --follow: $nrec records appended live over $segs segments, each once, in order; SIGTERM ends it, exit 0" \
+      || bad "plg_dump --follow: at end $atend, writer $wrc, follower $frc, segments $segs, $check $(cat "$dir/follow.err")"
+  else skip "python3 or cc missing: --follow not tested"; fi
 
   seg="$log/00000000000000000001.plg"
   # Trade = 32 bytes -> 64-byte fragments, 64 a page; record 100 starts at 4096 + 1*4096 + 35*64
@@ -70,6 +148,8 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
   out=$(build/plg_dump "$log"); rc=$?
   { [ $rc -eq 1 ] && echo "$out" | grep -q "CORRUPT    $seg offset $off"; } \
     && ok "plg_dump reports mid-log corruption with file and offset, exit 1" || bad "plg_dump corruption: rc=$rc $out"
+  build/plg_dump --verify "$log" >/dev/null 2>&1; rc=$?
+  [ $rc -eq 1 ] && ok "plg_dump --verify on mid-log corruption: exit 1" || bad "plg_dump --verify corrupt: exit $rc"
   if [ $have_py = 1 ]; then
     out=$(build/plg_dump --json "$log"); rc=$?
     { [ $rc -eq 1 ] && [ "$(echo "$out" | json_lines summary)" = 1 ] && echo "$out" | grep -q "\"status\":\"corrupt\".*\"offset\":$off,"; } \
@@ -80,9 +160,48 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
   end=$(build/plg_dump "$log2" | sed -n 's/^valid end .* offset //p')
   # a crash, not damage: the durable mark (picolog.meta) never covered the tail
   rm -f "$log2/picolog.meta"
-  head -c 3000 /dev/urandom | dd of="$log2/00000000000000000001.plg" bs=1 seek=$((end - 1000)) conv=notrunc status=none
+  junk="$dir/junk"; head -c 3000 /dev/urandom >"$junk"
+  dd if="$junk" of="$log2/00000000000000000001.plg" bs=1 seek=$((end - 1000)) conv=notrunc status=none
   out=$(build/plg_dump "$log2"); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "torn tail"; } && ok "plg_dump calls a garbled tail torn, exit 0" || bad "plg_dump torn: rc=$rc $out"
+
+  # --fix: shows the cut, asks, keeps a copy of every byte it cuts, then cuts
+  sum() { cat "$1"/* | md5sum; }
+  before=$(sum "$log2")
+  out=$(build/plg_dump --fix "$log2" </dev/null 2>&1); rc=$?
+  { [ $rc -eq 2 ] && echo "$out" | grep -q "will cut   the torn tail from" && echo "$out" | grep -q "run with --yes" \
+    && [ "$(sum "$log2")" = "$before" ]; } && ok "plg_dump --fix without a terminal or --yes: shows the cut, cuts nothing, exit 2" \
+    || bad "plg_dump --fix no tty: rc=$rc $out"
+  if [ $have_py = 1 ]; then
+    tty=$(ptyrun "$dir/stdout" $'n\n' build/plg_dump --fix "$log2"); rc=$?
+    { [ $rc -eq 0 ] && echo "$tty" | grep -q "Cut it (a copy is kept)? \[y/N\]" && grep -q "^nothing cut" "$dir/stdout" \
+      && [ "$(sum "$log2")" = "$before" ]; } && ok "plg_dump --fix asks y/N on a terminal; N cuts nothing" \
+      || bad "plg_dump --fix N: rc=$rc $tty $(cat "$dir/stdout")"
+  fi
+  out=$(build/plg_dump --fix --yes "$log2" 2>"$dir/err"); rc=$?
+  copy=$(echo "$out" | sed -n 's/^copy       \(.*\) ([0-9]* bytes)$/\1/p')
+  { [ $rc -eq 0 ] && [ -n "$copy" ] && [ -f "$copy" ] && [ "$(dirname "$copy")" = "$dir" ] && echo "$out" | grep -q "^cut        done: "; } \
+    && ok "plg_dump --fix --yes: cuts the torn tail, the copy is next to the log ($(basename "$copy"))" \
+    || bad "plg_dump --fix --yes: rc=$rc $out $(cat "$dir/err")"
+  if [ $have_py = 1 ] && [ -n "$copy" ]; then
+    python3 -c 'import sys; c = open(sys.argv[1], "rb").read(); j = open(sys.argv[2], "rb").read(); assert j in c' "$copy" "$junk" \
+      && ok "plg_dump --fix: the copy holds the 3000 garbled bytes it cut" || bad "plg_dump --fix: the copy lacks the cut bytes"
+  fi
+  out=$(build/plg_dump "$log2"); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "verdict    valid; clean end"; } && ok "plg_dump after --fix: a clean end" || bad "after --fix: rc=$rc $out"
+  rm -f "$copy"
+  # damage at or below the durable mark is corruption: --fix refuses, changes nothing
+  # (the log --follow read, closed cleanly: its durable mark covers every record)
+  log3="$dir/follow"
+  [ -d "$log3" ] || { log3="$dir/below"; build/trade_log "$log3" >/dev/null 2>&1; }
+  endfile=$(build/plg_dump "$log3" | sed -n 's/^valid end  \(.*\) offset [0-9]*$/\1/p')
+  end=$(build/plg_dump "$log3" | sed -n 's/^valid end .* offset //p')
+  head -c 3000 /dev/urandom | dd of="$endfile" bs=1 seek=$((end - 1000)) conv=notrunc status=none
+  before=$(sum "$log3")
+  out=$(build/plg_dump --fix --yes "$log3" 2>&1); rc=$?
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "^detail .* was durable (durable mark in picolog.meta)" && echo "$out" | grep -q "refuses" && [ "$(sum "$log3")" = "$before" ] \
+    && [ -z "$(ls "$dir" | grep '\.cut-')" ]; } && ok "plg_dump --fix refuses damage below the durable mark: exit 1, nothing cut or copied" \
+    || bad "plg_dump --fix below the mark: rc=$rc $out"
 else
   bad "build/trade_log and build/plg_dump are built by make (run make test-plain)"
 fi
@@ -93,6 +212,14 @@ if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
   out=$(build/pp_inspect "$data"); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "4 instrument(s) in $data: all recoverable"; } \
     && ok "pp_inspect: 4 clean instruments, exit 0" || bad "pp_inspect clean: rc=$rc $out"
+  if [ $have_py = 1 ]; then
+    tty=$(ptyrun "$dir/stdout" "" build/pp_inspect "$data"); rc=$?
+    { [ $rc -eq 0 ] && echo "$tty" | grep -q "pp_inspect: checking 4 of 4: " && echo "$tty" | grep -q "checked 4 instrument(s)" \
+      && grep -q "all recoverable" "$dir/stdout" && ! grep -q "checking" "$dir/stdout"; } \
+      && ok "pp_inspect: progress on a terminal (stderr), not in stdout" || bad "pp_inspect progress: rc=$rc $tty"
+    build/pp_inspect "$data" >/dev/null 2>"$dir/err"; rc=$?
+    { [ $rc -eq 0 ] && [ ! -s "$dir/err" ]; } && ok "pp_inspect: no progress when stderr is a file" || bad "pp_inspect progress into a file: $(cat "$dir/err")"
+  fi
   out=$(build/pp_inspect --stats "$data"); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "^totals     4 instrument(s): 4 segment(s)"; } \
     && ok "pp_inspect --stats: totals" || bad "pp_inspect --stats: rc=$rc $out"

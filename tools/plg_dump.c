@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* plg_dump - inspect a picolog log: its records, where its valid part ends,
- * and any corruption with the file and offset. Read-only: it never repairs.
+ * and any corruption with the file and offset; follows a live log (--follow);
+ * cuts a torn tail after confirmation, keeping a copy (--fix).
  *
  *   cc -O2 -I. tools/plg_dump.c -o plg_dump -luring -lpthread
  *   plg_dump LOGDIR                      summary: segments, records, end, verdict
  *   plg_dump --records [--from SEQ] [--to SEQ] [--count N] [--hex BYTES] LOGDIR
  *   plg_dump --stats [--from SEQ] [--to SEQ] LOGDIR
  *   plg_dump --json ...                  JSON Lines: one object per record, then a summary
+ *   plg_dump --verify LOGDIR             read every record (CRC checked), progress on a terminal
+ *   plg_dump --follow [--from SEQ] LOGDIR   print records as they become durable, like tail -f
+ *   plg_dump --fix [--yes] LOGDIR        cut a torn tail, after asking, keeping a copy
  *
  * Exit status: 0 ok (a torn tail is normal after a crash), 1 damage found,
  * 2 usage or I/O error. The manual page is docs/man/plg_dump.1. */
@@ -15,17 +19,21 @@
 #include "tool.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *usage_text =
     "usage: plg_dump [OPTIONS] LOGDIR\n"
     "Inspect a picolog log (a directory of segments): where its valid part ends,\n"
     "a torn tail, corruption with the file and offset; its records; statistics.\n"
-    "Read-only: it never changes the log.\n"
+    "Read-only except --fix.\n"
     "\n"
     "  -r, --records        print the records (seq, length, the first bytes in hex)\n"
     "  -f, --from SEQ       start at record SEQ (implies --records unless --stats)\n"
@@ -38,6 +46,22 @@ static const char *usage_text =
     "                       there is no time span or rate)\n"
     "  -j, --json           JSON Lines: one object per record (\"type\":\"record\"), one\n"
     "                       \"stats\" object with --stats, then one \"summary\" object\n"
+    "  -c, --verify         read every record (each CRC checked) and count them; with\n"
+    "                       --records or --stats the same walk. On a terminal, progress\n"
+    "                       goes to stderr (also for --records/--stats); never otherwise\n"
+    "  -F, --follow         like tail -f: print the records (from --from, default the\n"
+    "                       first) and then each new one as a writer appends it, until\n"
+    "                       SIGINT or SIGTERM (exit 0). With --json, one line per record\n"
+    "                       and a summary line when stopped\n"
+    "      --interval MS    --follow: how often to look for new records (default 50)\n"
+    "      --fix            repair a torn tail: show what will be cut, ask y/N on a\n"
+    "                       terminal, copy the bytes it cuts (all but trailing zeros)\n"
+    "                       to LOGDIR.cut-TIME next to the log (named in the output),\n"
+    "                       then cut (by plg_open's\n"
+    "                       recovery, which may keep a quarantine-*.plgq copy too).\n"
+    "                       Refuses damage at or below the durable mark (corruption,\n"
+    "                       exit 1): that is never cut. Run it with no writer open\n"
+    "  -y, --yes            --fix without asking (needed when stdin is no terminal)\n"
     "  -h, --help           this text\n"
     "  -V, --version        the picolog version\n"
     "\n"
@@ -49,7 +73,9 @@ static const char *usage_text =
     "Examples:\n"
     "  plg_dump data/trades.plg\n"
     "  plg_dump --from 1000 --to 1010 --hex 32 data/trades.plg\n"
-    "  plg_dump --stats --json data/trades.plg\n";
+    "  plg_dump --stats --json data/trades.plg\n"
+    "  plg_dump --follow --json data/trades.plg | consumer\n"
+    "  plg_dump --fix data/trades.plg\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "plg_dump: ");
@@ -162,17 +188,315 @@ static int summary(const char *dir, int json) {
     return TOOL_DAMAGE;
 }
 
+/* ---- progress: on a terminal only (isatty(stderr)), never in a pipe or file */
+static int progress_on;
+static uint64_t progress_next_ns;
+
+/* Index of a segment file named NNNN.plg (0: not one). */
+static unsigned long long seg_index(const char *name) {
+    const char *b = strrchr(name, '/');
+    b = b ? b + 1 : name;
+    char *end;
+    unsigned long long v = strtoull(b, &end, 10);
+    return end != b && strcmp(end, ".plg") == 0 ? v : 0;
+}
+
+/* The lowest and highest segment index in dir (0, 0 when none). */
+static void seg_range(const char *dir, unsigned long long *lo, unsigned long long *hi) {
+    *lo = *hi = 0;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long k = seg_index(e->d_name);
+        if (!k) continue;
+        if (!*lo || k < *lo) *lo = k;
+        if (k > *hi) *hi = k;
+    }
+    closedir(d);
+}
+
+/* A line "\r...": the first call, then at most 5 a second, then the final one. */
+static void progress(const char *what, unsigned long long n, plg_reader *r, unsigned long long lo, unsigned long long hi,
+                     int final) {
+    if (!progress_on) return;
+    uint64_t now = plg_now_ns();
+    if (!final && now < progress_next_ns) return;
+    progress_next_ns = now + 200000000ull;
+    uint64_t off = 0;
+    unsigned long long seg = r ? seg_index(plg_reader_where(r, &off)) : 0;
+    if (seg && hi >= lo && seg >= lo) fprintf(stderr, "\rplg_dump: %s: %llu records, segment %llu of %llu   ", what, n, seg - lo + 1, hi - lo + 1);
+    else fprintf(stderr, "\rplg_dump: %s: %llu records   ", what, n);
+    if (final) fprintf(stderr, "done\n");
+    fflush(stderr);
+}
+
+static void print_record(const plg_record *rec, unsigned long long hex, int json) {
+    const unsigned char *p = (const unsigned char *)rec->data;
+    unsigned long long show = hex < rec->len ? hex : rec->len;
+    if (json) {
+        printf("{\"type\":\"record\",\"seq\":%llu,\"len\":%u,\"hex\":\"", (unsigned long long)rec->seq, rec->len);
+        for (unsigned long long i = 0; i < show; i++) printf("%02x", p[i]);
+        printf("\",\"truncated\":%s}\n", show < rec->len ? "true" : "false");
+    } else {
+        printf("seq %llu len %u ", (unsigned long long)rec->seq, rec->len);
+        for (unsigned long long i = 0; i < show; i++) printf("%02x", p[i]);
+        printf(show < rec->len ? "...\n" : "\n");
+    }
+}
+
+/* ---- --follow */
+static volatile sig_atomic_t stop_flag;
+static void on_stop(int sig) { (void)sig; stop_flag = 1; }
+
+static void nap_ms(unsigned long long ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);   /* a signal ends it early (no SA_RESTART): stop_flag is checked next */
+}
+
+/* tail -f for a log. This header has no waiting reader: at the end the
+ * reader is re-armed every interval by a seek back to the last record read
+ * (a jump that rereads the pages from disk), and reopened (one walk from the
+ * start) when a new segment file appears, since a reader sees only the
+ * segments listed when it was opened. Records are printed once each, in seq
+ * order: anything at or below the last printed seq is skipped. */
+static int follow(const char *dir, unsigned long long from, unsigned long long to, unsigned long long hex, int json,
+                  unsigned long long interval_ms) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    plg_reader *r = NULL;
+    unsigned long long last = from - 1, n = 0, lo = 0, hi = 0;
+    int rc = 0, code = TOOL_OK;
+    const char *where = "";
+    uint64_t off = 0;
+    while (!stop_flag && last < to) {
+        if (!r) {
+            seg_range(dir, &lo, &hi);
+            rc = plg_reader_open(&r, dir);
+            if (rc) break;
+            if (last >= 1) {
+                rc = plg_reader_seek(r, last + 1);
+                if (rc == PLG_ENOENT) {   /* --from beyond the end: wait for it */
+                    plg_reader_close(r); r = NULL; rc = 0;
+                    nap_ms(interval_ms);
+                    continue;
+                }
+                if (rc) break;
+            }
+        }
+        plg_record rec;
+        while ((rc = plg_reader_next(r, &rec)) == 1 && !stop_flag) {
+            if (rec.seq <= last) continue;
+            if (rec.seq > to) break;
+            print_record(&rec, hex, json);
+            last = rec.seq; n++;
+        }
+        fflush(stdout);
+        if (rc < 0) break;
+        if (rc == 1 || stop_flag || last >= to) { rc = 0; break; }
+        nap_ms(interval_ms);
+        if (stop_flag) break;
+        unsigned long long lo2, hi2;
+        seg_range(dir, &lo2, &hi2);
+        if (last == 0 || hi2 != hi || plg_reader_seek(r, last) != 0) { plg_reader_close(r); r = NULL; }
+    }
+    if (rc < 0) {
+        code = exit_for(rc);
+        where = r ? plg_reader_where(r, &off) : dir;
+        fprintf(stderr, "plg_dump: %s: %s at %s offset %llu\n", dir, plg_strerror(rc), where, (unsigned long long)off);
+    }
+    if (json) {
+        printf("{\"type\":\"summary\",\"log\":");
+        tool_json_str(stdout, dir);
+        printf(",\"status\":\"%s\",\"records\":%llu,\"last_seq\":%llu,\"error\":",
+               code == TOOL_OK ? "stopped" : code == TOOL_DAMAGE ? "corrupt" : "error", n, last);
+        if (rc < 0) tool_json_str(stdout, plg_strerror(rc)); else printf("null");
+        printf(",\"exit\":%d}\n", code);
+    } else if (!code) {
+        fprintf(stderr, "plg_dump: stopped after %llu record(s), last seq %llu\n", n, last);
+    }
+    fflush(stdout);
+    if (r) plg_reader_close(r);
+    return code;
+}
+
+/* ---- --fix */
+/* Copy the non-zero bytes from (file, offset) to the end of the log's
+ * segment files into a new file `copy`: for each segment with any, a text
+ * line "plg_dump-cut SEGMENT OFFSET LENGTH\n" and then LENGTH raw bytes.
+ * Returns the number of bytes copied, or -1 (errno set; message printed). */
+static long long copy_tail(const char *dir, const char *file, unsigned long long offset, const char *copy,
+                           unsigned long long *nonzero) {
+    unsigned long long lo, hi, first = seg_index(file);
+    seg_range(dir, &lo, &hi);
+    int out = -1;
+    long long total = 0;
+    *nonzero = 0;
+    unsigned char *buf = (unsigned char *)malloc(1u << 20);
+    if (!buf) return -1;
+    for (unsigned long long k = first; k && k <= hi; k++) {
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%020llu.plg", dir, k);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        struct stat sb;
+        unsigned long long start = k == first ? offset : 0, end = start, pos;
+        if (fstat(fd, &sb) != 0) { close(fd); total = -1; break; }
+        /* the last non-zero byte after start */
+        for (pos = start; pos < (unsigned long long)sb.st_size;) {
+            ssize_t got = pread(fd, buf, 1u << 20, (off_t)pos);
+            if (got <= 0) break;
+            for (ssize_t i = 0; i < got; i++)
+                if (buf[i]) { end = pos + (unsigned long long)i + 1; (*nonzero)++; }
+            pos += (unsigned long long)got;
+        }
+        if (end > start && copy) {
+            if (out < 0) {
+                out = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (out < 0) { fprintf(stderr, "plg_dump: %s: %s\n", copy, strerror(errno)); close(fd); total = -1; break; }
+            }
+            char line[128];
+            int ln = snprintf(line, sizeof line, "plg_dump-cut %020llu.plg %llu %llu\n", k, start, end - start);
+            if (write(out, line, (size_t)ln) != ln) { total = -1; close(fd); break; }
+            for (pos = start; pos < end;) {
+                size_t want = end - pos < (1u << 20) ? (size_t)(end - pos) : (1u << 20);
+                ssize_t got = pread(fd, buf, want, (off_t)pos);
+                if (got <= 0 || write(out, buf, (size_t)got) != got) { total = -1; break; }
+                pos += (unsigned long long)got; total += got;
+            }
+        }
+        close(fd);
+        if (total < 0) break;
+    }
+    free(buf);
+    if (out >= 0) {
+        if (total >= 0 && fsync(out) != 0) total = -1;
+        if (close(out) != 0) total = -1;
+        if (total < 0) fprintf(stderr, "plg_dump: writing %s: %s\n", copy, strerror(errno));
+    }
+    return total;
+}
+
+static void fix_quiet(void *user, int code, const char *msg) {
+    (void)code;
+    fprintf(stderr, "plg_dump: picolog: %s\n", msg);
+    (void)user;
+}
+
+static int fix(const char *dir, int yes) {
+    plg_check_result cr;
+    int rc = plg_check(dir, &cr);
+    if (rc) {
+        if (exit_for(rc) != TOOL_DAMAGE) {
+            fprintf(stderr, "plg_dump: %s: %s%s%s\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
+            return TOOL_USAGE_OR_IO;
+        }
+        printf("CORRUPT    %s offset %llu\n", cr.file, (unsigned long long)cr.offset);
+        if (cr.detail[0]) printf("detail     %s\n", cr.detail);
+        fprintf(stderr, "plg_dump: --fix refuses: %s. This is damage at or below the durable mark (records that\n"
+                        "were acknowledged), not a torn tail; cutting would lose them. Nothing was changed.\n"
+                        "Keep a copy of the log and restore the missing records from a replica or backup.\n",
+                plg_strerror(rc));
+        return TOOL_DAMAGE;
+    }
+    printf("log        %s\n", dir);
+    printf("keeps      %llu records (seq %llu..%llu)\n", (unsigned long long)cr.records,
+           (unsigned long long)cr.first_seq, (unsigned long long)cr.last_seq);
+    if (!cr.torn_tail) {
+        printf("nothing to cut: the log ends cleanly at %s offset %llu\n", cr.file, (unsigned long long)cr.offset);
+        return TOOL_OK;
+    }
+    unsigned long long nonzero;
+    if (copy_tail(dir, cr.file, cr.offset, NULL, &nonzero) < 0) {
+        fprintf(stderr, "plg_dump: %s: reading the tail: %s\n", dir, strerror(errno));
+        return TOOL_USAGE_OR_IO;
+    }
+    printf("will cut   the torn tail from %s offset %llu: %llu non-zero byte(s) after the valid end,\n"
+           "           above the durable mark (never acknowledged)\n",
+           cr.file, (unsigned long long)cr.offset, nonzero);
+    if (!yes) {
+        if (!isatty(0)) {
+            fprintf(stderr, "plg_dump: stdin is not a terminal: run with --yes to cut without asking. Nothing was cut.\n");
+            return TOOL_USAGE_OR_IO;
+        }
+        fprintf(stderr, "Cut it (a copy is kept)? [y/N] ");
+        fflush(stderr);
+        char ans[32];
+        if (!fgets(ans, sizeof ans, stdin) || (strcmp(ans, "y\n") != 0 && strcmp(ans, "yes\n") != 0)) {
+            printf("nothing cut\n");
+            return TOOL_OK;
+        }
+    }
+    char copy[8192];
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--;
+    time_t now = time(NULL);
+    struct tm tmv;
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tmv));
+    long long copied = -1;
+    for (int k = 0; k < 100 && copied < 0; k++) {
+        if (k) snprintf(copy, sizeof copy, "%.*s.cut-%s-%d", (int)dl, dir, stamp, k);
+        else snprintf(copy, sizeof copy, "%.*s.cut-%s", (int)dl, dir, stamp);
+        struct stat sb;
+        if (stat(copy, &sb) == 0) continue;
+        copied = copy_tail(dir, cr.file, cr.offset, copy, &nonzero);
+        if (copied < 0) return TOOL_USAGE_OR_IO;
+    }
+    if (copied < 0) { fprintf(stderr, "plg_dump: no free name for the copy next to %s\n", dir); return TOOL_USAGE_OR_IO; }
+    {   /* the copy's name in its directory is durable before anything is cut */
+        char parent[8192];
+        snprintf(parent, sizeof parent, "%s", copy);
+        char *slash = strrchr(parent, '/');
+        if (slash) { if (slash == parent) slash[1] = 0; else *slash = 0; } else snprintf(parent, sizeof parent, ".");
+        if (copied > 0 && plg_fsync_dir(parent) != 0) { fprintf(stderr, "plg_dump: fsync %s failed\n", parent); return TOOL_USAGE_OR_IO; }
+    }
+    if (copied > 0) printf("copy       %s (%lld bytes)\n", copy, copied);
+    else printf("copy       none needed: nothing but zeros after the valid end\n");
+    plg_config c;
+    memset(&c, 0, sizeof c);
+    c.path = dir;
+    c.log_fn = fix_quiet;
+    plg_log *log;
+    rc = plg_open(&log, &c);   /* recovery cuts the tail, and refuses damage below the durable mark */
+    if (rc) {
+        fprintf(stderr, "plg_dump: %s: cutting failed: %s (errno %d). The copy stays.\n", dir, plg_strerror(rc), plg_open_errno());
+        return exit_for(rc) == TOOL_DAMAGE ? TOOL_DAMAGE : TOOL_USAGE_OR_IO;
+    }
+    plg_stats st;
+    plg_get_stats(log, &st);
+    if (st.quarantine) printf("quarantine %s (picolog's own copy)\n", st.quarantine);
+    rc = plg_close(log);
+    if (rc) { fprintf(stderr, "plg_dump: %s: closing: %s\n", dir, plg_strerror(rc)); return TOOL_USAGE_OR_IO; }
+    rc = plg_check(dir, &cr);
+    if (rc || cr.torn_tail) {
+        fprintf(stderr, "plg_dump: %s: still not clean after the cut: %s\n", dir, rc ? plg_strerror(rc) : "torn tail");
+        return rc ? exit_for(rc) : TOOL_USAGE_OR_IO;
+    }
+    printf("cut        done: %llu records (seq %llu..%llu), clean end at %s offset %llu\n",
+           (unsigned long long)cr.records, (unsigned long long)cr.first_seq, (unsigned long long)cr.last_seq, cr.file,
+           (unsigned long long)cr.offset);
+    return TOOL_OK;
+}
+
 int main(int argc, char **argv) {
+    enum { OPT_FIX = 1000, OPT_INTERVAL };
     static const struct option longopts[] = {
         {"records", no_argument, 0, 'r'}, {"from", required_argument, 0, 'f'},
         {"to", required_argument, 0, 't'}, {"count", required_argument, 0, 'n'},
         {"hex", required_argument, 0, 'x'}, {"stats", no_argument, 0, 'S'},
-        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    int records = 0, want_stats = 0, json = 0, opt;
-    unsigned long long from = 1, to = UINT64_MAX, limit = UINT64_MAX, hex = 16;
+        {"json", no_argument, 0, 'j'}, {"verify", no_argument, 0, 'c'},
+        {"follow", no_argument, 0, 'F'}, {"interval", required_argument, 0, OPT_INTERVAL},
+        {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'},
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+    int records = 0, want_stats = 0, json = 0, verify = 0, want_follow = 0, want_fix = 0, yes = 0, opt;
+    unsigned long long from = 1, to = UINT64_MAX, limit = UINT64_MAX, hex = 16, interval = 50;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":rf:s:t:n:x:SjhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":rf:s:t:n:x:SjcFyhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': records = 1; break;
         case 'f': case 's':
@@ -189,6 +513,13 @@ int main(int argc, char **argv) {
             break;
         case 'S': want_stats = 1; break;
         case 'j': json = 1; break;
+        case 'c': verify = 1; break;
+        case 'F': want_follow = 1; break;
+        case OPT_INTERVAL:
+            if (tool_parse_u64(optarg, 1, 60000, &interval)) return usage_error("--interval: not a number of milliseconds (1..60000): '%s'", optarg);
+            break;
+        case OPT_FIX: want_fix = 1; break;
+        case 'y': yes = 1; break;
         case 'h': fputs(usage_text, stdout); return TOOL_OK;
         case 'V': printf("plg_dump (picolog) %s\n", PICOLOG_VERSION_STRING); return TOOL_OK;
         case ':': return usage_error("option needs a value: %s", argv[optind - 1]);
@@ -197,10 +528,17 @@ int main(int argc, char **argv) {
     }
     if (optind != argc - 1) return usage_error("%s", optind >= argc ? "no LOGDIR given" : "more than one LOGDIR given");
     if (to < from) return usage_error("%s", "--to is below --from");
+    if (want_fix && (want_follow || want_stats || records || verify || json))
+        return usage_error("%s", "--fix goes with --yes only");
+    if (yes && !want_fix) return usage_error("%s", "--yes goes with --fix");
+    if (want_follow && (want_stats || verify)) return usage_error("%s", "--follow does not go with --stats or --verify");
     const char *dir = argv[optind];
+    if (want_fix) return fix(dir, yes);
+    if (want_follow) return follow(dir, from, to, hex, json, interval);
     if (want_stats) records = 0;  /* --stats reads the range but prints no records */
+    progress_on = isatty(2) && !(records && isatty(1));   /* records on the same terminal are progress enough */
 
-    if (records || want_stats) {
+    if (records || want_stats || verify) {
         plg_reader *r;
         int rc = plg_reader_open(&r, dir);
         if (rc) {
@@ -208,30 +546,27 @@ int main(int argc, char **argv) {
             if (json) summary(dir, 1);
             return exit_for(rc) == TOOL_DAMAGE ? TOOL_DAMAGE : TOOL_USAGE_OR_IO;
         }
+        const char *what = verify ? "verifying" : want_stats ? "reading" : "dumping";
+        unsigned long long lo, hi;
+        seg_range(dir, &lo, &hi);
         plg_record rec;
         stats st;
         memset(&st, 0, sizeof st);
         unsigned long long n = 0;
+        int empty = 0;
+        progress(what, 0, r, lo, hi, 0);
         rc = from > 1 ? plg_reader_seek(r, from) : 0;
-        if (rc == PLG_ENOENT) rc = 0, n = limit;  /* nothing at or after --from: an empty range */
-        while (rc == 0 && n < limit && (rc = plg_reader_next(r, &rec)) == 1) {
+        if (rc == PLG_ENOENT) rc = 0, empty = 1;  /* nothing at or after --from: an empty range */
+        while (rc == 0 && !empty && n < limit && (rc = plg_reader_next(r, &rec)) == 1) {
             rc = 0;
             if (rec.seq < from) continue;     /* --from below the oldest kept record */
             if (rec.seq > to) break;
             n++;
+            progress(what, n, r, lo, hi, 0);
             if (want_stats) { stats_add(&st, rec.len); continue; }
-            const unsigned char *p = (const unsigned char *)rec.data;
-            unsigned long long show = hex < rec.len ? hex : rec.len;
-            if (json) {
-                printf("{\"type\":\"record\",\"seq\":%llu,\"len\":%u,\"hex\":\"", (unsigned long long)rec.seq, rec.len);
-                for (unsigned long long i = 0; i < show; i++) printf("%02x", p[i]);
-                printf("\",\"truncated\":%s}\n", show < rec.len ? "true" : "false");
-            } else {
-                printf("seq %llu len %u ", (unsigned long long)rec.seq, rec.len);
-                for (unsigned long long i = 0; i < show; i++) printf("%02x", p[i]);
-                printf(show < rec.len ? "...\n" : "\n");
-            }
+            if (records) print_record(&rec, hex, json);
         }
+        progress(what, n, r, lo, hi, 1);
         int code = TOOL_OK;
         if (rc < 0) {
             uint64_t off;
@@ -239,10 +574,12 @@ int main(int argc, char **argv) {
             code = exit_for(rc);
             if (!json) printf("%s: %s at %s offset %llu\n", code == TOOL_DAMAGE ? "CORRUPT" : "ERROR", plg_strerror(rc), f,
                               (unsigned long long)off);
+        } else if (verify && !json && !records && !want_stats) {
+            printf("verified   %llu records read, each checked (CRC32C, sequence)\n", n);
         }
         plg_reader_close(r);
         if (want_stats) print_stats(&st, dir, json);
-        if (json || want_stats) {
+        if (json || want_stats || (verify && !records)) {
             int s = summary(dir, json);
             return code > s ? code : s;
         }

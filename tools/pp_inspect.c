@@ -20,6 +20,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *usage_text =
     "usage: pp_inspect [OPTIONS] DATA_DIR [INSTRUMENT...]\n"
@@ -32,6 +33,9 @@ static const char *usage_text =
     "  -j, --json           JSON Lines: one object per instrument (\"type\":\"instrument\"),\n"
     "                       then one \"summary\" object\n"
     "  -h, --help           this text\n"
+    "On a terminal, progress (instrument i of n) goes to stderr; never otherwise.\n"
+    "Journal events are not printed: pinnacle_persist.h has no public read-only\n"
+    "journal reader (pp_check only reports ranges and damage).\n"
     "  -V, --version        the pinnacle_persist version\n"
     "\n"
     TOOL_EXIT_HELP
@@ -116,6 +120,16 @@ static void print_json(const char *name, int rc, const pp_check_result *r, unsig
     printf("}\n");
 }
 
+/* Progress on stderr when it is a terminal: "checking i of n: NAME", wiped
+ * before anything goes to stdout (which may be the same terminal). */
+static int progress_on, progress_shown;
+static void progress_clear(void) {
+    if (!progress_shown) return;
+    fprintf(stderr, "\r%-79s\r", "");
+    fflush(stderr);
+    progress_shown = 0;
+}
+
 static int inspect(const char *data_dir, const char *name, int verbose, int json, totals *t) {
     pp_check_result r;
     int rc = pp_check(data_dir, name, &r);
@@ -123,6 +137,7 @@ static int inspect(const char *data_dir, const char *name, int verbose, int json
     char p[8192];
     snprintf(p, sizeof p, "%s/%s", data_dir, name);
     unsigned long long disk = du(p);
+    progress_clear();
     t->instruments++;
     if (code == TOOL_DAMAGE) t->damaged++;
     else if (code) t->unreadable++;
@@ -188,13 +203,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pp_inspect: %s: %s\n", dir, stat(dir, &sb) != 0 ? strerror(errno) : "not a directory");
         return TOOL_USAGE_OR_IO;
     }
-    int worst = 0;
-    totals t;
-    memset(&t, 0, sizeof t);
+    /* the instruments first, so that progress can say "i of n" */
+    size_t n = 0, cap = 16;
+    char **names = (char **)malloc(cap * sizeof *names);
+    if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
     if (optind < argc) {
         for (; optind < argc; optind++) {
-            int r = inspect(dir, argv[optind], verbose, json, &t);
-            if (r > worst) worst = r;
+            if (n == cap && !(names = (char **)realloc(names, (cap *= 2) * sizeof *names))) break;
+            names[n++] = strdup(argv[optind]);
         }
     } else {
         DIR *d = opendir(dir);
@@ -205,11 +221,30 @@ int main(int argc, char **argv) {
             struct stat st;
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
             if (pp_valid_name(e->d_name) != 0 || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-            int r = inspect(dir, e->d_name, verbose, json, &t);
-            if (r > worst) worst = r;
+            if (n == cap && !(names = (char **)realloc(names, (cap *= 2) * sizeof *names))) break;
+            names[n++] = strdup(e->d_name);
         }
         closedir(d);
     }
+    if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
+    /* progress on a terminal only (each instrument is a full journal scan) */
+    progress_on = isatty(2);
+    int worst = 0;
+    totals t;
+    memset(&t, 0, sizeof t);
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i]) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
+        if (progress_on) {
+            fprintf(stderr, "\rpp_inspect: checking %zu of %zu: %-40.40s", i + 1, n, names[i]);
+            fflush(stderr);
+            progress_shown = 1;
+        }
+        int r = inspect(dir, names[i], verbose, json, &t);
+        if (r > worst) worst = r;
+        free(names[i]);
+    }
+    free(names);
+    if (progress_on) { fprintf(stderr, "pp_inspect: checked %zu instrument(s)\n", n); fflush(stderr); }
     if (json) {
         printf("{\"type\":\"summary\",\"data_dir\":");
         tool_json_str(stdout, dir);
