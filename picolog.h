@@ -31,6 +31,12 @@
  *     while (plg_reader_next(r, &rec) == 1) use(rec.seq, rec.data, rec.len);
  *     plg_reader_close(r);
  *
+ *     // tail a log another thread or process is writing (a replica, a feed):
+ *     while (plg_reader_wait(r, 1000000000) >= 0)   // 1: ready, 0: timed out
+ *         while (plg_reader_next(r, &rec) == 1) use(rec.seq, rec.data, rec.len);
+ *     // (< 0: PLG_ERELEASED when plg_release removed the next record first)
+ *     int fd = plg_notify_fd(log);   // or: epoll on this; readable when plg_durable moved
+ *
  * ARCHITECTURE
  *   hot path   plg_append / plg_reserve+plg_commit: copy into the ring, publish
  *              the head with a release store, return the next sequence number.
@@ -48,6 +54,15 @@
  *   recovery   plg_open finds the last valid record, discards a torn tail and
  *              continues at the next sequence number; corruption deeper in the
  *              log fails closed with the file and offset.
+ *   segments   a second background thread makes the next segment ahead of the
+ *              writer (retried with backoff when it fails, e.g. a full disk)
+ *              and retires released ones in batches, one directory fsync each.
+ *   live       the writer publishes plg_durable in <dir>/live.shm (a shared
+ *              page, not synced) and through plg_notify_fd's eventfd. A reader,
+ *              in any process, never returns a record above that mark while
+ *              the writer runs, reads on from its end as the log grows, and
+ *              sleeps in plg_reader_wait. A reader whose records were released
+ *              gets PLG_ERELEASED, never PLG_ECORRUPT.
  *
  * DURABILITY MODES (plg_config.sync_mode)
  *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
@@ -63,8 +78,10 @@
  *                           process crash, NOT power loss (the disk's volatile
  *                           cache). For benchmarks and throwaway data.
  *   plg_config.io_mode = PLG_IO_BUFFERED_FDATASYNC opts into page-cache writes
- *   (for filesystems without O_DIRECT such as tmpfs); the sync mode still
- *   decides when a record is acknowledged.
+ *   (for filesystems without O_DIRECT); the sync mode still decides when a
+ *   record is acknowledged. tmpfs and ramfs hold the files in RAM: plg_open
+ *   refuses them with PLG_EVOLATILE unless plg_config.flags has
+ *   PLG_ALLOW_VOLATILE (tests, scratch logs).
  *
  * COMPILE-TIME OPTIONS
  *   PICOLOG_STATIC            every function static (private copy per file)
