@@ -125,7 +125,7 @@ static void test_reader_on_live_log_never_corrupt(void) {
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, live_writer, &w) == 0);
     uint64_t reads = 0, corrupt = 0, other = 0, records = 0;
-    uint64_t t_end = plg_now_ns() + (quick() ? 1500000000ull : 3000000000ull);
+    uint64_t t_end = plg_now_ns() + (quick() ? 1000000000ull : 2000000000ull);
     while (plg_now_ns() < t_end && reads < 20000) {
         plg_reader *r;
         int rc = plg_reader_open(&r, dir);
@@ -327,6 +327,43 @@ static void test_live_reader_in_another_process(void) {
     munmap(progress, 4096);
 }
 
+/* A tailing reader that falls behind plg_release: PLG_ERELEASED from
+ * plg_reader_wait/plg_reader_next once its next record is gone, after
+ * every record it could still read, and never PLG_ECORRUPT. */
+static void test_live_reader_behind_release(void) {
+    const char *dir = t_dir("plg_live_behind");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 100, 300) == 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    CHECK_EQ(plg_reader_wait(r, 5000000000ll), 1);
+    REQUIRE(plg_reader_next(r, &rec) == 1);
+    CHECK_EQ(rec.seq, 1);
+    REQUIRE(write_records(L, 4000, 300) == 0);        /* ~20 segments */
+    CHECK_EQ(plg_release(L, plg_appended(L) - 100), 0);
+    plg_stats st;
+    for (int i = 0; i < 5000; i++) { plg_get_stats(L, &st); if (st.segments_released >= 15) break; usleep(1000); }
+    CHECK(st.segments_released >= 15);
+    REQUIRE(write_records(L, 1000, 300) == 0);        /* released segments are reused */
+    uint64_t n = 1, bad = 0;
+    int rc;
+    for (;;) {
+        rc = plg_reader_wait(r, 2000000000ll);
+        if (rc != 1) break;
+        while ((rc = plg_reader_next(r, &rec)) == 1) if (rec.seq != ++n || !same(&rec, 300)) bad++;
+        if (rc < 0) break;
+    }
+    CHECK_EQ(rc, PLG_ERELEASED);
+    CHECK_EQ(bad, 0);
+    CHECK(n < 4000);
+    CHECK_EQ(plg_reader_wait(r, 0), PLG_ERELEASED);    /* it stays that way */
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_reader_of_released_segment);
@@ -334,5 +371,6 @@ int main(void) {
     RUN(test_notify_fd);
     RUN(test_live_reader_stops_at_durable_mark);
     RUN(test_live_reader_in_another_process);
+    RUN(test_live_reader_behind_release);
     return t_done();
 }
