@@ -1461,7 +1461,10 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
  * the preallocation thread (which owns segment files and seg_first, nfree)
  * WITHOUT pa_mu: plg_release and the writer's segment switch never wait for
  * it. At most PLG__RELEASE_BATCH segments, then one directory fsync; returns
- * 1 if more may be due (the caller makes new segments first, then goes on). */
+ * 1 if more may be due (the caller makes new segments first, then goes on).
+ * Oldest first: a crash before the fsync keeps a prefix of the batch's
+ * renames on a filesystem that journals directory operations in order
+ * (ext4, XFS), so the log still starts at one segment with no gap after it. */
 #define PLG__RELEASE_BATCH 64
 static int plg__release_segments(plg_log *L) {
     uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
