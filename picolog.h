@@ -210,7 +210,8 @@ typedef struct plg_stats {
     const char *backend;                  /* "io_uring", "pwritev2", "custom" */
     /* what plg_open's recovery discarded after the valid end (a torn tail):
      * the bytes were copied to `quarantine` (a file in the log directory)
-     * before they were erased; NULL and 0 when nothing was discarded */
+     * before they were erased; NULL and 0 when nothing was discarded
+     * (the name stays valid until plg_close) */
     uint64_t discarded_bytes, discarded_records;
     const char *quarantine;
     uint64_t mark;                        /* durable mark last persisted in the meta file */

@@ -429,7 +429,7 @@ static void test_reset_and_first_seq(void) {
 /* SIGKILL during plg_truncate / plg_reset, at random moments: the log
  * reopens cleanly and ends between seq and the old end (truncate), or is
  * either the old log or the new one (reset). Seeded; PLG_TRUNC_SEED=N
- * replays one round. */
+ * replays one round, PLG_TRUNC_ROUNDS=N runs more. */
 static void crash_child(const char *dir, int kind, uint64_t n, uint64_t to, int go_fd) {
     plg_config c = cfg_for(dir, 64 * 1024);
     c.log_fn = NULL;
@@ -445,15 +445,16 @@ static void crash_child(const char *dir, int kind, uint64_t n, uint64_t to, int 
 
 static void test_crash_during_truncate_and_reset(void) {
     const char *dir = t_dir("plg_rec_crash");
-    int rounds = under_valgrind() ? 4 : 24, failed = 0, finished = 0;
+    int rounds = under_valgrind() ? 4 : 12, failed = 0, finished = 0;
+    if (getenv("PLG_TRUNC_ROUNDS")) rounds = atoi(getenv("PLG_TRUNC_ROUNDS"));
     const char *env = getenv("PLG_TRUNC_SEED");
     uint64_t seed0 = env ? strtoull(env, NULL, 10) : 1100;
     if (env) rounds = 1;
     for (int i = 0; i < rounds; i++) {
         uint64_t seed = seed0 + (uint64_t)i, s = seed;
         int kind = (int)(t_rand(&s) % 2);
-        uint64_t n = 1500, to = kind == 0 ? t_rand(&s) % 1400 + 1 : t_rand(&s) % 3000 + 1;
-        uint32_t delay_us = (uint32_t)(t_rand(&s) % 30000);
+        uint64_t n = 1000, to = kind == 0 ? t_rand(&s) % 950 + 1 : t_rand(&s) % 2000 + 1;
+        uint32_t delay_us = (uint32_t)(t_rand(&s) % 8000);
         char cmd[700]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         CHECK_EQ(system(cmd), 0);
         int p[2]; REQUIRE(pipe(p) == 0);
