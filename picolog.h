@@ -1104,7 +1104,9 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         if (!ok) return plg__scan_end(s, 1);
         uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
         if (ok == 2) {
-            /* the end of a record whose head was retired: what follows is seq + 1 */
+            /* the rest of a record whose head was retired: every seq below it
+             * was written; after its LAST fragment comes seq + 1 */
+            if (f.seq - 1 > s->last_seq) s->last_seq = f.seq - 1;
             if (f.type == PLG__LAST) { s->expect = f.seq + 1; if (f.seq > s->last_seq) s->last_seq = f.seq; }
             s->off += step;
             continue;
