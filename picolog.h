@@ -49,8 +49,8 @@
  *              continues at the next sequence number; corruption deeper in the
  *              log fails closed with the file and offset.
  *   mark       picolog.meta holds the durable mark (highest seq known durable;
- *              raised at segment switches, once a second, at close), a clean-
- *              close flag and where the log begins (plg_config.first_seq,
+ *              raised at segment switches, once a second when idle, at close), a
+ *              clean-close flag and where the log begins (plg_config.first_seq,
  *              plg_reset). A record missing at or below the mark is
  *              PLG_ECORRUPT, never a torn tail. What recovery discards is first
  *              copied to quarantine-*.plgq in the log directory (synced) and
@@ -1855,7 +1855,7 @@ static void *plg__writer_main(void *arg) {
         int stopping = plg__load_acq(&L->stop);
         progress |= plg__submit(L, stopping);
         if (plg__load_rlx(&L->error)) break;
-        plg__mark_tick(L, 0);
+        if (L->wr_n == 0 && plg__ring_empty(L)) plg__mark_tick(L, 0);   /* idle: delays no write */
         if (plg__load_acq(&L->op_req) && plg__ring_empty(L) && L->pack_done == 0 && L->wr_n == 0 &&
             L->g_sub == L->g_fill && L->fill_off == L->partial_off &&
             plg__load_rlx(&L->durable) == plg__load_rlx(&L->written)) {
@@ -2157,8 +2157,10 @@ static int plg__meta_attach(plg_log *L, uint64_t last_seq) {
     return exists ? plg__meta_put(L->meta_fd, &L->meta) : 0;
 }
 
-/* Writer: persist the durable mark, at most every PLG__MARK_INTERVAL_NS
- * unless forced (segment switch). A failure poisons the log. */
+/* Writer: persist the durable mark, at most every PLG__MARK_INTERVAL_NS and
+ * only while no write is in flight and the ring is empty, unless forced (a
+ * segment switch, which waits for the writes anyway). A failure poisons the
+ * log. */
 #define PLG__MARK_INTERVAL_NS 1000000000ull
 static void plg__mark_tick(plg_log *L, int force) {
     uint64_t d = plg__load_rlx(&L->durable);

@@ -148,6 +148,37 @@ static void test_bit_flip_in_acknowledged_record_is_corruption(void) {
     CHECK_EQ(file_crc(f), before);
 }
 
+/* The mark is persisted while the log is open (lazily, by the writer), so
+ * damage to acknowledged records is corruption after a crash too: a child
+ * appends 300 records, waits until plg_stats.mark covers them, and is
+ * killed; a flipped byte in record 50 is then PLG_ECORRUPT, not a tear. */
+static void test_mark_persisted_while_open_survives_a_crash(void) {
+    const char *dir = t_dir("plg_rec_mark");
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        plg_config c = cfg_for(dir, 1024 * 1024);
+        plg_log *L;
+        if (open_log(&L, &c) != 0 || write_records(L, 300, 100, 15) != 0) _exit(3);
+        plg_stats st;
+        for (int i = 0; i < 3000; i++) { plg_get_stats(L, &st); if (st.mark >= 300) break; usleep(10000); }
+        if (st.mark < 300) _exit(4);
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    int st; waitpid(pid, &st, 0);
+    REQUIRE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t x = 0xA5;
+    poke(f, rec_start(50) + 70, &x, 1);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), PLG_ECORRUPT);
+    CHECK_EQ(cr.offset, rec_start(50));
+    plg_config c = cfg_for(dir, 1024 * 1024);
+    plg_log *L;
+    CHECK_EQ(open_log(&L, &c), PLG_ECORRUPT);
+}
+
 /* Defect 11: plg_open's message about mid-log corruption gave the offset
  * inside a 4 KiB page ("offset 1648" where plg_dump said 99952); it must be
  * the offset in the file, as plg_check and plg_dump give it. */
@@ -609,6 +640,7 @@ int main(void) {
     (void)sim_stats_add; (void)sim_print_stats; (void)sim_external_sync; (void)sim_outstanding;
     RUN(test_bit_flip_in_acknowledged_record_is_corruption);
     RUN(test_open_message_gives_the_file_offset);
+    RUN(test_mark_persisted_while_open_survives_a_crash);
     RUN(test_torn_tail_is_quarantined_and_reported);
     RUN(test_seqs_stay_dense_after_release_and_reopen);
     RUN(test_seek_returns_what_a_scan_returns);
