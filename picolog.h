@@ -56,8 +56,8 @@
  *              continues at the next sequence number; corruption deeper in the
  *              log fails closed with the file and offset.
  *   mark       picolog.meta holds the durable mark (highest seq known durable;
- *              raised at segment switches, once a second, at close), a clean-
- *              close flag and where the log begins (plg_config.first_seq,
+ *              raised at segment switches, once a second when idle, at close), a
+ *              clean-close flag and where the log begins (plg_config.first_seq,
  *              plg_reset). A record missing at or below the mark is
  *              PLG_ECORRUPT, never a torn tail. What recovery discards is first
  *              copied to quarantine-*.plgq in the log directory (synced) and
@@ -253,7 +253,8 @@ typedef struct plg_stats {
     const char *backend;                  /* "io_uring", "pwritev2", "custom" */
     /* what plg_open's recovery discarded after the valid end (a torn tail):
      * the bytes were copied to `quarantine` (a file in the log directory)
-     * before they were erased; NULL and 0 when nothing was discarded */
+     * before they were erased; NULL and 0 when nothing was discarded
+     * (the name stays valid until plg_close) */
     uint64_t discarded_bytes, discarded_records;
     const char *quarantine;
     uint64_t mark;                        /* durable mark last persisted in the meta file */
@@ -1203,7 +1204,9 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         if (!ok) return plg__scan_end(s, 1);
         uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
         if (ok == 2) {
-            /* the end of a record whose head was retired: what follows is seq + 1 */
+            /* the rest of a record whose head was retired: every seq below it
+             * was written; after its LAST fragment comes seq + 1 */
+            if (f.seq - 1 > s->last_seq) s->last_seq = f.seq - 1;
             if (f.type == PLG__LAST) { s->expect = f.seq + 1; if (f.seq > s->last_seq) s->last_seq = f.seq; }
             s->off += step;
             continue;
@@ -2057,7 +2060,7 @@ static void *plg__writer_main(void *arg) {
         int stopping = plg__load_acq(&L->stop);
         progress |= plg__submit(L, stopping);
         if (plg__load_rlx(&L->error)) break;
-        plg__mark_tick(L, 0);
+        if (L->wr_n == 0 && plg__ring_empty(L)) plg__mark_tick(L, 0);   /* idle: delays no write */
         if (plg__load_acq(&L->op_req) && plg__ring_empty(L) && L->pack_done == 0 && L->wr_n == 0 &&
             L->g_sub == L->g_fill && L->fill_off == L->partial_off &&
             plg__load_rlx(&L->durable) == plg__load_rlx(&L->written)) {
@@ -2365,8 +2368,10 @@ static int plg__meta_attach(plg_log *L, uint64_t last_seq) {
     return exists ? plg__meta_put(L->meta_fd, &L->meta) : 0;
 }
 
-/* Writer: persist the durable mark, at most every PLG__MARK_INTERVAL_NS
- * unless forced (segment switch). A failure poisons the log. */
+/* Writer: persist the durable mark, at most every PLG__MARK_INTERVAL_NS and
+ * only while no write is in flight and the ring is empty, unless forced (a
+ * segment switch, which waits for the writes anyway). A failure poisons the
+ * log. */
 #define PLG__MARK_INTERVAL_NS 1000000000ull
 static void plg__mark_tick(plg_log *L, int force) {
     uint64_t d = plg__load_rlx(&L->durable);
