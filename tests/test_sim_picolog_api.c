@@ -127,8 +127,8 @@ static int is_writer_thread(void) {
 
 static void gate_hook(void) {
     pthread_mutex_lock(&G.mu);
-    if (G.active) {
-        while (G.active && G.credits == 0) {
+    if (__atomic_load_n(&G.active, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&G.active, __ATOMIC_ACQUIRE) && G.credits == 0) {
             G.parked = 1;
             pthread_cond_broadcast(&G.cv);
             pthread_cond_wait(&G.cv, &G.mu);
@@ -148,10 +148,10 @@ int nanosleep(const struct timespec *req, struct timespec *rem) {
 }
 
 static void gate_free(void) {
-    pthread_mutex_lock(&G.mu); G.active = 1; G.credits = -1; pthread_cond_broadcast(&G.cv); pthread_mutex_unlock(&G.mu);
+    pthread_mutex_lock(&G.mu); __atomic_store_n(&G.active, 1, __ATOMIC_RELEASE); G.credits = -1; pthread_cond_broadcast(&G.cv); pthread_mutex_unlock(&G.mu);
 }
 static void gate_off(void) {
-    pthread_mutex_lock(&G.mu); G.active = 0; G.credits = -1; pthread_cond_broadcast(&G.cv); pthread_mutex_unlock(&G.mu);
+    pthread_mutex_lock(&G.mu); __atomic_store_n(&G.active, 0, __ATOMIC_RELEASE); G.credits = -1; pthread_cond_broadcast(&G.cv); pthread_mutex_unlock(&G.mu);
 }
 /* Give the writer k steps and wait until it is back at the gate; 0, or -1
  * when it did not come back (stalled, or stopped by an error). */
@@ -666,7 +666,7 @@ static void op_damage(S *s) {
     char names[64][32]; int nn = 0;
     DIR *dh = opendir(s->dir);
     struct dirent *e;
-    while (dh && (e = readdir(dh)) && nn < 64) if (is_segment_name(e->d_name)) snprintf(names[nn++], 32, "%s", e->d_name);
+    while (dh && (e = readdir(dh)) && nn < 64) if (is_segment_name(e->d_name)) snprintf(names[nn++], 32, "%.30s", e->d_name);
     if (dh) closedir(dh);
     if (!nn) { reopen_after(s, s->m.n, s->m.n, "damage (no segment)"); return; }
     const char *pick = names[rnd(s) % (uint64_t)nn];
@@ -787,7 +787,7 @@ static const char *scratch_base(void) {
     return base;
 }
 
-static int n_ops_per_seed = 24;
+static int n_ops_per_seed = 16;
 
 static int run_seed(uint64_t seed) {
     static S st;
@@ -800,12 +800,12 @@ static int run_seed(uint64_t seed) {
     snprintf(s->snap, sizeof s->snap, "%.300s.snap", s->dir);
     rm_rf(s->dir); rm_rf(s->snap);
     mkdir(s->dir, 0755);
-    static const uint32_t segs_kb[] = { 64, 128, 256, 1024 };
-    s->seg_kb = (int)segs_kb[rnd(s) % 4];
+    static const uint32_t segs_kb[] = { 64, 64, 128, 128, 256, 256, 64, 1024 };
+    s->seg_kb = (int)segs_kb[rnd(s) % 8];
     plg_config c; memset(&c, 0, sizeof c);
     c.path = s->dir; c.log_fn = quiet_log;
     c.segment_size = (uint64_t)s->seg_kb << 10;
-    c.ring_capacity = rnd(s) % 2 ? (2u << 20) : (4u << 20);
+    c.ring_capacity = rnd(s) % 8 ? (2u << 20) : (4u << 20);
     c.max_write_bytes = 4096u * (1 + (uint32_t)(rnd(s) % 16));
     c.flush_interval_ns = 3600ull * 1000000000ull;   /* time never decides */
     c.poll_interval_ns = 1000;
@@ -879,11 +879,11 @@ static uint64_t one_seed; static int have_one_seed;
 
 static uint64_t default_seeds(void) {
 #if defined(__SANITIZE_THREAD__)
-    return 100;
+    return 30;
 #elif defined(__SANITIZE_ADDRESS__)
-    return 300;
+    return 100;
 #else
-    if (getenv("PLG_TEST_QUICK") && getenv("PLG_TEST_TIME_SCALE")) return 40;   /* valgrind */
+    if (getenv("PLG_TEST_QUICK") && getenv("PLG_TEST_TIME_SCALE")) return 10;   /* valgrind (tests/valgrind.sh) */
     return 2000;
 #endif
 }
