@@ -104,7 +104,7 @@ extern "C" {
  * pinnacle_persist.h -302xx, vault.h -303xx, picolog_raft.h -304xx. */
 #define PLG_ERRORS(X) \
     X(PLG_EFULL,     -30101, "ring full: record not appended, no sequence number consumed") \
-    X(PLG_ETOOBIG,   -30102, "record can never fit the configured ring") \
+    X(PLG_ETOOBIG,   -30102, "record longer than PLG_MAX_RECORD_BYTES or than the ring can ever hold") \
     X(PLG_EINVAL,    -30103, "invalid argument or configuration") \
     X(PLG_EIO,       -30104, "I/O error: the log is poisoned and acknowledges nothing more") \
     X(PLG_ENOSPC,    -30105, "no space left on device (a writing log is poisoned by it)") \
@@ -121,7 +121,9 @@ extern "C" {
     X(PLG_ETYPE,     -30116, "record length does not match the typed struct") \
     X(PLG_ECLOSED,   -30117, "the log is closing") \
     X(PLG_EBUSY,     -30118, "a reservation is already open") \
-    X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem")
+    X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
+    X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)") \
+    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release (not corruption)")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -142,10 +144,14 @@ enum plg_io_mode {
 };
 enum plg_flags {
     PLG_PIN_WRITER = 1u << 0,  /* pin the writer thread to config.writer_cpu */
-    PLG_URING_ONLY = 1u << 1   /* no synchronous RWF_DSYNC write when the device is idle */
+    PLG_URING_ONLY = 1u << 1,  /* no synchronous RWF_DSYNC write when the device is idle */
+    PLG_ALLOW_VOLATILE = 1u << 2  /* open on tmpfs/ramfs (RAM: nothing survives power loss) */
 };
 
 #define PLG_PAGE_SIZE 4096u
+/* Largest record, in bytes: plg_append and plg_reserve refuse a longer one with
+ * PLG_ETOOBIG, and the reader refuses a first fragment that claims more. */
+#define PLG_MAX_RECORD_BYTES (1u << 30)
 
 /* Optional I/O engine, for fault injection in tests and simulators. When
  * plg_config.io is NULL the log uses io_uring (or pwritev2). Every call is made
@@ -188,6 +194,9 @@ typedef struct plg_stats {
     uint64_t max_write_pages;
     uint64_t errors;                      /* failed or short I/O operations seen */
     uint64_t segments_released, segments_recycled;
+    uint64_t dir_syncs;                   /* directory fsyncs for segment files (create, reuse, release) */
+    int      prealloc_error;              /* 0, or why the last segment preallocation failed (it is retried) */
+    int      prealloc_errno;              /* the errno behind prealloc_error */
     int      sync_mode;                   /* the mode in use (AUTO resolved) */
     int      error;                       /* 0, or the code that poisoned the log */
     int      last_errno;
@@ -222,11 +231,13 @@ PLGDEF int      plg_wait(plg_log *log, uint64_t seq, int64_t timeout_ns); /* < 0
 PLGDEF int      plg_error(const plg_log *log);              /* 0, or what poisoned it */
 PLGDEF void     plg_get_stats(const plg_log *log, plg_stats *out);
 PLGDEF int      plg_release(plg_log *log, uint64_t seq);  /* records < seq may go: old segments are reused */
+PLGDEF int      plg_notify_fd(plg_log *log);  /* eventfd, readable when plg_durable advances; < 0 error */
 PLGDEF int      plg_close(plg_log *log);
 PLGDEF const char *plg_strerror(int err);
 
 PLGDEF int      plg_reader_open(plg_reader **out, const char *path);
-PLGDEF int      plg_reader_next(plg_reader *r, plg_record *rec);  /* 1, 0 = end, < 0 error */
+PLGDEF int      plg_reader_next(plg_reader *r, plg_record *rec);  /* 1, 0 = end (for now), < 0 error */
+PLGDEF int      plg_reader_wait(plg_reader *r, int64_t timeout_ns); /* 1 ready, 0 timeout, < 0 error; < 0 ns: no timeout */
 PLGDEF int      plg_reader_seek(plg_reader *r, uint64_t seq);
 PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset); /* file/offset of the next read, or of the corruption */
 PLGDEF void     plg_reader_close(plg_reader *r);
@@ -308,6 +319,9 @@ template <class T> struct logger {
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
+#include <sys/eventfd.h>
+#include <signal.h>
 #ifndef PICOLOG_NO_URING
 #include <liburing.h>
 #endif
@@ -416,8 +430,7 @@ static int plg__from_errno(int e) {
     case ENOMEM: return PLG_ENOMEM;
     case ENOENT: return PLG_ENOENT;
     case EACCES: case EPERM: case EROFS: return PLG_EACCES;
-    case EWOULDBLOCK: return PLG_ELOCKED;
-    default: return PLG_ESYS;
+    default: return PLG_ESYS;      /* EAGAIN, EINVAL, ...: plg_stats.last_errno says which */
     }
 }
 
@@ -549,7 +562,7 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
  * Fragments never cross a page; a page tail shorter than 32 bytes is padding. */
 enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__F_EPOCH_START 1u
-#define PLG__MAX_RECORD   (1u << 30)
+#define PLG__MAX_RECORD   PLG_MAX_RECORD_BYTES   /* one limit for writer and reader */
 #define PLG__MAX_SEGMENT  ((uint64_t)1 << 40)
 #define PLG__MAX_WINDOW   ((uint64_t)62 * (64u << 20) + PLG_PAGE_SIZE)   /* max_inflight * max_write_bytes + 4 KiB */
 #define PLG__SEG_MAGIC    "PICOLOG1"
@@ -807,7 +820,12 @@ static const uint8_t *plg__scan_page(plg__scan *s, uint64_t g) {
     if (g >= s->chunk_g && g < s->chunk_g + s->chunk_n)
         return s->chunk + (g - s->chunk_g) * PLG_PAGE_SIZE;
     int fd = plg__scan_fd(s, seg);
-    if (fd < 0) { s->status = plg__from_errno(errno); return NULL; }
+    if (fd < 0) {            /* listed at open, gone now: only plg_release removes segments */
+        s->status = errno == ENOENT ? PLG_ERELEASED : plg__from_errno(errno);
+        if (errno == ENOENT)
+            snprintf(s->detail, sizeof s->detail, "segment %llu was released", (unsigned long long)seg);
+        return NULL;
+    }
     uint64_t left = s->D - g % s->D;
     uint32_t want = s->ra ? s->ra : PLG__CHUNK_PAGES;     /* small reads right after a seek */
     uint32_t n = (uint32_t)(left < want ? left : want);
@@ -860,6 +878,34 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     return 0;
 }
 
+static int plg__scan_accept(plg__scan *s, const plg__frag *f);
+
+/* Was segment seg released (and maybe reused) since this scan listed it? Its
+ * name is gone, or names another file than the one open, or the open file
+ * now carries another index. Segment names are never reused, and only
+ * plg_release removes a segment of an open log. */
+static int plg__scan_released(plg__scan *s, uint64_t seg) {
+    char name[4096];
+    struct stat a, b;
+    plg__seg_name(name, sizeof name, s->dir, seg);
+    if (stat(name, &a) != 0) return errno == ENOENT;
+    if (s->fd < 0 || s->fd_seg != seg || fstat(s->fd, &b) != 0) return 0;
+    if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) return 1;
+    uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__seghdr h;
+    return plg__read_full(s->fd, page, sizeof page, 0, &got) == 0 && got == sizeof page &&
+           plg__seghdr_decode(page, &h) == 0 && h.seg_index != seg;
+}
+
+/* The fragment at (xg, xoff) was invalid when read; is it valid now, read
+ * again? Then a writer filled it after the first read: the live end of the
+ * log, not damage. (Data a whole window further on is only written after
+ * everything before it completed, so a healthy log passes this check.) */
+static int plg__scan_filled(plg__scan *s, uint64_t xg, uint32_t xoff) {
+    plg__frag f;
+    const uint8_t *p = plg__scan_one(s, xg);
+    return p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &f) && plg__scan_accept(s, &f) != 0;
+}
+
 /* The walk stopped at (g, off): an invalid fragment (invalid = 1) or the end
  * of the segment files. Decide torn tail (0) or corruption (PLG_ECORRUPT). */
 static int plg__scan_end(plg__scan *s, int invalid) {
@@ -869,13 +915,30 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     s->end_off = s->in_rec ? s->rec_off : xoff;
     if (s->status) return s->status;
     if (s->in_rec) s->torn = 1;
+    for (uint64_t seg = plg__seg_of(s, s->end_g); invalid && seg <= plg__seg_of(s, xg); seg++)
+        if (plg__scan_released(s, seg)) {
+            plg__scan_setwhere(s, xg, xoff);
+            snprintf(s->detail, sizeof s->detail, "segment %llu was released while this reader needed it",
+                     (unsigned long long)seg);
+            s->status = PLG_ERELEASED;
+            return s->status;
+        }
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
         plg__frag of;
         int stale = p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &of) && of.seq <= s->last_seq;
         for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
-        if (plg__scan_evidence(s, xg, xoff, &at)) {
+        int evidence = plg__scan_evidence(s, xg, xoff, &at);
+        if (evidence && plg__scan_filled(s, xg, xoff)) {
+            /* a live log moved on while this walk read it: end for now; the
+             * next call reads again from the start of the unfinished record */
+            s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
+            s->chunk_n = 0; s->done = 0;
+            plg__scan_setwhere(s, s->end_g, s->end_off);
+            return 0;
+        }
+        if (evidence) {
             plg__scan_setwhere(s, xg, xoff);
             snprintf(s->detail, sizeof s->detail,
                      "invalid record where seq %llu was expected, but valid records follow in segment %llu at offset %llu",
@@ -1034,11 +1097,37 @@ struct plg_log {
     int writer_started, prealloc_started;
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
+    uint64_t pa_fail_ns, pa_retry_ns;   /* failing since, next retry (CLOCK_MONOTONIC) */
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
-    uint64_t st_released, st_recycled;
+    uint64_t st_released, st_recycled, st_dirsyncs;
+    /* durability notification: an eventfd (lazily), the shared live mark */
+    int notify_fd;
+    struct plg__live *live;
 };
+
+/* >>live: <dir>/live.shm, one shared page that tells readers in any process
+ * how far the writer's durable mark is, and wakes them (a shared futex). It
+ * is rewritten at every plg_open and never synced: only a running writer's
+ * mark means anything. Fields are native-endian (one machine). */
+#define PLG__LIVE_NAME  "live.shm"
+#define PLG__LIVE_MAGIC 0x31564c4e474c50ull       /* "PLGNLV1" */
+typedef struct plg__live {
+    uint64_t magic, log_id;
+    uint64_t durable;        /* the writer's plg_durable */
+    uint32_t gen;            /* futex word: bumped when durable moves or the writer stops */
+    uint32_t waiters;        /* readers sleeping on gen */
+    int32_t  writer_pid;
+    uint32_t open;           /* 1 while a writer has the log open */
+} plg__live;
+PLG__STATIC_ASSERT(sizeof(plg__live) <= PLG_PAGE_SIZE, "live mark fits a page");
+
+static void plg__live_wake(plg__live *v) {
+    __atomic_fetch_add(&v->gen, 1u, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST))
+        syscall(SYS_futex, &v->gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
     char buf[1024];
@@ -1057,6 +1146,13 @@ static void plg__futex_wake(uint32_t *addr) {
 static void plg__wake_waiters(plg_log *L) {
     __atomic_fetch_add(&L->durable_gen, 1u, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&L->waiters, __ATOMIC_SEQ_CST)) plg__futex_wake(&L->durable_gen);
+    if (L->live) plg__live_wake(L->live);
+    int nfd = plg__load_acq(&L->notify_fd);
+    if (nfd >= 0) {                                /* the counter only grows; a reader clears it */
+        uint64_t one = 1;
+        ssize_t n = write(nfd, &one, sizeof one);
+        (void)n;                                   /* EAGAIN: already readable */
+    }
 }
 
 /* The first error poisons the log for good: nothing more is acknowledged. */
@@ -1072,7 +1168,11 @@ static void plg__poison(plg_log *L, int code, int err) {
 }
 
 static void plg__set_durable(plg_log *L, uint64_t seq) {
-    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
+    if (seq > plg__load_rlx(&L->durable)) {
+        plg__store_rel(&L->durable, seq);
+        if (L->live) plg__store_rel(&L->live->durable, seq);   /* only the writer thread moves it */
+        plg__wake_waiters(L);
+    }
 }
 
 /* Producer side: room for `need` contiguous bytes, writing a WRAP entry first
@@ -1103,9 +1203,13 @@ static int64_t plg__ring_room(plg_log *L, uint64_t need) {
 PLGDEF void *plg_reserve(plg_log *L, uint32_t len) {
     plg__ring_ctl *c = L->rc;
     int err = plg__load_rlx(&L->error);
+    if (!err && c->pend_open) {        /* misuse: the open reservation stays as it is */
+        c->reserve_err = PLG_EBUSY;
+        return NULL;
+    }
     if (!err && len == 0) err = PLG_EINVAL;
     uint64_t need = 8 + PLG__ALIGN8((uint64_t)len);
-    if (!err && need > L->cap) err = PLG_ETOOBIG;
+    if (!err && (need > L->cap || len > PLG__MAX_RECORD)) err = PLG_ETOOBIG;
     if (!err && plg__load_rlx(&L->stop)) err = PLG_ECLOSED;
     int64_t pos = -1;
     if (!err) {
@@ -1243,6 +1347,11 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
 
 #define PLG__MAX_FREE 2      /* released segments kept for reuse */
 
+static int plg__dirsync(plg_log *L) {
+    plg__add_rlx(&L->st_dirsyncs, 1);
+    return plg__fsync_fd(L->dirfd);
+}
+
 static void plg__free_name(char *out, size_t cap, const char *dir, uint64_t idx) {
     snprintf(out, cap, "%s/free-%020llu.plg", dir, (unsigned long long)idx);
 }
@@ -1276,7 +1385,7 @@ static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
     }
     if (fd >= 0) close(fd);
     if (buf) munmap(buf, 2 * PLG_PAGE_SIZE);
-    ok = ok && rename(from, name) == 0 && plg__fsync_fd(L->dirfd) == 0;
+    ok = ok && rename(from, name) == 0 && plg__dirsync(L) == 0;
     if (!ok) unlink(from);             /* unusable: make a new one instead */
     pthread_mutex_lock(&L->pa_mu);
     if (L->nfree) L->nfree--;
@@ -1293,14 +1402,14 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
-    int fd = open(tmp, flags, 0644);
-    if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
-    uint8_t *buf = (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
-    int rc = buf ? 0 : PLG_ENOMEM;
+    int fd = open(tmp, flags, 0644), e = fd < 0 ? errno : 0;   /* e: the errno behind rc */
+    int rc = fd >= 0 ? 0 : e == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(e);
+    uint8_t *buf = rc ? NULL : (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
+    if (!rc && !buf) { e = errno; rc = PLG_ENOMEM; }
     int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
     if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
         errno != EOPNOTSUPP)
-        rc = plg__from_errno(errno);
+        { e = errno; rc = plg__from_errno(e); }
     if (!rc) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
@@ -1311,17 +1420,17 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
         if (zeroed) n = PLG_PAGE_SIZE;
         rc = plg__write_all(fd, buf, (size_t)n, off);
+        if (rc) e = errno;
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
     if (buf) munmap(buf, PLG__ZERO_CHUNK);
-    if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
-    close(fd);
-    if (!rc && rename(tmp, name) != 0) rc = plg__from_errno(errno);
-    if (!rc) rc = plg__fsync_fd(L->dirfd);
+    if (!rc && fdatasync(fd) != 0) { e = errno; rc = plg__from_errno(e); }
+    if (fd >= 0) close(fd);
+    if (!rc && rename(tmp, name) != 0) { e = errno; rc = plg__from_errno(e); }
+    if (!rc && (rc = plg__dirsync(L)) != 0) e = errno;
     if (rc) {
-        int e = errno;
-        unlink(tmp);
+        if (fd >= 0) unlink(tmp);
         plg__store_rlx(&L->pa_errno, e);
         plg__msg(L, rc, "%s: cannot create segment %s: %s (%s)", L->path, name, plg_strerror(rc), strerror(e));
     } else {
@@ -1332,11 +1441,21 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
 
 /* Release the oldest segments that hold only records below release_below
  * and are behind the writer: keep a few for reuse, delete the rest. Runs on
- * the preallocation thread (which owns segment files), with pa_mu held. */
-static void plg__release_segments(plg_log *L) {
+ * the preallocation thread (which owns segment files and seg_first, nfree)
+ * WITHOUT pa_mu: plg_release and the writer's segment switch never wait for
+ * it. At most PLG__RELEASE_BATCH segments, then one directory fsync; returns
+ * 1 if more may be due (the caller makes new segments first, then goes on). */
+#define PLG__RELEASE_BATCH 64
+static int plg__release_segments(plg_log *L) {
     uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
+    pthread_mutex_lock(&L->pa_mu);
+    uint64_t below = L->release_below;
+    pthread_mutex_unlock(&L->pa_mu);
+    uint32_t done = 0;
+    int more = 0;
     for (;;) {
-        uint64_t next = L->seg_first + 1, below = L->release_below;
+        if (done == PLG__RELEASE_BATCH) { more = 1; break; }
+        uint64_t next = L->seg_first + 1;
         if (next > cur) break;
         char name[4096], to[4200];
         plg__seg_name(name, sizeof name, L->path, next);
@@ -1349,33 +1468,73 @@ static void plg__release_segments(plg_log *L) {
         if (!ok) break;                 /* segment seg_first still holds records >= below */
         plg__seg_name(name, sizeof name, L->path, L->seg_first);
         int r;
-        if (L->nfree < PLG__MAX_FREE) {
+        pthread_mutex_lock(&L->pa_mu);
+        uint32_t nfree = L->nfree;
+        pthread_mutex_unlock(&L->pa_mu);
+        if (nfree < PLG__MAX_FREE) {
             plg__free_name(to, sizeof to, L->path, L->seg_first);
             r = rename(name, to);
-            if (r == 0) L->nfree++;
+            if (r == 0) { pthread_mutex_lock(&L->pa_mu); L->nfree++; pthread_mutex_unlock(&L->pa_mu); }
         } else {
             r = unlink(name);
         }
-        if (r != 0 || plg__fsync_fd(L->dirfd) != 0) break;
+        if (r != 0) break;
         L->seg_first++;
-        plg__add_rlx(&L->st_released, 1);
+        done++;
     }
+    if (done && plg__dirsync(L) == 0) plg__add_rlx(&L->st_released, done);
+    return more;
+}
+
+/* The background thread for segment files: makes the segments the writer
+ * will want (first: the writer may be waiting), then retires released ones.
+ * A failed preallocation (a full disk, say) is retried with backoff, 1 ms
+ * doubling to 1 s, and at once after a plg_release (space may be free). */
+#define PLG__RETRY_MIN_NS 1000000ull
+#define PLG__RETRY_MAX_NS 1000000000ull
+static void plg__cond_wait_until(plg_log *L, uint64_t when_ns) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(when_ns / 1000000000ull);
+    ts.tv_nsec = (long)(when_ns % 1000000000ull);
+    pthread_cond_timedwait(&L->pa_cv, &L->pa_mu, &ts);     /* pa_cv runs on CLOCK_MONOTONIC */
 }
 
 static void *plg__prealloc_main(void *arg) {
     plg_log *L = (plg_log *)arg;
     prctl(PR_SET_NAME, "plg-prealloc", 0, 0, 0);
+    uint64_t backoff = 0;
     pthread_mutex_lock(&L->pa_mu);
     for (;;) {
-        while (!L->pa_stop && !L->release_pending && (L->pa_want <= L->pa_ready || L->pa_err))
-            pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        int create = 0;
+        while (!L->pa_stop) {
+            create = L->pa_want > L->pa_ready && (!L->pa_err || plg_now_ns() >= L->pa_retry_ns);
+            if (create || L->release_pending) break;
+            if (L->pa_want > L->pa_ready) plg__cond_wait_until(L, L->pa_retry_ns);
+            else pthread_cond_wait(&L->pa_cv, &L->pa_mu);
+        }
         if (L->pa_stop) break;
-        if (L->release_pending) { L->release_pending = 0; plg__release_segments(L); continue; }
+        if (!create) {
+            L->release_pending = 0;
+            pthread_mutex_unlock(&L->pa_mu);
+            int more = plg__release_segments(L);
+            pthread_mutex_lock(&L->pa_mu);
+            if (more) L->release_pending = 1;
+            continue;
+        }
         uint64_t idx = L->pa_ready + 1;
         pthread_mutex_unlock(&L->pa_mu);
         int rc = plg__seg_create(L, idx);
         pthread_mutex_lock(&L->pa_mu);
-        if (rc) L->pa_err = rc; else L->pa_ready = idx;
+        if (rc) {
+            uint64_t now = plg_now_ns();
+            if (!L->pa_err) L->pa_fail_ns = now;
+            L->pa_err = rc;
+            backoff = backoff ? (2 * backoff < PLG__RETRY_MAX_NS ? 2 * backoff : PLG__RETRY_MAX_NS) : PLG__RETRY_MIN_NS;
+            L->pa_retry_ns = now + backoff;
+        } else {
+            L->pa_err = 0; backoff = 0;
+            L->pa_ready = idx;
+        }
         pthread_cond_broadcast(&L->pa_cv);
     }
     pthread_mutex_unlock(&L->pa_mu);
@@ -1417,6 +1576,7 @@ static int plg__sync_now(plg_log *L) {
     return r ? r : -EIO;
 }
 
+#define PLG__PREALLOC_WAIT_NS 5000000000ull   /* the writer's wait for a failing preallocation */
 static int plg__switch_segment(plg_log *L, uint64_t idx) {
     /* Every completed write to the old segment must be on stable storage
      * before the writer moves on: later syncs only cover the new file. */
@@ -1431,7 +1591,12 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
     int stalled = 0;
-    while (L->pa_ready < idx && !L->pa_err) { stalled = 1; pthread_cond_wait(&L->pa_cv, &L->pa_mu); }
+    while (L->pa_ready < idx) {
+        /* preallocation failing: wait while it is retried, for a while */
+        if (L->pa_err && (plg__load_acq(&L->stop) || plg_now_ns() - L->pa_fail_ns >= PLG__PREALLOC_WAIT_NS)) break;
+        stalled = 1;
+        plg__cond_wait_until(L, plg_now_ns() + 100000000ull);
+    }
     int err = L->pa_ready >= idx ? 0 : L->pa_err;
     if (idx + 1 > L->pa_want) { L->pa_want = idx + 1; pthread_cond_broadcast(&L->pa_cv); }
     pthread_mutex_unlock(&L->pa_mu);
@@ -1728,6 +1893,12 @@ static void plg__free(plg_log *L) {
     if (L->uring_ok) io_uring_queue_exit(&L->uring);
 #endif
     if (L->fd_cur >= 0) close(L->fd_cur);
+    if (L->notify_fd >= 0) close(L->notify_fd);
+    if (L->live) {
+        __atomic_store_n(&L->live->open, 0u, __ATOMIC_RELEASE);
+        plg__live_wake(L->live);
+        munmap(L->live, PLG_PAGE_SIZE);
+    }
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
     if (L->map) munmap(L->map, L->map_len);
     if (L->stage) munmap(L->stage, L->stage_len);
@@ -1855,6 +2026,43 @@ static int plg__device_fua(int dirfd) {
     return 0;
 }
 
+/* tmpfs and ramfs keep the files in RAM (tmpfs even accepts O_DIRECT): a
+ * "durable" record there is lost at power loss. Refused unless opted in. */
+#define PLG__TMPFS_MAGIC 0x01021994u
+#define PLG__RAMFS_MAGIC 0x858458f6u
+static int plg__check_volatile(plg_log *L) {
+    struct statfs sf;
+    if (fstatfs(L->dirfd, &sf) != 0) return plg__from_errno(errno);
+    uint32_t type = (uint32_t)sf.f_type;
+    if (type != PLG__TMPFS_MAGIC && type != PLG__RAMFS_MAGIC) return 0;
+    if (L->cfg.flags & PLG_ALLOW_VOLATILE) return 0;
+    errno = 0;
+    plg__msg(L, PLG_EVOLATILE, "%s: on %s, which keeps data in RAM only; set PLG_ALLOW_VOLATILE in plg_config.flags "
+             "to use it anyway", L->path, type == PLG__TMPFS_MAGIC ? "tmpfs" : "ramfs");
+    return PLG_EVOLATILE;
+}
+
+/* Publish the durable mark for readers in other processes. Without it (a
+ * read-only directory, say) the log works; tailing readers then see no
+ * limit (what is on disk) and poll. */
+static void plg__live_open(plg_log *L) {
+    int fd = openat(L->dirfd, PLG__LIVE_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return;
+    void *p = ftruncate(fd, PLG_PAGE_SIZE) == 0
+                  ? mmap(NULL, PLG_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) return;
+    plg__live *v = (plg__live *)p;
+    __atomic_store_n(&v->open, 0u, __ATOMIC_RELEASE);       /* readers ignore it while it changes */
+    __atomic_store_n(&v->log_id, L->log_id, __ATOMIC_RELAXED);
+    __atomic_store_n(&v->writer_pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+    __atomic_store_n(&v->durable, L->durable, __ATOMIC_RELEASE);
+    __atomic_store_n(&v->magic, PLG__LIVE_MAGIC, __ATOMIC_RELEASE);
+    __atomic_store_n(&v->open, 1u, __ATOMIC_RELEASE);
+    L->live = v;
+    plg__live_wake(v);
+}
+
 static int plg__io_init(plg_log *L) {
     if (L->cfg.io) { L->io_kind = 2; return 0; }
     L->io_kind = 1;
@@ -1883,9 +2091,13 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     plg_log *L = (plg_log *)PICOLOG_MALLOC(sizeof *L);
     if (!L) return PLG_ENOMEM;
     memset(L, 0, sizeof *L);
-    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1;
+    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->notify_fd = -1;
     pthread_mutex_init(&L->pa_mu, NULL);
-    pthread_cond_init(&L->pa_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&L->pa_cv, &ca);
+    pthread_condattr_destroy(&ca);
     size_t pl = strlen(cfg.path);
     while (pl > 1 && cfg.path[pl - 1] == '/') pl--;
     L->path = (char *)PICOLOG_MALLOC(pl + 1);
@@ -1906,6 +2118,8 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         rc = errno == EWOULDBLOCK ? PLG_ELOCKED : plg__from_errno(errno);
         goto fail;
     }
+    rc = plg__check_volatile(L);
+    if (rc) goto fail;
 
     {                                                  /* released segments kept for reuse */
         DIR *dd = opendir(L->path);
@@ -1974,6 +2188,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->cseq = last_seq + 1;
     L->rc->next_seq = last_seq + 1;
     L->written = L->durable = last_seq;
+    plg__live_open(L);
 
     rc = plg__io_init(L);
     if (rc) goto fail;
@@ -2003,8 +2218,22 @@ PLGDEF int plg_release(plg_log *L, uint64_t seq) {
     if (!L) return PLG_EINVAL;
     pthread_mutex_lock(&L->pa_mu);
     if (seq > L->release_below) { L->release_below = seq; L->release_pending = 1; pthread_cond_broadcast(&L->pa_cv); }
+    L->pa_retry_ns = 0;                           /* space may be free now: retry a failed preallocation */
     pthread_mutex_unlock(&L->pa_mu);
     return 0;
+}
+
+PLGDEF int plg_notify_fd(plg_log *L) {
+    if (!L) return PLG_EINVAL;
+    pthread_mutex_lock(&L->pa_mu);
+    int fd = L->notify_fd, rc = 0;
+    if (fd < 0) {
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) rc = plg__from_errno(errno);
+        else plg__store_rel(&L->notify_fd, fd);
+    }
+    pthread_mutex_unlock(&L->pa_mu);
+    return rc ? rc : fd;
 }
 
 PLGDEF uint64_t plg_appended(const plg_log *L) { return plg__load_rlx(&L->rc->next_seq) - 1; }
@@ -2059,6 +2288,11 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->errors = plg__load_rlx(&L->st_errors);
     o->segments_released = plg__load_rlx(&L->st_released);
     o->segments_recycled = plg__load_rlx(&L->st_recycled);
+    o->dir_syncs = plg__load_rlx(&L->st_dirsyncs);
+    pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
+    o->prealloc_error = L->pa_err;
+    o->prealloc_errno = plg__load_rlx(&L->pa_errno);
+    pthread_mutex_unlock((pthread_mutex_t *)&L->pa_mu);
     o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);
     o->last_errno = plg__load_rlx(&L->last_errno);
@@ -2081,20 +2315,127 @@ PLGDEF int plg_close(plg_log *L) {
 }
 
 /* >>reader ---------------------------------------------------------------- */
-struct plg_reader { plg__scan s; };
+struct plg_reader {
+    plg__scan s;
+    plg__live *live; int live_rw;    /* the writer's shared mark (NULL: none) */
+    uint64_t limit;                  /* last durable mark seen */
+    int has_pend; plg_record pend;   /* a record plg_reader_wait found */
+};
+
+/* The live mark of this log, mapped read-write when allowed (to sleep on
+ * it), else read-only (then plg_reader_wait polls). */
+static void plg__reader_live(plg_reader *r) {
+    char name[4200];
+    snprintf(name, sizeof name, "%s/%s", r->s.dir, PLG__LIVE_NAME);
+    int rw = 1, fd = open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) { rw = 0; fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); }
+    if (fd < 0) return;
+    struct stat st;
+    void *p = fstat(fd, &st) == 0 && st.st_size >= (off_t)PLG_PAGE_SIZE
+                  ? mmap(NULL, PLG_PAGE_SIZE, rw ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) return;
+    r->live = (plg__live *)p; r->live_rw = rw;
+}
+
+/* The writer's durable mark, while a writer has the log open (else
+ * UINT64_MAX: everything on disk). check_pid: also make sure that writer
+ * still runs (a killed writer leaves its mark behind). */
+static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
+    plg__live *v = r->live;
+    if (!v || __atomic_load_n(&v->magic, __ATOMIC_ACQUIRE) != PLG__LIVE_MAGIC ||
+        __atomic_load_n(&v->log_id, __ATOMIC_RELAXED) != r->s.log_id)
+        return UINT64_MAX;
+    uint64_t d = __atomic_load_n(&v->durable, __ATOMIC_ACQUIRE);
+    if (!__atomic_load_n(&v->open, __ATOMIC_ACQUIRE)) return UINT64_MAX;
+    pid_t pid = (pid_t)__atomic_load_n(&v->writer_pid, __ATOMIC_RELAXED);
+    if (!check_pid) return d;
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) return UINT64_MAX;   /* the writer died */
+    return d;
+}
 
 PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     if (!out || !path) return PLG_EINVAL;
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
+    memset(r, 0, sizeof *r);
     int rc = plg__scan_open(&r->s, path, 0);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
+    plg__reader_live(r);
     *out = r;
     return 0;
 }
 
-PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) { return plg__scan_next(&r->s, rec); }
+/* The walk ended cleanly at the end of what was there: look again from
+ * that end, with the segments that exist now (a writer may have added some). */
+static void plg__reader_resume(plg_reader *r) {
+    plg__scan *s = &r->s;
+    uint64_t *segs = NULL; size_t n = 0;
+    if (plg__list_segments(s->dir, 0, &segs, &n) == 0 && n && segs[n - 1] > s->seg_last) {
+        s->seg_last = segs[n - 1];
+        PICOLOG_FREE(s->seg_seq); s->seg_seq = NULL;      /* sized for the old count */
+    }
+    PICOLOG_FREE(segs);
+    s->g = s->end_g; s->off = s->end_off;
+    s->in_rec = 0; s->done = 0; s->torn = 0; s->chunk_n = 0; s->ra = 4;
+    if (!r->live) plg__reader_live(r);             /* a writer may have started since */
+    r->limit = 0;                                  /* and the mark is looked at again */
+}
+
+PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
+    plg__scan *s = &r->s;
+    if (r->has_pend) { r->has_pend = 0; *rec = r->pend; return 1; }
+    if (s->done && s->status == 0) plg__reader_resume(r);
+    /* at the writer's durable mark: nothing more to read yet (no walk over
+     * the unwritten end, whose evidence check would read megabytes) */
+    if (!s->done && r->live && s->last_seq && s->last_seq >= plg__reader_mark(r, 0) &&
+        s->last_seq >= plg__reader_mark(r, 1))
+        return 0;
+    uint32_t epoch = s->epoch, last_epoch = s->last_epoch;
+    int have_epoch = s->have_epoch, skip_cont = s->skip_cont;
+    uint64_t expect = s->expect, first_seq = s->first_seq;
+    int rc = plg__scan_next(s, rec);
+    if (rc != 1 || rec->seq <= r->limit) return rc;
+    r->limit = plg__reader_mark(r, 1);
+    if (rec->seq <= r->limit) return rc;
+    /* written but not yet durable: give it back; it is read again later */
+    s->g = s->ret_g; s->off = s->ret_off;
+    s->expect = expect ? expect : rec->seq; s->last_seq = rec->seq - 1;
+    s->epoch = epoch; s->last_epoch = last_epoch; s->have_epoch = have_epoch; s->skip_cont = skip_cont;
+    s->first_seq = first_seq; s->records--; s->bytes -= rec->len;
+    s->chunk_n = 0;
+    return 0;
+}
+
+PLGDEF int plg_reader_wait(plg_reader *r, int64_t timeout_ns) {
+    if (!r) return PLG_EINVAL;
+    uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
+    for (;;) {
+        plg__live *v = r->live;
+        uint32_t gen = v ? __atomic_load_n(&v->gen, __ATOMIC_SEQ_CST) : 0;
+        if (r->has_pend) return 1;
+        int rc = plg_reader_next(r, &r->pend);
+        if (rc < 0) return rc;
+        if (rc == 1) { r->has_pend = 1; return 1; }
+        if (timeout_ns == 0) return 0;
+        uint64_t now = plg_now_ns(), slice = 10000000;      /* 10 ms: a missed wake costs no more */
+        if (timeout_ns > 0) {
+            if (now >= deadline) return 0;
+            if (deadline - now < slice) slice = deadline - now;
+        }
+        struct timespec ts;
+        ts.tv_sec = 0; ts.tv_nsec = (long)slice;
+        if (v && r->live_rw) {
+            __atomic_fetch_add(&v->waiters, 1u, __ATOMIC_SEQ_CST);
+            syscall(SYS_futex, &v->gen, FUTEX_WAIT, gen, &ts, NULL, 0);
+            __atomic_fetch_sub(&v->waiters, 1u, __ATOMIC_SEQ_CST);
+        } else {
+            if (slice > 1000000) ts.tv_nsec = 1000000;      /* no shared mark to sleep on: poll */
+            nanosleep(&ts, NULL);
+        }
+    }
+}
 
 /* The last page in [lo, hi) whose first fragment is valid with seq < target,
  * by binary search (pages hold increasing sequence numbers, then zeros). */
@@ -2143,7 +2484,7 @@ static uint64_t plg__search_pages(plg__scan *s, uint64_t lo, uint64_t hi, uint64
 }
 
 static int plg__seek(plg_reader *r, uint64_t seq, int again);
-PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) { return plg__seek(r, seq, 1); }
+PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) { r->has_pend = 0; return plg__seek(r, seq, 1); }
 
 static int plg__seek(plg_reader *r, uint64_t seq, int again) {
     plg__scan *s = &r->s;
@@ -2194,6 +2535,7 @@ PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset) {
 
 PLGDEF void plg_reader_close(plg_reader *r) {
     if (!r) return;
+    if (r->live) munmap(r->live, PLG_PAGE_SIZE);
     plg__scan_close(&r->s);
     PICOLOG_FREE(r);
 }

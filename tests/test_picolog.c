@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/vfs.h>
 
 static int quick(void) { return getenv("PLG_TEST_QUICK") != NULL; }
 
@@ -529,6 +530,25 @@ static void test_fsync_error_poisons(void) {
     CHECK_EQ(plg_close(L), PLG_EIO);
 }
 
+/* A write failing with EAGAIN poisons the log as a system error with that
+ * errno, not as "another writer holds the log" (PLG_ELOCKED). */
+static void test_write_eagain_is_not_locked(void) {
+    const char *dir = t_dir("plg_eagain");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.fail_at = 1; t.fail_errno = EAGAIN;
+    plg_config c = cfg_for(dir);
+    c.io = &io;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_append(L, "abc", 3), 1);
+    int rc = plg_wait(L, 1, 5000000000ll);
+    CHECK(rc != PLG_ELOCKED);
+    CHECK_EQ(rc, PLG_ESYS);
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK_EQ(st.last_errno, EAGAIN);
+    CHECK_EQ(plg_close(L), PLG_ESYS);
+}
+
 static void test_ring_full(void) {
     const char *dir = t_dir("plg_full");
     tio t; plg_io io; tio_init(&t, &io);
@@ -595,6 +615,62 @@ static void test_reserve_commit_and_typed(void) {
     rec.len = 3;
     CHECK_EQ(trade_get(&rec, &out), PLG_ETYPE);
     plg_reader_close(r);
+}
+
+/* A second plg_reserve before plg_commit, or a plg_append while a
+ * reservation is open, is refused with PLG_EBUSY and leaves the open
+ * reservation (and what was written into it) as it was. */
+static void test_reserve_misuse_is_refused(void) {
+    const char *dir = t_dir("plg_reserve_busy");
+    plg_config c = cfg_for(dir);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    char *p = (char *)plg_reserve(L, 5);
+    REQUIRE(p != NULL);
+    memcpy(p, "first", 5);
+    CHECK(plg_reserve(L, 5) == NULL);
+    CHECK_EQ(plg_reserve_error(L), PLG_EBUSY);
+    CHECK_EQ(plg_append(L, "other", 5), PLG_EBUSY);
+    CHECK_EQ(plg_appended(L), 0);                     /* no number consumed */
+    CHECK_EQ(plg_commit(L), 1);
+    CHECK_EQ(plg_append(L, "again", 5), 2);
+    CHECK_EQ(plg_close(L), 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    REQUIRE(plg_reader_next(r, &rec) == 1);
+    CHECK_EQ(rec.len, 5);
+    CHECK(memcmp(rec.data, "first", 5) == 0);
+    REQUIRE(plg_reader_next(r, &rec) == 1);
+    CHECK(memcmp(rec.data, "again", 5) == 0);
+    CHECK_EQ(plg_reader_next(r, &rec), 0);
+    plg_reader_close(r);
+}
+
+/* A record the reader would refuse (over PLG_MAX_RECORD_BYTES) is refused at
+ * append, even when the ring could hold it (a 2 GiB ring: skipped in quick
+ * mode, i.e. under valgrind and TSan, and in the pwritev2 variant). */
+static void test_record_over_max_refused(void) {
+#ifdef PICOLOG_NO_URING
+    SKIP("covered by the io_uring variant");
+#else
+    if (quick()) SKIP("quick mode: no 2 GiB ring");
+    const char *dir = t_dir("plg_toobig");
+    plg_config c = cfg_for(dir);
+    c.ring_capacity = (size_t)1 << 31;
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc == PLG_ENOMEM) SKIP("no memory for a 2 GiB ring");
+    REQUIRE(rc == 0);
+    CHECK(plg_reserve(L, PLG_MAX_RECORD_BYTES + 1u) == NULL);
+    CHECK_EQ(plg_reserve_error(L), PLG_ETOOBIG);
+    CHECK_EQ(plg_appended(L), 0);
+    CHECK_EQ(plg_append(L, "x", 1), 1);
+    CHECK_EQ(plg_close(L), 0);
+    int n = 0;
+    CHECK_EQ(read_all(dir, 0, 0, &n), 1);
+    CHECK_EQ(n, 0);
+#endif
 }
 
 static void test_second_writer_refused(void) {
@@ -707,6 +783,58 @@ static void test_release_and_recycle(void) {
     CHECK_EQ(first + n - 1, a + 50);
 }
 
+/* A failed preallocation is retried (with backoff) and reported with its
+ * real errno: a directory in the way of segment 3's temp file fails it with
+ * EISDIR; once it is gone, the log continues past segment 3 unharmed. */
+static void test_failed_preallocation_is_retried(void) {
+    const char *dir = t_dir("plg_prealloc_retry");
+    plg_config c = cfg_for(dir);                   /* 64 KiB segments: 480 records of 100 bytes */
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    char blocker[600]; snprintf(blocker, sizeof blocker, "%s/00000000000000000003.plg.tmp", dir);
+    REQUIRE(mkdir(blocker, 0755) == 0);
+    write_records(L, 600, 100, 5);                 /* into segment 2: segment 3 is wanted */
+    plg_stats st;
+    for (int i = 0; i < 5000; i++) { plg_get_stats(L, &st); if (st.prealloc_error) break; usleep(1000); }
+    CHECK(st.prealloc_error != 0);
+    CHECK_EQ(st.prealloc_errno, EISDIR);
+    CHECK_EQ(plg_error(L), 0);
+    REQUIRE(rmdir(blocker) == 0);
+    write_records(L, 1400, 100, 5);                /* through segments 3 and 4 */
+    CHECK_EQ(plg_error(L), 0);
+    plg_get_stats(L, &st);
+    CHECK_EQ(st.prealloc_error, 0);
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 5, &rc), 2000);
+    CHECK_EQ(rc, 0);
+}
+
+/* Retiring released segments costs one directory fsync per batch, not one
+ * per segment (and runs on the background thread, off the lock that
+ * plg_release and the writer's segment switch take). */
+static void test_release_batches_directory_syncs(void) {
+    const char *dir = t_dir("plg_release_batch");
+    plg_config c = cfg_for(dir);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    int segs = quick() ? 20 : 60;
+    write_records(L, (uint64_t)segs * 480, 100, 6);
+    plg_stats st0, st;
+    plg_get_stats(L, &st0);
+    CHECK_EQ(plg_release(L, plg_appended(L) + 1), 0);
+    for (int i = 0; i < 10000; i++) {
+        plg_get_stats(L, &st);
+        if (st.segments_released >= (uint64_t)segs - 3) break;
+        usleep(1000);
+    }
+    uint64_t released = st.segments_released - st0.segments_released, syncs = st.dir_syncs - st0.dir_syncs;
+    printf("  %llu segments released with %llu directory fsyncs\n", (unsigned long long)released, (unsigned long long)syncs);
+    CHECK(released >= (uint64_t)segs - 3);
+    CHECK(syncs <= released / 8 + 2);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 static void test_config_validation(void) {
     plg_config c; memset(&c, 0, sizeof c);
     plg_log *L;
@@ -758,21 +886,32 @@ static void test_pinned_writer(void) {
     CHECK_EQ(plg_open(&L, &c), PLG_EINVAL);
 }
 
-static void test_tmpfs(void) {
-    struct stat sb;
-    if (stat("/dev/shm", &sb) != 0) SKIP("no /dev/shm");
+/* tmpfs keeps the files in RAM (and this kernel accepts O_DIRECT there):
+ * refused with PLG_EVOLATILE unless PLG_ALLOW_VOLATILE opts in by name. */
+static void test_volatile_filesystem_refused(void) {
+    struct statfs sf;
+    if (statfs("/dev/shm", &sf) != 0 || (uint32_t)sf.f_type != 0x01021994u) SKIP("no tmpfs at /dev/shm");
     char dir[256]; snprintf(dir, sizeof dir, "/dev/shm/plg_test_%d", (int)getpid());
     char cmd[300]; snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     plg_config c = cfg_for(dir);
-    plg_log *L;
+    plg_log *L = NULL;
     int rc = plg_open(&L, &c);
-    if (rc == 0) { plg_close(L); CHECK(system(cmd) == 0); SKIP("/dev/shm accepts O_DIRECT here"); }
-    CHECK_EQ(rc, PLG_ENODIRECT);
-    c.io_mode = PLG_IO_BUFFERED_FDATASYNC;             /* opted in by name */
-    REQUIRE(plg_open(&L, &c) == 0);
-    write_records(L, 500, 100, 8);
-    CHECK_EQ(plg_close(L), 0);
-    CHECK_EQ(read_all(dir, 100, 8, &rc), 500);
+    if (rc == 0) plg_close(L);
+    CHECK_EQ(rc, PLG_EVOLATILE);
+    c.io_mode = PLG_IO_BUFFERED_FDATASYNC;             /* buffered is no opt-in: still RAM */
+    rc = plg_open(&L, &c);
+    if (rc == 0) plg_close(L);
+    CHECK_EQ(rc, PLG_EVOLATILE);
+    c.io_mode = PLG_IO_DIRECT;
+    c.flags = PLG_ALLOW_VOLATILE;                      /* opted in by name */
+    rc = plg_open(&L, &c);
+    if (rc == PLG_ENODIRECT) { c.io_mode = PLG_IO_BUFFERED_FDATASYNC; rc = plg_open(&L, &c); }
+    CHECK_EQ(rc, 0);
+    if (rc == 0) {
+        write_records(L, 500, 100, 8);
+        CHECK_EQ(plg_close(L), 0);
+        CHECK_EQ(read_all(dir, 100, 8, &rc), 500);
+    }
     CHECK(system(cmd) == 0);
 }
 
@@ -848,14 +987,19 @@ int main(void) {
     RUN(test_durable_is_contiguous);
     RUN(test_write_error_poisons);
     RUN(test_fsync_error_poisons);
+    RUN(test_write_eagain_is_not_locked);
     RUN(test_ring_full);
     RUN(test_reserve_commit_and_typed);
+    RUN(test_reserve_misuse_is_refused);
+    RUN(test_record_over_max_refused);
     RUN(test_second_writer_refused);
     RUN(test_reader_leaves_tmp_files);
     RUN(test_release_and_recycle);
+    RUN(test_failed_preallocation_is_retried);
+    RUN(test_release_batches_directory_syncs);
     RUN(test_sync_modes);
     RUN(test_pinned_writer);
-    RUN(test_tmpfs);
+    RUN(test_volatile_filesystem_refused);
     RUN(test_concurrent_producer_and_waiters);
     return t_done();
 }

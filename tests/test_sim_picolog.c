@@ -305,6 +305,7 @@ static int run_seed(uint64_t seed, int unsafe, uint64_t *lost_unsafe) {
         plg_io io; sim_plg_io(&r->d, &io);
         plg_config c; memset(&c, 0, sizeof c);
         c.path = dir; c.log_fn = quiet_log; c.io = &io;
+        c.flags |= PLG_ALLOW_VOLATILE;                   /* scratch on tmpfs: the disk is simulated */
         c.segment_size = seg_size;
         c.ring_capacity = (t_rand(&rng) % 2) ? (256u << 10) : (1u << 20);
         c.max_inflight = 1 + (uint32_t)(t_rand(&rng) % 6);
@@ -412,6 +413,7 @@ static int run_seed(uint64_t seed, int unsafe, uint64_t *lost_unsafe) {
     if (!fail && !unsafe) {   /* finally the real I/O engine continues the log */
         plg_config c; memset(&c, 0, sizeof c);
         c.path = dir; c.log_fn = quiet_log; c.segment_size = seg_size;
+        c.flags |= PLG_ALLOW_VOLATILE;                   /* scratch on tmpfs: the disk is simulated */
         plg_log *L;
         int rc = plg_open(&L, &c);
         if (rc == PLG_ENODIRECT) { c.io_mode = PLG_IO_BUFFERED_FDATASYNC; rc = plg_open(&L, &c); }

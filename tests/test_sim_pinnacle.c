@@ -142,6 +142,7 @@ static pp_config cfg_for(run *r, const char *dir) {
         l->poll_interval_ns = 20000;
         l->sync_mode = (k >> 41) % 5 < 3 ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
         l->io_mode = PLG_IO_BUFFERED_FDATASYNC;          /* tmpfs: no O_DIRECT */
+        l->flags |= PLG_ALLOW_VOLATILE;                  /* scratch on tmpfs: the disk is simulated */
         c.strict_log = l;
     }
     if (r->bg) {
