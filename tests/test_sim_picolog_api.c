@@ -41,11 +41,13 @@
  *   (defect 3: a seek jumps past the first invalid record), offsets (defect
  *   11: the reported offset is in the damaged page), ebusy (reserve misuse
  *   returns PLG_EBUSY), truncate, reset, live (scan of the live log), cut,
- *   kill.
+ *   kill, stalemark (keep a crashed writer's live.shm: readers trust its
+ *   mark while its pid runs, see crash()).
  *
  * usage: test_sim_picolog_api [--seed N] [--seeds N] [--base N] [-v]
  *   env PLG_SIMAPI_SEEDS, PLG_SIMAPI_BASE (make soak sets them),
- *   PLG_SIMAPI_OPS, PLG_SIM_DIR (scratch directory; default /dev/shm). */
+ *   PLG_SIMAPI_OPS, PLG_SIM_DIR (scratch directory; default /dev/shm),
+ *   PLG_SIMAPI_KEEP (copy a failed seed's files there). */
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #define SIM_DISK_INTERPOSE_SYNC
@@ -67,16 +69,16 @@
 
 enum {
     F_RELEASE = 1 << 0, F_DAMAGE = 1 << 1, F_SEEKDMG = 1 << 2, F_OFFSETS = 1 << 3, F_EBUSY = 1 << 4,
-    F_TRUNCATE = 1 << 5, F_RESET = 1 << 6, F_LIVE = 1 << 7, F_CUT = 1 << 8, F_KILL = 1 << 9
+    F_TRUNCATE = 1 << 5, F_RESET = 1 << 6, F_LIVE = 1 << 7, F_CUT = 1 << 8, F_KILL = 1 << 9, F_STALEMARK = 1 << 10
 };
 static const struct { const char *name; int bit; } feat_names[] = {
     {"release", F_RELEASE}, {"damage", F_DAMAGE}, {"seekdamage", F_SEEKDMG}, {"offsets", F_OFFSETS},
     {"ebusy", F_EBUSY}, {"truncate", F_TRUNCATE}, {"reset", F_RESET}, {"live", F_LIVE}, {"cut", F_CUT},
-    {"kill", F_KILL},
+    {"kill", F_KILL}, {"stalemark", F_STALEMARK},
 };
 /* What passes on this branch: the rest waits for the fixes (see above). */
-#define FEAT_DEFAULT (F_CUT | F_KILL | F_LIVE)
-#define FEAT_ALL ((1 << 10) - 1)
+#define FEAT_DEFAULT (F_CUT | F_KILL | F_LIVE | F_EBUSY)
+#define FEAT_ALL ((1 << 10) - 1)   /* stalemark only by name */
 static int feats = FEAT_DEFAULT;
 static int verbose;
 
@@ -365,6 +367,14 @@ static void crash(S *s, int how) {
     if (how == 2) sim_kill(&s->d); else sim_cut(&s->d, how);
     rm_rf(s->snap);
     if (copy_tree(s->dir, s->snap)) fail(s, "cannot copy the files after the cut");
+    if (!(feats & F_STALEMARK)) {
+        /* live.shm names the running writer by pid; the crashed writer here
+         * is this process, which still runs, so readers would trust its
+         * stale durable mark. Drop the file, as if that pid were gone. With
+         * PLG_SIMAPI_OPS=stalemark it stays (a reused pid after a reboot). */
+        char p[400]; snprintf(p, sizeof p, "%.320s/live.shm", s->snap);
+        unlink(p);
+    }
     gate_free();
     plg_close(s->L);     /* poisoned by the dead disk */
     s->L = NULL;
@@ -574,8 +584,15 @@ static void settle_release(plg_log *L) {
         if (!pending) break;
         sched_yield();
     }
-    pthread_mutex_lock(&L->pa_mu);           /* a retirement in progress holds it */
-    pthread_mutex_unlock(&L->pa_mu);
+    /* the retirement itself runs off the lock: wait until it stops moving */
+    uint64_t last = UINT64_MAX;
+    for (int still = 0, i = 0; still < 3 && i < 1000; i++) {
+        plg_stats st; plg_get_stats(L, &st);
+        if (st.segments_released == last) still++; else still = 0;
+        last = st.segments_released;
+        struct timespec ts = { 0, 200000 };
+        syscall(SYS_nanosleep, &ts, NULL);
+    }
 }
 
 static void op_release(S *s) {
@@ -804,6 +821,7 @@ static int run_seed(uint64_t seed) {
     s->seg_kb = (int)segs_kb[rnd(s) % 8];
     plg_config c; memset(&c, 0, sizeof c);
     c.path = s->dir; c.log_fn = quiet_log;
+    c.flags = PLG_ALLOW_VOLATILE;                    /* scratch on /dev/shm: the simulated disk decides durability */
     c.segment_size = (uint64_t)s->seg_kb << 10;
     c.ring_capacity = rnd(s) % 8 ? (2u << 20) : (4u << 20);
     c.max_write_bytes = 4096u * (1 + (uint32_t)(rnd(s) % 16));
@@ -865,6 +883,12 @@ static int run_seed(uint64_t seed) {
                 "  reproduce: PLG_SIMAPI_OPS=%s build/test/test_sim_picolog_api --seed %llu -v\n",
                 (unsigned long long)seed, s->why, s->seg_kb, s->base.ring_capacity, s->base.max_write_bytes,
                 feat_string(feats), (unsigned long long)seed);
+    }
+    const char *keep = getenv("PLG_SIMAPI_KEEP");      /* a directory for the files of a failed seed */
+    if (s->why[0] && keep && *keep) {
+        char to[400]; snprintf(to, sizeof to, "%.300s/%llu", keep, (unsigned long long)seed);
+        mkdir(keep, 0755);
+        if (copy_tree(s->dir, to) == 0) fprintf(stderr, "  the files are in %s\n", to);
     }
     rm_rf(s->dir); rm_rf(s->snap);
     return s->why[0] ? 1 : 0;
