@@ -141,6 +141,7 @@ static int fz_io_reap(void *ctx, plg_io_cqe *out, int max, uint64_t timeout_ns) 
 
 /* ---- oracles ---- */
 static unsigned long fz_violations;
+static void fz_cleanup(void);
 static void fz_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fz_violation(const char *fmt, ...) {
     va_list ap; va_start(ap, fmt);
@@ -150,6 +151,7 @@ static void fz_violation(const char *fmt, ...) {
     va_end(ap);
     fz_violations++;
 #ifndef FZ_REPLAY
+    fz_cleanup();                        /* abort() skips atexit: leave no scratch directory */
     abort();
 #endif
 }
