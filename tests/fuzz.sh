@@ -22,7 +22,7 @@ if [ -n "${FUZZ_TARGETS:-}" ]; then
   want=""; for t in $FUZZ_TARGETS; do t=${t%.c}; t=${t#fuzz/}; [ -f "fuzz/$t.c" ] || { echo "fuzz: no target $t"; failed=$((failed+1)); continue; }; want="$want $t"; done
   targets=$want
 fi
-if [ -z "$targets" ]; then echo "fuzz: no targets"; done_line; exit 0; fi
+if [ -z "$targets" ]; then echo "fuzz: no targets"; done_line; [ $failed -eq 0 ]; exit; fi
 probe=$(mktemp -d)
 printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t*d,size_t n){(void)d;(void)n;return 0;}\n' > "$probe/p.c"
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null || ! "${FUZZ_CC:-clang}" -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>/dev/null; then
