@@ -40,7 +40,8 @@
  *   corruption inside acknowledged data erased as a torn tail), seekdamage
  *   (defect 3: a seek jumps past the first invalid record), ebusy (reserve misuse
  *   returns PLG_EBUSY), truncate, reset, live (scan of the live log), cut,
- *   kill, stalemark (keep a crashed writer's live.shm: readers trust its
+ *   kill, tail (a live tailing reader beside the writer, plg_reader_wait),
+ *   stalemark (keep a crashed writer's live.shm: readers trust its
  *   mark while its pid runs, see crash()).
  *
  * usage: test_sim_picolog_api [--seed N] [--seeds N] [--base N] [-v]
@@ -71,15 +72,15 @@
 
 enum {
     F_RELEASE = 1 << 0, F_DAMAGE = 1 << 1, F_SEEKDMG = 1 << 2, F_EBUSY = 1 << 4,
-    F_TRUNCATE = 1 << 5, F_RESET = 1 << 6, F_LIVE = 1 << 7, F_CUT = 1 << 8, F_KILL = 1 << 9, F_STALEMARK = 1 << 10
+    F_TRUNCATE = 1 << 5, F_RESET = 1 << 6, F_LIVE = 1 << 7, F_CUT = 1 << 8, F_KILL = 1 << 9, F_STALEMARK = 1 << 10, F_TAIL = 1 << 3
 };
 static const struct { const char *name; int bit; } feat_names[] = {
     {"release", F_RELEASE}, {"damage", F_DAMAGE}, {"seekdamage", F_SEEKDMG},
     {"ebusy", F_EBUSY}, {"truncate", F_TRUNCATE}, {"reset", F_RESET}, {"live", F_LIVE}, {"cut", F_CUT},
-    {"kill", F_KILL}, {"stalemark", F_STALEMARK},
+    {"kill", F_KILL}, {"stalemark", F_STALEMARK}, {"tail", F_TAIL},
 };
 /* What passes on this branch: the rest waits for the fixes (see above). */
-#define FEAT_DEFAULT (F_CUT | F_KILL | F_LIVE | F_EBUSY)
+#define FEAT_DEFAULT (F_CUT | F_KILL | F_LIVE | F_EBUSY)   /* tail: off, plg_reader_wait(r, 0) reports nothing ready below the durable mark (PLG_SIMAPI_OPS=default,tail --seed 72) */
 #define FEAT_ALL ((1 << 10) - 1)   /* stalemark only by name */
 static int feats = FEAT_DEFAULT;
 static int verbose;
@@ -290,6 +291,11 @@ static const char *base_name(const char *p) { const char *q = strrchr(p, '/'); r
 typedef struct totals { uint64_t seeds, failed, ops[16], op_ns[16], records, incarnations, pending_at_crash; sim_stats sim; } totals;
 static totals T;
 
+/* The live tailing reader (one per incarnation, opened on first use). */
+static plg_reader *tail_rd;
+static uint64_t tail_last;
+static void tail_close(void) { if (tail_rd) plg_reader_close(tail_rd); tail_rd = NULL; tail_last = 0; }
+
 /* ---- open / close ---- */
 static void open_log(S *s, uint64_t expect_next) {
     sim_cfg sc; memset(&sc, 0, sizeof sc);
@@ -332,6 +338,7 @@ static void end_disk(S *s) {
 }
 
 static int close_clean(S *s) {
+    tail_close();
     if (!s->L) return 0;
     gate_free();
     int rc = plg_close(s->L);
@@ -360,6 +367,7 @@ static void sim_kill(sim_disk *d) {
  * log down in-process on the dead disk, and put back the files as they were
  * at the cut. */
 static void crash(S *s, int how) {
+    tail_close();
     if (!s->L) return;
     uint64_t acked = plg_durable(s->L);
     if (acked < s->m.acked) fail(s, "plg_durable %llu went below the acknowledged %llu",
@@ -627,6 +635,7 @@ static void op_truncate(S *s) {
     if (s->m.lo > 0 && s->m.lo - 1 > floor) floor = s->m.lo - 1;
     if (s->m.n < floor) return;
     uint64_t to = rnd_in(s, floor, s->m.n);
+    tail_close();                                    /* its position may be past the new end */
     gate_free();
     int rc = plg_truncate(s->L, to);
     if (gate_park(s->L)) fail(s, "the writer did not come back after plg_truncate");
@@ -640,6 +649,7 @@ static void op_truncate(S *s) {
 #if SIMAPI_HAVE_RESET
 static void op_reset(S *s) {
     uint64_t next = rnd(s) % 4 == 0 ? rnd_in(s, 1, s->m.n + 1) : s->m.n + 1 + rnd(s) % 1000;
+    tail_close();
     gate_free();
     int rc = plg_reset(s->L, next);
     if (gate_park(s->L)) fail(s, "the writer did not come back after plg_reset");
@@ -664,6 +674,50 @@ static void op_live_scan(S *s) {
     if (du >= keep_from && (!sc.count || sc.last < du))
         fail(s, "live scan ends at %llu, plg_durable is %llu", (unsigned long long)sc.last, (unsigned long long)du);
     some_seeks(s, &sc, 1, "live seek");
+}
+
+/* A reader tailing the live log (writer at the gate): it returns the next
+ * records, dense and intact, up to the writer's durable mark and never past
+ * it, and plg_reader_wait says nothing is ready once it has caught up. */
+static void op_tail(S *s) {
+    if (!tail_rd) {
+        int rc = plg_reader_open(&tail_rd, s->dir);
+        if (rc) { fail(s, "tail: plg_reader_open on the live log: %s", plg_strerror(rc)); tail_rd = NULL; return; }
+    }
+    uint64_t du = plg_durable(s->L);
+    plg_record rec;
+    int rc = 0, w = 0;
+    /* the documented loop: plg_reader_wait says a record is ready (1) or
+     * not (0, timeout 0 = do not sleep); then plg_reader_next returns it */
+    for (int k = 0; k < 400; k++) {
+        w = plg_reader_wait(tail_rd, 0);
+        if (w != 1) break;
+        rc = plg_reader_next(tail_rd, &rec);
+        if (rc != 1) {
+            fail(s, "tail: plg_reader_wait said a record is ready, plg_reader_next returned %d after %llu", rc,
+                 (unsigned long long)tail_last);
+            return;
+        }
+        if (tail_last && rec.seq != tail_last + 1) {
+            fail(s, "tail: seq %llu after %llu", (unsigned long long)rec.seq, (unsigned long long)tail_last); return;
+        }
+        if (rec.seq > du) {
+            fail(s, "tail: returned seq %llu past the durable mark %llu", (unsigned long long)rec.seq, (unsigned long long)du);
+            return;
+        }
+        if (check_rec(s, &rec, "tail")) return;
+        tail_last = rec.seq;
+    }
+    if (w == 1) return;                              /* more next time */
+    if (w == PLG_ERELEASED && tail_last + 1 < s->m.lo) { tail_close(); return; }   /* it fell behind a release */
+    if (w < 0) {
+        fail(s, "tail: %s after seq %llu (durable %llu)", plg_strerror(w), (unsigned long long)tail_last, (unsigned long long)du);
+        return;
+    }
+    uint64_t keep_from = s->m.lo > s->m.min_first ? s->m.lo : s->m.min_first;
+    if (du >= keep_from && tail_last < du)
+        fail(s, "tail: plg_reader_wait says nothing is ready at %llu, the durable mark is %llu",
+             (unsigned long long)tail_last, (unsigned long long)du);
 }
 
 static void reopen_after(S *s, uint64_t lo_end, uint64_t hi_end, const char *what) {
@@ -775,12 +829,12 @@ static void op_seek(S *s) {
 /* ---- one seed ---- */
 
 enum { OP_APPEND, OP_RESERVE, OP_STEP, OP_WAIT, OP_RELEASE, OP_TRUNCATE, OP_RESET, OP_REOPEN, OP_KILL, OP_CUT,
-       OP_DAMAGE, OP_SEEK, OP_LIVE, OP__N };
+       OP_DAMAGE, OP_SEEK, OP_LIVE, OP_TAIL, OP__N };
 static const char *op_names[OP__N] = { "append", "reserve", "step", "wait", "release", "truncate", "reset", "reopen",
-                                      "kill", "cut", "damage", "seek", "live" };
+                                      "kill", "cut", "damage", "seek", "live", "tail" };
 
 static int pick_op(S *s) {
-    static const int w[OP__N] = { 30, 8, 18, 6, 5, 3, 1, 3, 3, 4, 2, 2, 3 };
+    static const int w[OP__N] = { 30, 8, 18, 6, 5, 3, 1, 3, 3, 4, 2, 2, 3, 4 };
     for (;;) {
         int tot = 0; for (int i = 0; i < OP__N; i++) tot += w[i];
         int x = (int)(rnd(s) % (uint64_t)tot), op = 0;
@@ -792,6 +846,7 @@ static int pick_op(S *s) {
         if (op == OP_CUT && !(feats & F_CUT)) continue;
         if (op == OP_DAMAGE && !(feats & (F_DAMAGE | F_SEEKDMG))) continue;
         if (op == OP_LIVE && !(feats & F_LIVE)) continue;
+        if (op == OP_TAIL && !(feats & F_TAIL)) continue;
         return op;
     }
 }
@@ -866,6 +921,7 @@ static int run_seed(uint64_t seed) {
         case OP_DAMAGE: op_damage(s); break;
         case OP_SEEK: op_seek(s); break;
         case OP_LIVE: op_live_scan(s); break;
+        case OP_TAIL: op_tail(s); break;
         default: break;
         }
         T.op_ns[op] += plg_now_ns() - t_op;
@@ -882,8 +938,10 @@ static int run_seed(uint64_t seed) {
         close_clean(s);
         if (!s->why[0]) verify_closed(s, s->m.n, s->m.n, "final");
     } else if (s->L) {
+        tail_close();
         gate_free(); plg_close(s->L); s->L = NULL; end_disk(s);
     }
+    tail_close();
     T.incarnations += (uint64_t)s->inc;
     T.records += s->m.n;
     if (s->why[0]) {
