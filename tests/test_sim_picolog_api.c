@@ -973,7 +973,7 @@ static uint64_t default_seeds(void) {
 #elif defined(__SANITIZE_ADDRESS__)
     return 100;
 #else
-    if (getenv("PLG_TEST_QUICK") && getenv("PLG_TEST_TIME_SCALE")) return 10;   /* valgrind (tests/valgrind.sh) */
+    if (getenv("PLG_TEST_QUICK") && getenv("PLG_TEST_TIME_SCALE")) return 40;   /* valgrind (tests/valgrind.sh) */
     return 2000;
 #endif
 }
