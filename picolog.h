@@ -2827,32 +2827,39 @@ static void plg__reader_resume(plg_reader *r) {
 /* One step of the walk: a record is returned only at or below the live
  * writer's durable mark (a record written but not yet durable is given back
  * and read again later); every record returned extends what the reader has
- * verified when it lies beyond it. */
+ * verified when it lies beyond it. A walk that ends below the live mark read
+ * pages cached before the writer filled them, or missed a segment made since
+ * the listing: it reads once more, afresh. */
 PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
     plg__scan *s = &r->s;
     if (r->has_pend) { r->has_pend = 0; *rec = r->pend; return 1; }
-    if (s->done && s->status == 0) plg__reader_resume(r);
-    /* at the writer's durable mark: nothing more to read yet (no walk over
-     * the unwritten end, whose evidence check would read megabytes) */
-    if (!s->done && r->live && s->last_seq && s->last_seq >= plg__reader_mark(r, 0) &&
-        s->last_seq >= plg__reader_mark(r, 1))
-        return 0;
-    plg__pos before;
-    plg__pos_save(s, &before);
-    int rc = plg__scan_next(s, rec);
-    if (rc == 1 && rec->seq > r->limit) {
-        r->limit = plg__reader_mark(r, 1);
-        if (rec->seq > r->limit) {
-            /* written but not yet durable: give it back; it is read again later */
-            plg__pos_load(s, &before);
-            s->g = s->ret_g; s->off = s->ret_off;
-            s->expect = rec->seq; s->skip_cont = 0; s->last_seq = rec->seq - 1;
-            s->chunk_n = 0;
+    for (int pass = 0;; pass++) {
+        if (s->done && s->status == 0) plg__reader_resume(r);
+        /* at the writer's durable mark: nothing more to read yet (no walk over
+         * the unwritten end, whose evidence check would read megabytes) */
+        if (!s->done && r->live && s->last_seq && s->last_seq >= plg__reader_mark(r, 0) &&
+            s->last_seq >= plg__reader_mark(r, 1))
             return 0;
+        plg__pos before;
+        plg__pos_save(s, &before);
+        int rc = plg__scan_next(s, rec);
+        if (rc == 1 && rec->seq > r->limit) {
+            r->limit = plg__reader_mark(r, 1);
+            if (rec->seq > r->limit) {
+                /* written but not yet durable: give it back; it is read again later */
+                plg__pos_load(s, &before);
+                s->g = s->ret_g; s->off = s->ret_off;
+                s->expect = rec->seq; s->skip_cont = 0; s->last_seq = rec->seq - 1;
+                s->chunk_n = 0;
+                return 0;
+            }
         }
+        if (rc == 1 && rec->seq > r->vseq) { r->vseq = rec->seq; plg__pos_save(s, &r->front); }
+        if (rc != 0 || pass || s->status || !r->live) return rc;
+        uint64_t mark = plg__reader_mark(r, 1);
+        if (mark == UINT64_MAX || mark <= s->last_seq) return 0;
+        if (!s->done) { plg__reader_relist(r); s->chunk_n = 0; s->ra = 4; }   /* else resumed above */
     }
-    if (rc == 1 && rec->seq > r->vseq) { r->vseq = rec->seq; plg__pos_save(s, &r->front); }
-    return rc;
 }
 
 PLGDEF int plg_reader_wait(plg_reader *r, int64_t timeout_ns) {

@@ -368,6 +368,35 @@ static void test_live_reader_behind_release(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* A reader that caught up with the writer, then records become durable in
+ * the page it already read: the very next plg_reader_wait(r, 0) and
+ * plg_reader_next return them (the reader must not answer from the copy of
+ * that page it read before they were written). Found by the whole-API
+ * simulator (PLG_SIMAPI_OPS=default,tail --seed 72). */
+static void test_live_reader_sees_records_in_a_page_it_read(void) {
+    const char *dir = t_dir("plg_live_cached");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(write_records(L, 2, 100), 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 2);
+    CHECK_EQ(plg_reader_wait(r, 0), 0);                /* caught up */
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ(write_records(L, 8, 100), 0);         /* same page; durable on return */
+        CHECK_EQ(plg_reader_wait(r, 0), 1);            /* ready at once, no second call needed */
+        while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+        CHECK_EQ(n, plg_durable(L));
+    }
+    CHECK_EQ(n, 26);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_reader_of_released_segment);
@@ -376,5 +405,6 @@ int main(void) {
     RUN(test_live_reader_stops_at_durable_mark);
     RUN(test_live_reader_in_another_process);
     RUN(test_live_reader_behind_release);
+    RUN(test_live_reader_sees_records_in_a_page_it_read);
     return t_done();
 }
