@@ -510,9 +510,18 @@ static void test_reset_below_old_end_leaves_no_false_corruption(void) {
     plg_check_result cr;
     CHECK_EQ(plg_check(dir, &cr), 0);
     CHECK_EQ(cr.last_seq, 15);
+    CHECK_EQ(cr.torn_tail, 0);
     REQUIRE(open_log(&L, &c) == 0);
     CHECK_EQ(plg_appended(L), 15);
+    CHECK_EQ(plg_reset(L, 100), 0);                    /* the base is record slot 30 of its page */
+    REQUIRE(write_records(L, 2, 100, 23) == 0);        /* 100, 101: the log ends where a stale page begins */
     CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(read_all(dir, 100, 23, 23, 0, &first, &rc), 2);
+    CHECK_EQ(first, 100);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.last_seq, 101);
+    CHECK_EQ(cr.torn_tail, 0);                         /* a clean close: nothing torn */
 }
 
 /* SIGKILL during plg_truncate / plg_reset, at random moments: the log
