@@ -727,6 +727,10 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
  *     begins at global page base_g, offset base_off, with seq base_seq
  *     (a new log: segment 1, page 0, plg_config.first_seq; moved by plg_reset)
  *  60 u32 clean: 1 = closed cleanly, mark is the last record
+ *  72 u64 stale: the highest seq ever written before the last plg_reset or
+ *     plg_truncate; bytes past the end (a reused segment, what the call left
+ *     behind) may hold records up to it, so only a higher seq past the
+ *     window is evidence of damage (0 in a meta written before the field)
  * 508 u32 crc32c of bytes 0..507 */
 #define PLG__META_NAME  "picolog.meta"
 #define PLG__META_MAGIC "PLGMETA1"
@@ -734,7 +738,7 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
 #define PLG__META_FILE  4096u
 
 typedef struct plg__meta {
-    uint64_t log_id, gen, mark, base_seg, base_g, base_seq;
+    uint64_t log_id, gen, mark, base_seg, base_g, base_seq, stale;
     uint32_t base_off, clean;
 } plg__meta;
 
@@ -754,6 +758,7 @@ static void plg__meta_encode(uint8_t *slot, const plg__meta *m) {
     plg__put32(slot + 56, m->base_off);
     plg__put32(slot + 60, m->clean);
     plg__put64(slot + 64, m->base_seq);
+    plg__put64(slot + 72, m->stale);
     plg__put32(slot + PLG__META_SLOT - 4, plg_crc32c(0, slot, PLG__META_SLOT - 4));
 }
 
@@ -768,6 +773,7 @@ static int plg__meta_decode(const uint8_t *slot, plg__meta *m) {
     m->base_off = plg__get32(slot + 56);
     m->clean = plg__get32(slot + 60);
     m->base_seq = plg__get64(slot + 64);
+    m->stale = plg__get64(slot + 72);
     return m->base_seg >= 1 && m->base_seq >= 1 && m->base_off < PLG_PAGE_SIZE;
 }
 
@@ -1065,16 +1071,17 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     uint64_t q = limit / PLG_PAGE_SIZE + 1;
     uint64_t seg_end = (plg__seg_of(s, q) ) * s->D;   /* first page of the next segment */
     uint32_t budget = PLG__EVIDENCE_PAGES;
+    uint64_t floor = s->last_seq > s->meta.stale ? s->last_seq : s->meta.stale;   /* below: maybe stale bytes */
     plg__frag f;
     for (; q < seg_end && budget; q++, budget--) {
         const uint8_t *p = plg__scan_page(s, q);
         if (!p) break;
-        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > s->last_seq) { *at = q; return 1; }
+        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > floor) { *at = q; return 1; }
     }
     for (uint64_t seg = plg__seg_of(s, q); seg <= s->seg_last; seg++) {
         uint64_t g0 = (seg - 1) * s->D;
         if (g0 * PLG_PAGE_SIZE <= limit) continue;
-        if (plg__scan_first_frag(s, g0, &f) && f.seq > s->last_seq) { *at = g0; return 1; }
+        if (plg__scan_first_frag(s, g0, &f) && f.seq > floor) { *at = g0; return 1; }
     }
     return 0;
 }
@@ -3060,10 +3067,12 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
     plg__meta m = L->meta;
     m.base_seg = g / L->D + 1; m.base_g = g; m.base_off = off; m.base_seq = next_seq;
     m.mark = next_seq - 1; m.clean = 0;
+    if (L->cseq - 1 > m.stale) m.stale = L->cseq - 1;   /* the old records stay on disk past the base */
     int rc = plg__meta_put(L->meta_fd, &m);
     if (rc) return rc;
     L->meta.gen = m.gen; L->meta.clean = 0;           /* field by field: plg_get_stats reads the mark */
     L->meta.base_seg = m.base_seg; L->meta.base_g = m.base_g; L->meta.base_off = off; L->meta.base_seq = next_seq;
+    L->meta.stale = m.stale;
     plg__store_rlx(&L->meta.mark, m.mark);
     plg__op_restart(L, g, off, next_seq - 1);
     return 0;
@@ -3088,13 +3097,15 @@ static int plg__op_truncate(plg_log *L, uint64_t seq) {
     plg_reader_close(r);
     if (rc) return rc;
     if (all) return plg__op_reset(L, seq + 1);
-    if (L->meta.mark > seq) {                         /* first: never claim what is erased next */
+    if (L->meta.mark > seq || L->meta.stale < L->cseq - 1) {   /* first: never claim what is erased next */
         plg__meta m = L->meta;
-        m.mark = seq; m.clean = 0;
+        if (m.mark > seq) m.mark = seq;
+        m.clean = 0;
+        if (m.stale < L->cseq - 1) m.stale = L->cseq - 1;       /* records past seq may survive a crash */
         rc = plg__meta_put(L->meta_fd, &m);
         if (rc) return rc;
-        L->meta.gen = m.gen;
-        plg__store_rlx(&L->meta.mark, seq);
+        L->meta.gen = m.gen; L->meta.clean = 0; L->meta.stale = m.stale;
+        plg__store_rlx(&L->meta.mark, m.mark);
     }
     rc = plg__prepare_tail(L, g, off, L->g_fill + 1);
     if (rc) return rc;
