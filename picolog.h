@@ -1071,17 +1071,17 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     uint64_t q = limit / PLG_PAGE_SIZE + 1;
     uint64_t seg_end = (plg__seg_of(s, q) ) * s->D;   /* first page of the next segment */
     uint32_t budget = PLG__EVIDENCE_PAGES;
-    uint64_t floor = s->last_seq > s->meta.stale ? s->last_seq : s->meta.stale;   /* below: maybe stale bytes */
+    uint64_t over = s->last_seq > s->meta.stale ? s->last_seq : s->meta.stale;   /* below: maybe stale bytes */
     plg__frag f;
     for (; q < seg_end && budget; q++, budget--) {
         const uint8_t *p = plg__scan_page(s, q);
         if (!p) break;
-        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > floor) { *at = q; return 1; }
+        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > over) { *at = q; return 1; }
     }
     for (uint64_t seg = plg__seg_of(s, q); seg <= s->seg_last; seg++) {
         uint64_t g0 = (seg - 1) * s->D;
         if (g0 * PLG_PAGE_SIZE <= limit) continue;
-        if (plg__scan_first_frag(s, g0, &f) && f.seq > floor) { *at = g0; return 1; }
+        if (plg__scan_first_frag(s, g0, &f) && f.seq > over) { *at = g0; return 1; }
     }
     return 0;
 }
