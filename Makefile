@@ -125,6 +125,7 @@ install: $(TOOLS)
 # ---- fault injection, crash torture, fuzzing, valgrind (issue 6) -------------
 #   make soak [SEEDS=N] [ROUNDS=N]   the simulated disk and the SIGKILL torture (picolog, vault), longer
 #   make fuzz [FUZZ_SECONDS=N]       every libFuzzer target in fuzz/ (clang), longer
+#     [FUZZ_RUNS=N] [FUZZ_TARGETS="fuzz_picolog_reader ..."]   N executions each, only these targets
 #   make test-fuzz / test-valgrind   the short CI runs (part of `make test`)
 # Test helpers in tests/*.h are prerequisites of every test binary.
 TEST_HELPERS := $(filter-out tests/t.h,$(wildcard tests/*.h))
@@ -151,9 +152,10 @@ ROUNDS    ?= 2000
 ifndef SEED_BASE
 SEED_BASE := $(shell date +%s)
 endif
-soak: $(B)/test/test_sim_picolog $(B)/test/test_crash_picolog $(B)/test/test_sim_pinnacle $(B)/test/test_crash_pinnacle $(B)/test/test_crash_vault
+soak: $(B)/test/test_sim_picolog $(B)/test/test_sim_picolog_api $(B)/test/test_crash_picolog $(B)/test/test_sim_pinnacle $(B)/test/test_crash_pinnacle $(B)/test/test_crash_vault
 	@echo "soak: $(SEEDS) simulated-disk seeds from $(SEED_BASE), $(ROUNDS) SIGKILL rounds (picolog, pinnacle, vault)"
 	PLG_SIM_SEEDS=$(SEEDS) PLG_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_picolog
+	PLG_SIMAPI_SEEDS=$(SEEDS) PLG_SIMAPI_BASE=$(SEED_BASE) $(B)/test/test_sim_picolog_api
 	PLG_CRASH_ROUNDS=$(ROUNDS) PLG_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_picolog
 	PP_SIM_SEEDS=$(SEEDS) PP_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_pinnacle
 	PP_CRASH_ROUNDS=$(ROUNDS) PP_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_pinnacle
@@ -166,7 +168,7 @@ mutants:
 	@bash tools/mutants.sh
 
 fuzz:
-	@bash tests/fuzz.sh $(FUZZ_SECONDS)
+	@FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" bash tests/fuzz.sh $(FUZZ_SECONDS)
 test-fuzz:
 	@bash tests/fuzz.sh $(FUZZ_CI_SECONDS)
 # tests that #include another test's source

@@ -32,6 +32,12 @@
  *     while (plg_reader_next(r, &rec) == 1) use(rec.seq, rec.data, rec.len);
  *     plg_reader_close(r);
  *
+ *     // tail a log another thread or process is writing (a replica, a feed):
+ *     while (plg_reader_wait(r, 1000000000) >= 0)   // 1: ready, 0: timed out
+ *         while (plg_reader_next(r, &rec) == 1) use(rec.seq, rec.data, rec.len);
+ *     // (< 0: PLG_ERELEASED when plg_release removed the next record first)
+ *     int fd = plg_notify_fd(log);   // or: epoll on this; readable when plg_durable moved
+ *
  * ARCHITECTURE
  *   hot path   plg_append / plg_reserve+plg_commit: copy into the ring, publish
  *              the head with a release store, return the next sequence number.
@@ -50,8 +56,8 @@
  *              continues at the next sequence number; corruption deeper in the
  *              log fails closed with the file and offset.
  *   mark       picolog.meta holds the durable mark (highest seq known durable;
- *              raised at segment switches, once a second, at close), a clean-
- *              close flag and where the log begins (plg_config.first_seq,
+ *              raised at segment switches, once a second when idle, at close), a
+ *              clean-close flag and where the log begins (plg_config.first_seq,
  *              plg_reset). A record missing at or below the mark is
  *              PLG_ECORRUPT, never a torn tail. What recovery discards is first
  *              copied to quarantine-*.plgq in the log directory (synced) and
@@ -63,6 +69,15 @@
  *              truncate leaves the log ending between seq and the old end).
  *   seeks      plg_reader_seek returns exactly what a scan from the start
  *              would; beyond what the reader has verified it walks there once.
+ *   segments   a second background thread makes the next segment ahead of the
+ *              writer (retried with backoff when it fails, e.g. a full disk)
+ *              and retires released ones in batches, one directory fsync each.
+ *   live       the writer publishes plg_durable in <dir>/live.shm (a shared
+ *              page, not synced) and through plg_notify_fd's eventfd. A reader,
+ *              in any process, never returns a record above that mark while
+ *              the writer runs, reads on from its end as the log grows, and
+ *              sleeps in plg_reader_wait. A reader whose records were released
+ *              gets PLG_ERELEASED, never PLG_ECORRUPT.
  *
  * DURABILITY MODES (plg_config.sync_mode)
  *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
@@ -78,8 +93,10 @@
  *                           process crash, NOT power loss (the disk's volatile
  *                           cache). For benchmarks and throwaway data.
  *   plg_config.io_mode = PLG_IO_BUFFERED_FDATASYNC opts into page-cache writes
- *   (for filesystems without O_DIRECT such as tmpfs); the sync mode still
- *   decides when a record is acknowledged.
+ *   (for filesystems without O_DIRECT); the sync mode still decides when a
+ *   record is acknowledged. tmpfs and ramfs hold the files in RAM: plg_open
+ *   refuses them with PLG_EVOLATILE unless plg_config.flags has
+ *   PLG_ALLOW_VOLATILE (tests, scratch logs).
  *
  * COMPILE-TIME OPTIONS
  *   PICOLOG_STATIC            every function static (private copy per file)
@@ -236,7 +253,8 @@ typedef struct plg_stats {
     const char *backend;                  /* "io_uring", "pwritev2", "custom" */
     /* what plg_open's recovery discarded after the valid end (a torn tail):
      * the bytes were copied to `quarantine` (a file in the log directory)
-     * before they were erased; NULL and 0 when nothing was discarded */
+     * before they were erased; NULL and 0 when nothing was discarded
+     * (the name stays valid until plg_close) */
     uint64_t discarded_bytes, discarded_records;
     const char *quarantine;
     uint64_t mark;                        /* durable mark last persisted in the meta file */
@@ -272,11 +290,13 @@ PLGDEF void     plg_get_stats(const plg_log *log, plg_stats *out);
 PLGDEF int      plg_release(plg_log *log, uint64_t seq);  /* records < seq may go: old segments are reused */
 PLGDEF int      plg_truncate(plg_log *log, uint64_t seq);  /* drop every record after seq; durable on return */
 PLGDEF int      plg_reset(plg_log *log, uint64_t next_seq); /* drop every record; the next append is next_seq */
+PLGDEF int      plg_notify_fd(plg_log *log);  /* eventfd, readable when plg_durable advances; < 0 error */
 PLGDEF int      plg_close(plg_log *log);
 PLGDEF const char *plg_strerror(int err);
 
 PLGDEF int      plg_reader_open(plg_reader **out, const char *path);
-PLGDEF int      plg_reader_next(plg_reader *r, plg_record *rec);  /* 1, 0 = end, < 0 error */
+PLGDEF int      plg_reader_next(plg_reader *r, plg_record *rec);  /* 1, 0 = end (for now), < 0 error */
+PLGDEF int      plg_reader_wait(plg_reader *r, int64_t timeout_ns); /* 1 ready, 0 timeout, < 0 error; < 0 ns: no timeout */
 PLGDEF int      plg_reader_seek(plg_reader *r, uint64_t seq);
 PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset); /* file/offset of the next read, or of the corruption */
 PLGDEF void     plg_reader_close(plg_reader *r);
@@ -377,6 +397,8 @@ PLGDEF int plg_open_errno(void) { return plg__open_errno; }
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
+#include <sys/eventfd.h>
+#include <signal.h>
 #ifndef PICOLOG_NO_URING
 #include <liburing.h>
 #endif
@@ -758,6 +780,10 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
  *     begins at global page base_g, offset base_off, with seq base_seq
  *     (a new log: segment 1, page 0, plg_config.first_seq; moved by plg_reset)
  *  60 u32 clean: 1 = closed cleanly, mark is the last record
+ *  72 u64 stale: the highest seq ever written before the last plg_reset or
+ *     plg_truncate; bytes past the end (a reused segment, what the call left
+ *     behind) may hold records up to it, so only a higher seq past the
+ *     window is evidence of damage (0 in a meta written before the field)
  * 508 u32 crc32c of bytes 0..507 */
 #define PLG__META_NAME  "picolog.meta"
 #define PLG__META_MAGIC "PLGMETA1"
@@ -765,7 +791,7 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
 #define PLG__META_FILE  4096u
 
 typedef struct plg__meta {
-    uint64_t log_id, gen, mark, base_seg, base_g, base_seq;
+    uint64_t log_id, gen, mark, base_seg, base_g, base_seq, stale;
     uint32_t base_off, clean;
 } plg__meta;
 
@@ -785,6 +811,7 @@ static void plg__meta_encode(uint8_t *slot, const plg__meta *m) {
     plg__put32(slot + 56, m->base_off);
     plg__put32(slot + 60, m->clean);
     plg__put64(slot + 64, m->base_seq);
+    plg__put64(slot + 72, m->stale);
     plg__put32(slot + PLG__META_SLOT - 4, plg_crc32c(0, slot, PLG__META_SLOT - 4));
 }
 
@@ -799,6 +826,7 @@ static int plg__meta_decode(const uint8_t *slot, plg__meta *m) {
     m->base_off = plg__get32(slot + 56);
     m->clean = plg__get32(slot + 60);
     m->base_seq = plg__get64(slot + 64);
+    m->stale = plg__get64(slot + 72);
     return m->base_seg >= 1 && m->base_seq >= 1 && m->base_off < PLG_PAGE_SIZE;
 }
 
@@ -1096,16 +1124,17 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     uint64_t q = limit / PLG_PAGE_SIZE + 1;
     uint64_t seg_end = (plg__seg_of(s, q) ) * s->D;   /* first page of the next segment */
     uint32_t budget = PLG__EVIDENCE_PAGES;
+    uint64_t over = s->last_seq > s->meta.stale ? s->last_seq : s->meta.stale;   /* below: maybe stale bytes */
     plg__frag f;
     for (; q < seg_end && budget; q++, budget--) {
         const uint8_t *p = plg__scan_page(s, q);
         if (!p) break;
-        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > s->last_seq) { *at = q; return 1; }
+        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > over) { *at = q; return 1; }
     }
     for (uint64_t seg = plg__seg_of(s, q); seg <= s->seg_last; seg++) {
         uint64_t g0 = (seg - 1) * s->D;
         if (g0 * PLG_PAGE_SIZE <= limit) continue;
-        if (plg__scan_first_frag(s, g0, &f) && f.seq > s->last_seq) { *at = g0; return 1; }
+        if (plg__scan_first_frag(s, g0, &f) && f.seq > over) { *at = g0; return 1; }
     }
     return 0;
 }
@@ -1235,7 +1264,9 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         if (!ok) return plg__scan_end(s, 1);
         uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
         if (ok == 2) {
-            /* the end of a record whose head was retired: what follows is seq + 1 */
+            /* the rest of a record whose head was retired: every seq below it
+             * was written; after its LAST fragment comes seq + 1 */
+            if (f.seq - 1 > s->last_seq) s->last_seq = f.seq - 1;
             if (f.type == PLG__LAST) { s->expect = f.seq + 1; if (f.seq > s->last_seq) s->last_seq = f.seq; }
             s->off += step;
             continue;
@@ -1353,7 +1384,32 @@ struct plg_log {
     /* plg_truncate / plg_reset, carried out by the writer thread */
     pthread_mutex_t op_mu; pthread_cond_t op_cv;
     int op_req, op_kind, op_rc, op_done; uint64_t op_arg;
+    /* durability notification: an eventfd (lazily), the shared live mark */
+    int notify_fd;
+    struct plg__live *live;
 };
+
+/* >>live: <dir>/live.shm, one shared page that tells readers in any process
+ * how far the writer's durable mark is, and wakes them (a shared futex). It
+ * is rewritten at every plg_open and never synced: only a running writer's
+ * mark means anything. Fields are native-endian (one machine). */
+#define PLG__LIVE_NAME  "live.shm"
+#define PLG__LIVE_MAGIC 0x31564c4e474c50ull       /* "PLGNLV1" */
+typedef struct plg__live {
+    uint64_t magic, log_id;
+    uint64_t durable;        /* the writer's plg_durable */
+    uint32_t gen;            /* futex word: bumped when durable moves or the writer stops */
+    uint32_t waiters;        /* readers sleeping on gen */
+    int32_t  writer_pid;
+    uint32_t open;           /* 1 while a writer has the log open */
+} plg__live;
+PLG__STATIC_ASSERT(sizeof(plg__live) <= PLG_PAGE_SIZE, "live mark fits a page");
+
+static void plg__live_wake(plg__live *v) {
+    __atomic_fetch_add(&v->gen, 1u, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST))
+        syscall(SYS_futex, &v->gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
     char buf[1024];
@@ -1372,6 +1428,13 @@ static void plg__futex_wake(uint32_t *addr) {
 static void plg__wake_waiters(plg_log *L) {
     __atomic_fetch_add(&L->durable_gen, 1u, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&L->waiters, __ATOMIC_SEQ_CST)) plg__futex_wake(&L->durable_gen);
+    if (L->live) plg__live_wake(L->live);
+    int nfd = plg__load_acq(&L->notify_fd);
+    if (nfd >= 0) {                                /* the counter only grows; a reader clears it */
+        uint64_t one = 1;
+        ssize_t n = write(nfd, &one, sizeof one);
+        (void)n;                                   /* EAGAIN: already readable */
+    }
 }
 
 /* The first error poisons the log for good: nothing more is acknowledged. */
@@ -1387,7 +1450,11 @@ static void plg__poison(plg_log *L, int code, int err) {
 }
 
 static void plg__set_durable(plg_log *L, uint64_t seq) {
-    if (seq > plg__load_rlx(&L->durable)) { plg__store_rel(&L->durable, seq); plg__wake_waiters(L); }
+    if (seq > plg__load_rlx(&L->durable)) {
+        plg__store_rel(&L->durable, seq);
+        if (L->live) plg__store_rel(&L->live->durable, seq);   /* only the writer thread moves it */
+        plg__wake_waiters(L);
+    }
 }
 
 /* Producer side: room for `need` contiguous bytes, writing a WRAP entry first
@@ -1662,7 +1729,10 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
  * the preallocation thread (which owns segment files and seg_first, nfree)
  * WITHOUT pa_mu: plg_release and the writer's segment switch never wait for
  * it. At most PLG__RELEASE_BATCH segments, then one directory fsync; returns
- * 1 if more may be due (the caller makes new segments first, then goes on). */
+ * 1 if more may be due (the caller makes new segments first, then goes on).
+ * Oldest first: a crash before the fsync keeps a prefix of the batch's
+ * renames on a filesystem that journals directory operations in order
+ * (ext4, XFS), so the log still starts at one segment with no gap after it. */
 #define PLG__RELEASE_BATCH 64
 static int plg__release_segments(plg_log *L) {
     uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
@@ -2050,7 +2120,7 @@ static void *plg__writer_main(void *arg) {
         int stopping = plg__load_acq(&L->stop);
         progress |= plg__submit(L, stopping);
         if (plg__load_rlx(&L->error)) break;
-        plg__mark_tick(L, 0);
+        if (L->wr_n == 0 && plg__ring_empty(L)) plg__mark_tick(L, 0);   /* idle: delays no write */
         if (plg__load_acq(&L->op_req) && plg__ring_empty(L) && L->pack_done == 0 && L->wr_n == 0 &&
             L->g_sub == L->g_fill && L->fill_off == L->partial_off &&
             plg__load_rlx(&L->durable) == plg__load_rlx(&L->written)) {
@@ -2121,6 +2191,12 @@ static void plg__free(plg_log *L) {
 #endif
     if (L->fd_cur >= 0) close(L->fd_cur);
     if (L->meta_fd >= 0) close(L->meta_fd);
+    if (L->notify_fd >= 0) close(L->notify_fd);
+    if (L->live) {
+        __atomic_store_n(&L->live->open, 0u, __ATOMIC_RELEASE);
+        plg__live_wake(L->live);
+        munmap(L->live, PLG_PAGE_SIZE);
+    }
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
     if (L->map) munmap(L->map, L->map_len);
     if (L->stage) munmap(L->stage, L->stage_len);
@@ -2352,8 +2428,10 @@ static int plg__meta_attach(plg_log *L, uint64_t last_seq) {
     return exists ? plg__meta_put(L->meta_fd, &L->meta) : 0;
 }
 
-/* Writer: persist the durable mark, at most every PLG__MARK_INTERVAL_NS
- * unless forced (segment switch). A failure poisons the log. */
+/* Writer: persist the durable mark, at most every PLG__MARK_INTERVAL_NS and
+ * only while no write is in flight and the ring is empty, unless forced (a
+ * segment switch, which waits for the writes anyway). A failure poisons the
+ * log. */
 #define PLG__MARK_INTERVAL_NS 1000000000ull
 static void plg__mark_tick(plg_log *L, int force) {
     uint64_t d = plg__load_rlx(&L->durable);
@@ -2403,6 +2481,27 @@ static int plg__check_volatile(plg_log *L) {
     return PLG_EVOLATILE;
 }
 
+/* Publish the durable mark for readers in other processes. Without it (a
+ * read-only directory, say) the log works; tailing readers then see no
+ * limit (what is on disk) and poll. */
+static void plg__live_open(plg_log *L) {
+    int fd = openat(L->dirfd, PLG__LIVE_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return;
+    void *p = ftruncate(fd, PLG_PAGE_SIZE) == 0
+                  ? mmap(NULL, PLG_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) return;
+    plg__live *v = (plg__live *)p;
+    __atomic_store_n(&v->open, 0u, __ATOMIC_RELEASE);       /* readers ignore it while it changes */
+    __atomic_store_n(&v->log_id, L->log_id, __ATOMIC_RELAXED);
+    __atomic_store_n(&v->writer_pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+    __atomic_store_n(&v->durable, L->durable, __ATOMIC_RELEASE);
+    __atomic_store_n(&v->magic, PLG__LIVE_MAGIC, __ATOMIC_RELEASE);
+    __atomic_store_n(&v->open, 1u, __ATOMIC_RELEASE);
+    L->live = v;
+    plg__live_wake(v);
+}
+
 static int plg__io_init(plg_log *L) {
     if (L->cfg.io) { L->io_kind = 2; return 0; }
     L->io_kind = 1;
@@ -2432,7 +2531,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     plg_log *L = (plg_log *)PICOLOG_MALLOC(sizeof *L);
     if (!L) return PLG_ENOMEM;
     memset(L, 0, sizeof *L);
-    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1;
+    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1; L->notify_fd = -1;
     pthread_mutex_init(&L->pa_mu, NULL);
     pthread_mutex_init(&L->op_mu, NULL);
     {
@@ -2549,6 +2648,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->cseq = last_seq + 1;
     L->rc->next_seq = last_seq + 1;
     L->written = L->durable = last_seq;
+    plg__live_open(L);
 
     rc = plg__io_init(L);
     if (rc) goto fail;
@@ -2582,6 +2682,19 @@ PLGDEF int plg_release(plg_log *L, uint64_t seq) {
     L->pa_retry_ns = 0;                           /* space may be free now: retry a failed preallocation */
     pthread_mutex_unlock(&L->pa_mu);
     return 0;
+}
+
+PLGDEF int plg_notify_fd(plg_log *L) {
+    if (!L) return PLG_EINVAL;
+    pthread_mutex_lock(&L->pa_mu);
+    int fd = L->notify_fd, rc = 0;
+    if (fd < 0) {
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) rc = plg__from_errno(errno);
+        else plg__store_rel(&L->notify_fd, fd);
+    }
+    pthread_mutex_unlock(&L->pa_mu);
+    return rc ? rc : fd;
 }
 
 PLGDEF uint64_t plg_appended(const plg_log *L) { return plg__load_rlx(&L->rc->next_seq) - 1; }
@@ -2694,25 +2807,148 @@ static void plg__pos_load(plg__scan *s, const plg__pos *p) {
 
 /* verified: every record up to seq `vseq` was reached by a walk from the
  * start (front: where that walk stands), so a seek at or below it may jump. */
-struct plg_reader { plg__scan s; plg__pos front; uint64_t vseq; };
+struct plg_reader {
+    plg__scan s;
+    plg__pos front; uint64_t vseq;
+    plg__live *live; int live_rw;    /* the writer's shared mark (NULL: none) */
+    uint64_t limit;                  /* last durable mark seen */
+    int has_pend; plg_record pend;   /* a record plg_reader_wait found */
+};
+
+/* The live mark of this log, mapped read-write when allowed (to sleep on
+ * it), else read-only (then plg_reader_wait polls). */
+static void plg__reader_live(plg_reader *r) {
+    char name[4200];
+    snprintf(name, sizeof name, "%s/%s", r->s.dir, PLG__LIVE_NAME);
+    int rw = 1, fd = open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) { rw = 0; fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); }
+    if (fd < 0) return;
+    struct stat st;
+    void *p = fstat(fd, &st) == 0 && st.st_size >= (off_t)PLG_PAGE_SIZE
+                  ? mmap(NULL, PLG_PAGE_SIZE, rw ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) return;
+    r->live = (plg__live *)p; r->live_rw = rw;
+}
+
+/* The writer's durable mark, while a writer has the log open (else
+ * UINT64_MAX: everything on disk). check_pid: also make sure that writer
+ * still runs (a killed writer leaves its mark behind). */
+static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
+    plg__live *v = r->live;
+    if (!v || __atomic_load_n(&v->magic, __ATOMIC_ACQUIRE) != PLG__LIVE_MAGIC ||
+        __atomic_load_n(&v->log_id, __ATOMIC_RELAXED) != r->s.log_id)
+        return UINT64_MAX;
+    uint64_t d = __atomic_load_n(&v->durable, __ATOMIC_ACQUIRE);
+    if (!__atomic_load_n(&v->open, __ATOMIC_ACQUIRE)) return UINT64_MAX;
+    pid_t pid = (pid_t)__atomic_load_n(&v->writer_pid, __ATOMIC_RELAXED);
+    if (!check_pid) return d;
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) return UINT64_MAX;   /* the writer died */
+    return d;
+}
 
 PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     if (!out || !path) return PLG_EINVAL;
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
+    memset(r, 0, sizeof *r);
     int rc = plg__scan_open(&r->s, path, 0);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     plg__pos_save(&r->s, &r->front);
     r->vseq = 0;
+    plg__reader_live(r);
     *out = r;
     return 0;
 }
 
+/* A writer may have added segments since this reader listed them. */
+static void plg__reader_relist(plg_reader *r) {
+    plg__scan *s = &r->s;
+    uint64_t *segs = NULL; size_t n = 0;
+    if (plg__list_segments(s->dir, 0, &segs, &n) == 0 && n && segs[n - 1] > s->seg_last) {
+        s->seg_last = segs[n - 1];
+        PICOLOG_FREE(s->seg_seq); s->seg_seq = NULL;      /* sized for the old count */
+    }
+    PICOLOG_FREE(segs);
+    if (!r->live) plg__reader_live(r);             /* a writer may have started since */
+    r->limit = 0;                                  /* and the mark is looked at again */
+}
+
+/* The walk ended cleanly at the end of what was there: look again from
+ * that end, with the segments that exist now. */
+static void plg__reader_resume(plg_reader *r) {
+    plg__scan *s = &r->s;
+    plg__reader_relist(r);
+    s->g = s->end_g; s->off = s->end_off;
+    s->in_rec = 0; s->done = 0; s->torn = 0; s->chunk_n = 0; s->ra = 4;
+}
+
+/* One step of the walk: a record is returned only at or below the live
+ * writer's durable mark (a record written but not yet durable is given back
+ * and read again later); every record returned extends what the reader has
+ * verified when it lies beyond it. A walk that ends below the live mark read
+ * pages cached before the writer filled them, or missed a segment made since
+ * the listing: it reads once more, afresh. */
 PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
-    int rc = plg__scan_next(&r->s, rec);
-    if (rc == 1 && rec->seq > r->vseq) { r->vseq = rec->seq; plg__pos_save(&r->s, &r->front); }
-    return rc;
+    plg__scan *s = &r->s;
+    if (r->has_pend) { r->has_pend = 0; *rec = r->pend; return 1; }
+    for (int pass = 0;; pass++) {
+        if (s->done && s->status == 0) plg__reader_resume(r);
+        /* at the writer's durable mark: nothing more to read yet (no walk over
+         * the unwritten end, whose evidence check would read megabytes) */
+        if (!s->done && r->live && s->last_seq && s->last_seq >= plg__reader_mark(r, 0) &&
+            s->last_seq >= plg__reader_mark(r, 1))
+            return 0;
+        plg__pos before;
+        plg__pos_save(s, &before);
+        int rc = plg__scan_next(s, rec);
+        if (rc == 1 && rec->seq > r->limit) {
+            r->limit = plg__reader_mark(r, 1);
+            if (rec->seq > r->limit) {
+                /* written but not yet durable: give it back; it is read again later */
+                plg__pos_load(s, &before);
+                s->g = s->ret_g; s->off = s->ret_off;
+                s->expect = rec->seq; s->skip_cont = 0; s->last_seq = rec->seq - 1;
+                s->chunk_n = 0;
+                return 0;
+            }
+        }
+        if (rc == 1 && rec->seq > r->vseq) { r->vseq = rec->seq; plg__pos_save(s, &r->front); }
+        if (rc != 0 || pass || s->status || !r->live) return rc;
+        uint64_t mark = plg__reader_mark(r, 1);
+        if (mark == UINT64_MAX || mark <= s->last_seq) return 0;
+        if (!s->done) { plg__reader_relist(r); s->chunk_n = 0; s->ra = 4; }   /* else resumed above */
+    }
+}
+
+PLGDEF int plg_reader_wait(plg_reader *r, int64_t timeout_ns) {
+    if (!r) return PLG_EINVAL;
+    uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
+    for (;;) {
+        plg__live *v = r->live;
+        uint32_t gen = v ? __atomic_load_n(&v->gen, __ATOMIC_SEQ_CST) : 0;
+        if (r->has_pend) return 1;
+        int rc = plg_reader_next(r, &r->pend);
+        if (rc < 0) return rc;
+        if (rc == 1) { r->has_pend = 1; return 1; }
+        if (timeout_ns == 0) return 0;
+        uint64_t now = plg_now_ns(), slice = 10000000;      /* 10 ms: a missed wake costs no more */
+        if (timeout_ns > 0) {
+            if (now >= deadline) return 0;
+            if (deadline - now < slice) slice = deadline - now;
+        }
+        struct timespec ts;
+        ts.tv_sec = 0; ts.tv_nsec = (long)slice;
+        if (v && r->live_rw) {
+            __atomic_fetch_add(&v->waiters, 1u, __ATOMIC_SEQ_CST);
+            syscall(SYS_futex, &v->gen, FUTEX_WAIT, gen, &ts, NULL, 0);
+            __atomic_fetch_sub(&v->waiters, 1u, __ATOMIC_SEQ_CST);
+        } else {
+            if (slice > 1000000) ts.tv_nsec = 1000000;      /* no shared mark to sleep on: poll */
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 /* The last page in [lo, hi) whose first fragment is valid with seq < target,
@@ -2765,11 +3001,13 @@ static int plg__seek(plg_reader *r, uint64_t seq, int again);
 
 /* A seek returns exactly what a walk from the start would: below the
  * verified mark it jumps (binary search); beyond it, it walks on from the
- * verified front up to seq, so damage before seq gives the walk's error and
- * damage after seq is not looked at. */
+ * verified front up to seq (through plg_reader_next, so never past a live
+ * writer's durable mark, with the segments that exist now), so damage before
+ * seq gives the walk's error and damage after seq is not looked at. */
 PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
     plg__scan *s = &r->s;
     if (seq == 0) return PLG_EINVAL;
+    r->has_pend = 0;
     if (seq <= r->vseq && plg__seek(r, seq, 1) == 0) return 0;
     plg__pos before;
     if (seq <= r->vseq) {                         /* the jump failed: walk from the start */
@@ -2778,7 +3016,9 @@ PLGDEF int plg_reader_seek(plg_reader *r, uint64_t seq) {
         s->last_seq = s->meta.base_seg == s->seg_first ? s->meta.base_seq - 1 : 0;
         s->first_seq = s->records = s->bytes = 0; s->have_epoch = 0;
     } else {
+        plg__reader_relist(r);
         plg__pos_load(s, &r->front);
+        s->chunk_n = 0; s->ra = 4;
     }
     for (;;) {
         plg_record rec;
@@ -2840,6 +3080,7 @@ PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset) {
 
 PLGDEF void plg_reader_close(plg_reader *r) {
     if (!r) return;
+    if (r->live) munmap(r->live, PLG_PAGE_SIZE);
     plg__scan_close(&r->s);
     PICOLOG_FREE(r);
 }
@@ -2866,6 +3107,7 @@ static void plg__op_restart(plg_log *L, uint64_t g, uint32_t off, uint64_t last)
     L->oldest_ns = 0;
     plg__store_rel(&L->written, last);
     plg__store_rel(&L->durable, last);
+    if (L->live) plg__store_rel(&L->live->durable, last);   /* tailing readers: may go down */
     uint32_t old = L->epoch;
     while (L->epoch == old || L->epoch == 0)
         if (plg_random(&L->epoch, sizeof L->epoch)) L->epoch = old + 1;
@@ -2878,10 +3120,12 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
     plg__meta m = L->meta;
     m.base_seg = g / L->D + 1; m.base_g = g; m.base_off = off; m.base_seq = next_seq;
     m.mark = next_seq - 1; m.clean = 0;
+    if (L->cseq - 1 > m.stale) m.stale = L->cseq - 1;   /* the old records stay on disk past the base */
     int rc = plg__meta_put(L->meta_fd, &m);
     if (rc) return rc;
     L->meta.gen = m.gen; L->meta.clean = 0;           /* field by field: plg_get_stats reads the mark */
     L->meta.base_seg = m.base_seg; L->meta.base_g = m.base_g; L->meta.base_off = off; L->meta.base_seq = next_seq;
+    L->meta.stale = m.stale;
     plg__store_rlx(&L->meta.mark, m.mark);
     plg__op_restart(L, g, off, next_seq - 1);
     return 0;
@@ -2906,13 +3150,15 @@ static int plg__op_truncate(plg_log *L, uint64_t seq) {
     plg_reader_close(r);
     if (rc) return rc;
     if (all) return plg__op_reset(L, seq + 1);
-    if (L->meta.mark > seq) {                         /* first: never claim what is erased next */
+    if (L->meta.mark > seq || L->meta.stale < L->cseq - 1) {   /* first: never claim what is erased next */
         plg__meta m = L->meta;
-        m.mark = seq; m.clean = 0;
+        if (m.mark > seq) m.mark = seq;
+        m.clean = 0;
+        if (m.stale < L->cseq - 1) m.stale = L->cseq - 1;       /* records past seq may survive a crash */
         rc = plg__meta_put(L->meta_fd, &m);
         if (rc) return rc;
-        L->meta.gen = m.gen;
-        plg__store_rlx(&L->meta.mark, seq);
+        L->meta.gen = m.gen; L->meta.clean = 0; L->meta.stale = m.stale;
+        plg__store_rlx(&L->meta.mark, m.mark);
     }
     rc = plg__prepare_tail(L, g, off, L->g_fill + 1);
     if (rc) return rc;

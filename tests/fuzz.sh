@@ -7,14 +7,22 @@
 # build/fuzz/artifacts/<target>/: copy it to fuzz/regress/<target>/ (it then
 # runs in every `make test`) and fix the bug.
 # usage: tests/fuzz.sh SECONDS      prints "N passed, N failed, N skipped"
+#   env FUZZ_RUNS=N       stop each target after N executions instead of after
+#                         SECONDS (make fuzz FUZZ_RUNS=100000000)
+#   env FUZZ_TARGETS="a b" only these targets (names as in fuzz/, without .c)
 set -u
 secs=${1:-30}
+runs=${FUZZ_RUNS:-}
 cd "$(dirname "$0")/.."
 B=build
 passed=0; failed=0; skipped=0
 done_line() { echo "fuzz: $passed passed, $failed failed, $skipped skipped"; echo "$passed $failed $skipped fuzz" >> "${PLG_TEST_TOTALS:-/dev/null}"; }
 targets=$(ls fuzz/fuzz_*.c 2>/dev/null | sed 's|fuzz/||;s|\.c$||')
-if [ -z "$targets" ]; then echo "[fuzz] FAIL: no targets in fuzz/"; failed=1; done_line; exit 1; fi
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+  want=""; for t in $FUZZ_TARGETS; do t=${t%.c}; t=${t#fuzz/}; [ -f "fuzz/$t.c" ] || { echo "fuzz: no target $t"; failed=$((failed+1)); continue; }; want="$want $t"; done
+  targets=$want
+fi
+if [ -z "$targets" ]; then echo "[fuzz] FAIL: no targets"; failed=$((failed+1)); done_line; exit 1; fi
 probe=$(mktemp -d)
 printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t*d,size_t n){(void)d;(void)n;return 0;}\n' > "$probe/p.c"
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null || ! "${FUZZ_CC:-clang}" -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>/dev/null; then
@@ -41,7 +49,8 @@ for t in $targets; do
   log=$(mktemp)
   start=$(date +%s)
   # -fork is not used: one process, bounded memory and time
-  ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=262144 \
+  if [ -n "$runs" ]; then limit="-runs=$runs"; else limit="-max_total_time=$secs"; fi
+  ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/$t" $limit -timeout=20 -rss_limit_mb=2048 -max_len=262144 \
       -print_final_stats=1 -artifact_prefix="$art/" $dirs >"$log" 2>&1
   rc=$?
   runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')

@@ -5,7 +5,10 @@
  *     into $PLG_FUZZ_SEEDS/fuzz_picolog_reader (default build/fuzz/seeds/...),
  *     which `make fuzz` / `make test-fuzz` start from, and runs each seed;
  *   - replays every input in fuzz/regress/fuzz_picolog_reader/: each crash
- *     libFuzzer ever finds is copied there and stays a regression test. */
+ *     libFuzzer ever finds is copied there and stays a regression test;
+ *   - every input must pass the target's oracles (fz_violations stays 0),
+ *     and the oracles are shown to fail on a wrong answer. */
+#define FZ_REPLAY   /* an oracle violation is counted (fz_violations), not abort() */
 #include "fuzz/fuzz_picolog_reader.c"
 #include "t.h"
 #include "fuzz_replay.h"
@@ -96,14 +99,54 @@ static void test_seed_corpus(void) {
     }
     emit(d, "torn");
     CHECK(nseeds >= 20);
+    CHECK_EQ(fz_violations, 0);
     printf("  %d seed inputs in %s\n", nseeds, seeds_dir());
 }
 
-static void test_regressions(void) { t_fuzz_replay("fuzz_picolog_reader", LLVMFuzzerTestOneInput); }
+static void test_regressions(void) {
+    unsigned long v0 = fz_violations;
+    t_fuzz_replay("fuzz_picolog_reader", LLVMFuzzerTestOneInput);
+    CHECK_EQ(fz_violations - v0, 0);
+}
+
+/* The oracles fail on a wrong answer: a real log, then results that
+ * disagree with it as a broken reader, plg_check or recovery would. */
+static void test_oracles_can_fail(void) {
+    const char *d = t_dir("fz_oracle");
+    make_log(d, 30, 300, 0, 9);
+    static fz_scan good, bad;
+    unsigned long v0 = fz_violations;
+    fz_scan_dir(d, &good, "oracle");
+    REQUIRE(good.rc == 0 && good.n == 30 && good.last == 30);
+    fz_check_agrees(d, &good, "oracle");
+    fz_check_seek(d, &good, 7, "oracle");
+    fz_check_prefix(&good, &good, "oracle");
+    CHECK_EQ(fz_violations - v0, 0);
+    bad = good; bad.last = 29; bad.n = 29;               /* the reader stops one short */
+    fz_check_agrees(d, &bad, "planted");
+    CHECK_EQ(fz_violations - v0, 1);
+    bad = good; bad.rc = PLG_ECORRUPT;                   /* the reader reports corruption, plg_check none */
+    fz_check_agrees(d, &bad, "planted");
+    CHECK_EQ(fz_violations - v0, 2);
+    bad = good; bad.crc[4] ^= 1;                         /* recovery changed a record's bytes */
+    fz_check_prefix(&good, &bad, "planted");
+    CHECK_EQ(fz_violations - v0, 3);
+    bad = good; bad.crc[6] ^= 1;                         /* the seek returns other bytes than the scan */
+    fz_check_seek(d, &bad, 7, "planted");
+    CHECK_EQ(fz_violations - v0, 4);
+#if FZ_SEEK_REACH_FIXED
+    bad = good; bad.last = 5; bad.n = 5;                 /* the scan ends at 5: a seek to 7 must give nothing */
+    fz_check_seek(d, &bad, 7, "planted");
+    CHECK_EQ(fz_violations - v0, 5);
+#endif
+    CHECK(fz_reader_code(PLG_ECORRUPT) && !fz_reader_code(PLG_EFULL) && !fz_reader_code(-5) && !fz_documented(1));
+    fz_violations = v0;                                  /* planted: not failures of the code under test */
+}
 
 int main(void) {
     RUN(test_seed_corpus);
     RUN(test_regressions);
+    RUN(test_oracles_can_fail);
     fz_clean(fz_dir());
     rmdir(fz_dir());
     return t_done();

@@ -20,6 +20,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 static char last_msg[1024];
@@ -99,6 +100,7 @@ static void test_full_disk(void) {
     snprintf(cmd, sizeof cmd, "dd if=/dev/zero of='%s' bs=1M count=2 status=none", ballast);
     CHECK_EQ(run(cmd), 0);
     plg_config c = cfg_for(logdir);
+    if (strstr(kind, "tmpfs")) c.flags |= PLG_ALLOW_VOLATILE;   /* only the ENOSPC logic is tested there */
     plg_log *L;
     int rc = open_log(&L, &c);
     if (rc) fprintf(stderr, "  open on the small fs: %s (%s)\n", plg_strerror(rc), last_msg);
@@ -147,11 +149,52 @@ static void test_full_disk(void) {
         CHECK_EQ(run(cmd), 0);
         char newdir[800]; snprintf(newdir, sizeof newdir, "%s/log2", mnt);
         plg_config c3 = cfg_for(newdir);
+        c3.flags = c.flags;
         rc = open_log(&L, &c3);
         printf("  a new log on a full disk: %s%s%s\n", plg_strerror(rc), last_msg[0] ? "; " : "", last_msg);
         CHECK_EQ(rc, PLG_ENOSPC);
         if (rc == 0) plg_close(L);
         CHECK_EQ(count_valid(logdir, 1000), got + 1);     /* the other log is untouched */
+    }
+    CHECK_EQ(umount(mnt), 0);
+}
+
+/* A temporary ENOSPC while the next segment is made is not sticky: the
+ * preallocation is retried, reports ENOSPC meanwhile (plg_stats), and once
+ * space is free the log goes on past the segment boundary, unpoisoned. */
+static void test_preallocation_retried_after_space_freed(void) {
+    if (geteuid() != 0) SKIP("needs root to mount a small filesystem");
+    char img[600], mnt[600], cmd[4000];
+    if (t_mount_small_ext4("plg_prealloc_enospc", mnt, sizeof mnt, img, sizeof img) != 0)
+        SKIP("cannot mount a loop ext4 here");
+    char logdir[700], ballast[700];
+    snprintf(logdir, sizeof logdir, "%s/log", mnt);
+    snprintf(ballast, sizeof ballast, "%s/ballast", mnt);
+    struct statvfs vs;
+    REQUIRE(statvfs(mnt, &vs) == 0);
+    uint64_t avail = (uint64_t)vs.f_bavail * vs.f_frsize, room = (3u << 20) / 2;   /* segment 1 and a half */
+    REQUIRE(avail > room + (1u << 20));
+    snprintf(cmd, sizeof cmd, "fallocate -l %llu '%s'", (unsigned long long)(avail - room), ballast);
+    CHECK_EQ(run(cmd), 0);
+    plg_config c = cfg_for(logdir);                    /* 1 MiB segments */
+    plg_log *L;
+    int rc = open_log(&L, &c);
+    CHECK_EQ(rc, 0);
+    if (rc == 0) {
+        plg_stats st;
+        for (int i = 0; i < 5000; i++) { plg_get_stats(L, &st); if (st.prealloc_error) break; usleep(1000); }
+        printf("  segment 2 on the full disk: %s, errno %d\n", plg_strerror(st.prealloc_error), st.prealloc_errno);
+        CHECK_EQ(st.prealloc_error, PLG_ENOSPC);
+        CHECK_EQ(st.prealloc_errno, ENOSPC);
+        CHECK_EQ(plg_error(L), 0);
+        CHECK_EQ(unlink(ballast), 0);                  /* space comes back */
+        uint64_t acked = append_until_error(L, 1000, 2600);   /* through segments 2 and 3 */
+        CHECK_EQ(plg_error(L), 0);
+        CHECK_EQ(acked, 2600);
+        plg_get_stats(L, &st);
+        CHECK_EQ(st.prealloc_error, 0);
+        CHECK_EQ(plg_close(L), 0);
+        CHECK_EQ(count_valid(logdir, 1000), 2600);
     }
     CHECK_EQ(umount(mnt), 0);
 }
@@ -280,5 +323,6 @@ int main(void) {
     RUN(test_read_only_directory_and_wrong_permissions);
     RUN(test_read_only_filesystem);
     RUN(test_full_disk);
+    RUN(test_preallocation_retried_after_space_freed);
     return t_done();
 }

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 static int quick(void) { return getenv("PLG_TEST_QUICK") != NULL; }
@@ -116,7 +117,7 @@ static void *live_writer(void *arg) {
 }
 static void test_reader_on_live_log_never_corrupt(void) {
     const char *dir = t_dir("plg_live_reads");
-    plg_config c = cfg_for(dir, 1u << 20);
+    plg_config c = cfg_for(dir, 64u << 10);
     c.max_inflight = 1; c.max_write_bytes = 4096;      /* window 8 KiB */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
@@ -124,16 +125,20 @@ static void test_reader_on_live_log_never_corrupt(void) {
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, live_writer, &w) == 0);
     uint64_t reads = 0, corrupt = 0, other = 0, records = 0;
-    uint64_t t_end = plg_now_ns() + (quick() ? 1500000000ull : 3000000000ull);
+    uint64_t t_end = plg_now_ns() + (quick() ? 1000000000ull : 2000000000ull);
     while (plg_now_ns() < t_end && reads < 20000) {
         plg_reader *r;
         int rc = plg_reader_open(&r, dir);
         if (rc) { other++; break; }
         plg_record rec;
-        uint64_t n = 0;
+        uint64_t n = 0, d = plg_durable(L);
+        int paused = 0;
         while ((rc = plg_reader_next(r, &rec)) == 1) {
             n++;
             if (rec.seq != n) { other++; break; }
+            /* near the end that was there: let the writer get a window or
+             * more ahead of the pages this reader already holds */
+            if (!paused && n + 8 >= d && reads % 2) { usleep(20000); paused = 1; }
         }
         if (rc == PLG_ECORRUPT) {
             uint64_t off = 0;
@@ -155,9 +160,251 @@ static void test_reader_on_live_log_never_corrupt(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* plg_notify_fd: readable once plg_durable advances, cleared by a read. */
+static int readable(int fd, int ms) {
+    struct pollfd p; p.fd = fd; p.events = POLLIN; p.revents = 0;
+    return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+static void test_notify_fd(void) {
+    const char *dir = t_dir("plg_live_notify");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    int fd = plg_notify_fd(L);
+    REQUIRE(fd >= 0);
+    CHECK_EQ(plg_notify_fd(L), fd);                    /* one fd per log */
+    CHECK(!readable(fd, 0));
+    for (int round = 1; round <= 3; round++) {
+        CHECK_EQ(plg_append(L, "tick", 4), round);
+        CHECK_EQ(plg_wait(L, (uint64_t)round, 5000000000ll), 0);
+        CHECK(readable(fd, 5000));
+        uint64_t v = 0;
+        CHECK_EQ(read(fd, &v, sizeof v), 8);
+        CHECK(v >= 1);
+        CHECK(!readable(fd, 0));                       /* reading cleared it */
+        CHECK_EQ(plg_durable(L), round);
+    }
+    CHECK_EQ(plg_close(L), 0);
+}
+
+/* An I/O engine whose writes reach the file at once but whose fsyncs are
+ * held: records are on disk, written, and not durable. */
+typedef struct hio { pthread_mutex_t mu; plg_io_cqe q[256]; int qn; int fd_q[256]; int is_sync[256]; int hold_sync; } hio;
+static int hio_write(void *ctx, int fd, const void *buf, uint32_t len, uint64_t off, int dsync, uint64_t tag) {
+    hio *h = (hio *)ctx;
+    (void)dsync;
+    ssize_t w = pwrite(fd, buf, len, (off_t)off);
+    pthread_mutex_lock(&h->mu);
+    h->q[h->qn].tag = tag; h->q[h->qn].res = w < 0 ? -errno : (int32_t)w; h->is_sync[h->qn] = 0; h->qn++;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+static int hio_fsync(void *ctx, int fd, uint64_t tag) {
+    hio *h = (hio *)ctx;
+    pthread_mutex_lock(&h->mu);
+    h->q[h->qn].tag = tag; h->q[h->qn].res = 0; h->fd_q[h->qn] = fd; h->is_sync[h->qn] = 1; h->qn++;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+static int hio_reap(void *ctx, plg_io_cqe *out, int max, uint64_t timeout_ns) {
+    hio *h = (hio *)ctx;
+    int n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < h->qn && n < max; ) {
+        if (h->is_sync[i] && h->hold_sync) { i++; continue; }
+        if (h->is_sync[i]) fdatasync(h->fd_q[i]);
+        out[n++] = h->q[i];
+        memmove(&h->q[i], &h->q[i + 1], (size_t)(h->qn - i - 1) * sizeof h->q[0]);
+        memmove(&h->fd_q[i], &h->fd_q[i + 1], (size_t)(h->qn - i - 1) * sizeof h->fd_q[0]);
+        memmove(&h->is_sync[i], &h->is_sync[i + 1], (size_t)(h->qn - i - 1) * sizeof h->is_sync[0]);
+        h->qn--;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (!n && timeout_ns) usleep(200);
+    return n;
+}
+
+/* A tailing reader returns records as they become durable and never one
+ * beyond the writer's durable mark, even when it is already in the file. */
+static void test_live_reader_stops_at_durable_mark(void) {
+    const char *dir = t_dir("plg_live_mark");
+    hio h; memset(&h, 0, sizeof h); pthread_mutex_init(&h.mu, NULL);
+    plg_io io; io.ctx = &h; io.submit_write = hio_write; io.submit_fsync = hio_fsync; io.reap = hio_reap;
+    plg_config c = cfg_for(dir, 64u << 10);
+    c.io = &io; c.sync_mode = PLG_SYNC_FDATASYNC;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    uint8_t buf[200];
+    for (uint64_t i = 1; i <= 10; i++) { fill(buf, 200, i); CHECK_EQ(plg_append(L, buf, 200), (int64_t)i); }
+    CHECK_EQ(plg_wait(L, 10, 5000000000ll), 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 200)); }
+    CHECK_EQ(n, 10);
+    pthread_mutex_lock(&h.mu); h.hold_sync = 1; pthread_mutex_unlock(&h.mu);
+    for (uint64_t i = 11; i <= 20; i++) { fill(buf, 200, i); CHECK_EQ(plg_append(L, buf, 200), (int64_t)i); }
+    for (int i = 0; i < 5000 && plg_written(L) < 20; i++) usleep(1000);
+    CHECK_EQ(plg_written(L), 20);                      /* in the file ... */
+    CHECK_EQ(plg_durable(L), 10);                      /* ... not durable */
+    CHECK_EQ(plg_reader_wait(r, 50000000), 0);         /* times out */
+    CHECK_EQ(plg_reader_next(r, &rec), 0);
+    pthread_mutex_lock(&h.mu); h.hold_sync = 0; pthread_mutex_unlock(&h.mu);
+    CHECK_EQ(plg_wait(L, 20, 5000000000ll), 0);
+    CHECK_EQ(plg_reader_wait(r, 5000000000ll), 1);
+    while (plg_reader_next(r, &rec) == 1) {
+        n++;
+        CHECK_EQ(rec.seq, n); CHECK(same(&rec, 200));
+        CHECK(rec.seq <= plg_durable(L));
+    }
+    CHECK_EQ(n, 20);
+    CHECK_EQ(plg_reader_wait(r, 0), 0);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+    pthread_mutex_destroy(&h.mu);
+}
+
+/* A reader in another process tails the log across segment switches:
+ * every record, dense and intact, each as soon as it is durable. */
+static int follow(const char *dir, uint64_t total, uint64_t *bad_out, uint64_t *progress) {
+    plg_reader *r = NULL;
+    int rc = PLG_ENOENT;
+    for (int i = 0; i < 5000 && (rc = plg_reader_open(&r, dir)) != 0; i++) usleep(1000);
+    if (rc) return rc;
+    uint64_t n = 0, bad = 0;
+    plg_record rec;
+    while (n < total) {
+        rc = plg_reader_wait(r, 20000000000ll);
+        if (rc != 1) break;
+        while (n < total && (rc = plg_reader_next(r, &rec)) == 1) {
+            n++;
+            uint32_t len = 24 + (uint32_t)(rec.seq * 7919 % 480);
+            if (rec.seq != n || !same(&rec, len)) bad++;
+        }
+        __atomic_store_n(progress, n, __ATOMIC_RELEASE);
+        if (rc < 0) break;
+    }
+    if (n < total) {
+        uint64_t off = 0;
+        const char *f = plg_reader_where(r, &off);
+        fprintf(stderr, "  follower stopped after %llu of %llu records: %s at %s offset %llu\n", (unsigned long long)n,
+                (unsigned long long)total, plg_strerror(rc), f, (unsigned long long)off);
+    }
+    plg_reader_close(r);
+    *bad_out = bad;
+    return n == total ? 0 : rc < 0 ? rc : -1;
+}
+static void test_live_reader_in_another_process(void) {
+    const char *dir = t_dir("plg_live_proc");
+    uint64_t total = quick() ? 3000 : 20000;            /* 64 KiB segments: ~100 switches */
+    uint64_t *progress = (uint64_t *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(progress != MAP_FAILED);
+    *progress = 0;
+    fflush(stdout); fflush(stderr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {                                    /* the writer */
+        plg_config c = cfg_for(dir, 64u << 10);
+        plg_log *L;
+        if (plg_open(&L, &c) != 0) _exit(2);
+        uint8_t buf[512];
+        for (uint64_t seq = 1; seq <= total; seq++) {
+            uint32_t len = 24 + (uint32_t)(seq * 7919 % 480);
+            fill(buf, len, seq);
+            if (append_retry(L, buf, len) != (int64_t)seq) _exit(3);
+            if (seq % 500 == 0) {                      /* old segments go, behind the reader */
+                uint64_t done = __atomic_load_n(progress, __ATOMIC_ACQUIRE);
+                if (done > 1000) plg_release(L, done - 1000);
+                usleep(2000);
+            }
+        }
+        _exit(plg_close(L) == 0 ? 0 : 4);
+    }
+    uint64_t bad = 0;
+    int rc = follow(dir, total, &bad, progress);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(bad, 0);
+    munmap(progress, 4096);
+}
+
+/* A tailing reader that falls behind plg_release: PLG_ERELEASED from
+ * plg_reader_wait/plg_reader_next once its next record is gone, after
+ * every record it could still read, and never PLG_ECORRUPT. */
+static void test_live_reader_behind_release(void) {
+    const char *dir = t_dir("plg_live_behind");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 100, 300) == 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    CHECK_EQ(plg_reader_wait(r, 5000000000ll), 1);
+    REQUIRE(plg_reader_next(r, &rec) == 1);
+    CHECK_EQ(rec.seq, 1);
+    REQUIRE(write_records(L, 4000, 300) == 0);        /* ~20 segments */
+    CHECK_EQ(plg_release(L, plg_appended(L) - 100), 0);
+    plg_stats st;
+    for (int i = 0; i < 5000; i++) { plg_get_stats(L, &st); if (st.segments_released >= 15) break; usleep(1000); }
+    CHECK(st.segments_released >= 15);
+    REQUIRE(write_records(L, 1000, 300) == 0);        /* released segments are reused */
+    uint64_t n = 1, bad = 0;
+    int rc;
+    for (;;) {
+        rc = plg_reader_wait(r, 2000000000ll);
+        if (rc != 1) break;
+        while ((rc = plg_reader_next(r, &rec)) == 1) if (rec.seq != ++n || !same(&rec, 300)) bad++;
+        if (rc < 0) break;
+    }
+    CHECK_EQ(rc, PLG_ERELEASED);
+    CHECK_EQ(bad, 0);
+    CHECK(n < 4000);
+    CHECK_EQ(plg_reader_wait(r, 0), PLG_ERELEASED);    /* it stays that way */
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
+/* A reader that caught up with the writer, then records become durable in
+ * the page it already read: the very next plg_reader_wait(r, 0) and
+ * plg_reader_next return them (the reader must not answer from the copy of
+ * that page it read before they were written). Found by the whole-API
+ * simulator (PLG_SIMAPI_OPS=default,tail --seed 72). */
+static void test_live_reader_sees_records_in_a_page_it_read(void) {
+    const char *dir = t_dir("plg_live_cached");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(write_records(L, 2, 100), 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 2);
+    CHECK_EQ(plg_reader_wait(r, 0), 0);                /* caught up */
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ(write_records(L, 8, 100), 0);         /* same page; durable on return */
+        CHECK_EQ(plg_reader_wait(r, 0), 1);            /* ready at once, no second call needed */
+        while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+        CHECK_EQ(n, plg_durable(L));
+    }
+    CHECK_EQ(n, 26);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_reader_of_released_segment);
     RUN(test_reader_on_live_log_never_corrupt);
+    RUN(test_notify_fd);
+    RUN(test_live_reader_stops_at_durable_mark);
+    RUN(test_live_reader_in_another_process);
+    RUN(test_live_reader_behind_release);
+    RUN(test_live_reader_sees_records_in_a_page_it_read);
     return t_done();
 }
