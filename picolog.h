@@ -2410,8 +2410,12 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
     /* at the writer's durable mark: nothing more to read yet (no walk over
      * the unwritten end, whose evidence check would read megabytes) */
     if (!s->done && r->live && s->last_seq && s->last_seq >= plg__reader_mark(r, 0) &&
-        s->last_seq >= plg__reader_mark(r, 1))
+        s->last_seq >= plg__reader_mark(r, 1)) {
+        /* the pages cached from here on were read while the writer was
+         * still filling them: once the mark moves, read them again */
+        s->chunk_n = 0; s->ra = 4;
         return 0;
+    }
     uint32_t epoch = s->epoch, last_epoch = s->last_epoch;
     int have_epoch = s->have_epoch, skip_cont = s->skip_cont;
     uint64_t expect = s->expect, first_seq = s->first_seq;

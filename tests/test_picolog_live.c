@@ -368,6 +368,34 @@ static void test_live_reader_behind_release(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* A tailing reader that stopped at the durable mark in the middle of a
+ * page: the writer then adds records to that same page and they become
+ * durable. The next plg_reader_wait(r, 0) / plg_reader_next must see them
+ * at once (the reader must not keep the page as it read it, partly written). */
+static void test_live_reader_rereads_partly_written_page(void) {
+    const char *dir = t_dir("plg_live_reread");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 2, 100) == 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 2);
+    CHECK_EQ(plg_reader_wait(r, 0), 0);                /* caught up */
+    REQUIRE(write_records(L, 3, 100) == 0);            /* 3..5, same page */
+    CHECK_EQ(plg_reader_wait(r, 0), 1);
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 5);
+    REQUIRE(write_records(L, 2, 100) == 0);            /* 6..7: plg_reader_next alone */
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 7);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_reader_of_released_segment);
@@ -376,5 +404,6 @@ int main(void) {
     RUN(test_live_reader_stops_at_durable_mark);
     RUN(test_live_reader_in_another_process);
     RUN(test_live_reader_behind_release);
+    RUN(test_live_reader_rereads_partly_written_page);
     return t_done();
 }
