@@ -396,6 +396,48 @@ static void test_live_reader_rereads_partly_written_page(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* live.shm as a crashed writer leaves it (flag 1, a durable mark below the
+ * end), naming a pid that runs but holds no writer (after a reboot, or a
+ * reused pid): readers must not trust that mark, and read every record on
+ * disk, as plg_check does. */
+static void test_stale_live_mark_of_crashed_writer(void) {
+    const char *dir = t_dir("plg_live_stale");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 50, 200) == 0);
+    CHECK_EQ(plg_close(L), 0);
+    fflush(stdout); fflush(stderr);
+    pid_t other = fork();                              /* a live process that is no writer */
+    REQUIRE(other >= 0);
+    if (other == 0) { for (;;) pause(); }
+    char name[4200];
+    snprintf(name, sizeof name, "%s/live.shm", dir);
+    int fd = open(name, O_RDWR);
+    REQUIRE(fd >= 0);
+    uint8_t *p = (uint8_t *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    REQUIRE(p != MAP_FAILED);
+    uint64_t mark = 5; int32_t pid = (int32_t)other; uint32_t open1 = 1;
+    memcpy(p + 16, &mark, 8);                          /* see docs/picolog-format.md */
+    memcpy(p + 32, &pid, 4);
+    memcpy(p + 36, &open1, 4);
+    munmap(p, 4096);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 200)); }
+    CHECK_EQ(n, 50);
+    CHECK_EQ(plg_reader_wait(r, 0), 0);
+    plg_reader_close(r);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.last_seq, 50);
+    kill(other, SIGKILL);
+    waitpid(other, NULL, 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_reader_of_released_segment);
@@ -405,5 +447,6 @@ int main(void) {
     RUN(test_live_reader_in_another_process);
     RUN(test_live_reader_behind_release);
     RUN(test_live_reader_rereads_partly_written_page);
+    RUN(test_stale_live_mark_of_crashed_writer);
     return t_done();
 }
