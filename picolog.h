@@ -2439,6 +2439,16 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
     int have_epoch = s->have_epoch, skip_cont = s->skip_cont;
     uint64_t expect = s->expect, first_seq = s->first_seq;
     int rc = plg__scan_next(s, rec);
+    if (rc == 0 && s->status == 0 && r->live) {
+        /* the walk ended below a running writer's durable mark: at the
+         * last segment it listed, or at pages it read before they were
+         * filled. Look again, once, with the segments that exist now. */
+        uint64_t m = plg__reader_mark(r, 1);
+        if (m != UINT64_MAX && s->last_seq < m) {
+            if (s->done) plg__reader_resume(r);
+            rc = plg__scan_next(s, rec);
+        }
+    }
     if (rc != 1 || rec->seq <= r->limit) return rc;
     r->limit = plg__reader_mark(r, 1);
     if (rec->seq <= r->limit) return rc;

@@ -396,6 +396,30 @@ static void test_live_reader_rereads_partly_written_page(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* A tailing reader at the end of the only segment it listed: the writer
+ * fills that segment and goes on into new ones, all durable. The next
+ * plg_reader_next calls return every record without a 0 in between (the
+ * reader must look for the new segments, not end at the old last one). */
+static void test_live_reader_finds_new_segments(void) {
+    const char *dir = t_dir("plg_live_newseg");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 10, 1000) == 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 1000)); }
+    CHECK_EQ(n, 10);
+    REQUIRE(write_records(L, 200, 1000) == 0);         /* ~60 a segment: into segments 2..4 */
+    CHECK_EQ(plg_reader_wait(r, 0), 1);
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 1000)); }
+    CHECK_EQ(n, 210);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 /* live.shm as a crashed writer leaves it (flag 1, a durable mark below the
  * end), naming a pid that runs but holds no writer (after a reboot, or a
  * reused pid): readers must not trust that mark, and read every record on
@@ -448,5 +472,6 @@ int main(void) {
     RUN(test_live_reader_behind_release);
     RUN(test_live_reader_rereads_partly_written_page);
     RUN(test_stale_live_mark_of_crashed_writer);
+    RUN(test_live_reader_finds_new_segments);
     return t_done();
 }
