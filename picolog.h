@@ -1386,13 +1386,21 @@ struct plg_log {
     int op_req, op_kind, op_rc, op_done; uint64_t op_arg;
     /* durability notification: an eventfd (lazily), the shared live mark */
     int notify_fd;
-    struct plg__live *live;
+    struct plg__live *live; int live_fd;   /* live_fd holds the lock that says "a writer runs" */
 };
 
 /* >>live: <dir>/live.shm, one shared page that tells readers in any process
  * how far the writer's durable mark is, and wakes them (a shared futex). It
  * is rewritten at every plg_open and never synced: only a running writer's
- * mark means anything. Fields are native-endian (one machine). */
+ * mark means anything. Fields are native-endian (one machine). The writer
+ * holds an OFD write lock (F_OFD_SETLK) on the whole file while the log is
+ * open: the kernel drops it when the writer dies, so unlike a pid it can
+ * never name a writer that is gone (a crash, a reboot, a reused pid).
+ * Readers test it with F_OFD_GETLK, which takes no lock. */
+#ifndef F_OFD_GETLK                   /* without _GNU_SOURCE: the Linux values */
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#endif
 #define PLG__LIVE_NAME  "live.shm"
 #define PLG__LIVE_MAGIC 0x31564c4e474c50ull       /* "PLGNLV1" */
 typedef struct plg__live {
@@ -2197,6 +2205,7 @@ static void plg__free(plg_log *L) {
         plg__live_wake(L->live);
         munmap(L->live, PLG_PAGE_SIZE);
     }
+    if (L->live_fd >= 0) close(L->live_fd);        /* drops the live lock */
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
     if (L->map) munmap(L->map, L->map_len);
     if (L->stage) munmap(L->stage, L->stage_len);
@@ -2487,10 +2496,14 @@ static int plg__check_volatile(plg_log *L) {
 static void plg__live_open(plg_log *L) {
     int fd = openat(L->dirfd, PLG__LIVE_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return;
-    void *p = ftruncate(fd, PLG_PAGE_SIZE) == 0
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK; lk.l_whence = SEEK_SET;      /* the whole file */
+    /* no lock, no mark: readers would take it for a crashed writer's */
+    void *p = fcntl(fd, F_OFD_SETLK, &lk) == 0 && ftruncate(fd, PLG_PAGE_SIZE) == 0
                   ? mmap(NULL, PLG_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (p == MAP_FAILED) return;
+    if (p == MAP_FAILED) { close(fd); return; }
+    L->live_fd = fd;
     plg__live *v = (plg__live *)p;
     __atomic_store_n(&v->open, 0u, __ATOMIC_RELEASE);       /* readers ignore it while it changes */
     __atomic_store_n(&v->log_id, L->log_id, __ATOMIC_RELAXED);
@@ -2531,7 +2544,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     plg_log *L = (plg_log *)PICOLOG_MALLOC(sizeof *L);
     if (!L) return PLG_ENOMEM;
     memset(L, 0, sizeof *L);
-    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1; L->notify_fd = -1;
+    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1; L->notify_fd = -1; L->live_fd = -1;
     pthread_mutex_init(&L->pa_mu, NULL);
     pthread_mutex_init(&L->op_mu, NULL);
     {
@@ -2811,6 +2824,7 @@ struct plg_reader {
     plg__scan s;
     plg__pos front; uint64_t vseq;
     plg__live *live; int live_rw;    /* the writer's shared mark (NULL: none) */
+    int live_fd;                     /* open on live.shm, to test the writer's lock */
     uint64_t limit;                  /* last durable mark seen */
     int has_pend; plg_record pend;   /* a record plg_reader_wait found */
 };
@@ -2826,14 +2840,14 @@ static void plg__reader_live(plg_reader *r) {
     struct stat st;
     void *p = fstat(fd, &st) == 0 && st.st_size >= (off_t)PLG_PAGE_SIZE
                   ? mmap(NULL, PLG_PAGE_SIZE, rw ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (p == MAP_FAILED) return;
-    r->live = (plg__live *)p; r->live_rw = rw;
+    if (p == MAP_FAILED) { close(fd); return; }
+    r->live = (plg__live *)p; r->live_rw = rw; r->live_fd = fd;
 }
 
 /* The writer's durable mark, while a writer has the log open (else
  * UINT64_MAX: everything on disk). check_pid: also make sure that writer
- * still runs (a killed writer leaves its mark behind). */
+ * still runs (a killed writer leaves its mark behind): it holds the lock on
+ * live.shm; its pid is only looked at where the lock cannot be tested. */
 static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
     plg__live *v = r->live;
     if (!v || __atomic_load_n(&v->magic, __ATOMIC_ACQUIRE) != PLG__LIVE_MAGIC ||
@@ -2843,6 +2857,10 @@ static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
     if (!__atomic_load_n(&v->open, __ATOMIC_ACQUIRE)) return UINT64_MAX;
     pid_t pid = (pid_t)__atomic_load_n(&v->writer_pid, __ATOMIC_RELAXED);
     if (!check_pid) return d;
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK; lk.l_whence = SEEK_SET;
+    if (fcntl(r->live_fd, F_OFD_GETLK, &lk) == 0) return lk.l_type == F_UNLCK ? UINT64_MAX : d;
     if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) return UINT64_MAX;   /* the writer died */
     return d;
 }
@@ -2853,6 +2871,7 @@ PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
     memset(r, 0, sizeof *r);
+    r->live_fd = -1;
     int rc = plg__scan_open(&r->s, path, 0);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     plg__pos_save(&r->s, &r->front);
@@ -2898,8 +2917,12 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
         /* at the writer's durable mark: nothing more to read yet (no walk over
          * the unwritten end, whose evidence check would read megabytes) */
         if (!s->done && r->live && s->last_seq && s->last_seq >= plg__reader_mark(r, 0) &&
-            s->last_seq >= plg__reader_mark(r, 1))
+            s->last_seq >= plg__reader_mark(r, 1)) {
+            /* the pages cached from here on were read while the writer was
+             * still filling them: once the mark moves, read them again */
+            s->chunk_n = 0; s->ra = 4;
             return 0;
+        }
         plg__pos before;
         plg__pos_save(s, &before);
         int rc = plg__scan_next(s, rec);
@@ -3081,6 +3104,7 @@ PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset) {
 PLGDEF void plg_reader_close(plg_reader *r) {
     if (!r) return;
     if (r->live) munmap(r->live, PLG_PAGE_SIZE);
+    if (r->live_fd >= 0) close(r->live_fd);
     plg__scan_close(&r->s);
     PICOLOG_FREE(r);
 }

@@ -368,6 +368,100 @@ static void test_live_reader_behind_release(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* A tailing reader that stopped at the durable mark in the middle of a
+ * page: the writer then adds records to that same page and they become
+ * durable. The next plg_reader_wait(r, 0) / plg_reader_next must see them
+ * at once (the reader must not keep the page as it read it, partly written). */
+static void test_live_reader_rereads_partly_written_page(void) {
+    const char *dir = t_dir("plg_live_reread");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 2, 100) == 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 2);
+    CHECK_EQ(plg_reader_wait(r, 0), 0);                /* caught up */
+    REQUIRE(write_records(L, 3, 100) == 0);            /* 3..5, same page */
+    CHECK_EQ(plg_reader_wait(r, 0), 1);
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 5);
+    REQUIRE(write_records(L, 2, 100) == 0);            /* 6..7: plg_reader_next alone */
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(n, 7);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
+/* A tailing reader at the end of the only segment it listed: the writer
+ * fills that segment and goes on into new ones, all durable. The next
+ * plg_reader_next calls return every record without a 0 in between (the
+ * reader must look for the new segments, not end at the old last one). */
+static void test_live_reader_finds_new_segments(void) {
+    const char *dir = t_dir("plg_live_newseg");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 10, 1000) == 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 1000)); }
+    CHECK_EQ(n, 10);
+    REQUIRE(write_records(L, 200, 1000) == 0);         /* ~60 a segment: into segments 2..4 */
+    CHECK_EQ(plg_reader_wait(r, 0), 1);
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 1000)); }
+    CHECK_EQ(n, 210);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
+/* live.shm as a crashed writer leaves it (flag 1, a durable mark below the
+ * end), naming a pid that runs but holds no writer (after a reboot, or a
+ * reused pid): readers must not trust that mark, and read every record on
+ * disk, as plg_check does. */
+static void test_stale_live_mark_of_crashed_writer(void) {
+    const char *dir = t_dir("plg_live_stale");
+    plg_config c = cfg_for(dir, 64u << 10);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    REQUIRE(write_records(L, 50, 200) == 0);
+    CHECK_EQ(plg_close(L), 0);
+    fflush(stdout); fflush(stderr);
+    pid_t other = fork();                              /* a live process that is no writer */
+    REQUIRE(other >= 0);
+    if (other == 0) { for (;;) pause(); }
+    char name[4200];
+    snprintf(name, sizeof name, "%s/live.shm", dir);
+    int fd = open(name, O_RDWR);
+    REQUIRE(fd >= 0);
+    uint8_t *p = (uint8_t *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    REQUIRE(p != MAP_FAILED);
+    uint64_t mark = 5; int32_t pid = (int32_t)other; uint32_t open1 = 1;
+    memcpy(p + 16, &mark, 8);                          /* see docs/picolog-format.md */
+    memcpy(p + 32, &pid, 4);
+    memcpy(p + 36, &open1, 4);
+    munmap(p, 4096);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while (plg_reader_next(r, &rec) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 200)); }
+    CHECK_EQ(n, 50);
+    CHECK_EQ(plg_reader_wait(r, 0), 0);
+    plg_reader_close(r);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.last_seq, 50);
+    kill(other, SIGKILL);
+    waitpid(other, NULL, 0);
+}
+
 /* A reader that caught up with the writer, then records become durable in
  * the page it already read: the very next plg_reader_wait(r, 0) and
  * plg_reader_next return them (the reader must not answer from the copy of
@@ -405,6 +499,9 @@ int main(void) {
     RUN(test_live_reader_stops_at_durable_mark);
     RUN(test_live_reader_in_another_process);
     RUN(test_live_reader_behind_release);
+    RUN(test_live_reader_rereads_partly_written_page);
+    RUN(test_stale_live_mark_of_crashed_writer);
+    RUN(test_live_reader_finds_new_segments);
     RUN(test_live_reader_sees_records_in_a_page_it_read);
     return t_done();
 }
