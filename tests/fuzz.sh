@@ -10,6 +10,7 @@
 #   env FUZZ_RUNS=N       stop each target after N executions instead of after
 #                         SECONDS (make fuzz FUZZ_RUNS=100000000)
 #   env FUZZ_TARGETS="a b" only these targets (names as in fuzz/, without .c)
+#   env FUZZ_SEED=N       libFuzzer's -seed (make test sets 1; make fuzz does not)
 set -u
 secs=${1:-30}
 runs=${FUZZ_RUNS:-}
@@ -50,16 +51,19 @@ for t in $targets; do
   start=$(date +%s)
   # -fork is not used: one process, bounded memory and time
   if [ -n "$runs" ]; then limit="-runs=$runs"; else limit="-max_total_time=$secs"; fi
-  ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/$t" $limit -timeout=20 -rss_limit_mb=2048 -max_len=262144 \
+  # FUZZ_SEED=N (make test): the same mutations every run, so a CI run checks
+  # what was checked before it landed; without it each run explores anew
+  seedopt=""; [ -n "${FUZZ_SEED:-}" ] && seedopt="-seed=$FUZZ_SEED"
+  ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/$t" $limit $seedopt -timeout=20 -rss_limit_mb=2048 -max_len=262144 \
       -print_final_stats=1 -artifact_prefix="$art/" $dirs >"$log" 2>&1
   rc=$?
-  runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+  execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
   cov=$(grep -E '#[0-9]+.*cov:' "$log" | tail -n 1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
   if [ $rc -eq 0 ]; then
-    echo "[fuzz] ok   $t: ${runs:-?} executions in $(( $(date +%s) - start ))s, coverage ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs"
+    echo "[fuzz] ok   $t: ${execs:-?} executions in $(( $(date +%s) - start ))s, coverage ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs"
     passed=$((passed+1))
   else
-    echo "[fuzz] FAIL $t (rc=$rc) after ${runs:-?} executions; crash input in $art/ (copy it to fuzz/regress/$t/)"
+    echo "[fuzz] FAIL $t (rc=$rc) after ${execs:-?} executions; crash input in $art/ (copy it to fuzz/regress/$t/)"
     grep -E 'ERROR|SUMMARY|#[0-9] ' "$log" | head -30 | sed 's/^/    /'
     failed=$((failed+1))
   fi
