@@ -18,8 +18,20 @@
  * during the torn-tail erase, read as mid-log corruption on the next open),
  * fixed in picolog.h.
  *
- * usage: test_crash_picolog [--rounds N] [--seed N]
- *   env PLG_CRASH_ROUNDS, PLG_CRASH_SEED */
+ * Release rounds: 64 KiB segments, records up to 1.5 segments long, and the
+ * child calls plg_release (mostly at a record longer than a segment, once it
+ * is durable: the record at the release point then has its head in an older
+ * segment than its tail), publishing the point first. Segments are retired
+ * and recycled many times per round. After each kill the check is exact:
+ * the log starts at or before the highest release point (at seq 1 when
+ * nothing was released), seqs are dense from there, every acknowledged record
+ * from the release point on is intact, and the next plg_open continues right
+ * after the recovered end. Retiring the segment that holds the head of the
+ * record at the release point loses that one record, and fails here.
+ *
+ * usage: test_crash_picolog [--rounds N] [--release-rounds N] [--seed N]
+ *   env PLG_CRASH_ROUNDS, PLG_CRASH_RELEASE_ROUNDS (default: a fifth of the
+ *   plain rounds), PLG_CRASH_SEED */
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "t.h"
@@ -32,6 +44,9 @@ typedef struct shared {
     uint64_t intent;     /* the child is about to append this seq */
     uint64_t acked;      /* plg_durable() as last seen by the child */
     uint64_t opened;     /* 1 once plg_open returned */
+    uint64_t appended0;  /* plg_appended() right after plg_open */
+    uint64_t released;   /* release rounds: the highest seq passed to plg_release, published
+                          * before the call (the parent sets what earlier rounds released) */
     int32_t open_rc;
 } shared;
 
@@ -44,6 +59,17 @@ static uint32_t rec_len(uint64_t seq, uint32_t gen) {
     if (h % 100 < 20) return 1 + (uint32_t)(h % 4000);
     return 1 + (uint32_t)(h % 200);
 }
+/* Release rounds (64 KiB segments): 3% of records are longer than a segment,
+ * so each one spans a segment boundary, and the child releases at them. */
+#define REL_SEGMENT (64u * 1024u)
+static uint32_t rel_len(uint64_t seq, uint32_t gen) {
+    uint64_t h = (seq * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)gen * 0xC2B2AE3D27D4EB4Full);
+    h ^= h >> 29;
+    if (h % 100 < 3) return REL_SEGMENT + 4096 + (uint32_t)(h % 29000);
+    if (h % 100 < 25) return 1 + (uint32_t)(h % 6000);
+    return 1 + (uint32_t)(h % 200);
+}
+static uint32_t len_of(int release, uint64_t seq, uint32_t gen) { return release ? rel_len(seq, gen) : rec_len(seq, gen); }
 static void fill(uint8_t *p, uint32_t len, uint64_t seq, uint32_t gen) {
     uint64_t s = seq * 0x9E3779B97F4A7C15ull ^ ((uint64_t)gen << 40) ^ 0x1234;
     for (uint32_t i = 0; i < len; i++) {
@@ -67,20 +93,34 @@ static plg_config cfg_for(const char *dir, uint32_t round) {
     c.max_write_bytes = 4096u << (round % 4);
     return c;
 }
+static plg_config cfg_rel(const char *dir, uint32_t round) {
+    plg_config c = cfg_for(dir, round);
+    c.segment_size = REL_SEGMENT;
+    return c;
+}
 
-static void child_main(const char *dir, uint32_t gen, shared *sh) {
+/* The child appends until it is killed. In release rounds it also calls
+ * plg_release: mostly at a record longer than a segment (its head lies in an
+ * older segment than its tail: the boundary record, whose head segment must
+ * stay) once that record is durable, else at a random durable seq. The point
+ * is published before the call, and never passes the durable seq, so the
+ * newest acknowledged record always stays. */
+static void child_main(const char *dir, uint32_t gen, shared *sh, int release, uint64_t seed) {
     static uint8_t buf[100000];
-    plg_config c = cfg_for(dir, gen);
+    plg_config c = release ? cfg_rel(dir, gen) : cfg_for(dir, gen);
     plg_log *L;
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) { c.io_mode = PLG_IO_BUFFERED_FDATASYNC; rc = plg_open(&L, &c); }
     __atomic_store_n(&sh->open_rc, rc, __ATOMIC_RELEASE);
     if (rc) _exit(3);
+    __atomic_store_n(&sh->appended0, plg_appended(L), __ATOMIC_RELEASE);
     __atomic_store_n(&sh->opened, 1, __ATOMIC_RELEASE);
+    uint64_t rng = seed * 0xD1342543DE82EF95ull + gen;
+    uint64_t rel = __atomic_load_n(&sh->released, __ATOMIC_ACQUIRE), big = 0;
     uint64_t t0 = plg_now_ns();
     for (;;) {
         uint64_t seq = plg_appended(L) + 1;
-        uint32_t len = rec_len(seq, gen);
+        uint32_t len = len_of(release, seq, gen);
         fill(buf, len, seq, gen);
         __atomic_store_n(&sh->intent, seq, __ATOMIC_RELEASE);
         int64_t s;
@@ -89,7 +129,19 @@ static void child_main(const char *dir, uint32_t gen, shared *sh) {
             sched_yield();
         }
         if (s != (int64_t)seq) _exit(4);
-        __atomic_store_n(&sh->acked, plg_durable(L), __ATOMIC_RELEASE);
+        uint64_t acked = plg_durable(L);
+        __atomic_store_n(&sh->acked, acked, __ATOMIC_RELEASE);
+        if (release) {
+            if (!big && len > REL_SEGMENT && seq > rel) big = seq;   /* the oldest one not yet released */
+            if (big && acked >= big) {
+                uint64_t to = big;
+                if (t_rand(&rng) % 4 == 0) to = rel + 1 + t_rand(&rng) % (acked - rel);   /* anywhere durable */
+                big = 0;
+                rel = to;
+                __atomic_store_n(&sh->released, rel, __ATOMIC_RELEASE);
+                if (plg_release(L, rel) != 0) _exit(6);
+            }
+        }
         if (plg_now_ns() - t0 > 10ull * 1000000000ull) _exit(5);   /* never killed: the parent is gone */
     }
 }
@@ -108,11 +160,15 @@ static uint64_t default_rounds(void) {
 #endif
 }
 
-static uint64_t opt_rounds, opt_seed = 1;
+static uint64_t opt_rounds, opt_release_rounds, opt_seed = 1;
+static int opt_have_release_rounds;
 
-static void test_sigkill_rounds(void) {
-    uint64_t rounds = opt_rounds ? opt_rounds : env_u64("PLG_CRASH_ROUNDS", default_rounds());
-    uint64_t rng = opt_seed;
+/* One series of SIGKILL rounds. release: 64 KiB segments and plg_release in
+ * the child (segments retired and recycled many times per round); the check
+ * is then exact about the start of the log too. */
+static void sigkill_rounds(int release, uint64_t rounds) {
+    const char *name = release ? "crash_picolog_release" : "crash_picolog";
+    uint64_t rng = opt_seed ^ (release ? 0x5EEDull << 32 : 0);
     shared *sh = (shared *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(sh != MAP_FAILED);
     const uint32_t per_log = 25;                  /* a fresh log every 25 rounds */
@@ -120,45 +176,69 @@ static void test_sigkill_rounds(void) {
     int nstarts = 0;
     const char *dir = NULL;
     uint64_t total_acked = 0, total_recovered = 0, killed_in_open = 0, bad_rounds = 0, torn = 0, max_lost_unacked = 0;
+    uint64_t max_released = 0, max_first = 0, segs_retired = 0;
     static uint8_t exp[100000];
     uint64_t t_start = plg_now_ns();
-    uint64_t last = 0;                            /* records in the log after the previous round */
+    uint64_t last = 0;                            /* the last seq in the log after the previous round */
+    uint64_t released = 0;                        /* the highest release point any round of this log published */
     for (uint32_t round = 0; round < rounds; round++) {
-        if (round % per_log == 0) { dir = t_dir("crash_picolog"); nstarts = 0; last = 0; }
+        if (round % per_log == 0) { dir = t_dir(name); nstarts = 0; last = 0; released = 0; }
         memset(sh, 0, sizeof *sh);
+        sh->released = released;
         uint32_t gen = round + 1;
         gen_of_start[nstarts] = gen; start_seq[nstarts] = last + 1; nstarts++;
         fflush(stdout); fflush(stderr);
         pid_t pid = fork();
         REQUIRE(pid >= 0);
-        if (pid == 0) child_main(dir, gen, sh);
-        /* kill after 0..40 ms; one round in eight right away (during recovery) */
+        if (pid == 0) child_main(dir, gen, sh, release, opt_seed);
+        /* kill after 0..40 ms; one round in eight right away (during recovery).
+         * Release rounds: the rest wait for plg_open (at most 5 s), then run
+         * 5..60 ms, long enough for several releases on a loaded machine. */
         uint64_t r = t_rand(&rng);
         useconds_t us = (r % 8 == 0) ? (useconds_t)(r >> 8) % 3000 : 2000 + (useconds_t)((r >> 8) % 38000);
+        if (release && r % 8 != 0) {
+            for (int w = 0; w < 5000 && !__atomic_load_n(&sh->opened, __ATOMIC_ACQUIRE) && !sh->open_rc; w++) usleep(1000);
+            us = 5000 + (useconds_t)((r >> 8) % 55000);
+        }
         usleep(us);
         kill(pid, SIGKILL);
         int st = 0;
         waitpid(pid, &st, 0);
         if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {
-            fprintf(stderr, "  round %u: the child exited on its own (status %d, open rc %d)\n", round, st, sh->open_rc);
+            fprintf(stderr, "  round %u: the child exited on its own (status %d, open rc %d); seed %llu: reproduce with "
+                    "test_crash_picolog --seed %llu\n", round, st, sh->open_rc, (unsigned long long)opt_seed, (unsigned long long)opt_seed);
             bad_rounds++;
             continue;
         }
         uint64_t acked = __atomic_load_n(&sh->acked, __ATOMIC_ACQUIRE);
         uint64_t intent = __atomic_load_n(&sh->intent, __ATOMIC_ACQUIRE);
-        if (!__atomic_load_n(&sh->opened, __ATOMIC_ACQUIRE)) killed_in_open++;
+        int opened = __atomic_load_n(&sh->opened, __ATOMIC_ACQUIRE) != 0;
+        uint64_t appended0 = __atomic_load_n(&sh->appended0, __ATOMIC_ACQUIRE);
+        uint64_t rel_now = __atomic_load_n(&sh->released, __ATOMIC_ACQUIRE);
+        if (rel_now > released) released = rel_now;
+        if (!opened) killed_in_open++;
         /* check */
-        plg_reader *rd;
+        int bad = 0;
+        if (opened && appended0 != last) {
+            /* the next append continues right after the end the previous check found */
+            fprintf(stderr, "  round %u: plg_open continued at seq %llu, the log ended at %llu\n", round,
+                    (unsigned long long)appended0 + 1, (unsigned long long)last);
+            bad = 1;
+        }
+        plg_reader *rd = NULL;
         int rc = plg_reader_open(&rd, dir);
-        if (rc == PLG_ENOENT && last == 0) { nstarts--; continue; }   /* killed before the first segment existed */
-        if (rc) { fprintf(stderr, "  round %u: plg_reader_open: %s\n", round, plg_strerror(rc)); bad_rounds++; break; }
-        plg_record rec; uint64_t n = 0; int bad = 0;
-        while ((rc = plg_reader_next(rd, &rec)) == 1) {
-            n++;
+        if (rc) rd = NULL;
+        if (!bad && rc == PLG_ENOENT && last == 0) { nstarts--; continue; }   /* killed before the first segment existed */
+        if (!bad && rc) { fprintf(stderr, "  round %u: plg_reader_open: %s\n", round, plg_strerror(rc)); bad = 1; }
+        plg_record rec; uint64_t n = 0, first = 0, count = 0;
+        while (!bad && (rc = plg_reader_next(rd, &rec)) == 1) {
+            if (!count) first = rec.seq;
+            count++;
+            n = first + count - 1;                  /* seqs dense from the first record held */
             if (rec.seq != n) { fprintf(stderr, "  round %u: seq %llu where %llu expected\n", round, (unsigned long long)rec.seq, (unsigned long long)n); bad = 1; break; }
             int k = nstarts - 1;
             while (k > 0 && start_seq[k] > n) k--;
-            uint32_t g = gen_of_start[k], len = rec_len(n, g);
+            uint32_t g = gen_of_start[k], len = len_of(release, n, g);
             fill(exp, len, n, g);
             if (rec.len != len || memcmp(exp, rec.data, len) != 0) {
                 fprintf(stderr, "  round %u: seq %llu has other content than appended (gen %u)\n", round, (unsigned long long)n, g);
@@ -166,27 +246,41 @@ static void test_sigkill_rounds(void) {
             }
         }
         uint64_t off = 0;
-        const char *where = plg_reader_where(rd, &off);
+        const char *where = rd ? plg_reader_where(rd, &off) : "";
         if (!bad && rc != 0) {
             fprintf(stderr, "  round %u: recovery failed after %llu records: %s at %s offset %llu\n", round,
                     (unsigned long long)n, plg_strerror(rc), where, (unsigned long long)off);
             bad = 1;
         }
-        plg_reader_close(rd);
+        if (rd) plg_reader_close(rd);
         uint64_t floor = acked > last ? acked : last;   /* what was durable before this round survives too */
+        /* Only records below the release point may go, and the release point
+         * never passes an acknowledged seq: the log starts at or before it
+         * (at 1 when nothing was released). One record lost at a release
+         * boundary shows here. */
+        uint64_t may_start = released > 1 ? released : 1;
+        if (!bad && count && first > may_start) {
+            fprintf(stderr, "  round %u: LOST RECORDS AT THE RELEASE POINT: the log starts at seq %llu, only seqs below %llu "
+                    "were released and %llu are acknowledged\n", round, (unsigned long long)first,
+                    (unsigned long long)may_start, (unsigned long long)floor);
+            bad = 1;
+        }
         if (!bad && n < floor) {
-            fprintf(stderr, "  round %u: LOST ACKNOWLEDGED RECORDS: recovered %llu, acknowledged %llu\n", round,
+            fprintf(stderr, "  round %u: LOST ACKNOWLEDGED RECORDS: recovered up to %llu, acknowledged %llu\n", round,
                     (unsigned long long)n, (unsigned long long)floor);
             bad = 1;
         }
         if (!bad && n > intent && n > last) {
-            fprintf(stderr, "  round %u: recovered %llu records, at most %llu appended\n", round, (unsigned long long)n,
+            fprintf(stderr, "  round %u: recovered up to %llu, at most %llu appended\n", round, (unsigned long long)n,
                     (unsigned long long)intent);
             bad = 1;
         }
         plg_check_result cr;
-        if (!bad && (plg_check(dir, &cr) != 0 || cr.last_seq != n)) {
-            fprintf(stderr, "  round %u: plg_check: %d, last %llu, but the reader just saw %llu: %s\n", round, cr.status, (unsigned long long)cr.last_seq, (unsigned long long)n, cr.detail);
+        memset(&cr, 0, sizeof cr);
+        if (!bad && (plg_check(dir, &cr) != 0 || cr.last_seq != n || cr.records != count || (count && cr.first_seq != first))) {
+            fprintf(stderr, "  round %u: plg_check: %d, seqs %llu..%llu (%llu records), but the reader just saw %llu..%llu: %s\n",
+                    round, cr.status, (unsigned long long)cr.first_seq, (unsigned long long)cr.last_seq,
+                    (unsigned long long)cr.records, (unsigned long long)first, (unsigned long long)n, cr.detail);
             bad = 1;
         }
         if (!bad && cr.torn_tail) torn++;
@@ -198,31 +292,53 @@ static void test_sigkill_rounds(void) {
                      "cmp -s '%s.at_check' '%s.later' 2>/dev/null; diff -rq '%s.at_check' '%s.later' >&2 && echo '  (no change after 0.5 s)' >&2",
                      dir, dir, dir, dir, dir, dir, dir, dir, dir, dir);
             if (system(cmd) != 0) {}
-            fprintf(stderr, "  round %u FAILED (seed %llu, mode %d): reproduce with test_crash_picolog --seed %llu; files in %s\n",
-                    round, (unsigned long long)opt_seed, cfg_for(dir, gen).sync_mode, (unsigned long long)opt_seed, dir);
+            fprintf(stderr, "  %sround %u FAILED (seed %llu, mode %d, released below %llu, acknowledged %llu): reproduce with "
+                    "test_crash_picolog --seed %llu; files in %s\n", release ? "release " : "",
+                    round, (unsigned long long)opt_seed, cfg_for(dir, gen).sync_mode, (unsigned long long)released,
+                    (unsigned long long)floor, (unsigned long long)opt_seed, dir);
             bad_rounds++;
             break;
         }
         if (intent > n && intent - n > max_lost_unacked) max_lost_unacked = intent - n;
+        if (released > max_released) max_released = released;
+        if (first > max_first) max_first = first;
+        if (cr.first_segment > 1) segs_retired += cr.first_segment - 1;
         total_acked += acked > last ? acked - last : 0;
         total_recovered += n > last ? n - last : 0;
         last = n;
     }
     munmap(sh, 4096);
     CHECK_EQ(bad_rounds, 0);
-    printf("  crash: %llu SIGKILL rounds (%llu during plg_open), %llu failed; %llu records acknowledged and %llu "
-           "recovered across rounds; %llu rounds ended in a torn tail; %.1f s\n",
+    printf("  crash%s: %llu SIGKILL rounds (%llu during plg_open), %llu failed; %llu records acknowledged and %llu "
+           "recovered across rounds; %llu rounds ended in a torn tail; %.1f s\n", release ? " with plg_release" : "",
            (unsigned long long)rounds, (unsigned long long)killed_in_open, (unsigned long long)bad_rounds,
            (unsigned long long)total_acked, (unsigned long long)total_recovered, (unsigned long long)torn,
            (double)(plg_now_ns() - t_start) / 1e9);
+    if (release)
+        printf("  release: highest release point %llu, latest first seq held %llu; summed over rounds, the oldest segment "
+               "index above 1 by %llu\n", (unsigned long long)max_released, (unsigned long long)max_first,
+               (unsigned long long)segs_retired);
+}
+
+static void test_sigkill_rounds(void) {
+    sigkill_rounds(0, opt_rounds ? opt_rounds : env_u64("PLG_CRASH_ROUNDS", default_rounds()));
+}
+
+/* A fifth as many release rounds as plain ones (valgrind runs 20 plain: 4). */
+static void test_sigkill_release_rounds(void) {
+    uint64_t plain = opt_rounds ? opt_rounds : env_u64("PLG_CRASH_ROUNDS", default_rounds());
+    uint64_t n = opt_have_release_rounds ? opt_release_rounds : env_u64("PLG_CRASH_RELEASE_ROUNDS", (plain + 4) / 5);
+    sigkill_rounds(1, n);
 }
 
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rounds") && i + 1 < argc) opt_rounds = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--release-rounds") && i + 1 < argc) { opt_release_rounds = strtoull(argv[++i], NULL, 0); opt_have_release_rounds = 1; }
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) opt_seed = strtoull(argv[++i], NULL, 0);
     }
     if (!opt_rounds && getenv("PLG_CRASH_SEED")) opt_seed = strtoull(getenv("PLG_CRASH_SEED"), NULL, 0);
     RUN(test_sigkill_rounds);
+    RUN(test_sigkill_release_rounds);
     return t_done();
 }
