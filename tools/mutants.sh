@@ -11,13 +11,13 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # quick budgets: enough to catch what these tests can catch
 export PLG_SIM_SEEDS=${PLG_SIM_SEEDS:-300} PP_SIM_SEEDS=${PP_SIM_SEEDS:-300}
-export PLG_CRASH_ROUNDS=${PLG_CRASH_ROUNDS:-30} PP_CRASH_ROUNDS=${PP_CRASH_ROUNDS:-30} VAULT_CRASH_ROUNDS=${VAULT_CRASH_ROUNDS:-30}
+export PLG_CRASH_ROUNDS=${PLG_CRASH_ROUNDS:-30} PLG_CRASH_RELEASE_ROUNDS=${PLG_CRASH_RELEASE_ROUNDS:-15} PP_CRASH_ROUNDS=${PP_CRASH_ROUNDS:-30} VAULT_CRASH_ROUNDS=${VAULT_CRASH_ROUNDS:-30}
 
 # name | file | text to find (python string literal) | its replacement | tests
 rows=(
 "no_dir_fsync_after_rename|picolog.h|'    while (o.fsync_dir(o.ctx, dir) != 0) if (errno != EINTR) return plg__from_errno(errno);\n'|''|test_sim_pinnacle"
 "vault_no_fsync_before_rename|vault.h|'    if (rc == 0 && vault__sys_fsync(fd) != 0) { err = errno; rc = vault__errno(err); }\n'|''|test_vault_sim test_vault test_crash_vault"
-"release_boundary_segment|picolog.h|'f.seq < below;'|'f.seq <= below;'|test_sim_picolog_api test_picolog_recovery test_picolog"
+"release_boundary_segment|picolog.h|'f.seq < below;'|'f.seq <= below;'|test_sim_picolog_api test_picolog_recovery test_picolog test_crash_picolog"
 "no_epoch_check_in_scan|picolog.h|'        if (s->have_epoch && f->epoch != s->epoch && !(f->flags & PLG__F_EPOCH_START)) return 0;\n'|''|test_sim_picolog_api test_picolog test_sim_picolog"
 "every_invalid_record_is_torn_tail|picolog.h|'        int evidence = plg__scan_evidence(s, xg, xoff, &at);'|'        int evidence = 0 && plg__scan_evidence(s, xg, xoff, &at);'|test_sim_picolog_api test_picolog_recovery test_picolog"
 "durable_mark_ignored|picolog.h|'    if (s->meta.mark > s->last_seq) {'|'    if (0 && s->meta.mark > s->last_seq) {'|test_sim_picolog_api test_picolog_recovery"
