@@ -129,6 +129,8 @@ static void child_main(const char *dir, uint32_t gen, shared *sh, int release, u
             sched_yield();
         }
         if (s != (int64_t)seq) _exit(4);
+        if (release && len > REL_SEGMENT && t_rand(&rng) % 2 == 0)
+            (void)plg_wait(L, seq, 1000000000);    /* now and then: released while the writer is right behind it */
         uint64_t acked = plg_durable(L);
         __atomic_store_n(&sh->acked, acked, __ATOMIC_RELEASE);
         if (release) {
@@ -157,6 +159,16 @@ static uint64_t default_rounds(void) {
     return 100;
 #else
     return 200;
+#endif
+}
+
+/* TSan and valgrind run the child many times slower: it gets longer. */
+static int slow_build(void) {
+#if defined(__SANITIZE_THREAD__)
+    return 1;
+#else
+    const char *q = getenv("PLG_TEST_QUICK");
+    return q && *q && *q != '0';
 #endif
 }
 
@@ -193,12 +205,14 @@ static void sigkill_rounds(int release, uint64_t rounds) {
         if (pid == 0) child_main(dir, gen, sh, release, opt_seed);
         /* kill after 0..40 ms; one round in eight right away (during recovery).
          * Release rounds: the rest wait for plg_open (at most 5 s), then run
-         * 5..60 ms, long enough for several releases on a loaded machine. */
+         * 5..60 ms (4x under TSan and valgrind), long enough for several
+         * releases on a loaded machine. */
         uint64_t r = t_rand(&rng);
         useconds_t us = (r % 8 == 0) ? (useconds_t)(r >> 8) % 3000 : 2000 + (useconds_t)((r >> 8) % 38000);
         if (release && r % 8 != 0) {
             for (int w = 0; w < 5000 && !__atomic_load_n(&sh->opened, __ATOMIC_ACQUIRE) && !sh->open_rc; w++) usleep(1000);
             us = 5000 + (useconds_t)((r >> 8) % 55000);
+            if (slow_build()) us *= 4;
         }
         usleep(us);
         kill(pid, SIGKILL);

@@ -11,7 +11,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # quick budgets: enough to catch what these tests can catch
 export PLG_SIM_SEEDS=${PLG_SIM_SEEDS:-300} PP_SIM_SEEDS=${PP_SIM_SEEDS:-300}
-export PLG_CRASH_ROUNDS=${PLG_CRASH_ROUNDS:-30} PLG_CRASH_RELEASE_ROUNDS=${PLG_CRASH_RELEASE_ROUNDS:-15} PP_CRASH_ROUNDS=${PP_CRASH_ROUNDS:-30} VAULT_CRASH_ROUNDS=${VAULT_CRASH_ROUNDS:-30}
+export PLG_CRASH_ROUNDS=${PLG_CRASH_ROUNDS:-30} PLG_CRASH_RELEASE_ROUNDS=${PLG_CRASH_RELEASE_ROUNDS:-40} PP_CRASH_ROUNDS=${PP_CRASH_ROUNDS:-30} VAULT_CRASH_ROUNDS=${VAULT_CRASH_ROUNDS:-30}
 
 # name | file | text to find (python string literal) | its replacement | tests
 rows=(
