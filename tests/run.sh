@@ -20,8 +20,10 @@ trap 'rm -rf "$work"' EXIT
 run_one() {   # index bin
   local i=$1 bin=$2 start rc
   start=$(date +%s)
-  if [ ! -x "$bin" ]; then echo "run.sh: $bin does not exist: it was not built" > "$work/$i.out"; echo "127 0" > "$work/$i.rc"; return; fi
-  PLG_TEST_DIR="$base/$(basename "$bin")" timeout "${TEST_TIMEOUT:-600}" "$bin" >"$work/$i.out" 2>&1
+  local run=("$bin")
+  case $bin in *.sh) [ -f "$bin" ] && run=(bash "$bin");; esac   # a script runs whatever its mode bits
+  if [ "${run[0]}" = "$bin" ] && [ ! -x "$bin" ]; then echo "run.sh: $bin does not exist: it was not built" > "$work/$i.out"; echo "127 0" > "$work/$i.rc"; return; fi
+  PLG_TEST_DIR="$base/$(basename "$bin")" timeout "${TEST_TIMEOUT:-600}" "${run[@]}" >"$work/$i.out" 2>&1
   rc=$?
   echo "$rc $(( $(date +%s) - start ))" > "$work/$i.rc"
 }
