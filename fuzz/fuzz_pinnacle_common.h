@@ -1,7 +1,9 @@
 /* Helpers shared by the pinnacle_persist fuzz targets
  * (fuzz/fuzz_pinnacle_journal.c, fuzz/fuzz_pinnacle_snapshot.c) and their
  * seed maker tests/test_fuzz_pinnacle.c: the scratch data directory, the
- * compact segment encoding, checksum fixing, the round-trip oracle.
+ * compact segment encoding, checksum fixing, the oracles (documented result
+ * codes; a round trip that keeps the orders and the market data by content),
+ * each a pf_violation(): abort() under libFuzzer, counted with PF_REPLAY.
  *
  * Compact segment encoding (what a fuzz input holds for one journal segment):
  * a chunk of n bytes. n < 84: the file is those n bytes (a short header).
@@ -13,8 +15,10 @@
 #define FUZZ_PINNACLE_COMMON_H
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
+#include "fuzz_pinnacle_decode.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -167,11 +171,30 @@ static void pf_fix_tail_crc(uint8_t *f, size_t len) {
     pp__put32(f + len - 8, plg_crc32c(0, f, len - 8));
 }
 
+/* ---- oracles: a violation aborts under libFuzzer; the replay test
+ * (tests/test_fuzz_pinnacle.c, PF_REPLAY) counts it in pf_violations ---- */
+static unsigned long pf_violations;
+static void pf_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void pf_violation(const char *fmt, ...) {
+    va_list ap; va_start(ap, fmt);
+    fprintf(stderr, "fuzz_pinnacle: ORACLE: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    pf_violations++;
+#ifndef PF_REPLAY
+    pf_cleanup();                        /* abort() skips atexit: leave no scratch directory */
+    abort();
+#endif
+}
+
+/* 0 or one of the documented PP_ERRORS codes. */
 static int pf_check_rc(const char *what, int rc) {
-    if (rc > 0 || strcmp(pp_strerror(rc), "unknown pinnacle_persist error") == 0) {
-        fprintf(stderr, "fuzz_pinnacle: %s returned %d, not 0 or a PP_E* code\n", what, rc);
-        abort();
-    }
+    int known = rc == 0;
+#define PF__IS(name, val, msg) if (rc == (val)) known = 1;
+    PP_ERRORS(PF__IS)
+#undef PF__IS
+    if (!known) pf_violation("%s returned %d, not 0 or a documented PP_E* code", what, rc);
     return rc;
 }
 
@@ -195,26 +218,99 @@ static void pf_orders_of(pp_book *b, pf_orders *v) {
     v->n = 0;
     pf_check_rc("pp_orders", pp_orders(b, pf_collect, v));
     if (v->n) qsort(v->o, v->n, sizeof *v->o, pf_by_id);
-    if (v->n != pp_order_count(b)) { fprintf(stderr, "fuzz_pinnacle: pp_orders visited %zu, pp_order_count %llu\n", v->n, (unsigned long long)pp_order_count(b)); abort(); }
+    if (v->n != pp_order_count(b)) pf_violation("pp_orders visited %zu, pp_order_count %llu", v->n, (unsigned long long)pp_order_count(b));
 }
 static int pf_same_order(const pp_order *a, const pp_order *b) {
     return a->id == b->id && a->price == b->price && a->qty == b->qty && a->ts_ns == b->ts_ns && a->side == b->side && a->seq == b->seq;
 }
 
-static void pf_md_queries(pp_book *b, int64_t counts[4]) {
-    static pp_tick ticks[64]; static pp_bar bars[64]; static pp_gap gaps[64];
-    pp_tick last; pp_md_spec sp;
-    (void)pf_check_rc("pp_md_last", pp_md_last(b, &last));
+/* What the market-data queries return: counts and content (the first 64
+ * ticks, 1 s bars, 1 min bars and gaps, the last tick, the last exchange seq). */
+#define PF_MDN 64
+typedef struct pf_md {
+    int64_t counts[4];
+    pp_tick ticks[PF_MDN]; pp_bar bars1[PF_MDN], bars60[PF_MDN]; pp_gap gaps[PF_MDN];
+    int last_rc; pp_tick last;
+    uint64_t last_exch_seq;
+} pf_md;
+
+static void pf_md_queries(pp_book *b, pf_md *m) {
+    static pp_tick ticks[PF_MDN]; static pp_bar bars[PF_MDN];
+    pp_md_spec sp;
+    memset(m, 0, sizeof *m);
+    m->last_rc = pf_check_rc("pp_md_last", pp_md_last(b, &m->last));
     (void)pf_check_rc("pp_md_spec_get", pp_md_spec_get(b, &sp));
-    (void)pp_md_last_exch_seq(b);
-    counts[0] = pp_md_ticks(b, 0, UINT64_MAX, ticks, 64);
-    counts[1] = pp_md_bars(b, PP_BAR_1S, 0, UINT64_MAX, bars, 64);
-    counts[2] = pp_md_bars(b, PP_BAR_1M, 0, UINT64_MAX, bars, 64);
-    counts[3] = pp_md_gaps(b, 0, UINT64_MAX, gaps, 64);
-    for (int i = 0; i < 4; i++) (void)pf_check_rc("pp_md_ticks/bars/gaps", counts[i] < 0 ? (int)counts[i] : 0);
-    (void)pp_md_ticks(b, 5, 3, ticks, 64);          /* an empty range the wrong way round */
-    (void)pp_md_bars(b, 7, 0, UINT64_MAX, bars, 64); /* an unsupported resolution */
+    m->last_exch_seq = pp_md_last_exch_seq(b);
+    m->counts[0] = pp_md_ticks(b, 0, UINT64_MAX, m->ticks, PF_MDN);
+    m->counts[1] = pp_md_bars(b, PP_BAR_1S, 0, UINT64_MAX, m->bars1, PF_MDN);
+    m->counts[2] = pp_md_bars(b, PP_BAR_1M, 0, UINT64_MAX, m->bars60, PF_MDN);
+    m->counts[3] = pp_md_gaps(b, 0, UINT64_MAX, m->gaps, PF_MDN);
+    for (int i = 0; i < 4; i++) (void)pf_check_rc("pp_md_ticks/bars/gaps", m->counts[i] < 0 ? (int)m->counts[i] : 0);
+    (void)pp_md_ticks(b, 5, 3, ticks, PF_MDN);          /* an empty range the wrong way round */
+    (void)pp_md_bars(b, 7, 0, UINT64_MAX, bars, PF_MDN); /* an unsupported resolution */
 }
+
+static int pf_same_tick(const pp_tick *a, const pp_tick *b) {   /* field by field: the struct has padding */
+    return a->exch_seq == b->exch_seq && a->exch_ts_ns == b->exch_ts_ns && a->recv_ts_ns == b->recv_ts_ns &&
+           a->price == b->price && a->size == b->size && a->bid == b->bid && a->bid_size == b->bid_size &&
+           a->ask == b->ask && a->ask_size == b->ask_size && a->volume_24h == b->volume_24h &&
+           a->trade_id == b->trade_id && a->side == b->side;
+}
+static int pf_same_bar(const pp_bar *a, const pp_bar *b) {
+    return a->start_ns == b->start_ns && a->open == b->open && a->high == b->high && a->low == b->low &&
+           a->close == b->close && a->volume == b->volume && a->trades == b->trades && a->gaps == b->gaps;
+}
+
+/* The same market data, by content: a violation names the first difference. */
+static void pf_md_compare(const pf_md *a, const pf_md *b, const char *what) {
+    static const char *const kind[4] = {"ticks", "1 s bars", "1 min bars", "gaps"};
+    for (int i = 0; i < 4; i++)
+        if (a->counts[i] != b->counts[i]) {
+            pf_violation("%s: %s: %lld before, %lld after", what, kind[i], (long long)a->counts[i], (long long)b->counts[i]);
+            return;
+        }
+    int64_t n[4];
+    for (int i = 0; i < 4; i++) n[i] = a->counts[i] < 0 ? 0 : a->counts[i] > PF_MDN ? PF_MDN : a->counts[i];
+    for (int64_t k = 0; k < n[0]; k++)
+        if (!pf_same_tick(&a->ticks[k], &b->ticks[k])) { pf_violation("%s: tick %lld differs (exch seq %llu / %llu)", what, (long long)k, (unsigned long long)a->ticks[k].exch_seq, (unsigned long long)b->ticks[k].exch_seq); return; }
+    for (int64_t k = 0; k < n[1]; k++)
+        if (!pf_same_bar(&a->bars1[k], &b->bars1[k])) { pf_violation("%s: 1 s bar %lld differs", what, (long long)k); return; }
+    for (int64_t k = 0; k < n[2]; k++)
+        if (!pf_same_bar(&a->bars60[k], &b->bars60[k])) { pf_violation("%s: 1 min bar %lld differs", what, (long long)k); return; }
+    for (int64_t k = 0; k < n[3]; k++)
+        if (a->gaps[k].after_seq != b->gaps[k].after_seq || a->gaps[k].next_seq != b->gaps[k].next_seq ||
+            a->gaps[k].exch_ts_ns != b->gaps[k].exch_ts_ns) { pf_violation("%s: gap %lld differs", what, (long long)k); return; }
+    if (a->last_rc != b->last_rc || (a->last_rc == 0 && !pf_same_tick(&a->last, &b->last)))
+        pf_violation("%s: the last tick differs", what);
+    else if (a->last_exch_seq != b->last_exch_seq)
+        pf_violation("%s: last exchange seq %llu before, %llu after", what, (unsigned long long)a->last_exch_seq, (unsigned long long)b->last_exch_seq);
+}
+
+/* The recovered book equals the independent decoder's (fuzz_pinnacle_decode.h):
+ * the same last seq and the same orders, every field. */
+static unsigned long pf_compared;   /* books compared with the decoder's (the replay test checks it is not 0) */
+static void pf_book_compare(pp_book *b, pd_book *d, const char *what) {
+    static pf_orders v;
+    pf_compared++;
+    if (d->corrupt) { pf_violation("%s: pp_open recovered a journal the decoder says is corrupt", what); return; }
+    if (pp_last_seq(b) != d->last) {
+        pf_violation("%s: recovered up to seq %llu, the decoder %llu", what, (unsigned long long)pp_last_seq(b), (unsigned long long)d->last);
+        return;
+    }
+    pf_orders_of(b, &v);
+    if (v.n != d->n) { pf_violation("%s: %zu orders recovered, %zu decoded", what, v.n, d->n); return; }
+    for (size_t i = 0; i < v.n; i++) {
+        const pp_order *o = &v.o[i];
+        pd_ord *e = pd_find(d, o->id, 0);
+        if (!e || e->price != o->price || e->qty != o->qty || e->ts != o->ts_ns || e->side != o->side || e->seq != o->seq) {
+            pf_violation("%s: order %llu: recovered price %lld qty %lld ts %llu side %u seq %llu, decoded %s", what,
+                         (unsigned long long)o->id, (long long)o->price, (long long)o->qty, (unsigned long long)o->ts_ns,
+                         (unsigned)o->side, (unsigned long long)o->seq, e ? "other fields" : "no such order");
+            return;
+        }
+    }
+}
+static pd_book *pf_expect;   /* set by the journal target when the decoder applies (no snapshot) */
 
 /* After a successful recovery: the orders and md history, one more event,
  * optionally a snapshot and a compaction, a clean close, and a reopen that
@@ -222,47 +318,43 @@ static void pf_md_queries(pp_book *b, int64_t counts[4]) {
  * once on these files and nothing acknowledged may be lost by reopening. */
 static void pf_round_trip(pp_store *st, pp_book *b, int snapshot) {
     static pf_orders before, after;
+    static pf_md md0, md1;
     pf_orders_of(b, &before);
-    int64_t md0[4], md1[4];
-    pf_md_queries(b, md0);
+    pf_md_queries(b, &md0);
     uint64_t last = pp_last_seq(b);
     uint64_t id = 0x7000000000000001ull;
     while (pp_find(b, id, &(pp_order){0}) == 0) id++;
     pp_order o = {id, 12345, 7, 99, PP_SELL, 0};
     int rc = pf_check_rc("pp_add", pp_add(b, &o));
     if (rc == 0) {
-        if (pp_last_seq(b) != last + 1) { fprintf(stderr, "fuzz_pinnacle: pp_add moved seq %llu -> %llu\n", (unsigned long long)last, (unsigned long long)pp_last_seq(b)); abort(); }
-        if (pf_check_rc("pp_sync", pp_sync(b)) == 0 && pp_durable(b) != pp_last_seq(b)) {
-            fprintf(stderr, "fuzz_pinnacle: after pp_sync, durable %llu but last %llu\n",
-                    (unsigned long long)pp_durable(b), (unsigned long long)pp_last_seq(b));
-            abort();
-        }
+        if (pp_last_seq(b) != last + 1)
+            pf_violation("pp_add moved seq %llu -> %llu", (unsigned long long)last, (unsigned long long)pp_last_seq(b));
+        if (pf_check_rc("pp_sync", pp_sync(b)) == 0 && pp_durable(b) != pp_last_seq(b))
+            pf_violation("after pp_sync, durable %llu but last %llu", (unsigned long long)pp_durable(b),
+                         (unsigned long long)pp_last_seq(b));
         if (snapshot) { pf_check_rc("pp_snapshot", pp_snapshot(b)); pf_check_rc("pp_compact", pp_compact(b)); }
         pf_orders_of(b, &before);
-        pf_md_queries(b, md0);
+        pf_md_queries(b, &md0);
         last = pp_last_seq(b);
     }
     int crc = pf_check_rc("pp_close", pp_close(st));
     if (rc != 0 || crc != 0) return;               /* nothing promised */
     pp_config c = pf_config(pf_base());
     rc = pf_check_rc("pp_open (again)", pp_open(&st, &c));
-    if (rc != 0) { fprintf(stderr, "fuzz_pinnacle: reopen after a clean close failed: %s\n", pp_strerror(rc)); abort(); }
-    if (pf_check_rc("pp_book_open (again)", pp_book_open(st, PF_INSTR, &b)) != 0) abort();
+    if (rc != 0) { pf_violation("reopen after a clean close failed: %s", pp_strerror(rc)); return; }
+    if (pf_check_rc("pp_book_open (again)", pp_book_open(st, PF_INSTR, &b)) != 0) {
+        pf_violation("pp_book_open after a clean close and reopen failed");
+        pp_close(st);
+        return;
+    }
     pf_orders_of(b, &after);
-    pf_md_queries(b, md1);
+    pf_md_queries(b, &md1);
     int bad = pp_last_seq(b) != last || after.n != before.n;
     for (size_t i = 0; !bad && i < after.n; i++) bad = !pf_same_order(&before.o[i], &after.o[i]);
-    if (bad) {
-        fprintf(stderr, "fuzz_pinnacle: reopen lost or changed the book: seq %llu -> %llu, %zu -> %zu orders\n",
-                (unsigned long long)last, (unsigned long long)pp_last_seq(b), before.n, after.n);
-        abort();
-    }
-    if (memcmp(md0, md1, sizeof md0) != 0) {
-        fprintf(stderr, "fuzz_pinnacle: reopen changed the market data: ticks %lld/%lld, 1s bars %lld/%lld, 1m bars %lld/%lld, gaps %lld/%lld\n",
-                (long long)md0[0], (long long)md1[0], (long long)md0[1], (long long)md1[1], (long long)md0[2], (long long)md1[2],
-                (long long)md0[3], (long long)md1[3]);
-        abort();
-    }
+    if (bad)
+        pf_violation("reopen lost or changed the book: seq %llu -> %llu, %zu -> %zu orders", (unsigned long long)last,
+                     (unsigned long long)pp_last_seq(b), before.n, after.n);
+    pf_md_compare(&md0, &md1, "reopen changed the market data");
     pf_check_rc("pp_close (again)", pp_close(st));
 }
 
@@ -273,28 +365,25 @@ static void pf_open_and_use(int round_trip, int snapshot) {
     pp_config c = pf_config(pf_base());
     pp_store *st = NULL;
     int rc = pf_check_rc("pp_open", pp_open(&st, &c));
-    if (rc != 0) { if (st) abort(); return; }
+    if (rc != 0) { if (st) pf_violation("a store after a failed pp_open (%d)", rc); return; }
     pp_book *b = NULL;
     rc = pf_check_rc("pp_book_open", pp_book_open(st, PF_INSTR, &b));
     if (rc == 0) {
+        if (pf_expect) pf_book_compare(b, pf_expect, "recovery vs the independent decoder");
         pp_stats s;
         pp_get_stats(b, &s);
-        if (s.last_seq != pp_last_seq(b) || s.durable_seq > s.last_seq || pp_durable(b) > pp_last_seq(b)) {
-            fprintf(stderr, "fuzz_pinnacle: after recovery: last %llu, stats last %llu, durable %llu\n",
-                    (unsigned long long)pp_last_seq(b), (unsigned long long)s.last_seq, (unsigned long long)pp_durable(b));
-            abort();
-        }
+        if (s.last_seq != pp_last_seq(b) || s.durable_seq > s.last_seq || pp_durable(b) > pp_last_seq(b))
+            pf_violation("after recovery: last %llu, stats last %llu, durable %llu", (unsigned long long)pp_last_seq(b),
+                         (unsigned long long)s.last_seq, (unsigned long long)pp_durable(b));
         /* a sync with nothing new: every journaled event is durable, and no more */
-        if (pf_check_rc("pp_sync", pp_sync(b)) == 0 && pp_durable(b) != pp_last_seq(b)) {
-            fprintf(stderr, "fuzz_pinnacle: after recovery and pp_sync, durable %llu but last %llu\n",
-                    (unsigned long long)pp_durable(b), (unsigned long long)pp_last_seq(b));
-            abort();
-        }
+        if (pf_check_rc("pp_sync", pp_sync(b)) == 0 && pp_durable(b) != pp_last_seq(b))
+            pf_violation("after recovery and pp_sync, durable %llu but last %llu", (unsigned long long)pp_durable(b),
+                         (unsigned long long)pp_last_seq(b));
         if (round_trip) { pf_round_trip(st, b, snapshot); return; }
         static pf_orders v;
+        static pf_md md;
         pf_orders_of(b, &v);
-        int64_t md[4];
-        pf_md_queries(b, md);
+        pf_md_queries(b, &md);
     }
     pf_check_rc("pp_close", pp_close(st));
 }

@@ -22,6 +22,10 @@
  *   flags bit 6  bytes that are not an entry after the journal (a torn tail)
  *   flags bit 7  the round trip takes pp_snapshot and pp_compact first
  *
+ * Oracles as in fuzz/fuzz_pinnacle_journal.c (fuzz/fuzz_pinnacle_common.h):
+ * documented PP_ERRORS codes only, and a round trip that keeps the orders
+ * and the market data by content.
+ *
  * Built with clang -fsanitize=fuzzer,address,undefined (make fuzz); the same
  * function runs in tests/test_fuzz_pinnacle.c on every file in
  * fuzz/regress/fuzz_pinnacle_snapshot/ and on the seeds. */

@@ -18,8 +18,20 @@
  *
  * The PBKDF2 count accepted is VAULT_ITERATIONS_FLOOR (1000) .. 4000: the
  * floor costs about 80 us per derivation with SHA-NI (no test-only macro is
- * needed). Every outcome must be 0 or a VAULT_E* code; anything else, a
- * sanitizer report, a leak or a failed round trip aborts.
+ * needed).
+ *
+ * Oracles (each a violation: abort() under libFuzzer, counted in
+ * fv_violations in the replay test, tests/test_fuzz_vault.c):
+ *   - every result is 0 or one of the documented VAULT_ERRORS codes;
+ *   - a successful open means the file's tag verifies under an independent
+ *     HMAC-SHA256 of what docs/vault-format.md says is authenticated
+ *     (fuzz/fuzz_vault_oracle.h: its own field reader, base64, SHA-256, HMAC,
+ *     PBKDF2, none of vault.h's code), whether or not the fuzzer fixed the
+ *     tag up: a reader that skips or weakens the tag check opens a file with
+ *     a wrong tag, and this says so; so does a save's file;
+ *   - count, list and get agree, names come sorted, and a save + reopen
+ *     gives back every credential byte for byte.
+ * A sanitizer report or a leak fails the run as well.
  *
  * Built with clang -fsanitize=fuzzer,address,undefined (make fuzz); the same
  * function is called by tests/test_fuzz_vault.c on every file in
@@ -33,6 +45,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <stdarg.h>
+#include "fuzz_vault_oracle.h"
 
 #define FV_PASSWORD "fuzz password"
 #define FV_MAX_ITER 4000u
@@ -103,9 +117,58 @@ static const vault__keyset *fv_keys(const uint8_t salt[VAULT__SALT_LEN], uint32_
     return &ks;
 }
 
+/* ---- oracles ---- */
+static unsigned long fv_violations;
+static void fv_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fv_violation(const char *fmt, ...) {
+    va_list ap; va_start(ap, fmt);
+    fprintf(stderr, "fuzz_vault_loader: ORACLE: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    fv_violations++;
+#ifndef FV_REPLAY
+    fv_cleanup();                        /* abort() skips atexit: leave no scratch directory */
+    abort();
+#endif
+}
+
+/* 0 or a documented VAULT_ERRORS code. */
 static int fv_check_rc(int rc) {
-    if (rc > 0 || strcmp(vault_strerror(rc), "unknown vault error") == 0) { fprintf(stderr, "fuzz_vault_loader: undocumented result %d\n", rc); abort(); }
+    int known = 0;
+#define FV__IS(name, val, msg) if (rc == (val)) known = 1;
+    VAULT_ERRORS(FV__IS)
+#undef FV__IS
+    if (!known) fv_violation("undocumented result %d", rc);
     return rc;
+}
+
+/* The file at path opened: its tag must verify under the oracle's own HMAC. */
+static void fv_check_tag(const char *text, size_t len, const char *what) {
+    int ok = fvo_tag_verifies(text, len, FV_PASSWORD);
+    if (ok != 1)
+        fv_violation("%s: vault_open_ex accepted a file whose tag %s under an independent HMAC-SHA256", what,
+                     ok == 0 ? "does not verify" : "cannot be computed (a covered field is missing)");
+}
+
+static char *fv_slurp(const char *path, size_t *len) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    long sz = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    rewind(fp);
+    char *b = sz >= 0 ? (char *)malloc((size_t)sz + 1) : NULL;
+    size_t n = b ? fread(b, 1, (size_t)sz, fp) : 0;
+    fclose(fp);
+    *len = n;
+    return b;
+}
+
+static void fv_check_file_tag(const char *what) {
+    size_t n = 0;
+    char *b = fv_slurp(fv_path(), &n);
+    if (!b) { fv_violation("%s: the vault file cannot be read back", what); return; }
+    fv_check_tag(b, n, what);
+    free(b);
 }
 
 /* flags bit 0: the text with the right tag (malloc'd), or NULL to use it as is. */
@@ -169,14 +232,14 @@ static char *fv_wrap_map(const uint8_t *map, size_t len, size_t *outlen) {
     return js;
 }
 
-typedef struct fv_cred { char *name, *value; } fv_cred;
+typedef struct fv_cred { char *name, *value; int vlen; } fv_cred;   /* a value may hold NUL bytes (vault_set_bytes) */
 typedef struct fv_ctx { vault *v; fv_cred *c; int n, cap, bad; char *buf; } fv_ctx;
 
 static int fv_visit(const char *name, void *ctxp) {
     fv_ctx *x = (fv_ctx *)ctxp;
     int len = vault_get(x->v, name, x->buf, VAULT_VALUE_MAX + 1);
     int need = vault_get(x->v, name, NULL, 0);
-    if (len < 0 || need != len || strlen(x->buf) != (size_t)len || strlen(name) == 0 || strlen(name) > VAULT_NAME_MAX) {
+    if (len < 0 || need != len || x->buf[len] != 0 || strlen(name) == 0 || strlen(name) > VAULT_NAME_MAX) {
         x->bad = 1;
         return 1;
     }
@@ -187,7 +250,9 @@ static int fv_visit(const char *name, void *ctxp) {
         x->c = c; x->cap = nc;
     }
     x->c[x->n].name = strdup(name);
-    x->c[x->n].value = strdup(x->buf);
+    x->c[x->n].value = (char *)malloc((size_t)len + 1);
+    if (x->c[x->n].value) memcpy(x->c[x->n].value, x->buf, (size_t)len + 1);
+    x->c[x->n].vlen = len;
     x->n++;
     return 0;
 }
@@ -223,20 +288,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     vault *v = NULL;
     int rc = fv_check_rc(vault_open_ex(&v, fv_path(), FV_PASSWORD, &o));
     if (rc != 0) {
-        if (v) abort();                      /* no handle on failure */
+        if (v) fv_violation("a handle after a failed open (%d)", rc);   /* no handle on failure */
         return 0;
     }
+    fv_check_file_tag("open");
     fv_ctx x;
     memset(&x, 0, sizeof x);
     x.v = v; x.buf = valbuf;
     int cnt = vault_count(v);
     int listed = vault_list(v, fv_visit, &x);
     if (x.bad || cnt < 0 || listed != cnt || x.n != cnt) {
-        fprintf(stderr, "fuzz_vault_loader: count %d, listed %d, visited %d, bad %d\n", cnt, listed, x.n, x.bad);
-        abort();
+        fv_violation("count %d, listed %d, visited %d, bad %d", cnt, listed, x.n, x.bad);
     }
     for (int i = 1; i < x.n; i++)
-        if (strcmp(x.c[i - 1].name, x.c[i].name) >= 0) { fprintf(stderr, "fuzz_vault_loader: names not sorted\n"); abort(); }
+        if (strcmp(x.c[i - 1].name, x.c[i].name) >= 0) { fv_violation("names not sorted"); break; }
     (void)fv_check_rc(vault_get(v, "no such name", valbuf, 16));
     if (flags & 4) {
         /* round trip: what opened saves and opens again, unchanged, plus one */
@@ -246,16 +311,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         v = NULL;
         if (rc == 0 && added) {
             rc = vault_open_ex(&v, fv_path(), FV_PASSWORD, &o);
-            if (rc != 0) { fprintf(stderr, "fuzz_vault_loader: reopen after save: %s\n", vault_strerror(rc)); abort(); }
+            if (rc != 0) { fv_violation("reopen after save: %s", vault_strerror(rc)); fv_free_ctx(&x); return 0; }
+            fv_check_file_tag("reopen after save");
             for (int i = 0; i < x.n; i++) {
                 if (!strcmp(x.c[i].name, "fuzz.added")) continue;
                 int l = vault_get(v, x.c[i].name, valbuf, VAULT_VALUE_MAX + 1);
-                if (l < 0 || strcmp(valbuf, x.c[i].value) != 0) {
-                    fprintf(stderr, "fuzz_vault_loader: credential %d changed across save + open (%d)\n", i, l);
-                    abort();
+                if (l != x.c[i].vlen || !x.c[i].value || memcmp(valbuf, x.c[i].value, (size_t)l) != 0) {
+                    fv_violation("credential %d changed across save + open (%d)", i, l);
+                    break;
                 }
             }
-            if (vault_get(v, "fuzz.added", valbuf, 16) != 5 || strcmp(valbuf, "value") != 0) abort();
+            if (vault_get(v, "fuzz.added", valbuf, 16) != 5 || strcmp(valbuf, "value") != 0) fv_violation("the added credential did not come back");
         }
     }
     vault_close(v);

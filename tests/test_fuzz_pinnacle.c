@@ -8,7 +8,10 @@
  *     start from, and runs each seed;
  *   - replays every input in fuzz/regress/fuzz_pinnacle_journal/ and
  *     fuzz/regress/fuzz_pinnacle_snapshot/: each crash libFuzzer ever finds
- *     is copied there and stays a regression test. */
+ *     is copied there and stays a regression test;
+ *   - every input must pass the targets' oracles (pf_violations stays 0),
+ *     and the oracles are shown to fail on a wrong answer. */
+#define PF_REPLAY   /* an oracle violation is counted (pf_violations), not abort() */
 #define LLVMFuzzerTestOneInput fuzz_pinnacle_journal_one
 #include "fuzz/fuzz_pinnacle_journal.c"
 #undef LLVMFuzzerTestOneInput
@@ -218,17 +221,118 @@ static void test_seed_corpus(void) {
         emit("fuzz_pinnacle_snapshot", "empty", &b, fuzz_pinnacle_snapshot_one, &nseeds_s);
         free(b.p);
     }
+    CHECK_EQ(pf_violations, 0);
+    CHECK(pf_compared >= 3);            /* the decoder oracle ran on the seeds (those without a snapshot) */
+    printf("  %lu recovered books compared with the independent decoder's\n", pf_compared);
     CHECK(nseeds_j >= 16);
     CHECK(nseeds_s >= 15);
     printf("  %d + %d seed inputs in %s and %s\n", nseeds_j, nseeds_s, seeds_dir("fuzz_pinnacle_journal"), seeds_dir("fuzz_pinnacle_snapshot"));
 }
 
-static void test_regressions_journal(void) { t_fuzz_replay("fuzz_pinnacle_journal", fuzz_pinnacle_journal_one); }
-static void test_regressions_snapshot(void) { t_fuzz_replay("fuzz_pinnacle_snapshot", fuzz_pinnacle_snapshot_one); }
+static void test_regressions_journal(void) {
+    unsigned long v0 = pf_violations;
+    t_fuzz_replay("fuzz_pinnacle_journal", fuzz_pinnacle_journal_one);
+    CHECK_EQ(pf_violations - v0, 0);
+}
+static void test_regressions_snapshot(void) {
+    unsigned long v0 = pf_violations;
+    t_fuzz_replay("fuzz_pinnacle_snapshot", fuzz_pinnacle_snapshot_one);
+    CHECK_EQ(pf_violations - v0, 0);
+}
+
+/* The oracles fail on a wrong answer: market data read twice from one store
+ * agrees, and each planted difference in content (not in counts) is caught;
+ * an undocumented result code is caught. */
+static void test_oracles_can_fail(void) {
+    const char *d = t_dir("fzp_oracle");
+    make_store(d, 200, 1, 80, 150, 3);
+    pp_config c = pf_config(d);
+    pp_store *st;
+    REQUIRE(pp_open(&st, &c) == 0);
+    pp_book *b;
+    REQUIRE(pp_book_open(st, PF_INSTR, &b) == 0);
+    {   /* one tick after a jump in the exchange seq: a gap */
+        pp_tick t, last;
+        REQUIRE(pp_md_last(b, &last) == 0);
+        t = last; t.exch_seq += 5; t.exch_ts_ns += 1000000000ull; t.recv_ts_ns += 1000000000ull; t.trade_id++;
+        CHECK_EQ(pp_tick_append(b, &t), 0);
+    }
+    static pf_md good, bad;
+    unsigned long v0 = pf_violations;
+    pf_md_queries(b, &good);
+    pf_md_queries(b, &bad);
+    CHECK_EQ(pp_close(st), 0);
+    REQUIRE(good.counts[0] >= 2 && good.counts[1] >= 1 && good.counts[3] >= 1);
+    pf_md_compare(&good, &bad, "oracle");
+    CHECK_EQ(pf_violations - v0, 0);
+    bad.ticks[1].price++;                                   /* a tick's price changed, same counts */
+    pf_md_compare(&good, &bad, "planted");
+    CHECK_EQ(pf_violations - v0, 1);
+    bad = good; bad.bars1[0].volume--;                      /* a bar's volume */
+    pf_md_compare(&good, &bad, "planted");
+    CHECK_EQ(pf_violations - v0, 2);
+    bad = good; bad.gaps[0].next_seq++;                     /* a gap's end */
+    pf_md_compare(&good, &bad, "planted");
+    CHECK_EQ(pf_violations - v0, 3);
+    bad = good; bad.last.side ^= 3;                         /* the last tick */
+    pf_md_compare(&good, &bad, "planted");
+    CHECK_EQ(pf_violations - v0, 4);
+    /* the decoder oracle: the store's journal decoded independently is the
+     * recovered book; then planted differences */
+    {
+        char jd[700]; snprintf(jd, sizeof jd, "%s/%s/journal", d, PF_INSTR);
+        pd_seg segs[8]; size_t ns = 0;
+        for (uint64_t ix = 0; ix < 64 && ns < 8; ix++) {
+            char f[800]; snprintf(f, sizeof f, "%s/%020llu.ppj", jd, (unsigned long long)ix);
+            size_t len = 0;
+            uint8_t *img = slurp(f, &len);
+            if (!img) continue;
+            segs[ns].index = ix; segs[ns].p = img; segs[ns].len = len; ns++;
+        }
+        REQUIRE(ns >= 1);
+        static pd_book dec;
+        pd_decode(segs, ns, &dec);
+        for (size_t i = 0; i < ns; i++) free((void *)segs[i].p);
+        CHECK(!dec.corrupt && dec.n >= 1 && dec.last >= 100);
+        REQUIRE(pp_open(&st, &c) == 0);
+        REQUIRE(pp_book_open(st, PF_INSTR, &b) == 0);
+        unsigned long w0 = pf_violations;
+        pf_book_compare(b, &dec, "oracle");
+        CHECK_EQ(pf_violations - w0, 0);
+        dec.last++;                                        /* recovery one event short */
+        pf_book_compare(b, &dec, "planted");
+        CHECK_EQ(pf_violations - w0, 1);
+        dec.last--;
+        pd_ord *o = NULL;
+        for (size_t i = 0; i <= dec.mask && !o; i++) if (dec.t[i].state == 1) o = &dec.t[i];
+        REQUIRE(o != NULL);
+        o->qty++;                                          /* a fill lost */
+        pf_book_compare(b, &dec, "planted");
+        CHECK_EQ(pf_violations - w0, 2);
+        o->qty--; o->seq++;                                /* a modify's priority rule */
+        pf_book_compare(b, &dec, "planted");
+        CHECK_EQ(pf_violations - w0, 3);
+        o->seq--; o->state = 2; dec.n--;                   /* an order recovery should not have */
+        pf_book_compare(b, &dec, "planted");
+        CHECK_EQ(pf_violations - w0, 4);
+        o->state = 1; dec.n++;
+        pf_book_compare(b, &dec, "again");
+        CHECK_EQ(pf_violations - w0, 4);
+        CHECK_EQ(pp_close(st), 0);
+        free(dec.t);
+    }
+    (void)pf_check_rc("planted", -30299);                   /* undocumented codes */
+    (void)pf_check_rc("planted", 2);
+    CHECK_EQ(pf_violations - v0, 10);
+    (void)pf_check_rc("documented", PP_EMFILE);
+    CHECK_EQ(pf_violations - v0, 10);
+    pf_violations = v0;
+}
 
 int main(void) {
     RUN(test_seed_corpus);
     RUN(test_regressions_journal);
     RUN(test_regressions_snapshot);
+    RUN(test_oracles_can_fail);
     return t_done();       /* the scratch directory goes at exit */
 }
