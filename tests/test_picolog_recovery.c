@@ -184,20 +184,26 @@ static void test_mark_persisted_while_open_survives_a_crash(void) {
  * window cannot follow a tear (inside the window a crash may leave later
  * writes done and an earlier one torn, so that stays a tear). A child
  * appends 300 records and waits until the mark covers them (the writer wrote
- * it just now and will not write it again for a second), appends 20,000
- * more (2.5 MB, one 16 MiB segment, so no segment switch writes the mark),
+ * it just now and will not write it again for a second), appends 3,000
+ * more (past a 16 KiB window; one 16 MiB segment, so no segment switch
+ * writes the mark),
  * waits until they are durable (acknowledged) and is killed while the mark
  * is still below them. A flipped byte in record 400 must be PLG_ECORRUPT,
- * not a torn tail quarantined away with 19,900 acknowledged records.
+ * not a torn tail quarantined away with 2,900 acknowledged records.
  * (Catches the mutation "recovery treats every invalid record as a torn
  * tail", which the durable mark alone hides from the other tests.) */
-#define ABOVE_N 20000
+#define ABOVE_N 3000
+static plg_config above_cfg(const char *dir) {
+    plg_config c = cfg_for(dir, 16u << 20);
+    c.max_inflight = 1; c.max_write_bytes = 16u << 10;   /* a 16 KiB window: 3,000 records reach well past it */
+    return c;
+}
 static int crash_above_mark(const char *dir) {
     fflush(stdout); fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        plg_config c = cfg_for(dir, 16u << 20);
+        plg_config c = above_cfg(dir);
         plg_log *L;
         if (open_log(&L, &c) != 0 || write_records(L, 300, 100, 17) != 0) _exit(3);
         plg_stats st;
@@ -231,7 +237,7 @@ static void test_damage_above_the_mark_is_corruption_when_records_follow(void) {
     CHECK_EQ(plg_check(dir, &cr), PLG_ECORRUPT);
     CHECK_EQ(cr.last_seq, 399);
     CHECK_EQ(cr.offset, rec_start(400));
-    plg_config c = cfg_for(dir, 16u << 20);
+    plg_config c = above_cfg(dir);
     plg_log *L;
     CHECK_EQ(open_log(&L, &c), PLG_ECORRUPT);
     CHECK_EQ(file_crc(f), before);                     /* nothing quarantined away, nothing zeroed */
