@@ -137,7 +137,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
 # per target: 4 targets (picolog reader, pinnacle journal and snapshot, vault
 # loader) x 30 s = about 2 minutes of `make test`
-FUZZ_CI_SECONDS ?= 30
+FUZZ_CI_SECONDS ?= 20
 $(B)/fuzz/%: fuzz/%.c $(HEADERS) $(wildcard fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)

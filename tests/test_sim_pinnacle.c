@@ -39,7 +39,7 @@
  *
  * usage: test_sim_pinnacle [--seed N] [--seeds N] [--base N] [-v]
  *   env PP_SIM_SEEDS, PP_SIM_BASE (make soak sets them), PLG_SIM_DIR
- *   (scratch; default /dev/shm). Default 2000 seeds (ASan 300, TSan 40). */
+ *   (scratch; default /dev/shm). Default 1000 seeds (ASan 300, TSan 40); make soak runs more. */
 /* sim_disk.h and t.h hold helpers this test does not use */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -496,7 +496,7 @@ static uint64_t default_seeds(void) {
 #elif defined(__SANITIZE_ADDRESS__)
     return 300;
 #else
-    return getenv("PLG_TEST_QUICK") ? 300 : 2000;
+    return getenv("PLG_TEST_QUICK") ? 300 : 1000;
 #endif
 }
 
