@@ -3,9 +3,11 @@
  * LOGDIR in batches, each durable before the next, with small segments so a
  * follower crosses segment switches. Record k holds k as 8 little-endian
  * bytes, then 8 bytes of k * 31.
- *   plg_appender LOGDIR N BATCH READY_FILE GO_FILE
+ *   plg_appender LOGDIR N BATCH READY_FILE GO_FILE [HOLD_FILE]
  * After the first batch is durable it creates READY_FILE, then waits (at
- * most 60 s) for GO_FILE before it appends the rest. */
+ * most 60 s) for GO_FILE before it appends the rest. With HOLD_FILE it keeps
+ * the log open after the last record is durable until HOLD_FILE exists (at
+ * most 60 s): a live writer whose records a follower must see. */
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include <sched.h>
@@ -19,7 +21,7 @@ static void quiet(void *user, int code, const char *msg) { (void)user; (void)cod
 static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
 
 int main(int argc, char **argv) {
-    if (argc != 6) { fprintf(stderr, "usage: plg_appender LOGDIR N BATCH READY_FILE GO_FILE\n"); return 2; }
+    if (argc != 6 && argc != 7) { fprintf(stderr, "usage: plg_appender LOGDIR N BATCH READY_FILE GO_FILE [HOLD_FILE]\n"); return 2; }
     uint64_t n = strtoull(argv[2], NULL, 10), batch = strtoull(argv[3], NULL, 10);
     plg_config c;
     memset(&c, 0, sizeof c);
@@ -48,6 +50,7 @@ int main(int argc, char **argv) {
             nanosleep(&ms, NULL);
         }
     }
+    for (int i = 0; argc == 7 && i < 60000 && access(argv[6], F_OK) != 0; i++) nanosleep(&ms, NULL);
     rc = plg_close(log);
     if (rc) { fprintf(stderr, "plg_appender: close: %s\n", plg_strerror(rc)); return 1; }
     return 0;

@@ -81,7 +81,7 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
   out=$(build/plg_dump --version); [ $? -eq 0 ] && [ "$out" = "plg_dump (picolog) $version" ] \
     && ok "plg_dump --version" || bad "plg_dump --version: $out"
   for args in "-s abc" "--from 0" "--from 12x" "--from -1" "--to 5 --from 9" "--count" "--bogus" "--hex 99999999" \
-              "--yes" "--fix --json" "--follow --stats" "--follow --interval 0"; do
+              "--yes" "--fix --json" "--follow --stats" "--follow --interval 50"; do
     # shellcheck disable=SC2086
     build/plg_dump $args "$log" >/dev/null 2>&1; rc=$?
     [ $rc -eq 2 ] && ok "plg_dump $args: usage error, exit 2" || bad "plg_dump $args: exit $rc, want 2"
@@ -113,7 +113,7 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
     flog="$dir/follow"; fout="$dir/follow.out"; nrec=5000
     "$dir/plg_appender" "$flog" $nrec 100 "$dir/ready" "$dir/go" & wpid=$!
     for _ in $(seq 600); do [ -e "$dir/ready" ] && break; sleep 0.05; done
-    build/plg_dump --follow --json --interval 10 "$flog" >"$fout" 2>"$dir/follow.err" & fpid=$!
+    build/plg_dump --follow --json "$flog" >"$fout" 2>"$dir/follow.err" & fpid=$!
     # the follower reaches the end of the first batch, then the writer goes on
     for _ in $(seq 600); do [ "$(grep -c '"record"' "$fout")" -ge 100 ] && break; sleep 0.05; done
     atend=$(grep -c '"record"' "$fout")
@@ -139,6 +139,28 @@ print("ok")' "$fout" $nrec 2>&1 | tail -1)
     { [ "$atend" = 100 ] && [ $wrc -eq 0 ] && [ $frc -eq 0 ] && [ "$check" = ok ] && [ "$segs" -gt 2 ]; } \
       && ok "plg_dump --follow: $nrec records appended live over $segs segments, each once, in order; SIGTERM ends it, exit 0" \
       || bad "plg_dump --follow: at end $atend, writer $wrc, follower $frc, segments $segs, $check $(cat "$dir/follow.err")"
+
+    # a record made durable after the follower reached the end, while the
+    # writer keeps the log open (so only its durable mark says it is there):
+    # printed within a bounded wait; SIGTERM then ends the follower, exit 0
+    hlog="$dir/follow-held"; hout="$dir/follow-held.out"
+    "$dir/plg_appender" "$hlog" 101 100 "$dir/hready" "$dir/hgo" "$dir/hhold" & wpid=$!
+    for _ in $(seq 600); do [ -e "$dir/hready" ] && break; sleep 0.05; done
+    build/plg_dump --follow --hex 16 "$hlog" >"$hout" 2>"$dir/follow-held.err" & fpid=$!
+    for _ in $(seq 600); do [ "$(grep -c '^seq ' "$hout")" -ge 100 ] && break; sleep 0.05; done
+    before=$(grep -c '^seq ' "$hout")
+    touch "$dir/hgo"
+    for _ in $(seq 400); do grep -q '^seq 101 ' "$hout" && break; sleep 0.05; done
+    got=$(grep '^seq 101 ' "$hout")
+    kill -TERM $fpid
+    for _ in $(seq 200); do kill -0 $fpid 2>/dev/null || break; sleep 0.05; done
+    kill -0 $fpid 2>/dev/null && { kill -KILL $fpid; echo "plg_dump --follow ignored SIGTERM" >>"$dir/follow-held.err"; }
+    wait $fpid; frc=$?
+    touch "$dir/hhold"; wait $wpid; wrc=$?
+    { [ "$before" = 100 ] && [ "$got" = "seq 101 len 16 65000000000000003b0c000000000000" ] && [ $frc -eq 0 ] && [ $wrc -eq 0 ] \
+      && [ "$(grep -c '^seq ' "$hout")" = 101 ] && grep -q "stopped after 101 record(s), last seq 101" "$dir/follow-held.err"; } \
+      && ok "plg_dump --follow: a record made durable after it reached the end is printed (writer still open); SIGTERM: exit 0" \
+      || bad "plg_dump --follow held writer: before $before, got '$got', follower $frc, writer $wrc, $(cat "$dir/follow-held.err")"
   else skip "python3 or cc missing: --follow not tested"; fi
 
   seg="$log/00000000000000000001.plg"

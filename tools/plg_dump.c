@@ -52,8 +52,9 @@ static const char *usage_text =
     "  -F, --follow         like tail -f: print the records (from --from, default the\n"
     "                       first) and then each new one as a writer appends it, until\n"
     "                       SIGINT or SIGTERM (exit 0). With --json, one line per record\n"
-    "                       and a summary line when stopped\n"
-    "      --interval MS    --follow: how often to look for new records (default 50)\n"
+    "                       and a summary line when stopped. It sleeps until the writer\n"
+    "                       makes records durable (picolog's live reader) and never\n"
+    "                       prints one that is not yet durable\n"
     "      --fix            repair a torn tail: show what will be cut, ask y/N on a\n"
     "                       terminal, copy the bytes it cuts (all but trailing zeros)\n"
     "                       to LOGDIR.cut-TIME next to the log (named in the output),\n"
@@ -249,64 +250,50 @@ static void print_record(const plg_record *rec, unsigned long long hex, int json
 static volatile sig_atomic_t stop_flag;
 static void on_stop(int sig) { (void)sig; stop_flag = 1; }
 
-static void nap_ms(unsigned long long ms) {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);   /* a signal ends it early (no SA_RESTART): stop_flag is checked next */
-}
+/* How long one plg_reader_wait lasts at most: a stop signal interrupts the
+ * sleep but not the wait, so this bounds how late SIGINT/SIGTERM is seen. */
+#define FOLLOW_WAIT_NS 100000000ll
 
-/* tail -f for a log. This header has no waiting reader: at the end the
- * reader is re-armed every interval by a seek back to the last record read
- * (a jump that rereads the pages from disk), and reopened (one walk from the
- * start) when a new segment file appears, since a reader sees only the
- * segments listed when it was opened. Records are printed once each, in seq
- * order: anything at or below the last printed seq is skipped. */
-static int follow(const char *dir, unsigned long long from, unsigned long long to, unsigned long long hex, int json,
-                  unsigned long long interval_ms) {
+/* tail -f for a log, on picolog's live reader: plg_reader_wait sleeps until
+ * the writer's durable mark moves (a futex on the log's live.shm; a short
+ * poll where that page is read-only) and the reader reads on from its end
+ * into new segments, so nothing is re-seeked or reopened. It never returns a
+ * record a running writer has not made durable. Records are printed once
+ * each, in seq order, from --from to --to. */
+static int follow(const char *dir, unsigned long long from, unsigned long long to, unsigned long long hex, int json) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
+    sa.sa_handler = on_stop;            /* no SA_RESTART: a sleep ends early */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     plg_reader *r = NULL;
-    unsigned long long last = from - 1, n = 0, lo = 0, hi = 0;
-    int rc = 0, code = TOOL_OK;
-    const char *where = "";
-    uint64_t off = 0;
-    while (!stop_flag && last < to) {
-        if (!r) {
-            seg_range(dir, &lo, &hi);
-            rc = plg_reader_open(&r, dir);
-            if (rc) break;
-            if (last >= 1) {
-                rc = plg_reader_seek(r, last + 1);
-                if (rc == PLG_ENOENT) {   /* --from beyond the end: wait for it */
-                    plg_reader_close(r); r = NULL; rc = 0;
-                    nap_ms(interval_ms);
-                    continue;
-                }
-                if (rc) break;
-            }
-        }
+    unsigned long long last = 0, n = 0;
+    int done = 0, rc = plg_reader_open(&r, dir);
+    if (rc == 0 && from > 1 && (rc = plg_reader_seek(r, from)) == PLG_ENOENT) {
+        /* --from is beyond the end (or below the oldest kept record): read
+         * from the start and skip what is below it */
+        plg_reader_close(r); r = NULL;
+        rc = plg_reader_open(&r, dir);
+    }
+    while (rc == 0 && !stop_flag && !done) {
+        rc = plg_reader_wait(r, FOLLOW_WAIT_NS);
+        if (rc <= 0) continue;          /* 0: nothing new yet; < 0: the loop ends */
         plg_record rec;
-        while ((rc = plg_reader_next(r, &rec)) == 1 && !stop_flag) {
-            if (rec.seq <= last) continue;
-            if (rec.seq > to) break;
+        while (!stop_flag && (rc = plg_reader_next(r, &rec)) == 1) {
+            if (rec.seq < from || rec.seq <= last) continue;
+            if (rec.seq > to) { done = 1; break; }
             print_record(&rec, hex, json);
             last = rec.seq; n++;
+            if (last == to) { done = 1; break; }
         }
         fflush(stdout);
-        if (rc < 0) break;
-        if (rc == 1 || stop_flag || last >= to) { rc = 0; break; }
-        nap_ms(interval_ms);
-        if (stop_flag) break;
-        unsigned long long lo2, hi2;
-        seg_range(dir, &lo2, &hi2);
-        if (last == 0 || hi2 != hi || plg_reader_seek(r, last) != 0) { plg_reader_close(r); r = NULL; }
+        if (rc > 0) rc = 0;
     }
+    int code = exit_for(rc);
     if (rc < 0) {
-        code = exit_for(rc);
-        where = r ? plg_reader_where(r, &off) : dir;
+        uint64_t off = 0;
+        const char *where = r ? plg_reader_where(r, &off) : dir;
         fprintf(stderr, "plg_dump: %s: %s at %s offset %llu\n", dir, plg_strerror(rc), where, (unsigned long long)off);
     }
     if (json) {
@@ -484,17 +471,17 @@ static int fix(const char *dir, int yes) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_FIX = 1000, OPT_INTERVAL };
+    enum { OPT_FIX = 1000 };
     static const struct option longopts[] = {
         {"records", no_argument, 0, 'r'}, {"from", required_argument, 0, 'f'},
         {"to", required_argument, 0, 't'}, {"count", required_argument, 0, 'n'},
         {"hex", required_argument, 0, 'x'}, {"stats", no_argument, 0, 'S'},
         {"json", no_argument, 0, 'j'}, {"verify", no_argument, 0, 'c'},
-        {"follow", no_argument, 0, 'F'}, {"interval", required_argument, 0, OPT_INTERVAL},
+        {"follow", no_argument, 0, 'F'},
         {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int records = 0, want_stats = 0, json = 0, verify = 0, want_follow = 0, want_fix = 0, yes = 0, opt;
-    unsigned long long from = 1, to = UINT64_MAX, limit = UINT64_MAX, hex = 16, interval = 50;
+    unsigned long long from = 1, to = UINT64_MAX, limit = UINT64_MAX, hex = 16;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":rf:s:t:n:x:SjcFyhV", longopts, NULL)) != -1) {
         switch (opt) {
@@ -515,9 +502,6 @@ int main(int argc, char **argv) {
         case 'j': json = 1; break;
         case 'c': verify = 1; break;
         case 'F': want_follow = 1; break;
-        case OPT_INTERVAL:
-            if (tool_parse_u64(optarg, 1, 60000, &interval)) return usage_error("--interval: not a number of milliseconds (1..60000): '%s'", optarg);
-            break;
         case OPT_FIX: want_fix = 1; break;
         case 'y': yes = 1; break;
         case 'h': fputs(usage_text, stdout); return TOOL_OK;
@@ -534,7 +518,7 @@ int main(int argc, char **argv) {
     if (want_follow && (want_stats || verify)) return usage_error("%s", "--follow does not go with --stats or --verify");
     const char *dir = argv[optind];
     if (want_fix) return fix(dir, yes);
-    if (want_follow) return follow(dir, from, to, hex, json, interval);
+    if (want_follow) return follow(dir, from, to, hex, json);
     if (want_stats) records = 0;  /* --stats reads the range but prints no records */
     progress_on = isatty(2) && !(records && isatty(1));   /* records on the same terminal are progress enough */
 
