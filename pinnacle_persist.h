@@ -132,6 +132,12 @@ extern "C" {
 #endif
 
 PPDEF uint32_t pp_version(void);  /* PP_VERSION of the compiled implementation */
+/* The errno behind this thread's last failed pp_open or pp_book_open (the
+ * EACCES behind PP_EACCES, EMFILE behind PP_EMFILE, ENOTDIR behind PP_ESYS,
+ * ...), as plg_open_errno is for plg_open. 0 after a successful one, or when
+ * the error came from no system call (PP_ECORRUPT, PP_ENAME, ...). A strict
+ * book's own picolog log: plg_open_errno(). */
+PPDEF int      pp_open_errno(void);
 
 /* Error codes: 0 is success, every error is negative. Stable numbers, in
  * -30299..-30201, outside errno's range (as LMDB's): picolog.h -301xx,
@@ -438,7 +444,12 @@ PPDEF const char *pp_strerror(int err) {
     }
 }
 
-static int pp__from_errno(int e) {
+/* The last errno this thread turned into a PP_ code, and what pp_open_errno
+ * reports: it, when the failed open's code is the one that errno maps to. */
+static __thread int pp__errno_seen, pp__open_errno;
+PPDEF int pp_open_errno(void) { return pp__open_errno; }
+
+static int pp__map_errno(int e) {
     switch (e) {
     case ENOSPC: case EDQUOT: return PP_ENOSPC;
     case EIO: return PP_EIO;
@@ -451,10 +462,21 @@ static int pp__from_errno(int e) {
     }
 }
 
+static int pp__from_errno(int e) {
+    pp__errno_seen = e;
+    return pp__map_errno(e);
+}
+
+static int pp__open_done(int rc) {   /* the end of pp_open and pp_book_open */
+    pp__open_errno = rc && pp__errno_seen && pp__map_errno(pp__errno_seen) == rc ? pp__errno_seen : 0;
+    return rc;
+}
+
 /* picolog's durable file primitives (plg_write_file_durable, plg_fsync_dir):
  * a full disk, a permission problem or a failed system call (out of file
  * descriptors, a failed rename) keeps its own code; an I/O error is PP_EIO. */
 static int pp__from_plg_file(int e) {
+    if (e && errno) pp__errno_seen = errno;   /* picolog leaves errno set */
     switch (e) {
     case 0: return 0;
     case PLG_ENOSPC: return PP_ENOSPC;
@@ -2525,7 +2547,7 @@ static void pp__store_free(pp_store *S) {
     PINNACLE_PERSIST_FREE(S);
 }
 
-PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
+static int pp__open(pp_store **out, const pp_config *cfg_in) {
     if (!out || !cfg_in) return PP_EINVAL;
     *out = NULL;
     pp_config cfg = pp_config_defaults(cfg_in);
@@ -2550,7 +2572,7 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
         S->lock_fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (S->lock_fd < 0) rc = pp__from_errno(errno);
         else if (flock(S->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-            rc = errno == EWOULDBLOCK ? PP_ELOCKED : pp__from_errno(errno);
+            rc = pp__from_errno(errno);   /* EWOULDBLOCK: PP_ELOCKED */
             if (rc == PP_ELOCKED) PP__MSG(S, rc, "%s is already open by another store", S->dir);
         }
     }
@@ -2598,7 +2620,12 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     return 0;
 }
 
-PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
+PPDEF int pp_open(pp_store **out, const pp_config *cfg) {
+    pp__errno_seen = 0;
+    return pp__open_done(pp__open(out, cfg));
+}
+
+static int pp__book_open(pp_store *S, const char *name, pp_book **out) {
     if (!S || !out) return PP_EINVAL;
     *out = NULL;
     int rc = pp_valid_name(name);
@@ -2622,6 +2649,11 @@ PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
     if (rc) return rc;
     *out = b;
     return 0;
+}
+
+PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
+    pp__errno_seen = 0;
+    return pp__open_done(pp__book_open(S, name, out));
 }
 
 PPDEF int pp_books(pp_store *S, int (*visit)(const char *, pp_book *, void *), void *ctx) {

@@ -244,6 +244,11 @@ VAULTDEF int  vault_open_ex(vault **out, const char *path, const char *password,
 typedef int (*vault_password_fn)(char *buf, size_t cap, void *user_data);
 #define VAULT_PASSWORD_MAX 4096u                                                 /* cap given to the callback, NUL included */
 VAULTDEF int  vault_open_with(vault **out, const char *path, vault_password_fn fn, void *user_data, const vault_options *opts);
+/* The errno behind this thread's last failed vault_open, vault_create (and
+ * their _ex and _with forms): EACCES behind VAULT_EACCES, EMFILE or EIO
+ * behind VAULT_EIO, ENOSPC behind VAULT_ENOSPC, ... 0 after a successful
+ * one, or when the error came from no system call (VAULT_EAUTH, ...). */
+VAULTDEF int  vault_open_errno(void);
 VAULTDEF int  vault_set(vault *v, const char *name, const char *value);          /* in memory until vault_save */
 VAULTDEF int  vault_set_bytes(vault *v, const char *name, const void *value, size_t len); /* any bytes (newlines, NUL), up to VAULT_VALUE_MAX */
 VAULTDEF int  vault_get(vault *v, const char *name, char *buf, size_t cap);      /* value length (NUL added), or < 0; (buf NULL, cap 0) asks the length;
@@ -1399,7 +1404,13 @@ static void vault__msg(char *buf, size_t cap, const char *fmt, ...) {
     va_end(ap);
 }
 
-static int vault__errno(int e) {
+/* The last errno this thread turned into a VAULT_ code, and what
+ * vault_open_errno reports: it, when the failed open's code is the one that
+ * errno maps to. */
+static __thread int vault__errno_seen, vault__open_errno;
+VAULTDEF int vault_open_errno(void) { return vault__open_errno; }
+
+static int vault__map_errno(int e) {
     switch (e) {
     case ELOOP: return VAULT_ESYMLINK;
     case ENOENT: return VAULT_ENOENT;
@@ -1409,6 +1420,16 @@ static int vault__errno(int e) {
     case ENOSPC: case EDQUOT: return VAULT_ENOSPC;
     default: return VAULT_EIO;
     }
+}
+
+static int vault__errno(int e) {
+    vault__errno_seen = e;
+    return vault__map_errno(e);
+}
+
+static int vault__open_done(int rc) {   /* the end of vault_open/vault_create */
+    vault__open_errno = rc && vault__errno_seen && vault__map_errno(vault__errno_seen) == rc ? vault__errno_seen : 0;
+    return rc;
 }
 
 /* Errors whose errno is worth printing. */
@@ -1431,7 +1452,7 @@ static int vault__read_file(const char *path, char **buf, size_t *len, char *msg
         else vault__msg(msg, msgcap, "cannot open '%s': %s", path, strerror(errno));
         return rc;
     }
-    if (fstat(fd, &st) != 0) { rc = VAULT_EIO; vault__msg(msg, msgcap, "cannot stat '%s': %s", path, strerror(errno)); goto fail; }
+    if (fstat(fd, &st) != 0) { rc = VAULT_EIO; vault__errno_seen = errno; vault__msg(msg, msgcap, "cannot stat '%s': %s", path, strerror(errno)); goto fail; }
     if (!S_ISREG(st.st_mode)) { rc = VAULT_ENOTREG; vault__msg(msg, msgcap, "'%s' is not a regular file", path); goto fail; }
     if (st.st_uid != geteuid()) {
         rc = VAULT_EOWNER;
@@ -1451,7 +1472,7 @@ static int vault__read_file(const char *path, char **buf, size_t *len, char *msg
     for (;;) {
         ssize_t r = read(fd, b + got, (size_t)st.st_size + 1 - got);   /* +1: notices growth */
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) { VAULT_FREE(b); rc = VAULT_EIO; vault__msg(msg, msgcap, "cannot read '%s': %s", path, strerror(errno)); goto fail; }
+        if (r < 0) { rc = VAULT_EIO; vault__errno_seen = errno; vault__msg(msg, msgcap, "cannot read '%s': %s", path, strerror(errno)); VAULT_FREE(b); goto fail; }
         if (r == 0) break;
         got += (size_t)r;
         if (got > (size_t)st.st_size) { VAULT_FREE(b); rc = VAULT_EIO; vault__msg(msg, msgcap, "'%s' changed while being read", path); goto fail; }
@@ -1875,7 +1896,7 @@ VAULTDEF void vault_close(vault *v) {
     VAULT_FREE(v);
 }
 
-VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password, const vault_options *opts) {
+static int vault__create(vault **out, const char *path, const char *password, const vault_options *opts) {
     vault *v;
     char *js = NULL;
     size_t jl = 0;
@@ -1927,6 +1948,11 @@ VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password
     vault__check_locked(v, &v->map);
     *out = v;
     return 0;
+}
+
+VAULTDEF int vault_create_ex(vault **out, const char *path, const char *password, const vault_options *opts) {
+    vault__errno_seen = 0;
+    return vault__open_done(vault__create(out, path, password, opts));
 }
 
 VAULTDEF int vault_create(vault **out, const char *path, const char *password) {
@@ -2014,7 +2040,7 @@ static int vault__load(vault *v, const char *text, size_t len, const char *passw
     return 0;
 }
 
-VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, const vault_options *opts) {
+static int vault__open(vault **out, const char *path, const char *password, const vault_options *opts) {
     vault *v;
     char *text = NULL;
     size_t len = 0;
@@ -2055,6 +2081,11 @@ VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, 
     return 0;
 }
 
+VAULTDEF int vault_open_ex(vault **out, const char *path, const char *password, const vault_options *opts) {
+    vault__errno_seen = 0;
+    return vault__open_done(vault__open(out, path, password, opts));
+}
+
 VAULTDEF int vault_open(vault **out, const char *path, const char *password) {
     return vault_open_ex(out, path, password, NULL);
 }
@@ -2064,12 +2095,14 @@ VAULTDEF int vault_open_with(vault **out, const char *path, vault_password_fn fn
     int rc;
     if (!out) return VAULT_EINVAL;
     *out = NULL;
-    if (!path || !fn) return VAULT_EINVAL;
-    if ((rc = vault__sec_alloc(&pw, VAULT_PASSWORD_MAX)) != 0) return rc;
+    vault__errno_seen = 0;
+    if (!path || !fn) return vault__open_done(VAULT_EINVAL);
+    if ((rc = vault__sec_alloc(&pw, VAULT_PASSWORD_MAX)) != 0) return vault__open_done(rc);
     rc = fn((char *)pw.p, VAULT_PASSWORD_MAX, user_data);
     if (rc > 0) rc = VAULT_EINVAL;                 /* 0 or a negative code, nothing else */
     if (rc == 0 && !memchr(pw.p, 0, VAULT_PASSWORD_MAX)) rc = VAULT_ETOOBIG;   /* not terminated in buf */
     if (rc == 0) rc = vault_open_ex(out, path, (const char *)pw.p, opts);
+    else vault__open_done(rc);                     /* the callback's or the buffer's error */
     vault__sec_free(&pw);                          /* wiped, then unmapped */
     return rc;
 }

@@ -328,6 +328,13 @@ static int fail(const char *what, int rc) {
     return 1;
 }
 
+/* A failed vault_open/vault_create, with the errno behind it if any. */
+static int fail_open(const char *file, int rc) {
+    int e = vault_open_errno();
+    fprintf(stderr, "vaultctl: %s: %s%s%s\n", file, vault_strerror(rc), e ? ": " : "", e ? strerror(e) : "");
+    return 1;
+}
+
 /* A whole decimal number in [lo, hi]: no sign, no spaces, no trailing bytes. */
 static int parse_num(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned long *out) {
     char *end;
@@ -472,7 +479,7 @@ int main(int argc, char **argv) {
         }
         if (!sec->pw[0]) { fprintf(stderr, "vaultctl: empty password refused\n"); return 1; }
         rc = vault_create_ex(&v, file, sec->pw, &o);
-        if (rc < 0) return fail(file, rc);
+        if (rc < 0) return fail_open(file, rc);
         vault_close(v);
         fprintf(stderr, "vaultctl: created %s\n", file);
         return 0;
@@ -483,7 +490,7 @@ int main(int argc, char **argv) {
     if (get_password(&pw, "Vault password: ", sec->pw, sizeof sec->pw) < 0) return 1;
     rc = vault_open_ex(&v, file, sec->pw, &o);
     vault_wipe(sec->pw, sizeof sec->pw);
-    if (rc < 0) return fail(file, rc);
+    if (rc < 0) return fail_open(file, rc);
 
     if (!strcmp(cmd, "get")) {
         /* straight from the locked buffer with write(2): no stdio copy */

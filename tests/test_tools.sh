@@ -286,6 +286,14 @@ else
   bad "build/coinbase_replay and build/pp_inspect are built by make (run make test-plain)"
 fi
 
+# A failed vault open says the errno behind it (vault_open_errno)
+if [ -x build/vaultctl ]; then
+  touch "$dir/not-a-dir"; printf 'pw\n' >"$dir/pw"; chmod 600 "$dir/pw"
+  out=$(build/vaultctl --password-file "$dir/pw" -f "$dir/not-a-dir/v.json" list 2>&1); rc=$?
+  { [ $rc -ne 0 ] && echo "$out" | grep -q "vaultctl: $dir/not-a-dir/v.json: VAULT_EIO: .*: Not a directory$"; } \
+    && ok "vaultctl: a failed open names the errno behind it (Not a directory)" || bad "vaultctl open errno: rc=$rc $out"
+fi
+
 # The examples and tools never take an option for a directory name
 cwd="$dir/cwd"; mkdir -p "$cwd"
 for t in trade_log engine coinbase_replay vaultctl plg_dump pp_inspect; do

@@ -451,7 +451,9 @@ static int fix(const char *dir, int yes) {
     plg_log *log;
     rc = plg_open(&log, &c);   /* recovery cuts the tail, and refuses damage below the durable mark */
     if (rc) {
-        fprintf(stderr, "plg_dump: %s: cutting failed: %s (errno %d). The copy stays.\n", dir, plg_strerror(rc), plg_open_errno());
+        int e = plg_open_errno();
+        fprintf(stderr, "plg_dump: %s: cutting failed: %s%s%s. The copy stays.\n", dir, plg_strerror(rc), e ? ": " : "",
+                e ? strerror(e) : "");
         return exit_for(rc) == TOOL_DAMAGE ? TOOL_DAMAGE : TOOL_USAGE_OR_IO;
     }
     plg_stats st;
