@@ -3304,16 +3304,18 @@ CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 #include <type_traits>
 #include <utility>
 namespace plg {
-/* The value, or a negative PLG_E* code. value() of an error is a
- * default-constructed T: check ok() (or the bool conversion) first. */
-template <class T> class result {
+/* The value, or a negative error code. value() of an error is a
+ * default-constructed T: check ok() (or the bool conversion) first. Errors
+ * says whose codes they are: a struct with static const char *message(int)
+ * (pinnacle_persist.h uses this template with its own pp_strerror). */
+template <class T, class Errors> class basic_result {
 public:
-    result(T v) : v_(std::move(v)), err_(0) {}  /* NOLINT: implicit on purpose */
-    static result failure(int err) { result r; r.err_ = err; return r; }
+    basic_result(T v) : v_(std::move(v)), err_(0) {}  /* NOLINT: implicit on purpose */
+    static basic_result failure(int err) { basic_result r; r.err_ = err; return r; }
     bool ok() const { return err_ == 0; }
     explicit operator bool() const { return err_ == 0; }
     int error() const { return err_; }
-    const char *message() const { return plg_strerror(err_); }
+    const char *message() const { return Errors::message(err_); }
     T &value() & { return v_; }
     const T &value() const & { return v_; }
     T &&value() && { return std::move(v_); }
@@ -3322,21 +3324,24 @@ public:
     const T *operator->() const { return &v_; }
     T &operator*() & { return v_; }
 private:
-    result() : v_(), err_(0) {}
+    basic_result() : v_(), err_(0) {}
     T v_;
     int err_;
 };
-template <> class result<void> {
+template <class Errors> class basic_result<void, Errors> {
 public:
-    result() : err_(0) {}
-    static result failure(int err) { result r; r.err_ = err; return r; }
+    basic_result() : err_(0) {}
+    static basic_result failure(int err) { basic_result r; r.err_ = err; return r; }
     bool ok() const { return err_ == 0; }
     explicit operator bool() const { return err_ == 0; }
     int error() const { return err_; }
-    const char *message() const { return plg_strerror(err_); }
+    const char *message() const { return Errors::message(err_); }
 private:
     int err_;
 };
+struct plg_errors { static const char *message(int err) { return plg_strerror(err); } };
+/* The value, or a negative PLG_E* code. */
+template <class T> using result = basic_result<T, plg_errors>;
 inline result<void> status(int rc) { return rc < 0 ? result<void>::failure(rc) : result<void>(); }
 
 class log {

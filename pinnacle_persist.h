@@ -3114,39 +3114,11 @@ CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 #include <type_traits>
 #include <utility>
 namespace pp {
-/* The value, or a negative PP_E* code. value() of an error is a
- * default-constructed T: check ok() (or the bool conversion) first. */
-template <class T> class result {
-public:
-    result(T v) : v_(std::move(v)), err_(0) {}  /* NOLINT: implicit on purpose */
-    static result failure(int err) { result r; r.err_ = err; return r; }
-    bool ok() const { return err_ == 0; }
-    explicit operator bool() const { return err_ == 0; }
-    int error() const { return err_; }
-    const char *message() const { return pp_strerror(err_); }
-    T &value() & { return v_; }
-    const T &value() const & { return v_; }
-    T &&value() && { return std::move(v_); }
-    T value_or(T alt) const { return err_ ? alt : v_; }
-    T *operator->() { return &v_; }
-    const T *operator->() const { return &v_; }
-    T &operator*() & { return v_; }
-private:
-    result() : v_(), err_(0) {}
-    T v_;
-    int err_;
-};
-template <> class result<void> {
-public:
-    result() : err_(0) {}
-    static result failure(int err) { result r; r.err_ = err; return r; }
-    bool ok() const { return err_ == 0; }
-    explicit operator bool() const { return err_ == 0; }
-    int error() const { return err_; }
-    const char *message() const { return pp_strerror(err_); }
-private:
-    int err_;
-};
+/* The value, or a negative PP_E* code: picolog's plg::basic_result with
+ * pp_strerror for message(). value() of an error is a default-constructed T:
+ * check ok() (or the bool conversion) first. */
+struct pp_errors { static const char *message(int err) { return pp_strerror(err); } };
+template <class T> using result = plg::basic_result<T, pp_errors>;
 inline result<void> status(int rc) { return rc < 0 ? result<void>::failure(rc) : result<void>(); }
 
 namespace detail {

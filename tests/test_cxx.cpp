@@ -10,6 +10,7 @@
 #include "t.h"
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 struct Trade { uint64_t id; int64_t price; int64_t qty; };
@@ -147,6 +148,27 @@ static void test_vault_handle() {
     CHECK_EQ(v->count(), 1);
 }
 
+// pp::result is picolog's one result template with pinnacle's messages: the
+// same members, a distinct type per header, each header's own strerror.
+static_assert(std::is_same<pp::result<int>, plg::basic_result<int, pp::pp_errors>>::value, "pp::result reuses plg::basic_result");
+static_assert(!std::is_same<pp::result<int>, plg::result<int>>::value, "one result type per header");
+static int code_of(const plg::result<void> &r) { return r.error(); }   // overloads stay possible
+static int code_of(const pp::result<void> &r) { return -r.error(); }
+
+static void test_one_result_template_each_header_its_messages() {
+    pp::result<void> p = pp::result<void>::failure(PP_ENOENT);
+    plg::result<void> l = plg::result<void>::failure(PLG_ENOENT);
+    CHECK(std::strstr(p.message(), "PP_ENOENT") != nullptr);
+    CHECK(std::strstr(l.message(), "PLG_ENOENT") != nullptr);
+    CHECK_EQ(code_of(p), -PP_ENOENT);
+    CHECK_EQ(code_of(l), PLG_ENOENT);
+    pp::result<uint64_t> v(7);
+    CHECK(v.ok());
+    CHECK_EQ(v.value_or(0), 7);
+    CHECK(pp::status(0).ok());
+    CHECK_EQ(pp::status(PP_EIO).error(), PP_EIO);
+}
+
 static void test_versions() {
     CHECK_EQ(plg_version(), PICOLOG_VERSION);
     CHECK_EQ(pp_version(), PP_VERSION);
@@ -159,6 +181,7 @@ int main() {
     RUN(test_log_errors_are_values_and_destructor_releases_the_lock);
     RUN(test_store_books_orders_and_errors);
     RUN(test_vault_handle);
+    RUN(test_one_result_template_each_header_its_messages);
     RUN(test_versions);
     return t_done();
 }
