@@ -258,6 +258,79 @@ if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
     n=$(build/pp_inspect --json "$data" | json_lines instrument)
     [ "$n" = 4 ] && ok "pp_inspect --json: 4 instrument lines and a summary, each parses" || bad "pp_inspect --json: $n"
   fi
+  # market data as the newest snapshot saved it, by exchange time; connection state
+  if [ $have_py = 1 ]; then
+    mdcheck() {   # FILE: the market_data object agrees with its bars, ticks and the instrument object
+      python3 -c '
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1])]
+inst = [o for o in objs if o["type"] == "instrument"][0]
+md = [o for o in objs if o["type"] == "market_data"][0]
+bars = [o for o in objs if o["type"] == "bar" and o["res_s"] == 60]
+ticks = [o["tick"] for o in objs if o["type"] == "tick"]
+assert md["status"] == "ok" and md["snapshot_seq"] == inst["newest_snapshot_seq"], md
+assert md["last_tick"]["exch_seq"] == md["last_exch_seq"] and md["raw_ticks"] == len(ticks) > 0, md
+assert len(bars) == md["bars_1m"] and sum(b["trades"] for b in bars) == md["raw_ticks"], (len(bars), md)
+assert ticks[-1] == md["last_tick"], (ticks[-1], md["last_tick"])
+gaps = [o for o in objs if o["type"] == "gap"]
+assert len(gaps) == md["gaps"] == sum(b["gaps"] for b in bars) and len(gaps) >= int(sys.argv[2]), (gaps, md)
+assert all(g["missing"] == g["next_seq"] - g["after_seq"] - 1 > 0 for g in gaps), gaps
+assert objs[-1]["type"] == "summary"
+print("ok")' "$1" "$2" 2>&1 | tail -1
+    }
+    build/pp_inspect -v -m --json "$data" BTC-USD >"$dir/md.json"; rc=$?
+    check=$(mdcheck "$dir/md.json" 0)
+    build/pp_inspect -v -m --json "$data" ETH-USD >"$dir/md-eth.json"; rc2=$?
+    check2=$(mdcheck "$dir/md-eth.json" 1)      # the generated ETH-USD feed skips exchange seqs once
+    { [ $rc -eq 0 ] && [ "$check" = ok ] && [ $rc2 -eq 0 ] && [ "$check2" = ok ]; } \
+      && ok "pp_inspect --market-data --json: last tick, every raw tick and gap counted in the 1 min bars" \
+      || bad "pp_inspect --market-data: rc=$rc $check; ETH-USD rc=$rc2 $check2"
+    from=$(python3 -c 'import json,sys; b=[json.loads(l) for l in open(sys.argv[1])]; b=[o for o in b if o["type"]=="bar" and o["res_s"]==60]; print(b[2]["time"][:19], b[3]["start_ns"]//10**9+59)' "$dir/md.json")
+    build/pp_inspect -v -m --json --from-time "${from% *}Z" --to-time "${from#* }" "$data" BTC-USD >"$dir/md2.json"; rc=$?
+    check=$(python3 -c '
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1])]
+allb = [o for o in (json.loads(l) for l in open(sys.argv[2])) if o["type"] == "bar" and o["res_s"] == 60]
+lo, hi = allb[2]["start_ns"], allb[3]["start_ns"] + 60 * 10**9 - 1
+bars = [o for o in objs if o["type"] == "bar" and o["res_s"] == 60]
+ticks = [o["tick"] for o in objs if o["type"] == "tick"]
+assert [b["start_ns"] for b in bars] == [allb[2]["start_ns"], allb[3]["start_ns"]], bars
+assert ticks and all(lo <= t["exch_ts_ns"] <= hi for t in ticks), "tick outside the range"
+assert len(ticks) == allb[2]["trades"] + allb[3]["trades"], (len(ticks), allb[2]["trades"], allb[3]["trades"])
+print("ok")' "$dir/md2.json" "$dir/md.json" 2>&1 | tail -1)
+    { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "pp_inspect --from-time/--to-time: exactly the 1 min bars and ticks of two minutes" \
+      || bad "pp_inspect --from-time/--to-time: rc=$rc $check"
+    n=$(build/pp_inspect -v --json --from-time 0 "$data" | json_lines snapshot)
+    m=$(build/pp_inspect -v --json --from-time 4000000000 "$data" | json_lines snapshot)
+    { [ "$n" -ge 4 ] && [ "$m" = 0 ]; } && ok "pp_inspect -v --from-time: snapshots by the time they were taken ($n, then 0 after 2096)" \
+      || bad "pp_inspect snapshots by time: $n, $m"
+    newest=$(ls "$data/BTC-USD/md/"*.ppm | sort | tail -1)
+    cp "$newest" "$dir/ppm.bak"
+    printf '\xff' | dd of="$newest" bs=1 seek=400 conv=notrunc status=none
+    out=$(build/pp_inspect -m --json "$data" BTC-USD); rc=$?
+    echo "$out" | grep -q '"type":"market_data".*"status":"ok".*"unreadable_files":1' && [ $rc -eq 0 ] \
+      && ! echo "$out" | grep -q "\"snapshot_seq\":$(basename "$newest" .ppm | sed 's/^0*//')," \
+      && ok "pp_inspect --market-data: a damaged newest .ppm is counted, the older one is shown" || bad "pp_inspect damaged ppm: rc=$rc $out"
+    cp "$dir/ppm.bak" "$newest"
+    out=$(build/pp_inspect --conn --json --hex 64 "$data" BTC-USD); rc=$?
+    check=$(echo "$out" | python3 -c '
+import json, sys
+c = {o["name"]: o for o in (json.loads(l) for l in sys.stdin) if o["type"] == "conn"}
+assert len(c) == 7 and all(o["status"] == "ok" for o in c.values()), c
+assert bytes.fromhex(c["feed_url"]["hex"]).startswith(b"wss://"), c["feed_url"]
+assert c["feed_url"]["bytes"] == len(bytes.fromhex(c["feed_url"]["hex"])) and not c["feed_url"]["truncated"]
+print("ok")' 2>&1 | tail -1)
+    { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "pp_inspect --conn --json --hex: 7 blobs, names, sizes, contents" || bad "pp_inspect --conn: rc=$rc $check"
+    printf 'X' | dd of="$data/.conn/channels" bs=1 seek=17 conv=notrunc status=none
+    out=$(build/pp_inspect --conn "$data" BTC-USD); rc=$?
+    { [ $rc -eq 0 ] && echo "$out" | grep -q "^  channels .*CORRUPT" && echo "$out" | grep -q "^  feed_line  *8 byte(s)$"; } \
+      && ok "pp_inspect --conn: a damaged blob is CORRUPT, the others listed" || bad "pp_inspect --conn corrupt: rc=$rc $out"
+  fi
+  for args in "--from-time abc" "--from-time 2026-13-01T00:00:00Z" "--to-time 5 --from-time 9" "--hex 8" "--conn --hex x"; do
+    # shellcheck disable=SC2086
+    build/pp_inspect $args "$data" >/dev/null 2>&1; rc=$?
+    [ $rc -eq 2 ] && ok "pp_inspect $args: usage error, exit 2" || bad "pp_inspect $args: exit $rc, want 2"
+  done
   # an unreadable journal is an error that kept the check from running, not damage
   jf="$data/BTC-USD/journal/00000000000000000001.ppj"
   chmod 000 "$jf"
