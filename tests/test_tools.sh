@@ -72,6 +72,9 @@ if [ -x build/trade_log ] && [ -x build/plg_dump ]; then
   out=$(build/plg_dump --from 500 --to 502 --hex 0 "$log"); rc=$?
   [ $rc -eq 0 ] && [ "$out" = "$(printf 'seq 500 len 32 ...\nseq 501 len 32 ...\nseq 502 len 32 ...')" ] \
     && ok "plg_dump --from/--to prints exactly that range" || bad "plg_dump --from/--to: rc=$rc $out"
+  out=$(timeout 60 build/plg_dump --follow --from 99999 --to 100000 --hex 0 "$log" 2>/dev/null); rc=$?
+  [ $rc -eq 0 ] && [ "$out" = "$(printf 'seq 99999 len 32 ...\nseq 100000 len 32 ...')" ] \
+    && ok "plg_dump --follow --from/--to: that range, then exit 0 by itself" || bad "plg_dump --follow --from/--to: rc=$rc $out"
   out=$(build/plg_dump --stats --from 101 --to 1100 "$log"); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "^records    1000 in range, 32000 payload bytes" \
     && echo "$out" | grep -q "min 32, avg 32.0, max 32"; } && ok "plg_dump --stats counts the range" || bad "plg_dump --stats: rc=$rc $out"
