@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: MIT
 # The command-line tools against real logs and data directories: plg_dump on
 # a valid log, a torn tail and mid-log corruption (exit 1 and the exact
-# offset); pp_inspect on a clean, a corrupt and an unreadable data dir; the
+# offset); pp_inspect on a clean, a corrupt and an unreadable data dir, its
+# market data (bars, ticks, gaps, by exchange time), snapshots by time and
+# connection-state blobs; vaultctl naming the errno of a failed open; the
 # shared conventions (--help, --version, validated numbers, exit codes 0 ok /
 # 1 damage / 2 usage or I/O, --json lines that each parse, --stats,
 # --from/--to); plg_dump --verify, --fix (cut a torn tail with a copy, refuse
 # damage below the durable mark) and --follow (a writer appends while it
-# runs); progress under a pseudo-terminal, none into a file; the examples take
-# no option for a directory name.
+# runs, or keeps the log open after one more record; --from/--to); progress
+# under a pseudo-terminal, none into a file; the examples take no option for
+# a directory name.
 set -u
 cd "$(dirname "$0")/.."
 passed=0; failed=0; skipped=0
