@@ -1697,7 +1697,9 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
     int fd = open(tmp, flags, 0644), e = fd < 0 ? errno : 0;   /* e: the errno behind rc */
     int rc = fd >= 0 ? 0 : e == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(e);
-    uint8_t *buf = rc ? NULL : (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
+    /* only while creating; no larger than one write (a small segment needs no 1 MiB of zeros) */
+    size_t buf_len = L->seg_size < PLG__ZERO_CHUNK ? (size_t)L->seg_size : PLG__ZERO_CHUNK;
+    uint8_t *buf = rc ? NULL : (uint8_t *)plg__map(buf_len);
     if (!rc && !buf) { e = errno; rc = PLG_ENOMEM; }
     int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
     if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
@@ -1717,7 +1719,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
-    if (buf) munmap(buf, PLG__ZERO_CHUNK);
+    if (buf) munmap(buf, buf_len);
     if (!rc && fdatasync(fd) != 0) { e = errno; rc = plg__from_errno(e); }
     if (fd >= 0) close(fd);
     if (!rc && rename(tmp, name) != 0) { e = errno; rc = plg__from_errno(e); }
