@@ -194,7 +194,14 @@ enum plg_io_mode {
 enum plg_flags {
     PLG_PIN_WRITER = 1u << 0,  /* pin the writer thread to config.writer_cpu */
     PLG_URING_ONLY = 1u << 1,  /* no synchronous RWF_DSYNC write when the device is idle */
-    PLG_ALLOW_VOLATILE = 1u << 2  /* open on tmpfs/ramfs (RAM: nothing survives power loss) */
+    PLG_ALLOW_VOLATILE = 1u << 2,  /* open on tmpfs/ramfs (RAM: nothing survives power loss) */
+    /* Tests and fuzzers that open and close a log per input: no background
+     * thread. plg_open makes the segment it needs inline and none ahead;
+     * plg_append only queues, and plg_close runs the writer to the end on the
+     * caller's thread (making any segment it switches to). Nothing becomes
+     * durable before plg_close (plg_wait cannot succeed earlier), and
+     * plg_truncate / plg_reset are refused with PLG_EINVAL. */
+    PLG_TEST_NO_THREADS = 1u << 3
 };
 
 #define PLG_PAGE_SIZE 4096u
@@ -1370,6 +1377,7 @@ struct plg_log {
     /* segment preallocation thread */
     pthread_t writer, prealloc;
     int writer_started, prealloc_started;
+    int synchronous;                    /* PLG_TEST_NO_THREADS */
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
     uint64_t pa_fail_ns, pa_retry_ns;   /* failing since, next retry (CLOCK_MONOTONIC) */
@@ -1845,6 +1853,19 @@ static void plg__prealloc_request(plg_log *L, uint64_t idx) {
     pthread_mutex_unlock(&L->pa_mu);
 }
 
+/* Without a preallocation thread (PLG_TEST_NO_THREADS): the writer makes the
+ * segments up to idx itself; a failure is reported as a failed
+ * preallocation that is not retried. */
+static void plg__prealloc_inline(plg_log *L, uint64_t idx) {
+    while (L->pa_ready < idx && !L->pa_err) {
+        int rc = plg__seg_create(L, L->pa_ready + 1);
+        pthread_mutex_lock(&L->pa_mu);
+        if (rc) { L->pa_err = rc; L->pa_fail_ns = 0; }
+        else L->pa_ready++;
+        pthread_mutex_unlock(&L->pa_mu);
+    }
+}
+
 static int plg__open_seg_fd(plg_log *L, uint64_t idx) {
     char name[4096];
     plg__seg_name(name, sizeof name, L->path, idx);
@@ -1886,6 +1907,7 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
         L->g_synced = L->g_sub;
         plg__set_durable(L, plg__load_rlx(&L->written));
     }
+    if (L->synchronous) plg__prealloc_inline(L, idx);
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
     int stalled = 0;
@@ -2547,6 +2569,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     if (!L) return PLG_ENOMEM;
     memset(L, 0, sizeof *L);
     L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1; L->notify_fd = -1; L->live_fd = -1;
+    L->synchronous = (cfg.flags & PLG_TEST_NO_THREADS) != 0;
     pthread_mutex_init(&L->pa_mu, NULL);
     pthread_mutex_init(&L->op_mu, NULL);
     {
@@ -2667,6 +2690,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
 
     rc = plg__io_init(L);
     if (rc) goto fail;
+    if (L->synchronous) { *out = L; return 0; }   /* the writer runs in plg_close */
     if (pthread_create(&L->prealloc, NULL, plg__prealloc_main, L) != 0) { rc = PLG_ESYS; goto fail; }
     L->prealloc_started = 1;
     plg__prealloc_request(L, end_g / L->D + 2);
@@ -2779,10 +2803,22 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->mark = plg__load_rlx(&L->meta.mark);
 }
 
+/* PLG_TEST_NO_THREADS: the writer's loop on this thread (it stops once
+ * everything queued is durable), keeping this thread's name and timer slack. */
+static void plg__writer_inline(plg_log *L) {
+    char name[32] = {0};
+    int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+    plg__writer_main(L);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+    if (slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+}
+
 PLGDEF int plg_close(plg_log *L) {
     if (!L) return PLG_EINVAL;
     plg__store_rel(&L->stop, 1);
     if (L->writer_started) pthread_join(L->writer, NULL);
+    else if (L->synchronous) plg__writer_inline(L);
     int rc = plg__load_acq(&L->error);
     if (!rc && plg_durable(L) != plg_appended(L)) rc = PLG_EIO;
     if (L->meta_fd >= 0) {                             /* the durable mark, and a clean close */
@@ -3210,6 +3246,7 @@ static int plg__op_call(plg_log *L, int kind, uint64_t arg) {
     int rc = plg_error(L);
     if (rc) return rc;
     if (L->rc->pend_open) return PLG_EBUSY;
+    if (L->synchronous) return PLG_EINVAL;     /* no writer thread to run it */
     pthread_mutex_lock(&L->op_mu);
     L->op_kind = kind; L->op_arg = arg; L->op_done = 0; L->op_rc = 0;
     plg__store_rel(&L->op_req, 1);

@@ -384,12 +384,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         c.io_mode = PLG_IO_BUFFERED_FDATASYNC; c.sync_mode = PLG_SYNC_DSYNC;
         c.ring_capacity = 4096; c.segment_size = 64 * 1024;   /* the smallest ring: one 4-byte append */
         c.max_inflight = 1; c.max_write_bytes = 4096;
-        c.poll_interval_ns = 50000;   /* an idle writer sleeps instead of taking the CPU the input runs on */
+        c.flags = PLG_TEST_NO_THREADS;   /* no writer or preallocation thread per open: plg_close writes */
 #ifndef FZ_HAVE_VOLATILE
 #define FZ_HAVE_VOLATILE 1
 #endif
 #if FZ_HAVE_VOLATILE
-        c.flags = PLG_ALLOW_VOLATILE;   /* the scratch directory is in memory on purpose */
+        c.flags |= PLG_ALLOW_VOLATILE;   /* the scratch directory is in memory on purpose */
 #endif
         plg_log *L;
         mem.n = 0;
