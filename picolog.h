@@ -1648,6 +1648,26 @@ static void plg__op_run(plg_log *L);
 
 #define PLG__MAX_FREE 2      /* released segments kept for reuse */
 
+/* A zeroed, page-aligned buffer of the log: a populated mapping, or, with
+ * PLG_TEST_NO_THREADS, a block from PICOLOG_MALLOC (a fuzzer's allocator
+ * keeps it for the next input: no mmap, munmap and page faults per open). */
+static void *plg__buf_get(const plg_log *L, size_t len) {
+    if (!L->synchronous) return plg__map(len);
+    uint8_t *raw = (uint8_t *)PICOLOG_MALLOC(len + 2 * PLG_PAGE_SIZE);
+    if (!raw) return NULL;
+    uint8_t *p = raw + 2 * PLG_PAGE_SIZE - ((uintptr_t)raw % PLG_PAGE_SIZE);
+    memcpy(p - sizeof raw, &raw, sizeof raw);
+    memset(p, 0, len);
+    return p;
+}
+static void plg__buf_put(const plg_log *L, void *p, size_t len) {
+    if (!p) return;
+    if (!L->synchronous) { munmap(p, len); return; }
+    uint8_t *raw;
+    memcpy(&raw, (uint8_t *)p - sizeof raw, sizeof raw);
+    PICOLOG_FREE(raw);
+}
+
 static int plg__dirsync(plg_log *L) {
     plg__add_rlx(&L->st_dirsyncs, 1);
     return plg__fsync_fd(L->dirfd);
@@ -1707,7 +1727,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     int rc = fd >= 0 ? 0 : e == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(e);
     /* only while creating; no larger than one write (a small segment needs no 1 MiB of zeros) */
     size_t buf_len = L->seg_size < PLG__ZERO_CHUNK ? (size_t)L->seg_size : PLG__ZERO_CHUNK;
-    uint8_t *buf = rc ? NULL : (uint8_t *)plg__map(buf_len);
+    uint8_t *buf = rc ? NULL : (uint8_t *)plg__buf_get(L, buf_len);
     if (!rc && !buf) { e = errno; rc = PLG_ENOMEM; }
     int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
     if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
@@ -1727,7 +1747,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
-    if (buf) munmap(buf, buf_len);
+    plg__buf_put(L, buf, buf_len);
     if (!rc && fdatasync(fd) != 0) { e = errno; rc = plg__from_errno(e); }
     if (fd >= 0) close(fd);
     if (!rc && rename(tmp, name) != 0) { e = errno; rc = plg__from_errno(e); }
@@ -2231,8 +2251,8 @@ static void plg__free(plg_log *L) {
     }
     if (L->live_fd >= 0) close(L->live_fd);        /* drops the live lock */
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
-    if (L->map) munmap(L->map, L->map_len);
-    if (L->stage) munmap(L->stage, L->stage_len);
+    plg__buf_put(L, L->map, L->map_len);
+    plg__buf_put(L, L->stage, L->stage_len);
     PICOLOG_FREE(L->slot_end);
     PICOLOG_FREE(L->path);
     PICOLOG_FREE(L->quarantine);
@@ -2650,11 +2670,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     /* ring and staging, touched now so the hot path never page-faults */
     L->cap = cfg.ring_capacity; L->mask = L->cap - 1;
     L->map_len = PLG_PAGE_SIZE + L->cap;
-    L->map = plg__map(L->map_len);
+    L->map = plg__buf_get(L, L->map_len);
     L->S = (uint32_t)((L->cfg.max_inflight + 1) * L->max_write_pages + 8);   /* in flight + one batch filling */
     if (L->S < 64) L->S = 64;
     L->stage_len = ((size_t)L->S + 1) * PLG_PAGE_SIZE;
-    L->stage = (uint8_t *)plg__map(L->stage_len);
+    L->stage = (uint8_t *)plg__buf_get(L, L->stage_len);
     L->slot_end = (uint64_t *)PICOLOG_MALLOC(L->S * sizeof(uint64_t));
     if (!L->map || !L->stage || !L->slot_end) { rc = PLG_ENOMEM; goto fail; }
     L->rc = (plg__ring_ctl *)L->map;
