@@ -54,7 +54,10 @@
  *              docs/picolog-format.md.
  *   recovery   plg_open finds the last valid record, discards a torn tail and
  *              continues at the next sequence number; corruption deeper in the
- *              log fails closed with the file and offset.
+ *              log fails closed with the file and offset. It reads only the
+ *              tail segments (seconds per GiB saved): damage in an older
+ *              segment is found by plg_check, the reader and plg_dump, not by
+ *              plg_open (run plg_check to verify a whole log).
  *   mark       picolog.meta holds the durable mark (highest seq known durable;
  *              raised at segment switches, once a second when idle, at close), a
  *              clean-close flag and where the log begins (plg_config.first_seq,

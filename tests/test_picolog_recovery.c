@@ -243,6 +243,46 @@ static void test_damage_above_the_mark_is_corruption_when_records_follow(void) {
     CHECK_EQ(file_crc(f), before);                     /* nothing quarantined away, nothing zeroed */
 }
 
+/* plg_open scans only the tail segments (the in-flight window back from the
+ * end), so damage to an acknowledged record in an OLDER segment is not seen
+ * at open (a documented limit: verifying a 1 GiB log costs seconds); plg_check
+ * and the reader find it, with the file and the offset, and the open leaves
+ * the damaged segment as it is. 64 KiB segments hold 480 such records, so
+ * 3,000 make seven segments; an 8 KiB window scans only the last two. */
+static void test_damage_in_an_older_segment_is_found_by_check_and_reader(void) {
+    const char *dir = t_dir("plg_rec_old_seg");
+    plg_config c = cfg_for(dir, 64 * 1024);
+    c.max_write_bytes = 4096; c.max_inflight = 1;
+    plg_log *L;
+    REQUIRE(open_log(&L, &c) == 0);
+    REQUIRE(write_records(L, 3000, 100, 21) == 0);
+    REQUIRE(plg_close(L) == 0);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t x = 0x3C;
+    poke(f, rec_start(10) + 70, &x, 1);
+    uint64_t before = file_crc(f);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), PLG_ECORRUPT);
+    CHECK_EQ(cr.last_seq, 9);
+    CHECK_EQ(cr.offset, rec_start(10));
+    CHECK(strstr(cr.file, "00000000000000000001.plg") != NULL);
+    plg_reader *r; plg_record rec; int rc; uint64_t n = 0;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    while ((rc = plg_reader_next(r, &rec)) == 1) n++;
+    CHECK_EQ(n, 9);
+    CHECK_EQ(rc, PLG_ECORRUPT);
+    uint64_t off = 0;
+    const char *file = plg_reader_where(r, &off);
+    CHECK(file && strstr(file, "00000000000000000001.plg") != NULL);
+    CHECK_EQ(off, rec_start(10));
+    plg_reader_close(r);
+    CHECK_EQ(open_log(&L, &c), 0);                     /* the limit: the tail is healthy */
+    CHECK_EQ(plg_appended(L), 3000);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(file_crc(f), before);                     /* nothing rewritten in the old segment */
+    CHECK_EQ(plg_check(dir, &cr), PLG_ECORRUPT);       /* and still reported */
+}
+
 /* Defect 11: plg_open's message about mid-log corruption gave the offset
  * inside a 4 KiB page ("offset 1648" where plg_dump said 99952); it must be
  * the offset in the file, as plg_check and plg_dump give it. */
@@ -746,6 +786,7 @@ int main(void) {
     (void)sim_stats_add; (void)sim_print_stats; (void)sim_external_sync; (void)sim_outstanding;
     RUN(test_bit_flip_in_acknowledged_record_is_corruption);
     RUN(test_open_message_gives_the_file_offset);
+    RUN(test_damage_in_an_older_segment_is_found_by_check_and_reader);
     RUN(test_mark_persisted_while_open_survives_a_crash);
     RUN(test_damage_above_the_mark_is_corruption_when_records_follow);
     RUN(test_torn_tail_is_quarantined_and_reported);
