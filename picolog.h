@@ -80,7 +80,8 @@
  *              in any process, never returns a record above that mark while
  *              the writer runs, reads on from its end as the log grows, and
  *              sleeps in plg_reader_wait. A reader whose records were released
- *              gets PLG_ERELEASED, never PLG_ECORRUPT.
+ *              gets PLG_ERELEASED, never PLG_ECORRUPT; so does a reader opened
+ *              before a plg_reset, at its end (reopen it for the new log).
  *
  * DURABILITY MODES (plg_config.sync_mode)
  *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
@@ -175,7 +176,7 @@ PLGDEF int      plg_open_errno(void);
     X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
     X(PLG_EMETA,     -30120, "the log's meta file (durable mark) is damaged or belongs to another log") \
     X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)") \
-    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release (not corruption)")
+    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release, or by a plg_reset since it opened (not corruption)")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -2970,7 +2971,7 @@ static void plg__reader_resume(plg_reader *r) {
  * verified when it lies beyond it. A walk that ends below the live mark read
  * pages cached before the writer filled them, or missed a segment made since
  * the listing: it reads once more, afresh. */
-PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
+static int plg__reader_step(plg_reader *r, plg_record *rec) {
     plg__scan *s = &r->s;
     if (r->has_pend) { r->has_pend = 0; *rec = r->pend; return 1; }
     for (int pass = 0;; pass++) {
@@ -3004,6 +3005,24 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
         if (mark == UINT64_MAX || mark <= s->last_seq) return 0;
         if (!s->done) { plg__reader_relist(r); s->chunk_n = 0; s->ra = 4; }   /* else resumed above */
     }
+}
+
+/* Was the log reset (plg_reset) since this reader read its meta file? Its
+ * records are gone then, and what follows its position is another log's:
+ * the meta file's base (where the log begins) moved. Looked at only when the
+ * reader has nothing to return (one small read, beside the directory
+ * listing that a reader at its end makes anyway). */
+static int plg__reader_was_reset(const plg_reader *r) {
+    const plg__scan *s = &r->s;
+    plg__meta m;
+    if (!s->has_meta || plg__meta_read(s->dir, &m) != 1) return 0;
+    return m.base_seq != s->meta.base_seq || m.base_g != s->meta.base_g || m.base_seg != s->meta.base_seg;
+}
+
+PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
+    int rc = plg__reader_step(r, rec);
+    if (rc == 0 && plg__reader_was_reset(r)) return PLG_ERELEASED;
+    return rc;
 }
 
 PLGDEF int plg_reader_wait(plg_reader *r, int64_t timeout_ns) {

@@ -586,6 +586,45 @@ static void test_reset_and_first_seq(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* A reader opened before plg_reset: once it has read what was there, it
+ * gets PLG_ERELEASED (its records are gone; reopen it), from plg_reader_next
+ * and plg_reader_wait, and never a record of the new log. Before, it stopped
+ * at the old end: 0 (end) and timeouts forever, whatever was appended after
+ * the reset. A reader opened after the reset reads the new records. */
+static void reader_across_reset(uint64_t next_seq) {
+    char name[64]; snprintf(name, sizeof name, "plg_rec_reset_reader_%llu", (unsigned long long)next_seq);
+    const char *dir = t_dir(name);
+    plg_config c = cfg_for(dir, 64 * 1024);
+    plg_log *L;
+    REQUIRE(open_log(&L, &c) == 0);
+    REQUIRE(write_records(L, 600, 100, 31) == 0);          /* 1..600, two segments */
+    plg_reader *old; plg_record rec; int rc; uint64_t n = 0;
+    REQUIRE(plg_reader_open(&old, dir) == 0);
+    while ((rc = plg_reader_next(old, &rec)) == 1) n++;
+    CHECK_EQ(n, 600);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(plg_reset(L, next_seq), 0);
+    REQUIRE(write_records(L, 50, 100, 32) == 0);           /* next_seq .. next_seq + 49 */
+    for (int i = 0; i < 3; i++) {                          /* and it stays that way */
+        CHECK_EQ(plg_reader_next(old, &rec), PLG_ERELEASED);
+        CHECK_EQ(plg_reader_wait(old, 1000000), PLG_ERELEASED);
+    }
+    plg_reader_close(old);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    n = 0; uint64_t first = 0;
+    while ((rc = plg_reader_next(r, &rec)) == 1) { if (!n) first = rec.seq; n++; }
+    CHECK_EQ(n, 50);
+    CHECK_EQ(first, next_seq);
+    CHECK_EQ(rc, 0);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+static void test_reader_opened_before_reset_gets_released(void) {
+    reader_across_reset(10000);                              /* forwards */
+    reader_across_reset(5);                                  /* backwards */
+}
+
 /* plg_reset below the old end in a reused segment: the pages ahead of the new
  * base still hold records of the old log, with seqs above the new ones.
  * Before: after a clean close the reader, plg_check and plg_open took them
@@ -795,6 +834,7 @@ int main(void) {
     RUN(test_seek_ignores_damage_beyond_its_target);
     RUN(test_truncate);
     RUN(test_reset_and_first_seq);
+    RUN(test_reader_opened_before_reset_gets_released);
     RUN(test_reset_below_old_end_leaves_no_false_corruption);
     RUN(test_crash_during_truncate_and_reset);
     RUN(test_power_cut_after_truncate_and_reset);
