@@ -54,7 +54,10 @@
  *              docs/picolog-format.md.
  *   recovery   plg_open finds the last valid record, discards a torn tail and
  *              continues at the next sequence number; corruption deeper in the
- *              log fails closed with the file and offset.
+ *              log fails closed with the file and offset. It reads only the
+ *              tail segments (seconds per GiB saved): damage in an older
+ *              segment is found by plg_check, the reader and plg_dump, not by
+ *              plg_open (run plg_check to verify a whole log).
  *   mark       picolog.meta holds the durable mark (highest seq known durable;
  *              raised at segment switches, once a second when idle, at close), a
  *              clean-close flag and where the log begins (plg_config.first_seq,
@@ -77,7 +80,8 @@
  *              in any process, never returns a record above that mark while
  *              the writer runs, reads on from its end as the log grows, and
  *              sleeps in plg_reader_wait. A reader whose records were released
- *              gets PLG_ERELEASED, never PLG_ECORRUPT.
+ *              gets PLG_ERELEASED, never PLG_ECORRUPT; so does a reader opened
+ *              before a plg_reset, at its end (reopen it for the new log).
  *
  * DURABILITY MODES (plg_config.sync_mode)
  *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
@@ -172,7 +176,7 @@ PLGDEF int      plg_open_errno(void);
     X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
     X(PLG_EMETA,     -30120, "the log's meta file (durable mark) is damaged or belongs to another log") \
     X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)") \
-    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release (not corruption)")
+    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release, or by a plg_reset since it opened (not corruption)")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -194,7 +198,14 @@ enum plg_io_mode {
 enum plg_flags {
     PLG_PIN_WRITER = 1u << 0,  /* pin the writer thread to config.writer_cpu */
     PLG_URING_ONLY = 1u << 1,  /* no synchronous RWF_DSYNC write when the device is idle */
-    PLG_ALLOW_VOLATILE = 1u << 2  /* open on tmpfs/ramfs (RAM: nothing survives power loss) */
+    PLG_ALLOW_VOLATILE = 1u << 2,  /* open on tmpfs/ramfs (RAM: nothing survives power loss) */
+    /* Tests and fuzzers that open and close a log per input: no background
+     * thread. plg_open makes the segment it needs inline and none ahead;
+     * plg_append only queues, and plg_close runs the writer to the end on the
+     * caller's thread (making any segment it switches to). Nothing becomes
+     * durable before plg_close (plg_wait cannot succeed earlier), and
+     * plg_truncate / plg_reset are refused with PLG_EINVAL. */
+    PLG_TEST_NO_THREADS = 1u << 3
 };
 
 #define PLG_PAGE_SIZE 4096u
@@ -1370,6 +1381,7 @@ struct plg_log {
     /* segment preallocation thread */
     pthread_t writer, prealloc;
     int writer_started, prealloc_started;
+    int synchronous;                    /* PLG_TEST_NO_THREADS */
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
     uint64_t pa_fail_ns, pa_retry_ns;   /* failing since, next retry (CLOCK_MONOTONIC) */
@@ -1640,6 +1652,26 @@ static void plg__op_run(plg_log *L);
 
 #define PLG__MAX_FREE 2      /* released segments kept for reuse */
 
+/* A zeroed, page-aligned buffer of the log: a populated mapping, or, with
+ * PLG_TEST_NO_THREADS, a block from PICOLOG_MALLOC (a fuzzer's allocator
+ * keeps it for the next input: no mmap, munmap and page faults per open). */
+static void *plg__buf_get(const plg_log *L, size_t len) {
+    if (!L->synchronous) return plg__map(len);
+    uint8_t *raw = (uint8_t *)PICOLOG_MALLOC(len + 2 * PLG_PAGE_SIZE);
+    if (!raw) return NULL;
+    uint8_t *p = raw + 2 * PLG_PAGE_SIZE - ((uintptr_t)raw % PLG_PAGE_SIZE);
+    memcpy(p - sizeof raw, &raw, sizeof raw);
+    memset(p, 0, len);
+    return p;
+}
+static void plg__buf_put(const plg_log *L, void *p, size_t len) {
+    if (!p) return;
+    if (!L->synchronous) { munmap(p, len); return; }
+    uint8_t *raw;
+    memcpy(&raw, (uint8_t *)p - sizeof raw, sizeof raw);
+    PICOLOG_FREE(raw);
+}
+
 static int plg__dirsync(plg_log *L) {
     plg__add_rlx(&L->st_dirsyncs, 1);
     return plg__fsync_fd(L->dirfd);
@@ -1697,7 +1729,9 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     if (L->cfg.io_mode == PLG_IO_DIRECT) flags |= O_DIRECT;
     int fd = open(tmp, flags, 0644), e = fd < 0 ? errno : 0;   /* e: the errno behind rc */
     int rc = fd >= 0 ? 0 : e == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(e);
-    uint8_t *buf = rc ? NULL : (uint8_t *)plg__map(PLG__ZERO_CHUNK);     /* only while creating */
+    /* only while creating; no larger than one write (a small segment needs no 1 MiB of zeros) */
+    size_t buf_len = L->seg_size < PLG__ZERO_CHUNK ? (size_t)L->seg_size : PLG__ZERO_CHUNK;
+    uint8_t *buf = rc ? NULL : (uint8_t *)plg__buf_get(L, buf_len);
     if (!rc && !buf) { e = errno; rc = PLG_ENOMEM; }
     int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
     if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
@@ -1717,7 +1751,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
         off += n;
     }
-    if (buf) munmap(buf, PLG__ZERO_CHUNK);
+    plg__buf_put(L, buf, buf_len);
     if (!rc && fdatasync(fd) != 0) { e = errno; rc = plg__from_errno(e); }
     if (fd >= 0) close(fd);
     if (!rc && rename(tmp, name) != 0) { e = errno; rc = plg__from_errno(e); }
@@ -1843,6 +1877,19 @@ static void plg__prealloc_request(plg_log *L, uint64_t idx) {
     pthread_mutex_unlock(&L->pa_mu);
 }
 
+/* Without a preallocation thread (PLG_TEST_NO_THREADS): the writer makes the
+ * segments up to idx itself; a failure is reported as a failed
+ * preallocation that is not retried. */
+static void plg__prealloc_inline(plg_log *L, uint64_t idx) {
+    while (L->pa_ready < idx && !L->pa_err) {
+        int rc = plg__seg_create(L, L->pa_ready + 1);
+        pthread_mutex_lock(&L->pa_mu);
+        if (rc) { L->pa_err = rc; L->pa_fail_ns = 0; }
+        else L->pa_ready++;
+        pthread_mutex_unlock(&L->pa_mu);
+    }
+}
+
 static int plg__open_seg_fd(plg_log *L, uint64_t idx) {
     char name[4096];
     plg__seg_name(name, sizeof name, L->path, idx);
@@ -1884,6 +1931,7 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
         L->g_synced = L->g_sub;
         plg__set_durable(L, plg__load_rlx(&L->written));
     }
+    if (L->synchronous) plg__prealloc_inline(L, idx);
     pthread_mutex_lock(&L->pa_mu);
     if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
     int stalled = 0;
@@ -2207,8 +2255,8 @@ static void plg__free(plg_log *L) {
     }
     if (L->live_fd >= 0) close(L->live_fd);        /* drops the live lock */
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
-    if (L->map) munmap(L->map, L->map_len);
-    if (L->stage) munmap(L->stage, L->stage_len);
+    plg__buf_put(L, L->map, L->map_len);
+    plg__buf_put(L, L->stage, L->stage_len);
     PICOLOG_FREE(L->slot_end);
     PICOLOG_FREE(L->path);
     PICOLOG_FREE(L->quarantine);
@@ -2545,6 +2593,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     if (!L) return PLG_ENOMEM;
     memset(L, 0, sizeof *L);
     L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1; L->notify_fd = -1; L->live_fd = -1;
+    L->synchronous = (cfg.flags & PLG_TEST_NO_THREADS) != 0;
     pthread_mutex_init(&L->pa_mu, NULL);
     pthread_mutex_init(&L->op_mu, NULL);
     {
@@ -2625,11 +2674,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     /* ring and staging, touched now so the hot path never page-faults */
     L->cap = cfg.ring_capacity; L->mask = L->cap - 1;
     L->map_len = PLG_PAGE_SIZE + L->cap;
-    L->map = plg__map(L->map_len);
+    L->map = plg__buf_get(L, L->map_len);
     L->S = (uint32_t)((L->cfg.max_inflight + 1) * L->max_write_pages + 8);   /* in flight + one batch filling */
     if (L->S < 64) L->S = 64;
     L->stage_len = ((size_t)L->S + 1) * PLG_PAGE_SIZE;
-    L->stage = (uint8_t *)plg__map(L->stage_len);
+    L->stage = (uint8_t *)plg__buf_get(L, L->stage_len);
     L->slot_end = (uint64_t *)PICOLOG_MALLOC(L->S * sizeof(uint64_t));
     if (!L->map || !L->stage || !L->slot_end) { rc = PLG_ENOMEM; goto fail; }
     L->rc = (plg__ring_ctl *)L->map;
@@ -2665,6 +2714,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
 
     rc = plg__io_init(L);
     if (rc) goto fail;
+    if (L->synchronous) { *out = L; return 0; }   /* the writer runs in plg_close */
     if (pthread_create(&L->prealloc, NULL, plg__prealloc_main, L) != 0) { rc = PLG_ESYS; goto fail; }
     L->prealloc_started = 1;
     plg__prealloc_request(L, end_g / L->D + 2);
@@ -2777,10 +2827,22 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->mark = plg__load_rlx(&L->meta.mark);
 }
 
+/* PLG_TEST_NO_THREADS: the writer's loop on this thread (it stops once
+ * everything queued is durable), keeping this thread's name and timer slack. */
+static void plg__writer_inline(plg_log *L) {
+    char name[32] = {0};
+    int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+    plg__writer_main(L);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+    if (slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+}
+
 PLGDEF int plg_close(plg_log *L) {
     if (!L) return PLG_EINVAL;
     plg__store_rel(&L->stop, 1);
     if (L->writer_started) pthread_join(L->writer, NULL);
+    else if (L->synchronous) plg__writer_inline(L);
     int rc = plg__load_acq(&L->error);
     if (!rc && plg_durable(L) != plg_appended(L)) rc = PLG_EIO;
     if (L->meta_fd >= 0) {                             /* the durable mark, and a clean close */
@@ -2909,7 +2971,7 @@ static void plg__reader_resume(plg_reader *r) {
  * verified when it lies beyond it. A walk that ends below the live mark read
  * pages cached before the writer filled them, or missed a segment made since
  * the listing: it reads once more, afresh. */
-PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
+static int plg__reader_step(plg_reader *r, plg_record *rec) {
     plg__scan *s = &r->s;
     if (r->has_pend) { r->has_pend = 0; *rec = r->pend; return 1; }
     for (int pass = 0;; pass++) {
@@ -2943,6 +3005,24 @@ PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
         if (mark == UINT64_MAX || mark <= s->last_seq) return 0;
         if (!s->done) { plg__reader_relist(r); s->chunk_n = 0; s->ra = 4; }   /* else resumed above */
     }
+}
+
+/* Was the log reset (plg_reset) since this reader read its meta file? Its
+ * records are gone then, and what follows its position is another log's:
+ * the meta file's base (where the log begins) moved. Looked at only when the
+ * reader has nothing to return (one small read, beside the directory
+ * listing that a reader at its end makes anyway). */
+static int plg__reader_was_reset(const plg_reader *r) {
+    const plg__scan *s = &r->s;
+    plg__meta m;
+    if (!s->has_meta || plg__meta_read(s->dir, &m) != 1) return 0;
+    return m.base_seq != s->meta.base_seq || m.base_g != s->meta.base_g || m.base_seg != s->meta.base_seg;
+}
+
+PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
+    int rc = plg__reader_step(r, rec);
+    if (rc == 0 && plg__reader_was_reset(r)) return PLG_ERELEASED;
+    return rc;
 }
 
 PLGDEF int plg_reader_wait(plg_reader *r, int64_t timeout_ns) {
@@ -3208,6 +3288,7 @@ static int plg__op_call(plg_log *L, int kind, uint64_t arg) {
     int rc = plg_error(L);
     if (rc) return rc;
     if (L->rc->pend_open) return PLG_EBUSY;
+    if (L->synchronous) return PLG_EINVAL;     /* no writer thread to run it */
     pthread_mutex_lock(&L->op_mu);
     L->op_kind = kind; L->op_arg = arg; L->op_done = 0; L->op_rc = 0;
     plg__store_rel(&L->op_req, 1);

@@ -565,6 +565,57 @@ static void test_write_eagain_is_not_locked(void) {
     CHECK_EQ(plg_close(L), PLG_ESYS);
 }
 
+static int thread_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0; struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* PLG_TEST_NO_THREADS (the fuzzers' mode): no thread is started, plg_close
+ * writes what was appended (making the segments it switches to) and the log
+ * reopens as any other; calls that need the writer thread are refused. */
+static void test_no_threads_mode_writes_at_close(void) {
+    const char *dir = t_dir("plg_no_threads");
+    tio t; plg_io io; tio_init(&t, &io);
+    plg_config c = cfg_for(dir);
+    c.flags = PLG_TEST_NO_THREADS;
+    c.io = &io; c.max_write_bytes = 4096; c.max_inflight = 1;
+    char name0[32] = {0}, name1[32] = {0};
+    prctl(PR_GET_NAME, name0, 0, 0, 0);
+    int threads = thread_count();
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(thread_count(), threads);
+    static uint8_t buf[1000];
+    for (uint64_t seq = 1; seq <= 150; seq++) {       /* 150 KB: three 64 KiB segments */
+        fill(buf, sizeof buf, seq, 7);
+        CHECK_EQ(plg_append(L, buf, sizeof buf), (int64_t)seq);
+    }
+    CHECK_EQ(plg_appended(L), 150);
+    CHECK_EQ(plg_durable(L), 0);                     /* nothing runs before plg_close */
+    CHECK_EQ(plg_truncate(L, 10), PLG_EINVAL);
+    CHECK_EQ(plg_reset(L, 10), PLG_EINVAL);
+    CHECK_EQ(thread_count(), threads);
+    CHECK_EQ(plg_close(L), 0);
+    prctl(PR_GET_NAME, name1, 0, 0, 0);
+    CHECK(strcmp(name0, name1) == 0);               /* the caller's thread keeps its name */
+    int rc;
+    CHECK_EQ(read_all(dir, 1000, 7, &rc), 150);
+    CHECK_EQ(rc, 0);
+    char seg3[600]; seg_path(seg3, sizeof seg3, dir, 3);
+    CHECK_EQ(access(seg3, F_OK), 0);
+    REQUIRE(plg_open(&L, &c) == 0);                  /* again, and with threads */
+    CHECK_EQ(plg_appended(L), 150);
+    CHECK_EQ(plg_close(L), 0);
+    plg_config c2 = cfg_for(dir);
+    REQUIRE(plg_open(&L, &c2) == 0);
+    CHECK_EQ(plg_appended(L), 150);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 static void test_ring_full(void) {
     const char *dir = t_dir("plg_full");
     tio t; plg_io io; tio_init(&t, &io);
@@ -1006,6 +1057,7 @@ int main(void) {
     RUN(test_fsync_error_poisons);
     RUN(test_write_eagain_is_not_locked);
     RUN(test_ring_full);
+    RUN(test_no_threads_mode_writes_at_close);
     RUN(test_reserve_commit_and_typed);
     RUN(test_reserve_misuse_is_refused);
     RUN(test_record_over_max_refused);

@@ -243,6 +243,46 @@ static void test_damage_above_the_mark_is_corruption_when_records_follow(void) {
     CHECK_EQ(file_crc(f), before);                     /* nothing quarantined away, nothing zeroed */
 }
 
+/* plg_open scans only the tail segments (the in-flight window back from the
+ * end), so damage to an acknowledged record in an OLDER segment is not seen
+ * at open (a documented limit: verifying a 1 GiB log costs seconds); plg_check
+ * and the reader find it, with the file and the offset, and the open leaves
+ * the damaged segment as it is. 64 KiB segments hold 480 such records, so
+ * 3,000 make seven segments; an 8 KiB window scans only the last two. */
+static void test_damage_in_an_older_segment_is_found_by_check_and_reader(void) {
+    const char *dir = t_dir("plg_rec_old_seg");
+    plg_config c = cfg_for(dir, 64 * 1024);
+    c.max_write_bytes = 4096; c.max_inflight = 1;
+    plg_log *L;
+    REQUIRE(open_log(&L, &c) == 0);
+    REQUIRE(write_records(L, 3000, 100, 21) == 0);
+    REQUIRE(plg_close(L) == 0);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t x = 0x3C;
+    poke(f, rec_start(10) + 70, &x, 1);
+    uint64_t before = file_crc(f);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), PLG_ECORRUPT);
+    CHECK_EQ(cr.last_seq, 9);
+    CHECK_EQ(cr.offset, rec_start(10));
+    CHECK(strstr(cr.file, "00000000000000000001.plg") != NULL);
+    plg_reader *r; plg_record rec; int rc; uint64_t n = 0;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    while ((rc = plg_reader_next(r, &rec)) == 1) n++;
+    CHECK_EQ(n, 9);
+    CHECK_EQ(rc, PLG_ECORRUPT);
+    uint64_t off = 0;
+    const char *file = plg_reader_where(r, &off);
+    CHECK(file && strstr(file, "00000000000000000001.plg") != NULL);
+    CHECK_EQ(off, rec_start(10));
+    plg_reader_close(r);
+    CHECK_EQ(open_log(&L, &c), 0);                     /* the limit: the tail is healthy */
+    CHECK_EQ(plg_appended(L), 3000);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(file_crc(f), before);                     /* nothing rewritten in the old segment */
+    CHECK_EQ(plg_check(dir, &cr), PLG_ECORRUPT);       /* and still reported */
+}
+
 /* Defect 11: plg_open's message about mid-log corruption gave the offset
  * inside a 4 KiB page ("offset 1648" where plg_dump said 99952); it must be
  * the offset in the file, as plg_check and plg_dump give it. */
@@ -546,6 +586,45 @@ static void test_reset_and_first_seq(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* A reader opened before plg_reset: once it has read what was there, it
+ * gets PLG_ERELEASED (its records are gone; reopen it), from plg_reader_next
+ * and plg_reader_wait, and never a record of the new log. Before, it stopped
+ * at the old end: 0 (end) and timeouts forever, whatever was appended after
+ * the reset. A reader opened after the reset reads the new records. */
+static void reader_across_reset(uint64_t next_seq) {
+    char name[64]; snprintf(name, sizeof name, "plg_rec_reset_reader_%llu", (unsigned long long)next_seq);
+    const char *dir = t_dir(name);
+    plg_config c = cfg_for(dir, 64 * 1024);
+    plg_log *L;
+    REQUIRE(open_log(&L, &c) == 0);
+    REQUIRE(write_records(L, 600, 100, 31) == 0);          /* 1..600, two segments */
+    plg_reader *old; plg_record rec; int rc; uint64_t n = 0;
+    REQUIRE(plg_reader_open(&old, dir) == 0);
+    while ((rc = plg_reader_next(old, &rec)) == 1) n++;
+    CHECK_EQ(n, 600);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(plg_reset(L, next_seq), 0);
+    REQUIRE(write_records(L, 50, 100, 32) == 0);           /* next_seq .. next_seq + 49 */
+    for (int i = 0; i < 3; i++) {                          /* and it stays that way */
+        CHECK_EQ(plg_reader_next(old, &rec), PLG_ERELEASED);
+        CHECK_EQ(plg_reader_wait(old, 1000000), PLG_ERELEASED);
+    }
+    plg_reader_close(old);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    n = 0; uint64_t first = 0;
+    while ((rc = plg_reader_next(r, &rec)) == 1) { if (!n) first = rec.seq; n++; }
+    CHECK_EQ(n, 50);
+    CHECK_EQ(first, next_seq);
+    CHECK_EQ(rc, 0);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+static void test_reader_opened_before_reset_gets_released(void) {
+    reader_across_reset(10000);                              /* forwards */
+    reader_across_reset(5);                                  /* backwards */
+}
+
 /* plg_reset below the old end in a reused segment: the pages ahead of the new
  * base still hold records of the old log, with seqs above the new ones.
  * Before: after a clean close the reader, plg_check and plg_open took them
@@ -746,6 +825,7 @@ int main(void) {
     (void)sim_stats_add; (void)sim_print_stats; (void)sim_external_sync; (void)sim_outstanding;
     RUN(test_bit_flip_in_acknowledged_record_is_corruption);
     RUN(test_open_message_gives_the_file_offset);
+    RUN(test_damage_in_an_older_segment_is_found_by_check_and_reader);
     RUN(test_mark_persisted_while_open_survives_a_crash);
     RUN(test_damage_above_the_mark_is_corruption_when_records_follow);
     RUN(test_torn_tail_is_quarantined_and_reported);
@@ -754,6 +834,7 @@ int main(void) {
     RUN(test_seek_ignores_damage_beyond_its_target);
     RUN(test_truncate);
     RUN(test_reset_and_first_seq);
+    RUN(test_reader_opened_before_reset_gets_released);
     RUN(test_reset_below_old_end_leaves_no_false_corruption);
     RUN(test_crash_during_truncate_and_reset);
     RUN(test_power_cut_after_truncate_and_reset);
