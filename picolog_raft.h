@@ -86,8 +86,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <raft.h>
-#include <raft/uv.h>
 #include "picolog.h"
+struct uv_loop_s;            /* <raft/uv.h> (libuv) only in the implementation */
 
 #ifdef PICOLOG_RAFT_STATIC
 #define PLRDEF static
@@ -217,6 +217,7 @@ PLRDEF int     plr_node_stop(plr_node *n);
 #include <time.h>
 #include <unistd.h>
 #include <assert.h>
+#include <raft/uv.h>
 #ifndef __cplusplus
 #include <stdalign.h>
 #endif
