@@ -115,7 +115,7 @@ clean:
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define PICOLOG_VERSION_STRING "\(.*\)"/\1/p' picolog.h)
-INSTALL_HEADERS := picolog.h pinnacle_persist.h vault.h
+INSTALL_HEADERS := picolog.h pinnacle_persist.h vault.h picolog_raft.h
 MANPAGES := $(wildcard docs/man/*.1)
 .PHONY: install
 install: $(TOOLS)
@@ -125,6 +125,8 @@ install: $(TOOLS)
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	$(if $(MANPAGES),install -m 644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/)
 	install -m 644 $(B)/picolog.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' picolog-raft.pc.in > $(B)/picolog-raft.pc
+	install -m 644 $(B)/picolog-raft.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	@if command -v cmake >/dev/null; then \
 	  cmake -S . -B $(B)/cmake-install -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCMAKE_INSTALL_LIBDIR=lib >/dev/null && \
 	  DESTDIR=$(DESTDIR) cmake --install $(B)/cmake-install --component cmake; \
