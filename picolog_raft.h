@@ -1037,7 +1037,7 @@ static int plr__node_setup(plr_node *n) {
     struct raft_configuration conf;
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < c->n_servers; i++)
-        if (raft_configuration_add(&conf, c->servers[i].id, n->addr[i], RAFT_VOTER)) { raft_configuration_close(&conf); return PLR_ENOMEM; }
+        if (raft_configuration_add(&conf, c->servers[i].id, n->addr[i], RAFT_VOTER)) { raft_configuration_close(&conf); return PLR_EINVAL; }   /* duplicate id or address */
     rc = raft_bootstrap(&n->raft, &conf);        /* only a pristine node takes it */
     raft_configuration_close(&conf);
     if (rc && rc != RAFT_CANTBOOTSTRAP) return PLR_ERAFT;
