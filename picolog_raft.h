@@ -186,6 +186,7 @@ typedef struct plr_node_config {
     int  (*restore)(void *user, const void *data, size_t len);
     void (*leader_changed)(void *user, uint64_t leader_id, uint64_t term, int is_self);
     int  (*drop_send)(void *user, uint64_t to_id);   /* test hook: partition */
+    int  join;                /* 1: never bootstrap; wait to be added (plr_add_server on the leader) */
 } plr_node_config;
 
 typedef struct plr_node plr_node;
@@ -195,6 +196,11 @@ PLRDEF void    plr_flush(plr_node *n);  /* wake the loop now (one syscall); opti
 PLRDEF int     plr_next_ack(plr_node *n, plr_ack *out);  /* 1 = an ack, 0 = none yet */
 PLRDEF void    plr_get_status(plr_node *n, plr_status *out);
 PLRDEF int     plr_node_stop(plr_node *n);
+/* Membership, on the leader, from any thread but the loop's; block until the
+ * change is committed (or failed). add: the new node (started with join = 1)
+ * catches up, then becomes a voter. */
+PLRDEF int     plr_add_server(plr_node *n, uint64_t id, const char *address);
+PLRDEF int     plr_remove_server(plr_node *n, uint64_t id);
 
 #ifdef __cplusplus
 }
@@ -861,6 +867,9 @@ struct plr_node {
     struct raft_fsm fsm;
     pthread_t thread;
     int started_rc, stopping, raft_closed, started;
+    /* one membership request at a time (under mu): kind 1 add, 2 remove */
+    int ch_kind, ch_stage, ch_done, ch_rc; uint64_t ch_id; char ch_addr[64];
+    struct raft_change change;
     pthread_mutex_t mu; pthread_cond_t cv;      /* start handshake, status */
     plr_status status;
     uint64_t seen_leader, seen_term;
@@ -987,6 +996,49 @@ static void plr__raft_closed(struct raft *r) {
     uv_close((uv_handle_t *)&n->wake, plr__closed_handle);
     uv_close((uv_handle_t *)&n->check, plr__closed_handle);
 }
+
+/* >>membership: run on the loop thread; the caller waits on cv */
+static void plr__change_done(plr_node *n, int rc) {
+    pthread_mutex_lock(&n->mu);
+    n->ch_rc = rc; n->ch_done = 1; n->ch_kind = 0;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+static void plr__change_cb(struct raft_change *req, int status) {
+    plr_node *n = (plr_node *)req->data;
+    if (status) { plr__change_done(n, status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST ? PLR_ENOTLEADER : PLR_ERAFT); return; }
+    if (n->ch_kind == 1 && n->ch_stage == 1) {      /* added as a spare: now a voter (after catching up) */
+        n->ch_stage = 2;
+        int rc = raft_assign(&n->raft, &n->change, n->ch_id, RAFT_VOTER, plr__change_cb);
+        if (rc) plr__change_done(n, rc == RAFT_NOTLEADER ? PLR_ENOTLEADER : PLR_ERAFT);
+        return;
+    }
+    plr__change_done(n, 0);
+}
+static void plr__change_start(plr_node *n) {
+    n->change.data = n;
+    n->ch_stage = 1;
+    int rc = n->ch_kind == 1 ? raft_add(&n->raft, &n->change, n->ch_id, n->ch_addr, plr__change_cb)
+                             : raft_remove(&n->raft, &n->change, n->ch_id, plr__change_cb);
+    if (rc) plr__change_done(n, rc == RAFT_NOTLEADER ? PLR_ENOTLEADER : PLR_ERAFT);
+}
+static int plr__change(plr_node *n, int kind, uint64_t id, const char *address) {
+    if (!n || !id || (kind == 1 && (!address || strlen(address) >= sizeof n->ch_addr))) return PLR_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    if (n->ch_kind) { pthread_mutex_unlock(&n->mu); return PLR_EFULL; }
+    n->ch_kind = kind; n->ch_id = id; n->ch_done = 0; n->ch_rc = 0; n->ch_stage = 0;
+    if (kind == 1) snprintf(n->ch_addr, sizeof n->ch_addr, "%s", address);
+    pthread_mutex_unlock(&n->mu);
+    uv_async_send(&n->wake);
+    pthread_mutex_lock(&n->mu);
+    while (!n->ch_done) pthread_cond_wait(&n->cv, &n->mu);
+    int rc = n->ch_rc;
+    pthread_mutex_unlock(&n->mu);
+    return rc;
+}
+PLRDEF int plr_add_server(plr_node *n, uint64_t id, const char *address) { return plr__change(n, 1, id, address); }
+PLRDEF int plr_remove_server(plr_node *n, uint64_t id) { return plr__change(n, 2, id, NULL); }
+
 static void plr__wake_cb(uv_async_t *a) {
     plr_node *n = (plr_node *)a->data;
     if (__atomic_load_n(&n->stopping, __ATOMIC_ACQUIRE)) {
@@ -995,8 +1047,17 @@ static void plr__wake_cb(uv_async_t *a) {
             plr__status_update(n);
             raft_close(&n->raft, plr__raft_closed);
         }
+        pthread_mutex_lock(&n->mu);
+        int pending = n->ch_kind && !n->ch_done;
+        pthread_mutex_unlock(&n->mu);
+        if (pending) plr__change_done(n, PLR_ECLOSED);
         return;
     }
+    pthread_mutex_lock(&n->mu);
+    int start_change = n->ch_kind && !n->ch_done && n->ch_stage == 0;
+    if (start_change) n->ch_stage = -1;            /* taken */
+    pthread_mutex_unlock(&n->mu);
+    if (start_change) plr__change_start(n);
     plr__drain(n);
 }
 
@@ -1038,7 +1099,7 @@ static int plr__node_setup(plr_node *n) {
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < c->n_servers; i++)
         if (raft_configuration_add(&conf, c->servers[i].id, n->addr[i], RAFT_VOTER)) { raft_configuration_close(&conf); return PLR_EINVAL; }   /* duplicate id or address */
-    rc = raft_bootstrap(&n->raft, &conf);        /* only a pristine node takes it */
+    rc = c->join ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&n->raft, &conf);   /* only a pristine node takes it */
     raft_configuration_close(&conf);
     if (rc && rc != RAFT_CANTBOOTSTRAP) return PLR_ERAFT;
     if (raft_start(&n->raft)) return PLR_ERAFT;
