@@ -31,6 +31,7 @@
  *     while (plr_next_ack(n, &a) == 1)                 // later, same thread
  *         if (a.status == 0) confirm(a.ticket, a.index);   // committed on a majority
  *     plr_status st; plr_get_status(n, &st);           // role, term, commit, lag
+ *     plr_add_server(leader, 4, "127.0.0.1:9004");    // membership (node 4: join = 1)
  *     plr_node_stop(n);
  *
  * ARCHITECTURE
@@ -184,7 +185,7 @@ typedef struct plr_node_config {
     /* the state machine as bytes (malloc'd; the node frees it), and back */
     int  (*snapshot)(void *user, void **data, size_t *len);
     int  (*restore)(void *user, const void *data, size_t len);
-    void (*leader_changed)(void *user, uint64_t leader_id, uint64_t term, int is_self);
+    void (*leader_changed)(void *user, uint64_t leader_id, uint64_t term, int is_self);  /* loop thread */
     int  (*drop_send)(void *user, uint64_t to_id);   /* test hook: partition */
     int  join;                /* 1: never bootstrap; wait to be added (plr_add_server on the leader) */
 } plr_node_config;
