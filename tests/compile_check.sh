@@ -63,7 +63,7 @@ if [ -f picolog_raft.h ] && printf '#include <raft.h>\n#include <raft/uv.h>\n' |
   for cc in gcc clang; do
     command -v $cc >/dev/null || continue
     cxx=g++; [ $cc = clang ] && cxx=clang++
-    for f in decl_raft impl_raft both_raft; do
+    for f in decl_raft both_raft; do
       try "picolog_raft.h $f $cc c11" $cc -std=c11 -Wall -Wextra -Werror -Wshadow $uring -I. -c "$tmp/$f.c" -o /dev/null
       command -v $cxx >/dev/null && try "picolog_raft.h $f $cxx c++17" $cxx -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/$f.cpp" -o /dev/null
     done
