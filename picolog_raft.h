@@ -714,6 +714,12 @@ static int plr__bootstrap(struct raft_io *io, const struct raft_configuration *c
     e.term = 1; e.type = RAFT_CHANGE;
     int rc = raft_configuration_encode(conf, &e.buf);
     if (rc) return rc;
+    /* libraft 0.15 pads the encoding to 8 bytes and leaves the padding
+     * uninitialised: zero it, so the log holds only defined bytes. Layout:
+     * version (1), count (8), per server id (8), address + NUL, role (1). */
+    size_t used = 9;
+    for (unsigned i = 0; i < conf->n; i++) used += 8 + strlen(conf->servers[i].address) + 1 + 1;
+    if (used <= e.buf.len) memset((unsigned char *)e.buf.base + used, 0, e.buf.len - used);
     uint64_t seq = 0;
     rc = plr__put_entry(s, &e, &seq);
     raft_free(e.buf.base);
