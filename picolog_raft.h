@@ -635,6 +635,25 @@ static int plr__start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, 
     return rc;
 }
 
+/* bytes of an encoded configuration (libraft 0.15: version (1), count (8),
+ * per server id (8), address + NUL, role (1)) before its padding to 8 bytes;
+ * len when it does not parse */
+static size_t plr__conf_encoded_len(const unsigned char *b, size_t len) {
+    if (len < 9) return len;
+    uint64_t n = plr__get64(b + 1);
+    size_t off = 9;
+    for (uint64_t i = 0; i < n; i++) {
+        if (len - off < 8) return len;
+        off += 8;
+        const unsigned char *z = (const unsigned char *)memchr(b + off, 0, len - off);
+        if (!z) return len;
+        off = (size_t)(z - b) + 1;
+        if (off >= len) return len;
+        off += 1;
+    }
+    return off;
+}
+
 /* one record: prefix (term, type, 0) and the entry */
 static int plr__put_entry(plr__io *s, const struct raft_entry *e, uint64_t *seq) {
     uint32_t len = (uint32_t)(PLR__PREFIX + e->buf.len);
@@ -643,6 +662,10 @@ static int plr__put_entry(plr__io *s, const struct raft_entry *e, uint64_t *seq)
         if (p) {
             plr__put64(p, e->term); plr__put32(p + 8, e->type); plr__put32(p + 12, 0);
             if (e->buf.len) memcpy(p + PLR__PREFIX, e->buf.base, e->buf.len);
+            if (e->type == RAFT_CHANGE) {              /* libraft's padding is uninitialised: zero it */
+                size_t used = plr__conf_encoded_len((const unsigned char *)e->buf.base, e->buf.len);
+                memset(p + PLR__PREFIX + used, 0, e->buf.len - used);
+            }
             int64_t q = plg_commit(s->log);
             if (q < 0) return (int)q;
             *seq = (uint64_t)q;
@@ -714,12 +737,7 @@ static int plr__bootstrap(struct raft_io *io, const struct raft_configuration *c
     e.term = 1; e.type = RAFT_CHANGE;
     int rc = raft_configuration_encode(conf, &e.buf);
     if (rc) return rc;
-    /* libraft 0.15 pads the encoding to 8 bytes and leaves the padding
-     * uninitialised: zero it, so the log holds only defined bytes. Layout:
-     * version (1), count (8), per server id (8), address + NUL, role (1). */
-    size_t used = 9;
-    for (unsigned i = 0; i < conf->n; i++) used += 8 + strlen(conf->servers[i].address) + 1 + 1;
-    if (used <= e.buf.len) memset((unsigned char *)e.buf.base + used, 0, e.buf.len - used);
+    /* (plr__put_entry zeroes libraft's uninitialised padding in the copy) */
     uint64_t seq = 0;
     rc = plr__put_entry(s, &e, &seq);
     raft_free(e.buf.base);
