@@ -284,8 +284,11 @@ static int run_cluster(unsigned rounds, uint64_t seed, int demo) {
     for (int t = 0; t < 200 && !port; t++) { int b = 20000 + (int)(rnd() % 40000); if (free_ports(b)) port = b; }
     if (!port) return 2;
     snprintf(g_portstr, sizeof g_portstr, "%d", port);
-    printf("cluster: seed %llu, ports %d-%d, work %s (replay: replicated_log cluster-test %u %llu)\n",
-           (unsigned long long)seed, port, port + NODES - 1, work, rounds, (unsigned long long)seed);
+    char replay[64];
+    if (demo) snprintf(replay, sizeof replay, "demo %llu", (unsigned long long)seed);
+    else snprintf(replay, sizeof replay, "cluster-test %u %llu", rounds, (unsigned long long)seed);
+    printf("cluster: seed %llu, ports %d-%d, work %s (replay: replicated_log %s)\n",
+           (unsigned long long)seed, port, port + NODES - 1, work, replay);
     fflush(stdout);
     for (unsigned i = 1; i <= NODES; i++) start_node(i);
     int rc = 0;
