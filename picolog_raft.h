@@ -172,7 +172,7 @@ typedef struct plr_node_config {
     unsigned n_servers;       /* bootstrap configuration (all voters) */
     struct { uint64_t id; const char *address; } servers[PLR_MAX_SERVERS];
     size_t   ring_capacity;   /* proposal ring bytes, power of two; default 1 MiB */
-    uint32_t ack_window;      /* proposals in flight at most; default 65536 */
+    uint32_t ack_window;      /* proposals in flight, power of two; default 4096 (65536 measured far slower) */
     unsigned drain_interval_ms;      /* proposal ring poll; default 1 */
     unsigned election_timeout_ms;    /* default 1000 */
     unsigned heartbeat_timeout_ms;   /* default 100 */
@@ -1153,7 +1153,7 @@ PLRDEF int plr_node_start(plr_node **out, const plr_node_config *cfg) {
     *out = NULL;
     if (!cfg || !cfg->dir || !cfg->id || cfg->n_servers == 0 || cfg->n_servers > PLR_MAX_SERVERS) return PLR_EINVAL;
     size_t cap = cfg->ring_capacity ? cfg->ring_capacity : (size_t)1 << 20;
-    uint64_t win = cfg->ack_window ? cfg->ack_window : 65536;
+    uint64_t win = cfg->ack_window ? cfg->ack_window : 4096;
     if ((cap & (cap - 1)) || cap < 4096 || (win & (win - 1))) return PLR_EINVAL;
     /* a peer that dies mid-write would kill the process with SIGPIPE: libuv
      * does not ignore it, so the node does, unless the program handles it */

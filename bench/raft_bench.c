@@ -99,6 +99,7 @@ int main(int argc, char **argv) {
         c.election_timeout_ms = 500; c.heartbeat_timeout_ms = 50;
         c.snapshot_threshold = 1u << 30;      /* no snapshots: the FSM here keeps nothing */
         c.apply = on_apply; c.user = (void *)(uintptr_t)i;
+        c.ack_window = 4096;                  /* the default, said here: 65536 in flight was much slower */
         rc = plr_node_start(&nodes[i], &c);
         if (rc) { fprintf(stderr, "node %u: %s\n", i, plr_strerror(rc)); return 1; }
     }
