@@ -21,6 +21,14 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(B)/%,$(wildcard tools/*.c))
 TESTS    := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 BENCHES  := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+# picolog_raft.h's example, tests and bench need libraft-dev and libuv1-dev
+# (tools/deps.sh test installs them); without them they are left out.
+HAVE_RAFT := $(shell printf '#include <raft.h>\n#include <raft/uv.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+ifneq ($(HAVE_RAFT),1)
+EXAMPLES := $(filter-out $(B)/replicated_log,$(EXAMPLES))
+TESTS    := $(filter-out test_raft_%,$(TESTS))
+BENCHES  := $(filter-out $(B)/bench/raft_bench,$(BENCHES))
+endif
 
 # A source file may ask for extra link flags with a line "// LIBS: -lfoo",
 # and a test may leave out a sanitizer run with "// NO_TSAN" or "// NO_ASAN".
@@ -107,7 +115,7 @@ clean:
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define PICOLOG_VERSION_STRING "\(.*\)"/\1/p' picolog.h)
-INSTALL_HEADERS := picolog.h pinnacle_persist.h vault.h
+INSTALL_HEADERS := picolog.h pinnacle_persist.h vault.h picolog_raft.h
 MANPAGES := $(wildcard docs/man/*.1)
 .PHONY: install
 install: $(TOOLS)
@@ -117,6 +125,8 @@ install: $(TOOLS)
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	$(if $(MANPAGES),install -m 644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/)
 	install -m 644 $(B)/picolog.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' picolog-raft.pc.in > $(B)/picolog-raft.pc
+	install -m 644 $(B)/picolog-raft.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	@if command -v cmake >/dev/null; then \
 	  cmake -S . -B $(B)/cmake-install -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCMAKE_INSTALL_LIBDIR=lib >/dev/null && \
 	  DESTDIR=$(DESTDIR) cmake --install $(B)/cmake-install --component cmake; \
@@ -160,6 +170,23 @@ soak: $(B)/test/test_sim_picolog $(B)/test/test_sim_picolog_api $(B)/test/test_c
 	PP_SIM_SEEDS=$(SEEDS) PP_SIM_BASE=$(SEED_BASE) $(B)/test/test_sim_pinnacle
 	PP_CRASH_ROUNDS=$(ROUNDS) PP_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_pinnacle
 	VAULT_CRASH_ROUNDS=$(ROUNDS) VAULT_CRASH_SEED=$(SEED_BASE) $(B)/test/test_crash_vault
+
+# ---- replication (picolog_raft.h, issue 14) ------------------------------------
+#   make cluster-demo          3 nodes on 127.0.0.1, kill -9 the leader under load, restart, check
+#   make cluster-test ROUNDS=N random kill -9 / partitions under load, tiny snapshots; one summary line
+# (make test runs 2 rounds through tests/test_raft_cluster.sh; make soak runs RAFT_ROUNDS)
+RAFT_ROUNDS ?= 40
+.PHONY: cluster-demo cluster-test soak-raft
+cluster-demo: $(B)/replicated_log
+	@mkdir -p $(B)/tmp && PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log demo
+cluster-test: $(B)/replicated_log
+	@mkdir -p $(B)/tmp && PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log cluster-test $(if $(filter command line,$(origin ROUNDS)),$(ROUNDS),5)
+soak-raft: $(if $(HAVE_RAFT),$(B)/replicated_log $(B)/test/test_raft_storage)
+	@if [ "$(HAVE_RAFT)" = 1 ]; then mkdir -p $(B)/tmp && \
+	  PLR_STORAGE_SEEDS=$(if $(filter 20000,$(SEEDS)),300,$(SEEDS)) $(B)/test/test_raft_storage && \
+	  PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log cluster-test $(RAFT_ROUNDS); \
+	else echo "soak: libraft-dev/libuv1-dev missing: replication soak skipped"; fi
+soak: soak-raft
 
 # make mutants: plant each bug of the mutation audit (issue 19) in a scratch
 # copy, run the tests that should catch it, print caught / NOT CAUGHT

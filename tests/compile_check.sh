@@ -53,5 +53,23 @@ if [ -n "$hdrs" ]; then
     done
   fi
 fi
+# picolog_raft.h (optional: needs libraft-dev and libuv1-dev), alone and with
+# picolog.h's implementation in the same translation unit
+if [ -f picolog_raft.h ] && printf '#include <raft.h>\n#include <raft/uv.h>\n' | gcc -E -x c - >/dev/null 2>&1; then
+  printf '#include "picolog_raft.h"\nint main(void){return 0;}\n' > "$tmp/decl_raft.c"
+  printf '#define PICOLOG_RAFT_IMPLEMENTATION\n#include "picolog_raft.h"\nint main(void){return 0;}\n' > "$tmp/impl_raft.c"
+  printf '#define PICOLOG_IMPLEMENTATION\n#define PICOLOG_RAFT_IMPLEMENTATION\n#include "picolog.h"\n#include "picolog_raft.h"\nint main(void){return 0;}\n' > "$tmp/both_raft.c"
+  for f in decl_raft impl_raft both_raft; do cp "$tmp/$f.c" "$tmp/$f.cpp"; done
+  for cc in gcc clang; do
+    command -v $cc >/dev/null || continue
+    cxx=g++; [ $cc = clang ] && cxx=clang++
+    for f in decl_raft both_raft; do
+      try "picolog_raft.h $f $cc c11" $cc -std=c11 -Wall -Wextra -Werror -Wshadow $uring -I. -c "$tmp/$f.c" -o /dev/null
+      command -v $cxx >/dev/null && try "picolog_raft.h $f $cxx c++17" $cxx -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/$f.cpp" -o /dev/null
+    done
+  done
+else
+  echo "  skip picolog_raft.h: libraft-dev / libuv1-dev not installed"
+fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

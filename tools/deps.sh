@@ -5,7 +5,8 @@
 #   bash tools/deps.sh demo   build and run the examples: a C compiler, make, liburing
 #   bash tools/deps.sh test   the test suite: the above, plus OpenSSL (vault's test
 #                             oracle), valgrind, the sanitizer runtimes, a C++
-#                             compiler, cmake, pkg-config and python3 (JSON checks)
+#                             compiler, cmake, pkg-config and python3 (JSON checks),
+#                             libraft-dev and libuv1-dev (picolog_raft.h)
 #   bash tools/deps.sh        the same as test
 # DEPS_OPTIONAL=1 adds clang (fuzzing, the clang compile checks); DEPS_DRY_RUN=1
 # only prints what would be installed.
@@ -25,6 +26,8 @@ if [ "$step" = test ]; then
   command -v cmake >/dev/null || need+=(cmake)                # tests/test_cmake.sh
   command -v pkg-config >/dev/null || need+=(pkg-config)      # tests/test_cmake.sh
   command -v python3 >/dev/null || need+=(python3)            # tests/test_tools.sh checks --json lines
+  [ -f /usr/include/raft.h ] || need+=(libraft-dev)          # picolog_raft.h: its tests, example, bench
+  [ -f /usr/include/uv.h ] || need+=(libuv1-dev)
   # sanitizer runtimes for gcc (make test runs the suite under ASan+UBSan and TSan)
   gccver=$(gcc -dumpversion 2>/dev/null | cut -d. -f1 || true)
   if [ -n "$gccver" ]; then
