@@ -2,7 +2,7 @@
  * same stream of records as picolog_bench.
  *
  *   raw_bench [--mode direct|buffered] [--size BYTES] [--qd N] [--dir D]
- *             [--duration S] [--record BYTES] [--file-size BYTES] [--engine uring|pwritev2]
+ *             [--duration S] [--record BYTES] [--file-size BYTES] [--engine uring|pwritev2|fdatasync]
  *             [--label NAME]
  *
  * direct    O_DIRECT writes of --size bytes, each with RWF_DSYNC (on a disk
@@ -13,6 +13,8 @@
  *           segments). floor(size / record) records are packed per write.
  *           --engine pwritev2: one synchronous pwritev2(RWF_DSYNC) at a time
  *           from this thread instead (no io_uring, no kernel worker).
+ *           --engine fdatasync: one plain O_DIRECT pwritev2, then fdatasync,
+ *           one at a time (picolog's PLG_SYNC_FDATASYNC at queue depth 1).
  * buffered  pwrite of --size bytes into the page cache, then fdatasync; one
  *           at a time.
  * Latency is per write (submission to completion); throughput counts records. */
@@ -29,7 +31,7 @@ static bench_hist lat;
 
 static void usage(void) {
     fprintf(stderr, "usage: raw_bench [--mode direct|buffered] [--size B] [--qd N] [--dir D] [--duration S]\n"
-                    "         [--record B] [--file-size B] [--engine uring|pwritev2] [--label NAME]\n");
+                    "         [--record B] [--file-size B] [--engine uring|pwritev2|fdatasync] [--label NAME]\n");
     exit(2);
 }
 
@@ -59,7 +61,8 @@ int main(int argc, char **argv) {
         else usage();
     }
     int direct = !strcmp(mode, "direct");
-    int sync_engine = !strcmp(engine, "pwritev2");
+    int fdsync_engine = !strcmp(engine, "fdatasync");
+    int sync_engine = !strcmp(engine, "pwritev2") || fdsync_engine;
     if (!sync_engine && strcmp(engine, "uring")) usage();
     if (sync_engine) qd = 1;
     if ((!direct && strcmp(mode, "buffered")) || size < 4096 || size % 4096 || qd < 1 || qd > 64 ||
@@ -70,7 +73,7 @@ int main(int argc, char **argv) {
     uint32_t per_write = (uint32_t)(size / rec_len);
     char cfgname[64], path[4096];
     if (label) snprintf(cfgname, sizeof cfgname, "%s", label);
-    else if (direct && sync_engine) snprintf(cfgname, sizeof cfgname, "%lluk-pwritev2", (unsigned long long)(size >> 10));
+    else if (direct && sync_engine) snprintf(cfgname, sizeof cfgname, "%lluk-%s", (unsigned long long)(size >> 10), engine);
     else if (direct) snprintf(cfgname, sizeof cfgname, "%lluk-qd%d", (unsigned long long)(size >> 10), qd);
     else snprintf(cfgname, sizeof cfgname, "%lluk", (unsigned long long)(size >> 10));
     const char *B = direct ? "raw_dsync" : "buffered_fdatasync";
@@ -99,7 +102,8 @@ int main(int argc, char **argv) {
             pack(bufs, size, rec_len, &next_rec, per_write);
             struct iovec iov = {bufs, (size_t)size};
             t0 = bench_tick();
-            if (pwritev2(fd, &iov, 1, (off_t)off, RWF_DSYNC) != (ssize_t)size) {
+            if (pwritev2(fd, &iov, 1, (off_t)off, fdsync_engine ? 0 : RWF_DSYNC) != (ssize_t)size ||
+                (fdsync_engine && fdatasync(fd) != 0)) {
                 fprintf(stderr, "pwritev2: %s\n", strerror(errno));
                 return 1;
             }
