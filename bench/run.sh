@@ -125,6 +125,11 @@ for round in $(seq 1 "$RUNS"); do
   # the best writer the device allows: large writes (up to 1 MiB), 1 or 4 in flight
   run $B/raw_bench --duration "$DUR" --size 1M --qd 1
   run $B/raw_bench --duration "$DUR" --size 1M --qd 4
+  # the floor for picolog's paced latency: records at 10k/s, each made durable by a 4 KiB
+  # DSYNC write started when a slot is free (1 or 4 in flight), or by a blocking pwritev2
+  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 1
+  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 4
+  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --engine pwritev2
   run $B/raw_bench --duration "$DUR" --size 64k --qd 1
   run $B/raw_bench --duration "$DUR" --size 64k --qd 4
   run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
@@ -242,6 +247,8 @@ done
 for c in burst-ring8m burst-ring8m-release paced-10000; do
   printf "  %-34s %-30s %-12s %-26s\n" "disk bytes per payload byte" "$c" "(report)" "$(gm picolog "$c" disk_bytes_per_payload_byte)"
 done
+echo "  raw floor at 10k rec/s (4 KiB DSYNC per arrival), durable P50: 1 in flight $(gm raw_dsync paced-10000-qd1 dur_p50_us) us," \
+     "4 in flight $(gm raw_dsync paced-10000-qd4 dur_p50_us) us, blocking pwritev2 $(gm raw_dsync paced-10000-pwritev2-qd1 dur_p50_us) us"
 echo "  best raw writer: $(printf '%.0f' "$best") rec/s; durable latency breakdown (P50 us: ring / batch / write / sync / wake):"
 for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_p50_us" {print $2}' "$csv"); do
   printf "    %-26s %s / %s / %s / %s / %s\n" "$c" "$(get picolog "$c" part_ring_p50_us)" "$(get picolog "$c" part_batch_p50_us)" \
