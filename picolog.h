@@ -107,6 +107,15 @@
  *   PICOLOG_NO_URING          pwritev2 from the writer thread instead of io_uring
  *   PICOLOG_MALLOC/REALLOC/FREE  allocator override (all three or none)
  *   PICOLOG_ASSERT(x)         assert override (default: assert)
+ *   PICOLOG_TRACE(ev, seq)    called by the writer thread at each step of a
+ *                             record's way to durable (enum plg_trace_event;
+ *                             seq: the record, or the last one a write or sync
+ *                             covers); for latency breakdowns (bench/); default
+ *                             nothing
+ *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
+ *                             spin of 256 pauses) before it sleeps on the futex;
+ *                             default 0: on a shared 2-core VM a longer spin
+ *                             measured no faster wake (bench --observe wait)
  *
  * CONTENTS
  *   errors, config, records, stats ........ public declarations below
@@ -206,6 +215,19 @@ enum plg_flags {
      * durable before plg_close (plg_wait cannot succeed earlier), and
      * plg_truncate / plg_reset are refused with PLG_EINVAL. */
     PLG_TEST_NO_THREADS = 1u << 3
+};
+
+/* Steps of a record's way to durable, for PICOLOG_TRACE (see COMPILE-TIME
+ * OPTIONS). For one record s: DRAINED(s) when the writer framed it, then the
+ * first WRITE_SUBMIT whose seq >= s, its WRITE_DONE (same seq), SYNC_BEGIN/END
+ * (fdatasync mode) and DURABLE once plg_durable() >= s. */
+enum plg_trace_event {
+    PLG_TRACE_DRAINED = 1,       /* framed into a staging page (left the ring) */
+    PLG_TRACE_WRITE_SUBMIT = 2,  /* a write covering up to seq was submitted */
+    PLG_TRACE_WRITE_DONE = 3,    /* that write completed (seq: the same as its submit) */
+    PLG_TRACE_SYNC_BEGIN = 4,    /* fdatasync covering up to seq begins */
+    PLG_TRACE_SYNC_END = 5,
+    PLG_TRACE_DURABLE = 6        /* plg_durable() moved to seq */
 };
 
 #define PLG_PAGE_SIZE 4096u
@@ -425,6 +447,13 @@ PLGDEF int plg_open_errno(void) { return plg__open_errno; }
 #ifndef PICOLOG_ASSERT
 #include <assert.h>
 #define PICOLOG_ASSERT(x) assert(x)
+#endif
+
+#ifndef PICOLOG_TRACE
+#define PICOLOG_TRACE(ev, seq) ((void)0)
+#endif
+#ifndef PICOLOG_WAIT_SPIN_NS
+#define PICOLOG_WAIT_SPIN_NS 0
 #endif
 
 #ifndef RWF_DSYNC
@@ -1471,6 +1500,7 @@ static void plg__poison(plg_log *L, int code, int err) {
 
 static void plg__set_durable(plg_log *L, uint64_t seq) {
     if (seq > plg__load_rlx(&L->durable)) {
+        PICOLOG_TRACE(PLG_TRACE_DURABLE, seq);
         plg__store_rel(&L->durable, seq);
         if (L->live) plg__store_rel(&L->live->durable, seq);   /* only the writer thread moves it */
         plg__wake_waiters(L);
@@ -1992,6 +2022,7 @@ static int plg__drain(plg_log *L) {
             if (!L->oldest_ns) L->oldest_ns = plg_now_ns();
             did = 1;
         }
+        PICOLOG_TRACE(PLG_TRACE_DRAINED, L->cseq);
         L->fill_end_seq = L->cseq;
         L->slot_end[L->g_fill % L->S] = L->cseq;
         L->cseq++;
@@ -2017,6 +2048,7 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     L->wr_n++;
     const void *buf = partial ? L->shadow : plg__slot(L, g0);
     int r;
+    PICOLOG_TRACE(is_sync ? PLG_TRACE_SYNC_BEGIN : PLG_TRACE_WRITE_SUBMIT, end_seq);
     if (!is_sync && L->io_kind == 0 && L->wr_n == 1 && !L->unsynced && npages == 1 &&
         L->cfg.sync_mode != PLG_SYNC_NONE_UNSAFE && !(L->cfg.flags & PLG_URING_ONLY)) {
         /* The device is idle and this is one page: a synchronous RWF_DSYNC
@@ -2054,6 +2086,7 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         uint32_t k = (uint32_t)cq[i].tag;
         if (k >= PLG__MAX_INFLIGHT) { plg__poison(L, PLG_EIO, EINVAL); continue; }
         plg__wr *w = &L->wr[k];
+        PICOLOG_TRACE(w->is_sync ? PLG_TRACE_SYNC_END : PLG_TRACE_WRITE_DONE, w->end_seq);
         w->done = 1;
         if (w->is_sync) L->sync_inflight = 0;
         if (w->partial) L->tail_inflight = 0;
@@ -2146,7 +2179,9 @@ static int plg__submit(plg_log *L, int stopping) {
             uint64_t g_done = L->g_free;
             int r = 0;
             L->unsynced = 0;
+            PICOLOG_TRACE(PLG_TRACE_SYNC_BEGIN, target);
             while ((r = fdatasync(L->fd_cur)) != 0 && errno == EINTR) {}
+            PICOLOG_TRACE(PLG_TRACE_SYNC_END, target);
             plg__add_rlx(&L->st_syncs, 1);
             if (r != 0) plg__poison(L, plg__from_errno(errno), errno);
             else { plg__set_durable(L, target); L->g_synced = g_done; }
@@ -2768,11 +2803,22 @@ PLGDEF int plg_error(const plg_log *L) { return plg__load_acq(&L->error); }
 PLGDEF int plg_wait(plg_log *L, uint64_t seq, int64_t timeout_ns) {
     if (plg__load_acq(&L->durable) >= seq) return 0;
     if (seq > plg_appended(L)) return PLG_EINVAL;
-    uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
+    uint64_t t0 = plg_now_ns(), deadline = timeout_ns > 0 ? t0 + (uint64_t)timeout_ns : 0;
     for (int i = 0; i < 256; i++) {
         if (plg__load_acq(&L->durable) >= seq) return 0;
         plg__cpu_relax();
     }
+#if PICOLOG_WAIT_SPIN_NS > 0
+    for (uint64_t spin_end = t0 + PICOLOG_WAIT_SPIN_NS; ; ) {   /* then a bounded spin (see its option) */
+        for (int i = 0; i < 64; i++) {
+            if (plg__load_acq(&L->durable) >= seq) return 0;
+            plg__cpu_relax();
+        }
+        if (plg__load_acq(&L->error)) break;
+        uint64_t now = plg_now_ns();
+        if (now >= spin_end || (deadline && now >= deadline)) break;
+    }
+#endif
     for (;;) {
         uint32_t gen = __atomic_load_n(&L->durable_gen, __ATOMIC_SEQ_CST);
         if (plg__load_acq(&L->durable) >= seq) return 0;

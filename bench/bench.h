@@ -64,6 +64,13 @@ static inline const char *bench_timer_name(void) { return "clock_gettime(CLOCK_M
 #endif
 
 /* Ticks per ns against CLOCK_MONOTONIC over ~200 ms. */
+/* a spin-wait hint */
+static inline void bench_pause(void) {
+#if BENCH_TSC
+    _mm_pause();
+#endif
+}
+
 static inline void bench_timer_calibrate(void) {
 #if BENCH_TSC
     uint64_t n0 = bench_mono_ns(), t0 = bench_tick();

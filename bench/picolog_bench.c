@@ -5,7 +5,7 @@
  *                 [--flush-ns NS] [--poll-ns NS] [--max-write BYTES]
  *                 [--inflight N] [--sync auto|dsync|fdatasync|none]
  *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--release]
- *                 [--label NAME]
+ *                 [--observe poll|wait|notify] [--label NAME]
  *
  * Defaults are the original's scenario: 100-byte records, a 4 KiB ring, 1 ms
  * flush interval, 10 us poll interval, 3 s, and the library's default sync
@@ -29,21 +29,118 @@
  *                       records, as a retention policy would: old segments are
  *                       then reused instead of new ones being zeroed.
  *   memory              VmRSS before plg_open and at the end (picolog's
- *                       share), VmHWM, against ring + in-flight + 2 MiB. */
+ *                       share), VmHWM, against ring + in-flight + 2 MiB.
+ *   breakdown           (paced) every sampled record's durable latency cut
+ *                       into consecutive parts, from PICOLOG_TRACE events the
+ *                       writer thread logs with the same TSC: ring (append ->
+ *                       framed by the writer), batch (framed -> its write
+ *                       submitted: waiting for a write slot or a batch),
+ *                       write (submitted -> completed), sync (completed ->
+ *                       plg_durable covers it: fdatasync, or earlier writes
+ *                       still in flight), wake (plg_durable moved -> the
+ *                       observer saw it). P50 and mean of each; the means add
+ *                       up to the mean total.
+ *   --observe           who sees the mark move: the producer polling
+ *                       plg_durable between records (poll, default), or a
+ *                       second thread blocked in plg_wait (wait: spin, then
+ *                       futex) or in poll() on plg_notify_fd (notify).
+ *   disk bytes          sectors written to the log's block device during the
+ *                       run (/proc/diskstats; other processes' I/O included)
+ *                       per durable payload byte. */
+#define _GNU_SOURCE 1
+#include <stdint.h>
+void bench_trace(int ev, uint64_t seq);
+#define PICOLOG_TRACE(ev, seq) bench_trace((ev), (seq))
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "bench.h"
 
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/sysmacros.h>
+
+/* ---- trace: filled by the writer thread, read after plg_close ------------ */
+typedef struct { uint64_t tick, seq; } trace_ev;
+enum { TR_SUBMIT, TR_DONE, TR_SYNC_END, TR_DURABLE, TR_KINDS };
+static trace_ev *tr_ev[TR_KINDS];
+static size_t tr_n[TR_KINDS], tr_cap;
+static uint64_t *tr_drain;            /* drain tick of each sampled seq */
+static size_t tr_drain_cap;
+static uint64_t tr_stride;
+static int tr_on;
+
+void bench_trace(int ev, uint64_t seq) {
+    if (!tr_on) return;
+    uint64_t t = bench_tick();
+    int k;
+    switch (ev) {
+    case PLG_TRACE_DRAINED:
+        if (seq % tr_stride == 0 && seq / tr_stride < tr_drain_cap) tr_drain[seq / tr_stride] = t;
+        return;
+    case PLG_TRACE_WRITE_SUBMIT: k = TR_SUBMIT; break;
+    case PLG_TRACE_WRITE_DONE: k = TR_DONE; break;
+    case PLG_TRACE_SYNC_END: k = TR_SYNC_END; break;
+    case PLG_TRACE_DURABLE: k = TR_DURABLE; break;
+    default: return;
+    }
+    if (tr_n[k] < tr_cap) { tr_ev[k][tr_n[k]].tick = t; tr_ev[k][tr_n[k]].seq = seq; tr_n[k]++; }
+}
+
+/* sectors written so far to the block device holding `dir` (partition line) */
+static uint64_t disk_sectors_written(const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0) return 0;
+    FILE *f = fopen("/proc/diskstats", "r");
+    if (!f) return 0;
+    unsigned ma, mi; char name[64]; unsigned long long v[8]; uint64_t out = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%u %u %63s %llu %llu %llu %llu %llu %llu %llu %llu", &ma, &mi, name, &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7]) == 11 &&
+            ma == major(st.st_dev) && mi == minor(st.st_dev)) { out = v[6]; break; }
+    fclose(f);
+    return out;
+}
 
 typedef struct { uint64_t tick, durable; } durable_ev;
 
 static bench_hist sub_hist, ovh_hist, dur_hist;
+static bench_hist part_hist[5];
+static const char *part_name[5] = {"ring", "batch", "write", "sync", "wake"};
+
+/* the observer thread (--observe wait|notify): logs each advance it sees */
+typedef struct {
+    plg_log *log; int mode; volatile int stop;
+    durable_ev *ev; size_t cap, n;
+} observer;
+
+static void *observer_main(void *arg) {
+    observer *o = (observer *)arg;
+    uint64_t last = 0;
+    int fd = o->mode == 2 ? plg_notify_fd(o->log) : -1;
+    while (!o->stop) {
+        if (o->mode == 1) {
+            uint64_t want = plg_durable(o->log) + 1;
+            if (want > plg_appended(o->log)) { bench_pause(); continue; }
+            if (plg_wait(o->log, want, 10000000) < 0) continue;
+        } else {
+            struct pollfd p = {fd, POLLIN, 0};
+            if (poll(&p, 1, 10) <= 0) continue;
+            uint64_t v;
+            if (read(fd, &v, sizeof v) < 0) {}
+        }
+        uint64_t t = bench_tick(), d = plg_durable(o->log);
+        if (d != last && o->n < o->cap) { o->ev[o->n].tick = t; o->ev[o->n].durable = d; o->n++; last = d; }
+    }
+    return NULL;
+}
 
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
-                    "         [--rate R] [--stride K] [--warmup S] [--release] [--label NAME]\n");
+                    "         [--rate R] [--stride K] [--warmup S] [--release] [--observe poll|wait|notify]\n"
+                    "         [--label NAME]\n");
     exit(2);
 }
 
@@ -59,7 +156,7 @@ int main(int argc, char **argv) {
     cfg.poll_interval_ns = 10000;
     long stride = -1;
     double warmup = 0;
-    int release = 0;
+    int release = 0, observe = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = bench_opt(argc, argv, &i, "--dir"))) dir = v;
@@ -76,6 +173,8 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--warmup"))) warmup = atof(v);
         else if (!strcmp(argv[i], "--release")) release = 1;
+        else if ((v = bench_opt(argc, argv, &i, "--observe")))
+            observe = !strcmp(v, "poll") ? 0 : !strcmp(v, "wait") ? 1 : !strcmp(v, "notify") ? 2 : -1;
         else usage();
     }
     if (!strcmp(sync, "auto")) cfg.sync_mode = PLG_SYNC_AUTO;
@@ -83,7 +182,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(sync, "fdatasync")) cfg.sync_mode = PLG_SYNC_FDATASYNC;
     else if (!strcmp(sync, "none")) cfg.sync_mode = PLG_SYNC_NONE_UNSAFE;
     else usage();
-    if (rec_len < 8 || duration <= 0) usage();
+    if (rec_len < 8 || duration <= 0 || observe < 0) usage();
     if (stride < 0) stride = rate > 0 ? 1 : 16;
     char cfgname[64];
     if (label) snprintf(cfgname, sizeof cfgname, "%s", label);
@@ -119,6 +218,26 @@ int main(int argc, char **argv) {
     if (app_tick) bench_touch(app_tick, cap_samples * sizeof(uint64_t));
     bench_touch(ev, cap_ev * sizeof(durable_ev));
     bench_touch(&dur_hist, sizeof dur_hist);
+    /* the breakdown's arrays (paced runs only: every record is sampled there) */
+    if (rate > 0 && stride > 0) {
+        tr_stride = (uint64_t)stride; tr_drain_cap = cap_samples;
+        tr_cap = (size_t)(max_rate * duration) + 4096;
+        if (tr_cap > (1u << 22)) tr_cap = 1u << 22;
+        tr_drain = (uint64_t *)calloc(tr_drain_cap, sizeof(uint64_t));
+        for (int k = 0; k < TR_KINDS; k++) tr_ev[k] = (trace_ev *)calloc(tr_cap, sizeof(trace_ev));
+        for (int k = 0; k < TR_KINDS; k++)
+            if (!tr_ev[k] || !tr_drain) { fprintf(stderr, "out of memory\n"); return 1; }
+        bench_touch(tr_drain, tr_drain_cap * sizeof(uint64_t));
+        for (int k = 0; k < TR_KINDS; k++) bench_touch(tr_ev[k], tr_cap * sizeof(trace_ev));
+        tr_on = 1;
+    }
+    observer obs;
+    memset(&obs, 0, sizeof obs);
+    if (observe) {
+        obs.ev = (durable_ev *)calloc(cap_ev, sizeof(durable_ev)); obs.cap = cap_ev; obs.mode = observe;
+        if (!obs.ev) { fprintf(stderr, "out of memory\n"); return 1; }
+        bench_touch(obs.ev, cap_ev * sizeof(durable_ev));
+    }
 
     char path[4096];
     bench_mkdir(dir);
@@ -132,6 +251,10 @@ int main(int argc, char **argv) {
     int rc = plg_open(&log, &cfg);
     if (rc) { fprintf(stderr, "plg_open: %s\n", plg_strerror(rc)); return 1; }
     uint64_t rss_open = bench_status_kb("VmRSS");
+    pthread_t obs_th;
+    obs.log = log;
+    if (observe && pthread_create(&obs_th, NULL, observer_main, &obs) != 0) { fprintf(stderr, "thread\n"); return 1; }
+    uint64_t sectors0 = disk_sectors_written(dir);
 
     uint8_t rec[1 << 16];
     if (rec_len > sizeof rec) usage();
@@ -146,6 +269,7 @@ int main(int argc, char **argv) {
         uint64_t now = bench_tick();
         if (now >= t_end) break;
         if (rate > 0 && now < next) {
+            if (observe) { bench_pause(); continue; }
             uint64_t d = plg_durable(log);
             if (d != last_d && nev < cap_ev) { ev[nev].tick = now; ev[nev].durable = d; nev++; last_d = d; }
             continue;
@@ -178,10 +302,18 @@ int main(int argc, char **argv) {
         if (d != last_d && nev < cap_ev) { ev[nev].tick = bench_tick(); ev[nev].durable = d; nev++; last_d = d; }
         if (plg_error(log)) { err = plg_error(log); break; }
     }
+    if (observe) {   /* the observer's log replaces the producer's */
+        obs.stop = 1;
+        pthread_join(obs_th, NULL);
+        free(ev);
+        ev = obs.ev; nev = obs.n;
+    }
+    uint64_t sectors1 = disk_sectors_written(dir);
     plg_stats st;
     plg_get_stats(log, &st);
     uint64_t rss_end = bench_status_kb("VmRSS"), hwm = bench_status_kb("VmHWM");
     rc = plg_close(log);
+    tr_on = 0;
     if (!err && rc) err = rc;
     bench_rmtree(path);
     if (err) { fprintf(stderr, "picolog error: %s\n", plg_strerror(err)); return 1; }
@@ -195,6 +327,35 @@ int main(int argc, char **argv) {
         if (e == nev) break;
         uint64_t a = app_tick[s / (uint64_t)stride];
         if (a && a >= t_warm && ev[e].tick >= a) bench_hist_add(&dur_hist, ev[e].tick - a);
+    }
+
+    /* breakdown: consecutive parts of each sampled record's way, from the trace */
+    double part_sum[5] = {0}; uint64_t part_n = 0;
+    if (tr_drain) {
+        size_t ps = 0, pd = 0, pu = 0, pe = 0;
+        const trace_ev *SU = tr_ev[TR_SUBMIT], *DO = tr_ev[TR_DONE], *DU = tr_ev[TR_DURABLE];
+        for (uint64_t s = (uint64_t)stride; s <= appended && s / (uint64_t)stride < cap_samples; s += (uint64_t)stride) {
+            uint64_t a = app_tick[s / (uint64_t)stride], dr = tr_drain[s / (uint64_t)stride];
+            while (ps < tr_n[TR_SUBMIT] && SU[ps].seq < s) ps++;
+            while (pu < tr_n[TR_DURABLE] && DU[pu].seq < s) pu++;
+            while (pe < nev && ev[pe].durable < s) pe++;
+            if (ps == tr_n[TR_SUBMIT] || pu == tr_n[TR_DURABLE] || pe == nev) break;
+            /* completions can come out of order: find this write's own, near the front */
+            while (pd < tr_n[TR_DONE] && DO[pd].seq < s && DO[pd].tick < SU[ps].tick) pd++;
+            size_t q = pd; uint64_t done = 0;
+            for (; q < tr_n[TR_DONE] && q < pd + 256; q++)
+                if (DO[q].seq == SU[ps].seq && DO[q].tick >= SU[ps].tick) { done = DO[q].tick; break; }
+            if (!a || a < t_warm || !dr || !done) continue;
+            uint64_t t[6] = {a, dr, SU[ps].tick, done, DU[pu].tick, ev[pe].tick};
+            int mono = 1;
+            for (int i = 0; i < 5; i++) if (t[i + 1] < t[i]) mono = 0;
+            if (!mono) continue;
+            for (int i = 0; i < 5; i++) {
+                bench_hist_add(&part_hist[i], t[i + 1] - t[i]);
+                part_sum[i] += bench_ticks_to_ns(t[i + 1] - t[i]);
+            }
+            part_n++;
+        }
     }
 
     double secs = bench_ticks_to_ns(t_stop - t_start) / 1e9;
@@ -247,6 +408,28 @@ int main(int argc, char **argv) {
         bench_result(B, cfgname, "dur_max_us", bench_ticks_to_ns(dur_hist.max) / 1e3, "us");
         bench_result(B, cfgname, "dur_samples", (double)dur_hist.n, "records");
     }
+    if (part_n) {
+        char m[64], line[512];
+        int o = snprintf(line, sizeof line, "# breakdown of the durable latency (%llu records):", (unsigned long long)part_n);
+        for (int i = 0; i < 5; i++) {
+            double p50 = bench_ticks_to_ns((uint64_t)bench_hist_q(&part_hist[i], 0.5)) / 1e3;
+            double mean = part_sum[i] / (double)part_n / 1e3;
+            o += snprintf(line + o, sizeof line - (size_t)o, " %s P50 %.1f mean %.1f us%s", part_name[i], p50, mean,
+                          i < 4 ? ";" : "");
+            snprintf(m, sizeof m, "part_%s_p50_us", part_name[i]);
+            bench_result(B, cfgname, m, p50, "us");
+            snprintf(m, sizeof m, "part_%s_mean_us", part_name[i]);
+            bench_result(B, cfgname, m, mean, "us");
+        }
+        bench_result(B, cfgname, "part_records", (double)part_n, "records");
+        printf("%s\n", line);
+    }
+    if (durable_at_end && sectors1 >= sectors0) {
+        double payload = (double)durable_at_end * rec_len;
+        bench_result(B, cfgname, "disk_bytes_per_payload_byte", (double)(sectors1 - sectors0) * 512.0 / payload, "x");
+        printf("# disk: %.1f MB written to the device during the run (all processes), %.1f MB of durable payload\n",
+               (double)(sectors1 - sectors0) * 512.0 / 1e6, payload / 1e6);
+    }
     bench_result(B, cfgname, "efull_retries", (double)nfull, "calls");
     bench_result(B, cfgname, "write_bytes_avg", avg_write, "B");
     bench_result(B, cfgname, "writes_per_s", st.writes / secs, "1/s");
@@ -261,5 +444,7 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "rss_budget_mib", budget, "MiB");
     free(app_tick);
     free(ev);
+    free(tr_drain);
+    for (int k = 0; k < TR_KINDS; k++) free(tr_ev[k]);
     return 0;
 }

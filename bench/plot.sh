@@ -33,6 +33,17 @@ for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="sub_p50_ns"{print $2}' "$csv")
 done
 subn=$(grep -c '^"' "$tmp/sub.dat" || true)
 
+# durable latency breakdown: mean of each part per paced configuration (the means add up)
+: > "$tmp/parts.dat"
+for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_mean_us"{print $2}' "$csv"); do
+  printf '"%s"' "$c" >> "$tmp/parts.dat"
+  for part in ring batch write sync wake; do
+    printf ' %s' "$(awk -F, -v c="$c" -v m="part_${part}_mean_us" '$1=="picolog" && $2==c && $3==m {print $4; f=1} END{if(!f) print 0}' "$csv")" >> "$tmp/parts.dat"
+  done
+  echo >> "$tmp/parts.dat"
+done
+partn=$(wc -l < "$tmp/parts.dat")
+
 # durable latency percentiles: picolog (append -> durable), raw 4 KiB write, peers (per batch)
 : > "$tmp/dur.dat"
 durn=0
@@ -70,7 +81,7 @@ set xtics rotate by -35 left
 set grid ytics
 unset key
 set bmargin 9
-set rmargin 8
+set rmargin 12
 set palette maxcolors 3
 set palette defined (1 "#cc6677", 2 "#777777", 3 "#4477aa")
 set cbrange [0.5:3.5]
@@ -100,4 +111,22 @@ set title "durable: picolog append -> plg_durable; raw write; peer batch commit"
 plot for [i=0:$((durn > 0 ? durn - 1 : 0))] "$tmp/dur.dat" index i using (-log10(1-\$1/100)):2 with linespoints title columnheader(1)
 unset multiplot
 EOF
-echo "wrote $out/throughput.png $out/latency.png"
+if [ "$partn" -gt 0 ]; then
+gnuplot <<EOF
+set terminal pngcairo size 1100,620 font "sans,10" noenhanced
+set output "$out/breakdown.png"
+set title "Where a record's durable latency goes: mean per part, microseconds (median of runs)\nring: append -> framed by the writer; batch: -> write submitted; write: -> completed; sync: -> plg_durable covers it; wake: -> observer saw it"
+set style data histograms
+set style histogram rowstacked
+set style fill solid 0.7 border -1
+set boxwidth 0.6
+set ylabel "us"
+set xtics rotate by -30 left
+set grid ytics
+set key top left
+set bmargin 8
+plot "$tmp/parts.dat" using 2:xtic(1) title "ring", "" using 3 title "batch", "" using 4 title "write", \\
+     "" using 5 title "sync", "" using 6 title "wake"
+EOF
+fi
+echo "wrote $out/throughput.png $out/latency.png$( [ "$partn" -gt 0 ] && echo " $out/breakdown.png")"

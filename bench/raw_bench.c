@@ -2,7 +2,7 @@
  * same stream of records as picolog_bench.
  *
  *   raw_bench [--mode direct|buffered] [--size BYTES] [--qd N] [--dir D]
- *             [--duration S] [--record BYTES] [--file-size BYTES] [--engine uring|pwritev2]
+ *             [--duration S] [--record BYTES] [--file-size BYTES] [--engine uring|pwritev2|fdatasync]
  *             [--label NAME]
  *
  * direct    O_DIRECT writes of --size bytes, each with RWF_DSYNC (on a disk
@@ -13,8 +13,18 @@
  *           segments). floor(size / record) records are packed per write.
  *           --engine pwritev2: one synchronous pwritev2(RWF_DSYNC) at a time
  *           from this thread instead (no io_uring, no kernel worker).
+ *           --engine fdatasync: one plain O_DIRECT pwritev2, then fdatasync,
+ *           one at a time (picolog's PLG_SYNC_FDATASYNC at queue depth 1).
  * buffered  pwrite of --size bytes into the page cache, then fdatasync; one
  *           at a time.
+ * --rate R  (direct) records arrive on a fixed schedule of R per second and
+ *           each one is made durable by a --size DSYNC write that starts as
+ *           soon as fewer than --qd writes are in flight, carrying every record
+ *           that arrived and is not yet written (up to a write's worth). With
+ *           --qd 1 a record that arrives during a write waits for it, then for
+ *           its own (picolog's policy for a lone page today); with --qd 4 it
+ *           starts at once. Latency is per record, arrival to completion:
+ *           the floor for picolog's durable latency at that rate.
  * Latency is per write (submission to completion); throughput counts records. */
 #include "bench.h"
 
@@ -27,9 +37,83 @@
 
 static bench_hist lat;
 
+/* --rate: paced records, each durable by a DSYNC write started as soon as a
+ * slot is free (io_uring), or by a blocking pwritev2 (--engine pwritev2). */
+static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, double duration, int sync_engine,
+                     uint64_t file_size, uint64_t *writes_out, uint64_t *recs_out) {
+    uint32_t per_write = (uint32_t)(size / 100u);
+    double period = 1e9 / rate / bench__ns_per_tick;
+    uint64_t t_start = bench_tick(), t_end = t_start + bench_ns_to_ticks(duration * 1e9);
+    uint64_t arrived = 0, issued = 0, done_recs = 0, off = 0, writes = 0;
+    uint64_t first[64], count[64];
+    int busy[64] = {0}, inflight = 0;
+    struct io_uring ring;
+    if (!sync_engine && io_uring_queue_init(64, &ring, 0) < 0) return -1;
+    for (;;) {
+        uint64_t now = bench_tick();
+        if (now < t_end) {
+            while (t_start + (uint64_t)((double)arrived * period) <= now) arrived++;
+        } else if (issued == arrived && inflight == 0) break;
+        if (issued < arrived && inflight < qd) {
+            uint64_t n = arrived - issued;
+            if (n > per_write) n = per_write;
+            int sl = 0;
+            while (busy[sl]) sl++;
+            memset(bufs + (size_t)sl * size, (int)(issued & 0xff), size);
+            first[sl] = issued + 1; count[sl] = n; busy[sl] = 1;
+            issued += n;
+            if (sync_engine) {
+                struct iovec iov = {bufs + (size_t)sl * size, (size_t)size};
+                if (pwritev2(fd, &iov, 1, (off_t)off, RWF_DSYNC) != (ssize_t)size) return -1;
+                uint64_t t = bench_tick();
+                for (uint64_t r = first[sl]; r < first[sl] + n; r++) {
+                    uint64_t a = t_start + (uint64_t)((double)(r - 1) * period);
+                    bench_hist_add(&lat, t - a);
+                }
+                done_recs += n; busy[sl] = 0; writes++;
+            } else {
+                struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+                io_uring_prep_write(sqe, fd, bufs + (size_t)sl * size, (unsigned)size, off);
+                sqe->rw_flags = RWF_DSYNC;
+                io_uring_sqe_set_data64(sqe, (uint64_t)sl);
+                io_uring_submit(&ring);
+                inflight++;
+            }
+            off = (off + size) % file_size;
+            continue;
+        }
+        if (sync_engine) { bench_pause(); continue; }
+        struct io_uring_cqe *cqe;
+        if (inflight) {   /* sleep until a completion or the next arrival: a spin here would take
+                           * the CPU from the kernel worker that completes DSYNC writes */
+            uint64_t next_a = t_start + (uint64_t)((double)arrived * period), t = bench_tick();
+            uint64_t wait_ns = next_a > t ? (uint64_t)bench_ticks_to_ns(next_a - t) : 0;
+            if (wait_ns > 1000) {
+                struct __kernel_timespec ts = {0, (long long)wait_ns};
+                io_uring_wait_cqe_timeout(&ring, &cqe, &ts);
+            }
+        }
+        while (inflight && io_uring_peek_cqe(&ring, &cqe) == 0) {
+            uint64_t t = bench_tick();
+            int sl = (int)io_uring_cqe_get_data64(cqe);
+            if (cqe->res != (int)size) return -1;
+            io_uring_cqe_seen(&ring, cqe);
+            for (uint64_t r = first[sl]; r < first[sl] + count[sl]; r++) {
+                uint64_t a = t_start + (uint64_t)((double)(r - 1) * period);
+                bench_hist_add(&lat, t - a);
+            }
+            done_recs += count[sl]; busy[sl] = 0; inflight--; writes++;
+        }
+        bench_pause();
+    }
+    if (!sync_engine) io_uring_queue_exit(&ring);
+    *writes_out = writes; *recs_out = done_recs;
+    return 0;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: raw_bench [--mode direct|buffered] [--size B] [--qd N] [--dir D] [--duration S]\n"
-                    "         [--record B] [--file-size B] [--engine uring|pwritev2] [--label NAME]\n");
+                    "         [--record B] [--file-size B] [--engine uring|pwritev2|fdatasync] [--rate R]\n               [--label NAME]\n");
     exit(2);
 }
 
@@ -45,6 +129,7 @@ int main(int argc, char **argv) {
     uint64_t size = 4096, file_size = 256ull << 20;
     uint32_t rec_len = BENCH_RECORD_DEFAULT;
     int qd = 1;
+    double rate = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = bench_opt(argc, argv, &i, "--dir"))) dir = v;
@@ -56,10 +141,12 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--file-size"))) file_size = bench_size(v);
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--engine"))) engine = v;
+        else if ((v = bench_opt(argc, argv, &i, "--rate"))) rate = atof(v);
         else usage();
     }
     int direct = !strcmp(mode, "direct");
-    int sync_engine = !strcmp(engine, "pwritev2");
+    int fdsync_engine = !strcmp(engine, "fdatasync");
+    int sync_engine = !strcmp(engine, "pwritev2") || fdsync_engine;
     if (!sync_engine && strcmp(engine, "uring")) usage();
     if (sync_engine) qd = 1;
     if ((!direct && strcmp(mode, "buffered")) || size < 4096 || size % 4096 || qd < 1 || qd > 64 ||
@@ -70,7 +157,8 @@ int main(int argc, char **argv) {
     uint32_t per_write = (uint32_t)(size / rec_len);
     char cfgname[64], path[4096];
     if (label) snprintf(cfgname, sizeof cfgname, "%s", label);
-    else if (direct && sync_engine) snprintf(cfgname, sizeof cfgname, "%lluk-pwritev2", (unsigned long long)(size >> 10));
+    else if (direct && rate > 0) snprintf(cfgname, sizeof cfgname, "paced-%.0f-%s%d", rate, sync_engine ? "pwritev2-qd" : "qd", qd);
+    else if (direct && sync_engine) snprintf(cfgname, sizeof cfgname, "%lluk-%s", (unsigned long long)(size >> 10), engine);
     else if (direct) snprintf(cfgname, sizeof cfgname, "%lluk-qd%d", (unsigned long long)(size >> 10), qd);
     else snprintf(cfgname, sizeof cfgname, "%lluk", (unsigned long long)(size >> 10));
     const char *B = direct ? "raw_dsync" : "buffered_fdatasync";
@@ -92,6 +180,23 @@ int main(int argc, char **argv) {
     uint64_t next_rec = 1, writes = 0, off = 0;
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, t_stop;
+    if (direct && rate > 0 && !fdsync_engine) {
+        uint64_t recs = 0;
+        if (paced_run(fd, bufs, size, qd, rate, duration, sync_engine, file_size, &writes, &recs) != 0) {
+            fprintf(stderr, "paced: %s\n", strerror(errno));
+            return 1;
+        }
+        t_stop = t_end;
+        close(fd); unlink(path); free(bufs);
+        double secs = bench_ticks_to_ns(t_stop - t_start) / 1e9;
+        printf("# %s %s: %.2f s, %llu records at %.0f/s in %llu writes of %llu B, at most %d in flight\n", B, cfgname,
+               secs, (unsigned long long)recs, rate, (unsigned long long)writes, (unsigned long long)size, qd);
+        bench_result(B, cfgname, "durable_rps", (double)recs / secs, "rec/s");
+        bench_result(B, cfgname, "writes_per_s", (double)writes / secs, "1/s");
+        bench_result(B, cfgname, "dur_p50_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.5)) / 1e3, "us");
+        bench_result(B, cfgname, "dur_p99_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.99)) / 1e3, "us");
+        return 0;
+    }
     if (direct && sync_engine) {
         for (;;) {
             uint64_t t0 = bench_tick();
@@ -99,7 +204,8 @@ int main(int argc, char **argv) {
             pack(bufs, size, rec_len, &next_rec, per_write);
             struct iovec iov = {bufs, (size_t)size};
             t0 = bench_tick();
-            if (pwritev2(fd, &iov, 1, (off_t)off, RWF_DSYNC) != (ssize_t)size) {
+            if (pwritev2(fd, &iov, 1, (off_t)off, fdsync_engine ? 0 : RWF_DSYNC) != (ssize_t)size ||
+                (fdsync_engine && fdatasync(fd) != 0)) {
                 fprintf(stderr, "pwritev2: %s\n", strerror(errno));
                 return 1;
             }

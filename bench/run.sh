@@ -108,6 +108,7 @@ for round in $(seq 1 "$RUNS"); do
   run $B/picolog_bench --duration "$DUR" --ring 4096 --label burst-ring4k
   run $B/picolog_bench --duration "$DUR" --ring 8M --label burst-ring8m
   run $B/picolog_bench --duration "$DUR" --ring 8M --sync dsync --label burst-ring8m-dsync
+  run $B/picolog_bench --duration "$DUR" --ring 8M --sync fdatasync --label burst-ring8m-fdatasync
   # as with a retention policy: old segments released, so new ones are reused, not zeroed
   run $B/picolog_bench --duration "$DUR" --ring 8M --release --label burst-ring8m-release
   # the write size picolog actually used, rounded to 4 KiB
@@ -117,6 +118,18 @@ for round in $(seq 1 "$RUNS"); do
   run $B/raw_bench --duration "$DUR" --size $w --qd 4 --label same-qd4
   run $B/raw_bench --duration "$DUR" --size 4096 --qd 1
   run $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
+  # one write + fdatasync at queue depth 1; several 4 KiB DSYNC writes in flight
+  run $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
+  run $B/raw_bench --duration "$DUR" --size 4096 --qd 2
+  run $B/raw_bench --duration "$DUR" --size 4096 --qd 4
+  # the best writer the device allows: large writes (up to 1 MiB), 1 or 4 in flight
+  run $B/raw_bench --duration "$DUR" --size 1M --qd 1
+  run $B/raw_bench --duration "$DUR" --size 1M --qd 4
+  # the floor for picolog's paced latency: records at 10k/s, each made durable by a 4 KiB
+  # DSYNC write started when a slot is free (1 or 4 in flight), or by a blocking pwritev2
+  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 1
+  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 4
+  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --engine pwritev2
   run $B/raw_bench --duration "$DUR" --size 64k --qd 1
   run $B/raw_bench --duration "$DUR" --size 64k --qd 4
   run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
@@ -126,6 +139,10 @@ for round in $(seq 1 "$RUNS"); do
     run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
   done
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync fdatasync --label paced-10000-fdatasync
+  # waking: a thread in plg_wait (spin, then futex) or in poll() on plg_notify_fd instead of polling
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe wait --label paced-10000-wait
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe notify --label paced-10000-notify
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 4096 --rate 10000 --label paced-10000-ring4k
   run $B/picolog_bench --duration "$DUR" --ring 8M --stride 0 --label rss-ring8m
   for other in pp_bench vault_bench; do [ -x "$B/$other" ] && run $B/$other; done
@@ -144,6 +161,15 @@ if ! grep -q ',ratio_same_round,' "$raw"; then
                                if ($2=="raw_dsync" && ($3=="same-qd1" || $3=="same-qd4") && $5 > L[$1]) L[$1] = $5 }
     END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_same_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] } }' \
     "$raw" > "$raw.tmp"
+  # against the best raw writer of the round (any size up to 1 MiB, any depth), and each
+  # paced durable percentile against the round's raw 4 KiB DSYNC write at depth 1
+  # (the faster of io_uring and pwritev2)
+  awk -F, '$4=="durable_rps" { v[$1 "," $2 "," $3] = $5; if ($2=="raw_dsync" && $5 > L[$1]) L[$1] = $5 }
+    $2=="raw_dsync" && ($3=="4k-qd1" || $3=="4k-pwritev2") && $4=="lat_p50_us" && (!(($1) in W) || $5 < W[$1]) { W[$1] = $5 }
+    $2=="picolog" && ($4=="dur_p50_us" || $4=="dur_p99_us") { p[$1 "," $3 "," $4] = $5 }
+    END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_best_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] }
+          for (k in p) { split(k, a, ","); if (W[a[1]] > 0) printf "%s,picolog,%s,%s_vs_raw4k,%.4g,x\n", a[1], a[2], a[3], p[k] / W[a[1]] } }' \
+    "$raw" >> "$raw.tmp"
   cat "$raw.tmp" >> "$raw"; rm -f "$raw.tmp"
 fi
 
@@ -162,6 +188,9 @@ sort -t, -k2,2 -k3,3 -k4,4 -k5,5g "$raw" | awk -F, '
 # the better of one and four writes in flight
 limit=$(awk -F, '$1=="raw_dsync" && ($2=="same-qd1" || $2=="same-qd4") && $3=="durable_rps" && $4>m {m=$4} END{print m+0}' "$csv")
 awk -F, -v L="$limit" 'NR>1 && $3=="durable_rps" && L>0 {printf "%s,%s,ratio_to_device_limit,%.4g,x,%s,,\n", $1, $2, $4/L, $6}' "$csv" > "$csv.ratio"
+cat "$csv.ratio" >> "$csv"; rm -f "$csv.ratio"
+best=$(awk -F, '$1=="raw_dsync" && $3=="durable_rps" && $4>m {m=$4} END{print m+0}' "$csv")
+awk -F, -v L="$best" 'NR>1 && $3=="durable_rps" && L>0 {printf "%s,%s,ratio_to_best_raw,%.4g,x,%s,,\n", $1, $2, $4/L, $6}' "$csv" > "$csv.ratio"
 cat "$csv.ratio" >> "$csv"; rm -f "$csv.ratio"
 cp "$csv" "$RES/latest-$kind.csv"
 cp "$meta" "$RES/latest-$kind-meta.txt"
@@ -183,6 +212,47 @@ awk -F, 'NR>1 && $3=="durable_rps" {print $1 "," $2}' "$csv" | while IFS=, read 
   p50=$(get "$b" "$c" lat_p50_us); p99=$(get "$b" "$c" lat_p99_us)
   [ -z "$p50" ] && p50=$(get "$b" "$c" dur_p50_us) && p99=$(get "$b" "$c" dur_p99_us)
   printf "%-20s %-20s %14.0f %8.3f %9.3f %10s us %10s us\n" "$b" "$c" "$r" "${x:-0}" "${xr:-0}" "${p50:--}" "${p99:--}"
+done
+
+# ---- issue 15's targets, side by side with the raw figures of the same run ----
+# gm bench config metric: "median [min-max]" over the rounds
+gm() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {printf "%.4g [%.4g-%.4g]", $4, $7, $8; f=1} END{if(!f) printf "-"}' "$csv"; }
+verdict() { awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN{ if (v=="") print "-"; else if ((d=="le" && v+0 <= t+0) || (d=="ge" && v+0 >= t+0)) print "met"; else print "missed" }'; }
+echo
+echo "issue 15 targets: medians [min-max over $RUNS rounds]; ratios are per round (each round against its own raw figures)"
+echo "  raw 4 KiB DSYNC write, depth 1, P50: io_uring $(gm raw_dsync 4k-qd1 lat_p50_us) us, pwritev2 $(gm raw_dsync 4k-pwritev2 lat_p50_us) us;" \
+     "P99: io_uring $(gm raw_dsync 4k-qd1 lat_p99_us) us, pwritev2 $(gm raw_dsync 4k-pwritev2 lat_p99_us) us"
+echo "  raw 4 KiB write + fdatasync, depth 1, P50: $(gm raw_dsync 4k-fdatasync lat_p50_us) us; 4 KiB DSYNC 2 in flight: $(gm raw_dsync 4k-qd2 lat_p50_us) us" \
+     "($(gm raw_dsync 4k-qd2 writes_per_s) writes/s), 4 in flight: $(gm raw_dsync 4k-qd4 lat_p50_us) us ($(gm raw_dsync 4k-qd4 writes_per_s) writes/s)"
+printf "  %-34s %-30s %-12s %-26s %s\n" target config limit "measured (x raw, per round)" verdict
+tl() {  # label config metric limit
+  local v; v=$(get picolog "$2" "$3")
+  printf "  %-34s %-30s %-12s %-26s %s\n" "$1" "$2" "<= $4" "$(gm picolog "$2" "$3")" "$(verdict "$v" "$4" le)"
+}
+tl "durable P50 at 10k rec/s" paced-10000 dur_p50_us_vs_raw4k 1.3
+tl "durable P99 at 10k rec/s" paced-10000 dur_p99_us_vs_raw4k 2.5
+tl "durable P50 at 100k rec/s" paced-100000 dur_p50_us_vs_raw4k 1.3
+tl "durable P99 at 100k rec/s" paced-100000 dur_p99_us_vs_raw4k 2.5
+tl "durable P50 at 1M rec/s" paced-1000000 dur_p50_us_vs_raw4k 2
+for c in burst-ring8m burst-ring8m-release; do
+  v=$(get picolog "$c" ratio_best_round)
+  printf "  %-34s %-30s %-12s %-26s %s\n" "burst >= 0.85 of best raw writer" "$c" ">= 0.85" "$(gm picolog "$c" ratio_best_round)" "$(verdict "$v" 0.85 ge)"
+  printf "  %-34s %-30s %-12s %-26s\n" "  (same write size as picolog)" "$c" "" "$(gm picolog "$c" ratio_same_round)"
+done
+for m in "sub_p50_ns 25" "sub_p99_ns 200"; do
+  set -- $m
+  v=$(get picolog paced-1000000 "$1")
+  printf "  %-34s %-30s %-12s %-26s %s\n" "submission $1 (ns, net)" paced-1000000 "<= $2" "$(gm picolog paced-1000000 "$1")" "$(verdict "$v" "$2" le)"
+done
+for c in burst-ring8m burst-ring8m-release paced-10000; do
+  printf "  %-34s %-30s %-12s %-26s\n" "disk bytes per payload byte" "$c" "(report)" "$(gm picolog "$c" disk_bytes_per_payload_byte)"
+done
+echo "  raw floor at 10k rec/s (4 KiB DSYNC per arrival), durable P50: 1 in flight $(gm raw_dsync paced-10000-qd1 dur_p50_us) us," \
+     "4 in flight $(gm raw_dsync paced-10000-qd4 dur_p50_us) us, blocking pwritev2 $(gm raw_dsync paced-10000-pwritev2-qd1 dur_p50_us) us"
+echo "  best raw writer: $(printf '%.0f' "$best") rec/s; durable latency breakdown (P50 us: ring / batch / write / sync / wake):"
+for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_p50_us" {print $2}' "$csv"); do
+  printf "    %-26s %s / %s / %s / %s / %s\n" "$c" "$(get picolog "$c" part_ring_p50_us)" "$(get picolog "$c" part_batch_p50_us)" \
+    "$(get picolog "$c" part_write_p50_us)" "$(get picolog "$c" part_sync_p50_us)" "$(get picolog "$c" part_wake_p50_us)"
 done
 echo
 echo "picolog submission latency (net of timer; timer overhead and resolution in the CSV):"
