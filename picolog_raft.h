@@ -77,15 +77,15 @@
  * durable to its last index (26k-44k), its commit index and both followers'
  * match index stayed near 100 (+16 per ~0.5 s) while the followers had the
  * entries durable (up to 28k): their results were not being taken in by the
- * leader. Each drain of the full 1 MiB
- * proposal ring (~8,700 records) took 0.28-0.45 s in raft_apply (libraft
- * 0.15 appends and sends each record on its own: ~40 us each here), and the
- * ring refilled during each drain, because the engine stops only when the
- * window is full. So the loop ran back-to-back drains and the leader's
- * replication progress (follower results, commit) nearly stopped. Capping a drain at 256
- * records did not remove the stall, so the exact libraft-side cause is not
- * pinned down. A window of 4096 bounds the work queued ahead of the
- * replication progress; there, acks flowed every 0.25 s at ~17,000 records/s.
+ * leader. Each drain of the full 1 MiB proposal ring (~8,700 records) took
+ * 0.28-0.45 s in raft_apply (libraft 0.15 appends and sends each record on
+ * its own: ~40 us each here), and the ring refilled during each drain,
+ * because the engine stops only when the window is full. So the loop ran
+ * back-to-back drains and the leader's replication progress (follower
+ * results, commit) nearly stopped. Capping a drain at 256 records did not
+ * remove the stall, so the exact libraft-side cause is not pinned down. A
+ * window of 4096 bounds the work queued ahead of the replication progress;
+ * there, acks flowed every 0.25 s at ~17,000 records/s.
  *
  * COMPILE-TIME OPTIONS
  *   PICOLOG_RAFT_STATIC   every function static
