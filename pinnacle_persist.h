@@ -1198,6 +1198,603 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
     return rc;
 }
 
+/* >>storejournal ------------------------------------------------------------
+ * One journal for the whole store, shared by every instrument (the layout of
+ * format 2, docs/pinnacle-format.md). Files <dir>/<20-digit index>.ppj, each
+ * a 4096-byte header page and a data area of data_bytes (a power of two, the
+ * same for every segment of a store). A journal position is
+ * index * data_bytes + offset in the data area: it only grows, and orders
+ * every event of every instrument (the store's global order). Segment
+ * indexes start at 1, so position 0 is never a frame.
+ *
+ * Header page:
+ *   0 "PPSJRN01"  8 u32 version (2)  12 u32 frame alignment (64)
+ *  16 u64 salt  24 u64 index  32 u64 data_bytes  40 u64 created (realtime ns)
+ *  60 u32 crc32c(bytes 0..59)
+ * Durable mark at 512 (alone in its sector): u64 end, u64 flags (1 = sealed),
+ * u32 crc32c(salt || end || flags): every frame of the data area below `end`
+ * was durable when the mark was written; a sealed segment holds nothing after
+ * `end` (recovery moves on to the next segment).
+ *
+ * Frame (64-byte aligned, 64 bytes at least):
+ *   0 u32 length (the commit word: written last, 0 = not published)
+ *   4 u32 crc32c(seed(salt) || u64 position || bytes 8..length)
+ *   8 u8 type (0 = padding) ... the rest belongs to the type.
+ *
+ * Appenders on any thread claim space with one atomic fetch-add on the tail,
+ * write the frame and publish it by storing the length last (Aeron's term
+ * appender). A claim that crosses the end of a segment pads the rest of it,
+ * and pads the part of the next segment it spilled into, then claims again.
+ * The syncer and recovery stop at the first unpublished or invalid frame: a
+ * claimed but unpublished slot is the end. */
+/* used by the books from the next step on; until then a test drives it */
+static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size);
+#define PP__SJFN static __attribute__((unused))
+#define PP__SJ_MAGIC    "PPSJRN01"
+#define PP__SJ_VERSION  2u
+#define PP__SJ_ALIGN    64u              /* frames start on a cache line */
+#define PP__SJ_WIN      4u               /* segments mapped at most: fds and mappings bounded */
+#define PP__SJ_MAXFRAME (16u << 10)     /* <= a quarter of the smallest segment: a claim crosses at most once */
+#define PP__SJ_SEALED   1u
+#define PP__SJ_AHEAD    (4u << 20)       /* bytes faulted in ahead of the tail by the preparer */
+enum { PP__SJ_PAD = 0 };
+PP__STATIC_ASSERT(PP__SJ_ALIGN % 8 == 0 && PP__PAGE % PP__SJ_ALIGN == 0, "frames tile a page");
+
+typedef struct pp__sjseg {
+    struct pp__sjseg *dead;        /* retired: kept until close (a writer may still compare its index) */
+    uint64_t index, salt, base;    /* base: the position of data byte 0 */
+    uint32_t seed;
+    int fd;
+    uint8_t *map;                  /* header page + data area, read-write */
+    uint64_t map_len;
+    uint64_t populated;            /* data bytes faulted in (preparer) */
+    uint64_t mark_end;             /* syncer: what the mark on disk vouches for */
+    uint64_t synced;               /* syncer: data bytes below are durable */
+} pp__sjseg;
+
+typedef struct pp__sjwhere { char file[4096]; uint64_t offset; char detail[256]; int torn; } pp__sjwhere;
+
+typedef struct pp__sj {
+    uint64_t tail;                 /* atomic: the next position to claim */
+    char pad0[56];
+    pp__sjseg *win[PP__SJ_WIN];    /* atomic: segment i lives in win[i % PP__SJ_WIN] */
+    uint64_t shift, data_bytes;
+    int err;                       /* atomic: what poisoned the journal */
+    char pad1[60];
+    pthread_mutex_t mu;            /* segment creation and retirement */
+    pthread_mutex_t sync_mu;       /* one sync round at a time */
+    char *dir;
+    uint64_t durable;              /* atomic: every frame below this position is durable */
+    uint64_t scan;                 /* sync_mu: the published prefix ends here */
+    uint64_t hold;                 /* atomic: lowest position an in-process reader still reads */
+    uint64_t first_index;          /* mu: the oldest segment file */
+    pp__sjseg *dead;               /* mu: retired segments, unmapped, freed at close */
+    uint64_t st_flushes, st_rounds, st_stalls, st_created, st_dropped;  /* atomic */
+} pp__sj;
+
+PP__SJFN uint64_t pp__sj_stat(const uint64_t *p) { return pp__load_rlx(p); }
+
+PP__SJFN void pp__sj_poison(pp__sj *j, int err) {
+    int zero = 0;
+    __atomic_compare_exchange_n(&j->err, &zero, err, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+PP__SJFN void pp__sj_hdr_encode(uint8_t *h, const pp__sjseg *g, uint64_t data_bytes) {
+    memset(h, 0, 64);
+    memcpy(h, PP__SJ_MAGIC, 8);
+    pp__put32(h + 8, PP__SJ_VERSION); pp__put32(h + 12, PP__SJ_ALIGN);
+    pp__put64(h + 16, g->salt); pp__put64(h + 24, g->index); pp__put64(h + 32, data_bytes);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pp__put64(h + 40, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+    pp__put32(h + 60, plg_crc32c(0, h, 60));
+}
+
+PP__SJFN int pp__sj_hdr_decode(const uint8_t *h, uint64_t *salt, uint64_t *index, uint64_t *data_bytes) {
+    if (memcmp(h, PP__SJ_MAGIC, 8) != 0) return PP_EFORMAT;
+    if (pp__get32(h + 60) != plg_crc32c(0, h, 60)) return PP_ECORRUPT;
+    if (pp__get32(h + 8) != PP__SJ_VERSION || pp__get32(h + 12) != PP__SJ_ALIGN) return PP_EFORMAT;
+    *salt = pp__get64(h + 16); *index = pp__get64(h + 24); *data_bytes = pp__get64(h + 32);
+    return 0;
+}
+
+PP__SJFN void pp__sj_mark_put(uint8_t *m, uint64_t salt, uint64_t end, uint64_t flags) {
+    uint8_t b[24];
+    pp__put64(b, salt); pp__put64(b + 8, end); pp__put64(b + 16, flags);
+    pp__put64(m, end); pp__put64(m + 8, flags); pp__put32(m + 16, plg_crc32c(0, b, 24));
+}
+
+/* 1 valid, 0 none (all zero: never marked), -1 damaged */
+PP__SJFN int pp__sj_mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *flags) {
+    const uint8_t *m = h + PP__MARK_OFF;
+    uint8_t b[24];
+    pp__put64(b, salt); memcpy(b + 8, m, 16);
+    *end = 0; *flags = 0;
+    if (pp__get32(m + 16) == plg_crc32c(0, b, 24)) { *end = pp__get64(m); *flags = pp__get64(m + 8); return 1; }
+    for (int i = 0; i < 20; i++) if (m[i]) return -1;
+    return 0;
+}
+
+PP__SJFN uint32_t pp__sj_crc(uint32_t seed, uint64_t pos, const uint8_t *f, uint32_t len) {
+    uint8_t p[8];
+    pp__put64(p, pos);
+    return plg_crc32c(plg_crc32c(seed, p, 8), f + 8, len - 8);
+}
+
+/* Publish a written frame: checksum, then the commit word, last. */
+static inline void pp__sj_publish(uint8_t *f, uint32_t seed, uint64_t pos, uint32_t len) {
+    PINNACLE_PERSIST_ASSERT(len >= PP__SJ_ALIGN);
+    PINNACLE_PERSIST_ASSERT(len % PP__SJ_ALIGN == 0);
+    pp__put32(f + 4, pp__sj_crc(seed, pos, f, len));
+    __atomic_store_n((uint32_t *)(void *)f, len, __ATOMIC_RELEASE);
+}
+
+PP__SJFN void pp__sj_seg_free(pp__sjseg *g) {
+    if (!g) return;
+    if (g->map) munmap(g->map, g->map_len);
+    if (g->fd >= 0) close(g->fd);
+    PINNACLE_PERSIST_FREE(g);
+}
+
+/* Create segment `index`: temp file with its whole size allocated and the
+ * header, synced, renamed, directory synced; mapped; its first pages
+ * faulted in. */
+PP__SJFN int pp__sj_seg_create(pp__sj *j, uint64_t index, pp__sjseg **out) {
+    char name[4096], tmp[4200];
+    pp__numbered(name, sizeof name, j->dir, index, ".ppj");
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    pp__sjseg *g = (pp__sjseg *)pp__alloc(sizeof *g);
+    if (!g) return PP_ENOMEM;
+    g->fd = -1; g->index = index; g->base = index * j->data_bytes;
+    int rc = plg_random(&g->salt, sizeof g->salt) ? PP_ESYS : 0;
+    g->seed = pp__seed(g->salt);
+    int fd = rc ? -1 : open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!rc && fd < 0) rc = pp__from_errno(errno);
+    g->map_len = PP__PAGE + j->data_bytes;
+    if (!rc) rc = pp__alloc_range(fd, 0, g->map_len);
+    if (!rc) {
+        uint8_t h[PP__PAGE];
+        memset(h, 0, sizeof h);
+        pp__sj_hdr_encode(h, g, j->data_bytes);
+        errno = 0;
+        if (pp__sys_pwrite(fd, h, sizeof h, 0) != (int64_t)sizeof h) rc = errno ? pp__from_errno(errno) : PP_EIO;
+    }
+    if (!rc) rc = pp__fdatasync(fd);
+    if (!rc && pp__sys_rename(tmp, name) != 0) rc = pp__from_errno(errno);
+    if (!rc) rc = pp__fsync_dir(j->dir);
+    if (!rc) {
+        void *p = mmap(NULL, (size_t)g->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) rc = pp__from_errno(errno);
+        else g->map = (uint8_t *)p;
+    }
+    if (rc) {
+        if (fd >= 0) { close(fd); if (!g->map) pp__sys_unlink(tmp); }
+        g->fd = -1;
+        pp__sj_seg_free(g);
+        return rc;
+    }
+    g->fd = fd;
+    uint64_t first = j->data_bytes < PP__SJ_AHEAD ? j->data_bytes : PP__SJ_AHEAD;
+    madvise(g->map, (size_t)(PP__PAGE + first), MADV_POPULATE_WRITE);
+    g->populated = first;
+    pp__add_rlx(&j->st_created, 1);
+    *out = g;
+    return 0;
+}
+
+/* The mapped segment `index`, created if nobody prepared it. Waits while its
+ * window slot still holds a segment the syncer has not retired (the writers
+ * are PP__SJ_WIN segments ahead of the disk). NULL once poisoned. */
+PP__SJFN pp__sjseg *pp__sj_seg_get(pp__sj *j, uint64_t index) {
+    pp__sjseg *g = NULL;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        if (pp__load_acq(&j->err)) { g = NULL; break; }
+        g = pp__load_acq(&j->win[index % PP__SJ_WIN]);
+        if (g && g->index == index) break;
+        if (g && g->index > index) { g = NULL; pp__sj_poison(j, PP_ECORRUPT); break; }   /* retired: a bug */
+        if (!g) {
+            int rc = pp__sj_seg_create(j, index, &g);
+            if (rc) { pp__sj_poison(j, rc); g = NULL; break; }
+            pp__store_rel(&j->win[index % PP__SJ_WIN], g);
+            break;
+        }
+        pthread_mutex_unlock(&j->mu);                   /* the syncer lags: wait for it */
+        pp__add_rlx(&j->st_stalls, 1);
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return g;
+}
+
+/* Write a padding frame over [off, off + len) of a segment. */
+PP__SJFN void pp__sj_pad(pp__sjseg *g, uint64_t off, uint64_t len) {
+    uint8_t *f = g->map + PP__PAGE + off;
+    memset(f + 4, 0, PP__SJ_ALIGN - 4);
+    f[8] = PP__SJ_PAD;
+    /* the padding's body past the first 64 bytes is zero (a fresh file) */
+    pp__sj_publish(f, g->seed, g->base + off, (uint32_t)len);
+}
+
+static int pp__sj_error(pp__sj *j) { int e = pp__load_acq(&j->err); return e ? e : PP_EIO; }
+
+typedef struct pp__sjclaim { uint8_t *f; uint64_t pos; uint32_t seed; } pp__sjclaim;
+
+/* Claim len bytes (a multiple of 64, at most PP__SJ_MAXFRAME) for one frame.
+ * Lock-free: a fetch-add on the tail and, except at a segment switch, one
+ * acquire load. 0, or the journal's error. */
+static inline int pp__sj_claim(pp__sj *j, uint32_t len, pp__sjclaim *c) {
+    PINNACLE_PERSIST_ASSERT(len % PP__SJ_ALIGN == 0);
+    PINNACLE_PERSIST_ASSERT(len <= PP__SJ_MAXFRAME);
+    c->f = NULL; c->pos = 0; c->seed = 0;
+    for (;;) {
+        uint64_t p = __atomic_fetch_add(&j->tail, (uint64_t)len, __ATOMIC_RELAXED);
+        uint64_t idx = p >> j->shift, off = p & (j->data_bytes - 1);
+        pp__sjseg *g = pp__load_acq(&j->win[idx % PP__SJ_WIN]);
+        if (__builtin_expect(!g || g->index != idx, 0) && !(g = pp__sj_seg_get(j, idx))) return pp__sj_error(j);
+        if (__builtin_expect(off + len <= j->data_bytes, 1)) {
+            c->f = g->map + PP__PAGE + off; c->pos = p; c->seed = g->seed;
+            return 0;
+        }
+        /* crossing the end: pad the rest of this segment and the part of the
+         * next one this claim spilled into, then claim again */
+        pp__sj_pad(g, off, j->data_bytes - off);
+        pp__sjseg *nx = pp__sj_seg_get(j, idx + 1);
+        if (!nx) return pp__sj_error(j);
+        pp__sj_pad(nx, 0, off + len - j->data_bytes);
+    }
+}
+
+/* The published frame at *pos (skipping padding), or NULL when the frame
+ * there is not published yet. The segment must still be mapped (a position
+ * at or above the journal's hold or durable position). */
+PP__SJFN const uint8_t *pp__sj_next(pp__sj *j, uint64_t *pos, uint32_t *len) {
+    for (;;) {
+        uint64_t p = *pos, idx = p >> j->shift, off = p & (j->data_bytes - 1);
+        pp__sjseg *g = pp__load_acq(&j->win[idx % PP__SJ_WIN]);
+        if (!g || g->index != idx) return NULL;
+        const uint8_t *f = g->map + PP__PAGE + off;
+        uint32_t n = __atomic_load_n((const uint32_t *)(const void *)f, __ATOMIC_ACQUIRE);
+        if (n == 0) return NULL;
+        if (n < PP__SJ_ALIGN || n % PP__SJ_ALIGN || off + n > j->data_bytes) { pp__sj_poison(j, PP_ECORRUPT); return NULL; }
+        *pos = p + n;
+        if (f[8] == PP__SJ_PAD) continue;
+        *len = n;
+        return f;
+    }
+}
+
+/* The mark (of what an earlier round made durable) goes into the header
+ * page by one 20-byte write(2) (all or nothing in the page cache), and
+ * reaches the disk with this round's msync: one flush per segment touched.
+ * A mark never vouches for data not yet durable: it lags one round. */
+PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
+    int rc = 0;
+    if (g->synced > g->mark_end) {
+        uint8_t m[20];
+        uint64_t end = g->synced;
+        pp__sj_mark_put(m, g->salt, end, end == j->data_bytes ? PP__SJ_SEALED : 0);
+        errno = 0;
+        if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) return errno ? pp__from_errno(errno) : PP_EIO;
+    }
+    uint64_t upto = PP__PAGE + to;
+    upto = (upto + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
+    if (pp__sys_msync(g->fd, g->map, (size_t)upto, 0) != 0) rc = pp__from_errno(errno);
+#ifndef __linux__
+    if (!rc) rc = pp__fdatasync(g->fd);
+#endif
+    if (rc) return rc;
+    pp__add_rlx(&j->st_flushes, 1);
+    g->mark_end = g->synced;
+    g->synced = to;
+    return 0;
+}
+
+/* One sync round: find the published prefix, make it durable (one flush per
+ * segment touched: one in the steady state, whatever the number of
+ * instruments), move the durable position, call on_durable(ctx, from, to)
+ * (frames in [from, to) are durable now; they can still be read), and
+ * retire segments nobody needs mapped. whole_pages: the background rounds
+ * stop at the last frame that ends a page, so writers do not fault on a tail
+ * page msync write-protected; when that brings nothing new, the tail goes
+ * too. Returns 0 or the journal's error. */
+typedef void (*pp__sj_durable_fn)(void *ctx, pp__sj *j, uint64_t from, uint64_t to);
+PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durable, void *ctx) {
+    int rc = pp__load_acq(&j->err);
+    if (rc) return rc;
+    pthread_mutex_lock(&j->sync_mu);
+    if ((rc = pp__load_acq(&j->err)) != 0) { pthread_mutex_unlock(&j->sync_mu); return rc; }
+    uint64_t from = pp__load_rlx(&j->durable), p = j->scan, page_end = 0;
+    uint32_t len;
+    for (;;) {                     /* the published prefix */
+        uint64_t q = p;
+        if (!pp__sj_next(j, &q, &len) && q == p) break;
+        p = q;
+        if ((p & (PP__PAGE - 1)) == 0) page_end = p;
+    }
+    j->scan = p;
+    uint64_t target = whole_pages && page_end > from ? page_end : p;
+    pp__add_rlx(&j->st_rounds, 1);
+    /* every mapped segment with new data, or whose mark lags, oldest first */
+    pp__sjseg *segs[PP__SJ_WIN];
+    unsigned ns = 0;
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) {
+        pp__sjseg *g = pp__load_acq(&j->win[k]);
+        if (!g) continue;
+        unsigned at = ns++;
+        while (at > 0 && segs[at - 1]->index > g->index) { segs[at] = segs[at - 1]; at--; }
+        segs[at] = g;
+    }
+    for (unsigned k = 0; k < ns && !rc; k++) {
+        pp__sjseg *g = segs[k];
+        uint64_t to = target >= g->base + j->data_bytes ? j->data_bytes : target > g->base ? target - g->base : 0;
+        if (to < g->synced) to = g->synced;
+        if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
+    }
+    if (rc) {
+        pp__sj_poison(j, rc);
+        pthread_mutex_unlock(&j->sync_mu);
+        return rc;
+    }
+    if (target > from) {
+        PINNACLE_PERSIST_ASSERT(target <= p);
+        pp__store_rel(&j->durable, target);
+        if (on_durable) on_durable(ctx, j, from, target);
+    }
+    /* retire: wholly durable, mark sealed, no reader behind its end */
+    uint64_t hold = pp__load_acq(&j->hold);
+    pthread_mutex_lock(&j->mu);
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) {
+        pp__sjseg *g = j->win[k];
+        if (!g || g->mark_end < j->data_bytes) continue;
+        if (hold && hold < g->base + j->data_bytes) continue;
+        pp__store_rel(&j->win[k], (pp__sjseg *)NULL);
+        munmap(g->map, g->map_len);              /* the struct stays: see pp__sjseg.dead */
+        g->map = NULL;
+        close(g->fd); g->fd = -1;
+        g->dead = j->dead; j->dead = g;
+    }
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_unlock(&j->sync_mu);
+    return 0;
+}
+
+/* Background preparer: the segment after the tail's exists before a writer
+ * needs it, and the pages ahead of the tail are faulted in. */
+PP__SJFN void pp__sj_prepare(pp__sj *j) {
+    if (pp__load_acq(&j->err)) return;
+    uint64_t t = pp__load_acq(&j->tail), idx = t >> j->shift, off = t & (j->data_bytes - 1);
+    pp__sjseg *g = pp__load_acq(&j->win[idx % PP__SJ_WIN]);
+    if (g && g->index == idx) {
+        pthread_mutex_lock(&j->mu);
+        while (g->populated < j->data_bytes && g->populated < off + 2 * PP__SJ_AHEAD) {
+            uint64_t n = j->data_bytes - g->populated < PP__SJ_AHEAD ? j->data_bytes - g->populated : PP__SJ_AHEAD;
+            madvise(g->map + PP__PAGE + g->populated, (size_t)n, MADV_POPULATE_WRITE);
+            g->populated += n;
+        }
+        pthread_mutex_unlock(&j->mu);
+    }
+    if (off >= j->data_bytes / 2) {
+        pp__sjseg *nx = pp__load_acq(&j->win[(idx + 1) % PP__SJ_WIN]);
+        if (!nx) (void)pp__sj_seg_get(j, idx + 1);
+    }
+}
+
+PP__SJFN void pp__sj_free(pp__sj *j) {
+    if (!j) return;
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) pp__sj_seg_free(j->win[k]);
+    while (j->dead) { pp__sjseg *g = j->dead; j->dead = g->dead; pp__sj_seg_free(g); }
+    pthread_mutex_destroy(&j->mu); pthread_mutex_destroy(&j->sync_mu);
+    PINNACLE_PERSIST_FREE(j->dir);
+    PINNACLE_PERSIST_FREE(j);
+}
+
+PP__SJFN void pp__sj_where(pp__sjwhere *w, const char *file, uint64_t off, const char *fmt, ...) {
+    if (!w) return;
+    pp__strlcpy(w->file, file, sizeof w->file);
+    w->offset = off;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->detail, sizeof w->detail, fmt, ap);
+    va_end(ap);
+}
+
+/* Recovery's view of one segment file. */
+typedef struct pp__sjfile { uint64_t index, salt, data_bytes, mark_end, mark_flags, end; int hdr, mark; } pp__sjfile;
+
+/* Walk the valid frames of one mapped segment from offset 0: visit the ones
+ * at or above from_pos. Sets f->end to where the valid frames end. */
+typedef int (*pp__sj_visit_fn)(void *ctx, uint64_t pos, const uint8_t *frame, uint32_t len);
+PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, uint64_t from_pos,
+                            pp__sj_visit_fn visit, void *ctx, uint64_t *bad_pos) {
+    uint32_t seed = pp__seed(f->salt);
+    uint64_t base = f->index * f->data_bytes, off = 0, avail = size > PP__PAGE ? size - PP__PAGE : 0;
+    if (avail > f->data_bytes) avail = f->data_bytes;
+    const uint8_t *d = p + PP__PAGE;
+    while (off + PP__SJ_ALIGN <= avail) {
+        uint32_t n = pp__get32(d + off);
+        if (n < PP__SJ_ALIGN || n % PP__SJ_ALIGN || n > PP__SJ_MAXFRAME || off + n > avail) break;
+        if (pp__get32(d + off + 4) != pp__sj_crc(seed, base + off, d + off, n)) break;
+        if (d[off + 8] != PP__SJ_PAD && base + off >= from_pos && visit) {
+            int rc = visit(ctx, base + off, d + off, n);
+            if (rc) { *bad_pos = base + off; f->end = off; return rc; }
+        }
+        off += n;
+    }
+    f->end = off;
+    return 0;
+}
+
+/* Open (recover) the journal in dir: every valid frame at or above from_pos
+ * is visited once, in journal order. The journal ends at the first frame
+ * that is neither published nor valid; below a segment's durable mark that
+ * is corruption (PP_ECORRUPT, with file and offset in *w), above it a torn
+ * tail. Unless readonly: the segment holding the end is sealed there
+ * (durably), later segments (which held nothing durable: checked) are
+ * removed, and a new segment is started for appending. data_bytes is used
+ * for a new store; an existing one keeps its own. */
+PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int readonly, uint64_t from_pos,
+                       pp__sj_visit_fn visit, void *ctx, pp__sjwhere *w) {
+    *out = NULL;
+    if (w) memset(w, 0, sizeof *w);
+    uint64_t *v = NULL; size_t n = 0;
+    int rc = pp__list_numbered(dir, ".ppj", !readonly, &v, &n);
+    if (rc) return rc;
+    pp__sjfile *fs = (pp__sjfile *)pp__alloc((n ? n : 1) * sizeof *fs);
+    pp__sj *j = (pp__sj *)pp__alloc(sizeof *j);
+    if (!fs || !j || !(j->dir = pp__strdup(dir))) {
+        PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(fs); if (j) PINNACLE_PERSIST_FREE(j->dir); PINNACLE_PERSIST_FREE(j);
+        return PP_ENOMEM;
+    }
+    pthread_mutex_init(&j->mu, NULL); pthread_mutex_init(&j->sync_mu, NULL);
+    char path[4096];
+    /* headers */
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t h[PP__PAGE];
+        pp__numbered(path, sizeof path, dir, v[i], ".ppj");
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+        int e = errno;
+        if (fd >= 0) close(fd);
+        if (got < 0) { rc = pp__from_errno(e); pp__sj_where(w, path, 0, "cannot read: %s", strerror(e)); break; }
+        fs[i].index = v[i];
+        uint64_t idx = 0;
+        fs[i].hdr = got == (ssize_t)sizeof h ? pp__sj_hdr_decode(h, &fs[i].salt, &idx, &fs[i].data_bytes) : PP_ECORRUPT;
+        if (!fs[i].hdr && idx != v[i]) fs[i].hdr = PP_ECORRUPT;
+        if (!fs[i].hdr) fs[i].mark = pp__sj_mark_get(h, fs[i].salt, &fs[i].mark_end, &fs[i].mark_flags);
+        if (fs[i].hdr == PP_EFORMAT) {
+            rc = PP_EFORMAT;
+            pp__sj_where(w, path, 0, "not a store journal segment of this version");
+        } else if (fs[i].hdr && (i + 1 < n || pp__has_data(path))) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, 0, "bad segment header");
+        } else if (!fs[i].hdr && (fs[i].mark < 0 || fs[i].mark_end > fs[i].data_bytes)) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, PP__MARK_OFF, "damaged durable mark");
+        } else if (!fs[i].hdr && (fs[i].data_bytes < (64u << 10) || (fs[i].data_bytes & (fs[i].data_bytes - 1)) ||
+                                  (i > 0 && fs[i].data_bytes != fs[0].data_bytes))) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, 32, "segment size differs from the store's");
+        } else if (i > 0 && v[i] != v[i - 1] + 1) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, 24, "segment %llu is missing", (unsigned long long)(v[i - 1] + 1));
+        }
+    }
+    if (!rc && n && fs[n - 1].hdr) {       /* an unused last segment (created, header never durable) */
+        pp__numbered(path, sizeof path, dir, v[n - 1], ".ppj");
+        if (!readonly && ((pp__sys_unlink(path) != 0 && errno != ENOENT) || pp__fsync_dir(dir) != 0)) rc = PP_EIO;
+        n--;
+    }
+    if (n) data_bytes = fs[0].data_bytes;
+    if (!rc && (data_bytes < (64u << 10) || (data_bytes & (data_bytes - 1)))) rc = PP_ECONFIG;
+    j->data_bytes = data_bytes;
+    while (((uint64_t)1 << j->shift) < data_bytes) j->shift++;
+    /* frames, in order, to the end of the valid journal */
+    size_t end_seg = n;
+    for (size_t i = 0; i < n && !rc; i++) {
+        pp__sjfile *f = &fs[i];
+        pp__numbered(path, sizeof path, dir, v[i], ".ppj");
+        uint64_t seg_end_pos = (f->index + 1) * f->data_bytes;
+        uint8_t *p = NULL; uint64_t size = 0, bad = 0;
+        int sealed = f->mark == 1 && (f->mark_flags & PP__SJ_SEALED);
+        if (seg_end_pos <= from_pos && sealed && i + 1 < n) { f->end = f->mark_end; continue; }   /* not needed */
+        rc = pp__map_ro(path, &p, &size);
+        if (rc) { pp__sj_where(w, path, 0, "cannot map: %s", pp_strerror(rc)); break; }
+        if (p) {
+            rc = pp__sj_scan_file(p, size, f, from_pos, visit, ctx, &bad);
+            if (rc) pp__sj_where(w, path, PP__PAGE + (bad - f->index * f->data_bytes), "frame does not fit its book (%s)", pp_strerror(rc));
+            if (!rc && f->end < f->mark_end) {
+                rc = PP_ECORRUPT;
+                pp__sj_where(w, path, PP__PAGE + f->end, "invalid frame below the durable mark (%llu bytes vouched for)",
+                             (unsigned long long)f->mark_end);
+            }
+            if (!rc && w && !(sealed && f->end == f->mark_end) && f->end < f->data_bytes) {
+                uint64_t lim = size < PP__PAGE + f->data_bytes ? size : PP__PAGE + f->data_bytes;
+                for (uint64_t o = PP__PAGE + f->end; o < lim; o++)
+                    if (p[o]) { pp__sj_where(w, path, PP__PAGE + f->end, "torn tail: unpublished bytes after the last valid frame"); w->torn = 1; break; }
+            }
+            munmap(p, size);
+        }
+        if (rc) break;
+        if (f->end == f->data_bytes || (sealed && f->end == f->mark_end)) continue;
+        end_seg = i + 1;              /* the valid journal ends in this segment */
+        break;
+    }
+    for (size_t k = end_seg; k < n && !rc; k++) {        /* nothing after the end may be durable */
+        if (fs[k].mark_end > 0 || (fs[k].mark_flags & PP__SJ_SEALED)) {
+            pp__numbered(path, sizeof path, dir, v[k], ".ppj");
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, PP__MARK_OFF, "durable frames after the end of the valid journal (segment %llu ends early)",
+                         (unsigned long long)v[end_seg - 1]);
+        }
+    }
+    uint64_t next_index = n ? v[end_seg - 1] + 1 : 1;
+    j->first_index = n ? v[0] : next_index;
+    if (!rc && !readonly) {
+        for (size_t k = end_seg; k < n && !rc; k++) {    /* durably gone before anything new is written */
+            pp__numbered(path, sizeof path, dir, v[k], ".ppj");
+            if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+        }
+        if (!rc && end_seg < n) rc = pp__fsync_dir(dir);
+        if (!rc && end_seg > 0) {                        /* seal the last segment at its valid end */
+            pp__sjfile *f = &fs[end_seg - 1];
+            if (!(f->mark == 1 && (f->mark_flags & PP__SJ_SEALED) && f->mark_end == f->end)) {
+                pp__numbered(path, sizeof path, dir, v[end_seg - 1], ".ppj");
+                int fd = open(path, O_RDWR | O_CLOEXEC);
+                if (fd < 0) rc = pp__from_errno(errno);
+                if (!rc) rc = pp__fdatasync(fd);          /* what the crash left in the page cache, durable */
+                if (!rc) {
+                    uint8_t m[20];
+                    pp__sj_mark_put(m, f->salt, f->end, PP__SJ_SEALED);
+                    errno = 0;
+                    if (pp__sys_pwrite(fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
+                }
+                if (!rc) rc = pp__fdatasync(fd);
+                if (!rc && f->end < f->data_bytes) {      /* give back the unused space */
+                    uint64_t keep = (PP__PAGE + f->end + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
+                    if (pp__sys_ftruncate(fd, keep) != 0) rc = pp__from_errno(errno);
+                }
+                if (fd >= 0) close(fd);
+                if (rc) pp__sj_where(w, path, PP__MARK_OFF, "cannot seal the segment at its valid end: %s", pp_strerror(rc));
+            }
+        }
+        if (!rc) {
+            pp__sjseg *g = NULL;
+            rc = pp__sj_seg_create(j, next_index, &g);
+            if (!rc) j->win[next_index % PP__SJ_WIN] = g;
+        }
+    }
+    j->tail = j->durable = j->scan = next_index * j->data_bytes;
+    PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(fs);
+    if (rc) { pp__sj_free(j); return rc; }
+    *out = j;
+    return 0;
+}
+
+/* Compaction: remove the segment files wholly below pos, oldest first, each
+ * removal durable before the next (a crash leaves a suffix). Only segments
+ * that are retired (sealed on disk, unmapped) go. */
+PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
+    int rc = 0;
+    char path[4096];
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        uint64_t i = j->first_index;
+        if ((i + 1) * j->data_bytes > pos) break;
+        pp__sjseg *g = j->win[i % PP__SJ_WIN];
+        if ((g && g->index <= i) || (i + 1) * j->data_bytes > pp__load_acq(&j->durable)) break;
+        pp__numbered(path, sizeof path, j->dir, i, ".ppj");
+        if (pp__sys_unlink(path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
+        if ((rc = pp__fsync_dir(j->dir)) != 0) break;
+        j->first_index = i + 1;
+        pp__add_rlx(&j->st_dropped, 1);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
 /* >>shadow ---------------------------------------------------------------- */
 /* Drain up to max events of the ring into the shadow. shadow_mu held. */
 static int pp__drain_n(pp_book *b, uint64_t max) {

@@ -1,0 +1,270 @@
+/* pinnacle_persist.h: the store journal layer (>>storejournal), driven
+ * directly, before the books stand on it:
+ *   - two threads append at once through segment switches; every published
+ *     frame comes back once, in each thread's order, after a reopen;
+ *   - a sync round is one flush while the frames stay in one segment,
+ *     whatever the number of writers;
+ *   - a claimed but unpublished frame is the end for the syncer and for
+ *     recovery; what follows it is never durable nor replayed;
+ *   - damage below the durable mark fails closed with file and offset;
+ *     damage above it is a torn tail;
+ *   - a reopen continues at a new segment: positions only grow;
+ *   - compaction removes whole segments below a position, oldest first. */
+#define PINNACLE_PERSIST_IMPLEMENTATION
+#define PINNACLE_PERSIST_TEST_IO
+#include "pinnacle_persist.h"
+#include "t.h"
+#include <pthread.h>
+
+#define SEG (64u << 10)            /* 1,024 frames of 64 bytes: many switches */
+
+static int light(void) {
+    const char *p = getenv("LD_PRELOAD");
+    return (p && strstr(p, "valgrind")) || getenv("PLG_TEST_QUICK") != NULL;
+}
+
+typedef struct seen {
+    uint64_t n, last_pos, bad;
+    uint64_t next[4];              /* per writer: the counter expected next */
+} seen;
+
+static int visit(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    seen *s = (seen *)ctx;
+    uint32_t w = pp__get32(f + 12);
+    uint64_t k = pp__get64(f + 16);
+    if (len != 64 || f[8] != 1 || w >= 4 || pos <= s->last_pos) { s->bad++; return 0; }
+    if (k != s->next[w]) s->bad++;
+    s->next[w] = k + 1;
+    s->last_pos = pos;
+    s->n++;
+    return 0;
+}
+
+static int append(pp__sj *j, uint32_t writer, uint64_t k, uint64_t *pos) {
+    pp__sjclaim c;
+    int rc = pp__sj_claim(j, 64, &c);
+    if (rc) return rc;
+    memset(c.f + 4, 0, 60);
+    c.f[8] = 1;
+    pp__put32(c.f + 12, writer);
+    pp__put64(c.f + 16, k);
+    pp__sj_publish(c.f, c.seed, c.pos, 64);
+    if (pos) *pos = c.pos;
+    return 0;
+}
+
+typedef struct writer_arg { pp__sj *j; uint32_t id; uint64_t count; int rc; } writer_arg;
+static void *writer_main(void *p) {
+    writer_arg *a = (writer_arg *)p;
+    for (uint64_t k = 0; k < a->count && !a->rc; k++) a->rc = append(a->j, a->id, k, NULL);
+    return NULL;
+}
+
+static volatile int sync_stop;
+static void *syncer_main(void *p) {
+    pp__sj *j = (pp__sj *)p;
+    while (!__atomic_load_n(&sync_stop, __ATOMIC_ACQUIRE)) {
+        pp__sj_prepare(j);
+        if (pp__sj_sync(j, 1, NULL, NULL)) break;
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static int count_files(const char *dir) {
+    uint64_t *v; size_t n;
+    if (pp__list_numbered(dir, ".ppj", 0, &v, &n)) return -1;
+    PINNACLE_PERSIST_FREE(v);
+    return (int)n;
+}
+
+static void test_two_writers_through_segment_switches(void) {
+    const char *d = t_dir("ppj_two_writers");
+    pp__sj *j;
+    pp__sjwhere w;
+    seen s0;
+    memset(&s0, 0, sizeof s0);
+    REQUIRE(pp__sj_open(&j, d, SEG, 0, 0, visit, &s0, &w) == 0);
+    CHECK_EQ(s0.n, 0);
+    uint64_t per = light() ? 5000 : 60000;
+    writer_arg a[2] = {{j, 0, per, 0}, {j, 1, per, 0}};
+    pthread_t th[3];
+    __atomic_store_n(&sync_stop, 0, __ATOMIC_RELEASE);
+    REQUIRE(pthread_create(&th[2], NULL, syncer_main, j) == 0);
+    for (int i = 0; i < 2; i++) REQUIRE(pthread_create(&th[i], NULL, writer_main, &a[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    __atomic_store_n(&sync_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th[2], NULL);
+    CHECK_EQ(a[0].rc, 0);
+    CHECK_EQ(a[1].rc, 0);
+    /* the last round makes everything durable, its mark goes with the next */
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__load_acq(&j->durable), pp__load_acq(&j->tail));
+    CHECK(pp__sj_stat(&j->st_created) > 2 * per * 64 / SEG);   /* it did switch segments */
+    /* at most the window is mapped: file descriptors stay bounded */
+    int mapped = 0;
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) mapped += j->win[k] != NULL;
+    CHECK(mapped <= (int)PP__SJ_WIN);
+    pp__sj_free(j);
+    seen s;
+    memset(&s, 0, sizeof s);
+    REQUIRE(pp__sj_open(&j, d, SEG, 1, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.bad, 0);
+    CHECK_EQ(s.n, 2 * per);
+    CHECK_EQ(s.next[0], per);
+    CHECK_EQ(s.next[1], per);
+    CHECK_EQ(w.torn, 0);
+    pp__sj_free(j);
+}
+
+static void test_one_flush_per_round(void) {
+    const char *d = t_dir("ppj_one_flush");
+    pp__sj *j;
+    REQUIRE(pp__sj_open(&j, d, 1u << 20, 0, 0, NULL, NULL, NULL) == 0);
+    /* 100 "books" (writer ids) of 4 frames each, then one round */
+    for (uint64_t k = 0; k < 400; k++) REQUIRE(append(j, (uint32_t)(k % 4), k, NULL) == 0);
+    uint64_t f0 = pp__sj_stat(&j->st_flushes);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_stat(&j->st_flushes) - f0, 1);
+    CHECK_EQ(pp__load_acq(&j->durable), pp__load_acq(&j->tail));
+    /* a round with nothing new writes the lagging mark: one flush; then none */
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_stat(&j->st_flushes) - f0, 2);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_stat(&j->st_flushes) - f0, 2);
+    pp__sj_free(j);
+}
+
+typedef struct range { uint64_t from, to; int calls; } range;
+static void on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t to) {
+    (void)j;
+    range *r = (range *)ctx;
+    if (!r->calls) r->from = from;
+    r->to = to; r->calls++;
+}
+
+static void test_unpublished_claim_is_the_end(void) {
+    const char *d = t_dir("ppj_unpublished");
+    pp__sj *j;
+    REQUIRE(pp__sj_open(&j, d, SEG, 0, 0, NULL, NULL, NULL) == 0);
+    uint64_t p1;
+    REQUIRE(append(j, 0, 0, &p1) == 0);
+    pp__sjclaim hole;                          /* claimed, never published */
+    REQUIRE(pp__sj_claim(j, 64, &hole) == 0);
+    memset(hole.f + 8, 0xab, 56);              /* written but not committed */
+    REQUIRE(append(j, 0, 1, NULL) == 0);       /* published after the hole */
+    range r = {0, 0, 0};
+    CHECK_EQ(pp__sj_sync(j, 0, on_durable, &r), 0);
+    CHECK_EQ(pp__load_acq(&j->durable), p1 + 64);   /* stops at the hole */
+    CHECK_EQ(r.calls, 1);
+    CHECK_EQ(r.from, p1);
+    CHECK_EQ(r.to, p1 + 64);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);     /* the mark vouches for frame 1 only */
+    pp__sj_free(j);                            /* a crash: nothing sealed */
+    seen s;
+    memset(&s, 0, sizeof s);
+    pp__sjwhere w;
+    REQUIRE(pp__sj_open(&j, d, SEG, 0, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, 1);                          /* the frame after the hole is not replayed */
+    CHECK_EQ(s.bad, 0);
+    CHECK_EQ(w.torn, 1);                       /* its bytes are there: a torn tail */
+    uint64_t restart = pp__load_acq(&j->tail);
+    CHECK(restart > p1 + 3 * 64);              /* a new segment: positions only grow */
+    CHECK_EQ(restart % SEG, 0);
+    /* the reopen sealed the old segment at its valid end: the stale frame
+     * after the hole can never come back, whatever is appended now */
+    REQUIRE(append(j, 1, 0, NULL) == 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    pp__sj_free(j);
+    memset(&s, 0, sizeof s);
+    REQUIRE(pp__sj_open(&j, d, SEG, 1, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, 2);
+    CHECK_EQ(s.next[0], 1);
+    CHECK_EQ(s.next[1], 1);
+    CHECK_EQ(s.bad, 0);
+    pp__sj_free(j);
+}
+
+static void flip(const char *path, uint64_t off) {
+    int fd = open(path, O_RDWR);
+    uint8_t b = 0;
+    if (fd < 0) return;
+    if (pread(fd, &b, 1, (off_t)off) == 1) { b ^= 0x40; if (pwrite(fd, &b, 1, (off_t)off) != 1) b = 0; }
+    close(fd);
+}
+
+static void test_damage_below_the_mark_fails_closed(void) {
+    const char *d = t_dir("ppj_damage");
+    pp__sj *j;
+    REQUIRE(pp__sj_open(&j, d, SEG, 0, 0, NULL, NULL, NULL) == 0);
+    uint64_t first = pp__load_acq(&j->tail);
+    for (uint64_t k = 0; k < 100; k++) REQUIRE(append(j, 0, k, NULL) == 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);      /* mark: 100 frames */
+    for (uint64_t k = 100; k < 110; k++) REQUIRE(append(j, 0, k, NULL) == 0);   /* not synced */
+    pp__sj_free(j);
+    char seg[4096];
+    pp__numbered(seg, sizeof seg, d, first / SEG, ".ppj");
+    /* above the mark: a torn tail, the 100 durable frames come back */
+    flip(seg, PP__PAGE + 105 * 64 + 20);
+    seen s;
+    memset(&s, 0, sizeof s);
+    pp__sjwhere w;
+    REQUIRE(pp__sj_open(&j, d, SEG, 1, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, 105);
+    CHECK_EQ(s.bad, 0);
+    CHECK_EQ(w.torn, 1);
+    pp__sj_free(j);
+    /* below the mark: corruption, with the file and the frame's offset */
+    flip(seg, PP__PAGE + 42 * 64 + 20);
+    memset(&s, 0, sizeof s);
+    CHECK_EQ(pp__sj_open(&j, d, SEG, 0, 0, visit, &s, &w), PP_ECORRUPT);
+    CHECK(strcmp(w.file, seg) == 0);
+    CHECK_EQ(w.offset, PP__PAGE + 42 * 64);
+    CHECK(strstr(w.detail, "below the durable mark") != NULL);
+}
+
+static void test_compaction_drops_whole_segments(void) {
+    const char *d = t_dir("ppj_compact");
+    pp__sj *j;
+    REQUIRE(pp__sj_open(&j, d, SEG, 0, 0, NULL, NULL, NULL) == 0);
+    uint64_t cut = 0;
+    for (uint64_t k = 0; k < 5000; k++) {
+        uint64_t pos;
+        REQUIRE(append(j, 0, k, &pos) == 0);
+        if (k == 3000) cut = pos;
+        if (k % 500 == 0) { CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0); }
+    }
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    int before = count_files(d);
+    CHECK_EQ(pp__sj_drop_below(j, cut), 0);
+    int after = count_files(d);
+    CHECK_EQ(before - after, (int)(cut / SEG - 1));   /* segments 1 .. cut's - 1 */
+    CHECK_EQ(pp__sj_stat(&j->st_dropped), (uint64_t)(before - after));
+    pp__sj_free(j);
+    seen s;
+    memset(&s, 0, sizeof s);
+    s.next[0] = 0;
+    pp__sjwhere w;
+    REQUIRE(pp__sj_open(&j, d, SEG, 1, cut, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, 2000);
+    CHECK_EQ(s.bad, 1);                        /* the first counter seen is 3000, not 0 */
+    CHECK_EQ(s.next[0], 5000);
+    pp__sj_free(j);
+}
+
+int main(void) {
+    (void)t_rand;
+    RUN(test_two_writers_through_segment_switches);
+    RUN(test_one_flush_per_round);
+    RUN(test_unpublished_claim_is_the_end);
+    RUN(test_damage_below_the_mark_fails_closed);
+    RUN(test_compaction_drops_whole_segments);
+    int rc = t_done();
+    if (system("rm -rf build/tmp/ppj_*") != 0) rc = rc ? rc : 0;
+    return rc;
+}
