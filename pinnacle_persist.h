@@ -169,7 +169,12 @@ enum pp_side { PP_BUY = 1, PP_SELL = 2 };
 enum pp_mode { PP_JOURNAL_MMAP = 0, PP_JOURNAL_STRICT = 1 };
 enum pp_flags {
     PP_NO_AUTO_SNAPSHOT = 1u << 0,   /* no periodic snapshots (pp_snapshot still works) */
-    PP_NO_AUTO_COMPACT  = 1u << 1    /* no background compaction (pp_compact still works) */
+    PP_NO_AUTO_COMPACT  = 1u << 1,   /* no background compaction (pp_compact still works) */
+    /* Format 2 (preview, mmap mode): one journal for the whole store
+     * (<data_dir>/journal/), shared by every instrument; an idle instrument
+     * costs a few KiB, no thread, no file descriptor. A store created so is
+     * always opened so (the STORE file says it). See docs/pinnacle-format.md. */
+    PP_STORE_JOURNAL    = 1u << 2
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -214,6 +219,7 @@ typedef struct pp_stats {
     uint64_t syncs, snapshots, last_snapshot_seq, oldest_snapshot_seq;
     uint64_t compactions, segments_deleted, rolls;
     uint64_t ring_full_stalls;      /* hot path drained the ring itself (the maintainer lagged) */
+    uint64_t store_flushes, store_rounds;  /* format 2: device flushes and sync rounds of the whole store */
     uint64_t grow_stalls;           /* hot path grew the journal file itself (the syncer lagged) */
     int      error;                 /* 0, or what poisoned the book */
 } pp_stats;
@@ -945,6 +951,13 @@ struct pp_book {
     uint64_t md_last_pub;        /* atomic copy for other threads */
     pp__md md;                   /* shadow side, under shadow_mu */
     char *mdir;
+    /* format 2 (one journal per store): iid != 0 */
+    uint32_t iid;                /* the instrument's compact id in the store journal */
+    int dirs_made;               /* books/<name>/{snapshots,md} exist (made at the first snapshot) */
+    uint64_t applied_pos;        /* shadow_mu: journal position after the last frame applied */
+    uint64_t first_pos;          /* atomic: the journal position of the book's first frame still needed */
+    uint64_t snap_oldest_pos;    /* atomic: the position the oldest kept snapshot covers */
+    uint64_t snap_newest_pos;    /* atomic: the position the newest snapshot covers */
 };
 
 struct pp_store {
@@ -958,6 +971,13 @@ struct pp_store {
     int stop;
     pthread_t syncer, maint, grower; int threads;
     uint64_t snap_ns;
+    /* format 2 */
+    struct pp__sj *sj;           /* the store journal, or NULL (per-instrument layout) */
+    pp_book **byid[1024];        /* iid -> book: 1024 chunks of 1024, made on demand, never moved */
+    uint32_t next_iid;           /* open_mu */
+    pthread_mutex_t drain_mu;    /* the dispatch of journal frames to the shadows */
+    uint64_t drain_pos;          /* drain_mu: the next frame to dispatch */
+    uint64_t catalog_iid;        /* open_mu: ids below are in the catalog file on disk */
 };
 
 static void pp__poison(pp_book *b, int err) {
@@ -1531,7 +1551,17 @@ PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durabl
         pp__sjseg *g = segs[k];
         uint64_t to = target >= g->base + j->data_bytes ? j->data_bytes : target > g->base ? target - g->base : 0;
         if (to < g->synced) to = g->synced;
-        if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
+        if (g->synced == j->data_bytes && g->mark_end < j->data_bytes) {
+            /* a finished segment: its last mark (sealed) vouches only for
+             * data already durable, so it needs no flush of its own; the
+             * kernel writes it back when it will (until then the mark on
+             * disk says less, which costs recovery nothing) */
+            uint8_t m[20];
+            pp__sj_mark_put(m, g->salt, j->data_bytes, PP__SJ_SEALED);
+            errno = 0;
+            if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
+            else g->mark_end = j->data_bytes;
+        } else if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
     }
     if (rc) {
         pp__sj_poison(j, rc);
@@ -1796,6 +1826,13 @@ PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
 }
 
 /* >>shadow ---------------------------------------------------------------- */
+static int pp__store_catch_up(pp_book *b);
+static int pp__store_wait_durable(pp_book *b, uint64_t seq);
+static int pp__book_dirs(pp_book *b);
+static uint64_t pp__snap_pos(const char *sdir, uint64_t seq);
+static int pp__store_sync(pp_store *S, int whole_pages);
+static int pp__store_drain(pp_store *S);
+static int pp__store_compact(pp_store *S, int force);
 /* Drain up to max events of the ring into the shadow. shadow_mu held. */
 static int pp__drain_n(pp_book *b, uint64_t max) {
     uint64_t t = pp__load_rlx(&b->ring_tail), h = pp__load_acq(&b->ring_head);
@@ -1817,7 +1854,17 @@ static int pp__drain_n(pp_book *b, uint64_t max) {
     pp__store_rel(&b->ring_tail, t);
     return rc;
 }
-static int pp__drain(pp_book *b) { return pp__drain_n(b, UINT64_MAX); }
+/* shadow_mu held. Format 2: the store's dispatch catches the book up (it
+ * takes other books' locks: ours is let go meanwhile). */
+static int pp__drain(pp_book *b) {
+    if (b->iid) {
+        pthread_mutex_unlock(&b->shadow_mu);
+        int rc = pp__store_catch_up(b);
+        pthread_mutex_lock(&b->shadow_mu);
+        return rc;
+    }
+    return pp__drain_n(b, UINT64_MAX);
+}
 
 /* >>snapshot -------------------------------------------------------------- */
 /* Snapshot file snapshots/<20-digit seq>.pps:
@@ -1871,12 +1918,17 @@ static int pp__snap_rotate(pp_book *b) {
     if (del) rc = pp__fsync_dir(b->sdir);
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
+    if (b->iid) {
+        pp__store_rel(&b->snap_oldest_pos, n > del ? pp__snap_pos(b->sdir, v[del]) : 0);
+        pp__store_rel(&b->snap_newest_pos, n ? pp__snap_pos(b->sdir, v[n - 1]) : 0);
+    }
     PINNACLE_PERSIST_FREE(v);
     return rc;
 }
 
 static int pp__wait_durable(pp_book *b, uint64_t seq) {
     if (pp__load_acq(&b->durable) >= seq) return 0;
+    if (b->iid) return pp__store_wait_durable(b, seq);
     if (b->mode == PP_JOURNAL_STRICT) {
         int r = plg_wait(b->log, seq, -1);
         if (r) { r = pp__from_plg(r); pp__poison(b, r); return r; }
@@ -1895,9 +1947,14 @@ static int pp__snapshot(pp_book *b) {
     int rc = pp__load_acq(&b->err);
     if (rc) return rc;
     pthread_mutex_lock(&b->snap_mu);
+    if ((rc = pp__book_dirs(b)) != 0) {
+        pthread_mutex_unlock(&b->snap_mu);
+        PP__MSG(b->s, rc, "%s: cannot make the book's snapshot directory: %s", b->name, pp_strerror(rc));
+        return rc;
+    }
     pthread_mutex_lock(&b->shadow_mu);
     rc = pp__drain(b);
-    uint64_t seq = b->applied, n = b->shadow.n;
+    uint64_t seq = b->applied, n = b->shadow.n, pos = b->applied_pos;
     uint8_t *buf = NULL; size_t len = 0;
     if (!rc && seq == pp__load_acq(&b->snap_newest)) {     /* nothing new since the last one */
         pthread_mutex_unlock(&b->shadow_mu);
@@ -1930,6 +1987,7 @@ static int pp__snapshot(pp_book *b) {
         memcpy(buf, PP__SNAP_MAGIC, 8);
         pp__put32(buf + 8, PP__VERSION); pp__put32(buf + 12, PP__ENTRY);
         pp__put64(buf + 16, seq); pp__put64(buf + 24, n);
+        pp__put64(buf + 40, pos);          /* format 2: the store-journal position it covers (0 otherwise) */
         {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -2850,6 +2908,7 @@ static void *pp__grower_main(void *arg) {
     uint64_t chunk = S->cfg.journal_chunk_bytes;
     for (;;) {
         if (pp__sleep(S, 200000ull)) break;
+        if (S->sj) { pp__sj_prepare(S->sj); continue; }   /* format 2: one journal to keep ahead */
         pp_book *b;
         for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
             if (b->mode != PP_JOURNAL_MMAP || pp__load_acq(&b->err)) continue;
@@ -2874,9 +2933,15 @@ static void *pp__syncer_main(void *arg) {
     pthread_setname_np(pthread_self(), "pp-sync");
     uint64_t interval = (uint64_t)S->cfg.journal_sync_interval_ms * 1000000ull;
     uint64_t tick = interval < 1000000ull ? interval : 1000000ull;
+    uint64_t last_round = 0;
     for (;;) {
         int stop = pp__sleep(S, tick);
         uint64_t now = plg_now_ns();
+        if (S->sj) {              /* format 2: one round for every book, one flush */
+            if (stop || now - last_round >= interval) { last_round = now; (void)pp__store_sync(S, !stop); }
+            if (stop) break;
+            continue;
+        }
         pp_book *b;
         for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
             if (b->mode == PP_JOURNAL_STRICT) {
@@ -2899,10 +2964,24 @@ static void *pp__syncer_main(void *arg) {
 static void *pp__maint_main(void *arg) {
     pp_store *S = (pp_store *)arg;
     pthread_setname_np(pthread_self(), "pp-maint");
+    uint64_t next_scan = 0;
     for (;;) {
         int stop = pp__sleep(S, 1000000ull);
         if (stop) break;
         uint64_t now = plg_now_ns();
+        if (S->sj) {              /* format 2: tail the store journal; timers every 20 ms */
+            (void)pp__store_drain(S);
+            if (now < next_scan) continue;
+            next_scan = now + 20000000ull;
+            pp_book *b;
+            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+                if (pp__load_acq(&b->err) || (S->cfg.flags & PP_NO_AUTO_SNAPSHOT) || now < b->next_snap_ns) continue;
+                b->next_snap_ns = now + S->snap_ns;
+                if (pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) pp__snapshot(b);
+            }
+            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) (void)pp__store_compact(S, 0);
+            continue;
+        }
         pp_book *b;
         for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
             pthread_mutex_lock(&b->shadow_mu);
@@ -3115,11 +3194,451 @@ static int pp__store_add(pp_store *S, pp_book *b) {
 
 static void pp__store_free(pp_store *S) {
     for (size_t i = 0; i < S->nbooks; i++) pp__book_free(S->books[i]);
+    if (S->sj) pp__sj_free(S->sj);
+    for (size_t i = 0; i < 1024; i++) PINNACLE_PERSIST_FREE(S->byid[i]);
+    pthread_mutex_destroy(&S->drain_mu);
     PINNACLE_PERSIST_FREE(S->books);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
     PINNACLE_PERSIST_FREE(S);
+}
+
+/* >>storebooks -------------------------------------------------------------
+ * Format 2 (PP_STORE_JOURNAL): every book journals into the store journal
+ * (>>storejournal). A book frame is 64 bytes:
+ *   0 u32 length (64)  4 u32 crc  8 u8 type  9 u8 side  10 u16 0
+ *  12 u32 instrument id  16 u64 seq  24 u64 order id  32 i64 price
+ *  40 i64 qty  48 u64 ts_ns  56 u64 0
+ * An instrument is declared by a 128-byte frame before its first event:
+ *   8 u8 16  9 u8 name length  12 u32 instrument id  24 name (up to 64 bytes)
+ * Declarations cost no fsync: a declaration precedes its book's events in
+ * the journal, and durability is a prefix of the journal. Compaction writes
+ * every declaration into instruments.ppc (durably) before it removes the
+ * segments holding them. */
+#define PP__SJ_EVFRAME   64u
+#define PP__SJ_DECLFRAME 128u
+#define PP__MAX_IID      (1u << 20)
+enum { PP__SJ_DECLARE = 16 };
+#define PP__CAT_MAGIC "PPCAT002"
+
+static inline void pp__sj_enc_ev(uint8_t *f, uint32_t iid, const pp__ev *v) {
+    f[8] = (uint8_t)v->type; f[9] = (uint8_t)v->side; f[10] = 0; f[11] = 0;
+    pp__put32(f + 12, iid);
+    pp__put64(f + 16, v->seq); pp__put64(f + 24, v->id);
+    pp__put64(f + 32, (uint64_t)v->price); pp__put64(f + 40, (uint64_t)v->qty);
+    pp__put64(f + 48, v->ts); pp__put64(f + 56, 0);
+}
+
+static inline void pp__sj_dec_ev(const uint8_t *f, pp__ev *v) {
+    v->type = f[8]; v->side = f[9];
+    v->seq = pp__get64(f + 16); v->id = pp__get64(f + 24);
+    v->price = (int64_t)pp__get64(f + 32); v->qty = (int64_t)pp__get64(f + 40); v->ts = pp__get64(f + 48);
+}
+
+static int pp__is_evtype(int t) { return t >= PP_EV_ADD && t <= PP__EV_GAP; }
+
+static pp_book *pp__byid(pp_store *S, uint32_t iid) {
+    if (iid >= PP__MAX_IID) return NULL;
+    pp_book **c = pp__load_acq(&S->byid[iid >> 10]);
+    return c ? pp__load_acq(&c[iid & 1023u]) : NULL;
+}
+
+static int pp__byid_set(pp_store *S, uint32_t iid, pp_book *b) {
+    if (iid == 0 || iid >= PP__MAX_IID) return PP_ECONFIG;
+    pp_book **c = S->byid[iid >> 10];
+    if (!c) {
+        c = (pp_book **)pp__alloc(1024 * sizeof *c);
+        if (!c) return PP_ENOMEM;
+        pp__store_rel(&S->byid[iid >> 10], c);
+    }
+    pp__store_rel(&c[iid & 1023u], b);
+    return 0;
+}
+
+/* A format-2 book: no directory, no file, no thread until its first
+ * snapshot; tables start small and grow with the book. */
+static int pp__book_new2(pp_store *S, const char *name, uint32_t iid, pp_book **out) {
+    pp_book *b = (pp_book *)pp__alloc(sizeof *b);
+    if (!b) return PP_ENOMEM;
+    pthread_mutex_init(&b->shadow_mu, NULL); pthread_mutex_init(&b->seg_mu, NULL); pthread_mutex_init(&b->grow_mu, NULL);
+    pthread_mutex_init(&b->sync_mu, NULL); pthread_mutex_init(&b->snap_mu, NULL);
+    pthread_mutex_init(&b->create_mu, NULL);
+    b->s = S; b->mode = PP_JOURNAL_MMAP; b->iid = iid;
+    b->first_pos = UINT64_MAX;
+    b->name = pp__strdup(name);
+    char *bd = pp__join(S->dir, "books");
+    b->dir = bd ? pp__join(bd, name) : NULL;
+    PINNACLE_PERSIST_FREE(bd);
+    if (b->dir) { b->sdir = pp__join(b->dir, "snapshots"); b->mdir = pp__join(b->dir, "md"); }
+    pp__md_init(&b->md);
+    int rc = (!b->name || !b->sdir || !b->mdir) ? PP_ENOMEM : 0;
+    if (!rc) rc = pp__shadow_init(&b->shadow, 8);
+    if (!rc) rc = pp__idx_init(&b->idx, 8);
+    if (rc) { pp__book_free(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+/* books/<name>/snapshots and md, made at the book's first snapshot. */
+static int pp__book_dirs(pp_book *b) {
+    if (!b->iid || b->dirs_made) return 0;
+    char *bd = pp__join(b->s->dir, "books");
+    int rc = bd ? pp__mkdir(bd) : PP_ENOMEM;
+    PINNACLE_PERSIST_FREE(bd);
+    if (!rc) rc = pp__mkdir(b->dir);
+    if (!rc) rc = pp__mkdir(b->sdir);
+    if (!rc) rc = pp__mkdir(b->mdir);
+    if (!rc) b->dirs_made = 1;
+    return rc;
+}
+
+/* The journal position a snapshot file covers (0: none recorded). */
+static uint64_t pp__snap_pos(const char *sdir, uint64_t seq) {
+    if (!seq) return 0;
+    char p[4096];
+    pp__numbered(p, sizeof p, sdir, seq, ".pps");
+    uint8_t h[PP__SNAP_HDR];
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+    if (fd >= 0) close(fd);
+    return got == (ssize_t)sizeof h ? pp__get64(h + 40) : 0;
+}
+
+/* A book known from the catalog or a declaration: its newest usable
+ * snapshot and market-data state, before its frames are replayed. */
+static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_book **out) {
+    pp_book *b = NULL;
+    int rc = pp_valid_name(name) ? PP_ECORRUPT : 0;
+    if (!rc && (iid == 0 || iid >= PP__MAX_IID || pp__byid(S, iid))) rc = PP_ECORRUPT;
+    if (!rc) rc = pp__book_new2(S, name, iid, &b);
+    uint64_t snap = 0;
+    if (!rc && pp__is_dir(b->sdir)) {
+        b->dirs_made = pp__is_dir(b->mdir);
+        rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
+        if (!rc) rc = pp__md_load(b, snap);
+    }
+    if (!rc) { b->last = snap; b->applied = snap; }
+    if (!rc) rc = pp__byid_set(S, iid, b);
+    if (!rc) { rc = pp__store_add(S, b); if (rc) pp__byid_set(S, iid, NULL); }
+    if (rc) { if (b) pp__book_free(b); return rc; }
+    if (iid >= S->next_iid) S->next_iid = iid + 1;
+    *out = b;
+    return 0;
+}
+
+/* Recovery: one pass over the store journal, each frame to its book. */
+static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    pp_store *S = (pp_store *)ctx;
+    uint32_t iid = pp__get32(f + 12);
+    if (f[8] == PP__SJ_DECLARE) {
+        char name[PP_MAX_NAME + 1];
+        unsigned nl = f[9];
+        if (len != PP__SJ_DECLFRAME || nl == 0 || nl > PP_MAX_NAME) return PP_ECORRUPT;
+        memcpy(name, f + 24, nl); name[nl] = 0;
+        pp_book *b = pp__byid(S, iid);
+        if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;
+        return pp__book_recover2(S, name, iid, &b);
+    }
+    if (len != PP__SJ_EVFRAME || !pp__is_evtype(f[8])) return PP_ECORRUPT;
+    pp_book *b = pp__byid(S, iid);
+    if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
+    pp__ev v;
+    pp__sj_dec_ev(f, &v);
+    if (v.seq <= b->last) return 0;                  /* covered by the book's snapshot */
+    if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing */
+    pp__md_sink = &b->md;
+    int rc = pp__apply(&b->shadow, &v);
+    pp__md_sink = NULL;
+    if (rc) return rc;
+    b->last = v.seq; b->applied = v.seq; b->applied_pos = pos + len;
+    if (b->first_pos == UINT64_MAX) b->first_pos = pos;
+    return 0;
+}
+
+/* Syncer: frames in [from, to) are durable: each book's pp_durable moves. */
+static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t to) {
+    pp_store *S = (pp_store *)ctx;
+    uint64_t p = from;
+    uint32_t len;
+    const uint8_t *f;
+    while (p < to && (f = pp__sj_next(j, &p, &len)) != NULL && p - len < to) {
+        if (!pp__is_evtype(f[8])) continue;
+        pp_book *b = pp__byid(S, pp__get32(f + 12));
+        uint64_t seq = pp__get64(f + 16);
+        if (b && seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
+    }
+}
+
+static int pp__store_sync(pp_store *S, int whole_pages) {
+    return pp__sj_sync(S->sj, whole_pages, pp__store_on_durable, S);
+}
+
+/* The dispatch: published frames, in journal order, into their books'
+ * shadows. Stops at the first frame not yet published. */
+static int pp__store_drain(pp_store *S) {
+    pp__sj *j = S->sj;
+    int rc = 0;
+    pthread_mutex_lock(&S->drain_mu);
+    uint64_t pos = S->drain_pos;
+    pp_book *cur = NULL;
+    for (;;) {
+        uint64_t p = pos;
+        uint32_t len;
+        const uint8_t *f = pp__sj_next(j, &p, &len);
+        if (!f) { pos = p; break; }
+        if (pp__is_evtype(f[8])) {
+            pp_book *b = pp__byid(S, pp__get32(f + 12));
+            if (b != cur) {
+                if (cur) pthread_mutex_unlock(&cur->shadow_mu);
+                cur = b;
+                if (cur) pthread_mutex_lock(&cur->shadow_mu);
+            }
+            pp__ev v;
+            pp__sj_dec_ev(f, &v);
+            if (b && v.seq == b->applied + 1) {
+                pp__md_sink = &b->md;
+                int r = pp__apply(&b->shadow, &v);
+                pp__md_sink = NULL;
+                if (r) { if (!rc) rc = r; pp__poison(b, r); }
+                b->applied = v.seq; b->applied_pos = p;
+            } else if (b && v.seq > b->applied + 1) {
+                pp__poison(b, PP_ECORRUPT);
+            }
+        }
+        pos = p;
+    }
+    if (cur) pthread_mutex_unlock(&cur->shadow_mu);
+    S->drain_pos = pos;
+    pp__store_rel(&j->hold, pos);
+    pthread_mutex_unlock(&S->drain_mu);
+    return rc;
+}
+
+/* The book's shadow holds every event journaled before this call. Frames
+ * of other threads claimed before them and still being written hold the
+ * dispatch up for nanoseconds: it retries. */
+static int pp__store_catch_up(pp_book *b) {
+    uint64_t target = pp__load_acq(&b->last_seq);
+    for (;;) {
+        int rc = pp__store_drain(b->s);
+        pthread_mutex_lock(&b->shadow_mu);
+        uint64_t a = b->applied;
+        pthread_mutex_unlock(&b->shadow_mu);
+        if (a >= target) return 0;
+        if (rc) return rc;
+        if ((rc = pp__load_acq(&b->s->sj->err)) != 0) return rc;
+        if ((rc = pp__load_acq(&b->err)) != 0) return rc;
+        sched_yield();
+    }
+}
+
+static int pp__store_wait_durable(pp_book *b, uint64_t seq) {
+    for (;;) {
+        if (pp__load_acq(&b->durable) >= seq) return 0;
+        int rc = pp__store_sync(b->s, 0);
+        if (rc) { pp__poison(b, rc); return rc; }
+        if (pp__load_acq(&b->durable) >= seq) return 0;
+        sched_yield();           /* a frame before ours is still being written */
+    }
+}
+
+/* instruments.ppc: "PPCAT002", u32 count, u32 0, count x {u32 id, u8 name
+ * length, name}, u32 crc32c of everything before. Replaced atomically. */
+static int pp__catalog_write(pp_store *S) {
+    pthread_mutex_lock(&S->mu);
+    size_t n = S->nbooks, len = 16 + 4;
+    for (size_t i = 0; i < n; i++) len += 5 + strlen(S->books[i]->name);
+    uint8_t *buf = (uint8_t *)pp__alloc(len);
+    if (!buf) { pthread_mutex_unlock(&S->mu); return PP_ENOMEM; }
+    memcpy(buf, PP__CAT_MAGIC, 8);
+    pp__put32(buf + 8, (uint32_t)n);
+    uint8_t *o = buf + 16;
+    uint32_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        pp_book *b = S->books[i];
+        size_t nl = strlen(b->name);
+        pp__put32(o, b->iid); o[4] = (uint8_t)nl; memcpy(o + 5, b->name, nl);
+        o += 5 + nl;
+        if (b->iid > top) top = b->iid;
+    }
+    pthread_mutex_unlock(&S->mu);
+    pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
+    char *p = pp__join(S->dir, "instruments.ppc");
+    int rc = p ? pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644)) : PP_ENOMEM;
+    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    if (!rc && top + 1 > S->catalog_iid) S->catalog_iid = top + 1;
+    return rc;
+}
+
+static int pp__catalog_load(pp_store *S) {
+    char *p = pp__join(S->dir, "instruments.ppc");
+    if (!p) return PP_ENOMEM;
+    uint8_t *buf = NULL; size_t len = 0;
+    int rc = pp__read_file(p, &buf, &len);
+    if (rc == PP_ENOENT) { PINNACLE_PERSIST_FREE(p); return 0; }
+    if (!rc && (len < 20 || memcmp(buf, PP__CAT_MAGIC, 8) != 0 ||
+                pp__get32(buf + len - 4) != plg_crc32c(0, buf, len - 4))) rc = PP_ECORRUPT;
+    size_t off = 16, n = rc ? 0 : pp__get32(buf + 8);
+    uint32_t top = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (off + 5 > len - 4 || off + 5 + buf[off + 4] > len - 4 || !buf[off + 4] || buf[off + 4] > PP_MAX_NAME) { rc = PP_ECORRUPT; break; }
+        char name[PP_MAX_NAME + 1];
+        uint32_t iid = pp__get32(buf + off);
+        memcpy(name, buf + off + 5, buf[off + 4]); name[buf[off + 4]] = 0;
+        off += 5 + (size_t)buf[off + 4];
+        pp_book *b;
+        rc = pp__book_recover2(S, name, iid, &b);
+        if (iid > top) top = iid;
+    }
+    if (rc) PP__MSG(S, rc, "%s: the instrument catalog is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
+    S->catalog_iid = top + 1;
+    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    return rc;
+}
+
+/* The store journal's segment size: a power of two, 64 KiB .. 64 MiB. */
+static uint64_t pp__sj_seg_bytes(const pp_config *c) {
+    uint64_t want = c->journal_segment_bytes < ((uint64_t)64 << 20) ? c->journal_segment_bytes : ((uint64_t)64 << 20), s = 64u << 10;
+    while (s * 2 <= want) s *= 2;
+    return s;
+}
+
+/* pp_open of a format-2 store: the catalog, then one pass over the journal. */
+static int pp__store2_open(pp_store *S) {
+    if (S->cfg.mode != PP_JOURNAL_MMAP) {
+        PP__MSG(S, PP_ECONFIG, "%s: the store journal (format 2) runs in mmap mode only in this release", S->dir);
+        return PP_ECONFIG;
+    }
+    S->next_iid = 1;
+    int rc = pp__catalog_load(S);
+    char *jd = pp__join(S->dir, "journal");
+    if (!jd) return PP_ENOMEM;
+    if (!rc) rc = pp__mkdir(jd);
+    pp__sjwhere w;
+    memset(&w, 0, sizeof w);
+    if (!rc) {
+        rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), 0, 0, pp__recover_frame, S, &w);
+        if (rc) PP__MSG(S, rc, "store journal: %s at %s offset %llu: %s. Not opened (fail closed).", pp_strerror(rc),
+                        w.file, (unsigned long long)w.offset, w.detail);
+        else if (w.torn) PP__MSG(S, 0, "store journal: %s in %s at offset %llu; discarded", w.detail, w.file, (unsigned long long)w.offset);
+    }
+    PINNACLE_PERSIST_FREE(jd);
+    for (size_t i = 0; i < S->nbooks && !rc; i++) {
+        pp_book *b = S->books[i];
+        b->last_seq = b->last; b->durable = b->last;
+        for (uint64_t k = 0, cap = b->shadow.mask + 1; k < cap && !rc; k++)
+            if (b->shadow.t[k].id) {
+                if ((b->idx.n + 1) * 2 > b->idx.mask + 1 && pp__idx_grow(&b->idx)) { rc = PP_ENOMEM; break; }
+                pp__islot *x = pp__idx_slot(&b->idx, b->shadow.t[k].id);
+                x->id = b->shadow.t[k].id; x->qty = b->shadow.t[k].qty; b->idx.n++;
+            }
+        if (!rc && b->dirs_made) rc = pp__snap_rotate(b);
+        if (!rc) b->next_snap_ns = pp__next_snap_ns(S, b->sdir, b->snap_newest);
+        b->md_hp_last = b->md_last_pub = b->md.has_last ? b->md.last.exch_seq : 0;
+    }
+    if (!rc) { S->drain_pos = S->sj->tail; S->sj->hold = S->drain_pos; }
+    return rc;
+}
+
+/* pp_book_open of a new instrument (open_mu held): an id, a declaration. */
+static int pp__book_create2(pp_store *S, const char *name, pp_book **out) {
+    if (S->next_iid >= PP__MAX_IID) return PP_ECONFIG;
+    uint32_t iid = S->next_iid;
+    pp_book *b = NULL;
+    int rc = pp__book_new2(S, name, iid, &b);
+    pp__sjclaim c;
+    if (!rc) rc = pp__sj_claim(S->sj, PP__SJ_DECLFRAME, &c);
+    if (!rc) {
+        size_t nl = strlen(name);
+        memset(c.f + 4, 0, PP__SJ_DECLFRAME - 4);
+        c.f[8] = PP__SJ_DECLARE; c.f[9] = (uint8_t)nl;
+        pp__put32(c.f + 12, iid);
+        memcpy(c.f + 24, name, nl);
+        pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_DECLFRAME);
+        S->next_iid = iid + 1;
+        rc = pp__byid_set(S, iid, b);
+    }
+    if (!rc) { rc = pp__store_add(S, b); if (rc) pp__byid_set(S, iid, NULL); }
+    if (rc) { if (b) pp__book_free(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+/* What a book needs of the journal (for compaction): from its oldest kept
+ * snapshot's position; a book never snapshotted, from its first frame; an
+ * idle book whose newest snapshot covers every event it has, nothing (its
+ * older snapshots then have no journal to fall back on: the price of not
+ * pinning the store's journal, docs/pinnacle-format.md). */
+static uint64_t pp__book_need(pp_book *b) {
+    uint64_t newest = pp__load_acq(&b->snap_newest), last = pp__load_acq(&b->last_seq);
+    if (newest) return last == newest ? UINT64_MAX : pp__load_acq(&b->snap_oldest_pos);
+    return last ? pp__load_acq(&b->first_pos) : UINT64_MAX;
+}
+
+/* Compaction of the store journal: books that pin the oldest segment get
+ * snapshotted (idle or not), the catalog is made durable, then whole
+ * segments below the lowest position any book needs are removed. */
+static int pp__store_compact(pp_store *S, int force) {
+    pp__sj *j = S->sj;
+    uint64_t tail = pp__load_acq(&j->tail);
+    pthread_mutex_lock(&S->open_mu);
+    uint64_t first = j->first_index * j->data_bytes;
+    if (!force && tail - first <= S->cfg.compaction_threshold) { pthread_mutex_unlock(&S->open_mu); return 0; }
+    uint64_t cut = first + j->data_bytes, need = UINT64_MAX;
+    int rc = 0;
+    pp_book *b;
+    for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+        if (pp__load_acq(&b->err)) { need = 0; break; }          /* a poisoned book keeps its journal */
+        if (pp__book_need(b) < cut) (void)pp__snapshot(b);
+        uint64_t n = pp__book_need(b);
+        if (n < need) need = n;
+    }
+    if (need > first && S->catalog_iid < S->next_iid) rc = pp__catalog_write(S);
+    if (!rc && need > first) {
+        uint64_t d0 = pp__sj_stat(&j->st_dropped);
+        rc = pp__sj_drop_below(j, need);
+        uint64_t d = pp__sj_stat(&j->st_dropped) - d0;
+        if (d) {
+            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) pp__add_rlx(&b->st_compactions, 1);
+        }
+    }
+    pthread_mutex_unlock(&S->open_mu);
+    return rc;
+}
+
+/* Which layout the store in S->dir has: format 2 when its STORE file says
+ * so; a new store (no instrument of the per-instrument layout) becomes one
+ * when the config asks for it. An old store is refused, not migrated. */
+static int pp__store_layout(pp_store *S, int *store2) {
+    char *mk = pp__join(S->dir, "STORE");
+    if (!mk) return PP_ENOMEM;
+    struct stat st;
+    int rc = 0, old = 0;
+    *store2 = stat(mk, &st) == 0;
+    if (!*store2 && (S->cfg.flags & PP_STORE_JOURNAL)) {
+        DIR *d = opendir(S->dir);
+        struct dirent *e;
+        while (d && !old && (e = readdir(d)) != NULL) {
+            if (pp_valid_name(e->d_name) != 0) continue;
+            char *p = pp__join(S->dir, e->d_name);
+            char *pj = p ? pp__join(p, "journal") : NULL, *pl = p ? pp__join(p, "strict") : NULL;
+            old = pj && pl && (pp__is_dir(pj) || pp__is_dir(pl));
+            PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
+        }
+        if (d) closedir(d);
+        if (old) {
+            rc = PP_EFORMAT;
+            PP__MSG(S, rc, "%s holds instruments of the per-instrument layout (0.2.0); this release does not migrate them "
+                           "to the store journal: open it without PP_STORE_JOURNAL", S->dir);
+        } else {
+            static const char txt[] = "pinnacle_persist store, format 2: one journal for every instrument\n";
+            rc = pp__from_plg_file(pp__write_file_durable(mk, txt, sizeof txt - 1, 0644));
+            if (!rc) *store2 = 1;
+        }
+    }
+    PINNACLE_PERSIST_FREE(mk);
+    return rc;
 }
 
 PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
@@ -3132,6 +3651,7 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
     pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
+    pthread_mutex_init(&S->drain_mu, NULL);
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
                                          : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
     size_t dl = strlen(cfg.data_dir);
@@ -3156,9 +3676,13 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
         PP__MSG(S, rc, "%s: cannot create or lock the data directory: %s (%s)", S->dir, pp_strerror(rc), strerror(e));
     }
     PINNACLE_PERSIST_FREE(lk);
-    /* recover every instrument found under data_dir */
-    DIR *d = rc ? NULL : opendir(S->dir);
-    if (!rc && !d) rc = pp__from_errno(errno);
+    /* format 2 (one store journal): the STORE file says so, or a new store asks for it */
+    int store2 = 0;
+    if (!rc) rc = pp__store_layout(S, &store2);
+    if (!rc && store2) rc = pp__store2_open(S);
+    /* recover every instrument found under data_dir (per-instrument layout) */
+    DIR *d = rc || store2 ? NULL : opendir(S->dir);
+    if (!rc && !store2 && !d) rc = pp__from_errno(errno);
     struct dirent *e;
     while (!rc && d && (e = readdir(d)) != NULL) {
         if (pp_valid_name(e->d_name) != 0 || strcmp(e->d_name, "LOCK") == 0) continue;
@@ -3212,6 +3736,14 @@ PPDEF int pp_book_open(pp_store *S, const char *name, pp_book **out) {
         if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
     pthread_mutex_unlock(&S->mu);
     if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
+    if (S->sj) {
+        rc = pp__book_create2(S, name, &b);
+        if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
+        pthread_mutex_unlock(&S->open_mu);
+        if (rc) return rc;
+        *out = b;
+        return 0;
+    }
     rc = pp__book_load(S, name, &b);
     if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
     else if ((rc = pp__store_add(S, b)) != 0) pp__book_free(b);
@@ -3249,13 +3781,20 @@ PPDEF int pp_close(pp_store *S) {
         if (!(S->cfg.flags & PP_NO_AUTO_SNAPSHOT) && !pp__load_acq(&b->err) &&
             pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) {
             (void)pp__snapshot(b);
-            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) {
+            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT) && !S->sj) {
                 if (b->mode == PP_JOURNAL_MMAP) (void)pp__compact_mmap(b, 0);
                 else (void)pp__compact_strict(b, 0);
             }
         }
     }
-    for (size_t i = 0; i < S->nbooks; i++) {
+    if (S->sj) {
+        if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) (void)pp__store_compact(S, 0);
+        int r = pp__store_sync(S, 0);
+        if (!r) r = pp__store_sync(S, 0);        /* the durable mark goes with the second round */
+        if (r) rc = r;
+        for (size_t i = 0; i < S->nbooks && !rc; i++) if (pp__load_acq(&S->books[i]->err)) rc = pp__load_acq(&S->books[i]->err);
+    }
+    for (size_t i = 0; i < S->nbooks && !S->sj; i++) {
         pp_book *b = S->books[i];
         int r = pp__load_acq(&b->err);
         if (!r && b->mode == PP_JOURNAL_MMAP) r = pp__sync_mmap(b, 0);
@@ -3283,6 +3822,20 @@ static inline int pp__journal(pp_book *b, pp__ev *v) {
     int err = pp__load_rlx(&b->err);
     if (__builtin_expect(err != 0, 0)) return err;
     v->seq = b->last + 1;
+    if (b->iid) {                 /* format 2: one frame of the store journal */
+        pp__sj *j = b->s->sj;
+        pp__sjclaim c;
+        int rc = pp__load_rlx(&j->err);
+        if (!rc) rc = pp__sj_claim(j, PP__SJ_EVFRAME, &c);
+        if (__builtin_expect(rc != 0, 0)) { pp__poison(b, rc); return rc; }
+        pp__sj_enc_ev(c.f, b->iid, v);
+        pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_EVFRAME);
+        if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
+        PINNACLE_PERSIST_ASSERT(v->seq == b->last + 1);
+        b->last = v->seq;
+        pp__store_rel(&b->last_seq, v->seq);
+        return 0;
+    }
     uint8_t e[PP__ENTRY];
     if (b->mode == PP_JOURNAL_MMAP) {
         if (__builtin_expect(b->woff + PP__ENTRY > b->lim || (pp__load_rlx(&b->ctl) & PP__CTL_ROLL), 0)) {
@@ -3385,6 +3938,7 @@ PPDEF int pp_snapshot(pp_book *b) { return b ? pp__snapshot(b) : PP_EINVAL; }
 
 PPDEF int pp_compact(pp_book *b) {
     if (!b) return PP_EINVAL;
+    if (b->iid) return pp__store_compact(b->s, 1);
     return b->mode == PP_JOURNAL_MMAP ? pp__compact_mmap(b, 1) : pp__compact_strict(b, 1);
 }
 
@@ -3453,7 +4007,18 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
     o->applied_seq = b->applied;
     o->active_orders = b->shadow.n;
     pthread_mutex_unlock(&b->shadow_mu);
-    if (b->mode == PP_JOURNAL_MMAP) {
+    if (b->iid) {                 /* format 2: the store journal's figures */
+        pp__sj *j = b->s->sj;
+        pthread_mutex_lock(&j->mu);
+        uint64_t first = j->first_index;
+        pthread_mutex_unlock(&j->mu);
+        uint64_t tail = pp__load_acq(&j->tail);
+        o->journal_bytes = tail - first * j->data_bytes;
+        o->journal_segments = (tail >> j->shift) - first + 1;
+        o->store_flushes = pp__sj_stat(&j->st_flushes);
+        o->store_rounds = pp__sj_stat(&j->st_rounds);
+        o->segments_deleted = pp__sj_stat(&j->st_dropped);
+    } else if (b->mode == PP_JOURNAL_MMAP) {
         pthread_mutex_lock(&b->seg_mu);
         o->journal_bytes = pp__journal_bytes(b);
         for (pp__seg *g = b->segs; g; g = g->next) o->journal_segments++;
@@ -3465,7 +4030,7 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
     o->last_snapshot_seq = pp__load_acq(&b->snap_newest);
     o->oldest_snapshot_seq = pp__load_acq(&b->snap_oldest);
     o->compactions = pp__load_rlx(&b->st_compactions);
-    o->segments_deleted = pp__load_rlx(&b->st_deleted);
+    if (!b->iid) o->segments_deleted = pp__load_rlx(&b->st_deleted);
     o->rolls = pp__load_rlx(&b->st_rolls);
     o->ring_full_stalls = pp__load_rlx(&b->st_ring_full);
     o->grow_stalls = pp__load_rlx(&b->st_grow);
@@ -3504,7 +4069,8 @@ PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
     pp__spec_put(buf, &s);
     pp__put32(buf + PP__SPEC_REC, plg_crc32c(0, buf, PP__SPEC_REC));
     pp__put32(buf + PP__SPEC_REC + 4, 0);
-    int rc = pp__mkdir(b->mdir);
+    int rc = pp__book_dirs(b);
+    if (!rc) rc = pp__mkdir(b->mdir);
     char p[4096];
     snprintf(p, sizeof p, "%s/spec", b->mdir);
     if (!rc) rc = pp__from_plg_file(pp__write_file_durable(p, buf, sizeof buf, 0644));

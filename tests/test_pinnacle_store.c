@@ -1,0 +1,343 @@
+/* pinnacle_persist.h, format 2 (PP_STORE_JOURNAL): every instrument in one
+ * store journal.
+ *   - books come back equal after a reopen, seqs continue densely, and the
+ *     STORE file keeps the layout without the flag;
+ *   - many books fed from two threads: every book's pp_durable reaches its
+ *     last seq, one sync round is one flush, and the books equal a replay;
+ *   - 5,000 instruments without orders: file descriptors, threads and
+ *     memory stay bounded, and all of them come back at a reopen;
+ *   - compaction removes segments below what every book needs, snapshotting
+ *     the idle book that pinned them; the books survive a reopen;
+ *   - a process killed after pp_sync loses nothing that pp_durable covered;
+ *   - an old (per-instrument) store is refused with PP_EFORMAT, not adopted. */
+#define PINNACLE_PERSIST_IMPLEMENTATION
+#include "pinnacle_persist.h"
+#include "t.h"
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define OK(call) do { int ok_rc_ = (call); CHECK_EQ(ok_rc_, 0); if (ok_rc_) return; } while (0)
+static void quiet(void *u, int code, const char *msg) { (void)u; (void)code; (void)msg; }
+static int light(void) {
+    const char *p = getenv("LD_PRELOAD");
+    return (p && strstr(p, "valgrind")) || getenv("PLG_TEST_QUICK") != NULL;
+}
+
+static pp_config cfg_for(const char *dir) {
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.data_dir = dir;
+    c.flags = PP_STORE_JOURNAL | PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT;
+    c.log_fn = quiet;
+    c.journal_segment_bytes = 1 << 20;
+    c.journal_chunk_bytes = 64 << 10;
+    c.journal_sync_interval_ms = 2;
+    return c;
+}
+
+/* A tiny model of one book: id -> qty, price (ids 1..MAXID). */
+#define MAXID 512
+typedef struct model { int64_t qty[MAXID + 1], price[MAXID + 1]; uint64_t n; } model;
+
+/* One valid event for the model's book; with b NULL only the model moves
+ * (every event is valid, so a real book takes each one). */
+static int step(pp_book *b, model *m, uint64_t *rng) {
+    uint64_t id = 1 + t_rand(rng) % MAXID;
+    int rc = 0;
+    if (!m->qty[id]) {
+        pp_order o = {id, (int64_t)(100 + t_rand(rng) % 50), (int64_t)(1 + t_rand(rng) % 9), 7, (uint8_t)(1 + (id & 1)), 0};
+        if (b) rc = pp_add(b, &o);
+        if (!rc) { m->qty[id] = o.qty; m->price[id] = o.price; }
+    } else switch (t_rand(rng) % 3) {
+        case 0: if (b) rc = pp_cancel(b, id); if (!rc) m->qty[id] = 0; break;
+        case 1: if (b) rc = pp_execute(b, id, 1, m->price[id]); if (!rc) m->qty[id]--; break;
+        default: if (b) rc = pp_modify(b, id, m->price[id] + 1, m->qty[id]); if (!rc) m->price[id]++; break;
+    }
+    if (!rc) m->n++;
+    return rc;
+}
+
+typedef struct cmp { const model *m; int bad; uint64_t seen; } cmp;
+static int visit_cmp(const pp_order *o, void *ctx) {
+    cmp *c = (cmp *)ctx;
+    c->seen++;
+    if (o->id > MAXID || c->m->qty[o->id] != o->qty || c->m->price[o->id] != o->price) c->bad++;
+    return 0;
+}
+static int same(pp_book *b, const model *m) {
+    cmp c = {m, 0, 0};
+    uint64_t live = 0;
+    for (int i = 1; i <= MAXID; i++) live += m->qty[i] != 0;
+    if (pp_orders(b, visit_cmp, &c)) return 0;
+    return !c.bad && c.seen == live && pp_last_seq(b) == m->n;
+}
+
+static void test_books_come_back_after_reopen(void) {
+    const char *d = t_dir("pps_reopen");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    pp_book *b[3];
+    model m[3];
+    memset(m, 0, sizeof m);
+    uint64_t rng = 42;
+    OK(pp_open(&S, &c));
+    const char *names[3] = {"BTC-USD", "ETH-USD", "journal"};   /* any valid name, even the store's own dir names */
+    for (int i = 0; i < 3; i++) OK(pp_book_open(S, names[i], &b[i]));
+    for (int k = 0; k < 3000; k++) OK(step(b[k % 3], &m[k % 3], &rng));
+    OK(pp_snapshot(b[1]));                                       /* one book from a snapshot + journal */
+    for (int k = 0; k < 300; k++) OK(step(b[k % 3], &m[k % 3], &rng));
+    OK(pp_sync(b[0]));
+    CHECK_EQ(pp_durable(b[0]), pp_last_seq(b[0]));
+    for (int i = 0; i < 3; i++) CHECK(same(b[i], &m[i]));
+    OK(pp_close(S));
+    struct stat st;
+    char p[600];
+    snprintf(p, sizeof p, "%s/STORE", d);
+    CHECK_EQ(stat(p, &st), 0);
+    snprintf(p, sizeof p, "%s/BTC-USD", d);
+    CHECK(stat(p, &st) != 0);                                    /* no per-instrument directory */
+    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;                      /* the STORE file decides */
+    OK(pp_open(&S, &c));
+    for (int i = 0; i < 3; i++) {
+        OK(pp_book_open(S, names[i], &b[i]));
+        CHECK(same(b[i], &m[i]));
+        CHECK_EQ(pp_durable(b[i]), m[i].n);
+    }
+    for (int k = 0; k < 300; k++) OK(step(b[k % 3], &m[k % 3], &rng));   /* seqs go on densely */
+    OK(pp_close(S));
+    OK(pp_open(&S, &c));
+    for (int i = 0; i < 3; i++) { OK(pp_book_open(S, names[i], &b[i])); CHECK(same(b[i], &m[i])); }
+    OK(pp_close(S));
+}
+
+#define NB 64
+typedef struct feeder { pp_book **b; model *m; int from, to; uint64_t rng, events; int rc; } feeder;
+static void *feed(void *p) {
+    feeder *f = (feeder *)p;
+    for (uint64_t k = 0; k < f->events && !f->rc; k++) {
+        int i = f->from + (int)(t_rand(&f->rng) % (uint64_t)(f->to - f->from));
+        f->rc = step(f->b[i], &f->m[i], &f->rng);
+    }
+    return NULL;
+}
+
+static void test_many_books_from_two_threads_one_flush_per_round(void) {
+    const char *d = t_dir("pps_two_threads");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    static pp_book *b[NB];
+    static model m[NB];
+    memset(m, 0, sizeof m);
+    OK(pp_open(&S, &c));
+    for (int i = 0; i < NB; i++) {
+        char n[32];
+        snprintf(n, sizeof n, "I%03d", i);
+        OK(pp_book_open(S, n, &b[i]));
+    }
+    uint64_t ev = light() ? 20000 : 200000;
+    feeder f[2] = {{b, m, 0, NB / 2, 1, ev, 0}, {b, m, NB / 2, NB, 2, ev, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) REQUIRE(pthread_create(&th[i], NULL, feed, &f[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    CHECK_EQ(f[0].rc, 0);
+    CHECK_EQ(f[1].rc, 0);
+    pp_stats st;
+    pp_get_stats(b[0], &st);
+    uint64_t r0 = st.store_rounds;
+    OK(pp_sync(b[NB - 1]));                 /* fed last by thread 2: a round covers everything before */
+    for (int i = 0; i < NB; i++) OK(pp_sync(b[i]));
+    for (int i = 0; i < NB; i++) CHECK_EQ(pp_durable(b[i]), pp_last_seq(b[i]));
+    pp_get_stats(b[0], &st);
+    CHECK(st.store_rounds > 0);
+    CHECK(st.store_rounds - r0 <= 3);       /* 64 books made durable by one or two rounds, not one each */
+    /* one flush per round, and one more in a round that crosses into a new segment */
+    CHECK(st.store_flushes <= st.store_rounds + st.journal_segments);
+    if (st.store_flushes > st.store_rounds + st.journal_segments)
+        fprintf(stderr, "  flushes %llu rounds %llu segments %llu\n", (unsigned long long)st.store_flushes,
+                (unsigned long long)st.store_rounds, (unsigned long long)st.journal_segments);
+    for (int i = 0; i < NB; i++) CHECK(same(b[i], &m[i]));
+    OK(pp_close(S));
+    OK(pp_open(&S, &c));
+    for (int i = 0; i < NB; i++) {
+        char n[32];
+        snprintf(n, sizeof n, "I%03d", i);
+        OK(pp_book_open(S, n, &b[i]));
+        CHECK(same(b[i], &m[i]));
+    }
+    OK(pp_close(S));
+}
+
+static int count_dir(const char *path) {
+    DIR *dh = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    if (!dh) return -1;
+    while ((e = readdir(dh)) != NULL) if (e->d_name[0] != '.') n++;
+    closedir(dh);
+    return n;
+}
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "VmRSS: %ld", &v) == 1) break;
+    if (f) fclose(f);
+    return v;
+}
+static int count_books(const char *n, pp_book *b, void *ctx) { (void)n; (void)b; (*(int *)ctx)++; return 0; }
+
+static void test_five_thousand_idle_books_are_cheap(void) {
+    const char *d = t_dir("pps_5000");
+    pp_config c = cfg_for(d);
+    int nb = light() ? 1000 : 5000;
+    pp_store *S;
+    long rss0 = rss_kib();
+    int fd0 = count_dir("/proc/self/fd"), th0 = count_dir("/proc/self/task");
+    OK(pp_open(&S, &c));
+    for (int i = 0; i < nb; i++) {
+        char n[32];
+        pp_book *b;
+        snprintf(n, sizeof n, "OPT-%05d", i);
+        OK(pp_book_open(S, n, &b));
+    }
+    int fds = count_dir("/proc/self/fd") - fd0, threads = count_dir("/proc/self/task") - th0;
+    long rss = rss_kib() - rss0;
+    printf("  %d books: +%d fds, +%d threads, +%ld KiB RSS\n", nb, fds, threads, rss);
+    CHECK(fds <= 8);               /* the lock, the live segment and the one prepared ahead */
+    CHECK(threads <= 3);
+    CHECK(rss < 64 * 1024);        /* a few KiB per book (the journal's mapped pages aside) */
+    OK(pp_close(S));
+    OK(pp_open(&S, &c));
+    int n = 0;
+    OK(pp_books(S, count_books, &n));
+    CHECK_EQ(n, nb);
+    CHECK(count_dir("/proc/self/fd") - fd0 <= 8);
+    OK(pp_close(S));
+}
+
+static void test_compaction_snapshots_the_idle_book_that_pins(void) {
+    const char *d = t_dir("pps_compact");
+    pp_config c = cfg_for(d);
+    c.journal_segment_bytes = 64 << 10;          /* 1,024 frames a segment */
+    c.journal_chunk_bytes = 8 << 10;
+    c.compaction_threshold = 64 << 10;
+    pp_store *S;
+    pp_book *idle, *busy;
+    model mi, mb;
+    memset(&mi, 0, sizeof mi); memset(&mb, 0, sizeof mb);
+    uint64_t rng = 7;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "IDLE", &idle));
+    OK(pp_book_open(S, "BUSY", &busy));
+    for (int k = 0; k < 50; k++) OK(step(idle, &mi, &rng));         /* then idle for good */
+    for (int k = 0; k < 8000; k++) OK(step(busy, &mb, &rng));
+    OK(pp_snapshot(busy));
+    OK(pp_sync(busy));
+    char jd[600];
+    snprintf(jd, sizeof jd, "%s/journal", d);
+    int before = count_dir(jd);
+    OK(pp_compact(busy));
+    int after = count_dir(jd);
+    pp_stats st;
+    pp_get_stats(idle, &st);
+    CHECK(st.snapshots == 1);                    /* the idle book was snapshotted: it pinned segment 1 */
+    CHECK(after < before - 3);
+    CHECK(st.segments_deleted >= 4);
+    OK(pp_close(S));
+    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "IDLE", &idle));
+    OK(pp_book_open(S, "BUSY", &busy));
+    CHECK(same(idle, &mi));
+    CHECK(same(busy, &mb));
+    /* an instrument declared before the removed segments is in the catalog */
+    int n = 0;
+    OK(pp_books(S, count_books, &n));
+    CHECK_EQ(n, 2);
+    OK(pp_close(S));
+}
+
+static void test_killed_process_keeps_what_was_durable(void) {
+    const char *d = t_dir("pps_kill");
+    int rounds = light() ? 2 : 5;
+    model m[4];
+    memset(m, 0, sizeof m);
+    uint64_t rng = 99;
+    for (int r = 0; r < rounds; r++) {
+        int pfd[2];
+        REQUIRE(pipe(pfd) == 0);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {                          /* child: append, sync half way, append more, die */
+            close(pfd[0]);
+            pp_config c = cfg_for(d);
+            pp_store *S;
+            pp_book *b[4];
+            if (pp_open(&S, &c)) _exit(2);
+            for (int i = 0; i < 4; i++) { char n[16]; snprintf(n, sizeof n, "K%d", i); if (pp_book_open(S, n, &b[i])) _exit(3); }
+            for (int k = 0; k < 4000; k++) if (step(b[k % 4], &m[k % 4], &rng)) _exit(4);
+            if (pp_sync(b[0])) _exit(5);
+            uint64_t dur[4];
+            for (int i = 0; i < 4; i++) dur[i] = pp_durable(b[i]);
+            if (write(pfd[1], dur, sizeof dur) != (ssize_t)sizeof dur) _exit(6);
+            for (int k = 0; k < 4000; k++) if (step(b[k % 4], &m[k % 4], &rng)) _exit(7);
+            raise(SIGKILL);
+        }
+        close(pfd[1]);
+        uint64_t dur[4] = {0, 0, 0, 0};
+        ssize_t got = read(pfd[0], dur, sizeof dur);
+        close(pfd[0]);
+        int status;
+        waitpid(pid, &status, 0);
+        REQUIRE(got == (ssize_t)sizeof dur);
+        CHECK(WIFSIGNALED(status));
+        for (int k = 0; k < 8000; k++) (void)step(NULL, &m[k % 4], &rng);   /* what the child journaled */
+        pp_config c = cfg_for(d);
+        pp_store *S;
+        OK(pp_open(&S, &c));
+        for (int i = 0; i < 4; i++) {
+            char n[16];
+            pp_book *b;
+            snprintf(n, sizeof n, "K%d", i);
+            OK(pp_book_open(S, n, &b));
+            CHECK(pp_last_seq(b) >= dur[i]);
+            CHECK(same(b, &m[i]));                /* a process crash keeps the page cache: all of it */
+        }
+        OK(pp_close(S));
+    }
+}
+
+static void test_old_layout_is_refused(void) {
+    const char *d = t_dir("pps_old");
+    pp_config c = cfg_for(d);
+    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;
+    c.journal_chunk_bytes = 64 << 10;
+    pp_store *S;
+    pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "OLD", &b));
+    pp_order o = {1, 100, 5, 1, PP_BUY, 0};
+    OK(pp_add(b, &o));
+    OK(pp_close(S));
+    c.flags |= PP_STORE_JOURNAL;
+    CHECK_EQ(pp_open(&S, &c), PP_EFORMAT);
+    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;        /* still opens as what it is */
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "OLD", &b));
+    CHECK_EQ(pp_last_seq(b), 1);
+    OK(pp_close(S));
+}
+
+int main(void) {
+    RUN(test_books_come_back_after_reopen);
+    RUN(test_many_books_from_two_threads_one_flush_per_round);
+    RUN(test_five_thousand_idle_books_are_cheap);
+    RUN(test_compaction_snapshots_the_idle_book_that_pins);
+    RUN(test_killed_process_keeps_what_was_durable);
+    RUN(test_old_layout_is_refused);
+    int rc = t_done();
+    if (system("rm -rf build/tmp/pps_*") != 0) rc = rc ? rc : 0;
+    return rc;
+}
