@@ -192,7 +192,7 @@ typedef struct pp_config {
     uint32_t snapshot_interval_ms;     /* if nonzero, overrides snapshot_interval_min (tests, demos) */
     uint64_t journal_chunk_bytes;      /* file growth step, multiple of 4 KiB; default 8 MiB */
     uint64_t journal_segment_bytes;    /* largest segment (virtual reservation); default 1 GiB */
-    uint32_t expected_orders;          /* initial index capacity per book; default 65536 */
+    uint32_t expected_orders;          /* initial index capacity per book; default 65536 (PP_STORE_JOURNAL: unset = start at 8 and grow) */
     uint32_t ring_entries;             /* hot path -> shadow ring, power of two; default 262144 */
     const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
@@ -978,6 +978,7 @@ struct pp_store {
     pthread_mutex_t drain_mu;    /* the dispatch of journal frames to the shadows */
     uint64_t drain_pos;          /* drain_mu: the next frame to dispatch */
     uint64_t catalog_iid;        /* open_mu: ids below are in the catalog file on disk */
+    uint32_t book_orders0;       /* format 2: a book's first table size (expected_orders if the config set it, else 8) */
 };
 
 static void pp__poison(pp_book *b, int err) {
@@ -3273,8 +3274,8 @@ static int pp__book_new2(pp_store *S, const char *name, uint32_t iid, pp_book **
     if (b->dir) { b->sdir = pp__join(b->dir, "snapshots"); b->mdir = pp__join(b->dir, "md"); }
     pp__md_init(&b->md);
     int rc = (!b->name || !b->sdir || !b->mdir) ? PP_ENOMEM : 0;
-    if (!rc) rc = pp__shadow_init(&b->shadow, 8);
-    if (!rc) rc = pp__idx_init(&b->idx, 8);
+    if (!rc) rc = pp__shadow_init(&b->shadow, S->book_orders0);
+    if (!rc) rc = pp__idx_init(&b->idx, S->book_orders0);
     if (rc) { pp__book_free(b); return rc; }
     *out = b;
     return 0;
@@ -3650,6 +3651,7 @@ PPDEF int pp_open(pp_store **out, const pp_config *cfg_in) {
     pp_store *S = (pp_store *)pp__alloc(sizeof *S);
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
+    S->book_orders0 = cfg_in->expected_orders ? cfg.expected_orders : 8;   /* format 2: grow from small unless told */
     pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
     pthread_mutex_init(&S->drain_mu, NULL);
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
