@@ -15,7 +15,10 @@
  *     created while it runs; after each cut every book holds at least what
  *     pp_durable acknowledged and equals a replay of its events up to its
  *     recovered seq. Thread timing varies between executions; the seed fixes
- *     the faults and the cuts (replay: PP_STORE_SEED=n). */
+ *     the faults and the cuts (replay: PP_STORE_SEED=n);
+ *   - a power cut at every step of a compaction (snapshots of the books that
+ *     pin, the catalog, each segment removal): every book comes back whole,
+ *     also the one declared in a removed segment. */
 /* sim_disk.h holds helpers this test does not use */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -517,6 +520,108 @@ static void test_power_cuts_many_books_two_threads(void) {
     CHECK(cut_acked > 0);
 }
 
+/* ---- a cut at every step of a compaction ---- */
+typedef struct stepio { sim_disk *d; pp_io inner; int left, mode, cut; } stepio;
+static stepio SIO;
+static void sio_tick(void) { if (SIO.left >= 0 && SIO.left-- == 0 && !SIO.cut) { SIO.cut = 1; sim_cut(SIO.d, SIO.mode); } }
+static int sio_msync(void *c, int fd, void *a, size_t l, int64_t o) { (void)c; sio_tick(); return SIO.inner.msync(SIO.inner.ctx, fd, a, l, o); }
+static int sio_fdatasync(void *c, int fd) { (void)c; sio_tick(); return SIO.inner.fdatasync(SIO.inner.ctx, fd); }
+static int sio_fallocate(void *c, int fd, int64_t o, int64_t l) { (void)c; sio_tick(); return SIO.inner.fallocate(SIO.inner.ctx, fd, o, l); }
+static int sio_ftruncate(void *c, int fd, int64_t l) { (void)c; sio_tick(); return SIO.inner.ftruncate(SIO.inner.ctx, fd, l); }
+static int64_t sio_pwrite(void *c, int fd, const void *b, size_t l, int64_t o) { (void)c; sio_tick(); return SIO.inner.pwrite(SIO.inner.ctx, fd, b, l, o); }
+static int sio_rename(void *c, const char *a, const char *b) { (void)c; sio_tick(); return SIO.inner.rename(SIO.inner.ctx, a, b); }
+static int sio_unlink(void *c, const char *p) { (void)c; sio_tick(); return SIO.inner.unlink(SIO.inner.ctx, p); }
+static int sio_fsync_dir(void *c, const char *p) { (void)c; sio_tick(); return SIO.inner.fsync_dir(SIO.inner.ctx, p); }
+static int sio_wfd(void *c, const char *p, const void *d, size_t l, unsigned m) { (void)c; sio_tick(); return SIO.inner.write_file_durable(SIO.inner.ctx, p, d, l, m); }
+
+static pp_config step_cfg(const char *dir) {
+    pp_config c = cfg_for(dir);
+    c.journal_segment_bytes = 64 << 10;
+    c.journal_chunk_bytes = 8 << 10;
+    c.compaction_threshold = 64 << 10;
+    c.keep_snapshots = 1;
+    return c;
+}
+
+static void test_power_cut_at_every_step_of_a_compaction(void) {
+    const char *src = t_dir("pps_step_src");
+    const char *base = t_dir("pps_step");
+    model m[3];
+    memset(m, 0, sizeof m);
+    uint64_t rng = 11;
+    pp_config c = step_cfg(src);
+    pp_store *S;
+    pp_book *b[3];
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "IDLE", &b[0]));
+    OK(pp_book_open(S, "BUSY", &b[1]));
+    for (int k = 0; k < 60; k++) OK(step(b[0], &m[0], &rng));
+    for (int k = 0; k < 3000; k++) OK(step(b[1], &m[1], &rng));
+    OK(pp_snapshot(b[1]));
+    for (int k = 0; k < 3000; k++) OK(step(b[1], &m[1], &rng));
+    OK(pp_book_open(S, "LATE", &b[2]));               /* declared in a segment compaction removes */
+    for (int k = 0; k < 2000; k++) OK(step(b[1], &m[1], &rng));
+    OK(pp_close(S));                                  /* everything durable; no compaction yet */
+    const char *names[3] = {"IDLE", "BUSY", "LATE"};
+    int steps = 0, completed = 0;
+    for (int k = 0; k < 200 && !completed; k++) {
+        char dir[600], next[600], grave[700], cmd[1400];
+        snprintf(dir, sizeof dir, "%s/w%d", base, k);
+        snprintf(next, sizeof next, "%s/after%d", base, k);
+        snprintf(grave, sizeof grave, "%s.grave", dir);
+        snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", src, dir);
+        REQUIRE(system(cmd) == 0);
+        sim_disk d;
+        sim_cfg sc;
+        memset(&sc, 0, sizeof sc);
+        sc.seed = 1000 + (uint64_t)k;
+        sim_init(&d, &sc);
+        sim_img_init(&d, grave);
+        sim_img_adopt(&d, dir);
+        memset(&SIO, 0, sizeof SIO);
+        SIO.d = &d; SIO.left = -1; SIO.mode = k % 3 == 1;
+        sim_pp_io(&d, &SIO.inner);
+        pp_io io = {NULL, sio_msync, sio_fdatasync, sio_fallocate, sio_ftruncate, sio_pwrite, sio_rename, sio_unlink, sio_fsync_dir, sio_wfd};
+        pp_test_set_io(&io);
+        pp_config cw = step_cfg(dir);
+        pp_store *W;
+        OK(pp_open(&W, &cw));
+        pp_book *wb;
+        OK(pp_book_open(W, "BUSY", &wb));
+        SIO.left = k;                                 /* the cut: before the k-th durable step of the compaction */
+        char wj[700];
+        snprintf(wj, sizeof wj, "%s/journal", dir);
+        int before = count_dir(wj);
+        int rc = pp_compact(wb);
+        if (!SIO.cut) { completed = 1; CHECK_EQ(rc, 0); }
+        if (completed) CHECK(count_dir(wj) < before);  /* it did remove segments */
+        else sim_cut(&d, SIO.mode);
+        pp_close(W);
+        pp_test_set_io(NULL);
+        sim_img_build(&d, dir, next, k % 3, 77 + (uint64_t)k);
+        sim_destroy(&d);
+        rm_rf(grave);
+        rm_rf(dir);
+        pp_config cn = step_cfg(next);
+        rc = pp_open(&W, &cn);
+        CHECK_EQ(rc, 0);
+        if (rc) { fprintf(stderr, "  cut before step %d of the compaction: pp_open %s\n", k, pp_strerror(rc)); break; }
+        int n = 0;
+        OK(pp_books(W, count_books, &n));
+        CHECK_EQ(n, 3);
+        for (int i = 0; i < 3; i++) {
+            pp_book *x;
+            OK(pp_book_open(W, names[i], &x));
+            if (!same(x, &m[i])) { CHECK(0); fprintf(stderr, "  cut before step %d: %s differs\n", k, names[i]); }
+        }
+        OK(pp_close(W));
+        rm_rf(next);
+        steps = k;
+    }
+    CHECK(completed);
+    printf("  the compaction took %d durable steps; a cut before each one recovered every book\n", steps);
+}
+
 int main(void) {
     RUN(test_books_come_back_after_reopen);
     RUN(test_many_books_from_two_threads_one_flush_per_round);
@@ -525,6 +630,7 @@ int main(void) {
     RUN(test_killed_process_keeps_what_was_durable);
     RUN(test_old_layout_is_refused);
     RUN(test_power_cuts_many_books_two_threads);
+    RUN(test_power_cut_at_every_step_of_a_compaction);
     int rc = t_done();
     if (system("rm -rf build/tmp/pps_*") != 0) rc = rc ? rc : 0;
     return rc;
