@@ -266,6 +266,9 @@ PPDEF void     pp_get_stats(pp_book *b, pp_stats *out);
 PPDEF const char *pp_strerror(int err);
 
 PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_result *out);
+/* The instruments of the store in data_dir, read-only (no lock taken):
+ * visit(name, ctx) for each; a nonzero return stops and is returned. */
+PPDEF int      pp_list(const char *data_dir, int (*visit)(const char *instrument, void *ctx), void *ctx);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -4179,11 +4182,154 @@ PPDEF int64_t pp_conn_get(pp_store *S, const char *name, void *out, size_t cap) 
 }
 
 /* >>check ----------------------------------------------------------------- */
+/* pp_check of a format-2 store (read-only): the instrument's id from the
+ * catalog or its declaration, its snapshots, and one pass over the store
+ * journal counting its frames (seqs dense from the snapshot on). */
+typedef struct pp__chk2 { const char *name; uint32_t iid; uint64_t first, last, snap, entries, bytes; int gap; } pp__chk2;
+static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    pp__chk2 *c = (pp__chk2 *)ctx;
+    (void)pos;
+    if (f[8] == PP__SJ_DECLARE) {
+        unsigned nl = f[9];
+        if (!c->iid && nl == strlen(c->name) && memcmp(f + 24, c->name, nl) == 0) c->iid = pp__get32(f + 12);
+        return 0;
+    }
+    if (!c->iid || pp__get32(f + 12) != c->iid || !pp__is_evtype(f[8])) return 0;
+    uint64_t seq = pp__get64(f + 16);
+    if (!c->first) c->first = seq;
+    else if (seq != c->last + 1) return PP_ECORRUPT;
+    if (c->first > c->snap + 1 && seq == c->first) c->gap = 1;   /* starts after a hole the snapshot does not cover */
+    c->last = seq; c->entries++; c->bytes += len;
+    return 0;
+}
+
+static int pp__check2(const char *data_dir, const char *name, pp_check_result *out) {
+    pp__chk2 c;
+    memset(&c, 0, sizeof c);
+    c.name = name;
+    char *cat = pp__join(data_dir, "instruments.ppc");
+    char *bd = pp__join(data_dir, "books");
+    char *dir = bd ? pp__join(bd, name) : NULL, *sdir = dir ? pp__join(dir, "snapshots") : NULL;
+    char *jd = pp__join(data_dir, "journal");
+    int rc = (!cat || !sdir || !jd) ? PP_ENOMEM : 0;
+    uint8_t *buf = NULL; size_t len = 0;
+    if (!rc && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
+        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
+        size_t off = 16, n = pp__get32(buf + 8), nl = strlen(name);
+        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
+            size_t l = buf[off + 4];
+            if (off + 5 + l > len - 4) break;
+            if (l == nl && memcmp(buf + off + 5, name, nl) == 0) { c.iid = pp__get32(buf + off); break; }
+            off += 5 + l;
+        }
+    }
+    PINNACLE_PERSIST_FREE(buf);
+    out->mode = PP_JOURNAL_MMAP;
+    if (!rc && pp__is_dir(sdir)) rc = pp__load_snapshot(NULL, name, sdir, NULL, &c.snap, out);
+    pp__sj *j = NULL;
+    pp__sjwhere w;
+    memset(&w, 0, sizeof w);
+    if (!rc) {
+        rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__check2_frame, &c, &w);
+        if (rc) pp__chk_where(out, w.file, w.offset, w.detail);
+        else if (w.torn) { out->torn_tail = 1; pp__chk_where(out, w.file, w.offset, w.detail); }
+        if (j) {
+            pthread_mutex_lock(&j->mu);
+            out->segments = (j->tail >> j->shift) - j->first_index;
+            pthread_mutex_unlock(&j->mu);
+            pp__sj_free(j);
+        }
+    }
+    if (!rc && !c.iid) rc = PP_ENOENT;
+    if (!rc && c.gap) {
+        rc = PP_ECORRUPT;
+        pp__chk_where(out, jd, 0, "the journal's first frame of this instrument is after the seq its newest snapshot covers: entries missing");
+    }
+    out->journal_first_seq = c.first; out->journal_last_seq = c.last ? c.last : c.snap;
+    out->journal_bytes = c.bytes;
+    PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
+    return out->status = rc;
+}
+
+/* pp_list: format 2 names its instruments in the catalog and in
+ * declaration frames; format 1, by the directories holding journal/ or strict/. */
+typedef struct pp__lst { char (*names)[PP_MAX_NAME + 1]; size_t n, cap; } pp__lst;
+static int pp__lst_add(pp__lst *l, const char *name, size_t nl) {
+    for (size_t i = 0; i < l->n; i++) if (strlen(l->names[i]) == nl && memcmp(l->names[i], name, nl) == 0) return 0;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        void *p = PINNACLE_PERSIST_REALLOC(l->names, nc * sizeof *l->names);
+        if (!p) return PP_ENOMEM;
+        l->names = (char (*)[PP_MAX_NAME + 1])p; l->cap = nc;
+    }
+    memcpy(l->names[l->n], name, nl); l->names[l->n][nl] = 0; l->n++;
+    return 0;
+}
+static int pp__lst_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    (void)pos; (void)len;
+    if (f[8] != PP__SJ_DECLARE || !f[9] || f[9] > PP_MAX_NAME) return 0;
+    return pp__lst_add((pp__lst *)ctx, (const char *)f + 24, f[9]);
+}
+
+PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void *ctx) {
+    if (!data_dir || !visit) return PP_EINVAL;
+    pp__lst l;
+    memset(&l, 0, sizeof l);
+    int rc = 0;
+    char *mk = pp__join(data_dir, "STORE");
+    struct stat st;
+    if (!mk) return PP_ENOMEM;
+    if (stat(mk, &st) == 0) {
+        char *cat = pp__join(data_dir, "instruments.ppc"), *jd = pp__join(data_dir, "journal");
+        uint8_t *buf = NULL; size_t len = 0;
+        if (!cat || !jd) rc = PP_ENOMEM;
+        if (!rc && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
+            pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
+            size_t off = 16, n = pp__get32(buf + 8);
+            for (size_t i = 0; i < n && !rc && off + 5 <= len - 4; i++) {
+                size_t nl = buf[off + 4];
+                if (!nl || nl > PP_MAX_NAME || off + 5 + nl > len - 4) break;
+                rc = pp__lst_add(&l, (const char *)buf + off + 5, nl);
+                off += 5 + nl;
+            }
+        }
+        PINNACLE_PERSIST_FREE(buf);
+        pp__sj *j = NULL;
+        if (!rc) { rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__lst_frame, &l, NULL); if (j) pp__sj_free(j); }
+        if (rc == PP_ECORRUPT) rc = 0;            /* damage is pp_check's to report; list what was found */
+        PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(jd);
+    } else {
+        DIR *d = opendir(data_dir);
+        struct dirent *e;
+        if (!d) rc = pp__from_errno(errno);
+        while (!rc && d && (e = readdir(d)) != NULL) {
+            if (pp_valid_name(e->d_name) != 0) continue;
+            char *p = pp__join(data_dir, e->d_name);
+            char *pj = p ? pp__join(p, "journal") : NULL, *pl = p ? pp__join(p, "strict") : NULL;
+            if (!pj || !pl) rc = PP_ENOMEM;
+            else if (pp__is_dir(pj) || pp__is_dir(pl)) rc = pp__lst_add(&l, e->d_name, strlen(e->d_name));
+            PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
+        }
+        if (d) closedir(d);
+    }
+    PINNACLE_PERSIST_FREE(mk);
+    for (size_t i = 0; i < l.n && !rc; i++) rc = visit(l.names[i], ctx);
+    PINNACLE_PERSIST_FREE(l.names);
+    return rc;
+}
+
 PPDEF int pp_check(const char *data_dir, const char *name, pp_check_result *out) {
     if (!data_dir || !out) return PP_EINVAL;
     memset(out, 0, sizeof *out);
     int rc = pp_valid_name(name);
     if (rc) return out->status = rc;
+    {
+        char *mk = pp__join(data_dir, "STORE");
+        struct stat st;
+        int store2 = mk && stat(mk, &st) == 0;
+        PINNACLE_PERSIST_FREE(mk);
+        if (store2) return pp__check2(data_dir, name, out);
+    }
     char *dir = pp__join(data_dir, name);
     char *jdir = dir ? pp__join(dir, "journal") : NULL, *sdir = dir ? pp__join(dir, "snapshots") : NULL;
     char *ldir = dir ? pp__join(dir, "strict") : NULL;
