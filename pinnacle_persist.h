@@ -3284,15 +3284,14 @@ static int pp__book_new2(pp_store *S, const char *name, uint32_t iid, pp_book **
     return 0;
 }
 
-/* books/<name>/snapshots and md, made at the book's first snapshot. */
+/* books/<name>/snapshots, made at the book's first snapshot. */
 static int pp__book_dirs(pp_book *b) {
     if (!b->iid || b->dirs_made) return 0;
     char *bd = pp__join(b->s->dir, "books");
     int rc = bd ? pp__mkdir(bd) : PP_ENOMEM;
     PINNACLE_PERSIST_FREE(bd);
     if (!rc) rc = pp__mkdir(b->dir);
-    if (!rc) rc = pp__mkdir(b->sdir);
-    if (!rc) rc = pp__mkdir(b->mdir);
+    if (!rc) rc = pp__mkdir(b->sdir);            /* md/ comes with the first market data (pp__md_write) */
     if (!rc) b->dirs_made = 1;
     return rc;
 }
@@ -3318,7 +3317,7 @@ static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_boo
     if (!rc) rc = pp__book_new2(S, name, iid, &b);
     uint64_t snap = 0;
     if (!rc && pp__is_dir(b->sdir)) {
-        b->dirs_made = pp__is_dir(b->mdir);
+        b->dirs_made = 1;
         rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
         if (!rc) rc = pp__md_load(b, snap);
     }

@@ -802,6 +802,56 @@ static void test_mutated_stores_match_the_independent_decoder(void) {
     for (int i = 0; i < nf; i++) free(f[i].p);
 }
 
+static void test_market_data_on_the_store_journal(void) {
+    const char *d = t_dir("pps_md");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    pp_book *b, *o;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "BTC-USD", &b));
+    OK(pp_book_open(S, "ETH-USD", &o));
+    pp_md_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.price_scale = 100;
+    OK(pp_md_declare(b, &sp));
+    pp_tick tk;
+    uint64_t base = (uint64_t)1767225600 * 1000000000ull;
+    int nt = 0;
+    for (uint64_t s = 1; s <= 3000; s++) {
+        if (s == 1500) continue;                         /* a gap */
+        memset(&tk, 0, sizeof tk);
+        tk.exch_seq = s; tk.exch_ts_ns = base + s * 10000000ull; tk.recv_ts_ns = tk.exch_ts_ns + 1;
+        tk.price = 6500000 + (int64_t)(s % 97); tk.size = 1 + (int64_t)(s % 5); tk.side = PP_BUY;
+        OK(pp_tick_append(b, &tk));
+        nt++;
+        if (s % 3 == 0) { pp_order x = {s, 100, 1, s, PP_SELL, 0}; OK(pp_add(o, &x)); }   /* another book in between */
+        if (s == 2000) OK(pp_snapshot(b));              /* history saved with the snapshot, the rest replayed */
+    }
+    CHECK_EQ(pp_tick_append(b, &tk), PP_EDUP);
+    int64_t ticks = pp_md_ticks(b, 0, UINT64_MAX, NULL, 0), bars = pp_md_bars(b, PP_BAR_1S, 0, UINT64_MAX, NULL, 0);
+    int64_t gaps = pp_md_gaps(b, 0, UINT64_MAX, NULL, 0);
+    CHECK_EQ(ticks, nt);
+    CHECK_EQ(gaps, 1);
+    uint64_t last = pp_last_seq(b);
+    OK(pp_close(S));
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "BTC-USD", &b));
+    OK(pp_book_open(S, "ETH-USD", &o));
+    CHECK_EQ(pp_last_seq(b), last);
+    CHECK_EQ(pp_md_last_exch_seq(b), 3000);
+    CHECK_EQ(pp_md_ticks(b, 0, UINT64_MAX, NULL, 0), ticks);
+    CHECK_EQ(pp_md_bars(b, PP_BAR_1S, 0, UINT64_MAX, NULL, 0), bars);
+    CHECK_EQ(pp_md_gaps(b, 0, UINT64_MAX, NULL, 0), 1);
+    pp_md_spec got;
+    OK(pp_md_spec_get(b, &got));
+    CHECK_EQ(got.price_scale, 100);
+    CHECK_EQ(pp_order_count(o), 999);                  /* every third seq but the gap (1500) */
+    memset(&tk, 0, sizeof tk);
+    tk.exch_seq = 3001; tk.exch_ts_ns = base + 3001 * 10000000ull; tk.price = 1; tk.size = 1;
+    OK(pp_tick_append(b, &tk));                         /* goes on after the recovered exchange seq */
+    OK(pp_close(S));
+}
+
 int main(void) {
     RUN(test_books_come_back_after_reopen);
     RUN(test_damage_below_the_mark_fails_closed_with_file_and_offset);
@@ -813,6 +863,7 @@ int main(void) {
     RUN(test_power_cuts_many_books_two_threads);
     RUN(test_power_cut_at_every_step_of_a_compaction);
     RUN(test_mutated_stores_match_the_independent_decoder);
+    RUN(test_market_data_on_the_store_journal);
     int rc = t_done();
     if (system("rm -rf build/tmp/pps_*") != 0) rc = rc ? rc : 0;
     return rc;
