@@ -921,6 +921,12 @@ struct pp_book {
     uint32_t ctl;                /* atomic: PP__CTL_* */
     int err;                     /* atomic: what poisoned the book */
     pp__idx idx;
+    pp__idx idx_old;             /* growing: the previous table, migrated PP__MIG_STEP slots per event */
+    uint64_t idx_mig;            /* the next slot of idx_old to migrate */
+    pp__islot *idx_spare;        /* atomic: a zeroed table of idx_spare_cap slots, made ahead by the maintainer */
+    uint64_t idx_spare_cap;      /* written before idx_spare is published */
+    pp__islot *idx_garbage;      /* atomic: a migrated-out table for the maintainer to free */
+    uint64_t idx_cap_pub, idx_n_pub; /* atomic copies of the table's size and count, for the maintainer */
     uint8_t *ring; uint64_t ring_mask, head, tail_cache;
     plg_log *log;                /* strict mode */
     uint64_t last_seq;           /* atomic, for other threads */
@@ -1835,8 +1841,9 @@ static int pp__store_wait_durable(pp_book *b, uint64_t seq);
 static int pp__book_dirs(pp_book *b);
 static uint64_t pp__snap_pos(const char *sdir, uint64_t seq);
 static int pp__store_sync(pp_store *S, int whole_pages);
-static int pp__store_drain(pp_store *S);
+static int pp__store_drain(pp_store *S, uint64_t max_frames);
 static int pp__store_compact(pp_store *S, int force);
+static void pp__idx_upkeep(pp_book *b);
 /* Drain up to max events of the ring into the shadow. shadow_mu held. */
 static int pp__drain_n(pp_book *b, uint64_t max) {
     uint64_t t = pp__load_rlx(&b->ring_tail), h = pp__load_acq(&b->ring_head);
@@ -2974,11 +2981,12 @@ static void *pp__maint_main(void *arg) {
         if (stop) break;
         uint64_t now = plg_now_ns();
         if (S->sj) {              /* format 2: tail the store journal; timers every 20 ms */
-            (void)pp__store_drain(S);
+            (void)pp__store_drain(S, 1u << 16);   /* bounded: the scan below must not wait for a quiet journal */
             if (now < next_scan) continue;
             next_scan = now + 20000000ull;
             pp_book *b;
             for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+                pp__idx_upkeep(b);
                 if (pp__load_acq(&b->err) || (S->cfg.flags & PP_NO_AUTO_SNAPSHOT) || now < b->next_snap_ns) continue;
                 b->next_snap_ns = now + S->snap_ns;
                 if (pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) pp__snapshot(b);
@@ -3049,6 +3057,9 @@ static void pp__book_free(pp_book *b) {
     while (g) { pp__seg *nx = g->next; pp__seg_free(g); g = nx; }
     if (b->next_seg) pp__seg_free(b->next_seg);
     pp__idx_free(&b->idx);
+    pp__idx_free(&b->idx_old);
+    PINNACLE_PERSIST_FREE(b->idx_spare);
+    PINNACLE_PERSIST_FREE(b->idx_garbage);
     pp__shadow_free(&b->shadow);
     if (b->ring) munmap(b->ring, (size_t)(b->ring_mask + 1) * PP__ENTRY);
     pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu); pthread_mutex_destroy(&b->grow_mu);
@@ -3279,6 +3290,7 @@ static int pp__book_new2(pp_store *S, const char *name, uint32_t iid, pp_book **
     int rc = (!b->name || !b->sdir || !b->mdir) ? PP_ENOMEM : 0;
     if (!rc) rc = pp__shadow_init(&b->shadow, S->book_orders0);
     if (!rc) rc = pp__idx_init(&b->idx, S->book_orders0);
+    if (!rc) b->idx_cap_pub = b->idx.mask + 1;
     if (rc) { pp__book_free(b); return rc; }
     *out = b;
     return 0;
@@ -3379,13 +3391,13 @@ static int pp__store_sync(pp_store *S, int whole_pages) {
 
 /* The dispatch: published frames, in journal order, into their books'
  * shadows. Stops at the first frame not yet published. */
-static int pp__store_drain(pp_store *S) {
+static int pp__store_drain(pp_store *S, uint64_t max_frames) {
     pp__sj *j = S->sj;
     int rc = 0;
     pthread_mutex_lock(&S->drain_mu);
     uint64_t pos = S->drain_pos;
     pp_book *cur = NULL;
-    for (;;) {
+    for (uint64_t k = 0; k < max_frames; k++) {
         uint64_t p = pos;
         uint32_t len;
         const uint8_t *f = pp__sj_next(j, &p, &len);
@@ -3424,7 +3436,7 @@ static int pp__store_drain(pp_store *S) {
 static int pp__store_catch_up(pp_book *b) {
     uint64_t target = pp__load_acq(&b->last_seq);
     for (;;) {
-        int rc = pp__store_drain(b->s);
+        int rc = pp__store_drain(b->s, UINT64_MAX);
         pthread_mutex_lock(&b->shadow_mu);
         uint64_t a = b->applied;
         pthread_mutex_unlock(&b->shadow_mu);
@@ -3536,6 +3548,7 @@ static int pp__store2_open(pp_store *S) {
                 pp__islot *x = pp__idx_slot(&b->idx, b->shadow.t[k].id);
                 x->id = b->shadow.t[k].id; x->qty = b->shadow.t[k].qty; b->idx.n++;
             }
+        b->idx_cap_pub = b->idx.mask + 1; b->idx_n_pub = b->idx.n;
         if (!rc && b->dirs_made) rc = pp__snap_rotate(b);
         if (!rc) b->next_snap_ns = pp__next_snap_ns(S, b->sdir, b->snap_newest);
         b->md_hp_last = b->md_last_pub = b->md.has_last ? b->md.last.exch_seq : 0;
@@ -3881,10 +3894,99 @@ static inline int pp__journal(pp_book *b, pp__ev *v) {
     return 0;
 }
 
+/* ---- the hot-path index: incremental growth ----
+ * At half load the index moves to a table twice the size without stopping
+ * the trading thread: the new table (zeroed ahead by the maintainer when it
+ * can) takes every insertion, and each event migrates PP__MIG_STEP slots of
+ * the old one. Until the old table is empty, lookups try the new table,
+ * then the old; the old one is never inserted into, and a deletion there is
+ * a tombstone (qty PP__TOMB), so no entry shifts past the migration point. */
+#define PP__MIG_STEP 16
+#define PP__TOMB INT64_MIN
+static inline pp__islot *pp__hfind(pp_book *b, uint64_t id) {
+    pp__islot *s = pp__idx_find(&b->idx, id);
+    if (s || !b->idx_old.t) return s;
+    s = pp__idx_find(&b->idx_old, id);
+    return s && s->qty != PP__TOMB ? s : NULL;
+}
+
+static inline int pp__in_old(const pp_book *b, const pp__islot *s) {
+    return b->idx_old.t && s >= b->idx_old.t && s <= b->idx_old.t + b->idx_old.mask;
+}
+
+static inline void pp__hdel(pp_book *b, pp__islot *s) {
+    if (pp__in_old(b, s)) { s->qty = PP__TOMB; return; }
+    uint64_t id = s->id;
+    pp__idx_del(&b->idx, s);
+    if (b->idx_old.t) {                           /* its migrated copy must not come back */
+        pp__islot *o = pp__idx_find(&b->idx_old, id);
+        if (o) o->qty = PP__TOMB;
+    }
+}
+
+static void pp__hmigrate(pp_book *b, uint64_t steps) {
+    uint64_t cap = b->idx_old.mask + 1, end = b->idx_mig + steps < cap ? b->idx_mig + steps : cap;
+    for (uint64_t i = b->idx_mig; i < end; i++) {
+        const pp__islot *o = &b->idx_old.t[i];
+        if (!o->id || o->qty == PP__TOMB) continue;
+        PINNACLE_PERSIST_ASSERT(!pp__idx_find(&b->idx, o->id));
+        *pp__idx_slot(&b->idx, o->id) = *o;
+        b->idx.n++;
+    }
+    b->idx_mig = end;
+    if (end < cap) return;
+    pp__islot *done = b->idx_old.t;               /* freeing 100s of MiB is not the trading thread's job */
+    b->idx_old.t = NULL; b->idx_old.n = 0; b->idx_old.mask = 0;
+    pp__islot *none = NULL;
+    if (!(b->iid && __atomic_compare_exchange_n(&b->idx_garbage, &none, done, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
+        PINNACLE_PERSIST_FREE(done);
+}
+
+static inline void pp__hstep(pp_book *b) {
+    if (__builtin_expect(b->idx_old.t != NULL, 0)) pp__hmigrate(b, PP__MIG_STEP);
+    pp__store_rlx(&b->idx_n_pub, b->idx.n + b->idx_old.n);
+}
+
+/* Room for one more entry: starts a growth at half load. */
+static int pp__hroom(pp_book *b) {
+    if (__builtin_expect((b->idx.n + 1) * 2 <= b->idx.mask + 1, 1)) return 0;
+    if (b->idx_old.t) pp__hmigrate(b, UINT64_MAX);  /* cannot happen at these loads; finish, to be sure */
+    if ((b->idx.n + 1) * 2 <= b->idx.mask + 1) return 0;
+    uint64_t cap = (b->idx.mask + 1) * 2;
+    pp__islot *t = __atomic_exchange_n(&b->idx_spare, (pp__islot *)NULL, __ATOMIC_ACQUIRE);
+    if (t && b->idx_spare_cap != cap) { PINNACLE_PERSIST_FREE(t); t = NULL; }
+    if (!t) {
+        t = (pp__islot *)pp__alloc((size_t)cap * sizeof *t);
+        if (!t) return PP_ENOMEM;
+        pp__bump(&b->st_grow);                    /* the maintainer had none ready: made here */
+    }
+    b->idx_old = b->idx;
+    b->idx_old.n = 0;                             /* entries left there are counted in idx.n when migrated */
+    b->idx.t = t; b->idx.mask = cap - 1; b->idx.n = 0;
+    b->idx_mig = 0;
+    pp__store_rlx(&b->idx_cap_pub, cap);
+    pp__hmigrate(b, PP__MIG_STEP);
+    return 0;
+}
+
+/* Maintainer (format 2): free a migrated-out table, and make the next one
+ * ahead when the index passed a third of its size. */
+static void pp__idx_upkeep(pp_book *b) {
+    pp__islot *g = __atomic_exchange_n(&b->idx_garbage, (pp__islot *)NULL, __ATOMIC_ACQUIRE);
+    PINNACLE_PERSIST_FREE(g);
+    uint64_t cap = pp__load_rlx(&b->idx_cap_pub), n = pp__load_rlx(&b->idx_n_pub);
+    if (!cap || n * 3 <= cap || pp__load_acq(&b->idx_spare)) return;
+    pp__islot *t = (pp__islot *)pp__alloc((size_t)(cap * 2) * sizeof *t);
+    if (!t) return;
+    b->idx_spare_cap = cap * 2;
+    pp__islot *none = NULL;
+    if (!__atomic_compare_exchange_n(&b->idx_spare, &none, t, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) PINNACLE_PERSIST_FREE(t);
+}
+
 PPDEF int pp_add(pp_book *b, const pp_order *o) {
     if (!b || !o || o->id == 0 || o->qty <= 0 || (o->side != PP_BUY && o->side != PP_SELL)) return PP_EINVAL;
-    if (pp__idx_find(&b->idx, o->id)) return PP_EEXIST;
-    if (__builtin_expect((b->idx.n + 1) * 2 > b->idx.mask + 1, 0) && pp__idx_grow(&b->idx)) return PP_ENOMEM;
+    if (pp__hfind(b, o->id)) return PP_EEXIST;
+    if (pp__hroom(b)) return PP_ENOMEM;
     pp__ev v;
     v.type = PP_EV_ADD; v.side = o->side; v.id = o->id; v.price = o->price; v.qty = o->qty; v.ts = o->ts_ns;
     int rc = pp__journal(b, &v);
@@ -3892,24 +3994,26 @@ PPDEF int pp_add(pp_book *b, const pp_order *o) {
     pp__islot *s = pp__idx_slot(&b->idx, o->id);
     s->id = o->id; s->qty = o->qty;
     b->idx.n++;
+    pp__hstep(b);
     return 0;
 }
 
 PPDEF int pp_cancel(pp_book *b, uint64_t id) {
     if (!b || !id) return PP_EINVAL;
-    pp__islot *s = pp__idx_find(&b->idx, id);
+    pp__islot *s = pp__hfind(b, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
     v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
-    pp__idx_del(&b->idx, s);
+    pp__hdel(b, s);
+    pp__hstep(b);
     return 0;
 }
 
 PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
     if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__idx_find(&b->idx, id);
+    pp__islot *s = pp__hfind(b, id);
     if (!s) return PP_ENOENT;
     if (qty > s->qty) return PP_EOVERFILL;
     pp__ev v;
@@ -3917,19 +4021,21 @@ PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty -= qty;
-    if (s->qty == 0) pp__idx_del(&b->idx, s);
+    if (s->qty == 0) pp__hdel(b, s);
+    pp__hstep(b);
     return 0;
 }
 
 PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
     if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__idx_find(&b->idx, id);
+    pp__islot *s = pp__hfind(b, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
     v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty = qty;
+    pp__hstep(b);
     return 0;
 }
 

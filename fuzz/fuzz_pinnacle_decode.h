@@ -136,13 +136,14 @@ static void pd_decode(pd_seg *s, size_t n, pd_book *b) {
  * (optional), decoded into one book per instrument id. Scope: stores without
  * snapshots (every book from seq 1). st->corrupt: recovery must refuse. */
 #define PD2_MAXB 16
+#define PD2_FN static __attribute__((unused))   /* the journal target uses pd_decode only */
 typedef struct pd2_store { pd_book b[PD2_MAXB]; char name[PD2_MAXB][65]; uint32_t iid[PD2_MAXB]; int nb, corrupt; size_t cap; } pd2_store;
 
-static pd_book *pd2_book(pd2_store *s, uint32_t iid) {
+PD2_FN pd_book *pd2_book(pd2_store *s, uint32_t iid) {
     for (int i = 0; i < s->nb; i++) if (s->iid[i] == iid) return &s->b[i];
     return NULL;
 }
-static int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t nl) {
+PD2_FN int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t nl) {
     if (!nl || nl > 64 || iid == 0) return 0;
     for (int i = 0; i < s->nb; i++) {
         if (s->iid[i] == iid) return strlen(s->name[i]) == nl && memcmp(s->name[i], name, nl) == 0;
@@ -158,16 +159,16 @@ static int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t n
     s->iid[s->nb++] = iid;
     return 1;
 }
-static void pd2_free(pd2_store *s) { for (int i = 0; i < s->nb; i++) free(s->b[i].t); s->nb = 0; }
+PD2_FN void pd2_free(pd2_store *s) { for (int i = 0; i < s->nb; i++) free(s->b[i].t); s->nb = 0; }
 
 /* CRC32C over salt (8 bytes LE) then more: the seed of a segment. */
-static uint32_t pd2_seed(uint64_t salt) {
+PD2_FN uint32_t pd2_seed(uint64_t salt) {
     uint8_t sb[8];
     for (int k = 0; k < 8; k++) sb[k] = (uint8_t)(salt >> (8 * k));
     return pd_crc(0, sb, 8);
 }
 
-static void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t catlen, pd2_store *st) {
+PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t catlen, pd2_store *st) {
     size_t frames = 16;
     for (size_t i = 0; i < n; i++) frames += segs[i].len / 64;
     memset(st, 0, sizeof *st);
