@@ -2950,6 +2950,15 @@ static void *pp__syncer_main(void *arg) {
         uint64_t now = plg_now_ns();
         if (S->sj) {              /* format 2: one round for every book, one flush */
             if (stop || now - last_round >= interval) { last_round = now; (void)pp__store_sync(S, !stop); }
+            /* while the maintainer is busy (a long snapshot) and the
+             * dispatch falls two segments behind, the syncer dispatches too:
+             * segments are retired only behind the dispatch, and writers
+             * would wait for them */
+            if (!stop && pp__load_acq(&S->sj->tail) - pp__load_acq(&S->sj->hold) > 2 * S->sj->data_bytes &&
+                pthread_mutex_trylock(&S->drain_mu) == 0) {
+                pthread_mutex_unlock(&S->drain_mu);
+                (void)pp__store_drain(S, 1u << 14);
+            }
             if (stop) break;
             continue;
         }
