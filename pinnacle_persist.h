@@ -1647,6 +1647,10 @@ typedef struct pp__sjfile { uint64_t index, salt, data_bytes, mark_end, mark_fla
 /* Walk the valid frames of one mapped segment from offset 0: visit the ones
  * at or above from_pos. Sets f->end to where the valid frames end. */
 typedef int (*pp__sj_visit_fn)(void *ctx, uint64_t pos, const uint8_t *frame, uint32_t len);
+/* Recovery's look-ahead: called with the bytes 8 frames ahead (maybe not a
+ * frame start: a hint only, read within the file), so the caller can
+ * prefetch what that frame will touch. */
+static __thread void (*pp__sj_ahead)(void *ctx, const uint8_t *frame);
 PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, uint64_t from_pos,
                             pp__sj_visit_fn visit, void *ctx, uint64_t *bad_pos) {
     uint32_t seed = pp__seed(f->salt);
@@ -1657,6 +1661,7 @@ PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, ui
         uint32_t n = pp__get32(d + off);
         if (n < PP__SJ_ALIGN || n % PP__SJ_ALIGN || n > PP__SJ_MAXFRAME || off + n > avail) break;
         if (pp__get32(d + off + 4) != pp__sj_crc(seed, base + off, d + off, n)) break;
+        if (pp__sj_ahead && off + 9 * (uint64_t)PP__SJ_ALIGN <= avail) pp__sj_ahead(ctx, d + off + 8 * PP__SJ_ALIGN);
         if (d[off + 8] != PP__SJ_PAD && base + off >= from_pos && visit) {
             int rc = visit(ctx, base + off, d + off, n);
             if (rc) { *bad_pos = base + off; f->end = off; return rc; }
@@ -3380,6 +3385,12 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     return 0;
 }
 
+/* Recovery's prefetch: the shadow slot the frame 8 ahead will touch. */
+static void pp__recover_ahead(void *ctx, const uint8_t *f) {
+    pp_book *b = pp__byid((pp_store *)ctx, pp__get32(f + 12));
+    if (b) __builtin_prefetch(&b->shadow.t[pp__hash(pp__get64(f + 24)) & b->shadow.mask], 1);
+}
+
 /* Syncer: frames in [from, to) are durable: each book's pp_durable moves. */
 static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t to) {
     pp_store *S = (pp_store *)ctx;
@@ -3542,7 +3553,9 @@ static int pp__store2_open(pp_store *S) {
     pp__sjwhere w;
     memset(&w, 0, sizeof w);
     if (!rc) {
+        pp__sj_ahead = pp__recover_ahead;
         rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), 0, 0, pp__recover_frame, S, &w);
+        pp__sj_ahead = NULL;
         if (rc) PP__MSG(S, rc, "store journal: %s at %s offset %llu: %s. Not opened (fail closed).", pp_strerror(rc),
                         w.file, (unsigned long long)w.offset, w.detail);
         else if (w.torn) PP__MSG(S, 0, "store journal: %s in %s at offset %llu; discarded", w.detail, w.file, (unsigned long long)w.offset);
