@@ -3422,6 +3422,14 @@ static int pp__store_drain(pp_store *S, uint64_t max_frames) {
         uint32_t len;
         const uint8_t *f = pp__sj_next(j, &p, &len);
         if (!f) { pos = p; break; }
+        if (((p - len) & (j->data_bytes - 1)) + 9 * (uint64_t)PP__SJ_ALIGN <= j->data_bytes) {
+            /* the shadow slot of the frame 8 ahead, if it is published (a cache miss hidden) */
+            const uint8_t *a = f + 8 * PP__SJ_ALIGN;
+            if (__atomic_load_n((const uint32_t *)(const void *)a, __ATOMIC_ACQUIRE) && pp__is_evtype(a[8])) {
+                pp_book *ab = pp__byid(S, pp__get32(a + 12));
+                if (ab) __builtin_prefetch(&ab->shadow.t[pp__hash(pp__get64(a + 24)) & ab->shadow.mask], 1);
+            }
+        }
         if (pp__is_evtype(f[8])) {
             pp_book *b = pp__byid(S, pp__get32(f + 12));
             if (b != cur) {
