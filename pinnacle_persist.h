@@ -924,7 +924,8 @@ struct pp_book {
     pp__idx idx_old;             /* growing: the previous table, migrated PP__MIG_STEP slots per event */
     uint64_t idx_mig;            /* the next slot of idx_old to migrate */
     pp__islot *idx_spare;        /* atomic: a zeroed table of idx_spare_cap slots, made ahead by the maintainer */
-    uint64_t idx_spare_cap;      /* written before idx_spare is published */
+    uint64_t idx_spare_cap;      /* written before idx_spare is published, while idx_spare_busy is 0 */
+    int idx_spare_busy;          /* atomic: 1 from a spare's making until the hot path has read its size */
     pp__islot *idx_garbage;      /* atomic: a migrated-out table for the maintainer to free */
     uint64_t idx_cap_pub, idx_n_pub; /* atomic copies of the table's size and count, for the maintainer */
     uint8_t *ring; uint64_t ring_mask, head, tail_cache;
@@ -3984,7 +3985,11 @@ static int pp__hroom(pp_book *b) {
     if ((b->idx.n + 1) * 2 <= b->idx.mask + 1) return 0;
     uint64_t cap = (b->idx.mask + 1) * 2;
     pp__islot *t = __atomic_exchange_n(&b->idx_spare, (pp__islot *)NULL, __ATOMIC_ACQUIRE);
-    if (t && b->idx_spare_cap != cap) { PINNACLE_PERSIST_FREE(t); t = NULL; }
+    if (t) {
+        uint64_t have = b->idx_spare_cap;
+        pp__store_rel(&b->idx_spare_busy, 0);     /* the maintainer may make the next one */
+        if (have != cap) { PINNACLE_PERSIST_FREE(t); t = NULL; }
+    }
     if (!t) {
         t = (pp__islot *)pp__alloc((size_t)cap * sizeof *t);
         if (!t) return PP_ENOMEM;
@@ -4005,12 +4010,12 @@ static void pp__idx_upkeep(pp_book *b) {
     pp__islot *g = __atomic_exchange_n(&b->idx_garbage, (pp__islot *)NULL, __ATOMIC_ACQUIRE);
     PINNACLE_PERSIST_FREE(g);
     uint64_t cap = pp__load_rlx(&b->idx_cap_pub), n = pp__load_rlx(&b->idx_n_pub);
-    if (!cap || n * 3 <= cap || pp__load_acq(&b->idx_spare)) return;
+    if (!cap || n * 3 <= cap || pp__load_acq(&b->idx_spare_busy)) return;
     pp__islot *t = (pp__islot *)pp__alloc((size_t)(cap * 2) * sizeof *t);
     if (!t) return;
     b->idx_spare_cap = cap * 2;
-    pp__islot *none = NULL;
-    if (!__atomic_compare_exchange_n(&b->idx_spare, &none, t, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) PINNACLE_PERSIST_FREE(t);
+    pp__store_rlx(&b->idx_spare_busy, 1);
+    pp__store_rel(&b->idx_spare, t);          /* only the maintainer publishes, only when none is out */
 }
 
 PPDEF int pp_add(pp_book *b, const pp_order *o) {
