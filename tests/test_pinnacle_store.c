@@ -738,7 +738,7 @@ static void test_mutated_stores_match_the_independent_decoder(void) {
     CHECK_EQ(st.nb, 3);
     for (int i = 0; i < st.nb; i++) CHECK_EQ(st.b[i].last, m[i].n);
     pd2_free(&st);
-    int rounds = light() ? 40 : 150, agree_ok = 0, agree_corrupt = 0;
+    int rounds = light() ? 20 : 60, agree_ok = 0, agree_corrupt = 0;
     uint64_t r = 20261202;
     for (int round = 0; round < rounds; round++) {
         char dir[700], p[2200];
@@ -865,7 +865,7 @@ static void test_index_grows_without_losing_an_order(void) {
     memset(qty, 0, sizeof qty);
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "G", &b));
-    uint64_t rng = 17, ops = light() ? 300000 : 1500000, wrong = 0, live = 0;
+    uint64_t rng = 17, ops = light() ? 200000 : 700000, wrong = 0, live = 0;
     for (uint64_t k = 0; k < ops; k++) {
         uint64_t r = t_rand(&rng);
         /* adds outnumber removals early, so the index passes several sizes */
