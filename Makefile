@@ -30,6 +30,11 @@ TESTS    := $(filter-out test_raft_%,$(TESTS))
 BENCHES  := $(filter-out $(B)/bench/raft_bench,$(BENCHES))
 endif
 
+# The longest tests first: tests/run.sh runs two binaries at a time, and a
+# long one started last would run alone at the end.
+HEAVY_TESTS := test_sim_picolog_api test_sim_picolog test_sim_pinnacle test_crash_vault test_picolog test_picolog_nouring test_crash_pinnacle
+TESTS    := $(filter $(HEAVY_TESTS),$(TESTS)) $(filter-out $(HEAVY_TESTS),$(TESTS))
+
 # A source file may ask for extra link flags with a line "// LIBS: -lfoo",
 # and a test may leave out a sanitizer run with "// NO_TSAN" or "// NO_ASAN".
 libs_of  = $(shell sed -n 's|^// LIBS: *||p' $(1))
