@@ -182,9 +182,13 @@ soak: $(B)/test/test_sim_picolog $(B)/test/test_sim_picolog_api $(B)/test/test_c
 # (make test runs 2 rounds through tests/test_raft_cluster.sh; make soak runs RAFT_ROUNDS)
 RAFT_ROUNDS ?= 40
 .PHONY: cluster-demo cluster-test soak-raft
-cluster-demo: $(B)/replicated_log
+cluster-demo:
+	@bash tools/deps.sh cluster
+	@$(MAKE) --no-print-directory $(B)/replicated_log HAVE_RAFT=1
 	@mkdir -p $(B)/tmp && PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log demo
-cluster-test: $(B)/replicated_log
+cluster-test:
+	@bash tools/deps.sh cluster
+	@$(MAKE) --no-print-directory $(B)/replicated_log HAVE_RAFT=1
 	@mkdir -p $(B)/tmp && PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log cluster-test $(if $(filter command line,$(origin ROUNDS)),$(ROUNDS),5)
 soak-raft: $(if $(HAVE_RAFT),$(B)/replicated_log $(B)/test/test_raft_storage $(B)/test/test_raft_cluster_sim)
 	@if [ "$(HAVE_RAFT)" = 1 ]; then mkdir -p $(B)/tmp && \

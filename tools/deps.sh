@@ -7,27 +7,35 @@
 #                             oracle), valgrind, the sanitizer runtimes, a C++
 #                             compiler, cmake, pkg-config and python3 (JSON checks),
 #                             libraft-dev and libuv1-dev (picolog_raft.h)
+#   bash tools/deps.sh cluster  the replication demo: demo's packages, plus libraft-dev
+#                             and libuv1-dev (make cluster-demo, make cluster-test)
 #   bash tools/deps.sh        the same as test
 # DEPS_OPTIONAL=1 adds clang (fuzzing, the clang compile checks); DEPS_DRY_RUN=1
-# only prints what would be installed.
+# only prints what would be installed; DEPS_INCLUDE_DIR (default /usr/include)
+# is where a package's header is looked for.
 set -euo pipefail
 step=${1:-test}
-case $step in demo|test) ;; *) echo "usage: tools/deps.sh [demo|test]" >&2; exit 2;; esac
+case $step in demo|test|cluster) ;; *) echo "usage: tools/deps.sh [demo|test|cluster]" >&2; exit 2;; esac
+inc=${DEPS_INCLUDE_DIR:-/usr/include}   # where the -dev packages put their headers (tests point it elsewhere)
 need=()
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
-{ pkg-config --exists liburing 2>/dev/null || [ -f /usr/include/liburing.h ]; } || need+=(liburing-dev)
+{ pkg-config --exists liburing 2>/dev/null || [ -f $inc/liburing.h ]; } || need+=(liburing-dev)
+if [ "$step" = cluster ]; then
+  [ -f $inc/raft.h ] || need+=(libraft-dev)
+  [ -f $inc/uv.h ] || need+=(libuv1-dev)
+fi
 if [ "$step" = test ]; then
-  [ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)      # test oracle for vault.h only
+  [ -f $inc/openssl/evp.h ] || need+=(libssl-dev)      # test oracle for vault.h only
   command -v openssl >/dev/null || need+=(openssl)            # vault.h's recovery recipe (docs/vault-format.md), tested
   # vault.h's constant-time (ctgrind) test runs under memcheck and needs its header
-  { command -v valgrind >/dev/null && [ -f /usr/include/valgrind/memcheck.h ]; } || need+=(valgrind)
+  { command -v valgrind >/dev/null && [ -f $inc/valgrind/memcheck.h ]; } || need+=(valgrind)
   command -v g++ >/dev/null || need+=(g++)                    # the headers as C++, the C++ wrappers
   command -v cmake >/dev/null || need+=(cmake)                # tests/test_cmake.sh
   command -v pkg-config >/dev/null || need+=(pkg-config)      # tests/test_cmake.sh
   command -v python3 >/dev/null || need+=(python3)            # tests/test_tools.sh checks --json lines
-  [ -f /usr/include/raft.h ] || need+=(libraft-dev)          # picolog_raft.h: its tests, example, bench
-  [ -f /usr/include/uv.h ] || need+=(libuv1-dev)
+  [ -f $inc/raft.h ] || need+=(libraft-dev)          # picolog_raft.h: its tests, example, bench
+  [ -f $inc/uv.h ] || need+=(libuv1-dev)
   # sanitizer runtimes for gcc (make test runs the suite under ASan+UBSan and TSan)
   gccver=$(gcc -dumpversion 2>/dev/null | cut -d. -f1 || true)
   if [ -n "$gccver" ]; then
