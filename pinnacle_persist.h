@@ -223,7 +223,7 @@ typedef struct pp_stats {
     uint64_t active_orders;
     uint64_t journal_bytes, journal_segments, journal_first_seq;
     uint64_t syncs, snapshots, last_snapshot_seq, oldest_snapshot_seq;
-    uint64_t compactions, segments_deleted, rolls;
+    uint64_t compactions, segments_deleted, rolls;  /* format 2: the store journal's, rolls = segments it started */
     uint64_t ring_full_stalls;      /* hot path drained the ring itself (the maintainer lagged) */
     uint64_t store_flushes, store_rounds;  /* format 2: device flushes and sync rounds of the whole store */
     uint64_t grow_stalls;           /* hot path grew the journal file itself (the syncer lagged) */
@@ -4211,7 +4211,7 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
     o->oldest_snapshot_seq = pp__load_acq(&b->snap_oldest);
     o->compactions = pp__load_rlx(&b->st_compactions);
     if (!b->iid) o->segments_deleted = pp__load_rlx(&b->st_deleted);
-    o->rolls = pp__load_rlx(&b->st_rolls);
+    o->rolls = b->iid ? pp__sj_stat(&b->s->sj->st_created) : pp__load_rlx(&b->st_rolls);
     o->ring_full_stalls = pp__load_rlx(&b->st_ring_full);
     o->grow_stalls = pp__load_rlx(&b->st_grow);
     o->error = pp_error(b);
