@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 B=${B:-build}
 base="${PLG_TEST_DIR:-build/tmp}/format2"
 passed=0; failed=0; skipped=0
-for t in test_pinnacle test_pinnacle_integrity test_pinnacle_conditions test_marketdata; do
+for t in test_pinnacle test_pinnacle_integrity test_pinnacle_conditions test_marketdata test_pinnacle_open_errno; do
   bin="$B/test/$t"
   if [ ! -x "$bin" ]; then echo "FAIL $t: $bin was not built"; failed=$((failed + 1)); continue; fi
   out=$(PP_TEST_FORMAT=2 PLG_TEST_DIR="$base/$t" "$bin" 2>&1); rc=$?
