@@ -4360,10 +4360,37 @@ PPDEF int64_t pp_conn_get(pp_store *S, const char *name, void *out, size_t cap) 
 /* pp_check of a format-2 store (read-only): the instrument's id from the
  * catalog or its declaration, its snapshots, and one pass over the store
  * journal counting its frames (seqs dense from the snapshot on). */
-typedef struct pp__chk2 { const char *name; uint32_t iid; uint64_t first, last, snap, entries, bytes; int gap; } pp__chk2;
+typedef struct pp__chk2 {
+    const char *name; uint32_t iid; uint64_t first, last, snap, entries, bytes; int gap;
+    uint64_t durable_pos, durable_seq;   /* frames below durable_pos were durable; the book's last seq among them */
+} pp__chk2;
+
+/* The journal position below which the segments' durable marks vouch for
+ * every frame (durability is a prefix of the journal: the highest vouched
+ * position wins). Unreadable or damaged headers count for nothing here; the
+ * scan reports them. */
+static uint64_t pp__sj_marked_pos(const char *jd) {
+    uint64_t *v = NULL, best = 0;
+    size_t n = 0;
+    if (pp__list_numbered(jd, ".ppj", 0, &v, &n) != 0) return 0;
+    char path[4096];
+    for (size_t i = 0; i < n; i++) {
+        uint8_t h[PP__PAGE];
+        pp__numbered(path, sizeof path, jd, v[i], ".ppj");
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+        if (fd >= 0) close(fd);
+        uint64_t salt, index, data_bytes, end, flags;
+        if (got != (ssize_t)sizeof h || pp__sj_hdr_decode(h, &salt, &index, &data_bytes) != 0 || index != v[i]) continue;
+        if (pp__sj_mark_get(h, salt, &end, &flags) == 1 && end <= data_bytes && index * data_bytes + end > best)
+            best = index * data_bytes + end;
+    }
+    PINNACLE_PERSIST_FREE(v);
+    return best;
+}
+
 static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     pp__chk2 *c = (pp__chk2 *)ctx;
-    (void)pos;
     if (f[8] == PP__SJ_DECLARE) {
         unsigned nl = f[9];
         if (!c->iid && nl == strlen(c->name) && memcmp(f + 24, c->name, nl) == 0) c->iid = pp__get32(f + 12);
@@ -4375,6 +4402,7 @@ static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t 
     else if (seq != c->last + 1) return PP_ECORRUPT;
     if (c->first > c->snap + 1 && seq == c->first) c->gap = 1;   /* starts after a hole the snapshot does not cover */
     c->last = seq; c->entries++; c->bytes += len;
+    if (pos + len <= c->durable_pos) c->durable_seq = seq;
     return 0;
 }
 
@@ -4405,6 +4433,7 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     pp__sjwhere w;
     memset(&w, 0, sizeof w);
     if (!rc) {
+        c.durable_pos = pp__sj_marked_pos(jd);
         rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__check2_frame, &c, &w);
         if (rc) pp__chk_where(out, w.file, w.offset, w.detail);
         else if (w.torn) { out->torn_tail = 1; pp__chk_where(out, w.file, w.offset, w.detail); }
@@ -4422,6 +4451,7 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     }
     out->journal_first_seq = c.first; out->journal_last_seq = c.last ? c.last : c.snap;
     out->journal_bytes = c.bytes;
+    out->durable_mark_seq = c.durable_seq;
     PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
     return out->status = rc;
 }

@@ -235,6 +235,8 @@ static void test_torn_tail_truncated(void) {
     CHECK_EQ(pp_check(dir, "T", &r), 0);
     CHECK(r.torn_tail);
     CHECK_EQ(r.offset, ent_off(101));
+    CHECK_EQ(r.journal_last_seq, 100);
+    CHECK_EQ(r.durable_mark_seq, 100);                 /* the clean close made all of it durable */
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "T", &b));
     CHECK(same(b, &M1));
@@ -357,6 +359,7 @@ static void test_unsynced_hole_across_segments(void) {
     CHECK(r.torn_tail);
     CHECK_EQ(r.journal_last_seq, hole_seq - 1);
     CHECK_EQ(r.offset, hole_off);
+    CHECK_EQ(r.durable_mark_seq, f2 ? 1022 : 256);     /* only segment 1's mark is left: its last entry */
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "H", &b));
     CHECK_EQ(pp_last_seq(b), hole_seq - 1);
