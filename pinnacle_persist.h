@@ -988,6 +988,7 @@ struct pp_book {
     int dirs_made;               /* books/<name>/{snapshots,md} exist (made at the first snapshot) */
     uint64_t applied_pos;        /* shadow_mu: journal position after the last frame applied */
     uint64_t first_pos;          /* atomic: the journal position of the book's first frame still needed */
+    uint64_t recovered_snap;     /* recovery: the seq its snapshot covers (frames up to it are skipped) */
     uint64_t snap_oldest_pos;    /* atomic: the position the oldest kept snapshot covers */
     uint64_t snap_newest_pos;    /* atomic: the position the newest snapshot covers */
 };
@@ -3373,13 +3374,32 @@ static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_boo
         rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
         if (!rc) rc = pp__md_load(b, snap);
     }
-    if (!rc) { b->last = snap; b->applied = snap; }
+    if (!rc) { b->last = snap; b->applied = snap; b->recovered_snap = snap; }
     if (!rc) rc = pp__byid_set(S, iid, b);
     if (!rc) { rc = pp__store_add(S, b); if (rc) pp__byid_set(S, iid, NULL); }
     if (rc) { if (b) pp__book_free(b); return rc; }
     if (iid >= S->next_iid) S->next_iid = iid + 1;
     *out = b;
     return 0;
+}
+
+/* One name, one id: a name declared (in the catalog or the journal) under
+ * two ids is damage, the writer never does it. Checked once after the scan,
+ * by sorting the names (a check per declaration would cost O(books^2)). */
+static int pp__cmp_book_name(const void *a, const void *b) {
+    return strcmp((*(pp_book *const *)a)->name, (*(pp_book *const *)b)->name);
+}
+static int pp__names_unique(pp_store *S, const char **dup) {
+    *dup = NULL;
+    if (S->nbooks < 2) return 0;
+    pp_book **v = (pp_book **)pp__alloc(S->nbooks * sizeof *v);
+    if (!v) return PP_ENOMEM;
+    memcpy(v, S->books, S->nbooks * sizeof *v);
+    qsort(v, S->nbooks, sizeof *v, pp__cmp_book_name);
+    for (size_t i = 1; i < S->nbooks && !*dup; i++)
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0) *dup = v[i]->name;
+    PINNACLE_PERSIST_FREE(v);
+    return *dup ? PP_ECORRUPT : 0;
 }
 
 /* Recovery: one pass over the store journal, each frame to its book. */
@@ -3400,8 +3420,8 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
     pp__ev v;
     pp__sj_dec_ev(f, &v);
-    if (v.seq <= b->last) return 0;                  /* covered by the book's snapshot */
-    if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing */
+    if (v.seq && v.seq <= b->recovered_snap) return 0;   /* covered by the book's snapshot (seqs start at 1) */
+    if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing, or a seq already replayed */
     pp__md_sink = &b->md;
     int rc = pp__apply(&b->shadow, &v);
     pp__md_sink = NULL;
@@ -3595,6 +3615,11 @@ static int pp__store2_open(pp_store *S) {
         else if (w.torn) PP__MSG(S, 0, "store journal: %s in %s at offset %llu; discarded", w.detail, w.file, (unsigned long long)w.offset);
     }
     PINNACLE_PERSIST_FREE(jd);
+    if (!rc) {
+        const char *dup;
+        rc = pp__names_unique(S, &dup);
+        if (rc == PP_ECORRUPT) PP__MSG(S, rc, "store journal: instrument %s is declared under two ids. Not opened (fail closed).", dup);
+    }
     for (size_t i = 0; i < S->nbooks && !rc; i++) {
         pp_book *b = S->books[i];
         b->last_seq = b->last; b->durable = b->last;
