@@ -29,7 +29,8 @@
  *     pp_execute(b, 42, 4, 6500000);               // partial fill; at qty 0 the order leaves
  *     pp_sync(b);                                  // everything so far survives power loss
  *     if (pp_durable(b) >= seq) confirm(...);      // or: acknowledge on the background sync
- *     pp_orders(b, visit, ctx);                    // the active orders, in priority order
+ *     pp_orders(b, visit, ctx);                    // the active orders, in price-time priority
+ *     pp_top(b, &bid, &ask);                       // best bid/ask: price, total qty, orders
  *     pp_close(st);
  *
  * ARCHITECTURE
@@ -76,8 +77,8 @@
  *   may be fed by different threads). pp_book_open may be called from any
  *   thread, also for the same new instrument at once (both get one book). pp_sync, pp_snapshot, pp_orders,
  *   pp_durable, pp_last_seq and pp_get_stats may be called from any thread.
- *   A pp_orders visitor must not journal events on the same book (it runs
- *   under the book's shadow lock); collect, then act.
+ *   pp_top, pp_depth and pp_find too. A pp_orders visitor runs after the
+ *   shadow lock is let go (on a copy), so it may journal on the same book.
  *
  * COMPILE-TIME OPTIONS
  *   PINNACLE_PERSIST_STATIC      every function static
@@ -275,6 +276,34 @@ PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_r
 /* The instruments of the store in data_dir, read-only (no lock taken):
  * visit(name, ctx) for each; a nonzero return stops and is returned. */
 PPDEF int      pp_list(const char *data_dir, int (*visit)(const char *instrument, void *ctx), void *ctx);
+
+/* ---- Engine API: views, waits, named events (>>views >>engine) -----------
+ * Book views come from the book's shadow (the full active-order state kept
+ * by the maintainer, off the trading thread), never from the hot path.
+ * CONSISTENT means: a view is the book exactly as it was after one seq, the
+ * seq of the last event applied to it, reported in pp_level.seq; every
+ * event journaled on the book before the call started is in it (the call
+ * catches the shadow up first), and no view mixes two seqs. pp_top is O(1)
+ * and pp_depth O(n) after that catch-up: per-side price levels are kept
+ * beside the shadow from the first view on (built once from the shadow,
+ * then maintained per event by the maintainer). Any thread may call them. */
+typedef struct pp_level {
+    int64_t  price;    /* ticks */
+    int64_t  qty;      /* total remaining qty of the orders at this price */
+    uint64_t orders;   /* number of orders at this price (0: the side is empty) */
+    uint64_t seq;      /* the view is the book after this seq (the same for every level of one call) */
+} pp_level;
+/* Best bid and best ask; an empty side gives price 0, qty 0, orders 0 (and
+ * the view's seq). Either pointer may be NULL. 0 or an error. */
+PPDEF int      pp_top(pp_book *b, pp_level *bid, pp_level *ask);
+/* The best n levels of one side (PP_BUY: highest price first, PP_SELL:
+ * lowest first) into levels[0..n); returns how many were filled (>= 0), or
+ * an error. */
+PPDEF int      pp_depth(pp_book *b, int side, pp_level *levels, size_t n);
+/* pp_orders visits the active orders in price-time priority per side: the
+ * bids best price first, then the asks best price first; within a price by
+ * priority seq (arrival, or the modify that reset it). The orders are copied
+ * out under the shadow lock and visited after it, all as of one seq. */
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -935,6 +964,10 @@ static int pp__has_data(const char *path) {
     return found;
 }
 
+/* a price level of the book views (>>views) */
+typedef struct pp__lvl { int64_t price, qty; uint64_t orders; } pp__lvl;
+typedef struct pp__lvside { pp__lvl *v; size_t n, cap; } pp__lvside;
+
 struct pp_book {
     /* hot path: owned by the thread feeding the book */
     pp__seg *cur;
@@ -991,6 +1024,9 @@ struct pp_book {
     uint64_t recovered_snap;     /* recovery: the seq its snapshot covers (frames up to it are skipped) */
     uint64_t snap_oldest_pos;    /* atomic: the position the oldest kept snapshot covers */
     uint64_t snap_newest_pos;    /* atomic: the position the newest snapshot covers */
+    /* book views (>>views): per-side price levels, made at the first view, then kept by the drain; shadow_mu */
+    int lv_on;
+    pp__lvside lv[2];            /* [0] bids, [1] asks */
 };
 
 struct pp_store {
@@ -1864,6 +1900,129 @@ PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
     return rc;
 }
 
+/* >>views ----------------------------------------------------------------- */
+/* Price levels of the shadow, per side, for pp_top and pp_depth. Each side
+ * is an array sorted worst price first, best last (bids ascending, asks
+ * descending), so the busy end of the book is the cheap end to insert and
+ * delete at. Made from the shadow at the first view (sort and sum), then
+ * moved by every event the drain applies (pp__apply_book); on ENOMEM they
+ * are dropped and made again at the next view. All under shadow_mu. */
+static void pp__lv_free(pp_book *b) {
+    for (int k = 0; k < 2; k++) { PINNACLE_PERSIST_FREE(b->lv[k].v); b->lv[k].v = NULL; b->lv[k].n = b->lv[k].cap = 0; }
+    b->lv_on = 0;
+}
+
+/* the index of price px, or where it would go (the levels before it are worse) */
+static size_t pp__lv_find(const pp__lvside *s, int ask, int64_t px) {
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t p = s->v[mid].price;
+        if (ask ? p > px : p < px) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* qty and orders of the level at px change by dq and dn (a level appears
+ * with its first order and goes with its last). 0 or PP_ENOMEM. */
+static int pp__lv_move(pp_book *b, uint64_t side, int64_t px, int64_t dq, int64_t dn) {
+    if (side != PP_BUY && side != PP_SELL) return 0;     /* never journaled by pp_add */
+    int ask = side == PP_SELL;
+    pp__lvside *s = &b->lv[ask];
+    size_t i = pp__lv_find(s, ask, px);
+    if (i < s->n && s->v[i].price == px) {
+        pp__lvl *l = &s->v[i];
+        PINNACLE_PERSIST_ASSERT(dn >= 0 || l->orders >= (uint64_t)-dn);
+        l->qty += dq;
+        l->orders = (uint64_t)((int64_t)l->orders + dn);
+        if (l->orders == 0) {
+            PINNACLE_PERSIST_ASSERT(l->qty == 0);
+            memmove(l, l + 1, (s->n - i - 1) * sizeof *l);
+            s->n--;
+        }
+        return 0;
+    }
+    PINNACLE_PERSIST_ASSERT(dn == 1);
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        pp__lvl *v = (pp__lvl *)PINNACLE_PERSIST_REALLOC(s->v, nc * sizeof *v);
+        if (!v) return PP_ENOMEM;
+        s->v = v; s->cap = nc;
+    }
+    memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof *s->v);
+    s->v[i].price = px; s->v[i].qty = dq; s->v[i].orders = 1;
+    s->n++;
+    return 0;
+}
+
+static int pp__lv_cmp_bid(const void *a, const void *c) {      /* ascending: best (highest) last */
+    int64_t x = ((const pp__lvl *)a)->price, y = ((const pp__lvl *)c)->price;
+    return x < y ? -1 : x > y;
+}
+static int pp__lv_cmp_ask(const void *a, const void *c) { return pp__lv_cmp_bid(c, a); }
+
+/* Make the levels from the shadow: every order a level of one, sorted, then
+ * equal prices summed. O(n log n), once. */
+static int pp__lv_build(pp_book *b) {
+    pp__lv_free(b);
+    uint64_t cnt[2] = {0, 0};
+    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) {
+        const pp__oslot *o = &b->shadow.t[i];
+        if (o->id && (o->side == PP_BUY || o->side == PP_SELL)) cnt[o->side == PP_SELL]++;
+    }
+    for (int k = 0; k < 2; k++) {
+        b->lv[k].cap = cnt[k] > 64 ? (size_t)cnt[k] : 64;
+        b->lv[k].v = (pp__lvl *)PINNACLE_PERSIST_MALLOC(b->lv[k].cap * sizeof(pp__lvl));
+        if (!b->lv[k].v) { pp__lv_free(b); return PP_ENOMEM; }
+    }
+    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) {
+        const pp__oslot *o = &b->shadow.t[i];
+        if (!o->id || (o->side != PP_BUY && o->side != PP_SELL)) continue;
+        pp__lvside *s = &b->lv[o->side == PP_SELL];
+        pp__lvl *l = &s->v[s->n++];
+        l->price = o->price; l->qty = o->qty; l->orders = 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        pp__lvside *s = &b->lv[k];
+        PINNACLE_PERSIST_ASSERT(s->n == cnt[k]);
+        if (s->n) qsort(s->v, s->n, sizeof *s->v, k ? pp__lv_cmp_ask : pp__lv_cmp_bid);
+        size_t w = 0;
+        for (size_t r = 0; r < s->n; r++) {
+            if (w && s->v[w - 1].price == s->v[r].price) { s->v[w - 1].qty += s->v[r].qty; s->v[w - 1].orders++; }
+            else s->v[w++] = s->v[r];
+        }
+        s->n = w;
+    }
+    b->lv_on = 1;
+    return 0;
+}
+
+/* pp__apply on the book's shadow, and the levels moved with it. */
+static int pp__apply_book(pp_book *b, const pp__ev *v) {
+    if (!b->lv_on || v->type < PP_EV_ADD || v->type > PP_EV_MODIFY || v->id == 0) return pp__apply(&b->shadow, v);
+    pp__oslot was;
+    memset(&was, 0, sizeof was);
+    if (v->type != PP_EV_ADD) {
+        const pp__oslot *o = pp__shadow_find(&b->shadow, v->id);
+        if (o) was = *o;
+    }
+    int rc = pp__apply(&b->shadow, v);
+    if (rc) return rc;                    /* nothing applied: the levels stand */
+    int r = 0;
+    switch (v->type) {
+    case PP_EV_ADD:     r = pp__lv_move(b, (uint64_t)v->side, v->price, v->qty, 1); break;
+    case PP_EV_CANCEL:  r = pp__lv_move(b, was.side, was.price, -was.qty, -1); break;
+    case PP_EV_EXECUTE: r = pp__lv_move(b, was.side, was.price, -v->qty, v->qty == was.qty ? -1 : 0); break;
+    default:
+        r = pp__lv_move(b, was.side, was.price, -was.qty, -1);
+        if (!r) r = pp__lv_move(b, was.side, v->price, v->qty, 1);
+        break;
+    }
+    if (r) pp__lv_free(b);                /* out of memory: made again at the next view */
+    return 0;
+}
+
 /* >>shadow ---------------------------------------------------------------- */
 static int pp__store_catch_up(pp_book *b);
 static int pp__store_wait_durable(pp_book *b, uint64_t seq);
@@ -1886,7 +2045,7 @@ static int pp__drain_n(pp_book *b, uint64_t max) {
         v.type = e[4]; v.side = e[5];
         v.seq = pp__get64(e + 8); v.id = pp__get64(e + 16);
         v.price = (int64_t)pp__get64(e + 24); v.qty = (int64_t)pp__get64(e + 32); v.ts = pp__get64(e + 40);
-        int r = pp__apply(&b->shadow, &v);
+        int r = pp__apply_book(b, &v);
         if (r && !rc) rc = r;
         b->applied = v.seq;
     }
@@ -3102,6 +3261,7 @@ static void pp__book_free(pp_book *b) {
     PINNACLE_PERSIST_FREE(b->idx_spare);
     PINNACLE_PERSIST_FREE(b->idx_garbage);
     pp__shadow_free(&b->shadow);
+    pp__lv_free(b);
     if (b->ring) munmap(b->ring, (size_t)(b->ring_mask + 1) * PP__ENTRY);
     pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu); pthread_mutex_destroy(&b->grow_mu);
     pthread_mutex_destroy(&b->sync_mu); pthread_mutex_destroy(&b->snap_mu);
@@ -3487,7 +3647,7 @@ static int pp__store_drain(pp_store *S, uint64_t max_frames) {
             pp__sj_dec_ev(f, &v);
             if (b && v.seq == b->applied + 1) {
                 pp__md_sink = &b->md;
-                int r = pp__apply(&b->shadow, &v);
+                int r = pp__apply_book(b, &v);
                 pp__md_sink = NULL;
                 if (r) { if (!rc) rc = r; pp__poison(b, r); }
                 b->applied = v.seq; b->applied_pos = p;
@@ -4147,9 +4307,13 @@ PPDEF int pp_compact(pp_book *b) {
     return b->mode == PP_JOURNAL_MMAP ? pp__compact_mmap(b, 1) : pp__compact_strict(b, 1);
 }
 
-static int pp__by_seq(const void *a, const void *c) {
-    uint64_t x = (*(const pp__oslot *const *)a)->seq, y = (*(const pp__oslot *const *)c)->seq;
-    return x < y ? -1 : x > y;
+/* price-time priority: bids before asks, the better price first, then the lower priority seq */
+static int pp__by_priority(const void *a, const void *c) {
+    const pp__oslot *x = (const pp__oslot *)a, *y = (const pp__oslot *)c;
+    int xs = x->side == PP_SELL, ys = y->side == PP_SELL;
+    if (xs != ys) return xs - ys;
+    if (x->price != y->price) return (xs ? x->price < y->price : x->price > y->price) ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ctx) {
@@ -4157,19 +4321,22 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
     pthread_mutex_lock(&b->shadow_mu);
     int rc = pp__drain(b);
     if (rc) { pthread_mutex_unlock(&b->shadow_mu); pp__poison(b, rc); return rc; }
+    /* one straight copy under the lock (the book as of b->applied); the sort
+     * and the visits after it, so the maintainer is not held up */
     uint64_t n = b->shadow.n, k = 0;
-    pp__oslot **v = (pp__oslot **)PINNACLE_PERSIST_MALLOC((n ? n : 1) * sizeof *v);
+    pp__oslot *v = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(n ? n : 1) * sizeof *v);
     if (!v) { pthread_mutex_unlock(&b->shadow_mu); return PP_ENOMEM; }
-    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = &b->shadow.t[i];
-    qsort(v, (size_t)k, sizeof *v, pp__by_seq);
+    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = b->shadow.t[i];
+    pthread_mutex_unlock(&b->shadow_mu);
+    PINNACLE_PERSIST_ASSERT(k == n);
+    qsort(v, (size_t)k, sizeof *v, pp__by_priority);
     for (uint64_t i = 0; i < k && !rc; i++) {
         pp_order o;
         memset(&o, 0, sizeof o);
-        o.id = v[i]->id; o.price = v[i]->price; o.qty = v[i]->qty; o.ts_ns = v[i]->ts;
-        o.side = (uint8_t)v[i]->side; o.seq = v[i]->seq;
+        o.id = v[i].id; o.price = v[i].price; o.qty = v[i].qty; o.ts_ns = v[i].ts;
+        o.side = (uint8_t)v[i].side; o.seq = v[i].seq;
         rc = visit(&o, ctx);
     }
-    pthread_mutex_unlock(&b->shadow_mu);
     PINNACLE_PERSIST_FREE(v);
     return rc;
 }
@@ -4194,6 +4361,44 @@ PPDEF uint64_t pp_order_count(pp_book *b) {
     uint64_t n = b->shadow.n;
     pthread_mutex_unlock(&b->shadow_mu);
     return n;
+}
+
+/* >>views: shadow_mu held, caught up; the levels made if they are not */
+static int pp__view_begin(pp_book *b) {
+    if (!b) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int rc = pp__drain(b);
+    if (rc) { pthread_mutex_unlock(&b->shadow_mu); pp__poison(b, rc); return rc; }
+    if (!b->lv_on && (rc = pp__lv_build(b)) != 0) { pthread_mutex_unlock(&b->shadow_mu); return rc; }
+    return 0;
+}
+
+static void pp__level_out(pp_level *out, const pp__lvl *l, uint64_t seq) {
+    memset(out, 0, sizeof *out);
+    if (l) { out->price = l->price; out->qty = l->qty; out->orders = l->orders; }
+    out->seq = seq;
+}
+
+PPDEF int pp_top(pp_book *b, pp_level *bid, pp_level *ask) {
+    int rc = pp__view_begin(b);
+    if (rc) return rc;
+    const pp__lvside *bs = &b->lv[0], *as = &b->lv[1];
+    if (bid) pp__level_out(bid, bs->n ? &bs->v[bs->n - 1] : NULL, b->applied);
+    if (ask) pp__level_out(ask, as->n ? &as->v[as->n - 1] : NULL, b->applied);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return 0;
+}
+
+PPDEF int pp_depth(pp_book *b, int side, pp_level *levels, size_t n) {
+    if (!b || (side != PP_BUY && side != PP_SELL) || (n && !levels)) return PP_EINVAL;
+    int rc = pp__view_begin(b);
+    if (rc) return rc;
+    const pp__lvside *s = &b->lv[side == PP_SELL];
+    size_t k = n < s->n ? n : s->n;
+    if (k > INT32_MAX) k = INT32_MAX;
+    for (size_t i = 0; i < k; i++) pp__level_out(&levels[i], &s->v[s->n - 1 - i], b->applied);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return (int)k;
 }
 
 PPDEF uint64_t pp_last_seq(const pp_book *b) { return pp__load_acq(&b->last_seq); }
@@ -4656,7 +4861,7 @@ public:
         int rc = pp_find(b_, id, &o);
         return rc ? result<pp_order>::failure(rc) : result<pp_order>(o);
     }
-    /* Visit the active orders in priority order: f(const pp_order &). */
+    /* Visit the active orders in price-time priority: f(const pp_order &). */
     template <class F> result<void> orders(F &&f) {
         typedef typename std::remove_reference<F>::type G;
         int rc = pp_orders(b_, &detail::visitor<G>::trampoline, (void *)&f);

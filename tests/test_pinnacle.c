@@ -62,11 +62,18 @@ static int step(pp_book *b, model *m, uint64_t *rng, uint64_t *next_id) {
     return rc;
 }
 
-typedef struct cmp_ctx { const model *m; uint64_t seen, bad, last_seq_order; } cmp_ctx;
+typedef struct cmp_ctx { const model *m; uint64_t seen, bad, last_seq_order; pp_order prev; } cmp_ctx;
 static int cmp_visit(const pp_order *o, void *c_) {
     cmp_ctx *c = (cmp_ctx *)c_;
     c->seen++;
-    if (o->seq < c->last_seq_order) c->bad++;          /* priority order */
+    /* price-time priority: bids, then asks; the better price first; then by priority seq */
+    if (c->seen > 1) {
+        const pp_order *p = &c->prev;
+        if (p->side == PP_SELL && o->side == PP_BUY) c->bad++;
+        else if (p->side == o->side && p->price != o->price && (o->side == PP_BUY ? o->price > p->price : o->price < p->price)) c->bad++;
+        else if (p->side == o->side && p->price == o->price && o->seq < p->seq) c->bad++;
+    }
+    c->prev = *o;
     c->last_seq_order = o->seq;
     if (o->id >= MAXID || !c->m->live[o->id]) { c->bad++; return 0; }
     const pp_order *x = &c->m->o[o->id];

@@ -1,0 +1,362 @@
+/* pinnacle_persist.h: what a matching engine needs from the book (issue 13).
+ *   - book views (pp_top, pp_depth, pp_orders in price-time priority) equal a
+ *     reference book kept here, over random events, in the per-instrument
+ *     layout, format 2 (PP_STORE_JOURNAL) and strict mode, after a snapshot
+ *     and after reopen; a view taken on another thread while the trading
+ *     thread journals is the book after exactly the seq it reports.
+ * Seeded: PP_ENGINE_SEED=n replays a run (the seed is printed on failure). */
+#define PINNACLE_PERSIST_IMPLEMENTATION
+#define PINNACLE_PERSIST_TEST_IO
+#include "pinnacle_persist.h"
+#include "t.h"
+#include <pthread.h>
+#include <sched.h>
+
+/* remove a test's scratch directory (t_dir made it) */
+static void rm_dir(const char *dir) {
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static void quiet(void *u, int code, const char *msg) { (void)u; (void)code; (void)msg; }
+
+/* valgrind and the sanitizer runs: fewer events */
+static int quick(void) {
+    const char *p = getenv("LD_PRELOAD");
+    return (p && strstr(p, "valgrind")) || getenv("PLG_TEST_QUICK") != NULL;
+}
+
+static uint64_t seed0(void) {
+    const char *e = getenv("PP_ENGINE_SEED");
+    return e ? strtoull(e, NULL, 10) : 1313;
+}
+
+enum { L_MMAP = 1, L_STORE = 2, L_STRICT = 3 };
+static const char *layout_name(int l) { return l == L_MMAP ? "per-instrument mmap" : l == L_STORE ? "format 2" : "strict"; }
+
+static plg_config strict_lc;
+static pp_config cfg_for(const char *dir, int layout) {
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.data_dir = dir;
+    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT;
+    c.log_fn = quiet;
+    c.journal_sync_interval_ms = 2;
+    c.journal_chunk_bytes = 64 << 10;
+    c.journal_segment_bytes = 1 << 20;
+    c.ring_entries = 1024;
+    if (layout == L_STORE) c.flags |= PP_STORE_JOURNAL;
+    if (layout == L_STRICT) {
+        memset(&strict_lc, 0, sizeof strict_lc);
+        strict_lc.segment_size = 1 << 20;
+        strict_lc.ring_capacity = 1 << 20;
+        strict_lc.log_fn = quiet;
+        c.mode = PP_JOURNAL_STRICT;
+        c.strict_log = &strict_lc;
+    }
+    return c;
+}
+
+/* ---- the reference book ---------------------------------------------------- */
+#define MAXID 8192
+typedef struct mo { int live; uint8_t side; int64_t price, qty; uint64_t seq; } mo;
+typedef struct mev { int type; uint64_t id; uint8_t side; int64_t price, qty; } mev;
+typedef struct model { mo o[MAXID]; uint64_t next_id, seq; } model;
+
+static void m_apply(model *m, const mev *e) {
+    mo *o = &m->o[e->id];
+    m->seq++;
+    switch (e->type) {
+    case PP_EV_ADD: o->live = 1; o->side = e->side; o->price = e->price; o->qty = e->qty; o->seq = m->seq; break;
+    case PP_EV_CANCEL: o->live = 0; break;
+    case PP_EV_EXECUTE: o->qty -= e->qty; if (!o->qty) o->live = 0; break;
+    default:
+        if (e->price != o->price || e->qty > o->qty) o->seq = m->seq;
+        o->price = e->price; o->qty = e->qty;
+        break;
+    }
+}
+
+static uint64_t m_live(const model *m, uint64_t *ids) {
+    uint64_t n = 0;
+    for (uint64_t id = 1; id < m->next_id; id++) if (m->o[id].live) { if (ids) ids[n] = id; n++; }
+    return n;
+}
+
+/* a random valid event; ids are never reused (an id's slot is its history) */
+static void m_gen(model *m, uint64_t *rng, mev *e) {
+    static uint64_t ids[MAXID];
+    memset(e, 0, sizeof *e);
+    uint64_t n = m_live(m, ids), r = t_rand(rng) % 100;
+    if (m->next_id < MAXID - 1 && (n == 0 || r < (n > 250 ? 30u : 55u))) {
+        e->type = PP_EV_ADD; e->id = m->next_id++;
+        e->side = (t_rand(rng) & 1) ? PP_BUY : PP_SELL;
+        e->price = 100 + (int64_t)(t_rand(rng) % 24);     /* few prices: many orders per level */
+        e->qty = 1 + (int64_t)(t_rand(rng) % 20);
+        return;
+    }
+    if (n == 0) { e->type = 0; return; }
+    e->id = ids[t_rand(rng) % n];
+    const mo *o = &m->o[e->id];
+    r = t_rand(rng) % 3;
+    if (r == 0) e->type = PP_EV_CANCEL;
+    else if (r == 1) { e->type = PP_EV_EXECUTE; e->qty = 1 + (int64_t)(t_rand(rng) % (uint64_t)o->qty); e->price = o->price; }
+    else {
+        e->type = PP_EV_MODIFY;
+        e->price = o->price + (int64_t)(t_rand(rng) % 3) - 1;
+        if (e->price <= 0) e->price = 1;
+        e->qty = 1 + (int64_t)(t_rand(rng) % 30);
+    }
+}
+
+static int call(pp_book *b, const mev *e) {
+    switch (e->type) {
+    case PP_EV_ADD: { pp_order o; memset(&o, 0, sizeof o); o.id = e->id; o.price = e->price; o.qty = e->qty; o.side = e->side; o.ts_ns = e->id; return pp_add(b, &o); }
+    case PP_EV_CANCEL: return pp_cancel(b, e->id);
+    case PP_EV_EXECUTE: return pp_execute(b, e->id, e->qty, e->price);
+    default: return pp_modify(b, e->id, e->price, e->qty);
+    }
+}
+
+/* journal e on b (strict mode: retry a full ring) and on the model */
+static int step(pp_book *b, model *m, const mev *e) {
+    int rc;
+    while ((rc = call(b, e)) == PP_EFULL) usleep(50);
+    if (rc == 0) m_apply(m, e);
+    return rc;
+}
+
+/* price-time priority, as pp_orders documents it */
+static const model *sort_m;
+static int by_priority(const void *a, const void *c) {
+    const mo *x = &sort_m->o[*(const uint64_t *)a], *y = &sort_m->o[*(const uint64_t *)c];
+    int xs = x->side == PP_SELL, ys = y->side == PP_SELL;
+    if (xs != ys) return xs - ys;
+    if (x->price != y->price) return (xs ? x->price < y->price : x->price > y->price) ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* the model's levels of one side, best first */
+static size_t m_levels(const model *m, int side, pp_level *lv, size_t cap) {
+    static uint64_t ids[MAXID];
+    uint64_t n = m_live(m, ids);
+    sort_m = m;
+    qsort(ids, (size_t)n, sizeof *ids, by_priority);
+    size_t k = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const mo *o = &m->o[ids[i]];
+        if (o->side != side) continue;
+        if (k && lv[k - 1].price == o->price) { lv[k - 1].qty += o->qty; lv[k - 1].orders++; continue; }
+        if (k == cap) break;
+        lv[k].price = o->price; lv[k].qty = o->qty; lv[k].orders = 1; lv[k].seq = m->seq;
+        k++;
+    }
+    return k;
+}
+
+typedef struct ovis { pp_order o[MAXID]; uint64_t n; } ovis;
+static int collect(const pp_order *o, void *ctx) {
+    ovis *v = (ovis *)ctx;
+    if (v->n < MAXID) v->o[v->n] = *o;
+    v->n++;
+    return 0;
+}
+
+/* every view of the book equals the model; 1 if so (failures printed) */
+static int views_match(pp_book *b, const model *m, const char *where) {
+    static pp_level want[64], got[64];
+    static uint64_t ids[MAXID];
+    static ovis v;
+    int good = 1;
+    for (int side = PP_BUY; side <= PP_SELL; side++) {
+        size_t wn = m_levels(m, side, want, 64);
+        int gn = pp_depth(b, side, got, 64);
+        if (gn != (int)wn) { good = 0; fprintf(stderr, "    %s: side %d depth %d levels, the model %zu\n", where, side, gn, wn); continue; }
+        for (size_t i = 0; i < wn; i++)
+            if (got[i].price != want[i].price || got[i].qty != want[i].qty || got[i].orders != want[i].orders || got[i].seq != m->seq) {
+                good = 0;
+                fprintf(stderr, "    %s: side %d level %zu: {%lld, %lld, %llu, seq %llu}, the model {%lld, %lld, %llu, seq %llu}\n", where, side, i,
+                        (long long)got[i].price, (long long)got[i].qty, (unsigned long long)got[i].orders, (unsigned long long)got[i].seq,
+                        (long long)want[i].price, (long long)want[i].qty, (unsigned long long)want[i].orders, (unsigned long long)m->seq);
+                break;
+            }
+        if (wn > 2 && pp_depth(b, side, got, 2) != 2) { good = 0; fprintf(stderr, "    %s: depth of 2 did not give 2\n", where); }
+    }
+    pp_level bid, ask, wb, wa;
+    memset(&wb, 0, sizeof wb); memset(&wa, 0, sizeof wa);
+    m_levels(m, PP_BUY, &wb, 1); m_levels(m, PP_SELL, &wa, 1);
+    wb.seq = wa.seq = m->seq;
+    if (pp_top(b, &bid, &ask) != 0 || memcmp(&bid, &wb, sizeof bid) != 0 || memcmp(&ask, &wa, sizeof ask) != 0) {
+        good = 0;
+        fprintf(stderr, "    %s: top bid {%lld, %lld, %llu} ask {%lld, %lld, %llu}, the model bid {%lld, %lld, %llu} ask {%lld, %lld, %llu}\n", where,
+                (long long)bid.price, (long long)bid.qty, (unsigned long long)bid.orders, (long long)ask.price, (long long)ask.qty,
+                (unsigned long long)ask.orders, (long long)wb.price, (long long)wb.qty, (unsigned long long)wb.orders, (long long)wa.price,
+                (long long)wa.qty, (unsigned long long)wa.orders);
+    }
+    /* pp_orders: the live orders in price-time priority */
+    uint64_t n = m_live(m, ids);
+    sort_m = m;
+    qsort(ids, (size_t)n, sizeof *ids, by_priority);
+    v.n = 0;
+    if (pp_orders(b, collect, &v) != 0 || v.n != n) { fprintf(stderr, "    %s: pp_orders visited %llu, the model has %llu\n", where, (unsigned long long)v.n, (unsigned long long)n); return 0; }
+    for (uint64_t i = 0; i < n; i++) {
+        const mo *o = &m->o[ids[i]];
+        const pp_order *g = &v.o[i];
+        if (g->id != ids[i] || g->price != o->price || g->qty != o->qty || g->side != o->side || g->seq != o->seq) {
+            fprintf(stderr, "    %s: pp_orders #%llu is id %llu (price %lld seq %llu), the model's id %llu (price %lld seq %llu)\n", where,
+                    (unsigned long long)i, (unsigned long long)g->id, (long long)g->price, (unsigned long long)g->seq,
+                    (unsigned long long)ids[i], (long long)o->price, (unsigned long long)o->seq);
+            return 0;
+        }
+    }
+    return good;
+}
+
+static model M, M2;
+
+/* Random events on a book, its views checked against the model every few
+ * events (the levels kept event by event), across a snapshot and two
+ * reopens (the levels made from the recovered shadow); a second book is
+ * first viewed after all its events (the levels made at once). */
+static void run_views(int layout) {
+    char name[64];
+    snprintf(name, sizeof name, "pp_engine_views_%d", layout);
+    const char *dir = t_dir(name);
+    pp_config c = cfg_for(dir, layout);
+    pp_store *s; pp_book *b, *late;
+    REQUIRE(pp_open(&s, &c) == 0);
+    int rc = pp_book_open(s, "VIEW", &b);
+    if (layout == L_STRICT && rc == PP_ELOG && t_has_odirect(dir) == 0) { pp_close(s); SKIP("no O_DIRECT here (strict mode's picolog needs it)"); }
+    REQUIRE(rc == 0);
+    REQUIRE(pp_book_open(s, "LATE", &late) == 0);
+    memset(&M, 0, sizeof M); memset(&M2, 0, sizeof M2);
+    M.next_id = M2.next_id = 1;
+    uint64_t seed = seed0() * 10 + (uint64_t)layout, rng = seed, rng2 = seed ^ 0x5555;
+    int events = quick() ? 1500 : 6000, bad = 0;
+    pp_level lv;
+    memset(&lv, 0xff, sizeof lv);
+    CHECK_EQ(pp_top(b, &lv, NULL), 0);                        /* empty book: an empty level at seq 0 */
+    CHECK_EQ(lv.orders, 0); CHECK_EQ(lv.qty, 0); CHECK_EQ(lv.seq, 0);
+    CHECK_EQ(pp_depth(b, PP_BUY, &lv, 1), 0);
+    CHECK_EQ(pp_depth(b, 3, &lv, 1), PP_EINVAL);
+    for (int i = 1; i <= events && !bad; i++) {
+        mev e;
+        m_gen(&M, &rng, &e);
+        if (e.type) CHECK_EQ(step(b, &M, &e), 0);
+        m_gen(&M2, &rng2, &e);
+        if (e.type) CHECK_EQ(step(late, &M2, &e), 0);
+        if (i % 17 == 0 && !views_match(b, &M, "running")) bad = 1;
+        if (i == events / 3) CHECK_EQ(pp_snapshot(b), 0);
+        if (i == events / 2 || i == 3 * events / 4) {       /* reopen: the levels come from the recovered shadow */
+            CHECK_EQ(pp_close(s), 0);
+            REQUIRE(pp_open(&s, &c) == 0);
+            REQUIRE(pp_book_open(s, "VIEW", &b) == 0);
+            REQUIRE(pp_book_open(s, "LATE", &late) == 0);
+            CHECK_EQ(pp_last_seq(b), M.seq);
+            if (!views_match(b, &M, "after reopen")) bad = 1;
+        }
+    }
+    CHECK(!bad);
+    CHECK(views_match(b, &M, "at the end"));
+    CHECK(views_match(late, &M2, "first view at the end"));
+    CHECK(M.seq > (uint64_t)events / 2);
+    CHECK_EQ(pp_close(s), 0);
+    if (bad || t__cur_failed) fprintf(stderr, "  %s: replay with PP_ENGINE_SEED=%llu\n", layout_name(layout), (unsigned long long)seed0());
+    rm_dir(dir);
+}
+static void test_views_match_a_reference_book(void) { run_views(L_MMAP); }
+static void test_views_match_a_reference_book_format2(void) { run_views(L_STORE); }
+static void test_views_match_a_reference_book_strict(void) { run_views(L_STRICT); }
+
+/* A view taken on another thread while the trading thread journals: each is
+ * the book after exactly the seq it reports (the model replayed to that seq
+ * has the same top), and the seqs never go back. */
+#define NSEEN 4096
+typedef struct seen { pp_level bid, ask; } seen;
+typedef struct viewer { pp_book *b; int stop; seen s[NSEEN]; int n, err; } viewer;
+static void *viewer_main(void *arg) {
+    viewer *v = (viewer *)arg;
+    while (!__atomic_load_n(&v->stop, __ATOMIC_ACQUIRE) && v->n < NSEEN) {
+        seen x;
+        int rc = pp_top(v->b, &x.bid, &x.ask);
+        if (rc) { v->err = rc; break; }
+        if (x.bid.seq != x.ask.seq) { v->err = -1; break; }
+        if (v->n && x.bid.seq < v->s[v->n - 1].bid.seq) { v->err = -3; break; }   /* went back */
+        if (v->n && x.bid.seq == v->s[v->n - 1].bid.seq) { sched_yield(); continue; }
+        v->s[v->n++] = x;
+        if (v->n % 64 == 0) { pp_level d[8]; if (pp_depth(v->b, PP_SELL, d, 8) < 0) { v->err = -2; break; } }
+    }
+    return NULL;
+}
+
+static mev evs[40000];
+static viewer V;
+static void run_concurrent(int layout) {
+    char name[64];
+    snprintf(name, sizeof name, "pp_engine_conc_%d", layout);
+    const char *dir = t_dir(name);
+    pp_config c = cfg_for(dir, layout);
+    pp_store *s; pp_book *b;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "CONC", &b) == 0);
+    memset(&M, 0, sizeof M);
+    M.next_id = 1;
+    uint64_t rng = seed0() * 7 + (uint64_t)layout;
+    int events = quick() ? 4000 : 40000, nev = 0;
+    memset(&V, 0, sizeof V);
+    V.b = b;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, viewer_main, &V) == 0);
+    for (int i = 0; i < events; i++) {
+        mev e;
+        m_gen(&M, &rng, &e);
+        if (!e.type) continue;
+        if (step(b, &M, &e) != 0) { CHECK(0); break; }
+        evs[nev++] = e;
+    }
+    __atomic_store_n(&V.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    CHECK_EQ(V.err, 0);
+    CHECK(V.n > 0);
+    /* replay the model and compare each view at its seq */
+    memset(&M, 0, sizeof M);
+    M.next_id = 1;
+    int k = 0, bad = 0, distinct = 0;
+    uint64_t prev = 0;
+    for (int i = 0; i < V.n && !bad; i++) if (V.s[i].bid.seq < prev) bad = 1; else prev = V.s[i].bid.seq;
+    CHECK(!bad);
+    for (int i = 0; i <= nev && !bad; i++) {
+        while (k < V.n && V.s[k].bid.seq == M.seq) {
+            pp_level wb, wa;
+            memset(&wb, 0, sizeof wb); memset(&wa, 0, sizeof wa);
+            m_levels(&M, PP_BUY, &wb, 1); m_levels(&M, PP_SELL, &wa, 1);
+            const seen *x = &V.s[k];
+            if (x->bid.price != wb.price || x->bid.qty != wb.qty || x->bid.orders != wb.orders || x->ask.price != wa.price ||
+                x->ask.qty != wa.qty || x->ask.orders != wa.orders) {
+                bad = 1;
+                fprintf(stderr, "    view at seq %llu differs from the model there\n", (unsigned long long)M.seq);
+            }
+            if (k == 0 || V.s[k - 1].bid.seq != x->bid.seq) distinct++;
+            k++;
+        }
+        if (i < nev) { M.next_id = evs[i].id + 1 > M.next_id ? evs[i].id + 1 : M.next_id; m_apply(&M, &evs[i]); }
+    }
+    CHECK(!bad);
+    CHECK_EQ(k, V.n);                   /* every view's seq was one of the book's */
+    printf("    %s: %d views at %d distinct seqs checked\n", layout_name(layout), V.n, distinct);
+    CHECK_EQ(pp_close(s), 0);
+    if (bad || t__cur_failed) fprintf(stderr, "  replay with PP_ENGINE_SEED=%llu\n", (unsigned long long)seed0());
+    rm_dir(dir);
+}
+static void test_views_on_another_thread_are_consistent(void) { run_concurrent(L_MMAP); }
+static void test_views_on_another_thread_are_consistent_format2(void) { run_concurrent(L_STORE); }
+
+int main(void) {
+    RUN(test_views_match_a_reference_book);
+    RUN(test_views_match_a_reference_book_format2);
+    RUN(test_views_match_a_reference_book_strict);
+    RUN(test_views_on_another_thread_are_consistent);
+    RUN(test_views_on_another_thread_are_consistent_format2);
+    return t_done();
+}
