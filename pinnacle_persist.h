@@ -29,6 +29,7 @@
  *     pp_execute(b, 42, 4, 6500000);               // partial fill; at qty 0 the order leaves
  *     pp_sync(b);                                  // everything so far survives power loss
  *     if (pp_durable(b) >= seq) confirm(...);      // or: acknowledge on the background sync
+ *     pp_wait(b, seq, 1000000);                    // or: block up to 1 ms for it (PP_ETIMEDOUT)
  *     pp_orders(b, visit, ctx);                    // the active orders, in price-time priority
  *     pp_top(b, &bid, &ask);                       // best bid/ask: price, total qty, orders
  *     pp_close(st);
@@ -163,7 +164,8 @@ PPDEF int      pp_open_errno(void);
     X(PP_ECLOSED,   -30217, "the store is closing") \
     X(PP_EDUP,      -30218, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
     X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem") \
-    X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)")
+    X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)") \
+    X(PP_ETIMEDOUT, -30221, "timed out before the event became durable (pp_wait)")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -304,6 +306,16 @@ PPDEF int      pp_depth(pp_book *b, int side, pp_level *levels, size_t n);
  * bids best price first, then the asks best price first; within a price by
  * priority seq (arrival, or the modify that reset it). The orders are copied
  * out under the shadow lock and visited after it, all as of one seq. */
+
+/* 0 once seq is durable (pp_durable(b) >= seq); PP_ETIMEDOUT when
+ * timeout_ns passes first (< 0: no timeout, 0: just check); the book's (or
+ * the store journal's) error when it is poisoned; PP_EINVAL for a seq not
+ * journaled yet (> pp_last_seq). Both modes: strict mode waits on picolog's
+ * plg_wait, mmap mode on a CLOCK_MONOTONIC condition variable the syncer
+ * signals after each sync round (no polling). It forces no sync: the
+ * background syncer gets there within journal_sync_interval_ms (pp_sync
+ * forces one). Any thread, not across pp_close. */
+PPDEF int      pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -1048,12 +1060,24 @@ struct pp_store {
     uint64_t drain_pos;          /* drain_mu: the next frame to dispatch */
     uint64_t catalog_iid;        /* open_mu: ids below are in the catalog file on disk */
     uint32_t book_orders0;       /* format 2: a book's first table size (expected_orders if the config set it, else 8) */
+    /* pp_wait (mmap modes): broadcast after a sync round moved a book's
+     * durable seq and when a book or the store journal is poisoned */
+    pthread_mutex_t dur_mu;
+    pthread_cond_t dur_cv;       /* CLOCK_MONOTONIC */
 };
+
+static void pp__dur_notify(pp_store *S) {
+    pthread_mutex_lock(&S->dur_mu);
+    pthread_cond_broadcast(&S->dur_cv);
+    pthread_mutex_unlock(&S->dur_mu);
+}
 
 static void pp__poison(pp_book *b, int err) {
     int zero = 0;
-    if (__atomic_compare_exchange_n(&b->err, &zero, err, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    if (__atomic_compare_exchange_n(&b->err, &zero, err, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
         PP__MSG(b->s, err, "%s: book poisoned: %s; it acknowledges nothing more", b->name, pp_strerror(err));
+        pp__dur_notify(b->s);        /* pp_wait returns the error */
+    }
 }
 
 static void pp__seg_free(pp__seg *g) {
@@ -1282,9 +1306,11 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
         g = g->next;
         pthread_mutex_unlock(&b->seg_mu);
     }
-    if (!rc && target > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, target);
+    int moved = !rc && target > pp__load_rlx(&b->durable);
+    if (moved) pp__store_rel(&b->durable, target);
     if (rc) pp__poison(b, rc);                /* before the next sync can start */
     pthread_mutex_unlock(&b->sync_mu);
+    if (moved) pp__dur_notify(b->s);
     return rc;
 }
 
@@ -3413,6 +3439,7 @@ static void pp__store_free(pp_store *S) {
     if (S->sj) pp__sj_free(S->sj);
     for (size_t i = 0; i < 1024; i++) PINNACLE_PERSIST_FREE(S->byid[i]);
     pthread_mutex_destroy(&S->drain_mu);
+    pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv);
     PINNACLE_PERSIST_FREE(S->books);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
@@ -3609,10 +3636,13 @@ static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t t
         uint64_t seq = pp__get64(f + 16);
         if (b && seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
     }
+    pp__dur_notify(S);
 }
 
 static int pp__store_sync(pp_store *S, int whole_pages) {
-    return pp__sj_sync(S->sj, whole_pages, pp__store_on_durable, S);
+    int rc = pp__sj_sync(S->sj, whole_pages, pp__store_on_durable, S);
+    if (rc) pp__dur_notify(S);           /* the journal is poisoned: pp_wait returns its error */
+    return rc;
 }
 
 /* The dispatch: published frames, in journal order, into their books'
@@ -3910,6 +3940,14 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     S->book_orders0 = cfg_in->expected_orders ? cfg.expected_orders : 8;   /* format 2: grow from small unless told */
     pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
     pthread_mutex_init(&S->drain_mu, NULL);
+    pthread_mutex_init(&S->dur_mu, NULL);
+    {
+        pthread_condattr_t ca;       /* CLOCK_MONOTONIC: a wall-clock step never stretches a pp_wait */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&S->dur_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
                                          : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
     size_t dl = strlen(cfg.data_dir);
@@ -4297,6 +4335,48 @@ PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
 PPDEF int pp_sync(pp_book *b) {
     if (!b) return PP_EINVAL;
     return pp__wait_durable(b, pp__load_acq(&b->last_seq));
+}
+
+/* the error pp_wait returns: the book's, or (format 2) the store journal's */
+static int pp__wait_err(const pp_book *b) {
+    int e = pp__load_acq(&b->err);
+    if (!e && b->iid) e = pp__load_acq(&b->s->sj->err);
+    return e;
+}
+
+PPDEF int pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns) {
+    if (!b) return PP_EINVAL;
+    if (pp_durable(b) >= seq) return 0;
+    int rc = pp__wait_err(b);
+    if (rc) return rc;
+    if (seq > pp_last_seq(b)) return PP_EINVAL;      /* as plg_wait: never journaled, it cannot become durable */
+    if (b->mode == PP_JOURNAL_STRICT && !b->iid) {   /* picolog's own wait (futex on its durable mark) */
+        int r = plg_wait(b->log, seq, timeout_ns);
+        if (r == PLG_ETIMEDOUT) return PP_ETIMEDOUT;
+        if (r) { r = pp__from_plg(r); pp__poison(b, r); return r; }
+        if (seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
+        return 0;
+    }
+    pp_store *S = b->s;
+    uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
+    struct timespec dl;
+    dl.tv_sec = (time_t)(deadline / 1000000000ull); dl.tv_nsec = (long)(deadline % 1000000000ull);
+    pthread_mutex_lock(&S->dur_mu);
+    for (;;) {
+        /* the syncer moves durable, then takes dur_mu to broadcast: checked
+         * under dur_mu, no wake-up is lost between the check and the wait */
+        if (pp_durable(b) >= seq) { rc = 0; break; }
+        if ((rc = pp__wait_err(b)) != 0) break;
+        if (timeout_ns == 0) { rc = PP_ETIMEDOUT; break; }
+        if (timeout_ns < 0) { pthread_cond_wait(&S->dur_cv, &S->dur_mu); continue; }
+        if (pthread_cond_timedwait(&S->dur_cv, &S->dur_mu, &dl) == ETIMEDOUT) {
+            rc = pp_durable(b) >= seq ? 0 : pp__wait_err(b);
+            if (!rc && pp_durable(b) < seq) rc = PP_ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&S->dur_mu);
+    return rc;
 }
 
 PPDEF int pp_snapshot(pp_book *b) { return b ? pp__snapshot(b) : PP_EINVAL; }
