@@ -183,7 +183,11 @@ enum pp_flags {
      * (<data_dir>/journal/), shared by every instrument; an idle instrument
      * costs a few KiB, no thread, no file descriptor. A store created so is
      * always opened so (the STORE file says it). See docs/pinnacle-format.md. */
-    PP_STORE_JOURNAL    = 1u << 2
+    PP_STORE_JOURNAL    = 1u << 2,
+    /* Prices of adds, modifies and executions may be 0 or negative (spreads,
+     * some futures and options). Without it such a price is PP_EINVAL and
+     * nothing is journaled (recovery still replays them from old journals). */
+    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 8
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -316,6 +320,30 @@ PPDEF int      pp_depth(pp_book *b, int side, pp_level *levels, size_t n);
  * background syncer gets there within journal_sync_interval_ms (pp_sync
  * forces one). Any thread, not across pp_close. */
 PPDEF int      pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns);
+
+/* One order event with named fields: the misuse-proof entry point (price and
+ * qty cannot be swapped by position). pp_add, pp_cancel, pp_execute and
+ * pp_modify are shorthands for it. Fields by type (any other field nonzero:
+ * PP_EINVAL, nothing journaled):
+ *   PP_EV_ADD      order_id, side, price (limit), qty (> 0), ts_ns (the order's, stored as given)
+ *   PP_EV_CANCEL   order_id [, ts_ns]
+ *   PP_EV_EXECUTE  order_id, price (the fill's), qty (the fill's, <= remaining) [, ts_ns]
+ *   PP_EV_MODIFY   order_id, price (new limit), qty (new remaining, > 0) [, ts_ns]
+ * A price must be > 0 unless the store has PP_ALLOW_NONPOSITIVE_PRICES.
+ * ts_ns 0 on a cancel, execute or modify means the engine's clock
+ * (pp_config.clock_ns, else CLOCK_REALTIME). seq is ignored by pp_apply
+ * (the event gets pp_last_seq(b) + 1). No payload field yet: the journal
+ * entry has no room for one, and it comes with a change of format 2. */
+typedef struct pp_event {
+    int      type;      /* enum pp_event_type: PP_EV_ADD, _CANCEL, _EXECUTE, _MODIFY */
+    uint64_t order_id;
+    uint8_t  side;      /* PP_EV_ADD: PP_BUY or PP_SELL; other types: 0 */
+    int64_t  price;
+    int64_t  qty;
+    uint64_t ts_ns;
+    uint64_t seq;       /* out (readers): the event's seq; ignored by pp_apply */
+} pp_event;
+PPDEF int      pp_apply(pp_book *b, const pp_event *ev);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -4276,60 +4304,90 @@ static void pp__idx_upkeep(pp_book *b) {
     pp__store_rel(&b->idx_spare, t);          /* only the maintainer publishes, only when none is out */
 }
 
-PPDEF int pp_add(pp_book *b, const pp_order *o) {
-    if (!b || !o || o->id == 0 || o->qty <= 0 || (o->side != PP_BUY && o->side != PP_SELL)) return PP_EINVAL;
-    if (pp__hfind(b, o->id)) return PP_EEXIST;
-    if (pp__hroom(b)) return PP_ENOMEM;
+/* A price the store accepts: > 0, or anything with PP_ALLOW_NONPOSITIVE_PRICES. */
+static inline int pp__price_ok(const pp_book *b, int64_t px) {
+    return px > 0 || (b->s->cfg.flags & PP_ALLOW_NONPOSITIVE_PRICES) != 0;
+}
+
+/* >>engine: every order event goes through here (the four calls below are
+ * shorthands): validated against the hot-path index, then journaled. */
+PPDEF int pp_apply(pp_book *b, const pp_event *e) {
+    if (!b || !e || e->order_id == 0) return PP_EINVAL;
+    uint64_t id = e->order_id;
+    pp__islot *s;
     pp__ev v;
-    v.type = PP_EV_ADD; v.side = o->side; v.id = o->id; v.price = o->price; v.qty = o->qty; v.ts = o->ts_ns;
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    pp__islot *s = pp__idx_slot(&b->idx, o->id);
-    s->id = o->id; s->qty = o->qty;
-    b->idx.n++;
+    int rc;
+    v.id = id; v.price = e->price; v.qty = e->qty; v.side = 0; v.type = e->type;
+    switch (e->type) {
+    case PP_EV_ADD:
+        if (e->qty <= 0 || (e->side != PP_BUY && e->side != PP_SELL) || !pp__price_ok(b, e->price)) return PP_EINVAL;
+        if (pp__hfind(b, id)) return PP_EEXIST;
+        if (pp__hroom(b)) return PP_ENOMEM;
+        v.side = e->side; v.ts = e->ts_ns;      /* the order's own timestamp, as given */
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        s = pp__idx_slot(&b->idx, id);
+        s->id = id; s->qty = e->qty;
+        b->idx.n++;
+        break;
+    case PP_EV_CANCEL:
+        if (e->side || e->price || e->qty) return PP_EINVAL;
+        if (!(s = pp__hfind(b, id))) return PP_ENOENT;
+        v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        pp__hdel(b, s);
+        break;
+    case PP_EV_EXECUTE:
+        if (e->side || e->qty <= 0 || !pp__price_ok(b, e->price)) return PP_EINVAL;
+        if (!(s = pp__hfind(b, id))) return PP_ENOENT;
+        if (e->qty > s->qty) return PP_EOVERFILL;
+        v.side = e->qty == s->qty;              /* the entry says the fill leaves qty 0 */
+        v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        s->qty -= e->qty;
+        PINNACLE_PERSIST_ASSERT(s->qty >= 0);
+        if (s->qty == 0) pp__hdel(b, s);
+        break;
+    case PP_EV_MODIFY:
+        if (e->side || e->qty <= 0 || !pp__price_ok(b, e->price)) return PP_EINVAL;
+        if (!(s = pp__hfind(b, id))) return PP_ENOENT;
+        v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        s->qty = e->qty;
+        break;
+    default:
+        return PP_EINVAL;                       /* market data goes through pp_tick_append */
+    }
     pp__hstep(b);
     return 0;
+}
+
+static inline pp_event pp__event(int type, uint64_t id, int64_t price, int64_t qty) {
+    pp_event e;
+    memset(&e, 0, sizeof e);
+    e.type = type; e.order_id = id; e.price = price; e.qty = qty;
+    return e;
+}
+
+PPDEF int pp_add(pp_book *b, const pp_order *o) {
+    if (!o) return PP_EINVAL;
+    pp_event e = pp__event(PP_EV_ADD, o->id, o->price, o->qty);
+    e.side = o->side; e.ts_ns = o->ts_ns;
+    return pp_apply(b, &e);
 }
 
 PPDEF int pp_cancel(pp_book *b, uint64_t id) {
-    if (!b || !id) return PP_EINVAL;
-    pp__islot *s = pp__hfind(b, id);
-    if (!s) return PP_ENOENT;
-    pp__ev v;
-    v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = pp__now(b);
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    pp__hdel(b, s);
-    pp__hstep(b);
-    return 0;
+    pp_event e = pp__event(PP_EV_CANCEL, id, 0, 0);
+    return pp_apply(b, &e);
 }
 
 PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
-    if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__hfind(b, id);
-    if (!s) return PP_ENOENT;
-    if (qty > s->qty) return PP_EOVERFILL;
-    pp__ev v;
-    v.type = PP_EV_EXECUTE; v.side = qty == s->qty; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    s->qty -= qty;
-    if (s->qty == 0) pp__hdel(b, s);
-    pp__hstep(b);
-    return 0;
+    pp_event e = pp__event(PP_EV_EXECUTE, id, price, qty);
+    return pp_apply(b, &e);
 }
 
 PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
-    if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__hfind(b, id);
-    if (!s) return PP_ENOENT;
-    pp__ev v;
-    v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    s->qty = qty;
-    pp__hstep(b);
-    return 0;
+    pp_event e = pp__event(PP_EV_MODIFY, id, price, qty);
+    return pp_apply(b, &e);
 }
 
 PPDEF int pp_sync(pp_book *b) {
@@ -4936,6 +4994,14 @@ public:
     result<void> snapshot() { return status(pp_snapshot(b_)); }
     result<void> compact() { return status(pp_compact(b_)); }
     result<void> tick(const pp_tick &t) { return status(pp_tick_append(b_, &t)); }
+    result<void> apply(const pp_event &e) { return status(pp_apply(b_, &e)); }
+    result<void> wait(uint64_t seq, int64_t timeout_ns) { return status(pp_wait(b_, seq, timeout_ns)); }
+    result<void> top(pp_level &bid, pp_level &ask) { return status(pp_top(b_, &bid, &ask)); }
+    /* levels filled (best first), or the error */
+    result<int> depth(int side, pp_level *levels, size_t n) {
+        int rc = pp_depth(b_, side, levels, n);
+        return rc < 0 ? result<int>::failure(rc) : result<int>(rc);
+    }
     result<pp_order> find(uint64_t id) {
         pp_order o;
         int rc = pp_find(b_, id, &o);

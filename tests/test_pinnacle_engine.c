@@ -112,6 +112,13 @@ static void m_gen(model *m, uint64_t *rng, mev *e) {
 }
 
 static int call(pp_book *b, const mev *e) {
+    if (e->id % 3 == 0) {             /* a third of the orders go through pp_apply, named fields */
+        pp_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = e->type; ev.order_id = e->id; ev.price = e->price; ev.qty = e->qty;
+        if (e->type == PP_EV_ADD) { ev.side = e->side; ev.ts_ns = e->id; }
+        return pp_apply(b, &ev);
+    }
     switch (e->type) {
     case PP_EV_ADD: { pp_order o; memset(&o, 0, sizeof o); o.id = e->id; o.price = e->price; o.qty = e->qty; o.side = e->side; o.ts_ns = e->id; return pp_add(b, &o); }
     case PP_EV_CANCEL: return pp_cancel(b, e->id);
@@ -506,6 +513,121 @@ static void run_wait_poisoned(int layout) {
 static void test_wait_returns_the_error_of_a_poisoned_book(void) { run_wait_poisoned(L_MMAP); }
 static void test_wait_returns_the_error_of_a_poisoned_store_format2(void) { run_wait_poisoned(L_STORE); }
 
+/* ---- pp_apply and prices ---------------------------------------------------- */
+static int orders_of(pp_book *b, pp_order *o, int cap) {
+    static ovis v;
+    v.n = 0;
+    if (pp_orders(b, collect, &v) != 0) return -1;
+    for (uint64_t i = 0; i < v.n && (int)i < cap; i++) o[i] = v.o[i];
+    return (int)v.n;
+}
+
+/* The fill price of an execution was not checked: -999999 was journaled.
+ * Now a price <= 0 (fill, limit or new price) is PP_EINVAL and journals
+ * nothing, unless the store allows it. */
+static void test_execute_refuses_a_nonpositive_fill_price(void) {
+    const char *dir = t_dir("pp_engine_price");
+    pp_config c = cfg_for(dir, t_pp_format() == 2 ? L_STORE : L_MMAP);
+    pp_store *s; pp_book *b;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "PX", &b) == 0);
+    pp_order o = order_of(7);
+    REQUIRE(pp_add(b, &o) == 0);
+    uint64_t seq = pp_last_seq(b);
+    CHECK_EQ(pp_execute(b, 7, 2, -999999), PP_EINVAL);
+    CHECK_EQ(pp_execute(b, 7, 2, 0), PP_EINVAL);
+    CHECK_EQ(pp_modify(b, 7, -1, 3), PP_EINVAL);
+    o = order_of(8); o.price = 0;
+    CHECK_EQ(pp_add(b, &o), PP_EINVAL);
+    CHECK_EQ(pp_last_seq(b), seq);                    /* nothing journaled */
+    pp_order got[4];
+    CHECK_EQ(orders_of(b, got, 4), 1);
+    CHECK_EQ(got[0].qty, 5);
+    CHECK_EQ(pp_execute(b, 7, 2, 1000), 0);           /* a valid fill still goes */
+    CHECK_EQ(pp_last_seq(b), seq + 1);
+    CHECK_EQ(pp_close(s), 0);
+    /* with PP_ALLOW_NONPOSITIVE_PRICES they are journaled and recovered */
+    c.flags |= PP_ALLOW_NONPOSITIVE_PRICES;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "PX", &b) == 0);
+    o = order_of(9); o.price = -5; o.side = PP_BUY;
+    CHECK_EQ(pp_add(b, &o), 0);
+    o = order_of(11); o.price = 0; o.side = PP_BUY;
+    CHECK_EQ(pp_add(b, &o), 0);
+    CHECK_EQ(pp_execute(b, 9, 1, -5), 0);
+    CHECK_EQ(pp_modify(b, 7, -3, 3), 0);
+    CHECK_EQ(pp_close(s), 0);
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "PX", &b) == 0);
+    pp_level lv[4];
+    CHECK_EQ(pp_depth(b, PP_BUY, lv, 4), 3);           /* bids, best first: 0, -3 (id 7 is a buy), -5 */
+    CHECK_EQ(lv[0].price, 0); CHECK_EQ(lv[1].price, -3); CHECK_EQ(lv[2].price, -5);
+    CHECK_EQ(lv[2].qty, 4);
+    CHECK_EQ(pp_close(s), 0);
+    rm_dir(dir);
+}
+
+/* Named fields: the call of the issue, pp_modify(b, 7, 2, 450030) (price and
+ * qty swapped), cannot be written with pp_apply; fields a type does not use
+ * must be 0; unknown and market-data types are refused; nothing invalid is
+ * journaled. A cancel/execute/modify's ts_ns 0 takes the engine clock. */
+static uint64_t fake_now;
+static uint64_t fake_clock(void *u) { (void)u; return fake_now; }
+static void test_apply_takes_named_fields_and_refuses_misuse(void) {
+    const char *dir = t_dir("pp_engine_apply");
+    pp_config c = cfg_for(dir, t_pp_format() == 2 ? L_STORE : L_MMAP);
+    c.clock_ns = fake_clock;
+    fake_now = 777;
+    pp_store *s; pp_book *b;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "APPLY", &b) == 0);
+    pp_event e;
+    memset(&e, 0, sizeof e);
+    e.type = PP_EV_ADD; e.order_id = 7; e.side = PP_SELL; e.price = 450000; e.qty = 2; e.ts_ns = 55;
+    CHECK_EQ(pp_apply(b, &e), 0);
+    CHECK_EQ(pp_apply(b, &e), PP_EEXIST);
+    memset(&e, 0, sizeof e);
+    e.type = PP_EV_MODIFY; e.order_id = 7; e.price = 450030; e.qty = 2;
+    CHECK_EQ(pp_apply(b, &e), 0);
+    pp_order o;
+    CHECK_EQ(pp_find(b, 7, &o), 0);
+    CHECK_EQ(o.price, 450030); CHECK_EQ(o.qty, 2); CHECK_EQ(o.ts_ns, 55); CHECK_EQ(o.side, PP_SELL);
+    uint64_t seq = pp_last_seq(b);
+    CHECK_EQ(seq, 2);
+    /* misuse: each PP_EINVAL (or the documented code), nothing journaled */
+    pp_event bad[10];
+    memset(bad, 0, sizeof bad);
+    bad[0].type = PP_EV_CANCEL; bad[0].order_id = 7; bad[0].qty = 1;                     /* a cancel has no qty */
+    bad[1].type = PP_EV_EXECUTE; bad[1].order_id = 7; bad[1].qty = 1; bad[1].price = 450030; bad[1].side = PP_BUY;  /* no side */
+    bad[2].type = PP_EV_EXECUTE; bad[2].order_id = 7; bad[2].qty = 1;                   /* price 0 */
+    bad[3].type = PP_EV_MODIFY; bad[3].order_id = 7; bad[3].price = 450030;             /* qty 0 */
+    bad[4].type = 5; bad[4].order_id = 7; bad[4].price = 1; bad[4].qty = 1;             /* market data */
+    bad[5].type = 0; bad[5].order_id = 7;
+    bad[6].type = PP_EV_ADD; bad[6].order_id = 0; bad[6].side = PP_BUY; bad[6].price = 1; bad[6].qty = 1;   /* id 0 */
+    bad[7].type = PP_EV_ADD; bad[7].order_id = 8; bad[7].side = 3; bad[7].price = 1; bad[7].qty = 1;        /* side */
+    bad[8].type = PP_EV_CANCEL; bad[8].order_id = 7; bad[8].side = PP_SELL;              /* a cancel has no side */
+    bad[9].type = PP_EV_CANCEL; bad[9].order_id = 7; bad[9].price = 450030;             /* nor a price */
+    for (int i = 0; i < 10; i++) CHECK_EQ(pp_apply(b, &bad[i]), PP_EINVAL);
+    CHECK_EQ(pp_apply(b, NULL), PP_EINVAL);
+    CHECK_EQ(pp_apply(NULL, &e), PP_EINVAL);
+    memset(&e, 0, sizeof e);
+    e.type = PP_EV_EXECUTE; e.order_id = 7; e.qty = 3; e.price = 450030;
+    CHECK_EQ(pp_apply(b, &e), PP_EOVERFILL);
+    e.order_id = 9; e.qty = 1;
+    CHECK_EQ(pp_apply(b, &e), PP_ENOENT);
+    CHECK_EQ(pp_last_seq(b), seq);
+    /* valid again: an execute with its own timestamp, a cancel on the clock */
+    e.order_id = 7; e.qty = 1; e.ts_ns = 123456;
+    CHECK_EQ(pp_apply(b, &e), 0);
+    memset(&e, 0, sizeof e);
+    e.type = PP_EV_CANCEL; e.order_id = 7;
+    CHECK_EQ(pp_apply(b, &e), 0);
+    CHECK_EQ(pp_last_seq(b), seq + 2);
+    CHECK_EQ(pp_find(b, 7, &o), PP_ENOENT);
+    CHECK_EQ(pp_close(s), 0);
+    rm_dir(dir);
+}
+
 int main(void) {
     RUN(test_views_match_a_reference_book);
     RUN(test_views_match_a_reference_book_format2);
@@ -519,5 +641,7 @@ int main(void) {
     RUN(test_wait_times_out_and_is_woken_format2);
     RUN(test_wait_returns_the_error_of_a_poisoned_book);
     RUN(test_wait_returns_the_error_of_a_poisoned_store_format2);
+    RUN(test_execute_refuses_a_nonpositive_fill_price);
+    RUN(test_apply_takes_named_fields_and_refuses_misuse);
     return t_done();
 }
