@@ -78,7 +78,7 @@
  *   may be fed by different threads). pp_book_open may be called from any
  *   thread, also for the same new instrument at once (both get one book). pp_sync, pp_snapshot, pp_orders,
  *   pp_durable, pp_last_seq and pp_get_stats may be called from any thread.
- *   pp_top, pp_depth and pp_find too. A pp_orders visitor runs after the
+ *   pp_top, pp_depth, pp_find, pp_wait and pp_journal_open too. A pp_orders visitor runs after the
  *   shadow lock is let go (on a copy), so it may journal on the same book.
  *
  * COMPILE-TIME OPTIONS
@@ -91,8 +91,9 @@
  * CONTENTS
  *   errors, config, order, stats, API ...... public declarations below
  *   >>util >>maps >>entry >>segments >>sync >>shadow >>snapshot >>recovery
+ *   engine API (pp_top, pp_depth, pp_wait, pp_apply, pp_journal_*) ... declarations after pp_list
  *   market data (ticks, bars, gaps, connection state) ... declarations after pp_check
- *   >>compaction >>threads >>api >>marketdata >>check .... implementation (grep them)
+ *   >>views >>compaction >>threads >>api >>engine >>reader >>marketdata >>check .... implementation (grep them)
  *
  * LICENSE: MIT, see the end of the file.
  */
@@ -344,6 +345,24 @@ typedef struct pp_event {
     uint64_t seq;       /* out (readers): the event's seq; ignored by pp_apply */
 } pp_event;
 PPDEF int      pp_apply(pp_book *b, const pp_event *ev);
+
+/* The audit trail of one instrument: its order events from the store
+ * journal (format 2, PP_STORE_JOURNAL; another store is PP_EFORMAT), in seq
+ * order from from_seq, up to the book's durable seq when the reader was
+ * opened (nothing a crash could still take back). Read-only: it reads the
+ * segment files while the store goes on. pp_journal_next fills ev (seq set;
+ * side 0 except on adds; a cancel's price and qty 0) and returns 1, or 0 at
+ * the end, or an error. Compaction removes segments wholly below what every
+ * book needs, so the first event may have a seq above from_seq (check
+ * ev.seq); a compaction running during pp_journal_open can make it fail
+ * (PP_ENOENT): open again. Market-data entries are skipped. This version
+ * reads the instrument's events into memory at open (one pass over the
+ * journal, 56 bytes an event); a streaming reader is future work. An unknown
+ * instrument is PP_ENOENT. */
+typedef struct pp_journal pp_journal;
+PPDEF int      pp_journal_open(pp_store *s, const char *instrument, uint64_t from_seq, pp_journal **out);
+PPDEF int      pp_journal_next(pp_journal *j, pp_event *ev);   /* 1 = an event, 0 = end, < 0 = error */
+PPDEF void     pp_journal_close(pp_journal *j);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -4388,6 +4407,71 @@ PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
 PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
     pp_event e = pp__event(PP_EV_MODIFY, id, price, qty);
     return pp_apply(b, &e);
+}
+
+/* >>reader: the audit trail (pp_journal_*), format 2 */
+struct pp_journal { pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to; };
+
+static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    pp_journal *j = (pp_journal *)ctx;
+    (void)pos;
+    if (len != PP__SJ_EVFRAME || f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY || pp__get32(f + 12) != j->iid) return 0;
+    pp__ev v;
+    pp__sj_dec_ev(f, &v);
+    if (v.seq < j->from || v.seq > j->to) return 0;
+    if (j->n && v.seq <= j->ev[j->n - 1].seq) return PP_ECORRUPT;   /* a book's seqs only grow along the journal */
+    if (j->n == j->cap) {
+        size_t nc = j->cap ? j->cap * 2 : 256;
+        pp_event *e = (pp_event *)PINNACLE_PERSIST_REALLOC(j->ev, nc * sizeof *e);
+        if (!e) return PP_ENOMEM;
+        j->ev = e; j->cap = nc;
+    }
+    pp_event *e = &j->ev[j->n++];
+    memset(e, 0, sizeof *e);
+    e->type = v.type; e->order_id = v.id; e->seq = v.seq; e->ts_ns = v.ts;
+    e->side = v.type == PP_EV_ADD ? (uint8_t)v.side : 0;     /* an execute's side byte is internal ("leaves 0") */
+    if (v.type != PP_EV_CANCEL) { e->price = v.price; e->qty = v.qty; }
+    return 0;
+}
+
+PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_journal **out) {
+    if (!S || !name || !out) return PP_EINVAL;
+    *out = NULL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (!S->sj) return PP_EFORMAT;
+    pp_book *b = NULL;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
+    pthread_mutex_unlock(&S->mu);
+    if (!b || !b->iid) return PP_ENOENT;
+    pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
+    if (!j) return PP_ENOMEM;
+    j->iid = b->iid; j->from = from_seq; j->to = pp_durable(b);
+    pp__sj *sj = NULL;
+    pp__sjwhere w;
+    rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, 0, pp__jr_frame, j, &w);
+    if (sj) pp__sj_free(sj);
+    if (rc) {
+        PP__MSG(S, rc, "%s: journal reader: %s%s%s", name, pp_strerror(rc), w.file[0] ? ": " : "", w.file);
+        pp_journal_close(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
+PPDEF int pp_journal_next(pp_journal *j, pp_event *ev) {
+    if (!j || !ev) return PP_EINVAL;
+    if (j->at == j->n) return 0;
+    *ev = j->ev[j->at++];
+    return 1;
+}
+
+PPDEF void pp_journal_close(pp_journal *j) {
+    if (!j) return;
+    PINNACLE_PERSIST_FREE(j->ev);
+    PINNACLE_PERSIST_FREE(j);
 }
 
 PPDEF int pp_sync(pp_book *b) {
