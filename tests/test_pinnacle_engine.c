@@ -3,7 +3,11 @@
  *     reference book kept here, over random events, in the per-instrument
  *     layout, format 2 (PP_STORE_JOURNAL) and strict mode, after a snapshot
  *     and after reopen; a view taken on another thread while the trading
- *     thread journals is the book after exactly the seq it reports.
+ *     thread journals is the book after exactly the seq it reports; a
+ *     pp_orders visitor may journal on the same book;
+ *   - pp_wait: succeeds, times out, is woken, returns a poisoned book's error;
+ *   - pp_apply with named fields; a price <= 0 is refused unless allowed;
+ *   - the journal reader (format 2) gives what was applied, durable only.
  * Seeded: PP_ENGINE_SEED=n replays a run (the seed is printed on failure). */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #define PINNACLE_PERSIST_TEST_IO
@@ -768,12 +772,50 @@ static void test_journal_reader_stops_at_the_durable_seq(void) {
     rm_dir(dir); rm_dir(dir1);
 }
 
+/* pp_orders visits a copy taken under the shadow lock: a visitor may journal
+ * on the same book (here it cancels every order it is shown, more than the
+ * ring holds, so the hot path must drain the ring itself meanwhile). */
+typedef struct cancel_ctx { pp_book *b; int seen, bad; } cancel_ctx;
+static int cancel_visit(const pp_order *o, void *ctx) {
+    cancel_ctx *c = (cancel_ctx *)ctx;
+    c->seen++;
+    if (pp_cancel(c->b, o->id) != 0) c->bad++;
+    return 0;
+}
+static void run_visitor_journals(int layout) {
+    char name[64];
+    snprintf(name, sizeof name, "pp_engine_visit_%d", layout);
+    const char *dir = t_dir(name);
+    pp_config c = cfg_for(dir, layout);
+    pp_store *s; pp_book *b;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "VISIT", &b) == 0);
+    int n = 3000;                                        /* the ring holds 1024 */
+    for (int id = 1; id <= n; id++) { pp_order o = order_of((uint64_t)id); REQUIRE(pp_add(b, &o) == 0); }
+    cancel_ctx x = {b, 0, 0};
+    CHECK_EQ(pp_orders(b, cancel_visit, &x), 0);
+    CHECK_EQ(x.seen, n);
+    CHECK_EQ(x.bad, 0);
+    CHECK_EQ(pp_order_count(b), 0);
+    CHECK_EQ(pp_last_seq(b), 2 * n);
+    pp_level bid, ask;
+    CHECK_EQ(pp_top(b, &bid, &ask), 0);
+    CHECK_EQ(bid.orders + ask.orders, 0);
+    CHECK_EQ(bid.seq, 2 * n);
+    CHECK_EQ(pp_close(s), 0);
+    rm_dir(dir);
+}
+static void test_orders_visitor_may_journal_on_the_book(void) { run_visitor_journals(L_MMAP); }
+static void test_orders_visitor_may_journal_on_the_book_format2(void) { run_visitor_journals(L_STORE); }
+
 int main(void) {
     RUN(test_views_match_a_reference_book);
     RUN(test_views_match_a_reference_book_format2);
     RUN(test_views_match_a_reference_book_strict);
     RUN(test_views_on_another_thread_are_consistent);
     RUN(test_views_on_another_thread_are_consistent_format2);
+    RUN(test_orders_visitor_may_journal_on_the_book);
+    RUN(test_orders_visitor_may_journal_on_the_book_format2);
     RUN(test_wait_returns_once_durable);
     RUN(test_wait_returns_once_durable_format2);
     RUN(test_wait_returns_once_durable_strict);
