@@ -3154,7 +3154,7 @@ static void pp__maybe_roll(pp_book *b) {
 /* >>threads --------------------------------------------------------------- */
 static int pp__sleep(pp_store *S, uint64_t ns) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);         /* wake_cv runs on CLOCK_MONOTONIC */
     uint64_t t = (uint64_t)ts.tv_nsec + ns;
     ts.tv_sec += (time_t)(t / 1000000000ull); ts.tv_nsec = (long)(t % 1000000000ull);
     pthread_mutex_lock(&S->wake_mu);
@@ -3985,13 +3985,14 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
     S->book_orders0 = cfg_in->expected_orders ? cfg.expected_orders : 8;   /* format 2: grow from small unless told */
-    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
+    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL);
     pthread_mutex_init(&S->drain_mu, NULL);
     pthread_mutex_init(&S->dur_mu, NULL);
     {
         pthread_condattr_t ca;       /* CLOCK_MONOTONIC: a wall-clock step never stretches a pp_wait */
-        pthread_condattr_init(&ca);
+        pthread_condattr_init(&ca);  /* nor stalls the threads' timers (pp__sleep) */
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&S->wake_cv, &ca);
         pthread_cond_init(&S->dur_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
