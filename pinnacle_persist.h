@@ -188,7 +188,14 @@ enum pp_flags {
     /* Prices of adds, modifies and executions may be 0 or negative (spreads,
      * some futures and options). Without it such a price is PP_EINVAL and
      * nothing is journaled (recovery still replays them from old journals). */
-    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 8
+    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 8,
+    /* pp_open opens every healthy instrument and sets the damaged ones aside
+     * (pp_quarantined lists them; their pp_book_open returns their error)
+     * instead of failing the whole store. Nothing is deleted or rewritten.
+     * Per-instrument layout only: in format 2 the instruments share one
+     * journal, whose damage cannot be pinned on one of them, so it still
+     * fails the store (see pp_quarantined). */
+    PP_OPEN_QUARANTINE = 1u << 9
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -283,6 +290,26 @@ PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_r
 /* The instruments of the store in data_dir, read-only (no lock taken):
  * visit(name, ctx) for each; a nonzero return stops and is returned. */
 PPDEF int      pp_list(const char *data_dir, int (*visit)(const char *instrument, void *ctx), void *ctx);
+
+/* An instrument pp_open could not recover under PP_OPEN_QUARANTINE. */
+typedef struct pp_quarantine_info {
+    char     instrument[PP_MAX_NAME + 1];
+    int      error;                 /* what its recovery returned (PP_ECORRUPT, PP_EMODE, ...) */
+    char     file[4096];            /* where, as pp_check finds it (the instrument's directory if it cannot say) */
+    uint64_t offset;
+    char     detail[256];
+} pp_quarantine_info;
+/* The instruments pp_open set aside (PP_OPEN_QUARANTINE): copies the first
+ * min(n, count) into out (out may be NULL when n is 0) and returns count.
+ * Their files are left as they were, for pp_inspect and an operator; the
+ * store neither recovers nor creates them until it is reopened. Format 2:
+ * damage in the store journal or its catalog fails pp_open with or without
+ * the flag (it cannot be proved to belong to one instrument), and so does
+ * an unreadable snapshot of one of its instruments (not isolated in this
+ * release). In both layouts a corrupt snapshot is set aside as
+ * <seq>.pps.corrupt by recovery, with or without the flag, and the
+ * instrument recovers from an older one and the journal. */
+PPDEF size_t   pp_quarantined(pp_store *s, pp_quarantine_info *out, size_t n);
 
 /* ---- Engine API: views, waits, named events (>>views >>engine) -----------
  * Book views come from the book's shadow (the full active-order state kept
@@ -1111,6 +1138,8 @@ struct pp_store {
      * durable seq and when a book or the store journal is poisoned */
     pthread_mutex_t dur_mu;
     pthread_cond_t dur_cv;       /* CLOCK_MONOTONIC */
+    /* PP_OPEN_QUARANTINE: the instruments pp_open set aside (written by pp_open only) */
+    pp_quarantine_info *quar; size_t nquar;
 };
 
 static void pp__dur_notify(pp_store *S) {
@@ -3369,6 +3398,34 @@ static uint64_t pp__next_snap_ns(pp_store *S, const char *sdir, uint64_t snap) {
     return age >= S->snap_ns ? now : now + (S->snap_ns - age);
 }
 
+/* PP_OPEN_QUARANTINE: pp_open sets a damaged instrument aside (its error,
+ * and where pp_check, read-only, finds the damage) and goes on. */
+static int pp__quarantine_add(pp_store *S, const char *name, int err) {
+    pp_quarantine_info *q = (pp_quarantine_info *)PINNACLE_PERSIST_REALLOC(S->quar, (S->nquar + 1) * sizeof *q);
+    pp_check_result *chk = (pp_check_result *)PINNACLE_PERSIST_MALLOC(sizeof *chk);
+    if (q) S->quar = q;
+    if (!q || !chk) { PINNACLE_PERSIST_FREE(chk); return PP_ENOMEM; }
+    q += S->nquar;
+    memset(q, 0, sizeof *q);
+    pp__strlcpy(q->instrument, name, sizeof q->instrument);
+    q->error = err;
+    (void)pp_check(S->dir, name, chk);
+    if (chk->file[0]) { pp__strlcpy(q->file, chk->file, sizeof q->file); q->offset = chk->offset; }
+    else snprintf(q->file, sizeof q->file, "%s/%s", S->dir, name);
+    pp__strlcpy(q->detail, chk->detail[0] ? chk->detail : pp_strerror(err), sizeof q->detail);
+    PINNACLE_PERSIST_FREE(chk);
+    S->nquar++;
+    PP__MSG(S, err, "%s: quarantined (%s at %s offset %llu); the other instruments are open", name, pp_strerror(err),
+            q->file, (unsigned long long)q->offset);
+    return 0;
+}
+
+PPDEF size_t pp_quarantined(pp_store *S, pp_quarantine_info *out, size_t n) {
+    if (!S) return 0;
+    for (size_t i = 0; out && i < n && i < S->nquar; i++) out[i] = S->quar[i];
+    return S->nquar;
+}
+
 /* Open one book: recover it from disk, or create it. */
 static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     pp_book *b = (pp_book *)pp__alloc(sizeof *b);
@@ -3488,6 +3545,7 @@ static void pp__store_free(pp_store *S) {
     pthread_mutex_destroy(&S->drain_mu);
     pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv);
     PINNACLE_PERSIST_FREE(S->books);
+    PINNACLE_PERSIST_FREE(S->quar);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
@@ -4043,6 +4101,7 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
         rc = pp__book_load(S, e->d_name, &b);
         if (!rc) { rc = pp__store_add(S, b); if (rc) pp__book_free(b); }
         if (rc) PP__MSG(S, rc, "%s: recovery failed: %s", e->d_name, pp_strerror(rc));
+        if (rc && rc != PP_ENOMEM && (S->cfg.flags & PP_OPEN_QUARANTINE)) rc = pp__quarantine_add(S, e->d_name, rc);
     }
     if (d) closedir(d);
     if (!rc) {
@@ -4085,6 +4144,8 @@ static int pp__book_open(pp_store *S, const char *name, pp_book **out) {
         if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
     pthread_mutex_unlock(&S->mu);
     if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
+    for (size_t i = 0; i < S->nquar; i++)        /* set aside by pp_open: not recovered, not created */
+        if (strcmp(S->quar[i].instrument, name) == 0) { pthread_mutex_unlock(&S->open_mu); return S->quar[i].error; }
     if (S->sj) {
         rc = pp__book_create2(S, name, &b);
         if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
