@@ -29,7 +29,9 @@
  *     pp_execute(b, 42, 4, 6500000);               // partial fill; at qty 0 the order leaves
  *     pp_sync(b);                                  // everything so far survives power loss
  *     if (pp_durable(b) >= seq) confirm(...);      // or: acknowledge on the background sync
- *     pp_orders(b, visit, ctx);                    // the active orders, in priority order
+ *     pp_wait(b, seq, 1000000);                    // or: block up to 1 ms for it (PP_ETIMEDOUT)
+ *     pp_orders(b, visit, ctx);                    // the active orders, in price-time priority
+ *     pp_top(b, &bid, &ask);                       // best bid/ask: price, total qty, orders
  *     pp_close(st);
  *
  * ARCHITECTURE
@@ -76,8 +78,8 @@
  *   may be fed by different threads). pp_book_open may be called from any
  *   thread, also for the same new instrument at once (both get one book). pp_sync, pp_snapshot, pp_orders,
  *   pp_durable, pp_last_seq and pp_get_stats may be called from any thread.
- *   A pp_orders visitor must not journal events on the same book (it runs
- *   under the book's shadow lock); collect, then act.
+ *   pp_top, pp_depth, pp_find, pp_wait and pp_journal_open too. A pp_orders visitor runs after the
+ *   shadow lock is let go (on a copy), so it may journal on the same book.
  *
  * COMPILE-TIME OPTIONS
  *   PINNACLE_PERSIST_STATIC      every function static
@@ -89,8 +91,9 @@
  * CONTENTS
  *   errors, config, order, stats, API ...... public declarations below
  *   >>util >>maps >>entry >>segments >>sync >>shadow >>snapshot >>recovery
+ *   engine API (pp_top, pp_depth, pp_wait, pp_apply, pp_journal_*) ... declarations after pp_list
  *   market data (ticks, bars, gaps, connection state) ... declarations after pp_check
- *   >>compaction >>threads >>api >>marketdata >>check .... implementation (grep them)
+ *   >>views >>compaction >>threads >>api >>engine >>reader >>marketdata >>check .... implementation (grep them)
  *
  * LICENSE: MIT, see the end of the file.
  */
@@ -162,7 +165,8 @@ PPDEF int      pp_open_errno(void);
     X(PP_ECLOSED,   -30217, "the store is closing") \
     X(PP_EDUP,      -30218, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
     X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem") \
-    X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)")
+    X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)") \
+    X(PP_ETIMEDOUT, -30221, "timed out before the event became durable (pp_wait)")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -180,7 +184,18 @@ enum pp_flags {
      * (<data_dir>/journal/), shared by every instrument; an idle instrument
      * costs a few KiB, no thread, no file descriptor. A store created so is
      * always opened so (the STORE file says it). See docs/pinnacle-format.md. */
-    PP_STORE_JOURNAL    = 1u << 2
+    PP_STORE_JOURNAL    = 1u << 2,
+    /* Prices of adds, modifies and executions may be 0 or negative (spreads,
+     * some futures and options). Without it such a price is PP_EINVAL and
+     * nothing is journaled (recovery still replays them from old journals). */
+    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 8,
+    /* pp_open opens every healthy instrument and sets the damaged ones aside
+     * (pp_quarantined lists them; their pp_book_open returns their error)
+     * instead of failing the whole store. Nothing is deleted or rewritten.
+     * Per-instrument layout only: in format 2 the instruments share one
+     * journal, whose damage cannot be pinned on one of them, so it still
+     * fails the store (see pp_quarantined). */
+    PP_OPEN_QUARANTINE = 1u << 9
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -223,7 +238,7 @@ typedef struct pp_stats {
     uint64_t active_orders;
     uint64_t journal_bytes, journal_segments, journal_first_seq;
     uint64_t syncs, snapshots, last_snapshot_seq, oldest_snapshot_seq;
-    uint64_t compactions, segments_deleted, rolls;
+    uint64_t compactions, segments_deleted, rolls;  /* format 2: the store journal's, rolls = segments it started */
     uint64_t ring_full_stalls;      /* hot path drained the ring itself (the maintainer lagged) */
     uint64_t store_flushes, store_rounds;  /* format 2: device flushes and sync rounds of the whole store */
     uint64_t grow_stalls;           /* hot path grew the journal file itself (the syncer lagged) */
@@ -275,6 +290,106 @@ PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_r
 /* The instruments of the store in data_dir, read-only (no lock taken):
  * visit(name, ctx) for each; a nonzero return stops and is returned. */
 PPDEF int      pp_list(const char *data_dir, int (*visit)(const char *instrument, void *ctx), void *ctx);
+
+/* An instrument pp_open could not recover under PP_OPEN_QUARANTINE. */
+typedef struct pp_quarantine_info {
+    char     instrument[PP_MAX_NAME + 1];
+    int      error;                 /* what its recovery returned (PP_ECORRUPT, PP_EMODE, ...) */
+    char     file[4096];            /* where, as pp_check finds it (the instrument's directory if it cannot say) */
+    uint64_t offset;
+    char     detail[256];
+} pp_quarantine_info;
+/* The instruments pp_open set aside (PP_OPEN_QUARANTINE): copies the first
+ * min(n, count) into out (out may be NULL when n is 0) and returns count.
+ * Their files are left as they were, for pp_inspect and an operator; the
+ * store neither recovers nor creates them until it is reopened. Format 2:
+ * damage in the store journal or its catalog fails pp_open with or without
+ * the flag (it cannot be proved to belong to one instrument), and so does
+ * an unreadable snapshot of one of its instruments (not isolated in this
+ * release). In both layouts a corrupt snapshot is set aside as
+ * <seq>.pps.corrupt by recovery, with or without the flag, and the
+ * instrument recovers from an older one and the journal. */
+PPDEF size_t   pp_quarantined(pp_store *s, pp_quarantine_info *out, size_t n);
+
+/* ---- Engine API: views, waits, named events (>>views >>engine) -----------
+ * Book views come from the book's shadow (the full active-order state kept
+ * by the maintainer, off the trading thread), never from the hot path.
+ * CONSISTENT means: a view is the book exactly as it was after one seq, the
+ * seq of the last event applied to it, reported in pp_level.seq; every
+ * event journaled on the book before the call started is in it (the call
+ * catches the shadow up first), and no view mixes two seqs. pp_top is O(1)
+ * and pp_depth O(n) after that catch-up: per-side price levels are kept
+ * beside the shadow from the first view on (built once from the shadow,
+ * then maintained per event by the maintainer). Any thread may call them. */
+typedef struct pp_level {
+    int64_t  price;    /* ticks */
+    int64_t  qty;      /* total remaining qty of the orders at this price */
+    uint64_t orders;   /* number of orders at this price (0: the side is empty) */
+    uint64_t seq;      /* the view is the book after this seq (the same for every level of one call) */
+} pp_level;
+/* Best bid and best ask; an empty side gives price 0, qty 0, orders 0 (and
+ * the view's seq). Either pointer may be NULL. 0 or an error. */
+PPDEF int      pp_top(pp_book *b, pp_level *bid, pp_level *ask);
+/* The best n levels of one side (PP_BUY: highest price first, PP_SELL:
+ * lowest first) into levels[0..n); returns how many were filled (>= 0), or
+ * an error. */
+PPDEF int      pp_depth(pp_book *b, int side, pp_level *levels, size_t n);
+/* pp_orders visits the active orders in price-time priority per side: the
+ * bids best price first, then the asks best price first; within a price by
+ * priority seq (arrival, or the modify that reset it). The orders are copied
+ * out under the shadow lock and visited after it, all as of one seq. */
+
+/* 0 once seq is durable (pp_durable(b) >= seq); PP_ETIMEDOUT when
+ * timeout_ns passes first (< 0: no timeout, 0: just check); the book's (or
+ * the store journal's) error when it is poisoned; PP_EINVAL for a seq not
+ * journaled yet (> pp_last_seq). Both modes: strict mode waits on picolog's
+ * plg_wait, mmap mode on a CLOCK_MONOTONIC condition variable the syncer
+ * signals after each sync round (no polling). It forces no sync: the
+ * background syncer gets there within journal_sync_interval_ms (pp_sync
+ * forces one). Any thread, not across pp_close. */
+PPDEF int      pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns);
+
+/* One order event with named fields: the misuse-proof entry point (price and
+ * qty cannot be swapped by position). pp_add, pp_cancel, pp_execute and
+ * pp_modify are shorthands for it. Fields by type (any other field nonzero:
+ * PP_EINVAL, nothing journaled):
+ *   PP_EV_ADD      order_id, side, price (limit), qty (> 0), ts_ns (the order's, stored as given)
+ *   PP_EV_CANCEL   order_id [, ts_ns]
+ *   PP_EV_EXECUTE  order_id, price (the fill's), qty (the fill's, <= remaining) [, ts_ns]
+ *   PP_EV_MODIFY   order_id, price (new limit), qty (new remaining, > 0) [, ts_ns]
+ * A price must be > 0 unless the store has PP_ALLOW_NONPOSITIVE_PRICES.
+ * ts_ns 0 on a cancel, execute or modify means the engine's clock
+ * (pp_config.clock_ns, else CLOCK_REALTIME). seq is ignored by pp_apply
+ * (the event gets pp_last_seq(b) + 1). No payload field yet: the journal
+ * entry has no room for one, and it comes with a change of format 2. */
+typedef struct pp_event {
+    int      type;      /* enum pp_event_type: PP_EV_ADD, _CANCEL, _EXECUTE, _MODIFY */
+    uint64_t order_id;
+    uint8_t  side;      /* PP_EV_ADD: PP_BUY or PP_SELL; other types: 0 */
+    int64_t  price;
+    int64_t  qty;
+    uint64_t ts_ns;
+    uint64_t seq;       /* out (readers): the event's seq; ignored by pp_apply */
+} pp_event;
+PPDEF int      pp_apply(pp_book *b, const pp_event *ev);
+
+/* The audit trail of one instrument: its order events from the store
+ * journal (format 2, PP_STORE_JOURNAL; another store is PP_EFORMAT), in seq
+ * order from from_seq, up to the book's durable seq when the reader was
+ * opened (nothing a crash could still take back). Read-only: it reads the
+ * segment files while the store goes on. pp_journal_next fills ev (seq set;
+ * side 0 except on adds; a cancel's price and qty 0) and returns 1, or 0 at
+ * the end, or an error. Compaction removes segments wholly below what every
+ * book needs, so the first event may have a seq above from_seq (check
+ * ev.seq); a compaction running during pp_journal_open can make it fail
+ * (PP_ENOENT): open again. Market-data entries are skipped. This version
+ * reads the instrument's events into memory at open (one pass over the
+ * journal, 56 bytes an event); a streaming reader is future work. An unknown
+ * instrument is PP_ENOENT. */
+typedef struct pp_journal pp_journal;
+PPDEF int      pp_journal_open(pp_store *s, const char *instrument, uint64_t from_seq, pp_journal **out);
+PPDEF int      pp_journal_next(pp_journal *j, pp_event *ev);   /* 1 = an event, 0 = end, < 0 = error */
+PPDEF void     pp_journal_close(pp_journal *j);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -935,6 +1050,10 @@ static int pp__has_data(const char *path) {
     return found;
 }
 
+/* a price level of the book views (>>views) */
+typedef struct pp__lvl { int64_t price, qty; uint64_t orders; } pp__lvl;
+typedef struct pp__lvside { pp__lvl *v; size_t n, cap; } pp__lvside;
+
 struct pp_book {
     /* hot path: owned by the thread feeding the book */
     pp__seg *cur;
@@ -988,8 +1107,12 @@ struct pp_book {
     int dirs_made;               /* books/<name>/{snapshots,md} exist (made at the first snapshot) */
     uint64_t applied_pos;        /* shadow_mu: journal position after the last frame applied */
     uint64_t first_pos;          /* atomic: the journal position of the book's first frame still needed */
+    uint64_t recovered_snap;     /* recovery: the seq its snapshot covers (frames up to it are skipped) */
     uint64_t snap_oldest_pos;    /* atomic: the position the oldest kept snapshot covers */
     uint64_t snap_newest_pos;    /* atomic: the position the newest snapshot covers */
+    /* book views (>>views): per-side price levels, made at the first view, then kept by the drain; shadow_mu */
+    int lv_on;
+    pp__lvside lv[2];            /* [0] bids, [1] asks */
 };
 
 struct pp_store {
@@ -1011,12 +1134,26 @@ struct pp_store {
     uint64_t drain_pos;          /* drain_mu: the next frame to dispatch */
     uint64_t catalog_iid;        /* open_mu: ids below are in the catalog file on disk */
     uint32_t book_orders0;       /* format 2: a book's first table size (expected_orders if the config set it, else 8) */
+    /* pp_wait (mmap modes): broadcast after a sync round moved a book's
+     * durable seq and when a book or the store journal is poisoned */
+    pthread_mutex_t dur_mu;
+    pthread_cond_t dur_cv;       /* CLOCK_MONOTONIC */
+    /* PP_OPEN_QUARANTINE: the instruments pp_open set aside (written by pp_open only) */
+    pp_quarantine_info *quar; size_t nquar;
 };
+
+static void pp__dur_notify(pp_store *S) {
+    pthread_mutex_lock(&S->dur_mu);
+    pthread_cond_broadcast(&S->dur_cv);
+    pthread_mutex_unlock(&S->dur_mu);
+}
 
 static void pp__poison(pp_book *b, int err) {
     int zero = 0;
-    if (__atomic_compare_exchange_n(&b->err, &zero, err, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    if (__atomic_compare_exchange_n(&b->err, &zero, err, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
         PP__MSG(b->s, err, "%s: book poisoned: %s; it acknowledges nothing more", b->name, pp_strerror(err));
+        pp__dur_notify(b->s);        /* pp_wait returns the error */
+    }
 }
 
 static void pp__seg_free(pp__seg *g) {
@@ -1245,9 +1382,11 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
         g = g->next;
         pthread_mutex_unlock(&b->seg_mu);
     }
-    if (!rc && target > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, target);
+    int moved = !rc && target > pp__load_rlx(&b->durable);
+    if (moved) pp__store_rel(&b->durable, target);
     if (rc) pp__poison(b, rc);                /* before the next sync can start */
     pthread_mutex_unlock(&b->sync_mu);
+    if (moved) pp__dur_notify(b->s);
     return rc;
 }
 
@@ -1863,6 +2002,129 @@ PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
     return rc;
 }
 
+/* >>views ----------------------------------------------------------------- */
+/* Price levels of the shadow, per side, for pp_top and pp_depth. Each side
+ * is an array sorted worst price first, best last (bids ascending, asks
+ * descending), so the busy end of the book is the cheap end to insert and
+ * delete at. Made from the shadow at the first view (sort and sum), then
+ * moved by every event the drain applies (pp__apply_book); on ENOMEM they
+ * are dropped and made again at the next view. All under shadow_mu. */
+static void pp__lv_free(pp_book *b) {
+    for (int k = 0; k < 2; k++) { PINNACLE_PERSIST_FREE(b->lv[k].v); b->lv[k].v = NULL; b->lv[k].n = b->lv[k].cap = 0; }
+    b->lv_on = 0;
+}
+
+/* the index of price px, or where it would go (the levels before it are worse) */
+static size_t pp__lv_find(const pp__lvside *s, int ask, int64_t px) {
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t p = s->v[mid].price;
+        if (ask ? p > px : p < px) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* qty and orders of the level at px change by dq and dn (a level appears
+ * with its first order and goes with its last). 0 or PP_ENOMEM. */
+static int pp__lv_move(pp_book *b, uint64_t side, int64_t px, int64_t dq, int64_t dn) {
+    if (side != PP_BUY && side != PP_SELL) return 0;     /* never journaled by pp_add */
+    int ask = side == PP_SELL;
+    pp__lvside *s = &b->lv[ask];
+    size_t i = pp__lv_find(s, ask, px);
+    if (i < s->n && s->v[i].price == px) {
+        pp__lvl *l = &s->v[i];
+        PINNACLE_PERSIST_ASSERT(dn >= 0 || l->orders >= (uint64_t)-dn);
+        l->qty += dq;
+        l->orders = (uint64_t)((int64_t)l->orders + dn);
+        if (l->orders == 0) {
+            PINNACLE_PERSIST_ASSERT(l->qty == 0);
+            memmove(l, l + 1, (s->n - i - 1) * sizeof *l);
+            s->n--;
+        }
+        return 0;
+    }
+    PINNACLE_PERSIST_ASSERT(dn == 1);
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        pp__lvl *v = (pp__lvl *)PINNACLE_PERSIST_REALLOC(s->v, nc * sizeof *v);
+        if (!v) return PP_ENOMEM;
+        s->v = v; s->cap = nc;
+    }
+    memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof *s->v);
+    s->v[i].price = px; s->v[i].qty = dq; s->v[i].orders = 1;
+    s->n++;
+    return 0;
+}
+
+static int pp__lv_cmp_bid(const void *a, const void *c) {      /* ascending: best (highest) last */
+    int64_t x = ((const pp__lvl *)a)->price, y = ((const pp__lvl *)c)->price;
+    return x < y ? -1 : x > y;
+}
+static int pp__lv_cmp_ask(const void *a, const void *c) { return pp__lv_cmp_bid(c, a); }
+
+/* Make the levels from the shadow: every order a level of one, sorted, then
+ * equal prices summed. O(n log n), once. */
+static int pp__lv_build(pp_book *b) {
+    pp__lv_free(b);
+    uint64_t cnt[2] = {0, 0};
+    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) {
+        const pp__oslot *o = &b->shadow.t[i];
+        if (o->id && (o->side == PP_BUY || o->side == PP_SELL)) cnt[o->side == PP_SELL]++;
+    }
+    for (int k = 0; k < 2; k++) {
+        b->lv[k].cap = cnt[k] > 64 ? (size_t)cnt[k] : 64;
+        b->lv[k].v = (pp__lvl *)PINNACLE_PERSIST_MALLOC(b->lv[k].cap * sizeof(pp__lvl));
+        if (!b->lv[k].v) { pp__lv_free(b); return PP_ENOMEM; }
+    }
+    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) {
+        const pp__oslot *o = &b->shadow.t[i];
+        if (!o->id || (o->side != PP_BUY && o->side != PP_SELL)) continue;
+        pp__lvside *s = &b->lv[o->side == PP_SELL];
+        pp__lvl *l = &s->v[s->n++];
+        l->price = o->price; l->qty = o->qty; l->orders = 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        pp__lvside *s = &b->lv[k];
+        PINNACLE_PERSIST_ASSERT(s->n == cnt[k]);
+        if (s->n) qsort(s->v, s->n, sizeof *s->v, k ? pp__lv_cmp_ask : pp__lv_cmp_bid);
+        size_t w = 0;
+        for (size_t r = 0; r < s->n; r++) {
+            if (w && s->v[w - 1].price == s->v[r].price) { s->v[w - 1].qty += s->v[r].qty; s->v[w - 1].orders++; }
+            else s->v[w++] = s->v[r];
+        }
+        s->n = w;
+    }
+    b->lv_on = 1;
+    return 0;
+}
+
+/* pp__apply on the book's shadow, and the levels moved with it. */
+static int pp__apply_book(pp_book *b, const pp__ev *v) {
+    if (!b->lv_on || v->type < PP_EV_ADD || v->type > PP_EV_MODIFY || v->id == 0) return pp__apply(&b->shadow, v);
+    pp__oslot was;
+    memset(&was, 0, sizeof was);
+    if (v->type != PP_EV_ADD) {
+        const pp__oslot *o = pp__shadow_find(&b->shadow, v->id);
+        if (o) was = *o;
+    }
+    int rc = pp__apply(&b->shadow, v);
+    if (rc) return rc;                    /* nothing applied: the levels stand */
+    int r = 0;
+    switch (v->type) {
+    case PP_EV_ADD:     r = pp__lv_move(b, (uint64_t)v->side, v->price, v->qty, 1); break;
+    case PP_EV_CANCEL:  r = pp__lv_move(b, was.side, was.price, -was.qty, -1); break;
+    case PP_EV_EXECUTE: r = pp__lv_move(b, was.side, was.price, -v->qty, v->qty == was.qty ? -1 : 0); break;
+    default:
+        r = pp__lv_move(b, was.side, was.price, -was.qty, -1);
+        if (!r) r = pp__lv_move(b, was.side, v->price, v->qty, 1);
+        break;
+    }
+    if (r) pp__lv_free(b);                /* out of memory: made again at the next view */
+    return 0;
+}
+
 /* >>shadow ---------------------------------------------------------------- */
 static int pp__store_catch_up(pp_book *b);
 static int pp__store_wait_durable(pp_book *b, uint64_t seq);
@@ -1885,7 +2147,7 @@ static int pp__drain_n(pp_book *b, uint64_t max) {
         v.type = e[4]; v.side = e[5];
         v.seq = pp__get64(e + 8); v.id = pp__get64(e + 16);
         v.price = (int64_t)pp__get64(e + 24); v.qty = (int64_t)pp__get64(e + 32); v.ts = pp__get64(e + 40);
-        int r = pp__apply(&b->shadow, &v);
+        int r = pp__apply_book(b, &v);
         if (r && !rc) rc = r;
         b->applied = v.seq;
     }
@@ -2921,7 +3183,7 @@ static void pp__maybe_roll(pp_book *b) {
 /* >>threads --------------------------------------------------------------- */
 static int pp__sleep(pp_store *S, uint64_t ns) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);         /* wake_cv runs on CLOCK_MONOTONIC */
     uint64_t t = (uint64_t)ts.tv_nsec + ns;
     ts.tv_sec += (time_t)(t / 1000000000ull); ts.tv_nsec = (long)(t % 1000000000ull);
     pthread_mutex_lock(&S->wake_mu);
@@ -3101,6 +3363,7 @@ static void pp__book_free(pp_book *b) {
     PINNACLE_PERSIST_FREE(b->idx_spare);
     PINNACLE_PERSIST_FREE(b->idx_garbage);
     pp__shadow_free(&b->shadow);
+    pp__lv_free(b);
     if (b->ring) munmap(b->ring, (size_t)(b->ring_mask + 1) * PP__ENTRY);
     pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu); pthread_mutex_destroy(&b->grow_mu);
     pthread_mutex_destroy(&b->sync_mu); pthread_mutex_destroy(&b->snap_mu);
@@ -3133,6 +3396,34 @@ static uint64_t pp__next_snap_ns(pp_store *S, const char *sdir, uint64_t snap) {
     uint64_t wall = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     uint64_t age = wall > created ? wall - created : 0;   /* a clock step back: as if just written */
     return age >= S->snap_ns ? now : now + (S->snap_ns - age);
+}
+
+/* PP_OPEN_QUARANTINE: pp_open sets a damaged instrument aside (its error,
+ * and where pp_check, read-only, finds the damage) and goes on. */
+static int pp__quarantine_add(pp_store *S, const char *name, int err) {
+    pp_quarantine_info *q = (pp_quarantine_info *)PINNACLE_PERSIST_REALLOC(S->quar, (S->nquar + 1) * sizeof *q);
+    pp_check_result *chk = (pp_check_result *)PINNACLE_PERSIST_MALLOC(sizeof *chk);
+    if (q) S->quar = q;
+    if (!q || !chk) { PINNACLE_PERSIST_FREE(chk); return PP_ENOMEM; }
+    q += S->nquar;
+    memset(q, 0, sizeof *q);
+    pp__strlcpy(q->instrument, name, sizeof q->instrument);
+    q->error = err;
+    (void)pp_check(S->dir, name, chk);
+    if (chk->file[0]) { pp__strlcpy(q->file, chk->file, sizeof q->file); q->offset = chk->offset; }
+    else snprintf(q->file, sizeof q->file, "%s/%s", S->dir, name);
+    pp__strlcpy(q->detail, chk->detail[0] ? chk->detail : pp_strerror(err), sizeof q->detail);
+    PINNACLE_PERSIST_FREE(chk);
+    S->nquar++;
+    PP__MSG(S, err, "%s: quarantined (%s at %s offset %llu); the other instruments are open", name, pp_strerror(err),
+            q->file, (unsigned long long)q->offset);
+    return 0;
+}
+
+PPDEF size_t pp_quarantined(pp_store *S, pp_quarantine_info *out, size_t n) {
+    if (!S) return 0;
+    for (size_t i = 0; out && i < n && i < S->nquar; i++) out[i] = S->quar[i];
+    return S->nquar;
 }
 
 /* Open one book: recover it from disk, or create it. */
@@ -3252,7 +3543,9 @@ static void pp__store_free(pp_store *S) {
     if (S->sj) pp__sj_free(S->sj);
     for (size_t i = 0; i < 1024; i++) PINNACLE_PERSIST_FREE(S->byid[i]);
     pthread_mutex_destroy(&S->drain_mu);
+    pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv);
     PINNACLE_PERSIST_FREE(S->books);
+    PINNACLE_PERSIST_FREE(S->quar);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
@@ -3373,13 +3666,32 @@ static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_boo
         rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
         if (!rc) rc = pp__md_load(b, snap);
     }
-    if (!rc) { b->last = snap; b->applied = snap; }
+    if (!rc) { b->last = snap; b->applied = snap; b->recovered_snap = snap; }
     if (!rc) rc = pp__byid_set(S, iid, b);
     if (!rc) { rc = pp__store_add(S, b); if (rc) pp__byid_set(S, iid, NULL); }
     if (rc) { if (b) pp__book_free(b); return rc; }
     if (iid >= S->next_iid) S->next_iid = iid + 1;
     *out = b;
     return 0;
+}
+
+/* One name, one id: a name declared (in the catalog or the journal) under
+ * two ids is damage, the writer never does it. Checked once after the scan,
+ * by sorting the names (a check per declaration would cost O(books^2)). */
+static int pp__cmp_book_name(const void *a, const void *b) {
+    return strcmp((*(pp_book *const *)a)->name, (*(pp_book *const *)b)->name);
+}
+static int pp__names_unique(pp_store *S, const char **dup) {
+    *dup = NULL;
+    if (S->nbooks < 2) return 0;
+    pp_book **v = (pp_book **)pp__alloc(S->nbooks * sizeof *v);
+    if (!v) return PP_ENOMEM;
+    memcpy(v, S->books, S->nbooks * sizeof *v);
+    qsort(v, S->nbooks, sizeof *v, pp__cmp_book_name);
+    for (size_t i = 1; i < S->nbooks && !*dup; i++)
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0) *dup = v[i]->name;
+    PINNACLE_PERSIST_FREE(v);
+    return *dup ? PP_ECORRUPT : 0;
 }
 
 /* Recovery: one pass over the store journal, each frame to its book. */
@@ -3400,8 +3712,8 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
     pp__ev v;
     pp__sj_dec_ev(f, &v);
-    if (v.seq <= b->last) return 0;                  /* covered by the book's snapshot */
-    if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing */
+    if (v.seq && v.seq <= b->recovered_snap) return 0;   /* covered by the book's snapshot (seqs start at 1) */
+    if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing, or a seq already replayed */
     pp__md_sink = &b->md;
     int rc = pp__apply(&b->shadow, &v);
     pp__md_sink = NULL;
@@ -3429,10 +3741,13 @@ static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t t
         uint64_t seq = pp__get64(f + 16);
         if (b && seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
     }
+    pp__dur_notify(S);
 }
 
 static int pp__store_sync(pp_store *S, int whole_pages) {
-    return pp__sj_sync(S->sj, whole_pages, pp__store_on_durable, S);
+    int rc = pp__sj_sync(S->sj, whole_pages, pp__store_on_durable, S);
+    if (rc) pp__dur_notify(S);           /* the journal is poisoned: pp_wait returns its error */
+    return rc;
 }
 
 /* The dispatch: published frames, in journal order, into their books'
@@ -3467,7 +3782,7 @@ static int pp__store_drain(pp_store *S, uint64_t max_frames) {
             pp__sj_dec_ev(f, &v);
             if (b && v.seq == b->applied + 1) {
                 pp__md_sink = &b->md;
-                int r = pp__apply(&b->shadow, &v);
+                int r = pp__apply_book(b, &v);
                 pp__md_sink = NULL;
                 if (r) { if (!rc) rc = r; pp__poison(b, r); }
                 b->applied = v.seq; b->applied_pos = p;
@@ -3595,6 +3910,11 @@ static int pp__store2_open(pp_store *S) {
         else if (w.torn) PP__MSG(S, 0, "store journal: %s in %s at offset %llu; discarded", w.detail, w.file, (unsigned long long)w.offset);
     }
     PINNACLE_PERSIST_FREE(jd);
+    if (!rc) {
+        const char *dup;
+        rc = pp__names_unique(S, &dup);
+        if (rc == PP_ECORRUPT) PP__MSG(S, rc, "store journal: instrument %s is declared under two ids. Not opened (fail closed).", dup);
+    }
     for (size_t i = 0; i < S->nbooks && !rc; i++) {
         pp_book *b = S->books[i];
         b->last_seq = b->last; b->durable = b->last;
@@ -3723,8 +4043,17 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
     S->book_orders0 = cfg_in->expected_orders ? cfg.expected_orders : 8;   /* format 2: grow from small unless told */
-    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
+    pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL);
     pthread_mutex_init(&S->drain_mu, NULL);
+    pthread_mutex_init(&S->dur_mu, NULL);
+    {
+        pthread_condattr_t ca;       /* CLOCK_MONOTONIC: a wall-clock step never stretches a pp_wait */
+        pthread_condattr_init(&ca);  /* nor stalls the threads' timers (pp__sleep) */
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&S->wake_cv, &ca);
+        pthread_cond_init(&S->dur_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
                                          : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
     size_t dl = strlen(cfg.data_dir);
@@ -3772,6 +4101,7 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
         rc = pp__book_load(S, e->d_name, &b);
         if (!rc) { rc = pp__store_add(S, b); if (rc) pp__book_free(b); }
         if (rc) PP__MSG(S, rc, "%s: recovery failed: %s", e->d_name, pp_strerror(rc));
+        if (rc && rc != PP_ENOMEM && (S->cfg.flags & PP_OPEN_QUARANTINE)) rc = pp__quarantine_add(S, e->d_name, rc);
     }
     if (d) closedir(d);
     if (!rc) {
@@ -3814,6 +4144,8 @@ static int pp__book_open(pp_store *S, const char *name, pp_book **out) {
         if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
     pthread_mutex_unlock(&S->mu);
     if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
+    for (size_t i = 0; i < S->nquar; i++)        /* set aside by pp_open: not recovered, not created */
+        if (strcmp(S->quar[i].instrument, name) == 0) { pthread_mutex_unlock(&S->open_mu); return S->quar[i].error; }
     if (S->sj) {
         rc = pp__book_create2(S, name, &b);
         if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
@@ -4053,65 +4385,202 @@ static void pp__idx_upkeep(pp_book *b) {
     pp__store_rel(&b->idx_spare, t);          /* only the maintainer publishes, only when none is out */
 }
 
-PPDEF int pp_add(pp_book *b, const pp_order *o) {
-    if (!b || !o || o->id == 0 || o->qty <= 0 || (o->side != PP_BUY && o->side != PP_SELL)) return PP_EINVAL;
-    if (pp__hfind(b, o->id)) return PP_EEXIST;
-    if (pp__hroom(b)) return PP_ENOMEM;
+/* A price the store accepts: > 0, or anything with PP_ALLOW_NONPOSITIVE_PRICES. */
+static inline int pp__price_ok(const pp_book *b, int64_t px) {
+    return px > 0 || (b->s->cfg.flags & PP_ALLOW_NONPOSITIVE_PRICES) != 0;
+}
+
+/* >>engine: every order event goes through here (the four calls below are
+ * shorthands): validated against the hot-path index, then journaled. */
+PPDEF int pp_apply(pp_book *b, const pp_event *e) {
+    if (!b || !e || e->order_id == 0) return PP_EINVAL;
+    uint64_t id = e->order_id;
+    pp__islot *s;
     pp__ev v;
-    v.type = PP_EV_ADD; v.side = o->side; v.id = o->id; v.price = o->price; v.qty = o->qty; v.ts = o->ts_ns;
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    pp__islot *s = pp__idx_slot(&b->idx, o->id);
-    s->id = o->id; s->qty = o->qty;
-    b->idx.n++;
+    int rc;
+    v.id = id; v.price = e->price; v.qty = e->qty; v.side = 0; v.type = e->type;
+    switch (e->type) {
+    case PP_EV_ADD:
+        if (e->qty <= 0 || (e->side != PP_BUY && e->side != PP_SELL) || !pp__price_ok(b, e->price)) return PP_EINVAL;
+        if (pp__hfind(b, id)) return PP_EEXIST;
+        if (pp__hroom(b)) return PP_ENOMEM;
+        v.side = e->side; v.ts = e->ts_ns;      /* the order's own timestamp, as given */
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        s = pp__idx_slot(&b->idx, id);
+        s->id = id; s->qty = e->qty;
+        b->idx.n++;
+        break;
+    case PP_EV_CANCEL:
+        if (e->side || e->price || e->qty) return PP_EINVAL;
+        if (!(s = pp__hfind(b, id))) return PP_ENOENT;
+        v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        pp__hdel(b, s);
+        break;
+    case PP_EV_EXECUTE:
+        if (e->side || e->qty <= 0 || !pp__price_ok(b, e->price)) return PP_EINVAL;
+        if (!(s = pp__hfind(b, id))) return PP_ENOENT;
+        if (e->qty > s->qty) return PP_EOVERFILL;
+        v.side = e->qty == s->qty;              /* the entry says the fill leaves qty 0 */
+        v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        s->qty -= e->qty;
+        PINNACLE_PERSIST_ASSERT(s->qty >= 0);
+        if (s->qty == 0) pp__hdel(b, s);
+        break;
+    case PP_EV_MODIFY:
+        if (e->side || e->qty <= 0 || !pp__price_ok(b, e->price)) return PP_EINVAL;
+        if (!(s = pp__hfind(b, id))) return PP_ENOENT;
+        v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
+        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        s->qty = e->qty;
+        break;
+    default:
+        return PP_EINVAL;                       /* market data goes through pp_tick_append */
+    }
     pp__hstep(b);
     return 0;
+}
+
+static inline pp_event pp__event(int type, uint64_t id, int64_t price, int64_t qty) {
+    pp_event e;
+    memset(&e, 0, sizeof e);
+    e.type = type; e.order_id = id; e.price = price; e.qty = qty;
+    return e;
+}
+
+PPDEF int pp_add(pp_book *b, const pp_order *o) {
+    if (!o) return PP_EINVAL;
+    pp_event e = pp__event(PP_EV_ADD, o->id, o->price, o->qty);
+    e.side = o->side; e.ts_ns = o->ts_ns;
+    return pp_apply(b, &e);
 }
 
 PPDEF int pp_cancel(pp_book *b, uint64_t id) {
-    if (!b || !id) return PP_EINVAL;
-    pp__islot *s = pp__hfind(b, id);
-    if (!s) return PP_ENOENT;
-    pp__ev v;
-    v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = pp__now(b);
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    pp__hdel(b, s);
-    pp__hstep(b);
-    return 0;
+    pp_event e = pp__event(PP_EV_CANCEL, id, 0, 0);
+    return pp_apply(b, &e);
 }
 
 PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
-    if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__hfind(b, id);
-    if (!s) return PP_ENOENT;
-    if (qty > s->qty) return PP_EOVERFILL;
-    pp__ev v;
-    v.type = PP_EV_EXECUTE; v.side = qty == s->qty; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    s->qty -= qty;
-    if (s->qty == 0) pp__hdel(b, s);
-    pp__hstep(b);
-    return 0;
+    pp_event e = pp__event(PP_EV_EXECUTE, id, price, qty);
+    return pp_apply(b, &e);
 }
 
 PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
-    if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__hfind(b, id);
-    if (!s) return PP_ENOENT;
+    pp_event e = pp__event(PP_EV_MODIFY, id, price, qty);
+    return pp_apply(b, &e);
+}
+
+/* >>reader: the audit trail (pp_journal_*), format 2 */
+struct pp_journal { pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to; };
+
+static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    pp_journal *j = (pp_journal *)ctx;
+    (void)pos;
+    if (len != PP__SJ_EVFRAME || f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY || pp__get32(f + 12) != j->iid) return 0;
     pp__ev v;
-    v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
-    int rc = pp__journal(b, &v);
-    if (rc) return rc;
-    s->qty = qty;
-    pp__hstep(b);
+    pp__sj_dec_ev(f, &v);
+    if (v.seq < j->from || v.seq > j->to) return 0;
+    if (j->n && v.seq <= j->ev[j->n - 1].seq) return PP_ECORRUPT;   /* a book's seqs only grow along the journal */
+    if (j->n == j->cap) {
+        size_t nc = j->cap ? j->cap * 2 : 256;
+        pp_event *e = (pp_event *)PINNACLE_PERSIST_REALLOC(j->ev, nc * sizeof *e);
+        if (!e) return PP_ENOMEM;
+        j->ev = e; j->cap = nc;
+    }
+    pp_event *e = &j->ev[j->n++];
+    memset(e, 0, sizeof *e);
+    e->type = v.type; e->order_id = v.id; e->seq = v.seq; e->ts_ns = v.ts;
+    e->side = v.type == PP_EV_ADD ? (uint8_t)v.side : 0;     /* an execute's side byte is internal ("leaves 0") */
+    if (v.type != PP_EV_CANCEL) { e->price = v.price; e->qty = v.qty; }
     return 0;
+}
+
+PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_journal **out) {
+    if (!S || !name || !out) return PP_EINVAL;
+    *out = NULL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (!S->sj) return PP_EFORMAT;
+    pp_book *b = NULL;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
+    pthread_mutex_unlock(&S->mu);
+    if (!b || !b->iid) return PP_ENOENT;
+    pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
+    if (!j) return PP_ENOMEM;
+    j->iid = b->iid; j->from = from_seq; j->to = pp_durable(b);
+    pp__sj *sj = NULL;
+    pp__sjwhere w;
+    rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, 0, pp__jr_frame, j, &w);
+    if (sj) pp__sj_free(sj);
+    if (rc) {
+        PP__MSG(S, rc, "%s: journal reader: %s%s%s", name, pp_strerror(rc), w.file[0] ? ": " : "", w.file);
+        pp_journal_close(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
+PPDEF int pp_journal_next(pp_journal *j, pp_event *ev) {
+    if (!j || !ev) return PP_EINVAL;
+    if (j->at == j->n) return 0;
+    *ev = j->ev[j->at++];
+    return 1;
+}
+
+PPDEF void pp_journal_close(pp_journal *j) {
+    if (!j) return;
+    PINNACLE_PERSIST_FREE(j->ev);
+    PINNACLE_PERSIST_FREE(j);
 }
 
 PPDEF int pp_sync(pp_book *b) {
     if (!b) return PP_EINVAL;
     return pp__wait_durable(b, pp__load_acq(&b->last_seq));
+}
+
+/* the error pp_wait returns: the book's, or (format 2) the store journal's */
+static int pp__wait_err(const pp_book *b) {
+    int e = pp__load_acq(&b->err);
+    if (!e && b->iid) e = pp__load_acq(&b->s->sj->err);
+    return e;
+}
+
+PPDEF int pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns) {
+    if (!b) return PP_EINVAL;
+    if (pp_durable(b) >= seq) return 0;
+    int rc = pp__wait_err(b);
+    if (rc) return rc;
+    if (seq > pp_last_seq(b)) return PP_EINVAL;      /* as plg_wait: never journaled, it cannot become durable */
+    if (b->mode == PP_JOURNAL_STRICT && !b->iid) {   /* picolog's own wait (futex on its durable mark) */
+        int r = plg_wait(b->log, seq, timeout_ns);
+        if (r == PLG_ETIMEDOUT) return PP_ETIMEDOUT;
+        if (r) { r = pp__from_plg(r); pp__poison(b, r); return r; }
+        if (seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
+        return 0;
+    }
+    pp_store *S = b->s;
+    uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
+    struct timespec dl;
+    dl.tv_sec = (time_t)(deadline / 1000000000ull); dl.tv_nsec = (long)(deadline % 1000000000ull);
+    pthread_mutex_lock(&S->dur_mu);
+    for (;;) {
+        /* the syncer moves durable, then takes dur_mu to broadcast: checked
+         * under dur_mu, no wake-up is lost between the check and the wait */
+        if (pp_durable(b) >= seq) { rc = 0; break; }
+        if ((rc = pp__wait_err(b)) != 0) break;
+        if (timeout_ns == 0) { rc = PP_ETIMEDOUT; break; }
+        if (timeout_ns < 0) { pthread_cond_wait(&S->dur_cv, &S->dur_mu); continue; }
+        if (pthread_cond_timedwait(&S->dur_cv, &S->dur_mu, &dl) == ETIMEDOUT) {
+            rc = pp_durable(b) >= seq ? 0 : pp__wait_err(b);
+            if (!rc && pp_durable(b) < seq) rc = PP_ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&S->dur_mu);
+    return rc;
 }
 
 PPDEF int pp_snapshot(pp_book *b) { return b ? pp__snapshot(b) : PP_EINVAL; }
@@ -4122,9 +4591,13 @@ PPDEF int pp_compact(pp_book *b) {
     return b->mode == PP_JOURNAL_MMAP ? pp__compact_mmap(b, 1) : pp__compact_strict(b, 1);
 }
 
-static int pp__by_seq(const void *a, const void *c) {
-    uint64_t x = (*(const pp__oslot *const *)a)->seq, y = (*(const pp__oslot *const *)c)->seq;
-    return x < y ? -1 : x > y;
+/* price-time priority: bids before asks, the better price first, then the lower priority seq */
+static int pp__by_priority(const void *a, const void *c) {
+    const pp__oslot *x = (const pp__oslot *)a, *y = (const pp__oslot *)c;
+    int xs = x->side == PP_SELL, ys = y->side == PP_SELL;
+    if (xs != ys) return xs - ys;
+    if (x->price != y->price) return (xs ? x->price < y->price : x->price > y->price) ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ctx) {
@@ -4132,19 +4605,22 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
     pthread_mutex_lock(&b->shadow_mu);
     int rc = pp__drain(b);
     if (rc) { pthread_mutex_unlock(&b->shadow_mu); pp__poison(b, rc); return rc; }
+    /* one straight copy under the lock (the book as of b->applied); the sort
+     * and the visits after it, so the maintainer is not held up */
     uint64_t n = b->shadow.n, k = 0;
-    pp__oslot **v = (pp__oslot **)PINNACLE_PERSIST_MALLOC((n ? n : 1) * sizeof *v);
+    pp__oslot *v = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(n ? n : 1) * sizeof *v);
     if (!v) { pthread_mutex_unlock(&b->shadow_mu); return PP_ENOMEM; }
-    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = &b->shadow.t[i];
-    qsort(v, (size_t)k, sizeof *v, pp__by_seq);
+    for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = b->shadow.t[i];
+    pthread_mutex_unlock(&b->shadow_mu);
+    PINNACLE_PERSIST_ASSERT(k == n);
+    qsort(v, (size_t)k, sizeof *v, pp__by_priority);
     for (uint64_t i = 0; i < k && !rc; i++) {
         pp_order o;
         memset(&o, 0, sizeof o);
-        o.id = v[i]->id; o.price = v[i]->price; o.qty = v[i]->qty; o.ts_ns = v[i]->ts;
-        o.side = (uint8_t)v[i]->side; o.seq = v[i]->seq;
+        o.id = v[i].id; o.price = v[i].price; o.qty = v[i].qty; o.ts_ns = v[i].ts;
+        o.side = (uint8_t)v[i].side; o.seq = v[i].seq;
         rc = visit(&o, ctx);
     }
-    pthread_mutex_unlock(&b->shadow_mu);
     PINNACLE_PERSIST_FREE(v);
     return rc;
 }
@@ -4169,6 +4645,44 @@ PPDEF uint64_t pp_order_count(pp_book *b) {
     uint64_t n = b->shadow.n;
     pthread_mutex_unlock(&b->shadow_mu);
     return n;
+}
+
+/* >>views: shadow_mu held, caught up; the levels made if they are not */
+static int pp__view_begin(pp_book *b) {
+    if (!b) return PP_EINVAL;
+    pthread_mutex_lock(&b->shadow_mu);
+    int rc = pp__drain(b);
+    if (rc) { pthread_mutex_unlock(&b->shadow_mu); pp__poison(b, rc); return rc; }
+    if (!b->lv_on && (rc = pp__lv_build(b)) != 0) { pthread_mutex_unlock(&b->shadow_mu); return rc; }
+    return 0;
+}
+
+static void pp__level_out(pp_level *out, const pp__lvl *l, uint64_t seq) {
+    memset(out, 0, sizeof *out);
+    if (l) { out->price = l->price; out->qty = l->qty; out->orders = l->orders; }
+    out->seq = seq;
+}
+
+PPDEF int pp_top(pp_book *b, pp_level *bid, pp_level *ask) {
+    int rc = pp__view_begin(b);
+    if (rc) return rc;
+    const pp__lvside *bs = &b->lv[0], *as = &b->lv[1];
+    if (bid) pp__level_out(bid, bs->n ? &bs->v[bs->n - 1] : NULL, b->applied);
+    if (ask) pp__level_out(ask, as->n ? &as->v[as->n - 1] : NULL, b->applied);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return 0;
+}
+
+PPDEF int pp_depth(pp_book *b, int side, pp_level *levels, size_t n) {
+    if (!b || (side != PP_BUY && side != PP_SELL) || (n && !levels)) return PP_EINVAL;
+    int rc = pp__view_begin(b);
+    if (rc) return rc;
+    const pp__lvside *s = &b->lv[side == PP_SELL];
+    size_t k = n < s->n ? n : s->n;
+    if (k > INT32_MAX) k = INT32_MAX;
+    for (size_t i = 0; i < k; i++) pp__level_out(&levels[i], &s->v[s->n - 1 - i], b->applied);
+    pthread_mutex_unlock(&b->shadow_mu);
+    return (int)k;
 }
 
 PPDEF uint64_t pp_last_seq(const pp_book *b) { return pp__load_acq(&b->last_seq); }
@@ -4211,7 +4725,7 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
     o->oldest_snapshot_seq = pp__load_acq(&b->snap_oldest);
     o->compactions = pp__load_rlx(&b->st_compactions);
     if (!b->iid) o->segments_deleted = pp__load_rlx(&b->st_deleted);
-    o->rolls = pp__load_rlx(&b->st_rolls);
+    o->rolls = b->iid ? pp__sj_stat(&b->s->sj->st_created) : pp__load_rlx(&b->st_rolls);
     o->ring_full_stalls = pp__load_rlx(&b->st_ring_full);
     o->grow_stalls = pp__load_rlx(&b->st_grow);
     o->error = pp_error(b);
@@ -4360,10 +4874,37 @@ PPDEF int64_t pp_conn_get(pp_store *S, const char *name, void *out, size_t cap) 
 /* pp_check of a format-2 store (read-only): the instrument's id from the
  * catalog or its declaration, its snapshots, and one pass over the store
  * journal counting its frames (seqs dense from the snapshot on). */
-typedef struct pp__chk2 { const char *name; uint32_t iid; uint64_t first, last, snap, entries, bytes; int gap; } pp__chk2;
+typedef struct pp__chk2 {
+    const char *name; uint32_t iid; uint64_t first, last, snap, entries, bytes; int gap;
+    uint64_t durable_pos, durable_seq;   /* frames below durable_pos were durable; the book's last seq among them */
+} pp__chk2;
+
+/* The journal position below which the segments' durable marks vouch for
+ * every frame (durability is a prefix of the journal: the highest vouched
+ * position wins). Unreadable or damaged headers count for nothing here; the
+ * scan reports them. */
+static uint64_t pp__sj_marked_pos(const char *jd) {
+    uint64_t *v = NULL, best = 0;
+    size_t n = 0;
+    if (pp__list_numbered(jd, ".ppj", 0, &v, &n) != 0) return 0;
+    char path[4096];
+    for (size_t i = 0; i < n; i++) {
+        uint8_t h[PP__PAGE];
+        pp__numbered(path, sizeof path, jd, v[i], ".ppj");
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+        if (fd >= 0) close(fd);
+        uint64_t salt, index, data_bytes, end, flags;
+        if (got != (ssize_t)sizeof h || pp__sj_hdr_decode(h, &salt, &index, &data_bytes) != 0 || index != v[i]) continue;
+        if (pp__sj_mark_get(h, salt, &end, &flags) == 1 && end <= data_bytes && index * data_bytes + end > best)
+            best = index * data_bytes + end;
+    }
+    PINNACLE_PERSIST_FREE(v);
+    return best;
+}
+
 static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     pp__chk2 *c = (pp__chk2 *)ctx;
-    (void)pos;
     if (f[8] == PP__SJ_DECLARE) {
         unsigned nl = f[9];
         if (!c->iid && nl == strlen(c->name) && memcmp(f + 24, c->name, nl) == 0) c->iid = pp__get32(f + 12);
@@ -4375,6 +4916,7 @@ static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t 
     else if (seq != c->last + 1) return PP_ECORRUPT;
     if (c->first > c->snap + 1 && seq == c->first) c->gap = 1;   /* starts after a hole the snapshot does not cover */
     c->last = seq; c->entries++; c->bytes += len;
+    if (pos + len <= c->durable_pos) c->durable_seq = seq;
     return 0;
 }
 
@@ -4405,6 +4947,7 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     pp__sjwhere w;
     memset(&w, 0, sizeof w);
     if (!rc) {
+        c.durable_pos = pp__sj_marked_pos(jd);
         rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__check2_frame, &c, &w);
         if (rc) pp__chk_where(out, w.file, w.offset, w.detail);
         else if (w.torn) { out->torn_tail = 1; pp__chk_where(out, w.file, w.offset, w.detail); }
@@ -4422,6 +4965,7 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     }
     out->journal_first_seq = c.first; out->journal_last_seq = c.last ? c.last : c.snap;
     out->journal_bytes = c.bytes;
+    out->durable_mark_seq = c.durable_seq;
     PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
     return out->status = rc;
 }
@@ -4596,12 +5140,20 @@ public:
     result<void> snapshot() { return status(pp_snapshot(b_)); }
     result<void> compact() { return status(pp_compact(b_)); }
     result<void> tick(const pp_tick &t) { return status(pp_tick_append(b_, &t)); }
+    result<void> apply(const pp_event &e) { return status(pp_apply(b_, &e)); }
+    result<void> wait(uint64_t seq, int64_t timeout_ns) { return status(pp_wait(b_, seq, timeout_ns)); }
+    result<void> top(pp_level &bid, pp_level &ask) { return status(pp_top(b_, &bid, &ask)); }
+    /* levels filled (best first), or the error */
+    result<int> depth(int side, pp_level *levels, size_t n) {
+        int rc = pp_depth(b_, side, levels, n);
+        return rc < 0 ? result<int>::failure(rc) : result<int>(rc);
+    }
     result<pp_order> find(uint64_t id) {
         pp_order o;
         int rc = pp_find(b_, id, &o);
         return rc ? result<pp_order>::failure(rc) : result<pp_order>(o);
     }
-    /* Visit the active orders in priority order: f(const pp_order &). */
+    /* Visit the active orders in price-time priority: f(const pp_order &). */
     template <class F> result<void> orders(F &&f) {
         typedef typename std::remove_reference<F>::type G;
         int rc = pp_orders(b_, &detail::visitor<G>::trampoline, (void *)&f);

@@ -177,10 +177,15 @@ static int open_books(const char *dir, pp_store **s, pp_book **pb, lob *out) {
 
 typedef struct ack { int inst; uint64_t seq; } ack;
 
-/* Random picks index the array: both sides start a round in pp_orders' order. */
+/* Random picks index the array: both sides start a round in pp_orders' order
+ * (price-time priority: bids best price first, then asks best price first,
+ * then by priority seq). */
 static int by_prio(const void *a, const void *b) {
-    uint64_t x = ((const rest *)a)->prio, y = ((const rest *)b)->prio;
-    return x < y ? -1 : x > y;
+    const rest *x = (const rest *)a, *y = (const rest *)b;
+    int xs = x->side == PP_SELL, ys = y->side == PP_SELL;
+    if (xs != ys) return xs - ys;
+    if (x->price != y->price) return (xs ? x->price < y->price : x->price > y->price) ? -1 : 1;
+    return x->prio < y->prio ? -1 : x->prio > y->prio;
 }
 
 /* The child: trade until `budget` events, then die by `how`. */

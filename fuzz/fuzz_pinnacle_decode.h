@@ -143,8 +143,18 @@ PD2_FN pd_book *pd2_book(pd2_store *s, uint32_t iid) {
     for (int i = 0; i < s->nb; i++) if (s->iid[i] == iid) return &s->b[i];
     return NULL;
 }
+/* docs/pinnacle-format.md: ids 1..2^20 - 1; an instrument name is 1..64 bytes
+ * of printable ASCII without '/' or '\\', not starting with '.', without ".." */
+PD2_FN int pd2_name_ok(const uint8_t *name, size_t nl) {
+    if (!nl || nl > 64 || name[0] == '.') return 0;
+    for (size_t i = 0; i < nl; i++) {
+        if (name[i] < 0x21 || name[i] > 0x7e || name[i] == '/' || name[i] == '\\') return 0;
+        if (i && name[i] == '.' && name[i - 1] == '.') return 0;
+    }
+    return 1;
+}
 PD2_FN int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t nl) {
-    if (!nl || nl > 64 || iid == 0) return 0;
+    if (!pd2_name_ok(name, nl) || iid == 0 || iid >= (1u << 20)) return 0;
     for (int i = 0; i < s->nb; i++) {
         if (s->iid[i] == iid) return strlen(s->name[i]) == nl && memcmp(s->name[i], name, nl) == 0;
         if (strlen(s->name[i]) == nl && memcmp(s->name[i], name, nl) == 0) return 0;   /* one name, two ids */
@@ -192,9 +202,19 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
         uint64_t db = ok ? pd_le(h + 32, 8) : 0;
         if (ok && (db < 65536 || (db & (db - 1)) || (data_bytes && db != data_bytes))) ok = 0;
         if (!ok) {
+            /* not a store journal segment of this version (wrong magic, or a
+             * valid header of another version or alignment): refused wherever
+             * it is, as an older release refuses a newer file */
+            if (segs[i].len >= 4096 && (memcmp(h, "PPSJRN01", 8) != 0 ||
+                                        ((uint32_t)pd_le(h + 60, 4) == pd_crc(0, h, 60) && (pd_le(h + 8, 4) != 2 || pd_le(h + 12, 4) != 64)))) {
+                st->corrupt = 1; return;
+            }
             int data = 0;
             for (size_t k = 4096; k < segs[i].len && !data; k++) data = segs[i].p[k] != 0;
-            if (i + 1 == n && !data && (segs[i].len < 8 || memcmp(h, "PPSJRN01", 8) == 0)) { used = i; break; }   /* unused last one */
+            /* an unused last one: whatever its header says, no data after it
+             * (docs/pinnacle-format.md: only a bad header on a segment that is
+             * not the last, or over data, is corruption) */
+            if (i + 1 == n && !data) { used = i; break; }
             st->corrupt = 1; return;
         }
         if (i && segs[i].index != segs[i - 1].index + 1) { st->corrupt = 1; return; }

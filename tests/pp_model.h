@@ -124,12 +124,20 @@ static void ppm_push(ppm *m, const ppm_ev *e) {
     ppm__apply(m, e, m->n);
 }
 
-typedef struct ppm__cmp { const ppm *m; uint64_t seen, bad, last_seq; char why[200]; } ppm__cmp;
+typedef struct ppm__cmp { const ppm *m; uint64_t seen, bad, last_seq; char why[200]; pp_order prev; } ppm__cmp;
+/* pp_orders' order: price-time priority, bids (best price first), then asks */
+static int ppm__before(const pp_order *a, const pp_order *b) {
+    if (a->side != b->side) return a->side == PP_BUY;
+    if (a->price != b->price) return a->side == PP_BUY ? a->price > b->price : a->price < b->price;
+    return a->seq < b->seq;
+}
 static int ppm__visit(const pp_order *o, void *c_) {
     ppm__cmp *c = (ppm__cmp *)c_;
     c->seen++;
     const ppm_ord *x = o->id < c->m->ocap ? &c->m->o[o->id] : NULL;
-    if (o->seq < c->last_seq && !c->bad++) snprintf(c->why, sizeof c->why, "order %llu out of priority order", (unsigned long long)o->id);
+    if (c->seen > 1 && !ppm__before(&c->prev, o) && !c->bad++)
+        snprintf(c->why, sizeof c->why, "order %llu out of priority order", (unsigned long long)o->id);
+    c->prev = *o;
     c->last_seq = o->seq;
     if (!x || !x->live) { if (!c->bad++) snprintf(c->why, sizeof c->why, "order %llu is not in the reference book", (unsigned long long)o->id); return 0; }
     if (x->price != o->price || x->qty != o->qty || x->side != o->side || x->ts != o->ts_ns || x->seq != o->seq)

@@ -80,6 +80,14 @@ __attribute__((unused)) static int t_has_odirect(const char *dir) {
 #endif
 }
 
+/* The pinnacle store layout the tests run on: PP_TEST_FORMAT=2 makes every
+ * store a test creates a format-2 store (PP_STORE_JOURNAL: one journal for
+ * the whole store), so one test file checks both layouts. 1 or 2. */
+__attribute__((unused)) static int t_pp_format(void) {
+    const char *v = getenv("PP_TEST_FORMAT");
+    return v && strcmp(v, "2") == 0 ? 2 : 1;
+}
+
 /* Deterministic PRNG for tests (splitmix64). */
 static uint64_t t_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);

@@ -18,6 +18,9 @@
 #define LLVMFuzzerTestOneInput fuzz_pinnacle_snapshot_one
 #include "fuzz/fuzz_pinnacle_snapshot.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_pinnacle_store_one
+#include "fuzz/fuzz_pinnacle_store.c"
+#undef LLVMFuzzerTestOneInput
 #include "t.h"
 #include "fuzz_replay.h"
 
@@ -229,6 +232,84 @@ static void test_seed_corpus(void) {
     printf("  %d + %d seed inputs in %s and %s\n", nseeds_j, nseeds_s, seeds_dir("fuzz_pinnacle_journal"), seeds_dir("fuzz_pinnacle_snapshot"));
 }
 
+/* fuzz_pinnacle_store: seeds from real format-2 stores (three books, their
+ * declarations and events interleaved, rolled segments, a torn tail), as
+ * compact segment chunks with trailing zeros cut; each must open equal to
+ * the decoder's books. */
+static int nseeds_st;
+static void emit_store2(const char *dir, const char *name, int torn) {
+    char jd[700];
+    snprintf(jd, sizeof jd, "%s/journal", dir);
+    uint64_t *v; size_t n;
+    if (pp__list_numbered(jd, ".ppj", 0, &v, &n) != 0) { CHECK(0); return; }
+    for (int fix = 0; fix < 2; fix++) {
+        inbuf b = {0, 0, 0};
+        uint8_t fl = (uint8_t)(fix | (v[0] == 2 ? 0x10 : v[0] == 3 ? 0x20 : 0));
+        in_put(&b, &fl, 1);
+        for (size_t i = 0; i < n && i < FS_MAX_SEGS; i++) {
+            char p[900];
+            snprintf(p, sizeof p, "%s/%020llu.ppj", jd, (unsigned long long)v[i]);
+            size_t len = 0;
+            uint8_t *f = slurp(p, &len);
+            if (!f || len < PP__PAGE) { free(f); CHECK(0); continue; }
+            size_t e = len;
+            while (e > PP__PAGE && f[e - 1] == 0) e--;
+            e = PP__PAGE + (e - PP__PAGE + 63) / 64 * 64;
+            if (e > len) e = len;
+            if (torn && i + 1 == n && e > PP__PAGE + 64) memset(f + e - 40, 0xA5, 40);   /* a torn last frame */
+            uint8_t *c = (uint8_t *)malloc(PF_HDR_CHUNK + (e - PP__PAGE) + 1);
+            if (!c) abort();
+            memcpy(c, f, 64); memcpy(c + 64, f + PP__MARK_OFF, 20); memcpy(c + PF_HDR_CHUNK, f + PP__PAGE, e - PP__PAGE);
+            in_chunk(&b, c, PF_HDR_CHUNK + (e - PP__PAGE));
+            free(c); free(f);
+        }
+        emit("fuzz_pinnacle_store", name, &b, fuzz_pinnacle_store_one, &nseeds_st);
+        free(b.p);
+    }
+    free(v);
+}
+static void make_store2(const char *dir, int nev, uint64_t seed) {
+    pp_config c = pf_config(dir);
+    c.flags |= PP_STORE_JOURNAL;
+    c.journal_segment_bytes = FS_DATA;
+    c.journal_chunk_bytes = 8192;
+    pp_store *s;
+    pp_book *b[3];
+    if (pp_open(&s, &c) != 0) { CHECK(0); return; }
+    for (int i = 0; i < 3; i++) {
+        char nm[16]; snprintf(nm, sizeof nm, "S%d", i);
+        if (pp_book_open(s, nm, &b[i]) != 0) { CHECK(0); pp_close(s); return; }
+    }
+    uint64_t r = seed, next[3] = {1, 1, 1};
+    for (int k = 0; k < nev; k++) {
+        int i = (int)(t_rand(&r) % 3);
+        uint64_t x = t_rand(&r);
+        pp_order o = {next[i], 1000 + (int64_t)(x % 50), 1 + (int64_t)(x % 9), 100 + (uint64_t)k, (uint8_t)(x & 1 ? PP_BUY : PP_SELL), 0};
+        if (next[i] > 3 && x % 4 == 0) (void)pp_cancel(b[i], next[i] - 2);
+        else if (next[i] > 3 && x % 4 == 1) (void)pp_execute(b[i], next[i] - 1, 1, o.price);
+        else if (pp_add(b[i], &o) == 0) next[i]++;
+    }
+    CHECK_EQ(pp_sync(b[0]), 0);
+    CHECK_EQ(pp_close(s), 0);
+}
+static void test_store_seed_corpus(void) {
+    CHECK_EQ(mkdirs(seeds_dir("fuzz_pinnacle_store")), 0);
+    unsigned long v0 = pf_violations, c0 = fs_compared;
+    const char *d;
+    d = t_dir("fzs_small");  make_store2(d, 60, 1);   emit_store2(d, "small", 0);
+    d = t_dir("fzs_torn");   make_store2(d, 90, 2);   emit_store2(d, "torn", 1);
+    d = t_dir("fzs_rolled"); make_store2(d, quick() ? 1100 : 2500, 3); emit_store2(d, "rolled", 0);
+    CHECK_EQ(pf_violations - v0, 0);
+    CHECK(fs_compared - c0 >= 12);      /* the recovered books equal the decoder's, 3 per input */
+    CHECK_EQ(nseeds_st, 6);
+    printf("  %d seed inputs in %s; %lu books equal to the decoder's\n", nseeds_st, seeds_dir("fuzz_pinnacle_store"), fs_compared - c0);
+}
+static void test_regressions_store(void) {
+    unsigned long v0 = pf_violations;
+    t_fuzz_replay("fuzz_pinnacle_store", fuzz_pinnacle_store_one);
+    CHECK_EQ(pf_violations - v0, 0);
+}
+
 static void test_regressions_journal(void) {
     unsigned long v0 = pf_violations;
     t_fuzz_replay("fuzz_pinnacle_journal", fuzz_pinnacle_journal_one);
@@ -333,6 +414,8 @@ int main(void) {
     RUN(test_seed_corpus);
     RUN(test_regressions_journal);
     RUN(test_regressions_snapshot);
+    RUN(test_store_seed_corpus);
+    RUN(test_regressions_store);
     RUN(test_oracles_can_fail);
     return t_done();       /* the scratch directory goes at exit */
 }

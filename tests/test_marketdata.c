@@ -21,6 +21,7 @@ static pp_config cfg_for(const char *dir) {
     c.journal_segment_bytes = 16384;      /* small segments: compaction has something to drop */
     c.compaction_threshold = 64 << 10;
     c.keep_snapshots = 2;
+    if (t_pp_format() == 2) c.flags |= PP_STORE_JOURNAL;
     return c;
 }
 
@@ -187,12 +188,19 @@ static void test_survives_restart_and_compaction(void) {
     pp_stats st;
     pp_get_stats(b, &st);
     CHECK(st.segments_deleted > 0);
-    CHECK(st.journal_first_seq > 1);                   /* the first ticks are no longer in the journal */
+    /* the first ticks are no longer in the journal (format 2's pp_stats has
+     * no per-book journal_first_seq: pp_check counts it, after the close) */
+    if (t_pp_format() != 2) CHECK(st.journal_first_seq > 1);
     /* a few more ticks after the last snapshot: they come back from the journal */
     pp_tick extra[5];
     for (int i = 0; i < 5; i++) { extra[i] = T[NT - 1]; extra[i].exch_seq += 1 + (uint64_t)i; extra[i].exch_ts_ns += 1000000ull * (uint64_t)(i + 1); extra[i].price += i; }
     for (int i = 0; i < 5; i++) CHECK_EQ(pp_tick_append(b, &extra[i]), 0);
     CHECK_EQ(pp_close(s), 0);
+    if (t_pp_format() == 2) {
+        pp_check_result r;
+        CHECK_EQ(pp_check(dir, "SOL-USD", &r), 0);
+        CHECK(r.journal_first_seq > 1);
+    }
 
     static pp_tick all[NT + 5];
     memcpy(all, T, sizeof T);
@@ -219,7 +227,7 @@ static void test_survives_restart_and_compaction(void) {
     CHECK_EQ(pp_close(s), 0);
     /* without md/spec, the state file's copy of the declaration is used */
     char p[4096];
-    snprintf(p, sizeof p, "%s/SOL-USD/md/spec", dir);
+    snprintf(p, sizeof p, "%s%s/SOL-USD/md/spec", dir, t_pp_format() == 2 ? "/books" : "");
     CHECK_EQ(unlink(p), 0);
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "SOL-USD", &b));
@@ -246,13 +254,18 @@ static void test_interrupted_tick_skipped(void) {
     CHECK_EQ(pp_close(s), 0);
     /* cut the journal after the first entry of the second tick */
     char p[4096];
-    snprintf(p, sizeof p, "%s/ADA-USD/journal/%020llu.ppj", dir, 1ull);
+    /* format 1: 48-byte entries from 4096; format 2: the store journal, its
+     * first instrument's 128-byte declaration, then 64-byte frames */
+    const int f2 = t_pp_format() == 2;
+    const long ent = f2 ? 64 : 48, first = f2 ? 4096 + 128 : 4096;
+    if (f2) snprintf(p, sizeof p, "%s/journal/%020llu.ppj", dir, 1ull);
+    else snprintf(p, sizeof p, "%s/ADA-USD/journal/%020llu.ppj", dir, 1ull);
     FILE *f = fopen(p, "r+b");
     CHECK(f != NULL);
     if (f) {
-        static const uint8_t zero[96];
-        fseek(f, 4096 + 4 * 48, SEEK_SET);
-        CHECK_EQ(fwrite(zero, 1, 96, f), 96);
+        static const uint8_t zero[128];
+        fseek(f, first + 4 * ent, SEEK_SET);
+        CHECK_EQ(fwrite(zero, 1, (size_t)(2 * ent), f), (size_t)(2 * ent));
         /* and the durable mark, so the scan sees an unsynced tail */
         static const uint8_t z16[20];
         fseek(f, 512, SEEK_SET);
@@ -290,6 +303,10 @@ static void test_strict_mode(void) {
     lc.log_fn = quiet;
     c.strict_log = &lc;
     pp_store *s; pp_book *b;
+    if (t_pp_format() == 2) {   /* issue 12: one picolog log for the store is not built yet */
+        CHECK_EQ(pp_open(&s, &c), PP_ECONFIG);
+        SKIP("strict mode on format 2 is not built yet (refused with PP_ECONFIG)");
+    }
     make_ticks(T, 1000, 5);
     OK(pp_open(&s, &c));
     int rc = pp_book_open(s, "STRICT", &b);

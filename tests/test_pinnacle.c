@@ -62,11 +62,18 @@ static int step(pp_book *b, model *m, uint64_t *rng, uint64_t *next_id) {
     return rc;
 }
 
-typedef struct cmp_ctx { const model *m; uint64_t seen, bad, last_seq_order; } cmp_ctx;
+typedef struct cmp_ctx { const model *m; uint64_t seen, bad, last_seq_order; pp_order prev; } cmp_ctx;
 static int cmp_visit(const pp_order *o, void *c_) {
     cmp_ctx *c = (cmp_ctx *)c_;
     c->seen++;
-    if (o->seq < c->last_seq_order) c->bad++;          /* priority order */
+    /* price-time priority: bids, then asks; the better price first; then by priority seq */
+    if (c->seen > 1) {
+        const pp_order *p = &c->prev;
+        if (p->side == PP_SELL && o->side == PP_BUY) c->bad++;
+        else if (p->side == o->side && p->price != o->price && (o->side == PP_BUY ? o->price > p->price : o->price < p->price)) c->bad++;
+        else if (p->side == o->side && p->price == o->price && o->seq < p->seq) c->bad++;
+    }
+    c->prev = *o;
     c->last_seq_order = o->seq;
     if (o->id >= MAXID || !c->m->live[o->id]) { c->bad++; return 0; }
     const pp_order *x = &c->m->o[o->id];
@@ -95,14 +102,51 @@ static pp_config cfg_for(const char *dir) {
     c.ring_entries = 1024;
     c.journal_chunk_bytes = 64 << 10;
     c.journal_segment_bytes = 1 << 20;
+    if (t_pp_format() == 2) c.flags |= PP_STORE_JOURNAL;
     return c;
 }
 
+/* The layout the checks below poke at, per format (t_pp_format()):
+ * format 1, <dir>/<inst>/journal/<idx>.ppj of 48-byte entries from offset
+ * 4096; format 2, the store journal <dir>/journal/<idx>.ppj, 64-byte frames
+ * from offset 4096, the first segment opening with the 128-byte declaration
+ * of the store's first instrument (each test below has one instrument). */
 static char segpath[4096];
 static const char *seg(const char *dir, const char *inst, unsigned idx) {
-    snprintf(segpath, sizeof segpath, "%s/%s/journal/%020u.ppj", dir, inst, idx);
+    if (t_pp_format() == 2) snprintf(segpath, sizeof segpath, "%s/journal/%020u.ppj", dir, idx);
+    else snprintf(segpath, sizeof segpath, "%s/%s/journal/%020u.ppj", dir, inst, idx);
     return segpath;
 }
+static char snappath[4096];
+static const char *snap(const char *dir, const char *inst, uint64_t seq) {
+    snprintf(snappath, sizeof snappath, "%s%s/%s/snapshots/%020llu.pps", dir, t_pp_format() == 2 ? "/books" : "",
+             inst, (unsigned long long)seq);
+    return snappath;
+}
+static const char *snapdir(const char *dir, const char *inst) {
+    snprintf(snappath, sizeof snappath, "%s%s/%s/snapshots", dir, t_pp_format() == 2 ? "/books" : "", inst);
+    return snappath;
+}
+/* bytes of one event on disk */
+static long ent_bytes(void) { return t_pp_format() == 2 ? 64 : 48; }
+/* where the event with this seq of the store's only book lies, when the
+ * store was written in one session with journal_segment_bytes seg_bytes:
+ * the segment index and the offset of the event in that file */
+static void ent_at(uint64_t seq, uint64_t seg_bytes, unsigned *idx, long *off) {
+    uint64_t k = seq - 1;
+    if (t_pp_format() == 2) {
+        uint64_t d = 64u << 10;
+        while (d * 2 <= seg_bytes && d < (64u << 20)) d *= 2;     /* the store's data_bytes */
+        uint64_t first = (d - 128) / 64, per = d / 64;
+        if (k < first) { *idx = 1; *off = (long)(4096 + 128 + k * 64); return; }
+        k -= first;
+        *idx = (unsigned)(2 + k / per); *off = (long)(4096 + (k % per) * 64);
+        return;
+    }
+    uint64_t per = (seg_bytes - 4096) / 48;
+    *idx = (unsigned)(1 + k / per); *off = (long)(4096 + (k % per) * 48);
+}
+static long ent_off(uint64_t seq) { unsigned i; long o; ent_at(seq, 1u << 20, &i, &o); return o; }
 static void poke(const char *path, long off, const void *bytes, size_t n) {
     int fd = open(path, O_RDWR | O_CREAT, 0644);
     if (fd < 0 || pwrite(fd, bytes, n, off) != (ssize_t)n) { perror(path); exit(2); }
@@ -193,11 +237,13 @@ static void test_torn_tail_truncated(void) {
     /* a torn write: half an entry of garbage after the last valid one */
     uint8_t junk[30];
     memset(junk, 0xA5, sizeof junk);
-    poke(seg(dir, "T", 1), 4096 + 100 * 48, junk, sizeof junk);
+    poke(seg(dir, "T", 1), ent_off(101), junk, sizeof junk);
     pp_check_result r;
     CHECK_EQ(pp_check(dir, "T", &r), 0);
     CHECK(r.torn_tail);
-    CHECK_EQ(r.offset, 4096 + 100 * 48);
+    CHECK_EQ(r.offset, ent_off(101));
+    CHECK_EQ(r.journal_last_seq, 100);
+    CHECK_EQ(r.durable_mark_seq, 100);                 /* the clean close made all of it durable */
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "T", &b));
     CHECK(same(b, &M1));
@@ -205,11 +251,22 @@ static void test_torn_tail_truncated(void) {
         uint8_t back[30];
         memset(back, 0, sizeof back);      /* pread may return short: the file may end at the cut */
         int fd = open(seg(dir, "T", 1), O_RDONLY);
-        CHECK(fd >= 0 && pread(fd, back, sizeof back, 4096 + 100 * 48) >= 0);
+        CHECK(fd >= 0 && pread(fd, back, sizeof back, ent_off(101)) >= 0);
         if (fd >= 0) close(fd);
         int clean = 1;
         for (size_t i = 0; i < sizeof back; i++) if (back[i] == 0xA5) clean = 0;
-        CHECK(clean || fsize(seg(dir, "T", 1)) == 4096 + 100 * 48);
+        if (t_pp_format() == 2) {   /* the store journal seals the segment at the valid end: the torn bytes are never read */
+            uint8_t m[16];
+            fd = open(seg(dir, "T", 1), O_RDONLY);
+            CHECK(fd >= 0 && pread(fd, m, sizeof m, 512) == (ssize_t)sizeof m);
+            if (fd >= 0) close(fd);
+            uint64_t end, flags;
+            memcpy(&end, m, 8); memcpy(&flags, m + 8, 8);
+            CHECK_EQ(end, (uint64_t)ent_off(101) - 4096);
+            CHECK_EQ(flags, 1);
+        } else {
+            CHECK(clean || fsize(seg(dir, "T", 1)) == ent_off(101));
+        }
     }
     for (int i = 0; i < 50; i++) step(b, &M1, &rng, &next);
     CHECK_EQ(pp_close(s), 0);
@@ -230,10 +287,10 @@ static void test_mid_journal_corruption_fails_closed(void) {
     for (int i = 0; i < 200; i++) step(b, &M1, &rng, &next);
     CHECK_EQ(pp_close(s), 0);
     uint8_t x = 0x5A;
-    poke(seg(dir, "C", 1), 4096 + 9 * 48 + 20, &x, 1);       /* flip a byte of seq 10 */
+    poke(seg(dir, "C", 1), ent_off(10) + 20, &x, 1);       /* flip a byte of seq 10 */
     pp_check_result r;
     CHECK_EQ(pp_check(dir, "C", &r), PP_ECORRUPT);
-    CHECK_EQ(r.offset, 4096 + 9 * 48);
+    CHECK_EQ(r.offset, ent_off(10));
     CHECK(strstr(r.file, "00000000000000000001.ppj") != NULL);
     c.log_fn = keep_msg;
     CHECK_EQ(pp_open(&s, &c), PP_ECORRUPT);
@@ -255,10 +312,16 @@ static void test_mid_journal_corruption_fails_closed(void) {
         CHECK_EQ(pp_open(&s, &c2), PP_ECORRUPT);
         CHECK(exists(seg(d2, "M", 1)));
     }
-    CHECK(strstr(last_msg, "C:") != NULL || strstr(last_msg, "recovery failed") != NULL);
+    if (t_pp_format() == 2) {   /* the store journal's message names the file and the offset */
+        char want[128];
+        snprintf(want, sizeof want, "00000000000000000001.ppj offset %ld", ent_off(10));
+        CHECK(strstr(last_msg, "store journal") != NULL && strstr(last_msg, want) != NULL);
+    } else {
+        CHECK(strstr(last_msg, "C:") != NULL || strstr(last_msg, "recovery failed") != NULL);
+    }
     /* the data is left as it was: still reported, never truncated */
     CHECK_EQ(pp_check(dir, "C", &r), PP_ECORRUPT);
-    CHECK_EQ(r.offset, 4096 + 9 * 48);
+    CHECK_EQ(r.offset, ent_off(10));
 }
 
 /* Power loss with out-of-order writeback: segment 2 has a hole above its
@@ -271,38 +334,63 @@ static void test_unsynced_hole_across_segments(void) {
     c.journal_chunk_bytes = 8192;
     c.journal_segment_bytes = 16384;             /* 256 entries per segment */
     pp_store *s; pp_book *b;
+    /* the hole: the 100th entry of segment 2 (format 1: 256 entries per
+     * segment; format 2: 64 KiB segments, 1024 frames, the first holding the
+     * declaration); four segments written */
+    const int f2 = t_pp_format() == 2;
+    const uint64_t hole_seq = f2 ? 1022 + 100 : 256 + 100, n_events = f2 ? 3500 : 1000;
+    unsigned hole_idx; long hole_off;
+    ent_at(hole_seq, c.journal_segment_bytes, &hole_idx, &hole_off);
+    CHECK_EQ(hole_idx, 2);
+    CHECK_EQ(hole_off, 4096 + 99 * ent_bytes());
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "H", &b));
-    for (uint64_t i = 1; i <= 1000; i++) { pp_order o = {i, 100, 1, i, PP_BUY, 0}; CHECK_EQ(pp_add(b, &o), 0); }
+    for (uint64_t i = 1; i <= n_events; i++) { pp_order o = {i, 100, 1, i, PP_BUY, 0}; CHECK_EQ(pp_add(b, &o), 0); }
     CHECK_EQ(pp_close(s), 0);
     const char *hole = t_dir("pp_hole_marked");
     OK(sh("cp -a '%s'/. '%s'/", dir, hole));
     uint8_t zero[20] = {0}, junk = 0xEE;
     for (unsigned k = 2; k <= 4; k++) poke(seg(dir, "H", k), 512, zero, sizeof zero);   /* never synced */
-    poke(seg(dir, "H", 2), 4096 + 99 * 48 + 30, &junk, 1);                             /* seq 356 */
+    /* format 2 goes on in a new segment after the end, which may take index
+     * 3 again: the old segments 3 and 4 are gone when no file of that name
+     * holds their salt (header bytes 16..23) */
+    uint64_t salt_of[5] = {0};
+    for (unsigned k = 3; k <= 4; k++) {
+        int fd = open(seg(dir, "H", k), O_RDONLY);
+        CHECK(fd >= 0 && pread(fd, &salt_of[k], 8, 16) == 8);
+        if (fd >= 0) close(fd);
+    }
+    poke(seg(dir, "H", 2), hole_off + 30, &junk, 1);
     pp_check_result r;
     CHECK_EQ(pp_check(dir, "H", &r), 0);
     CHECK(r.torn_tail);
-    CHECK_EQ(r.journal_last_seq, 355);
-    CHECK_EQ(r.offset, 4096 + 99 * 48);
+    CHECK_EQ(r.journal_last_seq, hole_seq - 1);
+    CHECK_EQ(r.offset, hole_off);
+    CHECK_EQ(r.durable_mark_seq, f2 ? 1022 : 256);     /* only segment 1's mark is left: its last entry */
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "H", &b));
-    CHECK_EQ(pp_last_seq(b), 355);
-    CHECK_EQ(pp_order_count(b), 355);
-    CHECK(!exists(seg(dir, "H", 3)) && !exists(seg(dir, "H", 4)));
+    CHECK_EQ(pp_last_seq(b), hole_seq - 1);
+    CHECK_EQ(pp_order_count(b), hole_seq - 1);
+    for (unsigned k = 3; k <= 4; k++) {
+        uint64_t now = 0;
+        int fd = open(seg(dir, "H", k), O_RDONLY);
+        if (fd >= 0) { CHECK(pread(fd, &now, 8, 16) == 8); close(fd); }
+        CHECK(fd < 0 ? errno == ENOENT : now != salt_of[k]);
+        CHECK(t_pp_format() == 2 || fd < 0);
+    }
     pp_order o = {5000, 100, 1, 0, PP_SELL, 0};
-    CHECK_EQ(pp_add(b, &o), 0);                  /* continues at seq 356 */
-    CHECK_EQ(pp_last_seq(b), 356);
+    CHECK_EQ(pp_add(b, &o), 0);                  /* continues at the hole's seq */
+    CHECK_EQ(pp_last_seq(b), hole_seq);
     CHECK_EQ(pp_close(s), 0);
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "H", &b));
-    CHECK_EQ(pp_last_seq(b), 356);
+    CHECK_EQ(pp_last_seq(b), hole_seq);
     pp_order got;
     CHECK_EQ(pp_find(b, 5000, &got), 0);
-    CHECK_EQ(got.seq, 356);
+    CHECK_EQ(got.seq, hole_seq);
     CHECK_EQ(pp_close(s), 0);
     /* the same hole where the marks say the entries were durable: refused */
-    poke(seg(hole, "H", 2), 4096 + 99 * 48 + 30, &junk, 1);
+    poke(seg(hole, "H", 2), hole_off + 30, &junk, 1);
     pp_config ch = c; ch.data_dir = hole;
     CHECK_EQ(pp_open(&s, &ch), PP_ECORRUPT);
     CHECK(exists(seg(hole, "H", 3)));
@@ -330,9 +418,9 @@ static void test_snapshot_fallback_and_rotation(void) {
     CHECK_EQ(st.oldest_snapshot_seq, snaps[2]);       /* rotation kept 2 */
     CHECK_EQ(pp_close(s), 0);
     char p[4096];
-    snprintf(p, sizeof p, "%s/S/snapshots/%020llu.pps", dir, (unsigned long long)snaps[1]);
+    snprintf(p, sizeof p, "%s", snap(dir, "S", snaps[1]));
     CHECK(!exists(p));
-    snprintf(p, sizeof p, "%s/S/snapshots/%020llu.pps", dir, (unsigned long long)snaps[3]);
+    snprintf(p, sizeof p, "%s", snap(dir, "S", snaps[3]));
     CHECK(exists(p));
     uint8_t x = 0xFF;
     poke(p, 100, &x, 1);                               /* corrupt the newest */
@@ -344,7 +432,7 @@ static void test_snapshot_fallback_and_rotation(void) {
     CHECK(same(b, &M1));                               /* older snapshot + journal */
     CHECK_EQ(pp_close(s), 0);
     /* both snapshots corrupt: the whole journal is still there */
-    snprintf(p, sizeof p, "%s/S/snapshots/%020llu.pps", dir, (unsigned long long)snaps[2]);
+    snprintf(p, sizeof p, "%s", snap(dir, "S", snaps[2]));
     poke(p, 100, &x, 1);
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "S", &b));
@@ -367,14 +455,15 @@ static void test_compaction_crash_points(void) {
     c.compaction_threshold = 64 << 10;
     pp_store *s; pp_book *b;
     uint64_t rng = 5, next = 1;
+    const int scale = t_pp_format() == 2 ? 4 : 1;      /* format 2: segments of 64 KiB at least, 1024 frames */
     m_reset(&M1);
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "K", &b));
-    for (int i = 0; i < 2000; i++) step(b, &M1, &rng, &next);
+    for (int i = 0; i < 2000 * scale; i++) step(b, &M1, &rng, &next);
     CHECK_EQ(pp_snapshot(b), 0);
-    for (int i = 0; i < 1000; i++) step(b, &M1, &rng, &next);
+    for (int i = 0; i < 1000 * scale; i++) step(b, &M1, &rng, &next);
     CHECK_EQ(pp_snapshot(b), 0);
-    for (int i = 0; i < 300; i++) step(b, &M1, &rng, &next);
+    for (int i = 0; i < 300 * scale; i++) step(b, &M1, &rng, &next);
     pp_stats st;
     pp_get_stats(b, &st);
     CHECK(st.journal_segments >= 10);
@@ -397,6 +486,10 @@ static void test_compaction_crash_points(void) {
     CHECK(!exists(seg(dir, "K", 1)));
     CHECK(same(b, &M1));
     CHECK_EQ(pp_close(s), 0);
+    /* format 2: compaction first writes the instrument catalog (the
+     * declarations of the segments it removes), then removes segments: the
+     * crash during it leaves that catalog beside the first removal */
+    if (scale > 1) OK(sh("cp '%s'/instruments.ppc '%s'/", dir, during));
     const char *states[3] = {before, during, dir};
     for (int k = 0; k < 3; k++) {
         pp_config ck = c;
@@ -410,7 +503,7 @@ static void test_compaction_crash_points(void) {
     char p[4096];
     pp_check_result r;
     CHECK_EQ(pp_check(dir, "K", &r), 0);
-    snprintf(p, sizeof p, "%s/K/snapshots/%020llu.pps", dir, (unsigned long long)r.newest_snapshot_seq);
+    snprintf(p, sizeof p, "%s", snap(dir, "K", r.newest_snapshot_seq));
     uint8_t x = 0x11;
     poke(p, 70, &x, 1);
     OK(pp_open(&s, &c));
@@ -420,7 +513,7 @@ static void test_compaction_crash_points(void) {
     /* a journal that lost entries a snapshot needs is refused, not guessed at */
     const char *lost = t_dir("pp_compact_lost");
     OK(sh("cp -a '%s'/. '%s'/", before, lost));
-    OK(sh("rm -f '%s'/K/snapshots/*.pps; true %s", lost, ""));
+    { char sd[4096]; snprintf(sd, sizeof sd, "%s", snapdir(lost, "K")); OK(sh("rm -f '%s'/*.pps; true %s", sd, "")); }
     unlink(seg(lost, "K", 2));
     pp_config cl = c; cl.data_dir = lost;
     CHECK_EQ(pp_open(&s, &cl), PP_ECORRUPT);
@@ -433,7 +526,7 @@ static void test_background_compaction(void) {
     pp_config c = cfg_for(dir);
     c.keep_snapshots = 1;
     c.journal_chunk_bytes = 8192;
-    c.journal_segment_bytes = 1 << 20;
+    c.journal_segment_bytes = t_pp_format() == 2 ? 64 << 10 : 1 << 20;   /* format 2: 1024 frames a segment */
     c.compaction_threshold = 64 << 10;
     pp_store *s; pp_book *b;
     uint64_t rng = 6, next = 1;
@@ -491,13 +584,17 @@ static void test_instrument_names_and_config(void) {
     CHECK_EQ(pp_close(s), 0);
     /* stale temp files are cleaned at open */
     char p[4096];
-    snprintf(p, sizeof p, "%s/BTC-USD_perp.v2/snapshots/00000000000000000009.pps.tmp", dir);
+    OK(sh("mkdir -p '%s' %s", snapdir(dir, "BTC-USD_perp.v2"), ""));
+    snprintf(p, sizeof p, "%s", snap(dir, "BTC-USD_perp.v2", 9));
+    strcat(p, ".tmp");
     poke(p, 0, "x", 1);
-    snprintf(p, sizeof p, "%s/BTC-USD_perp.v2/journal/00000000000000000002.ppj.tmp", dir);
+    snprintf(p, sizeof p, "%s.tmp", seg(dir, "BTC-USD_perp.v2", 2));
     poke(p, 0, "x", 1);
     OK(pp_open(&s, &c));
     CHECK(!exists(p));
-    snprintf(p, sizeof p, "%s/BTC-USD_perp.v2/snapshots/00000000000000000009.pps.tmp", dir);
+    snprintf(p, sizeof p, "%s", snap(dir, "BTC-USD_perp.v2", 9));
+    strcat(p, ".tmp");
+    if (t_pp_format() == 2) OK(pp_book_open(s, "BTC-USD_perp.v2", &b));   /* format 2 loads a book's snapshots at its first open */
     CHECK(!exists(p));
     CHECK_EQ(pp_close(s), 0);
     /* config: zero = defaults, invalid = PP_ECONFIG */
@@ -520,13 +617,14 @@ static void test_instrument_names_and_config(void) {
     x = cfg_for(dir); x.data_dir = NULL;
     CHECK_EQ(pp_open(&s, &x), PP_ECONFIG);
     x = cfg_for(dir); x.mode = PP_JOURNAL_STRICT;      /* the book exists in mmap mode */
-    CHECK_EQ(pp_open(&s, &x), PP_EMODE);
+    /* (format 2: strict mode is not built yet and refused as a configuration) */
+    CHECK_EQ(pp_open(&s, &x), t_pp_format() == 2 ? PP_ECONFIG : PP_EMODE);
 }
 
 static void test_background_sync_and_snapshots(void) {
     const char *dir = t_dir("pp_bg");
     pp_config c = cfg_for(dir);
-    c.flags = 0;
+    c.flags &= PP_STORE_JOURNAL;                /* background snapshots and compaction on */
     c.journal_sync_interval_ms = 2;
     c.snapshot_interval_ms = 20;
     pp_store *s; pp_book *b;
@@ -539,7 +637,8 @@ static void test_background_sync_and_snapshots(void) {
     pp_stats st;
     for (;;) {
         pp_get_stats(b, &st);
-        if ((st.durable_seq == M1.seq && st.snapshots > 0) || plg_now_ns() - t0 > 5000000000ull) break;
+        /* (a snapshot may come while the events are journaled: wait for one of them all) */
+        if ((st.durable_seq == M1.seq && st.last_snapshot_seq == M1.seq) || plg_now_ns() - t0 > 5000000000ull) break;
         usleep(1000);
     }
     CHECK_EQ(st.durable_seq, M1.seq);               /* synced without pp_sync */
@@ -578,8 +677,11 @@ static void test_background_sync_quiet_writer(void) {
 static void test_growth_failure_poisons(void) {
     const char *dir = t_dir("pp_poison");
     pp_config c = cfg_for(dir);
+    const int f2 = t_pp_format() == 2;
     c.journal_chunk_bytes = 8192;
-    c.journal_segment_bytes = 1 << 20;
+    /* format 2 allocates each segment whole when it creates it (68 KiB here,
+     * above the limit): the journal cannot start a second segment */
+    c.journal_segment_bytes = f2 ? 64 << 10 : 1 << 20;
     int fds[2];
     OK(pipe(fds));
     fflush(NULL);
@@ -611,7 +713,10 @@ static void test_growth_failure_poisons(void) {
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(res[0] < 0);                             /* the growth failed ... */
-    CHECK(res[1] > 100 && res[1] < 1000);          /* ... somewhere below 32 KiB */
+    /* format 2: the background thread creates the next segment ahead of the
+     * writer, and its failure poisons the journal whenever it comes */
+    if (f2) CHECK(res[1] < 5000);
+    else CHECK(res[1] > 100 && res[1] < 1000);     /* ... somewhere below 32 KiB */
     CHECK_EQ(res[2], res[0]);                      /* poisoned: the same error, no retry */
     CHECK_EQ(res[3], res[0]);
     pp_store *s; pp_book *b;
@@ -752,6 +857,10 @@ static void test_strict_mode_round_trip(void) {
     lc.log_fn = quiet;
     c.strict_log = &lc;
     pp_store *s; pp_book *b;
+    if (t_pp_format() == 2) {   /* issue 12: one picolog log for the store is not built yet */
+        CHECK_EQ(pp_open(&s, &c), PP_ECONFIG);
+        SKIP("strict mode on format 2 is not built yet (refused with PP_ECONFIG)");
+    }
     uint64_t rng = 10, next = 1;
     m_reset(&M1);
     OK(pp_open(&s, &c));
@@ -804,6 +913,10 @@ static void test_strict_mode_compaction(void) {
     lc.log_fn = quiet;
     c.strict_log = &lc;
     pp_store *s; pp_book *b;
+    if (t_pp_format() == 2) {   /* issue 12: one picolog log for the store is not built yet */
+        CHECK_EQ(pp_open(&s, &c), PP_ECONFIG);
+        SKIP("strict mode on format 2 is not built yet (refused with PP_ECONFIG)");
+    }
     uint64_t rng = 11, next = 1;
     m_reset(&M1);
     OK(pp_open(&s, &c));

@@ -48,6 +48,7 @@ static pp_config cfg_for(const char *dir) {
     c.ring_entries = 1024;
     c.journal_chunk_bytes = 64 << 10;
     c.journal_segment_bytes = 1 << 20;
+    if (t_pp_format() == 2) c.flags |= PP_STORE_JOURNAL;
     return c;
 }
 
@@ -166,6 +167,12 @@ static void test_full_disk(void) {
             CHECK(got >= acked);
             CHECK(got <= journaled);
             CHECK(book_is(b, got));
+            if (t_pp_format() == 2) {
+                /* format 2's recovery seals the journal's last segment at its
+                 * end and gives its unused space back: fill the disk again */
+                snprintf(cmd, sizeof cmd, "for i in 1 2; do dd if=/dev/zero of='%s'3$i bs=4k count=100000 status=none 2>/dev/null; sync; done; true", ballast);
+                CHECK_EQ(run(cmd), 0);
+            }
             /* connection state cannot be replaced either; the old one stays */
             static char conn2[64 << 10];
             memset(conn2, 'c', sizeof conn2);
@@ -199,6 +206,8 @@ static void test_full_disk(void) {
 
     /* space comes back: recovered, continues densely, snapshots again */
     CHECK_EQ(unlink(ballast), 0);
+    snprintf(cmd, sizeof cmd, "rm -f '%s'3*", ballast);
+    CHECK_EQ(run(cmd), 0);
     rc = open_store(&s, &c);
     say("reopen after freeing space", rc);
     CHECK_EQ(rc, 0);
@@ -270,7 +279,8 @@ static void test_full_disk(void) {
     if (rc == 0) {
         rc = pp_book_open(s, "SOL-USD", &b);
         say("a new instrument in a store on a full disk", rc);
-        CHECK_EQ(rc, PP_ENOSPC);
+        /* format 2: a new instrument is a frame of the store journal, no file */
+        CHECK_EQ(rc, t_pp_format() == 2 ? 0 : PP_ENOSPC);
         CHECK_EQ(pp_close(s), 0);
         rc = open_store(&s, &c);
         say("reopen that store, still full", rc);
@@ -302,6 +312,11 @@ static void test_full_disk_strict(void) {
     pp_config c = cfg_for(data);
     c.mode = PP_JOURNAL_STRICT; c.strict_log = &lc;
     pp_store *s; pp_book *b = NULL;
+    if (t_pp_format() == 2) {   /* issue 12: one picolog log for the store is not built yet */
+        CHECK_EQ(open_store(&s, &c), PP_ECONFIG);
+        umount(mnt);
+        SKIP("strict mode on format 2 is not built yet (refused with PP_ECONFIG)");
+    }
     int rc = open_store(&s, &c);
     if (rc == 0) rc = pp_book_open(s, "BTC-USD", &b);
     if (rc == PP_ELOG || rc == PP_ECONFIG) {                  /* no O_DIRECT on this loop fs */
@@ -385,7 +400,8 @@ static int child_new_book_in_ro_store(const char *dir) {
     pp_book *b;
     rc = pp_book_open(s, "NEW", &b);
     say("new instrument in a read-only data_dir", rc);
-    int ok = rc == PP_EACCES;
+    /* format 2: a new instrument is a frame of the store journal, no file */
+    int ok = rc == (t_pp_format() == 2 ? 0 : PP_EACCES);
     rc = pp_book_open(s, "A", &b);                 /* the existing one still works */
     if (rc) { say("existing instrument", rc); ok = 0; }
     else if (!book_is(b, 500)) ok = 0;
@@ -448,23 +464,26 @@ static void test_read_only_directory_and_wrong_permissions(void) {
      * root) with one file it cannot open */
     const char *own = geteuid() == 0 ? "chown -R 65534:65534" : "true";
     make_store(mine, 1);
-    snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s/A/journal/00000000000000000001.ppj'", own, mine, mine);
+    /* where the first journal segment and the snapshots are, per format */
+    const char *seg1 = t_pp_format() == 2 ? "journal/00000000000000000001.ppj" : "A/journal/00000000000000000001.ppj";
+    const char *snaps = t_pp_format() == 2 ? "books/A/snapshots" : "A/snapshots";
+    snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s/%s'", own, mine, mine, seg1);
     CHECK_EQ(run(cmd), 0);
     CHECK_EQ(t_as_nobody(child_store_with_mode_000_file, mine), 0);
-    snprintf(cmd, sizeof cmd, "chmod 644 '%s/A/journal/00000000000000000001.ppj' && chmod 000 '%s'/A/snapshots/*.pps", mine, mine);
+    snprintf(cmd, sizeof cmd, "chmod 644 '%s/%s' && chmod 000 '%s'/%s/*.pps", mine, seg1, mine, snaps);
     CHECK_EQ(run(cmd), 0);
     CHECK_EQ(t_as_nobody(child_store_with_mode_000_snapshot, mine), 0);
     /* compacted: the journal no longer covers what the snapshot holds, so a
      * fallback to an older snapshot could only end in "entries missing" */
     char mine2[700]; snprintf(mine2, sizeof mine2, "%s/mine2", base);
     make_store(mine2, 2);
-    snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s'/A/snapshots/*.pps", own, mine2, mine2);
+    snprintf(cmd, sizeof cmd, "%s '%s' && chmod 000 '%s'/%s/*.pps", own, mine2, mine2, snaps);
     CHECK_EQ(run(cmd), 0);
     CHECK_EQ(t_as_nobody(child_compacted_store_with_mode_000_snapshot, mine2), 0);
-    snprintf(cmd, sizeof cmd, "chmod 644 '%s'/A/snapshots/*.pps", mine2);
+    snprintf(cmd, sizeof cmd, "chmod 644 '%s'/%s/*.pps", mine2, snaps);
     CHECK_EQ(run(cmd), 0);
     CHECK(store_ok(mine2, 40100));
-    snprintf(cmd, sizeof cmd, "chmod 644 '%s'/A/snapshots/*.pps && chmod 555 '%s'", mine, mine);
+    snprintf(cmd, sizeof cmd, "chmod 644 '%s'/%s/*.pps && chmod 555 '%s'", mine, snaps, mine);
     CHECK_EQ(run(cmd), 0);
     CHECK_EQ(t_as_nobody(child_new_book_in_ro_store, mine), 0);
     snprintf(cmd, sizeof cmd, "chmod 755 '%s'", mine);

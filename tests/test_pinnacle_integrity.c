@@ -37,6 +37,7 @@ static pp_config cfg_for(const char *dir) {
     c.ring_entries = 1024;
     c.journal_chunk_bytes = 64 << 10;
     c.journal_segment_bytes = 1 << 20;
+    if (t_pp_format() == 2) c.flags |= PP_STORE_JOURNAL;
     return c;
 }
 static int exists(const char *path) { return access(path, F_OK) == 0; }
@@ -114,6 +115,10 @@ static void test_strict_compaction_after_tip_snapshot(void) {
         lc.log_fn = quiet;
         c.strict_log = &lc;
         pp_store *s; pp_book *b;
+        if (t_pp_format() == 2) {   /* issue 12: one picolog log for the store is not built yet */
+            CHECK_EQ(pp_open(&s, &c), PP_ECONFIG);
+            SKIP("strict mode on format 2 is not built yet (refused with PP_ECONFIG)");
+        }
         OK(pp_open(&s, &c));
         int rc = pp_book_open(s, "TIP", &b);
         if (rc == PP_ELOG) { pp_close(s); skipped = 1; break; }
@@ -157,7 +162,7 @@ static void test_rotation_ignores_damaged_snapshot(void) {
     }
     CHECK_EQ(pp_close(s), 0);
     char p[4096];
-    snprintf(p, sizeof p, "%s/ROT/snapshots/%020u.pps", dir, 30u);
+    snprintf(p, sizeof p, "%s%s/ROT/snapshots/%020u.pps", dir, t_pp_format() == 2 ? "/books" : "", 30u);
     REQUIRE(exists(p));
     int fd = open(p, O_RDWR);
     REQUIRE(fd >= 0);
@@ -254,6 +259,14 @@ static int64_t full_at_192k(void *ctx, int fd, const void *buf, size_t len, int6
     if (off + (int64_t)len > (192 << 10)) { errno = ENOSPC; return -1; }
     return (int64_t)pwrite(fd, buf, len, (off_t)off);
 }
+/* format 2 allocates each segment file whole (64 KiB + a page here): its
+ * files never reach 192 KiB, so its disk fills at 192 KiB written in all */
+static int64_t written_total;
+static int64_t full_after_192k_total(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    (void)ctx;
+    if (__atomic_add_fetch(&written_total, (int64_t)len, __ATOMIC_RELAXED) > (192 << 10)) { errno = ENOSPC; return -1; }
+    return (int64_t)pwrite(fd, buf, len, (off_t)off);
+}
 static void test_growth_without_fallocate_reports_full_disk(void) {
     const char *dir = t_dir("pp_int_nofalloc");
     pp_config c = cfg_for(dir);
@@ -261,6 +274,12 @@ static void test_growth_without_fallocate_reports_full_disk(void) {
     memset(&io, 0, sizeof io);
     io.fallocate = no_fallocate;
     io.pwrite = full_at_192k;
+    if (t_pp_format() == 2) {
+        c.journal_chunk_bytes = 8192;
+        c.journal_segment_bytes = 64 << 10;
+        written_total = 0;
+        io.pwrite = full_after_192k_total;
+    }
     pp_test_set_io(&io);
     pp_store *s; pp_book *b;
     int rc = pp_open(&s, &c);
@@ -306,6 +325,33 @@ static void test_out_of_descriptors_is_emfile(void) {
         rl.rlim_cur = (rlim_t)top + 9;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(11);
         int rc = 0, opened = 0;
+        if (t_pp_format() == 2) {
+            /* format 2: an instrument costs no descriptor, so all 64 open
+             * under this limit; what needs one (a snapshot file) reports
+             * PP_EMFILE once the process has none left */
+            pp_book *b = NULL;
+            for (int i = 0; i < 64 && !rc; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "FD%d", i);
+                rc = pp_book_open(s, name, &b);
+                if (!rc) opened++;
+            }
+            pp_order o = order(1);
+            if (!rc) rc = pp_add(b, &o);
+            int held[16], nh = 0;
+            while (nh < 16 && (held[nh] = open("/dev/null", O_RDONLY)) >= 0) nh++;
+            int rs = rc ? rc : pp_snapshot(b);
+            for (int i = 0; i < nh; i++) close(held[i]);
+            printf("  opened %d books (%s), then a snapshot without descriptors: %s\n", opened, pp_strerror(rc),
+                   pp_strerror(rs));
+            fflush(stdout);
+            int rcl = pp_close(s);
+            int rc2 = pp_open(&s, &c);
+            printf("  close: %s; reopen under the limit: %s\n", pp_strerror(rcl), pp_strerror(rc2));
+            fflush(stdout);
+            if (!rc2) pp_close(s);
+            _exit(rc == 0 && opened == 64 && rs == -30220 && rc2 == 0 ? 0 : 1);   /* PP_EMFILE */
+        }
         for (int i = 0; i < 64 && !rc; i++) {
             char name[32];
             snprintf(name, sizeof name, "FD%d", i);
@@ -393,7 +439,7 @@ static void test_open_adopts_only_instruments(void) {
 static void test_close_snapshots_and_timer_survives_restart(void) {
     const char *dir = t_dir("pp_int_snap_timer");
     pp_config c = cfg_for(dir);
-    c.flags = PP_NO_AUTO_COMPACT;               /* periodic snapshots on */
+    c.flags &= ~(uint32_t)PP_NO_AUTO_SNAPSHOT;  /* periodic snapshots on */
     c.snapshot_interval_ms = 60000;
     pp_store *s; pp_book *b;
     OK(pp_open(&s, &c));
@@ -405,7 +451,7 @@ static void test_close_snapshots_and_timer_survives_restart(void) {
     CHECK_EQ(r.newest_snapshot_seq, 10);        /* pp_close took one */
     /* age that snapshot by an hour: the next open is overdue */
     char p[4096];
-    snprintf(p, sizeof p, "%s/TM/snapshots/%020u.pps", dir, 10u);
+    snprintf(p, sizeof p, "%s%s/TM/snapshots/%020u.pps", dir, t_pp_format() == 2 ? "/books" : "", 10u);
     uint8_t *buf = NULL; size_t len = 0;
     if (pp__read_file(p, &buf, &len) == 0 && len >= PP__SNAP_HDR + PP__SNAP_TAIL) {
         pp__put64(buf + 32, realtime_ns() - 3600ull * 1000000000ull);
@@ -445,6 +491,31 @@ static int read_events(const char *path, seen_ev *out, int cap) {
     free(buf);
     return n;
 }
+/* format 2: the book events of a store journal segment, checksums checked */
+static int read_events2(const char *path, seen_ev *out, int cap) {
+    uint8_t *buf = NULL; size_t len = 0;
+    if (pp__read_file(path, &buf, &len) != 0) return -1;
+    uint64_t salt, index, data_bytes;
+    int n = -1;
+    if (len >= PP__PAGE && pp__sj_hdr_decode(buf, &salt, &index, &data_bytes) == 0) {
+        uint32_t seed = pp__seed(salt);
+        n = 0;
+        for (size_t off = PP__PAGE; off + 64 <= len && n < cap;) {
+            const uint8_t *f = buf + off;
+            uint32_t fl = pp__get32(f);
+            if (fl < 64 || fl % 64 || off + fl > len) break;
+            if (pp__get32(f + 4) != pp__sj_crc(seed, index * data_bytes + (off - PP__PAGE), f, fl)) break;
+            if (pp__is_evtype(f[8])) {
+                pp__ev v;
+                pp__sj_dec_ev(f, &v);
+                out[n].type = v.type; out[n].ts = v.ts; n++;
+            }
+            off += fl;
+        }
+    }
+    free(buf);
+    return n;
+}
 static void test_events_carry_engine_time(void) {
     const char *dir = t_dir("pp_int_ts");
     pp_config c = cfg_for(dir);
@@ -462,9 +533,15 @@ static void test_events_carry_engine_time(void) {
     CHECK_EQ(pp_sync(b), 0);
     CHECK_EQ(pp_close(s), 0);
     char p[4096];
-    snprintf(p, sizeof p, "%s/TS/journal/%020u.ppj", dir, 1u);
     seen_ev ev[8];
-    int n = read_events(p, ev, 8);
+    int n;
+    if (t_pp_format() == 2) {
+        snprintf(p, sizeof p, "%s/journal/%020u.ppj", dir, 1u);
+        n = read_events2(p, ev, 8);
+    } else {
+        snprintf(p, sizeof p, "%s/TS/journal/%020u.ppj", dir, 1u);
+        n = read_events(p, ev, 8);
+    }
     CHECK_EQ(n, 5);
     for (int i = 2; i < n; i++) {
         if (ev[i].ts < t0 || ev[i].ts > t1) fprintf(stderr, "    event %d (type %d): ts %llu not in [%llu, %llu]\n", i,

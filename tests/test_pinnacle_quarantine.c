@@ -1,0 +1,202 @@
+/* pinnacle_persist.h: PP_OPEN_QUARANTINE (issue 13, item 6).
+ *   - per-instrument layout: one instrument with a damaged journal; pp_open
+ *     fails closed by default; with the flag it opens the healthy ones, lists
+ *     the damaged one (name, error, file, offset) through pp_quarantined, its
+ *     pp_book_open returns its error for the rest of the run (even if its
+ *     files are repaired meanwhile), and its files are left byte for byte;
+ *   - format 2: damage in the shared store journal cannot be pinned on one
+ *     instrument: pp_open still fails with the flag, and changes nothing. */
+#define PINNACLE_PERSIST_IMPLEMENTATION
+#include "pinnacle_persist.h"
+#include "t.h"
+
+static void rm_dir(const char *dir) {
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static void quiet(void *u, int code, const char *msg) { (void)u; (void)code; (void)msg; }
+
+static pp_config cfg_for(const char *dir, unsigned flags) {
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.data_dir = dir;
+    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT | flags;
+    c.log_fn = quiet;
+    c.journal_sync_interval_ms = 2;
+    c.journal_chunk_bytes = 64 << 10;
+    c.journal_segment_bytes = 1 << 20;
+    c.ring_entries = 1024;
+    return c;
+}
+
+/* n adds on each named book, then a clean close */
+static void fill(const pp_config *c, const char *const *names, int nn, int n) {
+    pp_store *s = NULL;
+    REQUIRE(pp_open(&s, c) == 0);
+    for (int k = 0; k < nn; k++) {
+        pp_book *b = NULL;
+        CHECK_EQ(pp_book_open(s, names[k], &b), 0);
+        for (int i = 1; b && i <= n; i++) {
+            pp_order o;
+            memset(&o, 0, sizeof o);
+            o.id = (uint64_t)i; o.price = 100 + i % 5; o.qty = 2; o.side = i & 1 ? PP_BUY : PP_SELL;
+            CHECK_EQ(pp_add(b, &o), 0);
+        }
+    }
+    CHECK_EQ(pp_close(s), 0);
+}
+
+static int count_order(const pp_order *o, void *ctx) { (void)o; (*(int *)ctx)++; return 0; }
+static int count_book(const char *name, pp_book *b, void *ctx) { (void)name; (void)b; (*(int *)ctx)++; return 0; }
+
+/* the whole file, malloc'd (*len its size), or NULL */
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = (uint8_t *)malloc(n > 0 ? (size_t)n : 1);
+    *len = p && n >= 0 && fread(p, 1, (size_t)n, f) == (size_t)n ? (size_t)n : 0;
+    fclose(f);
+    return p;
+}
+
+static void damage(const char *path, long off) {
+    int fd = open(path, O_RDWR);
+    uint8_t x = 0;
+    if (fd < 0 || pread(fd, &x, 1, off) != 1) { perror(path); exit(2); }
+    x ^= 0x5A;
+    if (pwrite(fd, &x, 1, off) != 1) { perror(path); exit(2); }
+    close(fd);
+}
+
+static void test_quarantine_opens_the_healthy_instruments(void) {
+    const char *dir = t_dir("pp_quarantine");
+    const char *names[] = { "A", "B", "C" };
+    pp_config c = cfg_for(dir, 0), cq = cfg_for(dir, PP_OPEN_QUARANTINE);
+    fill(&c, names, 3, 50);
+    char seg[1024];
+    snprintf(seg, sizeof seg, "%s/B/journal/00000000000000000001.ppj", dir);
+    damage(seg, 516);                               /* B's durable mark: corruption, not a torn tail */
+    size_t len0 = 0, len1 = 0;
+    uint8_t *before = slurp(seg, &len0);
+    REQUIRE(before != NULL && len0 > 0);
+
+    pp_store *s = NULL;
+    CHECK_EQ(pp_open(&s, &c), PP_ECORRUPT);         /* the default stays fail-closed */
+    CHECK(s == NULL);
+
+    REQUIRE(pp_open(&s, &cq) == 0);
+    pp_quarantine_info q[4];
+    memset(q, 0, sizeof q);
+    CHECK_EQ(pp_quarantined(s, NULL, 0), 1);
+    CHECK_EQ(pp_quarantined(s, q, 4), 1);
+    CHECK(strcmp(q[0].instrument, "B") == 0);
+    CHECK_EQ(q[0].error, PP_ECORRUPT);
+    CHECK(strstr(q[0].file, "B/journal/00000000000000000001.ppj") != NULL);
+    CHECK_EQ(q[0].offset, 512);
+    int books = 0;
+    CHECK_EQ(pp_books(s, count_book, &books), 0);
+    CHECK_EQ(books, 2);
+    for (int k = 0; k < 3; k += 2) {                /* A and C: recovered, whole */
+        pp_book *b = NULL;
+        CHECK_EQ(pp_book_open(s, names[k], &b), 0);
+        int n = 0;
+        if (b) CHECK_EQ(pp_orders(b, count_order, &n), 0);
+        CHECK_EQ(n, 50);
+        if (b) CHECK_EQ(pp_last_seq(b), 50);
+    }
+    pp_book *bb = (pp_book *)1;
+    CHECK_EQ(pp_book_open(s, "B", &bb), PP_ECORRUPT);   /* neither recovered nor created anew */
+    CHECK(bb == NULL);
+    pp_book *d = NULL;
+    CHECK_EQ(pp_book_open(s, "D", &d), 0);          /* new instruments still open */
+    CHECK_EQ(pp_close(s), 0);
+
+    uint8_t *after = slurp(seg, &len1);             /* nothing rewritten, nothing deleted */
+    CHECK(after != NULL && len1 == len0 && memcmp(before, after, len0) == 0);
+    free(after);
+    pp_check_result r;
+    CHECK_EQ(pp_check(dir, "B", &r), PP_ECORRUPT);
+    CHECK_EQ(r.offset, 512);
+
+    s = NULL;                                       /* and the same again on the next open */
+    REQUIRE(pp_open(&s, &cq) == 0);
+    CHECK_EQ(pp_quarantined(s, q, 1), 1);
+    CHECK(strcmp(q[0].instrument, "B") == 0);
+    CHECK_EQ(pp_close(s), 0);
+    CHECK_EQ(pp_open(&s, &c), PP_ECORRUPT);
+    after = slurp(seg, &len1);
+    CHECK(after != NULL && len1 == len0 && memcmp(before, after, len0) == 0);
+    free(after);
+    free(before);
+
+    /* set aside for the whole run: an operator repairing B's files meanwhile
+     * is not raced by the store; the next open recovers it */
+    s = NULL;
+    REQUIRE(pp_open(&s, &cq) == 0);
+    damage(seg, 516);                               /* the same flip again: B repaired */
+    bb = NULL;
+    CHECK_EQ(pp_book_open(s, "B", &bb), PP_ECORRUPT);
+    CHECK_EQ(pp_close(s), 0);
+    s = NULL;
+    REQUIRE(pp_open(&s, &c) == 0);
+    CHECK_EQ(pp_quarantined(s, NULL, 0), 0);
+    bb = NULL;
+    CHECK_EQ(pp_book_open(s, "B", &bb), 0);
+    int nb = 0;
+    if (bb) CHECK_EQ(pp_orders(bb, count_order, &nb), 0);
+    CHECK_EQ(nb, 50);
+    CHECK_EQ(pp_close(s), 0);
+    rm_dir(dir);
+}
+
+static void test_quarantine_clean_store_lists_nothing(void) {
+    const char *dir = t_dir("pp_quarantine_clean");
+    const char *names[] = { "A", "B" };
+    pp_config cq = cfg_for(dir, PP_OPEN_QUARANTINE);
+    fill(&cq, names, 2, 10);
+    pp_store *s = NULL;
+    REQUIRE(pp_open(&s, &cq) == 0);
+    CHECK_EQ(pp_quarantined(s, NULL, 0), 0);
+    int books = 0;
+    CHECK_EQ(pp_books(s, count_book, &books), 0);
+    CHECK_EQ(books, 2);
+    CHECK_EQ(pp_close(s), 0);
+    CHECK_EQ(pp_quarantined(NULL, NULL, 0), 0);
+    rm_dir(dir);
+}
+
+/* format 2: the damage is in the journal every instrument shares */
+static void test_quarantine_format2_store_journal_damage_fails_the_store(void) {
+    const char *dir = t_dir("pp_quarantine2");
+    const char *names[] = { "A", "B" };
+    pp_config c = cfg_for(dir, PP_STORE_JOURNAL), cq = cfg_for(dir, PP_STORE_JOURNAL | PP_OPEN_QUARANTINE);
+    fill(&c, names, 2, 50);
+    char seg[1024];
+    snprintf(seg, sizeof seg, "%s/journal/00000000000000000001.ppj", dir);
+    damage(seg, 516);
+    size_t len0 = 0, len1 = 0;
+    uint8_t *before = slurp(seg, &len0);
+    REQUIRE(before != NULL && len0 > 0);
+    pp_store *s = NULL;
+    CHECK_EQ(pp_open(&s, &c), PP_ECORRUPT);
+    CHECK_EQ(pp_open(&s, &cq), PP_ECORRUPT);        /* cannot be pinned on A or B: fail closed */
+    CHECK(s == NULL);
+    uint8_t *after = slurp(seg, &len1);
+    CHECK(after != NULL && len1 == len0 && memcmp(before, after, len0) == 0);
+    free(after);
+    free(before);
+    rm_dir(dir);
+}
+
+int main(void) {
+    RUN(test_quarantine_opens_the_healthy_instruments);
+    RUN(test_quarantine_clean_store_lists_nothing);
+    RUN(test_quarantine_format2_store_journal_damage_fails_the_store);
+    (void)t_rand;
+    return t_done();
+}
