@@ -1262,13 +1262,17 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
  * indexes start at 1, so position 0 is never a frame.
  *
  * Header page:
- *   0 "PPSJRN01"  8 u32 version (2)  12 u32 frame alignment (64)
+ *   0 "PPSJRN01"  8 u32 version (3)  12 u32 frame alignment (64)
  *  16 u64 salt  24 u64 index  32 u64 data_bytes  40 u64 created (realtime ns)
  *  60 u32 crc32c(bytes 0..59)
- * Durable mark at 512 (alone in its sector): u64 end, u64 flags (1 = sealed),
- * u32 crc32c(salt || end || flags): every frame of the data area below `end`
- * was durable when the mark was written; a sealed segment holds nothing after
- * `end` (recovery moves on to the next segment).
+ * Durable mark: two slots, at 512 and 1024 (each alone in its sector), each
+ * u64 end, u64 flags (1 = sealed), u64 generation, u32 crc32c(salt || end ||
+ * flags || generation): every frame of the data area below `end` was durable
+ * when the mark was written; a sealed segment holds nothing after `end`
+ * (recovery moves on to the next segment). Mark g goes into slot g % 2, so
+ * a write never touches the newest valid mark: a torn write (short, killed)
+ * damages only a slot the other one supersedes, and recovery takes the
+ * newest valid slot. Version 2 (the 0.3 preview) had one slot.
  *
  * Frame (64-byte aligned, 64 bytes at least):
  *   0 u32 length (the commit word: written last, 0 = not published)
@@ -1285,7 +1289,9 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
 static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size);
 #define PP__SJFN static __attribute__((unused))
 #define PP__SJ_MAGIC    "PPSJRN01"
-#define PP__SJ_VERSION  2u
+#define PP__SJ_VERSION  3u              /* 3: two durable-mark slots (2, the preview, had one) */
+#define PP__SJ_MARK_LEN 28u              /* one mark slot: end, flags, generation, crc */
+#define PP__SJ_MARK_AT(slot) (PP__MARK_OFF + 512u * (slot))   /* slot 0 or 1, each in its own sector */
 #define PP__SJ_ALIGN    64u              /* frames start on a cache line */
 #define PP__SJ_WIN      4u               /* segments mapped at most: fds and mappings bounded */
 #define PP__SJ_MAXFRAME (16u << 10)     /* <= a quarter of the smallest segment: a claim crosses at most once */
@@ -1293,6 +1299,8 @@ static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size);
 #define PP__SJ_AHEAD    (4u << 20)       /* bytes faulted in ahead of the tail by the preparer */
 enum { PP__SJ_PAD = 0 };
 PP__STATIC_ASSERT(PP__SJ_ALIGN % 8 == 0 && PP__PAGE % PP__SJ_ALIGN == 0, "frames tile a page");
+PP__STATIC_ASSERT(PP__MARK_OFF % 512 == 0 && PP__SJ_MARK_LEN <= 512 && PP__SJ_MARK_AT(1) + 512 <= PP__PAGE,
+                  "each mark slot alone in its own sector of the header page");
 
 typedef struct pp__sjseg {
     struct pp__sjseg *dead;        /* retired: kept until close (a writer may still compare its index) */
@@ -1303,6 +1311,7 @@ typedef struct pp__sjseg {
     uint64_t map_len;
     uint64_t populated;            /* data bytes faulted in (preparer) */
     uint64_t mark_end;             /* syncer: what the mark on disk vouches for */
+    uint64_t mark_gen;             /* syncer: generation of the last mark written (0: none) */
     uint64_t synced;               /* syncer: data bytes below are durable */
 } pp__sjseg;
 
@@ -1352,20 +1361,55 @@ PP__SJFN int pp__sj_hdr_decode(const uint8_t *h, uint64_t *salt, uint64_t *index
     return 0;
 }
 
-PP__SJFN void pp__sj_mark_put(uint8_t *m, uint64_t salt, uint64_t end, uint64_t flags) {
-    uint8_t b[24];
-    pp__put64(b, salt); pp__put64(b + 8, end); pp__put64(b + 16, flags);
-    pp__put64(m, end); pp__put64(m + 8, flags); pp__put32(m + 16, plg_crc32c(0, b, 24));
+/* Encode mark generation `gen` (>= 1) into its slot's PP__SJ_MARK_LEN bytes at m. */
+PP__SJFN void pp__sj_mark_put(uint8_t *m, uint64_t salt, uint64_t end, uint64_t flags, uint64_t gen) {
+    PINNACLE_PERSIST_ASSERT(gen >= 1);
+    uint8_t b[32];
+    pp__put64(b, salt); pp__put64(b + 8, end); pp__put64(b + 16, flags); pp__put64(b + 24, gen);
+    memcpy(m, b + 8, 24);
+    pp__put32(m + 24, plg_crc32c(0, b, 32));
 }
 
-/* 1 valid, 0 none (all zero: never marked), -1 damaged */
-PP__SJFN int pp__sj_mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *flags) {
-    const uint8_t *m = h + PP__MARK_OFF;
-    uint8_t b[24];
-    pp__put64(b, salt); memcpy(b + 8, m, 16);
-    *end = 0; *flags = 0;
-    if (pp__get32(m + 16) == plg_crc32c(0, b, 24)) { *end = pp__get64(m); *flags = pp__get64(m + 8); return 1; }
-    for (int i = 0; i < 20; i++) if (m[i]) return -1;
+/* One slot: 1 valid (its generation belongs in this slot), 0 all zero, -1 damaged. */
+PP__SJFN int pp__sj_mark_slot(const uint8_t *m, unsigned slot, uint64_t salt, uint64_t *end, uint64_t *flags, uint64_t *gen) {
+    uint8_t b[32];
+    pp__put64(b, salt); memcpy(b + 8, m, 24);
+    uint64_t g = pp__get64(m + 16);
+    if (pp__get32(m + 24) == plg_crc32c(0, b, 32) && g >= 1 && (g & 1) == slot) {
+        *end = pp__get64(m); *flags = pp__get64(m + 8); *gen = g;
+        return 1;
+    }
+    for (unsigned i = 0; i < PP__SJ_MARK_LEN; i++) if (m[i]) return -1;
+    return 0;
+}
+
+/* The durable mark of a header page h: the newest valid slot. 1 valid, 0
+ * none (never marked, or only a torn first mark: it vouched for nothing the
+ * data does not show), -1 damaged (both slots: no write tears both, since
+ * a write never touches the newest valid one). *gen: the generation found
+ * (0 for none), the next write is *gen + 1. */
+PP__SJFN int pp__sj_mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *flags, uint64_t *gen) {
+    uint64_t e[2] = {0, 0}, f[2] = {0, 0}, g[2] = {0, 0};
+    int st[2];
+    for (unsigned k = 0; k < 2; k++) st[k] = pp__sj_mark_slot(h + PP__SJ_MARK_AT(k), k, salt, &e[k], &f[k], &g[k]);
+    *end = 0; *flags = 0; *gen = 0;
+    if (st[0] < 0 && st[1] < 0) return -1;
+    if (st[0] != 1 && st[1] != 1) return 0;
+    unsigned k = st[1] == 1 && (st[0] != 1 || g[1] > g[0]) ? 1u : 0u;
+    *end = e[k]; *flags = f[k]; *gen = g[k];
+    return 1;
+}
+
+/* Write the next mark (generation *gen + 1) into its slot with one pwrite:
+ * all or nothing in the page cache, and a short or failed write leaves the
+ * newest valid mark (the other slot) intact. 0, or the error. */
+PP__SJFN int pp__sj_mark_write(int fd, uint64_t salt, uint64_t *gen, uint64_t end, uint64_t flags) {
+    uint8_t m[PP__SJ_MARK_LEN];
+    uint64_t g = *gen + 1;
+    pp__sj_mark_put(m, salt, end, flags, g);
+    errno = 0;
+    if (pp__sys_pwrite(fd, m, sizeof m, PP__SJ_MARK_AT(g & 1)) != (int64_t)sizeof m) return errno ? pp__from_errno(errno) : PP_EIO;
+    *gen = g;
     return 0;
 }
 
@@ -1527,11 +1571,8 @@ PP__SJFN const uint8_t *pp__sj_next(pp__sj *j, uint64_t *pos, uint32_t *len) {
 PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
     int rc = 0;
     if (g->synced > g->mark_end) {
-        uint8_t m[20];
         uint64_t end = g->synced;
-        pp__sj_mark_put(m, g->salt, end, end == j->data_bytes ? PP__SJ_SEALED : 0);
-        errno = 0;
-        if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) return errno ? pp__from_errno(errno) : PP_EIO;
+        if ((rc = pp__sj_mark_write(g->fd, g->salt, &g->mark_gen, end, end == j->data_bytes ? PP__SJ_SEALED : 0)) != 0) return rc;
     }
     uint64_t upto = PP__PAGE + to;
     upto = (upto + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
@@ -1590,11 +1631,8 @@ PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durabl
              * data already durable, so it needs no flush of its own; the
              * kernel writes it back when it will (until then the mark on
              * disk says less, which costs recovery nothing) */
-            uint8_t m[20];
-            pp__sj_mark_put(m, g->salt, j->data_bytes, PP__SJ_SEALED);
-            errno = 0;
-            if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
-            else g->mark_end = j->data_bytes;
+            rc = pp__sj_mark_write(g->fd, g->salt, &g->mark_gen, j->data_bytes, PP__SJ_SEALED);
+            if (!rc) g->mark_end = j->data_bytes;
         } else if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
     }
     if (rc) {
@@ -1666,7 +1704,7 @@ PP__SJFN void pp__sj_where(pp__sjwhere *w, const char *file, uint64_t off, const
 }
 
 /* Recovery's view of one segment file. */
-typedef struct pp__sjfile { uint64_t index, salt, data_bytes, mark_end, mark_flags, end; int hdr, mark; } pp__sjfile;
+typedef struct pp__sjfile { uint64_t index, salt, data_bytes, mark_end, mark_flags, mark_gen, end; int hdr, mark; } pp__sjfile;
 
 /* Walk the valid frames of one mapped segment from offset 0: visit the ones
  * at or above from_pos. Sets f->end to where the valid frames end. */
@@ -1732,7 +1770,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
         uint64_t idx = 0;
         fs[i].hdr = got == (ssize_t)sizeof h ? pp__sj_hdr_decode(h, &fs[i].salt, &idx, &fs[i].data_bytes) : PP_ECORRUPT;
         if (!fs[i].hdr && idx != v[i]) fs[i].hdr = PP_ECORRUPT;
-        if (!fs[i].hdr) fs[i].mark = pp__sj_mark_get(h, fs[i].salt, &fs[i].mark_end, &fs[i].mark_flags);
+        if (!fs[i].hdr) fs[i].mark = pp__sj_mark_get(h, fs[i].salt, &fs[i].mark_end, &fs[i].mark_flags, &fs[i].mark_gen);
         if (fs[i].hdr == PP_EFORMAT) {
             rc = PP_EFORMAT;
             pp__sj_where(w, path, 0, "not a store journal segment of this version");
@@ -1741,7 +1779,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
             pp__sj_where(w, path, 0, "bad segment header");
         } else if (!fs[i].hdr && (fs[i].mark < 0 || fs[i].mark_end > fs[i].data_bytes)) {
             rc = PP_ECORRUPT;
-            pp__sj_where(w, path, PP__MARK_OFF, "damaged durable mark");
+            pp__sj_where(w, path, PP__MARK_OFF, "damaged durable mark (both slots)");
         } else if (!fs[i].hdr && (fs[i].data_bytes < (64u << 10) || (fs[i].data_bytes & (fs[i].data_bytes - 1)) ||
                                   (i > 0 && fs[i].data_bytes != fs[0].data_bytes))) {
             rc = PP_ECORRUPT;
@@ -1814,12 +1852,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
                 int fd = open(path, O_RDWR | O_CLOEXEC);
                 if (fd < 0) rc = pp__from_errno(errno);
                 if (!rc) rc = pp__fdatasync(fd);          /* what the crash left in the page cache, durable */
-                if (!rc) {
-                    uint8_t m[20];
-                    pp__sj_mark_put(m, f->salt, f->end, PP__SJ_SEALED);
-                    errno = 0;
-                    if (pp__sys_pwrite(fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
-                }
+                if (!rc) rc = pp__sj_mark_write(fd, f->salt, &f->mark_gen, f->end, PP__SJ_SEALED);
                 if (!rc) rc = pp__fdatasync(fd);
                 if (!rc && f->end < f->data_bytes) {      /* give back the unused space */
                     uint64_t keep = (PP__PAGE + f->end + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
@@ -4405,9 +4438,9 @@ static uint64_t pp__sj_marked_pos(const char *jd) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
         if (fd >= 0) close(fd);
-        uint64_t salt, index, data_bytes, end, flags;
+        uint64_t salt, index, data_bytes, end, flags, gen;
         if (got != (ssize_t)sizeof h || pp__sj_hdr_decode(h, &salt, &index, &data_bytes) != 0 || index != v[i]) continue;
-        if (pp__sj_mark_get(h, salt, &end, &flags) == 1 && end <= data_bytes && index * data_bytes + end > best)
+        if (pp__sj_mark_get(h, salt, &end, &flags, &gen) == 1 && end <= data_bytes && index * data_bytes + end > best)
             best = index * data_bytes + end;
     }
     PINNACLE_PERSIST_FREE(v);

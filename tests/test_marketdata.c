@@ -266,10 +266,12 @@ static void test_interrupted_tick_skipped(void) {
         static const uint8_t zero[128];
         fseek(f, first + 4 * ent, SEEK_SET);
         CHECK_EQ(fwrite(zero, 1, (size_t)(2 * ent), f), (size_t)(2 * ent));
-        /* and the durable mark, so the scan sees an unsynced tail */
-        static const uint8_t z16[20];
+        /* and the durable mark, so the scan sees an unsynced tail (format 2:
+         * both of its 28-byte slots, at 512 and 1024) */
+        static const uint8_t z28[28];
         fseek(f, 512, SEEK_SET);
-        CHECK_EQ(fwrite(z16, 1, 20, f), 20);
+        CHECK_EQ(fwrite(z28, 1, f2 ? 28 : 20, f), f2 ? 28 : 20);
+        if (f2) { fseek(f, 1024, SEEK_SET); CHECK_EQ(fwrite(z28, 1, 28, f), 28); }
         fclose(f);
     }
     OK(pp_open(&s, &c));
