@@ -991,6 +991,10 @@ struct pp_book {
     uint64_t recovered_snap;     /* recovery: the seq its snapshot covers (frames up to it are skipped) */
     uint64_t snap_oldest_pos;    /* atomic: the position the oldest kept snapshot covers */
     uint64_t snap_newest_pos;    /* atomic: the position the newest snapshot covers */
+    uint64_t jseg_last;          /* recovery, then the syncer (sync_mu): 1 + the last segment index in jsegs */
+    uint64_t *jsegs;             /* seg_mu: {segment index, the book's first seq in it} per segment it
+                                  * has frames in, oldest first (pp_stats.journal_first_seq) */
+    size_t jsegs_n, jsegs_cap;   /* seg_mu */
 };
 
 struct pp_store {
@@ -1713,9 +1717,13 @@ typedef int (*pp__sj_visit_fn)(void *ctx, uint64_t pos, const uint8_t *frame, ui
  * frame start: a hint only, read within the file), so the caller can
  * prefetch what that frame will touch. */
 static __thread void (*pp__sj_ahead)(void *ctx, const uint8_t *frame);
+/* The index of the segment whose frames are being visited (for a visitor
+ * that keeps per-segment figures: it sees positions, not the segment size). */
+static __thread uint64_t pp__sj_scan_index;
 PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, uint64_t from_pos,
                             pp__sj_visit_fn visit, void *ctx, uint64_t *bad_pos) {
     uint32_t seed = pp__seed(f->salt);
+    pp__sj_scan_index = f->index;
     uint64_t base = f->index * f->data_bytes, off = 0, avail = size > PP__PAGE ? size - PP__PAGE : 0;
     if (avail > f->data_bytes) avail = f->data_bytes;
     const uint8_t *d = p + PP__PAGE;
@@ -3142,6 +3150,7 @@ static void pp__book_free(pp_book *b) {
     PINNACLE_PERSIST_FREE(b->name); PINNACLE_PERSIST_FREE(b->dir); PINNACLE_PERSIST_FREE(b->jdir);
     PINNACLE_PERSIST_FREE(b->sdir); PINNACLE_PERSIST_FREE(b->ldir);
     pp__md_free(&b->md); PINNACLE_PERSIST_FREE(b->mdir);
+    PINNACLE_PERSIST_FREE(b->jsegs);
     PINNACLE_PERSIST_FREE(b);
 }
 
@@ -3435,6 +3444,39 @@ static int pp__names_unique(pp_store *S, const char **dup) {
     return *dup ? PP_ECORRUPT : 0;
 }
 
+/* The book has a frame with this seq in segment idx: the first one of the
+ * book there is kept (pp_stats.journal_first_seq: the first seq of the
+ * book in the oldest segment left). Called in journal order, by recovery
+ * and then by the syncer for every durable frame; one compare per frame,
+ * a lock and an entry once per book and segment. Stats only: without
+ * memory the entry is left out. */
+static void pp__book_jseg_note(pp_book *b, uint64_t idx, uint64_t seq) {
+    if (b->jseg_last == idx + 1) return;
+    b->jseg_last = idx + 1;
+    pthread_mutex_lock(&b->seg_mu);
+    if (b->jsegs_n == b->jsegs_cap) {
+        size_t nc = b->jsegs_cap ? 2 * b->jsegs_cap : 2;
+        uint64_t *nv = (uint64_t *)PINNACLE_PERSIST_REALLOC(b->jsegs, nc * 2 * sizeof *nv);
+        if (nv) { b->jsegs = nv; b->jsegs_cap = nc; }
+    }
+    if (b->jsegs_n < b->jsegs_cap) {
+        PINNACLE_PERSIST_ASSERT(b->jsegs_n == 0 || b->jsegs[2 * (b->jsegs_n - 1)] < idx);
+        b->jsegs[2 * b->jsegs_n] = idx; b->jsegs[2 * b->jsegs_n + 1] = seq;
+        b->jsegs_n++;
+    }
+    pthread_mutex_unlock(&b->seg_mu);
+}
+
+/* Compaction removed the segments below first_index: forget them. */
+static void pp__book_jseg_drop(pp_book *b, uint64_t first_index) {
+    pthread_mutex_lock(&b->seg_mu);
+    size_t k = 0;
+    while (k < b->jsegs_n && b->jsegs[2 * k] < first_index) k++;
+    if (k) memmove(b->jsegs, b->jsegs + 2 * k, (b->jsegs_n - k) * 2 * sizeof *b->jsegs);
+    b->jsegs_n -= k;
+    pthread_mutex_unlock(&b->seg_mu);
+}
+
 /* Recovery: one pass over the store journal, each frame to its book. */
 static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     pp_store *S = (pp_store *)ctx;
@@ -3453,6 +3495,7 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
     pp__ev v;
     pp__sj_dec_ev(f, &v);
+    pp__book_jseg_note(b, pp__sj_scan_index, v.seq);
     if (v.seq && v.seq <= b->recovered_snap) return 0;   /* covered by the book's snapshot (seqs start at 1) */
     if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing, or a seq already replayed */
     pp__md_sink = &b->md;
@@ -3480,6 +3523,7 @@ static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t t
         if (!pp__is_evtype(f[8])) continue;
         pp_book *b = pp__byid(S, pp__get32(f + 12));
         uint64_t seq = pp__get64(f + 16);
+        if (b) pp__book_jseg_note(b, (p - len) >> j->shift, seq);
         if (b && seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
     }
 }
@@ -3730,7 +3774,10 @@ static int pp__store_compact(pp_store *S, int force) {
         rc = pp__sj_drop_below(j, need);
         uint64_t d = pp__sj_stat(&j->st_dropped) - d0;
         if (d) {
-            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) pp__add_rlx(&b->st_compactions, 1);
+            pthread_mutex_lock(&j->mu);
+            uint64_t fi = j->first_index;
+            pthread_mutex_unlock(&j->mu);
+            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) { pp__add_rlx(&b->st_compactions, 1); pp__book_jseg_drop(b, fi); }
         }
     }
     pthread_mutex_unlock(&S->open_mu);
@@ -4256,6 +4303,11 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
         o->store_flushes = pp__sj_stat(&j->st_flushes);
         o->store_rounds = pp__sj_stat(&j->st_rounds);
         o->segments_deleted = pp__sj_stat(&j->st_dropped);
+        pthread_mutex_lock(&b->seg_mu);      /* the book's first frame in the oldest segment left */
+        o->journal_first_seq = b->jsegs_n ? b->jsegs[1] : 0;
+        pthread_mutex_unlock(&b->seg_mu);
+        /* none durable in the journal: its frames not yet walked by a sync round */
+        if (!o->journal_first_seq && o->last_seq > o->durable_seq) o->journal_first_seq = o->durable_seq + 1;
     } else if (b->mode == PP_JOURNAL_MMAP) {
         pthread_mutex_lock(&b->seg_mu);
         o->journal_bytes = pp__journal_bytes(b);

@@ -228,6 +228,65 @@ static void test_torn_mark_write_loses_nothing(void) {
     }
 }
 
+/* pp_stats.journal_first_seq on format 2 (it was 0): a book's first seq in
+ * the oldest segment of the store journal left, as pp_check counts it on
+ * the files: 1 until compaction removes the segments holding the first
+ * events, then the first one after them; 0 for a book with no frame left;
+ * the same after a reopen. Events not yet durable count too. */
+static void test_journal_first_seq_follows_compaction(void) {
+    const char *d = t_dir("pps_first_seq");
+    pp_config c = cfg_for(d);
+    c.journal_sync_interval_ms = 60000;
+    c.journal_segment_bytes = 64 << 10;           /* 1024 frames a segment */
+    c.journal_chunk_bytes = 8 << 10;
+    c.compaction_threshold = 64 << 10;
+    c.keep_snapshots = 1;
+    pp_store *S;
+    pp_book *a, *b;
+    model ma, mb;
+    memset(&ma, 0, sizeof ma); memset(&mb, 0, sizeof mb);
+    uint64_t rng = 31;
+    pp_stats st;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "A", &a));
+    OK(pp_book_open(S, "B", &b));
+    for (int k = 0; k < 5; k++) OK(step(b, &mb, &rng));
+    pp_get_stats(b, &st);
+    CHECK_EQ(st.durable_seq, 0);
+    CHECK_EQ(st.journal_first_seq, 1);            /* not durable yet, in the journal all the same */
+    for (int k = 0; k < 3000; k++) OK(step(a, &ma, &rng));
+    OK(pp_sync(a));
+    pp_get_stats(a, &st); CHECK_EQ(st.journal_first_seq, 1);
+    pp_get_stats(b, &st); CHECK_EQ(st.journal_first_seq, 1);
+    OK(pp_snapshot(a));
+    for (int k = 0; k < 2000; k++) OK(step(a, &ma, &rng));
+    OK(pp_compact(a));                            /* snapshots idle B, removes the segments below A's snapshot */
+    pp_get_stats(a, &st);
+    CHECK(st.segments_deleted >= 1);
+    uint64_t first_a = st.journal_first_seq;
+    CHECK(first_a > 1);
+    CHECK(first_a <= 3001);                       /* every event after A's snapshot is still there */
+    pp_get_stats(b, &st);
+    CHECK_EQ(st.journal_first_seq, 0);            /* B's frames were all in the removed segments */
+    OK(pp_close(S));
+    pp_check_result r;
+    CHECK_EQ(pp_check(d, "A", &r), 0);
+    CHECK_EQ(r.journal_first_seq, first_a);       /* what the files say */
+    CHECK_EQ(pp_check(d, "B", &r), 0);
+    CHECK_EQ(r.journal_first_seq, 0);
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "A", &a));
+    OK(pp_book_open(S, "B", &b));
+    pp_get_stats(a, &st); CHECK_EQ(st.journal_first_seq, first_a);
+    pp_get_stats(b, &st); CHECK_EQ(st.journal_first_seq, 0);
+    CHECK(same(a, &ma));
+    CHECK(same(b, &mb));
+    for (int k = 0; k < 3; k++) OK(step(b, &mb, &rng));
+    OK(pp_sync(b));
+    pp_get_stats(b, &st); CHECK_EQ(st.journal_first_seq, 6);
+    OK(pp_close(S));
+}
+
 #define NB 64
 typedef struct feeder { pp_book **b; model *m; int from, to; uint64_t rng, events; int rc; } feeder;
 static void *feed(void *p) {
@@ -973,6 +1032,7 @@ int main(void) {
     RUN(test_books_come_back_after_reopen);
     RUN(test_damage_below_the_mark_fails_closed_with_file_and_offset);
     RUN(test_torn_mark_write_loses_nothing);
+    RUN(test_journal_first_seq_follows_compaction);
     RUN(test_many_books_from_two_threads_one_flush_per_round);
     RUN(test_five_thousand_idle_books_are_cheap);
     RUN(test_compaction_snapshots_the_idle_book_that_pins);
