@@ -176,11 +176,18 @@ enum pp_mode { PP_JOURNAL_MMAP = 0, PP_JOURNAL_STRICT = 1 };
 enum pp_flags {
     PP_NO_AUTO_SNAPSHOT = 1u << 0,   /* no periodic snapshots (pp_snapshot still works) */
     PP_NO_AUTO_COMPACT  = 1u << 1,   /* no background compaction (pp_compact still works) */
-    /* Format 2 (preview, mmap mode): one journal for the whole store
+    /* Format 2 (mmap mode): one journal for the whole store
      * (<data_dir>/journal/), shared by every instrument; an idle instrument
-     * costs a few KiB, no thread, no file descriptor. A store created so is
-     * always opened so (the STORE file says it). See docs/pinnacle-format.md. */
-    PP_STORE_JOURNAL    = 1u << 2
+     * costs a few KiB, no thread, no file descriptor. The layout of every
+     * new store in mmap mode; the flag asks for it explicitly (an old store
+     * is then refused with PP_EFORMAT instead of opened in its layout). A
+     * store created so is always opened so (the STORE file says it). See
+     * docs/pinnacle-format.md. */
+    PP_STORE_JOURNAL    = 1u << 2,
+    /* A new store gets the per-instrument layout of 0.2.0 (a journal per
+     * instrument) instead of format 2. An existing store opens in its own
+     * layout whatever the flags. Strict mode always uses it in this release. */
+    PP_LEGACY_LAYOUT    = 1u << 8
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -198,7 +205,7 @@ typedef struct pp_config {
     uint32_t snapshot_interval_ms;     /* if nonzero, overrides snapshot_interval_min (tests, demos) */
     uint64_t journal_chunk_bytes;      /* file growth step, multiple of 4 KiB; default 8 MiB */
     uint64_t journal_segment_bytes;    /* largest segment (virtual reservation); default 1 GiB */
-    uint32_t expected_orders;          /* initial index capacity per book; default 65536 (PP_STORE_JOURNAL: unset = start at 8 and grow) */
+    uint32_t expected_orders;          /* initial index capacity per book; default 65536 (format 2: unset = start at 8 and grow) */
     uint32_t ring_entries;             /* hot path -> shadow ring, power of two; default 262144 */
     const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
@@ -3128,6 +3135,7 @@ static int pp__validate(pp_store *S, const pp_config *c) {
     else if (c->ring_entries & (c->ring_entries - 1) || c->ring_entries < 64 || c->ring_entries > (1u << 26))
         bad = "ring_entries must be a power of two, 64..2^26";
     else if (c->expected_orders > (1u << 30)) bad = "expected_orders must be at most 2^30";
+    else if ((c->flags & PP_STORE_JOURNAL) && (c->flags & PP_LEGACY_LAYOUT)) bad = "PP_STORE_JOURNAL and PP_LEGACY_LAYOUT ask for two layouts";
     if (bad) { pp__msg_to(c->log_fn, c->log_user, PP_ECONFIG, "invalid configuration: %s", bad); (void)S; return PP_ECONFIG; }
     return 0;
 }
@@ -3785,15 +3793,18 @@ static int pp__store_compact(pp_store *S, int force) {
 }
 
 /* Which layout the store in S->dir has: format 2 when its STORE file says
- * so; a new store (no instrument of the per-instrument layout) becomes one
- * when the config asks for it. An old store is refused, not migrated. */
+ * so; a store with instruments of the per-instrument layout (0.2.0) keeps
+ * it (refused with PP_EFORMAT when PP_STORE_JOURNAL asks for format 2: not
+ * migrated); a new store becomes format 2 in mmap mode unless
+ * PP_LEGACY_LAYOUT asks for the old layout (strict mode: the old layout). */
 static int pp__store_layout(pp_store *S, int *store2) {
     char *mk = pp__join(S->dir, "STORE");
     if (!mk) return PP_ENOMEM;
     struct stat st;
     int rc = 0, old = 0;
     *store2 = stat(mk, &st) == 0;
-    if (!*store2 && (S->cfg.flags & PP_STORE_JOURNAL)) {
+    int want2 = (S->cfg.flags & PP_STORE_JOURNAL) || (!(S->cfg.flags & PP_LEGACY_LAYOUT) && S->cfg.mode == PP_JOURNAL_MMAP);
+    if (!*store2 && want2) {
         DIR *d = opendir(S->dir);
         struct dirent *e;
         while (d && !old && (e = readdir(d)) != NULL) {
@@ -3804,7 +3815,9 @@ static int pp__store_layout(pp_store *S, int *store2) {
             PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
         }
         if (d) closedir(d);
-        if (old) {
+        if (old && !(S->cfg.flags & PP_STORE_JOURNAL)) {
+            /* an existing store of the per-instrument layout: opened in it */
+        } else if (old) {
             rc = PP_EFORMAT;
             PP__MSG(S, rc, "%s holds instruments of the per-instrument layout (0.2.0); this release does not migrate them "
                            "to the store journal: open it without PP_STORE_JOURNAL", S->dir);

@@ -79,6 +79,7 @@ static pp_config cfg_for(const char *dir, int strict, uint32_t store) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
+    c.flags = PP_LEGACY_LAYOUT;                     /* a journal per book (the store journal: below) */
     c.expected_orders = 1024;
     c.ring_entries = 4096;
     c.compaction_threshold = 64 << 10;
@@ -289,8 +290,7 @@ static void sbook(int i, char *buf, size_t cap) { snprintf(buf, cap, "S%02d", i)
 static pp_config cfg_store(const char *dir, uint32_t store) {
     pp_config c;
     memset(&c, 0, sizeof c);
-    c.data_dir = dir;
-    c.flags = PP_STORE_JOURNAL;
+    c.data_dir = dir;                             /* no flags: format 2, the default */
     c.compaction_threshold = 128 << 10;
     c.journal_chunk_bytes = 16 << 10;
     c.journal_segment_bytes = 64 << 10;           /* 1024 frames a segment: rolls all the time */

@@ -95,7 +95,7 @@ static pp_config cfg_for(const char *dir) {
     c.ring_entries = 1024;
     c.journal_chunk_bytes = 64 << 10;
     c.journal_segment_bytes = 1 << 20;
-    if (t_pp_format() == 2) c.flags |= PP_STORE_JOURNAL;
+    if (t_pp_format() == 1) c.flags |= PP_LEGACY_LAYOUT;   /* PP_TEST_FORMAT=1: the per-instrument layout */
     return c;
 }
 
@@ -629,7 +629,7 @@ static void test_instrument_names_and_config(void) {
 static void test_background_sync_and_snapshots(void) {
     const char *dir = t_dir("pp_bg");
     pp_config c = cfg_for(dir);
-    c.flags &= PP_STORE_JOURNAL;                /* background snapshots and compaction on */
+    c.flags &= PP_LEGACY_LAYOUT;                /* background snapshots and compaction on */
     c.journal_sync_interval_ms = 2;
     c.snapshot_interval_ms = 20;
     pp_store *s; pp_book *b;
@@ -862,10 +862,6 @@ static void test_strict_mode_round_trip(void) {
     lc.log_fn = quiet;
     c.strict_log = &lc;
     pp_store *s; pp_book *b;
-    if (t_pp_format() == 2) {   /* issue 12: one picolog log for the store is not built yet */
-        CHECK_EQ(pp_open(&s, &c), PP_ECONFIG);
-        SKIP("strict mode on format 2 is not built yet (refused with PP_ECONFIG)");
-    }
     uint64_t rng = 10, next = 1;
     m_reset(&M1);
     OK(pp_open(&s, &c));
@@ -918,10 +914,6 @@ static void test_strict_mode_compaction(void) {
     lc.log_fn = quiet;
     c.strict_log = &lc;
     pp_store *s; pp_book *b;
-    if (t_pp_format() == 2) {   /* issue 12: one picolog log for the store is not built yet */
-        CHECK_EQ(pp_open(&s, &c), PP_ECONFIG);
-        SKIP("strict mode on format 2 is not built yet (refused with PP_ECONFIG)");
-    }
     uint64_t rng = 11, next = 1;
     m_reset(&M1);
     OK(pp_open(&s, &c));

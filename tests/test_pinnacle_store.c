@@ -488,6 +488,7 @@ static void test_old_layout_is_refused(void) {
     const char *d = t_dir("pps_old");
     pp_config c = cfg_for(d);
     c.flags &= ~(uint32_t)PP_STORE_JOURNAL;
+    c.flags |= PP_LEGACY_LAYOUT;                   /* a new store of the 0.2.0 layout, on request */
     c.journal_chunk_bytes = 64 << 10;
     pp_store *S;
     pp_book *b;
@@ -496,11 +497,42 @@ static void test_old_layout_is_refused(void) {
     pp_order o = {1, 100, 5, 1, PP_BUY, 0};
     OK(pp_add(b, &o));
     OK(pp_close(S));
-    c.flags |= PP_STORE_JOURNAL;
-    CHECK_EQ(pp_open(&S, &c), PP_EFORMAT);
-    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;        /* still opens as what it is */
+    char p[700];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/OLD/journal", d);
+    CHECK_EQ(stat(p, &st), 0);                     /* a journal per instrument */
+    snprintf(p, sizeof p, "%s/STORE", d);
+    CHECK(stat(p, &st) != 0);
+    c.flags = (c.flags & ~(uint32_t)PP_LEGACY_LAYOUT) | PP_STORE_JOURNAL;
+    CHECK_EQ(pp_open(&S, &c), PP_EFORMAT);         /* format 2 asked for: refused, not migrated */
+    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;        /* no flag (the default): still opens as what it is */
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "OLD", &b));
+    CHECK_EQ(pp_last_seq(b), 1);
+    OK(pp_book_open(S, "NEW", &b));                /* a new instrument of an old store: the old layout */
+    OK(pp_close(S));
+    snprintf(p, sizeof p, "%s/NEW/journal", d);
+    CHECK_EQ(stat(p, &st), 0);
+    snprintf(p, sizeof p, "%s/STORE", d);
+    CHECK(stat(p, &st) != 0);
+    /* a new store without flags is format 2; both flags are a contradiction */
+    const char *d2 = t_dir("pps_new_default");
+    pp_config c2 = cfg_for(d2);
+    c2.flags &= ~(uint32_t)PP_STORE_JOURNAL;
+    c2.flags |= PP_STORE_JOURNAL | PP_LEGACY_LAYOUT;
+    CHECK_EQ(pp_open(&S, &c2), PP_ECONFIG);
+    c2.flags &= ~(uint32_t)(PP_STORE_JOURNAL | PP_LEGACY_LAYOUT);
+    OK(pp_open(&S, &c2));
+    OK(pp_book_open(S, "N", &b));
+    OK(pp_add(b, &o));
+    OK(pp_close(S));
+    snprintf(p, sizeof p, "%s/STORE", d2);
+    CHECK_EQ(stat(p, &st), 0);
+    snprintf(p, sizeof p, "%s/N", d2);
+    CHECK(stat(p, &st) != 0);                      /* no per-instrument directory */
+    c2.flags |= PP_LEGACY_LAYOUT;                  /* the STORE file decides */
+    OK(pp_open(&S, &c2));
+    OK(pp_book_open(S, "N", &b));
     CHECK_EQ(pp_last_seq(b), 1);
     OK(pp_close(S));
 }
