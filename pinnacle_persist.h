@@ -48,9 +48,13 @@
  *              the book's shadow (the full active-order state, kept off the
  *              trading thread), takes a snapshot every snapshot_interval_min,
  *              rotates them, and compacts journals above compaction_threshold.
- *   on disk    <data_dir>/LOCK, and per instrument <data_dir>/<name>/journal/
- *              (mmap segments), or .../strict/ (a picolog log, strict mode),
- *              and .../snapshots/<seq>.pps. Format: docs/pinnacle-format.md.
+ *   on disk    <data_dir>/LOCK; a new mmap-mode store (format 2): one journal
+ *              <data_dir>/journal/ for every instrument, the catalog
+ *              instruments.ppc, books/<name>/snapshots/<seq>.pps. With
+ *              PP_LEGACY_LAYOUT, in strict mode, or in a 0.2.0 store: per
+ *              instrument <data_dir>/<name>/journal/ (mmap segments) or
+ *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
+ *              Format: docs/pinnacle-format.md.
  *   market data  pp_tick_append journals a feed tick as three entries of the
  *              book's journal (duplicates refused, gaps journaled); the
  *              maintainer keeps last tick, raw ticks, 1 s/1 min bars and gaps,
@@ -1283,7 +1287,7 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
  * (recovery moves on to the next segment). Mark g goes into slot g % 2, so
  * a write never touches the newest valid mark: a torn write (short, killed)
  * damages only a slot the other one supersedes, and recovery takes the
- * newest valid slot. Version 2 (the 0.3 preview) had one slot.
+ * newest valid slot. Version 2 (an unreleased preview) had one slot.
  *
  * Frame (64-byte aligned, 64 bytes at least):
  *   0 u32 length (the commit word: written last, 0 = not published)
