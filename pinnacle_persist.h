@@ -50,9 +50,13 @@
  *              the book's shadow (the full active-order state, kept off the
  *              trading thread), takes a snapshot every snapshot_interval_min,
  *              rotates them, and compacts journals above compaction_threshold.
- *   on disk    <data_dir>/LOCK, and per instrument <data_dir>/<name>/journal/
- *              (mmap segments), or .../strict/ (a picolog log, strict mode),
- *              and .../snapshots/<seq>.pps. Format: docs/pinnacle-format.md.
+ *   on disk    <data_dir>/LOCK; a new mmap-mode store (format 2): one journal
+ *              <data_dir>/journal/ for every instrument, the catalog
+ *              instruments.ppc, books/<name>/snapshots/<seq>.pps. With
+ *              PP_LEGACY_LAYOUT, in strict mode, or in a 0.2.0 store: per
+ *              instrument <data_dir>/<name>/journal/ (mmap segments) or
+ *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
+ *              Format: docs/pinnacle-format.md.
  *   market data  pp_tick_append journals a feed tick as three entries of the
  *              book's journal (duplicates refused, gaps journaled); the
  *              maintainer keeps last tick, raw ticks, 1 s/1 min bars and gaps,
@@ -180,22 +184,29 @@ enum pp_mode { PP_JOURNAL_MMAP = 0, PP_JOURNAL_STRICT = 1 };
 enum pp_flags {
     PP_NO_AUTO_SNAPSHOT = 1u << 0,   /* no periodic snapshots (pp_snapshot still works) */
     PP_NO_AUTO_COMPACT  = 1u << 1,   /* no background compaction (pp_compact still works) */
-    /* Format 2 (preview, mmap mode): one journal for the whole store
+    /* Format 2 (mmap mode): one journal for the whole store
      * (<data_dir>/journal/), shared by every instrument; an idle instrument
-     * costs a few KiB, no thread, no file descriptor. A store created so is
-     * always opened so (the STORE file says it). See docs/pinnacle-format.md. */
+     * costs a few KiB, no thread, no file descriptor. The layout of every
+     * new store in mmap mode; the flag asks for it explicitly (an old store
+     * is then refused with PP_EFORMAT instead of opened in its layout). A
+     * store created so is always opened so (the STORE file says it). See
+     * docs/pinnacle-format.md. */
     PP_STORE_JOURNAL    = 1u << 2,
-    /* Prices of adds, modifies and executions may be 0 or negative (spreads,
-     * some futures and options). Without it such a price is PP_EINVAL and
-     * nothing is journaled (recovery still replays them from old journals). */
-    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 8,
+    /* A new store gets the per-instrument layout of 0.2.0 (a journal per
+     * instrument) instead of format 2. An existing store opens in its own
+     * layout whatever the flags. Strict mode always uses it in this release. */
+    PP_LEGACY_LAYOUT    = 1u << 8,
     /* pp_open opens every healthy instrument and sets the damaged ones aside
      * (pp_quarantined lists them; their pp_book_open returns their error)
      * instead of failing the whole store. Nothing is deleted or rewritten.
      * Per-instrument layout only: in format 2 the instruments share one
      * journal, whose damage cannot be pinned on one of them, so it still
      * fails the store (see pp_quarantined). */
-    PP_OPEN_QUARANTINE = 1u << 9
+    PP_OPEN_QUARANTINE = 1u << 9,
+    /* Prices of adds, modifies and executions may be 0 or negative (spreads,
+     * some futures and options). Without it such a price is PP_EINVAL and
+     * nothing is journaled (recovery still replays them from old journals). */
+    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 10
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -213,7 +224,7 @@ typedef struct pp_config {
     uint32_t snapshot_interval_ms;     /* if nonzero, overrides snapshot_interval_min (tests, demos) */
     uint64_t journal_chunk_bytes;      /* file growth step, multiple of 4 KiB; default 8 MiB */
     uint64_t journal_segment_bytes;    /* largest segment (virtual reservation); default 1 GiB */
-    uint32_t expected_orders;          /* initial index capacity per book; default 65536 (PP_STORE_JOURNAL: unset = start at 8 and grow) */
+    uint32_t expected_orders;          /* initial index capacity per book; default 65536 (format 2: unset = start at 8 and grow) */
     uint32_t ring_entries;             /* hot path -> shadow ring, power of two; default 262144 */
     const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
@@ -1113,6 +1124,10 @@ struct pp_book {
     /* book views (>>views): per-side price levels, made at the first view, then kept by the drain; shadow_mu */
     int lv_on;
     pp__lvside lv[2];            /* [0] bids, [1] asks */
+    uint64_t jseg_last;          /* recovery, then the syncer (sync_mu): 1 + the last segment index in jsegs */
+    uint64_t *jsegs;             /* seg_mu: {segment index, the book's first seq in it} per segment it
+                                  * has frames in, oldest first (pp_stats.journal_first_seq) */
+    size_t jsegs_n, jsegs_cap;   /* seg_mu */
 };
 
 struct pp_store {
@@ -1400,13 +1415,17 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
  * indexes start at 1, so position 0 is never a frame.
  *
  * Header page:
- *   0 "PPSJRN01"  8 u32 version (2)  12 u32 frame alignment (64)
+ *   0 "PPSJRN01"  8 u32 version (3)  12 u32 frame alignment (64)
  *  16 u64 salt  24 u64 index  32 u64 data_bytes  40 u64 created (realtime ns)
  *  60 u32 crc32c(bytes 0..59)
- * Durable mark at 512 (alone in its sector): u64 end, u64 flags (1 = sealed),
- * u32 crc32c(salt || end || flags): every frame of the data area below `end`
- * was durable when the mark was written; a sealed segment holds nothing after
- * `end` (recovery moves on to the next segment).
+ * Durable mark: two slots, at 512 and 1024 (each alone in its sector), each
+ * u64 end, u64 flags (1 = sealed), u64 generation, u32 crc32c(salt || end ||
+ * flags || generation): every frame of the data area below `end` was durable
+ * when the mark was written; a sealed segment holds nothing after `end`
+ * (recovery moves on to the next segment). Mark g goes into slot g % 2, so
+ * a write never touches the newest valid mark: a torn write (short, killed)
+ * damages only a slot the other one supersedes, and recovery takes the
+ * newest valid slot. Version 2 (an unreleased preview) had one slot.
  *
  * Frame (64-byte aligned, 64 bytes at least):
  *   0 u32 length (the commit word: written last, 0 = not published)
@@ -1423,7 +1442,9 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
 static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size);
 #define PP__SJFN static __attribute__((unused))
 #define PP__SJ_MAGIC    "PPSJRN01"
-#define PP__SJ_VERSION  2u
+#define PP__SJ_VERSION  3u              /* 3: two durable-mark slots (2, the preview, had one) */
+#define PP__SJ_MARK_LEN 28u              /* one mark slot: end, flags, generation, crc */
+#define PP__SJ_MARK_AT(slot) (PP__MARK_OFF + 512u * (slot))   /* slot 0 or 1, each in its own sector */
 #define PP__SJ_ALIGN    64u              /* frames start on a cache line */
 #define PP__SJ_WIN      4u               /* segments mapped at most: fds and mappings bounded */
 #define PP__SJ_MAXFRAME (16u << 10)     /* <= a quarter of the smallest segment: a claim crosses at most once */
@@ -1431,6 +1452,8 @@ static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size);
 #define PP__SJ_AHEAD    (4u << 20)       /* bytes faulted in ahead of the tail by the preparer */
 enum { PP__SJ_PAD = 0 };
 PP__STATIC_ASSERT(PP__SJ_ALIGN % 8 == 0 && PP__PAGE % PP__SJ_ALIGN == 0, "frames tile a page");
+PP__STATIC_ASSERT(PP__MARK_OFF % 512 == 0 && PP__SJ_MARK_LEN <= 512 && PP__SJ_MARK_AT(1) + 512 <= PP__PAGE,
+                  "each mark slot alone in its own sector of the header page");
 
 typedef struct pp__sjseg {
     struct pp__sjseg *dead;        /* retired: kept until close (a writer may still compare its index) */
@@ -1441,6 +1464,7 @@ typedef struct pp__sjseg {
     uint64_t map_len;
     uint64_t populated;            /* data bytes faulted in (preparer) */
     uint64_t mark_end;             /* syncer: what the mark on disk vouches for */
+    uint64_t mark_gen;             /* syncer: generation of the last mark written (0: none) */
     uint64_t synced;               /* syncer: data bytes below are durable */
 } pp__sjseg;
 
@@ -1490,20 +1514,55 @@ PP__SJFN int pp__sj_hdr_decode(const uint8_t *h, uint64_t *salt, uint64_t *index
     return 0;
 }
 
-PP__SJFN void pp__sj_mark_put(uint8_t *m, uint64_t salt, uint64_t end, uint64_t flags) {
-    uint8_t b[24];
-    pp__put64(b, salt); pp__put64(b + 8, end); pp__put64(b + 16, flags);
-    pp__put64(m, end); pp__put64(m + 8, flags); pp__put32(m + 16, plg_crc32c(0, b, 24));
+/* Encode mark generation `gen` (>= 1) into its slot's PP__SJ_MARK_LEN bytes at m. */
+PP__SJFN void pp__sj_mark_put(uint8_t *m, uint64_t salt, uint64_t end, uint64_t flags, uint64_t gen) {
+    PINNACLE_PERSIST_ASSERT(gen >= 1);
+    uint8_t b[32];
+    pp__put64(b, salt); pp__put64(b + 8, end); pp__put64(b + 16, flags); pp__put64(b + 24, gen);
+    memcpy(m, b + 8, 24);
+    pp__put32(m + 24, plg_crc32c(0, b, 32));
 }
 
-/* 1 valid, 0 none (all zero: never marked), -1 damaged */
-PP__SJFN int pp__sj_mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *flags) {
-    const uint8_t *m = h + PP__MARK_OFF;
-    uint8_t b[24];
-    pp__put64(b, salt); memcpy(b + 8, m, 16);
-    *end = 0; *flags = 0;
-    if (pp__get32(m + 16) == plg_crc32c(0, b, 24)) { *end = pp__get64(m); *flags = pp__get64(m + 8); return 1; }
-    for (int i = 0; i < 20; i++) if (m[i]) return -1;
+/* One slot: 1 valid (its generation belongs in this slot), 0 all zero, -1 damaged. */
+PP__SJFN int pp__sj_mark_slot(const uint8_t *m, unsigned slot, uint64_t salt, uint64_t *end, uint64_t *flags, uint64_t *gen) {
+    uint8_t b[32];
+    pp__put64(b, salt); memcpy(b + 8, m, 24);
+    uint64_t g = pp__get64(m + 16);
+    if (pp__get32(m + 24) == plg_crc32c(0, b, 32) && g >= 1 && (g & 1) == slot) {
+        *end = pp__get64(m); *flags = pp__get64(m + 8); *gen = g;
+        return 1;
+    }
+    for (unsigned i = 0; i < PP__SJ_MARK_LEN; i++) if (m[i]) return -1;
+    return 0;
+}
+
+/* The durable mark of a header page h: the newest valid slot. 1 valid, 0
+ * none (never marked, or only a torn first mark: it vouched for nothing the
+ * data does not show), -1 damaged (both slots: no write tears both, since
+ * a write never touches the newest valid one). *gen: the generation found
+ * (0 for none), the next write is *gen + 1. */
+PP__SJFN int pp__sj_mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *flags, uint64_t *gen) {
+    uint64_t e[2] = {0, 0}, f[2] = {0, 0}, g[2] = {0, 0};
+    int st[2];
+    for (unsigned k = 0; k < 2; k++) st[k] = pp__sj_mark_slot(h + PP__SJ_MARK_AT(k), k, salt, &e[k], &f[k], &g[k]);
+    *end = 0; *flags = 0; *gen = 0;
+    if (st[0] < 0 && st[1] < 0) return -1;
+    if (st[0] != 1 && st[1] != 1) return 0;
+    unsigned k = st[1] == 1 && (st[0] != 1 || g[1] > g[0]) ? 1u : 0u;
+    *end = e[k]; *flags = f[k]; *gen = g[k];
+    return 1;
+}
+
+/* Write the next mark (generation *gen + 1) into its slot with one pwrite:
+ * all or nothing in the page cache, and a short or failed write leaves the
+ * newest valid mark (the other slot) intact. 0, or the error. */
+PP__SJFN int pp__sj_mark_write(int fd, uint64_t salt, uint64_t *gen, uint64_t end, uint64_t flags) {
+    uint8_t m[PP__SJ_MARK_LEN];
+    uint64_t g = *gen + 1;
+    pp__sj_mark_put(m, salt, end, flags, g);
+    errno = 0;
+    if (pp__sys_pwrite(fd, m, sizeof m, PP__SJ_MARK_AT(g & 1)) != (int64_t)sizeof m) return errno ? pp__from_errno(errno) : PP_EIO;
+    *gen = g;
     return 0;
 }
 
@@ -1665,11 +1724,8 @@ PP__SJFN const uint8_t *pp__sj_next(pp__sj *j, uint64_t *pos, uint32_t *len) {
 PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
     int rc = 0;
     if (g->synced > g->mark_end) {
-        uint8_t m[20];
         uint64_t end = g->synced;
-        pp__sj_mark_put(m, g->salt, end, end == j->data_bytes ? PP__SJ_SEALED : 0);
-        errno = 0;
-        if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) return errno ? pp__from_errno(errno) : PP_EIO;
+        if ((rc = pp__sj_mark_write(g->fd, g->salt, &g->mark_gen, end, end == j->data_bytes ? PP__SJ_SEALED : 0)) != 0) return rc;
     }
     uint64_t upto = PP__PAGE + to;
     upto = (upto + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
@@ -1728,11 +1784,8 @@ PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durabl
              * data already durable, so it needs no flush of its own; the
              * kernel writes it back when it will (until then the mark on
              * disk says less, which costs recovery nothing) */
-            uint8_t m[20];
-            pp__sj_mark_put(m, g->salt, j->data_bytes, PP__SJ_SEALED);
-            errno = 0;
-            if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
-            else g->mark_end = j->data_bytes;
+            rc = pp__sj_mark_write(g->fd, g->salt, &g->mark_gen, j->data_bytes, PP__SJ_SEALED);
+            if (!rc) g->mark_end = j->data_bytes;
         } else if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
     }
     if (rc) {
@@ -1804,7 +1857,7 @@ PP__SJFN void pp__sj_where(pp__sjwhere *w, const char *file, uint64_t off, const
 }
 
 /* Recovery's view of one segment file. */
-typedef struct pp__sjfile { uint64_t index, salt, data_bytes, mark_end, mark_flags, end; int hdr, mark; } pp__sjfile;
+typedef struct pp__sjfile { uint64_t index, salt, data_bytes, mark_end, mark_flags, mark_gen, end; int hdr, mark; } pp__sjfile;
 
 /* Walk the valid frames of one mapped segment from offset 0: visit the ones
  * at or above from_pos. Sets f->end to where the valid frames end. */
@@ -1813,9 +1866,13 @@ typedef int (*pp__sj_visit_fn)(void *ctx, uint64_t pos, const uint8_t *frame, ui
  * frame start: a hint only, read within the file), so the caller can
  * prefetch what that frame will touch. */
 static __thread void (*pp__sj_ahead)(void *ctx, const uint8_t *frame);
+/* The index of the segment whose frames are being visited (for a visitor
+ * that keeps per-segment figures: it sees positions, not the segment size). */
+static __thread uint64_t pp__sj_scan_index;
 PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, uint64_t from_pos,
                             pp__sj_visit_fn visit, void *ctx, uint64_t *bad_pos) {
     uint32_t seed = pp__seed(f->salt);
+    pp__sj_scan_index = f->index;
     uint64_t base = f->index * f->data_bytes, off = 0, avail = size > PP__PAGE ? size - PP__PAGE : 0;
     if (avail > f->data_bytes) avail = f->data_bytes;
     const uint8_t *d = p + PP__PAGE;
@@ -1870,7 +1927,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
         uint64_t idx = 0;
         fs[i].hdr = got == (ssize_t)sizeof h ? pp__sj_hdr_decode(h, &fs[i].salt, &idx, &fs[i].data_bytes) : PP_ECORRUPT;
         if (!fs[i].hdr && idx != v[i]) fs[i].hdr = PP_ECORRUPT;
-        if (!fs[i].hdr) fs[i].mark = pp__sj_mark_get(h, fs[i].salt, &fs[i].mark_end, &fs[i].mark_flags);
+        if (!fs[i].hdr) fs[i].mark = pp__sj_mark_get(h, fs[i].salt, &fs[i].mark_end, &fs[i].mark_flags, &fs[i].mark_gen);
         if (fs[i].hdr == PP_EFORMAT) {
             rc = PP_EFORMAT;
             pp__sj_where(w, path, 0, "not a store journal segment of this version");
@@ -1879,7 +1936,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
             pp__sj_where(w, path, 0, "bad segment header");
         } else if (!fs[i].hdr && (fs[i].mark < 0 || fs[i].mark_end > fs[i].data_bytes)) {
             rc = PP_ECORRUPT;
-            pp__sj_where(w, path, PP__MARK_OFF, "damaged durable mark");
+            pp__sj_where(w, path, PP__MARK_OFF, "damaged durable mark (both slots)");
         } else if (!fs[i].hdr && (fs[i].data_bytes < (64u << 10) || (fs[i].data_bytes & (fs[i].data_bytes - 1)) ||
                                   (i > 0 && fs[i].data_bytes != fs[0].data_bytes))) {
             rc = PP_ECORRUPT;
@@ -1952,12 +2009,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
                 int fd = open(path, O_RDWR | O_CLOEXEC);
                 if (fd < 0) rc = pp__from_errno(errno);
                 if (!rc) rc = pp__fdatasync(fd);          /* what the crash left in the page cache, durable */
-                if (!rc) {
-                    uint8_t m[20];
-                    pp__sj_mark_put(m, f->salt, f->end, PP__SJ_SEALED);
-                    errno = 0;
-                    if (pp__sys_pwrite(fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
-                }
+                if (!rc) rc = pp__sj_mark_write(fd, f->salt, &f->mark_gen, f->end, PP__SJ_SEALED);
                 if (!rc) rc = pp__fdatasync(fd);
                 if (!rc && f->end < f->data_bytes) {      /* give back the unused space */
                     uint64_t keep = (PP__PAGE + f->end + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
@@ -3348,6 +3400,7 @@ static int pp__validate(pp_store *S, const pp_config *c) {
     else if (c->ring_entries & (c->ring_entries - 1) || c->ring_entries < 64 || c->ring_entries > (1u << 26))
         bad = "ring_entries must be a power of two, 64..2^26";
     else if (c->expected_orders > (1u << 30)) bad = "expected_orders must be at most 2^30";
+    else if ((c->flags & PP_STORE_JOURNAL) && (c->flags & PP_LEGACY_LAYOUT)) bad = "PP_STORE_JOURNAL and PP_LEGACY_LAYOUT ask for two layouts";
     if (bad) { pp__msg_to(c->log_fn, c->log_user, PP_ECONFIG, "invalid configuration: %s", bad); (void)S; return PP_ECONFIG; }
     return 0;
 }
@@ -3371,6 +3424,7 @@ static void pp__book_free(pp_book *b) {
     PINNACLE_PERSIST_FREE(b->name); PINNACLE_PERSIST_FREE(b->dir); PINNACLE_PERSIST_FREE(b->jdir);
     PINNACLE_PERSIST_FREE(b->sdir); PINNACLE_PERSIST_FREE(b->ldir);
     pp__md_free(&b->md); PINNACLE_PERSIST_FREE(b->mdir);
+    PINNACLE_PERSIST_FREE(b->jsegs);
     PINNACLE_PERSIST_FREE(b);
 }
 
@@ -3694,6 +3748,39 @@ static int pp__names_unique(pp_store *S, const char **dup) {
     return *dup ? PP_ECORRUPT : 0;
 }
 
+/* The book has a frame with this seq in segment idx: the first one of the
+ * book there is kept (pp_stats.journal_first_seq: the first seq of the
+ * book in the oldest segment left). Called in journal order, by recovery
+ * and then by the syncer for every durable frame; one compare per frame,
+ * a lock and an entry once per book and segment. Stats only: without
+ * memory the entry is left out. */
+static void pp__book_jseg_note(pp_book *b, uint64_t idx, uint64_t seq) {
+    if (b->jseg_last == idx + 1) return;
+    b->jseg_last = idx + 1;
+    pthread_mutex_lock(&b->seg_mu);
+    if (b->jsegs_n == b->jsegs_cap) {
+        size_t nc = b->jsegs_cap ? 2 * b->jsegs_cap : 2;
+        uint64_t *nv = (uint64_t *)PINNACLE_PERSIST_REALLOC(b->jsegs, nc * 2 * sizeof *nv);
+        if (nv) { b->jsegs = nv; b->jsegs_cap = nc; }
+    }
+    if (b->jsegs_n < b->jsegs_cap) {
+        PINNACLE_PERSIST_ASSERT(b->jsegs_n == 0 || b->jsegs[2 * (b->jsegs_n - 1)] < idx);
+        b->jsegs[2 * b->jsegs_n] = idx; b->jsegs[2 * b->jsegs_n + 1] = seq;
+        b->jsegs_n++;
+    }
+    pthread_mutex_unlock(&b->seg_mu);
+}
+
+/* Compaction removed the segments below first_index: forget them. */
+static void pp__book_jseg_drop(pp_book *b, uint64_t first_index) {
+    pthread_mutex_lock(&b->seg_mu);
+    size_t k = 0;
+    while (k < b->jsegs_n && b->jsegs[2 * k] < first_index) k++;
+    if (k) memmove(b->jsegs, b->jsegs + 2 * k, (b->jsegs_n - k) * 2 * sizeof *b->jsegs);
+    b->jsegs_n -= k;
+    pthread_mutex_unlock(&b->seg_mu);
+}
+
 /* Recovery: one pass over the store journal, each frame to its book. */
 static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     pp_store *S = (pp_store *)ctx;
@@ -3712,6 +3799,7 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
     pp__ev v;
     pp__sj_dec_ev(f, &v);
+    pp__book_jseg_note(b, pp__sj_scan_index, v.seq);
     if (v.seq && v.seq <= b->recovered_snap) return 0;   /* covered by the book's snapshot (seqs start at 1) */
     if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing, or a seq already replayed */
     pp__md_sink = &b->md;
@@ -3739,6 +3827,7 @@ static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t t
         if (!pp__is_evtype(f[8])) continue;
         pp_book *b = pp__byid(S, pp__get32(f + 12));
         uint64_t seq = pp__get64(f + 16);
+        if (b) pp__book_jseg_note(b, (p - len) >> j->shift, seq);
         if (b && seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
     }
     pp__dur_notify(S);
@@ -3992,7 +4081,10 @@ static int pp__store_compact(pp_store *S, int force) {
         rc = pp__sj_drop_below(j, need);
         uint64_t d = pp__sj_stat(&j->st_dropped) - d0;
         if (d) {
-            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) pp__add_rlx(&b->st_compactions, 1);
+            pthread_mutex_lock(&j->mu);
+            uint64_t fi = j->first_index;
+            pthread_mutex_unlock(&j->mu);
+            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) { pp__add_rlx(&b->st_compactions, 1); pp__book_jseg_drop(b, fi); }
         }
     }
     pthread_mutex_unlock(&S->open_mu);
@@ -4000,15 +4092,18 @@ static int pp__store_compact(pp_store *S, int force) {
 }
 
 /* Which layout the store in S->dir has: format 2 when its STORE file says
- * so; a new store (no instrument of the per-instrument layout) becomes one
- * when the config asks for it. An old store is refused, not migrated. */
+ * so; a store with instruments of the per-instrument layout (0.2.0) keeps
+ * it (refused with PP_EFORMAT when PP_STORE_JOURNAL asks for format 2: not
+ * migrated); a new store becomes format 2 in mmap mode unless
+ * PP_LEGACY_LAYOUT asks for the old layout (strict mode: the old layout). */
 static int pp__store_layout(pp_store *S, int *store2) {
     char *mk = pp__join(S->dir, "STORE");
     if (!mk) return PP_ENOMEM;
     struct stat st;
     int rc = 0, old = 0;
     *store2 = stat(mk, &st) == 0;
-    if (!*store2 && (S->cfg.flags & PP_STORE_JOURNAL)) {
+    int want2 = (S->cfg.flags & PP_STORE_JOURNAL) || (!(S->cfg.flags & PP_LEGACY_LAYOUT) && S->cfg.mode == PP_JOURNAL_MMAP);
+    if (!*store2 && want2) {
         DIR *d = opendir(S->dir);
         struct dirent *e;
         while (d && !old && (e = readdir(d)) != NULL) {
@@ -4019,7 +4114,9 @@ static int pp__store_layout(pp_store *S, int *store2) {
             PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
         }
         if (d) closedir(d);
-        if (old) {
+        if (old && !(S->cfg.flags & PP_STORE_JOURNAL)) {
+            /* an existing store of the per-instrument layout: opened in it */
+        } else if (old) {
             rc = PP_EFORMAT;
             PP__MSG(S, rc, "%s holds instruments of the per-instrument layout (0.2.0); this release does not migrate them "
                            "to the store journal: open it without PP_STORE_JOURNAL", S->dir);
@@ -4712,6 +4809,11 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
         o->store_flushes = pp__sj_stat(&j->st_flushes);
         o->store_rounds = pp__sj_stat(&j->st_rounds);
         o->segments_deleted = pp__sj_stat(&j->st_dropped);
+        pthread_mutex_lock(&b->seg_mu);      /* the book's first frame in the oldest segment left */
+        o->journal_first_seq = b->jsegs_n ? b->jsegs[1] : 0;
+        pthread_mutex_unlock(&b->seg_mu);
+        /* none durable in the journal: its frames not yet walked by a sync round */
+        if (!o->journal_first_seq && o->last_seq > o->durable_seq) o->journal_first_seq = o->durable_seq + 1;
     } else if (b->mode == PP_JOURNAL_MMAP) {
         pthread_mutex_lock(&b->seg_mu);
         o->journal_bytes = pp__journal_bytes(b);
@@ -4894,9 +4996,9 @@ static uint64_t pp__sj_marked_pos(const char *jd) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
         if (fd >= 0) close(fd);
-        uint64_t salt, index, data_bytes, end, flags;
+        uint64_t salt, index, data_bytes, end, flags, gen;
         if (got != (ssize_t)sizeof h || pp__sj_hdr_decode(h, &salt, &index, &data_bytes) != 0 || index != v[i]) continue;
-        if (pp__sj_mark_get(h, salt, &end, &flags) == 1 && end <= data_bytes && index * data_bytes + end > best)
+        if (pp__sj_mark_get(h, salt, &end, &flags, &gen) == 1 && end <= data_bytes && index * data_bytes + end > best)
             best = index * data_bytes + end;
     }
     PINNACLE_PERSIST_FREE(v);

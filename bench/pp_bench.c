@@ -17,7 +17,8 @@
  *
  *   usage: pp_bench --books N [data_dir] [runs]   (issue 12: many instruments)
  *
- *   books      default configuration, N instruments with no orders: wall time
+ *   books      default configuration but the per-instrument layout of 0.2.0
+ *              (PP_LEGACY_LAYOUT), N instruments with no orders: wall time
  *              of pp_open + pp_book_open of all N (created, then reopened),
  *              RSS growth, threads, file descriptors and disk used; then
  *              pp_add -> pp_durable lag with 1, 100 and 400 (at most N) active
@@ -27,7 +28,8 @@
  *              today) per second.
  *
  *   --store (first argument, with either mode): the same on the store
- *              journal (PP_STORE_JOURNAL, format 2: one journal, one syncer,
+ *              journal (PP_STORE_JOURNAL, format 2, the default layout of a
+ *              new store: one journal, one syncer,
  *              one flush per round for every book); the lag also with 1,000
  *              active books, and the store's flushes per round.
  *
@@ -63,7 +65,7 @@ static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, 
 static double median(double *v, int n) { qsort(v, (size_t)n, sizeof *v, cmp_d); return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2; }
 
 static uint64_t rng_s = 42;
-static uint32_t store_flag;     /* --store: PP_STORE_JOURNAL */
+static uint32_t store_flag = PP_LEGACY_LAYOUT;   /* --store: PP_STORE_JOURNAL; else a journal per book */
 static inline uint64_t rnd(void) {
     uint64_t z = (rng_s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -272,7 +274,7 @@ static void books_lag(pp_book **bk, int active, int rounds) {
     }
     double secs = (double)(plg_now_ns() - t0) / 1e9;
     for (int i = 0; i < active; i++) { pp_get_stats(bk[i], &st); syncs1 += st.syncs; }
-    if (store_flag) {           /* store-wide figures: the same in every book's stats */
+    if (store_flag == PP_STORE_JOURNAL) {   /* store-wide figures: the same in every book's stats */
         static uint64_t f0, r0;
         pp_get_stats(bk[0], &st);
         printf("  store: %llu flushes in %llu sync rounds since the last line (%.2f per round)\n",
@@ -320,7 +322,7 @@ static int bench_books(int nbooks, const char *dir_in) {
         fflush(stdout);
         if (pass == 1) {
             static const int act[] = {1, 100, 400, 1000};
-            for (size_t k = 0; k < (store_flag ? 4u : 3u); k++) {
+            for (size_t k = 0; k < (store_flag == PP_STORE_JOURNAL ? 4u : 3u); k++) {
                 int a = act[k] < nbooks ? act[k] : nbooks;
                 books_lag(bk, a, a >= 1000 ? 20 : a >= 400 ? 20 : a >= 100 ? 40 : 200);
                 if (a == nbooks) break;

@@ -207,6 +207,10 @@ static int open_store(const char *dir, pp_store **s, pp_book **books) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
+    /* a journal per instrument (0.2.0's layout): pp_inspect's market-data and
+     * file views, which tests/test_tools.sh runs on this directory, read that
+     * layout; on format 2 (the default) they do not yet */
+    c.flags = PP_LEGACY_LAYOUT;
     c.expected_orders = 1024;
     c.ring_entries = 4096;
     c.journal_chunk_bytes = 1 << 20;

@@ -178,6 +178,35 @@ PD2_FN uint32_t pd2_seed(uint64_t salt) {
     return pd_crc(0, sb, 8);
 }
 
+/* The durable mark of segment header h (format 2, version 3): two 28-byte
+ * slots at 512 and 1024 (u64 end, u64 flags, u64 generation, u32
+ * crc32c(salt, end, flags, generation)); a slot is valid when its CRC holds
+ * and its generation is >= 1 and odd in slot 1, even in slot 0. The newest
+ * valid slot is the mark. 1 a mark, 0 none (zeros, or one damaged slot and
+ * a zero one), -1 both slots damaged. */
+PD2_FN int pd2_mark(const uint8_t *h, uint64_t *end, uint64_t *flags) {
+    int st[2];
+    uint64_t e[2] = {0, 0}, f[2] = {0, 0}, g[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *m = h + 512 + 512 * k;
+        uint8_t b[32];
+        memcpy(b, h + 16, 8); memcpy(b + 8, m, 24);
+        uint64_t gen = pd_le(m + 16, 8);
+        if ((uint32_t)pd_le(m + 24, 4) == pd_crc(0, b, 32) && gen >= 1 && (int)(gen & 1) == k) {
+            st[k] = 1; e[k] = pd_le(m, 8); f[k] = pd_le(m + 8, 8); g[k] = gen;
+        } else {
+            st[k] = 0;
+            for (int i = 0; i < 28; i++) if (m[i]) st[k] = -1;
+        }
+    }
+    *end = 0; *flags = 0;
+    if (st[0] < 0 && st[1] < 0) return -1;
+    if (st[0] != 1 && st[1] != 1) return 0;
+    int k = st[1] == 1 && (st[0] != 1 || g[1] > g[0]);
+    *end = e[k]; *flags = f[k];
+    return 1;
+}
+
 PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t catlen, pd2_store *st) {
     size_t frames = 16;
     for (size_t i = 0; i < n; i++) frames += segs[i].len / 64;
@@ -198,7 +227,7 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
     for (size_t i = 0; i < n; i++) {             /* headers */
         const uint8_t *h = segs[i].p;
         int ok = segs[i].len >= 4096 && memcmp(h, "PPSJRN01", 8) == 0 && (uint32_t)pd_le(h + 60, 4) == pd_crc(0, h, 60) &&
-                 pd_le(h + 8, 4) == 2 && pd_le(h + 12, 4) == 64 && pd_le(h + 24, 8) == segs[i].index;
+                 pd_le(h + 8, 4) == 3 && pd_le(h + 12, 4) == 64 && pd_le(h + 24, 8) == segs[i].index;
         uint64_t db = ok ? pd_le(h + 32, 8) : 0;
         if (ok && (db < 65536 || (db & (db - 1)) || (data_bytes && db != data_bytes))) ok = 0;
         if (!ok) {
@@ -206,7 +235,7 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
              * valid header of another version or alignment): refused wherever
              * it is, as an older release refuses a newer file */
             if (segs[i].len >= 4096 && (memcmp(h, "PPSJRN01", 8) != 0 ||
-                                        ((uint32_t)pd_le(h + 60, 4) == pd_crc(0, h, 60) && (pd_le(h + 8, 4) != 2 || pd_le(h + 12, 4) != 64)))) {
+                                        ((uint32_t)pd_le(h + 60, 4) == pd_crc(0, h, 60) && (pd_le(h + 8, 4) != 3 || pd_le(h + 12, 4) != 64)))) {
                 st->corrupt = 1; return;
             }
             int data = 0;
@@ -223,12 +252,8 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
     for (size_t i = 0; i < used; i++) {
         const uint8_t *h = segs[i].p;
         uint64_t salt = pd_le(h + 16, 8), base = segs[i].index * data_bytes;
-        uint8_t mb[24];
-        memcpy(mb, h + 16, 8); memcpy(mb + 8, h + 512, 16);
         uint64_t mend = 0, mflags = 0;
-        if ((uint32_t)pd_le(h + 528, 4) == pd_crc(0, mb, 24)) { mend = pd_le(h + 512, 8); mflags = pd_le(h + 520, 8); }
-        else for (int k = 0; k < 20; k++) if (h[512 + k]) { st->corrupt = 1; return; }
-        if (mend > data_bytes) { st->corrupt = 1; return; }
+        if (pd2_mark(h, &mend, &mflags) < 0 || mend > data_bytes) { st->corrupt = 1; return; }
         uint32_t seed = pd2_seed(salt);
         size_t avail = segs[i].len - 4096;
         if (avail > data_bytes) avail = (size_t)data_bytes;
@@ -257,10 +282,9 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
         if (off < mend) { st->corrupt = 1; return; }
         if (off == data_bytes || ((mflags & 1) && off == mend)) continue;
         for (size_t k = i + 1; k < used; k++) {     /* nothing after the end may be durable */
-            const uint8_t *g = segs[k].p;
-            uint8_t gb[24];
-            memcpy(gb, g + 16, 8); memcpy(gb + 8, g + 512, 16);
-            if ((uint32_t)pd_le(g + 528, 4) == pd_crc(0, gb, 24) && (pd_le(g + 512, 8) || (pd_le(g + 520, 8) & 1))) { st->corrupt = 1; return; }
+            uint64_t ge = 0, gf = 0;
+            int mk = pd2_mark(segs[k].p, &ge, &gf);
+            if (mk < 0 || (mk == 1 && (ge || (gf & 1)))) { st->corrupt = 1; return; }
         }
         break;
     }

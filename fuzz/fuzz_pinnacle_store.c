@@ -7,11 +7,13 @@
  * that many bytes: the catalog instruments.ppc first (flags bit 1), then up
  * to 3 segments. A segment chunk of n < 84 bytes is the whole (short) file;
  * otherwise its bytes 0..63 are the header page's first 64 bytes, 64..83 the
- * durable mark (offset 512), the rest the data area (offset 4096, at most
+ * first 20 bytes of durable-mark slot 0 (offset 512: end, flags, the
+ * generation's low half; slot 1 stays zero), the rest the data area (offset 4096, at most
  * 64 KiB); the file is always 4096 + 64 KiB long, every other byte zero.
  *   flags bit 0     make the checksums and the header fields right first
  *                   (magic, version, alignment, index = the file's, 64 KiB
- *                   data, header CRC; the mark's CRC if it is not zero;
+ *                   data, header CRC; slot 0's CRC, with an even
+ *                   generation, if it is not zero;
  *                   every frame's CRC over its position while the lengths
  *                   chain; the catalog's CRC), so mutations reach the
  *                   structural checks (declarations, seqs, the books, marks)
@@ -64,7 +66,9 @@ static void fs_fix(uint8_t *f, size_t len, uint64_t index) {
     uint64_t salt = pp__get64(f + 16);
     int nz = 0;
     for (int i = 0; i < 20; i++) nz |= f[PP__MARK_OFF + i];
-    if (nz) pp__sj_mark_put(f + PP__MARK_OFF, salt, pp__get64(f + PP__MARK_OFF), pp__get64(f + PP__MARK_OFF + 8));
+    uint64_t gen = pp__get64(f + PP__MARK_OFF + 16);
+    gen += gen & 1;
+    if (nz) pp__sj_mark_put(f + PP__MARK_OFF, salt, pp__get64(f + PP__MARK_OFF), pp__get64(f + PP__MARK_OFF + 8), gen ? gen : 2);
     uint32_t seed = pp__seed(salt);
     for (uint64_t off = 0; off + 64 <= FS_DATA;) {
         uint8_t *fr = f + PP__PAGE + off;

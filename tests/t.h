@@ -80,12 +80,14 @@ __attribute__((unused)) static int t_has_odirect(const char *dir) {
 #endif
 }
 
-/* The pinnacle store layout the tests run on: PP_TEST_FORMAT=2 makes every
- * store a test creates a format-2 store (PP_STORE_JOURNAL: one journal for
- * the whole store), so one test file checks both layouts. 1 or 2. */
+/* The pinnacle store layout the tests run on: format 2 (one journal for the
+ * whole store), the default of a new store in mmap mode; PP_TEST_FORMAT=1
+ * makes every store a test creates one of the per-instrument layout
+ * (PP_LEGACY_LAYOUT), so one test file checks both layouts. 1 or 2.
+ * Strict mode is on the per-instrument layout either way. */
 __attribute__((unused)) static int t_pp_format(void) {
     const char *v = getenv("PP_TEST_FORMAT");
-    return v && strcmp(v, "2") == 0 ? 2 : 1;
+    return v && strcmp(v, "1") == 0 ? 1 : 2;
 }
 
 /* Deterministic PRNG for tests (splitmix64). */

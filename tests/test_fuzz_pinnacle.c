@@ -101,6 +101,7 @@ static uint64_t newest(const char *dir, const char *suffix) {
  * (ticks) market data with one gap; snapshots at the given event counts. */
 static void make_store(const char *dir, int nev, int ticks, int snap_at, int snap_at2, uint64_t seed) {
     pp_config c = pf_config(dir);
+    c.flags |= PP_LEGACY_LAYOUT;                 /* the journal and snapshot targets read format-1 files */
     pp_store *st;
     REQUIRE(pp_open(&st, &c) == 0);
     pp_book *b;

@@ -95,6 +95,7 @@ static void run_layout(int layout, const char *name) {
     plg_config lc;
     memset(&lc, 0, sizeof lc);
     if (layout == L_STORE) c.flags |= PP_STORE_JOURNAL;
+    if (layout == L_MMAP) c.flags |= PP_LEGACY_LAYOUT;     /* format 2 is a new store's default */
     if (layout == L_STRICT) {
         lc.segment_size = 1 << 20;
         lc.ring_capacity = 1 << 20;

@@ -52,6 +52,7 @@ static pp_config cfg_for(const char *dir, int layout) {
     c.journal_segment_bytes = 1 << 20;
     c.ring_entries = 1024;
     if (layout == L_STORE) c.flags |= PP_STORE_JOURNAL;
+    if (layout == L_MMAP) c.flags |= PP_LEGACY_LAYOUT;     /* format 2 is a new store's default */
     if (layout == L_STRICT) {
         memset(&strict_lc, 0, sizeof strict_lc);
         strict_lc.segment_size = 1 << 20;

@@ -22,7 +22,7 @@ static pp_config cfg_for(const char *dir) {
     c.ring_entries = 1024;
     c.journal_chunk_bytes = 64 << 10;
     c.journal_segment_bytes = 1 << 20;
-    if (t_pp_format() == 2) c.flags |= PP_STORE_JOURNAL;
+    if (t_pp_format() == 1) c.flags |= PP_LEGACY_LAYOUT;   /* PP_TEST_FORMAT=1: the per-instrument layout */
     return c;
 }
 

@@ -76,7 +76,7 @@ static void damage(const char *path, long off) {
 static void test_quarantine_opens_the_healthy_instruments(void) {
     const char *dir = t_dir("pp_quarantine");
     const char *names[] = { "A", "B", "C" };
-    pp_config c = cfg_for(dir, 0), cq = cfg_for(dir, PP_OPEN_QUARANTINE);
+    pp_config c = cfg_for(dir, PP_LEGACY_LAYOUT), cq = cfg_for(dir, PP_LEGACY_LAYOUT | PP_OPEN_QUARANTINE);
     fill(&c, names, 3, 50);
     char seg[1024];
     snprintf(seg, sizeof seg, "%s/B/journal/00000000000000000001.ppj", dir);
@@ -157,7 +157,7 @@ static void test_quarantine_opens_the_healthy_instruments(void) {
 static void test_quarantine_clean_store_lists_nothing(void) {
     const char *dir = t_dir("pp_quarantine_clean");
     const char *names[] = { "A", "B" };
-    pp_config cq = cfg_for(dir, PP_OPEN_QUARANTINE);
+    pp_config cq = cfg_for(dir, PP_LEGACY_LAYOUT | PP_OPEN_QUARANTINE);
     fill(&cq, names, 2, 10);
     pp_store *s = NULL;
     REQUIRE(pp_open(&s, &cq) == 0);
@@ -178,7 +178,7 @@ static void test_quarantine_format2_store_journal_damage_fails_the_store(void) {
     fill(&c, names, 2, 50);
     char seg[1024];
     snprintf(seg, sizeof seg, "%s/journal/00000000000000000001.ppj", dir);
-    damage(seg, 516);
+    damage(seg, 4096 + 24);                         /* inside the first frame, below the durable mark */
     size_t len0 = 0, len1 = 0;
     uint8_t *before = slurp(seg, &len0);
     REQUIRE(before != NULL && len0 > 0);

@@ -170,6 +170,123 @@ static void test_damage_below_the_mark_fails_closed_with_file_and_offset(void) {
     CHECK_EQ(pp_open(&S, &c), PP_ECORRUPT);       /* fail closed, not a torn tail */
 }
 
+/* Regression: a short write of a segment's durable mark (a full disk, an
+ * I/O error half way) left a torn mark in the header page, and the next
+ * pp_open failed closed on it (PP_ECORRUPT, "damaged durable mark") although
+ * nothing acknowledged was lost: the mark is only a claim about data already
+ * durable. The mark has two slots, written in turn; a torn slot is no damage
+ * while the other one (or nothing yet) vouches for an older mark. Tears the
+ * k-th mark write of the store, k = 1 (no older mark) to 4. */
+static int tear_at, tear_seen;
+static int64_t tear_mark_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    (void)ctx;
+    if (off >= 512 && off < 4096 && ++tear_seen == tear_at) return (int64_t)pwrite(fd, buf, len / 2, (off_t)off);
+    return (int64_t)pwrite(fd, buf, len, (off_t)off);
+}
+static void test_torn_mark_write_loses_nothing(void) {
+    for (int k = 1; k <= 4; k++) {
+        const char *d = t_dir("pps_torn_mark");
+        pp_config c = cfg_for(d);
+        c.journal_sync_interval_ms = 60000;         /* the rounds are the test's pp_sync calls */
+        pp_store *S;
+        pp_book *b;
+        model m;
+        memset(&m, 0, sizeof m);
+        uint64_t rng = 77 + (uint64_t)k, durable = 0;
+        OK(pp_open(&S, &c));
+        OK(pp_book_open(S, "T", &b));
+        pp_io io;
+        memset(&io, 0, sizeof io);
+        io.pwrite = tear_mark_pwrite;
+        tear_at = k; tear_seen = 0;
+        pp_test_set_io(&io);
+        int rc = 0, rounds = 0;
+        for (; rounds < 10 && !rc; rounds++) {
+            for (int i = 0; i < 50 && !rc; i++) rc = step(b, &m, &rng);
+            if (!rc) { durable = pp_durable(b); rc = pp_sync(b); }
+        }
+        CHECK_EQ(tear_seen >= k, 1);                /* the tear happened ... */
+        CHECK_EQ(rc, PP_EIO);                       /* ... and the round that tore it failed */
+        (void)pp_close(S);
+        pp_test_set_io(NULL);
+        rc = pp_open(&S, &c);
+        CHECK_EQ(rc, 0);                            /* not PP_ECORRUPT: nothing was lost */
+        if (rc) { printf("  tear at mark write %d: %s\n", k, pp_strerror(rc)); continue; }
+        OK(pp_book_open(S, "T", &b));
+        CHECK(pp_last_seq(b) >= durable);
+        CHECK(same(b, &m));                         /* a process crash, not power loss: all of it */
+        for (int i = 0; i < 50; i++) OK(step(b, &m, &rng));
+        OK(pp_sync(b));
+        OK(pp_close(S));
+        OK(pp_open(&S, &c));                        /* and the marks written since read back */
+        OK(pp_book_open(S, "T", &b));
+        CHECK(same(b, &m));
+        pp_check_result r;
+        OK(pp_close(S));
+        CHECK_EQ(pp_check(d, "T", &r), 0);
+        CHECK_EQ(r.durable_mark_seq, m.n);
+    }
+}
+
+/* pp_stats.journal_first_seq on format 2 (it was 0): a book's first seq in
+ * the oldest segment of the store journal left, as pp_check counts it on
+ * the files: 1 until compaction removes the segments holding the first
+ * events, then the first one after them; 0 for a book with no frame left;
+ * the same after a reopen. Events not yet durable count too. */
+static void test_journal_first_seq_follows_compaction(void) {
+    const char *d = t_dir("pps_first_seq");
+    pp_config c = cfg_for(d);
+    c.journal_sync_interval_ms = 60000;
+    c.journal_segment_bytes = 64 << 10;           /* 1024 frames a segment */
+    c.journal_chunk_bytes = 8 << 10;
+    c.compaction_threshold = 64 << 10;
+    c.keep_snapshots = 1;
+    pp_store *S;
+    pp_book *a, *b;
+    model ma, mb;
+    memset(&ma, 0, sizeof ma); memset(&mb, 0, sizeof mb);
+    uint64_t rng = 31;
+    pp_stats st;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "A", &a));
+    OK(pp_book_open(S, "B", &b));
+    for (int k = 0; k < 5; k++) OK(step(b, &mb, &rng));
+    pp_get_stats(b, &st);
+    CHECK_EQ(st.durable_seq, 0);
+    CHECK_EQ(st.journal_first_seq, 1);            /* not durable yet, in the journal all the same */
+    for (int k = 0; k < 3000; k++) OK(step(a, &ma, &rng));
+    OK(pp_sync(a));
+    pp_get_stats(a, &st); CHECK_EQ(st.journal_first_seq, 1);
+    pp_get_stats(b, &st); CHECK_EQ(st.journal_first_seq, 1);
+    OK(pp_snapshot(a));
+    for (int k = 0; k < 2000; k++) OK(step(a, &ma, &rng));
+    OK(pp_compact(a));                            /* snapshots idle B, removes the segments below A's snapshot */
+    pp_get_stats(a, &st);
+    CHECK(st.segments_deleted >= 1);
+    uint64_t first_a = st.journal_first_seq;
+    CHECK(first_a > 1);
+    CHECK(first_a <= 3001);                       /* every event after A's snapshot is still there */
+    pp_get_stats(b, &st);
+    CHECK_EQ(st.journal_first_seq, 0);            /* B's frames were all in the removed segments */
+    OK(pp_close(S));
+    pp_check_result r;
+    CHECK_EQ(pp_check(d, "A", &r), 0);
+    CHECK_EQ(r.journal_first_seq, first_a);       /* what the files say */
+    CHECK_EQ(pp_check(d, "B", &r), 0);
+    CHECK_EQ(r.journal_first_seq, 0);
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "A", &a));
+    OK(pp_book_open(S, "B", &b));
+    pp_get_stats(a, &st); CHECK_EQ(st.journal_first_seq, first_a);
+    pp_get_stats(b, &st); CHECK_EQ(st.journal_first_seq, 0);
+    CHECK(same(a, &ma));
+    CHECK(same(b, &mb));
+    for (int k = 0; k < 3; k++) OK(step(b, &mb, &rng));
+    OK(pp_sync(b));
+    pp_get_stats(b, &st); CHECK_EQ(st.journal_first_seq, 6);
+    OK(pp_close(S));
+}
+
 #define NB 64
 typedef struct feeder { pp_book **b; model *m; int from, to; uint64_t rng, events; int rc; } feeder;
 static void *feed(void *p) {
@@ -371,6 +488,7 @@ static void test_old_layout_is_refused(void) {
     const char *d = t_dir("pps_old");
     pp_config c = cfg_for(d);
     c.flags &= ~(uint32_t)PP_STORE_JOURNAL;
+    c.flags |= PP_LEGACY_LAYOUT;                   /* a new store of the 0.2.0 layout, on request */
     c.journal_chunk_bytes = 64 << 10;
     pp_store *S;
     pp_book *b;
@@ -379,11 +497,42 @@ static void test_old_layout_is_refused(void) {
     pp_order o = {1, 100, 5, 1, PP_BUY, 0};
     OK(pp_add(b, &o));
     OK(pp_close(S));
-    c.flags |= PP_STORE_JOURNAL;
-    CHECK_EQ(pp_open(&S, &c), PP_EFORMAT);
-    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;        /* still opens as what it is */
+    char p[700];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/OLD/journal", d);
+    CHECK_EQ(stat(p, &st), 0);                     /* a journal per instrument */
+    snprintf(p, sizeof p, "%s/STORE", d);
+    CHECK(stat(p, &st) != 0);
+    c.flags = (c.flags & ~(uint32_t)PP_LEGACY_LAYOUT) | PP_STORE_JOURNAL;
+    CHECK_EQ(pp_open(&S, &c), PP_EFORMAT);         /* format 2 asked for: refused, not migrated */
+    c.flags &= ~(uint32_t)PP_STORE_JOURNAL;        /* no flag (the default): still opens as what it is */
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "OLD", &b));
+    CHECK_EQ(pp_last_seq(b), 1);
+    OK(pp_book_open(S, "NEW", &b));                /* a new instrument of an old store: the old layout */
+    OK(pp_close(S));
+    snprintf(p, sizeof p, "%s/NEW/journal", d);
+    CHECK_EQ(stat(p, &st), 0);
+    snprintf(p, sizeof p, "%s/STORE", d);
+    CHECK(stat(p, &st) != 0);
+    /* a new store without flags is format 2; both flags are a contradiction */
+    const char *d2 = t_dir("pps_new_default");
+    pp_config c2 = cfg_for(d2);
+    c2.flags &= ~(uint32_t)PP_STORE_JOURNAL;
+    c2.flags |= PP_STORE_JOURNAL | PP_LEGACY_LAYOUT;
+    CHECK_EQ(pp_open(&S, &c2), PP_ECONFIG);
+    c2.flags &= ~(uint32_t)(PP_STORE_JOURNAL | PP_LEGACY_LAYOUT);
+    OK(pp_open(&S, &c2));
+    OK(pp_book_open(S, "N", &b));
+    OK(pp_add(b, &o));
+    OK(pp_close(S));
+    snprintf(p, sizeof p, "%s/STORE", d2);
+    CHECK_EQ(stat(p, &st), 0);
+    snprintf(p, sizeof p, "%s/N", d2);
+    CHECK(stat(p, &st) != 0);                      /* no per-instrument directory */
+    c2.flags |= PP_LEGACY_LAYOUT;                  /* the STORE file decides */
+    OK(pp_open(&S, &c2));
+    OK(pp_book_open(S, "N", &b));
     CHECK_EQ(pp_last_seq(b), 1);
     OK(pp_close(S));
 }
@@ -914,6 +1063,8 @@ static void test_index_grows_without_losing_an_order(void) {
 int main(void) {
     RUN(test_books_come_back_after_reopen);
     RUN(test_damage_below_the_mark_fails_closed_with_file_and_offset);
+    RUN(test_torn_mark_write_loses_nothing);
+    RUN(test_journal_first_seq_follows_compaction);
     RUN(test_many_books_from_two_threads_one_flush_per_round);
     RUN(test_five_thousand_idle_books_are_cheap);
     RUN(test_compaction_snapshots_the_idle_book_that_pins);
