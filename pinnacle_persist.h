@@ -3789,6 +3789,7 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
         char name[PP_MAX_NAME + 1];
         unsigned nl = f[9];
         if (len != PP__SJ_DECLFRAME || nl == 0 || nl > PP_MAX_NAME) return PP_ECORRUPT;
+        if (memchr(f + 24, 0, nl)) return PP_ECORRUPT;   /* a NUL inside: not the name of nl bytes it claims */
         memcpy(name, f + 24, nl); name[nl] = 0;
         pp_book *b = pp__byid(S, iid);
         if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;
@@ -3956,6 +3957,7 @@ static int pp__catalog_load(pp_store *S) {
     uint32_t top = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         if (off + 5 > len - 4 || off + 5 + buf[off + 4] > len - 4 || !buf[off + 4] || buf[off + 4] > PP_MAX_NAME) { rc = PP_ECORRUPT; break; }
+        if (memchr(buf + off + 5, 0, buf[off + 4])) { rc = PP_ECORRUPT; break; }   /* a NUL inside the name */
         char name[PP_MAX_NAME + 1];
         uint32_t iid = pp__get32(buf + off);
         memcpy(name, buf + off + 5, buf[off + 4]); name[buf[off + 4]] = 0;

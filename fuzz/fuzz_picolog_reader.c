@@ -24,7 +24,13 @@
  *     plg_appended is the last of them; open -> close -> reopen gives the
  *     same records and the next append gets the next seq.
  *
- * Speed: the files live in memory (/dev/shm when present); plg_open writes
+ * Speed: the log directory lives in memory, in this process
+ * (fuzz/fuzz_memfs.h: picolog's open, pread, pwrite, getdents, fsync, mmap
+ * ... on it are function calls, not system calls; on a VM each system call
+ * is a trap, and they were most of an input's time: about 250 per input
+ * with recovery, and an munmap's TLB shootdown per reader). Build with
+ * -DFZ_REAL_FILES to run the same target on real files (/dev/shm when
+ * present) instead, e.g. to check that both give the same results; plg_open writes
  * through a plg_io engine that completes each write synchronously (no
  * io_uring set-up per input), and picolog's large buffers come from a small
  * cache (PICOLOG_MALLOC) instead of a fresh mapping per reader. The log
@@ -47,6 +53,9 @@ static void fz_free(void *p);
 #define PICOLOG_MALLOC(n) fz_malloc(n)
 #define PICOLOG_REALLOC(p, n) fz_realloc(p, n)
 #define PICOLOG_FREE(p) fz_free(p)
+#ifndef FZ_REAL_FILES
+#include "fuzz_memfs.h"   /* the log directory in memory: picolog's file calls below go through it */
+#endif
 #include "picolog.h"
 #include <fcntl.h>
 #include <stdarg.h>
@@ -300,8 +309,17 @@ static void fz_quiet(void *user, int code, const char *msg) { (void)user; (void)
 
 static void fz_clean(const char *dir);
 static char fz_dirname[256];
-static void fz_cleanup(void) { fz_clean(fz_dirname); rmdir(fz_dirname); }   /* libFuzzer exits through exit() */
+static void fz_cleanup(void) {   /* libFuzzer exits through exit() */
+#ifndef FZ_REAL_FILES
+    fzm_reset();
+#else
+    fz_clean(fz_dirname); rmdir(fz_dirname);
+#endif
+}
 static const char *fz_dir(void) {
+#ifndef FZ_REAL_FILES
+    if (!fz_dirname[0]) { snprintf(fz_dirname, sizeof fz_dirname, "%s", FZM_ROOT); atexit(fzm_reset); }
+#endif
     if (!fz_dirname[0]) {
         struct stat sb;
         const char *base = (stat("/dev/shm", &sb) == 0 && access("/dev/shm", W_OK) == 0) ? "/dev/shm" : "/tmp";

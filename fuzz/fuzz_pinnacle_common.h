@@ -14,6 +14,16 @@
 #ifndef FUZZ_PINNACLE_COMMON_H
 #define FUZZ_PINNACLE_COMMON_H
 #define PINNACLE_PERSIST_IMPLEMENTATION
+#ifndef PF_REAL_FILES
+/* The data directory in memory (fuzz/fuzz_memfs.h): pinnacle's and
+ * picolog's file calls on it below are function calls, not system calls;
+ * on a VM each is a trap, and an munmap of a journal mapping is a TLB
+ * shootdown on every CPU: they were most of an input's time. The test that
+ * includes a target still makes its seed stores on real files (every path
+ * outside the memory root goes to the kernel). -DPF_REAL_FILES: real files
+ * in /dev/shm, as before. */
+#include "fuzz_memfs.h"
+#endif
 #include "pinnacle_persist.h"
 #include "fuzz_pinnacle_decode.h"
 #include <dirent.h>
@@ -47,12 +57,16 @@ static pp_config pf_config(const char *dir) {
     return c;
 }
 
-/* A data directory per process (tmpfs when there is one: fsync is cheap). */
+/* A data directory per process (in memory; with PF_REAL_FILES on tmpfs when
+ * there is one: fsync is cheap). */
 static void pf_rm_rf(const char *path);
 static const char *pf_base(void);
 static void pf_cleanup(void) { pf_rm_rf(pf_base()); rmdir(pf_base()); }
 static const char *pf_base(void) {
     static char dir[256];
+#ifndef PF_REAL_FILES
+    if (!dir[0]) { snprintf(dir, sizeof dir, "%s", FZM_ROOT); atexit(fzm_reset); }
+#endif
     if (!dir[0]) {
         struct stat sb;
         const char *base = (stat("/dev/shm", &sb) == 0 && access("/dev/shm", W_OK) == 0) ? "/dev/shm" : "/tmp";
