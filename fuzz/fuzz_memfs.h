@@ -624,9 +624,14 @@ FZM_FN int fzm_closedir(DIR *dd) {
 
 /* fallocate on this layer's fds; every other system call unchanged. */
 FZM_FN long fzm_syscall(long nr, ...) {
+    /* read only the arguments the caller passed: reading past them reads
+     * the caller's stack (ASan: stack-buffer-underflow, seen with fallocate's 4) */
+    int nargs = 6;
+    if (nr == SYS_fallocate) nargs = 4;
+    else if (nr == SYS_sched_setaffinity) nargs = 3;
     va_list ap; va_start(ap, nr);
-    long a[6];
-    for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+    long a[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < nargs; i++) a[i] = va_arg(ap, long);
     va_end(ap);
     if (nr == SYS_fallocate && fzm_is_fd((int)a[0])) return fzm_fallocate((int)a[0], (int)a[1], (off_t)a[2], (off_t)a[3]);
     return syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
