@@ -2090,7 +2090,7 @@ static int plg__drain(plg_log *L) {
         if (kind == PLG__RING_WRAP) { tail += L->cap - pos; continue; }
         PICOLOG_ASSERT(kind == PLG__RING_REC && len > 0);
         if (L->pack_done == 0 && L->tail_busy == L->g_fill + 1 && L->g_fill / L->D + 1 >= L->skip_from &&
-            !plg__leave_page(L))
+            L->cfg.max_inflight > 1 && !plg__leave_page(L))   /* one slot: its page could not go out sooner */
             goto out;
         while (L->pack_done < len) {
             if (PLG_PAGE_SIZE - L->fill_off < PLG__MIN_FRAG && !plg__next_page(L)) goto out;
@@ -2232,7 +2232,7 @@ static int plg__submit(plg_log *L, int stopping) {
         /* in a version 2 segment a free slot is reason enough: a record
          * never waits for another write; batches grow only while every
          * slot is busy, i.e. when the device is the bottleneck */
-        int idle = plg__writes_inflight(L) == 0, due = stopping || idle || seg >= L->skip_from;
+        int idle = plg__writes_inflight(L) == 0, due = stopping || idle || (seg >= L->skip_from && L->cfg.max_inflight > 1);
         if (!due) {
             if (!now) now = plg_now_ns();
             due = L->oldest_ns && now - L->oldest_ns >= L->cfg.flush_interval_ns;
