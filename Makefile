@@ -181,9 +181,10 @@ cluster-demo: $(B)/replicated_log
 	@mkdir -p $(B)/tmp && PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log demo
 cluster-test: $(B)/replicated_log
 	@mkdir -p $(B)/tmp && PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log cluster-test $(if $(filter command line,$(origin ROUNDS)),$(ROUNDS),5)
-soak-raft: $(if $(HAVE_RAFT),$(B)/replicated_log $(B)/test/test_raft_storage)
+soak-raft: $(if $(HAVE_RAFT),$(B)/replicated_log $(B)/test/test_raft_storage $(B)/test/test_raft_cluster_sim)
 	@if [ "$(HAVE_RAFT)" = 1 ]; then mkdir -p $(B)/tmp && \
 	  PLR_STORAGE_SEEDS=$(if $(filter 20000,$(SEEDS)),300,$(SEEDS)) $(B)/test/test_raft_storage && \
+	  PLR_CLUSTER_SIM_ROUNDS=$(RAFT_ROUNDS) PLR_CLUSTER_SIM_SEED=$(SEED_BASE) $(B)/test/test_raft_cluster_sim && \
 	  PLR_WORK_DIR=$(B)/tmp $(B)/replicated_log cluster-test $(RAFT_ROUNDS); \
 	else echo "soak: libraft-dev/libuv1-dev missing: replication soak skipped"; fi
 soak: soak-raft

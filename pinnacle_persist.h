@@ -175,7 +175,12 @@ enum pp_side { PP_BUY = 1, PP_SELL = 2 };
 enum pp_mode { PP_JOURNAL_MMAP = 0, PP_JOURNAL_STRICT = 1 };
 enum pp_flags {
     PP_NO_AUTO_SNAPSHOT = 1u << 0,   /* no periodic snapshots (pp_snapshot still works) */
-    PP_NO_AUTO_COMPACT  = 1u << 1    /* no background compaction (pp_compact still works) */
+    PP_NO_AUTO_COMPACT  = 1u << 1,   /* no background compaction (pp_compact still works) */
+    /* Format 2 (preview, mmap mode): one journal for the whole store
+     * (<data_dir>/journal/), shared by every instrument; an idle instrument
+     * costs a few KiB, no thread, no file descriptor. A store created so is
+     * always opened so (the STORE file says it). See docs/pinnacle-format.md. */
+    PP_STORE_JOURNAL    = 1u << 2
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -193,7 +198,7 @@ typedef struct pp_config {
     uint32_t snapshot_interval_ms;     /* if nonzero, overrides snapshot_interval_min (tests, demos) */
     uint64_t journal_chunk_bytes;      /* file growth step, multiple of 4 KiB; default 8 MiB */
     uint64_t journal_segment_bytes;    /* largest segment (virtual reservation); default 1 GiB */
-    uint32_t expected_orders;          /* initial index capacity per book; default 65536 */
+    uint32_t expected_orders;          /* initial index capacity per book; default 65536 (PP_STORE_JOURNAL: unset = start at 8 and grow) */
     uint32_t ring_entries;             /* hot path -> shadow ring, power of two; default 262144 */
     const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
@@ -220,6 +225,7 @@ typedef struct pp_stats {
     uint64_t syncs, snapshots, last_snapshot_seq, oldest_snapshot_seq;
     uint64_t compactions, segments_deleted, rolls;
     uint64_t ring_full_stalls;      /* hot path drained the ring itself (the maintainer lagged) */
+    uint64_t store_flushes, store_rounds;  /* format 2: device flushes and sync rounds of the whole store */
     uint64_t grow_stalls;           /* hot path grew the journal file itself (the syncer lagged) */
     int      error;                 /* 0, or what poisoned the book */
 } pp_stats;
@@ -266,6 +272,9 @@ PPDEF void     pp_get_stats(pp_book *b, pp_stats *out);
 PPDEF const char *pp_strerror(int err);
 
 PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_result *out);
+/* The instruments of the store in data_dir, read-only (no lock taken):
+ * visit(name, ctx) for each; a nonzero return stops and is returned. */
+PPDEF int      pp_list(const char *data_dir, int (*visit)(const char *instrument, void *ctx), void *ctx);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -934,6 +943,13 @@ struct pp_book {
     uint32_t ctl;                /* atomic: PP__CTL_* */
     int err;                     /* atomic: what poisoned the book */
     pp__idx idx;
+    pp__idx idx_old;             /* growing: the previous table, migrated PP__MIG_STEP slots per event */
+    uint64_t idx_mig;            /* the next slot of idx_old to migrate */
+    pp__islot *idx_spare;        /* atomic: a zeroed table of idx_spare_cap slots, made ahead by the maintainer */
+    uint64_t idx_spare_cap;      /* written before idx_spare is published, while idx_spare_busy is 0 */
+    int idx_spare_busy;          /* atomic: 1 from a spare's making until the hot path has read its size */
+    pp__islot *idx_garbage;      /* atomic: a migrated-out table for the maintainer to free */
+    uint64_t idx_cap_pub, idx_n_pub; /* atomic copies of the table's size and count, for the maintainer */
     uint8_t *ring; uint64_t ring_mask, head, tail_cache;
     plg_log *log;                /* strict mode */
     uint64_t last_seq;           /* atomic, for other threads */
@@ -967,6 +983,13 @@ struct pp_book {
     uint64_t md_last_pub;        /* atomic copy for other threads */
     pp__md md;                   /* shadow side, under shadow_mu */
     char *mdir;
+    /* format 2 (one journal per store): iid != 0 */
+    uint32_t iid;                /* the instrument's compact id in the store journal */
+    int dirs_made;               /* books/<name>/{snapshots,md} exist (made at the first snapshot) */
+    uint64_t applied_pos;        /* shadow_mu: journal position after the last frame applied */
+    uint64_t first_pos;          /* atomic: the journal position of the book's first frame still needed */
+    uint64_t snap_oldest_pos;    /* atomic: the position the oldest kept snapshot covers */
+    uint64_t snap_newest_pos;    /* atomic: the position the newest snapshot covers */
 };
 
 struct pp_store {
@@ -980,6 +1003,14 @@ struct pp_store {
     int stop;
     pthread_t syncer, maint, grower; int threads;
     uint64_t snap_ns;
+    /* format 2 */
+    struct pp__sj *sj;           /* the store journal, or NULL (per-instrument layout) */
+    pp_book **byid[1024];        /* iid -> book: 1024 chunks of 1024, made on demand, never moved */
+    uint32_t next_iid;           /* open_mu */
+    pthread_mutex_t drain_mu;    /* the dispatch of journal frames to the shadows */
+    uint64_t drain_pos;          /* drain_mu: the next frame to dispatch */
+    uint64_t catalog_iid;        /* open_mu: ids below are in the catalog file on disk */
+    uint32_t book_orders0;       /* format 2: a book's first table size (expected_orders if the config set it, else 8) */
 };
 
 static void pp__poison(pp_book *b, int err) {
@@ -1220,7 +1251,627 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
     return rc;
 }
 
+/* >>storejournal ------------------------------------------------------------
+ * One journal for the whole store, shared by every instrument (the layout of
+ * format 2, docs/pinnacle-format.md). Files <dir>/<20-digit index>.ppj, each
+ * a 4096-byte header page and a data area of data_bytes (a power of two, the
+ * same for every segment of a store). A journal position is
+ * index * data_bytes + offset in the data area: it only grows, and orders
+ * every event of every instrument (the store's global order). Segment
+ * indexes start at 1, so position 0 is never a frame.
+ *
+ * Header page:
+ *   0 "PPSJRN01"  8 u32 version (2)  12 u32 frame alignment (64)
+ *  16 u64 salt  24 u64 index  32 u64 data_bytes  40 u64 created (realtime ns)
+ *  60 u32 crc32c(bytes 0..59)
+ * Durable mark at 512 (alone in its sector): u64 end, u64 flags (1 = sealed),
+ * u32 crc32c(salt || end || flags): every frame of the data area below `end`
+ * was durable when the mark was written; a sealed segment holds nothing after
+ * `end` (recovery moves on to the next segment).
+ *
+ * Frame (64-byte aligned, 64 bytes at least):
+ *   0 u32 length (the commit word: written last, 0 = not published)
+ *   4 u32 crc32c(seed(salt) || u64 position || bytes 8..length)
+ *   8 u8 type (0 = padding) ... the rest belongs to the type.
+ *
+ * Appenders on any thread claim space with one atomic fetch-add on the tail,
+ * write the frame and publish it by storing the length last (Aeron's term
+ * appender). A claim that crosses the end of a segment pads the rest of it,
+ * and pads the part of the next segment it spilled into, then claims again.
+ * The syncer and recovery stop at the first unpublished or invalid frame: a
+ * claimed but unpublished slot is the end. */
+/* used by the books from the next step on; until then a test drives it */
+static int pp__map_ro(const char *path, uint8_t **p, uint64_t *size);
+#define PP__SJFN static __attribute__((unused))
+#define PP__SJ_MAGIC    "PPSJRN01"
+#define PP__SJ_VERSION  2u
+#define PP__SJ_ALIGN    64u              /* frames start on a cache line */
+#define PP__SJ_WIN      4u               /* segments mapped at most: fds and mappings bounded */
+#define PP__SJ_MAXFRAME (16u << 10)     /* <= a quarter of the smallest segment: a claim crosses at most once */
+#define PP__SJ_SEALED   1u
+#define PP__SJ_AHEAD    (4u << 20)       /* bytes faulted in ahead of the tail by the preparer */
+enum { PP__SJ_PAD = 0 };
+PP__STATIC_ASSERT(PP__SJ_ALIGN % 8 == 0 && PP__PAGE % PP__SJ_ALIGN == 0, "frames tile a page");
+
+typedef struct pp__sjseg {
+    struct pp__sjseg *dead;        /* retired: kept until close (a writer may still compare its index) */
+    uint64_t index, salt, base;    /* base: the position of data byte 0 */
+    uint32_t seed;
+    int fd;
+    uint8_t *map;                  /* header page + data area, read-write */
+    uint64_t map_len;
+    uint64_t populated;            /* data bytes faulted in (preparer) */
+    uint64_t mark_end;             /* syncer: what the mark on disk vouches for */
+    uint64_t synced;               /* syncer: data bytes below are durable */
+} pp__sjseg;
+
+typedef struct pp__sjwhere { char file[4096]; uint64_t offset; char detail[256]; int torn; } pp__sjwhere;
+
+typedef struct pp__sj {
+    uint64_t tail;                 /* atomic: the next position to claim */
+    char pad0[56];
+    pp__sjseg *win[PP__SJ_WIN];    /* atomic: segment i lives in win[i % PP__SJ_WIN] */
+    uint64_t shift, data_bytes;
+    int err;                       /* atomic: what poisoned the journal */
+    char pad1[60];
+    pthread_mutex_t mu;            /* segment creation and retirement */
+    pthread_mutex_t sync_mu;       /* one sync round at a time */
+    char *dir;
+    uint64_t durable;              /* atomic: every frame below this position is durable */
+    uint64_t scan;                 /* sync_mu: the published prefix ends here */
+    uint64_t hold;                 /* atomic: lowest position an in-process reader still reads */
+    uint64_t first_index;          /* mu: the oldest segment file */
+    pp__sjseg *dead;               /* mu: retired segments, unmapped, freed at close */
+    uint64_t st_flushes, st_rounds, st_stalls, st_created, st_dropped;  /* atomic */
+} pp__sj;
+
+PP__SJFN uint64_t pp__sj_stat(const uint64_t *p) { return pp__load_rlx(p); }
+
+PP__SJFN void pp__sj_poison(pp__sj *j, int err) {
+    int zero = 0;
+    __atomic_compare_exchange_n(&j->err, &zero, err, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+PP__SJFN void pp__sj_hdr_encode(uint8_t *h, const pp__sjseg *g, uint64_t data_bytes) {
+    memset(h, 0, 64);
+    memcpy(h, PP__SJ_MAGIC, 8);
+    pp__put32(h + 8, PP__SJ_VERSION); pp__put32(h + 12, PP__SJ_ALIGN);
+    pp__put64(h + 16, g->salt); pp__put64(h + 24, g->index); pp__put64(h + 32, data_bytes);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pp__put64(h + 40, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+    pp__put32(h + 60, plg_crc32c(0, h, 60));
+}
+
+PP__SJFN int pp__sj_hdr_decode(const uint8_t *h, uint64_t *salt, uint64_t *index, uint64_t *data_bytes) {
+    if (memcmp(h, PP__SJ_MAGIC, 8) != 0) return PP_EFORMAT;
+    if (pp__get32(h + 60) != plg_crc32c(0, h, 60)) return PP_ECORRUPT;
+    if (pp__get32(h + 8) != PP__SJ_VERSION || pp__get32(h + 12) != PP__SJ_ALIGN) return PP_EFORMAT;
+    *salt = pp__get64(h + 16); *index = pp__get64(h + 24); *data_bytes = pp__get64(h + 32);
+    return 0;
+}
+
+PP__SJFN void pp__sj_mark_put(uint8_t *m, uint64_t salt, uint64_t end, uint64_t flags) {
+    uint8_t b[24];
+    pp__put64(b, salt); pp__put64(b + 8, end); pp__put64(b + 16, flags);
+    pp__put64(m, end); pp__put64(m + 8, flags); pp__put32(m + 16, plg_crc32c(0, b, 24));
+}
+
+/* 1 valid, 0 none (all zero: never marked), -1 damaged */
+PP__SJFN int pp__sj_mark_get(const uint8_t *h, uint64_t salt, uint64_t *end, uint64_t *flags) {
+    const uint8_t *m = h + PP__MARK_OFF;
+    uint8_t b[24];
+    pp__put64(b, salt); memcpy(b + 8, m, 16);
+    *end = 0; *flags = 0;
+    if (pp__get32(m + 16) == plg_crc32c(0, b, 24)) { *end = pp__get64(m); *flags = pp__get64(m + 8); return 1; }
+    for (int i = 0; i < 20; i++) if (m[i]) return -1;
+    return 0;
+}
+
+PP__SJFN uint32_t pp__sj_crc(uint32_t seed, uint64_t pos, const uint8_t *f, uint32_t len) {
+    uint8_t p[8];
+    pp__put64(p, pos);
+    return plg_crc32c(plg_crc32c(seed, p, 8), f + 8, len - 8);
+}
+
+/* Publish a written frame: checksum, then the commit word, last. */
+static inline void pp__sj_publish(uint8_t *f, uint32_t seed, uint64_t pos, uint32_t len) {
+    PINNACLE_PERSIST_ASSERT(len >= PP__SJ_ALIGN);
+    PINNACLE_PERSIST_ASSERT(len % PP__SJ_ALIGN == 0);
+    pp__put32(f + 4, pp__sj_crc(seed, pos, f, len));
+    __atomic_store_n((uint32_t *)(void *)f, len, __ATOMIC_RELEASE);
+}
+
+PP__SJFN void pp__sj_seg_free(pp__sjseg *g) {
+    if (!g) return;
+    if (g->map) munmap(g->map, g->map_len);
+    if (g->fd >= 0) close(g->fd);
+    PINNACLE_PERSIST_FREE(g);
+}
+
+/* Create segment `index`: temp file with its whole size allocated and the
+ * header, synced, renamed, directory synced; mapped; its first pages
+ * faulted in. */
+PP__SJFN int pp__sj_seg_create(pp__sj *j, uint64_t index, pp__sjseg **out) {
+    char name[4096], tmp[4200];
+    pp__numbered(name, sizeof name, j->dir, index, ".ppj");
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    pp__sjseg *g = (pp__sjseg *)pp__alloc(sizeof *g);
+    if (!g) return PP_ENOMEM;
+    g->fd = -1; g->index = index; g->base = index * j->data_bytes;
+    int rc = plg_random(&g->salt, sizeof g->salt) ? PP_ESYS : 0;
+    g->seed = pp__seed(g->salt);
+    int fd = rc ? -1 : open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!rc && fd < 0) rc = pp__from_errno(errno);
+    g->map_len = PP__PAGE + j->data_bytes;
+    if (!rc) rc = pp__alloc_range(fd, 0, g->map_len);
+    if (!rc) {
+        uint8_t h[PP__PAGE];
+        memset(h, 0, sizeof h);
+        pp__sj_hdr_encode(h, g, j->data_bytes);
+        errno = 0;
+        if (pp__sys_pwrite(fd, h, sizeof h, 0) != (int64_t)sizeof h) rc = errno ? pp__from_errno(errno) : PP_EIO;
+    }
+    if (!rc) rc = pp__fdatasync(fd);
+    if (!rc && pp__sys_rename(tmp, name) != 0) rc = pp__from_errno(errno);
+    if (!rc) rc = pp__fsync_dir(j->dir);
+    if (!rc) {
+        void *p = mmap(NULL, (size_t)g->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) rc = pp__from_errno(errno);
+        else g->map = (uint8_t *)p;
+    }
+    if (rc) {
+        if (fd >= 0) { close(fd); if (!g->map) pp__sys_unlink(tmp); }
+        g->fd = -1;
+        pp__sj_seg_free(g);
+        return rc;
+    }
+    g->fd = fd;
+    uint64_t first = j->data_bytes < PP__SJ_AHEAD ? j->data_bytes : PP__SJ_AHEAD;
+    madvise(g->map, (size_t)(PP__PAGE + first), MADV_POPULATE_WRITE);
+    g->populated = first;
+    pp__add_rlx(&j->st_created, 1);
+    *out = g;
+    return 0;
+}
+
+/* The mapped segment `index`, created if nobody prepared it. Waits while its
+ * window slot still holds a segment the syncer has not retired (the writers
+ * are PP__SJ_WIN segments ahead of the disk). NULL once poisoned. */
+PP__SJFN pp__sjseg *pp__sj_seg_get(pp__sj *j, uint64_t index) {
+    pp__sjseg *g = NULL;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        if (pp__load_acq(&j->err)) { g = NULL; break; }
+        g = pp__load_acq(&j->win[index % PP__SJ_WIN]);
+        if (g && g->index == index) break;
+        if (g && g->index > index) { g = NULL; pp__sj_poison(j, PP_ECORRUPT); break; }   /* retired: a bug */
+        if (!g) {
+            int rc = pp__sj_seg_create(j, index, &g);
+            if (rc) { pp__sj_poison(j, rc); g = NULL; break; }
+            pp__store_rel(&j->win[index % PP__SJ_WIN], g);
+            break;
+        }
+        pthread_mutex_unlock(&j->mu);                   /* the syncer lags: wait for it */
+        pp__add_rlx(&j->st_stalls, 1);
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return g;
+}
+
+/* Write a padding frame over [off, off + len) of a segment. */
+PP__SJFN void pp__sj_pad(pp__sjseg *g, uint64_t off, uint64_t len) {
+    uint8_t *f = g->map + PP__PAGE + off;
+    memset(f + 4, 0, PP__SJ_ALIGN - 4);
+    f[8] = PP__SJ_PAD;
+    /* the padding's body past the first 64 bytes is zero (a fresh file) */
+    pp__sj_publish(f, g->seed, g->base + off, (uint32_t)len);
+}
+
+static int pp__sj_error(pp__sj *j) { int e = pp__load_acq(&j->err); return e ? e : PP_EIO; }
+
+typedef struct pp__sjclaim { uint8_t *f; uint64_t pos; uint32_t seed; } pp__sjclaim;
+
+/* Claim len bytes (a multiple of 64, at most PP__SJ_MAXFRAME) for one frame.
+ * Lock-free: a fetch-add on the tail and, except at a segment switch, one
+ * acquire load. 0, or the journal's error. */
+static inline int pp__sj_claim(pp__sj *j, uint32_t len, pp__sjclaim *c) {
+    PINNACLE_PERSIST_ASSERT(len % PP__SJ_ALIGN == 0);
+    PINNACLE_PERSIST_ASSERT(len <= PP__SJ_MAXFRAME);
+    c->f = NULL; c->pos = 0; c->seed = 0;
+    for (;;) {
+        uint64_t p = __atomic_fetch_add(&j->tail, (uint64_t)len, __ATOMIC_RELAXED);
+        uint64_t idx = p >> j->shift, off = p & (j->data_bytes - 1);
+        pp__sjseg *g = pp__load_acq(&j->win[idx % PP__SJ_WIN]);
+        if (__builtin_expect(!g || g->index != idx, 0) && !(g = pp__sj_seg_get(j, idx))) return pp__sj_error(j);
+        if (__builtin_expect(off + len <= j->data_bytes, 1)) {
+            c->f = g->map + PP__PAGE + off; c->pos = p; c->seed = g->seed;
+            return 0;
+        }
+        /* crossing the end: pad the rest of this segment and the part of the
+         * next one this claim spilled into, then claim again */
+        pp__sj_pad(g, off, j->data_bytes - off);
+        pp__sjseg *nx = pp__sj_seg_get(j, idx + 1);
+        if (!nx) return pp__sj_error(j);
+        pp__sj_pad(nx, 0, off + len - j->data_bytes);
+    }
+}
+
+/* The published frame at *pos (skipping padding), or NULL when the frame
+ * there is not published yet. The segment must still be mapped (a position
+ * at or above the journal's hold or durable position). */
+PP__SJFN const uint8_t *pp__sj_next(pp__sj *j, uint64_t *pos, uint32_t *len) {
+    for (;;) {
+        uint64_t p = *pos, idx = p >> j->shift, off = p & (j->data_bytes - 1);
+        pp__sjseg *g = pp__load_acq(&j->win[idx % PP__SJ_WIN]);
+        if (!g || g->index != idx) return NULL;
+        const uint8_t *f = g->map + PP__PAGE + off;
+        uint32_t n = __atomic_load_n((const uint32_t *)(const void *)f, __ATOMIC_ACQUIRE);
+        if (n == 0) return NULL;
+        if (n < PP__SJ_ALIGN || n % PP__SJ_ALIGN || off + n > j->data_bytes) { pp__sj_poison(j, PP_ECORRUPT); return NULL; }
+        *pos = p + n;
+        if (f[8] == PP__SJ_PAD) continue;
+        *len = n;
+        return f;
+    }
+}
+
+/* The mark (of what an earlier round made durable) goes into the header
+ * page by one 20-byte write(2) (all or nothing in the page cache), and
+ * reaches the disk with this round's msync: one flush per segment touched.
+ * A mark never vouches for data not yet durable: it lags one round. */
+PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
+    int rc = 0;
+    if (g->synced > g->mark_end) {
+        uint8_t m[20];
+        uint64_t end = g->synced;
+        pp__sj_mark_put(m, g->salt, end, end == j->data_bytes ? PP__SJ_SEALED : 0);
+        errno = 0;
+        if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) return errno ? pp__from_errno(errno) : PP_EIO;
+    }
+    uint64_t upto = PP__PAGE + to;
+    upto = (upto + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
+    if (pp__sys_msync(g->fd, g->map, (size_t)upto, 0) != 0) rc = pp__from_errno(errno);
+#ifndef __linux__
+    if (!rc) rc = pp__fdatasync(g->fd);
+#endif
+    if (rc) return rc;
+    pp__add_rlx(&j->st_flushes, 1);
+    g->mark_end = g->synced;
+    g->synced = to;
+    return 0;
+}
+
+/* One sync round: find the published prefix, make it durable (one flush per
+ * segment touched: one in the steady state, whatever the number of
+ * instruments), move the durable position, call on_durable(ctx, from, to)
+ * (frames in [from, to) are durable now; they can still be read), and
+ * retire segments nobody needs mapped. whole_pages: the background rounds
+ * stop at the last frame that ends a page, so writers do not fault on a tail
+ * page msync write-protected; when that brings nothing new, the tail goes
+ * too. Returns 0 or the journal's error. */
+typedef void (*pp__sj_durable_fn)(void *ctx, pp__sj *j, uint64_t from, uint64_t to);
+PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durable, void *ctx) {
+    int rc = pp__load_acq(&j->err);
+    if (rc) return rc;
+    pthread_mutex_lock(&j->sync_mu);
+    if ((rc = pp__load_acq(&j->err)) != 0) { pthread_mutex_unlock(&j->sync_mu); return rc; }
+    uint64_t from = pp__load_rlx(&j->durable), p = j->scan, page_end = 0;
+    uint32_t len;
+    for (;;) {                     /* the published prefix */
+        uint64_t q = p;
+        if (!pp__sj_next(j, &q, &len) && q == p) break;
+        p = q;
+        if ((p & (PP__PAGE - 1)) == 0) page_end = p;
+    }
+    j->scan = p;
+    uint64_t target = whole_pages && page_end > from ? page_end : p;
+    pp__add_rlx(&j->st_rounds, 1);
+    /* every mapped segment with new data, or whose mark lags, oldest first */
+    pp__sjseg *segs[PP__SJ_WIN];
+    unsigned ns = 0;
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) {
+        pp__sjseg *g = pp__load_acq(&j->win[k]);
+        if (!g) continue;
+        unsigned at = ns++;
+        while (at > 0 && segs[at - 1]->index > g->index) { segs[at] = segs[at - 1]; at--; }
+        segs[at] = g;
+    }
+    for (unsigned k = 0; k < ns && !rc; k++) {
+        pp__sjseg *g = segs[k];
+        uint64_t to = target >= g->base + j->data_bytes ? j->data_bytes : target > g->base ? target - g->base : 0;
+        if (to < g->synced) to = g->synced;
+        if (g->synced == j->data_bytes && g->mark_end < j->data_bytes) {
+            /* a finished segment: its last mark (sealed) vouches only for
+             * data already durable, so it needs no flush of its own; the
+             * kernel writes it back when it will (until then the mark on
+             * disk says less, which costs recovery nothing) */
+            uint8_t m[20];
+            pp__sj_mark_put(m, g->salt, j->data_bytes, PP__SJ_SEALED);
+            errno = 0;
+            if (pp__sys_pwrite(g->fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
+            else g->mark_end = j->data_bytes;
+        } else if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
+    }
+    if (rc) {
+        pp__sj_poison(j, rc);
+        pthread_mutex_unlock(&j->sync_mu);
+        return rc;
+    }
+    if (target > from) {
+        PINNACLE_PERSIST_ASSERT(target <= p);
+        pp__store_rel(&j->durable, target);
+        if (on_durable) on_durable(ctx, j, from, target);
+    }
+    /* retire: wholly durable, mark sealed, no reader behind its end */
+    uint64_t hold = pp__load_acq(&j->hold);
+    pthread_mutex_lock(&j->mu);
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) {
+        pp__sjseg *g = j->win[k];
+        if (!g || g->mark_end < j->data_bytes) continue;
+        if (hold && hold < g->base + j->data_bytes) continue;
+        pp__store_rel(&j->win[k], (pp__sjseg *)NULL);
+        munmap(g->map, g->map_len);              /* the struct stays: see pp__sjseg.dead */
+        g->map = NULL;
+        close(g->fd); g->fd = -1;
+        g->dead = j->dead; j->dead = g;
+    }
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_unlock(&j->sync_mu);
+    return 0;
+}
+
+/* Background preparer: the segment after the tail's exists before a writer
+ * needs it, and the pages ahead of the tail are faulted in. */
+PP__SJFN void pp__sj_prepare(pp__sj *j) {
+    if (pp__load_acq(&j->err)) return;
+    uint64_t t = pp__load_acq(&j->tail), idx = t >> j->shift, off = t & (j->data_bytes - 1);
+    pp__sjseg *g = pp__load_acq(&j->win[idx % PP__SJ_WIN]);
+    if (g && g->index == idx) {
+        pthread_mutex_lock(&j->mu);
+        while (g->populated < j->data_bytes && g->populated < off + 2 * PP__SJ_AHEAD) {
+            uint64_t n = j->data_bytes - g->populated < PP__SJ_AHEAD ? j->data_bytes - g->populated : PP__SJ_AHEAD;
+            madvise(g->map + PP__PAGE + g->populated, (size_t)n, MADV_POPULATE_WRITE);
+            g->populated += n;
+        }
+        pthread_mutex_unlock(&j->mu);
+    }
+    if (off >= j->data_bytes / 2) {
+        pp__sjseg *nx = pp__load_acq(&j->win[(idx + 1) % PP__SJ_WIN]);
+        if (!nx) (void)pp__sj_seg_get(j, idx + 1);
+    }
+}
+
+PP__SJFN void pp__sj_free(pp__sj *j) {
+    if (!j) return;
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) pp__sj_seg_free(j->win[k]);
+    while (j->dead) { pp__sjseg *g = j->dead; j->dead = g->dead; pp__sj_seg_free(g); }
+    pthread_mutex_destroy(&j->mu); pthread_mutex_destroy(&j->sync_mu);
+    PINNACLE_PERSIST_FREE(j->dir);
+    PINNACLE_PERSIST_FREE(j);
+}
+
+PP__SJFN void pp__sj_where(pp__sjwhere *w, const char *file, uint64_t off, const char *fmt, ...) {
+    if (!w) return;
+    pp__strlcpy(w->file, file, sizeof w->file);
+    w->offset = off;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->detail, sizeof w->detail, fmt, ap);
+    va_end(ap);
+}
+
+/* Recovery's view of one segment file. */
+typedef struct pp__sjfile { uint64_t index, salt, data_bytes, mark_end, mark_flags, end; int hdr, mark; } pp__sjfile;
+
+/* Walk the valid frames of one mapped segment from offset 0: visit the ones
+ * at or above from_pos. Sets f->end to where the valid frames end. */
+typedef int (*pp__sj_visit_fn)(void *ctx, uint64_t pos, const uint8_t *frame, uint32_t len);
+/* Recovery's look-ahead: called with the bytes 8 frames ahead (maybe not a
+ * frame start: a hint only, read within the file), so the caller can
+ * prefetch what that frame will touch. */
+static __thread void (*pp__sj_ahead)(void *ctx, const uint8_t *frame);
+PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, uint64_t from_pos,
+                            pp__sj_visit_fn visit, void *ctx, uint64_t *bad_pos) {
+    uint32_t seed = pp__seed(f->salt);
+    uint64_t base = f->index * f->data_bytes, off = 0, avail = size > PP__PAGE ? size - PP__PAGE : 0;
+    if (avail > f->data_bytes) avail = f->data_bytes;
+    const uint8_t *d = p + PP__PAGE;
+    while (off + PP__SJ_ALIGN <= avail) {
+        uint32_t n = pp__get32(d + off);
+        if (n < PP__SJ_ALIGN || n % PP__SJ_ALIGN || n > PP__SJ_MAXFRAME || off + n > avail) break;
+        if (pp__get32(d + off + 4) != pp__sj_crc(seed, base + off, d + off, n)) break;
+        if (pp__sj_ahead && off + 9 * (uint64_t)PP__SJ_ALIGN <= avail) pp__sj_ahead(ctx, d + off + 8 * PP__SJ_ALIGN);
+        if (d[off + 8] != PP__SJ_PAD && base + off >= from_pos && visit) {
+            int rc = visit(ctx, base + off, d + off, n);
+            if (rc) { *bad_pos = base + off; f->end = off; return rc; }
+        }
+        off += n;
+    }
+    f->end = off;
+    return 0;
+}
+
+/* Open (recover) the journal in dir: every valid frame at or above from_pos
+ * is visited once, in journal order. The journal ends at the first frame
+ * that is neither published nor valid; below a segment's durable mark that
+ * is corruption (PP_ECORRUPT, with file and offset in *w), above it a torn
+ * tail. Unless readonly: the segment holding the end is sealed there
+ * (durably), later segments (which held nothing durable: checked) are
+ * removed, and a new segment is started for appending. data_bytes is used
+ * for a new store; an existing one keeps its own. */
+PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int readonly, uint64_t from_pos,
+                       pp__sj_visit_fn visit, void *ctx, pp__sjwhere *w) {
+    *out = NULL;
+    if (w) memset(w, 0, sizeof *w);
+    uint64_t *v = NULL; size_t n = 0;
+    int rc = pp__list_numbered(dir, ".ppj", !readonly, &v, &n);
+    if (rc) return rc;
+    pp__sjfile *fs = (pp__sjfile *)pp__alloc((n ? n : 1) * sizeof *fs);
+    pp__sj *j = (pp__sj *)pp__alloc(sizeof *j);
+    if (!fs || !j || !(j->dir = pp__strdup(dir))) {
+        PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(fs); if (j) PINNACLE_PERSIST_FREE(j->dir); PINNACLE_PERSIST_FREE(j);
+        return PP_ENOMEM;
+    }
+    pthread_mutex_init(&j->mu, NULL); pthread_mutex_init(&j->sync_mu, NULL);
+    char path[4096];
+    /* headers */
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t h[PP__PAGE];
+        pp__numbered(path, sizeof path, dir, v[i], ".ppj");
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+        int e = errno;
+        if (fd >= 0) close(fd);
+        if (got < 0) { rc = pp__from_errno(e); pp__sj_where(w, path, 0, "cannot read: %s", strerror(e)); break; }
+        fs[i].index = v[i];
+        uint64_t idx = 0;
+        fs[i].hdr = got == (ssize_t)sizeof h ? pp__sj_hdr_decode(h, &fs[i].salt, &idx, &fs[i].data_bytes) : PP_ECORRUPT;
+        if (!fs[i].hdr && idx != v[i]) fs[i].hdr = PP_ECORRUPT;
+        if (!fs[i].hdr) fs[i].mark = pp__sj_mark_get(h, fs[i].salt, &fs[i].mark_end, &fs[i].mark_flags);
+        if (fs[i].hdr == PP_EFORMAT) {
+            rc = PP_EFORMAT;
+            pp__sj_where(w, path, 0, "not a store journal segment of this version");
+        } else if (fs[i].hdr && (i + 1 < n || pp__has_data(path))) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, 0, "bad segment header");
+        } else if (!fs[i].hdr && (fs[i].mark < 0 || fs[i].mark_end > fs[i].data_bytes)) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, PP__MARK_OFF, "damaged durable mark");
+        } else if (!fs[i].hdr && (fs[i].data_bytes < (64u << 10) || (fs[i].data_bytes & (fs[i].data_bytes - 1)) ||
+                                  (i > 0 && fs[i].data_bytes != fs[0].data_bytes))) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, 32, "segment size differs from the store's");
+        } else if (i > 0 && v[i] != v[i - 1] + 1) {
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, 24, "segment %llu is missing", (unsigned long long)(v[i - 1] + 1));
+        }
+    }
+    if (!rc && n && fs[n - 1].hdr) {       /* an unused last segment (created, header never durable) */
+        pp__numbered(path, sizeof path, dir, v[n - 1], ".ppj");
+        if (!readonly && ((pp__sys_unlink(path) != 0 && errno != ENOENT) || pp__fsync_dir(dir) != 0)) rc = PP_EIO;
+        n--;
+    }
+    if (n) data_bytes = fs[0].data_bytes;
+    if (!rc && (data_bytes < (64u << 10) || (data_bytes & (data_bytes - 1)))) rc = PP_ECONFIG;
+    j->data_bytes = data_bytes;
+    while (((uint64_t)1 << j->shift) < data_bytes) j->shift++;
+    /* frames, in order, to the end of the valid journal */
+    size_t end_seg = n;
+    for (size_t i = 0; i < n && !rc; i++) {
+        pp__sjfile *f = &fs[i];
+        pp__numbered(path, sizeof path, dir, v[i], ".ppj");
+        uint64_t seg_end_pos = (f->index + 1) * f->data_bytes;
+        uint8_t *p = NULL; uint64_t size = 0, bad = 0;
+        int sealed = f->mark == 1 && (f->mark_flags & PP__SJ_SEALED);
+        if (seg_end_pos <= from_pos && sealed && i + 1 < n) { f->end = f->mark_end; continue; }   /* not needed */
+        rc = pp__map_ro(path, &p, &size);
+        if (rc) { pp__sj_where(w, path, 0, "cannot map: %s", pp_strerror(rc)); break; }
+        if (p) {
+            rc = pp__sj_scan_file(p, size, f, from_pos, visit, ctx, &bad);
+            if (rc) pp__sj_where(w, path, PP__PAGE + (bad - f->index * f->data_bytes), "frame does not fit its book (%s)", pp_strerror(rc));
+            if (!rc && f->end < f->mark_end) {
+                rc = PP_ECORRUPT;
+                pp__sj_where(w, path, PP__PAGE + f->end, "invalid frame below the durable mark (%llu bytes vouched for)",
+                             (unsigned long long)f->mark_end);
+            }
+            if (!rc && w && !(sealed && f->end == f->mark_end) && f->end < f->data_bytes) {
+                uint64_t lim = size < PP__PAGE + f->data_bytes ? size : PP__PAGE + f->data_bytes;
+                for (uint64_t o = PP__PAGE + f->end; o < lim; o++)
+                    if (p[o]) { pp__sj_where(w, path, PP__PAGE + f->end, "torn tail: unpublished bytes after the last valid frame"); w->torn = 1; break; }
+            }
+            munmap(p, size);
+        }
+        if (rc) break;
+        if (f->end == f->data_bytes || (sealed && f->end == f->mark_end)) continue;
+        end_seg = i + 1;              /* the valid journal ends in this segment */
+        break;
+    }
+    for (size_t k = end_seg; k < n && !rc; k++) {        /* nothing after the end may be durable */
+        if (fs[k].mark_end > 0 || (fs[k].mark_flags & PP__SJ_SEALED)) {
+            pp__numbered(path, sizeof path, dir, v[k], ".ppj");
+            rc = PP_ECORRUPT;
+            pp__sj_where(w, path, PP__MARK_OFF, "durable frames after the end of the valid journal (segment %llu ends early)",
+                         (unsigned long long)v[end_seg - 1]);
+        }
+    }
+    uint64_t next_index = n ? v[end_seg - 1] + 1 : 1;
+    j->first_index = n ? v[0] : next_index;
+    if (!rc && !readonly) {
+        for (size_t k = end_seg; k < n && !rc; k++) {    /* durably gone before anything new is written */
+            pp__numbered(path, sizeof path, dir, v[k], ".ppj");
+            if (pp__sys_unlink(path) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+        }
+        if (!rc && end_seg < n) rc = pp__fsync_dir(dir);
+        if (!rc && end_seg > 0) {                        /* seal the last segment at its valid end */
+            pp__sjfile *f = &fs[end_seg - 1];
+            if (!(f->mark == 1 && (f->mark_flags & PP__SJ_SEALED) && f->mark_end == f->end)) {
+                pp__numbered(path, sizeof path, dir, v[end_seg - 1], ".ppj");
+                int fd = open(path, O_RDWR | O_CLOEXEC);
+                if (fd < 0) rc = pp__from_errno(errno);
+                if (!rc) rc = pp__fdatasync(fd);          /* what the crash left in the page cache, durable */
+                if (!rc) {
+                    uint8_t m[20];
+                    pp__sj_mark_put(m, f->salt, f->end, PP__SJ_SEALED);
+                    errno = 0;
+                    if (pp__sys_pwrite(fd, m, sizeof m, PP__MARK_OFF) != (int64_t)sizeof m) rc = errno ? pp__from_errno(errno) : PP_EIO;
+                }
+                if (!rc) rc = pp__fdatasync(fd);
+                if (!rc && f->end < f->data_bytes) {      /* give back the unused space */
+                    uint64_t keep = (PP__PAGE + f->end + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
+                    if (pp__sys_ftruncate(fd, keep) != 0) rc = pp__from_errno(errno);
+                }
+                if (fd >= 0) close(fd);
+                if (rc) pp__sj_where(w, path, PP__MARK_OFF, "cannot seal the segment at its valid end: %s", pp_strerror(rc));
+            }
+        }
+        if (!rc) {
+            pp__sjseg *g = NULL;
+            rc = pp__sj_seg_create(j, next_index, &g);
+            if (!rc) j->win[next_index % PP__SJ_WIN] = g;
+        }
+    }
+    j->tail = j->durable = j->scan = next_index * j->data_bytes;
+    PINNACLE_PERSIST_FREE(v); PINNACLE_PERSIST_FREE(fs);
+    if (rc) { pp__sj_free(j); return rc; }
+    *out = j;
+    return 0;
+}
+
+/* Compaction: remove the segment files wholly below pos, oldest first, each
+ * removal durable before the next (a crash leaves a suffix). Only segments
+ * that are retired (sealed on disk, unmapped) go. */
+PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
+    int rc = 0;
+    char path[4096];
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        uint64_t i = j->first_index;
+        if ((i + 1) * j->data_bytes > pos) break;
+        pp__sjseg *g = j->win[i % PP__SJ_WIN];
+        if ((g && g->index <= i) || (i + 1) * j->data_bytes > pp__load_acq(&j->durable)) break;
+        pp__numbered(path, sizeof path, j->dir, i, ".ppj");
+        if (pp__sys_unlink(path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
+        if ((rc = pp__fsync_dir(j->dir)) != 0) break;
+        j->first_index = i + 1;
+        pp__add_rlx(&j->st_dropped, 1);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
 /* >>shadow ---------------------------------------------------------------- */
+static int pp__store_catch_up(pp_book *b);
+static int pp__store_wait_durable(pp_book *b, uint64_t seq);
+static int pp__book_dirs(pp_book *b);
+static uint64_t pp__snap_pos(const char *sdir, uint64_t seq);
+static int pp__store_sync(pp_store *S, int whole_pages);
+static int pp__store_drain(pp_store *S, uint64_t max_frames);
+static int pp__store_compact(pp_store *S, int force);
+static void pp__idx_upkeep(pp_book *b);
 /* Drain up to max events of the ring into the shadow. shadow_mu held. */
 static int pp__drain_n(pp_book *b, uint64_t max) {
     uint64_t t = pp__load_rlx(&b->ring_tail), h = pp__load_acq(&b->ring_head);
@@ -1242,7 +1893,17 @@ static int pp__drain_n(pp_book *b, uint64_t max) {
     pp__store_rel(&b->ring_tail, t);
     return rc;
 }
-static int pp__drain(pp_book *b) { return pp__drain_n(b, UINT64_MAX); }
+/* shadow_mu held. Format 2: the store's dispatch catches the book up (it
+ * takes other books' locks: ours is let go meanwhile). */
+static int pp__drain(pp_book *b) {
+    if (b->iid) {
+        pthread_mutex_unlock(&b->shadow_mu);
+        int rc = pp__store_catch_up(b);
+        pthread_mutex_lock(&b->shadow_mu);
+        return rc;
+    }
+    return pp__drain_n(b, UINT64_MAX);
+}
 
 /* >>snapshot -------------------------------------------------------------- */
 /* Snapshot file snapshots/<20-digit seq>.pps:
@@ -1296,12 +1957,17 @@ static int pp__snap_rotate(pp_book *b) {
     if (del) rc = pp__fsync_dir(b->sdir);
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
+    if (b->iid) {
+        pp__store_rel(&b->snap_oldest_pos, n > del ? pp__snap_pos(b->sdir, v[del]) : 0);
+        pp__store_rel(&b->snap_newest_pos, n ? pp__snap_pos(b->sdir, v[n - 1]) : 0);
+    }
     PINNACLE_PERSIST_FREE(v);
     return rc;
 }
 
 static int pp__wait_durable(pp_book *b, uint64_t seq) {
     if (pp__load_acq(&b->durable) >= seq) return 0;
+    if (b->iid) return pp__store_wait_durable(b, seq);
     if (b->mode == PP_JOURNAL_STRICT) {
         int r = plg_wait(b->log, seq, -1);
         if (r) { r = pp__from_plg(r); pp__poison(b, r); return r; }
@@ -1320,9 +1986,14 @@ static int pp__snapshot(pp_book *b) {
     int rc = pp__load_acq(&b->err);
     if (rc) return rc;
     pthread_mutex_lock(&b->snap_mu);
+    if ((rc = pp__book_dirs(b)) != 0) {
+        pthread_mutex_unlock(&b->snap_mu);
+        PP__MSG(b->s, rc, "%s: cannot make the book's snapshot directory: %s", b->name, pp_strerror(rc));
+        return rc;
+    }
     pthread_mutex_lock(&b->shadow_mu);
     rc = pp__drain(b);
-    uint64_t seq = b->applied, n = b->shadow.n;
+    uint64_t seq = b->applied, n = b->shadow.n, pos = b->applied_pos;
     uint8_t *buf = NULL; size_t len = 0;
     if (!rc && seq == pp__load_acq(&b->snap_newest)) {     /* nothing new since the last one */
         pthread_mutex_unlock(&b->shadow_mu);
@@ -1355,6 +2026,7 @@ static int pp__snapshot(pp_book *b) {
         memcpy(buf, PP__SNAP_MAGIC, 8);
         pp__put32(buf + 8, PP__VERSION); pp__put32(buf + 12, PP__ENTRY);
         pp__put64(buf + 16, seq); pp__put64(buf + 24, n);
+        pp__put64(buf + 40, pos);          /* format 2: the store-journal position it covers (0 otherwise) */
         {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -2274,7 +2946,11 @@ static void *pp__grower_main(void *arg) {
     pthread_setname_np(pthread_self(), "pp-grow");
     uint64_t chunk = S->cfg.journal_chunk_bytes;
     for (;;) {
-        if (pp__sleep(S, 200000ull)) break;
+        /* format 2: one journal to keep ahead, 4 MiB faulted in at a time
+         * (a dozen ms of appends at 5M events/s): every ms is enough, and an
+         * idle store wakes 1,000 times a second, not 5,000 */
+        if (pp__sleep(S, S->sj ? 1000000ull : 200000ull)) break;
+        if (S->sj) { pp__sj_prepare(S->sj); continue; }
         pp_book *b;
         for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
             if (b->mode != PP_JOURNAL_MMAP || pp__load_acq(&b->err)) continue;
@@ -2299,9 +2975,24 @@ static void *pp__syncer_main(void *arg) {
     pthread_setname_np(pthread_self(), "pp-sync");
     uint64_t interval = (uint64_t)S->cfg.journal_sync_interval_ms * 1000000ull;
     uint64_t tick = interval < 1000000ull ? interval : 1000000ull;
+    uint64_t last_round = 0;
     for (;;) {
         int stop = pp__sleep(S, tick);
         uint64_t now = plg_now_ns();
+        if (S->sj) {              /* format 2: one round for every book, one flush */
+            if (stop || now - last_round >= interval) { last_round = now; (void)pp__store_sync(S, !stop); }
+            /* while the maintainer is busy (a long snapshot) and the
+             * dispatch falls two segments behind, the syncer dispatches too:
+             * segments are retired only behind the dispatch, and writers
+             * would wait for them */
+            if (!stop && pp__load_acq(&S->sj->tail) - pp__load_acq(&S->sj->hold) > 2 * S->sj->data_bytes &&
+                pthread_mutex_trylock(&S->drain_mu) == 0) {
+                pthread_mutex_unlock(&S->drain_mu);
+                (void)pp__store_drain(S, 1u << 14);
+            }
+            if (stop) break;
+            continue;
+        }
         pp_book *b;
         for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
             if (b->mode == PP_JOURNAL_STRICT) {
@@ -2324,10 +3015,25 @@ static void *pp__syncer_main(void *arg) {
 static void *pp__maint_main(void *arg) {
     pp_store *S = (pp_store *)arg;
     pthread_setname_np(pthread_self(), "pp-maint");
+    uint64_t next_scan = 0;
     for (;;) {
         int stop = pp__sleep(S, 1000000ull);
         if (stop) break;
         uint64_t now = plg_now_ns();
+        if (S->sj) {              /* format 2: tail the store journal; timers every 20 ms */
+            (void)pp__store_drain(S, 1u << 16);   /* bounded: the scan below must not wait for a quiet journal */
+            if (now < next_scan) continue;
+            next_scan = now + 20000000ull;
+            pp_book *b;
+            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+                pp__idx_upkeep(b);
+                if (pp__load_acq(&b->err) || (S->cfg.flags & PP_NO_AUTO_SNAPSHOT) || now < b->next_snap_ns) continue;
+                b->next_snap_ns = now + S->snap_ns;
+                if (pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) pp__snapshot(b);
+            }
+            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) (void)pp__store_compact(S, 0);
+            continue;
+        }
         pp_book *b;
         for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
             pthread_mutex_lock(&b->shadow_mu);
@@ -2391,6 +3097,9 @@ static void pp__book_free(pp_book *b) {
     while (g) { pp__seg *nx = g->next; pp__seg_free(g); g = nx; }
     if (b->next_seg) pp__seg_free(b->next_seg);
     pp__idx_free(&b->idx);
+    pp__idx_free(&b->idx_old);
+    PINNACLE_PERSIST_FREE(b->idx_spare);
+    PINNACLE_PERSIST_FREE(b->idx_garbage);
     pp__shadow_free(&b->shadow);
     if (b->ring) munmap(b->ring, (size_t)(b->ring_mask + 1) * PP__ENTRY);
     pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu); pthread_mutex_destroy(&b->grow_mu);
@@ -2540,11 +3249,468 @@ static int pp__store_add(pp_store *S, pp_book *b) {
 
 static void pp__store_free(pp_store *S) {
     for (size_t i = 0; i < S->nbooks; i++) pp__book_free(S->books[i]);
+    if (S->sj) pp__sj_free(S->sj);
+    for (size_t i = 0; i < 1024; i++) PINNACLE_PERSIST_FREE(S->byid[i]);
+    pthread_mutex_destroy(&S->drain_mu);
     PINNACLE_PERSIST_FREE(S->books);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
     PINNACLE_PERSIST_FREE(S);
+}
+
+/* >>storebooks -------------------------------------------------------------
+ * Format 2 (PP_STORE_JOURNAL): every book journals into the store journal
+ * (>>storejournal). A book frame is 64 bytes:
+ *   0 u32 length (64)  4 u32 crc  8 u8 type  9 u8 side  10 u16 0
+ *  12 u32 instrument id  16 u64 seq  24 u64 order id  32 i64 price
+ *  40 i64 qty  48 u64 ts_ns  56 u64 0
+ * An instrument is declared by a 128-byte frame before its first event:
+ *   8 u8 16  9 u8 name length  12 u32 instrument id  24 name (up to 64 bytes)
+ * Declarations cost no fsync: a declaration precedes its book's events in
+ * the journal, and durability is a prefix of the journal. Compaction writes
+ * every declaration into instruments.ppc (durably) before it removes the
+ * segments holding them. */
+#define PP__SJ_EVFRAME   64u
+#define PP__SJ_DECLFRAME 128u
+#define PP__MAX_IID      (1u << 20)
+enum { PP__SJ_DECLARE = 16 };
+#define PP__CAT_MAGIC "PPCAT002"
+
+static inline void pp__sj_enc_ev(uint8_t *f, uint32_t iid, const pp__ev *v) {
+    f[8] = (uint8_t)v->type; f[9] = (uint8_t)v->side; f[10] = 0; f[11] = 0;
+    pp__put32(f + 12, iid);
+    pp__put64(f + 16, v->seq); pp__put64(f + 24, v->id);
+    pp__put64(f + 32, (uint64_t)v->price); pp__put64(f + 40, (uint64_t)v->qty);
+    pp__put64(f + 48, v->ts); pp__put64(f + 56, 0);
+}
+
+static inline void pp__sj_dec_ev(const uint8_t *f, pp__ev *v) {
+    v->type = f[8]; v->side = f[9];
+    v->seq = pp__get64(f + 16); v->id = pp__get64(f + 24);
+    v->price = (int64_t)pp__get64(f + 32); v->qty = (int64_t)pp__get64(f + 40); v->ts = pp__get64(f + 48);
+}
+
+static int pp__is_evtype(int t) { return t >= PP_EV_ADD && t <= PP__EV_GAP; }
+
+static pp_book *pp__byid(pp_store *S, uint32_t iid) {
+    if (iid >= PP__MAX_IID) return NULL;
+    pp_book **c = pp__load_acq(&S->byid[iid >> 10]);
+    return c ? pp__load_acq(&c[iid & 1023u]) : NULL;
+}
+
+static int pp__byid_set(pp_store *S, uint32_t iid, pp_book *b) {
+    if (iid == 0 || iid >= PP__MAX_IID) return PP_ECONFIG;
+    pp_book **c = S->byid[iid >> 10];
+    if (!c) {
+        c = (pp_book **)pp__alloc(1024 * sizeof *c);
+        if (!c) return PP_ENOMEM;
+        pp__store_rel(&S->byid[iid >> 10], c);
+    }
+    pp__store_rel(&c[iid & 1023u], b);
+    return 0;
+}
+
+/* A format-2 book: no directory, no file, no thread until its first
+ * snapshot; tables start small and grow with the book. */
+static int pp__book_new2(pp_store *S, const char *name, uint32_t iid, pp_book **out) {
+    pp_book *b = (pp_book *)pp__alloc(sizeof *b);
+    if (!b) return PP_ENOMEM;
+    pthread_mutex_init(&b->shadow_mu, NULL); pthread_mutex_init(&b->seg_mu, NULL); pthread_mutex_init(&b->grow_mu, NULL);
+    pthread_mutex_init(&b->sync_mu, NULL); pthread_mutex_init(&b->snap_mu, NULL);
+    pthread_mutex_init(&b->create_mu, NULL);
+    b->s = S; b->mode = PP_JOURNAL_MMAP; b->iid = iid;
+    b->first_pos = UINT64_MAX;
+    b->name = pp__strdup(name);
+    char *bd = pp__join(S->dir, "books");
+    b->dir = bd ? pp__join(bd, name) : NULL;
+    PINNACLE_PERSIST_FREE(bd);
+    if (b->dir) { b->sdir = pp__join(b->dir, "snapshots"); b->mdir = pp__join(b->dir, "md"); }
+    pp__md_init(&b->md);
+    int rc = (!b->name || !b->sdir || !b->mdir) ? PP_ENOMEM : 0;
+    if (!rc) rc = pp__shadow_init(&b->shadow, S->book_orders0);
+    if (!rc) rc = pp__idx_init(&b->idx, S->book_orders0);
+    if (!rc) b->idx_cap_pub = b->idx.mask + 1;
+    if (rc) { pp__book_free(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+/* books/<name>/snapshots, made at the book's first snapshot. */
+static int pp__book_dirs(pp_book *b) {
+    if (!b->iid || b->dirs_made) return 0;
+    char *bd = pp__join(b->s->dir, "books");
+    int rc = bd ? pp__mkdir(bd) : PP_ENOMEM;
+    PINNACLE_PERSIST_FREE(bd);
+    if (!rc) rc = pp__mkdir(b->dir);
+    if (!rc) rc = pp__mkdir(b->sdir);            /* md/ comes with the first market data (pp__md_write) */
+    if (!rc) b->dirs_made = 1;
+    return rc;
+}
+
+/* The journal position a snapshot file covers (0: none recorded). */
+static uint64_t pp__snap_pos(const char *sdir, uint64_t seq) {
+    if (!seq) return 0;
+    char p[4096];
+    pp__numbered(p, sizeof p, sdir, seq, ".pps");
+    uint8_t h[PP__SNAP_HDR];
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
+    if (fd >= 0) close(fd);
+    return got == (ssize_t)sizeof h ? pp__get64(h + 40) : 0;
+}
+
+/* A book known from the catalog or a declaration: its newest usable
+ * snapshot and market-data state, before its frames are replayed. */
+static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_book **out) {
+    pp_book *b = NULL;
+    int rc = pp_valid_name(name) ? PP_ECORRUPT : 0;
+    if (!rc && (iid == 0 || iid >= PP__MAX_IID || pp__byid(S, iid))) rc = PP_ECORRUPT;
+    if (!rc) rc = pp__book_new2(S, name, iid, &b);
+    uint64_t snap = 0;
+    if (!rc && pp__is_dir(b->sdir)) {
+        b->dirs_made = 1;
+        rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
+        if (!rc) rc = pp__md_load(b, snap);
+    }
+    if (!rc) { b->last = snap; b->applied = snap; }
+    if (!rc) rc = pp__byid_set(S, iid, b);
+    if (!rc) { rc = pp__store_add(S, b); if (rc) pp__byid_set(S, iid, NULL); }
+    if (rc) { if (b) pp__book_free(b); return rc; }
+    if (iid >= S->next_iid) S->next_iid = iid + 1;
+    *out = b;
+    return 0;
+}
+
+/* Recovery: one pass over the store journal, each frame to its book. */
+static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    pp_store *S = (pp_store *)ctx;
+    uint32_t iid = pp__get32(f + 12);
+    if (f[8] == PP__SJ_DECLARE) {
+        char name[PP_MAX_NAME + 1];
+        unsigned nl = f[9];
+        if (len != PP__SJ_DECLFRAME || nl == 0 || nl > PP_MAX_NAME) return PP_ECORRUPT;
+        memcpy(name, f + 24, nl); name[nl] = 0;
+        pp_book *b = pp__byid(S, iid);
+        if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;
+        return pp__book_recover2(S, name, iid, &b);
+    }
+    if (len != PP__SJ_EVFRAME || !pp__is_evtype(f[8])) return PP_ECORRUPT;
+    pp_book *b = pp__byid(S, iid);
+    if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
+    pp__ev v;
+    pp__sj_dec_ev(f, &v);
+    if (v.seq <= b->last) return 0;                  /* covered by the book's snapshot */
+    if (v.seq != b->last + 1) return PP_ECORRUPT;    /* entries missing */
+    pp__md_sink = &b->md;
+    int rc = pp__apply(&b->shadow, &v);
+    pp__md_sink = NULL;
+    if (rc) return rc;
+    b->last = v.seq; b->applied = v.seq; b->applied_pos = pos + len;
+    if (b->first_pos == UINT64_MAX) b->first_pos = pos;
+    return 0;
+}
+
+/* Recovery's prefetch: the shadow slot the frame 8 ahead will touch. */
+static void pp__recover_ahead(void *ctx, const uint8_t *f) {
+    pp_book *b = pp__byid((pp_store *)ctx, pp__get32(f + 12));
+    if (b) __builtin_prefetch(&b->shadow.t[pp__hash(pp__get64(f + 24)) & b->shadow.mask], 1);
+}
+
+/* Syncer: frames in [from, to) are durable: each book's pp_durable moves. */
+static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t to) {
+    pp_store *S = (pp_store *)ctx;
+    uint64_t p = from;
+    uint32_t len;
+    const uint8_t *f;
+    while (p < to && (f = pp__sj_next(j, &p, &len)) != NULL && p - len < to) {
+        if (!pp__is_evtype(f[8])) continue;
+        pp_book *b = pp__byid(S, pp__get32(f + 12));
+        uint64_t seq = pp__get64(f + 16);
+        if (b && seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
+    }
+}
+
+static int pp__store_sync(pp_store *S, int whole_pages) {
+    return pp__sj_sync(S->sj, whole_pages, pp__store_on_durable, S);
+}
+
+/* The dispatch: published frames, in journal order, into their books'
+ * shadows. Stops at the first frame not yet published. */
+static int pp__store_drain(pp_store *S, uint64_t max_frames) {
+    pp__sj *j = S->sj;
+    int rc = 0;
+    pthread_mutex_lock(&S->drain_mu);
+    uint64_t pos = S->drain_pos;
+    pp_book *cur = NULL;
+    for (uint64_t k = 0; k < max_frames; k++) {
+        uint64_t p = pos;
+        uint32_t len;
+        const uint8_t *f = pp__sj_next(j, &p, &len);
+        if (!f) { pos = p; break; }
+        if (((p - len) & (j->data_bytes - 1)) + 9 * (uint64_t)PP__SJ_ALIGN <= j->data_bytes) {
+            /* the shadow slot of the frame 8 ahead, if it is published (a cache miss hidden) */
+            const uint8_t *a = f + 8 * PP__SJ_ALIGN;
+            if (__atomic_load_n((const uint32_t *)(const void *)a, __ATOMIC_ACQUIRE) && pp__is_evtype(a[8])) {
+                pp_book *ab = pp__byid(S, pp__get32(a + 12));
+                if (ab) __builtin_prefetch(&ab->shadow.t[pp__hash(pp__get64(a + 24)) & ab->shadow.mask], 1);
+            }
+        }
+        if (pp__is_evtype(f[8])) {
+            pp_book *b = pp__byid(S, pp__get32(f + 12));
+            if (b != cur) {
+                if (cur) pthread_mutex_unlock(&cur->shadow_mu);
+                cur = b;
+                if (cur) pthread_mutex_lock(&cur->shadow_mu);
+            }
+            pp__ev v;
+            pp__sj_dec_ev(f, &v);
+            if (b && v.seq == b->applied + 1) {
+                pp__md_sink = &b->md;
+                int r = pp__apply(&b->shadow, &v);
+                pp__md_sink = NULL;
+                if (r) { if (!rc) rc = r; pp__poison(b, r); }
+                b->applied = v.seq; b->applied_pos = p;
+            } else if (b && v.seq > b->applied + 1) {
+                pp__poison(b, PP_ECORRUPT);
+            }
+        }
+        pos = p;
+    }
+    if (cur) pthread_mutex_unlock(&cur->shadow_mu);
+    S->drain_pos = pos;
+    pp__store_rel(&j->hold, pos);
+    pthread_mutex_unlock(&S->drain_mu);
+    return rc;
+}
+
+/* The book's shadow holds every event journaled before this call. Frames
+ * of other threads claimed before them and still being written hold the
+ * dispatch up for nanoseconds: it retries. */
+static int pp__store_catch_up(pp_book *b) {
+    uint64_t target = pp__load_acq(&b->last_seq);
+    for (;;) {
+        int rc = pp__store_drain(b->s, UINT64_MAX);
+        pthread_mutex_lock(&b->shadow_mu);
+        uint64_t a = b->applied;
+        pthread_mutex_unlock(&b->shadow_mu);
+        if (a >= target) return 0;
+        if (rc) return rc;
+        if ((rc = pp__load_acq(&b->s->sj->err)) != 0) return rc;
+        if ((rc = pp__load_acq(&b->err)) != 0) return rc;
+        sched_yield();
+    }
+}
+
+static int pp__store_wait_durable(pp_book *b, uint64_t seq) {
+    for (;;) {
+        if (pp__load_acq(&b->durable) >= seq) return 0;
+        int rc = pp__store_sync(b->s, 0);
+        if (rc) { pp__poison(b, rc); return rc; }
+        if (pp__load_acq(&b->durable) >= seq) return 0;
+        sched_yield();           /* a frame before ours is still being written */
+    }
+}
+
+/* instruments.ppc: "PPCAT002", u32 count, u32 0, count x {u32 id, u8 name
+ * length, name}, u32 crc32c of everything before. Replaced atomically. */
+static int pp__catalog_write(pp_store *S) {
+    pthread_mutex_lock(&S->mu);
+    size_t n = S->nbooks, len = 16 + 4;
+    for (size_t i = 0; i < n; i++) len += 5 + strlen(S->books[i]->name);
+    uint8_t *buf = (uint8_t *)pp__alloc(len);
+    if (!buf) { pthread_mutex_unlock(&S->mu); return PP_ENOMEM; }
+    memcpy(buf, PP__CAT_MAGIC, 8);
+    pp__put32(buf + 8, (uint32_t)n);
+    uint8_t *o = buf + 16;
+    uint32_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        pp_book *b = S->books[i];
+        size_t nl = strlen(b->name);
+        pp__put32(o, b->iid); o[4] = (uint8_t)nl; memcpy(o + 5, b->name, nl);
+        o += 5 + nl;
+        if (b->iid > top) top = b->iid;
+    }
+    pthread_mutex_unlock(&S->mu);
+    pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
+    char *p = pp__join(S->dir, "instruments.ppc");
+    int rc = p ? pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644)) : PP_ENOMEM;
+    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    if (!rc && top + 1 > S->catalog_iid) S->catalog_iid = top + 1;
+    return rc;
+}
+
+static int pp__catalog_load(pp_store *S) {
+    char *p = pp__join(S->dir, "instruments.ppc");
+    if (!p) return PP_ENOMEM;
+    uint8_t *buf = NULL; size_t len = 0;
+    int rc = pp__read_file(p, &buf, &len);
+    if (rc == PP_ENOENT) { PINNACLE_PERSIST_FREE(p); return 0; }
+    if (!rc && (len < 20 || memcmp(buf, PP__CAT_MAGIC, 8) != 0 ||
+                pp__get32(buf + len - 4) != plg_crc32c(0, buf, len - 4))) rc = PP_ECORRUPT;
+    size_t off = 16, n = rc ? 0 : pp__get32(buf + 8);
+    uint32_t top = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (off + 5 > len - 4 || off + 5 + buf[off + 4] > len - 4 || !buf[off + 4] || buf[off + 4] > PP_MAX_NAME) { rc = PP_ECORRUPT; break; }
+        char name[PP_MAX_NAME + 1];
+        uint32_t iid = pp__get32(buf + off);
+        memcpy(name, buf + off + 5, buf[off + 4]); name[buf[off + 4]] = 0;
+        off += 5 + (size_t)buf[off + 4];
+        pp_book *b;
+        rc = pp__book_recover2(S, name, iid, &b);
+        if (iid > top) top = iid;
+    }
+    if (rc) PP__MSG(S, rc, "%s: the instrument catalog is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
+    S->catalog_iid = top + 1;
+    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    return rc;
+}
+
+/* The store journal's segment size: a power of two, 64 KiB .. 64 MiB. */
+static uint64_t pp__sj_seg_bytes(const pp_config *c) {
+    uint64_t want = c->journal_segment_bytes < ((uint64_t)64 << 20) ? c->journal_segment_bytes : ((uint64_t)64 << 20), s = 64u << 10;
+    while (s * 2 <= want) s *= 2;
+    return s;
+}
+
+/* pp_open of a format-2 store: the catalog, then one pass over the journal. */
+static int pp__store2_open(pp_store *S) {
+    if (S->cfg.mode != PP_JOURNAL_MMAP) {
+        PP__MSG(S, PP_ECONFIG, "%s: the store journal (format 2) runs in mmap mode only in this release", S->dir);
+        return PP_ECONFIG;
+    }
+    S->next_iid = 1;
+    int rc = pp__catalog_load(S);
+    char *jd = pp__join(S->dir, "journal");
+    if (!jd) return PP_ENOMEM;
+    if (!rc) rc = pp__mkdir(jd);
+    pp__sjwhere w;
+    memset(&w, 0, sizeof w);
+    if (!rc) {
+        pp__sj_ahead = pp__recover_ahead;
+        rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), 0, 0, pp__recover_frame, S, &w);
+        pp__sj_ahead = NULL;
+        if (rc) PP__MSG(S, rc, "store journal: %s at %s offset %llu: %s. Not opened (fail closed).", pp_strerror(rc),
+                        w.file, (unsigned long long)w.offset, w.detail);
+        else if (w.torn) PP__MSG(S, 0, "store journal: %s in %s at offset %llu; discarded", w.detail, w.file, (unsigned long long)w.offset);
+    }
+    PINNACLE_PERSIST_FREE(jd);
+    for (size_t i = 0; i < S->nbooks && !rc; i++) {
+        pp_book *b = S->books[i];
+        b->last_seq = b->last; b->durable = b->last;
+        for (uint64_t k = 0, cap = b->shadow.mask + 1; k < cap && !rc; k++)
+            if (b->shadow.t[k].id) {
+                if ((b->idx.n + 1) * 2 > b->idx.mask + 1 && pp__idx_grow(&b->idx)) { rc = PP_ENOMEM; break; }
+                pp__islot *x = pp__idx_slot(&b->idx, b->shadow.t[k].id);
+                x->id = b->shadow.t[k].id; x->qty = b->shadow.t[k].qty; b->idx.n++;
+            }
+        b->idx_cap_pub = b->idx.mask + 1; b->idx_n_pub = b->idx.n;
+        if (!rc && b->dirs_made) rc = pp__snap_rotate(b);
+        if (!rc) b->next_snap_ns = pp__next_snap_ns(S, b->sdir, b->snap_newest);
+        b->md_hp_last = b->md_last_pub = b->md.has_last ? b->md.last.exch_seq : 0;
+    }
+    if (!rc) { S->drain_pos = S->sj->tail; S->sj->hold = S->drain_pos; }
+    return rc;
+}
+
+/* pp_book_open of a new instrument (open_mu held): an id, a declaration. */
+static int pp__book_create2(pp_store *S, const char *name, pp_book **out) {
+    if (S->next_iid >= PP__MAX_IID) return PP_ECONFIG;
+    uint32_t iid = S->next_iid;
+    pp_book *b = NULL;
+    int rc = pp__book_new2(S, name, iid, &b);
+    pp__sjclaim c;
+    if (!rc) rc = pp__sj_claim(S->sj, PP__SJ_DECLFRAME, &c);
+    if (!rc) {
+        size_t nl = strlen(name);
+        memset(c.f + 4, 0, PP__SJ_DECLFRAME - 4);
+        c.f[8] = PP__SJ_DECLARE; c.f[9] = (uint8_t)nl;
+        pp__put32(c.f + 12, iid);
+        memcpy(c.f + 24, name, nl);
+        pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_DECLFRAME);
+        S->next_iid = iid + 1;
+        rc = pp__byid_set(S, iid, b);
+    }
+    if (!rc) { rc = pp__store_add(S, b); if (rc) pp__byid_set(S, iid, NULL); }
+    if (rc) { if (b) pp__book_free(b); return rc; }
+    *out = b;
+    return 0;
+}
+
+/* What a book needs of the journal (for compaction): from its oldest kept
+ * snapshot's position; a book never snapshotted, from its first frame; an
+ * idle book whose newest snapshot covers every event it has, nothing (its
+ * older snapshots then have no journal to fall back on: the price of not
+ * pinning the store's journal, docs/pinnacle-format.md). */
+static uint64_t pp__book_need(pp_book *b) {
+    uint64_t newest = pp__load_acq(&b->snap_newest), last = pp__load_acq(&b->last_seq);
+    if (newest) return last == newest ? UINT64_MAX : pp__load_acq(&b->snap_oldest_pos);
+    return last ? pp__load_acq(&b->first_pos) : UINT64_MAX;
+}
+
+/* Compaction of the store journal: books that pin the oldest segment get
+ * snapshotted (idle or not), the catalog is made durable, then whole
+ * segments below the lowest position any book needs are removed. */
+static int pp__store_compact(pp_store *S, int force) {
+    pp__sj *j = S->sj;
+    uint64_t tail = pp__load_acq(&j->tail);
+    pthread_mutex_lock(&S->open_mu);
+    uint64_t first = j->first_index * j->data_bytes;
+    if (!force && tail - first <= S->cfg.compaction_threshold) { pthread_mutex_unlock(&S->open_mu); return 0; }
+    uint64_t cut = first + j->data_bytes, need = UINT64_MAX;
+    int rc = 0;
+    pp_book *b;
+    for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+        if (pp__load_acq(&b->err)) { need = 0; break; }          /* a poisoned book keeps its journal */
+        if (pp__book_need(b) < cut) (void)pp__snapshot(b);
+        uint64_t n = pp__book_need(b);
+        if (n < need) need = n;
+    }
+    if (need > first && S->catalog_iid < S->next_iid) rc = pp__catalog_write(S);
+    if (!rc && need > first) {
+        uint64_t d0 = pp__sj_stat(&j->st_dropped);
+        rc = pp__sj_drop_below(j, need);
+        uint64_t d = pp__sj_stat(&j->st_dropped) - d0;
+        if (d) {
+            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) pp__add_rlx(&b->st_compactions, 1);
+        }
+    }
+    pthread_mutex_unlock(&S->open_mu);
+    return rc;
+}
+
+/* Which layout the store in S->dir has: format 2 when its STORE file says
+ * so; a new store (no instrument of the per-instrument layout) becomes one
+ * when the config asks for it. An old store is refused, not migrated. */
+static int pp__store_layout(pp_store *S, int *store2) {
+    char *mk = pp__join(S->dir, "STORE");
+    if (!mk) return PP_ENOMEM;
+    struct stat st;
+    int rc = 0, old = 0;
+    *store2 = stat(mk, &st) == 0;
+    if (!*store2 && (S->cfg.flags & PP_STORE_JOURNAL)) {
+        DIR *d = opendir(S->dir);
+        struct dirent *e;
+        while (d && !old && (e = readdir(d)) != NULL) {
+            if (pp_valid_name(e->d_name) != 0) continue;
+            char *p = pp__join(S->dir, e->d_name);
+            char *pj = p ? pp__join(p, "journal") : NULL, *pl = p ? pp__join(p, "strict") : NULL;
+            old = pj && pl && (pp__is_dir(pj) || pp__is_dir(pl));
+            PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
+        }
+        if (d) closedir(d);
+        if (old) {
+            rc = PP_EFORMAT;
+            PP__MSG(S, rc, "%s holds instruments of the per-instrument layout (0.2.0); this release does not migrate them "
+                           "to the store journal: open it without PP_STORE_JOURNAL", S->dir);
+        } else {
+            static const char txt[] = "pinnacle_persist store, format 2: one journal for every instrument\n";
+            rc = pp__from_plg_file(pp__write_file_durable(mk, txt, sizeof txt - 1, 0644));
+            if (!rc) *store2 = 1;
+        }
+    }
+    PINNACLE_PERSIST_FREE(mk);
+    return rc;
 }
 
 static int pp__open(pp_store **out, const pp_config *cfg_in) {
@@ -2556,7 +3722,9 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     pp_store *S = (pp_store *)pp__alloc(sizeof *S);
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
+    S->book_orders0 = cfg_in->expected_orders ? cfg.expected_orders : 8;   /* format 2: grow from small unless told */
     pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL); pthread_cond_init(&S->wake_cv, NULL);
+    pthread_mutex_init(&S->drain_mu, NULL);
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
                                          : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
     size_t dl = strlen(cfg.data_dir);
@@ -2581,9 +3749,13 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
         PP__MSG(S, rc, "%s: cannot create or lock the data directory: %s (%s)", S->dir, pp_strerror(rc), strerror(e));
     }
     PINNACLE_PERSIST_FREE(lk);
-    /* recover every instrument found under data_dir */
-    DIR *d = rc ? NULL : opendir(S->dir);
-    if (!rc && !d) rc = pp__from_errno(errno);
+    /* format 2 (one store journal): the STORE file says so, or a new store asks for it */
+    int store2 = 0;
+    if (!rc) rc = pp__store_layout(S, &store2);
+    if (!rc && store2) rc = pp__store2_open(S);
+    /* recover every instrument found under data_dir (per-instrument layout) */
+    DIR *d = rc || store2 ? NULL : opendir(S->dir);
+    if (!rc && !store2 && !d) rc = pp__from_errno(errno);
     struct dirent *e;
     while (!rc && d && (e = readdir(d)) != NULL) {
         if (pp_valid_name(e->d_name) != 0 || strcmp(e->d_name, "LOCK") == 0) continue;
@@ -2642,6 +3814,14 @@ static int pp__book_open(pp_store *S, const char *name, pp_book **out) {
         if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
     pthread_mutex_unlock(&S->mu);
     if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
+    if (S->sj) {
+        rc = pp__book_create2(S, name, &b);
+        if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
+        pthread_mutex_unlock(&S->open_mu);
+        if (rc) return rc;
+        *out = b;
+        return 0;
+    }
     rc = pp__book_load(S, name, &b);
     if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
     else if ((rc = pp__store_add(S, b)) != 0) pp__book_free(b);
@@ -2684,13 +3864,20 @@ PPDEF int pp_close(pp_store *S) {
         if (!(S->cfg.flags & PP_NO_AUTO_SNAPSHOT) && !pp__load_acq(&b->err) &&
             pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) {
             (void)pp__snapshot(b);
-            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) {
+            if (!(S->cfg.flags & PP_NO_AUTO_COMPACT) && !S->sj) {
                 if (b->mode == PP_JOURNAL_MMAP) (void)pp__compact_mmap(b, 0);
                 else (void)pp__compact_strict(b, 0);
             }
         }
     }
-    for (size_t i = 0; i < S->nbooks; i++) {
+    if (S->sj) {
+        if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) (void)pp__store_compact(S, 0);
+        int r = pp__store_sync(S, 0);
+        if (!r) r = pp__store_sync(S, 0);        /* the durable mark goes with the second round */
+        if (r) rc = r;
+        for (size_t i = 0; i < S->nbooks && !rc; i++) if (pp__load_acq(&S->books[i]->err)) rc = pp__load_acq(&S->books[i]->err);
+    }
+    for (size_t i = 0; i < S->nbooks && !S->sj; i++) {
         pp_book *b = S->books[i];
         int r = pp__load_acq(&b->err);
         if (!r && b->mode == PP_JOURNAL_MMAP) r = pp__sync_mmap(b, 0);
@@ -2718,6 +3905,20 @@ static inline int pp__journal(pp_book *b, pp__ev *v) {
     int err = pp__load_rlx(&b->err);
     if (__builtin_expect(err != 0, 0)) return err;
     v->seq = b->last + 1;
+    if (b->iid) {                 /* format 2: one frame of the store journal */
+        pp__sj *j = b->s->sj;
+        pp__sjclaim c;
+        int rc = pp__load_rlx(&j->err);
+        if (!rc) rc = pp__sj_claim(j, PP__SJ_EVFRAME, &c);
+        if (__builtin_expect(rc != 0, 0)) { pp__poison(b, rc); return rc; }
+        pp__sj_enc_ev(c.f, b->iid, v);
+        pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_EVFRAME);
+        if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
+        PINNACLE_PERSIST_ASSERT(v->seq == b->last + 1);
+        b->last = v->seq;
+        pp__store_rel(&b->last_seq, v->seq);
+        return 0;
+    }
     uint8_t e[PP__ENTRY];
     if (b->mode == PP_JOURNAL_MMAP) {
         if (__builtin_expect(b->woff + PP__ENTRY > b->lim || (pp__load_rlx(&b->ctl) & PP__CTL_ROLL), 0)) {
@@ -2759,10 +3960,103 @@ static inline int pp__journal(pp_book *b, pp__ev *v) {
     return 0;
 }
 
+/* ---- the hot-path index: incremental growth ----
+ * At half load the index moves to a table twice the size without stopping
+ * the trading thread: the new table (zeroed ahead by the maintainer when it
+ * can) takes every insertion, and each event migrates PP__MIG_STEP slots of
+ * the old one. Until the old table is empty, lookups try the new table,
+ * then the old; the old one is never inserted into, and a deletion there is
+ * a tombstone (qty PP__TOMB), so no entry shifts past the migration point. */
+#define PP__MIG_STEP 16
+#define PP__TOMB INT64_MIN
+static inline pp__islot *pp__hfind(pp_book *b, uint64_t id) {
+    pp__islot *s = pp__idx_find(&b->idx, id);
+    if (s || !b->idx_old.t) return s;
+    s = pp__idx_find(&b->idx_old, id);
+    return s && s->qty != PP__TOMB ? s : NULL;
+}
+
+static inline int pp__in_old(const pp_book *b, const pp__islot *s) {
+    return b->idx_old.t && s >= b->idx_old.t && s <= b->idx_old.t + b->idx_old.mask;
+}
+
+static inline void pp__hdel(pp_book *b, pp__islot *s) {
+    if (pp__in_old(b, s)) { s->qty = PP__TOMB; return; }
+    uint64_t id = s->id;
+    pp__idx_del(&b->idx, s);
+    if (b->idx_old.t) {                           /* its migrated copy must not come back */
+        pp__islot *o = pp__idx_find(&b->idx_old, id);
+        if (o) o->qty = PP__TOMB;
+    }
+}
+
+static void pp__hmigrate(pp_book *b, uint64_t steps) {
+    uint64_t cap = b->idx_old.mask + 1, end = b->idx_mig + steps < cap ? b->idx_mig + steps : cap;
+    for (uint64_t i = b->idx_mig; i < end; i++) {
+        const pp__islot *o = &b->idx_old.t[i];
+        if (!o->id || o->qty == PP__TOMB) continue;
+        PINNACLE_PERSIST_ASSERT(!pp__idx_find(&b->idx, o->id));
+        *pp__idx_slot(&b->idx, o->id) = *o;
+        b->idx.n++;
+    }
+    b->idx_mig = end;
+    if (end < cap) return;
+    pp__islot *done = b->idx_old.t;               /* freeing 100s of MiB is not the trading thread's job */
+    b->idx_old.t = NULL; b->idx_old.n = 0; b->idx_old.mask = 0;
+    pp__islot *none = NULL;
+    if (!(b->iid && __atomic_compare_exchange_n(&b->idx_garbage, &none, done, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
+        PINNACLE_PERSIST_FREE(done);
+}
+
+static inline void pp__hstep(pp_book *b) {
+    if (__builtin_expect(b->idx_old.t != NULL, 0)) pp__hmigrate(b, PP__MIG_STEP);
+    pp__store_rlx(&b->idx_n_pub, b->idx.n + b->idx_old.n);
+}
+
+/* Room for one more entry: starts a growth at half load. */
+static int pp__hroom(pp_book *b) {
+    if (__builtin_expect((b->idx.n + 1) * 2 <= b->idx.mask + 1, 1)) return 0;
+    if (b->idx_old.t) pp__hmigrate(b, UINT64_MAX);  /* cannot happen at these loads; finish, to be sure */
+    if ((b->idx.n + 1) * 2 <= b->idx.mask + 1) return 0;
+    uint64_t cap = (b->idx.mask + 1) * 2;
+    pp__islot *t = __atomic_exchange_n(&b->idx_spare, (pp__islot *)NULL, __ATOMIC_ACQUIRE);
+    if (t) {
+        uint64_t have = b->idx_spare_cap;
+        pp__store_rel(&b->idx_spare_busy, 0);     /* the maintainer may make the next one */
+        if (have != cap) { PINNACLE_PERSIST_FREE(t); t = NULL; }
+    }
+    if (!t) {
+        t = (pp__islot *)pp__alloc((size_t)cap * sizeof *t);
+        if (!t) return PP_ENOMEM;
+        pp__bump(&b->st_grow);                    /* the maintainer had none ready: made here */
+    }
+    b->idx_old = b->idx;
+    b->idx_old.n = 0;                             /* entries left there are counted in idx.n when migrated */
+    b->idx.t = t; b->idx.mask = cap - 1; b->idx.n = 0;
+    b->idx_mig = 0;
+    pp__store_rlx(&b->idx_cap_pub, cap);
+    pp__hmigrate(b, PP__MIG_STEP);
+    return 0;
+}
+
+/* Maintainer (format 2): free a migrated-out table, and make the next one
+ * ahead when the index passed a third of its size. */
+static void pp__idx_upkeep(pp_book *b) {
+    pp__islot *g = __atomic_exchange_n(&b->idx_garbage, (pp__islot *)NULL, __ATOMIC_ACQUIRE);
+    PINNACLE_PERSIST_FREE(g);
+    uint64_t cap = pp__load_rlx(&b->idx_cap_pub), n = pp__load_rlx(&b->idx_n_pub);
+    if (!cap || n * 3 <= cap || pp__load_acq(&b->idx_spare_busy)) return;
+    pp__islot *t = (pp__islot *)pp__alloc((size_t)(cap * 2) * sizeof *t);
+    if (!t) return;
+    b->idx_spare_cap = cap * 2;
+    pp__store_rlx(&b->idx_spare_busy, 1);
+    pp__store_rel(&b->idx_spare, t);          /* only the maintainer publishes, only when none is out */
+}
+
 PPDEF int pp_add(pp_book *b, const pp_order *o) {
     if (!b || !o || o->id == 0 || o->qty <= 0 || (o->side != PP_BUY && o->side != PP_SELL)) return PP_EINVAL;
-    if (pp__idx_find(&b->idx, o->id)) return PP_EEXIST;
-    if (__builtin_expect((b->idx.n + 1) * 2 > b->idx.mask + 1, 0) && pp__idx_grow(&b->idx)) return PP_ENOMEM;
+    if (pp__hfind(b, o->id)) return PP_EEXIST;
+    if (pp__hroom(b)) return PP_ENOMEM;
     pp__ev v;
     v.type = PP_EV_ADD; v.side = o->side; v.id = o->id; v.price = o->price; v.qty = o->qty; v.ts = o->ts_ns;
     int rc = pp__journal(b, &v);
@@ -2770,24 +4064,26 @@ PPDEF int pp_add(pp_book *b, const pp_order *o) {
     pp__islot *s = pp__idx_slot(&b->idx, o->id);
     s->id = o->id; s->qty = o->qty;
     b->idx.n++;
+    pp__hstep(b);
     return 0;
 }
 
 PPDEF int pp_cancel(pp_book *b, uint64_t id) {
     if (!b || !id) return PP_EINVAL;
-    pp__islot *s = pp__idx_find(&b->idx, id);
+    pp__islot *s = pp__hfind(b, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
     v.type = PP_EV_CANCEL; v.side = 0; v.id = id; v.price = 0; v.qty = 0; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
-    pp__idx_del(&b->idx, s);
+    pp__hdel(b, s);
+    pp__hstep(b);
     return 0;
 }
 
 PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
     if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__idx_find(&b->idx, id);
+    pp__islot *s = pp__hfind(b, id);
     if (!s) return PP_ENOENT;
     if (qty > s->qty) return PP_EOVERFILL;
     pp__ev v;
@@ -2795,19 +4091,21 @@ PPDEF int pp_execute(pp_book *b, uint64_t id, int64_t qty, int64_t price) {
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty -= qty;
-    if (s->qty == 0) pp__idx_del(&b->idx, s);
+    if (s->qty == 0) pp__hdel(b, s);
+    pp__hstep(b);
     return 0;
 }
 
 PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
     if (!b || !id || qty <= 0) return PP_EINVAL;
-    pp__islot *s = pp__idx_find(&b->idx, id);
+    pp__islot *s = pp__hfind(b, id);
     if (!s) return PP_ENOENT;
     pp__ev v;
     v.type = PP_EV_MODIFY; v.side = 0; v.id = id; v.price = price; v.qty = qty; v.ts = pp__now(b);
     int rc = pp__journal(b, &v);
     if (rc) return rc;
     s->qty = qty;
+    pp__hstep(b);
     return 0;
 }
 
@@ -2820,6 +4118,7 @@ PPDEF int pp_snapshot(pp_book *b) { return b ? pp__snapshot(b) : PP_EINVAL; }
 
 PPDEF int pp_compact(pp_book *b) {
     if (!b) return PP_EINVAL;
+    if (b->iid) return pp__store_compact(b->s, 1);
     return b->mode == PP_JOURNAL_MMAP ? pp__compact_mmap(b, 1) : pp__compact_strict(b, 1);
 }
 
@@ -2888,7 +4187,18 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
     o->applied_seq = b->applied;
     o->active_orders = b->shadow.n;
     pthread_mutex_unlock(&b->shadow_mu);
-    if (b->mode == PP_JOURNAL_MMAP) {
+    if (b->iid) {                 /* format 2: the store journal's figures */
+        pp__sj *j = b->s->sj;
+        pthread_mutex_lock(&j->mu);
+        uint64_t first = j->first_index;
+        pthread_mutex_unlock(&j->mu);
+        uint64_t tail = pp__load_acq(&j->tail);
+        o->journal_bytes = tail - first * j->data_bytes;
+        o->journal_segments = (tail >> j->shift) - first + 1;
+        o->store_flushes = pp__sj_stat(&j->st_flushes);
+        o->store_rounds = pp__sj_stat(&j->st_rounds);
+        o->segments_deleted = pp__sj_stat(&j->st_dropped);
+    } else if (b->mode == PP_JOURNAL_MMAP) {
         pthread_mutex_lock(&b->seg_mu);
         o->journal_bytes = pp__journal_bytes(b);
         for (pp__seg *g = b->segs; g; g = g->next) o->journal_segments++;
@@ -2900,7 +4210,7 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
     o->last_snapshot_seq = pp__load_acq(&b->snap_newest);
     o->oldest_snapshot_seq = pp__load_acq(&b->snap_oldest);
     o->compactions = pp__load_rlx(&b->st_compactions);
-    o->segments_deleted = pp__load_rlx(&b->st_deleted);
+    if (!b->iid) o->segments_deleted = pp__load_rlx(&b->st_deleted);
     o->rolls = pp__load_rlx(&b->st_rolls);
     o->ring_full_stalls = pp__load_rlx(&b->st_ring_full);
     o->grow_stalls = pp__load_rlx(&b->st_grow);
@@ -2939,7 +4249,8 @@ PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
     pp__spec_put(buf, &s);
     pp__put32(buf + PP__SPEC_REC, plg_crc32c(0, buf, PP__SPEC_REC));
     pp__put32(buf + PP__SPEC_REC + 4, 0);
-    int rc = pp__mkdir(b->mdir);
+    int rc = pp__book_dirs(b);
+    if (!rc) rc = pp__mkdir(b->mdir);
     char p[4096];
     snprintf(p, sizeof p, "%s/spec", b->mdir);
     if (!rc) rc = pp__from_plg_file(pp__write_file_durable(p, buf, sizeof buf, 0644));
@@ -3046,11 +4357,154 @@ PPDEF int64_t pp_conn_get(pp_store *S, const char *name, void *out, size_t cap) 
 }
 
 /* >>check ----------------------------------------------------------------- */
+/* pp_check of a format-2 store (read-only): the instrument's id from the
+ * catalog or its declaration, its snapshots, and one pass over the store
+ * journal counting its frames (seqs dense from the snapshot on). */
+typedef struct pp__chk2 { const char *name; uint32_t iid; uint64_t first, last, snap, entries, bytes; int gap; } pp__chk2;
+static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    pp__chk2 *c = (pp__chk2 *)ctx;
+    (void)pos;
+    if (f[8] == PP__SJ_DECLARE) {
+        unsigned nl = f[9];
+        if (!c->iid && nl == strlen(c->name) && memcmp(f + 24, c->name, nl) == 0) c->iid = pp__get32(f + 12);
+        return 0;
+    }
+    if (!c->iid || pp__get32(f + 12) != c->iid || !pp__is_evtype(f[8])) return 0;
+    uint64_t seq = pp__get64(f + 16);
+    if (!c->first) c->first = seq;
+    else if (seq != c->last + 1) return PP_ECORRUPT;
+    if (c->first > c->snap + 1 && seq == c->first) c->gap = 1;   /* starts after a hole the snapshot does not cover */
+    c->last = seq; c->entries++; c->bytes += len;
+    return 0;
+}
+
+static int pp__check2(const char *data_dir, const char *name, pp_check_result *out) {
+    pp__chk2 c;
+    memset(&c, 0, sizeof c);
+    c.name = name;
+    char *cat = pp__join(data_dir, "instruments.ppc");
+    char *bd = pp__join(data_dir, "books");
+    char *dir = bd ? pp__join(bd, name) : NULL, *sdir = dir ? pp__join(dir, "snapshots") : NULL;
+    char *jd = pp__join(data_dir, "journal");
+    int rc = (!cat || !sdir || !jd) ? PP_ENOMEM : 0;
+    uint8_t *buf = NULL; size_t len = 0;
+    if (!rc && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
+        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
+        size_t off = 16, n = pp__get32(buf + 8), nl = strlen(name);
+        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
+            size_t l = buf[off + 4];
+            if (off + 5 + l > len - 4) break;
+            if (l == nl && memcmp(buf + off + 5, name, nl) == 0) { c.iid = pp__get32(buf + off); break; }
+            off += 5 + l;
+        }
+    }
+    PINNACLE_PERSIST_FREE(buf);
+    out->mode = PP_JOURNAL_MMAP;
+    if (!rc && pp__is_dir(sdir)) rc = pp__load_snapshot(NULL, name, sdir, NULL, &c.snap, out);
+    pp__sj *j = NULL;
+    pp__sjwhere w;
+    memset(&w, 0, sizeof w);
+    if (!rc) {
+        rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__check2_frame, &c, &w);
+        if (rc) pp__chk_where(out, w.file, w.offset, w.detail);
+        else if (w.torn) { out->torn_tail = 1; pp__chk_where(out, w.file, w.offset, w.detail); }
+        if (j) {
+            pthread_mutex_lock(&j->mu);
+            out->segments = (j->tail >> j->shift) - j->first_index;
+            pthread_mutex_unlock(&j->mu);
+            pp__sj_free(j);
+        }
+    }
+    if (!rc && !c.iid) rc = PP_ENOENT;
+    if (!rc && c.gap) {
+        rc = PP_ECORRUPT;
+        pp__chk_where(out, jd, 0, "the journal's first frame of this instrument is after the seq its newest snapshot covers: entries missing");
+    }
+    out->journal_first_seq = c.first; out->journal_last_seq = c.last ? c.last : c.snap;
+    out->journal_bytes = c.bytes;
+    PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
+    return out->status = rc;
+}
+
+/* pp_list: format 2 names its instruments in the catalog and in
+ * declaration frames; format 1, by the directories holding journal/ or strict/. */
+typedef struct pp__lst { char (*names)[PP_MAX_NAME + 1]; size_t n, cap; } pp__lst;
+static int pp__lst_add(pp__lst *l, const char *name, size_t nl) {
+    for (size_t i = 0; i < l->n; i++) if (strlen(l->names[i]) == nl && memcmp(l->names[i], name, nl) == 0) return 0;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        void *p = PINNACLE_PERSIST_REALLOC(l->names, nc * sizeof *l->names);
+        if (!p) return PP_ENOMEM;
+        l->names = (char (*)[PP_MAX_NAME + 1])p; l->cap = nc;
+    }
+    memcpy(l->names[l->n], name, nl); l->names[l->n][nl] = 0; l->n++;
+    return 0;
+}
+static int pp__lst_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    (void)pos; (void)len;
+    if (f[8] != PP__SJ_DECLARE || !f[9] || f[9] > PP_MAX_NAME) return 0;
+    return pp__lst_add((pp__lst *)ctx, (const char *)f + 24, f[9]);
+}
+
+PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void *ctx) {
+    if (!data_dir || !visit) return PP_EINVAL;
+    pp__lst l;
+    memset(&l, 0, sizeof l);
+    int rc = 0;
+    char *mk = pp__join(data_dir, "STORE");
+    struct stat st;
+    if (!mk) return PP_ENOMEM;
+    if (stat(mk, &st) == 0) {
+        char *cat = pp__join(data_dir, "instruments.ppc"), *jd = pp__join(data_dir, "journal");
+        uint8_t *buf = NULL; size_t len = 0;
+        if (!cat || !jd) rc = PP_ENOMEM;
+        if (!rc && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
+            pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
+            size_t off = 16, n = pp__get32(buf + 8);
+            for (size_t i = 0; i < n && !rc && off + 5 <= len - 4; i++) {
+                size_t nl = buf[off + 4];
+                if (!nl || nl > PP_MAX_NAME || off + 5 + nl > len - 4) break;
+                rc = pp__lst_add(&l, (const char *)buf + off + 5, nl);
+                off += 5 + nl;
+            }
+        }
+        PINNACLE_PERSIST_FREE(buf);
+        pp__sj *j = NULL;
+        if (!rc) { rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__lst_frame, &l, NULL); if (j) pp__sj_free(j); }
+        if (rc == PP_ECORRUPT) rc = 0;            /* damage is pp_check's to report; list what was found */
+        PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(jd);
+    } else {
+        DIR *d = opendir(data_dir);
+        struct dirent *e;
+        if (!d) rc = pp__from_errno(errno);
+        while (!rc && d && (e = readdir(d)) != NULL) {
+            if (pp_valid_name(e->d_name) != 0) continue;
+            char *p = pp__join(data_dir, e->d_name);
+            char *pj = p ? pp__join(p, "journal") : NULL, *pl = p ? pp__join(p, "strict") : NULL;
+            if (!pj || !pl) rc = PP_ENOMEM;
+            else if (pp__is_dir(pj) || pp__is_dir(pl)) rc = pp__lst_add(&l, e->d_name, strlen(e->d_name));
+            PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(pj); PINNACLE_PERSIST_FREE(pl);
+        }
+        if (d) closedir(d);
+    }
+    PINNACLE_PERSIST_FREE(mk);
+    for (size_t i = 0; i < l.n && !rc; i++) rc = visit(l.names[i], ctx);
+    PINNACLE_PERSIST_FREE(l.names);
+    return rc;
+}
+
 PPDEF int pp_check(const char *data_dir, const char *name, pp_check_result *out) {
     if (!data_dir || !out) return PP_EINVAL;
     memset(out, 0, sizeof *out);
     int rc = pp_valid_name(name);
     if (rc) return out->status = rc;
+    {
+        char *mk = pp__join(data_dir, "STORE");
+        struct stat st;
+        int store2 = mk && stat(mk, &st) == 0;
+        PINNACLE_PERSIST_FREE(mk);
+        if (store2) return pp__check2(data_dir, name, out);
+    }
     char *dir = pp__join(data_dir, name);
     char *jdir = dir ? pp__join(dir, "journal") : NULL, *sdir = dir ? pp__join(dir, "snapshots") : NULL;
     char *ldir = dir ? pp__join(dir, "strict") : NULL;

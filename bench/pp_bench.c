@@ -26,6 +26,11 @@
  *              per-event lag, and the syncs (one per dirty book per round
  *              today) per second.
  *
+ *   --store (first argument, with either mode): the same on the store
+ *              journal (PP_STORE_JOURNAL, format 2: one journal, one syncer,
+ *              one flush per round for every book); the lag also with 1,000
+ *              active books, and the store's flushes per round.
+ *
  * Every figure is the median of `runs` runs. The machine this was written on is
  * a shared 2-core VM: noisy neighbours show up as outliers in max and P99.9.
  */
@@ -58,6 +63,7 @@ static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, 
 static double median(double *v, int n) { qsort(v, (size_t)n, sizeof *v, cmp_d); return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2; }
 
 static uint64_t rng_s = 42;
+static uint32_t store_flag;     /* --store: PP_STORE_JOURNAL */
 static inline uint64_t rnd(void) {
     uint64_t z = (rng_s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -76,7 +82,7 @@ static pp_config cfg_for(const char *dir, uint32_t expected) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
-    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT;
+    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT | store_flag;
     c.expected_orders = expected;
     c.ring_entries = 1u << 20;
     c.journal_segment_bytes = (uint64_t)4 << 30;
@@ -266,6 +272,15 @@ static void books_lag(pp_book **bk, int active, int rounds) {
     }
     double secs = (double)(plg_now_ns() - t0) / 1e9;
     for (int i = 0; i < active; i++) { pp_get_stats(bk[i], &st); syncs1 += st.syncs; }
+    if (store_flag) {           /* store-wide figures: the same in every book's stats */
+        static uint64_t f0, r0;
+        pp_get_stats(bk[0], &st);
+        printf("  store: %llu flushes in %llu sync rounds since the last line (%.2f per round)\n",
+               (unsigned long long)(st.store_flushes - f0), (unsigned long long)(st.store_rounds - r0),
+               st.store_rounds > r0 ? (double)(st.store_flushes - f0) / (double)(st.store_rounds - r0) : 0.0);
+        f0 = st.store_flushes; r0 = st.store_rounds;
+        syncs1 = syncs0;
+    }
     qsort(lag, nl, sizeof *lag, cmp_u64);
     double sum = 0;
     for (size_t i = 0; i < nl; i++) sum += (double)lag[i];
@@ -283,6 +298,7 @@ static int bench_books(int nbooks, const char *dir_in) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;                                 /* defaults otherwise */
+    c.flags = store_flag;
     pp_book **bk = (pp_book **)calloc((size_t)nbooks, sizeof *bk);
     for (int pass = 0; pass < 2; pass++) {
         double rss0 = rss_mb();
@@ -303,10 +319,10 @@ static int bench_books(int nbooks, const char *dir_in) {
                count_dir("/proc/self/fd") - fd0, (double)du(dir) / 1048576.0);
         fflush(stdout);
         if (pass == 1) {
-            static const int act[] = {1, 100, 400};
-            for (size_t k = 0; k < 3; k++) {
+            static const int act[] = {1, 100, 400, 1000};
+            for (size_t k = 0; k < (store_flag ? 4u : 3u); k++) {
                 int a = act[k] < nbooks ? act[k] : nbooks;
-                books_lag(bk, a, a >= 400 ? 20 : a >= 100 ? 40 : 200);
+                books_lag(bk, a, a >= 1000 ? 20 : a >= 400 ? 20 : a >= 100 ? 40 : 200);
                 if (a == nbooks) break;
             }
         }
@@ -320,6 +336,7 @@ static int bench_books(int nbooks, const char *dir_in) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--store") == 0) { store_flag = PP_STORE_JOURNAL; argv++; argc--; }
     if (argc > 2 && strcmp(argv[1], "--books") == 0)
         return bench_books(atoi(argv[2]), argc > 3 ? argv[3] : "build/bench/pp_data");
     snprintf(base, sizeof base, "%s", argc > 1 ? argv[1] : "build/bench/pp_data");

@@ -149,6 +149,7 @@ static pp_config make_cfg(const char *dir) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
+    c.flags = PP_STORE_JOURNAL;            /* one journal for the three books (format 2) */
     c.journal_sync_interval_ms = 5;
     c.snapshot_interval_ms = 150;          /* snapshots during the run (the default is 5 minutes) */
     c.keep_snapshots = 2;

@@ -7,7 +7,12 @@
  * pp_orders gives must be this one, order by order, at the same last seq.
  *
  * Scope: journals without a snapshot (recovery from seq 0). Market-data
- * entries (types 5..8) are valid entries that do not touch the book. */
+ * entries (types 5..8) are valid entries that do not touch the book.
+ *
+ * pd2_decode (at the end) does the same for format 2, the store journal of
+ * every instrument, from the "Format 2" section of the same document;
+ * tests/test_pinnacle_store.c checks pp_open and pp_check against it on
+ * mutated stores. */
 #ifndef FUZZ_PINNACLE_DECODE_H
 #define FUZZ_PINNACLE_DECODE_H
 #include <stdint.h>
@@ -126,4 +131,119 @@ static void pd_decode(pd_seg *s, size_t n, pd_book *b) {
         if (torn || (i + 1 < n && s[i + 1].first != expect)) break;
     }
 }
+/* ---- format 2: the store journal (docs/pinnacle-format.md, "Format 2") ----
+ * Segments journal/<index>.ppj of one store, the catalog instruments.ppc
+ * (optional), decoded into one book per instrument id. Scope: stores without
+ * snapshots (every book from seq 1). st->corrupt: recovery must refuse. */
+#define PD2_MAXB 16
+#define PD2_FN static __attribute__((unused))   /* the journal target uses pd_decode only */
+typedef struct pd2_store { pd_book b[PD2_MAXB]; char name[PD2_MAXB][65]; uint32_t iid[PD2_MAXB]; int nb, corrupt; size_t cap; } pd2_store;
+
+PD2_FN pd_book *pd2_book(pd2_store *s, uint32_t iid) {
+    for (int i = 0; i < s->nb; i++) if (s->iid[i] == iid) return &s->b[i];
+    return NULL;
+}
+PD2_FN int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t nl) {
+    if (!nl || nl > 64 || iid == 0) return 0;
+    for (int i = 0; i < s->nb; i++) {
+        if (s->iid[i] == iid) return strlen(s->name[i]) == nl && memcmp(s->name[i], name, nl) == 0;
+        if (strlen(s->name[i]) == nl && memcmp(s->name[i], name, nl) == 0) return 0;   /* one name, two ids */
+    }
+    if (s->nb == PD2_MAXB) return 0;
+    pd_book *b = &s->b[s->nb];
+    memset(b, 0, sizeof *b);
+    b->t = (pd_ord *)calloc(s->cap, sizeof *b->t);
+    if (!b->t) return 0;
+    b->mask = s->cap - 1;
+    memcpy(s->name[s->nb], name, nl); s->name[s->nb][nl] = 0;
+    s->iid[s->nb++] = iid;
+    return 1;
+}
+PD2_FN void pd2_free(pd2_store *s) { for (int i = 0; i < s->nb; i++) free(s->b[i].t); s->nb = 0; }
+
+/* CRC32C over salt (8 bytes LE) then more: the seed of a segment. */
+PD2_FN uint32_t pd2_seed(uint64_t salt) {
+    uint8_t sb[8];
+    for (int k = 0; k < 8; k++) sb[k] = (uint8_t)(salt >> (8 * k));
+    return pd_crc(0, sb, 8);
+}
+
+PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t catlen, pd2_store *st) {
+    size_t frames = 16;
+    for (size_t i = 0; i < n; i++) frames += segs[i].len / 64;
+    memset(st, 0, sizeof *st);
+    st->cap = 64;
+    while (st->cap < 2 * frames) st->cap *= 2;
+    if (cat) {                                  /* "PPCAT002", u32 count, u32 0, {u32 id, u8 len, name}, u32 crc */
+        if (catlen < 20 || memcmp(cat, "PPCAT002", 8) != 0 || (uint32_t)pd_le(cat + catlen - 4, 4) != pd_crc(0, cat, catlen - 4)) { st->corrupt = 1; return; }
+        size_t off = 16, cnt = (size_t)pd_le(cat + 8, 4);
+        for (size_t i = 0; i < cnt; i++) {
+            if (off + 5 > catlen - 4 || off + 5 + cat[off + 4] > catlen - 4) { st->corrupt = 1; return; }
+            if (!pd2_declare(st, (uint32_t)pd_le(cat + off, 4), cat + off + 5, cat[off + 4])) { st->corrupt = 1; return; }
+            off += 5 + (size_t)cat[off + 4];
+        }
+    }
+    uint64_t data_bytes = 0;
+    size_t used = n;
+    for (size_t i = 0; i < n; i++) {             /* headers */
+        const uint8_t *h = segs[i].p;
+        int ok = segs[i].len >= 4096 && memcmp(h, "PPSJRN01", 8) == 0 && (uint32_t)pd_le(h + 60, 4) == pd_crc(0, h, 60) &&
+                 pd_le(h + 8, 4) == 2 && pd_le(h + 12, 4) == 64 && pd_le(h + 24, 8) == segs[i].index;
+        uint64_t db = ok ? pd_le(h + 32, 8) : 0;
+        if (ok && (db < 65536 || (db & (db - 1)) || (data_bytes && db != data_bytes))) ok = 0;
+        if (!ok) {
+            int data = 0;
+            for (size_t k = 4096; k < segs[i].len && !data; k++) data = segs[i].p[k] != 0;
+            if (i + 1 == n && !data && (segs[i].len < 8 || memcmp(h, "PPSJRN01", 8) == 0)) { used = i; break; }   /* unused last one */
+            st->corrupt = 1; return;
+        }
+        if (i && segs[i].index != segs[i - 1].index + 1) { st->corrupt = 1; return; }
+        data_bytes = db;
+    }
+    for (size_t i = 0; i < used; i++) {
+        const uint8_t *h = segs[i].p;
+        uint64_t salt = pd_le(h + 16, 8), base = segs[i].index * data_bytes;
+        uint8_t mb[24];
+        memcpy(mb, h + 16, 8); memcpy(mb + 8, h + 512, 16);
+        uint64_t mend = 0, mflags = 0;
+        if ((uint32_t)pd_le(h + 528, 4) == pd_crc(0, mb, 24)) { mend = pd_le(h + 512, 8); mflags = pd_le(h + 520, 8); }
+        else for (int k = 0; k < 20; k++) if (h[512 + k]) { st->corrupt = 1; return; }
+        if (mend > data_bytes) { st->corrupt = 1; return; }
+        uint32_t seed = pd2_seed(salt);
+        size_t avail = segs[i].len - 4096;
+        if (avail > data_bytes) avail = (size_t)data_bytes;
+        const uint8_t *d0 = h + 4096;
+        size_t off = 0;
+        while (off + 64 <= avail) {
+            uint32_t len = (uint32_t)pd_le(d0 + off, 4);
+            if (len < 64 || len % 64 || len > 16384 || off + len > avail) break;
+            uint8_t pb[8];
+            for (int k = 0; k < 8; k++) pb[k] = (uint8_t)((base + off) >> (8 * k));
+            if ((uint32_t)pd_le(d0 + off + 4, 4) != pd_crc(pd_crc(seed, pb, 8), d0 + off + 8, len - 8)) break;
+            const uint8_t *f = d0 + off;
+            uint32_t iid = (uint32_t)pd_le(f + 12, 4);
+            if (f[8] == 16) {
+                if (len != 128 || !pd2_declare(st, iid, f + 24, f[9])) { st->corrupt = 1; return; }
+            } else if (f[8] >= 1 && f[8] <= 8) {
+                pd_book *b = pd2_book(st, iid);
+                pd_ev v;
+                v.type = f[8]; v.side = f[9]; v.seq = pd_le(f + 16, 8); v.id = pd_le(f + 24, 8);
+                v.price = (int64_t)pd_le(f + 32, 8); v.qty = (int64_t)pd_le(f + 40, 8); v.ts = pd_le(f + 48, 8);
+                if (len != 64 || !b || v.seq != b->last + 1 || !pd_apply(b, &v)) { st->corrupt = 1; return; }
+                b->last = v.seq;
+            } else if (f[8] != 0) { st->corrupt = 1; return; }
+            off += len;
+        }
+        if (off < mend) { st->corrupt = 1; return; }
+        if (off == data_bytes || ((mflags & 1) && off == mend)) continue;
+        for (size_t k = i + 1; k < used; k++) {     /* nothing after the end may be durable */
+            const uint8_t *g = segs[k].p;
+            uint8_t gb[24];
+            memcpy(gb, g + 16, 8); memcpy(gb + 8, g + 512, 16);
+            if ((uint32_t)pd_le(g + 528, 4) == pd_crc(0, gb, 24) && (pd_le(g + 512, 8) || (pd_le(g + 520, 8) & 1))) { st->corrupt = 1; return; }
+        }
+        break;
+    }
+}
+
 #endif

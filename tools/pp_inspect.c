@@ -506,6 +506,18 @@ static const char *verdict(int worst) {
     return worst == TOOL_OK ? "all recoverable" : worst == TOOL_DAMAGE ? "SOME CORRUPT" : "SOME NOT CHECKED (errors)";
 }
 
+typedef struct lister { char ***names; size_t *n, *cap; } lister;
+static int list_one(const char *name, void *ctx) {
+    lister *l = (lister *)ctx;
+    if (*l->n == *l->cap) {
+        char **nn = (char **)realloc(*l->names, (*l->cap *= 2) * sizeof **l->names);
+        if (!nn) { free(*l->names); *l->names = NULL; return PP_ENOMEM; }
+        *l->names = nn;
+    }
+    (*l->names)[(*l->n)++] = strdup(name);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     enum { OPT_FROM_TIME = 1000, OPT_TO_TIME };
     static const struct option longopts[] = {
@@ -557,18 +569,9 @@ int main(int argc, char **argv) {
             names[n++] = strdup(argv[optind]);
         }
     } else {
-        DIR *d = opendir(dir);
-        if (!d) { fprintf(stderr, "pp_inspect: %s: %s\n", dir, strerror(errno)); return TOOL_USAGE_OR_IO; }
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            char p[8192];
-            struct stat st;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (pp_valid_name(e->d_name) != 0 || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-            if (n == cap && !(names = (char **)realloc(names, (cap *= 2) * sizeof *names))) break;
-            names[n++] = strdup(e->d_name);
-        }
-        closedir(d);
+        lister ls = {&names, &n, &cap};
+        int lr = pp_list(dir, list_one, &ls);      /* both layouts (format 2: the catalog and the journal) */
+        if (lr && lr != PP_ENOMEM) { fprintf(stderr, "pp_inspect: %s: %s\n", dir, pp_strerror(lr)); return TOOL_USAGE_OR_IO; }
     }
     if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
     /* progress on a terminal only (each instrument is a full journal scan) */
