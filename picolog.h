@@ -1362,9 +1362,14 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
         if (ok == 2) {
             /* the rest of a record whose head was retired: every seq below it
-             * was written; after its LAST fragment comes seq + 1 */
+             * was written; after its LAST fragment comes seq + 1, of the same
+             * writer incarnation unless flagged EPOCH_START (so the skip rule
+             * can follow a page its writer left right after this fragment) */
             if (f.seq - 1 > s->last_seq) s->last_seq = f.seq - 1;
-            if (f.type == PLG__LAST) { s->expect = f.seq + 1; if (f.seq > s->last_seq) s->last_seq = f.seq; }
+            if (f.type == PLG__LAST) {
+                s->expect = f.seq + 1; s->epoch = f.epoch; s->have_epoch = 1;
+                if (f.seq > s->last_seq) s->last_seq = f.seq;
+            }
             s->off += step;
             continue;
         }

@@ -725,6 +725,75 @@ static void test_version_1_log_is_read_and_continued_densely(void) {
     CHECK_EQ(plg__get32(h + 8), 1);                   /* nothing converted */
 }
 
+/* plg_release retired the segment that held the head of a record whose LAST
+ * fragment opens the next segment, and the writer had left the rest of that
+ * page (the next record came while it was in flight). A walk from the start
+ * skips the continuation without knowing the seq before it: the LAST
+ * fragment gives the seq and the writer incarnation, so the next page's
+ * record is the log going on, not corruption. (Seen in a SIGKILL round with
+ * plg_release: "invalid record where seq 119 was expected, but valid records
+ * follow", plg_open refused the log.) */
+static int seg2_partial_pending(void *arg) {
+    tio *t = (tio *)arg;
+    pthread_mutex_lock(&t->mu);
+    int ok = t->qn == 1 && t->q[0].len == 4096 && !t->q[0].ready;
+    pthread_mutex_unlock(&t->mu);
+    return ok;
+}
+static void test_left_page_after_a_released_records_head(void) {
+    const char *dir = t_dir("plg_leftrel");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    plg_config c = cfg_for(dir);                      /* 64 KiB segments: 15 data pages */
+    c.io = &io; c.max_inflight = 4;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    static uint8_t big[15 * 4072 + 100];              /* fills segment 1, its LAST fragment opens segment 2 */
+    uint8_t small[100];
+    fill(big, sizeof big, 1, 25);
+    CHECK_EQ(append_retry(L, big, sizeof big), 1);
+    wait_until(one_pending, &t);                      /* segment 1's pages, held */
+    tio_release(&t, 0);
+    wait_until(seg2_partial_pending, &t);             /* then segment 2's first page, held */
+    REQUIRE(seg2_partial_pending(&t));
+    fill(small, sizeof small, 2, 25);
+    CHECK_EQ(plg_append(L, small, sizeof small), 2);  /* leaves that page, starts the next one */
+    wait_until(two_pending, &t);
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 2, 10000000000ll), 0);
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK_EQ(st.pages_left, 1);
+    CHECK_EQ(plg_release(L, 2), 0);                   /* segment 1 holds only record 1's head */
+    for (int i = 0; i < 10000; i++) { plg_get_stats(L, &st); if (st.segments_released >= 1) break; usleep(1000); }
+    REQUIRE(st.segments_released >= 1);
+    CHECK_EQ(plg_close(L), 0);
+    plg_reader *r; plg_record rec;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    CHECK_EQ(plg_reader_next(r, &rec), 1);
+    CHECK_EQ(rec.seq, 2);
+    CHECK(same(&rec, 100, 25));
+    CHECK_EQ(plg_reader_next(r, &rec), 0);
+    CHECK_EQ(plg_reader_seek(r, 2), 0);
+    CHECK_EQ(plg_reader_next(r, &rec), 1);
+    CHECK_EQ(rec.seq, 2);
+    plg_reader_close(r);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.last_seq, 2);
+    CHECK_EQ(cr.records, 1);
+    c.io = NULL;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 2);
+    write_records(L, 3, 100, 25);
+    CHECK_EQ(plg_close(L), 0);
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    uint64_t n = 0; int rc;
+    while ((rc = plg_reader_next(r, &rec)) == 1) { CHECK_EQ(rec.seq, n + 2); CHECK(same(&rec, 100, 25)); n++; }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(n, 4);
+    plg_reader_close(r);
+}
+
 static void test_write_error_poisons(void) {
     for (int m = 0; m < 3; m++) {   /* EIO, ENOSPC, short write */
         const char *dir = t_dir("plg_poison");
@@ -1290,6 +1359,7 @@ int main(void) {
     RUN(test_reader_skips_to_next_page_only_for_the_next_record);
     RUN(test_version_1_log_is_read_and_continued_densely);
     RUN(test_torn_record_after_a_left_page_ends_the_log_on_that_page);
+    RUN(test_left_page_after_a_released_records_head);
     RUN(test_write_error_poisons);
     RUN(test_fsync_error_poisons);
     RUN(test_write_eagain_is_not_locked);
