@@ -120,6 +120,12 @@
  *                             version 2 segment (default 0: through io_uring, so
  *                             the writer can start the next record's write
  *                             meanwhile; measured better, docs/performance.md)
+ *   PICOLOG_SYNC_ON_WRITER    1: in PLG_SYNC_FDATASYNC mode (AUTO on a disk
+ *                             without FUA) the writer thread calls fdatasync
+ *                             itself and waits for it (default 0: an io_uring
+ *                             IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, so the
+ *                             writer keeps packing and writing while a sync is
+ *                             in flight; docs/performance.md)
  *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
  *                             spin of 256 pauses) before it sleeps on the futex;
  *                             default 0: on a shared 2-core VM a longer spin
@@ -2137,6 +2143,15 @@ static int plg__lone_sync(const plg_log *L) {
     return PICOLOG_LONE_PAGE_SYNC || L->cur_seg < L->skip_from;
 }
 
+#ifndef PICOLOG_SYNC_ON_WRITER
+#define PICOLOG_SYNC_ON_WRITER 0
+#endif
+/* fdatasync mode: is the sync an operation in flight (io_uring, or the
+ * caller's plg_io), or a call the writer makes and waits for? */
+static int plg__sync_async(const plg_log *L) {
+    return L->io_kind == 2 || (L->io_kind == 0 && !PICOLOG_SYNC_ON_WRITER);
+}
+
 static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_seq, int partial, int is_sync) {
     uint32_t i = (L->wr_head + L->wr_n) % PLG__MAX_INFLIGHT;
     plg__wr *w = &L->wr[i];
@@ -2230,7 +2245,9 @@ static int plg__submit(plg_log *L, int stopping) {
         if (!n_full && !partial) break;
         uint64_t seg = L->g_sub / L->D + 1;
         if (seg != L->cur_seg) {
-            if (L->wr_n) break;
+            /* the old segment's sync, if one is due, goes through the ring
+             * too (below); the switch comes once it is done */
+            if (L->wr_n || (L->unsynced && plg__sync_async(L))) break;
             int e0 = errno, rc = plg__switch_segment(L, seg);
             if (rc) { int e = plg__load_rlx(&L->pa_errno); plg__poison(L, rc, e ? e : (errno ? errno : e0)); break; }
         }
@@ -2273,14 +2290,17 @@ static int plg__submit(plg_log *L, int stopping) {
         break;
     }
     if (L->g_sub == L->g_fill && L->fill_off == L->partial_off) L->oldest_ns = 0;
-    /* fdatasync mode: one sync covers every write completed before it. The
-     * writer thread calls it itself: an io_uring fsync would run on an io-wq
-     * worker, which on a busy machine waits for a CPU (milliseconds). */
+    /* fdatasync mode: one sync covers every write completed before it was
+     * submitted (`written`, moved only over retired writes), never one still
+     * in flight: durable moves to that target when the sync retires, in
+     * submission order. It goes out as soon as a completed write is not
+     * covered, while other writes may be in flight, and the writer goes on
+     * packing and writing meanwhile (PICOLOG_SYNC_ON_WRITER: it calls
+     * fdatasync itself and waits). */
     uint64_t target = plg__load_rlx(&L->written);
     if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) && L->unsynced) {
-        if (L->io_kind == 2) {
-            if (L->wr_n < PLG__MAX_INFLIGHT && plg__writes_inflight(L) == 0 &&
-                plg__wr_push(L, L->g_free, 0, target, 0, 1) == 0) {
+        if (plg__sync_async(L)) {
+            if (L->wr_n < PLG__MAX_INFLIGHT && plg__wr_push(L, L->g_free, 0, target, 0, 1) == 0) {
                 L->unsynced = 0;
                 did = 1;
             }

@@ -834,6 +834,94 @@ static void test_write_error_poisons(void) {
     }
 }
 
+/* fdatasync mode: a sync covers the writes that completed before it was
+ * submitted, never one still in flight, and the writer goes on writing while
+ * a sync is in flight. Each record (4072 bytes) is one page, one write. */
+static void tio_release_kind(tio *t, int is_sync) {   /* the oldest held sync, or write */
+    pthread_mutex_lock(&t->mu);
+    for (int i = 0; i < t->qn; i++) if (t->q[i].is_sync == is_sync && !t->q[i].ready) { t->q[i].ready = 1; break; }
+    pthread_mutex_unlock(&t->mu);
+}
+static int tio_count(tio *t, int is_sync) {
+    pthread_mutex_lock(&t->mu);
+    int n = 0;
+    for (int i = 0; i < t->qn; i++) n += t->q[i].is_sync == is_sync;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+typedef struct { tio *t; int syncs, writes; plg_log *L; uint64_t durable; } tio_want;
+static int tio_has(void *arg) {
+    tio_want *w = (tio_want *)arg;
+    return tio_count(w->t, 1) == w->syncs && tio_count(w->t, 0) == w->writes;
+}
+static int durable_is(void *arg) { tio_want *w = (tio_want *)arg; return plg_durable(w->L) == w->durable; }
+static void test_sync_covers_only_writes_completed_before_it(void) {
+    const char *dir = t_dir("plg_sync_order");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    plg_config c = cfg_for(dir);
+    c.io = &io; c.sync_mode = PLG_SYNC_FDATASYNC; c.max_inflight = 4;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    static uint8_t rec[4072];
+    tio_want w; memset(&w, 0, sizeof w); w.t = &t; w.L = L;
+#define EXPECT_HELD(s_, w_) do { w.syncs = (s_); w.writes = (w_); wait_until(tio_has, &w); \
+        CHECK_EQ(tio_count(&t, 1), (s_)); CHECK_EQ(tio_count(&t, 0), (w_)); } while (0)
+#define EXPECT_DURABLE(d_) do { w.durable = (d_); wait_until(durable_is, &w); usleep(20000); \
+        CHECK_EQ(plg_durable(L), (d_)); } while (0)
+    fill(rec, sizeof rec, 1, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 1);
+    EXPECT_HELD(0, 1);
+    tio_release_kind(&t, 0);                          /* write 1 completes: its sync goes out */
+    EXPECT_HELD(1, 0);
+    EXPECT_DURABLE(0);
+    fill(rec, sizeof rec, 2, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 2);
+    EXPECT_HELD(1, 1);                                /* written while the sync is in flight */
+    tio_release_kind(&t, 1);                          /* the sync completes before the later write */
+    EXPECT_DURABLE(1);
+    EXPECT_HELD(0, 1);
+    tio_release_kind(&t, 0);                          /* write 2 completes: its own sync */
+    EXPECT_HELD(1, 0);
+    EXPECT_DURABLE(1);
+    tio_release_kind(&t, 1);
+    EXPECT_DURABLE(2);
+    /* a sync submitted while a later write is in flight, completing first */
+    fill(rec, sizeof rec, 3, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 3);
+    EXPECT_HELD(0, 1);
+    fill(rec, sizeof rec, 4, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 4);
+    EXPECT_HELD(0, 2);
+    tio_release_kind(&t, 0);                          /* write 3 completes, write 4 is in flight */
+    EXPECT_HELD(1, 1);
+    tio_release_kind(&t, 1);                          /* its sync completes before write 4 */
+    EXPECT_DURABLE(2);                                /* but counts after it: submission order */
+    tio_release_kind(&t, 0);
+    EXPECT_HELD(1, 0);
+    EXPECT_DURABLE(3);                                /* write 4 is not covered by that sync */
+    tio_release_kind(&t, 1);
+    EXPECT_DURABLE(4);
+    /* write 6 completes before write 5: nothing is synced past the gap */
+    fill(rec, sizeof rec, 5, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 5);
+    EXPECT_HELD(0, 1);
+    fill(rec, sizeof rec, 6, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 6);
+    EXPECT_HELD(0, 2);
+    tio_release(&t, 1);                               /* write 6 */
+    EXPECT_HELD(0, 1);
+    EXPECT_DURABLE(4);
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 6, 10000000000ll), 0);
+#undef EXPECT_HELD
+#undef EXPECT_DURABLE
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 4072, 26, &rc), 6);
+    CHECK_EQ(rc, 0);
+}
+
 static void test_fsync_error_poisons(void) {
     const char *dir = t_dir("plg_fsync_poison");
     tio t; plg_io io; tio_init(&t, &io);
@@ -1362,6 +1450,7 @@ int main(void) {
     RUN(test_left_page_after_a_released_records_head);
     RUN(test_write_error_poisons);
     RUN(test_fsync_error_poisons);
+    RUN(test_sync_covers_only_writes_completed_before_it);
     RUN(test_write_eagain_is_not_locked);
     RUN(test_ring_full);
     RUN(test_no_threads_mode_writes_at_close);
