@@ -120,12 +120,6 @@
  *                             version 2 segment (default 0: through io_uring, so
  *                             the writer can start the next record's write
  *                             meanwhile; measured better, docs/performance.md)
- *   PICOLOG_SYNC_ON_WRITER    1: in PLG_SYNC_FDATASYNC mode (AUTO on a disk
- *                             without FUA) the writer thread calls fdatasync
- *                             itself and waits for it (default 0: an io_uring
- *                             IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, so the
- *                             writer keeps packing and writing while a sync is
- *                             in flight; docs/performance.md)
  *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
  *                             spin of 256 pauses) before it sleeps on the futex;
  *                             default 0: on a shared 2-core VM a longer spin
@@ -234,7 +228,17 @@ enum plg_flags {
      * the page is rewritten with it. Default (off): the record starts the
      * next page and its own write at once (lower latency; the rest of that
      * page stays unused). Also for tests that compute record offsets. */
-    PLG_PACK_DENSE = 1u << 4
+    PLG_PACK_DENSE = 1u << 4,
+    /* PLG_SYNC_FDATASYNC (AUTO on a disk without FUA) through io_uring: the
+     * sync is an IORING_OP_FSYNC (DATASYNC) in flight, submitted once a
+     * write completed, and the writer goes on packing and writing meanwhile
+     * (one write overlaps it) instead of calling fdatasync and waiting. It
+     * covers only writes completed before it; durable moves when it
+     * retires, in submission order. Off by default: on a CPU-starved 2-core
+     * VM the io-wq worker that runs the sync waits for a CPU and this
+     * measured slower (docs/performance.md); measure on your machine. A
+     * custom plg_io always syncs this way. */
+    PLG_SYNC_IN_FLIGHT = 1u << 5
 };
 
 /* Steps of a record's way to durable, for PICOLOG_TRACE (see COMPILE-TIME
@@ -2143,13 +2147,11 @@ static int plg__lone_sync(const plg_log *L) {
     return PICOLOG_LONE_PAGE_SYNC || L->cur_seg < L->skip_from;
 }
 
-#ifndef PICOLOG_SYNC_ON_WRITER
-#define PICOLOG_SYNC_ON_WRITER 0
-#endif
-/* fdatasync mode: is the sync an operation in flight (io_uring, or the
- * caller's plg_io), or a call the writer makes and waits for? */
+/* fdatasync mode: is the sync an operation in flight (the caller's plg_io,
+ * or io_uring with PLG_SYNC_IN_FLIGHT), or a call the writer makes and waits
+ * for? */
 static int plg__sync_async(const plg_log *L) {
-    return L->io_kind == 2 || (L->io_kind == 0 && !PICOLOG_SYNC_ON_WRITER);
+    return L->io_kind == 2 || (L->io_kind == 0 && (L->cfg.flags & PLG_SYNC_IN_FLIGHT));
 }
 
 static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_seq, int partial, int is_sync) {
@@ -2239,7 +2241,11 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
 static int plg__submit(plg_log *L, int stopping) {
     int did = 0;
     uint64_t now = 0;
-    while (!plg__load_rlx(&L->error) && plg__writes_inflight(L) < L->cfg.max_inflight) {
+    /* fdatasync mode, a sync in flight: one write may overlap it; a second
+     * would only be synced after that write anyway (one sync at a time), so
+     * records batch into it instead of each starting a page of its own */
+    uint32_t slots = L->sync_inflight && L->cfg.sync_mode == PLG_SYNC_FDATASYNC ? 1 : L->cfg.max_inflight;
+    while (!plg__load_rlx(&L->error) && plg__writes_inflight(L) < slots) {
         uint64_t n_full = L->g_fill - L->g_sub;
         int partial = L->fill_off > L->partial_off;
         if (!n_full && !partial) break;
@@ -2295,8 +2301,9 @@ static int plg__submit(plg_log *L, int stopping) {
      * in flight: durable moves to that target when the sync retires, in
      * submission order. It goes out as soon as a completed write is not
      * covered, while other writes may be in flight, and the writer goes on
-     * packing and writing meanwhile (PICOLOG_SYNC_ON_WRITER: it calls
-     * fdatasync itself and waits). */
+     * packing and writing meanwhile (plg_io, PLG_SYNC_IN_FLIGHT). Otherwise
+     * the writer thread calls it itself: an io_uring fsync runs on an io-wq
+     * worker, which on a busy machine waits for a CPU (measured slower). */
     uint64_t target = plg__load_rlx(&L->written);
     if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) && L->unsynced) {
         if (plg__sync_async(L)) {

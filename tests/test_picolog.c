@@ -1313,11 +1313,14 @@ static void test_config_validation(void) {
 }
 
 static void test_sync_modes(void) {
-    int modes[3] = { PLG_SYNC_DSYNC, PLG_SYNC_FDATASYNC, PLG_SYNC_NONE_UNSAFE };
-    for (int m = 0; m < 3; m++) {
+    /* the fourth: fdatasync as an io_uring operation in flight, across
+     * segment switches (64 KiB segments) */
+    int modes[4] = { PLG_SYNC_DSYNC, PLG_SYNC_FDATASYNC, PLG_SYNC_NONE_UNSAFE, PLG_SYNC_FDATASYNC };
+    for (int m = 0; m < 4; m++) {
         const char *dir = t_dir("plg_modes");
         plg_config c = cfg_for(dir);
         c.sync_mode = modes[m];
+        if (m == 3) c.flags |= PLG_SYNC_IN_FLIGHT;
         plg_log *L;
         REQUIRE(plg_open(&L, &c) == 0);
         write_records(L, 2000, 100, 4);
