@@ -44,11 +44,14 @@
  *              A full ring returns PLG_EFULL at once and consumes no number.
  *   writer     one background thread drains everything available, frames each
  *              record (length, sequence, epoch, CRC32C) into 4 KiB pages, and
- *              writes runs of pages: at once when the device is idle, batched
- *              while writes are in flight, never holding a record longer than
- *              flush_interval_ns; a lone page on an idle device goes out as a
- *              synchronous RWF_DSYNC write. Completions move `written`, and,
- *              once the data is on stable storage, `durable`, contiguously.
+ *              writes runs of pages: at once while a write slot is free (up
+ *              to max_inflight in flight), batched only while every slot is
+ *              busy. A record that arrives while the partly filled page is in
+ *              flight starts the next page and its own write at once (format
+ *              version 2; PLG_PACK_DENSE: wait and rewrite the page instead).
+ *              Completions move `written`, and, once the data is on stable
+ *              storage, `durable`, over the contiguous prefix of completed
+ *              writes, whatever order they complete in.
  *   on disk    a directory of preallocated, pre-zeroed segment files. Records
  *              larger than a page span pages as fragments. The format is in
  *              docs/picolog-format.md.
@@ -112,6 +115,11 @@
  *                             seq: the record, or the last one a write or sync
  *                             covers); for latency breakdowns (bench/); default
  *                             nothing
+ *   PICOLOG_LONE_PAGE_SYNC    1: a lone page on an idle device is a synchronous
+ *                             RWF_DSYNC write from the writer thread even in a
+ *                             version 2 segment (default 0: through io_uring, so
+ *                             the writer can start the next record's write
+ *                             meanwhile; measured better, docs/performance.md)
  *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
  *                             spin of 256 pauses) before it sleeps on the futex;
  *                             default 0: on a shared 2-core VM a longer spin
@@ -214,7 +222,23 @@ enum plg_flags {
      * caller's thread (making any segment it switches to). Nothing becomes
      * durable before plg_close (plg_wait cannot succeed earlier), and
      * plg_truncate / plg_reset are refused with PLG_EINVAL. */
-    PLG_TEST_NO_THREADS = 1u << 3
+    PLG_TEST_NO_THREADS = 1u << 3,
+    /* Pack every page full, as format version 1 did: a record that arrives
+     * while the partly filled page is in flight waits for that write, and
+     * the page is rewritten with it. Default (off): the record starts the
+     * next page and its own write at once (lower latency; the rest of that
+     * page stays unused). Also for tests that compute record offsets. */
+    PLG_PACK_DENSE = 1u << 4,
+    /* PLG_SYNC_FDATASYNC (AUTO on a disk without FUA) through io_uring: the
+     * sync is an IORING_OP_FSYNC (DATASYNC) in flight, submitted once a
+     * write completed, and the writer goes on packing and writing meanwhile
+     * (one write overlaps it) instead of calling fdatasync and waiting. It
+     * covers only writes completed before it; durable moves when it
+     * retires, in submission order. Off by default: on a CPU-starved 2-core
+     * VM the io-wq worker that runs the sync waits for a CPU and this
+     * measured slower (docs/performance.md); measure on your machine. A
+     * custom plg_io always syncs this way. */
+    PLG_SYNC_IN_FLIGHT = 1u << 5
 };
 
 /* Steps of a record's way to durable, for PICOLOG_TRACE (see COMPILE-TIME
@@ -291,6 +315,9 @@ typedef struct plg_stats {
     uint64_t discarded_bytes, discarded_records;
     const char *quarantine;
     uint64_t mark;                        /* durable mark last persisted in the meta file */
+    uint64_t pages_left;                  /* partly filled pages whose rest was left unwritten: a record
+                                           * came while the page was in flight, and started the next
+                                           * page at once instead of waiting for that write */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -714,17 +741,23 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
  *   4 u16 payload length          6 u8 type (FULL FIRST MIDDLE LAST)
  *   7 u8 flags (EPOCH_START)      8 u32 epoch (random per writer incarnation)
  *  12 u32 aux (FULL/FIRST: whole record length)   16 u64 sequence number
- * Fragments never cross a page; a page tail shorter than 32 bytes is padding. */
+ * Fragments never cross a page; a page tail shorter than 32 bytes is padding.
+ * Version 2: a writer that has the partly filled tail page in flight starts
+ * the next record on the next page; the rest of the page is never written.
+ * The record there is exactly the next seq, same epoch, FULL or FIRST, no
+ * EPOCH_START (plg__scan_skip). Version 1 segments never leave such a gap. */
 enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__F_EPOCH_START 1u
 #define PLG__MAX_RECORD   PLG_MAX_RECORD_BYTES   /* one limit for writer and reader */
 #define PLG__MAX_SEGMENT  ((uint64_t)1 << 40)
 #define PLG__MAX_WINDOW   ((uint64_t)62 * (64u << 20) + PLG_PAGE_SIZE)   /* max_inflight * max_write_bytes + 4 KiB */
 #define PLG__SEG_MAGIC    "PICOLOG1"
-#define PLG__VERSION      1u
+#define PLG__VERSION      2u   /* what new segments get; 1 and 2 are read */
+#define PLG__VERSION_MIN  1u
 
 typedef struct plg__seghdr {
     uint64_t log_id, seg_index, seg_size, window, created_ns;
+    uint32_t version;
 } plg__seghdr;
 
 static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
@@ -743,7 +776,9 @@ static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
 static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
     if (memcmp(page, PLG__SEG_MAGIC, 8) != 0) return PLG_EFORMAT;
     if (plg__get32(page + 60) != plg_crc32c(0, page, 60)) return PLG_ECORRUPT;
-    if (plg__get32(page + 8) != PLG__VERSION || plg__get32(page + 12) != PLG_PAGE_SIZE) return PLG_EFORMAT;
+    h->version = plg__get32(page + 8);
+    if (h->version < PLG__VERSION_MIN || h->version > PLG__VERSION || plg__get32(page + 12) != PLG_PAGE_SIZE)
+        return PLG_EFORMAT;
     h->log_id = plg__get64(page + 16);
     h->seg_index = plg__get64(page + 24);
     h->seg_size = plg__get64(page + 32);
@@ -963,6 +998,7 @@ typedef struct plg__scan {
     char *dir;
     uint64_t log_id, seg_size, window, D;
     uint64_t seg_first, seg_last;
+    uint64_t v1_last;                        /* highest segment with a version 1 header, 0 = none */
     int fd; uint64_t fd_seg;
     uint8_t *chunk; uint64_t chunk_g; uint32_t chunk_n, ra;
     uint8_t *one;                            /* a single page for binary search */
@@ -970,6 +1006,7 @@ typedef struct plg__scan {
     uint64_t expect;                         /* next sequence number, 0 = any */
     uint32_t epoch; int have_epoch;
     int skip_cont;                           /* skip continuation fragments (after a seek) */
+    int skipped; uint64_t skip_g; uint32_t skip_off;   /* went on at page skip_g + 1 from here, no record since */
     int in_rec; uint64_t rec_seq; uint32_t rec_total, rec_len, rec_epoch; uint64_t rec_g; uint32_t rec_off;
     uint8_t *rec; size_t rec_cap;
     uint64_t *seg_seq;                       /* first seq of each segment, for seeks */
@@ -1080,6 +1117,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
             rc = PLG_ECORRUPT;
         }
         if (h.window > s->window) s->window = h.window;
+        if (h.version == 1) s->v1_last = segs[i];
     }
     PICOLOG_FREE(segs);
     if (rc) {
@@ -1214,6 +1252,12 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     s->done = 1;
     s->end_g = s->in_rec ? s->rec_g : xg;
     s->end_off = s->in_rec ? s->rec_off : xoff;
+    if (s->skipped && s->end_g == s->skip_g + 1 && s->end_off == 0) {
+        /* the record on the next page was torn: the log ends right after the
+         * last record, where the next writer goes on (never on a page start
+         * behind a gap, which only the record right after it may cross) */
+        s->end_g = s->skip_g; s->end_off = s->skip_off;
+    }
     if (s->status) return s->status;
     if (s->in_rec) s->torn = 1;
     for (uint64_t seg = plg__seg_of(s, s->end_g); invalid && seg <= plg__seg_of(s, xg); seg++)
@@ -1235,7 +1279,7 @@ static int plg__scan_end(plg__scan *s, int invalid) {
             /* a live log moved on while this walk read it: end for now; the
              * next call reads again from the start of the unfinished record */
             s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
-            s->chunk_n = 0; s->done = 0;
+            s->chunk_n = 0; s->done = 0; s->skipped = 0;
             plg__scan_setwhere(s, s->end_g, s->end_off);
             return 0;
         }
@@ -1286,10 +1330,28 @@ static int plg__scan_accept(plg__scan *s, const plg__frag *f) {
 }
 
 static void plg__scan_took(plg__scan *s, uint64_t seq, uint32_t epoch, uint32_t len) {
+    s->skipped = 0;
     s->last_seq = seq; s->last_epoch = epoch; s->expect = seq + 1;
     s->epoch = epoch; s->have_epoch = 1; s->skip_cont = 0;
     if (!s->first_seq) s->first_seq = seq;
     s->records++; s->bytes += len;
+}
+
+/* The fragment at (g, off) does not continue the log: does the next page
+ * start with it? A writer that had this partly filled page in flight put the
+ * next record there (format version 2): exactly the next seq, of the same
+ * writer incarnation (same epoch, not EPOCH_START), FULL or FIRST, with its
+ * own checksum, so stale bytes (an older incarnation, a reused segment) never
+ * pass. A read error here is left to plg__scan_end, which reads again. */
+static int plg__scan_skip(plg__scan *s) {
+    if (s->off == 0 || s->in_rec || !s->expect || !s->have_epoch) return 0;
+    int status = s->status;
+    const uint8_t *p = plg__scan_page(s, s->g + 1);
+    s->status = status;
+    plg__frag f;
+    if (!p || !plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f)) return 0;
+    return (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq == s->expect && f.epoch == s->epoch &&
+           !(f.flags & PLG__F_EPOCH_START);
 }
 
 static int plg__scan_next(plg__scan *s, plg_record *rec) {
@@ -1301,13 +1363,23 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         plg__frag f;
         int ok = plg__frag_get(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, &f);
         if (ok) ok = plg__scan_accept(s, &f);
+        if (!ok && plg__scan_skip(s)) {
+            s->skipped = 1; s->skip_g = s->g; s->skip_off = s->off;
+            s->g++; s->off = 0;
+            continue;
+        }
         if (!ok) return plg__scan_end(s, 1);
         uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
         if (ok == 2) {
             /* the rest of a record whose head was retired: every seq below it
-             * was written; after its LAST fragment comes seq + 1 */
+             * was written; after its LAST fragment comes seq + 1, of the same
+             * writer incarnation unless flagged EPOCH_START (so the skip rule
+             * can follow a page its writer left right after this fragment) */
             if (f.seq - 1 > s->last_seq) s->last_seq = f.seq - 1;
-            if (f.type == PLG__LAST) { s->expect = f.seq + 1; if (f.seq > s->last_seq) s->last_seq = f.seq; }
+            if (f.type == PLG__LAST) {
+                s->expect = f.seq + 1; s->epoch = f.epoch; s->have_epoch = 1;
+                if (f.seq > s->last_seq) s->last_seq = f.seq;
+            }
             s->off += step;
             continue;
         }
@@ -1339,7 +1411,7 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
 /* Restart the walk at page g, not knowing the sequence number there. */
 static void plg__scan_restart(plg__scan *s, uint64_t g) {
     s->g = g; s->off = 0; s->expect = 0; s->have_epoch = 0; s->skip_cont = 1;
-    s->in_rec = 0; s->done = 0; s->status = 0; s->torn = 0;
+    s->in_rec = 0; s->done = 0; s->status = 0; s->torn = 0; s->skipped = 0;
     s->chunk_n = 0; s->ra = 4;
 }
 
@@ -1369,6 +1441,8 @@ typedef struct plg__wr {
     uint64_t g0, end_seq;
     uint32_t npages, expect;
     uint8_t partial, is_sync, done, failed, dsynced;
+    uint8_t final;        /* partial, and its page was left for the next one: nothing more goes in it */
+    uint8_t *buf;         /* partial: the shadow copy written */
 } plg__wr;
 
 #define PLG__MAX_INFLIGHT 64
@@ -1389,12 +1463,15 @@ struct plg_log {
     uint64_t log_id, seg_size, window, D;
     uint32_t epoch;
     /* writer: staging pages g map to slot g % S */
-    uint8_t *stage, *shadow; size_t stage_len; uint32_t S;
+    uint8_t *stage, *shadow; size_t stage_len; uint32_t S;   /* shadow: max_inflight pages after stage */
+    uint32_t shadow_next;             /* round robin: a shadow is reused max_inflight partial writes later */
+    uint64_t tail_busy;               /* g + 1 of the partly filled page in flight, 0 = none */
+    uint64_t skip_from;               /* first segment where a page in flight may be left (version 2) */
     uint64_t *slot_end;
     uint64_t g_fill, g_sub, g_free;
     uint64_t g_synced; int unsynced;   /* fdatasync mode: pages below g_synced are on stable storage */
     uint32_t fill_off, partial_off;
-    int tail_inflight, epoch_start, broken;
+    int epoch_start, broken;
     uint64_t fill_end_seq, cseq, ctail;
     uint32_t pack_done;
     uint64_t oldest_ns;
@@ -1417,7 +1494,7 @@ struct plg_log {
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
-    uint64_t st_released, st_recycled, st_dirsyncs;
+    uint64_t st_released, st_recycled, st_dirsyncs, st_pages_left;
     /* meta file (durable mark), written by the writer thread, or by
      * plg_open/plg_close while it is not running */
     int meta_fd; plg__meta meta; uint64_t mark_ns;
@@ -1998,6 +2075,24 @@ static int plg__next_page(plg_log *L) {
     return 1;
 }
 
+/* The partly filled page is in flight: rather than wait for that write and
+ * then rewrite the page, the next record starts the next page, and this
+ * page's write in flight is its last (format version 2; the reader skips to
+ * the next page when it holds exactly the next record). */
+static int plg__leave_page(plg_log *L) {
+    uint64_t g = L->g_fill;
+    PICOLOG_ASSERT(L->fill_off == L->partial_off);
+    PICOLOG_ASSERT(L->g_sub == g);
+    if (!plg__next_page(L)) return 0;
+    L->g_sub = g + 1;
+    for (uint32_t k = 0; k < L->wr_n; k++) {
+        plg__wr *w = &L->wr[(L->wr_head + k) % PLG__MAX_INFLIGHT];
+        if (w->partial && !w->done && w->g0 == g) w->final = 1;
+    }
+    plg__add_rlx(&L->st_pages_left, 1);
+    return 1;
+}
+
 /* Drain the ring into staging pages. Returns 1 if it packed anything. */
 static int plg__drain(plg_log *L) {
     plg__ring_ctl *c = L->rc;
@@ -2009,6 +2104,9 @@ static int plg__drain(plg_log *L) {
         uint32_t len = plg__get32(e), kind = plg__get32(e + 4);
         if (kind == PLG__RING_WRAP) { tail += L->cap - pos; continue; }
         PICOLOG_ASSERT(kind == PLG__RING_REC && len > 0);
+        if (L->pack_done == 0 && L->tail_busy == L->g_fill + 1 && L->g_fill / L->D + 1 >= L->skip_from &&
+            L->cfg.max_inflight > 1 && !plg__leave_page(L))   /* one slot: its page could not go out sooner */
+            goto out;
         while (L->pack_done < len) {
             if (PLG_PAGE_SIZE - L->fill_off < PLG__MIN_FRAG && !plg__next_page(L)) goto out;
             uint32_t room = PLG_PAGE_SIZE - L->fill_off - PLG__FRAG_HDR;
@@ -2038,6 +2136,24 @@ out:
 
 static uint32_t plg__writes_inflight(const plg_log *L) { return L->wr_n - L->sync_inflight; }
 
+#ifndef PICOLOG_LONE_PAGE_SYNC
+#define PICOLOG_LONE_PAGE_SYNC 0
+#endif
+/* A lone page on an idle device as a synchronous RWF_DSYNC write from the
+ * writer thread? Fastest for that page, but the writer is blocked meanwhile,
+ * so a record arriving then waits for it. In a version 2 segment the next
+ * record can start its own write at once instead, through io_uring. */
+static int plg__lone_sync(const plg_log *L) {
+    return PICOLOG_LONE_PAGE_SYNC || L->cur_seg < L->skip_from;
+}
+
+/* fdatasync mode: is the sync an operation in flight (the caller's plg_io,
+ * or io_uring with PLG_SYNC_IN_FLIGHT), or a call the writer makes and waits
+ * for? */
+static int plg__sync_async(const plg_log *L) {
+    return L->io_kind == 2 || (L->io_kind == 0 && (L->cfg.flags & PLG_SYNC_IN_FLIGHT));
+}
+
 static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_seq, int partial, int is_sync) {
     uint32_t i = (L->wr_head + L->wr_n) % PLG__MAX_INFLIGHT;
     plg__wr *w = &L->wr[i];
@@ -2045,11 +2161,17 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     w->g0 = g0; w->npages = npages; w->end_seq = end_seq;
     w->partial = (uint8_t)partial; w->is_sync = (uint8_t)is_sync;
     w->expect = is_sync ? 0 : npages * PLG_PAGE_SIZE;
+    if (partial) {
+        /* round robin: the partial write max_inflight ago has been retired,
+         * or writes_inflight would be at max_inflight */
+        w->buf = L->shadow + (size_t)(L->shadow_next++ % L->cfg.max_inflight) * PLG_PAGE_SIZE;
+        memcpy(w->buf, plg__slot(L, g0), PLG_PAGE_SIZE);
+    }
     L->wr_n++;
-    const void *buf = partial ? L->shadow : plg__slot(L, g0);
+    const void *buf = partial ? w->buf : plg__slot(L, g0);
     int r;
     PICOLOG_TRACE(is_sync ? PLG_TRACE_SYNC_BEGIN : PLG_TRACE_WRITE_SUBMIT, end_seq);
-    if (!is_sync && L->io_kind == 0 && L->wr_n == 1 && !L->unsynced && npages == 1 &&
+    if (!is_sync && L->io_kind == 0 && L->wr_n == 1 && !L->unsynced && npages == 1 && plg__lone_sync(L) &&
         L->cfg.sync_mode != PLG_SYNC_NONE_UNSAFE && !(L->cfg.flags & PLG_URING_ONLY)) {
         /* The device is idle and this is one page: a synchronous RWF_DSYNC
          * write from this thread is the lowest latency there is (no kernel
@@ -2089,7 +2211,7 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         PICOLOG_TRACE(w->is_sync ? PLG_TRACE_SYNC_END : PLG_TRACE_WRITE_DONE, w->end_seq);
         w->done = 1;
         if (w->is_sync) L->sync_inflight = 0;
-        if (w->partial) L->tail_inflight = 0;
+        if (w->partial && L->tail_busy == w->g0 + 1) L->tail_busy = 0;
         if (cq[i].res < 0) { w->failed = 1; plg__poison(L, plg__from_errno(-cq[i].res), -cq[i].res); }
         else if ((uint32_t)cq[i].res != w->expect) { w->failed = 1; plg__poison(L, PLG_ESHORT, 0); }
     }
@@ -2100,7 +2222,7 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         else if (w->is_sync) { plg__set_durable(L, w->end_seq); L->g_synced = w->g0; }
         else {
             if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
-            if (!w->partial) L->g_free = w->g0 + w->npages;
+            if ((!w->partial || w->final) && w->g0 + w->npages > L->g_free) L->g_free = w->g0 + w->npages;
             if (w->dsynced && !L->unsynced) { plg__set_durable(L, w->end_seq); L->g_synced = L->g_free; }
             else if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
             else L->unsynced = 1;
@@ -2119,17 +2241,26 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
 static int plg__submit(plg_log *L, int stopping) {
     int did = 0;
     uint64_t now = 0;
-    while (!plg__load_rlx(&L->error) && !L->tail_inflight && plg__writes_inflight(L) < L->cfg.max_inflight) {
+    /* fdatasync mode, a sync in flight: one write may overlap it; a second
+     * would only be synced after that write anyway (one sync at a time), so
+     * records batch into it instead of each starting a page of its own */
+    uint32_t slots = L->sync_inflight && L->cfg.sync_mode == PLG_SYNC_FDATASYNC ? 1 : L->cfg.max_inflight;
+    while (!plg__load_rlx(&L->error) && plg__writes_inflight(L) < slots) {
         uint64_t n_full = L->g_fill - L->g_sub;
         int partial = L->fill_off > L->partial_off;
         if (!n_full && !partial) break;
         uint64_t seg = L->g_sub / L->D + 1;
         if (seg != L->cur_seg) {
-            if (L->wr_n) break;
+            /* the old segment's sync, if one is due, goes through the ring
+             * too (below); the switch comes once it is done */
+            if (L->wr_n || (L->unsynced && plg__sync_async(L))) break;
             int e0 = errno, rc = plg__switch_segment(L, seg);
             if (rc) { int e = plg__load_rlx(&L->pa_errno); plg__poison(L, rc, e ? e : (errno ? errno : e0)); break; }
         }
-        int idle = plg__writes_inflight(L) == 0, due = stopping || idle;
+        /* in a version 2 segment a free slot is reason enough: a record
+         * never waits for another write; batches grow only while every
+         * slot is busy, i.e. when the device is the bottleneck */
+        int idle = plg__writes_inflight(L) == 0, due = stopping || idle || (seg >= L->skip_from && L->cfg.max_inflight > 1);
         if (!due) {
             if (!now) now = plg_now_ns();
             due = L->oldest_ns && now - L->oldest_ns >= L->cfg.flush_interval_ns;
@@ -2140,6 +2271,8 @@ static int plg__submit(plg_log *L, int stopping) {
             uint64_t to_seg_end = seg * L->D - L->g_sub, to_wrap = L->S - L->g_sub % L->S;
             if (n > to_seg_end) n = to_seg_end;
             if (n > to_wrap) n = to_wrap;
+            if (L->tail_busy > L->g_sub && L->tail_busy - 1 - L->g_sub < n) n = L->tail_busy - 1 - L->g_sub;
+            if (!n) break;                     /* the next page is a partial write still in flight */
             if (!due && n < L->max_write_pages) break;
             if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC) {
                 /* Completed but unsynced writes are in flight too, as far as a
@@ -2154,24 +2287,27 @@ static int plg__submit(plg_log *L, int stopping) {
             did = 1;
             continue;
         }
-        if (!due) break;
+        if (!due || L->tail_busy == L->g_fill + 1) break;
         if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && (L->g_fill + 1 - L->g_synced) * PLG_PAGE_SIZE > L->window) break;
-        memcpy(L->shadow, plg__slot(L, L->g_fill), PLG_PAGE_SIZE);
         if (plg__wr_push(L, L->g_fill, 1, L->fill_end_seq, 1, 0)) break;
-        L->tail_inflight = 1;
+        L->tail_busy = L->g_fill + 1;
         L->partial_off = L->fill_off;
         did = 1;
         break;
     }
     if (L->g_sub == L->g_fill && L->fill_off == L->partial_off) L->oldest_ns = 0;
-    /* fdatasync mode: one sync covers every write completed before it. The
-     * writer thread calls it itself: an io_uring fsync would run on an io-wq
-     * worker, which on a busy machine waits for a CPU (milliseconds). */
+    /* fdatasync mode: one sync covers every write completed before it was
+     * submitted (`written`, moved only over retired writes), never one still
+     * in flight: durable moves to that target when the sync retires, in
+     * submission order. It goes out as soon as a completed write is not
+     * covered, while other writes may be in flight, and the writer goes on
+     * packing and writing meanwhile (plg_io, PLG_SYNC_IN_FLIGHT). Otherwise
+     * the writer thread calls it itself: an io_uring fsync runs on an io-wq
+     * worker, which on a busy machine waits for a CPU (measured slower). */
     uint64_t target = plg__load_rlx(&L->written);
     if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) && L->unsynced) {
-        if (L->io_kind == 2) {
-            if (L->wr_n < PLG__MAX_INFLIGHT && plg__writes_inflight(L) == 0 &&
-                plg__wr_push(L, L->g_free, 0, target, 0, 1) == 0) {
+        if (plg__sync_async(L)) {
+            if (L->wr_n < PLG__MAX_INFLIGHT && plg__wr_push(L, L->g_free, 0, target, 0, 1) == 0) {
                 L->unsynced = 0;
                 did = 1;
             }
@@ -2315,6 +2451,7 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
         return rc;
     }
     L->log_id = s.log_id; L->seg_size = s.seg_size; L->window = s.window; L->D = s.D;
+    L->skip_from = s.v1_last + 1;                  /* an older picolog's segments: no page left in flight */
     plg__frag f;
     uint64_t k = s.seg_last;
     while (k > s.seg_first && !plg__scan_first_frag(&s, (k - 1) * s.D, &f)) k--;
@@ -2673,6 +2810,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->cfg.sync_mode = (cfg.io || (cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd)))
                                ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
     rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch, &stop_g);
+    if (L->cfg.flags & PLG_PACK_DENSE) L->skip_from = UINT64_MAX;    /* no segment leaves a page */
     if (rc == PLG_ENOENT) {                                /* a new log */
         rc = plg_random(&L->log_id, sizeof L->log_id);
         if (rc) goto fail;
@@ -2712,7 +2850,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->map = plg__buf_get(L, L->map_len);
     L->S = (uint32_t)((L->cfg.max_inflight + 1) * L->max_write_pages + 8);   /* in flight + one batch filling */
     if (L->S < 64) L->S = 64;
-    L->stage_len = ((size_t)L->S + 1) * PLG_PAGE_SIZE;
+    L->stage_len = ((size_t)L->S + L->cfg.max_inflight) * PLG_PAGE_SIZE;
     L->stage = (uint8_t *)plg__buf_get(L, L->stage_len);
     L->slot_end = (uint64_t *)PICOLOG_MALLOC(L->S * sizeof(uint64_t));
     if (!L->map || !L->stage || !L->slot_end) { rc = PLG_ENOMEM; goto fail; }
@@ -2859,6 +2997,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segments_released = plg__load_rlx(&L->st_released);
     o->segments_recycled = plg__load_rlx(&L->st_recycled);
     o->dir_syncs = plg__load_rlx(&L->st_dirsyncs);
+    o->pages_left = plg__load_rlx(&L->st_pages_left);
     pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
     o->prealloc_error = L->pa_err;
     o->prealloc_errno = plg__load_rlx(&L->pa_errno);
@@ -2923,7 +3062,7 @@ static void plg__pos_load(plg__scan *s, const plg__pos *p) {
     s->g = p->g; s->off = p->off; s->expect = p->expect; s->epoch = p->epoch; s->have_epoch = p->have_epoch;
     s->skip_cont = p->skip_cont; s->last_seq = p->last_seq; s->last_epoch = p->last_epoch;
     s->first_seq = p->first_seq; s->records = p->records; s->bytes = p->bytes;
-    s->in_rec = 0; s->done = 0; s->status = 0; s->torn = 0;
+    s->in_rec = 0; s->done = 0; s->status = 0; s->torn = 0; s->skipped = 0;
 }
 
 /* verified: every record up to seq `vseq` was reached by a walk from the
@@ -3008,7 +3147,7 @@ static void plg__reader_resume(plg_reader *r) {
     plg__scan *s = &r->s;
     plg__reader_relist(r);
     s->g = s->end_g; s->off = s->end_off;
-    s->in_rec = 0; s->done = 0; s->torn = 0; s->chunk_n = 0; s->ra = 4;
+    s->in_rec = 0; s->done = 0; s->torn = 0; s->chunk_n = 0; s->ra = 4; s->skipped = 0;
 }
 
 /* One step of the walk: a record is returned only at or below the live

@@ -139,7 +139,7 @@ static void *observer_main(void *arg) {
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
-                    "         [--rate R] [--stride K] [--warmup S] [--release] [--observe poll|wait|notify]\n"
+                    "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--observe poll|wait|notify]\n"
                     "         [--label NAME]\n");
     exit(2);
 }
@@ -173,6 +173,8 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--warmup"))) warmup = atof(v);
         else if (!strcmp(argv[i], "--release")) release = 1;
+        else if (!strcmp(argv[i], "--dense")) cfg.flags |= PLG_PACK_DENSE;   /* format 1's packing, to compare */
+        else if (!strcmp(argv[i], "--sync-in-flight")) cfg.flags |= PLG_SYNC_IN_FLIGHT;   /* fdatasync through io_uring */
         else if ((v = bench_opt(argc, argv, &i, "--observe")))
             observe = !strcmp(v, "poll") ? 0 : !strcmp(v, "wait") ? 1 : !strcmp(v, "notify") ? 2 : -1;
         else usage();
@@ -435,6 +437,7 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "writes_per_s", st.writes / secs, "1/s");
     bench_result(B, cfgname, "syncs_per_s", st.syncs / secs, "1/s");
     bench_result(B, cfgname, "segments_recycled", (double)st.segments_recycled, "segments");
+    bench_result(B, cfgname, "pages_left_per_s", st.pages_left / secs, "1/s");
     bench_result(B, cfgname, "rss_process_start_mib", rss_start / 1048576.0, "MiB");
     bench_result(B, cfgname, "rss_picolog_open_mib", ((double)rss_open - (double)rss_before) / 1048576.0, "MiB");
     bench_result(B, cfgname, "rss_picolog_end_mib", ((double)rss_end - (double)rss_before) / 1048576.0, "MiB");

@@ -113,7 +113,8 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
 
 static void usage(void) {
     fprintf(stderr, "usage: raw_bench [--mode direct|buffered] [--size B] [--qd N] [--dir D] [--duration S]\n"
-                    "         [--record B] [--file-size B] [--engine uring|pwritev2|fdatasync] [--rate R]\n               [--label NAME]\n");
+                    "         [--record B] [--file-size B] [--engine uring|pwritev2|fdatasync] [--rate R]\n"
+                    "         [--prep zero|fallocate] [--label NAME]\n");
     exit(2);
 }
 
@@ -124,7 +125,7 @@ static void pack(uint8_t *buf, size_t size, uint32_t rec_len, uint64_t *next_rec
 
 int main(int argc, char **argv) {
     const char *dir = getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "build/bench-data";
-    const char *mode = "direct", *label = NULL, *engine = "uring";
+    const char *mode = "direct", *label = NULL, *engine = "uring", *prep = "zero";
     double duration = 3.0;
     uint64_t size = 4096, file_size = 256ull << 20;
     uint32_t rec_len = BENCH_RECORD_DEFAULT;
@@ -142,6 +143,7 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--engine"))) engine = v;
         else if ((v = bench_opt(argc, argv, &i, "--rate"))) rate = atof(v);
+        else if ((v = bench_opt(argc, argv, &i, "--prep"))) prep = v;
         else usage();
     }
     int direct = !strcmp(mode, "direct");
@@ -170,10 +172,16 @@ int main(int argc, char **argv) {
     if (fd < 0) { fprintf(stderr, "open %s: %s\n", path, strerror(errno)); return 1; }
     uint8_t *bufs;
     if (posix_memalign((void **)&bufs, 4096, (size_t)size * (size_t)qd) != 0) return 1;
-    /* write the whole file once and sync it: later writes are overwrites */
+    /* write the whole file once and sync it: later writes are overwrites; or
+     * (--prep fallocate) only reserve it: each write then turns unwritten
+     * extents into written ones, a metadata change its sync must commit */
     memset(bufs, 0, (size_t)size * (size_t)qd);
-    for (uint64_t off = 0; off < file_size; off += size)
-        if (pwrite(fd, bufs, size, (off_t)off) != (ssize_t)size) { fprintf(stderr, "prefill: %s\n", strerror(errno)); return 1; }
+    if (!strcmp(prep, "fallocate")) {
+        if (fallocate(fd, 0, 0, (off_t)file_size) != 0) { fprintf(stderr, "fallocate: %s\n", strerror(errno)); return 1; }
+    } else if (!strcmp(prep, "zero")) {
+        for (uint64_t off = 0; off < file_size; off += size)
+            if (pwrite(fd, bufs, size, (off_t)off) != (ssize_t)size) { fprintf(stderr, "prefill: %s\n", strerror(errno)); return 1; }
+    } else usage();
     if (fdatasync(fd) != 0) { fprintf(stderr, "fdatasync: %s\n", strerror(errno)); return 1; }
     if (!direct) posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 

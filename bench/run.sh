@@ -3,6 +3,10 @@
 # the median of each number: a table on the terminal, a CSV in bench/results/.
 #
 #   bash bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only]
+#   bash bench/run.sh --paced   only the paced latencies (10k, 100k, 1M rec/s) and
+#                    the raw 4 KiB writes they are compared with, each rate also
+#                    with PLG_SYNC_IN_FLIGHT (fdatasync through io_uring instead of
+#                    on the writer thread), in the same rounds
 #   bash bench/run.sh --report bench/results/raw-bench-STAMP.txt   (tables again)
 #   (make bench builds the binaries, then runs this; make plot draws the CSV)
 #
@@ -18,22 +22,23 @@ RUNS=${BENCH_RUNS:-3}
 DUR=${BENCH_DURATION:-3}
 DATA=${BENCH_DIR:-build/bench-data}
 RES=bench/results
-SEEK=0; MAIN=1; REPORT=""
+SEEK=0; MAIN=1; REPORT=""; PACED=0
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift ;;
     --duration) DUR=$2; shift ;;
     --seek) SEEK=1 ;;
     --seek-only) SEEK=1; MAIN=0 ;;
+    --paced) PACED=1 ;;
     --report) REPORT=$2; shift ;;
-    *) echo "usage: bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only] [--paced]" >&2; exit 2 ;;
   esac
   shift
 done
 mkdir -p "$RES" "$DATA" "$B"
 export BENCH_DIR=$DATA
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-kind=bench; [ $MAIN = 0 ] && kind=seek
+kind=bench; [ $MAIN = 0 ] && kind=seek; [ $PACED = 1 ] && kind=paced
 raw=$RES/raw-$kind-$stamp.txt
 csv=$RES/$kind-$stamp.csv
 meta=$RES/meta-$kind-$stamp.txt
@@ -98,6 +103,24 @@ run() {
 cat "$meta" 2>/dev/null
 
 load() { echo "    load: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure: $(awk '/some/{print $2}' /proc/pressure/cpu 2>/dev/null); io pressure: $(awk '/some/{print $2}' /proc/pressure/io 2>/dev/null)"; }
+
+if [ $PACED = 1 ] && [ -z "$REPORT" ]; then
+  for round in $(seq 1 "$RUNS"); do
+    echo "== round $round of $RUNS (paced)"
+    load | tee -a "$meta"
+    run $B/raw_bench --duration "$DUR" --size 4096 --qd 1
+    run $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
+    run $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
+    run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 1
+    for rate in 10000 100000 1000000; do
+      run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
+      run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight
+    done
+    run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
+    load | tee -a "$meta"
+  done
+  MAIN=0
+fi
 
 if [ $MAIN = 1 ] && [ -z "$REPORT" ]; then
 for round in $(seq 1 "$RUNS"); do
@@ -194,6 +217,27 @@ awk -F, -v L="$best" 'NR>1 && $3=="durable_rps" && L>0 {printf "%s,%s,ratio_to_b
 cat "$csv.ratio" >> "$csv"; rm -f "$csv.ratio"
 cp "$csv" "$RES/latest-$kind.csv"
 cp "$meta" "$RES/latest-$kind-meta.txt"
+get() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {print $4; f=1} END{if(!f) print ""}' "$csv"; }
+# gm bench config metric: "median [min-max]" over the rounds
+gm() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {printf "%.4g [%.4g-%.4g]", $4, $7, $8; f=1} END{if(!f) printf "-"}' "$csv"; }
+if [ $PACED = 1 ]; then
+  echo
+  echo "paced durable latency, medians [min-max] over $RUNS rounds; x raw: per round, against that round's raw 4 KiB DSYNC write at depth 1 (the faster of io_uring and pwritev2)"
+  echo "  raw 4 KiB DSYNC write P50: io_uring $(gm raw_dsync 4k-qd1 lat_p50_us) us, pwritev2 $(gm raw_dsync 4k-pwritev2 lat_p50_us) us;" \
+       "write + fdatasync $(gm raw_dsync 4k-fdatasync lat_p50_us) us; raw floor at 10k/s (a DSYNC write per arrival) $(gm raw_dsync paced-10000-qd1 dur_p50_us) us"
+  printf "  %-30s %-24s %-24s %-22s %-22s\n" config "P50 us" "P99 us" "P50 x raw" "P99 x raw"
+  for c in paced-10000 paced-10000-inflight paced-100000 paced-100000-inflight paced-1000000 paced-1000000-inflight paced-10000-dsync; do
+    printf "  %-30s %-24s %-24s %-22s %-22s\n" "$c" "$(gm picolog "$c" dur_p50_us)" "$(gm picolog "$c" dur_p99_us)" \
+      "$(gm picolog "$c" dur_p50_us_vs_raw4k)" "$(gm picolog "$c" dur_p99_us_vs_raw4k)"
+  done
+  echo "  durable latency breakdown (P50 us: ring / batch / write / sync / wake):"
+  for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_p50_us" {print $2}' "$csv"); do
+    printf "    %-26s %s / %s / %s / %s / %s\n" "$c" "$(get picolog "$c" part_ring_p50_us)" "$(get picolog "$c" part_batch_p50_us)" \
+      "$(get picolog "$c" part_write_p50_us)" "$(get picolog "$c" part_sync_p50_us)" "$(get picolog "$c" part_wake_p50_us)"
+  done
+  echo "csv: $csv; machine and load: $meta"
+  exit 0
+fi
 if [ $MAIN = 0 ]; then
   echo "picolog seek: $(awk -F, '$1=="picolog_seek"{printf "%s %s=%s%s  ", $2, $3, $4, $5}' "$csv")"
   echo "csv: $csv"
@@ -201,7 +245,6 @@ if [ $MAIN = 0 ]; then
 fi
 
 # ---- the table ----------------------------------------------------------------
-get() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {print $4; f=1} END{if(!f) print ""}' "$csv"; }
 echo
 echo "medians of $RUNS runs, $DUR s each; machine shared with other work (see load lines above)"
 echo "device limit: raw O_DIRECT+RWF_DSYNC at picolog's write size ($(get raw_dsync same-qd4 write_bytes) B): $(printf '%.0f' "$limit") rec/s"
@@ -215,8 +258,6 @@ awk -F, 'NR>1 && $3=="durable_rps" {print $1 "," $2}' "$csv" | while IFS=, read 
 done
 
 # ---- issue 15's targets, side by side with the raw figures of the same run ----
-# gm bench config metric: "median [min-max]" over the rounds
-gm() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {printf "%.4g [%.4g-%.4g]", $4, $7, $8; f=1} END{if(!f) printf "-"}' "$csv"; }
 verdict() { awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN{ if (v=="") print "-"; else if ((d=="le" && v+0 <= t+0) || (d=="ge" && v+0 >= t+0)) print "met"; else print "missed" }'; }
 echo
 echo "issue 15 targets: medians [min-max over $RUNS rounds]; ratios are per round (each round against its own raw figures)"

@@ -236,6 +236,7 @@ static void test_torn_tail_every_sector(void) {
     for (int garble = 0; garble < 3; garble++) {      /* zeros, garbage, truncated file */
         for (uint64_t b = first; b < end; b += (quick() ? 1536 : 512)) {
             plg_config c = cfg_for(dir);
+            c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
             c.segment_size = 256 * 1024;
             char cmd[600]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); CHECK_EQ(system(cmd), 0);
             plg_log *L;
@@ -272,6 +273,7 @@ static void test_torn_tail_every_sector(void) {
 static void test_garbled_record_valid_behind(void) {
     const char *dir = t_dir("plg_garbled");
     plg_config c = cfg_for(dir);
+    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
     write_records(L, 300, 100, 6);
@@ -298,6 +300,7 @@ static void test_garbled_record_valid_behind(void) {
 static void test_mid_log_corruption(void) {
     const char *dir = t_dir("plg_corrupt");
     plg_config c = cfg_for(dir);
+    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
     c.max_write_bytes = 4096; c.max_inflight = 1;    /* window = 8 KiB */
     c.segment_size = 1024 * 1024;
     plg_log *L;
@@ -333,6 +336,7 @@ static void test_mid_log_corruption(void) {
 static void test_stale_other_log(void) {
     const char *a = t_dir("plg_stale_a"), *b = t_dir("plg_stale_b");
     plg_config ca = cfg_for(a), cb = cfg_for(b);
+    ca.flags |= PLG_PACK_DENSE; cb.flags |= PLG_PACK_DENSE;
     plg_log *L;
     REQUIRE(plg_open(&L, &ca) == 0); write_records(L, 300, 100, 1); REQUIRE(plg_close(L) == 0);
     REQUIRE(plg_open(&L, &cb) == 0); write_records(L, 50, 100, 1); REQUIRE(plg_close(L) == 0);
@@ -355,6 +359,7 @@ static void test_stale_other_log(void) {
 static void test_stale_earlier_incarnation(void) {
     const char *dir = t_dir("plg_stale_epoch");
     plg_config c = cfg_for(dir);
+    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0); write_records(L, 200, 100, 1); REQUIRE(plg_close(L) == 0);
     char f[600]; seg_path(f, sizeof f, dir, 1);
@@ -492,6 +497,303 @@ static void test_durable_is_contiguous(void) {
     CHECK_EQ(read_all(dir, 0, 0, &rc), 6);
 }
 
+/* A record that arrives while the partly filled page is in flight starts the
+ * next page and its own write at once (format version 2): it never waits for
+ * the write in flight. Each page is in one write only, durable still moves
+ * over completed writes in order, and the log reads back, reopens and
+ * continues densely. */
+static int one_pending(void *t) { return tio_pending((tio *)t) >= 1; }
+static int two_pending(void *t) { return tio_pending((tio *)t) >= 2; }
+static int three_pending(void *t) { return tio_pending((tio *)t) >= 3; }
+static void test_record_while_page_in_flight_starts_next_page(void) {
+    const char *dir = t_dir("plg_leave");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    plg_config c = cfg_for(dir);
+    c.io = &io; c.max_inflight = 4;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    uint8_t buf[100];
+    int (*pending_at_least[3])(void *) = {one_pending, two_pending, three_pending};
+    for (int i = 0; i < 3; i++) {
+        fill(buf, sizeof buf, (uint64_t)i + 1, 21);
+        CHECK_EQ(plg_append(L, buf, sizeof buf), i + 1);
+        wait_until(pending_at_least[i], &t);          /* its write starts while the others are held */
+    }
+    REQUIRE(tio_pending(&t) == 3);
+    pthread_mutex_lock(&t.mu);
+    uint64_t off0 = t.q[0].off;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(t.q[i].off, off0 + (uint64_t)i * 4096);   /* one page each, never the same page twice */
+        CHECK_EQ(t.q[i].len, 4096);
+    }
+    pthread_mutex_unlock(&t.mu);
+    tio_release(&t, 1);                               /* the second completes first: durable waits */
+    usleep(20000);
+    CHECK_EQ(plg_durable(L), 0);
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 3, 10000000000ll), 0);
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK_EQ(st.pages_left, 2);
+    fill(buf, sizeof buf, 4, 21);                     /* nothing in flight: it joins record 3's page */
+    CHECK_EQ(plg_append(L, buf, sizeof buf), 4);
+    CHECK_EQ(plg_wait(L, 4, 10000000000ll), 0);
+    plg_get_stats(L, &st);
+    CHECK_EQ(st.pages_left, 2);
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 21, &rc), 4);
+    CHECK_EQ(rc, 0);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.records, 4);
+    CHECK_EQ(cr.torn_tail, 0);
+    plg_reader *r; plg_record rec;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    for (uint64_t want = 4; want >= 1; want--) {
+        CHECK_EQ(plg_reader_seek(r, want), 0);
+        CHECK_EQ(plg_reader_next(r, &rec), 1);
+        CHECK_EQ(rec.seq, want);
+        CHECK(same(&rec, 100, 21));
+    }
+    plg_reader_close(r);
+    c.io = NULL;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 4);
+    write_records(L, 200, 100, 21);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(read_all(dir, 100, 21, &rc), 204);
+    CHECK_EQ(rc, 0);
+    /* a crash in which the first page's write was lost: the records after it,
+     * on the next pages, are a torn tail (they were never durable) */
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t zero[4096]; memset(zero, 0, sizeof zero);
+    poke(f, off0, zero, sizeof zero);
+    crash_before_mark(dir);
+    CHECK_EQ(read_all(dir, 100, 21, &rc), 0);
+    CHECK_EQ(rc, 0);
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 0);
+    plg_get_stats(L, &st);
+    CHECK(st.discarded_records >= 2);
+    write_records(L, 5, 100, 21);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(read_all(dir, 100, 21, &rc), 5);
+    CHECK_EQ(rc, 0);
+}
+
+/* The reader goes on at the next page's start only for exactly the next
+ * record of the same writer incarnation: another seq, another epoch, an
+ * EPOCH_START record or a continuation fragment there ends the log. */
+static void test_reader_skips_to_next_page_only_for_the_next_record(void) {
+    const char *dir = t_dir("plg_skiprule");
+    plg_config c = cfg_for(dir);
+    c.flags |= PLG_PACK_DENSE;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 2, 100, 22);                     /* records 1 and 2 at the start of data page 0 */
+    CHECK_EQ(plg_close(L), 0);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t hdr[4096], rec2[32];
+    int fd = open(f, O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK_EQ(pread(fd, hdr, sizeof hdr, 0), 4096);
+    CHECK_EQ(pread(fd, rec2, sizeof rec2, 4096 + 128), 32);
+    close(fd);
+    uint64_t log_id = plg__get64(hdr + 16);
+    uint32_t epoch = plg__get32(rec2 + 8);
+    CHECK_EQ(plg__get64(rec2 + 16), 2);
+    struct { uint64_t seq; uint32_t epoch; unsigned flags; int type; uint64_t want; } v[] = {
+        {3, epoch, 0, PLG__FULL, 3},                  /* the next record: the log goes on there */
+        {3, epoch ^ 1, 0, PLG__FULL, 2},              /* another incarnation's */
+        {3, epoch ^ 1, PLG__F_EPOCH_START, PLG__FULL, 2},
+        {3, epoch, PLG__F_EPOCH_START, PLG__FULL, 2},
+        {4, epoch, 0, PLG__FULL, 2},                  /* not the next seq */
+        {2, epoch, 0, PLG__FULL, 2},
+        {3, epoch, 0, PLG__LAST, 2},                  /* the rest of a record */
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint8_t page[4096], payload[100];
+        memset(page, 0, sizeof page);
+        fill(payload, sizeof payload, v[i].seq, 22);
+        plg__frag_put(page, log_id, v[i].type, v[i].flags, v[i].epoch, v[i].type == PLG__FULL ? 100 : 0,
+                      v[i].seq, payload, sizeof payload);
+        poke(f, 2 * 4096, page, sizeof page);         /* data page 1 */
+        int rc;
+        uint64_t n = read_all(dir, 100, 22, &rc);
+        if (n != v[i].want) fprintf(stderr, "  case %zu: read %llu records\n", i, (unsigned long long)n);
+        CHECK_EQ(n, v[i].want);
+        CHECK_EQ(rc, 0);
+        plg_check_result cr;
+        CHECK_EQ(plg_check(dir, &cr), 0);
+        CHECK_EQ(cr.records, v[i].want);
+    }
+}
+
+/* A crash tore a record that had started the page after a left page: the
+ * log ends right after the last whole record, on the left page, and the next
+ * writer goes on there. (Going on at the torn record's page start, behind
+ * the gap, put the new incarnation's first record, flagged EPOCH_START,
+ * where the reader's skip rule does not follow: every record written after
+ * the crash was lost to readers.) */
+static void test_torn_record_after_a_left_page_ends_the_log_on_that_page(void) {
+    const char *dir = t_dir("plg_lefttorn");
+    plg_config c = cfg_for(dir);
+    c.flags |= PLG_PACK_DENSE;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 2, 100, 24);                     /* records 1 and 2 on data page 0 */
+    CHECK_EQ(plg_close(L), 0);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t hdr[4096], rec2[32];
+    int fd = open(f, O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK_EQ(pread(fd, hdr, sizeof hdr, 0), 4096);
+    CHECK_EQ(pread(fd, rec2, sizeof rec2, 4096 + 128), 32);
+    close(fd);
+    static uint8_t page[4096], payload[4072];
+    memset(page, 0, sizeof page);
+    memset(payload, 7, sizeof payload);
+    /* record 3 (9000 bytes) began on data page 1; its later fragments never landed */
+    plg__frag_put(page, plg__get64(hdr + 16), PLG__FIRST, 0, plg__get32(rec2 + 8), 9000, 3, payload, sizeof payload);
+    poke(f, 2 * 4096, page, sizeof page);
+    crash_before_mark(dir);
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 2);
+    write_records(L, 3, 100, 24);
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 24, &rc), 5);
+    CHECK_EQ(rc, 0);
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 5);
+    CHECK_EQ(plg_close(L), 0);
+}
+
+/* A log written before format version 2 (version 1 segment headers) is read
+ * as it is, and a writer continuing it packs those segments densely: the
+ * second record waits for the write of the page in flight, then rewrites it. */
+static void test_version_1_log_is_read_and_continued_densely(void) {
+    const char *dir = t_dir("plg_v1");
+    plg_config c = cfg_for(dir);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 2, 100, 23);
+    CHECK_EQ(plg_close(L), 0);
+    int v1 = 0;
+    for (int idx = 1; idx <= 8; idx++) {              /* every segment there: version 1, as 0.1.0 wrote */
+        char f[600]; seg_path(f, sizeof f, dir, idx);
+        uint8_t h[4096];
+        int fd = open(f, O_RDONLY);
+        if (fd < 0) continue;
+        CHECK_EQ(pread(fd, h, sizeof h, 0), 4096);
+        close(fd);
+        CHECK_EQ(plg__get32(h + 8), 2);
+        plg__put32(h + 8, 1);
+        plg__put32(h + 60, plg_crc32c(0, h, 60));
+        poke(f, 0, h, sizeof h);
+        v1++;
+    }
+    CHECK(v1 >= 1);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 23, &rc), 2);
+    CHECK_EQ(rc, 0);
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    c.io = &io;
+    REQUIRE(plg_open(&L, &c) == 0);
+    uint8_t buf[100];
+    fill(buf, sizeof buf, 3, 23);
+    CHECK_EQ(plg_append(L, buf, sizeof buf), 3);
+    wait_until(one_pending, &t);
+    fill(buf, sizeof buf, 4, 23);
+    CHECK_EQ(plg_append(L, buf, sizeof buf), 4);
+    usleep(20000);
+    CHECK_EQ(tio_pending(&t), 1);                     /* record 4 waits: page 0 is in flight */
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 4, 10000000000ll), 0);
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK_EQ(st.pages_left, 0);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(read_all(dir, 100, 23, &rc), 4);
+    CHECK_EQ(rc, 0);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t h[64]; int fd = open(f, O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK_EQ(pread(fd, h, sizeof h, 0), 64);
+    close(fd);
+    CHECK_EQ(plg__get32(h + 8), 1);                   /* nothing converted */
+}
+
+/* plg_release retired the segment that held the head of a record whose LAST
+ * fragment opens the next segment, and the writer had left the rest of that
+ * page (the next record came while it was in flight). A walk from the start
+ * skips the continuation without knowing the seq before it: the LAST
+ * fragment gives the seq and the writer incarnation, so the next page's
+ * record is the log going on, not corruption. (Seen in a SIGKILL round with
+ * plg_release: "invalid record where seq 119 was expected, but valid records
+ * follow", plg_open refused the log.) */
+static int seg2_partial_pending(void *arg) {
+    tio *t = (tio *)arg;
+    pthread_mutex_lock(&t->mu);
+    int ok = t->qn == 1 && t->q[0].len == 4096 && !t->q[0].ready;
+    pthread_mutex_unlock(&t->mu);
+    return ok;
+}
+static void test_left_page_after_a_released_records_head(void) {
+    const char *dir = t_dir("plg_leftrel");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    plg_config c = cfg_for(dir);                      /* 64 KiB segments: 15 data pages */
+    c.io = &io; c.max_inflight = 4;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    static uint8_t big[15 * 4072 + 100];              /* fills segment 1, its LAST fragment opens segment 2 */
+    uint8_t small[100];
+    fill(big, sizeof big, 1, 25);
+    CHECK_EQ(append_retry(L, big, sizeof big), 1);
+    wait_until(one_pending, &t);                      /* segment 1's pages, held */
+    tio_release(&t, 0);
+    wait_until(seg2_partial_pending, &t);             /* then segment 2's first page, held */
+    REQUIRE(seg2_partial_pending(&t));
+    fill(small, sizeof small, 2, 25);
+    CHECK_EQ(plg_append(L, small, sizeof small), 2);  /* leaves that page, starts the next one */
+    wait_until(two_pending, &t);
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 2, 10000000000ll), 0);
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK_EQ(st.pages_left, 1);
+    CHECK_EQ(plg_release(L, 2), 0);                   /* segment 1 holds only record 1's head */
+    for (int i = 0; i < 10000; i++) { plg_get_stats(L, &st); if (st.segments_released >= 1) break; usleep(1000); }
+    REQUIRE(st.segments_released >= 1);
+    CHECK_EQ(plg_close(L), 0);
+    plg_reader *r; plg_record rec;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    CHECK_EQ(plg_reader_next(r, &rec), 1);
+    CHECK_EQ(rec.seq, 2);
+    CHECK(same(&rec, 100, 25));
+    CHECK_EQ(plg_reader_next(r, &rec), 0);
+    CHECK_EQ(plg_reader_seek(r, 2), 0);
+    CHECK_EQ(plg_reader_next(r, &rec), 1);
+    CHECK_EQ(rec.seq, 2);
+    plg_reader_close(r);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.last_seq, 2);
+    CHECK_EQ(cr.records, 1);
+    c.io = NULL;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 2);
+    write_records(L, 3, 100, 25);
+    CHECK_EQ(plg_close(L), 0);
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    uint64_t n = 0; int rc;
+    while ((rc = plg_reader_next(r, &rec)) == 1) { CHECK_EQ(rec.seq, n + 2); CHECK(same(&rec, 100, 25)); n++; }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(n, 4);
+    plg_reader_close(r);
+}
+
 static void test_write_error_poisons(void) {
     for (int m = 0; m < 3; m++) {   /* EIO, ENOSPC, short write */
         const char *dir = t_dir("plg_poison");
@@ -530,6 +832,94 @@ static void test_write_error_poisons(void) {
         CHECK_EQ(plg_appended(L), m == 2 ? 3 : 2);
         CHECK_EQ(plg_close(L), 0);
     }
+}
+
+/* fdatasync mode: a sync covers the writes that completed before it was
+ * submitted, never one still in flight, and the writer goes on writing while
+ * a sync is in flight. Each record (4072 bytes) is one page, one write. */
+static void tio_release_kind(tio *t, int is_sync) {   /* the oldest held sync, or write */
+    pthread_mutex_lock(&t->mu);
+    for (int i = 0; i < t->qn; i++) if (t->q[i].is_sync == is_sync && !t->q[i].ready) { t->q[i].ready = 1; break; }
+    pthread_mutex_unlock(&t->mu);
+}
+static int tio_count(tio *t, int is_sync) {
+    pthread_mutex_lock(&t->mu);
+    int n = 0;
+    for (int i = 0; i < t->qn; i++) n += t->q[i].is_sync == is_sync;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+typedef struct { tio *t; int syncs, writes; plg_log *L; uint64_t durable; } tio_want;
+static int tio_has(void *arg) {
+    tio_want *w = (tio_want *)arg;
+    return tio_count(w->t, 1) == w->syncs && tio_count(w->t, 0) == w->writes;
+}
+static int durable_is(void *arg) { tio_want *w = (tio_want *)arg; return plg_durable(w->L) == w->durable; }
+static void test_sync_covers_only_writes_completed_before_it(void) {
+    const char *dir = t_dir("plg_sync_order");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    plg_config c = cfg_for(dir);
+    c.io = &io; c.sync_mode = PLG_SYNC_FDATASYNC; c.max_inflight = 4;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    static uint8_t rec[4072];
+    tio_want w; memset(&w, 0, sizeof w); w.t = &t; w.L = L;
+#define EXPECT_HELD(s_, w_) do { w.syncs = (s_); w.writes = (w_); wait_until(tio_has, &w); \
+        CHECK_EQ(tio_count(&t, 1), (s_)); CHECK_EQ(tio_count(&t, 0), (w_)); } while (0)
+#define EXPECT_DURABLE(d_) do { w.durable = (d_); wait_until(durable_is, &w); usleep(20000); \
+        CHECK_EQ(plg_durable(L), (d_)); } while (0)
+    fill(rec, sizeof rec, 1, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 1);
+    EXPECT_HELD(0, 1);
+    tio_release_kind(&t, 0);                          /* write 1 completes: its sync goes out */
+    EXPECT_HELD(1, 0);
+    EXPECT_DURABLE(0);
+    fill(rec, sizeof rec, 2, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 2);
+    EXPECT_HELD(1, 1);                                /* written while the sync is in flight */
+    tio_release_kind(&t, 1);                          /* the sync completes before the later write */
+    EXPECT_DURABLE(1);
+    EXPECT_HELD(0, 1);
+    tio_release_kind(&t, 0);                          /* write 2 completes: its own sync */
+    EXPECT_HELD(1, 0);
+    EXPECT_DURABLE(1);
+    tio_release_kind(&t, 1);
+    EXPECT_DURABLE(2);
+    /* a sync submitted while a later write is in flight, completing first */
+    fill(rec, sizeof rec, 3, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 3);
+    EXPECT_HELD(0, 1);
+    fill(rec, sizeof rec, 4, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 4);
+    EXPECT_HELD(0, 2);
+    tio_release_kind(&t, 0);                          /* write 3 completes, write 4 is in flight */
+    EXPECT_HELD(1, 1);
+    tio_release_kind(&t, 1);                          /* its sync completes before write 4 */
+    EXPECT_DURABLE(2);                                /* but counts after it: submission order */
+    tio_release_kind(&t, 0);
+    EXPECT_HELD(1, 0);
+    EXPECT_DURABLE(3);                                /* write 4 is not covered by that sync */
+    tio_release_kind(&t, 1);
+    EXPECT_DURABLE(4);
+    /* write 6 completes before write 5: nothing is synced past the gap */
+    fill(rec, sizeof rec, 5, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 5);
+    EXPECT_HELD(0, 1);
+    fill(rec, sizeof rec, 6, 26);
+    CHECK_EQ(plg_append(L, rec, sizeof rec), 6);
+    EXPECT_HELD(0, 2);
+    tio_release(&t, 1);                               /* write 6 */
+    EXPECT_HELD(0, 1);
+    EXPECT_DURABLE(4);
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 6, 10000000000ll), 0);
+#undef EXPECT_HELD
+#undef EXPECT_DURABLE
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 4072, 26, &rc), 6);
+    CHECK_EQ(rc, 0);
 }
 
 static void test_fsync_error_poisons(void) {
@@ -923,11 +1313,14 @@ static void test_config_validation(void) {
 }
 
 static void test_sync_modes(void) {
-    int modes[3] = { PLG_SYNC_DSYNC, PLG_SYNC_FDATASYNC, PLG_SYNC_NONE_UNSAFE };
-    for (int m = 0; m < 3; m++) {
+    /* the fourth: fdatasync as an io_uring operation in flight, across
+     * segment switches (64 KiB segments) */
+    int modes[4] = { PLG_SYNC_DSYNC, PLG_SYNC_FDATASYNC, PLG_SYNC_NONE_UNSAFE, PLG_SYNC_FDATASYNC };
+    for (int m = 0; m < 4; m++) {
         const char *dir = t_dir("plg_modes");
         plg_config c = cfg_for(dir);
         c.sync_mode = modes[m];
+        if (m == 3) c.flags |= PLG_SYNC_IN_FLIGHT;
         plg_log *L;
         REQUIRE(plg_open(&L, &c) == 0);
         write_records(L, 2000, 100, 4);
@@ -1053,8 +1446,14 @@ int main(void) {
     RUN(test_stale_other_log);
     RUN(test_stale_earlier_incarnation);
     RUN(test_durable_is_contiguous);
+    RUN(test_record_while_page_in_flight_starts_next_page);
+    RUN(test_reader_skips_to_next_page_only_for_the_next_record);
+    RUN(test_version_1_log_is_read_and_continued_densely);
+    RUN(test_torn_record_after_a_left_page_ends_the_log_on_that_page);
+    RUN(test_left_page_after_a_released_records_head);
     RUN(test_write_error_poisons);
     RUN(test_fsync_error_poisons);
+    RUN(test_sync_covers_only_writes_completed_before_it);
     RUN(test_write_eagain_is_not_locked);
     RUN(test_ring_full);
     RUN(test_no_threads_mode_writes_at_close);

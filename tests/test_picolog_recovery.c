@@ -32,6 +32,7 @@ static plg_config cfg_for(const char *dir, uint64_t segment_size) {
     c.segment_size = segment_size;
     c.ring_capacity = 1u << 22;
     c.log_fn = keep_log;
+    c.flags = PLG_PACK_DENSE;        /* rec_start(): 32 records a page, whatever the timing */
     return c;
 }
 
