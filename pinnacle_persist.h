@@ -4635,16 +4635,20 @@ PPDEF void pp_journal_close(pp_journal *j) {
     PINNACLE_PERSIST_FREE(j);
 }
 
-PPDEF int pp_sync(pp_book *b) {
-    if (!b) return PP_EINVAL;
-    return pp__wait_durable(b, pp__load_acq(&b->last_seq));
-}
-
 /* the error pp_wait returns: the book's, or (format 2) the store journal's */
 static int pp__wait_err(const pp_book *b) {
     int e = pp__load_acq(&b->err);
     if (!e && b->iid) e = pp__load_acq(&b->s->sj->err);
     return e;
+}
+
+/* A poisoned book's sync reports its error even when everything it
+ * journaled is already durable: it acknowledges nothing more. */
+PPDEF int pp_sync(pp_book *b) {
+    if (!b) return PP_EINVAL;
+    int rc = pp__wait_err(b);
+    if (rc) return rc;
+    return pp__wait_durable(b, pp__load_acq(&b->last_seq));
 }
 
 PPDEF int pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns) {
