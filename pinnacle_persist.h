@@ -2358,7 +2358,10 @@ static int pp__snapshot(pp_book *b) {
         rc = pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
     }
     PINNACLE_PERSIST_FREE(buf);
-    if (!rc) { rc = pp__snap_rotate(b); pp__add_rlx(&b->st_snapshots, 1); }
+    /* counted before the rotation publishes it as the newest (release), so
+     * pp_get_stats, which reads the newest first (acquire), never shows a
+     * newest snapshot that the count does not include yet */
+    if (!rc) { pp__add_rlx(&b->st_snapshots, 1); rc = pp__snap_rotate(b); }
     if (!rc) rc = pp__md_rotate(b);
     pthread_mutex_unlock(&b->snap_mu);
     if (rc) PP__MSG(b->s, rc, "%s: snapshot at seq %llu failed: %s", b->name, (unsigned long long)seq, pp_strerror(rc));
@@ -4828,8 +4831,8 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
         pthread_mutex_unlock(&b->seg_mu);
     }
     o->syncs = pp__load_rlx(&b->st_syncs);
-    o->snapshots = pp__load_rlx(&b->st_snapshots);
     o->last_snapshot_seq = pp__load_acq(&b->snap_newest);
+    o->snapshots = pp__load_rlx(&b->st_snapshots);
     o->oldest_snapshot_seq = pp__load_acq(&b->snap_oldest);
     o->compactions = pp__load_rlx(&b->st_compactions);
     if (!b->iid) o->segments_deleted = pp__load_rlx(&b->st_deleted);
