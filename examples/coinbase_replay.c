@@ -218,7 +218,7 @@ static int open_store(const char *dir, pp_store **s, pp_book **books) {
     c.expected_orders = 1024;
     c.ring_entries = 4096;
     c.journal_chunk_bytes = 1 << 20;
-    c.journal_segment_bytes = 64 << 20;
+    c.journal_segment_bytes = 4 << 20;   /* the feed journals under 1 MiB: small segments keep the scratch dir small */
     int rc = pp_open(s, &c);
     if (rc) { fprintf(stderr, "pp_open: %s\n", pp_strerror(rc)); return rc; }
     for (int i = 0; i < NPROD; i++) {

@@ -34,8 +34,8 @@ int main(int argc, char **argv) {
     c.flags = PP_NO_AUTO_COMPACT | (strcmp(argv[3], "legacy") == 0 ? PP_LEGACY_LAYOUT : 0);
     c.expected_orders = 1024;
     c.ring_entries = 4096;
-    c.journal_chunk_bytes = 1 << 20;
-    c.journal_segment_bytes = 64 << 20;
+    c.journal_chunk_bytes = 256 << 10;
+    c.journal_segment_bytes = 1 << 20;
     c.log_fn = quiet;
     pp_store *s;
     pp_book *b[2];

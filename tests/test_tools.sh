@@ -268,7 +268,7 @@ inspect_checks() {
   out=$(build/pp_inspect "$data"); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "4 instrument(s) in $data: all recoverable"; } \
     && ok "[$layout] pp_inspect: 4 clean instruments, exit 0" || bad "[$layout] pp_inspect clean: rc=$rc $out"
-  if [ $have_py = 1 ]; then
+  if [ $have_py = 1 ] && [ "$layout" = format2 ]; then   # progress does not depend on the layout
     tty=$(ptyrun "$dir/stdout" "" build/pp_inspect "$data"); rc=$?
     { [ $rc -eq 0 ] && echo "$tty" | grep -q "pp_inspect: checking 4 of 4: " && echo "$tty" | grep -q "checked 4 instrument(s)" \
       && grep -q "all recoverable" "$dir/stdout" && ! grep -q "checking" "$dir/stdout"; } \
@@ -408,86 +408,100 @@ print("ok")' 2>&1 | tail -1)
   fi
 }
 
-# evcheck GOT WANT MODE [ARGS]: the events pp_inspect printed (GOT) are
-# exactly those pp_eventwriter wrote (WANT, JSON Lines) that MODE selects:
+# evcheck WANT GOT MODE [ARGS] [-- GOT MODE [ARGS]]...: for each group, one
+# line "ok" or "FAIL: why" (one python start for all: it is slow on a loaded
+# machine). The events pp_inspect printed (GOT) are exactly those
+# pp_eventwriter wrote (WANT, JSON Lines) that MODE selects:
 #   json all | json time FROM_S TO_S   JSON Lines, then the summary (exit 0)
 #   text INSTRUMENT FROM TO             text lines of one instrument's seqs
 #   stats                               "stats" objects: counts by type
+#   damage FILE OFFSET                  a "damage" object for AAA-USD there, summary exit 1
 evcheck() {
   python3 -c '
 import json, re, sys
-got, wantf, mode, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-want = [json.loads(l) for l in open(wantf)]
+want = [json.loads(l) for l in open(sys.argv[1])]
 keys = ["instrument", "seq", "event", "order_id", "side", "price", "qty", "ts_ns"]
 want.sort(key=lambda e: (e["instrument"], e["seq"]))
-if mode == "text":
-    inst, lo, hi = args[0], int(args[1]), int(args[2])
-    sel = [e for e in want if e["instrument"] == inst and lo <= e["seq"] <= hi]
-    pat = re.compile(r"^(\S+) seq (\d+) (\w+) id (\d+) side (\S+) price (-?\d+) qty (-?\d+) ts \S+Z \((\d+)\)$")
-    rows = []
-    for line in open(got):
-        m = pat.match(line.rstrip("\n")); assert m, "not an event line: %r" % line
-        g = m.groups()
-        rows.append(dict(zip(keys, [g[0], int(g[1]), g[2], int(g[3]), None if g[4] == "-" else g[4], int(g[5]), int(g[6]), int(g[7])])))
-    assert rows == [{k: e[k] for k in keys} for e in sel] and len(sel) == hi - lo + 1, (rows[:2], sel[:2])
-    print("ok"); sys.exit(0)
-objs = [json.loads(l) for l in open(got)]
-assert objs and objs[-1]["type"] == "summary" and objs[-1]["exit"] == 0, objs[-1:]
-if mode == "stats":
-    st = {o["instrument"]: o for o in objs if o["type"] == "stats"}
-    assert sorted(st) == sorted({e["instrument"] for e in want}), st
-    for name, o in st.items():
-        mine = [e for e in want if e["instrument"] == name]
-        for t, k in (("add", "adds"), ("cancel", "cancels"), ("execute", "executes"), ("modify", "modifies")):
-            assert o[k] == sum(e["event"] == t for e in mine) > 0, (name, t, o)
-        assert o["events"] == len(mine) and o["first_seq"] == 1 and o["last_seq"] == len(mine), o
-        assert o["first_ts_ns"] == min(e["ts_ns"] for e in mine) and o["last_ts_ns"] == max(e["ts_ns"] for e in mine), o
-    assert objs[-1]["events"] == len(want), objs[-1]
-    print("ok"); sys.exit(0)
-sel = want
-if args and args[0] == "time":
-    lo, hi = int(args[1]) * 10**9, int(args[2]) * 10**9 + 999999999
-    sel = [e for e in want if lo <= e["ts_ns"] <= hi]
-ev = [{k: o[k] for k in keys} for o in objs if o["type"] == "event"]
-assert ev == [{k: e[k] for k in keys} for e in sel], (len(ev), len(sel), ev[:1], sel[:1])
-assert objs[-1]["events"] == len(sel) > 0, objs[-1]
-print("ok")' "$@" 2>&1 | tail -1
+def check(got, mode, args):
+    if mode == "text":
+        inst, lo, hi = args[0], int(args[1]), int(args[2])
+        sel = [e for e in want if e["instrument"] == inst and lo <= e["seq"] <= hi]
+        pat = re.compile(r"^(\S+) seq (\d+) (\w+) id (\d+) side (\S+) price (-?\d+) qty (-?\d+) ts \S+Z \((\d+)\)$")
+        rows = []
+        for line in open(got):
+            m = pat.match(line.rstrip("\n")); assert m, "not an event line: %r" % line
+            g = m.groups()
+            rows.append(dict(zip(keys, [g[0], int(g[1]), g[2], int(g[3]), None if g[4] == "-" else g[4], int(g[5]), int(g[6]), int(g[7])])))
+        assert rows == [{k: e[k] for k in keys} for e in sel] and len(sel) == hi - lo + 1, (rows[:2], sel[:2])
+        return
+    objs = [json.loads(l) for l in open(got)]
+    if mode == "damage":
+        d = [o for o in objs if o["type"] == "damage" and o["instrument"] == "AAA-USD"]
+        assert len(d) == 1 and d[0]["file"] == args[0] and d[0]["offset"] == int(args[1]), d
+        assert objs[-1]["type"] == "summary" and objs[-1]["exit"] == 1 and objs[-1]["damaged"] >= 1, objs[-1]
+        return
+    assert objs and objs[-1]["type"] == "summary" and objs[-1]["exit"] == 0, objs[-1:]
+    if mode == "stats":
+        st = {o["instrument"]: o for o in objs if o["type"] == "stats"}
+        assert sorted(st) == sorted({e["instrument"] for e in want}), st
+        for name, o in st.items():
+            mine = [e for e in want if e["instrument"] == name]
+            for t, k in (("add", "adds"), ("cancel", "cancels"), ("execute", "executes"), ("modify", "modifies")):
+                assert o[k] == sum(e["event"] == t for e in mine) > 0, (name, t, o)
+            assert o["events"] == len(mine) and o["first_seq"] == 1 and o["last_seq"] == len(mine), o
+            assert o["first_ts_ns"] == min(e["ts_ns"] for e in mine) and o["last_ts_ns"] == max(e["ts_ns"] for e in mine), o
+        assert objs[-1]["events"] == len(want), objs[-1]
+        return
+    sel = want
+    if args and args[0] == "time":
+        lo, hi = int(args[1]) * 10**9, int(args[2]) * 10**9 + 999999999
+        sel = [e for e in want if lo <= e["ts_ns"] <= hi]
+    ev = [{k: o[k] for k in keys} for o in objs if o["type"] == "event"]
+    assert ev == [{k: e[k] for k in keys} for e in sel], (len(ev), len(sel), ev[:1], sel[:1])
+    assert objs[-1]["events"] == len(sel) > 0, objs[-1]
+groups, cur = [], []
+for a in sys.argv[2:] + ["--"]:
+    if a == "--":
+        groups.append(cur); cur = []
+    else:
+        cur.append(a)
+for g in groups:
+    try:
+        check(g[0], g[1], g[2:]); print("ok")
+    except Exception as e:
+        print(("FAIL: %s %r" % (type(e).__name__, e)).replace("\n", " ")[:600])' "$@" 2>&1
 }
 
 # pp_inspect --events on a store pp_eventwriter wrote (two books, N events
 # each): what it reads back is what was written, all of it, by seq, by time,
 # counted; damage is exit 1 with file and offset
 events_checks() {
-  local layout=$1 ev="$dir/ev-$1" wantf="$dir/ev-$1.want" before check f off want
-  # shellcheck disable=SC2046
+  local layout=$1 ev="$dir/ev-$1" wantf="$dir/ev-$1.want" before f off want rc1 rc2 rc3 rc4 rc5 rc6 res
   # first beside the running store (the writer holds it open), then closed
   rm -f "$dir/ev.ready" "$dir/ev.go"
   "$dir/pp_eventwriter" "$ev" 200 "$layout" "$dir/ev.ready" "$dir/ev.go" >"$wantf" 2>"$dir/ev.err" & wpid=$!
   for _ in $(seq 600); do [ -e "$dir/ev.ready" ] && break; kill -0 $wpid 2>/dev/null || break; sleep 0.05; done
-  build/pp_inspect --events --json "$ev" >"$dir/ev.out"; rc=$?
+  build/pp_inspect --events --json "$ev" >"$dir/ev.1"; rc1=$?
   touch "$dir/ev.go"; wait $wpid || { bad "[$layout] pp_eventwriter: $(cat "$dir/ev.err")"; return; }
-  check=$(evcheck "$dir/ev.out" "$wantf" json all)
-  { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "[$layout] pp_inspect --events beside the running store: the 400 events written" \
-    || bad "[$layout] pp_inspect --events beside a running store: rc=$rc $check"
   before=$(tree_sum "$ev")
-  build/pp_inspect --events --json "$ev" >"$dir/ev.out"; rc=$?
-  check=$(evcheck "$dir/ev.out" "$wantf" json all)
-  { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "[$layout] pp_inspect --events --json: the 400 events written, each field, then the summary" \
-    || bad "[$layout] pp_inspect --events --json: rc=$rc $check"
-  build/pp_inspect --events --instrument AAA-USD --from 50 --to 59 "$ev" >"$dir/ev.out"; rc=$?
-  check=$(evcheck "$dir/ev.out" "$wantf" text AAA-USD 50 59)
-  { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "[$layout] pp_inspect --events --instrument --from 50 --to 59: exactly those 10 lines" \
-    || bad "[$layout] pp_inspect --events --from/--to: rc=$rc $check $(head -3 "$dir/ev.out")"
-  build/pp_inspect --events --json --from-time 1800000100 --to-time 2027-01-15T08:01:59Z "$ev" >"$dir/ev.out"; rc=$?
-  check=$(evcheck "$dir/ev.out" "$wantf" json time 1800000100 1800000119)
-  { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "[$layout] pp_inspect --events --from-time/--to-time: the 20 events of those 20 s" \
-    || bad "[$layout] pp_inspect --events by time: rc=$rc $check"
-  build/pp_inspect --events --stats --json "$ev" >"$dir/ev.out"; rc=$?
-  check=$(evcheck "$dir/ev.out" "$wantf" stats)
-  out=$(build/pp_inspect --events --stats "$ev"); rc2=$?
-  { [ $rc -eq 0 ] && [ "$check" = ok ] && [ $rc2 -eq 0 ] && echo "$out" | grep -q "^totals  2 instrument(s), 400 event(s): 200 add, 100 cancel, 50 execute, 50 modify; .*(399.000 s, 1.003 events/s)$"; } \
+  build/pp_inspect --events --json "$ev" >"$dir/ev.2"; rc2=$?
+  build/pp_inspect --events --instrument AAA-USD --from 50 --to 59 "$ev" >"$dir/ev.3"; rc3=$?
+  build/pp_inspect --events --json --from-time 1800000100 --to-time 2027-01-15T08:01:59Z "$ev" >"$dir/ev.4"; rc4=$?
+  build/pp_inspect --events --stats --json "$ev" >"$dir/ev.5"; rc5=$?
+  out=$(build/pp_inspect --events --stats "$ev"); rc6=$?
+  mapfile -t res < <(evcheck "$wantf" "$dir/ev.1" json all -- "$dir/ev.2" json all -- "$dir/ev.3" text AAA-USD 50 59 \
+                      -- "$dir/ev.4" json time 1800000100 1800000119 -- "$dir/ev.5" stats)
+  { [ $rc1 -eq 0 ] && [ "${res[0]}" = ok ]; } && ok "[$layout] pp_inspect --events beside the running store: the 400 events written" \
+    || bad "[$layout] pp_inspect --events beside a running store: rc=$rc1 ${res[0]}"
+  { [ $rc2 -eq 0 ] && [ "${res[1]}" = ok ]; } && ok "[$layout] pp_inspect --events --json: the 400 events written, each field, then the summary" \
+    || bad "[$layout] pp_inspect --events --json: rc=$rc2 ${res[1]}"
+  { [ $rc3 -eq 0 ] && [ "${res[2]}" = ok ]; } && ok "[$layout] pp_inspect --events --instrument --from 50 --to 59: exactly those 10 lines" \
+    || bad "[$layout] pp_inspect --events --from/--to: rc=$rc3 ${res[2]} $(head -3 "$dir/ev.3")"
+  { [ $rc4 -eq 0 ] && [ "${res[3]}" = ok ]; } && ok "[$layout] pp_inspect --events --from-time/--to-time: the 20 events of those 20 s" \
+    || bad "[$layout] pp_inspect --events by time: rc=$rc4 ${res[3]}"
+  { [ $rc5 -eq 0 ] && [ "${res[4]}" = ok ] && [ $rc6 -eq 0 ] && echo "$out" | grep -q "^totals  2 instrument(s), 400 event(s): 200 add, 100 cancel, 50 execute, 50 modify; .*(399.000 s, 1.003 events/s)$"; } \
     && ok "[$layout] pp_inspect --events --stats: counts by type, seqs, time span and rate" \
-    || bad "[$layout] pp_inspect --events --stats: rc=$rc $check; rc=$rc2 $out"
+    || bad "[$layout] pp_inspect --events --stats: rc=$rc5 ${res[4]}; rc=$rc6 $out"
   for args in "--events --from 0" "--events --to 5 --from 9" "--from 5" "--events --instrument ../x" "--events -m" "--events --from 1x"; do
     # shellcheck disable=SC2086
     build/pp_inspect $args "$ev" >/dev/null 2>&1; rc=$?
@@ -508,16 +522,10 @@ events_checks() {
   { [ $rc -eq 1 ] && echo "$out" | grep -q "^AAA-USD CORRUPT" && echo "$out" | grep -q "^  $want" && ! echo "$out" | grep -q "^AAA-USD seq"; } \
     && ok "[$layout] pp_inspect --events on a damaged journal: exit 1, file and offset, no events of it" \
     || bad "[$layout] pp_inspect --events damaged: rc=$rc $(echo "$out" | head -5)"
-  out=$(build/pp_inspect --events --json "$ev"); rc=$?
-  check=$(echo "$out" | python3 -c '
-import json, sys
-objs = [json.loads(l) for l in sys.stdin]
-d = [o for o in objs if o["type"] == "damage" and o["instrument"] == "AAA-USD"]
-assert len(d) == 1 and d[0]["file"] == sys.argv[1] and d[0]["offset"] == int(sys.argv[2]), d
-assert objs[-1]["type"] == "summary" and objs[-1]["exit"] == 1 and objs[-1]["damaged"] >= 1, objs[-1]
-print("ok")' "$f" "$off" 2>&1 | tail -1)
-  { [ $rc -eq 1 ] && [ "$check" = ok ]; } && ok "[$layout] pp_inspect --events --json on damage: a damage object (file, offset), summary exit 1" \
-    || bad "[$layout] pp_inspect --events --json damaged: rc=$rc $check"
+  build/pp_inspect --events --json "$ev" >"$dir/ev.6"; rc=$?
+  res=$(evcheck "$wantf" "$dir/ev.6" damage "$f" "$off")
+  { [ $rc -eq 1 ] && [ "$res" = ok ]; } && ok "[$layout] pp_inspect --events --json on damage: a damage object (file, offset), summary exit 1" \
+    || bad "[$layout] pp_inspect --events --json damaged: rc=$rc $res"
 }
 
 if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
