@@ -3,10 +3,10 @@
  * deterministic order flow on two instruments and prints, one JSON object a
  * line, every event as it was journaled, so the test can compare what
  * pp_inspect reads back with what was written.
- *   pp_eventwriter DATA_DIR N format2|legacy [READY_FILE GO_FILE]
+ *   pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]
  * N events per instrument (adds, executes, modifies, cancels, interleaved
  * across the two books); "legacy" makes the store in the per-instrument
- * layout (PP_LEGACY_LAYOUT). With READY_FILE and GO_FILE it keeps the store
+ * layout (PP_LEGACY_LAYOUT), "strict" in strict mode (that layout too). With READY_FILE and GO_FILE it keeps the store
  * open after the last event (synced): it creates READY_FILE, then waits (at
  * most 60 s) for GO_FILE before it closes (a reader beside a running store). Event k (0-based,
  * over both books) carries ts_ns = (1800000000 + k) s, cancels and modifies
@@ -25,13 +25,14 @@ static const char *TYPES[5] = {"", "add", "cancel", "execute", "modify"};
 static void quiet(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
 
 int main(int argc, char **argv) {
-    if (argc != 4 && argc != 6) { fprintf(stderr, "usage: pp_eventwriter DATA_DIR N format2|legacy [READY_FILE GO_FILE]\n"); return 2; }
+    if (argc != 4 && argc != 6) { fprintf(stderr, "usage: pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]\n"); return 2; }
     long n = strtol(argv[2], NULL, 10);
     if (n < 8) { fprintf(stderr, "pp_eventwriter: N must be at least 8\n"); return 2; }
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = argv[1];
     c.flags = PP_NO_AUTO_COMPACT | (strcmp(argv[3], "legacy") == 0 ? PP_LEGACY_LAYOUT : 0);
+    if (strcmp(argv[3], "strict") == 0) c.mode = PP_JOURNAL_STRICT;   /* a picolog log per instrument */
     c.expected_orders = 1024;
     c.ring_entries = 4096;
     c.journal_chunk_bytes = 256 << 10;

@@ -534,6 +534,12 @@ if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
   if [ $have_py = 1 ] && cc -std=c11 -O0 -I. tests/pp_eventwriter.c -o "$dir/pp_eventwriter" $(pkg-config --libs liburing 2>/dev/null || echo -luring) -lpthread; then
     events_checks format2
     events_checks legacy
+    # strict mode (a picolog log per instrument): the events come back too
+    "$dir/pp_eventwriter" "$dir/ev-strict" 200 strict >"$dir/ev-strict.want" 2>"$dir/ev.err"; rc=$?
+    build/pp_inspect --events --json "$dir/ev-strict" >"$dir/ev.7"; rc2=$?
+    res=$(evcheck "$dir/ev-strict.want" "$dir/ev.7" json all)
+    { [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ "$res" = ok ]; } && ok "[strict] pp_inspect --events --json: the 400 events written" \
+      || bad "[strict] pp_inspect --events: writer $rc $(cat "$dir/ev.err"), rc=$rc2 $res"
   else skip "python3 or cc missing: pp_inspect --events not tested"; fi
 else
   bad "build/coinbase_replay and build/pp_inspect are built by make (run make test-plain)"
