@@ -401,6 +401,17 @@ typedef struct pp_journal pp_journal;
 PPDEF int      pp_journal_open(pp_store *s, const char *instrument, uint64_t from_seq, pp_journal **out);
 PPDEF int      pp_journal_next(pp_journal *j, pp_event *ev);   /* 1 = an event, 0 = end, < 0 = error */
 PPDEF void     pp_journal_close(pp_journal *j);
+/* The same reader on a data directory, without a store (tools such as
+ * pp_inspect): read-only, no lock, beside a running store or none. Both
+ * layouts: the store journal (format 2), or the instrument's own journal/
+ * segments or strict/ log (the per-instrument layout). It returns every
+ * valid event of the instrument from from_seq to the end of the valid
+ * journal as the files hold it at the call, durable or not (a torn tail
+ * ends it, and is not read); market-data entries are skipped. PP_ENOENT for
+ * an instrument the store does not hold; format 2: PP_ECORRUPT for damage
+ * (pp_check says where); the per-instrument layout: it ends at the first
+ * invalid entry (pp_check says whether that is damage). */
+PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument, uint64_t from_seq, pp_journal **out);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -4638,6 +4649,130 @@ PPDEF void pp_journal_close(pp_journal *j) {
     PINNACLE_PERSIST_FREE(j);
 }
 
+/* pp_journal_open_dir: one event into the reader (the seqs of a book only grow) */
+static int pp__jr_push(pp_journal *j, const pp__ev *v) {
+    if (v->type < PP_EV_ADD || v->type > PP_EV_MODIFY || v->seq < j->from || v->seq > j->to) return 0;
+    if (j->n && v->seq <= j->ev[j->n - 1].seq) return PP_ECORRUPT;
+    if (j->n == j->cap) {
+        size_t nc = j->cap ? j->cap * 2 : 256;
+        pp_event *e = (pp_event *)PINNACLE_PERSIST_REALLOC(j->ev, nc * sizeof *e);
+        if (!e) return PP_ENOMEM;
+        j->ev = e; j->cap = nc;
+    }
+    pp_event *e = &j->ev[j->n++];
+    memset(e, 0, sizeof *e);
+    e->type = v->type; e->order_id = v->id; e->seq = v->seq; e->ts_ns = v->ts;
+    e->side = v->type == PP_EV_ADD ? (uint8_t)v->side : 0;
+    if (v->type != PP_EV_CANCEL) { e->price = v->price; e->qty = v->qty; }
+    return 0;
+}
+
+/* The instrument's id in the catalog of a format-2 store (0: not there). */
+static uint32_t pp__cat_find(const char *data_dir, const char *name) {
+    char *cat = pp__join(data_dir, "instruments.ppc");
+    uint8_t *buf = NULL; size_t len = 0;
+    uint32_t iid = 0;
+    if (cat && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
+        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
+        size_t off = 16, n = pp__get32(buf + 8), nl = strlen(name);
+        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
+            size_t l = buf[off + 4];
+            if (off + 5 + l > len - 4) break;
+            if (l == nl && memcmp(buf + off + 5, name, nl) == 0) { iid = pp__get32(buf + off); break; }
+            off += 5 + l;
+        }
+    }
+    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(cat);
+    return iid;
+}
+
+/* format 2: the declaration gives the id when the catalog does not have it yet */
+typedef struct pp__jrdir { pp_journal *j; const char *name; } pp__jrdir;
+static int pp__jrdir_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    pp__jrdir *d = (pp__jrdir *)ctx;
+    if (f[8] == PP__SJ_DECLARE) {
+        if (!d->j->iid && (size_t)f[9] == strlen(d->name) && memcmp(f + 24, d->name, f[9]) == 0) d->j->iid = pp__get32(f + 12);
+        return 0;
+    }
+    return d->j->iid ? pp__jr_frame(d->j, pos, f, len) : 0;
+}
+
+/* the per-instrument layout, mmap mode: segments in order, each entry's seq
+ * the next one, to the first entry that is not valid */
+static int pp__jr_segments(const char *jd, pp_journal *j) {
+    uint64_t *v = NULL; size_t n = 0;
+    int rc = pp__list_numbered(jd, ".ppj", 0, &v, &n);
+    uint64_t expect = 0;
+    int end = 0;
+    char path[4096];
+    for (size_t i = 0; i < n && !rc && !end; i++) {
+        uint8_t *p = NULL; uint64_t size = 0, salt = 0, index = 0, first = 0;
+        pp__numbered(path, sizeof path, jd, v[i], ".ppj");
+        rc = pp__map_ro(path, &p, &size);
+        if (rc) break;
+        if (!p || pp__hdr_decode(p, &salt, &index, &first) != 0 || index != v[i] || !first || (expect && first != expect)) end = 1;
+        uint32_t seed = end ? 0 : pp__seed(salt);
+        uint64_t off = PP__DATA_OFF;
+        pp__ev e;
+        if (!end) expect = first;
+        while (!end && !rc && off + PP__ENTRY <= size && pp__dec(p + off, seed, &e) && e.seq == expect) {
+            rc = pp__jr_push(j, &e);
+            off += PP__ENTRY; expect++;
+        }
+        if (!end && off + PP__ENTRY <= size && pp__get32(p + off)) end = 1;   /* an invalid entry, not the zeros after the last */
+        if (p) munmap(p, size);
+    }
+    PINNACLE_PERSIST_FREE(v);
+    return rc;
+}
+
+/* the per-instrument layout, strict mode: the picolog log, one entry a record */
+static int pp__jr_strict(const char *ld, pp_journal *j) {
+    plg_reader *rd = NULL;
+    int rc = plg_reader_open(&rd, ld);
+    if (rc) return pp__from_plg(rc);
+    uint32_t seed = pp__seed(0);
+    plg_record rec;
+    while ((rc = plg_reader_next(rd, &rec)) == 1) {
+        pp__ev e;
+        if (rec.len != PP__ENTRY || !pp__dec((const uint8_t *)rec.data, seed, &e) || e.seq != rec.seq) break;
+        if ((rc = pp__jr_push(j, &e)) != 0) break;
+    }
+    plg_reader_close(rd);
+    if (rc >= 0 || rc == PLG_ECORRUPT) return 0;   /* the end of the valid log (pp_check says if it is damage) */
+    return rc > -30300 && rc <= -30200 ? rc : pp__from_plg(rc);   /* our own error, or picolog's */
+}
+
+PPDEF int pp_journal_open_dir(const char *data_dir, const char *name, uint64_t from_seq, pp_journal **out) {
+    if (!data_dir || !name || !out) return PP_EINVAL;
+    *out = NULL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
+    char *mk = pp__join(data_dir, "STORE"), *jd = pp__join(data_dir, "journal"), *dir = pp__join(data_dir, name);
+    char *ijd = dir ? pp__join(dir, "journal") : NULL, *ild = dir ? pp__join(dir, "strict") : NULL;
+    struct stat st;
+    if (!j || !mk || !jd || !ijd || !ild) rc = PP_ENOMEM;
+    else if (stat(mk, &st) == 0) {                        /* format 2 */
+        j->iid = pp__cat_find(data_dir, name); j->from = from_seq; j->to = UINT64_MAX;
+        pp__jrdir d; d.j = j; d.name = name;
+        pp__sj *sj = NULL;
+        rc = pp__sj_open(&sj, jd, 64u << 10, 1, 0, pp__jrdir_frame, &d, NULL);
+        if (sj) pp__sj_free(sj);
+        if (!rc && !j->iid) rc = PP_ENOENT;
+    } else {                                              /* the per-instrument layout */
+        j->from = from_seq; j->to = UINT64_MAX;
+        if (pp__is_dir(ijd)) rc = pp__jr_segments(ijd, j);
+        else if (pp__is_dir(ild)) rc = pp__jr_strict(ild, j);
+        else rc = PP_ENOENT;
+    }
+    PINNACLE_PERSIST_FREE(mk); PINNACLE_PERSIST_FREE(jd); PINNACLE_PERSIST_FREE(dir);
+    PINNACLE_PERSIST_FREE(ijd); PINNACLE_PERSIST_FREE(ild);
+    if (rc) { pp_journal_close(j); return rc; }
+    *out = j;
+    return 0;
+}
+
 /* the error pp_wait returns: the book's, or (format 2) the store journal's */
 static int pp__wait_err(const pp_book *b) {
     int e = pp__load_acq(&b->err);
@@ -5035,23 +5170,11 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     pp__chk2 c;
     memset(&c, 0, sizeof c);
     c.name = name;
-    char *cat = pp__join(data_dir, "instruments.ppc");
     char *bd = pp__join(data_dir, "books");
     char *dir = bd ? pp__join(bd, name) : NULL, *sdir = dir ? pp__join(dir, "snapshots") : NULL;
     char *jd = pp__join(data_dir, "journal");
-    int rc = (!cat || !sdir || !jd) ? PP_ENOMEM : 0;
-    uint8_t *buf = NULL; size_t len = 0;
-    if (!rc && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
-        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
-        size_t off = 16, n = pp__get32(buf + 8), nl = strlen(name);
-        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
-            size_t l = buf[off + 4];
-            if (off + 5 + l > len - 4) break;
-            if (l == nl && memcmp(buf + off + 5, name, nl) == 0) { c.iid = pp__get32(buf + off); break; }
-            off += 5 + l;
-        }
-    }
-    PINNACLE_PERSIST_FREE(buf);
+    int rc = (!sdir || !jd) ? PP_ENOMEM : 0;
+    if (!rc) c.iid = pp__cat_find(data_dir, name);
     out->mode = PP_JOURNAL_MMAP;
     if (!rc && pp__is_dir(sdir)) rc = pp__load_snapshot(NULL, name, sdir, NULL, &c.snap, out);
     pp__sj *j = NULL;
@@ -5077,7 +5200,7 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     out->journal_first_seq = c.first; out->journal_last_seq = c.last ? c.last : c.snap;
     out->journal_bytes = c.bytes;
     out->durable_mark_seq = c.durable_seq;
-    PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
+    PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
     return out->status = rc;
 }
 

@@ -4,6 +4,9 @@
  *
  *   build/coinbase_replay <scratch-dir> [feed.jsonl]
  *
+ * The store is format 2 (one journal for every product); with
+ * COINBASE_REPLAY_LAYOUT=legacy in the environment, a journal per product.
+ *
  * Feed: JSON lines in the ticker channel's message format (default
  * examples/data/coinbase_ticker.jsonl, made by examples/data/gen_coinbase.py).
  * One book per product; decimal strings become integers exactly in the
@@ -207,14 +210,15 @@ static int open_store(const char *dir, pp_store **s, pp_book **books) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
-    /* a journal per instrument (0.2.0's layout): pp_inspect's market-data and
-     * file views, which tests/test_tools.sh runs on this directory, read that
-     * layout; on format 2 (the default) they do not yet */
-    c.flags = PP_LEGACY_LAYOUT;
+    /* format 2 (one journal for the store), the default; the environment
+     * variable COINBASE_REPLAY_LAYOUT=legacy asks for a journal per
+     * instrument (0.2.0's layout): tests/test_tools.sh runs pp_inspect on both */
+    const char *layout = getenv("COINBASE_REPLAY_LAYOUT");
+    if (layout && strcmp(layout, "legacy") == 0) c.flags = PP_LEGACY_LAYOUT;
     c.expected_orders = 1024;
     c.ring_entries = 4096;
     c.journal_chunk_bytes = 1 << 20;
-    c.journal_segment_bytes = 64 << 20;
+    c.journal_segment_bytes = 4 << 20;   /* the feed journals under 1 MiB: small segments keep the scratch dir small */
     int rc = pp_open(s, &c);
     if (rc) { fprintf(stderr, "pp_open: %s\n", pp_strerror(rc)); return rc; }
     for (int i = 0; i < NPROD; i++) {

@@ -4,7 +4,10 @@
 # a valid log, a torn tail and mid-log corruption (exit 1 and the exact
 # offset); pp_inspect on a clean, a corrupt and an unreadable data dir, its
 # market data (bars, ticks, gaps, by exchange time), snapshots by time and
-# connection-state blobs; vaultctl naming the errno of a failed open; the
+# connection-state blobs, on a store of each layout (format 2, the default,
+# and the per-instrument one), changing no byte of either; pp_inspect
+# --events (what a writer journaled, all of it, by seq, by time, counted, and
+# damage with file and offset, exit 1) on both layouts; vaultctl naming the errno of a failed open; the
 # shared conventions (--help, --version, validated numbers, exit codes 0 ok /
 # 1 damage / 2 usage or I/O, --json lines that each parse, --stats,
 # --from/--to); plg_dump --verify, --fix (cut a torn tail with a copy, refuse
@@ -234,35 +237,62 @@ else
   bad "build/trade_log and build/plg_dump are built by make (run make test-plain)"
 fi
 
-if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
-  data="$dir/pp"
-  build/coinbase_replay "$data" >/dev/null 2>&1 && ok "coinbase_replay builds a data directory" || bad "coinbase_replay"
+# the bytes of every file under a directory: pp_inspect must change none
+tree_sum() { find "$1" -type f | sort | xargs cat 2>/dev/null | md5sum; }
+# frame_off SEGMENT K: the offset of frame K (0-based) of a format-2 journal
+# segment (frames from offset 4096, each led by its u32 length)
+frame_off() {
+  python3 -c '
+import struct, sys
+d = open(sys.argv[1], "rb").read(); o = 4096
+for _ in range(int(sys.argv[2])):
+    n = struct.unpack_from("<I", d, o)[0]; assert n >= 64, (o, n); o += n
+print(o)' "$1" "$2"
+}
+
+# pp_inspect's checks on one store of each layout: LAYOUT is format2 (the
+# default of a new store) or legacy (a journal per instrument)
+inspect_checks() {
+  local layout=$1 data="$dir/pp-$1" books jf f off want segs before
+  books="$data"; [ "$layout" = format2 ] && books="$data/books"
+  COINBASE_REPLAY_LAYOUT=$layout build/coinbase_replay "$data" >/dev/null 2>&1 \
+    && ok "[$layout] coinbase_replay builds a data directory" || bad "[$layout] coinbase_replay"
+  if [ "$layout" = format2 ]; then
+    [ -f "$data/STORE" ] && [ -d "$data/journal" ] && [ ! -d "$data/BTC-USD" ] && ok "[$layout] the store is format 2" \
+      || bad "[$layout] the store is not format 2: $(ls "$data")"
+  else
+    [ ! -e "$data/STORE" ] && [ -d "$data/BTC-USD/journal" ] && ok "[$layout] the store has a journal per instrument" \
+      || bad "[$layout] not the per-instrument layout: $(ls "$data")"
+  fi
+  before=$(tree_sum "$data")
   out=$(build/pp_inspect "$data"); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "4 instrument(s) in $data: all recoverable"; } \
-    && ok "pp_inspect: 4 clean instruments, exit 0" || bad "pp_inspect clean: rc=$rc $out"
-  if [ $have_py = 1 ]; then
+    && ok "[$layout] pp_inspect: 4 clean instruments, exit 0" || bad "[$layout] pp_inspect clean: rc=$rc $out"
+  if [ $have_py = 1 ] && [ "$layout" = format2 ]; then   # progress does not depend on the layout
     tty=$(ptyrun "$dir/stdout" "" build/pp_inspect "$data"); rc=$?
     { [ $rc -eq 0 ] && echo "$tty" | grep -q "pp_inspect: checking 4 of 4: " && echo "$tty" | grep -q "checked 4 instrument(s)" \
       && grep -q "all recoverable" "$dir/stdout" && ! grep -q "checking" "$dir/stdout"; } \
-      && ok "pp_inspect: progress on a terminal (stderr), not in stdout" || bad "pp_inspect progress: rc=$rc $tty"
+      && ok "[$layout] pp_inspect: progress on a terminal (stderr), not in stdout" || bad "[$layout] pp_inspect progress: rc=$rc $tty"
     build/pp_inspect "$data" >/dev/null 2>"$dir/err"; rc=$?
-    { [ $rc -eq 0 ] && [ ! -s "$dir/err" ]; } && ok "pp_inspect: no progress when stderr is a file" || bad "pp_inspect progress into a file: $(cat "$dir/err")"
+    { [ $rc -eq 0 ] && [ ! -s "$dir/err" ]; } && ok "[$layout] pp_inspect: no progress when stderr is a file" || bad "[$layout] pp_inspect progress into a file: $(cat "$dir/err")"
   fi
+  # the journal segments on disk: format 2 shares them, so they count once
+  segs=$(ls "$data"/journal/*.ppj "$data"/*/journal/*.ppj 2>/dev/null | wc -l)
   out=$(build/pp_inspect --stats "$data"); rc=$?
-  { [ $rc -eq 0 ] && echo "$out" | grep -q "^totals     4 instrument(s): 4 segment(s)"; } \
-    && ok "pp_inspect --stats: totals" || bad "pp_inspect --stats: rc=$rc $out"
+  { [ $rc -eq 0 ] && [ "$segs" -gt 0 ] && echo "$out" | grep -q "^totals     4 instrument(s): $segs segment(s)"; } \
+    && ok "[$layout] pp_inspect --stats: totals ($segs segment(s), as on disk)" || bad "[$layout] pp_inspect --stats: rc=$rc, $segs on disk, $out"
   out=$(build/pp_inspect --help); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "^usage: pp_inspect" && echo "$out" | grep -q "1  damage found"; } \
-    && ok "pp_inspect --help: usage and exit codes, exit 0" || bad "pp_inspect --help: rc=$rc $out"
+    && ok "[$layout] pp_inspect --help: usage and exit codes, exit 0" || bad "[$layout] pp_inspect --help: rc=$rc $out"
   out=$(build/pp_inspect --version); [ $? -eq 0 ] && [ "$out" = "pp_inspect (pinnacle_persist) $version" ] \
-    && ok "pp_inspect --version" || bad "pp_inspect --version: $out"
+    && ok "[$layout] pp_inspect --version" || bad "[$layout] pp_inspect --version: $out"
   build/pp_inspect --bogus "$data" >/dev/null 2>&1; rc=$?
-  [ $rc -eq 2 ] && ok "pp_inspect --bogus: usage error, exit 2" || bad "pp_inspect --bogus: exit $rc"
+  [ $rc -eq 2 ] && ok "[$layout] pp_inspect --bogus: usage error, exit 2" || bad "[$layout] pp_inspect --bogus: exit $rc"
   build/pp_inspect "$dir/no-such-dir" >/dev/null 2>&1; rc=$?
-  [ $rc -eq 2 ] && ok "pp_inspect on a missing directory: exit 2" || bad "pp_inspect missing dir: exit $rc"
+  [ $rc -eq 2 ] && ok "[$layout] pp_inspect on a missing directory: exit 2" || bad "[$layout] pp_inspect missing dir: exit $rc"
   if [ $have_py = 1 ]; then
     n=$(build/pp_inspect --json "$data" | json_lines instrument)
-    [ "$n" = 4 ] && ok "pp_inspect --json: 4 instrument lines and a summary, each parses" || bad "pp_inspect --json: $n"
+    [ "$n" = 4 ] && ok "[$layout] pp_inspect --json: 4 instrument lines and a summary, each parses" || bad "[$layout] pp_inspect --json: $n"
   fi
   # market data as the newest snapshot saved it, by exchange time; connection state
   if [ $have_py = 1 ]; then
@@ -289,8 +319,8 @@ print("ok")' "$1" "$2" 2>&1 | tail -1
     build/pp_inspect -v -m --json "$data" ETH-USD >"$dir/md-eth.json"; rc2=$?
     check2=$(mdcheck "$dir/md-eth.json" 1)      # the generated ETH-USD feed skips exchange seqs once
     { [ $rc -eq 0 ] && [ "$check" = ok ] && [ $rc2 -eq 0 ] && [ "$check2" = ok ]; } \
-      && ok "pp_inspect --market-data --json: last tick, every raw tick and gap counted in the 1 min bars" \
-      || bad "pp_inspect --market-data: rc=$rc $check; ETH-USD rc=$rc2 $check2"
+      && ok "[$layout] pp_inspect --market-data --json: last tick, every raw tick and gap counted in the 1 min bars" \
+      || bad "[$layout] pp_inspect --market-data: rc=$rc $check; ETH-USD rc=$rc2 $check2"
     from=$(python3 -c 'import json,sys; b=[json.loads(l) for l in open(sys.argv[1])]; b=[o for o in b if o["type"]=="bar" and o["res_s"]==60]; print(b[2]["time"][:19], b[3]["start_ns"]//10**9+59)' "$dir/md.json")
     build/pp_inspect -v -m --json --from-time "${from% *}Z" --to-time "${from#* }" "$data" BTC-USD >"$dir/md2.json"; rc=$?
     check=$(python3 -c '
@@ -304,19 +334,24 @@ assert [b["start_ns"] for b in bars] == [allb[2]["start_ns"], allb[3]["start_ns"
 assert ticks and all(lo <= t["exch_ts_ns"] <= hi for t in ticks), "tick outside the range"
 assert len(ticks) == allb[2]["trades"] + allb[3]["trades"], (len(ticks), allb[2]["trades"], allb[3]["trades"])
 print("ok")' "$dir/md2.json" "$dir/md.json" 2>&1 | tail -1)
-    { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "pp_inspect --from-time/--to-time: exactly the 1 min bars and ticks of two minutes" \
-      || bad "pp_inspect --from-time/--to-time: rc=$rc $check"
+    { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "[$layout] pp_inspect --from-time/--to-time: exactly the 1 min bars and ticks of two minutes" \
+      || bad "[$layout] pp_inspect --from-time/--to-time: rc=$rc $check"
     n=$(build/pp_inspect -v --json --from-time 0 "$data" | json_lines snapshot)
     m=$(build/pp_inspect -v --json --from-time 4000000000 "$data" | json_lines snapshot)
-    { [ "$n" -ge 4 ] && [ "$m" = 0 ]; } && ok "pp_inspect -v --from-time: snapshots by the time they were taken ($n, then 0 after 2096)" \
-      || bad "pp_inspect snapshots by time: $n, $m"
-    newest=$(ls "$data/BTC-USD/md/"*.ppm | sort | tail -1)
+    { [ "$n" -ge 4 ] && [ "$m" = 0 ]; } && ok "[$layout] pp_inspect -v --from-time: snapshots by the time they were taken ($n, then 0 after 2096)" \
+      || bad "[$layout] pp_inspect snapshots by time: $n, $m"
+    out=$(build/pp_inspect -v "$data" BTC-USD); rc=$?
+    want=$(ls "$books/BTC-USD/snapshots/" | grep -c '\.pps$')
+    { [ $rc -eq 0 ] && [ "$want" -ge 1 ] && [ "$(echo "$out" | grep -c '^      [0-9]*\.pps  [0-9]* bytes, ')" = "$want" ] \
+      && echo "$out" | grep -q "^      [0-9]*\.ppj  [0-9]* bytes$"; } \
+      && ok "[$layout] pp_inspect -v: the $want snapshot file(s) and the journal files" || bad "[$layout] pp_inspect -v: rc=$rc, $want snapshots, $out"
+    newest=$(ls "$books/BTC-USD/md/"*.ppm | sort | tail -1)
     cp "$newest" "$dir/ppm.bak"
     printf '\xff' | dd of="$newest" bs=1 seek=400 conv=notrunc status=none
     out=$(build/pp_inspect -m --json "$data" BTC-USD); rc=$?
     echo "$out" | grep -q '"type":"market_data".*"status":"ok".*"unreadable_files":1' && [ $rc -eq 0 ] \
       && ! echo "$out" | grep -q "\"snapshot_seq\":$(basename "$newest" .ppm | sed 's/^0*//')," \
-      && ok "pp_inspect --market-data: a damaged newest .ppm is counted, the older one is shown" || bad "pp_inspect damaged ppm: rc=$rc $out"
+      && ok "[$layout] pp_inspect --market-data: a damaged newest .ppm is counted, the older one is shown" || bad "[$layout] pp_inspect damaged ppm: rc=$rc $out"
     cp "$dir/ppm.bak" "$newest"
     out=$(build/pp_inspect --conn --json --hex 64 "$data" BTC-USD); rc=$?
     check=$(echo "$out" | python3 -c '
@@ -326,19 +361,22 @@ assert len(c) == 7 and all(o["status"] == "ok" for o in c.values()), c
 assert bytes.fromhex(c["feed_url"]["hex"]).startswith(b"wss://"), c["feed_url"]
 assert c["feed_url"]["bytes"] == len(bytes.fromhex(c["feed_url"]["hex"])) and not c["feed_url"]["truncated"]
 print("ok")' 2>&1 | tail -1)
-    { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "pp_inspect --conn --json --hex: 7 blobs, names, sizes, contents" || bad "pp_inspect --conn: rc=$rc $check"
+    { [ $rc -eq 0 ] && [ "$check" = ok ]; } && ok "[$layout] pp_inspect --conn --json --hex: 7 blobs, names, sizes, contents" || bad "[$layout] pp_inspect --conn: rc=$rc $check"
     printf 'X' | dd of="$data/.conn/channels" bs=1 seek=17 conv=notrunc status=none
     out=$(build/pp_inspect --conn "$data" BTC-USD); rc=$?
     { [ $rc -eq 0 ] && echo "$out" | grep -q "^  channels .*CORRUPT" && echo "$out" | grep -q "^  feed_line  *8 byte(s)$"; } \
-      && ok "pp_inspect --conn: a damaged blob is CORRUPT, the others listed" || bad "pp_inspect --conn corrupt: rc=$rc $out"
+      && ok "[$layout] pp_inspect --conn: a damaged blob is CORRUPT, the others listed" || bad "[$layout] pp_inspect --conn corrupt: rc=$rc $out"
+    printf 'i' | dd of="$data/.conn/channels" bs=1 seek=17 conv=notrunc status=none   # back as it was ("ticker")
   fi
   for args in "--from-time abc" "--from-time 2026-13-01T00:00:00Z" "--to-time 5 --from-time 9" "--hex 8" "--conn --hex x"; do
     # shellcheck disable=SC2086
     build/pp_inspect $args "$data" >/dev/null 2>&1; rc=$?
-    [ $rc -eq 2 ] && ok "pp_inspect $args: usage error, exit 2" || bad "pp_inspect $args: exit $rc, want 2"
+    [ $rc -eq 2 ] && ok "[$layout] pp_inspect $args: usage error, exit 2" || bad "[$layout] pp_inspect $args: exit $rc, want 2"
   done
+  [ "$(tree_sum "$data")" = "$before" ] && ok "[$layout] pp_inspect changed no byte of the store (every view above)" \
+    || bad "[$layout] pp_inspect changed the store"
   # an unreadable journal is an error that kept the check from running, not damage
-  jf="$data/BTC-USD/journal/00000000000000000001.ppj"
+  if [ "$layout" = format2 ]; then jf=$(ls "$data"/journal/*.ppj | head -1); else jf="$data/BTC-USD/journal/00000000000000000001.ppj"; fi
   chmod 000 "$jf"
   nocap=()
   # as root, drop the capabilities that bypass file permissions (if this
@@ -348,19 +386,161 @@ print("ok")' 2>&1 | tail -1)
   if [ "$(id -u)" != 0 ] || [ ${#nocap[@]} -gt 0 ]; then
     out=$("${nocap[@]}" build/pp_inspect "$data" BTC-USD); rc=$?
     { [ $rc -eq 2 ] && echo "$out" | grep -q "ERROR      PP_EACCES" && ! echo "$out" | grep -q CORRUPT; } \
-      && ok "pp_inspect: a permission error is exit 2, not corruption" || bad "pp_inspect permission: rc=$rc $out"
+      && ok "[$layout] pp_inspect: a permission error is exit 2, not corruption" || bad "[$layout] pp_inspect permission: rc=$rc $out"
   else skip "root and setpriv cannot drop CAP_DAC_OVERRIDE: cannot make a file unreadable"; fi
   chmod 644 "$jf"
-  f="$data/SOL-USD/journal/00000000000000000001.ppj"
-  printf '\xff' | dd of="$f" bs=1 seek=$((4096 + 48 * 100 + 20)) conv=notrunc status=none
+  if [ "$layout" = format2 ]; then
+    # a frame in the middle of the store journal: every instrument's recovery refuses the store
+    f=$(ls "$data"/journal/*.ppj | head -1); off=$(frame_off "$f" 100)
+    want="at $f offset $off: invalid frame below the durable mark"
+  else
+    f="$data/SOL-USD/journal/00000000000000000001.ppj"; off=$((4096 + 48 * 100))
+    want="at $f offset $off: invalid entry where seq 101 was expected"
+  fi
+  printf '\xff' | dd of="$f" bs=1 seek=$((off + 20)) conv=notrunc status=none
   out=$(build/pp_inspect "$data"); rc=$?
-  { [ $rc -eq 1 ] && echo "$out" | grep -q "at $f offset 8896: invalid entry where seq 101 was expected"; } \
-    && ok "pp_inspect: mid-journal corruption with file and offset, exit 1" || bad "pp_inspect corrupt: rc=$rc $out"
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "$want"; } \
+    && ok "[$layout] pp_inspect: mid-journal corruption with file and offset, exit 1" || bad "[$layout] pp_inspect corrupt: rc=$rc $out"
   if [ $have_py = 1 ]; then
     out=$(build/pp_inspect --json "$data"); rc=$?
     { [ $rc -eq 1 ] && [ "$(echo "$out" | json_lines instrument)" = 4 ] && echo "$out" | grep -q '"name":"SOL-USD","status":"corrupt"'; } \
-      && ok "pp_inspect --json on a corrupt instrument: status corrupt, exit 1" || bad "pp_inspect --json corrupt: rc=$rc $out"
+      && ok "[$layout] pp_inspect --json on a corrupt instrument: status corrupt, exit 1" || bad "[$layout] pp_inspect --json corrupt: rc=$rc $out"
   fi
+}
+
+# evcheck WANT GOT MODE [ARGS] [-- GOT MODE [ARGS]]...: for each group, one
+# line "ok" or "FAIL: why" (one python start for all: it is slow on a loaded
+# machine). The events pp_inspect printed (GOT) are exactly those
+# pp_eventwriter wrote (WANT, JSON Lines) that MODE selects:
+#   json all | json time FROM_S TO_S   JSON Lines, then the summary (exit 0)
+#   text INSTRUMENT FROM TO             text lines of one instrument's seqs
+#   stats                               "stats" objects: counts by type
+#   damage FILE OFFSET                  a "damage" object for AAA-USD there, summary exit 1
+evcheck() {
+  python3 -c '
+import json, re, sys
+want = [json.loads(l) for l in open(sys.argv[1])]
+keys = ["instrument", "seq", "event", "order_id", "side", "price", "qty", "ts_ns"]
+want.sort(key=lambda e: (e["instrument"], e["seq"]))
+def check(got, mode, args):
+    if mode == "text":
+        inst, lo, hi = args[0], int(args[1]), int(args[2])
+        sel = [e for e in want if e["instrument"] == inst and lo <= e["seq"] <= hi]
+        pat = re.compile(r"^(\S+) seq (\d+) (\w+) id (\d+) side (\S+) price (-?\d+) qty (-?\d+) ts \S+Z \((\d+)\)$")
+        rows = []
+        for line in open(got):
+            m = pat.match(line.rstrip("\n")); assert m, "not an event line: %r" % line
+            g = m.groups()
+            rows.append(dict(zip(keys, [g[0], int(g[1]), g[2], int(g[3]), None if g[4] == "-" else g[4], int(g[5]), int(g[6]), int(g[7])])))
+        assert rows == [{k: e[k] for k in keys} for e in sel] and len(sel) == hi - lo + 1, (rows[:2], sel[:2])
+        return
+    objs = [json.loads(l) for l in open(got)]
+    if mode == "damage":
+        d = [o for o in objs if o["type"] == "damage" and o["instrument"] == "AAA-USD"]
+        assert len(d) == 1 and d[0]["file"] == args[0] and d[0]["offset"] == int(args[1]), d
+        assert objs[-1]["type"] == "summary" and objs[-1]["exit"] == 1 and objs[-1]["damaged"] >= 1, objs[-1]
+        return
+    assert objs and objs[-1]["type"] == "summary" and objs[-1]["exit"] == 0, objs[-1:]
+    if mode == "stats":
+        st = {o["instrument"]: o for o in objs if o["type"] == "stats"}
+        assert sorted(st) == sorted({e["instrument"] for e in want}), st
+        for name, o in st.items():
+            mine = [e for e in want if e["instrument"] == name]
+            for t, k in (("add", "adds"), ("cancel", "cancels"), ("execute", "executes"), ("modify", "modifies")):
+                assert o[k] == sum(e["event"] == t for e in mine) > 0, (name, t, o)
+            assert o["events"] == len(mine) and o["first_seq"] == 1 and o["last_seq"] == len(mine), o
+            assert o["first_ts_ns"] == min(e["ts_ns"] for e in mine) and o["last_ts_ns"] == max(e["ts_ns"] for e in mine), o
+        assert objs[-1]["events"] == len(want), objs[-1]
+        return
+    sel = want
+    if args and args[0] == "time":
+        lo, hi = int(args[1]) * 10**9, int(args[2]) * 10**9 + 999999999
+        sel = [e for e in want if lo <= e["ts_ns"] <= hi]
+    ev = [{k: o[k] for k in keys} for o in objs if o["type"] == "event"]
+    assert ev == [{k: e[k] for k in keys} for e in sel], (len(ev), len(sel), ev[:1], sel[:1])
+    assert objs[-1]["events"] == len(sel) > 0, objs[-1]
+groups, cur = [], []
+for a in sys.argv[2:] + ["--"]:
+    if a == "--":
+        groups.append(cur); cur = []
+    else:
+        cur.append(a)
+for g in groups:
+    try:
+        check(g[0], g[1], g[2:]); print("ok")
+    except Exception as e:
+        print(("FAIL: %s %r" % (type(e).__name__, e)).replace("\n", " ")[:600])' "$@" 2>&1
+}
+
+# pp_inspect --events on a store pp_eventwriter wrote (two books, N events
+# each): what it reads back is what was written, all of it, by seq, by time,
+# counted; damage is exit 1 with file and offset
+events_checks() {
+  local layout=$1 ev="$dir/ev-$1" wantf="$dir/ev-$1.want" before f off want rc1 rc2 rc3 rc4 rc5 rc6 res
+  # first beside the running store (the writer holds it open), then closed
+  rm -f "$dir/ev.ready" "$dir/ev.go"
+  "$dir/pp_eventwriter" "$ev" 200 "$layout" "$dir/ev.ready" "$dir/ev.go" >"$wantf" 2>"$dir/ev.err" & wpid=$!
+  for _ in $(seq 600); do [ -e "$dir/ev.ready" ] && break; kill -0 $wpid 2>/dev/null || break; sleep 0.05; done
+  build/pp_inspect --events --json "$ev" >"$dir/ev.1"; rc1=$?
+  touch "$dir/ev.go"; wait $wpid || { bad "[$layout] pp_eventwriter: $(cat "$dir/ev.err")"; return; }
+  before=$(tree_sum "$ev")
+  build/pp_inspect --events --json "$ev" >"$dir/ev.2"; rc2=$?
+  build/pp_inspect --events --instrument AAA-USD --from 50 --to 59 "$ev" >"$dir/ev.3"; rc3=$?
+  build/pp_inspect --events --json --from-time 1800000100 --to-time 2027-01-15T08:01:59Z "$ev" >"$dir/ev.4"; rc4=$?
+  build/pp_inspect --events --stats --json "$ev" >"$dir/ev.5"; rc5=$?
+  out=$(build/pp_inspect --events --stats "$ev"); rc6=$?
+  mapfile -t res < <(evcheck "$wantf" "$dir/ev.1" json all -- "$dir/ev.2" json all -- "$dir/ev.3" text AAA-USD 50 59 \
+                      -- "$dir/ev.4" json time 1800000100 1800000119 -- "$dir/ev.5" stats)
+  { [ $rc1 -eq 0 ] && [ "${res[0]}" = ok ]; } && ok "[$layout] pp_inspect --events beside the running store: the 400 events written" \
+    || bad "[$layout] pp_inspect --events beside a running store: rc=$rc1 ${res[0]}"
+  { [ $rc2 -eq 0 ] && [ "${res[1]}" = ok ]; } && ok "[$layout] pp_inspect --events --json: the 400 events written, each field, then the summary" \
+    || bad "[$layout] pp_inspect --events --json: rc=$rc2 ${res[1]}"
+  { [ $rc3 -eq 0 ] && [ "${res[2]}" = ok ]; } && ok "[$layout] pp_inspect --events --instrument --from 50 --to 59: exactly those 10 lines" \
+    || bad "[$layout] pp_inspect --events --from/--to: rc=$rc3 ${res[2]} $(head -3 "$dir/ev.3")"
+  { [ $rc4 -eq 0 ] && [ "${res[3]}" = ok ]; } && ok "[$layout] pp_inspect --events --from-time/--to-time: the 20 events of those 20 s" \
+    || bad "[$layout] pp_inspect --events by time: rc=$rc4 ${res[3]}"
+  { [ $rc5 -eq 0 ] && [ "${res[4]}" = ok ] && [ $rc6 -eq 0 ] && echo "$out" | grep -q "^totals  2 instrument(s), 400 event(s): 200 add, 100 cancel, 50 execute, 50 modify; .*(399.000 s, 1.003 events/s)$"; } \
+    && ok "[$layout] pp_inspect --events --stats: counts by type, seqs, time span and rate" \
+    || bad "[$layout] pp_inspect --events --stats: rc=$rc5 ${res[4]}; rc=$rc6 $out"
+  for args in "--events --from 0" "--events --to 5 --from 9" "--from 5" "--events --instrument ../x" "--events -m" "--events --from 1x"; do
+    # shellcheck disable=SC2086
+    build/pp_inspect $args "$ev" >/dev/null 2>&1; rc=$?
+    [ $rc -eq 2 ] && ok "[$layout] pp_inspect $args: usage error, exit 2" || bad "[$layout] pp_inspect $args: exit $rc, want 2"
+  done
+  build/pp_inspect --events --instrument NOPE-USD "$ev" >/dev/null 2>&1; rc=$?
+  [ $rc -eq 2 ] && ok "[$layout] pp_inspect --events on an unknown instrument: exit 2" || bad "[$layout] pp_inspect --events unknown: exit $rc"
+  [ "$(tree_sum "$ev")" = "$before" ] && ok "[$layout] pp_inspect --events changed no byte of the store" || bad "[$layout] pp_inspect --events changed the store"
+  if [ "$layout" = format2 ]; then
+    f=$(ls "$ev"/journal/*.ppj | head -1); off=$(frame_off "$f" 60)
+    want="at $f offset $off: invalid frame below the durable mark"
+  else
+    f="$ev/AAA-USD/journal/00000000000000000001.ppj"; off=$((4096 + 48 * 60))
+    want="at $f offset $off: invalid entry where seq 61 was expected"
+  fi
+  printf '\xff' | dd of="$f" bs=1 seek=$((off + 20)) conv=notrunc status=none
+  out=$(build/pp_inspect --events "$ev"); rc=$?
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "^AAA-USD CORRUPT" && echo "$out" | grep -q "^  $want" && ! echo "$out" | grep -q "^AAA-USD seq"; } \
+    && ok "[$layout] pp_inspect --events on a damaged journal: exit 1, file and offset, no events of it" \
+    || bad "[$layout] pp_inspect --events damaged: rc=$rc $(echo "$out" | head -5)"
+  build/pp_inspect --events --json "$ev" >"$dir/ev.6"; rc=$?
+  res=$(evcheck "$wantf" "$dir/ev.6" damage "$f" "$off")
+  { [ $rc -eq 1 ] && [ "$res" = ok ]; } && ok "[$layout] pp_inspect --events --json on damage: a damage object (file, offset), summary exit 1" \
+    || bad "[$layout] pp_inspect --events --json damaged: rc=$rc $res"
+}
+
+if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
+  inspect_checks format2
+  inspect_checks legacy
+  if [ $have_py = 1 ] && cc -std=c11 -O0 -I. tests/pp_eventwriter.c -o "$dir/pp_eventwriter" $(pkg-config --libs liburing 2>/dev/null || echo -luring) -lpthread; then
+    events_checks format2
+    events_checks legacy
+    # strict mode (a picolog log per instrument): the events come back too
+    "$dir/pp_eventwriter" "$dir/ev-strict" 200 strict >"$dir/ev-strict.want" 2>"$dir/ev.err"; rc=$?
+    build/pp_inspect --events --json "$dir/ev-strict" >"$dir/ev.7"; rc2=$?
+    res=$(evcheck "$dir/ev-strict.want" "$dir/ev.7" json all)
+    { [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ "$res" = ok ]; } && ok "[strict] pp_inspect --events --json: the 400 events written" \
+      || bad "[strict] pp_inspect --events: writer $rc $(cat "$dir/ev.err"), rc=$rc2 $res"
+  else skip "python3 or cc missing: pp_inspect --events not tested"; fi
 else
   bad "build/coinbase_replay and build/pp_inspect are built by make (run make test-plain)"
 fi

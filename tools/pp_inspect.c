@@ -4,6 +4,8 @@
  *   cc -std=c11 -O2 -I. tools/pp_inspect.c -o pp_inspect -luring -lpthread
  *   pp_inspect [-v] [--json] [--stats] [--market-data] [--conn [--hex N]]
  *              [--from-time T] [--to-time T] DATA_DIR [INSTRUMENT...]
+ *   pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]
+ *              [--from-time T] [--to-time T] [--json] [--stats] DATA_DIR
  *
  * For every instrument (or the ones named): its journal mode, its snapshots
  * (files, the newest valid one and its order count, any corrupt ones), its
@@ -11,7 +13,10 @@
  * and what recovery would do: nothing, cut a torn tail (file and offset), or
  * refuse to open because of corruption in the middle (file, offset, why);
  * on request the market data the newest snapshot saved (last tick, bars,
- * gaps) and the connection-state blobs, read from their files.
+ * gaps) and the connection-state blobs, read from their files; or, with
+ * --events, the order events of the journals (pp_journal_open_dir), by seq
+ * and by time. Both layouts: format 2 (one journal for the store, books/)
+ * and the per-instrument layout of 0.2.0.
  * Exit status: 0 ok, 1 damage found, 2 usage or I/O error (a permission
  * error is not damage). It takes no lock: on a directory a store has open,
  * the picture may move. The manual page is docs/man/pp_inspect.1. */
@@ -28,15 +33,35 @@
 
 static const char *usage_text =
     "usage: pp_inspect [OPTIONS] DATA_DIR [INSTRUMENT...]\n"
+    "       pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]\n"
+    "                  [--from-time TIME] [--to-time TIME] [--json] [--stats] DATA_DIR\n"
     "Report what a pinnacle_persist data directory holds and what recovery would\n"
-    "do with each instrument (all of them, or the ones named). Read-only, no lock.\n"
+    "do with each instrument (all of them, or the ones named), or print the order\n"
+    "events of its journals. Read-only, no lock. Both layouts: format 2 (one journal\n"
+    "for the store, the default) and the per-instrument layout (PP_LEGACY_LAYOUT).\n"
     "\n"
     "  -v, --verbose        also list each snapshot (size, orders, when taken) and\n"
     "                       journal file (size)\n"
     "  -S, --stats          totals over the instruments: segments, journal bytes,\n"
-    "                       snapshots, sequence numbers, bytes on disk\n"
+    "                       snapshots, sequence numbers, bytes on disk (format 2:\n"
+    "                       the store journal's segments and bytes counted once);\n"
+    "                       with --events: per instrument and in all, the events by\n"
+    "                       type, their seqs, time span and rate, and no event lines\n"
     "  -j, --json           JSON Lines: one object per instrument (\"type\":\"instrument\"),\n"
-    "                       then one \"summary\" object\n"
+    "                       then one \"summary\" object; with --events one \"event\"\n"
+    "                       object per event (or \"stats\" per instrument), a\n"
+    "                       \"damage\" or \"error\" object per instrument not read,\n"
+    "                       then the \"summary\"\n"
+    "  -e, --events         the order events (add, cancel, execute, modify) of each\n"
+    "                       instrument's journal, in seq order, one line each:\n"
+    "                       instrument, seq, type, order id, side, price, qty, ts;\n"
+    "                       every valid event, durable or not (a torn tail is not\n"
+    "                       read). An instrument with damage prints none: its file,\n"
+    "                       offset and why instead (exit 1). Market-data entries\n"
+    "                       are not events (see --market-data)\n"
+    "  -i, --instrument NAME  only this instrument (repeatable; as INSTRUMENT...)\n"
+    "      --from SEQ, --to SEQ\n"
+    "                       --events: only seqs in [SEQ, SEQ] (each >= 1)\n"
     "  -m, --market-data    per instrument, the market data its newest snapshot saved\n"
     "                       (md/<seq>.ppm; ticks journaled after it are not in it):\n"
     "                       scale, last tick, counts, the gaps and the 1 min bars;\n"
@@ -44,15 +69,14 @@ static const char *usage_text =
     "  -c, --conn           the connection-state blobs (.conn/): name, size, check\n"
     "  -x, --hex BYTES      --conn: the first BYTES of each blob in hex (default 0)\n"
     "      --from-time TIME, --to-time TIME\n"
-    "                       only bars, ticks and gaps (by exchange time) and, with -v,\n"
-    "                       snapshots (by the time they were taken) in [from, to];\n"
+    "                       only bars, ticks and gaps (by exchange time), with -v\n"
+    "                       snapshots (by the time they were taken), and with\n"
+    "                       --events events (by their ts) in [from, to];\n"
     "                       TIME is SECONDS since the epoch or YYYY-MM-DDTHH:MM:SS[Z]\n"
     "                       (UTC); --to-time includes its whole second\n"
     "  -h, --help           this text\n"
-    "On a terminal, progress (instrument i of n) goes to stderr; never otherwise.\n"
-    "Journal events are not printed: pinnacle_persist.h has no public read-only\n"
-    "journal reader (pp_check only reports ranges and damage).\n"
     "  -V, --version        the pinnacle_persist version\n"
+    "On a terminal, progress (instrument i of n) goes to stderr; never otherwise.\n"
     "\n"
     TOOL_EXIT_HELP
     "  (an instrument that cannot be read for lack of permission is exit 2, not 1)\n"
@@ -61,7 +85,9 @@ static const char *usage_text =
     "  pp_inspect /var/lib/engine\n"
     "  pp_inspect --json /var/lib/engine BTC-USD\n"
     "  pp_inspect --market-data --from-time 2026-12-01T14:00:00Z /var/lib/engine BTC-USD\n"
-    "  pp_inspect --conn --hex 64 /var/lib/engine\n";
+    "  pp_inspect --conn --hex 64 /var/lib/engine\n"
+    "  pp_inspect --events --instrument BTC-USD --from 1000 --to 2000 /var/lib/engine\n"
+    "  pp_inspect --events --json --from-time 2026-12-01T14:00:00Z /var/lib/engine\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "pp_inspect: ");
@@ -79,6 +105,11 @@ typedef struct {
     unsigned long long instruments, damaged, unreadable, torn, segments, journal_bytes, snapshots, snapshots_corrupt;
     unsigned long long events, disk_bytes;
 } totals;
+
+/* The layout: format 2 (a STORE file; one journal/ for every instrument,
+ * each instrument's files under books/<name>/) or the per-instrument one
+ * (<name>/journal/ or strict/, <name>/snapshots/, <name>/md/). */
+static int store2;
 
 /* Allocated bytes under path (files and directories, not following links). */
 static unsigned long long du(const char *path) {
@@ -120,11 +151,12 @@ static void print_json(const char *name, int rc, const pp_check_result *r, unsig
     const char *status = rc == 0 ? (r->torn_tail ? "torn_tail" : "clean") : exit_for(rc) == TOOL_DAMAGE ? "corrupt" : "error";
     printf("{\"type\":\"instrument\",\"name\":");
     tool_json_str(stdout, name);
-    printf(",\"status\":\"%s\",\"mode\":\"%s\",\"snapshots\":%llu,\"snapshots_corrupt\":%llu,"
+    printf(",\"status\":\"%s\",\"mode\":\"%s\",\"layout\":\"%s\",\"snapshots\":%llu,\"snapshots_corrupt\":%llu,"
            "\"oldest_snapshot_seq\":%llu,\"newest_snapshot_seq\":%llu,\"snapshot_orders\":%llu,"
            "\"segments\":%llu,\"journal_first_seq\":%llu,\"journal_last_seq\":%llu,\"journal_bytes\":%llu,"
            "\"durable_mark_seq\":%llu,\"disk_bytes\":%llu,\"file\":",
-           status, r->mode == PP_JOURNAL_STRICT ? "strict" : "mmap", (unsigned long long)r->snapshots,
+           status, r->mode == PP_JOURNAL_STRICT ? "strict" : "mmap", store2 ? "store_journal" : "per_instrument",
+           (unsigned long long)r->snapshots,
            (unsigned long long)r->snapshots_corrupt, (unsigned long long)r->oldest_snapshot_seq,
            (unsigned long long)r->newest_snapshot_seq, (unsigned long long)r->snapshot_orders,
            (unsigned long long)r->segments, (unsigned long long)r->journal_first_seq,
@@ -146,6 +178,11 @@ static void progress_clear(void) {
     fprintf(stderr, "\r%-79s\r", "");
     fflush(stderr);
     progress_shown = 0;
+}
+
+/* An instrument's directory, or sub in it. */
+static void inst_path(char *buf, size_t cap, const char *data_dir, const char *name, const char *sub) {
+    snprintf(buf, cap, "%s/%s%s%s%s", data_dir, store2 ? "books/" : "", name, sub ? "/" : "", sub ? sub : "");
 }
 
 /* ---- market data and connection state (read from the files, no store
@@ -276,7 +313,7 @@ static unsigned long long md_newest(const char *mdir, unsigned char **buf, size_
 
 static void market_data(const char *data_dir, const char *name, int verbose, int json) {
     char mdir[4096];
-    snprintf(mdir, sizeof mdir, "%s/%s/md", data_dir, name);
+    inst_path(mdir, sizeof mdir, data_dir, name, "md");
     unsigned char *p;
     size_t len;
     uint64_t seq;
@@ -452,20 +489,22 @@ static int inspect(const char *data_dir, const char *name, int verbose, int json
     int rc = pp_check(data_dir, name, &r);
     int code = exit_for(rc);
     char p[8192];
-    snprintf(p, sizeof p, "%s/%s", data_dir, name);
-    unsigned long long disk = du(p);
+    inst_path(p, sizeof p, data_dir, name, NULL);
+    unsigned long long disk = du(p);      /* format 2: the shared journal is counted once, in main */
     progress_clear();
     t->instruments++;
     if (code == TOOL_DAMAGE) t->damaged++;
     else if (code) t->unreadable++;
     else if (r.torn_tail) t->torn++;
-    t->segments += r.segments; t->journal_bytes += r.journal_bytes; t->disk_bytes += disk;
+    if (!store2) t->segments += r.segments;          /* format 2: every instrument reports the one store journal */
+    else if (r.segments > t->segments) t->segments = r.segments;
+    t->journal_bytes += r.journal_bytes; t->disk_bytes += disk;
     t->snapshots += r.snapshots; t->snapshots_corrupt += r.snapshots_corrupt;
     if (r.journal_last_seq >= r.journal_first_seq && r.journal_last_seq) t->events += r.journal_last_seq - r.journal_first_seq + 1;
     if (json) {
         print_json(name, rc, &r, disk);
         if (verbose && rc != PP_ENOENT && rc != PP_ENAME) {
-            snprintf(p, sizeof p, "%s/%s/snapshots", data_dir, name);
+            inst_path(p, sizeof p, data_dir, name, "snapshots");
             list_snapshots(p, name, 1);
         }
         if (want_md && rc != PP_ENOENT && rc != PP_ENAME) market_data(data_dir, name, verbose, 1);
@@ -473,7 +512,8 @@ static int inspect(const char *data_dir, const char *name, int verbose, int json
     }
     printf("%s\n", name);
     if (rc == PP_ENOENT || rc == PP_ENAME) { printf("  ERROR      %s\n", pp_strerror(rc)); return code; }
-    printf("  mode       %s\n", r.mode == PP_JOURNAL_STRICT ? "strict (picolog log in strict/)" : "mmap (journal/)");
+    printf("  mode       %s\n", store2 ? "mmap, format 2 (the store journal, journal/; files in books/<name>/)"
+                              : r.mode == PP_JOURNAL_STRICT ? "strict (picolog log in strict/)" : "mmap (journal/)");
     printf("  snapshots  %llu file(s), %llu corrupt", (unsigned long long)r.snapshots, (unsigned long long)r.snapshots_corrupt);
     if (r.snapshots) printf(", seqs %llu..%llu, newest usable has %llu orders", (unsigned long long)r.oldest_snapshot_seq,
                             (unsigned long long)r.newest_snapshot_seq, (unsigned long long)r.snapshot_orders);
@@ -482,10 +522,14 @@ static int inspect(const char *data_dir, const char *name, int verbose, int json
            (unsigned long long)r.segments, (unsigned long long)r.journal_first_seq, (unsigned long long)r.journal_last_seq,
            (unsigned long long)r.journal_bytes, (unsigned long long)r.durable_mark_seq);
     if (verbose) {
-        snprintf(p, sizeof p, "%s/%s/snapshots", data_dir, name);
+        inst_path(p, sizeof p, data_dir, name, "snapshots");
         list_snapshots(p, name, 0);
-        snprintf(p, sizeof p, "%s/%s/%s", data_dir, name, r.mode == PP_JOURNAL_STRICT ? "strict" : "journal");
-        list_dir(p, r.mode == PP_JOURNAL_STRICT ? ".plg" : ".ppj");
+        if (store2) {
+            printf("      (its journal is the store journal, listed above)\n");
+        } else {
+            inst_path(p, sizeof p, data_dir, name, r.mode == PP_JOURNAL_STRICT ? "strict" : "journal");
+            list_dir(p, r.mode == PP_JOURNAL_STRICT ? ".plg" : ".ppj");
+        }
     }
     if (code == TOOL_DAMAGE)
         printf("  CORRUPT    %s\n             at %s offset %llu: %s\n             recovery refuses to open it (fail closed)\n",
@@ -506,6 +550,133 @@ static const char *verdict(int worst) {
     return worst == TOOL_OK ? "all recoverable" : worst == TOOL_DAMAGE ? "SOME CORRUPT" : "SOME NOT CHECKED (errors)";
 }
 
+/* ---- --events: the order events of the journals, read with
+ * pp_journal_open_dir (read-only, no lock; both layouts). An instrument
+ * pp_check finds damaged prints no events: its damage (file, offset, why),
+ * exit 1. */
+static unsigned long long seq_from = 1, seq_to = UINT64_MAX;   /* --from/--to, inclusive */
+
+typedef struct evcount {
+    unsigned long long n, by_type[5], first_seq, last_seq, first_ts, last_ts;
+} evcount;
+
+static const char *ev_name(int type) {
+    static const char *names[5] = {"?", "add", "cancel", "execute", "modify"};
+    return type >= PP_EV_ADD && type <= PP_EV_MODIFY ? names[type] : names[0];
+}
+
+static void evcount_add(evcount *c, const pp_event *e) {
+    if (!c->n || e->seq < c->first_seq) c->first_seq = e->seq;
+    if (e->seq > c->last_seq) c->last_seq = e->seq;
+    if (!c->n || e->ts_ns < c->first_ts) c->first_ts = e->ts_ns;
+    if (e->ts_ns > c->last_ts) c->last_ts = e->ts_ns;
+    c->n++;
+    c->by_type[e->type >= PP_EV_ADD && e->type <= PP_EV_MODIFY ? e->type : 0]++;
+}
+
+/* counts, seqs, time span and rate: text after lead, or JSON fields after a comma */
+static void evcount_print(const evcount *c, int json, const char *lead) {
+    double span = c->n ? (double)(c->last_ts - c->first_ts) / 1e9 : 0;
+    char t0[64] = "-", t1[64] = "-";
+    if (c->n) { fmt_time(c->first_ts, t0, sizeof t0); fmt_time(c->last_ts, t1, sizeof t1); }
+    if (json) {
+        printf(",\"events\":%llu,\"adds\":%llu,\"cancels\":%llu,\"executes\":%llu,\"modifies\":%llu,\"first_seq\":%llu,"
+               "\"last_seq\":%llu,\"first_ts_ns\":%llu,\"last_ts_ns\":%llu,\"span_s\":%.3f,\"events_per_s\":%.3f",
+               c->n, c->by_type[1], c->by_type[2], c->by_type[3], c->by_type[4], c->first_seq, c->last_seq, c->first_ts,
+               c->last_ts, span, span > 0 ? (double)c->n / span : 0.0);
+        return;
+    }
+    printf("%s%llu event(s): %llu add, %llu cancel, %llu execute, %llu modify", lead, c->n, c->by_type[1], c->by_type[2],
+           c->by_type[3], c->by_type[4]);
+    if (c->n) printf("; seqs %llu..%llu; %s to %s (%.3f s, %.3f events/s)", c->first_seq, c->last_seq, t0, t1, span,
+                     span > 0 ? (double)c->n / span : 0.0);
+    printf("\n");
+}
+
+static void print_event(const char *name, const pp_event *e, int json) {
+    char ts[64];
+    fmt_time(e->ts_ns, ts, sizeof ts);
+    const char *side = e->side == PP_BUY ? "buy" : e->side == PP_SELL ? "sell" : NULL;
+    if (json) {
+        printf("{\"type\":\"event\",\"instrument\":");
+        tool_json_str(stdout, name);
+        printf(",\"seq\":%llu,\"event\":\"%s\",\"order_id\":%llu,\"side\":%s%s%s,\"price\":%lld,\"qty\":%lld,"
+               "\"ts_ns\":%llu,\"time\":\"%s\"}\n", (unsigned long long)e->seq, ev_name(e->type), (unsigned long long)e->order_id,
+               side ? "\"" : "", side ? side : "null", side ? "\"" : "", (long long)e->price, (long long)e->qty,
+               (unsigned long long)e->ts_ns, ts);
+        return;
+    }
+    printf("%s seq %llu %s id %llu side %s price %lld qty %lld ts %s (%llu)\n", name, (unsigned long long)e->seq,
+           ev_name(e->type), (unsigned long long)e->order_id, side ? side : "-", (long long)e->price, (long long)e->qty, ts,
+           (unsigned long long)e->ts_ns);
+}
+
+/* One instrument's events in [seq_from, seq_to] and [time_from, time_to];
+ * with stats only its counts. Returns the exit code for it. */
+static int events(const char *data_dir, const char *name, int json, int stats, evcount *all, totals *t) {
+    pp_check_result r;
+    int rc = pp_check(data_dir, name, &r);
+    int code = exit_for(rc);
+    pp_journal *j = NULL;
+    progress_clear();
+    t->instruments++;
+    if (!code) {                       /* clean or a torn tail: read it */
+        rc = pp_journal_open_dir(data_dir, name, seq_from, &j);
+        code = exit_for(rc);
+        if (rc)                        /* damage between the check and the read (a running store), or I/O */
+            snprintf(r.detail, sizeof r.detail, "the journal reader failed after the check found it recoverable");
+    }
+    if (code) {
+        if (code == TOOL_DAMAGE) t->damaged++; else t->unreadable++;
+        if (json) {
+            printf("{\"type\":\"%s\",\"instrument\":", code == TOOL_DAMAGE ? "damage" : "error");
+            tool_json_str(stdout, name);
+            printf(",\"error\":");
+            tool_json_str(stdout, pp_strerror(rc));
+            printf(",\"file\":");
+            tool_json_str(stdout, r.file);
+            printf(",\"offset\":%llu,\"detail\":", (unsigned long long)r.offset);
+            tool_json_str(stdout, r.detail);
+            printf("}\n");
+        } else if (code == TOOL_DAMAGE) {
+            printf("%s CORRUPT %s\n  at %s offset %llu: %s\n  recovery refuses to open it (fail closed); no events printed\n", name,
+                   pp_strerror(rc), r.file, (unsigned long long)r.offset, r.detail);
+        } else {
+            printf("%s ERROR %s%s%s%s%s\n  not read (not damage: fix the cause and run again)\n", name, pp_strerror(rc),
+                   r.file[0] ? " at " : "", r.file, r.detail[0] ? ": " : "", r.detail);
+        }
+        pp_journal_close(j);
+        return code;
+    }
+    evcount c;
+    memset(&c, 0, sizeof c);
+    pp_event e;
+    while ((rc = pp_journal_next(j, &e)) == 1) {
+        if (e.seq > seq_to) break;                         /* in seq order */
+        if (!in_range(e.ts_ns)) continue;
+        evcount_add(&c, &e);
+        evcount_add(all, &e);
+        if (!stats) print_event(name, &e, json);
+    }
+    pp_journal_close(j);
+    if (stats) {
+        if (json) {
+            printf("{\"type\":\"stats\",\"instrument\":");
+            tool_json_str(stdout, name);
+            evcount_print(&c, 1, "");
+            printf("}\n");
+        } else {
+            printf("%s  ", name);
+            evcount_print(&c, 0, "");
+        }
+    }
+    if (r.torn_tail) t->torn++;
+    if (r.torn_tail && !json)
+        fprintf(stderr, "pp_inspect: %s: torn tail at %s offset %llu (never acknowledged; not read)\n", name, r.file,
+                (unsigned long long)r.offset);
+    return TOOL_OK;
+}
+
 typedef struct lister { char ***names; size_t *n, *cap; } lister;
 static int list_one(const char *name, void *ctx) {
     lister *l = (lister *)ctx;
@@ -518,18 +689,73 @@ static int list_one(const char *name, void *ctx) {
     return 0;
 }
 
+/* --events over the instruments named (all of them by default), one after
+ * the other; then, with --json, the summary object. */
+static int events_main(const char *dir, char **names, size_t n, int json, int stats) {
+    int worst = 0;
+    totals t;
+    evcount all;
+    memset(&t, 0, sizeof t);
+    memset(&all, 0, sizeof all);
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i]) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
+        if (progress_on) {
+            fprintf(stderr, "\rpp_inspect: reading %zu of %zu: %-40.40s", i + 1, n, names[i]);
+            fflush(stderr);
+            progress_shown = 1;
+        }
+        int r = events(dir, names[i], json, stats, &all, &t);
+        if (r > worst) worst = r;
+        free(names[i]);
+    }
+    free(names);
+    progress_clear();
+    if (json) {
+        printf("{\"type\":\"summary\",\"data_dir\":");
+        tool_json_str(stdout, dir);
+        printf(",\"layout\":\"%s\",\"instruments\":%llu,\"damaged\":%llu,\"unreadable\":%llu,\"torn_tails\":%llu",
+               store2 ? "store_journal" : "per_instrument", t.instruments, t.damaged, t.unreadable, t.torn);
+        evcount_print(&all, 1, "");
+        printf(",\"verdict\":\"%s\",\"exit\":%d}\n", verdict(worst), worst);
+    } else if (stats) {
+        printf("totals  %llu instrument(s), ", t.instruments);
+        evcount_print(&all, 0, "");
+    }
+    return worst;
+}
+
 int main(int argc, char **argv) {
-    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME };
+    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME, OPT_FROM, OPT_TO };
     static const struct option longopts[] = {
         {"verbose", no_argument, 0, 'v'}, {"stats", no_argument, 0, 'S'}, {"json", no_argument, 0, 'j'},
         {"market-data", no_argument, 0, 'm'}, {"conn", no_argument, 0, 'c'}, {"hex", required_argument, 0, 'x'},
         {"from-time", required_argument, 0, OPT_FROM_TIME}, {"to-time", required_argument, 0, OPT_TO_TIME},
+        {"events", no_argument, 0, 'e'}, {"instrument", required_argument, 0, 'i'},
+        {"from", required_argument, 0, OPT_FROM}, {"to", required_argument, 0, OPT_TO},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    int verbose = 0, want_stats = 0, json = 0, want_conn = 0, opt;
+    int verbose = 0, want_stats = 0, json = 0, want_conn = 0, want_events = 0, seq_given = 0, opt;
     unsigned long long hex = 0;
+    /* the instruments: --instrument NAME and the arguments after DATA_DIR */
+    size_t n = 0, cap = 16;
+    char **names = (char **)malloc(cap * sizeof *names);
+    if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":vSjmcx:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":vSjmcx:hVei:", longopts, NULL)) != -1) {
         switch (opt) {
+        case 'e': want_events = 1; break;
+        case 'i':
+            if (pp_valid_name(optarg) != 0) return usage_error("--instrument: not a valid instrument name: '%s'", optarg);
+            if (n == cap && !(names = (char **)realloc(names, (cap *= 2) * sizeof *names))) return usage_error("%s", "out of memory");
+            names[n++] = strdup(optarg);
+            break;
+        case OPT_FROM:
+            if (tool_parse_u64(optarg, 1, UINT64_MAX, &seq_from)) return usage_error("--from: not a seq (1 or more): '%s'", optarg);
+            seq_given = 1;
+            break;
+        case OPT_TO:
+            if (tool_parse_u64(optarg, 1, UINT64_MAX, &seq_to)) return usage_error("--to: not a seq (1 or more): '%s'", optarg);
+            seq_given = 1;
+            break;
         case 'v': verbose = 1; break;
         case 'm': want_md = 1; break;
         case 'c': want_conn = 1; break;
@@ -553,17 +779,22 @@ int main(int argc, char **argv) {
     if (optind >= argc) return usage_error("%s", "no DATA_DIR given");
     if (time_to < time_from) return usage_error("%s", "--to-time is before --from-time");
     if (hex && !want_conn) return usage_error("%s", "--hex goes with --conn");
+    if (seq_to < seq_from) return usage_error("%s", "--to is before --from");
+    if (seq_given && !want_events) return usage_error("%s", "--from and --to go with --events (--from-time/--to-time select by time)");
+    if (want_events && (want_md || want_conn || verbose)) return usage_error("%s", "--events goes with none of --market-data, --conn, --verbose");
     const char *dir = argv[optind++];
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         fprintf(stderr, "pp_inspect: %s: %s\n", dir, stat(dir, &sb) != 0 ? strerror(errno) : "not a directory");
         return TOOL_USAGE_OR_IO;
     }
+    {
+        char mk[8192];
+        snprintf(mk, sizeof mk, "%s/STORE", dir);
+        store2 = stat(mk, &sb) == 0;        /* format 2 (pp_check and pp_list decide the same way) */
+    }
     /* the instruments first, so that progress can say "i of n" */
-    size_t n = 0, cap = 16;
-    char **names = (char **)malloc(cap * sizeof *names);
-    if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
-    if (optind < argc) {
+    if (n || optind < argc) {
         for (; optind < argc; optind++) {
             if (n == cap && !(names = (char **)realloc(names, (cap *= 2) * sizeof *names))) break;
             names[n++] = strdup(argv[optind]);
@@ -579,6 +810,18 @@ int main(int argc, char **argv) {
     int worst = 0;
     totals t;
     memset(&t, 0, sizeof t);
+    if (want_events) return events_main(dir, names, n, json, want_stats);
+    if (store2) {              /* the store journal and the catalog once, not per instrument */
+        char p[8192];
+        snprintf(p, sizeof p, "%s/journal", dir);
+        t.disk_bytes += du(p);
+        if (!json) {
+            printf("store      format 2: one journal for every instrument (journal/), catalog instruments.ppc\n");
+            if (verbose) list_dir(p, ".ppj");
+        }
+        snprintf(p, sizeof p, "%s/instruments.ppc", dir);
+        t.disk_bytes += du(p);
+    }
     for (size_t i = 0; i < n; i++) {
         if (!names[i]) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
         if (progress_on) {
@@ -596,10 +839,11 @@ int main(int argc, char **argv) {
     if (json) {
         printf("{\"type\":\"summary\",\"data_dir\":");
         tool_json_str(stdout, dir);
-        printf(",\"instruments\":%llu,\"damaged\":%llu,\"unreadable\":%llu,\"torn_tails\":%llu,\"segments\":%llu,"
+        printf(",\"layout\":\"%s\",\"instruments\":%llu,\"damaged\":%llu,\"unreadable\":%llu,\"torn_tails\":%llu,\"segments\":%llu,"
                "\"journal_bytes\":%llu,\"events\":%llu,\"snapshots\":%llu,\"snapshots_corrupt\":%llu,\"disk_bytes\":%llu,"
                "\"verdict\":\"%s\",\"exit\":%d}\n",
-               t.instruments, t.damaged, t.unreadable, t.torn, t.segments, t.journal_bytes, t.events, t.snapshots,
+               store2 ? "store_journal" : "per_instrument", t.instruments, t.damaged, t.unreadable, t.torn, t.segments,
+               t.journal_bytes, t.events, t.snapshots,
                t.snapshots_corrupt, t.disk_bytes, verdict(worst), worst);
         return worst;
     }

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* A writer for tests/test_tools.sh (pp_inspect --events): journals a fixed,
+ * deterministic order flow on two instruments and prints, one JSON object a
+ * line, every event as it was journaled, so the test can compare what
+ * pp_inspect reads back with what was written.
+ *   pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]
+ * N events per instrument (adds, executes, modifies, cancels, interleaved
+ * across the two books); "legacy" makes the store in the per-instrument
+ * layout (PP_LEGACY_LAYOUT), "strict" in strict mode (that layout too). With READY_FILE and GO_FILE it keeps the store
+ * open after the last event (synced): it creates READY_FILE, then waits (at
+ * most 60 s) for GO_FILE before it closes (a reader beside a running store). Event k (0-based,
+ * over both books) carries ts_ns = (1800000000 + k) s, cancels and modifies
+ * included. The store is closed cleanly (snapshot, no compaction), so its
+ * durable marks cover every event. Exit 0, or 1 with a message. */
+#define PINNACLE_PERSIST_IMPLEMENTATION
+#include "pinnacle_persist.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *NAMES[2] = {"AAA-USD", "BBB-USD"};
+static const char *TYPES[5] = {"", "add", "cancel", "execute", "modify"};
+
+static void quiet(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
+
+int main(int argc, char **argv) {
+    if (argc != 4 && argc != 6) { fprintf(stderr, "usage: pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]\n"); return 2; }
+    long n = strtol(argv[2], NULL, 10);
+    if (n < 8) { fprintf(stderr, "pp_eventwriter: N must be at least 8\n"); return 2; }
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.data_dir = argv[1];
+    c.flags = PP_NO_AUTO_COMPACT | (strcmp(argv[3], "legacy") == 0 ? PP_LEGACY_LAYOUT : 0);
+    if (strcmp(argv[3], "strict") == 0) c.mode = PP_JOURNAL_STRICT;   /* a picolog log per instrument */
+    c.expected_orders = 1024;
+    c.ring_entries = 4096;
+    c.journal_chunk_bytes = 256 << 10;
+    c.journal_segment_bytes = 1 << 20;
+    c.log_fn = quiet;
+    pp_store *s;
+    pp_book *b[2];
+    int rc = pp_open(&s, &c);
+    for (int i = 0; i < 2 && !rc; i++) rc = pp_book_open(s, NAMES[i], &b[i]);
+    if (rc) { fprintf(stderr, "pp_eventwriter: open: %s\n", pp_strerror(rc)); return 1; }
+    uint64_t next_id[2] = {1000, 5000}, k = 0;
+    for (long i = 0; i < n && !rc; i++) {
+        for (int w = 0; w < 2 && !rc; w++, k++) {
+            pp_event e;
+            memset(&e, 0, sizeof e);
+            e.ts_ns = (1800000000ull + k) * 1000000000ull;
+            /* per book, in groups of four: add A, add B, then execute, modify or cancel one of them */
+            uint64_t a = next_id[w], phase = (uint64_t)i % 4;
+            if (phase < 2) {
+                e.type = PP_EV_ADD; e.order_id = a + phase; e.side = (uint8_t)(phase ? PP_SELL : PP_BUY);
+                e.price = 100000 + (int64_t)(i * 7 % 50) - (phase ? 0 : 60); e.qty = 10 + (int64_t)(i % 13);
+            } else if (phase == 2) {
+                e.type = (i / 4) % 2 ? PP_EV_MODIFY : PP_EV_EXECUTE; e.order_id = a;
+                e.price = 99990 + (int64_t)(i % 5); e.qty = 3;
+            } else {
+                e.type = PP_EV_CANCEL; e.order_id = a + 1;
+                next_id[w] += 2;
+            }
+            if ((rc = pp_apply(b[w], &e)) != 0) { fprintf(stderr, "pp_eventwriter: event %llu: %s\n", (unsigned long long)k, pp_strerror(rc)); break; }
+            printf("{\"instrument\":\"%s\",\"seq\":%llu,\"event\":\"%s\",\"order_id\":%llu,\"side\":%s,\"price\":%lld,\"qty\":%lld,\"ts_ns\":%llu}\n",
+                   NAMES[w], (unsigned long long)pp_last_seq(b[w]), TYPES[e.type], (unsigned long long)e.order_id,
+                   e.side == PP_BUY ? "\"buy\"" : e.side == PP_SELL ? "\"sell\"" : "null",
+                   e.type == PP_EV_CANCEL ? 0ll : (long long)e.price, e.type == PP_EV_CANCEL ? 0ll : (long long)e.qty,
+                   (unsigned long long)e.ts_ns);
+        }
+    }
+    for (int i = 0; i < 2 && !rc; i++) rc = pp_sync(b[i]);
+    fflush(stdout);
+    if (!rc && argc == 6) {
+        FILE *f = fopen(argv[4], "w");
+        if (f) fclose(f);
+        struct timespec ms = {0, 10 * 1000 * 1000};
+        for (int i = 0; i < 6000 && access(argv[5], F_OK) != 0; i++) nanosleep(&ms, NULL);
+    }
+    int crc = pp_close(s);
+    if (rc || crc) { if (crc) fprintf(stderr, "pp_eventwriter: close: %s\n", pp_strerror(crc)); return 1; }
+    return 0;
+}
