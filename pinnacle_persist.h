@@ -27,6 +27,8 @@
  *     pp_order o = {42, 6500000, 10, now_ns, PP_BUY};
  *     if (pp_add(b, &o) != 0) ...                  // hot path: validated, journaled, seq = pp_last_seq(b)
  *     pp_execute(b, 42, 4, 6500000);               // partial fill; at qty 0 the order leaves
+ *     pp_batch_begin(b); pp_add(b, &taker); pp_execute(b, 42, 6, 6500000);
+ *     pp_batch_commit(b);                          // a match: recovered all or none (format 2)
  *     pp_sync(b);                                  // everything so far survives power loss
  *     if (pp_durable(b) >= seq) confirm(...);      // or: acknowledge on the background sync
  *     pp_wait(b, seq, 1000000);                    // or: block up to 1 ms for it (PP_ETIMEDOUT)
@@ -170,7 +172,9 @@ PPDEF int      pp_open_errno(void);
     X(PP_EDUP,      -30218, "duplicate tick: exchange seq at or below the last journaled one (not journaled)") \
     X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem") \
     X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)") \
-    X(PP_ETIMEDOUT, -30221, "timed out before the event became durable (pp_wait)")
+    X(PP_ETIMEDOUT, -30221, "timed out before the event became durable (pp_wait)") \
+    X(PP_ETOOBIG,   -30222, "the batch already holds PP_BATCH_MAX events: this one was not added") \
+    X(PP_ENOTSUP,   -30223, "not supported by this store's layout or mode (atomic batches: format 2 only)")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -383,6 +387,36 @@ typedef struct pp_event {
     uint64_t seq;       /* out (readers): the event's seq; ignored by pp_apply */
 } pp_event;
 PPDEF int      pp_apply(pp_book *b, const pp_event *ev);
+
+/* Atomic batches (a match: the aggressor's add, one execute per maker, the
+ * rest resting). The events applied between pp_batch_begin and
+ * pp_batch_commit are recovered all or none, get consecutive seqs, and
+ * become durable together (pp_durable and pp_wait cover a batch only whole).
+ *   pp_batch_begin   starts one (PP_EINVAL if one is open on this book).
+ *   pp_apply & co.   validated at the call against the book as the batch has
+ *                    left it so far (so a batch may add an order and fill it):
+ *                    an invalid event returns its error and is not part of
+ *                    the batch; the caller may go on or abort. The k-th event
+ *                    will get seq pp_last_seq(b) + k. At most PP_BATCH_MAX
+ *                    events: one more is PP_ETOOBIG (not added).
+ *   pp_batch_commit  journals them as ONE frame of the store journal (one
+ *                    claim, one commit word: all or none by construction);
+ *                    pp_last_seq moves by their number only now. An empty
+ *                    batch journals nothing. On an error (a poisoned journal)
+ *                    nothing of the batch is journaled and the index is as
+ *                    before it.
+ *   pp_batch_abort   drops them: nothing journaled, the book as before begin.
+ * Until the commit nothing of the batch is journaled or visible (pp_find,
+ * pp_orders, pp_top, pp_last_seq, the journal reader). Order events only:
+ * pp_tick_append inside a batch is PP_EINVAL. Same thread as the book's
+ * other events. pp_close discards a batch left open. Format 2 only (the
+ * store journal): a store of the per-instrument layout (PP_LEGACY_LAYOUT, a
+ * 0.2.0 store) or strict mode returns PP_ENOTSUP from pp_batch_begin. A
+ * spread across instruments is not supported (one book per batch). */
+#define PP_BATCH_MAX 255
+PPDEF int      pp_batch_begin(pp_book *b);
+PPDEF int      pp_batch_commit(pp_book *b);
+PPDEF int      pp_batch_abort(pp_book *b);
 
 /* The audit trail of one instrument: its order events from the store
  * journal (format 2, PP_STORE_JOURNAL; another store is PP_EFORMAT), in seq
@@ -1076,8 +1110,19 @@ static int pp__has_data(const char *path) {
 typedef struct pp__lvl { int64_t price, qty; uint64_t orders; } pp__lvl;
 typedef struct pp__lvside { pp__lvl *v; size_t n, cap; } pp__lvside;
 
+/* An open atomic batch (format 2): the events validated so far, and per
+ * event the index entry it changed as it was before (qty 0: absent), undone
+ * in reverse order by an abort. Made at the book's first pp_batch_begin. */
+typedef struct pp__batch {
+    int on;
+    uint32_t n;
+    pp__ev ev[PP_BATCH_MAX];
+    pp__islot undo[PP_BATCH_MAX];
+} pp__batch;
+
 struct pp_book {
     /* hot path: owned by the thread feeding the book */
+    pp__batch *batch;            /* NULL until the first pp_batch_begin */
     pp__seg *cur;
     uint64_t woff, lim, last;    /* write offset, cached alloc_end, last seq (private copy) */
     uint32_t seed;
@@ -3439,6 +3484,7 @@ static void pp__book_free(pp_book *b) {
     PINNACLE_PERSIST_FREE(b->sdir); PINNACLE_PERSIST_FREE(b->ldir);
     pp__md_free(&b->md); PINNACLE_PERSIST_FREE(b->mdir);
     PINNACLE_PERSIST_FREE(b->jsegs);
+    PINNACLE_PERSIST_FREE(b->batch);
     PINNACLE_PERSIST_FREE(b);
 }
 
@@ -3654,6 +3700,30 @@ static inline void pp__sj_dec_ev(const uint8_t *f, pp__ev *v) {
 
 static int pp__is_evtype(int t) { return t >= PP_EV_ADD && t <= PP__EV_GAP; }
 
+/* An atomic batch (pp_batch_commit) is ONE frame of 64 * (count + 1) bytes:
+ *   8 u8 17  9 u8 0  10 u16 count (1..PP_BATCH_MAX)  12 u32 instrument id
+ *  16 u64 first seq  24 u64 last seq (= first + count - 1)  32..63 0
+ * then count 64-byte entries, each laid out as a book event frame whose
+ * bytes 0..7 are 0: type (order events 1..4 only), side, the batch's
+ * instrument id, seq first + k, ... One claim and one commit word, so
+ * recovery, the syncer and the dispatch see the whole batch or none of it. */
+enum { PP__SJ_BATCH = 17 };
+PP__STATIC_ASSERT(PP__SJ_EVFRAME * (PP_BATCH_MAX + 1) <= PP__SJ_MAXFRAME, "a whole batch fits one frame");
+
+/* The number of events of a well-formed batch frame, 0 if it is not one. */
+static uint32_t pp__sj_batch_count(const uint8_t *f, uint32_t len) {
+    uint32_t n = (uint32_t)f[10] | (uint32_t)f[11] << 8, iid = pp__get32(f + 12);
+    uint64_t first = pp__get64(f + 16);
+    if (f[8] != PP__SJ_BATCH || n == 0 || n > PP_BATCH_MAX || len != PP__SJ_EVFRAME * (n + 1)) return 0;
+    if (first == 0 || pp__get64(f + 24) != first + n - 1) return 0;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint8_t *e = f + PP__SJ_EVFRAME * (k + 1);
+        if (e[8] < PP_EV_ADD || e[8] > PP_EV_MODIFY || pp__get32(e + 12) != iid || pp__get64(e + 16) != first + k) return 0;
+    }
+    return n;
+}
+#define PP__SJ_BATCH_EV(f, k) ((f) + PP__SJ_EVFRAME * ((k) + 1))
+
 static pp_book *pp__byid(pp_store *S, uint32_t iid) {
     if (iid >= PP__MAX_IID) return NULL;
     pp_book **c = pp__load_acq(&S->byid[iid >> 10]);
@@ -3796,6 +3866,7 @@ static void pp__book_jseg_drop(pp_book *b, uint64_t first_index) {
 }
 
 /* Recovery: one pass over the store journal, each frame to its book. */
+static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t *f);
 static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     pp_store *S = (pp_store *)ctx;
     uint32_t iid = pp__get32(f + 12);
@@ -3809,9 +3880,24 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
         if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;
         return pp__book_recover2(S, name, iid, &b);
     }
+    if (f[8] == PP__SJ_BATCH) {
+        uint32_t n = pp__sj_batch_count(f, len);
+        pp_book *b = pp__byid(S, iid);
+        if (!n || !b) return PP_ECORRUPT;
+        for (uint32_t k = 0; k < n; k++) {
+            int rc = pp__recover_ev(b, pos, len, PP__SJ_BATCH_EV(f, k));
+            if (rc) return rc;
+        }
+        return 0;
+    }
     if (len != PP__SJ_EVFRAME || !pp__is_evtype(f[8])) return PP_ECORRUPT;
     pp_book *b = pp__byid(S, iid);
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
+    return pp__recover_ev(b, pos, len, f);
+}
+
+/* One event (a frame, or an entry of a batch frame at pos) into its book. */
+static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t *f) {
     pp__ev v;
     pp__sj_dec_ev(f, &v);
     pp__book_jseg_note(b, pp__sj_scan_index, v.seq);
@@ -3839,10 +3925,11 @@ static void pp__store_on_durable(void *ctx, pp__sj *j, uint64_t from, uint64_t t
     uint32_t len;
     const uint8_t *f;
     while (p < to && (f = pp__sj_next(j, &p, &len)) != NULL && p - len < to) {
-        if (!pp__is_evtype(f[8])) continue;
+        if (!pp__is_evtype(f[8]) && f[8] != PP__SJ_BATCH) continue;
         pp_book *b = pp__byid(S, pp__get32(f + 12));
         uint64_t seq = pp__get64(f + 16);
         if (b) pp__book_jseg_note(b, (p - len) >> j->shift, seq);
+        if (f[8] == PP__SJ_BATCH) seq = pp__get64(f + 24);   /* a batch is durable whole: its last seq */
         if (b && seq > pp__load_rlx(&b->durable)) pp__store_rel(&b->durable, seq);
     }
     pp__dur_notify(S);
@@ -3852,6 +3939,24 @@ static int pp__store_sync(pp_store *S, int whole_pages) {
     int rc = pp__sj_sync(S->sj, whole_pages, pp__store_on_durable, S);
     if (rc) pp__dur_notify(S);           /* the journal is poisoned: pp_wait returns its error */
     return rc;
+}
+
+/* The dispatch of one event (a frame, or an entry of a batch frame ending
+ * at end_pos) into its book's shadow; shadow_mu held. */
+static int pp__drain_ev(pp_book *b, const uint8_t *f, uint64_t end_pos) {
+    pp__ev v;
+    pp__sj_dec_ev(f, &v);
+    int r = 0;
+    if (v.seq == b->applied + 1) {
+        pp__md_sink = &b->md;
+        r = pp__apply_book(b, &v);
+        pp__md_sink = NULL;
+        if (r) pp__poison(b, r);
+        b->applied = v.seq; b->applied_pos = end_pos;
+    } else if (v.seq > b->applied + 1) {
+        pp__poison(b, PP_ECORRUPT);
+    }
+    return r;
 }
 
 /* The dispatch: published frames, in journal order, into their books'
@@ -3875,23 +3980,23 @@ static int pp__store_drain(pp_store *S, uint64_t max_frames) {
                 if (ab) __builtin_prefetch(&ab->shadow.t[pp__hash(pp__get64(a + 24)) & ab->shadow.mask], 1);
             }
         }
-        if (pp__is_evtype(f[8])) {
+        if (pp__is_evtype(f[8]) || f[8] == PP__SJ_BATCH) {
             pp_book *b = pp__byid(S, pp__get32(f + 12));
             if (b != cur) {
                 if (cur) pthread_mutex_unlock(&cur->shadow_mu);
                 cur = b;
                 if (cur) pthread_mutex_lock(&cur->shadow_mu);
             }
-            pp__ev v;
-            pp__sj_dec_ev(f, &v);
-            if (b && v.seq == b->applied + 1) {
-                pp__md_sink = &b->md;
-                int r = pp__apply_book(b, &v);
-                pp__md_sink = NULL;
-                if (r) { if (!rc) rc = r; pp__poison(b, r); }
-                b->applied = v.seq; b->applied_pos = p;
-            } else if (b && v.seq > b->applied + 1) {
-                pp__poison(b, PP_ECORRUPT);
+            if (b && f[8] == PP__SJ_BATCH) {          /* a batch: all of it under one hold of the shadow lock */
+                uint32_t n = pp__sj_batch_count(f, len);
+                if (!n) { if (!rc) rc = PP_ECORRUPT; pp__poison(b, PP_ECORRUPT); }
+                for (uint32_t e = 0; e < n; e++) {
+                    int r = pp__drain_ev(b, PP__SJ_BATCH_EV(f, e), p);
+                    if (r && !rc) rc = r;
+                }
+            } else if (b) {
+                int r = pp__drain_ev(b, f, p);
+                if (r && !rc) rc = r;
             }
         }
         pos = p;
@@ -4349,6 +4454,13 @@ static inline uint64_t pp__now(const pp_book *b) {
 static inline int pp__journal(pp_book *b, pp__ev *v) {
     int err = pp__load_rlx(&b->err);
     if (__builtin_expect(err != 0, 0)) return err;
+    if (b->batch && b->batch->on) {   /* in a batch: kept until pp_batch_commit writes them as one frame */
+        pp__batch *B = b->batch;
+        if (B->n == PP_BATCH_MAX) return PP_ETOOBIG;
+        v->seq = b->last + 1 + B->n;
+        B->ev[B->n++] = *v;
+        return 0;
+    }
     v->seq = b->last + 1;
     if (b->iid) {                 /* format 2: one frame of the store journal */
         pp__sj *j = b->s->sj;
@@ -4503,6 +4615,102 @@ static inline int pp__price_ok(const pp_book *b, int64_t px) {
     return px > 0 || (b->s->cfg.flags & PP_ALLOW_NONPOSITIVE_PRICES) != 0;
 }
 
+/* In a batch: the index entry of id as it was before the event just
+ * buffered (qty 0: absent), for pp_batch_abort. */
+static inline void pp__batch_note(pp_book *b, uint64_t id, int64_t qty_before) {
+    pp__batch *B = b->batch;
+    if (!B || !B->on) return;
+    PINNACLE_PERSIST_ASSERT(B->n >= 1);
+    B->undo[B->n - 1].id = id;
+    B->undo[B->n - 1].qty = qty_before;
+}
+
+/* Put the hot-path index back as it was before the batch: each event's
+ * change undone, last first (by id: growth may have moved the slots). */
+static int pp__batch_undo(pp_book *b) {
+    pp__batch *B = b->batch;
+    int rc = 0;
+    for (uint32_t k = B->n; k-- > 0;) {
+        uint64_t id = B->undo[k].id;
+        int64_t q = B->undo[k].qty;
+        pp__islot *s = pp__hfind(b, id);
+        if (s && q == 0) pp__hdel(b, s);                 /* undo an add */
+        else if (s) s->qty = q;                          /* undo a fill or a modify */
+        else if (q > 0) {                                /* undo a cancel or a fill to 0 */
+            if (pp__hroom(b)) { rc = PP_ENOMEM; continue; }
+            s = pp__idx_slot(&b->idx, id);
+            s->id = id; s->qty = q;
+            b->idx.n++;
+        }
+        pp__hstep(b);
+    }
+    B->n = 0;
+    B->on = 0;
+    if (rc) pp__poison(b, rc);       /* the index no longer matches the journal: stop */
+    return rc;
+}
+
+PPDEF int pp_batch_begin(pp_book *b) {
+    if (!b) return PP_EINVAL;
+    if (!b->iid) return PP_ENOTSUP;  /* per-instrument layout or strict mode: no batch frame there */
+    if (b->batch && b->batch->on) return PP_EINVAL;
+    int err = pp__load_rlx(&b->err);
+    if (err) return err;
+    if (!b->batch) {
+        b->batch = (pp__batch *)pp__alloc(sizeof *b->batch);
+        if (!b->batch) return PP_ENOMEM;
+    }
+    b->batch->n = 0;
+    b->batch->on = 1;
+    return 0;
+}
+
+PPDEF int pp_batch_abort(pp_book *b) {
+    if (!b || !b->batch || !b->batch->on) return PP_EINVAL;
+    return pp__batch_undo(b);
+}
+
+/* The batch as ONE frame of the store journal: one claim, one commit word. */
+PPDEF int pp_batch_commit(pp_book *b) {
+    if (!b || !b->batch || !b->batch->on) return PP_EINVAL;
+    pp__batch *B = b->batch;
+    uint32_t n = B->n;
+    if (n == 0) { B->on = 0; return 0; }
+    PINNACLE_PERSIST_ASSERT(b->iid != 0);
+    PINNACLE_PERSIST_ASSERT(n <= PP_BATCH_MAX);
+    PINNACLE_PERSIST_ASSERT(B->ev[0].seq == b->last + 1);
+    PINNACLE_PERSIST_ASSERT(B->ev[n - 1].seq == b->last + n);
+    pp__sj *j = b->s->sj;
+    uint32_t len = PP__SJ_EVFRAME * (n + 1);
+    pp__sjclaim c;
+    int rc = pp__load_rlx(&b->err);
+    if (!rc) rc = pp__load_rlx(&j->err);
+    if (!rc) rc = pp__sj_claim(j, len, &c);
+    if (rc) {
+        pp__poison(b, rc);
+        (void)pp__batch_undo(b);
+        return rc;
+    }
+    memset(c.f + 8, 0, PP__SJ_EVFRAME - 8);
+    c.f[8] = PP__SJ_BATCH;
+    c.f[10] = (uint8_t)(n & 0xff); c.f[11] = (uint8_t)(n >> 8);
+    pp__put32(c.f + 12, b->iid);
+    pp__put64(c.f + 16, B->ev[0].seq);
+    pp__put64(c.f + 24, B->ev[n - 1].seq);
+    for (uint32_t k = 0; k < n; k++) {
+        uint8_t *e = c.f + PP__SJ_EVFRAME * (k + 1);
+        memset(e, 0, 8);
+        pp__sj_enc_ev(e, b->iid, &B->ev[k]);
+    }
+    pp__sj_publish(c.f, c.seed, c.pos, len);
+    if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
+    b->last = B->ev[n - 1].seq;
+    pp__store_rel(&b->last_seq, b->last);
+    B->n = 0;
+    B->on = 0;
+    return 0;
+}
+
 /* >>engine: every order event goes through here (the four calls below are
  * shorthands): validated against the hot-path index, then journaled. */
 PPDEF int pp_apply(pp_book *b, const pp_event *e) {
@@ -4519,6 +4727,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         if (pp__hroom(b)) return PP_ENOMEM;
         v.side = e->side; v.ts = e->ts_ns;      /* the order's own timestamp, as given */
         if ((rc = pp__journal(b, &v)) != 0) return rc;
+        pp__batch_note(b, id, 0);
         s = pp__idx_slot(&b->idx, id);
         s->id = id; s->qty = e->qty;
         b->idx.n++;
@@ -4528,6 +4737,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         if (!(s = pp__hfind(b, id))) return PP_ENOENT;
         v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
         if ((rc = pp__journal(b, &v)) != 0) return rc;
+        pp__batch_note(b, id, s->qty);
         pp__hdel(b, s);
         break;
     case PP_EV_EXECUTE:
@@ -4537,6 +4747,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         v.side = e->qty == s->qty;              /* the entry says the fill leaves qty 0 */
         v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
         if ((rc = pp__journal(b, &v)) != 0) return rc;
+        pp__batch_note(b, id, s->qty);
         s->qty -= e->qty;
         PINNACLE_PERSIST_ASSERT(s->qty >= 0);
         if (s->qty == 0) pp__hdel(b, s);
@@ -4546,6 +4757,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         if (!(s = pp__hfind(b, id))) return PP_ENOENT;
         v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
         if ((rc = pp__journal(b, &v)) != 0) return rc;
+        pp__batch_note(b, id, s->qty);
         s->qty = e->qty;
         break;
     default:
@@ -4587,10 +4799,25 @@ PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
 /* >>reader: the audit trail (pp_journal_*), format 2 */
 struct pp_journal { pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to; };
 
+static int pp__jr_ev(pp_journal *j, const uint8_t *f);
 static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     pp_journal *j = (pp_journal *)ctx;
     (void)pos;
-    if (len != PP__SJ_EVFRAME || f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY || pp__get32(f + 12) != j->iid) return 0;
+    if (pp__get32(f + 12) != j->iid) return 0;
+    if (f[8] == PP__SJ_BATCH) {                  /* a batch: its events one by one */
+        uint32_t n = pp__sj_batch_count(f, len);
+        if (!n) return PP_ECORRUPT;
+        for (uint32_t k = 0; k < n; k++) {
+            int rc = pp__jr_ev(j, PP__SJ_BATCH_EV(f, k));
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    if (len != PP__SJ_EVFRAME || f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY) return 0;
+    return pp__jr_ev(j, f);
+}
+
+static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
     pp__ev v;
     pp__sj_dec_ev(f, &v);
     if (v.seq < j->from || v.seq > j->to) return 0;
@@ -4980,6 +5207,7 @@ PPDEF void pp_get_stats(pp_book *b, pp_stats *o) {
 /* ---- market data: the hot path and the queries (>>marketdata) ---- */
 PPDEF int pp_tick_append(pp_book *b, const pp_tick *t) {
     if (!b || !t || !t->exch_seq || t->exch_seq > INT64_MAX) return PP_EINVAL;
+    if (b->batch && b->batch->on) return PP_EINVAL;   /* a batch holds order events only */
     if (t->exch_seq <= b->md_hp_last) return PP_EDUP;
     pp__ev v;
     int rc;
@@ -5156,13 +5384,18 @@ static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t 
         if (!c->iid && nl == strlen(c->name) && memcmp(f + 24, c->name, nl) == 0) c->iid = pp__get32(f + 12);
         return 0;
     }
-    if (!c->iid || pp__get32(f + 12) != c->iid || !pp__is_evtype(f[8])) return 0;
-    uint64_t seq = pp__get64(f + 16);
-    if (!c->first) c->first = seq;
-    else if (seq != c->last + 1) return PP_ECORRUPT;
-    if (c->first > c->snap + 1 && seq == c->first) c->gap = 1;   /* starts after a hole the snapshot does not cover */
-    c->last = seq; c->entries++; c->bytes += len;
-    if (pos + len <= c->durable_pos) c->durable_seq = seq;
+    if (!c->iid || pp__get32(f + 12) != c->iid || (!pp__is_evtype(f[8]) && f[8] != PP__SJ_BATCH)) return 0;
+    uint32_t n = 1;
+    if (f[8] == PP__SJ_BATCH && !(n = pp__sj_batch_count(f, len))) return PP_ECORRUPT;
+    for (uint32_t k = 0; k < n; k++) {           /* a batch's events are consecutive seqs */
+        uint64_t seq = pp__get64(f + 16) + k;
+        if (!c->first) c->first = seq;
+        else if (seq != c->last + 1) return PP_ECORRUPT;
+        if (c->first > c->snap + 1 && seq == c->first) c->gap = 1;   /* starts after a hole the snapshot does not cover */
+        c->last = seq; c->entries++;
+        if (pos + len <= c->durable_pos) c->durable_seq = seq;
+    }
+    c->bytes += len;
     return 0;
 }
 

@@ -276,6 +276,21 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
                 v.price = (int64_t)pd_le(f + 32, 8); v.qty = (int64_t)pd_le(f + 40, 8); v.ts = pd_le(f + 48, 8);
                 if (len != 64 || !b || v.seq != b->last + 1 || !pd_apply(b, &v)) { st->corrupt = 1; return; }
                 b->last = v.seq;
+            } else if (f[8] == 17) {                /* an atomic batch: a header, then count entries */
+                uint32_t cnt = (uint32_t)pd_le(f + 10, 2);
+                uint64_t first = pd_le(f + 16, 8);
+                pd_book *b = pd2_book(st, iid);
+                if (!b || cnt < 1 || cnt > 255 || len != 64 * (cnt + 1) || first != b->last + 1 ||
+                    pd_le(f + 24, 8) != first + cnt - 1) { st->corrupt = 1; return; }
+                for (uint32_t k = 0; k < cnt; k++) {
+                    const uint8_t *e = f + 64 * (k + 1);
+                    pd_ev v;
+                    v.type = e[8]; v.side = e[9]; v.seq = pd_le(e + 16, 8); v.id = pd_le(e + 24, 8);
+                    v.price = (int64_t)pd_le(e + 32, 8); v.qty = (int64_t)pd_le(e + 40, 8); v.ts = pd_le(e + 48, 8);
+                    if (v.type < 1 || v.type > 4 || (uint32_t)pd_le(e + 12, 4) != iid || v.seq != b->last + 1 ||
+                        !pd_apply(b, &v)) { st->corrupt = 1; return; }
+                    b->last = v.seq;
+                }
             } else if (f[8] != 0) { st->corrupt = 1; return; }
             off += len;
         }

@@ -282,14 +282,18 @@ static void make_store2(const char *dir, int nev, uint64_t seed) {
         if (pp_book_open(s, nm, &b[i]) != 0) { CHECK(0); pp_close(s); return; }
     }
     uint64_t r = seed, next[3] = {1, 1, 1};
+    int open0 = 0, in0 = 0;
     for (int k = 0; k < nev; k++) {
         int i = (int)(t_rand(&r) % 3);
         uint64_t x = t_rand(&r);
         pp_order o = {next[i], 1000 + (int64_t)(x % 50), 1 + (int64_t)(x % 9), 100 + (uint64_t)k, (uint8_t)(x & 1 ? PP_BUY : PP_SELL), 0};
+        if (i == 0 && !open0) open0 = pp_batch_begin(b[0]) == 0;   /* S0's events in atomic batches (batch frames) */
         if (next[i] > 3 && x % 4 == 0) (void)pp_cancel(b[i], next[i] - 2);
         else if (next[i] > 3 && x % 4 == 1) (void)pp_execute(b[i], next[i] - 1, 1, o.price);
         else if (pp_add(b[i], &o) == 0) next[i]++;
+        if (i == 0 && open0 && ++in0 % 5 == 0) { CHECK_EQ(pp_batch_commit(b[0]), 0); open0 = 0; }
     }
+    if (open0) CHECK_EQ(pp_batch_commit(b[0]), 0);
     CHECK_EQ(pp_sync(b[0]), 0);
     CHECK_EQ(pp_close(s), 0);
 }

@@ -859,7 +859,12 @@ static void test_mutated_stores_match_the_independent_decoder(void) {
     uint64_t rng = 3;
     OK(pp_open(&S, &c));
     for (int i = 0; i < 3; i++) { char n[16]; snprintf(n, sizeof n, "M%d", i); OK(pp_book_open(S, n, &b[i])); }
-    for (int k = 0; k < 2400; k++) OK(step(b[k % 3], &m[k % 3], &rng));
+    for (int k = 0; k < 2400; k++) {
+        int i = k % 3;
+        if (k % 60 == i) OK(pp_batch_begin(b[i]));          /* some events in atomic batches (one frame each) */
+        OK(step(b[i], &m[i], &rng));
+        if (k % 60 == 45 + i) OK(pp_batch_commit(b[i]));
+    }
     OK(pp_sync(b[0]));
     for (int k = 0; k < 300; k++) OK(step(b[k % 3], &m[k % 3], &rng));   /* the last ones: above the durable mark */
     OK(pp_close(S));
