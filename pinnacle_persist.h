@@ -4169,18 +4169,30 @@ static int pp__book_create2(pp_store *S, const char *name, pp_book **out) {
 
 /* What a book needs of the journal (for compaction): from its oldest kept
  * snapshot's position; a book never snapshotted, from its first frame; an
- * idle book whose newest snapshot covers every event it has, nothing (its
- * older snapshots then have no journal to fall back on: the price of not
- * pinning the store's journal, docs/pinnacle-format.md). */
+ * idle book whose newest snapshot covers every durable event it has,
+ * nothing (its older snapshots then have no journal to fall back on: the
+ * price of not pinning the store's journal, docs/pinnacle-format.md).
+ * Judged by what is durable, with the journal's sync_mu held: the book's
+ * pp_durable then accounts for every frame below the journal's durable
+ * position, so an event it does not cover (journaled by the book's thread
+ * while the compaction runs) lies at or above that position, and no segment
+ * removal reaches it. Judged by pp_last_seq instead, an event journaled
+ * just after the judgement could be made durable and its segment removed
+ * before the removal. */
 static uint64_t pp__book_need(pp_book *b) {
-    uint64_t newest = pp__load_acq(&b->snap_newest), last = pp__load_acq(&b->last_seq);
-    if (newest) return last == newest ? UINT64_MAX : pp__load_acq(&b->snap_oldest_pos);
-    return last ? pp__load_acq(&b->first_pos) : UINT64_MAX;
+    uint64_t newest = pp__load_acq(&b->snap_newest), dur = pp__load_acq(&b->durable);
+    if (newest) return dur <= newest ? UINT64_MAX : pp__load_acq(&b->snap_oldest_pos);
+    if (!dur) return UINT64_MAX;
+    uint64_t f = pp__load_acq(&b->first_pos);
+    return f == UINT64_MAX ? 0 : f;           /* durable, its position not stored yet: keep all */
 }
 
 /* Compaction of the store journal: books that pin the oldest segment get
  * snapshotted (idle or not), the catalog is made durable, then whole
- * segments below the lowest position any book needs are removed. */
+ * segments below the lowest position any book needs are removed. The
+ * snapshots and the catalog come first, without the journal's sync_mu (a
+ * snapshot waits for sync rounds); what each book needs is then judged
+ * and the segments removed with it held (see pp__book_need). */
 static int pp__store_compact(pp_store *S, int force) {
     pp__sj *j = S->sj;
     uint64_t tail = pp__load_acq(&j->tail);
@@ -4197,16 +4209,27 @@ static int pp__store_compact(pp_store *S, int force) {
         if (n < need) need = n;
     }
     if (need > first && S->catalog_iid < S->next_iid) rc = pp__catalog_write(S);
+    uint64_t d = 0;
     if (!rc && need > first) {
-        uint64_t d0 = pp__sj_stat(&j->st_dropped);
-        rc = pp__sj_drop_below(j, need);
-        uint64_t d = pp__sj_stat(&j->st_dropped) - d0;
-        if (d) {
-            pthread_mutex_lock(&j->mu);
-            uint64_t fi = j->first_index;
-            pthread_mutex_unlock(&j->mu);
-            for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) { pp__add_rlx(&b->st_compactions, 1); pp__book_jseg_drop(b, fi); }
+        pthread_mutex_lock(&j->sync_mu);
+        need = UINT64_MAX;
+        for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
+            uint64_t n = pp__load_acq(&b->err) ? 0 : pp__book_need(b);
+            if (n < need) need = n;
         }
+        if (S->catalog_iid < S->next_iid) need = first;   /* declarations the catalog lacks: remove nothing */
+        if (need > first) {
+            uint64_t d0 = pp__sj_stat(&j->st_dropped);
+            rc = pp__sj_drop_below(j, need);
+            d = pp__sj_stat(&j->st_dropped) - d0;
+        }
+        pthread_mutex_unlock(&j->sync_mu);
+    }
+    if (d) {
+        pthread_mutex_lock(&j->mu);
+        uint64_t fi = j->first_index;
+        pthread_mutex_unlock(&j->mu);
+        for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) { pp__add_rlx(&b->st_compactions, 1); pp__book_jseg_drop(b, fi); }
     }
     pthread_mutex_unlock(&S->open_mu);
     return rc;

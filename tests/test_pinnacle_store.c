@@ -7,7 +7,8 @@
  *   - 5,000 instruments without orders: file descriptors, threads and
  *     memory stay bounded, and all of them come back at a reopen;
  *   - compaction removes segments below what every book needs, snapshotting
- *     the idle book that pinned them; the books survive a reopen;
+ *     the idle book that pinned them; the books survive a reopen; an idle
+ *     book that journals again while a compaction runs loses nothing;
  *   - a process killed after pp_sync loses nothing that pp_durable covered;
  *   - an old (per-instrument) store is refused with PP_EFORMAT, not adopted;
  *   - power cuts on the simulated disk (tests/sim_disk.h): eight books fed
@@ -431,6 +432,74 @@ static void test_compaction_snapshots_the_idle_book_that_pins(void) {
     int n = 0;
     OK(pp_books(S, count_books, &n));
     CHECK_EQ(n, 2);
+    OK(pp_close(S));
+}
+
+/* An idle book that starts trading again while a compaction runs. The
+ * compaction judged the book (its newest snapshot covered all it had: it
+ * needs no journal) before the book's next events were journaled; those
+ * events became durable and their segments were then removed as below
+ * what every book needs, although the book's snapshot does not cover them:
+ * acknowledged events lost, and the store no longer opened (PP_ECORRUPT:
+ * the book's frames after the removed segments do not follow its
+ * snapshot). The events here are journaled by a hook on the catalog write,
+ * which comes between the judgement and the removal, as a trading thread
+ * would. */
+static pp_book *race_book, *race_other;
+static model *race_model;
+static uint64_t race_rng;
+static int race_armed, race_rc;
+static int race_wfd(void *c, const char *p, const void *d, size_t l, unsigned m) {
+    (void)c;
+    if (race_armed && strstr(p, "instruments.ppc")) {
+        race_armed = 0;
+        for (int k = 0; k < 2500 && !race_rc; k++) race_rc = step(race_book, race_model, &race_rng);
+        if (!race_rc) race_rc = pp_sync(race_book);                                 /* durable */
+        for (uint64_t k = 1; k <= 2 && !race_rc; k++) {      /* two more rounds: the full segments retire */
+            pp_order o = {k, 100, 1, 7, PP_BUY, 0};
+            race_rc = pp_add(race_other, &o);
+            if (!race_rc) race_rc = pp_sync(race_other);
+        }
+    }
+    return plg_write_file_durable(p, d, l, m);
+}
+
+static void test_compaction_keeps_what_a_waking_idle_book_journals(void) {
+    const char *d = t_dir("pps_compact_wake");
+    pp_config c = cfg_for(d);
+    c.journal_sync_interval_ms = 60000;
+    c.journal_segment_bytes = 64 << 10;          /* 1,024 frames a segment */
+    c.journal_chunk_bytes = 8 << 10;
+    c.compaction_threshold = 64 << 10;
+    pp_store *S;
+    pp_book *x, *y;
+    model mx;
+    memset(&mx, 0, sizeof mx);
+    race_rng = 5;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "X", &x));
+    for (int k = 0; k < 10; k++) OK(step(x, &mx, &race_rng));
+    OK(pp_snapshot(x));                          /* X is idle: its snapshot covers all it has */
+    OK(pp_book_open(S, "Y", &y));                /* declared since the catalog: the compaction writes it */
+    pp_io io;
+    memset(&io, 0, sizeof io);
+    io.write_file_durable = race_wfd;
+    race_book = x; race_other = y; race_model = &mx; race_armed = 1; race_rc = 0;
+    pp_test_set_io(&io);
+    int rc = pp_compact(x);
+    pp_test_set_io(NULL);
+    CHECK_EQ(race_armed, 0);                     /* the hook ran */
+    CHECK_EQ(race_rc, 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(pp_durable(x), mx.n);               /* acknowledged ... */
+    CHECK_EQ(mx.n, 2510);
+    OK(pp_close(S));
+    rc = pp_open(&S, &c);
+    CHECK_EQ(rc, 0);                             /* ... so the store opens ... */
+    if (rc) return;
+    OK(pp_book_open(S, "X", &x));
+    CHECK_EQ(pp_last_seq(x), mx.n);              /* ... with all of it */
+    CHECK(same(x, &mx));
     OK(pp_close(S));
 }
 
@@ -1073,6 +1142,7 @@ int main(void) {
     RUN(test_many_books_from_two_threads_one_flush_per_round);
     RUN(test_five_thousand_idle_books_are_cheap);
     RUN(test_compaction_snapshots_the_idle_book_that_pins);
+    RUN(test_compaction_keeps_what_a_waking_idle_book_journals);
     RUN(test_killed_process_keeps_what_was_durable);
     RUN(test_old_layout_is_refused);
     RUN(test_power_cuts_many_books_two_threads);
