@@ -1691,12 +1691,17 @@ PP__SJFN int pp__sj_seg_create(pp__sj *j, uint64_t index, pp__sjseg **out) {
 
 /* The mapped segment `index`, created if nobody prepared it. Waits while its
  * window slot still holds a segment the syncer has not retired (the writers
- * are PP__SJ_WIN segments ahead of the disk). NULL once poisoned. */
+ * are PP__SJ_WIN segments ahead of the disk). NULL once poisoned, and NULL
+ * for a segment wholly below the durable position: it is done (retired, or
+ * about to be), and only a late preparer, which read the tail long ago,
+ * asks for one (a claim's segment cannot become durable before the claim
+ * is published). Made again, the new empty file would replace the full one. */
 PP__SJFN pp__sjseg *pp__sj_seg_get(pp__sj *j, uint64_t index) {
     pp__sjseg *g = NULL;
     pthread_mutex_lock(&j->mu);
     for (;;) {
         if (pp__load_acq(&j->err)) { g = NULL; break; }
+        if ((index + 1) * j->data_bytes <= pp__load_acq(&j->durable)) { g = NULL; break; }   /* retire moves it first */
         g = pp__load_acq(&j->win[index % PP__SJ_WIN]);
         if (g && g->index == index) break;
         if (g && g->index > index) { g = NULL; pp__sj_poison(j, PP_ECORRUPT); break; }   /* retired: a bug */
@@ -1880,7 +1885,7 @@ PP__SJFN void pp__sj_prepare(pp__sj *j) {
     pp__sjseg *g = pp__load_acq(&j->win[idx % PP__SJ_WIN]);
     if (g && g->index == idx) {
         pthread_mutex_lock(&j->mu);
-        while (g->populated < j->data_bytes && g->populated < off + 2 * PP__SJ_AHEAD) {
+        while (g->map && g->populated < j->data_bytes && g->populated < off + 2 * PP__SJ_AHEAD) {   /* map: not retired meanwhile */
             uint64_t n = j->data_bytes - g->populated < PP__SJ_AHEAD ? j->data_bytes - g->populated : PP__SJ_AHEAD;
             madvise(g->map + PP__PAGE + g->populated, (size_t)n, MADV_POPULATE_WRITE);
             g->populated += n;

@@ -9,6 +9,7 @@
  *   - damage below the durable mark fails closed with file and offset;
  *     damage above it is a torn tail;
  *   - a reopen continues at a new segment: positions only grow;
+ *   - a preparer that runs late never makes a retired segment again;
  *   - compaction removes whole segments below a position, oldest first. */
 /* sim_disk.h holds helpers this test does not use */
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -231,6 +232,48 @@ static void test_damage_below_the_mark_fails_closed(void) {
     CHECK(strstr(w.detail, "below the durable mark") != NULL);
 }
 
+/* The preparer reads the tail, and when it is past the middle of its
+ * segment, gets the next segment made. A preparer that read the tail and
+ * then did not run until the writers had filled that next segment and the
+ * syncer had retired it asked for a retired segment: its window slot was
+ * empty (or held a newer one), so the segment was created again, the new
+ * empty file renamed over the full one, then synced and sealed (a power
+ * cut later: "invalid frame below the durable mark" at its first frame); a
+ * slot holding a newer segment poisoned the journal instead. Asked for a
+ * segment that is done, pp__sj_seg_get now answers NULL and nothing else
+ * happens: the call below is what the late preparer does. */
+static void test_late_preparer_never_recreates_a_retired_segment(void) {
+    const char *d = t_dir("ppj_late_prepare");
+    pp__sj *j;
+    REQUIRE(pp__sj_open(&j, d, SEG, 0, 0, NULL, NULL, NULL) == 0);
+    uint64_t first = pp__load_acq(&j->tail) / SEG, k = 0, per = SEG / 64;
+    for (; k < 2 * per + 100; k++) REQUIRE(append(j, 0, k, NULL) == 0);
+    for (int r = 0; r < 3; r++) CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK(j->win[(first + 1) % PP__SJ_WIN] == NULL);          /* the second segment is retired */
+    CHECK(pp__sj_seg_get(j, first + 1) == NULL);               /* the late preparer's request */
+    CHECK_EQ(pp__load_acq(&j->err), 0);
+    for (; k < 5 * per + 100; k++) {           /* rounds on the way: a segment made again would retire too */
+        REQUIRE(append(j, 0, k, NULL) == 0);
+        if (k % 256 == 0) CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    }
+    for (int r = 0; r < 3; r++) CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    pp__sjseg *newer = j->win[(first + 1) % PP__SJ_WIN];
+    CHECK(newer != NULL && newer->index > first + 1);          /* its slot holds a newer segment now */
+    CHECK(pp__sj_seg_get(j, first + 1) == NULL);
+    CHECK_EQ(pp__load_acq(&j->err), 0);                        /* not poisoned */
+    for (; k < 6 * per + 50; k++) REQUIRE(append(j, 0, k, NULL) == 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    pp__sj_free(j);
+    seen s;
+    memset(&s, 0, sizeof s);
+    pp__sjwhere w;
+    CHECK_EQ(pp__sj_open(&j, d, SEG, 1, 0, visit, &s, &w), 0);
+    CHECK_EQ(s.n, k);                                          /* every frame, in order */
+    CHECK_EQ(s.bad, 0);
+    if (j) pp__sj_free(j);
+}
+
 static void test_compaction_drops_whole_segments(void) {
     const char *d = t_dir("ppj_compact");
     pp__sj *j;
@@ -447,6 +490,7 @@ int main(void) {
     RUN(test_one_flush_per_round);
     RUN(test_unpublished_claim_is_the_end);
     RUN(test_damage_below_the_mark_fails_closed);
+    RUN(test_late_preparer_never_recreates_a_retired_segment);
     RUN(test_compaction_drops_whole_segments);
     RUN(test_power_cuts_with_two_writers);
     int rc = t_done();
