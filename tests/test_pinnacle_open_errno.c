@@ -2,7 +2,8 @@
 /* pp_open_errno: the errno behind a failed pp_open or pp_book_open (a failed
  * open has no book whose stats could say why): a permission error, running
  * out of file descriptors, a lock held by another store; cleared by a
- * successful open. The permission cases run in a child that is not root. */
+ * successful open; 0 when the open failed for a reason with no errno behind
+ * it, even after it handled an errno on its way. The permission cases run in a child that is not root. */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
 #include "t.h"
@@ -149,10 +150,48 @@ static void test_lock_held_gives_ewouldblock_and_success_clears_it(void) {
     CHECK_EQ(pp_close(a), 0);
 }
 
+/* An open that handled an errno on its way (format 2: no catalog file yet,
+ * ENOENT, which only means no compaction has run) and then failed for a
+ * reason with no errno behind it (a flipped bit below the durable mark):
+ * pp_open_errno is 0, not the errno it handled. */
+static void test_corruption_after_a_handled_errno_gives_no_errno(void) {
+    if (t_pp_format() == 1) SKIP("format 2 only (the catalog file)");
+    const char *dir = t_dir("pp_open_errno_corrupt");
+    pp_config c = cfg_for(dir);
+    pp_store *s;
+    pp_book *b;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "BTC-USD", &b) == 0);
+    for (uint64_t id = 1; id <= 50; id++) {
+        pp_order o = {id, 100, 1, 7, PP_BUY, 0};
+        REQUIRE(pp_add(b, &o) == 0);
+    }
+    REQUIRE(pp_sync(b) == 0);
+    REQUIRE(pp_close(s) == 0);
+    char cat[600], jd[600], seg[1200];
+    snprintf(cat, sizeof cat, "%s/instruments.ppc", dir);
+    CHECK(access(cat, F_OK) != 0);              /* the open below meets ENOENT first */
+    snprintf(jd, sizeof jd, "%s/journal", dir);
+    uint64_t *v; size_t n;
+    REQUIRE(pp__list_numbered(jd, ".ppj", 0, &v, &n) == 0 && n >= 1);
+    pp__numbered(seg, sizeof seg, jd, v[0], ".ppj");
+    PINNACLE_PERSIST_FREE(v);
+    int fd = open(seg, O_RDWR);
+    REQUIRE(fd >= 0);
+    uint8_t x = 0;
+    REQUIRE(pread(fd, &x, 1, 4096 + 10 * 64 + 20) == 1);   /* inside an early frame, below the mark */
+    x ^= 0x10;
+    REQUIRE(pwrite(fd, &x, 1, 4096 + 10 * 64 + 20) == 1);
+    close(fd);
+    CHECK_EQ(pp_open(&s, &c), PP_ECORRUPT);
+    CHECK_EQ(pp_open_errno(), 0);
+}
+
 int main(void) {
     (void)t_rand; (void)t_mount_small_ext4;
     RUN(test_permission_error_gives_eacces);
     RUN(test_out_of_file_descriptors_gives_emfile);
     RUN(test_lock_held_gives_ewouldblock_and_success_clears_it);
+    RUN(test_corruption_after_a_handled_errno_gives_no_errno);
     return t_done();
 }
