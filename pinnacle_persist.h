@@ -426,8 +426,9 @@ PPDEF int      pp_batch_abort(pp_book *b);
  * side 0 except on adds; a cancel's price and qty 0) and returns 1, or 0 at
  * the end, or an error. Compaction removes segments wholly below what every
  * book needs, so the first event may have a seq above from_seq (check
- * ev.seq); a compaction running during pp_journal_open can make it fail
- * (PP_ENOENT): open again. Market-data entries are skipped. This version
+ * ev.seq); no segment file is removed while pp_journal_open reads them (a
+ * compaction waits for the reads in progress, and a reader opened while a
+ * compaction removes files waits for it). Market-data entries are skipped. This version
  * reads the instrument's events into memory at open (one pass over the
  * journal, 56 bytes an event); a streaming reader is future work. An unknown
  * instrument is PP_ENOENT. */
@@ -444,7 +445,9 @@ PPDEF void     pp_journal_close(pp_journal *j);
  * ends it, and is not read); market-data entries are skipped. PP_ENOENT for
  * an instrument the store does not hold; format 2: PP_ECORRUPT for damage
  * (pp_check says where); the per-instrument layout: it ends at the first
- * invalid entry (pp_check says whether that is damage). */
+ * invalid entry (pp_check says whether that is damage). Beside a running
+ * store that compacts, a segment file can go while it is read: PP_ENOENT
+ * (open again). */
 PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument, uint64_t from_seq, pp_journal **out);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
@@ -1204,6 +1207,9 @@ struct pp_store {
     pthread_mutex_t drain_mu;    /* the dispatch of journal frames to the shadows */
     uint64_t drain_pos;          /* drain_mu: the next frame to dispatch */
     uint64_t catalog_iid;        /* open_mu: ids below are in the catalog file on disk */
+    uint32_t jreaders;           /* open_mu: pp_journal_open scans in progress (no segment file is removed meanwhile) */
+    int jr_hold;                 /* open_mu: a compaction waits to remove files: no new scan starts */
+    pthread_cond_t jr_cv;        /* with open_mu: jreaders fell to 0, or jr_hold was dropped; CLOCK_MONOTONIC */
     uint32_t book_orders0;       /* format 2: a book's first table size (expected_orders if the config set it, else 8) */
     /* pp_wait (mmap modes): broadcast after a sync round moved a book's
      * durable seq and when a book or the store journal is poisoned */
@@ -3662,7 +3668,7 @@ static void pp__store_free(pp_store *S) {
     if (S->sj) pp__sj_free(S->sj);
     for (size_t i = 0; i < 1024; i++) PINNACLE_PERSIST_FREE(S->byid[i]);
     pthread_mutex_destroy(&S->drain_mu);
-    pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv);
+    pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv); pthread_cond_destroy(&S->jr_cv);
     PINNACLE_PERSIST_FREE(S->books);
     PINNACLE_PERSIST_FREE(S->quar);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
@@ -4216,6 +4222,11 @@ static int pp__store_compact(pp_store *S, int force) {
     if (need > first && S->catalog_iid < S->next_iid) rc = pp__catalog_write(S);
     uint64_t d = 0;
     if (!rc && need > first) {
+        /* journal readers (pp_journal_open) read the files: wait until they
+         * are done, new ones wait for this compaction (the wait releases
+         * open_mu: a book declared meanwhile is caught below) */
+        S->jr_hold++;
+        while (S->jreaders) pthread_cond_wait(&S->jr_cv, &S->open_mu);
         pthread_mutex_lock(&j->sync_mu);
         need = UINT64_MAX;
         for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
@@ -4229,6 +4240,7 @@ static int pp__store_compact(pp_store *S, int force) {
             d = pp__sj_stat(&j->st_dropped) - d0;
         }
         pthread_mutex_unlock(&j->sync_mu);
+        if (--S->jr_hold == 0) pthread_cond_broadcast(&S->jr_cv);
     }
     if (d) {
         pthread_mutex_lock(&j->mu);
@@ -4298,6 +4310,7 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&S->wake_cv, &ca);
         pthread_cond_init(&S->dur_cv, &ca);
+        pthread_cond_init(&S->jr_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
@@ -4880,7 +4893,14 @@ PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_j
     j->iid = b->iid; j->from = from_seq; j->to = pp_durable(b);
     pp__sj *sj = NULL;
     pp__sjwhere w;
+    pthread_mutex_lock(&S->open_mu);      /* no segment file is removed while they are read */
+    while (S->jr_hold) pthread_cond_wait(&S->jr_cv, &S->open_mu);
+    S->jreaders++;
+    pthread_mutex_unlock(&S->open_mu);
     rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, 0, pp__jr_frame, j, &w);
+    pthread_mutex_lock(&S->open_mu);
+    if (--S->jreaders == 0) pthread_cond_broadcast(&S->jr_cv);
+    pthread_mutex_unlock(&S->open_mu);
     if (sj) pp__sj_free(sj);
     if (rc) {
         PP__MSG(S, rc, "%s: journal reader: %s%s%s", name, pp_strerror(rc), w.file[0] ? ": " : "", w.file);

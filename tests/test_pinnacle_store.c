@@ -503,6 +503,70 @@ static void test_compaction_keeps_what_a_waking_idle_book_journals(void) {
     OK(pp_close(S));
 }
 
+/* The audit-trail reader beside a store that compacts: pp_journal_open
+ * reads the segment files while compaction removes the oldest ones. Each
+ * open must succeed, and give the book's events densely from its first
+ * event still in the journal up to what was durable when it opened. */
+typedef struct jr_arg { pp_store *S; int stop, opens, errors, gaps; int first_rc; } jr_arg;
+static void *jr_main(void *p) {
+    jr_arg *a = (jr_arg *)p;
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        pp_journal *j = NULL;
+        int rc = pp_journal_open(a->S, "R", 1, &j);
+        a->opens++;
+        if (rc) { if (!a->errors++) a->first_rc = rc; continue; }
+        pp_event ev;
+        uint64_t prev = 0;
+        while ((rc = pp_journal_next(j, &ev)) == 1) {
+            if (prev && ev.seq != prev + 1) a->gaps++;
+            prev = ev.seq;
+        }
+        if (rc < 0 && !a->errors++) a->first_rc = rc;
+        pp_journal_close(j);
+    }
+    return NULL;
+}
+
+static void test_journal_reader_beside_compaction(void) {
+    const char *d = t_dir("pps_reader_compact");
+    pp_config c = cfg_for(d);
+    c.journal_segment_bytes = 64 << 10;          /* 1,024 frames a segment */
+    c.journal_chunk_bytes = 8 << 10;
+    c.compaction_threshold = 64 << 10;
+    c.keep_snapshots = 1;
+    pp_store *S;
+    pp_book *b;
+    model m;
+    memset(&m, 0, sizeof m);
+    uint64_t rng = 11;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "R", &b));
+    jr_arg a;
+    memset(&a, 0, sizeof a);
+    a.S = S;
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, jr_main, &a) == 0);
+    int rounds = light() ? 6 : 40, rc = 0;
+    uint64_t dropped = 0;
+    for (int r = 0; r < rounds && !rc; r++) {
+        for (int k = 0; k < 1500 && !rc; k++) rc = step(b, &m, &rng);
+        if (!rc) rc = pp_snapshot(b);
+        if (!rc) rc = pp_compact(b);
+    }
+    __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CHECK_EQ(rc, 0);
+    pp_stats st;
+    pp_get_stats(b, &st);
+    dropped = st.segments_deleted;
+    CHECK(dropped >= 5);                         /* compaction did remove segments meanwhile */
+    CHECK(a.opens >= 2);
+    if (a.errors) printf("  %d of %d reader opens failed, the first with %s\n", a.errors, a.opens, pp_strerror(a.first_rc));
+    CHECK_EQ(a.errors, 0);
+    CHECK_EQ(a.gaps, 0);
+    OK(pp_close(S));
+}
+
 static void test_killed_process_keeps_what_was_durable(void) {
     const char *d = t_dir("pps_kill");
     int rounds = light() ? 2 : 5;
@@ -1143,6 +1207,7 @@ int main(void) {
     RUN(test_five_thousand_idle_books_are_cheap);
     RUN(test_compaction_snapshots_the_idle_book_that_pins);
     RUN(test_compaction_keeps_what_a_waking_idle_book_journals);
+    RUN(test_journal_reader_beside_compaction);
     RUN(test_killed_process_keeps_what_was_durable);
     RUN(test_old_layout_is_refused);
     RUN(test_power_cuts_many_books_two_threads);
