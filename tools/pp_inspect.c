@@ -973,7 +973,7 @@ static int fix_snaps(const char *dir, const fixscan *s, uint64_t cut_pos, const 
     lister ls = {&names, &n, &cap};
     if (!names || pp_list(dir, list_one, &ls) != 0 || !names) { free(names); fprintf(stderr, "pp_inspect: %s: cannot list the instruments\n", dir); return -1; }
     for (size_t i = 0; i < n; i++) {
-        if (!names[i] || bad) { free(names[i]); continue; }
+        if (!names[i] || bad) continue;
         uint32_t iid = pp__cat_find(dir, names[i]);
         const fixseq *b = NULL;
         for (size_t k = 0; k < s->n && !b; k++)
@@ -1015,8 +1015,26 @@ static int fix_snaps(const char *dir, const fixscan *s, uint64_t cut_pos, const 
             }
         }
         PINNACLE_PERSIST_FREE(v);
-        free(names[i]);
     }
+    /* an instrument declared past the cut is gone from the store: its files
+     * (books/<name>/: snapshots and market data, all past the cut) go too */
+    char bd[8192];
+    snprintf(bd, sizeof bd, "%s/books", dir);
+    DIR *d = opendir(bd);
+    struct dirent *e;
+    while (!bad && d && (e = readdir(d)) != NULL) {
+        if (pp_valid_name(e->d_name) != 0) continue;
+        int known = 0;
+        for (size_t i = 0; i < n && !known; i++) known = names[i] && strcmp(names[i], e->d_name) == 0;
+        if (known) continue;
+        char p[8192 + 512];
+        snprintf(p, sizeof p, "%s/%s", bd, e->d_name);
+        if (!qd) printf("gone       %s: declared past the cut; the store no longer has it, and %s goes to the quarantine\n",
+                        e->d_name, p);
+        else bad = fix_move(p, qd, "books");
+    }
+    if (d) closedir(d);
+    for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     return bad;
 }
