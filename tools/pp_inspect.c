@@ -910,6 +910,7 @@ static int fix_check_all(const char *dir, char ***damaged, int quiet) {
     int lr = pp_list(dir, list_one, &ls);
     if (lr || !names) { fprintf(stderr, "pp_inspect: %s: %s\n", dir, pp_strerror(lr ? lr : PP_ENOMEM)); return TOOL_USAGE_OR_IO; }
     char **dv = damaged ? (char **)calloc(n + 1, sizeof *dv) : NULL;
+    if (damaged && !dv) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
     int worst = 0;
     for (size_t i = 0; i < n; i++) {
         pp_check_result r;
