@@ -902,7 +902,7 @@ static unsigned long long file_size(const char *p) {
 /* Every instrument checked (pp_check); prints the damaged and torn ones.
  * Returns the worst exit code; *damaged gets the names of the damaged ones
  * (malloc'd, NULL-terminated) when asked. */
-static int fix_check_all(const char *dir, char ***damaged, int quiet) {
+static int fix_check_all(const char *dir, char ***damaged) {
     size_t n = 0, cap = 16, nd = 0;
     char **names = (char **)malloc(cap * sizeof *names);
     if (!names) return TOOL_USAGE_OR_IO;
@@ -917,12 +917,12 @@ static int fix_check_all(const char *dir, char ***damaged, int quiet) {
         memset(&r, 0, sizeof r);
         int rc = names[i] ? pp_check(dir, names[i], &r) : PP_ENOMEM, code = exit_for(rc);
         if (code > worst) worst = code;
-        if (!quiet && code == TOOL_DAMAGE)
+        if (code == TOOL_DAMAGE)
             printf("damage     %s: %s at %s offset %llu: %s\n", names[i], pp_strerror(rc), r.file, (unsigned long long)r.offset, r.detail);
-        else if (!quiet && code)
+        else if (code)
             printf("error      %s: %s%s%s%s%s (not checked)\n", names[i] ? names[i] : "?", pp_strerror(rc), r.file[0] ? " at " : "",
                    r.file, r.detail[0] ? ": " : "", r.detail);
-        else if (!quiet && r.torn_tail)
+        else if (r.torn_tail)
             printf("torn tail  %s: at %s offset %llu (never acknowledged: pp_open cuts it; not damage)\n", names[i], r.file,
                    (unsigned long long)r.offset);
         if (code == TOOL_DAMAGE && dv) dv[nd++] = names[i]; else free(names[i]);
@@ -1062,7 +1062,7 @@ static int fix_store2(const char *dir, int yes) {
                    "           Nothing was changed.\n");
             return TOOL_DAMAGE;
         }
-        int worst = fix_check_all(dir, NULL, 0);
+        int worst = fix_check_all(dir, NULL);
         if (worst == TOOL_OK) {
             printf("nothing damaged in %s: nothing to fix, nothing changed\n", dir);
         } else if (worst == TOOL_DAMAGE) {
@@ -1153,7 +1153,7 @@ static int fix_store2(const char *dir, int yes) {
         return TOOL_USAGE_OR_IO;
     }
     printf("quarantine %s holds the cut segment files, whole\n", qd);
-    int worst = fix_check_all(dir, NULL, 0);
+    int worst = fix_check_all(dir, NULL);
     if (worst == TOOL_OK) printf("fixed      %s: every instrument recoverable\n", dir);
     else printf("still      %s: %s after the cut\n", dir, verdict(worst));
     return worst;
@@ -1161,7 +1161,7 @@ static int fix_store2(const char *dir, int yes) {
 
 static int fix_legacy(const char *dir, int yes) {
     char **dv = NULL;
-    int worst = fix_check_all(dir, &dv, 0);
+    int worst = fix_check_all(dir, &dv);
     if (worst == TOOL_USAGE_OR_IO) {
         for (size_t i = 0; dv && dv[i]; i++) free(dv[i]);
         free(dv);
@@ -1196,7 +1196,7 @@ static int fix_legacy(const char *dir, int yes) {
     }
     free(dv);
     if (bad) return TOOL_USAGE_OR_IO;
-    worst = fix_check_all(dir, NULL, 0);
+    worst = fix_check_all(dir, NULL);
     if (worst == TOOL_OK) printf("fixed      %s: every instrument left is recoverable\n", dir);
     else printf("still      %s: %s\n", dir, verdict(worst));
     return worst;
