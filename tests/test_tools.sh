@@ -604,6 +604,18 @@ fix_checks() {
   out=$(build/pp_inspect --fix --yes "$dir/fixrun" 2>&1); rc=$?
   { [ $rc -eq 0 ] && echo "$out" | grep -q "^nothing damaged in $dir/fixrun"; } \
     && ok "[fix] the same store once its process closed it: --fix runs (nothing damaged), exit 0" || bad "[fix] --fix after unlock: rc=$rc $out"
+  # damage at the very first frame (a declaration): every instrument is declared past the cut,
+  # so the store keeps none, and their books/<name>/ go to the quarantine whole
+  printf '\xff' | dd of="$dir/fixrun/journal/00000000000000000001.ppj" bs=1 seek=$((4096 + 20)) conv=notrunc status=none
+  cp -a "$dir/fixrun/books" "$dir/fixrun.books"
+  out=$(build/pp_inspect --fix --yes "$dir/fixrun" 2>&1); rc=$?
+  qd=$(ls -d "$dir"/fixrun/quarantine/fix-* 2>/dev/null | head -1)
+  "$dir/pp_eventwriter" "$dir/fixrun" reopen >"$dir/fix.reopen" 2>"$dir/fix.reopen.err"; rc2=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^gone       AAA-USD: declared past the cut" && echo "$out" | grep -q "^gone       BBB-USD: " \
+    && [ -n "$qd" ] && [ -z "$(ls "$dir/fixrun/books")" ] && diff -r "$dir/fixrun.books" "$qd/books" >/dev/null \
+    && [ $rc2 -eq 0 ] && [ "$(cat "$dir/fix.reopen")" = "open 0" ]; } \
+    && ok "[fix] damage at the first frame: the instruments declared past it are gone, their files moved whole; pp_open opens an empty store" \
+    || bad "[fix] --fix at the first frame: rc=$rc reopen=$rc2 $(cat "$dir/fix.reopen" "$dir/fix.reopen.err") $out"
   # per-instrument layout: the damaged instrument is moved aside whole, the rest opens
   "$dir/pp_eventwriter" "$lg" 200 legacy >/dev/null 2>"$dir/fix.err" || { bad "[fix] pp_eventwriter legacy: $(cat "$dir/fix.err")"; return; }
   # a torn tail (bytes after the last entry, above the durable mark) is not damage
