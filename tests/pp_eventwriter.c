@@ -11,7 +11,12 @@
  * most 60 s) for GO_FILE before it closes (a reader beside a running store). Event k (0-based,
  * over both books) carries ts_ns = (1800000000 + k) s, cancels and modifies
  * included. The store is closed cleanly (snapshot, no compaction), so its
- * durable marks cover every event. Exit 0, or 1 with a message. */
+ * durable marks cover every event. PP_EVENTWRITER_SEGMENT_BYTES in the
+ * environment sets journal_segment_bytes (default 1 MiB).
+ *   pp_eventwriter DATA_DIR reopen
+ * recovers a store as a program would (pp_open; pp_inspect --fix) and
+ * prints "open RC", then "NAME LAST_SEQ" per book. Exit 0, or 1 with a
+ * message. */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
 #include <stdio.h>
@@ -23,9 +28,38 @@ static const char *NAMES[2] = {"AAA-USD", "BBB-USD"};
 static const char *TYPES[5] = {"", "add", "cancel", "execute", "modify"};
 
 static void quiet(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
+static void to_stderr(void *user, int code, const char *msg) { (void)user; (void)code; fprintf(stderr, "pinnacle: %s\n", msg); }
+
+static int print_book(const char *name, pp_book *b, void *ctx) {
+    (void)ctx;
+    printf("%s %llu\n", name, (unsigned long long)pp_last_seq(b));
+    return 0;
+}
+
+/* reopen: recover the store as a program would (pp_open), print "open RC",
+ * then "NAME LAST_SEQ" per book, and close it. */
+static int reopen(const char *dir) {
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.data_dir = dir;
+    c.flags = PP_NO_AUTO_COMPACT;
+    c.log_fn = to_stderr;
+    pp_store *s;
+    int rc = pp_open(&s, &c);
+    printf("open %d\n", rc);
+    if (rc) return 1;
+    pp_books(s, print_book, NULL);
+    if ((rc = pp_close(s)) != 0) { fprintf(stderr, "pp_eventwriter: close: %s\n", pp_strerror(rc)); return 1; }
+    return 0;
+}
 
 int main(int argc, char **argv) {
-    if (argc != 4 && argc != 6) { fprintf(stderr, "usage: pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]\n"); return 2; }
+    if (argc == 3 && strcmp(argv[2], "reopen") == 0) return reopen(argv[1]);
+    if (argc != 4 && argc != 6) {
+        fprintf(stderr, "usage: pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]\n"
+                        "       pp_eventwriter DATA_DIR reopen\n");
+        return 2;
+    }
     long n = strtol(argv[2], NULL, 10);
     if (n < 8) { fprintf(stderr, "pp_eventwriter: N must be at least 8\n"); return 2; }
     pp_config c;
@@ -37,6 +71,10 @@ int main(int argc, char **argv) {
     c.ring_entries = 4096;
     c.journal_chunk_bytes = 256 << 10;
     c.journal_segment_bytes = 1 << 20;
+    if (getenv("PP_EVENTWRITER_SEGMENT_BYTES")) {         /* small segments: a journal of several */
+        c.journal_segment_bytes = strtoull(getenv("PP_EVENTWRITER_SEGMENT_BYTES"), NULL, 10);
+        c.journal_chunk_bytes = (uint32_t)(c.journal_segment_bytes / 4);
+    }
     c.log_fn = quiet;
     pp_store *s;
     pp_book *b[2];

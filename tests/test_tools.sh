@@ -7,7 +7,12 @@
 # connection-state blobs, on a store of each layout (format 2, the default,
 # and the per-instrument one), changing no byte of either; pp_inspect
 # --events (what a writer journaled, all of it, by seq, by time, counted, and
-# damage with file and offset, exit 1) on both layouts; vaultctl naming the errno of a failed open; the
+# damage with file and offset, exit 1) on both layouts; pp_inspect --fix
+# (format 2: a frame flipped below the durable mark is cut after "y", with a
+# byte-identical copy of every cut segment, and the events before it stay;
+# per-instrument layout: the damaged instrument moved aside whole; "n", EOF,
+# a clean store and a store a running process holds open change no byte);
+# vaultctl naming the errno of a failed open; the
 # shared conventions (--help, --version, validated numbers, exit codes 0 ok /
 # 1 damage / 2 usage or I/O, --json lines that each parse, --stats,
 # --from/--to); plg_dump --verify, --fix (cut a torn tail with a copy, refuse
@@ -528,6 +533,123 @@ events_checks() {
     || bad "[$layout] pp_inspect --events --json damaged: rc=$rc $res"
 }
 
+# pp_inspect --fix: shows what it will cut or move, asks y/N (or --yes),
+# keeps a byte-identical copy of everything it cuts, refuses a store a
+# running process holds open, and changes nothing on a clean store or on "n"
+fix_state() { (cd "$1" && find . -printf '%p %s\n' | sort && find . -type f | sort | xargs cat) | md5sum; }
+fix_checks() {
+  local fx="$dir/fix2" lg="$dir/fixl" f off before out rc res q
+  # format 2: three segments of 64 KiB (1500 events a book), a frame below the mark in the second
+  PP_EVENTWRITER_SEGMENT_BYTES=65536 "$dir/pp_eventwriter" "$fx" 1500 format2 >"$dir/fix2.want" 2>"$dir/fix.err" \
+    || { bad "[fix] pp_eventwriter: $(cat "$dir/fix.err")"; return; }
+  f="$fx/journal/00000000000000000002.ppj"
+  [ -f "$fx/journal/00000000000000000003.ppj" ] || { bad "[fix] the journal has fewer than 3 segments: $(ls "$fx/journal")"; return; }
+  off=$((4096 + 64 * 100))    # frame 100: segment 2 holds only 64-byte event frames (its damage offset below checks this)
+  build/pp_inspect --fix "$fx" >"$dir/fix.out" 2>&1 </dev/null; rc=$?
+  { [ $rc -eq 0 ] && grep -q "^nothing damaged in $fx" "$dir/fix.out" && [ ! -e "$fx/quarantine" ]; } \
+    && ok "[fix] --fix on a clean store: nothing damaged, exit 0, no quarantine made" || bad "[fix] --fix clean: rc=$rc $(cat "$dir/fix.out")"
+  mkdir -p "$dir/fix2.orig"; cp "$fx"/journal/*.ppj "$dir/fix2.orig/"
+  printf '\xff' | dd of="$f" bs=1 seek=$((off + 20)) conv=notrunc status=none
+  cp "$f" "$dir/fix2.orig/damaged.ppj"
+  before=$(fix_state "$fx")
+  build/pp_inspect "$fx" >/dev/null 2>&1; rc=$?
+  [ $rc -eq 1 ] && ok "[fix] a frame flipped below the durable mark: pp_inspect exit 1" || bad "[fix] damaged store: pp_inspect exit $rc"
+  out=$(echo n | build/pp_inspect --fix "$fx" 2>&1); rc=$?
+  q="cut the store journal there? a copy of everything cut goes to $fx/quarantine/fix-<UTC time>/ \[y/N\]"
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "^will cut   $f from offset $off " && echo "$out" | grep -q "and removes $fx/journal/00000000000000000003.ppj" \
+    && echo "$out" | grep -q "^stays      AAA-USD: journal up to seq [0-9]" && echo "$out" | grep -q "$q" && [ "$(fix_state "$fx")" = "$before" ]; } \
+    && ok "[fix] --fix answered n: shows the cut (file, offset, later segments, seqs that stay), asks, changes no byte, exit 1" \
+    || bad "[fix] --fix n: rc=$rc $out"
+  build/pp_inspect --fix "$fx" </dev/null >/dev/null 2>&1; rc=$?
+  { [ $rc -eq 1 ] && [ "$(fix_state "$fx")" = "$before" ]; } && ok "[fix] --fix with no answer (EOF): changes no byte, exit 1" || bad "[fix] --fix EOF: rc=$rc"
+  out=$(echo y | build/pp_inspect --fix "$fx" 2>&1); rc=$?
+  local qd; qd=$(ls -d "$fx"/quarantine/fix-* 2>/dev/null | head -1)
+  res=ok
+  for k in 2 3; do
+    src="$dir/fix2.orig/0000000000000000000$k.ppj"; [ $k = 2 ] && src="$dir/fix2.orig/damaged.ppj"
+    cmp -s "$src" "$qd/0000000000000000000$k.ppj" || res="copy of segment $k differs or is missing"
+  done
+  [ -e "$qd/00000000000000000001.ppj" ] && res="segment 1 copied, it was not cut"
+  ls "$qd"/books/AAA-USD/snapshots/*.pps >/dev/null 2>&1 || res="the snapshots taken past the damage are not in the quarantine"
+  { [ $rc -eq 0 ] && [ -n "$qd" ] && [ "$res" = ok ] && [ ! -e "$fx/journal/00000000000000000003.ppj" ] \
+    && cmp -s "$dir/fix2.orig/00000000000000000001.ppj" "$fx/journal/00000000000000000001.ppj"; } \
+    && ok "[fix] --fix answered y: exit 0; the quarantine holds byte-identical copies of the cut segments and the snapshots past the cut; segment 1 untouched" \
+    || bad "[fix] --fix y: rc=$rc $res $out"
+  build/pp_inspect "$fx" >"$dir/fix.out" 2>&1; rc=$?
+  [ $rc -eq 0 ] && ok "[fix] after the fix pp_inspect finds the store recoverable, exit 0" || bad "[fix] after the fix: rc=$rc $(cat "$dir/fix.out")"
+  # what stays is every event written before the damaged frame (its ts_ns says which, in seconds), none after
+  local t ty exp got last; orig="$dir/fix2.orig/00000000000000000002.ppj"
+  ty=$(od -An -t u1 -j $((off + 8)) -N 1 "$orig" | tr -d ' ')
+  t=$(( $(od -An -t u8 -j $((off + 48)) -N 8 "$orig" | tr -d ' ') / 1000000000 ))
+  exp=$(sed -n 's/^{"instrument":"\([^"]*\)","seq":\([0-9]*\),.*"ts_ns":\([0-9]*\)000000000}$/\1 \2 \3/p' "$dir/fix2.want" \
+        | awk -v t="$t" '$3 < t' | sort)
+  got=$(build/pp_inspect --events "$fx" | sed -n 's/^\([^ ]*\) seq \([0-9]*\) .* (\([0-9]*\)000000000)$/\1 \2 \3/p' | sort)
+  last=$(echo "$exp" | awk '{ if ($2 > m[$1]) m[$1] = $2 } END { for (k in m) print k, m[k] }' | sort)
+  "$dir/pp_eventwriter" "$fx" reopen >"$dir/fix.reopen" 2>"$dir/fix.reopen.err"; rc2=$?
+  n=$(echo "$exp" | grep -c .)
+  { [ "$ty" -ge 1 ] && [ "$ty" -le 4 ] && [ "$n" -gt 0 ] && [ "$n" -lt 3000 ] && [ "$got" = "$exp" ] && [ $rc2 -eq 0 ] \
+    && [ "$(head -1 "$dir/fix.reopen")" = "open 0" ] && [ "$(tail -n +2 "$dir/fix.reopen" | sort)" = "$last" ]; } \
+    && ok "[fix] after the fix: pp_open recovers each book to its last event before the damage ($(echo $last)), the journal holds exactly those $n events" \
+    || bad "[fix] events after the fix: type $ty, ts $t, $n expected, $(echo "$got" | grep -c .) read; reopen=$rc2 $(cat "$dir/fix.reopen" "$dir/fix.reopen.err"); want $last"
+  # a running store holds the lock: --fix refuses, exit 2, no change
+  rm -f "$dir/fix.ready" "$dir/fix.go"
+  "$dir/pp_eventwriter" "$dir/fixrun" 8 format2 "$dir/fix.ready" "$dir/fix.go" >/dev/null 2>"$dir/fix.err" & wpid=$!
+  for _ in $(seq 600); do [ -e "$dir/fix.ready" ] && break; kill -0 $wpid 2>/dev/null || break; sleep 0.05; done
+  out=$(build/pp_inspect --fix --yes "$dir/fixrun" 2>&1); rc=$?
+  touch "$dir/fix.go"; wait $wpid
+  # (the running store may write its own files meanwhile: what --fix did shows in its output and in quarantine/)
+  { [ $rc -eq 2 ] && echo "$out" | grep -q "is open by a running store (its LOCK is held)" && ! echo "$out" | grep -q "^will\|^nothing damaged" \
+    && [ ! -e "$dir/fixrun/quarantine" ]; } \
+    && ok "[fix] --fix on a store a running process holds open: refused, exit 2, no change" || bad "[fix] --fix locked: rc=$rc $out"
+  out=$(build/pp_inspect --fix --yes "$dir/fixrun" 2>&1); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^nothing damaged in $dir/fixrun"; } \
+    && ok "[fix] the same store once its process closed it: --fix runs (nothing damaged), exit 0" || bad "[fix] --fix after unlock: rc=$rc $out"
+  # damage at the very first frame (a declaration): every instrument is declared past the cut,
+  # so the store keeps none, and their books/<name>/ go to the quarantine whole
+  printf '\xff' | dd of="$dir/fixrun/journal/00000000000000000001.ppj" bs=1 seek=$((4096 + 20)) conv=notrunc status=none
+  cp -a "$dir/fixrun/books" "$dir/fixrun.books"
+  out=$(build/pp_inspect --fix --yes "$dir/fixrun" 2>&1); rc=$?
+  qd=$(ls -d "$dir"/fixrun/quarantine/fix-* 2>/dev/null | head -1)
+  "$dir/pp_eventwriter" "$dir/fixrun" reopen >"$dir/fix.reopen" 2>"$dir/fix.reopen.err"; rc2=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^gone       AAA-USD: declared past the cut" && echo "$out" | grep -q "^gone       BBB-USD: " \
+    && [ -n "$qd" ] && [ -z "$(ls "$dir/fixrun/books")" ] && diff -r "$dir/fixrun.books" "$qd/books" >/dev/null \
+    && [ $rc2 -eq 0 ] && [ "$(cat "$dir/fix.reopen")" = "open 0" ]; } \
+    && ok "[fix] damage at the first frame: the instruments declared past it are gone, their files moved whole; pp_open opens an empty store" \
+    || bad "[fix] --fix at the first frame: rc=$rc reopen=$rc2 $(cat "$dir/fix.reopen" "$dir/fix.reopen.err") $out"
+  # per-instrument layout: the damaged instrument is moved aside whole, the rest opens
+  "$dir/pp_eventwriter" "$lg" 200 legacy >/dev/null 2>"$dir/fix.err" || { bad "[fix] pp_eventwriter legacy: $(cat "$dir/fix.err")"; return; }
+  # a torn tail (bytes after the last entry, above the durable mark) is not damage
+  printf 'torn%.0s' $(seq 75) | dd of="$lg/BBB-USD/journal/00000000000000000001.ppj" bs=1 seek=$((4096 + 48 * 200)) conv=notrunc status=none
+  before=$(fix_state "$lg")
+  out=$(build/pp_inspect --fix "$lg" 2>&1 </dev/null); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^torn tail  BBB-USD: .*not damage" && echo "$out" | grep -q "^nothing damaged in $lg" \
+    && [ "$(fix_state "$lg")" = "$before" ]; } \
+    && ok "[legacy fix] --fix on a torn tail: says it is not damage, changes no byte, exit 0" || bad "[legacy fix] --fix torn tail: rc=$rc $out"
+  printf '\xff' | dd of="$lg/AAA-USD/journal/00000000000000000001.ppj" bs=1 seek=$((4096 + 48 * 60 + 20)) conv=notrunc status=none
+  cp -a "$lg/AAA-USD" "$dir/fixl.AAA-USD"
+  before=$(fix_state "$lg")
+  out=$(echo no | build/pp_inspect --fix "$lg" 2>&1); rc=$?
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "^will move  $lg/AAA-USD to $lg/quarantine/AAA-USD-<UTC time>: the instrument is gone from the store until moved back" \
+    && ! echo "$out" | grep -q "will move  $lg/BBB-USD" && [ "$(fix_state "$lg")" = "$before" ]; } \
+    && ok "[legacy fix] --fix answered no: names the damaged instrument, changes no byte, exit 1" || bad "[legacy fix] --fix no: rc=$rc $out"
+  out=$(build/pp_inspect --fix --yes "$lg" 2>&1); rc=$?
+  local moved; moved=$(ls -d "$lg"/quarantine/AAA-USD-* 2>/dev/null | head -1)
+  { [ $rc -eq 0 ] && [ ! -e "$lg/AAA-USD" ] && [ -n "$moved" ] && diff -r "$dir/fixl.AAA-USD" "$moved" >/dev/null \
+    && [ -d "$lg/BBB-USD/journal" ]; } \
+    && ok "[legacy fix] --fix --yes: the damaged instrument moved whole (byte-identical) into quarantine/, exit 0" \
+    || bad "[legacy fix] --fix --yes: rc=$rc $out"
+  out=$(build/pp_inspect "$lg"); rc=$?
+  { [ $rc -eq 0 ] && echo "$out" | grep -q "^1 instrument(s) in $lg: all recoverable"; } \
+    && ok "[legacy fix] afterwards pp_inspect: the other instrument, recoverable, exit 0" || bad "[legacy fix] afterwards: rc=$rc $out"
+  for args in "--fix --events" "--fix --json" "--fix -v" "--fix --stats" "--yes" "--fix --instrument AAA-USD"; do
+    # shellcheck disable=SC2086
+    build/pp_inspect $args "$lg" >/dev/null 2>&1 </dev/null; rc=$?
+    [ $rc -eq 2 ] && ok "pp_inspect $args: usage error, exit 2" || bad "pp_inspect $args: exit $rc, want 2"
+  done
+  build/pp_inspect --fix "$lg" BBB-USD >/dev/null 2>&1 </dev/null; rc=$?
+  [ $rc -eq 2 ] && ok "pp_inspect --fix DATA_DIR INSTRUMENT: usage error, exit 2" || bad "pp_inspect --fix with an instrument: exit $rc, want 2"
+}
+
 if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
   inspect_checks format2
   inspect_checks legacy
@@ -540,6 +662,7 @@ if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
     res=$(evcheck "$dir/ev-strict.want" "$dir/ev.7" json all)
     { [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ "$res" = ok ]; } && ok "[strict] pp_inspect --events --json: the 400 events written" \
       || bad "[strict] pp_inspect --events: writer $rc $(cat "$dir/ev.err"), rc=$rc2 $res"
+    fix_checks
   else skip "python3 or cc missing: pp_inspect --events not tested"; fi
 else
   bad "build/coinbase_replay and build/pp_inspect are built by make (run make test-plain)"

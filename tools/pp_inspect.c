@@ -6,6 +6,7 @@
  *              [--from-time T] [--to-time T] DATA_DIR [INSTRUMENT...]
  *   pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]
  *              [--from-time T] [--to-time T] [--json] [--stats] DATA_DIR
+ *   pp_inspect --fix [--yes] DATA_DIR
  *
  * For every instrument (or the ones named): its journal mode, its snapshots
  * (files, the newest valid one and its order count, any corrupt ones), its
@@ -17,17 +18,24 @@
  * --events, the order events of the journals (pp_journal_open_dir), by seq
  * and by time. Both layouts: format 2 (one journal for the store, books/)
  * and the per-instrument layout of 0.2.0.
+ * With --fix, the one mode that writes: after showing what it will do and
+ * asking (or --yes), it cuts the store journal at damage below a durable
+ * mark (format 2) or moves a damaged instrument aside (per-instrument
+ * layout), keeping a copy of everything it cuts in DATA_DIR/quarantine/.
  * Exit status: 0 ok, 1 damage found, 2 usage or I/O error (a permission
- * error is not damage). It takes no lock: on a directory a store has open,
- * the picture may move. The manual page is docs/man/pp_inspect.1. */
+ * error is not damage). It takes no lock, except --fix (which refuses a
+ * store a running process has open): on a directory a store has open, the
+ * picture may move. The manual page is docs/man/pp_inspect.1. */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
 #include "tool.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <time.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,10 +43,12 @@ static const char *usage_text =
     "usage: pp_inspect [OPTIONS] DATA_DIR [INSTRUMENT...]\n"
     "       pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]\n"
     "                  [--from-time TIME] [--to-time TIME] [--json] [--stats] DATA_DIR\n"
+    "       pp_inspect --fix [--yes] DATA_DIR\n"
     "Report what a pinnacle_persist data directory holds and what recovery would\n"
     "do with each instrument (all of them, or the ones named), or print the order\n"
-    "events of its journals. Read-only, no lock. Both layouts: format 2 (one journal\n"
-    "for the store, the default) and the per-instrument layout (PP_LEGACY_LAYOUT).\n"
+    "events of its journals. Read-only, no lock (except --fix). Both layouts: format 2\n"
+    "(one journal for the store, the default) and the per-instrument layout\n"
+    "(PP_LEGACY_LAYOUT).\n"
     "\n"
     "  -v, --verbose        also list each snapshot (size, orders, when taken) and\n"
     "                       journal file (size)\n"
@@ -74,6 +84,22 @@ static const char *usage_text =
     "                       --events events (by their ts) in [from, to];\n"
     "                       TIME is SECONDS since the epoch or YYYY-MM-DDTHH:MM:SS[Z]\n"
     "                       (UTC); --to-time includes its whole second\n"
+    "      --fix            repair damage recovery refuses, after showing what will be\n"
+    "                       cut or moved and asking y/N on stdin (only y or yes goes on;\n"
+    "                       anything else, EOF too, changes nothing: exit 1). Format 2:\n"
+    "                       an invalid frame below a segment's durable mark in the store\n"
+    "                       journal: the damaged segment and every later one are copied\n"
+    "                       whole into DATA_DIR/quarantine/fix-<UTC time>/, with the\n"
+    "                       snapshots taken past the damage (moved); the later segments\n"
+    "                       are removed and the damaged one is sealed at the damage:\n"
+    "                       every book recovers to its last event before it. Per-\n"
+    "                       instrument layout: each damaged instrument's directory is\n"
+    "                       moved to DATA_DIR/quarantine/<name>-<UTC time>/ (gone from\n"
+    "                       the store until moved back). Nothing damaged, or only a torn\n"
+    "                       tail (pp_open cuts that): says so, changes nothing, exit 0.\n"
+    "                       Takes the store's lock: a store open in a running process\n"
+    "                       is refused (exit 2). Goes with --yes only\n"
+    "  -y, --yes            --fix without asking\n"
     "  -h, --help           this text\n"
     "  -V, --version        the pinnacle_persist version\n"
     "On a terminal, progress (instrument i of n) goes to stderr; never otherwise.\n"
@@ -87,7 +113,8 @@ static const char *usage_text =
     "  pp_inspect --market-data --from-time 2026-12-01T14:00:00Z /var/lib/engine BTC-USD\n"
     "  pp_inspect --conn --hex 64 /var/lib/engine\n"
     "  pp_inspect --events --instrument BTC-USD --from 1000 --to 2000 /var/lib/engine\n"
-    "  pp_inspect --events --json --from-time 2026-12-01T14:00:00Z /var/lib/engine\n";
+    "  pp_inspect --events --json --from-time 2026-12-01T14:00:00Z /var/lib/engine\n"
+    "  pp_inspect --fix /var/lib/engine\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "pp_inspect: ");
@@ -724,24 +751,488 @@ static int events_main(const char *dir, char **names, size_t n, int json, int st
     return worst;
 }
 
+/* ---- --fix: the repair path, after confirmation (as redis-check-aof --fix).
+ * It shows what it will cut or move, asks (or --yes), keeps a copy of every
+ * byte it cuts, and only then changes the store. It holds the store's lock
+ * (flock on DATA_DIR/LOCK, as pp_open) the whole time: a store open in a
+ * running process is refused (exit 2).
+ *   format 2: damage below a segment's durable mark in the store journal.
+ *     The damaged segment and every later one are copied whole into
+ *     DATA_DIR/quarantine/fix-<UTC time>/ (each copy fsynced, then the
+ *     directories); the later segments are removed (newest first, then the
+ *     journal directory fsynced); the damaged segment is sealed at the
+ *     damage (its next durable mark: end = the damage, sealed). So a crash
+ *     at any step leaves a prefix of the journal that --fix can run on again.
+ *   per-instrument layout: each damaged instrument's directory is moved
+ *     (renamed) to DATA_DIR/quarantine/<name>-<UTC time>/. */
+typedef struct fixseq { uint32_t iid; char name[PP_MAX_NAME + 1]; uint64_t first, last; int declared; } fixseq;
+typedef struct fixscan { fixseq *v; size_t n, cap; } fixscan;
+
+static fixseq *fix_book(fixscan *s, uint32_t iid) {
+    for (size_t i = 0; i < s->n; i++) if (s->v[i].iid == iid) return &s->v[i];
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        fixseq *nv = (fixseq *)realloc(s->v, nc * sizeof *nv);
+        if (!nv) return NULL;
+        s->v = nv; s->cap = nc;
+    }
+    fixseq *b = &s->v[s->n++];
+    memset(b, 0, sizeof *b);
+    b->iid = iid;
+    return b;
+}
+
+/* The valid prefix of the store journal: each book's name (declarations)
+ * and the last seq it has there. */
+static int fix_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
+    (void)pos;
+    fixscan *s = (fixscan *)ctx;
+    fixseq *b = fix_book(s, pp__get32(f + 12));
+    if (!b) return PP_ENOMEM;
+    if (f[8] == PP__SJ_DECLARE) {
+        unsigned nl = f[9] <= PP_MAX_NAME ? f[9] : PP_MAX_NAME;
+        memcpy(b->name, f + 24, nl); b->name[nl] = 0;
+        b->declared = 1;
+    } else if ((f[8] == PP__SJ_BATCH && len >= 64) || pp__is_evtype(f[8])) {
+        if (!b->first) b->first = pp__get64(f + 16);
+        b->last = pp__get64(f + (f[8] == PP__SJ_BATCH ? 24 : 16));
+    }
+    return 0;
+}
+
+static void utc_stamp(char *buf, size_t cap) {
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(buf, cap, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tmv));
+}
+
+/* The store's lock (DATA_DIR/LOCK, flock LOCK_EX|LOCK_NB, as pp_open takes
+ * it): the fd to keep open, or -1 with a message (held: exit 2). */
+static int fix_lock(const char *dir) {
+    char p[8192];
+    snprintf(p, sizeof p, "%s/LOCK", dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);   /* pp_open makes it too */
+    if (fd < 0) { fprintf(stderr, "pp_inspect: %s: %s\n", p, strerror(errno)); return -1; }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            fprintf(stderr, "pp_inspect: --fix refuses: %s is open by a running store (its LOCK is held). Close it first.\n"
+                            "Nothing was changed.\n", dir);
+        else fprintf(stderr, "pp_inspect: %s: flock: %s\n", p, strerror(e));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* yes, or the answer on stdin: only "y" or "yes". */
+static int fix_ask(const char *question, int yes) {
+    if (yes) { printf("%s (--yes)\n", question); return 1; }
+    fprintf(stderr, "%s [y/N] ", question);
+    fflush(stderr);
+    char ans[64];
+    if (!fgets(ans, sizeof ans, stdin)) { fprintf(stderr, "\n"); return 0; }
+    ans[strcspn(ans, "\r\n")] = 0;
+    return strcmp(ans, "y") == 0 || strcmp(ans, "yes") == 0;
+}
+
+static int fsync_dir_msg(const char *d) {
+    if (plg_fsync_dir(d) == 0) return 0;
+    fprintf(stderr, "pp_inspect: fsync %s: %s\n", d, strerror(errno));
+    return -1;
+}
+
+/* DATA_DIR/quarantine (made, durably, if new) and in it a new directory
+ * named prefix-<UTC time> (-2, -3 ... if taken), durable in its parent.
+ * make_it 0: only the name (for a rename onto it). 0 or -1 (message). */
+static int fix_quarantine(const char *dir, const char *prefix, int make_it, char *out, size_t cap) {
+    char q[4096], stamp[32];
+    snprintf(q, sizeof q, "%.4000s/quarantine", dir);
+    if (mkdir(q, 0755) == 0) { if (fsync_dir_msg(dir)) return -1; }
+    else if (errno != EEXIST) { fprintf(stderr, "pp_inspect: mkdir %s: %s\n", q, strerror(errno)); return -1; }
+    utc_stamp(stamp, sizeof stamp);
+    for (int k = 1; k < 1000; k++) {
+        if (k == 1) snprintf(out, cap, "%s/%s-%s", q, prefix, stamp);
+        else snprintf(out, cap, "%s/%s-%s-%d", q, prefix, stamp, k);
+        struct stat sb;
+        if (!make_it) { if (lstat(out, &sb) != 0 && errno == ENOENT) return 0; continue; }
+        if (mkdir(out, 0755) == 0) return fsync_dir_msg(q);
+        if (errno != EEXIST) { fprintf(stderr, "pp_inspect: mkdir %s: %s\n", out, strerror(errno)); return -1; }
+    }
+    fprintf(stderr, "pp_inspect: no free name in %s\n", q);
+    return -1;
+}
+
+/* src copied whole to dst (new), fsynced. 0 or -1 (message). */
+static int copy_file(const char *src, const char *dst) {
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+    const char *bad = src;
+    if (in >= 0) { out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644); bad = dst; }
+    static char buf[1 << 20];
+    if (in >= 0 && out >= 0) {
+        for (;;) {
+            ssize_t got = read(in, buf, sizeof buf);
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) { bad = src; break; }
+            if (got == 0) { rc = 0; break; }
+            ssize_t done = 0;
+            while (done < got) {
+                ssize_t w = write(out, buf + done, (size_t)(got - done));
+                if (w < 0 && errno == EINTR) continue;
+                if (w <= 0) break;
+                done += w;
+            }
+            if (done < got) { bad = dst; break; }
+        }
+        if (!rc && fsync(out) != 0) { rc = -1; bad = dst; }
+    }
+    int e = errno;
+    if (out >= 0 && close(out) != 0 && !rc) { rc = -1; e = errno; bad = dst; }
+    if (in >= 0) close(in);
+    if (rc) fprintf(stderr, "pp_inspect: copying %s to %s: %s: %s\n", src, dst, bad, strerror(e ? e : EIO));
+    return rc;
+}
+
+static unsigned long long file_size(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 ? (unsigned long long)sb.st_size : 0;
+}
+
+/* Every instrument checked (pp_check); prints the damaged and torn ones.
+ * Returns the worst exit code; *damaged gets the names of the damaged ones
+ * (malloc'd, NULL-terminated) when asked. */
+static int fix_check_all(const char *dir, char ***damaged) {
+    size_t n = 0, cap = 16, nd = 0;
+    char **names = (char **)malloc(cap * sizeof *names);
+    if (!names) return TOOL_USAGE_OR_IO;
+    lister ls = {&names, &n, &cap};
+    int lr = pp_list(dir, list_one, &ls);
+    if (lr || !names) { fprintf(stderr, "pp_inspect: %s: %s\n", dir, pp_strerror(lr ? lr : PP_ENOMEM)); return TOOL_USAGE_OR_IO; }
+    char **dv = damaged ? (char **)calloc(n + 1, sizeof *dv) : NULL;
+    if (damaged && !dv) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
+    int worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        pp_check_result r;
+        memset(&r, 0, sizeof r);
+        int rc = names[i] ? pp_check(dir, names[i], &r) : PP_ENOMEM, code = exit_for(rc);
+        if (code > worst) worst = code;
+        if (code == TOOL_DAMAGE)
+            printf("damage     %s: %s at %s offset %llu: %s\n", names[i], pp_strerror(rc), r.file, (unsigned long long)r.offset, r.detail);
+        else if (code)
+            printf("error      %s: %s%s%s%s%s (not checked)\n", names[i] ? names[i] : "?", pp_strerror(rc), r.file[0] ? " at " : "",
+                   r.file, r.detail[0] ? ": " : "", r.detail);
+        else if (r.torn_tail)
+            printf("torn tail  %s: at %s offset %llu (never acknowledged: pp_open cuts it; not damage)\n", names[i], r.file,
+                   (unsigned long long)r.offset);
+        if (code == TOOL_DAMAGE && dv) dv[nd++] = names[i]; else free(names[i]);
+    }
+    free(names);
+    if (damaged) *damaged = dv;
+    return worst;
+}
+
+/* Move path (a file) into the directory qdir/sub (made, durably), both
+ * directories fsynced. 0 or -1 (message). */
+static int fix_move(const char *path, const char *qdir, const char *sub) {
+    char d[8192], dst[8192 + 512];
+    snprintf(d, sizeof d, "%s", qdir);
+    for (const char *p = sub; *p;) {           /* each level of sub, made durably */
+        const char *e = strchr(p, '/');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        size_t dl = strlen(d);
+        snprintf(d + dl, sizeof d - dl, "/%.*s", (int)l, p);
+        if (mkdir(d, 0755) == 0) { d[dl] = 0; if (fsync_dir_msg(d)) return -1; d[dl] = '/'; }
+        else if (errno != EEXIST) { fprintf(stderr, "pp_inspect: mkdir %s: %s\n", d, strerror(errno)); return -1; }
+        p += l + (e ? 1 : 0);
+    }
+    const char *base = strrchr(path, '/');
+    snprintf(dst, sizeof dst, "%s/%s", d, base ? base + 1 : path);
+    if (rename(path, dst) != 0) { fprintf(stderr, "pp_inspect: rename %s to %s: %s\n", path, dst, strerror(errno)); return -1; }
+    char src_dir[8192];
+    snprintf(src_dir, sizeof src_dir, "%s", path);
+    char *slash = strrchr(src_dir, '/');
+    if (slash) *slash = 0;
+    if (fsync_dir_msg(d) || fsync_dir_msg(slash ? src_dir : ".")) return -1;
+    printf("moved      %s to %s\n", path, dst);
+    return 0;
+}
+
+/* Per instrument: the last seq of the journal that stays after the cut,
+ * and its snapshots that cover events past the cut (taken after the
+ * damaged frame's position: header bytes 40..47). Those go to the
+ * quarantine with their market-data state (md/<seq>.ppm), so that every
+ * book recovers to the point of the cut, as the journal does; but only
+ * when what stays recovers the book whole up to the cut (its journal from
+ * its first seq or from a snapshot that stays). Otherwise they stay (the
+ * book recovers from them; its journal then lacks the seqs between) and
+ * it is said. With qd NULL: print the plan; else carry it out. 0 or -1. */
+static int fix_snaps(const char *dir, const fixscan *s, uint64_t cut_pos, const char *qd) {
+    size_t n = 0, cap = 16;
+    int bad = 0;
+    char **names = (char **)malloc(cap * sizeof *names);
+    lister ls = {&names, &n, &cap};
+    if (!names || pp_list(dir, list_one, &ls) != 0 || !names) { free(names); fprintf(stderr, "pp_inspect: %s: cannot list the instruments\n", dir); return -1; }
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i] || bad) continue;
+        uint32_t iid = pp__cat_find(dir, names[i]);
+        const fixseq *b = NULL;
+        for (size_t k = 0; k < s->n && !b; k++)
+            if (strcmp(s->v[k].name, names[i]) == 0 || (iid && s->v[k].iid == iid)) b = &s->v[k];
+        uint64_t first = b ? b->first : 0, last = b ? b->last : 0, keep = 0, past_max = 0, past = 0;
+        char sdir[8192], p[8192 + 64];
+        snprintf(sdir, sizeof sdir, "%s/books/%s/snapshots", dir, names[i]);
+        uint64_t *v = NULL; size_t nv = 0;
+        pp__list_numbered(sdir, ".pps", 0, &v, &nv);
+        for (size_t k = 0; k < nv; k++) {
+            uint64_t pos = pp__snap_pos(sdir, v[k]);
+            if (pos > cut_pos) { past++; if (v[k] > past_max) past_max = v[k]; }
+            else if (v[k] > keep) keep = v[k];
+        }
+        int whole = last ? first <= keep + 1 : (b && b->declared);
+        if (!qd) {
+            if (last) printf("stays      %s: journal up to seq %llu\n", names[i], (unsigned long long)last);
+            else printf("stays      %s: no event of it in the journal\n", names[i]);
+        }
+        if (past && whole && !qd) {   /* the plan */
+            printf("           and %llu snapshot(s) of it past the cut (up to seq %llu) go to the quarantine with\n"
+                   "           their market data: %s recovers to seq %llu, the point of the cut\n",
+                   (unsigned long long)past, (unsigned long long)past_max, names[i], (unsigned long long)(last > keep ? last : keep));
+        } else if (past && !qd) {
+            printf("           its snapshot at seq %llu is past the cut, and what stays cannot rebuild the book without it:\n"
+                   "           it stays, and %s recovers from it (its journal then lacks seqs %llu..%llu)\n",
+                   (unsigned long long)past_max, names[i], (unsigned long long)last + 1, (unsigned long long)past_max);
+        } else if (past && whole) {
+            char sub[512];
+            for (size_t k = 0; k < nv && !bad; k++) {
+                if (pp__snap_pos(sdir, v[k]) <= cut_pos) continue;
+                pp__numbered(p, sizeof p, sdir, v[k], ".pps");
+                snprintf(sub, sizeof sub, "books/%s/snapshots", names[i]);
+                bad = fix_move(p, qd, sub);
+                snprintf(p, sizeof p, "%s/books/%s/md/%020llu.ppm", dir, names[i], (unsigned long long)v[k]);
+                struct stat sb;
+                snprintf(sub, sizeof sub, "books/%s/md", names[i]);
+                if (!bad && stat(p, &sb) == 0) bad = fix_move(p, qd, sub);
+            }
+        }
+        PINNACLE_PERSIST_FREE(v);
+    }
+    /* an instrument declared past the cut is gone from the store: its files
+     * (books/<name>/: snapshots and market data, all past the cut) go too */
+    char bd[8192];
+    snprintf(bd, sizeof bd, "%s/books", dir);
+    DIR *d = opendir(bd);
+    struct dirent *e;
+    while (!bad && d && (e = readdir(d)) != NULL) {
+        if (pp_valid_name(e->d_name) != 0) continue;
+        int known = 0;
+        for (size_t i = 0; i < n && !known; i++) known = names[i] && strcmp(names[i], e->d_name) == 0;
+        if (known) continue;
+        char p[8192 + 512];
+        snprintf(p, sizeof p, "%s/%s", bd, e->d_name);
+        if (!qd) printf("gone       %s: declared past the cut; the store no longer has it, and %s goes to the quarantine\n",
+                        e->d_name, p);
+        else bad = fix_move(p, qd, "books");
+    }
+    if (d) closedir(d);
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return bad;
+}
+
+static int fix_store2(const char *dir, int yes) {
+    char jd[4096];
+    snprintf(jd, sizeof jd, "%.4000s/journal", dir);
+    fixscan s;
+    memset(&s, 0, sizeof s);
+    pp__sj *j = NULL;
+    pp__sjwhere w;
+    int rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, fix_frame, &s, &w);
+    if (j) pp__sj_free(j);
+    static const char below[] = "invalid frame below the durable mark";
+    if (rc != PP_ECORRUPT || strncmp(w.detail, below, sizeof below - 1) != 0 || w.offset < PP__PAGE) {
+        free(s.v);
+        if (rc && rc != PP_ECORRUPT) {
+            fprintf(stderr, "pp_inspect: %s: %s at %s: %s\n", jd, pp_strerror(rc), w.file, w.detail);
+            return TOOL_USAGE_OR_IO;
+        }
+        if (rc) {
+            printf("damage     store journal: %s at %s offset %llu: %s\n", pp_strerror(rc), w.file, (unsigned long long)w.offset, w.detail);
+            printf("not fixed  --fix cuts only an invalid frame below a segment's durable mark; this damage it leaves.\n"
+                   "           Nothing was changed.\n");
+            return TOOL_DAMAGE;
+        }
+        int worst = fix_check_all(dir, NULL);
+        if (worst == TOOL_OK) {
+            printf("nothing damaged in %s: nothing to fix, nothing changed\n", dir);
+        } else if (worst == TOOL_DAMAGE) {
+            printf("not fixed  the store journal is whole; the damage above is of a kind --fix does not repair.\n"
+                   "           Nothing was changed.\n");
+        }
+        return worst;
+    }
+    /* the damage: file, offset; the segment's index; the later segments */
+    uint64_t *v = NULL; size_t n = 0;
+    const char *base = strrchr(w.file, '/');
+    uint64_t index = strtoull(base ? base + 1 : w.file, NULL, 10), data_off = w.offset - PP__PAGE;
+    if (pp__list_numbered(jd, ".ppj", 0, &v, &n) != 0 || !index) {
+        fprintf(stderr, "pp_inspect: %s: cannot list the segments\n", jd);
+        free(s.v); PINNACLE_PERSIST_FREE(v);
+        return TOOL_USAGE_OR_IO;
+    }
+    uint8_t h[PP__PAGE];
+    uint64_t salt = 0, idx = 0, db = 0, end, flags, gen = 0;
+    {
+        int fd = open(w.file, O_RDONLY | O_CLOEXEC);
+        int r = fd < 0 ? pp__from_errno(errno) : pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h ? 0 : PP_EIO;
+        if (fd >= 0) close(fd);
+        if (!r) r = pp__sj_hdr_decode(h, &salt, &idx, &db);
+        if (!r && (idx != index || data_off > db || pp__sj_mark_get(h, salt, &end, &flags, &gen) < 0)) r = PP_ECORRUPT;
+        if (r) {
+            fprintf(stderr, "pp_inspect: %s: its header: %s\n", w.file, pp_strerror(r));
+            free(s.v); PINNACLE_PERSIST_FREE(v);
+            return TOOL_USAGE_OR_IO;
+        }
+    }
+    uint64_t cut_pos = index * db + data_off;
+    printf("damage     store journal: %s offset %llu: %s\n", w.file, (unsigned long long)w.offset, w.detail);
+    printf("will cut   %s from offset %llu (%llu bytes of the file from there; the segment is sealed there)\n", w.file,
+           (unsigned long long)w.offset, file_size(w.file) - (unsigned long long)w.offset);
+    size_t later = 0;
+    char p[8192];
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] <= index) continue;
+        pp__numbered(p, sizeof p, jd, v[i], ".ppj");
+        printf("           and removes %s (%llu bytes)\n", p, file_size(p));
+        later++;
+    }
+    if (!later) printf("           (no later segment)\n");
+    if (fix_snaps(dir, &s, cut_pos, NULL)) { free(s.v); PINNACLE_PERSIST_FREE(v); return TOOL_USAGE_OR_IO; }
+    char q[512];
+    snprintf(q, sizeof q, "cut the store journal there? a copy of everything cut goes to %s/quarantine/fix-<UTC time>/", dir);
+    if (!fix_ask(q, yes)) {
+        printf("nothing changed (answer was not yes); the damage stays: pp_open refuses the store\n");
+        free(s.v); PINNACLE_PERSIST_FREE(v);
+        return TOOL_DAMAGE;
+    }
+    /* 1. copies, durable, before anything is changed */
+    char qd[8192], dst[8192 + 64];
+    int bad = fix_quarantine(dir, "fix", 1, qd, sizeof qd);
+    for (size_t i = 0; i < n && !bad; i++) {
+        if (v[i] < index) continue;
+        pp__numbered(p, sizeof p, jd, v[i], ".ppj");
+        snprintf(dst, sizeof dst, "%s/%020llu.ppj", qd, (unsigned long long)v[i]);
+        bad = copy_file(p, dst);
+        if (!bad) printf("copied     %s to %s\n", p, dst);
+    }
+    if (!bad) bad = fsync_dir_msg(qd);
+    /* 2. the snapshots past the cut go to the quarantine (moved: renames) */
+    if (!bad) bad = fix_snaps(dir, &s, cut_pos, qd);
+    free(s.v);
+    /* 3. the later segments go, newest first (a crash leaves a prefix), durably */
+    for (size_t i = n; i-- > 0 && !bad;) {
+        if (v[i] <= index) continue;
+        pp__numbered(p, sizeof p, jd, v[i], ".ppj");
+        if (unlink(p) != 0) { fprintf(stderr, "pp_inspect: unlink %s: %s\n", p, strerror(errno)); bad = -1; }
+    }
+    if (!bad && later) bad = fsync_dir_msg(jd);
+    /* 4. the damaged segment sealed at the damage: its next durable mark */
+    if (!bad) {
+        int fd = open(w.file, O_RDWR | O_CLOEXEC);
+        int r = fd < 0 ? pp__from_errno(errno) : 0;
+        if (!r) r = pp__sj_mark_write(fd, salt, &gen, data_off, PP__SJ_SEALED);
+        if (!r) r = pp__fdatasync(fd);
+        if (fd >= 0) close(fd);
+        if (r) { fprintf(stderr, "pp_inspect: sealing %s at offset %llu: %s\n", w.file, (unsigned long long)w.offset, pp_strerror(r)); bad = -1; }
+        else printf("sealed     %s at offset %llu (durable mark generation %llu: data offset %llu, sealed)\n", w.file,
+                    (unsigned long long)w.offset, (unsigned long long)gen, (unsigned long long)data_off);
+    }
+    PINNACLE_PERSIST_FREE(v);
+    if (bad) {
+        fprintf(stderr, "pp_inspect: --fix stopped; what is in %s stays. Run --fix again once the cause is fixed.\n", qd);
+        return TOOL_USAGE_OR_IO;
+    }
+    printf("quarantine %s holds the cut segment files, whole\n", qd);
+    int worst = fix_check_all(dir, NULL);
+    if (worst == TOOL_OK) printf("fixed      %s: every instrument recoverable\n", dir);
+    else printf("still      %s: %s after the cut\n", dir, verdict(worst));
+    return worst;
+}
+
+static int fix_legacy(const char *dir, int yes) {
+    char **dv = NULL;
+    int worst = fix_check_all(dir, &dv);
+    if (worst == TOOL_USAGE_OR_IO) {
+        for (size_t i = 0; dv && dv[i]; i++) free(dv[i]);
+        free(dv);
+        printf("not fixed  an instrument could not be checked (above); fix that first. Nothing was changed.\n");
+        return worst;
+    }
+    if (!dv || !dv[0]) {
+        free(dv);
+        printf("nothing damaged in %s: nothing to fix, nothing changed\n", dir);
+        return TOOL_OK;
+    }
+    for (size_t i = 0; dv[i]; i++)
+        printf("will move  %s/%s to %s/quarantine/%s-<UTC time>: the instrument is gone from the store until moved back\n",
+               dir, dv[i], dir, dv[i]);
+    if (!fix_ask("move the damaged instrument(s) aside, into the quarantine directory?", yes)) {
+        printf("nothing changed (answer was not yes); pp_open refuses the damaged instrument(s)\n");
+        for (size_t i = 0; dv[i]; i++) free(dv[i]);
+        free(dv);
+        return TOOL_DAMAGE;
+    }
+    int bad = 0;
+    for (size_t i = 0; dv[i]; i++) {
+        char src[8192], dst[8192], q[4096];
+        snprintf(src, sizeof src, "%s/%s", dir, dv[i]);
+        snprintf(q, sizeof q, "%.4000s/quarantine", dir);
+        if (!bad) bad = fix_quarantine(dir, dv[i], 0, dst, sizeof dst);
+        if (!bad && rename(src, dst) != 0) { fprintf(stderr, "pp_inspect: rename %s to %s: %s\n", src, dst, strerror(errno)); bad = -1; }
+        if (!bad) bad = fsync_dir_msg(q);
+        if (!bad) bad = fsync_dir_msg(dir);
+        if (!bad) printf("moved      %s to %s (pp_open no longer sees it; move it back to restore it)\n", src, dst);
+        free(dv[i]);
+    }
+    free(dv);
+    if (bad) return TOOL_USAGE_OR_IO;
+    worst = fix_check_all(dir, NULL);
+    if (worst == TOOL_OK) printf("fixed      %s: every instrument left is recoverable\n", dir);
+    else printf("still      %s: %s\n", dir, verdict(worst));
+    return worst;
+}
+
+static int fix_main(const char *dir, int yes) {
+    if (strlen(dir) > 3000) { fprintf(stderr, "pp_inspect: --fix: DATA_DIR is too long a path\n"); return TOOL_USAGE_OR_IO; }
+    int lock = fix_lock(dir);
+    if (lock < 0) return TOOL_USAGE_OR_IO;
+    int rc = store2 ? fix_store2(dir, yes) : fix_legacy(dir, yes);
+    close(lock);
+    return rc;
+}
+
 int main(int argc, char **argv) {
-    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME, OPT_FROM, OPT_TO };
+    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME, OPT_FROM, OPT_TO, OPT_FIX };
     static const struct option longopts[] = {
         {"verbose", no_argument, 0, 'v'}, {"stats", no_argument, 0, 'S'}, {"json", no_argument, 0, 'j'},
         {"market-data", no_argument, 0, 'm'}, {"conn", no_argument, 0, 'c'}, {"hex", required_argument, 0, 'x'},
         {"from-time", required_argument, 0, OPT_FROM_TIME}, {"to-time", required_argument, 0, OPT_TO_TIME},
         {"events", no_argument, 0, 'e'}, {"instrument", required_argument, 0, 'i'},
         {"from", required_argument, 0, OPT_FROM}, {"to", required_argument, 0, OPT_TO},
+        {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    int verbose = 0, want_stats = 0, json = 0, want_conn = 0, want_events = 0, seq_given = 0, opt;
+    int want_fix = 0, yes = 0, any_other = 0, verbose = 0, want_stats = 0, json = 0, want_conn = 0, want_events = 0, seq_given = 0, opt;
     unsigned long long hex = 0;
     /* the instruments: --instrument NAME and the arguments after DATA_DIR */
     size_t n = 0, cap = 16;
     char **names = (char **)malloc(cap * sizeof *names);
     if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":vSjmcx:hVei:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":vSjmcx:hVei:y", longopts, NULL)) != -1) {
+        if (opt != OPT_FIX && opt != 'y' && opt != 'h' && opt != 'V' && opt != ':' && opt != '?') any_other = 1;
         switch (opt) {
+        case OPT_FIX: want_fix = 1; break;
+        case 'y': yes = 1; break;
         case 'e': want_events = 1; break;
         case 'i':
             if (pp_valid_name(optarg) != 0) return usage_error("--instrument: not a valid instrument name: '%s'", optarg);
@@ -777,6 +1268,8 @@ int main(int argc, char **argv) {
         }
     }
     if (optind >= argc) return usage_error("%s", "no DATA_DIR given");
+    if (yes && !want_fix) return usage_error("%s", "--yes goes with --fix");
+    if (want_fix && (any_other || argc - optind != 1)) return usage_error("%s", "--fix takes --yes and one DATA_DIR, nothing else");
     if (time_to < time_from) return usage_error("%s", "--to-time is before --from-time");
     if (hex && !want_conn) return usage_error("%s", "--hex goes with --conn");
     if (seq_to < seq_from) return usage_error("%s", "--to is before --from");
@@ -793,6 +1286,7 @@ int main(int argc, char **argv) {
         snprintf(mk, sizeof mk, "%s/STORE", dir);
         store2 = stat(mk, &sb) == 0;        /* format 2 (pp_check and pp_list decide the same way) */
     }
+    if (want_fix) { free(names); return fix_main(dir, yes); }
     /* the instruments first, so that progress can say "i of n" */
     if (n || optind < argc) {
         for (; optind < argc; optind++) {
