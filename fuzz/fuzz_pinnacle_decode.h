@@ -153,6 +153,27 @@ PD2_FN int pd2_name_ok(const uint8_t *name, size_t nl) {
     }
     return 1;
 }
+/* A book's table, zeroed: one kept from an earlier input when there is one
+ * of this size (each is 2 x the frames the segments can hold, 384 KiB for
+ * three full ones: a fresh calloc of that is an mmap, page faults and an
+ * munmap with a TLB shootdown under ASan, most of an input's time). */
+static pd_ord *pd2_kept[PD2_MAXB]; static size_t pd2_kept_cap[PD2_MAXB];
+PD2_FN pd_ord *pd2_table(size_t cap) {
+    for (int k = 0; k < PD2_MAXB; k++)
+        if (pd2_kept[k] && pd2_kept_cap[k] == cap) {
+            pd_ord *t = pd2_kept[k];
+            pd2_kept[k] = NULL;
+            memset(t, 0, cap * sizeof *t);
+            return t;
+        }
+    return (pd_ord *)calloc(cap, sizeof(pd_ord));
+}
+PD2_FN void pd2_table_put(pd_ord *t, size_t cap) {
+    if (!t) return;
+    for (int k = 0; k < PD2_MAXB; k++)
+        if (!pd2_kept[k]) { pd2_kept[k] = t; pd2_kept_cap[k] = cap; return; }
+    free(t);
+}
 PD2_FN int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t nl) {
     if (!pd2_name_ok(name, nl) || iid == 0 || iid >= (1u << 20)) return 0;
     for (int i = 0; i < s->nb; i++) {
@@ -162,14 +183,17 @@ PD2_FN int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t n
     if (s->nb == PD2_MAXB) return 0;
     pd_book *b = &s->b[s->nb];
     memset(b, 0, sizeof *b);
-    b->t = (pd_ord *)calloc(s->cap, sizeof *b->t);
+    b->t = pd2_table(s->cap);
     if (!b->t) return 0;
     b->mask = s->cap - 1;
     memcpy(s->name[s->nb], name, nl); s->name[s->nb][nl] = 0;
     s->iid[s->nb++] = iid;
     return 1;
 }
-PD2_FN void pd2_free(pd2_store *s) { for (int i = 0; i < s->nb; i++) free(s->b[i].t); s->nb = 0; }
+PD2_FN void pd2_free(pd2_store *s) {
+    for (int i = 0; i < s->nb; i++) { pd2_table_put(s->b[i].t, s->b[i].mask + 1); s->b[i].t = NULL; }
+    s->nb = 0;
+}
 
 /* CRC32C over salt (8 bytes LE) then more: the seed of a segment. */
 PD2_FN uint32_t pd2_seed(uint64_t salt) {
