@@ -7,8 +7,9 @@
  *   - nothing becomes durable by itself: pp_sync, pp_wait (with a timeout:
  *     0 once it ran a sync round) and pp_snapshot make it durable;
  *   - random events equal a model (pp_orders, pp_top, pp_find), also after
- *     pp_snapshot, pp_compact (which removes journal without a maintainer),
- *     close and reopen;
+ *     pp_snapshot, pp_compact (which removes journal without a maintainer;
+ *     in the per-instrument layout it asks for the roll the maintainer
+ *     would ask for), close and reopen;
  *   - many events with no read in between (the ring, in format 2 the window
  *     of mapped journal segments, fills up with nobody draining it) lose
  *     nothing: the hot path makes room itself.
@@ -235,6 +236,41 @@ static void test_views_snapshot_compaction_and_reopen_equal_a_model(void) {
     }
 }
 
+/* The per-instrument layout: a segment far from full but above the
+ * compaction threshold. Without a maintainer to ask for the roll there,
+ * pp_compact asks for it: the next event starts a new segment, and the next
+ * snapshot and pp_compact remove the old one. */
+static void test_pp_compact_rolls_a_segment_above_the_threshold(void) {
+    const char *d = t_dir("ppnt_roll");
+    pp_config c = cfg_for(d, 1);
+    c.journal_segment_bytes = 1u << 20;           /* 2000 events: 96 KiB, above 64 KiB, far below 3/4 MiB */
+    pp_store *S; pp_book *b;
+    REQUIRE(pp_open(&S, &c) == 0);
+    REQUIRE(pp_book_open(S, "BTC-USD", &b) == 0);
+    ppm m; ppm_init(&m, NULL, 2100);
+    uint64_t rng = seed0() + 6;
+    CHECK_EQ(feed(b, &m, &rng, 2000), 0);
+    CHECK_EQ(pp_snapshot(b), 0);
+    CHECK_EQ(pp_compact(b), 0);
+    CHECK_EQ(feed(b, &m, &rng, 1), 0);
+    CHECK_EQ(pp_snapshot(b), 0);
+    CHECK_EQ(pp_compact(b), 0);
+    pp_stats st;
+    pp_get_stats(b, &st);
+    CHECK_EQ(st.rolls, 1);
+    CHECK_EQ(st.segments_deleted, 1);
+    CHECK_EQ(st.journal_first_seq, 2001);
+    char why[256];
+    CHECK(ppm_same(&m, b, why, sizeof why));
+    CHECK_EQ(pp_close(S), 0);
+    REQUIRE(pp_open(&S, &c) == 0);
+    REQUIRE(pp_book_open(S, "BTC-USD", &b) == 0);
+    CHECK(ppm_same(&m, b, why, sizeof why));
+    CHECK_EQ(pp_close(S), 0);
+    ppm_free(&m);
+    rm_rf(d);
+}
+
 /* No reads at all while the book journals many times its ring (and, in
  * format 2, many times the window of mapped segments). */
 static void test_a_ring_nobody_drains_loses_no_event(void) {
@@ -312,6 +348,7 @@ int main(void) {
     RUN(test_only_the_callers_calls_make_events_durable);
     RUN(test_pp_wait_with_a_timeout_returns_once_it_ran_a_sync);
     RUN(test_views_snapshot_compaction_and_reopen_equal_a_model);
+    RUN(test_pp_compact_rolls_a_segment_above_the_threshold);
     RUN(test_a_ring_nobody_drains_loses_no_event);
     RUN(test_strict_mode_without_the_stores_threads);
     return t_done();
