@@ -52,6 +52,10 @@
  *              the book's shadow (the full active-order state, kept off the
  *              trading thread), takes a snapshot every snapshot_interval_min,
  *              rotates them, and compacts journals above compaction_threshold.
+ *              With PP_NO_THREADS none of the three runs: their work happens
+ *              on the caller's calls (pp_sync, pp_wait, the readers,
+ *              pp_snapshot, pp_compact, and the hot path when it runs out of
+ *              room).
  *   on disk    <data_dir>/LOCK; a new mmap-mode store (format 2): one journal
  *              <data_dir>/journal/ for every instrument, the catalog
  *              instruments.ppc, books/<name>/snapshots/<seq>.pps. With
@@ -210,7 +214,24 @@ enum pp_flags {
     /* Prices of adds, modifies and executions may be 0 or negative (spreads,
      * some futures and options). Without it such a price is PP_EINVAL and
      * nothing is journaled (recovery still replays them from old journals). */
-    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 10
+    PP_ALLOW_NONPOSITIVE_PRICES = 1u << 10,
+    /* pp_open starts none of the store's three background threads (grower,
+     * syncer, maintainer): their work happens on the caller's calls only.
+     * Durability through pp_sync, pp_snapshot and pp_close (pp_durable does
+     * not move by itself; pp_wait runs sync rounds itself until the seq is
+     * durable or its timeout passes, at least one round). The shadow is
+     * caught up by the calls that read it (pp_orders, pp_find, pp_top,
+     * pp_depth, pp_order_count, pp_snapshot, the market-data queries) and by
+     * the hot path when the ring (format 2: the window of mapped journal
+     * segments) is full. Journal space is allocated and segments created by
+     * the hot path when it needs them. No periodic snapshots or compaction:
+     * pp_snapshot and pp_compact when the program wants them (pp_close still
+     * takes its closing snapshot unless PP_NO_AUTO_SNAPSHOT). For engines
+     * that run upkeep on a thread of their own, and for tests and fuzzers
+     * that open many short-lived stores. Both layouts; in strict mode each
+     * book's picolog log keeps its own writer thread (picolog's, not the
+     * store's). */
+    PP_NO_THREADS = 1u << 11
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -1548,6 +1569,10 @@ typedef struct pp__sj {
     uint64_t first_index;          /* mu: the oldest segment file */
     pp__sjseg *dead;               /* mu: retired segments, unmapped, freed at close */
     uint64_t st_flushes, st_rounds, st_stalls, st_created, st_dropped;  /* atomic */
+    /* PP_NO_THREADS: a writer waiting for a window slot runs the dispatch
+     * and a sync round itself (nobody else retires segments); NULL: waits */
+    void (*help)(void *ctx);
+    void *help_ctx;
 } pp__sj;
 
 PP__SJFN uint64_t pp__sj_stat(const uint64_t *p) { return pp__load_rlx(p); }
@@ -1719,8 +1744,13 @@ PP__SJFN pp__sjseg *pp__sj_seg_get(pp__sj *j, uint64_t index) {
         }
         pthread_mutex_unlock(&j->mu);                   /* the syncer lags: wait for it */
         pp__add_rlx(&j->st_stalls, 1);
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
+        if (j->help) {
+            j->help(j->help_ctx);                       /* no syncer (PP_NO_THREADS): retire it here */
+            sched_yield();                              /* another writer's frame may still be unpublished */
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
         pthread_mutex_lock(&j->mu);
     }
     pthread_mutex_unlock(&j->mu);
@@ -4037,6 +4067,18 @@ static int pp__store_catch_up(pp_book *b) {
     }
 }
 
+/* PP_NO_THREADS: a writer found the window of mapped segments full. The
+ * dispatch moves past the oldest one, and a sync round makes it durable,
+ * seals and retires it (a segment takes two rounds: its data, then its
+ * sealed mark). Errors poison the journal; the writer sees them. */
+static void pp__store_help(void *ctx) {
+    pp_store *S = (pp_store *)ctx;
+    PINNACLE_PERSIST_ASSERT(S->cfg.flags & PP_NO_THREADS);
+    PINNACLE_PERSIST_ASSERT(!S->threads);
+    (void)pp__store_drain(S, UINT64_MAX);
+    (void)pp__store_sync(S, 0);
+}
+
 static int pp__store_wait_durable(pp_book *b, uint64_t seq) {
     for (;;) {
         if (pp__load_acq(&b->durable) >= seq) return 0;
@@ -4151,6 +4193,7 @@ static int pp__store2_open(pp_store *S) {
         b->md_hp_last = b->md_last_pub = b->md.has_last ? b->md.last.exch_seq : 0;
     }
     if (!rc) { S->drain_pos = S->sj->tail; S->sj->hold = S->drain_pos; }
+    if (!rc && (S->cfg.flags & PP_NO_THREADS)) { S->sj->help = pp__store_help; S->sj->help_ctx = S; }
     return rc;
 }
 
@@ -4363,7 +4406,7 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
         if (rc && rc != PP_ENOMEM && (S->cfg.flags & PP_OPEN_QUARANTINE)) rc = pp__quarantine_add(S, e->d_name, rc);
     }
     if (d) closedir(d);
-    if (!rc) {
+    if (!rc && !(S->cfg.flags & PP_NO_THREADS)) {
         int started = 0;
         if (pthread_create(&S->syncer, NULL, pp__syncer_main, S) == 0) started++;
         if (started == 1 && pthread_create(&S->grower, NULL, pp__grower_main, S) == 0) started++;
@@ -4602,7 +4645,8 @@ static void pp__hmigrate(pp_book *b, uint64_t steps) {
     pp__islot *done = b->idx_old.t;               /* freeing 100s of MiB is not the trading thread's job */
     b->idx_old.t = NULL; b->idx_old.n = 0; b->idx_old.mask = 0;
     pp__islot *none = NULL;
-    if (!(b->iid && __atomic_compare_exchange_n(&b->idx_garbage, &none, done, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
+    if (!(b->iid && !(b->s->cfg.flags & PP_NO_THREADS) &&      /* no maintainer: nobody else would */
+          __atomic_compare_exchange_n(&b->idx_garbage, &none, done, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)))
         PINNACLE_PERSIST_FREE(done);
 }
 
@@ -5064,6 +5108,24 @@ PPDEF int pp_sync(pp_book *b) {
     return pp__wait_durable(b, pp__load_acq(&b->last_seq));
 }
 
+/* pp_wait without a syncer (PP_NO_THREADS): sync rounds here, at least
+ * one, until seq is durable or the timeout passed (format 2: a frame
+ * another thread claimed before ours may still be unpublished, and a round
+ * stops there). */
+static int pp__wait_rounds(pp_book *b, uint64_t seq, int64_t timeout_ns) {
+    PINNACLE_PERSIST_ASSERT(b->s->cfg.flags & PP_NO_THREADS);
+    PINNACLE_PERSIST_ASSERT(b->mode == PP_JOURNAL_MMAP);     /* strict mode waits on picolog's own thread */
+    uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
+    for (;;) {
+        int rc = b->iid ? pp__store_sync(b->s, 0) : pp__sync_mmap(b, 0);
+        if (rc) { if (b->iid) pp__poison(b, rc); return rc; }
+        if (pp_durable(b) >= seq) return 0;
+        if ((rc = pp__wait_err(b)) != 0) return rc;
+        if (timeout_ns == 0 || (timeout_ns > 0 && plg_now_ns() >= deadline)) return PP_ETIMEDOUT;
+        sched_yield();
+    }
+}
+
 PPDEF int pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns) {
     if (!b) return PP_EINVAL;
     if (pp_durable(b) >= seq) return 0;
@@ -5078,6 +5140,7 @@ PPDEF int pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns) {
         return 0;
     }
     pp_store *S = b->s;
+    if (S->cfg.flags & PP_NO_THREADS) return pp__wait_rounds(b, seq, timeout_ns);
     uint64_t deadline = timeout_ns > 0 ? plg_now_ns() + (uint64_t)timeout_ns : 0;
     struct timespec dl;
     dl.tv_sec = (time_t)(deadline / 1000000000ull); dl.tv_nsec = (long)(deadline % 1000000000ull);
@@ -5104,6 +5167,10 @@ PPDEF int pp_snapshot(pp_book *b) { return b ? pp__snapshot(b) : PP_EINVAL; }
 PPDEF int pp_compact(pp_book *b) {
     if (!b) return PP_EINVAL;
     if (b->iid) return pp__store_compact(b->s, 1);
+    /* no maintainer (PP_NO_THREADS) to ask for a roll at the threshold: the
+     * next event starts a new segment, and the next pp_compact can cut the
+     * full one */
+    if ((b->s->cfg.flags & PP_NO_THREADS) && b->mode == PP_JOURNAL_MMAP && !pp__load_acq(&b->err)) pp__maybe_roll(b);
     return b->mode == PP_JOURNAL_MMAP ? pp__compact_mmap(b, 1) : pp__compact_strict(b, 1);
 }
 

@@ -41,13 +41,17 @@
 static void pf_quiet(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
 
 /* The config every target and seed uses: small chunks and segments, no
- * background snapshots or compaction, quiet. */
+ * background snapshots or compaction, quiet, and no background thread
+ * (PP_NO_THREADS: starting and joining the store's three threads was most
+ * of an input's time; every call a target makes does its own upkeep). The
+ * seed makers clear PP_NO_THREADS: they build their stores as an engine
+ * runs them. */
 static pp_config pf_config(const char *dir) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
     c.log_fn = pf_quiet;
-    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT;
+    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT | PP_NO_THREADS;
     c.journal_chunk_bytes = 16384;
     c.journal_segment_bytes = 1u << 20;
     c.compaction_threshold = 64u << 10;
@@ -127,11 +131,17 @@ static int pf_chunk(const uint8_t *data, size_t size, size_t *at, const uint8_t 
     return 1;
 }
 
-/* Expands a compact segment chunk into a file image (malloc'd). */
-static uint8_t *pf_expand_segment(const uint8_t *in, size_t n, size_t *outlen) {
+/* Expands a compact segment chunk into a file image: the static buffer of
+ * `slot` (0..PF_MAX_SEGS - 1), valid until the next call for that slot. A
+ * fresh calloc per segment and input (up to 1 MiB) was an mmap, page faults
+ * and an munmap under ASan. */
+#define PF_MAX_SEGS 3
+static uint8_t *pf_expand_segment(const uint8_t *in, size_t n, size_t *outlen, int slot) {
+    static uint8_t img[PF_MAX_SEGS][PP__DATA_OFF + PF_MAX_FILE];
     size_t len = n < PF_HDR_CHUNK ? n : PP__DATA_OFF + (n - PF_HDR_CHUNK);
-    uint8_t *f = (uint8_t *)calloc(1, len ? len : 1);
-    if (!f) return NULL;
+    if (slot < 0 || slot >= PF_MAX_SEGS || len > sizeof img[0]) return NULL;
+    uint8_t *f = img[slot];
+    memset(f, 0, len);
     if (n < PF_HDR_CHUNK) { memcpy(f, in, n); }
     else {
         memcpy(f, in, 64);

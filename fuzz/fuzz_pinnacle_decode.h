@@ -36,6 +36,30 @@ static uint64_t pd_le(const uint8_t *p, int n) { uint64_t v = 0; for (int i = n 
 typedef struct pd_ord { uint64_t id, ts, seq; int64_t price, qty; uint8_t side, state; } pd_ord;   /* state: 0 free, 1 live, 2 deleted */
 typedef struct pd_book { pd_ord *t; size_t mask, n; uint64_t last; int corrupt; } pd_book;
 
+/* A book's table, zeroed: one kept from an earlier input when there is one
+ * of this size (pd_table_put gives it back). Each is 2 x the entries or
+ * frames the segments can hold (384 KiB for three full segments of the
+ * store target): a fresh calloc of that is an mmap, page faults and an
+ * munmap with a TLB shootdown under ASan, most of an input's time. */
+#define PD_KEEP 16
+static pd_ord *pd_kept[PD_KEEP]; static size_t pd_kept_cap[PD_KEEP];
+static __attribute__((unused)) pd_ord *pd_table(size_t cap) {
+    for (int k = 0; k < PD_KEEP; k++)
+        if (pd_kept[k] && pd_kept_cap[k] == cap) {
+            pd_ord *t = pd_kept[k];
+            pd_kept[k] = NULL;
+            memset(t, 0, cap * sizeof *t);
+            return t;
+        }
+    return (pd_ord *)calloc(cap, sizeof(pd_ord));
+}
+static __attribute__((unused)) void pd_table_put(pd_ord *t, size_t cap) {
+    if (!t) return;
+    for (int k = 0; k < PD_KEEP; k++)
+        if (!pd_kept[k]) { pd_kept[k] = t; pd_kept_cap[k] = cap; return; }
+    free(t);
+}
+
 static pd_ord *pd_find(pd_book *b, uint64_t id, int for_insert) {
     size_t i = (size_t)((id * 0x9E3779B97F4A7C15ull) >> 20) & b->mask;
     pd_ord *del = NULL;
@@ -101,7 +125,7 @@ static void pd_decode(pd_seg *s, size_t n, pd_book *b) {
     size_t cap = 64;
     while (cap < 2 * entries) cap *= 2;
     memset(b, 0, sizeof *b);
-    b->t = (pd_ord *)calloc(cap, sizeof *b->t);
+    b->t = pd_table(cap);
     b->mask = cap - 1;
     if (!b->t) { b->corrupt = 1; return; }
     /* unused trailing segments: a bad header, first seq 0, or after the first with first seq 0 */
@@ -162,14 +186,17 @@ PD2_FN int pd2_declare(pd2_store *s, uint32_t iid, const uint8_t *name, size_t n
     if (s->nb == PD2_MAXB) return 0;
     pd_book *b = &s->b[s->nb];
     memset(b, 0, sizeof *b);
-    b->t = (pd_ord *)calloc(s->cap, sizeof *b->t);
+    b->t = pd_table(s->cap);
     if (!b->t) return 0;
     b->mask = s->cap - 1;
     memcpy(s->name[s->nb], name, nl); s->name[s->nb][nl] = 0;
     s->iid[s->nb++] = iid;
     return 1;
 }
-PD2_FN void pd2_free(pd2_store *s) { for (int i = 0; i < s->nb; i++) free(s->b[i].t); s->nb = 0; }
+PD2_FN void pd2_free(pd2_store *s) {
+    for (int i = 0; i < s->nb; i++) { pd_table_put(s->b[i].t, s->b[i].mask + 1); s->b[i].t = NULL; }
+    s->nb = 0;
+}
 
 /* CRC32C over salt (8 bytes LE) then more: the seed of a segment. */
 PD2_FN uint32_t pd2_seed(uint64_t salt) {

@@ -33,7 +33,7 @@
  * file in fuzz/regress/fuzz_pinnacle_journal/ and on the seeds. */
 #include "fuzz_pinnacle_common.h"
 
-#define FJ_MAX_SEGS 3
+#define FJ_MAX_SEGS PF_MAX_SEGS
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t ns = 0;
     for (int i = 0; i < FJ_MAX_SEGS && pf_chunk(data, size, &at, &p, &n); i++) {
         size_t len = 0;
-        uint8_t *f = pf_expand_segment(p, n, &len);
+        uint8_t *f = pf_expand_segment(p, n, &len, i);
         if (!f) break;
         if (flags & 1) pf_fix_segment(f, len);
         pf_path(path, sizeof path, "journal", idx, ".ppj");
@@ -71,9 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * independently, and the recovered book must be the decoded one */
     static pd_book want;
     if (!(flags & 2)) { pd_decode(segs, ns, &want); pf_expect = &want; }
-    for (size_t i = 0; i < ns; i++) free((void *)segs[i].p);
     pf_open_and_use((flags & 4) != 0, (flags & 8) != 0);
     pf_expect = NULL;
-    free(want.t); want.t = NULL;
+    pd_table_put(want.t, want.mask + 1); want.t = NULL;
     return 0;
 }

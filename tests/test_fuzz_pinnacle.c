@@ -102,6 +102,7 @@ static uint64_t newest(const char *dir, const char *suffix) {
 static void make_store(const char *dir, int nev, int ticks, int snap_at, int snap_at2, uint64_t seed) {
     pp_config c = pf_config(dir);
     c.flags |= PP_LEGACY_LAYOUT;                 /* the journal and snapshot targets read format-1 files */
+    c.flags &= ~(uint32_t)PP_NO_THREADS;         /* made as an engine runs a store: the maintainer rolls at the threshold */
     pp_store *st;
     REQUIRE(pp_open(&st, &c) == 0);
     pp_book *b;
@@ -272,6 +273,7 @@ static void emit_store2(const char *dir, const char *name, int torn) {
 static void make_store2(const char *dir, int nev, uint64_t seed) {
     pp_config c = pf_config(dir);
     c.flags |= PP_STORE_JOURNAL;
+    c.flags &= ~(uint32_t)PP_NO_THREADS;         /* made as an engine runs a store */
     c.journal_segment_bytes = FS_DATA;
     c.journal_chunk_bytes = 8192;
     pp_store *s;
