@@ -62,7 +62,10 @@ for bin in "$@"; do
   [ "$rc" = 127 ] && [ -z "$line" ] && why="not built"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   if [ "$f" != 0 ]; then
-    echo "[$label] FAIL $name ($p passed, $f failed, rc=$rc, ${secs}s${why:+: $why})"; sed 's/^/    /' "$out" | tail -n 60
+    echo "[$label] FAIL $name ($p passed, $f failed, rc=$rc, ${secs}s${why:+: $why})"
+    # the failed checks first (a long script's may lie before the tail), then the tail
+    grep -E '^(FAIL|not ok)|: (CHECK|REQUIRE)' "$out" | head -n 20 | sed 's/^/    failed: /'
+    sed 's/^/    /' "$out" | tail -n 60
   else
     echo "[$label] ok   $name ($p passed, $s skipped, ${secs}s)"
     grep -E '^  skip ' "$out" | sed "s/^/    /"
