@@ -4902,11 +4902,11 @@ static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len)
     return pp__jr_ev(j, f);
 }
 
-static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
-    pp__ev v;
-    pp__sj_dec_ev(f, &v);
-    if (v.seq < j->from || v.seq > j->to) return 0;
-    if (j->n && v.seq <= j->ev[j->n - 1].seq) return PP_ECORRUPT;   /* a book's seqs only grow along the journal */
+/* One event into the reader: in its seq range, after the last one (a
+ * book's seqs only grow along the journal). */
+static int pp__jr_add(pp_journal *j, const pp__ev *v) {
+    if (v->seq < j->from || v->seq > j->to) return 0;
+    if (j->n && v->seq <= j->ev[j->n - 1].seq) return PP_ECORRUPT;
     if (j->n == j->cap) {
         size_t nc = j->cap ? j->cap * 2 : 256;
         pp_event *e = (pp_event *)PINNACLE_PERSIST_REALLOC(j->ev, nc * sizeof *e);
@@ -4915,10 +4915,16 @@ static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
     }
     pp_event *e = &j->ev[j->n++];
     memset(e, 0, sizeof *e);
-    e->type = v.type; e->order_id = v.id; e->seq = v.seq; e->ts_ns = v.ts;
-    e->side = v.type == PP_EV_ADD ? (uint8_t)v.side : 0;     /* an execute's side byte is internal ("leaves 0") */
-    if (v.type != PP_EV_CANCEL) { e->price = v.price; e->qty = v.qty; }
+    e->type = v->type; e->order_id = v->id; e->seq = v->seq; e->ts_ns = v->ts;
+    e->side = v->type == PP_EV_ADD ? (uint8_t)v->side : 0;     /* an execute's side byte is internal ("leaves 0") */
+    if (v->type != PP_EV_CANCEL) { e->price = v->price; e->qty = v->qty; }
     return 0;
+}
+
+static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
+    pp__ev v;
+    pp__sj_dec_ev(f, &v);
+    return pp__jr_add(j, &v);
 }
 
 PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_journal **out) {
@@ -4968,22 +4974,10 @@ PPDEF void pp_journal_close(pp_journal *j) {
     PINNACLE_PERSIST_FREE(j);
 }
 
-/* pp_journal_open_dir: one event into the reader (the seqs of a book only grow) */
+/* pp_journal_open_dir: one order event into the reader */
 static int pp__jr_push(pp_journal *j, const pp__ev *v) {
-    if (v->type < PP_EV_ADD || v->type > PP_EV_MODIFY || v->seq < j->from || v->seq > j->to) return 0;
-    if (j->n && v->seq <= j->ev[j->n - 1].seq) return PP_ECORRUPT;
-    if (j->n == j->cap) {
-        size_t nc = j->cap ? j->cap * 2 : 256;
-        pp_event *e = (pp_event *)PINNACLE_PERSIST_REALLOC(j->ev, nc * sizeof *e);
-        if (!e) return PP_ENOMEM;
-        j->ev = e; j->cap = nc;
-    }
-    pp_event *e = &j->ev[j->n++];
-    memset(e, 0, sizeof *e);
-    e->type = v->type; e->order_id = v->id; e->seq = v->seq; e->ts_ns = v->ts;
-    e->side = v->type == PP_EV_ADD ? (uint8_t)v->side : 0;
-    if (v->type != PP_EV_CANCEL) { e->price = v->price; e->qty = v->qty; }
-    return 0;
+    if (v->type < PP_EV_ADD || v->type > PP_EV_MODIFY) return 0;
+    return pp__jr_add(j, v);
 }
 
 /* The instrument's id in the catalog of a format-2 store (0: not there). */
