@@ -36,6 +36,8 @@ static const char *t__cur_name = "";
 #define RUN(fn) t__run(#fn, fn)
 
 static void t__run(const char *name, void (*fn)(void)) {
+    const char *only = getenv("T_ONLY");         /* run one test by name, for debugging */
+    if (only && *only && strcmp(only, name) != 0) return;
     t__cur_name = name; t__cur_failed = 0; t__cur_checks = 0; t__cur_skipped = 0;
     fn();
     if (t__cur_skipped && !t__cur_failed) { t__skipped++; return; }
