@@ -3442,8 +3442,10 @@ static void *pp__maint_main(void *arg) {
             for (size_t i = 0; (b = pp__book_at(S, i)) != NULL; i++) {
                 pp__idx_upkeep(b);
                 if (pp__load_acq(&b->err) || (S->cfg.flags & PP_NO_AUTO_SNAPSHOT) || now < b->next_snap_ns) continue;
+                /* due with nothing new: it stays due, and its first event is snapshotted at the next scan */
+                if (pp__load_acq(&b->last_seq) <= pp__load_acq(&b->snap_newest)) continue;
                 b->next_snap_ns = now + S->snap_ns;
-                if (pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) pp__snapshot(b);
+                pp__snapshot(b);
             }
             if (!(S->cfg.flags & PP_NO_AUTO_COMPACT)) (void)pp__store_compact(S, 0);
             continue;
@@ -3455,7 +3457,8 @@ static void *pp__maint_main(void *arg) {
             pthread_mutex_unlock(&b->shadow_mu);
             if (rc) pp__poison(b, rc);
             if (pp__load_acq(&b->err)) continue;
-            if (!(S->cfg.flags & PP_NO_AUTO_SNAPSHOT) && now >= b->next_snap_ns) {
+            if (!(S->cfg.flags & PP_NO_AUTO_SNAPSHOT) && now >= b->next_snap_ns &&
+                pp__load_acq(&b->last_seq) > pp__load_acq(&b->snap_newest)) {   /* else it stays due */
                 b->next_snap_ns = now + S->snap_ns;
                 pp__snapshot(b);
             }
