@@ -9,18 +9,25 @@
  *
  * Each round the parent forks a child. The child opens the store (recovering
  * every instrument), rebuilds its limit order books from pp_orders(), and
- * trades: random limit orders matched with price-time priority (each fill is a
- * pp_execute of the resting order, a remainder rests with pp_add), cancels and
- * modifies, round-robin over several instruments, with a pp_sync every few
- * hundred events whose result it reports to the parent through a pipe ("seq N
- * of BTC-USD is acknowledged"). At a random event the child dies: abort() or
- * SIGKILL, in the middle of whatever it was doing. The parent reopens the
- * store and, per instrument, checks
+ * trades: random limit orders matched with price-time priority, cancels and
+ * modifies, round-robin over several instruments. A match (one execute per
+ * resting order it fills, then the remainder resting as an add) is one atomic
+ * batch (pp_batch_begin .. pp_batch_commit): recovered all or none. Every
+ * event goes through pp_apply, whose named fields cannot swap a price and a
+ * quantity. After every few hundred events a pp_sync, whose result the child
+ * reports to the parent through a pipe ("seq N of BTC-USD is acknowledged").
+ * At a random event the child dies: abort() or SIGKILL, in the middle of
+ * whatever it was doing, often inside a match. The parent reopens the store
+ * and, per instrument, checks
  *   - the recovered seq is at least the acknowledged one (nothing acked lost);
+ *   - no match is half applied: the recovered seq ends a whole engine step;
  *   - the recovered book equals a reference book that replays, from the state
- *     before the round, exactly (recovered seq - seq before) events of the
- *     same deterministic order flow: same orders, prices, quantities, sides
- *     and time priority.
+ *     before the round, exactly the recovered events of the same
+ *     deterministic order flow: same orders, prices, quantities, sides and
+ *     time priority;
+ *   - the journal reader (pp_journal_open/next, the audit trail) returns
+ *     exactly those events, in order, with their seqs (from the first one
+ *     that compaction kept).
  * The engine's state before each round is the verified state after the last.
  */
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -127,12 +134,29 @@ static int step(lob *b, uint64_t *rng, ev *out) {
 
 /* ---- the live engine (child) ---- */
 static int journal(pp_book *pb, const ev *e) {
-    switch (e->type) {
-    case PP_EV_ADD: { pp_order o = {e->id, e->price, e->qty, plg_now_ns(), (uint8_t)e->side, 0}; return pp_add(pb, &o); }
-    case PP_EV_CANCEL: return pp_cancel(pb, e->id);
-    case PP_EV_EXECUTE: return pp_execute(pb, e->id, e->qty, e->price);
-    default: return pp_modify(pb, e->id, e->price, e->qty);
+    pp_event x;
+    memset(&x, 0, sizeof x);
+    x.type = e->type; x.order_id = e->id; x.side = (uint8_t)e->side;
+    x.price = e->price; x.qty = e->qty; x.ts_ns = plg_now_ns();
+    return pp_apply(pb, &x);
+}
+
+/* One engine step on the journal: a match (more than one event) is one batch. */
+static int journal_step(pp_book *pb, const ev *evs, int n, uint64_t *total, uint64_t budget, int how, int inside) {
+    int rc = n > 1 ? pp_batch_begin(pb) : 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (*total >= budget && (!inside || i > 0)) {   /* die, at any event or inside a match */
+            if (how) raise(SIGKILL);
+            abort();
+        }
+        rc = journal(pb, &evs[i]);
+        if (!rc) ++*total;
     }
+    if (n > 1) {
+        if (!rc) rc = pp_batch_commit(pb);
+        else (void)pp_batch_abort(pb);
+    }
+    return rc;
 }
 
 static lob books[NINST], ref[NINST];
@@ -159,8 +183,11 @@ static pp_config make_cfg(const char *dir) {
     return c;
 }
 
-static int open_books(const char *dir, pp_store **s, pp_book **pb, lob *out) {
+/* The parent's check keeps the journal as the child left it (no compaction),
+ * so that the journal reader can be checked against the replay. */
+static int open_books(const char *dir, int checking, pp_store **s, pp_book **pb, lob *out) {
     pp_config c = make_cfg(dir);
+    if (checking) c.flags |= PP_NO_AUTO_COMPACT;
     int rc = pp_open(s, &c);
     if (rc) { fprintf(stderr, "pp_open: %s\n", pp_strerror(rc)); return rc; }
     for (int k = 0; k < NINST; k++) {
@@ -188,33 +215,32 @@ static int by_prio(const void *a, const void *b) {
     return x->prio < y->prio ? -1 : x->prio > y->prio;
 }
 
-/* The child: trade until `budget` events, then die by `how`. */
-static void child(const char *dir, uint64_t seed, uint64_t budget, int how, int fd, const int64_t *mids) {
+/* The child: trade until `budget` events, then die by `how` (1: SIGKILL,
+ * 0: abort), at once or (`inside`) in the middle of the next match. */
+static void child(const char *dir, uint64_t seed, uint64_t budget, int how, int inside, int fd, const int64_t *mids) {
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
     pp_store *s; pp_book *pb[NINST];
-    if (open_books(dir, &s, pb, books)) _exit(3);
+    if (open_books(dir, 0, &s, pb, books)) _exit(3);
     uint64_t rng[NINST], total = 0, since_sync[NINST] = {0};
     for (int k = 0; k < NINST; k++) { rng[k] = seed * 1000 + (uint64_t)k; books[k].mid = mids[k]; }
     ev evs[MAXREST + 1];
     for (;;) {
         for (int k = 0; k < NINST; k++) {
             int n = step(&books[k], &rng[k], evs);
-            for (int i = 0; i < n; i++) {
-                if (total == budget) { if (how) raise(SIGKILL); abort(); }
-                int rc = journal(pb[k], &evs[i]);
-                if (rc) { fprintf(stderr, "child: %s: %s\n", INST[k], pp_strerror(rc)); _exit(4); }
-                lob_apply(&books[k], &evs[i]);
-                total++;
-                if (++since_sync[k] == SYNC_EVERY) {
-                    since_sync[k] = 0;
-                    if (pp_sync(pb[k]) == 0) {             /* acknowledged: tell the parent */
-                        ack a = {k, pp_durable(pb[k])};
-                        if (write(fd, &a, sizeof a) != sizeof a) _exit(5);
-                    }
+            uint64_t before = total;
+            int rc = journal_step(pb[k], evs, n, &total, budget, how, inside);
+            if (rc) { fprintf(stderr, "child: %s: %s\n", INST[k], pp_strerror(rc)); _exit(4); }
+            for (int i = 0; i < n; i++) lob_apply(&books[k], &evs[i]);
+            since_sync[k] += (uint64_t)n;
+            if (since_sync[k] >= SYNC_EVERY) {
+                since_sync[k] = 0;
+                if (pp_sync(pb[k]) == 0) {                 /* acknowledged: tell the parent */
+                    ack a = {k, pp_durable(pb[k])};
+                    if (write(fd, &a, sizeof a) != sizeof a) _exit(5);
                 }
-                if (total == budget / 2 && k == 0) pp_snapshot(pb[k]);   /* an on-demand one too */
             }
+            if (k == 0 && before < budget / 2 && total >= budget / 2) pp_snapshot(pb[k]);   /* an on-demand one too */
         }
     }
 }
@@ -240,13 +266,17 @@ int main(int argc, char **argv) {
     uint64_t seed0 = plg_now_ns();
     printf("engine: data dir %s, %d instruments, order flow seed %llu\n", dir, NINST, (unsigned long long)seed0);
     for (int k = 0; k < NINST; k++) { memset(&ref[k], 0, sizeof ref[k]); ref[k].mid = 100000; }
+    const uint64_t hist_cap = 400000;                 /* a round's events of one instrument, and more */
+    ev *hist = (ev *)malloc(hist_cap * sizeof *hist);
+    if (!hist) { perror("malloc"); return 1; }
     uint64_t meta = seed0;
     int rounds = 4, failures = 0;
-    uint64_t checked_events = 0;
+    uint64_t checked_events = 0, journal_events = 0;
     for (int round = 1; round <= rounds; round++) {
         uint64_t seed = seed0 + (uint64_t)round;
         uint64_t budget = 20000 + rnd(&meta) % 180000;
-        int how = round % 2;                              /* abort(), then SIGKILL, ... */
+        int how = round % 2;                              /* SIGKILL, then abort(), ... */
+        int inside = round % 4 == 1 || round % 4 == 2;    /* rounds 1 and 2 die inside a match */
         int64_t mids[NINST];
         for (int k = 0; k < NINST; k++) { mids[k] = ref[k].mid; qsort(ref[k].r, (size_t)ref[k].n, sizeof(rest), by_prio); }
         int fds[2];
@@ -254,7 +284,7 @@ int main(int argc, char **argv) {
         fflush(NULL);
         pid_t pid = fork();
         if (pid < 0) { perror("fork"); return 1; }
-        if (pid == 0) { close(fds[0]); child(dir, seed, budget, how, fds[1], mids); _exit(0); }
+        if (pid == 0) { close(fds[0]); child(dir, seed, budget, how, inside, fds[1], mids); _exit(0); }
         close(fds[1]);
         uint64_t acked[NINST] = {0};
         ack a;
@@ -263,33 +293,59 @@ int main(int argc, char **argv) {
         int st = 0;
         waitpid(pid, &st, 0);
         if (!WIFSIGNALED(st)) { fprintf(stderr, "round %d: the child did not die as planned (status %d)\n", round, st); return 1; }
-        printf("round %d: child killed by %s after %llu events\n", round, WTERMSIG(st) == SIGKILL ? "SIGKILL" : "SIGABRT",
-               (unsigned long long)budget);
+        printf("round %d: child killed by %s after %llu events%s\n", round, WTERMSIG(st) == SIGKILL ? "SIGKILL" : "SIGABRT",
+               (unsigned long long)budget, inside ? ", inside a match" : "");
         /* restart: recover, then check every instrument against the reference */
         pp_store *s; pp_book *pb[NINST];
-        if (open_books(dir, &s, pb, books)) return 1;
+        if (open_books(dir, 1, &s, pb, books)) return 1;
         for (int k = 0; k < NINST; k++) {
             uint64_t rec = pp_last_seq(pb[k]), before = ref[k].seq;
             lob *R = &ref[k];
             uint64_t rng = seed * 1000 + (uint64_t)k;
             R->mid = mids[k];
             ev evs[MAXREST + 1];
+            uint64_t nhist = 0;
+            int half = 0;
             while (R->seq < rec) {                        /* replay exactly the recovered number of events */
                 int n = step(R, &rng, evs);
-                for (int i = 0; i < n && R->seq < rec; i++) lob_apply(R, &evs[i]);
+                if (R->seq + (uint64_t)n > rec) half = 1; /* the recovery ends inside a match */
+                for (int i = 0; i < n && R->seq < rec; i++) {
+                    lob_apply(R, &evs[i]);
+                    if (nhist < hist_cap) hist[nhist++] = evs[i];
+                }
             }
             cmp c = {R, 0, 0};
             pp_orders(pb[k], cmp_visit, &c);
-            int ok = rec >= acked[k] && c.bad == 0 && c.seen == R->n;
+            /* the audit trail: the journal holds exactly these events */
+            uint64_t jfirst = 0, jn = 0, jbad = 0;
+            pp_journal *j;
+            int jrc = pp_journal_open(s, INST[k], before + 1, &j);
+            if (!jrc) {
+                pp_event x;
+                while ((jrc = pp_journal_next(j, &x)) == 1) {
+                    if (!jfirst) jfirst = x.seq;
+                    if (x.seq != jfirst + jn || x.seq <= before || x.seq > rec || x.seq - before > nhist) { jbad++; jn++; continue; }
+                    const ev *e = &hist[x.seq - before - 1];
+                    if (x.type != e->type || x.order_id != e->id || x.side != e->side || x.price != e->price || x.qty != e->qty)
+                        jbad++;
+                    jn++;
+                }
+                pp_journal_close(j);
+            }
+            int jok = jrc == 0 && jbad == 0 && nhist == rec - before && (rec == before || jfirst + jn - 1 == rec);
+            int ok = rec >= acked[k] && c.bad == 0 && c.seen == R->n && !half && jok;
             pp_stats ps;
             pp_get_stats(pb[k], &ps);
-            printf("  %-8s acked seq %7llu, recovered seq %7llu (%s), replayed %6llu events: %4d resting orders %s"
-                   " [snapshot %llu, journal from seq %llu]\n",
+            printf("  %-8s acked seq %7llu, recovered seq %7llu (%s%s), replayed %6llu events: %4d resting orders %s;"
+                   " journal reader %llu events %s [snapshot %llu, journal from seq %llu]\n",
                    INST[k], (unsigned long long)acked[k], (unsigned long long)rec, rec >= acked[k] ? ">= acked" : "LOST ACKED",
+                   half ? ", HALF A MATCH" : ", whole matches",
                    (unsigned long long)(rec - before), c.seen, c.bad == 0 && c.seen == R->n ? "equal" : "DIFFER",
+                   (unsigned long long)jn, jok ? "equal" : jrc < 0 ? pp_strerror(jrc) : "DIFFER",
                    (unsigned long long)ps.last_snapshot_seq, (unsigned long long)ps.journal_first_seq);
             if (!ok) failures++;
             checked_events += rec - before;
+            journal_events += jn;
         }
         int rc = pp_close(s);
         if (rc) { fprintf(stderr, "pp_close: %s\n", pp_strerror(rc)); failures++; }
@@ -302,7 +358,9 @@ int main(int argc, char **argv) {
                (unsigned long long)r.segments, (unsigned long long)r.journal_first_seq, (unsigned long long)r.journal_last_seq);
         if (rc) failures++;
     }
-    printf("engine: %d rounds, %llu recovered events checked against the reference book: %s\n", rounds,
-           (unsigned long long)checked_events, failures ? "FAILED" : "all equal, nothing acknowledged was lost");
+    free(hist);
+    if (!journal_events) { printf("engine: the journal reader returned no event in any round\n"); failures++; }
+    printf("engine: %d rounds, %llu recovered events checked against the reference book (%llu of them also read back"
+           " from the journal): %s\n", rounds, (unsigned long long)checked_events, (unsigned long long)journal_events, failures ? "FAILED" : "all equal, no match half applied, nothing acknowledged was lost");
     return failures ? 1 : 0;
 }
