@@ -177,7 +177,7 @@ PPDEF int      pp_open_errno(void);
     X(PP_EACCES,    -30219, "permission denied, or a read-only filesystem") \
     X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)") \
     X(PP_ETIMEDOUT, -30221, "timed out before the event became durable (pp_wait)") \
-    X(PP_ETOOBIG,   -30222, "the batch already holds PP_BATCH_MAX events: this one was not added") \
+    X(PP_ETOOBIG,   -30222, "the batch is full (PP_BATCH_MAX events, or 16 KiB of events and payloads): this one was not added") \
     X(PP_ENOTSUP,   -30223, "not supported by this store's layout or mode (atomic batches: format 2 only)")
 
 enum {
@@ -396,8 +396,17 @@ PPDEF int      pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns);
  * A price must be > 0 unless the store has PP_ALLOW_NONPOSITIVE_PRICES.
  * ts_ns 0 on a cancel, execute or modify means the engine's clock
  * (pp_config.clock_ns, else CLOCK_REALTIME). seq is ignored by pp_apply
- * (the event gets pp_last_seq(b) + 1). No payload field yet: the journal
- * entry has no room for one, and it comes with a change of format 2. */
+ * (the event gets pp_last_seq(b) + 1).
+ * payload: up to PP_PAYLOAD_MAX (256) opaque bytes of the engine's (a client
+ * order id, an account, the aggressor's id and a trade id on an execute),
+ * journaled with the event and returned verbatim by the journal reader.
+ * payload_len 0 (payload ignored) journals none; more than PP_PAYLOAD_MAX,
+ * or a NULL payload with a length, is PP_EINVAL. Format 2 only: a store of
+ * the per-instrument layout or strict mode returns PP_ENOTSUP for an event
+ * with a payload. Inside a batch, the batch's frame holds at most 16 KiB
+ * (64 bytes an event, plus its payload rounded up to 64): an event that
+ * would not fit is PP_ETOOBIG, as the 256th event is. */
+#define PP_PAYLOAD_MAX 256
 typedef struct pp_event {
     int      type;      /* enum pp_event_type: PP_EV_ADD, _CANCEL, _EXECUTE, _MODIFY */
     uint64_t order_id;
@@ -406,6 +415,8 @@ typedef struct pp_event {
     int64_t  qty;
     uint64_t ts_ns;
     uint64_t seq;       /* out (readers): the event's seq; ignored by pp_apply */
+    const void *payload;   /* in: payload_len bytes; out (readers): valid until the next pp_journal_next or close */
+    uint32_t payload_len;  /* 0..PP_PAYLOAD_MAX */
 } pp_event;
 PPDEF int      pp_apply(pp_book *b, const pp_event *ev);
 
@@ -1137,11 +1148,17 @@ typedef struct pp__lvside { pp__lvl *v; size_t n, cap; } pp__lvside;
 /* An open atomic batch (format 2): the events validated so far, and per
  * event the index entry it changed as it was before (qty 0: absent), undone
  * in reverse order by an abort. Made at the book's first pp_batch_begin. */
+#define PP__BATCH_BYTES (16u << 10)      /* = PP__SJ_MAXFRAME: the batch is one frame */
 typedef struct pp__batch {
     int on;
     uint32_t n;
+    uint32_t bytes;                  /* the frame so far: its header and each event with its payload */
+    uint32_t pl_used;
     pp__ev ev[PP_BATCH_MAX];
     pp__islot undo[PP_BATCH_MAX];
+    uint16_t plen[PP_BATCH_MAX];     /* each event's payload, packed in pl */
+    uint32_t ploff[PP_BATCH_MAX];
+    uint8_t pl[PP__BATCH_BYTES];
 } pp__batch;
 
 struct pp_book {
@@ -3744,29 +3761,59 @@ static inline void pp__sj_dec_ev(const uint8_t *f, pp__ev *v) {
 
 static int pp__is_evtype(int t) { return t >= PP_EV_ADD && t <= PP__EV_GAP; }
 
-/* An atomic batch (pp_batch_commit) is ONE frame of 64 * (count + 1) bytes:
+/* An event's payload (issue 13): 56 u16 its length P (0..PP_PAYLOAD_MAX),
+ * 58..63 zero, the P bytes from 64 on, zeros up to the next multiple of 64.
+ * Only order events (types 1..4) carry one. */
+static inline uint32_t pp__sj_pl_room(uint32_t plen) { return (plen + PP__SJ_EVFRAME - 1) & ~(PP__SJ_EVFRAME - 1); }
+static inline uint32_t pp__sj_ev_plen(const uint8_t *f) { return (uint32_t)f[56] | (uint32_t)f[57] << 8; }
+/* The length of the event (a frame, or an entry of a batch) at f: 64 plus
+ * its payload's room; 0 if its payload fields are not well formed. */
+static uint32_t pp__sj_ev_len(const uint8_t *f) {
+    uint32_t P = pp__sj_ev_plen(f);
+    if (P > PP_PAYLOAD_MAX || (P && (f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY))) return 0;
+    for (int i = 58; i < 64; i++) if (f[i]) return 0;
+    return PP__SJ_EVFRAME + pp__sj_pl_room(P);
+}
+static inline void pp__sj_put_pl(uint8_t *f, const uint8_t *pl, uint32_t plen) {
+    f[56] = (uint8_t)(plen & 0xff); f[57] = (uint8_t)(plen >> 8);
+    if (!plen) return;
+    memcpy(f + PP__SJ_EVFRAME, pl, plen);
+    memset(f + PP__SJ_EVFRAME + plen, 0, pp__sj_pl_room(plen) - plen);
+}
+
+/* An atomic batch (pp_batch_commit) is ONE frame:
  *   8 u8 17  9 u8 0  10 u16 count (1..PP_BATCH_MAX)  12 u32 instrument id
  *  16 u64 first seq  24 u64 last seq (= first + count - 1)  32..63 0
- * then count 64-byte entries, each laid out as a book event frame whose
- * bytes 0..7 are 0: type (order events 1..4 only), side, the batch's
- * instrument id, seq first + k, ... One claim and one commit word, so
- * recovery, the syncer and the dispatch see the whole batch or none of it. */
+ * then count entries back to back, each laid out as a book event frame
+ * whose bytes 0..7 are 0 (64 bytes, and its payload's room when it has one):
+ * type (order events 1..4 only), side, the batch's instrument id, seq
+ * first + k, ... The frame ends right after the last entry. One claim and
+ * one commit word, so recovery, the syncer and the dispatch see the whole
+ * batch or none of it. */
 enum { PP__SJ_BATCH = 17 };
 PP__STATIC_ASSERT(PP__SJ_EVFRAME * (PP_BATCH_MAX + 1) <= PP__SJ_MAXFRAME, "a whole batch fits one frame");
+PP__STATIC_ASSERT(PP__BATCH_BYTES == PP__SJ_MAXFRAME, "a batch's bound is the frame's");
 
 /* The number of events of a well-formed batch frame, 0 if it is not one. */
 static uint32_t pp__sj_batch_count(const uint8_t *f, uint32_t len) {
     uint32_t n = (uint32_t)f[10] | (uint32_t)f[11] << 8, iid = pp__get32(f + 12);
     uint64_t first = pp__get64(f + 16);
-    if (f[8] != PP__SJ_BATCH || n == 0 || n > PP_BATCH_MAX || len != PP__SJ_EVFRAME * (n + 1)) return 0;
+    if (f[8] != PP__SJ_BATCH || n == 0 || n > PP_BATCH_MAX || len < PP__SJ_EVFRAME * (n + 1)) return 0;
     if (first == 0 || pp__get64(f + 24) != first + n - 1) return 0;
+    uint32_t at = PP__SJ_EVFRAME;
     for (uint32_t k = 0; k < n; k++) {
-        const uint8_t *e = f + PP__SJ_EVFRAME * (k + 1);
+        if (at + PP__SJ_EVFRAME > len) return 0;
+        const uint8_t *e = f + at;
+        uint32_t el = pp__sj_ev_len(e);
+        if (!el || at + el > len) return 0;
         if (e[8] < PP_EV_ADD || e[8] > PP_EV_MODIFY || pp__get32(e + 12) != iid || pp__get64(e + 16) != first + k) return 0;
+        at += el;
     }
-    return n;
+    return at == len ? n : 0;
 }
-#define PP__SJ_BATCH_EV(f, k) ((f) + PP__SJ_EVFRAME * ((k) + 1))
+/* The entries of a well-formed batch frame f, in order: e = PP__SJ_BATCH_FIRST(f), then e = PP__SJ_BATCH_NEXT(e). */
+#define PP__SJ_BATCH_FIRST(f) ((f) + PP__SJ_EVFRAME)
+#define PP__SJ_BATCH_NEXT(e)  ((e) + pp__sj_ev_len(e))
 
 static pp_book *pp__byid(pp_store *S, uint32_t iid) {
     if (iid >= PP__MAX_IID) return NULL;
@@ -3928,13 +3975,14 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
         uint32_t n = pp__sj_batch_count(f, len);
         pp_book *b = pp__byid(S, iid);
         if (!n || !b) return PP_ECORRUPT;
-        for (uint32_t k = 0; k < n; k++) {
-            int rc = pp__recover_ev(b, pos, len, PP__SJ_BATCH_EV(f, k));
+        const uint8_t *e = PP__SJ_BATCH_FIRST(f);
+        for (uint32_t k = 0; k < n; k++, e = PP__SJ_BATCH_NEXT(e)) {
+            int rc = pp__recover_ev(b, pos, len, e);
             if (rc) return rc;
         }
         return 0;
     }
-    if (len != PP__SJ_EVFRAME || !pp__is_evtype(f[8])) return PP_ECORRUPT;
+    if (!pp__is_evtype(f[8]) || len != pp__sj_ev_len(f)) return PP_ECORRUPT;
     pp_book *b = pp__byid(S, iid);
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
     return pp__recover_ev(b, pos, len, f);
@@ -4009,21 +4057,26 @@ static int pp__store_drain(pp_store *S, uint64_t max_frames) {
     pp__sj *j = S->sj;
     int rc = 0;
     pthread_mutex_lock(&S->drain_mu);
-    uint64_t pos = S->drain_pos;
+    uint64_t pos = S->drain_pos, ahead_pos = pos;
+    uint32_t ahead = 0;           /* published frames from pos up to ahead_pos, their shadow slots prefetched */
     pp_book *cur = NULL;
     for (uint64_t k = 0; k < max_frames; k++) {
+        while (ahead < 8) {       /* the shadow slots of the next frames (a cache miss hidden), walked frame by frame */
+            uint64_t q = ahead_pos;
+            uint32_t al;
+            const uint8_t *a = pp__sj_next(j, &q, &al);
+            if (!a) break;
+            ahead_pos = q; ahead++;
+            if (pp__is_evtype(a[8]) || a[8] == PP__SJ_BATCH) {
+                pp_book *ab = pp__byid(S, pp__get32(a + 12));
+                if (ab) __builtin_prefetch(&ab->shadow.t[pp__hash(pp__get64(a + (a[8] == PP__SJ_BATCH ? 88 : 24))) & ab->shadow.mask], 1);
+            }
+        }
         uint64_t p = pos;
         uint32_t len;
         const uint8_t *f = pp__sj_next(j, &p, &len);
         if (!f) { pos = p; break; }
-        if (((p - len) & (j->data_bytes - 1)) + 9 * (uint64_t)PP__SJ_ALIGN <= j->data_bytes) {
-            /* the shadow slot of the frame 8 ahead, if it is published (a cache miss hidden) */
-            const uint8_t *a = f + 8 * PP__SJ_ALIGN;
-            if (__atomic_load_n((const uint32_t *)(const void *)a, __ATOMIC_ACQUIRE) && pp__is_evtype(a[8])) {
-                pp_book *ab = pp__byid(S, pp__get32(a + 12));
-                if (ab) __builtin_prefetch(&ab->shadow.t[pp__hash(pp__get64(a + 24)) & ab->shadow.mask], 1);
-            }
-        }
+        if (ahead) ahead--;
         if (pp__is_evtype(f[8]) || f[8] == PP__SJ_BATCH) {
             pp_book *b = pp__byid(S, pp__get32(f + 12));
             if (b != cur) {
@@ -4034,8 +4087,9 @@ static int pp__store_drain(pp_store *S, uint64_t max_frames) {
             if (b && f[8] == PP__SJ_BATCH) {          /* a batch: all of it under one hold of the shadow lock */
                 uint32_t n = pp__sj_batch_count(f, len);
                 if (!n) { if (!rc) rc = PP_ECORRUPT; pp__poison(b, PP_ECORRUPT); }
-                for (uint32_t e = 0; e < n; e++) {
-                    int r = pp__drain_ev(b, PP__SJ_BATCH_EV(f, e), p);
+                const uint8_t *e = PP__SJ_BATCH_FIRST(f);
+                for (uint32_t x = 0; x < n; x++, e = PP__SJ_BATCH_NEXT(e)) {
+                    int r = pp__drain_ev(b, e, p);
                     if (r && !rc) rc = r;
                 }
             } else if (b) {
@@ -4538,13 +4592,18 @@ static inline uint64_t pp__now(const pp_book *b) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline int pp__journal(pp_book *b, pp__ev *v) {
+/* pl/plen: the event's payload (format 2 only; pp_apply checked it). */
+static inline int pp__journal_pl(pp_book *b, pp__ev *v, const uint8_t *pl, uint32_t plen) {
     int err = pp__load_rlx(&b->err);
     if (__builtin_expect(err != 0, 0)) return err;
     if (b->batch && b->batch->on) {   /* in a batch: kept until pp_batch_commit writes them as one frame */
         pp__batch *B = b->batch;
-        if (B->n == PP_BATCH_MAX) return PP_ETOOBIG;
+        uint32_t el = PP__SJ_EVFRAME + pp__sj_pl_room(plen);
+        if (B->n == PP_BATCH_MAX || B->bytes + el > PP__BATCH_BYTES) return PP_ETOOBIG;
         v->seq = b->last + 1 + B->n;
+        B->plen[B->n] = (uint16_t)plen; B->ploff[B->n] = B->pl_used;
+        if (plen) memcpy(B->pl + B->pl_used, pl, plen);
+        B->pl_used += plen; B->bytes += el;
         B->ev[B->n++] = *v;
         return 0;
     }
@@ -4552,11 +4611,13 @@ static inline int pp__journal(pp_book *b, pp__ev *v) {
     if (b->iid) {                 /* format 2: one frame of the store journal */
         pp__sj *j = b->s->sj;
         pp__sjclaim c;
+        uint32_t len = PP__SJ_EVFRAME + pp__sj_pl_room(plen);
         int rc = pp__load_rlx(&j->err);
-        if (!rc) rc = pp__sj_claim(j, PP__SJ_EVFRAME, &c);
+        if (!rc) rc = pp__sj_claim(j, len, &c);
         if (__builtin_expect(rc != 0, 0)) { pp__poison(b, rc); return rc; }
         pp__sj_enc_ev(c.f, b->iid, v);
-        pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_EVFRAME);
+        if (plen) pp__sj_put_pl(c.f, pl, plen);
+        pp__sj_publish(c.f, c.seed, c.pos, len);
         if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
         PINNACLE_PERSIST_ASSERT(v->seq == b->last + 1);
         b->last = v->seq;
@@ -4603,6 +4664,7 @@ static inline int pp__journal(pp_book *b, pp__ev *v) {
     pp__store_rel(&b->last_seq, v->seq);
     return 0;
 }
+static inline int pp__journal(pp_book *b, pp__ev *v) { return pp__journal_pl(b, v, NULL, 0); }
 
 /* ---- the hot-path index: incremental growth ----
  * At half load the index moves to a table twice the size without stopping
@@ -4732,7 +4794,7 @@ static int pp__batch_undo(pp_book *b) {
         }
         pp__hstep(b);
     }
-    B->n = 0;
+    B->n = 0; B->bytes = PP__SJ_EVFRAME; B->pl_used = 0;
     B->on = 0;
     if (rc) pp__poison(b, rc);       /* the index no longer matches the journal: stop */
     return rc;
@@ -4748,7 +4810,7 @@ PPDEF int pp_batch_begin(pp_book *b) {
         b->batch = (pp__batch *)pp__alloc(sizeof *b->batch);
         if (!b->batch) return PP_ENOMEM;
     }
-    b->batch->n = 0;
+    b->batch->n = 0; b->batch->bytes = PP__SJ_EVFRAME; b->batch->pl_used = 0;
     b->batch->on = 1;
     return 0;
 }
@@ -4769,7 +4831,8 @@ PPDEF int pp_batch_commit(pp_book *b) {
     PINNACLE_PERSIST_ASSERT(B->ev[0].seq == b->last + 1);
     PINNACLE_PERSIST_ASSERT(B->ev[n - 1].seq == b->last + n);
     pp__sj *j = b->s->sj;
-    uint32_t len = PP__SJ_EVFRAME * (n + 1);
+    uint32_t len = B->bytes;
+    PINNACLE_PERSIST_ASSERT(len <= PP__SJ_MAXFRAME);
     pp__sjclaim c;
     int rc = pp__load_rlx(&b->err);
     if (!rc) rc = pp__load_rlx(&j->err);
@@ -4785,16 +4848,19 @@ PPDEF int pp_batch_commit(pp_book *b) {
     pp__put32(c.f + 12, b->iid);
     pp__put64(c.f + 16, B->ev[0].seq);
     pp__put64(c.f + 24, B->ev[n - 1].seq);
+    uint8_t *e = c.f + PP__SJ_EVFRAME;
     for (uint32_t k = 0; k < n; k++) {
-        uint8_t *e = c.f + PP__SJ_EVFRAME * (k + 1);
         memset(e, 0, 8);
         pp__sj_enc_ev(e, b->iid, &B->ev[k]);
+        pp__sj_put_pl(e, B->pl + B->ploff[k], B->plen[k]);
+        e += PP__SJ_EVFRAME + pp__sj_pl_room(B->plen[k]);
     }
+    PINNACLE_PERSIST_ASSERT(e == c.f + len);
     pp__sj_publish(c.f, c.seed, c.pos, len);
     if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
     b->last = B->ev[n - 1].seq;
     pp__store_rel(&b->last_seq, b->last);
-    B->n = 0;
+    B->n = 0; B->bytes = PP__SJ_EVFRAME; B->pl_used = 0;
     B->on = 0;
     return 0;
 }
@@ -4803,6 +4869,10 @@ PPDEF int pp_batch_commit(pp_book *b) {
  * shorthands): validated against the hot-path index, then journaled. */
 PPDEF int pp_apply(pp_book *b, const pp_event *e) {
     if (!b || !e || e->order_id == 0) return PP_EINVAL;
+    const uint8_t *pl = (const uint8_t *)e->payload;
+    uint32_t plen = e->payload_len;
+    if (plen && (plen > PP_PAYLOAD_MAX || !pl)) return PP_EINVAL;
+    if (plen && !b->iid) return PP_ENOTSUP;      /* only the store journal (format 2) has room for it */
     uint64_t id = e->order_id;
     pp__islot *s;
     pp__ev v;
@@ -4814,7 +4884,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         if (pp__hfind(b, id)) return PP_EEXIST;
         if (pp__hroom(b)) return PP_ENOMEM;
         v.side = e->side; v.ts = e->ts_ns;      /* the order's own timestamp, as given */
-        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        if ((rc = pp__journal_pl(b, &v, pl, plen)) != 0) return rc;
         pp__batch_note(b, id, 0);
         s = pp__idx_slot(&b->idx, id);
         s->id = id; s->qty = e->qty;
@@ -4824,7 +4894,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         if (e->side || e->price || e->qty) return PP_EINVAL;
         if (!(s = pp__hfind(b, id))) return PP_ENOENT;
         v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
-        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        if ((rc = pp__journal_pl(b, &v, pl, plen)) != 0) return rc;
         pp__batch_note(b, id, s->qty);
         pp__hdel(b, s);
         break;
@@ -4834,7 +4904,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         if (e->qty > s->qty) return PP_EOVERFILL;
         v.side = e->qty == s->qty;              /* the entry says the fill leaves qty 0 */
         v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
-        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        if ((rc = pp__journal_pl(b, &v, pl, plen)) != 0) return rc;
         pp__batch_note(b, id, s->qty);
         s->qty -= e->qty;
         PINNACLE_PERSIST_ASSERT(s->qty >= 0);
@@ -4844,7 +4914,7 @@ PPDEF int pp_apply(pp_book *b, const pp_event *e) {
         if (e->side || e->qty <= 0 || !pp__price_ok(b, e->price)) return PP_EINVAL;
         if (!(s = pp__hfind(b, id))) return PP_ENOENT;
         v.ts = e->ts_ns ? e->ts_ns : pp__now(b);
-        if ((rc = pp__journal(b, &v)) != 0) return rc;
+        if ((rc = pp__journal_pl(b, &v, pl, plen)) != 0) return rc;
         pp__batch_note(b, id, s->qty);
         s->qty = e->qty;
         break;
@@ -4885,7 +4955,11 @@ PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
 }
 
 /* >>reader: the audit trail (pp_journal_*), format 2 */
-struct pp_journal { pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to; };
+struct pp_journal {
+    pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to;
+    size_t *ploff;                   /* per event: where its payload starts in pl */
+    uint8_t *pl; size_t pl_n, pl_cap;
+};
 
 static int pp__jr_ev(pp_journal *j, const uint8_t *f);
 static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
@@ -4895,29 +4969,44 @@ static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len)
     if (f[8] == PP__SJ_BATCH) {                  /* a batch: its events one by one */
         uint32_t n = pp__sj_batch_count(f, len);
         if (!n) return PP_ECORRUPT;
-        for (uint32_t k = 0; k < n; k++) {
-            int rc = pp__jr_ev(j, PP__SJ_BATCH_EV(f, k));
+        const uint8_t *e = PP__SJ_BATCH_FIRST(f);
+        for (uint32_t k = 0; k < n; k++, e = PP__SJ_BATCH_NEXT(e)) {
+            int rc = pp__jr_ev(j, e);
             if (rc) return rc;
         }
         return 0;
     }
-    if (len != PP__SJ_EVFRAME || f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY) return 0;
+    if (f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY) return 0;
+    if (len != pp__sj_ev_len(f)) return PP_ECORRUPT;
     return pp__jr_ev(j, f);
 }
 
 /* One event into the reader: in its seq range, after the last one (a
  * book's seqs only grow along the journal). */
-static int pp__jr_add(pp_journal *j, const pp__ev *v) {
+static int pp__jr_add(pp_journal *j, const pp__ev *v, const uint8_t *pl, uint32_t plen) {
     if (v->seq < j->from || v->seq > j->to) return 0;
     if (j->n && v->seq <= j->ev[j->n - 1].seq) return PP_ECORRUPT;
     if (j->n == j->cap) {
         size_t nc = j->cap ? j->cap * 2 : 256;
         pp_event *e = (pp_event *)PINNACLE_PERSIST_REALLOC(j->ev, nc * sizeof *e);
         if (!e) return PP_ENOMEM;
-        j->ev = e; j->cap = nc;
+        j->ev = e;
+        size_t *o = (size_t *)PINNACLE_PERSIST_REALLOC(j->ploff, nc * sizeof *o);
+        if (!o) return PP_ENOMEM;
+        j->ploff = o; j->cap = nc;
     }
+    if (plen && j->pl_n + plen > j->pl_cap) {
+        size_t nc = j->pl_cap ? j->pl_cap * 2 : 4096;
+        while (nc < j->pl_n + plen) nc *= 2;
+        uint8_t *q = (uint8_t *)PINNACLE_PERSIST_REALLOC(j->pl, nc);
+        if (!q) return PP_ENOMEM;
+        j->pl = q; j->pl_cap = nc;
+    }
+    j->ploff[j->n] = j->pl_n;
+    if (plen) { memcpy(j->pl + j->pl_n, pl, plen); j->pl_n += plen; }
     pp_event *e = &j->ev[j->n++];
     memset(e, 0, sizeof *e);
+    e->payload_len = plen;
     e->type = v->type; e->order_id = v->id; e->seq = v->seq; e->ts_ns = v->ts;
     e->side = v->type == PP_EV_ADD ? (uint8_t)v->side : 0;     /* an execute's side byte is internal ("leaves 0") */
     if (v->type != PP_EV_CANCEL) { e->price = v->price; e->qty = v->qty; }
@@ -4927,7 +5016,7 @@ static int pp__jr_add(pp_journal *j, const pp__ev *v) {
 static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
     pp__ev v;
     pp__sj_dec_ev(f, &v);
-    return pp__jr_add(j, &v);
+    return pp__jr_add(j, &v, f + PP__SJ_EVFRAME, pp__sj_ev_plen(f));
 }
 
 PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_journal **out) {
@@ -4967,20 +5056,24 @@ PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_j
 PPDEF int pp_journal_next(pp_journal *j, pp_event *ev) {
     if (!j || !ev) return PP_EINVAL;
     if (j->at == j->n) return 0;
-    *ev = j->ev[j->at++];
+    *ev = j->ev[j->at];
+    ev->payload = ev->payload_len ? j->pl + j->ploff[j->at] : NULL;
+    j->at++;
     return 1;
 }
 
 PPDEF void pp_journal_close(pp_journal *j) {
     if (!j) return;
     PINNACLE_PERSIST_FREE(j->ev);
+    PINNACLE_PERSIST_FREE(j->ploff);
+    PINNACLE_PERSIST_FREE(j->pl);
     PINNACLE_PERSIST_FREE(j);
 }
 
 /* pp_journal_open_dir: one order event into the reader */
 static int pp__jr_push(pp_journal *j, const pp__ev *v) {
     if (v->type < PP_EV_ADD || v->type > PP_EV_MODIFY) return 0;
-    return pp__jr_add(j, v);
+    return pp__jr_add(j, v, NULL, 0);
 }
 
 /* The instrument's id in the catalog of a format-2 store (0: not there). */
@@ -5499,6 +5592,7 @@ static int pp__check2_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t 
     if (!c->iid || pp__get32(f + 12) != c->iid || (!pp__is_evtype(f[8]) && f[8] != PP__SJ_BATCH)) return 0;
     uint32_t n = 1;
     if (f[8] == PP__SJ_BATCH && !(n = pp__sj_batch_count(f, len))) return PP_ECORRUPT;
+    if (f[8] != PP__SJ_BATCH && len != pp__sj_ev_len(f)) return PP_ECORRUPT;   /* as recovery refuses it */
     for (uint32_t k = 0; k < n; k++) {           /* a batch's events are consecutive seqs */
         uint64_t seq = pp__get64(f + 16) + k;
         if (!c->first) c->first = seq;

@@ -14,7 +14,8 @@
  * resting order it fills, then the remainder resting as an add) is one atomic
  * batch (pp_batch_begin .. pp_batch_commit): recovered all or none. Every
  * event goes through pp_apply, whose named fields cannot swap a price and a
- * quantity. After every few hundred events a pp_sync, whose result the child
+ * quantity, with a payload: an add's client order id, an execution's trade
+ * id and aggressor order id. After every few hundred events a pp_sync, whose result the child
  * reports to the parent through a pipe ("seq N of BTC-USD is acknowledged").
  * At a random event the child dies: abort() or SIGKILL, in the middle of
  * whatever it was doing, often inside a match. The parent reopens the store
@@ -26,8 +27,8 @@
  *     deterministic order flow: same orders, prices, quantities, sides and
  *     time priority;
  *   - the journal reader (pp_journal_open/next, the audit trail) returns
- *     exactly those events, in order, with their seqs (from the first one
- *     that compaction kept).
+ *     exactly those events, in order, with their seqs and payloads (from the
+ *     first one that compaction kept).
  * The engine's state before each round is the verified state after the last.
  */
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NINST 3
@@ -47,7 +49,7 @@ static const char *INST[NINST] = {"BTC-USD", "ETH-USD", "ES-Z6"};
 
 typedef struct rest { uint64_t id, prio; int64_t price, qty; int side; } rest;
 typedef struct lob { rest r[MAXREST]; int n; uint64_t seq; int64_t mid; } lob;
-typedef struct ev { int type; uint64_t id; int64_t price, qty; int side; } ev;
+typedef struct ev { int type; uint64_t id; int64_t price, qty; int side; uint64_t aggressor; } ev;
 
 static uint64_t rnd(uint64_t *s) {            /* splitmix64 */
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -97,12 +99,12 @@ static int step(lob *b, uint64_t *rng, ev *out) {
     int n = 0;
     if (b->n > 0 && (r < 25 || b->n >= MAXREST - 64)) {                 /* cancel */
         rest *x = &b->r[rnd(rng) % (uint64_t)b->n];
-        ev e = {PP_EV_CANCEL, x->id, 0, 0, 0}; out[n++] = e;
+        ev e = {PP_EV_CANCEL, x->id, 0, 0, 0, 0}; out[n++] = e;
         return n;
     }
     if (b->n > 0 && r < 35) {                                           /* modify */
         rest *x = &b->r[rnd(rng) % (uint64_t)b->n];
-        ev e = {PP_EV_MODIFY, x->id, x->price, x->qty, 0};
+        ev e = {PP_EV_MODIFY, x->id, x->price, x->qty, 0, 0};
         if (rnd(rng) & 1) e.qty = x->qty > 1 ? x->qty - 1 : 1;            /* smaller: keeps priority */
         else e.price = x->price + (x->side == PP_BUY ? -1 : 1);          /* away from the touch: loses it */
         out[n++] = e;
@@ -120,36 +122,55 @@ static int step(lob *b, uint64_t *rng, ev *out) {
         int k = best(b, opp, px, left);
         if (k < 0) break;
         int64_t f = qty < left[k] ? qty : left[k];
-        ev e = {PP_EV_EXECUTE, b->r[k].id, b->r[k].price, f, 0};
+        ev e = {PP_EV_EXECUTE, b->r[k].id, b->r[k].price, f, 0, 0};
         out[n++] = e;
         left[k] -= f; qty -= f;
         b->mid = b->r[k].price;
     }
+    uint64_t aggressor = b->seq + (uint64_t)n + 1;       /* id = its add's seq: unique */
+    for (int i = 0; i < n; i++) out[i].aggressor = aggressor;
     if (qty > 0) {
-        ev e = {PP_EV_ADD, b->seq + (uint64_t)n + 1, px, qty, side};    /* id = its seq: unique */
+        ev e = {PP_EV_ADD, aggressor, px, qty, side, 0};
         out[n++] = e;
     }
     return n;
 }
 
+/* What the engine keeps with an event beside the book's fields (journaled as
+ * its payload, returned verbatim by the journal reader): an add's client
+ * order id, an execution's trade id (its seq) and aggressor order id. */
+static uint32_t payload_of(const ev *e, uint64_t seq, char *out, size_t cap) {
+    int n = 0;
+    if (e->type == PP_EV_ADD) n = snprintf(out, cap, "client-order:C%llu", (unsigned long long)e->id);
+    else if (e->type == PP_EV_EXECUTE)
+        n = snprintf(out, cap, "trade:T%llu aggressor:%llu", (unsigned long long)seq, (unsigned long long)e->aggressor);
+    return n > 0 ? (uint32_t)n : 0;
+}
+
 /* ---- the live engine (child) ---- */
-static int journal(pp_book *pb, const ev *e) {
+static int journal(pp_book *pb, const ev *e, uint64_t seq) {
+    char pl[96];
     pp_event x;
     memset(&x, 0, sizeof x);
     x.type = e->type; x.order_id = e->id; x.side = (uint8_t)e->side;
-    x.price = e->price; x.qty = e->qty; x.ts_ns = plg_now_ns();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    x.price = e->price; x.qty = e->qty; x.ts_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    x.payload_len = payload_of(e, seq, pl, sizeof pl);
+    x.payload = pl;
     return pp_apply(pb, &x);
 }
 
-/* One engine step on the journal: a match (more than one event) is one batch. */
-static int journal_step(pp_book *pb, const ev *evs, int n, uint64_t *total, uint64_t budget, int how, int inside) {
+/* One engine step on the journal: a match (more than one event) is one
+ * batch. `seq` is the book's seq before the step. */
+static int journal_step(pp_book *pb, const ev *evs, int n, uint64_t seq, uint64_t *total, uint64_t budget, int how, int inside) {
     int rc = n > 1 ? pp_batch_begin(pb) : 0;
     for (int i = 0; i < n && !rc; i++) {
         if (*total >= budget && (!inside || i > 0)) {   /* die, at any event or inside a match */
             if (how) raise(SIGKILL);
             abort();
         }
-        rc = journal(pb, &evs[i]);
+        rc = journal(pb, &evs[i], seq + (uint64_t)i + 1);
         if (!rc) ++*total;
     }
     if (n > 1) {
@@ -229,7 +250,7 @@ static void child(const char *dir, uint64_t seed, uint64_t budget, int how, int 
         for (int k = 0; k < NINST; k++) {
             int n = step(&books[k], &rng[k], evs);
             uint64_t before = total;
-            int rc = journal_step(pb[k], evs, n, &total, budget, how, inside);
+            int rc = journal_step(pb[k], evs, n, books[k].seq, &total, budget, how, inside);
             if (rc) { fprintf(stderr, "child: %s: %s\n", INST[k], pp_strerror(rc)); _exit(4); }
             for (int i = 0; i < n; i++) lob_apply(&books[k], &evs[i]);
             since_sync[k] += (uint64_t)n;
@@ -271,7 +292,7 @@ int main(int argc, char **argv) {
     if (!hist) { perror("malloc"); return 1; }
     uint64_t meta = seed0;
     int rounds = 4, failures = 0;
-    uint64_t checked_events = 0, journal_events = 0;
+    uint64_t checked_events = 0, journal_events = 0, journal_payloads = 0;
     for (int round = 1; round <= rounds; round++) {
         uint64_t seed = seed0 + (uint64_t)round;
         uint64_t budget = 20000 + rnd(&meta) % 180000;
@@ -326,8 +347,12 @@ int main(int argc, char **argv) {
                     if (!jfirst) jfirst = x.seq;
                     if (x.seq != jfirst + jn || x.seq <= before || x.seq > rec || x.seq - before > nhist) { jbad++; jn++; continue; }
                     const ev *e = &hist[x.seq - before - 1];
-                    if (x.type != e->type || x.order_id != e->id || x.side != e->side || x.price != e->price || x.qty != e->qty)
+                    char pl[96];
+                    uint32_t pn = payload_of(e, x.seq, pl, sizeof pl);
+                    if (x.type != e->type || x.order_id != e->id || x.side != e->side || x.price != e->price || x.qty != e->qty ||
+                        x.payload_len != pn || (pn && memcmp(x.payload, pl, pn) != 0))
                         jbad++;
+                    if (pn) journal_payloads++;
                     jn++;
                 }
                 pp_journal_close(j);
@@ -359,8 +384,9 @@ int main(int argc, char **argv) {
         if (rc) failures++;
     }
     free(hist);
-    if (!journal_events) { printf("engine: the journal reader returned no event in any round\n"); failures++; }
+    if (!journal_events || !journal_payloads) { printf("engine: the journal reader returned no event or payload in any round\n"); failures++; }
     printf("engine: %d rounds, %llu recovered events checked against the reference book (%llu of them also read back"
-           " from the journal): %s\n", rounds, (unsigned long long)checked_events, (unsigned long long)journal_events, failures ? "FAILED" : "all equal, no match half applied, nothing acknowledged was lost");
+           " from the journal, %llu with their payloads): %s\n", rounds, (unsigned long long)checked_events,
+           (unsigned long long)journal_events, (unsigned long long)journal_payloads, failures ? "FAILED" : "all equal, no match half applied, nothing acknowledged was lost");
     return failures ? 1 : 0;
 }

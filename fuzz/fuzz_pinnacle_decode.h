@@ -234,6 +234,15 @@ PD2_FN int pd2_mark(const uint8_t *h, uint64_t *end, uint64_t *flags) {
     return 1;
 }
 
+/* An event's length with its payload (docs/pinnacle-format.md, Frames): 64,
+ * plus the payload (u16 at 56, at most 256, order events only) rounded up to
+ * 64; bytes 58..63 zero. 0: not well formed. */
+PD2_FN uint32_t pd2_evlen(const uint8_t *e) {
+    uint32_t P = (uint32_t)pd_le(e + 56, 2);
+    if (P > 256 || (P && (e[8] < 1 || e[8] > 4)) || pd_le(e + 58, 6) != 0) return 0;
+    return 64 + (P + 63) / 64 * 64;
+}
+
 PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t catlen, pd2_store *st) {
     size_t frames = 16;
     for (size_t i = 0; i < n; i++) frames += segs[i].len / 64;
@@ -301,16 +310,20 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
                 pd_ev v;
                 v.type = f[8]; v.side = f[9]; v.seq = pd_le(f + 16, 8); v.id = pd_le(f + 24, 8);
                 v.price = (int64_t)pd_le(f + 32, 8); v.qty = (int64_t)pd_le(f + 40, 8); v.ts = pd_le(f + 48, 8);
-                if (len != 64 || !b || v.seq != b->last + 1 || !pd_apply(b, &v)) { st->corrupt = 1; return; }
+                if (len != pd2_evlen(f) || !b || v.seq != b->last + 1 || !pd_apply(b, &v)) { st->corrupt = 1; return; }
                 b->last = v.seq;
             } else if (f[8] == 17) {                /* an atomic batch: a header, then count entries */
                 uint32_t cnt = (uint32_t)pd_le(f + 10, 2);
                 uint64_t first = pd_le(f + 16, 8);
                 pd_book *b = pd2_book(st, iid);
-                if (!b || cnt < 1 || cnt > 255 || len != 64 * (cnt + 1) || first != b->last + 1 ||
+                if (!b || cnt < 1 || cnt > 255 || len < 64 * (cnt + 1) || first != b->last + 1 ||
                     pd_le(f + 24, 8) != first + cnt - 1) { st->corrupt = 1; return; }
+                uint32_t at = 64;
                 for (uint32_t k = 0; k < cnt; k++) {
-                    const uint8_t *e = f + 64 * (k + 1);
+                    const uint8_t *e = f + at;
+                    uint32_t el = at + 64 <= len ? pd2_evlen(e) : 0;
+                    if (!el || at + el > len) { st->corrupt = 1; return; }
+                    at += el;
                     pd_ev v;
                     v.type = e[8]; v.side = e[9]; v.seq = pd_le(e + 16, 8); v.id = pd_le(e + 24, 8);
                     v.price = (int64_t)pd_le(e + 32, 8); v.qty = (int64_t)pd_le(e + 40, 8); v.ts = pd_le(e + 48, 8);
@@ -318,6 +331,7 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
                         !pd_apply(b, &v)) { st->corrupt = 1; return; }
                     b->last = v.seq;
                 }
+                if (at != len) { st->corrupt = 1; return; }
             } else if (f[8] != 0) { st->corrupt = 1; return; }
             off += len;
         }

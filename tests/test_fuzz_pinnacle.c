@@ -292,7 +292,23 @@ static void make_store2(const char *dir, int nev, uint64_t seed) {
         if (i == 0 && !open0) open0 = pp_batch_begin(b[0]) == 0;   /* S0's events in atomic batches (batch frames) */
         if (next[i] > 3 && x % 4 == 0) (void)pp_cancel(b[i], next[i] - 2);
         else if (next[i] > 3 && x % 4 == 1) (void)pp_execute(b[i], next[i] - 1, 1, o.price);
-        else if (pp_add(b[i], &o) == 0) next[i]++;
+        else if (i == 2 && pp_add(b[i], &o) == 0) next[i]++;
+        else if (i != 2) {                       /* S0 and S1 carry payloads (frames longer than 64 bytes) */
+            uint8_t pl[PP_PAYLOAD_MAX];
+            uint32_t pn = (uint32_t)((x >> 8) % (PP_PAYLOAD_MAX + 1));
+            for (uint32_t q = 0; q < pn; q++) pl[q] = (uint8_t)(x >> (q % 56));
+            pp_event e;
+            memset(&e, 0, sizeof e);
+            e.type = PP_EV_ADD; e.order_id = o.id; e.side = o.side; e.price = o.price; e.qty = o.qty; e.ts_ns = o.ts_ns;
+            e.payload = pl; e.payload_len = pn;
+            int rc = pp_apply(b[i], &e);
+            if (rc == PP_ETOOBIG && open0) {     /* the batch's frame is full: commit it, the add goes alone */
+                CHECK_EQ(pp_batch_commit(b[0]), 0); open0 = 0;
+                rc = pp_apply(b[i], &e);
+            }
+            CHECK_EQ(rc, 0);
+            if (rc == 0) next[i]++;
+        }
         if (i == 0 && open0 && ++in0 % 5 == 0) { CHECK_EQ(pp_batch_commit(b[0]), 0); open0 = 0; }
     }
     if (open0) CHECK_EQ(pp_batch_commit(b[0]), 0);

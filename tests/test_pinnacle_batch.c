@@ -11,6 +11,11 @@
  *   - pp_durable never stops inside a batch (a watcher thread samples it
  *     while the background syncer runs), pp_wait covers a batch whole;
  *   - the journal reader returns a batch's events one by one;
+ *   - payloads: journaled with single events and inside batches, read back
+ *     verbatim by the journal reader before and after a reopen; over
+ *     PP_PAYLOAD_MAX or without bytes is PP_EINVAL, on the per-instrument
+ *     layout PP_ENOTSUP; a batch is at most one 16 KiB frame (PP_ETOOBIG);
+ *     a flipped payload byte is PP_ECORRUPT;
  *   - power cuts on the simulated disk (tests/sim_disk.h) while batches are
  *     committed, aborted or left open: the recovered book never ends inside
  *     a batch, holds at least what pp_durable acknowledged, and equals a
@@ -503,6 +508,171 @@ static void test_power_cuts_never_recover_half_a_batch(void) {
     rm_rf(base);
 }
 
+/* ---- payloads (issue 13): up to PP_PAYLOAD_MAX opaque bytes an event ---- */
+static void fill_pl(uint8_t *p, uint32_t n, uint64_t tag) {
+    for (uint32_t i = 0; i < n; i++) p[i] = (uint8_t)(tag * 131 + i * 7 + (i >> 3));
+}
+static int apply_pl(pp_book *b, int type, uint64_t id, int side, int64_t price, int64_t qty, uint32_t plen, uint64_t tag) {
+    static uint8_t pl[PP_PAYLOAD_MAX + 64];
+    fill_pl(pl, plen, tag);
+    pp_event e;
+    memset(&e, 0, sizeof e);
+    e.type = type; e.order_id = id; e.side = (uint8_t)side; e.price = price; e.qty = qty; e.ts_ns = 1000 + id;
+    e.payload = plen ? pl : NULL; e.payload_len = plen;
+    return pp_apply(b, &e);
+}
+/* Every event of book `name` from seq 1: its payload must be plen[k] bytes of tag k+1. */
+static int payloads_match(pp_store *S, const char *name, const uint32_t *plen, int n) {
+    pp_journal *j;
+    if (pp_journal_open(S, name, 1, &j) != 0) return -1;
+    pp_event ev;
+    int k = 0, bad = 0;
+    uint8_t want[PP_PAYLOAD_MAX];
+    while (pp_journal_next(j, &ev) == 1) {
+        if (k >= n || ev.seq != (uint64_t)k + 1 || ev.payload_len != plen[k]) { bad++; k++; continue; }
+        fill_pl(want, plen[k], (uint64_t)k + 1);
+        if (plen[k] ? !ev.payload || memcmp(ev.payload, want, plen[k]) != 0 : ev.payload != NULL) bad++;
+        k++;
+    }
+    pp_journal_close(j);
+    return bad || k != n ? -1 : 0;
+}
+
+static void test_payloads_are_journaled_and_read_back_verbatim(void) {
+    const char *d = t_dir("ppb_payload");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "PX", &b));
+    /* lengths around the 64-byte room of a frame; tag = the event's seq */
+    uint32_t plen[12] = {15, 256, 64, 1, 65, 0, 200, 63, 128, 0, 2, 256};
+    OK(apply_pl(b, PP_EV_ADD, 1, PP_BUY, 100, 10, plen[0], 1));
+    OK(apply_pl(b, PP_EV_ADD, 2, PP_SELL, 105, 4, plen[1], 2));
+    OK(apply_pl(b, PP_EV_EXECUTE, 1, 0, 100, 1, plen[2], 3));
+    OK(apply_pl(b, PP_EV_CANCEL, 2, 0, 0, 0, plen[3], 4));
+    OK(pp_batch_begin(b));                                   /* a match with payloads: one frame */
+    OK(apply_pl(b, PP_EV_ADD, 3, PP_SELL, 101, 5, plen[4], 5));
+    OK(apply_pl(b, PP_EV_EXECUTE, 3, 0, 101, 1, plen[5], 6));
+    OK(apply_pl(b, PP_EV_MODIFY, 3, 0, 102, 2, plen[6], 7));
+    OK(apply_pl(b, PP_EV_ADD, 4, PP_BUY, 99, 3, plen[7], 8));
+    OK(pp_batch_commit(b));
+    OK(apply_pl(b, PP_EV_ADD, 5, PP_BUY, 98, 3, plen[8], 9));
+    OK(apply_pl(b, PP_EV_ADD, 6, PP_BUY, 97, 3, plen[9], 10));
+    CHECK_EQ(pp_last_seq(b), 10);
+    OK(pp_sync(b));
+    CHECK_EQ(payloads_match(S, "PX", plen, 10), 0);
+    OK(pp_close(S));
+    OK(pp_open(&S, &c));                                     /* recovery reads the longer frames */
+    OK(pp_book_open(S, "PX", &b));
+    CHECK_EQ(pp_last_seq(b), 10);
+    pp_level bid, ask;
+    OK(pp_top(b, &bid, &ask));
+    CHECK_EQ(bid.price, 100); CHECK_EQ(bid.qty, 9);          /* order 1 after its fill of 1 */
+    CHECK_EQ(ask.price, 102); CHECK_EQ(ask.qty, 2);          /* order 3 as modified */
+    OK(apply_pl(b, PP_EV_CANCEL, 4, 0, 0, 0, plen[10], 11));
+    OK(apply_pl(b, PP_EV_ADD, 7, PP_SELL, 110, 1, plen[11], 12));
+    OK(pp_sync(b));
+    CHECK_EQ(payloads_match(S, "PX", plen, 12), 0);
+    pp_check_result r;
+    CHECK_EQ(pp_check(d, "PX", &r), 0);
+    CHECK_EQ(r.journal_last_seq, 12);
+    OK(pp_close(S));
+    pp_journal *j;                                           /* the reader without a store */
+    OK(pp_journal_open_dir(d, "PX", 12, &j));
+    pp_event ev;
+    REQUIRE(pp_journal_next(j, &ev) == 1);
+    CHECK_EQ(ev.seq, 12); CHECK_EQ(ev.payload_len, 256);
+    uint8_t want[256];
+    fill_pl(want, 256, 12);
+    CHECK(ev.payload && memcmp(ev.payload, want, 256) == 0);
+    pp_journal_close(j);
+}
+
+static void test_payload_misuse_and_the_batch_bound(void) {
+    const char *d = t_dir("ppb_payload_bad");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "PB", &b));
+    CHECK_EQ(apply_pl(b, PP_EV_ADD, 1, PP_BUY, 100, 1, PP_PAYLOAD_MAX + 1, 1), PP_EINVAL);
+    pp_event e;
+    memset(&e, 0, sizeof e);
+    e.type = PP_EV_ADD; e.order_id = 1; e.side = PP_BUY; e.price = 100; e.qty = 1; e.payload_len = 5;  /* no bytes */
+    CHECK_EQ(pp_apply(b, &e), PP_EINVAL);
+    CHECK_EQ(pp_last_seq(b), 0);
+    /* a batch is one frame of at most 16 KiB: 51 events of 64 + 256 bytes fill it */
+    uint32_t plen[52];
+    OK(pp_batch_begin(b));
+    int k;
+    for (k = 0; k < 51; k++) {
+        plen[k] = PP_PAYLOAD_MAX;
+        int rc = apply_pl(b, PP_EV_ADD, (uint64_t)k + 1, PP_BUY, 100, 1, PP_PAYLOAD_MAX, (uint64_t)k + 1);
+        CHECK_EQ(rc, 0);
+        if (rc) break;
+    }
+    CHECK_EQ(apply_pl(b, PP_EV_ADD, 99, PP_BUY, 100, 1, 0, 52), PP_ETOOBIG);   /* not even a bare event */
+    OK(pp_batch_commit(b));
+    CHECK_EQ(pp_last_seq(b), 51);
+    OK(apply_pl(b, PP_EV_ADD, 52, PP_BUY, 100, 1, 0, 52));  /* the add refused in the batch, alone */
+    plen[51] = 0;
+    OK(pp_sync(b));
+    CHECK_EQ(payloads_match(S, "PB", plen, 52), 0);
+    OK(pp_close(S));
+    /* the per-instrument layout has no room for a payload: nothing journaled */
+    const char *d1 = t_dir("ppb_payload_legacy");
+    pp_config c1 = cfg_for(d1);
+    c1.flags |= PP_LEGACY_LAYOUT;
+    OK(pp_open(&S, &c1));
+    OK(pp_book_open(S, "PL", &b));
+    CHECK_EQ(apply_pl(b, PP_EV_ADD, 1, PP_BUY, 100, 1, 8, 1), PP_ENOTSUP);
+    CHECK_EQ(pp_last_seq(b), 0);
+    OK(apply_pl(b, PP_EV_ADD, 1, PP_BUY, 100, 1, 0, 1));
+    OK(pp_close(S));
+}
+
+/* The frame checksum covers the payload: a flipped payload byte of an
+ * acknowledged event is PP_ECORRUPT, never a shorter journal. */
+static void test_a_damaged_payload_byte_is_corruption(void) {
+    const char *d = t_dir("ppb_payload_flip");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "PF", &b));
+    const char mark[] = "CLIENT-ORDER-7f3a9";
+    for (uint64_t i = 1; i <= 20; i++) {
+        pp_event e;
+        memset(&e, 0, sizeof e);
+        e.type = PP_EV_ADD; e.order_id = i; e.side = PP_BUY; e.price = 100; e.qty = 1;
+        e.payload = mark; e.payload_len = i == 7 ? (uint32_t)sizeof mark : 3;
+        OK(pp_apply(b, &e));
+    }
+    OK(pp_close(S));                                         /* all of it durable, under the mark */
+    char seg[4096];
+    snprintf(seg, sizeof seg, "%s/journal/%020u.ppj", d, 1u);
+    int fd = open(seg, O_RDWR);
+    REQUIRE(fd >= 0);
+    struct stat st;
+    REQUIRE(fstat(fd, &st) == 0);
+    size_t n = (size_t)st.st_size;
+    uint8_t *buf = (uint8_t *)malloc(n);
+    REQUIRE(buf && pread(fd, buf, n, 0) == (ssize_t)n);
+    uint8_t *at = (uint8_t *)memmem(buf, n, mark, sizeof mark - 1);
+    CHECK(at != NULL);
+    if (at) {
+        off_t off = (off_t)(at - buf) + 5;
+        uint8_t x = (uint8_t)(at[5] ^ 0x20);
+        CHECK_EQ(pwrite(fd, &x, 1, off), 1);
+    }
+    free(buf);
+    close(fd);
+    CHECK_EQ(pp_open(&S, &c), PP_ECORRUPT);
+    pp_check_result r;
+    CHECK_EQ(pp_check(d, "PF", &r), PP_ECORRUPT);
+}
+
 int main(void) {
     RUN(test_a_committed_batch_comes_back_whole_after_reopen);
     RUN(test_abort_leaves_nothing_and_the_book_as_before);
@@ -511,5 +681,8 @@ int main(void) {
     RUN(test_durable_never_stops_inside_a_batch);
     RUN(test_the_journal_reader_returns_batch_events_one_by_one);
     RUN(test_power_cuts_never_recover_half_a_batch);
+    RUN(test_payloads_are_journaled_and_read_back_verbatim);
+    RUN(test_payload_misuse_and_the_batch_bound);
+    RUN(test_a_damaged_payload_byte_is_corruption);
     return t_done();
 }

@@ -684,6 +684,10 @@ if [ -x build/engine ]; then
     && ! echo "$out" | grep -q "HALF A MATCH\|DIFFER\|LOST ACKED"; } \
     && ok "engine: 4 kills, whole matches recovered, books and journal equal the replay" \
     || bad "engine: rc=$rc $(echo "$out" | tail -8)"
+  # its payloads through pp_inspect: an add's client order id, in hex ("client-order:C")
+  ev=$(build/pp_inspect --events --json --instrument BTC-USD "$dir/engine" 2>&1)
+  echo "$ev" | grep -q '"event":"add".*"payload":"636c69656e742d6f726465723a43' \
+    && ok "pp_inspect --events --json shows an event's payload as hex" || bad "pp_inspect payload: $(echo "$ev" | head -3)"
 fi
 
 # The examples and tools never take an option for a directory name

@@ -628,14 +628,25 @@ static void print_event(const char *name, const pp_event *e, int json) {
         printf("{\"type\":\"event\",\"instrument\":");
         tool_json_str(stdout, name);
         printf(",\"seq\":%llu,\"event\":\"%s\",\"order_id\":%llu,\"side\":%s%s%s,\"price\":%lld,\"qty\":%lld,"
-               "\"ts_ns\":%llu,\"time\":\"%s\"}\n", (unsigned long long)e->seq, ev_name(e->type), (unsigned long long)e->order_id,
+               "\"ts_ns\":%llu,\"time\":\"%s\"", (unsigned long long)e->seq, ev_name(e->type), (unsigned long long)e->order_id,
                side ? "\"" : "", side ? side : "null", side ? "\"" : "", (long long)e->price, (long long)e->qty,
                (unsigned long long)e->ts_ns, ts);
+        if (e->payload_len) {                    /* the engine's opaque bytes, as hex */
+            printf(",\"payload\":\"");
+            for (uint32_t i = 0; i < e->payload_len; i++) printf("%02x", ((const uint8_t *)e->payload)[i]);
+            printf("\"");
+        }
+        printf("}\n");
         return;
     }
-    printf("%s seq %llu %s id %llu side %s price %lld qty %lld ts %s (%llu)\n", name, (unsigned long long)e->seq,
+    printf("%s seq %llu %s id %llu side %s price %lld qty %lld ts %s (%llu)", name, (unsigned long long)e->seq,
            ev_name(e->type), (unsigned long long)e->order_id, side ? side : "-", (long long)e->price, (long long)e->qty, ts,
            (unsigned long long)e->ts_ns);
+    if (e->payload_len) {
+        printf(" payload %u bytes ", e->payload_len);
+        for (uint32_t i = 0; i < e->payload_len; i++) printf("%02x", ((const uint8_t *)e->payload)[i]);
+    }
+    printf("\n");
 }
 
 /* One instrument's events in [seq_from, seq_to] and [time_from, time_to];
