@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 
 static void quiet_log(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
 
@@ -258,7 +259,7 @@ static void test_encrypt_roundtrip_reopen_seek_release(void) {
     CHECK_EQ(plg_wait(L, 3 * n, -1), 0);
     plg_get_stats(L, &st);
     CHECK(st.segments_released >= 2);
-    CHECK(st.segments_recycled >= 1);
+    if (!slow()) CHECK(st.segments_recycled >= 1);   /* fewer records: maybe no new segment needed */
     for (int i = 0; i < 5000; i++) { plg_get_stats(L, &st); if (st.segments_released >= 2) break; usleep(1000); }
     CHECK_EQ(plg_close(L), 0);
     REQUIRE(plg_reader_open_key(&r, dir, key_a) == 0);
@@ -489,6 +490,55 @@ static void test_encrypt_no_plaintext_in_directory(void) {
     CHECK_EQ(grep_dir(plain, MARKER, strlen(MARKER), hit, sizeof hit), 1);
 }
 
+/* tools/plg_dump on an encrypted log: without --key-file it says the log
+ * is encrypted (exit 2, not "corrupt"), with the key (hex or raw) it reads
+ * the records, with another key it says so. Needs build/plg_dump. */
+static int run_dump(const char *args, char *out, size_t cap) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "build/plg_dump %s 2>&1", args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_encrypt_plg_dump_key_file(void) {
+    if (access("build/plg_dump", X_OK) != 0) SKIP("build/plg_dump not built (make build/plg_dump)");
+    const char *dir = t_dir("enc_dump");
+    REQUIRE(write_log(dir, key_a, 40, 0) == 0);
+    char hexf[600], rawf[600], badf[600], args[1300], out[8192];
+    snprintf(hexf, sizeof hexf, "%s.hexkey", dir);
+    snprintf(rawf, sizeof rawf, "%s.rawkey", dir);
+    snprintf(badf, sizeof badf, "%s.badkey", dir);
+    FILE *f = fopen(hexf, "w");
+    REQUIRE(f != NULL);
+    for (int i = 0; i < 32; i++) fprintf(f, "%02x", key_a[i]);
+    fputc('\n', f); fclose(f);
+    f = fopen(rawf, "wb"); REQUIRE(f != NULL); fwrite(key_a, 1, 32, f); fclose(f);
+    f = fopen(badf, "wb"); REQUIRE(f != NULL); fwrite(key_b, 1, 32, f); fclose(f);
+    snprintf(args, sizeof args, "'%s'", dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 2);
+    CHECK(strstr(out, "encrypted") != NULL);
+    CHECK(strstr(out, "CORRUPT") == NULL);
+    snprintf(args, sizeof args, "--key-file '%s' '%s'", hexf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    CHECK(strstr(out, "records    40 ") != NULL);
+    snprintf(args, sizeof args, "--key-file '%s' --verify '%s'", rawf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    CHECK(strstr(out, "40 records read") != NULL);
+    snprintf(args, sizeof args, "--key-file '%s' --records --from 3 --count 1 --hex 21 '%s'", rawf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    char want[64];                                  /* the marker's bytes in hex */
+    for (int i = 0; i < 8; i++) snprintf(want + 2 * i, 3, "%02x", (unsigned char)MARKER[i]);
+    CHECK(strstr(out, want) != NULL);
+    snprintf(args, sizeof args, "--key-file '%s' '%s'", badf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 2);
+    CHECK(strstr(out, "wrong key") != NULL);
+    unlink(hexf); unlink(rawf); unlink(badf);
+}
+
 int main(void) {
     RUN(test_encrypt_known_answers);
     RUN(test_encrypt_on_disk_matches_reference);
@@ -497,5 +547,6 @@ int main(void) {
     RUN(test_encrypt_tampered_record_is_corruption);
     RUN(test_encrypt_torn_tail_recovers);
     RUN(test_encrypt_no_plaintext_in_directory);
+    RUN(test_encrypt_plg_dump_key_file);
     return t_done();
 }
