@@ -834,6 +834,7 @@ typedef struct plg__crypt plg__crypt;
 #ifdef PICOLOG_ENCRYPT
 struct plg__crypt {
     uint8_t k_enc[32], k_iv[32];
+    vault_aes256_ctx enc, iv;          /* the two AES keys, expanded once */
     vault_sha256_ctx mac_in, mac_out;  /* HMAC key blocks absorbed once */
     uint64_t key_id; uint8_t check[16];
 };
@@ -860,6 +861,8 @@ static plg__crypt *plg__crypt_new(const uint8_t key[32], uint64_t log_id) {
     memcpy(k->check, t, sizeof k->check);
     plg__kdf(key, "picolog v1 key id", 0, 0, t);
     k->key_id = plg__get64(t);
+    vault_aes256_init(&k->enc, k->k_enc);
+    vault_aes256_init(&k->iv, k->k_iv);
     memset(blk, 0, sizeof blk);
     memcpy(blk, mk, 32);
     for (int i = 0; i < 64; i++) blk[i] ^= 0x36;
@@ -889,7 +892,7 @@ static void plg__frag_iv(const plg__crypt *k, const uint8_t *hdr, uint8_t iv[16]
     memcpy(b, hdr + 16, 8);            /* seq */
     memcpy(b + 8, hdr + 8, 4);         /* epoch */
     memcpy(b + 12, hdr + 12, 4);       /* aux */
-    vault_aes256_encrypt_block(k->k_iv, b, iv);
+    vault_aes256_ctx_encrypt_block(&k->iv, b, iv);
 }
 
 static void plg__frag_tag(const plg__crypt *k, const uint8_t *hdr, const uint8_t *ct, uint32_t ct_len,
@@ -910,7 +913,7 @@ static int plg__frag_open(const plg__crypt *k, const plg__frag *f, uint8_t *out)
     uint8_t iv[16]; size_t n = 0;
     const uint8_t *hdr = f->payload - PLG__TAG - PLG__FRAG_HDR;
     plg__frag_iv(k, hdr, iv);
-    int rc = vault_aes256_cbc_decrypt(k->k_enc, iv, f->payload, f->stored - PLG__TAG, out, &n);
+    int rc = vault_aes256_ctx_cbc_decrypt(&k->enc, iv, f->payload, f->stored - PLG__TAG, out, &n);
     return rc == 0 && n == f->len ? 0 : PLG_ECORRUPT;
 }
 #endif
@@ -953,7 +956,7 @@ static uint32_t plg__frag_seal(uint8_t *at, uint64_t log_id, const plg__crypt *k
     if (k) {
         uint8_t iv[16], tag[32]; size_t ct_len = 0;
         plg__frag_iv(k, at, iv);
-        int rc = vault_aes256_cbc_encrypt(k->k_enc, iv, payload, len, body + PLG__TAG, &ct_len);
+        int rc = vault_aes256_ctx_cbc_encrypt(&k->enc, iv, payload, len, body + PLG__TAG, &ct_len);
         PICOLOG_ASSERT(rc == 0 && ct_len + PLG__TAG == stored);
         (void)rc;
         plg__frag_tag(k, at, body + PLG__TAG, (uint32_t)ct_len, tag);
