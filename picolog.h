@@ -120,6 +120,11 @@
  *                             version 2 segment (default 0: through io_uring, so
  *                             the writer can start the next record's write
  *                             meanwhile; measured better, docs/performance.md)
+ *   PICOLOG_ENCRYPT           encryption at rest: plg_config.encrypt_key seals every
+ *                             fragment (AES-256-CBC + HMAC-SHA256, per fragment,
+ *                             on the writer thread) with vault.h's crypto; compile
+ *                             vault.h with VAULT_IMPLEMENTATION in one file. Without
+ *                             it a key is refused (PLG_ENOCRYPT). docs/encryption.md
  *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
  *                             spin of 256 pauses) before it sleeps on the futex;
  *                             default 0: on a shared 2-core VM a longer spin
@@ -127,7 +132,7 @@
  *
  * CONTENTS
  *   errors, config, records, stats ........ public declarations below
- *   >>util >>crc >>files >>format >>ring >>io >>segments >>scan >>writer
+ *   >>util >>crc >>files >>format >>crypt >>ring >>io >>segments >>scan >>writer
  *   >>api >>reader ......................... implementation sections (grep them)
  *
  * LICENSE: MIT, see the end of the file.
