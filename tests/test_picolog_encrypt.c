@@ -387,6 +387,32 @@ static void test_encrypt_tampered_record_is_corruption(void) {
         flip_byte(file, off + cases[i].at, cases[i].fix, off);   /* undo */
         CHECK_EQ(plg_check_key(dir, key_a, &cr), 0);
     }
+    /* a continuation fragment of a record of several: the record is damaged,
+     * reported where it begins */
+    int done = 0;
+    for (uint64_t seq = 5; seq < n && !done; seq += 17) {
+        char file[600]; uint64_t off = 0;
+        REQUIRE(find_frag(dir, seq, file, sizeof file, &off));
+        uint64_t cont = (off / 4096 + 1) * 4096;           /* FIRST fills its page; the next begins the rest */
+        if (cont >= 64 * 1024) continue;                    /* in the next segment: try another */
+        uint8_t h[24];
+        int fd = open(file, O_RDONLY);
+        REQUIRE(fd >= 0);
+        CHECK_EQ(pread(fd, h, 24, (off_t)cont), 24);
+        close(fd);
+        CHECK(h[6] == PLG__MIDDLE || h[6] == PLG__LAST);
+        CHECK_EQ(plg__get64(h + 16), seq);
+        flip_byte(file, cont + 100, 1, cont);
+        plg_check_result cr;
+        CHECK_EQ(plg_check_key(dir, key_a, &cr), PLG_ECORRUPT);
+        CHECK(strcmp(cr.file, file) == 0);
+        CHECK_EQ(cr.offset, off);
+        CHECK_EQ(cr.last_seq, seq - 1);
+        flip_byte(file, cont + 100, 1, cont);
+        CHECK_EQ(plg_check_key(dir, key_a, &cr), 0);
+        done = 1;
+    }
+    CHECK(done);
 }
 
 static int grep_dir(const char *dir, const void *needle_, size_t nl, char *hit, size_t cap) {
