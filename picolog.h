@@ -1267,15 +1267,15 @@ static void plg__scan_begin(plg__scan *s) {
 /* Does the key fit the log? Encrypted is what the meta says (segment
  * headers agree, see plg__scan_open); a wrong key, a missing one or one for
  * a plain log each has its own error, never PLG_ECORRUPT. */
-static int plg__scan_key(plg__scan *s, const uint8_t *key) {
+static int plg__scan_key(plg__scan *s, const uint8_t *key, const plg__crypt *have) {
     int enc = s->has_meta && s->meta.cipher != 0;
     plg__meta_name(s->where_file, sizeof s->where_file, s->dir);
     if (enc && s->meta.cipher != PLG__CIPHER_V1) {
         snprintf(s->detail, sizeof s->detail, "unknown cipher %u in %s", s->meta.cipher, PLG__META_NAME);
         return PLG_EFORMAT;
     }
-    if (!key && !enc) { s->where_file[0] = 0; return 0; }
-    if (!key) {
+    if (!key && !have && !enc) { s->where_file[0] = 0; return 0; }
+    if (!key && !have) {
         snprintf(s->detail, sizeof s->detail, "the log is encrypted (key id %016llx); give its key",
                  (unsigned long long)s->meta.key_id);
         return PLG_ENEEDKEY;
@@ -1288,7 +1288,7 @@ static int plg__scan_key(plg__scan *s, const uint8_t *key) {
         snprintf(s->detail, sizeof s->detail, "a key was given, but the log is not encrypted");
         return PLG_EPLAINLOG;
     }
-    s->crypt = plg__crypt_new(key, s->log_id);
+    s->crypt = have ? plg__crypt_dup(have) : plg__crypt_new(key, s->log_id);   /* have: the writer's keys */
     if (!s->crypt) return PLG_ENOMEM;
     if (!vault_ct_equal(s->crypt->check, s->meta.check, sizeof s->meta.check)) {
         snprintf(s->detail, sizeof s->detail, "wrong key: the log's key id is %016llx, this key's is %016llx",
@@ -1300,7 +1300,9 @@ static int plg__scan_key(plg__scan *s, const uint8_t *key) {
 #endif
 }
 
-static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8_t *key) {
+/* key: the data key given for this scan, or have: keys derived already (a
+ * writer reading its own log); both NULL: a plain log. */
+static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8_t *key, const plg__crypt *have) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     size_t dl = strlen(dir);
@@ -1369,7 +1371,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
         s->status = PLG_EMETA;
         return PLG_EMETA;
     }
-    rc = plg__scan_key(s, key);
+    rc = plg__scan_key(s, key, have);
     if (rc) { s->status = rc; return rc; }
     if (!s->has_meta) {                              /* an old log: begins at seq 1, no mark */
         memset(&s->meta, 0, sizeof s->meta);
@@ -2717,7 +2719,7 @@ static void plg__free(plg_log *L) {
 static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch,
                         uint64_t *stop_g) {
     plg__scan s;
-    int rc = plg__scan_open(&s, L->path, 1, L->cfg.encrypt_key);
+    int rc = plg__scan_open(&s, L->path, 1, L->cfg.encrypt_key, NULL);
     if (rc) {
         if (rc != PLG_ENOENT)
             plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
@@ -3398,14 +3400,19 @@ static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
 
 PLGDEF int plg_reader_open(plg_reader **out, const char *path) { return plg_reader_open_key(out, path, NULL); }
 
+static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *key, const plg__crypt *have);
 PLGDEF int plg_reader_open_key(plg_reader **out, const char *path, const uint8_t *key) {
+    return plg__reader_open(out, path, key, NULL);
+}
+
+static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *key, const plg__crypt *have) {
     if (!out || !path) return PLG_EINVAL;
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
     memset(r, 0, sizeof *r);
     r->live_fd = -1;
-    int rc = plg__scan_open(&r->s, path, 0, key);
+    int rc = plg__scan_open(&r->s, path, 0, key, have);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     plg__pos_save(&r->s, &r->front);
     r->vseq = 0;
@@ -3709,7 +3716,7 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
 static int plg__op_truncate(plg_log *L, uint64_t seq) {
     if (seq >= L->cseq - 1) return 0;                 /* nothing after seq; all of it durable */
     plg_reader *r;
-    int rc = plg_reader_open(&r, L->path);
+    int rc = plg__reader_open(&r, L->path, NULL, L->crypt);   /* the caller's key was for plg_open only */
     if (rc) return rc;
     rc = plg__seek(r, seq + 1, 1);
     uint64_t g = r->s.g; uint32_t off = r->s.off;
@@ -3792,7 +3799,7 @@ PLGDEF int plg_check(const char *path, plg_check_result *out) { return plg_check
 PLGDEF int plg_check_key(const char *path, const uint8_t *key, plg_check_result *out) {
     plg__scan s;
     memset(out, 0, sizeof *out);
-    int rc = plg__scan_open(&s, path, 0, key);
+    int rc = plg__scan_open(&s, path, 0, key, NULL);
     if (!rc) {
         plg_record rec;
         while ((rc = plg__scan_next(&s, &rec)) == 1) {}
@@ -3966,9 +3973,9 @@ public:
     reader(const reader &) = delete;
     reader &operator=(const reader &) = delete;
     ~reader() { close(); }
-    static result<reader> open(const char *path) {
+    static result<reader> open(const char *path, const uint8_t *key = nullptr) {   /* key: an encrypted log's */
         plg_reader *h = nullptr;
-        int rc = plg_reader_open(&h, path);
+        int rc = plg_reader_open_key(&h, path, key);
         if (rc) return result<reader>::failure(rc);
         reader r; r.h_ = h;
         return result<reader>(std::move(r));
