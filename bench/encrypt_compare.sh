@@ -2,10 +2,11 @@
 # Encrypted vs plain picolog, side by side in one run (docs/encryption.md):
 # durable throughput of 100-byte records (burst) and P50 durable latency at a
 # paced 10k records/s, RUNS short runs each, interleaved, medians printed.
-# usage: bench/encrypt_compare.sh [RUNS] [SECONDS]   (defaults 3 and 1.5)
+# usage: bench/encrypt_compare.sh [RUNS] [SECONDS] [picolog_bench options...]
+#   (defaults 3 and 1.5; e.g. --sync none leaves the disk out: the writer's CPU)
 set -eu
 cd "$(dirname "$0")/.."
-runs=${1:-3}; secs=${2:-1.5}
+runs=${1:-3}; secs=${2:-1.5}; shift $(( $# < 2 ? $# : 2 ))
 bin=build/bench/picolog_bench
 make --no-print-directory -s "$bin"
 median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
@@ -13,8 +14,8 @@ declare -A got
 for ((i = 1; i <= runs; i++)); do
   for enc in "" "--encrypt"; do
     k=${enc:+enc}; k=${k:-plain}
-    t=$("$bin" --duration "$secs" --record 100 $enc | sed -n 's/^R,picolog,[^,]*,durable_rps,\([^,]*\),.*/\1/p')
-    l=$("$bin" --duration "$secs" --record 100 --rate 10000 $enc | sed -n 's/^R,picolog,[^,]*,dur_p50_us,\([^,]*\),.*/\1/p')
+    t=$("$bin" --duration "$secs" --record 100 "$@" $enc | sed -n 's/^R,picolog,[^,]*,durable_rps,\([^,]*\),.*/\1/p')
+    l=$("$bin" --duration "$secs" --record 100 --rate 10000 "$@" $enc | sed -n 's/^R,picolog,[^,]*,dur_p50_us,\([^,]*\),.*/\1/p')
     got[$k.tput]+="$t "; got[$k.lat]+="$l "
     echo "run $i $k: durable $t rec/s; paced 10k/s durable P50 $l us"
   done
