@@ -210,3 +210,4 @@ test-fuzz:
 	@FUZZ_SEED=1 bash tests/fuzz.sh $(FUZZ_CI_SECONDS)
 # tests that #include another test's source
 $(B)/test/test_picolog_nouring $(B)/asan/test_picolog_nouring $(B)/tsan/test_picolog_nouring: tests/test_picolog.c
+$(B)/test/test_sim_picolog_encrypt $(B)/asan/test_sim_picolog_encrypt $(B)/tsan/test_sim_picolog_encrypt: tests/test_sim_picolog.c

@@ -120,6 +120,11 @@
  *                             version 2 segment (default 0: through io_uring, so
  *                             the writer can start the next record's write
  *                             meanwhile; measured better, docs/performance.md)
+ *   PICOLOG_ENCRYPT           encryption at rest: plg_config.encrypt_key seals every
+ *                             fragment (AES-256-CBC + HMAC-SHA256, per fragment,
+ *                             on the writer thread) with vault.h's crypto; compile
+ *                             vault.h with VAULT_IMPLEMENTATION in one file. Without
+ *                             it a key is refused (PLG_ENOCRYPT). docs/encryption.md
  *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
  *                             spin of 256 pauses) before it sleeps on the futex;
  *                             default 0: on a shared 2-core VM a longer spin
@@ -127,7 +132,7 @@
  *
  * CONTENTS
  *   errors, config, records, stats ........ public declarations below
- *   >>util >>crc >>files >>format >>ring >>io >>segments >>scan >>writer
+ *   >>util >>crc >>files >>format >>crypt >>ring >>io >>segments >>scan >>writer
  *   >>api >>reader ......................... implementation sections (grep them)
  *
  * LICENSE: MIT, see the end of the file.
@@ -193,7 +198,11 @@ PLGDEF int      plg_open_errno(void);
     X(PLG_EACCES,    -30119, "permission denied, or a read-only filesystem") \
     X(PLG_EMETA,     -30120, "the log's meta file (durable mark) is damaged or belongs to another log") \
     X(PLG_EVOLATILE, -30130, "the log directory is on tmpfs or ramfs: data in RAM is lost at power loss (opt in with PLG_ALLOW_VOLATILE)") \
-    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release, or by a plg_reset since it opened (not corruption)")
+    X(PLG_ERELEASED, -30131, "the records this reader needs were removed by plg_release, or by a plg_reset since it opened (not corruption)") \
+    X(PLG_EKEY,      -30132, "wrong key: the log was encrypted with another key") \
+    X(PLG_ENEEDKEY,  -30133, "the log is encrypted: open it with its key (plg_config.encrypt_key, plg_reader_open_key)") \
+    X(PLG_EPLAINLOG, -30134, "a key was given, but the log is not encrypted") \
+    X(PLG_ENOCRYPT,  -30135, "a key was given, but this build has no encryption (compile the implementation with PICOLOG_ENCRYPT)")
 
 enum {
 #define PLG__ENUM(name, val, msg) name = (val),
@@ -288,6 +297,12 @@ typedef struct plg_config {
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
     void    *log_user;
     uint64_t first_seq;          /* seq of the first record of a new log; default 1 */
+    /* 32-byte data key: a new log is created encrypted and authenticated
+     * (AES-256-CBC + HMAC-SHA256 per fragment, docs/encryption.md), an
+     * encrypted log is opened with it. Needs the implementation compiled
+     * with PICOLOG_ENCRYPT (else PLG_ENOCRYPT). Read during plg_open only.
+     * NULL: a plain log (an encrypted one is then PLG_ENEEDKEY). */
+    const uint8_t *encrypt_key;
 } plg_config;
 
 typedef struct plg_record { uint64_t seq; const void *data; uint32_t len; } plg_record;
@@ -361,6 +376,11 @@ PLGDEF int      plg_reader_seek(plg_reader *r, uint64_t seq);
 PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset); /* file/offset of the next read, or of the corruption */
 PLGDEF void     plg_reader_close(plg_reader *r);
 PLGDEF int      plg_check(const char *path, plg_check_result *out);
+/* The same for an encrypted log: key is its 32-byte data key (NULL: as
+ * without _key). PLG_EKEY: another key; PLG_ENEEDKEY: plg_reader_open or
+ * plg_check on an encrypted log; PLG_EPLAINLOG: a key for a plain log. */
+PLGDEF int      plg_reader_open_key(plg_reader **out, const char *path, const uint8_t *key);
+PLGDEF int      plg_check_key(const char *path, const uint8_t *key, plg_check_result *out);
 
 /* Shared primitives (also used by pinnacle_persist.h). */
 PLGDEF uint32_t plg_crc32c(uint32_t crc, const void *data, size_t len);  /* crc 0 to start; chainable */
@@ -461,6 +481,9 @@ PLGDEF int plg_open_errno(void) { return plg__open_errno; }
 #include <signal.h>
 #ifndef PICOLOG_NO_URING
 #include <liburing.h>
+#endif
+#ifdef PICOLOG_ENCRYPT
+#include "vault.h"   /* the project's one crypto implementation (AES-NI/SHA-NI when present) */
 #endif
 
 #if defined(PICOLOG_MALLOC) && defined(PICOLOG_FREE) && defined(PICOLOG_REALLOC)
@@ -754,6 +777,7 @@ enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__SEG_MAGIC    "PICOLOG1"
 #define PLG__VERSION      2u   /* what new segments get; 1 and 2 are read */
 #define PLG__VERSION_MIN  1u
+#define PLG__VERSION_ENC  3u   /* an encrypted log's segments (version 2 framing, sealed fragments) */
 
 typedef struct plg__seghdr {
     uint64_t log_id, seg_index, seg_size, window, created_ns;
@@ -763,7 +787,7 @@ typedef struct plg__seghdr {
 static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
     memset(page, 0, PLG_PAGE_SIZE);
     memcpy(page, PLG__SEG_MAGIC, 8);
-    plg__put32(page + 8, PLG__VERSION);
+    plg__put32(page + 8, h->version);
     plg__put32(page + 12, PLG_PAGE_SIZE);
     plg__put64(page + 16, h->log_id);
     plg__put64(page + 24, h->seg_index);
@@ -777,7 +801,7 @@ static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
     if (memcmp(page, PLG__SEG_MAGIC, 8) != 0) return PLG_EFORMAT;
     if (plg__get32(page + 60) != plg_crc32c(0, page, 60)) return PLG_ECORRUPT;
     h->version = plg__get32(page + 8);
-    if (h->version < PLG__VERSION_MIN || h->version > PLG__VERSION || plg__get32(page + 12) != PLG_PAGE_SIZE)
+    if (h->version < PLG__VERSION_MIN || h->version > PLG__VERSION_ENC || plg__get32(page + 12) != PLG_PAGE_SIZE)
         return PLG_EFORMAT;
     h->log_id = plg__get64(page + 16);
     h->seg_index = plg__get64(page + 24);
@@ -794,8 +818,124 @@ typedef struct plg__frag {
     uint32_t len, epoch, aux;
     uint8_t type, flags;
     uint64_t seq;
-    const uint8_t *payload;
+    const uint8_t *payload;      /* plaintext; encrypted log: the ciphertext */
+    uint32_t stored;             /* payload bytes on disk (encrypted: tag + ciphertext) */
 } plg__frag;
+
+/* >>crypt: encryption at rest (PICOLOG_ENCRYPT; docs/encryption.md). An
+ * encrypted log (segment format version 3) stores each fragment as
+ *   24-byte header (as above; len = plaintext bytes; MIDDLE/LAST: aux = the
+ *   fragment's byte offset in its record), 16-byte tag, ciphertext
+ *   = AES-256-CBC(K_enc, IV, payload, PKCS#7): (len / 16 + 1) * 16 bytes,
+ *   IV = AES-256(K_iv, seq u64 || epoch u32 || aux u32)   (ESSIV style)
+ *   tag = HMAC-SHA256(K_mac, header bytes 4..23 || ciphertext)[0..15]
+ * and the CRC32C covers header, tag and ciphertext. K_x = HMAC-SHA256(data
+ * key, "picolog v1 <x>" || 0 || log_id LE): per log, so one data key may
+ * serve many logs. Each fragment is sealed once, when the writer packs it,
+ * and never changes: a torn rewrite of the tail page cannot touch it. */
+typedef struct plg__crypt plg__crypt;
+#define PLG__TAG 16u
+#define PLG__CIPHER_V1 1u              /* meta: AES-256-CBC + HMAC-SHA256, as above */
+#ifdef PICOLOG_ENCRYPT
+struct plg__crypt {
+    uint8_t k_enc[32], k_iv[32];
+    vault_aes256_ctx enc, iv;          /* the two AES keys, expanded once */
+    vault_sha256_ctx mac_in, mac_out;  /* HMAC key blocks absorbed once */
+    uint64_t key_id; uint8_t check[16];
+};
+
+static void plg__kdf(const uint8_t key[32], const char *label, uint64_t log_id, int with_id, uint8_t out[32]) {
+    uint8_t msg[64]; size_t n = strlen(label);
+    PICOLOG_ASSERT(n + 9 <= sizeof msg);
+    memcpy(msg, label, n);
+    msg[n++] = 0;
+    if (with_id) { plg__put64(msg + n, log_id); n += 8; }
+    vault_hmac_sha256(key, 32, msg, n, out);
+    vault_wipe(msg, sizeof msg);
+}
+
+/* All keys of one log from its data key; heap, wiped by plg__crypt_free. */
+static plg__crypt *plg__crypt_new(const uint8_t key[32], uint64_t log_id) {
+    plg__crypt *k = (plg__crypt *)PICOLOG_MALLOC(sizeof *k);
+    if (!k) return NULL;
+    uint8_t mk[32], blk[64], t[32];
+    plg__kdf(key, "picolog v1 enc", log_id, 1, k->k_enc);
+    plg__kdf(key, "picolog v1 iv", log_id, 1, k->k_iv);
+    plg__kdf(key, "picolog v1 mac", log_id, 1, mk);
+    plg__kdf(key, "picolog v1 check", log_id, 1, t);
+    memcpy(k->check, t, sizeof k->check);
+    plg__kdf(key, "picolog v1 key id", 0, 0, t);
+    k->key_id = plg__get64(t);
+    vault_aes256_init(&k->enc, k->k_enc);
+    vault_aes256_init(&k->iv, k->k_iv);
+    memset(blk, 0, sizeof blk);
+    memcpy(blk, mk, 32);
+    for (int i = 0; i < 64; i++) blk[i] ^= 0x36;
+    vault_sha256_init(&k->mac_in); vault_sha256_update(&k->mac_in, blk, 64);
+    for (int i = 0; i < 64; i++) blk[i] ^= 0x36 ^ 0x5c;
+    vault_sha256_init(&k->mac_out); vault_sha256_update(&k->mac_out, blk, 64);
+    vault_wipe(mk, sizeof mk); vault_wipe(blk, sizeof blk); vault_wipe(t, sizeof t);
+    return k;
+}
+
+static void plg__crypt_free(plg__crypt *k) {
+    if (!k) return;
+    vault_wipe(k, sizeof *k);
+    PICOLOG_FREE(k);
+}
+
+static plg__crypt *plg__crypt_dup(const plg__crypt *k) {
+    plg__crypt *c = k ? (plg__crypt *)PICOLOG_MALLOC(sizeof *c) : NULL;
+    if (c) memcpy(c, k, sizeof *c);
+    return c;
+}
+
+/* IV of the fragment whose header is at hdr: unique per (seq, epoch, aux),
+ * i.e. per fragment of one writer incarnation. */
+static void plg__frag_iv(const plg__crypt *k, const uint8_t *hdr, uint8_t iv[16]) {
+    uint8_t b[16];
+    memcpy(b, hdr + 16, 8);            /* seq */
+    memcpy(b + 8, hdr + 8, 4);         /* epoch */
+    memcpy(b + 12, hdr + 12, 4);       /* aux */
+    vault_aes256_ctx_encrypt_block(&k->iv, b, iv);
+}
+
+static void plg__frag_tag(const plg__crypt *k, const uint8_t *hdr, const uint8_t *ct, uint32_t ct_len,
+                          uint8_t tag[32]) {
+    vault_sha256_ctx c = k->mac_in;
+    uint8_t inner[32];
+    vault_sha256_update(&c, hdr + 4, PLG__FRAG_HDR - 4);
+    vault_sha256_update(&c, ct, ct_len);
+    vault_sha256_final(&c, inner);
+    c = k->mac_out;
+    vault_sha256_update(&c, inner, 32);
+    vault_sha256_final(&c, tag);
+}
+
+/* Decrypt fragment f (validated: its tag matched) into out, which holds
+ * f->len rounded up to the next 16 + 16 bytes. 0 or PLG_ECORRUPT. */
+static int plg__frag_open(const plg__crypt *k, const plg__frag *f, uint8_t *out) {
+    uint8_t iv[16]; size_t n = 0;
+    const uint8_t *hdr = f->payload - PLG__TAG - PLG__FRAG_HDR;
+    plg__frag_iv(k, hdr, iv);
+    int rc = vault_aes256_ctx_cbc_decrypt(&k->enc, iv, f->payload, f->stored - PLG__TAG, out, &n);
+    return rc == 0 && n == f->len ? 0 : PLG_ECORRUPT;
+}
+#endif
+
+/* Smallest page tail that can hold a fragment; a shorter one is padding. */
+static uint32_t plg__min_frag(const plg__crypt *k) { return k ? PLG__FRAG_HDR + PLG__TAG + 16u : PLG__MIN_FRAG; }
+
+/* Payload bytes a fragment holds on disk (after the header). */
+static uint32_t plg__stored(const plg__crypt *k, uint32_t len) {
+    return k ? PLG__TAG + (len / 16u + 1u) * 16u : len;
+}
+
+/* Most payload bytes of one fragment that fit in room bytes (header included). */
+static uint32_t plg__frag_fit(const plg__crypt *k, uint32_t room) {
+    if (room < plg__min_frag(k)) return 0;
+    return k ? ((room - PLG__FRAG_HDR - PLG__TAG) & ~15u) - 1u : room - PLG__FRAG_HDR;
+}
 
 static uint32_t plg__frag_crc(uint64_t log_id, const uint8_t *hdr, const void *payload, uint32_t len) {
     uint8_t id[8];
@@ -805,25 +945,40 @@ static uint32_t plg__frag_crc(uint64_t log_id, const uint8_t *hdr, const void *p
     return plg_crc32c(c, payload, len);
 }
 
-/* Frame one fragment at `at`; returns the bytes it takes (8-aligned). */
-static uint32_t plg__frag_put(uint8_t *at, uint64_t log_id, int type, unsigned flags, uint32_t epoch,
-                              uint32_t aux, uint64_t seq, const void *payload, uint32_t len) {
+/* Frame one fragment at `at`; returns the bytes it takes (8-aligned). With
+ * k, the payload is sealed (encrypted, tagged) in place. */
+static uint32_t plg__frag_seal(uint8_t *at, uint64_t log_id, const plg__crypt *k, int type, unsigned flags,
+                               uint32_t epoch, uint32_t aux, uint64_t seq, const void *payload, uint32_t len) {
     plg__put16(at + 4, (uint16_t)len);
     at[6] = (uint8_t)type;
     at[7] = (uint8_t)flags;
     plg__put32(at + 8, epoch);
     plg__put32(at + 12, aux);
     plg__put64(at + 16, seq);
-    memcpy(at + PLG__FRAG_HDR, payload, len);
-    uint32_t total = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + len);
-    memset(at + PLG__FRAG_HDR + len, 0, total - PLG__FRAG_HDR - len);
-    plg__put32(at, plg__frag_crc(log_id, at, at + PLG__FRAG_HDR, len));
+    uint32_t stored = plg__stored(k, len);
+    uint8_t *body = at + PLG__FRAG_HDR;
+#ifdef PICOLOG_ENCRYPT
+    if (k) {
+        uint8_t iv[16], tag[32]; size_t ct_len = 0;
+        plg__frag_iv(k, at, iv);
+        int rc = vault_aes256_ctx_cbc_encrypt(&k->enc, iv, payload, len, body + PLG__TAG, &ct_len);
+        PICOLOG_ASSERT(rc == 0 && ct_len + PLG__TAG == stored);
+        (void)rc;
+        plg__frag_tag(k, at, body + PLG__TAG, (uint32_t)ct_len, tag);
+        memcpy(body, tag, PLG__TAG);
+    } else
+#endif
+        memcpy(body, payload, len);
+    uint32_t total = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + stored);
+    memset(body + stored, 0, total - PLG__FRAG_HDR - stored);
+    plg__put32(at, plg__frag_crc(log_id, at, body, stored));
     return total;
 }
 
-/* 1 if a well-formed fragment with a matching checksum starts at `at`. */
-static int plg__frag_get(const uint8_t *at, uint32_t room, uint64_t log_id, plg__frag *f) {
-    if (room < PLG__MIN_FRAG) return 0;
+/* 1 if a well-formed fragment with a matching checksum (and, with k, a
+ * matching tag) starts at `at`. */
+static int plg__frag_read(const uint8_t *at, uint32_t room, uint64_t log_id, const plg__crypt *k, plg__frag *f) {
+    if (room < plg__min_frag(k)) return 0;
     f->len = plg__get16(at + 4);
     f->type = at[6];
     f->flags = at[7];
@@ -832,11 +987,35 @@ static int plg__frag_get(const uint8_t *at, uint32_t room, uint64_t log_id, plg_
     f->seq = plg__get64(at + 16);
     f->payload = at + PLG__FRAG_HDR;
     if (f->len == 0 || f->type < PLG__FULL || f->type > PLG__LAST || f->seq == 0) return 0;
-    if (PLG__FRAG_HDR + f->len > room) return 0;
+    f->stored = plg__stored(k, f->len);
+    if (PLG__FRAG_HDR + f->stored > room) return 0;
     if (f->type == PLG__FULL && f->aux != f->len) return 0;
     if (f->type == PLG__FIRST && (f->aux <= f->len || f->aux > PLG__MAX_RECORD)) return 0;
-    return plg__get32(at) == plg__frag_crc(log_id, at, f->payload, f->len);
+    if (k && f->type >= PLG__MIDDLE && (f->aux == 0 || f->aux >= PLG__MAX_RECORD)) return 0;
+    if (plg__get32(at) != plg__frag_crc(log_id, at, f->payload, f->stored)) return 0;
+#ifdef PICOLOG_ENCRYPT
+    if (k) {
+        uint8_t tag[32];
+        f->payload = at + PLG__FRAG_HDR + PLG__TAG;
+        plg__frag_tag(k, at, f->payload, f->stored - PLG__TAG, tag);
+        return vault_ct_equal(tag, at + PLG__FRAG_HDR, PLG__TAG);
+    }
+#endif
+    return 1;
 }
+
+/* The plain-log forms (tests build fragments and read them with these). */
+__attribute__((unused)) static uint32_t plg__frag_put(uint8_t *at, uint64_t log_id, int type, unsigned flags,
+                                                      uint32_t epoch, uint32_t aux, uint64_t seq, const void *payload,
+                                                      uint32_t len) {
+    return plg__frag_seal(at, log_id, NULL, type, flags, epoch, aux, seq, payload, len);
+}
+__attribute__((unused)) static int plg__frag_get(const uint8_t *at, uint32_t room, uint64_t log_id, plg__frag *f) {
+    return plg__frag_read(at, room, log_id, NULL, f);
+}
+
+/* Bytes the fragment takes in its page (8-aligned). */
+static uint32_t plg__frag_step(const plg__frag *f) { return (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f->stored); }
 
 static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) {
     snprintf(out, cap, "%s/%020llu.plg", dir, (unsigned long long)idx);
@@ -859,6 +1038,8 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
  *     plg_truncate; bytes past the end (a reused segment, what the call left
  *     behind) may hold records up to it, so only a higher seq past the
  *     window is evidence of damage (0 in a meta written before the field)
+ *  80 u32 cipher (0 plain, 1 AES-256-CBC + HMAC-SHA256, see >>crypt)
+ *  88 u64 key_id   96 16 bytes key check value (encrypted logs)
  * 508 u32 crc32c of bytes 0..507 */
 #define PLG__META_NAME  "picolog.meta"
 #define PLG__META_MAGIC "PLGMETA1"
@@ -868,6 +1049,9 @@ static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) 
 typedef struct plg__meta {
     uint64_t log_id, gen, mark, base_seg, base_g, base_seq, stale;
     uint32_t base_off, clean;
+    uint32_t cipher;             /* 0 plain, PLG__CIPHER_V1 encrypted */
+    uint64_t key_id;             /* which data key (a fingerprint, the same for every log) */
+    uint8_t check[16];           /* key check value: a key derived for this log from the data key */
 } plg__meta;
 
 static void plg__meta_name(char *out, size_t cap, const char *dir) {
@@ -887,6 +1071,9 @@ static void plg__meta_encode(uint8_t *slot, const plg__meta *m) {
     plg__put32(slot + 60, m->clean);
     plg__put64(slot + 64, m->base_seq);
     plg__put64(slot + 72, m->stale);
+    plg__put32(slot + 80, m->cipher);
+    plg__put64(slot + 88, m->key_id);
+    memcpy(slot + 96, m->check, sizeof m->check);
     plg__put32(slot + PLG__META_SLOT - 4, plg_crc32c(0, slot, PLG__META_SLOT - 4));
 }
 
@@ -902,6 +1089,9 @@ static int plg__meta_decode(const uint8_t *slot, plg__meta *m) {
     m->clean = plg__get32(slot + 60);
     m->base_seq = plg__get64(slot + 64);
     m->stale = plg__get64(slot + 72);
+    m->cipher = plg__get32(slot + 80);
+    m->key_id = plg__get64(slot + 88);
+    memcpy(m->check, slot + 96, sizeof m->check);
     return m->base_seg >= 1 && m->base_seq >= 1 && m->base_off < PLG_PAGE_SIZE;
 }
 
@@ -1015,6 +1205,7 @@ typedef struct plg__scan {
     int done, status, torn;
     uint64_t end_g; uint32_t end_off;        /* where the valid log ends */
     plg__meta meta; int has_meta;            /* durable mark and where the log begins */
+    plg__crypt *crypt;                       /* an encrypted log's keys, else NULL */
     uint64_t where_g; uint32_t where_off;    /* reported position (end, or corruption) */
     char where_file[4096];
     char detail[256];
@@ -1027,6 +1218,9 @@ static void plg__scan_close(plg__scan *s) {
     if (s->fd >= 0) close(s->fd);
     PICOLOG_FREE(s->dir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
     PICOLOG_FREE(s->seg_seq);
+#ifdef PICOLOG_ENCRYPT
+    plg__crypt_free(s->crypt);
+#endif
     memset(s, 0, sizeof *s);
     s->fd = -1;
 }
@@ -1070,7 +1264,45 @@ static void plg__scan_begin(plg__scan *s) {
     }
 }
 
-static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
+/* Does the key fit the log? Encrypted is what the meta says (segment
+ * headers agree, see plg__scan_open); a wrong key, a missing one or one for
+ * a plain log each has its own error, never PLG_ECORRUPT. */
+static int plg__scan_key(plg__scan *s, const uint8_t *key, const plg__crypt *have) {
+    int enc = s->has_meta && s->meta.cipher != 0;
+    plg__meta_name(s->where_file, sizeof s->where_file, s->dir);
+    if (enc && s->meta.cipher != PLG__CIPHER_V1) {
+        snprintf(s->detail, sizeof s->detail, "unknown cipher %u in %s", s->meta.cipher, PLG__META_NAME);
+        return PLG_EFORMAT;
+    }
+    if (!key && !have && !enc) { s->where_file[0] = 0; return 0; }
+    if (!key && !have) {
+        snprintf(s->detail, sizeof s->detail, "the log is encrypted (key id %016llx); give its key",
+                 (unsigned long long)s->meta.key_id);
+        return PLG_ENEEDKEY;
+    }
+#ifndef PICOLOG_ENCRYPT
+    snprintf(s->detail, sizeof s->detail, "a key was given, but picolog was built without PICOLOG_ENCRYPT");
+    return PLG_ENOCRYPT;
+#else
+    if (!enc) {
+        snprintf(s->detail, sizeof s->detail, "a key was given, but the log is not encrypted");
+        return PLG_EPLAINLOG;
+    }
+    s->crypt = have ? plg__crypt_dup(have) : plg__crypt_new(key, s->log_id);   /* have: the writer's keys */
+    if (!s->crypt) return PLG_ENOMEM;
+    if (!vault_ct_equal(s->crypt->check, s->meta.check, sizeof s->meta.check)) {
+        snprintf(s->detail, sizeof s->detail, "wrong key: the log's key id is %016llx, this key's is %016llx",
+                 (unsigned long long)s->meta.key_id, (unsigned long long)s->crypt->key_id);
+        return PLG_EKEY;
+    }
+    s->where_file[0] = 0;
+    return 0;
+#endif
+}
+
+/* key: the data key given for this scan, or have: keys derived already (a
+ * writer reading its own log); both NULL: a plain log. */
+static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8_t *key, const plg__crypt *have) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     size_t dl = strlen(dir);
@@ -1118,6 +1350,12 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
         }
         if (h.window > s->window) s->window = h.window;
         if (h.version == 1) s->v1_last = segs[i];
+        if (!rc && (h.version == PLG__VERSION_ENC) != (s->has_meta && s->meta.cipher != 0)) {
+            snprintf(s->detail, sizeof s->detail, "segment %llu is %s, %s says the log is %s",
+                     (unsigned long long)segs[i], h.version == PLG__VERSION_ENC ? "encrypted" : "plain",
+                     PLG__META_NAME, h.version == PLG__VERSION_ENC ? "plain" : "encrypted");
+            rc = PLG_EFORMAT;
+        }
     }
     PICOLOG_FREE(segs);
     if (rc) {
@@ -1133,6 +1371,8 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer) {
         s->status = PLG_EMETA;
         return PLG_EMETA;
     }
+    rc = plg__scan_key(s, key, have);
+    if (rc) { s->status = rc; return rc; }
     if (!s->has_meta) {                              /* an old log: begins at seq 1, no mark */
         memset(&s->meta, 0, sizeof s->meta);
         s->meta.base_seg = 1; s->meta.base_seq = 1;
@@ -1191,7 +1431,7 @@ static const uint8_t *plg__scan_one(plg__scan *s, uint64_t g) {
 /* First fragment of page g, if valid. */
 static int plg__scan_first_frag(plg__scan *s, uint64_t g, plg__frag *f) {
     const uint8_t *p = plg__scan_one(s, g);
-    return p && plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, f);
+    return p && plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, s->crypt, f);
 }
 
 /* Valid data from this log past the in-flight window behind position
@@ -1207,7 +1447,7 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     for (; q < seg_end && budget; q++, budget--) {
         const uint8_t *p = plg__scan_page(s, q);
         if (!p) break;
-        if (plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f) && f.seq > over) { *at = q; return 1; }
+        if (plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, s->crypt, &f) && f.seq > over) { *at = q; return 1; }
     }
     for (uint64_t seg = plg__seg_of(s, q); seg <= s->seg_last; seg++) {
         uint64_t g0 = (seg - 1) * s->D;
@@ -1242,7 +1482,7 @@ static int plg__scan_released(plg__scan *s, uint64_t seg) {
 static int plg__scan_filled(plg__scan *s, uint64_t xg, uint32_t xoff) {
     plg__frag f;
     const uint8_t *p = plg__scan_one(s, xg);
-    return p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &f) && plg__scan_accept(s, &f) != 0;
+    return p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, s->crypt, &f) && plg__scan_accept(s, &f) != 0;
 }
 
 /* The walk stopped at (g, off): an invalid fragment (invalid = 1) or the end
@@ -1271,7 +1511,7 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
         plg__frag of;
-        int stale = p && plg__frag_get(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, &of) && of.seq <= s->last_seq;
+        int stale = p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, s->crypt, &of) && of.seq <= s->last_seq;
         for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
         int evidence = plg__scan_evidence(s, xg, xoff, &at);
@@ -1324,6 +1564,7 @@ static int plg__scan_accept(plg__scan *s, const plg__frag *f) {
     }
     if (f->type != PLG__MIDDLE && f->type != PLG__LAST) return 0;
     if (f->seq != s->rec_seq || f->epoch != s->rec_epoch) return 0;
+    if (s->crypt && f->aux != s->rec_len) return 0;   /* encrypted: aux is where it goes in the record */
     if (f->type == PLG__MIDDLE && s->rec_len + f->len >= s->rec_total) return 0;
     if (f->type == PLG__LAST && s->rec_len + f->len != s->rec_total) return 0;
     return 1;
@@ -1349,19 +1590,30 @@ static int plg__scan_skip(plg__scan *s) {
     const uint8_t *p = plg__scan_page(s, s->g + 1);
     s->status = status;
     plg__frag f;
-    if (!p || !plg__frag_get(p, PLG_PAGE_SIZE, s->log_id, &f)) return 0;
+    if (!p || !plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, s->crypt, &f)) return 0;
     return (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq == s->expect && f.epoch == s->epoch &&
            !(f.flags & PLG__F_EPOCH_START);
 }
 
+#ifdef PICOLOG_ENCRYPT
+/* A fragment whose tag matched did not decrypt: cannot happen with the key
+ * that passed the key check, unless the construction itself is broken. */
+static int plg__scan_bad_seal(plg__scan *s) {
+    plg__scan_setwhere(s, s->g, s->off);
+    snprintf(s->detail, sizeof s->detail, "fragment authenticated but does not decrypt");
+    s->status = PLG_ECORRUPT; s->done = 1;
+    return s->status;
+}
+#endif
+
 static int plg__scan_next(plg__scan *s, plg_record *rec) {
     if (s->done) return s->status < 0 ? s->status : 0;
     for (;;) {
-        if (s->off + PLG__MIN_FRAG > PLG_PAGE_SIZE) { s->g++; s->off = 0; }
+        if (s->off + plg__min_frag(s->crypt) > PLG_PAGE_SIZE) { s->g++; s->off = 0; }
         const uint8_t *page = plg__scan_page(s, s->g);
         if (!page) return plg__scan_end(s, 0);
         plg__frag f;
-        int ok = plg__frag_get(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, &f);
+        int ok = plg__frag_read(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, s->crypt, &f);
         if (ok) ok = plg__scan_accept(s, &f);
         if (!ok && plg__scan_skip(s)) {
             s->skipped = 1; s->skip_g = s->g; s->skip_off = s->off;
@@ -1369,7 +1621,7 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
             continue;
         }
         if (!ok) return plg__scan_end(s, 1);
-        uint32_t step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len);
+        uint32_t step = plg__frag_step(&f);
         if (ok == 2) {
             /* the rest of a record whose head was retired: every seq below it
              * was written; after its LAST fragment comes seq + 1, of the same
@@ -1384,18 +1636,31 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
             continue;
         }
         if (f.type == PLG__FULL) {
+            const uint8_t *data = f.payload;
+#ifdef PICOLOG_ENCRYPT
+            if (s->crypt) {
+                if (plg__scan_grow(s, (size_t)f.len + 32)) { s->status = PLG_ENOMEM; s->done = 1; return PLG_ENOMEM; }
+                if (plg__frag_open(s->crypt, &f, s->rec)) return plg__scan_bad_seal(s);
+                data = s->rec;
+            }
+#endif
             s->ret_g = s->g; s->ret_off = s->off;
             s->off += step;
             plg__scan_took(s, f.seq, f.epoch, f.len);
-            rec->seq = f.seq; rec->data = f.payload; rec->len = f.len;
+            rec->seq = f.seq; rec->data = data; rec->len = f.len;
             return 1;
         }
         if (f.type == PLG__FIRST) {
-            if (plg__scan_grow(s, f.aux)) { s->status = PLG_ENOMEM; s->done = 1; return PLG_ENOMEM; }
+            if (plg__scan_grow(s, (size_t)f.aux + 32)) { s->status = PLG_ENOMEM; s->done = 1; return PLG_ENOMEM; }
             s->in_rec = 1; s->rec_seq = f.seq; s->rec_total = f.aux; s->rec_len = 0;
             s->rec_epoch = f.epoch; s->rec_g = s->g; s->rec_off = s->off;
         }
-        memcpy(s->rec + s->rec_len, f.payload, f.len);
+#ifdef PICOLOG_ENCRYPT
+        if (s->crypt) {
+            if (plg__frag_open(s->crypt, &f, s->rec + s->rec_len)) return plg__scan_bad_seal(s);
+        } else
+#endif
+            memcpy(s->rec + s->rec_len, f.payload, f.len);
         s->rec_len += f.len;
         s->off += step;
         if (f.type == PLG__LAST) {
@@ -1467,6 +1732,7 @@ struct plg_log {
     uint32_t shadow_next;             /* round robin: a shadow is reused max_inflight partial writes later */
     uint64_t tail_busy;               /* g + 1 of the partly filled page in flight, 0 = none */
     uint64_t skip_from;               /* first segment where a page in flight may be left (version 2) */
+    plg__crypt *crypt;                /* an encrypted log's keys (writer thread seals fragments), else NULL */
     uint64_t *slot_end;
     uint64_t g_fill, g_sub, g_free;
     uint64_t g_synced; int unsynced;   /* fdatasync mode: pages below g_synced are on stable storage */
@@ -1812,6 +2078,7 @@ static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
         h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+        h.version = L->crypt ? PLG__VERSION_ENC : PLG__VERSION;
         plg__seghdr_encode(buf, &h);
         ok = plg__write_all(fd, buf, 2 * PLG_PAGE_SIZE, 0) == 0 && fdatasync(fd) == 0;
     }
@@ -1848,6 +2115,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
         h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+        h.version = L->crypt ? PLG__VERSION_ENC : PLG__VERSION;
         plg__seghdr_encode(buf, &h);
     }
     for (uint64_t off = 0; !rc && off < (zeroed ? PLG_PAGE_SIZE : L->seg_size); ) {
@@ -1900,7 +2168,7 @@ static int plg__release_segments(plg_log *L) {
         if (fd < 0) break;
         uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__frag f;
         int ok = plg__read_full(fd, page, sizeof page, PLG_PAGE_SIZE, &got) == 0 && got == sizeof page &&
-                 plg__frag_get(page, PLG_PAGE_SIZE, L->log_id, &f) && f.seq < below;
+                 plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, L->crypt, &f) && f.seq < below;
         close(fd);
         if (!ok) break;                 /* segment seg_first still holds records >= below */
         plg__seg_name(name, sizeof name, L->path, L->seg_first);
@@ -2108,14 +2376,16 @@ static int plg__drain(plg_log *L) {
             L->cfg.max_inflight > 1 && !plg__leave_page(L))   /* one slot: its page could not go out sooner */
             goto out;
         while (L->pack_done < len) {
-            if (PLG_PAGE_SIZE - L->fill_off < PLG__MIN_FRAG && !plg__next_page(L)) goto out;
-            uint32_t room = PLG_PAGE_SIZE - L->fill_off - PLG__FRAG_HDR;
+            if (PLG_PAGE_SIZE - L->fill_off < plg__min_frag(L->crypt) && !plg__next_page(L)) goto out;
+            uint32_t room = plg__frag_fit(L->crypt, PLG_PAGE_SIZE - L->fill_off);
             uint32_t rem = len - L->pack_done, n = rem < room ? rem : room;
+            PICOLOG_ASSERT(n > 0);
             int type = L->pack_done == 0 ? (n == len ? PLG__FULL : PLG__FIRST) : (n == rem ? PLG__LAST : PLG__MIDDLE);
             unsigned flags = (L->epoch_start && L->pack_done == 0) ? PLG__F_EPOCH_START : 0;
-            L->fill_off += plg__frag_put(plg__slot(L, L->g_fill) + L->fill_off, L->log_id, type, flags, L->epoch,
-                                         (type == PLG__FULL || type == PLG__FIRST) ? len : 0, L->cseq,
-                                         e + 8 + L->pack_done, n);
+            /* aux: FULL/FIRST the record's length; encrypted MIDDLE/LAST where it goes in the record */
+            uint32_t aux = (type == PLG__FULL || type == PLG__FIRST) ? len : L->crypt ? L->pack_done : 0;
+            L->fill_off += plg__frag_seal(plg__slot(L, L->g_fill) + L->fill_off, L->log_id, L->crypt, type, flags,
+                                          L->epoch, aux, L->cseq, e + 8 + L->pack_done, n);
             L->pack_done += n;
             if (!L->oldest_ns) L->oldest_ns = plg_now_ns();
             did = 1;
@@ -2127,7 +2397,7 @@ static int plg__drain(plg_log *L) {
         L->pack_done = 0;
         L->epoch_start = 0;
         tail += 8 + PLG__ALIGN8((uint64_t)len);
-        if (PLG_PAGE_SIZE - L->fill_off < PLG__MIN_FRAG) plg__next_page(L);
+        if (PLG_PAGE_SIZE - L->fill_off < plg__min_frag(L->crypt)) plg__next_page(L);
     }
 out:
     if (tail != L->ctail) { L->ctail = tail; plg__store_rel(&c->tail, tail); }
@@ -2407,6 +2677,9 @@ static int plg__validate(const plg_config *c) {
     if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
     if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
     if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= PLG__MAX_CPUS)) return PLG_EINVAL;
+#ifndef PICOLOG_ENCRYPT
+    if (c->encrypt_key) return PLG_ENOCRYPT;   /* never write plaintext when a key was asked for */
+#endif
     return 0;
 }
 
@@ -2431,6 +2704,9 @@ static void plg__free(plg_log *L) {
     PICOLOG_FREE(L->slot_end);
     PICOLOG_FREE(L->path);
     PICOLOG_FREE(L->quarantine);
+#ifdef PICOLOG_ENCRYPT
+    plg__crypt_free(L->crypt);
+#endif
     pthread_mutex_destroy(&L->pa_mu);
     pthread_cond_destroy(&L->pa_cv);
     pthread_mutex_destroy(&L->op_mu);
@@ -2443,7 +2719,7 @@ static void plg__free(plg_log *L) {
 static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch,
                         uint64_t *stop_g) {
     plg__scan s;
-    int rc = plg__scan_open(&s, L->path, 1);
+    int rc = plg__scan_open(&s, L->path, 1, L->cfg.encrypt_key, NULL);
     if (rc) {
         if (rc != PLG_ENOENT)
             plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
@@ -2452,6 +2728,9 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     }
     L->log_id = s.log_id; L->seg_size = s.seg_size; L->window = s.window; L->D = s.D;
     L->skip_from = s.v1_last + 1;                  /* an older picolog's segments: no page left in flight */
+#ifdef PICOLOG_ENCRYPT
+    if (s.crypt && !(L->crypt = plg__crypt_dup(s.crypt))) { plg__scan_close(&s); return PLG_ENOMEM; }
+#endif
     plg__frag f;
     uint64_t k = s.seg_last;
     while (k > s.seg_first && !plg__scan_first_frag(&s, (k - 1) * s.D, &f)) k--;
@@ -2581,12 +2860,12 @@ static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, u
         uint32_t from = q == g ? off : 0, nz = 0;
         for (uint32_t i = from; i < PLG_PAGE_SIZE && !nz; i++) nz = page[i] != 0;
         plg__frag f;
-        if (!nz || (from == 0 && plg__frag_get(page, PLG_PAGE_SIZE, L->log_id, &f) && f.seq <= last_seq)) continue;
-        for (uint32_t o = from; o + PLG__MIN_FRAG <= PLG_PAGE_SIZE; ) {   /* records in it, damaged ones too */
-            int ok = plg__frag_get(page + o, PLG_PAGE_SIZE - o, L->log_id, &f);
+        if (!nz || (from == 0 && plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, L->crypt, &f) && f.seq <= last_seq)) continue;
+        for (uint32_t o = from; o + plg__min_frag(L->crypt) <= PLG_PAGE_SIZE; ) {   /* records in it, damaged ones too */
+            int ok = plg__frag_read(page + o, PLG_PAGE_SIZE - o, L->log_id, L->crypt, &f);
             if (ok && (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq > last_seq) L->discarded_records++;
             else if (!ok && q == g && o == from) L->discarded_records++;      /* the torn one at the end */
-            o += ok ? (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f.len) : 8u;
+            o += ok ? plg__frag_step(&f) : 8u;
         }
         if (fd < 0) {
             for (int k = 0; k < 1000 && fd < 0; k++) {
@@ -2820,6 +3099,13 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->window = (uint64_t)cfg.max_inflight * cfg.max_write_bytes + PLG_PAGE_SIZE;
         memset(&L->meta, 0, sizeof L->meta);         /* the meta first: it says where seq first_seq is */
         L->meta.base_seg = 1; L->meta.base_seq = cfg.first_seq;
+#ifdef PICOLOG_ENCRYPT
+        if (cfg.encrypt_key) {                       /* the meta holds the key check value */
+            if (!(L->crypt = plg__crypt_new(cfg.encrypt_key, L->log_id))) { rc = PLG_ENOMEM; goto fail; }
+            L->meta.cipher = PLG__CIPHER_V1; L->meta.key_id = L->crypt->key_id;
+            memcpy(L->meta.check, L->crypt->check, sizeof L->meta.check);
+        }
+#endif
         last_seq = cfg.first_seq - 1;
         rc = plg__meta_attach(L, last_seq);
         if (rc) goto fail;
@@ -3112,14 +3398,21 @@ static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
     return d;
 }
 
-PLGDEF int plg_reader_open(plg_reader **out, const char *path) {
+PLGDEF int plg_reader_open(plg_reader **out, const char *path) { return plg_reader_open_key(out, path, NULL); }
+
+static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *key, const plg__crypt *have);
+PLGDEF int plg_reader_open_key(plg_reader **out, const char *path, const uint8_t *key) {
+    return plg__reader_open(out, path, key, NULL);
+}
+
+static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *key, const plg__crypt *have) {
     if (!out || !path) return PLG_EINVAL;
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
     memset(r, 0, sizeof *r);
     r->live_fd = -1;
-    int rc = plg__scan_open(&r->s, path, 0);
+    int rc = plg__scan_open(&r->s, path, 0, key, have);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     plg__pos_save(&r->s, &r->front);
     r->vseq = 0;
@@ -3423,7 +3716,7 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
 static int plg__op_truncate(plg_log *L, uint64_t seq) {
     if (seq >= L->cseq - 1) return 0;                 /* nothing after seq; all of it durable */
     plg_reader *r;
-    int rc = plg_reader_open(&r, L->path);
+    int rc = plg__reader_open(&r, L->path, NULL, L->crypt);   /* the caller's key was for plg_open only */
     if (rc) return rc;
     rc = plg__seek(r, seq + 1, 1);
     uint64_t g = r->s.g; uint32_t off = r->s.off;
@@ -3501,10 +3794,12 @@ PLGDEF int plg_reset(plg_log *L, uint64_t next_seq) {
     return plg__op_call(L, 2, next_seq);
 }
 
-PLGDEF int plg_check(const char *path, plg_check_result *out) {
+PLGDEF int plg_check(const char *path, plg_check_result *out) { return plg_check_key(path, NULL, out); }
+
+PLGDEF int plg_check_key(const char *path, const uint8_t *key, plg_check_result *out) {
     plg__scan s;
     memset(out, 0, sizeof *out);
-    int rc = plg__scan_open(&s, path, 0);
+    int rc = plg__scan_open(&s, path, 0, key, NULL);
     if (!rc) {
         plg_record rec;
         while ((rc = plg__scan_next(&s, &rec)) == 1) {}
@@ -3678,9 +3973,9 @@ public:
     reader(const reader &) = delete;
     reader &operator=(const reader &) = delete;
     ~reader() { close(); }
-    static result<reader> open(const char *path) {
+    static result<reader> open(const char *path, const uint8_t *key = nullptr) {   /* key: an encrypted log's */
         plg_reader *h = nullptr;
-        int rc = plg_reader_open(&h, path);
+        int rc = plg_reader_open_key(&h, path, key);
         if (rc) return result<reader>::failure(rc);
         reader r; r.h_ = h;
         return result<reader>(std::move(r));

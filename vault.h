@@ -278,6 +278,14 @@ VAULTDEF int  vault_aes256_cbc_encrypt(const uint8_t key[32], const uint8_t iv[1
 VAULTDEF int  vault_aes256_cbc_decrypt(const uint8_t key[32], const uint8_t iv[16], const void *in, size_t len, uint8_t *out, size_t *out_len);
 VAULTDEF void vault_aes256_encrypt_block(const uint8_t key[32], const uint8_t in[16], uint8_t out[16]);
 VAULTDEF void vault_aes256_decrypt_block(const uint8_t key[32], const uint8_t in[16], uint8_t out[16]);
+/* The same under a key expanded once (many small messages under one key:
+ * picolog's sealed fragments). Same results as the calls above; wipe the
+ * context with vault_wipe when done. */
+typedef struct vault_aes256_ctx { uint8_t rk[240]; } vault_aes256_ctx;
+VAULTDEF void vault_aes256_init(vault_aes256_ctx *c, const uint8_t key[32]);
+VAULTDEF void vault_aes256_ctx_encrypt_block(const vault_aes256_ctx *c, const uint8_t in[16], uint8_t out[16]);
+VAULTDEF int  vault_aes256_ctx_cbc_encrypt(const vault_aes256_ctx *c, const uint8_t iv[16], const void *in, size_t len, uint8_t *out, size_t *out_len);
+VAULTDEF int  vault_aes256_ctx_cbc_decrypt(const vault_aes256_ctx *c, const uint8_t iv[16], const void *in, size_t len, uint8_t *out, size_t *out_len);
 VAULTDEF int  vault_ct_equal(const void *a, const void *b, size_t n);            /* 1 if equal; time depends on n only */
 VAULTDEF void vault_wipe(void *p, size_t n);                                     /* a store the compiler cannot drop */
 VAULTDEF int  vault_random(void *buf, size_t n);                                 /* getrandom; 0 or VAULT_ERANDOM */
@@ -1155,6 +1163,41 @@ VAULTDEF void vault_aes256_decrypt_block(const uint8_t key[32], const uint8_t in
     vault__aes_expand(&ks, key);
     vault__cbc_dec_blocks(&ks, iv, in, out, 1);
     vault_wipe(&ks, sizeof ks); vault_wipe(iv, sizeof iv);
+}
+
+/* The expanded-key forms: vault_aes256_ctx has vault__aes_key's layout. */
+static const vault__aes_key *vault__ctx_ks(const vault_aes256_ctx *c) { return (const vault__aes_key *)(const void *)c; }
+
+VAULTDEF void vault_aes256_init(vault_aes256_ctx *c, const uint8_t key[32]) {
+    vault__aes_key ks;
+    vault__aes_expand(&ks, key);
+    memcpy(c->rk, ks.rk, sizeof c->rk);
+    vault_wipe(&ks, sizeof ks);
+}
+
+VAULTDEF void vault_aes256_ctx_encrypt_block(const vault_aes256_ctx *c, const uint8_t in[16], uint8_t out[16]) {
+    uint8_t iv[16];
+    memset(iv, 0, sizeof iv);
+    vault__cbc_enc_blocks(vault__ctx_ks(c), iv, in, out, 1);
+    vault_wipe(iv, sizeof iv);
+}
+
+VAULTDEF int vault_aes256_ctx_cbc_encrypt(const vault_aes256_ctx *c, const uint8_t iv[16], const void *in, size_t len, uint8_t *out, size_t *out_len) {
+    if (!c || !iv || !out || (!in && len)) return VAULT_EINVAL;
+    if (len > (size_t)-1 - 32) return VAULT_ETOOBIG;
+    vault__cbc_encrypt(vault__ctx_ks(c), iv, (const uint8_t *)in, len, out);
+    if (out_len) *out_len = VAULT_CBC_OUT_LEN(len);
+    return 0;
+}
+
+VAULTDEF int vault_aes256_ctx_cbc_decrypt(const vault_aes256_ctx *c, const uint8_t iv[16], const void *in, size_t len, uint8_t *out, size_t *out_len) {
+    long n;
+    if (!c || !iv || !in || !out) return VAULT_EINVAL;
+    if (len == 0 || len % 16) return VAULT_EPAD;
+    n = vault__cbc_decrypt(vault__ctx_ks(c), iv, (const uint8_t *)in, len, out);
+    if (n < 0) { if (out_len) *out_len = 0; return (int)n; }
+    if (out_len) *out_len = (size_t)n;
+    return 0;
 }
 
 /* >>b64 ------------------------------------------------------------------ */

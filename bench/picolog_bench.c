@@ -5,7 +5,7 @@
  *                 [--flush-ns NS] [--poll-ns NS] [--max-write BYTES]
  *                 [--inflight N] [--sync auto|dsync|fdatasync|none]
  *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--release]
- *                 [--observe poll|wait|notify] [--label NAME]
+ *                 [--observe poll|wait|notify] [--label NAME] [--encrypt]
  *
  * Defaults are the original's scenario: 100-byte records, a 4 KiB ring, 1 ms
  * flush interval, 10 us poll interval, 3 s, and the library's default sync
@@ -46,11 +46,17 @@
  *                       futex) or in poll() on plg_notify_fd (notify).
  *   disk bytes          sectors written to the log's block device during the
  *                       run (/proc/diskstats; other processes' I/O included)
- *                       per durable payload byte. */
+ *                       per durable payload byte.
+ *   --encrypt           the log is encrypted (PICOLOG_ENCRYPT, a fixed test key;
+ *                       docs/encryption.md): the writer thread seals each
+ *                       fragment; the name gets "-enc". */
 #define _GNU_SOURCE 1
 #include <stdint.h>
 void bench_trace(int ev, uint64_t seq);
 #define PICOLOG_TRACE(ev, seq) bench_trace((ev), (seq))
+#define VAULT_IMPLEMENTATION
+#include "vault.h"
+#define PICOLOG_ENCRYPT
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "bench.h"
@@ -139,10 +145,12 @@ static void *observer_main(void *arg) {
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
-                    "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--observe poll|wait|notify]\n"
+                    "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--observe poll|wait|notify] [--encrypt]\n"
                     "         [--label NAME]\n");
     exit(2);
 }
+
+static const uint8_t bench_key[32] = { 'p', 'i', 'c', 'o', 'l', 'o', 'g', ' ', 'b', 'e', 'n', 'c', 'h' };
 
 int main(int argc, char **argv) {
     const char *dir = getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "build/bench-data";
@@ -175,6 +183,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--release")) release = 1;
         else if (!strcmp(argv[i], "--dense")) cfg.flags |= PLG_PACK_DENSE;   /* format 1's packing, to compare */
         else if (!strcmp(argv[i], "--sync-in-flight")) cfg.flags |= PLG_SYNC_IN_FLIGHT;   /* fdatasync through io_uring */
+        else if (!strcmp(argv[i], "--encrypt")) cfg.encrypt_key = bench_key;   /* sealed fragments */
         else if ((v = bench_opt(argc, argv, &i, "--observe")))
             observe = !strcmp(v, "poll") ? 0 : !strcmp(v, "wait") ? 1 : !strcmp(v, "notify") ? 2 : -1;
         else usage();
@@ -190,6 +199,7 @@ int main(int argc, char **argv) {
     if (label) snprintf(cfgname, sizeof cfgname, "%s", label);
     else if (rate > 0) snprintf(cfgname, sizeof cfgname, "paced-%.0f", rate);
     else snprintf(cfgname, sizeof cfgname, "burst");
+    if (cfg.encrypt_key && !label) strncat(cfgname, "-enc", sizeof cfgname - strlen(cfgname) - 1);
 
     uint64_t rss_start = bench_status_kb("VmRSS");
     bench_timer_calibrate();

@@ -36,6 +36,16 @@ if [ -n "$hdrs" ]; then
     try "picolog.h PICOLOG_STATIC" gcc -std=c11 -Wall -Wextra -Werror -Wno-unused-function $uring -I. -c "$tmp/static.c" -o /dev/null
     printf '#define PICOLOG_IMPLEMENTATION\n#define PICOLOG_NO_URING\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/nouring.c"
     try "picolog.h PICOLOG_NO_URING" gcc -std=c11 -Wall -Wextra -Werror -I. -c "$tmp/nouring.c" -o /dev/null
+    # PICOLOG_ENCRYPT: picolog.h seals fragments with vault.h's crypto
+    printf '#define VAULT_IMPLEMENTATION\n#include "vault.h"\n#define PICOLOG_ENCRYPT\n#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/encrypt.c"; cp "$tmp/encrypt.c" "$tmp/encrypt.cpp"
+    printf '#define PICOLOG_ENCRYPT\n#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/encrypt_only.c"
+    for cc in gcc clang; do
+      command -v $cc >/dev/null || continue
+      cxx=g++; [ $cc = clang ] && cxx=clang++
+      try "picolog.h PICOLOG_ENCRYPT $cc c11" $cc -std=c11 -Wall -Wextra -Werror -Wshadow $uring -I. -c "$tmp/encrypt.c" -o /dev/null
+      try "picolog.h PICOLOG_ENCRYPT (vault.h declarations only) $cc c11" $cc -std=c11 -Wall -Wextra -Werror -Wshadow $uring -I. -c "$tmp/encrypt_only.c" -o /dev/null
+      command -v $cxx >/dev/null && try "picolog.h PICOLOG_ENCRYPT $cxx c++17" $cxx -std=c++17 -Wall -Wextra -Werror $uring -I. -c "$tmp/encrypt.cpp" -o /dev/null
+    done
     printf '#include <stdlib.h>\nstatic void *my_malloc(size_t n){return malloc(n);}\nstatic void *my_realloc(void *p,size_t n){return realloc(p,n);}\nstatic void my_free(void *p){free(p);}\n#define PICOLOG_MALLOC(n) my_malloc(n)\n#define PICOLOG_REALLOC(p,n) my_realloc(p,n)\n#define PICOLOG_FREE(p) my_free(p)\n#define PICOLOG_ASSERT(x) ((void)(x))\n#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\nint main(void){return 0;}\n' > "$tmp/alloc.c"
     try "picolog.h allocator overrides, after <stdlib.h>, gnu11" gcc -std=gnu11 -Wall -Wextra -Werror $uring -I. -c "$tmp/alloc.c" -o /dev/null
     printf '#define PICOLOG_MALLOC(n) malloc(n)\n#define PICOLOG_IMPLEMENTATION\n#include "picolog.h"\n' > "$tmp/half.c"

@@ -11,9 +11,13 @@
  *   plg_dump --verify LOGDIR             read every record (CRC checked), progress on a terminal
  *   plg_dump --follow [--from SEQ] LOGDIR   print records as they become durable, like tail -f
  *   plg_dump --fix [--yes] LOGDIR        cut a torn tail, after asking, keeping a copy
+ *   plg_dump --key-file F ...            an encrypted log: F holds its 32-byte data key
  *
  * Exit status: 0 ok (a torn tail is normal after a crash), 1 damage found,
  * 2 usage or I/O error. The manual page is docs/man/plg_dump.1. */
+#define VAULT_IMPLEMENTATION
+#include "vault.h"
+#define PICOLOG_ENCRYPT                  /* reads encrypted logs too, given --key-file */
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "tool.h"
@@ -63,6 +67,10 @@ static const char *usage_text =
     "                       Refuses damage at or below the durable mark (corruption,\n"
     "                       exit 1): that is never cut. Run it with no writer open\n"
     "  -y, --yes            --fix without asking (needed when stdin is no terminal)\n"
+    "  -k, --key-file F     the log is encrypted: F holds its data key, 32 raw bytes\n"
+    "                       or 64 hex digits (a newline after them is fine). Without\n"
+    "                       it an encrypted log is reported as such (exit 2), never\n"
+    "                       as damage; a wrong key is reported as a wrong key\n"
     "  -h, --help           this text\n"
     "  -V, --version        the picolog version\n"
     "\n"
@@ -83,6 +91,38 @@ static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\nTry 'plg_dump --help'.\n");
     return TOOL_USAGE_OR_IO;
+}
+
+/* --key-file: the data key of an encrypted log, or NULL. */
+static const uint8_t *dump_key;
+static uint8_t dump_key_buf[32];
+
+static int hexval(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* 32 raw bytes, or 64 hex digits and optional trailing whitespace. */
+static int load_key(const char *path) {
+    uint8_t buf[200];
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "plg_dump: --key-file %s: %s\n", path, strerror(errno)); return -1; }
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    int ok = 0;
+    if (n == 32) { memcpy(dump_key_buf, buf, 32); ok = 1; }
+    else {
+        while (n > 64 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t')) n--;
+        ok = n == 64;
+        for (size_t i = 0; ok && i < 32; i++) {
+            int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
+            if (hi < 0 || lo < 0) ok = 0;
+            else dump_key_buf[i] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+    vault_wipe(buf, sizeof buf);
+    if (!ok) { fprintf(stderr, "plg_dump: --key-file %s: not 32 raw bytes nor 64 hex digits\n", path); return -1; }
+    dump_key = dump_key_buf;
+    return 0;
 }
 
 /* ECORRUPT is damage; EFORMAT is a segment that is not (or no longer) a
@@ -150,7 +190,7 @@ static void print_stats(const stats *st, const char *dir, int json) {
 
 static int summary(const char *dir, int json) {
     plg_check_result cr;
-    int rc = plg_check(dir, &cr);
+    int rc = plg_check_key(dir, dump_key, &cr);
     if (json) {
         const char *status = rc == 0 ? (cr.torn_tail ? "torn_tail" : "clean") : exit_for(rc) == TOOL_DAMAGE ? "corrupt" : "error";
         printf("{\"type\":\"summary\",\"log\":");
@@ -169,6 +209,7 @@ static int summary(const char *dir, int json) {
     }
     if (rc && exit_for(rc) != TOOL_DAMAGE) {
         fprintf(stderr, "plg_dump: %s: %s%s%s\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
+        if (rc == PLG_ENEEDKEY) fprintf(stderr, "plg_dump: the log is encrypted: give its key with --key-file FILE\n");
         return TOOL_USAGE_OR_IO;
     }
     printf("log        %s\n", dir);
@@ -269,12 +310,12 @@ static int follow(const char *dir, unsigned long long from, unsigned long long t
     sigaction(SIGTERM, &sa, NULL);
     plg_reader *r = NULL;
     unsigned long long last = 0, n = 0;
-    int done = 0, rc = plg_reader_open(&r, dir);
+    int done = 0, rc = plg_reader_open_key(&r, dir, dump_key);
     if (rc == 0 && from > 1 && (rc = plg_reader_seek(r, from)) == PLG_ENOENT) {
         /* --from is beyond the end (or below the oldest kept record): read
          * from the start and skip what is below it */
         plg_reader_close(r); r = NULL;
-        rc = plg_reader_open(&r, dir);
+        rc = plg_reader_open_key(&r, dir, dump_key);
     }
     while (rc == 0 && !stop_flag && !done) {
         rc = plg_reader_wait(r, FOLLOW_WAIT_NS);
@@ -376,7 +417,7 @@ static void fix_quiet(void *user, int code, const char *msg) {
 
 static int fix(const char *dir, int yes) {
     plg_check_result cr;
-    int rc = plg_check(dir, &cr);
+    int rc = plg_check_key(dir, dump_key, &cr);
     if (rc) {
         if (exit_for(rc) != TOOL_DAMAGE) {
             fprintf(stderr, "plg_dump: %s: %s%s%s\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
@@ -448,6 +489,7 @@ static int fix(const char *dir, int yes) {
     memset(&c, 0, sizeof c);
     c.path = dir;
     c.log_fn = fix_quiet;
+    c.encrypt_key = dump_key;
     plg_log *log;
     rc = plg_open(&log, &c);   /* recovery cuts the tail, and refuses damage below the durable mark */
     if (rc) {
@@ -461,7 +503,7 @@ static int fix(const char *dir, int yes) {
     if (st.quarantine) printf("quarantine %s (picolog's own copy)\n", st.quarantine);
     rc = plg_close(log);
     if (rc) { fprintf(stderr, "plg_dump: %s: closing: %s\n", dir, plg_strerror(rc)); return TOOL_USAGE_OR_IO; }
-    rc = plg_check(dir, &cr);
+    rc = plg_check_key(dir, dump_key, &cr);
     if (rc || cr.torn_tail) {
         fprintf(stderr, "plg_dump: %s: still not clean after the cut: %s\n", dir, rc ? plg_strerror(rc) : "torn tail");
         return rc ? exit_for(rc) : TOOL_USAGE_OR_IO;
@@ -480,12 +522,12 @@ int main(int argc, char **argv) {
         {"hex", required_argument, 0, 'x'}, {"stats", no_argument, 0, 'S'},
         {"json", no_argument, 0, 'j'}, {"verify", no_argument, 0, 'c'},
         {"follow", no_argument, 0, 'F'},
-        {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'},
+        {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'}, {"key-file", required_argument, 0, 'k'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int records = 0, want_stats = 0, json = 0, verify = 0, want_follow = 0, want_fix = 0, yes = 0, opt;
     unsigned long long from = 1, to = UINT64_MAX, limit = UINT64_MAX, hex = 16;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":rf:s:t:n:x:SjcFyhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":rf:s:t:n:x:SjcFyk:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': records = 1; break;
         case 'f': case 's':
@@ -506,6 +548,7 @@ int main(int argc, char **argv) {
         case 'F': want_follow = 1; break;
         case OPT_FIX: want_fix = 1; break;
         case 'y': yes = 1; break;
+        case 'k': if (load_key(optarg)) return TOOL_USAGE_OR_IO; break;
         case 'h': fputs(usage_text, stdout); return TOOL_OK;
         case 'V': printf("plg_dump (picolog) %s\n", PICOLOG_VERSION_STRING); return TOOL_OK;
         case ':': return usage_error("option needs a value: %s", argv[optind - 1]);
@@ -526,7 +569,7 @@ int main(int argc, char **argv) {
 
     if (records || want_stats || verify) {
         plg_reader *r;
-        int rc = plg_reader_open(&r, dir);
+        int rc = plg_reader_open_key(&r, dir, dump_key);
         if (rc) {
             fprintf(stderr, "plg_dump: %s: %s\n", dir, plg_strerror(rc));
             if (json) summary(dir, 1);
