@@ -258,6 +258,17 @@ typedef struct pp_config {
      * modifies (pp_add journals the order's ts_ns). NULL: CLOCK_REALTIME. */
     uint64_t (*clock_ns)(void *user);
     void    *clock_user;
+    /* Format 2: where history goes instead of being deleted. NULL or "":
+     * compaction deletes the journal segments no book needs and rotation
+     * the snapshots past keep_snapshots (as before). Set: they are moved to
+     * <archive_dir>/journal/ and <archive_dir>/books/<name>/ (renamed on
+     * one filesystem, else copied, fsynced and renamed there before the
+     * original goes), pp_journal_open reads the archived segments before
+     * the live ones, and pp_book_retire moves a retired book's files there.
+     * Not the data directory nor inside it. The per-instrument layout
+     * (PP_LEGACY_LAYOUT, a 0.2.0 store, strict mode) has no archive:
+     * pp_open returns PP_ENOTSUP when it is set. */
+    const char *archive_dir;
 } pp_config;
 
 typedef struct pp_order {
@@ -881,6 +892,63 @@ static int pp__list_numbered(const char *dir, const char *suffix, int clean_tmp,
     return 0;
 }
 
+/* >>archive: history moved out of the store instead of deleted
+ * (pp_config.archive_dir). A copy of src into tmp, made durable. */
+static int pp__copy_durable(const char *src, const char *tmp) {
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return pp__from_errno(errno);
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = out < 0 ? pp__from_errno(errno) : 0;
+    static __thread uint8_t buf[64 << 10];
+    uint64_t off = 0;
+    while (!rc) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { rc = pp__from_errno(errno); break; }
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n && !rc;) {
+            errno = 0;
+            int64_t w = pp__sys_pwrite(out, buf + done, (size_t)(n - done), off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) rc = errno ? pp__from_errno(errno) : PP_ENOSPC;
+            else { done += (ssize_t)w; off += (uint64_t)w; }
+        }
+    }
+    if (!rc) rc = pp__fdatasync(out);
+    close(in);
+    if (out >= 0) close(out);
+    return rc;
+}
+
+/* Move dir/name into the directory adir (made if missing), durably. On one
+ * filesystem a rename; else (EXDEV) a copy into adir/name.tmp, fdatasynced
+ * and renamed to adir/name, then the original removed. adir is fsynced
+ * before dir in both cases, so a crash at any point leaves the file whole
+ * in one place at least: the original, or the archive's copy, or both (a
+ * crash between the copy and the removal: the original is still the one
+ * the store uses, and its next move replaces the copy). A partial copy is
+ * only ever a *.tmp, which no reader lists. */
+static int pp__archive_file(const char *dir, const char *name, const char *adir) {
+    char src[4096], dst[4096], tmp[4096];
+    if ((size_t)snprintf(src, sizeof src, "%s/%s", dir, name) >= sizeof src ||
+        (size_t)snprintf(dst, sizeof dst, "%s/%s", adir, name) >= sizeof dst ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp", adir, name) >= sizeof tmp) return PP_EINVAL;
+    int rc = pp__mkdir_p(adir);
+    if (rc) return rc;
+    if (pp__sys_rename(src, dst) == 0) {
+        rc = pp__fsync_dir(adir);
+        return rc ? rc : pp__fsync_dir(dir);
+    }
+    if (errno != EXDEV) return pp__from_errno(errno);
+    rc = pp__copy_durable(src, tmp);
+    if (!rc && pp__sys_rename(tmp, dst) != 0) rc = pp__from_errno(errno);
+    if (!rc) rc = pp__fsync_dir(adir);
+    if (!rc && pp__sys_unlink(src) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    if (!rc) rc = pp__fsync_dir(dir);
+    if (rc) (void)unlink(tmp);          /* a partial copy, if any: never read, tidied */
+    return rc;
+}
+
 static void pp__numbered(char *out, size_t cap, const char *dir, uint64_t n, const char *suffix) {
     snprintf(out, cap, "%s/%020llu%s", dir, (unsigned long long)n, suffix);
 }
@@ -1238,6 +1306,10 @@ struct pp_store {
     pthread_cond_t dur_cv;       /* CLOCK_MONOTONIC */
     /* PP_OPEN_QUARANTINE: the instruments pp_open set aside (written by pp_open only) */
     pp_quarantine_info *quar; size_t nquar;
+    char *adir;                  /* pp_config.archive_dir (format 2), or NULL: history is deleted */
+    /* pp_book_retire: the retired instruments (retired.ppr), open_mu */
+    uint32_t *ret_iid; char **ret_name; size_t nret;
+    pp_book **gone; size_t ngone;   /* open_mu: books retired by this store, freed at close (handles stay valid memory) */
 };
 
 static void pp__dur_notify(pp_store *S) {
@@ -1563,6 +1635,7 @@ typedef struct pp__sj {
     pthread_mutex_t mu;            /* segment creation and retirement */
     pthread_mutex_t sync_mu;       /* one sync round at a time */
     char *dir;
+    char *archive;                 /* NULL, or where compaction moves segments (<archive_dir>/journal) */
     uint64_t durable;              /* atomic: every frame below this position is durable */
     uint64_t scan;                 /* sync_mu: the published prefix ends here */
     uint64_t hold;                 /* atomic: lowest position an in-process reader still reads */
@@ -1940,6 +2013,7 @@ PP__SJFN void pp__sj_free(pp__sj *j) {
     while (j->dead) { pp__sjseg *g = j->dead; j->dead = g->dead; pp__sj_seg_free(g); }
     pthread_mutex_destroy(&j->mu); pthread_mutex_destroy(&j->sync_mu);
     PINNACLE_PERSIST_FREE(j->dir);
+    PINNACLE_PERSIST_FREE(j->archive);
     PINNACLE_PERSIST_FREE(j);
 }
 
@@ -2131,7 +2205,9 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
 
 /* Compaction: remove the segment files wholly below pos, oldest first, each
  * removal durable before the next (a crash leaves a suffix). Only segments
- * that are retired (sealed on disk, unmapped) go. */
+ * that are retired (sealed on disk, unmapped) go. With an archive they are
+ * moved there instead (pp__archive_file: durable, never half a file), so
+ * the archive plus the live directory always hold every segment. */
 PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
     int rc = 0;
     char path[4096];
@@ -2142,8 +2218,12 @@ PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
         pp__sjseg *g = j->win[i % PP__SJ_WIN];
         if ((g && g->index <= i) || (i + 1) * j->data_bytes > pp__load_acq(&j->durable)) break;
         pp__numbered(path, sizeof path, j->dir, i, ".ppj");
-        if (pp__sys_unlink(path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
-        if ((rc = pp__fsync_dir(j->dir)) != 0) break;
+        if (j->archive) {
+            if ((rc = pp__archive_file(j->dir, path + strlen(j->dir) + 1, j->archive)) != 0) break;
+        } else {
+            if (pp__sys_unlink(path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
+            if ((rc = pp__fsync_dir(j->dir)) != 0) break;
+        }
         j->first_index = i + 1;
         pp__add_rlx(&j->st_dropped, 1);
     }
@@ -2354,18 +2434,36 @@ static int pp__read_file(const char *path, uint8_t **out, size_t *len) {
     return 0;
 }
 
-/* Delete snapshots beyond keep_snapshots (oldest first) and record the range. */
+/* <archive_dir>/books/<name>/<sub> of a format-2 book, or NULL (no
+ * archive, or no memory: the caller tells them apart by S->adir). */
+static char *pp__book_archive(const pp_book *b, const char *sub) {
+    if (!b->s->adir) return NULL;
+    char p[4096];
+    if ((size_t)snprintf(p, sizeof p, "%s/books/%s/%s", b->s->adir, b->name, sub) >= sizeof p) return NULL;
+    return pp__strdup(p);
+}
+
+/* Delete snapshots beyond keep_snapshots (oldest first) and record the
+ * range. Format 2 with an archive_dir: moved there instead. */
 static int pp__snap_rotate(pp_book *b) {
     uint64_t *v; size_t n;
     int rc = pp__list_numbered(b->sdir, ".pps", 0, &v, &n);
     if (rc) return rc;
     size_t keep = b->s->cfg.keep_snapshots, del = n > keep ? n - keep : 0;
+    char *adir = b->iid ? pp__book_archive(b, "snapshots") : NULL;   /* NULL: deleted */
+    if (b->iid && b->s->adir && !adir) del = 0;
     for (size_t i = 0; i < del; i++) {
         char p[4096];
         pp__numbered(p, sizeof p, b->sdir, v[i], ".pps");
-        pp__sys_unlink(p);
+        if (adir) {
+            /* archived: a snapshot that cannot move stays (and counts) */
+            if ((rc = pp__archive_file(b->sdir, p + strlen(b->sdir) + 1, adir)) != 0) { del = i; break; }
+        } else {
+            pp__sys_unlink(p);
+        }
     }
-    if (del) rc = pp__fsync_dir(b->sdir);
+    PINNACLE_PERSIST_FREE(adir);
+    if (del && !rc) rc = pp__fsync_dir(b->sdir);
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
     if (b->iid) {
@@ -2779,11 +2877,15 @@ static int pp__md_rotate(pp_book *b) {
     int rc = pp__list_numbered(b->mdir, ".ppm", 0, &v, &n);
     if (rc) return rc;
     uint64_t oldest = pp__load_acq(&b->snap_oldest);
-    for (size_t i = 0; i + 1 < n && v[i] < oldest; i++) {
+    char *adir = b->iid ? pp__book_archive(b, "md") : NULL;   /* NULL: deleted */
+    if (b->iid && b->s->adir && !adir) n = 0;
+    for (size_t i = 0; i + 1 < n && v[i] < oldest && !rc; i++) {
         char p[4096];
         pp__numbered(p, sizeof p, b->mdir, v[i], ".ppm");
-        pp__sys_unlink(p); del++;
+        if (adir) rc = pp__archive_file(b->mdir, p + strlen(b->mdir) + 1, adir);
+        else { pp__sys_unlink(p); del++; }
     }
+    PINNACLE_PERSIST_FREE(adir);
     if (del) rc = pp__fsync_dir(b->mdir);
     PINNACLE_PERSIST_FREE(v);
     return rc;
@@ -3701,6 +3803,11 @@ static void pp__store_free(pp_store *S) {
     pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv); pthread_cond_destroy(&S->jr_cv);
     PINNACLE_PERSIST_FREE(S->books);
     PINNACLE_PERSIST_FREE(S->quar);
+    for (size_t i = 0; i < S->nret; i++) PINNACLE_PERSIST_FREE(S->ret_name[i]);
+    PINNACLE_PERSIST_FREE(S->ret_iid); PINNACLE_PERSIST_FREE(S->ret_name);
+    for (size_t i = 0; i < S->ngone; i++) pp__book_free(S->gone[i]);
+    PINNACLE_PERSIST_FREE(S->gone);
+    PINNACLE_PERSIST_FREE(S->adir);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
@@ -4173,6 +4280,7 @@ static int pp__store2_open(pp_store *S) {
         else if (w.torn) PP__MSG(S, 0, "store journal: %s in %s at offset %llu; discarded", w.detail, w.file, (unsigned long long)w.offset);
     }
     PINNACLE_PERSIST_FREE(jd);
+    if (!rc && S->adir && !(S->sj->archive = pp__join(S->adir, "journal"))) rc = PP_ENOMEM;
     if (!rc) {
         const char *dup;
         rc = pp__names_unique(S, &dup);
@@ -4364,6 +4472,19 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     if (!S->dir) { pp__store_free(S); return PP_ENOMEM; }
     memcpy(S->dir, cfg.data_dir, dl); S->dir[dl] = 0;
     S->cfg.data_dir = S->dir;
+    if (cfg.archive_dir && cfg.archive_dir[0]) {
+        size_t al = strlen(cfg.archive_dir);
+        while (al > 1 && cfg.archive_dir[al - 1] == '/') al--;
+        S->adir = (char *)PINNACLE_PERSIST_MALLOC(al + 1);
+        if (!S->adir) { pp__store_free(S); return PP_ENOMEM; }
+        memcpy(S->adir, cfg.archive_dir, al); S->adir[al] = 0;
+        if (strcmp(S->adir, S->dir) == 0) {
+            PP__MSG(S, PP_ECONFIG, "archive_dir must not be the data directory");
+            pp__store_free(S);
+            return PP_ECONFIG;
+        }
+    }
+    S->cfg.archive_dir = S->adir;
     rc = pp__mkdir_p(S->dir);
     char *lk = rc ? NULL : pp__join(S->dir, "LOCK");
     if (!rc && !lk) rc = PP_ENOMEM;
@@ -4383,6 +4504,10 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     /* format 2 (one store journal): the STORE file says so, or a new store asks for it */
     int store2 = 0;
     if (!rc) rc = pp__store_layout(S, &store2);
+    if (!rc && !store2 && S->adir) {
+        rc = PP_ENOTSUP;
+        PP__MSG(S, rc, "%s: archive_dir needs the store journal (format 2); this store has the per-instrument layout", S->dir);
+    }
     if (!rc && store2) rc = pp__store2_open(S);
     /* recover every instrument found under data_dir (per-instrument layout) */
     DIR *d = rc || store2 ? NULL : opendir(S->dir);
@@ -4927,6 +5052,24 @@ static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
     return pp__jr_add(j, &v);
 }
 
+/* The archived segments first (archive_dir): every frame they hold, in
+ * order; *live_from is then where the live journal takes over (the end of
+ * the last archived segment: a segment in both places after a crash in the
+ * middle of a move is read once), 0 when nothing is archived. */
+static int pp__jr_archive(pp_store *S, pp_journal *j, pp__sjwhere *w, uint64_t *live_from) {
+    *live_from = 0;
+    if (!S->sj->archive) return 0;
+    pp__sj *a = NULL;
+    int rc = pp__sj_open(&a, S->sj->archive, S->sj->data_bytes, 1, 0, pp__jr_frame, j, w);
+    if (!rc && a->data_bytes != S->sj->data_bytes) {
+        rc = PP_ECORRUPT;
+        snprintf(w->detail, sizeof w->detail, "archived segments of another size");
+    }
+    if (!rc && a->tail > a->data_bytes) *live_from = a->tail;   /* tail: (last archived index + 1) * data_bytes */
+    if (a) pp__sj_free(a);
+    return rc;
+}
+
 PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_journal **out) {
     if (!S || !name || !out) return PP_EINVAL;
     *out = NULL;
@@ -4943,17 +5086,27 @@ PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_j
     j->iid = b->iid; j->from = from_seq; j->to = pp_durable(b);
     pp__sj *sj = NULL;
     pp__sjwhere w;
+    uint64_t from_pos = 0;
+    memset(&w, 0, sizeof w);
     pthread_mutex_lock(&S->open_mu);      /* no segment file is removed while they are read */
     while (S->jr_hold) pthread_cond_wait(&S->jr_cv, &S->open_mu);
     S->jreaders++;
     pthread_mutex_unlock(&S->open_mu);
-    rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, 0, pp__jr_frame, j, &w);
+    rc = pp__jr_archive(S, j, &w, &from_pos);
+    if (!rc) rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, from_pos, pp__jr_frame, j, &w);
+    if (!rc && from_pos && sj->first_index * sj->data_bytes > from_pos) {
+        rc = PP_ECORRUPT;                /* segments missing between the archive and the live journal */
+        snprintf(w.detail, sizeof w.detail, "segments %llu..%llu are in neither the archive nor the journal",
+                 (unsigned long long)(from_pos / sj->data_bytes), (unsigned long long)(sj->first_index - 1));
+        pp__strlcpy(w.file, S->sj->archive, sizeof w.file);
+    }
     pthread_mutex_lock(&S->open_mu);
     if (--S->jreaders == 0) pthread_cond_broadcast(&S->jr_cv);
     pthread_mutex_unlock(&S->open_mu);
     if (sj) pp__sj_free(sj);
     if (rc) {
-        PP__MSG(S, rc, "%s: journal reader: %s%s%s", name, pp_strerror(rc), w.file[0] ? ": " : "", w.file);
+        PP__MSG(S, rc, "%s: journal reader: %s%s%s%s%s", name, pp_strerror(rc), w.file[0] ? ": " : "", w.file,
+                w.detail[0] ? ": " : "", w.detail);
         pp_journal_close(j);
         return rc;
     }
