@@ -178,7 +178,9 @@ PPDEF int      pp_open_errno(void);
     X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)") \
     X(PP_ETIMEDOUT, -30221, "timed out before the event became durable (pp_wait)") \
     X(PP_ETOOBIG,   -30222, "the batch already holds PP_BATCH_MAX events: this one was not added") \
-    X(PP_ENOTSUP,   -30223, "not supported by this store's layout or mode (atomic batches: format 2 only)")
+    X(PP_ENOTSUP,   -30223, "not supported by this store's layout or mode (atomic batches: format 2 only)") \
+    X(PP_ERETIRED,  -30224, "the instrument was retired (pp_book_retire): not recovered, not created again") \
+    X(PP_EBUSY,     -30225, "the book is in use (a batch is open on it): not retired")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -313,6 +315,23 @@ PPDEF int      pp_open(pp_store **out, const pp_config *cfg);
 PPDEF int      pp_close(pp_store *s);                       /* 0: everything journaled is durable */
 PPDEF int      pp_book_open(pp_store *s, const char *instrument, pp_book **out);
 PPDEF int      pp_books(pp_store *s, int (*visit)(const char *instrument, pp_book *b, void *ctx), void *ctx);
+/* An expired instrument leaves the store (format 2; the per-instrument
+ * layout: PP_ENOTSUP). The caller has stopped feeding the book (no call on
+ * it in flight, none after); an open batch is PP_EBUSY. The book's journal
+ * is made durable, then the retirement is recorded durably (retired.ppr,
+ * replaced atomically: the commit point): a crash before it leaves the book
+ * as it was, after it the book is gone. From then on pp_open does not
+ * recover it, pp_book_open of its name is PP_ERETIRED (a name is never
+ * reused: its archived history keeps it), the book's handle refuses events
+ * with PP_ERETIRED (its memory stays valid until pp_close), pp_books no
+ * longer lists it, and its journal frames pin nothing: compaction moves
+ * them on. Its snapshots and market-data files go to
+ * <archive_dir>/books/<name>/ (deleted without an archive); a crash in the
+ * middle of that is finished by the next pp_open, or by calling
+ * pp_book_retire again (a retired name: 0). pp_journal_open of a retired
+ * name still reads its history (archive and live journal). PP_ENOENT: no
+ * such instrument. */
+PPDEF int      pp_book_retire(pp_store *s, const char *instrument);
 PPDEF int      pp_valid_name(const char *instrument);       /* 0 or PP_ENAME */
 
 PPDEF int      pp_add(pp_book *b, const pp_order *o);
@@ -2495,6 +2514,7 @@ static int pp__snapshot(pp_book *b) {
     int rc = pp__load_acq(&b->err);
     if (rc) return rc;
     pthread_mutex_lock(&b->snap_mu);
+    if ((rc = pp__load_acq(&b->err)) != 0) { pthread_mutex_unlock(&b->snap_mu); return rc; }   /* retired meanwhile */
     if ((rc = pp__book_dirs(b)) != 0) {
         pthread_mutex_unlock(&b->snap_mu);
         PP__MSG(b->s, rc, "%s: cannot make the book's snapshot directory: %s", b->name, pp_strerror(rc));
@@ -4013,6 +4033,127 @@ static void pp__book_jseg_drop(pp_book *b, uint64_t first_index) {
     pthread_mutex_unlock(&b->seg_mu);
 }
 
+/* >>retire: retired.ppr, the instruments pp_book_retire took out of the
+ * store: "PPRET001", u32 count, u32 0, count x {u32 id, u8 name length,
+ * name}, u32 crc32c of everything before. Replaced atomically (the commit
+ * point of a retirement). Their frames are skipped at recovery, their ids
+ * never given again. open_mu (or pp_open alone). */
+#define PP__RET_MAGIC "PPRET001"
+static uint32_t pp__retired_iid(const pp_store *S, const char *name) {
+    for (size_t i = 0; i < S->nret; i++) if (strcmp(S->ret_name[i], name) == 0) return S->ret_iid[i];
+    return 0;
+}
+static int pp__is_retired(const pp_store *S, uint32_t iid) {
+    for (size_t i = 0; i < S->nret; i++) if (S->ret_iid[i] == iid) return 1;
+    return 0;
+}
+static int pp__retired_push(pp_store *S, uint32_t iid, const char *name) {
+    uint32_t *vi = (uint32_t *)PINNACLE_PERSIST_REALLOC(S->ret_iid, (S->nret + 1) * sizeof *vi);
+    if (!vi) return PP_ENOMEM;
+    S->ret_iid = vi;
+    char **vn = (char **)PINNACLE_PERSIST_REALLOC(S->ret_name, (S->nret + 1) * sizeof *vn);
+    if (!vn) return PP_ENOMEM;
+    S->ret_name = vn;
+    if (!(vn[S->nret] = pp__strdup(name))) return PP_ENOMEM;
+    vi[S->nret++] = iid;
+    if (iid >= S->next_iid) S->next_iid = iid + 1;     /* never given again */
+    return 0;
+}
+/* The list with one more (iid, name), durably; then in memory. */
+static int pp__retired_write(pp_store *S, uint32_t iid, const char *name) {
+    size_t len = 16 + 4 + 5 + strlen(name);
+    for (size_t i = 0; i < S->nret; i++) len += 5 + strlen(S->ret_name[i]);
+    uint8_t *buf = (uint8_t *)pp__alloc(len), *o = buf + 16;
+    char *p = pp__join(S->dir, "retired.ppr");
+    int rc = buf && p ? 0 : PP_ENOMEM;
+    if (!rc) {
+        memcpy(buf, PP__RET_MAGIC, 8);
+        pp__put32(buf + 8, (uint32_t)(S->nret + 1));
+        for (size_t i = 0; i <= S->nret; i++) {
+            const char *nm = i < S->nret ? S->ret_name[i] : name;
+            size_t nl = strlen(nm);
+            pp__put32(o, i < S->nret ? S->ret_iid[i] : iid); o[4] = (uint8_t)nl; memcpy(o + 5, nm, nl);
+            o += 5 + nl;
+        }
+        PINNACLE_PERSIST_ASSERT(o + 4 == buf + len);
+        pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
+        rc = pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
+    }
+    if (!rc) rc = pp__retired_push(S, iid, name);
+    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
+    return rc;
+}
+static int pp__retired_load(pp_store *S) {
+    char *p = pp__join(S->dir, "retired.ppr");
+    if (!p) return PP_ENOMEM;
+    uint8_t *buf = NULL; size_t len = 0;
+    int rc = pp__read_file(p, &buf, &len);
+    if (rc == PP_ENOENT) { PINNACLE_PERSIST_FREE(p); return 0; }
+    if (!rc && (len < 20 || memcmp(buf, PP__RET_MAGIC, 8) != 0 ||
+                pp__get32(buf + len - 4) != plg_crc32c(0, buf, len - 4))) rc = PP_ECORRUPT;
+    size_t off = 16, n = rc ? 0 : pp__get32(buf + 8);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t nl = off + 5 <= len - 4 ? buf[off + 4] : 0;
+        if (!nl || nl > PP_MAX_NAME || off + 5 + nl > len - 4 || memchr(buf + off + 5, 0, nl)) { rc = PP_ECORRUPT; break; }
+        char name[PP_MAX_NAME + 1];
+        memcpy(name, buf + off + 5, nl); name[nl] = 0;
+        uint32_t iid = pp__get32(buf + off);
+        if (iid == 0 || iid >= PP__MAX_IID || pp_valid_name(name)) { rc = PP_ECORRUPT; break; }
+        rc = pp__retired_push(S, iid, name);
+        off += 5 + nl;
+    }
+    if (rc) PP__MSG(S, rc, "%s: the list of retired instruments is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
+    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    return rc;
+}
+
+/* One pass over dir: each file moved into adir (deleted without an
+ * archive; *.tmp leftovers are deleted either way). *seen: it held any. */
+static int pp__retire_dir_pass(const char *dir, const char *adir, int *seen) {
+    *seen = 0;
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : pp__from_errno(errno);
+    struct dirent *e;
+    int rc = 0, removed = 0;
+    while (!rc && (e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        size_t l = strlen(nm);
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0) continue;
+        *seen = 1;
+        if (adir && !(l > 4 && strcmp(nm + l - 4, ".tmp") == 0)) { rc = pp__archive_file(dir, nm, adir); continue; }
+        char f[4096];
+        if ((size_t)snprintf(f, sizeof f, "%s/%s", dir, nm) >= sizeof f) rc = PP_EINVAL;
+        else if (pp__sys_unlink(f) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+        removed = 1;
+    }
+    closedir(d);
+    return !rc && removed ? pp__fsync_dir(dir) : rc;
+}
+
+/* A retired book's files: every file of books/<name>/{snapshots,md} moved
+ * into the archive (deleted without one), then the directories removed.
+ * Each step durable; run again after a crash (pp_open, pp_book_retire).
+ * Passes over a directory until one finds it empty (readdir while its
+ * entries go need not return every one). */
+static int pp__retire_files(pp_store *S, const char *name) {
+    static const char *const subs[2] = {"snapshots", "md"};
+    char bd[4096], dir[4096], adir[4096];
+    if ((size_t)snprintf(bd, sizeof bd, "%s/books/%s", S->dir, name) >= sizeof bd) return PP_EINVAL;
+    if (!pp__is_dir(bd)) return 0;
+    int rc = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", bd, subs[k]) >= sizeof dir ||
+            (S->adir && (size_t)snprintf(adir, sizeof adir, "%s/books/%s/%s", S->adir, name, subs[k]) >= sizeof adir)) return PP_EINVAL;
+        int seen = 1;
+        for (int pass = 0; pass < 8 && seen && !rc; pass++) rc = pp__retire_dir_pass(dir, S->adir ? adir : NULL, &seen);
+        if (!rc && rmdir(dir) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    }
+    if (!rc && rmdir(bd) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    if (!rc && (size_t)snprintf(dir, sizeof dir, "%s/books", S->dir) < sizeof dir) rc = pp__fsync_dir(dir);
+    if (rc) PP__MSG(S, rc, "%s: the retired book's files could not all be moved: %s (done again at the next open)", name, pp_strerror(rc));
+    return rc;
+}
+
 /* Recovery: one pass over the store journal, each frame to its book. */
 static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t *f);
 static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
@@ -4026,11 +4167,13 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
         memcpy(name, f + 24, nl); name[nl] = 0;
         pp_book *b = pp__byid(S, iid);
         if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;
+        if (pp__is_retired(S, iid)) return 0;            /* pp_book_retire: not recovered */
         return pp__book_recover2(S, name, iid, &b);
     }
     if (f[8] == PP__SJ_BATCH) {
         uint32_t n = pp__sj_batch_count(f, len);
         pp_book *b = pp__byid(S, iid);
+        if (n && !b && pp__is_retired(S, iid)) return 0;
         if (!n || !b) return PP_ECORRUPT;
         for (uint32_t k = 0; k < n; k++) {
             int rc = pp__recover_ev(b, pos, len, PP__SJ_BATCH_EV(f, k));
@@ -4040,6 +4183,7 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     }
     if (len != PP__SJ_EVFRAME || !pp__is_evtype(f[8])) return PP_ECORRUPT;
     pp_book *b = pp__byid(S, iid);
+    if (!b && pp__is_retired(S, iid)) return 0;
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
     return pp__recover_ev(b, pos, len, f);
 }
@@ -4216,6 +4360,7 @@ static int pp__catalog_write(pp_store *S) {
         if (b->iid > top) top = b->iid;
     }
     pthread_mutex_unlock(&S->mu);
+    for (size_t i = 0; i < S->nret; i++) if (S->ret_iid[i] > top) top = S->ret_iid[i];   /* retired ids are taken too */
     pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
     char *p = pp__join(S->dir, "instruments.ppc");
     int rc = p ? pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644)) : PP_ENOMEM;
@@ -4242,7 +4387,7 @@ static int pp__catalog_load(pp_store *S) {
         memcpy(name, buf + off + 5, buf[off + 4]); name[buf[off + 4]] = 0;
         off += 5 + (size_t)buf[off + 4];
         pp_book *b;
-        rc = pp__book_recover2(S, name, iid, &b);
+        if (!pp__is_retired(S, iid)) rc = pp__book_recover2(S, name, iid, &b);
         if (iid > top) top = iid;
     }
     if (rc) PP__MSG(S, rc, "%s: the instrument catalog is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
@@ -4265,7 +4410,8 @@ static int pp__store2_open(pp_store *S) {
         return PP_ECONFIG;
     }
     S->next_iid = 1;
-    int rc = pp__catalog_load(S);
+    int rc = pp__retired_load(S);
+    if (!rc) rc = pp__catalog_load(S);
     char *jd = pp__join(S->dir, "journal");
     if (!jd) return PP_ENOMEM;
     if (!rc) rc = pp__mkdir(jd);
@@ -4281,6 +4427,7 @@ static int pp__store2_open(pp_store *S) {
     }
     PINNACLE_PERSIST_FREE(jd);
     if (!rc && S->adir && !(S->sj->archive = pp__join(S->adir, "journal"))) rc = PP_ENOMEM;
+    for (size_t i = 0; i < S->nret && !rc; i++) (void)pp__retire_files(S, S->ret_name[i]);   /* a retirement a crash interrupted */
     if (!rc) {
         const char *dup;
         rc = pp__names_unique(S, &dup);
@@ -4573,6 +4720,7 @@ static int pp__book_open(pp_store *S, const char *name, pp_book **out) {
     if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
     for (size_t i = 0; i < S->nquar; i++)        /* set aside by pp_open: not recovered, not created */
         if (strcmp(S->quar[i].instrument, name) == 0) { pthread_mutex_unlock(&S->open_mu); return S->quar[i].error; }
+    if (S->sj && pp__retired_iid(S, name)) { pthread_mutex_unlock(&S->open_mu); return PP_ERETIRED; }
     if (S->sj) {
         rc = pp__book_create2(S, name, &b);
         if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
@@ -4603,6 +4751,55 @@ PPDEF int pp_books(pp_store *S, int (*visit)(const char *, pp_book *, void *), v
         if (r) return r;
     }
     return 0;
+}
+
+PPDEF int pp_book_retire(pp_store *S, const char *name) {
+    if (!S || !name) return PP_EINVAL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (!S->sj) return PP_ENOTSUP;
+    pthread_mutex_lock(&S->open_mu);
+    if (pp__retired_iid(S, name)) {                  /* done before: finish moving its files */
+        rc = pp__retire_files(S, name);
+        pthread_mutex_unlock(&S->open_mu);
+        return rc;
+    }
+    pp_book *b = NULL;
+    size_t at = 0;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) { b = S->books[i]; at = i; }
+    pthread_mutex_unlock(&S->mu);
+    if (!b) rc = PP_ENOENT;
+    else if (b->batch && b->batch->on) rc = PP_EBUSY;
+    /* its whole history durable first, so the archive gets all of it */
+    if (!rc && !pp__load_acq(&b->err)) rc = pp__wait_durable(b, pp__load_acq(&b->last_seq));
+    pp_book **g = NULL;
+    if (!rc) {
+        g = (pp_book **)PINNACLE_PERSIST_REALLOC(S->gone, (S->ngone + 1) * sizeof *g);
+        if (!g) rc = PP_ENOMEM;
+        else S->gone = g;
+    }
+    if (!rc) rc = pp__retired_write(S, b->iid, b->name);    /* the commit point */
+    if (rc) {
+        pthread_mutex_unlock(&S->open_mu);
+        if (rc != PP_ENOENT && rc != PP_EBUSY) PP__MSG(S, rc, "%s: not retired: %s", name, pp_strerror(rc));
+        return rc;
+    }
+    /* gone from the store: no lookup, no dispatch, no snapshot, no pin */
+    int zero = 0;
+    __atomic_compare_exchange_n(&b->err, &zero, PP_ERETIRED, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    (void)pp__byid_set(S, b->iid, NULL);
+    pthread_mutex_lock(&S->mu);
+    PINNACLE_PERSIST_ASSERT(S->books[at] == b);
+    memmove(S->books + at, S->books + at + 1, (S->nbooks - at - 1) * sizeof *S->books);
+    S->nbooks--;
+    pthread_mutex_unlock(&S->mu);
+    S->gone[S->ngone++] = b;
+    pthread_mutex_lock(&b->snap_mu);                 /* a snapshot in progress finishes first; later ones see the error */
+    rc = pp__retire_files(S, name);
+    pthread_mutex_unlock(&b->snap_mu);
+    pthread_mutex_unlock(&S->open_mu);
+    return rc;
 }
 
 PPDEF int pp_close(pp_store *S) {
@@ -5080,10 +5277,16 @@ PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_j
     pthread_mutex_lock(&S->mu);
     for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
     pthread_mutex_unlock(&S->mu);
-    if (!b || !b->iid) return PP_ENOENT;
+    uint32_t retired = 0;
+    if (!b) {                                      /* a retired instrument: its history, all durable */
+        pthread_mutex_lock(&S->open_mu);
+        retired = pp__retired_iid(S, name);
+        pthread_mutex_unlock(&S->open_mu);
+    }
+    if ((!b || !b->iid) && !retired) return PP_ENOENT;
     pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
     if (!j) return PP_ENOMEM;
-    j->iid = b->iid; j->from = from_seq; j->to = pp_durable(b);
+    j->iid = b ? b->iid : retired; j->from = from_seq; j->to = b ? pp_durable(b) : UINT64_MAX;
     pp__sj *sj = NULL;
     pp__sjwhere w;
     uint64_t from_pos = 0;

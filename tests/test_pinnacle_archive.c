@@ -12,7 +12,16 @@
  *     removal of the original (simulated: the removal fails) leaves the
  *     segment in both places, the store opens and the reader returns each
  *     event once; a leftover partial copy (*.tmp) is never read;
- *   - the per-instrument layout has no archive: PP_ENOTSUP. */
+ *   - the per-instrument layout has no archive: PP_ENOTSUP;
+ *   - pp_book_retire: the book is not recovered at the next open, its name
+ *     is PP_ERETIRED, its handle refuses events, its snapshots go to the
+ *     archive (deleted without one), its frames pin nothing (compaction
+ *     does not snapshot it again), the reader still returns its history;
+ *     PP_ENOENT, PP_EBUSY (open batch), PP_ENOTSUP (per-instrument layout),
+ *     a second retire is 0;
+ *   - a process killed (SIGKILL) at every file operation of a retirement:
+ *     the reopened store holds the book whole as it was, or it is retired
+ *     and its files are in the archive; never half; the other book intact. */
 #pragma GCC diagnostic ignored "-Wunused-function"   /* t.h helpers this test does not use */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #define PINNACLE_PERSIST_TEST_IO
@@ -297,10 +306,197 @@ static void test_the_per_instrument_layout_has_no_archive(void) {
     rm_rf(d);
 }
 
+
+static int count_books(const char *n, pp_book *b, void *ctx) { (void)n; (void)b; (*(int *)ctx)++; return 0; }
+
+static void test_a_retired_book_is_gone_and_its_history_archived(void) {
+    const char *d = t_dir("ppa_retire");
+    const char *a = archive_of(d, 2);
+    pp_config c = cfg_for(d, a);
+    c.keep_snapshots = 2;
+    pp_store *S; pp_book *x, *y;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "X", &x));
+    OK(pp_book_open(S, "Y", &y));
+    OK(feed(x, 1, 1501));
+    OK(pp_snapshot(x));
+    OK(feed(x, 1502, 2001));
+    OK(feed(y, 1, 11));
+    OK(pp_snapshot(y));
+    CHECK_EQ(pp_book_retire(S, "NOPE"), PP_ENOENT);
+    OK(pp_batch_begin(x));
+    CHECK_EQ(pp_book_retire(S, "X"), PP_EBUSY);       /* in use: nothing changes */
+    OK(pp_batch_abort(x));
+    CHECK_EQ(count_files(sub(d, "books/X/snapshots"), ".pps"), 1);
+    OK(pp_book_retire(S, "X"));
+    CHECK_EQ(pp_book_retire(S, "X"), 0);              /* again: nothing left to do */
+    pp_book *x2 = NULL;
+    CHECK_EQ(pp_book_open(S, "X", &x2), PP_ERETIRED);
+    CHECK(x2 == NULL);
+    CHECK_EQ(feed_event(x, 2003), PP_ERETIRED);       /* the old handle refuses events */
+    int nb = 0;
+    OK(pp_books(S, count_books, &nb));
+    CHECK_EQ(nb, 1);
+    struct stat st;
+    CHECK(stat(sub(d, "books/X"), &st) != 0);         /* its files left the store ... */
+    CHECK_EQ(count_files(sub(a, "books/X/snapshots"), ".pps"), 1);   /* ... for the archive */
+    /* its frames pin nothing: compaction moves the journal on without
+     * snapshotting it again */
+    OK(feed(y, 12, 3011));
+    OK(pp_snapshot(y));
+    OK(pp_compact(y));
+    pp_stats ys;
+    pp_get_stats(y, &ys);
+    CHECK(ys.segments_deleted >= 1);
+    CHECK(stat(sub(d, "books/X"), &st) != 0);
+    readout r = read_all(S, "X", 1);                  /* its history: archive and live journal */
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.first, 1);
+    CHECK_EQ(r.n, 2001);
+    CHECK_EQ(r.bad, 0);
+    OK(pp_close(S));
+    OK(pp_open(&S, &c));                              /* not recovered */
+    nb = 0;
+    OK(pp_books(S, count_books, &nb));
+    CHECK_EQ(nb, 1);
+    CHECK_EQ(pp_book_open(S, "X", &x2), PP_ERETIRED);
+    OK(pp_book_open(S, "Y", &y));
+    CHECK_EQ(pp_last_seq(y), 3011);
+    CHECK_EQ(pp_order_count(y), 1);
+    pp_book *z;
+    OK(pp_book_open(S, "Z", &z));                     /* a new instrument gets a new id */
+    OK(feed(z, 1, 5));
+    OK(pp_sync(z));
+    r = read_all(S, "Z", 1);
+    CHECK_EQ(r.n, 5);                                 /* not X's frames under a reused id */
+    CHECK_EQ(r.bad, 0);
+    r = read_all(S, "X", 1);
+    CHECK_EQ(r.n, 2001);
+    OK(pp_close(S));
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "Z", &z));
+    CHECK_EQ(pp_last_seq(z), 5);
+    OK(pp_close(S));
+    /* without an archive the files are deleted */
+    c.archive_dir = NULL;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "Z", &z));
+    OK(pp_snapshot(z));
+    CHECK(stat(sub(d, "books/Z/snapshots"), &st) == 0);
+    OK(pp_book_retire(S, "Z"));
+    CHECK(stat(sub(d, "books/Z"), &st) != 0);
+    CHECK(stat(sub(a, "books/Z"), &st) != 0);
+    OK(pp_close(S));
+    /* the per-instrument layout */
+    const char *d1 = t_dir("ppa_retire_legacy");
+    pp_config c1 = cfg_for(d1, NULL);
+    c1.flags |= PP_LEGACY_LAYOUT;
+    OK(pp_open(&S, &c1));
+    OK(pp_book_open(S, "X", &x));
+    CHECK_EQ(pp_book_retire(S, "X"), PP_ENOTSUP);
+    OK(pp_close(S));
+    rm_rf(d); rm_rf(a); rm_rf(d1);
+}
+
+/* SIGKILL at the k-th file operation of a retirement (before it, or just
+ * after it): the child stops there; the parent reopens. */
+static int kill_at, kill_after, ops_seen;
+static void op_point(void) { if (++ops_seen == kill_at && !kill_after) raise(SIGKILL); }
+static void op_done(void) { if (ops_seen == kill_at && kill_after) raise(SIGKILL); }
+static int k_rename(void *ctx, const char *from, const char *to) { (void)ctx; op_point(); int r = rename(from, to); op_done(); return r; }
+static int k_unlink(void *ctx, const char *p) { (void)ctx; op_point(); int r = unlink(p); op_done(); return r; }
+static int k_fsync_dir(void *ctx, const char *p) { (void)ctx; op_point(); int r = plg_fsync_dir(p); op_done(); return r; }
+static int k_fdatasync(void *ctx, int fd) { (void)ctx; op_point(); int r = fdatasync(fd); op_done(); return r; }
+static int k_msync(void *ctx, int fd, void *addr, size_t len, int64_t off) {
+    (void)ctx; (void)fd; (void)off; op_point(); int r = msync(addr, len, MS_SYNC); op_done(); return r;
+}
+static int64_t k_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    (void)ctx; op_point(); int64_t r = (int64_t)pwrite(fd, buf, len, (off_t)off); op_done(); return r;
+}
+static int k_write(void *ctx, const char *p, const void *data, size_t len, unsigned mode) {
+    (void)ctx; op_point(); int r = plg_write_file_durable(p, data, len, mode); op_done(); return r;
+}
+
+static void test_a_retirement_killed_at_any_point_is_all_or_nothing(void) {
+    const char *d = t_dir("ppa_retire_kill");
+    const char *a = archive_of(d, 3);
+    pp_config c = cfg_for(d, a);
+    c.keep_snapshots = 3;
+    int points = 0, kept = 0, gone = 0;
+    int step = light() ? 4 : 1;                       /* valgrind, sanitizers: every 4th point */
+    for (int k = 1; k < 200; k += step) {
+        for (int after = 0; after < 2; after++) {
+            rm_rf(d); rm_rf(a);
+            pp_store *S; pp_book *x, *y;
+            OK(pp_open(&S, &c));
+            OK(pp_book_open(S, "X", &x));
+            OK(pp_book_open(S, "Y", &y));
+            OK(feed(x, 1, 301)); OK(pp_snapshot(x));
+            OK(feed(x, 302, 601)); OK(pp_snapshot(x));
+            pp_md_spec spec;
+            memset(&spec, 0, sizeof spec);
+            spec.price_scale = 100;
+            OK(pp_md_declare(x, &spec));                  /* md/spec: one more file to move */
+            OK(feed(x, 602, 701));
+            OK(feed(y, 1, 21));                           /* not synced: the retirement makes X's events durable */
+            pid_t pid = fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                pp_io io;
+                memset(&io, 0, sizeof io);
+                io.rename = k_rename; io.unlink = k_unlink; io.fsync_dir = k_fsync_dir;
+                io.fdatasync = k_fdatasync; io.write_file_durable = k_write;
+                io.msync = k_msync; io.pwrite = k_pwrite;
+                kill_at = k; kill_after = after; ops_seen = 0;
+                pp_test_set_io(&io);
+                int rc = pp_book_retire(S, "X");
+                _exit(rc == 0 ? 0 : 3);
+            }
+            int status = 0;
+            waitpid(pid, &status, 0);
+            int finished = WIFEXITED(status);
+            if (finished) CHECK_EQ(WEXITSTATUS(status), 0);
+            pp__store_free(S);                            /* our copy, dropped unclosed: the files are the child's */
+            OK(pp_open(&S, &c));
+            pp_book *x2 = NULL;
+            int rc = pp_book_open(S, "X", &x2);
+            struct stat st;
+            if (rc == 0) {                                /* as it was */
+                kept++;
+                CHECK(!finished);
+                CHECK_EQ(pp_last_seq(x2), 701);
+                CHECK_EQ(pp_order_count(x2), 1);
+                CHECK_EQ(count_files(sub(d, "books/X/snapshots"), ".pps"), 2);
+            } else {                                      /* retired, and its files moved, whole */
+                gone++;
+                CHECK_EQ(rc, PP_ERETIRED);
+                CHECK(stat(sub(d, "books/X"), &st) != 0);
+                CHECK_EQ(count_files(sub(a, "books/X/snapshots"), ".pps"), 2);
+                CHECK(stat(sub(a, "books/X/md/spec"), &st) == 0);
+                readout r = read_all(S, "X", 1);
+                CHECK_EQ(r.rc, 0);
+                CHECK_EQ(r.n, 701);
+                CHECK_EQ(r.bad, 0);
+            }
+            OK(pp_book_open(S, "Y", &y));
+            CHECK_EQ(pp_last_seq(y), 21);
+            OK(pp_close(S));
+            points++;
+            if (finished) { k = 1000; break; }
+        }
+    }
+    printf("  %d kill points: book kept %d, retired %d\n", points, kept, gone);
+    CHECK(kept > 0);
+    CHECK(gone > 1);
+    rm_rf(d); rm_rf(a);
+}
+
 int main(void) {
     RUN(test_the_reader_returns_archived_history_from_seq_1);
     RUN(test_without_archive_the_reader_starts_after_compaction);
     RUN(test_across_filesystems_segments_are_copied_whole);
     RUN(test_the_per_instrument_layout_has_no_archive);
+    RUN(test_a_retired_book_is_gone_and_its_history_archived);
+    RUN(test_a_retirement_killed_at_any_point_is_all_or_nothing);
     return t_done();
 }
