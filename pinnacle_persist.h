@@ -500,6 +500,16 @@ PPDEF void     pp_journal_close(pp_journal *j);
  * store that compacts, a segment file can go while it is read: PP_ENOENT
  * (open again). */
 PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument, uint64_t from_seq, pp_journal **out);
+/* The book as it was after seq (format 2; else PP_ENOTSUP): its active
+ * orders visited in price-time priority, as pp_orders would have visited
+ * them then. Rebuilt from the newest snapshot at or below seq that loads
+ * (live, or in archive_dir), plus the journal's events after it (the
+ * archive's, then the live ones), read-only; the book goes on meanwhile.
+ * seq 0: the empty book. A retired instrument too. PP_EINVAL: seq beyond
+ * the book's durable history; PP_ENOENT: no such instrument, or the history
+ * up to seq is gone (compacted without an archive_dir). */
+PPDEF int      pp_book_at(pp_store *s, const char *instrument, uint64_t seq,
+                          int (*visit)(const pp_order *o, void *ctx), void *ctx);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -5204,7 +5214,16 @@ PPDEF int pp_modify(pp_book *b, uint64_t id, int64_t price, int64_t qty) {
 }
 
 /* >>reader: the audit trail (pp_journal_*), format 2 */
-struct pp_journal { pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to; };
+struct pp_journal {
+    pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to;
+    uint64_t lo, hi;             /* the lowest and highest seq in [from, to] of any entry, market data too (pp_book_at) */
+};
+
+static void pp__jr_note(pp_journal *j, uint64_t seq) {
+    if (seq < j->from || seq > j->to) return;
+    if (!j->lo || seq < j->lo) j->lo = seq;
+    if (seq > j->hi) j->hi = seq;
+}
 
 static int pp__jr_ev(pp_journal *j, const uint8_t *f);
 static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
@@ -5215,11 +5234,13 @@ static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len)
         uint32_t n = pp__sj_batch_count(f, len);
         if (!n) return PP_ECORRUPT;
         for (uint32_t k = 0; k < n; k++) {
+            pp__jr_note(j, pp__get64(PP__SJ_BATCH_EV(f, k) + 16));
             int rc = pp__jr_ev(j, PP__SJ_BATCH_EV(f, k));
             if (rc) return rc;
         }
         return 0;
     }
+    if (len == PP__SJ_EVFRAME && pp__is_evtype(f[8])) pp__jr_note(j, pp__get64(f + 16));
     if (len != PP__SJ_EVFRAME || f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY) return 0;
     return pp__jr_ev(j, f);
 }
@@ -5533,6 +5554,20 @@ static int pp__by_priority(const void *a, const void *c) {
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Orders in price-time priority to visit (v is sorted in place). */
+static int pp__visit_sorted(pp__oslot *v, uint64_t k, int (*visit)(const pp_order *, void *), void *ctx) {
+    int rc = 0;
+    qsort(v, (size_t)k, sizeof *v, pp__by_priority);
+    for (uint64_t i = 0; i < k && !rc; i++) {
+        pp_order o;
+        memset(&o, 0, sizeof o);
+        o.id = v[i].id; o.price = v[i].price; o.qty = v[i].qty; o.ts_ns = v[i].ts;
+        o.side = (uint8_t)v[i].side; o.seq = v[i].seq;
+        rc = visit(&o, ctx);
+    }
+    return rc;
+}
+
 PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ctx) {
     if (!b || !visit) return PP_EINVAL;
     pthread_mutex_lock(&b->shadow_mu);
@@ -5546,15 +5581,108 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
     for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = b->shadow.t[i];
     pthread_mutex_unlock(&b->shadow_mu);
     PINNACLE_PERSIST_ASSERT(k == n);
-    qsort(v, (size_t)k, sizeof *v, pp__by_priority);
-    for (uint64_t i = 0; i < k && !rc; i++) {
-        pp_order o;
-        memset(&o, 0, sizeof o);
-        o.id = v[i].id; o.price = v[i].price; o.qty = v[i].qty; o.ts_ns = v[i].ts;
-        o.side = (uint8_t)v[i].side; o.seq = v[i].seq;
-        rc = visit(&o, ctx);
-    }
+    rc = pp__visit_sorted(v, k, visit, ctx);
     PINNACLE_PERSIST_FREE(v);
+    return rc;
+}
+
+/* pp_book_at: one snapshot file into the empty map m, read-only (no
+ * quarantine of a bad one: the caller tries an older one). */
+static int pp__snap_load_ro(const char *path, uint64_t want, pp__shadow *m) {
+    uint8_t *buf = NULL; size_t len = 0;
+    uint64_t seq = 0, count = 0;
+    int rc = pp__read_file(path, &buf, &len);
+    if (!rc) rc = pp__snap_decode(buf, len, &seq, &count);
+    if (!rc && seq != want) rc = PP_ECORRUPT;
+    for (uint64_t i = 0; i < count && !rc; i++) {
+        pp__oslot o;
+        memcpy(&o, buf + PP__SNAP_HDR + i * PP__ENTRY, PP__ENTRY);
+        if (!o.id || o.qty <= 0 || pp__shadow_find(m, o.id)) { rc = PP_ECORRUPT; break; }
+        if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) { rc = PP_ENOMEM; break; }
+        *pp__shadow_slot(m, o.id) = o;
+        m->n++;
+    }
+    PINNACLE_PERSIST_FREE(buf);
+    if (rc) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
+    return rc;
+}
+
+/* pp_book_at: the newest snapshot at or below seq that loads, from the
+ * book's snapshot directory or the archive's (the seq it covers, 0: none). */
+static int pp__book_at_snap(pp_store *S, const char *name, uint64_t seq, pp__shadow *m, uint64_t *snap) {
+    char dirs[2][4096];
+    uint64_t *v[2] = {NULL, NULL}; size_t n[2] = {0, 0};
+    int nd = S->adir ? 2 : 1, rc = 0;
+    *snap = 0;
+    if ((size_t)snprintf(dirs[0], sizeof dirs[0], "%s/books/%s/snapshots", S->dir, name) >= sizeof dirs[0] ||
+        (S->adir && (size_t)snprintf(dirs[1], sizeof dirs[1], "%s/books/%s/snapshots", S->adir, name) >= sizeof dirs[1])) return PP_EINVAL;
+    for (int d = 0; d < nd && !rc; d++) rc = pp__list_numbered(dirs[d], ".pps", 0, &v[d], &n[d]);
+    size_t k[2] = {n[0], n[1]};
+    while (!rc) {                          /* newest first across both lists */
+        int d = -1;
+        for (int e = 0; e < nd; e++) {
+            while (k[e] > 0 && v[e][k[e] - 1] > seq) k[e]--;
+            if (k[e] > 0 && (d < 0 || v[e][k[e] - 1] > v[d][k[d] - 1])) d = e;
+        }
+        if (d < 0) break;
+        char p[4096];
+        uint64_t cand = v[d][--k[d]];
+        pp__numbered(p, sizeof p, dirs[d], cand, ".pps");
+        int r = pp__snap_load_ro(p, cand, m);
+        if (r == 0) { *snap = cand; break; }
+        if (r == PP_ENOMEM || r == PP_EACCES) rc = r;   /* not damage: do not fall back past it */
+    }
+    PINNACLE_PERSIST_FREE(v[0]); PINNACLE_PERSIST_FREE(v[1]);
+    return rc;
+}
+
+PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(const pp_order *, void *), void *ctx) {
+    if (!S || !name || !visit) return PP_EINVAL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (!S->sj) return PP_ENOTSUP;
+    pp_book *b = NULL;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
+    pthread_mutex_unlock(&S->mu);
+    if (!b) {
+        pthread_mutex_lock(&S->open_mu);
+        uint32_t retired = pp__retired_iid(S, name);
+        pthread_mutex_unlock(&S->open_mu);
+        if (!retired) return PP_ENOENT;
+    }
+    if (b && seq > pp_durable(b)) return PP_EINVAL;
+    pp__shadow m;
+    if ((rc = pp__shadow_init(&m, 8)) != 0) return rc;
+    uint64_t snap = 0;
+    if (b) pthread_mutex_lock(&b->snap_mu);      /* rotation does not move a snapshot while it is read */
+    rc = pp__book_at_snap(S, name, seq, &m, &snap);
+    if (b) pthread_mutex_unlock(&b->snap_mu);
+    if (!rc && seq > snap) {
+        pp_journal *j = NULL;
+        rc = pp_journal_open(S, name, snap + 1, &j);
+        if (!rc && j->lo != snap + 1) rc = PP_ENOENT;   /* the entries after the snapshot are gone */
+        else if (!rc && j->hi < seq) rc = PP_EINVAL;    /* a retired book's history ends before seq */
+        pp_event ev;
+        while (!rc && pp_journal_next(j, &ev) == 1 && ev.seq <= seq) {
+            pp__ev v;
+            memset(&v, 0, sizeof v);
+            v.seq = ev.seq; v.id = ev.order_id; v.price = ev.price; v.qty = ev.qty; v.ts = ev.ts_ns;
+            v.type = ev.type; v.side = ev.side;
+            rc = pp__apply(&m, &v);
+        }
+        pp_journal_close(j);
+    }
+    pp__oslot *o = rc ? NULL : (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(m.n ? m.n : 1) * sizeof *o);
+    if (!rc && !o) rc = PP_ENOMEM;
+    if (!rc) {
+        uint64_t k = 0;
+        for (uint64_t i = 0; i <= m.mask; i++) if (m.t[i].id) o[k++] = m.t[i];
+        PINNACLE_PERSIST_ASSERT(k == m.n);
+        rc = pp__visit_sorted(o, k, visit, ctx);
+    }
+    PINNACLE_PERSIST_FREE(o);
+    pp__shadow_free(&m);
     return rc;
 }
 
