@@ -58,7 +58,8 @@
  *              room).
  *   on disk    <data_dir>/LOCK; a new mmap-mode store (format 2): one journal
  *              <data_dir>/journal/ for every instrument, the catalog
- *              instruments.ppc, books/<name>/snapshots/<seq>.pps. With
+ *              instruments.ppc, books/<name>/snapshots/<seq>.pps, retired.ppr
+ *              (pp_book_retire); history moves to archive_dir if set. With
  *              PP_LEGACY_LAYOUT, in strict mode, or in a 0.2.0 store: per
  *              instrument <data_dir>/<name>/journal/ (mmap segments) or
  *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
@@ -477,9 +478,12 @@ PPDEF int      pp_batch_abort(pp_book *b);
  * side 0 except on adds; a cancel's price and qty 0) and returns 1, or 0 at
  * the end, or an error. Compaction removes segments wholly below what every
  * book needs, so the first event may have a seq above from_seq (check
- * ev.seq); no segment file is removed while pp_journal_open reads them (a
- * compaction waits for the reads in progress, and a reader opened while a
- * compaction removes files waits for it). Market-data entries are skipped. This version
+ * ev.seq), unless pp_config.archive_dir keeps them: the archived segments
+ * are then read first, then the live ones (a gap between the two is
+ * PP_ECORRUPT). A retired instrument's history reads too. No segment file
+ * is removed while pp_journal_open reads them (a compaction waits for the
+ * reads in progress, and a reader opened while a compaction removes files
+ * waits for it). Market-data entries are skipped. This version
  * reads the instrument's events into memory at open (one pass over the
  * journal, 56 bytes an event); a streaming reader is future work. An unknown
  * instrument is PP_ENOENT. */

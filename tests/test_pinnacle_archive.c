@@ -22,6 +22,8 @@
  *   - a process killed (SIGKILL) at every file operation of a retirement:
  *     the reopened store holds the book whole as it was, or it is retired
  *     and its files are in the archive; never half; the other book intact;
+ *     a retirement with the background threads running while another book
+ *     journals (TSan);
  *   - pp_book_at: the book after any seq (from archived and live snapshots
  *     and segments) equals a replay of the events up to it, visited in
  *     price-time priority; also for a retired book; without an archive an
@@ -34,6 +36,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <pthread.h>
 
 #define OK(call) do { int ok_rc_ = (call); CHECK_EQ(ok_rc_, 0); if (ok_rc_) return; } while (0)
 static void quiet(void *u, int code, const char *msg) { (void)u; (void)code; (void)msg; }
@@ -188,6 +191,23 @@ static void test_the_reader_returns_archived_history_from_seq_1(void) {
     CHECK_EQ(r.first, 1);
     CHECK_EQ(r.n, seq);
     CHECK_EQ(r.bad, 0);
+    /* a segment missing between the archive and the live journal: damage */
+    {
+        uint64_t *v = NULL; size_t n = 0;
+        OK(pp__list_numbered(sub(a, "journal"), ".ppj", 0, &v, &n));
+        REQUIRE(n >= 2);
+        char p[800], q[800];
+        snprintf(p, sizeof p, "%s/journal/%020llu.ppj", a, (unsigned long long)v[n - 1]);
+        snprintf(q, sizeof q, "%s/aside", a);
+        PINNACLE_PERSIST_FREE(v);
+        REQUIRE(rename(p, q) == 0);
+        r = read_all(S, "X", 1);
+        CHECK_EQ(r.rc, PP_ECORRUPT);
+        REQUIRE(rename(q, p) == 0);
+        r = read_all(S, "X", 1);
+        CHECK_EQ(r.rc, 0);
+        CHECK_EQ(r.n, seq);
+    }
     OK(pp_close(S));
     rm_rf(d); rm_rf(a);
 }
@@ -435,13 +455,13 @@ static void test_a_retirement_killed_at_any_point_is_all_or_nothing(void) {
             OK(pp_open(&S, &c));
             OK(pp_book_open(S, "X", &x));
             OK(pp_book_open(S, "Y", &y));
-            OK(feed(x, 1, 301)); OK(pp_snapshot(x));
-            OK(feed(x, 302, 601)); OK(pp_snapshot(x));
+            OK(feed(x, 1, 31)); OK(pp_snapshot(x));
+            OK(feed(x, 32, 61)); OK(pp_snapshot(x));
             pp_md_spec spec;
             memset(&spec, 0, sizeof spec);
             spec.price_scale = 100;
             OK(pp_md_declare(x, &spec));                  /* md/spec: one more file to move */
-            OK(feed(x, 602, 701));
+            OK(feed(x, 62, 71));
             OK(feed(y, 1, 21));                           /* not synced: the retirement makes X's events durable */
             pid_t pid = fork();
             REQUIRE(pid >= 0);
@@ -468,7 +488,7 @@ static void test_a_retirement_killed_at_any_point_is_all_or_nothing(void) {
             if (rc == 0) {                                /* as it was */
                 kept++;
                 CHECK(!finished);
-                CHECK_EQ(pp_last_seq(x2), 701);
+                CHECK_EQ(pp_last_seq(x2), 71);
                 CHECK_EQ(pp_order_count(x2), 1);
                 CHECK_EQ(count_files(sub(d, "books/X/snapshots"), ".pps"), 2);
             } else {                                      /* retired, and its files moved, whole */
@@ -479,7 +499,7 @@ static void test_a_retirement_killed_at_any_point_is_all_or_nothing(void) {
                 CHECK(stat(sub(a, "books/X/md/spec"), &st) == 0);
                 readout r = read_all(S, "X", 1);
                 CHECK_EQ(r.rc, 0);
-                CHECK_EQ(r.n, 701);
+                CHECK_EQ(r.n, 71);
                 CHECK_EQ(r.bad, 0);
             }
             OK(pp_book_open(S, "Y", &y));
@@ -492,6 +512,51 @@ static void test_a_retirement_killed_at_any_point_is_all_or_nothing(void) {
     printf("  %d kill points: book kept %d, retired %d\n", points, kept, gone);
     CHECK(kept > 0);
     CHECK(gone > 1);
+    rm_rf(d); rm_rf(a);
+}
+
+/* With the background threads (syncer, maintainer snapshotting and
+ * compacting on their own): a retirement while another book journals. */
+typedef struct feeder { pp_book *b; uint64_t from, to; int rc; } feeder;
+static void *feed_thread(void *p) { feeder *f = (feeder *)p; f->rc = feed(f->b, f->from, f->to); return NULL; }
+
+static void test_a_retirement_beside_the_background_threads(void) {
+    const char *d = t_dir("ppa_retire_threads");
+    const char *a = archive_of(d, 1);
+    pp_config c = cfg_for(d, a);
+    c.flags = 0;                                      /* periodic snapshots and compaction on */
+    c.snapshot_interval_ms = 5;
+    c.journal_sync_interval_ms = 2;
+    pp_store *S; pp_book *x, *y;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "X", &x));
+    OK(pp_book_open(S, "Y", &y));
+    uint64_t n = light() ? 2001 : 6001;
+    OK(feed(x, 1, n));
+    feeder f = {y, 1, n, 0};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, feed_thread, &f) == 0);
+    int rc = pp_book_retire(S, "X");
+    pthread_join(t, NULL);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(f.rc, 0);
+    OK(pp_sync(y));
+    readout r = read_all(S, "X", 1);
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.n, n);
+    CHECK_EQ(r.bad, 0);
+    OK(pp_close(S));
+    struct stat st;
+    CHECK(stat(sub(d, "books/X"), &st) != 0);         /* no snapshot of it after the retirement */
+    OK(pp_open(&S, &c));
+    pp_book *x2;
+    CHECK_EQ(pp_book_open(S, "X", &x2), PP_ERETIRED);
+    OK(pp_book_open(S, "Y", &y));
+    CHECK_EQ(pp_last_seq(y), n);
+    r = read_all(S, "Y", 1);
+    CHECK_EQ(r.n, n);
+    CHECK_EQ(r.bad, 0);
+    OK(pp_close(S));
     rm_rf(d); rm_rf(a);
 }
 
@@ -624,6 +689,7 @@ int main(void) {
     RUN(test_the_per_instrument_layout_has_no_archive);
     RUN(test_a_retired_book_is_gone_and_its_history_archived);
     RUN(test_a_retirement_killed_at_any_point_is_all_or_nothing);
+    RUN(test_a_retirement_beside_the_background_threads);
     RUN(test_the_book_at_any_past_seq_is_rebuilt);
     return t_done();
 }
