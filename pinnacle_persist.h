@@ -6054,6 +6054,28 @@ static int pp__lst_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len
     return pp__lst_add((pp__lst *)ctx, (const char *)f + 24, f[9]);
 }
 
+/* Format 2: the names retired.ppr lists leave the list (pp_book_retire). */
+static void pp__lst_drop_retired(const char *data_dir, pp__lst *l) {
+    char *p = pp__join(data_dir, "retired.ppr");
+    uint8_t *buf = NULL; size_t len = 0;
+    if (p && pp__read_file(p, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__RET_MAGIC, 8) == 0 &&
+        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
+        size_t off = 16, n = pp__get32(buf + 8);
+        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
+            size_t nl = buf[off + 4];
+            if (!nl || off + 5 + nl > len - 4) break;
+            for (size_t k = 0; k < l->n; k++)
+                if (strlen(l->names[k]) == nl && memcmp(l->names[k], buf + off + 5, nl) == 0) {
+                    memmove(l->names + k, l->names + k + 1, (l->n - k - 1) * sizeof *l->names);
+                    l->n--;
+                    break;
+                }
+            off += 5 + nl;
+        }
+    }
+    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
+}
+
 PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void *ctx) {
     if (!data_dir || !visit) return PP_EINVAL;
     pp__lst l;
@@ -6080,6 +6102,7 @@ PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void
         pp__sj *j = NULL;
         if (!rc) { rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__lst_frame, &l, NULL); if (j) pp__sj_free(j); }
         if (rc == PP_ECORRUPT) rc = 0;            /* damage is pp_check's to report; list what was found */
+        if (!rc) pp__lst_drop_retired(data_dir, &l);
         PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(jd);
     } else {
         DIR *d = opendir(data_dir);

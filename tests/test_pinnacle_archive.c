@@ -18,7 +18,7 @@
  *     archive (deleted without one), its frames pin nothing (compaction
  *     does not snapshot it again), the reader still returns its history;
  *     PP_ENOENT, PP_EBUSY (open batch), PP_ENOTSUP (per-instrument layout),
- *     a second retire is 0;
+ *     a second retire is 0; pp_list leaves it out;
  *   - a process killed (SIGKILL) at every file operation of a retirement:
  *     the reopened store holds the book whole as it was, or it is retired
  *     and its files are in the archive; never half; the other book intact;
@@ -332,6 +332,7 @@ static void test_the_per_instrument_layout_has_no_archive(void) {
 
 
 static int count_books(const char *n, pp_book *b, void *ctx) { (void)n; (void)b; (*(int *)ctx)++; return 0; }
+static int count_listed(const char *n, void *ctx) { (*(int *)ctx) += strcmp(n, "X") == 0 ? 100 : 1; return 0; }
 
 static void test_a_retired_book_is_gone_and_its_history_archived(void) {
     const char *d = t_dir("ppa_retire");
@@ -364,6 +365,9 @@ static void test_a_retired_book_is_gone_and_its_history_archived(void) {
     struct stat st;
     CHECK(stat(sub(d, "books/X"), &st) != 0);         /* its files left the store ... */
     CHECK_EQ(count_files(sub(a, "books/X/snapshots"), ".pps"), 1);   /* ... for the archive */
+    int listed = 0;
+    OK(pp_list(d, count_listed, &listed));            /* its declaration is still in the live journal */
+    CHECK_EQ(listed, 1);                              /* Y only */
     /* its frames pin nothing: compaction moves the journal on without
      * snapshotting it again */
     OK(feed(y, 12, 3011));
