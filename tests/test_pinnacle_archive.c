@@ -159,7 +159,7 @@ static void test_the_reader_returns_archived_history_from_seq_1(void) {
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "X", &b));
     uint64_t seq = 0;
-    run_rounds(S, b, &seq, light() ? 3 : 5);
+    run_rounds(S, b, &seq, 4);
     pp_stats st;
     pp_get_stats(b, &st);
     CHECK(st.segments_deleted >= 2);                  /* compaction did take segments off the live journal */
@@ -178,7 +178,7 @@ static void test_the_reader_returns_archived_history_from_seq_1(void) {
     CHECK_EQ(r.bad, 0);
     /* rotated snapshots: keep_snapshots = 1 live, the older ones archived */
     CHECK_EQ(count_files(sub(d, "books/X/snapshots"), ".pps"), 1);
-    CHECK_EQ(count_files(sub(a, "books/X/snapshots"), ".pps"), (light() ? 3 : 5) - 1);
+    CHECK_EQ(count_files(sub(a, "books/X/snapshots"), ".pps"), 4 - 1);
     OK(pp_close(S));
     OK(pp_open(&S, &c));                              /* the archive is not read at open, and not needed */
     OK(pp_book_open(S, "X", &b));
@@ -535,7 +535,7 @@ static void test_a_retirement_beside_the_background_threads(void) {
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "X", &x));
     OK(pp_book_open(S, "Y", &y));
-    uint64_t n = light() ? 2001 : 6001;
+    uint64_t n = light() ? 2001 : 4001;
     OK(feed(x, 1, n));
     feeder f = {y, 1, n, 0};
     pthread_t t;
@@ -645,7 +645,7 @@ static void test_the_book_at_any_past_seq_is_rebuilt(void) {
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "X", &b));
     OK(pp_book_open(S, "Y", &y));
-    int rounds = light() ? 3 : 6;
+    int rounds = light() ? 3 : 4;
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < 1500; k++) OK(flow_step(b, &FL, &FM));
         OK(pp_snapshot(b));
