@@ -58,7 +58,8 @@
  *              room).
  *   on disk    <data_dir>/LOCK; a new mmap-mode store (format 2): one journal
  *              <data_dir>/journal/ for every instrument, the catalog
- *              instruments.ppc, books/<name>/snapshots/<seq>.pps. With
+ *              instruments.ppc, books/<name>/snapshots/<seq>.pps, retired.ppr
+ *              (pp_book_retire); history moves to archive_dir if set. With
  *              PP_LEGACY_LAYOUT, in strict mode, or in a 0.2.0 store: per
  *              instrument <data_dir>/<name>/journal/ (mmap segments) or
  *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
@@ -178,7 +179,9 @@ PPDEF int      pp_open_errno(void);
     X(PP_EMFILE,    -30220, "too many open files (the process or system file-descriptor limit)") \
     X(PP_ETIMEDOUT, -30221, "timed out before the event became durable (pp_wait)") \
     X(PP_ETOOBIG,   -30222, "the batch is full (PP_BATCH_MAX events, or 16 KiB of events and payloads): this one was not added") \
-    X(PP_ENOTSUP,   -30223, "not supported by this store's layout or mode (atomic batches: format 2 only)")
+    X(PP_ENOTSUP,   -30223, "not supported by this store's layout or mode (atomic batches: format 2 only)") \
+    X(PP_ERETIRED,  -30224, "the instrument was retired (pp_book_retire): not recovered, not created again") \
+    X(PP_EBUSY,     -30225, "the book is in use (a batch is open on it): not retired")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -258,6 +261,17 @@ typedef struct pp_config {
      * modifies (pp_add journals the order's ts_ns). NULL: CLOCK_REALTIME. */
     uint64_t (*clock_ns)(void *user);
     void    *clock_user;
+    /* Format 2: where history goes instead of being deleted. NULL or "":
+     * compaction deletes the journal segments no book needs and rotation
+     * the snapshots past keep_snapshots (as before). Set: they are moved to
+     * <archive_dir>/journal/ and <archive_dir>/books/<name>/ (renamed on
+     * one filesystem, else copied, fsynced and renamed there before the
+     * original goes), pp_journal_open reads the archived segments before
+     * the live ones, and pp_book_retire moves a retired book's files there.
+     * Not the data directory nor inside it. The per-instrument layout
+     * (PP_LEGACY_LAYOUT, a 0.2.0 store, strict mode) has no archive:
+     * pp_open returns PP_ENOTSUP when it is set. */
+    const char *archive_dir;
 } pp_config;
 
 typedef struct pp_order {
@@ -302,6 +316,23 @@ PPDEF int      pp_open(pp_store **out, const pp_config *cfg);
 PPDEF int      pp_close(pp_store *s);                       /* 0: everything journaled is durable */
 PPDEF int      pp_book_open(pp_store *s, const char *instrument, pp_book **out);
 PPDEF int      pp_books(pp_store *s, int (*visit)(const char *instrument, pp_book *b, void *ctx), void *ctx);
+/* An expired instrument leaves the store (format 2; the per-instrument
+ * layout: PP_ENOTSUP). The caller has stopped feeding the book (no call on
+ * it in flight, none after); an open batch is PP_EBUSY. The book's journal
+ * is made durable, then the retirement is recorded durably (retired.ppr,
+ * replaced atomically: the commit point): a crash before it leaves the book
+ * as it was, after it the book is gone. From then on pp_open does not
+ * recover it, pp_book_open of its name is PP_ERETIRED (a name is never
+ * reused: its archived history keeps it), the book's handle refuses events
+ * with PP_ERETIRED (its memory stays valid until pp_close), pp_books no
+ * longer lists it, and its journal frames pin nothing: compaction moves
+ * them on. Its snapshots and market-data files go to
+ * <archive_dir>/books/<name>/ (deleted without an archive); a crash in the
+ * middle of that is finished by the next pp_open, or by calling
+ * pp_book_retire again (a retired name: 0). pp_journal_open of a retired
+ * name still reads its history (archive and live journal). PP_ENOENT: no
+ * such instrument. */
+PPDEF int      pp_book_retire(pp_store *s, const char *instrument);
 PPDEF int      pp_valid_name(const char *instrument);       /* 0 or PP_ENAME */
 
 PPDEF int      pp_add(pp_book *b, const pp_order *o);
@@ -458,9 +489,12 @@ PPDEF int      pp_batch_abort(pp_book *b);
  * side 0 except on adds; a cancel's price and qty 0) and returns 1, or 0 at
  * the end, or an error. Compaction removes segments wholly below what every
  * book needs, so the first event may have a seq above from_seq (check
- * ev.seq); no segment file is removed while pp_journal_open reads them (a
- * compaction waits for the reads in progress, and a reader opened while a
- * compaction removes files waits for it). Market-data entries are skipped. This version
+ * ev.seq), unless pp_config.archive_dir keeps them: the archived segments
+ * are then read first, then the live ones (a gap between the two is
+ * PP_ECORRUPT). A retired instrument's history reads too. No segment file
+ * is removed while pp_journal_open reads them (a compaction waits for the
+ * reads in progress, and a reader opened while a compaction removes files
+ * waits for it). Market-data entries are skipped. This version
  * reads the instrument's events into memory at open (one pass over the
  * journal, 56 bytes an event); a streaming reader is future work. An unknown
  * instrument is PP_ENOENT. */
@@ -481,6 +515,16 @@ PPDEF void     pp_journal_close(pp_journal *j);
  * store that compacts, a segment file can go while it is read: PP_ENOENT
  * (open again). */
 PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument, uint64_t from_seq, pp_journal **out);
+/* The book as it was after seq (format 2; else PP_ENOTSUP): its active
+ * orders visited in price-time priority, as pp_orders would have visited
+ * them then. Rebuilt from the newest snapshot at or below seq that loads
+ * (live, or in archive_dir), plus the journal's events after it (the
+ * archive's, then the live ones), read-only; the book goes on meanwhile.
+ * seq 0: the empty book. A retired instrument too. PP_EINVAL: seq beyond
+ * the book's durable history; PP_ENOENT: no such instrument, or the history
+ * up to seq is gone (compacted without an archive_dir). */
+PPDEF int      pp_book_at(pp_store *s, const char *instrument, uint64_t seq,
+                          int (*visit)(const pp_order *o, void *ctx), void *ctx);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -892,6 +936,63 @@ static int pp__list_numbered(const char *dir, const char *suffix, int clean_tmp,
     return 0;
 }
 
+/* >>archive: history moved out of the store instead of deleted
+ * (pp_config.archive_dir). A copy of src into tmp, made durable. */
+static int pp__copy_durable(const char *src, const char *tmp) {
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return pp__from_errno(errno);
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = out < 0 ? pp__from_errno(errno) : 0;
+    static __thread uint8_t buf[64 << 10];
+    uint64_t off = 0;
+    while (!rc) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { rc = pp__from_errno(errno); break; }
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n && !rc;) {
+            errno = 0;
+            int64_t w = pp__sys_pwrite(out, buf + done, (size_t)(n - done), off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) rc = errno ? pp__from_errno(errno) : PP_ENOSPC;
+            else { done += (ssize_t)w; off += (uint64_t)w; }
+        }
+    }
+    if (!rc) rc = pp__fdatasync(out);
+    close(in);
+    if (out >= 0) close(out);
+    return rc;
+}
+
+/* Move dir/name into the directory adir (made if missing), durably. On one
+ * filesystem a rename; else (EXDEV) a copy into adir/name.tmp, fdatasynced
+ * and renamed to adir/name, then the original removed. adir is fsynced
+ * before dir in both cases, so a crash at any point leaves the file whole
+ * in one place at least: the original, or the archive's copy, or both (a
+ * crash between the copy and the removal: the original is still the one
+ * the store uses, and its next move replaces the copy). A partial copy is
+ * only ever a *.tmp, which no reader lists. */
+static int pp__archive_file(const char *dir, const char *name, const char *adir) {
+    char src[4096], dst[4096], tmp[4096];
+    if ((size_t)snprintf(src, sizeof src, "%s/%s", dir, name) >= sizeof src ||
+        (size_t)snprintf(dst, sizeof dst, "%s/%s", adir, name) >= sizeof dst ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp", adir, name) >= sizeof tmp) return PP_EINVAL;
+    int rc = pp__mkdir_p(adir);
+    if (rc) return rc;
+    if (pp__sys_rename(src, dst) == 0) {
+        rc = pp__fsync_dir(adir);
+        return rc ? rc : pp__fsync_dir(dir);
+    }
+    if (errno != EXDEV) return pp__from_errno(errno);
+    rc = pp__copy_durable(src, tmp);
+    if (!rc && pp__sys_rename(tmp, dst) != 0) rc = pp__from_errno(errno);
+    if (!rc) rc = pp__fsync_dir(adir);
+    if (!rc && pp__sys_unlink(src) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    if (!rc) rc = pp__fsync_dir(dir);
+    if (rc) (void)unlink(tmp);          /* a partial copy, if any: never read, tidied */
+    return rc;
+}
+
 static void pp__numbered(char *out, size_t cap, const char *dir, uint64_t n, const char *suffix) {
     snprintf(out, cap, "%s/%020llu%s", dir, (unsigned long long)n, suffix);
 }
@@ -1255,6 +1356,10 @@ struct pp_store {
     pthread_cond_t dur_cv;       /* CLOCK_MONOTONIC */
     /* PP_OPEN_QUARANTINE: the instruments pp_open set aside (written by pp_open only) */
     pp_quarantine_info *quar; size_t nquar;
+    char *adir;                  /* pp_config.archive_dir (format 2), or NULL: history is deleted */
+    /* pp_book_retire: the retired instruments (retired.ppr), open_mu */
+    uint32_t *ret_iid; char **ret_name; size_t nret;
+    pp_book **gone; size_t ngone;   /* open_mu: books retired by this store, freed at close (handles stay valid memory) */
 };
 
 static void pp__dur_notify(pp_store *S) {
@@ -1580,6 +1685,7 @@ typedef struct pp__sj {
     pthread_mutex_t mu;            /* segment creation and retirement */
     pthread_mutex_t sync_mu;       /* one sync round at a time */
     char *dir;
+    char *archive;                 /* NULL, or where compaction moves segments (<archive_dir>/journal) */
     uint64_t durable;              /* atomic: every frame below this position is durable */
     uint64_t scan;                 /* sync_mu: the published prefix ends here */
     uint64_t hold;                 /* atomic: lowest position an in-process reader still reads */
@@ -1957,6 +2063,7 @@ PP__SJFN void pp__sj_free(pp__sj *j) {
     while (j->dead) { pp__sjseg *g = j->dead; j->dead = g->dead; pp__sj_seg_free(g); }
     pthread_mutex_destroy(&j->mu); pthread_mutex_destroy(&j->sync_mu);
     PINNACLE_PERSIST_FREE(j->dir);
+    PINNACLE_PERSIST_FREE(j->archive);
     PINNACLE_PERSIST_FREE(j);
 }
 
@@ -2148,7 +2255,9 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
 
 /* Compaction: remove the segment files wholly below pos, oldest first, each
  * removal durable before the next (a crash leaves a suffix). Only segments
- * that are retired (sealed on disk, unmapped) go. */
+ * that are retired (sealed on disk, unmapped) go. With an archive they are
+ * moved there instead (pp__archive_file: durable, never half a file), so
+ * the archive plus the live directory always hold every segment. */
 PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
     int rc = 0;
     char path[4096];
@@ -2159,8 +2268,12 @@ PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
         pp__sjseg *g = j->win[i % PP__SJ_WIN];
         if ((g && g->index <= i) || (i + 1) * j->data_bytes > pp__load_acq(&j->durable)) break;
         pp__numbered(path, sizeof path, j->dir, i, ".ppj");
-        if (pp__sys_unlink(path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
-        if ((rc = pp__fsync_dir(j->dir)) != 0) break;
+        if (j->archive) {
+            if ((rc = pp__archive_file(j->dir, path + strlen(j->dir) + 1, j->archive)) != 0) break;
+        } else {
+            if (pp__sys_unlink(path) != 0 && errno != ENOENT) { rc = pp__from_errno(errno); break; }
+            if ((rc = pp__fsync_dir(j->dir)) != 0) break;
+        }
         j->first_index = i + 1;
         pp__add_rlx(&j->st_dropped, 1);
     }
@@ -2371,18 +2484,36 @@ static int pp__read_file(const char *path, uint8_t **out, size_t *len) {
     return 0;
 }
 
-/* Delete snapshots beyond keep_snapshots (oldest first) and record the range. */
+/* <archive_dir>/books/<name>/<sub> of a format-2 book, or NULL (no
+ * archive, or no memory: the caller tells them apart by S->adir). */
+static char *pp__book_archive(const pp_book *b, const char *sub) {
+    if (!b->s->adir) return NULL;
+    char p[4096];
+    if ((size_t)snprintf(p, sizeof p, "%s/books/%s/%s", b->s->adir, b->name, sub) >= sizeof p) return NULL;
+    return pp__strdup(p);
+}
+
+/* Delete snapshots beyond keep_snapshots (oldest first) and record the
+ * range. Format 2 with an archive_dir: moved there instead. */
 static int pp__snap_rotate(pp_book *b) {
     uint64_t *v; size_t n;
     int rc = pp__list_numbered(b->sdir, ".pps", 0, &v, &n);
     if (rc) return rc;
     size_t keep = b->s->cfg.keep_snapshots, del = n > keep ? n - keep : 0;
+    char *adir = b->iid ? pp__book_archive(b, "snapshots") : NULL;   /* NULL: deleted */
+    if (b->iid && b->s->adir && !adir) del = 0;
     for (size_t i = 0; i < del; i++) {
         char p[4096];
         pp__numbered(p, sizeof p, b->sdir, v[i], ".pps");
-        pp__sys_unlink(p);
+        if (adir) {
+            /* archived: a snapshot that cannot move stays (and counts) */
+            if ((rc = pp__archive_file(b->sdir, p + strlen(b->sdir) + 1, adir)) != 0) { del = i; break; }
+        } else {
+            pp__sys_unlink(p);
+        }
     }
-    if (del) rc = pp__fsync_dir(b->sdir);
+    PINNACLE_PERSIST_FREE(adir);
+    if (del && !rc) rc = pp__fsync_dir(b->sdir);
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
     if (b->iid) {
@@ -2414,6 +2545,7 @@ static int pp__snapshot(pp_book *b) {
     int rc = pp__load_acq(&b->err);
     if (rc) return rc;
     pthread_mutex_lock(&b->snap_mu);
+    if ((rc = pp__load_acq(&b->err)) != 0) { pthread_mutex_unlock(&b->snap_mu); return rc; }   /* retired meanwhile */
     if ((rc = pp__book_dirs(b)) != 0) {
         pthread_mutex_unlock(&b->snap_mu);
         PP__MSG(b->s, rc, "%s: cannot make the book's snapshot directory: %s", b->name, pp_strerror(rc));
@@ -2796,11 +2928,15 @@ static int pp__md_rotate(pp_book *b) {
     int rc = pp__list_numbered(b->mdir, ".ppm", 0, &v, &n);
     if (rc) return rc;
     uint64_t oldest = pp__load_acq(&b->snap_oldest);
-    for (size_t i = 0; i + 1 < n && v[i] < oldest; i++) {
+    char *adir = b->iid ? pp__book_archive(b, "md") : NULL;   /* NULL: deleted */
+    if (b->iid && b->s->adir && !adir) n = 0;
+    for (size_t i = 0; i + 1 < n && v[i] < oldest && !rc; i++) {
         char p[4096];
         pp__numbered(p, sizeof p, b->mdir, v[i], ".ppm");
-        pp__sys_unlink(p); del++;
+        if (adir) rc = pp__archive_file(b->mdir, p + strlen(b->mdir) + 1, adir);
+        else { pp__sys_unlink(p); del++; }
     }
+    PINNACLE_PERSIST_FREE(adir);
     if (del) rc = pp__fsync_dir(b->mdir);
     PINNACLE_PERSIST_FREE(v);
     return rc;
@@ -3721,6 +3857,11 @@ static void pp__store_free(pp_store *S) {
     pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv); pthread_cond_destroy(&S->jr_cv);
     PINNACLE_PERSIST_FREE(S->books);
     PINNACLE_PERSIST_FREE(S->quar);
+    for (size_t i = 0; i < S->nret; i++) PINNACLE_PERSIST_FREE(S->ret_name[i]);
+    PINNACLE_PERSIST_FREE(S->ret_iid); PINNACLE_PERSIST_FREE(S->ret_name);
+    for (size_t i = 0; i < S->ngone; i++) pp__book_free(S->gone[i]);
+    PINNACLE_PERSIST_FREE(S->gone);
+    PINNACLE_PERSIST_FREE(S->adir);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
@@ -3956,6 +4097,127 @@ static void pp__book_jseg_drop(pp_book *b, uint64_t first_index) {
     pthread_mutex_unlock(&b->seg_mu);
 }
 
+/* >>retire: retired.ppr, the instruments pp_book_retire took out of the
+ * store: "PPRET001", u32 count, u32 0, count x {u32 id, u8 name length,
+ * name}, u32 crc32c of everything before. Replaced atomically (the commit
+ * point of a retirement). Their frames are skipped at recovery, their ids
+ * never given again. open_mu (or pp_open alone). */
+#define PP__RET_MAGIC "PPRET001"
+static uint32_t pp__retired_iid(const pp_store *S, const char *name) {
+    for (size_t i = 0; i < S->nret; i++) if (strcmp(S->ret_name[i], name) == 0) return S->ret_iid[i];
+    return 0;
+}
+static int pp__is_retired(const pp_store *S, uint32_t iid) {
+    for (size_t i = 0; i < S->nret; i++) if (S->ret_iid[i] == iid) return 1;
+    return 0;
+}
+static int pp__retired_push(pp_store *S, uint32_t iid, const char *name) {
+    uint32_t *vi = (uint32_t *)PINNACLE_PERSIST_REALLOC(S->ret_iid, (S->nret + 1) * sizeof *vi);
+    if (!vi) return PP_ENOMEM;
+    S->ret_iid = vi;
+    char **vn = (char **)PINNACLE_PERSIST_REALLOC(S->ret_name, (S->nret + 1) * sizeof *vn);
+    if (!vn) return PP_ENOMEM;
+    S->ret_name = vn;
+    if (!(vn[S->nret] = pp__strdup(name))) return PP_ENOMEM;
+    vi[S->nret++] = iid;
+    if (iid >= S->next_iid) S->next_iid = iid + 1;     /* never given again */
+    return 0;
+}
+/* The list with one more (iid, name), durably; then in memory. */
+static int pp__retired_write(pp_store *S, uint32_t iid, const char *name) {
+    size_t len = 16 + 4 + 5 + strlen(name);
+    for (size_t i = 0; i < S->nret; i++) len += 5 + strlen(S->ret_name[i]);
+    uint8_t *buf = (uint8_t *)pp__alloc(len), *o = buf + 16;
+    char *p = pp__join(S->dir, "retired.ppr");
+    int rc = buf && p ? 0 : PP_ENOMEM;
+    if (!rc) {
+        memcpy(buf, PP__RET_MAGIC, 8);
+        pp__put32(buf + 8, (uint32_t)(S->nret + 1));
+        for (size_t i = 0; i <= S->nret; i++) {
+            const char *nm = i < S->nret ? S->ret_name[i] : name;
+            size_t nl = strlen(nm);
+            pp__put32(o, i < S->nret ? S->ret_iid[i] : iid); o[4] = (uint8_t)nl; memcpy(o + 5, nm, nl);
+            o += 5 + nl;
+        }
+        PINNACLE_PERSIST_ASSERT(o + 4 == buf + len);
+        pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
+        rc = pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
+    }
+    if (!rc) rc = pp__retired_push(S, iid, name);
+    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
+    return rc;
+}
+static int pp__retired_load(pp_store *S) {
+    char *p = pp__join(S->dir, "retired.ppr");
+    if (!p) return PP_ENOMEM;
+    uint8_t *buf = NULL; size_t len = 0;
+    int rc = pp__read_file(p, &buf, &len);
+    if (rc == PP_ENOENT) { PINNACLE_PERSIST_FREE(p); return 0; }
+    if (!rc && (len < 20 || memcmp(buf, PP__RET_MAGIC, 8) != 0 ||
+                pp__get32(buf + len - 4) != plg_crc32c(0, buf, len - 4))) rc = PP_ECORRUPT;
+    size_t off = 16, n = rc ? 0 : pp__get32(buf + 8);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t nl = off + 5 <= len - 4 ? buf[off + 4] : 0;
+        if (!nl || nl > PP_MAX_NAME || off + 5 + nl > len - 4 || memchr(buf + off + 5, 0, nl)) { rc = PP_ECORRUPT; break; }
+        char name[PP_MAX_NAME + 1];
+        memcpy(name, buf + off + 5, nl); name[nl] = 0;
+        uint32_t iid = pp__get32(buf + off);
+        if (iid == 0 || iid >= PP__MAX_IID || pp_valid_name(name)) { rc = PP_ECORRUPT; break; }
+        rc = pp__retired_push(S, iid, name);
+        off += 5 + nl;
+    }
+    if (rc) PP__MSG(S, rc, "%s: the list of retired instruments is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
+    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    return rc;
+}
+
+/* One pass over dir: each file moved into adir (deleted without an
+ * archive; *.tmp leftovers are deleted either way). *seen: it held any. */
+static int pp__retire_dir_pass(const char *dir, const char *adir, int *seen) {
+    *seen = 0;
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : pp__from_errno(errno);
+    struct dirent *e;
+    int rc = 0, removed = 0;
+    while (!rc && (e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        size_t l = strlen(nm);
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0) continue;
+        *seen = 1;
+        if (adir && !(l > 4 && strcmp(nm + l - 4, ".tmp") == 0)) { rc = pp__archive_file(dir, nm, adir); continue; }
+        char f[4096];
+        if ((size_t)snprintf(f, sizeof f, "%s/%s", dir, nm) >= sizeof f) rc = PP_EINVAL;
+        else if (pp__sys_unlink(f) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+        removed = 1;
+    }
+    closedir(d);
+    return !rc && removed ? pp__fsync_dir(dir) : rc;
+}
+
+/* A retired book's files: every file of books/<name>/{snapshots,md} moved
+ * into the archive (deleted without one), then the directories removed.
+ * Each step durable; run again after a crash (pp_open, pp_book_retire).
+ * Passes over a directory until one finds it empty (readdir while its
+ * entries go need not return every one). */
+static int pp__retire_files(pp_store *S, const char *name) {
+    static const char *const subs[2] = {"snapshots", "md"};
+    char bd[4096], dir[4096], adir[4096];
+    if ((size_t)snprintf(bd, sizeof bd, "%s/books/%s", S->dir, name) >= sizeof bd) return PP_EINVAL;
+    if (!pp__is_dir(bd)) return 0;
+    int rc = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", bd, subs[k]) >= sizeof dir ||
+            (S->adir && (size_t)snprintf(adir, sizeof adir, "%s/books/%s/%s", S->adir, name, subs[k]) >= sizeof adir)) return PP_EINVAL;
+        int seen = 1;
+        for (int pass = 0; pass < 8 && seen && !rc; pass++) rc = pp__retire_dir_pass(dir, S->adir ? adir : NULL, &seen);
+        if (!rc && rmdir(dir) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    }
+    if (!rc && rmdir(bd) != 0 && errno != ENOENT) rc = pp__from_errno(errno);
+    if (!rc && (size_t)snprintf(dir, sizeof dir, "%s/books", S->dir) < sizeof dir) rc = pp__fsync_dir(dir);
+    if (rc) PP__MSG(S, rc, "%s: the retired book's files could not all be moved: %s (done again at the next open)", name, pp_strerror(rc));
+    return rc;
+}
+
 /* Recovery: one pass over the store journal, each frame to its book. */
 static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t *f);
 static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
@@ -3969,11 +4231,13 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
         memcpy(name, f + 24, nl); name[nl] = 0;
         pp_book *b = pp__byid(S, iid);
         if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;
+        if (pp__is_retired(S, iid)) return 0;            /* pp_book_retire: not recovered */
         return pp__book_recover2(S, name, iid, &b);
     }
     if (f[8] == PP__SJ_BATCH) {
         uint32_t n = pp__sj_batch_count(f, len);
         pp_book *b = pp__byid(S, iid);
+        if (n && !b && pp__is_retired(S, iid)) return 0;
         if (!n || !b) return PP_ECORRUPT;
         const uint8_t *e = PP__SJ_BATCH_FIRST(f);
         for (uint32_t k = 0; k < n; k++, e = PP__SJ_BATCH_NEXT(e)) {
@@ -3984,6 +4248,7 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     }
     if (!pp__is_evtype(f[8]) || len != pp__sj_ev_len(f)) return PP_ECORRUPT;
     pp_book *b = pp__byid(S, iid);
+    if (!b && pp__is_retired(S, iid)) return 0;
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
     return pp__recover_ev(b, pos, len, f);
 }
@@ -4166,6 +4431,7 @@ static int pp__catalog_write(pp_store *S) {
         if (b->iid > top) top = b->iid;
     }
     pthread_mutex_unlock(&S->mu);
+    for (size_t i = 0; i < S->nret; i++) if (S->ret_iid[i] > top) top = S->ret_iid[i];   /* retired ids are taken too */
     pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
     char *p = pp__join(S->dir, "instruments.ppc");
     int rc = p ? pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644)) : PP_ENOMEM;
@@ -4192,7 +4458,7 @@ static int pp__catalog_load(pp_store *S) {
         memcpy(name, buf + off + 5, buf[off + 4]); name[buf[off + 4]] = 0;
         off += 5 + (size_t)buf[off + 4];
         pp_book *b;
-        rc = pp__book_recover2(S, name, iid, &b);
+        if (!pp__is_retired(S, iid)) rc = pp__book_recover2(S, name, iid, &b);
         if (iid > top) top = iid;
     }
     if (rc) PP__MSG(S, rc, "%s: the instrument catalog is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
@@ -4215,7 +4481,8 @@ static int pp__store2_open(pp_store *S) {
         return PP_ECONFIG;
     }
     S->next_iid = 1;
-    int rc = pp__catalog_load(S);
+    int rc = pp__retired_load(S);
+    if (!rc) rc = pp__catalog_load(S);
     char *jd = pp__join(S->dir, "journal");
     if (!jd) return PP_ENOMEM;
     if (!rc) rc = pp__mkdir(jd);
@@ -4230,6 +4497,8 @@ static int pp__store2_open(pp_store *S) {
         else if (w.torn) PP__MSG(S, 0, "store journal: %s in %s at offset %llu; discarded", w.detail, w.file, (unsigned long long)w.offset);
     }
     PINNACLE_PERSIST_FREE(jd);
+    if (!rc && S->adir && !(S->sj->archive = pp__join(S->adir, "journal"))) rc = PP_ENOMEM;
+    for (size_t i = 0; i < S->nret && !rc; i++) (void)pp__retire_files(S, S->ret_name[i]);   /* a retirement a crash interrupted */
     if (!rc) {
         const char *dup;
         rc = pp__names_unique(S, &dup);
@@ -4421,6 +4690,19 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     if (!S->dir) { pp__store_free(S); return PP_ENOMEM; }
     memcpy(S->dir, cfg.data_dir, dl); S->dir[dl] = 0;
     S->cfg.data_dir = S->dir;
+    if (cfg.archive_dir && cfg.archive_dir[0]) {
+        size_t al = strlen(cfg.archive_dir);
+        while (al > 1 && cfg.archive_dir[al - 1] == '/') al--;
+        S->adir = (char *)PINNACLE_PERSIST_MALLOC(al + 1);
+        if (!S->adir) { pp__store_free(S); return PP_ENOMEM; }
+        memcpy(S->adir, cfg.archive_dir, al); S->adir[al] = 0;
+        if (strcmp(S->adir, S->dir) == 0) {
+            PP__MSG(S, PP_ECONFIG, "archive_dir must not be the data directory");
+            pp__store_free(S);
+            return PP_ECONFIG;
+        }
+    }
+    S->cfg.archive_dir = S->adir;
     rc = pp__mkdir_p(S->dir);
     char *lk = rc ? NULL : pp__join(S->dir, "LOCK");
     if (!rc && !lk) rc = PP_ENOMEM;
@@ -4440,6 +4722,10 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     /* format 2 (one store journal): the STORE file says so, or a new store asks for it */
     int store2 = 0;
     if (!rc) rc = pp__store_layout(S, &store2);
+    if (!rc && !store2 && S->adir) {
+        rc = PP_ENOTSUP;
+        PP__MSG(S, rc, "%s: archive_dir needs the store journal (format 2); this store has the per-instrument layout", S->dir);
+    }
     if (!rc && store2) rc = pp__store2_open(S);
     /* recover every instrument found under data_dir (per-instrument layout) */
     DIR *d = rc || store2 ? NULL : opendir(S->dir);
@@ -4505,6 +4791,7 @@ static int pp__book_open(pp_store *S, const char *name, pp_book **out) {
     if (b) { pthread_mutex_unlock(&S->open_mu); *out = b; return 0; }
     for (size_t i = 0; i < S->nquar; i++)        /* set aside by pp_open: not recovered, not created */
         if (strcmp(S->quar[i].instrument, name) == 0) { pthread_mutex_unlock(&S->open_mu); return S->quar[i].error; }
+    if (S->sj && pp__retired_iid(S, name)) { pthread_mutex_unlock(&S->open_mu); return PP_ERETIRED; }
     if (S->sj) {
         rc = pp__book_create2(S, name, &b);
         if (rc) PP__MSG(S, rc, "%s: cannot open the instrument: %s", name, pp_strerror(rc));
@@ -4535,6 +4822,55 @@ PPDEF int pp_books(pp_store *S, int (*visit)(const char *, pp_book *, void *), v
         if (r) return r;
     }
     return 0;
+}
+
+PPDEF int pp_book_retire(pp_store *S, const char *name) {
+    if (!S || !name) return PP_EINVAL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (!S->sj) return PP_ENOTSUP;
+    pthread_mutex_lock(&S->open_mu);
+    if (pp__retired_iid(S, name)) {                  /* done before: finish moving its files */
+        rc = pp__retire_files(S, name);
+        pthread_mutex_unlock(&S->open_mu);
+        return rc;
+    }
+    pp_book *b = NULL;
+    size_t at = 0;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) { b = S->books[i]; at = i; }
+    pthread_mutex_unlock(&S->mu);
+    if (!b) rc = PP_ENOENT;
+    else if (b->batch && b->batch->on) rc = PP_EBUSY;
+    /* its whole history durable first, so the archive gets all of it */
+    if (!rc && !pp__load_acq(&b->err)) rc = pp__wait_durable(b, pp__load_acq(&b->last_seq));
+    pp_book **g = NULL;
+    if (!rc) {
+        g = (pp_book **)PINNACLE_PERSIST_REALLOC(S->gone, (S->ngone + 1) * sizeof *g);
+        if (!g) rc = PP_ENOMEM;
+        else S->gone = g;
+    }
+    if (!rc) rc = pp__retired_write(S, b->iid, b->name);    /* the commit point */
+    if (rc) {
+        pthread_mutex_unlock(&S->open_mu);
+        if (rc != PP_ENOENT && rc != PP_EBUSY) PP__MSG(S, rc, "%s: not retired: %s", name, pp_strerror(rc));
+        return rc;
+    }
+    /* gone from the store: no lookup, no dispatch, no snapshot, no pin */
+    int zero = 0;
+    __atomic_compare_exchange_n(&b->err, &zero, PP_ERETIRED, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    (void)pp__byid_set(S, b->iid, NULL);
+    pthread_mutex_lock(&S->mu);
+    PINNACLE_PERSIST_ASSERT(S->books[at] == b);
+    memmove(S->books + at, S->books + at + 1, (S->nbooks - at - 1) * sizeof *S->books);
+    S->nbooks--;
+    pthread_mutex_unlock(&S->mu);
+    S->gone[S->ngone++] = b;
+    pthread_mutex_lock(&b->snap_mu);                 /* a snapshot in progress finishes first; later ones see the error */
+    rc = pp__retire_files(S, name);
+    pthread_mutex_unlock(&b->snap_mu);
+    pthread_mutex_unlock(&S->open_mu);
+    return rc;
 }
 
 PPDEF int pp_close(pp_store *S) {
@@ -4959,7 +5295,14 @@ struct pp_journal {
     pp_event *ev; size_t n, cap, at; uint32_t iid; uint64_t from, to;
     size_t *ploff;                   /* per event: where its payload starts in pl */
     uint8_t *pl; size_t pl_n, pl_cap;
+    uint64_t lo, hi;             /* the lowest and highest seq in [from, to] of any entry, market data too (pp_book_at) */
 };
+
+static void pp__jr_note(pp_journal *j, uint64_t seq) {
+    if (seq < j->from || seq > j->to) return;
+    if (!j->lo || seq < j->lo) j->lo = seq;
+    if (seq > j->hi) j->hi = seq;
+}
 
 static int pp__jr_ev(pp_journal *j, const uint8_t *f);
 static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
@@ -4971,13 +5314,16 @@ static int pp__jr_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len)
         if (!n) return PP_ECORRUPT;
         const uint8_t *e = PP__SJ_BATCH_FIRST(f);
         for (uint32_t k = 0; k < n; k++, e = PP__SJ_BATCH_NEXT(e)) {
+            pp__jr_note(j, pp__get64(e + 16));
             int rc = pp__jr_ev(j, e);
             if (rc) return rc;
         }
         return 0;
     }
-    if (f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY) return 0;
+    if (!pp__is_evtype(f[8])) return 0;
     if (len != pp__sj_ev_len(f)) return PP_ECORRUPT;
+    pp__jr_note(j, pp__get64(f + 16));
+    if (f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY) return 0;
     return pp__jr_ev(j, f);
 }
 
@@ -5019,6 +5365,24 @@ static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
     return pp__jr_add(j, &v, f + PP__SJ_EVFRAME, pp__sj_ev_plen(f));
 }
 
+/* The archived segments first (archive_dir): every frame they hold, in
+ * order; *live_from is then where the live journal takes over (the end of
+ * the last archived segment: a segment in both places after a crash in the
+ * middle of a move is read once), 0 when nothing is archived. */
+static int pp__jr_archive(pp_store *S, pp_journal *j, pp__sjwhere *w, uint64_t *live_from) {
+    *live_from = 0;
+    if (!S->sj->archive) return 0;
+    pp__sj *a = NULL;
+    int rc = pp__sj_open(&a, S->sj->archive, S->sj->data_bytes, 1, 0, pp__jr_frame, j, w);
+    if (!rc && a->data_bytes != S->sj->data_bytes) {
+        rc = PP_ECORRUPT;
+        snprintf(w->detail, sizeof w->detail, "archived segments of another size");
+    }
+    if (!rc && a->tail > a->data_bytes) *live_from = a->tail;   /* tail: (last archived index + 1) * data_bytes */
+    if (a) pp__sj_free(a);
+    return rc;
+}
+
 PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_journal **out) {
     if (!S || !name || !out) return PP_EINVAL;
     *out = NULL;
@@ -5029,23 +5393,39 @@ PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_j
     pthread_mutex_lock(&S->mu);
     for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
     pthread_mutex_unlock(&S->mu);
-    if (!b || !b->iid) return PP_ENOENT;
+    uint32_t retired = 0;
+    if (!b) {                                      /* a retired instrument: its history, all durable */
+        pthread_mutex_lock(&S->open_mu);
+        retired = pp__retired_iid(S, name);
+        pthread_mutex_unlock(&S->open_mu);
+    }
+    if ((!b || !b->iid) && !retired) return PP_ENOENT;
     pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
     if (!j) return PP_ENOMEM;
-    j->iid = b->iid; j->from = from_seq; j->to = pp_durable(b);
+    j->iid = b ? b->iid : retired; j->from = from_seq; j->to = b ? pp_durable(b) : UINT64_MAX;
     pp__sj *sj = NULL;
     pp__sjwhere w;
+    uint64_t from_pos = 0;
+    memset(&w, 0, sizeof w);
     pthread_mutex_lock(&S->open_mu);      /* no segment file is removed while they are read */
     while (S->jr_hold) pthread_cond_wait(&S->jr_cv, &S->open_mu);
     S->jreaders++;
     pthread_mutex_unlock(&S->open_mu);
-    rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, 0, pp__jr_frame, j, &w);
+    rc = pp__jr_archive(S, j, &w, &from_pos);
+    if (!rc) rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, from_pos, pp__jr_frame, j, &w);
+    if (!rc && from_pos && sj->first_index * sj->data_bytes > from_pos) {
+        rc = PP_ECORRUPT;                /* segments missing between the archive and the live journal */
+        snprintf(w.detail, sizeof w.detail, "segments %llu..%llu are in neither the archive nor the journal",
+                 (unsigned long long)(from_pos / sj->data_bytes), (unsigned long long)(sj->first_index - 1));
+        pp__strlcpy(w.file, S->sj->archive, sizeof w.file);
+    }
     pthread_mutex_lock(&S->open_mu);
     if (--S->jreaders == 0) pthread_cond_broadcast(&S->jr_cv);
     pthread_mutex_unlock(&S->open_mu);
     if (sj) pp__sj_free(sj);
     if (rc) {
-        PP__MSG(S, rc, "%s: journal reader: %s%s%s", name, pp_strerror(rc), w.file[0] ? ": " : "", w.file);
+        PP__MSG(S, rc, "%s: journal reader: %s%s%s%s%s", name, pp_strerror(rc), w.file[0] ? ": " : "", w.file,
+                w.detail[0] ? ": " : "", w.detail);
         pp_journal_close(j);
         return rc;
     }
@@ -5273,6 +5653,20 @@ static int pp__by_priority(const void *a, const void *c) {
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Orders in price-time priority to visit (v is sorted in place). */
+static int pp__visit_sorted(pp__oslot *v, uint64_t k, int (*visit)(const pp_order *, void *), void *ctx) {
+    int rc = 0;
+    qsort(v, (size_t)k, sizeof *v, pp__by_priority);
+    for (uint64_t i = 0; i < k && !rc; i++) {
+        pp_order o;
+        memset(&o, 0, sizeof o);
+        o.id = v[i].id; o.price = v[i].price; o.qty = v[i].qty; o.ts_ns = v[i].ts;
+        o.side = (uint8_t)v[i].side; o.seq = v[i].seq;
+        rc = visit(&o, ctx);
+    }
+    return rc;
+}
+
 PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ctx) {
     if (!b || !visit) return PP_EINVAL;
     pthread_mutex_lock(&b->shadow_mu);
@@ -5286,15 +5680,108 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
     for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = b->shadow.t[i];
     pthread_mutex_unlock(&b->shadow_mu);
     PINNACLE_PERSIST_ASSERT(k == n);
-    qsort(v, (size_t)k, sizeof *v, pp__by_priority);
-    for (uint64_t i = 0; i < k && !rc; i++) {
-        pp_order o;
-        memset(&o, 0, sizeof o);
-        o.id = v[i].id; o.price = v[i].price; o.qty = v[i].qty; o.ts_ns = v[i].ts;
-        o.side = (uint8_t)v[i].side; o.seq = v[i].seq;
-        rc = visit(&o, ctx);
-    }
+    rc = pp__visit_sorted(v, k, visit, ctx);
     PINNACLE_PERSIST_FREE(v);
+    return rc;
+}
+
+/* pp_book_at: one snapshot file into the empty map m, read-only (no
+ * quarantine of a bad one: the caller tries an older one). */
+static int pp__snap_load_ro(const char *path, uint64_t want, pp__shadow *m) {
+    uint8_t *buf = NULL; size_t len = 0;
+    uint64_t seq = 0, count = 0;
+    int rc = pp__read_file(path, &buf, &len);
+    if (!rc) rc = pp__snap_decode(buf, len, &seq, &count);
+    if (!rc && seq != want) rc = PP_ECORRUPT;
+    for (uint64_t i = 0; i < count && !rc; i++) {
+        pp__oslot o;
+        memcpy(&o, buf + PP__SNAP_HDR + i * PP__ENTRY, PP__ENTRY);
+        if (!o.id || o.qty <= 0 || pp__shadow_find(m, o.id)) { rc = PP_ECORRUPT; break; }
+        if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) { rc = PP_ENOMEM; break; }
+        *pp__shadow_slot(m, o.id) = o;
+        m->n++;
+    }
+    PINNACLE_PERSIST_FREE(buf);
+    if (rc) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
+    return rc;
+}
+
+/* pp_book_at: the newest snapshot at or below seq that loads, from the
+ * book's snapshot directory or the archive's (the seq it covers, 0: none). */
+static int pp__book_at_snap(pp_store *S, const char *name, uint64_t seq, pp__shadow *m, uint64_t *snap) {
+    char dirs[2][4096];
+    uint64_t *v[2] = {NULL, NULL}; size_t n[2] = {0, 0};
+    int nd = S->adir ? 2 : 1, rc = 0;
+    *snap = 0;
+    if ((size_t)snprintf(dirs[0], sizeof dirs[0], "%s/books/%s/snapshots", S->dir, name) >= sizeof dirs[0] ||
+        (S->adir && (size_t)snprintf(dirs[1], sizeof dirs[1], "%s/books/%s/snapshots", S->adir, name) >= sizeof dirs[1])) return PP_EINVAL;
+    for (int d = 0; d < nd && !rc; d++) rc = pp__list_numbered(dirs[d], ".pps", 0, &v[d], &n[d]);
+    size_t k[2] = {n[0], n[1]};
+    while (!rc) {                          /* newest first across both lists */
+        int d = -1;
+        for (int e = 0; e < nd; e++) {
+            while (k[e] > 0 && v[e][k[e] - 1] > seq) k[e]--;
+            if (k[e] > 0 && (d < 0 || v[e][k[e] - 1] > v[d][k[d] - 1])) d = e;
+        }
+        if (d < 0) break;
+        char p[4096];
+        uint64_t cand = v[d][--k[d]];
+        pp__numbered(p, sizeof p, dirs[d], cand, ".pps");
+        int r = pp__snap_load_ro(p, cand, m);
+        if (r == 0) { *snap = cand; break; }
+        if (r == PP_ENOMEM || r == PP_EACCES) rc = r;   /* not damage: do not fall back past it */
+    }
+    PINNACLE_PERSIST_FREE(v[0]); PINNACLE_PERSIST_FREE(v[1]);
+    return rc;
+}
+
+PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(const pp_order *, void *), void *ctx) {
+    if (!S || !name || !visit) return PP_EINVAL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (!S->sj) return PP_ENOTSUP;
+    pp_book *b = NULL;
+    pthread_mutex_lock(&S->mu);
+    for (size_t i = 0; i < S->nbooks && !b; i++) if (strcmp(S->books[i]->name, name) == 0) b = S->books[i];
+    pthread_mutex_unlock(&S->mu);
+    if (!b) {
+        pthread_mutex_lock(&S->open_mu);
+        uint32_t retired = pp__retired_iid(S, name);
+        pthread_mutex_unlock(&S->open_mu);
+        if (!retired) return PP_ENOENT;
+    }
+    if (b && seq > pp_durable(b)) return PP_EINVAL;
+    pp__shadow m;
+    if ((rc = pp__shadow_init(&m, 8)) != 0) return rc;
+    uint64_t snap = 0;
+    if (b) pthread_mutex_lock(&b->snap_mu);      /* rotation does not move a snapshot while it is read */
+    rc = pp__book_at_snap(S, name, seq, &m, &snap);
+    if (b) pthread_mutex_unlock(&b->snap_mu);
+    if (!rc && seq > snap) {
+        pp_journal *j = NULL;
+        rc = pp_journal_open(S, name, snap + 1, &j);
+        if (!rc && j->lo != snap + 1) rc = PP_ENOENT;   /* the entries after the snapshot are gone */
+        else if (!rc && j->hi < seq) rc = PP_EINVAL;    /* a retired book's history ends before seq */
+        pp_event ev;
+        while (!rc && pp_journal_next(j, &ev) == 1 && ev.seq <= seq) {
+            pp__ev v;
+            memset(&v, 0, sizeof v);
+            v.seq = ev.seq; v.id = ev.order_id; v.price = ev.price; v.qty = ev.qty; v.ts = ev.ts_ns;
+            v.type = ev.type; v.side = ev.side;
+            rc = pp__apply(&m, &v);
+        }
+        pp_journal_close(j);
+    }
+    pp__oslot *o = rc ? NULL : (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(m.n ? m.n : 1) * sizeof *o);
+    if (!rc && !o) rc = PP_ENOMEM;
+    if (!rc) {
+        uint64_t k = 0;
+        for (uint64_t i = 0; i <= m.mask; i++) if (m.t[i].id) o[k++] = m.t[i];
+        PINNACLE_PERSIST_ASSERT(k == m.n);
+        rc = pp__visit_sorted(o, k, visit, ctx);
+    }
+    PINNACLE_PERSIST_FREE(o);
+    pp__shadow_free(&m);
     return rc;
 }
 
@@ -5663,6 +6150,28 @@ static int pp__lst_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len
     return pp__lst_add((pp__lst *)ctx, (const char *)f + 24, f[9]);
 }
 
+/* Format 2: the names retired.ppr lists leave the list (pp_book_retire). */
+static void pp__lst_drop_retired(const char *data_dir, pp__lst *l) {
+    char *p = pp__join(data_dir, "retired.ppr");
+    uint8_t *buf = NULL; size_t len = 0;
+    if (p && pp__read_file(p, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__RET_MAGIC, 8) == 0 &&
+        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
+        size_t off = 16, n = pp__get32(buf + 8);
+        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
+            size_t nl = buf[off + 4];
+            if (!nl || off + 5 + nl > len - 4) break;
+            for (size_t k = 0; k < l->n; k++)
+                if (strlen(l->names[k]) == nl && memcmp(l->names[k], buf + off + 5, nl) == 0) {
+                    memmove(l->names + k, l->names + k + 1, (l->n - k - 1) * sizeof *l->names);
+                    l->n--;
+                    break;
+                }
+            off += 5 + nl;
+        }
+    }
+    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
+}
+
 PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void *ctx) {
     if (!data_dir || !visit) return PP_EINVAL;
     pp__lst l;
@@ -5689,6 +6198,7 @@ PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void
         pp__sj *j = NULL;
         if (!rc) { rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__lst_frame, &l, NULL); if (j) pp__sj_free(j); }
         if (rc == PP_ECORRUPT) rc = 0;            /* damage is pp_check's to report; list what was found */
+        if (!rc) pp__lst_drop_retired(data_dir, &l);
         PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(jd);
     } else {
         DIR *d = opendir(data_dir);
