@@ -180,7 +180,7 @@ static int journal_step(pp_book *pb, const ev *evs, int n, uint64_t seq, uint64_
     return rc;
 }
 
-static lob books[NINST], ref[NINST];
+static lob books[NINST], ref[NINST], prev[NINST];
 
 static int load_visit(const pp_order *o, void *ctx) {
     lob *b = (lob *)ctx;
@@ -191,9 +191,12 @@ static int load_visit(const pp_order *o, void *ctx) {
 }
 
 static pp_config make_cfg(const char *dir) {
+    static char archive[4096];
+    snprintf(archive, sizeof archive, "%s.archive", dir);
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
+    c.archive_dir = archive;               /* compaction keeps the history there: the audit trail reads it all */
     c.flags = PP_STORE_JOURNAL;            /* one journal for the three books (format 2) */
     c.journal_sync_interval_ms = 5;
     c.snapshot_interval_ms = 150;          /* snapshots during the run (the default is 5 minutes) */
@@ -204,8 +207,8 @@ static pp_config make_cfg(const char *dir) {
     return c;
 }
 
-/* The parent's check keeps the journal as the child left it (no compaction),
- * so that the journal reader can be checked against the replay. */
+/* The parent's check does not compact while it reads (compaction would
+ * only move segments into the archive, which the reader reads too). */
 static int open_books(const char *dir, int checking, pp_store **s, pp_book **pb, lob *out) {
     pp_config c = make_cfg(dir);
     if (checking) c.flags |= PP_NO_AUTO_COMPACT;
@@ -299,7 +302,11 @@ int main(int argc, char **argv) {
         int how = round % 2;                              /* SIGKILL, then abort(), ... */
         int inside = round % 4 == 1 || round % 4 == 2;    /* rounds 1 and 2 die inside a match */
         int64_t mids[NINST];
-        for (int k = 0; k < NINST; k++) { mids[k] = ref[k].mid; qsort(ref[k].r, (size_t)ref[k].n, sizeof(rest), by_prio); }
+        for (int k = 0; k < NINST; k++) {
+            mids[k] = ref[k].mid;
+            qsort(ref[k].r, (size_t)ref[k].n, sizeof(rest), by_prio);
+            prev[k] = ref[k];                              /* for pp_book_at after the round */
+        }
         int fds[2];
         if (pipe(fds) != 0) { perror("pipe"); return 1; }
         fflush(NULL);
@@ -357,16 +364,22 @@ int main(int argc, char **argv) {
                 }
                 pp_journal_close(j);
             }
-            int jok = jrc == 0 && jbad == 0 && nhist == rec - before && (rec == before || jfirst + jn - 1 == rec);
-            int ok = rec >= acked[k] && c.bad == 0 && c.seen == R->n && !half && jok;
+            int jok = jrc == 0 && jbad == 0 && nhist == rec - before &&
+                      (rec == before || (jfirst == before + 1 && jfirst + jn - 1 == rec));   /* all of it, archive too */
+            /* the book as of the seq before the round, rebuilt from snapshots and journal (pp_book_at) */
+            cmp cp = {&prev[k], 0, 0};
+            int arc = pp_book_at(s, INST[k], before, cmp_visit, &cp);
+            int atok = arc == 0 && cp.bad == 0 && cp.seen == prev[k].n;
+            int ok = rec >= acked[k] && c.bad == 0 && c.seen == R->n && !half && jok && atok;
             pp_stats ps;
             pp_get_stats(pb[k], &ps);
             printf("  %-8s acked seq %7llu, recovered seq %7llu (%s%s), replayed %6llu events: %4d resting orders %s;"
-                   " journal reader %llu events %s [snapshot %llu, journal from seq %llu]\n",
+                   " journal reader %llu events %s; book at seq %llu %s [snapshot %llu, journal from seq %llu]\n",
                    INST[k], (unsigned long long)acked[k], (unsigned long long)rec, rec >= acked[k] ? ">= acked" : "LOST ACKED",
                    half ? ", HALF A MATCH" : ", whole matches",
                    (unsigned long long)(rec - before), c.seen, c.bad == 0 && c.seen == R->n ? "equal" : "DIFFER",
                    (unsigned long long)jn, jok ? "equal" : jrc < 0 ? pp_strerror(jrc) : "DIFFER",
+                   (unsigned long long)before, atok ? "equal" : arc < 0 ? pp_strerror(arc) : "DIFFER",
                    (unsigned long long)ps.last_snapshot_seq, (unsigned long long)ps.journal_first_seq);
             if (!ok) failures++;
             checked_events += rec - before;
