@@ -943,10 +943,12 @@ static int pp__copy_durable(const char *src, const char *tmp) {
     if (in < 0) return pp__from_errno(errno);
     int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = out < 0 ? pp__from_errno(errno) : 0;
-    static __thread uint8_t buf[64 << 10];
+    const size_t cap = 64u << 10;        /* on the heap: a thread-local one would cost every thread of the engine */
+    uint8_t *buf = (uint8_t *)PINNACLE_PERSIST_MALLOC(cap);
+    if (!buf && !rc) rc = PP_ENOMEM;
     uint64_t off = 0;
     while (!rc) {
-        ssize_t n = read(in, buf, sizeof buf);
+        ssize_t n = read(in, buf, cap);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) { rc = pp__from_errno(errno); break; }
         if (n == 0) break;
@@ -959,6 +961,7 @@ static int pp__copy_durable(const char *src, const char *tmp) {
         }
     }
     if (!rc) rc = pp__fdatasync(out);
+    PINNACLE_PERSIST_FREE(buf);
     close(in);
     if (out >= 0) close(out);
     return rc;
