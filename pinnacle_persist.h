@@ -24,7 +24,7 @@
  *     pp_store *st;  pp_book *b;
  *     if (pp_open(&st, &cfg) != 0) ...            // locks and recovers every instrument
  *     pp_book_open(st, "BTC-USD", &b);             // recovered, or new
- *     pp_order o = {42, 6500000, 10, now_ns, PP_BUY};
+ *     pp_order o = {.id = 42, .price = 6500000, .qty = 10, .ts_ns = now_ns, .side = PP_BUY};
  *     if (pp_add(b, &o) != 0) ...                  // hot path: validated, journaled, seq = pp_last_seq(b)
  *     pp_execute(b, 42, 4, 6500000);               // partial fill; at qty 0 the order leaves
  *     pp_batch_begin(b); pp_add(b, &taker); pp_execute(b, 42, 6, 6500000);
@@ -281,6 +281,10 @@ typedef struct pp_order {
     uint64_t ts_ns;    /* the engine's timestamp, stored as given */
     uint8_t  side;     /* PP_BUY or PP_SELL */
     uint64_t seq;      /* out: seq of the add, or of the modify that reset its priority; pp_add ignores it */
+    /* out (pp_orders, pp_find; format 2): the payload its add carried (pp_event.payload), NULL/0 if none.
+     * pp_orders: valid during the visit; pp_find: until this thread's next pp_find. pp_add ignores them. */
+    const void *payload;
+    uint32_t payload_len;
 } pp_order;
 
 typedef struct pp_stats {
@@ -1073,6 +1077,61 @@ PP__STATIC_ASSERT(sizeof(pp__oslot) == PP__ENTRY, "shadow slot is one snapshot r
 PP__MAP(pp__idx, pp__islot)
 PP__MAP(pp__shadow, pp__oslot)
 
+/* The payloads of a book's resting orders whose add carried one (format 2):
+ * id -> its own copy. Empty (no table) until the first one. shadow_mu. */
+typedef struct pp__plslot { uint64_t id; uint8_t *p; uint64_t len; } pp__plslot;
+PP__MAP(pp__plmap, pp__plslot)
+
+static int pp__pl_put(pp__plmap *m, uint64_t *bytes, uint64_t id, const uint8_t *pl, uint32_t plen) {
+    if (!m->t && pp__plmap_init(m, 8)) return PP_ENOMEM;
+    if ((m->n + 1) * 2 > m->mask + 1 && pp__plmap_grow(m)) return PP_ENOMEM;
+    uint8_t *p = (uint8_t *)PINNACLE_PERSIST_MALLOC(plen);
+    if (!p) return PP_ENOMEM;
+    memcpy(p, pl, plen);
+    pp__plslot *s = pp__plmap_find(m, id);
+    if (s) { PINNACLE_PERSIST_FREE(s->p); *bytes -= s->len; }
+    else { s = pp__plmap_slot(m, id); s->id = id; m->n++; }
+    s->p = p; s->len = plen; *bytes += plen;
+    return 0;
+}
+
+static void pp__pl_drop(pp__plmap *m, uint64_t *bytes, uint64_t id) {
+    if (!m->n) return;
+    pp__plslot *s = pp__plmap_find(m, id);
+    if (!s) return;
+    PINNACLE_PERSIST_FREE(s->p);
+    *bytes -= s->len;
+    pp__plmap_del(m, s);
+}
+
+static void pp__pl_clear(pp__plmap *m, uint64_t *bytes) {
+    for (uint64_t i = 0; m->t && i <= m->mask; i++) if (m->t[i].id) PINNACLE_PERSIST_FREE(m->t[i].p);
+    pp__plmap_free(m);
+    *bytes = 0;
+}
+
+/* A copy of m whose payloads live in one block (*blob): for the readers
+ * that visit after the lock is let go. An empty m gives an empty copy. */
+static int pp__pl_copy(const pp__plmap *m, uint64_t bytes, pp__plmap *out, uint8_t **blob) {
+    memset(out, 0, sizeof *out);
+    *blob = NULL;
+    if (!m->n) return 0;
+    size_t cap = (size_t)(m->mask + 1);
+    out->t = (pp__plslot *)PINNACLE_PERSIST_MALLOC(cap * sizeof *out->t);
+    *blob = (uint8_t *)PINNACLE_PERSIST_MALLOC((size_t)bytes + 1);
+    if (!out->t || !*blob) {
+        PINNACLE_PERSIST_FREE(out->t); PINNACLE_PERSIST_FREE(*blob);
+        out->t = NULL; *blob = NULL;
+        return PP_ENOMEM;
+    }
+    memcpy(out->t, m->t, cap * sizeof *out->t);
+    out->mask = m->mask; out->n = m->n;
+    uint64_t off = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (out->t[i].id) { memcpy(*blob + off, out->t[i].p, (size_t)out->t[i].len); out->t[i].p = *blob + off; off += out->t[i].len; }
+    return 0;
+}
+
 /* >>entry ----------------------------------------------------------------- */
 /* Journal entry, 48 bytes, little-endian:
  *   0 u32 crc32c(salt || bytes 4..47)    4 u8 type   5 u8 side   6 u16 length (48)
@@ -1292,6 +1351,8 @@ struct pp_book {
     uint64_t ring_tail;          /* atomic */
     pthread_mutex_t shadow_mu;   /* shadow, ring consumption */
     pp__shadow shadow;
+    pp__plmap plmap;             /* shadow_mu: the payloads of resting orders (format 2) */
+    uint64_t pl_bytes;           /* shadow_mu: their total size */
     uint64_t applied;            /* seq of the last event in the shadow */
     /* segments */
     pthread_mutex_t seg_mu;      /* list, cur, next_seg (held briefly) */
@@ -2452,16 +2513,44 @@ static int pp__drain(pp_book *b) {
 /* >>snapshot -------------------------------------------------------------- */
 /* Snapshot file snapshots/<20-digit seq>.pps:
  *   0 "PPSNAP01"  8 u32 version  12 u32 record size (48)  16 u64 seq
- *  24 u64 order count  32 u64 created (realtime ns)  40..63 zero
+ *  24 u64 order count  32 u64 created (realtime ns)  40 u64 journal position
+ *  (format 2)  48 u64 payload section bytes P (format 2; 0: none)  56..63 zero
  *  64 count x {u64 id, i64 price, i64 qty, u64 ts_ns, u64 priority seq, u64 side}
+ *  then P bytes: per order with a payload, in the orders' order,
+ *     {u64 id, u32 length (1..PP_PAYLOAD_MAX), u32 0, the bytes, zeros to a multiple of 8}
  *  end: u32 crc32c(everything before), u32 zero */
+#define PP__SNAP_PLHDR 16u
+static inline uint64_t pp__pad8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
+
+/* The payload entry at *at (below end), checked; *at moves past it. 0 or PP_ECORRUPT. */
+static int pp__snap_pl_next(const uint8_t *p, uint64_t *at, uint64_t end, uint64_t *id, const uint8_t **pl, uint32_t *plen) {
+    uint64_t a = *at;
+    if (end - a < PP__SNAP_PLHDR) return PP_ECORRUPT;
+    uint32_t l = pp__get32(p + a + 8);
+    if (l == 0 || l > PP_PAYLOAD_MAX || pp__get32(p + a + 12) != 0 || end - a - PP__SNAP_PLHDR < pp__pad8(l)) return PP_ECORRUPT;
+    for (uint64_t i = l; i < pp__pad8(l); i++) if (p[a + PP__SNAP_PLHDR + i]) return PP_ECORRUPT;
+    *id = pp__get64(p + a); *pl = p + a + PP__SNAP_PLHDR; *plen = l;
+    *at = a + PP__SNAP_PLHDR + pp__pad8(l);
+    return 0;
+}
+
 static int pp__snap_decode(const uint8_t *p, size_t len, uint64_t *seq, uint64_t *count) {
     if (len < PP__SNAP_HDR + PP__SNAP_TAIL || memcmp(p, PP__SNAP_MAGIC, 8) != 0) return PP_EFORMAT;
     if (pp__get32(p + 8) != PP__VERSION || pp__get32(p + 12) != PP__ENTRY) return PP_EFORMAT;
     *seq = pp__get64(p + 16); *count = pp__get64(p + 24);
-    if (*count > (len - PP__SNAP_HDR - PP__SNAP_TAIL) / PP__ENTRY ||
-        len != PP__SNAP_HDR + *count * PP__ENTRY + PP__SNAP_TAIL) return PP_ECORRUPT;
+    uint64_t plsec = pp__get64(p + 48), room = len - PP__SNAP_HDR - PP__SNAP_TAIL;
+    if (plsec > room || plsec % 8 || pp__get64(p + 56) != 0) return PP_ECORRUPT;
+    if (*count > (room - plsec) / PP__ENTRY || len != PP__SNAP_HDR + *count * PP__ENTRY + plsec + PP__SNAP_TAIL) return PP_ECORRUPT;
     if (pp__get32(p + len - PP__SNAP_TAIL) != plg_crc32c(0, p, len - PP__SNAP_TAIL)) return PP_ECORRUPT;
+    /* each payload belongs to an order of the snapshot, in the orders' order, one each */
+    uint64_t at = PP__SNAP_HDR + *count * PP__ENTRY, end = at + plsec, oi = 0;
+    while (at < end) {
+        uint64_t id; const uint8_t *pl; uint32_t l;
+        if (pp__snap_pl_next(p, &at, end, &id, &pl, &l)) return PP_ECORRUPT;
+        while (oi < *count && pp__get64(p + PP__SNAP_HDR + oi * PP__ENTRY) != id) oi++;
+        if (oi == *count) return PP_ECORRUPT;
+        oi++;
+    }
     return 0;
 }
 
@@ -2568,9 +2657,15 @@ static int pp__snapshot(pp_book *b) {
     uint64_t cap = b->shadow.mask + 1;
     pp__oslot *raw = NULL;
     uint8_t *mdbuf = NULL; size_t mdlen = 0;
+    pp__plmap pm;                      /* the resting orders' payloads (format 2) */
+    uint8_t *blob = NULL;
+    uint64_t plsec = 0;
+    memset(&pm, 0, sizeof pm);
     if (!rc) rc = pp__md_serialize(b, seq, &mdbuf, &mdlen);
+    if (!rc) rc = pp__pl_copy(&b->plmap, b->pl_bytes, &pm, &blob);
+    for (uint64_t i = 0; pm.t && i <= pm.mask; i++) if (pm.t[i].id) plsec += PP__SNAP_PLHDR + pp__pad8(pm.t[i].len);
     if (!rc) {
-        len = PP__SNAP_HDR + (size_t)n * PP__ENTRY + PP__SNAP_TAIL;
+        len = PP__SNAP_HDR + (size_t)n * PP__ENTRY + (size_t)plsec + PP__SNAP_TAIL;
         buf = (uint8_t *)PINNACLE_PERSIST_MALLOC(len);
         raw = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)cap * sizeof *raw);
         if (!buf || !raw) rc = PP_ENOMEM;
@@ -2582,14 +2677,26 @@ static int pp__snapshot(pp_book *b) {
         for (uint64_t i = 0; i < cap; i++)
             if (raw[i].id) { memcpy(o, &raw[i], PP__ENTRY); o += PP__ENTRY; }
         PINNACLE_PERSIST_ASSERT(o == buf + PP__SNAP_HDR + (size_t)n * PP__ENTRY);
+        for (uint64_t i = 0; pm.n && i < cap; i++) {        /* the payloads, in the orders' order */
+            const pp__plslot *q = raw[i].id ? pp__plmap_find(&pm, raw[i].id) : NULL;
+            if (!q) continue;
+            pp__put64(o, q->id); pp__put32(o + 8, (uint32_t)q->len); pp__put32(o + 12, 0);
+            memcpy(o + PP__SNAP_PLHDR, q->p, (size_t)q->len);
+            memset(o + PP__SNAP_PLHDR + q->len, 0, (size_t)(pp__pad8(q->len) - q->len));
+            o += PP__SNAP_PLHDR + pp__pad8(q->len);
+        }
+        PINNACLE_PERSIST_ASSERT(o == buf + PP__SNAP_HDR + (size_t)n * PP__ENTRY + plsec);
     }
     PINNACLE_PERSIST_FREE(raw);
+    PINNACLE_PERSIST_FREE(pm.t);
+    PINNACLE_PERSIST_FREE(blob);
     if (!rc) {
         memset(buf, 0, PP__SNAP_HDR);
         memcpy(buf, PP__SNAP_MAGIC, 8);
         pp__put32(buf + 8, PP__VERSION); pp__put32(buf + 12, PP__ENTRY);
         pp__put64(buf + 16, seq); pp__put64(buf + 24, n);
         pp__put64(buf + 40, pos);          /* format 2: the store-journal position it covers (0 otherwise) */
+        pp__put64(buf + 48, plsec);        /* format 2: the payload section (0: none) */
         {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -3038,8 +3145,8 @@ static int pp__snap_quarantine(pp_store *S, const char *name, const char *sdir, 
 
 /* Newest valid snapshot into m; older ones when newer are corrupt (set aside). */
 static void pp__chk_where(pp_check_result *chk, const char *file, uint64_t off, const char *detail);
-static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp__shadow *m, uint64_t *seq_out,
-                             pp_check_result *chk) {
+static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp__shadow *m, pp__plmap *pm,
+                             uint64_t *pm_bytes, uint64_t *seq_out, pp_check_result *chk) {
     uint64_t *v; size_t n;
     *seq_out = 0;
     int rc = pp__list_numbered(sdir, ".pps", chk == NULL, &v, &n);
@@ -3076,10 +3183,18 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
                 *pp__shadow_slot(m, o.id) = o;
                 m->n++;
             }
+            /* the payloads (pp__snap_decode checked that each belongs to one of the orders) */
+            uint64_t at = PP__SNAP_HDR + count * PP__ENTRY, end = len - PP__SNAP_TAIL;
+            while (pm && !rc && at < end) {
+                uint64_t id; const uint8_t *pl; uint32_t l;
+                rc = pp__snap_pl_next(buf, &at, end, &id, &pl, &l);
+                if (!rc) rc = pp__pl_put(pm, pm_bytes, id, pl, l);
+            }
         }
         PINNACLE_PERSIST_FREE(buf);
         if (rc) {   /* checksummed but inconsistent: treat as corrupt, try older */
             if (m) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
+            if (pm) pp__pl_clear(pm, pm_bytes);
             if (chk) chk->snapshots_corrupt++;
             rc = chk ? 0 : pp__snap_quarantine(S, name, sdir, p);
             if (rc) break;
@@ -3675,6 +3790,7 @@ static void pp__book_free(pp_book *b) {
     PINNACLE_PERSIST_FREE(b->idx_spare);
     PINNACLE_PERSIST_FREE(b->idx_garbage);
     pp__shadow_free(&b->shadow);
+    pp__pl_clear(&b->plmap, &b->pl_bytes);
     pp__lv_free(b);
     if (b->ring) munmap(b->ring, (size_t)(b->ring_mask + 1) * PP__ENTRY);
     pthread_mutex_destroy(&b->shadow_mu); pthread_mutex_destroy(&b->seg_mu); pthread_mutex_destroy(&b->grow_mu);
@@ -3768,7 +3884,7 @@ static int pp__book_load(pp_store *S, const char *name, pp_book **out) {
     if (!rc) rc = pp__mkdir(b->mode == PP_JOURNAL_MMAP ? b->jdir : b->ldir);
     if (!rc) rc = pp__shadow_init(&b->shadow, S->cfg.expected_orders);
     uint64_t snap = 0, last = 0;
-    if (!rc) rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
+    if (!rc) rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &b->plmap, &b->pl_bytes, &snap, NULL);
     if (!rc) rc = pp__md_load(b, snap);
     if (!rc) {
         pp__md_sink = &b->md;      /* market-data entries after the snapshot go to b->md */
@@ -4036,7 +4152,7 @@ static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_boo
     uint64_t snap = 0;
     if (!rc && pp__is_dir(b->sdir)) {
         b->dirs_made = 1;
-        rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &snap, NULL);
+        rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &b->plmap, &b->pl_bytes, &snap, NULL);
         if (!rc) rc = pp__md_load(b, snap);
     }
     if (!rc) { b->last = snap; b->applied = snap; b->recovered_snap = snap; }
@@ -4256,6 +4372,16 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
     return pp__recover_ev(b, pos, len, f);
 }
 
+/* After event v (the frame or batch entry f) reached b's shadow: an add's
+ * payload is kept with its order, until the order leaves the book. */
+static int pp__pl_track(pp_book *b, const pp__ev *v, const uint8_t *f) {
+    uint32_t plen = pp__sj_ev_plen(f);
+    if (v->type == PP_EV_ADD) return plen ? pp__pl_put(&b->plmap, &b->pl_bytes, v->id, f + PP__SJ_EVFRAME, plen) : 0;
+    if (b->plmap.n && (v->type == PP_EV_CANCEL || v->type == PP_EV_EXECUTE) && !pp__shadow_find(&b->shadow, v->id))
+        pp__pl_drop(&b->plmap, &b->pl_bytes, v->id);
+    return 0;
+}
+
 /* One event (a frame, or an entry of a batch frame at pos) into its book. */
 static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t *f) {
     pp__ev v;
@@ -4266,6 +4392,7 @@ static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t 
     pp__md_sink = &b->md;
     int rc = pp__apply(&b->shadow, &v);
     pp__md_sink = NULL;
+    if (!rc) rc = pp__pl_track(b, &v, f);
     if (rc) return rc;
     b->last = v.seq; b->applied = v.seq; b->applied_pos = pos + len;
     if (b->first_pos == UINT64_MAX) b->first_pos = pos;
@@ -4311,6 +4438,7 @@ static int pp__drain_ev(pp_book *b, const uint8_t *f, uint64_t end_pos) {
         pp__md_sink = &b->md;
         r = pp__apply_book(b, &v);
         pp__md_sink = NULL;
+        if (!r) r = pp__pl_track(b, &v, f);
         if (r) pp__poison(b, r);
         b->applied = v.seq; b->applied_pos = end_pos;
     } else if (v.seq > b->applied + 1) {
@@ -5657,7 +5785,7 @@ static int pp__by_priority(const void *a, const void *c) {
 }
 
 /* Orders in price-time priority to visit (v is sorted in place). */
-static int pp__visit_sorted(pp__oslot *v, uint64_t k, int (*visit)(const pp_order *, void *), void *ctx) {
+static int pp__visit_sorted(pp__oslot *v, uint64_t k, const pp__plmap *pm, int (*visit)(const pp_order *, void *), void *ctx) {
     int rc = 0;
     qsort(v, (size_t)k, sizeof *v, pp__by_priority);
     for (uint64_t i = 0; i < k && !rc; i++) {
@@ -5665,6 +5793,8 @@ static int pp__visit_sorted(pp__oslot *v, uint64_t k, int (*visit)(const pp_orde
         memset(&o, 0, sizeof o);
         o.id = v[i].id; o.price = v[i].price; o.qty = v[i].qty; o.ts_ns = v[i].ts;
         o.side = (uint8_t)v[i].side; o.seq = v[i].seq;
+        const pp__plslot *p = pm && pm->n ? pp__plmap_find(pm, o.id) : NULL;
+        if (p) { o.payload = p->p; o.payload_len = (uint32_t)p->len; }
         rc = visit(&o, ctx);
     }
     return rc;
@@ -5681,10 +5811,15 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
     pp__oslot *v = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(n ? n : 1) * sizeof *v);
     if (!v) { pthread_mutex_unlock(&b->shadow_mu); return PP_ENOMEM; }
     for (uint64_t i = 0, cap = b->shadow.mask + 1; i < cap; i++) if (b->shadow.t[i].id) v[k++] = b->shadow.t[i];
+    pp__plmap pm;
+    uint8_t *blob;
+    rc = pp__pl_copy(&b->plmap, b->pl_bytes, &pm, &blob);
     pthread_mutex_unlock(&b->shadow_mu);
     PINNACLE_PERSIST_ASSERT(k == n);
-    rc = pp__visit_sorted(v, k, visit, ctx);
+    if (!rc) rc = pp__visit_sorted(v, k, &pm, visit, ctx);
     PINNACLE_PERSIST_FREE(v);
+    PINNACLE_PERSIST_FREE(pm.t);
+    PINNACLE_PERSIST_FREE(blob);
     return rc;
 }
 
@@ -5781,7 +5916,7 @@ PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(c
         uint64_t k = 0;
         for (uint64_t i = 0; i <= m.mask; i++) if (m.t[i].id) o[k++] = m.t[i];
         PINNACLE_PERSIST_ASSERT(k == m.n);
-        rc = pp__visit_sorted(o, k, visit, ctx);
+        rc = pp__visit_sorted(o, k, NULL, visit, ctx);   /* payloads: not rebuilt here */
     }
     PINNACLE_PERSIST_FREE(o);
     pp__shadow_free(&m);
@@ -5795,8 +5930,14 @@ PPDEF int pp_find(pp_book *b, uint64_t id, pp_order *out) {
     int rc = pp__drain(b);
     pp__oslot *s = rc ? NULL : pp__shadow_find(&b->shadow, id);
     if (s) {
+        static __thread uint8_t pl[PP_PAYLOAD_MAX];   /* the payload handed out: this thread's, until its next pp_find */
         memset(out, 0, sizeof *out);
         out->id = s->id; out->price = s->price; out->qty = s->qty; out->ts_ns = s->ts; out->side = (uint8_t)s->side; out->seq = s->seq;
+        const pp__plslot *p = b->plmap.n ? pp__plmap_find(&b->plmap, id) : NULL;
+        if (p && p->len <= sizeof pl) {
+            memcpy(pl, p->p, (size_t)p->len);
+            out->payload = pl; out->payload_len = (uint32_t)p->len;
+        }
     }
     pthread_mutex_unlock(&b->shadow_mu);
     return rc ? rc : s ? 0 : PP_ENOENT;
@@ -6105,7 +6246,7 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     int rc = (!sdir || !jd) ? PP_ENOMEM : 0;
     if (!rc) c.iid = pp__cat_find(data_dir, name);
     out->mode = PP_JOURNAL_MMAP;
-    if (!rc && pp__is_dir(sdir)) rc = pp__load_snapshot(NULL, name, sdir, NULL, &c.snap, out);
+    if (!rc && pp__is_dir(sdir)) rc = pp__load_snapshot(NULL, name, sdir, NULL, NULL, NULL, &c.snap, out);
     pp__sj *j = NULL;
     pp__sjwhere w;
     memset(&w, 0, sizeof w);
@@ -6241,7 +6382,7 @@ PPDEF int pp_check(const char *data_dir, const char *name, pp_check_result *out)
     if (!jdir || !sdir || !ldir) rc = PP_ENOMEM;
     else if (!pp__is_dir(dir)) rc = PP_ENOENT;
     uint64_t snap = 0, last = 0;
-    if (!rc) rc = pp__load_snapshot(NULL, name, sdir, NULL, &snap, out);
+    if (!rc) rc = pp__load_snapshot(NULL, name, sdir, NULL, NULL, NULL, &snap, out);
     if (!rc) {
         out->mode = pp__is_dir(ldir) && !pp__is_dir(jdir) ? PP_JOURNAL_STRICT : PP_JOURNAL_MMAP;
         if (out->mode == PP_JOURNAL_MMAP) rc = pp__recover_journal(NULL, NULL, name, jdir, NULL, snap, &last, out);

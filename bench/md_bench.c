@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
         uint64_t on = n / 2;
         t0 = plg_now_ns();
         for (uint64_t i = 0; i < on && !rc; i++) {
-            pp_order o = {i + 1, px, 10, 0, PP_BUY, 0};
+            pp_order o = {i + 1, px, 10, 0, PP_BUY, 0, NULL, 0};
             rc = pp_add(ob, &o);
             if (!rc) rc = pp_cancel(ob, i + 1);
         }

@@ -102,7 +102,7 @@ static flow flow_new(uint64_t cap) {
 static inline int flow_step(pp_book *b, flow *f) {
     uint64_t r = rnd();
     if (f->n < f->cap && (f->n < 1000 || (r & 3) < 2)) {
-        pp_order o = {f->next_id++, 100000 + (int64_t)(r % 64), 1 + (int64_t)((r >> 8) % 100), r, (uint8_t)(1 + (r >> 20 & 1)), 0};
+        pp_order o = {f->next_id++, 100000 + (int64_t)(r % 64), 1 + (int64_t)((r >> 8) % 100), r, (uint8_t)(1 + (r >> 20 & 1)), 0, NULL, 0};
         f->live[f->n] = o.id; f->qty[f->n++] = o.qty;
         return pp_add(b, &o);
     }
@@ -188,7 +188,7 @@ static void bench_snapshot(uint64_t norders, double *secs, double *maxlat, uint6
     if (pp_open(&s, &c) || pp_book_open(s, "SNAP", &b)) exit(1);
     double m1 = rss_mb();
     for (uint64_t i = 1; i <= norders; i++) {
-        pp_order o = {i, 100000 + (int64_t)(i % 1000), 10, i, (uint8_t)(1 + (i & 1)), 0};
+        pp_order o = {i, 100000 + (int64_t)(i % 1000), 10, i, (uint8_t)(1 + (i & 1)), 0, NULL, 0};
         if (pp_add(b, &o)) exit(1);
     }
     while (pp_order_count(b) != norders) usleep(1000);
@@ -205,7 +205,7 @@ static void bench_snapshot(uint64_t norders, double *secs, double *maxlat, uint6
     getrusage(RUSAGE_THREAD, &ru0);
     pthread_create(&th, NULL, snap_main, &j);
     while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE)) {   /* keep trading: add then cancel */
-        pp_order o = {id, 100000, 5, id, PP_BUY, 0};
+        pp_order o = {id, 100000, 5, id, PP_BUY, 0, NULL, 0};
         uint64_t t0 = ticks();
         int rc = pp_add(b, &o);
         rc |= pp_cancel(b, id);
@@ -261,7 +261,7 @@ static void books_lag(pp_book **bk, int active, int rounds) {
     uint64_t t0 = plg_now_ns();
     for (int r = 0; r < rounds; r++) {
         for (int i = 0; i < active; i++) {
-            pp_order o = {id++, 100000, 1, plg_now_ns(), PP_BUY, 0};
+            pp_order o = {id++, 100000, 1, plg_now_ns(), PP_BUY, 0, NULL, 0};
             t_add[i] = plg_now_ns();
             if (pp_add(bk[i], &o)) { fprintf(stderr, "pp_add failed\n"); exit(1); }
             seq[i] = pp_last_seq(bk[i]); done[i] = 0;

@@ -348,7 +348,7 @@ static void pf_round_trip(pp_store *st, pp_book *b, int snapshot) {
     uint64_t last = pp_last_seq(b);
     uint64_t id = 0x7000000000000001ull;
     while (pp_find(b, id, &(pp_order){0}) == 0) id++;
-    pp_order o = {id, 12345, 7, 99, PP_SELL, 0};
+    pp_order o = {id, 12345, 7, 99, PP_SELL, 0, NULL, 0};
     int rc = pf_check_rc("pp_add", pp_add(b, &o));
     if (rc == 0) {
         if (pp_last_seq(b) != last + 1)

@@ -126,7 +126,7 @@ static void make_store(const char *dir, int nev, int ticks, int snap_at, int sna
             continue;
         }
         if (nlive < 8 || (nlive < 64 && r % 3 == 0)) {
-            pp_order o = {(uint64_t)nextid++, 1000 + (int64_t)(r % 50), 1 + (int64_t)(r % 20), (uint64_t)i, (uint8_t)(r % 2 ? PP_BUY : PP_SELL), 0};
+            pp_order o = {(uint64_t)nextid++, 1000 + (int64_t)(r % 50), 1 + (int64_t)(r % 20), (uint64_t)i, (uint8_t)(r % 2 ? PP_BUY : PP_SELL), 0, NULL, 0};
             CHECK_EQ(pp_add(b, &o), 0);
             live[nlive++] = o.id;
             continue;
@@ -288,7 +288,7 @@ static void make_store2(const char *dir, int nev, uint64_t seed) {
     for (int k = 0; k < nev; k++) {
         int i = (int)(t_rand(&r) % 3);
         uint64_t x = t_rand(&r);
-        pp_order o = {next[i], 1000 + (int64_t)(x % 50), 1 + (int64_t)(x % 9), 100 + (uint64_t)k, (uint8_t)(x & 1 ? PP_BUY : PP_SELL), 0};
+        pp_order o = {next[i], 1000 + (int64_t)(x % 50), 1 + (int64_t)(x % 9), 100 + (uint64_t)k, (uint8_t)(x & 1 ? PP_BUY : PP_SELL), 0, NULL, 0};
         if (i == 0 && !open0) open0 = pp_batch_begin(b[0]) == 0;   /* S0's events in atomic batches (batch frames) */
         if (next[i] > 3 && x % 4 == 0) (void)pp_cancel(b[i], next[i] - 2);
         else if (next[i] > 3 && x % 4 == 1) (void)pp_execute(b[i], next[i] - 1, 1, o.price);

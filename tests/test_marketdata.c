@@ -177,7 +177,7 @@ static void test_survives_restart_and_compaction(void) {
     int bad = 0;
     for (int i = 0; i < NT; i++) {
         bad += pp_tick_append(b, &T[i]) != 0;
-        if (i % 3 == 0) { pp_order o = {id++, T[i].price, 10, 0, PP_BUY, 0}; bad += pp_add(b, &o) != 0; }
+        if (i % 3 == 0) { pp_order o = {id++, T[i].price, 10, 0, PP_BUY, 0, NULL, 0}; bad += pp_add(b, &o) != 0; }
         if (i % 6 == 5) bad += pp_cancel(b, id - 2) != 0;
         if (i == NT / 3 || i == 2 * NT / 3) bad += pp_snapshot(b) != 0;
     }

@@ -201,7 +201,7 @@ static void test_invalid_events_journal_nothing(void) {
     pp_store *s; pp_book *b;
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "X", &b));
-    pp_order o = {7, 100, 10, 1, PP_BUY, 0};
+    pp_order o = {7, 100, 10, 1, PP_BUY, 0, NULL, 0};
     CHECK_EQ(pp_add(b, &o), 0);
     CHECK_EQ(pp_add(b, &o), PP_EEXIST);
     CHECK_EQ(pp_cancel(b, 8), PP_ENOENT);
@@ -210,7 +210,7 @@ static void test_invalid_events_journal_nothing(void) {
     CHECK_EQ(pp_execute(b, 7, 0, 100), PP_EINVAL);
     CHECK_EQ(pp_modify(b, 8, 100, 1), PP_ENOENT);
     CHECK_EQ(pp_modify(b, 7, 100, 0), PP_EINVAL);
-    pp_order bad = {9, 100, 10, 1, 3, 0};
+    pp_order bad = {9, 100, 10, 1, 3, 0, NULL, 0};
     CHECK_EQ(pp_add(b, &bad), PP_EINVAL);
     bad.side = PP_SELL; bad.qty = 0;
     CHECK_EQ(pp_add(b, &bad), PP_EINVAL);
@@ -357,7 +357,7 @@ static void test_unsynced_hole_across_segments(void) {
     CHECK_EQ(hole_off, 4096 + 99 * ent_bytes());
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "H", &b));
-    for (uint64_t i = 1; i <= n_events; i++) { pp_order o = {i, 100, 1, i, PP_BUY, 0}; CHECK_EQ(pp_add(b, &o), 0); }
+    for (uint64_t i = 1; i <= n_events; i++) { pp_order o = {i, 100, 1, i, PP_BUY, 0, NULL, 0}; CHECK_EQ(pp_add(b, &o), 0); }
     CHECK_EQ(pp_close(s), 0);
     const char *hole = t_dir("pp_hole_marked");
     OK(sh("cp -a '%s'/. '%s'/", dir, hole));
@@ -390,7 +390,7 @@ static void test_unsynced_hole_across_segments(void) {
         CHECK(fd < 0 ? errno == ENOENT : now != salt_of[k]);
         CHECK(t_pp_format() == 2 || fd < 0);
     }
-    pp_order o = {5000, 100, 1, 0, PP_SELL, 0};
+    pp_order o = {5000, 100, 1, 0, PP_SELL, 0, NULL, 0};
     CHECK_EQ(pp_add(b, &o), 0);                  /* continues at the hole's seq */
     CHECK_EQ(pp_last_seq(b), hole_seq);
     CHECK_EQ(pp_close(s), 0);
@@ -668,11 +668,11 @@ static void test_background_sync_quiet_writer(void) {
     pp_store *s; pp_book *b;
     OK(pp_open(&s, &c));
     OK(pp_book_open(s, "Q", &b));
-    for (uint64_t i = 1; i <= 1000; i++) { pp_order o = {i, 100, 1, i, PP_BUY, 0}; CHECK_EQ(pp_add(b, &o), 0); }
+    for (uint64_t i = 1; i <= 1000; i++) { pp_order o = {i, 100, 1, i, PP_BUY, 0, NULL, 0}; CHECK_EQ(pp_add(b, &o), 0); }
     uint64_t t0 = plg_now_ns();
     while (pp_durable(b) < 1000 && plg_now_ns() - t0 < 5000000000ull) usleep(1000);
     CHECK_EQ(pp_durable(b), 1000);
-    pp_order o = {5000, 100, 1, 0, PP_SELL, 0};
+    pp_order o = {5000, 100, 1, 0, PP_SELL, 0, NULL, 0};
     CHECK_EQ(pp_add(b, &o), 0);                     /* one more, alone on the tail page */
     t0 = plg_now_ns();
     while (pp_durable(b) < 1001 && plg_now_ns() - t0 < 5000000000ull) usleep(1000);
@@ -706,13 +706,13 @@ static void growth_failure_poisons(int sync_each) {
         setrlimit(RLIMIT_FSIZE, &lim);
         int64_t res[4] = {0, 0, 0, 0};       /* first error, last seq, later add, sync */
         for (uint64_t i = 1; i <= 5000; i++) {
-            pp_order o = {i, 100, 1, i, PP_BUY, 0};
+            pp_order o = {i, 100, 1, i, PP_BUY, 0, NULL, 0};
             int rc = pp_add(b, &o);
             if (!rc && sync_each) rc = pp_sync(b);
             if (rc) { res[0] = rc; break; }
         }
         res[1] = (int64_t)pp_last_seq(b);
-        pp_order o = {99999, 100, 1, 0, PP_BUY, 0};
+        pp_order o = {99999, 100, 1, 0, PP_BUY, 0, NULL, 0};
         res[2] = pp_add(b, &o);
         res[3] = pp_sync(b);
         if (write(fds[1], res, sizeof res) != sizeof res) _exit(4);
@@ -847,7 +847,7 @@ static void test_many_instruments(void) {
     OK(pp_open(&s, &c));
     for (int k = 0; k < 4; k++) {
         OK(pp_book_open(s, names[k], &b[k]));
-        for (int i = 1; i <= 10 * (k + 1); i++) { pp_order o = {(uint64_t)i, 100 + i, i, 0, PP_SELL, 0}; CHECK_EQ(pp_add(b[k], &o), 0); }
+        for (int i = 1; i <= 10 * (k + 1); i++) { pp_order o = {(uint64_t)i, 100 + i, i, 0, PP_SELL, 0, NULL, 0}; CHECK_EQ(pp_add(b[k], &o), 0); }
     }
     CHECK_EQ(pp_close(s), 0);
     OK(pp_open(&s, &c));

@@ -15,7 +15,9 @@
  *     verbatim by the journal reader before and after a reopen; over
  *     PP_PAYLOAD_MAX or without bytes is PP_EINVAL, on the per-instrument
  *     layout PP_ENOTSUP; a batch is at most one 16 KiB frame (PP_ETOOBIG);
- *     a flipped payload byte is PP_ECORRUPT;
+ *     a flipped payload byte is PP_ECORRUPT; an add's payload stays with
+ *     its order for pp_find and pp_orders, through snapshots and reopens,
+ *     and leaves with it;
  *   - power cuts on the simulated disk (tests/sim_disk.h) while batches are
  *     committed, aborted or left open: the recovered book never ends inside
  *     a batch, holds at least what pp_durable acknowledged, and equals a
@@ -69,7 +71,7 @@ static int same(pp_book *b, const model *m) {
 }
 
 static int add(pp_book *b, model *m, uint64_t id, int64_t px, int64_t qty) {
-    pp_order o = {id, px, qty, 7, (uint8_t)(1 + (id & 1)), 0};
+    pp_order o = {id, px, qty, 7, (uint8_t)(1 + (id & 1)), 0, NULL, 0};
     int rc = pp_add(b, &o);
     if (!rc && m) { m->qty[id] = qty; m->price[id] = px; m->n++; }
     return rc;
@@ -673,6 +675,95 @@ static void test_a_damaged_payload_byte_is_corruption(void) {
     CHECK_EQ(pp_check(d, "PF", &r), PP_ECORRUPT);
 }
 
+/* The add's payload stays with its resting order: pp_find and pp_orders
+ * return it, after a snapshot and a reopen too; it leaves with the order. */
+typedef struct plseen { int n; uint64_t id[16]; uint32_t len[16]; int bad; } plseen;
+static int visit_pl(const pp_order *o, void *ctx) {
+    plseen *v = (plseen *)ctx;
+    if (v->n < 16) { v->id[v->n] = o->id; v->len[v->n] = o->payload_len; }
+    uint8_t want[PP_PAYLOAD_MAX];
+    fill_pl(want, o->payload_len, o->id * 100);
+    if (o->payload_len && (!o->payload || memcmp(o->payload, want, o->payload_len) != 0)) v->bad++;
+    if (!o->payload_len && o->payload) v->bad++;
+    v->n++;
+    return 0;
+}
+static int find_pl(pp_book *b, uint64_t id, uint32_t want_len) {   /* 0: pp_find gives the add's payload */
+    pp_order o;
+    if (pp_find(b, id, &o) != 0 || o.payload_len != want_len) return -1;
+    uint8_t want[PP_PAYLOAD_MAX];
+    fill_pl(want, want_len, id * 100);
+    return want_len ? (o.payload && memcmp(o.payload, want, want_len) == 0 ? 0 : -1) : (o.payload ? -1 : 0);
+}
+static void test_the_adds_payload_stays_with_its_order(void) {
+    const char *d = t_dir("ppb_payload_book");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "PO", &b));
+    OK(apply_pl(b, PP_EV_ADD, 1, PP_BUY, 100, 10, 17, 100));         /* tag = id * 100 */
+    OK(apply_pl(b, PP_EV_ADD, 2, PP_SELL, 110, 5, 256, 200));
+    OK(apply_pl(b, PP_EV_ADD, 3, PP_BUY, 99, 5, 0, 300));
+    OK(pp_batch_begin(b));
+    OK(apply_pl(b, PP_EV_ADD, 4, PP_SELL, 111, 5, 64, 400));
+    OK(apply_pl(b, PP_EV_EXECUTE, 1, 0, 100, 3, 40, 7));              /* an execution's own payload: not the order's */
+    OK(pp_batch_commit(b));
+    OK(apply_pl(b, PP_EV_MODIFY, 2, 0, 112, 4, 9, 8));                /* a modify keeps the add's */
+    OK(apply_pl(b, PP_EV_CANCEL, 4, 0, 0, 0, 0, 9));
+    CHECK_EQ(find_pl(b, 1, 17), 0);
+    CHECK_EQ(find_pl(b, 2, 256), 0);
+    CHECK_EQ(find_pl(b, 3, 0), 0);
+    pp_order o;
+    CHECK_EQ(pp_find(b, 4, &o), PP_ENOENT);
+    plseen v;
+    memset(&v, 0, sizeof v);
+    OK(pp_orders(b, visit_pl, &v));
+    CHECK_EQ(v.n, 3); CHECK_EQ(v.bad, 0);
+    OK(pp_snapshot(b));                                               /* the snapshot carries them */
+    OK(apply_pl(b, PP_EV_ADD, 5, PP_BUY, 98, 1, 200, 500));           /* and the journal after it */
+    OK(apply_pl(b, PP_EV_ADD, 4, PP_BUY, 97, 1, 3, 400));             /* an id again, its new payload */
+    OK(pp_close(S));
+    for (int round = 0; round < 2; round++) {   /* snapshot + journal; then pp_close's snapshot alone */
+        OK(pp_open(&S, &c));
+        OK(pp_book_open(S, "PO", &b));
+        CHECK_EQ(find_pl(b, 1, 17), 0);
+        CHECK_EQ(find_pl(b, 2, 256), 0);
+        CHECK_EQ(find_pl(b, 3, 0), 0);
+        CHECK_EQ(find_pl(b, 4, 3), 0);
+        CHECK_EQ(find_pl(b, 5, 200), 0);
+        memset(&v, 0, sizeof v);
+        OK(pp_orders(b, visit_pl, &v));
+        CHECK_EQ(v.n, 5); CHECK_EQ(v.bad, 0);
+        if (round == 0) OK(pp_snapshot(b));
+        OK(pp_close(S));
+    }
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "PO", &b));
+    OK(apply_pl(b, PP_EV_EXECUTE, 1, 0, 100, 7, 0, 10));             /* filled: it leaves, with its payload */
+    CHECK_EQ(pp_find(b, 1, &o), PP_ENOENT);
+    OK(apply_pl(b, PP_EV_ADD, 1, PP_SELL, 120, 1, 0, 11));            /* the id again, without one */
+    CHECK_EQ(find_pl(b, 1, 0), 0);
+    OK(pp_close(S));
+    /* a snapshot whose payload names an order it does not hold is damage (CRC fixed) */
+    pp_check_result r;
+    REQUIRE(pp_check(d, "PO", &r) == 0);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/books/PO/snapshots/%020llu.pps", d, (unsigned long long)r.newest_snapshot_seq);
+    uint8_t *buf = NULL; size_t len = 0;
+    REQUIRE(pp__read_file(p, &buf, &len) == 0);
+    uint64_t count = pp__get64(buf + 24), plsec = pp__get64(buf + 48);
+    CHECK(plsec > 0);
+    if (plsec > 0 && len == PP__SNAP_HDR + count * PP__ENTRY + plsec + PP__SNAP_TAIL) {
+        pp__put64(buf + PP__SNAP_HDR + count * PP__ENTRY, 777777);   /* the first payload's id */
+        pp__put32(buf + len - PP__SNAP_TAIL, plg_crc32c(0, buf, len - PP__SNAP_TAIL));
+        CHECK_EQ(plg_write_file_durable(p, buf, len, 0644), 0);
+        CHECK_EQ(pp_check(d, "PO", &r), 0);
+        CHECK_EQ(r.snapshots_corrupt, 1);
+    }
+    free(buf);
+}
+
 int main(void) {
     RUN(test_a_committed_batch_comes_back_whole_after_reopen);
     RUN(test_abort_leaves_nothing_and_the_book_as_before);
@@ -684,5 +775,6 @@ int main(void) {
     RUN(test_payloads_are_journaled_and_read_back_verbatim);
     RUN(test_payload_misuse_and_the_batch_bound);
     RUN(test_a_damaged_payload_byte_is_corruption);
+    RUN(test_the_adds_payload_stays_with_its_order);
     return t_done();
 }

@@ -163,7 +163,7 @@ static void test_corruption_after_a_handled_errno_gives_no_errno(void) {
     REQUIRE(pp_open(&s, &c) == 0);
     REQUIRE(pp_book_open(s, "BTC-USD", &b) == 0);
     for (uint64_t id = 1; id <= 50; id++) {
-        pp_order o = {id, 100, 1, 7, PP_BUY, 0};
+        pp_order o = {id, 100, 1, 7, PP_BUY, 0, NULL, 0};
         REQUIRE(pp_add(b, &o) == 0);
     }
     REQUIRE(pp_sync(b) == 0);

@@ -63,7 +63,7 @@ static int step(pp_book *b, model *m, uint64_t *rng) {
     uint64_t id = 1 + t_rand(rng) % MAXID;
     int rc = 0;
     if (!m->qty[id]) {
-        pp_order o = {id, (int64_t)(100 + t_rand(rng) % 50), (int64_t)(1 + t_rand(rng) % 9), 7, (uint8_t)(1 + (id & 1)), 0};
+        pp_order o = {id, (int64_t)(100 + t_rand(rng) % 50), (int64_t)(1 + t_rand(rng) % 9), 7, (uint8_t)(1 + (id & 1)), 0, NULL, 0};
         if (b) rc = pp_add(b, &o);
         if (!rc) { m->qty[id] = o.qty; m->price[id] = o.price; }
     } else switch (t_rand(rng) % 3) {
@@ -456,7 +456,7 @@ static int race_wfd(void *c, const char *p, const void *d, size_t l, unsigned m)
         for (int k = 0; k < 2500 && !race_rc; k++) race_rc = step(race_book, race_model, &race_rng);
         if (!race_rc) race_rc = pp_sync(race_book);                                 /* durable */
         for (uint64_t k = 1; k <= 2 && !race_rc; k++) {      /* two more rounds: the full segments retire */
-            pp_order o = {k, 100, 1, 7, PP_BUY, 0};
+            pp_order o = {k, 100, 1, 7, PP_BUY, 0, NULL, 0};
             race_rc = pp_add(race_other, &o);
             if (!race_rc) race_rc = pp_sync(race_other);
         }
@@ -627,7 +627,7 @@ static void test_old_layout_is_refused(void) {
     pp_book *b;
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "OLD", &b));
-    pp_order o = {1, 100, 5, 1, PP_BUY, 0};
+    pp_order o = {1, 100, 5, 1, PP_BUY, 0, NULL, 0};
     OK(pp_add(b, &o));
     OK(pp_close(S));
     char p[700];
@@ -687,7 +687,7 @@ static int cut_step(pp_book *b, int i, uint64_t *rng) {
     int rc;
     if (!m->qty[id]) {
         o.kind = 1; o.price = (int64_t)(100 + t_rand(rng) % 50); o.qty = (int64_t)(1 + t_rand(rng) % 9);
-        pp_order po = {id, o.price, o.qty, 7, (uint8_t)(1 + (id & 1)), 0};
+        pp_order po = {id, o.price, o.qty, 7, (uint8_t)(1 + (id & 1)), 0, NULL, 0};
         rc = pp_add(b, &po);
     } else switch (t_rand(rng) % 3) {
         case 0: o.kind = 2; rc = pp_cancel(b, id); break;
@@ -1111,7 +1111,7 @@ static void test_market_data_on_the_store_journal(void) {
         tk.price = 6500000 + (int64_t)(s % 97); tk.size = 1 + (int64_t)(s % 5); tk.side = PP_BUY;
         OK(pp_tick_append(b, &tk));
         nt++;
-        if (s % 3 == 0) { pp_order x = {s, 100, 1, s, PP_SELL, 0}; OK(pp_add(o, &x)); }   /* another book in between */
+        if (s % 3 == 0) { pp_order x = {s, 100, 1, s, PP_SELL, 0, NULL, 0}; OK(pp_add(o, &x)); }   /* another book in between */
         if (s == 2000) OK(pp_snapshot(b));              /* history saved with the snapshot, the rest replayed */
     }
     CHECK_EQ(pp_tick_append(b, &tk), PP_EDUP);
@@ -1161,7 +1161,7 @@ static void test_index_grows_without_losing_an_order(void) {
         if (kind >= 3) kind = 0;
         switch (kind) {
         case 0: {
-            pp_order o = {id, 100, 3, k, PP_BUY, 0};
+            pp_order o = {id, 100, 3, k, PP_BUY, 0, NULL, 0};
             want = qty[id] ? PP_EEXIST : 0;
             rc = pp_add(b, &o);
             if (!rc) { qty[id] = 3; live++; }
