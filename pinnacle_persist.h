@@ -64,8 +64,8 @@
  *              instrument <data_dir>/<name>/journal/ (mmap segments) or
  *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
  *              Format: docs/pinnacle-format.md.
- *   market data  pp_tick_append journals a feed tick as three entries of the
- *              book's journal (duplicates refused, gaps journaled); the
+ *   market data  pp_tick_append journals a feed tick as one frame of the store
+ *              journal (format 2; three entries of the book's journal in format 1) (duplicates refused, gaps journaled); the
  *              maintainer keeps last tick, raw ticks, 1 s/1 min bars and gaps,
  *              saved with each snapshot as md/<seq>.ppm; pp_conn_put/get keep
  *              named connection-state blobs in <data_dir>/.conn/.
@@ -562,8 +562,9 @@ PPDEF void     pp_test_set_io(const pp_io *io);   /* NULL: the real syscalls */
  * Ticker events of an exchange feed, journaled in the book's own journal
  * (same modes, same seq numbering, same syncs), so one instrument's order
  * events and market data share one durable, ordered history. A tick takes
- * three consecutive 48-byte entries (docs/pinnacle-format.md); order replay
- * skips them. Prices and sizes are integers in the instrument's declared
+ * one 128-byte frame at one seq in the store journal (format 2), three
+ * consecutive 48-byte entries elsewhere (docs/pinnacle-format.md); order
+ * replay skips them. Prices and sizes are integers in the instrument's declared
  * scale (price_scale = 100 means 1 unit = 0.01). The shadow side (the
  * maintainer, off the trading thread) keeps the last tick, the raw ticks of
  * the retention window, 1 s and 1 min OHLCV bars and the gaps; they are
@@ -1140,8 +1141,9 @@ static int pp__pl_copy(const pp__plmap *m, uint64_t bytes, pp__plmap *out, uint8
  * the fill leaves qty 0. MODIFY: id, new price, new remaining qty. */
 typedef struct pp__ev { uint64_t seq, id; int64_t price, qty; uint64_t ts; int type, side; } pp__ev;
 
-/* market data entries (>>marketdata): a tick is TICK1, TICK2, TICK3 at consecutive seqs */
-enum { PP__EV_TICK1 = 5, PP__EV_TICK2 = 6, PP__EV_TICK3 = 7, PP__EV_GAP = 8 };
+/* market data entries (>>marketdata): a tick is TICK1, TICK2, TICK3 at consecutive seqs;
+ * in the store journal (format 2) one TICK frame of 128 bytes at one seq */
+enum { PP__EV_TICK1 = 5, PP__EV_TICK2 = 6, PP__EV_TICK3 = 7, PP__EV_GAP = 8, PP__EV_TICK = 9 };
 
 static inline void pp__enc(uint8_t *e, uint32_t seed, const pp__ev *v) {
     e[4] = (uint8_t)v->type; e[5] = (uint8_t)v->side; e[6] = (uint8_t)PP__ENTRY; e[7] = 0;
@@ -1223,6 +1225,8 @@ static int pp__apply(pp__shadow *m, const pp__ev *v) {
         return 0;
     case PP__EV_TICK1: case PP__EV_TICK2: case PP__EV_TICK3: case PP__EV_GAP:
         return pp__md_sink ? pp__md_apply(pp__md_sink, v) : 0;   /* market data: not the book's */
+    case PP__EV_TICK:
+        return 0;        /* format 2's whole tick: its caller hands the frame to the market data (pp__md_tick) */
     default:
         return PP_ECORRUPT;
     }
@@ -4000,6 +4004,7 @@ static void pp__store_free(pp_store *S) {
  * every declaration into instruments.ppc (durably) before it removes the
  * segments holding them. */
 #define PP__SJ_EVFRAME   64u
+#define PP__SJ_TICKFRAME 128u
 #define PP__SJ_DECLFRAME 128u
 #define PP__MAX_IID      (1u << 20)
 enum { PP__SJ_DECLARE = 16 };
@@ -4019,7 +4024,7 @@ static inline void pp__sj_dec_ev(const uint8_t *f, pp__ev *v) {
     v->price = (int64_t)pp__get64(f + 32); v->qty = (int64_t)pp__get64(f + 40); v->ts = pp__get64(f + 48);
 }
 
-static int pp__is_evtype(int t) { return t >= PP_EV_ADD && t <= PP__EV_GAP; }
+static int pp__is_evtype(int t) { return t >= PP_EV_ADD && t <= PP__EV_TICK; }
 
 /* An event's payload (issue 13): 56 u16 its length P (0..PP_PAYLOAD_MAX),
  * 58..63 zero, the P bytes from 64 on, zeros up to the next multiple of 64.
@@ -4032,7 +4037,40 @@ static uint32_t pp__sj_ev_len(const uint8_t *f) {
     uint32_t P = pp__sj_ev_plen(f);
     if (P > PP_PAYLOAD_MAX || (P && (f[8] < PP_EV_ADD || f[8] > PP_EV_MODIFY))) return 0;
     for (int i = 58; i < 64; i++) if (f[i]) return 0;
+    if (f[8] == PP__EV_TICK) return PP__SJ_TICKFRAME;
     return PP__SJ_EVFRAME + pp__sj_pl_room(P);
+}
+
+/* A whole tick (format 2, type 9), one 128-byte frame at one seq:
+ *   8 u8 9  9 u8 taker side  10 u16 0  12 u32 instrument id  16 u64 the book's seq
+ *  24 u64 exchange seq  32 i64 price  40 i64 size  48 u64 exchange ts  56..63 0
+ *  64 u64 receive ts  72 i64 bid  80 i64 bid size  88 i64 ask  96 i64 ask size
+ * 104 i64 24 h volume  112 u64 trade id  120 u64 0 */
+static inline void pp__sj_enc_tick(uint8_t *f, uint32_t iid, uint64_t seq, const pp_tick *t) {
+    f[8] = PP__EV_TICK; f[9] = t->side; f[10] = 0; f[11] = 0;
+    pp__put32(f + 12, iid); pp__put64(f + 16, seq);
+    pp__put64(f + 24, t->exch_seq); pp__put64(f + 32, (uint64_t)t->price); pp__put64(f + 40, (uint64_t)t->size);
+    pp__put64(f + 48, t->exch_ts_ns); pp__put64(f + 56, 0);
+    pp__put64(f + 64, t->recv_ts_ns); pp__put64(f + 72, (uint64_t)t->bid); pp__put64(f + 80, (uint64_t)t->bid_size);
+    pp__put64(f + 88, (uint64_t)t->ask); pp__put64(f + 96, (uint64_t)t->ask_size);
+    pp__put64(f + 104, (uint64_t)t->volume_24h); pp__put64(f + 112, t->trade_id); pp__put64(f + 120, 0);
+}
+static inline void pp__sj_dec_tick(const uint8_t *f, pp_tick *t) {
+    memset(t, 0, sizeof *t);
+    t->side = f[9];
+    t->exch_seq = pp__get64(f + 24); t->price = (int64_t)pp__get64(f + 32); t->size = (int64_t)pp__get64(f + 40);
+    t->exch_ts_ns = pp__get64(f + 48); t->recv_ts_ns = pp__get64(f + 64);
+    t->bid = (int64_t)pp__get64(f + 72); t->bid_size = (int64_t)pp__get64(f + 80);
+    t->ask = (int64_t)pp__get64(f + 88); t->ask_size = (int64_t)pp__get64(f + 96);
+    t->volume_24h = (int64_t)pp__get64(f + 104); t->trade_id = pp__get64(f + 112);
+}
+/* The frame f of event v reached the book: a whole tick goes to its market data. */
+static inline int pp__md_tick(pp__md *md, const uint8_t *f) {
+    if (f[8] != PP__EV_TICK) return 0;
+    pp_tick t;
+    pp__sj_dec_tick(f, &t);
+    md->have = 0;                 /* no tick of three entries is in progress across a whole one */
+    return pp__md_commit(md, &t);
 }
 static inline void pp__sj_put_pl(uint8_t *f, const uint8_t *pl, uint32_t plen) {
     f[56] = (uint8_t)(plen & 0xff); f[57] = (uint8_t)(plen >> 8);
@@ -4392,6 +4430,7 @@ static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t 
     pp__md_sink = &b->md;
     int rc = pp__apply(&b->shadow, &v);
     pp__md_sink = NULL;
+    if (!rc) rc = pp__md_tick(&b->md, f);
     if (!rc) rc = pp__pl_track(b, &v, f);
     if (rc) return rc;
     b->last = v.seq; b->applied = v.seq; b->applied_pos = pos + len;
@@ -4438,6 +4477,7 @@ static int pp__drain_ev(pp_book *b, const uint8_t *f, uint64_t end_pos) {
         pp__md_sink = &b->md;
         r = pp__apply_book(b, &v);
         pp__md_sink = NULL;
+        if (!r) r = pp__md_tick(&b->md, f);
         if (!r) r = pp__pl_track(b, &v, f);
         if (r) pp__poison(b, r);
         b->applied = v.seq; b->applied_pos = end_pos;
@@ -6050,6 +6090,24 @@ PPDEF int pp_tick_append(pp_book *b, const pp_tick *t) {
     if (b->md_hp_last && t->exch_seq != b->md_hp_last + 1) {
         v.type = PP__EV_GAP; v.side = 0; v.id = b->md_hp_last; v.price = (int64_t)t->exch_seq; v.qty = 0; v.ts = t->exch_ts_ns;
         if ((rc = pp__journal(b, &v))) return rc;
+    }
+    if (b->iid) {                 /* format 2: the whole tick in one frame, at one seq */
+        int err = pp__load_rlx(&b->err);
+        if (err) return err;
+        pp__sj *j = b->s->sj;
+        pp__sjclaim c;
+        rc = pp__load_rlx(&j->err);
+        if (!rc) rc = pp__sj_claim(j, PP__SJ_TICKFRAME, &c);
+        if (__builtin_expect(rc != 0, 0)) { pp__poison(b, rc); return rc; }
+        uint64_t seq = b->last + 1;
+        pp__sj_enc_tick(c.f, b->iid, seq, t);
+        pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_TICKFRAME);
+        if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
+        b->last = seq;
+        pp__store_rel(&b->last_seq, seq);
+        b->md_hp_last = t->exch_seq;
+        pp__store_rel(&b->md_last_pub, t->exch_seq);
+        return 0;
     }
     v.type = PP__EV_TICK1; v.side = t->side; v.id = t->exch_seq; v.price = t->price; v.qty = t->size; v.ts = t->exch_ts_ns;
     if ((rc = pp__journal(b, &v))) return rc;

@@ -240,6 +240,7 @@ PD2_FN int pd2_mark(const uint8_t *h, uint64_t *end, uint64_t *flags) {
 PD2_FN uint32_t pd2_evlen(const uint8_t *e) {
     uint32_t P = (uint32_t)pd_le(e + 56, 2);
     if (P > 256 || (P && (e[8] < 1 || e[8] > 4)) || pd_le(e + 58, 6) != 0) return 0;
+    if (e[8] == 9) return 128;                 /* a whole tick (market data): one frame */
     return 64 + (P + 63) / 64 * 64;
 }
 
@@ -305,7 +306,7 @@ PD2_FN void pd2_decode(const pd_seg *segs, size_t n, const uint8_t *cat, size_t 
             uint32_t iid = (uint32_t)pd_le(f + 12, 4);
             if (f[8] == 16) {
                 if (len != 128 || !pd2_declare(st, iid, f + 24, f[9])) { st->corrupt = 1; return; }
-            } else if (f[8] >= 1 && f[8] <= 8) {
+            } else if (f[8] >= 1 && f[8] <= 9) {
                 pd_book *b = pd2_book(st, iid);
                 pd_ev v;
                 v.type = f[8]; v.side = f[9]; v.seq = pd_le(f + 16, 8); v.id = pd_le(f + 24, 8);

@@ -292,6 +292,16 @@ static void make_store2(const char *dir, int nev, uint64_t seed) {
         if (i == 0 && !open0) open0 = pp_batch_begin(b[0]) == 0;   /* S0's events in atomic batches (batch frames) */
         if (next[i] > 3 && x % 4 == 0) (void)pp_cancel(b[i], next[i] - 2);
         else if (next[i] > 3 && x % 4 == 1) (void)pp_execute(b[i], next[i] - 1, 1, o.price);
+        else if (i == 2 && x % 7 == 2) {          /* S2 also gets market data: whole-tick frames (128 bytes) */
+            pp_tick t;
+            memset(&t, 0, sizeof t);
+            t.exch_seq = 1000 + (uint64_t)k + (x % 3 == 0);   /* now and then a gap frame before it */
+            t.exch_ts_ns = 1700000000000000000ull + (uint64_t)k * 1000; t.recv_ts_ns = t.exch_ts_ns + 5;
+            t.price = 1000 + (int64_t)(x % 50); t.size = 1 + (int64_t)(x % 7); t.side = PP_BUY;
+            t.bid = t.price - 1; t.ask = t.price + 1; t.bid_size = t.ask_size = 3; t.trade_id = (uint64_t)k;
+            int rc = pp_tick_append(b[i], &t);
+            CHECK(rc == 0 || rc == PP_EDUP);
+        }
         else if (i == 2 && pp_add(b[i], &o) == 0) next[i]++;
         else if (i != 2) {                       /* S0 and S1 carry payloads (frames longer than 64 bytes) */
             uint8_t pl[PP_PAYLOAD_MAX];
