@@ -1764,6 +1764,7 @@ typedef struct pp__sj {
      * and a sync round itself (nobody else retires segments); NULL: waits */
     void (*help)(void *ctx);
     void *help_ctx;
+    uint32_t want_round;           /* atomic: a writer waits for a window slot: the syncer syncs now, not at its interval */
 } pp__sj;
 
 PP__SJFN uint64_t pp__sj_stat(const uint64_t *p) { return pp__load_rlx(p); }
@@ -1939,6 +1940,7 @@ PP__SJFN pp__sjseg *pp__sj_seg_get(pp__sj *j, uint64_t index) {
             j->help(j->help_ctx);                       /* no syncer (PP_NO_THREADS): retire it here */
             sched_yield();                              /* another writer's frame may still be unpublished */
         } else {
+            pp__store_rel(&j->want_round, 1u);         /* the syncer's next tick (<= 1 ms) runs a round */
             struct timespec ts = {0, 50000};
             nanosleep(&ts, NULL);
         }
@@ -3669,7 +3671,9 @@ static void *pp__syncer_main(void *arg) {
         int stop = pp__sleep(S, tick);
         uint64_t now = plg_now_ns();
         if (S->sj) {              /* format 2: one round for every book, one flush */
-            if (stop || now - last_round >= interval) { last_round = now; (void)pp__store_sync(S, !stop); }
+            int asked = pp__load_acq(&S->sj->want_round) != 0;   /* a writer waits for a window slot */
+            if (asked) pp__store_rel(&S->sj->want_round, 0u);
+            if (stop || asked || now - last_round >= interval) { last_round = now; (void)pp__store_sync(S, !stop); }
             /* while the maintainer is busy (a long snapshot) and the
              * dispatch falls two segments behind, the syncer dispatches too:
              * segments are retired only behind the dispatch, and writers
