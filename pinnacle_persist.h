@@ -65,7 +65,8 @@
  *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
  *              Format: docs/pinnacle-format.md.
  *   market data  pp_tick_append journals a feed tick as one frame of the store
- *              journal (format 2; three entries of the book's journal in format 1) (duplicates refused, gaps journaled); the
+ *              journal (format 2; three entries of the book's journal in the
+ *              per-instrument layout), duplicates refused, gaps journaled; the
  *              maintainer keeps last tick, raw ticks, 1 s/1 min bars and gaps,
  *              saved with each snapshot as md/<seq>.ppm; pp_conn_put/get keep
  *              named connection-state blobs in <data_dir>/.conn/.
