@@ -4633,8 +4633,10 @@ static int pp__catalog_load(pp_store *S) {
         uint32_t iid = pp__get32(buf + off);
         memcpy(name, buf + off + 5, buf[off + 4]); name[buf[off + 4]] = 0;
         off += 5 + (size_t)buf[off + 4];
-        pp_book *b;
-        if (!pp__is_retired(S, iid)) rc = pp__book_recover2(S, name, iid, &b);
+        pp_book *b = pp__byid(S, iid);
+        if (b) rc = strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;   /* the same entry again says nothing new, as a
+                                                                       * declaration repeated in the journal */
+        else if (!pp__is_retired(S, iid)) rc = pp__book_recover2(S, name, iid, &b);
         if (iid > top) top = iid;
     }
     if (rc) PP__MSG(S, rc, "%s: the instrument catalog is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
