@@ -2233,7 +2233,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
                                   (i > 0 && fs[i].data_bytes != fs[0].data_bytes))) {
             rc = PP_ECORRUPT;
             pp__sj_where(w, path, 32, "segment size differs from the store's");
-        } else if (i > 0 && v[i] != v[i - 1] + 1) {
+        } else if (i > 0 && !fs[i].hdr && v[i] != v[i - 1] + 1) {   /* (an unused last one is not a segment: removed below) */
             rc = PP_ECORRUPT;
             pp__sj_where(w, path, 24, "segment %llu is missing", (unsigned long long)(v[i - 1] + 1));
         }
