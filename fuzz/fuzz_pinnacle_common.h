@@ -38,7 +38,14 @@
 #define PF_HDR_CHUNK 84u          /* 64 header bytes + 20 mark bytes */
 #define PF_MAX_FILE (1u << 20)
 
-static void pf_quiet(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
+/* Quiet, unless PF_VERBOSE is set (to see why an input was refused:
+ * PF_VERBOSE=1 build/fuzz/fuzz_pinnacle_store crash-...). */
+static void pf_quiet(void *user, int code, const char *msg) {
+    (void)user;
+    static int v = -1;
+    if (v < 0) v = getenv("PF_VERBOSE") != NULL;
+    if (v) fprintf(stderr, "pinnacle (%d): %s\n", code, msg);
+}
 
 /* The config every target and seed uses: small chunks and segments, no
  * background snapshots or compaction, quiet, and no background thread
