@@ -142,6 +142,7 @@ install: $(TOOLS)
 #   make fuzz [FUZZ_SECONDS=N]       every libFuzzer target in fuzz/ (clang), longer
 #     [FUZZ_RUNS=N] [FUZZ_TARGETS="fuzz_picolog_reader ..."]   N executions each, only these targets
 #   make test-fuzz / test-valgrind   the short CI runs (part of `make test`)
+#   make fuzz-seeds                  refresh the kept seed corpus fuzz/seeds from fresh seeds
 # Test helpers in tests/*.h are prerequisites of every test binary.
 TEST_HELPERS := $(filter-out tests/t.h,$(wildcard tests/*.h))
 $(addprefix $(B)/test/,$(TESTS)) $(addprefix $(B)/asan/,$(TESTS)) $(addprefix $(B)/tsan/,$(TESTS)): $(TEST_HELPERS)
@@ -208,6 +209,14 @@ fuzz:
 	@FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" bash tests/fuzz.sh $(FUZZ_SECONDS)
 test-fuzz:
 	@FUZZ_SEED=1 bash tests/fuzz.sh $(FUZZ_CI_SECONDS)
+# make fuzz-seeds: replace the kept seed corpus fuzz/seeds/<target> (what
+# make test fuzzes from) by seeds the tests make afresh; commit the result
+.PHONY: fuzz-seeds
+fuzz-seeds: $(addprefix $(B)/test/,$(FUZZ_TESTS))
+	@rm -rf $(B)/fuzz/seeds
+	@for t in $(FUZZ_TESTS); do PLG_TEST_DIR=$(B)/tmp/fuzzseeds $(B)/test/$$t >/dev/null || exit 1; done
+	@rm -rf fuzz/seeds && cp -r $(B)/fuzz/seeds fuzz/seeds
+	@for d in fuzz/seeds/*; do echo "$$d: $$(ls $$d | wc -l) inputs"; done
 # tests that #include another test's source
 $(B)/test/test_picolog_nouring $(B)/asan/test_picolog_nouring $(B)/tsan/test_picolog_nouring: tests/test_picolog.c
 $(B)/test/test_sim_picolog_encrypt $(B)/asan/test_sim_picolog_encrypt $(B)/tsan/test_sim_picolog_encrypt: tests/test_sim_picolog.c

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target fuzz/fuzz_*.c for SECONDS each (clang,
-# -fsanitize=fuzzer,address,undefined), starting from the seed corpus the
-# tests make (build/fuzz/seeds/<target>, by tests/test_fuzz_<header>.c) plus
-# the inputs kept in fuzz/regress/<target>. The corpus grows in
+# -fsanitize=fuzzer,address,undefined), starting from the seed corpus kept in
+# fuzz/seeds/<target>, the inputs kept in fuzz/regress/<target> and (not
+# with FUZZ_SEED) the seeds the tests make afresh (build/fuzz/seeds/<target>,
+# by tests/test_fuzz_<header>.c). The corpus grows in
 # build/fuzz/corpus/<target>. A crash fails the run and leaves the input in
 # build/fuzz/artifacts/<target>/: copy it to fuzz/regress/<target>/ (it then
 # runs in every `make test`) and fix the bug.
@@ -10,7 +11,11 @@
 #   env FUZZ_RUNS=N       stop each target after N executions instead of after
 #                         SECONDS (make fuzz FUZZ_RUNS=100000000)
 #   env FUZZ_TARGETS="a b" only these targets (names as in fuzz/, without .c)
-#   env FUZZ_SEED=N       libFuzzer's -seed (make test sets 1; make fuzz does not)
+#   env FUZZ_SEED=N       libFuzzer's -seed (make test sets 1; make fuzz does not),
+#                         and only the kept seeds: the fresh ones differ at every
+#                         run (random salts, the syncer's timing), so a run from
+#                         them would not repeat the run that passed before landing
+#                         (make fuzz-seeds refreshes fuzz/seeds from fresh ones)
 set -u
 secs=${1:-30}
 runs=${FUZZ_RUNS:-}
@@ -40,13 +45,16 @@ rm -rf "$probe"
 for t in $targets; do
   hdr=${t#fuzz_}; hdr=${hdr%%_*}                       # fuzz_picolog_reader -> picolog
   if ! make --no-print-directory -s "$B/fuzz/$t" >/dev/null; then echo "[fuzz] FAIL $t: does not build"; failed=$((failed+1)); continue; fi
-  seeds="$B/fuzz/seeds/$t"
-  if [ ! -d "$seeds" ] && [ -f "tests/test_fuzz_$hdr.c" ]; then
-    make --no-print-directory -s "$B/test/test_fuzz_$hdr" >/dev/null && PLG_TEST_DIR=$B/tmp/fuzzseeds "$B/test/test_fuzz_$hdr" >/dev/null
+  seeds=""
+  if [ -z "${FUZZ_SEED:-}" ]; then
+    seeds="$B/fuzz/seeds/$t"
+    if [ ! -d "$seeds" ] && [ -f "tests/test_fuzz_$hdr.c" ]; then
+      make --no-print-directory -s "$B/test/test_fuzz_$hdr" >/dev/null && PLG_TEST_DIR=$B/tmp/fuzzseeds "$B/test/test_fuzz_$hdr" >/dev/null
+    fi
   fi
   corpus="$B/fuzz/corpus/$t"; art="$B/fuzz/artifacts/$t"
   mkdir -p "$corpus" "$art"
-  dirs="$corpus"; for d in "$seeds" "fuzz/regress/$t"; do [ -d "$d" ] && dirs="$dirs $d"; done
+  dirs="$corpus"; for d in $seeds "fuzz/seeds/$t" "fuzz/regress/$t"; do [ -d "$d" ] && dirs="$dirs $d"; done
   log=$(mktemp)
   start=$(date +%s)
   # -fork is not used: one process, bounded memory and time
