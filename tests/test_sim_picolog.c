@@ -468,7 +468,7 @@ static uint64_t default_seeds(void) {
 #elif defined(__SANITIZE_THREAD__)
     return 60;
 #elif defined(__SANITIZE_ADDRESS__)
-    return 300;
+    return 120;                      /* memory errors: the plain run covers the seeds */
 #else
     return 1000;                     /* make soak runs any number */
 #endif
