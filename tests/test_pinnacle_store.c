@@ -171,6 +171,51 @@ static void test_damage_below_the_mark_fails_closed_with_file_and_offset(void) {
     CHECK_EQ(pp_open(&S, &c), PP_ECORRUPT);       /* fail closed, not a torn tail */
 }
 
+/* retired.ppr decides which frames recovery skips: a damaged one fails the
+ * open (a retired instrument must not come back, nor its id be given
+ * again), while pp_list, a reader that only names what it finds, still
+ * lists the live books. Undamaged again, the store opens as before. */
+static int list_has_a(const char *name, void *ctx) { if (strcmp(name, "A") == 0) ++*(int *)ctx; return 0; }
+static void test_a_damaged_retired_list_fails_closed(void) {
+    const char *d = t_dir("pps_retired_damage");
+    pp_config c = cfg_for(d);
+    pp_store *S;
+    pp_book *a, *b;
+    model m;
+    memset(&m, 0, sizeof m);
+    uint64_t rng = 9;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "A", &a));
+    OK(pp_book_open(S, "B", &b));
+    for (int k = 0; k < 50; k++) OK(step(a, &m, &rng));
+    pp_order o = {1, 100, 1, 7, PP_BUY, 0, NULL, 0};
+    OK(pp_add(b, &o));
+    OK(pp_sync(a)); OK(pp_sync(b));
+    OK(pp_book_retire(S, "B"));
+    OK(pp_close(S));
+    char p[600];
+    snprintf(p, sizeof p, "%s/retired.ppr", d);
+    int fd = open(p, O_RDWR);
+    REQUIRE(fd >= 0);
+    uint8_t x = 0;
+    CHECK_EQ(pread(fd, &x, 1, 21), 1);            /* the entry's name ("B"; 16 header, 4 id, 1 length) */
+    x ^= 0x01;
+    CHECK_EQ(pwrite(fd, &x, 1, 21), 1);
+    CHECK_EQ(pp_open(&S, &c), PP_ECORRUPT);
+    int seen = 0;
+    OK(pp_list(d, list_has_a, &seen));
+    CHECK_EQ(seen, 1);
+    x ^= 0x01;
+    CHECK_EQ(pwrite(fd, &x, 1, 21), 1);
+    close(fd);
+    OK(pp_open(&S, &c));
+    pp_book *b2 = NULL;
+    CHECK_EQ(pp_book_open(S, "B", &b2), PP_ERETIRED);
+    OK(pp_book_open(S, "A", &a));
+    CHECK_EQ(pp_last_seq(a), 50);
+    OK(pp_close(S));
+}
+
 /* Regression: a short write of a segment's durable mark (a full disk, an
  * I/O error half way) left a torn mark in the header page, and the next
  * pp_open failed closed on it (PP_ECORRUPT, "damaged durable mark") although
@@ -1227,6 +1272,7 @@ static void test_index_grows_without_losing_an_order(void) {
 int main(void) {
     RUN(test_books_come_back_after_reopen);
     RUN(test_damage_below_the_mark_fails_closed_with_file_and_offset);
+    RUN(test_a_damaged_retired_list_fails_closed);
     RUN(test_torn_mark_write_loses_nothing);
     RUN(test_journal_first_seq_follows_compaction);
     RUN(test_a_writer_waiting_for_the_window_wakes_the_syncer);
