@@ -4015,6 +4015,16 @@ static void pp__store_free(pp_store *S) {
 enum { PP__SJ_DECLARE = 16 };
 #define PP__CAT_MAGIC "PPCAT002"
 
+/* The entries of a file in the catalog's layout (instruments.ppc, and
+ * retired.ppr under its own magic): magic, u32 count, u32 0, count x {u32 id,
+ * u8 name length 1..PP_MAX_NAME, the name (no NUL)}, u32 crc32c of all
+ * before. fn gets each entry in order, its name NUL-terminated; a nonzero
+ * return stops the walk and is returned. PP_ENOENT: no such file;
+ * PP_ECORRUPT: not whole and well formed (fn has seen the entries before the
+ * bad one, which readers that only look something up may use). */
+typedef int (*pp__cat_fn)(void *ctx, uint32_t iid, const char *name, size_t nl);
+static int pp__cat_walk(const char *dir, const char *file, const char *magic, pp__cat_fn fn, void *ctx);
+
 static inline void pp__sj_enc_ev(uint8_t *f, uint32_t iid, const pp__ev *v) {
     f[8] = (uint8_t)v->type; f[9] = (uint8_t)v->side; f[10] = 0; f[11] = 0;
     pp__put32(f + 12, iid);
@@ -4309,27 +4319,15 @@ static int pp__retired_write(pp_store *S, uint32_t iid, const char *name) {
     PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
     return rc;
 }
+static int pp__retired_entry(void *ctx, uint32_t iid, const char *name, size_t nl) {
+    (void)nl;
+    if (iid == 0 || iid >= PP__MAX_IID || pp_valid_name(name)) return PP_ECORRUPT;
+    return pp__retired_push((pp_store *)ctx, iid, name);
+}
 static int pp__retired_load(pp_store *S) {
-    char *p = pp__join(S->dir, "retired.ppr");
-    if (!p) return PP_ENOMEM;
-    uint8_t *buf = NULL; size_t len = 0;
-    int rc = pp__read_file(p, &buf, &len);
-    if (rc == PP_ENOENT) { PINNACLE_PERSIST_FREE(p); return 0; }
-    if (!rc && (len < 20 || memcmp(buf, PP__RET_MAGIC, 8) != 0 ||
-                pp__get32(buf + len - 4) != plg_crc32c(0, buf, len - 4))) rc = PP_ECORRUPT;
-    size_t off = 16, n = rc ? 0 : pp__get32(buf + 8);
-    for (size_t i = 0; i < n && !rc; i++) {
-        size_t nl = off + 5 <= len - 4 ? buf[off + 4] : 0;
-        if (!nl || nl > PP_MAX_NAME || off + 5 + nl > len - 4 || memchr(buf + off + 5, 0, nl)) { rc = PP_ECORRUPT; break; }
-        char name[PP_MAX_NAME + 1];
-        memcpy(name, buf + off + 5, nl); name[nl] = 0;
-        uint32_t iid = pp__get32(buf + off);
-        if (iid == 0 || iid >= PP__MAX_IID || pp_valid_name(name)) { rc = PP_ECORRUPT; break; }
-        rc = pp__retired_push(S, iid, name);
-        off += 5 + nl;
-    }
-    if (rc) PP__MSG(S, rc, "%s: the list of retired instruments is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
-    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    int rc = pp__cat_walk(S->dir, "retired.ppr", PP__RET_MAGIC, pp__retired_entry, S);
+    if (rc == PP_ENOENT) return 0;
+    if (rc) PP__MSG(S, rc, "%s/retired.ppr: the list of retired instruments is unusable: %s; not opened (fail closed)", S->dir, pp_strerror(rc));
     return rc;
 }
 
@@ -4616,32 +4614,42 @@ static int pp__catalog_write(pp_store *S) {
     return rc;
 }
 
+typedef struct pp__catload { pp_store *S; uint32_t top; } pp__catload;
+static int pp__catalog_entry(void *ctx, uint32_t iid, const char *name, size_t nl) {
+    pp__catload *c = (pp__catload *)ctx;
+    (void)nl;
+    if (iid > c->top) c->top = iid;
+    pp_book *b = pp__byid(c->S, iid);
+    if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;   /* the same entry again says nothing new, as a
+                                                                    * declaration repeated in the journal */
+    return pp__is_retired(c->S, iid) ? 0 : pp__book_recover2(c->S, name, iid, &b);
+}
 static int pp__catalog_load(pp_store *S) {
-    char *p = pp__join(S->dir, "instruments.ppc");
+    pp__catload c = {S, 0};
+    int rc = pp__cat_walk(S->dir, "instruments.ppc", PP__CAT_MAGIC, pp__catalog_entry, &c);
+    if (rc == PP_ENOENT) rc = 0;
+    if (rc) PP__MSG(S, rc, "%s/instruments.ppc: the instrument catalog is unusable: %s; not opened (fail closed)", S->dir, pp_strerror(rc));
+    S->catalog_iid = c.top + 1;
+    return rc;
+}
+
+static int pp__cat_walk(const char *dir, const char *file, const char *magic, pp__cat_fn fn, void *ctx) {
+    char *p = pp__join(dir, file);
     if (!p) return PP_ENOMEM;
     uint8_t *buf = NULL; size_t len = 0;
     int rc = pp__read_file(p, &buf, &len);
-    if (rc == PP_ENOENT) { PINNACLE_PERSIST_FREE(p); return 0; }
-    if (!rc && (len < 20 || memcmp(buf, PP__CAT_MAGIC, 8) != 0 ||
-                pp__get32(buf + len - 4) != plg_crc32c(0, buf, len - 4))) rc = PP_ECORRUPT;
+    PINNACLE_PERSIST_FREE(p);
+    if (!rc && (len < 20 || memcmp(buf, magic, 8) != 0 || pp__get32(buf + len - 4) != plg_crc32c(0, buf, len - 4))) rc = PP_ECORRUPT;
     size_t off = 16, n = rc ? 0 : pp__get32(buf + 8);
-    uint32_t top = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        if (off + 5 > len - 4 || off + 5 + buf[off + 4] > len - 4 || !buf[off + 4] || buf[off + 4] > PP_MAX_NAME) { rc = PP_ECORRUPT; break; }
-        if (memchr(buf + off + 5, 0, buf[off + 4])) { rc = PP_ECORRUPT; break; }   /* a NUL inside the name */
+        size_t nl = off + 5 <= len - 4 ? buf[off + 4] : 0;
+        if (!nl || nl > PP_MAX_NAME || off + 5 + nl > len - 4 || memchr(buf + off + 5, 0, nl)) { rc = PP_ECORRUPT; break; }
         char name[PP_MAX_NAME + 1];
-        uint32_t iid = pp__get32(buf + off);
-        memcpy(name, buf + off + 5, buf[off + 4]); name[buf[off + 4]] = 0;
-        off += 5 + (size_t)buf[off + 4];
-        pp_book *b = pp__byid(S, iid);
-        if (b) rc = strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;   /* the same entry again says nothing new, as a
-                                                                       * declaration repeated in the journal */
-        else if (!pp__is_retired(S, iid)) rc = pp__book_recover2(S, name, iid, &b);
-        if (iid > top) top = iid;
+        memcpy(name, buf + off + 5, nl); name[nl] = 0;
+        rc = fn(ctx, pp__get32(buf + off), name, nl);
+        off += 5 + nl;
     }
-    if (rc) PP__MSG(S, rc, "%s: the instrument catalog is unusable: %s; not opened (fail closed)", p, pp_strerror(rc));
-    S->catalog_iid = top + 1;
-    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    PINNACLE_PERSIST_FREE(buf);
     return rc;
 }
 
@@ -5635,22 +5643,18 @@ static int pp__jr_push(pp_journal *j, const pp__ev *v) {
 }
 
 /* The instrument's id in the catalog of a format-2 store (0: not there). */
+typedef struct pp__catfind { const char *name; uint32_t iid; } pp__catfind;
+static int pp__cat_find_entry(void *ctx, uint32_t iid, const char *name, size_t nl) {
+    pp__catfind *f = (pp__catfind *)ctx;
+    (void)nl;
+    if (strcmp(name, f->name) != 0) return 0;
+    f->iid = iid;
+    return 1;
+}
 static uint32_t pp__cat_find(const char *data_dir, const char *name) {
-    char *cat = pp__join(data_dir, "instruments.ppc");
-    uint8_t *buf = NULL; size_t len = 0;
-    uint32_t iid = 0;
-    if (cat && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
-        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
-        size_t off = 16, n = pp__get32(buf + 8), nl = strlen(name);
-        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
-            size_t l = buf[off + 4];
-            if (off + 5 + l > len - 4) break;
-            if (l == nl && memcmp(buf + off + 5, name, nl) == 0) { iid = pp__get32(buf + off); break; }
-            off += 5 + l;
-        }
-    }
-    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(cat);
-    return iid;
+    pp__catfind f = {name, 0};
+    (void)pp__cat_walk(data_dir, "instruments.ppc", PP__CAT_MAGIC, pp__cat_find_entry, &f);   /* damage: up to it */
+    return f.iid;
 }
 
 /* format 2: the declaration gives the id when the catalog does not have it yet */
@@ -6353,6 +6357,10 @@ static int pp__lst_add(pp__lst *l, const char *name, size_t nl) {
     memcpy(l->names[l->n], name, nl); l->names[l->n][nl] = 0; l->n++;
     return 0;
 }
+static int pp__lst_cat_entry(void *ctx, uint32_t iid, const char *name, size_t nl) {
+    (void)iid;
+    return pp__lst_add((pp__lst *)ctx, name, nl);
+}
 static int pp__lst_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     (void)pos; (void)len;
     if (f[8] != PP__SJ_DECLARE || !f[9] || f[9] > PP_MAX_NAME) return 0;
@@ -6360,25 +6368,19 @@ static int pp__lst_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len
 }
 
 /* Format 2: the names retired.ppr lists leave the list (pp_book_retire). */
-static void pp__lst_drop_retired(const char *data_dir, pp__lst *l) {
-    char *p = pp__join(data_dir, "retired.ppr");
-    uint8_t *buf = NULL; size_t len = 0;
-    if (p && pp__read_file(p, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__RET_MAGIC, 8) == 0 &&
-        pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
-        size_t off = 16, n = pp__get32(buf + 8);
-        for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
-            size_t nl = buf[off + 4];
-            if (!nl || off + 5 + nl > len - 4) break;
-            for (size_t k = 0; k < l->n; k++)
-                if (strlen(l->names[k]) == nl && memcmp(l->names[k], buf + off + 5, nl) == 0) {
-                    memmove(l->names + k, l->names + k + 1, (l->n - k - 1) * sizeof *l->names);
-                    l->n--;
-                    break;
-                }
-            off += 5 + nl;
+static int pp__lst_drop_entry(void *ctx, uint32_t iid, const char *name, size_t nl) {
+    pp__lst *l = (pp__lst *)ctx;
+    (void)iid; (void)nl;
+    for (size_t k = 0; k < l->n; k++)
+        if (strcmp(l->names[k], name) == 0) {
+            memmove(l->names + k, l->names + k + 1, (l->n - k - 1) * sizeof *l->names);
+            l->n--;
+            break;
         }
-    }
-    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
+    return 0;
+}
+static void pp__lst_drop_retired(const char *data_dir, pp__lst *l) {
+    (void)pp__cat_walk(data_dir, "retired.ppr", PP__RET_MAGIC, pp__lst_drop_entry, l);   /* damage: up to it */
 }
 
 PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void *ctx) {
@@ -6390,25 +6392,17 @@ PPDEF int pp_list(const char *data_dir, int (*visit)(const char *, void *), void
     struct stat st;
     if (!mk) return PP_ENOMEM;
     if (stat(mk, &st) == 0) {
-        char *cat = pp__join(data_dir, "instruments.ppc"), *jd = pp__join(data_dir, "journal");
-        uint8_t *buf = NULL; size_t len = 0;
-        if (!cat || !jd) rc = PP_ENOMEM;
-        if (!rc && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
-            pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
-            size_t off = 16, n = pp__get32(buf + 8);
-            for (size_t i = 0; i < n && !rc && off + 5 <= len - 4; i++) {
-                size_t nl = buf[off + 4];
-                if (!nl || nl > PP_MAX_NAME || off + 5 + nl > len - 4) break;
-                rc = pp__lst_add(&l, (const char *)buf + off + 5, nl);
-                off += 5 + nl;
-            }
+        char *jd = pp__join(data_dir, "journal");
+        if (!jd) rc = PP_ENOMEM;
+        if (!rc) {
+            rc = pp__cat_walk(data_dir, "instruments.ppc", PP__CAT_MAGIC, pp__lst_cat_entry, &l);
+            if (rc == PP_ENOENT || rc == PP_ECORRUPT) rc = 0;   /* damage is pp_check's to report: up to it */
         }
-        PINNACLE_PERSIST_FREE(buf);
         pp__sj *j = NULL;
         if (!rc) { rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__lst_frame, &l, NULL); if (j) pp__sj_free(j); }
         if (rc == PP_ECORRUPT) rc = 0;            /* damage is pp_check's to report; list what was found */
         if (!rc) pp__lst_drop_retired(data_dir, &l);
-        PINNACLE_PERSIST_FREE(cat); PINNACLE_PERSIST_FREE(jd);
+        PINNACLE_PERSIST_FREE(jd);
     } else {
         DIR *d = opendir(data_dir);
         struct dirent *e;
