@@ -522,7 +522,8 @@ PPDEF void     pp_journal_close(pp_journal *j);
 PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument, uint64_t from_seq, pp_journal **out);
 /* The book as it was after seq (format 2; else PP_ENOTSUP): its active
  * orders visited in price-time priority, as pp_orders would have visited
- * them then. Rebuilt from the newest snapshot at or below seq that loads
+ * them then, each with the payload of the add that made it (kept across
+ * modifies and partial fills; valid during the visit). Rebuilt from the newest snapshot at or below seq that loads
  * (live, or in archive_dir), plus the journal's events after it (the
  * archive's, then the live ones), read-only; the book goes on meanwhile.
  * seq 0: the empty book. A retired instrument too. PP_EINVAL: seq beyond
@@ -4417,12 +4418,14 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
 
 /* After event v (the frame or batch entry f) reached b's shadow: an add's
  * payload is kept with its order, until the order leaves the book. */
-static int pp__pl_track(pp_book *b, const pp__ev *v, const uint8_t *f) {
-    uint32_t plen = pp__sj_ev_plen(f);
-    if (v->type == PP_EV_ADD) return plen ? pp__pl_put(&b->plmap, &b->pl_bytes, v->id, f + PP__SJ_EVFRAME, plen) : 0;
-    if (b->plmap.n && (v->type == PP_EV_CANCEL || v->type == PP_EV_EXECUTE) && !pp__shadow_find(&b->shadow, v->id))
-        pp__pl_drop(&b->plmap, &b->pl_bytes, v->id);
+static int pp__pl_follow(pp__plmap *pm, uint64_t *bytes, const pp__shadow *m, const pp__ev *v, const uint8_t *pl, uint32_t plen) {
+    if (v->type == PP_EV_ADD) return plen ? pp__pl_put(pm, bytes, v->id, pl, plen) : 0;
+    if (pm->n && (v->type == PP_EV_CANCEL || v->type == PP_EV_EXECUTE) && !pp__shadow_find(m, v->id))
+        pp__pl_drop(pm, bytes, v->id);
     return 0;
+}
+static int pp__pl_track(pp_book *b, const pp__ev *v, const uint8_t *f) {
+    return pp__pl_follow(&b->plmap, &b->pl_bytes, &b->shadow, v, f + PP__SJ_EVFRAME, pp__sj_ev_plen(f));
 }
 
 /* One event (a frame, or an entry of a batch frame at pos) into its book. */
@@ -5868,9 +5871,18 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
     return rc;
 }
 
-/* pp_book_at: one snapshot file into the empty map m, read-only (no
- * quarantine of a bad one: the caller tries an older one). */
-static int pp__snap_load_ro(const char *path, uint64_t want, pp__shadow *m) {
+/* pp_book_at's rebuilt book: its orders, and the payloads of their adds. */
+typedef struct pp__atbook { pp__shadow m; pp__plmap pm; uint64_t pm_bytes; } pp__atbook;
+
+static void pp__atbook_reset(pp__atbook *a) {
+    memset(a->m.t, 0, (size_t)(a->m.mask + 1) * sizeof *a->m.t);
+    a->m.n = 0;
+    pp__pl_clear(&a->pm, &a->pm_bytes);
+}
+
+/* pp_book_at: one snapshot file into the empty book a, its payload section
+ * too, read-only (no quarantine of a bad one: the caller tries an older one). */
+static int pp__snap_load_ro(const char *path, uint64_t want, pp__atbook *a) {
     uint8_t *buf = NULL; size_t len = 0;
     uint64_t seq = 0, count = 0;
     int rc = pp__read_file(path, &buf, &len);
@@ -5879,25 +5891,33 @@ static int pp__snap_load_ro(const char *path, uint64_t want, pp__shadow *m) {
     for (uint64_t i = 0; i < count && !rc; i++) {
         pp__oslot o;
         memcpy(&o, buf + PP__SNAP_HDR + i * PP__ENTRY, PP__ENTRY);
-        if (!o.id || o.qty <= 0 || pp__shadow_find(m, o.id)) { rc = PP_ECORRUPT; break; }
-        if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) { rc = PP_ENOMEM; break; }
-        *pp__shadow_slot(m, o.id) = o;
-        m->n++;
+        if (!o.id || o.qty <= 0 || pp__shadow_find(&a->m, o.id)) { rc = PP_ECORRUPT; break; }
+        if ((a->m.n + 1) * 2 > a->m.mask + 1 && pp__shadow_grow(&a->m)) { rc = PP_ENOMEM; break; }
+        *pp__shadow_slot(&a->m, o.id) = o;
+        a->m.n++;
+    }
+    /* the payloads (pp__snap_decode checked that each belongs to one of the orders) */
+    uint64_t at = PP__SNAP_HDR + count * PP__ENTRY, end = rc ? at : len - PP__SNAP_TAIL;
+    while (!rc && at < end) {
+        uint64_t id; const uint8_t *pl; uint32_t l;
+        rc = pp__snap_pl_next(buf, &at, end, &id, &pl, &l);
+        if (!rc) rc = pp__pl_put(&a->pm, &a->pm_bytes, id, pl, l);
     }
     PINNACLE_PERSIST_FREE(buf);
-    if (rc) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
+    if (rc) pp__atbook_reset(a);
     return rc;
 }
 
-/* pp_book_at: the newest snapshot at or below seq that loads, from the
- * book's snapshot directory or the archive's (the seq it covers, 0: none). */
-static int pp__book_at_snap(pp_store *S, const char *name, uint64_t seq, pp__shadow *m, uint64_t *snap) {
+/* pp_book_at: the newest snapshot at or below seq that loads, from
+ * <dir>/books/<name>/snapshots or the archive's (adir: NULL for none);
+ * *snap: the seq it covers, 0: none. */
+static int pp__book_at_snap(const char *dir, const char *adir, const char *name, uint64_t seq, pp__atbook *a, uint64_t *snap) {
     char dirs[2][4096];
     uint64_t *v[2] = {NULL, NULL}; size_t n[2] = {0, 0};
-    int nd = S->adir ? 2 : 1, rc = 0;
+    int nd = adir ? 2 : 1, rc = 0;
     *snap = 0;
-    if ((size_t)snprintf(dirs[0], sizeof dirs[0], "%s/books/%s/snapshots", S->dir, name) >= sizeof dirs[0] ||
-        (S->adir && (size_t)snprintf(dirs[1], sizeof dirs[1], "%s/books/%s/snapshots", S->adir, name) >= sizeof dirs[1])) return PP_EINVAL;
+    if ((size_t)snprintf(dirs[0], sizeof dirs[0], "%s/books/%s/snapshots", dir, name) >= sizeof dirs[0] ||
+        (adir && (size_t)snprintf(dirs[1], sizeof dirs[1], "%s/books/%s/snapshots", adir, name) >= sizeof dirs[1])) return PP_EINVAL;
     for (int d = 0; d < nd && !rc; d++) rc = pp__list_numbered(dirs[d], ".pps", 0, &v[d], &n[d]);
     size_t k[2] = {n[0], n[1]};
     while (!rc) {                          /* newest first across both lists */
@@ -5910,12 +5930,49 @@ static int pp__book_at_snap(pp_store *S, const char *name, uint64_t seq, pp__sha
         char p[4096];
         uint64_t cand = v[d][--k[d]];
         pp__numbered(p, sizeof p, dirs[d], cand, ".pps");
-        int r = pp__snap_load_ro(p, cand, m);
+        int r = pp__snap_load_ro(p, cand, a);
         if (r == 0) { *snap = cand; break; }
         if (r == PP_ENOMEM || r == PP_EACCES) rc = r;   /* not damage: do not fall back past it */
     }
     PINNACLE_PERSIST_FREE(v[0]); PINNACLE_PERSIST_FREE(v[1]);
     return rc;
+}
+
+/* pp_book_at: the events of j up to seq onto the book a, each add's payload
+ * kept with its order as the live book keeps it (pp__pl_follow). */
+static int pp__book_at_replay(pp__atbook *a, pp_journal *j, uint64_t seq) {
+    pp_event ev;
+    int rc = 0;
+    while (!rc && pp_journal_next(j, &ev) == 1 && ev.seq <= seq) {
+        pp__ev v;
+        memset(&v, 0, sizeof v);
+        v.seq = ev.seq; v.id = ev.order_id; v.price = ev.price; v.qty = ev.qty; v.ts = ev.ts_ns;
+        v.type = ev.type; v.side = ev.side;
+        rc = pp__apply(&a->m, &v);
+        if (!rc) rc = pp__pl_follow(&a->pm, &a->pm_bytes, &a->m, &v, (const uint8_t *)ev.payload, ev.payload_len);
+    }
+    return rc;
+}
+
+/* pp_book_at: the rebuilt book's orders, in price-time priority, to visit. */
+static int pp__book_at_visit(const pp__atbook *a, int (*visit)(const pp_order *, void *), void *ctx) {
+    pp__oslot *o = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(a->m.n ? a->m.n : 1) * sizeof *o);
+    if (!o) return PP_ENOMEM;
+    uint64_t k = 0;
+    for (uint64_t i = 0; i <= a->m.mask; i++) if (a->m.t[i].id) o[k++] = a->m.t[i];
+    PINNACLE_PERSIST_ASSERT(k == a->m.n);
+    int rc = pp__visit_sorted(o, k, &a->pm, visit, ctx);
+    PINNACLE_PERSIST_FREE(o);
+    return rc;
+}
+
+/* The journal after the snapshot (its reader j, from snap + 1) checked to
+ * reach seq: PP_EINVAL when the history ends before seq, PP_ENOENT when the
+ * entries right after the snapshot are gone (compacted, no archive). */
+static int pp__book_at_reach(const pp_journal *j, uint64_t snap, uint64_t seq) {
+    if (!j->lo || j->hi < seq) return PP_EINVAL;
+    if (j->lo != snap + 1) return PP_ENOENT;
+    return 0;
 }
 
 PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(const pp_order *, void *), void *ctx) {
@@ -5934,37 +5991,23 @@ PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(c
         if (!retired) return PP_ENOENT;
     }
     if (b && seq > pp_durable(b)) return PP_EINVAL;
-    pp__shadow m;
-    if ((rc = pp__shadow_init(&m, 8)) != 0) return rc;
+    pp__atbook a;
+    memset(&a, 0, sizeof a);
+    if ((rc = pp__shadow_init(&a.m, 8)) != 0) return rc;
     uint64_t snap = 0;
     if (b) pthread_mutex_lock(&b->snap_mu);      /* rotation does not move a snapshot while it is read */
-    rc = pp__book_at_snap(S, name, seq, &m, &snap);
+    rc = pp__book_at_snap(S->dir, S->adir, name, seq, &a, &snap);
     if (b) pthread_mutex_unlock(&b->snap_mu);
     if (!rc && seq > snap) {
         pp_journal *j = NULL;
         rc = pp_journal_open(S, name, snap + 1, &j);
-        if (!rc && j->lo != snap + 1) rc = PP_ENOENT;   /* the entries after the snapshot are gone */
-        else if (!rc && j->hi < seq) rc = PP_EINVAL;    /* a retired book's history ends before seq */
-        pp_event ev;
-        while (!rc && pp_journal_next(j, &ev) == 1 && ev.seq <= seq) {
-            pp__ev v;
-            memset(&v, 0, sizeof v);
-            v.seq = ev.seq; v.id = ev.order_id; v.price = ev.price; v.qty = ev.qty; v.ts = ev.ts_ns;
-            v.type = ev.type; v.side = ev.side;
-            rc = pp__apply(&m, &v);
-        }
+        if (!rc) rc = pp__book_at_reach(j, snap, seq);
+        if (!rc) rc = pp__book_at_replay(&a, j, seq);
         pp_journal_close(j);
     }
-    pp__oslot *o = rc ? NULL : (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(m.n ? m.n : 1) * sizeof *o);
-    if (!rc && !o) rc = PP_ENOMEM;
-    if (!rc) {
-        uint64_t k = 0;
-        for (uint64_t i = 0; i <= m.mask; i++) if (m.t[i].id) o[k++] = m.t[i];
-        PINNACLE_PERSIST_ASSERT(k == m.n);
-        rc = pp__visit_sorted(o, k, NULL, visit, ctx);   /* payloads: not rebuilt here */
-    }
-    PINNACLE_PERSIST_FREE(o);
-    pp__shadow_free(&m);
+    if (!rc) rc = pp__book_at_visit(&a, visit, ctx);
+    pp__pl_clear(&a.pm, &a.pm_bytes);
+    pp__shadow_free(&a.m);
     return rc;
 }
 

@@ -26,7 +26,9 @@
  *     journals (TSan);
  *   - pp_book_at: the book after any seq (from archived and live snapshots
  *     and segments) equals a replay of the events up to it, visited in
- *     price-time priority; also for a retired book; without an archive an
+ *     price-time priority, each order with its add's payload byte for byte
+ *     (across modifies and partial fills, from a snapshot's payload section
+ *     and from the journal); also for a retired book; without an archive an
  *     early seq is PP_ENOENT, a seq past the durable one PP_EINVAL. */
 #pragma GCC diagnostic ignored "-Wunused-function"   /* t.h helpers this test does not use */
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -582,6 +584,13 @@ static void fm_apply(fmodel *m, const flow *f, uint64_t k) {
         for (uint64_t i = 0; i < m->nlive; i++) if (m->live[i] == id) { m->live[i] = m->live[--m->nlive]; break; }
 }
 
+/* The payload of order id's add: 0..PP_PAYLOAD_MAX bytes, its own. */
+static uint32_t flow_payload(uint64_t id, uint8_t *pl) {
+    uint32_t n = (uint32_t)((id * 7) % (PP_PAYLOAD_MAX + 1));
+    for (uint32_t i = 0; i < n; i++) pl[i] = (uint8_t)(id * 31 + i * 13 + (id >> 8));
+    return n;
+}
+
 /* The next event of the flow, journaled on b and logged. */
 static int flow_step(pp_book *b, flow *f, fmodel *m) {
     uint64_t k = ++f->n, r = t_rand(&f->rng) % 10;
@@ -596,11 +605,14 @@ static int flow_step(pp_book *b, flow *f, fmodel *m) {
         else { f->type[k] = PP_EV_MODIFY; f->price[k] = 1000 + (int64_t)(t_rand(&f->rng) % 20); f->qty[k] = 1 + (int64_t)(t_rand(&f->rng) % 9); }
     }
     int rc;
-    if (f->type[k] == PP_EV_ADD) {
-        pp_order o;
-        memset(&o, 0, sizeof o);
-        o.id = f->id[k]; o.price = f->price[k]; o.qty = f->qty[k]; o.ts_ns = k; o.side = (uint8_t)f->side[k];
-        rc = pp_add(b, &o);
+    if (f->type[k] == PP_EV_ADD) {                    /* most adds carry a payload of their own */
+        uint8_t pl[PP_PAYLOAD_MAX];
+        pp_event e;
+        memset(&e, 0, sizeof e);
+        e.type = PP_EV_ADD; e.order_id = f->id[k]; e.price = f->price[k]; e.qty = f->qty[k]; e.ts_ns = k; e.side = (uint8_t)f->side[k];
+        e.payload_len = flow_payload(f->id[k], pl);
+        e.payload = e.payload_len ? pl : NULL;
+        rc = pp_apply(b, &e);
     } else if (f->type[k] == PP_EV_CANCEL) rc = pp_cancel(b, f->id[k]);
     else if (f->type[k] == PP_EV_EXECUTE) rc = pp_execute(b, f->id[k], f->qty[k], f->price[k]);
     else rc = pp_modify(b, f->id[k], f->price[k], f->qty[k]);
@@ -613,6 +625,11 @@ static int at_visit(const pp_order *o, void *ctx) {
     atcheck *c = (atcheck *)ctx;
     c->seen++;
     if (o->id > FLOW_MAX || c->m->qty[o->id] != o->qty || c->m->price[o->id] != o->price || c->m->side[o->id] != o->side) c->bad++;
+    else {                                            /* the add's time and payload, byte for byte */
+        uint8_t pl[PP_PAYLOAD_MAX];
+        uint32_t n = flow_payload(o->id, pl);
+        if (o->ts_ns != o->id || o->payload_len != n || (n && (!o->payload || memcmp(o->payload, pl, n) != 0))) c->bad++;
+    }
     /* bids first, best (highest) price first; then asks, lowest first */
     if (c->seen > 1 && (o->side < c->last_side ||
                         (o->side == c->last_side && (o->side == PP_BUY ? o->price > c->last_price : o->price < c->last_price)))) c->misordered++;
