@@ -531,6 +531,29 @@ PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument,
  * up to seq is gone (compacted without an archive_dir). */
 PPDEF int      pp_book_at(pp_store *s, const char *instrument, uint64_t seq,
                           int (*visit)(const pp_order *o, void *ctx), void *ctx);
+/* The same book without a store, for tools and auditors (format 2; a data
+ * directory of the per-instrument layout is PP_ENOTSUP): read-only, it
+ * never writes, creates or removes a file under data_dir or archive_dir,
+ * and takes no lock, so it is safe beside an engine running the store, as
+ * pp_journal_open_dir is. archive_dir: the store's pp_config.archive_dir,
+ * or NULL (or "") for none. It is an argument because the data directory
+ * does not record where its archive is (it is configuration, and an
+ * archive may be moved, e.g. to slower disks): without it only the live
+ * snapshots and segments are read, so a seq older than them is PP_ENOENT,
+ * and a retired instrument (whose snapshots went to the archive) rebuilds
+ * from its journal alone. The history is the journal as the files hold it
+ * at the call (pp_journal_open_dir): on a closed store that is what the
+ * next pp_open recovers; beside a running store its newest events may not
+ * be durable yet. PP_EINVAL: seq beyond the history; PP_ENOENT: no such
+ * instrument (neither in the catalog, the retired list, nor declared in the
+ * journal), or the history up to seq is gone; PP_ECORRUPT: damage (pp_check
+ * says where). A journal segment moved or removed by a compaction while it
+ * is read: the call reads again (a few times), then returns the error
+ * (PP_ENOENT or PP_ECORRUPT: call again); a snapshot removed meanwhile: an
+ * older one is used, or PP_ENOENT if the journal after it is gone. The
+ * payload pointers are valid during the visit. */
+PPDEF int      pp_book_at_dir(const char *data_dir, const char *archive_dir, const char *instrument, uint64_t seq,
+                              int (*visit)(const pp_order *o, void *ctx), void *ctx);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -5635,12 +5658,14 @@ static int pp__jr_push(pp_journal *j, const pp__ev *v) {
     return pp__jr_add(j, v, NULL, 0);
 }
 
-/* The instrument's id in the catalog of a format-2 store (0: not there). */
-static uint32_t pp__cat_find(const char *data_dir, const char *name) {
-    char *cat = pp__join(data_dir, "instruments.ppc");
+/* The instrument's id in a name list of a format-2 store: the catalog
+ * (instruments.ppc) or the retired list (retired.ppr), both {u32 id, u8
+ * name length, name} after a 16-byte header (0: not there). */
+static uint32_t pp__names_find(const char *data_dir, const char *file, const char *magic, const char *name) {
+    char *cat = pp__join(data_dir, file);
     uint8_t *buf = NULL; size_t len = 0;
     uint32_t iid = 0;
-    if (cat && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, PP__CAT_MAGIC, 8) == 0 &&
+    if (cat && pp__read_file(cat, &buf, &len) == 0 && len >= 20 && memcmp(buf, magic, 8) == 0 &&
         pp__get32(buf + len - 4) == plg_crc32c(0, buf, len - 4)) {
         size_t off = 16, n = pp__get32(buf + 8), nl = strlen(name);
         for (size_t i = 0; i < n && off + 5 <= len - 4; i++) {
@@ -5652,6 +5677,9 @@ static uint32_t pp__cat_find(const char *data_dir, const char *name) {
     }
     PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(cat);
     return iid;
+}
+static uint32_t pp__cat_find(const char *data_dir, const char *name) {
+    return pp__names_find(data_dir, "instruments.ppc", PP__CAT_MAGIC, name);
 }
 
 /* format 2: the declaration gives the id when the catalog does not have it yet */
@@ -5975,6 +6003,42 @@ static int pp__book_at_reach(const pp_journal *j, uint64_t snap, uint64_t seq) {
     return 0;
 }
 
+/* pp_book_at's steps, shared by the store's call and the data directory's:
+ * the snapshot (from dir and adir, under snap_mu if not NULL), the journal
+ * after it through jopen (also when the snapshot covers seq if
+ * always_journal: it is how pp_book_at_dir learns the instrument exists),
+ * the replay to seq, the visits. */
+typedef int (*pp__jopen_fn)(void *jctx, uint64_t from_seq, pp_journal **out);
+static int pp__book_at_run(const char *dir, const char *adir, const char *name, uint64_t seq, pthread_mutex_t *snap_mu,
+                           pp__jopen_fn jopen, void *jctx, int always_journal,
+                           int (*visit)(const pp_order *, void *), void *ctx) {
+    pp__atbook a;
+    memset(&a, 0, sizeof a);
+    int rc = pp__shadow_init(&a.m, 8);
+    if (rc) return rc;
+    uint64_t snap = 0;
+    if (snap_mu) pthread_mutex_lock(snap_mu);      /* rotation does not move a snapshot while it is read */
+    rc = pp__book_at_snap(dir, adir, name, seq, &a, &snap);
+    if (snap_mu) pthread_mutex_unlock(snap_mu);
+    if (!rc && (seq > snap || always_journal)) {
+        pp_journal *j = NULL;
+        rc = jopen(jctx, snap + 1, &j);
+        if (!rc && seq > snap) rc = pp__book_at_reach(j, snap, seq);
+        if (!rc && seq > snap) rc = pp__book_at_replay(&a, j, seq);
+        pp_journal_close(j);
+    }
+    if (!rc) rc = pp__book_at_visit(&a, visit, ctx);
+    pp__pl_clear(&a.pm, &a.pm_bytes);
+    pp__shadow_free(&a.m);
+    return rc;
+}
+
+typedef struct pp__atstore { pp_store *S; const char *name; } pp__atstore;
+static int pp__book_at_jopen(void *jctx, uint64_t from_seq, pp_journal **out) {
+    pp__atstore *t = (pp__atstore *)jctx;
+    return pp_journal_open(t->S, t->name, from_seq, out);
+}
+
 PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(const pp_order *, void *), void *ctx) {
     if (!S || !name || !visit) return PP_EINVAL;
     int rc = pp_valid_name(name);
@@ -5991,23 +6055,73 @@ PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(c
         if (!retired) return PP_ENOENT;
     }
     if (b && seq > pp_durable(b)) return PP_EINVAL;
-    pp__atbook a;
-    memset(&a, 0, sizeof a);
-    if ((rc = pp__shadow_init(&a.m, 8)) != 0) return rc;
-    uint64_t snap = 0;
-    if (b) pthread_mutex_lock(&b->snap_mu);      /* rotation does not move a snapshot while it is read */
-    rc = pp__book_at_snap(S->dir, S->adir, name, seq, &a, &snap);
-    if (b) pthread_mutex_unlock(&b->snap_mu);
-    if (!rc && seq > snap) {
-        pp_journal *j = NULL;
-        rc = pp_journal_open(S, name, snap + 1, &j);
-        if (!rc) rc = pp__book_at_reach(j, snap, seq);
-        if (!rc) rc = pp__book_at_replay(&a, j, seq);
-        pp_journal_close(j);
+    pp__atstore t;
+    t.S = S; t.name = name;
+    return pp__book_at_run(S->dir, S->adir, name, seq, b ? &b->snap_mu : NULL, pp__book_at_jopen, &t, 0, visit, ctx);
+}
+
+/* pp_book_at_dir's journal: the store journal of data_dir, the archived
+ * segments (<archive_dir>/journal) first, then the live ones from where the
+ * archive ends; read-only. The instrument's id from the catalog, the
+ * retired list, or its declaration in the journal. again: worth reading
+ * again, beside a running store: the two parts do not meet (a compaction
+ * moved segments between the two reads, or they are lost), or a segment
+ * file went while it was read. */
+typedef struct pp__atdir { const char *dir, *adir, *name; int again; } pp__atdir;
+static int pp__book_at_jopen_dir(void *jctx, uint64_t from_seq, pp_journal **out) {
+    pp__atdir *t = (pp__atdir *)jctx;
+    *out = NULL;
+    pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
+    char *jd = pp__join(t->dir, "journal"), *ajd = t->adir ? pp__join(t->adir, "journal") : NULL;
+    int rc = j && jd && (!t->adir || ajd) ? 0 : PP_ENOMEM;
+    pp__sj *a = NULL, *sj = NULL;
+    uint64_t live_from = 0, bytes = 64u << 10;
+    t->again = 0;
+    if (!rc) {
+        j->from = from_seq; j->to = UINT64_MAX;
+        j->iid = pp__cat_find(t->dir, t->name);
+        if (!j->iid) j->iid = pp__names_find(t->dir, "retired.ppr", PP__RET_MAGIC, t->name);
     }
-    if (!rc) rc = pp__book_at_visit(&a, visit, ctx);
-    pp__pl_clear(&a.pm, &a.pm_bytes);
-    pp__shadow_free(&a.m);
+    pp__jrdir d;
+    d.j = j; d.name = t->name;
+    if (!rc && ajd) {
+        rc = pp__sj_open(&a, ajd, bytes, 1, 0, pp__jrdir_frame, &d, NULL);
+        if (!rc && a->tail > a->data_bytes) { live_from = a->tail; bytes = a->data_bytes; }
+    }
+    if (!rc) rc = pp__sj_open(&sj, jd, bytes, 1, live_from, pp__jrdir_frame, &d, NULL);
+    if (rc == PP_ENOENT) t->again = 1;
+    if (!rc && live_from && sj->data_bytes != bytes) rc = PP_ECORRUPT;   /* archived segments of another size */
+    if (!rc && live_from && sj->first_index * sj->data_bytes > live_from) { rc = PP_ECORRUPT; t->again = 1; }
+    if (!rc && !j->iid) rc = PP_ENOENT;
+    if (a) pp__sj_free(a);
+    if (sj) pp__sj_free(sj);
+    PINNACLE_PERSIST_FREE(jd); PINNACLE_PERSIST_FREE(ajd);
+    if (rc) { pp_journal_close(j); return rc; }
+    *out = j;
+    return 0;
+}
+
+PPDEF int pp_book_at_dir(const char *data_dir, const char *archive_dir, const char *name, uint64_t seq,
+                         int (*visit)(const pp_order *, void *), void *ctx) {
+    if (!data_dir || !name || !visit) return PP_EINVAL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (archive_dir && !archive_dir[0]) archive_dir = NULL;
+    char *mk = pp__join(data_dir, "STORE");
+    struct stat st;
+    if (!mk) return PP_ENOMEM;
+    if (stat(data_dir, &st) != 0) rc = pp__from_errno(errno);
+    else if (stat(mk, &st) != 0) rc = PP_ENOTSUP;          /* not a format-2 store */
+    PINNACLE_PERSIST_FREE(mk);
+    if (rc) return rc;
+    pp__atdir t;
+    t.dir = data_dir; t.adir = archive_dir; t.name = name; t.again = 0;
+    /* beside a running store, a compaction can move or remove segments
+     * while they are read: read again (a few times at most) */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        rc = pp__book_at_run(data_dir, archive_dir, name, seq, NULL, pp__book_at_jopen_dir, &t, 1, visit, ctx);
+        if (!rc || !t.again) break;
+    }
     return rc;
 }
 

@@ -28,7 +28,12 @@
  *     and segments) equals a replay of the events up to it, visited in
  *     price-time priority, each order with its add's payload byte for byte
  *     (across modifies and partial fills, from a snapshot's payload section
- *     and from the journal); also for a retired book; without an archive an
+ *     and from the journal); pp_book_at_dir gives the same books from the
+ *     files alone (beside the open store and after its close), changes
+ *     nothing under the data directory or the archive (a listing with sizes
+ *     and mtimes), needs the archive for early seqs, and is PP_ENOENT for an
+ *     unknown instrument, PP_EINVAL past the journal, PP_ENOTSUP on the
+ *     per-instrument layout; also for a retired book; without an archive an
  *     early seq is PP_ENOENT, a seq past the durable one PP_EINVAL. */
 #pragma GCC diagnostic ignored "-Wunused-function"   /* t.h helpers this test does not use */
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -318,6 +323,8 @@ static void test_across_filesystems_segments_are_copied_whole(void) {
     rm_rf(d); rm_rf(a);
 }
 
+static int count_visits(const pp_order *o, void *ctx) { (void)o; if (ctx) (*(int *)ctx)++; return 0; }
+
 static void test_the_per_instrument_layout_has_no_archive(void) {
     const char *d = t_dir("ppa_legacy");
     const char *a = archive_of(d, 2);
@@ -329,6 +336,14 @@ static void test_the_per_instrument_layout_has_no_archive(void) {
     c.archive_dir = d;                                /* the data directory itself */
     c.flags &= ~(uint32_t)PP_LEGACY_LAYOUT;
     CHECK_EQ(pp_open(&S, &c), PP_ECONFIG);
+    c.archive_dir = NULL;                             /* pp_book_at_dir on this layout */
+    c.flags |= PP_LEGACY_LAYOUT;
+    pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "L", &b));
+    OK(feed_event(b, 1));
+    OK(pp_close(S));
+    CHECK_EQ(pp_book_at_dir(d, NULL, "L", 1, count_visits, NULL), PP_ENOTSUP);
     rm_rf(d);
 }
 
@@ -636,7 +651,9 @@ static int at_visit(const pp_order *o, void *ctx) {
     c->last_side = o->side; c->last_price = o->price;
     return 0;
 }
-/* pp_book_at(seq) against the flow replayed to seq. */
+/* pp_book_at(seq) against the flow replayed to seq; with S NULL,
+ * pp_book_at_dir(AT_DIR, AT_ADIR, ...) instead (the store's files, no store). */
+static const char *AT_DIR, *AT_ADIR;
 static int book_at_matches(pp_store *S, const char *name, uint64_t seq) {
     static fmodel m;
     memset(&m, 0, sizeof m);
@@ -644,13 +661,40 @@ static int book_at_matches(pp_store *S, const char *name, uint64_t seq) {
     atcheck c;
     memset(&c, 0, sizeof c);
     c.m = &m;
-    int rc = pp_book_at(S, name, seq, at_visit, &c);
-    if (rc) { printf("  pp_book_at(%llu): %s\n", (unsigned long long)seq, pp_strerror(rc)); return 0; }
+    int rc = S ? pp_book_at(S, name, seq, at_visit, &c) : pp_book_at_dir(AT_DIR, AT_ADIR, name, seq, at_visit, &c);
+    if (rc) { printf("  pp_book_at%s(%llu): %s\n", S ? "" : "_dir", (unsigned long long)seq, pp_strerror(rc)); return 0; }
     if (c.seen != m.nlive || c.bad || c.misordered)
         printf("  pp_book_at(%llu): %llu orders (want %llu), %llu wrong, %llu out of order\n", (unsigned long long)seq,
                (unsigned long long)c.seen, (unsigned long long)m.nlive, (unsigned long long)c.bad, (unsigned long long)c.misordered);
     return c.seen == m.nlive && !c.bad && !c.misordered;
 }
+
+/* A listing of every file under dir (path, type, size, mtime), to tell
+ * whether anything was written, made or removed there. */
+static char *LS_BUF; static size_t LS_N, LS_CAP;
+static int ls_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
+    (void)flag; (void)f;
+    char line[1200];
+    int n = snprintf(line, sizeof line, "%s %o %lld %lld.%09ld\n", p, (unsigned)st->st_mode, (long long)st->st_size,
+                     (long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec);
+    if (n < 0 || (size_t)n >= sizeof line) return 1;
+    if (LS_N + (size_t)n + 1 > LS_CAP) {
+        size_t nc = LS_CAP ? LS_CAP * 2 : 1 << 16;
+        while (nc < LS_N + (size_t)n + 1) nc *= 2;
+        char *q = (char *)realloc(LS_BUF, nc);
+        if (!q) return 1;
+        LS_BUF = q; LS_CAP = nc;
+    }
+    memcpy(LS_BUF + LS_N, line, (size_t)n + 1);
+    LS_N += (size_t)n;
+    return 0;
+}
+static char *dir_listing(const char *dir) {
+    LS_BUF = NULL; LS_N = LS_CAP = 0;
+    if (nftw(dir, ls_one, 16, FTW_PHYS) != 0 || !LS_BUF) { free(LS_BUF); return NULL; }
+    return LS_BUF;
+}
+static int same_listing(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 static void test_the_book_at_any_past_seq_is_rebuilt(void) {
     const char *d = t_dir("ppa_book_at");
@@ -678,10 +722,35 @@ static void test_the_book_at_any_past_seq_is_rebuilt(void) {
     for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) CHECK(book_at_matches(S, "X", seqs[i]));
     CHECK_EQ(pp_book_at(S, "X", n + 1, at_visit, NULL), PP_EINVAL);   /* not journaled (durable) yet */
     CHECK_EQ(pp_book_at(S, "NOPE", 1, at_visit, NULL), PP_ENOENT);
+    /* pp_book_at_dir on the same files, the store still open: the same
+     * books, and nothing under the data directory or the archive changes */
+    char *ls_d = dir_listing(d), *ls_a = dir_listing(a);
+    CHECK(ls_d != NULL); CHECK(ls_a != NULL);
+    AT_DIR = d; AT_ADIR = a;
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) CHECK(book_at_matches(NULL, "X", seqs[i]));
+    CHECK_EQ(pp_book_at_dir(d, a, "X", n + 1, at_visit, NULL), PP_EINVAL);   /* beyond the journal */
+    CHECK_EQ(pp_book_at_dir(d, a, "NOPE", 1, at_visit, NULL), PP_ENOENT);
+    CHECK_EQ(pp_book_at_dir(d, a, "NOPE", 0, at_visit, NULL), PP_ENOENT);
+    CHECK_EQ(pp_book_at_dir(d, NULL, "X", 2, at_visit, NULL), PP_ENOENT);     /* early history: only in the archive */
+    AT_ADIR = NULL;
+    CHECK(book_at_matches(NULL, "X", n));             /* the live snapshot and segments suffice */
+    char *ls_d2 = dir_listing(d), *ls_a2 = dir_listing(a);
+    CHECK(same_listing(ls_d, ls_d2));
+    CHECK(same_listing(ls_a, ls_a2));
+    free(ls_d); free(ls_a); free(ls_d2); free(ls_a2);
     OK(pp_book_retire(S, "X"));                       /* a retired book's history too */
     CHECK(book_at_matches(S, "X", n / 3));
     CHECK(book_at_matches(S, "X", n));
     OK(pp_close(S));
+    AT_ADIR = a;                                      /* and offline, after the close */
+    ls_d = dir_listing(d); ls_a = dir_listing(a);
+    CHECK(book_at_matches(NULL, "X", n / 3));
+    CHECK(book_at_matches(NULL, "X", n));
+    CHECK_EQ(pp_book_at_dir(d, a, "X", n + 1, at_visit, NULL), PP_EINVAL);
+    ls_d2 = dir_listing(d); ls_a2 = dir_listing(a);
+    CHECK(same_listing(ls_d, ls_d2));
+    CHECK(same_listing(ls_a, ls_a2));
+    free(ls_d); free(ls_a); free(ls_d2); free(ls_a2);
     /* without an archive: the early history is gone */
     const char *d2 = t_dir("ppa_book_at_noarchive");
     pp_config c2 = cfg_for(d2, NULL);
