@@ -5995,11 +5995,14 @@ static int pp__book_at_visit(const pp__atbook *a, int (*visit)(const pp_order *,
 }
 
 /* The journal after the snapshot (its reader j, from snap + 1) checked to
- * reach seq: PP_EINVAL when the history ends before seq, PP_ENOENT when the
- * entries right after the snapshot are gone (compacted, no archive). */
+ * reach seq: PP_ENOENT when the entries right after the snapshot are gone
+ * (compacted, no archive), or when neither a snapshot nor an entry is left;
+ * PP_EINVAL when the history ends before seq (also: it ends at the
+ * snapshot). */
 static int pp__book_at_reach(const pp_journal *j, uint64_t snap, uint64_t seq) {
-    if (!j->lo || j->hi < seq) return PP_EINVAL;
+    if (!j->lo) return snap ? PP_EINVAL : PP_ENOENT;
     if (j->lo != snap + 1) return PP_ENOENT;
+    if (j->hi < seq) return PP_EINVAL;
     return 0;
 }
 
