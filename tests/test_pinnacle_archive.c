@@ -635,11 +635,13 @@ static int flow_step(pp_book *b, flow *f, fmodel *m) {
     return rc;
 }
 
-typedef struct atcheck { const fmodel *m; uint64_t seen, bad, misordered; int last_side; int64_t last_price; } atcheck;
+typedef struct atcheck { const fmodel *m; uint64_t seen, bad, misordered; int last_side; int64_t last_price;
+                         uint8_t visited[FLOW_MAX + 1]; } atcheck;
 static int at_visit(const pp_order *o, void *ctx) {
     atcheck *c = (atcheck *)ctx;
     c->seen++;
-    if (o->id > FLOW_MAX || c->m->qty[o->id] != o->qty || c->m->price[o->id] != o->price || c->m->side[o->id] != o->side) c->bad++;
+    if (o->id > FLOW_MAX || c->visited[o->id]++ || c->m->qty[o->id] != o->qty || c->m->price[o->id] != o->price ||
+        c->m->side[o->id] != o->side) c->bad++;           /* each live order once: with seen == nlive, exactly the live ones */
     else {                                            /* the add's time and payload, byte for byte */
         uint8_t pl[PP_PAYLOAD_MAX];
         uint32_t n = flow_payload(o->id, pl);
@@ -658,7 +660,7 @@ static int book_at_matches(pp_store *S, const char *name, uint64_t seq) {
     static fmodel m;
     memset(&m, 0, sizeof m);
     for (uint64_t k = 1; k <= seq; k++) fm_apply(&m, &FL, k);
-    atcheck c;
+    static atcheck c;
     memset(&c, 0, sizeof c);
     c.m = &m;
     int rc = S ? pp_book_at(S, name, seq, at_visit, &c) : pp_book_at_dir(AT_DIR, AT_ADIR, name, seq, at_visit, &c);
