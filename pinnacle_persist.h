@@ -522,7 +522,8 @@ PPDEF void     pp_journal_close(pp_journal *j);
 PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument, uint64_t from_seq, pp_journal **out);
 /* The book as it was after seq (format 2; else PP_ENOTSUP): its active
  * orders visited in price-time priority, as pp_orders would have visited
- * them then. Rebuilt from the newest snapshot at or below seq that loads
+ * them then, each with the payload of the add that made it (kept across
+ * modifies and partial fills; valid during the visit). Rebuilt from the newest snapshot at or below seq that loads
  * (live, or in archive_dir), plus the journal's events after it (the
  * archive's, then the live ones), read-only; the book goes on meanwhile.
  * seq 0: the empty book. A retired instrument too. PP_EINVAL: seq beyond
@@ -530,6 +531,29 @@ PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument,
  * up to seq is gone (compacted without an archive_dir). */
 PPDEF int      pp_book_at(pp_store *s, const char *instrument, uint64_t seq,
                           int (*visit)(const pp_order *o, void *ctx), void *ctx);
+/* The same book without a store, for tools and auditors (format 2; a data
+ * directory of the per-instrument layout is PP_ENOTSUP): read-only, it
+ * never writes, creates or removes a file under data_dir or archive_dir,
+ * and takes no lock, so it is safe beside an engine running the store, as
+ * pp_journal_open_dir is. archive_dir: the store's pp_config.archive_dir,
+ * or NULL (or "") for none. It is an argument because the data directory
+ * does not record where its archive is (it is configuration, and an
+ * archive may be moved, e.g. to slower disks): without it only the live
+ * snapshots and segments are read, so a seq older than them is PP_ENOENT,
+ * and a retired instrument (whose snapshots went to the archive) rebuilds
+ * from its journal alone. The history is the journal as the files hold it
+ * at the call (pp_journal_open_dir): on a closed store that is what the
+ * next pp_open recovers; beside a running store its newest events may not
+ * be durable yet. PP_EINVAL: seq beyond the history; PP_ENOENT: no such
+ * instrument (neither in the catalog, the retired list, nor declared in the
+ * journal), or the history up to seq is gone; PP_ECORRUPT: damage (pp_check
+ * says where). A journal segment moved or removed by a compaction while it
+ * is read: the call reads again (a few times), then returns the error
+ * (PP_ENOENT or PP_ECORRUPT: call again); a snapshot removed meanwhile: an
+ * older one is used, or PP_ENOENT if the journal after it is gone. The
+ * payload pointers are valid during the visit. */
+PPDEF int      pp_book_at_dir(const char *data_dir, const char *archive_dir, const char *instrument, uint64_t seq,
+                              int (*visit)(const pp_order *o, void *ctx), void *ctx);
 
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
@@ -4415,12 +4439,14 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
 
 /* After event v (the frame or batch entry f) reached b's shadow: an add's
  * payload is kept with its order, until the order leaves the book. */
-static int pp__pl_track(pp_book *b, const pp__ev *v, const uint8_t *f) {
-    uint32_t plen = pp__sj_ev_plen(f);
-    if (v->type == PP_EV_ADD) return plen ? pp__pl_put(&b->plmap, &b->pl_bytes, v->id, f + PP__SJ_EVFRAME, plen) : 0;
-    if (b->plmap.n && (v->type == PP_EV_CANCEL || v->type == PP_EV_EXECUTE) && !pp__shadow_find(&b->shadow, v->id))
-        pp__pl_drop(&b->plmap, &b->pl_bytes, v->id);
+static int pp__pl_follow(pp__plmap *pm, uint64_t *bytes, const pp__shadow *m, const pp__ev *v, const uint8_t *pl, uint32_t plen) {
+    if (v->type == PP_EV_ADD) return plen ? pp__pl_put(pm, bytes, v->id, pl, plen) : 0;
+    if (pm->n && (v->type == PP_EV_CANCEL || v->type == PP_EV_EXECUTE) && !pp__shadow_find(m, v->id))
+        pp__pl_drop(pm, bytes, v->id);
     return 0;
+}
+static int pp__pl_track(pp_book *b, const pp__ev *v, const uint8_t *f) {
+    return pp__pl_follow(&b->plmap, &b->pl_bytes, &b->shadow, v, f + PP__SJ_EVFRAME, pp__sj_ev_plen(f));
 }
 
 /* One event (a frame, or an entry of a batch frame at pos) into its book. */
@@ -5642,7 +5668,8 @@ static int pp__jr_push(pp_journal *j, const pp__ev *v) {
     return pp__jr_add(j, v, NULL, 0);
 }
 
-/* The instrument's id in the catalog of a format-2 store (0: not there). */
+/* The instrument's id in a name list of a format-2 store: the catalog
+ * (instruments.ppc) or the retired list (retired.ppr) (0: not there). */
 typedef struct pp__catfind { const char *name; uint32_t iid; } pp__catfind;
 static int pp__cat_find_entry(void *ctx, uint32_t iid, const char *name, size_t nl) {
     pp__catfind *f = (pp__catfind *)ctx;
@@ -5651,10 +5678,13 @@ static int pp__cat_find_entry(void *ctx, uint32_t iid, const char *name, size_t 
     f->iid = iid;
     return 1;
 }
-static uint32_t pp__cat_find(const char *data_dir, const char *name) {
+static uint32_t pp__names_find(const char *data_dir, const char *file, const char *magic, const char *name) {
     pp__catfind f = {name, 0};
-    (void)pp__cat_walk(data_dir, "instruments.ppc", PP__CAT_MAGIC, pp__cat_find_entry, &f);   /* damage: up to it */
+    (void)pp__cat_walk(data_dir, file, magic, pp__cat_find_entry, &f);   /* damage: up to it */
     return f.iid;
+}
+static uint32_t pp__cat_find(const char *data_dir, const char *name) {
+    return pp__names_find(data_dir, "instruments.ppc", PP__CAT_MAGIC, name);
 }
 
 /* format 2: the declaration gives the id when the catalog does not have it yet */
@@ -5874,9 +5904,18 @@ PPDEF int pp_orders(pp_book *b, int (*visit)(const pp_order *, void *), void *ct
     return rc;
 }
 
-/* pp_book_at: one snapshot file into the empty map m, read-only (no
- * quarantine of a bad one: the caller tries an older one). */
-static int pp__snap_load_ro(const char *path, uint64_t want, pp__shadow *m) {
+/* pp_book_at's rebuilt book: its orders, and the payloads of their adds. */
+typedef struct pp__atbook { pp__shadow m; pp__plmap pm; uint64_t pm_bytes; } pp__atbook;
+
+static void pp__atbook_reset(pp__atbook *a) {
+    memset(a->m.t, 0, (size_t)(a->m.mask + 1) * sizeof *a->m.t);
+    a->m.n = 0;
+    pp__pl_clear(&a->pm, &a->pm_bytes);
+}
+
+/* pp_book_at: one snapshot file into the empty book a, its payload section
+ * too, read-only (no quarantine of a bad one: the caller tries an older one). */
+static int pp__snap_load_ro(const char *path, uint64_t want, pp__atbook *a) {
     uint8_t *buf = NULL; size_t len = 0;
     uint64_t seq = 0, count = 0;
     int rc = pp__read_file(path, &buf, &len);
@@ -5885,25 +5924,33 @@ static int pp__snap_load_ro(const char *path, uint64_t want, pp__shadow *m) {
     for (uint64_t i = 0; i < count && !rc; i++) {
         pp__oslot o;
         memcpy(&o, buf + PP__SNAP_HDR + i * PP__ENTRY, PP__ENTRY);
-        if (!o.id || o.qty <= 0 || pp__shadow_find(m, o.id)) { rc = PP_ECORRUPT; break; }
-        if ((m->n + 1) * 2 > m->mask + 1 && pp__shadow_grow(m)) { rc = PP_ENOMEM; break; }
-        *pp__shadow_slot(m, o.id) = o;
-        m->n++;
+        if (!o.id || o.qty <= 0 || pp__shadow_find(&a->m, o.id)) { rc = PP_ECORRUPT; break; }
+        if ((a->m.n + 1) * 2 > a->m.mask + 1 && pp__shadow_grow(&a->m)) { rc = PP_ENOMEM; break; }
+        *pp__shadow_slot(&a->m, o.id) = o;
+        a->m.n++;
+    }
+    /* the payloads (pp__snap_decode checked that each belongs to one of the orders) */
+    uint64_t at = PP__SNAP_HDR + count * PP__ENTRY, end = rc ? at : len - PP__SNAP_TAIL;
+    while (!rc && at < end) {
+        uint64_t id; const uint8_t *pl; uint32_t l;
+        rc = pp__snap_pl_next(buf, &at, end, &id, &pl, &l);
+        if (!rc) rc = pp__pl_put(&a->pm, &a->pm_bytes, id, pl, l);
     }
     PINNACLE_PERSIST_FREE(buf);
-    if (rc) { memset(m->t, 0, (size_t)(m->mask + 1) * sizeof *m->t); m->n = 0; }
+    if (rc) pp__atbook_reset(a);
     return rc;
 }
 
-/* pp_book_at: the newest snapshot at or below seq that loads, from the
- * book's snapshot directory or the archive's (the seq it covers, 0: none). */
-static int pp__book_at_snap(pp_store *S, const char *name, uint64_t seq, pp__shadow *m, uint64_t *snap) {
+/* pp_book_at: the newest snapshot at or below seq that loads, from
+ * <dir>/books/<name>/snapshots or the archive's (adir: NULL for none);
+ * *snap: the seq it covers, 0: none. */
+static int pp__book_at_snap(const char *dir, const char *adir, const char *name, uint64_t seq, pp__atbook *a, uint64_t *snap) {
     char dirs[2][4096];
     uint64_t *v[2] = {NULL, NULL}; size_t n[2] = {0, 0};
-    int nd = S->adir ? 2 : 1, rc = 0;
+    int nd = adir ? 2 : 1, rc = 0;
     *snap = 0;
-    if ((size_t)snprintf(dirs[0], sizeof dirs[0], "%s/books/%s/snapshots", S->dir, name) >= sizeof dirs[0] ||
-        (S->adir && (size_t)snprintf(dirs[1], sizeof dirs[1], "%s/books/%s/snapshots", S->adir, name) >= sizeof dirs[1])) return PP_EINVAL;
+    if ((size_t)snprintf(dirs[0], sizeof dirs[0], "%s/books/%s/snapshots", dir, name) >= sizeof dirs[0] ||
+        (adir && (size_t)snprintf(dirs[1], sizeof dirs[1], "%s/books/%s/snapshots", adir, name) >= sizeof dirs[1])) return PP_EINVAL;
     for (int d = 0; d < nd && !rc; d++) rc = pp__list_numbered(dirs[d], ".pps", 0, &v[d], &n[d]);
     size_t k[2] = {n[0], n[1]};
     while (!rc) {                          /* newest first across both lists */
@@ -5916,12 +5963,88 @@ static int pp__book_at_snap(pp_store *S, const char *name, uint64_t seq, pp__sha
         char p[4096];
         uint64_t cand = v[d][--k[d]];
         pp__numbered(p, sizeof p, dirs[d], cand, ".pps");
-        int r = pp__snap_load_ro(p, cand, m);
+        int r = pp__snap_load_ro(p, cand, a);
         if (r == 0) { *snap = cand; break; }
         if (r == PP_ENOMEM || r == PP_EACCES) rc = r;   /* not damage: do not fall back past it */
     }
     PINNACLE_PERSIST_FREE(v[0]); PINNACLE_PERSIST_FREE(v[1]);
     return rc;
+}
+
+/* pp_book_at: the events of j up to seq onto the book a, each add's payload
+ * kept with its order as the live book keeps it (pp__pl_follow). */
+static int pp__book_at_replay(pp__atbook *a, pp_journal *j, uint64_t seq) {
+    pp_event ev;
+    int rc = 0;
+    while (!rc && pp_journal_next(j, &ev) == 1 && ev.seq <= seq) {
+        pp__ev v;
+        memset(&v, 0, sizeof v);
+        v.seq = ev.seq; v.id = ev.order_id; v.price = ev.price; v.qty = ev.qty; v.ts = ev.ts_ns;
+        v.type = ev.type; v.side = ev.side;
+        rc = pp__apply(&a->m, &v);
+        if (!rc) rc = pp__pl_follow(&a->pm, &a->pm_bytes, &a->m, &v, (const uint8_t *)ev.payload, ev.payload_len);
+    }
+    return rc;
+}
+
+/* pp_book_at: the rebuilt book's orders, in price-time priority, to visit. */
+static int pp__book_at_visit(const pp__atbook *a, int (*visit)(const pp_order *, void *), void *ctx) {
+    pp__oslot *o = (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(a->m.n ? a->m.n : 1) * sizeof *o);
+    if (!o) return PP_ENOMEM;
+    uint64_t k = 0;
+    for (uint64_t i = 0; i <= a->m.mask; i++) if (a->m.t[i].id) o[k++] = a->m.t[i];
+    PINNACLE_PERSIST_ASSERT(k == a->m.n);
+    int rc = pp__visit_sorted(o, k, &a->pm, visit, ctx);
+    PINNACLE_PERSIST_FREE(o);
+    return rc;
+}
+
+/* The journal after the snapshot (its reader j, from snap + 1) checked to
+ * reach seq: PP_ENOENT when the entries right after the snapshot are gone
+ * (compacted, no archive), or when neither a snapshot nor an entry is left;
+ * PP_EINVAL when the history ends before seq (also: it ends at the
+ * snapshot). */
+static int pp__book_at_reach(const pp_journal *j, uint64_t snap, uint64_t seq) {
+    if (!j->lo) return snap ? PP_EINVAL : PP_ENOENT;
+    if (j->lo != snap + 1) return PP_ENOENT;
+    if (j->hi < seq) return PP_EINVAL;
+    return 0;
+}
+
+/* pp_book_at's steps, shared by the store's call and the data directory's:
+ * the snapshot (from dir and adir, under snap_mu if not NULL), the journal
+ * after it through jopen (also when the snapshot covers seq if
+ * always_journal: it is how pp_book_at_dir learns the instrument exists),
+ * the replay to seq, the visits. */
+typedef int (*pp__jopen_fn)(void *jctx, uint64_t from_seq, pp_journal **out);
+static int pp__book_at_run(const char *dir, const char *adir, const char *name, uint64_t seq, pthread_mutex_t *snap_mu,
+                           pp__jopen_fn jopen, void *jctx, int always_journal,
+                           int (*visit)(const pp_order *, void *), void *ctx) {
+    pp__atbook a;
+    memset(&a, 0, sizeof a);
+    int rc = pp__shadow_init(&a.m, 8);
+    if (rc) return rc;
+    uint64_t snap = 0;
+    if (snap_mu) pthread_mutex_lock(snap_mu);      /* rotation does not move a snapshot while it is read */
+    rc = pp__book_at_snap(dir, adir, name, seq, &a, &snap);
+    if (snap_mu) pthread_mutex_unlock(snap_mu);
+    if (!rc && (seq > snap || always_journal)) {
+        pp_journal *j = NULL;
+        rc = jopen(jctx, snap + 1, &j);
+        if (!rc && seq > snap) rc = pp__book_at_reach(j, snap, seq);
+        if (!rc && seq > snap) rc = pp__book_at_replay(&a, j, seq);
+        pp_journal_close(j);
+    }
+    if (!rc) rc = pp__book_at_visit(&a, visit, ctx);
+    pp__pl_clear(&a.pm, &a.pm_bytes);
+    pp__shadow_free(&a.m);
+    return rc;
+}
+
+typedef struct pp__atstore { pp_store *S; const char *name; } pp__atstore;
+static int pp__book_at_jopen(void *jctx, uint64_t from_seq, pp_journal **out) {
+    pp__atstore *t = (pp__atstore *)jctx;
+    return pp_journal_open(t->S, t->name, from_seq, out);
 }
 
 PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(const pp_order *, void *), void *ctx) {
@@ -5940,37 +6063,73 @@ PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(c
         if (!retired) return PP_ENOENT;
     }
     if (b && seq > pp_durable(b)) return PP_EINVAL;
-    pp__shadow m;
-    if ((rc = pp__shadow_init(&m, 8)) != 0) return rc;
-    uint64_t snap = 0;
-    if (b) pthread_mutex_lock(&b->snap_mu);      /* rotation does not move a snapshot while it is read */
-    rc = pp__book_at_snap(S, name, seq, &m, &snap);
-    if (b) pthread_mutex_unlock(&b->snap_mu);
-    if (!rc && seq > snap) {
-        pp_journal *j = NULL;
-        rc = pp_journal_open(S, name, snap + 1, &j);
-        if (!rc && j->lo != snap + 1) rc = PP_ENOENT;   /* the entries after the snapshot are gone */
-        else if (!rc && j->hi < seq) rc = PP_EINVAL;    /* a retired book's history ends before seq */
-        pp_event ev;
-        while (!rc && pp_journal_next(j, &ev) == 1 && ev.seq <= seq) {
-            pp__ev v;
-            memset(&v, 0, sizeof v);
-            v.seq = ev.seq; v.id = ev.order_id; v.price = ev.price; v.qty = ev.qty; v.ts = ev.ts_ns;
-            v.type = ev.type; v.side = ev.side;
-            rc = pp__apply(&m, &v);
-        }
-        pp_journal_close(j);
-    }
-    pp__oslot *o = rc ? NULL : (pp__oslot *)PINNACLE_PERSIST_MALLOC((size_t)(m.n ? m.n : 1) * sizeof *o);
-    if (!rc && !o) rc = PP_ENOMEM;
+    pp__atstore t;
+    t.S = S; t.name = name;
+    return pp__book_at_run(S->dir, S->adir, name, seq, b ? &b->snap_mu : NULL, pp__book_at_jopen, &t, 0, visit, ctx);
+}
+
+/* pp_book_at_dir's journal: the store journal of data_dir, the archived
+ * segments (<archive_dir>/journal) first, then the live ones from where the
+ * archive ends; read-only. The instrument's id from the catalog, the
+ * retired list, or its declaration in the journal. again: worth reading
+ * again, beside a running store: the two parts do not meet (a compaction
+ * moved segments between the two reads, or they are lost), or a segment
+ * file went while it was read. */
+typedef struct pp__atdir { const char *dir, *adir, *name; int again; } pp__atdir;
+static int pp__book_at_jopen_dir(void *jctx, uint64_t from_seq, pp_journal **out) {
+    pp__atdir *t = (pp__atdir *)jctx;
+    *out = NULL;
+    pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
+    char *jd = pp__join(t->dir, "journal"), *ajd = t->adir ? pp__join(t->adir, "journal") : NULL;
+    int rc = j && jd && (!t->adir || ajd) ? 0 : PP_ENOMEM;
+    pp__sj *a = NULL, *sj = NULL;
+    uint64_t live_from = 0, bytes = 64u << 10;
+    t->again = 0;
     if (!rc) {
-        uint64_t k = 0;
-        for (uint64_t i = 0; i <= m.mask; i++) if (m.t[i].id) o[k++] = m.t[i];
-        PINNACLE_PERSIST_ASSERT(k == m.n);
-        rc = pp__visit_sorted(o, k, NULL, visit, ctx);   /* payloads: not rebuilt here */
+        j->from = from_seq; j->to = UINT64_MAX;
+        j->iid = pp__cat_find(t->dir, t->name);
+        if (!j->iid) j->iid = pp__names_find(t->dir, "retired.ppr", PP__RET_MAGIC, t->name);
     }
-    PINNACLE_PERSIST_FREE(o);
-    pp__shadow_free(&m);
+    pp__jrdir d;
+    d.j = j; d.name = t->name;
+    if (!rc && ajd) {
+        rc = pp__sj_open(&a, ajd, bytes, 1, 0, pp__jrdir_frame, &d, NULL);
+        if (!rc && a->tail > a->data_bytes) { live_from = a->tail; bytes = a->data_bytes; }
+    }
+    if (!rc) rc = pp__sj_open(&sj, jd, bytes, 1, live_from, pp__jrdir_frame, &d, NULL);
+    if (rc == PP_ENOENT) t->again = 1;
+    if (!rc && live_from && sj->data_bytes != bytes) rc = PP_ECORRUPT;   /* archived segments of another size */
+    if (!rc && live_from && sj->first_index * sj->data_bytes > live_from) { rc = PP_ECORRUPT; t->again = 1; }
+    if (!rc && !j->iid) rc = PP_ENOENT;
+    if (a) pp__sj_free(a);
+    if (sj) pp__sj_free(sj);
+    PINNACLE_PERSIST_FREE(jd); PINNACLE_PERSIST_FREE(ajd);
+    if (rc) { pp_journal_close(j); return rc; }
+    *out = j;
+    return 0;
+}
+
+PPDEF int pp_book_at_dir(const char *data_dir, const char *archive_dir, const char *name, uint64_t seq,
+                         int (*visit)(const pp_order *, void *), void *ctx) {
+    if (!data_dir || !name || !visit) return PP_EINVAL;
+    int rc = pp_valid_name(name);
+    if (rc) return rc;
+    if (archive_dir && !archive_dir[0]) archive_dir = NULL;
+    char *mk = pp__join(data_dir, "STORE");
+    struct stat st;
+    if (!mk) return PP_ENOMEM;
+    if (stat(data_dir, &st) != 0) rc = pp__from_errno(errno);
+    else if (stat(mk, &st) != 0) rc = PP_ENOTSUP;          /* not a format-2 store */
+    PINNACLE_PERSIST_FREE(mk);
+    if (rc) return rc;
+    pp__atdir t;
+    t.dir = data_dir; t.adir = archive_dir; t.name = name; t.again = 0;
+    /* beside a running store, a compaction can move or remove segments
+     * while they are read: read again (a few times at most) */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        rc = pp__book_at_run(data_dir, archive_dir, name, seq, NULL, pp__book_at_jopen_dir, &t, 1, visit, ctx);
+        if (!rc || !t.again) break;
+    }
     return rc;
 }
 

@@ -12,7 +12,13 @@
  * over both books) carries ts_ns = (1800000000 + k) s, cancels and modifies
  * included. The store is closed cleanly (snapshot, no compaction), so its
  * durable marks cover every event. PP_EVENTWRITER_SEGMENT_BYTES in the
- * environment sets journal_segment_bytes (default 1 MiB).
+ * environment sets journal_segment_bytes (default 1 MiB). Format 2 only (for
+ * pp_inspect --book-at): PP_EVENTWRITER_PAYLOAD=1 gives each add a payload,
+ * the text "order:<id>" (printed as "payload" in hex);
+ * PP_EVENTWRITER_SNAPSHOT_AT=K snapshots both books after event K (0-based,
+ * over both); PP_EVENTWRITER_ARCHIVE=DIR sets
+ * archive_dir and compacts right after that snapshot (the segments before
+ * it go to DIR/journal).
  *   pp_eventwriter DATA_DIR reopen
  * recovers a store as a program would (pp_open; pp_inspect --fix) and
  * prints "open RC", then "NAME LAST_SEQ" per book. Exit 0, or 1 with a
@@ -76,6 +82,10 @@ int main(int argc, char **argv) {
         c.journal_chunk_bytes = (uint32_t)(c.journal_segment_bytes / 4);
     }
     c.log_fn = quiet;
+    const char *e_pl = getenv("PP_EVENTWRITER_PAYLOAD"), *e_snap = getenv("PP_EVENTWRITER_SNAPSHOT_AT");
+    int with_payload = e_pl && strcmp(e_pl, "1") == 0;
+    uint64_t snap_at = e_snap ? strtoull(e_snap, NULL, 10) : UINT64_MAX;
+    c.archive_dir = getenv("PP_EVENTWRITER_ARCHIVE");
     pp_store *s;
     pp_book *b[2];
     int rc = pp_open(&s, &c);
@@ -99,12 +109,25 @@ int main(int argc, char **argv) {
                 e.type = PP_EV_CANCEL; e.order_id = a + 1;
                 next_id[w] += 2;
             }
+            char pl[40];
+            if (with_payload && e.type == PP_EV_ADD) {
+                e.payload_len = (uint32_t)snprintf(pl, sizeof pl, "order:%llu", (unsigned long long)e.order_id);
+                e.payload = pl;
+            }
             if ((rc = pp_apply(b[w], &e)) != 0) { fprintf(stderr, "pp_eventwriter: event %llu: %s\n", (unsigned long long)k, pp_strerror(rc)); break; }
-            printf("{\"instrument\":\"%s\",\"seq\":%llu,\"event\":\"%s\",\"order_id\":%llu,\"side\":%s,\"price\":%lld,\"qty\":%lld,\"ts_ns\":%llu}\n",
+            printf("{\"instrument\":\"%s\",\"seq\":%llu,\"event\":\"%s\",\"order_id\":%llu,\"side\":%s,\"price\":%lld,\"qty\":%lld,\"ts_ns\":%llu",
                    NAMES[w], (unsigned long long)pp_last_seq(b[w]), TYPES[e.type], (unsigned long long)e.order_id,
                    e.side == PP_BUY ? "\"buy\"" : e.side == PP_SELL ? "\"sell\"" : "null",
                    e.type == PP_EV_CANCEL ? 0ll : (long long)e.price, e.type == PP_EV_CANCEL ? 0ll : (long long)e.qty,
                    (unsigned long long)e.ts_ns);
+            if (e.payload_len) printf(",\"payload\":\"");
+            for (uint32_t p = 0; p < e.payload_len; p++) printf("%02x", (unsigned)(uint8_t)pl[p]);
+            printf(e.payload_len ? "\"}\n" : "}\n");
+            if (k == snap_at) {                      /* both books, then (with an archive) a compaction */
+                for (int i = 0; i < 2 && !rc; i++) rc = pp_snapshot(b[i]);
+                if (!rc && c.archive_dir) rc = pp_compact(b[0]);
+                if (rc) { fprintf(stderr, "pp_eventwriter: snapshot/compact: %s\n", pp_strerror(rc)); break; }
+            }
         }
     }
     for (int i = 0; i < 2 && !rc; i++) rc = pp_sync(b[i]);

@@ -26,7 +26,14 @@
  *     journals (TSan);
  *   - pp_book_at: the book after any seq (from archived and live snapshots
  *     and segments) equals a replay of the events up to it, visited in
- *     price-time priority; also for a retired book; without an archive an
+ *     price-time priority, each order with its add's payload byte for byte
+ *     (across modifies and partial fills, from a snapshot's payload section
+ *     and from the journal); pp_book_at_dir gives the same books from the
+ *     files alone (beside the open store and after its close), changes
+ *     nothing under the data directory or the archive (a listing with sizes
+ *     and mtimes), needs the archive for early seqs, and is PP_ENOENT for an
+ *     unknown instrument, PP_EINVAL past the journal, PP_ENOTSUP on the
+ *     per-instrument layout; also for a retired book; without an archive an
  *     early seq is PP_ENOENT, a seq past the durable one PP_EINVAL. */
 #pragma GCC diagnostic ignored "-Wunused-function"   /* t.h helpers this test does not use */
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -316,6 +323,8 @@ static void test_across_filesystems_segments_are_copied_whole(void) {
     rm_rf(d); rm_rf(a);
 }
 
+static int count_visits(const pp_order *o, void *ctx) { (void)o; if (ctx) (*(int *)ctx)++; return 0; }
+
 static void test_the_per_instrument_layout_has_no_archive(void) {
     const char *d = t_dir("ppa_legacy");
     const char *a = archive_of(d, 2);
@@ -327,6 +336,14 @@ static void test_the_per_instrument_layout_has_no_archive(void) {
     c.archive_dir = d;                                /* the data directory itself */
     c.flags &= ~(uint32_t)PP_LEGACY_LAYOUT;
     CHECK_EQ(pp_open(&S, &c), PP_ECONFIG);
+    c.archive_dir = NULL;                             /* pp_book_at_dir on this layout */
+    c.flags |= PP_LEGACY_LAYOUT;
+    pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "L", &b));
+    OK(feed_event(b, 1));
+    OK(pp_close(S));
+    CHECK_EQ(pp_book_at_dir(d, NULL, "L", 1, count_visits, NULL), PP_ENOTSUP);
     rm_rf(d);
 }
 
@@ -582,6 +599,13 @@ static void fm_apply(fmodel *m, const flow *f, uint64_t k) {
         for (uint64_t i = 0; i < m->nlive; i++) if (m->live[i] == id) { m->live[i] = m->live[--m->nlive]; break; }
 }
 
+/* The payload of order id's add: 0..PP_PAYLOAD_MAX bytes, its own. */
+static uint32_t flow_payload(uint64_t id, uint8_t *pl) {
+    uint32_t n = (uint32_t)((id * 7) % (PP_PAYLOAD_MAX + 1));
+    for (uint32_t i = 0; i < n; i++) pl[i] = (uint8_t)(id * 31 + i * 13 + (id >> 8));
+    return n;
+}
+
 /* The next event of the flow, journaled on b and logged. */
 static int flow_step(pp_book *b, flow *f, fmodel *m) {
     uint64_t k = ++f->n, r = t_rand(&f->rng) % 10;
@@ -596,11 +620,14 @@ static int flow_step(pp_book *b, flow *f, fmodel *m) {
         else { f->type[k] = PP_EV_MODIFY; f->price[k] = 1000 + (int64_t)(t_rand(&f->rng) % 20); f->qty[k] = 1 + (int64_t)(t_rand(&f->rng) % 9); }
     }
     int rc;
-    if (f->type[k] == PP_EV_ADD) {
-        pp_order o;
-        memset(&o, 0, sizeof o);
-        o.id = f->id[k]; o.price = f->price[k]; o.qty = f->qty[k]; o.ts_ns = k; o.side = (uint8_t)f->side[k];
-        rc = pp_add(b, &o);
+    if (f->type[k] == PP_EV_ADD) {                    /* most adds carry a payload of their own */
+        uint8_t pl[PP_PAYLOAD_MAX];
+        pp_event e;
+        memset(&e, 0, sizeof e);
+        e.type = PP_EV_ADD; e.order_id = f->id[k]; e.price = f->price[k]; e.qty = f->qty[k]; e.ts_ns = k; e.side = (uint8_t)f->side[k];
+        e.payload_len = flow_payload(f->id[k], pl);
+        e.payload = e.payload_len ? pl : NULL;
+        rc = pp_apply(b, &e);
     } else if (f->type[k] == PP_EV_CANCEL) rc = pp_cancel(b, f->id[k]);
     else if (f->type[k] == PP_EV_EXECUTE) rc = pp_execute(b, f->id[k], f->qty[k], f->price[k]);
     else rc = pp_modify(b, f->id[k], f->price[k], f->qty[k]);
@@ -608,32 +635,68 @@ static int flow_step(pp_book *b, flow *f, fmodel *m) {
     return rc;
 }
 
-typedef struct atcheck { const fmodel *m; uint64_t seen, bad, misordered; int last_side; int64_t last_price; } atcheck;
+typedef struct atcheck { const fmodel *m; uint64_t seen, bad, misordered; int last_side; int64_t last_price;
+                         uint8_t visited[FLOW_MAX + 1]; } atcheck;
 static int at_visit(const pp_order *o, void *ctx) {
     atcheck *c = (atcheck *)ctx;
     c->seen++;
-    if (o->id > FLOW_MAX || c->m->qty[o->id] != o->qty || c->m->price[o->id] != o->price || c->m->side[o->id] != o->side) c->bad++;
+    if (o->id > FLOW_MAX || c->visited[o->id]++ || c->m->qty[o->id] != o->qty || c->m->price[o->id] != o->price ||
+        c->m->side[o->id] != o->side) c->bad++;           /* each live order once: with seen == nlive, exactly the live ones */
+    else {                                            /* the add's time and payload, byte for byte */
+        uint8_t pl[PP_PAYLOAD_MAX];
+        uint32_t n = flow_payload(o->id, pl);
+        if (o->ts_ns != o->id || o->payload_len != n || (n && (!o->payload || memcmp(o->payload, pl, n) != 0))) c->bad++;
+    }
     /* bids first, best (highest) price first; then asks, lowest first */
     if (c->seen > 1 && (o->side < c->last_side ||
                         (o->side == c->last_side && (o->side == PP_BUY ? o->price > c->last_price : o->price < c->last_price)))) c->misordered++;
     c->last_side = o->side; c->last_price = o->price;
     return 0;
 }
-/* pp_book_at(seq) against the flow replayed to seq. */
+/* pp_book_at(seq) against the flow replayed to seq; with S NULL,
+ * pp_book_at_dir(AT_DIR, AT_ADIR, ...) instead (the store's files, no store). */
+static const char *AT_DIR, *AT_ADIR;
 static int book_at_matches(pp_store *S, const char *name, uint64_t seq) {
     static fmodel m;
     memset(&m, 0, sizeof m);
     for (uint64_t k = 1; k <= seq; k++) fm_apply(&m, &FL, k);
-    atcheck c;
+    static atcheck c;
     memset(&c, 0, sizeof c);
     c.m = &m;
-    int rc = pp_book_at(S, name, seq, at_visit, &c);
-    if (rc) { printf("  pp_book_at(%llu): %s\n", (unsigned long long)seq, pp_strerror(rc)); return 0; }
+    int rc = S ? pp_book_at(S, name, seq, at_visit, &c) : pp_book_at_dir(AT_DIR, AT_ADIR, name, seq, at_visit, &c);
+    if (rc) { printf("  pp_book_at%s(%llu): %s\n", S ? "" : "_dir", (unsigned long long)seq, pp_strerror(rc)); return 0; }
     if (c.seen != m.nlive || c.bad || c.misordered)
         printf("  pp_book_at(%llu): %llu orders (want %llu), %llu wrong, %llu out of order\n", (unsigned long long)seq,
                (unsigned long long)c.seen, (unsigned long long)m.nlive, (unsigned long long)c.bad, (unsigned long long)c.misordered);
     return c.seen == m.nlive && !c.bad && !c.misordered;
 }
+
+/* A listing of every file under dir (path, type, size, mtime), to tell
+ * whether anything was written, made or removed there. */
+static char *LS_BUF; static size_t LS_N, LS_CAP;
+static int ls_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
+    (void)flag; (void)f;
+    char line[1200];
+    int n = snprintf(line, sizeof line, "%s %o %lld %lld.%09ld\n", p, (unsigned)st->st_mode, (long long)st->st_size,
+                     (long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec);
+    if (n < 0 || (size_t)n >= sizeof line) return 1;
+    if (LS_N + (size_t)n + 1 > LS_CAP) {
+        size_t nc = LS_CAP ? LS_CAP * 2 : 1 << 16;
+        while (nc < LS_N + (size_t)n + 1) nc *= 2;
+        char *q = (char *)realloc(LS_BUF, nc);
+        if (!q) return 1;
+        LS_BUF = q; LS_CAP = nc;
+    }
+    memcpy(LS_BUF + LS_N, line, (size_t)n + 1);
+    LS_N += (size_t)n;
+    return 0;
+}
+static char *dir_listing(const char *dir) {
+    LS_BUF = NULL; LS_N = LS_CAP = 0;
+    if (nftw(dir, ls_one, 16, FTW_PHYS) != 0 || !LS_BUF) { free(LS_BUF); return NULL; }
+    return LS_BUF;
+}
+static int same_listing(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 static void test_the_book_at_any_past_seq_is_rebuilt(void) {
     const char *d = t_dir("ppa_book_at");
@@ -661,10 +724,35 @@ static void test_the_book_at_any_past_seq_is_rebuilt(void) {
     for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) CHECK(book_at_matches(S, "X", seqs[i]));
     CHECK_EQ(pp_book_at(S, "X", n + 1, at_visit, NULL), PP_EINVAL);   /* not journaled (durable) yet */
     CHECK_EQ(pp_book_at(S, "NOPE", 1, at_visit, NULL), PP_ENOENT);
+    /* pp_book_at_dir on the same files, the store still open: the same
+     * books, and nothing under the data directory or the archive changes */
+    char *ls_d = dir_listing(d), *ls_a = dir_listing(a);
+    CHECK(ls_d != NULL); CHECK(ls_a != NULL);
+    AT_DIR = d; AT_ADIR = a;
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) CHECK(book_at_matches(NULL, "X", seqs[i]));
+    CHECK_EQ(pp_book_at_dir(d, a, "X", n + 1, at_visit, NULL), PP_EINVAL);   /* beyond the journal */
+    CHECK_EQ(pp_book_at_dir(d, a, "NOPE", 1, at_visit, NULL), PP_ENOENT);
+    CHECK_EQ(pp_book_at_dir(d, a, "NOPE", 0, at_visit, NULL), PP_ENOENT);
+    CHECK_EQ(pp_book_at_dir(d, NULL, "X", 2, at_visit, NULL), PP_ENOENT);     /* early history: only in the archive */
+    AT_ADIR = NULL;
+    CHECK(book_at_matches(NULL, "X", n));             /* the live snapshot and segments suffice */
+    char *ls_d2 = dir_listing(d), *ls_a2 = dir_listing(a);
+    CHECK(same_listing(ls_d, ls_d2));
+    CHECK(same_listing(ls_a, ls_a2));
+    free(ls_d); free(ls_a); free(ls_d2); free(ls_a2);
     OK(pp_book_retire(S, "X"));                       /* a retired book's history too */
     CHECK(book_at_matches(S, "X", n / 3));
     CHECK(book_at_matches(S, "X", n));
     OK(pp_close(S));
+    AT_ADIR = a;                                      /* and offline, after the close */
+    ls_d = dir_listing(d); ls_a = dir_listing(a);
+    CHECK(book_at_matches(NULL, "X", n / 3));
+    CHECK(book_at_matches(NULL, "X", n));
+    CHECK_EQ(pp_book_at_dir(d, a, "X", n + 1, at_visit, NULL), PP_EINVAL);
+    ls_d2 = dir_listing(d); ls_a2 = dir_listing(a);
+    CHECK(same_listing(ls_d, ls_d2));
+    CHECK(same_listing(ls_a, ls_a2));
+    free(ls_d); free(ls_a); free(ls_d2); free(ls_a2);
     /* without an archive: the early history is gone */
     const char *d2 = t_dir("ppa_book_at_noarchive");
     pp_config c2 = cfg_for(d2, NULL);

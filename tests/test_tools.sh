@@ -7,7 +7,9 @@
 # connection-state blobs, on a store of each layout (format 2, the default,
 # and the per-instrument one), changing no byte of either; pp_inspect
 # --events (what a writer journaled, all of it, by seq, by time, counted, and
-# damage with file and offset, exit 1) on both layouts; pp_inspect --fix
+# damage with file and offset, exit 1) on both layouts; pp_inspect --book-at
+# (the book after a past seq equals a replay of what was written, payloads
+# too, text and JSON, through the archive; exit codes; no file changed); pp_inspect --fix
 # (format 2: a frame flipped below the durable mark is cut after "y", with a
 # byte-identical copy of every cut segment, and the events before it stay;
 # per-instrument layout: the damaged instrument moved aside whole; "n", EOF,
@@ -533,6 +535,116 @@ events_checks() {
     || bad "[$layout] pp_inspect --events --json damaged: rc=$rc $res"
 }
 
+# bookcheck WANT GOT MODE SEQ [-- GOT MODE SEQ]...: for each group, "ok" or
+# "FAIL: why". The book of AAA-USD after SEQ that pp_inspect --book-at
+# printed (GOT; MODE text or json) is exactly the one the events
+# pp_eventwriter wrote (WANT) give when replayed to SEQ: the same orders,
+# fields and payloads, in price-time priority, then the summary.
+bookcheck() {
+  python3 -c '
+import json, re, sys
+want = [json.loads(l) for l in open(sys.argv[1])]
+def book(seq):
+    o = {}
+    for e in want:
+        if e["instrument"] != "AAA-USD" or e["seq"] > seq: continue
+        t, i = e["event"], e["order_id"]
+        if t == "add": o[i] = dict(side=e["side"], price=e["price"], qty=e["qty"], order_id=i, seq=e["seq"], ts_ns=e["ts_ns"], payload=e.get("payload"))
+        elif t == "cancel": del o[i]
+        elif t == "execute":
+            o[i]["qty"] -= e["qty"]
+            if o[i]["qty"] == 0: del o[i]
+        else:
+            if e["price"] != o[i]["price"] or e["qty"] > o[i]["qty"]: o[i]["seq"] = e["seq"]   # loses time priority
+            o[i]["price"], o[i]["qty"] = e["price"], e["qty"]
+    bids = sorted((x for x in o.values() if x["side"] == "buy"), key=lambda x: (-x["price"], x["seq"]))
+    asks = sorted((x for x in o.values() if x["side"] == "sell"), key=lambda x: (x["price"], x["seq"]))
+    return bids + asks
+def check(got, mode, seq):
+    exp = book(seq)
+    lines = open(got).read().splitlines()
+    if mode == "text":
+        pat = re.compile(r"^AAA-USD (buy|sell) price (-?\d+) qty (-?\d+) id (\d+) seq (\d+) ts \S+Z \((\d+)\)( payload (\d+) bytes ([0-9a-f]+))?$")
+        rows = []
+        for line in lines[:-1]:
+            m = pat.match(line); assert m, "not an order line: %r" % line
+            g = m.groups()
+            assert g[6] is None or int(g[7]) * 2 == len(g[8]), line
+            rows.append(dict(side=g[0], price=int(g[1]), qty=int(g[2]), order_id=int(g[3]), seq=int(g[4]), ts_ns=int(g[5]), payload=g[8]))
+        nb = sum(x["side"] == "buy" for x in exp)
+        summ = "AAA-USD at seq %d: %d order(s): %d buy (qty %d), %d sell (qty %d)" % (seq, len(exp), nb,
+               sum(x["qty"] for x in exp if x["side"] == "buy"), len(exp) - nb, sum(x["qty"] for x in exp if x["side"] == "sell"))
+        assert lines and lines[-1] == summ, (lines[-1:], summ)
+    else:
+        objs = [json.loads(l) for l in lines]
+        assert objs and objs[-1]["type"] == "summary" and objs[-1]["exit"] == 0 and objs[-1]["orders"] == len(exp), objs[-1:]
+        assert all(x["type"] == "order" and x["at_seq"] == seq and x["instrument"] == "AAA-USD" for x in objs[:-1]), objs[:1]
+        rows = [dict(side=x["side"], price=x["price"], qty=x["qty"], order_id=x["order_id"], seq=x["seq"], ts_ns=x["ts_ns"],
+                     payload=x.get("payload")) for x in objs[:-1]]
+    assert rows == exp, (len(rows), len(exp), [r for r, x in zip(rows, exp) if r != x][:1] or (rows[-1:], exp[-1:]))
+    assert seq == 0 or (exp and all(x["payload"] for x in exp)), "a check that sees no order or no payload proves little"
+groups, cur = [], []
+for a in sys.argv[2:] + ["--"]:
+    if a == "--":
+        groups.append(cur); cur = []
+    else:
+        cur.append(a)
+for g in groups:
+    try:
+        check(g[0], g[1], int(g[2])); print("ok")
+    except Exception as e:
+        print(("FAIL: %s %r" % (type(e).__name__, e)).replace("\n", " ")[:600])' "$@" 2>&1
+}
+
+# pp_inspect --book-at on a format-2 store pp_eventwriter wrote (adds with
+# payloads, both books snapshotted at seq 1000 and the journal compacted into
+# an archive then): the book after seqs before, at and after the snapshot,
+# as text and JSON, equals a replay of what was written; the early ones need
+# --archive-dir; past the journal, unknown names and bad usage are exit 2,
+# damage exit 1; no file of the store or the archive changes
+book_at_checks() {
+  local bk="$dir/bk" ar="$dir/bk.archive" wantf="$dir/bk.want" before rc seq args res f off
+  rm -rf "$bk" "$ar"
+  PP_EVENTWRITER_SEGMENT_BYTES=65536 PP_EVENTWRITER_PAYLOAD=1 PP_EVENTWRITER_SNAPSHOT_AT=1999 PP_EVENTWRITER_ARCHIVE="$ar" \
+    "$dir/pp_eventwriter" "$bk" 1500 format2 >"$wantf" 2>"$dir/bk.err" || { bad "[book-at] pp_eventwriter: $(cat "$dir/bk.err")"; return; }
+  [ -n "$(ls "$ar/journal" 2>/dev/null)" ] || { bad "[book-at] the writer archived no segment"; return; }
+  before=$( (find "$bk" "$ar" -printf '%p %s %T@\n' | sort; tree_sum "$bk"; tree_sum "$ar") | md5sum)
+  local groups=() codes=""
+  for seq in 0 20 999 1000 1001 1002 1500; do
+    build/pp_inspect --book-at $seq --instrument AAA-USD --archive-dir "$ar" "$bk" >"$dir/bk.t$seq"; codes="$codes $?"
+    build/pp_inspect --book-at $seq --json --archive-dir "$ar" "$bk" AAA-USD >"$dir/bk.j$seq"; codes="$codes $?"
+    groups+=(-- "$dir/bk.t$seq" text $seq -- "$dir/bk.j$seq" json $seq)
+  done
+  build/pp_inspect --book-at 1000 --instrument AAA-USD "$bk" >"$dir/bk.t1000b"; rc=$?
+  mapfile -t res < <(bookcheck "$wantf" "${groups[@]:1}" -- "$dir/bk.t1000b" text 1000)   # one python start
+  { [ "$(echo $codes)" = "$(echo 0 0 0 0 0 0 0 0 0 0 0 0 0 0)" ] && [ "$(printf '%s\n' "${res[@]:0:14}" | sort -u)" = ok ] && [ ${#res[@]} -eq 15 ]; } \
+    && ok "[book-at] pp_inspect --book-at (text and --json) at seqs 0, 20, 999, 1000, 1001, 1002, 1500: the orders a replay gives, payloads in hex" \
+    || bad "[book-at] pp_inspect --book-at: exits$codes; $(printf '%s\n' "${res[@]}" | grep -v '^ok$' | head -2)"
+  { [ $rc -eq 0 ] && [ "${res[14]}" = ok ]; } && ok "[book-at] from the live snapshot on, no --archive-dir needed" || bad "[book-at] live snapshot: exit $rc ${res[14]}"
+  build/pp_inspect --book-at 20 --instrument AAA-USD "$bk" >/dev/null 2>"$dir/bk.e"; rc=$?
+  { [ $rc -eq 2 ] && grep -q "PP_ENOENT" "$dir/bk.e"; } && ok "[book-at] an archived seq without --archive-dir: exit 2, PP_ENOENT" \
+    || bad "[book-at] without --archive-dir: exit $rc $(cat "$dir/bk.e")"
+  build/pp_inspect --book-at 1501 --instrument AAA-USD --archive-dir "$ar" "$bk" >/dev/null 2>"$dir/bk.e"; rc=$?
+  { [ $rc -eq 2 ] && grep -q "PP_EINVAL" "$dir/bk.e"; } && ok "[book-at] a seq past the journal: exit 2, PP_EINVAL" || bad "[book-at] past the journal: exit $rc $(cat "$dir/bk.e")"
+  out=$(build/pp_inspect --book-at 5 --json --instrument NOPE-USD "$bk"); rc=$?
+  { [ $rc -eq 2 ] && echo "$out" | grep -q '"type":"error","instrument":"NOPE-USD","error":"PP_ENOENT' && echo "$out" | tail -1 | grep -q '"type":"summary".*"exit":2}$'; } \
+    && ok "[book-at] an unknown instrument: exit 2, an error object, then the summary" || bad "[book-at] unknown: exit $rc $out"
+  for args in "--book-at 5" "--book-at x --instrument AAA-USD" "--book-at 5 --events --instrument AAA-USD" "--archive-dir $ar --instrument AAA-USD" \
+              "--book-at 5 --instrument AAA-USD --instrument BBB-USD" "--book-at 5 --from 3 --instrument AAA-USD" "--book-at 5 --instrument ../x"; do
+    # shellcheck disable=SC2086
+    build/pp_inspect $args "$bk" >/dev/null 2>&1; rc=$?
+    [ $rc -eq 2 ] && ok "[book-at] pp_inspect $args: usage error, exit 2" || bad "[book-at] pp_inspect $args: exit $rc, want 2"
+  done
+  [ "$( (find "$bk" "$ar" -printf '%p %s %T@\n' | sort; tree_sum "$bk"; tree_sum "$ar") | md5sum)" = "$before" ] \
+    && ok "[book-at] pp_inspect --book-at changed no file (names, sizes, mtimes, bytes) of the store or the archive" \
+    || bad "[book-at] pp_inspect --book-at changed the store or the archive"
+  f=$(ls "$bk"/journal/*.ppj | head -1); off=$(frame_off "$f" 10)
+  printf '\xff' | dd of="$f" bs=1 seek=$((off + 20)) conv=notrunc status=none
+  out=$(build/pp_inspect --book-at 1500 --instrument AAA-USD --archive-dir "$ar" "$bk"); rc=$?
+  { [ $rc -eq 1 ] && echo "$out" | grep -q "^AAA-USD CORRUPT" && echo "$out" | grep -q "^  at $f offset $off: " && ! echo "$out" | grep -q "^AAA-USD buy"; } \
+    && ok "[book-at] on a damaged journal: exit 1, file and offset, no book" || bad "[book-at] damaged: exit $rc $(echo "$out" | head -3)"
+}
+
 # pp_inspect --fix: shows what it will cut or move, asks y/N (or --yes),
 # keeps a byte-identical copy of everything it cuts, refuses a store a
 # running process holds open, and changes nothing on a clean store or on "n"
@@ -656,6 +768,7 @@ if [ -x build/coinbase_replay ] && [ -x build/pp_inspect ]; then
   if [ $have_py = 1 ] && cc -std=c11 -O0 -I. tests/pp_eventwriter.c -o "$dir/pp_eventwriter" $(pkg-config --libs liburing 2>/dev/null || echo -luring) -lpthread; then
     events_checks format2
     events_checks legacy
+    book_at_checks
     # strict mode (a picolog log per instrument): the events come back too
     "$dir/pp_eventwriter" "$dir/ev-strict" 200 strict >"$dir/ev-strict.want" 2>"$dir/ev.err"; rc=$?
     build/pp_inspect --events --json "$dir/ev-strict" >"$dir/ev.7"; rc2=$?

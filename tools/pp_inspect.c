@@ -6,6 +6,7 @@
  *              [--from-time T] [--to-time T] DATA_DIR [INSTRUMENT...]
  *   pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]
  *              [--from-time T] [--to-time T] [--json] [--stats] DATA_DIR
+ *   pp_inspect --book-at SEQ --instrument NAME [--archive-dir DIR] [--json] DATA_DIR
  *   pp_inspect --fix [--yes] DATA_DIR
  *
  * For every instrument (or the ones named): its journal mode, its snapshots
@@ -16,8 +17,9 @@
  * on request the market data the newest snapshot saved (last tick, bars,
  * gaps) and the connection-state blobs, read from their files; or, with
  * --events, the order events of the journals (pp_journal_open_dir), by seq
- * and by time. Both layouts: format 2 (one journal for the store, books/)
- * and the per-instrument layout of 0.2.0.
+ * and by time; or, with --book-at, one instrument's book as it was after a
+ * past seq (pp_book_at_dir, format 2). Both layouts: format 2 (one journal
+ * for the store, books/) and the per-instrument layout of 0.2.0.
  * With --fix, the one mode that writes: after showing what it will do and
  * asking (or --yes), it cuts the store journal at damage below a durable
  * mark (format 2) or moves a damaged instrument aside (per-instrument
@@ -43,6 +45,7 @@ static const char *usage_text =
     "usage: pp_inspect [OPTIONS] DATA_DIR [INSTRUMENT...]\n"
     "       pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]\n"
     "                  [--from-time TIME] [--to-time TIME] [--json] [--stats] DATA_DIR\n"
+    "       pp_inspect --book-at SEQ --instrument NAME [--archive-dir DIR] [--json] DATA_DIR\n"
     "       pp_inspect --fix [--yes] DATA_DIR\n"
     "Report what a pinnacle_persist data directory holds and what recovery would\n"
     "do with each instrument (all of them, or the ones named), or print the order\n"
@@ -70,6 +73,20 @@ static const char *usage_text =
     "                       offset and why instead (exit 1). Market-data entries\n"
     "                       are not events (see --market-data)\n"
     "  -i, --instrument NAME  only this instrument (repeatable; as INSTRUMENT...)\n"
+    "      --book-at SEQ    the book of one instrument as it was after SEQ (0: empty),\n"
+    "                       rebuilt from the newest snapshot at or below SEQ and the\n"
+    "                       journal (format 2): one line per resting order in price-\n"
+    "                       time priority (bids best first, then asks): instrument,\n"
+    "                       side, price, qty, order id, priority seq, ts, and the\n"
+    "                       add's payload in hex if it had one; then a summary line.\n"
+    "                       With --json one \"order\" object per order, then the\n"
+    "                       \"summary\". SEQ past the journal, an unknown instrument,\n"
+    "                       or history compacted away (no --archive-dir): exit 2;\n"
+    "                       damage: exit 1 (file and offset). Read-only, beside a\n"
+    "                       running store too\n"
+    "      --archive-dir DIR\n"
+    "                       --book-at: the store's archive_dir (archived segments and\n"
+    "                       snapshots; the data directory does not record it)\n"
     "      --from SEQ, --to SEQ\n"
     "                       --events: only seqs in [SEQ, SEQ] (each >= 1)\n"
     "  -m, --market-data    per instrument, the market data its newest snapshot saved\n"
@@ -114,6 +131,7 @@ static const char *usage_text =
     "  pp_inspect --conn --hex 64 /var/lib/engine\n"
     "  pp_inspect --events --instrument BTC-USD --from 1000 --to 2000 /var/lib/engine\n"
     "  pp_inspect --events --json --from-time 2026-12-01T14:00:00Z /var/lib/engine\n"
+    "  pp_inspect --book-at 120000 --instrument BTC-USD --archive-dir /archive/engine /var/lib/engine\n"
     "  pp_inspect --fix /var/lib/engine\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -762,6 +780,89 @@ static int events_main(const char *dir, char **names, size_t n, int json, int st
     return worst;
 }
 
+/* ---- --book-at: one instrument's book as it was after a past seq, read
+ * with pp_book_at_dir (read-only, no lock; format 2). */
+typedef struct bookat {
+    const char *name; unsigned long long seq; int json;
+    unsigned long long orders[2], qty[2];          /* [0] buy, [1] sell */
+} bookat;
+
+static int print_order(const pp_order *o, void *ctx) {
+    bookat *a = (bookat *)ctx;
+    char ts[64];
+    fmt_time(o->ts_ns, ts, sizeof ts);
+    const char *side = o->side == PP_BUY ? "buy" : o->side == PP_SELL ? "sell" : "?";
+    int k = o->side == PP_SELL;
+    a->orders[k]++;
+    a->qty[k] += (unsigned long long)o->qty;
+    if (a->json) {
+        printf("{\"type\":\"order\",\"instrument\":");
+        tool_json_str(stdout, a->name);
+        printf(",\"at_seq\":%llu,\"side\":\"%s\",\"price\":%lld,\"qty\":%lld,\"order_id\":%llu,\"seq\":%llu,\"ts_ns\":%llu,"
+               "\"time\":\"%s\"", a->seq, side, (long long)o->price, (long long)o->qty, (unsigned long long)o->id,
+               (unsigned long long)o->seq, (unsigned long long)o->ts_ns, ts);
+        if (o->payload_len) {
+            printf(",\"payload\":\"");
+            for (uint32_t i = 0; i < o->payload_len; i++) printf("%02x", ((const uint8_t *)o->payload)[i]);
+            printf("\"");
+        }
+        printf("}\n");
+        return 0;
+    }
+    printf("%s %s price %lld qty %lld id %llu seq %llu ts %s (%llu)", a->name, side, (long long)o->price, (long long)o->qty,
+           (unsigned long long)o->id, (unsigned long long)o->seq, ts, (unsigned long long)o->ts_ns);
+    if (o->payload_len) {
+        printf(" payload %u bytes ", o->payload_len);
+        for (uint32_t i = 0; i < o->payload_len; i++) printf("%02x", ((const uint8_t *)o->payload)[i]);
+    }
+    printf("\n");
+    return 0;
+}
+
+static int book_at_main(const char *dir, const char *name, unsigned long long seq, const char *archive, int json) {
+    bookat a;
+    memset(&a, 0, sizeof a);
+    a.name = name; a.seq = seq; a.json = json;
+    if (!store2) { fprintf(stderr, "pp_inspect: --book-at: %s is not a format-2 store (one journal for the store)\n", dir); return TOOL_USAGE_OR_IO; }
+    int rc = pp_book_at_dir(dir, archive, name, (uint64_t)seq, print_order, &a);
+    int code = exit_for(rc);
+    pp_check_result r;
+    memset(&r, 0, sizeof r);
+    if (code == TOOL_DAMAGE) pp_check(dir, name, &r);          /* where the damage is */
+    const char *why = rc == PP_EINVAL ? "SEQ is past the instrument's journal"
+                    : rc == PP_ENOENT ? "no such instrument, or its history up to SEQ is gone (compacted; --archive-dir?)" : "";
+    if (json) {
+        if (code) {
+            printf("{\"type\":\"%s\",\"instrument\":", code == TOOL_DAMAGE ? "damage" : "error");
+            tool_json_str(stdout, name);
+            printf(",\"error\":");
+            tool_json_str(stdout, pp_strerror(rc));
+            printf(",\"file\":");
+            tool_json_str(stdout, r.file);
+            printf(",\"offset\":%llu,\"detail\":", (unsigned long long)r.offset);
+            tool_json_str(stdout, r.detail[0] ? r.detail : why);
+            printf("}\n");
+        }
+        printf("{\"type\":\"summary\",\"data_dir\":");
+        tool_json_str(stdout, dir);
+        printf(",\"instrument\":");
+        tool_json_str(stdout, name);
+        printf(",\"at_seq\":%llu,\"orders\":%llu,\"buy_orders\":%llu,\"sell_orders\":%llu,\"buy_qty\":%llu,\"sell_qty\":%llu,"
+               "\"verdict\":\"%s\",\"exit\":%d}\n", seq, code ? 0 : a.orders[0] + a.orders[1], code ? 0 : a.orders[0],
+               code ? 0 : a.orders[1], code ? 0 : a.qty[0], code ? 0 : a.qty[1], code ? (code == TOOL_DAMAGE ? "CORRUPT" : "not read") : "ok", code);
+        return code;
+    }
+    if (code == TOOL_DAMAGE)
+        printf("%s CORRUPT %s\n  at %s offset %llu: %s\n  no book printed\n", name, pp_strerror(rc), r.file,
+               (unsigned long long)r.offset, r.detail);
+    else if (code)
+        fprintf(stderr, "pp_inspect: %s: book at seq %llu: %s%s%s\n", name, seq, pp_strerror(rc), why[0] ? ": " : "", why);
+    else
+        printf("%s at seq %llu: %llu order(s): %llu buy (qty %llu), %llu sell (qty %llu)\n", name, seq,
+               a.orders[0] + a.orders[1], a.orders[0], a.qty[0], a.orders[1], a.qty[1]);
+    return code;
+}
+
 /* ---- --fix: the repair path, after confirmation (as redis-check-aof --fix).
  * It shows what it will cut or move, asks (or --yes), keeps a copy of every
  * byte it cuts, and only then changes the store. It holds the store's lock
@@ -1223,7 +1324,7 @@ static int fix_main(const char *dir, int yes) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME, OPT_FROM, OPT_TO, OPT_FIX };
+    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME, OPT_FROM, OPT_TO, OPT_FIX, OPT_BOOK_AT, OPT_ARCHIVE_DIR };
     static const struct option longopts[] = {
         {"verbose", no_argument, 0, 'v'}, {"stats", no_argument, 0, 'S'}, {"json", no_argument, 0, 'j'},
         {"market-data", no_argument, 0, 'm'}, {"conn", no_argument, 0, 'c'}, {"hex", required_argument, 0, 'x'},
@@ -1231,9 +1332,12 @@ int main(int argc, char **argv) {
         {"events", no_argument, 0, 'e'}, {"instrument", required_argument, 0, 'i'},
         {"from", required_argument, 0, OPT_FROM}, {"to", required_argument, 0, OPT_TO},
         {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'},
+        {"book-at", required_argument, 0, OPT_BOOK_AT}, {"archive-dir", required_argument, 0, OPT_ARCHIVE_DIR},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int want_fix = 0, yes = 0, any_other = 0, verbose = 0, want_stats = 0, json = 0, want_conn = 0, want_events = 0, seq_given = 0, opt;
-    unsigned long long hex = 0;
+    unsigned long long hex = 0, book_at = 0;
+    int want_book_at = 0;
+    const char *archive = NULL;
     /* the instruments: --instrument NAME and the arguments after DATA_DIR */
     size_t n = 0, cap = 16;
     char **names = (char **)malloc(cap * sizeof *names);
@@ -1258,6 +1362,11 @@ int main(int argc, char **argv) {
             if (tool_parse_u64(optarg, 1, UINT64_MAX, &seq_to)) return usage_error("--to: not a seq (1 or more): '%s'", optarg);
             seq_given = 1;
             break;
+        case OPT_BOOK_AT:
+            if (tool_parse_u64(optarg, 0, UINT64_MAX, &book_at)) return usage_error("--book-at: not a seq (0 or more): '%s'", optarg);
+            want_book_at = 1;
+            break;
+        case OPT_ARCHIVE_DIR: archive = optarg; break;
         case 'v': verbose = 1; break;
         case 'm': want_md = 1; break;
         case 'c': want_conn = 1; break;
@@ -1286,6 +1395,10 @@ int main(int argc, char **argv) {
     if (seq_to < seq_from) return usage_error("%s", "--to is before --from");
     if (seq_given && !want_events) return usage_error("%s", "--from and --to go with --events (--from-time/--to-time select by time)");
     if (want_events && (want_md || want_conn || verbose)) return usage_error("%s", "--events goes with none of --market-data, --conn, --verbose");
+    if (archive && !want_book_at) return usage_error("%s", "--archive-dir goes with --book-at");
+    if (want_book_at && (want_events || want_md || want_conn || verbose || want_stats || seq_given || time_from || time_to != UINT64_MAX))
+        return usage_error("%s", "--book-at takes --instrument, --archive-dir and --json only");
+    if (want_book_at && n + (size_t)(argc - optind - 1) != 1) return usage_error("%s", "--book-at takes one instrument (--instrument NAME) and DATA_DIR");
     const char *dir = argv[optind++];
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -1298,6 +1411,14 @@ int main(int argc, char **argv) {
         store2 = stat(mk, &sb) == 0;        /* format 2 (pp_check and pp_list decide the same way) */
     }
     if (want_fix) { free(names); return fix_main(dir, yes); }
+    if (want_book_at) {
+        const char *name = n ? names[0] : argv[optind];
+        if (name && pp_valid_name(name) != 0) return usage_error("not a valid instrument name: '%s'", name);
+        int r = name ? book_at_main(dir, name, book_at, archive, json) : TOOL_USAGE_OR_IO;
+        for (size_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return r;
+    }
     /* the instruments first, so that progress can say "i of n" */
     if (n || optind < argc) {
         for (; optind < argc; optind++) {
