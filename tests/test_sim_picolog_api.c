@@ -439,7 +439,7 @@ static int scan_all(S *s, scan_out *o, const char *what) {
     o->rc = rc;
     uint64_t off = 0;
     const char *w = plg_reader_where(r, &off);
-    snprintf(o->file, sizeof o->file, "%s", w ? w : "");
+    snprintf(o->file, sizeof o->file, "%.*s", (int)sizeof o->file - 1, w ? w : "");   /* (a path of the test's own: short) */
     o->off = off;
     plg_reader_close(r);
     return 0;
