@@ -1487,11 +1487,26 @@ static int plg__scan_filled(plg__scan *s, uint64_t xg, uint32_t xoff) {
 
 /* The walk stopped at (g, off): an invalid fragment (invalid = 1) or the end
  * of the segment files. Decide torn tail (0) or corruption (PLG_ECORRUPT). */
+/* Where a damaged record begins when the walk stopped at (g, off) and no
+ * fragment of it verified: a page left partly filled (format 2) has its
+ * rest unwritten, and if the next page begins with a fragment that claims
+ * the next seq (it did not verify: it is the damaged one), that is where
+ * the damage is, not the start of the unwritten rest. */
+static void plg__scan_bad_at(plg__scan *s, uint64_t *g, uint32_t *off) {
+    if (s->in_rec || *off == 0 || plg__seg_of(s, *g + 1) != plg__seg_of(s, *g)) return;
+    const uint8_t *p = plg__scan_page(s, *g);
+    int zero = p != NULL;
+    for (uint32_t i = *off; zero && i < PLG_PAGE_SIZE; i++) zero = !p[i];
+    const uint8_t *q = zero ? plg__scan_page(s, *g + 1) : NULL;
+    if (q && plg__get64(q + 16) == s->last_seq + 1 && (q[6] == PLG__FULL || q[6] == PLG__FIRST)) { *g += 1; *off = 0; }
+}
+
 static int plg__scan_end(plg__scan *s, int invalid) {
     uint64_t xg = s->g; uint32_t xoff = s->off;
     s->done = 1;
     s->end_g = s->in_rec ? s->rec_g : xg;
     s->end_off = s->in_rec ? s->rec_off : xoff;
+    uint64_t bad_g = s->end_g; uint32_t bad_off = s->end_off;   /* where the record that did not verify begins */
     if (s->skipped && s->end_g == s->skip_g + 1 && s->end_off == 0) {
         /* the record on the next page was torn: the log ends right after the
          * last record, where the next writer goes on (never on a page start
@@ -1524,7 +1539,9 @@ static int plg__scan_end(plg__scan *s, int invalid) {
             return 0;
         }
         if (evidence) {
-            plg__scan_setwhere(s, xg, xoff);
+            uint64_t eg = xg; uint32_t eoff = xoff;
+            plg__scan_bad_at(s, &eg, &eoff);
+            plg__scan_setwhere(s, eg, eoff);
             snprintf(s->detail, sizeof s->detail,
                      "invalid record where seq %llu was expected, but valid records follow in segment %llu at offset %llu",
                      (unsigned long long)(s->in_rec ? s->rec_seq : s->last_seq + 1),
@@ -1535,6 +1552,10 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     }
     plg__scan_setwhere(s, s->end_g, s->end_off);
     if (s->meta.mark > s->last_seq) {              /* acknowledged records are missing: damage, not a tear */
+        /* named where the damaged record begins, not where the valid log
+         * ends: after a page padded at a flush the two differ */
+        if (invalid) plg__scan_bad_at(s, &bad_g, &bad_off);
+        plg__scan_setwhere(s, bad_g, bad_off);
         snprintf(s->detail, sizeof s->detail,
                  "seq %llu is missing or damaged here, but every seq up to %llu was durable (durable mark in %s)",
                  (unsigned long long)(s->last_seq + 1), (unsigned long long)s->meta.mark, PLG__META_NAME);

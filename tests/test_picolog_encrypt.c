@@ -380,6 +380,56 @@ static void flip_byte(const char *file, uint64_t at, int fix_crc, uint64_t frag_
     close(fd);
 }
 
+/* Regression: a damaged record right after a page the writer left
+ * partly filled (a record that arrives while that page's write is in
+ * flight starts the next page) was reported where the valid log ends, in
+ * the left page, not where the record begins. The tamper test below hit it
+ * now and then under TSan, whose slow pace leaves more pages. Records are
+ * appended with short pauses until one such record is on disk. */
+static void test_encrypt_damage_after_a_left_page_names_the_record(void) {
+    const char *dir = t_dir("enc_left_page");
+    plg_config c = cfg_for(dir, key_a);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    uint8_t a[100];
+    memset(a, 0x31, sizeof a);
+    const uint32_t step = PLG__ALIGN8(24 + 16 + (sizeof a / 16 + 1) * 16);   /* a FULL fragment's size (find_frag) */
+    char file[600], prev_file[600];
+    uint64_t seq = 0, off = 0, prev_off = 0, found = 0;
+    for (int round = 0; round < 40 && !found; round++) {
+        uint64_t first = seq + 1;
+        for (int k = 0; k < 50; k++) {
+            CHECK_EQ(plg_append(L, a, sizeof a), (int64_t)++seq);
+            struct timespec ts = {0, 30000};
+            nanosleep(&ts, NULL);
+        }
+        REQUIRE(plg_wait(L, seq, 10000000000ll) == 0);
+        for (uint64_t q = first > 1 ? first : 2; q <= seq && !found; q++) {
+            if (!find_frag(dir, q, file, sizeof file, &off) || off % 4096) continue;
+            if (!find_frag(dir, q - 1, prev_file, sizeof prev_file, &prev_off) || strcmp(file, prev_file) != 0) continue;
+            if (prev_off / 4096 + 1 == off / 4096 && prev_off % 4096 + step + 56 <= 4096) found = q;   /* room was left */
+        }
+    }
+    REQUIRE(plg_close(L) == 0);                       /* clean: every record acknowledged */
+    REQUIRE(found);
+    flip_byte(file, off + 40, 1, off);                /* ciphertext, CRC fixed: only the tag tells */
+    plg_check_result cr;
+    CHECK_EQ(plg_check_key(dir, key_a, &cr), PLG_ECORRUPT);
+    CHECK_EQ(cr.last_seq, found - 1);
+    CHECK_EQ(cr.offset, off);
+    CHECK(strcmp(cr.file, file) == 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open_key(&r, dir, key_a) == 0);
+    plg_record rec; int rc; uint64_t n = 0, where = 0;
+    while ((rc = plg_reader_next(r, &rec)) == 1) n++;
+    CHECK_EQ(n, found - 1);
+    CHECK_EQ(rc, PLG_ECORRUPT);
+    plg_reader_where(r, &where);
+    CHECK_EQ(where, off);
+    plg_reader_close(r);
+    CHECK_EQ(plg_open(&L, &c), PLG_ECORRUPT);
+}
+
 /* Any single changed byte of an acknowledged record (ciphertext or tag),
  * with its CRC fixed up so only the tag can tell, is PLG_ECORRUPT with the
  * record's file and offset, from plg_check, plg_open and the reader. */
@@ -604,6 +654,7 @@ int main(void) {
     RUN(test_encrypt_roundtrip_reopen_seek_release);
     RUN(test_encrypt_truncate_and_reset);
     RUN(test_encrypt_key_errors);
+    RUN(test_encrypt_damage_after_a_left_page_names_the_record);
     RUN(test_encrypt_tampered_record_is_corruption);
     RUN(test_encrypt_torn_tail_recovers);
     RUN(test_encrypt_no_plaintext_in_directory);
