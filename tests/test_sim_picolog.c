@@ -466,11 +466,11 @@ static uint64_t default_seeds(void) {
 #if defined(SIM_DEFAULT_SEEDS)
     return SIM_DEFAULT_SEEDS;        /* a variant of this test (test_sim_picolog_encrypt.c) */
 #elif defined(__SANITIZE_THREAD__)
-    return 60;
+    return 30;
 #elif defined(__SANITIZE_ADDRESS__)
     return 120;                      /* memory errors: the plain run covers the seeds */
 #else
-    return 1000;                     /* make soak runs any number */
+    return 600;                      /* make soak runs any number */
 #endif
 }
 

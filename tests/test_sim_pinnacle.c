@@ -39,7 +39,7 @@
  *
  * usage: test_sim_pinnacle [--seed N] [--seeds N] [--base N] [-v]
  *   env PP_SIM_SEEDS, PP_SIM_BASE (make soak sets them), PLG_SIM_DIR
- *   (scratch; default /dev/shm). Default 750 seeds (ASan 100, TSan 30); make soak runs more. */
+ *   (scratch; default /dev/shm). Default 450 seeds (ASan 100, TSan 15); make soak runs more. */
 /* sim_disk.h and t.h hold helpers this test does not use */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define PINNACLE_PERSIST_IMPLEMENTATION
@@ -496,11 +496,11 @@ static uint64_t env_u64(const char *name, uint64_t def) {
  * 200 seeds run in tests/test_pinnacle_legacy.sh). */
 static uint64_t default_seeds(void) {
 #if defined(__SANITIZE_THREAD__)
-    return 30;
+    return 15;
 #elif defined(__SANITIZE_ADDRESS__)
     return 100;
 #else
-    return getenv("PLG_TEST_QUICK") ? 220 : 750;
+    return getenv("PLG_TEST_QUICK") ? 220 : 450;
 #endif
 }
 

@@ -32,8 +32,8 @@ for bin in "$@"; do
   if [ ! -x "$bin" ]; then bins+=("$bin"); continue; fi    # run.sh reports it as not built
   cat > "$wrap/$name" <<SH
 #!/usr/bin/env bash
-export PLG_TEST_QUICK=1 PLG_TEST_TIME_SCALE=30 PLG_SIM_SEEDS=\${PLG_SIM_SEEDS:-50} PLG_SIMAPI_SEEDS=\${PLG_SIMAPI_SEEDS:-40} PLG_CRASH_ROUNDS=\${PLG_CRASH_ROUNDS:-20}
-export PP_SIM_SEEDS=\${PP_SIM_SEEDS:-50} PP_CRASH_ROUNDS=\${PP_CRASH_ROUNDS:-20} VAULT_CRASH_ROUNDS=\${VAULT_CRASH_ROUNDS:-20}
+export PLG_TEST_QUICK=1 PLG_TEST_TIME_SCALE=30 PLG_SIM_SEEDS=\${PLG_SIM_SEEDS:-30} PLG_SIMAPI_SEEDS=\${PLG_SIMAPI_SEEDS:-40} PLG_CRASH_ROUNDS=\${PLG_CRASH_ROUNDS:-20}
+export PP_SIM_SEEDS=\${PP_SIM_SEEDS:-30} PP_CRASH_ROUNDS=\${PP_CRASH_ROUNDS:-20} VAULT_CRASH_ROUNDS=\${VAULT_CRASH_ROUNDS:-20}
 exec valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
   --show-leak-kinds=definite --trace-children=yes --trace-children-skip='*/sh,*/bash,*/cc,*/gcc*,*/c++,*/g++*,*/clang*,*/cc1*,*/as,*/ld*,*/collect2,*/rm,*/mkdir,*/cp' --child-silent-after-fork=no "$PWD/$bin" "\$@"
 SH
