@@ -16,13 +16,16 @@ MAKE=${MAKE:-make}
 mkdir -p "$B"
 totals="$PWD/$B/totals"
 rm -f "$totals"; touch "$totals"
+jobs=${PLG_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
 parts="plain:test-plain asan+ubsan:test-asan tsan:test-tsan fuzz:test-fuzz valgrind:test-valgrind"
 extra=0
 notes=""
 for part in $parts; do
   label=${part%%:*}; target=${part#*:}
   before=$(wc -l < "$totals")
-  $MAKE --no-print-directory "$target" PLG_TEST_TOTALS="$totals"
+  # the test binaries build in parallel (PLG_BUILD_JOBS, default: the
+  # cores); each configuration's tests still run one at a time
+  $MAKE --no-print-directory -j"$jobs" "$target" PLG_TEST_TOTALS="$totals"
   rc=$?
   line=$(tail -n +"$((before + 1))" "$totals" | awk -v l="$label" '$4 == l' | tail -n 1)
   if [ -z "$line" ]; then
