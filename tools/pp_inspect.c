@@ -595,6 +595,20 @@ static const char *verdict(int worst) {
     return worst == TOOL_OK ? "all recoverable" : worst == TOOL_DAMAGE ? "SOME CORRUPT" : "SOME NOT CHECKED (errors)";
 }
 
+/* One JSON line for an instrument that could not be read: "damage" (exit 1)
+ * or "error" (exit 2), with pp_check's file and offset. */
+static void json_problem(int code, const char *name, int rc, const pp_check_result *r, const char *detail) {
+    printf("{\"type\":\"%s\",\"instrument\":", code == TOOL_DAMAGE ? "damage" : "error");
+    tool_json_str(stdout, name);
+    printf(",\"error\":");
+    tool_json_str(stdout, pp_strerror(rc));
+    printf(",\"file\":");
+    tool_json_str(stdout, r->file);
+    printf(",\"offset\":%llu,\"detail\":", (unsigned long long)r->offset);
+    tool_json_str(stdout, detail);
+    printf("}\n");
+}
+
 /* ---- --events: the order events of the journals, read with
  * pp_journal_open_dir (read-only, no lock; both layouts). An instrument
  * pp_check finds damaged prints no events: its damage (file, offset, why),
@@ -685,15 +699,7 @@ static int events(const char *data_dir, const char *name, int json, int stats, e
     if (code) {
         if (code == TOOL_DAMAGE) t->damaged++; else t->unreadable++;
         if (json) {
-            printf("{\"type\":\"%s\",\"instrument\":", code == TOOL_DAMAGE ? "damage" : "error");
-            tool_json_str(stdout, name);
-            printf(",\"error\":");
-            tool_json_str(stdout, pp_strerror(rc));
-            printf(",\"file\":");
-            tool_json_str(stdout, r.file);
-            printf(",\"offset\":%llu,\"detail\":", (unsigned long long)r.offset);
-            tool_json_str(stdout, r.detail);
-            printf("}\n");
+            json_problem(code, name, rc, &r, r.detail);
         } else if (code == TOOL_DAMAGE) {
             printf("%s CORRUPT %s\n  at %s offset %llu: %s\n  recovery refuses to open it (fail closed); no events printed\n", name,
                    pp_strerror(rc), r.file, (unsigned long long)r.offset, r.detail);
@@ -833,15 +839,7 @@ static int book_at_main(const char *dir, const char *name, unsigned long long se
                     : rc == PP_ENOENT ? "no such instrument, or its history up to SEQ is gone (compacted; --archive-dir?)" : "";
     if (json) {
         if (code) {
-            printf("{\"type\":\"%s\",\"instrument\":", code == TOOL_DAMAGE ? "damage" : "error");
-            tool_json_str(stdout, name);
-            printf(",\"error\":");
-            tool_json_str(stdout, pp_strerror(rc));
-            printf(",\"file\":");
-            tool_json_str(stdout, r.file);
-            printf(",\"offset\":%llu,\"detail\":", (unsigned long long)r.offset);
-            tool_json_str(stdout, r.detail[0] ? r.detail : why);
-            printf("}\n");
+            json_problem(code, name, rc, &r, r.detail[0] ? r.detail : why);
         }
         printf("{\"type\":\"summary\",\"data_dir\":");
         tool_json_str(stdout, dir);
