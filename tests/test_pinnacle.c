@@ -263,12 +263,14 @@ static void test_torn_tail_truncated(void) {
         int clean = 1;
         for (size_t i = 0; i < sizeof back; i++) if (back[i] == 0xA5) clean = 0;
         if (t_pp_format() == 2) {   /* the store journal seals the segment at the valid end: the torn bytes are never read */
-            uint8_t m[16];
+            /* the newest of the two mark slots: which one the seal went to
+             * depends on how many marks the syncer wrote before the close */
+            uint8_t h[4096];
             fd = open(seg(dir, "T", 1), O_RDONLY);
-            CHECK(fd >= 0 && pread(fd, m, sizeof m, 512) == (ssize_t)sizeof m);
+            CHECK(fd >= 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h);
             if (fd >= 0) close(fd);
-            uint64_t end, flags;
-            memcpy(&end, m, 8); memcpy(&flags, m + 8, 8);
+            uint64_t end = 0, flags = 0, gen = 0;
+            CHECK_EQ(pp__sj_mark_get(h, pp__get64(h + 16), &end, &flags, &gen), 1);
             CHECK_EQ(end, (uint64_t)ent_off(101) - 4096);
             CHECK_EQ(flags, 1);
         } else {
