@@ -184,15 +184,24 @@ static void set_faults(sim_disk *d, run *r, int on) {
 }
 
 /* Checked at every successful msync of a journal header page: the durable
- * mark in it (end of the entries it vouches for) is never ahead of the bytes
- * the simulated disk holds as durable. This catches a mark ahead of its data
- * at once, not only when a cut happens to drop the page in between. */
+ * mark in it (end of the entries it vouches for; format 2: its newest
+ * slot) is never ahead of the bytes the simulated disk holds as durable.
+ * This catches a mark ahead of its data at once, not only when a cut
+ * happens to drop the page in between. */
 static pp_io sim_io;
 static char mark_violation[1024];
 static pthread_mutex_t mark_mu = PTHREAD_MUTEX_INITIALIZER;
 static void check_mark(sim_disk *d, int fd, const uint8_t *base) {
     uint64_t end;
-    memcpy(&end, base + PP__MARK_OFF, 8);
+    if (memcmp(base, PP__SJ_MAGIC, 8) == 0) {
+        /* format 2: the newest of two slots, its end counted from the data
+         * area (which starts at the second page) */
+        uint64_t e, flags, gen;
+        if (pp__sj_mark_get(base, pp__get64(base + 16), &e, &flags, &gen) != 1) return;
+        end = PP__PAGE + e;
+    } else {
+        memcpy(&end, base + PP__MARK_OFF, 8);
+    }
     struct stat sb;
     if (end <= PP__DATA_OFF || fstat(fd, &sb) != 0) return;
     pthread_mutex_lock(&d->mu);
