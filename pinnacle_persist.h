@@ -520,6 +520,18 @@ PPDEF void     pp_journal_close(pp_journal *j);
  * store that compacts, a segment file can go while it is read: PP_ENOENT
  * (open again). */
 PPDEF int      pp_journal_open_dir(const char *data_dir, const char *instrument, uint64_t from_seq, pp_journal **out);
+/* pp_journal_open_dir with the store's archive (format 2): the archived
+ * segments (<archive_dir>/journal) are read first, then the live ones from
+ * where the archive ends, so that an auditor gets the whole history of an
+ * instrument, from seq 1, without opening the store. archive_dir: the
+ * store's pp_config.archive_dir, or NULL (or "") for none (then it is
+ * pp_journal_open_dir). A gap between the two parts is PP_ECORRUPT. Beside
+ * a running store a compaction can move segments into the archive while
+ * they are read: the call reads again (a few times), then returns the
+ * error (call again). A data directory of the per-instrument layout has no
+ * archive: PP_ENOTSUP when archive_dir is given. */
+PPDEF int      pp_journal_open_archive(const char *data_dir, const char *archive_dir, const char *instrument,
+                                       uint64_t from_seq, pp_journal **out);
 /* The book as it was after seq (format 2; else PP_ENOTSUP): its active
  * orders visited in price-time priority, as pp_orders would have visited
  * them then, each with the payload of the add that made it (kept across
@@ -5745,33 +5757,46 @@ static int pp__jr_strict(const char *ld, pp_journal *j) {
 }
 
 PPDEF int pp_journal_open_dir(const char *data_dir, const char *name, uint64_t from_seq, pp_journal **out) {
+    return pp_journal_open_archive(data_dir, NULL, name, from_seq, out);
+}
+
+static int pp__book_at_jopen_dir(void *jctx, uint64_t from_seq, pp_journal **out);
+typedef struct pp__atdir { const char *dir, *adir, *name; int again; } pp__atdir;
+PPDEF int pp_journal_open_archive(const char *data_dir, const char *archive_dir, const char *name, uint64_t from_seq,
+                                  pp_journal **out) {
     if (!data_dir || !name || !out) return PP_EINVAL;
     *out = NULL;
     int rc = pp_valid_name(name);
     if (rc) return rc;
-    pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
-    char *mk = pp__join(data_dir, "STORE"), *jd = pp__join(data_dir, "journal"), *dir = pp__join(data_dir, name);
+    if (archive_dir && !archive_dir[0]) archive_dir = NULL;
+    char *mk = pp__join(data_dir, "STORE"), *dir = pp__join(data_dir, name);
     char *ijd = dir ? pp__join(dir, "journal") : NULL, *ild = dir ? pp__join(dir, "strict") : NULL;
     struct stat st;
-    if (!j || !mk || !jd || !ijd || !ild) rc = PP_ENOMEM;
-    else if (stat(mk, &st) == 0) {                        /* format 2 */
-        j->iid = pp__cat_find(data_dir, name); j->from = from_seq; j->to = UINT64_MAX;
-        pp__jrdir d; d.j = j; d.name = name;
-        pp__sj *sj = NULL;
-        rc = pp__sj_open(&sj, jd, 64u << 10, 1, 0, pp__jrdir_frame, &d, NULL);
-        if (sj) pp__sj_free(sj);
-        if (!rc && !j->iid) rc = PP_ENOENT;
-    } else {                                              /* the per-instrument layout */
-        j->from = from_seq; j->to = UINT64_MAX;
-        if (pp__is_dir(ijd)) rc = pp__jr_segments(ijd, j);
-        else if (pp__is_dir(ild)) rc = pp__jr_strict(ild, j);
-        else rc = PP_ENOENT;
+    if (!mk || !ijd || !ild) rc = PP_ENOMEM;
+    else if (stat(mk, &st) == 0) {                        /* format 2: the archive's part, then the live one */
+        pp__atdir t;
+        t.dir = data_dir; t.adir = archive_dir; t.name = name; t.again = 0;
+        for (int attempt = 0; attempt < 4; attempt++) {   /* a compaction moved segments meanwhile: again */
+            rc = pp__book_at_jopen_dir(&t, from_seq, out);
+            if (!rc || !t.again) break;
+        }
+    } else if (archive_dir) {
+        rc = PP_ENOTSUP;                                  /* the per-instrument layout keeps no archive */
+    } else {
+        pp_journal *j = (pp_journal *)pp__alloc(sizeof *j);
+        if (!j) rc = PP_ENOMEM;
+        else {
+            j->from = from_seq; j->to = UINT64_MAX;
+            if (pp__is_dir(ijd)) rc = pp__jr_segments(ijd, j);
+            else if (pp__is_dir(ild)) rc = pp__jr_strict(ild, j);
+            else rc = PP_ENOENT;
+            if (rc) pp_journal_close(j);
+            else *out = j;
+        }
     }
-    PINNACLE_PERSIST_FREE(mk); PINNACLE_PERSIST_FREE(jd); PINNACLE_PERSIST_FREE(dir);
+    PINNACLE_PERSIST_FREE(mk); PINNACLE_PERSIST_FREE(dir);
     PINNACLE_PERSIST_FREE(ijd); PINNACLE_PERSIST_FREE(ild);
-    if (rc) { pp_journal_close(j); return rc; }
-    *out = j;
-    return 0;
+    return rc;
 }
 
 /* the error pp_wait returns: the book's, or (format 2) the store journal's */
@@ -6075,7 +6100,6 @@ PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(c
  * again, beside a running store: the two parts do not meet (a compaction
  * moved segments between the two reads, or they are lost), or a segment
  * file went while it was read. */
-typedef struct pp__atdir { const char *dir, *adir, *name; int again; } pp__atdir;
 static int pp__book_at_jopen_dir(void *jctx, uint64_t from_seq, pp_journal **out) {
     pp__atdir *t = (pp__atdir *)jctx;
     *out = NULL;

@@ -101,12 +101,23 @@ static int feed(pp_book *b, uint64_t from, uint64_t to) {
 /* Reads the instrument's events from seq `from`: how many, the first seq,
  * and whether they are exactly from..from+n-1 as feed_event wrote them. */
 typedef struct readout { int rc; uint64_t n, first, bad; } readout;
+static readout read_journal(pp_journal *j);
 static readout read_all(pp_store *S, const char *name, uint64_t from) {
+    pp_journal *j = NULL;
+    int rc = pp_journal_open(S, name, from, &j);
+    if (rc) { readout r; memset(&r, 0, sizeof r); r.rc = rc; return r; }
+    return read_journal(j);
+}
+/* the same through pp_journal_open_archive (no store; archive NULL: none) */
+static readout read_dir(const char *d, const char *a, const char *name, uint64_t from) {
+    pp_journal *j = NULL;
+    int rc = pp_journal_open_archive(d, a, name, from, &j);
+    if (rc) { readout r; memset(&r, 0, sizeof r); r.rc = rc; return r; }
+    return read_journal(j);
+}
+static readout read_journal(pp_journal *j) {
     readout r;
     memset(&r, 0, sizeof r);
-    pp_journal *j = NULL;
-    r.rc = pp_journal_open(S, name, from, &j);
-    if (r.rc) return r;
     pp_event ev;
     int k;
     uint64_t expect = 0;
@@ -239,6 +250,78 @@ static void test_without_archive_the_reader_starts_after_compaction(void) {
     CHECK_EQ(count_files(sub(d, "books/X/snapshots"), ".pps"), 1);   /* the older snapshots deleted */
     OK(pp_close(S));
     rm_rf(d);
+}
+
+/* pp_journal_open_archive: the store's history without the store, the
+ * archived segments first (from seq 1), as pp_journal_open gives it; with
+ * no archive (and pp_journal_open_dir) the live journal's part only; a
+ * segment missing between the two parts is PP_ECORRUPT; the per-instrument
+ * layout has no archive. Store open (beside it) and closed. */
+static void test_the_offline_reader_reads_the_archive(void) {
+    const char *d = t_dir("ppa_offline");
+    const char *a = archive_of(d, 3);
+    pp_config c = cfg_for(d, a);
+    pp_store *S; pp_book *b;
+    OK(pp_open(&S, &c));
+    OK(pp_book_open(S, "X", &b));
+    uint64_t seq = 0;
+    run_rounds(S, b, &seq, 4);
+    OK(pp_sync(b));
+    pp_stats st;
+    pp_get_stats(b, &st);
+    REQUIRE(st.journal_first_seq > 1);
+    for (int closed = 0; closed < 2; closed++) {
+        readout r = read_dir(d, a, "X", 1);
+        CHECK_EQ(r.rc, 0);
+        CHECK_EQ(r.first, 1);
+        CHECK_EQ(r.n, seq);
+        CHECK_EQ(r.bad, 0);
+        r = read_dir(d, a, "X", 777);                 /* from inside the archive */
+        CHECK_EQ(r.first, 777);
+        CHECK_EQ(r.n, seq - 776);
+        r = read_dir(d, "", "X", 1);                  /* "" is no archive */
+        CHECK_EQ(r.rc, 0);
+        CHECK_EQ(r.first, st.journal_first_seq);
+        CHECK_EQ(r.n, seq - st.journal_first_seq + 1);
+        CHECK_EQ(r.bad, 0);
+        pp_journal *j = NULL;                         /* pp_journal_open_dir is the same without the archive */
+        CHECK_EQ(pp_journal_open_dir(d, "X", 1, &j), 0);
+        pp_event ev;
+        CHECK_EQ(pp_journal_next(j, &ev), 1);
+        CHECK_EQ(ev.seq, st.journal_first_seq);
+        pp_journal_close(j);
+        CHECK_EQ(read_dir(d, a, "NOPE", 1).rc, PP_ENOENT);
+        CHECK_EQ(pp_journal_open_archive(d, a, "../X", 1, &j), PP_ENAME);
+        CHECK_EQ(pp_journal_open_archive(NULL, a, "X", 1, &j), PP_EINVAL);
+        if (!closed) OK(pp_close(S));
+    }
+    {   /* the newest archived segment gone: the two parts do not meet */
+        uint64_t *v = NULL; size_t n = 0;
+        OK(pp__list_numbered(sub(a, "journal"), ".ppj", 0, &v, &n));
+        REQUIRE(n >= 2);
+        char p[800], q[800];
+        snprintf(p, sizeof p, "%s/journal/%020llu.ppj", a, (unsigned long long)v[n - 1]);
+        snprintf(q, sizeof q, "%s/aside", a);
+        PINNACLE_PERSIST_FREE(v);
+        REQUIRE(rename(p, q) == 0);
+        CHECK_EQ(read_dir(d, a, "X", 1).rc, PP_ECORRUPT);
+        REQUIRE(rename(q, p) == 0);
+        CHECK_EQ(read_dir(d, a, "X", 1).n, seq);
+    }
+    /* the per-instrument layout keeps no archive */
+    const char *l = t_dir("ppa_offline_legacy");
+    pp_config cl = cfg_for(l, NULL);
+    cl.flags |= PP_LEGACY_LAYOUT;
+    OK(pp_open(&S, &cl));
+    OK(pp_book_open(S, "L", &b));
+    OK(feed(b, 1, 10));
+    OK(pp_close(S));
+    CHECK_EQ(read_dir(l, a, "L", 1).rc, PP_ENOTSUP);
+    readout r = read_dir(l, NULL, "L", 1);
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.n, 10);
+    CHECK_EQ(r.bad, 0);
+    rm_rf(d); rm_rf(a); rm_rf(l);
 }
 
 /* A rename hook that says EXDEV for every move into the archive, as
@@ -418,6 +501,14 @@ static void test_a_retired_book_is_gone_and_its_history_archived(void) {
     r = read_all(S, "X", 1);
     CHECK_EQ(r.n, 2001);
     OK(pp_close(S));
+    r = read_dir(d, a, "X", 1);                       /* and without the store: its id from retired.ppr */
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.first, 1);
+    CHECK_EQ(r.n, 2001);
+    CHECK_EQ(r.bad, 0);
+    r = read_dir(d, a, "Z", 1);
+    CHECK_EQ(r.n, 5);
+    CHECK_EQ(r.bad, 0);
     OK(pp_open(&S, &c));
     OK(pp_book_open(S, "Z", &z));
     CHECK_EQ(pp_last_seq(z), 5);
@@ -777,6 +868,7 @@ static void test_the_book_at_any_past_seq_is_rebuilt(void) {
 int main(void) {
     RUN(test_the_reader_returns_archived_history_from_seq_1);
     RUN(test_without_archive_the_reader_starts_after_compaction);
+    RUN(test_the_offline_reader_reads_the_archive);
     RUN(test_across_filesystems_segments_are_copied_whole);
     RUN(test_the_per_instrument_layout_has_no_archive);
     RUN(test_a_retired_book_is_gone_and_its_history_archived);
