@@ -635,6 +635,18 @@ book_at_checks() {
     build/pp_inspect $args "$bk" >/dev/null 2>&1; rc=$?
     [ $rc -eq 2 ] && ok "[book-at] pp_inspect $args: usage error, exit 2" || bad "[book-at] pp_inspect $args: exit $rc, want 2"
   done
+  # --events --archive-dir: the history from seq 1, the archive's part then
+  # the live one, dense; without it the live journal's part only
+  local evs
+  build/pp_inspect --events --archive-dir "$ar" --instrument AAA-USD "$bk" >"$dir/bk.ev" 2>"$dir/bk.e"; rc=$?
+  build/pp_inspect --events --instrument AAA-USD "$bk" >"$dir/bk.ev0" 2>/dev/null
+  evs=$(awk '$2 == "seq" { if ($3 != n + 1) bad = 1; n = $3 } END { print (bad ? "gap" : n) }' "$dir/bk.ev")
+  local first0 last0
+  first0=$(awk '$2 == "seq" { print $3; exit }' "$dir/bk.ev0"); last0=$(awk '$2 == "seq" { n = $3 } END { print n }' "$dir/bk.ev0")
+  { [ $rc -eq 0 ] && [ "$(awk '$2 == "seq" { print $3; exit }' "$dir/bk.ev")" = 1 ] && [ "$evs" != gap ] && [ "$evs" = "$last0" ] \
+      && [ -n "$first0" ] && [ "$first0" -gt 1 ]; } \
+    && ok "[events] pp_inspect --events --archive-dir: seqs 1..$evs dense (without it the live journal's $first0..$last0)" \
+    || bad "[events] --archive-dir: exit $rc, seqs to $evs, live-only $first0..$last0 $(head -c 300 "$dir/bk.e")"
   [ "$( (find "$bk" "$ar" -printf '%p %s %T@\n' | sort; tree_sum "$bk"; tree_sum "$ar") | md5sum)" = "$before" ] \
     && ok "[book-at] pp_inspect --book-at changed no file (names, sizes, mtimes, bytes) of the store or the archive" \
     || bad "[book-at] pp_inspect --book-at changed the store or the archive"

@@ -5,7 +5,7 @@
  *   pp_inspect [-v] [--json] [--stats] [--market-data] [--conn [--hex N]]
  *              [--from-time T] [--to-time T] DATA_DIR [INSTRUMENT...]
  *   pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]
- *              [--from-time T] [--to-time T] [--json] [--stats] DATA_DIR
+ *              [--from-time T] [--to-time T] [--archive-dir DIR] [--json] [--stats] DATA_DIR
  *   pp_inspect --book-at SEQ --instrument NAME [--archive-dir DIR] [--json] DATA_DIR
  *   pp_inspect --fix [--yes] DATA_DIR
  *
@@ -16,7 +16,8 @@
  * refuse to open because of corruption in the middle (file, offset, why);
  * on request the market data the newest snapshot saved (last tick, bars,
  * gaps) and the connection-state blobs, read from their files; or, with
- * --events, the order events of the journals (pp_journal_open_dir), by seq
+ * --events, the order events of the journals (pp_journal_open_archive,
+ * with the archived history first when --archive-dir names it), by seq
  * and by time; or, with --book-at, one instrument's book as it was after a
  * past seq (pp_book_at_dir, format 2). Both layouts: format 2 (one journal
  * for the store, books/) and the per-instrument layout of 0.2.0.
@@ -44,7 +45,8 @@
 static const char *usage_text =
     "usage: pp_inspect [OPTIONS] DATA_DIR [INSTRUMENT...]\n"
     "       pp_inspect --events [--instrument NAME] [--from SEQ] [--to SEQ]\n"
-    "                  [--from-time TIME] [--to-time TIME] [--json] [--stats] DATA_DIR\n"
+    "                  [--from-time TIME] [--to-time TIME] [--archive-dir DIR]\n"
+    "                  [--json] [--stats] DATA_DIR\n"
     "       pp_inspect --book-at SEQ --instrument NAME [--archive-dir DIR] [--json] DATA_DIR\n"
     "       pp_inspect --fix [--yes] DATA_DIR\n"
     "Report what a pinnacle_persist data directory holds and what recovery would\n"
@@ -85,8 +87,10 @@ static const char *usage_text =
     "                       damage: exit 1 (file and offset). Read-only, beside a\n"
     "                       running store too\n"
     "      --archive-dir DIR\n"
-    "                       --book-at: the store's archive_dir (archived segments and\n"
-    "                       snapshots; the data directory does not record it)\n"
+    "                       --book-at, --events: the store's archive_dir (archived\n"
+    "                       segments and snapshots; the data directory does not\n"
+    "                       record it). --events reads the archived segments first:\n"
+    "                       the history compaction moved there, from seq 1\n"
     "      --from SEQ, --to SEQ\n"
     "                       --events: only seqs in [SEQ, SEQ] (each >= 1)\n"
     "  -m, --market-data    per instrument, the market data its newest snapshot saved\n"
@@ -614,6 +618,7 @@ static void json_problem(int code, const char *name, int rc, const pp_check_resu
  * pp_check finds damaged prints no events: its damage (file, offset, why),
  * exit 1. */
 static unsigned long long seq_from = 1, seq_to = UINT64_MAX;   /* --from/--to, inclusive */
+static const char *events_archive;                              /* --archive-dir, or NULL */
 
 typedef struct evcount {
     unsigned long long n, by_type[5], first_seq, last_seq, first_ts, last_ts;
@@ -691,9 +696,11 @@ static int events(const char *data_dir, const char *name, int json, int stats, e
     progress_clear();
     t->instruments++;
     if (!code) {                       /* clean or a torn tail: read it */
-        rc = pp_journal_open_dir(data_dir, name, seq_from, &j);
+        rc = pp_journal_open_archive(data_dir, events_archive, name, seq_from, &j);
         code = exit_for(rc);
-        if (rc)                        /* damage between the check and the read (a running store), or I/O */
+        if (rc && events_archive)      /* pp_check reads the live files only: the archive's damage shows here */
+            snprintf(r.detail, sizeof r.detail, "reading the archive (%s) and then the live journal failed", events_archive);
+        else if (rc)                   /* damage between the check and the read (a running store), or I/O */
             snprintf(r.detail, sizeof r.detail, "the journal reader failed after the check found it recoverable");
     }
     if (code) {
@@ -1393,7 +1400,8 @@ int main(int argc, char **argv) {
     if (seq_to < seq_from) return usage_error("%s", "--to is before --from");
     if (seq_given && !want_events) return usage_error("%s", "--from and --to go with --events (--from-time/--to-time select by time)");
     if (want_events && (want_md || want_conn || verbose)) return usage_error("%s", "--events goes with none of --market-data, --conn, --verbose");
-    if (archive && !want_book_at) return usage_error("%s", "--archive-dir goes with --book-at");
+    if (archive && !want_book_at && !want_events) return usage_error("%s", "--archive-dir goes with --book-at or --events");
+    events_archive = archive;
     if (want_book_at && (want_events || want_md || want_conn || verbose || want_stats || seq_given || time_from || time_to != UINT64_MAX))
         return usage_error("%s", "--book-at takes --instrument, --archive-dir and --json only");
     if (want_book_at && n + (size_t)(argc - optind - 1) != 1) return usage_error("%s", "--book-at takes one instrument (--instrument NAME) and DATA_DIR");
