@@ -4332,27 +4332,19 @@ static int pp__retired_push(pp_store *S, uint32_t iid, const char *name) {
     return 0;
 }
 /* The list with one more (iid, name), durably; then in memory. */
+static int pp__cat_write(const char *dir, const char *file, const char *magic, size_t n, const uint32_t *ids,
+                         const char *const *names);
 static int pp__retired_write(pp_store *S, uint32_t iid, const char *name) {
-    size_t len = 16 + 4 + 5 + strlen(name);
-    for (size_t i = 0; i < S->nret; i++) len += 5 + strlen(S->ret_name[i]);
-    uint8_t *buf = (uint8_t *)pp__alloc(len), *o = buf + 16;
-    char *p = pp__join(S->dir, "retired.ppr");
-    int rc = buf && p ? 0 : PP_ENOMEM;
+    uint32_t *ids = (uint32_t *)pp__alloc((S->nret + 1) * sizeof *ids);
+    const char **names = (const char **)pp__alloc((S->nret + 1) * sizeof *names);
+    int rc = ids && names ? 0 : PP_ENOMEM;
     if (!rc) {
-        memcpy(buf, PP__RET_MAGIC, 8);
-        pp__put32(buf + 8, (uint32_t)(S->nret + 1));
-        for (size_t i = 0; i <= S->nret; i++) {
-            const char *nm = i < S->nret ? S->ret_name[i] : name;
-            size_t nl = strlen(nm);
-            pp__put32(o, i < S->nret ? S->ret_iid[i] : iid); o[4] = (uint8_t)nl; memcpy(o + 5, nm, nl);
-            o += 5 + nl;
-        }
-        PINNACLE_PERSIST_ASSERT(o + 4 == buf + len);
-        pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
-        rc = pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
+        for (size_t i = 0; i < S->nret; i++) { ids[i] = S->ret_iid[i]; names[i] = S->ret_name[i]; }
+        ids[S->nret] = iid; names[S->nret] = name;
+        rc = pp__cat_write(S->dir, "retired.ppr", PP__RET_MAGIC, S->nret + 1, ids, names);
     }
     if (!rc) rc = pp__retired_push(S, iid, name);
-    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
+    PINNACLE_PERSIST_FREE(ids); PINNACLE_PERSIST_FREE((void *)names);
     return rc;
 }
 static int pp__retired_entry(void *ctx, uint32_t iid, const char *name, size_t nl) {
@@ -4623,31 +4615,53 @@ static int pp__store_wait_durable(pp_book *b, uint64_t seq) {
     }
 }
 
-/* instruments.ppc: "PPCAT002", u32 count, u32 0, count x {u32 id, u8 name
- * length, name}, u32 crc32c of everything before. Replaced atomically. */
+/* instruments.ppc and retired.ppr: an 8-byte magic, u32 count, u32 0,
+ * count x {u32 id, u8 name length, name}, u32 crc32c of everything
+ * before. Replaced atomically and durably (pp__cat_walk reads it). */
+static int pp__cat_write(const char *dir, const char *file, const char *magic, size_t n, const uint32_t *ids,
+                         const char *const *names) {
+    size_t len = 16 + 4;
+    for (size_t i = 0; i < n; i++) len += 5 + strlen(names[i]);
+    uint8_t *buf = (uint8_t *)pp__alloc(len), *o = buf + 16;
+    char *p = pp__join(dir, file);
+    int rc = buf && p ? 0 : PP_ENOMEM;
+    if (!rc) {
+        memcpy(buf, magic, 8);
+        pp__put32(buf + 8, (uint32_t)n);
+        for (size_t i = 0; i < n; i++) {
+            size_t nl = strlen(names[i]);
+            PINNACLE_PERSIST_ASSERT(nl <= 255);
+            pp__put32(o, ids[i]); o[4] = (uint8_t)nl; memcpy(o + 5, names[i], nl);
+            o += 5 + nl;
+        }
+        PINNACLE_PERSIST_ASSERT(o + 4 == buf + len);
+        pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
+        rc = pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
+    }
+    PINNACLE_PERSIST_FREE(buf); PINNACLE_PERSIST_FREE(p);
+    return rc;
+}
+
+/* The catalog: every book of the store ("PPCAT002"). A book's name stays
+ * valid until pp_close (retired ones too), so the pointers outlive the lock. */
 static int pp__catalog_write(pp_store *S) {
     pthread_mutex_lock(&S->mu);
-    size_t n = S->nbooks, len = 16 + 4;
-    for (size_t i = 0; i < n; i++) len += 5 + strlen(S->books[i]->name);
-    uint8_t *buf = (uint8_t *)pp__alloc(len);
-    if (!buf) { pthread_mutex_unlock(&S->mu); return PP_ENOMEM; }
-    memcpy(buf, PP__CAT_MAGIC, 8);
-    pp__put32(buf + 8, (uint32_t)n);
-    uint8_t *o = buf + 16;
-    uint32_t top = 0;
+    size_t n = S->nbooks;
+    uint32_t *ids = (uint32_t *)pp__alloc((n ? n : 1) * sizeof *ids), top = 0;
+    const char **names = (const char **)pp__alloc((n ? n : 1) * sizeof *names);
+    if (!ids || !names) {
+        pthread_mutex_unlock(&S->mu);
+        PINNACLE_PERSIST_FREE(ids); PINNACLE_PERSIST_FREE((void *)names);
+        return PP_ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
-        pp_book *b = S->books[i];
-        size_t nl = strlen(b->name);
-        pp__put32(o, b->iid); o[4] = (uint8_t)nl; memcpy(o + 5, b->name, nl);
-        o += 5 + nl;
-        if (b->iid > top) top = b->iid;
+        ids[i] = S->books[i]->iid; names[i] = S->books[i]->name;
+        if (ids[i] > top) top = ids[i];
     }
     pthread_mutex_unlock(&S->mu);
     for (size_t i = 0; i < S->nret; i++) if (S->ret_iid[i] > top) top = S->ret_iid[i];   /* retired ids are taken too */
-    pp__put32(o, plg_crc32c(0, buf, (size_t)(o - buf)));
-    char *p = pp__join(S->dir, "instruments.ppc");
-    int rc = p ? pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644)) : PP_ENOMEM;
-    PINNACLE_PERSIST_FREE(p); PINNACLE_PERSIST_FREE(buf);
+    int rc = pp__cat_write(S->dir, "instruments.ppc", PP__CAT_MAGIC, n, ids, names);
+    PINNACLE_PERSIST_FREE(ids); PINNACLE_PERSIST_FREE((void *)names);
     if (!rc && top + 1 > S->catalog_iid) S->catalog_iid = top + 1;
     return rc;
 }
