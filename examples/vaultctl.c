@@ -45,16 +45,27 @@ static int usage(FILE *to, int code) {
 "  list            the names, one a line\n"
 "  rm NAME         remove a credential\n"
 "  rekey           new password and new salt\n"
+"  datakey create NAME\n"
+"                  a new data key: 32 random bytes, stored as datakey/NAME, for\n"
+"                  picolog's encryption at rest (plg_config.encrypt_key; read a log\n"
+"                  with plg_dump --vault FILE --key-name NAME). Never replaces an\n"
+"                  existing entry (data encrypted under it would be lost)\n"
+"  datakey show [--hex] NAME\n"
+"                  says (on stderr) whether datakey/NAME is a data key; with --hex\n"
+"                  only, writes the key to stdout as 64 hex digits and a newline\n"
+"                  (vaultctl datakey show --hex k | plg_dump --key-file /dev/stdin)\n"
 "  export --env -- CMD [ARG...]\n"
 "                  run CMD with every credential in its environment (as sops\n"
 "                  exec-env): nothing is written to disk. NAME becomes NAME in\n"
 "                  upper case with every character other than A-Z, 0-9 and _\n"
-"                  turned into _ (coinbase.api_key: COINBASE_API_KEY)\n"
+"                  turned into _ (coinbase.api_key: COINBASE_API_KEY). Data keys\n"
+"                  (datakey/...) are binary and are left out\n"
 "  audit           print the audit log of the vault: every open, failed\n"
 "                  decryption, save, rekey and refusal, one a line (no password)\n"
 "options:\n"
 "  -f, --vault FILE          the vault (default $VAULT_FILE, else ./secure_config.json)\n"
 "  --file PATH               set: read the value from PATH\n"
+"  --hex                     datakey show: print the key in hex on stdout\n"
 "  --password-fd N           read the password as one line from file descriptor N\n"
 "  --password-file PATH      read it from the first line of PATH, which must be a\n"
 "                            regular file of this user with no group/other access\n"
@@ -158,7 +169,11 @@ typedef struct { vault *v; int bad; } export_ctx;
 static int export_one(const char *name, void *ctx) {
     export_ctx *x = (export_ctx *)ctx;
     char var[VAULT_NAME_MAX + 1];
-    int n = vault_get(x->v, name, sec->value, sizeof sec->value);
+    int n;
+    /* a data key is 32 binary bytes (often with a NUL): for plg_dump
+     * --vault, never a variable, and never a reason to refuse the rest */
+    if (!strncmp(name, VAULT_DATA_KEY_PREFIX, sizeof VAULT_DATA_KEY_PREFIX - 1)) return 0;
+    n = vault_get(x->v, name, sec->value, sizeof sec->value);
     if (n < 0) { fprintf(stderr, "vaultctl: %s: %s\n", name, vault_strerror(n)); x->bad = 1; return 1; }
     if (memchr(sec->value, 0, (size_t)n)) {
         fprintf(stderr, "vaultctl: %s holds a NUL byte: it cannot go into the environment\n", name);
@@ -209,10 +224,49 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
+/* datakey create / show. The key goes through the locked buffer only. */
+static int datakey(vault *v, const char *sub, const char *name, int hex) {
+    static const char digits[] = "0123456789abcdef";
+    uint8_t *key = (uint8_t *)sec->value;
+    char *text = sec->value + VAULT_DATA_KEY_LEN;
+    int rc, i;
+    if (!strcmp(sub, "create")) {
+        rc = vault_data_key_create(v, name, NULL);
+        if (rc == VAULT_EEXIST) {
+            fprintf(stderr, "vaultctl: %s%s already exists: not replaced (data encrypted under it would be lost)\n",
+                    VAULT_DATA_KEY_PREFIX, name);
+            return 1;
+        }
+        if (rc < 0) return fail(name, rc);
+        fprintf(stderr, "vaultctl: created data key %s%s (32 random bytes)\n", VAULT_DATA_KEY_PREFIX, name);
+        return 0;
+    }
+    rc = vault_data_key(v, name, key);
+    if (rc == VAULT_ENOTFOUND) {
+        fprintf(stderr, "vaultctl: no data key %s%s (vaultctl datakey create %s)\n", VAULT_DATA_KEY_PREFIX, name, name);
+        return 1;
+    }
+    if (rc < 0) return fail(name, rc);
+    if (!hex) {
+        fprintf(stderr, "vaultctl: %s%s is a 32-byte data key (--hex prints it)\n", VAULT_DATA_KEY_PREFIX, name);
+        vault_wipe(key, VAULT_DATA_KEY_LEN);
+        return 0;
+    }
+    for (i = 0; i < (int)VAULT_DATA_KEY_LEN; i++) {
+        text[2 * i] = digits[key[i] >> 4];
+        text[2 * i + 1] = digits[key[i] & 15];
+    }
+    text[2 * VAULT_DATA_KEY_LEN] = '\n';
+    rc = write_all(1, text, 2 * VAULT_DATA_KEY_LEN + 1);
+    vault_wipe(sec->value, 3 * VAULT_DATA_KEY_LEN + 1);
+    if (rc != 0) { perror("vaultctl: write"); return 1; }
+    return 0;
+}
+
 static void wipe_secrets(void) { if (sec) vault_wipe(sec, sizeof *sec); }
 
 enum { OPT_PWFD = 1000, OPT_NEWFD, OPT_PWFILE, OPT_NEWFILE, OPT_PWCMD, OPT_NEWCMD, OPT_ITER, OPT_AUDIT, OPT_FILE, OPT_PASSWORD,
-       OPT_ENV, OPT_AUDITLOG };
+       OPT_ENV, OPT_AUDITLOG, OPT_HEX };
 
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -228,15 +282,16 @@ int main(int argc, char **argv) {
         {"audit", no_argument, NULL, OPT_AUDIT},
         {"audit-log", required_argument, NULL, OPT_AUDITLOG},
         {"env", no_argument, NULL, OPT_ENV},
+        {"hex", no_argument, NULL, OPT_HEX},
         {"password", optional_argument, NULL, OPT_PASSWORD},
         {"new-password", optional_argument, NULL, OPT_PASSWORD},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    const char *file = getenv("VAULT_FILE"), *cmd, *name = NULL, *value_file = NULL, *audit_log = NULL;
+    const char *file = getenv("VAULT_FILE"), *cmd, *sub = NULL, *name = NULL, *value_file = NULL, *audit_log = NULL;
     char audit_default[4200];
     char **child_argv = NULL;
-    int env_flag = 0;
+    int env_flag = 0, hex_flag = 0;
     pw_source pw = {-1, NULL, NULL}, npw = {-1, NULL, NULL};
     unsigned long num;
     int c, rc, ret = 0;
@@ -267,6 +322,7 @@ int main(int argc, char **argv) {
         case OPT_AUDIT: audit_stderr = 1; break;
         case OPT_AUDITLOG: audit_log = optarg; break;
         case OPT_ENV: env_flag = 1; break;
+        case OPT_HEX: hex_flag = 1; break;
         case OPT_PASSWORD:
             fprintf(stderr, "vaultctl: passwords are never taken from the command line (see --help)\n");
             return 2;
@@ -284,6 +340,15 @@ int main(int argc, char **argv) {
     cmd = argv[optind++];
     {   /* options may come after the command too ("set --file key.pem NAME") */
         int needs_name = !strcmp(cmd, "set") || !strcmp(cmd, "get") || !strcmp(cmd, "rm");
+        if (!strcmp(cmd, "datakey")) {
+            if (optind >= argc || (strcmp(argv[optind], "create") && strcmp(argv[optind], "show"))) {
+                fprintf(stderr, "vaultctl: datakey create NAME, or datakey show [--hex] NAME\n");
+                return 2;
+            }
+            sub = argv[optind++];
+            needs_name = 1;
+        }
+        if (hex_flag && !(sub && !strcmp(sub, "show"))) { fprintf(stderr, "vaultctl: --hex is for datakey show\n"); return 2; }
         if (needs_name) {
             if (optind >= argc) return usage(stderr, 2);
             name = argv[optind++];
@@ -331,7 +396,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "set") && strcmp(cmd, "get") && strcmp(cmd, "list") && strcmp(cmd, "rm") && strcmp(cmd, "rekey") &&
-        strcmp(cmd, "export"))
+        strcmp(cmd, "export") && strcmp(cmd, "datakey"))
         return usage(stderr, 2);
     if (get_password(&pw, "Vault password: ", sec->pw, sizeof sec->pw) < 0) return 1;
     rc = vault_open_ex(&v, file, sec->pw, &o);
@@ -346,6 +411,8 @@ int main(int argc, char **argv) {
                  (isatty(1) && (rc == 0 || sec->value[rc - 1] != '\n') && write_all(1, "\n", 1) != 0)) {
             perror("vaultctl: write"); ret = 1;
         }
+    } else if (!strcmp(cmd, "datakey")) {
+        ret = datakey(v, sub, name, hex_flag);
     } else if (!strcmp(cmd, "list")) {
         vault_list(v, print_name, NULL);
     } else if (!strcmp(cmd, "export")) {
