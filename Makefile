@@ -54,6 +54,9 @@ $(B)/%: examples/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
+# vaultctl shares tools/password.h (the password sources) with the tools
+$(B)/vaultctl: tools/password.h
+
 $(B)/%: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) $(WARN) $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)

@@ -57,6 +57,8 @@
  *   Values are any bytes with vault_set_bytes (vault_set: a C string).
  *   vault_open_with takes the password from a callback (keyring, manager).
  *   The command-line tool examples/vaultctl.c does init/set/get/list/rm/rekey.
+ *   Data keys (32 random bytes for picolog's encryption at rest):
+ *   vault_data_key_create / vault_data_key, under "datakey/NAME".
  *
  * COMPILE-TIME OPTIONS
  *   VAULT_IMPLEMENTATION   compile the implementation in this file
@@ -143,7 +145,7 @@ VAULTDEF uint32_t vault_version(void);  /* VAULT_VERSION of the compiled impleme
     X(VAULT_EINVAL,   -30301, "invalid argument") \
     X(VAULT_ENOMEM,   -30302, "out of memory") \
     X(VAULT_EIO,      -30303, "I/O error (errno has the cause)") \
-    X(VAULT_EEXIST,   -30304, "the vault file already exists") \
+    X(VAULT_EEXIST,   -30304, "already exists: the vault file, or a data key of that name") \
     X(VAULT_ENOENT,   -30305, "no such vault file") \
     X(VAULT_ENOTFOUND,-30306, "no credential with that name") \
     X(VAULT_EAUTH,    -30307, "authentication failed: wrong password or tampered file") \
@@ -165,7 +167,8 @@ VAULTDEF uint32_t vault_version(void);  /* VAULT_VERSION of the compiled impleme
     X(VAULT_EFORKED,  -30323, "vault handle used in a forked child (its secrets were wiped at fork); open the vault again") \
     X(VAULT_EACCES,   -30324, "permission denied (the vault file or its directory)") \
     X(VAULT_ENOSPC,   -30325, "no space left on the device (or quota exceeded)") \
-    X(VAULT_EROLLBACK,-30326, "the vault file is older than one already seen (rollback): restore refused")
+    X(VAULT_EROLLBACK,-30326, "the vault file is older than one already seen (rollback): restore refused") \
+    X(VAULT_ENOTKEY,  -30327, "the entry is not a data key (32 bytes): it was set by other means")
 
 enum {
 #define VAULT__ENUM(name, num, text) name = num,
@@ -260,6 +263,28 @@ VAULTDEF int  vault_save(vault *v);                                             
 VAULTDEF int  vault_rekey(vault *v, const char *new_password);                   /* new password + new salt, saved now */
 VAULTDEF int  vault_rotate(vault *v, const char *name, const char *new_value);   /* replace one existing credential, saved now under a fresh salt (one PBKDF2) */
 VAULTDEF void vault_close(vault *v);                                             /* wipes every secret */
+
+/* Data keys: 32 random bytes that encrypt other data (picolog's
+ * PICOLOG_ENCRYPT logs, plg_config.encrypt_key), kept in the vault, wrapped
+ * by its master password like any credential. A data key NAME is the entry
+ * VAULT_DATA_KEY_PREFIX NAME ("datakey/trades"): its own part of the
+ * namespace, so it is never taken for a credential (vaultctl export leaves
+ * it out of the environment) and a credential is never taken for a key.
+ * vault_list shows it under the full name; vault_remove takes the full name.
+ * A key you already have can be stored with vault_set_bytes under the full
+ * name; vault_data_key then checks its length. */
+#define VAULT_DATA_KEY_PREFIX "datakey/"
+#define VAULT_DATA_KEY_LEN 32u
+/* The key NAME into key: 0; VAULT_ENOTFOUND (no such key), VAULT_ENOTKEY
+ * (the entry is not 32 bytes), VAULT_EINVAL (empty name), VAULT_ETOOBIG
+ * (name too long). On any error key is all zeros. Wipe it after use. */
+VAULTDEF int  vault_data_key(vault *v, const char *name, uint8_t key[32]);
+/* A new key NAME from vault_random, stored and saved now (vault_save: the
+ * whole map, with any other change this handle holds). VAULT_EEXIST if the
+ * entry exists (never overwritten: data encrypted under it would be lost).
+ * If the save fails the entry is dropped from the handle again. key may be
+ * NULL; otherwise it receives the new key (zeros on error). */
+VAULTDEF int  vault_data_key_create(vault *v, const char *name, uint8_t key[32]);
 
 /* The crypto, usable on its own. */
 typedef struct vault_sha256_ctx { uint32_t h[8]; uint64_t nbytes; uint8_t buf[64]; size_t nbuf; } vault_sha256_ctx;
@@ -2368,6 +2393,54 @@ VAULTDEF int vault_rotate(vault *v, const char *name, const char *new_value) {
     }
     vault__sec_free(&old);
     return 0;
+}
+
+/* The entry name of data key `name` into full (VAULT_NAME_MAX + 1 bytes). */
+static int vault__data_key_name(const char *name, char *full) {
+    size_t pl = sizeof VAULT_DATA_KEY_PREFIX - 1, nl;
+    if (!name || !name[0]) return VAULT_EINVAL;
+    nl = strlen(name);
+    if (nl > VAULT_NAME_MAX - pl) return VAULT_ETOOBIG;
+    memcpy(full, VAULT_DATA_KEY_PREFIX, pl);
+    memcpy(full + pl, name, nl + 1);
+    return 0;
+}
+
+VAULTDEF int vault_data_key(vault *v, const char *name, uint8_t key[32]) {
+    char full[VAULT_NAME_MAX + 1];
+    uint8_t buf[VAULT_DATA_KEY_LEN + 1];          /* vault_get adds a NUL */
+    int rc;
+    if (!key) return VAULT_EINVAL;
+    vault_wipe(key, VAULT_DATA_KEY_LEN);
+    if (!v) return VAULT_EINVAL;
+    if ((rc = vault__data_key_name(name, full)) != 0) return rc;
+    rc = vault_get(v, full, NULL, 0);             /* the length first: never copy a wrong-sized value */
+    if (rc >= 0 && rc != (int)VAULT_DATA_KEY_LEN) return VAULT_ENOTKEY;
+    if (rc >= 0) rc = vault_get(v, full, (char *)buf, sizeof buf);
+    if (rc == (int)VAULT_DATA_KEY_LEN) { memcpy(key, buf, VAULT_DATA_KEY_LEN); rc = 0; }
+    else if (rc >= 0) rc = VAULT_ENOTKEY;
+    vault_wipe(buf, sizeof buf);
+    return rc;
+}
+
+VAULTDEF int vault_data_key_create(vault *v, const char *name, uint8_t key[32]) {
+    char full[VAULT_NAME_MAX + 1];
+    uint8_t k[VAULT_DATA_KEY_LEN];
+    int rc;
+    if (key) vault_wipe(key, VAULT_DATA_KEY_LEN);
+    if (!v) return VAULT_EINVAL;
+    if (!VAULT__IN_OWNER(v)) return VAULT_EFORKED;
+    if ((rc = vault__data_key_name(name, full)) != 0) return rc;
+    rc = vault_get(v, full, NULL, 0);
+    if (rc >= 0) return VAULT_EEXIST;
+    if (rc != VAULT_ENOTFOUND) return rc;
+    rc = vault_random(k, sizeof k);
+    if (rc == 0) rc = vault_set_bytes(v, full, k, sizeof k);
+    if (rc == 0 && (rc = vault_save(v)) != 0)
+        (void)vault_remove(v, full);              /* the handle holds what the file holds again */
+    if (rc == 0 && key) memcpy(key, k, sizeof k);
+    vault_wipe(k, sizeof k);
+    return rc;
 }
 
 #ifdef __cplusplus

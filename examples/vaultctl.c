@@ -8,6 +8,7 @@
  * secret in one locked, MADV_DONTDUMP buffer, wiped at exit. */
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
+#include "tools/password.h"   /* the password sources, shared with plg_dump */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,16 +45,27 @@ static int usage(FILE *to, int code) {
 "  list            the names, one a line\n"
 "  rm NAME         remove a credential\n"
 "  rekey           new password and new salt\n"
+"  datakey create NAME\n"
+"                  a new data key: 32 random bytes, stored as datakey/NAME, for\n"
+"                  picolog's encryption at rest (plg_config.encrypt_key; read a log\n"
+"                  with plg_dump --vault FILE --key-name NAME). Never replaces an\n"
+"                  existing entry (data encrypted under it would be lost)\n"
+"  datakey show [--hex] NAME\n"
+"                  says (on stderr) whether datakey/NAME is a data key; with --hex\n"
+"                  only, writes the key to stdout as 64 hex digits and a newline\n"
+"                  (vaultctl datakey show --hex k | plg_dump --key-file /dev/stdin)\n"
 "  export --env -- CMD [ARG...]\n"
 "                  run CMD with every credential in its environment (as sops\n"
 "                  exec-env): nothing is written to disk. NAME becomes NAME in\n"
 "                  upper case with every character other than A-Z, 0-9 and _\n"
-"                  turned into _ (coinbase.api_key: COINBASE_API_KEY)\n"
+"                  turned into _ (coinbase.api_key: COINBASE_API_KEY). Data keys\n"
+"                  (datakey/...) are binary and are left out\n"
 "  audit           print the audit log of the vault: every open, failed\n"
 "                  decryption, save, rekey and refusal, one a line (no password)\n"
 "options:\n"
 "  -f, --vault FILE          the vault (default $VAULT_FILE, else ./secure_config.json)\n"
 "  --file PATH               set: read the value from PATH\n"
+"  --hex                     datakey show: print the key in hex on stdout\n"
 "  --password-fd N           read the password as one line from file descriptor N\n"
 "  --password-file PATH      read it from the first line of PATH, which must be a\n"
 "                            regular file of this user with no group/other access\n"
@@ -81,61 +93,6 @@ static int write_all(int fd, const char *p, size_t n);
 /* Secrets live in one locked, non-dumpable buffer, wiped at exit. */
 static struct { char pw[PW_MAX], pw2[PW_MAX], value[VAULT_VALUE_MAX + 2]; } *sec;
 
-/* ---- the terminal ------------------------------------------------------- */
-static struct termios saved_tio, noecho_tio;
-static volatile sig_atomic_t tty_fd = -1, tty_echo_off;
-
-static void restore_tty(void) {
-    if (tty_echo_off) { (void)tcsetattr(tty_fd, TCSAFLUSH, &saved_tio); tty_echo_off = 0; }
-}
-static void on_fatal_signal(int sig) {
-    restore_tty();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-static void catch_signal(int sig, void (*fn)(int)) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fn;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);               /* no SA_RESTART: read() sees EINTR and retries */
-}
-
-/* Ctrl-Z: echo back on while stopped; fg: echo off again, still reading. */
-static void on_tstp(int sig) {
-    int was_off = tty_echo_off, e = errno;
-    sigset_t set;
-    restore_tty();
-    signal(sig, SIG_DFL);
-    sigemptyset(&set); sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);    /* blocked while in its handler */
-    raise(sig);                              /* stops here until SIGCONT */
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    catch_signal(sig, on_tstp);
-    if (was_off && tcsetattr(tty_fd, TCSAFLUSH, &noecho_tio) == 0) tty_echo_off = 1;
-    errno = e;
-}
-
-
-/* One line from fd, byte by byte (so several lines can come from one fd);
- * the newline (and a CR before it) is dropped. Returns the length, or -1. */
-static long read_line_fd(int fd, char *buf, size_t cap) {
-    size_t n = 0;
-    for (;;) {
-        char c;
-        ssize_t r = read(fd, &c, 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return -1;
-        if (r == 0) { if (n == 0) return -1; break; }
-        if (c == '\n') break;
-        if (n + 1 >= cap) return -1;
-        buf[n++] = c;
-    }
-    if (n > 0 && buf[n - 1] == '\r') n--;
-    buf[n] = 0;
-    return (long)n;
-}
-
 /* Everything on fd up to its end; -2 when it is more than cap - 1 bytes. */
 static long read_all_fd(int fd, char *buf, size_t cap) {
     size_t n = 0;
@@ -148,103 +105,6 @@ static long read_all_fd(int fd, char *buf, size_t cap) {
         if (n >= cap) return -2;
     }
     return (long)n;
-}
-
-/* From the terminal with echo off; refuses to read if echo cannot be turned off. */
-static long read_secret_tty(const char *prompt, char *buf, size_t cap) {
-    long n;
-    if (tty_fd < 0) tty_fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
-    if (tty_fd < 0) { fprintf(stderr, "vaultctl: no terminal to ask for the secret (see --help for other sources)\n"); return -1; }
-    if (tcgetattr(tty_fd, &saved_tio) != 0) { perror("vaultctl: tcgetattr"); return -1; }
-    noecho_tio = saved_tio;
-    noecho_tio.c_lflag &= (tcflag_t)~(ECHO | ECHONL);
-    noecho_tio.c_lflag |= ICANON;
-    catch_signal(SIGINT, on_fatal_signal); catch_signal(SIGTERM, on_fatal_signal);
-    catch_signal(SIGHUP, on_fatal_signal); catch_signal(SIGQUIT, on_fatal_signal);
-    catch_signal(SIGTSTP, on_tstp);
-    if (write(tty_fd, prompt, strlen(prompt)) < 0) return -1;
-    tty_echo_off = 1;
-    if (tcsetattr(tty_fd, TCSAFLUSH, &noecho_tio) != 0) {
-        tty_echo_off = 0;
-        perror("vaultctl: cannot turn terminal echo off");
-        return -1;
-    }
-    n = read_line_fd(tty_fd, buf, cap);
-    restore_tty();
-    signal(SIGTSTP, SIG_DFL);
-    if (write(tty_fd, "\n", 1) < 0) { /* nothing to do */ }
-    return n;
-}
-
-/* ---- password sources --------------------------------------------------- */
-typedef struct { int fd; const char *file, *command; } pw_source;
-
-static int pw_source_given(const pw_source *s) { return s->fd >= 0 || s->file || s->command; }
-
-/* The first line of a file only its owner can read (as ssh does for keys). */
-static long read_password_file(const char *path, char *buf, size_t cap) {
-    struct stat st;
-    long n;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) { fprintf(stderr, "vaultctl: password file '%s': %s\n", path, strerror(errno)); return -1; }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "vaultctl: password file '%s' is not a regular file\n", path); close(fd); return -1;
-    }
-    if (st.st_uid != geteuid()) {
-        fprintf(stderr, "vaultctl: password file '%s' is owned by uid %lu, not by this user; refusing it\n",
-                path, (unsigned long)st.st_uid);
-        close(fd); return -1;
-    }
-    if (st.st_mode & 077) {
-        fprintf(stderr, "vaultctl: password file '%s' has permissions 0%03o: it must not be accessible by others (chmod 600 '%s')\n",
-                path, (unsigned)(st.st_mode & 0777), path);
-        close(fd); return -1;
-    }
-    n = read_line_fd(fd, buf, cap);
-    close(fd);
-    if (n < 0) fprintf(stderr, "vaultctl: password file '%s' holds no line\n", path);
-    return n;
-}
-
-/* The first line a helper command prints (its stdin and stderr are ours). */
-static long read_password_command(const char *cmd, char *buf, size_t cap) {
-    int p[2], st = 0;
-    long n;
-    pid_t pid;
-    if (pipe2(p, O_CLOEXEC) != 0) { perror("vaultctl: pipe"); return -1; }
-    pid = fork();
-    if (pid < 0) { perror("vaultctl: fork"); close(p[0]); close(p[1]); return -1; }
-    if (pid == 0) {
-        if (dup2(p[1], 1) < 0) _exit(127);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    n = read_line_fd(p[0], buf, cap);
-    close(p[0]);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "vaultctl: password command failed (%s %d)\n", WIFEXITED(st) ? "exit status" : "signal",
-                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-        vault_wipe(buf, cap);
-        return -1;
-    }
-    if (n < 0) fprintf(stderr, "vaultctl: password command printed no line\n");
-    return n;
-}
-
-static long get_password(const pw_source *s, const char *prompt, char *buf, size_t cap) {
-    long n;
-    if (s->fd >= 0) {
-        n = read_line_fd(s->fd, buf, cap);
-        if (n < 0) fprintf(stderr, "vaultctl: could not read a line from file descriptor %d\n", s->fd);
-        return n;
-    }
-    if (s->file) return read_password_file(s->file, buf, cap);
-    if (s->command) return read_password_command(s->command, buf, cap);
-    n = read_secret_tty(prompt, buf, cap);
-    if (n < 0) fprintf(stderr, "vaultctl: could not read the password\n");
-    return n;
 }
 
 /* ---- the rest ----------------------------------------------------------- */
@@ -309,7 +169,11 @@ typedef struct { vault *v; int bad; } export_ctx;
 static int export_one(const char *name, void *ctx) {
     export_ctx *x = (export_ctx *)ctx;
     char var[VAULT_NAME_MAX + 1];
-    int n = vault_get(x->v, name, sec->value, sizeof sec->value);
+    int n;
+    /* a data key is 32 binary bytes (often with a NUL): for plg_dump
+     * --vault, never a variable, and never a reason to refuse the rest */
+    if (!strncmp(name, VAULT_DATA_KEY_PREFIX, sizeof VAULT_DATA_KEY_PREFIX - 1)) return 0;
+    n = vault_get(x->v, name, sec->value, sizeof sec->value);
     if (n < 0) { fprintf(stderr, "vaultctl: %s: %s\n", name, vault_strerror(n)); x->bad = 1; return 1; }
     if (memchr(sec->value, 0, (size_t)n)) {
         fprintf(stderr, "vaultctl: %s holds a NUL byte: it cannot go into the environment\n", name);
@@ -360,10 +224,49 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
+/* datakey create / show. The key goes through the locked buffer only. */
+static int datakey(vault *v, const char *sub, const char *name, int hex) {
+    static const char digits[] = "0123456789abcdef";
+    uint8_t *key = (uint8_t *)sec->value;
+    char *text = sec->value + VAULT_DATA_KEY_LEN;
+    int rc, i;
+    if (!strcmp(sub, "create")) {
+        rc = vault_data_key_create(v, name, NULL);
+        if (rc == VAULT_EEXIST) {
+            fprintf(stderr, "vaultctl: %s%s already exists: not replaced (data encrypted under it would be lost)\n",
+                    VAULT_DATA_KEY_PREFIX, name);
+            return 1;
+        }
+        if (rc < 0) return fail(name, rc);
+        fprintf(stderr, "vaultctl: created data key %s%s (32 random bytes)\n", VAULT_DATA_KEY_PREFIX, name);
+        return 0;
+    }
+    rc = vault_data_key(v, name, key);
+    if (rc == VAULT_ENOTFOUND) {
+        fprintf(stderr, "vaultctl: no data key %s%s (vaultctl datakey create %s)\n", VAULT_DATA_KEY_PREFIX, name, name);
+        return 1;
+    }
+    if (rc < 0) return fail(name, rc);
+    if (!hex) {
+        fprintf(stderr, "vaultctl: %s%s is a 32-byte data key (--hex prints it)\n", VAULT_DATA_KEY_PREFIX, name);
+        vault_wipe(key, VAULT_DATA_KEY_LEN);
+        return 0;
+    }
+    for (i = 0; i < (int)VAULT_DATA_KEY_LEN; i++) {
+        text[2 * i] = digits[key[i] >> 4];
+        text[2 * i + 1] = digits[key[i] & 15];
+    }
+    text[2 * VAULT_DATA_KEY_LEN] = '\n';
+    rc = write_all(1, text, 2 * VAULT_DATA_KEY_LEN + 1);
+    vault_wipe(sec->value, 3 * VAULT_DATA_KEY_LEN + 1);
+    if (rc != 0) { perror("vaultctl: write"); return 1; }
+    return 0;
+}
+
 static void wipe_secrets(void) { if (sec) vault_wipe(sec, sizeof *sec); }
 
 enum { OPT_PWFD = 1000, OPT_NEWFD, OPT_PWFILE, OPT_NEWFILE, OPT_PWCMD, OPT_NEWCMD, OPT_ITER, OPT_AUDIT, OPT_FILE, OPT_PASSWORD,
-       OPT_ENV, OPT_AUDITLOG };
+       OPT_ENV, OPT_AUDITLOG, OPT_HEX };
 
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -379,15 +282,16 @@ int main(int argc, char **argv) {
         {"audit", no_argument, NULL, OPT_AUDIT},
         {"audit-log", required_argument, NULL, OPT_AUDITLOG},
         {"env", no_argument, NULL, OPT_ENV},
+        {"hex", no_argument, NULL, OPT_HEX},
         {"password", optional_argument, NULL, OPT_PASSWORD},
         {"new-password", optional_argument, NULL, OPT_PASSWORD},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    const char *file = getenv("VAULT_FILE"), *cmd, *name = NULL, *value_file = NULL, *audit_log = NULL;
+    const char *file = getenv("VAULT_FILE"), *cmd, *sub = NULL, *name = NULL, *value_file = NULL, *audit_log = NULL;
     char audit_default[4200];
     char **child_argv = NULL;
-    int env_flag = 0;
+    int env_flag = 0, hex_flag = 0;
     pw_source pw = {-1, NULL, NULL}, npw = {-1, NULL, NULL};
     unsigned long num;
     int c, rc, ret = 0;
@@ -418,6 +322,7 @@ int main(int argc, char **argv) {
         case OPT_AUDIT: audit_stderr = 1; break;
         case OPT_AUDITLOG: audit_log = optarg; break;
         case OPT_ENV: env_flag = 1; break;
+        case OPT_HEX: hex_flag = 1; break;
         case OPT_PASSWORD:
             fprintf(stderr, "vaultctl: passwords are never taken from the command line (see --help)\n");
             return 2;
@@ -430,14 +335,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vaultctl: give one password source (fd, file or command)\n");
         return 2;
     }
-    if (!pw_source_given(&pw)) {
-        const char *envf = getenv("VAULT_PASSWORD_FILE");
-        if (envf && *envf) pw.file = envf;
-    }
+    pw_source_from_env(&pw);
     if (optind >= argc) return usage(stderr, 2);
     cmd = argv[optind++];
     {   /* options may come after the command too ("set --file key.pem NAME") */
         int needs_name = !strcmp(cmd, "set") || !strcmp(cmd, "get") || !strcmp(cmd, "rm");
+        if (!strcmp(cmd, "datakey")) {
+            if (optind >= argc || (strcmp(argv[optind], "create") && strcmp(argv[optind], "show"))) {
+                fprintf(stderr, "vaultctl: datakey create NAME, or datakey show [--hex] NAME\n");
+                return 2;
+            }
+            sub = argv[optind++];
+            needs_name = 1;
+        }
+        if (hex_flag && !(sub && !strcmp(sub, "show"))) { fprintf(stderr, "vaultctl: --hex is for datakey show\n"); return 2; }
         if (needs_name) {
             if (optind >= argc) return usage(stderr, 2);
             name = argv[optind++];
@@ -485,7 +396,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "set") && strcmp(cmd, "get") && strcmp(cmd, "list") && strcmp(cmd, "rm") && strcmp(cmd, "rekey") &&
-        strcmp(cmd, "export"))
+        strcmp(cmd, "export") && strcmp(cmd, "datakey"))
         return usage(stderr, 2);
     if (get_password(&pw, "Vault password: ", sec->pw, sizeof sec->pw) < 0) return 1;
     rc = vault_open_ex(&v, file, sec->pw, &o);
@@ -500,6 +411,8 @@ int main(int argc, char **argv) {
                  (isatty(1) && (rc == 0 || sec->value[rc - 1] != '\n') && write_all(1, "\n", 1) != 0)) {
             perror("vaultctl: write"); ret = 1;
         }
+    } else if (!strcmp(cmd, "datakey")) {
+        ret = datakey(v, sub, name, hex_flag);
     } else if (!strcmp(cmd, "list")) {
         vault_list(v, print_name, NULL);
     } else if (!strcmp(cmd, "export")) {

@@ -7,7 +7,12 @@
  * After the first batch is durable it creates READY_FILE, then waits (at
  * most 60 s) for GO_FILE before it appends the rest. With HOLD_FILE it keeps
  * the log open after the last record is durable until HOLD_FILE exists (at
- * most 60 s): a live writer whose records a follower must see. */
+ * most 60 s): a live writer whose records a follower must see.
+ * With PLG_APPENDER_KEY_FILE set, the log is encrypted under the key that
+ * file holds as 64 hex digits (vaultctl datakey show --hex's output). */
+#define VAULT_IMPLEMENTATION
+#include "vault.h"
+#define PICOLOG_ENCRYPT
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include <sched.h>
@@ -17,6 +22,23 @@
 #include <unistd.h>
 
 static void quiet(void *user, int code, const char *msg) { (void)user; (void)code; (void)msg; }
+
+/* 64 hex digits (and a newline) from path into key; 0 or -1. */
+static int read_hex_key(const char *path, uint8_t key[32]) {
+    char text[80];
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(text + 2 * i, "%2x", &v) != 1) return -1;
+        key[i] = (uint8_t)v;
+    }
+    vault_wipe(text, sizeof text);
+    return n >= 64 ? 0 : -1;
+}
 
 static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
 
@@ -29,6 +51,12 @@ int main(int argc, char **argv) {
     c.segment_size = 64u << 10;
     c.ring_capacity = 1u << 20;
     c.log_fn = quiet;
+    uint8_t key[32];
+    const char *key_file = getenv("PLG_APPENDER_KEY_FILE");
+    if (key_file && *key_file) {
+        if (read_hex_key(key_file, key) != 0) { fprintf(stderr, "plg_appender: %s: not 64 hex digits\n", key_file); return 2; }
+        c.encrypt_key = key;
+    }
     plg_log *log;
     int rc = plg_open(&log, &c);
     if (rc) { fprintf(stderr, "plg_appender: %s\n", plg_strerror(rc)); return 1; }

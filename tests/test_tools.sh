@@ -21,7 +21,8 @@
 # damage below the durable mark) and --follow (a writer appends while it
 # runs, or keeps the log open after one more record; --from/--to); progress
 # under a pseudo-terminal, none into a file; the examples take no option for
-# a directory name.
+# a directory name; plg_dump --vault/--key-name on a log encrypted under a
+# data key vaultctl made.
 set -u
 cd "$(dirname "$0")/.."
 passed=0; failed=0; skipped=0
@@ -814,6 +815,58 @@ if [ -x build/engine ]; then
   echo "$ev" | grep -q '"event":"add".*"payload":"636c69656e742d6f726465723a43' \
     && ok "pp_inspect --events --json shows an event's payload as hex" || bad "pp_inspect payload: $(echo "$ev" | head -3)"
 fi
+
+# plg_dump --vault FILE --key-name NAME: a data key made by vaultctl datakey
+# create, a log written under it (plg_appender; the key from vaultctl
+# datakey show --hex), read back with the key taken from the vault; a wrong
+# password, an unknown key name, an entry that is not a key: exit 2 and why
+if [ -x build/vaultctl ] && [ -x build/plg_dump ] \
+   && cc -std=c11 -O0 -I. tests/plg_appender.c -o "$dir/plg_appender_enc" $(pkg-config --libs liburing 2>/dev/null || echo -luring) -lpthread; then
+  vk="$dir/vaultkey"; mkdir -p "$vk"; chmod 700 "$vk"
+  (umask 077; printf 'pw1\n' >"$vk/pw"; printf 'pw2\n' >"$vk/wrongpw")
+  vf="$vk/secure_config.json"
+  ctl() { build/vaultctl -f "$vf" --audit-log - --iterations 100000 --password-file "$vk/pw" "$@"; }
+  ctl init 2>/dev/null && ctl datakey create trades 2>/dev/null \
+    && (umask 077; ctl datakey show --hex trades >"$vk/trades.hex" 2>/dev/null) && touch "$vk/go" \
+    && PLG_APPENDER_KEY_FILE="$vk/trades.hex" "$dir/plg_appender_enc" "$vk/log" 300 100 "$vk/ready" "$vk/go"; rc=$?
+  [ $rc -eq 0 ] && ok "vaultctl datakey create, a log written under that key" || bad "datakey setup: rc=$rc"
+  out=$(build/plg_dump --verify "$vk/log" 2>&1); rc=$?
+  [ $rc -eq 2 ] && echo "$out" | grep -q "encrypted" \
+    && ok "plg_dump without a key: the log is encrypted (exit 2)" || bad "plg_dump no key: rc=$rc $out"
+  out=$(build/plg_dump --vault "$vf" --key-name trades --password-file "$vk/pw" --verify "$vk/log" 2>&1); rc=$?
+  [ $rc -eq 0 ] && echo "$out" | grep -q "^verified   300 records read" \
+    && ok "plg_dump --vault --key-name --password-file: every record read" || bad "plg_dump --vault: rc=$rc $out"
+  # record 7 holds 7 and 7*31 = 217, little-endian
+  out=$(VAULT_PASSWORD_FILE="$vk/pw" build/plg_dump --vault "$vf" --key-name trades --records --from 7 --count 1 "$vk/log" </dev/null 2>&1); rc=$?
+  [ $rc -eq 0 ] && echo "$out" | grep -q "0700000000000000d900000000000000" \
+    && ok "plg_dump --vault: password from VAULT_PASSWORD_FILE, the record's bytes" || bad "plg_dump --vault records: rc=$rc $out"
+  out=$(ctl datakey show --hex trades 2>/dev/null | build/plg_dump --key-file /dev/stdin --verify "$vk/log" 2>&1); rc=$?
+  [ $rc -eq 0 ] && echo "$out" | grep -q "^verified   300 records read" \
+    && ok "vaultctl datakey show --hex | plg_dump --key-file /dev/stdin" || bad "datakey show pipe: rc=$rc $out"
+  out=$(build/plg_dump --vault "$vf" --key-name trades --password-file "$vk/wrongpw" --verify "$vk/log" 2>&1); rc=$?
+  [ $rc -eq 2 ] && echo "$out" | grep -q "authentication failed" && ! echo "$out" | grep -q "CORRUPT\|verified" \
+    && ok "plg_dump --vault, wrong password: exit 2, authentication failed" || bad "plg_dump wrong password: rc=$rc $out"
+  out=$(build/plg_dump --vault "$vf" --key-name orders --password-file "$vk/pw" --verify "$vk/log" 2>&1); rc=$?
+  [ $rc -eq 2 ] && echo "$out" | grep -q "no data key 'orders'" \
+    && ok "plg_dump --vault, unknown key name: exit 2, no data key" || bad "plg_dump unknown key: rc=$rc $out"
+  printf 'abc' | ctl set datakey/short 2>/dev/null
+  out=$(build/plg_dump --vault "$vf" --key-name short --password-file "$vk/pw" --verify "$vk/log" 2>&1); rc=$?
+  [ $rc -eq 2 ] && echo "$out" | grep -q "not a data key" \
+    && ok "plg_dump --vault, an entry that is not a key: exit 2" || bad "plg_dump not a key: rc=$rc $out"
+  chmod 644 "$vk/pw"
+  out=$(build/plg_dump --vault "$vf" --key-name trades --password-file "$vk/pw" --verify "$vk/log" 2>&1); rc=$?
+  [ $rc -eq 2 ] && echo "$out" | grep -q "chmod 600" \
+    && ok "plg_dump --password-file others can read: refused as vaultctl refuses it" || bad "plg_dump open pw file: rc=$rc $out"
+  chmod 600 "$vk/pw"
+  bads=""
+  for args in "--key-name trades" "--vault $vf" "--vault $vf --key-name trades --key-file $vk/trades.hex" \
+              "--password-file $vk/pw" "--vault $vf --key-name trades --password-fd 0 --password-file $vk/pw" \
+              "--vault $vf --key-name trades --password=pw1"; do
+    build/plg_dump $args --verify "$vk/log" </dev/null >/dev/null 2>&1; rc=$?
+    [ $rc -eq 2 ] || bads="$bads [$args: $rc]"
+  done
+  [ -z "$bads" ] && ok "plg_dump --vault/--key-name/--password-*: bad combinations are usage errors" || bad "plg_dump usage:$bads"
+else skip "build/vaultctl or build/plg_dump missing, or plg_appender did not build: plg_dump --vault not checked"; fi
 
 # The examples and tools never take an option for a directory name
 cwd="$dir/cwd"; mkdir -p "$cwd"

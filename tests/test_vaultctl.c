@@ -265,6 +265,50 @@ static void test_vaultctl_export_env_and_audit(void) {
     CHECK(strstr(out, "going on without the audit log") != NULL && strstr(out, "coinbase.api_key") != NULL);
 }
 
+/* datakey create / show: 32 random bytes under datakey/NAME, never replaced,
+ * in hex on stdout only with --hex. export leaves data keys out of the
+ * environment (binary, often with a NUL byte, which used to stop the whole
+ * export) and still exports the credentials. */
+static void test_vaultctl_datakey(void) {
+    const char *d = t_dir("vaultctl_datakey");
+    char hex1[80];
+    if (access("build/vaultctl", X_OK) != 0) SKIP("build/vaultctl not built (make build/vaultctl)");
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "init 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey create trades 2>&1", d), 0);
+    CHECK(strstr(out, "created data key datakey/trades") != NULL);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey show trades 2>/dev/null", d), 0);
+    CHECK(strcmp(out, "") == 0);                                   /* nothing on stdout without --hex */
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey show trades 2>&1", d), 0);
+    CHECK(strstr(out, "is a 32-byte data key") != NULL);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey show --hex trades 2>/dev/null", d), 0);
+    CHECK(strlen(out) == 65 && out[64] == '\n' && strspn(out, "0123456789abcdef") == 64);
+    snprintf(hex1, sizeof hex1, "%s", out);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "get datakey/trades 2>/dev/null | od -An -tx1 -v | tr -d ' \\n'", d), 0);
+    CHECK(strncmp(out, hex1, 64) == 0);                            /* the stored bytes, in hex */
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey create trades 2>&1", d), 1);
+    CHECK(strstr(out, "already exists") != NULL);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey show --hex trades 2>/dev/null", d), 0);
+    CHECK(strcmp(out, hex1) == 0);                                 /* not replaced */
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey create orders 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey show --hex orders 2>/dev/null", d), 0);
+    CHECK(strlen(out) == 65 && strcmp(out, hex1) != 0);           /* random, one per name */
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey show nosuch 2>&1", d), 1);
+    CHECK(strstr(out, "no data key datakey/nosuch") != NULL);
+    CHECK_EQ(sh("printf 'pw1\\nabc' | " CTL "set datakey/short 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "datakey show --hex short 2>&1", d), 1);
+    CHECK(strstr(out, "not a data key") != NULL && strstr(out, "abc") == NULL);
+    CHECK_EQ(sh("printf 'nope\\n' | " CTL "datakey show --hex trades 2>&1", d), 1);
+    CHECK(strstr(out, "authentication failed") != NULL && strlen(out) < 200);
+    CHECK_EQ(sh(CTL "datakey 2>&1 </dev/null", d), 2);
+    CHECK_EQ(sh(CTL "datakey make x 2>&1 </dev/null", d), 2);
+    CHECK_EQ(sh(CTL "datakey show 2>&1 </dev/null", d), 2);
+    CHECK_EQ(sh(CTL "--hex list 2>&1 </dev/null", d), 2);
+    CHECK_EQ(sh("printf 'pw1\\nak-1' | " CTL "set coinbase.api_key 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\nk\\000y' | " CTL "set datakey/withnul 2>&1", d), 0);
+    CHECK_EQ(sh("printf 'pw1\\n' | " CTL "export --env -- sh -c 'env | grep -c \"^DATAKEY\"; printf \"%%s\" \"$COINBASE_API_KEY\"' 2>&1", d), 0);
+    CHECK(strcmp(out, "0\nak-1") == 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_vaultctl_end_to_end);
@@ -273,5 +317,6 @@ int main(void) {
     RUN(test_vaultctl_password_sources);
     RUN(test_vaultctl_prompt_survives_ctrl_z);
     RUN(test_vaultctl_export_env_and_audit);
+    RUN(test_vaultctl_datakey);
     return t_done();
 }

@@ -12,6 +12,7 @@
  *   plg_dump --follow [--from SEQ] LOGDIR   print records as they become durable, like tail -f
  *   plg_dump --fix [--yes] LOGDIR        cut a torn tail, after asking, keeping a copy
  *   plg_dump --key-file F ...            an encrypted log: F holds its 32-byte data key
+ *   plg_dump --vault V --key-name N ...  the same, the key kept in vault V (vaultctl datakey create N)
  *
  * Exit status: 0 ok (a torn tail is normal after a crash), 1 damage found,
  * 2 usage or I/O error. The manual page is docs/man/plg_dump.1. */
@@ -21,6 +22,7 @@
 #define PICOLOG_IMPLEMENTATION
 #include "picolog.h"
 #include "tool.h"
+#include "password.h"                    /* the vault password's sources: vaultctl's */
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -71,6 +73,14 @@ static const char *usage_text =
     "                       or 64 hex digits (a newline after them is fine). Without\n"
     "                       it an encrypted log is reported as such (exit 2), never\n"
     "                       as damage; a wrong key is reported as a wrong key\n"
+    "      --vault FILE --key-name NAME\n"
+    "                       the same, with the key kept in the vault FILE as data key\n"
+    "                       NAME (vaultctl datakey create NAME). The vault password,\n"
+    "                       as vaultctl takes it: --password-file PATH (a file only\n"
+    "                       you can read), --password-fd N, --password-command CMD,\n"
+    "                       else $VAULT_PASSWORD_FILE, else asked on the terminal;\n"
+    "                       never on the command line. A wrong password or no such\n"
+    "                       key: exit 2\n"
     "  -h, --help           this text\n"
     "  -V, --version        the picolog version\n"
     "\n"
@@ -84,7 +94,8 @@ static const char *usage_text =
     "  plg_dump --from 1000 --to 1010 --hex 32 data/trades.plg\n"
     "  plg_dump --stats --json data/trades.plg\n"
     "  plg_dump --follow --json data/trades.plg | consumer\n"
-    "  plg_dump --fix data/trades.plg\n";
+    "  plg_dump --fix data/trades.plg\n"
+    "  plg_dump --vault secure_config.json --key-name trades --password-file ~/.vaultpw data/trades.plg\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "plg_dump: ");
@@ -124,6 +135,38 @@ static int load_key(const char *path) {
     dump_key = dump_key_buf;
     return 0;
 }
+
+/* --vault FILE --key-name NAME: the key from the vault, password from src. */
+static int pw_unread;
+static int dump_pw(char *buf, size_t cap, void *src) {
+    if (get_password((const pw_source *)src, "Vault password: ", buf, cap) >= 0) return 0;
+    pw_unread = 1;                       /* get_password said why */
+    return VAULT_EINVAL;
+}
+static int load_vault_key(const char *file, const char *name, pw_source *src) {
+    vault_options o;
+    vault *v;
+    memset(&o, 0, sizeof o);
+    pw_prog = "plg_dump";
+    pw_source_from_env(src);
+    int rc = vault_open_with(&v, file, dump_pw, src, &o);
+    if (rc < 0) {
+        int e = vault_open_errno();
+        if (!pw_unread)
+            fprintf(stderr, "plg_dump: --vault %s: %s%s%s\n", file, vault_strerror(rc), e ? ": " : "", e ? strerror(e) : "");
+        return -1;
+    }
+    rc = vault_data_key(v, name, dump_key_buf);
+    vault_close(v);
+    if (rc == VAULT_ENOTFOUND)
+        fprintf(stderr, "plg_dump: --vault %s: no data key '%s' (vaultctl datakey create %s)\n", file, name, name);
+    else if (rc < 0)
+        fprintf(stderr, "plg_dump: --vault %s: data key '%s': %s\n", file, name, vault_strerror(rc));
+    if (rc < 0) return -1;
+    dump_key = dump_key_buf;
+    return 0;
+}
+static void wipe_key(void) { vault_wipe(dump_key_buf, sizeof dump_key_buf); }
 
 /* ECORRUPT is damage; EFORMAT is a segment that is not (or no longer) a
  * picolog segment inside a log: damage too. Everything else (no such log,
@@ -515,7 +558,7 @@ static int fix(const char *dir, int yes) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_FIX = 1000 };
+    enum { OPT_FIX = 1000, OPT_VAULT, OPT_KEYNAME, OPT_PWFILE, OPT_PWFD, OPT_PWCMD };
     static const struct option longopts[] = {
         {"records", no_argument, 0, 'r'}, {"from", required_argument, 0, 'f'},
         {"to", required_argument, 0, 't'}, {"count", required_argument, 0, 'n'},
@@ -523,7 +566,13 @@ int main(int argc, char **argv) {
         {"json", no_argument, 0, 'j'}, {"verify", no_argument, 0, 'c'},
         {"follow", no_argument, 0, 'F'},
         {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'}, {"key-file", required_argument, 0, 'k'},
+        {"vault", required_argument, 0, OPT_VAULT}, {"key-name", required_argument, 0, OPT_KEYNAME},
+        {"password-file", required_argument, 0, OPT_PWFILE}, {"password-fd", required_argument, 0, OPT_PWFD},
+        {"password-command", required_argument, 0, OPT_PWCMD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+    const char *vault_file = NULL, *key_name = NULL, *key_file = NULL;
+    pw_source pw = {-1, NULL, NULL};
+    unsigned long long num;
     int records = 0, want_stats = 0, json = 0, verify = 0, want_follow = 0, want_fix = 0, yes = 0, opt;
     unsigned long long from = 1, to = UINT64_MAX, limit = UINT64_MAX, hex = 16;
     opterr = 0;
@@ -548,7 +597,14 @@ int main(int argc, char **argv) {
         case 'F': want_follow = 1; break;
         case OPT_FIX: want_fix = 1; break;
         case 'y': yes = 1; break;
-        case 'k': if (load_key(optarg)) return TOOL_USAGE_OR_IO; break;
+        case 'k': key_file = optarg; break;
+        case OPT_VAULT: vault_file = optarg; break;
+        case OPT_KEYNAME: key_name = optarg; break;
+        case OPT_PWFILE: pw.file = optarg; break;
+        case OPT_PWCMD: pw.command = optarg; break;
+        case OPT_PWFD:
+            if (tool_parse_u64(optarg, 0, INT32_MAX, &num)) return usage_error("--password-fd: not a file descriptor: '%s'", optarg);
+            pw.fd = (int)num; break;
         case 'h': fputs(usage_text, stdout); return TOOL_OK;
         case 'V': printf("plg_dump (picolog) %s\n", PICOLOG_VERSION_STRING); return TOOL_OK;
         case ':': return usage_error("option needs a value: %s", argv[optind - 1]);
@@ -561,6 +617,13 @@ int main(int argc, char **argv) {
         return usage_error("%s", "--fix goes with --yes only");
     if (yes && !want_fix) return usage_error("%s", "--yes goes with --fix");
     if (want_follow && (want_stats || verify)) return usage_error("%s", "--follow does not go with --stats or --verify");
+    if (!vault_file != !key_name) return usage_error("%s", "--vault and --key-name go together");
+    if (key_file && vault_file) return usage_error("%s", "give the key with --key-file or with --vault, not both");
+    if (pw_source_given(&pw) && !vault_file) return usage_error("%s", "the --password-* options go with --vault");
+    if ((pw.fd >= 0) + !!pw.file + !!pw.command > 1) return usage_error("%s", "give one password source (fd, file or command)");
+    atexit(wipe_key);
+    if (key_file && load_key(key_file)) return TOOL_USAGE_OR_IO;
+    if (vault_file && load_vault_key(vault_file, key_name, &pw)) return TOOL_USAGE_OR_IO;
     const char *dir = argv[optind];
     if (want_fix) return fix(dir, yes);
     if (want_follow) return follow(dir, from, to, hex, json);
