@@ -211,9 +211,12 @@ enum pp_flags {
     /* pp_open opens every healthy instrument and sets the damaged ones aside
      * (pp_quarantined lists them; their pp_book_open returns their error)
      * instead of failing the whole store. Nothing is deleted or rewritten.
-     * Per-instrument layout only: in format 2 the instruments share one
-     * journal, whose damage cannot be pinned on one of them, so it still
-     * fails the store (see pp_quarantined). */
+     * Format 2: an instrument whose snapshots or market data do not load,
+     * or whose journal frames (valid ones: checksums hold) do not fit it,
+     * is set aside, and the store keeps its whole journal while one is
+     * (no compaction); damage in the journal itself cannot be pinned on one
+     * instrument (any book's frames may have been there), so it still fails
+     * the store (see pp_quarantined; pp_inspect --fix). */
     PP_OPEN_QUARANTINE = 1u << 9,
     /* Prices of adds, modifies and executions may be 0 or negative (spreads,
      * some futures and options). Without it such a price is PP_EINVAL and
@@ -374,11 +377,16 @@ typedef struct pp_quarantine_info {
 /* The instruments pp_open set aside (PP_OPEN_QUARANTINE): copies the first
  * min(n, count) into out (out may be NULL when n is 0) and returns count.
  * Their files are left as they were, for pp_inspect and an operator; the
- * store neither recovers nor creates them until it is reopened. Format 2:
- * damage in the store journal or its catalog fails pp_open with or without
- * the flag (it cannot be proved to belong to one instrument), and so does
- * an unreadable snapshot of one of its instruments (not isolated in this
- * release). In both layouts a corrupt snapshot is set aside as
+ * store neither recovers nor creates them until it is reopened (nor retires
+ * them: pp_book_retire returns their error). Format 2: a book is set aside
+ * when its snapshots or market data cannot be loaded (file: its snapshot
+ * directory), or when a journal frame whose checksum holds does not fit it
+ * (a seq out of order, an event its book cannot take: file and offset of
+ * that frame); its later frames are skipped, its id stays taken, and while
+ * any book is set aside compaction removes no journal segment (its history
+ * stays whole for pp_inspect and the operator). Damage in the store journal
+ * or its catalog fails pp_open with or without the flag (it cannot be
+ * proved to belong to one instrument). In both layouts a corrupt snapshot is set aside as
  * <seq>.pps.corrupt by recovery, with or without the flag, and the
  * instrument recovers from an older one and the journal. */
 PPDEF size_t   pp_quarantined(pp_store *s, pp_quarantine_info *out, size_t n);
@@ -1461,6 +1469,7 @@ struct pp_store {
     pthread_cond_t dur_cv;       /* CLOCK_MONOTONIC */
     /* PP_OPEN_QUARANTINE: the instruments pp_open set aside (written by pp_open only) */
     pp_quarantine_info *quar; size_t nquar;
+    uint32_t *quar_iid;          /* format 2: each one's id (kept in the catalog, never given again); 0 otherwise */
     char *adir;                  /* pp_config.archive_dir (format 2), or NULL: history is deleted */
     /* pp_book_retire: the retired instruments (retired.ppr), open_mu */
     uint32_t *ret_iid; char **ret_name; size_t nret;
@@ -2196,11 +2205,11 @@ typedef int (*pp__sj_visit_fn)(void *ctx, uint64_t pos, const uint8_t *frame, ui
 static __thread void (*pp__sj_ahead)(void *ctx, const uint8_t *frame);
 /* The index of the segment whose frames are being visited (for a visitor
  * that keeps per-segment figures: it sees positions, not the segment size). */
-static __thread uint64_t pp__sj_scan_index;
+static __thread uint64_t pp__sj_scan_index, pp__sj_scan_bytes;   /* and the segment size */
 PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, uint64_t from_pos,
                             pp__sj_visit_fn visit, void *ctx, uint64_t *bad_pos) {
     uint32_t seed = pp__seed(f->salt);
-    pp__sj_scan_index = f->index;
+    pp__sj_scan_index = f->index; pp__sj_scan_bytes = f->data_bytes;
     uint64_t base = f->index * f->data_bytes, off = 0, avail = size > PP__PAGE ? size - PP__PAGE : 0;
     if (avail > f->data_bytes) avail = f->data_bytes;
     const uint8_t *d = p + PP__PAGE;
@@ -3895,6 +3904,37 @@ static int pp__quarantine_add(pp_store *S, const char *name, int err) {
     return 0;
 }
 
+/* Format 2: a book recovery could not rebuild (its snapshots or market
+ * data do not load, or a journal frame of it does not fit it) is set aside
+ * with where that happened; the journal itself is intact (its damage still
+ * fails the store), so every other book recovers whole. Its id stays taken
+ * (catalog, next ids) and its frames are skipped. 0 or PP_ENOMEM. */
+static int pp__quarantine_add2(pp_store *S, const char *name, uint32_t iid, int err, const char *file, uint64_t offset,
+                               const char *detail) {
+    pp_quarantine_info *q = (pp_quarantine_info *)PINNACLE_PERSIST_REALLOC(S->quar, (S->nquar + 1) * sizeof *q);
+    if (q) S->quar = q;
+    uint32_t *qi = (uint32_t *)PINNACLE_PERSIST_REALLOC(S->quar_iid, (S->nquar + 1) * sizeof *qi);
+    if (qi) S->quar_iid = qi;
+    if (!q || !qi) return PP_ENOMEM;
+    q += S->nquar;
+    memset(q, 0, sizeof *q);
+    pp__strlcpy(q->instrument, name, sizeof q->instrument);
+    q->error = err;
+    pp__strlcpy(q->file, file, sizeof q->file);
+    q->offset = offset;
+    pp__strlcpy(q->detail, detail, sizeof q->detail);
+    qi[S->nquar] = iid;
+    S->nquar++;
+    if (iid >= S->next_iid) S->next_iid = iid + 1;
+    PP__MSG(S, err, "%s: quarantined (%s at %s offset %llu: %s); the other instruments are open", name, pp_strerror(err),
+            q->file, (unsigned long long)offset, detail);
+    return 0;
+}
+static int pp__quarantined2(const pp_store *S, uint32_t iid) {
+    for (size_t i = 0; S->quar_iid && i < S->nquar; i++) if (S->quar_iid[i] == iid) return 1;
+    return 0;
+}
+
 PPDEF size_t pp_quarantined(pp_store *S, pp_quarantine_info *out, size_t n) {
     if (!S) return 0;
     for (size_t i = 0; out && i < n && i < S->nquar; i++) out[i] = S->quar[i];
@@ -4021,6 +4061,7 @@ static void pp__store_free(pp_store *S) {
     pthread_mutex_destroy(&S->dur_mu); pthread_cond_destroy(&S->dur_cv); pthread_cond_destroy(&S->jr_cv);
     PINNACLE_PERSIST_FREE(S->books);
     PINNACLE_PERSIST_FREE(S->quar);
+    PINNACLE_PERSIST_FREE(S->quar_iid);
     for (size_t i = 0; i < S->nret; i++) PINNACLE_PERSIST_FREE(S->ret_name[i]);
     PINNACLE_PERSIST_FREE(S->ret_iid); PINNACLE_PERSIST_FREE(S->ret_name);
     for (size_t i = 0; i < S->ngone; i++) pp__book_free(S->gone[i]);
@@ -4243,6 +4284,14 @@ static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_boo
         b->dirs_made = 1;
         rc = pp__load_snapshot(S, name, b->sdir, &b->shadow, &b->plmap, &b->pl_bytes, &snap, NULL);
         if (!rc) rc = pp__md_load(b, snap);
+        if (rc && rc != PP_ENOMEM && (S->cfg.flags & PP_OPEN_QUARANTINE)) {   /* this book only */
+            char why[160];
+            snprintf(why, sizeof why, "its snapshots or market data cannot be loaded: %s", pp_strerror(rc));
+            rc = pp__quarantine_add2(S, name, iid, rc, b->sdir, 0, why);
+            pp__book_free(b);
+            *out = NULL;
+            return rc;
+        }
     }
     if (!rc) { b->last = snap; b->applied = snap; b->recovered_snap = snap; }
     if (!rc) rc = pp__byid_set(S, iid, b);
@@ -4269,6 +4318,9 @@ static int pp__names_unique(pp_store *S, const char **dup) {
     for (size_t i = 1; i < S->nbooks && !*dup; i++)
         if (strcmp(v[i - 1]->name, v[i]->name) == 0) *dup = v[i]->name;
     PINNACLE_PERSIST_FREE(v);
+    for (size_t q = 0; S->quar_iid && q < S->nquar && !*dup; q++)    /* and the books set aside */
+        for (size_t i = 0; i < S->nbooks && !*dup; i++)
+            if (strcmp(S->books[i]->name, S->quar[q].instrument) == 0) *dup = S->books[i]->name;
     return *dup ? PP_ECORRUPT : 0;
 }
 
@@ -4408,6 +4460,33 @@ static int pp__retire_files(pp_store *S, const char *name) {
 
 /* Recovery: one pass over the store journal, each frame to its book. */
 static int pp__recover_ev(pp_book *b, uint64_t pos, uint32_t len, const uint8_t *f);
+/* A valid frame (its CRC holds) that does not fit its book at pos: the
+ * error, or under PP_OPEN_QUARANTINE the book set aside (taken out of the
+ * store before anything else sees it; its later frames are skipped) and 0.
+ * A batch set aside part way is not half applied anywhere: the book goes. */
+static int pp__recover_misfit(pp_store *S, pp_book *b, uint64_t pos, int err) {
+    if (err == PP_ENOMEM || !(S->cfg.flags & PP_OPEN_QUARANTINE)) return err;
+    char file[4096], why[200];
+    uint64_t bytes = pp__sj_scan_bytes, idx = pp__sj_scan_index;
+    char *jd = pp__join(S->dir, "journal");
+    if (!jd) return PP_ENOMEM;
+    pp__numbered(file, sizeof file, jd, idx, ".ppj");
+    PINNACLE_PERSIST_FREE(jd);
+    snprintf(why, sizeof why, "a journal frame does not fit the book after seq %llu (%s)", (unsigned long long)b->last,
+             pp_strerror(err));
+    int rc = pp__quarantine_add2(S, b->name, b->iid, err, file, PP__PAGE + (pos - idx * bytes), why);
+    if (rc) return rc;
+    (void)pp__byid_set(S, b->iid, NULL);
+    pthread_mutex_lock(&S->mu);
+    size_t at = 0;
+    while (at < S->nbooks && S->books[at] != b) at++;
+    PINNACLE_PERSIST_ASSERT(at < S->nbooks);
+    memmove(S->books + at, S->books + at + 1, (S->nbooks - at - 1) * sizeof *S->books);
+    S->nbooks--;
+    pthread_mutex_unlock(&S->mu);
+    pp__book_free(b);
+    return 0;
+}
 static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t len) {
     pp_store *S = (pp_store *)ctx;
     uint32_t iid = pp__get32(f + 12);
@@ -4420,25 +4499,30 @@ static int pp__recover_frame(void *ctx, uint64_t pos, const uint8_t *f, uint32_t
         pp_book *b = pp__byid(S, iid);
         if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;
         if (pp__is_retired(S, iid)) return 0;            /* pp_book_retire: not recovered */
+        if (pp__quarantined2(S, iid)) {                  /* set aside: the same name again says nothing new */
+            for (size_t i = 0; i < S->nquar; i++)
+                if (S->quar_iid[i] == iid) return strcmp(S->quar[i].instrument, name) == 0 ? 0 : PP_ECORRUPT;
+        }
         return pp__book_recover2(S, name, iid, &b);
     }
     if (f[8] == PP__SJ_BATCH) {
         uint32_t n = pp__sj_batch_count(f, len);
         pp_book *b = pp__byid(S, iid);
-        if (n && !b && pp__is_retired(S, iid)) return 0;
+        if (n && !b && (pp__is_retired(S, iid) || pp__quarantined2(S, iid))) return 0;
         if (!n || !b) return PP_ECORRUPT;
         const uint8_t *e = PP__SJ_BATCH_FIRST(f);
         for (uint32_t k = 0; k < n; k++, e = PP__SJ_BATCH_NEXT(e)) {
             int rc = pp__recover_ev(b, pos, len, e);
-            if (rc) return rc;
+            if (rc) return pp__recover_misfit(S, b, pos, rc);
         }
         return 0;
     }
     if (!pp__is_evtype(f[8]) || len != pp__sj_ev_len(f)) return PP_ECORRUPT;
     pp_book *b = pp__byid(S, iid);
-    if (!b && pp__is_retired(S, iid)) return 0;
+    if (!b && (pp__is_retired(S, iid) || pp__quarantined2(S, iid))) return 0;
     if (!b) return PP_ECORRUPT;                      /* an event of an instrument never declared */
-    return pp__recover_ev(b, pos, len, f);
+    int rc = pp__recover_ev(b, pos, len, f);
+    return rc ? pp__recover_misfit(S, b, pos, rc) : 0;
 }
 
 /* After event v (the frame or batch entry f) reached b's shadow: an add's
@@ -4646,18 +4730,18 @@ static int pp__cat_write(const char *dir, const char *file, const char *magic, s
  * valid until pp_close (retired ones too), so the pointers outlive the lock. */
 static int pp__catalog_write(pp_store *S) {
     pthread_mutex_lock(&S->mu);
-    size_t n = S->nbooks;
-    uint32_t *ids = (uint32_t *)pp__alloc((n ? n : 1) * sizeof *ids), top = 0;
-    const char **names = (const char **)pp__alloc((n ? n : 1) * sizeof *names);
+    size_t n = S->nbooks, nq = S->quar_iid ? S->nquar : 0;   /* the books, and the ones set aside (still the store's) */
+    uint32_t *ids = (uint32_t *)pp__alloc((n + nq ? n + nq : 1) * sizeof *ids), top = 0;
+    const char **names = (const char **)pp__alloc((n + nq ? n + nq : 1) * sizeof *names);
     if (!ids || !names) {
         pthread_mutex_unlock(&S->mu);
         PINNACLE_PERSIST_FREE(ids); PINNACLE_PERSIST_FREE((void *)names);
         return PP_ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = S->books[i]->iid; names[i] = S->books[i]->name;
-        if (ids[i] > top) top = ids[i];
-    }
+    for (size_t i = 0; i < n; i++) { ids[i] = S->books[i]->iid; names[i] = S->books[i]->name; }
+    for (size_t i = 0; i < nq; i++) { ids[n + i] = S->quar_iid[i]; names[n + i] = S->quar[i].instrument; }
+    n += nq;
+    for (size_t i = 0; i < n; i++) if (ids[i] > top) top = ids[i];
     pthread_mutex_unlock(&S->mu);
     for (size_t i = 0; i < S->nret; i++) if (S->ret_iid[i] > top) top = S->ret_iid[i];   /* retired ids are taken too */
     int rc = pp__cat_write(S->dir, "instruments.ppc", PP__CAT_MAGIC, n, ids, names);
@@ -4674,6 +4758,8 @@ static int pp__catalog_entry(void *ctx, uint32_t iid, const char *name, size_t n
     pp_book *b = pp__byid(c->S, iid);
     if (b) return strcmp(b->name, name) == 0 ? 0 : PP_ECORRUPT;   /* the same entry again says nothing new, as a
                                                                     * declaration repeated in the journal */
+    for (size_t i = 0; c->S->quar_iid && i < c->S->nquar; i++)    /* set aside already (the same entry again) */
+        if (c->S->quar_iid[i] == iid) return strcmp(c->S->quar[i].instrument, name) == 0 ? 0 : PP_ECORRUPT;
     return pp__is_retired(c->S, iid) ? 0 : pp__book_recover2(c->S, name, iid, &b);
 }
 static int pp__catalog_load(pp_store *S) {
@@ -4813,6 +4899,7 @@ static uint64_t pp__book_need(pp_book *b) {
  * and the segments removed with it held (see pp__book_need). */
 static int pp__store_compact(pp_store *S, int force) {
     pp__sj *j = S->sj;
+    if (S->quar_iid && S->nquar) return 0;   /* a book set aside keeps the whole journal (nquar: set at open only) */
     uint64_t tail = pp__load_acq(&j->tail);
     pthread_mutex_lock(&S->open_mu);
     uint64_t first = j->first_index * j->data_bytes;
@@ -5073,6 +5160,8 @@ PPDEF int pp_book_retire(pp_store *S, const char *name) {
         pthread_mutex_unlock(&S->open_mu);
         return rc;
     }
+    for (size_t i = 0; i < S->nquar; i++)        /* set aside by pp_open: its files stay as they are */
+        if (strcmp(S->quar[i].instrument, name) == 0) { pthread_mutex_unlock(&S->open_mu); return S->quar[i].error; }
     pp_book *b = NULL;
     size_t at = 0;
     pthread_mutex_lock(&S->mu);
