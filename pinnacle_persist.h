@@ -379,8 +379,8 @@ typedef struct pp_quarantine_info {
  * Their files are left as they were, for pp_inspect and an operator; the
  * store neither recovers nor creates them until it is reopened (nor retires
  * them: pp_book_retire returns their error). Format 2: a book is set aside
- * when its snapshots or market data cannot be loaded (file: its snapshot
- * directory), or when a journal frame whose checksum holds does not fit it
+ * when its snapshots or market data cannot be loaded (file: its directory,
+ * books/<name>), or when a journal frame whose checksum holds does not fit it
  * (a seq out of order, an event its book cannot take: file and offset of
  * that frame); its later frames are skipped, its id stays taken, and while
  * any book is set aside compaction removes no journal segment (its history
@@ -4287,7 +4287,7 @@ static int pp__book_recover2(pp_store *S, const char *name, uint32_t iid, pp_boo
         if (rc && rc != PP_ENOMEM && (S->cfg.flags & PP_OPEN_QUARANTINE)) {   /* this book only */
             char why[160];
             snprintf(why, sizeof why, "its snapshots or market data cannot be loaded: %s", pp_strerror(rc));
-            rc = pp__quarantine_add2(S, name, iid, rc, b->sdir, 0, why);
+            rc = pp__quarantine_add2(S, name, iid, rc, b->dir, 0, why);
             pp__book_free(b);
             *out = NULL;
             return rc;

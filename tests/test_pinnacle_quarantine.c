@@ -326,11 +326,59 @@ static void test_quarantine_format2_sets_aside_a_book_whose_frames_do_not_fit(vo
     rm_dir(dir);
 }
 
+/* Format 2: a book whose own files do not load (here its market-data spec,
+ * damaged) is set aside under the flag, named by its directory; the rest
+ * opens; its files stay as they were. */
+static void test_quarantine_format2_sets_aside_a_book_whose_files_do_not_load(void) {
+    const char *dir = t_dir("pp_quarantine2_files");
+    const char *names[] = { "A", "B" };
+    pp_config c = cfg_for(dir, 0), cq = cfg_for(dir, PP_OPEN_QUARANTINE);
+    fill(&c, names, 2, 20);
+    pp_store *s = NULL;
+    REQUIRE(pp_open(&s, &c) == 0);
+    pp_book *b = NULL;
+    REQUIRE(pp_book_open(s, "B", &b) == 0);
+    pp_md_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.price_scale = 100; sp.size_scale = 100; sp.tick_window_s = 60;
+    CHECK_EQ(pp_md_declare(b, &sp), 0);
+    CHECK_EQ(pp_snapshot(b), 0);
+    CHECK_EQ(pp_close(s), 0);
+    char spec[1024], bdir[1024];
+    snprintf(spec, sizeof spec, "%s/books/B/md/spec", dir);
+    snprintf(bdir, sizeof bdir, "%s/books/B", dir);
+    damage(spec, 4);
+    size_t len0 = 0, len1 = 0;
+    uint8_t *before = slurp(spec, &len0);
+    REQUIRE(before != NULL && len0 > 0);
+    CHECK_EQ(pp_open(&s, &c), PP_ECORRUPT);
+    REQUIRE(pp_open(&s, &cq) == 0);
+    pp_quarantine_info q;
+    memset(&q, 0, sizeof q);
+    CHECK_EQ(pp_quarantined(s, &q, 1), 1);
+    CHECK(strcmp(q.instrument, "B") == 0);
+    CHECK_EQ(q.error, PP_ECORRUPT);
+    CHECK(strcmp(q.file, bdir) == 0);
+    CHECK(strstr(q.detail, "cannot be loaded") != NULL);
+    pp_book *a = NULL, *bb = (pp_book *)1;
+    CHECK_EQ(pp_book_open(s, "A", &a), 0);
+    if (a) CHECK_EQ(pp_last_seq(a), 20);
+    CHECK_EQ(pp_book_open(s, "B", &bb), PP_ECORRUPT);
+    CHECK(bb == NULL);
+    CHECK_EQ(pp_close(s), 0);
+    uint8_t *after = slurp(spec, &len1);
+    CHECK(after != NULL && len1 == len0 && memcmp(before, after, len0) == 0);
+    free(after);
+    free(before);
+    rm_dir(dir);
+}
+
 int main(void) {
     RUN(test_quarantine_opens_the_healthy_instruments);
     RUN(test_quarantine_clean_store_lists_nothing);
     RUN(test_quarantine_format2_store_journal_damage_fails_the_store);
     RUN(test_quarantine_format2_sets_aside_a_book_whose_frames_do_not_fit);
+    RUN(test_quarantine_format2_sets_aside_a_book_whose_files_do_not_load);
     (void)t_rand;
     return t_done();
 }
