@@ -155,6 +155,21 @@ static const char *sub(const char *a, const char *b) {
     return p;
 }
 
+/* Moves the newest archived segment of archive a to <a>/aside (put: 1), or
+ * back (put: 0), as if it were lost between the archive and the live
+ * journal. 0, or -1 (fewer than two archived segments, or a rename failed). */
+static int newest_archived_aside(const char *a, int put) {
+    static char p[800];
+    char q[800];
+    snprintf(q, sizeof q, "%s/aside", a);
+    if (!put) return rename(q, p);
+    uint64_t *v = NULL; size_t n = 0;
+    if (pp__list_numbered(sub(a, "journal"), ".ppj", 0, &v, &n) != 0) return -1;
+    if (n >= 2) snprintf(p, sizeof p, "%s/journal/%020llu.ppj", a, (unsigned long long)v[n - 1]);
+    PINNACLE_PERSIST_FREE(v);
+    return n >= 2 ? rename(p, q) : -1;
+}
+
 /* Rounds of events, each followed by a snapshot and a compaction: with an
  * archive the reader returns every event from 1, also after a reopen; the
  * live journal was compacted all the same; rotated snapshots are in the
@@ -210,22 +225,13 @@ static void test_the_reader_returns_archived_history_from_seq_1(void) {
     CHECK_EQ(r.n, seq);
     CHECK_EQ(r.bad, 0);
     /* a segment missing between the archive and the live journal: damage */
-    {
-        uint64_t *v = NULL; size_t n = 0;
-        OK(pp__list_numbered(sub(a, "journal"), ".ppj", 0, &v, &n));
-        REQUIRE(n >= 2);
-        char p[800], q[800];
-        snprintf(p, sizeof p, "%s/journal/%020llu.ppj", a, (unsigned long long)v[n - 1]);
-        snprintf(q, sizeof q, "%s/aside", a);
-        PINNACLE_PERSIST_FREE(v);
-        REQUIRE(rename(p, q) == 0);
-        r = read_all(S, "X", 1);
-        CHECK_EQ(r.rc, PP_ECORRUPT);
-        REQUIRE(rename(q, p) == 0);
-        r = read_all(S, "X", 1);
-        CHECK_EQ(r.rc, 0);
-        CHECK_EQ(r.n, seq);
-    }
+    REQUIRE(newest_archived_aside(a, 1) == 0);
+    r = read_all(S, "X", 1);
+    CHECK_EQ(r.rc, PP_ECORRUPT);
+    REQUIRE(newest_archived_aside(a, 0) == 0);
+    r = read_all(S, "X", 1);
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.n, seq);
     OK(pp_close(S));
     rm_rf(d); rm_rf(a);
 }
@@ -295,19 +301,10 @@ static void test_the_offline_reader_reads_the_archive(void) {
         CHECK_EQ(pp_journal_open_archive(NULL, a, "X", 1, &j), PP_EINVAL);
         if (!closed) OK(pp_close(S));
     }
-    {   /* the newest archived segment gone: the two parts do not meet */
-        uint64_t *v = NULL; size_t n = 0;
-        OK(pp__list_numbered(sub(a, "journal"), ".ppj", 0, &v, &n));
-        REQUIRE(n >= 2);
-        char p[800], q[800];
-        snprintf(p, sizeof p, "%s/journal/%020llu.ppj", a, (unsigned long long)v[n - 1]);
-        snprintf(q, sizeof q, "%s/aside", a);
-        PINNACLE_PERSIST_FREE(v);
-        REQUIRE(rename(p, q) == 0);
-        CHECK_EQ(read_dir(d, a, "X", 1).rc, PP_ECORRUPT);
-        REQUIRE(rename(q, p) == 0);
-        CHECK_EQ(read_dir(d, a, "X", 1).n, seq);
-    }
+    REQUIRE(newest_archived_aside(a, 1) == 0);       /* the two parts do not meet */
+    CHECK_EQ(read_dir(d, a, "X", 1).rc, PP_ECORRUPT);
+    REQUIRE(newest_archived_aside(a, 0) == 0);
+    CHECK_EQ(read_dir(d, a, "X", 1).n, seq);
     /* the per-instrument layout keeps no archive */
     const char *l = t_dir("ppa_offline_legacy");
     pp_config cl = cfg_for(l, NULL);
