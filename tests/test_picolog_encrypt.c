@@ -970,6 +970,63 @@ static void test_encrypt_plg_dump_key_file(void) {
     unlink(hexf); unlink(rawf); unlink(badf);
 }
 
+/* docs/encryption.md, "Re-encrypting old data": a rotated log copied with a
+ * reader into a new log under the new key alone (same seqs), directories
+ * swapped; afterwards the old key is needed nowhere and every record reads
+ * back identical. */
+static void test_encrypt_reencrypt_by_copy(void) {
+    const char *dir = t_dir("enc_reencrypt");
+    uint64_t n = slow() ? 100 : 300;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, n) == 0);
+    char fresh[600], old[600];
+    snprintf(fresh, sizeof fresh, "%s.new", dir);
+    snprintf(old, sizeof old, "%s.old", dir);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", fresh, old);   /* a run stopped half way */
+    REQUIRE(system(cmd) == 0);
+    const uint8_t *keys[] = { key_a, key_b };
+    plg_reader *r;
+    plg_record rec;
+    REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+    int rc = plg_reader_next(r, &rec);
+    REQUIRE(rc == 1);
+    plg_config c = cfg_for(fresh, key_b);
+    c.first_seq = rec.seq;
+    plg_log *out;
+    REQUIRE(plg_open(&out, &c) == 0);
+    uint64_t copied = 0;
+    for (; rc == 1; rc = plg_reader_next(r, &rec)) {
+        int64_t got;
+        while ((got = plg_append(out, rec.data, rec.len)) == PLG_EFULL) sched_yield();
+        CHECK_EQ(got, (int64_t)rec.seq);
+        copied++;
+    }
+    CHECK_EQ(rc, 0);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(out), 0);
+    CHECK_EQ(copied, 2 * n);
+    plg_check_result cr;
+    CHECK_EQ(plg_check_key(fresh, key_b, &cr), 0);
+    CHECK_EQ(cr.first_seq, 1);
+    CHECK_EQ(cr.last_seq, 2 * n);
+    CHECK_EQ(cr.records, 2 * n);
+    REQUIRE(rename(dir, old) == 0);
+    REQUIRE(rename(fresh, dir) == 0);
+    uint64_t f;
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &f), 0);
+    int bad = 0;
+    CHECK_EQ(read_all(dir, key_b, &bad), (int64_t)(2 * n));   /* the new key alone */
+    CHECK_EQ(bad, 0);
+    REQUIRE(write_log(dir, key_b, 5, 0) == 0);                 /* and the writer goes on */
+    CHECK_EQ(read_all(dir, key_b, &bad), (int64_t)(2 * n + 5));
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(plg_reader_open_key(&r, dir, key_a), PLG_EKEY);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", old);
+    CHECK_EQ(system(cmd), 0);
+}
+
 /* plg_dump after a rotation: --key-file once per key reads every segment;
  * with a key missing it names the key id (exit 2, not damage). */
 static void test_encrypt_plg_dump_rotated_keys(void) {
@@ -1010,6 +1067,7 @@ int main(void) {
     RUN(test_encrypt_rotation_tampered_old_segment_is_corruption);
     RUN(test_encrypt_rotation_release_retires_old_key);
     RUN(test_encrypt_version3_log_still_opens);
+    RUN(test_encrypt_reencrypt_by_copy);
     RUN(test_encrypt_plg_dump_rotated_keys);
     return t_done();
 }
