@@ -1328,6 +1328,13 @@ static uint64_t plg__seg_key_id(const plg__seghdr *h, uint64_t meta_key_id) {
     return h->version >= PLG__VERSION_KEYS ? h->key_id : meta_key_id;
 }
 
+/* Forget which key each segment is under: a writer that opened since may
+ * have given the empty segments after its own a new header (a rotation). */
+static void plg__scan_forget_keys(plg__scan *s) {
+    memset(s->kkey, 0, sizeof s->kkey);
+    s->knext = 0;
+}
+
 /* The key of the segment holding page g (NULL: a plain log). Segments are
  * looked up once, by their header, and remembered: a live reader meets new
  * segments, maybe under a key rotated in since it opened. A key that was not
@@ -1679,6 +1686,7 @@ static int plg__scan_end(plg__scan *s, int invalid) {
              * next call reads again from the start of the unfinished record */
             s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
             s->chunk_n = 0; s->done = 0; s->skipped = 0;
+            plg__scan_forget_keys(s);
             plg__scan_setwhere(s, s->end_g, s->end_off);
             return 0;
         }
@@ -3704,6 +3712,7 @@ static void plg__reader_relist(plg_reader *r) {
         PICOLOG_FREE(s->seg_seq); s->seg_seq = NULL;      /* sized for the old count */
     }
     PICOLOG_FREE(segs);
+    plg__scan_forget_keys(s);                      /* and a writer may have rotated its key */
     if (!r->live) plg__reader_live(r);             /* a writer may have started since */
     r->limit = 0;                                  /* and the mark is looked at again */
 }

@@ -970,6 +970,31 @@ static void test_encrypt_plg_dump_key_file(void) {
     unlink(hexf); unlink(rawf); unlink(badf);
 }
 
+/* A reader that stays open while the writer restarts under a new key reads
+ * on into the segments sealed under it (given both keys): the segment after
+ * the old end got a new header at the writer's open, after the reader had
+ * looked at it. */
+static void test_encrypt_rotation_open_reader_follows(void) {
+    const char *dir = t_dir("enc_rotate_reader");
+    uint64_t n = slow() ? 100 : 300;
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    const uint8_t *keys[] = { key_a, key_b }, *olds[] = { key_a };
+    plg_reader *r;
+    REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+    plg_record rec; int rc; uint64_t last = 0; int ok = 1;
+    while ((rc = plg_reader_next(r, &rec)) == 1) { ok &= same(&rec) && rec.seq == last + 1; last = rec.seq; }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(last, n);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, 2 * n) == 0);
+    uint64_t f;
+    CHECK(segs_under(dir, key_id_of(key_b), 0, &f) >= 2);
+    while ((rc = plg_reader_next(r, &rec)) == 1) { ok &= same(&rec) && rec.seq == last + 1; last = rec.seq; }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(last, 3 * n);
+    CHECK(ok);
+    plg_reader_close(r);
+}
+
 /* docs/encryption.md, "Re-encrypting old data": a rotated log copied with a
  * reader into a new log under the new key alone (same seqs), directories
  * swapped; afterwards the old key is needed nowhere and every record reads
@@ -1067,6 +1092,7 @@ int main(void) {
     RUN(test_encrypt_rotation_tampered_old_segment_is_corruption);
     RUN(test_encrypt_rotation_release_retires_old_key);
     RUN(test_encrypt_version3_log_still_opens);
+    RUN(test_encrypt_rotation_open_reader_follows);
     RUN(test_encrypt_reencrypt_by_copy);
     RUN(test_encrypt_plg_dump_rotated_keys);
     return t_done();
