@@ -124,7 +124,9 @@
  *                             fragment (AES-256-CBC + HMAC-SHA256, per fragment,
  *                             on the writer thread) with vault.h's crypto; compile
  *                             vault.h with VAULT_IMPLEMENTATION in one file. Without
- *                             it a key is refused (PLG_ENOCRYPT). docs/encryption.md
+ *                             it a key is refused (PLG_ENOCRYPT). Keys rotate segment
+ *                             by segment (plg_config.old_keys, plg_reader_open_keys).
+ *                             docs/encryption.md
  *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
  *                             spin of 256 pauses) before it sleeps on the futex;
  *                             default 0: on a shared 2-core VM a longer spin
