@@ -971,6 +971,61 @@ static void test_encrypt_plg_dump_key_file(void) {
     unlink(hexf); unlink(rawf); unlink(badf);
 }
 
+/* A log that ends exactly at a segment's start (15 records of 4047 bytes,
+ * one sealed fragment filling each data page of a 16-page segment): the next
+ * segment, made ahead under the old key and still empty, gets the new key at
+ * once when the log is opened with a new key. */
+static int write_pages(const char *dir, const uint8_t *cur, const uint8_t *const *olds, size_t nolds, uint64_t n) {
+    plg_config c = cfg_for(dir, cur);
+    c.old_keys = olds; c.n_old_keys = nolds;
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc) return rc;
+    static uint8_t buf[4047];
+    uint64_t first = plg_appended(L) + 1;
+    for (uint64_t s = first; s < first + n; s++) {
+        fill(buf, sizeof buf, s);
+        if (plg_append(L, buf, sizeof buf) != (int64_t)s) { plg_close(L); return -1; }
+        if (plg_wait(L, s, -1) != 0) { plg_close(L); return -1; }   /* one whole page per write */
+    }
+    return plg_close(L);
+}
+
+static void test_encrypt_rotation_at_segment_start_seals_at_once(void) {
+    const char *dir = t_dir("enc_rotate_fresh");
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_pages(dir, key_a, NULL, 0, 15) == 0);
+    char seg2[600];
+    snprintf(seg2, sizeof seg2, "%s/%020llu.plg", dir, 2ull);
+    REQUIRE(access(seg2, F_OK) == 0);                 /* made ahead, under key a */
+    uint64_t f;
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &f), 2);
+    char file[600]; uint64_t off;
+    REQUIRE(find_frag(dir, 15, file, sizeof file, &off));
+    CHECK_EQ(off, 15 * 4096);                          /* the last data page of segment 1 */
+    REQUIRE(write_pages(dir, key_b, olds, 1, 1) == 0);
+    REQUIRE(find_frag(dir, 16, file, sizeof file, &off));
+    CHECK(strcmp(file, seg2) == 0);
+    CHECK_EQ(off, 4096);
+    CHECK(segs_under(dir, key_id_of(key_b), 0, &f) >= 1);   /* 2, and the one made ahead after it */
+    CHECK_EQ(f, 2);
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &f), 1);
+    const uint8_t *keys[] = { key_a, key_b };
+    plg_reader *r;
+    REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+    plg_record rec; int rc; uint64_t last = 0; int ok = 1;
+    uint8_t want[4047];
+    while ((rc = plg_reader_next(r, &rec)) == 1) {
+        fill(want, sizeof want, rec.seq);
+        ok &= rec.seq == last + 1 && rec.len == sizeof want && memcmp(rec.data, want, sizeof want) == 0;
+        last = rec.seq;
+    }
+    plg_reader_close(r);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(last, 16);
+    CHECK(ok);
+}
+
 /* A reader that stays open while the writer restarts under a new key reads
  * on into the segments sealed under it (given both keys): the segment after
  * the old end got a new header at the writer's open, after the reader had
@@ -1093,6 +1148,7 @@ int main(void) {
     RUN(test_encrypt_rotation_tampered_old_segment_is_corruption);
     RUN(test_encrypt_rotation_release_retires_old_key);
     RUN(test_encrypt_version3_log_still_opens);
+    RUN(test_encrypt_rotation_at_segment_start_seals_at_once);
     RUN(test_encrypt_rotation_open_reader_follows);
     RUN(test_encrypt_reencrypt_by_copy);
     RUN(test_encrypt_plg_dump_rotated_keys);
