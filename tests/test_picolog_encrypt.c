@@ -1132,6 +1132,64 @@ static void test_encrypt_plg_dump_rotated_keys(void) {
     unlink(af); unlink(bf);
 }
 
+/* plg_dump --reencrypt: a rotated log copied under a third key alone, same
+ * seqs, every record identical; the source is unchanged; an existing
+ * target is refused; a plain log is copied encrypted. */
+static void test_encrypt_plg_dump_reencrypt(void) {
+    if (access("build/plg_dump", X_OK) != 0) SKIP("build/plg_dump not built (make build/plg_dump)");
+    const char *dir = t_dir("enc_dump_reencrypt");
+    uint64_t n = slow() ? 60 : 200;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, n) == 0);
+    char af[600], bf[600], cf[600], fresh[600], args[3200], out[8192], cmd[1400];
+    snprintf(af, sizeof af, "%s.akey", dir);
+    snprintf(bf, sizeof bf, "%s.bkey", dir);
+    snprintf(cf, sizeof cf, "%s.ckey", dir);
+    snprintf(fresh, sizeof fresh, "%s.new", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fresh);
+    REQUIRE(system(cmd) == 0);
+    FILE *f = fopen(af, "wb"); REQUIRE(f != NULL); fwrite(key_a, 1, 32, f); fclose(f);
+    f = fopen(bf, "wb"); REQUIRE(f != NULL); fwrite(key_b, 1, 32, f); fclose(f);
+    f = fopen(cf, "wb"); REQUIRE(f != NULL); fwrite(key_c, 1, 32, f); fclose(f);
+    snprintf(args, sizeof args, "--key-file '%s' --key-file '%s' --reencrypt '%s' --new-key-file '%s' '%s'", af, bf, fresh,
+             cf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    if (!strstr(out, "reencrypt")) printf("  %s\n", out);
+    plg_check_result cr;
+    CHECK_EQ(plg_check_key(fresh, key_c, &cr), 0);
+    CHECK_EQ(cr.records, 2 * n);
+    CHECK_EQ(cr.first_seq, 1);
+    CHECK_EQ(cr.last_seq, 2 * n);
+    uint64_t fs;
+    CHECK_EQ(segs_under(fresh, key_id_of(key_a), 0, &fs), 0);
+    CHECK_EQ(segs_under(fresh, key_id_of(key_b), 0, &fs), 0);
+    int bad = 0;
+    CHECK_EQ(read_all(fresh, key_c, &bad), (int64_t)(2 * n));
+    CHECK_EQ(bad, 0);
+    const uint8_t *ab[] = { key_a, key_b };
+    CHECK_EQ(read_all_keys(dir, ab, 2, &bad), (int64_t)(2 * n));   /* the source as it was */
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(run_dump(args, out, sizeof out), 2);                   /* the target exists now */
+    CHECK(strstr(out, "exists") != NULL);
+    CHECK_EQ(plg_check_key(fresh, key_c, &cr), 0);
+    CHECK_EQ(cr.records, 2 * n);
+    REQUIRE(system(cmd) == 0);
+    snprintf(args, sizeof args, "--key-file '%s' --reencrypt '%s' --new-key-file '%s' '%s'", bf, fresh, cf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 2);                   /* a key missing: nothing made */
+    CHECK(access(fresh, F_OK) != 0);
+    const char *plain = t_dir("enc_dump_reencrypt_plain");
+    REQUIRE(write_log(plain, NULL, 50, 0) == 0);
+    snprintf(args, sizeof args, "--reencrypt '%s' --new-key-file '%s' '%s'", fresh, cf, plain);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    CHECK_EQ(read_all(fresh, key_c, &bad), 50);
+    CHECK_EQ(bad, 0);
+    char hit[800] = "";
+    CHECK_EQ(grep_dir(fresh, MARKER, strlen(MARKER), hit, sizeof hit), 0);
+    REQUIRE(system(cmd) == 0);
+    unlink(af); unlink(bf); unlink(cf);
+}
+
 int main(void) {
     RUN(test_encrypt_known_answers);
     RUN(test_encrypt_on_disk_matches_reference);
@@ -1152,5 +1210,6 @@ int main(void) {
     RUN(test_encrypt_rotation_open_reader_follows);
     RUN(test_encrypt_reencrypt_by_copy);
     RUN(test_encrypt_plg_dump_rotated_keys);
+    RUN(test_encrypt_plg_dump_reencrypt);
     return t_done();
 }

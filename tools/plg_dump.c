@@ -13,6 +13,7 @@
  *   plg_dump --fix [--yes] LOGDIR        cut a torn tail, after asking, keeping a copy
  *   plg_dump --key-file F ...            an encrypted log: F holds its 32-byte data key
  *   plg_dump --key-file NEW --key-file OLD ...  after a key rotation: every key still in use
+ *   plg_dump --key-file OLD --reencrypt NEWDIR --new-key-file NEW LOGDIR   copy under the new key alone
  *   plg_dump --vault V --key-name N ...  the same, the key kept in vault V (vaultctl datakey create N)
  *
  * Exit status: 0 ok (a torn tail is normal after a crash), 1 damage found,
@@ -70,6 +71,13 @@ static const char *usage_text =
     "                       Refuses damage at or below the durable mark (corruption,\n"
     "                       exit 1): that is never cut. Run it with no writer open\n"
     "  -y, --yes            --fix without asking (needed when stdin is no terminal)\n"
+    "      --reencrypt NEWDIR --new-key-file F\n"
+    "                       copy every record, in order and with the same sequence\n"
+    "                       numbers, into a new log NEWDIR (must not exist) sealed\n"
+    "                       under the key in F alone, then check the copy; LOGDIR is\n"
+    "                       not changed (give its keys with --key-file; a plain log\n"
+    "                       is copied encrypted). Swap the directories after it, with\n"
+    "                       no writer open. docs/encryption.md, \"Key rotation\"\n"
     "  -k, --key-file F     the log is encrypted: F holds its data key, 32 raw bytes\n"
     "                       or 64 hex digits (a newline after them is fine). Without\n"
     "                       it an encrypted log is reported as such (exit 2), never\n"
@@ -119,12 +127,14 @@ static int hexval(int c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* 32 raw bytes, or 64 hex digits and optional trailing whitespace. */
-static int load_key(const char *path) {
-    uint8_t buf[200], *key = dump_key_buf[dump_nkeys];
-    if (dump_nkeys == PLG_MAX_KEYS) { fprintf(stderr, "plg_dump: more than %d keys\n", PLG_MAX_KEYS); return -1; }
+/* --reencrypt's new key (--new-key-file). */
+static uint8_t new_key_buf[32];
+
+/* 32 raw bytes, or 64 hex digits and optional trailing whitespace, into key. */
+static int load_key_into(const char *opt, const char *path, uint8_t *key) {
+    uint8_t buf[200];
     FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "plg_dump: --key-file %s: %s\n", path, strerror(errno)); return -1; }
+    if (!f) { fprintf(stderr, "plg_dump: %s %s: %s\n", opt, path, strerror(errno)); return -1; }
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     int ok = 0;
@@ -139,8 +149,14 @@ static int load_key(const char *path) {
         }
     }
     vault_wipe(buf, sizeof buf);
-    if (!ok) { fprintf(stderr, "plg_dump: --key-file %s: not 32 raw bytes nor 64 hex digits\n", path); return -1; }
-    dump_keys[dump_nkeys] = key;
+    if (!ok) { fprintf(stderr, "plg_dump: %s %s: not 32 raw bytes nor 64 hex digits\n", opt, path); return -1; }
+    return 0;
+}
+
+static int load_key(const char *path) {
+    if (dump_nkeys == PLG_MAX_KEYS) { fprintf(stderr, "plg_dump: more than %d keys\n", PLG_MAX_KEYS); return -1; }
+    if (load_key_into("--key-file", path, dump_key_buf[dump_nkeys])) return -1;
+    dump_keys[dump_nkeys] = dump_key_buf[dump_nkeys];
     dump_nkeys++;
     return 0;
 }
@@ -176,7 +192,7 @@ static int load_vault_key(const char *file, const char *name, pw_source *src) {
     dump_nkeys = 1;
     return 0;
 }
-static void wipe_key(void) { vault_wipe(dump_key_buf, sizeof dump_key_buf); }
+static void wipe_key(void) { vault_wipe(dump_key_buf, sizeof dump_key_buf); vault_wipe(new_key_buf, sizeof new_key_buf); }
 
 /* ECORRUPT is damage; EFORMAT is a segment that is not (or no longer) a
  * picolog segment inside a log: damage too. Everything else (no such log,
@@ -569,8 +585,71 @@ static int fix(const char *dir, int yes) {
     return TOOL_OK;
 }
 
+/* --reencrypt NEWDIR --new-key-file F: every record of the log, copied in
+ * order into a new log NEWDIR sealed under the new key alone, with the same
+ * sequence numbers (docs/encryption.md, "Re-encrypting old data"); then the
+ * copy is checked against the original. The log itself is not changed; the
+ * caller swaps the directories. Run with no writer open. */
+static int reencrypt(const char *dir, const char *newdir) {
+    struct stat st;
+    if (lstat(newdir, &st) == 0) {
+        fprintf(stderr, "plg_dump: --reencrypt %s: already exists; give a directory that does not\n", newdir);
+        return TOOL_USAGE_OR_IO;
+    }
+    plg_check_result cr, cn;
+    int rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
+    if (rc) {
+        fprintf(stderr, "plg_dump: %s: %s%s%s. Nothing copied.\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
+        return exit_for(rc) == TOOL_DAMAGE ? TOOL_DAMAGE : TOOL_USAGE_OR_IO;
+    }
+    plg_reader *r;
+    plg_record rec;
+    uint32_t maxlen = 0;                          /* the ring must hold the largest record */
+    if ((rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys)) == 0) {
+        while ((rc = plg_reader_next(r, &rec)) == 1) if (rec.len > maxlen) maxlen = rec.len;
+        plg_reader_close(r);
+    }
+    size_t ring = (size_t)8 << 20;
+    while (ring < 2 * (size_t)maxlen + 65536 && ring < ((size_t)1 << 31)) ring *= 2;
+    const uint8_t *nk[1] = { new_key_buf };
+    plg_config c;
+    memset(&c, 0, sizeof c);
+    c.path = newdir;
+    c.log_fn = fix_quiet;
+    c.encrypt_key = new_key_buf;
+    c.ring_capacity = ring;
+    c.first_seq = cr.records ? cr.first_seq : cr.last_seq + 1;   /* the same seqs; an empty log goes on after its last */
+    plg_log *out = NULL;
+    uint64_t n = 0;
+    if (rc == 0) rc = plg_open(&out, &c);
+    if (rc == 0) rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
+    if (rc == 0) {
+        while ((rc = plg_reader_next(r, &rec)) == 1) {
+            int64_t got;
+            while ((got = plg_append(out, rec.data, rec.len)) == PLG_EFULL) sched_yield();
+            if (got != (int64_t)rec.seq) { rc = got < 0 ? (int)got : PLG_EINVAL; break; }
+            n++;
+        }
+        plg_reader_close(r);
+    }
+    if (out) { int rc2 = plg_close(out); if (rc == 0) rc = rc2; }
+    if (rc == 0) rc = plg_check_keys(newdir, nk, 1, &cn);
+    if (rc == 0 && (cn.records != n || n != cr.records || (n && (cn.first_seq != cr.first_seq || cn.last_seq != cr.last_seq))))
+        rc = PLG_ECORRUPT;
+    if (rc) {
+        fprintf(stderr, "plg_dump: --reencrypt: %s after %llu records; %s is incomplete: remove it. %s is unchanged.\n",
+                plg_strerror(rc), (unsigned long long)n, newdir, dir);
+        return TOOL_USAGE_OR_IO;
+    }
+    printf("reencrypt  %llu records (seq %llu..%llu) copied to %s under the new key alone, checked\n",
+           (unsigned long long)n, (unsigned long long)cn.first_seq, (unsigned long long)cn.last_seq, newdir);
+    printf("next       with no writer open: mv %s %s.old && mv %s %s; open it with the new key; destroy %s.old\n",
+           dir, dir, newdir, dir, dir);
+    return TOOL_OK;
+}
+
 int main(int argc, char **argv) {
-    enum { OPT_FIX = 1000, OPT_VAULT, OPT_KEYNAME, OPT_PWFILE, OPT_PWFD, OPT_PWCMD };
+    enum { OPT_FIX = 1000, OPT_VAULT, OPT_KEYNAME, OPT_PWFILE, OPT_PWFD, OPT_PWCMD, OPT_REENC, OPT_NEWKEY };
     static const struct option longopts[] = {
         {"records", no_argument, 0, 'r'}, {"from", required_argument, 0, 'f'},
         {"to", required_argument, 0, 't'}, {"count", required_argument, 0, 'n'},
@@ -581,9 +660,11 @@ int main(int argc, char **argv) {
         {"vault", required_argument, 0, OPT_VAULT}, {"key-name", required_argument, 0, OPT_KEYNAME},
         {"password-file", required_argument, 0, OPT_PWFILE}, {"password-fd", required_argument, 0, OPT_PWFD},
         {"password-command", required_argument, 0, OPT_PWCMD},
+        {"reencrypt", required_argument, 0, OPT_REENC}, {"new-key-file", required_argument, 0, OPT_NEWKEY},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     const char *vault_file = NULL, *key_name = NULL, *key_file[PLG_MAX_KEYS];
     size_t n_key_files = 0;
+    const char *reenc_dir = NULL, *new_key_file = NULL;
     pw_source pw = {-1, NULL, NULL};
     unsigned long long num;
     int records = 0, want_stats = 0, json = 0, verify = 0, want_follow = 0, want_fix = 0, yes = 0, opt;
@@ -617,6 +698,8 @@ int main(int argc, char **argv) {
         case OPT_KEYNAME: key_name = optarg; break;
         case OPT_PWFILE: pw.file = optarg; break;
         case OPT_PWCMD: pw.command = optarg; break;
+        case OPT_REENC: reenc_dir = optarg; break;
+        case OPT_NEWKEY: new_key_file = optarg; break;
         case OPT_PWFD:
             if (tool_parse_u64(optarg, 0, INT32_MAX, &num)) return usage_error("--password-fd: not a file descriptor: '%s'", optarg);
             pw.fd = (int)num; break;
@@ -633,13 +716,18 @@ int main(int argc, char **argv) {
     if (yes && !want_fix) return usage_error("%s", "--yes goes with --fix");
     if (want_follow && (want_stats || verify)) return usage_error("%s", "--follow does not go with --stats or --verify");
     if (!vault_file != !key_name) return usage_error("%s", "--vault and --key-name go together");
+    if (!reenc_dir != !new_key_file) return usage_error("%s", "--reencrypt and --new-key-file go together");
+    if (reenc_dir && (want_fix || want_follow || want_stats || records || verify || json))
+        return usage_error("%s", "--reencrypt goes with the key options only");
     if (n_key_files && vault_file) return usage_error("%s", "give the key with --key-file or with --vault, not both");
     if (pw_source_given(&pw) && !vault_file) return usage_error("%s", "the --password-* options go with --vault");
     if ((pw.fd >= 0) + !!pw.file + !!pw.command > 1) return usage_error("%s", "give one password source (fd, file or command)");
     atexit(wipe_key);
     for (size_t i = 0; i < n_key_files; i++) if (load_key(key_file[i])) return TOOL_USAGE_OR_IO;
     if (vault_file && load_vault_key(vault_file, key_name, &pw)) return TOOL_USAGE_OR_IO;
+    if (new_key_file && load_key_into("--new-key-file", new_key_file, new_key_buf)) return TOOL_USAGE_OR_IO;
     const char *dir = argv[optind];
+    if (reenc_dir) return reencrypt(dir, reenc_dir);
     if (want_fix) return fix(dir, yes);
     if (want_follow) return follow(dir, from, to, hex, json);
     if (want_stats) records = 0;  /* --stats reads the range but prints no records */
