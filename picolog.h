@@ -124,7 +124,9 @@
  *                             fragment (AES-256-CBC + HMAC-SHA256, per fragment,
  *                             on the writer thread) with vault.h's crypto; compile
  *                             vault.h with VAULT_IMPLEMENTATION in one file. Without
- *                             it a key is refused (PLG_ENOCRYPT). docs/encryption.md
+ *                             it a key is refused (PLG_ENOCRYPT). Keys rotate segment
+ *                             by segment (plg_config.old_keys, plg_reader_open_keys).
+ *                             docs/encryption.md
  *   PICOLOG_WAIT_SPIN_NS      plg_wait spins up to this long (after its short
  *                             spin of 256 pauses) before it sleeps on the futex;
  *                             default 0: on a shared 2-core VM a longer spin
@@ -281,6 +283,8 @@ typedef struct plg_io {
     int (*reap)(void *ctx, plg_io_cqe *out, int max, uint64_t timeout_ns);
 } plg_io;
 
+#define PLG_MAX_KEYS 16          /* data keys one open may be given (current + old) */
+
 typedef struct plg_config {
     const char *path;            /* log directory (created if missing) */
     size_t   ring_capacity;      /* bytes, power of two; default 8 MiB */
@@ -303,6 +307,14 @@ typedef struct plg_config {
      * with PICOLOG_ENCRYPT (else PLG_ENOCRYPT). Read during plg_open only.
      * NULL: a plain log (an encrypted one is then PLG_ENEEDKEY). */
     const uint8_t *encrypt_key;
+    /* Key rotation (docs/encryption.md): older 32-byte data keys that
+     * segments written before may still be sealed under. encrypt_key is the
+     * current key: segments made from this open on are sealed under it,
+     * older ones are read with the key their header names. A segment whose
+     * key is neither given is PLG_EKEY at open (the detail names the key id
+     * and the segment). At most PLG_MAX_KEYS - 1; read during plg_open only. */
+    const uint8_t *const *old_keys;
+    size_t n_old_keys;
 } plg_config;
 
 typedef struct plg_record { uint64_t seq; const void *data; uint32_t len; } plg_record;
@@ -381,6 +393,11 @@ PLGDEF int      plg_check(const char *path, plg_check_result *out);
  * plg_check on an encrypted log; PLG_EPLAINLOG: a key for a plain log. */
 PLGDEF int      plg_reader_open_key(plg_reader **out, const char *path, const uint8_t *key);
 PLGDEF int      plg_check_key(const char *path, const uint8_t *key, plg_check_result *out);
+/* The same for a log whose segments are under several keys (key rotation):
+ * keys[0..n) in any order, each 32 bytes; every segment is read with the key
+ * its header names; one that none of them opens is PLG_EKEY. */
+PLGDEF int      plg_reader_open_keys(plg_reader **out, const char *path, const uint8_t *const *keys, size_t n);
+PLGDEF int      plg_check_keys(const char *path, const uint8_t *const *keys, size_t n, plg_check_result *out);
 
 /* Shared primitives (also used by pinnacle_persist.h). */
 PLGDEF uint32_t plg_crc32c(uint32_t crc, const void *data, size_t len);  /* crc 0 to start; chainable */
@@ -778,11 +795,23 @@ enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
 #define PLG__VERSION      2u   /* what new segments get; 1 and 2 are read */
 #define PLG__VERSION_MIN  1u
 #define PLG__VERSION_ENC  3u   /* an encrypted log's segments (version 2 framing, sealed fragments) */
+#define PLG__VERSION_KEYS 4u   /* version 3 + the sealing key's id at byte 64 (key rotation) */
+#define PLG__VERSION_MAX  PLG__VERSION_KEYS
 
+/* Header page: 0 magic, 8 u32 version, 12 u32 page size, 16 log_id,
+ * 24 seg_index, 32 seg_size, 40 window, 48 created_ns (u64 each),
+ * 60 u32 crc32c of bytes 0..59; version 4 only: 64 u64 key_id (the data key
+ * every fragment here is sealed under; version 3 segments are under the key
+ * picolog.meta names), 72 u32 crc32c of bytes 0..71. The CRC at 60 keeps
+ * its coverage so an older picolog sees a valid header of an unknown
+ * version (PLG_EFORMAT), not a damaged one. */
 typedef struct plg__seghdr {
     uint64_t log_id, seg_index, seg_size, window, created_ns;
     uint32_t version;
+    uint64_t key_id;             /* version 4 */
 } plg__seghdr;
+
+static int plg__seghdr_encrypted(uint32_t version) { return version >= PLG__VERSION_ENC; }
 
 static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
     memset(page, 0, PLG_PAGE_SIZE);
@@ -795,14 +824,20 @@ static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
     plg__put64(page + 40, h->window);
     plg__put64(page + 48, h->created_ns);
     plg__put32(page + 60, plg_crc32c(0, page, 60));
+    if (h->version >= PLG__VERSION_KEYS) {
+        plg__put64(page + 64, h->key_id);
+        plg__put32(page + 72, plg_crc32c(0, page, 72));
+    }
 }
 
 static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
     if (memcmp(page, PLG__SEG_MAGIC, 8) != 0) return PLG_EFORMAT;
     if (plg__get32(page + 60) != plg_crc32c(0, page, 60)) return PLG_ECORRUPT;
     h->version = plg__get32(page + 8);
-    if (h->version < PLG__VERSION_MIN || h->version > PLG__VERSION_ENC || plg__get32(page + 12) != PLG_PAGE_SIZE)
+    if (h->version < PLG__VERSION_MIN || h->version > PLG__VERSION_MAX || plg__get32(page + 12) != PLG_PAGE_SIZE)
         return PLG_EFORMAT;
+    if (h->version >= PLG__VERSION_KEYS && plg__get32(page + 72) != plg_crc32c(0, page, 72)) return PLG_ECORRUPT;
+    h->key_id = h->version >= PLG__VERSION_KEYS ? plg__get64(page + 64) : 0;
     h->log_id = plg__get64(page + 16);
     h->seg_index = plg__get64(page + 24);
     h->seg_size = plg__get64(page + 32);
@@ -834,6 +869,10 @@ typedef struct plg__frag {
  * serve many logs. Each fragment is sealed once, when the writer packs it,
  * and never changes: a torn rewrite of the tail page cannot touch it. */
 typedef struct plg__crypt plg__crypt;
+/* The keys one open was given, derived for the log (k[0]: the writer's
+ * current key, or the first key given to a reader). Never changes while in
+ * use, so the writer, the preallocation thread and a scan may share it. */
+typedef struct plg__keys { plg__crypt *k[PLG_MAX_KEYS]; uint32_t n; } plg__keys;
 #define PLG__TAG 16u
 #define PLG__CIPHER_V1 1u              /* meta: AES-256-CBC + HMAC-SHA256, as above */
 #ifdef PICOLOG_ENCRYPT
@@ -890,6 +929,30 @@ static plg__crypt *plg__crypt_dup(const plg__crypt *k) {
     return c;
 }
 
+static void plg__keys_free(plg__keys *r) {
+    for (uint32_t i = 0; i < r->n; i++) plg__crypt_free(r->k[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* r = the n data keys derived for log_id, or a copy of have. */
+static int plg__keys_make(plg__keys *r, const uint8_t *const *keys, size_t n, uint64_t log_id, const plg__keys *have) {
+    memset(r, 0, sizeof *r);
+    size_t count = have ? have->n : n;
+    PICOLOG_ASSERT(count <= PLG_MAX_KEYS);
+    for (size_t i = 0; i < count; i++) {
+        r->k[i] = have ? plg__crypt_dup(have->k[i]) : plg__crypt_new(keys[i], log_id);
+        if (!r->k[i]) { plg__keys_free(r); return PLG_ENOMEM; }
+        r->n = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* The key with this id, or NULL: not given. */
+static const plg__crypt *plg__keys_find(const plg__keys *r, uint64_t key_id) {
+    for (uint32_t i = 0; i < r->n; i++) if (r->k[i]->key_id == key_id) return r->k[i];
+    return NULL;
+}
+
 /* IV of the fragment whose header is at hdr: unique per (seq, epoch, aux),
  * i.e. per fragment of one writer incarnation. */
 static void plg__frag_iv(const plg__crypt *k, const uint8_t *hdr, uint8_t iv[16]) {
@@ -922,6 +985,15 @@ static int plg__frag_open(const plg__crypt *k, const plg__frag *f, uint8_t *out)
     return rc == 0 && n == f->len ? 0 : PLG_ECORRUPT;
 }
 #endif
+
+static uint64_t plg__crypt_key_id(const plg__crypt *k) {
+#ifdef PICOLOG_ENCRYPT
+    return k ? k->key_id : 0;
+#else
+    (void)k;
+    return 0;
+#endif
+}
 
 /* Smallest page tail that can hold a fragment; a shorter one is padding. */
 static uint32_t plg__min_frag(const plg__crypt *k) { return k ? PLG__FRAG_HDR + PLG__TAG + 16u : PLG__MIN_FRAG; }
@@ -1205,7 +1277,9 @@ typedef struct plg__scan {
     int done, status, torn;
     uint64_t end_g; uint32_t end_off;        /* where the valid log ends */
     plg__meta meta; int has_meta;            /* durable mark and where the log begins */
-    plg__crypt *crypt;                       /* an encrypted log's keys, else NULL */
+    plg__keys keys;                          /* an encrypted log's keys (n = 0: plain) */
+    const plg__crypt *crypt;                 /* keys.k[0], else NULL: whether the log is encrypted */
+    uint64_t kseg[4]; const plg__crypt *kkey[4]; uint32_t knext;   /* recent segments and their keys */
     uint64_t where_g; uint32_t where_off;    /* reported position (end, or corruption) */
     char where_file[4096];
     char detail[256];
@@ -1219,7 +1293,7 @@ static void plg__scan_close(plg__scan *s) {
     PICOLOG_FREE(s->dir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
     PICOLOG_FREE(s->seg_seq);
 #ifdef PICOLOG_ENCRYPT
-    plg__crypt_free(s->crypt);
+    plg__keys_free(&s->keys);
 #endif
     memset(s, 0, sizeof *s);
     s->fd = -1;
@@ -1250,6 +1324,51 @@ static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
     return rc;
 }
 
+/* The key id a segment's fragments are sealed under: its header's (version
+ * 4), or the log's first key, named in picolog.meta (version 3). */
+static uint64_t plg__seg_key_id(const plg__seghdr *h, uint64_t meta_key_id) {
+    return h->version >= PLG__VERSION_KEYS ? h->key_id : meta_key_id;
+}
+
+/* Forget which key each segment is under: a writer that opened since may
+ * have given the empty segments after its own a new header (a rotation). */
+static void plg__scan_forget_keys(plg__scan *s) {
+    memset(s->kkey, 0, sizeof s->kkey);
+    s->knext = 0;
+}
+
+/* The key of the segment holding page g (NULL: a plain log). Segments are
+ * looked up once, by their header, and remembered: a live reader meets new
+ * segments, maybe under a key rotated in since it opened. A key that was not
+ * given fails the scan with PLG_EKEY (never a record read with another key:
+ * k[0] is returned, under which every tag fails). */
+static const plg__crypt *plg__scan_k(plg__scan *s, uint64_t g) {
+    if (!s->crypt) return NULL;
+#ifdef PICOLOG_ENCRYPT
+    uint64_t seg = plg__seg_of(s, g);
+    for (int i = 0; i < 4; i++) if (s->kkey[i] && s->kseg[i] == seg) return s->kkey[i];
+    plg__seghdr h;
+    if (plg__read_seghdr(s->dir, seg, &h) != 0 || h.log_id != s->log_id) return s->crypt;   /* gone: scan_page says */
+    uint64_t id = plg__seg_key_id(&h, s->meta.key_id);
+    const plg__crypt *k = plg__keys_find(&s->keys, id);
+    if (!k) {
+        if (!s->status) {
+            s->status = PLG_EKEY;
+            plg__seg_name(s->where_file, sizeof s->where_file, s->dir, seg);
+            s->where_g = (seg - 1) * s->D; s->where_off = 0;
+            snprintf(s->detail, sizeof s->detail, "segment %llu is sealed under key id %016llx, which was not given",
+                     (unsigned long long)seg, (unsigned long long)id);
+        }
+        return s->crypt;
+    }
+    s->kseg[s->knext] = seg; s->kkey[s->knext] = k; s->knext = (s->knext + 1) % 4;
+    return k;
+#else
+    (void)g;
+    return NULL;
+#endif
+}
+
 /* Where a walk from the start of the log begins: where the meta says the log
  * begins (with its seq), or, once plg_release retired that segment, at the
  * oldest segment, not knowing the seq there (continuations of a record whose
@@ -1264,23 +1383,26 @@ static void plg__scan_begin(plg__scan *s) {
     }
 }
 
-/* Does the key fit the log? Encrypted is what the meta says (segment
+/* Do the keys fit the log? Encrypted is what the meta says (segment
  * headers agree, see plg__scan_open); a wrong key, a missing one or one for
- * a plain log each has its own error, never PLG_ECORRUPT. */
-static int plg__scan_key(plg__scan *s, const uint8_t *key, const plg__crypt *have) {
+ * a plain log each has its own error, never PLG_ECORRUPT. Which segments
+ * need which key is checked after this, by plg__scan_need. */
+static int plg__scan_key(plg__scan *s, const uint8_t *const *keys, size_t nkeys, const plg__keys *have) {
     int enc = s->has_meta && s->meta.cipher != 0;
+    int given = nkeys > 0 || (have && have->n > 0);
     plg__meta_name(s->where_file, sizeof s->where_file, s->dir);
     if (enc && s->meta.cipher != PLG__CIPHER_V1) {
         snprintf(s->detail, sizeof s->detail, "unknown cipher %u in %s", s->meta.cipher, PLG__META_NAME);
         return PLG_EFORMAT;
     }
-    if (!key && !have && !enc) { s->where_file[0] = 0; return 0; }
-    if (!key && !have) {
+    if (!given && !enc) { s->where_file[0] = 0; return 0; }
+    if (!given) {
         snprintf(s->detail, sizeof s->detail, "the log is encrypted (key id %016llx); give its key",
                  (unsigned long long)s->meta.key_id);
         return PLG_ENEEDKEY;
     }
 #ifndef PICOLOG_ENCRYPT
+    (void)keys; (void)have;
     snprintf(s->detail, sizeof s->detail, "a key was given, but picolog was built without PICOLOG_ENCRYPT");
     return PLG_ENOCRYPT;
 #else
@@ -1288,11 +1410,12 @@ static int plg__scan_key(plg__scan *s, const uint8_t *key, const plg__crypt *hav
         snprintf(s->detail, sizeof s->detail, "a key was given, but the log is not encrypted");
         return PLG_EPLAINLOG;
     }
-    s->crypt = have ? plg__crypt_dup(have) : plg__crypt_new(key, s->log_id);   /* have: the writer's keys */
-    if (!s->crypt) return PLG_ENOMEM;
-    if (!vault_ct_equal(s->crypt->check, s->meta.check, sizeof s->meta.check)) {
-        snprintf(s->detail, sizeof s->detail, "wrong key: the log's key id is %016llx, this key's is %016llx",
-                 (unsigned long long)s->meta.key_id, (unsigned long long)s->crypt->key_id);
+    if (plg__keys_make(&s->keys, keys, nkeys, s->log_id, have)) return PLG_ENOMEM;   /* have: the writer's */
+    s->crypt = s->keys.k[0];
+    const plg__crypt *first = plg__keys_find(&s->keys, s->meta.key_id);   /* the log's first key */
+    if (first && !vault_ct_equal(first->check, s->meta.check, sizeof s->meta.check)) {
+        snprintf(s->detail, sizeof s->detail, "wrong key: key id %016llx, but not the key this log was made with",
+                 (unsigned long long)first->key_id);
         return PLG_EKEY;
     }
     s->where_file[0] = 0;
@@ -1300,9 +1423,29 @@ static int plg__scan_key(plg__scan *s, const uint8_t *key, const plg__crypt *hav
 #endif
 }
 
-/* key: the data key given for this scan, or have: keys derived already (a
- * writer reading its own log); both NULL: a plain log. */
-static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8_t *key, const plg__crypt *have) {
+/* Every segment of an encrypted log must be under a key that was given:
+ * else PLG_EKEY naming the first segment that needs the missing key (a
+ * wrong key is a key error at open, never a record that fails its tag). */
+static int plg__scan_need(plg__scan *s, const uint64_t *ids, size_t n) {
+    for (size_t i = 0; s->crypt && i < n; i++) {
+#ifdef PICOLOG_ENCRYPT
+        if (plg__keys_find(&s->keys, ids[i])) continue;
+#endif
+        uint64_t seg = s->seg_first + i;
+        plg__seg_name(s->where_file, sizeof s->where_file, s->dir, seg);
+        snprintf(s->detail, sizeof s->detail,
+                 "wrong key: segment %llu needs key id %016llx, which is not among the %u key(s) given (first: %016llx)",
+                 (unsigned long long)seg, (unsigned long long)ids[i], (unsigned)s->keys.n,
+                 (unsigned long long)plg__crypt_key_id(s->crypt));
+        return PLG_EKEY;
+    }
+    return 0;
+}
+
+/* keys: the data keys given for this scan, or have: keys derived already (a
+ * writer reading its own log); neither: a plain log. */
+static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8_t *const *keys, size_t nkeys,
+                          const plg__keys *have) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     size_t dl = strlen(dir);
@@ -1325,6 +1468,8 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
         return rc;
     }
     rc = 0;
+    uint64_t *ids = (uint64_t *)PICOLOG_MALLOC(n * sizeof *ids);   /* each segment's key id */
+    if (!ids) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOMEM; }
     while (s->has_meta && i0 + 1 < n && segs[i0] < s->meta.base_seg) i0++;   /* before a plg_reset: dead */
     s->seg_first = segs[i0]; s->seg_last = segs[n - 1];
     if (s->has_meta && s->meta.base_seg > s->seg_first) {
@@ -1350,15 +1495,17 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
         }
         if (h.window > s->window) s->window = h.window;
         if (h.version == 1) s->v1_last = segs[i];
-        if (!rc && (h.version == PLG__VERSION_ENC) != (s->has_meta && s->meta.cipher != 0)) {
+        if (!rc && plg__seghdr_encrypted(h.version) != (s->has_meta && s->meta.cipher != 0)) {
             snprintf(s->detail, sizeof s->detail, "segment %llu is %s, %s says the log is %s",
-                     (unsigned long long)segs[i], h.version == PLG__VERSION_ENC ? "encrypted" : "plain",
-                     PLG__META_NAME, h.version == PLG__VERSION_ENC ? "plain" : "encrypted");
+                     (unsigned long long)segs[i], plg__seghdr_encrypted(h.version) ? "encrypted" : "plain",
+                     PLG__META_NAME, plg__seghdr_encrypted(h.version) ? "plain" : "encrypted");
             rc = PLG_EFORMAT;
         }
+        if (!rc) ids[i - i0] = plg__seg_key_id(&h, s->meta.key_id);
     }
     PICOLOG_FREE(segs);
     if (rc) {
+        PICOLOG_FREE(ids);
         s->D = 1;
         plg__scan_setwhere(s, 0, 0);
         s->status = rc;
@@ -1369,9 +1516,12 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
         snprintf(s->detail, sizeof s->detail, "%s belongs to another log", PLG__META_NAME);
         plg__meta_name(s->where_file, sizeof s->where_file, dir);
         s->status = PLG_EMETA;
+        PICOLOG_FREE(ids);
         return PLG_EMETA;
     }
-    rc = plg__scan_key(s, key, have);
+    rc = plg__scan_key(s, keys, nkeys, have);
+    if (!rc) rc = plg__scan_need(s, ids, (size_t)(s->seg_last - s->seg_first + 1));
+    PICOLOG_FREE(ids);
     if (rc) { s->status = rc; return rc; }
     if (!s->has_meta) {                              /* an old log: begins at seq 1, no mark */
         memset(&s->meta, 0, sizeof s->meta);
@@ -1431,7 +1581,7 @@ static const uint8_t *plg__scan_one(plg__scan *s, uint64_t g) {
 /* First fragment of page g, if valid. */
 static int plg__scan_first_frag(plg__scan *s, uint64_t g, plg__frag *f) {
     const uint8_t *p = plg__scan_one(s, g);
-    return p && plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, s->crypt, f);
+    return p && plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, g), f);
 }
 
 /* Valid data from this log past the in-flight window behind position
@@ -1447,7 +1597,7 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     for (; q < seg_end && budget; q++, budget--) {
         const uint8_t *p = plg__scan_page(s, q);
         if (!p) break;
-        if (plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, s->crypt, &f) && f.seq > over) { *at = q; return 1; }
+        if (plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, q), &f) && f.seq > over) { *at = q; return 1; }
     }
     for (uint64_t seg = plg__seg_of(s, q); seg <= s->seg_last; seg++) {
         uint64_t g0 = (seg - 1) * s->D;
@@ -1482,7 +1632,8 @@ static int plg__scan_released(plg__scan *s, uint64_t seg) {
 static int plg__scan_filled(plg__scan *s, uint64_t xg, uint32_t xoff) {
     plg__frag f;
     const uint8_t *p = plg__scan_one(s, xg);
-    return p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, s->crypt, &f) && plg__scan_accept(s, &f) != 0;
+    return p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, plg__scan_k(s, xg), &f) &&
+           plg__scan_accept(s, &f) != 0;
 }
 
 /* The walk stopped at (g, off): an invalid fragment (invalid = 1) or the end
@@ -1526,15 +1677,18 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
         plg__frag of;
-        int stale = p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, s->crypt, &of) && of.seq <= s->last_seq;
+        int stale = p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, plg__scan_k(s, xg), &of) &&
+                    of.seq <= s->last_seq;
         for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
         int evidence = plg__scan_evidence(s, xg, xoff, &at);
+        if (s->status == PLG_EKEY) return s->status;   /* a later segment's key was not given */
         if (evidence && plg__scan_filled(s, xg, xoff)) {
             /* a live log moved on while this walk read it: end for now; the
              * next call reads again from the start of the unfinished record */
             s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
             s->chunk_n = 0; s->done = 0; s->skipped = 0;
+            plg__scan_forget_keys(s);
             plg__scan_setwhere(s, s->end_g, s->end_off);
             return 0;
         }
@@ -1611,7 +1765,7 @@ static int plg__scan_skip(plg__scan *s) {
     const uint8_t *p = plg__scan_page(s, s->g + 1);
     s->status = status;
     plg__frag f;
-    if (!p || !plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, s->crypt, &f)) return 0;
+    if (!p || !plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, s->g + 1), &f)) return 0;
     return (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq == s->expect && f.epoch == s->epoch &&
            !(f.flags & PLG__F_EPOCH_START);
 }
@@ -1634,7 +1788,9 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         const uint8_t *page = plg__scan_page(s, s->g);
         if (!page) return plg__scan_end(s, 0);
         plg__frag f;
-        int ok = plg__frag_read(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, s->crypt, &f);
+        const plg__crypt *k = plg__scan_k(s, s->g);
+        if (s->status) return plg__scan_end(s, 0);       /* this segment's key was not given */
+        int ok = plg__frag_read(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, k, &f);
         if (ok) ok = plg__scan_accept(s, &f);
         if (!ok && plg__scan_skip(s)) {
             s->skipped = 1; s->skip_g = s->g; s->skip_off = s->off;
@@ -1661,7 +1817,7 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
 #ifdef PICOLOG_ENCRYPT
             if (s->crypt) {
                 if (plg__scan_grow(s, (size_t)f.len + 32)) { s->status = PLG_ENOMEM; s->done = 1; return PLG_ENOMEM; }
-                if (plg__frag_open(s->crypt, &f, s->rec)) return plg__scan_bad_seal(s);
+                if (plg__frag_open(k, &f, s->rec)) return plg__scan_bad_seal(s);
                 data = s->rec;
             }
 #endif
@@ -1678,7 +1834,7 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         }
 #ifdef PICOLOG_ENCRYPT
         if (s->crypt) {
-            if (plg__frag_open(s->crypt, &f, s->rec + s->rec_len)) return plg__scan_bad_seal(s);
+            if (plg__frag_open(k, &f, s->rec + s->rec_len)) return plg__scan_bad_seal(s);
         } else
 #endif
             memcpy(s->rec + s->rec_len, f.payload, f.len);
@@ -1753,7 +1909,12 @@ struct plg_log {
     uint32_t shadow_next;             /* round robin: a shadow is reused max_inflight partial writes later */
     uint64_t tail_busy;               /* g + 1 of the partly filled page in flight, 0 = none */
     uint64_t skip_from;               /* first segment where a page in flight may be left (version 2) */
-    plg__crypt *crypt;                /* an encrypted log's keys (writer thread seals fragments), else NULL */
+    plg__keys keys;                   /* an encrypted log's keys (k[0]: the current one), n = 0: plain;
+                                       * fixed from plg_open to plg_close, shared by the threads */
+    const plg__crypt *crypt;          /* writer thread: the key of segment seal_seg (packing seals with it) */
+    uint64_t seal_seg;                /* the segment of the page being packed, when crypt was looked up */
+    uint64_t key_from;                /* segments from here on are all under keys.k[0] (plg__rotate_keys) */
+    uint64_t first_key_id;            /* the key of version 3 segments (picolog.meta's) */
     uint64_t *slot_end;
     uint64_t g_fill, g_sub, g_free;
     uint64_t g_synced; int unsynced;   /* fdatasync mode: pages below g_synced are on stable storage */
@@ -2071,6 +2232,27 @@ static int plg__dirsync(plg_log *L) {
     return plg__fsync_fd(L->dirfd);
 }
 
+/* A new segment's version and key: an encrypted log seals every segment it
+ * makes under its current key (k[0]), and says so in the header. */
+static void plg__seghdr_keyed(const plg_log *L, plg__seghdr *h) {
+    h->version = L->keys.n ? PLG__VERSION_KEYS : PLG__VERSION;
+    h->key_id = L->keys.n ? plg__crypt_key_id(L->keys.k[0]) : 0;
+}
+
+/* The key segment idx is sealed under, from its header (*k = NULL for a
+ * plain log). Any thread: the key set does not change while the log is open. */
+static int plg__log_key(const plg_log *L, uint64_t idx, const plg__crypt **k) {
+    *k = NULL;
+    if (!L->keys.n) return 0;
+    plg__seghdr h;
+    int rc = plg__read_seghdr(L->path, idx, &h);
+    if (rc) return rc;
+#ifdef PICOLOG_ENCRYPT
+    *k = plg__keys_find(&L->keys, plg__seg_key_id(&h, L->first_key_id));
+#endif
+    return *k ? 0 : PLG_EKEY;
+}
+
 static void plg__free_name(char *out, size_t cap, const char *dir, uint64_t idx) {
     snprintf(out, cap, "%s/free-%020llu.plg", dir, (unsigned long long)idx);
 }
@@ -2099,7 +2281,7 @@ static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
         h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
-        h.version = L->crypt ? PLG__VERSION_ENC : PLG__VERSION;
+        plg__seghdr_keyed(L, &h);
         plg__seghdr_encode(buf, &h);
         ok = plg__write_all(fd, buf, 2 * PLG_PAGE_SIZE, 0) == 0 && fdatasync(fd) == 0;
     }
@@ -2136,7 +2318,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
         h.window = L->window; h.created_ns = (uint64_t)time(NULL) * 1000000000ull;
-        h.version = L->crypt ? PLG__VERSION_ENC : PLG__VERSION;
+        plg__seghdr_keyed(L, &h);
         plg__seghdr_encode(buf, &h);
     }
     for (uint64_t off = 0; !rc && off < (zeroed ? PLG_PAGE_SIZE : L->seg_size); ) {
@@ -2187,9 +2369,10 @@ static int plg__release_segments(plg_log *L) {
         plg__seg_name(name, sizeof name, L->path, next);
         int fd = open(name, O_RDONLY | O_CLOEXEC);
         if (fd < 0) break;
-        uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__frag f;
-        int ok = plg__read_full(fd, page, sizeof page, PLG_PAGE_SIZE, &got) == 0 && got == sizeof page &&
-                 plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, L->crypt, &f) && f.seq < below;
+        uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__frag f; const plg__crypt *k = NULL;
+        int ok = plg__log_key(L, next, &k) == 0 &&
+                 plg__read_full(fd, page, sizeof page, PLG_PAGE_SIZE, &got) == 0 && got == sizeof page &&
+                 plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, k, &f) && f.seq < below;
         close(fd);
         if (!ok) break;                 /* segment seg_first still holds records >= below */
         plg__seg_name(name, sizeof name, L->path, L->seg_first);
@@ -2382,6 +2565,20 @@ static int plg__leave_page(plg_log *L) {
     return 1;
 }
 
+/* The key the page being packed is sealed under (writer thread): the
+ * current key from key_from on (every segment there was made or re-headed
+ * under it, or will be), else the key its segment's header names (a
+ * plg_truncate back into a segment written before a rotation). */
+static const plg__crypt *plg__seal_key(plg_log *L) {
+    uint64_t seg = L->g_fill / L->D + 1;
+    if (!L->keys.n || seg == L->seal_seg) return L->crypt;
+    const plg__crypt *k = L->keys.k[0];
+    int rc = seg < L->key_from ? plg__log_key(L, seg, &k) : 0;
+    if (rc) { plg__poison(L, rc, 0); k = L->keys.k[0]; }   /* checked at open: does not happen */
+    L->seal_seg = seg; L->crypt = k;
+    return k;
+}
+
 /* Drain the ring into staging pages. Returns 1 if it packed anything. */
 static int plg__drain(plg_log *L) {
     plg__ring_ctl *c = L->rc;
@@ -2398,6 +2595,7 @@ static int plg__drain(plg_log *L) {
             goto out;
         while (L->pack_done < len) {
             if (PLG_PAGE_SIZE - L->fill_off < plg__min_frag(L->crypt) && !plg__next_page(L)) goto out;
+            plg__seal_key(L);
             uint32_t room = plg__frag_fit(L->crypt, PLG_PAGE_SIZE - L->fill_off);
             uint32_t rem = len - L->pack_done, n = rem < room ? rem : room;
             PICOLOG_ASSERT(n > 0);
@@ -2698,10 +2896,20 @@ static int plg__validate(const plg_config *c) {
     if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
     if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
     if ((c->flags & PLG_PIN_WRITER) && (c->writer_cpu < 0 || c->writer_cpu >= PLG__MAX_CPUS)) return PLG_EINVAL;
+    if (c->n_old_keys && (!c->old_keys || !c->encrypt_key || c->n_old_keys > PLG_MAX_KEYS - 1)) return PLG_EINVAL;
+    for (size_t i = 0; i < c->n_old_keys; i++) if (!c->old_keys[i]) return PLG_EINVAL;
 #ifndef PICOLOG_ENCRYPT
     if (c->encrypt_key) return PLG_ENOCRYPT;   /* never write plaintext when a key was asked for */
 #endif
     return 0;
+}
+
+/* The keys of a config: the current one first, then the old ones. */
+static size_t plg__cfg_keys(const plg_config *c, const uint8_t **out) {
+    size_t n = 0;
+    if (c->encrypt_key) out[n++] = c->encrypt_key;
+    for (size_t i = 0; c->encrypt_key && i < c->n_old_keys && n < PLG_MAX_KEYS; i++) out[n++] = c->old_keys[i];
+    return n;
 }
 
 
@@ -2726,7 +2934,7 @@ static void plg__free(plg_log *L) {
     PICOLOG_FREE(L->path);
     PICOLOG_FREE(L->quarantine);
 #ifdef PICOLOG_ENCRYPT
-    plg__crypt_free(L->crypt);
+    plg__keys_free(&L->keys);
 #endif
     pthread_mutex_destroy(&L->pa_mu);
     pthread_cond_destroy(&L->pa_cv);
@@ -2740,7 +2948,9 @@ static void plg__free(plg_log *L) {
 static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t *last_seq, uint32_t *last_epoch,
                         uint64_t *stop_g) {
     plg__scan s;
-    int rc = plg__scan_open(&s, L->path, 1, L->cfg.encrypt_key, NULL);
+    const uint8_t *keys[PLG_MAX_KEYS];
+    size_t nkeys = plg__cfg_keys(&L->cfg, keys);
+    int rc = plg__scan_open(&s, L->path, 1, keys, nkeys, NULL);
     if (rc) {
         if (rc != PLG_ENOENT)
             plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
@@ -2750,8 +2960,9 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     L->log_id = s.log_id; L->seg_size = s.seg_size; L->window = s.window; L->D = s.D;
     L->skip_from = s.v1_last + 1;                  /* an older picolog's segments: no page left in flight */
 #ifdef PICOLOG_ENCRYPT
-    if (s.crypt && !(L->crypt = plg__crypt_dup(s.crypt))) { plg__scan_close(&s); return PLG_ENOMEM; }
+    if (s.crypt && plg__keys_make(&L->keys, NULL, 0, 0, &s.keys)) { plg__scan_close(&s); return PLG_ENOMEM; }
 #endif
+    L->first_key_id = s.meta.key_id;
     plg__frag f;
     uint64_t k = s.seg_last;
     while (k > s.seg_first && !plg__scan_first_frag(&s, (k - 1) * s.D, &f)) k--;
@@ -2857,6 +3068,42 @@ static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop
     return rc;
 }
 
+/* Key rotation at open (docs/encryption.md): every segment after the one
+ * the writer goes on in holds no record yet (made ahead, or left behind by
+ * a truncate), so each whose header names another key than the current one
+ * gets a new header under the current key: the new key seals from the next
+ * segment on, or at once when the writer starts a segment afresh. Nothing
+ * written is ever re-sealed. Then the writer takes the key of its segment.
+ * A crash in between leaves empty segments under either key, both given. */
+static int plg__rotate_keys(plg_log *L, uint64_t end_g, uint32_t end_off) {
+    if (!L->keys.n) return 0;
+    uint64_t cur = end_g / L->D + 1, from = (end_g % L->D == 0 && end_off == 0) ? cur : cur + 1;
+    uint64_t want = plg__crypt_key_id(L->keys.k[0]);
+    uint8_t *page = (uint8_t *)plg__map(PLG_PAGE_SIZE);
+    if (!page) return PLG_ENOMEM;
+    int rc = 0;
+    for (uint64_t idx = from; idx <= L->pa_ready && !rc; idx++) {
+        plg__seghdr h;
+        if ((rc = plg__read_seghdr(L->path, idx, &h)) != 0) break;
+        if (h.version >= PLG__VERSION_KEYS && h.key_id == want) continue;
+        plg__seghdr_keyed(L, &h);
+        plg__seghdr_encode(page, &h);
+        char name[4096];
+        plg__seg_name(name, sizeof name, L->path, idx);
+        int fd = open(name, O_WRONLY | O_CLOEXEC | (L->cfg.io_mode == PLG_IO_DIRECT ? O_DIRECT : 0));
+        if (fd < 0) { rc = plg__from_errno(errno); break; }
+        rc = plg__write_all(fd, page, PLG_PAGE_SIZE, 0);
+        if (!rc && fdatasync(fd) != 0) rc = plg__from_errno(errno);
+        close(fd);
+    }
+    munmap(page, PLG_PAGE_SIZE);
+    L->key_from = from;
+    if (!rc) rc = plg__log_key(L, cur, &L->crypt);
+    L->seal_seg = cur;
+    if (rc) plg__msg(L, rc, "%s: cannot seal new segments under the current key: %s", L->path, plg_strerror(rc));
+    return rc;
+}
+
 /* Before recovery erases what it discarded after the valid end (page g from
  * offset off up to `end`), copy every page there that may hold an
  * acknowledged record to a quarantine file next to the segments, durably.
@@ -2867,6 +3114,7 @@ static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop
 static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, uint64_t last_seq) {
     char name[4200]; int fd = -1, rc = 0, cur = -1; uint64_t cur_seg = 0;
     uint8_t page[PLG_PAGE_SIZE], hdr[32];
+    const plg__crypt *sk = NULL;                    /* the key of segment cur_seg */
     for (uint64_t q = g; q < end && !rc; q++) {
         uint64_t seg = q / L->D + 1;
         if (seg != cur_seg) {
@@ -2874,6 +3122,7 @@ static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, u
             plg__seg_name(name, sizeof name, L->path, seg);
             cur = open(name, O_RDONLY | O_CLOEXEC); cur_seg = seg;
             if (cur < 0) break;
+            if (plg__log_key(L, seg, &sk) != 0) sk = L->keys.k[0];   /* no key: its records count as damaged */
         }
         size_t got = 0;
         if ((rc = plg__read_full(cur, page, sizeof page, plg__page_off(L->D, q), &got)) != 0) break;
@@ -2881,9 +3130,9 @@ static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, u
         uint32_t from = q == g ? off : 0, nz = 0;
         for (uint32_t i = from; i < PLG_PAGE_SIZE && !nz; i++) nz = page[i] != 0;
         plg__frag f;
-        if (!nz || (from == 0 && plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, L->crypt, &f) && f.seq <= last_seq)) continue;
-        for (uint32_t o = from; o + plg__min_frag(L->crypt) <= PLG_PAGE_SIZE; ) {   /* records in it, damaged ones too */
-            int ok = plg__frag_read(page + o, PLG_PAGE_SIZE - o, L->log_id, L->crypt, &f);
+        if (!nz || (from == 0 && plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, sk, &f) && f.seq <= last_seq)) continue;
+        for (uint32_t o = from; o + plg__min_frag(sk) <= PLG_PAGE_SIZE; ) {   /* records in it, damaged ones too */
+            int ok = plg__frag_read(page + o, PLG_PAGE_SIZE - o, L->log_id, sk, &f);
             if (ok && (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq > last_seq) L->discarded_records++;
             else if (!ok && q == g && o == from) L->discarded_records++;      /* the torn one at the end */
             o += ok ? plg__frag_step(&f) : 8u;
@@ -3122,8 +3371,11 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->meta.base_seg = 1; L->meta.base_seq = cfg.first_seq;
 #ifdef PICOLOG_ENCRYPT
         if (cfg.encrypt_key) {                       /* the meta holds the key check value */
-            if (!(L->crypt = plg__crypt_new(cfg.encrypt_key, L->log_id))) { rc = PLG_ENOMEM; goto fail; }
-            L->meta.cipher = PLG__CIPHER_V1; L->meta.key_id = L->crypt->key_id;
+            const uint8_t *keys[PLG_MAX_KEYS];
+            size_t nkeys = plg__cfg_keys(&cfg, keys);
+            if (plg__keys_make(&L->keys, keys, nkeys, L->log_id, NULL)) { rc = PLG_ENOMEM; goto fail; }
+            L->crypt = L->keys.k[0];
+            L->meta.cipher = PLG__CIPHER_V1; L->meta.key_id = L->first_key_id = L->crypt->key_id;
             memcpy(L->meta.check, L->crypt->check, sizeof L->meta.check);
         }
 #endif
@@ -3178,6 +3430,8 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         if (!rc) rc = plg__meta_attach(L, last_seq);
         if (rc) goto fail;
     }
+    rc = plg__rotate_keys(L, end_g, end_off);
+    if (rc) goto fail;
     do {
         rc = plg_random(&L->epoch, sizeof L->epoch);
         if (rc) goto fail;
@@ -3421,19 +3675,28 @@ static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
 
 PLGDEF int plg_reader_open(plg_reader **out, const char *path) { return plg_reader_open_key(out, path, NULL); }
 
-static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *key, const plg__crypt *have);
+static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *const *keys, size_t nkeys,
+                            const plg__keys *have);
 PLGDEF int plg_reader_open_key(plg_reader **out, const char *path, const uint8_t *key) {
-    return plg__reader_open(out, path, key, NULL);
+    return plg__reader_open(out, path, &key, key ? 1 : 0, NULL);
 }
 
-static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *key, const plg__crypt *have) {
+PLGDEF int plg_reader_open_keys(plg_reader **out, const char *path, const uint8_t *const *keys, size_t n) {
+    if (out) *out = NULL;
+    if (n > PLG_MAX_KEYS || (n && !keys)) return PLG_EINVAL;
+    for (size_t i = 0; i < n; i++) if (!keys[i]) return PLG_EINVAL;
+    return plg__reader_open(out, path, keys, n, NULL);
+}
+
+static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *const *keys, size_t nkeys,
+                            const plg__keys *have) {
     if (!out || !path) return PLG_EINVAL;
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
     memset(r, 0, sizeof *r);
     r->live_fd = -1;
-    int rc = plg__scan_open(&r->s, path, 0, key, have);
+    int rc = plg__scan_open(&r->s, path, 0, keys, nkeys, have);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     plg__pos_save(&r->s, &r->front);
     r->vseq = 0;
@@ -3451,6 +3714,7 @@ static void plg__reader_relist(plg_reader *r) {
         PICOLOG_FREE(s->seg_seq); s->seg_seq = NULL;      /* sized for the old count */
     }
     PICOLOG_FREE(segs);
+    plg__scan_forget_keys(s);                      /* and a writer may have rotated its key */
     if (!r->live) plg__reader_live(r);             /* a writer may have started since */
     r->limit = 0;                                  /* and the mark is looked at again */
 }
@@ -3737,7 +4001,7 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
 static int plg__op_truncate(plg_log *L, uint64_t seq) {
     if (seq >= L->cseq - 1) return 0;                 /* nothing after seq; all of it durable */
     plg_reader *r;
-    int rc = plg__reader_open(&r, L->path, NULL, L->crypt);   /* the caller's key was for plg_open only */
+    int rc = plg__reader_open(&r, L->path, NULL, 0, &L->keys);   /* the caller's keys were for plg_open only */
     if (rc) return rc;
     rc = plg__seek(r, seq + 1, 1);
     uint64_t g = r->s.g; uint32_t off = r->s.off;
@@ -3818,9 +4082,15 @@ PLGDEF int plg_reset(plg_log *L, uint64_t next_seq) {
 PLGDEF int plg_check(const char *path, plg_check_result *out) { return plg_check_key(path, NULL, out); }
 
 PLGDEF int plg_check_key(const char *path, const uint8_t *key, plg_check_result *out) {
+    return plg_check_keys(path, &key, key ? 1 : 0, out);
+}
+
+PLGDEF int plg_check_keys(const char *path, const uint8_t *const *keys, size_t n, plg_check_result *out) {
     plg__scan s;
     memset(out, 0, sizeof *out);
-    int rc = plg__scan_open(&s, path, 0, key, NULL);
+    if (n > PLG_MAX_KEYS || (n && !keys)) return out->status = PLG_EINVAL;
+    for (size_t i = 0; i < n; i++) if (!keys[i]) return out->status = PLG_EINVAL;
+    int rc = plg__scan_open(&s, path, 0, keys, n, NULL);
     if (!rc) {
         plg_record rec;
         while ((rc = plg__scan_next(&s, &rec)) == 1) {}

@@ -198,8 +198,13 @@ static void test_encrypt_on_disk_matches_reference(void) {
     CHECK_EQ(pread(fd, hdr, 4096, 0), 4096);
     CHECK_EQ(pread(fd, page, 4096, 4096), 4096);
     close(fd);
-    CHECK_EQ(plg__get32(hdr + 8), 3);                        /* segment format version 3: encrypted */
+    CHECK_EQ(plg__get32(hdr + 8), 4);                        /* segment format version 4: encrypted, key id */
     uint64_t log_id = plg__get64(hdr + 16);
+    uint8_t kid[32];
+    derive(key_a, "picolog v1 key id", 0, 0, kid);
+    CHECK_EQ(plg__get64(hdr + 64), plg__get64(kid));         /* the key it is sealed under */
+    CHECK_EQ(plg__get32(hdr + 60), plg_crc32c(0, hdr, 60));  /* an older picolog: valid, unknown version */
+    CHECK_EQ(plg__get32(hdr + 72), plg_crc32c(0, hdr, 72));
     CHECK_EQ(plg__get64(page + 16), 1);                      /* seq 1 */
     CHECK_EQ(plg__get16(page + 4), rec_len(1));
     uint8_t pt[200], tag[16], ct[256];
@@ -599,6 +604,324 @@ static void test_encrypt_no_plaintext_in_directory(void) {
     CHECK_EQ(grep_dir(plain, MARKER, strlen(MARKER), hit, sizeof hit), 1);
 }
 
+/* ---- key rotation (docs/encryption.md, "Key rotation") ---- */
+static const uint8_t key_c[32] = { 0xc0, 0xcc, 0x0c };
+
+static uint64_t key_id_of(const uint8_t key[32]) {
+    uint8_t id[32];
+    derive(key, "picolog v1 key id", 0, 0, id);
+    return plg__get64(id);
+}
+
+/* Append n records to the log under cur, older segments under olds. */
+static int write_rotated(const char *dir, const uint8_t *cur, const uint8_t *const *olds, size_t nolds, uint64_t n) {
+    plg_config c = cfg_for(dir, cur);
+    c.old_keys = olds; c.n_old_keys = nolds;
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc) return rc;
+    static uint8_t buf[16384];
+    uint64_t first = plg_appended(L) + 1;
+    for (uint64_t s = first; s < first + n; s++) {
+        fill(buf, rec_len(s), s);
+        int64_t got;
+        while ((got = plg_append(L, buf, rec_len(s))) == PLG_EFULL) sched_yield();
+        if (got != (int64_t)s) { plg_close(L); return -1; }
+    }
+    return plg_close(L);
+}
+
+/* How many segments of dir are sealed under key (header byte 64), and the
+ * first of them (0: none); v3 counts version 3 headers instead. */
+static uint64_t segs_under(const char *dir, uint64_t key_id, int v3, uint64_t *first) {
+    uint64_t count = 0;
+    *first = 0;
+    for (uint64_t idx = 1; idx < 100000; idx++) {
+        char name[600];
+        snprintf(name, sizeof name, "%s/%020llu.plg", dir, (unsigned long long)idx);
+        int fd = open(name, O_RDONLY);
+        if (fd < 0) { if (count || idx > 64) break; continue; }
+        uint8_t h[80];
+        int ok = pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h;
+        close(fd);
+        if (ok && (v3 ? plg__get32(h + 8) == 3 : plg__get32(h + 8) == 4 && plg__get64(h + 64) == key_id)) {
+            if (!count) *first = idx;
+            count++;
+        }
+    }
+    return count;
+}
+
+/* Every record of the log, read with keys in one scan and checked; the
+ * last seq, or < 0. */
+static int64_t read_all_keys(const char *dir, const uint8_t *const *keys, size_t n, int *bad) {
+    plg_reader *r;
+    int rc = plg_reader_open_keys(&r, dir, keys, n);
+    if (rc) return rc;
+    plg_record rec; int64_t last = 0;
+    while ((rc = plg_reader_next(r, &rec)) == 1) {
+        if (!same(&rec) || (last && rec.seq != (uint64_t)last + 1)) (*bad)++;
+        last = (int64_t)rec.seq;
+    }
+    plg_reader_close(r);
+    return rc < 0 ? rc : last;
+}
+
+/* Rotate a -> b -> c across reopens: new segments are sealed under the
+ * current key, older ones stay under theirs; every record reads back
+ * identical in one scan and after seeks, with the keys in any order. */
+static void test_encrypt_rotation_twice_reads_across_keys(void) {
+    const char *dir = t_dir("enc_rotate");
+    uint64_t n = slow() ? 150 : 600;                   /* several 64 KiB segments per key */
+    const uint8_t *ab[] = { key_a }, *abc[] = { key_a, key_b };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, ab, 1, n) == 0);
+    REQUIRE(write_rotated(dir, key_c, abc, 2, n) == 0);
+    REQUIRE(write_rotated(dir, key_c, abc, 2, n / 10) == 0);   /* reopen under the same current key */
+    uint64_t total = 3 * n + n / 10, fa, fb, fc;
+    uint64_t na = segs_under(dir, key_id_of(key_a), 0, &fa), nb = segs_under(dir, key_id_of(key_b), 0, &fb);
+    uint64_t nc = segs_under(dir, key_id_of(key_c), 0, &fc);
+    uint64_t want = slow() ? 1 : 2;                   /* fewer records: fewer segments */
+    CHECK(na >= want); CHECK(nb >= want); CHECK(nc >= want);
+    CHECK_EQ(fa, 1);
+    CHECK(fa < fb); CHECK(fb < fc);
+    const uint8_t *all[] = { key_c, key_a, key_b };
+    int bad = 0;
+    CHECK_EQ(read_all_keys(dir, all, 3, &bad), (int64_t)total);
+    CHECK_EQ(bad, 0);
+    const uint8_t *all2[] = { key_b, key_c, key_a };
+    plg_check_result cr;
+    CHECK_EQ(plg_check_keys(dir, all2, 3, &cr), 0);
+    CHECK_EQ(cr.records, total);
+    CHECK_EQ(cr.torn_tail, 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open_keys(&r, dir, all, 3) == 0);
+    uint64_t targets[] = { 3 * n, 1, n, n + 1, 2 * n - 7, 2 * n + 1, total, n / 2, 2 * n + n / 2 };
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        plg_record rec;
+        CHECK_EQ(plg_reader_seek(r, targets[i]), 0);
+        CHECK_EQ(plg_reader_next(r, &rec), 1);
+        CHECK_EQ(rec.seq, targets[i]);
+        CHECK(same(&rec));
+    }
+    plg_reader_close(r);
+    char hit[800] = "";
+    CHECK_EQ(grep_dir(dir, MARKER, strlen(MARKER), hit, sizeof hit), 0);
+    if (hit[0]) printf("  plaintext in %s\n", hit);
+}
+
+/* A key a segment needs and that was not given is PLG_EKEY at open (the
+ * detail names the key id and the first segment under it), never
+ * PLG_ECORRUPT, from plg_open, the reader and plg_check; nothing changes. */
+static void test_encrypt_rotation_missing_old_key_is_key_error(void) {
+    const char *dir = t_dir("enc_rotate_missing");
+    uint64_t n = slow() ? 150 : 400;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, n) == 0);
+    uint64_t fb;
+    REQUIRE(segs_under(dir, key_id_of(key_b), 0, &fb) >= 1);
+    char want_a[64], want_b[64], seg1[600], segb[600];
+    snprintf(want_a, sizeof want_a, "%016llx", (unsigned long long)key_id_of(key_a));
+    snprintf(want_b, sizeof want_b, "%016llx", (unsigned long long)key_id_of(key_b));
+    snprintf(seg1, sizeof seg1, "%s/%020llu.plg", dir, 1ull);
+    snprintf(segb, sizeof segb, "%s/%020llu.plg", dir, (unsigned long long)fb);
+    plg_config c = cfg_for(dir, key_b);                 /* the new key alone */
+    plg_log *L = NULL;
+    CHECK_EQ(plg_open(&L, &c), PLG_EKEY);
+    CHECK(L == NULL);
+    const uint8_t *only_b[] = { key_b }, *only_a[] = { key_a };
+    plg_reader *r = NULL;
+    CHECK_EQ(plg_reader_open_keys(&r, dir, only_b, 1), PLG_EKEY);
+    CHECK_EQ(plg_reader_open_key(&r, dir, key_b), PLG_EKEY);
+    CHECK_EQ(plg_reader_open_keys(&r, dir, only_a, 1), PLG_EKEY);   /* the old key alone */
+    plg_check_result cr;
+    CHECK_EQ(plg_check_keys(dir, only_b, 1, &cr), PLG_EKEY);
+    CHECK(strstr(cr.detail, want_a) != NULL);
+    CHECK(strstr(cr.detail, "segment 1 ") != NULL);
+    CHECK(strcmp(cr.file, seg1) == 0);
+    if (!strstr(cr.detail, want_a)) printf("  detail: %s\n", cr.detail);
+    CHECK_EQ(plg_check_keys(dir, only_a, 1, &cr), PLG_EKEY);
+    CHECK(strstr(cr.detail, want_b) != NULL);
+    CHECK(strcmp(cr.file, segb) == 0);
+    c.encrypt_key = key_c;                               /* a third key, the old one given: rotates */
+    c.old_keys = only_b; c.n_old_keys = 1;               /* ... but key a's segments are still there */
+    CHECK_EQ(plg_open(&L, &c), PLG_EKEY);
+    c.old_keys = NULL; c.n_old_keys = 0; c.encrypt_key = NULL;
+    CHECK_EQ(plg_open(&L, &c), PLG_ENEEDKEY);
+    const uint8_t *both[] = { key_a, key_b };
+    int bad = 0;
+    CHECK_EQ(read_all_keys(dir, both, 2, &bad), (int64_t)(2 * n));   /* untouched */
+    CHECK_EQ(bad, 0);
+    uint64_t f;
+    CHECK_EQ(segs_under(dir, key_id_of(key_c), 0, &f), 0);
+    const uint8_t *null_key[] = { key_a, NULL };
+    CHECK_EQ(plg_reader_open_keys(&r, dir, null_key, 2), PLG_EINVAL);
+    c.encrypt_key = key_b; c.old_keys = NULL; c.n_old_keys = 1;
+    CHECK_EQ(plg_open(&L, &c), PLG_EINVAL);
+}
+
+/* A changed byte of a record in a segment under the old key (ciphertext,
+ * CRC fixed up so only the tag tells) is PLG_ECORRUPT with its file and
+ * offset, as under the current key. */
+static void test_encrypt_rotation_tampered_old_segment_is_corruption(void) {
+    const char *dir = t_dir("enc_rotate_tamper");
+    uint64_t n = slow() ? 150 : 400;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, n) == 0);
+    const uint8_t *keys[] = { key_b, key_a };
+    uint64_t seqs[] = { 7, n - 3, 2 * n - 5 };           /* key a, key a, key b */
+    for (size_t i = 0; i < sizeof seqs / sizeof *seqs; i++) {
+        char file[600]; uint64_t off = 0;
+        REQUIRE(find_frag(dir, seqs[i], file, sizeof file, &off));
+        flip_byte(file, off + 44, 1, off);
+        plg_check_result cr;
+        CHECK_EQ(plg_check_keys(dir, keys, 2, &cr), PLG_ECORRUPT);
+        CHECK(strcmp(cr.file, file) == 0);
+        CHECK_EQ(cr.offset, off);
+        CHECK_EQ(cr.last_seq, seqs[i] - 1);
+        plg_config c = cfg_for(dir, key_b);
+        c.old_keys = olds; c.n_old_keys = 1;
+        plg_log *L = NULL;
+        CHECK_EQ(plg_open(&L, &c), PLG_ECORRUPT);
+        if (L) plg_close(L);
+        plg_reader *r;
+        REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+        plg_record rec; int rc; uint64_t last = 0, where = 0;
+        while ((rc = plg_reader_next(r, &rec)) == 1) last = rec.seq;
+        CHECK_EQ(rc, PLG_ECORRUPT);
+        CHECK_EQ(last, seqs[i] - 1);
+        CHECK(strcmp(plg_reader_where(r, &where), file) == 0);
+        CHECK_EQ(where, off);
+        plg_reader_close(r);
+        flip_byte(file, off + 44, 1, off);               /* undo */
+        CHECK_EQ(plg_check_keys(dir, keys, 2, &cr), 0);
+    }
+}
+
+/* Once plg_release retired the last segment under the old key, the log
+ * opens, reads and checks with the new key alone. */
+static void test_encrypt_rotation_release_retires_old_key(void) {
+    const char *dir = t_dir("enc_rotate_release");
+    uint64_t n = slow() ? 150 : 400;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    plg_config c = cfg_for(dir, key_b);
+    c.old_keys = olds; c.n_old_keys = 1;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    static uint8_t buf[16384];
+    for (uint64_t s = n + 1; s <= 3 * n; s++) {
+        fill(buf, rec_len(s), s);
+        while (plg_append(L, buf, rec_len(s)) == PLG_EFULL) sched_yield();
+    }
+    REQUIRE(plg_wait(L, 3 * n, -1) == 0);
+    uint64_t fa, fb;
+    uint64_t na = segs_under(dir, key_id_of(key_a), 0, &fa);
+    REQUIRE(segs_under(dir, key_id_of(key_b), 0, &fb) >= 2);
+    CHECK(na >= 2);
+    const uint8_t *only_b[] = { key_b };
+    plg_check_result cr;
+    CHECK_EQ(plg_check_keys(dir, only_b, 1, &cr), PLG_EKEY);   /* still needed */
+    uint64_t keep = 0;                                 /* the first record in the second segment under b */
+    for (uint64_t q = 2 * n; q > n && !keep; q--) {
+        char file[600], want[600]; uint64_t off;
+        snprintf(want, sizeof want, "%s/%020llu.plg", dir, (unsigned long long)(fb + 1));
+        if (find_frag(dir, q, file, sizeof file, &off) && strcmp(file, want) != 0) keep = q + 1;
+    }
+    REQUIRE(keep > n);
+    CHECK_EQ(plg_release(L, keep), 0);
+    plg_stats st;
+    for (int i = 0; i < 10000; i++) { plg_get_stats(L, &st); if (st.segments_released >= na) break; usleep(1000); }
+    CHECK(st.segments_released >= na);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &fa), 0);
+    CHECK_EQ(plg_check_keys(dir, only_b, 1, &cr), 0);
+    CHECK(cr.first_seq <= keep);
+    CHECK_EQ(cr.last_seq, 3 * n);
+    c.old_keys = NULL; c.n_old_keys = 0;              /* the writer too: the new key alone */
+    REQUIRE(plg_open(&L, &c) == 0);
+    fill(buf, rec_len(3 * n + 1), 3 * n + 1);
+    CHECK_EQ(plg_append(L, buf, rec_len(3 * n + 1)), (int64_t)(3 * n + 1));
+    CHECK_EQ(plg_close(L), 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open_key(&r, dir, key_b) == 0);
+    plg_record rec; int rc; uint64_t first = 0, last = 0; int ok = 1;
+    while ((rc = plg_reader_next(r, &rec)) == 1) {
+        if (!first) first = rec.seq;
+        else ok &= rec.seq == last + 1;
+        last = rec.seq; ok &= same(&rec);
+    }
+    plg_reader_close(r);
+    CHECK_EQ(rc, 0);
+    CHECK(ok);
+    CHECK(first > 1);
+    CHECK(first <= keep);
+    CHECK_EQ(last, 3 * n + 1);
+}
+
+/* Segment headers as a picolog before key rotation wrote them: version 3,
+ * no key id, the CRC over bytes 0..59 only. */
+static int make_version3(const char *dir) {
+    int changed = 0;
+    for (uint64_t idx = 1; idx < 1000; idx++) {
+        char name[600];
+        snprintf(name, sizeof name, "%s/%020llu.plg", dir, (unsigned long long)idx);
+        int fd = open(name, O_RDWR);
+        if (fd < 0) continue;
+        uint8_t h[4096];
+        if (pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h && plg__get32(h + 8) == 4) {
+            plg__put32(h + 8, 3);
+            memset(h + 60, 0, 20);
+            plg__put32(h + 60, plg_crc32c(0, h, 60));
+            if (pwrite(fd, h, sizeof h, 0) == (ssize_t)sizeof h) changed++;
+        }
+        close(fd);
+    }
+    return changed;
+}
+
+/* A log written before key rotation (version 3 segments, under the key
+ * picolog.meta names) still reads, checks, continues (new segments are
+ * version 4 under the same key) and rotates; without its key it is PLG_EKEY
+ * naming segment 1. */
+static void test_encrypt_version3_log_still_opens(void) {
+    const char *dir = t_dir("enc_v3");
+    uint64_t n = slow() ? 150 : 400;
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    uint64_t f;
+    uint64_t nv3 = (uint64_t)make_version3(dir);
+    REQUIRE(nv3 >= 2);
+    CHECK_EQ(segs_under(dir, 0, 1, &f), nv3);
+    plg_check_result cr;
+    CHECK_EQ(plg_check_key(dir, key_a, &cr), 0);
+    CHECK_EQ(cr.records, n);
+    int bad = 0;
+    CHECK_EQ(read_all(dir, key_a, &bad), (int64_t)n);
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(plg_check_key(dir, key_b, &cr), PLG_EKEY);
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);         /* continues in the last version 3 segment */
+    CHECK(segs_under(dir, key_id_of(key_a), 0, &f) >= 1);
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_rotated(dir, key_b, olds, 1, n) == 0);
+    CHECK(segs_under(dir, key_id_of(key_b), 0, &f) >= 1);
+    CHECK(segs_under(dir, 0, 1, &f) >= 1);
+    const uint8_t *keys[] = { key_b, key_a }, *only_b[] = { key_b };
+    CHECK_EQ(read_all_keys(dir, keys, 2, &bad), (int64_t)(3 * n));
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(plg_check_keys(dir, only_b, 1, &cr), PLG_EKEY);
+    CHECK(strstr(cr.detail, "segment 1 ") != NULL);
+    plg_reader *r;
+    REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+    plg_record rec;
+    CHECK_EQ(plg_reader_seek(r, n / 2), 0);
+    CHECK_EQ(plg_reader_next(r, &rec), 1);
+    CHECK_EQ(rec.seq, n / 2);
+    CHECK(same(&rec));
+    plg_reader_close(r);
+}
+
 /* tools/plg_dump on an encrypted log: without --key-file it says the log
  * is encrypted (exit 2, not "corrupt"), with the key (hex or raw) it reads
  * the records, with another key it says so. Needs build/plg_dump. */
@@ -648,6 +971,225 @@ static void test_encrypt_plg_dump_key_file(void) {
     unlink(hexf); unlink(rawf); unlink(badf);
 }
 
+/* A log that ends exactly at a segment's start (15 records of 4047 bytes,
+ * one sealed fragment filling each data page of a 16-page segment): the next
+ * segment, made ahead under the old key and still empty, gets the new key at
+ * once when the log is opened with a new key. */
+static int write_pages(const char *dir, const uint8_t *cur, const uint8_t *const *olds, size_t nolds, uint64_t n) {
+    plg_config c = cfg_for(dir, cur);
+    c.old_keys = olds; c.n_old_keys = nolds;
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc) return rc;
+    static uint8_t buf[4047];
+    uint64_t first = plg_appended(L) + 1;
+    for (uint64_t s = first; s < first + n; s++) {
+        fill(buf, sizeof buf, s);
+        if (plg_append(L, buf, sizeof buf) != (int64_t)s) { plg_close(L); return -1; }
+        if (plg_wait(L, s, -1) != 0) { plg_close(L); return -1; }   /* one whole page per write */
+    }
+    return plg_close(L);
+}
+
+static void test_encrypt_rotation_at_segment_start_seals_at_once(void) {
+    const char *dir = t_dir("enc_rotate_fresh");
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_pages(dir, key_a, NULL, 0, 15) == 0);
+    char seg2[600];
+    snprintf(seg2, sizeof seg2, "%s/%020llu.plg", dir, 2ull);
+    REQUIRE(access(seg2, F_OK) == 0);                 /* made ahead, under key a */
+    uint64_t f;
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &f), 2);
+    char file[600]; uint64_t off;
+    REQUIRE(find_frag(dir, 15, file, sizeof file, &off));
+    CHECK_EQ(off, 15 * 4096);                          /* the last data page of segment 1 */
+    REQUIRE(write_pages(dir, key_b, olds, 1, 1) == 0);
+    REQUIRE(find_frag(dir, 16, file, sizeof file, &off));
+    CHECK(strcmp(file, seg2) == 0);
+    CHECK_EQ(off, 4096);
+    CHECK(segs_under(dir, key_id_of(key_b), 0, &f) >= 1);   /* 2, and the one made ahead after it */
+    CHECK_EQ(f, 2);
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &f), 1);
+    const uint8_t *keys[] = { key_a, key_b };
+    plg_reader *r;
+    REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+    plg_record rec; int rc; uint64_t last = 0; int ok = 1;
+    uint8_t want[4047];
+    while ((rc = plg_reader_next(r, &rec)) == 1) {
+        fill(want, sizeof want, rec.seq);
+        ok &= rec.seq == last + 1 && rec.len == sizeof want && memcmp(rec.data, want, sizeof want) == 0;
+        last = rec.seq;
+    }
+    plg_reader_close(r);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(last, 16);
+    CHECK(ok);
+}
+
+/* A reader that stays open while the writer restarts under a new key reads
+ * on into the segments sealed under it (given both keys): the segment after
+ * the old end got a new header at the writer's open, after the reader had
+ * looked at it. */
+static void test_encrypt_rotation_open_reader_follows(void) {
+    const char *dir = t_dir("enc_rotate_reader");
+    uint64_t n = slow() ? 100 : 300;
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    const uint8_t *keys[] = { key_a, key_b }, *olds[] = { key_a };
+    plg_reader *r;
+    REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+    plg_record rec; int rc; uint64_t last = 0; int ok = 1;
+    while ((rc = plg_reader_next(r, &rec)) == 1) { ok &= same(&rec) && rec.seq == last + 1; last = rec.seq; }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(last, n);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, 2 * n) == 0);
+    uint64_t f;
+    CHECK(segs_under(dir, key_id_of(key_b), 0, &f) >= 1);   /* the writer went on past the old end's segment */
+    while ((rc = plg_reader_next(r, &rec)) == 1) { ok &= same(&rec) && rec.seq == last + 1; last = rec.seq; }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(last, 3 * n);
+    CHECK(ok);
+    plg_reader_close(r);
+}
+
+/* docs/encryption.md, "Re-encrypting old data": a rotated log copied with a
+ * reader into a new log under the new key alone (same seqs), directories
+ * swapped; afterwards the old key is needed nowhere and every record reads
+ * back identical. */
+static void test_encrypt_reencrypt_by_copy(void) {
+    const char *dir = t_dir("enc_reencrypt");
+    uint64_t n = slow() ? 100 : 300;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, n) == 0);
+    char fresh[600], old[600];
+    snprintf(fresh, sizeof fresh, "%s.new", dir);
+    snprintf(old, sizeof old, "%s.old", dir);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", fresh, old);   /* a run stopped half way */
+    REQUIRE(system(cmd) == 0);
+    const uint8_t *keys[] = { key_a, key_b };
+    plg_reader *r;
+    plg_record rec;
+    REQUIRE(plg_reader_open_keys(&r, dir, keys, 2) == 0);
+    int rc = plg_reader_next(r, &rec);
+    REQUIRE(rc == 1);
+    plg_config c = cfg_for(fresh, key_b);
+    c.first_seq = rec.seq;
+    plg_log *out;
+    REQUIRE(plg_open(&out, &c) == 0);
+    uint64_t copied = 0;
+    for (; rc == 1; rc = plg_reader_next(r, &rec)) {
+        int64_t got;
+        while ((got = plg_append(out, rec.data, rec.len)) == PLG_EFULL) sched_yield();
+        CHECK_EQ(got, (int64_t)rec.seq);
+        copied++;
+    }
+    CHECK_EQ(rc, 0);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(out), 0);
+    CHECK_EQ(copied, 2 * n);
+    plg_check_result cr;
+    CHECK_EQ(plg_check_key(fresh, key_b, &cr), 0);
+    CHECK_EQ(cr.first_seq, 1);
+    CHECK_EQ(cr.last_seq, 2 * n);
+    CHECK_EQ(cr.records, 2 * n);
+    REQUIRE(rename(dir, old) == 0);
+    REQUIRE(rename(fresh, dir) == 0);
+    uint64_t f;
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &f), 0);
+    int bad = 0;
+    CHECK_EQ(read_all(dir, key_b, &bad), (int64_t)(2 * n));   /* the new key alone */
+    CHECK_EQ(bad, 0);
+    REQUIRE(write_log(dir, key_b, 5, 0) == 0);                 /* and the writer goes on */
+    CHECK_EQ(read_all(dir, key_b, &bad), (int64_t)(2 * n + 5));
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(plg_reader_open_key(&r, dir, key_a), PLG_EKEY);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", old);
+    CHECK_EQ(system(cmd), 0);
+}
+
+/* plg_dump after a rotation: --key-file once per key reads every segment;
+ * with a key missing it names the key id (exit 2, not damage). */
+static void test_encrypt_plg_dump_rotated_keys(void) {
+    if (access("build/plg_dump", X_OK) != 0) SKIP("build/plg_dump not built (make build/plg_dump)");
+    const char *dir = t_dir("enc_dump_rotated");
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, 200, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, 200) == 0);
+    char af[600], bf[600], args[1400], out[8192], want[64];
+    snprintf(af, sizeof af, "%s.akey", dir);
+    snprintf(bf, sizeof bf, "%s.bkey", dir);
+    FILE *f = fopen(af, "wb"); REQUIRE(f != NULL); fwrite(key_a, 1, 32, f); fclose(f);
+    f = fopen(bf, "wb"); REQUIRE(f != NULL); fwrite(key_b, 1, 32, f); fclose(f);
+    snprintf(args, sizeof args, "--key-file '%s' --key-file '%s' --verify '%s'", bf, af, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    CHECK(strstr(out, "400 records read") != NULL);
+    snprintf(args, sizeof args, "--key-file '%s' '%s'", bf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 2);
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)key_id_of(key_a));
+    CHECK(strstr(out, want) != NULL);
+    CHECK(strstr(out, "CORRUPT") == NULL);
+    unlink(af); unlink(bf);
+}
+
+/* plg_dump --reencrypt: a rotated log copied under a third key alone, same
+ * seqs, every record identical; the source is unchanged; an existing
+ * target is refused; a plain log is copied encrypted. */
+static void test_encrypt_plg_dump_reencrypt(void) {
+    if (access("build/plg_dump", X_OK) != 0) SKIP("build/plg_dump not built (make build/plg_dump)");
+    const char *dir = t_dir("enc_dump_reencrypt");
+    uint64_t n = slow() ? 60 : 200;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    REQUIRE(write_rotated(dir, key_b, olds, 1, n) == 0);
+    char af[600], bf[600], cf[600], fresh[600], args[3200], out[8192], cmd[1400];
+    snprintf(af, sizeof af, "%s.akey", dir);
+    snprintf(bf, sizeof bf, "%s.bkey", dir);
+    snprintf(cf, sizeof cf, "%s.ckey", dir);
+    snprintf(fresh, sizeof fresh, "%s.new", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fresh);
+    REQUIRE(system(cmd) == 0);
+    FILE *f = fopen(af, "wb"); REQUIRE(f != NULL); fwrite(key_a, 1, 32, f); fclose(f);
+    f = fopen(bf, "wb"); REQUIRE(f != NULL); fwrite(key_b, 1, 32, f); fclose(f);
+    f = fopen(cf, "wb"); REQUIRE(f != NULL); fwrite(key_c, 1, 32, f); fclose(f);
+    snprintf(args, sizeof args, "--key-file '%s' --key-file '%s' --reencrypt '%s' --new-key-file '%s' '%s'", af, bf, fresh,
+             cf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    if (!strstr(out, "reencrypt")) printf("  %s\n", out);
+    plg_check_result cr;
+    CHECK_EQ(plg_check_key(fresh, key_c, &cr), 0);
+    CHECK_EQ(cr.records, 2 * n);
+    CHECK_EQ(cr.first_seq, 1);
+    CHECK_EQ(cr.last_seq, 2 * n);
+    uint64_t fs;
+    CHECK_EQ(segs_under(fresh, key_id_of(key_a), 0, &fs), 0);
+    CHECK_EQ(segs_under(fresh, key_id_of(key_b), 0, &fs), 0);
+    int bad = 0;
+    CHECK_EQ(read_all(fresh, key_c, &bad), (int64_t)(2 * n));
+    CHECK_EQ(bad, 0);
+    const uint8_t *ab[] = { key_a, key_b };
+    CHECK_EQ(read_all_keys(dir, ab, 2, &bad), (int64_t)(2 * n));   /* the source as it was */
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(run_dump(args, out, sizeof out), 2);                   /* the target exists now */
+    CHECK(strstr(out, "exists") != NULL);
+    CHECK_EQ(plg_check_key(fresh, key_c, &cr), 0);
+    CHECK_EQ(cr.records, 2 * n);
+    REQUIRE(system(cmd) == 0);
+    snprintf(args, sizeof args, "--key-file '%s' --reencrypt '%s' --new-key-file '%s' '%s'", bf, fresh, cf, dir);
+    CHECK_EQ(run_dump(args, out, sizeof out), 2);                   /* a key missing: nothing made */
+    CHECK(access(fresh, F_OK) != 0);
+    const char *plain = t_dir("enc_dump_reencrypt_plain");
+    REQUIRE(write_log(plain, NULL, 50, 0) == 0);
+    snprintf(args, sizeof args, "--reencrypt '%s' --new-key-file '%s' '%s'", fresh, cf, plain);
+    CHECK_EQ(run_dump(args, out, sizeof out), 0);
+    CHECK_EQ(read_all(fresh, key_c, &bad), 50);
+    CHECK_EQ(bad, 0);
+    char hit[800] = "";
+    CHECK_EQ(grep_dir(fresh, MARKER, strlen(MARKER), hit, sizeof hit), 0);
+    REQUIRE(system(cmd) == 0);
+    unlink(af); unlink(bf); unlink(cf);
+}
+
 int main(void) {
     RUN(test_encrypt_known_answers);
     RUN(test_encrypt_on_disk_matches_reference);
@@ -659,5 +1201,15 @@ int main(void) {
     RUN(test_encrypt_torn_tail_recovers);
     RUN(test_encrypt_no_plaintext_in_directory);
     RUN(test_encrypt_plg_dump_key_file);
+    RUN(test_encrypt_rotation_twice_reads_across_keys);
+    RUN(test_encrypt_rotation_missing_old_key_is_key_error);
+    RUN(test_encrypt_rotation_tampered_old_segment_is_corruption);
+    RUN(test_encrypt_rotation_release_retires_old_key);
+    RUN(test_encrypt_version3_log_still_opens);
+    RUN(test_encrypt_rotation_at_segment_start_seals_at_once);
+    RUN(test_encrypt_rotation_open_reader_follows);
+    RUN(test_encrypt_reencrypt_by_copy);
+    RUN(test_encrypt_plg_dump_rotated_keys);
+    RUN(test_encrypt_plg_dump_reencrypt);
     return t_done();
 }

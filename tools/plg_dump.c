@@ -12,6 +12,8 @@
  *   plg_dump --follow [--from SEQ] LOGDIR   print records as they become durable, like tail -f
  *   plg_dump --fix [--yes] LOGDIR        cut a torn tail, after asking, keeping a copy
  *   plg_dump --key-file F ...            an encrypted log: F holds its 32-byte data key
+ *   plg_dump --key-file NEW --key-file OLD ...  after a key rotation: every key still in use
+ *   plg_dump --key-file OLD --reencrypt NEWDIR --new-key-file NEW LOGDIR   copy under the new key alone
  *   plg_dump --vault V --key-name N ...  the same, the key kept in vault V (vaultctl datakey create N)
  *
  * Exit status: 0 ok (a torn tail is normal after a crash), 1 damage found,
@@ -69,10 +71,21 @@ static const char *usage_text =
     "                       Refuses damage at or below the durable mark (corruption,\n"
     "                       exit 1): that is never cut. Run it with no writer open\n"
     "  -y, --yes            --fix without asking (needed when stdin is no terminal)\n"
+    "      --reencrypt NEWDIR --new-key-file F\n"
+    "                       copy every record, in order and with the same sequence\n"
+    "                       numbers, into a new log NEWDIR (must not exist) sealed\n"
+    "                       under the key in F alone, then check the copy; LOGDIR is\n"
+    "                       not changed (give its keys with --key-file; a plain log\n"
+    "                       is copied encrypted). Swap the directories after it, with\n"
+    "                       no writer open. docs/encryption.md, \"Key rotation\"\n"
     "  -k, --key-file F     the log is encrypted: F holds its data key, 32 raw bytes\n"
     "                       or 64 hex digits (a newline after them is fine). Without\n"
     "                       it an encrypted log is reported as such (exit 2), never\n"
-    "                       as damage; a wrong key is reported as a wrong key\n"
+    "                       as damage; a wrong key is reported as a wrong key.\n"
+    "                       Repeat it for a log whose key was rotated: each segment\n"
+    "                       is read with the key its header names, and a segment\n"
+    "                       whose key is missing is reported with the key id it\n"
+    "                       needs. With --fix the first key is the current one\n"
     "      --vault FILE --key-name NAME\n"
     "                       the same, with the key kept in the vault FILE as data key\n"
     "                       NAME (vaultctl datakey create NAME). The vault password,\n"
@@ -104,35 +117,47 @@ static int usage_error(const char *fmt, const char *arg) {
     return TOOL_USAGE_OR_IO;
 }
 
-/* --key-file: the data key of an encrypted log, or NULL. */
-static const uint8_t *dump_key;
-static uint8_t dump_key_buf[32];
+/* --key-file (repeated after a key rotation): the data keys of an
+ * encrypted log, dump_nkeys of them (0: none given). */
+static uint8_t dump_key_buf[PLG_MAX_KEYS][32];
+static const uint8_t *dump_keys[PLG_MAX_KEYS];
+static size_t dump_nkeys;
 
 static int hexval(int c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* 32 raw bytes, or 64 hex digits and optional trailing whitespace. */
-static int load_key(const char *path) {
+/* --reencrypt's new key (--new-key-file). */
+static uint8_t new_key_buf[32];
+
+/* 32 raw bytes, or 64 hex digits and optional trailing whitespace, into key. */
+static int load_key_into(const char *opt, const char *path, uint8_t *key) {
     uint8_t buf[200];
     FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "plg_dump: --key-file %s: %s\n", path, strerror(errno)); return -1; }
+    if (!f) { fprintf(stderr, "plg_dump: %s %s: %s\n", opt, path, strerror(errno)); return -1; }
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     int ok = 0;
-    if (n == 32) { memcpy(dump_key_buf, buf, 32); ok = 1; }
+    if (n == 32) { memcpy(key, buf, 32); ok = 1; }
     else {
         while (n > 64 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t')) n--;
         ok = n == 64;
         for (size_t i = 0; ok && i < 32; i++) {
             int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
             if (hi < 0 || lo < 0) ok = 0;
-            else dump_key_buf[i] = (uint8_t)(hi << 4 | lo);
+            else key[i] = (uint8_t)(hi << 4 | lo);
         }
     }
     vault_wipe(buf, sizeof buf);
-    if (!ok) { fprintf(stderr, "plg_dump: --key-file %s: not 32 raw bytes nor 64 hex digits\n", path); return -1; }
-    dump_key = dump_key_buf;
+    if (!ok) { fprintf(stderr, "plg_dump: %s %s: not 32 raw bytes nor 64 hex digits\n", opt, path); return -1; }
+    return 0;
+}
+
+static int load_key(const char *path) {
+    if (dump_nkeys == PLG_MAX_KEYS) { fprintf(stderr, "plg_dump: more than %d keys\n", PLG_MAX_KEYS); return -1; }
+    if (load_key_into("--key-file", path, dump_key_buf[dump_nkeys])) return -1;
+    dump_keys[dump_nkeys] = dump_key_buf[dump_nkeys];
+    dump_nkeys++;
     return 0;
 }
 
@@ -156,17 +181,18 @@ static int load_vault_key(const char *file, const char *name, pw_source *src) {
             fprintf(stderr, "plg_dump: --vault %s: %s%s%s\n", file, vault_strerror(rc), e ? ": " : "", e ? strerror(e) : "");
         return -1;
     }
-    rc = vault_data_key(v, name, dump_key_buf);
+    rc = vault_data_key(v, name, dump_key_buf[0]);
     vault_close(v);
     if (rc == VAULT_ENOTFOUND)
         fprintf(stderr, "plg_dump: --vault %s: no data key '%s' (vaultctl datakey create %s)\n", file, name, name);
     else if (rc < 0)
         fprintf(stderr, "plg_dump: --vault %s: data key '%s': %s\n", file, name, vault_strerror(rc));
     if (rc < 0) return -1;
-    dump_key = dump_key_buf;
+    dump_keys[0] = dump_key_buf[0];
+    dump_nkeys = 1;
     return 0;
 }
-static void wipe_key(void) { vault_wipe(dump_key_buf, sizeof dump_key_buf); }
+static void wipe_key(void) { vault_wipe(dump_key_buf, sizeof dump_key_buf); vault_wipe(new_key_buf, sizeof new_key_buf); }
 
 /* ECORRUPT is damage; EFORMAT is a segment that is not (or no longer) a
  * picolog segment inside a log: damage too. Everything else (no such log,
@@ -233,7 +259,7 @@ static void print_stats(const stats *st, const char *dir, int json) {
 
 static int summary(const char *dir, int json) {
     plg_check_result cr;
-    int rc = plg_check_key(dir, dump_key, &cr);
+    int rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
     if (json) {
         const char *status = rc == 0 ? (cr.torn_tail ? "torn_tail" : "clean") : exit_for(rc) == TOOL_DAMAGE ? "corrupt" : "error";
         printf("{\"type\":\"summary\",\"log\":");
@@ -353,12 +379,12 @@ static int follow(const char *dir, unsigned long long from, unsigned long long t
     sigaction(SIGTERM, &sa, NULL);
     plg_reader *r = NULL;
     unsigned long long last = 0, n = 0;
-    int done = 0, rc = plg_reader_open_key(&r, dir, dump_key);
+    int done = 0, rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
     if (rc == 0 && from > 1 && (rc = plg_reader_seek(r, from)) == PLG_ENOENT) {
         /* --from is beyond the end (or below the oldest kept record): read
          * from the start and skip what is below it */
         plg_reader_close(r); r = NULL;
-        rc = plg_reader_open_key(&r, dir, dump_key);
+        rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
     }
     while (rc == 0 && !stop_flag && !done) {
         rc = plg_reader_wait(r, FOLLOW_WAIT_NS);
@@ -460,7 +486,7 @@ static void fix_quiet(void *user, int code, const char *msg) {
 
 static int fix(const char *dir, int yes) {
     plg_check_result cr;
-    int rc = plg_check_key(dir, dump_key, &cr);
+    int rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
     if (rc) {
         if (exit_for(rc) != TOOL_DAMAGE) {
             fprintf(stderr, "plg_dump: %s: %s%s%s\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
@@ -532,7 +558,9 @@ static int fix(const char *dir, int yes) {
     memset(&c, 0, sizeof c);
     c.path = dir;
     c.log_fn = fix_quiet;
-    c.encrypt_key = dump_key;
+    c.encrypt_key = dump_nkeys ? dump_keys[0] : NULL;   /* the first key is the current one */
+    c.old_keys = dump_nkeys > 1 ? dump_keys + 1 : NULL;
+    c.n_old_keys = dump_nkeys > 1 ? dump_nkeys - 1 : 0;
     plg_log *log;
     rc = plg_open(&log, &c);   /* recovery cuts the tail, and refuses damage below the durable mark */
     if (rc) {
@@ -546,7 +574,7 @@ static int fix(const char *dir, int yes) {
     if (st.quarantine) printf("quarantine %s (picolog's own copy)\n", st.quarantine);
     rc = plg_close(log);
     if (rc) { fprintf(stderr, "plg_dump: %s: closing: %s\n", dir, plg_strerror(rc)); return TOOL_USAGE_OR_IO; }
-    rc = plg_check_key(dir, dump_key, &cr);
+    rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
     if (rc || cr.torn_tail) {
         fprintf(stderr, "plg_dump: %s: still not clean after the cut: %s\n", dir, rc ? plg_strerror(rc) : "torn tail");
         return rc ? exit_for(rc) : TOOL_USAGE_OR_IO;
@@ -557,8 +585,71 @@ static int fix(const char *dir, int yes) {
     return TOOL_OK;
 }
 
+/* --reencrypt NEWDIR --new-key-file F: every record of the log, copied in
+ * order into a new log NEWDIR sealed under the new key alone, with the same
+ * sequence numbers (docs/encryption.md, "Re-encrypting old data"); then the
+ * copy is checked against the original. The log itself is not changed; the
+ * caller swaps the directories. Run with no writer open. */
+static int reencrypt(const char *dir, const char *newdir) {
+    struct stat st;
+    if (lstat(newdir, &st) == 0) {
+        fprintf(stderr, "plg_dump: --reencrypt %s: already exists; give a directory that does not\n", newdir);
+        return TOOL_USAGE_OR_IO;
+    }
+    plg_check_result cr, cn;
+    int rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
+    if (rc) {
+        fprintf(stderr, "plg_dump: %s: %s%s%s. Nothing copied.\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
+        return exit_for(rc) == TOOL_DAMAGE ? TOOL_DAMAGE : TOOL_USAGE_OR_IO;
+    }
+    plg_reader *r;
+    plg_record rec;
+    uint32_t maxlen = 0;                          /* the ring must hold the largest record */
+    if ((rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys)) == 0) {
+        while ((rc = plg_reader_next(r, &rec)) == 1) if (rec.len > maxlen) maxlen = rec.len;
+        plg_reader_close(r);
+    }
+    size_t ring = (size_t)8 << 20;
+    while (ring < 2 * (size_t)maxlen + 65536 && ring < ((size_t)1 << 31)) ring *= 2;
+    const uint8_t *nk[1] = { new_key_buf };
+    plg_config c;
+    memset(&c, 0, sizeof c);
+    c.path = newdir;
+    c.log_fn = fix_quiet;
+    c.encrypt_key = new_key_buf;
+    c.ring_capacity = ring;
+    c.first_seq = cr.records ? cr.first_seq : cr.last_seq + 1;   /* the same seqs; an empty log goes on after its last */
+    plg_log *out = NULL;
+    uint64_t n = 0;
+    if (rc == 0) rc = plg_open(&out, &c);
+    if (rc == 0) rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
+    if (rc == 0) {
+        while ((rc = plg_reader_next(r, &rec)) == 1) {
+            int64_t got;
+            while ((got = plg_append(out, rec.data, rec.len)) == PLG_EFULL) sched_yield();
+            if (got != (int64_t)rec.seq) { rc = got < 0 ? (int)got : PLG_EINVAL; break; }
+            n++;
+        }
+        plg_reader_close(r);
+    }
+    if (out) { int rc2 = plg_close(out); if (rc == 0) rc = rc2; }
+    if (rc == 0) rc = plg_check_keys(newdir, nk, 1, &cn);
+    if (rc == 0 && (cn.records != n || n != cr.records || (n && (cn.first_seq != cr.first_seq || cn.last_seq != cr.last_seq))))
+        rc = PLG_ECORRUPT;
+    if (rc) {
+        fprintf(stderr, "plg_dump: --reencrypt: %s after %llu records; %s is incomplete: remove it. %s is unchanged.\n",
+                plg_strerror(rc), (unsigned long long)n, newdir, dir);
+        return TOOL_USAGE_OR_IO;
+    }
+    printf("reencrypt  %llu records (seq %llu..%llu) copied to %s under the new key alone, checked\n",
+           (unsigned long long)n, (unsigned long long)cn.first_seq, (unsigned long long)cn.last_seq, newdir);
+    printf("next       with no writer open: mv %s %s.old && mv %s %s; open it with the new key; destroy %s.old\n",
+           dir, dir, newdir, dir, dir);
+    return TOOL_OK;
+}
+
 int main(int argc, char **argv) {
-    enum { OPT_FIX = 1000, OPT_VAULT, OPT_KEYNAME, OPT_PWFILE, OPT_PWFD, OPT_PWCMD };
+    enum { OPT_FIX = 1000, OPT_VAULT, OPT_KEYNAME, OPT_PWFILE, OPT_PWFD, OPT_PWCMD, OPT_REENC, OPT_NEWKEY };
     static const struct option longopts[] = {
         {"records", no_argument, 0, 'r'}, {"from", required_argument, 0, 'f'},
         {"to", required_argument, 0, 't'}, {"count", required_argument, 0, 'n'},
@@ -569,8 +660,11 @@ int main(int argc, char **argv) {
         {"vault", required_argument, 0, OPT_VAULT}, {"key-name", required_argument, 0, OPT_KEYNAME},
         {"password-file", required_argument, 0, OPT_PWFILE}, {"password-fd", required_argument, 0, OPT_PWFD},
         {"password-command", required_argument, 0, OPT_PWCMD},
+        {"reencrypt", required_argument, 0, OPT_REENC}, {"new-key-file", required_argument, 0, OPT_NEWKEY},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    const char *vault_file = NULL, *key_name = NULL, *key_file = NULL;
+    const char *vault_file = NULL, *key_name = NULL, *key_file[PLG_MAX_KEYS];
+    size_t n_key_files = 0;
+    const char *reenc_dir = NULL, *new_key_file = NULL;
     pw_source pw = {-1, NULL, NULL};
     unsigned long long num;
     int records = 0, want_stats = 0, json = 0, verify = 0, want_follow = 0, want_fix = 0, yes = 0, opt;
@@ -597,11 +691,15 @@ int main(int argc, char **argv) {
         case 'F': want_follow = 1; break;
         case OPT_FIX: want_fix = 1; break;
         case 'y': yes = 1; break;
-        case 'k': key_file = optarg; break;
+        case 'k':
+            if (n_key_files == PLG_MAX_KEYS) return usage_error("%s", "too many --key-file options");
+            key_file[n_key_files++] = optarg; break;
         case OPT_VAULT: vault_file = optarg; break;
         case OPT_KEYNAME: key_name = optarg; break;
         case OPT_PWFILE: pw.file = optarg; break;
         case OPT_PWCMD: pw.command = optarg; break;
+        case OPT_REENC: reenc_dir = optarg; break;
+        case OPT_NEWKEY: new_key_file = optarg; break;
         case OPT_PWFD:
             if (tool_parse_u64(optarg, 0, INT32_MAX, &num)) return usage_error("--password-fd: not a file descriptor: '%s'", optarg);
             pw.fd = (int)num; break;
@@ -618,13 +716,18 @@ int main(int argc, char **argv) {
     if (yes && !want_fix) return usage_error("%s", "--yes goes with --fix");
     if (want_follow && (want_stats || verify)) return usage_error("%s", "--follow does not go with --stats or --verify");
     if (!vault_file != !key_name) return usage_error("%s", "--vault and --key-name go together");
-    if (key_file && vault_file) return usage_error("%s", "give the key with --key-file or with --vault, not both");
+    if (!reenc_dir != !new_key_file) return usage_error("%s", "--reencrypt and --new-key-file go together");
+    if (reenc_dir && (want_fix || want_follow || want_stats || records || verify || json))
+        return usage_error("%s", "--reencrypt goes with the key options only");
+    if (n_key_files && vault_file) return usage_error("%s", "give the key with --key-file or with --vault, not both");
     if (pw_source_given(&pw) && !vault_file) return usage_error("%s", "the --password-* options go with --vault");
     if ((pw.fd >= 0) + !!pw.file + !!pw.command > 1) return usage_error("%s", "give one password source (fd, file or command)");
     atexit(wipe_key);
-    if (key_file && load_key(key_file)) return TOOL_USAGE_OR_IO;
+    for (size_t i = 0; i < n_key_files; i++) if (load_key(key_file[i])) return TOOL_USAGE_OR_IO;
     if (vault_file && load_vault_key(vault_file, key_name, &pw)) return TOOL_USAGE_OR_IO;
+    if (new_key_file && load_key_into("--new-key-file", new_key_file, new_key_buf)) return TOOL_USAGE_OR_IO;
     const char *dir = argv[optind];
+    if (reenc_dir) return reencrypt(dir, reenc_dir);
     if (want_fix) return fix(dir, yes);
     if (want_follow) return follow(dir, from, to, hex, json);
     if (want_stats) records = 0;  /* --stats reads the range but prints no records */
@@ -632,7 +735,7 @@ int main(int argc, char **argv) {
 
     if (records || want_stats || verify) {
         plg_reader *r;
-        int rc = plg_reader_open_key(&r, dir, dump_key);
+        int rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
         if (rc) {
             fprintf(stderr, "plg_dump: %s: %s\n", dir, plg_strerror(rc));
             if (json) summary(dir, 1);
