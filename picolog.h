@@ -4271,6 +4271,14 @@ public:
         reader r; r.h_ = h;
         return result<reader>(std::move(r));
     }
+    /* An encrypted log whose key was rotated: every key its segments need. */
+    static result<reader> open(const char *path, const uint8_t *const *keys, size_t n) {
+        plg_reader *h = nullptr;
+        int rc = plg_reader_open_keys(&h, path, keys, n);
+        if (rc) return result<reader>::failure(rc);
+        reader r; r.h_ = h;
+        return result<reader>(std::move(r));
+    }
     /* true: rec is the next record (valid until the next call); false: end of the valid log. */
     result<bool> next(plg_record &rec) {
         int rc = plg_reader_next(h_, &rec);

@@ -2552,6 +2552,12 @@ public:
     result<void> save() { return status(vault_save(v_)); }
     result<void> rekey(const char *new_password) { return status(vault_rekey(v_, new_password)); }
     result<void> rotate(const char *name, const char *new_value) { return status(vault_rotate(v_, name, new_value)); }
+    /* Data keys (datakey/NAME): the 32 bytes into key; create makes a random
+     * one and saves the vault (VAULT_EEXIST if it exists). Wipe key after use. */
+    result<void> data_key(const char *name, uint8_t (&key)[VAULT_DATA_KEY_LEN]) { return status(vault_data_key(v_, name, key)); }
+    result<void> create_data_key(const char *name, uint8_t (&key)[VAULT_DATA_KEY_LEN]) {
+        return status(vault_data_key_create(v_, name, key));
+    }
     int count() const { return vault_count(v_); }
     void close() { if (v_) vault_close(v_); v_ = nullptr; }
     vault *get() const noexcept { return v_; }

@@ -3,6 +3,7 @@
 // typed append/reserve/next. Built with -Wall -Wextra -Werror by g++ and
 // clang++ (tests/test_cxx.sh).
 #define PICOLOG_IMPLEMENTATION
+#define PICOLOG_ENCRYPT                 // encryption compiled in: plain logs stay plain without a key
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #define VAULT_IMPLEMENTATION
 #include "pinnacle_persist.h"
@@ -53,6 +54,45 @@ static void test_log_append_reserve_and_read_back_typed() {
     auto bad = rd->next(s);                             // a Trade is not a Small
     CHECK(!bad);
     CHECK_EQ(bad.error(), PLG_ETYPE);
+}
+
+// A key rotated once: the reader overload that takes every key reads both
+// parts; with the new key alone it is an error value (PLG_EKEY), not a throw.
+static void test_reader_of_a_rotated_log_takes_its_keys() {
+    std::string dir = std::string(t_dir("cxx_rotated")) + "/log";
+    uint8_t k1[32], k2[32];
+    std::memset(k1, 0x11, sizeof k1); std::memset(k2, 0x22, sizeof k2);
+    const uint8_t *old[1] = {k1};
+    for (int part = 0; part < 2; part++) {
+        plg_config c;
+        std::memset(&c, 0, sizeof c);
+        c.path = dir.c_str();
+        c.segment_size = 64u << 10;
+        c.encrypt_key = part ? k2 : k1;
+        if (part) { c.old_keys = old; c.n_old_keys = 1; }
+        auto lg = plg::log::open(c);
+        REQUIRE(lg.ok());
+        for (uint64_t i = 0; i < 1500; i++) {          // past a segment: both keys in use
+            Trade t = {(uint64_t)part * 1500 + i + 1, 100, 1};
+            REQUIRE(lg->append(t).ok());
+        }
+        CHECK(lg->close().ok());
+    }
+    const uint8_t *both[2] = {k2, k1}, *only[1] = {k2};
+    CHECK_EQ(plg::reader::open(dir.c_str(), only, 1).error(), PLG_EKEY);
+    auto rd = plg::reader::open(dir.c_str(), both, 2);
+    REQUIRE(rd.ok());
+    Trade t;
+    uint64_t seq = 0, n = 0, bad = 0;
+    for (;;) {
+        auto r = rd->next(t, &seq);
+        REQUIRE(r.ok());
+        if (!r.value()) break;
+        n++;
+        if (t.id != seq) bad++;
+    }
+    CHECK_EQ(n, 3000);
+    CHECK_EQ(bad, 0);
 }
 
 static void test_log_errors_are_values_and_destructor_releases_the_lock() {
@@ -146,6 +186,16 @@ static void test_vault_handle() {
     CHECK(n.ok() && n.value() == 5 && std::strcmp(buf, "k-123") == 0);
     CHECK_EQ(v->get("nope", buf).error(), VAULT_ENOTFOUND);
     CHECK_EQ(v->count(), 1);
+    uint8_t k1[VAULT_DATA_KEY_LEN], k2[VAULT_DATA_KEY_LEN];   // data keys: made, saved, read back
+    CHECK_EQ(v->data_key("trades", k1).error(), VAULT_ENOTFOUND);
+    REQUIRE(v->create_data_key("trades", k1).ok());
+    CHECK_EQ(v->create_data_key("trades", k2).error(), VAULT_EEXIST);
+    CHECK_EQ(v->data_key("api_key", k2).error(), VAULT_ENOTFOUND);   // a credential is not a key
+    auto v2 = vlt::handle::open(path.c_str(), "pw", &opts);
+    REQUIRE(v2.ok());
+    REQUIRE(v2->data_key("trades", k2).ok());
+    CHECK(std::memcmp(k1, k2, sizeof k1) == 0);
+    vault_wipe(k1, sizeof k1); vault_wipe(k2, sizeof k2);
 }
 
 // pp::result is picolog's one result template with pinnacle's messages: the
@@ -179,6 +229,7 @@ int main() {
     (void)&t_rand;                                     // t.h helper this test does not need
     RUN(test_log_append_reserve_and_read_back_typed);
     RUN(test_log_errors_are_values_and_destructor_releases_the_lock);
+    RUN(test_reader_of_a_rotated_log_takes_its_keys);
     RUN(test_store_books_orders_and_errors);
     RUN(test_vault_handle);
     RUN(test_one_result_template_each_header_its_messages);
