@@ -181,8 +181,25 @@ print("ok")' "$fout" $nrec 2>&1 | tail -1)
   else skip "python3 or cc missing: --follow not tested"; fi
 
   seg="$log/00000000000000000001.plg"
-  # Trade = 32 bytes -> 64-byte fragments, 64 a page; record 100 starts at 4096 + 1*4096 + 35*64
-  off=$((4096 + 4096 + 35 * 64))
+  # Trade = 32 bytes -> 56-byte fragments (24-byte header), 73 a page: record
+  # 100 starts at 4096 + 4096 + 26*56 when every page is packed full. The
+  # writer may leave a page part filled (a write of it in flight: a loaded
+  # machine), so find it: fragments (u16 length at 4, u64 seq at 16, 8-aligned)
+  # from the first data page on; a zero length ends a page.
+  off=$((4096 + 4096 + 26 * 56))
+  if [ $have_py = 1 ]; then
+    off=$(python3 -c '
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+for p in range(4096, len(d), 4096):
+    o = 0
+    while o + 24 <= 4096:
+        n = struct.unpack_from("<H", d, p + o + 4)[0]
+        if n == 0: break
+        if struct.unpack_from("<Q", d, p + o + 16)[0] == 100: print(p + o); sys.exit(0)
+        o += (24 + n + 7) // 8 * 8
+sys.exit(1)' "$seg") || off=0
+  fi
   printf '\xff' | dd of="$seg" bs=1 seek=$((off + 30)) conv=notrunc status=none
   out=$(build/plg_dump "$log"); rc=$?
   { [ $rc -eq 1 ] && echo "$out" | grep -q "CORRUPT    $seg offset $off"; } \
