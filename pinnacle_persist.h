@@ -47,7 +47,9 @@
  *              ahead of the writer in preallocated chunks, pages faulted in.
  *   syncer     (one background thread per store) msyncs (a ranged fdatasync
  *              on Linux) the new entries every journal_sync_interval_ms, then
- *              a durable mark; pp_durable() moves.
+ *              a durable mark; pp_durable() moves. With PP_PRIVATE_PAGES
+ *              (format 2) it copies them from private pages into the file
+ *              (pwrite + fdatasync) instead.
  *   maintainer (one background thread per store) drains each event ring into
  *              the book's shadow (the full active-order state, kept off the
  *              trading thread), takes a snapshot every snapshot_interval_min,
@@ -238,7 +240,20 @@ enum pp_flags {
      * that open many short-lived stores. Both layouts; in strict mode each
      * book's picolog log keeps its own writer thread (picolog's, not the
      * store's). */
-    PP_NO_THREADS = 1u << 11
+    PP_NO_THREADS = 1u << 11,
+    /* Format 2: the journal's pages are the process's private memory
+     * (MAP_PRIVATE) until the syncer copies them into the file (pwrite,
+     * fdatasync), instead of a shared mapping the kernel writes back. The
+     * trading thread then never takes a write-protect fault or a TLB
+     * shootdown from writeback, and a full disk is PP_ENOSPC from the syncer
+     * rather than a SIGBUS on the hot path (docs/performance.md has what it
+     * gains). What it gives up: a process crash (SIGKILL, a segfault) loses
+     * the events not yet synced, as power loss does; nothing pp_durable
+     * covered is ever lost, in either mode. Without the flag an event
+     * survives a process crash as soon as its call returns. Per open; the
+     * files are the same either way. Ignored by the per-instrument layout and
+     * strict mode. */
+    PP_PRIVATE_PAGES = 1u << 12
 };
 enum pp_event_type { PP_EV_ADD = 1, PP_EV_CANCEL = 2, PP_EV_EXECUTE = 3, PP_EV_MODIFY = 4 };
 
@@ -1788,6 +1803,7 @@ typedef struct pp__sjseg {
 } pp__sjseg;
 
 typedef struct pp__sjwhere { char file[4096]; uint64_t offset; char detail[256]; int torn; } pp__sjwhere;
+enum { PP__SJ_READONLY = 1, PP__SJ_PRIVATE = 2 };   /* pp__sj_open's how */
 
 typedef struct pp__sj {
     uint64_t tail;                 /* atomic: the next position to claim */
@@ -1811,6 +1827,7 @@ typedef struct pp__sj {
     void (*help)(void *ctx);
     void *help_ctx;
     uint32_t want_round;           /* atomic: a writer waits for a window slot: the syncer syncs now, not at its interval */
+    int priv;                      /* PP_PRIVATE_PAGES: segments mapped private, written by pwrite */
 } pp__sj;
 
 PP__SJFN uint64_t pp__sj_stat(const uint64_t *p) { return pp__load_rlx(p); }
@@ -1939,7 +1956,7 @@ PP__SJFN int pp__sj_seg_create(pp__sj *j, uint64_t index, pp__sjseg **out) {
     if (!rc && pp__sys_rename(tmp, name) != 0) rc = pp__from_errno(errno);
     if (!rc) rc = pp__fsync_dir(j->dir);
     if (!rc) {
-        void *p = mmap(NULL, (size_t)g->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        void *p = mmap(NULL, (size_t)g->map_len, PROT_READ | PROT_WRITE, j->priv ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) rc = pp__from_errno(errno);
         else g->map = (uint8_t *)p;
     }
@@ -2054,22 +2071,47 @@ PP__SJFN const uint8_t *pp__sj_next(pp__sj *j, uint64_t *pos, uint32_t *len) {
 }
 
 /* The mark (of what an earlier round made durable) goes into the header
- * page by one 20-byte write(2) (all or nothing in the page cache), and
- * reaches the disk with this round's msync: one flush per segment touched.
- * A mark never vouches for data not yet durable: it lags one round. */
+ * page by one small pwrite (all or nothing in the page cache), and reaches
+ * the disk with this round's msync or fdatasync: one flush per segment
+ * touched. A mark never vouches for data not yet durable: it lags one round.
+ *
+ * PP_PRIVATE_PAGES: the data goes to the file by pwrite from the segment's
+ * private mapping (MAP_PRIVATE), the writers' own memory, which the kernel
+ * never writes back behind the syncer. So writeback never write-protects a
+ * page a writer is filling (no fault, no TLB shootdown on the trading
+ * thread's core), a full disk is an error of this pwrite or fdatasync
+ * (PP_ENOSPC, poisoning the journal) rather than a SIGBUS on the hot path,
+ * and nothing reaches the file that the syncer did not copy. Whole pages
+ * below `to` hold published frames only, which nobody writes again: once
+ * the file holds them, MADV_DONTNEED gives their memory back, and a reader
+ * touching them again reads the same bytes from the file. */
 PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
     int rc = 0;
     if (g->synced > g->mark_end) {
         uint64_t end = g->synced;
         if ((rc = pp__sj_mark_write(g->fd, g->salt, &g->mark_gen, end, end == j->data_bytes ? PP__SJ_SEALED : 0)) != 0) return rc;
     }
-    uint64_t upto = PP__PAGE + to;
-    upto = (upto + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
-    if (pp__sys_msync(g->fd, g->map, (size_t)upto, 0) != 0) rc = pp__from_errno(errno);
+    if (j->priv) {
+        uint64_t a = (PP__PAGE + g->synced) & ~(uint64_t)(PP__PAGE - 1), e = PP__PAGE + to;
+        for (uint64_t o = a; o < e && !rc;) {      /* from the page the last round ended in */
+            errno = 0;
+            int64_t n = pp__sys_pwrite(g->fd, g->map + o, (size_t)(e - o), o);
+            if (n > 0) o += (uint64_t)n;
+            else if (!(n < 0 && errno == EINTR)) rc = n < 0 && errno ? pp__from_errno(errno) : PP_EIO;
+        }
+        if (!rc) rc = pp__fdatasync(g->fd);
+        if (rc) return rc;
+        uint64_t done = e & ~(uint64_t)(PP__PAGE - 1);
+        if (done > a) (void)madvise(g->map + a, (size_t)(done - a), MADV_DONTNEED);
+    } else {
+        uint64_t upto = PP__PAGE + to;
+        upto = (upto + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
+        if (pp__sys_msync(g->fd, g->map, (size_t)upto, 0) != 0) rc = pp__from_errno(errno);
 #ifndef __linux__
-    if (!rc) rc = pp__fdatasync(g->fd);
+        if (!rc) rc = pp__fdatasync(g->fd);
 #endif
-    if (rc) return rc;
+        if (rc) return rc;
+    }
     pp__add_rlx(&j->st_flushes, 1);
     g->mark_end = g->synced;
     g->synced = to;
@@ -2080,10 +2122,10 @@ PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
  * segment touched: one in the steady state, whatever the number of
  * instruments), move the durable position, call on_durable(ctx, from, to)
  * (frames in [from, to) are durable now; they can still be read), and
- * retire segments nobody needs mapped. whole_pages: the background rounds
- * stop at the last frame that ends a page, so writers do not fault on a tail
- * page msync write-protected; when that brings nothing new, the tail goes
- * too. Returns 0 or the journal's error. */
+ * retire segments nobody needs mapped. whole_pages (shared mappings only):
+ * the background rounds stop at the last frame that ends a page, so writers
+ * do not fault on a tail page msync write-protected; when that brings
+ * nothing new, the tail goes too. Returns 0 or the journal's error. */
 typedef void (*pp__sj_durable_fn)(void *ctx, pp__sj *j, uint64_t from, uint64_t to);
 PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durable, void *ctx) {
     int rc = pp__load_acq(&j->err);
@@ -2099,7 +2141,7 @@ PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durabl
         if ((p & (PP__PAGE - 1)) == 0) page_end = p;
     }
     j->scan = p;
-    uint64_t target = whole_pages && page_end > from ? page_end : p;
+    uint64_t target = whole_pages && !j->priv && page_end > from ? page_end : p;
     pp__add_rlx(&j->st_rounds, 1);
     /* every mapped segment with new data, or whose mark lags, oldest first */
     pp__sjseg *segs[PP__SJ_WIN];
@@ -2236,8 +2278,9 @@ PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, ui
  * (durably), later segments (which held nothing durable: checked) are
  * removed, and a new segment is started for appending. data_bytes is used
  * for a new store; an existing one keeps its own. */
-PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int readonly, uint64_t from_pos,
+PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int how, uint64_t from_pos,
                        pp__sj_visit_fn visit, void *ctx, pp__sjwhere *w) {
+    int readonly = how & PP__SJ_READONLY;
     *out = NULL;
     if (w) memset(w, 0, sizeof *w);
     uint64_t *v = NULL; size_t n = 0;
@@ -2250,6 +2293,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
         return PP_ENOMEM;
     }
     pthread_mutex_init(&j->mu, NULL); pthread_mutex_init(&j->sync_mu, NULL);
+    j->priv = (how & PP__SJ_PRIVATE) != 0;
     char path[4096];
     /* headers */
     for (size_t i = 0; i < n && !rc; i++) {
@@ -4814,7 +4858,8 @@ static int pp__store2_open(pp_store *S) {
     memset(&w, 0, sizeof w);
     if (!rc) {
         pp__sj_ahead = pp__recover_ahead;
-        rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), 0, 0, pp__recover_frame, S, &w);
+        rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), (S->cfg.flags & PP_PRIVATE_PAGES) ? PP__SJ_PRIVATE : 0, 0,
+                        pp__recover_frame, S, &w);
         pp__sj_ahead = NULL;
         if (rc) PP__MSG(S, rc, "store journal: %s at %s offset %llu: %s. Not opened (fail closed).", pp_strerror(rc),
                         w.file, (unsigned long long)w.offset, w.detail);

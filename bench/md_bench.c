@@ -2,7 +2,8 @@
 /*
  * md_bench: the market-data part of pinnacle_persist.h against issue 5.
  *
- *   usage: md_bench [data_dir] [runs] [ticks]   (default build/bench/md_data, 3, 10000000)
+ *   usage: md_bench [--private-pages] [data_dir] [runs] [ticks]   (default build/bench/md_data, 3, 10000000)
+ *          --private-pages: the store opened with PP_PRIVATE_PAGES
  *
  *   append   pp_tick_append of `ticks` ticks (one book, mmap mode, background
  *            sync every 10 ms), ticks 8.64 ms apart in exchange time so that
@@ -27,17 +28,20 @@ static void quiet(void *u, int code, const char *msg) { (void)u; (void)code; fpr
 static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 static double median(double *v, int n) { qsort(v, (size_t)n, sizeof *v, cmp_d); return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2; }
 
+static uint32_t extra_flags;   /* --private-pages */
+
 static pp_config cfg_for(const char *dir) {
     pp_config c;
     memset(&c, 0, sizeof c);
     c.data_dir = dir;
-    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT;
+    c.flags = PP_NO_AUTO_SNAPSHOT | PP_NO_AUTO_COMPACT | extra_flags;
     c.log_fn = quiet;
     c.journal_segment_bytes = 4ull << 30;
     return c;
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--private-pages") == 0) { extra_flags = PP_PRIVATE_PAGES; argv++; argc--; }
     const char *dir = argc > 1 ? argv[1] : "build/bench/md_data";
     int runs = argc > 2 ? atoi(argv[2]) : 3;
     uint64_t n = argc > 3 ? strtoull(argv[3], NULL, 10) : 10000000ull;

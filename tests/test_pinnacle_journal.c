@@ -415,7 +415,7 @@ static int cut_seed(uint64_t seed, const char *base) {
         pp__sjwhere w;
         cutrun c;
         memset(&c, 0, sizeof c);
-        int rc = pp__sj_open(&c.j, dir, SEG, 0, 0, cut_visit, &s, &w);
+        int rc = pp__sj_open(&c.j, dir, SEG, seed % 2 ? PP__SJ_PRIVATE : 0, 0, cut_visit, &s, &w);   /* odd seeds: PP_PRIVATE_PAGES */
         d.cfg.p_sync_eio = eio; d.cfg.p_grow_enospc = nospc;
         if (rc) { fprintf(stderr, "  seed %llu inc %d: open: %s at %s offset %llu: %s\n", (unsigned long long)seed, inc,
                           pp_strerror(rc), w.file, (unsigned long long)w.offset, w.detail); bad = 1; }
@@ -484,6 +484,114 @@ static void test_power_cuts_with_two_writers(void) {
     CHECK_EQ(failed, 0);
 }
 
+
+/* ---- PP_PRIVATE_PAGES: the segment mapped private, written by pwrite ---- */
+
+/* Bytes of anonymous memory (private copies of file pages) in the mapping
+ * that holds addr, from /proc/self/smaps; -1 if not found. */
+static long long anon_bytes_at(const void *addr) {
+    FILE *fp = fopen("/proc/self/smaps", "r");
+    if (!fp) return -1;
+    char line[512];
+    int in = 0;
+    long long kb = -1;
+    uintptr_t a = (uintptr_t)addr;
+    while (fgets(line, sizeof line, fp)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') == line + strspn(line, "0123456789abcdef")) {
+            in = a >= lo && a < hi;
+            continue;
+        }
+        if (in && sscanf(line, "Anonymous: %lld kB", &kb) == 1) break;
+    }
+    fclose(fp);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* A sync round copies the new frames into the file and gives the pages it
+ * finished back: the journal's private memory does not grow with what was
+ * written, and the frames read back the same from the file. */
+static void test_private_pages_give_memory_back(void) {
+    const char *d = t_dir("ppj_private_mem");
+    pp__sj *j;
+    const uint64_t bytes = 64u << 20;
+    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_PRIVATE, 0, NULL, NULL, NULL) == 0);
+    REQUIRE(j->priv);
+    uint64_t first = pp__load_acq(&j->tail);
+    pp__store_rel(&j->hold, first);                 /* the frames are read back below */
+    const uint64_t n = (24u << 20) / 64;            /* 24 MiB of frames */
+    for (uint64_t k = 0; k < n; k++) REQUIRE(append(j, 1, k, NULL) == 0);
+    pp__sjseg *g = pp__load_acq(&j->win[(first >> j->shift) % PP__SJ_WIN]);
+    REQUIRE(g && g->map);
+    long long before = anon_bytes_at(g->map);
+    CHECK(before >= (long long)(20u << 20));        /* the writers' copies */
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    long long after = anon_bytes_at(g->map);
+    CHECK(after >= 0);
+    CHECK(after <= (long long)(1u << 20));          /* only the tail page (and what the open faulted in ahead) is left */
+    printf("  anonymous memory of the segment: %lld KiB before the round, %lld KiB after\n", before / 1024, after / 1024);
+    /* every frame reads back from the file, in order */
+    uint64_t pos = first, k = 0, bad = 0;
+    uint32_t len;
+    const uint8_t *f;
+    while ((f = pp__sj_next(j, &pos, &len)) != NULL) {
+        if (len != 64 || f[8] != 1 || pp__get64(f + 16) != k) bad++;
+        k++;
+    }
+    CHECK_EQ(k, n);
+    CHECK_EQ(bad, 0);
+    /* and what the file holds is what a reopen recovers */
+    pp__sj_free(j);
+    seen s;
+    memset(&s, 0, sizeof s);
+    pp__sjwhere w;
+    s.next[1] = 0;
+    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_READONLY, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, n);
+    CHECK_EQ(s.bad, 0);
+    pp__sj_free(j);
+}
+
+/* A full disk is an error of the syncer's pwrite (PP_ENOSPC), never a SIGBUS
+ * on a writer: the journal is poisoned, the durable position stays, and a
+ * reopen has every frame made durable before. */
+static int nospc_on;
+static int64_t nospc_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t off) {
+    (void)ctx;
+    if (__atomic_load_n(&nospc_on, __ATOMIC_ACQUIRE) && off >= PP__PAGE) { errno = ENOSPC; return -1; }
+    return (int64_t)pwrite(fd, buf, len, (off_t)off);
+}
+static void test_private_pages_full_disk_is_enospc(void) {
+    const char *d = t_dir("ppj_private_nospc");
+    pp_io io;
+    memset(&io, 0, sizeof io);
+    io.pwrite = nospc_pwrite;
+    pp_test_set_io(&io);
+    pp__sj *j;
+    REQUIRE(pp__sj_open(&j, d, SEG, PP__SJ_PRIVATE, 0, NULL, NULL, NULL) == 0);
+    for (uint64_t k = 0; k < 300; k++) REQUIRE(append(j, 0, k, NULL) == 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);     /* the mark: 300 frames */
+    uint64_t durable = pp__load_acq(&j->durable);
+    __atomic_store_n(&nospc_on, 1, __ATOMIC_RELEASE);
+    for (uint64_t k = 300; k < 400; k++) REQUIRE(append(j, 0, k, NULL) == 0);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), PP_ENOSPC);
+    CHECK_EQ(pp__load_acq(&j->err), PP_ENOSPC);
+    CHECK_EQ(pp__load_acq(&j->durable), durable);
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), PP_ENOSPC);   /* poisoned: never retried as if nothing happened */
+    CHECK_EQ(pp__load_acq(&j->durable), durable);
+    __atomic_store_n(&nospc_on, 0, __ATOMIC_RELEASE);
+    pp__sj_free(j);
+    pp_test_set_io(NULL);
+    seen s;
+    memset(&s, 0, sizeof s);
+    pp__sjwhere w;
+    REQUIRE(pp__sj_open(&j, d, SEG, PP__SJ_READONLY, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, 300);
+    CHECK_EQ(s.bad, 0);
+    pp__sj_free(j);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_two_writers_through_segment_switches);
@@ -493,6 +601,8 @@ int main(void) {
     RUN(test_late_preparer_never_recreates_a_retired_segment);
     RUN(test_compaction_drops_whole_segments);
     RUN(test_power_cuts_with_two_writers);
+    RUN(test_private_pages_give_memory_back);
+    RUN(test_private_pages_full_disk_is_enospc);
     int rc = t_done();
     {   /* the scratch directories (t_dir's base) */
         const char *base = getenv("PLG_TEST_DIR");
