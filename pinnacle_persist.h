@@ -376,6 +376,8 @@ PPDEF const char *pp_book_name(const pp_book *b);
 PPDEF void     pp_get_stats(pp_book *b, pp_stats *out);
 PPDEF const char *pp_strerror(int err);
 
+/* 0: healthy; PP_ENOENT: no such instrument; PP_ERETIRED: pp_book_retire
+ * took it out (its history is in the archive); else the damage found. */
 PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_result *out);
 /* The instruments of the store in data_dir, read-only (no lock taken):
  * visit(name, ctx) for each; a nonzero return stops and is returned. */
@@ -6646,6 +6648,13 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     int rc = (!sdir || !jd) ? PP_ENOMEM : 0;
     if (!rc) c.iid = pp__cat_find(data_dir, name);
     out->mode = PP_JOURNAL_MMAP;
+    if (!rc && !c.iid && pp__names_find(data_dir, "retired.ppr", PP__RET_MAGIC, name)) {
+        /* pp_book_retire took it out: its files are in the archive, and the
+         * frames still in the journal are skipped by recovery (not damage) */
+        pp__chk_where(out, data_dir, 0, "retired (retired.ppr): not recovered; its history is in the archive");
+        PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
+        return out->status = PP_ERETIRED;
+    }
     if (!rc && pp__is_dir(sdir)) rc = pp__load_snapshot(NULL, name, sdir, NULL, NULL, NULL, &c.snap, out);
     pp__sj *j = NULL;
     pp__sjwhere w;

@@ -480,6 +480,12 @@ static void test_a_retired_book_is_gone_and_its_history_archived(void) {
     CHECK_EQ(r.n, 2001);
     CHECK_EQ(r.bad, 0);
     OK(pp_close(S));
+    pp_check_result cr;                               /* the offline check says so too */
+    CHECK_EQ(pp_check(d, "X", &cr), PP_ERETIRED);
+    CHECK_EQ(cr.status, PP_ERETIRED);
+    CHECK(strstr(cr.detail, "retired") != NULL);
+    CHECK_EQ(pp_check(d, "Y", &cr), 0);
+    CHECK_EQ(cr.journal_last_seq, 3011);
     OK(pp_open(&S, &c));                              /* not recovered */
     nb = 0;
     OK(pp_books(S, count_books, &nb));
