@@ -7,10 +7,15 @@
 #                    the raw 4 KiB writes they are compared with, each rate also
 #                    with PLG_SYNC_IN_FLIGHT (fdatasync through io_uring instead of
 #                    on the writer thread), in the same rounds
+#   bash bench/run.sh --paced --settle S   the same, with a pause of S seconds
+#                    before each run: the disk finishes writing back what the
+#                    run before it wrote (a raw run prefills 256 MiB, a picolog
+#                    run zeroes a 64 MiB segment) before the next is timed
 #   bash bench/run.sh --report bench/results/raw-bench-STAMP.txt   (tables again)
 #   (make bench builds the binaries, then runs this; make plot draws the CSV)
 #
-# Environment: BENCH_RUNS (3), BENCH_DURATION (3 s per bench), BENCH_DIR
+# Environment: BENCH_RUNS (3), BENCH_DURATION (3 s per bench), BENCH_SETTLE
+# (0 s; --settle), BENCH_DIR
 # (build/bench-data: must be on the filesystem you want to measure; removed
 # afterwards), BENCH_SEEK_GIB (10). Peers that need an optional library are
 # compiled here only when the library is installed (make bench-deps installs
@@ -20,6 +25,7 @@ cd "$(dirname "$0")/.."
 B=build/bench
 RUNS=${BENCH_RUNS:-3}
 DUR=${BENCH_DURATION:-3}
+SETTLE=${BENCH_SETTLE:-0}
 DATA=${BENCH_DIR:-build/bench-data}
 RES=bench/results
 SEEK=0; MAIN=1; REPORT=""; PACED=0
@@ -30,8 +36,9 @@ while [ $# -gt 0 ]; do
     --seek) SEEK=1 ;;
     --seek-only) SEEK=1; MAIN=0 ;;
     --paced) PACED=1 ;;
+    --settle) SETTLE=$2; shift ;;
     --report) REPORT=$2; shift ;;
-    *) echo "usage: bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only] [--paced]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--runs N] [--duration S] [--seek] [--seek-only] [--paced [--settle S]]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -86,6 +93,11 @@ run() {
   echo "$out" | grep '^R,' | sed "s/^R,/$round,/" >> "$raw"
   [ $rc -eq 0 ] || echo "    ($1 exited with $rc)"
 }
+# the paced runs: after a pause of --settle seconds, if one was asked for
+prun() {
+  [ "$SETTLE" = 0 ] || sleep "$SETTLE"
+  run "$@"
+}
 
 # ---- machine ----------------------------------------------------------------
 [ -z "$REPORT" ] && {
@@ -98,7 +110,7 @@ run() {
   for f in rotational write_cache fua logical_block_size; do
     [ -r /sys/block/$dev/queue/$f ] && echo "  $f: $(cat /sys/block/$dev/queue/$f)"
   done
-  echo "runs: $RUNS x $DUR s per bench"
+  echo "runs: $RUNS x $DUR s per bench$([ "$SETTLE" = 0 ] || echo ", a pause of $SETTLE s before each paced run")"
 } > "$meta"
 cat "$meta" 2>/dev/null
 
@@ -108,15 +120,17 @@ if [ $PACED = 1 ] && [ -z "$REPORT" ]; then
   for round in $(seq 1 "$RUNS"); do
     echo "== round $round of $RUNS (paced)"
     load | tee -a "$meta"
-    run $B/raw_bench --duration "$DUR" --size 4096 --qd 1
-    run $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
-    run $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
-    run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 1
+    prun $B/raw_bench --duration "$DUR" --size 4096 --qd 1
+    prun $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
+    prun $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
+    prun $B/raw_bench --duration "$DUR" --size 4096 --qd 2
+    prun $B/raw_bench --duration "$DUR" --size 4096 --qd 4
+    prun $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 1
     for rate in 10000 100000 1000000; do
-      run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
-      run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight
+      prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
+      prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight
     done
-    run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
     load | tee -a "$meta"
   done
   MAIN=0
@@ -224,7 +238,8 @@ if [ $PACED = 1 ]; then
   echo
   echo "paced durable latency, medians [min-max] over $RUNS rounds; x raw: per round, against that round's raw 4 KiB DSYNC write at depth 1 (the faster of io_uring and pwritev2)"
   echo "  raw 4 KiB DSYNC write P50: io_uring $(gm raw_dsync 4k-qd1 lat_p50_us) us, pwritev2 $(gm raw_dsync 4k-pwritev2 lat_p50_us) us;" \
-       "write + fdatasync $(gm raw_dsync 4k-fdatasync lat_p50_us) us; raw floor at 10k/s (a DSYNC write per arrival) $(gm raw_dsync paced-10000-qd1 dur_p50_us) us"
+       "write + fdatasync $(gm raw_dsync 4k-fdatasync lat_p50_us) us; io_uring with 2 / 4 in flight $(gm raw_dsync 4k-qd2 lat_p50_us) / $(gm raw_dsync 4k-qd4 lat_p50_us) us;" \
+       "raw floor at 10k/s (a DSYNC write per arrival) $(gm raw_dsync paced-10000-qd1 dur_p50_us) us"
   printf "  %-30s %-24s %-24s %-22s %-22s\n" config "P50 us" "P99 us" "P50 x raw" "P99 x raw"
   for c in paced-10000 paced-10000-inflight paced-100000 paced-100000-inflight paced-1000000 paced-1000000-inflight paced-10000-dsync; do
     printf "  %-30s %-24s %-24s %-22s %-22s\n" "$c" "$(gm picolog "$c" dur_p50_us)" "$(gm picolog "$c" dur_p99_us)" \
