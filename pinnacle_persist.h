@@ -6651,7 +6651,8 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     if (!rc && !c.iid && pp__names_find(data_dir, "retired.ppr", PP__RET_MAGIC, name)) {
         /* pp_book_retire took it out: its files are in the archive, and the
          * frames still in the journal are skipped by recovery (not damage) */
-        pp__chk_where(out, data_dir, 0, "retired (retired.ppr): not recovered; its history is in the archive");
+        pp__chk_where(out, data_dir, 0, "retired (retired.ppr): not recovered; its snapshots went to the archive "
+                                        "directory if the store has one, its events stay in the journal until compaction");
         PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
         return out->status = PP_ERETIRED;
     }
