@@ -291,6 +291,14 @@ typedef struct pp_config {
      * (PP_LEGACY_LAYOUT, a 0.2.0 store, strict mode) has no archive:
      * pp_open returns PP_ENOTSUP when it is set. */
     const char *archive_dir;
+    /* Called first in each background thread the store starts, in that
+     * thread, with its name ("pp-sync", "pp-grow", "pp-maint"): to pin it
+     * to a core (so that it never takes the trading thread's), lower its
+     * priority, or register it with a profiler. Not called with
+     * PP_NO_THREADS. Strict mode's picolog writers are picolog's own (see
+     * strict_log's PLG_PIN_WRITER). NULL: nothing. */
+    void   (*thread_start)(void *user, const char *name);
+    void    *thread_user;
 } pp_config;
 
 typedef struct pp_order {
@@ -3727,6 +3735,7 @@ static pp_book *pp__book_at(pp_store *S, size_t i) {
 static void *pp__grower_main(void *arg) {
     pp_store *S = (pp_store *)arg;
     pthread_setname_np(pthread_self(), "pp-grow");
+    if (S->cfg.thread_start) S->cfg.thread_start(S->cfg.thread_user, "pp-grow");
     uint64_t chunk = S->cfg.journal_chunk_bytes;
     for (;;) {
         /* format 2: one journal to keep ahead, 4 MiB faulted in at a time
@@ -3756,6 +3765,7 @@ static void *pp__grower_main(void *arg) {
 static void *pp__syncer_main(void *arg) {
     pp_store *S = (pp_store *)arg;
     pthread_setname_np(pthread_self(), "pp-sync");
+    if (S->cfg.thread_start) S->cfg.thread_start(S->cfg.thread_user, "pp-sync");
     uint64_t interval = (uint64_t)S->cfg.journal_sync_interval_ms * 1000000ull;
     uint64_t tick = interval < 1000000ull ? interval : 1000000ull;
     uint64_t last_round = 0;
@@ -3800,6 +3810,7 @@ static void *pp__syncer_main(void *arg) {
 static void *pp__maint_main(void *arg) {
     pp_store *S = (pp_store *)arg;
     pthread_setname_np(pthread_self(), "pp-maint");
+    if (S->cfg.thread_start) S->cfg.thread_start(S->cfg.thread_user, "pp-maint");
     uint64_t next_scan = 0;
     for (;;) {
         int stop = pp__sleep(S, 1000000ull);

@@ -36,6 +36,9 @@
  *   --private-pages (after --store): the same with PP_PRIVATE_PAGES (the
  *              journal written by pwrite from private pages, not msync of a
  *              shared mapping).
+ *   --pin (after those): the appending thread pinned to the last CPU, the
+ *              store's background threads (pp_config.thread_start) and the
+ *              snapshot thread to the others, as an engine would run it.
  *
  * Every figure is the median of `runs` runs. The machine this was written on is
  * a shared 2-core VM: noisy neighbours show up as outliers in max and P99.9.
@@ -49,6 +52,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sched.h>
 
 static double ticks_per_ns = 1.0;
 static double timer_overhead_ns;   /* what timer_ns measured, reported */
@@ -85,6 +89,18 @@ static void fresh(char *out, size_t cap, const char *name) {
     if (system(cmd) != 0) exit(2);
 }
 
+/* --pin: the trading thread alone on the last CPU, everything else of the
+ * store on the others */
+static int pin_threads, ncpu;
+static void pin_to(int trading) {
+    cpu_set_t m;
+    CPU_ZERO(&m);
+    if (trading) CPU_SET(ncpu - 1, &m);
+    else for (int i = 0; i < ncpu - 1; i++) CPU_SET(i, &m);
+    if (sched_setaffinity(0, sizeof m, &m) != 0) { perror("sched_setaffinity"); exit(2); }
+}
+static void pin_background(void *user, const char *name) { (void)user; (void)name; pin_to(0); }
+
 static pp_config cfg_for(const char *dir, uint32_t expected) {
     pp_config c;
     memset(&c, 0, sizeof c);
@@ -94,6 +110,7 @@ static pp_config cfg_for(const char *dir, uint32_t expected) {
     c.ring_entries = 1u << 20;
     c.journal_segment_bytes = (uint64_t)4 << 30;
     c.journal_chunk_bytes = (uint64_t)16 << 20;
+    if (pin_threads) c.thread_start = pin_background;
     return c;
 }
 
@@ -208,6 +225,7 @@ static double bench_replay(uint64_t n, uint64_t *events) {
 typedef struct snapjob { pp_book *b; volatile int done; double secs; int rc; } snapjob;
 static void *snap_main(void *a) {
     snapjob *j = (snapjob *)a;
+    if (pin_threads) pin_to(0);
     uint64_t t0 = plg_now_ns();
     j->rc = pp_snapshot(j->b);
     j->secs = (double)(plg_now_ns() - t0) / 1e9;
@@ -337,6 +355,7 @@ static int bench_books(int nbooks, const char *dir_in) {
     memset(&c, 0, sizeof c);
     c.data_dir = dir;                                 /* defaults otherwise */
     c.flags = store_flag;
+    if (pin_threads) c.thread_start = pin_background;
     pp_book **bk = (pp_book **)calloc((size_t)nbooks, sizeof *bk);
     for (int pass = 0; pass < 2; pass++) {
         double rss0 = rss_mb();
@@ -376,6 +395,12 @@ static int bench_books(int nbooks, const char *dir_in) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--store") == 0) { store_flag = PP_STORE_JOURNAL; argv++; argc--; }
     if (argc > 1 && strcmp(argv[1], "--private-pages") == 0) { store_flag |= PP_PRIVATE_PAGES; argv++; argc--; }
+    if (argc > 1 && strcmp(argv[1], "--pin") == 0) {
+        ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu < 2) { fprintf(stderr, "--pin needs two CPUs\n"); return 2; }
+        pin_threads = 1; argv++; argc--;
+        pin_to(1);
+    }
     if (argc > 2 && strcmp(argv[1], "--books") == 0)
         return bench_books(atoi(argv[2]), argc > 3 ? argv[3] : "build/bench/pp_data");
     snprintf(base, sizeof base, "%s", argc > 1 ? argv[1] : "build/bench/pp_data");

@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 
 #define OK(call) do { int ok_rc_ = (call); CHECK_EQ(ok_rc_, 0); if (ok_rc_) return; } while (0)
 static void quiet(void *u, int code, const char *msg) { (void)u; (void)code; (void)msg; }
@@ -336,6 +337,69 @@ static void test_journal_first_seq_follows_compaction(void) {
 /* Writers that run a whole window of segments ahead of the disk wait for
  * the syncer to retire one: it syncs at once, not at its next interval
  * (60 s here; the wait took exactly that under TSan before). */
+/* pp_config.thread_start runs first in each background thread, in that
+ * thread: what an engine needs to pin the store's threads off the
+ * trading thread's core. */
+typedef struct started { pthread_mutex_t mu; int n; char name[8][16], comm[8][16]; pid_t tid[8]; } started;
+static void on_thread_start(void *user, const char *name) {
+    started *st = (started *)user;
+    char path[64], comm[16] = "";
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (f) { if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0; fclose(f); }
+    pthread_mutex_lock(&st->mu);
+    if (st->n < 8) {
+        snprintf(st->name[st->n], sizeof st->name[0], "%s", name);
+        snprintf(st->comm[st->n], sizeof st->comm[0], "%s", comm);
+        st->tid[st->n] = tid;
+    }
+    st->n++;
+    pthread_mutex_unlock(&st->mu);
+}
+static void test_thread_start_runs_in_each_background_thread(void) {
+    const char *d = t_dir("pps_thread_start");
+    pp_config c = cfg_for(d);
+    started st;
+    memset(&st, 0, sizeof st);
+    pthread_mutex_init(&st.mu, NULL);
+    c.thread_start = on_thread_start; c.thread_user = &st;
+    pp_store *S;
+    OK(pp_open(&S, &c));
+    for (int i = 0; i < 2000; i++) {                /* the threads start on their own: up to 2 s */
+        pthread_mutex_lock(&st.mu);
+        int n = st.n;
+        pthread_mutex_unlock(&st.mu);
+        if (n >= 3) break;
+        usleep(1000);
+    }
+    OK(pp_close(S));
+    CHECK_EQ(st.n, 3);
+    static const char *const want[3] = {"pp-sync", "pp-grow", "pp-maint"};
+    for (int w = 0; w < 3; w++) {
+        int seen = 0;
+        for (int i = 0; i < st.n && i < 8; i++) {
+            if (strcmp(st.name[i], want[w]) != 0) continue;
+            seen++;
+            CHECK(strcmp(st.comm[i], want[w]) == 0);          /* called in that thread, once it has its name */
+            CHECK(st.tid[i] != (pid_t)syscall(SYS_gettid));
+        }
+        CHECK_EQ(seen, 1);
+    }
+    /* PP_NO_THREADS: no background thread, no call */
+    memset(&st, 0, sizeof st);
+    pthread_mutex_init(&st.mu, NULL);
+    c.flags |= PP_NO_THREADS;
+    OK(pp_open(&S, &c));
+    pp_book *b;
+    OK(pp_book_open(S, "T", &b));
+    pp_order o = {1, 100, 5, 1, PP_BUY, 0, NULL, 0};
+    OK(pp_add(b, &o));
+    OK(pp_sync(b));
+    OK(pp_close(S));
+    CHECK_EQ(st.n, 0);
+}
+
 static void test_a_writer_waiting_for_the_window_wakes_the_syncer(void) {
     const char *d = t_dir("pps_window");
     pp_config c = cfg_for(d);
@@ -1276,6 +1340,7 @@ int main(void) {
     RUN(test_torn_mark_write_loses_nothing);
     RUN(test_journal_first_seq_follows_compaction);
     RUN(test_a_writer_waiting_for_the_window_wakes_the_syncer);
+    RUN(test_thread_start_runs_in_each_background_thread);
     RUN(test_many_books_from_two_threads_one_flush_per_round);
     RUN(test_five_thousand_idle_books_are_cheap);
     RUN(test_compaction_snapshots_the_idle_book_that_pins);
