@@ -385,7 +385,8 @@ PPDEF void     pp_get_stats(pp_book *b, pp_stats *out);
 PPDEF const char *pp_strerror(int err);
 
 /* 0: healthy; PP_ENOENT: no such instrument; PP_ERETIRED: pp_book_retire
- * took it out (its history is in the archive); else the damage found. */
+ * took it out (see pp_book_retire for where its history went); else the
+ * damage found. */
 PPDEF int      pp_check(const char *data_dir, const char *instrument, pp_check_result *out);
 /* The instruments of the store in data_dir, read-only (no lock taken):
  * visit(name, ctx) for each; a nonzero return stops and is returned. */
@@ -6660,8 +6661,9 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     if (!rc) c.iid = pp__cat_find(data_dir, name);
     out->mode = PP_JOURNAL_MMAP;
     if (!rc && !c.iid && pp__names_find(data_dir, "retired.ppr", PP__RET_MAGIC, name)) {
-        /* pp_book_retire took it out: its files are in the archive, and the
-         * frames still in the journal are skipped by recovery (not damage) */
+        /* pp_book_retire took it out: recovery skips its frames still in
+         * the journal (not damage), and its snapshots were archived or
+         * deleted */
         pp__chk_where(out, data_dir, 0, "retired (retired.ppr): not recovered; its snapshots went to the archive "
                                         "directory if the store has one, its events stay in the journal until compaction");
         PINNACLE_PERSIST_FREE(bd); PINNACLE_PERSIST_FREE(dir); PINNACLE_PERSIST_FREE(sdir); PINNACLE_PERSIST_FREE(jd);
