@@ -406,13 +406,39 @@ static void sim_external_sync(sim_disk *d, int fd) {
 }
 
 #ifdef SIM_DISK_INTERPOSE_SYNC
+/* A file with a durable image (adopted at the start of an incarnation, say)
+ * that the code under test rewrote with plain pwrite, outside plg_io (picolog
+ * reusing a released segment: new header, fdatasync, rename): its sync makes
+ * the current contents the durable image, as the real call makes them durable. */
+static void sim__img_external_sync(sim_disk *d, int fd);
 int fdatasync(int fd) {
-    if (sim__active) sim_external_sync(sim__active, fd);
+    if (sim__active) { sim_external_sync(sim__active, fd); sim__img_external_sync(sim__active, fd); }
     return (int)syscall(SYS_fdatasync, fd);
 }
 int fsync(int fd) {
-    if (sim__active) sim_external_sync(sim__active, fd);
+    if (sim__active) { sim_external_sync(sim__active, fd); sim__img_external_sync(sim__active, fd); }
     return (int)syscall(SYS_fsync, fd);
+}
+/* After the cut the machine is off: a directory operation the code under
+ * test makes with a plain call (picolog's segment thread releasing or
+ * reusing a segment, say) must not reach the files the cut leaves, as the
+ * operations through plg_io and pp_io do not. */
+static int sim__off(void) {
+    sim_disk *d = sim__active;
+    if (!d) return 0;
+    pthread_mutex_lock(&d->mu);
+    int dead = d->dead;
+    pthread_mutex_unlock(&d->mu);
+    return dead;
+}
+int rename(const char *a, const char *b) {
+    SIM_TRACE("plain rename %s %s%s\n", a, b, sim__off() ? " (refused: off)" : "");
+    if (sim__off()) { errno = EIO; return -1; }
+    return (int)syscall(SYS_renameat, AT_FDCWD, a, AT_FDCWD, b);
+}
+int unlink(const char *p) {
+    if (sim__off()) { errno = EIO; return -1; }
+    return (int)syscall(SYS_unlinkat, AT_FDCWD, p, 0);
 }
 #endif
 
@@ -715,7 +741,7 @@ SIM__UNUSED static void sim_img_build(sim_disk *d, const char *src, const char *
             char pa[1200], pb[1200];
             SIM_TRACE("undo %s %s %s\n", u->kind == SIM_DIR_RENAME ? "rename" : "unlink", u->a, u->b);
             if (u->kind == SIM_DIR_RENAME && sim__map_path(src, dst, u->a, pa, sizeof pa) && sim__map_path(src, dst, u->b, pb, sizeof pb)) {
-                rename(pb, pa);
+                (void)syscall(SYS_renameat, AT_FDCWD, pb, AT_FDCWD, pa);   /* not the interposed rename: the disk is off */
                 if (u->grave_b[0]) sim__emit(d, u->grave_b, pb, mode, &rng);
             } else if (u->kind == SIM_DIR_UNLINK && u->grave_a[0] && sim__map_path(src, dst, u->a, pa, sizeof pa)) {
                 sim__emit(d, u->grave_a, pa, mode, &rng);
@@ -747,6 +773,24 @@ SIM__UNUSED static void sim_img_adopt(sim_disk *d, const char *dir) {
     }
     closedir(dh);
 }
+
+#ifdef SIM_DISK_INTERPOSE_SYNC
+static void sim__img_external_sync(sim_disk *d, int fd) {
+    struct stat sb;
+    char p[64];
+    if (fstat(fd, &sb) != 0) return;
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    int rfd = open(p, O_RDONLY | O_CLOEXEC);      /* the caller's fd may be write-only */
+    if (rfd < 0) return;
+    pthread_mutex_lock(&d->mu);
+    if (!d->dead && sim__img_find(d, sb.st_dev, sb.st_ino, 0)) {
+        SIM_TRACE("external sync: the image of fd %d captured\n", fd);
+        sim__img_capture(d, rfd, 0, UINT64_MAX / 2);
+    }
+    pthread_mutex_unlock(&d->mu);
+    close(rfd);
+}
+#endif
 
 /* The injected errors delivered so far: kind (SIM_ERR_*) and file. */
 SIM__UNUSED static int sim_img_errors(const sim_errrec **out) { *out = sim__errs; return sim__nerrs; }
@@ -829,7 +873,7 @@ SIM__UNUSED static int sim__pp_rename(void *ctx, const char *from, const char *t
     SIM__PP_ENTER(d);
     char grave[1100];
     if (access(to, F_OK) == 0) sim__bury(d, to, grave, sizeof grave); else grave[0] = 0;
-    int rc = rename(from, to) != 0 ? errno : 0;
+    int rc = syscall(SYS_renameat, AT_FDCWD, from, AT_FDCWD, to) != 0 ? errno : 0;   /* (not the interposed rename: the lock is held) */
     if (!rc) { sim_dirop *o = sim__dirop(d, SIM_DIR_RENAME, from, to); snprintf(o->grave_b, sizeof o->grave_b, "%s", grave); }
     SIM__PP_TRACEP("rename", from, to, rc);
     pthread_mutex_unlock(&d->mu);
@@ -841,7 +885,7 @@ SIM__UNUSED static int sim__pp_unlink(void *ctx, const char *path) {
     SIM__PP_ENTER(d);
     char grave[1100];
     sim__bury(d, path, grave, sizeof grave);
-    int rc = unlink(path) != 0 ? errno : 0;
+    int rc = syscall(SYS_unlinkat, AT_FDCWD, path, 0) != 0 ? errno : 0;
     if (!rc) { sim_dirop *o = sim__dirop(d, SIM_DIR_UNLINK, path, NULL); snprintf(o->grave_a, sizeof o->grave_a, "%s", grave); }
     SIM__PP_TRACEP("unlink", path, (const char *)NULL, rc);
     pthread_mutex_unlock(&d->mu);
