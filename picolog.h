@@ -289,7 +289,7 @@ typedef struct plg_config {
     const char *path;            /* log directory (created if missing) */
     size_t   ring_capacity;      /* bytes, power of two; default 8 MiB */
     uint64_t flush_interval_ns;  /* longest a record waits while writes are in flight; default 1 ms */
-    uint64_t poll_interval_ns;   /* writer idle sleep; default 10 us; 1 = spin */
+    uint64_t poll_interval_ns;   /* writer idle sleep; default 10 us; 1 = spin; plg_kick cuts it short */
     uint64_t segment_size;       /* bytes per segment file, multiple of 4 KiB; default 64 MiB */
     uint32_t max_write_bytes;    /* largest single write; default 256 KiB */
     uint32_t max_inflight;       /* writes in flight at once; default 4 */
@@ -378,6 +378,8 @@ PLGDEF int      plg_release(plg_log *log, uint64_t seq);  /* records < seq may g
 PLGDEF int      plg_truncate(plg_log *log, uint64_t seq);  /* drop every record after seq; durable on return */
 PLGDEF int      plg_reset(plg_log *log, uint64_t next_seq); /* drop every record; the next append is next_seq */
 PLGDEF int      plg_notify_fd(plg_log *log);  /* eventfd, readable when plg_durable advances; < 0 error */
+PLGDEF void     plg_kick(plg_log *log);       /* wake an idle writer now (a producer that appends in batches); any thread.
+                                                 * From the first call on, the idle writer waits for kicks (up to poll_interval_ns) */
 PLGDEF int      plg_close(plg_log *log);
 PLGDEF const char *plg_strerror(int err);
 
@@ -1900,6 +1902,8 @@ struct plg_log {
     /* shared positions and state (atomics) */
     uint64_t written, durable;
     uint32_t durable_gen, waiters;
+    uint32_t idle;           /* futex word: 1 while the writer sleeps idle (plg_kick wakes it) */
+    uint32_t kicked;         /* a producer calls plg_kick: the idle writer sleeps on idle, not in nanosleep */
     int error, last_errno, stop;
     /* log identity */
     uint64_t log_id, seg_size, window, D;
@@ -2856,8 +2860,19 @@ static void *plg__writer_main(void *arg) {
                 if (dl <= now) wait = 1000;
             }
             plg__reap(L, wait ? wait : 1000);
-        } else if (L->cfg.poll_interval_ns > 1) {
+        } else if (L->cfg.poll_interval_ns > 1 && !__atomic_load_n(&L->kicked, __ATOMIC_ACQUIRE)) {
             plg__sleep_ns(L->cfg.poll_interval_ns);
+        } else if (L->cfg.poll_interval_ns > 1) {
+            /* idle, and the producer kicks (plg_kick was called): sleep on
+             * the kick word. Both sides swap the word (a full barrier):
+             * either the kicker sees idle set and wakes us, or we see its
+             * records in the ring. */
+            (void)__atomic_exchange_n(&L->idle, 1u, __ATOMIC_SEQ_CST);
+            if (plg__ring_empty(L) && !plg__load_acq(&L->stop) && !plg__load_acq(&L->op_req)) {
+                struct timespec ts = {(time_t)(L->cfg.poll_interval_ns / 1000000000ull), (long)(L->cfg.poll_interval_ns % 1000000000ull)};
+                syscall(SYS_futex, &L->idle, FUTEX_WAIT_PRIVATE, 1u, &ts, NULL, 0);
+            }
+            __atomic_store_n(&L->idle, 0u, __ATOMIC_SEQ_CST);
         } else {
             plg__cpu_relax();
         }
@@ -3481,6 +3496,19 @@ PLGDEF int plg_release(plg_log *L, uint64_t seq) {
     return 0;
 }
 
+/* Wake the writer if it sleeps on the kick word. A swap, not a load: a full
+ * barrier after the records committed before, which the writer's check then
+ * sees. */
+static void plg__kick_wake(plg_log *L) {
+    if (__atomic_exchange_n(&L->idle, 0u, __ATOMIC_SEQ_CST)) plg__futex_wake(&L->idle);
+}
+
+PLGDEF void plg_kick(plg_log *L) {
+    if (!L) return;
+    if (!__atomic_load_n(&L->kicked, __ATOMIC_RELAXED)) __atomic_store_n(&L->kicked, 1u, __ATOMIC_RELEASE);
+    plg__kick_wake(L);
+}
+
 PLGDEF int plg_notify_fd(plg_log *L) {
     if (!L) return PLG_EINVAL;
     pthread_mutex_lock(&L->pa_mu);
@@ -3587,6 +3615,7 @@ static void plg__writer_inline(plg_log *L) {
 PLGDEF int plg_close(plg_log *L) {
     if (!L) return PLG_EINVAL;
     plg__store_rel(&L->stop, 1);
+    plg__kick_wake(L);                            /* an idle writer sees stop now, not after its sleep */
     if (L->writer_started) pthread_join(L->writer, NULL);
     else if (L->synchronous) plg__writer_inline(L);
     int rc = plg__load_acq(&L->error);
@@ -4055,6 +4084,7 @@ static int plg__op_call(plg_log *L, int kind, uint64_t arg) {
     pthread_mutex_lock(&L->op_mu);
     L->op_kind = kind; L->op_arg = arg; L->op_done = 0; L->op_rc = 0;
     plg__store_rel(&L->op_req, 1);
+    plg__kick_wake(L);
     while (!L->op_done && !plg_error(L)) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
