@@ -28,6 +28,12 @@
  *              per-event lag, and the syncs (one per dirty book per round
  *              today) per second.
  *
+ *   usage: pp_bench [--store] [--strict] --idle N [data_dir]
+ *
+ *   idle       N books with one durable event each, then 3 s of nothing:
+ *              the CPU the process spends (background threads, picolog's
+ *              writers), in % of one core.
+ *
  *   --store (first argument, with either mode): the same on the store
  *              journal (PP_STORE_JOURNAL, format 2, the default layout of a
  *              new store: one journal, one syncer,
@@ -36,6 +42,9 @@
  *   --private-pages (after --store): the same with PP_PRIVATE_PAGES (the
  *              journal written by pwrite from private pages, not msync of a
  *              shared mapping).
+ *   --strict (after those): strict mode, PP_JOURNAL_STRICT.
+ *              With --store: one picolog log for the store (the syncer
+ *              relays the books' frames to it); without: a log per book.
  *   --pin (after those): the appending thread pinned to the last CPU, the
  *              store's background threads (pp_config.thread_start) and the
  *              snapshot thread to the others, as an engine would run it.
@@ -75,6 +84,7 @@ static double median(double *v, int n) { qsort(v, (size_t)n, sizeof *v, cmp_d); 
 
 static uint64_t rng_s = 42;
 static uint32_t store_flag = PP_LEGACY_LAYOUT;   /* --store: PP_STORE_JOURNAL; else a journal per book */
+static int strict_mode;                          /* --strict: PP_JOURNAL_STRICT */
 static inline uint64_t rnd(void) {
     uint64_t z = (rng_s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -111,6 +121,7 @@ static pp_config cfg_for(const char *dir, uint32_t expected) {
     c.journal_segment_bytes = (uint64_t)4 << 30;
     c.journal_chunk_bytes = (uint64_t)16 << 20;
     if (pin_threads) c.thread_start = pin_background;
+    if (strict_mode) c.mode = PP_JOURNAL_STRICT;
     return c;
 }
 
@@ -347,6 +358,78 @@ static void books_lag(pp_book **bk, int active, int rounds) {
     free(lag); free(seq); free(t_add); free(done);
 }
 
+/* The baseline of strict mode's lag: a picolog log of its own (defaults) in
+ * the same directory's filesystem, one 64-byte record per round, polled the
+ * same way (usleep(50)) until plg_durable covers it. */
+static void plg_lag(const char *dir, int rounds) {
+    char p[2100];
+    snprintf(p, sizeof p, "%s/raw_plg", dir);
+    plg_config lc;
+    memset(&lc, 0, sizeof lc);
+    lc.path = p;
+    plg_log *log;
+    int rc = plg_open(&log, &lc);
+    if (rc) { fprintf(stderr, "plg_open: %s\n", plg_strerror(rc)); exit(1); }
+    uint64_t *lag = (uint64_t *)malloc((size_t)rounds * sizeof *lag);
+    uint8_t rec[64] = {0};
+    for (int r = 0; r < rounds; r++) {
+        uint64_t t = plg_now_ns();
+        int64_t seq = plg_append(log, rec, sizeof rec);
+        if (seq < 0) { fprintf(stderr, "plg_append: %s\n", plg_strerror((int)seq)); exit(1); }
+        while (plg_durable(log) < (uint64_t)seq) usleep(50);
+        lag[r] = plg_now_ns() - t;
+    }
+    plg_close(log);
+    qsort(lag, (size_t)rounds, sizeof *lag, cmp_u64);
+    double sum = 0;
+    for (int i = 0; i < rounds; i++) sum += (double)lag[i];
+    printf("  picolog alone (baseline): append -> plg_durable mean %.2f ms  p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d records)\n",
+           sum / rounds / 1e6, (double)lag[rounds / 2] / 1e6, (double)lag[rounds * 99 / 100] / 1e6, (double)lag[rounds - 1] / 1e6, rounds);
+    fflush(stdout);
+    free(lag);
+}
+
+/* --idle N: a store with N books, one event each made durable, then 3 s of
+ * nothing: the CPU the process spends meanwhile (its background threads and
+ * picolog's), in % of one core. */
+static int bench_idle(int nbooks, const char *dir_in) {
+    char dir[2048];
+    snprintf(base, sizeof base, "%s", dir_in);
+    fresh(dir, sizeof dir, "idle");
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.data_dir = dir;
+    c.flags = store_flag;
+    if (strict_mode) c.mode = PP_JOURNAL_STRICT;
+    pp_store *s;
+    int rc = pp_open(&s, &c);
+    for (int i = 0; i < nbooks && !rc; i++) {
+        char nm[32];
+        pp_book *b;
+        snprintf(nm, sizeof nm, "IDLE%04d", i);
+        pp_order o = {1, 100, 1, 0, PP_BUY, 0, NULL, 0};
+        rc = pp_book_open(s, nm, &b);
+        if (!rc) rc = pp_add(b, &o);
+        if (!rc) rc = pp_sync(b);
+    }
+    if (rc) { fprintf(stderr, "idle: %s\n", pp_strerror(rc)); return 1; }
+    usleep(200000);                                   /* let the store settle (parking) */
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    uint64_t t0 = plg_now_ns();
+    sleep(3);
+    getrusage(RUSAGE_SELF, &r1);
+    double wall = (double)(plg_now_ns() - t0) / 1e9;
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
+                 (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+    printf("idle: %d books, %s, %s: %.1f%% of a core over %.1f s; threads %d\n", nbooks,
+           store_flag & PP_STORE_JOURNAL ? "store journal (format 2)" : "per-instrument layout",
+           strict_mode ? "strict mode" : "mmap mode", 100.0 * cpu / wall, wall, count_dir("/proc/self/task"));
+    pp_close(s);
+    snprintf(dir, sizeof dir, "rm -rf '%s/idle'", base);
+    return system(dir) != 0;
+}
+
 static int bench_books(int nbooks, const char *dir_in) {
     char dir[2048];
     snprintf(base, sizeof base, "%s", dir_in);
@@ -355,6 +438,7 @@ static int bench_books(int nbooks, const char *dir_in) {
     memset(&c, 0, sizeof c);
     c.data_dir = dir;                                 /* defaults otherwise */
     c.flags = store_flag;
+    if (strict_mode) c.mode = PP_JOURNAL_STRICT;    /* --store: the store's one picolog log; else a log per book */
     if (pin_threads) c.thread_start = pin_background;
     pp_book **bk = (pp_book **)calloc((size_t)nbooks, sizeof *bk);
     for (int pass = 0; pass < 2; pass++) {
@@ -379,6 +463,7 @@ static int bench_books(int nbooks, const char *dir_in) {
             static const int act[] = {1, 100, 400, 1000};
             for (size_t k = 0; k < (store_flag & PP_STORE_JOURNAL ? 4u : 3u); k++) {
                 int a = act[k] < nbooks ? act[k] : nbooks;
+                if (strict_mode && a == 1) plg_lag(base, 200);   /* side by side with the one-book lag */
                 books_lag(bk, a, a >= 1000 ? 20 : a >= 400 ? 20 : a >= 100 ? 40 : 200);
                 if (a == nbooks) break;
             }
@@ -395,12 +480,15 @@ static int bench_books(int nbooks, const char *dir_in) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--store") == 0) { store_flag = PP_STORE_JOURNAL; argv++; argc--; }
     if (argc > 1 && strcmp(argv[1], "--private-pages") == 0) { store_flag |= PP_PRIVATE_PAGES; argv++; argc--; }
+    if (argc > 1 && strcmp(argv[1], "--strict") == 0) { strict_mode = 1; argv++; argc--; }
     if (argc > 1 && strcmp(argv[1], "--pin") == 0) {
         ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
         if (ncpu < 2) { fprintf(stderr, "--pin needs two CPUs\n"); return 2; }
         pin_threads = 1; argv++; argc--;
         pin_to(1);
     }
+    if (argc > 2 && strcmp(argv[1], "--idle") == 0)
+        return bench_idle(atoi(argv[2]), argc > 3 ? argv[3] : "build/bench/pp_data");
     if (argc > 2 && strcmp(argv[1], "--books") == 0)
         return bench_books(atoi(argv[2]), argc > 3 ? argv[3] : "build/bench/pp_data");
     snprintf(base, sizeof base, "%s", argc > 1 ? argv[1] : "build/bench/pp_data");
