@@ -58,11 +58,12 @@
  *              on the caller's calls (pp_sync, pp_wait, the readers,
  *              pp_snapshot, pp_compact, and the hot path when it runs out of
  *              room).
- *   on disk    <data_dir>/LOCK; a new mmap-mode store (format 2): one journal
- *              <data_dir>/journal/ for every instrument, the catalog
+ *   on disk    <data_dir>/LOCK; a new store (format 2): one journal
+ *              <data_dir>/journal/ for every instrument (mmap mode: segment
+ *              files; strict mode: one picolog log), the catalog
  *              instruments.ppc, books/<name>/snapshots/<seq>.pps, retired.ppr
- *              (pp_book_retire); history moves to archive_dir if set. With
- *              PP_LEGACY_LAYOUT, in strict mode, or in a 0.2.0 store: per
+ *              (pp_book_retire); history moves to archive_dir if set (mmap
+ *              mode). With PP_LEGACY_LAYOUT or in a 0.2.0 store: per
  *              instrument <data_dir>/<name>/journal/ (mmap segments) or
  *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
  *              Format: docs/pinnacle-format.md.
@@ -86,7 +87,12 @@
  *                      sync_mode, group commit): pp_durable() follows picolog's
  *                      durable mark within microseconds to a millisecond, and
  *                      pp_sync() waits for it. Needs a filesystem with O_DIRECT
- *                      unless strict_log->io_mode says otherwise.
+ *                      unless strict_log->io_mode says otherwise. Format 2: ONE
+ *                      log for the whole store; the writers' frames are in
+ *                      anonymous memory until the syncer (every 20 us) hands
+ *                      them to picolog, so a process crash loses what was not
+ *                      durable yet (as power loss does; never what pp_durable
+ *                      covered). The per-instrument layout: a log per book.
  *
  * THREADS  Events of one book come from one thread at a time (different books
  *   may be fed by different threads). pp_book_open may be called from any
@@ -237,9 +243,10 @@ enum pp_flags {
      * pp_snapshot and pp_compact when the program wants them (pp_close still
      * takes its closing snapshot unless PP_NO_AUTO_SNAPSHOT). For engines
      * that run upkeep on a thread of their own, and for tests and fuzzers
-     * that open many short-lived stores. Both layouts; in strict mode each
-     * book's picolog log keeps its own writer thread (picolog's, not the
-     * store's). */
+     * that open many short-lived stores. Both layouts; in strict mode the
+     * picolog log (format 2: the store's one log; per-instrument layout:
+     * each book's) keeps its own writer thread (picolog's, not the
+     * store's), and pp_sync hands the frames to it and waits. */
     PP_NO_THREADS = 1u << 11,
     /* Format 2: the journal's pages are the process's private memory
      * (MAP_PRIVATE) until the syncer copies them into the file (pwrite,
@@ -273,7 +280,7 @@ typedef struct pp_config {
     uint64_t journal_segment_bytes;    /* largest segment (virtual reservation); default 1 GiB */
     uint32_t expected_orders;          /* initial index capacity per book; default 65536 (format 2: unset = start at 8 and grow) */
     uint32_t ring_entries;             /* hot path -> shadow ring, power of two; default 262144 */
-    const plg_config *strict_log;      /* strict mode: template for each book's picolog log (path ignored) */
+    const plg_config *strict_log;      /* strict mode: template for the store's picolog log (per-instrument layout: each book's); path ignored; format 2 needs ring_capacity >= 128 KiB */
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
     void    *log_user;
     /* the engine's clock, ns: the timestamp of cancels, executions and
@@ -288,8 +295,9 @@ typedef struct pp_config {
      * original goes), pp_journal_open reads the archived segments before
      * the live ones, and pp_book_retire moves a retired book's files there.
      * Not the data directory nor inside it. The per-instrument layout
-     * (PP_LEGACY_LAYOUT, a 0.2.0 store, strict mode) has no archive:
-     * pp_open returns PP_ENOTSUP when it is set. */
+     * (PP_LEGACY_LAYOUT, a 0.2.0 store) and strict mode have no archive
+     * (picolog recycles the segments compaction releases): pp_open returns
+     * PP_ENOTSUP when it is set. */
     const char *archive_dir;
     /* Called first in each background thread the store starts, in that
      * thread, with its name ("pp-sync", "pp-grow", "pp-maint"): to pin it
@@ -448,9 +456,10 @@ PPDEF int      pp_depth(pp_book *b, int side, pp_level *levels, size_t n);
 /* 0 once seq is durable (pp_durable(b) >= seq); PP_ETIMEDOUT when
  * timeout_ns passes first (< 0: no timeout, 0: just check); the book's (or
  * the store journal's) error when it is poisoned; PP_EINVAL for a seq not
- * journaled yet (> pp_last_seq). Both modes: strict mode waits on picolog's
- * plg_wait, mmap mode on a CLOCK_MONOTONIC condition variable the syncer
- * signals after each sync round (no polling). It forces no sync: the
+ * journaled yet (> pp_last_seq). Both modes: a book of the per-instrument
+ * layout in strict mode waits on picolog's plg_wait, every other book on a
+ * CLOCK_MONOTONIC condition variable the syncer signals after each sync
+ * round (no polling). It forces no sync: the
  * background syncer gets there within journal_sync_interval_ms (pp_sync
  * forces one). Any thread, not across pp_close. */
 PPDEF int      pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns);
@@ -471,9 +480,9 @@ PPDEF int      pp_wait(pp_book *b, uint64_t seq, int64_t timeout_ns);
  * order id, an account, the aggressor's id and a trade id on an execute),
  * journaled with the event and returned verbatim by the journal reader.
  * payload_len 0 (payload ignored) journals none; more than PP_PAYLOAD_MAX,
- * or a NULL payload with a length, is PP_EINVAL. Format 2 only: a store of
- * the per-instrument layout or strict mode returns PP_ENOTSUP for an event
- * with a payload. Inside a batch, the batch's frame holds at most 16 KiB
+ * or a NULL payload with a length, is PP_EINVAL. Format 2 only (either
+ * mode): a store of the per-instrument layout returns PP_ENOTSUP for an
+ * event with a payload. Inside a batch, the batch's frame holds at most 16 KiB
  * (64 bytes an event, plus its payload rounded up to 64): an event that
  * would not fit is PP_ETOOBIG, as the 256th event is. */
 #define PP_PAYLOAD_MAX 256
@@ -512,8 +521,8 @@ PPDEF int      pp_apply(pp_book *b, const pp_event *ev);
  * pp_orders, pp_top, pp_last_seq, the journal reader). Order events only:
  * pp_tick_append inside a batch is PP_EINVAL. Same thread as the book's
  * other events. pp_close discards a batch left open. Format 2 only (the
- * store journal): a store of the per-instrument layout (PP_LEGACY_LAYOUT, a
- * 0.2.0 store) or strict mode returns PP_ENOTSUP from pp_batch_begin. A
+ * store journal, either mode): a store of the per-instrument layout
+ * (PP_LEGACY_LAYOUT, a 0.2.0 store) returns PP_ENOTSUP from pp_batch_begin. A
  * spread across instruments is not supported (one book per batch). */
 #define PP_BATCH_MAX 255
 PPDEF int      pp_batch_begin(pp_book *b);
@@ -726,6 +735,11 @@ PPDEF uint32_t pp_version(void) { return PP_VERSION; }
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <poll.h>
+#include <sys/eventfd.h>
 
 #if defined(PINNACLE_PERSIST_MALLOC) && defined(PINNACLE_PERSIST_FREE) && defined(PINNACLE_PERSIST_REALLOC)
 #elif !defined(PINNACLE_PERSIST_MALLOC) && !defined(PINNACLE_PERSIST_FREE) && !defined(PINNACLE_PERSIST_REALLOC)
@@ -1816,13 +1830,16 @@ typedef struct pp__sjseg {
 typedef struct pp__sjwhere { char file[4096]; uint64_t offset; char detail[256]; int torn; } pp__sjwhere;
 enum { PP__SJ_READONLY = 1, PP__SJ_PRIVATE = 2 };   /* pp__sj_open's how */
 
+typedef struct pp__sjrel { uint64_t seq, end; } pp__sjrel;
+typedef struct pp__sjfirst { uint64_t index, seq; } pp__sjfirst;
 typedef struct pp__sj {
     uint64_t tail;                 /* atomic: the next position to claim */
     char pad0[56];
     pp__sjseg *win[PP__SJ_WIN];    /* atomic: segment i lives in win[i % PP__SJ_WIN] */
     uint64_t shift, data_bytes;
     int err;                       /* atomic: what poisoned the journal */
-    char pad1[60];
+    uint32_t parked;               /* atomic: strict mode's syncer sleeps; the next publisher wakes it (wake_fd) */
+    char pad1[56];
     pthread_mutex_t mu;            /* segment creation and retirement */
     pthread_mutex_t sync_mu;       /* one sync round at a time */
     char *dir;
@@ -1839,6 +1856,17 @@ typedef struct pp__sj {
     void *help_ctx;
     uint32_t want_round;           /* atomic: a writer waits for a window slot: the syncer syncs now, not at its interval */
     int priv;                      /* PP_PRIVATE_PAGES: segments mapped private, written by pwrite */
+    /* strict mode (>>strictjournal): the segments are anonymous memory, the
+     * staging area of the writers; the syncer relays their published frames
+     * into one picolog log, and that log is the journal on disk */
+    plg_log *log;
+    uint64_t relay;                /* sync_mu: frames below this position are in the log (or padding) */
+    pp__sjrel *fifo;               /* sync_mu: records relayed, not yet durable, oldest first (a ring) */
+    size_t fhead, fn, fcap;
+    pp__sjfirst *first;            /* mu: the first record starting in each block of positions, oldest first */
+    size_t nfirst, capfirst;
+    uint32_t rec_max;              /* the largest record the relay writes */
+    int wake_fd;                   /* eventfd: a publisher wakes the parked syncer; -1 outside strict mode */
 } pp__sj;
 
 PP__SJFN uint64_t pp__sj_stat(const uint64_t *p) { return pp__load_rlx(p); }
@@ -1933,6 +1961,41 @@ static inline void pp__sj_publish(uint8_t *f, uint32_t seed, uint64_t pos, uint3
     __atomic_store_n((uint32_t *)(void *)f, len, __ATOMIC_RELEASE);
 }
 
+/* After a publish: strict mode's syncer may be parked (an idle store);
+ * wake it. One relaxed load on the hot path (the line of err, which every
+ * claim reads); a system call only on the first event after a quiet spell.
+ * A wake missed in the race with the syncer going to sleep costs at most
+ * its park timeout (pp__syncer_strict). */
+static void pp__sj_unpark(pp__sj *j) {
+    if (__atomic_exchange_n(&j->parked, 0u, __ATOMIC_ACQ_REL) && j->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(j->wake_fd, &one, sizeof one);
+        (void)n;                                   /* EAGAIN: already readable */
+    }
+}
+static inline void pp__sj_nudge(pp__sj *j) {
+    if (__builtin_expect(__atomic_load_n(&j->parked, __ATOMIC_RELAXED) != 0, 0)) pp__sj_unpark(j);
+}
+
+/* A strict-mode segment: anonymous memory, no file (>>strictjournal). */
+PP__SJFN int pp__sj_seg_create_anon(pp__sj *j, uint64_t index, pp__sjseg **out) {
+    pp__sjseg *g = (pp__sjseg *)pp__alloc(sizeof *g);
+    if (!g) return PP_ENOMEM;
+    g->fd = -1; g->index = index; g->base = index * j->data_bytes;
+    if (plg_random(&g->salt, sizeof g->salt)) { PINNACLE_PERSIST_FREE(g); return PP_ESYS; }
+    g->seed = pp__seed(g->salt);
+    g->map_len = PP__PAGE + j->data_bytes;
+    void *p = mmap(NULL, (size_t)g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) { int e = errno; PINNACLE_PERSIST_FREE(g); return pp__from_errno(e); }
+    g->map = (uint8_t *)p;
+    uint64_t first = j->data_bytes < PP__SJ_AHEAD ? j->data_bytes : PP__SJ_AHEAD;
+    madvise(g->map, (size_t)(PP__PAGE + first), MADV_POPULATE_WRITE);
+    g->populated = first;
+    pp__add_rlx(&j->st_created, 1);
+    *out = g;
+    return 0;
+}
+
 PP__SJFN void pp__sj_seg_free(pp__sjseg *g) {
     if (!g) return;
     if (g->map) munmap(g->map, g->map_len);
@@ -1944,6 +2007,7 @@ PP__SJFN void pp__sj_seg_free(pp__sjseg *g) {
  * header, synced, renamed, directory synced; mapped; its first pages
  * faulted in. */
 PP__SJFN int pp__sj_seg_create(pp__sj *j, uint64_t index, pp__sjseg **out) {
+    if (j->log) return pp__sj_seg_create_anon(j, index, out);
     char name[4096], tmp[4200];
     pp__numbered(name, sizeof name, j->dir, index, ".ppj");
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
@@ -2129,6 +2193,150 @@ PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
     return 0;
 }
 
+/* >>strictjournal ----------------------------------------------------------
+ * Strict mode, format 2: the segments are anonymous memory in which the
+ * writers claim and publish frames exactly as in mmap mode (the hot path is
+ * the same); the syncer relays the published frames into ONE picolog log for
+ * the whole store (O_DIRECT, group commit, picolog's writer thread), and that
+ * log is the journal on disk: <data_dir>/journal/ holds picolog's files.
+ * A record of the log is a run of consecutive frames of one segment:
+ *    0 u64 the position of its first frame   8 u32 the CRC seed of its frames
+ *   12 u32 log2 of the segment size         16 the frames, back to back
+ * Padding frames are not relayed: the positions say where each frame was.
+ * Every frame keeps its own CRC (seeded with its segment's seed and its
+ * position), checked by every reader as in a segment file, under picolog's
+ * CRC of the whole record. Frames become durable when picolog's durable mark
+ * passes the record holding them: a FIFO of (record seq, end position) says
+ * when. Compaction releases the records of the segments below the oldest
+ * position a book needs (plg_release). */
+#define PP__SJR_HDR 16u
+#define PP__SJR_BLOCK 16u          /* compaction's unit: records are noted per 64 KiB of positions */
+
+PP__SJFN int pp__sj_fifo_push(pp__sj *j, uint64_t seq, uint64_t end) {
+    if (j->fn == j->fcap) {
+        size_t nc = j->fcap ? j->fcap * 2 : 64;
+        pp__sjrel *n = (pp__sjrel *)pp__alloc(nc * sizeof *n);
+        if (!n) return PP_ENOMEM;
+        for (size_t k = 0; k < j->fn; k++) n[k] = j->fifo[(j->fhead + k) % j->fcap];
+        PINNACLE_PERSIST_FREE(j->fifo);
+        j->fifo = n; j->fcap = nc; j->fhead = 0;
+    }
+    pp__sjrel *e = &j->fifo[(j->fhead + j->fn) % j->fcap];
+    e->seq = seq; e->end = end;
+    j->fn++;
+    return 0;
+}
+
+/* Block `index` (positions >> PP__SJR_BLOCK) has records starting in it from
+ * seq on (the first time it is seen). mu held. */
+PP__SJFN int pp__sj_first_note(pp__sj *j, uint64_t index, uint64_t seq) {
+    if (j->nfirst && j->first[j->nfirst - 1].index >= index) return 0;
+    if (j->nfirst == j->capfirst) {
+        size_t nc = j->capfirst ? j->capfirst * 2 : 16;
+        pp__sjfirst *n = (pp__sjfirst *)pp__alloc(nc * sizeof *n);
+        if (!n) return PP_ENOMEM;
+        if (j->nfirst) memcpy(n, j->first, j->nfirst * sizeof *n);
+        PINNACLE_PERSIST_FREE(j->first);
+        j->first = n; j->capfirst = nc;
+    }
+    j->first[j->nfirst].index = index; j->first[j->nfirst].seq = seq;
+    j->nfirst++;
+    return 0;
+}
+
+/* Relay the published frames in [j->relay, upto) into the log, one record per
+ * run of consecutive frames of one segment of at most rec_max bytes. Stops
+ * early, leaving the rest for the next round, when picolog's ring is full.
+ * sync_mu held. 0, or the error (the log's, mapped). */
+PP__SJFN int pp__sj_relay(pp__sj *j, uint64_t upto) {
+    uint64_t at = j->relay, rs = 0, re = 0;
+    int have = 0;                  /* a run [rs, re) of consecutive frames is pending */
+    for (;;) {
+        uint64_t q = at;
+        uint32_t len = 0;
+        const uint8_t *f = at < upto ? pp__sj_next(j, &q, &len) : NULL;
+        if (f && q > upto) f = NULL;
+        uint64_t fs = f ? q - len : 0;
+        if (have && (!f || fs != re || (fs >> j->shift) != (rs >> j->shift) || re - rs + len > j->rec_max)) {
+            pp__sjseg *g = pp__load_acq(&j->win[(rs >> j->shift) % PP__SJ_WIN]);
+            PINNACLE_PERSIST_ASSERT(g && g->index == rs >> j->shift);
+            uint32_t n = (uint32_t)(re - rs);
+            uint8_t *r = (uint8_t *)plg_reserve(j->log, PP__SJR_HDR + n);
+            if (!r) {
+                int e = plg_reserve_error(j->log);
+                return e == PLG_EFULL ? 0 : pp__from_plg(e);   /* full: the ring drains, the next round goes on */
+            }
+            pp__put64(r, rs); pp__put32(r + 8, g->seed); pp__put32(r + 12, (uint32_t)j->shift);
+            memcpy(r + PP__SJR_HDR, g->map + PP__PAGE + (rs - g->base), n);
+            int64_t seq = plg_commit(j->log);
+            if (seq < 0) return pp__from_plg((int)seq);
+            int rc = pp__sj_fifo_push(j, (uint64_t)seq, re);
+            if (!rc) {
+                pthread_mutex_lock(&j->mu);
+                rc = pp__sj_first_note(j, rs >> PP__SJR_BLOCK, (uint64_t)seq);
+                pthread_mutex_unlock(&j->mu);
+            }
+            if (rc) return rc;
+            j->relay = re;
+            have = 0;
+        }
+        if (!f) {                  /* published padding up to q (a segment's end) needs no record */
+            if (q > j->relay && q <= upto) j->relay = q;
+            return 0;
+        }
+        if (!have) { rs = fs; have = 1; }
+        re = q; at = q;
+    }
+}
+
+/* The durable position the log's durable mark vouches for. sync_mu held. */
+PP__SJFN uint64_t pp__sj_relay_durable(pp__sj *j) {
+    uint64_t d = plg_durable(j->log), to = pp__load_rlx(&j->durable);
+    while (j->fn && j->fifo[j->fhead].seq <= d) {
+        to = j->fifo[j->fhead].end;
+        j->fhead = (j->fhead + 1) % j->fcap; j->fn--;
+    }
+    if (!j->fn && j->relay > to) to = j->relay;        /* only padding since the last record */
+    return to;
+}
+
+/* Strict mode's sync round (sync_mu held): relay what is published below p,
+ * and, when wait is set, wait until the log has made all of it durable
+ * (pp_sync, pp_close, PP_NO_THREADS); the background round does not wait.
+ * Then the durable position moves to what picolog's mark vouches for, and
+ * wholly durable segments are marked done for the retirement that follows.
+ * An error poisons the journal. */
+typedef void (*pp__sj_durable_fn)(void *ctx, pp__sj *j, uint64_t from, uint64_t to);
+PP__SJFN int pp__sj_sync_strict(pp__sj *j, int wait, uint64_t p, pp__sj_durable_fn on_durable, void *ctx) {
+    uint64_t from = pp__load_rlx(&j->durable), relayed = j->relay;
+    int rc = pp__sj_relay(j, p);
+    if (j->relay != relayed) plg_kick(j->log);    /* picolog's idle writer: write them now */
+    while (!rc && wait && j->relay < p) {         /* picolog's ring was full: wait for room, go on */
+        if (j->fn && (rc = plg_wait(j->log, j->fifo[(j->fhead + j->fn - 1) % j->fcap].seq, -1)) != 0) { rc = pp__from_plg(rc); break; }
+        if (!j->fn) sched_yield();
+        rc = pp__sj_relay(j, p);
+        plg_kick(j->log);
+    }
+    if (!rc && wait && j->fn) {
+        int e = plg_wait(j->log, j->fifo[(j->fhead + j->fn - 1) % j->fcap].seq, -1);
+        if (e) rc = pp__from_plg(e);
+    }
+    if (!rc && plg_error(j->log)) rc = pp__from_plg(plg_error(j->log));
+    pp__add_rlx(&j->st_rounds, 1);
+    if (rc) { pp__sj_poison(j, rc); return rc; }
+    uint64_t target = pp__sj_relay_durable(j);
+    if (target > from) {
+        pp__add_rlx(&j->st_flushes, 1);
+        pp__store_rel(&j->durable, target);
+        if (on_durable) on_durable(ctx, j, from, target);
+    }
+    for (unsigned k = 0; k < PP__SJ_WIN; k++) {
+        pp__sjseg *g = pp__load_acq(&j->win[k]);
+        if (g && g->base + j->data_bytes <= target) g->mark_end = g->synced = j->data_bytes;
+    }
+    return 0;
+}
+
 /* One sync round: find the published prefix, make it durable (one flush per
  * segment touched: one in the steady state, whatever the number of
  * instruments), move the durable position, call on_durable(ctx, from, to)
@@ -2137,7 +2345,6 @@ PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
  * the background rounds stop at the last frame that ends a page, so writers
  * do not fault on a tail page msync write-protected; when that brings
  * nothing new, the tail goes too. Returns 0 or the journal's error. */
-typedef void (*pp__sj_durable_fn)(void *ctx, pp__sj *j, uint64_t from, uint64_t to);
 PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durable, void *ctx) {
     int rc = pp__load_acq(&j->err);
     if (rc) return rc;
@@ -2152,40 +2359,45 @@ PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durabl
         if ((p & (PP__PAGE - 1)) == 0) page_end = p;
     }
     j->scan = p;
-    uint64_t target = whole_pages && !j->priv && page_end > from ? page_end : p;
-    pp__add_rlx(&j->st_rounds, 1);
-    /* every mapped segment with new data, or whose mark lags, oldest first */
-    pp__sjseg *segs[PP__SJ_WIN];
-    unsigned ns = 0;
-    for (unsigned k = 0; k < PP__SJ_WIN; k++) {
-        pp__sjseg *g = pp__load_acq(&j->win[k]);
-        if (!g) continue;
-        unsigned at = ns++;
-        while (at > 0 && segs[at - 1]->index > g->index) { segs[at] = segs[at - 1]; at--; }
-        segs[at] = g;
-    }
-    for (unsigned k = 0; k < ns && !rc; k++) {
-        pp__sjseg *g = segs[k];
-        uint64_t to = target >= g->base + j->data_bytes ? j->data_bytes : target > g->base ? target - g->base : 0;
-        if (to < g->synced) to = g->synced;
-        if (g->synced == j->data_bytes && g->mark_end < j->data_bytes) {
-            /* a finished segment: its last mark (sealed) vouches only for
-             * data already durable, so it needs no flush of its own; the
-             * kernel writes it back when it will (until then the mark on
-             * disk says less, which costs recovery nothing) */
-            rc = pp__sj_mark_write(g->fd, g->salt, &g->mark_gen, j->data_bytes, PP__SJ_SEALED);
-            if (!rc) g->mark_end = j->data_bytes;
-        } else if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
-    }
-    if (rc) {
-        pp__sj_poison(j, rc);
-        pthread_mutex_unlock(&j->sync_mu);
-        return rc;
-    }
-    if (target > from) {
-        PINNACLE_PERSIST_ASSERT(target <= p);
-        pp__store_rel(&j->durable, target);
-        if (on_durable) on_durable(ctx, j, from, target);
+    if (j->log) {
+        rc = pp__sj_sync_strict(j, !whole_pages, p, on_durable, ctx);
+        if (rc) { pthread_mutex_unlock(&j->sync_mu); return rc; }
+    } else {
+        uint64_t target = whole_pages && !j->priv && page_end > from ? page_end : p;
+        pp__add_rlx(&j->st_rounds, 1);
+        /* every mapped segment with new data, or whose mark lags, oldest first */
+        pp__sjseg *segs[PP__SJ_WIN];
+        unsigned ns = 0;
+        for (unsigned k = 0; k < PP__SJ_WIN; k++) {
+            pp__sjseg *g = pp__load_acq(&j->win[k]);
+            if (!g) continue;
+            unsigned at = ns++;
+            while (at > 0 && segs[at - 1]->index > g->index) { segs[at] = segs[at - 1]; at--; }
+            segs[at] = g;
+        }
+        for (unsigned k = 0; k < ns && !rc; k++) {
+            pp__sjseg *g = segs[k];
+            uint64_t to = target >= g->base + j->data_bytes ? j->data_bytes : target > g->base ? target - g->base : 0;
+            if (to < g->synced) to = g->synced;
+            if (g->synced == j->data_bytes && g->mark_end < j->data_bytes) {
+                /* a finished segment: its last mark (sealed) vouches only for
+                 * data already durable, so it needs no flush of its own; the
+                 * kernel writes it back when it will (until then the mark on
+                 * disk says less, which costs recovery nothing) */
+                rc = pp__sj_mark_write(g->fd, g->salt, &g->mark_gen, j->data_bytes, PP__SJ_SEALED);
+                if (!rc) g->mark_end = j->data_bytes;
+            } else if (to > g->synced || g->synced > g->mark_end) rc = pp__sj_flush_seg(j, g, to);
+        }
+        if (rc) {
+            pp__sj_poison(j, rc);
+            pthread_mutex_unlock(&j->sync_mu);
+            return rc;
+        }
+        if (target > from) {
+            PINNACLE_PERSIST_ASSERT(target <= p);
+            pp__store_rel(&j->durable, target);
+            if (on_durable) on_durable(ctx, j, from, target);
+        }
     }
     /* retire: wholly durable, mark sealed, no reader behind its end */
     uint64_t hold = pp__load_acq(&j->hold);
@@ -2197,12 +2409,13 @@ PP__SJFN int pp__sj_sync(pp__sj *j, int whole_pages, pp__sj_durable_fn on_durabl
         pp__store_rel(&j->win[k], (pp__sjseg *)NULL);
         munmap(g->map, g->map_len);              /* the struct stays: see pp__sjseg.dead */
         g->map = NULL;
-        close(g->fd); g->fd = -1;
+        if (g->fd >= 0) close(g->fd);
+        g->fd = -1;
         g->dead = j->dead; j->dead = g;
     }
     pthread_mutex_unlock(&j->mu);
     pthread_mutex_unlock(&j->sync_mu);
-    return 0;
+    return rc;
 }
 
 /* Background preparer: the segment after the tail's exists before a writer
@@ -2228,6 +2441,9 @@ PP__SJFN void pp__sj_prepare(pp__sj *j) {
 
 PP__SJFN void pp__sj_free(pp__sj *j) {
     if (!j) return;
+    if (j->log) (void)plg_close(j->log);       /* pp_close closed it already, with its result */
+    if (j->wake_fd >= 0) close(j->wake_fd);
+    PINNACLE_PERSIST_FREE(j->fifo); PINNACLE_PERSIST_FREE(j->first);
     for (unsigned k = 0; k < PP__SJ_WIN; k++) pp__sj_seg_free(j->win[k]);
     while (j->dead) { pp__sjseg *g = j->dead; j->dead = g->dead; pp__sj_seg_free(g); }
     pthread_mutex_destroy(&j->mu); pthread_mutex_destroy(&j->sync_mu);
@@ -2281,6 +2497,191 @@ PP__SJFN int pp__sj_scan_file(const uint8_t *p, uint64_t size, pp__sjfile *f, ui
     return 0;
 }
 
+/* Strict mode: is dir a store journal kept in a picolog log? */
+PP__SJFN int pp__sj_is_strict(const char *dir) {
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/picolog.meta", dir);
+    return stat(path, &st) == 0;
+}
+
+/* The key(s) of an encrypted strict journal, for the readers of this thread
+ * (the store's own strict_log; NULL: none). */
+static __thread const plg_config *pp__sj_keys;
+
+/* Walk the records of a strict journal with r: check each record and each of
+ * its frames (as a segment file's), visit the frames at or above from_pos,
+ * and note in j the first record of each segment. *end: the position after
+ * the last frame (0: no record). 0, or PP_ECORRUPT & co. with where in *w. */
+PP__SJFN int pp__sj_strict_walk(pp__sj *j, const char *dir, plg_reader *r, uint64_t from_pos,
+                              pp__sj_visit_fn visit, void *ctx, pp__sjwhere *w, uint64_t *end) {
+    plg_record rec;
+    int k;
+    uint64_t last_end = 0, o = 0;
+    uint32_t shift = 0;
+    *end = 0;
+    while ((k = plg_reader_next(r, &rec)) == 1) {
+        const uint8_t *d = (const uint8_t *)rec.data;
+        const char *why = NULL;
+        uint64_t pos = 0, fp = 0;
+        uint32_t seed = 0, sh = 0;
+        if (rec.len < PP__SJR_HDR + PP__SJ_ALIGN) why = "record shorter than a frame";
+        else {
+            pos = pp__get64(d); seed = pp__get32(d + 8); sh = pp__get32(d + 12);
+            if (sh < 16 || sh > 26 || (shift && sh != shift)) why = "segment size differs";
+            else if (pos % PP__SJ_ALIGN || pos < last_end || (pos >> sh) != ((pos + rec.len - PP__SJR_HDR - 1) >> sh))
+                why = "frames out of place";
+        }
+        for (uint64_t off = PP__SJR_HDR; !why && off < rec.len;) {
+            uint32_t n = pp__get32(d + off);
+            fp = pos + off - PP__SJR_HDR;
+            if (n < PP__SJ_ALIGN || n % PP__SJ_ALIGN || n > PP__SJ_MAXFRAME || off + n > rec.len) why = "bad frame length";
+            else if (pp__get32(d + off + 4) != pp__sj_crc(seed, fp, d + off, n)) why = "bad frame checksum";
+            else if (d[off + 8] == PP__SJ_PAD) why = "padding frame in a record";
+            else if (fp >= from_pos && visit) {
+                pp__sj_scan_index = pos >> sh; pp__sj_scan_bytes = (uint64_t)1 << sh;
+                int rc = visit(ctx, fp, d + off, n);
+                if (rc) {
+                    const char *file = plg_reader_where(r, &o);
+                    pp__sj_where(w, file ? file : dir, o, "record %llu, frame at journal position %llu: frame does not fit its book (%s)",
+                                 (unsigned long long)rec.seq, (unsigned long long)fp, pp_strerror(rc));
+                    return rc;
+                }
+            }
+            off += n;
+        }
+        if (why) {
+            const char *file = plg_reader_where(r, &o);
+            pp__sj_where(w, file ? file : dir, o, "record %llu (journal position %llu): %s", (unsigned long long)rec.seq,
+                         (unsigned long long)(fp ? fp : pos), why);
+            return PP_ECORRUPT;
+        }
+        shift = sh;
+        last_end = pos + rec.len - PP__SJR_HDR;
+        if (j) {
+            pthread_mutex_lock(&j->mu);
+            int rc = pp__sj_first_note(j, pos >> PP__SJR_BLOCK, rec.seq);
+            pthread_mutex_unlock(&j->mu);
+            if (rc) return rc;
+            j->data_bytes = (uint64_t)1 << sh; j->shift = sh;
+        }
+    }
+    if (k < 0) {
+        const char *file = plg_reader_where(r, &o);
+        pp__sj_where(w, file ? file : dir, o, "strict journal: %s", plg_strerror(k));
+        return pp__from_plg(k);
+    }
+    *end = last_end;
+    return 0;
+}
+
+PP__SJFN int pp__sj_reader_open(plg_reader **r, const char *dir, const plg_config *keys) {
+    if (keys && keys->encrypt_key) {
+        const uint8_t *k[PLG_MAX_KEYS];
+        size_t n = 0;
+        k[n++] = keys->encrypt_key;
+        for (size_t i = 0; i < keys->n_old_keys && n < PLG_MAX_KEYS; i++) k[n++] = keys->old_keys[i];
+        return plg_reader_open_keys(r, dir, k, n);
+    }
+    return plg_reader_open(r, dir);
+}
+
+static int pp__sj_new(pp__sj **out, const char *dir) {
+    pp__sj *j = (pp__sj *)pp__alloc(sizeof *j);
+    if (!j || !(j->dir = pp__strdup(dir))) { PINNACLE_PERSIST_FREE(j); return PP_ENOMEM; }
+    pthread_mutex_init(&j->mu, NULL); pthread_mutex_init(&j->sync_mu, NULL);
+    j->wake_fd = -1;
+    *out = j;
+    return 0;
+}
+
+/* After a walk that ended at `end`: the journal continues in a new segment. */
+static void pp__sj_strict_place(pp__sj *j, uint64_t data_bytes, uint64_t end) {
+    if (!j->nfirst) { j->data_bytes = data_bytes; j->shift = 0; while (((uint64_t)1 << j->shift) < data_bytes) j->shift++; }
+    uint64_t next_index = j->nfirst ? ((end - 1) >> j->shift) + 1 : 1;
+    j->first_index = j->nfirst ? (j->first[0].index << PP__SJR_BLOCK) >> j->shift : next_index;
+    j->tail = j->durable = j->scan = j->relay = next_index * j->data_bytes;
+}
+
+/* A strict journal read only (the readers, pp_check, tools). */
+PP__SJFN int pp__sj_read_strict(pp__sj **out, const char *dir, uint64_t data_bytes, uint64_t from_pos,
+                              pp__sj_visit_fn visit, void *ctx, pp__sjwhere *w) {
+    pp__sj *j = NULL;
+    plg_reader *r = NULL;
+    uint64_t end = 0;
+    int rc = pp__sj_new(&j, dir);
+    if (!rc) {
+        int e = pp__sj_reader_open(&r, dir, pp__sj_keys);
+        if (e) { rc = pp__from_plg(e); pp__sj_where(w, dir, 0, "strict journal: %s", plg_strerror(e)); }
+    }
+    if (!rc) rc = pp__sj_strict_walk(j, dir, r, from_pos, visit, ctx, w, &end);
+    if (r) plg_reader_close(r);
+    if (rc) { pp__sj_free(j); return rc; }
+    pp__sj_strict_place(j, data_bytes, end);
+    *out = j;
+    return 0;
+}
+
+/* Open (recover) a strict journal for appending: picolog recovers its log
+ * (a torn tail is quarantined by picolog), every frame is visited, and the
+ * writers go on in a new segment after the last one. tmpl: strict_log. */
+PP__SJFN int pp__sj_open_strict(pp__sj **out, const char *dir, uint64_t data_bytes, const plg_config *tmpl,
+                              pp__sj_visit_fn visit, void *ctx, pp__sjwhere *w) {
+    *out = NULL;
+    if (w) memset(w, 0, sizeof *w);
+    pp__sj *j = NULL;
+    int rc = pp__sj_new(&j, dir);
+    if (rc) return rc;
+    plg_config c;
+    if (tmpl) c = *tmpl; else memset(&c, 0, sizeof c);
+    c.path = dir;
+    /* picolog's writer, idle, sleeps 1 ms (its default 10 us costs a core
+     * on an idle store): the relay kicks it after each round (plg_kick) */
+    if (!c.poll_interval_ns) c.poll_interval_ns = 1000000;
+    plg_config eff = plg_config_defaults(&c);
+    j->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (j->wake_fd < 0) { rc = pp__from_errno(errno); pp__sj_where(w, dir, 0, "eventfd: %s", strerror(errno)); }
+    if (!rc && eff.ring_capacity < 4 * (PP__SJ_MAXFRAME + PP__SJR_HDR)) {
+        rc = PP_ECONFIG;
+        pp__sj_where(w, dir, 0, "strict_log->ring_capacity must be at least 128 KiB for the store journal");
+    }
+    size_t rm = eff.ring_capacity / 4 < (32u << 10) ? eff.ring_capacity / 4 : (32u << 10);   /* <= a block */
+    j->rec_max = (uint32_t)(rm - PP__SJR_HDR) & ~(PP__SJ_ALIGN - 1);
+    if (!rc) {
+        int e = plg_open(&j->log, &c);
+        if (e) {
+            rc = pp__from_plg(e); j->log = NULL;
+            plg_check_result *cr = e == PLG_ECORRUPT ? (plg_check_result *)pp__alloc(sizeof *cr) : NULL;
+            const uint8_t *k[PLG_MAX_KEYS];
+            size_t nk = 0;
+            if (c.encrypt_key) { k[nk++] = c.encrypt_key; for (size_t i = 0; i < c.n_old_keys && nk < PLG_MAX_KEYS; i++) k[nk++] = c.old_keys[i]; }
+            if (cr && plg_check_keys(dir, nk ? k : NULL, nk, cr) == PLG_ECORRUPT)   /* where, for the message */
+                pp__sj_where(w, cr->file, cr->offset, "strict journal: %s: %s", plg_strerror(e), cr->detail);
+            else
+                pp__sj_where(w, dir, 0, "cannot open the strict journal: %s", plg_strerror(e));
+            PINNACLE_PERSIST_FREE(cr);
+        }
+    }
+    plg_reader *r = NULL;
+    uint64_t end = 0;
+    if (!rc) {
+        int e = pp__sj_reader_open(&r, dir, &c);
+        if (e) { rc = pp__from_plg(e); pp__sj_where(w, dir, 0, "strict journal: %s", plg_strerror(e)); }
+    }
+    if (!rc) rc = pp__sj_strict_walk(j, dir, r, 0, visit, ctx, w, &end);
+    if (r) plg_reader_close(r);
+    if (!rc) {
+        pp__sj_strict_place(j, data_bytes, end);
+        pp__sjseg *g = NULL;
+        uint64_t idx = j->tail >> j->shift;
+        rc = pp__sj_seg_create_anon(j, idx, &g);
+        if (!rc) j->win[idx % PP__SJ_WIN] = g;
+    }
+    if (rc) { pp__sj_free(j); return rc; }
+    *out = j;
+    return 0;
+}
+
 /* Open (recover) the journal in dir: every valid frame at or above from_pos
  * is visited once, in journal order. The journal ends at the first frame
  * that is neither published nor valid; below a segment's durable mark that
@@ -2294,6 +2695,11 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
     int readonly = how & PP__SJ_READONLY;
     *out = NULL;
     if (w) memset(w, 0, sizeof *w);
+    if (pp__sj_is_strict(dir)) {
+        if (readonly) return pp__sj_read_strict(out, dir, data_bytes, from_pos, visit, ctx, w);
+        pp__sj_where(w, dir, 0, "the store journal is in strict mode (a picolog log)");
+        return PP_EMODE;
+    }
     uint64_t *v = NULL; size_t n = 0;
     int rc = pp__list_numbered(dir, ".ppj", !readonly, &v, &n);
     if (rc) return rc;
@@ -2304,6 +2710,7 @@ PP__SJFN int pp__sj_open(pp__sj **out, const char *dir, uint64_t data_bytes, int
         return PP_ENOMEM;
     }
     pthread_mutex_init(&j->mu, NULL); pthread_mutex_init(&j->sync_mu, NULL);
+    j->wake_fd = -1;
     j->priv = (how & PP__SJ_PRIVATE) != 0;
     char path[4096];
     /* headers */
@@ -2433,6 +2840,32 @@ PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
     int rc = 0;
     char path[4096];
     pthread_mutex_lock(&j->mu);
+    if (j->log) {
+        /* strict: picolog releases the records wholly below pos. A record
+         * is at most rec_max (< one block) long, so every record that
+         * starts below the block before pos's ends below pos. Only records
+         * the sync rounds have processed (popped from the FIFO: the books'
+         * pp_durable, hence what they need, counts them) are released. */
+        uint64_t blk = pos >> PP__SJR_BLOCK, below = UINT64_MAX;
+        size_t k = 0;
+        while (k < j->nfirst && j->first[k].index + 1 < blk) k++;
+        if (k < j->nfirst) below = j->first[k].seq;
+        uint64_t done = j->fn ? j->fifo[j->fhead].seq : plg_appended(j->log) + 1;
+        if (below > done) below = done;
+        if (!j->nfirst || below <= j->first[0].seq) { pthread_mutex_unlock(&j->mu); return 0; }
+        int e = plg_release(j->log, below);
+        if (e) rc = pp__from_plg(e);
+        else {
+            size_t gone = 0;               /* blocks whose records are all below `below` */
+            while (gone + 1 < j->nfirst && j->first[gone + 1].seq <= below) gone++;
+            memmove(j->first, j->first + gone, (j->nfirst - gone) * sizeof *j->first);
+            j->nfirst -= gone;
+            uint64_t fi = (j->first[0].index << PP__SJR_BLOCK) >> j->shift;
+            if (fi > j->first_index) { pp__add_rlx(&j->st_dropped, fi - j->first_index); j->first_index = fi; }
+        }
+        pthread_mutex_unlock(&j->mu);
+        return rc;
+    }
     for (;;) {
         uint64_t i = j->first_index;
         if ((i + 1) * j->data_bytes > pos) break;
@@ -3761,6 +4194,63 @@ static void *pp__grower_main(void *arg) {
     return NULL;
 }
 
+/* Strict mode (format 2): the syncer relays what the writers publish to the
+ * store's picolog log and moves every book's pp_durable as picolog's mark
+ * moves. Busy (records in flight, or frames relayed this round), it waits
+ * at most 50 us, woken at once by picolog's durable notification (eventfd):
+ * a new frame waits at most that long to be relayed. After about 1 ms with
+ * nothing to do it parks: the next publisher wakes it (wake_fd, one system
+ * call on the first event after a quiet spell; a wake lost in the race with
+ * parking costs at most the park's 1 ms), and picolog's writer sleeps until
+ * the relay kicks it. An idle store costs about a thousand wakeups a second
+ * (picolog's own 10 us default poll would cost a core on this kind of VM). */
+static void pp__syncer_strict(pp_store *S) {
+    pp__sj *j = S->sj;
+    int nfd = plg_notify_fd(j->log);
+    unsigned quiet = 0;
+    for (;;) {
+        pthread_mutex_lock(&S->wake_mu);
+        int stop = S->stop;
+        pthread_mutex_unlock(&S->wake_mu);
+        if (pp__load_acq(&j->want_round)) pp__store_rel(&j->want_round, 0u);
+        pthread_mutex_lock(&j->sync_mu);
+        uint64_t relay0 = j->relay;
+        pthread_mutex_unlock(&j->sync_mu);
+        (void)pp__store_sync(S, !stop);           /* stop: relays everything and waits for it */
+        if (stop) break;
+        if (pp__load_acq(&j->tail) - pp__load_acq(&j->hold) > 2 * j->data_bytes && pthread_mutex_trylock(&S->drain_mu) == 0) {
+            pthread_mutex_unlock(&S->drain_mu);  /* the maintainer lags (a long snapshot): dispatch too */
+            (void)pp__store_drain(S, 1u << 14);
+        }
+        pthread_mutex_lock(&j->sync_mu);
+        int busy = j->fn != 0 || j->relay != relay0;
+        uint64_t at = j->relay;
+        pthread_mutex_unlock(&j->sync_mu);
+        struct pollfd pf[2];
+        nfds_t n = 0;
+        pf[n].fd = j->wake_fd; pf[n].events = POLLIN; pf[n].revents = 0; n++;
+        if (nfd >= 0) { pf[n].fd = nfd; pf[n].events = POLLIN; pf[n].revents = 0; n++; }
+        struct timespec ts = {0, 50000};
+        quiet = busy ? 0 : quiet + 1;
+        if (quiet > 20) {                         /* park */
+            (void)__atomic_exchange_n(&j->parked, 1u, __ATOMIC_SEQ_CST);   /* a full barrier before the check */
+            uint64_t q = at;
+            uint32_t len;
+            if (pp__sj_next(j, &q, &len) != NULL || pp__load_acq(&j->want_round)) {
+                __atomic_store_n(&j->parked, 0u, __ATOMIC_SEQ_CST);   /* published meanwhile */
+                quiet = 0;
+                continue;
+            }
+            ts.tv_nsec = 1000000;
+        }
+        (void)ppoll(pf, n, &ts, NULL);
+        __atomic_store_n(&j->parked, 0u, __ATOMIC_SEQ_CST);
+        uint64_t v;
+        for (nfds_t k = 0; k < n; k++)
+            if (pf[k].revents & POLLIN) { ssize_t r = read(pf[k].fd, &v, sizeof v); (void)r; }
+    }
+}
+
 /* Syncer: syncs each book every journal_sync_interval_ms (strict mode: just
  * follows picolog's durable mark). */
 static void *pp__syncer_main(void *arg) {
@@ -3770,6 +4260,13 @@ static void *pp__syncer_main(void *arg) {
     uint64_t interval = (uint64_t)S->cfg.journal_sync_interval_ms * 1000000ull;
     uint64_t tick = interval < 1000000ull ? interval : 1000000ull;
     uint64_t last_round = 0;
+    if (S->sj && S->sj->log) {    /* strict mode, format 2 */
+#ifdef __linux__
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+#endif
+        pp__syncer_strict(S);
+        return NULL;
+    }
     for (;;) {
         int stop = pp__sleep(S, tick);
         uint64_t now = plg_now_ns();
@@ -4858,10 +5355,6 @@ static uint64_t pp__sj_seg_bytes(const pp_config *c) {
 
 /* pp_open of a format-2 store: the catalog, then one pass over the journal. */
 static int pp__store2_open(pp_store *S) {
-    if (S->cfg.mode != PP_JOURNAL_MMAP) {
-        PP__MSG(S, PP_ECONFIG, "%s: the store journal (format 2) runs in mmap mode only in this release", S->dir);
-        return PP_ECONFIG;
-    }
     S->next_iid = 1;
     int rc = pp__retired_load(S);
     if (!rc) rc = pp__catalog_load(S);
@@ -4870,10 +5363,27 @@ static int pp__store2_open(pp_store *S) {
     if (!rc) rc = pp__mkdir(jd);
     pp__sjwhere w;
     memset(&w, 0, sizeof w);
+    int strict = !rc && pp__sj_is_strict(jd);
+    if (!rc && strict != (S->cfg.mode == PP_JOURNAL_STRICT)) {
+        uint64_t *v = NULL; size_t n = 0;
+        if (strict || (pp__list_numbered(jd, ".ppj", 0, &v, &n) == 0 && n > 0)) {
+            rc = PP_EMODE;
+            PP__MSG(S, rc, "%s: the store was created in %s mode; it is opened in %s mode. Not opened.", S->dir,
+                    strict ? "strict" : "mmap", strict ? "mmap" : "strict");
+        }
+        PINNACLE_PERSIST_FREE(v);
+    }
+    if (!rc && S->cfg.mode == PP_JOURNAL_STRICT && S->adir) {
+        rc = PP_ENOTSUP;
+        PP__MSG(S, rc, "%s: archive_dir is not supported in strict mode (picolog recycles the released segments)", S->dir);
+    }
     if (!rc) {
         pp__sj_ahead = pp__recover_ahead;
-        rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), (S->cfg.flags & PP_PRIVATE_PAGES) ? PP__SJ_PRIVATE : 0, 0,
-                        pp__recover_frame, S, &w);
+        if (S->cfg.mode == PP_JOURNAL_STRICT)
+            rc = pp__sj_open_strict(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), S->cfg.strict_log, pp__recover_frame, S, &w);
+        else
+            rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), (S->cfg.flags & PP_PRIVATE_PAGES) ? PP__SJ_PRIVATE : 0, 0,
+                             pp__recover_frame, S, &w);
         pp__sj_ahead = NULL;
         if (rc) PP__MSG(S, rc, "store journal: %s at %s offset %llu: %s. Not opened (fail closed).", pp_strerror(rc),
                         w.file, (unsigned long long)w.offset, w.detail);
@@ -4921,6 +5431,7 @@ static int pp__book_create2(pp_store *S, const char *name, pp_book **out) {
         pp__put32(c.f + 12, iid);
         memcpy(c.f + 24, name, nl);
         pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_DECLFRAME);
+        pp__sj_nudge(S->sj);
         S->next_iid = iid + 1;
         rc = pp__byid_set(S, iid, b);
     }
@@ -5008,15 +5519,15 @@ static int pp__store_compact(pp_store *S, int force) {
 /* Which layout the store in S->dir has: format 2 when its STORE file says
  * so; a store with instruments of the per-instrument layout (0.2.0) keeps
  * it (refused with PP_EFORMAT when PP_STORE_JOURNAL asks for format 2: not
- * migrated); a new store becomes format 2 in mmap mode unless
- * PP_LEGACY_LAYOUT asks for the old layout (strict mode: the old layout). */
+ * migrated); a new store becomes format 2, in either mode, unless
+ * PP_LEGACY_LAYOUT asks for the old layout. */
 static int pp__store_layout(pp_store *S, int *store2) {
     char *mk = pp__join(S->dir, "STORE");
     if (!mk) return PP_ENOMEM;
     struct stat st;
     int rc = 0, old = 0;
     *store2 = stat(mk, &st) == 0;
-    int want2 = (S->cfg.flags & PP_STORE_JOURNAL) || (!(S->cfg.flags & PP_LEGACY_LAYOUT) && S->cfg.mode == PP_JOURNAL_MMAP);
+    int want2 = (S->cfg.flags & PP_STORE_JOURNAL) || !(S->cfg.flags & PP_LEGACY_LAYOUT);
     if (!*store2 && want2) {
         DIR *d = opendir(S->dir);
         struct dirent *e;
@@ -5263,6 +5774,7 @@ PPDEF int pp_close(pp_store *S) {
     if (!S) return PP_EINVAL;
     if (S->threads) {
         pthread_mutex_lock(&S->wake_mu); S->stop = 1; pthread_cond_broadcast(&S->wake_cv); pthread_mutex_unlock(&S->wake_mu);
+        if (S->sj && S->sj->wake_fd >= 0) { uint64_t one = 1; ssize_t n = write(S->sj->wake_fd, &one, sizeof one); (void)n; }
         pthread_join(S->maint, NULL);
         pthread_join(S->grower, NULL);
         pthread_join(S->syncer, NULL);
@@ -5288,6 +5800,11 @@ PPDEF int pp_close(pp_store *S) {
         int r = pp__store_sync(S, 0);
         if (!r) r = pp__store_sync(S, 0);        /* the durable mark goes with the second round */
         if (r) rc = r;
+        if (S->sj->log) {                        /* strict: everything relayed is durable; its close says so */
+            r = plg_close(S->sj->log);
+            S->sj->log = NULL;
+            if (r && !rc) rc = pp__from_plg(r);
+        }
         for (size_t i = 0; i < S->nbooks && !rc; i++) if (pp__load_acq(&S->books[i]->err)) rc = pp__load_acq(&S->books[i]->err);
     }
     for (size_t i = 0; i < S->nbooks && !S->sj; i++) {
@@ -5340,6 +5857,7 @@ static inline int pp__journal_pl(pp_book *b, pp__ev *v, const uint8_t *pl, uint3
         pp__sj_enc_ev(c.f, b->iid, v);
         if (plen) pp__sj_put_pl(c.f, pl, plen);
         pp__sj_publish(c.f, c.seed, c.pos, len);
+        pp__sj_nudge(j);
         if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
         PINNACLE_PERSIST_ASSERT(v->seq == b->last + 1);
         b->last = v->seq;
@@ -5579,6 +6097,7 @@ PPDEF int pp_batch_commit(pp_book *b) {
     }
     PINNACLE_PERSIST_ASSERT(e == c.f + len);
     pp__sj_publish(c.f, c.seed, c.pos, len);
+    pp__sj_nudge(b->s->sj);
     if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
     b->last = B->ev[n - 1].seq;
     pp__store_rel(&b->last_seq, b->last);
@@ -5798,7 +6317,9 @@ PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_j
     S->jreaders++;
     pthread_mutex_unlock(&S->open_mu);
     rc = pp__jr_archive(S, j, &w, &from_pos);
+    pp__sj_keys = S->cfg.strict_log;      /* strict: an encrypted log's keys */
     if (!rc) rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, from_pos, pp__jr_frame, j, &w);
+    pp__sj_keys = NULL;
     if (!rc && from_pos && sj->first_index * sj->data_bytes > from_pos) {
         rc = PP_ECORRUPT;                /* segments missing between the archive and the live journal */
         snprintf(w.detail, sizeof w.detail, "segments %llu..%llu are in neither the archive nor the journal",
@@ -6458,6 +6979,7 @@ PPDEF int pp_tick_append(pp_book *b, const pp_tick *t) {
         uint64_t seq = b->last + 1;
         pp__sj_enc_tick(c.f, b->iid, seq, t);
         pp__sj_publish(c.f, c.seed, c.pos, PP__SJ_TICKFRAME);
+        pp__sj_nudge(j);
         if (__builtin_expect(b->first_pos == UINT64_MAX, 0)) pp__store_rel(&b->first_pos, c.pos);
         b->last = seq;
         pp__store_rel(&b->last_seq, seq);
@@ -6659,7 +7181,8 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     char *jd = pp__join(data_dir, "journal");
     int rc = (!sdir || !jd) ? PP_ENOMEM : 0;
     if (!rc) c.iid = pp__cat_find(data_dir, name);
-    out->mode = PP_JOURNAL_MMAP;
+    int strict = jd && pp__sj_is_strict(jd);
+    out->mode = strict ? PP_JOURNAL_STRICT : PP_JOURNAL_MMAP;
     if (!rc && !c.iid && pp__names_find(data_dir, "retired.ppr", PP__RET_MAGIC, name)) {
         /* pp_book_retire took it out: recovery skips its frames still in
          * the journal (not damage), and its snapshots were archived or
@@ -6674,7 +7197,7 @@ static int pp__check2(const char *data_dir, const char *name, pp_check_result *o
     pp__sjwhere w;
     memset(&w, 0, sizeof w);
     if (!rc) {
-        c.durable_pos = pp__sj_marked_pos(jd);
+        c.durable_pos = strict ? UINT64_MAX : pp__sj_marked_pos(jd);   /* strict: picolog's reader stops at its durable mark */
         rc = pp__sj_open(&j, jd, 64u << 10, 1, 0, pp__check2_frame, &c, &w);
         if (rc) pp__chk_where(out, w.file, w.offset, w.detail);
         else if (w.torn) { out->torn_tail = 1; pp__chk_where(out, w.file, w.offset, w.detail); }

@@ -630,9 +630,8 @@ static void test_instrument_names_and_config(void) {
     CHECK_EQ(pp_open(&s, &x), PP_ECONFIG);
     x = cfg_for(dir); x.data_dir = NULL;
     CHECK_EQ(pp_open(&s, &x), PP_ECONFIG);
-    x = cfg_for(dir); x.mode = PP_JOURNAL_STRICT;      /* the book exists in mmap mode */
-    /* (format 2: strict mode is not built yet and refused as a configuration) */
-    CHECK_EQ(pp_open(&s, &x), t_pp_format() == 2 ? PP_ECONFIG : PP_EMODE);
+    x = cfg_for(dir); x.mode = PP_JOURNAL_STRICT;      /* the book (format 2: the store) exists in mmap mode */
+    CHECK_EQ(pp_open(&s, &x), PP_EMODE);
 }
 
 static void test_background_sync_and_snapshots(void) {
@@ -942,12 +941,15 @@ static void test_strict_mode_compaction(void) {
     CHECK_EQ(pp_snapshot(b), 0);
     for (int i = 0; i < 200; i++) { int r; while ((r = step(b, &M1, &rng, &next)) == PP_EFULL) usleep(100); }
     char p[4096];
-    snprintf(p, sizeof p, "%s/SC/strict/%020u.plg", dir, 1u);
+    if (t_pp_format() == 2) snprintf(p, sizeof p, "%s/journal/%020u.plg", dir, 1u);   /* the store's one log */
+    else snprintf(p, sizeof p, "%s/SC/strict/%020u.plg", dir, 1u);
     CHECK(exists(p));
     CHECK_EQ(pp_compact(b), 0);
     pp_stats st;
     pp_get_stats(b, &st);
-    CHECK(st.segments_deleted >= 2);
+    if (t_pp_format() == 1) CHECK(st.segments_deleted >= 2);
+    /* format 2: picolog's own thread removes (or recycles) the released segments */
+    for (int i = 0; i < 2000 && exists(p); i++) usleep(1000);
     CHECK(!exists(p));
     CHECK_EQ(pp_close(s), 0);
     OK(pp_open(&s, &c));

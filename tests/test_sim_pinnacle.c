@@ -26,10 +26,11 @@
  * pp_last_seq; an injected msync error poisons the book (its later events
  * fail, pp_durable stops); an event that fails leaves the book poisoned.
  *
- * Strict mode (one seed in eight, seed % 8 == 3): each book's picolog log
- * runs on the same simulated disk through plg_io (sim_disk.h's pending
- * writes, late and reordered completions, EIO/ENOSPC/short writes), its
- * snapshots and compaction through pp_io.
+ * Strict mode (one seed in eight, seed % 8 == 3): the store's one picolog
+ * log (format 2; PP_TEST_FORMAT=1: each book's) runs on the same simulated
+ * disk through plg_io (sim_disk.h's pending writes, late and reordered
+ * completions, EIO/ENOSPC/short writes), its snapshots and compaction
+ * through pp_io.
  *
  * The workload, fault rates and cut choices come from the seed. Seeds with
  * seed % 4 == 0 run the background syncer, snapshots and compaction every

@@ -562,7 +562,9 @@ static int inspect(const char *data_dir, const char *name, int verbose, int json
     printf("%s\n", name);
     if (rc == PP_ENOENT || rc == PP_ENAME) { printf("  ERROR      %s\n", pp_strerror(rc)); return code; }
     if (rc == PP_ERETIRED) { printf("  RETIRED    %s\n", r.detail); return code; }   /* not a live instrument: nothing to check */
-    printf("  mode       %s\n", store2 ? "mmap, format 2 (the store journal, journal/; files in books/<name>/)"
+    printf("  mode       %s\n", store2 ? (r.mode == PP_JOURNAL_STRICT ? "strict, format 2 (the store journal: one picolog log in journal/; "
+                                                                      "files in books/<name>/)"
+                                                                    : "mmap, format 2 (the store journal, journal/; files in books/<name>/)")
                               : r.mode == PP_JOURNAL_STRICT ? "strict (picolog log in strict/)" : "mmap (journal/)");
     printf("  snapshots  %llu file(s), %llu corrupt", (unsigned long long)r.snapshots, (unsigned long long)r.snapshots_corrupt);
     if (r.snapshots) printf(", seqs %llu..%llu, newest usable has %llu orders", (unsigned long long)r.oldest_snapshot_seq,
