@@ -304,6 +304,98 @@ static void test_bad_frame_in_a_record_fails_closed(void) {
     if (!strstr(last_msg, "bad frame checksum")) fprintf(stderr, "  message: %s\n", last_msg);
 }
 
+/* Records that are not what the relay writes (random headers, frame
+ * lengths and contents; half of them with every frame's CRC made right so
+ * the bytes reach the dispatch): pp_open and pp_check fail closed with
+ * PP_ECORRUPT or open a store whose book is unharmed; nothing crashes or
+ * reads out of bounds (run under ASan by make test). */
+static void test_random_records_fail_closed(void) {
+    const char *dir = t_dir("pps_strict_random");
+    const char *tpl_dir = t_dir("pps_strict_random_tpl");
+    pp_config c = cfg_for(tpl_dir);
+    pp_store *s; pp_book *b;
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "R", &b));
+    for (uint64_t i = 1; i <= 20; i++) {
+        pp_order o;
+        memset(&o, 0, sizeof o);
+        o.id = i; o.price = 100; o.qty = 2; o.side = PP_BUY;
+        OK(pp_add(b, &o));
+    }
+    CHECK_EQ(pp_close(s), 0);
+    uint64_t rng = 0x5eed;
+    int rounds = getenv("PLG_TEST_QUICK") ? 40 : 150, opened = 0, refused = 0;
+    for (int round = 0; round < rounds; round++) {
+        char cmd[2200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dir, tpl_dir, dir);
+        REQUIRE(system(cmd) == 0);
+        char jd[4096];
+        snprintf(jd, sizeof jd, "%s/journal", dir);
+        /* the position after the last record, and its seed */
+        plg_reader *rd;
+        OK(plg_reader_open(&rd, jd));
+        plg_record rec;
+        uint64_t end = 0; uint32_t seed = 0, shift = 0;
+        while (plg_reader_next(rd, &rec) == 1) {
+            end = pp__get64((const uint8_t *)rec.data) + rec.len - PP__SJR_HDR;
+            seed = pp__get32((const uint8_t *)rec.data + 8); shift = pp__get32((const uint8_t *)rec.data + 12);
+        }
+        plg_reader_close(rd);
+        static uint8_t r[4096];
+        uint32_t nframes = 1 + (uint32_t)(t_rand(&rng) % 4), len = PP__SJR_HDR;
+        uint64_t k = t_rand(&rng);
+        pp__put64(r, k % 5 == 0 ? t_rand(&rng) : k % 5 == 1 ? end - 64 : end);   /* mostly where it belongs */
+        pp__put32(r + 8, k % 7 == 0 ? (uint32_t)t_rand(&rng) : seed);
+        pp__put32(r + 12, k % 11 == 0 ? (uint32_t)(t_rand(&rng) % 40) : shift);
+        if (round % 4 == 0) { pp__put64(r, end); pp__put32(r + 8, seed); pp__put32(r + 12, shift); }
+        for (uint32_t f = 0; f < nframes && len + 128 <= sizeof r; f++) {
+            uint8_t *fr = r + len;
+            uint32_t fl = t_rand(&rng) % 3 == 0 ? 128 : 64;
+            for (uint32_t x = 0; x < fl; x += 8) pp__put64(fr + x, t_rand(&rng));
+            uint64_t y = t_rand(&rng);
+            pp__put32(fr, y % 9 == 0 ? (uint32_t)t_rand(&rng) : fl);
+            if (y % 3 != 0) fr[8] = (uint8_t)(1 + t_rand(&rng) % 17);   /* a type that exists, mostly */
+            if (y % 4 != 0) pp__put32(fr + 12, 1);                      /* the book's id, mostly */
+            if (y % 5 != 0) pp__put64(fr + 16, 21 + f);                 /* the next seqs, mostly */
+            if (y % 6 != 0) { fr[56] = 0; fr[57] = 0; for (int z = 58; z < 64; z++) fr[z] = 0; }
+            if (round % 4 == 0) {                                        /* a record the relay could have written */
+                fl = 64;
+                memset(fr, 0, 64);
+                pp__put32(fr, 64); fr[8] = PP_EV_ADD; fr[9] = PP_BUY; pp__put32(fr + 12, 1);
+                pp__put64(fr + 16, 21 + f); pp__put64(fr + 24, 1000 + f); pp__put64(fr + 32, 100); pp__put64(fr + 40, 1);
+            }
+            if ((k & 1) || round % 4 == 0) pp__put32(fr + 4, pp__sj_crc(pp__get32(r + 8), pp__get64(r) + (len - PP__SJR_HDR), fr, fl));
+            len += fl;
+        }
+        plg_config lc = tpl;
+        lc.path = jd;
+        plg_log *log;
+        OK(plg_open(&log, &lc));
+        CHECK(plg_append(log, r, len) > 0);
+        CHECK_EQ(plg_close(log), 0);
+        pp_check_result cr;
+        int crc = pp_check(dir, "R", &cr);
+        CHECK(crc == 0 || crc == PP_ECORRUPT || crc == PP_ENOENT);
+        pp_config c2 = cfg_for(dir);
+        int rc = pp_open(&s, &c2);
+        CHECK(rc == 0 || rc == PP_ECORRUPT);
+        if (round % 4 == 0) CHECK_EQ(rc, 0);                          /* well formed: accepted */
+        if (rc == 0) {
+            opened++;
+            OK(pp_book_open(s, "R", &b));
+            CHECK(pp_last_seq(b) >= 20);
+            pp_order o;
+            CHECK_EQ(pp_find(b, 20, &o), 0);
+            if (round % 4 == 0) { CHECK_EQ(pp_last_seq(b), 20 + (uint64_t)nframes); CHECK_EQ(pp_order_count(b), 20 + (uint64_t)nframes); }
+            CHECK_EQ(pp_close(s), 0);
+        } else {
+            refused++;
+        }
+    }
+    printf("  %d random records: %d stores opened, %d refused (PP_ECORRUPT)\n", rounds, opened, refused);
+    CHECK(refused > 0);
+}
+
 static void test_compaction_releases_old_segments(void) {
     const char *dir = t_dir("pps_strict_compact");
     pp_config c = cfg_for(dir);
@@ -377,6 +469,7 @@ int main(void) {
     RUN(test_modes_do_not_mix);
     RUN(test_flipped_byte_fails_closed);
     RUN(test_bad_frame_in_a_record_fails_closed);
+    RUN(test_random_records_fail_closed);
     RUN(test_compaction_releases_old_segments);
     RUN(test_no_threads);
     return t_done();
