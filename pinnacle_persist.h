@@ -190,7 +190,10 @@ PPDEF int      pp_open_errno(void);
     X(PP_ETOOBIG,   -30222, "the batch is full (PP_BATCH_MAX events, or 16 KiB of events and payloads): this one was not added") \
     X(PP_ENOTSUP,   -30223, "not supported by this store's layout or mode (atomic batches: format 2 only)") \
     X(PP_ERETIRED,  -30224, "the instrument was retired (pp_book_retire): not recovered, not created again") \
-    X(PP_EBUSY,     -30225, "the book is in use (a batch is open on it): not retired")
+    X(PP_EBUSY,     -30225, "the book is in use (a batch is open on it): not retired") \
+    X(PP_ENEEDKEY,  -30226, "the store is encrypted: its data key is needed (pp_config.encrypt_key)") \
+    X(PP_EKEY,      -30227, "wrong data key: the store's files are sealed under another key") \
+    X(PP_EPLAIN,    -30228, "a data key was given, but the store is not encrypted")
 
 enum {
 #define PP__ENUM(name, val, msg) name = (val),
@@ -307,6 +310,21 @@ typedef struct pp_config {
      * strict_log's PLG_PIN_WRITER). NULL: nothing. */
     void   (*thread_start)(void *user, const char *name);
     void    *thread_user;
+    /* Encryption at rest (docs/encryption.md, "pinnacle"): 32 bytes, the
+     * current data key. The journal (the store's picolog log), snapshots,
+     * market-data state and specs and pp_conn_put blobs are sealed
+     * (AES-256-CBC + HMAC-SHA256, vault.h's) by the syncer and the
+     * maintainer, never on the trading thread. Needs strict mode on format
+     * 2 (PP_ENOTSUP otherwise: the mmap journal is the trading thread's own
+     * memory) and an implementation compiled with PICOLOG_ENCRYPT
+     * (PP_ENOTSUP otherwise). A store is created encrypted or plain and stays
+     * so: without the key it is PP_ENEEDKEY, with another key PP_EKEY, a key
+     * for a plain store PP_EPLAIN. old_keys: keys of a rotation still in use
+     * (read only; new files are sealed under encrypt_key). Read during
+     * pp_open only; strict_log's own keys must stay unset (PP_ECONFIG). */
+    const uint8_t *encrypt_key;
+    const uint8_t *const *old_keys;
+    size_t n_old_keys;
 } pp_config;
 
 typedef struct pp_order {
@@ -610,6 +628,15 @@ PPDEF int      pp_book_at(pp_store *s, const char *instrument, uint64_t seq,
 PPDEF int      pp_book_at_dir(const char *data_dir, const char *archive_dir, const char *instrument, uint64_t seq,
                               int (*visit)(const pp_order *o, void *ctx), void *ctx);
 
+/* The data keys of an encrypted store (pp_config.encrypt_key and old_keys,
+ * in any order) for the read-only calls this thread makes from now on:
+ * pp_check, pp_journal_open_dir, pp_journal_open_archive, pp_book_at_dir
+ * (pp_list needs none). Derived now and kept, in this thread only, until
+ * the next call; pp_read_keys(NULL, 0) forgets them (wiped). Without keys
+ * those calls return PP_ENEEDKEY on an encrypted store. PP_ENOTSUP in a
+ * build without PICOLOG_ENCRYPT; PP_ECONFIG for more than PLG_MAX_KEYS. */
+PPDEF int      pp_read_keys(const uint8_t *const *keys, size_t n);
+
 #ifdef PINNACLE_PERSIST_TEST_IO
 /* Test-only I/O hook (fault injection, simulated power loss), compiled in
  * only with PINNACLE_PERSIST_TEST_IO defined in the implementation's
@@ -847,6 +874,10 @@ static int pp__from_plg(int e) {
     case PLG_ELOCKED: return PP_ELOCKED;
     case PLG_EACCES: return PP_EACCES;
     case PLG_EINVAL: return PP_ECONFIG;
+    case PLG_ENEEDKEY: return PP_ENEEDKEY;
+    case PLG_EKEY: return PP_EKEY;
+    case PLG_EPLAINLOG: return PP_EPLAIN;
+    case PLG_ENOCRYPT: return PP_ENOTSUP;
     default: return PP_ELOG;
     }
 }
@@ -1472,6 +1503,9 @@ struct pp_book {
     uint64_t recovered_snap;     /* recovery: the seq its snapshot covers (frames up to it are skipped) */
     uint64_t snap_oldest_pos;    /* atomic: the position the oldest kept snapshot covers */
     uint64_t snap_newest_pos;    /* atomic: the position the newest snapshot covers */
+    uint64_t spos_seq[4], spos_pos[4]; unsigned spos_i;   /* snap_mu: (seq, position) of snapshots written
+                                                           * or read here, so that a rotation need not read
+                                                           * them again (a sealed one whole) */
     /* book views (>>views): per-side price levels, made at the first view, then kept by the drain; shadow_mu */
     int lv_on;
     pp__lvside lv[2];            /* [0] bids, [1] asks */
@@ -1481,8 +1515,11 @@ struct pp_book {
     size_t jsegs_n, jsegs_cap;   /* seg_mu */
 };
 
+typedef struct pp__fkeys pp__fkeys;
 struct pp_store {
     pp_config cfg;
+    pp__fkeys *fk;               /* encryption at rest: the data keys, or NULL */
+    plg_config slog;             /* strict mode: the store log's template (strict_log, with the keys) */
     char *dir;
     int lock_fd;
     pthread_mutex_t mu;          /* books array */
@@ -2508,6 +2545,7 @@ PP__SJFN int pp__sj_is_strict(const char *dir) {
 /* The key(s) of an encrypted strict journal, for the readers of this thread
  * (the store's own strict_log; NULL: none). */
 static __thread const plg_config *pp__sj_keys;
+static const plg_config *pp__read_keys_log(void);   /* pp_read_keys' (>>seal), or NULL */
 
 /* Walk the records of a strict journal with r: check each record and each of
  * its frames (as a segment file's), visit the frames at or above from_pos,
@@ -2611,7 +2649,7 @@ PP__SJFN int pp__sj_read_strict(pp__sj **out, const char *dir, uint64_t data_byt
     uint64_t end = 0;
     int rc = pp__sj_new(&j, dir);
     if (!rc) {
-        int e = pp__sj_reader_open(&r, dir, pp__sj_keys);
+        int e = pp__sj_reader_open(&r, dir, pp__sj_keys ? pp__sj_keys : pp__read_keys_log());
         if (e) { rc = pp__from_plg(e); pp__sj_where(w, dir, 0, "strict journal: %s", plg_strerror(e)); }
     }
     if (!rc) rc = pp__sj_strict_walk(j, dir, r, from_pos, visit, ctx, w, &end);
@@ -3012,7 +3050,7 @@ static int pp__apply_book(pp_book *b, const pp__ev *v) {
 static int pp__store_catch_up(pp_book *b);
 static int pp__store_wait_durable(pp_book *b, uint64_t seq);
 static int pp__book_dirs(pp_book *b);
-static uint64_t pp__snap_pos(const char *sdir, uint64_t seq);
+static uint64_t pp__snap_pos(const pp__fkeys *fk, const char *sdir, uint64_t seq);
 static int pp__store_sync(pp_store *S, int whole_pages);
 static int pp__store_drain(pp_store *S, uint64_t max_frames);
 static int pp__store_compact(pp_store *S, int force);
@@ -3116,6 +3154,214 @@ static int pp__read_file(const char *path, uint8_t **out, size_t *len) {
     return 0;
 }
 
+/* >>seal: encryption at rest of the store's own files (PICOLOG_ENCRYPT;
+ * docs/encryption.md, "pinnacle"). A sealed file (a snapshot, a market-data
+ * state or spec, a pp_conn_put blob) is
+ *   0 "PPSEAL01"  8 u32 version (1)  12 u32 zero  16 u64 key id
+ *  24 u64 plaintext length  32 16-byte IV (random)  48..63 zero
+ *  64 AES-256-CBC(K_enc, IV, plaintext, PKCS#7)
+ *  then HMAC-SHA256(K_mac, bytes 0..63 || the file's name || 0 || ciphertext)
+ * with K_x = HMAC-SHA256(data key, "pinnacle v1 file <x>" || 0) and the key
+ * id picolog's (the same fingerprint for the same data key). The name (not
+ * the directory: archiving moves files) under the tag means that one sealed
+ * file cannot stand in for another. Every file is written whole, once
+ * (temp, fsync, rename), so a random IV per file is enough. */
+#define PP__SEAL_MAGIC "PPSEAL01"
+/* The keys for the read-only paths of this thread: pp__ro_fk for the span
+ * of one store call (pp_book_at), else what pp_read_keys gave (pp__tls_fk);
+ * NULL: none. The store's own paths use its keys (pp_store.fk). */
+static __thread const pp__fkeys *pp__ro_fk;
+static __thread pp__fkeys *pp__tls_fk;
+static const pp__fkeys *pp__ro_keys(void) { return pp__ro_fk ? pp__ro_fk : pp__tls_fk; }
+#define PP__SEAL_HDR 64u
+#define PP__SEAL_TAG 32u
+struct pp__fkeys {
+    uint32_t n;                              /* k[0]: the current key (new files) */
+    struct { uint64_t id; uint8_t enc[32], mac[32]; } k[PLG_MAX_KEYS];
+    uint8_t raw[PLG_MAX_KEYS][32];           /* the data keys themselves, for the store's picolog log */
+    const uint8_t *ptr[PLG_MAX_KEYS];        /* raw[i] */
+    plg_config keys;                         /* pp_read_keys: the picolog reader's keys (the rest zero) */
+};
+static const plg_config *pp__read_keys_log(void) { return pp__tls_fk ? &pp__tls_fk->keys : NULL; }
+
+static void pp__fkeys_free(pp__fkeys *f) {
+    if (!f) return;
+#ifdef PICOLOG_ENCRYPT
+    vault_wipe(f, sizeof *f);
+#else
+    memset(f, 0, sizeof *f);
+#endif
+    PINNACLE_PERSIST_FREE(f);
+}
+
+#ifdef PICOLOG_ENCRYPT
+static const char *pp__base(const char *path) { const char *s = strrchr(path, '/'); return s ? s + 1 : path; }
+static void pp__seal_kdf(const uint8_t *key, const char *label, uint8_t out[32]) {
+    vault_hmac_sha256(key, 32, label, strlen(label) + 1, out);   /* the label and its NUL */
+}
+/* The first 8 bytes of HMAC(key, "picolog v1 key id" || 0), as picolog's. */
+static uint64_t pp__seal_key_id(const uint8_t *key) {
+    uint8_t t[32];
+    pp__seal_kdf(key, "picolog v1 key id", t);
+    uint64_t id = 0;
+    for (int i = 7; i >= 0; i--) id = id << 8 | t[i];
+    vault_wipe(t, sizeof t);
+    return id;
+}
+static void pp__seal_tag(const uint8_t mac[32], const uint8_t *hdr, const char *name, const uint8_t *ct, size_t n, uint8_t tag[32]) {
+    /* HMAC over three pieces without copying the file: inner and outer hash by hand */
+    uint8_t blk[64], inner[32];
+    vault_sha256_ctx c;
+    memset(blk, 0, sizeof blk); memcpy(blk, mac, 32);
+    for (int i = 0; i < 64; i++) blk[i] ^= 0x36;
+    vault_sha256_init(&c); vault_sha256_update(&c, blk, 64);
+    vault_sha256_update(&c, hdr, PP__SEAL_HDR);
+    vault_sha256_update(&c, name, strlen(name) + 1);
+    vault_sha256_update(&c, ct, n);
+    vault_sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++) blk[i] ^= 0x36 ^ 0x5c;
+    vault_sha256_init(&c); vault_sha256_update(&c, blk, 64); vault_sha256_update(&c, inner, 32);
+    vault_sha256_final(&c, tag);
+    vault_wipe(blk, sizeof blk); vault_wipe(inner, sizeof inner);
+}
+#endif
+
+/* The keys of pp_config (NULL when it has none), derived once at pp_open. */
+static int pp__fkeys_make(const pp_config *c, pp__fkeys **out) {
+    *out = NULL;
+    if (!c->encrypt_key) return 0;
+#ifdef PICOLOG_ENCRYPT
+    if (c->n_old_keys + 1 > PLG_MAX_KEYS || (c->n_old_keys && !c->old_keys)) return PP_ECONFIG;
+    pp__fkeys *f = (pp__fkeys *)pp__alloc(sizeof *f);
+    if (!f) return PP_ENOMEM;
+    for (size_t i = 0; i <= c->n_old_keys; i++) {
+        const uint8_t *k = i ? c->old_keys[i - 1] : c->encrypt_key;
+        if (!k) { pp__fkeys_free(f); return PP_ECONFIG; }
+        memcpy(f->raw[f->n], k, 32); f->ptr[f->n] = f->raw[f->n];
+        f->k[f->n].id = pp__seal_key_id(k);
+        pp__seal_kdf(k, "pinnacle v1 file enc", f->k[f->n].enc);
+        pp__seal_kdf(k, "pinnacle v1 file mac", f->k[f->n].mac);
+        f->n++;
+    }
+    *out = f;
+    return 0;
+#else
+    return PP_ENOTSUP;
+#endif
+}
+
+
+/* Write path durably: sealed under fk's current key, or as it is (fk NULL). */
+static int pp__write_file_k(const pp__fkeys *fk, const char *path, const void *data, size_t len, unsigned mode) {
+    if (!fk) return pp__write_file_durable(path, data, len, mode);
+#ifdef PICOLOG_ENCRYPT
+    size_t ctn = (len / 16 + 1) * 16, total = PP__SEAL_HDR + ctn + PP__SEAL_TAG, got = 0;
+    uint8_t *f = (uint8_t *)PINNACLE_PERSIST_MALLOC(total);
+    if (!f) { errno = ENOMEM; return PLG_ENOMEM; }
+    memset(f, 0, PP__SEAL_HDR);
+    memcpy(f, PP__SEAL_MAGIC, 8); pp__put32(f + 8, 1);
+    pp__put64(f + 16, fk->k[0].id); pp__put64(f + 24, (uint64_t)len);
+    if (vault_random(f + 32, 16) != 0) { PINNACLE_PERSIST_FREE(f); errno = EIO; return PLG_EIO; }
+    vault_aes256_ctx c;
+    vault_aes256_init(&c, fk->k[0].enc);
+    int rc = vault_aes256_ctx_cbc_encrypt(&c, f + 32, data, len, f + PP__SEAL_HDR, &got);
+    vault_wipe(&c, sizeof c);
+    PINNACLE_PERSIST_ASSERT(rc == 0 && got == ctn);
+    pp__seal_tag(fk->k[0].mac, f, pp__base(path), f + PP__SEAL_HDR, ctn, f + PP__SEAL_HDR + ctn);
+    rc = pp__write_file_durable(path, f, total, mode);
+    PINNACLE_PERSIST_FREE(f);
+    return rc;
+#else
+    (void)data; (void)len; (void)mode; (void)path;
+    return PLG_ENOCRYPT;
+#endif
+}
+
+/* The file's bytes, opened: a sealed file needs fk (PP_ENEEDKEY; PP_EKEY when
+ * its key is not among fk's) and a tag that holds (PP_ECORRUPT); in an
+ * encrypted store (fk) a file that is not sealed is PP_ECORRUPT too (it
+ * cannot have been written by the store). why: what was wrong, or "". */
+static int pp__read_file_k(const pp__fkeys *fk, const char *path, uint8_t **out, size_t *len, char *why, size_t wcap) {
+    if (why && wcap) why[0] = 0;
+    int rc = pp__read_file(path, out, len);
+    if (rc) return rc;
+    int sealed = *len >= 8 && memcmp(*out, PP__SEAL_MAGIC, 8) == 0;
+    if (!sealed && !fk) return 0;
+    uint8_t *f = *out; size_t n = *len;
+    *out = NULL; *len = 0;
+    (void)n;
+    if (!sealed) {
+        if (why) snprintf(why, wcap, "not sealed, in an encrypted store");
+        PINNACLE_PERSIST_FREE(f);
+        return PP_ECORRUPT;
+    }
+    if (!fk) {
+        if (why) snprintf(why, wcap, "sealed (encrypted): the store's data key is needed");
+        PINNACLE_PERSIST_FREE(f);
+        return PP_ENEEDKEY;
+    }
+#ifdef PICOLOG_ENCRYPT
+    uint64_t plen = n >= PP__SEAL_HDR ? pp__get64(f + 24) : 0, kid = n >= PP__SEAL_HDR ? pp__get64(f + 16) : 0;
+    size_t ctn = n >= PP__SEAL_HDR + PP__SEAL_TAG ? n - PP__SEAL_HDR - PP__SEAL_TAG : 0;
+    const char *bad = NULL;
+    uint32_t k = 0;
+    rc = 0;
+    if (n < PP__SEAL_HDR + 16 + PP__SEAL_TAG || pp__get32(f + 8) != 1 || ctn % 16 || plen / 16 + 1 != ctn / 16) bad = "sealed header damaged (length or version)";
+    else {
+        while (k < fk->n && fk->k[k].id != kid) k++;
+        if (k == fk->n) {
+            if (why) snprintf(why, wcap, "sealed under key id %016llx, which was not given", (unsigned long long)kid);
+            PINNACLE_PERSIST_FREE(f);
+            return PP_EKEY;
+        }
+        uint8_t tag[32];
+        pp__seal_tag(fk->k[k].mac, f, pp__base(path), f + PP__SEAL_HDR, ctn, tag);
+        if (!vault_ct_equal(tag, f + PP__SEAL_HDR + ctn, PP__SEAL_TAG)) bad = "authentication tag does not match (damaged or tampered)";
+    }
+    uint8_t *p = NULL;
+    size_t got = 0;
+    if (!bad && !(p = (uint8_t *)PINNACLE_PERSIST_MALLOC(ctn + 1))) rc = PP_ENOMEM;
+    if (!bad && !rc) {
+        vault_aes256_ctx c;
+        vault_aes256_init(&c, fk->k[k].enc);
+        if (vault_aes256_ctx_cbc_decrypt(&c, f + 32, f + PP__SEAL_HDR, ctn, p, &got) != 0 || got != plen) bad = "padding does not match its length";
+        vault_wipe(&c, sizeof c);
+    }
+    PINNACLE_PERSIST_FREE(f);
+    if (bad) {
+        if (why) snprintf(why, wcap, "%s", bad);
+        if (p) { vault_wipe(p, ctn); PINNACLE_PERSIST_FREE(p); }
+        return PP_ECORRUPT;
+    }
+    if (rc) return rc;
+    *out = p; *len = got;
+    return 0;
+#else
+    PINNACLE_PERSIST_FREE(f);
+    if (why) snprintf(why, wcap, "sealed, and this build has no PICOLOG_ENCRYPT");
+    return PP_ENOTSUP;
+#endif
+}
+
+PPDEF int pp_read_keys(const uint8_t *const *keys, size_t n) {
+    pp__fkeys_free(pp__tls_fk);
+    pp__tls_fk = NULL;
+    if (!n) return 0;
+    if (!keys) return PP_EINVAL;
+    if (n > PLG_MAX_KEYS) return PP_ECONFIG;
+    pp_config c;
+    memset(&c, 0, sizeof c);
+    c.encrypt_key = keys[0]; c.old_keys = n > 1 ? keys + 1 : NULL; c.n_old_keys = n - 1;
+    pp__fkeys *f = NULL;
+    int rc = pp__fkeys_make(&c, &f);
+    if (rc) return rc;
+    f->keys.encrypt_key = f->ptr[0];
+    f->keys.old_keys = f->n > 1 ? f->ptr + 1 : NULL;
+    f->keys.n_old_keys = f->n - 1;
+    pp__tls_fk = f;
+    return 0;
+}
+
 /* <archive_dir>/books/<name>/<sub> of a format-2 book, or NULL (no
  * archive, or no memory: the caller tells them apart by S->adir). */
 static char *pp__book_archive(const pp_book *b, const char *sub) {
@@ -3127,6 +3373,16 @@ static char *pp__book_archive(const pp_book *b, const char *sub) {
 
 /* Delete snapshots beyond keep_snapshots (oldest first) and record the
  * range. Format 2 with an archive_dir: moved there instead. */
+static void pp__snap_pos_note(pp_book *b, uint64_t seq, uint64_t pos) {
+    b->spos_seq[b->spos_i & 3] = seq; b->spos_pos[b->spos_i & 3] = pos; b->spos_i++;
+}
+/* The position snapshot seq covers: noted, or read from its file. */
+static uint64_t pp__snap_pos_b(pp_book *b, uint64_t seq) {
+    for (int i = 0; i < 4 && seq; i++) if (b->spos_seq[i] == seq) return b->spos_pos[i];
+    uint64_t pos = pp__snap_pos(b->s->fk, b->sdir, seq);
+    if (pos) pp__snap_pos_note(b, seq, pos);
+    return pos;
+}
 static int pp__snap_rotate(pp_book *b) {
     uint64_t *v; size_t n;
     int rc = pp__list_numbered(b->sdir, ".pps", 0, &v, &n);
@@ -3149,8 +3405,8 @@ static int pp__snap_rotate(pp_book *b) {
     pp__store_rel(&b->snap_oldest, n > del ? v[del] : 0);
     pp__store_rel(&b->snap_newest, n ? v[n - 1] : 0);
     if (b->iid) {
-        pp__store_rel(&b->snap_oldest_pos, n > del ? pp__snap_pos(b->sdir, v[del]) : 0);
-        pp__store_rel(&b->snap_newest_pos, n ? pp__snap_pos(b->sdir, v[n - 1]) : 0);
+        pp__store_rel(&b->snap_oldest_pos, n > del ? pp__snap_pos_b(b, v[del]) : 0);
+        pp__store_rel(&b->snap_newest_pos, n ? pp__snap_pos_b(b, v[n - 1]) : 0);
     }
     PINNACLE_PERSIST_FREE(v);
     return rc;
@@ -3251,13 +3507,13 @@ static int pp__snapshot(pp_book *b) {
     if (!rc) {
         char p[4096];
         pp__numbered(p, sizeof p, b->sdir, seq, ".pps");
-        rc = pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
+        rc = pp__from_plg_file(pp__write_file_k(b->s->fk, p, buf, len, 0644));
     }
     PINNACLE_PERSIST_FREE(buf);
     /* counted before the rotation publishes it as the newest (release), so
      * pp_get_stats, which reads the newest first (acquire), never shows a
      * newest snapshot that the count does not include yet */
-    if (!rc) { pp__add_rlx(&b->st_snapshots, 1); rc = pp__snap_rotate(b); }
+    if (!rc) { pp__add_rlx(&b->st_snapshots, 1); if (b->iid) pp__snap_pos_note(b, seq, pos); rc = pp__snap_rotate(b); }
     if (!rc) rc = pp__md_rotate(b);
     pthread_mutex_unlock(&b->snap_mu);
     if (rc) PP__MSG(b->s, rc, "%s: snapshot at seq %llu failed: %s", b->name, (unsigned long long)seq, pp_strerror(rc));
@@ -3530,7 +3786,12 @@ static int pp__md_load(pp_book *b, uint64_t snap) {
     snprintf(p, sizeof p, "%s/spec", b->mdir);
     uint8_t *buf; size_t len;
     int have_spec = 0;
-    int rc = pp__read_file(p, &buf, &len);
+    char why[128];
+    int rc = pp__read_file_k(b->s->fk, p, &buf, &len, why, sizeof why);
+    if (rc == PP_ENEEDKEY || rc == PP_EKEY || rc == PP_ENOTSUP || (rc == PP_ECORRUPT && why[0])) {
+        PP__MSG(b->s, rc, "%s: market-data spec %s: %s", b->name, p, why);
+        return rc;
+    }
     if (!rc) {
         pp_md_spec sp;
         if (len != PP__SPEC_REC + 8 || pp__get32(buf + PP__SPEC_REC) != plg_crc32c(0, buf, PP__SPEC_REC) || pp__spec_get(buf, &sp)) rc = PP_ECORRUPT;
@@ -3540,7 +3801,16 @@ static int pp__md_load(pp_book *b, uint64_t snap) {
     } else if (rc != PP_ENOENT) return rc;
     if (!snap) return 0;
     pp__numbered(p, sizeof p, b->mdir, snap, ".ppm");
-    rc = pp__read_file(p, &buf, &len);
+    rc = pp__read_file_k(b->s->fk, p, &buf, &len, why, sizeof why);
+    if (rc == PP_ENEEDKEY || rc == PP_EKEY || rc == PP_ENOTSUP) {
+        PP__MSG(b->s, rc, "%s: market-data state %s: %s", b->name, p, why);
+        return rc;
+    }
+    if (rc == PP_ECORRUPT && why[0]) {        /* as a state that does not decode (below) */
+        PP__MSG(b->s, rc, "%s: market-data state %s is unusable (%s): history before seq %llu is not recovered",
+                b->name, p, why, (unsigned long long)snap);
+        return 0;
+    }
     if (rc == PP_ENOENT) {
         PP__MSG(b->s, 0, "%s: no market-data state at snapshot %llu: history before it is not recovered",
                 b->name, (unsigned long long)snap);
@@ -3568,7 +3838,7 @@ static int pp__md_write(pp_book *b, uint64_t seq, const uint8_t *buf, size_t len
     if (rc) return rc;
     char p[4096];
     pp__numbered(p, sizeof p, b->mdir, seq, ".ppm");
-    return pp__from_plg_file(pp__write_file_durable(p, buf, len, 0644));
+    return pp__from_plg_file(pp__write_file_k(b->s->fk, p, buf, len, 0644));
 }
 static int pp__md_rotate(pp_book *b) {
     { struct stat st; if (stat(b->mdir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0; }
@@ -3697,8 +3967,15 @@ static int pp__load_snapshot(pp_store *S, const char *name, const char *sdir, pp
         pp__numbered(p, sizeof p, sdir, v[k], ".pps");
         uint8_t *buf; size_t len;
         uint64_t seq = 0, count = 0;
-        rc = pp__read_file(p, &buf, &len);
+        char why[128];
+        rc = pp__read_file_k(S ? S->fk : pp__ro_keys(), p, &buf, &len, why, sizeof why);
         if (rc == PP_ENOMEM) break;
+        if (rc == PP_ENEEDKEY || rc == PP_EKEY || rc == PP_ENOTSUP) {   /* a key matter, not damage */
+            if (S) PP__MSG(S, rc, "%s: snapshot %s: %s; not opened", name, p, why);
+            if (chk) pp__chk_where(chk, p, 0, why);
+            break;
+        }
+        if (rc == PP_ECORRUPT && why[0] && S) PP__MSG(S, rc, "%s: snapshot %s: %s", name, p, why);
         if (rc == PP_EACCES) {    /* not damage: an older snapshot would hide the cause */
             if (S) PP__MSG(S, rc, "%s: cannot read snapshot %s: %s; not opened", name, p, pp_strerror(rc));
             if (chk) pp__chk_where(chk, p, 0, "snapshot not readable (permission denied)");
@@ -4610,6 +4887,7 @@ static int pp__store_add(pp_store *S, pp_book *b) {
 
 static void pp__store_free(pp_store *S) {
     for (size_t i = 0; i < S->nbooks; i++) pp__book_free(S->books[i]);
+    pp__fkeys_free(S->fk); S->fk = NULL;
     if (S->sj) pp__sj_free(S->sj);
     for (size_t i = 0; i < 1024; i++) PINNACLE_PERSIST_FREE(S->byid[i]);
     pthread_mutex_destroy(&S->drain_mu);
@@ -4816,15 +5094,22 @@ static int pp__book_dirs(pp_book *b) {
 }
 
 /* The journal position a snapshot file covers (0: none recorded). */
-static uint64_t pp__snap_pos(const char *sdir, uint64_t seq) {
+static uint64_t pp__snap_pos(const pp__fkeys *fk, const char *sdir, uint64_t seq) {
     if (!seq) return 0;
     char p[4096];
     pp__numbered(p, sizeof p, sdir, seq, ".pps");
+    if (fk) {                          /* sealed: the header is inside */
+        uint8_t *buf = NULL; size_t len = 0;
+        uint64_t pos = 0;
+        if (pp__read_file_k(fk, p, &buf, &len, NULL, 0) == 0 && len >= PP__SNAP_HDR) pos = pp__get64(buf + 40);
+        PINNACLE_PERSIST_FREE(buf);
+        return pos;
+    }
     uint8_t h[PP__SNAP_HDR];
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof h, 0);
     if (fd >= 0) close(fd);
-    return got == (ssize_t)sizeof h ? pp__get64(h + 40) : 0;
+    return got == (ssize_t)sizeof h && memcmp(h, PP__SNAP_MAGIC, 8) == 0 ? pp__get64(h + 40) : 0;   /* not one (sealed): 0 */
 }
 
 /* A book known from the catalog or a declaration: its newest usable
@@ -5321,7 +5606,8 @@ static int pp__catalog_load(pp_store *S) {
     pp__catload c = {S, 0};
     int rc = pp__cat_walk(S->dir, "instruments.ppc", PP__CAT_MAGIC, pp__catalog_entry, &c);
     if (rc == PP_ENOENT) rc = 0;
-    if (rc) PP__MSG(S, rc, "%s/instruments.ppc: the instrument catalog is unusable: %s; not opened (fail closed)", S->dir, pp_strerror(rc));
+    if (rc == PP_ENEEDKEY || rc == PP_EKEY || rc == PP_ENOTSUP) { /* a book's sealed file: said where it was read */ }
+    else if (rc) PP__MSG(S, rc, "%s/instruments.ppc: the instrument catalog is unusable: %s; not opened (fail closed)", S->dir, pp_strerror(rc));
     S->catalog_iid = c.top + 1;
     return rc;
 }
@@ -5357,12 +5643,13 @@ static uint64_t pp__sj_seg_bytes(const pp_config *c) {
 static int pp__store2_open(pp_store *S) {
     S->next_iid = 1;
     int rc = pp__retired_load(S);
-    if (!rc) rc = pp__catalog_load(S);
     char *jd = pp__join(S->dir, "journal");
     if (!jd) return PP_ENOMEM;
     if (!rc) rc = pp__mkdir(jd);
     pp__sjwhere w;
     memset(&w, 0, sizeof w);
+    /* the mode and the keys before the catalog loads any snapshot: a
+     * mismatch is an error of the open, never damage to set aside */
     int strict = !rc && pp__sj_is_strict(jd);
     if (!rc && strict != (S->cfg.mode == PP_JOURNAL_STRICT)) {
         uint64_t *v = NULL; size_t n = 0;
@@ -5373,6 +5660,16 @@ static int pp__store2_open(pp_store *S) {
         }
         PINNACLE_PERSIST_FREE(v);
     }
+    if (!rc && strict) {               /* picolog tells from its meta and segment headers */
+        plg_reader *r = NULL;
+        int e = pp__sj_reader_open(&r, jd, &S->slog);
+        if (r) plg_reader_close(r);
+        if (e == PLG_ENEEDKEY || e == PLG_EKEY || e == PLG_EPLAINLOG || e == PLG_ENOCRYPT) {
+            rc = pp__from_plg(e);
+            PP__MSG(S, rc, "%s: %s (%s). Not opened.", S->dir, pp_strerror(rc), plg_strerror(e));
+        }
+    }
+    if (!rc) rc = pp__catalog_load(S);
     if (!rc && S->cfg.mode == PP_JOURNAL_STRICT && S->adir) {
         rc = PP_ENOTSUP;
         PP__MSG(S, rc, "%s: archive_dir is not supported in strict mode (picolog recycles the released segments)", S->dir);
@@ -5577,6 +5874,35 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
         pthread_cond_init(&S->jr_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
+    /* the strict log's template is the store's own copy: the keys go in it,
+     * and they must outlive the caller's buffers (readers open it later) */
+    if (cfg.strict_log) S->slog = *cfg.strict_log;
+    S->cfg.strict_log = cfg.mode == PP_JOURNAL_STRICT || cfg.strict_log ? &S->slog : NULL;
+    S->cfg.encrypt_key = NULL; S->cfg.old_keys = NULL; S->cfg.n_old_keys = 0;
+    if (S->slog.encrypt_key || S->slog.n_old_keys) {
+        PP__MSG(S, PP_ECONFIG, "invalid configuration: strict_log's keys: set pp_config.encrypt_key instead "
+                               "(it seals the snapshots and the market data too)");
+        pp__store_free(S);
+        return PP_ECONFIG;
+    }
+    if (cfg.encrypt_key && (cfg.mode != PP_JOURNAL_STRICT || (cfg.flags & PP_LEGACY_LAYOUT))) {
+        PP__MSG(S, PP_ENOTSUP, "encryption at rest needs strict mode on the store journal (format 2): the mmap journal "
+                               "is the trading thread's own memory, and the per-instrument layout has none");
+        pp__store_free(S);
+        return PP_ENOTSUP;
+    }
+    rc = pp__fkeys_make(&cfg, &S->fk);
+    if (rc) {
+        if (rc == PP_ENOTSUP) PP__MSG(S, rc, "encrypt_key given, but pinnacle was built without PICOLOG_ENCRYPT");
+        else if (rc == PP_ECONFIG) PP__MSG(S, rc, "invalid configuration: old_keys (at most %d keys in all, none NULL)", PLG_MAX_KEYS);
+        pp__store_free(S);
+        return rc;
+    }
+    if (S->fk) {
+        S->slog.encrypt_key = S->fk->ptr[0];
+        S->slog.old_keys = S->fk->n > 1 ? S->fk->ptr + 1 : NULL;
+        S->slog.n_old_keys = S->fk->n - 1;
+    }
     S->snap_ns = cfg.snapshot_interval_ms ? (uint64_t)cfg.snapshot_interval_ms * 1000000ull
                                          : (uint64_t)cfg.snapshot_interval_min * 60000000000ull;
     size_t dl = strlen(cfg.data_dir);
@@ -5617,6 +5943,10 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     /* format 2 (one store journal): the STORE file says so, or a new store asks for it */
     int store2 = 0;
     if (!rc) rc = pp__store_layout(S, &store2);
+    if (!rc && !store2 && S->fk) {
+        rc = PP_ENOTSUP;
+        PP__MSG(S, rc, "%s: encryption at rest needs the store journal (format 2); this store has the per-instrument layout", S->dir);
+    }
     if (!rc && !store2 && S->adir) {
         rc = PP_ENOTSUP;
         PP__MSG(S, rc, "%s: archive_dir needs the store journal (format 2); this store has the per-instrument layout", S->dir);
@@ -6626,7 +6956,7 @@ static void pp__atbook_reset(pp__atbook *a) {
 static int pp__snap_load_ro(const char *path, uint64_t want, pp__atbook *a) {
     uint8_t *buf = NULL; size_t len = 0;
     uint64_t seq = 0, count = 0;
-    int rc = pp__read_file(path, &buf, &len);
+    int rc = pp__read_file_k(pp__ro_keys(), path, &buf, &len, NULL, 0);
     if (!rc) rc = pp__snap_decode(buf, len, &seq, &count);
     if (!rc && seq != want) rc = PP_ECORRUPT;
     for (uint64_t i = 0; i < count && !rc; i++) {
@@ -6773,7 +7103,10 @@ PPDEF int pp_book_at(pp_store *S, const char *name, uint64_t seq, int (*visit)(c
     if (b && seq > pp_durable(b)) return PP_EINVAL;
     pp__atstore t;
     t.S = S; t.name = name;
-    return pp__book_at_run(S->dir, S->adir, name, seq, b ? &b->snap_mu : NULL, pp__book_at_jopen, &t, 0, visit, ctx);
+    pp__ro_fk = S->fk;                    /* an encrypted store's snapshots */
+    rc = pp__book_at_run(S->dir, S->adir, name, seq, b ? &b->snap_mu : NULL, pp__book_at_jopen, &t, 0, visit, ctx);
+    pp__ro_fk = NULL;
+    return rc;
 }
 
 /* pp_book_at_dir's journal: the store journal of data_dir, the archived
@@ -7013,7 +7346,7 @@ PPDEF int pp_md_declare(pp_book *b, const pp_md_spec *spec) {
     if (!rc) rc = pp__mkdir(b->mdir);
     char p[4096];
     snprintf(p, sizeof p, "%s/spec", b->mdir);
-    if (!rc) rc = pp__from_plg_file(pp__write_file_durable(p, buf, sizeof buf, 0644));
+    if (!rc) rc = pp__from_plg_file(pp__write_file_k(b->s->fk, p, buf, sizeof buf, 0644));
     if (rc) return rc;
     pthread_mutex_lock(&b->shadow_mu);
     b->md.spec = s; b->md.used = 1;
@@ -7095,7 +7428,7 @@ PPDEF int pp_conn_put(pp_store *S, const char *name, const void *data, size_t le
     pp__put32(buf + 8, (uint32_t)len);
     pp__put32(buf + 12, plg_crc32c(0, data, len));
     if (len) memcpy(buf + 16, data, len);
-    rc = pp__from_plg_file(pp__write_file_durable(p, buf, 16 + len, 0600));
+    rc = pp__from_plg_file(pp__write_file_k(S->fk, p, buf, 16 + len, 0600));
     PINNACLE_PERSIST_FREE(buf);
     return rc;
 }
@@ -7106,7 +7439,9 @@ PPDEF int64_t pp_conn_get(pp_store *S, const char *name, void *out, size_t cap) 
     char p[4096];
     snprintf(p, sizeof p, "%s/.conn/%s", S->dir, name);
     uint8_t *buf; size_t len;
-    int rc = pp__read_file(p, &buf, &len);
+    char why[128];
+    int rc = pp__read_file_k(S->fk, p, &buf, &len, why, sizeof why);
+    if (rc && why[0]) PP__MSG(S, rc, "connection state %s: %s", p, why);
     if (rc) return rc;
     uint32_t n = len >= 16 ? pp__get32(buf + 8) : 0;
     if (len < 16 || memcmp(buf, "PPCONN01", 8) || len != 16 + (size_t)n || pp__get32(buf + 12) != plg_crc32c(0, buf + 16, n))

@@ -6,7 +6,8 @@
  *     equal after a reopen, pp_check says strict, and the journal reader
  *     returns every event;
  *   - a store created in one mode is refused in the other (PP_EMODE), and
- *     an archive with strict mode is PP_ENOTSUP;
+ *     an archive with strict mode is PP_ENOTSUP, as is encrypt_key in a
+ *     build without PICOLOG_ENCRYPT;
  *   - a byte flipped in an acknowledged record fails the open closed
  *     (PP_ECORRUPT, naming the log's segment file);
  *   - a record whose frame does not check (a frame CRC wrong under a valid
@@ -210,6 +211,16 @@ static void test_modes_do_not_mix(void) {
     pp_config c3 = c;
     c3.data_dir = dir3; c3.archive_dir = adir;
     CHECK_EQ(pp_open(&s, &c3), PP_ENOTSUP);
+    /* encryption at rest in a build without PICOLOG_ENCRYPT: refused before
+     * anything is written (tests/test_pinnacle_encrypt.c has the rest) */
+    static const uint8_t key[32] = "not-compiled-in-data-key-0123456";
+    const char *dir4 = t_dir("pps_strict_nocrypt");
+    pp_config c4 = c;
+    c4.data_dir = dir4; c4.encrypt_key = key;
+    last_msg[0] = 0;
+    CHECK_EQ(pp_open(&s, &c4), PP_ENOTSUP);
+    CHECK(strstr(last_msg, "PICOLOG_ENCRYPT") != NULL);
+    CHECK_EQ(count_dir(dir4), 0);
 }
 
 /* The first segment file of the store's log, and the data of its first page. */

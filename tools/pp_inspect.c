@@ -1105,7 +1105,7 @@ static int fix_snaps(const char *dir, const fixscan *s, uint64_t cut_pos, const 
         uint64_t *v = NULL; size_t nv = 0;
         pp__list_numbered(sdir, ".pps", 0, &v, &nv);
         for (size_t k = 0; k < nv; k++) {
-            uint64_t pos = pp__snap_pos(sdir, v[k]);
+            uint64_t pos = pp__snap_pos(NULL, sdir, v[k]);
             if (pos > cut_pos) { past++; if (v[k] > past_max) past_max = v[k]; }
             else if (v[k] > keep) keep = v[k];
         }
@@ -1125,7 +1125,7 @@ static int fix_snaps(const char *dir, const fixscan *s, uint64_t cut_pos, const 
         } else if (past && whole) {
             char sub[512];
             for (size_t k = 0; k < nv && !bad; k++) {
-                if (pp__snap_pos(sdir, v[k]) <= cut_pos) continue;
+                if (pp__snap_pos(NULL, sdir, v[k]) <= cut_pos) continue;
                 pp__numbered(p, sizeof p, sdir, v[k], ".pps");
                 snprintf(sub, sizeof sub, "books/%s/snapshots", names[i]);
                 bad = fix_move(p, qd, sub);
