@@ -24,7 +24,8 @@
  * slot, where the journal ends, and the other thread's frames after it go
  * (docs/pinnacle-format.md, "A process crash"); the rounds where that
  * happened are counted. 5 rounds per store. Every third store runs in
- * strict mode (one picolog log for the store), and of the others every other
+ * strict mode (one picolog log for the store; every other one of them
+ * encrypted at rest, pp_config.encrypt_key), and of the others every other
  * one with PP_PRIVATE_PAGES; in both a kill also loses what was not durable
  * yet (never what pp_durable covered): counted apart.
  * SIGKILL is not power loss: that is tests/test_sim_pinnacle.c.
@@ -34,6 +35,9 @@
  *   journal's test runs a fifth of PP_CRASH_ROUNDS), PP_CRASH_STORE_ROUNDS.
  *   Default 200 rounds (ASan 60, TSan 30), store journal 15 (ASan 8, TSan
  *   5, PLG_TEST_QUICK 6). */
+#define VAULT_IMPLEMENTATION           /* encryption at rest: every other strict store */
+#include "vault.h"
+#define PICOLOG_ENCRYPT
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
 #include "t.h"
@@ -309,6 +313,8 @@ static pp_config cfg_store(const char *dir, uint32_t store) {
         tpl.log_fn = child_log;
         c.mode = PP_JOURNAL_STRICT;
         c.strict_log = &tpl;
+        static const uint8_t key[32] = "crash-pinnacle-data-key-01234567";
+        if ((store / 3) % 2) c.encrypt_key = key;  /* every other strict store is encrypted */
     } else if (store % 2) {
         c.flags |= PP_PRIVATE_PAGES;                /* a kill loses what was not synced: never an acknowledged event */
     }

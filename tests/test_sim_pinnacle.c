@@ -43,6 +43,9 @@
  *   (scratch; default /dev/shm). Default 450 seeds (ASan 100, TSan 15); make soak runs more. */
 /* sim_disk.h and t.h hold helpers this test does not use */
 #pragma GCC diagnostic ignored "-Wunused-function"
+#define VAULT_IMPLEMENTATION           /* encryption at rest: half the strict seeds */
+#include "vault.h"
+#define PICOLOG_ENCRYPT
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #define PINNACLE_PERSIST_TEST_IO
 #include "pinnacle_persist.h"
@@ -75,7 +78,7 @@ static void msg_clear(void) { pthread_mutex_lock(&msg_mu); last_msg_buf[0] = 0; 
 
 typedef struct totals {
     uint64_t seeds, failed, incarnations, cuts, events, acked, recovered, snapshots, compactions, rolls;
-    uint64_t poisoned, errors_injected, fail_closed, bg_seeds, strict_seeds, open_faults, priv_seeds;
+    uint64_t poisoned, errors_injected, fail_closed, bg_seeds, strict_seeds, open_faults, priv_seeds, enc_seeds;
     sim_stats sim;
 } totals;
 static totals T;
@@ -105,7 +108,7 @@ static const char *sim_base(void) {
 
 typedef struct run {
     uint64_t seed, rng;
-    int ninst, bg, unsafe, strict;
+    int ninst, bg, unsafe, strict, enc;
     int priv;                       /* format 2: PP_PRIVATE_PAGES */
     int lost;                       /* the violation is a loss of acknowledged events */
     plg_config plc;                 /* strict mode: the picolog template (io: this incarnation's disk) */
@@ -147,6 +150,8 @@ static pp_config cfg_for(run *r, const char *dir) {
         l->io_mode = PLG_IO_BUFFERED_FDATASYNC;          /* tmpfs: no O_DIRECT */
         l->flags |= PLG_ALLOW_VOLATILE;                  /* scratch on tmpfs: the disk is simulated */
         c.strict_log = l;
+        static const uint8_t key[32] = "sim-pinnacle-data-key-0123456789";
+        if (r->enc) c.encrypt_key = key;                 /* sealed log, snapshots, market data */
     }
     if (r->bg) {
         c.journal_sync_interval_ms = 1 + (uint32_t)(k >> 28) % 3;
@@ -500,7 +505,9 @@ static int run_seed(uint64_t seed, int unsafe) {
     r->bg = !unsafe && seed % 4 == 0;
     r->strict = !unsafe && seed % 8 == 3;
     r->priv = t_pp_format() == 2 && !r->strict && ((seed >> 2) & 1);
+    r->enc = r->strict && ((seed >> 3) & 1);
     if (r->strict) T.strict_seeds++;
+    if (r->enc) T.enc_seeds++;
     if (r->bg) T.bg_seeds++;
     if (r->priv) T.priv_seeds++;
     for (int i = 0; i < r->ninst; i++) ppm_init(&r->m[i], NULL, MAXEV);
@@ -567,12 +574,12 @@ static void test_sim_pinnacle_seeds(void) {
     }
     CHECK_EQ(T.failed, 0);
     CHECK_EQ(T.fail_closed, 0);
-    printf("  sim: %llu seeds (base %llu; %llu with background threads, %llu in strict mode, %llu with private pages), %llu failed; %llu incarnations, %llu power cuts; "
+    printf("  sim: %llu seeds (base %llu; %llu with background threads, %llu in strict mode of which %llu encrypted, %llu with private pages), %llu failed; %llu incarnations, %llu power cuts; "
            "%llu events journaled, %llu recovered and checked, %llu of them acknowledged before their cut; "
            "%llu snapshots, %llu compactions, %llu rolls; %llu injected errors, %llu books poisoned; "
            "%llu recoveries failed on an injected fault and were cut there; %.1f s\n",
            (unsigned long long)T.seeds, (unsigned long long)base, (unsigned long long)T.bg_seeds, (unsigned long long)T.strict_seeds,
-           (unsigned long long)T.priv_seeds,
+           (unsigned long long)T.enc_seeds, (unsigned long long)T.priv_seeds,
            (unsigned long long)T.failed,
            (unsigned long long)T.incarnations, (unsigned long long)T.cuts, (unsigned long long)T.events,
            (unsigned long long)T.recovered, (unsigned long long)T.acked, (unsigned long long)T.snapshots,
