@@ -3,10 +3,13 @@
  * deterministic order flow on two instruments and prints, one JSON object a
  * line, every event as it was journaled, so the test can compare what
  * pp_inspect reads back with what was written.
- *   pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]
+ *   pp_eventwriter DATA_DIR N format2|legacy|strict|encrypted [READY_FILE GO_FILE]
  * N events per instrument (adds, executes, modifies, cancels, interleaved
  * across the two books); "legacy" makes the store in the per-instrument
- * layout (PP_LEGACY_LAYOUT), "strict" in strict mode (that layout too). With READY_FILE and GO_FILE it keeps the store
+ * layout (PP_LEGACY_LAYOUT), "strict" in strict mode (format 2: one
+ * picolog log for the store),
+ * "encrypted" in strict mode on format 2 encrypted at rest under the key in
+ * the file PP_EVENTWRITER_KEY_FILE names (32 raw bytes or 64 hex digits). With READY_FILE and GO_FILE it keeps the store
  * open after the last event (synced): it creates READY_FILE, then waits (at
  * most 60 s) for GO_FILE before it closes (a reader beside a running store). Event k (0-based,
  * over both books) carries ts_ns = (1800000000 + k) s, cancels and modifies
@@ -23,8 +26,13 @@
  * recovers a store as a program would (pp_open; pp_inspect --fix) and
  * prints "open RC", then "NAME LAST_SEQ" per book. Exit 0, or 1 with a
  * message. */
+#define VAULT_IMPLEMENTATION
+#include "vault.h"
+#define PICOLOG_ENCRYPT                   /* "encrypted": pp_config.encrypt_key */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
+#include "tools/password.h"
+#include "tools/keys.h"                   /* the key file, read as the tools read it */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -62,7 +70,7 @@ static int reopen(const char *dir) {
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[2], "reopen") == 0) return reopen(argv[1]);
     if (argc != 4 && argc != 6) {
-        fprintf(stderr, "usage: pp_eventwriter DATA_DIR N format2|legacy|strict [READY_FILE GO_FILE]\n"
+        fprintf(stderr, "usage: pp_eventwriter DATA_DIR N format2|legacy|strict|encrypted [READY_FILE GO_FILE]\n"
                         "       pp_eventwriter DATA_DIR reopen\n");
         return 2;
     }
@@ -72,7 +80,15 @@ int main(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     c.data_dir = argv[1];
     c.flags = PP_NO_AUTO_COMPACT | (strcmp(argv[3], "legacy") == 0 ? PP_LEGACY_LAYOUT : 0);
-    if (strcmp(argv[3], "strict") == 0) c.mode = PP_JOURNAL_STRICT;   /* a picolog log per instrument */
+    if (strcmp(argv[3], "strict") == 0) c.mode = PP_JOURNAL_STRICT;   /* format 2: one picolog log for the store */
+    uint8_t key[32];
+    if (strcmp(argv[3], "encrypted") == 0) {
+        const char *kf = getenv("PP_EVENTWRITER_KEY_FILE");
+        tk_prog = "pp_eventwriter";
+        if (!kf || tk_load_into("PP_EVENTWRITER_KEY_FILE", kf, key)) return 2;
+        c.mode = PP_JOURNAL_STRICT;
+        c.encrypt_key = key;
+    }
     c.expected_orders = 1024;
     c.ring_entries = 4096;
     c.journal_chunk_bytes = 256 << 10;

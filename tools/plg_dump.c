@@ -25,6 +25,7 @@
 #include "picolog.h"
 #include "tool.h"
 #include "password.h"                    /* the vault password's sources: vaultctl's */
+#include "keys.h"                        /* --key-file, --vault: shared with pp_inspect */
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -117,82 +118,9 @@ static int usage_error(const char *fmt, const char *arg) {
     return TOOL_USAGE_OR_IO;
 }
 
-/* --key-file (repeated after a key rotation): the data keys of an
- * encrypted log, dump_nkeys of them (0: none given). */
-static uint8_t dump_key_buf[PLG_MAX_KEYS][32];
-static const uint8_t *dump_keys[PLG_MAX_KEYS];
-static size_t dump_nkeys;
-
-static int hexval(int c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* --reencrypt's new key (--new-key-file). */
+/* --reencrypt's new key (--new-key-file); the others are keys.h's (tk_keys, tk_n). */
 static uint8_t new_key_buf[32];
-
-/* 32 raw bytes, or 64 hex digits and optional trailing whitespace, into key. */
-static int load_key_into(const char *opt, const char *path, uint8_t *key) {
-    uint8_t buf[200];
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "plg_dump: %s %s: %s\n", opt, path, strerror(errno)); return -1; }
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    int ok = 0;
-    if (n == 32) { memcpy(key, buf, 32); ok = 1; }
-    else {
-        while (n > 64 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t')) n--;
-        ok = n == 64;
-        for (size_t i = 0; ok && i < 32; i++) {
-            int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
-            if (hi < 0 || lo < 0) ok = 0;
-            else key[i] = (uint8_t)(hi << 4 | lo);
-        }
-    }
-    vault_wipe(buf, sizeof buf);
-    if (!ok) { fprintf(stderr, "plg_dump: %s %s: not 32 raw bytes nor 64 hex digits\n", opt, path); return -1; }
-    return 0;
-}
-
-static int load_key(const char *path) {
-    if (dump_nkeys == PLG_MAX_KEYS) { fprintf(stderr, "plg_dump: more than %d keys\n", PLG_MAX_KEYS); return -1; }
-    if (load_key_into("--key-file", path, dump_key_buf[dump_nkeys])) return -1;
-    dump_keys[dump_nkeys] = dump_key_buf[dump_nkeys];
-    dump_nkeys++;
-    return 0;
-}
-
-/* --vault FILE --key-name NAME: the key from the vault, password from src. */
-static int pw_unread;
-static int dump_pw(char *buf, size_t cap, void *src) {
-    if (get_password((const pw_source *)src, "Vault password: ", buf, cap) >= 0) return 0;
-    pw_unread = 1;                       /* get_password said why */
-    return VAULT_EINVAL;
-}
-static int load_vault_key(const char *file, const char *name, pw_source *src) {
-    vault_options o;
-    vault *v;
-    memset(&o, 0, sizeof o);
-    pw_prog = "plg_dump";
-    pw_source_from_env(src);
-    int rc = vault_open_with(&v, file, dump_pw, src, &o);
-    if (rc < 0) {
-        int e = vault_open_errno();
-        if (!pw_unread)
-            fprintf(stderr, "plg_dump: --vault %s: %s%s%s\n", file, vault_strerror(rc), e ? ": " : "", e ? strerror(e) : "");
-        return -1;
-    }
-    rc = vault_data_key(v, name, dump_key_buf[0]);
-    vault_close(v);
-    if (rc == VAULT_ENOTFOUND)
-        fprintf(stderr, "plg_dump: --vault %s: no data key '%s' (vaultctl datakey create %s)\n", file, name, name);
-    else if (rc < 0)
-        fprintf(stderr, "plg_dump: --vault %s: data key '%s': %s\n", file, name, vault_strerror(rc));
-    if (rc < 0) return -1;
-    dump_keys[0] = dump_key_buf[0];
-    dump_nkeys = 1;
-    return 0;
-}
-static void wipe_key(void) { vault_wipe(dump_key_buf, sizeof dump_key_buf); vault_wipe(new_key_buf, sizeof new_key_buf); }
+static void wipe_key(void) { tk_wipe(); vault_wipe(new_key_buf, sizeof new_key_buf); }
 
 /* ECORRUPT is damage; EFORMAT is a segment that is not (or no longer) a
  * picolog segment inside a log: damage too. Everything else (no such log,
@@ -259,7 +187,7 @@ static void print_stats(const stats *st, const char *dir, int json) {
 
 static int summary(const char *dir, int json) {
     plg_check_result cr;
-    int rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
+    int rc = plg_check_keys(dir, tk_keys, tk_n, &cr);
     if (json) {
         const char *status = rc == 0 ? (cr.torn_tail ? "torn_tail" : "clean") : exit_for(rc) == TOOL_DAMAGE ? "corrupt" : "error";
         printf("{\"type\":\"summary\",\"log\":");
@@ -379,12 +307,12 @@ static int follow(const char *dir, unsigned long long from, unsigned long long t
     sigaction(SIGTERM, &sa, NULL);
     plg_reader *r = NULL;
     unsigned long long last = 0, n = 0;
-    int done = 0, rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
+    int done = 0, rc = plg_reader_open_keys(&r, dir, tk_keys, tk_n);
     if (rc == 0 && from > 1 && (rc = plg_reader_seek(r, from)) == PLG_ENOENT) {
         /* --from is beyond the end (or below the oldest kept record): read
          * from the start and skip what is below it */
         plg_reader_close(r); r = NULL;
-        rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
+        rc = plg_reader_open_keys(&r, dir, tk_keys, tk_n);
     }
     while (rc == 0 && !stop_flag && !done) {
         rc = plg_reader_wait(r, FOLLOW_WAIT_NS);
@@ -486,7 +414,7 @@ static void fix_quiet(void *user, int code, const char *msg) {
 
 static int fix(const char *dir, int yes) {
     plg_check_result cr;
-    int rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
+    int rc = plg_check_keys(dir, tk_keys, tk_n, &cr);
     if (rc) {
         if (exit_for(rc) != TOOL_DAMAGE) {
             fprintf(stderr, "plg_dump: %s: %s%s%s\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
@@ -558,9 +486,9 @@ static int fix(const char *dir, int yes) {
     memset(&c, 0, sizeof c);
     c.path = dir;
     c.log_fn = fix_quiet;
-    c.encrypt_key = dump_nkeys ? dump_keys[0] : NULL;   /* the first key is the current one */
-    c.old_keys = dump_nkeys > 1 ? dump_keys + 1 : NULL;
-    c.n_old_keys = dump_nkeys > 1 ? dump_nkeys - 1 : 0;
+    c.encrypt_key = tk_n ? tk_keys[0] : NULL;   /* the first key is the current one */
+    c.old_keys = tk_n > 1 ? tk_keys + 1 : NULL;
+    c.n_old_keys = tk_n > 1 ? tk_n - 1 : 0;
     plg_log *log;
     rc = plg_open(&log, &c);   /* recovery cuts the tail, and refuses damage below the durable mark */
     if (rc) {
@@ -574,7 +502,7 @@ static int fix(const char *dir, int yes) {
     if (st.quarantine) printf("quarantine %s (picolog's own copy)\n", st.quarantine);
     rc = plg_close(log);
     if (rc) { fprintf(stderr, "plg_dump: %s: closing: %s\n", dir, plg_strerror(rc)); return TOOL_USAGE_OR_IO; }
-    rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
+    rc = plg_check_keys(dir, tk_keys, tk_n, &cr);
     if (rc || cr.torn_tail) {
         fprintf(stderr, "plg_dump: %s: still not clean after the cut: %s\n", dir, rc ? plg_strerror(rc) : "torn tail");
         return rc ? exit_for(rc) : TOOL_USAGE_OR_IO;
@@ -597,7 +525,7 @@ static int reencrypt(const char *dir, const char *newdir) {
         return TOOL_USAGE_OR_IO;
     }
     plg_check_result cr, cn;
-    int rc = plg_check_keys(dir, dump_keys, dump_nkeys, &cr);
+    int rc = plg_check_keys(dir, tk_keys, tk_n, &cr);
     if (rc) {
         fprintf(stderr, "plg_dump: %s: %s%s%s. Nothing copied.\n", dir, plg_strerror(rc), cr.detail[0] ? ": " : "", cr.detail);
         return exit_for(rc) == TOOL_DAMAGE ? TOOL_DAMAGE : TOOL_USAGE_OR_IO;
@@ -605,7 +533,7 @@ static int reencrypt(const char *dir, const char *newdir) {
     plg_reader *r;
     plg_record rec;
     uint32_t maxlen = 0;                          /* the ring must hold the largest record */
-    if ((rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys)) == 0) {
+    if ((rc = plg_reader_open_keys(&r, dir, tk_keys, tk_n)) == 0) {
         while ((rc = plg_reader_next(r, &rec)) == 1) if (rec.len > maxlen) maxlen = rec.len;
         plg_reader_close(r);
     }
@@ -622,7 +550,7 @@ static int reencrypt(const char *dir, const char *newdir) {
     plg_log *out = NULL;
     uint64_t n = 0;
     if (rc == 0) rc = plg_open(&out, &c);
-    if (rc == 0) rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
+    if (rc == 0) rc = plg_reader_open_keys(&r, dir, tk_keys, tk_n);
     if (rc == 0) {
         while ((rc = plg_reader_next(r, &rec)) == 1) {
             int64_t got;
@@ -722,10 +650,11 @@ int main(int argc, char **argv) {
     if (n_key_files && vault_file) return usage_error("%s", "give the key with --key-file or with --vault, not both");
     if (pw_source_given(&pw) && !vault_file) return usage_error("%s", "the --password-* options go with --vault");
     if ((pw.fd >= 0) + !!pw.file + !!pw.command > 1) return usage_error("%s", "give one password source (fd, file or command)");
+    tk_prog = "plg_dump";
     atexit(wipe_key);
-    for (size_t i = 0; i < n_key_files; i++) if (load_key(key_file[i])) return TOOL_USAGE_OR_IO;
-    if (vault_file && load_vault_key(vault_file, key_name, &pw)) return TOOL_USAGE_OR_IO;
-    if (new_key_file && load_key_into("--new-key-file", new_key_file, new_key_buf)) return TOOL_USAGE_OR_IO;
+    for (size_t i = 0; i < n_key_files; i++) if (tk_load_file(key_file[i])) return TOOL_USAGE_OR_IO;
+    if (vault_file && tk_load_vault(vault_file, key_name, &pw)) return TOOL_USAGE_OR_IO;
+    if (new_key_file && tk_load_into("--new-key-file", new_key_file, new_key_buf)) return TOOL_USAGE_OR_IO;
     const char *dir = argv[optind];
     if (reenc_dir) return reencrypt(dir, reenc_dir);
     if (want_fix) return fix(dir, yes);
@@ -735,7 +664,7 @@ int main(int argc, char **argv) {
 
     if (records || want_stats || verify) {
         plg_reader *r;
-        int rc = plg_reader_open_keys(&r, dir, dump_keys, dump_nkeys);
+        int rc = plg_reader_open_keys(&r, dir, tk_keys, tk_n);
         if (rc) {
             fprintf(stderr, "plg_dump: %s: %s\n", dir, plg_strerror(rc));
             if (json) summary(dir, 1);

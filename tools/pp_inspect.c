@@ -8,6 +8,7 @@
  *              [--from-time T] [--to-time T] [--archive-dir DIR] [--json] [--stats] DATA_DIR
  *   pp_inspect --book-at SEQ --instrument NAME [--archive-dir DIR] [--json] DATA_DIR
  *   pp_inspect --fix [--yes] DATA_DIR
+ *   pp_inspect --key-file F | --vault V --key-name N  ...   an encrypted store
  *
  * For every instrument (or the ones named): its journal mode, its snapshots
  * (files, the newest valid one and its order count, any corrupt ones), its
@@ -29,9 +30,14 @@
  * error is not damage). It takes no lock, except --fix (which refuses a
  * store a running process has open): on a directory a store has open, the
  * picture may move. The manual page is docs/man/pp_inspect.1. */
+#define VAULT_IMPLEMENTATION
+#include "vault.h"
+#define PICOLOG_ENCRYPT                  /* reads encrypted stores too, given --key-file or --vault */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #include "pinnacle_persist.h"
 #include "tool.h"
+#include "password.h"                    /* the vault password's sources: vaultctl's */
+#include "keys.h"                        /* --key-file, --vault: shared with plg_dump */
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -121,6 +127,15 @@ static const char *usage_text =
     "                       Takes the store's lock: a store open in a running process\n"
     "                       is refused (exit 2). Goes with --yes only\n"
     "  -y, --yes            --fix without asking\n"
+    "  -k, --key-file F     the store is encrypted (pp_config.encrypt_key): F holds its\n"
+    "                       data key, 32 raw bytes or 64 hex digits; after a key\n"
+    "                       rotation once per key still in use. Without a key an\n"
+    "                       encrypted store is \"not checked\" (exit 2), never damage\n"
+    "      --vault FILE --key-name NAME\n"
+    "                       the key from a vault (vaultctl datakey create NAME); its\n"
+    "                       password from --password-file F (only its owner may read\n"
+    "                       it), --password-fd N, --password-command CMD,\n"
+    "                       $VAULT_PASSWORD_FILE or the terminal (never argv)\n"
     "  -h, --help           this text\n"
     "  -V, --version        the pinnacle_persist version\n"
     "On a terminal, progress (instrument i of n) goes to stderr; never otherwise.\n"
@@ -136,7 +151,8 @@ static const char *usage_text =
     "  pp_inspect --events --instrument BTC-USD --from 1000 --to 2000 /var/lib/engine\n"
     "  pp_inspect --events --json --from-time 2026-12-01T14:00:00Z /var/lib/engine\n"
     "  pp_inspect --book-at 120000 --instrument BTC-USD --archive-dir /archive/engine /var/lib/engine\n"
-    "  pp_inspect --fix /var/lib/engine\n";
+    "  pp_inspect --fix /var/lib/engine\n"
+    "  pp_inspect --key-file /run/keys/engine.key --events /var/lib/engine\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "pp_inspect: ");
@@ -268,20 +284,19 @@ static void fmt_time(uint64_t ns, char *buf, size_t cap) {
 
 static int in_range(uint64_t ns) { return ns >= time_from && ns <= time_to; }
 
-/* The whole file in a malloc'd buffer (NULL: errno says why). */
+/* The whole file in a malloc'd buffer, opened with the keys given (a sealed
+ * file of an encrypted store); NULL: errno says why (ENOKEY: sealed and no
+ * key given; EKEYREJECTED: sealed under a key not given; EBADMSG: its tag
+ * does not match, or a file that is not sealed in an encrypted store). */
 static unsigned char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char *buf = NULL;
-    struct stat sb;
-    if (fstat(fileno(f), &sb) == 0 && (buf = (unsigned char *)malloc((size_t)sb.st_size + 1)) != NULL) {
-        *len = fread(buf, 1, (size_t)sb.st_size, f);
-        if (ferror(f) || *len != (size_t)sb.st_size) { int e = ferror(f) ? errno : EIO; free(buf); buf = NULL; errno = e; }
-    }
-    int e = errno;
-    fclose(f);
-    errno = e;
-    return buf;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    errno = 0;
+    int rc = pp__read_file_k(pp__tls_fk, path, &buf, &n, NULL, 0);
+    if (rc == 0) { *len = n; return buf; }
+    errno = rc == PP_ENEEDKEY ? ENOKEY : rc == PP_EKEY ? EKEYREJECTED : rc == PP_ECORRUPT ? EBADMSG
+          : rc == PP_ENOMEM ? ENOMEM : errno ? errno : EIO;
+    return NULL;
 }
 
 #define MD_HDR 320u   /* header, spec, flags, last tick, tick in progress */
@@ -460,7 +475,7 @@ static void conn_state(const char *data_dir, unsigned long long hex, int json) {
         size_t len = 0;
         unsigned char *b = read_all(p, &len);
         int err = errno;
-        const char *status = !b ? "error" : len >= 16 && memcmp(b, "PPCONN01", 8) == 0 && get32(b + 8) == len - 16 &&
+        const char *status = !b ? (err == EBADMSG ? "corrupt" : "error") : len >= 16 && memcmp(b, "PPCONN01", 8) == 0 && get32(b + 8) == len - 16 &&
                                                 get32(b + 12) == plg_crc32c(0, b + 16, len - 16) ? "ok" : "corrupt";
         int ok = strcmp(status, "ok") == 0;
         size_t n = ok ? len - 16 : 0, show = hex < n ? (size_t)hex : n;
@@ -475,8 +490,10 @@ static void conn_state(const char *data_dir, unsigned long long hex, int json) {
                 printf("\",\"truncated\":%s", show < n ? "true" : "false");
             }
             printf("}\n");
+        } else if (!b && err == EBADMSG) {
+            printf("  %-24s CORRUPT (its seal does not check; pp_conn_get returns PP_ECORRUPT)\n", e->d_name);
         } else if (!b) {
-            printf("  %-24s ERROR %s\n", e->d_name, strerror(err));
+            printf("  %-24s ERROR %s%s\n", e->d_name, strerror(err), err == ENOKEY ? ": the store is encrypted, give its key (--key-file, --vault)" : "");
         } else if (!ok) {
             printf("  %-24s CORRUPT (bad magic, length or CRC32C; pp_conn_get returns PP_ECORRUPT)\n", e->d_name);
         } else {
@@ -507,8 +524,16 @@ static void list_snapshots(const char *dir, const char *name, int json) {
         unsigned char h[40];
         struct stat st;
         FILE *f = fopen(p, "rb");
-        int ok = f && fstat(fileno(f), &st) == 0 && fread(h, 1, sizeof h, f) == sizeof h && memcmp(h, "PPSNAP01", 8) == 0;
+        int ok = f && fstat(fileno(f), &st) == 0 && fread(h, 1, sizeof h, f) == sizeof h;
         if (f) fclose(f);
+        if (ok && memcmp(h, "PPSEAL01", 8) == 0) {     /* sealed: the header is inside */
+            size_t bl = 0;
+            unsigned char *b = read_all(p, &bl);
+            ok = b && bl >= sizeof h;
+            if (ok) memcpy(h, b, sizeof h);
+            free(b);
+        }
+        ok = ok && memcmp(h, "PPSNAP01", 8) == 0;
         uint64_t created = ok ? get64(h + 32) : 0;
         if ((time_from || time_to != UINT64_MAX) && (!ok || !in_range(created))) continue;
         char ts[64] = "?";
@@ -587,8 +612,10 @@ static int inspect(const char *data_dir, const char *name, int verbose, int json
         printf("  CORRUPT    %s\n             at %s offset %llu: %s\n             recovery refuses to open it (fail closed)\n",
                pp_strerror(rc), r.file, (unsigned long long)r.offset, r.detail);
     else if (code)
-        printf("  ERROR      %s\n             at %s: %s\n             not checked (not damage: fix the cause and run again)\n",
-               pp_strerror(rc), r.file[0] ? r.file : "(no file)", r.detail);
+        printf("  ERROR      %s\n             at %s: %s\n             not checked (not damage: %s)\n",
+               pp_strerror(rc), r.file[0] ? r.file : "(no file)", r.detail,
+               rc == PP_ENEEDKEY ? "give the store's key with --key-file FILE or --vault FILE --key-name NAME"
+               : rc == PP_EKEY ? "give every key still in use, one --key-file each" : "fix the cause and run again");
     else if (r.torn_tail)
         printf("  torn tail  at %s offset %llu: %s\n             recovery cuts it (never acknowledged)\n", r.file,
                (unsigned long long)r.offset, r.detail);
@@ -1332,7 +1359,8 @@ static int fix_main(const char *dir, int yes) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME, OPT_FROM, OPT_TO, OPT_FIX, OPT_BOOK_AT, OPT_ARCHIVE_DIR };
+    enum { OPT_FROM_TIME = 1000, OPT_TO_TIME, OPT_FROM, OPT_TO, OPT_FIX, OPT_BOOK_AT, OPT_ARCHIVE_DIR,
+           OPT_VAULT, OPT_KEYNAME, OPT_PWFILE, OPT_PWFD, OPT_PWCMD };
     static const struct option longopts[] = {
         {"verbose", no_argument, 0, 'v'}, {"stats", no_argument, 0, 'S'}, {"json", no_argument, 0, 'j'},
         {"market-data", no_argument, 0, 'm'}, {"conn", no_argument, 0, 'c'}, {"hex", required_argument, 0, 'x'},
@@ -1341,19 +1369,39 @@ int main(int argc, char **argv) {
         {"from", required_argument, 0, OPT_FROM}, {"to", required_argument, 0, OPT_TO},
         {"fix", no_argument, 0, OPT_FIX}, {"yes", no_argument, 0, 'y'},
         {"book-at", required_argument, 0, OPT_BOOK_AT}, {"archive-dir", required_argument, 0, OPT_ARCHIVE_DIR},
+        {"key-file", required_argument, 0, 'k'}, {"vault", required_argument, 0, OPT_VAULT},
+        {"key-name", required_argument, 0, OPT_KEYNAME}, {"password-file", required_argument, 0, OPT_PWFILE},
+        {"password-fd", required_argument, 0, OPT_PWFD}, {"password-command", required_argument, 0, OPT_PWCMD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int want_fix = 0, yes = 0, any_other = 0, verbose = 0, want_stats = 0, json = 0, want_conn = 0, want_events = 0, seq_given = 0, opt;
     unsigned long long hex = 0, book_at = 0;
     int want_book_at = 0;
     const char *archive = NULL;
+    const char *vault_file = NULL, *key_name = NULL, *key_file[PLG_MAX_KEYS];
+    size_t n_key_files = 0;
+    pw_source pw = {-1, NULL, NULL};
+    unsigned long long num;
+    int key_opts = 0;
     /* the instruments: --instrument NAME and the arguments after DATA_DIR */
     size_t n = 0, cap = 16;
     char **names = (char **)malloc(cap * sizeof *names);
     if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":vSjmcx:hVei:y", longopts, NULL)) != -1) {
-        if (opt != OPT_FIX && opt != 'y' && opt != 'h' && opt != 'V' && opt != ':' && opt != '?') any_other = 1;
+    while ((opt = getopt_long(argc, argv, ":vSjmcx:hVei:yk:", longopts, NULL)) != -1) {
+        int is_key = opt == 'k' || opt == OPT_VAULT || opt == OPT_KEYNAME || opt == OPT_PWFILE || opt == OPT_PWFD || opt == OPT_PWCMD;
+        key_opts |= is_key;
+        if (opt != OPT_FIX && opt != 'y' && opt != 'h' && opt != 'V' && opt != ':' && opt != '?' && !is_key) any_other = 1;
         switch (opt) {
+        case 'k':
+            if (n_key_files == PLG_MAX_KEYS) return usage_error("%s", "too many --key-file options");
+            key_file[n_key_files++] = optarg; break;
+        case OPT_VAULT: vault_file = optarg; break;
+        case OPT_KEYNAME: key_name = optarg; break;
+        case OPT_PWFILE: pw.file = optarg; break;
+        case OPT_PWCMD: pw.command = optarg; break;
+        case OPT_PWFD:
+            if (tool_parse_u64(optarg, 0, INT32_MAX, &num)) return usage_error("--password-fd: not a file descriptor: '%s'", optarg);
+            pw.fd = (int)num; break;
         case OPT_FIX: want_fix = 1; break;
         case 'y': yes = 1; break;
         case 'e': want_events = 1; break;
@@ -1397,7 +1445,19 @@ int main(int argc, char **argv) {
     }
     if (optind >= argc) return usage_error("%s", "no DATA_DIR given");
     if (yes && !want_fix) return usage_error("%s", "--yes goes with --fix");
-    if (want_fix && (any_other || argc - optind != 1)) return usage_error("%s", "--fix takes --yes and one DATA_DIR, nothing else");
+    if (want_fix && (any_other || key_opts || argc - optind != 1)) return usage_error("%s", "--fix takes --yes and one DATA_DIR, nothing else");
+    if (!vault_file != !key_name) return usage_error("%s", "--vault and --key-name go together");
+    if (n_key_files && vault_file) return usage_error("%s", "give the key with --key-file or with --vault, not both");
+    if (pw_source_given(&pw) && !vault_file) return usage_error("%s", "the --password-* options go with --vault");
+    if ((pw.fd >= 0) + !!pw.file + !!pw.command > 1) return usage_error("%s", "give one password source (fd, file or command)");
+    tk_prog = "pp_inspect";
+    atexit(tk_wipe);
+    for (size_t i = 0; i < n_key_files; i++) if (tk_load_file(key_file[i])) return TOOL_USAGE_OR_IO;
+    if (vault_file && tk_load_vault(vault_file, key_name, &pw)) return TOOL_USAGE_OR_IO;
+    if (tk_n) {                        /* the read-only calls of this thread use them (derived keys; ours wiped at exit) */
+        int kr = pp_read_keys(tk_keys, tk_n);
+        if (kr) { fprintf(stderr, "pp_inspect: the keys: %s\n", pp_strerror(kr)); return TOOL_USAGE_OR_IO; }
+    }
     if (time_to < time_from) return usage_error("%s", "--to-time is before --from-time");
     if (hex && !want_conn) return usage_error("%s", "--hex goes with --conn");
     if (seq_to < seq_from) return usage_error("%s", "--to is before --from");
@@ -1437,7 +1497,11 @@ int main(int argc, char **argv) {
     } else {
         lister ls = {&names, &n, &cap};
         int lr = pp_list(dir, list_one, &ls);      /* both layouts (format 2: the catalog and the journal) */
-        if (lr && lr != PP_ENOMEM) { fprintf(stderr, "pp_inspect: %s: %s\n", dir, pp_strerror(lr)); return TOOL_USAGE_OR_IO; }
+        if (lr && lr != PP_ENOMEM) {
+            fprintf(stderr, "pp_inspect: %s: %s%s\n", dir, pp_strerror(lr),
+                    lr == PP_ENEEDKEY ? "; give it with --key-file FILE or --vault FILE --key-name NAME" : "");
+            return TOOL_USAGE_OR_IO;
+        }
     }
     if (!names) { fprintf(stderr, "pp_inspect: out of memory\n"); return TOOL_USAGE_OR_IO; }
     /* progress on a terminal only (each instrument is a full journal scan) */
