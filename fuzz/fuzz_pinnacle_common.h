@@ -1,5 +1,6 @@
 /* Helpers shared by the pinnacle_persist fuzz targets
- * (fuzz/fuzz_pinnacle_journal.c, fuzz/fuzz_pinnacle_snapshot.c) and their
+ * (fuzz/fuzz_pinnacle_journal.c, fuzz/fuzz_pinnacle_snapshot.c,
+ * fuzz/fuzz_pinnacle_store.c, fuzz/fuzz_pinnacle_sealed.c) and their
  * seed maker tests/test_fuzz_pinnacle.c: the scratch data directory, the
  * compact segment encoding, checksum fixing, the oracles (documented result
  * codes; a round trip that keeps the orders and the market data by content),
@@ -13,6 +14,9 @@
  * it. Seeds cut the trailing zeros of the entries. */
 #ifndef FUZZ_PINNACLE_COMMON_H
 #define FUZZ_PINNACLE_COMMON_H
+#define VAULT_IMPLEMENTATION            /* encryption at rest (fuzz_pinnacle_sealed.c) */
+#include "vault.h"
+#define PICOLOG_ENCRYPT
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #ifndef PF_REAL_FILES
 /* The data directory in memory (fuzz/fuzz_memfs.h): pinnacle's and

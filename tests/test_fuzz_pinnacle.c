@@ -21,6 +21,9 @@
 #define LLVMFuzzerTestOneInput fuzz_pinnacle_store_one
 #include "fuzz/fuzz_pinnacle_store.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_pinnacle_sealed_one
+#include "fuzz/fuzz_pinnacle_sealed.c"
+#undef LLVMFuzzerTestOneInput
 #include "t.h"
 #include "fuzz_replay.h"
 
@@ -443,6 +446,65 @@ static void test_oracles_can_fail(void) {
     pf_violations = v0;
 }
 
+/* fuzz_pinnacle_sealed: seeds of each mode (a snapshot of a real store as
+ * the plaintext, a file the store sealed, lengths around the block size),
+ * the regressions, and its oracles shown to fail on planted wrong answers. */
+static int nseeds_se;
+static void test_sealed_seeds_and_oracles(void) {
+    CHECK_EQ(mkdirs(seeds_dir("fuzz_pinnacle_sealed")), 0);
+    unsigned long v0 = pf_violations;
+    const char *d = t_dir("fzse_snap");
+    make_store(d, 120, 0, 60, -1, 2);
+    char p[900];
+    snprintf(p, sizeof p, "%s/%s/snapshots/%020llu.pps", d, PF_INSTR, 60ull);
+    size_t sl = 0;
+    uint8_t *snap = slurp(p, &sl);
+    REQUIRE(snap != NULL && sl > PP__SNAP_HDR);
+    for (int mode = 0; mode < 8; mode++) {
+        inbuf b = {0, 0, 0};
+        uint8_t m = (uint8_t)mode;
+        in_put(&b, &m, 1);
+        if ((mode & 3) == 0) {            /* a file the store sealed (or, mode 4, a plain one) */
+            char q[900];
+            snprintf(q, sizeof q, "%s/sealed.pps", d);
+            REQUIRE(pp__write_file_k(mode & 4 ? NULL : pfs_keys(), q, snap, sl, 0600) == 0);
+            size_t fl = 0;
+            uint8_t *f = slurp(q, &fl);
+            REQUIRE(f != NULL);
+            in_put(&b, f, fl);
+            free(f);
+        } else {
+            uint8_t pick[5] = {(uint8_t)(mode * 37), 0, 0, 0, (uint8_t)(1u << mode)};
+            if ((mode & 3) >= 2) in_put(&b, pick, sizeof pick);
+            in_put(&b, snap, mode & 4 ? 15 + (size_t)mode : sl);   /* lengths around a block too */
+        }
+        char nm[32];
+        snprintf(nm, sizeof nm, "mode%d", mode);
+        emit("fuzz_pinnacle_sealed", nm, &b, fuzz_pinnacle_sealed_one, &nseeds_se);
+        free(b.p);
+    }
+    free(snap);
+    CHECK_EQ(nseeds_se, 8);
+    CHECK_EQ(pf_violations - v0, 0);
+    t_fuzz_replay("fuzz_pinnacle_sealed", fuzz_pinnacle_sealed_one);
+    CHECK_EQ(pf_violations - v0, 0);
+    /* planted: the round trip returns a changed byte; a "damaged" file that was not damaged */
+    uint8_t in1[40] = {1};
+    for (size_t i = 1; i < sizeof in1; i++) in1[i] = (uint8_t)i;
+    pfs_plant = 1;
+    fuzz_pinnacle_sealed_one(in1, sizeof in1);
+    CHECK_EQ(pf_violations - v0, 1);
+    in1[0] = 2;
+    pfs_plant = 2;
+    fuzz_pinnacle_sealed_one(in1, sizeof in1);
+    CHECK_EQ(pf_violations - v0, 2);
+    pfs_plant = 0;
+    fuzz_pinnacle_sealed_one(in1, sizeof in1);
+    CHECK_EQ(pf_violations - v0, 2);
+    pf_violations = v0;
+    printf("  %d seed inputs in %s\n", nseeds_se, seeds_dir("fuzz_pinnacle_sealed"));
+}
+
 int main(void) {
     RUN(test_seed_corpus);
     RUN(test_regressions_journal);
@@ -450,5 +512,6 @@ int main(void) {
     RUN(test_store_seed_corpus);
     RUN(test_regressions_store);
     RUN(test_oracles_can_fail);
+    RUN(test_sealed_seeds_and_oracles);
     return t_done();       /* the scratch directory goes at exit */
 }
