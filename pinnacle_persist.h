@@ -310,11 +310,12 @@ typedef struct pp_config {
      * strict_log's PLG_PIN_WRITER). NULL: nothing. */
     void   (*thread_start)(void *user, const char *name);
     void    *thread_user;
-    /* Encryption at rest (docs/encryption.md, "pinnacle"): 32 bytes, the
-     * current data key. The journal (the store's picolog log), snapshots,
-     * market-data state and specs and pp_conn_put blobs are sealed
-     * (AES-256-CBC + HMAC-SHA256, vault.h's) by the syncer and the
-     * maintainer, never on the trading thread. Needs strict mode on format
+    /* Encryption at rest (docs/encryption.md, "pinnacle: an encrypted
+     * store"): 32 bytes, the current data key. The journal (the store's
+     * picolog log, sealed by picolog's writer thread), snapshots, market-data
+     * state and specs and pp_conn_put blobs (sealed by the thread that writes
+     * them) are encrypted and authenticated (AES-256-CBC + HMAC-SHA256,
+     * vault.h's), never on the trading thread. Needs strict mode on format
      * 2 (PP_ENOTSUP otherwise: the mmap journal is the trading thread's own
      * memory) and an implementation compiled with PICOLOG_ENCRYPT
      * (PP_ENOTSUP otherwise). A store is created encrypted or plain and stays
@@ -630,8 +631,8 @@ PPDEF int      pp_book_at_dir(const char *data_dir, const char *archive_dir, con
 
 /* The data keys of an encrypted store (pp_config.encrypt_key and old_keys,
  * in any order) for the read-only calls this thread makes from now on:
- * pp_check, pp_journal_open_dir, pp_journal_open_archive, pp_book_at_dir
- * (pp_list needs none). Derived now and kept, in this thread only, until
+ * pp_check, pp_list, pp_journal_open_dir, pp_journal_open_archive,
+ * pp_book_at_dir. Derived now and kept, in this thread only, until
  * the next call; pp_read_keys(NULL, 0) forgets them (wiped). Without keys
  * those calls return PP_ENEEDKEY on an encrypted store. PP_ENOTSUP in a
  * build without PICOLOG_ENCRYPT; PP_ECONFIG for more than PLG_MAX_KEYS. */
@@ -3155,7 +3156,7 @@ static int pp__read_file(const char *path, uint8_t **out, size_t *len) {
 }
 
 /* >>seal: encryption at rest of the store's own files (PICOLOG_ENCRYPT;
- * docs/encryption.md, "pinnacle"). A sealed file (a snapshot, a market-data
+ * docs/encryption.md, "pinnacle: an encrypted store"). A sealed file (a snapshot, a market-data
  * state or spec, a pp_conn_put blob) is
  *   0 "PPSEAL01"  8 u32 version (1)  12 u32 zero  16 u64 key id
  *  24 u64 plaintext length  32 16-byte IV (random)  48..63 zero
@@ -3371,8 +3372,7 @@ static char *pp__book_archive(const pp_book *b, const char *sub) {
     return pp__strdup(p);
 }
 
-/* Delete snapshots beyond keep_snapshots (oldest first) and record the
- * range. Format 2 with an archive_dir: moved there instead. */
+/* Note the position snapshot seq covers (snap_mu, or the open). */
 static void pp__snap_pos_note(pp_book *b, uint64_t seq, uint64_t pos) {
     b->spos_seq[b->spos_i & 3] = seq; b->spos_pos[b->spos_i & 3] = pos; b->spos_i++;
 }
@@ -3383,6 +3383,8 @@ static uint64_t pp__snap_pos_b(pp_book *b, uint64_t seq) {
     if (pos) pp__snap_pos_note(b, seq, pos);
     return pos;
 }
+/* Delete snapshots beyond keep_snapshots (oldest first) and record the
+ * range. Format 2 with an archive_dir: moved there instead. */
 static int pp__snap_rotate(pp_book *b) {
     uint64_t *v; size_t n;
     int rc = pp__list_numbered(b->sdir, ".pps", 0, &v, &n);
