@@ -1,14 +1,13 @@
-/* The pinnacle_persist fuzz targets fuzz/fuzz_pinnacle_journal.c and
- * fuzz/fuzz_pinnacle_snapshot.c in the ordinary test builds (plain,
- * ASan+UBSan, TSan):
+/* The pinnacle_persist fuzz targets (fuzz/fuzz_pinnacle_journal.c,
+ * fuzz/fuzz_pinnacle_snapshot.c, fuzz/fuzz_pinnacle_store.c,
+ * fuzz/fuzz_pinnacle_sealed.c, fuzz/fuzz_pinnacle_strict.c) in the
+ * ordinary test builds (plain, ASan+UBSan, TSan):
  *   - makes their seed corpora from real stores (order events only, rolled
  *     segments, snapshots, market data with a gap, a torn tail) into
- *     $PLG_FUZZ_SEEDS/fuzz_pinnacle_journal and .../fuzz_pinnacle_snapshot
- *     (default build/fuzz/seeds/...), which `make fuzz` / `make test-fuzz`
- *     start from, and runs each seed;
- *   - replays every input in fuzz/regress/fuzz_pinnacle_journal/ and
- *     fuzz/regress/fuzz_pinnacle_snapshot/: each crash libFuzzer ever finds
- *     is copied there and stays a regression test;
+ *     $PLG_FUZZ_SEEDS/<target> (default build/fuzz/seeds/<target>), which
+ *     `make fuzz` starts from, and runs each seed;
+ *   - replays every input in fuzz/regress/<target>/: each crash libFuzzer
+ *     ever finds is copied there and stays a regression test;
  *   - every input must pass the targets' oracles (pf_violations stays 0),
  *     and the oracles are shown to fail on a wrong answer. */
 #define PF_REPLAY   /* an oracle violation is counted (pf_violations), not abort() */
@@ -23,6 +22,9 @@
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_pinnacle_sealed_one
 #include "fuzz/fuzz_pinnacle_sealed.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_pinnacle_strict_one
+#include "fuzz/fuzz_pinnacle_strict.c"
 #undef LLVMFuzzerTestOneInput
 #include "t.h"
 #include "fuzz_replay.h"
@@ -273,10 +275,15 @@ static void emit_store2(const char *dir, const char *name, int torn) {
     }
     free(v);
 }
+static int mk2_strict;                           /* make_store2 makes a strict store (one picolog log) */
 static void make_store2(const char *dir, int nev, uint64_t seed) {
     pp_config c = pf_config(dir);
     c.flags |= PP_STORE_JOURNAL;
     c.flags &= ~(uint32_t)PP_NO_THREADS;         /* made as an engine runs a store */
+    plg_config tl;
+    memset(&tl, 0, sizeof tl);
+    tl.ring_capacity = 256u << 10; tl.segment_size = 256u << 10; tl.io_mode = PLG_IO_BUFFERED_FDATASYNC;
+    if (mk2_strict) { c.mode = PP_JOURNAL_STRICT; c.strict_log = &tl; }
     c.journal_segment_bytes = FS_DATA;
     c.journal_chunk_bytes = 8192;
     pp_store *s;
@@ -505,6 +512,61 @@ static void test_sealed_seeds_and_oracles(void) {
     printf("  %d seed inputs in %s\n", nseeds_se, seeds_dir("fuzz_pinnacle_sealed"));
 }
 
+/* fuzz_pinnacle_strict: seeds from real strict stores (three books with
+ * payloads, batches and market data; the records of their picolog log as
+ * chunks), raw, made well formed, encrypted, with pp_check; each must open
+ * with the books it was written with. */
+static int nseeds_sx;
+static void emit_strict(const char *dir, const char *name) {
+    char jd[700];
+    snprintf(jd, sizeof jd, "%s/journal", dir);
+    static const uint8_t fl[4] = {0, 1, 2, 5};
+    for (int k = 0; k < 4; k++) {
+        inbuf b = {0, 0, 0};
+        in_put(&b, &fl[k], 1);
+        plg_reader *r;
+        if (plg_reader_open(&r, jd) != 0) { CHECK(0); free(b.p); return; }
+        plg_record rec;
+        int nrec = 0;
+        while (plg_reader_next(r, &rec) == 1 && nrec < 64) { in_chunk(&b, rec.data, rec.len); nrec++; }
+        plg_reader_close(r);
+        CHECK(nrec >= 1);
+        emit("fuzz_pinnacle_strict", name, &b, fuzz_pinnacle_strict_one, &nseeds_sx);   /* named NAME_f<flags> */
+        free(b.p);
+    }
+}
+static void test_strict_seeds_and_oracles(void) {
+    CHECK_EQ(mkdirs(seeds_dir("fuzz_pinnacle_strict")), 0);
+    unsigned long v0 = pf_violations;
+    mk2_strict = 1;
+    unsigned long o0 = pft_opened;
+    const char *d;
+    d = t_dir("fzx_small");  make_store2(d, 60, 11);  emit_strict(d, "small");
+    d = t_dir("fzx_more");   make_store2(d, 400, 12); emit_strict(d, "more");
+    mk2_strict = 0;
+    CHECK_EQ(nseeds_sx, 8);
+    CHECK_EQ(pft_opened - o0, 8);        /* every seed is a store that opens with its books */
+    CHECK_EQ(pf_violations - v0, 0);
+    t_fuzz_replay("fuzz_pinnacle_strict", fuzz_pinnacle_strict_one);
+    CHECK_EQ(pf_violations - v0, 0);
+    {   /* the round-trip oracle fails on a planted wrong answer */
+        char p[900];
+        snprintf(p, sizeof p, "%s/small_f01", seeds_dir("fuzz_pinnacle_strict"));
+        size_t n = 0;
+        uint8_t *in = slurp(p, &n);
+        REQUIRE(in != NULL);
+        pft_plant = 1;
+        fuzz_pinnacle_strict_one(in, n);
+        pft_plant = 0;
+        CHECK_EQ(pf_violations - v0, 1);
+        fuzz_pinnacle_strict_one(in, n);
+        CHECK_EQ(pf_violations - v0, 1);
+        free(in);
+        pf_violations = v0;
+    }
+    printf("  %d seed inputs in %s\n", nseeds_sx, seeds_dir("fuzz_pinnacle_strict"));
+}
+
 int main(void) {
     RUN(test_seed_corpus);
     RUN(test_regressions_journal);
@@ -513,5 +575,6 @@ int main(void) {
     RUN(test_regressions_store);
     RUN(test_oracles_can_fail);
     RUN(test_sealed_seeds_and_oracles);
+    RUN(test_strict_seeds_and_oracles);
     return t_done();       /* the scratch directory goes at exit */
 }
