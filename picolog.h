@@ -4043,6 +4043,18 @@ static int plg__op_truncate(plg_log *L, uint64_t seq) {
         all = n == 0 || (n == 1 && rec.seq > seq);
         rc = all ? 0 : PLG_ENOENT;
     }
+    if (!rc && !all && seq > 0) {
+        /* Go on right after record seq, on its page. Record seq + 1 may have
+         * started the next page (it came while seq's page was in flight):
+         * going on there, behind the gap, puts the new incarnation's first
+         * record (EPOCH_START) where the reader's skip rule does not follow,
+         * and every record appended after the truncation is lost to readers.
+         * seq below the oldest record kept: its successor's place, as before. */
+        plg_record rec;
+        int k = plg__seek(r, seq, 1);
+        if (k == 0 && plg__scan_next(&r->s, &rec) == 1 && rec.seq == seq) { g = r->s.g; off = r->s.off; }
+        else if (k < 0 && k != PLG_ENOENT) rc = k;
+    }
     plg_reader_close(r);
     if (rc) return rc;
     if (all) return plg__op_reset(L, seq + 1);

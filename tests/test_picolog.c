@@ -670,6 +670,48 @@ static void test_torn_record_after_a_left_page_ends_the_log_on_that_page(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* plg_truncate to a record whose successor had started the next page (it
+ * came while the record's page was in flight): the log goes on right after
+ * the record kept, on its page. (Going on where the successor had been,
+ * behind the gap, put the new incarnation's first record, flagged
+ * EPOCH_START, where the reader's skip rule does not follow: every record
+ * appended after the truncation was lost to readers, and plg_open called the
+ * log corrupt once the durable mark passed them. Found by
+ * test_raft_storage's power-cut seeds under load.) */
+static void test_truncate_after_a_left_page_goes_on_on_that_page(void) {
+    const char *dir = t_dir("plg_truncleft");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    plg_config c = cfg_for(dir);
+    c.io = &io; c.max_inflight = 4;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    uint8_t buf[100];
+    int (*pending_at_least[3])(void *) = {one_pending, two_pending, three_pending};
+    for (int i = 0; i < 3; i++) {
+        fill(buf, sizeof buf, (uint64_t)i + 1, 25);
+        CHECK_EQ(plg_append(L, buf, sizeof buf), i + 1);
+        wait_until(pending_at_least[i], &t);          /* records 2 and 3 each start a page */
+    }
+    REQUIRE(tio_pending(&t) == 3);
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 3, 10000000000ll), 0);
+    CHECK_EQ(plg_truncate(L, 1), 0);
+    write_records(L, 2, 100, 25);                     /* seqs 2 and 3 again, a new incarnation */
+    CHECK_EQ(plg_wait(L, 3, 10000000000ll), 0);
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 25, &rc), 3);
+    CHECK_EQ(rc, 0);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.records, 3);
+    c.io = NULL;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 3);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 /* A log written before format version 2 (version 1 segment headers) is read
  * as it is, and a writer continuing it packs those segments densely: the
  * second record waits for the write of the page in flight, then rewrites it. */
@@ -1504,6 +1546,7 @@ int main(void) {
     RUN(test_reader_skips_to_next_page_only_for_the_next_record);
     RUN(test_version_1_log_is_read_and_continued_densely);
     RUN(test_torn_record_after_a_left_page_ends_the_log_on_that_page);
+    RUN(test_truncate_after_a_left_page_goes_on_on_that_page);
     RUN(test_left_page_after_a_released_records_head);
     RUN(test_write_error_poisons);
     RUN(test_fsync_error_poisons);
