@@ -2634,10 +2634,14 @@ static int pp__sj_new(pp__sj **out, const char *dir) {
     return 0;
 }
 
-/* After a walk that ended at `end`: the journal continues in a new segment. */
-static void pp__sj_strict_place(pp__sj *j, uint64_t data_bytes, uint64_t end) {
+/* After a walk that ended at `end`: the journal continues in a new segment.
+ * A log without records (new, or every record released) continues above
+ * floor, the highest position a snapshot recorded: the positions then
+ * never go back below one that a snapshot (hence compaction) relies on. */
+static void pp__sj_strict_place(pp__sj *j, uint64_t data_bytes, uint64_t end, uint64_t floor) {
     if (!j->nfirst) { j->data_bytes = data_bytes; j->shift = 0; while (((uint64_t)1 << j->shift) < data_bytes) j->shift++; }
     uint64_t next_index = j->nfirst ? ((end - 1) >> j->shift) + 1 : 1;
+    if (!j->nfirst && floor && (floor >> j->shift) + 1 > next_index) next_index = (floor >> j->shift) + 1;
     j->first_index = j->nfirst ? (j->first[0].index << PP__SJR_BLOCK) >> j->shift : next_index;
     j->tail = j->durable = j->scan = j->relay = next_index * j->data_bytes;
 }
@@ -2656,16 +2660,19 @@ PP__SJFN int pp__sj_read_strict(pp__sj **out, const char *dir, uint64_t data_byt
     if (!rc) rc = pp__sj_strict_walk(j, dir, r, from_pos, visit, ctx, w, &end);
     if (r) plg_reader_close(r);
     if (rc) { pp__sj_free(j); return rc; }
-    pp__sj_strict_place(j, data_bytes, end);
+    pp__sj_strict_place(j, data_bytes, end, 0);
     *out = j;
     return 0;
 }
 
 /* Open (recover) a strict journal for appending: picolog recovers its log
  * (a torn tail is quarantined by picolog), every frame is visited, and the
- * writers go on in a new segment after the last one. tmpl: strict_log. */
+ * writers go on in a new segment after the last one. tmpl: strict_log.
+ * floor(ctx), asked only when the log holds no record: the highest
+ * journal position the snapshots recorded (pp__sj_strict_place). */
+typedef uint64_t (*pp__sj_floor_fn)(void *ctx);
 PP__SJFN int pp__sj_open_strict(pp__sj **out, const char *dir, uint64_t data_bytes, const plg_config *tmpl,
-                              pp__sj_visit_fn visit, void *ctx, pp__sjwhere *w) {
+                              pp__sj_visit_fn visit, pp__sj_floor_fn floor, void *ctx, pp__sjwhere *w) {
     *out = NULL;
     if (w) memset(w, 0, sizeof *w);
     pp__sj *j = NULL;
@@ -2710,7 +2717,7 @@ PP__SJFN int pp__sj_open_strict(pp__sj **out, const char *dir, uint64_t data_byt
     if (!rc) rc = pp__sj_strict_walk(j, dir, r, 0, visit, ctx, w, &end);
     if (r) plg_reader_close(r);
     if (!rc) {
-        pp__sj_strict_place(j, data_bytes, end);
+        pp__sj_strict_place(j, data_bytes, end, !j->nfirst && floor ? floor(ctx) : 0);
         pp__sjseg *g = NULL;
         uint64_t idx = j->tail >> j->shift;
         rc = pp__sj_seg_create_anon(j, idx, &g);
@@ -2884,13 +2891,18 @@ PP__SJFN int pp__sj_drop_below(pp__sj *j, uint64_t pos) {
          * is at most rec_max (< one block) long, so every record that
          * starts below the block before pos's ends below pos. Only records
          * the sync rounds have processed (popped from the FIFO: the books'
-         * pp_durable, hence what they need, counts them) are released. */
+         * pp_durable, hence what they need, counts them) are released.
+         * The newest of those always stays: the journal positions live
+         * only in the records, and an empty log would restart them at
+         * segment 1 on the next open, below the positions the snapshots
+         * recorded, so that compaction would release the frames written
+         * after that open (every book's need would lie above them). */
         uint64_t blk = pos >> PP__SJR_BLOCK, below = UINT64_MAX;
         size_t k = 0;
         while (k < j->nfirst && j->first[k].index + 1 < blk) k++;
         if (k < j->nfirst) below = j->first[k].seq;
         uint64_t done = j->fn ? j->fifo[j->fhead].seq : plg_appended(j->log) + 1;
-        if (below > done) below = done;
+        if (done > 0 && below > done - 1) below = done - 1;
         if (!j->nfirst || below <= j->first[0].seq) { pthread_mutex_unlock(&j->mu); return 0; }
         int e = plg_release(j->log, below);
         if (e) rc = pp__from_plg(e);
@@ -5641,6 +5653,23 @@ static uint64_t pp__sj_seg_bytes(const pp_config *c) {
     return s;
 }
 
+/* The highest journal position any snapshot of any book recorded (every
+ * snapshot file, unreadable ones aside): asked by the strict journal's open
+ * when its log holds no record. A log emptied by compaction (before it kept
+ * its newest record) would otherwise restart the positions below them. */
+static uint64_t pp__snap_floor(void *ctx) {
+    pp_store *S = (pp_store *)ctx;
+    uint64_t top = 0;
+    for (size_t i = 0; i < S->nbooks; i++) {
+        pp_book *b = S->books[i];
+        uint64_t *v = NULL; size_t n = 0;
+        if (!b->dirs_made || pp__list_numbered(b->sdir, ".pps", 0, &v, &n) != 0) continue;
+        for (size_t k = 0; k < n; k++) { uint64_t p = pp__snap_pos_b(b, v[k]); if (p > top) top = p; }
+        PINNACLE_PERSIST_FREE(v);
+    }
+    return top;
+}
+
 /* pp_open of a format-2 store: the catalog, then one pass over the journal. */
 static int pp__store2_open(pp_store *S) {
     S->next_iid = 1;
@@ -5679,7 +5708,8 @@ static int pp__store2_open(pp_store *S) {
     if (!rc) {
         pp__sj_ahead = pp__recover_ahead;
         if (S->cfg.mode == PP_JOURNAL_STRICT)
-            rc = pp__sj_open_strict(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), S->cfg.strict_log, pp__recover_frame, S, &w);
+            rc = pp__sj_open_strict(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), S->cfg.strict_log, pp__recover_frame,
+                                    pp__snap_floor, S, &w);
         else
             rc = pp__sj_open(&S->sj, jd, pp__sj_seg_bytes(&S->cfg), (S->cfg.flags & PP_PRIVATE_PAGES) ? PP__SJ_PRIVATE : 0, 0,
                              pp__recover_frame, S, &w);

@@ -450,6 +450,127 @@ static void test_compaction_releases_old_segments(void) {
     CHECK_EQ(pp_close(s), 0);
 }
 
+/* The file holding the start of the log's last record and the file where
+ * the log ends (malloc'd), and the offset of the end in it. */
+static int last_record_files(const char *jdir, char **head, char **end, uint64_t *end_off) {
+    plg_reader *r = NULL;
+    plg_record rec;
+    uint64_t off;
+    *head = *end = NULL;
+    if (plg_reader_open(&r, jdir) != 0) return -1;
+    for (;;) {
+        const char *f = plg_reader_where(r, &off);
+        char *at = f ? strdup(f) : NULL;
+        int k = plg_reader_next(r, &rec);
+        if (k != 1) { free(at); break; }
+        free(*head); *head = at;
+    }
+    const char *f = plg_reader_where(r, end_off);
+    *end = f ? strdup(f) : NULL;
+    plg_reader_close(r);
+    return *head && *end ? 0 : -1;
+}
+
+/* The number of the log's first segment file (<20 digits>.plg), 0 if none. */
+static uint64_t first_segment(const char *jdir) {
+    DIR *dh = opendir(jdir);
+    uint64_t first = 0;
+    struct dirent *e;
+    if (!dh) return 0;
+    while ((e = readdir(dh)) != NULL) {
+        if (strlen(e->d_name) != 24 || strcmp(e->d_name + 20, ".plg") != 0) continue;
+        uint64_t v = strtoull(e->d_name, NULL, 10);
+        if (!first || v < first) first = v;
+    }
+    closedir(dh);
+    return first;
+}
+
+static int add_events(pp_book *b, uint64_t *id, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        pp_order o;
+        memset(&o, 0, sizeof o);
+        o.id = ++*id; o.price = 100 + (int64_t)(*id % 50); o.qty = 1; o.side = PP_BUY;
+        int rc = pp_add(b, &o);
+        if (rc) return rc;
+    }
+    return pp_sync(b);
+}
+
+/* The journal positions live only in the log's records. When the last
+ * record spanned two of picolog's segments and compaction released every
+ * record (the book snapshotted at its tip), picolog retired the segment
+ * holding its head: the log held only a continuation, no record. The next
+ * open restarted the positions at segment 1, below the position the
+ * snapshot recorded, and the next compaction released the segments holding
+ * the events journaled after that open (the book's need lay above them):
+ * the store then opened as PP_ECORRUPT ("entries missing"), acknowledged
+ * events gone. Compaction now keeps the newest processed record; and an
+ * open that finds no record continues above every snapshot's position.
+ * empty_it: remove the segments up to the one holding that record's head
+ * (what the old compaction left) before reopening. */
+static void compact_everything(const char *name, int empty_it) {
+    const char *dir = t_dir(name);
+    char jdir[4096];
+    snprintf(jdir, sizeof jdir, "%s/journal", dir);
+    pp_config c = cfg_for(dir);
+    c.keep_snapshots = 1;
+    c.journal_chunk_bytes = 8192;
+    c.journal_segment_bytes = 64 << 10;
+    tpl.segment_size = 64 << 10;
+    pp_store *s; pp_book *b;
+    uint64_t id = 0;
+    char *head = NULL, *end = NULL;
+    int spans = 0;
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "X", &b));
+    OK(add_events(b, &id, 6000));                 /* positions far beyond the first segments */
+    /* batches (one record each) until the last record spans two segments
+     * (read live: everything is durable after pp_sync) */
+    for (int k = 0; k < 200 && !spans; k++) {
+        OK(add_events(b, &id, 97));
+        free(head); free(end);
+        uint64_t end_off = 0;
+        REQUIRE(last_record_files(jdir, &head, &end, &end_off) == 0);
+        spans = strcmp(head, end) != 0 && end_off > PLG_PAGE_SIZE;   /* its tail in the next segment's first data page */
+    }
+    REQUIRE(spans);
+    OK(pp_snapshot(b));                           /* at the tip: the book needs nothing of the journal */
+    CHECK_EQ(pp_compact(b), 0);
+    for (int i = 0; i < 1000 && exists(head); i++) usleep(1000);   /* picolog's retirement (before the fix) */
+    CHECK_EQ(pp_close(s), 0);
+    if (empty_it) {
+        uint64_t h = strtoull(strrchr(head, '/') + 1, NULL, 10), f;
+        char p[4200];
+        while ((f = first_segment(jdir)) != 0 && f <= h) {
+            snprintf(p, sizeof p, "%s/%020llu.plg", jdir, (unsigned long long)f);
+            REQUIRE(unlink(p) == 0);
+        }
+        plg_reader *r = NULL;
+        plg_record rec;
+        REQUIRE(plg_reader_open(&r, jdir) == 0);
+        CHECK_EQ(plg_reader_next(r, &rec), 0);    /* no record: only the continuation */
+        plg_reader_close(r);
+    }
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "X", &b));
+    CHECK_EQ(pp_last_seq(b), id);
+    for (int k = 0; k < 6; k++) OK(add_events(b, &id, 500));   /* several of picolog's segments */
+    CHECK_EQ(pp_durable(b), id);
+    uint64_t seg0 = first_segment(jdir);
+    CHECK_EQ(pp_compact(b), 0);
+    for (int i = 0; i < 1000 && first_segment(jdir) == seg0; i++) usleep(1000);   /* the retirement, if any */
+    CHECK_EQ(pp_close(s), 0);
+    OK(pp_open(&s, &c));                          /* before the fix: PP_ECORRUPT, entries missing */
+    OK(pp_book_open(s, "X", &b));
+    CHECK_EQ(pp_last_seq(b), id);
+    CHECK_EQ(pp_order_count(b), id);
+    CHECK_EQ(pp_close(s), 0);
+    free(head); free(end);
+}
+static void test_compacting_everything_keeps_the_positions(void) { compact_everything("pps_strict_compact_all", 0); }
+static void test_empty_log_continues_above_the_snapshots(void) { compact_everything("pps_strict_empty_log", 1); }
+
 static void test_no_threads(void) {
     const char *dir = t_dir("pps_strict_nothreads");
     pp_config c = cfg_for(dir);
@@ -482,6 +603,8 @@ int main(void) {
     RUN(test_bad_frame_in_a_record_fails_closed);
     RUN(test_random_records_fail_closed);
     RUN(test_compaction_releases_old_segments);
+    RUN(test_compacting_everything_keeps_the_positions);
+    RUN(test_empty_log_continues_above_the_snapshots);
     RUN(test_no_threads);
     return t_done();
 }
