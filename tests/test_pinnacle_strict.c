@@ -13,6 +13,10 @@
  *   - a record whose frame does not check (a frame CRC wrong under a valid
  *     picolog record) fails the open closed with "bad frame checksum";
  *   - compaction releases the log's old segments and the books survive;
+ *   - compaction never leaves the log without a record (the journal
+ *     positions live in the records), and an open that finds none goes on
+ *     above every snapshot's position: events journaled after such an open
+ *     survive the next compaction;
  *   - PP_NO_THREADS: pp_sync relays and waits, nothing else moves.
  * Power cuts on the simulated disk: tests/test_sim_pinnacle.c (one seed in
  * eight is strict); SIGKILL: tests/test_crash_pinnacle.c (every third
