@@ -1283,6 +1283,7 @@ typedef struct plg__scan {
     const plg__crypt *crypt;                 /* keys.k[0], else NULL: whether the log is encrypted */
     uint64_t kseg[4]; const plg__crypt *kkey[4]; uint32_t knext;   /* recent segments and their keys */
     uint64_t where_g; uint32_t where_off;    /* reported position (end, or corruption) */
+    int where_abs;                           /* where_off is the offset in where_file itself (a header, the meta file) */
     char where_file[4096];
     char detail[256];
 } plg__scan;
@@ -1308,8 +1309,17 @@ static void plg__strlcpy(char *dst, const char *src, size_t cap) {
 }
 
 static void plg__scan_setwhere(plg__scan *s, uint64_t g, uint32_t off) {
-    s->where_g = g; s->where_off = off;
+    s->where_g = g; s->where_off = off; s->where_abs = 0;
     plg__seg_name(s->where_file, sizeof s->where_file, s->dir, plg__seg_of(s, g));
+}
+/* Damage outside the data pages: segment seg's header (or its file). */
+static void plg__scan_where_seg(plg__scan *s, uint64_t seg, uint32_t off) {
+    s->where_g = 0; s->where_off = off; s->where_abs = 1;
+    plg__seg_name(s->where_file, sizeof s->where_file, s->dir, seg);
+}
+/* The reported position as an offset in where_file. */
+static uint64_t plg__scan_where_off(const plg__scan *s) {
+    return s->where_abs ? s->where_off : plg__page_off(s->D ? s->D : 1, s->where_g) + s->where_off;
 }
 
 static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
@@ -1356,8 +1366,7 @@ static const plg__crypt *plg__scan_k(plg__scan *s, uint64_t g) {
     if (!k) {
         if (!s->status) {
             s->status = PLG_EKEY;
-            plg__seg_name(s->where_file, sizeof s->where_file, s->dir, seg);
-            s->where_g = (seg - 1) * s->D; s->where_off = 0;
+            plg__scan_where_seg(s, seg, 0);           /* the header names the key */
             snprintf(s->detail, sizeof s->detail, "segment %llu is sealed under key id %016llx, which was not given",
                      (unsigned long long)seg, (unsigned long long)id);
         }
@@ -1393,11 +1402,12 @@ static int plg__scan_key(plg__scan *s, const uint8_t *const *keys, size_t nkeys,
     int enc = s->has_meta && s->meta.cipher != 0;
     int given = nkeys > 0 || (have && have->n > 0);
     plg__meta_name(s->where_file, sizeof s->where_file, s->dir);
+    s->where_abs = 1; s->where_off = 0;
     if (enc && s->meta.cipher != PLG__CIPHER_V1) {
         snprintf(s->detail, sizeof s->detail, "unknown cipher %u in %s", s->meta.cipher, PLG__META_NAME);
         return PLG_EFORMAT;
     }
-    if (!given && !enc) { s->where_file[0] = 0; return 0; }
+    if (!given && !enc) { s->where_file[0] = 0; s->where_abs = 0; return 0; }
     if (!given) {
         snprintf(s->detail, sizeof s->detail, "the log is encrypted (key id %016llx); give its key",
                  (unsigned long long)s->meta.key_id);
@@ -1420,7 +1430,7 @@ static int plg__scan_key(plg__scan *s, const uint8_t *const *keys, size_t nkeys,
                  (unsigned long long)first->key_id);
         return PLG_EKEY;
     }
-    s->where_file[0] = 0;
+    s->where_file[0] = 0; s->where_abs = 0;
     return 0;
 #endif
 }
@@ -1434,7 +1444,7 @@ static int plg__scan_need(plg__scan *s, const uint64_t *ids, size_t n) {
         if (plg__keys_find(&s->keys, ids[i])) continue;
 #endif
         uint64_t seg = s->seg_first + i;
-        plg__seg_name(s->where_file, sizeof s->where_file, s->dir, seg);
+        plg__scan_where_seg(s, seg, 0);
         snprintf(s->detail, sizeof s->detail,
                  "wrong key: segment %llu needs key id %016llx, which is not among the %u key(s) given (first: %016llx)",
                  (unsigned long long)seg, (unsigned long long)ids[i], (unsigned)s->keys.n,
@@ -1456,7 +1466,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
     s->one = (uint8_t *)PICOLOG_MALLOC(PLG_PAGE_SIZE);
     if (!s->dir || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
     memcpy(s->dir, dir, dl + 1);
-    uint64_t *segs = NULL; size_t n = 0, i0 = 0;
+    uint64_t *segs = NULL, bad_seg = 0; size_t n = 0, i0 = 0;
     int rc = plg__list_segments(dir, writer, &segs, &n);
     if (rc) { plg__scan_close(s); return rc; }
     if (n == 0) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOENT; }
@@ -1465,7 +1475,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
     if (rc < 0) {
         PICOLOG_FREE(segs);
         snprintf(s->detail, sizeof s->detail, "both slots of %s are damaged", PLG__META_NAME);
-        s->D = 1; s->status = rc;
+        s->D = 1; s->status = rc; s->where_abs = 1;
         plg__meta_name(s->where_file, sizeof s->where_file, dir);
         return rc;
     }
@@ -1477,23 +1487,24 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
     if (s->has_meta && s->meta.base_seg > s->seg_first) {
         snprintf(s->detail, sizeof s->detail, "segment %llu, where the log begins, is missing",
                  (unsigned long long)s->meta.base_seg);
-        rc = PLG_ECORRUPT;
+        rc = PLG_ECORRUPT; bad_seg = s->meta.base_seg;
     }
     for (size_t i = i0; i < n && !rc; i++) {
         plg__seghdr h;
         if (segs[i] != segs[i0] + i - i0) {
             snprintf(s->detail, sizeof s->detail, "segment %llu is missing", (unsigned long long)(segs[i0] + i - i0));
-            rc = PLG_ECORRUPT; break;
+            rc = PLG_ECORRUPT; bad_seg = segs[i0] + i - i0; break;
         }
         rc = plg__read_seghdr(dir, segs[i], &h);
         if (rc) {
             snprintf(s->detail, sizeof s->detail, "bad header in segment %llu", (unsigned long long)segs[i]);
+            bad_seg = segs[i];
             break;
         }
         if (i == i0) { s->log_id = h.log_id; s->seg_size = h.seg_size; s->window = h.window; }
         else if (h.log_id != s->log_id || h.seg_size != s->seg_size) {
             snprintf(s->detail, sizeof s->detail, "segment %llu belongs to another log", (unsigned long long)segs[i]);
-            rc = PLG_ECORRUPT;
+            rc = PLG_ECORRUPT; bad_seg = segs[i];
         }
         if (h.window > s->window) s->window = h.window;
         if (h.version == 1) s->v1_last = segs[i];
@@ -1501,7 +1512,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
             snprintf(s->detail, sizeof s->detail, "segment %llu is %s, %s says the log is %s",
                      (unsigned long long)segs[i], plg__seghdr_encrypted(h.version) ? "encrypted" : "plain",
                      PLG__META_NAME, plg__seghdr_encrypted(h.version) ? "plain" : "encrypted");
-            rc = PLG_EFORMAT;
+            rc = PLG_EFORMAT; bad_seg = segs[i];
         }
         if (!rc) ids[i - i0] = plg__seg_key_id(&h, s->meta.key_id);
     }
@@ -1509,7 +1520,8 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
     if (rc) {
         PICOLOG_FREE(ids);
         s->D = 1;
-        plg__scan_setwhere(s, 0, 0);
+        if (bad_seg) plg__scan_where_seg(s, bad_seg, 0);   /* its header (or, missing, the name it should have) */
+        else plg__scan_setwhere(s, 0, 0);
         s->status = rc;
         return rc;
     }
@@ -1517,6 +1529,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
     if (s->has_meta && s->meta.log_id != s->log_id) {
         snprintf(s->detail, sizeof s->detail, "%s belongs to another log", PLG__META_NAME);
         plg__meta_name(s->where_file, sizeof s->where_file, dir);
+        s->where_abs = 1; s->where_off = 0;
         s->status = PLG_EMETA;
         PICOLOG_FREE(ids);
         return PLG_EMETA;
@@ -2967,7 +2980,10 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     size_t nkeys = plg__cfg_keys(&L->cfg, keys);
     int rc = plg__scan_open(&s, L->path, 1, keys, nkeys, NULL);
     if (rc) {
-        if (rc != PLG_ENOENT)
+        if (rc != PLG_ENOENT && s.where_file[0])
+            plg__msg(L, rc, "%s: cannot recover: %s at %s offset %llu: %s. Not opened (fail closed); inspect with plg_dump.",
+                     L->path, plg_strerror(rc), s.where_file, (unsigned long long)plg__scan_where_off(&s), s.detail);
+        else if (rc != PLG_ENOENT)
             plg__msg(L, rc, "%s: cannot recover: %s (%s)", L->path, plg_strerror(rc), s.detail);
         plg__scan_close(&s);
         return rc;
@@ -3001,14 +3017,13 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     }
     if (rc < 0) {
         plg__msg(L, rc, "%s: %s at %s offset %llu: %s. Not opened (fail closed); inspect with plg_dump.",
-                 L->path, plg_strerror(rc), s.where_file,
-                 (unsigned long long)(plg__page_off(s.D, s.where_g) + s.where_off), s.detail);
+                 L->path, plg_strerror(rc), s.where_file, (unsigned long long)plg__scan_where_off(&s), s.detail);
         plg__scan_close(&s);
         return rc;
     }
     if (s.torn)
         plg__msg(L, 0, "%s: torn tail discarded at %s offset %llu (after seq %llu)", L->path, s.where_file,
-                 (unsigned long long)(plg__page_off(s.D, s.where_g) + s.where_off), (unsigned long long)s.last_seq);
+                 (unsigned long long)plg__scan_where_off(&s), (unsigned long long)s.last_seq);
     *end_g = s.end_g; *end_off = s.end_off; *last_seq = s.last_seq; *last_epoch = s.last_epoch;
     *stop_g = s.g > s.end_g ? s.g : s.end_g;       /* a torn record's fragments reach up to here */
     L->pa_ready = s.seg_last;
@@ -3969,7 +3984,7 @@ static int plg__seek(plg_reader *r, uint64_t seq, int again) {
 PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset) {
     plg__scan *s = (plg__scan *)&r->s;
     if (!s->done) plg__scan_setwhere(s, s->g, s->off);
-    if (offset) *offset = plg__page_off(s->D, s->where_g) + s->where_off;
+    if (offset) *offset = plg__scan_where_off(s);
     return s->where_file;
 }
 
@@ -4143,7 +4158,7 @@ PLGDEF int plg_check_keys(const char *path, const uint8_t *const *keys, size_t n
     out->first_segment = out->segments ? s.seg_first : 0;
     if (s.dir) {
         plg__strlcpy(out->file, s.where_file, sizeof out->file);
-        out->offset = plg__page_off(s.D ? s.D : 1, s.where_g) + s.where_off;
+        out->offset = plg__scan_where_off(&s);
     }
     plg__strlcpy(out->detail, s.detail, sizeof out->detail);
     plg__scan_close(&s);

@@ -308,6 +308,38 @@ static void test_open_message_gives_the_file_offset(void) {
     if (!strstr(last_msg, want)) fprintf(stderr, "  message: %s\n", last_msg);
 }
 
+/* Damage in a segment's header names that segment, at offset 0 (its
+ * header), in plg_check, plg_open's message and plg_dump. It named the
+ * log's first segment at offset 4096 (a data page), whichever segment was
+ * damaged. */
+static void test_bad_segment_header_is_named(void) {
+    const char *dir = t_dir("plg_rec_hdr");
+    plg_config c = cfg_for(dir, 64 * 1024);
+    plg_log *L;
+    REQUIRE(open_log(&L, &c) == 0);
+    REQUIRE(write_records(L, 3000, 100, 5) == 0);     /* 5 segments and more */
+    REQUIRE(plg_close(L) == 0);
+    char f[600]; seg_path(f, sizeof f, dir, 3);
+    uint8_t x = 0;
+    int fd = open(f, O_RDONLY);
+    REQUIRE(fd >= 0 && pread(fd, &x, 1, 12) == 1);
+    close(fd);
+    x ^= 0x04;
+    poke(f, 12, &x, 1);                                /* one bit of a header field, under its CRC */
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), PLG_ECORRUPT);
+    CHECK(strstr(cr.file, "00000000000000000003.plg") != NULL);
+    CHECK_EQ(cr.offset, 0);
+    CHECK(strstr(cr.detail, "segment 3") != NULL);
+    last_msg[0] = 0;
+    CHECK_EQ(open_log(&L, &c), PLG_ECORRUPT);
+    CHECK(strstr(last_msg, "00000000000000000003.plg offset 0:") != NULL);
+    if (!strstr(last_msg, "00000000000000000003.plg offset 0:")) fprintf(stderr, "  message: %s\n", last_msg);
+    plg_reader *r = NULL;
+    CHECK_EQ(plg_reader_open(&r, dir), PLG_ECORRUPT);
+    CHECK(r == NULL);
+}
+
 /* A crash (no durable mark covering the tail): the torn tail is discarded,
  * but first copied to a quarantine file, and plg_stats reports it. */
 static void test_torn_tail_is_quarantined_and_reported(void) {
@@ -826,6 +858,7 @@ int main(void) {
     (void)sim_stats_add; (void)sim_print_stats; (void)sim_external_sync; (void)sim_outstanding;
     RUN(test_bit_flip_in_acknowledged_record_is_corruption);
     RUN(test_open_message_gives_the_file_offset);
+    RUN(test_bad_segment_header_is_named);
     RUN(test_damage_in_an_older_segment_is_found_by_check_and_reader);
     RUN(test_mark_persisted_while_open_survives_a_crash);
     RUN(test_damage_above_the_mark_is_corruption_when_records_follow);

@@ -425,7 +425,15 @@ static int scan_all(S *s, scan_out *o, const char *what) {
     memset(o, 0, sizeof *o);
     plg_reader *r;
     int rc = plg_reader_open(&r, s->dir);
-    if (rc) { o->rc = rc; return 0; }
+    if (rc) {                      /* no reader to ask where: plg_check says (a damaged header, the meta file) */
+        o->rc = rc;
+        plg_check_result cr;
+        if (plg_check(s->dir, &cr) == rc) {
+            snprintf(o->file, sizeof o->file, "%.*s", (int)sizeof o->file - 1, cr.file);
+            o->off = cr.offset;
+        }
+        return 0;
+    }
     plg_record rec;
     while ((rc = plg_reader_next(r, &rec)) == 1) {
         if (check_rec(s, &rec, what)) { plg_reader_close(r); return -1; }
