@@ -287,7 +287,7 @@ static void test_views_match_a_reference_book_strict(void) { run_views(L_STRICT)
  * has the same top), and the seqs never go back. */
 #define NSEEN 4096
 typedef struct seen { pp_level bid, ask; } seen;
-typedef struct viewer { pp_book *b; int stop; seen s[NSEEN]; int n, err; } viewer;
+typedef struct viewer { pp_book *b; int stop, took; seen s[NSEEN]; int n, err; } viewer;
 static void *viewer_main(void *arg) {
     viewer *v = (viewer *)arg;
     while (!__atomic_load_n(&v->stop, __ATOMIC_ACQUIRE) && v->n < NSEEN) {
@@ -298,8 +298,10 @@ static void *viewer_main(void *arg) {
         if (v->n && x.bid.seq < v->s[v->n - 1].bid.seq) { v->err = -3; break; }   /* went back */
         if (v->n && x.bid.seq == v->s[v->n - 1].bid.seq) { sched_yield(); continue; }
         v->s[v->n++] = x;
+        if (v->n == 1) __atomic_store_n(&v->took, 1, __ATOMIC_RELEASE);
         if (v->n % 64 == 0) { pp_level d[8]; if (pp_depth(v->b, PP_SELL, d, 8) < 0) { v->err = -2; break; } }
     }
+    __atomic_store_n(&v->took, 1, __ATOMIC_RELEASE);     /* or it ended without a view (an error) */
     return NULL;
 }
 
@@ -328,6 +330,9 @@ static void run_concurrent(int layout) {
         if (step(b, &M, &e) != 0) { CHECK(0); break; }
         evs[nev++] = e;
     }
+    /* the viewer may not have run yet (valgrind runs one thread at a
+     * time): let it take at least one view before it is stopped */
+    for (int w = 0; w < 10000 && !__atomic_load_n(&V.took, __ATOMIC_ACQUIRE); w++) usleep(1000);
     __atomic_store_n(&V.stop, 1, __ATOMIC_RELEASE);
     pthread_join(t, NULL);
     CHECK_EQ(V.err, 0);
