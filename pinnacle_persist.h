@@ -2636,12 +2636,12 @@ static int pp__sj_new(pp__sj **out, const char *dir) {
 
 /* After a walk that ended at `end`: the journal continues in a new segment.
  * A log without records (new, or every record released) continues above
- * floor, the highest position a snapshot recorded: the positions then
+ * pfloor, the highest position a snapshot recorded: the positions then
  * never go back below one that a snapshot (hence compaction) relies on. */
-static void pp__sj_strict_place(pp__sj *j, uint64_t data_bytes, uint64_t end, uint64_t floor) {
+static void pp__sj_strict_place(pp__sj *j, uint64_t data_bytes, uint64_t end, uint64_t pfloor) {
     if (!j->nfirst) { j->data_bytes = data_bytes; j->shift = 0; while (((uint64_t)1 << j->shift) < data_bytes) j->shift++; }
     uint64_t next_index = j->nfirst ? ((end - 1) >> j->shift) + 1 : 1;
-    if (!j->nfirst && floor && (floor >> j->shift) + 1 > next_index) next_index = (floor >> j->shift) + 1;
+    if (!j->nfirst && pfloor && (pfloor >> j->shift) + 1 > next_index) next_index = (pfloor >> j->shift) + 1;
     j->first_index = j->nfirst ? (j->first[0].index << PP__SJR_BLOCK) >> j->shift : next_index;
     j->tail = j->durable = j->scan = j->relay = next_index * j->data_bytes;
 }
@@ -2668,11 +2668,11 @@ PP__SJFN int pp__sj_read_strict(pp__sj **out, const char *dir, uint64_t data_byt
 /* Open (recover) a strict journal for appending: picolog recovers its log
  * (a torn tail is quarantined by picolog), every frame is visited, and the
  * writers go on in a new segment after the last one. tmpl: strict_log.
- * floor(ctx), asked only when the log holds no record: the highest
+ * pfloor(ctx), asked only when the log holds no record: the highest
  * journal position the snapshots recorded (pp__sj_strict_place). */
 typedef uint64_t (*pp__sj_floor_fn)(void *ctx);
 PP__SJFN int pp__sj_open_strict(pp__sj **out, const char *dir, uint64_t data_bytes, const plg_config *tmpl,
-                              pp__sj_visit_fn visit, pp__sj_floor_fn floor, void *ctx, pp__sjwhere *w) {
+                              pp__sj_visit_fn visit, pp__sj_floor_fn pfloor, void *ctx, pp__sjwhere *w) {
     *out = NULL;
     if (w) memset(w, 0, sizeof *w);
     pp__sj *j = NULL;
@@ -2717,7 +2717,7 @@ PP__SJFN int pp__sj_open_strict(pp__sj **out, const char *dir, uint64_t data_byt
     if (!rc) rc = pp__sj_strict_walk(j, dir, r, 0, visit, ctx, w, &end);
     if (r) plg_reader_close(r);
     if (!rc) {
-        pp__sj_strict_place(j, data_bytes, end, !j->nfirst && floor ? floor(ctx) : 0);
+        pp__sj_strict_place(j, data_bytes, end, !j->nfirst && pfloor ? pfloor(ctx) : 0);
         pp__sjseg *g = NULL;
         uint64_t idx = j->tail >> j->shift;
         rc = pp__sj_seg_create_anon(j, idx, &g);
