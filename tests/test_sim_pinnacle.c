@@ -26,7 +26,8 @@
  * pp_last_seq; an injected msync error poisons the book (its later events
  * fail, pp_durable stops); an event that fails leaves the book poisoned.
  *
- * Strict mode (one seed in eight, seed % 8 == 3): the store's one picolog
+ * Strict mode (seed % 8 == 3, driven from the test thread, and seed % 16 ==
+ * 4, with the background threads below): the store's one picolog
  * log (format 2; PP_TEST_FORMAT=1: each book's) runs on the same simulated
  * disk through plg_io (sim_disk.h's pending writes, late and reordered
  * completions, EIO/ENOSPC/short writes), its snapshots and compaction
@@ -503,13 +504,13 @@ static int run_seed(uint64_t seed, int unsafe) {
      * what a lying disk's first capture of a file holds), no strict mode (the
      * lie is in pp_io's msync, not in picolog's plg_io), no injected faults. */
     r->bg = !unsafe && seed % 4 == 0;
-    r->strict = !unsafe && seed % 8 == 3;
+    r->strict = !unsafe && (seed % 8 == 3 || seed % 16 == 4);   /* the second: with background threads */
     r->priv = t_pp_format() == 2 && !r->strict && ((seed >> 2) & 1);
     /* half the strict seeds encrypted (format 2 only: PP_ENOTSUP in the
      * other layout); PP_SIM_ENCRYPT=0 turns them off */
     static int enc_on = -1;
     if (enc_on < 0) enc_on = !(getenv("PP_SIM_ENCRYPT") && !strcmp(getenv("PP_SIM_ENCRYPT"), "0"));
-    r->enc = enc_on && r->strict && t_pp_format() == 2 && ((seed >> 3) & 1);
+    r->enc = enc_on && r->strict && t_pp_format() == 2 && (((seed % 8 == 3) ? seed >> 3 : seed >> 5) & 1);
     if (r->strict) T.strict_seeds++;
     if (r->enc) T.enc_seeds++;
     if (r->bg) T.bg_seeds++;
