@@ -807,6 +807,7 @@ PPDEF uint32_t pp_version(void) { return PP_VERSION; }
 #define PP__SNAP_MAGIC "PPSNAP01"
 #define PP__VERSION   1u
 #define PP__SNAP_HDR  64u
+#define PP__SEQ_MAX   ((uint64_t)1 << 62)  /* a snapshot beyond this seq is damage (no book journals 2^62 events) */
 #define PP__SNAP_TAIL 8u
 
 #define PP__CTL_ROLL   1u          /* a prepared next segment waits for the hot path */
@@ -3129,6 +3130,7 @@ static int pp__snap_decode(const uint8_t *p, size_t len, uint64_t *seq, uint64_t
     if (len < PP__SNAP_HDR + PP__SNAP_TAIL || memcmp(p, PP__SNAP_MAGIC, 8) != 0) return PP_EFORMAT;
     if (pp__get32(p + 8) != PP__VERSION || pp__get32(p + 12) != PP__ENTRY) return PP_EFORMAT;
     *seq = pp__get64(p + 16); *count = pp__get64(p + 24);
+    if (*seq > PP__SEQ_MAX) return PP_ECORRUPT;       /* the book could not go on: its next seq would wrap */
     uint64_t plsec = pp__get64(p + 48), room = len - PP__SNAP_HDR - PP__SNAP_TAIL;
     if (plsec > room || plsec % 8 || pp__get64(p + 56) != 0) return PP_ECORRUPT;
     if (*count > (room - plsec) / PP__ENTRY || len != PP__SNAP_HDR + *count * PP__ENTRY + plsec + PP__SNAP_TAIL) return PP_ECORRUPT;
