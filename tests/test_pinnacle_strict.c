@@ -511,8 +511,9 @@ static int add_events(pp_book *b, uint64_t *id, uint64_t n) {
  * the store then opened as PP_ECORRUPT ("entries missing"), acknowledged
  * events gone. Compaction now keeps the newest processed record; and an
  * open that finds no record continues above every snapshot's position.
- * empty_it: remove the segments up to the one holding that record's head
- * (what the old compaction left) before reopening. */
+ * empty_it: the reopen finds a log with no record, what the old compaction
+ * left (here a new, empty log in place of the store's: which segments hold
+ * only a continuation depends on the relay's timing). */
 static void compact_everything(const char *name, int empty_it) {
     const char *dir = t_dir(name);
     char jdir[4096];
@@ -531,29 +532,31 @@ static void compact_everything(const char *name, int empty_it) {
     OK(add_events(b, &id, 6000));                 /* positions far beyond the first segments */
     /* batches (one record each) until the last record spans two segments
      * (read live: everything is durable after pp_sync) */
-    for (int k = 0; k < 200 && !spans; k++) {
+    for (int k = 0; k < 200 && !spans && !empty_it; k++) {
         OK(add_events(b, &id, 97));
         free(head); free(end);
         uint64_t end_off = 0;
         REQUIRE(last_record_files(jdir, &head, &end, &end_off) == 0);
         spans = strcmp(head, end) != 0 && end_off > PLG_PAGE_SIZE;   /* its tail in the next segment's first data page */
     }
-    REQUIRE(spans);
+    REQUIRE(spans || empty_it);
     OK(pp_snapshot(b));                           /* at the tip: the book needs nothing of the journal */
     CHECK_EQ(pp_compact(b), 0);
-    for (int i = 0; i < 1000 && exists(head); i++) usleep(1000);   /* picolog's retirement (before the fix) */
+    for (int i = 0; i < 1000 && head && exists(head); i++) usleep(1000);   /* picolog's retirement (before the fix) */
     CHECK_EQ(pp_close(s), 0);
     if (empty_it) {
-        uint64_t h = strtoull(strrchr(head, '/') + 1, NULL, 10), f;
-        char p[4200];
-        while ((f = first_segment(jdir)) != 0 && f <= h) {
-            snprintf(p, sizeof p, "%s/%020llu.plg", jdir, (unsigned long long)f);
-            REQUIRE(unlink(p) == 0);
-        }
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", jdir);
+        REQUIRE(system(cmd) == 0);
+        plg_config lc = tpl;
+        lc.path = jdir;
+        plg_log *L = NULL;
+        REQUIRE(plg_open(&L, &lc) == 0);
+        REQUIRE(plg_close(L) == 0);
         plg_reader *r = NULL;
         plg_record rec;
         REQUIRE(plg_reader_open(&r, jdir) == 0);
-        CHECK_EQ(plg_reader_next(r, &rec), 0);    /* no record: only the continuation */
+        CHECK_EQ(plg_reader_next(r, &rec), 0);    /* no record */
         plg_reader_close(r);
     }
     OK(pp_open(&s, &c));
