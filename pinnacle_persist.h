@@ -4517,7 +4517,6 @@ static void pp__syncer_strict(pp_store *S) {
         }
         pthread_mutex_lock(&j->sync_mu);
         int busy = j->fn != 0 || j->relay != relay0;
-        uint64_t at = j->relay;
         pthread_mutex_unlock(&j->sync_mu);
         struct pollfd pf[2];
         nfds_t n = 0;
@@ -4527,9 +4526,15 @@ static void pp__syncer_strict(pp_store *S) {
         quiet = busy ? 0 : quiet + 1;
         if (quiet > 20) {                         /* park */
             (void)__atomic_exchange_n(&j->parked, 1u, __ATOMIC_SEQ_CST);   /* a full barrier before the check */
-            uint64_t q = at;
+            /* under sync_mu, from the relay's position now: a pp_sync on
+             * another thread may have relayed past `at` and retired (unmapped)
+             * the segment holding it meanwhile */
             uint32_t len;
-            if (pp__sj_next(j, &q, &len) != NULL || pp__load_acq(&j->want_round)) {
+            pthread_mutex_lock(&j->sync_mu);
+            uint64_t q = j->relay;
+            const uint8_t *next = pp__sj_next(j, &q, &len);
+            pthread_mutex_unlock(&j->sync_mu);
+            if (next != NULL || pp__load_acq(&j->want_round)) {
                 __atomic_store_n(&j->parked, 0u, __ATOMIC_SEQ_CST);   /* published meanwhile */
                 quiet = 0;
                 continue;
