@@ -311,6 +311,21 @@ VAULTDEF void vault_aes256_init(vault_aes256_ctx *c, const uint8_t key[32]);
 VAULTDEF void vault_aes256_ctx_encrypt_block(const vault_aes256_ctx *c, const uint8_t in[16], uint8_t out[16]);
 VAULTDEF int  vault_aes256_ctx_cbc_encrypt(const vault_aes256_ctx *c, const uint8_t iv[16], const void *in, size_t len, uint8_t *out, size_t *out_len);
 VAULTDEF int  vault_aes256_ctx_cbc_decrypt(const vault_aes256_ctx *c, const uint8_t iv[16], const void *in, size_t len, uint8_t *out, size_t *out_len);
+/* Batches of independent messages under one key, for a caller that seals
+ * many small ones at once (picolog packs a page of fragments): every result
+ * equals one call per message, but with AES-NI four messages go through the
+ * AES pipeline together, where one CBC chain waits on each block, and with
+ * SHA-NI two hashes do.
+ * encrypt_blocks: ECB, each 16-byte block on its own (in == out allowed).
+ * cbc_encrypt_many: message i is nblocks[i] whole blocks at buf[i], already
+ * padded, encrypted in place under iv[i]; no PKCS#7 is added.
+ * sha256_blocks_many: the compression function over nblocks 64-byte blocks
+ * of message p[i] into state h[i] (vault_sha256_ctx.h): padding is the
+ * caller's. */
+VAULTDEF void vault_aes256_ctx_encrypt_blocks(const vault_aes256_ctx *c, const uint8_t *in, uint8_t *out, size_t nblocks);
+VAULTDEF void vault_aes256_ctx_cbc_encrypt_many(const vault_aes256_ctx *c, size_t n, const uint8_t *const iv[],
+                                                uint8_t *const buf[], const size_t nblocks[]);
+VAULTDEF void vault_sha256_blocks_many(size_t n, uint32_t *const h[], const uint8_t *const p[], size_t nblocks);
 VAULTDEF int  vault_ct_equal(const void *a, const void *b, size_t n);            /* 1 if equal; time depends on n only */
 VAULTDEF void vault_wipe(void *p, size_t n);                                     /* a store the compiler cannot drop */
 VAULTDEF int  vault_random(void *buf, size_t n);                                 /* getrandom; 0 or VAULT_ERANDOM */
@@ -706,6 +721,77 @@ VAULT__TARGET_SHA static void vault__sha256_shani(uint32_t h[8], const uint8_t *
     _mm_storeu_si128((__m128i *)&h[4], st1);
     VAULT__CLEAR_VREGS();
 }
+
+/* Two messages side by side: the rounds of one run while the other's wait
+ * on the SHA unit's latency. The same four rounds as VAULT__SHA_QR, on state
+ * (a0, a1) with schedule a_m0..3 and on (b0, b1) with b_m0..3. */
+#define VAULT__SHA_QR2(i, am0, am1, am2, am3, bm0, bm1, bm2, bm3) \
+    msga = _mm_add_epi32(am0, _mm_loadu_si128((const __m128i *)&vault__K256[4 * (i)])); \
+    msgb = _mm_add_epi32(bm0, _mm_loadu_si128((const __m128i *)&vault__K256[4 * (i)])); \
+    a1 = _mm_sha256rnds2_epu32(a1, a0, msga); \
+    b1 = _mm_sha256rnds2_epu32(b1, b0, msgb); \
+    if ((i) >= 3 && (i) <= 14) { \
+        tmp = _mm_alignr_epi8(am0, am3, 4); am1 = _mm_add_epi32(am1, tmp); am1 = _mm_sha256msg2_epu32(am1, am0); \
+        tmp = _mm_alignr_epi8(bm0, bm3, 4); bm1 = _mm_add_epi32(bm1, tmp); bm1 = _mm_sha256msg2_epu32(bm1, bm0); \
+    } \
+    msga = _mm_shuffle_epi32(msga, 0x0E); \
+    msgb = _mm_shuffle_epi32(msgb, 0x0E); \
+    a0 = _mm_sha256rnds2_epu32(a0, a1, msga); \
+    b0 = _mm_sha256rnds2_epu32(b0, b1, msgb); \
+    if ((i) >= 1 && (i) <= 12) { am3 = _mm_sha256msg1_epu32(am3, am0); bm3 = _mm_sha256msg1_epu32(bm3, bm0); }
+
+VAULT__TARGET_SHA static void vault__sha256_shani2(uint32_t ha[8], const uint8_t *pa, uint32_t hb[8], const uint8_t *pb,
+                                                   size_t nblocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i a0, a1, b0, b1, tmp, msga, msgb, sa0, sa1, sb0, sb1;
+    __m128i x0, x1, x2, x3, y0, y1, y2, y3;
+#define VAULT__SHA_LOAD(h, s0, s1) \
+    tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(h)[0]), 0xB1); \
+    s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(h)[4]), 0x1B); \
+    s0 = _mm_alignr_epi8(tmp, s1, 8); s1 = _mm_blend_epi16(s1, tmp, 0xF0);
+#define VAULT__SHA_STORE(h, s0, s1) \
+    tmp = _mm_shuffle_epi32(s0, 0x1B); s1 = _mm_shuffle_epi32(s1, 0xB1); \
+    _mm_storeu_si128((__m128i *)&(h)[0], _mm_blend_epi16(tmp, s1, 0xF0)); \
+    _mm_storeu_si128((__m128i *)&(h)[4], _mm_alignr_epi8(s1, tmp, 8));
+    VAULT__SHA_LOAD(ha, a0, a1)
+    VAULT__SHA_LOAD(hb, b0, b1)
+    while (nblocks--) {
+        sa0 = a0; sa1 = a1; sb0 = b0; sb1 = b1;
+        x0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 0)), bswap);
+        x1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 16)), bswap);
+        x2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 32)), bswap);
+        x3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 48)), bswap);
+        y0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 0)), bswap);
+        y1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 16)), bswap);
+        y2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 32)), bswap);
+        y3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 48)), bswap);
+        VAULT__SHA_QR2(0, x0, x1, x2, x3, y0, y1, y2, y3)
+        VAULT__SHA_QR2(1, x1, x2, x3, x0, y1, y2, y3, y0)
+        VAULT__SHA_QR2(2, x2, x3, x0, x1, y2, y3, y0, y1)
+        VAULT__SHA_QR2(3, x3, x0, x1, x2, y3, y0, y1, y2)
+        VAULT__SHA_QR2(4, x0, x1, x2, x3, y0, y1, y2, y3)
+        VAULT__SHA_QR2(5, x1, x2, x3, x0, y1, y2, y3, y0)
+        VAULT__SHA_QR2(6, x2, x3, x0, x1, y2, y3, y0, y1)
+        VAULT__SHA_QR2(7, x3, x0, x1, x2, y3, y0, y1, y2)
+        VAULT__SHA_QR2(8, x0, x1, x2, x3, y0, y1, y2, y3)
+        VAULT__SHA_QR2(9, x1, x2, x3, x0, y1, y2, y3, y0)
+        VAULT__SHA_QR2(10, x2, x3, x0, x1, y2, y3, y0, y1)
+        VAULT__SHA_QR2(11, x3, x0, x1, x2, y3, y0, y1, y2)
+        VAULT__SHA_QR2(12, x0, x1, x2, x3, y0, y1, y2, y3)
+        VAULT__SHA_QR2(13, x1, x2, x3, x0, y1, y2, y3, y0)
+        VAULT__SHA_QR2(14, x2, x3, x0, x1, y2, y3, y0, y1)
+        VAULT__SHA_QR2(15, x3, x0, x1, x2, y3, y0, y1, y2)
+        a0 = _mm_add_epi32(a0, sa0); a1 = _mm_add_epi32(a1, sa1);
+        b0 = _mm_add_epi32(b0, sb0); b1 = _mm_add_epi32(b1, sb1);
+        pa += 64; pb += 64;
+    }
+    VAULT__SHA_STORE(ha, a0, a1)
+    VAULT__SHA_STORE(hb, b0, b1)
+#undef VAULT__SHA_LOAD
+#undef VAULT__SHA_STORE
+    VAULT__CLEAR_VREGS();
+}
+#undef VAULT__SHA_QR2
 #endif
 
 typedef void (*vault__sha_fn)(uint32_t h[8], const uint8_t *p, size_t nblocks);
@@ -715,6 +801,16 @@ static vault__sha_fn vault__sha_impl(void) {
     if (vault_cpu_features() & VAULT_CPU_SHANI) return vault__sha256_shani;
 #endif
     return vault__sha256_portable;
+}
+
+VAULTDEF void vault_sha256_blocks_many(size_t n, uint32_t *const h[], const uint8_t *const p[], size_t nblocks) {
+    vault__sha_fn f = vault__sha_impl();
+    size_t i = 0;
+#ifdef VAULT__X86
+    if (f == vault__sha256_shani)
+        for (; n - i >= 2; i += 2) vault__sha256_shani2(h[i], p[i], h[i + 1], p[i + 1], nblocks);
+#endif
+    for (; i < n; i++) f(h[i], p[i], nblocks);
 }
 
 VAULTDEF void vault_sha256_init(vault_sha256_ctx *c) {
@@ -1076,6 +1172,43 @@ VAULT__TARGET_AES static void vault__aesni_cbc_dec(const vault__aes_key *ks, uin
     vault_wipe(k, sizeof k);
     VAULT__CLEAR_VREGS();
 }
+
+/* Four CBC chains side by side: lane j encrypts nb blocks from in[j] to
+ * out[j] (stepping step[j] bytes a block: 0 for an idle lane on a scratch
+ * block), starting from and leaving its chain value in iv[j]. */
+VAULT__TARGET_AES static void vault__aesni_cbc_enc4(const vault__aes_key *ks, uint8_t iv[4][16], const uint8_t *const in[4],
+                                                   uint8_t *const out[4], const size_t step[4], size_t nb) {
+    __m128i k[15], a, b, c, d;
+    size_t i;
+    int r;
+    for (r = 0; r < 15; r++) k[r] = _mm_loadu_si128((const __m128i *)(ks->rk + 16 * r));
+    a = _mm_loadu_si128((const __m128i *)iv[0]);
+    b = _mm_loadu_si128((const __m128i *)iv[1]);
+    c = _mm_loadu_si128((const __m128i *)iv[2]);
+    d = _mm_loadu_si128((const __m128i *)iv[3]);
+    for (i = 0; i < nb; i++) {
+        a = _mm_xor_si128(_mm_xor_si128(a, _mm_loadu_si128((const __m128i *)(in[0] + i * step[0]))), k[0]);
+        b = _mm_xor_si128(_mm_xor_si128(b, _mm_loadu_si128((const __m128i *)(in[1] + i * step[1]))), k[0]);
+        c = _mm_xor_si128(_mm_xor_si128(c, _mm_loadu_si128((const __m128i *)(in[2] + i * step[2]))), k[0]);
+        d = _mm_xor_si128(_mm_xor_si128(d, _mm_loadu_si128((const __m128i *)(in[3] + i * step[3]))), k[0]);
+        for (r = 1; r < 14; r++) {
+            a = _mm_aesenc_si128(a, k[r]); b = _mm_aesenc_si128(b, k[r]);
+            c = _mm_aesenc_si128(c, k[r]); d = _mm_aesenc_si128(d, k[r]);
+        }
+        a = _mm_aesenclast_si128(a, k[14]); b = _mm_aesenclast_si128(b, k[14]);
+        c = _mm_aesenclast_si128(c, k[14]); d = _mm_aesenclast_si128(d, k[14]);
+        _mm_storeu_si128((__m128i *)(out[0] + i * step[0]), a);
+        _mm_storeu_si128((__m128i *)(out[1] + i * step[1]), b);
+        _mm_storeu_si128((__m128i *)(out[2] + i * step[2]), c);
+        _mm_storeu_si128((__m128i *)(out[3] + i * step[3]), d);
+    }
+    _mm_storeu_si128((__m128i *)iv[0], a);
+    _mm_storeu_si128((__m128i *)iv[1], b);
+    _mm_storeu_si128((__m128i *)iv[2], c);
+    _mm_storeu_si128((__m128i *)iv[3], d);
+    vault_wipe(k, sizeof k);
+    VAULT__CLEAR_VREGS();
+}
 #endif
 
 /* CBC over whole blocks; iv is updated to the last ciphertext block. */
@@ -1223,6 +1356,76 @@ VAULTDEF int vault_aes256_ctx_cbc_decrypt(const vault_aes256_ctx *c, const uint8
     if (n < 0) { if (out_len) *out_len = 0; return (int)n; }
     if (out_len) *out_len = (size_t)n;
     return 0;
+}
+
+VAULTDEF void vault_aes256_ctx_encrypt_blocks(const vault_aes256_ctx *c, const uint8_t *in, uint8_t *out, size_t nblocks) {
+    const vault__aes_key *ks = vault__ctx_ks(c);
+    uint8_t iv[16];
+    size_t i = 0;
+#ifdef VAULT__X86
+    if (vault_cpu_features() & VAULT_CPU_AESNI) {
+        uint8_t ivs[4][16];
+        const uint8_t *src[4];
+        uint8_t *dst[4];
+        const size_t step[4] = {0, 0, 0, 0};
+        int j;
+        for (; nblocks - i >= 4; i += 4) {
+            memset(ivs, 0, sizeof ivs);
+            for (j = 0; j < 4; j++) { src[j] = in + 16 * (i + (size_t)j); dst[j] = out + 16 * (i + (size_t)j); }
+            vault__aesni_cbc_enc4(ks, ivs, src, dst, step, 1);
+        }
+        vault_wipe(ivs, sizeof ivs);
+    }
+#endif
+    for (; i < nblocks; i++) {
+        memset(iv, 0, sizeof iv);
+        vault__cbc_enc_blocks(ks, iv, in + 16 * i, out + 16 * i, 1);
+    }
+    vault_wipe(iv, sizeof iv);
+}
+
+VAULTDEF void vault_aes256_ctx_cbc_encrypt_many(const vault_aes256_ctx *c, size_t n, const uint8_t *const iv[],
+                                                uint8_t *const buf[], const size_t nblocks[]) {
+    const vault__aes_key *ks = vault__ctx_ks(c);
+    uint8_t chain[4][16];
+    size_t i = 0;
+    int j;
+#ifdef VAULT__X86
+    if (vault_cpu_features() & VAULT_CPU_AESNI) {
+        uint8_t scratch[16];
+        const uint8_t *src[4];
+        uint8_t *dst[4];
+        size_t step[4];
+        for (; n - i >= 2; i += 4) {
+            size_t m = (size_t)-1, lanes = n - i < 4 ? n - i : 4;
+            memset(scratch, 0, sizeof scratch);
+            for (j = 0; j < 4; j++) {
+                size_t q = i + (size_t)j;
+                if ((size_t)j < lanes) {
+                    memcpy(chain[j], iv[q], 16);
+                    src[j] = dst[j] = buf[q]; step[j] = 16;
+                    if (nblocks[q] < m) m = nblocks[q];
+                } else {
+                    memset(chain[j], 0, 16);
+                    src[j] = dst[j] = scratch; step[j] = 0;
+                }
+            }
+            vault__aesni_cbc_enc4(ks, chain, src, dst, step, m);
+            for (j = 0; (size_t)j < lanes; j++) {   /* a longer message's rest on its own */
+                size_t q = i + (size_t)j;
+                if (nblocks[q] > m) vault__aesni_cbc_enc(ks, chain[j], buf[q] + 16 * m, buf[q] + 16 * m, nblocks[q] - m);
+            }
+            if (lanes < 4) { i += lanes; break; }
+        }
+        vault_wipe(scratch, sizeof scratch);
+    }
+#endif
+    for (; i < n; i++) {
+        memcpy(chain[0], iv[i], 16);
+        vault__cbc_enc_blocks(ks, chain[0], buf[i], buf[i], nblocks[i]);
+    }
+    (void)j;
+    vault_wipe(chain, sizeof chain);
 }
 
 /* >>b64 ------------------------------------------------------------------ */

@@ -256,6 +256,72 @@ static void ctx_body(void) {
 }
 static void test_aes_ctx_matches_per_call(void) { each_path(ctx_body); }
 
+/* The batch forms give what one call per message gives: random keys, IVs,
+ * message counts (lanes 1 to 9, so groups of four with a rest) and lengths
+ * (equal within a batch, and not), against the per-message calls. */
+static void batch_body(void) {
+    uint64_t s = 23;
+    int bad = 0;
+    for (int round = 0; round < 200; round++) {
+        enum { N = 9, MAXB = 12 };
+        uint8_t key[32], iv[N][16], msg[N][MAXB * 16], got[N][MAXB * 16], want[MAXB * 16 + 16];
+        const uint8_t *ivp[N];
+        uint8_t *bufp[N];
+        size_t nb[N], n = 1 + (size_t)(t_rand(&s) % N), same = t_rand(&s) % 2, len0 = 1 + t_rand(&s) % MAXB;
+        vault_aes256_ctx c;
+        fill(&s, key, 32);
+        vault_aes256_init(&c, key);
+        for (size_t i = 0; i < n; i++) {
+            fill(&s, iv[i], 16); fill(&s, msg[i], sizeof msg[i]);
+            nb[i] = same ? len0 : (size_t)(t_rand(&s) % (MAXB + 1));
+            memcpy(got[i], msg[i], sizeof got[i]);
+            ivp[i] = iv[i]; bufp[i] = got[i];
+        }
+        vault_aes256_ctx_cbc_encrypt_many(&c, n, ivp, bufp, nb);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t chain[16];
+            memcpy(chain, iv[i], 16);
+            for (size_t b = 0; b < nb[i]; b++) {              /* CBC by hand from single blocks */
+                uint8_t x[16];
+                for (int j = 0; j < 16; j++) x[j] = (uint8_t)(msg[i][16 * b + (size_t)j] ^ chain[j]);
+                vault_aes256_ctx_encrypt_block(&c, x, want + 16 * b);
+                memcpy(chain, want + 16 * b, 16);
+            }
+            bad += memcmp(got[i], want, 16 * nb[i]) != 0;
+            bad += memcmp(got[i] + 16 * nb[i], msg[i] + 16 * nb[i], sizeof got[i] - 16 * nb[i]) != 0;   /* nothing past it */
+        }
+        /* ECB, in place and not */
+        uint8_t blocks[N * 16], ecb[N * 16];
+        fill(&s, blocks, sizeof blocks);
+        vault_aes256_ctx_encrypt_blocks(&c, blocks, ecb, n);
+        for (size_t i = 0; i < n; i++) {
+            vault_aes256_ctx_encrypt_block(&c, blocks + 16 * i, want);
+            bad += memcmp(ecb + 16 * i, want, 16) != 0;
+        }
+        vault_aes256_ctx_encrypt_blocks(&c, blocks, blocks, n);
+        bad += memcmp(blocks, ecb, 16 * n) != 0;
+        vault_wipe(&c, sizeof c);
+        /* SHA-256 compression of n messages of nblocks each, against the
+         * streaming hash: the states after whole blocks must agree */
+        size_t shb = 1 + t_rand(&s) % 3;
+        uint8_t data[N][3 * 64];
+        vault_sha256_ctx ref[N], mine[N];
+        uint32_t *hp[N];
+        const uint8_t *dp[N];
+        for (size_t i = 0; i < n; i++) {
+            fill(&s, data[i], sizeof data[i]);
+            vault_sha256_init(&ref[i]);
+            vault_sha256_update(&ref[i], data[i], 64 * shb);
+            vault_sha256_init(&mine[i]);
+            hp[i] = mine[i].h; dp[i] = data[i];
+        }
+        vault_sha256_blocks_many(n, hp, dp, shb);
+        for (size_t i = 0; i < n; i++) bad += memcmp(ref[i].h, mine[i].h, sizeof ref[i].h) != 0;
+    }
+    CHECK_EQ(bad, 0);
+}
+static void test_batch_forms_match_per_message(void) { each_path(batch_body); }
+
 /* Encrypts raw blocks (no padding added) so the last block can be anything. */
 static int dec_raw(const uint8_t *plain, size_t len, uint8_t *out, size_t *n) {
     uint8_t key[32], iv[16], ivw[16], ct[64];
@@ -394,6 +460,7 @@ int main(void) {
     RUN(test_pbkdf2_vs_openssl);
     RUN(test_aes_cbc_vs_openssl);
     RUN(test_aes_ctx_matches_per_call);
+    RUN(test_batch_forms_match_per_message);
     RUN(test_padding_negative);
     RUN(test_ct_equal);
     RUN(test_format_doc_with_openssl);
