@@ -876,6 +876,12 @@ typedef struct plg__crypt plg__crypt;
  * use, so the writer, the preallocation thread and a scan may share it. */
 typedef struct plg__keys { plg__crypt *k[PLG_MAX_KEYS]; uint32_t n; } plg__keys;
 #define PLG__TAG 16u
+/* An encrypted fragment laid out in its page with its payload in clear, to
+ * be sealed with the others of its batch (plg__seal_batch) before the page
+ * can be written: encrypting and tagging several at once keeps the AES and
+ * SHA units busy, where one fragment's CBC chain waits on every block. */
+typedef struct plg__seal_job { uint8_t *at; const plg__crypt *k; uint32_t ct_len; } plg__seal_job;
+#define PLG__SEAL_BATCH 32u
 #define PLG__CIPHER_V1 1u              /* meta: AES-256-CBC + HMAC-SHA256, as above */
 #ifdef PICOLOG_ENCRYPT
 struct plg__crypt {
@@ -1019,10 +1025,99 @@ static uint32_t plg__frag_crc(uint64_t log_id, const uint8_t *hdr, const void *p
     return plg_crc32c(c, payload, len);
 }
 
+#ifdef PICOLOG_ENCRYPT
+/* The HMAC's inner message of a fragment (header after the CRC, then the
+ * ciphertext), padded as SHA-256 pads it after the 64-byte key block, into
+ * dst; returns its 64-byte blocks. */
+static size_t plg__tag_blocks(uint8_t *dst, const uint8_t *at, uint32_t ct_len) {
+    size_t n = PLG__FRAG_HDR - 4 + (size_t)ct_len, nb = (n + 9 + 63) / 64;
+    uint64_t bits = (64 + (uint64_t)n) * 8;
+    memcpy(dst, at + 4, PLG__FRAG_HDR - 4);
+    memcpy(dst + PLG__FRAG_HDR - 4, at + PLG__FRAG_HDR + PLG__TAG, ct_len);
+    memset(dst + n, 0, nb * 64 - n);
+    dst[n] = 0x80;
+    for (int i = 0; i < 8; i++) dst[nb * 64 - 1 - (size_t)i] = (uint8_t)(bits >> (8 * i));
+    return nb;
+}
+
+/* The HMAC's outer block over an inner state h, padded (64 + 32 bytes). */
+static void plg__tag_outer(uint8_t dst[64], const uint32_t h[8]) {
+    memset(dst, 0, 64);
+    for (int i = 0; i < 8; i++)
+        for (int b = 0; b < 4; b++) dst[4 * i + b] = (uint8_t)(h[i] >> (24 - 8 * b));
+    dst[32] = 0x80;
+    dst[62] = 0x03;                    /* 96 bytes = 768 bits */
+}
+
+/* Seal n staged fragments under one key (n <= PLG__SEAL_BATCH): IVs, CBC,
+ * tags (the same bytes plg__frag_tag and vault's CBC give one at a time),
+ * then each fragment's CRC, which covers them. */
+static void plg__seal_run(uint64_t log_id, const plg__crypt *k, const plg__seal_job *q, uint32_t n) {
+    uint8_t ivin[PLG__SEAL_BATCH * 16] = {0}, iv[PLG__SEAL_BATCH * 16];
+    const uint8_t *ivp[PLG__SEAL_BATCH] = {0};   /* (gcc cannot tell the loop fills the first n) */
+    uint8_t *buf[PLG__SEAL_BATCH] = {0};
+    size_t nb[PLG__SEAL_BATCH] = {0};
+    for (uint32_t j = 0; j < n; j++) {
+        const uint8_t *at = q[j].at;
+        memcpy(ivin + 16 * j, at + 16, 8);       /* as plg__frag_iv: seq, epoch, aux */
+        memcpy(ivin + 16 * j + 8, at + 8, 4);
+        memcpy(ivin + 16 * j + 12, at + 12, 4);
+        ivp[j] = iv + 16 * j;
+        buf[j] = q[j].at + PLG__FRAG_HDR + PLG__TAG;
+        nb[j] = q[j].ct_len / 16;
+    }
+    vault_aes256_ctx_encrypt_blocks(&k->iv, ivin, iv, n);
+    vault_aes256_ctx_cbc_encrypt_many(&k->enc, n, ivp, buf, nb);
+    /* tags, two at a time when their inner messages have as many blocks */
+    uint8_t msg[2][(PLG_PAGE_SIZE + 64 + 63) / 64 * 64], outer[2][64];
+    for (uint32_t j = 0; j < n;) {
+        uint32_t lanes = 1;
+        uint32_t h[2][8];
+        uint32_t *hp[2] = {h[0], h[1]};
+        const uint8_t *mp[2] = {msg[0], msg[1]};
+        size_t b0 = plg__tag_blocks(msg[0], q[j].at, q[j].ct_len);
+        PICOLOG_ASSERT(b0 * 64 <= sizeof msg[0]);
+        if (j + 1 < n && (PLG__FRAG_HDR - 4 + (size_t)q[j + 1].ct_len + 9 + 63) / 64 == b0) {
+            plg__tag_blocks(msg[1], q[j + 1].at, q[j + 1].ct_len);
+            lanes = 2;
+        }
+        for (uint32_t l = 0; l < lanes; l++) memcpy(h[l], k->mac_in.h, sizeof h[l]);
+        vault_sha256_blocks_many(lanes, hp, mp, b0);
+        for (uint32_t l = 0; l < lanes; l++) {
+            plg__tag_outer(outer[l], h[l]);
+            memcpy(h[l], k->mac_out.h, sizeof h[l]);
+            mp[l] = outer[l];
+        }
+        vault_sha256_blocks_many(lanes, hp, mp, 1);
+        for (uint32_t l = 0; l < lanes; l++) {
+            uint8_t *at = q[j + l].at, *body = at + PLG__FRAG_HDR;
+            for (int i = 0; i < 4; i++)        /* the tag: the digest's first 16 bytes */
+                for (int b = 0; b < 4; b++) body[4 * i + b] = (uint8_t)(h[l][i] >> (24 - 8 * b));
+            plg__put32(at, plg__frag_crc(log_id, at, body, PLG__TAG + q[j + l].ct_len));
+        }
+        j += lanes;
+    }
+    vault_wipe(iv, sizeof iv);
+    vault_wipe(msg, sizeof msg);
+    vault_wipe(outer, sizeof outer);
+}
+
+static void plg__seal_batch(uint64_t log_id, const plg__seal_job *q, uint32_t n) {
+    for (uint32_t i = 0; i < n;) {
+        uint32_t m = 1;
+        while (i + m < n && q[i + m].k == q[i].k) m++;
+        plg__seal_run(log_id, q[i].k, q + i, m);
+        i += m;
+    }
+}
+#endif
+
 /* Frame one fragment at `at`; returns the bytes it takes (8-aligned). With
- * k, the payload is sealed (encrypted, tagged) in place. */
-static uint32_t plg__frag_seal(uint8_t *at, uint64_t log_id, const plg__crypt *k, int type, unsigned flags,
-                               uint32_t epoch, uint32_t aux, uint64_t seq, const void *payload, uint32_t len) {
+ * k, the payload goes in clear and PKCS#7-padded where its ciphertext goes,
+ * and *job is set: the fragment is whole once plg__seal_batch has sealed it
+ * (encrypted, tagged, then its CRC). */
+static uint32_t plg__frag_stage(uint8_t *at, const plg__crypt *k, int type, unsigned flags, uint32_t epoch,
+                                uint32_t aux, uint64_t seq, const void *payload, uint32_t len, plg__seal_job *job) {
     plg__put16(at + 4, (uint16_t)len);
     at[6] = (uint8_t)type;
     at[7] = (uint8_t)flags;
@@ -1031,21 +1126,29 @@ static uint32_t plg__frag_seal(uint8_t *at, uint64_t log_id, const plg__crypt *k
     plg__put64(at + 16, seq);
     uint32_t stored = plg__stored(k, len);
     uint8_t *body = at + PLG__FRAG_HDR;
-#ifdef PICOLOG_ENCRYPT
     if (k) {
-        uint8_t iv[16], tag[32]; size_t ct_len = 0;
-        plg__frag_iv(k, at, iv);
-        int rc = vault_aes256_ctx_cbc_encrypt(&k->enc, iv, payload, len, body + PLG__TAG, &ct_len);
-        PICOLOG_ASSERT(rc == 0 && ct_len + PLG__TAG == stored);
-        (void)rc;
-        plg__frag_tag(k, at, body + PLG__TAG, (uint32_t)ct_len, tag);
-        memcpy(body, tag, PLG__TAG);
-    } else
-#endif
+        uint32_t ct_len = stored - PLG__TAG;
+        memcpy(body + PLG__TAG, payload, len);
+        memset(body + PLG__TAG + len, (int)(ct_len - len), ct_len - len);
+        job->at = at; job->k = k; job->ct_len = ct_len;
+    } else {
         memcpy(body, payload, len);
+    }
     uint32_t total = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + stored);
     memset(body + stored, 0, total - PLG__FRAG_HDR - stored);
-    plg__put32(at, plg__frag_crc(log_id, at, body, stored));
+    return total;
+}
+
+/* Frame and seal one fragment at `at` (a batch of one with k); returns the
+ * bytes it takes (8-aligned). */
+static uint32_t plg__frag_seal(uint8_t *at, uint64_t log_id, const plg__crypt *k, int type, unsigned flags,
+                               uint32_t epoch, uint32_t aux, uint64_t seq, const void *payload, uint32_t len) {
+    plg__seal_job job;
+    uint32_t total = plg__frag_stage(at, k, type, flags, epoch, aux, seq, payload, len, &job);
+#ifdef PICOLOG_ENCRYPT
+    if (k) { plg__seal_batch(log_id, &job, 1); return total; }
+#endif
+    plg__put32(at, plg__frag_crc(log_id, at, at + PLG__FRAG_HDR, plg__stored(k, len)));
     return total;
 }
 
@@ -1930,6 +2033,8 @@ struct plg_log {
                                        * fixed from plg_open to plg_close, shared by the threads */
     const plg__crypt *crypt;          /* writer thread: the key of segment seal_seg (packing seals with it) */
     uint64_t seal_seg;                /* the segment of the page being packed, when crypt was looked up */
+    plg__seal_job seal_q[PLG__SEAL_BATCH];   /* writer thread: fragments packed, not yet sealed */
+    uint32_t seal_n;
     uint64_t key_from;                /* segments from here on are all under keys.k[0] (plg__rotate_keys) */
     uint64_t first_key_id;            /* the key of version 3 segments (picolog.meta's) */
     uint64_t *slot_end;
@@ -2596,6 +2701,14 @@ static const plg__crypt *plg__seal_key(plg_log *L) {
     return k;
 }
 
+/* Seal the fragments packed since the last call (encrypted logs). */
+static void plg__seal_pending(plg_log *L) {
+#ifdef PICOLOG_ENCRYPT
+    if (L->seal_n) plg__seal_batch(L->log_id, L->seal_q, L->seal_n);
+#endif
+    L->seal_n = 0;
+}
+
 /* Drain the ring into staging pages. Returns 1 if it packed anything. */
 static int plg__drain(plg_log *L) {
     plg__ring_ctl *c = L->rc;
@@ -2620,8 +2733,15 @@ static int plg__drain(plg_log *L) {
             unsigned flags = (L->epoch_start && L->pack_done == 0) ? PLG__F_EPOCH_START : 0;
             /* aux: FULL/FIRST the record's length; encrypted MIDDLE/LAST where it goes in the record */
             uint32_t aux = (type == PLG__FULL || type == PLG__FIRST) ? len : L->crypt ? L->pack_done : 0;
-            L->fill_off += plg__frag_seal(plg__slot(L, L->g_fill) + L->fill_off, L->log_id, L->crypt, type, flags,
-                                          L->epoch, aux, L->cseq, e + 8 + L->pack_done, n);
+            uint8_t *at = plg__slot(L, L->g_fill) + L->fill_off;
+            if (L->crypt) {
+                L->fill_off += plg__frag_stage(at, L->crypt, type, flags, L->epoch, aux, L->cseq, e + 8 + L->pack_done,
+                                               n, &L->seal_q[L->seal_n]);
+                if (++L->seal_n == PLG__SEAL_BATCH) plg__seal_pending(L);
+            } else {
+                L->fill_off += plg__frag_seal(at, L->log_id, NULL, type, flags, L->epoch, aux, L->cseq,
+                                              e + 8 + L->pack_done, n);
+            }
             L->pack_done += n;
             if (!L->oldest_ns) L->oldest_ns = plg_now_ns();
             did = 1;
@@ -2636,6 +2756,7 @@ static int plg__drain(plg_log *L) {
         if (PLG_PAGE_SIZE - L->fill_off < plg__min_frag(L->crypt)) plg__next_page(L);
     }
 out:
+    plg__seal_pending(L);              /* nothing leaves the staging pages unsealed */
     if (tail != L->ctail) { L->ctail = tail; plg__store_rel(&c->tail, tail); }
     return did;
 }
