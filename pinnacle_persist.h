@@ -4527,8 +4527,8 @@ static void pp__syncer_strict(pp_store *S) {
         if (quiet > 20) {                         /* park */
             (void)__atomic_exchange_n(&j->parked, 1u, __ATOMIC_SEQ_CST);   /* a full barrier before the check */
             /* under sync_mu, from the relay's position now: a pp_sync on
-             * another thread may have relayed past `at` and retired (unmapped)
-             * the segment holding it meanwhile */
+             * another thread may have relayed past a position this thread
+             * read earlier and retired (unmapped) the segment holding it */
             uint32_t len;
             pthread_mutex_lock(&j->sync_mu);
             uint64_t q = j->relay;
