@@ -487,9 +487,9 @@ static void test_power_cuts_with_two_writers(void) {
 
 /* ---- PP_PRIVATE_PAGES: the segment mapped private, written by pwrite ---- */
 
-/* Bytes of anonymous memory (private copies of file pages) in the mapping
- * that holds addr, from /proc/self/smaps; -1 if not found. */
-static long long anon_bytes_at(const void *addr) {
+/* Bytes of one field of /proc/self/smaps ("Anonymous", "Rss") for the
+ * mapping that holds addr; -1 if not found. */
+static long long smaps_bytes_at(const void *addr, const char *field) {
     FILE *fp = fopen("/proc/self/smaps", "r");
     if (!fp) return -1;
     char line[512];
@@ -502,10 +502,57 @@ static long long anon_bytes_at(const void *addr) {
             in = a >= lo && a < hi;
             continue;
         }
-        if (in && sscanf(line, "Anonymous: %lld kB", &kb) == 1) break;
+        size_t fl = strlen(field);
+        if (in && !strncmp(line, field, fl) && line[fl] == ':' && sscanf(line + fl + 1, " %lld kB", &kb) == 1) break;
     }
     fclose(fp);
     return kb < 0 ? -1 : kb * 1024;
+}
+static long long anon_bytes_at(const void *addr) { return smaps_bytes_at(addr, "Anonymous"); }
+
+/* The shared mapping (the default): a sync round takes the whole pages it
+ * writes back out of the mapping first, so writeback has no page-table
+ * entry to write-protect (one TLB shootdown for the range, not one per
+ * page). The pages the writers filled are no longer mapped after the round
+ * (the process's Rss of the segment drops), and every frame still reads
+ * back, from the page cache, and from the file after a reopen. */
+static void test_shared_sync_unmaps_written_pages(void) {
+    const char *d = t_dir("ppj_shared_unmap");
+    pp__sj *j;
+    const uint64_t bytes = 64u << 20;
+    REQUIRE(pp__sj_open(&j, d, bytes, 0, 0, NULL, NULL, NULL) == 0);
+    REQUIRE(!j->priv);
+    uint64_t first = pp__load_acq(&j->tail);
+    pp__store_rel(&j->hold, first);
+    const uint64_t n = (24u << 20) / 64;            /* 24 MiB of frames */
+    for (uint64_t k = 0; k < n; k++) REQUIRE(append(j, 1, k, NULL) == 0);
+    pp__sjseg *g = pp__load_acq(&j->win[(first >> j->shift) % PP__SJ_WIN]);
+    REQUIRE(g && g->map);
+    long long before = smaps_bytes_at(g->map, "Rss");
+    CHECK(before >= (long long)(20u << 20));        /* the pages the writers filled */
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    long long after = smaps_bytes_at(g->map, "Rss");
+    CHECK(after >= 0);
+    CHECK(after <= (long long)(1u << 20));          /* the header and tail pages, and what was faulted in ahead */
+    printf("  mapped pages of the segment: %lld KiB before the round, %lld KiB after\n", before / 1024, after / 1024);
+    uint64_t pos = first, k = 0, bad = 0;
+    uint32_t len;
+    const uint8_t *f;
+    while ((f = pp__sj_next(j, &pos, &len)) != NULL) {
+        if (len != 64 || f[8] != 1 || pp__get64(f + 16) != k) bad++;
+        k++;
+    }
+    CHECK_EQ(k, n);
+    CHECK_EQ(bad, 0);
+    pp__sj_free(j);
+    seen s;
+    memset(&s, 0, sizeof s);
+    pp__sjwhere w;
+    s.next[1] = 0;
+    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_READONLY, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, n);
+    CHECK_EQ(s.bad, 0);
+    pp__sj_free(j);
 }
 
 /* A sync round copies the new frames into the file and gives the pages it
@@ -601,6 +648,7 @@ int main(void) {
     RUN(test_late_preparer_never_recreates_a_retired_segment);
     RUN(test_compaction_drops_whole_segments);
     RUN(test_power_cuts_with_two_writers);
+    RUN(test_shared_sync_unmaps_written_pages);
     RUN(test_private_pages_give_memory_back);
     RUN(test_private_pages_full_disk_is_enospc);
     int rc = t_done();
