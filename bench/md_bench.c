@@ -2,9 +2,11 @@
 /*
  * md_bench: the market-data part of pinnacle_persist.h against issue 5.
  *
- *   usage: md_bench [--private-pages | --strict] [data_dir] [runs] [ticks]   (default build/bench/md_data, 3, 10000000)
+ *   usage: md_bench [--mlockall] [--private-pages | --strict] [data_dir] [runs] [ticks]   (default build/bench/md_data, 3, 10000000)
  *          --private-pages: the store opened with PP_PRIVATE_PAGES
  *          --strict: strict mode (the store's one picolog log, its defaults)
+ *          --mlockall (before the others): mlockall(MCL_CURRENT | MCL_FUTURE)
+ *            first, as an engine that keeps page faults off its threads does
  *
  *   append   pp_tick_append of `ticks` ticks (one book, mmap mode, background
  *            sync every 10 ms), ticks 8.64 ms apart in exchange time so that
@@ -45,6 +47,10 @@ static pp_config cfg_for(const char *dir) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--mlockall") == 0) {
+        if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) { perror("mlockall"); return 1; }
+        argv++; argc--;
+    }
     if (argc > 1 && strcmp(argv[1], "--private-pages") == 0) { extra_flags = PP_PRIVATE_PAGES; argv++; argc--; }
     else if (argc > 1 && strcmp(argv[1], "--strict") == 0) { strict_mode = 1; argv++; argc--; }
     const char *dir = argc > 1 ? argv[1] : "build/bench/md_data";
