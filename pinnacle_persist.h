@@ -1709,6 +1709,17 @@ static int pp__room_slow(pp_book *b) {
 }
 
 /* >>sync ------------------------------------------------------------------ */
+/* Take [p, p + len) of a shared file mapping out of the page tables before
+ * its writeback (see pp__sj_flush_seg): the bytes stay in the page cache.
+ * The kernel refuses MADV_DONTNEED on locked memory (an engine that calls
+ * mlockall, as many do to keep page faults off the trading thread): those
+ * pages are behind every writer and need not stay resident, so they are
+ * unlocked first; the pages ahead keep their lock. */
+static void pp__zap_written(uint8_t *p, size_t len) {
+    if (madvise(p, len, MADV_DONTNEED) == 0 || errno != EINVAL) return;
+    if (munlock(p, len) == 0) (void)madvise(p, len, MADV_DONTNEED);
+}
+
 /* msync(MS_SYNC) of [from, to). On Linux this is vfs_fsync_range(file,
  * start, end, datasync=1) (mm/msync.c): the range is written back and the
  * filesystem commits what is needed to read it and flushes the device cache,
@@ -1771,7 +1782,7 @@ static int pp__sync_mmap(pp_book *b, int whole_pages_only) {
              * shootdown for the range instead of one per page written back */
             uint64_t za = g->synced_end & ~(uint64_t)(PP__PAGE - 1), zb = end & ~(uint64_t)(PP__PAGE - 1);
             if (za < PP__DATA_OFF) za = PP__DATA_OFF;
-            if (zb > za) (void)madvise(g->base + za, (size_t)(zb - za), MADV_DONTNEED);
+            if (zb > za) pp__zap_written(g->base + za, (size_t)(zb - za));
             rc = pp__msync(g->fd, g->base, g->synced_end == PP__DATA_OFF ? 0 : g->synced_end, to);
             if (!rc) {
                 /* one write(2) of the whole mark, not stores into the mapping:
@@ -2234,7 +2245,7 @@ PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
          * pages again maps them from the page cache (nobody writes there:
          * published frames only). */
         uint64_t a = (PP__PAGE + g->synced) & ~(uint64_t)(PP__PAGE - 1), done = upto & ~(uint64_t)(PP__PAGE - 1);
-        if (done > a) (void)madvise(g->map + a, (size_t)(done - a), MADV_DONTNEED);
+        if (done > a) pp__zap_written(g->map + a, (size_t)(done - a));
         upto = (upto + PP__PAGE - 1) & ~(uint64_t)(PP__PAGE - 1);
         if (pp__sys_msync(g->fd, g->map, (size_t)upto, 0) != 0) rc = pp__from_errno(errno);
 #ifndef __linux__
