@@ -47,7 +47,9 @@
  *              ahead of the writer in preallocated chunks, pages faulted in.
  *   syncer     (one background thread per store) msyncs (a ranged fdatasync
  *              on Linux) the new entries every journal_sync_interval_ms, then
- *              a durable mark; pp_durable() moves. With PP_PRIVATE_PAGES
+ *              a durable mark; pp_durable() moves. The whole pages it writes
+ *              back leave the mapping first (no TLB shootdown per page; see
+ *              pp__sj_flush_seg). With PP_PRIVATE_PAGES
  *              (format 2) it copies them from private pages into the file
  *              (pwrite + fdatasync) instead.
  *   maintainer (one background thread per store) drains each event ring into
