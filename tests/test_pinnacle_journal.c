@@ -535,6 +535,30 @@ static long long mapped_pages(const void *addr, size_t len) {
  * after the round (/proc/self/pagemap), those ahead are untouched, and
  * every frame still reads back, from the page cache, and from the file
  * after a reopen. */
+/* After a sync round that took pages out of memory: the n frames appended
+ * from `first` (64 bytes, type 1, seq 0..n-1) read back in order through
+ * the mapping, and a reopen of the journal in d recovers them; frees j. */
+static void frames_read_back(pp__sj *j, const char *d, uint64_t bytes, uint64_t first, uint64_t n) {
+    uint64_t pos = first, k = 0, bad = 0;
+    uint32_t len;
+    const uint8_t *f;
+    while ((f = pp__sj_next(j, &pos, &len)) != NULL) {
+        if (len != 64 || f[8] != 1 || pp__get64(f + 16) != k) bad++;
+        k++;
+    }
+    CHECK_EQ(k, n);
+    CHECK_EQ(bad, 0);
+    pp__sj_free(j);
+    seen s;
+    memset(&s, 0, sizeof s);
+    pp__sjwhere w;
+    s.next[1] = 0;
+    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_READONLY, 0, visit, &s, &w) == 0);
+    CHECK_EQ(s.n, n);
+    CHECK_EQ(s.bad, 0);
+    pp__sj_free(j);
+}
+
 static void shared_unmap_body(const char *name, int locked) {
     const char *d = t_dir(name);
     pp__sj *j;
@@ -563,24 +587,7 @@ static void shared_unmap_body(const char *name, int locked) {
     CHECK_EQ(ahead1, ahead0);                       /* nothing ahead of the writers is touched */
     printf("  written pages mapped: %lld before the round, %lld after; the next 8 MiB: %lld, %lld\n", before, after,
            ahead0, ahead1);
-    uint64_t pos = first, k = 0, bad = 0;
-    uint32_t len;
-    const uint8_t *f;
-    while ((f = pp__sj_next(j, &pos, &len)) != NULL) {
-        if (len != 64 || f[8] != 1 || pp__get64(f + 16) != k) bad++;
-        k++;
-    }
-    CHECK_EQ(k, n);
-    CHECK_EQ(bad, 0);
-    pp__sj_free(j);
-    seen s;
-    memset(&s, 0, sizeof s);
-    pp__sjwhere w;
-    s.next[1] = 0;
-    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_READONLY, 0, visit, &s, &w) == 0);
-    CHECK_EQ(s.n, n);
-    CHECK_EQ(s.bad, 0);
-    pp__sj_free(j);
+    frames_read_back(j, d, bytes, first, n);
 }
 static void test_shared_sync_unmaps_written_pages(void) { shared_unmap_body("ppj_shared_unmap", 0); }
 
@@ -611,26 +618,7 @@ static void test_private_pages_give_memory_back(void) {
     CHECK(after >= 0);
     CHECK(after <= (long long)(1u << 20));          /* only the tail page (and what the open faulted in ahead) is left */
     printf("  anonymous memory of the segment: %lld KiB before the round, %lld KiB after\n", before / 1024, after / 1024);
-    /* every frame reads back from the file, in order */
-    uint64_t pos = first, k = 0, bad = 0;
-    uint32_t len;
-    const uint8_t *f;
-    while ((f = pp__sj_next(j, &pos, &len)) != NULL) {
-        if (len != 64 || f[8] != 1 || pp__get64(f + 16) != k) bad++;
-        k++;
-    }
-    CHECK_EQ(k, n);
-    CHECK_EQ(bad, 0);
-    /* and what the file holds is what a reopen recovers */
-    pp__sj_free(j);
-    seen s;
-    memset(&s, 0, sizeof s);
-    pp__sjwhere w;
-    s.next[1] = 0;
-    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_READONLY, 0, visit, &s, &w) == 0);
-    CHECK_EQ(s.n, n);
-    CHECK_EQ(s.bad, 0);
-    pp__sj_free(j);
+    frames_read_back(j, d, bytes, first, n);
 }
 
 /* A full disk is an error of the syncer's pwrite (PP_ENOSPC), never a SIGBUS
