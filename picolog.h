@@ -315,6 +315,15 @@ typedef struct plg_config {
      * and the segment). At most PLG_MAX_KEYS - 1; read during plg_open only. */
     const uint8_t *const *old_keys;
     size_t n_old_keys;
+    /* Keep what plg_release releases, for audits: each released segment is
+     * moved to <archive_dir>/<index>.plg (the same name) instead of being
+     * reused or deleted: renamed on one filesystem, else copied, fsynced and
+     * renamed there before the original goes, so it is always whole in one
+     * place or the other. plg_reader_open_archive reads the archive before
+     * the log. NULL or "": none (released segments are reused or deleted).
+     * Created if missing (its parent must exist); not the log directory.
+     * Read during plg_open only. */
+    const char *archive_dir;
 } plg_config;
 
 typedef struct plg_record { uint64_t seq; const void *data; uint32_t len; } plg_record;
@@ -399,6 +408,14 @@ PLGDEF int      plg_check_key(const char *path, const uint8_t *key, plg_check_re
  * keys[0..n) in any order, each 32 bytes; every segment is read with the key
  * its header names; one that none of them opens is PLG_EKEY. */
 PLGDEF int      plg_reader_open_keys(plg_reader **out, const char *path, const uint8_t *const *keys, size_t n);
+/* A reader of the log in path that begins in its archive (plg_config.
+ * archive_dir): the segments plg_release moved there are read first, then
+ * the log's own, as one log (a segment moved while the reader reads it is
+ * found in the archive). keys: as plg_reader_open_keys (n = 0: a plain
+ * log). A segment missing between the two is PLG_ECORRUPT; archive_dir
+ * NULL or "" is plg_reader_open_keys. */
+PLGDEF int      plg_reader_open_archive(plg_reader **out, const char *path, const char *archive_dir,
+                                        const uint8_t *const *keys, size_t n);
 PLGDEF int      plg_check_keys(const char *path, const uint8_t *const *keys, size_t n, plg_check_result *out);
 
 /* Shared primitives (also used by pinnacle_persist.h). */
@@ -1363,6 +1380,7 @@ static int plg__list_segments(const char *dir, int clean, uint64_t **out, size_t
 
 typedef struct plg__scan {
     char *dir;
+    char *adir;                              /* the archive read before dir (plg_reader_open_archive), or NULL */
     uint64_t log_id, seg_size, window, D;
     uint64_t seg_first, seg_last;
     uint64_t v1_last;                        /* highest segment with a version 1 header, 0 = none */
@@ -1396,7 +1414,7 @@ static uint64_t plg__page_off(uint64_t D, uint64_t g) { return (g % D + 1) * (ui
 
 static void plg__scan_close(plg__scan *s) {
     if (s->fd >= 0) close(s->fd);
-    PICOLOG_FREE(s->dir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
+    PICOLOG_FREE(s->dir); PICOLOG_FREE(s->adir); PICOLOG_FREE(s->chunk); PICOLOG_FREE(s->one); PICOLOG_FREE(s->rec);
     PICOLOG_FREE(s->seg_seq);
 #ifdef PICOLOG_ENCRYPT
     plg__keys_free(&s->keys);
@@ -1411,23 +1429,34 @@ static void plg__strlcpy(char *dst, const char *src, size_t cap) {
     memcpy(dst, src, n); dst[n] = 0;
 }
 
+/* The file of segment seg: in the log's directory, or in the archive read
+ * before it when it is there and not in the log (it was moved). */
+static void plg__scan_segname(const plg__scan *s, uint64_t seg, char *out, size_t cap) {
+    plg__seg_name(out, cap, s->dir, seg);
+    if (s->adir && access(out, F_OK) != 0 && errno == ENOENT) {
+        char a[4096];
+        plg__seg_name(a, sizeof a, s->adir, seg);
+        if (access(a, F_OK) == 0) plg__strlcpy(out, a, cap);
+    }
+}
+
 static void plg__scan_setwhere(plg__scan *s, uint64_t g, uint32_t off) {
     s->where_g = g; s->where_off = off; s->where_abs = 0;
-    plg__seg_name(s->where_file, sizeof s->where_file, s->dir, plg__seg_of(s, g));
+    plg__scan_segname(s, plg__seg_of(s, g), s->where_file, sizeof s->where_file);
 }
 /* Damage outside the data pages: segment seg's header (or its file). */
 static void plg__scan_where_seg(plg__scan *s, uint64_t seg, uint32_t off) {
     s->where_g = 0; s->where_off = off; s->where_abs = 1;
-    plg__seg_name(s->where_file, sizeof s->where_file, s->dir, seg);
+    plg__scan_segname(s, seg, s->where_file, sizeof s->where_file);
 }
 /* The reported position as an offset in where_file. */
 static uint64_t plg__scan_where_off(const plg__scan *s) {
     return s->where_abs ? s->where_off : plg__page_off(s->D ? s->D : 1, s->where_g) + s->where_off;
 }
 
-static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
-    char name[4096]; uint8_t page[PLG_PAGE_SIZE]; size_t got = 0;
-    plg__seg_name(name, sizeof name, dir, idx);
+/* The header of segment idx, in the file `name`. */
+static int plg__read_seghdr_at(const char *name, uint64_t idx, plg__seghdr *h) {
+    uint8_t page[PLG_PAGE_SIZE]; size_t got = 0;
     int fd = open(name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return plg__from_errno(errno);
     int rc = plg__read_full(fd, page, sizeof page, 0, &got);
@@ -1437,6 +1466,11 @@ static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
     rc = plg__seghdr_decode(page, h);
     if (!rc && h->seg_index != idx) rc = PLG_ECORRUPT;
     return rc;
+}
+static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
+    char name[4096];
+    plg__seg_name(name, sizeof name, dir, idx);
+    return plg__read_seghdr_at(name, idx, h);
 }
 
 /* The key id a segment's fragments are sealed under: its header's (version
@@ -1559,19 +1593,41 @@ static int plg__scan_need(plg__scan *s, const uint64_t *ids, size_t n) {
 
 /* keys: the data keys given for this scan, or have: keys derived already (a
  * writer reading its own log); neither: a plain log. */
-static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8_t *const *keys, size_t nkeys,
-                          const plg__keys *have) {
+/* The segments of the archive adir and of the log (both sorted) as one
+ * sorted list: a segment moved between the two listings is in both. */
+static int plg__merge_segments(uint64_t **segs, size_t *n, const char *adir) {
+    uint64_t *a = NULL, *m;
+    size_t na = 0, i = 0, k = 0, q = 0;
+    int rc = plg__list_segments(adir, 0, &a, &na);
+    if (rc == PLG_ENOENT) return 0;                /* nothing archived yet */
+    if (rc) return rc;
+    m = (uint64_t *)PICOLOG_MALLOC((na + *n + 1) * sizeof *m);
+    if (!m) { PICOLOG_FREE(a); return PLG_ENOMEM; }
+    while (i < na || k < *n) {
+        uint64_t v = k == *n || (i < na && a[i] < (*segs)[k]) ? a[i++] : (*segs)[k++];
+        if (!q || m[q - 1] != v) m[q++] = v;
+    }
+    PICOLOG_FREE(a); PICOLOG_FREE(*segs);
+    *segs = m; *n = q;
+    return 0;
+}
+
+static int plg__scan_open(plg__scan *s, const char *dir, const char *adir, int writer, const uint8_t *const *keys,
+                          size_t nkeys, const plg__keys *have) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     size_t dl = strlen(dir);
     s->dir = (char *)PICOLOG_MALLOC(dl + 1);
+    s->adir = adir ? (char *)PICOLOG_MALLOC(strlen(adir) + 1) : NULL;
     s->chunk = (uint8_t *)PICOLOG_MALLOC((size_t)PLG__CHUNK_PAGES * PLG_PAGE_SIZE);
     s->one = (uint8_t *)PICOLOG_MALLOC(PLG_PAGE_SIZE);
-    if (!s->dir || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
+    if (!s->dir || (adir && !s->adir) || !s->chunk || !s->one) { plg__scan_close(s); return PLG_ENOMEM; }
     memcpy(s->dir, dir, dl + 1);
+    if (adir) memcpy(s->adir, adir, strlen(adir) + 1);
     uint64_t *segs = NULL, bad_seg = 0; size_t n = 0, i0 = 0;
     int rc = plg__list_segments(dir, writer, &segs, &n);
-    if (rc) { plg__scan_close(s); return rc; }
+    if (!rc && adir && n) rc = plg__merge_segments(&segs, &n, adir);   /* the log's listing first: see above */
+    if (rc) { PICOLOG_FREE(segs); plg__scan_close(s); return rc; }
     if (n == 0) { PICOLOG_FREE(segs); plg__scan_close(s); return PLG_ENOENT; }
     rc = plg__meta_read(dir, &s->meta);
     s->has_meta = rc == 1;
@@ -1598,7 +1654,9 @@ static int plg__scan_open(plg__scan *s, const char *dir, int writer, const uint8
             snprintf(s->detail, sizeof s->detail, "segment %llu is missing", (unsigned long long)(segs[i0] + i - i0));
             rc = PLG_ECORRUPT; bad_seg = segs[i0] + i - i0; break;
         }
-        rc = plg__read_seghdr(dir, segs[i], &h);
+        char sname[4096];
+        plg__scan_segname(s, segs[i], sname, sizeof sname);
+        rc = plg__read_seghdr_at(sname, segs[i], &h);
         if (rc) {
             snprintf(s->detail, sizeof s->detail, "bad header in segment %llu", (unsigned long long)segs[i]);
             bad_seg = segs[i];
@@ -1655,6 +1713,10 @@ static int plg__scan_fd(plg__scan *s, uint64_t seg) {
     char name[4096];
     plg__seg_name(name, sizeof name, s->dir, seg);
     s->fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0 && errno == ENOENT && s->adir) {    /* moved to the archive (after the log: see plg__scan_segname) */
+        plg__seg_name(name, sizeof name, s->adir, seg);
+        s->fd = open(name, O_RDONLY | O_CLOEXEC);
+    }
     s->fd_seg = seg;
     return s->fd;
 }
@@ -1735,7 +1797,12 @@ static int plg__scan_released(plg__scan *s, uint64_t seg) {
     char name[4096];
     struct stat a, b;
     plg__seg_name(name, sizeof name, s->dir, seg);
-    if (stat(name, &a) != 0) return errno == ENOENT;
+    if (stat(name, &a) != 0) {
+        if (errno != ENOENT) return 0;
+        if (!s->adir) return 1;
+        plg__seg_name(name, sizeof name, s->adir, seg);   /* archived: the same bytes, not released */
+        return stat(name, &a) != 0 && errno == ENOENT;
+    }
     if (s->fd < 0 || s->fd_seg != seg || fstat(s->fd, &b) != 0) return 0;
     if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) return 1;
     uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__seghdr h;
@@ -2012,6 +2079,7 @@ struct plg_log {
     plg_config cfg;
     char *path;
     int dirfd;
+    char *adir; int adirfd;      /* plg_config.archive_dir, or NULL and -1 */
     /* ring (mmap: control block page, then data) */
     void *map; size_t map_len;
     plg__ring_ctl *rc; uint8_t *rdata; uint64_t cap, mask;
@@ -2476,6 +2544,41 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
  * renames on a filesystem that journals directory operations in order
  * (ext4, XFS), so the log still starts at one segment with no gap after it. */
 #define PLG__RELEASE_BATCH 64
+
+/* Segment idx (the file `name`) into the archive: a rename on one
+ * filesystem; across filesystems a copy (<idx>.plg.tmp, fdatasync, renamed,
+ * the archive's directory fsynced) before the original goes, so that it is
+ * whole in one place or the other at every moment. 0 renamed, 1 copied,
+ * -1 failed (errno; the segment stays where it was). */
+static int plg__archive_seg(plg_log *L, uint64_t idx, const char *name) {
+    char to[4200], tmp[4300];
+    plg__seg_name(to, sizeof to, L->adir, idx);
+    if (rename(name, to) == 0) return 0;
+    if (errno != EXDEV) return -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", to);
+    const size_t cap = (size_t)1 << 20;
+    int in = open(name, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    uint8_t *buf = out < 0 ? NULL : (uint8_t *)PICOLOG_MALLOC(cap);
+    int ok = buf != NULL, e = 0;
+    for (uint64_t off = 0; ok;) {
+        ssize_t n = pread(in, buf, cap, (off_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { ok = n == 0; break; }
+        ok = plg__write_all(out, buf, (size_t)n, off) == 0;
+        off += (uint64_t)n;
+    }
+    ok = ok && fdatasync(out) == 0;
+    if (!ok) e = errno;
+    PICOLOG_FREE(buf);
+    if (out >= 0) close(out);
+    if (in >= 0) close(in);
+    if (ok && (rename(tmp, to) != 0 || plg__fsync_fd(L->adirfd) != 0)) { ok = 0; e = errno; }
+    if (!ok) { if (out >= 0) unlink(tmp); errno = e; return -1; }
+    if (unlink(name) != 0) return -1;             /* whole in the archive; the next round removes it */
+    return 1;
+}
+
 static int plg__release_segments(plg_log *L) {
     uint64_t cur = plg__load_acq(&L->cur_seg);     /* the writer's segment: never released */
     pthread_mutex_lock(&L->pa_mu);
@@ -2502,7 +2605,17 @@ static int plg__release_segments(plg_log *L) {
         pthread_mutex_lock(&L->pa_mu);
         uint32_t nfree = L->nfree;
         pthread_mutex_unlock(&L->pa_mu);
-        if (nfree < PLG__MAX_FREE) {
+        if (L->adir) {
+            r = plg__archive_seg(L, L->seg_first, name);
+            if (r < 0) {
+                int e = errno;
+                plg__msg(L, plg__from_errno(e), "%s: cannot move segment %llu to the archive %s: %s; it stays in the log",
+                         L->path, (unsigned long long)L->seg_first, L->adir, strerror(e));
+                break;
+            }
+            if (r == 1) more = 1;                     /* a copy: let the writer's next segment be made first */
+            r = 0;
+        } else if (nfree < PLG__MAX_FREE) {
             plg__free_name(to, sizeof to, L->path, L->seg_first);
             r = rename(name, to);
             if (r == 0) { pthread_mutex_lock(&L->pa_mu); L->nfree++; pthread_mutex_unlock(&L->pa_mu); }
@@ -2512,7 +2625,10 @@ static int plg__release_segments(plg_log *L) {
         if (r != 0) break;
         L->seg_first++;
         done++;
+        if (more) break;
     }
+    /* the archive's entries before the log's removals (a rename: both) */
+    if (done && L->adir && plg__fsync_fd(L->adirfd) != 0) return more;
     if (done && plg__dirsync(L) == 0) plg__add_rlx(&L->st_released, done);
     return more;
 }
@@ -3077,6 +3193,8 @@ static void plg__free(plg_log *L) {
     }
     if (L->live_fd >= 0) close(L->live_fd);        /* drops the live lock */
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
+    if (L->adirfd >= 0) close(L->adirfd);
+    PICOLOG_FREE(L->adir);
     plg__buf_put(L, L->map, L->map_len);
     plg__buf_put(L, L->stage, L->stage_len);
     PICOLOG_FREE(L->slot_end);
@@ -3099,7 +3217,7 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     plg__scan s;
     const uint8_t *keys[PLG_MAX_KEYS];
     size_t nkeys = plg__cfg_keys(&L->cfg, keys);
-    int rc = plg__scan_open(&s, L->path, 1, keys, nkeys, NULL);
+    int rc = plg__scan_open(&s, L->path, NULL, 1, keys, nkeys, NULL);
     if (rc) {
         if (rc != PLG_ENOENT && s.where_file[0])
             plg__msg(L, rc, "%s: cannot recover: %s at %s offset %llu: %s. Not opened (fail closed); inspect with plg_dump.",
@@ -3464,7 +3582,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     plg_log *L = (plg_log *)PICOLOG_MALLOC(sizeof *L);
     if (!L) return PLG_ENOMEM;
     memset(L, 0, sizeof *L);
-    L->cfg = cfg; L->dirfd = -1; L->fd_cur = -1; L->meta_fd = -1; L->notify_fd = -1; L->live_fd = -1;
+    L->cfg = cfg; L->dirfd = -1; L->adirfd = -1; L->fd_cur = -1; L->meta_fd = -1; L->notify_fd = -1; L->live_fd = -1;
     L->synchronous = (cfg.flags & PLG_TEST_NO_THREADS) != 0;
     pthread_mutex_init(&L->pa_mu, NULL);
     pthread_mutex_init(&L->op_mu, NULL);
@@ -3498,6 +3616,29 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     }
     rc = plg__check_volatile(L);
     if (rc) goto fail;
+    if (cfg.archive_dir && cfg.archive_dir[0]) {
+        size_t al = strlen(cfg.archive_dir);
+        while (al > 1 && cfg.archive_dir[al - 1] == '/') al--;
+        if (!(L->adir = (char *)PICOLOG_MALLOC(al + 1))) { rc = PLG_ENOMEM; goto fail; }
+        memcpy(L->adir, cfg.archive_dir, al); L->adir[al] = 0;
+        L->cfg.archive_dir = L->adir;
+        if (mkdir(L->adir, 0755) == 0) {
+            char parent[4096];
+            if (plg__dirname(L->adir, parent, sizeof parent) == 0) plg_fsync_dir(parent);
+        } else if (errno != EEXIST) {
+            rc = plg__from_errno(errno);
+            plg__msg(L, rc, "%s: cannot create the archive directory %s: %s", L->path, L->adir, strerror(errno));
+            goto fail;
+        }
+        struct stat sa, sl;
+        L->adirfd = open(L->adir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (L->adirfd < 0 || fstat(L->adirfd, &sa) != 0 || fstat(L->dirfd, &sl) != 0) { rc = plg__from_errno(errno); goto fail; }
+        if (sa.st_dev == sl.st_dev && sa.st_ino == sl.st_ino) {
+            rc = PLG_EINVAL;
+            plg__msg(L, rc, "%s: archive_dir must not be the log directory", L->path);
+            goto fail;
+        }
+    }
 
     {                                                  /* released segments kept for reuse */
         DIR *dd = opendir(L->path);
@@ -3840,28 +3981,36 @@ static uint64_t plg__reader_mark(plg_reader *r, int check_pid) {
 
 PLGDEF int plg_reader_open(plg_reader **out, const char *path) { return plg_reader_open_key(out, path, NULL); }
 
-static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *const *keys, size_t nkeys,
-                            const plg__keys *have);
+static int plg__reader_open(plg_reader **out, const char *path, const char *adir, const uint8_t *const *keys,
+                            size_t nkeys, const plg__keys *have);
 PLGDEF int plg_reader_open_key(plg_reader **out, const char *path, const uint8_t *key) {
-    return plg__reader_open(out, path, &key, key ? 1 : 0, NULL);
+    return plg__reader_open(out, path, NULL, &key, key ? 1 : 0, NULL);
 }
 
 PLGDEF int plg_reader_open_keys(plg_reader **out, const char *path, const uint8_t *const *keys, size_t n) {
     if (out) *out = NULL;
     if (n > PLG_MAX_KEYS || (n && !keys)) return PLG_EINVAL;
     for (size_t i = 0; i < n; i++) if (!keys[i]) return PLG_EINVAL;
-    return plg__reader_open(out, path, keys, n, NULL);
+    return plg__reader_open(out, path, NULL, keys, n, NULL);
 }
 
-static int plg__reader_open(plg_reader **out, const char *path, const uint8_t *const *keys, size_t nkeys,
-                            const plg__keys *have) {
+PLGDEF int plg_reader_open_archive(plg_reader **out, const char *path, const char *archive_dir,
+                                   const uint8_t *const *keys, size_t n) {
+    if (out) *out = NULL;
+    if (n > PLG_MAX_KEYS || (n && !keys)) return PLG_EINVAL;
+    for (size_t i = 0; i < n; i++) if (!keys[i]) return PLG_EINVAL;
+    return plg__reader_open(out, path, archive_dir && archive_dir[0] ? archive_dir : NULL, keys, n, NULL);
+}
+
+static int plg__reader_open(plg_reader **out, const char *path, const char *adir, const uint8_t *const *keys,
+                            size_t nkeys, const plg__keys *have) {
     if (!out || !path) return PLG_EINVAL;
     *out = NULL;
     plg_reader *r = (plg_reader *)PICOLOG_MALLOC(sizeof *r);
     if (!r) return PLG_ENOMEM;
     memset(r, 0, sizeof *r);
     r->live_fd = -1;
-    int rc = plg__scan_open(&r->s, path, 0, keys, nkeys, have);
+    int rc = plg__scan_open(&r->s, path, adir, 0, keys, nkeys, have);
     if (rc) { plg__scan_close(&r->s); PICOLOG_FREE(r); return rc; }
     plg__pos_save(&r->s, &r->front);
     r->vseq = 0;
@@ -4166,7 +4315,7 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
 static int plg__op_truncate(plg_log *L, uint64_t seq) {
     if (seq >= L->cseq - 1) return 0;                 /* nothing after seq; all of it durable */
     plg_reader *r;
-    int rc = plg__reader_open(&r, L->path, NULL, 0, &L->keys);   /* the caller's keys were for plg_open only */
+    int rc = plg__reader_open(&r, L->path, NULL, NULL, 0, &L->keys);   /* the caller's keys were for plg_open only */
     if (rc) return rc;
     rc = plg__seek(r, seq + 1, 1);
     uint64_t g = r->s.g; uint32_t off = r->s.off;
@@ -4268,7 +4417,7 @@ PLGDEF int plg_check_keys(const char *path, const uint8_t *const *keys, size_t n
     memset(out, 0, sizeof *out);
     if (n > PLG_MAX_KEYS || (n && !keys)) return out->status = PLG_EINVAL;
     for (size_t i = 0; i < n; i++) if (!keys[i]) return out->status = PLG_EINVAL;
-    int rc = plg__scan_open(&s, path, 0, keys, n, NULL);
+    int rc = plg__scan_open(&s, path, NULL, 0, keys, n, NULL);
     if (!rc) {
         plg_record rec;
         while ((rc = plg__scan_next(&s, &rec)) == 1) {}

@@ -29,6 +29,12 @@
  * after the recovered end. Retiring the segment that holds the head of the
  * record at the release point loses that one record, and fails here.
  *
+ * Archive rounds: the release rounds with plg_config.archive_dir (on the
+ * log's filesystem for one log, on /dev/shm, another one, for the next when
+ * there is one: renames, then copies): the log read through its archive
+ * (plg_reader_open_archive) starts at seq 1 whatever was released, with
+ * every record intact, however the kill fell in a move.
+ *
  * usage: test_crash_picolog [--rounds N] [--release-rounds N] [--seed N]
  *   env PLG_CRASH_ROUNDS, PLG_CRASH_RELEASE_ROUNDS (default: a fifth of the
  *   plain rounds), PLG_CRASH_SEED */
@@ -93,9 +99,11 @@ static plg_config cfg_for(const char *dir, uint32_t round) {
     c.max_write_bytes = 4096u << (round % 4);
     return c;
 }
+static char arch_dir[700];                        /* archive rounds: the log's archive ("": none) */
 static plg_config cfg_rel(const char *dir, uint32_t round) {
     plg_config c = cfg_for(dir, round);
     c.segment_size = REL_SEGMENT;
+    if (arch_dir[0]) c.archive_dir = arch_dir;
     return c;
 }
 
@@ -177,10 +185,12 @@ static int opt_have_release_rounds;
 
 /* One series of SIGKILL rounds. release: 64 KiB segments and plg_release in
  * the child (segments retired and recycled many times per round); the check
- * is then exact about the start of the log too. */
-static void sigkill_rounds(int release, uint64_t rounds) {
-    const char *name = release ? "crash_picolog_release" : "crash_picolog";
-    uint64_t rng = opt_seed ^ (release ? 0x5EEDull << 32 : 0);
+ * is then exact about the start of the log too. archive: and the released
+ * segments go to an archive, read back with the log from seq 1. */
+static void sigkill_rounds(int release, int archive, uint64_t rounds) {
+    const char *name = archive ? "crash_picolog_archive" : release ? "crash_picolog_release" : "crash_picolog";
+    uint64_t nlogs = 0;
+    uint64_t rng = opt_seed ^ (release ? 0x5EEDull << 32 : 0) ^ (archive ? 0xA4Cull << 48 : 0);
     shared *sh = (shared *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(sh != MAP_FAILED);
     const uint32_t per_log = 25;                  /* a fresh log every 25 rounds */
@@ -194,7 +204,19 @@ static void sigkill_rounds(int release, uint64_t rounds) {
     uint64_t last = 0;                            /* the last seq in the log after the previous round */
     uint64_t released = 0;                        /* the highest release point any round of this log published */
     for (uint32_t round = 0; round < rounds; round++) {
-        if (round % per_log == 0) { dir = t_dir(name); nstarts = 0; last = 0; released = 0; }
+        if (round % per_log == 0) {
+            dir = t_dir(name); nstarts = 0; last = 0; released = 0;
+            arch_dir[0] = 0;
+            if (archive) {                        /* every other log: on another filesystem, if there is one */
+                struct stat sd, ss;
+                int other = nlogs++ % 2 == 1 && stat(dir, &sd) == 0 && stat("/dev/shm", &ss) == 0 && sd.st_dev != ss.st_dev;
+                if (other) snprintf(arch_dir, sizeof arch_dir, "/dev/shm/plg_crash_archive_%d", (int)getpid());
+                else snprintf(arch_dir, sizeof arch_dir, "%s.archive", dir);
+                char cmd[800];
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", arch_dir);
+                if (system(cmd) != 0) {}
+            }
+        }
         memset(sh, 0, sizeof *sh);
         sh->released = released;
         uint32_t gen = round + 1;
@@ -240,7 +262,7 @@ static void sigkill_rounds(int release, uint64_t rounds) {
             bad = 1;
         }
         plg_reader *rd = NULL;
-        int rc = plg_reader_open(&rd, dir);
+        int rc = archive ? plg_reader_open_archive(&rd, dir, arch_dir, NULL, 0) : plg_reader_open(&rd, dir);
         if (rc) rd = NULL;
         if (!bad && rc == PLG_ENOENT && last == 0) { nstarts--; continue; }   /* killed before the first segment existed */
         if (!bad && rc) { fprintf(stderr, "  round %u: plg_reader_open: %s\n", round, plg_strerror(rc)); bad = 1; }
@@ -272,7 +294,7 @@ static void sigkill_rounds(int release, uint64_t rounds) {
          * never passes an acknowledged seq: the log starts at or before it
          * (at 1 when nothing was released). One record lost at a release
          * boundary shows here. */
-        uint64_t may_start = released > 1 ? released : 1;
+        uint64_t may_start = released > 1 && !archive ? released : 1;   /* archived: nothing goes */
         if (!bad && count && first > may_start) {
             fprintf(stderr, "  round %u: LOST RECORDS AT THE RELEASE POINT: the log starts at seq %llu, only seqs below %llu "
                     "were released and %llu are acknowledged\n", round, (unsigned long long)first,
@@ -291,7 +313,9 @@ static void sigkill_rounds(int release, uint64_t rounds) {
         }
         plg_check_result cr;
         memset(&cr, 0, sizeof cr);
-        if (!bad && (plg_check(dir, &cr) != 0 || cr.last_seq != n || cr.records != count || (count && cr.first_seq != first))) {
+        /* plg_check reads the log directory alone: with an archive, its first records are elsewhere */
+        if (!bad && (plg_check(dir, &cr) != 0 || cr.last_seq != n ||
+                     (!archive && (cr.records != count || (count && cr.first_seq != first))))) {
             fprintf(stderr, "  round %u: plg_check: %d, seqs %llu..%llu (%llu records), but the reader just saw %llu..%llu: %s\n",
                     round, cr.status, (unsigned long long)cr.first_seq, (unsigned long long)cr.last_seq,
                     (unsigned long long)cr.records, (unsigned long long)first, (unsigned long long)n, cr.detail);
@@ -307,7 +331,7 @@ static void sigkill_rounds(int release, uint64_t rounds) {
                      dir, dir, dir, dir, dir, dir, dir, dir, dir, dir);
             if (system(cmd) != 0) {}
             fprintf(stderr, "  %sround %u FAILED (seed %llu, mode %d, released below %llu, acknowledged %llu): reproduce with "
-                    "test_crash_picolog --seed %llu; files in %s\n", release ? "release " : "",
+                    "test_crash_picolog --seed %llu; files in %s\n", archive ? "archive " : release ? "release " : "",
                     round, (unsigned long long)opt_seed, cfg_for(dir, gen).sync_mode, (unsigned long long)released,
                     (unsigned long long)floor, (unsigned long long)opt_seed, dir);
             bad_rounds++;
@@ -322,9 +346,14 @@ static void sigkill_rounds(int release, uint64_t rounds) {
         last = n;
     }
     munmap(sh, 4096);
+    if (archive && arch_dir[0]) {
+        if (!bad_rounds) { char cmd[800]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", arch_dir); if (system(cmd) != 0) {} }
+        arch_dir[0] = 0;
+    }
     CHECK_EQ(bad_rounds, 0);
     printf("  crash%s: %llu SIGKILL rounds (%llu during plg_open), %llu failed; %llu records acknowledged and %llu "
-           "recovered across rounds; %llu rounds ended in a torn tail; %.1f s\n", release ? " with plg_release" : "",
+           "recovered across rounds; %llu rounds ended in a torn tail; %.1f s\n",
+           archive ? " with plg_release into an archive" : release ? " with plg_release" : "",
            (unsigned long long)rounds, (unsigned long long)killed_in_open, (unsigned long long)bad_rounds,
            (unsigned long long)total_acked, (unsigned long long)total_recovered, (unsigned long long)torn,
            (double)(plg_now_ns() - t_start) / 1e9);
@@ -335,14 +364,21 @@ static void sigkill_rounds(int release, uint64_t rounds) {
 }
 
 static void test_sigkill_rounds(void) {
-    sigkill_rounds(0, opt_rounds ? opt_rounds : env_u64("PLG_CRASH_ROUNDS", default_rounds()));
+    sigkill_rounds(0, 0, opt_rounds ? opt_rounds : env_u64("PLG_CRASH_ROUNDS", default_rounds()));
 }
 
 /* A fifth as many release rounds as plain ones (valgrind runs 20 plain: 4). */
 static void test_sigkill_release_rounds(void) {
     uint64_t plain = opt_rounds ? opt_rounds : env_u64("PLG_CRASH_ROUNDS", default_rounds());
     uint64_t n = opt_have_release_rounds ? opt_release_rounds : env_u64("PLG_CRASH_RELEASE_ROUNDS", (plain + 4) / 5);
-    sigkill_rounds(1, n);
+    sigkill_rounds(1, 0, n);
+}
+
+/* As many archive rounds as release rounds. */
+static void test_sigkill_archive_rounds(void) {
+    uint64_t plain = opt_rounds ? opt_rounds : env_u64("PLG_CRASH_ROUNDS", default_rounds());
+    uint64_t n = opt_have_release_rounds ? opt_release_rounds : env_u64("PLG_CRASH_RELEASE_ROUNDS", (plain + 4) / 5);
+    sigkill_rounds(1, 1, n);
 }
 
 int main(int argc, char **argv) {
@@ -354,5 +390,6 @@ int main(int argc, char **argv) {
     if (!opt_rounds && getenv("PLG_CRASH_SEED")) opt_seed = strtoull(getenv("PLG_CRASH_SEED"), NULL, 0);
     RUN(test_sigkill_rounds);
     RUN(test_sigkill_release_rounds);
+    RUN(test_sigkill_archive_rounds);
     return t_done();
 }

@@ -1337,6 +1337,125 @@ static void test_release_and_recycle(void) {
     CHECK_EQ(first + n - 1, a + 50);
 }
 
+/* Reads the log in dir from its archive a (plg_reader_open_archive): the
+ * count of records, which must be 1..n in order with their contents. */
+static uint64_t read_archived(const char *dir, const char *a, uint32_t len, uint64_t salt, int *rc_out) {
+    plg_reader *r;
+    int rc = plg_reader_open_archive(&r, dir, a, NULL, 0);
+    if (rc) { *rc_out = rc; return 0; }
+    plg_record rec;
+    uint64_t n = 0, bad = 0;
+    while ((rc = plg_reader_next(r, &rec)) == 1) {
+        n++;
+        if (rec.seq != n || !same(&rec, len, salt)) bad++;
+    }
+    plg_reader_close(r);
+    CHECK_EQ(bad, 0);
+    *rc_out = rc;
+    return n;
+}
+
+/* Waits until at least `least` segments were released and no more are
+ * going (a copy into the archive goes a segment at a time). */
+static void released_settle(plg_log *L, uint64_t least, plg_stats *st) {
+    plg_stats again;
+    for (int i = 0; i < 500; i++) {
+        plg_get_stats(L, st);
+        usleep(20000);
+        plg_get_stats(L, &again);
+        if (st->segments_released >= least && again.segments_released == st->segments_released) return;
+    }
+}
+
+/* plg_config.archive_dir: plg_release moves the released segments into the
+ * archive (none reused, none deleted); plg_reader_open_archive reads the
+ * whole log from seq 1, the archive then the log, also when segments move
+ * while it reads them and after a reopen; plg_reader_open starts after
+ * them, as before. adir on another filesystem than dir: copied whole (no
+ * partial copy left). */
+static void archive_body(const char *dir, const char *a) {
+    plg_config c = cfg_for(dir);                   /* 64 KiB segments: 480 records of 100 bytes */
+    c.archive_dir = a;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 5000, 100, 4);
+    CHECK_EQ(plg_release(L, 3000), 0);
+    plg_stats st;
+    released_settle(L, 5, &st);
+    CHECK(st.segments_released >= 5);
+    CHECK_EQ((uint64_t)count_files(a, "^[0-9]*\\.plg$"), st.segments_released);
+    CHECK_EQ(count_files(a, "tmp$"), 0);
+    CHECK_EQ(count_files(dir, "^free-"), 0);
+    int rc = -1;
+    CHECK_EQ(read_archived(dir, a, 100, 4, &rc), 5000);
+    CHECK_EQ(rc, 0);
+    plg_reader *r;                                 /* without the archive: after what was released */
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    REQUIRE(plg_reader_next(r, &rec) == 1);
+    CHECK(rec.seq > 1);
+    plg_reader_close(r);
+    /* a reader inside the log's own segments when they move to the archive */
+    REQUIRE(plg_reader_open_archive(&r, dir, a, NULL, 0) == 0);
+    uint64_t n = 0, bad = 0;
+    while (n < 3500 && (rc = plg_reader_next(r, &rec)) == 1) { n++; if (rec.seq != n || !same(&rec, 100, 4)) bad++; }
+    uint64_t before = st.segments_released;
+    write_records(L, 3000, 100, 4);
+    CHECK_EQ(plg_release(L, 7000), 0);
+    for (int i = 0; i < 5000; i++) { plg_get_stats(L, &st); if (st.segments_released >= before + 7) break; usleep(1000); }
+    CHECK(st.segments_released >= before + 7);
+    while ((rc = plg_reader_next(r, &rec)) == 1) { n++; if (rec.seq != n || !same(&rec, 100, 4)) bad++; }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(n, 8000);
+    CHECK_EQ(bad, 0);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+    REQUIRE(plg_open(&L, &c) == 0);                /* recovery of a log whose first segments are archived */
+    CHECK_EQ(plg_appended(L), 8000);
+    write_records(L, 100, 100, 4);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(read_archived(dir, a, 100, 4, &rc), 8100);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(count_files(a, "tmp$"), 0);
+    /* a segment missing between the archive and the log: damage, not a log that begins later */
+    char p[700], q[720];
+    snprintf(p, sizeof p, "%s/%020llu.plg", a, (unsigned long long)st.segments_released);
+    snprintf(q, sizeof q, "%s.aside", p);
+    REQUIRE(rename(p, q) == 0);
+    CHECK_EQ(plg_reader_open_archive(&r, dir, a, NULL, 0), PLG_ECORRUPT);
+    REQUIRE(rename(q, p) == 0);
+    CHECK_EQ(read_archived(dir, a, 100, 4, &rc), 8100);
+}
+
+static void test_release_to_archive(void) {
+    const char *dir = t_dir("plg_archive");
+    char a[600];
+    snprintf(a, sizeof a, "%s.archive", dir);
+    char cmd[700]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", a);
+    CHECK_EQ(system(cmd), 0);
+    archive_body(dir, a);
+    plg_config c = cfg_for(dir);                   /* the log directory itself is refused */
+    c.archive_dir = dir;
+    plg_log *L;
+    CHECK_EQ(plg_open(&L, &c), PLG_EINVAL);
+    CHECK_EQ(system(cmd), 0);
+}
+
+/* The same with the archive on another filesystem (/dev/shm, when the test
+ * directory is not there): rename says EXDEV, the segments are copied. */
+static void test_release_to_archive_across_filesystems(void) {
+    const char *dir = t_dir("plg_archive_xdev");
+    struct stat sd, ss;
+    if (stat(dir, &sd) != 0 || stat("/dev/shm", &ss) != 0 || sd.st_dev == ss.st_dev)
+        SKIP("no second filesystem (/dev/shm) beside the test directory");
+    char a[200];
+    snprintf(a, sizeof a, "/dev/shm/plg_archive_test_%d", (int)getpid());
+    char cmd[300]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", a);
+    CHECK_EQ(system(cmd), 0);
+    archive_body(dir, a);
+    CHECK_EQ(system(cmd), 0);
+}
+
 /* A failed preallocation is retried (with backoff) and reported with its
  * real errno: a directory in the way of segment 3's temp file fails it with
  * EISDIR; once it is gone, the log continues past segment 3 unharmed. */
@@ -1560,6 +1679,8 @@ int main(void) {
     RUN(test_second_writer_refused);
     RUN(test_reader_leaves_tmp_files);
     RUN(test_release_and_recycle);
+    RUN(test_release_to_archive);
+    RUN(test_release_to_archive_across_filesystems);
     RUN(test_tear_at_the_end_of_a_full_segment);
     RUN(test_failed_preallocation_is_retried);
     RUN(test_release_batches_directory_syncs);
