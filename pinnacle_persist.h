@@ -64,8 +64,9 @@
  *              <data_dir>/journal/ for every instrument (mmap mode: segment
  *              files; strict mode: one picolog log), the catalog
  *              instruments.ppc, books/<name>/snapshots/<seq>.pps, retired.ppr
- *              (pp_book_retire); history moves to archive_dir if set (mmap
- *              mode). With PP_LEGACY_LAYOUT or in a 0.2.0 store: per
+ *              (pp_book_retire); history moves to archive_dir if set (in
+ *              strict mode picolog moves the log's released segments). With
+ *              PP_LEGACY_LAYOUT or in a 0.2.0 store: per
  *              instrument <data_dir>/<name>/journal/ (mmap segments) or
  *              .../strict/ (a picolog log), and .../snapshots/<seq>.pps.
  *              Format: docs/pinnacle-format.md.
@@ -299,10 +300,12 @@ typedef struct pp_config {
      * one filesystem, else copied, fsynced and renamed there before the
      * original goes), pp_journal_open reads the archived segments before
      * the live ones, and pp_book_retire moves a retired book's files there.
-     * Not the data directory nor inside it. The per-instrument layout
-     * (PP_LEGACY_LAYOUT, a 0.2.0 store) and strict mode have no archive
-     * (picolog recycles the segments compaction releases): pp_open returns
-     * PP_ENOTSUP when it is set. */
+     * Not the data directory nor inside it. Strict mode: picolog moves the
+     * segments of the store's log that compaction releases to
+     * <archive_dir>/journal/ (plg_config.archive_dir) instead of reusing
+     * them, and the readers read them first (plg_reader_open_archive). The
+     * per-instrument layout (PP_LEGACY_LAYOUT, a 0.2.0 store) has no
+     * archive: pp_open returns PP_ENOTSUP when it is set. */
     const char *archive_dir;
     /* Called first in each background thread the store starts, in that
      * thread, with its name ("pp-sync", "pp-grow", "pp-maint"): to pin it
@@ -1552,6 +1555,7 @@ struct pp_store {
     pp_quarantine_info *quar; size_t nquar;
     uint32_t *quar_iid;          /* format 2: each one's id (kept in the catalog, never given again); 0 otherwise */
     char *adir;                  /* pp_config.archive_dir (format 2), or NULL: history is deleted */
+    char *sjadir;                /* strict mode with adir: <adir>/journal, where picolog moves released segments */
     /* pp_book_retire: the retired instruments (retired.ppr), open_mu */
     uint32_t *ret_iid; char **ret_name; size_t nret;
     pp_book **gone; size_t ngone;   /* open_mu: books retired by this store, freed at close (handles stay valid memory) */
@@ -2576,6 +2580,10 @@ PP__SJFN int pp__sj_is_strict(const char *dir) {
 /* The key(s) of an encrypted strict journal, for the readers of this thread
  * (the store's own strict_log; NULL: none). */
 static __thread const plg_config *pp__sj_keys;
+/* A strict journal's archive (<archive_dir>/journal: the segments picolog
+ * moved there), for the reads this thread makes while it is set; NULL:
+ * the log alone. Set around pp__sj_open by the history readers. */
+static __thread const char *pp__sj_adir;
 static const plg_config *pp__read_keys_log(void);   /* pp_read_keys' (>>seal), or NULL */
 
 /* Walk the records of a strict journal with r: check each record and each of
@@ -2644,15 +2652,16 @@ PP__SJFN int pp__sj_strict_walk(pp__sj *j, const char *dir, plg_reader *r, uint6
     return 0;
 }
 
-PP__SJFN int pp__sj_reader_open(plg_reader **r, const char *dir, const plg_config *keys) {
+/* adir: the log's archive, read first (plg_reader_open_archive), or NULL */
+PP__SJFN int pp__sj_reader_open(plg_reader **r, const char *dir, const plg_config *keys, const char *adir) {
+    const uint8_t *k[PLG_MAX_KEYS];
+    size_t n = 0;
     if (keys && keys->encrypt_key) {
-        const uint8_t *k[PLG_MAX_KEYS];
-        size_t n = 0;
         k[n++] = keys->encrypt_key;
         for (size_t i = 0; i < keys->n_old_keys && n < PLG_MAX_KEYS; i++) k[n++] = keys->old_keys[i];
-        return plg_reader_open_keys(r, dir, k, n);
     }
-    return plg_reader_open(r, dir);
+    if (adir) return plg_reader_open_archive(r, dir, adir, n ? k : NULL, n);
+    return n ? plg_reader_open_keys(r, dir, k, n) : plg_reader_open(r, dir);
 }
 
 static int pp__sj_new(pp__sj **out, const char *dir) {
@@ -2684,7 +2693,7 @@ PP__SJFN int pp__sj_read_strict(pp__sj **out, const char *dir, uint64_t data_byt
     uint64_t end = 0;
     int rc = pp__sj_new(&j, dir);
     if (!rc) {
-        int e = pp__sj_reader_open(&r, dir, pp__sj_keys ? pp__sj_keys : pp__read_keys_log());
+        int e = pp__sj_reader_open(&r, dir, pp__sj_keys ? pp__sj_keys : pp__read_keys_log(), pp__sj_adir);
         if (e) { rc = pp__from_plg(e); pp__sj_where(w, dir, 0, "strict journal: %s", plg_strerror(e)); }
     }
     if (!rc) rc = pp__sj_strict_walk(j, dir, r, from_pos, visit, ctx, w, &end);
@@ -2741,7 +2750,7 @@ PP__SJFN int pp__sj_open_strict(pp__sj **out, const char *dir, uint64_t data_byt
     plg_reader *r = NULL;
     uint64_t end = 0;
     if (!rc) {
-        int e = pp__sj_reader_open(&r, dir, &c);
+        int e = pp__sj_reader_open(&r, dir, &c, NULL);
         if (e) { rc = pp__from_plg(e); pp__sj_where(w, dir, 0, "strict journal: %s", plg_strerror(e)); }
     }
     if (!rc) rc = pp__sj_strict_walk(j, dir, r, 0, visit, ctx, w, &end);
@@ -4950,6 +4959,7 @@ static void pp__store_free(pp_store *S) {
     for (size_t i = 0; i < S->ngone; i++) pp__book_free(S->gone[i]);
     PINNACLE_PERSIST_FREE(S->gone);
     PINNACLE_PERSIST_FREE(S->adir);
+    PINNACLE_PERSIST_FREE(S->sjadir);
     if (S->lock_fd >= 0) close(S->lock_fd);     /* drops the flock */
     pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->open_mu); pthread_mutex_destroy(&S->wake_mu); pthread_cond_destroy(&S->wake_cv);
     PINNACLE_PERSIST_FREE(S->dir);
@@ -5729,7 +5739,7 @@ static int pp__store2_open(pp_store *S) {
     }
     if (!rc && strict) {               /* picolog tells from its meta and segment headers */
         plg_reader *r = NULL;
-        int e = pp__sj_reader_open(&r, jd, &S->slog);
+        int e = pp__sj_reader_open(&r, jd, &S->slog, NULL);
         if (r) plg_reader_close(r);
         if (e == PLG_ENEEDKEY || e == PLG_EKEY || e == PLG_EPLAINLOG || e == PLG_ENOCRYPT) {
             rc = pp__from_plg(e);
@@ -5737,9 +5747,11 @@ static int pp__store2_open(pp_store *S) {
         }
     }
     if (!rc) rc = pp__catalog_load(S);
-    if (!rc && S->cfg.mode == PP_JOURNAL_STRICT && S->adir) {
-        rc = PP_ENOTSUP;
-        PP__MSG(S, rc, "%s: archive_dir is not supported in strict mode (picolog recycles the released segments)", S->dir);
+    if (!rc && S->cfg.mode == PP_JOURNAL_STRICT && S->adir) {   /* picolog moves the segments it releases there */
+        if (!(S->sjadir = pp__join(S->adir, "journal"))) rc = PP_ENOMEM;
+        if (!rc) rc = pp__mkdir_p(S->sjadir);
+        if (rc) PP__MSG(S, rc, "%s: cannot create the archive directory %s: %s", S->dir, S->sjadir ? S->sjadir : S->adir, pp_strerror(rc));
+        S->slog.archive_dir = S->sjadir;
     }
     if (!rc) {
         pp__sj_ahead = pp__recover_ahead;
@@ -6674,7 +6686,7 @@ static int pp__jr_ev(pp_journal *j, const uint8_t *f) {
  * middle of a move is read once), 0 when nothing is archived. */
 static int pp__jr_archive(pp_store *S, pp_journal *j, pp__sjwhere *w, uint64_t *live_from) {
     *live_from = 0;
-    if (!S->sj->archive) return 0;
+    if (!S->sj->archive || S->sj->log) return 0;   /* strict: picolog's reader reads the archive (pp__sj_adir) */
     pp__sj *a = NULL;
     int rc = pp__sj_open(&a, S->sj->archive, S->sj->data_bytes, 1, 0, pp__jr_frame, j, w);
     if (!rc && a->data_bytes != S->sj->data_bytes) {
@@ -6716,8 +6728,10 @@ PPDEF int pp_journal_open(pp_store *S, const char *name, uint64_t from_seq, pp_j
     pthread_mutex_unlock(&S->open_mu);
     rc = pp__jr_archive(S, j, &w, &from_pos);
     pp__sj_keys = S->cfg.strict_log;      /* strict: an encrypted log's keys */
+    pp__sj_adir = S->sj->log ? S->sjadir : NULL;   /* strict: the archived segments, then the log's */
     if (!rc) rc = pp__sj_open(&sj, S->sj->dir, S->sj->data_bytes, 1, from_pos, pp__jr_frame, j, &w);
     pp__sj_keys = NULL;
+    pp__sj_adir = NULL;
     if (!rc && from_pos && sj->first_index * sj->data_bytes > from_pos) {
         rc = PP_ECORRUPT;                /* segments missing between the archive and the live journal */
         snprintf(w.detail, sizeof w.detail, "segments %llu..%llu are in neither the archive nor the journal",
@@ -7200,11 +7214,14 @@ static int pp__book_at_jopen_dir(void *jctx, uint64_t from_seq, pp_journal **out
     }
     pp__jrdir d;
     d.j = j; d.name = t->name;
-    if (!rc && ajd) {
+    int strict = !rc && pp__sj_is_strict(jd);   /* its archive: picolog's segments, read by picolog's reader */
+    if (!rc && ajd && !strict) {
         rc = pp__sj_open(&a, ajd, bytes, 1, 0, pp__jrdir_frame, &d, NULL);
         if (!rc && a->tail > a->data_bytes) { live_from = a->tail; bytes = a->data_bytes; }
     }
+    pp__sj_adir = strict ? ajd : NULL;
     if (!rc) rc = pp__sj_open(&sj, jd, bytes, 1, live_from, pp__jrdir_frame, &d, NULL);
+    pp__sj_adir = NULL;
     if (rc == PP_ENOENT) t->again = 1;
     if (!rc && live_from && sj->data_bytes != bytes) rc = PP_ECORRUPT;   /* archived segments of another size */
     if (!rc && live_from && sj->first_index * sj->data_bytes > live_from) { rc = PP_ECORRUPT; t->again = 1; }

@@ -16,7 +16,9 @@
  *     journal record is PP_ECORRUPT naming the log's segment file;
  *   - a tampered connection blob is PP_ECORRUPT;
  *   - key rotation: new files under the new key, the old still read while
- *     its key is given (PP_EKEY without it).
+ *     its key is given (PP_EKEY without it);
+ *   - with archive_dir, the log's archived segments stay sealed and the
+ *     history readers decrypt them (the offline one with pp_read_keys).
  * Known answers of the file construction: test_seal_known_answer. */
 #define _GNU_SOURCE
 #pragma GCC diagnostic ignored "-Wunused-function"   /* t.h helpers this test does not use */
@@ -487,6 +489,67 @@ static void test_seal_known_answer(void) {
     pp__fkeys_free(fk);
 }
 
+/* An encrypted strict store with archive_dir: the segments picolog moves to
+ * the archive stay sealed (no pattern in clear under the archive), and the
+ * history readers decrypt them: pp_journal_open from seq 1 with every
+ * payload verbatim; pp_journal_open_archive without the store needs the
+ * key (PP_ENEEDKEY), and reads it all with pp_read_keys. */
+static int archived_history(pp_journal *j, uint64_t *n) {
+    pp_event ev;
+    int k, bad = 0;
+    *n = 0;
+    while ((k = pp_journal_next(j, &ev)) == 1) {
+        ++*n;
+        if (ev.seq != *n) bad++;
+        if (ev.type == PP_EV_ADD && (ev.payload_len != strlen(PAYLOAD) || memcmp(ev.payload, PAYLOAD, strlen(PAYLOAD)))) bad++;
+    }
+    pp_journal_close(j);
+    return k < 0 ? k : bad;
+}
+static void test_archive_stays_sealed(void) {
+    const char *dir = t_dir("ppe_archive");
+    const char *adir = t_dir("ppe_archive_to");
+    pp_config c = cfg_for(dir, KEY_A);
+    c.archive_dir = adir;
+    c.keep_snapshots = 1;
+    pp_store *s; pp_book *b;
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "SECRET", &b));
+    uint64_t seq = 0;
+    for (uint64_t i = 0; i < 6000; i++) {
+        pp_event e;
+        memset(&e, 0, sizeof e);
+        e.type = PP_EV_ADD; e.order_id = ID0 + i; e.side = PP_BUY; e.price = PRICE0 + 7; e.qty = 5; e.ts_ns = 1;
+        e.payload = PAYLOAD; e.payload_len = (uint32_t)strlen(PAYLOAD);
+        OK(pp_apply(b, &e));
+        OK(pp_cancel(b, ID0 + i));
+        seq += 2;
+    }
+    CHECK_EQ(pp_sync(b), 0);
+    OK(pp_snapshot(b));
+    CHECK_EQ(pp_compact(b), 0);
+    char a1[4096];
+    snprintf(a1, sizeof a1, "%s/journal/%020u.plg", adir, 1u);
+    struct stat st;
+    for (int i = 0; i < 3000 && stat(a1, &st) != 0; i++) usleep(1000);   /* picolog's segment thread */
+    REQUIRE(stat(a1, &st) == 0);
+    CHECK_EQ(holds(adir, PAYLOAD, strlen(PAYLOAD)), 0);
+    int64_t px = PRICE0 + 7;
+    CHECK_EQ(holds(adir, &px, 8), 0);
+    pp_journal *j = NULL;
+    uint64_t n = 0;
+    OK(pp_journal_open(s, "SECRET", 1, &j));
+    CHECK_EQ(archived_history(j, &n), 0);
+    CHECK_EQ(n, seq);
+    CHECK_EQ(pp_close(s), 0);
+    CHECK_EQ(pp_journal_open_archive(dir, adir, "SECRET", 1, &j), PP_ENEEDKEY);
+    const uint8_t *ka[1] = {KEY_A};
+    OK(pp_read_keys(ka, 1));
+    CHECK_EQ(pp_journal_open_archive(dir, adir, "SECRET", 1, &j), 0);
+    if (j) { CHECK_EQ(archived_history(j, &n), 0); CHECK_EQ(n, seq); }
+    OK(pp_read_keys(NULL, 0));
+}
+
 int main(void) {
     RUN(test_seal_known_answer);
     RUN(test_no_plaintext_on_disk);
@@ -496,5 +559,6 @@ int main(void) {
     RUN(test_flipped_journal_byte_fails_closed);
     RUN(test_tampered_conn_blob);
     RUN(test_key_rotation);
+    RUN(test_archive_stays_sealed);
     return t_done();
 }

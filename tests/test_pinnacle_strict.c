@@ -6,8 +6,10 @@
  *     equal after a reopen, pp_check says strict, and the journal reader
  *     returns every event;
  *   - a store created in one mode is refused in the other (PP_EMODE), and
- *     an archive with strict mode is PP_ENOTSUP, as is encrypt_key in a
- *     build without PICOLOG_ENCRYPT;
+ *     encrypt_key in a build without PICOLOG_ENCRYPT is PP_ENOTSUP;
+ *   - archive_dir: compaction's released segments move to the archive, and
+ *     the history readers (pp_journal_open, pp_journal_open_archive,
+ *     pp_book_at_dir) read it from seq 1, after a reopen too;
  *   - a byte flipped in an acknowledged record fails the open closed
  *     (PP_ECORRUPT, naming the log's segment file);
  *   - a record whose frame does not check (a frame CRC wrong under a valid
@@ -210,11 +212,6 @@ static void test_modes_do_not_mix(void) {
     pp_config c2 = c;
     c2.data_dir = dir2;
     CHECK_EQ(pp_open(&s, &c2), PP_EMODE);
-    const char *dir3 = t_dir("pps_strict_archive");
-    const char *adir = t_dir("pps_strict_archive_to");
-    pp_config c3 = c;
-    c3.data_dir = dir3; c3.archive_dir = adir;
-    CHECK_EQ(pp_open(&s, &c3), PP_ENOTSUP);
     /* encryption at rest in a build without PICOLOG_ENCRYPT: refused before
      * anything is written (tests/test_pinnacle_encrypt.c has the rest) */
     static const uint8_t key[32] = "not-compiled-in-data-key-0123456";
@@ -603,6 +600,95 @@ static void test_no_threads(void) {
     CHECK_EQ(pp_close(s), 0);
 }
 
+/* Event k of a book fed from seq 1: odd k adds order k, even k cancels
+ * order k - 1 (the book holds one order at most). */
+static int arch_event(pp_book *b, uint64_t k) {
+    if (!(k & 1)) return pp_cancel(b, k - 1);
+    pp_order o;
+    memset(&o, 0, sizeof o);
+    o.id = k; o.price = 100 + (int64_t)(k % 7); o.qty = 10; o.ts_ns = k; o.side = PP_BUY;
+    return pp_add(b, &o);
+}
+/* Reads the journal j to its end: the count, the first seq, and how many
+ * events are not what arch_event wrote at their place (closes j). */
+static void arch_read(pp_journal *j, uint64_t *n, uint64_t *first, uint64_t *bad) {
+    pp_event ev;
+    *n = *first = *bad = 0;
+    while (pp_journal_next(j, &ev) == 1) {
+        if (!*n) *first = ev.seq;
+        uint64_t want = *first + *n;
+        int type = (want & 1) ? PP_EV_ADD : PP_EV_CANCEL;
+        if (ev.seq != want || ev.type != type || ev.order_id != ((want & 1) ? want : want - 1)) (*bad)++;
+        (*n)++;
+    }
+    pp_journal_close(j);
+}
+static int arch_visit(const pp_order *o, void *ctx) { *(uint64_t *)ctx = o->id; return 0; }
+
+/* archive_dir in strict mode: picolog moves the segments compaction
+ * releases to <archive_dir>/journal/ instead of reusing or deleting them;
+ * the journal reader returns every event from seq 1 (also after a reopen),
+ * pp_journal_open_archive the same without the store, pp_journal_open_dir
+ * (no archive) starts after the released segments; pp_book_at_dir rebuilds
+ * an early book only with the archive. Before picolog could archive, this
+ * configuration was refused (PP_ENOTSUP). */
+static void test_archive_keeps_the_released_segments(void) {
+    const char *dir = t_dir("pps_strict_archive");
+    const char *adir = t_dir("pps_strict_archive_to");
+    pp_config c = cfg_for(dir);
+    c.archive_dir = adir;
+    c.keep_snapshots = 1;
+    pp_store *s; pp_book *b;
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "X", &b));
+    char a1[4096], live1[4096];
+    snprintf(a1, sizeof a1, "%s/journal/%020u.plg", adir, 1u);
+    seg1(dir, live1, sizeof live1);
+    uint64_t seq = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 12000; i++) OK(arch_event(b, ++seq));
+        CHECK_EQ(pp_sync(b), 0);
+        OK(pp_snapshot(b));
+        CHECK_EQ(pp_compact(b), 0);
+    }
+    for (int i = 0; i < 3000 && !exists(a1); i++) usleep(1000);   /* picolog's segment thread */
+    CHECK(exists(a1));
+    CHECK(!exists(live1));
+    uint64_t n, first, bad;
+    pp_journal *j = NULL;
+    OK(pp_journal_open(s, "X", 1, &j));
+    arch_read(j, &n, &first, &bad);
+    CHECK_EQ(first, 1);
+    CHECK_EQ(n, seq);
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(pp_close(s), 0);
+    OK(pp_open(&s, &c));
+    OK(pp_book_open(s, "X", &b));
+    CHECK_EQ(pp_last_seq(b), seq);
+    for (int i = 0; i < 100; i++) OK(arch_event(b, ++seq));
+    CHECK_EQ(pp_sync(b), 0);
+    OK(pp_journal_open(s, "X", 5000, &j));
+    arch_read(j, &n, &first, &bad);
+    CHECK_EQ(first, 5000);
+    CHECK_EQ(n, seq - 4999);
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(pp_close(s), 0);
+    OK(pp_journal_open_archive(dir, adir, "X", 1, &j));   /* without the store */
+    arch_read(j, &n, &first, &bad);
+    CHECK_EQ(first, 1);
+    CHECK_EQ(n, seq);
+    CHECK_EQ(bad, 0);
+    OK(pp_journal_open_dir(dir, "X", 1, &j));            /* the log alone: after the released segments */
+    arch_read(j, &n, &first, &bad);
+    CHECK(first > 1);
+    CHECK_EQ(first + n - 1, seq);
+    CHECK_EQ(bad, 0);
+    uint64_t id = 0;
+    CHECK_EQ(pp_book_at_dir(dir, adir, "X", 3, arch_visit, &id), 0);   /* after event 3: order 3 rests */
+    CHECK_EQ(id, 3);
+    CHECK_EQ(pp_book_at_dir(dir, NULL, "X", 3, arch_visit, &id), PP_ENOENT);
+}
+
 int main(void) {
     RUN(test_one_log_for_many_books);
     RUN(test_modes_do_not_mix);
@@ -610,6 +696,7 @@ int main(void) {
     RUN(test_bad_frame_in_a_record_fails_closed);
     RUN(test_random_records_fail_closed);
     RUN(test_compaction_releases_old_segments);
+    RUN(test_archive_keeps_the_released_segments);
     RUN(test_compacting_everything_keeps_the_positions);
     RUN(test_empty_log_continues_above_the_snapshots);
     RUN(test_no_threads);
