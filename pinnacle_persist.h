@@ -290,7 +290,10 @@ typedef struct pp_config {
     void   (*log_fn)(void *user, int code, const char *msg);  /* diagnostics; NULL: stderr */
     void    *log_user;
     /* the engine's clock, ns: the timestamp of cancels, executions and
-     * modifies (pp_add journals the order's ts_ns). NULL: CLOCK_REALTIME. */
+     * modifies (pp_add journals the order's ts_ns). NULL: CLOCK_REALTIME,
+     * read from the TSC when the kernel's clocksource is the TSC and the
+     * maintainer thread runs (it renews the anchor every millisecond; a
+     * third of the cost of clock_gettime in a VM), else clock_gettime. */
     uint64_t (*clock_ns)(void *user);
     void    *clock_user;
     /* Format 2: where history goes instead of being deleted. NULL or "":
@@ -1523,8 +1526,110 @@ struct pp_book {
 };
 
 typedef struct pp__fkeys pp__fkeys;
+/* >>clock ------------------------------------------------------------------
+ * The timestamp of a cancel, execute or modify given none (pp__now): the
+ * vDSO's clock_gettime(CLOCK_REALTIME) costs 20-30 ns in a VM, a third of
+ * an event. Where the kernel itself keeps CLOCK_REALTIME on the TSC
+ * (clocksource "tsc": invariant, synchronized across cores, checked by the
+ * kernel), the trading thread reads the TSC instead and extrapolates from
+ * an anchor (a TSC reading and CLOCK_REALTIME taken together) that the
+ * maintainer thread renews every millisecond, at a rate measured over at
+ * least 100 ms. An anchor older than 100 ms (no maintainer: PP_NO_THREADS,
+ * or one busy in a long snapshot), a rate that moved by more than 0.1 %
+ * (a clock step, a suspend), or another clocksource: clock_gettime, as
+ * before. The timestamps stay CLOCK_REALTIME to within the clock's slew
+ * over one millisecond. PINNACLE_PERSIST_NO_TSC_CLOCK leaves it out. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__) && !defined(PINNACLE_PERSIST_NO_TSC_CLOCK)
+#define PP__TSC_CLOCK 1
+#else
+#define PP__TSC_CLOCK 0
+#endif
+typedef struct pp__tscclk {
+    uint32_t seq;                /* odd while the maintainer writes the anchor (a seqlock) */
+    uint32_t on;                 /* the anchor may be used */
+    uint64_t tsc0, ns0;          /* the anchor */
+    uint64_t mult;               /* ns per tick, 32.32 fixed point (< 2^32: a TSC above 1 GHz) */
+    uint64_t max_ticks;          /* 100 ms of ticks: an older anchor is not used */
+    /* the maintainer's own */
+    int usable;                  /* clocksource is tsc (pp_open) */
+    uint64_t base_tsc, base_ns;  /* where the rate is measured from */
+    uint64_t rate;               /* the last rate measured, 0: none (yet) */
+} pp__tscclk;
+
+#if PP__TSC_CLOCK
+static inline uint64_t pp__rdtsc(void) { return __builtin_ia32_rdtsc(); }
+#endif
+
+/* pp_open: is the kernel's own clocksource the TSC? */
+static void pp__tsc_init(pp__tscclk *k) {
+    memset(k, 0, sizeof *k);
+#if PP__TSC_CLOCK
+    char cs[32] = {0};
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f) { if (!fgets(cs, sizeof cs, f)) cs[0] = 0; fclose(f); }
+    k->usable = strcmp(cs, "tsc\n") == 0 || strcmp(cs, "tsc") == 0;
+#endif
+}
+
+/* The maintainer: a new anchor (one writer). */
+static void pp__tsc_anchor(pp__tscclk *k) {
+#if PP__TSC_CLOCK
+    if (!k->usable) return;
+    struct timespec ts;
+    uint64_t a = pp__rdtsc();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t c = pp__rdtsc();
+    if (c < a || c - a > 200000) return;           /* preempted between the readings: not an anchor */
+    uint64_t tsc = a + (c - a) / 2, ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (!k->base_tsc || ns < k->base_ns || tsc < k->base_tsc) {   /* the first, or the clock stepped back */
+        k->base_tsc = tsc; k->base_ns = ns; k->rate = 0;
+    } else if (ns - k->base_ns >= 100000000ull) {
+        double r = (double)(ns - k->base_ns) / (double)(tsc - k->base_tsc) * 4294967296.0;
+        uint64_t m = r > 0 && r < 4294967296.0 ? (uint64_t)r : 0;
+        /* a plausible TSC (1-10 GHz), and steady: a rate off by more than
+         * 0.1 % from the last one is a clock step or a suspend, not the TSC */
+        int ok = m > 429496729ull && (!k->rate || (m > k->rate ? m - k->rate : k->rate - m) * 1000 < k->rate);
+        k->rate = ok ? m : 0;                      /* 0: measured afresh over the next 100 ms */
+        k->base_tsc = tsc; k->base_ns = ns;
+    }
+    /* the seqlock without fences (TSan has none): each field a release
+     * store, so none is seen before the odd seq; the reader's acquire loads
+     * keep its second look at seq after them */
+    uint32_t s0 = k->seq;
+    __atomic_store_n(&k->seq, s0 + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&k->tsc0, tsc, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->ns0, ns, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->mult, k->rate, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->max_ticks, k->rate ? (100000000ull << 32) / k->rate : 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->on, k->rate ? 1u : 0u, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->seq, s0 + 2, __ATOMIC_RELEASE);
+#else
+    (void)k;
+#endif
+}
+
+/* The trading thread: CLOCK_REALTIME from the TSC, or 0 (use clock_gettime). */
+static inline int pp__tsc_now(const pp__tscclk *k, uint64_t *out) {
+#if PP__TSC_CLOCK
+    uint32_t s1 = __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE);
+    uint32_t on = __atomic_load_n(&k->on, __ATOMIC_ACQUIRE);
+    uint64_t tsc0 = __atomic_load_n(&k->tsc0, __ATOMIC_ACQUIRE), ns0 = __atomic_load_n(&k->ns0, __ATOMIC_ACQUIRE);
+    uint64_t mult = __atomic_load_n(&k->mult, __ATOMIC_ACQUIRE), maxt = __atomic_load_n(&k->max_ticks, __ATOMIC_ACQUIRE);
+    if (!on || (s1 & 1) || __atomic_load_n(&k->seq, __ATOMIC_RELAXED) != s1) return 0;
+    uint64_t d = pp__rdtsc() - tsc0;
+    if (d > maxt) return 0;                        /* stale (or a TSC behind the anchor: d wrapped) */
+    *out = ns0 + ((d * mult) >> 32);               /* d < 2^32 ticks and mult < 2^32: no overflow */
+    return 1;
+#else
+    (void)k; (void)out;
+    return 0;
+#endif
+}
+
 struct pp_store {
     pp_config cfg;
+    pp__tscclk clk;              /* pp__now's clock (>>clock) */
+    uint64_t clk_at;             /* the maintainer's: when it last renewed clk's anchor */
     pp__fkeys *fk;               /* encryption at rest: the data keys, or NULL */
     plg_config slog;             /* strict mode: the store log's template (strict_log, with the keys) */
     char *dir;
@@ -4650,6 +4755,7 @@ static void *pp__maint_main(void *arg) {
         int stop = pp__sleep(S, 1000000ull);
         if (stop) break;
         uint64_t now = plg_now_ns();
+        if (now - S->clk_at >= 1000000ull) { S->clk_at = now; pp__tsc_anchor(&S->clk); }
         if (S->sj) {              /* format 2: tail the store journal; timers every 20 ms */
             (void)pp__store_drain(S, 1u << 16);   /* bounded: the scan below must not wait for a quiet journal */
             if (now < next_scan) continue;
@@ -5941,6 +6047,7 @@ static int pp__open(pp_store **out, const pp_config *cfg_in) {
     pp_store *S = (pp_store *)pp__alloc(sizeof *S);
     if (!S) return PP_ENOMEM;
     S->cfg = cfg; S->lock_fd = -1;
+    pp__tsc_init(&S->clk);
     S->book_orders0 = cfg_in->expected_orders ? cfg.expected_orders : 8;   /* format 2: grow from small unless told */
     pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->open_mu, NULL); pthread_mutex_init(&S->wake_mu, NULL);
     pthread_mutex_init(&S->drain_mu, NULL);
@@ -6236,6 +6343,8 @@ PPDEF int pp_close(pp_store *S) {
 static inline uint64_t pp__now(const pp_book *b) {
     const pp_config *c = &b->s->cfg;
     if (c->clock_ns) return c->clock_ns(c->clock_user);
+    uint64_t t;
+    if (pp__tsc_now(&b->s->clk, &t)) return t;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

@@ -7,7 +7,9 @@
  *     pp_orders visitor may journal on the same book;
  *   - pp_wait: succeeds, times out, is woken, returns a poisoned book's error;
  *   - pp_apply with named fields; a price <= 0 is refused unless allowed;
- *   - the journal reader (format 2) gives what was applied, durable only.
+ *   - the journal reader (format 2) gives what was applied, durable only;
+ *   - the default clock (no clock_ns): cancels stamped with CLOCK_REALTIME,
+ *     from the TSC once the maintainer renews its anchor, else clock_gettime.
  * Seeded: PP_ENGINE_SEED=n replays a run (the seed is printed on failure). */
 #define PINNACLE_PERSIST_IMPLEMENTATION
 #define PINNACLE_PERSIST_TEST_IO
@@ -814,6 +816,93 @@ static void run_visitor_journals(int layout) {
 static void test_orders_visitor_may_journal_on_the_book(void) { run_visitor_journals(L_MMAP); }
 static void test_orders_visitor_may_journal_on_the_book_format2(void) { run_visitor_journals(L_STORE); }
 
+/* ---- the default clock ----------------------------------------------------------- */
+static uint64_t realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+/* Cancels journaled on the default clock (no clock_ns, no ts given); each
+ * one's timestamp against CLOCK_REALTIME read just before and after it:
+ * the largest distance outside that window, in ns. */
+static uint64_t cancels_off_realtime(pp_store *s, pp_book *b, uint64_t n, uint64_t first_id) {
+    static uint64_t lo[4000], hi[4000];
+    if (n > 4000) { CHECK(n <= 4000); return UINT64_MAX; }
+    uint64_t seq0 = pp_last_seq(b);
+    for (uint64_t k = 0; k < n; k++) {
+        pp_order o;
+        memset(&o, 0, sizeof o);
+        o.id = first_id + k; o.price = 100; o.qty = 1; o.side = PP_BUY; o.ts_ns = 1;
+        CHECK_EQ(pp_add(b, &o), 0);
+        lo[k] = realtime_ns();
+        CHECK_EQ(pp_cancel(b, first_id + k), 0);
+        hi[k] = realtime_ns();
+    }
+    CHECK_EQ(pp_sync(b), 0);
+    pp_journal *j = NULL;
+    int rc = pp_journal_open(s, "CLK", seq0 + 1, &j);
+    CHECK_EQ(rc, 0);
+    if (rc) return UINT64_MAX;
+    pp_event ev;
+    uint64_t seen = 0, worst = 0;
+    while (pp_journal_next(j, &ev) == 1) {
+        if (ev.type != PP_EV_CANCEL) continue;
+        uint64_t k = ev.order_id - first_id;
+        if (k >= n) { worst = UINT64_MAX; continue; }
+        uint64_t off = ev.ts_ns < lo[k] ? lo[k] - ev.ts_ns : ev.ts_ns > hi[k] ? ev.ts_ns - hi[k] : 0;
+        if (off > worst) worst = off;
+        seen++;
+    }
+    pp_journal_close(j);
+    CHECK_EQ(seen, n);
+    return worst;
+}
+
+/* Without clock_ns, a cancel is stamped with CLOCK_REALTIME: read from the
+ * TSC once the maintainer has a rate (where the kernel's clocksource is the
+ * TSC), within 200 us of clock_gettime taken around the call (the slew of
+ * one anchor interval; typically under a microsecond); with PP_NO_THREADS
+ * (nobody renews the anchor) from clock_gettime itself, inside the window. */
+static void test_default_clock_is_realtime(void) {
+    const char *dir = t_dir("pp_engine_clock");
+    pp_config c = cfg_for(dir, L_STORE);
+    pp_store *s; pp_book *b;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "CLK", &b) == 0);
+    for (int i = 0; i < 400 && !__atomic_load_n(&s->clk.on, __ATOMIC_ACQUIRE); i++) usleep(5000);
+    int tsc = __atomic_load_n(&s->clk.on, __ATOMIC_ACQUIRE) != 0;
+    if (!s->clk.usable) printf("  the clocksource is not the TSC here: clock_gettime throughout\n");
+    else CHECK(tsc);                                  /* the maintainer measured a rate within 2 s */
+    uint64_t worst = 0, direct = 0;
+    if (tsc) {                                        /* the clock itself, beside clock_gettime */
+        for (int i = 0; i < 100000; i++) {
+            uint64_t a = realtime_ns(), t = 0;
+            int ok = pp__tsc_now(&s->clk, &t);
+            uint64_t z = realtime_ns();
+            if (!ok) continue;
+            uint64_t off = t < a ? a - t : t > z ? t - z : 0;
+            if (off > direct) direct = off;
+        }
+    }
+    worst = cancels_off_realtime(s, b, 3000, 1000000);
+    printf("  TSC clock %s; farthest from clock_gettime: %llu ns (the clock alone), %llu ns (cancels)\n",
+           tsc ? "on" : "off", (unsigned long long)direct, (unsigned long long)worst);
+    CHECK(direct <= 200000);
+    CHECK(worst <= 200000);
+    CHECK_EQ(pp_close(s), 0);
+    rm_dir(dir);
+    dir = t_dir("pp_engine_clock_nothreads");
+    c = cfg_for(dir, L_STORE);
+    c.flags |= PP_NO_THREADS;
+    REQUIRE(pp_open(&s, &c) == 0);
+    REQUIRE(pp_book_open(s, "CLK", &b) == 0);
+    usleep(150000);
+    CHECK_EQ(__atomic_load_n(&s->clk.on, __ATOMIC_ACQUIRE), 0u);   /* no maintainer, no anchor */
+    CHECK_EQ(cancels_off_realtime(s, b, 500, 1), 0);
+    CHECK_EQ(pp_close(s), 0);
+    rm_dir(dir);
+}
+
 int main(void) {
     RUN(test_views_match_a_reference_book);
     RUN(test_views_match_a_reference_book_format2);
@@ -833,5 +922,6 @@ int main(void) {
     RUN(test_apply_takes_named_fields_and_refuses_misuse);
     RUN(test_journal_reader_returns_what_was_applied);
     RUN(test_journal_reader_stops_at_the_durable_seq);
+    RUN(test_default_clock_is_realtime);
     return t_done();
 }
