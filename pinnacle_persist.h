@@ -1822,7 +1822,8 @@ static int pp__room_slow(pp_book *b) {
 /* >>sync ------------------------------------------------------------------ */
 /* Take [p, p + len) of a shared file mapping out of the page tables before
  * its writeback (see pp__sj_flush_seg): the bytes stay in the page cache.
- * The kernel refuses MADV_DONTNEED on locked memory (an engine that calls
+ * Also PP_PRIVATE_PAGES' written copies, once the file holds their bytes:
+ * their memory goes back. The kernel refuses MADV_DONTNEED on locked memory (an engine that calls
  * mlockall, as many do to keep page faults off the trading thread): those
  * pages are behind every writer and need not stay resident, so they are
  * unlocked first; the pages ahead keep their lock. */
@@ -2344,7 +2345,7 @@ PP__SJFN int pp__sj_flush_seg(pp__sj *j, pp__sjseg *g, uint64_t to) {
         if (!rc) rc = pp__fdatasync(g->fd);
         if (rc) return rc;
         uint64_t done = e & ~(uint64_t)(PP__PAGE - 1);
-        if (done > a) (void)madvise(g->map + a, (size_t)(done - a), MADV_DONTNEED);
+        if (done > a) pp__zap_written(g->map + a, (size_t)(done - a));   /* locked (mlockall): unlocked first */
     } else {
         uint64_t upto = PP__PAGE + to;
         /* The whole pages filled since the last round leave the mapping

@@ -630,6 +630,40 @@ static void test_private_pages_give_memory_back(void) {
     frames_read_back(j, d, bytes, first, n);
 }
 
+/* The same under mlock (an engine's mlockall does this to every mapping;
+ * mlock of a writable private mapping even copies every page ahead): the
+ * kernel refuses MADV_DONTNEED on locked pages, so the round unlocks the
+ * ones it wrote to the file first; they leave the page tables (pagemap),
+ * and the frames read back from the file. */
+static void test_private_pages_give_memory_back_when_locked(void) {
+    const char *d = t_dir("ppj_private_mem_locked");
+    pp__sj *j;
+    const uint64_t bytes = 64u << 20;
+    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_PRIVATE, 0, NULL, NULL, NULL) == 0);
+    REQUIRE(j->priv);
+    uint64_t first = pp__load_acq(&j->tail);
+    pp__store_rel(&j->hold, first);
+    pp__sjseg *g = pp__load_acq(&j->win[(first >> j->shift) % PP__SJ_WIN]);
+    REQUIRE(g && g->map);
+    if (mlock(g->map, (size_t)g->map_len) != 0) {
+        int e = errno;
+        pp__sj_free(j);
+        printf("  skip: mlock of the segment: %s\n", strerror(e));
+        SKIP("mlock not permitted here (RLIMIT_MEMLOCK)");
+    }
+    const uint64_t n = (24u << 20) / 64;            /* 24 MiB of frames */
+    for (uint64_t k = 0; k < n; k++) REQUIRE(append(j, 1, k, NULL) == 0);
+    const uint8_t *data = g->map + PP__PAGE;
+    const size_t filled = (size_t)n * 64;
+    long long before = mapped_pages(data, filled);
+    CHECK_EQ(before, (long long)(filled / 4096));
+    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+    long long after = mapped_pages(data, filled);
+    CHECK_EQ(after, 0);
+    printf("  written pages in memory: %lld before the round, %lld after\n", before, after);
+    frames_read_back(j, d, bytes, first, n);
+}
+
 /* A full disk is an error of the syncer's pwrite (PP_ENOSPC), never a SIGBUS
  * on a writer: the journal is poisoned, the durable position stays, and a
  * reopen has every frame made durable before. */
@@ -682,6 +716,7 @@ int main(void) {
     RUN(test_shared_sync_unmaps_written_pages);
     RUN(test_shared_sync_unmaps_written_pages_when_locked);
     RUN(test_private_pages_give_memory_back);
+    RUN(test_private_pages_give_memory_back_when_locked);
     RUN(test_private_pages_full_disk_is_enospc);
     int rc = t_done();
     {   /* the scratch directories (t_dir's base) */
