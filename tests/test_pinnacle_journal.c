@@ -559,12 +559,14 @@ static void frames_read_back(pp__sj *j, const char *d, uint64_t bytes, uint64_t 
     pp__sj_free(j);
 }
 
-static void shared_unmap_body(const char *name, int locked) {
+/* how: 0 (the shared mapping) or PP__SJ_PRIVATE; locked: the segment
+ * mlock'ed first (mlock of a writable private mapping copies every page). */
+static void written_pages_body(const char *name, int how, int locked) {
     const char *d = t_dir(name);
     pp__sj *j;
     const uint64_t bytes = 64u << 20;
-    REQUIRE(pp__sj_open(&j, d, bytes, 0, 0, NULL, NULL, NULL) == 0);
-    REQUIRE(!j->priv);
+    REQUIRE(pp__sj_open(&j, d, bytes, how, 0, NULL, NULL, NULL) == 0);
+    REQUIRE(j->priv == (how == PP__SJ_PRIVATE));
     uint64_t first = pp__load_acq(&j->tail);
     pp__store_rel(&j->hold, first);
     pp__sjseg *g = pp__load_acq(&j->win[(first >> j->shift) % PP__SJ_WIN]);
@@ -598,12 +600,12 @@ static void shared_unmap_body(const char *name, int locked) {
            ahead0, ahead1);
     frames_read_back(j, d, bytes, first, n);
 }
-static void test_shared_sync_unmaps_written_pages(void) { shared_unmap_body("ppj_shared_unmap", 0); }
+static void test_shared_sync_unmaps_written_pages(void) { written_pages_body("ppj_shared_unmap", 0, 0); }
 
 /* The same with the segment locked in memory (an engine's mlockall does
  * this to every mapping): the kernel refuses to zap locked pages, so the
  * syncer unlocks the written ones first; they still leave the mapping. */
-static void test_shared_sync_unmaps_written_pages_when_locked(void) { shared_unmap_body("ppj_shared_unmap_locked", 1); }
+static void test_shared_sync_unmaps_written_pages_when_locked(void) { written_pages_body("ppj_shared_unmap_locked", 0, 1); }
 
 /* A sync round copies the new frames into the file and gives the pages it
  * finished back: the journal's private memory does not grow with what was
@@ -634,34 +636,9 @@ static void test_private_pages_give_memory_back(void) {
  * mlock of a writable private mapping even copies every page ahead): the
  * kernel refuses MADV_DONTNEED on locked pages, so the round unlocks the
  * ones it wrote to the file first; they leave the page tables (pagemap),
- * and the frames read back from the file. */
+ * the pages ahead stay, and the frames read back from the file. */
 static void test_private_pages_give_memory_back_when_locked(void) {
-    const char *d = t_dir("ppj_private_mem_locked");
-    pp__sj *j;
-    const uint64_t bytes = 64u << 20;
-    REQUIRE(pp__sj_open(&j, d, bytes, PP__SJ_PRIVATE, 0, NULL, NULL, NULL) == 0);
-    REQUIRE(j->priv);
-    uint64_t first = pp__load_acq(&j->tail);
-    pp__store_rel(&j->hold, first);
-    pp__sjseg *g = pp__load_acq(&j->win[(first >> j->shift) % PP__SJ_WIN]);
-    REQUIRE(g && g->map);
-    if (mlock(g->map, (size_t)g->map_len) != 0) {
-        int e = errno;
-        pp__sj_free(j);
-        printf("  skip: mlock of the segment: %s\n", strerror(e));
-        SKIP("mlock not permitted here (RLIMIT_MEMLOCK)");
-    }
-    const uint64_t n = (24u << 20) / 64;            /* 24 MiB of frames */
-    for (uint64_t k = 0; k < n; k++) REQUIRE(append(j, 1, k, NULL) == 0);
-    const uint8_t *data = g->map + PP__PAGE;
-    const size_t filled = (size_t)n * 64;
-    long long before = mapped_pages(data, filled);
-    CHECK_EQ(before, (long long)(filled / 4096));
-    CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
-    long long after = mapped_pages(data, filled);
-    CHECK_EQ(after, 0);
-    printf("  written pages in memory: %lld before the round, %lld after\n", before, after);
-    frames_read_back(j, d, bytes, first, n);
+    written_pages_body("ppj_private_mem_locked", PP__SJ_PRIVATE, 1);
 }
 
 /* A full disk is an error of the syncer's pwrite (PP_ENOSPC), never a SIGBUS
