@@ -322,7 +322,8 @@ typedef struct plg_config {
      * place or the other. plg_reader_open_archive reads the archive before
      * the log. NULL or "": none (released segments are reused or deleted).
      * Created if missing (its parent must exist); not the log directory.
-     * Read during plg_open only. */
+     * Only plg_release archives: what plg_reset and plg_truncate discard
+     * is discarded as without it. Read during plg_open only. */
     const char *archive_dir;
 } plg_config;
 
