@@ -1592,8 +1592,6 @@ static int plg__scan_need(plg__scan *s, const uint64_t *ids, size_t n) {
     return 0;
 }
 
-/* keys: the data keys given for this scan, or have: keys derived already (a
- * writer reading its own log); neither: a plain log. */
 /* The segments of the archive adir and of the log (both sorted) as one
  * sorted list: a segment moved between the two listings is in both. */
 static int plg__merge_segments(uint64_t **segs, size_t *n, const char *adir) {
@@ -1613,6 +1611,9 @@ static int plg__merge_segments(uint64_t **segs, size_t *n, const char *adir) {
     return 0;
 }
 
+/* keys: the data keys given for this scan, or have: keys derived already (a
+ * writer reading its own log); neither: a plain log. adir: the log's
+ * archive, listed with it (plg_reader_open_archive), or NULL. */
 static int plg__scan_open(plg__scan *s, const char *dir, const char *adir, int writer, const uint8_t *const *keys,
                           size_t nkeys, const plg__keys *have) {
     memset(s, 0, sizeof *s);
