@@ -1537,8 +1537,10 @@ typedef struct pp__fkeys pp__fkeys;
  * least 100 ms. An anchor older than 100 ms (no maintainer: PP_NO_THREADS,
  * or one busy in a long snapshot), a rate that moved by more than 0.1 %
  * (a clock step, a suspend), or another clocksource: clock_gettime, as
- * before. The timestamps stay CLOCK_REALTIME to within the clock's slew
- * over one millisecond. PINNACLE_PERSIST_NO_TSC_CLOCK leaves it out. */
+ * before. The timestamps stay CLOCK_REALTIME to within what the clock
+ * slews over the anchor's age (a millisecond, at most 100 ms): under a
+ * microsecond at NTP's largest slew. PINNACLE_PERSIST_NO_TSC_CLOCK leaves
+ * it out. */
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__) && !defined(PINNACLE_PERSIST_NO_TSC_CLOCK)
 #define PP__TSC_CLOCK 1
 #else
