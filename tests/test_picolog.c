@@ -1527,6 +1527,35 @@ static void test_config_validation(void) {
     CHECK(strstr(plg_strerror(PLG_ECORRUPT), "corruption") != NULL);
 }
 
+/* The writer's idle spin: off unless asked for; a log spinning and a log
+ * sleeping at once, side by side, both make every record durable, also
+ * after idle moments longer than the spin. */
+static void test_idle_spin(void) {
+    plg_config d; memset(&d, 0, sizeof d); d.path = "x";
+    CHECK_EQ(plg_config_defaults(&d).idle_spin_ns, 0);
+    d.idle_spin_ns = 5000;
+    CHECK_EQ(plg_config_defaults(&d).idle_spin_ns, 5000);
+    plg_log *L[2];
+    for (int k = 0; k < 2; k++) {
+        plg_config c = cfg_for(t_dir(k ? "plg_spin_on" : "plg_spin_off"));
+        c.idle_spin_ns = k ? 100000 : 0;
+        REQUIRE(plg_open(&L[k], &c) == 0);
+    }
+    for (int r = 1; r <= 200; r++) {
+        for (int k = 0; k < 2; k++) {
+            uint8_t rec[64]; memset(rec, r & 0xff, sizeof rec);
+            int64_t s = plg_append(L[k], rec, sizeof rec);
+            CHECK_EQ(s, r);
+            if (r % 20 == 0) CHECK_EQ(plg_wait(L[k], (uint64_t)s, (int64_t)5000000000), 0);
+        }
+        if (r % 50 == 0) usleep(300);   /* idle past the spin now and then */
+    }
+    for (int k = 0; k < 2; k++) {
+        CHECK_EQ(plg_durable(L[k]), 200);
+        CHECK_EQ(plg_close(L[k]), 0);
+    }
+}
+
 static void test_sync_modes(void) {
     /* the fourth: fdatasync as an io_uring operation in flight, across
      * segment switches (64 KiB segments) */
@@ -1652,6 +1681,7 @@ static void test_concurrent_producer_and_waiters(void) {
 int main(void) {
     RUN(test_crc32c);
     RUN(test_config_validation);
+    RUN(test_idle_spin);
     RUN(test_roundtrip_and_reopen);
     RUN(test_random_sizes_1b_to_1mib);
     RUN(test_seek);
