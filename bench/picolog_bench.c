@@ -2,7 +2,7 @@
  * a paced mode for latency at a given load.
  *
  *   picolog_bench [--dir D] [--duration S] [--record BYTES] [--ring BYTES]
- *                 [--flush-ns NS] [--poll-ns NS] [--max-write BYTES]
+ *                 [--flush-ns NS] [--poll-ns NS] [--spin-ns NS] [--max-write BYTES]
  *                 [--inflight N] [--sync auto|dsync|fdatasync|none]
  *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--release]
  *                 [--observe poll|wait|notify] [--label NAME] [--encrypt]
@@ -62,6 +62,7 @@ void bench_trace(int ev, uint64_t seq);
 #include "bench.h"
 
 #include <math.h>
+#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/sysmacros.h>
@@ -142,9 +143,39 @@ static void *observer_main(void *arg) {
     return NULL;
 }
 
+/* CPU time (user + system, in clock ticks) of this process's thread named
+ * plg-writer so far; 0 if there is none. */
+static uint64_t writer_cpu_ticks(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    struct dirent *e;
+    uint64_t t = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char p[300], comm[64] = {0}, buf[1024];
+        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f) continue;
+        if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "plg-writer", 10) != 0) continue;
+        snprintf(p, sizeof p, "/proc/self/task/%s/stat", e->d_name);
+        f = fopen(p, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *q = strrchr(buf, ')');   /* fields after the name: state is 3, utime 14, stime 15 */
+        unsigned long long ut = 0, stt = 0;
+        if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2) t += ut + stt;
+    }
+    closedir(d);
+    return t;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
-                    "         [--poll-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
+                    "         [--poll-ns NS] [--spin-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
                     "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--observe poll|wait|notify] [--encrypt]\n"
                     "         [--label NAME]\n");
     exit(2);
@@ -173,6 +204,7 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--ring"))) cfg.ring_capacity = (size_t)bench_size(v);
         else if ((v = bench_opt(argc, argv, &i, "--flush-ns"))) cfg.flush_interval_ns = strtoull(v, NULL, 10);
         else if ((v = bench_opt(argc, argv, &i, "--poll-ns"))) cfg.poll_interval_ns = strtoull(v, NULL, 10);
+        else if ((v = bench_opt(argc, argv, &i, "--spin-ns"))) cfg.idle_spin_ns = strtoull(v, NULL, 10);
         else if ((v = bench_opt(argc, argv, &i, "--max-write"))) cfg.max_write_bytes = (uint32_t)bench_size(v);
         else if ((v = bench_opt(argc, argv, &i, "--inflight"))) cfg.max_inflight = (uint32_t)atoi(v);
         else if ((v = bench_opt(argc, argv, &i, "--sync"))) sync = v;
@@ -275,6 +307,7 @@ int main(int argc, char **argv) {
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
     double period = rate > 0 ? 1e9 / rate / bench__ns_per_tick : 0;
     uint64_t nfull = 0, nev = 0, last_d = 0, k = 0, last_rel = 0;
+    uint64_t cpu0 = writer_cpu_ticks();
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, next = t_start;
     int err = 0;
     for (;;) {
@@ -306,6 +339,7 @@ int main(int argc, char **argv) {
         if (release && d - last_rel >= (1u << 19)) { plg_release(log, d); last_rel = d; }
     }
     uint64_t t_stop = bench_tick();
+    uint64_t cpu1 = writer_cpu_ticks();
     uint64_t durable_at_end = plg_durable(log), appended = plg_appended(log);
     /* drain: keep watching the mark until everything appended is durable */
     uint64_t drain_deadline = bench_tick() + bench_ns_to_ticks(30e9);
@@ -381,9 +415,9 @@ int main(int argc, char **argv) {
 
     const char *mode = st.sync_mode == PLG_SYNC_DSYNC ? "dsync" : st.sync_mode == PLG_SYNC_FDATASYNC ? "fdatasync"
                      : st.sync_mode == PLG_SYNC_NONE_UNSAFE ? "none_unsafe" : "?";
-    printf("# picolog %s: %.2f s, %u-byte records, ring %zu B, flush %llu ns, poll %llu ns, sync %s (%s), backend %s\n",
+    printf("# picolog %s: %.2f s, %u-byte records, ring %zu B, flush %llu ns, poll %llu ns, idle spin %llu ns, sync %s (%s), backend %s\n",
            cfgname, secs, rec_len, eff.ring_capacity, (unsigned long long)eff.flush_interval_ns,
-           (unsigned long long)eff.poll_interval_ns, sync, mode, st.backend);
+           (unsigned long long)eff.poll_interval_ns, (unsigned long long)eff.idle_spin_ns, sync, mode, st.backend);
     printf("# timer: %s, %.3f ns/tick, overhead P50 %.1f ns (subtracted from submission latencies), "
            "resolution %.1f ns\n", bench_timer_name(), bench__ns_per_tick, ovh_ns, res_ns);
     printf("# appended %llu (%.0f/s), durable in window %llu (%.0f/s), EFULL retries %llu, writes %llu, "
@@ -450,6 +484,7 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "pages_left_per_s", st.pages_left / secs, "1/s");
     bench_result(B, cfgname, "rss_process_start_mib", rss_start / 1048576.0, "MiB");
     bench_result(B, cfgname, "rss_picolog_open_mib", ((double)rss_open - (double)rss_before) / 1048576.0, "MiB");
+    bench_result(B, cfgname, "writer_cpu_share", (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) / secs, "cores");
     bench_result(B, cfgname, "rss_picolog_end_mib", ((double)rss_end - (double)rss_before) / 1048576.0, "MiB");
     bench_result(B, cfgname, "hwm_process_mib", hwm / 1048576.0, "MiB");
     bench_result(B, cfgname, "hwm_bench_arrays_mib", ((double)rss_before - (double)rss_start) / 1048576.0, "MiB");

@@ -131,6 +131,9 @@ if [ $PACED = 1 ] && [ -z "$REPORT" ]; then
       prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight
     done
     prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
+    # the writer polling 100 us after its last work before it sleeps (plg_config.idle_spin_ns)
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --spin-ns 100000 --label paced-10000-spin
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 100000 --spin-ns 100000 --label paced-100000-spin
     load | tee -a "$meta"
   done
   MAIN=0
@@ -177,6 +180,7 @@ for round in $(seq 1 "$RUNS"); do
   done
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync fdatasync --label paced-10000-fdatasync
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --spin-ns 100000 --label paced-10000-spin
   # waking: a thread in plg_wait (spin, then futex) or in poll() on plg_notify_fd instead of polling
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe wait --label paced-10000-wait
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe notify --label paced-10000-notify
