@@ -89,6 +89,7 @@ unset colorbox
 plot "$tmp/thr.dat" using 0:2:4:xtic(1) with boxes lc palette, \
      "" using 0:2:(sprintf("%.2fx", \$3)) with labels offset 0,0.8 font "sans,9"
 
+set terminal pngcairo size 1600,700 font "sans,10" noenhanced
 set output "$out/latency.png"
 set multiplot layout 1,2 title "Latency percentiles (median of runs)"
 unset title
@@ -96,7 +97,8 @@ set bmargin 4
 unset xtics
 set xtics ("P50" 0.301, "P95" 1.301, "P99" 2, "P99.9" 3)
 set grid xtics ytics
-set key top left font "sans,8"
+set key outside right top font "sans,8"
+set rmargin 34
 set logscale y
 set yrange [*:*]
 set xrange [0.2:3.1]
@@ -105,7 +107,6 @@ set title "picolog submission (plg_append), net of timer"
 plot for [i=0:$((subn > 0 ? subn - 1 : 0))] "$tmp/sub.dat" index i using (-log10(1-\$1/100)):2 with linespoints title columnheader(1)
 set xtics ("P50" 0.301, "P95" 1.301, "P99" 2)
 set xrange [0.2:2.1]
-set key bottom right
 set ylabel "us (log)"
 set title "durable: picolog append -> plg_durable; raw write; peer batch commit"
 plot for [i=0:$((durn > 0 ? durn - 1 : 0))] "$tmp/dur.dat" index i using (-log10(1-\$1/100)):2 with linespoints title columnheader(1)
