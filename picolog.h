@@ -291,7 +291,7 @@ typedef struct plg_config {
     uint64_t flush_interval_ns;  /* longest a record waits while writes are in flight; default 1 ms */
     uint64_t poll_interval_ns;   /* writer idle sleep; default 10 us; 1 = spin; plg_kick cuts it short */
     uint64_t segment_size;       /* bytes per segment file, multiple of 4 KiB; default 64 MiB */
-    uint32_t max_write_bytes;    /* largest single write; default 256 KiB */
+    uint32_t max_write_bytes;    /* largest single write; default 1 MiB */
     uint32_t max_inflight;       /* writes in flight at once; default 4 */
     int      sync_mode;          /* enum plg_sync_mode; plg_stats tells what AUTO chose */
     int      io_mode;            /* enum plg_io_mode */
@@ -3162,7 +3162,7 @@ PLGDEF plg_config plg_config_defaults(const plg_config *in) {
     if (!c.flush_interval_ns) c.flush_interval_ns = 1000000;
     if (!c.poll_interval_ns) c.poll_interval_ns = 10000;
     if (!c.segment_size) c.segment_size = (uint64_t)64 << 20;
-    if (!c.max_write_bytes) c.max_write_bytes = 256u << 10;
+    if (!c.max_write_bytes) c.max_write_bytes = 1u << 20;
     if (!c.max_inflight) c.max_inflight = 4;
     if (!c.first_seq) c.first_seq = 1;
     return c;
