@@ -47,6 +47,18 @@
  *   disk bytes          sectors written to the log's block device during the
  *                       run (/proc/diskstats; other processes' I/O included)
  *                       per durable payload byte.
+ *   tail                (paced) the slowest 1% of the breakdown's records:
+ *                       the mean of each part over them, and in how many
+ *                       episodes (records < 1 ms apart) they came, how far
+ *                       apart: which part makes the P99, and whether it is
+ *                       periodic.
+ *   contention          writer_cpu_share (the writer thread's CPU time per
+ *                       second), writer_runq_share (its time runnable but
+ *                       waiting for a CPU, per second) and psi_cpu_some_share
+ *                       / psi_io_some_share (/proc/pressure: the share of the
+ *                       window in which some task of the machine waited for
+ *                       a CPU, or for I/O). A run with a high runq share
+ *                       measured the machine's other load, not picolog.
  *   --encrypt           the log is encrypted (PICOLOG_ENCRYPT, a fixed test key;
  *                       docs/encryption.md): the writer thread seals each
  *                       fragment; the name gets "-enc". */
@@ -116,6 +128,60 @@ static bench_hist sub_hist, ovh_hist, dur_hist;
 static bench_hist part_hist[5];
 static const char *part_name[5] = {"ring", "batch", "write", "sync", "wake"};
 
+/* The slowest 1% of the breakdown's records: the mean of each part over
+ * them (which part makes the tail), and how they cluster in time. Records
+ * slower than the P99 that arrive within 1 ms of each other form one
+ * episode: a few long episodes at a steady interval point at something
+ * periodic (a segment change, a flush of the mark), many short ones at the
+ * device's own spread. */
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void tail_breakdown(const char *B, const char *cfgname, uint64_t (*rec)[6], size_t n) {
+    if (n < 100) return;
+    uint64_t *tot = (uint64_t *)malloc(n * sizeof *tot);
+    uint64_t *gap = (uint64_t *)malloc(n * sizeof *gap);
+    if (!tot || !gap) { free(tot); free(gap); return; }
+    for (size_t k = 0; k < n; k++) tot[k] = rec[k][1] + rec[k][2] + rec[k][3] + rec[k][4] + rec[k][5];
+    qsort(tot, n, sizeof *tot, cmp_u64);
+    uint64_t thr = tot[n - 1 - n / 100];
+    double sum[5] = {0}; size_t m = 0, episodes = 0, ngap = 0;
+    uint64_t last = 0, one_ms = (uint64_t)(1e6 / bench__ns_per_tick), ep_start = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t t = rec[k][1] + rec[k][2] + rec[k][3] + rec[k][4] + rec[k][5];
+        if (t < thr) continue;
+        for (int i = 0; i < 5; i++) sum[i] += bench_ticks_to_ns(rec[k][i + 1]);
+        m++;
+        if (!episodes || rec[k][0] > last + one_ms) {
+            if (episodes) gap[ngap++] = rec[k][0] - ep_start;
+            episodes++;
+            ep_start = rec[k][0];
+        }
+        last = rec[k][0];
+    }
+    char line[512], name[64];
+    int o = snprintf(line, sizeof line, "# the slowest 1%% (%zu records, >= %.1f us, in %zu episodes", m,
+                     bench_ticks_to_ns(thr) / 1e3, episodes);
+    if (ngap) {
+        qsort(gap, ngap, sizeof *gap, cmp_u64);
+        o += snprintf(line + o, sizeof line - (size_t)o, ", median %.1f ms apart",
+                      bench_ticks_to_ns(gap[ngap / 2]) / 1e6);
+        bench_result(B, cfgname, "tail_episode_gap_ms", bench_ticks_to_ns(gap[ngap / 2]) / 1e6, "ms");
+    }
+    o += snprintf(line + o, sizeof line - (size_t)o, "): mean");
+    for (int i = 0; i < 5; i++) {
+        o += snprintf(line + o, sizeof line - (size_t)o, " %s %.1f%s", part_name[i], sum[i] / (double)m / 1e3,
+                      i < 4 ? "," : " us");
+        snprintf(name, sizeof name, "tail_%s_mean_us", part_name[i]);
+        bench_result(B, cfgname, name, sum[i] / (double)m / 1e3, "us");
+    }
+    bench_result(B, cfgname, "tail_episodes", (double)episodes, "episodes");
+    printf("%s\n", line);
+    free(tot); free(gap);
+}
+
 /* the observer thread (--observe wait|notify): logs each advance it sees */
 typedef struct {
     plg_log *log; int mode; volatile int stop;
@@ -141,6 +207,48 @@ static void *observer_main(void *arg) {
         if (d != last && o->n < o->cap) { o->ev[o->n].tick = t; o->ev[o->n].durable = d; o->n++; last = d; }
     }
     return NULL;
+}
+
+/* Time the writer thread spent runnable but waiting for a CPU so far, in ns
+ * (/proc/self/task/TID/schedstat, second field); 0 if there is none. */
+static uint64_t writer_runq_ns(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    struct dirent *e;
+    uint64_t t = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char p[300], comm[64] = {0};
+        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f) continue;
+        if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "plg-writer", 10) != 0) continue;
+        snprintf(p, sizeof p, "/proc/self/task/%s/schedstat", e->d_name);
+        f = fopen(p, "r");
+        unsigned long long run = 0, wait = 0;
+        if (f && fscanf(f, "%llu %llu", &run, &wait) == 2) t += wait;
+        if (f) fclose(f);
+    }
+    closedir(d);
+    return t;
+}
+
+/* The system's pressure stall totals (/proc/pressure/cpu|io, "some" line, us):
+ * time at least one task waited for a CPU, or for I/O. 0 without PSI. */
+static uint64_t psi_some_us(const char *what) {
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/pressure/%s", what);
+    FILE *f = fopen(p, "r");
+    unsigned long long t = 0;
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *q = strstr(line, "total=");
+        if (!strncmp(line, "some", 4) && q) { t = strtoull(q + 6, NULL, 10); break; }
+    }
+    fclose(f);
+    return t;
 }
 
 /* CPU time (user + system, in clock ticks) of this process's thread named
@@ -307,7 +415,8 @@ int main(int argc, char **argv) {
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
     double period = rate > 0 ? 1e9 / rate / bench__ns_per_tick : 0;
     uint64_t nfull = 0, nev = 0, last_d = 0, k = 0, last_rel = 0;
-    uint64_t cpu0 = writer_cpu_ticks();
+    uint64_t cpu0 = writer_cpu_ticks(), runq0 = writer_runq_ns();
+    uint64_t psi_cpu0 = psi_some_us("cpu"), psi_io0 = psi_some_us("io");
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, next = t_start;
     int err = 0;
     for (;;) {
@@ -339,7 +448,8 @@ int main(int argc, char **argv) {
         if (release && d - last_rel >= (1u << 19)) { plg_release(log, d); last_rel = d; }
     }
     uint64_t t_stop = bench_tick();
-    uint64_t cpu1 = writer_cpu_ticks();
+    uint64_t cpu1 = writer_cpu_ticks(), runq1 = writer_runq_ns();
+    uint64_t psi_cpu1 = psi_some_us("cpu"), psi_io1 = psi_some_us("io");
     uint64_t durable_at_end = plg_durable(log), appended = plg_appended(log);
     /* drain: keep watching the mark until everything appended is durable */
     uint64_t drain_deadline = bench_tick() + bench_ns_to_ticks(30e9);
@@ -377,6 +487,8 @@ int main(int argc, char **argv) {
 
     /* breakdown: consecutive parts of each sampled record's way, from the trace */
     double part_sum[5] = {0}; uint64_t part_n = 0;
+    /* each counted record's parts and start, kept for the tail breakdown below */
+    uint64_t (*part_rec)[6] = tr_drain ? (uint64_t (*)[6])calloc(cap_samples, sizeof *part_rec) : NULL;
     if (tr_drain) {
         size_t ps = 0, pd = 0, pu = 0, pe = 0;
         const trace_ev *SU = tr_ev[TR_SUBMIT], *DO = tr_ev[TR_DONE], *DU = tr_ev[TR_DURABLE];
@@ -399,6 +511,10 @@ int main(int argc, char **argv) {
             for (int i = 0; i < 5; i++) {
                 bench_hist_add(&part_hist[i], t[i + 1] - t[i]);
                 part_sum[i] += bench_ticks_to_ns(t[i + 1] - t[i]);
+            }
+            if (part_rec) {
+                part_rec[part_n][0] = a;
+                for (int i = 0; i < 5; i++) part_rec[part_n][i + 1] = t[i + 1] - t[i];
             }
             part_n++;
         }
@@ -469,7 +585,9 @@ int main(int argc, char **argv) {
         }
         bench_result(B, cfgname, "part_records", (double)part_n, "records");
         printf("%s\n", line);
+        if (part_rec) tail_breakdown(B, cfgname, part_rec, (size_t)part_n);
     }
+    free(part_rec);
     if (durable_at_end && sectors1 >= sectors0) {
         double payload = (double)durable_at_end * rec_len;
         bench_result(B, cfgname, "disk_bytes_per_payload_byte", (double)(sectors1 - sectors0) * 512.0 / payload, "x");
@@ -484,6 +602,13 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "pages_left_per_s", st.pages_left / secs, "1/s");
     bench_result(B, cfgname, "rss_process_start_mib", rss_start / 1048576.0, "MiB");
     bench_result(B, cfgname, "rss_picolog_open_mib", ((double)rss_open - (double)rss_before) / 1048576.0, "MiB");
+    /* CPU contention: the writer's own wait for a CPU, and the share of the
+     * window in which some task of the system waited for one (or for I/O) */
+    bench_result(B, cfgname, "writer_runq_share", (double)(runq1 - runq0) / 1e9 / secs, "x");
+    if (psi_cpu1 >= psi_cpu0 && psi_cpu1)
+        bench_result(B, cfgname, "psi_cpu_some_share", (double)(psi_cpu1 - psi_cpu0) / 1e6 / secs, "x");
+    if (psi_io1 >= psi_io0 && psi_io1)
+        bench_result(B, cfgname, "psi_io_some_share", (double)(psi_io1 - psi_io0) / 1e6 / secs, "x");
     bench_result(B, cfgname, "writer_cpu_share", (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) / secs, "cores");
     bench_result(B, cfgname, "rss_picolog_end_mib", ((double)rss_end - (double)rss_before) / 1048576.0, "MiB");
     bench_result(B, cfgname, "hwm_process_mib", hwm / 1048576.0, "MiB");
