@@ -157,6 +157,22 @@ static inline uint64_t bench_status_kb(const char *key) {
     return v * 1024;
 }
 
+/* The system's pressure stall totals (/proc/pressure/cpu|io, "some" line, us):
+ * time at least one task waited for a CPU, or for I/O. 0 without PSI. */
+static inline uint64_t bench_psi_some_us(const char *what) {
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/pressure/%s", what);
+    FILE *f = fopen(p, "r");
+    unsigned long long t = 0;
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *q = strstr(line, "total=");
+        if (!strncmp(line, "some", 4) && q) { t = strtoull(q + 6, NULL, 10); break; }
+    }
+    fclose(f);
+    return t;
+}
+
 /* ---- options ------------------------------------------------------------- */
 /* "--name value" or "--name=value"; returns the value or NULL. */
 static inline const char *bench_opt(int argc, char **argv, int *i, const char *name) {

@@ -235,22 +235,6 @@ static uint64_t writer_runq_ns(void) {
     return t;
 }
 
-/* The system's pressure stall totals (/proc/pressure/cpu|io, "some" line, us):
- * time at least one task waited for a CPU, or for I/O. 0 without PSI. */
-static uint64_t psi_some_us(const char *what) {
-    char p[64], line[256];
-    snprintf(p, sizeof p, "/proc/pressure/%s", what);
-    FILE *f = fopen(p, "r");
-    unsigned long long t = 0;
-    if (!f) return 0;
-    while (fgets(line, sizeof line, f)) {
-        const char *q = strstr(line, "total=");
-        if (!strncmp(line, "some", 4) && q) { t = strtoull(q + 6, NULL, 10); break; }
-    }
-    fclose(f);
-    return t;
-}
-
 /* CPU time (user + system, in clock ticks) of this process's thread named
  * plg-writer so far; 0 if there is none. */
 static uint64_t writer_cpu_ticks(void) {
@@ -416,7 +400,7 @@ int main(int argc, char **argv) {
     double period = rate > 0 ? 1e9 / rate / bench__ns_per_tick : 0;
     uint64_t nfull = 0, nev = 0, last_d = 0, k = 0, last_rel = 0;
     uint64_t cpu0 = writer_cpu_ticks(), runq0 = writer_runq_ns();
-    uint64_t psi_cpu0 = psi_some_us("cpu"), psi_io0 = psi_some_us("io");
+    uint64_t psi_cpu0 = bench_psi_some_us("cpu"), psi_io0 = bench_psi_some_us("io");
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, next = t_start;
     int err = 0;
     for (;;) {
@@ -449,7 +433,7 @@ int main(int argc, char **argv) {
     }
     uint64_t t_stop = bench_tick();
     uint64_t cpu1 = writer_cpu_ticks(), runq1 = writer_runq_ns();
-    uint64_t psi_cpu1 = psi_some_us("cpu"), psi_io1 = psi_some_us("io");
+    uint64_t psi_cpu1 = bench_psi_some_us("cpu"), psi_io1 = bench_psi_some_us("io");
     uint64_t durable_at_end = plg_durable(log), appended = plg_appended(log);
     /* drain: keep watching the mark until everything appended is durable */
     uint64_t drain_deadline = bench_tick() + bench_ns_to_ticks(30e9);

@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, t_stop;
     if (direct && rate > 0 && !fdsync_engine) {
-        uint64_t recs = 0;
+        uint64_t recs = 0, psi_cpu0 = bench_psi_some_us("cpu"), psi_io0 = bench_psi_some_us("io");
         if (paced_run(fd, bufs, size, qd, rate, duration, sync_engine, file_size, &writes, &recs) != 0) {
             fprintf(stderr, "paced: %s\n", strerror(errno));
             return 1;
@@ -203,6 +203,12 @@ int main(int argc, char **argv) {
         bench_result(B, cfgname, "writes_per_s", (double)writes / secs, "1/s");
         bench_result(B, cfgname, "dur_p50_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.5)) / 1e3, "us");
         bench_result(B, cfgname, "dur_p99_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.99)) / 1e3, "us");
+        /* as picolog_bench: how much the machine's other load was in the way */
+        uint64_t psi_cpu1 = bench_psi_some_us("cpu"), psi_io1 = bench_psi_some_us("io");
+        if (psi_cpu1 >= psi_cpu0 && psi_cpu1)
+            bench_result(B, cfgname, "psi_cpu_some_share", (double)(psi_cpu1 - psi_cpu0) / 1e6 / secs, "x");
+        if (psi_io1 >= psi_io0 && psi_io1)
+            bench_result(B, cfgname, "psi_io_some_share", (double)(psi_io1 - psi_io0) / 1e6 / secs, "x");
         return 0;
     }
     if (direct && sync_engine) {
