@@ -77,6 +77,7 @@ static plg_config pft_log_config(const char *path, int enc) {
     c.path = path; c.log_fn = pf_quiet; c.io = &pft_plg_io;
     c.io_mode = PLG_IO_BUFFERED_FDATASYNC; c.sync_mode = PLG_SYNC_DSYNC;
     c.ring_capacity = 128u << 10; c.segment_size = 256u << 10;   /* the least ring the store allows */
+    c.max_write_bytes = 16u << 10;   /* a small write window: each open scans and erases past it */
     c.flags = PLG_TEST_NO_THREADS | PLG_ALLOW_VOLATILE;   /* memory on purpose */
     c.encrypt_key = enc ? pft_key : NULL;
     return c;
