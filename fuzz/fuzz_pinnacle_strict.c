@@ -66,8 +66,8 @@ static int pft_reap(void *ctx, plg_io_cqe *out, int max, uint64_t timeout_ns) {
     return k;
 }
 static pft_io pft_mem;
-static unsigned long pft_opened;
-static int pft_plant;                     /* the seed test plants a wrong answer: the reopened book one seq longer */          /* inputs whose store opened with at least one book (the seed test counts) */
+static unsigned long pft_opened;          /* inputs whose store opened with at least one book (the seed test counts) */
+static int pft_plant;                     /* the seed test plants a wrong answer: the reopened book one seq longer */
 static plg_io pft_plg_io;
 
 static plg_config pft_log_config(const char *path, int enc) {
