@@ -139,7 +139,7 @@ static int cmp_u64(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
-static void tail_breakdown(const char *B, const char *cfgname, uint64_t (*rec)[6], size_t n) {
+static void tail_breakdown(const char *B, const char *cfgname, uint64_t (*rec)[6], size_t n, uint64_t t0) {
     if (n < 100) return;
     uint64_t *tot = (uint64_t *)malloc(n * sizeof *tot);
     uint64_t *gap = (uint64_t *)malloc(n * sizeof *gap);
@@ -149,6 +149,8 @@ static void tail_breakdown(const char *B, const char *cfgname, uint64_t (*rec)[6
     uint64_t thr = tot[n - 1 - n / 100];
     double sum[5] = {0}; size_t m = 0, episodes = 0, ngap = 0;
     uint64_t last = 0, one_ms = (uint64_t)(1e6 / bench__ns_per_tick), ep_start = 0;
+    char when[256]; int w = 0;   /* the first episodes: start (ms into the run) and records */
+    size_t ep_recs = 0;
     for (size_t k = 0; k < n; k++) {
         uint64_t t = rec[k][1] + rec[k][2] + rec[k][3] + rec[k][4] + rec[k][5];
         if (t < thr) continue;
@@ -156,11 +158,17 @@ static void tail_breakdown(const char *B, const char *cfgname, uint64_t (*rec)[6
         m++;
         if (!episodes || rec[k][0] > last + one_ms) {
             if (episodes) gap[ngap++] = rec[k][0] - ep_start;
+            if (episodes && episodes <= 8 && w < (int)sizeof when - 32)
+                w += snprintf(when + w, sizeof when - (size_t)w, " %.0f(%zu)", bench_ticks_to_ns(ep_start - t0) / 1e6, ep_recs);
             episodes++;
             ep_start = rec[k][0];
+            ep_recs = 0;
         }
+        ep_recs++;
         last = rec[k][0];
     }
+    if (episodes <= 8 && w < (int)sizeof when - 32)
+        w += snprintf(when + w, sizeof when - (size_t)w, " %.0f(%zu)", bench_ticks_to_ns(ep_start - t0) / 1e6, ep_recs);
     char line[512], name[64];
     int o = snprintf(line, sizeof line, "# the slowest 1%% (%zu records, >= %.1f us, in %zu episodes", m,
                      bench_ticks_to_ns(thr) / 1e3, episodes);
@@ -178,7 +186,7 @@ static void tail_breakdown(const char *B, const char *cfgname, uint64_t (*rec)[6
         bench_result(B, cfgname, name, sum[i] / (double)m / 1e3, "us");
     }
     bench_result(B, cfgname, "tail_episodes", (double)episodes, "episodes");
-    printf("%s\n", line);
+    printf("%s\n# the first episodes, ms into the run (records):%s%s\n", line, when, episodes > 8 ? " ..." : "");
     free(tot); free(gap);
 }
 
@@ -569,7 +577,7 @@ int main(int argc, char **argv) {
         }
         bench_result(B, cfgname, "part_records", (double)part_n, "records");
         printf("%s\n", line);
-        if (part_rec) tail_breakdown(B, cfgname, part_rec, (size_t)part_n);
+        if (part_rec) tail_breakdown(B, cfgname, part_rec, (size_t)part_n, t_start);
     }
     free(part_rec);
     if (durable_at_end && sectors1 >= sectors0) {
