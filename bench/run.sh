@@ -125,7 +125,10 @@ if [ $PACED = 1 ] && [ -z "$REPORT" ]; then
     prun $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
     prun $B/raw_bench --duration "$DUR" --size 4096 --qd 2
     prun $B/raw_bench --duration "$DUR" --size 4096 --qd 4
-    prun $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 1
+    for rate in 10000 100000; do
+      prun $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
+      prun $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
+    done
     for rate in 10000 100000 1000000; do
       prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
       prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight
@@ -167,9 +170,11 @@ for round in $(seq 1 "$RUNS"); do
   run $B/raw_bench --duration "$DUR" --size 1M --qd 4
   # the floor for picolog's paced latency: records at 10k/s, each made durable by a 4 KiB
   # DSYNC write started when a slot is free (1 or 4 in flight), or by a blocking pwritev2
-  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 1
-  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --qd 4
-  run $B/raw_bench --duration "$DUR" --size 4096 --rate 10000 --engine pwritev2
+  for rate in 10000 100000; do
+    run $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
+    run $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 4
+    run $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
+  done
   run $B/raw_bench --duration "$DUR" --size 64k --qd 1
   run $B/raw_bench --duration "$DUR" --size 64k --qd 4
   run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
@@ -207,9 +212,9 @@ if ! grep -q ',ratio_same_round,' "$raw"; then
   # (the faster of io_uring and pwritev2)
   awk -F, '$4=="durable_rps" { v[$1 "," $2 "," $3] = $5; if ($2=="raw_dsync" && $5 > L[$1]) L[$1] = $5 }
     $2=="raw_dsync" && ($3=="4k-qd1" || $3=="4k-pwritev2") && $4=="lat_p50_us" && (!(($1) in W) || $5 < W[$1]) { W[$1] = $5 }
-    $2=="picolog" && ($4=="dur_p50_us" || $4=="dur_p99_us") { p[$1 "," $3 "," $4] = $5 }
+    ($2=="picolog" || ($2=="raw_dsync" && $3 ~ /^paced-/)) && ($4=="dur_p50_us" || $4=="dur_p99_us") { p[$1 "," $2 "," $3 "," $4] = $5 }
     END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_best_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] }
-          for (k in p) { split(k, a, ","); if (W[a[1]] > 0) printf "%s,picolog,%s,%s_vs_raw4k,%.4g,x\n", a[1], a[2], a[3], p[k] / W[a[1]] } }' \
+          for (k in p) { split(k, a, ","); if (W[a[1]] > 0) printf "%s,%s,%s,%s_vs_raw4k,%.4g,x\n", a[1], a[2], a[3], a[4], p[k] / W[a[1]] } }' \
     "$raw" >> "$raw.tmp"
   cat "$raw.tmp" >> "$raw"; rm -f "$raw.tmp"
 fi
@@ -238,6 +243,16 @@ cp "$meta" "$RES/latest-$kind-meta.txt"
 get() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {print $4; f=1} END{if(!f) print ""}' "$csv"; }
 # gm bench config metric: "median [min-max]" over the rounds
 gm() { awk -F, -v b="$1" -v c="$2" -v m="$3" '$1==b && $2==c && $3==m {printf "%.4g [%.4g-%.4g]", $4, $7, $8; f=1} END{if(!f) printf "-"}' "$csv"; }
+# the slowest 1% of each paced run: the mean of each part over them, in how
+# many episodes they came, and how busy the machine was (picolog_bench's tail)
+tails() {
+  echo "$1the slowest 1% (mean us: ring / batch / write / sync / wake; episodes; writer's CPU wait, machine's CPU pressure):"
+  for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="tail_ring_mean_us" {print $2}' "$csv"); do
+    printf "$1  %-26s %s / %s / %s / %s / %s; %s; %s, %s\n" "$c" "$(get picolog "$c" tail_ring_mean_us)" "$(get picolog "$c" tail_batch_mean_us)" \
+      "$(get picolog "$c" tail_write_mean_us)" "$(get picolog "$c" tail_sync_mean_us)" "$(get picolog "$c" tail_wake_mean_us)" \
+      "$(get picolog "$c" tail_episodes)" "$(get picolog "$c" writer_runq_share)" "$(get picolog "$c" psi_cpu_some_share)"
+  done
+}
 if [ $PACED = 1 ]; then
   echo
   echo "paced durable latency, medians [min-max] over $RUNS rounds; x raw: per round, against that round's raw 4 KiB DSYNC write at depth 1 (the faster of io_uring and pwritev2)"
@@ -249,11 +264,17 @@ if [ $PACED = 1 ]; then
     printf "  %-30s %-24s %-24s %-22s %-22s\n" "$c" "$(gm picolog "$c" dur_p50_us)" "$(gm picolog "$c" dur_p99_us)" \
       "$(gm picolog "$c" dur_p50_us_vs_raw4k)" "$(gm picolog "$c" dur_p99_us_vs_raw4k)"
   done
+  echo "  the raw device fed the same arrivals (a 4 KiB DSYNC write as soon as one may start):"
+  for c in paced-10000-qd1 paced-10000-pwritev2-qd1 paced-100000-qd1 paced-100000-pwritev2-qd1; do
+    printf "  %-30s %-24s %-24s %-22s %-22s\n" "raw $c" "$(gm raw_dsync "$c" dur_p50_us)" "$(gm raw_dsync "$c" dur_p99_us)" \
+      "$(gm raw_dsync "$c" dur_p50_us_vs_raw4k)" "$(gm raw_dsync "$c" dur_p99_us_vs_raw4k)"
+  done
   echo "  durable latency breakdown (P50 us: ring / batch / write / sync / wake):"
   for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_p50_us" {print $2}' "$csv"); do
     printf "    %-26s %s / %s / %s / %s / %s\n" "$c" "$(get picolog "$c" part_ring_p50_us)" "$(get picolog "$c" part_batch_p50_us)" \
       "$(get picolog "$c" part_write_p50_us)" "$(get picolog "$c" part_sync_p50_us)" "$(get picolog "$c" part_wake_p50_us)"
   done
+  tails "  "
   echo "csv: $csv; machine and load: $meta"
   exit 0
 fi
@@ -289,10 +310,24 @@ tl() {  # label config metric limit
   local v; v=$(get picolog "$2" "$3")
   printf "  %-34s %-30s %-12s %-26s %s\n" "$1" "$2" "<= $4" "$(gm picolog "$2" "$3")" "$(verdict "$v" "$4" le)"
 }
+# the raw device fed the same arrivals (a 4 KiB DSYNC write as soon as one may
+# start, io_uring 1 or 4 in flight, or a blocking pwritev2), against the same
+# raw write: the best of the three is what the device itself reaches
+dl() {  # config metric limit
+  local best; best=$(for c in "$1-qd1" "$1-qd4" "$1-pwritev2-qd1"; do get raw_dsync "$c" "$2"; done |
+                     awk 'NF && (m == "" || $1 < m) {m = $1} END {print m}')
+  printf "  %-34s %-30s %-12s %-26s %s\n" "  the device, same arrivals" "raw: qd1 / qd4 / pwritev2" "" \
+    "$(get raw_dsync "$1-qd1" "$2") / $(get raw_dsync "$1-qd4" "$2") / $(get raw_dsync "$1-pwritev2-qd1" "$2")" \
+    "$(verdict "$best" "$3" le)"
+}
 tl "durable P50 at 10k rec/s" paced-10000 dur_p50_us_vs_raw4k 1.3
+dl paced-10000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 10k rec/s" paced-10000 dur_p99_us_vs_raw4k 2.5
+dl paced-10000 dur_p99_us_vs_raw4k 2.5
 tl "durable P50 at 100k rec/s" paced-100000 dur_p50_us_vs_raw4k 1.3
+dl paced-100000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 100k rec/s" paced-100000 dur_p99_us_vs_raw4k 2.5
+dl paced-100000 dur_p99_us_vs_raw4k 2.5
 tl "durable P50 at 1M rec/s" paced-1000000 dur_p50_us_vs_raw4k 2
 for c in burst-ring8m burst-ring8m-release; do
   v=$(get picolog "$c" ratio_best_round)
@@ -314,6 +349,7 @@ for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_p50_us" {print $2}' 
   printf "    %-26s %s / %s / %s / %s / %s\n" "$c" "$(get picolog "$c" part_ring_p50_us)" "$(get picolog "$c" part_batch_p50_us)" \
     "$(get picolog "$c" part_write_p50_us)" "$(get picolog "$c" part_sync_p50_us)" "$(get picolog "$c" part_wake_p50_us)"
 done
+tails "  "
 echo
 echo "picolog submission latency (net of timer; timer overhead and resolution in the CSV):"
 printf "%-20s %8s %8s %8s %8s %10s %10s\n" config P50 P95 P99 P99.9 max "mean net"
