@@ -44,6 +44,17 @@ for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_mean_us"{print $2}' 
 done
 partn=$(wc -l < "$tmp/parts.dat")
 
+# the same for the slowest 1% of each paced configuration (picolog_bench's tail)
+: > "$tmp/tail.dat"
+for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="tail_ring_mean_us"{print $2}' "$csv"); do
+  printf '"%s"' "$c" >> "$tmp/tail.dat"
+  for part in ring batch write sync wake; do
+    printf ' %s' "$(awk -F, -v c="$c" -v m="tail_${part}_mean_us" '$1=="picolog" && $2==c && $3==m {print $4; f=1} END{if(!f) print 0}' "$csv")" >> "$tmp/tail.dat"
+  done
+  echo >> "$tmp/tail.dat"
+done
+tailn=$(wc -l < "$tmp/tail.dat")
+
 # durable latency percentiles: picolog (append -> durable), raw 4 KiB write, peers (per batch)
 : > "$tmp/dur.dat"
 durn=0
@@ -62,6 +73,11 @@ for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="dur_p50_us"{print $2}' "$csv")
 done
 add_dur raw_dsync 4k-qd1 lat "raw 4 KiB DSYNC write (io_uring)"
 add_dur raw_dsync 4k-pwritev2 lat "raw 4 KiB DSYNC write (pwritev2)"
+# the raw device fed picolog's paced arrivals: a DSYNC write per arrival (P50, P99)
+for r in 10000 100000; do
+  add_dur raw_dsync "paced-$r-qd1" dur "raw paced-$r io_uring"
+  add_dur raw_dsync "paced-$r-pwritev2-qd1" dur "raw paced-$r pwritev2"
+done
 for p in rocksdb sqlite lmdb; do
   c=$(awk -F, -v b=$p '$1==b && $3=="lat_p50_us"{print $2; exit}' "$csv")
   [ -n "$c" ] && add_dur "$p" "$c" lat "$p $c commit"
@@ -130,4 +146,22 @@ plot "$tmp/parts.dat" using 2:xtic(1) title "ring", "" using 3 title "batch", ""
      "" using 5 title "sync", "" using 6 title "wake"
 EOF
 fi
-echo "wrote $out/throughput.png $out/latency.png$( [ "$partn" -gt 0 ] && echo " $out/breakdown.png")"
+if [ "$tailn" -gt 0 ]; then
+gnuplot <<EOF
+set terminal pngcairo size 1100,620 font "sans,10" noenhanced
+set output "$out/tail.png"
+set title "The slowest 1% of records: mean per part, microseconds (median of runs)\nring: append -> framed by the writer; batch: -> write submitted; write: -> completed; sync: -> plg_durable covers it; wake: -> observer saw it"
+set style data histograms
+set style histogram rowstacked
+set style fill solid 0.7 border -1
+set boxwidth 0.6
+set ylabel "us"
+set xtics rotate by -30 left
+set grid ytics
+set key top left
+set bmargin 8
+plot "$tmp/tail.dat" using 2:xtic(1) title "ring", "" using 3 title "batch", "" using 4 title "write", \\
+     "" using 5 title "sync", "" using 6 title "wake"
+EOF
+fi
+echo "wrote $out/throughput.png $out/latency.png$( [ "$partn" -gt 0 ] && echo " $out/breakdown.png")$( [ "$tailn" -gt 0 ] && echo " $out/tail.png")"
