@@ -106,7 +106,11 @@ prun() {
   echo "cpus: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   src=$(df -P "$DATA" | awk 'NR==2{print $1}'); dev=$(basename "$src")
-  echo "filesystem: $(df -PT "$DATA" | awk 'NR==2{print $2}') on $dev"
+  fs=$(df -PT "$DATA" | awk 'NR==2{print $2}')
+  echo "filesystem: $fs on $dev"
+  # what decides whether a sync also writes the inode (docs/performance.md, "What makes the P99")
+  echo "  mount options: $(findmnt -no OPTIONS -T "$DATA" 2>/dev/null)"
+  [ "$fs" = ext4 ] && echo "  ext4 journal: $(ls /proc/fs/jbd2 2>/dev/null | grep -q "^$dev-" && echo yes || echo none)"
   for f in rotational write_cache fua logical_block_size; do
     [ -r /sys/block/$dev/queue/$f ] && echo "  $f: $(cat /sys/block/$dev/queue/$f)"
   done
