@@ -217,35 +217,9 @@ static void *observer_main(void *arg) {
     return NULL;
 }
 
-/* Time the writer thread spent runnable but waiting for a CPU so far, in ns
- * (/proc/self/task/TID/schedstat, second field); 0 if there is none. */
-static uint64_t writer_runq_ns(void) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return 0;
-    struct dirent *e;
-    uint64_t t = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        char p[300], comm[64] = {0};
-        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(p, "r");
-        if (!f) continue;
-        if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
-        fclose(f);
-        if (strncmp(comm, "plg-writer", 10) != 0) continue;
-        snprintf(p, sizeof p, "/proc/self/task/%s/schedstat", e->d_name);
-        f = fopen(p, "r");
-        unsigned long long run = 0, wait = 0;
-        if (f && fscanf(f, "%llu %llu", &run, &wait) == 2) t += wait;
-        if (f) fclose(f);
-    }
-    closedir(d);
-    return t;
-}
-
-/* CPU time (user + system, in clock ticks) of this process's thread named
- * plg-writer so far; 0 if there is none. */
-static uint64_t writer_cpu_ticks(void) {
+/* The sum over this process's threads named plg-writer of parse(the text
+ * of their /proc/self/task/TID/<leaf>); 0 if there is none. */
+static uint64_t writer_tasks_sum(const char *leaf, uint64_t (*parse)(const char *text)) {
     DIR *d = opendir("/proc/self/task");
     if (!d) return 0;
     struct dirent *e;
@@ -259,19 +233,36 @@ static uint64_t writer_cpu_ticks(void) {
         if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
         fclose(f);
         if (strncmp(comm, "plg-writer", 10) != 0) continue;
-        snprintf(p, sizeof p, "/proc/self/task/%s/stat", e->d_name);
+        snprintf(p, sizeof p, "/proc/self/task/%s/%s", e->d_name, leaf);
         f = fopen(p, "r");
         if (!f) continue;
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         buf[n] = 0;
-        const char *q = strrchr(buf, ')');   /* fields after the name: state is 3, utime 14, stime 15 */
-        unsigned long long ut = 0, stt = 0;
-        if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2) t += ut + stt;
+        t += parse(buf);
     }
     closedir(d);
     return t;
 }
+
+/* schedstat: time on a CPU, time runnable but waiting for one (ns), slices */
+static uint64_t parse_runq_ns(const char *text) {
+    unsigned long long run = 0, wait = 0;
+    return sscanf(text, "%llu %llu", &run, &wait) == 2 ? wait : 0;
+}
+
+/* stat: fields after the name; state is 3, utime 14, stime 15 (clock ticks) */
+static uint64_t parse_cpu_ticks(const char *text) {
+    const char *q = strrchr(text, ')');
+    unsigned long long ut = 0, stt = 0;
+    if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2) return ut + stt;
+    return 0;
+}
+
+/* The writer thread's time runnable but waiting for a CPU so far (ns), and
+ * its CPU time (user + system, clock ticks). */
+static uint64_t writer_runq_ns(void) { return writer_tasks_sum("schedstat", parse_runq_ns); }
+static uint64_t writer_cpu_ticks(void) { return writer_tasks_sum("stat", parse_cpu_ticks); }
 
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
