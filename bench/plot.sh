@@ -128,11 +128,12 @@ set title "durable: picolog append -> plg_durable; raw write; peer batch commit"
 plot for [i=0:$((durn > 0 ? durn - 1 : 0))] "$tmp/dur.dat" index i using (-log10(1-\$1/100)):2 with linespoints title columnheader(1)
 unset multiplot
 EOF
-if [ "$partn" -gt 0 ]; then
+# stacked dat png title: the parts of each configuration (columns 2-6 of dat), stacked
+stacked() {
 gnuplot <<EOF
 set terminal pngcairo size 1100,620 font "sans,10" noenhanced
-set output "$out/breakdown.png"
-set title "Where a record's durable latency goes: mean per part, microseconds (median of runs)\nring: append -> framed by the writer; batch: -> write submitted; write: -> completed; sync: -> plg_durable covers it; wake: -> observer saw it"
+set output "$out/$2"
+set title "$3: mean per part, microseconds (median of runs)\nring: append -> framed by the writer; batch: -> write submitted; write: -> completed; sync: -> plg_durable covers it; wake: -> observer saw it"
 set style data histograms
 set style histogram rowstacked
 set style fill solid 0.7 border -1
@@ -142,26 +143,10 @@ set xtics rotate by -30 left
 set grid ytics
 set key top left
 set bmargin 8
-plot "$tmp/parts.dat" using 2:xtic(1) title "ring", "" using 3 title "batch", "" using 4 title "write", \\
+plot "$1" using 2:xtic(1) title "ring", "" using 3 title "batch", "" using 4 title "write", \\
      "" using 5 title "sync", "" using 6 title "wake"
 EOF
-fi
-if [ "$tailn" -gt 0 ]; then
-gnuplot <<EOF
-set terminal pngcairo size 1100,620 font "sans,10" noenhanced
-set output "$out/tail.png"
-set title "The slowest 1% of records: mean per part, microseconds (median of runs)\nring: append -> framed by the writer; batch: -> write submitted; write: -> completed; sync: -> plg_durable covers it; wake: -> observer saw it"
-set style data histograms
-set style histogram rowstacked
-set style fill solid 0.7 border -1
-set boxwidth 0.6
-set ylabel "us"
-set xtics rotate by -30 left
-set grid ytics
-set key top left
-set bmargin 8
-plot "$tmp/tail.dat" using 2:xtic(1) title "ring", "" using 3 title "batch", "" using 4 title "write", \\
-     "" using 5 title "sync", "" using 6 title "wake"
-EOF
-fi
+}
+[ "$partn" -gt 0 ] && stacked "$tmp/parts.dat" breakdown.png "Where a record's durable latency goes"
+[ "$tailn" -gt 0 ] && stacked "$tmp/tail.dat" tail.png "The slowest 1% of records"
 echo "wrote $out/throughput.png $out/latency.png$( [ "$partn" -gt 0 ] && echo " $out/breakdown.png")$( [ "$tailn" -gt 0 ] && echo " $out/tail.png")"
