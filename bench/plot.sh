@@ -33,27 +33,21 @@ for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="sub_p50_ns"{print $2}' "$csv")
 done
 subn=$(grep -c '^"' "$tmp/sub.dat" || true)
 
-# durable latency breakdown: mean of each part per paced configuration (the means add up)
-: > "$tmp/parts.dat"
-for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_mean_us"{print $2}' "$csv"); do
-  printf '"%s"' "$c" >> "$tmp/parts.dat"
-  for part in ring batch write sync wake; do
-    printf ' %s' "$(awk -F, -v c="$c" -v m="part_${part}_mean_us" '$1=="picolog" && $2==c && $3==m {print $4; f=1} END{if(!f) print 0}' "$csv")" >> "$tmp/parts.dat"
+# parts PREFIX FILE: the mean of each part (metrics PREFIX_<part>_mean_us), one
+# line per paced configuration: part_ for every record (the means add up to
+# the mean total), tail_ for the slowest 1% (picolog_bench's tail)
+parts() {
+  : > "$2"
+  for c in $(awk -F, -v m="$1_ring_mean_us" 'NR>1 && $1=="picolog" && $3==m {print $2}' "$csv"); do
+    printf '"%s"' "$c" >> "$2"
+    for part in ring batch write sync wake; do
+      printf ' %s' "$(awk -F, -v c="$c" -v m="$1_${part}_mean_us" '$1=="picolog" && $2==c && $3==m {print $4; f=1} END{if(!f) print 0}' "$csv")" >> "$2"
+    done
+    echo >> "$2"
   done
-  echo >> "$tmp/parts.dat"
-done
-partn=$(wc -l < "$tmp/parts.dat")
-
-# the same for the slowest 1% of each paced configuration (picolog_bench's tail)
-: > "$tmp/tail.dat"
-for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="tail_ring_mean_us"{print $2}' "$csv"); do
-  printf '"%s"' "$c" >> "$tmp/tail.dat"
-  for part in ring batch write sync wake; do
-    printf ' %s' "$(awk -F, -v c="$c" -v m="tail_${part}_mean_us" '$1=="picolog" && $2==c && $3==m {print $4; f=1} END{if(!f) print 0}' "$csv")" >> "$tmp/tail.dat"
-  done
-  echo >> "$tmp/tail.dat"
-done
-tailn=$(wc -l < "$tmp/tail.dat")
+}
+parts part "$tmp/parts.dat"; partn=$(wc -l < "$tmp/parts.dat")
+parts tail "$tmp/tail.dat"; tailn=$(wc -l < "$tmp/tail.dat")
 
 # durable latency percentiles: picolog (append -> durable), raw 4 KiB write, peers (per batch)
 : > "$tmp/dur.dat"
