@@ -72,6 +72,7 @@ for r in 10000 100000; do
   add_dur raw_dsync "paced-$r-qd1" dur "raw paced-$r io_uring"
   add_dur raw_dsync "paced-$r-pwritev2-qd1" dur "raw paced-$r pwritev2"
 done
+add_dur raw_dsync paced-1000000-pwritev2-qd1 dur "raw paced-1000000 pwritev2 64K"
 for p in rocksdb sqlite lmdb; do
   c=$(awk -F, -v b=$p '$1==b && $3=="lat_p50_us"{print $2; exit}' "$csv")
   [ -n "$c" ] && add_dur "$p" "$c" lat "$p $c commit"
