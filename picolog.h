@@ -3347,6 +3347,7 @@ static int plg__prepare_tail(plg_log *L, uint64_t g, uint32_t off, uint64_t stop
         if (fd < 0) { rc = plg__from_errno(errno); break; }
         size_t got = 0, len = (size_t)(hi - lo) * PLG_PAGE_SIZE;
         rc = plg__read_full(fd, buf, len, plg__page_off(L->D, lo), &got);
+        if (!rc) memset(buf + got, 0, len - got);   /* past the file's end reads as zeros, as the scan read it */
         if (!rc && lo == g) memcpy(slot, buf, off);
         size_t from = lo == g ? off : 0;
         int dirty = !rc && got > from && !plg__all_zero(buf + from, got - from);
