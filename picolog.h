@@ -1922,10 +1922,13 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     return 0;
 }
 
+/* Room for need bytes of the record being assembled: doubling, but never
+ * past the largest record (a 1 GiB record takes 1 GiB, not 2). */
 static int plg__scan_grow(plg__scan *s, size_t need) {
     if (need <= s->rec_cap) return 0;
-    size_t cap = s->rec_cap ? s->rec_cap : 65536;
+    size_t top = (size_t)PLG__MAX_RECORD + 64, cap = s->rec_cap ? s->rec_cap : 65536;
     while (cap < need) cap *= 2;
+    if (cap > top && need <= top) cap = top;
     uint8_t *p = (uint8_t *)PICOLOG_REALLOC(s->rec, cap);
     if (!p) return PLG_ENOMEM;
     s->rec = p; s->rec_cap = cap;
@@ -2031,10 +2034,12 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
             return 1;
         }
         if (f.type == PLG__FIRST) {
-            if (plg__scan_grow(s, (size_t)f.aux + 32)) { s->status = PLG_ENOMEM; s->done = 1; return PLG_ENOMEM; }
             s->in_rec = 1; s->rec_seq = f.seq; s->rec_total = f.aux; s->rec_len = 0;
             s->rec_epoch = f.epoch; s->rec_g = s->g; s->rec_off = s->off;
         }
+        /* memory for the fragments taken, not for the size the first one
+         * claims: a damaged claim costs what is on disk */
+        if (plg__scan_grow(s, (size_t)s->rec_len + f.len + 32)) { s->status = PLG_ENOMEM; s->done = 1; return PLG_ENOMEM; }
 #ifdef PICOLOG_ENCRYPT
         if (s->crypt) {
             if (plg__frag_open(k, &f, s->rec + s->rec_len)) return plg__scan_bad_seal(s);

@@ -101,7 +101,16 @@ const char *__asan_default_options(void) { return "clear_shadow_mmap_threshold=1
 #define FZ_BIG ((size_t)64 << 10)
 #define FZ_CACHE 8
 static void *fz_cache_p[FZ_CACHE]; static size_t fz_cache_n[FZ_CACHE];
+static void fz_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An input is at most 3 files of 1 MiB: picolog's memory must follow the
+ * bytes it reads, not a size a damaged header claims (a 1 GiB record claimed
+ * by one fragment cost 2 GiB once). */
+#define FZ_ALLOC_LIMIT ((size_t)64 << 20)
 static void *fz_malloc(size_t n) {
+    if (n > FZ_ALLOC_LIMIT) {
+        fz_violation("picolog asked for %zu bytes at once", n);
+        return NULL;
+    }
     if (n >= FZ_BIG) {
         for (int i = 0; i < FZ_CACHE; i++)
             if (fz_cache_p[i] && fz_cache_n[i] == n) {
@@ -168,7 +177,6 @@ static int fz_io_reap(void *ctx, plg_io_cqe *out, int max, uint64_t timeout_ns) 
 /* ---- oracles ---- */
 static unsigned long fz_violations;
 static void fz_cleanup(void);
-static void fz_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fz_violation(const char *fmt, ...) {
     va_list ap; va_start(ap, fmt);
     fprintf(stderr, "fuzz_picolog_reader: ORACLE: ");

@@ -462,6 +462,35 @@ static void test_short_segment_file_keeps_its_records(void) {
     plg_reader_close(r);
 }
 
+/* A fragment that says it begins a 1 GiB record (valid checksum: a log
+ * damaged in a way the CRC does not see, or a fuzzed one) and is followed by
+ * nothing. Before: the reader allocated for the whole claimed record at its
+ * first fragment, rounded up to a power of two: 2 GiB, for 4 KiB on disk
+ * (make test-fuzz ran out of memory on it). Now memory follows the bytes
+ * the reader has taken, and the claim ends as a torn tail. */
+static void test_claimed_record_size_allocates_nothing_up_front(void) {
+    const char *dir = t_dir("plg_rec_claim");
+    plg_config c = cfg_for(dir, 1024 * 1024);
+    plg_log *L;
+    REQUIRE(open_log(&L, &c) == 0);
+    REQUIRE(write_records(L, 3, 100, 5) == 0);
+    uint64_t log_id = L->log_id; uint32_t epoch = L->epoch;
+    REQUIRE(plg_close(L) == 0);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    static uint8_t frag[256], payload[64];
+    uint32_t n = plg__frag_put(frag, log_id, PLG__FIRST, 0, epoch, PLG_MAX_RECORD_BYTES, 4, payload, sizeof payload);
+    REQUIRE(n > 0 && n <= sizeof frag);
+    poke(f, rec_start(4), frag, n);
+    t_alloc_max = 0;
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.status, 0);
+    CHECK_EQ(cr.last_seq, 3);
+    CHECK_EQ(cr.torn_tail, 1);
+    CHECK(t_alloc_max <= (size_t)4 << 20);
+    if (t_alloc_max > (size_t)4 << 20) fprintf(stderr, "  largest allocation: %zu bytes\n", t_alloc_max);
+}
+
 /* Defect 1: 64 KiB segments, 21 records of 3,000 bytes, all durable,
  * plg_release(22), close, reopen. Before: plg_appended was 0 and the next
  * append got seq 1 (release retired the segment with the first fragment of
@@ -935,6 +964,7 @@ int main(void) {
     RUN(test_damage_above_the_mark_is_corruption_when_records_follow);
     RUN(test_torn_tail_is_quarantined_and_reported);
     RUN(test_short_segment_file_keeps_its_records);
+    RUN(test_claimed_record_size_allocates_nothing_up_front);
     RUN(test_seqs_stay_dense_after_release_and_reopen);
     RUN(test_seek_returns_what_a_scan_returns);
     RUN(test_seek_ignores_damage_beyond_its_target);
