@@ -79,7 +79,7 @@ for p in rocksdb sqlite lmdb; do
 done
 
 gnuplot <<EOF
-set terminal pngcairo size 1100,620 font "sans,10" noenhanced
+set terminal pngcairo size 1100,680 font "sans,10" noenhanced
 
 set output "$out/throughput.png"
 set title "Durable throughput, 100-byte records (median of runs; label = ratio to the raw O_DIRECT+DSYNC limit at picolog's write size)\nred: picolog, grey: raw device, blue: other stores"
@@ -91,7 +91,7 @@ set ylabel "records/s (log)"
 set xtics rotate by -35 left
 set grid ytics
 unset key
-set bmargin 9
+set bmargin 13
 set rmargin 12
 set palette maxcolors 3
 set palette defined (1 "#cc6677", 2 "#777777", 3 "#4477aa")
