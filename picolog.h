@@ -1446,8 +1446,8 @@ static void plg__strlcpy(char *dst, const char *src, size_t cap) {
     memcpy(dst, src, n); dst[n] = 0;
 }
 
-/* The file of segment seg: in the log's directory, or in the archive read
- * before it when it is there and not in the log (it was moved). */
+/* The name of segment seg, for messages: in the log's directory, or in the
+ * archive read before it when it is there and not in the log (it was moved). */
 static void plg__scan_segname(const plg__scan *s, uint64_t seg, char *out, size_t cap) {
     plg__seg_name(out, cap, s->dir, seg);
     if (s->adir && access(out, F_OK) != 0 && errno == ENOENT) {
@@ -1455,6 +1455,22 @@ static void plg__scan_segname(const plg__scan *s, uint64_t seg, char *out, size_
         plg__seg_name(a, sizeof a, s->adir, seg);
         if (access(a, F_OK) == 0) plg__strlcpy(out, a, cap);
     }
+}
+
+/* Segment seg opened read-only: in the log's directory, else in the archive
+ * read before it. Never by plg__scan_segname's name: the segment thread may
+ * move the file between that look and the open (a move puts the segment
+ * whole in the archive before it leaves the log, so a failed open in the log
+ * means it is in the archive). -1 and errno on failure. */
+static int plg__scan_open_seg(const plg__scan *s, uint64_t seg) {
+    char name[4096];
+    plg__seg_name(name, sizeof name, s->dir, seg);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && s->adir) {
+        plg__seg_name(name, sizeof name, s->adir, seg);
+        fd = open(name, O_RDONLY | O_CLOEXEC);
+    }
+    return fd;
 }
 
 static void plg__scan_setwhere(plg__scan *s, uint64_t g, uint32_t off) {
@@ -1472,9 +1488,9 @@ static uint64_t plg__scan_where_off(const plg__scan *s) {
 }
 
 /* The header of segment idx, in the file `name`. */
-static int plg__read_seghdr_at(const char *name, uint64_t idx, plg__seghdr *h) {
+/* The header of segment idx from fd (which it closes), or fd's error. */
+static int plg__read_seghdr_fd(int fd, uint64_t idx, plg__seghdr *h) {
     uint8_t page[PLG_PAGE_SIZE]; size_t got = 0;
-    int fd = open(name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return plg__from_errno(errno);
     int rc = plg__read_full(fd, page, sizeof page, 0, &got);
     close(fd);
@@ -1487,7 +1503,7 @@ static int plg__read_seghdr_at(const char *name, uint64_t idx, plg__seghdr *h) {
 static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
     char name[4096];
     plg__seg_name(name, sizeof name, dir, idx);
-    return plg__read_seghdr_at(name, idx, h);
+    return plg__read_seghdr_fd(open(name, O_RDONLY | O_CLOEXEC), idx, h);
 }
 
 /* The key id a segment's fragments are sealed under: its header's (version
@@ -1514,7 +1530,8 @@ static const plg__crypt *plg__scan_k(plg__scan *s, uint64_t g) {
     uint64_t seg = plg__seg_of(s, g);
     for (int i = 0; i < 4; i++) if (s->kkey[i] && s->kseg[i] == seg) return s->kkey[i];
     plg__seghdr h;
-    if (plg__read_seghdr(s->dir, seg, &h) != 0 || h.log_id != s->log_id) return s->crypt;   /* gone: scan_page says */
+    if (plg__read_seghdr_fd(plg__scan_open_seg(s, seg), seg, &h) != 0 || h.log_id != s->log_id)
+        return s->crypt;                           /* gone: scan_page says */
     uint64_t id = plg__seg_key_id(&h, s->meta.key_id);
     const plg__crypt *k = plg__keys_find(&s->keys, id);
     if (!k) {
@@ -1672,9 +1689,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, const char *adir, int w
             snprintf(s->detail, sizeof s->detail, "segment %llu is missing", (unsigned long long)(segs[i0] + i - i0));
             rc = PLG_ECORRUPT; bad_seg = segs[i0] + i - i0; break;
         }
-        char sname[4096];
-        plg__scan_segname(s, segs[i], sname, sizeof sname);
-        rc = plg__read_seghdr_at(sname, segs[i], &h);
+        rc = plg__read_seghdr_fd(plg__scan_open_seg(s, segs[i]), segs[i], &h);
         if (rc) {
             snprintf(s->detail, sizeof s->detail, "bad header in segment %llu", (unsigned long long)segs[i]);
             bad_seg = segs[i];
@@ -1728,13 +1743,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, const char *adir, int w
 static int plg__scan_fd(plg__scan *s, uint64_t seg) {
     if (s->fd >= 0 && s->fd_seg == seg) return s->fd;
     if (s->fd >= 0) close(s->fd);
-    char name[4096];
-    plg__seg_name(name, sizeof name, s->dir, seg);
-    s->fd = open(name, O_RDONLY | O_CLOEXEC);
-    if (s->fd < 0 && errno == ENOENT && s->adir) {    /* moved to the archive (after the log: see plg__scan_segname) */
-        plg__seg_name(name, sizeof name, s->adir, seg);
-        s->fd = open(name, O_RDONLY | O_CLOEXEC);
-    }
+    s->fd = plg__scan_open_seg(s, seg);
     s->fd_seg = seg;
     return s->fd;
 }

@@ -911,6 +911,71 @@ static void test_encrypt_rotation_release_retires_old_key(void) {
     CHECK_EQ(last, 3 * n + 1);
 }
 
+/* Rotate a -> b with an archive: the segments under a are released into
+ * the archive; a reader of the archive and the log, given both keys (the
+ * current one first), reads every record, also after seeks into the
+ * archived segments: each segment is read under its own key, wherever it
+ * now lies. */
+static void test_encrypt_rotation_archive_reads_under_each_key(void) {
+    const char *dir = t_dir("enc_rotate_archive");
+    char adir[560];
+    snprintf(adir, sizeof adir, "%s.archive", dir);
+    char cmd[700]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", adir);
+    REQUIRE(system(cmd) == 0);
+    uint64_t n = slow() ? 150 : 400;
+    const uint8_t *olds[] = { key_a };
+    REQUIRE(write_log(dir, key_a, n, 0) == 0);
+    uint64_t fa, fb;
+    uint64_t na = segs_under(dir, key_id_of(key_a), 0, &fa);
+    REQUIRE(na >= 2);
+    plg_config c = cfg_for(dir, key_b);
+    c.old_keys = olds; c.n_old_keys = 1;
+    c.archive_dir = adir;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    static uint8_t buf[16384];
+    for (uint64_t s = n + 1; s <= 3 * n; s++) {
+        fill(buf, rec_len(s), s);
+        while (plg_append(L, buf, rec_len(s)) == PLG_EFULL) sched_yield();
+    }
+    REQUIRE(plg_wait(L, 3 * n, -1) == 0);
+    REQUIRE(segs_under(dir, key_id_of(key_b), 0, &fb) >= 2);
+    uint64_t keep = 0;                                 /* the first record in the second segment under b */
+    for (uint64_t q = 2 * n; q > n && !keep; q--) {
+        char file[600], want[600]; uint64_t off;
+        snprintf(want, sizeof want, "%s/%020llu.plg", dir, (unsigned long long)(fb + 1));
+        if (find_frag(dir, q, file, sizeof file, &off) && strcmp(file, want) != 0) keep = q + 1;
+    }
+    REQUIRE(keep > n);
+    CHECK_EQ(plg_release(L, keep), 0);
+    plg_stats st;
+    for (int i = 0; i < 10000; i++) { plg_get_stats(L, &st); if (st.segments_released >= na) break; usleep(1000); }
+    CHECK(st.segments_released >= na);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &fa), 0);    /* all of a's segments moved */
+    CHECK(segs_under(adir, key_id_of(key_a), 0, &fa) >= 2);   /* (a's spare, never written, is resealed under b) */
+    const uint8_t *ba[] = { key_b, key_a };
+    plg_reader *r;
+    REQUIRE(plg_reader_open_archive(&r, dir, adir, ba, 2) == 0);
+    plg_record rec; int rc; uint64_t last = 0; int ok = 1;
+    while ((rc = plg_reader_next(r, &rec)) == 1) {
+        ok &= rec.seq == last + 1 && same(&rec);
+        last = rec.seq;
+    }
+    CHECK_EQ(rc, 0);
+    CHECK(ok);
+    CHECK_EQ(last, 3 * n);
+    uint64_t targets[] = { 1, n / 2, n, n + 1, keep, 3 * n };
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        CHECK_EQ(plg_reader_seek(r, targets[i]), 0);
+        CHECK_EQ(plg_reader_next(r, &rec), 1);
+        CHECK_EQ(rec.seq, targets[i]);
+        CHECK(same(&rec));
+    }
+    plg_reader_close(r);
+    REQUIRE(system(cmd) == 0);
+}
+
 /* Segment headers as a picolog before key rotation wrote them: version 3,
  * no key id, the CRC over bytes 0..59 only. */
 static int make_version3(const char *dir) {
@@ -1256,6 +1321,7 @@ int main(void) {
     RUN(test_encrypt_rotation_missing_old_key_is_key_error);
     RUN(test_encrypt_rotation_tampered_old_segment_is_corruption);
     RUN(test_encrypt_rotation_release_retires_old_key);
+    RUN(test_encrypt_rotation_archive_reads_under_each_key);
     RUN(test_encrypt_version3_log_still_opens);
     RUN(test_encrypt_rotation_at_segment_start_seals_at_once);
     RUN(test_encrypt_rotation_open_reader_follows);
