@@ -245,11 +245,17 @@ enum plg_flags {
      * write completed, and the writer goes on packing and writing meanwhile
      * (one write overlaps it) instead of calling fdatasync and waiting. It
      * covers only writes completed before it; durable moves when it
-     * retires, in submission order. Off by default: on a CPU-starved 2-core
-     * VM the io-wq worker that runs the sync waits for a CPU and this
-     * measured slower (docs/performance.md); measure on your machine. A
-     * custom plg_io always syncs this way. */
-    PLG_SYNC_IN_FLIGHT = 1u << 5
+     * retires, in submission order. By default this is done only while a
+     * full write (max_write_bytes) waits for a slot, i.e. while the device
+     * is the bottleneck; otherwise the writer calls fdatasync itself, which
+     * has no io-wq worker to wait for and measured faster at low load
+     * (docs/performance.md). This flag: always in flight. A custom plg_io
+     * always syncs this way. */
+    PLG_SYNC_IN_FLIGHT = 1u << 5,
+    /* PLG_SYNC_FDATASYNC through io_uring: the writer always calls fdatasync
+     * itself, even while writes queue up (as before 0.2.0's choice by load;
+     * for comparisons). */
+    PLG_SYNC_ON_WRITER = 1u << 6
 };
 
 /* Steps of a record's way to durable, for PICOLOG_TRACE (see COMPILE-TIME
@@ -365,6 +371,8 @@ typedef struct plg_stats {
     uint64_t pages_left;                  /* partly filled pages whose rest was left unwritten: a record
                                            * came while the page was in flight, and started the next
                                            * page at once instead of waiting for that write */
+    uint64_t syncs_in_flight;             /* of syncs, those that were operations in flight (io_uring
+                                           * fsync or the plg_io's), not the writer's own fdatasync */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -2164,7 +2172,7 @@ struct plg_log {
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
-    uint64_t st_released, st_recycled, st_dirsyncs, st_pages_left;
+    uint64_t st_released, st_recycled, st_dirsyncs, st_pages_left, st_syncs_async;
     /* meta file (durable mark), written by the writer thread, or by
      * plg_open/plg_close while it is not running */
     int meta_fd; plg__meta meta; uint64_t mark_ns;
@@ -2923,10 +2931,17 @@ static int plg__lone_sync(const plg_log *L) {
 }
 
 /* fdatasync mode: is the sync an operation in flight (the caller's plg_io,
- * or io_uring with PLG_SYNC_IN_FLIGHT), or a call the writer makes and waits
- * for? */
+ * or io_uring with PLG_SYNC_IN_FLIGHT or while a full write waits for a
+ * slot), or a call the writer makes and waits for? Either is decided afresh
+ * for each sync: both move durable only to what had been written when the
+ * sync began, and only one sync is ever outstanding. */
 static int plg__sync_async(const plg_log *L) {
-    return L->io_kind == 2 || (L->io_kind == 0 && (L->cfg.flags & PLG_SYNC_IN_FLIGHT));
+    if (L->io_kind == 2) return 1;
+    if (L->io_kind != 0 || (L->cfg.flags & PLG_SYNC_ON_WRITER)) return 0;
+    if (L->cfg.flags & PLG_SYNC_IN_FLIGHT) return 1;
+    /* a burst: the writer keeps the device busy during the sync (measured
+     * faster then, on fresh segments most); idle or paced, it waits */
+    return L->g_fill - L->g_sub >= L->max_write_pages;
 }
 
 static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_seq, int partial, int is_sync) {
@@ -2962,7 +2977,7 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
                                     L->cfg.sync_mode == PLG_SYNC_DSYNC, i);
     }
     if (r < 0) { w->done = 1; w->failed = 1; plg__poison(L, plg__from_errno(-r), -r); return r; }
-    if (is_sync) { L->sync_inflight = 1; plg__add_rlx(&L->st_syncs, 1); }
+    if (is_sync) { L->sync_inflight = 1; plg__add_rlx(&L->st_syncs, 1); plg__add_rlx(&L->st_syncs_async, 1); }
     else {
         plg__add_rlx(&L->st_writes, 1); plg__add_rlx(&L->st_pages, npages);
         plg__add_rlx(&L->st_bytes, (uint64_t)npages * PLG_PAGE_SIZE);
@@ -3076,9 +3091,10 @@ static int plg__submit(plg_log *L, int stopping) {
      * in flight: durable moves to that target when the sync retires, in
      * submission order. It goes out as soon as a completed write is not
      * covered, while other writes may be in flight, and the writer goes on
-     * packing and writing meanwhile (plg_io, PLG_SYNC_IN_FLIGHT). Otherwise
-     * the writer thread calls it itself: an io_uring fsync runs on an io-wq
-     * worker, which on a busy machine waits for a CPU (measured slower). */
+     * packing and writing meanwhile (plg_io, PLG_SYNC_IN_FLIGHT, or a burst:
+     * plg__sync_async). Otherwise the writer thread calls it itself: an
+     * io_uring fsync runs on an io-wq worker, which waits for a CPU and then
+     * for the writer to reap it (measured slower at low load). */
     uint64_t target = plg__load_rlx(&L->written);
     if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC && !L->sync_inflight && !plg__load_rlx(&L->error) && L->unsynced) {
         if (plg__sync_async(L)) {
@@ -3904,6 +3920,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->segments_recycled = plg__load_rlx(&L->st_recycled);
     o->dir_syncs = plg__load_rlx(&L->st_dirsyncs);
     o->pages_left = plg__load_rlx(&L->st_pages_left);
+    o->syncs_in_flight = plg__load_rlx(&L->st_syncs_async);
     pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
     o->prealloc_error = L->pa_err;
     o->prealloc_errno = plg__load_rlx(&L->pa_errno);

@@ -267,7 +267,7 @@ static uint64_t writer_cpu_ticks(void) { return writer_tasks_sum("stat", parse_c
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--spin-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
-                    "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--observe poll|wait|notify] [--encrypt]\n"
+                    "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--sync-on-writer] [--observe poll|wait|notify] [--encrypt]\n"
                     "         [--label NAME]\n");
     exit(2);
 }
@@ -306,6 +306,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--release")) release = 1;
         else if (!strcmp(argv[i], "--dense")) cfg.flags |= PLG_PACK_DENSE;   /* format 1's packing, to compare */
         else if (!strcmp(argv[i], "--sync-in-flight")) cfg.flags |= PLG_SYNC_IN_FLIGHT;   /* fdatasync through io_uring */
+        else if (!strcmp(argv[i], "--sync-on-writer")) cfg.flags |= PLG_SYNC_ON_WRITER;   /* the writer's own, even in a burst */
         else if (!strcmp(argv[i], "--encrypt")) cfg.encrypt_key = bench_key;   /* sealed fragments */
         else if ((v = bench_opt(argc, argv, &i, "--observe")))
             observe = !strcmp(v, "poll") ? 0 : !strcmp(v, "wait") ? 1 : !strcmp(v, "notify") ? 2 : -1;
@@ -581,6 +582,7 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "write_bytes_avg", avg_write, "B");
     bench_result(B, cfgname, "writes_per_s", st.writes / secs, "1/s");
     bench_result(B, cfgname, "syncs_per_s", st.syncs / secs, "1/s");
+    bench_result(B, cfgname, "syncs_in_flight_share", st.syncs ? (double)st.syncs_in_flight / (double)st.syncs : 0, "x");
     bench_result(B, cfgname, "segments_recycled", (double)st.segments_recycled, "segments");
     bench_result(B, cfgname, "pages_left_per_s", st.pages_left / secs, "1/s");
     bench_result(B, cfgname, "rss_process_start_mib", rss_start / 1048576.0, "MiB");

@@ -161,6 +161,10 @@ for round in $(seq 1 "$RUNS"); do
   run $B/picolog_bench --duration "$DUR" --ring 8M --sync fdatasync --label burst-ring8m-fdatasync
   # as with a retention policy: old segments released, so new ones are reused, not zeroed
   run $B/picolog_bench --duration "$DUR" --ring 8M --release --label burst-ring8m-release
+  # the same two with the writer's own fdatasync even while full writes queue
+  # (PLG_SYNC_ON_WRITER; by default the sync is in flight then)
+  run $B/picolog_bench --duration "$DUR" --ring 8M --sync-on-writer --label burst-ring8m-onwriter
+  run $B/picolog_bench --duration "$DUR" --ring 8M --release --sync-on-writer --label burst-ring8m-release-onwriter
   # the write size picolog actually used, rounded to 4 KiB
   w=$(awk -F, -v r=$round '$1==r && $2=="picolog" && $3=="burst-ring8m" && $4=="write_bytes_avg"{printf "%d", ($5+2048)/4096; exit}' "$raw")
   w=$(( ${w:-16} < 1 ? 1 : ${w:-16} )); w=$((w * 4096))

@@ -1579,6 +1579,65 @@ static void test_sync_modes(void) {
     }
 }
 
+/* fdatasync mode through io_uring: the writer calls fdatasync itself while
+ * records trickle in (no io-wq worker to wait for), and puts the sync in
+ * flight while full writes queue up, so the device stays busy during it.
+ * Records come back whole either way; PLG_SYNC_ON_WRITER keeps the old
+ * rule (always the writer's own fdatasync). */
+static void test_sync_in_flight_only_in_a_burst(void) {
+    for (int on_writer = 0; on_writer < 2; on_writer++) {
+        const char *dir = t_dir("plg_sync_burst");
+        plg_config c = cfg_for(dir);
+        c.sync_mode = PLG_SYNC_FDATASYNC;
+        c.segment_size = 1024 * 1024;
+        c.ring_capacity = 4u << 20;
+        c.max_write_bytes = 16 * 1024;     /* full writes queue up soon */
+        if (on_writer) c.flags |= PLG_SYNC_ON_WRITER;
+        plg_log *L;
+        REQUIRE(plg_open(&L, &c) == 0);
+        plg_stats st; plg_get_stats(L, &st);
+        if (strcmp(st.backend, "io_uring") != 0) { plg_close(L); SKIP("no io_uring: the writer always syncs itself"); }
+        for (uint64_t i = 1; i <= 30; i++) {   /* one at a time, each waited for: nothing queues */
+            uint8_t one[100]; fill(one, sizeof one, i, 9);
+            CHECK_EQ(plg_append(L, one, sizeof one), i);
+            CHECK_EQ(plg_wait(L, i, 10000000000ll), 0);
+        }
+        plg_get_stats(L, &st);
+        CHECK(st.syncs >= 30);
+        CHECK_EQ(st.syncs_in_flight, 0);
+        uint64_t s0 = st.syncs_in_flight;
+        static uint8_t rec[1000];
+        int64_t last = 0;
+        for (uint64_t i = 0; i < 20000; i++) {
+            uint64_t seq = plg_appended(L) + 1;
+            fill(rec, sizeof rec, seq, 9);
+            while ((last = plg_append(L, rec, sizeof rec)) == PLG_EFULL) sched_yield();
+            if (last != (int64_t)seq) break;
+        }
+        CHECK_EQ(last, 20030);
+        CHECK_EQ(plg_wait(L, 20030, 30000000000ll), 0);
+        plg_get_stats(L, &st);
+        if (on_writer) CHECK_EQ(st.syncs_in_flight, 0);
+        else CHECK(st.syncs_in_flight > s0);
+        CHECK(st.syncs_in_flight <= st.syncs);
+        CHECK_EQ(plg_close(L), 0);
+        plg_reader *r;
+        REQUIRE(plg_reader_open(&r, dir) == 0);
+        plg_record x; int rc; uint64_t n = 0, bad = 0;
+        uint8_t want[1000];
+        while ((rc = plg_reader_next(r, &x)) == 1) {
+            n++;
+            uint32_t len = x.seq <= 30 ? 100 : 1000;
+            fill(want, len, x.seq, 9);
+            if (x.seq != n || x.len != len || memcmp(x.data, want, len) != 0) bad++;
+        }
+        plg_reader_close(r);
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(n, 20030);
+        CHECK_EQ(bad, 0);
+    }
+}
+
 static void test_pinned_writer(void) {
     const char *dir = t_dir("plg_pin");
     plg_config c = cfg_for(dir);
@@ -1715,6 +1774,7 @@ int main(void) {
     RUN(test_failed_preallocation_is_retried);
     RUN(test_release_batches_directory_syncs);
     RUN(test_sync_modes);
+    RUN(test_sync_in_flight_only_in_a_burst);
     RUN(test_pinned_writer);
     RUN(test_volatile_filesystem_refused);
     RUN(test_concurrent_producer_and_waiters);
