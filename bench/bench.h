@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #define BENCH_TSC 1
@@ -159,6 +160,23 @@ static inline uint64_t bench_status_kb(const char *key) {
 
 /* The system's pressure stall totals (/proc/pressure/cpu|io, "some" line, us):
  * time at least one task waited for a CPU, or for I/O. 0 without PSI. */
+/* Sectors (512 B) written so far to the block device holding `dir` (its
+ * partition's line in /proc/diskstats; every process's writes count), or 0. */
+static inline uint64_t bench_disk_sectors(const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0) return 0;
+    FILE *f = fopen("/proc/diskstats", "r");
+    if (!f) return 0;
+    unsigned ma, mi; char name[64]; unsigned long long v[8]; uint64_t out = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%u %u %63s %llu %llu %llu %llu %llu %llu %llu %llu", &ma, &mi, name, &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7]) == 11 &&
+            ma == major(st.st_dev) && mi == minor(st.st_dev)) { out = v[6]; break; }
+    fclose(f);
+    return out;
+}
+
 static inline uint64_t bench_psi_some_us(const char *what) {
     char p[64], line[256];
     snprintf(p, sizeof p, "/proc/pressure/%s", what);

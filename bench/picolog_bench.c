@@ -46,7 +46,12 @@
  *                       futex) or in poll() on plg_notify_fd (notify).
  *   disk bytes          sectors written to the log's block device during the
  *                       run (/proc/diskstats; other processes' I/O included)
- *                       per durable payload byte.
+ *                       per durable payload byte (disk_bytes_per_payload_byte),
+ *                       and a second (disk_mb_per_s, as raw_bench's); of
+ *                       them, picolog's own writes per payload byte
+ *                       (write_bytes_per_payload_byte: the records' framing
+ *                       and pages written again; the rest is the segments'
+ *                       zeros and the filesystem's writes).
  *   tail                (paced) the slowest 1% of the breakdown's records:
  *                       the mean of each part over them, and in how many
  *                       episodes (records < 1 ms apart) they came, how far
@@ -104,22 +109,6 @@ void bench_trace(int ev, uint64_t seq) {
     default: return;
     }
     if (tr_n[k] < tr_cap) { tr_ev[k][tr_n[k]].tick = t; tr_ev[k][tr_n[k]].seq = seq; tr_n[k]++; }
-}
-
-/* sectors written so far to the block device holding `dir` (partition line) */
-static uint64_t disk_sectors_written(const char *dir) {
-    struct stat st;
-    if (stat(dir, &st) != 0) return 0;
-    FILE *f = fopen("/proc/diskstats", "r");
-    if (!f) return 0;
-    unsigned ma, mi; char name[64]; unsigned long long v[8]; uint64_t out = 0;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%u %u %63s %llu %llu %llu %llu %llu %llu %llu %llu", &ma, &mi, name, &v[0], &v[1], &v[2],
-                   &v[3], &v[4], &v[5], &v[6], &v[7]) == 11 &&
-            ma == major(st.st_dev) && mi == minor(st.st_dev)) { out = v[6]; break; }
-    fclose(f);
-    return out;
 }
 
 typedef struct { uint64_t tick, durable; } durable_ev;
@@ -390,7 +379,7 @@ int main(int argc, char **argv) {
     pthread_t obs_th;
     obs.log = log;
     if (observe && pthread_create(&obs_th, NULL, observer_main, &obs) != 0) { fprintf(stderr, "thread\n"); return 1; }
-    uint64_t sectors0 = disk_sectors_written(dir);
+    uint64_t sectors0 = bench_disk_sectors(dir), sectors_t0 = bench_tick();
 
     uint8_t rec[1 << 16];
     if (rec_len > sizeof rec) usage();
@@ -448,7 +437,7 @@ int main(int argc, char **argv) {
         free(ev);
         ev = obs.ev; nev = obs.n;
     }
-    uint64_t sectors1 = disk_sectors_written(dir);
+    uint64_t sectors1 = bench_disk_sectors(dir), sectors_t1 = bench_tick();
     plg_stats st;
     plg_get_stats(log, &st);
     uint64_t rss_end = bench_status_kb("VmRSS"), hwm = bench_status_kb("VmHWM");
@@ -577,7 +566,17 @@ int main(int argc, char **argv) {
         bench_result(B, cfgname, "disk_bytes_per_payload_byte", (double)(sectors1 - sectors0) * 512.0 / payload, "x");
         printf("# disk: %.1f MB written to the device during the run (all processes), %.1f MB of durable payload\n",
                (double)(sectors1 - sectors0) * 512.0 / 1e6, payload / 1e6);
+        /* the device's bytes a second over the same span (raw_bench reports
+         * its own): at equal device rates, records/s differ by the bytes
+         * each takes on the device */
+        double dsecs = bench_ticks_to_ns(sectors_t1 - sectors_t0) / 1e9;
+        if (dsecs > 0) bench_result(B, cfgname, "disk_mb_per_s", (double)(sectors1 - sectors0) * 512.0 / dsecs / 1e6, "MB/s");
     }
+    /* what picolog itself wrote per payload byte: the records' framing
+     * (a 24-byte header, 8-byte alignment, page ends) and pages written
+     * again (a partly filled page); the rest of disk_bytes_per_payload_byte
+     * is the segments' zeros and the filesystem's own writes */
+    if (st.bytes) bench_result(B, cfgname, "write_bytes_per_payload_byte", (double)st.bytes_written / (double)st.bytes, "x");
     bench_result(B, cfgname, "efull_retries", (double)nfull, "calls");
     bench_result(B, cfgname, "write_bytes_avg", avg_write, "B");
     bench_result(B, cfgname, "writes_per_s", st.writes / secs, "1/s");

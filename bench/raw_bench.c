@@ -187,6 +187,7 @@ int main(int argc, char **argv) {
 
     uint64_t next_rec = 1, writes = 0, off = 0;
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
+    uint64_t sectors0 = bench_disk_sectors(dir), sectors_t0 = bench_tick();
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, t_stop;
     if (direct && rate > 0 && !fdsync_engine) {
         uint64_t recs = 0, psi_cpu0 = bench_psi_some_us("cpu"), psi_io0 = bench_psi_some_us("io");
@@ -287,6 +288,7 @@ int main(int argc, char **argv) {
         }
         t_stop = bench_tick();
     }
+    uint64_t sectors1 = bench_disk_sectors(dir), sectors_t1 = bench_tick();
     close(fd);
     unlink(path);
     free(bufs);
@@ -298,6 +300,9 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "durable_rps", recs / secs, "rec/s");
     bench_result(B, cfgname, "mb_per_s", (double)writes * (double)size / secs / 1e6, "MB/s");
     bench_result(B, cfgname, "writes_per_s", (double)writes / secs, "1/s");
+    double dsecs = bench_ticks_to_ns(sectors_t1 - sectors_t0) / 1e9;   /* the device's, every process's */
+    if (sectors1 >= sectors0 && sectors0 && dsecs > 0)
+        bench_result(B, cfgname, "disk_mb_per_s", (double)(sectors1 - sectors0) * 512.0 / dsecs / 1e6, "MB/s");
     bench_result(B, cfgname, "write_bytes", (double)size, "B");
     bench_result(B, cfgname, "lat_p50_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.5)) / 1e3, "us");
     bench_result(B, cfgname, "lat_p95_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.95)) / 1e3, "us");

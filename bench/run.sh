@@ -230,6 +230,15 @@ if ! grep -q ',ratio_same_round,' "$raw"; then
     END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_best_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] }
           for (k in p) { split(k, a, ","); if (W[a[1]] > 0) printf "%s,%s,%s,%s_vs_raw4k,%.4g,x\n", a[1], a[2], a[3], a[4], p[k] / W[a[1]] } }' \
     "$raw" >> "$raw.tmp"
+  # the device's bytes a second under each picolog run against those under the
+  # round's best raw writer: the burst's ratio in records is this one divided
+  # by picolog's bytes on the device per payload byte (the raw writer packs
+  # bare records: 1)
+  awk -F, '$4=="durable_rps" && $2=="raw_dsync" && $5 > L[$1] { L[$1] = $5; C[$1] = $3 }
+    $4=="disk_mb_per_s" { d[$1 "," $2 "," $3] = $5 }
+    END { for (k in d) { split(k, a, ","); r = d[a[1] ",raw_dsync," C[a[1]]]
+            if (a[2]=="picolog" && r > 0) printf "%s,%s,%s,disk_rate_vs_best_raw,%.4g,x\n", a[1], a[2], a[3], d[k] / r } }' \
+    "$raw" >> "$raw.tmp"
   cat "$raw.tmp" >> "$raw"; rm -f "$raw.tmp"
 fi
 
@@ -348,6 +357,8 @@ for c in burst-ring8m burst-ring8m-release; do
   v=$(get picolog "$c" ratio_best_round)
   printf "  %-34s %-30s %-12s %-26s %s\n" "burst >= 0.85 of best raw writer" "$c" ">= 0.85" "$(gm picolog "$c" ratio_best_round)" "$(verdict "$v" 0.85 ge)"
   printf "  %-34s %-30s %-12s %-26s\n" "  (same write size as picolog)" "$c" "" "$(gm picolog "$c" ratio_same_round)"
+  printf "  %-34s %-30s %-12s %-26s\n" "  device bytes/s, x the best raw's" "$c" "" "$(gm picolog "$c" disk_rate_vs_best_raw)"
+  printf "  %-34s %-30s %-12s %-26s\n" "  picolog's writes per payload byte" "$c" "" "$(gm picolog "$c" write_bytes_per_payload_byte)"
 done
 for m in "sub_p50_ns 25" "sub_p99_ns 200"; do
   set -- $m
