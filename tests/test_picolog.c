@@ -301,7 +301,7 @@ static void test_mid_log_corruption(void) {
     const char *dir = t_dir("plg_corrupt");
     plg_config c = cfg_for(dir);
     c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
-    c.max_write_bytes = 4096; c.max_inflight = 1;    /* window = 8 KiB */
+    c.max_write_bytes = 4096; c.max_inflight = 1;    /* window = 12 KiB */
     c.segment_size = 1024 * 1024;
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
@@ -1584,6 +1584,41 @@ static void test_sync_modes(void) {
  * flight while full writes queue up, so the device stays busy during it.
  * Records come back whole either way; PLG_SYNC_ON_WRITER keeps the old
  * rule (always the writer's own fdatasync). */
+/* A new log's window (segment header, offset 40) is twice what its writes
+ * in flight can hold, plus a page: the half beyond the writes in flight is
+ * for completed writes that wait for their sync (fdatasync mode). A log
+ * keeps the window it was made with when reopened with other settings, and
+ * a reopen asking for more in flight than that window is cut to fit. */
+static uint64_t window_of(const char *dir) {
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t h[48] = {0};
+    int fd = open(f, O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    close(fd);
+    return n == (ssize_t)sizeof h ? plg__get64(h + 40) : 0;
+}
+static void test_new_log_window_is_twice_the_writes_in_flight(void) {
+    const char *dir = t_dir("plg_window");
+    plg_config c = cfg_for(dir);
+    c.max_inflight = 2; c.max_write_bytes = 8192;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 500, 100, 3);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(window_of(dir), 2 * 2 * 8192 + 4096);
+    c.max_inflight = 4; c.max_write_bytes = 65536;     /* more than the recorded window allows */
+    REQUIRE(plg_open(&L, &c) == 0);
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK(st.max_write_pages * 4096 * 4 + 4096 <= 2 * 2 * 8192 + 4096);
+    write_records(L, 500, 100, 3);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(window_of(dir), 2 * 2 * 8192 + 4096);     /* unchanged */
+    int rc = 0;
+    CHECK_EQ(read_all(dir, 100, 3, &rc), 1000);
+    CHECK_EQ(rc, 0);
+}
+
 static void test_sync_in_flight_only_in_a_burst(void) {
     for (int on_writer = 0; on_writer < 2; on_writer++) {
         const char *dir = t_dir("plg_sync_burst");
@@ -1775,6 +1810,7 @@ int main(void) {
     RUN(test_release_batches_directory_syncs);
     RUN(test_sync_modes);
     RUN(test_sync_in_flight_only_in_a_burst);
+    RUN(test_new_log_window_is_twice_the_writes_in_flight);
     RUN(test_pinned_writer);
     RUN(test_volatile_filesystem_refused);
     RUN(test_concurrent_producer_and_waiters);

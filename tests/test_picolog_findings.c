@@ -13,7 +13,7 @@ static void test_f5_torn_big_record_then_reopen(void) {
     const char *dir = t_dir("plg_f5");
     plg_config c; memset(&c, 0, sizeof c);
     c.path = dir; c.log_fn = quiet_log;
-    c.max_inflight = 1; c.max_write_bytes = 4096;     /* window 8 KiB */
+    c.max_inflight = 1; c.max_write_bytes = 4096;     /* window 12 KiB */
     c.segment_size = 256 * 1024;
     plg_log *L;
     int rc = plg_open(&L, &c);

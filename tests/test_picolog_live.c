@@ -97,7 +97,7 @@ static void test_reader_of_released_segment(void) {
 }
 
 /* A reader on a healthy log that is being written never reports
- * PLG_ECORRUPT, however the writer moves on while it reads (an 8 KiB
+ * PLG_ECORRUPT, however the writer moves on while it reads (a 12 KiB
  * in-flight window: evidence pages beyond it are soon written). Runs for a
  * bounded time; every read must end cleanly (0). */
 typedef struct live_w { plg_log *L; int stop; int err; } live_w;
@@ -118,7 +118,7 @@ static void *live_writer(void *arg) {
 static void test_reader_on_live_log_never_corrupt(void) {
     const char *dir = t_dir("plg_live_reads");
     plg_config c = cfg_for(dir, 64u << 10);
-    c.max_inflight = 1; c.max_write_bytes = 4096;      /* window 8 KiB */
+    c.max_inflight = 1; c.max_write_bytes = 4096;      /* window 12 KiB */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
     live_w w; memset(&w, 0, sizeof w); w.L = L;

@@ -210,7 +210,7 @@ static void test_mark_persisted_while_open_survives_a_crash(void) {
  * writes done and an earlier one torn, so that stays a tear). A child
  * appends 300 records and waits until the mark covers them (the writer wrote
  * it just now and will not write it again for a second), appends 3,000
- * more (past a 16 KiB window; one 16 MiB segment, so no segment switch
+ * more (past a 36 KiB window; one 16 MiB segment, so no segment switch
  * writes the mark),
  * waits until they are durable (acknowledged) and is killed while the mark
  * is still below them. A flipped byte in record 400 must be PLG_ECORRUPT,
@@ -220,7 +220,7 @@ static void test_mark_persisted_while_open_survives_a_crash(void) {
 #define ABOVE_N 3000
 static plg_config above_cfg(const char *dir) {
     plg_config c = cfg_for(dir, 16u << 20);
-    c.max_inflight = 1; c.max_write_bytes = 16u << 10;   /* a 16 KiB window: 3,000 records reach well past it */
+    c.max_inflight = 1; c.max_write_bytes = 16u << 10;   /* a 36 KiB window: 3,000 records reach well past it */
     return c;
 }
 static int crash_above_mark(const char *dir) {
@@ -273,7 +273,7 @@ static void test_damage_above_the_mark_is_corruption_when_records_follow(void) {
  * at open (a documented limit: verifying a 1 GiB log costs seconds); plg_check
  * and the reader find it, with the file and the offset, and the open leaves
  * the damaged segment as it is. 64 KiB segments hold 480 such records, so
- * 3,000 make seven segments; an 8 KiB window scans only the last two. */
+ * 3,000 make seven segments; a 12 KiB window scans only the last two. */
 static void test_damage_in_an_older_segment_is_found_by_check_and_reader(void) {
     const char *dir = t_dir("plg_rec_old_seg");
     plg_config c = cfg_for(dir, 64 * 1024);
@@ -314,7 +314,7 @@ static void test_damage_in_an_older_segment_is_found_by_check_and_reader(void) {
 static void test_open_message_gives_the_file_offset(void) {
     const char *dir = t_dir("plg_rec_msg");
     plg_config c = cfg_for(dir, 1024 * 1024);
-    c.max_write_bytes = 4096; c.max_inflight = 1;      /* window 8 KiB: valid records far behind */
+    c.max_write_bytes = 4096; c.max_inflight = 1;      /* window 12 KiB: valid records far behind */
     plg_log *L;
     REQUIRE(open_log(&L, &c) == 0);
     REQUIRE(write_records(L, 3000, 100, 14) == 0);
@@ -766,7 +766,7 @@ static void test_reader_opened_before_reset_gets_released(void) {
 static void test_reset_below_old_end_leaves_no_false_corruption(void) {
     const char *dir = t_dir("plg_rec_reset_stale");
     plg_config c = cfg_for(dir, 64 * 1024);            /* 480 records of 100 bytes a segment */
-    c.max_write_bytes = 4096; c.max_inflight = 1;      /* window 8 KiB: the stale pages lie beyond it */
+    c.max_write_bytes = 4096; c.max_inflight = 1;      /* window 12 KiB: the stale pages lie beyond it */
     plg_log *L;
     REQUIRE(open_log(&L, &c) == 0);
     for (int round = 0; round < 6; round++) {          /* release as we go: new segments are reused files */
