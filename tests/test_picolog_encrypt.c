@@ -852,6 +852,25 @@ static void test_encrypt_rotation_tampered_old_segment_is_corruption(void) {
 
 /* Once plg_release retired the last segment under the old key, the log
  * opens, reads and checks with the new key alone. */
+/* After n records under key a and 2n more under b (b's first segment fb):
+ * release everything before the first record in b's second segment, and
+ * wait until the writer has released at least na segments. That record's
+ * seq, or 0 if it was not found. */
+static uint64_t release_through_first_b(plg_log *L, const char *dir, uint64_t n, uint64_t fb, uint64_t na) {
+    uint64_t keep = 0;
+    for (uint64_t q = 2 * n; q > n && !keep; q--) {
+        char file[600], want[600]; uint64_t off;
+        snprintf(want, sizeof want, "%s/%020llu.plg", dir, (unsigned long long)(fb + 1));
+        if (find_frag(dir, q, file, sizeof file, &off) && strcmp(file, want) != 0) keep = q + 1;
+    }
+    if (keep <= n) return 0;
+    CHECK_EQ(plg_release(L, keep), 0);
+    plg_stats st;
+    for (int i = 0; i < 10000; i++) { plg_get_stats(L, &st); if (st.segments_released >= na) break; usleep(1000); }
+    CHECK(st.segments_released >= na);
+    return keep;
+}
+
 static void test_encrypt_rotation_release_retires_old_key(void) {
     const char *dir = t_dir("enc_rotate_release");
     uint64_t n = slow() ? 150 : 400;
@@ -874,17 +893,8 @@ static void test_encrypt_rotation_release_retires_old_key(void) {
     const uint8_t *only_b[] = { key_b };
     plg_check_result cr;
     CHECK_EQ(plg_check_keys(dir, only_b, 1, &cr), PLG_EKEY);   /* still needed */
-    uint64_t keep = 0;                                 /* the first record in the second segment under b */
-    for (uint64_t q = 2 * n; q > n && !keep; q--) {
-        char file[600], want[600]; uint64_t off;
-        snprintf(want, sizeof want, "%s/%020llu.plg", dir, (unsigned long long)(fb + 1));
-        if (find_frag(dir, q, file, sizeof file, &off) && strcmp(file, want) != 0) keep = q + 1;
-    }
+    uint64_t keep = release_through_first_b(L, dir, n, fb, na);
     REQUIRE(keep > n);
-    CHECK_EQ(plg_release(L, keep), 0);
-    plg_stats st;
-    for (int i = 0; i < 10000; i++) { plg_get_stats(L, &st); if (st.segments_released >= na) break; usleep(1000); }
-    CHECK(st.segments_released >= na);
     CHECK_EQ(plg_close(L), 0);
     CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &fa), 0);
     CHECK_EQ(plg_check_keys(dir, only_b, 1, &cr), 0);
@@ -940,17 +950,8 @@ static void test_encrypt_rotation_archive_reads_under_each_key(void) {
     uint64_t na = segs_under(dir, key_id_of(key_a), 0, &fa);   /* (a's unused spare is resealed under b) */
     REQUIRE(na >= 2);
     REQUIRE(segs_under(dir, key_id_of(key_b), 0, &fb) >= 2);
-    uint64_t keep = 0;                                 /* the first record in the second segment under b */
-    for (uint64_t q = 2 * n; q > n && !keep; q--) {
-        char file[600], want[600]; uint64_t off;
-        snprintf(want, sizeof want, "%s/%020llu.plg", dir, (unsigned long long)(fb + 1));
-        if (find_frag(dir, q, file, sizeof file, &off) && strcmp(file, want) != 0) keep = q + 1;
-    }
+    uint64_t keep = release_through_first_b(L, dir, n, fb, na);
     REQUIRE(keep > n);
-    CHECK_EQ(plg_release(L, keep), 0);
-    plg_stats st;
-    for (int i = 0; i < 10000; i++) { plg_get_stats(L, &st); if (st.segments_released >= na) break; usleep(1000); }
-    CHECK(st.segments_released >= na);
     CHECK_EQ(plg_close(L), 0);
     CHECK_EQ(segs_under(dir, key_id_of(key_a), 0, &fa), 0);    /* all of a's segments moved */
     CHECK_EQ(segs_under(adir, key_id_of(key_a), 0, &fa), na);
