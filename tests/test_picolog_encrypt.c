@@ -852,6 +852,21 @@ static void test_encrypt_rotation_tampered_old_segment_is_corruption(void) {
 
 /* Once plg_release retired the last segment under the old key, the log
  * opens, reads and checks with the new key alone. */
+/* Open the log of n records with c (a rotation: a new key, the old one
+ * given), append records n+1 .. 3n and wait until they are durable. The
+ * open log, or NULL. */
+static plg_log *open_and_append_2n(const plg_config *c, uint64_t n) {
+    plg_log *L;
+    if (plg_open(&L, c) != 0) return NULL;
+    static uint8_t buf[16384];
+    for (uint64_t s = n + 1; s <= 3 * n; s++) {
+        fill(buf, rec_len(s), s);
+        while (plg_append(L, buf, rec_len(s)) == PLG_EFULL) sched_yield();
+    }
+    if (plg_wait(L, 3 * n, -1) != 0) { plg_close(L); return NULL; }
+    return L;
+}
+
 /* After n records under key a and 2n more under b (b's first segment fb):
  * release everything before the first record in b's second segment, and
  * wait until the writer has released at least na segments. That record's
@@ -878,14 +893,9 @@ static void test_encrypt_rotation_release_retires_old_key(void) {
     REQUIRE(write_log(dir, key_a, n, 0) == 0);
     plg_config c = cfg_for(dir, key_b);
     c.old_keys = olds; c.n_old_keys = 1;
-    plg_log *L;
-    REQUIRE(plg_open(&L, &c) == 0);
+    plg_log *L = open_and_append_2n(&c, n);
+    REQUIRE(L != NULL);
     static uint8_t buf[16384];
-    for (uint64_t s = n + 1; s <= 3 * n; s++) {
-        fill(buf, rec_len(s), s);
-        while (plg_append(L, buf, rec_len(s)) == PLG_EFULL) sched_yield();
-    }
-    REQUIRE(plg_wait(L, 3 * n, -1) == 0);
     uint64_t fa, fb;
     uint64_t na = segs_under(dir, key_id_of(key_a), 0, &fa);
     REQUIRE(segs_under(dir, key_id_of(key_b), 0, &fb) >= 2);
@@ -938,14 +948,8 @@ static void test_encrypt_rotation_archive_reads_under_each_key(void) {
     plg_config c = cfg_for(dir, key_b);
     c.old_keys = olds; c.n_old_keys = 1;
     c.archive_dir = adir;
-    plg_log *L;
-    REQUIRE(plg_open(&L, &c) == 0);
-    static uint8_t buf[16384];
-    for (uint64_t s = n + 1; s <= 3 * n; s++) {
-        fill(buf, rec_len(s), s);
-        while (plg_append(L, buf, rec_len(s)) == PLG_EFULL) sched_yield();
-    }
-    REQUIRE(plg_wait(L, 3 * n, -1) == 0);
+    plg_log *L = open_and_append_2n(&c, n);
+    REQUIRE(L != NULL);
     uint64_t fa, fb;
     uint64_t na = segs_under(dir, key_id_of(key_a), 0, &fa);   /* (a's unused spare is resealed under b) */
     REQUIRE(na >= 2);
