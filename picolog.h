@@ -1495,7 +1495,6 @@ static uint64_t plg__scan_where_off(const plg__scan *s) {
     return s->where_abs ? s->where_off : plg__page_off(s->D ? s->D : 1, s->where_g) + s->where_off;
 }
 
-/* The header of segment idx, in the file `name`. */
 /* The header of segment idx from fd (which it closes), or fd's error. */
 static int plg__read_seghdr_fd(int fd, uint64_t idx, plg__seghdr *h) {
     uint8_t page[PLG_PAGE_SIZE]; size_t got = 0;
@@ -2458,11 +2457,11 @@ static void plg__buf_put(const plg_log *L, void *p, size_t len) {
 }
 
 /* A new log's window: twice what max_inflight writes of max_write_bytes put
- * in flight, plus a page. The writes in flight never exceed half of it; the
+ * in flight, plus a page. The writes in flight take at most half of it; the
  * other half lets fdatasync mode keep writing while a sync covers what was
  * written before (completed but unsynced writes count against the window:
- * plg__submit), so a burst needs half as many syncs (measured: the burst
- * with segment reuse faster in 4 of 4 interleaved rounds). */
+ * plg__submit), so a burst makes fewer syncs (measured faster in 4 of 5
+ * interleaved rounds, on fresh and on reused segments: docs/performance.md). */
 static uint64_t plg__new_window(const plg_config *c) {
     uint64_t w = 2 * (uint64_t)c->max_inflight * c->max_write_bytes + PLG_PAGE_SIZE;
     return w < PLG__MAX_WINDOW ? w : PLG__MAX_WINDOW;
