@@ -341,7 +341,17 @@ typedef struct plg_config {
      * idle spin"); it costs up to that CPU while records keep coming,
      * nothing more while the log is idle. */
     uint64_t idle_spin_ns;
+    /* Segments kept made and zeroed ahead of the one being written; 0 means
+     * 1 (default). A burst writes into them at the speed of reused segments
+     * instead of competing with their zeros; each costs segment_size of disk
+     * from the moment it is made. Past the first, a segment is zeroed only
+     * while the writer is not busy (no full batch waited in the last 100
+     * ms), so the pool drains during a burst and fills again after it. At
+     * most PLG_MAX_PREALLOC. */
+    uint32_t prealloc_segments;
 } plg_config;
+
+#define PLG_MAX_PREALLOC 1024
 
 typedef struct plg_record { uint64_t seq; const void *data; uint32_t len; } plg_record;
 
@@ -373,6 +383,7 @@ typedef struct plg_stats {
                                            * page at once instead of waiting for that write */
     uint64_t syncs_in_flight;             /* of syncs, those that were operations in flight (io_uring
                                            * fsync or the plg_io's), not the writer's own fdatasync */
+    uint64_t segments_ahead;              /* segments made and zeroed ahead of the one being written */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -2167,6 +2178,8 @@ struct plg_log {
     int synchronous;                    /* PLG_TEST_NO_THREADS */
     pthread_mutex_t pa_mu; pthread_cond_t pa_cv;
     uint64_t pa_want, pa_ready; int pa_err, pa_errno, pa_stop;
+    uint64_t pa_need;                   /* the segment the writer is in (under pa_mu) */
+    uint64_t busy_ns;                   /* writer: when a full batch last waited (relaxed) */
     uint64_t pa_fail_ns, pa_retry_ns;   /* failing since, next retry (CLOCK_MONOTONIC) */
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
@@ -2536,6 +2549,30 @@ static int plg__seg_recycle(plg_log *L, uint64_t idx, const char *name) {
     return ok;
 }
 
+/* Wait on pa_cv (pa_mu held) until when_ns at the latest. */
+static void plg__cond_wait_until(plg_log *L, uint64_t when_ns) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(when_ns / 1000000000ull);
+    ts.tv_nsec = (long)(when_ns % 1000000000ull);
+    pthread_cond_timedwait(&L->pa_cv, &L->pa_mu, &ts);     /* pa_cv runs on CLOCK_MONOTONIC */
+}
+
+/* Zeroing a segment past the next one waits while the writer is busy (a
+ * full batch waited in the last PLG__QUIET_NS): a burst then writes into the
+ * segments made ahead instead of competing with more zeros. The next
+ * segment (the writer's, or the one after it) is always made at once. */
+#define PLG__QUIET_NS 100000000ull
+static void plg__zero_pace(plg_log *L, uint64_t idx) {
+    if (L->synchronous) return;
+    pthread_mutex_lock(&L->pa_mu);
+    while (!L->pa_stop && idx > L->pa_need + 1) {
+        uint64_t busy = plg__load_rlx(&L->busy_ns), now = plg_now_ns();
+        if (!busy || now - busy >= PLG__QUIET_NS) break;
+        plg__cond_wait_until(L, busy + PLG__QUIET_NS);
+    }
+    pthread_mutex_unlock(&L->pa_mu);
+}
+
 static int plg__seg_create(plg_log *L, uint64_t idx) {
     char name[4096], tmp[4200];
     plg__seg_name(name, sizeof name, L->path, idx);
@@ -2564,6 +2601,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     for (uint64_t off = 0; !rc && off < (zeroed ? PLG_PAGE_SIZE : L->seg_size); ) {
         uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
         if (zeroed) n = PLG_PAGE_SIZE;
+        else plg__zero_pace(L, idx);
         rc = plg__write_all(fd, buf, (size_t)n, off);
         if (rc) e = errno;
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
@@ -2689,12 +2727,6 @@ static int plg__release_segments(plg_log *L) {
  * doubling to 1 s, and at once after a plg_release (space may be free). */
 #define PLG__RETRY_MIN_NS 1000000ull
 #define PLG__RETRY_MAX_NS 1000000000ull
-static void plg__cond_wait_until(plg_log *L, uint64_t when_ns) {
-    struct timespec ts;
-    ts.tv_sec = (time_t)(when_ns / 1000000000ull);
-    ts.tv_nsec = (long)(when_ns % 1000000000ull);
-    pthread_cond_timedwait(&L->pa_cv, &L->pa_mu, &ts);     /* pa_cv runs on CLOCK_MONOTONIC */
-}
 
 static void *plg__prealloc_main(void *arg) {
     plg_log *L = (plg_log *)arg;
@@ -2800,7 +2832,9 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
     }
     if (L->synchronous) plg__prealloc_inline(L, idx);
     pthread_mutex_lock(&L->pa_mu);
-    if (idx > L->pa_want) { L->pa_want = idx; pthread_cond_broadcast(&L->pa_cv); }
+    L->pa_need = idx;
+    pthread_cond_broadcast(&L->pa_cv);                /* a paced zeroing may be urgent now */
+    if (idx > L->pa_want) L->pa_want = idx;
     int stalled = 0;
     while (L->pa_ready < idx) {
         /* preallocation failing: wait while it is retried, for a while */
@@ -2809,7 +2843,10 @@ static int plg__switch_segment(plg_log *L, uint64_t idx) {
         plg__cond_wait_until(L, plg_now_ns() + 100000000ull);
     }
     int err = L->pa_ready >= idx ? 0 : L->pa_err;
-    if (idx + 1 > L->pa_want) { L->pa_want = idx + 1; pthread_cond_broadcast(&L->pa_cv); }
+    if (idx + L->cfg.prealloc_segments > L->pa_want) {
+        L->pa_want = idx + L->cfg.prealloc_segments;
+        pthread_cond_broadcast(&L->pa_cv);
+    }
     pthread_mutex_unlock(&L->pa_mu);
     if (stalled) plg__add_rlx(&L->st_stalls, 1);
     if (err) return err;
@@ -3067,6 +3104,10 @@ static int plg__submit(plg_log *L, int stopping) {
         }
         if (n_full) {
             uint64_t n = n_full;
+            if (n >= L->max_write_pages) {            /* the device is behind: paces zeroing ahead */
+                if (!now) now = plg_now_ns();
+                plg__store_rlx(&L->busy_ns, now);
+            }
             if (n > L->max_write_pages) n = L->max_write_pages;
             uint64_t to_seg_end = seg * L->D - L->g_sub, to_wrap = L->S - L->g_sub % L->S;
             if (n > to_seg_end) n = to_seg_end;
@@ -3211,6 +3252,7 @@ PLGDEF plg_config plg_config_defaults(const plg_config *in) {
     if (!c.max_write_bytes) c.max_write_bytes = 1u << 20;
     if (!c.max_inflight) c.max_inflight = 4;
     if (!c.first_seq) c.first_seq = 1;
+    if (!c.prealloc_segments) c.prealloc_segments = 1;
     return c;
 }
 
@@ -3223,6 +3265,7 @@ static int plg__validate(const plg_config *c) {
         return PLG_EINVAL;
     if (c->max_write_bytes % PLG_PAGE_SIZE || c->max_write_bytes > (64u << 20)) return PLG_EINVAL;
     if (c->max_inflight > PLG__MAX_INFLIGHT - 2) return PLG_EINVAL;
+    if (c->prealloc_segments > PLG_MAX_PREALLOC) return PLG_EINVAL;
     if (c->sync_mode < PLG_SYNC_AUTO || c->sync_mode > PLG_SYNC_NONE_UNSAFE) return PLG_EINVAL;
     if (c->io_mode < PLG_IO_DIRECT || c->io_mode > PLG_IO_BUFFERED_FDATASYNC) return PLG_EINVAL;
     if (c->io && (!c->io->submit_write || !c->io->submit_fsync || !c->io->reap)) return PLG_EINVAL;
@@ -3760,6 +3803,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         L->pa_ready = end_g / L->D + 1;
     }
     L->pa_want = L->pa_ready;
+    L->pa_need = end_g / L->D + 1;
 
     /* ring and staging, touched now so the hot path never page-faults */
     L->cap = cfg.ring_capacity; L->mask = L->cap - 1;
@@ -3809,7 +3853,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     if (L->synchronous) { *out = L; return 0; }   /* the writer runs in plg_close */
     if (pthread_create(&L->prealloc, NULL, plg__prealloc_main, L) != 0) { rc = PLG_ESYS; goto fail; }
     L->prealloc_started = 1;
-    plg__prealloc_request(L, end_g / L->D + 2);
+    plg__prealloc_request(L, end_g / L->D + 1 + L->cfg.prealloc_segments);
     if (pthread_create(&L->writer, NULL, plg__writer_main, L) != 0) { rc = PLG_ESYS; goto fail; }
     L->writer_started = 1;
     *out = L;
@@ -3934,6 +3978,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
     o->prealloc_error = L->pa_err;
     o->prealloc_errno = plg__load_rlx(&L->pa_errno);
+    o->segments_ahead = L->pa_ready > L->pa_need ? L->pa_ready - L->pa_need : 0;
     pthread_mutex_unlock((pthread_mutex_t *)&L->pa_mu);
     o->sync_mode = L->cfg.sync_mode;
     o->error = plg_error(L);

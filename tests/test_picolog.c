@@ -1519,10 +1519,13 @@ static void test_config_validation(void) {
     CHECK_EQ(plg_open(&L, &c), PLG_EINVAL);
     c.segment_size = 0; c.sync_mode = 7;
     CHECK_EQ(plg_open(&L, &c), PLG_EINVAL);
+    c.sync_mode = 0; c.prealloc_segments = PLG_MAX_PREALLOC + 1;
+    CHECK_EQ(plg_open(&L, &c), PLG_EINVAL);
     plg_config d; memset(&d, 0, sizeof d); d.path = "x";
     plg_config e = plg_config_defaults(&d);
     CHECK_EQ(e.ring_capacity, 8u << 20);
     CHECK_EQ(e.flush_interval_ns, 1000000);
+    CHECK_EQ(e.prealloc_segments, 1);                 /* one segment ahead, as before the option */
     CHECK(strstr(plg_strerror(PLG_EFULL), "PLG_EFULL") != NULL);
     CHECK(strstr(plg_strerror(PLG_ECORRUPT), "corruption") != NULL);
 }
@@ -1673,6 +1676,85 @@ static void test_sync_in_flight_only_in_a_burst(void) {
     }
 }
 
+/* Wait (at most 20 s) until n segments are made ahead of the writer's. */
+static int wait_ahead(plg_log *L, uint64_t n) {
+    plg_stats st;
+    for (int i = 0; i < 20000; i++) {
+        plg_get_stats(L, &st);
+        if (st.segments_ahead >= n) return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+/* plg_config.prealloc_segments: that many zeroed segments wait ahead of the
+ * one being written, made again as the writer moves on; they are empty, so a
+ * reopen with the default finds the records where they were and goes on. */
+static void test_prealloc_segments_kept_ahead(void) {
+    const char *dir = t_dir("plg_prealloc_ahead");
+    plg_config c = cfg_for(dir);                     /* 64 KiB segments: 480 records of 100 B at most */
+    c.prealloc_segments = 5;
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
+    REQUIRE(rc == 0);
+    REQUIRE(wait_ahead(L, 5));
+    CHECK_EQ(count_files(dir, "[.]plg$"), 6);
+    write_records(L, 2000, 100, 7);                  /* at least 5 segments: at least 4 moves */
+    CHECK(wait_ahead(L, 5));
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK_EQ(st.segments_ahead, 5);
+    CHECK(st.segments_created >= 6 + 4);             /* with one ahead: 2 + the moves */
+    CHECK_EQ(count_files(dir, "[.]plg$"), (int)st.segments_created);
+    CHECK_EQ(plg_close(L), 0);
+    c.prealloc_segments = 0;
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 2000);
+    CHECK_EQ(plg_durable(L), 2000);
+    write_records(L, 500, 100, 7);
+    CHECK_EQ(plg_close(L), 0);
+    int rrc = 0;
+    CHECK_EQ(read_all(dir, 100, 7, &rrc), 2500);
+    CHECK_EQ(rrc, 0);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);
+    CHECK_EQ(cr.records, 2500);
+    CHECK_EQ(cr.torn_tail, 0);
+}
+
+/* A burst through a pool of segments made ahead: every record durable and
+ * read back, and once the burst is over the pool is made whole again
+ * (zeroing past the next segment waits only while the writer is busy). */
+static void test_prealloc_pool_refills_after_a_burst(void) {
+    const char *dir = t_dir("plg_prealloc_burst");
+    plg_config c = cfg_for(dir);
+    c.prealloc_segments = 8;
+    c.ring_capacity = 4u << 20;
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
+    REQUIRE(rc == 0);
+    REQUIRE(wait_ahead(L, 8));
+    static uint8_t buf[1000];
+    uint64_t n = 6000;                               /* 6 MB: about 100 segments of 60 KiB of data */
+    int64_t last = 0;
+    for (uint64_t i = 1; i <= n; i++) {
+        fill(buf, sizeof buf, i, 9);
+        last = append_retry(L, buf, sizeof buf);
+        if (last != (int64_t)i) break;
+    }
+    REQUIRE(last == (int64_t)n);
+    CHECK_EQ(plg_wait(L, n, 60000000000ll), 0);
+    CHECK(wait_ahead(L, 8));
+    plg_stats st; plg_get_stats(L, &st);
+    CHECK_EQ(st.error, 0);
+    CHECK_EQ(st.prealloc_error, 0);
+    CHECK_EQ(plg_close(L), 0);
+    int rrc = 0;
+    CHECK_EQ(read_all(dir, sizeof buf, 9, &rrc), n);
+    CHECK_EQ(rrc, 0);
+}
+
 static void test_pinned_writer(void) {
     const char *dir = t_dir("plg_pin");
     plg_config c = cfg_for(dir);
@@ -1811,6 +1893,8 @@ int main(void) {
     RUN(test_sync_modes);
     RUN(test_sync_in_flight_only_in_a_burst);
     RUN(test_new_log_window_is_twice_the_writes_in_flight);
+    RUN(test_prealloc_segments_kept_ahead);
+    RUN(test_prealloc_pool_refills_after_a_burst);
     RUN(test_pinned_writer);
     RUN(test_volatile_filesystem_refused);
     RUN(test_concurrent_producer_and_waiters);
