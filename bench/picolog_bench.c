@@ -6,6 +6,7 @@
  *                 [--inflight N] [--sync auto|dsync|fdatasync|none]
  *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--release]
  *                 [--observe poll|wait|notify] [--label NAME] [--encrypt]
+ *                 [--prealloc N]
  *
  * Defaults are the original's scenario: 100-byte records, a 4 KiB ring, 1 ms
  * flush interval, 10 us poll interval, 3 s, and the library's default sync
@@ -64,6 +65,10 @@
  *                       window in which some task of the machine waited for
  *                       a CPU, or for I/O). A run with a high runq share
  *                       measured the machine's other load, not picolog.
+ *   --prealloc N        plg_config.prealloc_segments = N (zeroed segments kept
+ *                       ahead of the writer), and the run starts once they
+ *                       are made (prealloc_wait_s): a burst that N segments
+ *                       cover, after the log was idle long enough to make them.
  *   --encrypt           the log is encrypted (PICOLOG_ENCRYPT, a fixed test key;
  *                       docs/encryption.md): the writer thread seals each
  *                       fragment; the name gets "-enc". */
@@ -257,7 +262,7 @@ static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--spin-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
                     "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--sync-on-writer] [--observe poll|wait|notify] [--encrypt]\n"
-                    "         [--label NAME]\n");
+                    "         [--prealloc N] [--label NAME]\n");
     exit(2);
 }
 
@@ -292,6 +297,7 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--stride"))) stride = atol(v);
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--warmup"))) warmup = atof(v);
+        else if ((v = bench_opt(argc, argv, &i, "--prealloc"))) cfg.prealloc_segments = (uint32_t)atoi(v);
         else if (!strcmp(argv[i], "--release")) release = 1;
         else if (!strcmp(argv[i], "--dense")) cfg.flags |= PLG_PACK_DENSE;   /* format 1's packing, to compare */
         else if (!strcmp(argv[i], "--sync-in-flight")) cfg.flags |= PLG_SYNC_IN_FLIGHT;   /* fdatasync through io_uring */
@@ -376,6 +382,23 @@ int main(int argc, char **argv) {
     int rc = plg_open(&log, &cfg);
     if (rc) { fprintf(stderr, "plg_open: %s\n", plg_strerror(rc)); return 1; }
     uint64_t rss_open = bench_status_kb("VmRSS");
+    double prealloc_wait = -1;
+    if (cfg.prealloc_segments > 1) {   /* --prealloc: start once the segments ahead are made */
+        uint64_t w0 = bench_tick();
+        plg_stats st0;
+        for (;;) {
+            plg_get_stats(log, &st0);
+            if (st0.segments_ahead >= cfg.prealloc_segments || st0.prealloc_error) break;
+            if (bench_ticks_to_ns(bench_tick() - w0) > 600e9) break;
+            usleep(1000);
+        }
+        prealloc_wait = bench_ticks_to_ns(bench_tick() - w0) / 1e9;
+        if (st0.segments_ahead < cfg.prealloc_segments) {
+            fprintf(stderr, "--prealloc: %llu of %u segments made (%s)\n", (unsigned long long)st0.segments_ahead,
+                    cfg.prealloc_segments, st0.prealloc_error ? plg_strerror(st0.prealloc_error) : "timed out");
+            return 1;
+        }
+    }
     pthread_t obs_th;
     obs.log = log;
     if (observe && pthread_create(&obs_th, NULL, observer_main, &obs) != 0) { fprintf(stderr, "thread\n"); return 1; }
@@ -585,6 +608,7 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "segments_recycled", (double)st.segments_recycled, "segments");
     bench_result(B, cfgname, "pages_left_per_s", st.pages_left / secs, "1/s");
     bench_result(B, cfgname, "rss_process_start_mib", rss_start / 1048576.0, "MiB");
+    if (prealloc_wait >= 0) bench_result(B, cfgname, "prealloc_wait_s", prealloc_wait, "s");
     bench_result(B, cfgname, "rss_picolog_open_mib", ((double)rss_open - (double)rss_before) / 1048576.0, "MiB");
     /* CPU contention: the writer's own wait for a CPU, and the share of the
      * window in which some task of the system waited for one (or for I/O) */

@@ -44,6 +44,8 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p "$RES" "$DATA" "$B"
 export BENCH_DIR=$DATA
+# the burst on segments made ahead: 32 of 64 MiB per second of the run, at most 1024
+POOL=$(awk -v d="$DUR" 'BEGIN { n = int(d * 32 + 0.5); if (n < 2) n = 2; if (n > 1024) n = 1024; print n }')
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 kind=bench; [ $MAIN = 0 ] && kind=seek; [ $PACED = 1 ] && kind=paced
 raw=$RES/raw-$kind-$stamp.txt
@@ -161,6 +163,10 @@ for round in $(seq 1 "$RUNS"); do
   run $B/picolog_bench --duration "$DUR" --ring 8M --sync fdatasync --label burst-ring8m-fdatasync
   # as with a retention policy: old segments released, so new ones are reused, not zeroed
   run $B/picolog_bench --duration "$DUR" --ring 8M --release --label burst-ring8m-release
+  # fresh segments, made ahead while the log was idle (plg_config.prealloc_segments;
+  # the run starts once they are): a burst that the pool covers, 32 segments of
+  # 64 MiB per second of the run (2 GiB/s, more than this device takes)
+  run $B/picolog_bench --duration "$DUR" --ring 8M --prealloc "$POOL" --label burst-ring8m-prealloc
   # the same two with the writer's own fdatasync even while full writes queue
   # (PLG_SYNC_ON_WRITER; by default the sync is in flight then)
   run $B/picolog_bench --duration "$DUR" --ring 8M --sync-on-writer --label burst-ring8m-onwriter
@@ -353,7 +359,7 @@ tl "durable P99 at 100k rec/s" paced-100000 dur_p99_us_vs_raw4k 2.5
 dl paced-100000 dur_p99_us_vs_raw4k 2.5
 tl "durable P50 at 1M rec/s" paced-1000000 dur_p50_us_vs_raw4k 2
 dl paced-1000000 dur_p50_us_vs_raw4k 2
-for c in burst-ring8m burst-ring8m-release; do
+for c in burst-ring8m burst-ring8m-release burst-ring8m-prealloc; do
   v=$(get picolog "$c" ratio_best_round)
   printf "  %-34s %-30s %-12s %-26s %s\n" "burst >= 0.85 of best raw writer" "$c" ">= 0.85" "$(gm picolog "$c" ratio_best_round)" "$(verdict "$v" 0.85 ge)"
   printf "  %-34s %-30s %-12s %-26s\n" "  (same write size as picolog)" "$c" "" "$(gm picolog "$c" ratio_same_round)"
@@ -365,7 +371,7 @@ for m in "sub_p50_ns 25" "sub_p99_ns 200"; do
   v=$(get picolog paced-1000000 "$1")
   printf "  %-34s %-30s %-12s %-26s %s\n" "submission $1 (ns, net)" paced-1000000 "<= $2" "$(gm picolog paced-1000000 "$1")" "$(verdict "$v" "$2" le)"
 done
-for c in burst-ring8m burst-ring8m-release paced-10000; do
+for c in burst-ring8m burst-ring8m-release burst-ring8m-prealloc paced-10000; do
   printf "  %-34s %-30s %-12s %-26s\n" "disk bytes per payload byte" "$c" "(report)" "$(gm picolog "$c" disk_bytes_per_payload_byte)"
 done
 echo "  raw floor at 10k rec/s (4 KiB DSYNC per arrival), durable P50: 1 in flight $(gm raw_dsync paced-10000-qd1 dur_p50_us) us," \
