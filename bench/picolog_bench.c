@@ -52,7 +52,9 @@
  *                       them, picolog's own writes per payload byte
  *                       (write_bytes_per_payload_byte: the records' framing
  *                       and pages written again; the rest is the segments'
- *                       zeros and the filesystem's writes).
+ *                       zeros and the filesystem's writes). With --warmup,
+ *                       also counted from the warm-up's end only (..._warm):
+ *                       the segments zeroed at open are then left out.
  *   tail                (paced) the slowest 1% of the breakdown's records:
  *                       the mean of each part over them, and in how many
  *                       episodes (records < 1 ms apart) they came, how far
@@ -414,10 +416,19 @@ int main(int argc, char **argv) {
     uint64_t cpu0 = writer_cpu_ticks(), runq0 = writer_runq_ns();
     uint64_t psi_cpu0 = bench_psi_some_us("cpu"), psi_io0 = bench_psi_some_us("io");
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, next = t_start;
+    /* --warmup: the device's bytes are counted again from its end (the first
+     * segments are zeroed at open, within the warm-up) */
+    uint64_t t_warm0 = t_start + bench_ns_to_ticks(warmup * 1e9), sectors_w = 0, sectors_tw = 0, durable_w = 0;
+    int warm_pending = warmup > 0;
     int err = 0;
     for (;;) {
         uint64_t now = bench_tick();
         if (now >= t_end) break;
+        if (warm_pending && now >= t_warm0) {
+            warm_pending = 0;
+            durable_w = plg_durable(log);
+            sectors_w = bench_disk_sectors(dir); sectors_tw = bench_tick();
+        }
         if (rate > 0 && now < next) {
             if (observe) { bench_pause(); continue; }
             uint64_t d = plg_durable(log);
@@ -594,6 +605,14 @@ int main(int argc, char **argv) {
          * each takes on the device */
         double dsecs = bench_ticks_to_ns(sectors_t1 - sectors_t0) / 1e9;
         if (dsecs > 0) bench_result(B, cfgname, "disk_mb_per_s", (double)(sectors1 - sectors0) * 512.0 / dsecs / 1e6, "MB/s");
+    }
+    if (sectors_tw && last_d > durable_w && sectors1 >= sectors_w) {   /* after the warm-up only */
+        double payload = (double)(last_d - durable_w) * rec_len;
+        bench_result(B, cfgname, "disk_bytes_per_payload_byte_warm", (double)(sectors1 - sectors_w) * 512.0 / payload, "x");
+        printf("# disk after the warm-up: %.1f MB written to the device, %.1f MB of durable payload\n",
+               (double)(sectors1 - sectors_w) * 512.0 / 1e6, payload / 1e6);
+        double dsecs = bench_ticks_to_ns(sectors_t1 - sectors_tw) / 1e9;
+        if (dsecs > 0) bench_result(B, cfgname, "disk_mb_per_s_warm", (double)(sectors1 - sectors_w) * 512.0 / dsecs / 1e6, "MB/s");
     }
     /* what picolog itself wrote per payload byte: the records' framing
      * (a 24-byte header, 8-byte alignment, page ends) and pages written

@@ -374,6 +374,7 @@ done
 for c in burst-ring8m burst-ring8m-release burst-ring8m-prealloc paced-10000; do
   printf "  %-34s %-30s %-12s %-26s\n" "disk bytes per payload byte" "$c" "(report)" "$(gm picolog "$c" disk_bytes_per_payload_byte)"
 done
+printf "  %-34s %-30s %-12s %-26s\n" "  after the warm-up (no zeroing)" paced-10000 "(report)" "$(gm picolog paced-10000 disk_bytes_per_payload_byte_warm)"
 echo "  raw floor at 10k rec/s (4 KiB DSYNC per arrival), durable P50: 1 in flight $(gm raw_dsync paced-10000-qd1 dur_p50_us) us," \
      "4 in flight $(gm raw_dsync paced-10000-qd4 dur_p50_us) us, blocking pwritev2 $(gm raw_dsync paced-10000-pwritev2-qd1 dur_p50_us) us"
 echo "  best raw writer: $(printf '%.0f' "$best") rec/s; durable latency breakdown (P50 us: ring / batch / write / sync / wake):"
