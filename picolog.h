@@ -2557,19 +2557,23 @@ static void plg__cond_wait_until(plg_log *L, uint64_t when_ns) {
     pthread_cond_timedwait(&L->pa_cv, &L->pa_mu, &ts);     /* pa_cv runs on CLOCK_MONOTONIC */
 }
 
-/* Zeroing a segment past the next one waits while the writer is busy (a
- * full batch waited in the last PLG__QUIET_NS): a burst then writes into the
- * segments made ahead instead of competing with more zeros. The next
- * segment (the writer's, or the one after it) is always made at once. */
+/* A segment past the next one is made, and each chunk of its zeros
+ * written, only while the writer is not busy (no full batch waited in the
+ * last PLG__QUIET_NS): a burst then writes into the segments made ahead
+ * instead of competing with more zeros, syncs and renames. The next
+ * segment (the writer's, or the one after it) is always made at once.
+ * plg__quiet_at: 0 if the writer is not busy, else when it will count as
+ * not busy (if it stays so). */
 #define PLG__QUIET_NS 100000000ull
-static void plg__zero_pace(plg_log *L, uint64_t idx) {
+static uint64_t plg__quiet_at(const plg_log *L) {
+    uint64_t busy = plg__load_rlx(&L->busy_ns), now = plg_now_ns();
+    return !busy || now - busy >= PLG__QUIET_NS ? 0 : busy + PLG__QUIET_NS;
+}
+static void plg__pace_ahead(plg_log *L, uint64_t idx) {
     if (L->synchronous) return;
     pthread_mutex_lock(&L->pa_mu);
-    while (!L->pa_stop && idx > L->pa_need + 1) {
-        uint64_t busy = plg__load_rlx(&L->busy_ns), now = plg_now_ns();
-        if (!busy || now - busy >= PLG__QUIET_NS) break;
-        plg__cond_wait_until(L, busy + PLG__QUIET_NS);
-    }
+    uint64_t at;
+    while (!L->pa_stop && idx > L->pa_need + 1 && (at = plg__quiet_at(L)) != 0) plg__cond_wait_until(L, at);
     pthread_mutex_unlock(&L->pa_mu);
 }
 
@@ -2601,7 +2605,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     for (uint64_t off = 0; !rc && off < (zeroed ? PLG_PAGE_SIZE : L->seg_size); ) {
         uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
         if (zeroed) n = PLG_PAGE_SIZE;
-        else plg__zero_pace(L, idx);
+        else plg__pace_ahead(L, idx);
         rc = plg__write_all(fd, buf, (size_t)n, off);
         if (rc) e = errno;
         if (off == 0) memset(buf, 0, PLG_PAGE_SIZE);
@@ -2736,9 +2740,15 @@ static void *plg__prealloc_main(void *arg) {
     for (;;) {
         int create = 0;
         while (!L->pa_stop) {
-            create = L->pa_want > L->pa_ready && (!L->pa_err || plg_now_ns() >= L->pa_retry_ns);
+            int due = L->pa_want > L->pa_ready && (!L->pa_err || plg_now_ns() >= L->pa_retry_ns);
+            /* past the next segment: only while the writer is not busy, and
+             * after the releases due (a released segment is reused cheaply) */
+            uint64_t quiet_at = plg__quiet_at(L);
+            int ahead = L->pa_ready + 1 > L->pa_need + 1;
+            create = due && (!ahead || (!quiet_at && !L->release_pending));
             if (create || L->release_pending) break;
-            if (L->pa_want > L->pa_ready) plg__cond_wait_until(L, L->pa_retry_ns);
+            if (due) plg__cond_wait_until(L, quiet_at);
+            else if (L->pa_want > L->pa_ready) plg__cond_wait_until(L, L->pa_retry_ns);
             else pthread_cond_wait(&L->pa_cv, &L->pa_mu);
         }
         if (L->pa_stop) break;
