@@ -344,10 +344,10 @@ typedef struct plg_config {
     /* Segments kept made and zeroed ahead of the one being written; 0 means
      * 1 (default). A burst writes into them at the speed of reused segments
      * instead of competing with their zeros; each costs segment_size of disk
-     * from the moment it is made. Past the first, a segment is zeroed only
+     * from the moment it is made. Past the next one, a segment is made only
      * while the writer is not busy (no full batch waited in the last 100
-     * ms), so the pool drains during a burst and fills again after it. At
-     * most PLG_MAX_PREALLOC. */
+     * ms), from a released segment when there is one, so the pool drains
+     * during a burst and fills again after it. At most PLG_MAX_PREALLOC. */
     uint32_t prealloc_segments;
 } plg_config;
 
