@@ -1687,18 +1687,46 @@ static int wait_ahead(plg_log *L, uint64_t n) {
     return 0;
 }
 
+/* Open dir's log (cfg_for, ring_capacity = ring unless 0) with n segments
+ * made ahead, and wait until they are: plg_open's code, or -1 (closed
+ * again) if they never were. */
+static int open_with_pool(plg_log **L, plg_config *c, const char *dir, uint32_t n, size_t ring) {
+    *c = cfg_for(dir);
+    c->prealloc_segments = n;
+    if (ring) c->ring_capacity = ring;
+    int rc = plg_open(L, c);
+    if (rc == 0 && !wait_ahead(*L, n)) { plg_close(*L); return -1; }
+    return rc;
+}
+
+/* Read a log whose head was released: every record from the first one kept
+ * must be the next seq and intact (counted in *bad); returns how many, the
+ * first seq in *first and the reader's last code in *rc_out. */
+static uint64_t read_from_first(const char *dir, uint32_t len, uint64_t salt, uint64_t *first, uint64_t *bad,
+                                int *rc_out) {
+    plg_reader *r;
+    uint64_t n = 0;
+    *first = 0; *bad = 0;
+    if ((*rc_out = plg_reader_open(&r, dir)) != 0) return 0;
+    plg_record rec;
+    while ((*rc_out = plg_reader_next(r, &rec)) == 1) {
+        if (!*first) *first = rec.seq;
+        if (rec.seq != *first + n || !same(&rec, len, salt)) (*bad)++;
+        n++;
+    }
+    plg_reader_close(r);
+    return n;
+}
+
 /* plg_config.prealloc_segments: that many zeroed segments wait ahead of the
  * one being written, made again as the writer moves on; they are empty, so a
  * reopen with the default finds the records where they were and goes on. */
 static void test_prealloc_segments_kept_ahead(void) {
     const char *dir = t_dir("plg_prealloc_ahead");
-    plg_config c = cfg_for(dir);                     /* 64 KiB segments: 480 records of 100 B at most */
-    c.prealloc_segments = 5;
-    plg_log *L;
-    int rc = plg_open(&L, &c);
+    plg_config c; plg_log *L;                        /* 64 KiB segments: 480 records of 100 B at most */
+    int rc = open_with_pool(&L, &c, dir, 5, 0);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    REQUIRE(wait_ahead(L, 5));
     CHECK_EQ(count_files(dir, "[.]plg$"), 6);
     write_records(L, 2000, 100, 7);                  /* at least 5 segments: at least 4 moves */
     CHECK(wait_ahead(L, 5));
@@ -1727,14 +1755,10 @@ static void test_prealloc_segments_kept_ahead(void) {
  * (zeroing past the next segment waits only while the writer is busy). */
 static void test_prealloc_pool_refills_after_a_burst(void) {
     const char *dir = t_dir("plg_prealloc_burst");
-    plg_config c = cfg_for(dir);
-    c.prealloc_segments = 8;
-    c.ring_capacity = 4u << 20;
-    plg_log *L;
-    int rc = plg_open(&L, &c);
+    plg_config c; plg_log *L;
+    int rc = open_with_pool(&L, &c, dir, 8, 4u << 20);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    REQUIRE(wait_ahead(L, 8));
     static uint8_t buf[1000];
     uint64_t n = 6000;                               /* 6 MB: about 100 segments of 60 KiB of data */
     int64_t last = 0;
@@ -1760,10 +1784,8 @@ static void test_prealloc_pool_refills_after_a_burst(void) {
  * intact from the first kept record, also after a reopen. */
 static void test_prealloc_pool_with_release(void) {
     const char *dir = t_dir("plg_prealloc_release");
-    plg_config c = cfg_for(dir);
-    c.prealloc_segments = 4;
-    plg_log *L;
-    int rc = plg_open(&L, &c);
+    plg_config c; plg_log *L;
+    int rc = open_with_pool(&L, &c, dir, 4, 0);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
     plg_stats st;
@@ -1784,18 +1806,14 @@ static void test_prealloc_pool_with_release(void) {
     CHECK_EQ(plg_appended(L), 10000);
     write_records(L, 100, 100, 5);
     CHECK_EQ(plg_close(L), 0);
-    plg_reader *r;
-    REQUIRE(plg_reader_open(&r, dir) == 0);
-    plg_record rec; uint64_t first = 0, n = 0, bad = 0;
-    while ((rc = plg_reader_next(r, &rec)) == 1) {
-        if (!first) first = rec.seq;
-        if (rec.seq != first + n || !same(&rec, 100, 5)) bad++;
-        n++;
-    }
+    uint64_t first, bad, n = read_from_first(dir, 100, 5, &first, &bad, &rc);
     CHECK_EQ(rc, 0);
     CHECK_EQ(bad, 0);
     CHECK(first > 1 && first <= 7500);
     CHECK_EQ(first + n - 1, 10100);
+    plg_reader *r;
+    plg_record rec;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
     REQUIRE(plg_reader_seek(r, 9000) == 0);
     REQUIRE(plg_reader_next(r, &rec) == 1);
     CHECK_EQ(rec.seq, 9000);
@@ -1813,14 +1831,10 @@ static void test_prealloc_pool_with_release(void) {
  * burst with releases zeroed new segments instead of reusing.) */
 static void test_prealloc_pool_takes_releases_during_a_burst(void) {
     const char *dir = t_dir("plg_prealloc_release_burst");
-    plg_config c = cfg_for(dir);
-    c.prealloc_segments = 4;
-    c.ring_capacity = 4u << 20;
-    plg_log *L;
-    int rc = plg_open(&L, &c);
+    plg_config c; plg_log *L;
+    int rc = open_with_pool(&L, &c, dir, 4, 4u << 20);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    REQUIRE(wait_ahead(L, 4));
     static uint8_t buf[1000];
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1841,15 +1855,7 @@ static void test_prealloc_pool_takes_releases_during_a_burst(void) {
     CHECK(seen);                                     /* while the appends went on */
     CHECK_EQ(plg_wait(L, n, 60000000000ll), 0);
     CHECK_EQ(plg_close(L), 0);
-    plg_reader *r;
-    REQUIRE(plg_reader_open(&r, dir) == 0);
-    plg_record rec; uint64_t first = 0, k = 0, bad = 0;
-    while ((rc = plg_reader_next(r, &rec)) == 1) {
-        if (!first) first = rec.seq;
-        if (rec.seq != first + k || !same(&rec, sizeof buf, 11)) bad++;
-        k++;
-    }
-    plg_reader_close(r);
+    uint64_t first, bad, k = read_from_first(dir, sizeof buf, 11, &first, &bad, &rc);
     CHECK_EQ(rc, 0);
     CHECK_EQ(bad, 0);
     CHECK(first > 1 && first <= asked);
