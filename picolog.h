@@ -2741,10 +2741,11 @@ static void *plg__prealloc_main(void *arg) {
         int create = 0;
         while (!L->pa_stop) {
             int due = L->pa_want > L->pa_ready && (!L->pa_err || plg_now_ns() >= L->pa_retry_ns);
-            /* past the next segment: only while the writer is not busy, and
-             * after the releases due (a released segment is reused cheaply) */
+            /* the segment to make (pa_ready + 1) past the next one: only
+             * while the writer is not busy, and after the releases due (a
+             * released segment is reused cheaply) */
             uint64_t quiet_at = plg__quiet_at(L);
-            int ahead = L->pa_ready + 1 > L->pa_need + 1;
+            int ahead = L->pa_ready > L->pa_need;
             create = due && (!ahead || (!quiet_at && !L->release_pending));
             if (create || L->release_pending) break;
             if (due) plg__cond_wait_until(L, quiet_at);
