@@ -702,11 +702,22 @@ PLGDEF uint32_t plg_crc32c_portable(uint32_t crc, const void *data, size_t len) 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("sse4.2")))
 static uint32_t plg__crc32c_hw(uint32_t crc, const void *data, size_t len) {
+    /* Each crc32 instruction waits for the one before it, so count them: at
+     * most one of each width before the 8-byte loop (to align it) and after
+     * it (the rest), not one per byte. A fragment's 20 header bytes start
+     * 4 bytes into it, and a 100-byte payload ends in 4 bytes. */
     const uint8_t *p = (const uint8_t *)data;
     uint64_t c = (uint32_t)~crc;
-    while (len && ((uintptr_t)p & 7)) { c = __builtin_ia32_crc32qi((uint32_t)c, *p++); len--; }
-    while (len >= 8) { uint64_t v; memcpy(&v, p, 8); c = __builtin_ia32_crc32di(c, v); p += 8; len -= 8; }
-    while (len--) c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    uint16_t h; uint32_t w; uint64_t v;
+    if (len >= 8) {
+        if ((uintptr_t)p & 1) { c = __builtin_ia32_crc32qi((uint32_t)c, *p); p += 1; len -= 1; }
+        if ((uintptr_t)p & 2) { memcpy(&h, p, 2); c = __builtin_ia32_crc32hi((uint32_t)c, h); p += 2; len -= 2; }
+        if ((uintptr_t)p & 4) { memcpy(&w, p, 4); c = __builtin_ia32_crc32si((uint32_t)c, w); p += 4; len -= 4; }
+    }
+    while (len >= 8) { memcpy(&v, p, 8); c = __builtin_ia32_crc32di(c, v); p += 8; len -= 8; }
+    if (len & 4) { memcpy(&w, p, 4); c = __builtin_ia32_crc32si((uint32_t)c, w); p += 4; }
+    if (len & 2) { memcpy(&h, p, 2); c = __builtin_ia32_crc32hi((uint32_t)c, h); p += 2; }
+    if (len & 1) c = __builtin_ia32_crc32qi((uint32_t)c, *p);
     return ~(uint32_t)c;
 }
 static int plg__crc_hw = -1;
