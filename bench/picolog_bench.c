@@ -268,6 +268,20 @@ static void usage(void) {
     exit(2);
 }
 
+/* The device's sectors written over a span, per durable payload byte and a
+ * second (raw_bench reports its own rate: at equal device rates, records/s
+ * differ by the bytes each takes on the device). */
+static void disk_report(const char *B, const char *cfgname, const char *suffix, const char *when, uint64_t sectors,
+                        double payload, uint64_t ticks) {
+    char m[96];
+    double bytes = (double)sectors * 512.0, secs = bench_ticks_to_ns(ticks) / 1e9;
+    snprintf(m, sizeof m, "disk_bytes_per_payload_byte%s", suffix);
+    bench_result(B, cfgname, m, bytes / payload, "x");
+    printf("# disk: %.1f MB written to the device %s, %.1f MB of durable payload\n", bytes / 1e6, when, payload / 1e6);
+    snprintf(m, sizeof m, "disk_mb_per_s%s", suffix);
+    if (secs > 0) bench_result(B, cfgname, m, bytes / secs / 1e6, "MB/s");
+}
+
 static const uint8_t bench_key[32] = { 'p', 'i', 'c', 'o', 'l', 'o', 'g', ' ', 'b', 'e', 'n', 'c', 'h' };
 
 int main(int argc, char **argv) {
@@ -595,25 +609,12 @@ int main(int argc, char **argv) {
         if (part_rec) tail_breakdown(B, cfgname, part_rec, (size_t)part_n, t_start);
     }
     free(part_rec);
-    if (durable_at_end && sectors1 >= sectors0) {
-        double payload = (double)durable_at_end * rec_len;
-        bench_result(B, cfgname, "disk_bytes_per_payload_byte", (double)(sectors1 - sectors0) * 512.0 / payload, "x");
-        printf("# disk: %.1f MB written to the device during the run (all processes), %.1f MB of durable payload\n",
-               (double)(sectors1 - sectors0) * 512.0 / 1e6, payload / 1e6);
-        /* the device's bytes a second over the same span (raw_bench reports
-         * its own): at equal device rates, records/s differ by the bytes
-         * each takes on the device */
-        double dsecs = bench_ticks_to_ns(sectors_t1 - sectors_t0) / 1e9;
-        if (dsecs > 0) bench_result(B, cfgname, "disk_mb_per_s", (double)(sectors1 - sectors0) * 512.0 / dsecs / 1e6, "MB/s");
-    }
-    if (sectors_tw && last_d > durable_w && sectors1 >= sectors_w) {   /* after the warm-up only */
-        double payload = (double)(last_d - durable_w) * rec_len;
-        bench_result(B, cfgname, "disk_bytes_per_payload_byte_warm", (double)(sectors1 - sectors_w) * 512.0 / payload, "x");
-        printf("# disk after the warm-up: %.1f MB written to the device, %.1f MB of durable payload\n",
-               (double)(sectors1 - sectors_w) * 512.0 / 1e6, payload / 1e6);
-        double dsecs = bench_ticks_to_ns(sectors_t1 - sectors_tw) / 1e9;
-        if (dsecs > 0) bench_result(B, cfgname, "disk_mb_per_s_warm", (double)(sectors1 - sectors_w) * 512.0 / dsecs / 1e6, "MB/s");
-    }
+    if (durable_at_end && sectors1 >= sectors0)
+        disk_report(B, cfgname, "", "during the run (all processes)", sectors1 - sectors0,
+                    (double)durable_at_end * rec_len, sectors_t1 - sectors_t0);
+    if (sectors_tw && last_d > durable_w && sectors1 >= sectors_w)   /* after the warm-up only */
+        disk_report(B, cfgname, "_warm", "after the warm-up", sectors1 - sectors_w,
+                    (double)(last_d - durable_w) * rec_len, sectors_t1 - sectors_tw);
     /* what picolog itself wrote per payload byte: the records' framing
      * (a 24-byte header, 8-byte alignment, page ends) and pages written
      * again (a partly filled page); the rest of disk_bytes_per_payload_byte

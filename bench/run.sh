@@ -163,14 +163,14 @@ for round in $(seq 1 "$RUNS"); do
   run $B/picolog_bench --duration "$DUR" --ring 8M --sync fdatasync --label burst-ring8m-fdatasync
   # as with a retention policy: old segments released, so new ones are reused, not zeroed
   run $B/picolog_bench --duration "$DUR" --ring 8M --release --label burst-ring8m-release
-  # fresh segments, made ahead while the log was idle (plg_config.prealloc_segments;
-  # the run starts once they are): a burst that the pool covers, 32 segments of
-  # 64 MiB per second of the run (2 GiB/s, more than this device takes)
-  run $B/picolog_bench --duration "$DUR" --ring 8M --prealloc "$POOL" --label burst-ring8m-prealloc
   # the same two with the writer's own fdatasync even while full writes queue
   # (PLG_SYNC_ON_WRITER; by default the sync is in flight then)
   run $B/picolog_bench --duration "$DUR" --ring 8M --sync-on-writer --label burst-ring8m-onwriter
   run $B/picolog_bench --duration "$DUR" --ring 8M --release --sync-on-writer --label burst-ring8m-release-onwriter
+  # fresh segments, made ahead while the log was idle (plg_config.prealloc_segments;
+  # the run starts once they are): a burst that the pool covers, 32 segments of
+  # 64 MiB per second of the run (2 GiB/s, more than this device takes)
+  run $B/picolog_bench --duration "$DUR" --ring 8M --prealloc "$POOL" --label burst-ring8m-prealloc
   # the write size picolog actually used, rounded to 4 KiB
   w=$(awk -F, -v r=$round '$1==r && $2=="picolog" && $3=="burst-ring8m" && $4=="write_bytes_avg"{printf "%d", ($5+2048)/4096; exit}' "$raw")
   w=$(( ${w:-16} < 1 ? 1 : ${w:-16} )); w=$((w * 4096))
