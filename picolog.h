@@ -2377,6 +2377,12 @@ static int plg__io_write(plg_log *L, int fd, const void *buf, uint32_t len, uint
     if (L->io_kind == 2) return L->cfg.io->submit_write(L->cfg.io->ctx, fd, buf, len, off, dsync, tag);
 #ifndef PICOLOG_NO_URING
     if (L->io_kind == 0) {
+        /* A page of the range in the page cache (a reader following the
+         * log, recovery's reads) makes the write block while it evicts the
+         * page: io_uring then hands it to a kernel worker thread, whose
+         * wake-up can cost more than the write. Evicting here first, about
+         * 0.3 us when nothing is cached, keeps the write on the fast path. */
+        (void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
         struct io_uring_sqe *sqe = io_uring_get_sqe(&L->uring);
         if (!sqe) return -EBUSY;
         if (L->fixed) io_uring_prep_write_fixed(sqe, fd, buf, len, off, 0);
