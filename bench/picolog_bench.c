@@ -213,6 +213,28 @@ static void *observer_main(void *arg) {
     return NULL;
 }
 
+/* the follower thread (--follow): a reader tailing the log as it grows, as
+ * a standby or a live consumer does; its reads go through the page cache */
+typedef struct {
+    const char *path; volatile int stop;
+    uint64_t records, bad; int rc;
+} follower;
+
+static void *follower_main(void *arg) {
+    follower *f = (follower *)arg;
+    plg_reader *r;
+    if ((f->rc = plg_reader_open(&r, f->path)) != 0) return NULL;
+    plg_record rec;
+    while (!f->stop) {
+        int k = plg_reader_next(r, &rec);
+        if (k == 1) { f->records++; if (rec.seq != f->records) f->bad++; continue; }
+        if (k < 0) { f->rc = k; break; }
+        if ((k = plg_reader_wait(r, 10000000)) < 0) { f->rc = k; break; }
+    }
+    plg_reader_close(r);
+    return NULL;
+}
+
 /* The sum over this process's threads named plg-writer of parse(the text
  * of their /proc/self/task/TID/<leaf>); 0 if there is none. */
 static uint64_t writer_tasks_sum(const char *leaf, uint64_t (*parse)(const char *text)) {
@@ -264,7 +286,7 @@ static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--spin-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
                     "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--sync-on-writer] [--observe poll|wait|notify] [--encrypt]\n"
-                    "         [--prealloc N] [--label NAME]\n");
+                    "         [--prealloc N] [--follow] [--label NAME]\n");
     exit(2);
 }
 
@@ -296,7 +318,7 @@ int main(int argc, char **argv) {
     cfg.poll_interval_ns = 10000;
     long stride = -1;
     double warmup = 0;
-    int release = 0, observe = 0;
+    int release = 0, observe = 0, follow = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = bench_opt(argc, argv, &i, "--dir"))) dir = v;
@@ -315,6 +337,7 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--warmup"))) warmup = atof(v);
         else if ((v = bench_opt(argc, argv, &i, "--prealloc"))) cfg.prealloc_segments = (uint32_t)atoi(v);
         else if (!strcmp(argv[i], "--release")) release = 1;
+        else if (!strcmp(argv[i], "--follow")) follow = 1;   /* a reader tails the log meanwhile */
         else if (!strcmp(argv[i], "--dense")) cfg.flags |= PLG_PACK_DENSE;   /* format 1's packing, to compare */
         else if (!strcmp(argv[i], "--sync-in-flight")) cfg.flags |= PLG_SYNC_IN_FLIGHT;   /* fdatasync through io_uring */
         else if (!strcmp(argv[i], "--sync-on-writer")) cfg.flags |= PLG_SYNC_ON_WRITER;   /* the writer's own, even in a burst */
@@ -418,6 +441,11 @@ int main(int argc, char **argv) {
     pthread_t obs_th;
     obs.log = log;
     if (observe && pthread_create(&obs_th, NULL, observer_main, &obs) != 0) { fprintf(stderr, "thread\n"); return 1; }
+    pthread_t fol_th;
+    follower fol;
+    memset(&fol, 0, sizeof fol);
+    fol.path = path;
+    if (follow && pthread_create(&fol_th, NULL, follower_main, &fol) != 0) { fprintf(stderr, "thread\n"); return 1; }
     uint64_t sectors0 = bench_disk_sectors(dir), sectors_t0 = bench_tick();
 
     uint8_t rec[1 << 16];
@@ -484,6 +512,12 @@ int main(int argc, char **argv) {
         pthread_join(obs_th, NULL);
         free(ev);
         ev = obs.ev; nev = obs.n;
+    }
+    if (follow) {
+        fol.stop = 1;
+        pthread_join(fol_th, NULL);
+        if (!err && fol.rc) err = fol.rc;
+        if (!err && fol.bad) { fprintf(stderr, "follower: %llu records out of order\n", (unsigned long long)fol.bad); return 1; }
     }
     uint64_t sectors1 = bench_disk_sectors(dir), sectors_t1 = bench_tick();
     plg_stats st;
@@ -567,6 +601,7 @@ int main(int argc, char **argv) {
            (unsigned long long)st.segments_recycled);
 
     bench_result(B, cfgname, "durable_rps", durable_at_end / secs, "rec/s");
+    if (follow) bench_result(B, cfgname, "follower_records", (double)fol.records, "records");
     bench_result(B, cfgname, "appended_rps", appended / secs, "rec/s");
     if (rate > 0) bench_result(B, cfgname, "target_rps", rate, "rec/s");
     bench_result(B, cfgname, "timer_overhead_ns", ovh_ns, "ns");
