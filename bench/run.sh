@@ -146,6 +146,7 @@ if [ $PACED = 1 ] && [ -z "$REPORT" ]; then
     # the writer polling 100 us after its last work before it sleeps (plg_config.idle_spin_ns)
     prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --spin-ns 100000 --label paced-10000-spin
     prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 100000 --spin-ns 100000 --label paced-100000-spin
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --follow --label paced-10000-follow
     load | tee -a "$meta"
   done
   MAIN=0
@@ -210,6 +211,8 @@ for round in $(seq 1 "$RUNS"); do
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe wait --label paced-10000-wait
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe notify --label paced-10000-notify
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 4096 --rate 10000 --label paced-10000-ring4k
+  # a reader tailing the log meanwhile (a standby, a live consumer): what its reads cost the writer
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --follow --label paced-10000-follow
   run $B/picolog_bench --duration "$DUR" --ring 8M --stride 0 --label rss-ring8m
   for other in pp_bench vault_bench; do [ -x "$B/$other" ] && run $B/$other; done
 done
@@ -289,7 +292,7 @@ if [ $PACED = 1 ]; then
        "write + fdatasync $(gm raw_dsync 4k-fdatasync lat_p50_us) us; io_uring with 2 / 4 in flight $(gm raw_dsync 4k-qd2 lat_p50_us) / $(gm raw_dsync 4k-qd4 lat_p50_us) us;" \
        "raw floor at 10k/s (a DSYNC write per arrival) $(gm raw_dsync paced-10000-qd1 dur_p50_us) us"
   printf "  %-30s %-24s %-24s %-22s %-22s\n" config "P50 us" "P99 us" "P50 x raw" "P99 x raw"
-  for c in paced-10000 paced-10000-inflight paced-100000 paced-100000-inflight paced-1000000 paced-1000000-inflight paced-10000-dsync; do
+  for c in paced-10000 paced-10000-inflight paced-100000 paced-100000-inflight paced-1000000 paced-1000000-inflight paced-10000-dsync paced-10000-follow; do
     printf "  %-30s %-24s %-24s %-22s %-22s\n" "$c" "$(gm picolog "$c" dur_p50_us)" "$(gm picolog "$c" dur_p99_us)" \
       "$(gm picolog "$c" dur_p50_us_vs_raw4k)" "$(gm picolog "$c" dur_p99_us_vs_raw4k)"
   done
