@@ -1445,6 +1445,7 @@ typedef struct plg__scan {
     uint64_t ret_g; uint32_t ret_off;        /* start of the record last returned */
     uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
     int done, status, torn;
+    int live_retry, live_retried;            /* a live reader short of the durable mark: read again first */
     uint64_t end_g; uint32_t end_off;        /* where the valid log ends */
     plg__meta meta; int has_meta;            /* durable mark and where the log begins */
     plg__keys keys;                          /* an encrypted log's keys (n = 0: plain) */
@@ -1893,6 +1894,16 @@ static void plg__scan_bad_at(plg__scan *s, uint64_t *g, uint32_t *off) {
     if (q && plg__get64(q + 16) == s->last_seq + 1 && (q[6] == PLG__FULL || q[6] == PLG__FIRST)) { *g += 1; *off = 0; }
 }
 
+/* Not the end after all, for now: the next call reads again from the start
+ * of the unfinished record (or from the valid end), with nothing cached. */
+static int plg__scan_end_for_now(plg__scan *s) {
+    s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
+    s->chunk_n = 0; s->done = 0; s->skipped = 0;
+    plg__scan_forget_keys(s);
+    plg__scan_setwhere(s, s->end_g, s->end_off);
+    return 0;
+}
+
 static int plg__scan_end(plg__scan *s, int invalid) {
     uint64_t xg = s->g; uint32_t xoff = s->off;
     s->done = 1;
@@ -1915,6 +1926,14 @@ static int plg__scan_end(plg__scan *s, int invalid) {
             s->status = PLG_ERELEASED;
             return s->status;
         }
+    if (invalid && s->live_retry) {
+        /* A live reader short of the writer's durable mark: the pages it
+         * walked may have been read before the writer filled them. End for
+         * now, and let it read them again before anything is judged; the
+         * damage check below reads up to PLG__EVIDENCE_PAGES past the end. */
+        s->live_retried = 1;
+        return plg__scan_end_for_now(s);
+    }
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
         plg__frag of;
@@ -1927,11 +1946,7 @@ static int plg__scan_end(plg__scan *s, int invalid) {
         if (evidence && plg__scan_filled(s, xg, xoff)) {
             /* a live log moved on while this walk read it: end for now; the
              * next call reads again from the start of the unfinished record */
-            s->g = s->end_g; s->off = s->end_off; s->in_rec = 0; s->torn = 0;
-            s->chunk_n = 0; s->done = 0; s->skipped = 0;
-            plg__scan_forget_keys(s);
-            plg__scan_setwhere(s, s->end_g, s->end_off);
-            return 0;
+            return plg__scan_end_for_now(s);
         }
         if (evidence) {
             uint64_t eg = xg; uint32_t eoff = xoff;
@@ -4204,7 +4219,12 @@ static int plg__reader_step(plg_reader *r, plg_record *rec) {
         }
         plg__pos before;
         plg__pos_save(s, &before);
+        uint64_t m0 = r->live ? plg__reader_mark(r, 0) : UINT64_MAX;
+        s->live_retry = pass == 0 && m0 != UINT64_MAX && m0 > s->last_seq;
+        s->live_retried = 0;
         int rc = plg__scan_next(s, rec);
+        int retried = s->live_retried;
+        s->live_retry = s->live_retried = 0;
         if (rc == 1 && rec->seq > r->limit) {
             r->limit = plg__reader_mark(r, 1);
             if (rec->seq > r->limit) {
@@ -4219,7 +4239,7 @@ static int plg__reader_step(plg_reader *r, plg_record *rec) {
         if (rc == 1 && rec->seq > r->vseq) { r->vseq = rec->seq; plg__pos_save(s, &r->front); }
         if (rc != 0 || pass || s->status || !r->live) return rc;
         uint64_t mark = plg__reader_mark(r, 1);
-        if (mark == UINT64_MAX || mark <= s->last_seq) return 0;
+        if (!retried && (mark == UINT64_MAX || mark <= s->last_seq)) return 0;
         if (!s->done) { plg__reader_relist(r); s->chunk_n = 0; s->ra = 4; }   /* else resumed above */
     }
 }
