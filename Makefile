@@ -87,7 +87,7 @@ test-asan: $(addprefix $(B)/asan/,$(ASAN_TESTS))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  bash tests/run.sh asan+ubsan $(addprefix $(B)/asan/,$(ASAN_TESTS))
 test-tsan: $(addprefix $(B)/tsan/,$(TSAN_TESTS))
-	@TSAN_OPTIONS=halt_on_error=1 PLG_TEST_QUICK=1 bash tests/run.sh tsan $(addprefix $(B)/tsan/,$(TSAN_TESTS))
+	@TSAN_OPTIONS=halt_on_error=1:suppressions=$(CURDIR)/tests/tsan.supp PLG_TEST_QUICK=1 bash tests/run.sh tsan $(addprefix $(B)/tsan/,$(TSAN_TESTS))
 
 # One summary line for the whole suite: "N passed, N failed, N skipped". Every
 # configuration (plain, asan+ubsan, tsan, fuzz, valgrind) must report, or the

@@ -55,6 +55,10 @@
  *              default: a peer killed mid-write must not kill this process.
  *   on disk    <dir>/log/ (picolog), <dir>/raft.meta, <dir>/snapshot,
  *              <dir>/uv/ (raft_uv's scratch: probe files only).
+ *   processes  one node per process in production: libraft 0.15's TCP
+ *              transport parses addresses with strtok, which is not
+ *              thread-safe, so nodes in one process (the tests, the bench)
+ *              can race there (ThreadSanitizer saw it; tests/tsan.supp).
  *
  * GUARANTEE
  *   An ack with status 0 means: the record is committed, i.e. durable on a
