@@ -16,6 +16,10 @@ MAKE=${MAKE:-make}
 mkdir -p "$B"
 totals="$PWD/$B/totals"
 rm -f "$totals"; touch "$totals"
+# everything the configurations print, so the failures can be named again at
+# the end, where a CI log's tail shows them
+log="$PWD/$B/suite.log"
+: > "$log"
 jobs=${PLG_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
 parts="plain:test-plain asan+ubsan:test-asan tsan:test-tsan fuzz:test-fuzz valgrind:test-valgrind"
 extra=0
@@ -25,8 +29,8 @@ for part in $parts; do
   before=$(wc -l < "$totals")
   # the test binaries build in parallel (PLG_BUILD_JOBS, default: the
   # cores); each configuration's tests still run one at a time
-  $MAKE --no-print-directory -j"$jobs" "$target" PLG_TEST_TOTALS="$totals"
-  rc=$?
+  $MAKE --no-print-directory -j"$jobs" "$target" PLG_TEST_TOTALS="$totals" 2>&1 | tee -a "$log"
+  rc=${PIPESTATUS[0]}
   line=$(tail -n +"$((before + 1))" "$totals" | awk -v l="$label" '$4 == l' | tail -n 1)
   if [ -z "$line" ]; then
     notes="$notes\n  FAIL $label: did not report (make $target exited $rc: a test binary that does not build, or the runner did not run)"
@@ -42,4 +46,8 @@ for part in $parts; do
   fi
 done
 [ -n "$notes" ] && printf "suite:$notes\n"
+# the failed binaries and their failed checks, again (the runner printed them
+# in place, with their output's tail, further up)
+fails=$(grep -E '^\[[^]]*\] FAIL|^    failed: ' "$log" | head -n 60)
+[ -n "$fails" ] && printf "suite: what failed (details further up)\n%s\n" "$fails"
 awk -v extra="$extra" 'BEGIN{p=0;f=0;s=0} {p+=$1;f+=$2;s+=$3} END{ f+=extra; printf "%d passed, %d failed, %d skipped\n",p,f,s; exit (f>0) }' "$totals"
