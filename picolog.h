@@ -1446,6 +1446,8 @@ typedef struct plg__scan {
     uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
     int done, status, torn;
     int live_retry, live_retried;            /* a live reader short of the durable mark: read again first */
+    struct plg__tail *tail; const struct plg__live *tail_live;   /* a live reader's copies of the last pages written */
+    int tail_ok;                             /* ... and the writer that made them runs: use them */
     uint64_t end_g; uint32_t end_off;        /* where the valid log ends */
     plg__meta meta; int has_meta;            /* durable mark and where the log begins */
     plg__keys keys;                          /* an encrypted log's keys (n = 0: plain) */
@@ -1778,12 +1780,21 @@ static int plg__scan_fd(plg__scan *s, uint64_t seg) {
     return s->fd;
 }
 
-/* Page g through the chunk cache; NULL past the last segment or on error. */
+static int plg__tail_get(const plg__scan *s, uint64_t g, uint8_t *dst);
+
+/* Page g through the chunk cache; NULL past the last segment or on error. A
+ * live reader takes the page from the writer's copy in live.pages when it is
+ * there (no read from the device: the writer's O_DIRECT writes leave no copy
+ * in the page cache). */
 static const uint8_t *plg__scan_page(plg__scan *s, uint64_t g) {
     uint64_t seg = plg__seg_of(s, g);
     if (seg < s->seg_first || seg > s->seg_last) return NULL;
     if (g >= s->chunk_g && g < s->chunk_g + s->chunk_n)
         return s->chunk + (g - s->chunk_g) * PLG_PAGE_SIZE;
+    if (s->tail_ok && plg__tail_get(s, g, s->chunk)) {
+        s->chunk_g = g; s->chunk_n = 1;
+        return s->chunk;
+    }
     int fd = plg__scan_fd(s, seg);
     if (fd < 0) {            /* listed at open, gone now: only plg_release removes segments */
         s->status = errno == ENOENT ? PLG_ERELEASED : plg__from_errno(errno);
@@ -2221,6 +2232,7 @@ struct plg_log {
     /* durability notification: an eventfd (lazily), the shared live mark */
     int notify_fd;
     struct plg__live *live; int live_fd;   /* live_fd holds the lock that says "a writer runs" */
+    struct plg__tail *tail;                /* live.pages (NULL: none) */
 };
 
 /* >>live: <dir>/live.shm, one shared page that tells readers in any process
@@ -2244,6 +2256,8 @@ typedef struct plg__live {
     uint32_t waiters;        /* readers sleeping on gen */
     int32_t  writer_pid;
     uint32_t open;           /* 1 while a writer has the log open */
+    uint64_t wid;            /* names this writer's live.pages (0: none yet) */
+    uint64_t follow_ns;      /* a reader at its end looked at the log then (plg_now_ns) */
 } plg__live;
 PLG__STATIC_ASSERT(sizeof(plg__live) <= PLG_PAGE_SIZE, "live mark fits a page");
 
@@ -2251,6 +2265,77 @@ static void plg__live_wake(plg__live *v) {
     __atomic_fetch_add(&v->gen, 1u, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST))
         syscall(SYS_futex, &v->gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* <dir>/live.pages: the last pages the writer wrote, for readers following
+ * the log in any process. The writer's O_DIRECT writes leave nothing in the
+ * page cache, so without it a reader at the end reads the tail page from the
+ * device after every advance (a device read beside each write and flush).
+ * Slot i holds page g with g % PLG__TAIL_SLOTS == i, as the last completed
+ * write of g left it (what the file holds), under a sequence lock; a tag of
+ * UINT64_MAX holds nothing. Made at every plg_open under a new name and
+ * renamed into place (a reader's old mapping is never cut short), named by
+ * a random wid that live.shm repeats: a reader uses it only while both
+ * agree and the writer's lock says that writer runs (after a crash the
+ * copies may hold what never reached the disk). Filled only while a reader
+ * polled at its end in the last second (live.shm's follow_ns), from the
+ * writer thread as each write retires, before the sync that makes it
+ * durable. Never synced. */
+#define PLG__TAIL_NAME  "live.pages"
+#define PLG__TAIL_MAGIC 0x31504c4e474c50ull       /* "PLGNLP1" */
+#define PLG__TAIL_SLOTS 16u
+#define PLG__FOLLOW_NS  1000000000ull
+typedef struct plg__tail {
+    uint64_t magic, log_id, wid;
+    int32_t writer_pid; uint32_t slots;
+    struct { uint32_t seq, pad; uint64_t g; } tag[PLG__TAIL_SLOTS];
+} plg__tail;                                   /* page 0; slot i's page is page 1 + i */
+PLG__STATIC_ASSERT(sizeof(plg__tail) <= PLG_PAGE_SIZE, "live.pages header fits a page");
+#define PLG__TAIL_LEN ((size_t)(1 + PLG__TAIL_SLOTS) * PLG_PAGE_SIZE)
+
+static uint64_t *plg__tail_page(const plg__tail *t, uint32_t i) {
+    return (uint64_t *)(void *)((uint8_t *)(uintptr_t)t + (size_t)(1 + i) * PLG_PAGE_SIZE);
+}
+
+/* Writer: slot i now holds page g (src; NULL: nothing, g ignored). 8-byte
+ * stores inside the sequence lock: a reader that overlaps sees the sequence
+ * move and does not use what it copied. Release stores and acquire loads of
+ * the page (plain moves on x86) order it against the sequence without
+ * fences, which ThreadSanitizer does not model. */
+static void plg__tail_store(plg__tail *t, uint32_t i, uint64_t g, const uint8_t *src) {
+    uint32_t sq = __atomic_load_n(&t->tag[i].seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->tag[i].seq, sq + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->tag[i].g, src ? g : UINT64_MAX, __ATOMIC_RELEASE);
+    if (src) {
+        uint64_t *dst = plg__tail_page(t, i);
+        for (size_t k = 0; k < PLG_PAGE_SIZE / 8; k++) {
+            uint64_t x;
+            memcpy(&x, src + 8 * k, 8);
+            __atomic_store_n(&dst[k], x, __ATOMIC_RELEASE);
+        }
+    }
+    __atomic_store_n(&t->tag[i].seq, sq + 2, __ATOMIC_RELEASE);
+}
+
+/* Reader: page g from its slot into dst; 0 when the slot does not hold it,
+ * changed meanwhile, or belongs to another writer than live.shm names. */
+static int plg__tail_get(const plg__scan *s, uint64_t g, uint8_t *dst) {
+    const plg__tail *t = s->tail;
+    const plg__live *v = s->tail_live;
+    uint64_t wid = __atomic_load_n(&t->wid, __ATOMIC_ACQUIRE);
+    if (!wid || __atomic_load_n(&v->wid, __ATOMIC_ACQUIRE) != wid) return 0;
+    /* a writer of an earlier release leaves wid as it was, but not the pid */
+    if (__atomic_load_n(&v->writer_pid, __ATOMIC_RELAXED) != t->writer_pid) return 0;
+    uint32_t i = (uint32_t)(g % PLG__TAIL_SLOTS);
+    uint32_t s1 = __atomic_load_n(&t->tag[i].seq, __ATOMIC_ACQUIRE);
+    if ((s1 & 1u) || __atomic_load_n(&t->tag[i].g, __ATOMIC_ACQUIRE) != g) return 0;
+    const uint64_t *src = plg__tail_page(t, i);
+    for (size_t k = 0; k < PLG_PAGE_SIZE / 8; k++) {
+        uint64_t x = __atomic_load_n(&src[k], __ATOMIC_ACQUIRE);
+        memcpy(dst + 8 * k, &x, 8);
+    }
+    if (__atomic_load_n(&t->tag[i].seq, __ATOMIC_RELAXED) != s1) return 0;
+    return __atomic_load_n(&v->wid, __ATOMIC_ACQUIRE) == wid;
 }
 
 static void plg__msg(const plg_log *L, int code, const char *fmt, ...) {
@@ -2466,6 +2551,8 @@ static int plg__io_reap(plg_log *L, plg_io_cqe *out, int max, uint64_t timeout_n
 
 static void plg__mark_tick(plg_log *L, int force);
 static void plg__op_run(plg_log *L);
+static void plg__tail_put(plg_log *L, uint64_t g0, uint32_t npages, const uint8_t *partial_buf);
+static void plg__tail_clear(plg_log *L);
 
 /* >>segments -------------------------------------------------------------- */
 /* A segment is born complete: <name>.tmp gets the header and zeros over its
@@ -3101,6 +3188,7 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         if (L->broken) {}
         else if (w->is_sync) { plg__set_durable(L, w->end_seq); L->g_synced = w->g0; }
         else {
+            if (L->tail && w->npages) plg__tail_put(L, w->g0, w->npages, w->partial ? (const uint8_t *)w->buf : NULL);
             if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
             if ((!w->partial || w->final) && w->g0 + w->npages > L->g_free) L->g_free = w->g0 + w->npages;
             if (w->dsynced && !L->unsynced) { plg__set_durable(L, w->end_seq); L->g_synced = L->g_free; }
@@ -3343,6 +3431,7 @@ static void plg__free(plg_log *L) {
         plg__live_wake(L->live);
         munmap(L->live, PLG_PAGE_SIZE);
     }
+    if (L->tail) munmap(L->tail, PLG__TAIL_LEN);
     if (L->live_fd >= 0) close(L->live_fd);        /* drops the live lock */
     if (L->dirfd >= 0) close(L->dirfd);            /* drops the flock */
     if (L->adirfd >= 0) close(L->adirfd);
@@ -3696,6 +3785,8 @@ static void plg__live_open(plg_log *L) {
     L->live_fd = fd;
     plg__live *v = (plg__live *)p;
     __atomic_store_n(&v->open, 0u, __ATOMIC_RELEASE);       /* readers ignore it while it changes */
+    __atomic_store_n(&v->wid, 0ull, __ATOMIC_RELEASE);       /* an earlier writer's live.pages: no more */
+    __atomic_store_n(&v->follow_ns, 0ull, __ATOMIC_RELAXED);
     __atomic_store_n(&v->log_id, L->log_id, __ATOMIC_RELAXED);
     __atomic_store_n(&v->writer_pid, (int32_t)getpid(), __ATOMIC_RELAXED);
     __atomic_store_n(&v->durable, L->durable, __ATOMIC_RELEASE);
@@ -3703,6 +3794,52 @@ static void plg__live_open(plg_log *L) {
     __atomic_store_n(&v->open, 1u, __ATOMIC_RELEASE);
     L->live = v;
     plg__live_wake(v);
+}
+
+/* Make live.pages for this writer (after plg__live_open). Without it readers
+ * read every page from the files. */
+static void plg__tail_open(plg_log *L) {
+    if (!L->live) return;
+    uint64_t wid = 0;
+    if (plg_random(&wid, sizeof wid) != 0 || !wid) return;
+    static const char tmp[] = PLG__TAIL_NAME ".tmp";
+    int fd = openat(L->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return;
+    void *p = ftruncate(fd, (off_t)PLG__TAIL_LEN) == 0
+                  ? mmap(NULL, PLG__TAIL_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) { (void)unlinkat(L->dirfd, tmp, 0); return; }
+    plg__tail *t = (plg__tail *)p;
+    for (uint32_t i = 0; i < PLG__TAIL_SLOTS; i++) t->tag[i].g = UINT64_MAX;
+    t->log_id = L->log_id; t->writer_pid = (int32_t)getpid(); t->slots = PLG__TAIL_SLOTS;
+    __atomic_store_n(&t->wid, wid, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->magic, PLG__TAIL_MAGIC, __ATOMIC_RELEASE);
+    if (renameat(L->dirfd, tmp, L->dirfd, PLG__TAIL_NAME) != 0) {
+        (void)unlinkat(L->dirfd, tmp, 0);
+        munmap(p, PLG__TAIL_LEN);
+        return;
+    }
+    L->tail = t;
+    __atomic_store_n(&L->live->wid, wid, __ATOMIC_RELEASE);
+}
+
+/* Writer: a write retired; copy its last pages for readers at the end, if
+ * one looked lately. */
+static void plg__tail_put(plg_log *L, uint64_t g0, uint32_t npages, const uint8_t *partial_buf) {
+    uint64_t f = __atomic_load_n(&L->live->follow_ns, __ATOMIC_RELAXED);
+    if (!f) return;
+    uint64_t now = plg_now_ns();
+    if (now > f && now - f > PLG__FOLLOW_NS) return;
+    uint32_t n = npages < PLG__TAIL_SLOTS ? npages : PLG__TAIL_SLOTS;
+    for (uint64_t g = g0 + npages - n; g < g0 + npages; g++)
+        plg__tail_store(L->tail, (uint32_t)(g % PLG__TAIL_SLOTS), g, partial_buf ? partial_buf : plg__slot(L, g));
+}
+
+/* Writer: pages are rewritten outside the writes that retire (plg_truncate,
+ * plg_reset): nothing in live.pages may be used any more. */
+static void plg__tail_clear(plg_log *L) {
+    if (!L->tail) return;
+    for (uint32_t i = 0; i < PLG__TAIL_SLOTS; i++) plg__tail_store(L->tail, i, 0, NULL);
 }
 
 static int plg__io_init(plg_log *L) {
@@ -3890,6 +4027,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     L->rc->next_seq = last_seq + 1;
     L->written = L->durable = last_seq;
     plg__live_open(L);
+    plg__tail_open(L);
 
     rc = plg__io_init(L);
     if (rc) goto fail;
@@ -4094,6 +4232,7 @@ struct plg_reader {
     plg__pos front; uint64_t vseq;
     plg__live *live; int live_rw;    /* the writer's shared mark (NULL: none) */
     int live_fd;                     /* open on live.shm, to test the writer's lock */
+    plg__tail *tail;                 /* the writer's live.pages, mapped read-only (NULL: none) */
     uint64_t limit;                  /* last durable mark seen */
     int has_pend; plg_record pend;   /* a record plg_reader_wait found */
 };
@@ -4174,6 +4313,39 @@ static int plg__reader_open(plg_reader **out, const char *path, const char *adir
     return 0;
 }
 
+/* The running writer's live.pages, mapped again when the writer changed.
+ * The reader's walk uses it only while that writer holds its lock (runs:
+ * 1 known to, -1 look). */
+static void plg__reader_tail(plg_reader *r, int runs) {
+    plg__live *v = r->live;
+    plg__scan *s = &r->s;
+    uint64_t wid = __atomic_load_n(&v->wid, __ATOMIC_ACQUIRE);
+    if (r->tail && __atomic_load_n(&r->tail->wid, __ATOMIC_ACQUIRE) != wid) {
+        munmap(r->tail, PLG__TAIL_LEN);
+        r->tail = NULL;
+    }
+    if (!r->tail && wid) {
+        char name[4200];
+        snprintf(name, sizeof name, "%s/%s", s->dir, PLG__TAIL_NAME);
+        int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        void *p = fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= (off_t)PLG__TAIL_LEN
+                      ? mmap(NULL, PLG__TAIL_LEN, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+        if (fd >= 0) close(fd);
+        const plg__tail *t = (const plg__tail *)p;
+        if (p != MAP_FAILED && (__atomic_load_n(&t->magic, __ATOMIC_ACQUIRE) != PLG__TAIL_MAGIC ||
+                                t->log_id != s->log_id || t->slots != PLG__TAIL_SLOTS ||
+                                __atomic_load_n(&t->wid, __ATOMIC_ACQUIRE) != wid)) {
+            munmap(p, PLG__TAIL_LEN);
+            p = MAP_FAILED;
+        }
+        if (p != MAP_FAILED) r->tail = (plg__tail *)p;
+    }
+    s->tail = r->tail; s->tail_live = v;
+    s->tail_ok = r->tail && (runs > 0 || plg__reader_mark(r, 1) != UINT64_MAX);
+    if (r->live_rw) __atomic_store_n(&v->follow_ns, plg_now_ns(), __ATOMIC_RELAXED);   /* the writer copies while we look */
+}
+
 /* A writer may have added segments since this reader listed them. */
 static void plg__reader_relist(plg_reader *r) {
     plg__scan *s = &r->s;
@@ -4185,6 +4357,7 @@ static void plg__reader_relist(plg_reader *r) {
     PICOLOG_FREE(segs);
     plg__scan_forget_keys(s);                      /* and a writer may have rotated its key */
     if (!r->live) plg__reader_live(r);             /* a writer may have started since */
+    if (r->live) plg__reader_tail(r, -1);
     r->limit = 0;                                  /* and the mark is looked at again */
 }
 
@@ -4215,6 +4388,7 @@ static int plg__reader_step(plg_reader *r, plg_record *rec) {
             /* the pages cached from here on were read while the writer was
              * still filling them: once the mark moves, read them again */
             s->chunk_n = 0; s->ra = 4;
+            plg__reader_tail(r, 1);                /* where to read them, once it does */
             return 0;
         }
         plg__pos before;
@@ -4421,6 +4595,7 @@ PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset) {
 PLGDEF void plg_reader_close(plg_reader *r) {
     if (!r) return;
     if (r->live) munmap(r->live, PLG_PAGE_SIZE);
+    if (r->tail) munmap(r->tail, PLG__TAIL_LEN);
     if (r->live_fd >= 0) close(r->live_fd);
     plg__scan_close(&r->s);
     PICOLOG_FREE(r);
@@ -4440,6 +4615,7 @@ PLGDEF void plg_reader_close(plg_reader *r) {
  *             and recovery start at the new beginning; recovery deletes the
  *             segments before it). */
 static void plg__op_restart(plg_log *L, uint64_t g, uint32_t off, uint64_t last) {
+    plg__tail_clear(L);
     L->g_fill = L->g_sub = L->g_free = L->g_synced = g;
     L->fill_off = L->partial_off = off;
     L->slot_end[g % L->S] = last;
@@ -4524,6 +4700,7 @@ static void plg__op_run(plg_log *L) {
     pthread_mutex_lock(&L->op_mu);
     int kind = L->op_kind; uint64_t arg = L->op_arg;
     pthread_mutex_unlock(&L->op_mu);
+    plg__tail_clear(L);                               /* pages change outside the writes */
     int rc = kind == 1 ? plg__op_truncate(L, arg) : plg__op_reset(L, arg);
     if (rc) plg__poison(L, rc, errno);                /* the files are in an unknown state: stop */
     pthread_mutex_lock(&L->op_mu);
