@@ -2258,6 +2258,7 @@ typedef struct plg__live {
     uint32_t open;           /* 1 while a writer has the log open */
     uint64_t wid;            /* names this writer's live.pages (0: none yet) */
     uint64_t follow_ns;      /* a reader at its end looked at the log then (plg_now_ns) */
+    uint64_t resets;         /* plg_reset calls of this writer, each counted once its meta write is done */
 } plg__live;
 PLG__STATIC_ASSERT(sizeof(plg__live) <= PLG_PAGE_SIZE, "live mark fits a page");
 
@@ -3787,6 +3788,7 @@ static void plg__live_open(plg_log *L) {
     __atomic_store_n(&v->open, 0u, __ATOMIC_RELEASE);       /* readers ignore it while it changes */
     __atomic_store_n(&v->wid, 0ull, __ATOMIC_RELEASE);       /* an earlier writer's live.pages: no more */
     __atomic_store_n(&v->follow_ns, 0ull, __ATOMIC_RELAXED);
+    __atomic_store_n(&v->resets, 0ull, __ATOMIC_RELAXED);
     __atomic_store_n(&v->log_id, L->log_id, __ATOMIC_RELAXED);
     __atomic_store_n(&v->writer_pid, (int32_t)getpid(), __ATOMIC_RELAXED);
     __atomic_store_n(&v->durable, L->durable, __ATOMIC_RELEASE);
@@ -4233,6 +4235,8 @@ struct plg_reader {
     plg__live *live; int live_rw;    /* the writer's shared mark (NULL: none) */
     int live_fd;                     /* open on live.shm, to test the writer's lock */
     plg__tail *tail;                 /* the writer's live.pages, mapped read-only (NULL: none) */
+    uint64_t tail_miss;              /* the wid whose live.pages could not be mapped (not tried again) */
+    uint64_t rs_wid, rs_resets; int32_t rs_pid;   /* live.shm when the meta file was last read (rs_wid 0: never) */
     uint64_t limit;                  /* last durable mark seen */
     int has_pend; plg_record pend;   /* a record plg_reader_wait found */
 };
@@ -4324,7 +4328,7 @@ static void plg__reader_tail(plg_reader *r, int runs) {
         munmap(r->tail, PLG__TAIL_LEN);
         r->tail = NULL;
     }
-    if (!r->tail && wid) {
+    if (!r->tail && wid && wid != r->tail_miss) {
         char name[4200];
         snprintf(name, sizeof name, "%s/%s", s->dir, PLG__TAIL_NAME);
         int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -4340,6 +4344,7 @@ static void plg__reader_tail(plg_reader *r, int runs) {
             p = MAP_FAILED;
         }
         if (p != MAP_FAILED) r->tail = (plg__tail *)p;
+        else r->tail_miss = wid;
     }
     s->tail = r->tail; s->tail_live = v;
     s->tail_ok = r->tail && (runs > 0 || plg__reader_mark(r, 1) != UINT64_MAX);
@@ -4400,7 +4405,10 @@ static int plg__reader_step(plg_reader *r, plg_record *rec) {
         int retried = s->live_retried;
         s->live_retry = s->live_retried = 0;
         if (rc == 1 && rec->seq > r->limit) {
-            r->limit = plg__reader_mark(r, 1);
+            /* a mark the writer published is durable even if that writer
+             * died since: the lock is tested only when it holds back */
+            r->limit = plg__reader_mark(r, 0);
+            if (rec->seq > r->limit) r->limit = plg__reader_mark(r, 1);
             if (rec->seq > r->limit) {
                 /* written but not yet durable: give it back; it is read again later */
                 plg__pos_load(s, &before);
@@ -4423,11 +4431,23 @@ static int plg__reader_step(plg_reader *r, plg_record *rec) {
  * the meta file's base (where the log begins) moved. Looked at only when the
  * reader has nothing to return (one small read, beside the directory
  * listing that a reader at its end makes anyway). */
-static int plg__reader_was_reset(const plg_reader *r) {
+static int plg__reader_was_reset(plg_reader *r) {
     const plg__scan *s = &r->s;
+    plg__live *v = r->live;
+    uint64_t wid = 0, resets = 0; int32_t pid = 0;
+    if (v) {
+        /* the same writer (of this release: it counts its resets in
+         * live.shm) as at the last look, and no reset since: not read again */
+        wid = __atomic_load_n(&v->wid, __ATOMIC_ACQUIRE);
+        pid = __atomic_load_n(&v->writer_pid, __ATOMIC_RELAXED);
+        resets = __atomic_load_n(&v->resets, __ATOMIC_SEQ_CST);
+        if (wid && r->rs_wid == wid && r->rs_pid == pid && r->rs_resets == resets) return 0;
+    }
     plg__meta m;
     if (!s->has_meta || plg__meta_read(s->dir, &m) != 1) return 0;
-    return m.base_seq != s->meta.base_seq || m.base_g != s->meta.base_g || m.base_seg != s->meta.base_seg;
+    int reset = m.base_seq != s->meta.base_seq || m.base_g != s->meta.base_g || m.base_seg != s->meta.base_seg;
+    if (!reset) { r->rs_wid = wid; r->rs_pid = pid; r->rs_resets = resets; }
+    return reset;
 }
 
 PLGDEF int plg_reader_next(plg_reader *r, plg_record *rec) {
@@ -4644,6 +4664,7 @@ static int plg__op_reset(plg_log *L, uint64_t next_seq) {
     L->meta.base_seg = m.base_seg; L->meta.base_g = m.base_g; L->meta.base_off = off; L->meta.base_seq = next_seq;
     L->meta.stale = m.stale;
     plg__store_rlx(&L->meta.mark, m.mark);
+    if (L->live) __atomic_fetch_add(&L->live->resets, 1ull, __ATOMIC_SEQ_CST);   /* readers read the meta file again */
     plg__op_restart(L, g, off, next_seq - 1);
     return 0;
 }

@@ -589,6 +589,48 @@ static void test_follower_after_truncate_reads_new_records(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
+/* read(2)-like calls this process has made so far (/proc/self/io syscr);
+ * -1 when unknown. */
+static long long read_calls(void) {
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return -1;
+    char line[128]; long long v = -1;
+    while (fgets(line, sizeof line, f)) if (sscanf(line, "syscr: %lld", &v) == 1) break;
+    fclose(f);
+    return v;
+}
+
+/* A reader at the end of a live log, polled: each poll that found nothing
+ * opened and read picolog.meta (has the log been reset?). The writer now
+ * counts its resets in live.shm, and the reader reads the meta file again
+ * only when that count (or the writer) changed. */
+static void test_follower_poll_reads_no_meta(void) {
+    const char *dir = t_dir("plg_live_pollmeta");
+    plg_config c = cfg_for(dir, 4u << 20);
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
+    REQUIRE(rc == 0);
+    if (read_calls() < 0) { plg_close(L); SKIP("no syscr in /proc/self/io"); }
+    CHECK_EQ(write_records(L, 5, 100), 0);
+    plg_reader *r;
+    REQUIRE(plg_reader_open(&r, dir) == 0);
+    plg_record rec;
+    uint64_t n = 0;
+    while ((rc = plg_reader_next(r, &rec)) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(n, 5);
+    long long before = read_calls();
+    for (int i = 0; i < 200; i++) CHECK_EQ(plg_reader_next(r, &rec), 0);   /* nothing new */
+    long long calls = read_calls() - before;
+    printf("  %lld read calls in 200 polls at the end\n", calls);
+    CHECK(calls < 20);                                 /* was one per poll: the meta file */
+    CHECK_EQ(plg_reset(L, 100), 0);                    /* and a reset is still seen at once */
+    CHECK_EQ(plg_reader_next(r, &rec), PLG_ERELEASED);
+    plg_reader_close(r);
+    CHECK_EQ(plg_close(L), 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_reader_of_released_segment);
@@ -603,5 +645,6 @@ int main(void) {
     RUN(test_live_reader_sees_records_in_a_page_it_read);
     RUN(test_follower_reads_tail_pages_from_memory);
     RUN(test_follower_after_truncate_reads_new_records);
+    RUN(test_follower_poll_reads_no_meta);
     return t_done();
 }
