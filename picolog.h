@@ -4429,8 +4429,8 @@ static int plg__reader_step(plg_reader *r, plg_record *rec) {
 /* Was the log reset (plg_reset) since this reader read its meta file? Its
  * records are gone then, and what follows its position is another log's:
  * the meta file's base (where the log begins) moved. Looked at only when the
- * reader has nothing to return (one small read, beside the directory
- * listing that a reader at its end makes anyway). */
+ * reader has nothing to return, and then read only when live.shm does not
+ * show the same writer with the same count of resets as at the last read. */
 static int plg__reader_was_reset(plg_reader *r) {
     const plg__scan *s = &r->s;
     plg__live *v = r->live;
