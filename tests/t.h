@@ -92,6 +92,21 @@ __attribute__((unused)) static int t_pp_format(void) {
     return v && strcmp(v, "1") == 0 ? 1 : 2;
 }
 
+/* A field of /proc/self/io for this process so far ("rchar": bytes read
+ * through read(2)-like calls, the page cache included; "syscr": such
+ * calls; "read_bytes": bytes the block layer read for it); -1 when
+ * unknown. */
+__attribute__((unused)) static long long t_proc_io(const char *field) {
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return -1;
+    char line[128]; long long v = -1;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':') { v = strtoll(line + n + 1, NULL, 10); break; }
+    fclose(f);
+    return v;
+}
+
 /* Deterministic PRNG for tests (splitmix64). */
 static uint64_t t_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);

@@ -1701,17 +1701,6 @@ static void test_writes_stay_inline_beside_a_follower(void) {
     CHECK_EQ(rc, 0);
 }
 
-/* Bytes this process has read through read(2)-like calls so far (the page
- * cache counts: /proc/self/io's rchar); -1 when unknown. */
-static long long read_bytes_so_far(void) {
-    FILE *f = fopen("/proc/self/io", "r");
-    if (!f) return -1;
-    char line[128]; long long v = -1;
-    while (fgets(line, sizeof line, f)) if (sscanf(line, "rchar: %lld", &v) == 1) break;
-    fclose(f);
-    return v;
-}
-
 /* A reader reads pages ahead of its position. When the durable mark moved
  * on while it was short of it, it walked on into the zeros it had read
  * before the writer filled those pages, took them for a possible tear, and
@@ -1726,7 +1715,7 @@ static void test_follower_reads_little_per_advance(void) {
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    if (read_bytes_so_far() < 0) { plg_close(L); SKIP("no /proc/self/io"); }
+    if (t_proc_io("rchar") < 0) { plg_close(L); SKIP("no /proc/self/io"); }
     write_records(L, 10, 100, 23);
     plg_reader *r;
     REQUIRE(plg_reader_open(&r, dir) == 0);
@@ -1737,13 +1726,13 @@ static void test_follower_reads_little_per_advance(void) {
     if (x.seq != 1 || !same(&x, 100, 23)) bad++;
     for (int round = 0; round < 3; round++) {
         write_records(L, 10, 100, 23);        /* the mark moves on while the reader is short of it */
-        long long before = read_bytes_so_far();
+        long long before = t_proc_io("rchar");
         while ((rc = plg_reader_next(r, &x)) == 1) {
             got++;
             if (x.seq != got || !same(&x, 100, 23)) bad++;
             if (got % 10 == 5 && round < 2) break;   /* short of the mark again for the next round */
         }
-        long long read = read_bytes_so_far() - before;
+        long long read = t_proc_io("rchar") - before;
         CHECK(rc >= 0);
         CHECK(read < 1 << 20);                /* a few pages, not a walk over megabytes of zeros */
     }

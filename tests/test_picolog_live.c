@@ -505,17 +505,6 @@ static void test_live_reader_sees_records_in_a_page_it_read(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
-/* Bytes this process had the block layer read for it so far (/proc/self/io
- * read_bytes: page-cache misses); -1 when unknown. */
-static long long device_read_bytes(void) {
-    FILE *f = fopen("/proc/self/io", "r");
-    if (!f) return -1;
-    char line[128]; long long v = -1;
-    while (fgets(line, sizeof line, f)) if (sscanf(line, "read_bytes: %lld", &v) == 1) break;
-    fclose(f);
-    return v;
-}
-
 /* A reader that follows the log record by record. The writer's O_DIRECT
  * writes leave nothing in the page cache, so each advance cost the follower
  * a read of the tail page from the device (4 KiB per record here, a device
@@ -529,19 +518,19 @@ static void test_follower_reads_tail_pages_from_memory(void) {
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    if (device_read_bytes() < 0) { plg_close(L); SKIP("no read_bytes in /proc/self/io"); }
+    if (t_proc_io("read_bytes") < 0) { plg_close(L); SKIP("no read_bytes in /proc/self/io"); }
     plg_reader *r;
     REQUIRE(plg_reader_open(&r, dir) == 0);
     plg_record rec;
     uint64_t n = 0, bad = 0;
     CHECK_EQ(plg_reader_wait(r, 0), 0);                /* at the end: it follows */
-    long long before = device_read_bytes();
+    long long before = t_proc_io("read_bytes");
     for (int i = 0; i < 300; i++) {
         CHECK_EQ(write_records(L, 1, 100), 0);
         while ((rc = plg_reader_next(r, &rec)) == 1) { n++; if (rec.seq != n || !same(&rec, 100)) bad++; }
         CHECK_EQ(rc, 0);
     }
-    long long read = device_read_bytes() - before;
+    long long read = t_proc_io("read_bytes") - before;
     CHECK_EQ(n, 300);
     CHECK_EQ(bad, 0);
     CHECK(read < 300 * 4096 / 4);                      /* was one 4 KiB page per record */
@@ -589,17 +578,6 @@ static void test_follower_after_truncate_reads_new_records(void) {
     CHECK_EQ(plg_close(L), 0);
 }
 
-/* read(2)-like calls this process has made so far (/proc/self/io syscr);
- * -1 when unknown. */
-static long long read_calls(void) {
-    FILE *f = fopen("/proc/self/io", "r");
-    if (!f) return -1;
-    char line[128]; long long v = -1;
-    while (fgets(line, sizeof line, f)) if (sscanf(line, "syscr: %lld", &v) == 1) break;
-    fclose(f);
-    return v;
-}
-
 /* A reader at the end of a live log, polled: each poll that found nothing
  * opened and read picolog.meta (has the log been reset?). The writer now
  * counts its resets in live.shm, and the reader reads the meta file again
@@ -611,7 +589,7 @@ static void test_follower_poll_reads_no_meta(void) {
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    if (read_calls() < 0) { plg_close(L); SKIP("no syscr in /proc/self/io"); }
+    if (t_proc_io("syscr") < 0) { plg_close(L); SKIP("no syscr in /proc/self/io"); }
     CHECK_EQ(write_records(L, 5, 100), 0);
     plg_reader *r;
     REQUIRE(plg_reader_open(&r, dir) == 0);
@@ -620,9 +598,9 @@ static void test_follower_poll_reads_no_meta(void) {
     while ((rc = plg_reader_next(r, &rec)) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
     CHECK_EQ(rc, 0);
     CHECK_EQ(n, 5);
-    long long before = read_calls();
+    long long before = t_proc_io("syscr");
     for (int i = 0; i < 200; i++) CHECK_EQ(plg_reader_next(r, &rec), 0);   /* nothing new */
-    long long calls = read_calls() - before;
+    long long calls = t_proc_io("syscr") - before;
     printf("  %lld read calls in 200 polls at the end\n", calls);
     CHECK(calls < 20);                                 /* was one per poll: the meta file */
     CHECK_EQ(plg_reset(L, 100), 0);                    /* and a reset is still seen at once */
