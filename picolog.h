@@ -384,6 +384,8 @@ typedef struct plg_stats {
     uint64_t syncs_in_flight;             /* of syncs, those that were operations in flight (io_uring
                                            * fsync or the plg_io's), not the writer's own fdatasync */
     uint64_t segments_ahead;              /* segments made and zeroed ahead of the one being written */
+    uint64_t segments_unwritten;          /* of segments_created, those made during a burst with their
+                                           * extents allocated, not zeroed (written once, not twice) */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -2259,6 +2261,7 @@ struct plg_log {
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
+    uint64_t st_segs_unwritten;
     uint64_t st_released, st_recycled, st_dirsyncs, st_pages_left, st_syncs_async;
     /* meta file (durable mark), written by the writer thread, or by
      * plg_open/plg_close while it is not running */
@@ -2599,7 +2602,14 @@ static void plg__tail_clear(plg_log *L);
  * change no metadata), is synced, then renamed into place and the directory
  * synced. Written without O_DSYNC; one fdatasync at the end. Where the device
  * can write zeroes itself (FALLOC_FL_WRITE_ZEROES, Linux 6.17+), the extents
- * become written zeros without the data transfer. */
+ * become written zeros without the data transfer.
+ *
+ * Except in a burst: while the writer is busy (plg__quiet_at), the zeros
+ * would take the device's bandwidth from the records, every byte written
+ * twice. Then the segment's extents are only allocated (fallocate; they read
+ * as zeros): each write into them also converts an extent, which its sync
+ * makes durable with the data, so a paced log, whose latency that costs,
+ * keeps zeroed segments, and a burst writes each byte once. */
 #ifndef FALLOC_FL_WRITE_ZEROES
 #define FALLOC_FL_WRITE_ZEROES 0x80
 #endif
@@ -2750,9 +2760,12 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
     uint8_t *buf = rc ? NULL : (uint8_t *)plg__buf_get(L, buf_len);
     if (!rc && !buf) { e = errno; rc = PLG_ENOMEM; }
     int zeroed = !rc && syscall(SYS_fallocate, fd, FALLOC_FL_WRITE_ZEROES, (off_t)0, (off_t)L->seg_size) == 0;
-    if (!rc && !zeroed && syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) != 0 &&
-        errno != EOPNOTSUPP)
-        { e = errno; rc = plg__from_errno(e); }
+    int unwritten = 0;                            /* a burst: allocated extents read as zeros */
+    if (!rc && !zeroed) {
+        if (syscall(SYS_fallocate, fd, 0, (off_t)0, (off_t)L->seg_size) == 0)
+            unwritten = !L->synchronous && plg__quiet_at(L) != 0;
+        else if (errno != EOPNOTSUPP) { e = errno; rc = plg__from_errno(e); }
+    }
     if (!rc) {
         plg__seghdr h;
         h.log_id = L->log_id; h.seg_index = idx; h.seg_size = L->seg_size;
@@ -2760,9 +2773,9 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         plg__seghdr_keyed(L, &h);
         plg__seghdr_encode(buf, &h);
     }
-    for (uint64_t off = 0; !rc && off < (zeroed ? PLG_PAGE_SIZE : L->seg_size); ) {
+    for (uint64_t off = 0; !rc && off < (zeroed || unwritten ? PLG_PAGE_SIZE : L->seg_size); ) {
         uint64_t n = L->seg_size - off < PLG__ZERO_CHUNK ? L->seg_size - off : PLG__ZERO_CHUNK;
-        if (zeroed) n = PLG_PAGE_SIZE;
+        if (zeroed || unwritten) n = PLG_PAGE_SIZE;
         else plg__pace_ahead(L, idx);
         rc = plg__write_all(fd, buf, (size_t)n, off);
         if (rc) e = errno;
@@ -2780,6 +2793,7 @@ static int plg__seg_create(plg_log *L, uint64_t idx) {
         plg__msg(L, rc, "%s: cannot create segment %s: %s (%s)", L->path, name, plg_strerror(rc), strerror(e));
     } else {
         plg__add_rlx(&L->st_segs, 1);
+        if (unwritten) plg__add_rlx(&L->st_segs_unwritten, 1);
     }
     return rc;
 }
@@ -4188,6 +4202,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->bytes_written = plg__load_rlx(&L->st_bytes);
     o->syncs = plg__load_rlx(&L->st_syncs);
     o->segments_created = plg__load_rlx(&L->st_segs);
+    o->segments_unwritten = plg__load_rlx(&L->st_segs_unwritten);
     o->segment_stalls = plg__load_rlx(&L->st_stalls);
     o->max_write_pages = plg__load_rlx(&L->st_maxw);
     o->errors = plg__load_rlx(&L->st_errors);

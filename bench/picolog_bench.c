@@ -661,6 +661,7 @@ int main(int argc, char **argv) {
     bench_result(B, cfgname, "syncs_per_s", st.syncs / secs, "1/s");
     bench_result(B, cfgname, "syncs_in_flight_share", st.syncs ? (double)st.syncs_in_flight / (double)st.syncs : 0, "x");
     bench_result(B, cfgname, "segments_recycled", (double)st.segments_recycled, "segments");
+    bench_result(B, cfgname, "segments_unwritten", (double)st.segments_unwritten, "segments");
     bench_result(B, cfgname, "pages_left_per_s", st.pages_left / secs, "1/s");
     bench_result(B, cfgname, "rss_process_start_mib", rss_start / 1048576.0, "MiB");
     if (prealloc_wait >= 0) bench_result(B, cfgname, "prealloc_wait_s", prealloc_wait, "s");

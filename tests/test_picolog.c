@@ -1874,6 +1874,82 @@ static uint64_t read_from_first(const char *dir, uint32_t len, uint64_t salt, ui
     return n;
 }
 
+/* Segment files in dir (*.plg) whose allocated blocks cover less than
+ * seg_size: a segment must hold its whole space from the start. */
+static int segments_short_of_space(const char *dir, uint64_t seg_size, int *count) {
+    DIR *d = opendir(dir);
+    int shortn = 0; *count = 0;
+    if (!d) return -1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".plg") != 0) continue;
+        char p[1024]; struct stat sb;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (stat(p, &sb) != 0) { shortn++; continue; }
+        (*count)++;
+        if ((uint64_t)sb.st_blocks * 512 < seg_size || (uint64_t)sb.st_size != seg_size) shortn++;
+    }
+    closedir(d);
+    return shortn;
+}
+
+/* A burst does not write its segments twice: while the writer is busy, new
+ * segments get allocated extents instead of zeros (plg_stats
+ * segments_unwritten). They still hold their whole space, and every record
+ * reads back, after a reopen too. A log whose records are waited for one at
+ * a time is never busy and keeps zeroed segments. */
+static void test_burst_segments_written_once(void) {
+    const char *dir = t_dir("plg_burst_once");
+    plg_config c = cfg_for(dir);
+    c.max_write_bytes = 2 * PLG_PAGE_SIZE;           /* 2 full pages waiting: the writer counts as busy */
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
+    REQUIRE(rc == 0);
+    plg_stats st;
+    uint64_t n = 0;
+    for (int round = 0; round < 20; round++) {       /* 64 KiB segments: about 40 per round */
+        write_records(L, 20000, 100, 5);
+        n += 20000;
+        plg_get_stats(L, &st);
+        if (st.segments_unwritten > 0) break;
+    }
+    CHECK(st.segments_unwritten > 0);
+    CHECK(st.segments_unwritten <= st.segments_created);
+    CHECK_EQ(plg_close(L), 0);
+    int files = 0;
+    CHECK_EQ(segments_short_of_space(dir, c.segment_size, &files), 0);
+    CHECK(files > 10);
+    int rrc = 0;
+    CHECK_EQ(read_all(dir, 100, 5, &rrc), n);
+    CHECK_EQ(rrc, 0);
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_durable(L), n);
+    write_records(L, 500, 100, 5);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(read_all(dir, 100, 5, &rrc), n + 500);
+    CHECK_EQ(rrc, 0);
+
+    const char *dir2 = t_dir("plg_paced_zeroed");
+    c = cfg_for(dir2);
+    c.max_write_bytes = 2 * PLG_PAGE_SIZE;
+    REQUIRE(plg_open(&L, &c) == 0);
+    uint8_t buf[1000];
+    for (uint64_t i = 1; i <= 1200; i++) {           /* 1000 B records: 3 segments at least */
+        fill(buf, sizeof buf, i, 6);
+        int64_t seq = append_retry(L, buf, sizeof buf);
+        if (seq != (int64_t)i) { CHECK_EQ(seq, i); break; }
+        if (plg_wait(L, i, 10000000000ll) != 0) { CHECK(0); break; }
+    }
+    plg_get_stats(L, &st);
+    CHECK(st.segments_created >= 3);
+    CHECK_EQ(st.segments_unwritten, 0);
+    CHECK_EQ(plg_close(L), 0);
+    CHECK_EQ(read_all(dir2, 1000, 6, &rrc), 1200);
+    CHECK_EQ(rrc, 0);
+}
+
 /* plg_config.prealloc_segments: that many zeroed segments wait ahead of the
  * one being written, made again as the writer moves on; they are empty, so a
  * reopen with the default finds the records where they were and goes on. */
@@ -2158,6 +2234,7 @@ int main(void) {
     RUN(test_sync_in_flight_only_in_a_burst);
     RUN(test_new_log_window_is_twice_the_writes_in_flight);
     RUN(test_prealloc_segments_kept_ahead);
+    RUN(test_burst_segments_written_once);
     RUN(test_prealloc_pool_refills_after_a_burst);
     RUN(test_prealloc_pool_with_release);
     RUN(test_writes_stay_inline_beside_a_follower);
