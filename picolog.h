@@ -3353,6 +3353,7 @@ static int plg__submit(plg_log *L, int stopping) {
     return did;
 }
 
+#define PLG__BLOCKED_WAIT_NS 1000000ull   /* the writer's wait for a completion while the staging is full */
 static int plg__ring_empty(plg_log *L) { return plg__load_acq(&L->rc->head) == L->ctail; }
 
 static void *plg__writer_main(void *arg) {
@@ -3370,7 +3371,8 @@ static void *plg__writer_main(void *arg) {
     for (;;) {
         int progress = plg__reap(L, 0);
         if (plg__load_rlx(&L->error)) break;
-        progress |= plg__drain(L);
+        int drained = plg__drain(L);
+        progress |= drained;
         int stopping = plg__load_acq(&L->stop);
         progress |= plg__submit(L, stopping);
         if (plg__load_rlx(&L->error)) break;
@@ -3395,7 +3397,15 @@ static void *plg__writer_main(void *arg) {
         }
         if (L->wr_n) {
             uint64_t wait = L->cfg.poll_interval_ns;
-            if (L->oldest_ns) {
+            if (!drained && !plg__ring_empty(L)) {
+                /* records wait in the ring and none could be packed: the
+                 * staging pages are full, and only a completion frees them
+                 * (a burst). Waking at the poll interval, or at once once
+                 * the flush deadline passed, only burnt the CPU the kernel
+                 * and the producer need (tens of thousands of timeouts a
+                 * second); the completion wakes the writer. */
+                wait = PLG__BLOCKED_WAIT_NS;
+            } else if (L->oldest_ns) {
                 uint64_t now = plg_now_ns(), dl = L->oldest_ns + L->cfg.flush_interval_ns;
                 if (dl > now && dl - now < wait) wait = dl - now;
                 if (dl <= now) wait = 1000;
