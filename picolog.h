@@ -3400,15 +3400,17 @@ static void *plg__writer_main(void *arg) {
             if (!drained && !plg__ring_empty(L)) {
                 /* records wait in the ring and none could be packed: the
                  * staging pages are full, and only a completion frees them
-                 * (a burst). Waking at the poll interval, or at once once
-                 * the flush deadline passed, only burnt the CPU the kernel
-                 * and the producer need (tens of thousands of timeouts a
-                 * second); the completion wakes the writer. */
+                 * (a burst). Waking at the poll interval only burnt the CPU
+                 * the kernel and the producer need (tens of thousands of
+                 * timeouts a second); the completion wakes the writer. */
                 wait = PLG__BLOCKED_WAIT_NS;
             } else if (L->oldest_ns) {
                 uint64_t now = plg_now_ns(), dl = L->oldest_ns + L->cfg.flush_interval_ns;
                 if (dl > now && dl - now < wait) wait = dl - now;
-                if (dl <= now) wait = 1000;
+                /* past the deadline, and still nothing went out: every slot
+                 * (or the window) is taken, so again only a completion
+                 * helps; records that come meanwhile are packed then */
+                if (dl <= now) wait = PLG__BLOCKED_WAIT_NS;
             }
             plg__reap(L, wait ? wait : 1000);
         } else if (L->cfg.poll_interval_ns > 1 && !__atomic_load_n(&L->kicked, __ATOMIC_ACQUIRE)) {

@@ -661,6 +661,39 @@ static void test_record_while_page_in_flight_starts_next_page(void) {
     CHECK_EQ(rc, 0);
 }
 
+/* The same once the oldest packed record's flush deadline has passed and
+ * every write slot is taken: the writer waited 1 us at a time. */
+static void test_writer_past_flush_deadline_waits_for_a_completion(void) {
+    const char *dir = t_dir("plg_deadline_wait");
+    tio t; plg_io io; tio_init(&t, &io);
+    t.hold = 1;
+    plg_config c = cfg_for(dir);
+    c.io = &io; c.max_write_bytes = 4096; c.max_inflight = 2;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    uint8_t buf[100];
+    int (*pending_at_least[2])(void *) = {one_pending, two_pending};
+    for (uint64_t i = 1; i <= 3; i++) {              /* 2 writes in flight, the third record packed */
+        fill(buf, sizeof buf, i, 10);
+        CHECK_EQ(plg_append(L, buf, sizeof buf), (int64_t)i);
+        if (i <= 2) wait_until(pending_at_least[i - 1], &t);
+    }
+    usleep(20000);                                   /* past the 1 ms flush deadline */
+    CHECK_EQ(tio_pending(&t), 2);
+    int w0 = tio_waits(&t);
+    usleep(200000);
+    int waits = tio_waits(&t) - w0;
+    CHECK(waits >= 1);
+    CHECK(waits < 600);                              /* about 200 at 1 ms each; tens of thousands at 1 us */
+    CHECK_EQ(plg_durable(L), 0);
+    tio_release_all(&t);
+    CHECK_EQ(plg_wait(L, 3, 10000000000ll), 0);
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 10, &rc), 3);
+    CHECK_EQ(rc, 0);
+}
+
 /* The reader goes on at the next page's start only for exactly the next
  * record of the same writer incarnation: another seq, another epoch, an
  * EPOCH_START record or a continuation fragment there ends the log. */
@@ -2245,6 +2278,7 @@ int main(void) {
     RUN(test_stale_earlier_incarnation);
     RUN(test_durable_is_contiguous);
     RUN(test_writer_blocked_on_full_staging_waits_for_a_completion);
+    RUN(test_writer_past_flush_deadline_waits_for_a_completion);
     RUN(test_record_while_page_in_flight_starts_next_page);
     RUN(test_reader_skips_to_next_page_only_for_the_next_record);
     RUN(test_version_1_log_is_read_and_continued_densely);
