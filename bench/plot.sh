@@ -92,7 +92,7 @@ set xtics rotate by -35 left
 set grid ytics
 unset key
 set bmargin 13
-set rmargin 12
+set rmargin 20
 set palette maxcolors 3
 set palette defined (1 "#cc6677", 2 "#777777", 3 "#4477aa")
 set cbrange [0.5:3.5]
