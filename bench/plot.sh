@@ -136,7 +136,7 @@ set boxwidth 0.6
 set ylabel "us"
 set xtics rotate by -30 left
 set grid ytics
-set key top left
+set key outside right top
 set bmargin 8
 plot "$1" using 2:xtic(1) title "ring", "" using 3 title "batch", "" using 4 title "write", \\
      "" using 5 title "sync", "" using 6 title "wake"
