@@ -3353,7 +3353,10 @@ static int plg__submit(plg_log *L, int stopping) {
     return did;
 }
 
-#define PLG__BLOCKED_WAIT_NS 1000000ull   /* the writer's wait for a completion while the staging is full */
+/* The writer's wait for a completion when only one can let it go on: the
+ * staging is full with records waiting in the ring, or the flush deadline
+ * has passed with every write slot taken. A completion ends it at once. */
+#define PLG__BLOCKED_WAIT_NS 1000000ull
 static int plg__ring_empty(plg_log *L) { return plg__load_acq(&L->rc->head) == L->ctail; }
 
 static void *plg__writer_main(void *arg) {

@@ -546,14 +546,34 @@ static void test_durable_is_contiguous(void) {
  * waking at the poll interval (10 us), or at once when the flush deadline
  * has passed, which burnt most of a core in a burst. */
 static int tio_waits(tio *t) { pthread_mutex_lock(&t->mu); int n = t->nwait; pthread_mutex_unlock(&t->mu); return n; }
+
+/* A log on the controllable engine with every write held: one page per
+ * write, two writes in flight at most. */
+static plg_log *open_held(const char *dir, tio *t, plg_io *io) {
+    tio_init(t, io);
+    t->hold = 1;
+    plg_config c = cfg_for(dir);
+    c.io = io; c.max_write_bytes = 4096; c.max_inflight = 2;
+    plg_log *L = NULL;
+    return plg_open(&L, &c) == 0 ? L : NULL;
+}
+
+/* The writer's waiting reaps over 200 ms while nothing completes: at least
+ * one, and under 600 (about 200 at 1 ms each; thousands at the 10 us poll
+ * interval, tens of thousands at 1 us). */
+static void check_waits_for_a_completion(tio *t) {
+    int w0 = tio_waits(t);
+    usleep(200000);
+    int waits = tio_waits(t) - w0;
+    CHECK(waits >= 1);
+    CHECK(waits < 600);
+}
+
 static void test_writer_blocked_on_full_staging_waits_for_a_completion(void) {
     const char *dir = t_dir("plg_blocked_wait");
-    tio t; plg_io io; tio_init(&t, &io);
-    t.hold = 1;
-    plg_config c = cfg_for(dir);
-    c.io = &io; c.max_write_bytes = 4096; c.max_inflight = 2;
-    plg_log *L;
-    REQUIRE(plg_open(&L, &c) == 0);
+    tio t; plg_io io;
+    plg_log *L = open_held(dir, &t, &io);
+    REQUIRE(L != NULL);
     uint8_t buf[100];
     uint64_t n = 0;
     for (; n < 4000; n++) {                          /* 500 KiB of pages: far more than the staging holds */
@@ -562,11 +582,7 @@ static void test_writer_blocked_on_full_staging_waits_for_a_completion(void) {
     }
     CHECK_EQ(n, 4000);
     usleep(50000);                                   /* the writer fills the staging and blocks */
-    int w0 = tio_waits(&t);
-    usleep(200000);
-    int waits = tio_waits(&t) - w0;
-    CHECK(waits >= 1);                               /* it does wait in reap */
-    CHECK(waits < 600);                              /* about 200 at 1 ms each; thousands at 10 us */
+    check_waits_for_a_completion(&t);
     CHECK(plg_durable(L) < n);                       /* nothing completed meanwhile */
     tio_release_all(&t);
     CHECK_EQ(plg_wait(L, n, 10000000000ll), 0);
@@ -665,12 +681,9 @@ static void test_record_while_page_in_flight_starts_next_page(void) {
  * every write slot is taken: the writer waited 1 us at a time. */
 static void test_writer_past_flush_deadline_waits_for_a_completion(void) {
     const char *dir = t_dir("plg_deadline_wait");
-    tio t; plg_io io; tio_init(&t, &io);
-    t.hold = 1;
-    plg_config c = cfg_for(dir);
-    c.io = &io; c.max_write_bytes = 4096; c.max_inflight = 2;
-    plg_log *L;
-    REQUIRE(plg_open(&L, &c) == 0);
+    tio t; plg_io io;
+    plg_log *L = open_held(dir, &t, &io);
+    REQUIRE(L != NULL);
     uint8_t buf[100];
     int (*pending_at_least[2])(void *) = {one_pending, two_pending};
     for (uint64_t i = 1; i <= 3; i++) {              /* 2 writes in flight, the third record packed */
@@ -680,11 +693,7 @@ static void test_writer_past_flush_deadline_waits_for_a_completion(void) {
     }
     usleep(20000);                                   /* past the 1 ms flush deadline */
     CHECK_EQ(tio_pending(&t), 2);
-    int w0 = tio_waits(&t);
-    usleep(200000);
-    int waits = tio_waits(&t) - w0;
-    CHECK(waits >= 1);
-    CHECK(waits < 600);                              /* about 200 at 1 ms each; tens of thousands at 1 us */
+    check_waits_for_a_completion(&t);
     CHECK_EQ(plg_durable(L), 0);
     tio_release_all(&t);
     CHECK_EQ(plg_wait(L, 3, 10000000000ll), 0);
