@@ -159,6 +159,68 @@ static void test_full_disk(void) {
     CHECK_EQ(umount(mnt), 0);
 }
 
+/* A burst that fills the disk. Segments made while the writer is busy get
+ * allocated but unwritten extents (plg_stats segments_unwritten), and each
+ * write converts the extents it covers: the filesystem may need metadata
+ * blocks for that at the moment the disk is full. The log still ends in a
+ * named ENOSPC, every acknowledged record reads back, and it goes on
+ * densely once space comes back. */
+static void test_full_disk_in_a_burst(void) {
+    if (geteuid() != 0) SKIP("needs root to mount a small filesystem");
+    char img[600], mnt[600], cmd[4000];
+    if (t_mount_small_ext4("plg_full_burst", mnt, sizeof mnt, img, sizeof img) != 0)
+        SKIP("cannot mount a loop ext4 here");
+    char logdir[700], ballast[700];
+    snprintf(logdir, sizeof logdir, "%s/log", mnt);
+    snprintf(ballast, sizeof ballast, "%s/ballast", mnt);
+    snprintf(cmd, sizeof cmd, "dd if=/dev/zero of='%s' bs=1M count=2 status=none", ballast);
+    CHECK_EQ(run(cmd), 0);
+    plg_config c = cfg_for(logdir);                    /* 1 MiB segments */
+    c.max_write_bytes = 2 * PLG_PAGE_SIZE;             /* 2 full pages waiting: the writer counts as busy */
+    plg_log *L;
+    int rc = open_log(&L, &c);
+    REQUIRE(rc == 0);
+    if (c.io_mode != PLG_IO_DIRECT) { plg_close(L); umount(mnt); SKIP("no O_DIRECT on the loop ext4"); }
+    static uint8_t buf[1000];
+    uint64_t appended = 0;
+    for (uint64_t i = 0; i < 100000 && !plg_error(L); i++) {     /* never waits: a burst */
+        fill(buf, sizeof buf, appended + 1);
+        int64_t s;
+        while ((s = plg_append(L, buf, sizeof buf)) == PLG_EFULL && !plg_error(L)) sched_yield();
+        if (s < 0) break;
+        appended = (uint64_t)s;
+    }
+    plg_wait(L, appended, 10000000000ll);
+    uint64_t acked = plg_durable(L);
+    int err = plg_error(L);
+    plg_stats st;
+    plg_get_stats(L, &st);
+    printf("  burst on a full disk: %llu appended, %llu acknowledged, %llu of %llu segments unwritten, then %s; message: %s\n",
+           (unsigned long long)appended, (unsigned long long)acked, (unsigned long long)st.segments_unwritten,
+           (unsigned long long)st.segments_created, plg_strerror(err), last_msg);
+    CHECK(st.segments_unwritten > 0);                  /* the case under test happened */
+    CHECK_EQ(err, PLG_ENOSPC);
+    CHECK(acked > 1000);
+    CHECK_EQ(plg_append(L, "x", 1), PLG_ENOSPC);
+    CHECK_EQ(plg_close(L), PLG_ENOSPC);
+    uint64_t got = count_valid(logdir, 1000);
+    CHECK(got >= acked);                               /* nothing acknowledged is lost */
+    plg_check_result cr;
+    CHECK_EQ(plg_check(logdir, &cr), 0);               /* a torn tail at most, no corruption */
+    CHECK_EQ(unlink(ballast), 0);                      /* space comes back */
+    rc = open_log(&L, &c);
+    CHECK_EQ(rc, 0);
+    if (rc == 0) {
+        CHECK_EQ(plg_appended(L), got);
+        fill(buf, sizeof buf, got + 1);
+        CHECK_EQ(plg_append(L, buf, sizeof buf), (int64_t)got + 1);
+        CHECK_EQ(plg_wait(L, got + 1, 10000000000ll), 0);
+        CHECK_EQ(plg_close(L), 0);
+        CHECK_EQ(count_valid(logdir, 1000), got + 1);
+    }
+    CHECK_EQ(umount(mnt), 0);
+}
+
 /* A temporary ENOSPC while the next segment is made is not sticky: the
  * preallocation is retried, reports ENOSPC meanwhile (plg_stats), and once
  * space is free the log goes on past the segment boundary, unpoisoned. */
@@ -323,6 +385,7 @@ int main(void) {
     RUN(test_read_only_directory_and_wrong_permissions);
     RUN(test_read_only_filesystem);
     RUN(test_full_disk);
+    RUN(test_full_disk_in_a_burst);
     RUN(test_preallocation_retried_after_space_freed);
     return t_done();
 }
