@@ -861,7 +861,9 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
 
 /* >>format ---------------------------------------------------------------- */
 /* Segment file <dir>/<20-digit index>.plg: page 0 is the segment header, the
- * other pages hold fragments. Fragment header, little-endian, 8-byte aligned:
+ * other pages hold fragments, each where the one before it ends. Fragment
+ * header, little-endian; a fragment takes its header and payload rounded up
+ * to 8 bytes:
  *   0 u32 crc32c(log_id || bytes 4..23 || payload)
  *   4 u16 payload length          6 u8 type (FULL FIRST MIDDLE LAST)
  *   7 u8 flags (EPOCH_START)      8 u32 epoch (random per writer incarnation)
@@ -870,18 +872,32 @@ PLGDEF int plg_write_file_durable(const char *path, const void *data, size_t len
  * Version 2: a writer that has the partly filled tail page in flight starts
  * the next record on the next page; the rest of the page is never written.
  * The record there is exactly the next seq, same epoch, FULL or FIRST, no
- * EPOCH_START (plg__scan_skip). Version 1 segments never leave such a gap. */
-enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4 };
+ * EPOCH_START (plg__scan_skip). Version 1 segments never leave such a gap.
+ * Version 5 (plain logs): version 2, and a whole record that directly
+ * follows the fragment before it in the same page (its seq + 1, the same
+ * epoch, no flags) may take a SHORT header of 8 bytes, rounded up to 4:
+ *   0 u32 crc32c(log_id || bytes 4..7 || epoch || aux = length || seq || payload)
+ *   4 u16 payload length          6 u8 type SHORT       7 u8 flags (0)
+ * Its epoch and seq are not stored but implied by the fragment before it,
+ * and covered by the CRC as if stored, so stale bytes of another incarnation
+ * or position never verify. A page's first fragment is never SHORT: seek,
+ * the skip rule and the damage checks, which read a page's first fragment on
+ * its own, are unchanged. A 100-byte record takes 108 bytes, not 128. The
+ * reader needs no version to walk a page (each header says its own size);
+ * the version keeps an older picolog, which would stop at the first SHORT
+ * header as at a torn tail, from reading the segment at all. */
+enum { PLG__FULL = 1, PLG__FIRST = 2, PLG__MIDDLE = 3, PLG__LAST = 4, PLG__SHORT = 5 };
+#define PLG__SHORT_HDR 8u
 #define PLG__F_EPOCH_START 1u
 #define PLG__MAX_RECORD   PLG_MAX_RECORD_BYTES   /* one limit for writer and reader */
 #define PLG__MAX_SEGMENT  ((uint64_t)1 << 40)
 #define PLG__MAX_WINDOW   ((uint64_t)62 * (64u << 20) + PLG_PAGE_SIZE)   /* the largest writes in flight + 4 KiB */
 #define PLG__SEG_MAGIC    "PICOLOG1"
-#define PLG__VERSION      2u   /* what new segments get; 1 and 2 are read */
+#define PLG__VERSION      5u   /* what new plain segments get; 1, 2 and 5 are read */
 #define PLG__VERSION_MIN  1u
 #define PLG__VERSION_ENC  3u   /* an encrypted log's segments (version 2 framing, sealed fragments) */
 #define PLG__VERSION_KEYS 4u   /* version 3 + the sealing key's id at byte 64 (key rotation) */
-#define PLG__VERSION_MAX  PLG__VERSION_KEYS
+#define PLG__VERSION_MAX  5u
 
 /* Header page: 0 magic, 8 u32 version, 12 u32 page size, 16 log_id,
  * 24 seg_index, 32 seg_size, 40 window, 48 created_ns (u64 each),
@@ -896,7 +912,9 @@ typedef struct plg__seghdr {
     uint64_t key_id;             /* version 4 */
 } plg__seghdr;
 
-static int plg__seghdr_encrypted(uint32_t version) { return version >= PLG__VERSION_ENC; }
+static int plg__seghdr_encrypted(uint32_t version) {
+    return version == PLG__VERSION_ENC || version == PLG__VERSION_KEYS;
+}
 
 static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
     memset(page, 0, PLG_PAGE_SIZE);
@@ -909,7 +927,7 @@ static void plg__seghdr_encode(uint8_t *page, const plg__seghdr *h) {
     plg__put64(page + 40, h->window);
     plg__put64(page + 48, h->created_ns);
     plg__put32(page + 60, plg_crc32c(0, page, 60));
-    if (h->version >= PLG__VERSION_KEYS) {
+    if (h->version == PLG__VERSION_KEYS) {
         plg__put64(page + 64, h->key_id);
         plg__put32(page + 72, plg_crc32c(0, page, 72));
     }
@@ -921,8 +939,8 @@ static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
     h->version = plg__get32(page + 8);
     if (h->version < PLG__VERSION_MIN || h->version > PLG__VERSION_MAX || plg__get32(page + 12) != PLG_PAGE_SIZE)
         return PLG_EFORMAT;
-    if (h->version >= PLG__VERSION_KEYS && plg__get32(page + 72) != plg_crc32c(0, page, 72)) return PLG_ECORRUPT;
-    h->key_id = h->version >= PLG__VERSION_KEYS ? plg__get64(page + 64) : 0;
+    if (h->version == PLG__VERSION_KEYS && plg__get32(page + 72) != plg_crc32c(0, page, 72)) return PLG_ECORRUPT;
+    h->key_id = h->version == PLG__VERSION_KEYS ? plg__get64(page + 64) : 0;
     h->log_id = plg__get64(page + 16);
     h->seg_index = plg__get64(page + 24);
     h->seg_size = plg__get64(page + 32);
@@ -936,11 +954,20 @@ static int plg__seghdr_decode(const uint8_t *page, plg__seghdr *h) {
 
 typedef struct plg__frag {
     uint32_t len, epoch, aux;
-    uint8_t type, flags;
+    uint8_t type, flags;         /* a SHORT fragment reads as FULL, its epoch and seq implied */
     uint64_t seq;
     const uint8_t *payload;      /* plaintext; encrypted log: the ciphertext */
     uint32_t stored;             /* payload bytes on disk (encrypted: tag + ciphertext) */
+    uint32_t step;               /* bytes the fragment takes in its page, alignment included */
 } plg__frag;
+
+/* Where a fragment is read: prev, the fragment right before it in the same
+ * page verified (a SHORT one implies its epoch and seq from that one). */
+typedef struct plg__fpos {
+    int prev;
+    uint32_t prev_epoch;
+    uint64_t prev_seq;
+} plg__fpos;
 
 /* >>crypt: encryption at rest (PICOLOG_ENCRYPT; docs/encryption.md). An
  * encrypted log (segment format version 3) stores each fragment as
@@ -1097,7 +1124,9 @@ static uint32_t plg__stored(const plg__crypt *k, uint32_t len) {
 /* Most payload bytes of one fragment that fit in room bytes (header included). */
 static uint32_t plg__frag_fit(const plg__crypt *k, uint32_t room) {
     if (room < plg__min_frag(k)) return 0;
-    return k ? ((room - PLG__FRAG_HDR - PLG__TAG) & ~15u) - 1u : room - PLG__FRAG_HDR;
+    /* (room & ~7): after a SHORT fragment room may be 4 more than a
+     * multiple of 8, and a fragment takes its bytes rounded up to 8 */
+    return k ? ((room - PLG__FRAG_HDR - PLG__TAG) & ~15u) - 1u : (room & ~7u) - PLG__FRAG_HDR;
 }
 
 static uint32_t plg__frag_crc(uint64_t log_id, const uint8_t *hdr, const void *payload, uint32_t len) {
@@ -1257,9 +1286,22 @@ static uint32_t plg__frag_seal(uint8_t *at, uint64_t log_id, const plg__crypt *k
 }
 
 /* 1 if a well-formed fragment with a matching checksum (and, with k, a
- * matching tag) starts at `at`. */
-static int plg__frag_read(const uint8_t *at, uint32_t room, uint64_t log_id, const plg__crypt *k, plg__frag *f) {
+ * matching tag) starts at `at`. pos: what came before it (NULL: nothing, as
+ * for a page's first fragment; a SHORT one never verifies then). */
+static int plg__frag_read(const uint8_t *at, uint32_t room, uint64_t log_id, const plg__crypt *k,
+                          const plg__fpos *pos, plg__frag *f) {
     if (room < plg__min_frag(k)) return 0;
+    if (at[6] == PLG__SHORT) {
+        if (k || !pos || !pos->prev || at[7] != 0) return 0;
+        f->len = plg__get16(at + 4);
+        f->type = PLG__FULL; f->flags = 0;
+        f->epoch = pos->prev_epoch; f->seq = pos->prev_seq + 1; f->aux = f->len;
+        f->payload = at + PLG__SHORT_HDR; f->stored = f->len;
+        if (f->len == 0 || PLG__SHORT_HDR + f->len > room) return 0;
+        f->step = (PLG__SHORT_HDR + f->len + 3u) & ~3u;
+        return plg__get32(at) ==
+               plg__frag_crc_fields(log_id, f->len, PLG__SHORT, 0, f->epoch, f->len, f->seq, f->payload, f->len);
+    }
     f->len = plg__get16(at + 4);
     f->type = at[6];
     f->flags = at[7];
@@ -1270,6 +1312,7 @@ static int plg__frag_read(const uint8_t *at, uint32_t room, uint64_t log_id, con
     if (f->len == 0 || f->type < PLG__FULL || f->type > PLG__LAST || f->seq == 0) return 0;
     f->stored = plg__stored(k, f->len);
     if (PLG__FRAG_HDR + f->stored > room) return 0;
+    f->step = (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f->stored);
     if (f->type == PLG__FULL && f->aux != f->len) return 0;
     if (f->type == PLG__FIRST && (f->aux <= f->len || f->aux > PLG__MAX_RECORD)) return 0;
     if (k && f->type >= PLG__MIDDLE && (f->aux == 0 || f->aux >= PLG__MAX_RECORD)) return 0;
@@ -1292,11 +1335,24 @@ __attribute__((unused)) static uint32_t plg__frag_put(uint8_t *at, uint64_t log_
     return plg__frag_seal(at, log_id, NULL, type, flags, epoch, aux, seq, payload, len);
 }
 __attribute__((unused)) static int plg__frag_get(const uint8_t *at, uint32_t room, uint64_t log_id, plg__frag *f) {
-    return plg__frag_read(at, room, log_id, NULL, f);
+    return plg__frag_read(at, room, log_id, NULL, NULL, f);
 }
 
-/* Bytes the fragment takes in its page (8-aligned). */
-static uint32_t plg__frag_step(const plg__frag *f) { return (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + f->stored); }
+/* A SHORT fragment (version 5 segments): epoch, aux and seq are the
+ * fragment before's (seq + 1), not stored, covered by the CRC only; the
+ * writer's form, CRC from the fields and the ring. Returns the bytes it
+ * takes. */
+static uint32_t plg__frag_put_short(uint8_t *at, uint64_t log_id, uint32_t epoch, uint64_t seq, const void *payload,
+                                    uint32_t len) {
+    uint32_t total = (PLG__SHORT_HDR + len + 3u) & ~3u;
+    plg__put16(at + 4, (uint16_t)len);
+    at[6] = PLG__SHORT;
+    at[7] = 0;
+    memcpy(at + PLG__SHORT_HDR, payload, len);
+    memset(at + PLG__SHORT_HDR + len, 0, total - PLG__SHORT_HDR - len);
+    plg__put32(at, plg__frag_crc_fields(log_id, len, PLG__SHORT, 0, epoch, len, seq, payload, len));
+    return total;
+}
 
 static void plg__seg_name(char *out, size_t cap, const char *dir, uint64_t idx) {
     snprintf(out, cap, "%s/%020llu.plg", dir, (unsigned long long)idx);
@@ -1465,12 +1521,18 @@ static int plg__list_segments(const char *dir, int clean, uint64_t **out, size_t
 #define PLG__CHUNK_PAGES 256u
 #define PLG__EVIDENCE_PAGES 4096u   /* pages read past the in-flight window */
 
+/* The last fragment a walk took: its page, where it ended, its epoch and
+ * seq (a SHORT fragment right after it implies its own from them). */
+typedef struct plg__pv { uint64_t g, seq; uint32_t end, epoch; } plg__pv;
+
 typedef struct plg__scan {
     char *dir;
     char *adir;                              /* the archive read before dir (plg_reader_open_archive), or NULL */
     uint64_t log_id, seg_size, window, D;
     uint64_t seg_first, seg_last;
     uint64_t v1_last;                        /* highest segment with a version 1 header, 0 = none */
+    uint64_t v2_last;                        /* highest segment with a version 1 or 2 header, 0 = none
+                                                (a writer puts no SHORT fragment up to there) */
     int fd; uint64_t fd_seg;
     uint8_t *chunk; uint64_t chunk_g; uint32_t chunk_n, ra;
     uint8_t *one;                            /* a single page for binary search */
@@ -1480,9 +1542,11 @@ typedef struct plg__scan {
     int skip_cont;                           /* skip continuation fragments (after a seek) */
     int skipped; uint64_t skip_g; uint32_t skip_off;   /* went on at page skip_g + 1 from here, no record since */
     int in_rec; uint64_t rec_seq; uint32_t rec_total, rec_len, rec_epoch; uint64_t rec_g; uint32_t rec_off;
+    plg__pv rec_pv;
     uint8_t *rec; size_t rec_cap;
     uint64_t *seg_seq;                       /* first seq of each segment, for seeks */
     uint64_t ret_g; uint32_t ret_off;        /* start of the record last returned */
+    plg__pv pv, ret_pv;                      /* the last fragment taken; as it was before the record last returned */
     uint64_t last_seq, first_seq, records, bytes; uint32_t last_epoch;
     int done, status, torn;
     int live_retry, live_retried;            /* a live reader short of the durable mark: read again first */
@@ -1581,7 +1645,7 @@ static int plg__read_seghdr(const char *dir, uint64_t idx, plg__seghdr *h) {
 /* The key id a segment's fragments are sealed under: its header's (version
  * 4), or the log's first key, named in picolog.meta (version 3). */
 static uint64_t plg__seg_key_id(const plg__seghdr *h, uint64_t meta_key_id) {
-    return h->version >= PLG__VERSION_KEYS ? h->key_id : meta_key_id;
+    return h->version == PLG__VERSION_KEYS ? h->key_id : meta_key_id;
 }
 
 /* Forget which key each segment is under: a writer that opened since may
@@ -1774,6 +1838,7 @@ static int plg__scan_open(plg__scan *s, const char *dir, const char *adir, int w
         }
         if (h.window > s->window) s->window = h.window;
         if (h.version == 1) s->v1_last = segs[i];
+        if (h.version <= 2) s->v2_last = segs[i];
         if (!rc && plg__seghdr_encrypted(h.version) != (s->has_meta && s->meta.cipher != 0)) {
             snprintf(s->detail, sizeof s->detail, "segment %llu is %s, %s says the log is %s",
                      (unsigned long long)segs[i], plg__seghdr_encrypted(h.version) ? "encrypted" : "plain",
@@ -1866,10 +1931,18 @@ static const uint8_t *plg__scan_one(plg__scan *s, uint64_t g) {
     return s->one;
 }
 
+/* What reading the fragment at (g, off) needs to know (plg__fpos). */
+static plg__fpos plg__scan_fpos(const plg__scan *s, uint64_t g, uint32_t off) {
+    plg__fpos p;
+    p.prev = off != 0 && s->pv.g == g && s->pv.end == off;
+    p.prev_epoch = s->pv.epoch; p.prev_seq = s->pv.seq;
+    return p;
+}
+
 /* First fragment of page g, if valid. */
 static int plg__scan_first_frag(plg__scan *s, uint64_t g, plg__frag *f) {
     const uint8_t *p = plg__scan_one(s, g);
-    return p && plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, g), f);
+    return p && plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, g), NULL, f);
 }
 
 /* Valid data from this log past the in-flight window behind position
@@ -1885,7 +1958,7 @@ static int plg__scan_evidence(plg__scan *s, uint64_t xg, uint32_t xoff, uint64_t
     for (; q < seg_end && budget; q++, budget--) {
         const uint8_t *p = plg__scan_page(s, q);
         if (!p) break;
-        if (plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, q), &f) && f.seq > over) { *at = q; return 1; }
+        if (plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, q), NULL, &f) && f.seq > over) { *at = q; return 1; }
     }
     for (uint64_t seg = plg__seg_of(s, q); seg <= s->seg_last; seg++) {
         uint64_t g0 = (seg - 1) * s->D;
@@ -1924,8 +1997,9 @@ static int plg__scan_released(plg__scan *s, uint64_t seg) {
  * everything before it completed, so a healthy log passes this check.) */
 static int plg__scan_filled(plg__scan *s, uint64_t xg, uint32_t xoff) {
     plg__frag f;
+    plg__fpos pos = plg__scan_fpos(s, xg, xoff);
     const uint8_t *p = plg__scan_one(s, xg);
-    return p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, plg__scan_k(s, xg), &f) &&
+    return p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, plg__scan_k(s, xg), &pos, &f) &&
            plg__scan_accept(s, &f) != 0;
 }
 
@@ -1988,7 +2062,8 @@ static int plg__scan_end(plg__scan *s, int invalid) {
     if (invalid) {
         const uint8_t *p = plg__scan_page(s, xg);
         plg__frag of;
-        int stale = p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, plg__scan_k(s, xg), &of) &&
+        plg__fpos pos = plg__scan_fpos(s, xg, xoff);
+        int stale = p && plg__frag_read(p + xoff, PLG_PAGE_SIZE - xoff, s->log_id, plg__scan_k(s, xg), &pos, &of) &&
                     of.seq <= s->last_seq;
         for (uint32_t i = xoff; p && !stale && i < PLG_PAGE_SIZE && !s->torn; i++) if (p[i]) s->torn = 1;
         uint64_t at = 0;
@@ -2075,7 +2150,7 @@ static int plg__scan_skip(plg__scan *s) {
     const uint8_t *p = plg__scan_page(s, s->g + 1);
     s->status = status;
     plg__frag f;
-    if (!p || !plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, s->g + 1), &f)) return 0;
+    if (!p || !plg__frag_read(p, PLG_PAGE_SIZE, s->log_id, plg__scan_k(s, s->g + 1), NULL, &f)) return 0;
     return (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq == s->expect && f.epoch == s->epoch &&
            !(f.flags & PLG__F_EPOCH_START);
 }
@@ -2100,7 +2175,8 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         plg__frag f;
         const plg__crypt *k = plg__scan_k(s, s->g);
         if (s->status) return plg__scan_end(s, 0);       /* this segment's key was not given */
-        int ok = plg__frag_read(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, k, &f);
+        plg__fpos pos = plg__scan_fpos(s, s->g, s->off);
+        int ok = plg__frag_read(page + s->off, PLG_PAGE_SIZE - s->off, s->log_id, k, &pos, &f);
         if (ok) ok = plg__scan_accept(s, &f);
         if (!ok && plg__scan_skip(s)) {
             s->skipped = 1; s->skip_g = s->g; s->skip_off = s->off;
@@ -2108,7 +2184,9 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
             continue;
         }
         if (!ok) return plg__scan_end(s, 1);
-        uint32_t step = plg__frag_step(&f);
+        uint32_t step = f.step;
+        plg__pv before = s->pv;
+        s->pv.g = s->g; s->pv.end = s->off + step; s->pv.seq = f.seq; s->pv.epoch = f.epoch;
         if (ok == 2) {
             /* the rest of a record whose head was retired: every seq below it
              * was written; after its LAST fragment comes seq + 1, of the same
@@ -2131,7 +2209,7 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
                 data = s->rec;
             }
 #endif
-            s->ret_g = s->g; s->ret_off = s->off;
+            s->ret_g = s->g; s->ret_off = s->off; s->ret_pv = before;
             s->off += step;
             plg__scan_took(s, f.seq, f.epoch, f.len);
             rec->seq = f.seq; rec->data = data; rec->len = f.len;
@@ -2139,7 +2217,7 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         }
         if (f.type == PLG__FIRST) {
             s->in_rec = 1; s->rec_seq = f.seq; s->rec_total = f.aux; s->rec_len = 0;
-            s->rec_epoch = f.epoch; s->rec_g = s->g; s->rec_off = s->off;
+            s->rec_epoch = f.epoch; s->rec_g = s->g; s->rec_off = s->off; s->rec_pv = before;
         }
         /* memory for the fragments taken, not for the size the first one
          * claims: a damaged claim costs what is on disk */
@@ -2154,7 +2232,7 @@ static int plg__scan_next(plg__scan *s, plg_record *rec) {
         s->off += step;
         if (f.type == PLG__LAST) {
             s->in_rec = 0;
-            s->ret_g = s->rec_g; s->ret_off = s->rec_off;
+            s->ret_g = s->rec_g; s->ret_off = s->rec_off; s->ret_pv = s->rec_pv;
             plg__scan_took(s, s->rec_seq, s->rec_epoch, s->rec_total);
             rec->seq = s->rec_seq; rec->data = s->rec; rec->len = s->rec_total;
             return 1;
@@ -2224,6 +2302,9 @@ struct plg_log {
     uint32_t shadow_next;             /* round robin: a shadow is reused max_inflight partial writes later */
     uint64_t tail_busy;               /* g + 1 of the partly filled page in flight, 0 = none */
     uint64_t skip_from;               /* first segment where a page in flight may be left (version 2) */
+    uint64_t short_from;              /* first segment where SHORT fragments may go (version 5) */
+    uint64_t short_g;                 /* the page where this writer's last record ended (it may be followed
+                                         by a SHORT one there), or UINT64_MAX */
     plg__keys keys;                   /* an encrypted log's keys (k[0]: the current one), n = 0: plain;
                                        * fixed from plg_open to plg_close, shared by the threads */
     const plg__crypt *crypt;          /* writer thread: the key of segment seal_seg (packing seals with it) */
@@ -2861,7 +2942,7 @@ static int plg__release_segments(plg_log *L) {
         uint8_t page[PLG_PAGE_SIZE]; size_t got = 0; plg__frag f; const plg__crypt *k = NULL;
         int ok = plg__log_key(L, next, &k) == 0 &&
                  plg__read_full(fd, page, sizeof page, PLG_PAGE_SIZE, &got) == 0 && got == sizeof page &&
-                 plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, k, &f) && f.seq < below;
+                 plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, k, NULL, &f) && f.seq < below;
         close(fd);
         if (!ok) break;                 /* segment seg_first still holds records >= below */
         plg__seg_name(name, sizeof name, L->path, L->seg_first);
@@ -3111,6 +3192,17 @@ static int plg__drain(plg_log *L) {
             goto out;
         while (L->pack_done < len) {
             if (PLG_PAGE_SIZE - L->fill_off < plg__min_frag(L->crypt) && !plg__next_page(L)) goto out;
+            if (L->short_g == L->g_fill && L->pack_done == 0 && !L->epoch_start && L->fill_off && !L->keys.n &&
+                PLG__SHORT_HDR + len <= PLG_PAGE_SIZE - L->fill_off && L->g_fill / L->D + 1 >= L->short_from) {
+                /* right after this writer's previous record, in its page, in
+                 * a version 5 segment of a plain log: a SHORT fragment */
+                L->fill_off += plg__frag_put_short(plg__slot(L, L->g_fill) + L->fill_off, L->log_id, L->epoch,
+                                                   L->cseq, e + 8, len);
+                L->pack_done = len;
+                if (!L->oldest_ns) L->oldest_ns = plg_now_ns();
+                did = 1;
+                break;
+            }
             plg__seal_key(L);
             uint32_t room = plg__frag_fit(L->crypt, PLG_PAGE_SIZE - L->fill_off);
             uint32_t rem = len - L->pack_done, n = rem < room ? rem : room;
@@ -3128,11 +3220,13 @@ static int plg__drain(plg_log *L) {
                 L->fill_off += plg__frag_seal(at, L->log_id, NULL, type, flags, L->epoch, aux, L->cseq,
                                               e + 8 + L->pack_done, n);
             }
+            PICOLOG_ASSERT(L->fill_off <= PLG_PAGE_SIZE);
             L->pack_done += n;
             if (!L->oldest_ns) L->oldest_ns = plg_now_ns();
             did = 1;
         }
         PICOLOG_TRACE(PLG_TRACE_DRAINED, L->cseq);
+        L->short_g = L->crypt ? UINT64_MAX : L->g_fill;
         L->fill_end_seq = L->cseq;
         L->slot_end[L->g_fill % L->S] = L->cseq;
         L->cseq++;
@@ -3538,6 +3632,7 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     }
     L->log_id = s.log_id; L->seg_size = s.seg_size; L->window = s.window; L->D = s.D;
     L->skip_from = s.v1_last + 1;                  /* an older picolog's segments: no page left in flight */
+    L->short_from = s.v2_last + 1;                 /* ... nor a SHORT fragment */
 #ifdef PICOLOG_ENCRYPT
     if (s.crypt && plg__keys_make(&L->keys, NULL, 0, 0, &s.keys)) { plg__scan_close(&s); return PLG_ENOMEM; }
 #endif
@@ -3664,7 +3759,7 @@ static int plg__rotate_keys(plg_log *L, uint64_t end_g, uint32_t end_off) {
     for (uint64_t idx = from; idx <= L->pa_ready && !rc; idx++) {
         plg__seghdr h;
         if ((rc = plg__read_seghdr(L->path, idx, &h)) != 0) break;
-        if (h.version >= PLG__VERSION_KEYS && h.key_id == want) continue;
+        if (h.version == PLG__VERSION_KEYS && h.key_id == want) continue;
         plg__seghdr_keyed(L, &h);
         plg__seghdr_encode(page, &h);
         char name[4096];
@@ -3690,7 +3785,7 @@ static int plg__rotate_keys(plg_log *L, uint64_t end_g, uint32_t end_off) {
  * log (seq <= last_seq: stale bytes of a reused segment). Each entry: 32-byte
  * header "PLGQUAR1", u64 segment index, u64 file offset, u32 length, u32
  * crc32c of the bytes; then the bytes. */
-static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, uint64_t last_seq) {
+static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, uint64_t last_seq, uint32_t last_epoch) {
     char name[4200]; int fd = -1, rc = 0, cur = -1; uint64_t cur_seg = 0;
     uint8_t page[PLG_PAGE_SIZE], hdr[32];
     const plg__crypt *sk = NULL;                    /* the key of segment cur_seg */
@@ -3708,12 +3803,29 @@ static int plg__quarantine(plg_log *L, uint64_t g, uint32_t off, uint64_t end, u
         memset(page + got, 0, sizeof page - got);
         uint32_t from = q == g ? off : 0, nz = !plg__all_zero(page + from, PLG_PAGE_SIZE - from);
         plg__frag f;
-        if (!nz || (from == 0 && plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, sk, &f) && f.seq <= last_seq)) continue;
+        if (!nz || (from == 0 && plg__frag_read(page, PLG_PAGE_SIZE, L->log_id, sk, NULL, &f) && f.seq <= last_seq)) continue;
+        /* the valid log's last record right before the first one here */
+        plg__fpos pos = {q == g && from != 0, last_epoch, last_seq};
         for (uint32_t o = from; o + plg__min_frag(sk) <= PLG_PAGE_SIZE; ) {   /* records in it, damaged ones too */
-            int ok = plg__frag_read(page + o, PLG_PAGE_SIZE - o, L->log_id, sk, &f);
+            int ok = plg__frag_read(page + o, PLG_PAGE_SIZE - o, L->log_id, sk, &pos, &f);
             if (ok && (f.type == PLG__FULL || f.type == PLG__FIRST) && f.seq > last_seq) L->discarded_records++;
             else if (!ok && q == g && o == from) L->discarded_records++;      /* the torn one at the end */
-            o += ok ? plg__frag_step(&f) : 8u;
+            uint32_t n = plg__get16(page + o + 4), t = page[o + 6];
+            if (ok) {
+                pos.prev = 1; pos.prev_seq = f.seq; pos.prev_epoch = f.epoch;
+                o += f.step;
+            } else if (!sk && n && t == PLG__SHORT && PLG__SHORT_HDR + n <= PLG_PAGE_SIZE - o) {
+                /* a damaged SHORT record: the ones right after it imply
+                 * their seq from it, so step over it as its header says */
+                pos.prev_seq++;
+                o += (PLG__SHORT_HDR + n + 3u) & ~3u;
+            } else if (!sk && n && t == PLG__FULL && PLG__FRAG_HDR + n <= PLG_PAGE_SIZE - o) {
+                pos.prev = 1; pos.prev_seq = plg__get64(page + o + 16); pos.prev_epoch = plg__get32(page + o + 8);
+                o += (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + n);
+            } else {
+                pos.prev = 0;                  /* a SHORT one cannot verify until a long one is found */
+                o += 4u;
+            }
         }
         if (fd < 0) {
             for (int k = 0; k < 1000 && fd < 0; k++) {
@@ -4071,7 +4183,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
     if (L->meta_fd < 0 && !L->meta.clean) {            /* not closed cleanly: keep what is discarded */
         uint64_t reach = L->window / PLG_PAGE_SIZE + 1, end = (stop_g > end_g ? stop_g : end_g) + reach;
         if (end > L->pa_ready * L->D) end = L->pa_ready * L->D;
-        rc = plg__quarantine(L, end_g, end_off, end, last_seq);
+        rc = plg__quarantine(L, end_g, end_off, end, last_seq, last_epoch);
         if (rc) goto fail;
     }
     rc = plg__prepare_tail(L, end_g, end_off, stop_g);
@@ -4087,7 +4199,7 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         rc = plg_random(&L->epoch, sizeof L->epoch);
         if (rc) goto fail;
     } while (L->epoch == 0 || L->epoch == last_epoch);
-    L->epoch_start = 1;
+    L->epoch_start = 1; L->short_g = UINT64_MAX;
     L->g_fill = L->g_sub = L->g_free = L->g_synced = end_g;
     L->fill_off = L->partial_off = end_off;
     L->slot_end[end_g % L->S] = last_seq;
@@ -4280,18 +4392,19 @@ PLGDEF int plg_close(plg_log *L) {
 typedef struct plg__pos {
     uint64_t g, expect, last_seq, first_seq, records, bytes;
     uint32_t off, epoch, last_epoch; int have_epoch, skip_cont;
+    plg__pv pv;
 } plg__pos;
 
 static void plg__pos_save(const plg__scan *s, plg__pos *p) {
     p->g = s->g; p->off = s->off; p->expect = s->expect; p->epoch = s->epoch; p->have_epoch = s->have_epoch;
     p->skip_cont = s->skip_cont; p->last_seq = s->last_seq; p->last_epoch = s->last_epoch;
-    p->first_seq = s->first_seq; p->records = s->records; p->bytes = s->bytes;
+    p->first_seq = s->first_seq; p->records = s->records; p->bytes = s->bytes; p->pv = s->pv;
 }
 
 static void plg__pos_load(plg__scan *s, const plg__pos *p) {
     s->g = p->g; s->off = p->off; s->expect = p->expect; s->epoch = p->epoch; s->have_epoch = p->have_epoch;
     s->skip_cont = p->skip_cont; s->last_seq = p->last_seq; s->last_epoch = p->last_epoch;
-    s->first_seq = p->first_seq; s->records = p->records; s->bytes = p->bytes;
+    s->first_seq = p->first_seq; s->records = p->records; s->bytes = p->bytes; s->pv = p->pv;
     s->in_rec = 0; s->done = 0; s->status = 0; s->torn = 0; s->skipped = 0;
 }
 
@@ -4480,7 +4593,7 @@ static int plg__reader_step(plg_reader *r, plg_record *rec) {
             if (rec->seq > r->limit) {
                 /* written but not yet durable: give it back; it is read again later */
                 plg__pos_load(s, &before);
-                s->g = s->ret_g; s->off = s->ret_off;
+                s->g = s->ret_g; s->off = s->ret_off; s->pv = s->ret_pv;
                 s->expect = rec->seq; s->skip_cont = 0; s->last_seq = rec->seq - 1;
                 s->chunk_n = 0;
                 return 0;
@@ -4665,7 +4778,7 @@ static int plg__seek(plg_reader *r, uint64_t seq, int again) {
         }
         if (rec.seq > seq) return PLG_ENOENT;
         if (rec.seq == seq) {
-            s->g = s->ret_g; s->off = s->ret_off;
+            s->g = s->ret_g; s->off = s->ret_off; s->pv = s->ret_pv;
             s->expect = seq; s->have_epoch = 0; s->skip_cont = 0; s->in_rec = 0;
             s->last_seq = seq - 1; s->records--;
             return 0;
@@ -4716,7 +4829,7 @@ static void plg__op_restart(plg_log *L, uint64_t g, uint32_t off, uint64_t last)
     uint32_t old = L->epoch;
     while (L->epoch == old || L->epoch == 0)
         if (plg_random(&L->epoch, sizeof L->epoch)) L->epoch = old + 1;
-    L->epoch_start = 1;
+    L->epoch_start = 1; L->short_g = UINT64_MAX;
     plg__wake_waiters(L);
 }
 

@@ -345,12 +345,21 @@ static void fz_fix_crcs(uint8_t *f, size_t len) {
     plg__put32(f + 60, plg_crc32c(0, f, 60));
     uint64_t log_id = plg__get64(f + 16);
     for (size_t p = PLG_PAGE_SIZE; p + PLG_PAGE_SIZE <= len; p += PLG_PAGE_SIZE) {
-        uint32_t off = 0;
+        uint32_t off = 0, epoch = 0;
+        uint64_t seq = 0;
         while (off + PLG__MIN_FRAG <= PLG_PAGE_SIZE) {
             uint8_t *at = f + p + off;
             uint32_t n = plg__get16(at + 4);
+            if (at[6] == PLG__SHORT && off) {     /* epoch and seq: the fragment before's */
+                if (n == 0 || PLG__SHORT_HDR + n > PLG_PAGE_SIZE - off) break;
+                seq++;
+                plg__put32(at, plg__frag_crc_fields(log_id, n, PLG__SHORT, at[7], epoch, n, seq, at + PLG__SHORT_HDR, n));
+                off += (PLG__SHORT_HDR + n + 3u) & ~3u;
+                continue;
+            }
             if (n == 0 || PLG__FRAG_HDR + n > PLG_PAGE_SIZE - off) break;
             plg__put32(at, plg__frag_crc(log_id, at, at + PLG__FRAG_HDR, n));
+            epoch = plg__get32(at + 8); seq = plg__get64(at + 16);
             off += (uint32_t)PLG__ALIGN8(PLG__FRAG_HDR + n);
         }
     }

@@ -265,8 +265,23 @@ static void test_seek(void) {
     plg_reader_close(r);
 }
 
-/* 100-byte records take 128 bytes: 32 a page, data pages from offset 4096. */
-static uint64_t rec_end(uint64_t i) { return 4096 + (i - 1) / 32 * 4096 + ((i - 1) % 32 + 1) * 128; }
+/* Where 100-byte records of one writer incarnation end, packed densely
+ * (PLG_PACK_DENSE), data pages from file offset 4096: the log's first record
+ * and a page's first fragment take a 24-byte header (128 bytes in all), the
+ * others a SHORT one (108 bytes); a record that does not fit the rest of a
+ * page is split, its FIRST fragment filling the page to a multiple of 8 and
+ * its LAST one beginning the next page. */
+static uint64_t rec_end(uint64_t i) {
+    uint64_t g = 0; uint32_t off = 0;
+    for (uint64_t r = 1; r <= i; r++) {
+        if (4096 - off < 32) { g++; off = 0; }
+        uint32_t room = 4096 - off, fit = (room & ~7u) - 24;
+        if (r > 1 && off && room >= 108) off += 108;
+        else if (fit >= 100) off += 128;
+        else { g++; off = (24 + (100 - fit) + 7) & ~7u; }
+    }
+    return 4096 + g * 4096 + off;
+}
 
 static void test_torn_tail_every_sector(void) {
     const char *dir = t_dir("plg_torn");
@@ -278,7 +293,7 @@ static void test_torn_tail_every_sector(void) {
     for (int garble = 0; garble < 3; garble++) {      /* zeros, garbage, truncated file */
         for (uint64_t b = first; b < end; b += (quick() ? 1536 : 512)) {
             plg_config c = cfg_for(dir);
-            c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
+            c.flags |= PLG_PACK_DENSE;                 /* rec_end(): packed densely */
             c.segment_size = 256 * 1024;
             char cmd[600]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); CHECK_EQ(system(cmd), 0);
             plg_log *L;
@@ -315,7 +330,7 @@ static void test_torn_tail_every_sector(void) {
 static void test_garbled_record_valid_behind(void) {
     const char *dir = t_dir("plg_garbled");
     plg_config c = cfg_for(dir);
-    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
+    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): packed densely */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
     write_records(L, 300, 100, 6);
@@ -342,7 +357,7 @@ static void test_garbled_record_valid_behind(void) {
 static void test_mid_log_corruption(void) {
     const char *dir = t_dir("plg_corrupt");
     plg_config c = cfg_for(dir);
-    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
+    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): packed densely */
     c.max_write_bytes = 4096; c.max_inflight = 1;    /* window = 12 KiB */
     c.segment_size = 1024 * 1024;
     plg_log *L;
@@ -401,7 +416,7 @@ static void test_stale_other_log(void) {
 static void test_stale_earlier_incarnation(void) {
     const char *dir = t_dir("plg_stale_epoch");
     plg_config c = cfg_for(dir);
-    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): 32 records a page */
+    c.flags |= PLG_PACK_DENSE;                 /* rec_end(): packed densely */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0); write_records(L, 200, 100, 1); REQUIRE(plg_close(L) == 0);
     char f[600]; seg_path(f, sizeof f, dir, 1);
@@ -416,16 +431,32 @@ static void test_stale_earlier_incarnation(void) {
     CHECK_EQ(plg_appended(L), 100);
     write_records(L, 10, 100, 2);                       /* new 101..110, other content, same size */
     REQUIRE(plg_close(L) == 0);
-    /* put the old incarnation's 111..200 back right behind the new end */
-    poke(f, rec_end(110), old + rec_end(110), (size_t)(rec_end(200) - rec_end(110)));
-    plg_reader *r;
-    REQUIRE(plg_reader_open(&r, dir) == 0);
-    plg_record rec; uint64_t n = 0; int bad = 0, rc;
-    while ((rc = plg_reader_next(r, &rec)) == 1) { n++; if (!same(&rec, 100, n <= 100 ? 1 : 2)) bad++; }
-    plg_reader_close(r);
-    CHECK_EQ(n, 110);
-    CHECK_EQ(bad, 0);
-    CHECK_EQ(rc, 0);
+    /* 101 took a 24-byte header (the new incarnation's first record), so
+     * the new 110 ends 20 bytes after the old one: the old incarnation's
+     * 111..200 go back (a) right behind the new end, where 111 is expected,
+     * SHORT headers implying the new epoch; (b) at their own offsets */
+    plg_check_result cr;
+    REQUIRE(plg_check(dir, &cr) == 0);
+    CHECK_EQ(cr.last_seq, 110);
+    uint64_t new_end = cr.offset;
+    CHECK_EQ(new_end, rec_end(110) + 20);
+    static uint8_t now[32 * 1024];
+    fd = open(f, O_RDONLY); REQUIRE(fd >= 0);
+    CHECK_EQ(pread(fd, now, sizeof now, 0), (long long)sizeof now);
+    close(fd);
+    for (int place = 0; place < 2; place++) {
+        poke(f, 0, now, sizeof now);
+        if (place == 0) poke(f, new_end, old + rec_end(110), (size_t)(rec_end(200) - rec_end(110)));
+        else poke(f, new_end, old + new_end, (size_t)(rec_end(200) - new_end));
+        plg_reader *r;
+        REQUIRE(plg_reader_open(&r, dir) == 0);
+        plg_record rec; uint64_t n = 0; int bad = 0, rc;
+        while ((rc = plg_reader_next(r, &rec)) == 1) { n++; if (!same(&rec, 100, n <= 100 ? 1 : 2)) bad++; }
+        plg_reader_close(r);
+        CHECK_EQ(n, 110);
+        CHECK_EQ(bad, 0);
+        CHECK_EQ(rc, 0);
+    }
     REQUIRE(plg_open(&L, &c) == 0);
     CHECK_EQ(plg_appended(L), 110);
     CHECK_EQ(plg_close(L), 0);
@@ -715,15 +746,15 @@ static void test_reader_skips_to_next_page_only_for_the_next_record(void) {
     write_records(L, 2, 100, 22);                     /* records 1 and 2 at the start of data page 0 */
     CHECK_EQ(plg_close(L), 0);
     char f[600]; seg_path(f, sizeof f, dir, 1);
-    uint8_t hdr[4096], rec2[32];
+    uint8_t hdr[4096], rec1[32];
     int fd = open(f, O_RDONLY);
     REQUIRE(fd >= 0);
     CHECK_EQ(pread(fd, hdr, sizeof hdr, 0), 4096);
-    CHECK_EQ(pread(fd, rec2, sizeof rec2, 4096 + 128), 32);
+    CHECK_EQ(pread(fd, rec1, sizeof rec1, 4096), 32);   /* record 2 is SHORT: the epoch is record 1's */
     close(fd);
     uint64_t log_id = plg__get64(hdr + 16);
-    uint32_t epoch = plg__get32(rec2 + 8);
-    CHECK_EQ(plg__get64(rec2 + 16), 2);
+    uint32_t epoch = plg__get32(rec1 + 8);
+    CHECK_EQ(plg__get64(rec1 + 16), 1);
     struct { uint64_t seq; uint32_t epoch; unsigned flags; int type; uint64_t want; } v[] = {
         {3, epoch, 0, PLG__FULL, 3},                  /* the next record: the log goes on there */
         {3, epoch ^ 1, 0, PLG__FULL, 2},              /* another incarnation's */
@@ -732,13 +763,15 @@ static void test_reader_skips_to_next_page_only_for_the_next_record(void) {
         {4, epoch, 0, PLG__FULL, 2},                  /* not the next seq */
         {2, epoch, 0, PLG__FULL, 2},
         {3, epoch, 0, PLG__LAST, 2},                  /* the rest of a record */
+        {3, epoch, 0, PLG__SHORT, 2},                 /* SHORT: never a page's first fragment */
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         uint8_t page[4096], payload[100];
         memset(page, 0, sizeof page);
         fill(payload, sizeof payload, v[i].seq, 22);
-        plg__frag_put(page, log_id, v[i].type, v[i].flags, v[i].epoch, v[i].type == PLG__FULL ? 100 : 0,
-                      v[i].seq, payload, sizeof payload);
+        if (v[i].type == PLG__SHORT) plg__frag_put_short(page, log_id, v[i].epoch, v[i].seq, payload, sizeof payload);
+        else plg__frag_put(page, log_id, v[i].type, v[i].flags, v[i].epoch, v[i].type == PLG__FULL ? 100 : 0,
+                           v[i].seq, payload, sizeof payload);
         poke(f, 2 * 4096, page, sizeof page);         /* data page 1 */
         int rc;
         uint64_t n = read_all(dir, 100, 22, &rc);
@@ -749,6 +782,112 @@ static void test_reader_skips_to_next_page_only_for_the_next_record(void) {
         CHECK_EQ(plg_check(dir, &cr), 0);
         CHECK_EQ(cr.records, v[i].want);
     }
+}
+
+/* Format version 5: a record right after its writer's previous record in
+ * the same page takes an 8-byte SHORT header; the log's first record, an
+ * incarnation's first and a page's first fragment keep the 24-byte one. A
+ * SHORT header implies its seq and epoch from the fragment before it, so
+ * one moved anywhere else (here: record 3 put where record 2 was) does not
+ * verify. */
+static void test_short_headers_follow_the_record_before(void) {
+    const char *dir = t_dir("plg_short");
+    plg_config c = cfg_for(dir);
+    c.flags |= PLG_PACK_DENSE;
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 3, 100, 25);
+    CHECK_EQ(plg_close(L), 0);
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 2, 100, 25);                     /* 4: the new incarnation's first, 5: SHORT */
+    CHECK_EQ(plg_close(L), 0);
+    char f[600]; seg_path(f, sizeof f, dir, 1);
+    uint8_t hdr[4096], page[4096];
+    int fd = open(f, O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK_EQ(pread(fd, hdr, sizeof hdr, 0), 4096);
+    CHECK_EQ(pread(fd, page, sizeof page, 4096), 4096);
+    close(fd);
+    CHECK_EQ(plg__get32(hdr + 8), 5);                 /* segment format version */
+    uint32_t at[5] = {0, 128, 236, 344, 472}, type[5] = {PLG__FULL, PLG__SHORT, PLG__SHORT, PLG__FULL, PLG__SHORT};
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(page[at[i] + 6], type[i]);
+        CHECK_EQ(plg__get16(page + at[i] + 4), 100);
+    }
+    CHECK_EQ(plg__get64(page + 344 + 16), 4);
+    CHECK(plg__get32(page + 344 + 8) != plg__get32(page + 8));   /* another epoch */
+    CHECK(page[344 + 7] & PLG__F_EPOCH_START);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 25, &rc), 5);
+    CHECK_EQ(rc, 0);
+    crash_before_mark(dir);
+    poke(f, 4096 + 128, page + 236, 108);             /* record 3's bytes where record 2 goes */
+    CHECK_EQ(read_all(dir, 100, 25, &rc), 1);
+    plg_check_result cr;
+    CHECK_EQ(plg_check(dir, &cr), 0);                 /* no mark: a torn tail after record 1 */
+    CHECK_EQ(cr.last_seq, 1);
+    CHECK_EQ(cr.offset, 4096 + 128);
+}
+
+/* Segments of a version before 5 (an older picolog's, or made ahead by one)
+ * get no SHORT header when a newer writer continues in them, since an older
+ * reader would stop at it; the segments this writer makes are version 5. */
+static int has_short(const uint8_t *pg) {          /* a page of long fragments only? walk it */
+    for (uint32_t o = 0; o + 32 <= 4096 && plg__get16(pg + o + 4); ) {
+        if (pg[o + 6] == PLG__SHORT) return 1;
+        o += (uint32_t)PLG__ALIGN8(24 + plg__get16(pg + o + 4));
+    }
+    return 0;
+}
+static void test_older_segments_get_no_short_headers(void) {
+    const char *dir = t_dir("plg_short_v2");
+    plg_config c = cfg_for(dir);
+    plg_log *L;
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 1, 100, 26);
+    CHECK_EQ(plg_close(L), 0);
+    int old = 0;
+    for (int idx = 1; idx <= 8; idx++) {              /* as a version 2 picolog left them */
+        char f[600]; seg_path(f, sizeof f, dir, idx);
+        uint8_t h[4096];
+        int fd = open(f, O_RDONLY);
+        if (fd < 0) continue;
+        CHECK_EQ(pread(fd, h, sizeof h, 0), 4096);
+        close(fd);
+        plg__put32(h + 8, 2);
+        plg__put32(h + 60, plg_crc32c(0, h, 60));
+        poke(f, 0, h, sizeof h);
+        old = idx;
+    }
+    REQUIRE(old >= 2);                                /* the first one and one made ahead */
+    REQUIRE(plg_open(&L, &c) == 0);
+    write_records(L, 4000, 100, 26);                  /* through the old segments into new ones */
+    CHECK_EQ(plg_close(L), 0);
+    int rc;
+    CHECK_EQ(read_all(dir, 100, 26, &rc), 4001);
+    CHECK_EQ(rc, 0);
+    int newer = 0, shorts = 0;
+    for (int idx = 1; idx <= 64; idx++) {
+        char f[600]; seg_path(f, sizeof f, dir, idx);
+        static uint8_t seg[64 * 1024];
+        int fd = open(f, O_RDONLY);
+        if (fd < 0) continue;
+        ssize_t got = pread(fd, seg, sizeof seg, 0);
+        close(fd);
+        REQUIRE(got == (ssize_t)sizeof seg);
+        uint32_t v = plg__get32(seg + 8);
+        int any = 0;
+        for (int pg = 1; pg < 16; pg++) any |= has_short(seg + pg * 4096);
+        if (idx <= old) {
+            CHECK_EQ(v, 2);
+            CHECK_EQ(any, 0);
+        } else {
+            CHECK_EQ(v, 5);
+            newer++; shorts += any;
+        }
+    }
+    CHECK(newer >= 2);
+    CHECK(shorts >= 1);                               /* the new ones do get them */
 }
 
 /* A crash tore a record that had started the page after a left page: the
@@ -766,17 +905,18 @@ static void test_torn_record_after_a_left_page_ends_the_log_on_that_page(void) {
     write_records(L, 2, 100, 24);                     /* records 1 and 2 on data page 0 */
     CHECK_EQ(plg_close(L), 0);
     char f[600]; seg_path(f, sizeof f, dir, 1);
-    uint8_t hdr[4096], rec2[32];
+    uint8_t hdr[4096], rec1[32];
     int fd = open(f, O_RDONLY);
     REQUIRE(fd >= 0);
     CHECK_EQ(pread(fd, hdr, sizeof hdr, 0), 4096);
-    CHECK_EQ(pread(fd, rec2, sizeof rec2, 4096 + 128), 32);
+    CHECK_EQ(pread(fd, rec1, sizeof rec1, 4096), 32);   /* record 2 is SHORT: the epoch is record 1's */
+    CHECK_EQ(plg__get64(rec1 + 16), 1);
     close(fd);
     static uint8_t page[4096], payload[4072];
     memset(page, 0, sizeof page);
     memset(payload, 7, sizeof payload);
     /* record 3 (9000 bytes) began on data page 1; its later fragments never landed */
-    plg__frag_put(page, plg__get64(hdr + 16), PLG__FIRST, 0, plg__get32(rec2 + 8), 9000, 3, payload, sizeof payload);
+    plg__frag_put(page, plg__get64(hdr + 16), PLG__FIRST, 0, plg__get32(rec1 + 8), 9000, 3, payload, sizeof payload);
     poke(f, 2 * 4096, page, sizeof page);
     crash_before_mark(dir);
     REQUIRE(plg_open(&L, &c) == 0);
@@ -840,9 +980,11 @@ static void test_version_1_log_is_read_and_continued_densely(void) {
     const char *dir = t_dir("plg_v1");
     plg_config c = cfg_for(dir);
     plg_log *L;
-    REQUIRE(plg_open(&L, &c) == 0);
-    write_records(L, 2, 100, 23);
-    CHECK_EQ(plg_close(L), 0);
+    for (int i = 0; i < 2; i++) {                     /* each record its writer's first: no SHORT header */
+        REQUIRE(plg_open(&L, &c) == 0);
+        write_records(L, 1, 100, 23);
+        CHECK_EQ(plg_close(L), 0);
+    }
     int v1 = 0;
     for (int idx = 1; idx <= 8; idx++) {              /* every segment there: version 1, as 0.1.0 wrote */
         char f[600]; seg_path(f, sizeof f, dir, idx);
@@ -851,7 +993,7 @@ static void test_version_1_log_is_read_and_continued_densely(void) {
         if (fd < 0) continue;
         CHECK_EQ(pread(fd, h, sizeof h, 0), 4096);
         close(fd);
-        CHECK_EQ(plg__get32(h + 8), 2);
+        CHECK_EQ(plg__get32(h + 8), 5);
         plg__put32(h + 8, 1);
         plg__put32(h + 60, plg_crc32c(0, h, 60));
         poke(f, 0, h, sizeof h);
@@ -1360,28 +1502,29 @@ static void tear_before_end(const plg_check_result *cr, uint64_t segment_size, s
 
 /* A log whose last record ends exactly at the end of a segment: a tear of
  * its last bytes loses the last records, and the log continues densely from
- * the ones before. (With one record per flush, 100-byte records pack 32 to a
- * page, 15 data pages to a 64 KiB segment: 480 records fill segment 1.) */
+ * the ones before. (With one record per flush, 112-byte records pack 34 to a
+ * page: the first with a 24-byte header, 136 bytes, then 33 SHORT ones of
+ * 120 bytes; 15 data pages to a 64 KiB segment: 510 records fill segment 1.) */
 static void test_tear_at_the_end_of_a_full_segment(void) {
     const char *dir = t_dir("plg_tear_segment_end");
     plg_config c = cfg_for(dir);
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
-    for (int i = 0; i < 480; i++) write_records(L, 1, 100, 9);
+    for (int i = 0; i < 510; i++) write_records(L, 1, 112, 9);
     CHECK_EQ(plg_close(L), 0);
     plg_check_result cr;
     REQUIRE(plg_check(dir, &cr) == 0);
-    CHECK_EQ(cr.last_seq, 480);
+    CHECK_EQ(cr.last_seq, 510);
     CHECK_EQ(cr.offset, 4096);                     /* ends where segment 2's first record goes */
     CHECK(strstr(cr.file, "00000000000000000002.plg") != NULL);
     crash_before_mark(dir);
-    tear_before_end(&cr, c.segment_size, 640);     /* records 476..480: 5 x 128 bytes */
+    tear_before_end(&cr, c.segment_size, 600);     /* records 506..510: 5 x 120 bytes */
     REQUIRE(plg_open(&L, &c) == 0);
-    CHECK_EQ(plg_appended(L), 475);
-    write_records(L, 10, 100, 9);
+    CHECK_EQ(plg_appended(L), 505);
+    write_records(L, 10, 112, 9);
     CHECK_EQ(plg_close(L), 0);
     int rc = 0;
-    CHECK_EQ(read_all(dir, 100, 9, &rc), 485);
+    CHECK_EQ(read_all(dir, 112, 9, &rc), 515);
     CHECK_EQ(rc, 0);
 }
 
@@ -1389,7 +1532,7 @@ static void test_tear_at_the_end_of_a_full_segment(void) {
  * the log reads, seeks, reopens and continues; reused space never replays. */
 static void test_release_and_recycle(void) {
     const char *dir = t_dir("plg_release");
-    plg_config c = cfg_for(dir);                   /* 64 KiB segments: 15 data pages, 480 records */
+    plg_config c = cfg_for(dir);                   /* 64 KiB segments: 15 data pages, up to 569 records */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
     write_records(L, 5000, 100, 3);                /* ~11 segments */
@@ -1495,7 +1638,7 @@ static void released_settle(plg_log *L, uint64_t least, plg_stats *st) {
  * them, as before. adir on another filesystem than dir: copied whole (no
  * partial copy left). */
 static void archive_body(const char *dir, const char *a) {
-    plg_config c = cfg_for(dir);                   /* 64 KiB segments: 480 records of 100 bytes */
+    plg_config c = cfg_for(dir);                   /* 64 KiB segments: up to 569 records of 100 bytes */
     c.archive_dir = a;
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
@@ -1590,7 +1733,7 @@ static void test_release_to_archive_across_filesystems(void) {
  * EISDIR; once it is gone, the log continues past segment 3 unharmed. */
 static void test_failed_preallocation_is_retried(void) {
     const char *dir = t_dir("plg_prealloc_retry");
-    plg_config c = cfg_for(dir);                   /* 64 KiB segments: 480 records of 100 bytes */
+    plg_config c = cfg_for(dir);                   /* 64 KiB segments: up to 569 records of 100 bytes */
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
     char blocker[600]; snprintf(blocker, sizeof blocker, "%s/00000000000000000003.plg.tmp", dir);
@@ -1621,7 +1764,7 @@ static void test_release_batches_directory_syncs(void) {
     plg_log *L;
     REQUIRE(plg_open(&L, &c) == 0);
     int segs = quick() ? 20 : 60;
-    write_records(L, (uint64_t)segs * 480, 100, 6);
+    write_records(L, (uint64_t)segs * 570, 100, 6);   /* 570: more than a 64 KiB segment holds */
     plg_stats st0, st;
     plg_get_stats(L, &st0);
     CHECK_EQ(plg_release(L, plg_appended(L) + 1), 0);
@@ -2042,12 +2185,12 @@ static void test_burst_segments_written_once(void) {
  * reopen with the default finds the records where they were and goes on. */
 static void test_prealloc_segments_kept_ahead(void) {
     const char *dir = t_dir("plg_prealloc_ahead");
-    plg_config c; plg_log *L;                        /* 64 KiB segments: 480 records of 100 B at most */
+    plg_config c; plg_log *L;                        /* 64 KiB segments: 569 records of 100 B at most */
     int rc = open_with_pool(&L, &c, dir, 5, 0);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
     CHECK_EQ(count_files(dir, "[.]plg$"), 6);
-    write_records(L, 2000, 100, 7);                  /* at least 5 segments: at least 4 moves */
+    write_records(L, 2400, 100, 7);                  /* at least 5 segments: at least 4 moves */
     CHECK(wait_ahead(L, 5));
     plg_stats st; plg_get_stats(L, &st);
     CHECK_EQ(st.segments_ahead, 5);
@@ -2056,16 +2199,16 @@ static void test_prealloc_segments_kept_ahead(void) {
     CHECK_EQ(plg_close(L), 0);
     c.prealloc_segments = 0;
     REQUIRE(plg_open(&L, &c) == 0);
-    CHECK_EQ(plg_appended(L), 2000);
-    CHECK_EQ(plg_durable(L), 2000);
+    CHECK_EQ(plg_appended(L), 2400);
+    CHECK_EQ(plg_durable(L), 2400);
     write_records(L, 500, 100, 7);
     CHECK_EQ(plg_close(L), 0);
     int rrc = 0;
-    CHECK_EQ(read_all(dir, 100, 7, &rrc), 2500);
+    CHECK_EQ(read_all(dir, 100, 7, &rrc), 2900);
     CHECK_EQ(rrc, 0);
     plg_check_result cr;
     CHECK_EQ(plg_check(dir, &cr), 0);
-    CHECK_EQ(cr.records, 2500);
+    CHECK_EQ(cr.records, 2900);
     CHECK_EQ(cr.torn_tail, 0);
 }
 
@@ -2298,6 +2441,8 @@ int main(void) {
     RUN(test_writer_past_flush_deadline_waits_for_a_completion);
     RUN(test_record_while_page_in_flight_starts_next_page);
     RUN(test_reader_skips_to_next_page_only_for_the_next_record);
+    RUN(test_short_headers_follow_the_record_before);
+    RUN(test_older_segments_get_no_short_headers);
     RUN(test_version_1_log_is_read_and_continued_densely);
     RUN(test_torn_record_after_a_left_page_ends_the_log_on_that_page);
     RUN(test_truncate_after_a_left_page_goes_on_on_that_page);

@@ -42,7 +42,7 @@ static plg_config cfg_for(const char *dir, const char *adir) {
     memset(&c, 0, sizeof c);
     c.path = dir;
     c.archive_dir = adir;
-    c.segment_size = 64 * 1024;      /* 480 records of 100 bytes a segment */
+    c.segment_size = 64 * 1024;      /* up to 569 records of 100 bytes a segment */
     c.ring_capacity = 1u << 20;
     c.log_fn = quiet_log;
     return c;

@@ -165,7 +165,7 @@ static void test_encrypt_known_answers(void) {
     CHECK(hexeq(iv, 16, KAT_IV7));
     /* it reads back, and any change of the header, tag or ciphertext fails */
     plg__frag f;
-    CHECK_EQ(plg__frag_read(page, 4096, log_id, k, &f), 1);
+    CHECK_EQ(plg__frag_read(page, 4096, log_id, k, NULL, &f), 1);
     uint8_t out[128];
     CHECK_EQ(plg__frag_open(k, &f, out), 0);
     CHECK(memcmp(out, pt, 100) == 0);
@@ -173,15 +173,15 @@ static void test_encrypt_known_answers(void) {
         if (at >= 24 + 16 + 112) break;
         page[at] ^= 0x40;
         plg__put32(page, plg__frag_crc(log_id, page, page + 24, 128));   /* the CRC is no defence */
-        int ok = plg__frag_read(page, 4096, log_id, k, &f);
+        int ok = plg__frag_read(page, 4096, log_id, k, NULL, &f);
         if (ok) printf("  byte %u changed and still valid\n", at);
         CHECK_EQ(ok, 0);
         page[at] ^= 0x40;
     }
     plg__put32(page, plg__frag_crc(log_id, page, page + 24, 128));
-    CHECK_EQ(plg__frag_read(page, 4096, log_id, k, &f), 1);
+    CHECK_EQ(plg__frag_read(page, 4096, log_id, k, NULL, &f), 1);
     plg__crypt *other = plg__crypt_new(key_a, log_id ^ 2);   /* another log, same data key */
-    CHECK_EQ(plg__frag_read(page, 4096, log_id, other, &f), 0);
+    CHECK_EQ(plg__frag_read(page, 4096, log_id, other, NULL, &f), 0);
     plg__crypt_free(other);
     plg__crypt_free(k);
 }
@@ -223,7 +223,7 @@ static void batch_body(void) {
             bad += plg__get32(page[j]) != plg__frag_crc(log_id, page[j], page[j] + 24, 16 + ct_len);
             for (uint32_t i = used[j]; i < 4096; i++) bad += page[j][i] != 0xa5;
             plg__frag f;
-            bad += plg__frag_read(page[j], 4096, log_id, keyv[j] == key_b ? kb : ka, &f) != 1;
+            bad += plg__frag_read(page[j], 4096, log_id, keyv[j] == key_b ? kb : ka, NULL, &f) != 1;
         }
     }
     CHECK_EQ(bad, 0);

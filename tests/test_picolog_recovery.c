@@ -56,7 +56,7 @@ static plg_config cfg_for(const char *dir, uint64_t segment_size) {
     c.segment_size = segment_size;
     c.ring_capacity = 1u << 22;
     c.log_fn = keep_log;
-    c.flags = PLG_PACK_DENSE;        /* rec_start(): 32 records a page, whatever the timing */
+    c.flags = PLG_PACK_DENSE;        /* rec_start(): packed densely, whatever the timing */
     return c;
 }
 
@@ -110,8 +110,24 @@ static uint64_t file_crc(const char *file) {
     return c;
 }
 
-/* 100-byte records take 128 bytes: 32 a page, data pages from offset 4096. */
-static uint64_t rec_start(uint64_t i) { return 4096 + (i - 1) / 32 * 4096 + (i - 1) % 32 * 128; }
+/* Where 100-byte records of one writer incarnation begin, packed densely,
+ * data pages from file offset 4096: the log's first record and a page's
+ * first fragment take a 24-byte header (128 bytes in all), the others a
+ * SHORT one (108 bytes); a record that does not fit the rest of a page is
+ * split, its FIRST fragment filling the page to a multiple of 8 and its
+ * LAST one beginning the next page. */
+static uint64_t rec_start(uint64_t i) {
+    uint64_t g = 0; uint32_t off = 0;
+    for (uint64_t r = 1; r < i; r++) {
+        if (4096 - off < 32) { g++; off = 0; }
+        uint32_t room = 4096 - off, fit = (room & ~7u) - 24;
+        if (r > 1 && off && room >= 108) off += 108;
+        else if (fit >= 100) off += 128;
+        else { g++; off = (24 + (100 - fit) + 7) & ~7u; }
+    }
+    if (4096 - off < 32) { g++; off = 0; }
+    return 4096 + g * 4096 + off;
+}
 
 /* Read the whole log: count, first seq, and the reader's final rc. */
 static uint64_t read_all(const char *dir, uint32_t len, uint64_t salt_lo, uint64_t salt_hi, uint64_t split,
@@ -272,8 +288,9 @@ static void test_damage_above_the_mark_is_corruption_when_records_follow(void) {
  * end), so damage to an acknowledged record in an OLDER segment is not seen
  * at open (a documented limit: verifying a 1 GiB log costs seconds); plg_check
  * and the reader find it, with the file and the offset, and the open leaves
- * the damaged segment as it is. 64 KiB segments hold 480 such records, so
- * 3,000 make seven segments; a 12 KiB window scans only the last two. */
+ * the damaged segment as it is. 64 KiB segments hold up to 569 such
+ * records, so 3,000 make six segments; a 12 KiB window scans only the last
+ * two. */
 static void test_damage_in_an_older_segment_is_found_by_check_and_reader(void) {
     const char *dir = t_dir("plg_rec_old_seg");
     plg_config c = cfg_for(dir, 64 * 1024);
@@ -550,7 +567,7 @@ static void test_seek_returns_what_a_scan_returns(void) {
         if (no_meta) { char mf[600]; snprintf(mf, sizeof mf, "%s/picolog.meta", dir); CHECK_EQ(unlink(mf), 0); }
         char f[600]; seg_path(f, sizeof f, dir, 1);
         static uint8_t zero[512];
-        poke(f, 4096 + 2 * 4096 + 512, zero, sizeof zero);   /* records 69..72 */
+        poke(f, rec_start(69), zero, sizeof zero);    /* records 69..73 */
         plg_reader *r; plg_record rec; int rc, scan_rc; uint64_t n = 0;
         REQUIRE(plg_reader_open(&r, dir) == 0);
         while ((scan_rc = plg_reader_next(r, &rec)) == 1) n++;
@@ -765,7 +782,7 @@ static void test_reader_opened_before_reset_gets_released(void) {
  * in segment ..."). Found by the whole-API simulator. */
 static void test_reset_below_old_end_leaves_no_false_corruption(void) {
     const char *dir = t_dir("plg_rec_reset_stale");
-    plg_config c = cfg_for(dir, 64 * 1024);            /* 480 records of 100 bytes a segment */
+    plg_config c = cfg_for(dir, 64 * 1024);            /* up to 569 records of 100 bytes a segment */
     c.max_write_bytes = 4096; c.max_inflight = 1;      /* window 12 KiB: the stale pages lie beyond it */
     plg_log *L;
     REQUIRE(open_log(&L, &c) == 0);
