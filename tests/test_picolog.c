@@ -1979,7 +1979,7 @@ static void test_follower_reads_little_per_advance(void) {
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    if (t_proc_io("rchar") < 0) { plg_close(L); SKIP("no /proc/self/io"); }
+    if (t_thread_io("rchar") < 0) { plg_close(L); SKIP("no /proc/thread-self/io"); }
     write_records(L, 10, 100, 23);
     plg_reader *r;
     REQUIRE(plg_reader_open(&r, dir) == 0);
@@ -1990,13 +1990,13 @@ static void test_follower_reads_little_per_advance(void) {
     if (x.seq != 1 || !same(&x, 100, 23)) bad++;
     for (int round = 0; round < 3; round++) {
         write_records(L, 10, 100, 23);        /* the mark moves on while the reader is short of it */
-        long long before = t_proc_io("rchar");
+        long long before = t_thread_io("rchar");
         while ((rc = plg_reader_next(r, &x)) == 1) {
             got++;
             if (x.seq != got || !same(&x, 100, 23)) bad++;
             if (got % 10 == 5 && round < 2) break;   /* short of the mark again for the next round */
         }
-        long long read = t_proc_io("rchar") - before;
+        long long read = t_thread_io("rchar") - before;
         CHECK(rc >= 0);
         CHECK(read < 1 << 20);                /* a few pages, not a walk over megabytes of zeros */
     }

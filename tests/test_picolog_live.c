@@ -518,19 +518,19 @@ static void test_follower_reads_tail_pages_from_memory(void) {
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    if (t_proc_io("read_bytes") < 0) { plg_close(L); SKIP("no read_bytes in /proc/self/io"); }
+    if (t_thread_io("read_bytes") < 0) { plg_close(L); SKIP("no read_bytes in /proc/thread-self/io"); }
     plg_reader *r;
     REQUIRE(plg_reader_open(&r, dir) == 0);
     plg_record rec;
     uint64_t n = 0, bad = 0;
     CHECK_EQ(plg_reader_wait(r, 0), 0);                /* at the end: it follows */
-    long long before = t_proc_io("read_bytes");
+    long long before = t_thread_io("read_bytes");
     for (int i = 0; i < 300; i++) {
         CHECK_EQ(write_records(L, 1, 100), 0);
         while ((rc = plg_reader_next(r, &rec)) == 1) { n++; if (rec.seq != n || !same(&rec, 100)) bad++; }
         CHECK_EQ(rc, 0);
     }
-    long long read = t_proc_io("read_bytes") - before;
+    long long read = t_thread_io("read_bytes") - before;
     CHECK_EQ(n, 300);
     CHECK_EQ(bad, 0);
     CHECK(read < 300 * 4096 / 4);                      /* was one 4 KiB page per record */
@@ -589,7 +589,7 @@ static void test_follower_poll_reads_no_meta(void) {
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
     REQUIRE(rc == 0);
-    if (t_proc_io("syscr") < 0) { plg_close(L); SKIP("no syscr in /proc/self/io"); }
+    if (t_thread_io("syscr") < 0) { plg_close(L); SKIP("no syscr in /proc/thread-self/io"); }
     CHECK_EQ(write_records(L, 5, 100), 0);
     plg_reader *r;
     REQUIRE(plg_reader_open(&r, dir) == 0);
@@ -598,9 +598,9 @@ static void test_follower_poll_reads_no_meta(void) {
     while ((rc = plg_reader_next(r, &rec)) == 1) { n++; CHECK_EQ(rec.seq, n); CHECK(same(&rec, 100)); }
     CHECK_EQ(rc, 0);
     CHECK_EQ(n, 5);
-    long long before = t_proc_io("syscr");
+    long long before = t_thread_io("syscr");
     for (int i = 0; i < 200; i++) CHECK_EQ(plg_reader_next(r, &rec), 0);   /* nothing new */
-    long long calls = t_proc_io("syscr") - before;
+    long long calls = t_thread_io("syscr") - before;
     printf("  %lld read calls in 200 polls at the end\n", calls);
     CHECK(calls < 20);                                 /* was one per poll: the meta file */
     CHECK_EQ(plg_reset(L, 100), 0);                    /* and a reset is still seen at once */
