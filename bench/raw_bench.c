@@ -3,7 +3,7 @@
  *
  *   raw_bench [--mode direct|buffered] [--size BYTES] [--qd N] [--dir D]
  *             [--duration S] [--record BYTES] [--file-size BYTES] [--engine uring|pwritev2|fdatasync]
- *             [--label NAME]
+ *             [--rate R] [--prep zero|fallocate] [--label NAME]
  *
  * direct    O_DIRECT writes of --size bytes, each with RWF_DSYNC (on a disk
  *           with a volatile cache and no FUA: write + cache flush), through
@@ -11,6 +11,10 @@
  *           sequential offsets in a file that was written and synced first
  *           (so no write changes metadata, as in picolog's preallocated
  *           segments). floor(size / record) records are packed per write.
+ *           --prep fallocate: the file is only reserved (fallocate, 16 GiB
+ *           unless --file-size), never written first: each write also turns
+ *           unwritten extents into written ones, as a writer into fresh space
+ *           does; "wraps" says whether it ran past the end into written blocks.
  *           --engine pwritev2: one synchronous pwritev2(RWF_DSYNC) at a time
  *           from this thread instead (no io_uring, no kernel worker).
  *           --engine fdatasync: one plain O_DIRECT pwritev2, then fdatasync,
@@ -36,6 +40,15 @@
 #endif
 
 static bench_hist lat;
+
+/* the next write's offset: sequential, back to 0 at the file's end (counted:
+ * after a wrap, a --prep fallocate run overwrites written blocks) */
+static uint64_t wraps;
+static uint64_t next_off(uint64_t off, uint64_t size, uint64_t file_size) {
+    if (off + size < file_size) return off + size;
+    wraps++;
+    return 0;
+}
 
 /* --rate: paced records, each durable by a DSYNC write started as soon as a
  * slot is free (io_uring), or by a blocking pwritev2 (--engine pwritev2). */
@@ -79,7 +92,7 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
                 io_uring_submit(&ring);
                 inflight++;
             }
-            off = (off + size) % file_size;
+            off = next_off(off, size, file_size);
             continue;
         }
         if (sync_engine) { bench_pause(); continue; }
@@ -127,7 +140,7 @@ int main(int argc, char **argv) {
     const char *dir = getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "build/bench-data";
     const char *mode = "direct", *label = NULL, *engine = "uring", *prep = "zero";
     double duration = 3.0;
-    uint64_t size = 4096, file_size = 256ull << 20;
+    uint64_t size = 4096, file_size = 0;
     uint32_t rec_len = BENCH_RECORD_DEFAULT;
     int qd = 1;
     double rate = 0;
@@ -146,6 +159,9 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--prep"))) prep = v;
         else usage();
     }
+    /* a fresh file (--prep fallocate) large enough that a burst of a few
+     * seconds never wraps into blocks it wrote (fallocate reserves it at once) */
+    if (!file_size) file_size = !strcmp(prep, "fallocate") ? 16ull << 30 : 256ull << 20;
     int direct = !strcmp(mode, "direct");
     int fdsync_engine = !strcmp(engine, "fdatasync");
     int sync_engine = !strcmp(engine, "pwritev2") || fdsync_engine;
@@ -226,7 +242,7 @@ int main(int argc, char **argv) {
             }
             bench_hist_add(&lat, bench_tick() - t0);
             writes++;
-            off = (off + size) % file_size;
+            off = next_off(off, size, file_size);
         }
         t_stop = bench_tick();
     } else if (direct) {
@@ -242,7 +258,7 @@ int main(int argc, char **argv) {
             io_uring_prep_write(sqe, fd, bufs + (size_t)s * size, (unsigned)size, off);
             sqe->rw_flags = RWF_DSYNC;
             io_uring_sqe_set_data64(sqe, (uint64_t)s);
-            off = (off + size) % file_size;
+            off = next_off(off, size, file_size);
             sub_t[s] = bench_tick();
             io_uring_submit(&ring);
             inflight++;
@@ -264,7 +280,7 @@ int main(int argc, char **argv) {
             io_uring_prep_write(sqe, fd, bufs + (size_t)s * size, (unsigned)size, off);
             sqe->rw_flags = RWF_DSYNC;
             io_uring_sqe_set_data64(sqe, (uint64_t)s);
-            off = (off + size) % file_size;
+            off = next_off(off, size, file_size);
             sub_t[s] = bench_tick();
             io_uring_submit(&ring);
             inflight++;
@@ -284,7 +300,7 @@ int main(int argc, char **argv) {
             }
             bench_hist_add(&lat, bench_tick() - t0);
             writes++;
-            off = (off + size) % file_size;
+            off = next_off(off, size, file_size);
         }
         t_stop = bench_tick();
     }
@@ -304,6 +320,7 @@ int main(int argc, char **argv) {
     if (sectors1 >= sectors0 && sectors0 && dsecs > 0)
         bench_result(B, cfgname, "disk_mb_per_s", (double)(sectors1 - sectors0) * 512.0 / dsecs / 1e6, "MB/s");
     bench_result(B, cfgname, "write_bytes", (double)size, "B");
+    if (!strcmp(prep, "fallocate")) bench_result(B, cfgname, "wraps", (double)wraps, "n");
     bench_result(B, cfgname, "lat_p50_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.5)) / 1e3, "us");
     bench_result(B, cfgname, "lat_p95_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.95)) / 1e3, "us");
     bench_result(B, cfgname, "lat_p99_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.99)) / 1e3, "us");

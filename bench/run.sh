@@ -186,6 +186,9 @@ for round in $(seq 1 "$RUNS"); do
   # the best writer the device allows: large writes (up to 1 MiB), 1 or 4 in flight
   run $B/raw_bench --duration "$DUR" --size 1M --qd 1
   run $B/raw_bench --duration "$DUR" --size 1M --qd 4
+  # the same into fresh space (fallocate only, as picolog's segments made in a burst):
+  # each write also turns unwritten extents into written ones, committed by its sync
+  run $B/raw_bench --duration "$DUR" --size 1M --qd 4 --prep fallocate --label fresh-1m-qd4
   # the floor for picolog's paced latency: records at 10k/s, each made durable by a 4 KiB
   # DSYNC write started when a slot is free (1 or 4 in flight), or by a blocking pwritev2
   for rate in 10000 100000; do
@@ -247,6 +250,11 @@ if ! grep -q ',ratio_same_round,' "$raw"; then
     $4=="disk_mb_per_s" { d[$1 "," $2 "," $3] = $5 }
     END { for (k in d) { split(k, a, ","); r = d[a[1] ",raw_dsync," C[a[1]]]
             if (a[2]=="picolog" && r > 0) printf "%s,%s,%s,disk_rate_vs_best_raw,%.4g,x\n", a[1], a[2], a[3], d[k] / r } }' \
+    "$raw" >> "$raw.tmp"
+  # each burst against the round's raw writer into fresh space: what a writer that
+  # writes new blocks once can reach on this filesystem (the extent conversion)
+  awk -F, '$4=="durable_rps" { v[$1 "," $2 "," $3] = $5; if ($2=="raw_dsync" && $3=="fresh-1m-qd4") F[$1] = $5 }
+    END { for (k in v) { split(k, a, ","); if (a[2]=="picolog" && F[a[1]] > 0) printf "%s,%s,%s,ratio_fresh_raw,%.4g,x\n", a[1], a[2], a[3], v[k] / F[a[1]] } }' \
     "$raw" >> "$raw.tmp"
   cat "$raw.tmp" >> "$raw"; rm -f "$raw.tmp"
 fi
@@ -362,10 +370,14 @@ tl "durable P99 at 100k rec/s" paced-100000 dur_p99_us_vs_raw4k 2.5
 dl paced-100000 dur_p99_us_vs_raw4k 2.5
 tl "durable P50 at 1M rec/s" paced-1000000 dur_p50_us_vs_raw4k 2
 dl paced-1000000 dur_p50_us_vs_raw4k 2
+# what fresh space costs the device itself: the raw writer into unwritten extents
+printf "  %-34s %-30s %-12s %-26s\n" "raw into fresh space, x best raw" fresh-1m-qd4 "(report)" "$(gm raw_dsync fresh-1m-qd4 ratio_best_round)"
+printf "  %-34s %-30s %-12s %-26s\n" "  its wraps into written blocks" fresh-1m-qd4 "(0)" "$(gm raw_dsync fresh-1m-qd4 wraps)"
 for c in burst-ring8m burst-ring8m-release burst-ring8m-prealloc; do
   v=$(get picolog "$c" ratio_best_round)
   printf "  %-34s %-30s %-12s %-26s %s\n" "burst >= 0.85 of best raw writer" "$c" ">= 0.85" "$(gm picolog "$c" ratio_best_round)" "$(verdict "$v" 0.85 ge)"
   printf "  %-34s %-30s %-12s %-26s\n" "  (same write size as picolog)" "$c" "" "$(gm picolog "$c" ratio_same_round)"
+  printf "  %-34s %-30s %-12s %-26s\n" "  x the raw writer into fresh space" "$c" "" "$(gm picolog "$c" ratio_fresh_raw)"
   printf "  %-34s %-30s %-12s %-26s\n" "  device bytes/s, x the best raw's" "$c" "" "$(gm picolog "$c" disk_rate_vs_best_raw)"
   printf "  %-34s %-30s %-12s %-26s\n" "  picolog's writes per payload byte" "$c" "" "$(gm picolog "$c" write_bytes_per_payload_byte)"
 done
