@@ -36,7 +36,10 @@
  *                       writer thread logs with the same TSC: ring (append ->
  *                       framed by the writer), batch (framed -> its write
  *                       submitted: waiting for a write slot or a batch),
- *                       write (submitted -> completed), sync (completed ->
+ *                       write (submitted -> completed as the writer reaped
+ *                       it: a writer blocked in its own fdatasync reaps
+ *                       late, so at low load in fdatasync mode this part
+ *                       holds much of the batch before's sync), sync (completed ->
  *                       plg_durable covers it: fdatasync, or earlier writes
  *                       still in flight), wake (plg_durable moved -> the
  *                       observer saw it). P50 and mean of each; the means add
