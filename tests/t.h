@@ -110,6 +110,26 @@ __attribute__((unused)) static long long t_thread_io(const char *field) {
     return v;
 }
 
+/* Where 100-byte records of one picolog writer incarnation end (or, with
+ * start, where record i begins), packed densely (PLG_PACK_DENSE), data
+ * pages from file offset 4096: the log's first record and a page's first
+ * fragment take a 24-byte header (128 bytes in all), the others a SHORT
+ * one (108 bytes); a record that does not fit the rest of a page is split,
+ * its FIRST fragment filling the page to a multiple of 8 and its LAST one
+ * beginning the next page. */
+__attribute__((unused)) static uint64_t t_plg_dense_pos(uint64_t i, int start) {
+    uint64_t g = 0; uint32_t off = 0;
+    for (uint64_t r = 1; r + (start ? 1 : 0) <= i; r++) {
+        if (4096 - off < 32) { g++; off = 0; }
+        uint32_t room = 4096 - off, fit = (room & ~7u) - 24;
+        if (r > 1 && off && room >= 108) off += 108;
+        else if (fit >= 100) off += 128;
+        else { g++; off = (24 + (100 - fit) + 7) & ~7u; }
+    }
+    if (start && 4096 - off < 32) { g++; off = 0; }
+    return 4096 + g * 4096 + off;
+}
+
 /* Deterministic PRNG for tests (splitmix64). */
 static uint64_t t_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);

@@ -265,23 +265,8 @@ static void test_seek(void) {
     plg_reader_close(r);
 }
 
-/* Where 100-byte records of one writer incarnation end, packed densely
- * (PLG_PACK_DENSE), data pages from file offset 4096: the log's first record
- * and a page's first fragment take a 24-byte header (128 bytes in all), the
- * others a SHORT one (108 bytes); a record that does not fit the rest of a
- * page is split, its FIRST fragment filling the page to a multiple of 8 and
- * its LAST one beginning the next page. */
-static uint64_t rec_end(uint64_t i) {
-    uint64_t g = 0; uint32_t off = 0;
-    for (uint64_t r = 1; r <= i; r++) {
-        if (4096 - off < 32) { g++; off = 0; }
-        uint32_t room = 4096 - off, fit = (room & ~7u) - 24;
-        if (r > 1 && off && room >= 108) off += 108;
-        else if (fit >= 100) off += 128;
-        else { g++; off = (24 + (100 - fit) + 7) & ~7u; }
-    }
-    return 4096 + g * 4096 + off;
-}
+/* Where record i ends, packed densely: t_plg_dense_pos (t.h) */
+static uint64_t rec_end(uint64_t i) { return t_plg_dense_pos(i, 0); }
 
 static void test_torn_tail_every_sector(void) {
     const char *dir = t_dir("plg_torn");

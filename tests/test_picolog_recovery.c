@@ -110,24 +110,8 @@ static uint64_t file_crc(const char *file) {
     return c;
 }
 
-/* Where 100-byte records of one writer incarnation begin, packed densely,
- * data pages from file offset 4096: the log's first record and a page's
- * first fragment take a 24-byte header (128 bytes in all), the others a
- * SHORT one (108 bytes); a record that does not fit the rest of a page is
- * split, its FIRST fragment filling the page to a multiple of 8 and its
- * LAST one beginning the next page. */
-static uint64_t rec_start(uint64_t i) {
-    uint64_t g = 0; uint32_t off = 0;
-    for (uint64_t r = 1; r < i; r++) {
-        if (4096 - off < 32) { g++; off = 0; }
-        uint32_t room = 4096 - off, fit = (room & ~7u) - 24;
-        if (r > 1 && off && room >= 108) off += 108;
-        else if (fit >= 100) off += 128;
-        else { g++; off = (24 + (100 - fit) + 7) & ~7u; }
-    }
-    if (4096 - off < 32) { g++; off = 0; }
-    return 4096 + g * 4096 + off;
-}
+/* Where record i begins, packed densely: t_plg_dense_pos (t.h) */
+static uint64_t rec_start(uint64_t i) { return t_plg_dense_pos(i, 1); }
 
 /* Read the whole log: count, first seq, and the reader's final rc. */
 static uint64_t read_all(const char *dir, uint32_t len, uint64_t salt_lo, uint64_t salt_hi, uint64_t split,
