@@ -3242,6 +3242,13 @@ out:
 }
 
 static uint32_t plg__writes_inflight(const plg_log *L) { return L->wr_n - L->sync_inflight; }
+/* write slots: in fdatasync mode, with a sync in flight, one write may
+ * overlap it; a second would only be synced after that write anyway (one
+ * sync at a time), so records batch into it instead of each starting a page
+ * of its own */
+static uint32_t plg__slots(const plg_log *L) {
+    return L->sync_inflight && L->cfg.sync_mode == PLG_SYNC_FDATASYNC ? 1 : L->cfg.max_inflight;
+}
 
 #ifndef PICOLOG_LONE_PAGE_SYNC
 #define PICOLOG_LONE_PAGE_SYNC 0
@@ -3356,10 +3363,7 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
 static int plg__submit(plg_log *L, int stopping) {
     int did = 0;
     uint64_t now = 0;
-    /* fdatasync mode, a sync in flight: one write may overlap it; a second
-     * would only be synced after that write anyway (one sync at a time), so
-     * records batch into it instead of each starting a page of its own */
-    uint32_t slots = L->sync_inflight && L->cfg.sync_mode == PLG_SYNC_FDATASYNC ? 1 : L->cfg.max_inflight;
+    uint32_t slots = plg__slots(L);
     while (!plg__load_rlx(&L->error) && plg__writes_inflight(L) < slots) {
         uint64_t n_full = L->g_fill - L->g_sub;
         int partial = L->fill_off > L->partial_off;
@@ -3500,6 +3504,14 @@ static void *plg__writer_main(void *arg) {
                  * (a burst). Waking at the poll interval only burnt the CPU
                  * the kernel and the producer need (tens of thousands of
                  * timeouts a second); the completion wakes the writer. */
+                wait = PLG__BLOCKED_WAIT_NS;
+            } else if (wait > 1 && plg__writes_inflight(L) >= plg__slots(L)) {
+                /* every write slot is taken: a record that comes now cannot
+                 * go out before a completion anyway, and is packed then.
+                 * Polling the ring meanwhile only took CPU from the producer
+                 * and from the kernel's completion work: at 10k records/s
+                 * with one DSYNC write in flight, the writer used half a
+                 * core, and slower acknowledgements (docs/performance.md) */
                 wait = PLG__BLOCKED_WAIT_NS;
             } else if (L->oldest_ns) {
                 uint64_t now = plg_now_ns(), dl = L->oldest_ns + L->cfg.flush_interval_ns;
