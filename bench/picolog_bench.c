@@ -6,7 +6,7 @@
  *                 [--inflight N] [--sync auto|dsync|fdatasync|none]
  *                 [--rate RECS_PER_S] [--stride K] [--warmup S] [--release]
  *                 [--observe poll|wait|notify] [--label NAME] [--encrypt]
- *                 [--prealloc N]
+ *                 [--prealloc N] [--cpu N] [--writer-cpu N]
  *
  * Defaults are the original's scenario: 100-byte records, a 4 KiB ring, 1 ms
  * flush interval, 10 us poll interval, 3 s, and the library's default sync
@@ -74,6 +74,11 @@
  *                       ahead of the writer), and the run starts once they
  *                       are made (prealloc_wait_s): a burst that N segments
  *                       cover, after the log was idle long enough to make them.
+ *   --cpu N             the producer thread runs on CPU N only (after plg_open,
+ *                       so the writer does not inherit it); --writer-cpu N
+ *                       pins the writer (PLG_PIN_WRITER). A thread that spins
+ *                       on the CPU taking the disk's interrupts delays the
+ *                       completions (docs/performance.md).
  *   --encrypt           the log is encrypted (PICOLOG_ENCRYPT, a fixed test key;
  *                       docs/encryption.md): the writer thread seals each
  *                       fragment; the name gets "-enc". */
@@ -289,7 +294,7 @@ static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
                     "         [--poll-ns NS] [--spin-ns NS] [--max-write B] [--inflight N] [--sync auto|dsync|fdatasync|none]\n"
                     "         [--rate R] [--stride K] [--warmup S] [--release] [--dense] [--sync-in-flight] [--sync-on-writer] [--observe poll|wait|notify] [--encrypt]\n"
-                    "         [--prealloc N] [--follow] [--label NAME]\n");
+                    "         [--prealloc N] [--follow] [--cpu N] [--writer-cpu N] [--label NAME]\n");
     exit(2);
 }
 
@@ -321,7 +326,7 @@ int main(int argc, char **argv) {
     cfg.poll_interval_ns = 10000;
     long stride = -1;
     double warmup = 0;
-    int release = 0, observe = 0, follow = 0;
+    int release = 0, observe = 0, follow = 0, prod_cpu = -1;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = bench_opt(argc, argv, &i, "--dir"))) dir = v;
@@ -339,6 +344,8 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--warmup"))) warmup = atof(v);
         else if ((v = bench_opt(argc, argv, &i, "--prealloc"))) cfg.prealloc_segments = (uint32_t)atoi(v);
+        else if ((v = bench_opt(argc, argv, &i, "--cpu"))) prod_cpu = atoi(v);
+        else if ((v = bench_opt(argc, argv, &i, "--writer-cpu"))) { cfg.flags |= PLG_PIN_WRITER; cfg.writer_cpu = atoi(v); }
         else if (!strcmp(argv[i], "--release")) release = 1;
         else if (!strcmp(argv[i], "--follow")) follow = 1;   /* a reader tails the log meanwhile */
         else if (!strcmp(argv[i], "--dense")) cfg.flags |= PLG_PACK_DENSE;   /* format 1's packing, to compare */
@@ -423,6 +430,13 @@ int main(int argc, char **argv) {
     plg_log *log;
     int rc = plg_open(&log, &cfg);
     if (rc) { fprintf(stderr, "plg_open: %s\n", plg_strerror(rc)); return 1; }
+    if (prod_cpu >= 0) {   /* after plg_open: the writer thread would inherit the mask */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(prod_cpu, &set);
+        int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+        if (e) { fprintf(stderr, "--cpu %d: %s\n", prod_cpu, strerror(e)); return 1; }
+    }
     uint64_t rss_open = bench_status_kb("VmRSS");
     double prealloc_wait = -1;
     if (cfg.prealloc_segments > 1) {   /* --prealloc: start once the segments ahead are made */
