@@ -74,8 +74,9 @@
  *                       ahead of the writer), and the run starts once they
  *                       are made (prealloc_wait_s): a burst that N segments
  *                       cover, after the log was idle long enough to make them.
- *   --cpu N             the producer thread runs on CPU N only (after plg_open,
- *                       so the writer does not inherit it); --writer-cpu N
+ *   --cpu N             the producer thread runs on CPU N only (set once the
+ *                       writer, observer and follower threads run, so they do
+ *                       not inherit it); --writer-cpu N
  *                       pins the writer (PLG_PIN_WRITER). A thread that spins
  *                       on the CPU taking the disk's interrupts delays the
  *                       completions (docs/performance.md).
@@ -430,13 +431,6 @@ int main(int argc, char **argv) {
     plg_log *log;
     int rc = plg_open(&log, &cfg);
     if (rc) { fprintf(stderr, "plg_open: %s\n", plg_strerror(rc)); return 1; }
-    if (prod_cpu >= 0) {   /* after plg_open: the writer thread would inherit the mask */
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(prod_cpu, &set);
-        int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-        if (e) { fprintf(stderr, "--cpu %d: %s\n", prod_cpu, strerror(e)); return 1; }
-    }
     uint64_t rss_open = bench_status_kb("VmRSS");
     double prealloc_wait = -1;
     if (cfg.prealloc_segments > 1) {   /* --prealloc: start once the segments ahead are made */
@@ -463,6 +457,13 @@ int main(int argc, char **argv) {
     memset(&fol, 0, sizeof fol);
     fol.path = path;
     if (follow && pthread_create(&fol_th, NULL, follower_main, &fol) != 0) { fprintf(stderr, "thread\n"); return 1; }
+    if (prod_cpu >= 0) {   /* after the other threads start: they would inherit the mask */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(prod_cpu, &set);
+        int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+        if (e) { fprintf(stderr, "--cpu %d: %s\n", prod_cpu, strerror(e)); return 1; }
+    }
     uint64_t sectors0 = bench_disk_sectors(dir), sectors_t0 = bench_tick();
 
     uint8_t rec[1 << 16];

@@ -44,6 +44,34 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p "$RES" "$DATA" "$B"
 export BENCH_DIR=$DATA
+
+# ---- placement of the paced runs ---------------------------------------------
+# A thread spinning on the CPU that takes the log device's completion
+# interrupts delays every completion (on the 2-CPU VM of docs/performance.md,
+# "Where the threads run", each DSYNC write then took a 4 ms tick). As an
+# engine pins its hot thread away from the device's interrupts, the paced runs
+# put picolog's writer, and the raw writers they are compared with, on that
+# CPU and picolog's spinning producer on another; the -unplaced rows leave it
+# to the scheduler. BENCH_PLACE=0: no placement at all.
+disk_irq_cpu() {   # the CPU that took most of the device's interrupts, or nothing
+  local src dev name
+  src=$(df -P "$DATA" | awk 'NR==2{print $1}'); dev=$(basename "$(readlink -f "$src")")
+  [ -e "/sys/class/block/$dev/partition" ] && dev=$(basename "$(readlink -f "/sys/class/block/$dev/..")")
+  name=$(basename "$(readlink -f "/sys/block/$dev/device" 2>/dev/null)" 2>/dev/null)
+  [ -n "$name" ] || return 0
+  awk -v n="$name" 'NR == 1 { ncpu = NF; next }
+    { l = $NF; if (index(l, n) != 1 || substr(l, length(n) + 1, 1) ~ /[0-9]/) next
+      for (i = 2; i <= ncpu + 1; i++) if ($i ~ /^[0-9]+$/) s[i - 2] += $i }
+    END { b = -1; for (c in s) if (s[c] > 0 && (b < 0 || s[c] > s[b])) b = c; if (b >= 0) print b }' /proc/interrupts
+}
+PIN=(); PLACE=(); IRQ_CPU=""
+if [ "${BENCH_PLACE:-1}" != 0 ] && [ "$(nproc)" -ge 2 ]; then
+  IRQ_CPU=$(disk_irq_cpu)
+  if [ -n "$IRQ_CPU" ]; then
+    PROD_CPU=$(awk -v w="$IRQ_CPU" 'BEGIN { print (w == 0) ? 1 : 0 }')
+    PIN=(taskset -c "$IRQ_CPU"); PLACE=(--cpu "$PROD_CPU" --writer-cpu "$IRQ_CPU")
+  fi
+fi
 # the burst on segments made ahead: 32 of 64 MiB per second of the run, at most 1024
 POOL=$(awk -v d="$DUR" 'BEGIN { n = int(d * 32 + 0.5); if (n < 2) n = 2; if (n > 1024) n = 1024; print n }')
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -116,6 +144,8 @@ prun() {
   for f in rotational write_cache fua logical_block_size; do
     [ -r /sys/block/$dev/queue/$f ] && echo "  $f: $(cat /sys/block/$dev/queue/$f)"
   done
+  if [ -n "$IRQ_CPU" ]; then echo "placement (paced): the device's interrupts on CPU $IRQ_CPU: the writers there, picolog's producer on CPU $PROD_CPU"
+  else echo "placement (paced): none (BENCH_PLACE=0, one CPU, or the device's interrupts not found)"; fi
   echo "runs: $RUNS x $DUR s per bench$([ "$SETTLE" = 0 ] || echo ", a pause of $SETTLE s before each paced run")"
 } > "$meta"
 cat "$meta" 2>/dev/null
@@ -126,27 +156,29 @@ if [ $PACED = 1 ] && [ -z "$REPORT" ]; then
   for round in $(seq 1 "$RUNS"); do
     echo "== round $round of $RUNS (paced)"
     load | tee -a "$meta"
-    prun $B/raw_bench --duration "$DUR" --size 4096 --qd 1
-    prun $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
-    prun $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
-    prun $B/raw_bench --duration "$DUR" --size 4096 --qd 2
-    prun $B/raw_bench --duration "$DUR" --size 4096 --qd 4
+    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --qd 1
+    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
+    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
+    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --qd 2
+    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --qd 4
     for rate in 10000 100000; do
-      prun $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
-      prun $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
+      prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
+      prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
     done
     # at 1M rec/s a 4 KiB write (40 records) cannot keep up: 64 KiB writes
-    prun $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --qd 4
-    prun $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --engine pwritev2
+    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --qd 4
+    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --engine pwritev2
     for rate in 10000 100000 1000000; do
-      prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
-      prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight
+      prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate "${PLACE[@]}"
+      prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync dsync --label paced-$rate-dsync "${PLACE[@]}"
+      prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight "${PLACE[@]}"
     done
-    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --label paced-10000-unplaced
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync-unplaced
     # the writer polling 100 us after its last work before it sleeps (plg_config.idle_spin_ns)
-    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --spin-ns 100000 --label paced-10000-spin
-    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 100000 --spin-ns 100000 --label paced-100000-spin
-    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --follow --label paced-10000-follow
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --spin-ns 100000 --label paced-10000-spin "${PLACE[@]}"
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 100000 --spin-ns 100000 --label paced-100000-spin "${PLACE[@]}"
+    prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --follow --label paced-10000-follow "${PLACE[@]}"
     load | tee -a "$meta"
   done
   MAIN=0
@@ -177,8 +209,8 @@ for round in $(seq 1 "$RUNS"); do
   w=$(( ${w:-16} < 1 ? 1 : ${w:-16} )); w=$((w * 4096))
   run $B/raw_bench --duration "$DUR" --size $w --qd 1 --label same-qd1
   run $B/raw_bench --duration "$DUR" --size $w --qd 4 --label same-qd4
-  run $B/raw_bench --duration "$DUR" --size 4096 --qd 1
-  run $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
+  run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --qd 1
+  run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --engine pwritev2
   # one write + fdatasync at queue depth 1; several 4 KiB DSYNC writes in flight
   run $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
   run $B/raw_bench --duration "$DUR" --size 4096 --qd 2
@@ -192,30 +224,32 @@ for round in $(seq 1 "$RUNS"); do
   # the floor for picolog's paced latency: records at 10k/s, each made durable by a 4 KiB
   # DSYNC write started when a slot is free (1 or 4 in flight), or by a blocking pwritev2
   for rate in 10000 100000; do
-    run $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
-    run $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 4
-    run $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
+    run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
+    run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 4
+    run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
   done
   # at 1M rec/s a 4 KiB write (40 records) cannot keep up: 64 KiB writes
-  run $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --qd 4
-  run $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --engine pwritev2
+  run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --qd 4
+  run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --engine pwritev2
   run $B/raw_bench --duration "$DUR" --size 64k --qd 1
   run $B/raw_bench --duration "$DUR" --size 64k --qd 4
   run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
   for p in "${peers[@]}"; do run $B/${p}_peer --duration "$DUR"; done
   # paced: latency at a given load; the first second (second segment being preallocated) left out
   for rate in 10000 100000 1000000; do
-    run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate
+    run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate "${PLACE[@]}"
+    run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync dsync --label paced-$rate-dsync "${PLACE[@]}"
   done
-  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync
-  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync fdatasync --label paced-10000-fdatasync
-  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --spin-ns 100000 --label paced-10000-spin
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --label paced-10000-unplaced
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync-unplaced
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync fdatasync --label paced-10000-fdatasync "${PLACE[@]}"
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --spin-ns 100000 --label paced-10000-spin "${PLACE[@]}"
   # waking: a thread in plg_wait (spin, then futex) or in poll() on plg_notify_fd instead of polling
-  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe wait --label paced-10000-wait
-  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe notify --label paced-10000-notify
-  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 4096 --rate 10000 --label paced-10000-ring4k
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe wait --label paced-10000-wait "${PLACE[@]}"
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --observe notify --label paced-10000-notify "${PLACE[@]}"
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 4096 --rate 10000 --label paced-10000-ring4k "${PLACE[@]}"
   # a reader tailing the log meanwhile (a standby, a live consumer): what its reads cost the writer
-  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --follow --label paced-10000-follow
+  run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --follow --label paced-10000-follow "${PLACE[@]}"
   run $B/picolog_bench --duration "$DUR" --ring 8M --stride 0 --label rss-ring8m
   for other in pp_bench vault_bench; do [ -x "$B/$other" ] && run $B/$other; done
 done
@@ -300,7 +334,8 @@ if [ $PACED = 1 ]; then
        "write + fdatasync $(gm raw_dsync 4k-fdatasync lat_p50_us) us; io_uring with 2 / 4 in flight $(gm raw_dsync 4k-qd2 lat_p50_us) / $(gm raw_dsync 4k-qd4 lat_p50_us) us;" \
        "raw floor at 10k/s (a DSYNC write per arrival) $(gm raw_dsync paced-10000-qd1 dur_p50_us) us"
   printf "  %-30s %-24s %-24s %-22s %-22s\n" config "P50 us" "P99 us" "P50 x raw" "P99 x raw"
-  for c in paced-10000 paced-10000-inflight paced-100000 paced-100000-inflight paced-1000000 paced-1000000-inflight paced-10000-dsync paced-10000-follow; do
+  for c in paced-10000 paced-10000-inflight paced-10000-dsync paced-100000 paced-100000-inflight paced-100000-dsync \
+           paced-1000000 paced-1000000-inflight paced-1000000-dsync paced-10000-follow paced-10000-unplaced paced-10000-dsync-unplaced; do
     printf "  %-30s %-24s %-24s %-22s %-22s\n" "$c" "$(gm picolog "$c" dur_p50_us)" "$(gm picolog "$c" dur_p99_us)" \
       "$(gm picolog "$c" dur_p50_us_vs_raw4k)" "$(gm picolog "$c" dur_p99_us_vs_raw4k)"
   done
@@ -361,14 +396,17 @@ dl() {  # config metric limit
     "$(verdict "$best" "$3" le)"
 }
 tl "durable P50 at 10k rec/s" paced-10000 dur_p50_us_vs_raw4k 1.3
+tl "  the same, PLG_SYNC_DSYNC" paced-10000-dsync dur_p50_us_vs_raw4k 1.3
 dl paced-10000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 10k rec/s" paced-10000 dur_p99_us_vs_raw4k 2.5
 dl paced-10000 dur_p99_us_vs_raw4k 2.5
 tl "durable P50 at 100k rec/s" paced-100000 dur_p50_us_vs_raw4k 1.3
+tl "  the same, PLG_SYNC_DSYNC" paced-100000-dsync dur_p50_us_vs_raw4k 1.3
 dl paced-100000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 100k rec/s" paced-100000 dur_p99_us_vs_raw4k 2.5
 dl paced-100000 dur_p99_us_vs_raw4k 2.5
 tl "durable P50 at 1M rec/s" paced-1000000 dur_p50_us_vs_raw4k 2
+tl "  the same, PLG_SYNC_DSYNC" paced-1000000-dsync dur_p50_us_vs_raw4k 2
 dl paced-1000000 dur_p50_us_vs_raw4k 2
 # what fresh space costs the device itself: the raw writer into unwritten extents
 printf "  %-34s %-30s %-12s %-26s\n" "raw into fresh space, x best raw" fresh-1m-qd4 "(report)" "$(gm raw_dsync fresh-1m-qd4 ratio_best_round)"
