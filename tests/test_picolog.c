@@ -613,13 +613,6 @@ static int one_pending(void *t) { return tio_pending((tio *)t) >= 1; }
 static int two_pending(void *t) { return tio_pending((tio *)t) >= 2; }
 static int three_pending(void *t) { return tio_pending((tio *)t) >= 3; }
 
-/* Every write slot is taken and the ring is empty: a record that came now
- * could not go out before a completion, so the writer waits for one (in
- * slices of 100 us) instead of polling the ring at the poll interval
- * (10 us). That polling used half a core at 10k records/s with one DSYNC
- * write in flight, beside a spinning producer on two CPUs, and slowed the
- * acknowledgements it was meant to hasten. A record that comes meanwhile
- * still goes out once a slot frees. */
 /* With every slot taken, the writer's waiting reaps over 200 ms: at least
  * one, and none shorter than 100 us (the poll interval is 10 us). */
 static void check_waits_in_slices(tio *t) {
@@ -631,6 +624,14 @@ static void check_waits_in_slices(tio *t) {
 }
 static int tio_submitted(tio *t) { pthread_mutex_lock(&t->mu); int n = t->nsub; pthread_mutex_unlock(&t->mu); return n; }
 static int three_submitted(void *t) { return tio_submitted((tio *)t) >= 3; }
+
+/* Every write slot is taken and the ring is empty: a record that came now
+ * could not go out before a completion, so the writer waits for one (in
+ * slices of 100 us) instead of polling the ring at the poll interval
+ * (10 us). That polling used half a core at 10k records/s with one DSYNC
+ * write in flight, beside a spinning producer on two CPUs, and slowed the
+ * acknowledgements it was meant to hasten. A record that comes meanwhile
+ * still goes out once a slot frees. */
 static void test_writer_with_every_slot_taken_waits_for_a_completion(void) {
     const char *dir = t_dir("plg_slots_wait");
     tio t; plg_io io;
