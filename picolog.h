@@ -3468,11 +3468,12 @@ static int plg__submit(plg_log *L, int stopping) {
  * has passed with every write slot taken. A completion ends it at once. */
 #define PLG__BLOCKED_WAIT_NS 1000000ull
 /* With every write slot taken (and nothing else to do), the writer waits for
- * a completion in slices of this much. Not 1 ms: in a virtual machine a CPU
- * that halts for long is slow to wake for the completion's interrupt (the
- * host stops polling for it), and on this project's 2-CPU VM one DSYNC
+ * a completion in slices of this much. Not 1 ms: on this project's 2-CPU VM
+ * (no guest cpuidle driver: an idle CPU halts) the completion came later
+ * after long sleeps, probably as the host stops polling for a vCPU that
+ * halts for long (not verified from inside the guest). There one DSYNC
  * write at a time took a P50 of 897 us at 10k records/s with 1 ms slices
- * and 616 us with 100 us ones, as a raw writer does (655). Not the 10 us
+ * and 616 us with 100 us ones, beside 655 for a raw writer. Not the 10 us
  * poll either: that took half a core from the kernel's completion work. */
 #define PLG__SLOT_WAIT_NS 100000ull
 static int plg__ring_empty(plg_log *L) { return plg__load_acq(&L->rc->head) == L->ctail; }
