@@ -88,7 +88,12 @@
  *
  * DURABILITY MODES (plg_config.sync_mode)
  *   PLG_SYNC_AUTO           default: DSYNC when the device does FUA writes,
- *                           FDATASYNC otherwise. Survives power loss either way.
+ *                           FDATASYNC with PLG_DSYNC_UNTIL_BEHIND otherwise:
+ *                           while the writer keeps up, each write carries
+ *                           RWF_DSYNC and goes alone (no fdatasync after it);
+ *                           once a full max_write_bytes batch waits, plain
+ *                           writes and one fdatasync for several. Survives
+ *                           power loss either way.
  *   PLG_SYNC_DSYNC          writes carry RWF_DSYNC (FUA, or a cache flush after
  *                           each write): acknowledged = survives power loss.
  *                           Without FUA the writes go one at a time (each
@@ -218,7 +223,7 @@ enum {
 };
 
 enum plg_sync_mode {
-    PLG_SYNC_AUTO = 0,         /* default: DSYNC on a FUA device, else FDATASYNC */
+    PLG_SYNC_AUTO = 0,         /* default: DSYNC on a FUA device, else FDATASYNC + PLG_DSYNC_UNTIL_BEHIND */
     PLG_SYNC_DSYNC = 1,        /* RWF_DSYNC writes; ack = power-loss safe */
     PLG_SYNC_FDATASYNC = 2,    /* write, then fdatasync; ack = power-loss safe */
     PLG_SYNC_NONE_UNSAFE = 3   /* ack on write completion: loses acked data on power loss */
@@ -259,7 +264,16 @@ enum plg_flags {
     /* PLG_SYNC_FDATASYNC through io_uring: the writer always calls fdatasync
      * itself, even while writes queue up (as before 0.2.0's choice by load;
      * for comparisons). */
-    PLG_SYNC_ON_WRITER = 1u << 6
+    PLG_SYNC_ON_WRITER = 1u << 6,
+    /* PLG_SYNC_FDATASYNC: while the writer keeps up (no full max_write_bytes
+     * batch waits), each write goes alone and carries RWF_DSYNC, durable
+     * when it completes, with no fdatasync after it; once a full batch
+     * waits, plain writes on every slot and one fdatasync for several.
+     * AUTO sets it on a device without FUA (O_DIRECT, no custom plg_io):
+     * there one RWF_DSYNC write acknowledged sooner than a write and then an
+     * fdatasync, and group commit moved more records per second in a burst
+     * (docs/performance.md). */
+    PLG_DSYNC_UNTIL_BEHIND = 1u << 7
 };
 
 /* Steps of a record's way to durable, for PICOLOG_TRACE (see COMPILE-TIME
@@ -390,6 +404,7 @@ typedef struct plg_stats {
     uint64_t segments_ahead;              /* segments made and zeroed ahead of the one being written */
     uint64_t segments_unwritten;          /* of segments_created, those made during a burst with their
                                            * extents allocated, not zeroed (written once, not twice) */
+    uint64_t writes_dsync;                /* of writes, those that carried RWF_DSYNC (durable on completion) */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -2276,7 +2291,7 @@ PLG__STATIC_ASSERT(sizeof(plg__ring_ctl) == 256, "ring control block layout");
 typedef struct plg__wr {
     uint64_t g0, end_seq;
     uint32_t npages, expect;
-    uint8_t partial, is_sync, done, failed, dsynced;
+    uint8_t partial, is_sync, done, failed, dsynced, plain;   /* plain: a write without RWF_DSYNC */
     uint8_t final;        /* partial, and its page was left for the next one: nothing more goes in it */
     uint8_t *buf;         /* partial: the shadow copy written */
 } plg__wr;
@@ -2326,8 +2341,10 @@ struct plg_log {
     uint32_t pack_done;
     uint64_t oldest_ns;
     plg__wr wr[PLG__MAX_INFLIGHT]; uint32_t wr_head, wr_n, sync_inflight;
+    uint32_t wr_plain;                  /* writes in flight without RWF_DSYNC */
     uint32_t max_write_pages;
     int dsync_one;                      /* DSYNC without FUA: one write in flight unless a full batch waits */
+    int dsync_low;                      /* PLG_DSYNC_UNTIL_BEHIND in FDATASYNC mode (AUTO without FUA) */
     uint64_t cur_seg; int fd_cur;
     /* I/O engine */
     int io_kind;  /* 0 io_uring, 1 pwritev2, 2 custom */
@@ -2347,6 +2364,7 @@ struct plg_log {
     uint64_t seg_first, release_below; int release_pending; uint32_t nfree;   /* under pa_mu */
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
+    uint64_t st_writes_dsync;
     uint64_t st_segs_unwritten;
     uint64_t st_released, st_recycled, st_dirsyncs, st_pages_left, st_syncs_async;
     /* meta file (durable mark), written by the writer thread, or by
@@ -3247,6 +3265,9 @@ out:
 }
 
 static uint32_t plg__writes_inflight(const plg_log *L) { return L->wr_n - L->sync_inflight; }
+/* The device is behind: a full max_write_bytes batch waits to be written. */
+static int plg__behind(const plg_log *L) { return L->g_fill - L->g_sub >= L->max_write_pages; }
+
 /* Write slots. In fdatasync mode, with a sync in flight, one write may
  * overlap it; a second would only be synced after that write anyway (one
  * sync at a time), so records batch into it instead of each starting a page
@@ -3256,9 +3277,17 @@ static uint32_t plg__writes_inflight(const plg_log *L) { return L->wr_n - L->syn
  * meanwhile, until a full batch waits (the device is behind: then every
  * slot). At 10k records/s here the P50 fell from 851 us (a write started
  * per arrival) to about 600, beside 576 for a raw writer fed the same
- * arrivals (docs/performance.md). */
+ * arrivals (docs/performance.md).
+ * PLG_DSYNC_UNTIL_BEHIND (AUTO without FUA) does the same while the writer
+ * keeps up, each write with RWF_DSYNC (plg__wr_push). Back from behind, once
+ * the last plain write completed, the writes not yet synced are synced first
+ * (no slot until then), so that the next write can carry RWF_DSYNC: written
+ * beside that sync it would be plain and need a sync of its own, and so on
+ * (at 1M records/s here nearly every write was followed by an fdatasync that
+ * way). While plain writes are in flight (a burst) the slots are FDATASYNC's. */
 static uint32_t plg__slots(const plg_log *L) {
-    if (L->dsync_one && L->g_fill - L->g_sub < L->max_write_pages) return 1;
+    if (L->dsync_low && !plg__behind(L) && !L->wr_plain) return L->unsynced || L->sync_inflight ? 0 : 1;
+    if (L->dsync_one && !plg__behind(L)) return 1;
     return L->sync_inflight && L->cfg.sync_mode == PLG_SYNC_FDATASYNC ? 1 : L->cfg.max_inflight;
 }
 
@@ -3284,7 +3313,7 @@ static int plg__sync_async(const plg_log *L) {
     if (L->cfg.flags & PLG_SYNC_IN_FLIGHT) return 1;
     /* a burst: the writer keeps the device busy during the sync (measured
      * faster then, on fresh segments most); idle or paced, it waits */
-    return L->g_fill - L->g_sub >= L->max_write_pages;
+    return plg__behind(L);
 }
 
 static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_seq, int partial, int is_sync) {
@@ -3304,25 +3333,33 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
     const void *buf = partial ? w->buf : plg__slot(L, g0);
     int r;
     PICOLOG_TRACE(is_sync ? PLG_TRACE_SYNC_BEGIN : PLG_TRACE_WRITE_SUBMIT, end_seq);
+    /* PLG_DSYNC_UNTIL_BEHIND: while the writer keeps up, a write alone in
+     * flight with every earlier write synced carries RWF_DSYNC, and is
+     * durable when it completes: one round trip instead of a write, then an
+     * fdatasync. Once a full batch waits, plain writes and one fdatasync for
+     * several (group commit) move more records per second. */
+    int dsync = !is_sync && L->cfg.sync_mode == PLG_SYNC_DSYNC;
+    if (!is_sync && L->dsync_low && L->wr_n == 1 && !L->unsynced && !plg__behind(L)) { w->dsynced = 1; dsync = 1; }
     if (!is_sync && L->io_kind == 0 && L->wr_n == 1 && !L->unsynced && npages == 1 && plg__lone_sync(L) &&
         L->cfg.sync_mode != PLG_SYNC_NONE_UNSAFE && !(L->cfg.flags & PLG_URING_ONLY)) {
         /* The device is idle and this is one page: a synchronous RWF_DSYNC
          * write from this thread is the lowest latency there is (no kernel
          * worker to wait for). Under load the writes go through io_uring. */
-        w->dsynced = 1;
+        w->dsynced = 1; dsync = 1;
         L->sq[L->sq_n].tag = i;
         L->sq[L->sq_n].res = plg__pwrite_dsync(L->fd_cur, buf, w->expect, plg__page_off(L->D, g0), 1);
         L->sq_n++;
         r = 0;
     } else {
         r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
-                    : plg__io_write(L, L->fd_cur, buf, w->expect, plg__page_off(L->D, g0),
-                                    L->cfg.sync_mode == PLG_SYNC_DSYNC, i);
+                    : plg__io_write(L, L->fd_cur, buf, w->expect, plg__page_off(L->D, g0), dsync, i);
     }
+    if (!is_sync && !dsync) { w->plain = 1; L->wr_plain++; }   /* dsync is final here */
     if (r < 0) { w->done = 1; w->failed = 1; plg__poison(L, plg__from_errno(-r), -r); return r; }
     if (is_sync) { L->sync_inflight = 1; plg__add_rlx(&L->st_syncs, 1); plg__add_rlx(&L->st_syncs_async, 1); }
     else {
         plg__add_rlx(&L->st_writes, 1); plg__add_rlx(&L->st_pages, npages);
+        if (dsync) plg__add_rlx(&L->st_writes_dsync, 1);
         plg__add_rlx(&L->st_bytes, (uint64_t)npages * PLG_PAGE_SIZE);
         if (npages > L->st_maxw) plg__store_rlx(&L->st_maxw, (uint64_t)npages);
     }
@@ -3350,6 +3387,10 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
     }
     while (L->wr_n && L->wr[L->wr_head].done) {
         plg__wr *w = &L->wr[L->wr_head];
+        if (w->plain) {
+            PICOLOG_ASSERT(L->wr_plain > 0);
+            L->wr_plain--;
+        }
         if (w->failed) L->broken = 1;          /* nothing after a failure ever counts */
         if (L->broken) {}
         else if (w->is_sync) { plg__set_durable(L, w->end_seq); L->g_synced = w->g0; }
@@ -4151,9 +4192,13 @@ PLGDEF int plg_open(plg_log **out, const plg_config *cfg_in) {
         if (dd) closedir(dd);
     }
     {
-        int fua = cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd);
-        if (L->cfg.sync_mode == PLG_SYNC_AUTO) L->cfg.sync_mode = (cfg.io || fua) ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
+        int fua = !cfg.io && cfg.io_mode == PLG_IO_DIRECT && plg__device_fua(L->dirfd);
+        int automatic = L->cfg.sync_mode == PLG_SYNC_AUTO;
+        if (automatic) L->cfg.sync_mode = (cfg.io || fua) ? PLG_SYNC_DSYNC : PLG_SYNC_FDATASYNC;
         L->dsync_one = !cfg.io && !fua && L->cfg.sync_mode == PLG_SYNC_DSYNC;
+        if (automatic && !cfg.io && cfg.io_mode == PLG_IO_DIRECT && L->cfg.sync_mode == PLG_SYNC_FDATASYNC)
+            L->cfg.flags |= PLG_DSYNC_UNTIL_BEHIND;
+        L->dsync_low = (L->cfg.flags & PLG_DSYNC_UNTIL_BEHIND) && L->cfg.sync_mode == PLG_SYNC_FDATASYNC;
     }
     rc = plg__recover(L, &end_g, &end_off, &last_seq, &last_epoch, &stop_g);
     if (L->cfg.flags & PLG_PACK_DENSE) L->skip_from = UINT64_MAX;    /* no segment leaves a page */
@@ -4373,6 +4418,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->dir_syncs = plg__load_rlx(&L->st_dirsyncs);
     o->pages_left = plg__load_rlx(&L->st_pages_left);
     o->syncs_in_flight = plg__load_rlx(&L->st_syncs_async);
+    o->writes_dsync = plg__load_rlx(&L->st_writes_dsync);
     pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
     o->prealloc_error = L->pa_err;
     o->prealloc_errno = plg__load_rlx(&L->pa_errno);
