@@ -269,10 +269,11 @@ enum plg_flags {
      * batch waits), each write goes alone and carries RWF_DSYNC, durable
      * when it completes, with no fdatasync after it; once a full batch
      * waits, plain writes on every slot and one fdatasync for several.
-     * AUTO sets it on a device without FUA (O_DIRECT, no custom plg_io):
-     * there one RWF_DSYNC write acknowledged sooner than a write and then an
-     * fdatasync, and group commit moved more records per second in a burst
-     * (docs/performance.md). */
+     * AUTO sets it on a device without FUA (O_DIRECT, no custom plg_io).
+     * There, at 10k-1M records/s, one RWF_DSYNC write acknowledged sooner
+     * than a write and then an fdatasync; in a burst, group commit made
+     * more records per second than RWF_DSYNC writes on every slot more
+     * often than fewer (docs/performance.md). */
     PLG_DSYNC_UNTIL_BEHIND = 1u << 7
 };
 
