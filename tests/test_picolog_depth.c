@@ -23,8 +23,9 @@ static void sleep_until(struct timespec *t, long step_ns) {
 }
 
 /* One log on the test directory's device, max_inflight 4: records paced
- * one every 100 us for 0.3 s (several arrive during each write here), then
- * a burst of 32 MiB of records (a full batch waits: the device is behind).
+ * one every 100 us for 0.3 s, longer if the writer made fewer than 10
+ * writes by then (several records arrive during each write here), then a
+ * burst of 32 MiB of records (a full batch waits: the device is behind).
  * Each phase's writes in flight at most, its syncs and its stats. Returns 1,
  * 0 when the test does not apply here (depth_skip says why), -1 on failure. */
 typedef struct depth_run {
@@ -58,10 +59,17 @@ static int depth_measure(int sync_mode, depth_run *out) {
     __atomic_store_n(&t_syncs, 0, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_MONOTONIC, &t);
     int64_t seq = 0;
-    for (int i = 0; i < 3000; i++) {                 /* 0.3 s at 10k records/s */
+    /* 0.3 s at 10k records/s, longer (up to 5 s) until the writer made 10
+     * writes: a slow device (a loaded machine, a sanitizer) made only 5 in
+     * 0.3 s once, and a phase of so few writes shows little */
+    for (int i = 0; i < 50000; i++) {
         seq = plg_append(L, buf, sizeof buf);
         CHECK(seq == i + 1);
         sleep_until(&t, 100000);
+        if (i + 1 >= 3000 && (i + 1) % 500 == 0) {
+            plg_get_stats(L, &st);
+            if (st.writes >= 10) break;
+        }
     }
     CHECK_EQ(plg_wait(L, (uint64_t)seq, 10000000000ll), 0);
     plg_get_stats(L, &out->paced);
