@@ -24,13 +24,20 @@ jobs=${PLG_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
 parts="plain:test-plain asan+ubsan:test-asan tsan:test-tsan fuzz:test-fuzz valgrind:test-valgrind"
 extra=0
 notes=""
+times=""
+start=$(date +%s)
 for part in $parts; do
   label=${part%%:*}; target=${part#*:}
   before=$(wc -l < "$totals")
+  t0=$(date +%s)
   # the test binaries build in parallel (PLG_BUILD_JOBS, default: the
   # cores); each configuration's tests still run one at a time
   $MAKE --no-print-directory -j"$jobs" "$target" PLG_TEST_TOTALS="$totals" 2>&1 | tee -a "$log"
   rc=${PIPESTATUS[0]}
+  # what each configuration costs, its build included (make test must fit
+  # in 25 minutes on a 2-core machine)
+  secs=$(( $(date +%s) - t0 )); times="$times $label ${secs}s"
+  echo "suite: $label took ${secs}s (build and run)"
   line=$(tail -n +"$((before + 1))" "$totals" | awk -v l="$label" '$4 == l' | tail -n 1)
   if [ -z "$line" ]; then
     notes="$notes\n  FAIL $label: did not report (make $target exited $rc: a test binary that does not build, or the runner did not run)"
@@ -46,6 +53,7 @@ for part in $parts; do
   fi
 done
 [ -n "$notes" ] && printf "suite:$notes\n"
+echo "suite: time per configuration:$times; all $(( $(date +%s) - start ))s"
 # the failed binaries and their failed checks, again (the runner printed them
 # in place, with their output's tail, further up)
 fails=$(grep -E '^\[[^]]*\] FAIL|^    failed: ' "$log" | head -n 60)
