@@ -15,6 +15,7 @@
  * Here the tag oracle's HMAC is OpenSSL's (the fuzz build uses the oracle's
  * own SHA-256, checked against OpenSSL below). */
 // LIBS: -lcrypto
+// NO_TSAN (vault.h starts no thread and neither does this test: nothing for TSan to check)
 #define FV_REPLAY   /* an oracle violation is counted (fv_violations), not abort() */
 #include <stddef.h>
 static void fv_ossl_hmac(const unsigned char *key, size_t klen, const unsigned char *msg, size_t n, unsigned char *out);

@@ -1,5 +1,6 @@
 /* vault.h store: secure_config.json round trips, authentication, strict
  * parsing of bad input, file checks, atomic saves, rekey/rotate, audit. */
+// NO_TSAN (vault.h starts no thread and neither does this test: nothing for TSan to check)
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"

@@ -1,6 +1,7 @@
 /* vault.h compile-time options: VAULT_STATIC, allocator overrides (every
  * allocation freed), VAULT_ASSERT; and the #errors for half an allocator
  * override and for a missing _GNU_SOURCE. */
+// NO_TSAN (vault.h starts no thread and neither does this test: nothing for TSan to check)
 #define _GNU_SOURCE 1
 #include <stddef.h>
 static long n_alloc, n_free, n_live;

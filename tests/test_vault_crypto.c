@@ -2,6 +2,7 @@
  * OpenSSL (test-only oracle), on the accelerated path (AES-NI/SHA-NI when the
  * CPU has them) and on the portable constant-time path. */
 // LIBS: -lcrypto
+// NO_TSAN (vault.h starts no thread and neither does this test: nothing for TSan to check)
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"

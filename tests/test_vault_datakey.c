@@ -1,5 +1,6 @@
 /* vault.h data keys: the 32-byte keys of picolog's encryption at rest, kept
  * in the vault under "datakey/NAME" (vault_data_key_create, vault_data_key). */
+// NO_TSAN (vault.h starts no thread and neither does this test: nothing for TSan to check)
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"

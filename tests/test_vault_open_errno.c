@@ -4,6 +4,7 @@
  * file descriptors; 0 for an error no system call gave (a wrong password)
  * and after a successful open. The permission cases run in a child that is
  * not root, the descriptor cases in a child whose limit is lowered. */
+// NO_TSAN (vault.h starts no thread and neither does this test: nothing for TSan to check)
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
 #include "t.h"

@@ -14,6 +14,7 @@
  *   PLG_TEST_QUICK=1: fewer random seeds. VAULT_SIM_SEEDS=N: more.
  * A failure prints the step, the mode and the seed: rerun with
  * VAULT_SIM_SEED=<seed> to replay that seed alone. */
+// NO_TSAN (vault.h starts no thread and neither does this test: nothing for TSan to check)
 #define VAULT_TEST_IO
 #define VAULT_IMPLEMENTATION
 #include "vault.h"
