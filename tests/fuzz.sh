@@ -42,20 +42,31 @@ if ! command -v "${FUZZ_CC:-clang}" >/dev/null || ! "${FUZZ_CC:-clang}" -fsaniti
   done_line; exit 0
 fi
 rm -rf "$probe"
-for t in $targets; do
+# Every target builds first (in parallel), then FUZZ_JOBS targets (default 2,
+# as this machine class has 2 cores) fuzz at once, each a single process with
+# its own time limit; the results are printed in the targets' order.
+jobs=${FUZZ_JOBS:-2}
+bins=""; for t in $targets; do bins="$bins $B/fuzz/$t"; done
+make --no-print-directory -s -j"$jobs" -k $bins >/dev/null
+work=$(mktemp -d)
+fuzz_one() {   # target: writes $work/<target>.res (rc execs secs) and .log
+  local t=$1 hdr seeds corpus art dirs d start limit seedopt rc execs
+  local log="$work/$t.log"
   hdr=${t#fuzz_}; hdr=${hdr%%_*}                       # fuzz_picolog_reader -> picolog
-  if ! make --no-print-directory -s "$B/fuzz/$t" >/dev/null; then echo "[fuzz] FAIL $t: does not build"; failed=$((failed+1)); continue; fi
   seeds=""
   if [ -z "${FUZZ_SEED:-}" ]; then
     seeds="$B/fuzz/seeds/$t"
     if [ ! -d "$seeds" ] && [ -f "tests/test_fuzz_$hdr.c" ]; then
-      make --no-print-directory -s "$B/test/test_fuzz_$hdr" >/dev/null && PLG_TEST_DIR=$B/tmp/fuzzseeds "$B/test/test_fuzz_$hdr" >/dev/null
+      # one target per header makes the fresh seeds; the others of that header wait for it
+      ( flock 9
+        if [ ! -d "$seeds" ]; then
+          make --no-print-directory -s "$B/test/test_fuzz_$hdr" >/dev/null && PLG_TEST_DIR=$B/tmp/fuzzseeds_$hdr "$B/test/test_fuzz_$hdr" >/dev/null
+        fi ) 9>"$work/seeds_$hdr.lock"
     fi
   fi
   corpus="$B/fuzz/corpus/$t"; art="$B/fuzz/artifacts/$t"
   mkdir -p "$corpus" "$art"
   dirs="$corpus"; for d in $seeds "fuzz/seeds/$t" "fuzz/regress/$t"; do [ -d "$d" ] && dirs="$dirs $d"; done
-  log=$(mktemp)
   start=$(date +%s)
   # -fork is not used: one process, bounded memory and time
   if [ -n "$runs" ]; then limit="-runs=$runs"; else limit="-max_total_time=$secs"; fi
@@ -66,16 +77,29 @@ for t in $targets; do
       -print_final_stats=1 -artifact_prefix="$art/" $dirs >"$log" 2>&1
   rc=$?
   execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+  echo "$rc ${execs:-?} $(( $(date +%s) - start ))" > "$work/$t.res"
+}
+for t in $targets; do
+  if [ ! -x "$B/fuzz/$t" ]; then continue; fi
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+  fuzz_one "$t" &
+done
+wait
+for t in $targets; do
+  if [ ! -x "$B/fuzz/$t" ]; then echo "[fuzz] FAIL $t: does not build"; failed=$((failed+1)); continue; fi
+  log="$work/$t.log"; corpus="$B/fuzz/corpus/$t"; art="$B/fuzz/artifacts/$t"
+  if [ ! -f "$work/$t.res" ]; then echo "[fuzz] FAIL $t: did not run"; failed=$((failed+1)); continue; fi
+  read -r rc execs took < "$work/$t.res"
   cov=$(grep -E '#[0-9]+.*cov:' "$log" | tail -n 1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
-  if [ $rc -eq 0 ]; then
-    echo "[fuzz] ok   $t: ${execs:-?} executions in $(( $(date +%s) - start ))s, coverage ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs"
+  if [ "$rc" -eq 0 ]; then
+    echo "[fuzz] ok   $t: $execs executions in ${took}s, coverage ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs"
     passed=$((passed+1))
   else
-    echo "[fuzz] FAIL $t (rc=$rc) after ${execs:-?} executions; crash input in $art/ (copy it to fuzz/regress/$t/)"
+    echo "[fuzz] FAIL $t (rc=$rc) after $execs executions; crash input in $art/ (copy it to fuzz/regress/$t/)"
     grep -E 'ERROR|SUMMARY|#[0-9] ' "$log" | head -30 | sed 's/^/    /'
     failed=$((failed+1))
   fi
-  rm -f "$log"
 done
+rm -rf "$work"
 done_line
 [ $failed -eq 0 ]
