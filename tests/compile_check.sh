@@ -6,9 +6,23 @@ set -u
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 passed=0; failed=0
+# Each compile runs in the background, COMPILE_JOBS at a time (default: the
+# cores); the results are added up, and failures printed, at the end.
+jobs=${COMPILE_JOBS:-$(nproc 2>/dev/null || echo 2)}
+ntry=0
 try() { # label, compiler, args...
   local label=$1; shift
-  if out=$("$@" 2>&1); then passed=$((passed+1)); else failed=$((failed+1)); echo "FAIL $label"; echo "$out" | head -20; fi
+  ntry=$((ntry+1))
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+  local res="$tmp/try.$ntry"
+  ( if out=$("$@" 2>&1); then echo ok > "$res"; else { echo "FAIL $label"; echo "$out" | head -20; } > "$res"; fi ) &
+}
+tally() {
+  wait
+  local i
+  for ((i = 1; i <= ntry; i++)); do
+    if [ "$(cat "$tmp/try.$i" 2>/dev/null)" = ok ]; then passed=$((passed+1)); else failed=$((failed+1)); cat "$tmp/try.$i" 2>/dev/null || echo "FAIL: compile $i left no result"; fi
+  done
 }
 uring=$(pkg-config --cflags liburing 2>/dev/null)
 hdrs=$(ls picolog.h pinnacle_persist.h vault.h 2>/dev/null)
@@ -81,5 +95,6 @@ if [ -f picolog_raft.h ] && printf '#include <raft.h>\n#include <raft/uv.h>\n' |
 else
   echo "  skip picolog_raft.h: libraft-dev / libuv1-dev not installed"
 fi
+tally
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
