@@ -10,9 +10,11 @@
 #   binaries never share scratch directories. PLG_TEST_JOBS=N runs up to N
 #   binaries at once (default 2: the suite's binaries are single-threaded or
 #   nearly, and this machine class has 2 cores); results are printed in the
-#   given order. Scripts (*.sh) always run alone: they build with make and
-#   may share build/ outputs with each other, so a script waits until every
-#   binary started before it has ended, and nothing starts beside it.
+#   given order. Scripts (*.sh) run one after another, never two at once
+#   (they build with make and may share build/ outputs with each other): all
+#   of them in one background chain that takes one of the N slots, while the
+#   binaries take the others (the binaries are built before run.sh starts,
+#   and no script rebuilds them).
 set -u
 label=$1; shift
 passed=0; failed=0; skipped=0
@@ -31,11 +33,18 @@ run_one() {   # index bin
   rc=$?
   echo "$rc $(( $(date +%s) - start ))" > "$work/$i.rc"
 }
+scripts=(); i=0
+for bin in "$@"; do
+  case $bin in *.sh) scripts+=("$i:$bin");; esac
+  i=$((i + 1))
+done
+run_scripts() { local s; for s in "${scripts[@]}"; do run_one "${s%%:*}" "${s#*:}"; done; }
+if [ "${#scripts[@]}" -gt 0 ]; then
+  if [ "$jobs" -gt 1 ]; then run_scripts & else run_scripts; fi
+fi
 i=0
 for bin in "$@"; do
-  case $bin in
-    *.sh) wait; run_one $i "$bin"; i=$((i + 1)); continue;;
-  esac
+  case $bin in *.sh) i=$((i + 1)); continue;; esac
   if [ "$jobs" -gt 1 ]; then
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
     run_one $i "$bin" &
