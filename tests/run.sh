@@ -14,7 +14,9 @@
 #   (they build with make and may share build/ outputs with each other): all
 #   of them in one background chain that takes one of the N slots, while the
 #   binaries take the others (the binaries are built before run.sh starts,
-#   and no script rebuilds them).
+#   and no script rebuilds them). A script with a line "# RUN_ALONE" (one
+#   whose timing the load beside it changes, e.g. a cluster's elections)
+#   runs last, when everything else has ended, with nothing beside it.
 set -u
 label=$1; shift
 passed=0; failed=0; skipped=0
@@ -33,9 +35,11 @@ run_one() {   # index bin
   rc=$?
   echo "$rc $(( $(date +%s) - start ))" > "$work/$i.rc"
 }
-scripts=(); i=0
+scripts=(); alone=(); i=0
 for bin in "$@"; do
-  case $bin in *.sh) scripts+=("$i:$bin");; esac
+  case $bin in
+    *.sh) if grep -q '^# RUN_ALONE' "$bin" 2>/dev/null; then alone+=("$i:$bin"); else scripts+=("$i:$bin"); fi;;
+  esac
   i=$((i + 1))
 done
 run_scripts() { local s; for s in "${scripts[@]}"; do run_one "${s%%:*}" "${s#*:}"; done; }
@@ -54,6 +58,7 @@ for bin in "$@"; do
   i=$((i + 1))
 done
 wait
+for s in "${alone[@]}"; do run_one "${s%%:*}" "${s#*:}"; done
 i=0
 for bin in "$@"; do
   name=$(basename "$bin")

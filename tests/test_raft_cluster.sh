@@ -6,6 +6,8 @@
 # thresholds; every node must apply the same trades and no acknowledged
 # trade may be missing. make soak / make cluster-test run many more rounds.
 # Skips when libraft-dev/libuv1-dev are missing (the binary is then not built).
+# RUN_ALONE: three nodes, elections and timeouts: the load of a test beside
+# it made it take 33 s instead of 4-5 (tests/run.sh)
 set -u
 cd "$(dirname "$0")/.."
 passed=0; failed=0; skipped=0
