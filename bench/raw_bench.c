@@ -29,6 +29,10 @@
  *           its own (picolog's policy for a lone page today); with --qd 4 it
  *           starts at once. Latency is per record, arrival to completion:
  *           the floor for picolog's durable latency at that rate.
+ *           Also per write, submission to completion (write_p50_us,
+ *           write_p99_us): what one DSYNC write costs at this rate, and how
+ *           the device's slow writes come (slow_write_episodes: writes of
+ *           4 x the write P50 or more, and the median gap between them).
  * Latency is per write (submission to completion); throughput counts records. */
 #include "bench.h"
 
@@ -39,7 +43,16 @@
 #define RWF_DSYNC 0x00000002
 #endif
 
-static bench_hist lat;
+static bench_hist lat, wlat;
+/* --rate: every write's start and latency (the first SLOW_MAX), for the
+ * slow writes counted at the end against the final P50 */
+#define SLOW_MAX 65536
+static uint64_t w_start[SLOW_MAX], w_lat[SLOW_MAX];
+static size_t w_n;
+static void write_done(uint64_t submitted, uint64_t done) {
+    bench_hist_add(&wlat, done - submitted);
+    if (w_n < SLOW_MAX) { w_start[w_n] = submitted; w_lat[w_n] = done - submitted; w_n++; }
+}
 
 /* the next write's offset: sequential, back to 0 at the file's end (counted:
  * after a wrap, a --prep fallocate run overwrites written blocks) */
@@ -58,7 +71,7 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
     double period = 1e9 / rate / bench__ns_per_tick;
     uint64_t t_start = bench_tick(), t_end = t_start + bench_ns_to_ticks(duration * 1e9);
     uint64_t arrived = 0, issued = 0, done_recs = 0, off = 0, writes = 0;
-    uint64_t first[64], count[64];
+    uint64_t first[64], count[64], sub[64];
     int busy[64] = {0}, inflight = 0;
     struct io_uring ring;
     if (!sync_engine && io_uring_queue_init(64, &ring, 0) < 0) return -1;
@@ -77,8 +90,10 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
             issued += n;
             if (sync_engine) {
                 struct iovec iov = {bufs + (size_t)sl * size, (size_t)size};
+                uint64_t t0 = bench_tick();
                 if (pwritev2(fd, &iov, 1, (off_t)off, RWF_DSYNC) != (ssize_t)size) return -1;
                 uint64_t t = bench_tick();
+                write_done(t0, t);
                 for (uint64_t r = first[sl]; r < first[sl] + n; r++) {
                     uint64_t a = t_start + (uint64_t)((double)(r - 1) * period);
                     bench_hist_add(&lat, t - a);
@@ -89,6 +104,7 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
                 io_uring_prep_write(sqe, fd, bufs + (size_t)sl * size, (unsigned)size, off);
                 sqe->rw_flags = RWF_DSYNC;
                 io_uring_sqe_set_data64(sqe, (uint64_t)sl);
+                sub[sl] = bench_tick();
                 io_uring_submit(&ring);
                 inflight++;
             }
@@ -111,6 +127,7 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
             int sl = (int)io_uring_cqe_get_data64(cqe);
             if (cqe->res != (int)size) return -1;
             io_uring_cqe_seen(&ring, cqe);
+            write_done(sub[sl], t);
             for (uint64_t r = first[sl]; r < first[sl] + count[sl]; r++) {
                 uint64_t a = t_start + (uint64_t)((double)(r - 1) * period);
                 bench_hist_add(&lat, t - a);
@@ -122,6 +139,46 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
     if (!sync_engine) io_uring_queue_exit(&ring);
     *writes_out = writes; *recs_out = done_recs;
     return 0;
+}
+
+/* The writes of 4 x the write P50 or more: how many, in how many episodes
+ * (slow writes that start within 1 ms of the one before's end form one),
+ * and the median gap between episodes; the first episodes' starts, ms into
+ * the run. A steady gap points at something periodic under the log (the
+ * device, the host, the filesystem), since this writer does nothing
+ * periodic of its own. */
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+static void slow_writes(const char *B, const char *cfgname, uint64_t thr, uint64_t t0) {
+    uint64_t gap[SLOW_MAX / 2];
+    size_t slow = 0, episodes = 0, ngap = 0;
+    uint64_t last_end = 0, ep_start = 0, one_ms = bench_ns_to_ticks(1e6);
+    char when[200]; int w = 0;
+    when[0] = 0;
+    for (size_t k = 0; k < w_n; k++) {
+        if (w_lat[k] < thr) continue;
+        slow++;
+        if (!episodes || w_start[k] > last_end + one_ms) {
+            if (episodes && ngap < SLOW_MAX / 2) gap[ngap++] = w_start[k] - ep_start;
+            if (episodes < 8 && w < (int)sizeof when - 16)
+                w += snprintf(when + w, sizeof when - (size_t)w, " %.0f", bench_ticks_to_ns(w_start[k] - t0) / 1e6);
+            episodes++;
+            ep_start = w_start[k];
+        }
+        if (w_start[k] + w_lat[k] > last_end) last_end = w_start[k] + w_lat[k];
+    }
+    printf("# slow writes (>= %.0f us, 4 x the write P50): %zu of %zu, in %zu episodes", bench_ticks_to_ns(thr) / 1e3,
+           slow, w_n, episodes);
+    bench_result(B, cfgname, "slow_writes", (double)slow, "writes");
+    bench_result(B, cfgname, "slow_write_episodes", (double)episodes, "episodes");
+    if (ngap) {
+        qsort(gap, ngap, sizeof *gap, cmp_u64);
+        printf(", median %.1f ms apart", bench_ticks_to_ns(gap[ngap / 2]) / 1e6);
+        bench_result(B, cfgname, "slow_write_gap_ms", bench_ticks_to_ns(gap[ngap / 2]) / 1e6, "ms");
+    }
+    printf("; the first at (ms):%s%s\n", when, episodes > 8 ? " ..." : "");
 }
 
 static void usage(void) {
@@ -220,6 +277,10 @@ int main(int argc, char **argv) {
         bench_result(B, cfgname, "writes_per_s", (double)writes / secs, "1/s");
         bench_result(B, cfgname, "dur_p50_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.5)) / 1e3, "us");
         bench_result(B, cfgname, "dur_p99_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&lat, 0.99)) / 1e3, "us");
+        double wp50 = bench_hist_q(&wlat, 0.5);
+        bench_result(B, cfgname, "write_p50_us", bench_ticks_to_ns((uint64_t)wp50) / 1e3, "us");
+        bench_result(B, cfgname, "write_p99_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&wlat, 0.99)) / 1e3, "us");
+        slow_writes(B, cfgname, (uint64_t)(4 * wp50), t_start);
         /* as picolog_bench: how much the machine's other load was in the way */
         uint64_t psi_cpu1 = bench_psi_some_us("cpu"), psi_io1 = bench_psi_some_us("io");
         if (psi_cpu1 >= psi_cpu0 && psi_cpu1)

@@ -272,7 +272,7 @@ if ! grep -q ',ratio_same_round,' "$raw"; then
   # (the faster of io_uring and pwritev2)
   awk -F, '$4=="durable_rps" { v[$1 "," $2 "," $3] = $5; if ($2=="raw_dsync" && $5 > L[$1]) L[$1] = $5 }
     $2=="raw_dsync" && ($3=="4k-qd1" || $3=="4k-pwritev2") && $4=="lat_p50_us" && (!(($1) in W) || $5 < W[$1]) { W[$1] = $5 }
-    ($2=="picolog" || ($2=="raw_dsync" && $3 ~ /^paced-/)) && ($4=="dur_p50_us" || $4=="dur_p99_us") { p[$1 "," $2 "," $3 "," $4] = $5 }
+    ($2=="picolog" || ($2=="raw_dsync" && $3 ~ /^paced-/)) && ($4=="dur_p50_us" || $4=="dur_p99_us" || $4=="write_p99_us") { p[$1 "," $2 "," $3 "," $4] = $5 }
     END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_best_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] }
           for (k in p) { split(k, a, ","); if (W[a[1]] > 0) printf "%s,%s,%s,%s_vs_raw4k,%.4g,x\n", a[1], a[2], a[3], a[4], p[k] / W[a[1]] } }' \
     "$raw" >> "$raw.tmp"
@@ -344,6 +344,11 @@ if [ $PACED = 1 ]; then
     printf "  %-30s %-24s %-24s %-22s %-22s\n" "raw $c" "$(gm raw_dsync "$c" dur_p50_us)" "$(gm raw_dsync "$c" dur_p99_us)" \
       "$(gm raw_dsync "$c" dur_p50_us_vs_raw4k)" "$(gm raw_dsync "$c" dur_p99_us_vs_raw4k)"
   done
+  echo "  one write's P99 at these arrivals, us (a floor for the records' P99): raw qd1 / pwritev2; picolog AUTO"
+  for r in 10000 100000; do
+    printf "    %-26s %s / %s; %s\n" "paced-$r" "$(gm raw_dsync "paced-$r-qd1" write_p99_us)" \
+      "$(gm raw_dsync "paced-$r-pwritev2-qd1" write_p99_us)" "$(gm picolog "paced-$r" write_p99_us)"
+  done
   echo "  durable latency breakdown (P50 us: ring / batch / write / sync / wake):"
   for c in $(awk -F, 'NR>1 && $1=="picolog" && $3=="part_ring_p50_us" {print $2}' "$csv"); do
     printf "    %-26s %s / %s / %s / %s / %s\n" "$c" "$(get picolog "$c" part_ring_p50_us)" "$(get picolog "$c" part_batch_p50_us)" \
@@ -395,16 +400,27 @@ dl() {  # config metric limit
     "$(get raw_dsync "$1-qd1" "$2") / $(get raw_dsync "$1-qd4" "$2") / $(get raw_dsync "$1-pwritev2-qd1" "$2")" \
     "$(verdict "$best" "$3" le)"
 }
+# a record is durable only once a write that carries it completes: the P99 of
+# one write at these arrivals (raw: the device's own; picolog: its writes as
+# the writer reaped them) is a floor for the records' P99. A floor above the
+# limit means the device stands in the way of the target, whatever the log.
+wl() {  # config limit
+  printf "  %-34s %-30s %-12s %-26s %s\n" "  one write's P99 (a floor), x raw" "raw qd1 / pwritev2; picolog" "" \
+    "$(get raw_dsync "$1-qd1" write_p99_us_vs_raw4k) / $(get raw_dsync "$1-pwritev2-qd1" write_p99_us_vs_raw4k); $(get picolog "$1" write_p99_us_vs_raw4k)" \
+    "$(verdict "$(for c in "$1-qd1" "$1-pwritev2-qd1"; do get raw_dsync "$c" write_p99_us_vs_raw4k; done | awk 'NF && (m == "" || $1 < m) {m = $1} END {print m}')" "$2" le)"
+}
 tl "durable P50 at 10k rec/s" paced-10000 dur_p50_us_vs_raw4k 1.3
 tl "  the same, PLG_SYNC_DSYNC" paced-10000-dsync dur_p50_us_vs_raw4k 1.3
 dl paced-10000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 10k rec/s" paced-10000 dur_p99_us_vs_raw4k 2.5
 dl paced-10000 dur_p99_us_vs_raw4k 2.5
+wl paced-10000 2.5
 tl "durable P50 at 100k rec/s" paced-100000 dur_p50_us_vs_raw4k 1.3
 tl "  the same, PLG_SYNC_DSYNC" paced-100000-dsync dur_p50_us_vs_raw4k 1.3
 dl paced-100000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 100k rec/s" paced-100000 dur_p99_us_vs_raw4k 2.5
 dl paced-100000 dur_p99_us_vs_raw4k 2.5
+wl paced-100000 2.5
 tl "durable P50 at 1M rec/s" paced-1000000 dur_p50_us_vs_raw4k 2
 tl "  the same, PLG_SYNC_DSYNC" paced-1000000-dsync dur_p50_us_vs_raw4k 2
 dl paced-1000000 dur_p50_us_vs_raw4k 2
