@@ -14,6 +14,7 @@
  *     of mapped journal segments, fills up with nobody draining it) lose
  *     nothing: the hot path makes room itself.
  * Seeded: replay with PP_NOTHR_SEED=n. */
+// NO_TSAN (the stores here start no thread; the control that starts three only opens and closes: nothing for TSan to check)
 /* pp_model.h holds helpers this test does not use */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define PINNACLE_PERSIST_IMPLEMENTATION
