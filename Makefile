@@ -161,7 +161,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_CI_SECONDS ?= 20
 $(B)/fuzz/%: fuzz/%.c $(HEADERS) $(wildcard fuzz/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
+	$(FUZZ_CC) -std=c11 -g1 -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(URING_CFLAGS) -I. $< -o $@ $(call libs_of,$<) $(LIBS)
 
 VALGRIND_TESTS := $(TESTS)
 test-valgrind: $(addprefix $(B)/test/,$(VALGRIND_TESTS))
