@@ -30,7 +30,9 @@
  *           starts at once. Latency is per record, arrival to completion:
  *           the floor for picolog's durable latency at that rate.
  *           Also per write, submission to completion (write_p50_us,
- *           write_p99_us): what one DSYNC write costs at this rate, and how
+ *           write_p99_us, write_p999_us, write_max_us): what one DSYNC
+ *           write costs at this rate (a rare slow one holds every record
+ *           that arrives behind it), and how
  *           the device's slow writes come (slow_write_episodes: writes of
  *           4 x the write P50 or more, and the median gap between them).
  * Latency is per write (submission to completion); throughput counts records. */
@@ -169,16 +171,20 @@ static void slow_writes(const char *B, const char *cfgname, uint64_t thr, uint64
         }
         if (w_start[k] + w_lat[k] > last_end) last_end = w_start[k] + w_lat[k];
     }
-    printf("# slow writes (>= %.0f us, 4 x the write P50): %zu of %zu, in %zu episodes", bench_ticks_to_ns(thr) / 1e3,
-           slow, w_n, episodes);
-    bench_result(B, cfgname, "slow_writes", (double)slow, "writes");
-    bench_result(B, cfgname, "slow_write_episodes", (double)episodes, "episodes");
+    /* the whole line first: bench_result prints lines of its own */
+    char line[512];
+    int o = snprintf(line, sizeof line, "# slow writes (>= %.0f us, 4 x the write P50): %zu of %zu, in %zu episodes",
+                     bench_ticks_to_ns(thr) / 1e3, slow, w_n, episodes);
+    double gap_ms = 0;
     if (ngap) {
         qsort(gap, ngap, sizeof *gap, cmp_u64);
-        printf(", median %.1f ms apart", bench_ticks_to_ns(gap[ngap / 2]) / 1e6);
-        bench_result(B, cfgname, "slow_write_gap_ms", bench_ticks_to_ns(gap[ngap / 2]) / 1e6, "ms");
+        gap_ms = bench_ticks_to_ns(gap[ngap / 2]) / 1e6;
+        o += snprintf(line + o, sizeof line - (size_t)o, ", median %.1f ms apart", gap_ms);
     }
-    printf("; the first at (ms):%s%s\n", when, episodes > 8 ? " ..." : "");
+    printf("%s; the first at (ms):%s%s\n", line, when, episodes > 8 ? " ..." : "");
+    bench_result(B, cfgname, "slow_writes", (double)slow, "writes");
+    bench_result(B, cfgname, "slow_write_episodes", (double)episodes, "episodes");
+    if (ngap) bench_result(B, cfgname, "slow_write_gap_ms", gap_ms, "ms");
 }
 
 static void usage(void) {
@@ -280,6 +286,8 @@ int main(int argc, char **argv) {
         double wp50 = bench_hist_q(&wlat, 0.5);
         bench_result(B, cfgname, "write_p50_us", bench_ticks_to_ns((uint64_t)wp50) / 1e3, "us");
         bench_result(B, cfgname, "write_p99_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&wlat, 0.99)) / 1e3, "us");
+        bench_result(B, cfgname, "write_p999_us", bench_ticks_to_ns((uint64_t)bench_hist_q(&wlat, 0.999)) / 1e3, "us");
+        bench_result(B, cfgname, "write_max_us", bench_ticks_to_ns(wlat.max) / 1e3, "us");
         slow_writes(B, cfgname, (uint64_t)(4 * wp50), t_start);
         /* as picolog_bench: how much the machine's other load was in the way */
         uint64_t psi_cpu1 = bench_psi_some_us("cpu"), psi_io1 = bench_psi_some_us("io");
