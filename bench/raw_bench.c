@@ -35,6 +35,9 @@
  *           that arrives behind it), and how
  *           the device's slow writes come (slow_write_episodes: writes of
  *           4 x the write P50 or more, and the median gap between them).
+ *           --rewrite N: each block is written N times in a row before the
+ *           next (a log rewriting its partly filled tail page as records
+ *           come), to compare with writes that never repeat a block.
  * Latency is per write (submission to completion); throughput counts records. */
 #include "bench.h"
 
@@ -46,6 +49,7 @@
 #endif
 
 static bench_hist lat, wlat;
+static unsigned rewrite = 1;   /* --rewrite N: each block written N times in a row (paced) */
 /* --rate: every write's start and latency (the first SLOW_MAX), for the
  * slow writes counted at the end against the final P50 */
 #define SLOW_MAX 65536
@@ -72,7 +76,7 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
     uint32_t per_write = (uint32_t)(size / 100u);
     double period = 1e9 / rate / bench__ns_per_tick;
     uint64_t t_start = bench_tick(), t_end = t_start + bench_ns_to_ticks(duration * 1e9);
-    uint64_t arrived = 0, issued = 0, done_recs = 0, off = 0, writes = 0;
+    uint64_t arrived = 0, issued = 0, done_recs = 0, off = 0, writes = 0, writes_started = 0;
     uint64_t first[64], count[64], sub[64];
     int busy[64] = {0}, inflight = 0;
     struct io_uring ring;
@@ -110,7 +114,7 @@ static int paced_run(int fd, uint8_t *bufs, uint64_t size, int qd, double rate, 
                 io_uring_submit(&ring);
                 inflight++;
             }
-            off = next_off(off, size, file_size);
+            if (writes_started++ % rewrite == rewrite - 1) off = next_off(off, size, file_size);
             continue;
         }
         if (sync_engine) { bench_pause(); continue; }
@@ -190,7 +194,7 @@ static void slow_writes(const char *B, const char *cfgname, uint64_t thr, uint64
 static void usage(void) {
     fprintf(stderr, "usage: raw_bench [--mode direct|buffered] [--size B] [--qd N] [--dir D] [--duration S]\n"
                     "         [--record B] [--file-size B] [--engine uring|pwritev2|fdatasync] [--rate R]\n"
-                    "         [--prep zero|fallocate] [--label NAME]\n");
+                    "         [--prep zero|fallocate] [--label NAME] [--rewrite N]\n");
     exit(2);
 }
 
@@ -219,6 +223,7 @@ int main(int argc, char **argv) {
         else if ((v = bench_opt(argc, argv, &i, "--label"))) label = v;
         else if ((v = bench_opt(argc, argv, &i, "--engine"))) engine = v;
         else if ((v = bench_opt(argc, argv, &i, "--rate"))) rate = atof(v);
+        else if ((v = bench_opt(argc, argv, &i, "--rewrite"))) rewrite = (unsigned)atoi(v) > 0 ? (unsigned)atoi(v) : 1;
         else if ((v = bench_opt(argc, argv, &i, "--prep"))) prep = v;
         else usage();
     }
@@ -238,7 +243,8 @@ int main(int argc, char **argv) {
     uint32_t per_write = (uint32_t)(size / rec_len);
     char cfgname[64], path[4096];
     if (label) snprintf(cfgname, sizeof cfgname, "%s", label);
-    else if (direct && rate > 0) snprintf(cfgname, sizeof cfgname, "paced-%.0f-%s%d", rate, sync_engine ? "pwritev2-qd" : "qd", qd);
+    else if (direct && rate > 0) snprintf(cfgname, sizeof cfgname, "paced-%.0f-%s%d%s", rate, sync_engine ? "pwritev2-qd" : "qd", qd,
+                                          rewrite > 1 ? "-rewrite" : "");
     else if (direct && sync_engine) snprintf(cfgname, sizeof cfgname, "%lluk-%s", (unsigned long long)(size >> 10), engine);
     else if (direct) snprintf(cfgname, sizeof cfgname, "%lluk-qd%d", (unsigned long long)(size >> 10), qd);
     else snprintf(cfgname, sizeof cfgname, "%lluk", (unsigned long long)(size >> 10));
