@@ -232,6 +232,35 @@ static void test_damage_below_the_mark_fails_closed(void) {
     CHECK(strstr(w.detail, "below the durable mark") != NULL);
 }
 
+/* The torn-tail check reads only what holds data (lseek SEEK_DATA skips the
+ * unwritten rest of a 64 MiB segment): a stray byte far into the free
+ * space, after megabytes that were never written, is still found, and its
+ * absence is not taken for one. */
+static void test_stray_byte_far_in_the_free_space_is_a_torn_tail(void) {
+    const uint64_t big = 64u << 20;
+    for (int stray = 0; stray <= 1; stray++) {
+        const char *d = t_dir(stray ? "ppj_stray" : "ppj_nostray");
+        pp__sj *j;
+        REQUIRE(pp__sj_open(&j, d, big, 0, 0, NULL, NULL, NULL) == 0);
+        uint64_t first = pp__load_acq(&j->tail);
+        for (uint64_t k = 0; k < 10; k++) REQUIRE(append(j, 0, k, NULL) == 0);
+        CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
+        pp__sj_free(j);                            /* a crash: nothing sealed */
+        char seg[4096];
+        pp__numbered(seg, sizeof seg, d, first / big, ".ppj");
+        if (stray) flip(seg, PP__PAGE + (40u << 20) + 7);   /* one byte, 40 MiB in */
+        seen s;
+        memset(&s, 0, sizeof s);
+        pp__sjwhere w;
+        REQUIRE(pp__sj_open(&j, d, big, PP__SJ_READONLY, 0, visit, &s, &w) == 0);
+        CHECK_EQ(s.n, 10);
+        CHECK_EQ(s.bad, 0);
+        CHECK_EQ(w.torn, stray);
+        if (stray) CHECK(strstr(w.detail, "torn tail") != NULL);
+        pp__sj_free(j);
+    }
+}
+
 /* The preparer reads the tail, and when it is past the middle of its
  * segment, gets the next segment made. A preparer that read the tail and
  * then did not run until the writers had filled that next segment and the
@@ -687,6 +716,7 @@ int main(void) {
     RUN(test_one_flush_per_round);
     RUN(test_unpublished_claim_is_the_end);
     RUN(test_damage_below_the_mark_fails_closed);
+    RUN(test_stray_byte_far_in_the_free_space_is_a_torn_tail);
     RUN(test_late_preparer_never_recreates_a_retired_segment);
     RUN(test_compaction_drops_whole_segments);
     RUN(test_power_cuts_with_two_writers);
