@@ -588,6 +588,10 @@ static void frames_read_back(pp__sj *j, const char *d, uint64_t bytes, uint64_t 
     pp__sj_free(j);
 }
 
+/* MiB of frames the written-pages tests append: 8 under PLG_TEST_QUICK
+ * (TSan and valgrind, where each append is slow), 24 otherwise. */
+static uint64_t written_mib(void) { return getenv("PLG_TEST_QUICK") ? 8 : 24; }
+
 /* how: 0 (the shared mapping) or PP__SJ_PRIVATE; locked: the segment
  * mlock'ed first (mlock of a writable private mapping copies every page). */
 static void written_pages_body(const char *name, int how, int locked) {
@@ -606,7 +610,7 @@ static void written_pages_body(const char *name, int how, int locked) {
         printf("  skip: mlock of the segment: %s\n", strerror(e));
         SKIP("mlock not permitted here (RLIMIT_MEMLOCK)");
     }
-    const uint64_t n = (24u << 20) / 64;            /* 24 MiB of frames */
+    const uint64_t n = (written_mib() << 20) / 64;  /* 24 MiB of frames (8 in the light runs) */
     for (uint64_t k = 0; k < n; k++) REQUIRE(append(j, 1, k, NULL) == 0);
     const uint8_t *data = g->map + PP__PAGE;        /* the pages the writers filled */
     const size_t filled = (size_t)n * 64, ahead = (size_t)(8u << 20);
@@ -647,12 +651,12 @@ static void test_private_pages_give_memory_back(void) {
     REQUIRE(j->priv);
     uint64_t first = pp__load_acq(&j->tail);
     pp__store_rel(&j->hold, first);                 /* the frames are read back below */
-    const uint64_t n = (24u << 20) / 64;            /* 24 MiB of frames */
+    const uint64_t n = (written_mib() << 20) / 64;  /* 24 MiB of frames (8 in the light runs) */
     for (uint64_t k = 0; k < n; k++) REQUIRE(append(j, 1, k, NULL) == 0);
     pp__sjseg *g = pp__load_acq(&j->win[(first >> j->shift) % PP__SJ_WIN]);
     REQUIRE(g && g->map);
     long long before = anon_bytes_at(g->map);
-    CHECK(before >= (long long)(20u << 20));        /* the writers' copies */
+    CHECK(before >= (long long)((written_mib() - 4) << 20));   /* the writers' copies */
     CHECK_EQ(pp__sj_sync(j, 0, NULL, NULL), 0);
     long long after = anon_bytes_at(g->map);
     CHECK(after >= 0);
