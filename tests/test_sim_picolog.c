@@ -470,9 +470,9 @@ static uint64_t default_seeds(void) {
 #if defined(SIM_DEFAULT_SEEDS)
     return SIM_DEFAULT_SEEDS;        /* a variant of this test (test_sim_picolog_encrypt.c) */
 #elif defined(__SANITIZE_THREAD__)
-    return 30;
+    return 15;                       /* races and memory errors on the paths */
 #elif defined(__SANITIZE_ADDRESS__)
-    return 120;                      /* memory errors: the plain run covers the seeds */
+    return 60;                       /* the plain run covers the seeds (make test in 25 min) */
 #else
     return 600;                      /* make soak runs any number */
 #endif

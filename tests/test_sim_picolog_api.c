@@ -984,9 +984,9 @@ static uint64_t one_seed; static int have_one_seed;
 
 static uint64_t default_seeds(void) {
 #if defined(__SANITIZE_THREAD__)
-    return 30;
+    return 15;                       /* races and memory errors on the paths: the */
 #elif defined(__SANITIZE_ADDRESS__)
-    return 100;
+    return 50;                       /* plain run covers the seeds (make test in 25 min) */
 #else
     if (getenv("PLG_TEST_QUICK") && getenv("PLG_TEST_TIME_SCALE")) return 40;   /* valgrind (tests/valgrind.sh) */
     return 2000;
