@@ -125,10 +125,13 @@
  *                             covers); for latency breakdowns (bench/); default
  *                             nothing
  *   PICOLOG_LONE_PAGE_SYNC    1: a lone page on an idle device is a synchronous
- *                             RWF_DSYNC write from the writer thread even in a
- *                             version 2 segment (default 0: through io_uring, so
- *                             the writer can start the next record's write
- *                             meanwhile; measured better, docs/performance.md)
+ *                             RWF_DSYNC write from the writer thread on every
+ *                             device (default 0: only where the writes go one
+ *                             at a time anyway, a device without FUA; on a FUA
+ *                             device through io_uring, so the writer can start
+ *                             the next record's write meanwhile). The runtime
+ *                             flag PLG_URING_ONLY turns it off
+ *                             (docs/performance.md)
  *   PICOLOG_ENCRYPT           encryption at rest: plg_config.encrypt_key seals every
  *                             fragment (AES-256-CBC + HMAC-SHA256, per fragment,
  *                             on the writer thread) with vault.h's crypto; compile
@@ -406,6 +409,9 @@ typedef struct plg_stats {
     uint64_t segments_unwritten;          /* of segments_created, those made during a burst with their
                                            * extents allocated, not zeroed (written once, not twice) */
     uint64_t writes_dsync;                /* of writes, those that carried RWF_DSYNC (durable on completion) */
+    uint64_t writes_blocking;             /* of writes, those the writer thread made itself with a blocking
+                                           * pwritev2 (a lone page on an idle device without FUA; every
+                                           * write of the pwritev2 backend) */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -2366,6 +2372,7 @@ struct plg_log {
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
     uint64_t st_writes_dsync;
+    uint64_t st_writes_blocking;
     uint64_t st_segs_unwritten;
     uint64_t st_released, st_recycled, st_dirsyncs, st_pages_left, st_syncs_async;
     /* meta file (durable mark), written by the writer thread, or by
@@ -2643,6 +2650,7 @@ static int plg__io_write(plg_log *L, int fd, const void *buf, uint32_t len, uint
     L->sq[L->sq_n].tag = tag;
     L->sq[L->sq_n].res = plg__pwrite_dsync(fd, buf, len, off, dsync);
     L->sq_n++;
+    plg__add_rlx(&L->st_writes_blocking, 1);     /* the pwritev2 backend */
     return 0;
 }
 
@@ -3296,11 +3304,19 @@ static uint32_t plg__slots(const plg_log *L) {
 #define PICOLOG_LONE_PAGE_SYNC 0
 #endif
 /* A lone page on an idle device as a synchronous RWF_DSYNC write from the
- * writer thread? Fastest for that page, but the writer is blocked meanwhile,
- * so a record arriving then waits for it. In a version 2 segment the next
- * record can start its own write at once instead, through io_uring. */
+ * writer thread? The writer is blocked meanwhile, so a record arriving then
+ * waits for it. Where the log keeps several writes in flight (a FUA device)
+ * the next record starts its own write at once instead, through io_uring.
+ * Where it keeps one at a time anyway (a device without FUA, AUTO or DSYNC:
+ * dsync_low, dsync_one), that record would wait for the write in flight
+ * either way, and the synchronous write has the shorter tail: through
+ * io_uring, an RWF_DSYNC write's cache flush is issued by a kernel worker
+ * after the data completes, one more wake-up on the way. At 100k records/s
+ * the P99 fell from 1,130 to 288 us (P50 126 to 140 us) on this project's
+ * 2-CPU VM (docs/performance.md). In an older picolog's segments (no page
+ * is left in flight) a lone page always goes this way. */
 static int plg__lone_sync(const plg_log *L) {
-    return PICOLOG_LONE_PAGE_SYNC || L->cur_seg < L->skip_from;
+    return PICOLOG_LONE_PAGE_SYNC || L->cur_seg < L->skip_from || L->dsync_low || L->dsync_one;
 }
 
 /* fdatasync mode: is the sync an operation in flight (the caller's plg_io,
@@ -3350,6 +3366,7 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
         L->sq[L->sq_n].tag = i;
         L->sq[L->sq_n].res = plg__pwrite_dsync(L->fd_cur, buf, w->expect, plg__page_off(L->D, g0), 1);
         L->sq_n++;
+        plg__add_rlx(&L->st_writes_blocking, 1);
         r = 0;
     } else {
         r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
@@ -4420,6 +4437,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->pages_left = plg__load_rlx(&L->st_pages_left);
     o->syncs_in_flight = plg__load_rlx(&L->st_syncs_async);
     o->writes_dsync = plg__load_rlx(&L->st_writes_dsync);
+    o->writes_blocking = plg__load_rlx(&L->st_writes_blocking);
     pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
     o->prealloc_error = L->pa_err;
     o->prealloc_errno = plg__load_rlx(&L->pa_errno);

@@ -1966,6 +1966,7 @@ static void test_writes_stay_inline_beside_a_follower(void) {
     const char *dir = t_dir("plg_follow_inline");
     plg_config c = cfg_for(dir);
     c.segment_size = 4u << 20;
+    c.flags |= PLG_URING_ONLY;   /* the lone pages through io_uring too (not blocking writes without FUA) */
     plg_log *L;
     int rc = plg_open(&L, &c);
     if (rc == PLG_ENODIRECT) SKIP("no O_DIRECT on the test filesystem (set PLG_TEST_DIR to ext4/xfs)");
