@@ -457,6 +457,18 @@ PLGDEF int      plg_reader_seek(plg_reader *r, uint64_t seq);
 PLGDEF const char *plg_reader_where(const plg_reader *r, uint64_t *offset); /* file/offset of the next read, or of the corruption */
 PLGDEF void     plg_reader_close(plg_reader *r);
 PLGDEF int      plg_check(const char *path, plg_check_result *out);
+/* Waits until no open file holds a segment of the log in path for writing:
+ * a writer that died (a crash, SIGKILL) can leave writes in the kernel
+ * (io_uring) that land after its process is gone, and each holds the
+ * writer's segment file open until it has landed. plg_open waits for them
+ * itself before it recovers (for at most PLG_SETTLE_NS); call this before
+ * reading or checking a log whose writer just died, to see what plg_open
+ * will recover. With a writer running (in any process, this one too) it
+ * waits until the timeout. 0; PLG_ETIMEDOUT; PLG_ENOENT; other < 0. */
+PLGDEF int      plg_settle(const char *path, int64_t timeout_ns);  /* < 0 ns: no timeout */
+#ifndef PLG_SETTLE_NS
+#define PLG_SETTLE_NS 30000000000ll      /* plg_open's wait for a dead writer's writes */
+#endif
 /* The same for an encrypted log: key is its 32-byte data key (NULL: as
  * without _key). PLG_EKEY: another key; PLG_ENEEDKEY: plg_reader_open or
  * plg_check on an encrypted log; PLG_EPLAINLOG: a key for a plain log. */
@@ -1539,6 +1551,63 @@ static int plg__list_segments(const char *dir, int clean, uint64_t **out, size_t
     return 0;
 }
 
+#ifndef F_OFD_GETLK                   /* without _GNU_SOURCE: the Linux values */
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#endif
+/* >>settle: every segment file the writer writes through is opened
+ * read-write and holds a shared OFD read lock (F_OFD_SETLK). The kernel drops
+ * such a lock only when the last reference to that open file goes, and an
+ * io_uring write holds one until it has landed: so after the writer's
+ * process is gone (SIGKILL, a crash), the lock stays while a write of it is
+ * still in flight. plg_open waits until no segment holds one before it
+ * recovers: else it would find the end before those writes, and a write
+ * landing later would replace records the new writer has acknowledged at
+ * the same place. Tested with F_OFD_GETLK, which takes no lock. */
+static void plg__seg_lock(int fd) {
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_RDLCK; lk.l_whence = SEEK_SET;     /* the whole file; shared: the writer's own fds agree */
+    (void)fcntl(fd, F_OFD_SETLK, &lk);               /* no lock support (a network filesystem): no guard */
+}
+
+/* 1: another open file holds a lock on fd's file; 0: none (or no lock support). */
+static int plg__seg_held(int fd) {
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK; lk.l_whence = SEEK_SET;
+    return fcntl(fd, F_OFD_GETLK, &lk) == 0 && lk.l_type != F_UNLCK;
+}
+
+/* Wait until no other open file holds fd's segment, until deadline
+ * (plg_now_ns; UINT64_MAX: none). 0, or PLG_ETIMEDOUT. */
+static int plg__settle_fd(int fd, uint64_t deadline) {
+    while (plg__seg_held(fd)) {
+        if (plg_now_ns() >= deadline) return PLG_ETIMEDOUT;
+        struct timespec ts = {0, 1000000};             /* 1 ms: about a write */
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* The same for every segment file in dir (plg_settle). */
+static int plg__settle(const char *dir, uint64_t deadline) {
+    uint64_t *segs = NULL;
+    size_t n = 0;
+    int rc = plg__list_segments(dir, 0, &segs, &n);
+    if (rc) return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char name[4096];
+        plg__seg_name(name, sizeof name, dir, segs[i]);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;                          /* gone since the listing: nothing lands in it */
+        rc = plg__settle_fd(fd, deadline);
+        close(fd);
+    }
+    PICOLOG_FREE(segs);
+    return rc;
+}
+
 /* >>scan ------------------------------------------------------------------ */
 /* One walker over a log directory, used by recovery, the reader and plg_check.
  * Global data page g (0-based, across segments) lives in segment g / D + 1 at
@@ -1587,6 +1656,7 @@ typedef struct plg__scan {
     int where_abs;                           /* where_off is the offset in where_file itself (a header, the meta file) */
     char where_file[4096];
     char detail[256];
+    uint64_t settle_ns;                      /* recovery: how long it waited for a dead writer's writes (>>settle) */
 } plg__scan;
 
 static uint64_t plg__seg_of(const plg__scan *s, uint64_t g) { return g / s->D + 1; }
@@ -1851,7 +1921,21 @@ static int plg__scan_open(plg__scan *s, const char *dir, const char *adir, int w
             snprintf(s->detail, sizeof s->detail, "segment %llu is missing", (unsigned long long)(segs[i0] + i - i0));
             rc = PLG_ECORRUPT; bad_seg = segs[i0] + i - i0; break;
         }
-        rc = plg__read_seghdr_fd(plg__scan_open_seg(s, segs[i]), segs[i], &h);
+        int fd = plg__scan_open_seg(s, segs[i]);
+        if (writer && fd >= 0 && plg__seg_held(fd)) {   /* recovery: a dead writer's writes land first (>>settle) */
+            uint64_t t0 = plg_now_ns();
+            int w = plg__settle_fd(fd, t0 + (uint64_t)PLG_SETTLE_NS);
+            s->settle_ns += plg_now_ns() - t0;
+            if (w) {
+                close(fd);
+                snprintf(s->detail, sizeof s->detail, "segment %llu is still held by an open file after %.1f s: the "
+                         "writes of a writer that is gone have not landed, or a process holds its file (a fork)",
+                         (unsigned long long)segs[i], (double)PLG_SETTLE_NS / 1e9);
+                rc = PLG_ELOCKED; bad_seg = segs[i];
+                break;
+            }
+        }
+        rc = plg__read_seghdr_fd(fd, segs[i], &h);
         if (rc) {
             snprintf(s->detail, sizeof s->detail, "bad header in segment %llu", (unsigned long long)segs[i]);
             bad_seg = segs[i];
@@ -2396,10 +2480,6 @@ struct plg_log {
  * open: the kernel drops it when the writer dies, so unlike a pid it can
  * never name a writer that is gone (a crash, a reboot, a reused pid).
  * Readers test it with F_OFD_GETLK, which takes no lock. */
-#ifndef F_OFD_GETLK                   /* without _GNU_SOURCE: the Linux values */
-#define F_OFD_GETLK 36
-#define F_OFD_SETLK 37
-#endif
 #define PLG__LIVE_NAME  "live.shm"
 #define PLG__LIVE_MAGIC 0x31564c4e474c50ull       /* "PLGNLV1" */
 typedef struct plg__live {
@@ -3088,9 +3168,10 @@ static void plg__prealloc_inline(plg_log *L, uint64_t idx) {
 static int plg__open_seg_fd(plg_log *L, uint64_t idx) {
     char name[4096];
     plg__seg_name(name, sizeof name, L->path, idx);
-    int flags = O_WRONLY | O_CLOEXEC | (L->cfg.io_mode == PLG_IO_DIRECT ? O_DIRECT : 0);
+    int flags = O_RDWR | O_CLOEXEC | (L->cfg.io_mode == PLG_IO_DIRECT ? O_DIRECT : 0);
     int fd = open(name, flags);
     if (fd < 0) return errno == EINVAL && (flags & O_DIRECT) ? PLG_ENODIRECT : plg__from_errno(errno);
+    plg__seg_lock(fd);                                 /* held while a write of it is in flight (>>settle) */
     return fd;
 }
 
@@ -3713,8 +3794,12 @@ static int plg__recover(plg_log *L, uint64_t *end_g, uint32_t *end_off, uint64_t
     const uint8_t *keys[PLG_MAX_KEYS];
     size_t nkeys = plg__cfg_keys(&L->cfg, keys);
     int rc = plg__scan_open(&s, L->path, NULL, 1, keys, nkeys, NULL);
+    if (s.settle_ns >= 10000000ull)
+        plg__msg(L, 0, "%s: waited %.1f ms for the writes of a writer that is gone to land", L->path, (double)s.settle_ns / 1e6);
     if (rc) {
-        if (rc != PLG_ENOENT && s.where_file[0])
+        if (rc == PLG_ELOCKED)
+            plg__msg(L, rc, "%s: cannot recover: %s", L->path, s.detail);
+        else if (rc != PLG_ENOENT && s.where_file[0])
             plg__msg(L, rc, "%s: cannot recover: %s at %s offset %llu: %s. Not opened (fail closed); inspect with plg_dump.",
                      L->path, plg_strerror(rc), s.where_file, (unsigned long long)plg__scan_where_off(&s), s.detail);
         else if (rc != PLG_ENOENT)
@@ -5043,6 +5128,11 @@ PLGDEF int plg_truncate(plg_log *L, uint64_t seq) {
 PLGDEF int plg_reset(plg_log *L, uint64_t next_seq) {
     if (!L || next_seq == 0 || next_seq == UINT64_MAX) return PLG_EINVAL;
     return plg__op_call(L, 2, next_seq);
+}
+
+PLGDEF int plg_settle(const char *path, int64_t timeout_ns) {
+    if (!path) return PLG_EINVAL;
+    return plg__settle(path, timeout_ns < 0 ? UINT64_MAX : plg_now_ns() + (uint64_t)timeout_ns);
 }
 
 PLGDEF int plg_check(const char *path, plg_check_result *out) { return plg_check_key(path, NULL, out); }

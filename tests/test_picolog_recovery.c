@@ -5,6 +5,7 @@
  * killed (SIGKILL) in the middle of them.
  * Needs a filesystem with O_DIRECT under $PLG_TEST_DIR (default build/tmp). */
 #define PICOLOG_IMPLEMENTATION
+#define PLG_SETTLE_NS 300000000ll   /* 0.3 s: test_open_refuses_a_segment_held_too_long */
 #include <stddef.h>
 /* picolog's allocations come filled with 0xA5, not the zeros a fresh
  * mapping gives, so a buffer used before it is written shows up as damage
@@ -955,6 +956,54 @@ static void test_power_cut_after_truncate_and_reset(void) {
     CHECK_EQ(system(cmd), 0);
 }
 
+/* A segment another open file keeps locked (a dead writer's write that never
+ * lands, a fork that inherited the writer's file): plg_open waits
+ * PLG_SETTLE_NS (0.3 s in this file), then refuses with PLG_ELOCKED and names
+ * the segment; nothing is read or erased meanwhile, and once the file goes
+ * the log opens with every record. plg_settle times out the same way, and
+ * on a log whose writer runs. */
+static char held_msg[512];
+static void held_log(void *user, int code, const char *msg) {
+    (void)user;
+    if (code == PLG_ELOCKED && !held_msg[0]) snprintf(held_msg, sizeof held_msg, "%s", msg);
+}
+static void test_open_refuses_a_segment_held_too_long(void) {
+    const char *dir = t_dir("rec_held_segment");
+    plg_config c;
+    memset(&c, 0, sizeof c);
+    c.path = dir; c.log_fn = held_log; c.segment_size = 1u << 20;
+    plg_log *L = NULL;
+    REQUIRE(plg_open(&L, &c) == 0);
+    for (int i = 0; i < 50; i++) REQUIRE(plg_append(L, "held", 4) == i + 1);
+    REQUIRE(plg_wait(L, 50, 5000000000ll) == 0);
+    CHECK_EQ(plg_settle(dir, 50000000), PLG_ETIMEDOUT);    /* its own writer holds segment 1 */
+    REQUIRE(plg_close(L) == 0);
+    CHECK_EQ(plg_settle(dir, 50000000), 0);
+    char seg[700];
+    snprintf(seg, sizeof seg, "%s/00000000000000000001.plg", dir);
+    int fd = open(seg, O_RDONLY);
+    REQUIRE(fd >= 0);
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_RDLCK; lk.l_whence = SEEK_SET;
+    REQUIRE(fcntl(fd, F_OFD_SETLK, &lk) == 0);
+    held_msg[0] = 0;
+    uint64_t t0 = plg_now_ns();
+    int rc = plg_open(&L, &c);
+    uint64_t ns = plg_now_ns() - t0;
+    CHECK_EQ(rc, PLG_ELOCKED);
+    if (rc == 0) plg_close(L);
+    CHECK(ns >= 300000000ull);
+    CHECK(strstr(held_msg, "segment 1 is still held") != NULL);
+    CHECK_EQ(plg_settle(dir, 50000000), PLG_ETIMEDOUT);
+    close(fd);
+    CHECK_EQ(plg_settle(dir, 50000000), 0);
+    REQUIRE(plg_open(&L, &c) == 0);
+    CHECK_EQ(plg_appended(L), 50);
+    CHECK_EQ(plg_close(L), 0);
+    printf("  refused after %.0f ms: %s\n", (double)ns / 1e6, held_msg);
+}
+
 int main(void) {
     (void)sim_stats_add; (void)sim_print_stats; (void)sim_external_sync; (void)sim_outstanding;
     RUN(test_bit_flip_in_acknowledged_record_is_corruption);
@@ -970,6 +1019,7 @@ int main(void) {
     RUN(test_seek_returns_what_a_scan_returns);
     RUN(test_seek_ignores_damage_beyond_its_target);
     RUN(test_truncate);
+    RUN(test_open_refuses_a_segment_held_too_long);
     RUN(test_reset_and_first_seq);
     RUN(test_reader_opened_before_reset_gets_released);
     RUN(test_reset_below_old_end_leaves_no_false_corruption);
