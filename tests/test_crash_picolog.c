@@ -263,6 +263,13 @@ static void sigkill_rounds(int release, int archive, uint64_t rounds) {
                     (unsigned long long)appended0 + 1, (unsigned long long)last);
             bad = 1;
         }
+        /* The child's io_uring writes can still land after waitpid (the kernel
+         * finishes them without the process): read what plg_open will recover. */
+        int src = plg_settle(dir, 10000000000ll);
+        if (!bad && src != 0 && src != PLG_ENOENT) {
+            fprintf(stderr, "  round %u: plg_settle: %s\n", round, plg_strerror(src));
+            bad = 1;
+        }
         plg_reader *rd = NULL;
         int rc = archive ? plg_reader_open_archive(&rd, dir, arch_dir, NULL, 0) : plg_reader_open(&rd, dir);
         if (rc) rd = NULL;
