@@ -242,6 +242,7 @@ static int crash_above_mark(const char *dir) {
         _exit(5);
     }
     int st; waitpid(pid, &st, 0);
+    if (plg_settle(dir, 10000000000ll) != 0) return -1;   /* its writes in flight land before the damage */
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) return 0;
     return WIFEXITED(st) && WEXITSTATUS(st) == 6 ? 1 : -1;
 }
