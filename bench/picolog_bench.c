@@ -344,6 +344,14 @@ static uint64_t parse_cpu_ticks(const char *text) {
  * its CPU time (user + system, clock ticks). */
 static uint64_t writer_runq_ns(void) { return writer_tasks_sum("schedstat", parse_runq_ns); }
 static uint64_t writer_cpu_ticks(void) { return writer_tasks_sum("stat", parse_cpu_ticks); }
+/* The calling thread's (the producer's) schedstat: time on a CPU and time
+ * runnable but waiting for one (ns). */
+static void self_sched_ns(uint64_t *run, uint64_t *wait) {
+    unsigned long long r = 0, w = 0;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (f) { if (fscanf(f, "%llu %llu", &r, &w) != 2) r = w = 0; fclose(f); }
+    *run = r; *wait = w;
+}
 
 static void usage(void) {
     fprintf(stderr, "usage: picolog_bench [--dir D] [--duration S] [--record B] [--ring B] [--flush-ns NS]\n"
@@ -527,7 +535,8 @@ int main(int argc, char **argv) {
     uint64_t dur_ticks = bench_ns_to_ticks(duration * 1e9);
     double period = rate > 0 ? 1e9 / rate / bench__ns_per_tick : 0;
     uint64_t nfull = 0, nev = 0, last_d = 0, k = 0, last_rel = 0;
-    uint64_t cpu0 = writer_cpu_ticks(), runq0 = writer_runq_ns();
+    uint64_t cpu0 = writer_cpu_ticks(), runq0 = writer_runq_ns(), prun0, pwait0;
+    self_sched_ns(&prun0, &pwait0);
     uint64_t psi_cpu0 = bench_psi_some_us("cpu"), psi_io0 = bench_psi_some_us("io");
     uint64_t t_start = bench_tick(), t_end = t_start + dur_ticks, next = t_start;
     /* --warmup: the device's bytes are counted again from its end (the first
@@ -569,7 +578,8 @@ int main(int argc, char **argv) {
         if (release && d - last_rel >= (1u << 19)) { plg_release(log, d); last_rel = d; }
     }
     uint64_t t_stop = bench_tick();
-    uint64_t cpu1 = writer_cpu_ticks(), runq1 = writer_runq_ns();
+    uint64_t cpu1 = writer_cpu_ticks(), runq1 = writer_runq_ns(), prun1, pwait1;
+    self_sched_ns(&prun1, &pwait1);
     uint64_t psi_cpu1 = bench_psi_some_us("cpu"), psi_io1 = bench_psi_some_us("io");
     uint64_t durable_at_end = plg_durable(log), appended = plg_appended(log);
     /* drain: keep watching the mark until everything appended is durable */
@@ -751,6 +761,12 @@ int main(int argc, char **argv) {
     if (psi_io1 >= psi_io0 && psi_io1)
         bench_result(B, cfgname, "psi_io_some_share", (double)(psi_io1 - psi_io0) / 1e6 / secs, "x");
     bench_result(B, cfgname, "writer_cpu_share", (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) / secs, "cores");
+    /* the producer's own: on a CPU, and runnable but waiting for one (a
+     * burst whose producer waits appends fewer than the writer could take) */
+    if (prun1 >= prun0 && prun1) {
+        bench_result(B, cfgname, "producer_cpu_share", (double)(prun1 - prun0) / 1e9 / secs, "cores");
+        bench_result(B, cfgname, "producer_runq_share", (double)(pwait1 - pwait0) / 1e9 / secs, "x");
+    }
     bench_result(B, cfgname, "rss_picolog_end_mib", ((double)rss_end - (double)rss_before) / 1048576.0, "MiB");
     bench_result(B, cfgname, "hwm_process_mib", hwm / 1048576.0, "MiB");
     bench_result(B, cfgname, "hwm_bench_arrays_mib", ((double)rss_before - (double)rss_start) / 1048576.0, "MiB");
