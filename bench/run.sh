@@ -188,6 +188,8 @@ if [ $MAIN = 1 ] && [ -z "$REPORT" ]; then
 for round in $(seq 1 "$RUNS"); do
   echo "== round $round of $RUNS"
   load | tee -a "$meta"
+  # how far apart the two CPUs are now (the bursts pass the ring between two threads)
+  run $B/cpu_pair --label before-bursts
   # the original's scenario (4 KiB ring), then the default 8 MiB ring; sync mode
   # is the library's default (auto) unless the label says dsync
   run $B/picolog_bench --duration "$DUR" --ring 4096 --label burst-ring4k
@@ -204,6 +206,7 @@ for round in $(seq 1 "$RUNS"); do
   # the run starts once they are): a burst that the pool covers, 32 segments of
   # 64 MiB per second of the run (2 GiB/s, more than this device takes)
   run $B/picolog_bench --duration "$DUR" --ring 8M --prealloc "$POOL" --label burst-ring8m-prealloc
+  run $B/cpu_pair --label after-bursts
   # the write size picolog actually used, rounded to 4 KiB
   w=$(awk -F, -v r=$round '$1==r && $2=="picolog" && $3=="burst-ring8m" && $4=="write_bytes_avg"{printf "%d", ($5+2048)/4096; exit}' "$raw")
   w=$(( ${w:-16} < 1 ? 1 : ${w:-16} )); w=$((w * 4096))
