@@ -412,6 +412,8 @@ typedef struct plg_stats {
     uint64_t writes_blocking;             /* of writes, those the writer thread made itself with a blocking
                                            * pwritev2 (a lone page on an idle device without FUA; every
                                            * write of the pwritev2 backend) */
+    uint64_t writes_paired;               /* of writes_blocking, those of a page just filled and the partly
+                                           * filled one after it: one write, not two in a row */
 } plg_stats;
 
 /* Result of scanning a whole log (plg_check and the dump tool). */
@@ -2456,7 +2458,7 @@ struct plg_log {
     /* stats (writer-owned, read relaxed) */
     uint64_t st_writes, st_pages, st_bytes, st_syncs, st_segs, st_stalls, st_maxw, st_errors;
     uint64_t st_writes_dsync;
-    uint64_t st_writes_blocking;
+    uint64_t st_writes_blocking, st_writes_paired;
     uint64_t st_segs_unwritten;
     uint64_t st_released, st_recycled, st_dirsyncs, st_pages_left, st_syncs_async;
     /* meta file (durable mark), written by the writer thread, or by
@@ -2693,18 +2695,26 @@ PLGDEF int64_t plg_append(plg_log *L, const void *data, uint32_t len) {
 /* >>io -------------------------------------------------------------------- */
 /* io_uring (default), pwritev2 from the writer thread (PICOLOG_NO_URING, or
  * when io_uring is unavailable), or the caller's plg_io (tests). */
-static int plg__pwrite_dsync(int fd, const void *buf, uint32_t len, uint64_t off, int dsync) {
-    struct iovec iov;
-    iov.iov_base = (void *)buf; iov.iov_len = len;
+/* One write of len bytes from buf, then (tail_len > 0) tail_len more from
+ * tail, at off: one device write. */
+static int plg__pwrite2_dsync(int fd, const void *buf, uint32_t len, const void *tail, uint32_t tail_len, uint64_t off,
+                              int dsync) {
+    struct iovec iov[2];
+    iov[0].iov_base = (void *)buf; iov[0].iov_len = len;
+    iov[1].iov_base = (void *)tail; iov[1].iov_len = tail_len;
+    int cnt = tail_len ? 2 : 1;
     for (;;) {
 #ifdef __USE_GNU
-        ssize_t n = pwritev2(fd, &iov, 1, (off_t)off, dsync ? RWF_DSYNC : 0);
+        ssize_t n = pwritev2(fd, iov, cnt, (off_t)off, dsync ? RWF_DSYNC : 0);
 #else
-        ssize_t n = (ssize_t)syscall(SYS_pwritev2, fd, &iov, 1, (long)off, 0L, dsync ? RWF_DSYNC : 0);
+        ssize_t n = (ssize_t)syscall(SYS_pwritev2, fd, iov, cnt, (long)off, 0L, dsync ? RWF_DSYNC : 0);
 #endif
         if (n < 0 && errno == EINTR) continue;
         return n < 0 ? -errno : (int)n;
     }
+}
+static int plg__pwrite_dsync(int fd, const void *buf, uint32_t len, uint64_t off, int dsync) {
+    return plg__pwrite2_dsync(fd, buf, len, NULL, 0, off, dsync);
 }
 
 static int plg__io_write(plg_log *L, int fd, const void *buf, uint32_t len, uint64_t off, int dsync, uint64_t tag) {
@@ -3261,7 +3271,7 @@ static int plg__leave_page(plg_log *L) {
     L->g_sub = g + 1;
     for (uint32_t k = 0; k < L->wr_n; k++) {
         plg__wr *w = &L->wr[(L->wr_head + k) % PLG__MAX_INFLIGHT];
-        if (w->partial && !w->done && w->g0 == g) w->final = 1;
+        if (w->partial && !w->done && w->g0 + w->npages - 1 == g) w->final = 1;
     }
     plg__add_rlx(&L->st_pages_left, 1);
     return 1;
@@ -3414,7 +3424,21 @@ static int plg__sync_async(const plg_log *L) {
     return plg__behind(L);
 }
 
+/* The writer may write now with a blocking RWF_DSYNC pwritev2 of its own:
+ * nothing in flight, nothing unsynced, and a device (or a segment) where a
+ * lone write does best that way (plg__lone_sync). */
+static int plg__lone_now(const plg_log *L) {
+    return L->io_kind == 0 && L->wr_n == 0 && !L->unsynced && plg__lone_sync(L) &&
+           L->cfg.sync_mode != PLG_SYNC_NONE_UNSAFE && !(L->cfg.flags & PLG_URING_ONLY);
+}
+
+/* A write of pages g0 .. g0 + npages - 1; partial: the last of them is the
+ * partly filled page, written from a shadow copy. More than one page with
+ * the partly filled one only as a lone write (plg__lone_now; the caller
+ * checks): a full page and the records that came after it, in one write. */
 static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_seq, int partial, int is_sync) {
+    int lone = !is_sync && plg__lone_now(L) && (npages == 1 || (partial && npages == 2));
+    PICOLOG_ASSERT(!partial || npages == 1 || lone);
     uint32_t i = (L->wr_head + L->wr_n) % PLG__MAX_INFLIGHT;
     plg__wr *w = &L->wr[i];
     memset(w, 0, sizeof *w);
@@ -3425,10 +3449,10 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
         /* round robin: the partial write max_inflight ago has been retired,
          * or writes_inflight would be at max_inflight */
         w->buf = L->shadow + (size_t)(L->shadow_next++ % L->cfg.max_inflight) * PLG_PAGE_SIZE;
-        memcpy(w->buf, plg__slot(L, g0), PLG_PAGE_SIZE);
+        memcpy(w->buf, plg__slot(L, g0 + npages - 1), PLG_PAGE_SIZE);
     }
     L->wr_n++;
-    const void *buf = partial ? w->buf : plg__slot(L, g0);
+    const void *buf = partial && npages == 1 ? w->buf : plg__slot(L, g0);
     int r;
     PICOLOG_TRACE(is_sync ? PLG_TRACE_SYNC_BEGIN : PLG_TRACE_WRITE_SUBMIT, end_seq);
     /* PLG_DSYNC_UNTIL_BEHIND: while the writer keeps up, a write alone in
@@ -3438,16 +3462,19 @@ static int plg__wr_push(plg_log *L, uint64_t g0, uint32_t npages, uint64_t end_s
      * several (group commit) move more records per second. */
     int dsync = !is_sync && L->cfg.sync_mode == PLG_SYNC_DSYNC;
     if (!is_sync && L->dsync_low && L->wr_n == 1 && !L->unsynced && !plg__behind(L)) { w->dsynced = 1; dsync = 1; }
-    if (!is_sync && L->io_kind == 0 && L->wr_n == 1 && !L->unsynced && npages == 1 && plg__lone_sync(L) &&
-        L->cfg.sync_mode != PLG_SYNC_NONE_UNSAFE && !(L->cfg.flags & PLG_URING_ONLY)) {
-        /* The device is idle and this is one page: a synchronous RWF_DSYNC
-         * write from this thread is the lowest latency there is (no kernel
-         * worker to wait for). Under load the writes go through io_uring. */
+    if (lone) {
+        /* The device is idle and this is one page (or a full one and the
+         * next): a synchronous RWF_DSYNC write from this thread is the
+         * lowest latency there is (no kernel worker to wait for). Under
+         * load the writes go through io_uring. */
         w->dsynced = 1; dsync = 1;
         L->sq[L->sq_n].tag = i;
-        L->sq[L->sq_n].res = plg__pwrite_dsync(L->fd_cur, buf, w->expect, plg__page_off(L->D, g0), 1);
+        L->sq[L->sq_n].res = npages == 1 ? plg__pwrite_dsync(L->fd_cur, buf, w->expect, plg__page_off(L->D, g0), 1)
+                                         : plg__pwrite2_dsync(L->fd_cur, buf, PLG_PAGE_SIZE, w->buf, PLG_PAGE_SIZE,
+                                                              plg__page_off(L->D, g0), 1);
         L->sq_n++;
         plg__add_rlx(&L->st_writes_blocking, 1);
+        if (npages == 2) plg__add_rlx(&L->st_writes_paired, 1);
         r = 0;
     } else {
         r = is_sync ? plg__io_fsync(L, L->fd_cur, i)
@@ -3480,7 +3507,7 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         PICOLOG_TRACE(w->is_sync ? PLG_TRACE_SYNC_END : PLG_TRACE_WRITE_DONE, w->end_seq);
         w->done = 1;
         if (w->is_sync) L->sync_inflight = 0;
-        if (w->partial && L->tail_busy == w->g0 + 1) L->tail_busy = 0;
+        if (w->partial && L->tail_busy == w->g0 + w->npages) L->tail_busy = 0;
         if (cq[i].res < 0) { w->failed = 1; plg__poison(L, plg__from_errno(-cq[i].res), -cq[i].res); }
         else if ((uint32_t)cq[i].res != w->expect) { w->failed = 1; plg__poison(L, PLG_ESHORT, 0); }
     }
@@ -3496,7 +3523,8 @@ static int plg__reap(plg_log *L, uint64_t timeout_ns) {
         else {
             if (L->tail && w->npages) plg__tail_put(L, w->g0, w->npages, w->partial ? (const uint8_t *)w->buf : NULL);
             if (w->end_seq > plg__load_rlx(&L->written)) plg__store_rel(&L->written, w->end_seq);
-            if ((!w->partial || w->final) && w->g0 + w->npages > L->g_free) L->g_free = w->g0 + w->npages;
+            uint64_t g_end = w->g0 + w->npages - (w->partial && !w->final ? 1u : 0u);   /* pages done with */
+            if (g_end > L->g_free) L->g_free = g_end;
             if (w->dsynced && !L->unsynced) { plg__set_durable(L, w->end_seq); L->g_synced = L->g_free; }
             else if (L->cfg.sync_mode != PLG_SYNC_FDATASYNC) plg__set_durable(L, w->end_seq);
             else L->unsynced = 1;
@@ -3549,6 +3577,19 @@ static int plg__submit(plg_log *L, int stopping) {
             if (L->tail_busy > L->g_sub && L->tail_busy - 1 - L->g_sub < n) n = L->tail_busy - 1 - L->g_sub;
             if (!n) break;                     /* the next page is a partial write still in flight */
             if (!due && n < L->max_write_pages) break;
+            if (n == 1 && n_full == 1 && partial && L->partial_off == 0 && !L->tail_busy && to_seg_end > 1 &&
+                to_wrap > 1 && plg__lone_now(L) &&
+                (L->cfg.sync_mode != PLG_SYNC_FDATASYNC || (L->g_fill + 1 - L->g_synced) * PLG_PAGE_SIZE <= L->window)) {
+                /* The page just filled and the records after it: one lone
+                 * write of both, not two in a row (the later records would
+                 * wait for the first). */
+                if (plg__wr_push(L, L->g_sub, 2, L->fill_end_seq, 1, 0)) break;
+                L->g_sub = L->g_fill;
+                L->tail_busy = L->g_fill + 1;
+                L->partial_off = L->fill_off;
+                did = 1;
+                break;
+            }
             if (L->cfg.sync_mode == PLG_SYNC_FDATASYNC) {
                 /* Completed but unsynced writes are in flight too, as far as a
                  * power cut is concerned: never more than the recovery window. */
@@ -4190,7 +4231,8 @@ static void plg__tail_put(plg_log *L, uint64_t g0, uint32_t npages, const uint8_
     if (now > f && now - f > PLG__FOLLOW_NS) return;
     uint32_t n = npages < PLG__TAIL_SLOTS ? npages : PLG__TAIL_SLOTS;
     for (uint64_t g = g0 + npages - n; g < g0 + npages; g++)
-        plg__tail_store(L->tail, (uint32_t)(g % PLG__TAIL_SLOTS), g, partial_buf ? partial_buf : plg__slot(L, g));
+        plg__tail_store(L->tail, (uint32_t)(g % PLG__TAIL_SLOTS), g,
+                        partial_buf && g == g0 + npages - 1 ? partial_buf : plg__slot(L, g));
 }
 
 /* Writer: pages are rewritten outside the writes that retire (plg_truncate,
@@ -4523,6 +4565,7 @@ PLGDEF void plg_get_stats(const plg_log *L, plg_stats *o) {
     o->syncs_in_flight = plg__load_rlx(&L->st_syncs_async);
     o->writes_dsync = plg__load_rlx(&L->st_writes_dsync);
     o->writes_blocking = plg__load_rlx(&L->st_writes_blocking);
+    o->writes_paired = plg__load_rlx(&L->st_writes_paired);
     pthread_mutex_lock((pthread_mutex_t *)&L->pa_mu);
     o->prealloc_error = L->pa_err;
     o->prealloc_errno = plg__load_rlx(&L->pa_errno);

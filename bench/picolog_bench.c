@@ -753,6 +753,7 @@ int main(int argc, char **argv) {
      * device without FUA, those made while the writer kept up */
     bench_result(B, cfgname, "dsync_write_share", st.writes ? (double)st.writes_dsync / (double)st.writes : 0, "x");
     bench_result(B, cfgname, "blocking_write_share", st.writes ? (double)st.writes_blocking / (double)st.writes : 0, "x");
+    bench_result(B, cfgname, "paired_write_share", st.writes ? (double)st.writes_paired / (double)st.writes : 0, "x");
     bench_result(B, cfgname, "syncs_in_flight_share", st.syncs ? (double)st.syncs_in_flight / (double)st.syncs : 0, "x");
     bench_result(B, cfgname, "segments_recycled", (double)st.segments_recycled, "segments");
     bench_result(B, cfgname, "segments_unwritten", (double)st.segments_unwritten, "segments");

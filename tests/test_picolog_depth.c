@@ -161,10 +161,88 @@ static void test_lone_page_without_fua_is_written_by_the_writer_itself(void) {
     CHECK_EQ(d.burst.writes_blocking, 0);
 }
 
+/* Without FUA: a page that fills while the writer blocks in its write goes
+ * out with the records that came after it, in one blocking write of two
+ * pages, not in two writes one after the other (those records waited for
+ * both: at 100k records/s about a tenth of them, and the P99 with them,
+ * docs/performance.md). Records come 3 at a time every 100 us; every one
+ * reads back. With PLG_URING_ONLY there is no blocking write at all. */
+static int paired_run(uint32_t flags, plg_stats *st, uint64_t *nrec) {
+    const char *dir = t_dir("plg_paired");
+    plg_config c;
+    memset(&c, 0, sizeof c);
+    c.path = dir; c.log_fn = quiet_log; c.flags = flags;
+    c.max_inflight = 4; c.segment_size = 16u << 20;
+    plg_log *L;
+    int rc = plg_open(&L, &c);
+    if (rc == PLG_ENODIRECT) { depth_skip = "no O_DIRECT here"; return 0; }
+    if (rc != 0) { CHECK_EQ(rc, 0); return -1; }
+    plg_get_stats(L, st);
+    if (strcmp(st->backend, "io_uring") != 0) { plg_close(L); depth_skip = "no io_uring: every write blocks the writer anyway"; return 0; }
+    if (plg__device_fua(L->dirfd)) { plg_close(L); depth_skip = "the device writes FUA: no blocking writes"; return 0; }
+    uint8_t buf[100];
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t seq = 0;
+    for (int i = 0; i < 50000; i++) {                /* 0.2 s, up to 5 s until 5 paired writes */
+        for (int k = 0; k < 3; k++) {
+            memset(buf, (int)((seq + 1) * 7 % 251), sizeof buf);
+            memcpy(buf, &seq, sizeof seq);
+            int64_t s = plg_append(L, buf, sizeof buf);
+            CHECK_EQ(s, seq + 1);
+            seq = s;
+        }
+        sleep_until(&t, 100000);
+        if (i + 1 >= 2000 && (i + 1) % 500 == 0) {
+            plg_get_stats(L, st);
+            if (st->writes_paired >= 5 || (flags & PLG_URING_ONLY)) break;
+        }
+    }
+    CHECK_EQ(plg_wait(L, (uint64_t)seq, 10000000000ll), 0);
+    plg_get_stats(L, st);
+    CHECK_EQ(plg_close(L), 0);
+    plg_reader *r;
+    rc = plg_reader_open(&r, dir);
+    if (rc != 0) { CHECK_EQ(rc, 0); return -1; }
+    plg_record rec;
+    uint64_t n = 0;
+    while ((rc = plg_reader_next(r, &rec)) == 1) {
+        int64_t prev = (int64_t)n;
+        memset(buf, (int)((prev + 1) * 7 % 251), sizeof buf);
+        memcpy(buf, &prev, sizeof prev);
+        if (rec.seq != n + 1 || rec.len != sizeof buf || memcmp(rec.data, buf, sizeof buf) != 0) break;
+        n++;
+    }
+    plg_reader_close(r);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(n, (uint64_t)seq);
+    *nrec = n;
+    return 1;
+}
+
+static void test_a_filled_page_and_the_next_go_in_one_write(void) {
+    plg_stats st;
+    uint64_t n = 0;
+    int m = paired_run(0, &st, &n);
+    if (m < 0) return;
+    if (m == 0) SKIP(depth_skip);
+    printf("  %llu records: %llu writes, %llu blocking, %llu of them paired, %llu pages\n", (unsigned long long)n,
+           (unsigned long long)st.writes, (unsigned long long)st.writes_blocking, (unsigned long long)st.writes_paired,
+           (unsigned long long)st.pages_written);
+    CHECK(st.writes_paired > 0);
+    CHECK(st.writes_paired <= st.writes_blocking);
+    CHECK_EQ(st.max_write_pages >= 2, 1);
+    m = paired_run(PLG_URING_ONLY, &st, &n);
+    if (m < 0) return;
+    CHECK_EQ(st.writes_blocking, 0);
+    CHECK_EQ(st.writes_paired, 0);
+}
+
 int main(void) {
     (void)t_rand;
     RUN(test_dsync_without_fua_keeps_one_write_in_flight_unless_behind);
     RUN(test_auto_without_fua_writes_dsync_until_behind);
     RUN(test_lone_page_without_fua_is_written_by_the_writer_itself);
+    RUN(test_a_filled_page_and_the_next_go_in_one_write);
     return t_done();
 }
