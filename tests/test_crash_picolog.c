@@ -603,7 +603,7 @@ static void test_killed_writer_with_writes_queued(void) {
     char child[32];
     snprintf(child, sizeof child, "%d", (int)pid);
     int joined = sh[0] != 0 && put_file(cg, "cgroup.procs", child) == 0;
-    if (joined) { sh[1] = 1; usleep(300000); }
+    if (joined) { sh[1] = 1; usleep(slow_build() ? 1500000 : 300000); }   /* writes queue meanwhile */
     kill(pid, SIGKILL);
     int st = 0;
     waitpid(pid, &st, 0);
