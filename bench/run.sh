@@ -128,6 +128,21 @@ prun() {
   [ "$SETTLE" = 0 ] || sleep "$SETTLE"
   run "$@"
 }
+# floors RUNNER RATE: the floor for picolog's paced latency at RATE records/s, the
+# same arrivals made durable by the raw device: a 4 KiB DSYNC write as soon as a
+# slot is free (1 or 4 in flight), or a blocking pwritev2; at 1M rec/s 64 KiB
+# writes (4 KiB ones cannot keep up). Each round runs them right beside picolog's
+# paced runs at that rate, before them in odd rounds and after them in even ones:
+# this disk has slow spells that come and go over tens of seconds (the raw floor
+# itself at 100k rec/s: P99 173-302 us from one run to the next, once 6.8 ms), so
+# a floor measured a minute away from picolog is not the same device.
+floors() {
+  local runner=$1 rate=$2 size=4096
+  [ "$rate" -ge 1000000 ] && size=64k
+  [ "$rate" -ge 1000000 ] || $runner "${PIN[@]}" $B/raw_bench --duration "$DUR" --size $size --rate $rate --qd 1
+  $runner "${PIN[@]}" $B/raw_bench --duration "$DUR" --size $size --rate $rate --qd 4
+  $runner "${PIN[@]}" $B/raw_bench --duration "$DUR" --size $size --rate $rate --engine pwritev2
+}
 
 # ---- machine ----------------------------------------------------------------
 [ -z "$REPORT" ] && {
@@ -161,17 +176,12 @@ if [ $PACED = 1 ] && [ -z "$REPORT" ]; then
     prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --engine fdatasync
     prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --qd 2
     prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --qd 4
-    for rate in 10000 100000; do
-      prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
-      prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
-    done
-    # at 1M rec/s a 4 KiB write (40 records) cannot keep up: 64 KiB writes
-    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --qd 4
-    prun "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --engine pwritev2
     for rate in 10000 100000 1000000; do
+      [ $((round % 2)) = 1 ] && floors prun $rate
       prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate "${PLACE[@]}"
       prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync dsync --label paced-$rate-dsync "${PLACE[@]}"
       prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync-in-flight --label paced-$rate-inflight "${PLACE[@]}"
+      [ $((round % 2)) = 0 ] && floors prun $rate
     done
     prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --label paced-10000-unplaced
     prun $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync-unplaced
@@ -224,24 +234,17 @@ for round in $(seq 1 "$RUNS"); do
   # the same into fresh space (fallocate only, as picolog's segments made in a burst):
   # each write also turns unwritten extents into written ones, committed by its sync
   run $B/raw_bench --duration "$DUR" --size 1M --qd 4 --prep fallocate --label fresh-1m-qd4
-  # the floor for picolog's paced latency: records at 10k/s, each made durable by a 4 KiB
-  # DSYNC write started when a slot is free (1 or 4 in flight), or by a blocking pwritev2
-  for rate in 10000 100000; do
-    run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 1
-    run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --qd 4
-    run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 4096 --rate $rate --engine pwritev2
-  done
-  # at 1M rec/s a 4 KiB write (40 records) cannot keep up: 64 KiB writes
-  run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --qd 4
-  run "${PIN[@]}" $B/raw_bench --duration "$DUR" --size 64k --rate 1000000 --engine pwritev2
   run $B/raw_bench --duration "$DUR" --size 64k --qd 1
   run $B/raw_bench --duration "$DUR" --size 64k --qd 4
   run $B/raw_bench --duration "$DUR" --mode buffered --size 64k
   for p in "${peers[@]}"; do run $B/${p}_peer --duration "$DUR"; done
-  # paced: latency at a given load; the first second (second segment being preallocated) left out
+  # paced: latency at a given load; the first second (second segment being preallocated)
+  # left out; the raw device fed the same arrivals right beside each rate (floors)
   for rate in 10000 100000 1000000; do
+    [ $((round % 2)) = 1 ] && floors run $rate
     run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate "${PLACE[@]}"
     run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate $rate --sync dsync --label paced-$rate-dsync "${PLACE[@]}"
+    [ $((round % 2)) = 0 ] && floors run $rate
   done
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --label paced-10000-unplaced
   run $B/picolog_bench --duration "$DUR" --warmup 1 --ring 8M --rate 10000 --sync dsync --label paced-10000-dsync-unplaced
@@ -278,6 +281,14 @@ if ! grep -q ',ratio_same_round,' "$raw"; then
     ($2=="picolog" || ($2=="raw_dsync" && $3 ~ /^paced-/)) && ($4=="dur_p50_us" || $4=="dur_p99_us" || $4=="device_wait_p99_us") { p[$1 "," $2 "," $3 "," $4] = $5 }
     END { for (k in v) { split(k, a, ","); if (L[a[1]] > 0) printf "%s,%s,%s,ratio_best_round,%.4g,x\n", a[1], a[2], a[3], v[k] / L[a[1]] }
           for (k in p) { split(k, a, ","); if (W[a[1]] > 0) printf "%s,%s,%s,%s_vs_raw4k,%.4g,x\n", a[1], a[2], a[3], a[4], p[k] / W[a[1]] } }' \
+    "$raw" >> "$raw.tmp"
+  # each paced picolog percentile against the same round's raw device fed the same
+  # arrivals by a blocking pwritev2 (floors, run right beside it): what picolog adds
+  awk -F, '$4=="dur_p50_us" || $4=="dur_p99_us" {
+      if ($2=="raw_dsync" && $3 ~ /^paced-[0-9]+-pwritev2-qd1$/) { split($3, c, "-"); F[$1 "," c[2] "," $4] = $5 }
+      else if ($2=="picolog" && $3 ~ /^paced-[0-9]+/) p[$1 "," $3 "," $4] = $5 }
+    END { for (k in p) { split(k, a, ","); split(a[2], c, "-"); f = F[a[1] "," c[2] "," a[3]]
+            if (f > 0) printf "%s,picolog,%s,%s_vs_floor,%.4g,x\n", a[1], a[2], a[3], p[k] / f } }' \
     "$raw" >> "$raw.tmp"
   # the device's bytes a second under each picolog run against those under the
   # round's best raw writer: the burst's ratio in records is this one divided
@@ -347,6 +358,10 @@ if [ $PACED = 1 ]; then
     printf "  %-30s %-24s %-24s %-22s %-22s\n" "raw $c" "$(gm raw_dsync "$c" dur_p50_us)" "$(gm raw_dsync "$c" dur_p99_us)" \
       "$(gm raw_dsync "$c" dur_p50_us_vs_raw4k)" "$(gm raw_dsync "$c" dur_p99_us_vs_raw4k)"
   done
+  echo "  picolog x the raw device fed the same arrivals by a blocking pwritev2 in the same round, per round (P50 / P99):"
+  for c in paced-10000 paced-10000-dsync paced-100000 paced-100000-dsync paced-1000000 paced-1000000-dsync; do
+    printf "    %-28s %s / %s\n" "$c" "$(gm picolog "$c" dur_p50_us_vs_floor)" "$(gm picolog "$c" dur_p99_us_vs_floor)"
+  done
   echo "  the device's part of the P99 (us): each record's wait for the writes in flight when it arrived (P99, a floor no log"
   echo "  goes under), and one write's P99 / P99.9 / max; the raw writer's writes at the same arrivals (qd1) beside"
   for c in paced-10000 paced-10000-dsync paced-100000 paced-100000-dsync paced-1000000; do
@@ -407,6 +422,12 @@ dl() {  # config metric limit
     "$(get raw_dsync "$1-qd1" "$2") / $(get raw_dsync "$1-qd4" "$2") / $(get raw_dsync "$1-pwritev2-qd1" "$2")" \
     "$(verdict "$best" "$3" le)"
 }
+# picolog against the device fed the same arrivals by a blocking pwritev2 in the
+# same round (floors, run beside it): P50 and P99, per round; 1 = what the device does
+fl() {  # config
+  printf "  %-34s %-30s %-12s %-26s\n" "  x that pwritev2: P50 / P99" "$1" "" \
+    "$(gm picolog "$1" dur_p50_us_vs_floor) / $(gm picolog "$1" dur_p99_us_vs_floor)"
+}
 # A record that arrives while earlier writes are in flight cannot be durable
 # before the last of them completes (a dense durable prefix, as any log's):
 # picolog_bench's device_wait_p99_us is the P99 of that wait, a floor under
@@ -423,16 +444,19 @@ tl "  the same, PLG_SYNC_DSYNC" paced-10000-dsync dur_p50_us_vs_raw4k 1.3
 dl paced-10000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 10k rec/s" paced-10000 dur_p99_us_vs_raw4k 2.5
 dl paced-10000 dur_p99_us_vs_raw4k 2.5
+fl paced-10000
 wl paced-10000 2.5
 tl "durable P50 at 100k rec/s" paced-100000 dur_p50_us_vs_raw4k 1.3
 tl "  the same, PLG_SYNC_DSYNC" paced-100000-dsync dur_p50_us_vs_raw4k 1.3
 dl paced-100000 dur_p50_us_vs_raw4k 1.3
 tl "durable P99 at 100k rec/s" paced-100000 dur_p99_us_vs_raw4k 2.5
 dl paced-100000 dur_p99_us_vs_raw4k 2.5
+fl paced-100000
 wl paced-100000 2.5
 tl "durable P50 at 1M rec/s" paced-1000000 dur_p50_us_vs_raw4k 2
 tl "  the same, PLG_SYNC_DSYNC" paced-1000000-dsync dur_p50_us_vs_raw4k 2
 dl paced-1000000 dur_p50_us_vs_raw4k 2
+fl paced-1000000
 # what fresh space costs the device itself: the raw writer into unwritten extents
 printf "  %-34s %-30s %-12s %-26s\n" "raw into fresh space, x best raw" fresh-1m-qd4 "(report)" "$(gm raw_dsync fresh-1m-qd4 ratio_best_round)"
 printf "  %-34s %-30s %-12s %-26s\n" "  its wraps into written blocks" fresh-1m-qd4 "(0)" "$(gm raw_dsync fresh-1m-qd4 wraps)"
